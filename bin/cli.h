@@ -1,0 +1,53 @@
+/* cli.h - what every glad program shares: its name in messages, the error
+ * message format, --help/--version handling, progress on a terminal, and the
+ * read-records / write-records loop with the header history. Only bin/ uses
+ * it; lib/ never prints. */
+#ifndef GLAD_CLI_H
+#define GLAD_CLI_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include "../lib/glad.h"
+#include "../lib/stream.h"
+
+/* exit statuses */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+extern const char *cli_prog;   /* set by cli_init */
+
+void cli_init(const char *prog);
+/* "<prog>: error: <msg>\n" ; returns CLI_FAIL */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "<prog>: error: record '<id>': '<field>' <msg>\n" ; returns CLI_FAIL. field may be NULL. */
+int cli_rec_error(const char *id, const char *field, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* "<prog>: <msg>\nTry '<prog> --help'.\n" ; returns CLI_USAGE */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* prints "<prog> (glad) VERSION" and returns CLI_OK */
+int cli_version(void);
+
+/* Parse helpers for option values; return 0 or print a usage error and
+ * return CLI_USAGE. */
+int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
+int cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out);
+/* "K/N" with 0 <= K < N */
+int cli_parse_shard(const char *s, int *k, int *n);
+/* "H" or "HxW" */
+int cli_parse_size(const char *s, int *h, int *w);
+
+/* Progress on stderr, only when stderr is a terminal. total may be 0 (unknown). */
+typedef struct { long done, total; double t0, last; int active; const char *what; } cli_progress;
+void cli_progress_start(cli_progress *p, const char *what, long total);
+void cli_progress_step(cli_progress *p, long n);
+void cli_progress_end(cli_progress *p);
+
+double cli_now(void);   /* monotonic seconds */
+
+/* Open input/output streams and pass the header through with this tool's
+ * invocation appended. On error prints the message and returns CLI_FAIL. */
+int cli_open_io(const char *in_path, const char *out_path, int zstd_level,
+                int argc, char **argv, glad_reader **rd, glad_writer **wr);
+/* Print a reader error: "<prog>: error: <path>: <reader msg>" ; returns CLI_FAIL */
+int cli_reader_error(glad_reader *rd, const char *path);
+
+#endif

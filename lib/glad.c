@@ -1,0 +1,27 @@
+/* glad.c - error strings and checked size arithmetic shared by all of lib/. */
+#include "glad.h"
+
+const char *glad_strerror(int rc)
+{
+    switch (rc) {
+    case GLAD_OK: return "ok";
+    case GLAD_ENOMEM: return "out of memory";
+    case GLAD_EIO: return "input/output error";
+    case GLAD_EFORMAT: return "corrupt or truncated data";
+    case GLAD_ESHAPE: return "wrong shape";
+    case GLAD_EDTYPE: return "wrong dtype";
+    case GLAD_ERANGE: return "size or value out of range";
+    case GLAD_EINVAL: return "invalid argument";
+    case GLAD_ENOTFOUND: return "not found";
+    case GLAD_ENAN: return "NaN or infinite value";
+    case GLAD_EUNSUPPORTED: return "unsupported";
+    default: return "unknown error";
+    }
+}
+
+int glad_mul_size(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a) return GLAD_ERANGE;
+    *out = a * b;
+    return 0;
+}

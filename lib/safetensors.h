@@ -1,0 +1,41 @@
+/* safetensors.h - read and write safetensors files: 8-byte little-endian
+ * header length N, N bytes of JSON {name: {dtype, shape, data_offsets},
+ * "__metadata__": {str: str}}, then raw little-endian data. Used for the
+ * fixtures, model files (UNet, ViT, ResNet weights) and checkpoints.
+ * Every offset is bounds-checked against the file size. */
+#ifndef GLAD_SAFETENSORS_H
+#define GLAD_SAFETENSORS_H
+
+#include "tensor.h"
+
+typedef struct {
+    char *name;
+    glad_dtype dtype;          /* F16/F32/F64/I64/I32/U8/I8/BOOL... ("BF16" unsupported) */
+    int ndim;
+    int64_t shape[GLAD_MAX_DIMS];
+    uint64_t begin, end;       /* byte offsets into the data section */
+} glad_st_entry;
+
+typedef struct glad_st glad_st;
+
+int glad_st_open(glad_st **st, const char *path);   /* whole file read and validated */
+void glad_st_close(glad_st *st);
+int glad_st_count(const glad_st *st);
+const glad_st_entry *glad_st_entry_at(const glad_st *st, int i);
+const glad_st_entry *glad_st_find(const glad_st *st, const char *name);
+/* Copy a tensor out keeping its dtype / converted to f32. GLAD_ENOTFOUND if absent. */
+int glad_st_get(const glad_st *st, const char *name, glad_tensor *out);
+int glad_st_get_f32(const glad_st *st, const char *name, glad_tensor *out);
+/* Pointer to the raw bytes of an entry (valid until close). */
+const void *glad_st_data(const glad_st *st, const glad_st_entry *e);
+/* __metadata__ string value, or NULL. */
+const char *glad_st_meta(const glad_st *st, const char *key);
+int glad_st_meta_count(const glad_st *st);
+const char *glad_st_meta_key(const glad_st *st, int i);
+
+/* Write atomically (path.tmp.<pid> then rename). names[i] -> tensors[i];
+ * meta_keys/meta_vals may be NULL when nmeta == 0. */
+int glad_st_save(const char *path, int n, const char *const *names, const glad_tensor *const *tensors,
+                 int nmeta, const char *const *meta_keys, const char *const *meta_vals);
+
+#endif
