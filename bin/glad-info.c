@@ -83,6 +83,24 @@ static void print_value_json(const glad_field *f)
     }
 }
 
+static void print_history_json(const glad_record *h)
+{
+    glad_history hist;
+    if (glad_header_history(h, &hist) < 0) { fputs("null", stdout); return; }
+    putchar('[');
+    for (int i = 0; i < hist.n; i++) {
+        fputs(i ? ",{\"tool\":" : "{\"tool\":", stdout);
+        json_str(hist.tool[i]);
+        fputs(",\"version\":", stdout);
+        json_str(hist.version[i]);
+        fputs(",\"args\":", stdout);
+        json_str(hist.args[i]);
+        putchar('}');
+    }
+    putchar(']');
+    glad_history_free(&hist);
+}
+
 static void print_record_json(const glad_record *r)
 {
     putchar('{');
@@ -90,7 +108,10 @@ static void print_record_json(const glad_record *r)
         if (i) putchar(',');
         json_str(r->f[i].key);
         putchar(':');
-        print_value_json(&r->f[i]);
+        if (r->f[i].kind == GLAD_VAL_RAW && strcmp(r->f[i].key, "history") == 0 && glad_record_find(r, "glad"))
+            print_history_json(r);
+        else
+            print_value_json(&r->f[i]);
     }
     puts("}");
 }

@@ -16,6 +16,7 @@
 typedef struct {
     FILE *f;
     int close_file, zstd, eof;
+    size_t zpending;      /* nonzero while a zstd frame is unfinished */
     ZSTD_DStream *ds;
     uint8_t *in;          /* compressed (or pre-read plain) bytes */
     size_t in_len, in_pos, in_cap;
@@ -50,11 +51,15 @@ static long src_read(source *s, uint8_t *dst, size_t cap)
     ZSTD_outBuffer out = {dst, cap, 0};
     while (out.pos == 0) {
         GLAD_TRY(src_fill_in(s));
-        if (s->eof && s->in_pos >= s->in_len) break;
+        if (s->eof && s->in_pos >= s->in_len) {
+            if (s->zpending) return GLAD_EFORMAT;   /* truncated zstd frame */
+            break;
+        }
         ZSTD_inBuffer in = {s->in, s->in_len, s->in_pos};
         size_t r = ZSTD_decompressStream(s->ds, &out, &in);
         s->in_pos = in.pos;
         if (ZSTD_isError(r)) return GLAD_EFORMAT;
+        s->zpending = r;
     }
     return (long)out.pos;
 }
@@ -126,7 +131,7 @@ static int rd_frame(glad_reader *rd, size_t *olen)
     int r;
     while (remaining) {
         r = rd_need(rd, off + 1);
-        if (r < 0) return rd_fail(rd, r, rd->consumed + off, r == GLAD_EFORMAT ? "corrupt zstd data" : "read error");
+        if (r < 0) return rd_fail(rd, r, rd->consumed + off, r == GLAD_EFORMAT ? "corrupt or truncated zstd data" : "read error");
         if (r == 0) {
             if (off == 0) { *olen = 0; return 0; }
             return rd_fail(rd, GLAD_EFORMAT, rd->consumed + off, "truncated stream (record ends early)");
@@ -413,6 +418,7 @@ int glad_reader_open_file(glad_reader **out, FILE *f, int close_file)
     if (ferror(f)) { rc = GLAD_EIO; snprintf(rd->err, sizeof rd->err, "read error: %s", strerror(errno)); goto fail; }
     if (rd->src.in_len == 4 && memcmp(rd->src.in, "\x28\xb5\x2f\xfd", 4) == 0) {
         rd->src.zstd = 1;
+        rd->src.zpending = 1;
         rd->src.ds = ZSTD_createDStream();
         if (!rd->src.ds) goto fail;
         ZSTD_initDStream(rd->src.ds);
