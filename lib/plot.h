@@ -1,0 +1,31 @@
+/* plot.h - simple line plots written as PNG: a frame with axes, ticks and
+ * tick labels, axis labels, a title and a legend, drawn with a built-in
+ * 5x8 bitmap font (no font files, no dependency beyond libpng).
+ * Meant for metric curves (ROC, PR, PRO) a person looks at; not a general
+ * charting library (no log axes, no markers, no text rotation: the y label
+ * is written vertically letter by letter). */
+#ifndef GLAD_PLOT_H
+#define GLAD_PLOT_H
+
+#include "glad.h"
+
+typedef struct {
+    const double *x, *y;   /* n points, drawn as a polyline */
+    size_t n;
+    const char *label;     /* legend entry (NULL = none) */
+    int dashed;
+} glad_plot_series;
+
+typedef struct {
+    int width, height;              /* pixels; 0 = 640 x 480 */
+    const char *title, *xlabel, *ylabel;
+    double xmin, xmax, ymin, ymax;  /* axis ranges; xmin == xmax = fit to data */
+    double vline;                   /* draw a dotted vertical marker at x = vline when within range (e.g. FPR 0.3); NAN = none */
+    int diagonal;                   /* draw the y = x reference line */
+    int legend_left;                /* legend in the lower left corner (default lower right) */
+} glad_plot_opts;
+
+/* Renders and writes path (RGB PNG). 0 or GLAD_EIO / GLAD_ENOMEM / GLAD_EINVAL. */
+int glad_plot_lines_png(const char *path, const glad_plot_opts *o, const glad_plot_series *s, int ns);
+
+#endif
