@@ -1,0 +1,444 @@
+/* image.c - decode PNG (libpng), JPEG (libjpeg), TIFF (libtiff) and BMP
+ * (by hand) into [C,H,W] tensors; encode PNG and float32 TIFF; tensor-level
+ * resize, centre crop and channel conversion. Libraries' error paths are
+ * turned into return codes: libpng/libjpeg longjmp back, libtiff's handlers
+ * are silenced, so nothing is printed and nothing exits. */
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <png.h>
+#include <jpeglib.h>
+#include <tiffio.h>
+#include "image.h"
+
+static int check_dims(uint64_t w, uint64_t h)
+{
+    if (w == 0 || h == 0 || w > GLAD_IMAGE_MAX_SIDE || h > GLAD_IMAGE_MAX_SIDE) return GLAD_ERANGE;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ PNG */
+
+typedef struct { const uint8_t *p; size_t n, pos; } membuf;
+
+static void png_read_mem(png_structp png, png_bytep out, png_size_t len)
+{
+    membuf *m = png_get_io_ptr(png);
+    if (len > m->n - m->pos) png_error(png, "truncated");
+    memcpy(out, m->p + m->pos, len);
+    m->pos += len;
+}
+
+static void png_err(png_structp png, png_const_charp msg) { (void)msg; png_longjmp(png, 1); }
+static void png_warn(png_structp png, png_const_charp msg) { (void)png; (void)msg; }
+
+static int read_png(const uint8_t *buf, size_t len, glad_tensor *out)
+{
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, png_err, png_warn);
+    if (!png) return GLAD_ENOMEM;
+    png_infop info = png_create_info_struct(png);
+    membuf m = {buf, len, 0};
+    png_bytep *volatile rows = NULL;
+    glad_tensor t;
+    memset(&t, 0, sizeof t);
+    volatile int rc = GLAD_EFORMAT;
+    uint8_t *volatile pix = NULL;
+    if (!info) { png_destroy_read_struct(&png, NULL, NULL); return GLAD_ENOMEM; }
+    if (setjmp(png_jmpbuf(png))) goto out;
+    png_set_read_fn(png, &m, png_read_mem);
+    png_set_user_limits(png, GLAD_IMAGE_MAX_SIDE, GLAD_IMAGE_MAX_SIDE);
+    png_read_info(png, info);
+    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    int depth = png_get_bit_depth(png, info), ct = png_get_color_type(png, info);
+    if (check_dims(w, h)) { rc = GLAD_ERANGE; goto out; }
+    if (ct == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (ct == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    png_set_strip_alpha(png);
+    if (depth == 16) png_set_swap(png);   /* little-endian u16 */
+    png_read_update_info(png, info);
+    int ch = png_get_channels(png, info), d = png_get_bit_depth(png, info);
+    if ((ch != 1 && ch != 3) || (d != 8 && d != 16)) goto out;
+    size_t bps = (size_t)d / 8, rowbytes = png_get_rowbytes(png, info);
+    if (rowbytes != (size_t)w * ch * bps) goto out;
+    pix = malloc((size_t)h * rowbytes);
+    rows = malloc(sizeof(png_bytep) * h);
+    if (!pix || !rows) { rc = GLAD_ENOMEM; goto out; }
+    for (png_uint_32 y = 0; y < h; y++) rows[y] = pix + (size_t)y * rowbytes;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);   /* a file cut before IEND is truncated, too */
+    rc = glad_tensor_alloc4(&t, d == 16 ? GLAD_DT_U16 : GLAD_DT_U8, ch, h, w, -1);
+    if (rc) goto out;
+    /* interleaved HWC -> planar CHW */
+    size_t hw = (size_t)w * h;
+    if (d == 8) {
+        uint8_t *o = t.data;
+        for (size_t i = 0; i < hw; i++) for (int c = 0; c < ch; c++) o[c * hw + i] = pix[i * ch + c];
+    } else {
+        uint16_t *o = t.data, *s = (uint16_t *)pix;
+        for (size_t i = 0; i < hw; i++) for (int c = 0; c < ch; c++) o[c * hw + i] = s[i * ch + c];
+    }
+    *out = t;
+    memset(&t, 0, sizeof t);
+    rc = 0;
+out:
+    glad_tensor_free(&t);
+    free(pix);
+    free(rows);
+    png_destroy_read_struct(&png, &info, NULL);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ JPEG */
+
+typedef struct { struct jpeg_error_mgr pub; jmp_buf jb; } jerr;
+static void jpeg_fail(j_common_ptr c) { longjmp(((jerr *)c->err)->jb, 1); }
+/* keep libjpeg quiet but count warnings (a truncated file only warns) */
+static void jpeg_quiet(j_common_ptr c, int level) { if (level < 0) c->err->num_warnings++; }
+
+static int read_jpeg(const uint8_t *buf, size_t len, glad_tensor *out)
+{
+    struct jpeg_decompress_struct ci;
+    jerr je;
+    glad_tensor t;
+    memset(&t, 0, sizeof t);
+    uint8_t *volatile row = NULL;
+    volatile int rc = GLAD_EFORMAT;
+    ci.err = jpeg_std_error(&je.pub);
+    je.pub.error_exit = jpeg_fail;
+    je.pub.emit_message = jpeg_quiet;
+    if (setjmp(je.jb)) { jpeg_destroy_decompress(&ci); glad_tensor_free(&t); free(row); return rc; }
+    jpeg_create_decompress(&ci);
+    jpeg_mem_src(&ci, buf, (unsigned long)len);
+    jpeg_read_header(&ci, TRUE);
+    if (ci.jpeg_color_space != JCS_GRAYSCALE) ci.out_color_space = JCS_RGB;
+    jpeg_start_decompress(&ci);
+    int ch = ci.output_components;
+    unsigned w = ci.output_width, h = ci.output_height;
+    if (check_dims(w, h)) { rc = GLAD_ERANGE; longjmp(je.jb, 1); }
+    if (ch != 1 && ch != 3) longjmp(je.jb, 1);
+    if (glad_tensor_alloc4(&t, GLAD_DT_U8, ch, h, w, -1)) { rc = GLAD_ENOMEM; longjmp(je.jb, 1); }
+    row = malloc((size_t)w * ch);
+    if (!row) { rc = GLAD_ENOMEM; longjmp(je.jb, 1); }
+    size_t hw = (size_t)w * h;
+    uint8_t *o = t.data;
+    while (ci.output_scanline < h) {
+        JSAMPROW r = row;
+        size_t y = ci.output_scanline;
+        if (jpeg_read_scanlines(&ci, &r, 1) != 1) longjmp(je.jb, 1);
+        for (unsigned x = 0; x < w; x++) for (int c = 0; c < ch; c++) o[c * hw + y * w + x] = row[x * ch + c];
+    }
+    /* libjpeg pads a truncated file with an EOI and only warns: reject it */
+    if (je.pub.num_warnings > 0) longjmp(je.jb, 1);
+    jpeg_finish_decompress(&ci);
+    jpeg_destroy_decompress(&ci);
+    free(row);
+    *out = t;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ TIFF */
+
+static void tiff_quiet(const char *m, const char *fmt, va_list ap) { (void)m; (void)fmt; (void)ap; }
+
+typedef struct { const uint8_t *p; size_t n; toff_t pos; } tmem;
+static tsize_t t_read(thandle_t h, tdata_t b, tsize_t n)
+{
+    tmem *m = (tmem *)h;
+    if (n < 0 || m->pos > m->n) return 0;
+    size_t k = (size_t)n < m->n - m->pos ? (size_t)n : m->n - m->pos;
+    memcpy(b, m->p + m->pos, k);
+    m->pos += k;
+    return (tsize_t)k;
+}
+static tsize_t t_write(thandle_t h, tdata_t b, tsize_t n) { (void)h; (void)b; (void)n; return 0; }
+static toff_t t_seek(thandle_t h, toff_t off, int whence)
+{
+    tmem *m = (tmem *)h;
+    toff_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? m->pos : m->n;
+    m->pos = base + off;
+    return m->pos;
+}
+static int t_close(thandle_t h) { (void)h; return 0; }
+static toff_t t_size(thandle_t h) { return ((tmem *)h)->n; }
+static int t_map(thandle_t h, tdata_t *b, toff_t *s) { (void)h; (void)b; (void)s; return 0; }
+static void t_unmap(thandle_t h, tdata_t b, toff_t s) { (void)h; (void)b; (void)s; }
+
+static int read_tiff(const uint8_t *buf, size_t len, glad_tensor *out)
+{
+    TIFFSetErrorHandler(tiff_quiet);
+    TIFFSetWarningHandler(tiff_quiet);
+    tmem m = {buf, len, 0};
+    TIFF *tf = TIFFClientOpen("mem", "rm", (thandle_t)&m, t_read, t_write, t_seek, t_close, t_size, t_map, t_unmap);
+    if (!tf) return GLAD_EFORMAT;
+    uint32_t w = 0, h = 0;
+    uint16_t spp = 1, bps = 8, fmt = SAMPLEFORMAT_UINT, planar = PLANARCONFIG_CONTIG;
+    int rc = GLAD_EFORMAT;
+    glad_tensor t;
+    memset(&t, 0, sizeof t);
+    uint8_t *line = NULL;
+    TIFFGetField(tf, TIFFTAG_IMAGEWIDTH, &w);
+    TIFFGetField(tf, TIFFTAG_IMAGELENGTH, &h);
+    TIFFGetFieldDefaulted(tf, TIFFTAG_SAMPLESPERPIXEL, &spp);
+    TIFFGetFieldDefaulted(tf, TIFFTAG_BITSPERSAMPLE, &bps);
+    TIFFGetFieldDefaulted(tf, TIFFTAG_SAMPLEFORMAT, &fmt);
+    TIFFGetFieldDefaulted(tf, TIFFTAG_PLANARCONFIG, &planar);
+    if (check_dims(w, h)) { rc = GLAD_ERANGE; goto out; }
+    glad_dtype dt;
+    if (bps == 8 && fmt == SAMPLEFORMAT_UINT) dt = GLAD_DT_U8;
+    else if (bps == 16 && fmt == SAMPLEFORMAT_UINT) dt = GLAD_DT_U16;
+    else if (bps == 32 && fmt == SAMPLEFORMAT_IEEEFP) dt = GLAD_DT_F32;
+    else { rc = GLAD_EUNSUPPORTED; goto out; }
+    if (spp < 1 || spp > 4 || planar != PLANARCONFIG_CONTIG) { rc = GLAD_EUNSUPPORTED; goto out; }
+    int ch = spp >= 3 ? 3 : 1;   /* drop alpha */
+    size_t es = glad_dtype_size(dt), sl = (size_t)TIFFScanlineSize(tf);
+    if (sl < (size_t)w * spp * es) goto out;
+    line = malloc(sl);
+    if (!line) { rc = GLAD_ENOMEM; goto out; }
+    if ((rc = glad_tensor_alloc4(&t, dt, ch, h, w, -1))) goto out;
+    rc = GLAD_EFORMAT;
+    size_t hw = (size_t)w * h;
+    for (uint32_t y = 0; y < h; y++) {
+        if (TIFFReadScanline(tf, line, y, 0) < 0) goto out;
+        for (uint32_t x = 0; x < w; x++)
+            for (int c = 0; c < ch; c++)
+                memcpy((uint8_t *)t.data + ((size_t)c * hw + (size_t)y * w + x) * es, line + ((size_t)x * spp + c) * es, es);
+    }
+    *out = t;
+    memset(&t, 0, sizeof t);
+    rc = 0;
+out:
+    glad_tensor_free(&t);
+    free(line);
+    TIFFClose(tf);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ BMP */
+
+static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+/* Uncompressed BMP: 8-bit palette, 24-bit or 32-bit BGR(A), bottom-up or top-down. */
+static int read_bmp(const uint8_t *b, size_t len, glad_tensor *out)
+{
+    if (len < 54) return GLAD_EFORMAT;
+    uint32_t off = le32(b + 10), hs = le32(b + 14);
+    if (hs < 40 || 14 + (uint64_t)hs > len) return GLAD_EFORMAT;
+    int32_t w = (int32_t)le32(b + 18), hh = (int32_t)le32(b + 22);
+    uint16_t bpp = le16(b + 28);
+    uint32_t comp = le32(b + 30), ncol = le32(b + 46);
+    int top_down = hh < 0;
+    int64_t h = hh < 0 ? -(int64_t)hh : hh;
+    if (w <= 0 || check_dims((uint64_t)w, (uint64_t)h)) return w <= 0 ? GLAD_EFORMAT : GLAD_ERANGE;
+    if (comp != 0 && !(comp == 3 && bpp == 32)) return GLAD_EUNSUPPORTED;
+    if (bpp != 8 && bpp != 24 && bpp != 32) return GLAD_EUNSUPPORTED;
+    uint64_t stride = (((uint64_t)w * bpp + 31) / 32) * 4;
+    if (off > len || stride * (uint64_t)h > len - off) return GLAD_EFORMAT;
+    const uint8_t *pal = b + 14 + hs;
+    if (bpp == 8) {
+        if (ncol == 0) ncol = 256;
+        if (ncol > 256 || (uint64_t)(pal - b) + 4ull * ncol > off) return GLAD_EFORMAT;
+    }
+    glad_tensor t;
+    GLAD_TRY(glad_tensor_alloc4(&t, GLAD_DT_U8, 3, h, w, -1));
+    uint8_t *o = t.data;
+    size_t hw = (size_t)w * (size_t)h;
+    for (int64_t y = 0; y < h; y++) {
+        const uint8_t *r = b + off + stride * (uint64_t)(top_down ? y : h - 1 - y);
+        for (int32_t x = 0; x < w; x++) {
+            const uint8_t *px;
+            if (bpp == 8) {
+                if (r[x] >= ncol) { glad_tensor_free(&t); return GLAD_EFORMAT; }
+                px = pal + 4 * r[x];
+            } else px = r + (size_t)x * (bpp / 8);
+            size_t i = (size_t)y * w + x;
+            o[i] = px[2]; o[hw + i] = px[1]; o[2 * hw + i] = px[0];
+        }
+    }
+    *out = t;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ dispatch */
+
+int glad_image_read_mem(const uint8_t *buf, size_t len, glad_tensor *out)
+{
+    memset(out, 0, sizeof *out);
+    if (len >= 8 && memcmp(buf, "\x89PNG\r\n\x1a\n", 8) == 0) return read_png(buf, len, out);
+    if (len >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff) return read_jpeg(buf, len, out);
+    if (len >= 4 && (memcmp(buf, "II*\0", 4) == 0 || memcmp(buf, "MM\0*", 4) == 0)) return read_tiff(buf, len, out);
+    if (len >= 2 && buf[0] == 'B' && buf[1] == 'M') return read_bmp(buf, len, out);
+    return GLAD_EFORMAT;
+}
+
+int glad_image_read(const char *path, glad_tensor *out)
+{
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) return GLAD_EIO;
+    int rc = GLAD_EIO;
+    uint8_t *buf = NULL;
+    if (fseek(f, 0, SEEK_END) != 0) goto done;
+    long n = ftell(f);
+    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) goto done;
+    if ((uint64_t)n > GLAD_MAX_ALLOC) { rc = GLAD_ERANGE; goto done; }
+    buf = malloc((size_t)n + 1);
+    if (!buf) { rc = GLAD_ENOMEM; goto done; }
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) goto done;
+    rc = glad_image_read_mem(buf, (size_t)n, out);
+done:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ writers */
+
+int glad_image_write_png(const char *path, const glad_tensor *t)
+{
+    int c, h, w;
+    GLAD_TRY(glad_tensor_chw(t, &c, &h, &w));
+    if ((c != 1 && c != 3 && c != 4) || (t->dtype != GLAD_DT_U8 && t->dtype != GLAD_DT_U16)) return GLAD_EDTYPE;
+    int d = t->dtype == GLAD_DT_U16 ? 16 : 8;
+    size_t bps = (size_t)d / 8, hw = (size_t)w * h, rowb = (size_t)w * c * bps;
+    uint8_t *row = malloc(rowb);
+    if (!row) return GLAD_ENOMEM;
+    FILE *f = fopen(path, "wb");
+    if (!f) { free(row); return GLAD_EIO; }
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_err, png_warn);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    volatile int rc = GLAD_EIO;
+    if (!png || !info) { rc = GLAD_ENOMEM; goto out; }
+    if (setjmp(png_jmpbuf(png))) goto out;
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, d,
+                 c == 1 ? PNG_COLOR_TYPE_GRAY : c == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_RGBA,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < c; k++) {
+                size_t src = (size_t)k * hw + (size_t)y * w + x, dst = ((size_t)x * c + k) * bps;
+                if (d == 8) row[dst] = ((const uint8_t *)t->data)[src];
+                else { uint16_t v = ((const uint16_t *)t->data)[src]; row[dst] = (uint8_t)(v >> 8); row[dst + 1] = (uint8_t)v; }
+            }
+        png_write_row(png, row);
+    }
+    png_write_end(png, NULL);
+    rc = 0;
+out:
+    png_destroy_write_struct(&png, &info);
+    if (fclose(f) != 0 && rc == 0) rc = GLAD_EIO;
+    free(row);
+    return rc;
+}
+
+int glad_image_write_tiff_f32(const char *path, const glad_tensor *t)
+{
+    int c, h, w;
+    GLAD_TRY(glad_tensor_chw(t, &c, &h, &w));
+    if (t->dtype != GLAD_DT_F32) return GLAD_EDTYPE;
+    TIFFSetErrorHandler(tiff_quiet);
+    TIFFSetWarningHandler(tiff_quiet);
+    TIFF *tf = TIFFOpen(path, "w");
+    if (!tf) return GLAD_EIO;
+    float *line = malloc(sizeof(float) * (size_t)w * c);
+    int rc = GLAD_ENOMEM;
+    if (!line) goto out;
+    TIFFSetField(tf, TIFFTAG_IMAGEWIDTH, (uint32_t)w);
+    TIFFSetField(tf, TIFFTAG_IMAGELENGTH, (uint32_t)h);
+    TIFFSetField(tf, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)c);
+    TIFFSetField(tf, TIFFTAG_BITSPERSAMPLE, (uint16_t)32);
+    TIFFSetField(tf, TIFFTAG_SAMPLEFORMAT, (uint16_t)SAMPLEFORMAT_IEEEFP);
+    TIFFSetField(tf, TIFFTAG_PLANARCONFIG, (uint16_t)PLANARCONFIG_CONTIG);
+    TIFFSetField(tf, TIFFTAG_PHOTOMETRIC, (uint16_t)(c >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK));
+    TIFFSetField(tf, TIFFTAG_ROWSPERSTRIP, (uint32_t)1);
+    size_t hw = (size_t)w * h;
+    rc = GLAD_EIO;
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < c; k++) line[(size_t)x * c + k] = ((const float *)t->data)[(size_t)k * hw + (size_t)y * w + x];
+        if (TIFFWriteScanline(tf, line, (uint32_t)y, 0) < 0) goto out;
+    }
+    rc = 0;
+out:
+    free(line);
+    TIFFClose(tf);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ geometry */
+
+int glad_image_resize(glad_tensor *dst, const glad_tensor *src, int h, int w, int nearest)
+{
+    int c, sh, sw;
+    GLAD_TRY(glad_tensor_chw(src, &c, &sh, &sw));
+    if (h < 1 || w < 1 || h > GLAD_IMAGE_MAX_SIDE || w > GLAD_IMAGE_MAX_SIDE) return GLAD_ERANGE;
+    int64_t shape[3] = {c, h, w};
+    int nd = src->ndim;
+    const int64_t *shp = nd == 2 ? shape + 1 : shape;
+    if (nearest && (src->dtype == GLAD_DT_U8 || src->dtype == GLAD_DT_BOOL)) {
+        glad_tensor o;
+        GLAD_TRY(glad_tensor_alloc(&o, src->dtype, nd, shp));
+        int rc = glad_resize_nearest_u8(o.data, h, w, src->data, c, sh, sw);
+        if (rc) { glad_tensor_free(&o); return rc; }
+        *dst = o;
+        return 0;
+    }
+    size_t ns = (size_t)c * sh * sw, nd_ = (size_t)c * h * w;
+    float *a = malloc(ns * sizeof(float)), *b = malloc(nd_ * sizeof(float));
+    int rc = GLAD_ENOMEM;
+    if (!a || !b) goto out;
+    if ((rc = glad_tensor_to_f32(src, a))) goto out;
+    rc = nearest ? glad_resize_nearest_f32(b, h, w, a, c, sh, sw) : glad_resize_bilinear(b, h, w, a, c, sh, sw, 0);
+    if (rc == 0) rc = glad_tensor_from_f32(dst, src->dtype, nd, shp, b);
+out:
+    free(a);
+    free(b);
+    return rc;
+}
+
+int glad_image_center_crop(glad_tensor *dst, const glad_tensor *src, int h, int w)
+{
+    int c, sh, sw;
+    GLAD_TRY(glad_tensor_chw(src, &c, &sh, &sw));
+    if (h < 1 || w < 1 || h > sh || w > sw) return GLAD_ESHAPE;
+    /* torchvision CenterCrop: top = int(round((H - h) / 2.0)) (round half to even) */
+    int top = (int)__builtin_nearbyint((sh - h) / 2.0), left = (int)__builtin_nearbyint((sw - w) / 2.0);
+    int64_t shape[3] = {c, h, w};
+    glad_tensor o;
+    GLAD_TRY(glad_tensor_alloc(&o, src->dtype, src->ndim, src->ndim == 2 ? shape + 1 : shape));
+    size_t es = glad_dtype_size(src->dtype);
+    for (int k = 0; k < c; k++)
+        for (int y = 0; y < h; y++)
+            memcpy((uint8_t *)o.data + (((size_t)k * h + y) * w) * es,
+                   (const uint8_t *)src->data + (((size_t)k * sh + top + y) * sw + left) * es, (size_t)w * es);
+    *dst = o;
+    return 0;
+}
+
+int glad_image_channels(glad_tensor *dst, const glad_tensor *src, int c)
+{
+    int sc, h, w;
+    GLAD_TRY(glad_tensor_chw(src, &sc, &h, &w));
+    if (c != 1 && c != 3) return GLAD_EINVAL;
+    if (sc == c) return glad_tensor_copy(dst, src);
+    if (sc != 1 && sc != 3) return GLAD_ESHAPE;
+    size_t hw = (size_t)h * w;
+    float *a = malloc(hw * sc * sizeof(float)), *b = malloc(hw * c * sizeof(float));
+    int rc = GLAD_ENOMEM;
+    if (!a || !b) goto out;
+    if ((rc = glad_tensor_to_f32(src, a))) goto out;
+    if (c == 3)
+        for (int k = 0; k < 3; k++) memcpy(b + k * hw, a, hw * sizeof(float));
+    else
+        for (size_t i = 0; i < hw; i++) b[i] = 0.299f * a[i] + 0.587f * a[hw + i] + 0.114f * a[2 * hw + i];
+    int64_t shape[3] = {c, h, w};
+    rc = glad_tensor_from_f32(dst, src->dtype, 3, shape, b);
+out:
+    free(a);
+    free(b);
+    return rc;
+}
