@@ -84,9 +84,12 @@ install: $(PROGS)
 	$(if $(MAN1),install -m 644 $(MAN1) $(MANDIR)/man1)
 	$(if $(MAN5),install -m 644 $(MAN5) $(MANDIR)/man5)
 	$(if $(MAN7),install -m 644 $(MAN7) $(MANDIR)/man7)
+	install -d $(DESTDIR)$(PREFIX)/share/glad/mtd
+	install -m 644 datasets/mtd/split.txt $(DESTDIR)$(PREFIX)/share/glad/mtd/split.txt
 
 uninstall:
 	rm -f $(addprefix $(BINDIR)/,$(notdir $(PROGS)))
+	rm -rf $(DESTDIR)$(PREFIX)/share/glad
 	rm -f $(addprefix $(MANDIR)/man1/,$(notdir $(MAN1))) $(addprefix $(MANDIR)/man5/,$(notdir $(MAN5))) $(addprefix $(MANDIR)/man7/,$(notdir $(MAN7)))
 
 clean:

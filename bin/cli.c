@@ -170,6 +170,8 @@ int cli_open_io(const char *in_path, const char *out_path, int zstd_level,
 {
     *rd = NULL;
     *wr = NULL;
+    if ((!out_path || strcmp(out_path, "-") == 0) && isatty(1))
+        return cli_usage_error("refusing to write a binary stream to a terminal; use -o FILE or a pipe");
     int rc = glad_reader_open(rd, in_path);
     if (rc < 0) {
         if (!*rd) return cli_error("%s: cannot open: %s", in_path ? in_path : "<stdin>", strerror(errno));

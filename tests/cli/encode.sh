@@ -1,0 +1,99 @@
+#!/bin/bash
+# encode.sh - glad-encode on every dataset layout (small trees built here),
+# on ../shared/datasets/mtd-mini when present, and on bad input.
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+mk() { $PY "$ROOT/tests/tools/mkpng.py" "$@"; }
+count() { glad-info "$1" | grep -vc '^#'; }
+field() { glad-info --json "$1" | tail -n +2; }
+
+# MVTec / MPDD: two classes
+for c in bottle cable; do
+    mkdir -p "$T/mv/$c/train/good" "$T/mv/$c/test/good" "$T/mv/$c/test/crack" "$T/mv/$c/ground_truth/crack"
+    for i in 000 001 002; do mk "$T/mv/$c/train/good/$i.png" 20 16 3 grad; done
+    mk "$T/mv/$c/test/good/000.png" 20 16 3 noise
+    for i in 000 001; do mk "$T/mv/$c/test/crack/$i.png" 20 16 3 noise; mk "$T/mv/$c/ground_truth/crack/${i}_mask.png" 20 16 1 blob; done
+done
+glad-encode "$T/mv" -o "$T/mv.msgpack"; check "mvtec: exit 0" test $? = 0
+check "mvtec: 12 records" test "$(count "$T/mv.msgpack")" = 12
+glad-encode "$T/mv" --class cable --split test --size 8x10 -o "$T/cable.msgpack"
+check "mvtec: class and split filter" test "$(count "$T/cable.msgpack")" = 3
+check "mvtec: ids" sh -c "glad-info '$T/cable.msgpack' | grep -q '^cable/test/crack/001'"
+check "mvtec: resized image and mask" sh -c "glad-info '$T/cable.msgpack' | grep 'cable/test/crack/000' | grep -q 'image:|u1\[3,8,10\].*mask:|u1\[1,8,10\] 0/0.[0-9]*/1'"
+check "mvtec: normal mask all zero" sh -c "glad-info '$T/cable.msgpack' | grep 'cable/test/good/000' | grep -q 'mask:|u1\[1,8,10\] 0/0/0'"
+check "mvtec: class folder as root" test "$(glad-encode "$T/mv/bottle" | glad-info | grep -c '^bottle/')" = 6
+glad-encode "$T/mv" --channels 1 --float --crop 12 --size 16 --class bottle -o "$T/f.msgpack"
+check "float, grey, crop" sh -c "glad-info '$T/f.msgpack' | grep 'bottle/train/good/000' | grep -q 'image:<f4\[1,12,12\]'"
+# sharding: the shards concatenate to the whole
+for k in 0 1 2; do glad-encode "$T/mv" --shard $k/3 -o "$T/s$k.msgpack"; done
+cat "$T/s0.msgpack" "$T/s1.msgpack" "$T/s2.msgpack" > "$T/all.msgpack"
+check "shards: 12 records together" test "$(count "$T/all.msgpack")" = 12
+check "shards: same ids" test "$(glad-info "$T/all.msgpack" | grep -v '^#' | cut -f1 | sort | md5sum)" = "$(glad-info "$T/mv.msgpack" | grep -v '^#' | cut -f1 | sort | md5sum)"
+OMP_NUM_THREADS=1 glad-encode "$T/mv" > "$T/t1"; OMP_NUM_THREADS=2 glad-encode "$T/mv" > "$T/t2"
+check "threads do not change bytes" cmp -s "$T/t1" "$T/t2"
+check "limit" test "$(glad-encode "$T/mv" --limit 5 | glad-info | grep -vc '^#')" = 5
+check "zstd output" sh -c "glad-encode '$T/mv' --zstd -o '$T/z.msgpack' && head -c 4 '$T/z.msgpack' | od -An -tx1 | grep -q '28 b5 2f fd' && glad-info -q '$T/z.msgpack'"
+
+# BTAD
+mkdir -p "$T/bt/01/train/ok" "$T/bt/01/test/ok" "$T/bt/01/test/ko" "$T/bt/01/ground_truth/ko"
+mk "$T/bt/01/train/ok/0000.png" 12 12 3 grad; mk "$T/bt/01/test/ok/0001.png" 12 12 3 grad
+mk "$T/bt/01/test/ko/0002.png" 12 12 3 noise; mk "$T/bt/01/ground_truth/ko/0002.png" 12 12 1 blob
+glad-encode --format btad "$T/bt" -o "$T/bt.msgpack"
+check "btad: 3 records, one anomalous with mask" sh -c "test \$(glad-info '$T/bt.msgpack' | grep -c 'label=1.*mask:|u1\[1,12,12\] 0/0.[0-9]*/1') = 1 && test \$(glad-info '$T/bt.msgpack' | grep -vc '^#') = 3"
+
+# VisA
+mkdir -p "$T/visa/split_csv" "$T/visa/candle/Data/Images/Normal" "$T/visa/candle/Data/Images/Anomaly" "$T/visa/candle/Data/Masks/Anomaly"
+mk "$T/visa/candle/Data/Images/Normal/0000.png" 10 10 3 grad; mk "$T/visa/candle/Data/Images/Normal/0001.png" 10 10 3 grad
+mk "$T/visa/candle/Data/Images/Anomaly/000.png" 10 10 3 noise; mk "$T/visa/candle/Data/Masks/Anomaly/000.png" 10 10 1 blob
+cat > "$T/visa/split_csv/1cls.csv" <<CSV
+object,split,label,image,mask
+candle,train,normal,candle/Data/Images/Normal/0000.png,
+candle,test,normal,candle/Data/Images/Normal/0001.png,
+candle,test,anomaly,candle/Data/Images/Anomaly/000.png,candle/Data/Masks/Anomaly/000.png
+CSV
+glad-encode --format visa "$T/visa" --split test -o "$T/visa.msgpack"
+check "visa: split from csv" test "$(count "$T/visa.msgpack")" = 2
+check "visa: anomaly mask" sh -c "glad-info '$T/visa.msgpack' | grep 'label=1' | grep -q 'mask:|u1\[1,10,10\] 0/0.[0-9]*/1'"
+
+# MTD with a list
+mkdir -p "$T/mtd/MT_Free/Imgs" "$T/mtd/MT_Crack/Imgs"
+for i in a b c; do mk "$T/mtd/MT_Free/Imgs/$i.png" 9 9 1 grad; done
+for i in a b c; do mv "$T/mtd/MT_Free/Imgs/$i.png" "$T/mtd/MT_Free/Imgs/$i.jpg" 2>/dev/null; done
+# JPEG names holding PNG data are read by content; masks beside
+mk "$T/mtd/MT_Crack/Imgs/d.png" 9 9 1 blob; cp "$T/mtd/MT_Free/Imgs/a.jpg" "$T/mtd/MT_Crack/Imgs/d.jpg"
+printf 'train MT_Free/Imgs/a.jpg\ntrain MT_Free/Imgs/b.jpg\ntest MT_Free/Imgs/c.jpg\ntest MT_Crack/Imgs/d.jpg\n' > "$T/list.txt"
+glad-encode --format mtd "$T/mtd" --split-file "$T/list.txt" --split train -o "$T/mtd.msgpack"
+check "mtd: train split from list" test "$(count "$T/mtd.msgpack")" = 2
+glad-encode --format mtd "$T/mtd" --split-file "$T/list.txt" --split test -o "$T/mtd2.msgpack"
+check "mtd: defect record" sh -c "glad-info '$T/mtd2.msgpack' | grep -q '^mtd/test/crack/d.*label=1'"
+printf 'train MT_Free/Imgs/a.jpg\n' > "$T/short.txt"
+status 1 "mtd: image absent from the list" glad-encode --format mtd "$T/mtd" --split-file "$T/short.txt" --split train -o "$T/x"
+status 0 "mtd: --split all accepts it" glad-encode --format mtd "$T/mtd" --split-file "$T/short.txt" --split all -o "$T/x"
+
+# generic
+glad-encode --format generic --normal "$T/mv/bottle/train/good" --anomalous "$T/mv/bottle/test/crack" -o "$T/g.msgpack"
+check "generic folders" test "$(count "$T/g.msgpack")" = 5
+ls "$T"/mv/cable/train/good/*.png | glad-encode --format generic - -o "$T/g2.msgpack"
+check "generic paths on stdin" test "$(count "$T/g2.msgpack")" = 3
+
+# the real MTD subset
+if have_shared; then
+    glad-encode --format mtd "$SHARED/datasets/mtd-mini" --split-file "$ROOT/datasets/mtd/split.txt" --size 64 -o "$T/mm.msgpack"
+    check "mtd-mini: 32 normal" test "$(glad-info "$T/mm.msgpack" | grep -c 'label=0')" = 32
+    check "mtd-mini: 10 anomalous with non-empty masks" test "$(glad-info "$T/mm.msgpack" | grep 'label=1' | grep -c 'mask:|u1\[1,64,64\] 0/0.[0-9]*/1')" = 10
+    check "mtd-mini: 24 train" test "$(glad-info "$T/mm.msgpack" | grep -c 'split=train')" = 24
+else skip "../shared absent: mtd-mini not encoded"; fi
+
+# bad input
+cp "$T/mv/bottle/train/good/000.png" "$T/mv/bottle/train/good/zzz.png"; head -c 60 "$T/mv/bottle/train/good/001.png" > "$T/mv/bottle/train/good/zzz.png"
+glad-encode "$T/mv" -o "$T/bad.msgpack" 2> "$T/err"; rc=$?
+check "corrupt image: exit 1" test $rc = 1
+check "corrupt image: one-line message naming the file" sh -c "test \$(wc -l < '$T/err') = 1 && grep -q 'glad-encode: error: .*zzz.png' '$T/err'"
+rm "$T/mv/bottle/train/good/zzz.png"
+rm "$T/mv/cable/ground_truth/crack/001_mask.png"
+status 1 "missing mask" glad-encode "$T/mv" -o "$T/x"
+status 1 "missing root" glad-encode "$T/nowhere" -o "$T/x"
+status 2 "bad option value" glad-encode --size 0 "$T/mv"
+status 2 "bad shard" glad-encode --shard 3/3 "$T/mv"
+status 2 "bad format" glad-encode --format nope "$T/mv"
+done_tests
