@@ -1,0 +1,58 @@
+#!/bin/bash
+# score.sh - glad-score presets on the scoring fixture's record (image scores
+# must equal the official-code values), map shapes, crop and errors.
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+if ! $PY -c 'import msgpack_numpy' 2>/dev/null; then skip "python3-msgpack-numpy missing"; done_tests; exit; fi
+$PY - "$ROOT/tests/fixtures/scoring.case.safetensors" "$T/in.msgpack" "$T/expect.txt" <<'PYEOF'
+import sys, json, struct, numpy as np
+sys.path.insert(0, "formats/python")
+from gladstream import write
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]; h = json.loads(f.read(n)); data = f.read()
+meta = h.pop("__metadata__")
+t = {k: np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], "<f4").reshape(v["shape"]) for k, v in h.items()}
+rec = {"id": "fix/test/x/0", "class": "fix", "split": "test", "label": 1, "image": t["image"], "recon": t["recon"],
+       "mask": (t["same_sum"] > 0.15).astype(np.uint8)}
+for k in ["feat.image.0", "feat.image.1", "feat.recon.0", "feat.recon.1"]:
+    rec[k] = t[k]
+write(sys.argv[2], {"glad": 1, "history": []}, [rec])
+s = json.loads(meta["scores"])
+open(sys.argv[3], "w").write("%.9f %.9f %.9f\n" % (s["glad_top250_mean_of_blur6_nn"], s["ddad_max_of_blur4_fused"], s["mdps_softmax_top500_sum_of_blur4_fused"]))
+PYEOF
+read g d m < "$T/expect.txt"
+getscore() { glad-info --json "$1" | tail -1 | $PY -c 'import json,sys; print(json.load(sys.stdin)["score"])'; }
+near() { $PY -c "import sys; sys.exit(0 if abs($1 - $2) <= 1e-5 else 1)"; }
+glad-score --preset glad "$T/in.msgpack" > "$T/g.msgpack"
+check "glad preset: top-250 mean of blurred nn map" near "$(getscore "$T/g.msgpack")" "$g"
+glad-score --preset ddad "$T/in.msgpack" > "$T/d.msgpack"
+check "ddad preset: max of blurred fused map" near "$(getscore "$T/d.msgpack")" "$d"
+glad-score --preset ddad --image-score softmax-topk:500 "$T/in.msgpack" > "$T/m.msgpack"
+check "softmax top-500 (MDPS reducer)" near "$(getscore "$T/m.msgpack")" "$m"
+check "amap [1,64,64]" sh -c "glad-info '$T/g.msgpack' | grep -q 'amap:<f4\[1,64,64\]'"
+check "inputs passed through" sh -c "glad-info '$T/g.msgpack' | grep -q 'feat.recon.1:<f4\[32,8,8\]'"
+glad-score --preset ddad --crop 32 --size 48 --keep-parts "$T/in.msgpack" > "$T/c.msgpack"
+check "crop and size: map and mask follow" sh -c "glad-info '$T/c.msgpack' | grep -q 'mask:|u1\[1,32,32\].*amap_pixel:<f4\[1,48,48\].*amap:<f4\[1,32,32\]'"
+glad-score --feat-dist none "$T/in.msgpack" > "$T/p.msgpack"
+check "pixel-only map" sh -c "glad-info '$T/p.msgpack' | grep -q 'amap:<f4\[1,64,64\]'"
+check "history records the invocation" sh -c "glad-info '$T/g.msgpack' | grep -q '^# history 1: glad-score 0.1.0 --preset glad'"
+# errors
+$PY - "$T/bad.msgpack" <<'PYEOF'
+import sys, numpy as np
+sys.path.insert(0, "formats/python")
+from gladstream import write
+write(sys.argv[1], {"glad": 1, "history": []}, [{"id": "c/test/good/7", "label": 0, "image": np.zeros((3, 8, 8), np.uint8)}])
+PYEOF
+glad-score "$T/bad.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "missing recon: exit 1" test $rc = 1
+check "message names record and field" grep -q "glad-score: error: record 'c/test/good/7': 'recon' missing" "$T/err"
+$PY - "$T/nan.msgpack" <<'PYEOF'
+import sys, numpy as np
+sys.path.insert(0, "formats/python")
+from gladstream import write
+r = np.zeros((3, 8, 8), np.float32); r[0, 1, 1] = np.nan
+write(sys.argv[1], {"glad": 1, "history": []}, [{"id": "n/0", "label": 0, "image": np.zeros((3, 8, 8), np.uint8), "recon": r}])
+PYEOF
+status 1 "NaN in recon" glad-score "$T/nan.msgpack"
+status 2 "bad preset" glad-score --preset nope "$T/in.msgpack"
+status 2 "bad reducer" glad-score --image-score top "$T/in.msgpack"
+done_tests
