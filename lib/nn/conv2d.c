@@ -1,0 +1,110 @@
+/* conv2d.c - 2-D convolution as im2col + sgemm, and its backward
+ * (dW = dY col^T, dcol = W^T dY, col2im). 1x1 stride-1 convolutions skip
+ * im2col. */
+#include <string.h>
+#include <cblas.h>
+#include "nn/nn.h"
+
+static int out_size(int n, int k, int s, int p) { return (n + 2 * p - k) / s + 1; }
+
+size_t glad_conv2d_workspace(int C, int H, int W, int kh, int kw, int stride, int pad)
+{
+    int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad);
+    return (size_t)C * kh * kw * Ho * Wo;
+}
+
+/* col (C*kh*kw, Ho*Wo) from one image x (C,H,W) */
+static void im2col(float *col, const float *x, int C, int H, int W, int kh, int kw, int s, int p, int Ho, int Wo)
+{
+    // rows of col are independent
+    #pragma omp parallel for schedule(static) if ((long)C * kh * kw * Ho * Wo > 32768)
+    for (int r = 0; r < C * kh * kw; r++) {
+        int c = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
+        float *o = col + (size_t)r * Ho * Wo;
+        const float *xc = x + (size_t)c * H * W;
+        for (int i = 0; i < Ho; i++) {
+            int y = i * s - p + ky;
+            if (y < 0 || y >= H) { memset(o + (size_t)i * Wo, 0, sizeof(float) * Wo); continue; }
+            const float *xr = xc + (size_t)y * W;
+            for (int j = 0; j < Wo; j++) {
+                int xx = j * s - p + kx;
+                o[(size_t)i * Wo + j] = (xx >= 0 && xx < W) ? xr[xx] : 0.0f;
+            }
+        }
+    }
+}
+
+/* dx (C,H,W) += col2im(dcol) */
+static void col2im(float *dx, const float *col, int C, int H, int W, int kh, int kw, int s, int p, int Ho, int Wo)
+{
+    // each channel of dx is written by its own rows only
+    #pragma omp parallel for schedule(static) if ((long)C * kh * kw * Ho * Wo > 32768)
+    for (int c = 0; c < C; c++) {
+        float *xc = dx + (size_t)c * H * W;
+        for (int k = 0; k < kh * kw; k++) {
+            int ky = k / kw, kx = k % kw;
+            const float *o = col + ((size_t)c * kh * kw + k) * Ho * Wo;
+            for (int i = 0; i < Ho; i++) {
+                int y = i * s - p + ky;
+                if (y < 0 || y >= H) continue;
+                float *xr = xc + (size_t)y * W;
+                for (int j = 0; j < Wo; j++) {
+                    int xx = j * s - p + kx;
+                    if (xx >= 0 && xx < W) xr[xx] += o[(size_t)i * Wo + j];
+                }
+            }
+        }
+    }
+}
+
+// x is (B,C,H,W), w is (OC,C,kh,kw), out is (B,OC,Ho,Wo)
+void glad_conv2d_forward(float *out, const float *x, const float *w, const float *b, int B, int C, int H, int W,
+                         int OC, int kh, int kw, int stride, int pad, float *ws)
+{
+    int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad), K = C * kh * kw, N = Ho * Wo;
+    int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
+    for (int n = 0; n < B; n++) {
+        const float *xb = x + (size_t)n * C * H * W;
+        float *ob = out + (size_t)n * OC * N;
+        const float *col = xb;
+        if (!direct) { im2col(ws, xb, C, H, W, kh, kw, stride, pad, Ho, Wo); col = ws; }
+        /* bias first, then out += W col */
+        for (int o = 0; o < OC; o++) {
+            float bv = b ? b[o] : 0.0f;
+            float *r = ob + (size_t)o * N;
+            for (int i = 0; i < N; i++) r[i] = bv;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, N, K, 1.0f, w, K, col, N, 1.0f, ob, N);
+    }
+}
+
+// x is (B,C,H,W), dout is (B,OC,Ho,Wo)
+void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int B,
+                          int C, int H, int W, int OC, int kh, int kw, int stride, int pad, float *ws)
+{
+    int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad), K = C * kh * kw, N = Ho * Wo;
+    int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
+    for (int n = 0; n < B; n++) {
+        const float *xb = x + (size_t)n * C * H * W, *gb = dout + (size_t)n * OC * N;
+        const float *col = xb;
+        if (!direct) { im2col(ws, xb, C, H, W, kh, kw, stride, pad, Ho, Wo); col = ws; }
+        /* dW (OC,K) += dY (OC,N) col^T (N,K) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, K, N, 1.0f, gb, N, col, N, 1.0f, dw, K);
+        if (db)
+            for (int o = 0; o < OC; o++) {
+                const float *r = gb + (size_t)o * N;
+                double s = 0;
+                for (int i = 0; i < N; i++) s += r[i];
+                db[o] += (float)s;
+            }
+        if (!dx) continue;
+        float *dxb = dx + (size_t)n * C * H * W;
+        if (direct) {
+            /* dX (C,N) += W^T (C,OC) dY (OC,N) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, N, OC, 1.0f, w, K, gb, N, 1.0f, dxb, N);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, OC, 1.0f, w, K, gb, N, 0.0f, ws, N);
+            col2im(dxb, ws, C, H, W, kh, kw, stride, pad, Ho, Wo);
+        }
+    }
+}

@@ -1,0 +1,186 @@
+/* elementwise.c - activations, resampling, concat, softmax, dropout and the
+ * timestep embedding: the engine's memory-bound kernels. */
+#include <math.h>
+#include <string.h>
+#include "nn/nn.h"
+
+// x is any shape, n values; y = x sigmoid(x)
+void glad_silu_forward(float *out, const float *x, size_t n)
+{
+    // elementwise
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) out[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+// dy/dx = s (1 + x (1 - s)), s = sigmoid(x)
+void glad_silu_backward(float *dx, const float *dout, const float *x, size_t n)
+{
+    // elementwise
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-x[i]));
+        dx[i] += dout[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+}
+
+// y = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2))
+void glad_gelu_forward(float *out, const float *x, size_t n)
+{
+    // elementwise
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+// dy/dx = Phi(x) + x phi(x)
+void glad_gelu_backward(float *dx, const float *dout, const float *x, size_t n)
+{
+    // elementwise
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float cdf = 0.5f * (1.0f + erff(x[i] * 0.70710678118654752f)), pdf = 0.39894228040143268f * expf(-0.5f * x[i] * x[i]);
+        dx[i] += dout[i] * (cdf + x[i] * pdf);
+    }
+}
+
+// x is (BC,H,W), out is (BC,H/2,W/2)
+void glad_avgpool2_forward(float *out, const float *x, int BC, int H, int W)
+{
+    int h = H / 2, w = W / 2;
+    // planes are independent
+    #pragma omp parallel for schedule(static) if ((long)BC * H * W > 65536)
+    for (int p = 0; p < BC; p++)
+        for (int i = 0; i < h; i++)
+            for (int j = 0; j < w; j++) {
+                const float *r = x + ((size_t)p * H + 2 * i) * W + 2 * j;
+                out[((size_t)p * h + i) * w + j] = 0.25f * (r[0] + r[1] + r[W] + r[W + 1]);
+            }
+}
+
+void glad_avgpool2_backward(float *dx, const float *dout, int BC, int H, int W)
+{
+    int h = H / 2, w = W / 2;
+    // planes are independent
+    #pragma omp parallel for schedule(static) if ((long)BC * H * W > 65536)
+    for (int p = 0; p < BC; p++)
+        for (int i = 0; i < h; i++)
+            for (int j = 0; j < w; j++) {
+                float g = 0.25f * dout[((size_t)p * h + i) * w + j];
+                float *r = dx + ((size_t)p * H + 2 * i) * W + 2 * j;
+                r[0] += g; r[1] += g; r[W] += g; r[W + 1] += g;
+            }
+}
+
+// x is (BC,H,W), out is (BC,2H,2W)
+void glad_upsample2_forward(float *out, const float *x, int BC, int H, int W)
+{
+    // planes are independent
+    #pragma omp parallel for schedule(static) if ((long)BC * H * W > 16384)
+    for (int p = 0; p < BC; p++)
+        for (int i = 0; i < 2 * H; i++)
+            for (int j = 0; j < 2 * W; j++)
+                out[((size_t)p * 2 * H + i) * 2 * W + j] = x[((size_t)p * H + i / 2) * W + j / 2];
+}
+
+void glad_upsample2_backward(float *dx, const float *dout, int BC, int H, int W)
+{
+    // planes are independent
+    #pragma omp parallel for schedule(static) if ((long)BC * H * W > 16384)
+    for (int p = 0; p < BC; p++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                const float *r = dout + ((size_t)p * 2 * H + 2 * i) * 2 * W + 2 * j;
+                dx[((size_t)p * H + i) * W + j] += r[0] + r[1] + r[2 * W] + r[2 * W + 1];
+            }
+}
+
+// 3x3 max pool, stride 2, padding 1 (padding never wins)
+void glad_maxpool3s2_forward(float *out, const float *x, int BC, int H, int W)
+{
+    int h = (H + 2 - 3) / 2 + 1, w = (W + 2 - 3) / 2 + 1;
+    // planes are independent
+    #pragma omp parallel for schedule(static)
+    for (int p = 0; p < BC; p++)
+        for (int i = 0; i < h; i++)
+            for (int j = 0; j < w; j++) {
+                float m = -INFINITY;
+                for (int dy = 0; dy < 3; dy++)
+                    for (int dx = 0; dx < 3; dx++) {
+                        int y = 2 * i - 1 + dy, xx = 2 * j - 1 + dx;
+                        if (y >= 0 && y < H && xx >= 0 && xx < W) {
+                            float v = x[((size_t)p * H + y) * W + xx];
+                            if (v > m) m = v;
+                        }
+                    }
+                out[((size_t)p * h + i) * w + j] = m;
+            }
+}
+
+// a is (B,Ca,N), b is (B,Cb,N), out is (B,Ca+Cb,N)
+void glad_concat_forward(float *out, const float *a, const float *b, int B, int Ca, int Cb, size_t N)
+{
+    for (int n = 0; n < B; n++) {
+        memcpy(out + (size_t)n * (Ca + Cb) * N, a + (size_t)n * Ca * N, sizeof(float) * Ca * N);
+        memcpy(out + ((size_t)n * (Ca + Cb) + Ca) * N, b + (size_t)n * Cb * N, sizeof(float) * Cb * N);
+    }
+}
+
+void glad_concat_backward(float *da, float *db, const float *dout, int B, int Ca, int Cb, size_t N)
+{
+    for (int n = 0; n < B; n++) {
+        const float *g = dout + (size_t)n * (Ca + Cb) * N;
+        if (da) { float *d = da + (size_t)n * Ca * N; for (size_t i = 0; i < (size_t)Ca * N; i++) d[i] += g[i]; }
+        if (db) { float *d = db + (size_t)n * Cb * N; for (size_t i = 0; i < (size_t)Cb * N; i++) d[i] += g[(size_t)Ca * N + i]; }
+    }
+}
+
+void glad_softmax_rows(float *x, int M, int D)
+{
+    // rows are independent
+    #pragma omp parallel for schedule(static) if ((long)M * D > 16384)
+    for (int m = 0; m < M; m++) {
+        float *r = x + (size_t)m * D, mx = r[0];
+        for (int i = 1; i < D; i++) if (r[i] > mx) mx = r[i];
+        double s = 0;
+        for (int i = 0; i < D; i++) { r[i] = expf(r[i] - mx); s += r[i]; }
+        float inv = (float)(1.0 / s);
+        for (int i = 0; i < D; i++) r[i] *= inv;
+    }
+}
+
+/* keep element i when hash(seed, i) >= p (a splitmix64 finaliser) */
+static int keep(uint64_t seed, size_t i, float p)
+{
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull * (i + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0) >= p;
+}
+
+void glad_dropout_forward(float *out, const float *x, size_t n, float p, uint64_t seed)
+{
+    float s = 1.0f / (1.0f - p);
+    // elementwise; the mask depends on (seed, i) only
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) out[i] = keep(seed, i, p) ? x[i] * s : 0.0f;
+}
+
+void glad_dropout_backward(float *dx, const float *dout, size_t n, float p, uint64_t seed)
+{
+    float s = 1.0f / (1.0f - p);
+    // elementwise
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) if (keep(seed, i, p)) dx[i] += dout[i] * s;
+}
+
+// t is (B), out is (B,dim)
+void glad_timestep_embedding(float *out, const float *t, int B, int dim)
+{
+    int half = dim / 2;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < half; i++) {
+            double f = exp(-log(10000.0) * i / half);
+            out[(size_t)b * dim + i] = (float)sin(t[b] * f);
+            out[(size_t)b * dim + half + i] = (float)cos(t[b] * f);
+        }
+}

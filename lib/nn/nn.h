@@ -1,0 +1,96 @@
+/* nn.h - the neural-network engine's kernels: forward and backward of each
+ * layer side by side, outputs first, d-prefixed gradients. Activations are
+ * NCHW float32. Backward kernels ACCUMULATE (+=) into parameter gradients
+ * (dw, db, dgamma, ...) and into dx, so a tensor used twice sums its
+ * gradients; callers zero them first. Scratch memory is passed in (see the
+ * *_workspace functions); kernels never allocate. No global state.
+ * GEMMs go through OpenBLAS cblas_sgemm; loops are OpenMP-parallel. */
+#ifndef GLAD_NN_H
+#define GLAD_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- conv2d (any kernel, stride, padding; im2col + GEMM) ---- */
+size_t glad_conv2d_workspace(int C, int H, int W, int kh, int kw, int stride, int pad);   /* floats */
+void glad_conv2d_forward(float *out, const float *x, const float *w, const float *b, int B, int C, int H, int W,
+                         int OC, int kh, int kw, int stride, int pad, float *ws);
+/* dx may be NULL (no input gradient) */
+void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int B,
+                          int C, int H, int W, int OC, int kh, int kw, int stride, int pad, float *ws);
+
+/* ---- linear: out (B,O) = x (B,I) W^T + b ---- */
+void glad_linear_forward(float *out, const float *x, const float *w, const float *b, int B, int NI, int NO);
+void glad_linear_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int B, int NI, int NO);
+
+/* ---- GroupNorm over (B, C, N) with G groups; saves mean and rstd (B*G each) ---- */
+void glad_groupnorm_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,
+                            int B, int C, int N, int G, float eps);
+void glad_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x, const float *mean,
+                             const float *rstd, const float *gamma, int B, int C, int N, int G);
+
+/* ---- LayerNorm over the last dim D of (M, D) ---- */
+void glad_layernorm_forward(float *out, const float *x, const float *gamma, const float *beta, int M, int D, float eps);
+
+/* ---- activations (elementwise, n values) ---- */
+void glad_silu_forward(float *out, const float *x, size_t n);
+void glad_silu_backward(float *dx, const float *dout, const float *x, size_t n);
+void glad_gelu_forward(float *out, const float *x, size_t n);              /* exact erf form */
+void glad_gelu_backward(float *dx, const float *dout, const float *x, size_t n);
+
+/* ---- resampling (B*C planes of H x W) ---- */
+void glad_avgpool2_forward(float *out, const float *x, int BC, int H, int W);     /* 2x2 stride 2 */
+void glad_avgpool2_backward(float *dx, const float *dout, int BC, int H, int W);
+void glad_upsample2_forward(float *out, const float *x, int BC, int H, int W);    /* nearest x2 */
+void glad_upsample2_backward(float *dx, const float *dout, int BC, int H, int W);
+void glad_maxpool3s2_forward(float *out, const float *x, int BC, int H, int W);   /* 3x3 s2 p1 (ResNet) */
+
+/* ---- channel concat of a (B,Ca,N) and b (B,Cb,N) ---- */
+void glad_concat_forward(float *out, const float *a, const float *b, int B, int Ca, int Cb, size_t N);
+void glad_concat_backward(float *da, float *db, const float *dout, int B, int Ca, int Cb, size_t N);
+
+/* ---- legacy QKV attention (guided diffusion): qkv (B, 3C, T) with heads the
+ * outer index of the 3C channels, each head's q, k, v (c = C/heads rows each)
+ * consecutive; q and k scaled by c^(-1/4); softmax over keys.
+ * out (B, C, T); att saves the weights (B*heads, T, T). ---- */
+void glad_attention_forward(float *out, float *att, const float *qkv, int B, int C, int T, int heads);
+/* ws: T*T floats */
+void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int C, int T,
+                             int heads, float *ws);
+
+/* ---- softmax over the last dim of (M, D), in place ---- */
+void glad_softmax_rows(float *x, int M, int D);
+
+/* ---- seeded dropout: keep with probability 1-p, scale 1/(1-p); the mask is
+ * a hash of (seed, index), so it is reproducible and thread-independent ---- */
+void glad_dropout_forward(float *out, const float *x, size_t n, float p, uint64_t seed);
+void glad_dropout_backward(float *dx, const float *dout, size_t n, float p, uint64_t seed);
+
+/* ---- sinusoidal timestep embedding: out (B, dim) = [sin(t f_i) ; cos(t f_i)],
+ * f_i = exp(-ln(10000) i / half), half = dim/2 ---- */
+void glad_timestep_embedding(float *out, const float *t, int B, int dim);
+
+/* ---- optimisers over a flat parameter array ---- */
+typedef struct {
+    float lr, beta1, beta2, eps, wd;
+    int decoupled;     /* 0: Adam with L2 (torch.optim.Adam weight_decay), 1: AdamW */
+} glad_adam_cfg;
+/* step counts from 1; m and v are the caller's state arrays (n each) */
+void glad_adam_step(float *p, const float *g, float *m, float *v, size_t n, const glad_adam_cfg *c, long step);
+/* global L2 norm of a gradient array (for clipping) */
+double glad_sumsq(const float *g, size_t n);
+
+/* ---- arena: a bump allocator of 64-byte aligned floats, growing in blocks,
+ * reset without freeing, so the memory of a training step is reused ---- */
+typedef struct glad_arena_block glad_arena_block;
+typedef struct {
+    glad_arena_block *head, *cur;
+    size_t block_floats, used_bytes, peak_bytes;
+} glad_arena;
+void glad_arena_init(glad_arena *a, size_t block_floats);
+float *glad_arena_alloc(glad_arena *a, size_t n);      /* NULL on OOM */
+float *glad_arena_zalloc(glad_arena *a, size_t n);
+void glad_arena_reset(glad_arena *a);
+void glad_arena_free(glad_arena *a);
+
+#endif

@@ -1,0 +1,170 @@
+/* test_unet.c - the UNet against the official DDAD UNetModel fixtures
+ * (../shared/fixtures/ddad-unet-{rgb,grey}): forward within 1e-4 of the
+ * max-abs reference, loss, every parameter gradient and the input gradient
+ * within 1e-3; plus self-contained checks (save/load round trip, finite
+ * differences of parameter and input gradients of a tiny model). */
+#include <stdlib.h>
+#include "check.h"
+#include "models/unet.h"
+#include "safetensors.h"
+
+static double rel_err(const float *a, const float *ref, size_t n)
+{
+    double m = 0, r = 0;
+    for (size_t i = 0; i < n; i++) { m = fmax(m, fabs((double)a[i] - ref[i])); r = fmax(r, fabs((double)ref[i])); }
+    return r > 0 ? m / r : m;
+}
+
+static void parity(const char *shared, const char *name)
+{
+    char wp[512], cp[512], err[512];
+    snprintf(wp, sizeof wp, "%s/fixtures/%s.weights.safetensors", shared, name);
+    snprintf(cp, sizeof cp, "%s/fixtures/%s.case.safetensors", shared, name);
+    glad_unet *u;
+    int rc = glad_unet_load(&u, wp, err, sizeof err);
+    CHECKF(rc == 0, "%s", err);
+    if (rc) return;
+    glad_st *st;
+    if (glad_st_open(&st, cp)) { CHECK(0); glad_unet_free(u); return; }
+    glad_tensor x, t, eps, xt, tt, noise, loss, gin;
+    CHECK(glad_st_get_f32(st, "x", &x) == 0 && glad_st_get_f32(st, "t", &t) == 0 && glad_st_get_f32(st, "eps", &eps) == 0);
+    int B = (int)x.shape[0];
+    size_t n = glad_tensor_numel(&x);
+    float *out = malloc(n * sizeof(float)), *d = malloc(n * sizeof(float)), *dx = calloc(n, sizeof(float));
+    CHECK(glad_unet_forward(u, out, x.data, t.data, B, 0, 0) == 0);
+    double e = rel_err(out, eps.data, n);
+    CHECKF(e < 1e-4, "%s forward rel err %.3g", name, e);
+    /* training case */
+    CHECK(glad_st_get_f32(st, "train.x_t", &xt) == 0 && glad_st_get_f32(st, "train.t", &tt) == 0);
+    CHECK(glad_st_get_f32(st, "train.noise", &noise) == 0 && glad_st_get_f32(st, "train.loss", &loss) == 0);
+    CHECK(glad_st_get_f32(st, "train.grad_input", &gin) == 0);
+    glad_unet_zero_grad(u);
+    CHECK(glad_unet_forward(u, out, xt.data, tt.data, B, 1, 0) == 0);
+    double L = 0;
+    for (size_t i = 0; i < n; i++) {
+        double r = (double)((float *)noise.data)[i] - out[i];
+        L += r * r;
+        d[i] = (float)(-2.0 * r / B);   /* d/d eps of mean_b sum (noise - eps)^2 */
+    }
+    L /= B;
+    CHECKF(fabs(L - ((float *)loss.data)[0]) <= 1e-4 * fabs(((float *)loss.data)[0]), "%s loss %.8g vs %.8g", name, L, ((float *)loss.data)[0]);
+    CHECK(glad_unet_backward(u, d, dx) == 0);
+    double worst = 0, gmax = 0;
+    const char *worst_name = "";
+    int missing = 0;
+    /* Some gradients are zero by construction (a bias right before a GroupNorm
+     * whose groups hold one channel): the reference has ~1e-14 there. Errors are
+     * relative to the tensor's max-abs, floored at 1e-4 of the largest gradient. */
+    for (int i = 0; i < glad_unet_param_count(u); i++) {
+        char gn[300];
+        snprintf(gn, sizeof gn, "grad.%s", glad_unet_param(u, i)->name);
+        glad_tensor g;
+        if (glad_st_get_f32(st, gn, &g) == 0) {
+            for (size_t k = 0; k < glad_tensor_numel(&g); k++) gmax = fmax(gmax, fabs(((float *)g.data)[k]));
+            glad_tensor_free(&g);
+        }
+    }
+    for (int i = 0; i < glad_unet_param_count(u); i++) {
+        const glad_param *q = glad_unet_param(u, i);
+        char gn[300];
+        snprintf(gn, sizeof gn, "grad.%s", q->name);
+        glad_tensor g;
+        if (glad_st_get_f32(st, gn, &g)) { missing++; continue; }
+        double m = 0, r = 1e-4 * gmax;
+        const float *ours = glad_unet_grads(u) + q->off, *ref = g.data;
+        for (size_t k = 0; k < q->n; k++) { m = fmax(m, fabs((double)ours[k] - ref[k])); r = fmax(r, fabs((double)ref[k])); }
+        double ge = m / r;
+        if (ge > worst) { worst = ge; worst_name = q->name; }
+        glad_tensor_free(&g);
+    }
+    CHECKF(missing == 0, "%d reference gradients missing", missing);
+    CHECKF(worst < 1e-3, "%s worst parameter gradient %s rel err %.3g", name, worst_name, worst);
+    double ie = rel_err(dx, gin.data, n);
+    CHECKF(ie < 1e-3, "%s input gradient rel err %.3g", name, ie);
+    fprintf(stderr, "  %s: forward %.2g, worst param grad %.2g (%s), input grad %.2g\n", name, e, worst, worst_name, ie);
+    glad_tensor *all[] = {&x, &t, &eps, &xt, &tt, &noise, &loss, &gin};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) glad_tensor_free(all[i]);
+    free(out); free(d); free(dx);
+    glad_st_close(st);
+    glad_unet_free(u);
+}
+
+/* tiny model: finite differences of a few parameters and input pixels */
+static void finite_differences(void)
+{
+    glad_unet_config c;
+    glad_unet_config_default(&c, 16, 2);
+    c.base = 32; c.nmults = 2; c.mults[0] = 1; c.mults[1] = 1; c.num_res_blocks = 1; c.heads = 2; c.nattn = 1; c.attn_res[0] = 8;
+    glad_unet *u;
+    CHECK(glad_unet_create(&u, &c) == 0);
+    glad_unet_init(u, 7);
+    /* give the zero-initialised layers weights so gradients flow everywhere */
+    float *w = glad_unet_weights(u);
+    uint64_t s = 99;
+    for (size_t i = 0; i < glad_unet_nparams(u); i++)
+        if (w[i] == 0.0f) { s = s * 6364136223846793005ull + 1; w[i] = (float)(((s >> 40) / 16777216.0 - 0.5) * 0.1); }
+    int B = 2;
+    size_t n = (size_t)B * 2 * 16 * 16;
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float)), *dx = calloc(n, sizeof(float)), t[2] = {3, 500};
+    for (size_t i = 0; i < n; i++) x[i] = sinf((float)i * 0.37f);
+    /* loss = sum y * r with fixed random r */
+    float *r = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) r[i] = cosf((float)i * 1.7f);
+#define LOSS(out) ({ double l_ = 0; for (size_t k_ = 0; k_ < n; k_++) l_ += (double)(out)[k_] * r[k_]; l_; })
+    glad_unet_zero_grad(u);
+    glad_unet_forward(u, y, x, t, B, 1, 0);
+    CHECK(glad_unet_backward(u, r, dx) == 0);
+    const float *g = glad_unet_grads(u);
+    int bad = 0, checked = 0;
+    for (int pi = 0; pi < glad_unet_param_count(u); pi += 3) {
+        const glad_param *q = glad_unet_param(u, pi);
+        size_t k = q->off + (q->n * 7919) % q->n;
+        float keep = w[k], h = 1e-2f;
+        w[k] = keep + h; glad_unet_forward(u, y, x, t, B, 0, 0); double lp = LOSS(y);
+        w[k] = keep - h; glad_unet_forward(u, y, x, t, B, 0, 0); double lm = LOSS(y);
+        w[k] = keep;
+        double fd = (lp - lm) / (2 * h);
+        checked++;
+        if (fabs(fd - g[k]) > 2e-2 * fmax(1.0, fabs(fd))) { bad++; fprintf(stderr, "  fd %s: %g vs %g\n", q->name, fd, g[k]); }
+    }
+    CHECKF(bad == 0, "%d of %d parameter finite differences off", bad, checked);
+    bad = 0;
+    for (size_t k = 5; k < n; k += n / 7) {
+        float keep = x[k], h = 1e-2f;
+        x[k] = keep + h; glad_unet_forward(u, y, x, t, B, 0, 0); double lp = LOSS(y);
+        x[k] = keep - h; glad_unet_forward(u, y, x, t, B, 0, 0); double lm = LOSS(y);
+        x[k] = keep;
+        double fd = (lp - lm) / (2 * h);
+        if (fabs(fd - dx[k]) > 2e-2 * fmax(1.0, fabs(fd))) { bad++; fprintf(stderr, "  fd x[%zu]: %g vs %g\n", k, fd, dx[k]); }
+    }
+    CHECK(bad == 0);
+    /* save / load round trip gives the same output */
+    CHECK(glad_unet_save(u, "/tmp/glad-test-unet.safetensors", NULL, 0, NULL, NULL, 0, NULL, NULL) == 0);
+    glad_unet *v;
+    char err[256];
+    CHECKF(glad_unet_load(&v, "/tmp/glad-test-unet.safetensors", err, sizeof err) == 0, "%s", err);
+    float *y2 = malloc(n * sizeof(float));
+    glad_unet_forward(u, y, x, t, B, 0, 0);
+    glad_unet_forward(v, y2, x, t, B, 0, 0);
+    CHECK(memcmp(y, y2, n * sizeof(float)) == 0);
+    /* batch 2 == two batches of 1 */
+    float *y1 = malloc(n * sizeof(float));
+    glad_unet_forward(v, y1, x, t, 1, 0, 0);
+    glad_unet_forward(v, y1 + n / 2, x + n / 2, t + 1, 1, 0, 0);
+    CHECK(rel_err(y1, y, n) < 1e-5);
+    remove("/tmp/glad-test-unet.safetensors");
+    free(x); free(y); free(y1); free(y2); free(dx); free(r);
+    glad_unet_free(u);
+    glad_unet_free(v);
+}
+
+int main(void)
+{
+    const char *sh = check_shared();
+    if (sh) {
+        parity(sh, "ddad-unet-rgb");
+        parity(sh, "ddad-unet-grey");
+    } else SKIP("../shared absent: UNet parity with the official fixtures not checked");
+    finite_differences();
+    return check_done();
+}
