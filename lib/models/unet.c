@@ -476,7 +476,7 @@ static node *attention(glad_unet *u, node *qkv, int B, int C, int T, int heads)
 
 static node *dropout(glad_unet *u, node *x, float p, uint64_t seed)
 {
-    if (!u->training || p <= 0) return x;
+    if (u->training != 1 || p <= 0) return x;   /* 2 = tape without dropout */
     node *y = new_node(u, x->n);
     tape_op *t = push(u, OP_DROPOUT);
     if (!y || !t) return NULL;

@@ -61,8 +61,9 @@ int glad_unet_load(glad_unet **u, const char *path, char *err, size_t errlen);
 int glad_unet_save(const glad_unet *u, const char *path, const float *weights, int nextra, const char *const *extra_names,
                    const glad_tensor *const *extra, int nmeta, const char *const *mk, const char *const *mv);
 
-/* eps (B,C,H,W) = model(x, t). train != 0 keeps the tape for backward and
- * applies dropout with dropout_seed. */
+/* eps (B,C,H,W) = model(x, t). train = 1 keeps the tape for backward and
+ * applies dropout with dropout_seed; 2 keeps the tape without dropout (for
+ * gradients with respect to the input at inference, e.g. MDPS guidance). */
 int glad_unet_forward(glad_unet *u, float *eps, const float *x, const float *t, int B, int train, uint64_t dropout_seed);
 /* After a train forward: param grads += d loss/d params (glad_unet_grads), and
  * dx (B,C,H,W) += d loss / d x when dx != NULL. deps = d loss / d eps. */

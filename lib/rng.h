@@ -1,0 +1,21 @@
+/* rng.h - small, splittable, counter-seeded random numbers: every stream is
+ * derived from (seed, a stream id such as a hash of the record id, a step),
+ * so results do not depend on thread count, batching or sharding.
+ * xoshiro256** seeded through splitmix64; Gaussian by Box-Muller. */
+#ifndef GLAD_RNG_H
+#define GLAD_RNG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct { uint64_t s[4]; int has_spare; double spare; } glad_rng;
+
+void glad_rng_seed(glad_rng *r, uint64_t seed, uint64_t stream, uint64_t sub);
+uint64_t glad_rng_u64(glad_rng *r);
+double glad_rng_uniform(glad_rng *r);            /* [0, 1) */
+uint64_t glad_rng_below(glad_rng *r, uint64_t n);  /* [0, n) without modulo bias */
+double glad_rng_normal(glad_rng *r);
+void glad_rng_normal_f32(glad_rng *r, float *out, size_t n);
+uint64_t glad_rng_hash_str(const char *s);       /* FNV-1a 64 of a record id */
+
+#endif
