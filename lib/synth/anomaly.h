@@ -1,0 +1,27 @@
+/* anomaly.h - GLAD/DRAEM synthetic anomalies (reference-algorithms.md §1.4):
+ * a Perlin mask (scales 2^{0..5} per axis, rotated -90..90 degrees, > 0.3),
+ * restricted to the foreground, filled from an augmented texture or the
+ * augmented image cut into 8x8 shuffled tiles, blended with beta ~ U[0,0.8):
+ *   I_a = I (1 - M) + (1 - beta) S M + beta I M.
+ * Randomness comes from (seed, record id hash) only. */
+#ifndef GLAD_ANOMALY_H
+#define GLAD_ANOMALY_H
+
+#include "foreground.h"
+#include "synth/textures.h"
+
+typedef struct {
+    double p;             /* probability of making an anomaly (0.5) */
+    glad_fg_mode fg;      /* foreground restriction */
+    double threshold;     /* Perlin threshold (0.3) */
+    double beta_max;      /* 0.8 */
+} glad_synth_opts;
+
+void glad_synth_opts_default(glad_synth_opts *o);
+
+/* img and out are (C,H,W) in [-1,1]; mask (H,W) 0/1. Returns 1 when an
+ * anomaly was made (non-empty mask), 0 when the image is left as is, <0 on error. */
+int glad_synth_anomaly(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
+                       uint64_t seed, uint64_t id_hash, const glad_textures *tex);
+
+#endif
