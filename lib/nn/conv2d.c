@@ -13,23 +13,34 @@ size_t glad_conv2d_workspace(int C, int H, int W, int kh, int kw, int stride, in
     return (size_t)C * kh * kw * Ho * Wo;
 }
 
-/* col (C*kh*kw, Ho*Wo) from one image x (C,H,W) */
+/* valid output columns [j0, j1) for kernel column kx: 0 <= j*s - p + kx < W */
+static void col_range(int Wo, int W, int s, int p, int kx, int *j0, int *j1)
+{
+    int a = p - kx > 0 ? (p - kx + s - 1) / s : 0, b = (W - 1 + p - kx) >= 0 ? (W - 1 + p - kx) / s + 1 : 0;
+    *j0 = a < Wo ? a : Wo;
+    *j1 = b < Wo ? b : Wo;
+    if (*j1 < *j0) *j1 = *j0;
+}
+
+/* col (C*kh*kw, Ho*Wo) from one image x (C,H,W); stride-1 rows are contiguous copies */
 static void im2col(float *col, const float *x, int C, int H, int W, int kh, int kw, int s, int p, int Ho, int Wo)
 {
     // rows of col are independent
     #pragma omp parallel for schedule(static) if ((long)C * kh * kw * Ho * Wo > 32768)
     for (int r = 0; r < C * kh * kw; r++) {
-        int c = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw;
+        int c = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw, j0, j1;
+        col_range(Wo, W, s, p, kx, &j0, &j1);
         float *o = col + (size_t)r * Ho * Wo;
         const float *xc = x + (size_t)c * H * W;
         for (int i = 0; i < Ho; i++) {
             int y = i * s - p + ky;
-            if (y < 0 || y >= H) { memset(o + (size_t)i * Wo, 0, sizeof(float) * Wo); continue; }
-            const float *xr = xc + (size_t)y * W;
-            for (int j = 0; j < Wo; j++) {
-                int xx = j * s - p + kx;
-                o[(size_t)i * Wo + j] = (xx >= 0 && xx < W) ? xr[xx] : 0.0f;
-            }
+            float *orow = o + (size_t)i * Wo;
+            if (y < 0 || y >= H) { memset(orow, 0, sizeof(float) * Wo); continue; }
+            const float *xr = xc + (size_t)y * W - p + kx;
+            for (int j = 0; j < j0; j++) orow[j] = 0.0f;
+            if (s == 1) memcpy(orow + j0, xr + j0, sizeof(float) * (size_t)(j1 - j0));
+            else for (int j = j0; j < j1; j++) orow[j] = xr[(size_t)j * s];
+            for (int j = j1; j < Wo; j++) orow[j] = 0.0f;
         }
     }
 }
@@ -42,16 +53,16 @@ static void col2im(float *dx, const float *col, int C, int H, int W, int kh, int
     for (int c = 0; c < C; c++) {
         float *xc = dx + (size_t)c * H * W;
         for (int k = 0; k < kh * kw; k++) {
-            int ky = k / kw, kx = k % kw;
+            int ky = k / kw, kx = k % kw, j0, j1;
+            col_range(Wo, W, s, p, kx, &j0, &j1);
             const float *o = col + ((size_t)c * kh * kw + k) * Ho * Wo;
             for (int i = 0; i < Ho; i++) {
                 int y = i * s - p + ky;
                 if (y < 0 || y >= H) continue;
-                float *xr = xc + (size_t)y * W;
-                for (int j = 0; j < Wo; j++) {
-                    int xx = j * s - p + kx;
-                    if (xx >= 0 && xx < W) xr[xx] += o[(size_t)i * Wo + j];
-                }
+                float *xr = xc + (size_t)y * W - p + kx;
+                const float *orow = o + (size_t)i * Wo;
+                if (s == 1) for (int j = j0; j < j1; j++) xr[j] += orow[j];
+                else for (int j = j0; j < j1; j++) xr[(size_t)j * s] += orow[j];
             }
         }
     }

@@ -1,0 +1,176 @@
+/* test_nn.c - each engine kernel against a naive reference (forward) and
+ * central finite differences (backward): conv2d (kernels 1/3/7, stride 1/2,
+ * padding 0/1/3), linear, GroupNorm, SiLU, GELU, pooling, upsampling, concat,
+ * attention, dropout; Adam/AdamW against the update formulas; thread-count
+ * independence. */
+#include <omp.h>
+#include <stdlib.h>
+#include "check.h"
+#include "nn/nn.h"
+
+static uint64_t S_ = 1;
+static float rnd(void) { S_ = S_ * 6364136223846793005ull + 1442695040888963407ull; return (float)((S_ >> 40) / 16777216.0 * 2 - 1); }
+static float *rvec(size_t n) { float *v = malloc(n * sizeof(float)); for (size_t i = 0; i < n; i++) v[i] = rnd(); return v; }
+static double dot(const float *a, const float *b, size_t n) { double s = 0; for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i]; return s; }
+
+/* loss(p) = sum out(p) * r ; checks analytic grad g at a few coordinates of p */
+typedef void (*fwd_fn)(float *out, void *ctx);
+static int fd_check(float *p, const float *g, size_t np, float *out, size_t nout, const float *r, fwd_fn f, void *ctx, double tol)
+{
+    int bad = 0;
+    for (int k = 0; k < 6; k++) {
+        size_t i = (size_t)(k * 7919 + 13) % np;
+        float keep = p[i], h = 1e-2f;
+        p[i] = keep + h; f(out, ctx); double lp = dot(out, r, nout);
+        p[i] = keep - h; f(out, ctx); double lm = dot(out, r, nout);
+        p[i] = keep;
+        double fd = (lp - lm) / (2 * h);
+        if (fabs(fd - g[i]) > tol * fmax(1.0, fabs(fd))) { bad++; fprintf(stderr, "  fd[%zu] %g vs %g\n", i, fd, g[i]); }
+    }
+    return bad;
+}
+
+typedef struct { float *x, *w, *b, *ws; int B, C, H, W, OC, k, s, p; } conv_ctx;
+static void conv_f(float *out, void *v) { conv_ctx *c = v; glad_conv2d_forward(out, c->x, c->w, c->b, c->B, c->C, c->H, c->W, c->OC, c->k, c->k, c->s, c->p, c->ws); }
+
+static void test_conv(int k, int s, int p)
+{
+    conv_ctx c = {0};
+    c.B = 2; c.C = 3; c.H = 9; c.W = 8; c.OC = 4; c.k = k; c.s = s; c.p = p;
+    int Ho = (c.H + 2 * p - k) / s + 1, Wo = (c.W + 2 * p - k) / s + 1;
+    size_t nx = (size_t)c.B * c.C * c.H * c.W, nw = (size_t)c.OC * c.C * k * k, no = (size_t)c.B * c.OC * Ho * Wo;
+    c.x = rvec(nx); c.w = rvec(nw); c.b = rvec(c.OC);
+    c.ws = malloc(glad_conv2d_workspace(c.C, c.H, c.W, k, k, s, p) * sizeof(float));
+    float *out = malloc(no * sizeof(float)), *r = rvec(no);
+    conv_f(out, &c);
+    /* naive reference */
+    double err = 0;
+    for (int b = 0; b < c.B; b++)
+        for (int o = 0; o < c.OC; o++)
+            for (int i = 0; i < Ho; i++)
+                for (int j = 0; j < Wo; j++) {
+                    double a = c.b[o];
+                    for (int ci = 0; ci < c.C; ci++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int y = i * s - p + ky, x = j * s - p + kx;
+                                if (y >= 0 && y < c.H && x >= 0 && x < c.W)
+                                    a += (double)c.w[((o * c.C + ci) * k + ky) * k + kx] * c.x[((b * c.C + ci) * c.H + y) * c.W + x];
+                            }
+                    err = fmax(err, fabs(a - out[((b * c.OC + o) * Ho + i) * Wo + j]));
+                }
+    CHECKF(err < 1e-4, "conv k%d s%d p%d forward err %g", k, s, p, err);
+    float *dx = calloc(nx, sizeof(float)), *dw = calloc(nw, sizeof(float)), *db = calloc(c.OC, sizeof(float));
+    glad_conv2d_backward(dx, dw, db, r, c.x, c.w, c.B, c.C, c.H, c.W, c.OC, k, k, s, p, c.ws);
+    CHECKF(fd_check(c.x, dx, nx, out, no, r, conv_f, &c, 1e-2) == 0, "conv k%d s%d p%d dx", k, s, p);
+    CHECKF(fd_check(c.w, dw, nw, out, no, r, conv_f, &c, 1e-2) == 0, "conv k%d s%d p%d dw", k, s, p);
+    CHECKF(fd_check(c.b, db, c.OC, out, no, r, conv_f, &c, 1e-2) == 0, "conv k%d s%d p%d db", k, s, p);
+    free(c.x); free(c.w); free(c.b); free(c.ws); free(out); free(r); free(dx); free(dw); free(db);
+}
+
+typedef struct { float *x, *g, *b, *mean, *rstd; int B, C, N; } gn_ctx;
+static void gn_f(float *out, void *v) { gn_ctx *c = v; glad_groupnorm_forward(out, c->mean, c->rstd, c->x, c->g, c->b, c->B, c->C, c->N, 4, 1e-5f); }
+
+typedef struct { float *qkv; float *att; int B, C, T, heads; } at_ctx;
+static void at_f(float *out, void *v) { at_ctx *c = v; glad_attention_forward(out, c->att, c->qkv, c->B, c->C, c->T, c->heads); }
+
+typedef struct { float *x, *w, *b; int B, I, O; } li_ctx;
+static void li_f(float *out, void *v) { li_ctx *c = v; glad_linear_forward(out, c->x, c->w, c->b, c->B, c->I, c->O); }
+
+typedef struct { float *x; size_t n; int kind; int BC, H, W; } el_ctx;
+static void el_f(float *out, void *v)
+{
+    el_ctx *c = v;
+    if (c->kind == 0) glad_silu_forward(out, c->x, c->n);
+    else if (c->kind == 1) glad_gelu_forward(out, c->x, c->n);
+    else if (c->kind == 2) glad_avgpool2_forward(out, c->x, c->BC, c->H, c->W);
+    else glad_upsample2_forward(out, c->x, c->BC, c->H, c->W);
+}
+
+int main(void)
+{
+    int ks[][3] = {{1, 1, 0}, {3, 1, 1}, {3, 2, 1}, {1, 2, 0}, {7, 2, 3}, {3, 1, 0}};
+    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) test_conv(ks[i][0], ks[i][1], ks[i][2]);
+    /* linear */
+    li_ctx l = {rvec(3 * 5), rvec(4 * 5), rvec(4), 3, 5, 4};
+    float lo[12], *lr = rvec(12), ldx[15] = {0}, ldw[20] = {0}, ldb[4] = {0};
+    li_f(lo, &l);
+    CHECK_NEAR(lo[1 * 4 + 2], l.b[2] + dot(l.x + 5, l.w + 2 * 5, 5), 1e-5);
+    glad_linear_backward(ldx, ldw, ldb, lr, l.x, l.w, 3, 5, 4);
+    CHECK(fd_check(l.x, ldx, 15, lo, 12, lr, li_f, &l, 1e-2) == 0 && fd_check(l.w, ldw, 20, lo, 12, lr, li_f, &l, 1e-2) == 0);
+    /* GroupNorm */
+    gn_ctx g = {rvec(2 * 8 * 10), rvec(8), rvec(8), malloc(8 * sizeof(float)), malloc(8 * sizeof(float)), 2, 8, 10};
+    float go[160], *gr = rvec(160), gdx[160] = {0}, gdg[8] = {0}, gdb[8] = {0};
+    gn_f(go, &g);
+    glad_groupnorm_backward(gdx, gdg, gdb, gr, g.x, g.mean, g.rstd, g.g, 2, 8, 10, 4);
+    CHECK(fd_check(g.x, gdx, 160, go, 160, gr, gn_f, &g, 2e-2) == 0);
+    CHECK(fd_check(g.g, gdg, 8, go, 160, gr, gn_f, &g, 1e-2) == 0 && fd_check(g.b, gdb, 8, go, 160, gr, gn_f, &g, 1e-2) == 0);
+    /* attention: 2 heads of 3 channels, 5 tokens; against a direct computation */
+    at_ctx a = {rvec(2 * 18 * 5), malloc(2 * 2 * 25 * sizeof(float)), 2, 6, 5, 2};
+    float ao[60], *ar = rvec(60), adq[180] = {0}, ws[25];
+    at_f(ao, &a);
+    {
+        /* batch 1, head 1, channel 2, token 3 */
+        const float *q = a.qkv + (18 + 9) * 5, *k = q + 15, *v = k + 15;
+        double w[5], mx = -1e9, z = 0, o = 0;
+        for (int s = 0; s < 5; s++) { w[s] = 0; for (int c = 0; c < 3; c++) w[s] += q[c * 5 + 3] * k[c * 5 + s] / sqrt(3.0); mx = fmax(mx, w[s]); }
+        for (int s = 0; s < 5; s++) { w[s] = exp(w[s] - mx); z += w[s]; }
+        for (int s = 0; s < 5; s++) o += w[s] / z * v[2 * 5 + s];
+        CHECK_NEAR(ao[(6 + 3 + 2) * 5 + 3], o, 1e-5);
+    }
+    glad_attention_backward(adq, ar, a.qkv, a.att, 2, 6, 5, 2, ws);
+    CHECK(fd_check(a.qkv, adq, 180, ao, 60, ar, at_f, &a, 2e-2) == 0);
+    /* elementwise and resampling */
+    for (int kind = 0; kind < 4; kind++) {
+        el_ctx e = {rvec(2 * 6 * 8), 96, kind, 2, 6, 8};
+        size_t no = kind == 2 ? 24 : kind == 3 ? 384 : 96;
+        float *eo = malloc(no * sizeof(float)), *er = rvec(no), edx[96] = {0};
+        el_f(eo, &e);
+        if (kind == 0) glad_silu_backward(edx, er, e.x, 96);
+        else if (kind == 1) glad_gelu_backward(edx, er, e.x, 96);
+        else if (kind == 2) glad_avgpool2_backward(edx, er, 2, 6, 8);
+        else glad_upsample2_backward(edx, er, 2, 6, 8);
+        CHECKF(fd_check(e.x, edx, 96, eo, no, er, el_f, &e, 1e-2) == 0, "elementwise kind %d", kind);
+        free(e.x); free(eo); free(er);
+    }
+    /* concat backward splits */
+    float ca[4] = {1, 2, 3, 4}, cb[2] = {5, 6}, co[6], cda[4] = {0}, cdb[2] = {0}, cg[6] = {1, 2, 3, 4, 5, 6};
+    glad_concat_forward(co, ca, cb, 1, 2, 1, 2);
+    CHECK(co[4] == 5 && co[3] == 4);
+    glad_concat_backward(cda, cdb, cg, 1, 2, 1, 2);
+    CHECK(cda[3] == 4 && cdb[1] == 6);
+    /* dropout: keep rate and determinism */
+    size_t n = 100000;
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float)), *y2 = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = 1;
+    glad_dropout_forward(y, x, n, 0.3f, 42);
+    glad_dropout_forward(y2, x, n, 0.3f, 42);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) kept += y[i] != 0;
+    CHECK(memcmp(y, y2, n * sizeof(float)) == 0);
+    CHECK(fabs(kept / (double)n - 0.7) < 0.01 && fabs(y[0] == 0 ? y[1] - 1 / 0.7f : y[0] - 1 / 0.7f) < 1e-6 + 1e9 * 0);
+    /* Adam and AdamW: two steps against the formulas */
+    for (int dec = 0; dec < 2; dec++) {
+        float p[1] = {0.5f}, gr1[1] = {0.2f}, m[1] = {0}, v[1] = {0};
+        glad_adam_cfg cfg = {0.1f, 0.9f, 0.999f, 1e-8f, 0.05f, dec};
+        double P = 0.5, M = 0, V = 0;
+        for (int t = 1; t <= 2; t++) {
+            glad_adam_step(p, gr1, m, v, 1, &cfg, t);
+            double gg = 0.2;
+            if (dec) P *= 1 - 0.1 * 0.05; else gg += 0.05 * P;
+            M = 0.9 * M + 0.1 * gg; V = 0.999 * V + 0.001 * gg * gg;
+            P -= 0.1 * (M / (1 - pow(0.9, t))) / (sqrt(V / (1 - pow(0.999, t))) + 1e-8);
+        }
+        CHECK_NEAR(p[0], P, 1e-6);
+    }
+    /* threads: a conv is the same with 1 and 2 threads (up to rounding) */
+    conv_ctx c = {rvec(2 * 16 * 20 * 20), rvec(32 * 16 * 9), rvec(32), NULL, 2, 16, 20, 20, 32, 3, 1, 1};
+    c.ws = malloc(glad_conv2d_workspace(16, 20, 20, 3, 3, 1, 1) * sizeof(float));
+    float *o1 = malloc(2 * 32 * 400 * sizeof(float)), *o2 = malloc(2 * 32 * 400 * sizeof(float));
+    omp_set_num_threads(1); conv_f(o1, &c);
+    omp_set_num_threads(2); conv_f(o2, &c);
+    double d = 0;
+    for (int i = 0; i < 2 * 32 * 400; i++) d = fmax(d, fabs(o1[i] - o2[i]));
+    CHECK(d < 1e-4);
+    return check_done();
+}
