@@ -242,6 +242,7 @@ int main(int argc, char **argv)
     if (logp) {
         logf = fopen(logp, resume ? "a" : "w");
         if (!logf) return cli_error("%s: cannot write the log", logp);
+        setvbuf(logf, NULL, _IOLBF, 0);
         if (!resume) fprintf(logf, "step,loss,images_per_s\n");
     }
     glad_adam_cfg oc = {(float)lr, 0.9f, 0.999f, 1e-8f, (float)wd, adamw};

@@ -1,0 +1,30 @@
+#!/bin/bash
+# denoise.sh - glad-denoise strategies produce reconstructions of the right
+# shape, batching does not change results, ADS records its step, errors.
+. "$(dirname "$0")/lib.sh"
+glad-synth --make-dataset "$T/demo" --classes pill --size 32 --train 4 --test-good 2 --test-defect 1
+glad-encode "$T/demo" --split train | glad-train --preset tiny --steps 3 --batch 2 -o "$T/m.model"
+glad-encode "$T/demo" --split test > "$T/test.msgpack"
+n=$(glad-info "$T/test.msgpack" | grep -vc '^#')
+glad-denoise --model "$T/m.model" --steps 100 --skip 25 --batch 1 "$T/test.msgpack" > "$T/b1.msgpack"
+glad-denoise --model "$T/m.model" --steps 100 --skip 25 --batch 3 "$T/test.msgpack" > "$T/b3.msgpack"
+check "recon for every record" test "$(glad-info "$T/b1.msgpack" | grep -c 'recon:<f4\[3,32,32\]')" = "$n"
+# the history differs (--batch), the records must not
+check "batch 1 == batch 3" cmp -s <(glad-info --json "$T/b1.msgpack" | tail -n +2) <(glad-info --json "$T/b3.msgpack" | tail -n +2)
+glad-denoise --model "$T/m.model" --steps 100 --skip 25 --seed 9 "$T/test.msgpack" > "$T/s9.msgpack"
+check "another seed, another reconstruction" sh -c "! cmp -s <(glad-info --json '$T/b1.msgpack' | tail -n +2) <(glad-info --json '$T/s9.msgpack' | tail -n +2)"
+glad-denoise --model "$T/m.model" --steps 100 --skip 25 --eta 1 --cond-w 3 --compat ddad "$T/test.msgpack" > "$T/ddad.msgpack"
+check "ddad conditioning" test "$(glad-info "$T/ddad.msgpack" | grep -c 'recon:<f4')" = "$n"
+glad-denoise --model "$T/m.model" --steps 100 --skip 25 --ads --saff --threshold 0.0 "$T/test.msgpack" > "$T/ads.msgpack"
+check "ads: threshold 0 stops at the first step" test "$(glad-info --json "$T/ads.msgpack" | grep -c '"ads_step":100')" = "$n"
+glad-denoise --model "$T/m.model" --steps 100 --skip 25 --ads --threshold 10 --min-step 60 "$T/test.msgpack" > "$T/ads2.msgpack"
+check "ads: never above threshold -> forced stop below min-step" test "$(glad-info --json "$T/ads2.msgpack" | grep -c '"ads_step":50')" = "$n"
+glad-denoise --model "$T/m.model" --mdps --samples 2 --mask-steps 50 --mask-skip 25 --steps 50 --skip 25 --guidance 1 --keep-samples "$T/test.msgpack" > "$T/mdps.msgpack"
+check "mdps: mask and samples" sh -c "glad-info '$T/mdps.msgpack' | head -3 | tail -1 | grep -q 'mdps_mask:|u1\[1,32,32\].*recon_samples:<f4\[2,3,32,32\]'"
+glad-encode "$T/demo" --split test --size 16 > "$T/small.msgpack"
+glad-denoise --model "$T/m.model" "$T/small.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "wrong image size: exit 1 naming record and field" sh -c "test $rc = 1 && grep -q \"record 'pill/test/.*': 'image' is \[3,16,16\]\" '$T/err'"
+status 1 "missing model file" glad-denoise --model "$T/none.model" "$T/test.msgpack"
+status 2 "no --model" glad-denoise "$T/test.msgpack"
+status 2 "saff without ads" glad-denoise --model "$T/m.model" --saff "$T/test.msgpack"
+done_tests

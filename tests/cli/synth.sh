@@ -1,0 +1,37 @@
+#!/bin/bash
+# synth.sh - the demo dataset, synthesis keys, determinism across threads,
+# --as-test, previews, and errors.
+. "$(dirname "$0")/lib.sh"
+glad-synth --make-dataset "$T/demo" --size 32 --train 6 --test-good 3 --test-defect 2
+check "demo: layout" test -d "$T/demo/pill/ground_truth/scratch" -a -d "$T/demo/fabric/train/good"
+check "demo: 6 train images per class" test "$(ls "$T/demo/fabric/train/good" | wc -l)" = 6
+check "demo: 2 per defect type, with masks" test "$(ls "$T/demo/pill/test/hole" | wc -l)" = 2 -a "$(ls "$T/demo/pill/ground_truth/hole" | wc -l)" = 2
+glad-encode "$T/demo" --split test > "$T/test.msgpack"
+check "demo: every defect mask is non-empty" test "$(glad-info "$T/test.msgpack" | grep 'label=1' | grep -c 'mask:|u1\[1,32,32\] 0/0\.[0-9]*/1')" = 20
+glad-encode "$T/demo" --split train > "$T/train.msgpack"
+OMP_NUM_THREADS=1 glad-synth --seed 5 --p 1 "$T/train.msgpack" > "$T/s1.msgpack"
+OMP_NUM_THREADS=2 glad-synth --seed 5 --p 1 "$T/train.msgpack" > "$T/s2.msgpack"
+check "same bytes with 1 and 2 threads" cmp -s "$T/s1.msgpack" "$T/s2.msgpack"
+check "anomalous and synth_mask added" sh -c "glad-info '$T/s1.msgpack' | grep 'fabric/train/good/000' | grep -q 'anomalous:|u1\[3,32,32\].*synth_mask:|u1\[1,32,32\]'"
+check "with p=1 most records get an anomaly" test "$(glad-info "$T/s1.msgpack" | grep -c 'synth_mask:|u1\[1,32,32\] 0/0\.[0-9]*/1')" -ge 8
+glad-synth --seed 6 --p 1 "$T/train.msgpack" > "$T/s3.msgpack"
+check "another seed, other anomalies" sh -c "! cmp -s '$T/s1.msgpack' '$T/s3.msgpack'"
+# sharded input gives the same records as unsharded (randomness per record id)
+glad-encode "$T/demo" --split train --shard 1/2 | glad-synth --seed 5 --p 1 | glad-info | grep -v '^#' > "$T/sh.txt"
+check "shards: same synthesis per record" sh -c "grep -F -f '$T/sh.txt' <(glad-info '$T/s1.msgpack') | wc -l | grep -q '^6$'" 
+glad-synth --seed 1 --p 1 --as-test --preview "$T/prev.png" "$T/train.msgpack" > "$T/astest.msgpack"
+check "as-test: labels and masks" sh -c "glad-info '$T/astest.msgpack' | grep 'label=1' | grep -q 'mask:|u1\[1,32,32\]'"
+check "as-test: no anomalous key" sh -c "! glad-info '$T/astest.msgpack' | grep -q anomalous"
+check "preview PNG written" sh -c "head -c 8 '$T/prev.png' | od -An -c | grep -q 'P   N   G'"
+check "built-in textures need no files" sh -c "glad-synth --seed 3 '$T/train.msgpack' | glad-info -q"
+mkdir -p "$T/tex/a"; cp "$T/demo/fabric/train/good/000.png" "$T/tex/a/t.png"
+check "texture folder" sh -c "glad-synth --seed 3 --textures '$T/tex' --p 1 '$T/train.msgpack' | glad-info -q"
+status 1 "empty texture folder" glad-synth --textures "$T/demo/nothing" "$T/train.msgpack"
+/usr/bin/python3 -c 'import msgpack, msgpack_numpy as m, numpy as np, sys; sys.stdout.buffer.write(msgpack.packb({"glad": 1, "history": []}) + msgpack.packb({"id": "x/1", "label": 0}, default=m.encode))' > "$T/noimg.msgpack" 2>/dev/null
+if [ -s "$T/noimg.msgpack" ]; then
+    glad-synth "$T/noimg.msgpack" > /dev/null 2> "$T/err"; rc=$?
+    check "record without image: exit 1 naming it" sh -c "test $rc = 1 && grep -q \"record 'x/1'\" '$T/err'"
+fi
+status 2 "bad --p" glad-synth --p 2 "$T/train.msgpack"
+status 2 "unknown demo class" glad-synth --make-dataset "$T/d2" --classes nope
+done_tests
