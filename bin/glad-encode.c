@@ -47,15 +47,9 @@ static int encode_item(const glad_item *x, const prep_opts *o, glad_record *r, c
     int rc;
     glad_record_init(r);
     if ((rc = glad_image_read(x->path, &img))) { snprintf(msg, msglen, "%s: %s", x->path, glad_strerror(rc)); goto fail; }
-    if (img.dtype == GLAD_DT_U16 || img.dtype == GLAD_DT_F32) {
-        /* 16-bit and float images become f32 in [-1,1] (u8 would lose range) */
-        size_t n = glad_tensor_numel(&img);
-        float *f = malloc(n * sizeof(float));
-        if (!f) { rc = GLAD_ENOMEM; goto fail; }
-        glad_tensor_image_to_f32(&img, f);
-        rc = glad_tensor_from_f32(&tmp, GLAD_DT_F32, img.ndim, img.shape, f);
-        free(f);
-        if (rc) goto fail;
+    /* 16-bit and float images become f32 in [-1,1] (u8 would lose range) */
+    if (img.dtype == GLAD_DT_U16 || img.dtype == GLAD_DT_F32 || (o->as_float && img.dtype == GLAD_DT_U8)) {
+        if ((rc = glad_tensor_image_as_f32(&tmp, &img))) goto fail;
         glad_tensor_move(&img, &tmp);
     }
     if (o->channels && img.shape[0] != o->channels) {
@@ -94,16 +88,6 @@ static int encode_item(const glad_item *x, const prep_opts *o, glad_record *r, c
         glad_tensor_move(&mask, &tmp);
     } else if (!x->label) {
         if ((rc = glad_tensor_alloc4(&mask, GLAD_DT_U8, 1, oh, ow, -1))) goto fail;
-    }
-    if (o->as_float && img.dtype != GLAD_DT_F32) {
-        size_t n = glad_tensor_numel(&img);
-        float *f = malloc(n * sizeof(float));
-        if (!f) { rc = GLAD_ENOMEM; goto fail; }
-        glad_tensor_image_to_f32(&img, f);
-        rc = glad_tensor_from_f32(&tmp, GLAD_DT_F32, img.ndim, img.shape, f);
-        free(f);
-        if (rc) goto fail;
-        glad_tensor_move(&img, &tmp);
     }
     if ((rc = glad_record_set_str(r, "id", x->id)) || (rc = glad_record_set_str(r, "class", x->cls)) ||
         (rc = glad_record_set_str(r, "split", x->split)) || (rc = glad_record_set_int(r, "label", x->label)) ||

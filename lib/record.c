@@ -214,7 +214,8 @@ int glad_header_init(glad_record *h)
     glad_record_init(h);
     GLAD_TRY(glad_record_set_int(h, "glad", 1));
     static const uint8_t empty_array = 0x90;
-    return glad_record_set_raw(h, "history", &empty_array, 1);
+    GLAD_TRY(glad_record_set_raw(h, "history", &empty_array, 1));
+    return glad_record_set_bool(h, "trailer", 1);
 }
 
 static void pack_cstr(msgpack_packer *pk, const char *s)
@@ -253,6 +254,8 @@ int glad_header_append(glad_record *h, const char *tool, const char *version, in
     msgpack_sbuffer_destroy(&sb);
     msgpack_unpacked_destroy(&up);
     if (rc == 0 && !glad_record_find(h, "glad")) rc = glad_record_set_int(h, "glad", 1);
+    /* streams written by glad end with {"glad_end": count}, so truncation is detectable */
+    if (rc == 0) rc = glad_record_set_bool(h, "trailer", 1);
     return rc;
 }
 

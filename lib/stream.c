@@ -76,6 +76,9 @@ struct glad_reader {
     glad_record header;
     glad_record pending;    /* first record when the stream had no header */
     int has_pending;
+    int want_trailer;       /* the current header promised an end marker */
+    long since_header;      /* records since that header */
+    int trailer_seen;
     char err[512];
 };
 
@@ -398,6 +401,32 @@ static int rd_object(glad_reader *rd, glad_record *rec)
 }
 
 static int is_header(const glad_record *r) { return glad_record_find(r, "glad") != NULL; }
+static int is_trailer(const glad_record *r) { return glad_record_find(r, "glad_end") != NULL; }
+
+static int header_wants_trailer(const glad_record *h)
+{
+    int64_t v;
+    return glad_record_get_int(h, "trailer", &v) == 0 && v != 0;
+}
+
+/* A header or an end marker met while reading; 0 ok, <0 a broken stream */
+static int rd_meta(glad_reader *rd, const glad_record *m)
+{
+    if (is_header(m)) {
+        if (rd->want_trailer && !rd->trailer_seen)
+            return rd_fail(rd, GLAD_EFORMAT, rd->consumed, "a new header before the previous stream's end marker (truncated shard)");
+        rd->want_trailer = header_wants_trailer(m);
+        rd->since_header = 0;
+        rd->trailer_seen = 0;
+        return 0;
+    }
+    int64_t n;
+    if (glad_record_get_int(m, "glad_end", &n) || n != rd->since_header)
+        return rd_fail(rd, GLAD_EFORMAT, rd->consumed, "end marker counts %lld records, %ld were read (records lost)",
+                       (long long)n, rd->since_header);
+    rd->trailer_seen = 1;
+    return 0;
+}
 
 int glad_reader_open_file(glad_reader **out, FILE *f, int close_file)
 {
@@ -430,8 +459,11 @@ int glad_reader_open_file(glad_reader **out, FILE *f, int close_file)
     rc = rd_object(rd, &first);
     if (rc < 0) { *out = rd; return rc; }   /* caller can read the message, then close */
     if (rc == 1) {
-        if (is_header(&first)) { glad_record_free(&rd->header); rd->header = first; }
-        else { rd->pending = first; rd->has_pending = 1; }
+        if (is_header(&first)) {
+            rd_meta(rd, &first);
+            glad_record_free(&rd->header);
+            rd->header = first;
+        } else { rd->pending = first; rd->has_pending = 1; rd->since_header = 1; }
     }
     *out = rd;
     return 0;
@@ -462,8 +494,20 @@ int glad_reader_next(glad_reader *rd, glad_record *rec)
     }
     for (;;) {
         int r = rd_object(rd, rec);
-        if (r <= 0) return r;
-        if (is_header(rec)) { glad_record_free(rec); continue; }   /* a concatenated shard's header */
+        if (r < 0) return r;
+        if (r == 0) {
+            if (rd->want_trailer && !rd->trailer_seen)
+                return rd_fail(rd, GLAD_EFORMAT, rd->consumed, "truncated stream (it ends without its end marker)");
+            return 0;
+        }
+        if (is_header(rec) || is_trailer(rec)) {   /* a concatenated shard's header, or an end marker */
+            int m = rd_meta(rd, rec);
+            glad_record_free(rec);
+            if (m < 0) return m;
+            continue;
+        }
+        if (rd->trailer_seen) return rd_fail(rd, GLAD_EFORMAT, rd->consumed, "a record after the end marker");
+        rd->since_header++;
         rd->index++;
         return 1;
     }
@@ -490,6 +534,8 @@ void glad_reader_close(glad_reader *rd)
 struct glad_writer {
     FILE *f;
     int close_file, failed;
+    int trailer;        /* write {"glad_end": count} at close */
+    long count;
     ZSTD_CStream *cs;
     uint8_t *zout;
     size_t zout_cap;
@@ -599,8 +645,27 @@ int glad_writer_open(glad_writer **wr, const char *path, int zstd_level)
     return rc;
 }
 
+static void write_trailer(glad_writer *wr)
+{
+    glad_record t;
+    glad_record_init(&t);
+    if (glad_record_set_int(&t, "glad_end", wr->count) == 0) {
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, wr, wr_bytes);
+        pack_record(&pk, &t);
+    }
+    glad_record_free(&t);
+    wr->trailer = 0;
+}
+
 int glad_writer_write(glad_writer *wr, const glad_record *rec)
 {
+    if (is_header(rec)) {
+        if (wr->trailer) write_trailer(wr);   /* a second stream in the same file */
+        wr->trailer = header_wants_trailer(rec);
+        wr->count = 0;
+    } else if (is_trailer(rec)) return 0;   /* end markers are the writer's own */
+    else wr->count++;
     msgpack_packer pk;
     msgpack_packer_init(&pk, wr, wr_bytes);
     pack_record(&pk, rec);
@@ -611,6 +676,7 @@ int glad_writer_close(glad_writer *wr)
 {
     if (!wr) return 0;
     int rc = 0;
+    if (wr->trailer && !wr->failed) write_trailer(wr);
     if (wr->cs && !wr->failed) {
         ZSTD_inBuffer in = {NULL, 0, 0};
         size_t r;

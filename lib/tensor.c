@@ -240,6 +240,16 @@ int glad_tensor_image_from_f32(glad_tensor *t, glad_dtype dt, int ndim, const in
     return rc;
 }
 
+int glad_tensor_image_as_f32(glad_tensor *dst, const glad_tensor *src)
+{
+    glad_tensor o;
+    GLAD_TRY(glad_tensor_alloc(&o, GLAD_DT_F32, src->ndim, src->shape));
+    int rc = glad_tensor_image_to_f32(src, o.data);
+    if (rc) { glad_tensor_free(&o); return rc; }
+    *dst = o;
+    return 0;
+}
+
 int glad_tensor_chw(const glad_tensor *t, int *c, int *h, int *w)
 {
     if (t->ndim == 2) { *c = 1; *h = (int)t->shape[0]; *w = (int)t->shape[1]; }

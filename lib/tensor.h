@@ -58,6 +58,9 @@ int glad_tensor_image_to_f32(const glad_tensor *t, float *out);
  * floats in [-1,1] -> u8 (round, clamp) or kept f32. */
 int glad_tensor_image_from_f32(glad_tensor *t, glad_dtype dt, int ndim, const int64_t *shape, const float *src);
 
+/* New f32 tensor holding an image's values in [-1,1] (same shape). */
+int glad_tensor_image_as_f32(glad_tensor *dst, const glad_tensor *src);
+
 /* Shape helpers for images stored as [C,H,W] (or [H,W] = one channel). */
 int glad_tensor_chw(const glad_tensor *t, int *c, int *h, int *w);
 int glad_tensor_has_nonfinite(const glad_tensor *t);

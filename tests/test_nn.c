@@ -71,6 +71,9 @@ static void test_conv(int k, int s, int p)
 typedef struct { float *x, *g, *b, *mean, *rstd; int B, C, N; } gn_ctx;
 static void gn_f(float *out, void *v) { gn_ctx *c = v; glad_groupnorm_forward(out, c->mean, c->rstd, c->x, c->g, c->b, c->B, c->C, c->N, 4, 1e-5f); }
 
+typedef struct { float *x, *g, *b; int M, D; } ln_ctx;
+static void ln_f(float *out, void *v) { ln_ctx *c = v; glad_layernorm_forward(out, c->x, c->g, c->b, c->M, c->D, 1e-6f); }
+
 typedef struct { float *qkv; float *att; int B, C, T, heads; } at_ctx;
 static void at_f(float *out, void *v) { at_ctx *c = v; glad_attention_forward(out, c->att, c->qkv, c->B, c->C, c->T, c->heads); }
 
@@ -105,6 +108,19 @@ int main(void)
     glad_groupnorm_backward(gdx, gdg, gdb, gr, g.x, g.mean, g.rstd, g.g, 2, 8, 10, 4);
     CHECK(fd_check(g.x, gdx, 160, go, 160, gr, gn_f, &g, 2e-2) == 0);
     CHECK(fd_check(g.g, gdg, 8, go, 160, gr, gn_f, &g, 1e-2) == 0 && fd_check(g.b, gdb, 8, go, 160, gr, gn_f, &g, 1e-2) == 0);
+    /* LayerNorm */
+    ln_ctx ln = {rvec(3 * 7), rvec(7), rvec(7), 3, 7};
+    float lno[21], *lnr = rvec(21), lndx[21] = {0}, lndg[7] = {0}, lndb[7] = {0};
+    ln_f(lno, &ln);
+    {
+        double mu = 0, var = 0;
+        for (int i = 0; i < 7; i++) mu += ln.x[7 + i] / 7.0;
+        for (int i = 0; i < 7; i++) var += (ln.x[7 + i] - mu) * (ln.x[7 + i] - mu) / 7.0;
+        CHECK_NEAR(lno[7 + 2], (ln.x[7 + 2] - mu) / sqrt(var + 1e-6) * ln.g[2] + ln.b[2], 1e-5);
+    }
+    glad_layernorm_backward(lndx, lndg, lndb, lnr, ln.x, ln.g, 3, 7, 1e-6f);
+    CHECK(fd_check(ln.x, lndx, 21, lno, 21, lnr, ln_f, &ln, 2e-2) == 0);
+    CHECK(fd_check(ln.g, lndg, 7, lno, 21, lnr, ln_f, &ln, 1e-2) == 0 && fd_check(ln.b, lndb, 7, lno, 21, lnr, ln_f, &ln, 1e-2) == 0);
     /* attention: 2 heads of 3 channels, 5 tokens; against a direct computation */
     at_ctx a = {rvec(2 * 18 * 5), malloc(2 * 2 * 25 * sizeof(float)), 2, 6, 5, 2};
     float ao[60], *ar = rvec(60), adq[180] = {0}, ws[25];

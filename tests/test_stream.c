@@ -116,7 +116,7 @@ static void test_roundtrip(int zstd)
     char tpath[] = "/tmp/glad-test-trunc-XXXXXX";
     fd = mkstemp(tpath);
     close(fd);
-    int bad_ok = 1, step = zstd ? 1 : 7;
+    int bad_ok = 1, step = 1;   /* every byte offset */
     for (long cut = 1; cut < size; cut += step) {
         f = fopen(tpath, "wb");
         fwrite(buf, 1, (size_t)cut, f);

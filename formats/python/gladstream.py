@@ -36,14 +36,28 @@ def iter_stream(path):
 
 
 def read(path):
-    """Return (header, list of records). A stream without a header gets an empty one."""
+    """Return (header, list of records). A stream without a header gets an empty one.
+    When the header promises an end marker ("trailer": true), a stream that stops
+    without {"glad_end": count} is truncated: ValueError."""
     header, records = {"glad": 1, "history": []}, []
+    want, seen, since = False, False, 0
     for i, obj in enumerate(iter_stream(path)):
-        if "glad" in obj:
+        if "glad" in obj:  # a header (the first, or a concatenated shard's)
+            if want and not seen:
+                raise ValueError("truncated shard: a header before the end marker")
             if i == 0:
                 header = obj
-            continue  # a concatenated shard's header
+            want, seen, since = bool(obj.get("trailer")), False, 0
+            continue
+        if "glad_end" in obj:
+            if obj["glad_end"] != since:
+                raise ValueError("end marker counts %d records, %d were read" % (obj["glad_end"], since))
+            seen = True
+            continue
         records.append(obj)
+        since += 1
+    if want and not seen:
+        raise ValueError("truncated stream: no end marker")
     return header, records
 
 
@@ -57,6 +71,8 @@ def write(path, header, records, tool=None, version="py", args=()):
     f.write(msgpack.packb(header, use_bin_type=True))
     for r in records:
         f.write(msgpack.packb(r, default=msgpack_numpy.encode, use_bin_type=True))
+    if header.get("trailer"):
+        f.write(msgpack.packb({"glad_end": len(records)}, use_bin_type=True))
     if f is not sys.stdout.buffer:
         f.close()
 

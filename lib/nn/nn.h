@@ -31,6 +31,9 @@ void glad_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float
 
 /* ---- LayerNorm over the last dim D of (M, D) ---- */
 void glad_layernorm_forward(float *out, const float *x, const float *gamma, const float *beta, int M, int D, float eps);
+/* statistics are recomputed from x (no saved state) */
+void glad_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x, const float *gamma,
+                             int M, int D, float eps);
 
 /* ---- activations (elementwise, n values) ---- */
 void glad_silu_forward(float *out, const float *x, size_t n);

@@ -87,3 +87,35 @@ void glad_layernorm_forward(float *out, const float *x, const float *gamma, cons
         for (int i = 0; i < D; i++) o[i] = (r[i] - (float)mu) * rs * gamma[i] + beta[i];
     }
 }
+
+// dx += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)), dxhat = dout gamma, per row
+void glad_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x, const float *gamma,
+                             int M, int D, float eps)
+{
+    /* parameter gradients: columns summed over rows in row order (deterministic) */
+    for (int m = 0; m < M; m++) {
+        const float *r = x + (size_t)m * D, *g = dout + (size_t)m * D;
+        double s = 0, ss = 0;
+        for (int i = 0; i < D; i++) s += r[i];
+        double mu = s / D;
+        for (int i = 0; i < D; i++) { double d = r[i] - mu; ss += d * d; }
+        double rs = 1.0 / sqrt(ss / D + eps);
+        for (int i = 0; i < D; i++) { dgamma[i] += (float)(g[i] * (r[i] - mu) * rs); dbeta[i] += g[i]; }
+    }
+    if (!dx) return;
+    // rows are independent
+    #pragma omp parallel for schedule(static)
+    for (int m = 0; m < M; m++) {
+        const float *r = x + (size_t)m * D, *g = dout + (size_t)m * D;
+        double s = 0, ss = 0, s1 = 0, s2 = 0;
+        for (int i = 0; i < D; i++) s += r[i];
+        double mu = s / D;
+        for (int i = 0; i < D; i++) { double d = r[i] - mu; ss += d * d; }
+        double rs = 1.0 / sqrt(ss / D + eps);
+        for (int i = 0; i < D; i++) { double dxh = (double)g[i] * gamma[i], xh = (r[i] - mu) * rs; s1 += dxh; s2 += dxh * xh; }
+        for (int i = 0; i < D; i++) {
+            double dxh = (double)g[i] * gamma[i], xh = (r[i] - mu) * rs;
+            dx[(size_t)m * D + i] += (float)(rs * (dxh - s1 / D - xh * s2 / D));
+        }
+    }
+}

@@ -2,7 +2,8 @@
 # train.sh - glad-train: the tiny preset learns (loss falls), --resume is
 # bit-exact, ATP needs glad-synth output, errors.
 . "$(dirname "$0")/lib.sh"
-glad-synth --make-dataset "$T/demo" --classes fabric --size 32 --train 8 --test-good 1 --test-defect 1
+# the tiny preset on the demo dataset at 64x64 (the size the main job uses)
+glad-synth --make-dataset "$T/demo" --classes fabric --size 64 --train 8 --test-good 1 --test-defect 1
 glad-encode "$T/demo" --split train | glad-synth --seed 1 > "$T/train.msgpack"
 glad-train --preset tiny --loss atp --steps 40 --batch 4 --lr 2e-3 --log "$T/loss.csv" -o "$T/m.model" "$T/train.msgpack"
 check "model written" test -s "$T/m.model"
@@ -22,7 +23,7 @@ check "ema/adamw/clip run" test -s "$T/e.model"
 glad-encode "$T/demo" --split train > "$T/plain.msgpack"
 glad-train --loss atp --preset tiny --steps 1 -o "$T/x.model" "$T/plain.msgpack" 2> "$T/err"; rc=$?
 check "atp without glad-synth: exit 1 naming the field" sh -c "test $rc = 1 && grep -q \"'anomalous' missing\" '$T/err'"
-glad-encode "$T/demo" --split train --size 16 > "$T/small.msgpack"
+glad-encode "$T/demo" --split train --size 32 > "$T/small.msgpack"
 status 1 "resume with other image sizes" glad-train --resume "$T/m.model" --steps 50 -o "$T/x.model" "$T/small.msgpack"
 status 2 "no -o" glad-train "$T/train.msgpack"
 status 2 "bad preset" glad-train --preset huge -o "$T/x.model" "$T/train.msgpack"
