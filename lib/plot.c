@@ -90,6 +90,12 @@ static void text(canvas *c, int x, int y, const char *s, int scale, const uint8_
     for (; *s; s++, x += 6 * scale) glyph(c, x, y, *s, scale, rgb);
 }
 
+void glad_plot_text(uint8_t *rgb, int w, int h, int x, int y, const char *s, int scale, const uint8_t color[3])
+{
+    canvas c = {w, h, rgb};
+    text(&c, x, y, s, scale, color);
+}
+
 static void fmt_tick(char *buf, size_t n, double v, double step)
 {
     int dec = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);

@@ -28,4 +28,8 @@ typedef struct {
 /* Renders and writes path (RGB PNG). 0 or GLAD_EIO / GLAD_ENOMEM / GLAD_EINVAL. */
 int glad_plot_lines_png(const char *path, const glad_plot_opts *o, const glad_plot_series *s, int ns);
 
+/* Draw text with the 5x8 font (6 px advance, times scale) on an interleaved
+ * RGB buffer of w x h pixels, clipped at its edges. */
+void glad_plot_text(uint8_t *rgb, int w, int h, int x, int y, const char *s, int scale, const uint8_t color[3]);
+
 #endif

@@ -1,0 +1,25 @@
+#!/bin/bash
+# fixed-vs-adaptive.sh - GLAD's steps table: fixed denoising from T' = 350,
+# 550, 750 against adaptive steps (ADS + SAFF), with the ATP model.
+#
+#   recipes/fixed-vs-adaptive.sh [--data DIR --format F] [--class C] [--out DIR]
+#                                [--size N] [--steps N] [--batch N] [--seed S]
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+recipe_args "$@"
+ENC="glad-encode --format $FORMAT $DATA --class $CLASS --size $SIZE --channels $CHANNELS"
+cached "$OUT/train-atp.msgpack" "$ENC --split train | glad-synth --seed $SEED"
+cached "$OUT/test.msgpack" "$ENC --split test"
+cached "$OUT/atp.model" "glad-train --preset tiny --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train-atp.msgpack"
+row() {
+    local name=$1 opts=$2 tag
+    tag=$(echo "$name" | tr -c 'a-zA-Z0-9\n' '-')
+    cached "$OUT/$tag.scored.msgpack" \
+        "glad-denoise --model $OUT/atp.model --seed $SEED $opts $OUT/test.msgpack | glad-features --model $OUT/atp.model | glad-score --preset glad"
+    metrics_row "$name" "$OUT/$tag.scored.msgpack"
+}
+{
+    md_header "$CLASS: denoising steps"
+    for t in 350 550 750; do row "fixed $t" "--steps $t --inference-steps 10"; done
+    row "adaptive (ADS + SAFF)" "--steps 750 --inference-steps 25 --ads --saff --threshold 0.05 --min-step 100"
+} | tee "$OUT/table.md"
