@@ -67,7 +67,13 @@ check: all
 asan-check:
 	$(Q)$(MAKE) BUILD=$(BUILD)-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" check
 
-bench: all
+BENCH_SRC := $(sort $(wildcard tests/bench/*.c))
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+bench: all $(BENCH_BIN)
 	$(Q)GLAD_BUILD=$(abspath $(BUILD)) sh tests/bench/run.sh
 
 deps:

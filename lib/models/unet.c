@@ -294,6 +294,20 @@ float *glad_unet_grads(glad_unet *u) { return u->g; }
 int glad_unet_param_count(const glad_unet *u) { return u->np; }
 const glad_param *glad_unet_param(const glad_unet *u, int i) { return i >= 0 && i < u->np ? &u->p[i] : NULL; }
 size_t glad_unet_arena_peak(const glad_unet *u) { return u->arena.peak_bytes; }
+
+double glad_unet_forward_flops(const glad_unet *u)
+{
+    double f = 0;
+    for (int i = 0; i < u->ntape; i++) {
+        const tape_op *t = &u->tape[i];
+        if (t->op == OP_CONV) {
+            int Ho = (t->H + 2 * t->pad - t->k) / t->stride + 1, Wo = (t->W + 2 * t->pad - t->k) / t->stride + 1;
+            f += 2.0 * t->B * t->OC * Ho * Wo * t->C * t->k * t->k;
+        } else if (t->op == OP_LINEAR) f += 2.0 * t->B * t->C * t->OC;
+        else if (t->op == OP_ATTN) f += 4.0 * t->B * t->C * (double)t->T * t->T;
+    }
+    return f;
+}
 void glad_unet_zero_grad(glad_unet *u) { memset(u->g, 0, sizeof(float) * u->total); }
 
 static uint64_t splitmix(uint64_t *s)

@@ -75,6 +75,10 @@ void glad_unet_zero_grad(glad_unet *u);
  * call); C/H/W per level; returns the number of levels. */
 int glad_unet_encode(glad_unet *u, const float *x, const float *t, int B, float **feats, int *C, int *H, int *W);
 
+/* Floating-point operations of the last training forward (convolutions,
+ * linear layers and attention products; x3 for forward + backward). */
+double glad_unet_forward_flops(const glad_unet *u);
+
 /* Peak bytes of activations of the last forward/backward. */
 size_t glad_unet_arena_peak(const glad_unet *u);
 

@@ -12,7 +12,7 @@ check "recon for every record" test "$(glad-info "$T/b1.msgpack" | grep -c 'reco
 # the history differs (--batch), the records must not
 check "batch 1 == batch 3" cmp -s <(glad-info --json "$T/b1.msgpack" | tail -n +2) <(glad-info --json "$T/b3.msgpack" | tail -n +2)
 glad-denoise --model "$T/m.model" --steps 100 --skip 25 --seed 9 "$T/test.msgpack" > "$T/s9.msgpack"
-check "another seed, another reconstruction" sh -c "! cmp -s <(glad-info --json '$T/b1.msgpack' | tail -n +2) <(glad-info --json '$T/s9.msgpack' | tail -n +2)"
+check "another seed, another reconstruction" bash -c "! cmp -s <(glad-info --json '$T/b1.msgpack' | tail -n +2) <(glad-info --json '$T/s9.msgpack' | tail -n +2)"
 glad-denoise --model "$T/m.model" --steps 100 --skip 25 --eta 1 --cond-w 3 --compat ddad "$T/test.msgpack" > "$T/ddad.msgpack"
 check "ddad conditioning" test "$(glad-info "$T/ddad.msgpack" | grep -c 'recon:<f4')" = "$n"
 glad-denoise --model "$T/m.model" --steps 100 --skip 25 --ads --saff --threshold 0.0 "$T/test.msgpack" > "$T/ads.msgpack"

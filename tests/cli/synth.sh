@@ -18,7 +18,7 @@ glad-synth --seed 6 --p 1 "$T/train.msgpack" > "$T/s3.msgpack"
 check "another seed, other anomalies" sh -c "! cmp -s '$T/s1.msgpack' '$T/s3.msgpack'"
 # sharded input gives the same records as unsharded (randomness per record id)
 glad-encode "$T/demo" --split train --shard 1/2 | glad-synth --seed 5 --p 1 | glad-info | grep -v '^#' > "$T/sh.txt"
-check "shards: same synthesis per record" sh -c "grep -F -f '$T/sh.txt' <(glad-info '$T/s1.msgpack') | wc -l | grep -q '^6$'" 
+check "shards: same synthesis per record" bash -c "grep -F -f '$T/sh.txt' <(glad-info '$T/s1.msgpack') | wc -l | grep -q '^6$'" 
 glad-synth --seed 1 --p 1 --as-test --preview "$T/prev.png" "$T/train.msgpack" > "$T/astest.msgpack"
 check "as-test: labels and masks" sh -c "glad-info '$T/astest.msgpack' | grep 'label=1' | grep -q 'mask:|u1\[1,32,32\]'"
 check "as-test: no anomalous key" sh -c "! glad-info '$T/astest.msgpack' | grep -q anomalous"

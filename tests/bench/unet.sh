@@ -1,0 +1,22 @@
+#!/bin/sh
+# unet.sh - DDAD-S (base 32, 2 heads, default multipliers) at 128 and 256:
+# batch-1 forward, batch-4 training step and DDIM-10 reconstruction, glad
+# against the PyTorch reference (tests/ref/unet_ref.py) on the same weights and
+# 2 threads in the same run; sgemm GFLOP/s as the machine's practical peak.
+B=${GLAD_BUILD:-build}
+PY=/usr/bin/python3
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+if ! $PY -c 'import torch' 2>/dev/null; then echo "   skipped: PyTorch missing (make bench-deps)"; exit 0; fi
+for S in 128 256; do
+    OMP_NUM_THREADS=2 "$B/bench/unet_bench" $S 32 2 "$T/w.safetensors" > "$T/c.txt" || { echo "   unet_bench failed"; exit 1; }
+    OMP_NUM_THREADS=2 $PY tests/ref/unet_ref.py "$T/w.safetensors" $S 32 2 2 > "$T/p.txt" || { echo "   reference failed"; exit 1; }
+    get() { sed -n "s/^$1=//p" "$2"; }
+    awk -v S=$S -v cf="$(get forward_b1_s "$T/c.txt")" -v pf="$(get forward_b1_s "$T/p.txt")" \
+        -v ct="$(get train_b4_s "$T/c.txt")" -v pt="$(get train_b4_s "$T/p.txt")" \
+        -v cd="$(get ddim10_images_per_s "$T/c.txt")" -v pd="$(get ddim10_images_per_s "$T/p.txt")" \
+        -v gf="$(get forward_gflops "$T/c.txt")" -v gt="$(get train_gflops "$T/c.txt")" -v peak="$(get sgemm_gflops "$T/c.txt")" \
+        -v mem="$(get peak_activation_mb "$T/c.txt")" 'BEGIN {
+        printf "   DDAD-S %dx%d: forward b1 glad %.3fs torch %.3fs (%.2fx, %.0f GFLOP/s = %.0f%% of sgemm %.0f)\n", S, S, cf, pf, pf / cf, gf, 100 * gf / peak, peak
+        printf "   DDAD-S %dx%d: train step b4 glad %.3fs torch %.3fs (%.2fx, %.0f GFLOP/s, activations %d MB)\n", S, S, ct, pt, pt / ct, gt, mem
+        printf "   DDAD-S %dx%d: DDIM-10 glad %.2f img/s torch %.2f img/s (%.2fx)\n", S, S, cd, pd, cd / pd }'
+done
