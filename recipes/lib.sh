@@ -48,8 +48,8 @@ cached() {
     key=$({
         printf '%s\n' "$cmd"
         for w in $cmd; do
-            w=${w%\'}; w=${w#\'}
-            [ -f "$w" ] && sha256sum "$w" | cut -d' ' -f1
+            w=${w%;}; w=${w%\'}; w=${w#\'}
+            if [ -f "$w" ]; then sha256sum "$w" | cut -d' ' -f1; fi
         done
     } | sha256sum | cut -d' ' -f1)
     if [ -f "$out" ] && [ "$(cat "$out.key" 2>/dev/null)" = "$key" ]; then

@@ -5,9 +5,13 @@
 // x is (B,NI), w is (NO,NI), out is (B,NO)
 void glad_linear_forward(float *out, const float *x, const float *w, const float *b, int B, int NI, int NO)
 {
-    for (int n = 0; n < B; n++)
+    /* one row at a time: a record's result must not depend on the other rows of
+     * its batch (a batched GEMM rounds differently with the batch size) */
+    for (int n = 0; n < B; n++) {
         for (int o = 0; o < NO; o++) out[(size_t)n * NO + o] = b ? b[o] : 0.0f;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, NO, NI, 1.0f, x, NI, w, NI, 1.0f, out, NO);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, NO, NI, 1.0f, x + (size_t)n * NI, NI, w, NI, 1.0f,
+                    out + (size_t)n * NO, NO);
+    }
 }
 
 // dout is (B,NO); dw (NO,NI) += dout^T x ; db += sum_b dout ; dx (B,NI) += dout w
