@@ -8,9 +8,17 @@
 #include "check.h"
 #include "nn/nn.h"
 
+/* every allocation of this test is freed at exit (LeakSanitizer runs in CI) */
+static void *allocs_[512];
+static int nallocs_;
+static void *track(void *p) { if (p && nallocs_ < 512) allocs_[nallocs_++] = p; return p; }
+static void free_all(void) { for (int i = 0; i < nallocs_; i++) free(allocs_[i]); nallocs_ = 0; }
+#define TMALLOC(n) track(malloc(n))
+#define TCALLOC(n, s) track(calloc(n, s))
+
 static uint64_t S_ = 1;
 static float rnd(void) { S_ = S_ * 6364136223846793005ull + 1442695040888963407ull; return (float)((S_ >> 40) / 16777216.0 * 2 - 1); }
-static float *rvec(size_t n) { float *v = malloc(n * sizeof(float)); for (size_t i = 0; i < n; i++) v[i] = rnd(); return v; }
+static float *rvec(size_t n) { float *v = TMALLOC(n * sizeof(float)); for (size_t i = 0; i < n; i++) v[i] = rnd(); return v; }
 static double dot(const float *a, const float *b, size_t n) { double s = 0; for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i]; return s; }
 
 /* loss(p) = sum out(p) * r ; checks analytic grad g at a few coordinates of p */
@@ -40,8 +48,8 @@ static void test_conv(int k, int s, int p)
     int Ho = (c.H + 2 * p - k) / s + 1, Wo = (c.W + 2 * p - k) / s + 1;
     size_t nx = (size_t)c.B * c.C * c.H * c.W, nw = (size_t)c.OC * c.C * k * k, no = (size_t)c.B * c.OC * Ho * Wo;
     c.x = rvec(nx); c.w = rvec(nw); c.b = rvec(c.OC);
-    c.ws = malloc(glad_conv2d_workspace(c.C, c.H, c.W, k, k, s, p) * sizeof(float));
-    float *out = malloc(no * sizeof(float)), *r = rvec(no);
+    c.ws = TMALLOC(glad_conv2d_workspace(c.C, c.H, c.W, k, k, s, p) * sizeof(float));
+    float *out = TMALLOC(no * sizeof(float)), *r = rvec(no);
     conv_f(out, &c);
     /* naive reference */
     double err = 0;
@@ -60,12 +68,12 @@ static void test_conv(int k, int s, int p)
                     err = fmax(err, fabs(a - out[((b * c.OC + o) * Ho + i) * Wo + j]));
                 }
     CHECKF(err < 1e-4, "conv k%d s%d p%d forward err %g", k, s, p, err);
-    float *dx = calloc(nx, sizeof(float)), *dw = calloc(nw, sizeof(float)), *db = calloc(c.OC, sizeof(float));
+    float *dx = TCALLOC(nx, sizeof(float)), *dw = TCALLOC(nw, sizeof(float)), *db = TCALLOC(c.OC, sizeof(float));
     glad_conv2d_backward(dx, dw, db, r, c.x, c.w, c.B, c.C, c.H, c.W, c.OC, k, k, s, p, c.ws);
     CHECKF(fd_check(c.x, dx, nx, out, no, r, conv_f, &c, 1e-2) == 0, "conv k%d s%d p%d dx", k, s, p);
     CHECKF(fd_check(c.w, dw, nw, out, no, r, conv_f, &c, 1e-2) == 0, "conv k%d s%d p%d dw", k, s, p);
     CHECKF(fd_check(c.b, db, c.OC, out, no, r, conv_f, &c, 1e-2) == 0, "conv k%d s%d p%d db", k, s, p);
-    free(c.x); free(c.w); free(c.b); free(c.ws); free(out); free(r); free(dx); free(dw); free(db);
+
 }
 
 typedef struct { float *x, *g, *b, *mean, *rstd; int B, C, N; } gn_ctx;
@@ -102,7 +110,7 @@ int main(void)
     glad_linear_backward(ldx, ldw, ldb, lr, l.x, l.w, 3, 5, 4);
     CHECK(fd_check(l.x, ldx, 15, lo, 12, lr, li_f, &l, 1e-2) == 0 && fd_check(l.w, ldw, 20, lo, 12, lr, li_f, &l, 1e-2) == 0);
     /* GroupNorm */
-    gn_ctx g = {rvec(2 * 8 * 10), rvec(8), rvec(8), malloc(8 * sizeof(float)), malloc(8 * sizeof(float)), 2, 8, 10};
+    gn_ctx g = {rvec(2 * 8 * 10), rvec(8), rvec(8), TMALLOC(8 * sizeof(float)), TMALLOC(8 * sizeof(float)), 2, 8, 10};
     float go[160], *gr = rvec(160), gdx[160] = {0}, gdg[8] = {0}, gdb[8] = {0};
     gn_f(go, &g);
     glad_groupnorm_backward(gdx, gdg, gdb, gr, g.x, g.mean, g.rstd, g.g, 2, 8, 10, 4);
@@ -122,7 +130,7 @@ int main(void)
     CHECK(fd_check(ln.x, lndx, 21, lno, 21, lnr, ln_f, &ln, 2e-2) == 0);
     CHECK(fd_check(ln.g, lndg, 7, lno, 21, lnr, ln_f, &ln, 1e-2) == 0 && fd_check(ln.b, lndb, 7, lno, 21, lnr, ln_f, &ln, 1e-2) == 0);
     /* attention: 2 heads of 3 channels, 5 tokens; against a direct computation */
-    at_ctx a = {rvec(2 * 18 * 5), malloc(2 * 2 * 25 * sizeof(float)), 2, 6, 5, 2};
+    at_ctx a = {rvec(2 * 18 * 5), TMALLOC(2 * 2 * 25 * sizeof(float)), 2, 6, 5, 2};
     float ao[60], *ar = rvec(60), adq[180] = {0}, ws[25];
     at_f(ao, &a);
     {
@@ -140,14 +148,14 @@ int main(void)
     for (int kind = 0; kind < 4; kind++) {
         el_ctx e = {rvec(2 * 6 * 8), 96, kind, 2, 6, 8};
         size_t no = kind == 2 ? 24 : kind == 3 ? 384 : 96;
-        float *eo = malloc(no * sizeof(float)), *er = rvec(no), edx[96] = {0};
+        float *eo = TMALLOC(no * sizeof(float)), *er = rvec(no), edx[96] = {0};
         el_f(eo, &e);
         if (kind == 0) glad_silu_backward(edx, er, e.x, 96);
         else if (kind == 1) glad_gelu_backward(edx, er, e.x, 96);
         else if (kind == 2) glad_avgpool2_backward(edx, er, 2, 6, 8);
         else glad_upsample2_backward(edx, er, 2, 6, 8);
         CHECKF(fd_check(e.x, edx, 96, eo, no, er, el_f, &e, 1e-2) == 0, "elementwise kind %d", kind);
-        free(e.x); free(eo); free(er);
+
     }
     /* concat backward splits */
     float ca[4] = {1, 2, 3, 4}, cb[2] = {5, 6}, co[6], cda[4] = {0}, cdb[2] = {0}, cg[6] = {1, 2, 3, 4, 5, 6};
@@ -157,7 +165,7 @@ int main(void)
     CHECK(cda[3] == 4 && cdb[1] == 6);
     /* dropout: keep rate and determinism */
     size_t n = 100000;
-    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float)), *y2 = malloc(n * sizeof(float));
+    float *x = TMALLOC(n * sizeof(float)), *y = TMALLOC(n * sizeof(float)), *y2 = TMALLOC(n * sizeof(float));
     for (size_t i = 0; i < n; i++) x[i] = 1;
     glad_dropout_forward(y, x, n, 0.3f, 42);
     glad_dropout_forward(y2, x, n, 0.3f, 42);
@@ -181,12 +189,13 @@ int main(void)
     }
     /* threads: a conv is the same with 1 and 2 threads (up to rounding) */
     conv_ctx c = {rvec(2 * 16 * 20 * 20), rvec(32 * 16 * 9), rvec(32), NULL, 2, 16, 20, 20, 32, 3, 1, 1};
-    c.ws = malloc(glad_conv2d_workspace(16, 20, 20, 3, 3, 1, 1) * sizeof(float));
-    float *o1 = malloc(2 * 32 * 400 * sizeof(float)), *o2 = malloc(2 * 32 * 400 * sizeof(float));
+    c.ws = TMALLOC(glad_conv2d_workspace(16, 20, 20, 3, 3, 1, 1) * sizeof(float));
+    float *o1 = TMALLOC(2 * 32 * 400 * sizeof(float)), *o2 = TMALLOC(2 * 32 * 400 * sizeof(float));
     omp_set_num_threads(1); conv_f(o1, &c);
     omp_set_num_threads(2); conv_f(o2, &c);
     double d = 0;
     for (int i = 0; i < 2 * 32 * 400; i++) d = fmax(d, fabs(o1[i] - o2[i]));
     CHECK(d < 1e-4);
+    free_all();
     return check_done();
 }
