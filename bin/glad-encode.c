@@ -104,7 +104,7 @@ fail:
 }
 
 /* Default MTD split list: beside the program (build tree or source tree), or the installed data dir. */
-static const char *default_split_file(const char *argv0, char *buf, size_t len)
+static const char *default_split_file(char *buf, size_t len)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -118,7 +118,6 @@ static const char *default_split_file(const char *argv0, char *buf, size_t len)
             if (access(buf, R_OK) == 0) return buf;
         }
     }
-    (void)argv0;
     return NULL;
 }
 
@@ -185,7 +184,7 @@ int main(int argc, char **argv)
     else if (!strcasecmp(format, "btad")) rc = glad_dataset_btad(&it, root, cls, split);
     else if (!strcasecmp(format, "mtd")) {
         char buf[PATH_MAX + 64];
-        if (!split_file) split_file = default_split_file(argv[0], buf, sizeof buf);
+        if (!split_file) split_file = default_split_file(buf, sizeof buf);
         if (!split_file)
             return cli_error("MTD needs its split list: --split-file FILE (the project ships datasets/mtd/split.txt)");
         rc = glad_dataset_mtd(&it, root, split_file, cls, split);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "foreground.h"
+#include "gauss.h"
 
 int glad_otsu_threshold(const uint8_t *g, size_t n)
 {
@@ -46,41 +47,9 @@ void glad_foreground_mask(uint8_t *fg, const float *img, int C, int h, int w, gl
     for (size_t i = 0; i < n; i++) fg[i] = mode == GLAD_FG_DARK ? fg[i] <= t : fg[i] > t;
 }
 
-/* scipy 'reflect': (d c b a | a b c d | d c b a) */
-static int reflect_edge(int i, int n)
-{
-    int p = 2 * n;
-    i %= p;
-    if (i < 0) i += p;
-    return i < n ? i : p - 1 - i;
-}
-
 int glad_gaussian_filter(float *map, int h, int w, double sigma)
 {
-    if (sigma <= 0) return 0;
-    int r = (int)(4.0 * sigma + 0.5), k = 2 * r + 1;
-    double *g = malloc(sizeof(double) * (size_t)k);
-    float *tmp = malloc(sizeof(float) * (size_t)h * w);
-    if (!g || !tmp) { free(g); free(tmp); return GLAD_ENOMEM; }
-    double s = 0;
-    for (int i = 0; i < k; i++) { double x = i - r; g[i] = exp(-0.5 * x * x / (sigma * sigma)); s += g[i]; }
-    for (int i = 0; i < k; i++) g[i] /= s;
-    /* scipy filters the last axis first, then the first */
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            double a = 0;
-            for (int i = 0; i < k; i++) a += g[i] * map[(size_t)y * w + reflect_edge(x + i - r, w)];
-            tmp[(size_t)y * w + x] = (float)a;
-        }
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            double a = 0;
-            for (int i = 0; i < k; i++) a += g[i] * tmp[(size_t)reflect_edge(y + i - r, h) * w + x];
-            map[(size_t)y * w + x] = (float)a;
-        }
-    free(g);
-    free(tmp);
-    return 0;
+    return glad_gauss_blur(map, h, w, sigma, GLAD_BORDER_SYMMETRIC);
 }
 
 int glad_object_mask(float *obj, const float *img, int C, int h, int w, glad_fg_mode mode)

@@ -7,9 +7,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 recipe_args "$@"
-ENC="glad-encode --format $FORMAT $DATA --class $CLASS --size $SIZE --channels $CHANNELS"
-cached "$OUT/train.msgpack" "$ENC --split train"
-cached "$OUT/test.msgpack" "$ENC --split test"
-cached "$OUT/ddpm.model" "glad-train --preset tiny --loss ddpm --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
+ddpm_setup
 cached "$OUT/scored.msgpack" "glad-denoise --model $OUT/ddpm.model --steps 250 --skip 25 --eta 1 --cond-w 3 --compat ddad --seed $SEED $OUT/test.msgpack | glad-features --model $OUT/ddpm.model | glad-score --preset ddad"
 { md_header "$CLASS: DDAD"; metrics_row "DDAD (w 3)" "$OUT/scored.msgpack"; } | tee "$OUT/table.md"

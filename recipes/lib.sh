@@ -66,6 +66,14 @@ cached() {
     echo "$key" > "$out.key"
 }
 
+# the encoded train/test streams and a DDPM model of the class (DDAD, MDPS)
+ddpm_setup() {
+    local enc="glad-encode --format $FORMAT $DATA --class $CLASS --size $SIZE --channels $CHANNELS"
+    cached "$OUT/train.msgpack" "$enc --split train"
+    cached "$OUT/test.msgpack" "$enc --split test"
+    cached "$OUT/ddpm.model" "glad-train --preset tiny --loss ddpm --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
+}
+
 md_header() {
     echo "| $1 | I-AUROC | P-AUROC | AUPRO |"
     echo "|---|---:|---:|---:|"

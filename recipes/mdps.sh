@@ -6,9 +6,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 recipe_args "$@"
-ENC="glad-encode --format $FORMAT $DATA --class $CLASS --size $SIZE --channels $CHANNELS"
-cached "$OUT/train.msgpack" "$ENC --split train"
-cached "$OUT/test.msgpack" "$ENC --split test"
-cached "$OUT/ddpm.model" "glad-train --preset tiny --loss ddpm --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
+ddpm_setup
 cached "$OUT/scored.msgpack" "glad-denoise --model $OUT/ddpm.model --mdps --samples 3 --mask-steps 200 --mask-skip 20 --mask-threshold 0.15 --steps 200 --skip 20 --guidance 1 --seed $SEED $OUT/test.msgpack | glad-features --model $OUT/ddpm.model | glad-score --preset mdps"
 { md_header "$CLASS: MDPS"; metrics_row "MDPS (3 samples)" "$OUT/scored.msgpack"; } | tee "$OUT/table.md"

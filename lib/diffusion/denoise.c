@@ -5,6 +5,7 @@
 #include <string.h>
 #include "diffusion/denoise.h"
 #include "image.h"
+#include "score/score.h"
 
 void glad_denoise_opts_default(glad_denoise_opts *o)
 {
@@ -13,23 +14,6 @@ void glad_denoise_opts_default(glad_denoise_opts *o)
     o->threshold = 0.3;
     o->min_step = 350;
     o->saff_threshold = 0.5;
-}
-
-static int cmp_desc(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
-}
-
-/* mean of the k largest of A (n values); sorts a copy in tmp */
-static double topk_mean(const float *A, int n, int k, float *tmp)
-{
-    memcpy(tmp, A, sizeof(float) * (size_t)n);
-    qsort(tmp, (size_t)n, sizeof(float), cmp_desc);
-    if (k > n) k = n;
-    double s = 0;
-    for (int i = 0; i < k; i++) s += tmp[i];
-    return k > 0 ? s / k : 0.0;
 }
 
 static float *alloc_f(size_t n) { return malloc((n ? n : 1) * sizeof(float)); }
@@ -69,7 +53,8 @@ int glad_denoise_run(const glad_model_fn *m, const glad_noise_fn *nz, const glad
             int h = 0, w = 0;
             GLAD_TRYG(rc, ads->amap(ads->ctx, A, &h, &w, x0t, xb0, m->C, m->H, m->W), out);
             if (h <= 0 || w <= 0 || (long)h * w > GLAD_ADS_MAX_GRID) { rc = GLAD_ESHAPE; goto out; }
-            double score = topk_mean(A, h * w, o->topk, tmp);
+            double score = glad_score_topk_mean(A, (size_t)h * w, (size_t)o->topk);
+            if (isnan(score)) { rc = GLAD_ENOMEM; goto out; }   /* its copy could not be allocated */
             if (score > o->threshold) {
                 if (o->saff) {
                     /* m = sigmoid(A) (or the binary ablation) upsampled to the image grid */

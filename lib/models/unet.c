@@ -43,7 +43,6 @@ struct glad_unet {
     int nblk, nblkcap;
     int conv_in, out_gn, out_conv;
     int ndown, nmid, nup;    /* block index ranges: down [0,ndown), middle, up */
-    int *up_level_end;       /* per up block: 1 if it is an upsampling res block */
     glad_arena arena;
     tape_op *tape;
     int ntape, tapecap;
@@ -228,8 +227,6 @@ int glad_unet_create(glad_unet **out, const glad_unet_config *cfg)
     u->conv_in = add_conv(u, "down.0.0", c->in_channels, ch, 3, 0);
     int skips[64], ns = 0;
     skips[ns++] = ch;
-    u->up_level_end = calloc(256, sizeof(int));
-    if (!u->up_level_end) { glad_unet_free(u); return GLAD_ENOMEM; }
     for (int lv = 0; lv < c->nmults; lv++) {
         int oc = (int)(c->mults[lv] * base);
         for (int r = 0; r < nres; r++, k++) {
@@ -256,7 +253,6 @@ int glad_unet_create(glad_unet **out, const glad_unet_config *cfg)
             int s = skips[--ns];
             int idx = 0;
             snprintf(n, sizeof n, "up.%d.%d", k, idx++); res_block(u, n, ch + s, oc, 0, 0);
-            u->blk[u->nblk - 1].heads = s;   /* remember the skip width for concat */
             ch = oc;
             if (is_attn(c, ds)) { snprintf(n, sizeof n, "up.%d.%d", k, idx++); attn_block(u, n, ch); }
             if (lv > 0 && j == nres) {
@@ -282,7 +278,7 @@ void glad_unet_free(glad_unet *u)
 {
     if (!u) return;
     for (int i = 0; i < u->np; i++) free(u->p[i].name);
-    free(u->p); free(u->w); free(u->g); free(u->blk); free(u->up_level_end); free(u->tape); free(u->ws);
+    free(u->p); free(u->w); free(u->g); free(u->blk); free(u->tape); free(u->ws);
     glad_arena_free(&u->arena);
     free(u);
 }
@@ -629,8 +625,6 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
     float *g = grad_of(u, u->out_node);
     if (!g) return GLAD_ENOMEM;
     memcpy(g, deps, sizeof(float) * u->out_node->n);
-    node *xin = u->tape[0].op == OP_LINEAR ? NULL : NULL;
-    (void)xin;
     for (int i = u->ntape - 1; i >= 0; i--) {
         tape_op *t = &u->tape[i];
         if (!t->y->g) continue;   /* nothing flows back through this op */
