@@ -34,7 +34,12 @@ static const char usage[] =
     "      --threshold TAU    (default 0.3)   --min-step M  forced stop below M (default 100)\n"
     "      --saff             fuse x0 := m x0 + (1-m) x0_true at the stop, m = sigmoid(A)\n"
     "      --saff-mask sigmoid|binary  --saff-threshold T   (ablation)\n"
-    "      --ads-backbone unet  --ads-layer L (default: the deepest level)  --feature-t T (default 0)\n"
+    "      --ads-backbone B   unet (default: the model's encoder) | vit | resnet | mobilenetv2\n"
+    "      --ads-weights FILE the backbone's weights (vit, resnet, mobilenetv2; see glad-features)\n"
+    "      --ads-layer L      default: the last of the backbone's default layers (vit: block 12)\n"
+    "      --ads-size N       backbone input size (default: the image's)\n"
+    "      --ads-norm N       imagenet (default for vit, resnet) | raw (as GLAD's official ADS)\n"
+    "      --feature-t T      unet backbone: timestep of the encoder pass (default 0)\n"
     "MDPS masked posterior sampling:\n"
     "      --mdps             two passes: a mask from a first reconstruction, then K masked,\n"
     "                         guided posterior samples, averaged; records 'mdps_mask'\n"
@@ -130,23 +135,24 @@ int main(int argc, char **argv)
 {
     cli_init("glad-denoise");
     enum { O_MODEL = 256, O_STEPS, O_SKIP, O_INF, O_ETA, O_COMPAT, O_CONDW, O_ADS, O_THR, O_MIN, O_SAFF, O_SAFFM, O_SAFFT, O_ADSBB,
-           O_ADSL, O_FT, O_MDPS, O_SAMPLES, O_MSTEPS, O_MSKIP, O_MTHR, O_MABS, O_GUID, O_MGUID, O_KEEP, O_BATCH, O_SEED, O_SHARD, O_ZSTD };
+           O_ADSL, O_ADSW, O_ADSS, O_ADSN, O_FT, O_MDPS, O_SAMPLES, O_MSTEPS, O_MSKIP, O_MTHR, O_MABS, O_GUID, O_MGUID, O_KEEP, O_BATCH, O_SEED, O_SHARD, O_ZSTD };
     static const struct option lo[] = {
         {"model", required_argument, 0, O_MODEL}, {"steps", required_argument, 0, O_STEPS}, {"skip", required_argument, 0, O_SKIP},
         {"inference-steps", required_argument, 0, O_INF}, {"eta", required_argument, 0, O_ETA}, {"compat", required_argument, 0, O_COMPAT},
         {"cond-w", required_argument, 0, O_CONDW}, {"ads", no_argument, 0, O_ADS}, {"threshold", required_argument, 0, O_THR},
         {"min-step", required_argument, 0, O_MIN}, {"saff", no_argument, 0, O_SAFF}, {"saff-mask", required_argument, 0, O_SAFFM},
         {"saff-threshold", required_argument, 0, O_SAFFT}, {"ads-backbone", required_argument, 0, O_ADSBB},
-        {"ads-layer", required_argument, 0, O_ADSL}, {"feature-t", required_argument, 0, O_FT}, {"mdps", no_argument, 0, O_MDPS},
+        {"ads-layer", required_argument, 0, O_ADSL}, {"ads-weights", required_argument, 0, O_ADSW},
+        {"ads-size", required_argument, 0, O_ADSS}, {"ads-norm", required_argument, 0, O_ADSN}, {"feature-t", required_argument, 0, O_FT}, {"mdps", no_argument, 0, O_MDPS},
         {"samples", required_argument, 0, O_SAMPLES}, {"mask-steps", required_argument, 0, O_MSTEPS}, {"mask-skip", required_argument, 0, O_MSKIP},
         {"mask-threshold", required_argument, 0, O_MTHR}, {"mask-threshold-abs", no_argument, 0, O_MABS},
         {"guidance", required_argument, 0, O_GUID}, {"mask-guidance", required_argument, 0, O_MGUID}, {"keep-samples", no_argument, 0, O_KEEP},
         {"batch", required_argument, 0, O_BATCH}, {"seed", required_argument, 0, O_SEED}, {"shard", required_argument, 0, O_SHARD},
         {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
-    const char *model = NULL, *out = "-", *ads_bb = "unet";
-    long steps = 250, skip = 25, inf = 0, batch = 4, seed = 0, min_step = 100, samples = 3, msteps = 200, mskip = 20, ads_layer = -1;
+    const char *model = NULL, *out = "-", *ads_bb = "unet", *ads_w = NULL;
+    long steps = 250, skip = 25, inf = 0, batch = 4, seed = 0, min_step = 100, samples = 3, msteps = 200, mskip = 20, ads_layer = -1, ads_size = 0;
     double eta = 0, condw = 0, thr = 0.3, saff_thr = 0.5, mthr = 0.15, guid = 0, mguid = 0, ft = 0;
-    int compat = GLAD_TS_CONSISTENT, ads = 0, saff = 0, saff_bin = 0, mdps = 0, mabs = 0, keep = 0, shard_k = 0, shard_n = 1, zstd = 0, c;
+    int compat = GLAD_TS_CONSISTENT, ads = 0, saff = 0, saff_bin = 0, mdps = 0, mabs = 0, keep = 0, ads_raw = 0, shard_k = 0, shard_n = 1, zstd = 0, c;
     while ((c = getopt_long(argc, argv, "o:hV", lo, NULL)) != -1) {
         switch (c) {
         case O_MODEL: model = optarg; break;
@@ -166,7 +172,14 @@ int main(int argc, char **argv)
         case O_SAFFM: if (!strcmp(optarg, "sigmoid")) saff_bin = 0; else if (!strcmp(optarg, "binary")) saff_bin = 1; else return cli_usage_error("--saff-mask takes sigmoid or binary"); break;
         case O_SAFFT: if (cli_parse_double("--saff-threshold", optarg, -10, 10, &saff_thr)) return CLI_USAGE; break;
         case O_ADSBB: ads_bb = optarg; break;
-        case O_ADSL: if (cli_parse_int("--ads-layer", optarg, 0, 15, &ads_layer)) return CLI_USAGE; break;
+        case O_ADSL: if (cli_parse_int("--ads-layer", optarg, 0, 64, &ads_layer)) return CLI_USAGE; break;
+        case O_ADSW: ads_w = optarg; break;
+        case O_ADSS: if (cli_parse_int("--ads-size", optarg, 8, 8192, &ads_size)) return CLI_USAGE; break;
+        case O_ADSN:
+            if (!strcmp(optarg, "raw")) ads_raw = 1;
+            else if (!strcmp(optarg, "imagenet")) ads_raw = 0;
+            else return cli_usage_error("--ads-norm: imagenet or raw, not '%s'", optarg);
+            break;
         case O_FT: if (cli_parse_double("--feature-t", optarg, 0, 999, &ft)) return CLI_USAGE; break;
         case O_MDPS: mdps = 1; break;
         case O_SAMPLES: if (cli_parse_int("--samples", optarg, 1, 1000, &samples)) return CLI_USAGE; break;
@@ -189,6 +202,9 @@ int main(int argc, char **argv)
     }
     if (!model) return cli_usage_error("--model MODEL is required");
     if (saff && !ads) return cli_usage_error("--saff works with --ads");
+    if (strcmp(ads_bb, "unet") && strcmp(ads_bb, "vit") && strcmp(ads_bb, "resnet") && strcmp(ads_bb, "mobilenetv2"))
+        return cli_usage_error("--ads-backbone: unet, vit, resnet or mobilenetv2, not '%s'", ads_bb);
+    if (ads && strcmp(ads_bb, "unet") && !ads_w) return cli_usage_error("--ads-backbone %s needs --ads-weights FILE", ads_bb);
     if (ads && mdps) return cli_usage_error("--ads and --mdps are different strategies; choose one");
     if (inf) skip = steps / inf > 0 ? steps / inf : 1;
     if (skip > steps) return cli_usage_error("--skip must not exceed --steps");
@@ -225,11 +241,17 @@ int main(int argc, char **argv)
     glad_backbone *bb = NULL;
     ads_ctx ac = {0};
     if (ads) {
-        glad_backbone_opts bo = {ads_bb, model, (float)ft};
+        glad_backbone_opts bo = {ads_bb, ads_w ? ads_w : model, (float)ft, (int)ads_size, ads_raw ? GLAD_BB_NORM_RAW : GLAD_BB_NORM_DEFAULT};
         if (glad_backbone_open(&bb, &bo, err, sizeof err)) { glad_unet_free(u); return cli_error("--ads-backbone: %s", err); }
         ac.bb = bb;
-        ac.layer = ads_layer >= 0 ? (int)ads_layer : glad_backbone_layers(bb) - 1;
-        if (ac.layer >= glad_backbone_layers(bb)) { glad_backbone_close(bb); glad_unet_free(u); return cli_usage_error("--ads-layer: the backbone has %d layers", glad_backbone_layers(bb)); }
+        int lo, hi, dl[GLAD_BACKBONE_MAX_LAYERS], nd = glad_backbone_default_layers(bb, dl);
+        glad_backbone_layer_range(bb, &lo, &hi);
+        ac.layer = ads_layer >= 0 ? (int)ads_layer : dl[nd - 1];
+        if (ac.layer < lo || ac.layer > hi) {
+            glad_backbone_close(bb);
+            glad_unet_free(u);
+            return cli_usage_error("--ads-layer: the %s backbone has layers %d..%d", ads_bb, lo, hi);
+        }
     }
     glad_reader *rd;
     glad_writer *wr;

@@ -11,12 +11,18 @@ static const char usage[] =
     "Usage: glad-features [OPTION]... [FILE]\n"
     "Add feature maps feat.<input>.<layer> ([C,h,w]) of the named inputs of every record.\n"
     "\n"
-    "  -b, --backbone B     unet (default): the encoder of a glad-train model, no download needed\n"
-    "      --model FILE     the model file for the unet backbone\n"
-    "      --weights FILE   weights for other backbones (vit, resnet, mobilenetv2: not in this build yet)\n"
-    "      --layers LIST    layer indices (unet: resolution levels, 0 = full size; default: the\n"
-    "                       two deepest levels)\n"
+    "  -b, --backbone B     unet | vit | resnet | mobilenetv2 (default: the kind of the\n"
+    "                       --weights file; unet when only --model is given)\n"
+    "      --weights FILE   vit, resnet: safetensors (datasets/weights/convert.py);\n"
+    "                       mobilenetv2: a .tflite file; unet: a glad-train model\n"
+    "      --model FILE     the glad-train model for the built-in unet backbone (no download)\n"
+    "      --layers LIST    layer numbers (unet: resolution levels from 0 = full size, default\n"
+    "                       the two deepest; vit: blocks from 1, default 3,6,9,12; resnet:\n"
+    "                       layer1..3, default 2,3; mobilenetv2: blocks 0..16, default 5,12)\n"
     "      --input LIST     record tensors to run (default image,recon)\n"
+    "      --size N         resize inputs to NxN first (vit: a multiple of the patch,\n"
+    "                       mobilenetv2: of 32; default: the image's size; unet: the model's)\n"
+    "      --norm N         imagenet (vit, resnet default: (x+1)/2 then ImageNet mean/std) | raw\n"
     "      --feature-t T    unet: timestep of the encoder pass (default 0)\n"
     "      --f16            store features as float16 (half the stream size)\n"
     "      --shard K/N      only records with index %% N == K\n"
@@ -25,15 +31,16 @@ static const char usage[] =
 int main(int argc, char **argv)
 {
     cli_init("glad-features");
-    enum { O_MODEL = 256, O_WEIGHTS, O_LAYERS, O_INPUT, O_FT, O_F16, O_SHARD, O_ZSTD };
+    enum { O_MODEL = 256, O_WEIGHTS, O_LAYERS, O_INPUT, O_FT, O_F16, O_SHARD, O_ZSTD, O_SIZE, O_NORM };
     static const struct option lo[] = {
         {"backbone", required_argument, 0, 'b'}, {"model", required_argument, 0, O_MODEL}, {"weights", required_argument, 0, O_WEIGHTS},
         {"layers", required_argument, 0, O_LAYERS}, {"input", required_argument, 0, O_INPUT}, {"feature-t", required_argument, 0, O_FT},
-        {"f16", no_argument, 0, O_F16}, {"shard", required_argument, 0, O_SHARD}, {"output", required_argument, 0, 'o'},
+        {"f16", no_argument, 0, O_F16}, {"size", required_argument, 0, O_SIZE}, {"norm", required_argument, 0, O_NORM}, {"shard", required_argument, 0, O_SHARD}, {"output", required_argument, 0, 'o'},
         {"zstd", no_argument, 0, O_ZSTD}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
-    const char *kind = "unet", *model = NULL, *weights = NULL, *layers_s = NULL, *inputs_s = "image,recon", *out = "-";
+    const char *kind = NULL, *model = NULL, *weights = NULL, *layers_s = NULL, *inputs_s = "image,recon", *out = "-";
     double ft = 0;
-    int f16 = 0, zstd = 0, shard_k = 0, shard_n = 1, c;
+    long size = 0;
+    int f16 = 0, zstd = 0, shard_k = 0, shard_n = 1, raw = 0, c;
     while ((c = getopt_long(argc, argv, "b:o:hV", lo, NULL)) != -1) {
         switch (c) {
         case 'b': kind = optarg; break;
@@ -43,6 +50,12 @@ int main(int argc, char **argv)
         case O_INPUT: inputs_s = optarg; break;
         case O_FT: if (cli_parse_double("--feature-t", optarg, 0, 999, &ft)) return CLI_USAGE; break;
         case O_F16: f16 = 1; break;
+        case O_SIZE: if (cli_parse_int("--size", optarg, 8, 8192, &size)) return CLI_USAGE; break;
+        case O_NORM:
+            if (!strcmp(optarg, "raw")) raw = 1;
+            else if (!strcmp(optarg, "imagenet")) raw = 0;
+            else return cli_usage_error("--norm: imagenet or raw, not '%s'", optarg);
+            break;
         case O_SHARD: if (cli_parse_shard(optarg, &shard_k, &shard_n)) return CLI_USAGE; break;
         case 'o': out = optarg; break;
         case O_ZSTD: zstd = 3; break;
@@ -52,25 +65,33 @@ int main(int argc, char **argv)
         }
     }
     if (argc - optind > 1) return cli_usage_error("at most one input FILE");
-    if (!strcmp(kind, "unet") && !model) return cli_usage_error("the unet backbone needs --model MODEL (a glad-train model file)");
-    if (strcmp(kind, "unet")) return cli_error("backbone '%s' is not available in this build (available: unet)", kind);
-    (void)weights;
+    if (model && weights) return cli_usage_error("--model and --weights name the same file; give one");
+    if (model) weights = model;
+    if (kind && strcmp(kind, "unet") && strcmp(kind, "vit") && strcmp(kind, "resnet") && strcmp(kind, "mobilenetv2"))
+        return cli_usage_error("--backbone: unet, vit, resnet or mobilenetv2, not '%s'", kind);
+    if (!weights && (!kind || !strcmp(kind, "unet"))) return cli_usage_error("the unet backbone needs --model MODEL (a glad-train model file)");
+    if (!weights) return cli_usage_error("the %s backbone needs --weights FILE", kind);
     char err[600] = "";
-    glad_backbone_opts bo = {kind, model, (float)ft};
+    glad_backbone_opts bo = {kind, weights, (float)ft, (int)size, raw ? GLAD_BB_NORM_RAW : GLAD_BB_NORM_DEFAULT};
     glad_backbone *bb;
     if (glad_backbone_open(&bb, &bo, err, sizeof err)) return cli_error("%s", err);
-    int nlay = glad_backbone_layers(bb), layers[GLAD_BACKBONE_MAX_LAYERS], nl = 0;
+    int lo, hi, layers[GLAD_BACKBONE_MAX_LAYERS], nl = 0;
+    glad_backbone_layer_range(bb, &lo, &hi);
     if (layers_s) {
         char buf[256];
         snprintf(buf, sizeof buf, "%s", layers_s);
-        for (char *s = strtok(buf, ","); s && nl < GLAD_BACKBONE_MAX_LAYERS; s = strtok(NULL, ",")) {
+        for (char *s = strtok(buf, ","); s; s = strtok(NULL, ",")) {
             char *end;
             long v = strtol(s, &end, 10);
-            if (*end || v < 0 || v >= nlay) { glad_backbone_close(bb); return cli_usage_error("--layers: '%s' is not a layer index 0..%d", s, nlay - 1); }
+            if (*end || v < lo || v > hi || nl == GLAD_BACKBONE_MAX_LAYERS) {
+                cli_usage_error("--layers: '%s' is not a %s layer %d..%d (at most %d layers)", s, glad_backbone_kind(bb), lo, hi, GLAD_BACKBONE_MAX_LAYERS);
+                glad_backbone_close(bb);
+                return CLI_USAGE;
+            }
             layers[nl++] = (int)v;
         }
     } else {
-        for (int l = nlay >= 2 ? nlay - 2 : 0; l < nlay; l++) layers[nl++] = l;
+        nl = glad_backbone_default_layers(bb, layers);
     }
     char inbuf[256], *inputs[8];
     int ni = 0;

@@ -1,0 +1,76 @@
+#!/bin/sh
+# fetch.sh - download pretrained weights for glad's feature backbones (for users
+# with internet; nothing in glad downloads by itself) and check their sha256.
+#
+#   datasets/weights/fetch.sh [--dir DIR] [NAME...]
+#
+# NAMEs (default: mobilenet): mobilenet (both MobileNetV2 .tflite files, used as
+# they are), dino-vitb8, dino-vits8 (DINO ViT; convert with convert.py dino),
+# wrn101, wrn50 (torchvision Wide ResNets; convert with convert.py resnet).
+# Files go to DIR (default: this script's folder); the recipes look for
+# MobileNetV2 there and in $GLAD_WEIGHTS. A file already present with the right
+# checksum is not downloaded again; a wrong checksum deletes the file and exits 1.
+#
+# Checksums: full sha256 for the MobileNetV2 files; torchvision names its files
+# with the first 8 hex digits of their sha256, which is what torchvision itself
+# checks; Meta publishes no checksum for the DINO checkpoints, so for those the
+# sha256 is printed (pin it with GLAD_SHA256_<NAME>, e.g. GLAD_SHA256_DINO_VITB8).
+set -eu
+DIR=$(cd "$(dirname "$0")" && pwd)
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --dir) DIR=$2; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "fetch.sh: unknown option $1" >&2; exit 2 ;;
+    *) break ;;
+    esac
+done
+[ $# -gt 0 ] || set -- mobilenet
+mkdir -p "$DIR"
+
+get() {   # get URL FILE SHA256|prefix:HEX|none
+    url=$1 file=$DIR/$2 want=$3
+    if [ ! -f "$file" ]; then
+        echo "fetch.sh: downloading $2" >&2
+        if command -v curl >/dev/null 2>&1; then curl -fL --retry 3 -o "$file.part" "$url"
+        else wget -O "$file.part" "$url"; fi
+        mv "$file.part" "$file"
+    fi
+    got=$(sha256sum "$file" | cut -d' ' -f1)
+    case "$want" in
+    none) echo "fetch.sh: $2: sha256 $got (no published checksum to compare with)" >&2; return 0 ;;
+    prefix:*) ok=$(case "$got" in "${want#prefix:}"*) echo 1 ;; *) echo 0 ;; esac) ;;
+    *) ok=$([ "$got" = "$want" ] && echo 1 || echo 0) ;;
+    esac
+    if [ "$ok" != 1 ]; then
+        echo "fetch.sh: $2: sha256 $got does not match $want; file removed" >&2
+        rm -f "$file"
+        exit 1
+    fi
+    echo "fetch.sh: $2: ok" >&2
+}
+
+CORAL=https://github.com/google-coral/test_data/raw/master
+for name in "$@"; do
+    case "$name" in
+    mobilenet)
+        get "$CORAL/tf2_mobilenet_v2_1.0_224_ptq.tflite" tf2_mobilenet_v2_1.0_224_ptq.tflite \
+            5d3137241276e79c86d14a74fe43581398ae0e815191d3dba45495b810840e8c
+        get "$CORAL/mobilenet_v2_1.0_224_quant.tflite" mobilenet_v2_1.0_224_quant.tflite \
+            7aad0c74c5e3c06e5eb3c827e13304fdd68a83da6087d92ee169c24ff9fd4776 ;;
+    dino-vitb8)
+        get https://dl.fbaipublicfiles.com/dino/dino_vitbase8_pretrain/dino_vitbase8_pretrain.pth \
+            dino_vitbase8_pretrain.pth "${GLAD_SHA256_DINO_VITB8:-none}" ;;
+    dino-vits8)
+        get https://dl.fbaipublicfiles.com/dino/dino_deitsmall8_pretrain/dino_deitsmall8_pretrain.pth \
+            dino_deitsmall8_pretrain.pth "${GLAD_SHA256_DINO_VITS8:-none}" ;;
+    wrn101)
+        get https://download.pytorch.org/models/wide_resnet101_2-32ee1156.pth wide_resnet101_2-32ee1156.pth prefix:32ee1156 ;;
+    wrn50)
+        get https://download.pytorch.org/models/wide_resnet50_2-95faca4d.pth wide_resnet50_2-95faca4d.pth prefix:95faca4d ;;
+    *) echo "fetch.sh: unknown name '$name' (mobilenet dino-vitb8 dino-vits8 wrn101 wrn50)" >&2; exit 2 ;;
+    esac
+done
+case " $* " in *" dino-"*|*" wrn"*)
+    echo "fetch.sh: convert the .pth files: datasets/weights/convert.py dino|resnet IN.pth OUT.safetensors" >&2 ;;
+esac
