@@ -1,0 +1,394 @@
+/* resnet.c - torchvision Bottleneck ResNet inference (resnet.h): loading with
+ * BatchNorm folded into the convolutions, and the forward pass up to a chosen
+ * layer. Not a trainer: no backward, no tape.
+ *
+ * Folding (eval mode, eps 1e-5): bn(conv(x)) = s * (W x + bias - mean) + beta
+ * with s = gamma / sqrt(var + eps), so W' = s W and b' = beta + s (bias - mean).
+ *
+ * A Bottleneck block is  out = relu(bn3(conv3(h)) + identity),
+ * h = relu(bn2(conv2(relu(bn1(conv1(x)))))), conv1/conv3 1x1, conv2 3x3 with
+ * the block's stride, identity = x or bn(downsample conv1x1 stride s (x)).
+ * The residual add is fused into conv3: out starts as identity + b3 (or the
+ * downsample output with its bias and b3 added) and the conv3 GEMM
+ * accumulates into it (beta = 1); the ReLU follows in place. */
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "json.h"
+#include "models/resnet.h"
+#include "nn/nn.h"
+#include "safetensors.h"
+
+#define MAXL 4
+#define MAXBLOCKS 1024
+#define MAXCH (1 << 20)
+#define BN_EPS 1e-5
+
+typedef struct { float *w, *b; int oc, ic, k, stride, pad; } conv;   /* w (oc,ic,k,k), b (oc), BN folded */
+typedef struct { conv c1, c2, c3, ds; int has_ds; } block;            /* ds.b includes c3's bias */
+
+struct glad_resnet {
+    conv stem;
+    int nlayers, nblocks[MAXL], cout[MAXL];
+    block *blk[MAXL];
+};
+
+typedef struct { const glad_st *st; const char *path; char *err; size_t errlen; } loader;
+
+static int conv_out(int n, int k, int s, int p) { return (n + 2 * p - k) / s + 1; }
+
+/* A float tensor of rank nd; dims[i] < 0 accepts any size >= 1 and is filled in. */
+static int get_tensor(const loader *ld, const char *key, int nd, int *dims, float **out)
+{
+    const glad_st_entry *e = glad_st_find(ld->st, key);
+    if (!e) { snprintf(ld->err, ld->errlen, "%s: tensor '%s' missing", ld->path, key); return GLAD_ENOTFOUND; }
+    if (e->dtype != GLAD_DT_F32 && e->dtype != GLAD_DT_F16 && e->dtype != GLAD_DT_F64) {
+        snprintf(ld->err, ld->errlen, "%s: tensor '%s' is not a float tensor", ld->path, key);
+        return GLAD_EDTYPE;
+    }
+    int ok = e->ndim == nd;
+    for (int i = 0; ok && i < nd; i++)
+        ok = dims[i] < 0 ? e->shape[i] >= 1 && e->shape[i] <= MAXCH : e->shape[i] == dims[i];
+    if (!ok) {
+        char got[160] = "", want[160] = "";
+        size_t a = 0, b = 0;
+        for (int i = 0; i < e->ndim && a < sizeof got; i++) a += (size_t)snprintf(got + a, sizeof got - a, "%s%lld", i ? "," : "", (long long)e->shape[i]);
+        for (int i = 0; i < nd && b < sizeof want; i++) {
+            if (dims[i] < 0) b += (size_t)snprintf(want + b, sizeof want - b, "%s*", i ? "," : "");
+            else b += (size_t)snprintf(want + b, sizeof want - b, "%s%d", i ? "," : "", dims[i]);
+        }
+        snprintf(ld->err, ld->errlen, "%s: tensor '%s' has shape [%s], expected [%s]", ld->path, key, got, want);
+        return GLAD_ESHAPE;
+    }
+    for (int i = 0; i < nd; i++) dims[i] = (int)e->shape[i];
+    glad_tensor t;
+    int rc = glad_st_get_f32(ld->st, key, &t);
+    if (rc) { snprintf(ld->err, ld->errlen, "%s: tensor '%s': %s", ld->path, key, glad_strerror(rc)); return rc; }
+    float *v = t.data;
+    size_t n = glad_tensor_numel(&t);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) {
+            snprintf(ld->err, ld->errlen, "%s: tensor '%s' has non-finite values", ld->path, key);
+            glad_tensor_free(&t);
+            return GLAD_ENAN;
+        }
+    *out = v;   /* ownership of t.data moves to the caller */
+    return 0;
+}
+
+static void conv_free(conv *c) { free(c->w); free(c->b); c->w = c->b = NULL; }
+
+/* conv `cn` (k x k, no bias in torchvision, an optional one accepted) followed
+ * by BatchNorm `bn`, folded; oc < 0 infers the output channels. */
+static int load_conv(const loader *ld, conv *c, const char *cn, const char *bn, int oc, int ic, int k, int stride, int pad)
+{
+    char key[256];
+    int d[4] = {oc, ic, k, k}, rc;
+    float *bias = NULL, *g = NULL, *be = NULL, *mu = NULL, *var = NULL;
+    memset(c, 0, sizeof *c);
+    snprintf(key, sizeof key, "%s.weight", cn);
+    GLAD_TRY(get_tensor(ld, key, 4, d, &c->w));
+    c->oc = d[0]; c->ic = ic; c->k = k; c->stride = stride; c->pad = pad;
+    int n1[1] = {c->oc};
+    snprintf(key, sizeof key, "%s.bias", cn);
+    if (glad_st_find(ld->st, key)) GLAD_TRYG(rc, get_tensor(ld, key, 1, n1, &bias), out);
+    static const char *part[4] = {"weight", "bias", "running_mean", "running_var"};
+    float **dst[4] = {&g, &be, &mu, &var};
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "%s.%s", bn, part[i]);
+        GLAD_TRYG(rc, get_tensor(ld, key, 1, n1, dst[i]), out);
+    }
+    rc = GLAD_ENOMEM;
+    if (!(c->b = malloc(sizeof(float) * (size_t)c->oc))) goto out;
+    size_t per = (size_t)ic * k * k;
+    for (int o = 0; o < c->oc; o++) {
+        if (var[o] < 0) {
+            snprintf(ld->err, ld->errlen, "%s: tensor '%s.running_var' is negative", ld->path, bn);
+            rc = GLAD_ERANGE;
+            goto out;
+        }
+        double s = g[o] / sqrt((double)var[o] + BN_EPS);
+        float *w = c->w + o * per;
+        for (size_t i = 0; i < per; i++) w[i] = (float)(w[i] * s);
+        c->b[o] = (float)(be[o] + s * ((bias ? bias[o] : 0.0) - mu[o]));
+    }
+    rc = 0;
+out:
+    free(bias); free(g); free(be); free(mu); free(var);
+    if (rc) conv_free(c);
+    return rc;
+}
+
+/* __metadata__["config"]: fills layers (count in *nl) and width_per_group. */
+static int parse_config(const loader *ld, const char *js, int *layers, int *nl, int *wpg)
+{
+    glad_json *j = NULL;
+    if (glad_json_parse(js, strlen(js), &j) || j->type != GLAD_JSON_OBJ) {
+        if (j) glad_json_free(j);
+        snprintf(ld->err, ld->errlen, "%s: __metadata__ 'config' is not a JSON object", ld->path);
+        return GLAD_EFORMAT;
+    }
+    int rc = 0;
+    const char *blk = glad_json_str(glad_json_get(j, "block"), "bottleneck");
+    const glad_json *L = glad_json_get(j, "layers");
+    double w = glad_json_num(glad_json_get(j, "width_per_group"), 64), g = glad_json_num(glad_json_get(j, "groups"), 1);
+    if (strcmp(blk, "bottleneck") != 0) {
+        snprintf(ld->err, ld->errlen, "%s: config 'block' is '%s' (only bottleneck is supported)", ld->path, blk);
+        rc = GLAD_EUNSUPPORTED;
+    } else if (g != 1) {
+        snprintf(ld->err, ld->errlen, "%s: config 'groups' must be 1", ld->path);
+        rc = GLAD_EUNSUPPORTED;
+    } else if (!(w >= 1 && w <= 65536 && w == floor(w))) {
+        snprintf(ld->err, ld->errlen, "%s: config 'width_per_group' out of range", ld->path);
+        rc = GLAD_ERANGE;
+    } else if (!L || L->type != GLAD_JSON_ARR || L->n < 3 || L->n > MAXL) {
+        snprintf(ld->err, ld->errlen, "%s: config 'layers' must list 3 or 4 block counts", ld->path);
+        rc = GLAD_EFORMAT;
+    } else {
+        *nl = L->n;
+        *wpg = (int)w;
+        for (int i = 0; i < L->n && !rc; i++) {
+            double v = glad_json_num(glad_json_at(L, i), -1);
+            if (!(v >= 1 && v <= MAXBLOCKS && v == floor(v))) {
+                snprintf(ld->err, ld->errlen, "%s: config 'layers'[%d] out of range", ld->path, i);
+                rc = GLAD_ERANGE;
+            }
+            layers[i] = (int)v;
+        }
+    }
+    glad_json_free(j);
+    return rc;
+}
+
+void glad_resnet_free(glad_resnet *r)
+{
+    if (!r) return;
+    conv_free(&r->stem);
+    for (int L = 0; L < MAXL; L++) {
+        if (!r->blk[L]) continue;
+        for (int b = 0; b < r->nblocks[L]; b++) {
+            block *k = &r->blk[L][b];
+            conv_free(&k->c1); conv_free(&k->c2); conv_free(&k->c3); conv_free(&k->ds);
+        }
+        free(r->blk[L]);
+    }
+    free(r);
+}
+
+static int load_layer(const loader *ld, glad_resnet *r, int L, int nb, int width, int outc, int *inplanes)
+{
+    char cn[96], bn[96];
+    int stride = L == 0 ? 1 : 2;
+    if (!(r->blk[L] = calloc((size_t)nb, sizeof(block)))) return GLAD_ENOMEM;
+    for (int b = 0; b < nb; b++) {
+        block *k = &r->blk[L][b];
+        int s = b == 0 ? stride : 1;
+        r->nblocks[L] = b + 1;   /* so glad_resnet_free releases what is loaded */
+        snprintf(cn, sizeof cn, "layer%d.%d.conv1", L + 1, b); snprintf(bn, sizeof bn, "layer%d.%d.bn1", L + 1, b);
+        GLAD_TRY(load_conv(ld, &k->c1, cn, bn, width, *inplanes, 1, 1, 0));
+        width = k->c1.oc;
+        snprintf(cn, sizeof cn, "layer%d.%d.conv2", L + 1, b); snprintf(bn, sizeof bn, "layer%d.%d.bn2", L + 1, b);
+        GLAD_TRY(load_conv(ld, &k->c2, cn, bn, width, width, 3, s, 1));
+        snprintf(cn, sizeof cn, "layer%d.%d.conv3", L + 1, b); snprintf(bn, sizeof bn, "layer%d.%d.bn3", L + 1, b);
+        GLAD_TRY(load_conv(ld, &k->c3, cn, bn, outc, width, 1, 1, 0));
+        outc = k->c3.oc;
+        snprintf(cn, sizeof cn, "layer%d.%d.downsample.0", L + 1, b); snprintf(bn, sizeof bn, "layer%d.%d.downsample.1", L + 1, b);
+        char key[128];
+        snprintf(key, sizeof key, "%s.weight", cn);
+        /* torchvision adds the projection exactly when the shape changes */
+        if (s != 1 || *inplanes != outc || glad_st_find(ld->st, key)) {
+            GLAD_TRY(load_conv(ld, &k->ds, cn, bn, outc, *inplanes, 1, s, 0));
+            k->has_ds = 1;
+            for (int o = 0; o < outc; o++) k->ds.b[o] += k->c3.b[o];
+        }
+        *inplanes = outc;
+    }
+    r->cout[L] = outc;
+    return 0;
+}
+
+int glad_resnet_load(glad_resnet **out, const char *path, char *err, size_t errlen)
+{
+    glad_st *st;
+    int rc = glad_st_open(&st, path);
+    if (rc) { snprintf(err, errlen, "%s: %s", path, glad_strerror(rc)); return rc; }
+    loader ld = {st, path, err, errlen};
+    int cfg_layers[MAXL] = {0}, cfg_nl = 0, wpg = 64;
+    const char *cj = glad_st_meta(st, "config");
+    glad_resnet *r = NULL;
+    if (cj) GLAD_TRYG(rc, parse_config(&ld, cj, cfg_layers, &cfg_nl, &wpg), fail);
+    rc = GLAD_ENOMEM;
+    if (!(r = calloc(1, sizeof *r))) goto fail;
+    GLAD_TRYG(rc, load_conv(&ld, &r->stem, "conv1", "bn1", -1, 3, 7, 2, 3), fail);
+    int inplanes = r->stem.oc;
+    for (int L = 0; L < MAXL; L++) {
+        char key[64];
+        snprintf(key, sizeof key, "layer%d.0.conv1.weight", L + 1);
+        /* layer4 is optional (feature extractors stop at layer3) */
+        if (L == 3 && (!glad_st_find(st, key) || (cj && cfg_nl < 4))) break;
+        int nb = 0;
+        if (cj) nb = cfg_layers[L];
+        else
+            for (; nb < MAXBLOCKS; nb++) {
+                snprintf(key, sizeof key, "layer%d.%d.conv1.weight", L + 1, nb);
+                if (!glad_st_find(st, key)) break;
+            }
+        if (nb == 0) nb = 1;   /* let load_conv name the missing layer%d.0 key */
+        /* bottleneck width = planes * width_per_group / 64, planes = 64 * 2^L, output 4 * planes */
+        int planes = 64 << L;
+        int width = cj ? (int)((long)planes * wpg / 64) : -1, outc = cj ? 4 * planes : -1;
+        GLAD_TRYG(rc, load_layer(&ld, r, L, nb, width, outc, &inplanes), fail);
+        r->nlayers = L + 1;
+    }
+    glad_st_close(st);
+    *out = r;
+    return 0;
+fail:
+    glad_resnet_free(r);
+    glad_st_close(st);
+    return rc;
+}
+
+int glad_resnet_nlayers(const glad_resnet *r) { return r->nlayers; }
+
+/* Walks the shapes of one record up to layer L, collecting the scratch sizes
+ * (floats) and the FLOPs; GLAD_ERANGE when a size overflows. */
+typedef struct { size_t act, tmp, ws; double flops; int C, h, w; } plan;
+
+static int grow(size_t *m, size_t a, size_t b, size_t c)
+{
+    size_t n;
+    GLAD_TRY(glad_mul_size(a, b, &n));
+    GLAD_TRY(glad_mul_size(n, c, &n));
+    if (n > INT_MAX || n > GLAD_MAX_ALLOC / sizeof(float)) return GLAD_ERANGE;
+    if (n > *m) *m = n;
+    return 0;
+}
+
+static void conv_flops(plan *p, const conv *c, int ho, int wo) { p->flops += 2.0 * c->oc * c->ic * c->k * c->k * ho * wo; }
+
+static int make_plan(const glad_resnet *r, int L, int H, int W, plan *p)
+{
+    memset(p, 0, sizeof *p);
+    if (L < 1 || L > r->nlayers || H < 1 || W < 1 || H > 65536 || W > 65536) return GLAD_EINVAL;
+    size_t dummy = 0;
+    GLAD_TRY(grow(&dummy, 3, (size_t)H, (size_t)W));
+    int h = conv_out(H, 7, 2, 3), w = conv_out(W, 7, 2, 3);
+    GLAD_TRY(grow(&p->act, (size_t)r->stem.oc, (size_t)h, (size_t)w));
+    GLAD_TRY(grow(&p->ws, 3 * 49, (size_t)h, (size_t)w));
+    conv_flops(p, &r->stem, h, w);
+    h = conv_out(h, 3, 2, 1); w = conv_out(w, 3, 2, 1);
+    int C = r->stem.oc;
+    for (int l = 0; l < L; l++)
+        for (int b = 0; b < r->nblocks[l]; b++) {
+            const block *k = &r->blk[l][b];
+            int s = k->c2.stride, ho = conv_out(h, 3, s, 1), wo = conv_out(w, 3, s, 1), wd = k->c1.oc;
+            GLAD_TRY(grow(&p->tmp, (size_t)wd, (size_t)h, (size_t)w));
+            GLAD_TRY(grow(&p->ws, (size_t)wd * 9, (size_t)ho, (size_t)wo));
+            GLAD_TRY(grow(&p->act, (size_t)k->c3.oc, (size_t)ho, (size_t)wo));
+            if (k->has_ds && s != 1) GLAD_TRY(grow(&p->ws, (size_t)C, (size_t)ho, (size_t)wo));
+            conv_flops(p, &k->c1, h, w); conv_flops(p, &k->c2, ho, wo); conv_flops(p, &k->c3, ho, wo);
+            if (k->has_ds) conv_flops(p, &k->ds, ho, wo);
+            C = k->c3.oc; h = ho; w = wo;
+        }
+    p->C = C; p->h = h; p->w = w;
+    return 0;
+}
+
+int glad_resnet_out_shape(const glad_resnet *r, int L, int H, int W, int *C, int *h, int *w)
+{
+    plan p;
+    GLAD_TRY(make_plan(r, L, H, W, &p));
+    *C = p.C; *h = p.h; *w = p.w;
+    return 0;
+}
+
+double glad_resnet_flops(const glad_resnet *r, int L, int H, int W)
+{
+    plan p;
+    return make_plan(r, L, H, W, &p) ? 0 : p.flops;
+}
+
+// x is (n), in place
+static void relu(float *x, size_t n)
+{
+    // elements are independent; NaN stays NaN as in torch
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) x[i] = x[i] < 0 ? 0.0f : x[i];
+}
+
+// x is (C,h,w) of one record, out is (c3.oc,ho,wo); t1, t2 hold (width,h,w)
+static void block_forward(float *out, const float *x, const block *k, int C, int h, int w, float *t1, float *t2, float *ws)
+{
+    int wd = k->c1.oc, oc = k->c3.oc, s = k->c2.stride, ho = conv_out(h, 3, s, 1), wo = conv_out(w, 3, s, 1);
+    size_t N = (size_t)ho * wo;
+    glad_conv2d_forward(t1, x, k->c1.w, k->c1.b, 1, C, h, w, wd, 1, 1, 1, 0, ws);
+    relu(t1, (size_t)wd * h * w);
+    glad_conv2d_forward(t2, t1, k->c2.w, k->c2.b, 1, wd, h, w, wd, 3, 3, s, 1, ws);
+    relu(t2, (size_t)wd * N);
+    if (k->has_ds) glad_conv2d_forward(out, x, k->ds.w, k->ds.b, 1, C, h, w, oc, 1, 1, s, 0, ws);
+    else {
+        const float *b3 = k->c3.b;
+        // channels are independent (identity: C == oc, stride 1)
+        #pragma omp parallel for schedule(static) if ((size_t)oc * N > 65536)
+        for (int c = 0; c < oc; c++) {
+            const float *xi = x + (size_t)c * N;
+            float *o = out + (size_t)c * N, bv = b3[c];
+            for (size_t i = 0; i < N; i++) o[i] = xi[i] + bv;
+        }
+    }
+    /* out (oc,N) += W3 (oc,wd) t2 (wd,N): the residual add happens inside the GEMM */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, oc, (int)N, wd, 1.0f, k->c3.w, wd, t2, (int)N, 1.0f, out, (int)N);
+    relu(out, (size_t)oc * N);
+}
+
+// x is (B,3,H,W); out[i] is (B,C_L,h_L,w_L) for L = layers[i]
+int glad_resnet_forward(glad_resnet *r, const float *x, int B, int H, int W, int nl, const int *layers, float **out)
+{
+    if (B < 1 || nl < 1 || !x || !layers || !out) return GLAD_EINVAL;
+    int maxL = 0;
+    for (int i = 0; i < nl; i++) {
+        if (layers[i] < 1 || layers[i] > r->nlayers || !out[i]) return GLAD_EINVAL;
+        if (layers[i] > maxL) maxL = layers[i];
+    }
+    plan p;
+    GLAD_TRY(make_plan(r, maxL, H, W, &p));
+    size_t lsz[MAXL + 1] = {0};
+    for (int L = 1; L <= maxL; L++) {
+        plan q;
+        GLAD_TRY(make_plan(r, L, H, W, &q));
+        lsz[L] = (size_t)q.C * q.h * q.w;
+    }
+    /* one record at a time: the buffers hold a single record, so memory does
+     * not grow with B and a record's result does not depend on its batch */
+    float *A = malloc(sizeof(float) * p.act), *Bf = malloc(sizeof(float) * p.act);
+    float *t1 = malloc(sizeof(float) * p.tmp), *t2 = malloc(sizeof(float) * p.tmp), *ws = malloc(sizeof(float) * p.ws);
+    int rc = GLAD_ENOMEM;
+    if (!A || !Bf || !t1 || !t2 || !ws) goto out;
+    size_t in = (size_t)3 * H * W;
+    for (int n = 0; n < B; n++) {
+        int h1 = conv_out(H, 7, 2, 3), w1 = conv_out(W, 7, 2, 3);
+        glad_conv2d_forward(A, x + (size_t)n * in, r->stem.w, r->stem.b, 1, 3, H, W, r->stem.oc, 7, 7, 2, 3, ws);
+        relu(A, (size_t)r->stem.oc * h1 * w1);
+        glad_maxpool3s2_forward(Bf, A, r->stem.oc, h1, w1);
+        float *cur = Bf, *nxt = A;
+        int C = r->stem.oc, h = conv_out(h1, 3, 2, 1), w = conv_out(w1, 3, 2, 1);
+        for (int L = 0; L < maxL; L++) {
+            for (int b = 0; b < r->nblocks[L]; b++) {
+                const block *k = &r->blk[L][b];
+                block_forward(nxt, cur, k, C, h, w, t1, t2, ws);
+                float *t = cur; cur = nxt; nxt = t;
+                C = k->c3.oc; h = conv_out(h, 3, k->c2.stride, 1); w = conv_out(w, 3, k->c2.stride, 1);
+            }
+            for (int i = 0; i < nl; i++)
+                if (layers[i] == L + 1) memcpy(out[i] + (size_t)n * lsz[L + 1], cur, sizeof(float) * lsz[L + 1]);
+        }
+    }
+    rc = 0;
+out:
+    free(A); free(Bf); free(t1); free(t2); free(ws);
+    return rc;
+}

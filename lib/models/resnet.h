@@ -1,0 +1,33 @@
+/* resnet.h - torchvision Bottleneck ResNets as a frozen feature extractor
+ * (wide_resnet50_2, wide_resnet101_2 and any depth/width;
+ * ../shared/spec/architectures.md §3), the DDAD/MDPS feature backbone.
+ * Weights with torchvision key names in safetensors; the blocks per layer and
+ * the widths come from __metadata__["config"] ({"block":"bottleneck",
+ * "layers":[...],"width_per_group":N}) when present, else from the keys and
+ * shapes. Eval-mode BatchNorm is folded into the convolutions at load time.
+ * Inference only: no training, no gradients; layer4 and fc are optional (fc is
+ * never used). Not an image pre-processor: inputs are already
+ * ImageNet-normalised. */
+#ifndef GLAD_RESNET_H
+#define GLAD_RESNET_H
+
+#include "glad.h"
+
+typedef struct glad_resnet glad_resnet;
+
+/* Load a model file; on error *err names the bad key (missing, wrong shape or
+ * dtype, non-finite or negative running_var). */
+int glad_resnet_load(glad_resnet **r, const char *path, char *err, size_t errlen);
+void glad_resnet_free(glad_resnet *r);
+int glad_resnet_nlayers(const glad_resnet *r);        /* 3, or 4 when layer4 is present */
+/* output shape of layer L (1-based: 1..nlayers) for an H x W input */
+int glad_resnet_out_shape(const glad_resnet *r, int L, int H, int W, int *C, int *h, int *w);
+/* x (B,3,H,W), already ImageNet-normalised by the caller. For the nl 1-based layer
+ * indices in layers[], out[i] (caller-allocated, B*C*h*w) receives that layer's output.
+ * Stops after the deepest requested layer. Records are computed one by one, so a
+ * record's output does not depend on the others in the batch. */
+int glad_resnet_forward(glad_resnet *r, const float *x, int B, int H, int W, int nl, const int *layers, float **out);
+/* Multiply-adds x 2 of one record's forward up to layer L (1-based) at H x W. */
+double glad_resnet_flops(const glad_resnet *r, int L, int H, int W);
+
+#endif

@@ -1,0 +1,446 @@
+/* vit.c - the DINO Vision Transformer forward (vit.h): loading and validating
+ * the weights, DINO's bicubic positional-embedding interpolation, and the
+ * pre-norm blocks
+ *   x += proj(attn(LN1(x)));  x += fc2(GELU(fc1(LN2(x))))
+ * computed one image at a time with one sgemm per linear layer over all the
+ * image's tokens (M = tokens), and attention one head at a time
+ *   S = head_dim^-1/2 Q K^T (T,T);  softmax rows;  A = S V
+ * so that the T x T scores of a single head are the largest buffer. Not a
+ * trainer: no tape, no backward. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cblas.h>
+#include "json.h"
+#include "models/vit.h"
+#include "nn/nn.h"
+#include "safetensors.h"
+
+typedef struct {
+    const float *n1w, *n1b, *qkvw, *qkvb, *projw, *projb, *n2w, *n2b, *fc1w, *fc1b, *fc2w, *fc2b;
+} vit_block;
+
+struct glad_vit {
+    glad_vit_config cfg;
+    int qkv_bias;
+    float *w;                       /* every parameter, one allocation */
+    const float *cls, *pos, *pe_w, *pe_b, *norm_w, *norm_b;
+    vit_block *blk;
+};
+
+/* one expected tensor: name, exact shape, where its pointer goes */
+typedef struct {
+    char name[64];
+    int ndim;
+    int64_t shape[4];
+    const float **dst;
+    size_t n, off;
+} pdesc;
+
+/* ------------------------------------------------------------------ loading */
+
+static int cfg_valid(const glad_vit_config *c)
+{
+    return c->patch >= 1 && c->patch <= 64 && c->dim >= 1 && c->dim <= 8192 && c->depth >= 1 && c->depth <= 256 &&
+           c->heads >= 1 && c->dim % c->heads == 0 && c->mlp_hidden >= 1 && c->mlp_hidden <= 65536 && c->pos_grid >= 1 &&
+           c->pos_grid <= 1024 && c->eps > 0 && c->eps < 1 && isfinite(c->eps);
+}
+
+/* a JSON number that must be an integer in [lo, hi], else -1 */
+static int json_int(const glad_json *o, const char *key, int dflt, int lo, int hi)
+{
+    const glad_json *j = glad_json_get(o, key);
+    if (!j) return dflt;
+    if (j->type != GLAD_JSON_NUM || j->num != floor(j->num) || j->num < lo || j->num > hi) return -1;
+    return (int)j->num;
+}
+
+static int parse_config(glad_vit_config *c, int *qkv_bias, const char *js)
+{
+    glad_json *j;
+    GLAD_TRY(glad_json_parse(js, strlen(js), &j));
+    int rc = GLAD_EFORMAT;
+    if (j->type != GLAD_JSON_OBJ) goto out;
+    c->patch = json_int(j, "patch_size", -1, 1, 64);
+    c->dim = json_int(j, "embed_dim", -1, 1, 8192);
+    c->depth = json_int(j, "depth", -1, 1, 256);
+    c->heads = json_int(j, "num_heads", c->dim > 0 ? (c->dim / 64 > 0 ? c->dim / 64 : 1) : -1, 1, 8192);
+    int ratio = json_int(j, "mlp_ratio", 4, 1, 64);
+    c->mlp_hidden = c->dim > 0 && ratio > 0 ? ratio * c->dim : -1;
+    c->pos_grid = json_int(j, "pos_grid", -1, 1, 1024);
+    c->eps = (float)glad_json_num(glad_json_get(j, "layernorm_eps"), 1e-6);
+    const glad_json *qb = glad_json_get(j, "qkv_bias");
+    *qkv_bias = qb ? qb->type == GLAD_JSON_BOOL && qb->num != 0 : 1;
+    if (cfg_valid(c)) rc = 0;
+out:
+    glad_json_free(j);
+    return rc;
+}
+
+static const int64_t *shape_of(const glad_st *st, const char *name, int ndim)
+{
+    const glad_st_entry *e = glad_st_find(st, name);
+    return e && e->ndim == ndim ? e->shape : NULL;
+}
+
+/* DINO defaults from the tensor shapes: patch and dim from the patch embedding,
+ * depth = number of consecutive blocks, heads = dim/64, the grid from pos_embed */
+static int infer_config(glad_vit_config *c, int *qkv_bias, const glad_st *st, char *err, size_t errlen)
+{
+    const int64_t *pe = shape_of(st, "patch_embed.proj.weight", 4), *pos = shape_of(st, "pos_embed", 3),
+                  *fc1 = shape_of(st, "blocks.0.mlp.fc1.weight", 2);
+    const char *bad = !pe ? "patch_embed.proj.weight" : !pos ? "pos_embed" : !fc1 ? "blocks.0.mlp.fc1.weight" : NULL;
+    if (bad) { snprintf(err, errlen, "tensor '%s' missing or not of the expected rank (no config in __metadata__)", bad); return GLAD_ENOTFOUND; }
+    if (pe[2] != pe[3] || pe[1] != 3 || pe[0] < 1 || pe[0] > 8192 || pe[2] < 1 || pe[2] > 64) {
+        snprintf(err, errlen, "tensor 'patch_embed.proj.weight' has the wrong shape");
+        return GLAD_ESHAPE;
+    }
+    c->dim = (int)pe[0];
+    c->patch = (int)pe[2];
+    c->heads = c->dim / 64;
+    if (c->heads < 1 || c->dim % 64) { snprintf(err, errlen, "embed_dim %d is not a multiple of 64: heads cannot be inferred (add a config)", c->dim); return GLAD_EFORMAT; }
+    int64_t n0 = pos[1] - 1, g = (int64_t)llround(sqrt((double)(n0 > 0 ? n0 : 0)));
+    if (n0 < 1 || g * g != n0 || g > 1024) { snprintf(err, errlen, "tensor 'pos_embed' has no square patch grid"); return GLAD_ESHAPE; }
+    c->pos_grid = (int)g;
+    c->mlp_hidden = fc1[0] >= 1 && fc1[0] <= 65536 ? (int)fc1[0] : -1;
+    c->depth = 0;
+    char n[64];
+    for (;;) {
+        snprintf(n, sizeof n, "blocks.%d.norm1.weight", c->depth);
+        if (!glad_st_find(st, n) || c->depth == 256) break;
+        c->depth++;
+    }
+    c->eps = 1e-6f;
+    *qkv_bias = glad_st_find(st, "blocks.0.attn.qkv.bias") != NULL;
+    if (!cfg_valid(c)) { snprintf(err, errlen, "inferred ViT config is out of range"); return GLAD_EFORMAT; }
+    return 0;
+}
+
+static void add(pdesc *p, int *np, const char *name, const float **dst, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
+{
+    pdesc *q = &p[(*np)++];
+    snprintf(q->name, sizeof q->name, "%s", name);
+    q->ndim = ndim;
+    q->shape[0] = d0; q->shape[1] = d1; q->shape[2] = d2; q->shape[3] = d3;
+    q->dst = dst;
+    q->n = 1;
+    for (int i = 0; i < ndim; i++) q->n *= (size_t)q->shape[i];
+}
+
+static int build_table(glad_vit *v, pdesc *p)
+{
+    const glad_vit_config *c = &v->cfg;
+    int64_t D = c->dim, Hm = c->mlp_hidden, P = c->patch, N0 = (int64_t)c->pos_grid * c->pos_grid;
+    int np = 0;
+    char n[64];
+    add(p, &np, "cls_token", &v->cls, 3, 1, 1, D, 0);
+    add(p, &np, "pos_embed", &v->pos, 3, 1, 1 + N0, D, 0);
+    add(p, &np, "patch_embed.proj.weight", &v->pe_w, 4, D, 3, P, P);
+    add(p, &np, "patch_embed.proj.bias", &v->pe_b, 1, D, 0, 0, 0);
+    for (int i = 0; i < c->depth; i++) {
+        vit_block *b = &v->blk[i];
+#define P1(sfx, field, len) snprintf(n, sizeof n, "blocks.%d." sfx, i); add(p, &np, n, &b->field, 1, len, 0, 0, 0)
+#define P2(sfx, field, o, in) snprintf(n, sizeof n, "blocks.%d." sfx, i); add(p, &np, n, &b->field, 2, o, in, 0, 0)
+        P1("norm1.weight", n1w, D); P1("norm1.bias", n1b, D);
+        P2("attn.qkv.weight", qkvw, 3 * D, D);
+        if (v->qkv_bias) { P1("attn.qkv.bias", qkvb, 3 * D); }
+        P2("attn.proj.weight", projw, D, D); P1("attn.proj.bias", projb, D);
+        P1("norm2.weight", n2w, D); P1("norm2.bias", n2b, D);
+        P2("mlp.fc1.weight", fc1w, Hm, D); P1("mlp.fc1.bias", fc1b, Hm);
+        P2("mlp.fc2.weight", fc2w, D, Hm); P1("mlp.fc2.bias", fc2b, D);
+#undef P1
+#undef P2
+    }
+    add(p, &np, "norm.weight", &v->norm_w, 1, D, 0, 0, 0);
+    add(p, &np, "norm.bias", &v->norm_b, 1, D, 0, 0, 0);
+    return np;
+}
+
+static int load_weights(glad_vit *v, const glad_st *st, char *err, size_t errlen)
+{
+    int maxp = 6 + 12 * v->cfg.depth;
+    pdesc *p = calloc((size_t)maxp, sizeof *p);
+    v->blk = calloc((size_t)v->cfg.depth, sizeof *v->blk);
+    if (!p || !v->blk) { free(p); snprintf(err, errlen, "out of memory"); return GLAD_ENOMEM; }
+    int np = build_table(v, p), rc = 0;
+    size_t total = 0;
+    for (int i = 0; i < np; i++) {
+        p[i].off = total;
+        total += p[i].n;
+        if (total > GLAD_MAX_ALLOC / sizeof(float)) { snprintf(err, errlen, "model too large"); rc = GLAD_ERANGE; goto out; }
+    }
+    v->w = malloc(total * sizeof(float));
+    if (!v->w) { snprintf(err, errlen, "out of memory for %zu weights", total); rc = GLAD_ENOMEM; goto out; }
+    for (int i = 0; i < np; i++) {
+        const glad_st_entry *e = glad_st_find(st, p[i].name);
+        if (!e) { snprintf(err, errlen, "tensor '%s' missing", p[i].name); rc = GLAD_ENOTFOUND; goto out; }
+        int ok = e->ndim == p[i].ndim;
+        for (int d = 0; ok && d < e->ndim; d++) ok = e->shape[d] == p[i].shape[d];
+        if (!ok) {
+            char want[96], got[96];
+            size_t k = 0, l = 0;
+            for (int d = 0; d < p[i].ndim; d++) k += (size_t)snprintf(want + k, sizeof want - k, "%s%lld", d ? "," : "", (long long)p[i].shape[d]);
+            want[k] = 0;
+            for (int d = 0; d < e->ndim && l < sizeof got - 24; d++) l += (size_t)snprintf(got + l, sizeof got - l, "%s%lld", d ? "," : "", (long long)e->shape[d]);
+            got[l] = 0;
+            snprintf(err, errlen, "tensor '%s' has shape [%s], expected [%s]", p[i].name, got, want);
+            rc = GLAD_ESHAPE;
+            goto out;
+        }
+        glad_tensor t;
+        if ((rc = glad_st_get_f32(st, p[i].name, &t))) { snprintf(err, errlen, "tensor '%s': %s", p[i].name, glad_strerror(rc)); goto out; }
+        memcpy(v->w + p[i].off, t.data, p[i].n * sizeof(float));
+        glad_tensor_free(&t);
+        int fin = 1;
+        for (size_t k = 0; k < p[i].n; k++) fin &= isfinite(v->w[p[i].off + k]) != 0;
+        if (!fin) { snprintf(err, errlen, "tensor '%s' has non-finite values", p[i].name); rc = GLAD_ENAN; goto out; }
+        *p[i].dst = v->w + p[i].off;
+    }
+out:
+    free(p);
+    return rc;
+}
+
+int glad_vit_load(glad_vit **out, const char *path, char *err, size_t errlen)
+{
+    char e2[400] = "";
+    *out = NULL;
+    glad_st *st;
+    int rc = glad_st_open(&st, path);
+    if (rc) { snprintf(err, errlen, "%s: %s", path, glad_strerror(rc)); return rc; }
+    glad_vit *v = calloc(1, sizeof *v);
+    if (!v) { glad_st_close(st); snprintf(err, errlen, "out of memory"); return GLAD_ENOMEM; }
+    const char *cj = glad_st_meta(st, "config");
+    if (cj) {
+        if ((rc = parse_config(&v->cfg, &v->qkv_bias, cj))) snprintf(e2, sizeof e2, "invalid ViT config in __metadata__");
+    } else
+        rc = infer_config(&v->cfg, &v->qkv_bias, st, e2, sizeof e2);
+    if (!rc) rc = load_weights(v, st, e2, sizeof e2);
+    glad_st_close(st);
+    if (rc) { snprintf(err, errlen, "%s: %s", path, e2); glad_vit_free(v); return rc; }
+    *out = v;
+    return 0;
+}
+
+void glad_vit_free(glad_vit *v)
+{
+    if (!v) return;
+    free(v->w);
+    free(v->blk);
+    free(v);
+}
+
+const glad_vit_config *glad_vit_cfg(const glad_vit *v) { return &v->cfg; }
+
+/* -------------------------------------------- positional-embedding resampling */
+
+/* Keys' cubic convolution weights (A = -0.75, PyTorch's upsample_bicubic2d) */
+static double cc1(double x, double A) { return ((A + 2) * x - (A + 3)) * x * x + 1; }
+static double cc2(double x, double A) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; }
+
+/* PyTorch's source index and weights for output index i with coordinate scale
+ * 1/scale_factor (align_corners False, cubic: no clamping of the source
+ * coordinate, guard_index_and_lambda, taps clamped to the border) */
+static void cubic_taps(int i, double inv_scale, int in, int idx[4], double w[4])
+{
+    double real = inv_scale * (i + 0.5) - 0.5;
+    long f = (long)floorf((float)real);
+    if (f > in - 1) f = in - 1;
+    double t = real - (double)f;
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    const double A = -0.75;
+    w[0] = cc2(t + 1, A); w[1] = cc1(t, A); w[2] = cc1(1 - t, A); w[3] = cc2(2 - t, A);
+    for (int k = 0; k < 4; k++) {
+        long j = f - 1 + k;
+        idx[k] = (int)(j < 0 ? 0 : j > in - 1 ? in - 1 : j);
+    }
+}
+
+/* pos (1+gh*gw, D) for a gh x gw grid. DINO's interpolate_pos_encoding returns
+ * pos_embed unchanged when the token count matches and the image is square;
+ * otherwise F.interpolate(grid, scale_factor=((gh+0.1)/g, (gw+0.1)/g),
+ * mode='bicubic') with recompute_scale_factor unset, so the coordinates map
+ * through the given scale factor (src = (dst+0.5)/s - 0.5), not through
+ * out/in, and the output size is floor(g * s) (= gh, asserted by DINO). */
+static int pos_for_grid(const glad_vit *v, float *pos, int gh, int gw, int H, int W)
+{
+    int g = v->cfg.pos_grid, D = v->cfg.dim;
+    if ((long)gh * gw == (long)g * g && H == W) { memcpy(pos, v->pos, sizeof(float) * (size_t)(1 + g * g) * D); return 0; }
+    double sh = (gh + 0.1) / g, sw = (gw + 0.1) / g;
+    if ((int)floor(g * sh) != gh || (int)floor(g * sw) != gw) return GLAD_EUNSUPPORTED;
+    memcpy(pos, v->pos, sizeof(float) * (size_t)D);
+    const float *src = v->pos + D;
+    // output positions are independent
+    #pragma omp parallel for schedule(static)
+    for (int y = 0; y < gh; y++) {
+        int iy[4], ix[4];
+        double wy[4], wx[4];
+        cubic_taps(y, 1.0 / sh, g, iy, wy);
+        for (int x = 0; x < gw; x++) {
+            cubic_taps(x, 1.0 / sw, g, ix, wx);
+            float *o = pos + (size_t)(1 + y * gw + x) * D;
+            for (int d = 0; d < D; d++) {
+                double s = 0;
+                for (int a = 0; a < 4; a++) {
+                    double r = 0;
+                    for (int b = 0; b < 4; b++) r += wx[b] * src[(size_t)(iy[a] * g + ix[b]) * D + d];
+                    s += wy[a] * r;
+                }
+                o[d] = (float)s;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ forward */
+
+/* out (M,NO) (+)= x (M,NI) w^T + b: one sgemm over all M tokens of one image */
+static void linear_tokens(float *out, const float *x, const float *w, const float *b, int M, int NI, int NO, int accumulate)
+{
+    // rows are independent
+    #pragma omp parallel for schedule(static) if ((long)M * NO > 65536)
+    for (int m = 0; m < M; m++) {
+        float *o = out + (size_t)m * NO;
+        if (accumulate) { if (b) for (int j = 0; j < NO; j++) o[j] += b[j]; }
+        else if (b) memcpy(o, b, sizeof(float) * (size_t)NO);
+        else memset(o, 0, sizeof(float) * (size_t)NO);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, NO, NI, 1.0f, x, NI, w, NI, 1.0f, out, NO);
+}
+
+/* scratch of one image's forward (floats, laid out in one allocation) */
+typedef struct { float *X, *h, *pos, *big; } vit_ws;
+
+static int ws_floats(const glad_vit_config *c, int H, int W, size_t *total)
+{
+    size_t N = (size_t)(H / c->patch) * (size_t)(W / c->patch), T = N + 1, D = (size_t)c->dim, tt, a, b;
+    GLAD_TRY(glad_mul_size(T, T, &tt));
+    a = tt + 3 * D * T;                              /* qkv + one head's scores */
+    b = (size_t)c->mlp_hidden * T;                   /* MLP hidden */
+    size_t cw = glad_conv2d_workspace(3, H, W, c->patch, c->patch, c->patch, 0);
+    size_t big = a > b ? a : b;
+    big = big > cw ? big : cw;
+    size_t n = 3 * T * D + big;
+    if (n > GLAD_MAX_ALLOC / sizeof(float)) return GLAD_ERANGE;
+    *total = n;
+    return 0;
+}
+
+static int check_args(const glad_vit *v, const float *x, int B, int H, int W, int nb, const int *blocks, float **dst, int *last)
+{
+    if (!v || !x || B < 1 || nb < 0 || (nb > 0 && (!blocks || !dst))) return GLAD_EINVAL;
+    const glad_vit_config *c = &v->cfg;
+    if (H < c->patch || W < c->patch || H % c->patch || W % c->patch || H > 65536 || W > 65536) return GLAD_ESHAPE;
+    if ((long)(H / c->patch) * (W / c->patch) > (1L << 22)) return GLAD_ERANGE;
+    *last = 0;
+    for (int i = 0; i < nb; i++) {
+        if (blocks[i] < 1 || blocks[i] > c->depth || !dst[i]) return GLAD_EINVAL;
+        if (blocks[i] > *last) *last = blocks[i];
+    }
+    return 0;
+}
+
+/* one image xb (3,H,W): the outputs of the requested blocks go to dst[i] (T,D)
+ * for blocks[i]; the normed cls to cls (D) when not NULL; runs `last` blocks */
+static void image_forward(const glad_vit *v, const vit_ws *ws, const float *xb, int H, int W, int nb, const int *blocks,
+                          float *const *dst, float *cls, int last)
+{
+    const glad_vit_config *c = &v->cfg;
+    int p = c->patch, gh = H / p, gw = W / p, N = gh * gw, T = N + 1, D = c->dim, Hm = c->mlp_hidden;
+    int heads = c->heads, hd = D / heads, D3 = 3 * D;
+    float *X = ws->X, *h = ws->h, *big = ws->big;
+    /* patch embedding: conv p x p stride p -> (D, N) in h, then tokens = [cls ; conv^T] + pos */
+    glad_conv2d_forward(h, xb, v->pe_w, v->pe_b, 1, 3, H, W, D, p, p, p, 0, big);
+    for (int d = 0; d < D; d++) X[d] = v->cls[d] + ws->pos[d];
+    // tokens are independent
+    #pragma omp parallel for schedule(static) if ((long)N * D > 65536)
+    for (int n = 0; n < N; n++)
+        for (int d = 0; d < D; d++) X[(size_t)(n + 1) * D + d] = h[(size_t)d * N + n] + ws->pos[(size_t)(n + 1) * D + d];
+    float scale = 1.0f / sqrtf((float)hd);
+    float *qkv = big, *S = big + (size_t)D3 * T, *mlp = big;
+    for (int k = 1; k <= last; k++) {
+        const vit_block *b = &v->blk[k - 1];
+        glad_layernorm_forward(h, X, b->n1w, b->n1b, T, D, c->eps);
+        linear_tokens(qkv, h, b->qkvw, b->qkvb, T, D, D3, 0);
+        /* qkv row layout [3][heads][head_dim]: head j's q, k, v are column blocks
+         * at j*hd, D + j*hd, 2D + j*hd with row stride 3D; A (into h) likewise at j*hd */
+        for (int j = 0; j < heads; j++) {
+            const float *q = qkv + (size_t)j * hd, *kk = q + D, *vv = q + 2 * D;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, D3, kk, D3, 0.0f, S, T);
+            glad_softmax_rows(S, T, T);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, S, T, vv, D3, 0.0f, h + (size_t)j * hd, D);
+        }
+        linear_tokens(X, h, b->projw, b->projb, T, D, D, 1);
+        glad_layernorm_forward(h, X, b->n2w, b->n2b, T, D, c->eps);
+        linear_tokens(mlp, h, b->fc1w, b->fc1b, T, D, Hm, 0);
+        glad_gelu_forward(mlp, mlp, (size_t)T * Hm);
+        linear_tokens(X, mlp, b->fc2w, b->fc2b, T, Hm, D, 1);
+        for (int i = 0; i < nb; i++)
+            if (blocks[i] == k) memcpy(dst[i], X, sizeof(float) * (size_t)T * D);
+    }
+    if (cls) glad_layernorm_forward(cls, X, v->norm_w, v->norm_b, 1, D, c->eps);
+}
+
+/* shared driver: per image, dst pointers from `place` (tokens or a scratch) */
+static int run(glad_vit *v, const float *x, int B, int H, int W, int nb, const int *blocks, float **tokens, float *cls_norm,
+               float **feat)
+{
+    int last, rc;
+    GLAD_TRY(check_args(v, x, B, H, W, nb, blocks, tokens ? tokens : feat, &last));
+    if (cls_norm) last = v->cfg.depth;
+    if (last == 0) return 0;
+    const glad_vit_config *c = &v->cfg;
+    int p = c->patch, gh = H / p, gw = W / p, N = gh * gw, T = N + 1, D = c->dim;
+    size_t nws, ntmp = 0;
+    GLAD_TRY(ws_floats(c, H, W, &nws));
+    if (feat) {
+        GLAD_TRY(glad_mul_size((size_t)nb, (size_t)T * D, &ntmp));
+        if (ntmp > GLAD_MAX_ALLOC / sizeof(float) - nws) return GLAD_ERANGE;
+    }
+    float *mem = malloc((nws + ntmp) * sizeof(float));
+    float **dst = malloc(sizeof(float *) * (size_t)(nb > 0 ? nb : 1));
+    if (!mem || !dst) { free(mem); free(dst); return GLAD_ENOMEM; }
+    vit_ws ws = {mem, mem + (size_t)T * D, mem + 2 * (size_t)T * D, mem + 3 * (size_t)T * D};
+    float *tmp = mem + nws;
+    GLAD_TRYG(rc, pos_for_grid(v, ws.pos, gh, gw, H, W), out);
+    size_t per_img = (size_t)3 * H * W;
+    for (int b = 0; b < B; b++) {
+        for (int i = 0; i < nb; i++) dst[i] = feat ? tmp + (size_t)i * T * D : tokens[i] + (size_t)b * T * D;
+        image_forward(v, &ws, x + (size_t)b * per_img, H, W, nb, blocks, dst, cls_norm ? cls_norm + (size_t)b * D : NULL, last);
+        for (int i = 0; feat && i < nb; i++) {
+            float *o = feat[i] + (size_t)b * D * N;
+            const float *t = dst[i] + D;   /* drop cls */
+            // channels are independent
+            #pragma omp parallel for schedule(static) if ((long)N * D > 65536)
+            for (int d = 0; d < D; d++)
+                for (int n = 0; n < N; n++) o[(size_t)d * N + n] = t[(size_t)n * D + d];
+        }
+    }
+out:
+    free(mem);
+    free(dst);
+    return rc;
+}
+
+int glad_vit_forward_tokens(glad_vit *v, const float *x, int B, int H, int W, int nb, const int *blocks, float **tokens,
+                            float *cls_norm)
+{
+    return run(v, x, B, H, W, nb, blocks, tokens, cls_norm, NULL);
+}
+
+int glad_vit_features(glad_vit *v, const float *x, int B, int H, int W, int nb, const int *blocks, float **out)
+{
+    if (!out && nb > 0) return GLAD_EINVAL;
+    return run(v, x, B, H, W, nb, blocks, NULL, NULL, out);
+}
+
+double glad_vit_flops(const glad_vit *v, int H, int W, int depth)
+{
+    const glad_vit_config *c = &v->cfg;
+    double N = (double)(H / c->patch) * (W / c->patch), T = N + 1, D = c->dim, Hm = c->mlp_hidden;
+    double embed = 2.0 * N * D * 3 * c->patch * c->patch;
+    double block = 2.0 * T * D * (3 * D + D + 2 * Hm) + 4.0 * T * T * D;
+    return embed + depth * block;
+}
