@@ -244,13 +244,13 @@ int main(int argc, char **argv)
         glad_backbone_opts bo = {ads_bb, ads_w ? ads_w : model, (float)ft, (int)ads_size, ads_raw ? GLAD_BB_NORM_RAW : GLAD_BB_NORM_DEFAULT};
         if (glad_backbone_open(&bb, &bo, err, sizeof err)) { glad_unet_free(u); return cli_error("--ads-backbone: %s", err); }
         ac.bb = bb;
-        int lo, hi, dl[GLAD_BACKBONE_MAX_LAYERS], nd = glad_backbone_default_layers(bb, dl);
-        glad_backbone_layer_range(bb, &lo, &hi);
+        int lmin, lmax, dl[GLAD_BACKBONE_MAX_LAYERS], nd = glad_backbone_default_layers(bb, dl);
+        glad_backbone_layer_range(bb, &lmin, &lmax);
         ac.layer = ads_layer >= 0 ? (int)ads_layer : dl[nd - 1];
-        if (ac.layer < lo || ac.layer > hi) {
+        if (ac.layer < lmin || ac.layer > lmax) {
             glad_backbone_close(bb);
             glad_unet_free(u);
-            return cli_usage_error("--ads-layer: the %s backbone has layers %d..%d", ads_bb, lo, hi);
+            return cli_usage_error("--ads-layer: the %s backbone has layers %d..%d", ads_bb, lmin, lmax);
         }
     }
     glad_reader *rd;

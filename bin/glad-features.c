@@ -75,16 +75,16 @@ int main(int argc, char **argv)
     glad_backbone_opts bo = {kind, weights, (float)ft, (int)size, raw ? GLAD_BB_NORM_RAW : GLAD_BB_NORM_DEFAULT};
     glad_backbone *bb;
     if (glad_backbone_open(&bb, &bo, err, sizeof err)) return cli_error("%s", err);
-    int lo, hi, layers[GLAD_BACKBONE_MAX_LAYERS], nl = 0;
-    glad_backbone_layer_range(bb, &lo, &hi);
+    int lmin, lmax, layers[GLAD_BACKBONE_MAX_LAYERS], nl = 0;
+    glad_backbone_layer_range(bb, &lmin, &lmax);
     if (layers_s) {
         char buf[256];
         snprintf(buf, sizeof buf, "%s", layers_s);
         for (char *s = strtok(buf, ","); s; s = strtok(NULL, ",")) {
             char *end;
             long v = strtol(s, &end, 10);
-            if (*end || v < lo || v > hi || nl == GLAD_BACKBONE_MAX_LAYERS) {
-                cli_usage_error("--layers: '%s' is not a %s layer %d..%d (at most %d layers)", s, glad_backbone_kind(bb), lo, hi, GLAD_BACKBONE_MAX_LAYERS);
+            if (*end || v < lmin || v > lmax || nl == GLAD_BACKBONE_MAX_LAYERS) {
+                cli_usage_error("--layers: '%s' is not a %s layer %d..%d (at most %d layers)", s, glad_backbone_kind(bb), lmin, lmax, GLAD_BACKBONE_MAX_LAYERS);
                 glad_backbone_close(bb);
                 return CLI_USAGE;
             }

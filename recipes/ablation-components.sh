@@ -6,6 +6,7 @@
 #
 #   recipes/ablation-components.sh [--data DIR --format F] [--class C] [--out DIR]
 #                                  [--size N] [--steps N] [--batch N] [--seed S]
+#                                  [--backbone auto|unet|mobilenetv2]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 recipe_args "$@"
@@ -21,7 +22,7 @@ row() {   # row NAME MODEL DENOISE-OPTIONS
     local name=$1 model=$2 opts=$3 tag
     tag=$(echo "$name" | tr -c 'a-zA-Z0-9\n' '-')
     cached "$OUT/$tag.scored.msgpack" \
-        "glad-denoise --model $model $DEN $opts $OUT/test.msgpack | glad-features --model $model | glad-score --preset glad"
+        "glad-denoise --model $model $DEN $opts $OUT/test.msgpack | glad-features $(feat_opts $model) | glad-score --preset glad"
     metrics_row "$name" "$OUT/$tag.scored.msgpack"
 }
 {

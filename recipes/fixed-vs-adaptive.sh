@@ -4,6 +4,7 @@
 #
 #   recipes/fixed-vs-adaptive.sh [--data DIR --format F] [--class C] [--out DIR]
 #                                [--size N] [--steps N] [--batch N] [--seed S]
+#                                  [--backbone auto|unet|mobilenetv2]
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 recipe_args "$@"
@@ -15,7 +16,7 @@ row() {
     local name=$1 opts=$2 tag
     tag=$(echo "$name" | tr -c 'a-zA-Z0-9\n' '-')
     cached "$OUT/$tag.scored.msgpack" \
-        "glad-denoise --model $OUT/atp.model --seed $SEED $opts $OUT/test.msgpack | glad-features --model $OUT/atp.model | glad-score --preset glad"
+        "glad-denoise --model $OUT/atp.model --seed $SEED $opts $OUT/test.msgpack | glad-features $(feat_opts $OUT/atp.model) | glad-score --preset glad"
     metrics_row "$name" "$OUT/$tag.scored.msgpack"
 }
 {

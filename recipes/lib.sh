@@ -27,6 +27,7 @@ recipe_args() {
         --batch) BATCH=$2; shift 2 ;;
         --seed) SEED=$2; shift 2 ;;
         --channels) CHANNELS=$2; shift 2 ;;
+        --backbone) BACKBONE=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "$(basename "$0"): unknown option $1" >&2; exit 2 ;;
         esac
@@ -41,6 +42,8 @@ recipe_args() {
     fi
     OUT=${OUT:-$ROOT/results/$(basename "$0" .sh)}
     mkdir -p "$OUT"
+    FEAT_BACKBONE=$(feat_backbone) || exit 2
+    echo "$(basename "$0"): feature backbone: $FEAT_BACKBONE" >&2
 }
 
 cached() {
@@ -74,8 +77,46 @@ ddpm_setup() {
     cached "$OUT/ddpm.model" "glad-train --preset tiny --loss ddpm --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
 }
 
+# The feature backbone of the recipes. BACKBONE=auto (default) takes MobileNetV2
+# (ImageNet features read from a .tflite file) when its weights are in
+# $GLAD_WEIGHTS (a folder) or in datasets/weights/ (datasets/weights/fetch.sh
+# puts them there), and the built-in unet backbone (the trained model's own
+# encoder, no download) otherwise; BACKBONE=unet or mobilenetv2 forces one.
+# FEAT_SIZE is the MobileNetV2 input side (images are upsampled to it).
+BACKBONE=${BACKBONE:-auto} FEAT_SIZE=${FEAT_SIZE:-256}
+mobilenet_weights() {
+    local d f
+    for d in ${GLAD_WEIGHTS:-} "$ROOT/datasets/weights"; do
+        for f in tf2_mobilenet_v2_1.0_224_ptq.tflite mobilenet_v2_1.0_224_quant.tflite; do
+            [ -f "$d/$f" ] && { echo "$d/$f"; return 0; }
+        done
+    done
+    return 0
+}
+# feat_backbone: the backbone the recipes use ("mobilenetv2" or "unet")
+feat_backbone() {
+    case "$BACKBONE" in
+    unet) echo unet ;;
+    mobilenetv2)
+        [ -n "$(mobilenet_weights)" ] || { echo "recipes: BACKBONE=mobilenetv2 but no weights in \$GLAD_WEIGHTS or datasets/weights (datasets/weights/fetch.sh)" >&2; exit 2; }
+        echo mobilenetv2 ;;
+    auto) if [ -n "$(mobilenet_weights)" ]; then echo mobilenetv2; else echo unet; fi ;;
+    *) echo "recipes: BACKBONE must be auto, unet or mobilenetv2" >&2; exit 2 ;;
+    esac
+}
+# feat_opts MODEL [UNET_OPTIONS]: the glad-features options of that backbone
+feat_opts() {
+    local b
+    b=${FEAT_BACKBONE:-$(feat_backbone)} || return 2
+    if [ "$b" = mobilenetv2 ]; then
+        echo "--backbone mobilenetv2 --weights $(mobilenet_weights) --size $FEAT_SIZE"
+    else
+        echo "--backbone unet --model $1${2:+ $2}"
+    fi
+}
+
 md_header() {
-    echo "| $1 | I-AUROC | P-AUROC | AUPRO |"
+    echo "| $1 (features: ${FEAT_BACKBONE:-unet}) | I-AUROC | P-AUROC | AUPRO |"
     echo "|---|---:|---:|---:|"
 }
 

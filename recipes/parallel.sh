@@ -6,10 +6,10 @@
 # the record id only.
 #
 #   recipes/parallel.sh --model MODEL --test TEST.msgpack [--shards N] [--out DIR]
-#                       [--sshlogin HOSTS] [-- GLAD-DENOISE-OPTIONS...]
+#                       [--sshlogin HOSTS] [--backbone auto|unet|mobilenetv2]
+#                       [-- GLAD-DENOISE-OPTIONS...]
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-[ -d "$ROOT/build" ] && export PATH="$ROOT/build:$PATH"
+. "$(dirname "$0")/lib.sh"
 MODEL="" TEST="" N=2 OUT="$ROOT/results/parallel" SSH=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -18,8 +18,9 @@ while [ $# -gt 0 ]; do
     --shards) N=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --sshlogin) SSH=$2; shift 2 ;;
+    --backbone) BACKBONE=$2; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "parallel.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -28,14 +29,15 @@ command -v parallel >/dev/null || { echo "parallel.sh: GNU parallel is not insta
 mkdir -p "$OUT"
 DEN_OPTS=("$@")
 [ ${#DEN_OPTS[@]} -eq 0 ] && DEN_OPTS=(--steps 250 --skip 25 --ads --saff --threshold 0.05 --min-step 100)
-export MODEL TEST OUT N
+FEATS=$(feat_opts "$MODEL")
+export MODEL TEST OUT N FEATS
 # each job: one shard of the test stream through the whole evaluation chain
 job() {
     glad-denoise --model "$MODEL" --shard "$1/$N" "${@:2}" "$TEST" \
-        | glad-features --model "$MODEL" | glad-score --preset glad > "$OUT/shard$1.msgpack"
+        | glad-features $FEATS | glad-score --preset glad > "$OUT/shard$1.msgpack"
 }
 export -f job
 SSHARGS=()
-[ -n "$SSH" ] && SSHARGS=(--sshlogin "$SSH" --env job --env MODEL --env TEST --env OUT --env N)
+[ -n "$SSH" ] && SSHARGS=(--sshlogin "$SSH" --env job --env MODEL --env TEST --env OUT --env N --env FEATS)
 seq 0 $((N - 1)) | parallel --will-cite --halt now,fail=1 -j "$N" "${SSHARGS[@]}" job {} "${DEN_OPTS[@]}"
 glad-auroc "$OUT"/shard*.msgpack | tee "$OUT/table.txt"

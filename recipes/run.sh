@@ -5,12 +5,16 @@
 #
 #   recipes/run.sh [--data DIR] [--format mvtec|mpdd|visa|btad|mtd] [--classes LIST]
 #                  [--out DIR] [--size N] [--steps N] [--batch N] [--seed S]
+#                  [--backbone auto|unet|mobilenetv2]
+#
+# Feature backbone (auto): MobileNetV2 when its .tflite weights are in
+# $GLAD_WEIGHTS or datasets/weights/ (datasets/weights/fetch.sh), else the
+# built-in unet backbone (the trained model's encoder, levels 0 and 1).
 #
 # Results: OUT/<class>/{train,test,recon,scored}.msgpack, OUT/<class>/model,
 # OUT/table.md, OUT/table.json, OUT/pictures/ (when glad-view is built).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-[ -d "$ROOT/build" ] && export PATH="$ROOT/build:$PATH"
+. "$(dirname "$0")/lib.sh"
 DATA="" FORMAT=mvtec CLASSES="" OUT="$ROOT/results/main" SIZE=64 STEPS=300 BATCH=8 SEED=1
 THRESHOLD=0.05 MIN_STEP=100
 while [ $# -gt 0 ]; do
@@ -24,7 +28,8 @@ while [ $# -gt 0 ]; do
     --batch) BATCH=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
     --threshold) THRESHOLD=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --backbone) BACKBONE=$2; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -43,6 +48,8 @@ if [ -z "$CLASSES" ]; then
     CLASSES=${CLASSES%,}
 fi
 mkdir -p "$OUT"
+FEAT_BACKBONE=$(feat_backbone) || exit 2
+echo "run.sh: feature backbone: $FEAT_BACKBONE" >&2
 start=$(date +%s)
 scored=()
 for c in ${CLASSES//,/ }; do
@@ -60,15 +67,15 @@ for c in ${CLASSES//,/ }; do
         --seed "$SEED" "$d/test.msgpack" > "$d/recon.msgpack"
     # the encoder's two finest levels; GLAD's top-250 mean is 0.1 % of a 512x512 map,
     # at 64x64 the image score takes the top 50 (1.2 %)
-    glad-features --backbone unet --model "$d/model" --layers 0,1 "$d/recon.msgpack" \
+    glad-features $(feat_opts "$d/model" "--layers 0,1") "$d/recon.msgpack" \
         | glad-score --preset glad --image-score topk-mean:50 > "$d/scored.msgpack"
     scored+=("$d/scored.msgpack")
 done
 glad-auroc --format json "${scored[@]}" > "$OUT/table.json"
-glad-auroc --format markdown "${scored[@]}" > "$OUT/table.md"
+{ glad-auroc --format markdown "${scored[@]}"; echo; echo "feature backbone: $FEAT_BACKBONE"; } > "$OUT/table.md"
 if command -v glad-view >/dev/null 2>&1; then
     cat "${scored[@]}" | glad-view --out "$OUT/pictures" >/dev/null 2>&1 || echo "run.sh: glad-view failed (pictures skipped)" >&2
 fi
 cat "$OUT/table.md"
 echo
-echo "run.sh: done in $(( $(date +%s) - start )) s; results in $OUT (feature backbone: unet, the trained model's encoder)" >&2
+echo "run.sh: done in $(( $(date +%s) - start )) s; results in $OUT (feature backbone: $FEAT_BACKBONE)" >&2

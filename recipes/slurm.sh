@@ -5,9 +5,10 @@
 # and shows the two batch scripts.
 #
 #   recipes/slurm.sh --model MODEL --test TEST.msgpack [--shards N] [--out DIR]
-#                    [--partition P] [--time HH:MM:SS] [--cpus C] [--dry-run] [-- DENOISE-OPTIONS...]
+#                    [--partition P] [--time HH:MM:SS] [--cpus C] [--dry-run]
+#                    [--backbone auto|unet|mobilenetv2] [-- DENOISE-OPTIONS...]
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 MODEL="" TEST="" N=8 OUT="$ROOT/results/slurm" PART="" TIME=02:00:00 CPUS=4 DRY=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -19,14 +20,16 @@ while [ $# -gt 0 ]; do
     --time) TIME=$2; shift 2 ;;
     --cpus) CPUS=$2; shift 2 ;;
     --dry-run) DRY=1; shift ;;
+    --backbone) BACKBONE=$2; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "slurm.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
 [ -n "$MODEL" ] && [ -n "$TEST" ] || { echo "slurm.sh: --model and --test are required" >&2; exit 2; }
 mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
+FEATS=$(feat_opts "$MODEL")
 DEN="${*:---steps 250 --skip 25 --ads --saff --threshold 0.05 --min-step 100}"
 BIN="$ROOT/build"
 cat > "$OUT/shard.sbatch" <<SB
@@ -40,7 +43,7 @@ ${PART:+#SBATCH --partition=$PART}
 set -euo pipefail
 export PATH="$BIN:\$PATH" OMP_NUM_THREADS=\${SLURM_CPUS_PER_TASK:-$CPUS}
 glad-denoise --model "$MODEL" --shard "\$SLURM_ARRAY_TASK_ID/$N" $DEN "$TEST" \\
-    | glad-features --model "$MODEL" | glad-score --preset glad > "$OUT/shard\$SLURM_ARRAY_TASK_ID.msgpack"
+    | glad-features $FEATS | glad-score --preset glad > "$OUT/shard\$SLURM_ARRAY_TASK_ID.msgpack"
 SB
 cat > "$OUT/merge.sbatch" <<SB
 #!/bin/bash

@@ -220,8 +220,8 @@ int glad_backbone_features(glad_backbone *bb, const float *img, int C, int H, in
     for (int i = 0; i < nl; i++) out[i] = NULL;
     if (nl < 1 || nl > GLAD_BACKBONE_MAX_LAYERS) return GLAD_EINVAL;
     for (int i = 0; i < nl; i++) if (layers[i] < lo || layers[i] > hi) return GLAD_EINVAL;
-    float *x;
-    int xh, xw, rc;
+    float *x = NULL;
+    int xh = 0, xw = 0, rc;
     GLAD_TRY(prepare(bb, img, C, H, W, &x, &xh, &xw));
     switch (bb->kind) {
     case BB_UNET: {

@@ -19,6 +19,20 @@ glad-denoise --model "$T/m.model" --steps 100 --skip 25 --ads --saff --threshold
 check "ads: threshold 0 stops at the first step" test "$(glad-info --json "$T/ads.msgpack" | grep -c '"ads_step":100')" = "$n"
 glad-denoise --model "$T/m.model" --steps 100 --skip 25 --ads --threshold 10 --min-step 60 "$T/test.msgpack" > "$T/ads2.msgpack"
 check "ads: never above threshold -> forced stop below min-step" test "$(glad-info --json "$T/ads2.msgpack" | grep -c '"ads_step":50')" = "$n"
+VIT=$ROOT/tests/fixtures/dino-vit.weights.safetensors
+glad-denoise --model "$T/m.model" --steps 100 --skip 25 --ads --saff --threshold -1 --ads-backbone vit --ads-weights "$VIT" "$T/test.msgpack" > "$T/adsv.msgpack"
+check "ads with the vit backbone: threshold -1 stops at once" test "$(glad-info --json "$T/adsv.msgpack" | grep -c '"ads_step":100')" = "$n"
+glad-denoise --model "$T/m.model" --steps 100 --skip 25 --ads --threshold 10 --min-step 60 --ads-backbone vit --ads-weights "$VIT" --ads-layer 2 --ads-norm raw "$T/test.msgpack" > "$T/adsv2.msgpack"
+check "ads with the vit backbone: forced stop below min-step" test "$(glad-info --json "$T/adsv2.msgpack" | grep -c '"ads_step":50')" = "$n"
+status 2 "ads vit without weights" glad-denoise --model "$T/m.model" --ads --ads-backbone vit "$T/test.msgpack"
+status 2 "ads layer out of range" glad-denoise --model "$T/m.model" --ads --ads-backbone vit --ads-weights "$VIT" --ads-layer 9 "$T/test.msgpack"
+MN=$SHARED/weights/tf2_mobilenet_v2_1.0_224_ptq.tflite
+if [ -f "$MN" ]; then
+    glad-denoise --model "$T/m.model" --steps 100 --skip 25 --ads --saff --threshold -1 --ads-backbone mobilenetv2 --ads-weights "$MN" --ads-size 64 "$T/test.msgpack" > "$T/adsm.msgpack"
+    check "ads with the mobilenetv2 backbone" test "$(glad-info --json "$T/adsm.msgpack" | grep -c '"ads_step":100')" = "$n"
+else
+    skip "ads with mobilenetv2: $MN absent"
+fi
 glad-denoise --model "$T/m.model" --mdps --samples 2 --mask-steps 50 --mask-skip 25 --steps 50 --skip 25 --guidance 1 --keep-samples "$T/test.msgpack" > "$T/mdps.msgpack"
 check "mdps: mask and samples" test "$(glad-info "$T/mdps.msgpack" | grep -c 'mdps_mask:|u1\[1,32,32\].*recon_samples:<f4\[2,3,32,32\]')" = "$n"
 glad-encode "$T/demo" --split test --size 16 > "$T/small.msgpack"

@@ -13,6 +13,37 @@ check "other size and grey input are adapted" sh -c "glad-info '$T/r.msgpack' | 
 glad-features --model "$T/m.model" "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "missing recon: exit 1 naming record and field" sh -c "test $rc = 1 && grep -q \"'recon' missing\" '$T/err'"
 status 2 "layer out of range" glad-features --model "$T/m.model" --layers 7 "$T/test.msgpack"
-status 1 "backbone not in this build" glad-features --backbone vit --weights x "$T/test.msgpack"
+status 1 "missing weights file" glad-features --backbone vit --weights "$T/nope" "$T/test.msgpack"
+status 2 "unknown backbone" glad-features --backbone alexnet --weights "$T/m.model" "$T/test.msgpack"
 status 2 "unet without model" glad-features "$T/test.msgpack"
+status 2 "vit without weights" glad-features --backbone vit "$T/test.msgpack"
+# --weights alone: the kind is read from the file
+glad-features --weights "$T/m.model" --input image "$T/test.msgpack" > "$T/a.msgpack"
+check "a glad-train model given as --weights is the unet backbone" cmp -s <(glad-info --json "$T/a.msgpack" | tail -n +2) <(glad-info --json "$T/f.msgpack" | tail -n +2)
+# DINO ViT (the random-weight fixture: patch 8, dim 64, depth 4)
+VIT=$ROOT/tests/fixtures/dino-vit.weights.safetensors
+glad-features --weights "$VIT" --input image,image "$T/test.msgpack" > "$T/v.msgpack"
+check "vit default layers: blocks 1..4 of 4, [64,4,4] at 32x32" sh -c "glad-info '$T/v.msgpack' | grep -q 'feat.image.1:<f4\[64,4,4\].*feat.image.4:<f4\[64,4,4\]'"
+glad-features --backbone vit --weights "$VIT" --input image --layers 4 --size 64 --norm raw "$T/test.msgpack" > "$T/v64.msgpack"
+check "vit --size 64: an 8x8 grid" sh -c "glad-info '$T/v64.msgpack' | grep -q 'feat.image.4:<f4\[64,8,8\]'"
+status 2 "vit block 0 does not exist" glad-features --weights "$VIT" --layers 0 "$T/test.msgpack"
+status 1 "vit --size not a multiple of the patch" glad-features --weights "$VIT" --size 36 --input image "$T/test.msgpack"
+# Wide ResNet layout (fixture: Bottleneck [1,2,1,1], width 16)
+RN=$ROOT/tests/fixtures/wide-resnet.weights.safetensors
+glad-features --weights "$RN" --input image "$T/test.msgpack" > "$T/rn.msgpack"
+check "resnet default layers 2,3: [512,4,4] and [1024,2,2] at 32x32" sh -c "glad-info '$T/rn.msgpack' | grep -q 'feat.image.2:<f4\[512,4,4\].*feat.image.3:<f4\[1024,2,2\]'"
+# a truncated weights file is an error naming the file, not a crash
+head -c 5000 "$RN" > "$T/cut.safetensors"
+glad-features --backbone resnet --weights "$T/cut.safetensors" --input image "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "truncated resnet weights: exit 1 with a message" sh -c "test $rc = 1 && grep -q 'glad-features: error' '$T/err'"
+MN=$SHARED/weights/tf2_mobilenet_v2_1.0_224_ptq.tflite
+if [ -f "$MN" ]; then
+    glad-features --weights "$MN" --size 64 --input image "$T/test.msgpack" > "$T/mn.msgpack"
+    check "mobilenetv2 default blocks 5,12: [32,8,8] and [96,4,4] at 64" sh -c "glad-info '$T/mn.msgpack' | grep -q 'feat.image.5:<f4\[32,8,8\].*feat.image.12:<f4\[96,4,4\]'"
+    head -c 100000 "$MN" > "$T/cut.tflite"
+    status 1 "truncated tflite" glad-features --weights "$T/cut.tflite" --input image "$T/test.msgpack"
+    status 1 "mobilenetv2 --size not a multiple of 32" glad-features --weights "$MN" --size 48 --input image "$T/test.msgpack"
+else
+    skip "mobilenetv2: $MN absent"
+fi
 done_tests

@@ -45,6 +45,12 @@ check "slurm: array of 4 and a merge" sh -c "grep -q '#SBATCH --array=0-3' '$T/s
 if have_shared; then
     bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --steps 2 --batch 2 --out "$T/mtd" > "$T/mtd.md" 2>/dev/null
     check "mtd recipe on mtd-mini" grep -q '^| GLAD (unet features) | [0-9.]*' "$T/mtd.md"
+    # with MobileNetV2 weights in $GLAD_WEIGHTS the default backbone becomes mobilenetv2
+    GLAD_WEIGHTS="$SHARED/weights" bash "$R/ddad.sh" "${small[@]}" --out "$T/ddad-mn" > "$T/ddad-mn.md" 2> "$T/ddad-mn.err"
+    check "ddad recipe with mobilenetv2 features" sh -c "grep -q '(features: mobilenetv2)' '$T/ddad-mn.md' && grep -q '^| DDAD (w 3) | [0-9.]*' '$T/ddad-mn.md'"
+    check "the features differ from the unet ones" sh -c "! cmp -s '$T/ddad/scored.msgpack' '$T/ddad-mn/scored.msgpack'"
 else skip "../shared absent: the MTD recipe is not run"; fi
 status 2 "mtd without --data" bash "$R/mtd.sh"
+status 2 "a backbone without weights" env GLAD_WEIGHTS="$T/none" bash "$R/ddad.sh" "${small[@]}" --out "$T/x" --backbone mobilenetv2
+status 2 "an unknown backbone" bash "$R/ddad.sh" "${small[@]}" --out "$T/x" --backbone alexnet
 done_tests
