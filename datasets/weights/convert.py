@@ -5,7 +5,7 @@ glad tools read (glad-features --weights, glad-denoise --ads-weights / --model).
 Needs python3 with torch and numpy (Debian: python3-torch). It is for users who
 have downloaded the checkpoints (see fetch.sh); glad itself never runs Python.
 
-  convert.py dino   dino_vitbase8_pretrain.pth   vitb8.safetensors
+  convert.py dino   dino_vitbase8_pretrain.pth   vitb8.safetensors [--heads N]
   convert.py resnet wide_resnet101_2-32ee1156.pth wrn101.safetensors
   convert.py ddad   ddad_checkpoint.pt  ddad.model --img-size 256 [--mults 1,1,2,2,4,4]
                     [--res-blocks 2] [--attn 32,16,8] [--heads 4] [--dropout 0]
@@ -77,7 +77,7 @@ def need(sd, key, what):
     return sd[key]
 
 
-def convert_dino(sd):
+def convert_dino(sd, heads):
     keep = {k: v for k, v in sd.items() if k in ("cls_token", "pos_embed", "norm.weight", "norm.bias")
             or k.startswith("patch_embed.") or k.startswith("blocks.")}
     pw = need(keep, "patch_embed.proj.weight", "DINO ViT")
@@ -88,7 +88,7 @@ def convert_dino(sd):
     if grid * grid != n0:
         raise SystemExit(f"convert.py: pos_embed holds {n0} patch positions, not a square grid")
     hidden = int(keep["blocks.0.mlp.fc1.weight"].shape[0])
-    cfg = {"patch_size": patch, "embed_dim": dim, "depth": depth, "num_heads": max(1, dim // 64),
+    cfg = {"patch_size": patch, "embed_dim": dim, "depth": depth, "num_heads": heads or max(1, dim // 64),
            "mlp_ratio": hidden / dim, "qkv_bias": "blocks.0.attn.qkv.bias" in keep, "layernorm_eps": 1e-6,
            "pos_grid": grid}
     return keep, {"config": json.dumps(cfg), "source": "DINO VisionTransformer (convert.py)"}
@@ -116,7 +116,7 @@ def convert_ddad(sd, a):
     defaults = {512: "0.5,1,1,2,2,4,4", 256: "1,1,2,2,4,4", 128: "1,1,2,3,4"}
     mults = [float(m) for m in (a.mults or defaults.get(a.img_size, "1,2,3,4")).split(",")]
     cfg = {"img_size": a.img_size, "base_channels": base, "channel_mults": mults, "num_res_blocks": a.res_blocks,
-           "attention_resolutions": a.attn, "n_heads": a.heads, "in_channels": cin, "dropout": a.dropout}
+           "attention_resolutions": a.attn, "n_heads": a.heads or 4, "in_channels": cin, "dropout": a.dropout}
     return dict(sd), {"config": json.dumps(cfg), "betas": "linear", "T": "1000", "source": "DDAD UNetModel (convert.py)"}
 
 
@@ -129,12 +129,12 @@ def main(argv):
     p.add_argument("--mults", default=None)
     p.add_argument("--res-blocks", type=int, default=2)
     p.add_argument("--attn", default="32,16,8")
-    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--heads", type=int, default=None, help="attention heads (dino: dim/64 as every released DINO; ddad: 4)")
     p.add_argument("--dropout", type=float, default=0.0)
     a = p.parse_args(argv)
     sd = load_state_dict(a.input)
     if a.kind == "dino":
-        t, meta = convert_dino(sd)
+        t, meta = convert_dino(sd, a.heads)
     elif a.kind == "resnet":
         t, meta = convert_resnet(sd)
     else:

@@ -1,0 +1,90 @@
+#!/bin/bash
+# convert.sh - datasets/weights/convert.py (needs torch; skipped without it):
+# official-style .pth checkpoints (wrapped and prefixed as the real ones are)
+# become safetensors files the C loaders read; a converted torchvision ResNet
+# gives torch's own layer outputs through glad-features; fetch.sh checks sums.
+. "$(dirname "$0")/lib.sh"
+CONV=$ROOT/datasets/weights/convert.py
+FIX=$ROOT/tests/fixtures
+PY=/usr/bin/python3
+# fetch.sh without network: a file already present is only checked
+if have_shared && [ -f "$SHARED/weights/mobilenet_v2_1.0_224_quant.tflite" ]; then
+    mkdir -p "$T/w"
+    cp "$SHARED/weights/"*.tflite "$T/w/"
+    check "fetch.sh: present files with the right sha256" sh "$ROOT/datasets/weights/fetch.sh" --dir "$T/w" mobilenet
+    printf 'x' >> "$T/w/mobilenet_v2_1.0_224_quant.tflite"
+    status 1 "fetch.sh: a wrong sha256 fails" sh "$ROOT/datasets/weights/fetch.sh" --dir "$T/w" mobilenet
+    check "fetch.sh: the bad file is removed" test ! -f "$T/w/mobilenet_v2_1.0_224_quant.tflite"
+else skip "fetch.sh: ../shared/weights absent"; fi
+status 2 "fetch.sh: unknown name" sh "$ROOT/datasets/weights/fetch.sh" --dir "$T/w" alexnet
+if ! $PY -c 'import torch, torchvision' 2>/dev/null; then
+    skip "convert.py: python3-torch / python3-torchvision not installed"
+    done_tests; exit
+fi
+status 2 "convert.py: usage" $PY "$CONV"
+# DINO: the fixture's tensors saved as a teacher checkpoint with 'backbone.' keys
+$PY - "$FIX/dino-vit.weights.safetensors" "$T/dino.pth" <<'PY'
+import sys, json, struct, numpy as np, torch
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__")
+sd = {"backbone." + k: torch.from_numpy(np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], "<f4").reshape(v["shape"]).copy()) for k, v in h.items()}
+torch.save({"teacher": sd, "epoch": 3}, sys.argv[2])
+PY
+# the fixture has 4 heads of 16 (released DINO models have heads of 64: the default)
+$PY "$CONV" dino "$T/dino.pth" "$T/dino.safetensors" --heads 4 2>/dev/null
+glad-encode --help >/dev/null
+glad-synth --make-dataset "$T/demo" --classes fabric --size 32 --train 1 --test-good 1 --test-defect 1
+glad-encode "$T/demo" --split test > "$T/test.msgpack"
+glad-features --weights "$FIX/dino-vit.weights.safetensors" --input image "$T/test.msgpack" > "$T/a.msgpack"
+glad-features --weights "$T/dino.safetensors" --input image "$T/test.msgpack" > "$T/b.msgpack" 2> "$T/err"
+check "dino: converted weights give the fixture's features" cmp -s <(glad-info --json "$T/a.msgpack" | tail -n +2) <(glad-info --json "$T/b.msgpack" | tail -n +2)
+# torchvision ResNet: convert, then glad-features against torch on the same image
+$PY - "$T/rn.pth" "$T/x.npy" "$T/ref.npy" <<'PY'
+import sys, numpy as np, torch, torchvision
+torch.manual_seed(0)
+m = torchvision.models.resnet.ResNet(torchvision.models.resnet.Bottleneck, [1, 1, 1, 1], width_per_group=16).eval()
+for mod in m.modules():
+    if isinstance(mod, torch.nn.BatchNorm2d):
+        mod.running_mean.uniform_(-0.2, 0.2); mod.running_var.uniform_(0.5, 1.5); mod.weight.data.uniform_(0.5, 1.5); mod.bias.data.uniform_(-0.2, 0.2)
+torch.save({"module." + k: v for k, v in m.state_dict().items()}, sys.argv[1])
+x = np.random.default_rng(1).uniform(-1, 1, (3, 32, 32)).astype(np.float32)
+np.save(sys.argv[2], x)
+mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1); std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+t = ((torch.from_numpy(x) + 1) / 2 - mean) / std
+with torch.no_grad():
+    h = m.maxpool(m.relu(m.bn1(m.conv1(t[None])))); h = m.layer1(h); l2 = m.layer2(h); l3 = m.layer3(l2)
+np.save(sys.argv[3], l3[0].numpy())
+PY
+$PY "$CONV" resnet "$T/rn.pth" "$T/rn.safetensors" 2>/dev/null
+check "resnet: converted file is detected as resnet" sh -c "glad-features --weights '$T/rn.safetensors' --layers 3 --input image '$T/test.msgpack' > /dev/null"
+# one record holding the same image, through glad-features, compared in Python
+$PY - "$T/x.npy" "$T/img.msgpack" "$ROOT/formats/python" <<'PY'
+import sys, numpy as np
+sys.path.insert(0, sys.argv[3]); import gladstream
+x = np.load(sys.argv[1])
+gladstream.write(sys.argv[2], {"glad": 1, "history": []}, [{"id": "x/0", "image": x}])
+PY
+glad-features --weights "$T/rn.safetensors" --layers 3 --input image "$T/img.msgpack" > "$T/rnf.msgpack"
+check "resnet: glad layer3 == torch layer3 (1e-4 of max-abs)" $PY - "$T/rnf.msgpack" "$T/ref.npy" "$ROOT/formats/python" <<'PY'
+import sys, numpy as np
+sys.path.insert(0, sys.argv[3]); import gladstream
+rec = gladstream.read(sys.argv[1])[1][0]
+a, r = np.asarray(rec["feat.image.3"], np.float64), np.load(sys.argv[2]).astype(np.float64)
+err = np.abs(a - r).max() / np.abs(r).max()
+print("resnet rel err", err, file=sys.stderr)
+sys.exit(0 if a.shape == r.shape and err < 1e-4 else 1)
+PY
+# DDAD UNet: a glad-train model's tensors as a DataParallel state dict, converted
+# with the architecture options, denoise exactly as the original model file
+glad-encode "$T/demo" --split train | glad-train --preset tiny --steps 1 --batch 1 -o "$T/m.model" 2>/dev/null
+$PY - "$T/m.model" "$T/ddad.pt" <<'PY'
+import sys, json, struct, numpy as np, torch
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__")
+sd = {"module." + k: torch.from_numpy(np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], "<f4").reshape(v["shape"]).copy())
+      for k, v in h.items() if v["dtype"] == "F32" and not k.startswith("adam.") and not k.startswith("ema.")}
+torch.save(sd, sys.argv[2])
+PY
+$PY "$CONV" ddad "$T/ddad.pt" "$T/ddad.model" --img-size 32 --mults 1,2,2 --res-blocks 1 --attn 16 --heads 2 2>/dev/null
+glad-denoise --model "$T/m.model" --steps 50 --skip 25 "$T/test.msgpack" > "$T/d1.msgpack"
+glad-denoise --model "$T/ddad.model" --steps 50 --skip 25 "$T/test.msgpack" > "$T/d2.msgpack" 2> "$T/err"
+check "ddad: the converted checkpoint reconstructs as the original" cmp -s <(glad-info --json "$T/d1.msgpack" | tail -n +2) <(glad-info --json "$T/d2.msgpack" | tail -n +2)
+done_tests
