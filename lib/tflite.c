@@ -326,17 +326,24 @@ static int dequantise(rd *r, glad_tflite_tensor *x, const bufref *br, int idx)
     x->raw_len = br->len;
     const uint8_t *p = r->b + br->off;
     int quant = x->nscale > 0 && x->type != GLAD_TFL_FLOAT32 && x->type != GLAD_TFL_FLOAT16;
-    size_t inner = 1;
-    if (quant && x->nscale > 1)
-        for (int d = x->qdim + 1; d < x->ndim; d++) inner *= (size_t)x->shape[d];
-    for (size_t i = 0; i < numel; i++) {
-        double q = raw_value(p, x->type, i);
-        if (quant) {
-            size_t c = x->nscale > 1 ? (i / inner) % (size_t)x->nscale : 0;
-            q = (double)x->scale[c] * (q - (double)x->zero_point[c]);
-        }
-        x->data[i] = (float)q;
+    if (!quant) {
+        for (size_t i = 0; i < numel; i++) x->data[i] = (float)raw_value(p, x->type, i);
+        return 0;
     }
+    /* element i = (outer, c, k) with c along quantized_dimension and k over the inner dims */
+    size_t inner = 1, nc = (size_t)x->nscale;
+    for (int d = x->qdim + 1; nc > 1 && d < x->ndim; d++) inner *= (size_t)x->shape[d];
+    if (nc == 1) inner = numel;
+    size_t blk = nc * inner, outer = blk > 0 ? numel / blk : 0;
+    for (size_t o = 0, i = 0; o < outer; o++)
+        for (size_t c = 0; c < nc; c++) {
+            float sc = x->scale[c], zp = (float)x->zero_point[c];
+            float *dst = x->data + i;
+            if (x->type == GLAD_TFL_UINT8) for (size_t k = 0; k < inner; k++) dst[k] = sc * ((float)p[i + k] - zp);
+            else if (x->type == GLAD_TFL_INT8) for (size_t k = 0; k < inner; k++) dst[k] = sc * ((float)(int8_t)p[i + k] - zp);
+            else for (size_t k = 0; k < inner; k++) dst[k] = (float)((double)sc * (raw_value(p, x->type, i + k) - (double)x->zero_point[c]));
+            i += inner;
+        }
     return 0;
 }
 
