@@ -96,4 +96,22 @@ float *glad_arena_zalloc(glad_arena *a, size_t n);
 void glad_arena_reset(glad_arena *a);
 void glad_arena_free(glad_arena *a);
 
+/* ---- depthwise conv (mobilenet) ---- */
+/* channels-last (H,W,C) images (TFLite layout, unlike the NCHW kernels
+ * above): output channel c*mult+m convolves input channel c with w
+ * (kh,kw,C*mult); stride, dilation, explicit top/left padding (the output
+ * size Ho x Wo fixes the bottom/right), bias (may be NULL), clamp to [lo,hi] */
+void glad_depthwise_nhwc_forward(float *out, const float *x, const float *w, const float *b, int H, int W, int C,
+                                 int mult, int kh, int kw, int sh, int sw, int dh, int dw, int pad_top, int pad_left,
+                                 int Ho, int Wo, float lo, float hi);
+
+/* conv2d on channels-last (H,W,C) with TFLite weights (OC,kh,kw,C): im2col +
+ * sgemm, same padding/dilation/bias/clamp conventions as the depthwise;
+ * ws holds glad_conv2d_nhwc_workspace floats (0 when direct: 1x1, stride 1,
+ * no padding) */
+size_t glad_conv2d_nhwc_workspace(int C, int kh, int kw, int Ho, int Wo, int direct);
+void glad_conv2d_nhwc_forward(float *out, const float *x, const float *w, const float *b, int H, int W, int C, int OC,
+                              int kh, int kw, int sh, int sw, int dh, int dw, int pad_top, int pad_left, int Ho, int Wo,
+                              float lo, float hi, float *ws);
+
 #endif

@@ -1,0 +1,585 @@
+/* mobilenet.c - runs the float32 graph of a MobileNetV2 .tflite (tflite.h) on
+ * one image: shapes are inferred for the actual input size (any H x W for
+ * the convolutional part), activations are channels-last (H,W,C) in a small
+ * pool of buffers reused across runs (a tensor's buffer returns to the pool
+ * after its last reader), convolutions are im2col + sgemm and depthwise convs
+ * direct (lib/nn). TF semantics: "SAME" output ceil(in/s), pad_total =
+ * max((out-1)s + (k-1)d + 1 - in, 0), pad_before = pad_total/2 (the extra row
+ * and column at the bottom/right); "VALID" output (in - (k-1)d - 1)/s + 1;
+ * AVERAGE_POOL_2D divides by the taps inside the image; QUANTIZE, DEQUANTIZE
+ * and RESHAPE copy. Activation quantisation is ignored (float graph). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "models/mobilenet.h"
+#include "nn/nn.h"
+#include "tflite.h"
+
+#define NPOOL 32
+
+typedef struct { int rank; int d[GLAD_TFLITE_MAX_DIMS]; size_t n; } rshape;
+
+struct glad_mobilenet {
+    glad_tflite_model *g;
+    int in_t, out_t, H0, W0, nclasses;
+    int nblocks, blk_t[GLAD_MOBILENET_MAX_BLOCKS], blk_op[GLAD_MOBILENET_MAX_BLOCKS];
+    int blk_stride[GLAD_MOBILENET_MAX_BLOCKS], blk_c[GLAD_MOBILENET_MAX_BLOCKS];
+    int *producer, *slot, *last, *have;
+    rshape *rs;
+    float *pool[NPOOL];
+    size_t pcap[NPOOL];
+    int pbusy[NPOOL];
+    float *ws;
+    size_t wscap;
+    double flops;
+};
+
+static const glad_tflite_tensor *T(const glad_mobilenet *m, int t) { return &m->g->tensors[t]; }
+static int is_const(const glad_mobilenet *m, int t) { return t >= 0 && T(m, t)->data != NULL; }
+
+static int set_shape(rshape *s, int rank, const int *d)
+{
+    size_t n = 1;
+    s->rank = rank;
+    for (int i = 0; i < rank; i++) {
+        if (d[i] < 0 || glad_mul_size(n, (size_t)d[i], &n)) return GLAD_ESHAPE;
+        s->d[i] = d[i];
+    }
+    if (n > GLAD_MAX_ALLOC / sizeof(float)) return GLAD_ERANGE;
+    s->n = n;
+    return 0;
+}
+
+/* TF padding: output size and padding before, for one spatial dim */
+static int tf_pad(int in, int k, int s, int d, int padding, int *out, int *before)
+{
+    long eff = (long)(k - 1) * d + 1;
+    if (padding == GLAD_TFL_PAD_SAME) {
+        long o = ((long)in + s - 1) / s, tot = (o - 1) * s + eff - in;
+        *out = (int)o;
+        *before = tot > 0 ? (int)(tot / 2) : 0;
+    } else {
+        if (in < eff) return GLAD_ESHAPE;
+        *out = (int)((in - eff) / s + 1);
+        *before = 0;
+    }
+    return *out >= 1 ? 0 : GLAD_ESHAPE;
+}
+
+static void clamp_of(int act, float *lo, float *hi)
+{
+    *lo = -INFINITY; *hi = INFINITY;
+    if (act == GLAD_TFL_ACT_RELU) *lo = 0;
+    else if (act == GLAD_TFL_ACT_RELU6) { *lo = 0; *hi = 6; }
+    else if (act == GLAD_TFL_ACT_RELU_N1_TO_1) { *lo = -1; *hi = 1; }
+}
+
+/* shape of a tensor as an input of op i: a runtime tensor already produced, or a constant */
+static int in_shape(glad_mobilenet *m, int t, const rshape **s, char *err, size_t errlen, int i)
+{
+    if (t < 0 || t >= m->g->ntensors) { snprintf(err, errlen, "operator %d: missing input", i); return GLAD_EFORMAT; }
+    if (!m->have[t]) { snprintf(err, errlen, "operator %d: tensor %d read before it is computed", i, t); return GLAD_EFORMAT; }
+    *s = &m->rs[t];
+    return 0;
+}
+
+static int errf(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* Infer runtime shapes for an H x W input through ops 0..stop; validates
+ * every operator's operands (constants present, shapes agreeing). */
+static int infer(glad_mobilenet *m, int H, int W, int stop, char *err, size_t errlen)
+{
+    const glad_tflite_model *g = m->g;
+    char dummy[8];
+    if (!err) { err = dummy; errlen = sizeof dummy; }
+    for (int t = 0; t < g->ntensors; t++) {
+        m->have[t] = is_const(m, t);
+        if (m->have[t]) GLAD_TRY(set_shape(&m->rs[t], T(m, t)->ndim, T(m, t)->shape));
+    }
+    int d4[4] = {1, H, W, 3};
+    GLAD_TRY(set_shape(&m->rs[m->in_t], 4, d4));
+    m->have[m->in_t] = 1;
+    for (int i = 0; i <= stop; i++) {
+        const glad_tflite_op *op = &g->ops[i];
+        const rshape *x, *w;
+        const char *name = glad_tflite_op_name(op->code);
+        if (op->nin < 1 || op->nout < 1) return errf(err, errlen, GLAD_EFORMAT, "operator %d (%s): no input or output", i, name);
+        int o = op->out[0];
+        if (o < 0 || m->have[o]) return errf(err, errlen, GLAD_EFORMAT, "operator %d (%s): output tensor invalid or written twice", i, name);
+        GLAD_TRY(in_shape(m, op->in[0], &x, err, errlen, i));
+        rshape *y = &m->rs[o];
+        int rc = 0;
+        switch (op->code) {
+        case GLAD_TFL_CONV_2D:
+        case GLAD_TFL_DEPTHWISE_CONV_2D: {
+            int dw = op->code == GLAD_TFL_DEPTHWISE_CONV_2D;
+            if (op->nin < 2 || !is_const(m, op->in[1])) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (%s): weights are not a constant", i, name);
+            w = &m->rs[op->in[1]];
+            if (x->rank != 4 || x->d[0] != 1 || w->rank != 4) return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): needs (1,H,W,C) input and 4-d weights", i, name);
+            int C = x->d[3], OC = dw ? w->d[3] : w->d[0];
+            if (dw ? (w->d[0] != 1 || C == 0 || OC % C != 0) : (w->d[3] != C))
+                return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): weights do not match %d input channels", i, name, C);
+            if (op->nin >= 3 && op->in[2] >= 0) {
+                if (!is_const(m, op->in[2]) || m->rs[op->in[2]].n != (size_t)OC)
+                    return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): bias is not a constant of %d values", i, name, OC);
+            }
+            int Ho, Wo, pt, pl;
+            if (w->d[1] < 1 || w->d[2] < 1 || tf_pad(x->d[1], w->d[1], op->stride_h, op->dilation_h, op->padding, &Ho, &pt) ||
+                tf_pad(x->d[2], w->d[2], op->stride_w, op->dilation_w, op->padding, &Wo, &pl))
+                return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): input %dx%d too small", i, name, x->d[1], x->d[2]);
+            int od[4] = {1, Ho, Wo, OC};
+            rc = set_shape(y, 4, od);
+            break;
+        }
+        case GLAD_TFL_AVERAGE_POOL_2D: {
+            int Ho, Wo, pt, pl;
+            if (x->rank != 4 || x->d[0] != 1) return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): needs (1,H,W,C)", i, name);
+            if (tf_pad(x->d[1], op->filter_h, op->stride_h, 1, op->padding, &Ho, &pt) ||
+                tf_pad(x->d[2], op->filter_w, op->stride_w, 1, op->padding, &Wo, &pl))
+                return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): input %dx%d smaller than the %dx%d window", i, name,
+                            x->d[1], x->d[2], op->filter_h, op->filter_w);
+            int od[4] = {1, Ho, Wo, x->d[3]};
+            rc = set_shape(y, 4, od);
+            break;
+        }
+        case GLAD_TFL_ADD: {
+            const rshape *x2;
+            if (op->nin < 2) return errf(err, errlen, GLAD_EFORMAT, "operator %d (ADD): one input", i);
+            GLAD_TRY(in_shape(m, op->in[1], &x2, err, errlen, i));
+            if (x2->rank != x->rank || memcmp(x2->d, x->d, sizeof(int) * (size_t)x->rank) != 0)
+                return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (ADD): broadcasting is not supported", i);
+            rc = set_shape(y, x->rank, x->d);
+            break;
+        }
+        case GLAD_TFL_MEAN: {
+            if (op->nin < 2 || !is_const(m, op->in[1])) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (MEAN): axes not constant", i);
+            const glad_tflite_tensor *ax = T(m, op->in[1]);
+            int mask = 0;
+            for (size_t k = 0; k < ax->numel; k++) {
+                int a = (int)ax->data[k];
+                if (a < 0) a += x->rank;
+                if (a < 0 || a >= x->rank) return errf(err, errlen, GLAD_EFORMAT, "operator %d (MEAN): axis out of range", i);
+                mask |= 1 << a;
+            }
+            if (x->rank != 4 || x->d[0] != 1 || mask != 6)
+                return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (MEAN): only the spatial mean of (1,H,W,C)", i);
+            int kd[4] = {1, 1, 1, x->d[3]}, nd[2] = {1, x->d[3]};
+            rc = op->keep_dims ? set_shape(y, 4, kd) : set_shape(y, 2, nd);
+            break;
+        }
+        case GLAD_TFL_RESHAPE: {
+            int nd[GLAD_TFLITE_MAX_DIMS], r = 0, inf = -1;
+            if (op->nin >= 2 && op->in[1] >= 0 && is_const(m, op->in[1])) {
+                const glad_tflite_tensor *st = T(m, op->in[1]);
+                if (st->numel > GLAD_TFLITE_MAX_DIMS) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (RESHAPE): rank", i);
+                for (size_t k = 0; k < st->numel; k++) nd[r++] = (int)st->data[k];
+            } else {
+                for (int k = 0; k < op->nnew_shape; k++) nd[r++] = op->new_shape[k];
+            }
+            size_t known = 1;
+            for (int k = 0; k < r; k++) {
+                if (nd[k] == -1 && inf < 0) { inf = k; continue; }
+                if (nd[k] < 0 || glad_mul_size(known, (size_t)nd[k], &known)) return errf(err, errlen, GLAD_EFORMAT, "operator %d (RESHAPE): bad shape", i);
+            }
+            if (inf >= 0) {
+                if (known == 0 || x->n % known) return errf(err, errlen, GLAD_ESHAPE, "operator %d (RESHAPE): %zu elements", i, x->n);
+                nd[inf] = (int)(x->n / known);
+                known = x->n;
+            }
+            if (known != x->n) return errf(err, errlen, GLAD_ESHAPE, "operator %d (RESHAPE): %zu elements into %zu (graph made for another input size)", i, x->n, known);
+            rc = set_shape(y, r, nd);
+            break;
+        }
+        case GLAD_TFL_PAD: {
+            if (op->nin < 2 || !is_const(m, op->in[1])) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (PAD): paddings not constant", i);
+            const glad_tflite_tensor *p = T(m, op->in[1]);
+            if (x->rank != 4 || x->d[0] != 1 || p->numel != 8) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (PAD): only (1,H,W,C)", i);
+            int nd[4];
+            for (int k = 0; k < 4; k++) {
+                float a = p->data[2 * k], c = p->data[2 * k + 1];
+                if (a < 0 || c < 0 || a > 65536 || c > 65536 || (k == 0 && (a != 0 || c != 0)))
+                    return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (PAD): padding %g,%g on dim %d", i, a, c, k);
+                nd[k] = x->d[k] + (int)a + (int)c;
+            }
+            rc = set_shape(y, 4, nd);
+            break;
+        }
+        case GLAD_TFL_FULLY_CONNECTED: {
+            if (op->nin < 2 || !is_const(m, op->in[1])) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (FULLY_CONNECTED): weights not constant", i);
+            w = &m->rs[op->in[1]];
+            if (w->rank != 2 || w->d[1] == 0 || x->n % (size_t)w->d[1]) return errf(err, errlen, GLAD_ESHAPE, "operator %d (FULLY_CONNECTED): weight shape", i);
+            if (op->nin >= 3 && op->in[2] >= 0 && (!is_const(m, op->in[2]) || m->rs[op->in[2]].n != (size_t)w->d[0]))
+                return errf(err, errlen, GLAD_ESHAPE, "operator %d (FULLY_CONNECTED): bias", i);
+            int nd[2] = {(int)(x->n / (size_t)w->d[1]), w->d[0]};
+            rc = set_shape(y, 2, nd);
+            break;
+        }
+        case GLAD_TFL_SOFTMAX:
+            if (x->rank < 1 || x->d[x->rank - 1] < 1) return errf(err, errlen, GLAD_ESHAPE, "operator %d (SOFTMAX): empty", i);
+            rc = set_shape(y, x->rank, x->d);
+            break;
+        case GLAD_TFL_QUANTIZE:
+        case GLAD_TFL_DEQUANTIZE:
+            rc = set_shape(y, x->rank, x->d);
+            break;
+        default:
+            return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d: %s is not supported", i, name);
+        }
+        if (rc) return errf(err, errlen, rc, "operator %d (%s): output shape too large", i, name);
+        m->have[o] = 1;
+    }
+    return 0;
+}
+
+/* ---- buffer pool ---- */
+static int pool_get(glad_mobilenet *m, size_t n, int *slot)
+{
+    int best = -1, any = -1;
+    for (int k = 0; k < NPOOL; k++) {
+        if (m->pbusy[k]) continue;
+        if (m->pcap[k] >= n && (best < 0 || m->pcap[k] < m->pcap[best])) best = k;
+        if (any < 0 || m->pcap[k] > m->pcap[any]) any = k;
+    }
+    if (best < 0) {
+        if (any < 0) return GLAD_EUNSUPPORTED;      /* more live tensors than the pool holds */
+        free(m->pool[any]);
+        m->pool[any] = malloc((n ? n : 1) * sizeof(float));
+        m->pcap[any] = m->pool[any] ? n : 0;
+        if (!m->pool[any]) return GLAD_ENOMEM;
+        best = any;
+    }
+    m->pbusy[best] = 1;
+    *slot = best;
+    return 0;
+}
+
+static float *act(const glad_mobilenet *m, int t) { return is_const(m, t) ? T(m, t)->data : m->pool[m->slot[t]]; }
+
+static void release(glad_mobilenet *m, int t)
+{
+    if (t >= 0 && m->slot[t] >= 0) { m->pbusy[m->slot[t]] = 0; m->slot[t] = -1; }
+}
+
+static int ensure_ws(glad_mobilenet *m, size_t n)
+{
+    if (n <= m->wscap) return 0;
+    free(m->ws);
+    m->ws = malloc(n * sizeof(float));
+    m->wscap = m->ws ? n : 0;
+    return m->ws ? 0 : GLAD_ENOMEM;
+}
+
+static int run_op(glad_mobilenet *m, int i)
+{
+    const glad_tflite_op *op = &m->g->ops[i];
+    int o = op->out[0];
+    const rshape *xs = &m->rs[op->in[0]], *ys = &m->rs[o];
+    const float *x = act(m, op->in[0]);
+    float *y = act(m, o), lo, hi;
+    clamp_of(op->act, &lo, &hi);
+    switch (op->code) {
+    case GLAD_TFL_CONV_2D:
+    case GLAD_TFL_DEPTHWISE_CONV_2D: {
+        const rshape *ws = &m->rs[op->in[1]];
+        const float *w = act(m, op->in[1]), *b = op->nin >= 3 && op->in[2] >= 0 ? act(m, op->in[2]) : NULL;
+        int H = xs->d[1], W = xs->d[2], C = xs->d[3], Ho = ys->d[1], Wo = ys->d[2], OC = ys->d[3], kh = ws->d[1], kw = ws->d[2];
+        int t, pt = 0, pl = 0;
+        tf_pad(H, kh, op->stride_h, op->dilation_h, op->padding, &t, &pt);
+        tf_pad(W, kw, op->stride_w, op->dilation_w, op->padding, &t, &pl);
+        m->flops += 2.0 * Ho * Wo * OC * kh * kw * (op->code == GLAD_TFL_CONV_2D ? C : 1);
+        if (op->code == GLAD_TFL_DEPTHWISE_CONV_2D) {
+            glad_depthwise_nhwc_forward(y, x, w, b, H, W, C, OC / C, kh, kw, op->stride_h, op->stride_w, op->dilation_h,
+                                        op->dilation_w, pt, pl, Ho, Wo, lo, hi);
+        } else {
+            int direct = kh == 1 && kw == 1 && op->stride_h == 1 && op->stride_w == 1 && pt == 0 && pl == 0 && Ho == H && Wo == W;
+            GLAD_TRY(ensure_ws(m, glad_conv2d_nhwc_workspace(C, kh, kw, Ho, Wo, direct)));
+            glad_conv2d_nhwc_forward(y, x, w, b, H, W, C, OC, kh, kw, op->stride_h, op->stride_w, op->dilation_h,
+                                     op->dilation_w, pt, pl, Ho, Wo, lo, hi, m->ws);
+        }
+        break;
+    }
+    case GLAD_TFL_AVERAGE_POOL_2D: {
+        int H = xs->d[1], W = xs->d[2], C = xs->d[3], Ho = ys->d[1], Wo = ys->d[2], t, pt = 0, pl = 0, fh = op->filter_h, fw = op->filter_w;
+        tf_pad(H, fh, op->stride_h, 1, op->padding, &t, &pt);
+        tf_pad(W, fw, op->stride_w, 1, op->padding, &t, &pl);
+        // each output pixel is written by one iteration
+        #pragma omp parallel for schedule(static)
+        for (int p = 0; p < Ho * Wo; p++) {
+            int i0 = p / Wo * op->stride_h - pt, j0 = p % Wo * op->stride_w - pl, cnt = 0;
+            float *yo = y + (size_t)p * C;
+            memset(yo, 0, sizeof(float) * (size_t)C);
+            for (int yy = i0 < 0 ? 0 : i0; yy < i0 + fh && yy < H; yy++)
+                for (int xx = j0 < 0 ? 0 : j0; xx < j0 + fw && xx < W; xx++, cnt++) {
+                    const float *xp = x + ((size_t)yy * W + xx) * C;
+                    for (int c = 0; c < C; c++) yo[c] += xp[c];
+                }
+            for (int c = 0; c < C; c++) { float v = cnt ? yo[c] / cnt : 0; yo[c] = v < lo ? lo : v > hi ? hi : v; }
+        }
+        break;
+    }
+    case GLAD_TFL_ADD: {
+        const float *x2 = act(m, op->in[1]);
+        size_t n = ys->n;
+        // elementwise
+        #pragma omp parallel for schedule(static) if (n > 65536)
+        for (size_t k = 0; k < n; k++) { float v = x[k] + x2[k]; y[k] = v < lo ? lo : v > hi ? hi : v; }
+        break;
+    }
+    case GLAD_TFL_MEAN: {
+        size_t HW = (size_t)xs->d[1] * xs->d[2];
+        int C = xs->d[3];
+        // channels are independent
+        #pragma omp parallel for schedule(static)
+        for (int c = 0; c < C; c++) {
+            double s = 0;
+            for (size_t p = 0; p < HW; p++) s += x[p * C + c];
+            y[c] = (float)(s / (double)HW);
+        }
+        break;
+    }
+    case GLAD_TFL_SOFTMAX: {
+        int D = xs->d[xs->rank - 1];
+        size_t rows = xs->n / (size_t)D;
+        for (size_t r = 0; r < rows; r++) {
+            const float *xr = x + r * D;
+            float *yr = y + r * D, mx = xr[0];
+            for (int k = 1; k < D; k++) mx = xr[k] > mx ? xr[k] : mx;
+            double s = 0;
+            /* softmax(beta x)_k = exp(beta (x_k - max)) / sum (for beta > 0; the max only guards overflow) */
+            for (int k = 0; k < D; k++) { yr[k] = expf(op->beta * (xr[k] - mx)); s += yr[k]; }
+            for (int k = 0; k < D; k++) yr[k] = (float)(yr[k] / s);
+        }
+        break;
+    }
+    case GLAD_TFL_PAD: {
+        const float *p = T(m, op->in[1])->data;
+        int H = xs->d[1], W = xs->d[2], C = xs->d[3], Wo = ys->d[2], top = (int)p[2], left = (int)p[4], cl = (int)p[6];
+        int Co = ys->d[3];
+        memset(y, 0, ys->n * sizeof(float));
+        for (int i2 = 0; i2 < H; i2++)
+            for (int j = 0; j < W; j++)
+                memcpy(y + (((size_t)(i2 + top) * Wo + j + left) * Co + cl), x + ((size_t)i2 * W + j) * C, sizeof(float) * (size_t)C);
+        break;
+    }
+    case GLAD_TFL_FULLY_CONNECTED: {
+        const rshape *ws = &m->rs[op->in[1]];
+        const float *w = act(m, op->in[1]), *b = op->nin >= 3 && op->in[2] >= 0 ? act(m, op->in[2]) : NULL;
+        int O = ws->d[0], I = ws->d[1], B = ys->d[0];
+        for (int r = 0; r < B; r++)
+            for (int k = 0; k < O; k++) {
+                double s = b ? b[k] : 0;
+                for (int q = 0; q < I; q++) s += (double)x[(size_t)r * I + q] * w[(size_t)k * I + q];
+                float v = (float)s;
+                y[(size_t)r * O + k] = v < lo ? lo : v > hi ? hi : v;
+            }
+        m->flops += 2.0 * B * O * I;
+        break;
+    }
+    default:   /* QUANTIZE, DEQUANTIZE, RESHAPE: identities on float data */
+        memcpy(y, x, ys->n * sizeof(float));
+        break;
+    }
+    return 0;
+}
+
+/* run ops 0..stop on x (3,H,W) CHW; tensors in keep[0..nk) stay live */
+static int run(glad_mobilenet *m, const float *x, int H, int W, int stop, const int *keep, int nk)
+{
+    const glad_tflite_model *g = m->g;
+    GLAD_TRY(infer(m, H, W, stop, NULL, 0));
+    for (int t = 0; t < g->ntensors; t++) { m->slot[t] = -1; m->last[t] = -1; }
+    for (int k = 0; k < NPOOL; k++) m->pbusy[k] = 0;
+    for (int i = 0; i <= stop; i++)
+        for (int k = 0; k < g->ops[i].nin; k++)
+            if (g->ops[i].in[k] >= 0) m->last[g->ops[i].in[k]] = i;
+    for (int k = 0; k < nk; k++) m->last[keep[k]] = stop + 1;
+    m->flops = 0;
+    int rc, in = m->in_t;
+    GLAD_TRY(pool_get(m, m->rs[in].n, &m->slot[in]));
+    float *xin = m->pool[m->slot[in]];
+    size_t HW = (size_t)H * W;
+    for (size_t p = 0; p < HW; p++)
+        for (int c = 0; c < 3; c++) xin[p * 3 + c] = x[c * HW + p];
+    for (int i = 0; i <= stop; i++) {
+        const glad_tflite_op *op = &g->ops[i];
+        int o = op->out[0];
+        GLAD_TRYG(rc, pool_get(m, m->rs[o].n, &m->slot[o]), fail);
+        GLAD_TRYG(rc, run_op(m, i), fail);
+        for (int k = 0; k < op->nin; k++)
+            if (op->in[k] >= 0 && m->last[op->in[k]] == i && !is_const(m, op->in[k])) release(m, op->in[k]);
+        if (m->last[o] < 0 && i < stop) release(m, o);   /* never read: a graph output we do not want */
+    }
+    return 0;
+fail:
+    return rc;
+}
+
+/* ---- graph analysis ---- */
+static int find_blocks(glad_mobilenet *m, char *err, size_t errlen)
+{
+    const glad_tflite_model *g = m->g;
+    int *stride = calloc((size_t)g->ntensors, sizeof(int));
+    if (!stride) return GLAD_ENOMEM;
+    stride[m->in_t] = 1;
+    m->nblocks = 0;
+    for (int i = 0; i < g->nops; i++) {
+        const glad_tflite_op *op = &g->ops[i];
+        int s = stride[op->in[0]] ? stride[op->in[0]] : 1;
+        if (op->code == GLAD_TFL_CONV_2D || op->code == GLAD_TFL_DEPTHWISE_CONV_2D || op->code == GLAD_TFL_AVERAGE_POOL_2D)
+            s *= op->stride_h;
+        if (s > 1 << 20) s = 1 << 20;
+        stride[op->out[0]] = s;
+        if (op->code != GLAD_TFL_CONV_2D || op->act != GLAD_TFL_ACT_NONE) continue;
+        const glad_tflite_tensor *w = T(m, op->in[1]);
+        int p = m->producer[op->in[0]];
+        if (w->ndim != 4 || w->shape[1] != 1 || w->shape[2] != 1 || p < 0 || g->ops[p].code != GLAD_TFL_DEPTHWISE_CONV_2D) continue;
+        /* the projection; the block ends at the residual ADD when that is its one reader */
+        int t = op->out[0], end = i, readers = 0, add = -1;
+        for (int j = i + 1; j < g->nops; j++)
+            for (int k = 0; k < g->ops[j].nin; k++)
+                if (g->ops[j].in[k] == t) { readers++; if (g->ops[j].code == GLAD_TFL_ADD) add = j; }
+        if (readers == 1 && add >= 0) { end = add; t = g->ops[add].out[0]; }
+        if (m->nblocks == GLAD_MOBILENET_MAX_BLOCKS) { free(stride); return errf(err, errlen, GLAD_EUNSUPPORTED, "more than %d blocks", GLAD_MOBILENET_MAX_BLOCKS); }
+        m->blk_op[m->nblocks] = end;
+        m->blk_t[m->nblocks] = t;
+        m->blk_c[m->nblocks] = w->shape[0];
+        m->nblocks++;
+    }
+    for (int k = 0; k < m->nblocks; k++) m->blk_stride[k] = stride[g->ops[m->blk_op[k]].out[0]];
+    free(stride);
+    if (m->nblocks == 0) return errf(err, errlen, GLAD_EUNSUPPORTED, "no inverted-residual block (depthwise conv followed by a linear 1x1 conv) in the graph");
+    return 0;
+}
+
+int glad_mobilenet_load(glad_mobilenet **out, const char *path, char *err, size_t errlen)
+{
+    *out = NULL;
+    glad_mobilenet *m = calloc(1, sizeof *m);
+    if (!m) return GLAD_ENOMEM;
+    int rc;
+    GLAD_TRYG(rc, glad_tflite_load(&m->g, path, err, errlen), bad);
+    const glad_tflite_model *g = m->g;
+    if (g->nin != 1 || g->nout < 1 || g->nops < 1) { rc = errf(err, errlen, GLAD_EUNSUPPORTED, "%s: needs one input and an output", path); goto bad; }
+    m->in_t = g->inputs[0];
+    m->out_t = g->outputs[0];
+    const glad_tflite_tensor *in = T(m, m->in_t);
+    if (in->ndim != 4 || in->shape[0] != 1 || in->shape[3] != 3 || is_const(m, m->in_t)) {
+        rc = errf(err, errlen, GLAD_EUNSUPPORTED, "%s: input is not a (1,H,W,3) image", path);
+        goto bad;
+    }
+    m->H0 = in->shape[1];
+    m->W0 = in->shape[2];
+    size_t nt = (size_t)g->ntensors;
+    m->producer = malloc(nt * sizeof(int));
+    m->slot = malloc(nt * sizeof(int));
+    m->last = malloc(nt * sizeof(int));
+    m->have = malloc(nt * sizeof(int));
+    m->rs = calloc(nt, sizeof(rshape));
+    if (!m->producer || !m->slot || !m->last || !m->have || !m->rs) { rc = GLAD_ENOMEM; goto bad; }
+    for (size_t t = 0; t < nt; t++) m->producer[t] = -1;
+    for (int i = 0; i < g->nops; i++) if (g->ops[i].nout >= 1 && g->ops[i].out[0] >= 0) m->producer[g->ops[i].out[0]] = i;
+    /* the whole graph must be runnable at its own input size */
+    char e2[256];
+    if ((rc = infer(m, m->H0, m->W0, g->nops - 1, e2, sizeof e2))) { errf(err, errlen, rc, "%s: %s", path, e2); goto bad; }
+    if (m->producer[m->out_t] < 0) { rc = errf(err, errlen, GLAD_EFORMAT, "%s: the output is not computed", path); goto bad; }
+    m->nclasses = (int)m->rs[m->out_t].n;
+    if ((rc = find_blocks(m, e2, sizeof e2))) { errf(err, errlen, rc, "%s: %s", path, e2); goto bad; }
+    *out = m;
+    return 0;
+bad:
+    glad_mobilenet_free(m);
+    return rc;
+}
+
+void glad_mobilenet_free(glad_mobilenet *m)
+{
+    if (!m) return;
+    glad_tflite_free(m->g);
+    free(m->producer); free(m->slot); free(m->last); free(m->have); free(m->rs);
+    for (int k = 0; k < NPOOL; k++) free(m->pool[k]);
+    free(m->ws);
+    free(m);
+}
+
+int glad_mobilenet_nblocks(const glad_mobilenet *m) { return m->nblocks; }
+int glad_mobilenet_nclasses(const glad_mobilenet *m) { return m->nclasses; }
+double glad_mobilenet_last_flops(const glad_mobilenet *m) { return m->flops; }
+
+int glad_mobilenet_block_channels(const glad_mobilenet *m, int blk)
+{
+    return blk < 0 || blk >= m->nblocks ? GLAD_EINVAL : m->blk_c[blk];
+}
+
+int glad_mobilenet_block_stride(const glad_mobilenet *m, int blk)
+{
+    return blk < 0 || blk >= m->nblocks ? GLAD_EINVAL : m->blk_stride[blk];
+}
+
+int glad_mobilenet_default_blocks(const glad_mobilenet *m, int *blocks)
+{
+    int n = 0, b8 = -1, b16 = -1;
+    for (int k = 0; k < m->nblocks; k++) {
+        if (m->blk_stride[k] == 8) b8 = k;
+        if (m->blk_stride[k] == 16) b16 = k;
+    }
+    if (b8 >= 0) blocks[n++] = b8;
+    if (b16 >= 0) blocks[n++] = b16;
+    return n;
+}
+
+int glad_mobilenet_out_shape(const glad_mobilenet *m0, int blk, int H, int W, int *C, int *h, int *w)
+{
+    glad_mobilenet *m = (glad_mobilenet *)m0;     /* infer writes the shape scratch only */
+    if (blk < 0 || blk >= m->nblocks || H < 1 || W < 1) return GLAD_EINVAL;
+    GLAD_TRY(infer(m, H, W, m->blk_op[blk], NULL, 0));
+    const rshape *s = &m->rs[m->blk_t[blk]];
+    if (s->rank != 4) return GLAD_ESHAPE;
+    *C = s->d[3]; *h = s->d[1]; *w = s->d[2];
+    return 0;
+}
+
+int glad_mobilenet_features(glad_mobilenet *m, const float *x, int H, int W, int nb, const int *blocks, float **out)
+{
+    if (nb < 1 || nb > GLAD_MOBILENET_MAX_BLOCKS || H < 1 || W < 1) return GLAD_EINVAL;
+    int keep[GLAD_MOBILENET_MAX_BLOCKS], stop = 0;
+    for (int k = 0; k < nb; k++) {
+        if (blocks[k] < 0 || blocks[k] >= m->nblocks) return GLAD_EINVAL;
+        keep[k] = m->blk_t[blocks[k]];
+        if (m->blk_op[blocks[k]] > stop) stop = m->blk_op[blocks[k]];
+    }
+    GLAD_TRY(run(m, x, H, W, stop, keep, nb));
+    for (int k = 0; k < nb; k++) {
+        const rshape *s = &m->rs[keep[k]];
+        const float *a = act(m, keep[k]);
+        size_t hw = (size_t)s->d[1] * s->d[2];
+        int C = s->d[3];
+        float *o = out[k];
+        /* (h,w,C) -> (C,h,w) */
+        // each channel plane is written by one iteration
+        #pragma omp parallel for schedule(static)
+        for (int c = 0; c < C; c++)
+            for (size_t p = 0; p < hw; p++) o[(size_t)c * hw + p] = a[p * C + c];
+    }
+    return 0;
+}
+
+int glad_mobilenet_classify(glad_mobilenet *m, const float *x, int H, int W, float *probs)
+{
+    if (H < 1 || W < 1) return GLAD_EINVAL;
+    int stop = m->producer[m->out_t];
+    GLAD_TRY(run(m, x, H, W, stop, &m->out_t, 1));
+    if (m->rs[m->out_t].n != (size_t)m->nclasses) return GLAD_ESHAPE;
+    memcpy(probs, act(m, m->out_t), (size_t)m->nclasses * sizeof(float));
+    return 0;
+}
