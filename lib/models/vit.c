@@ -112,6 +112,15 @@ static int infer_config(glad_vit_config *c, int *qkv_bias, const glad_st *st, ch
         if (!glad_st_find(st, n) || c->depth == 256) break;
         c->depth++;
     }
+    /* a gap in the block numbers would silently drop the blocks after it */
+    for (int i = 0; i < glad_st_count(st); i++) {
+        const char *nm = glad_st_entry_at(st, i)->name;
+        int k;
+        if (sscanf(nm, "blocks.%d.", &k) == 1 && k >= c->depth) {
+            snprintf(err, errlen, "tensor '%.200s' beyond the %d consecutive blocks (blocks.%d.norm1.weight missing?)", nm, c->depth, c->depth);
+            return GLAD_ENOTFOUND;
+        }
+    }
     c->eps = 1e-6f;
     *qkv_bias = glad_st_find(st, "blocks.0.attn.qkv.bias") != NULL;
     if (!cfg_valid(c)) { snprintf(err, errlen, "inferred ViT config is out of range"); return GLAD_EFORMAT; }
@@ -346,7 +355,8 @@ static inline void vexp_neg(v16f *px)
 
 /* The two kernels below are also compiled for AVX-512 and AVX2 (picked at
  * load time); the 16-lane code does the same operations in the same order on
- * every ISA (no FMA contraction in ISO C mode), so results do not depend on it. */
+ * every ISA (no FMA contraction in ISO C mode), so results do not depend on it.
+ * Not under AddressSanitizer: ifunc resolvers run before its runtime is set up. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 #define VIT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else

@@ -137,9 +137,10 @@ def main():
             x = case["x"]
             ref = m.blocks_out(x, [int(cmeta["block"])])[-1]
             err = (ref - case["tokens"]).abs().max().item() / ref.abs().max().item()
-            m.blocks_out(x, want)
+            if S < 384:
+                m.blocks_out(x, want)   # warm-up (the parity run above warms the large sizes)
             dt = 1e30
-            for _ in range(3 if S >= 384 else 8):   # best of, as vit_bench
+            for _ in range(2 if S >= 384 else 8):   # best of, as vit_bench
                 t0 = time.perf_counter()
                 m.blocks_out(x, want)
                 dt = min(dt, time.perf_counter() - t0)
