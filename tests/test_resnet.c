@@ -211,7 +211,7 @@ int main(void)
         glad_resnet_free(r0);
     }
 
-    /* thread count: 1 and 3 threads (uneven shares) agree up to rounding */
+    /* thread count: 1 and 3 threads (uneven pieces) agree up to rounding */
     int nthr = omp_get_max_threads();
     const int sizes[4][2] = {{64, 64}, {65, 63}, {1, 1}, {3, 2}};
     for (int si = 0; si < 4; si++) {
