@@ -29,8 +29,9 @@ int glad_resnet_out_shape(const glad_resnet *r, int L, int H, int W, int *C, int
 /* x (B,3,H,W), already ImageNet-normalised by the caller. For the nl 1-based layer
  * indices in layers[], out[i] (caller-allocated, B*C*h*w) receives that layer's output.
  * Stops after the deepest requested layer. Records are computed one by one, so a
- * record's output does not depend on the others in the batch. The scratch
- * buffers live in r: one forward at a time per model. */
+ * record's output does not depend on the others in the batch. Runs on the
+ * OpenMP threads (results agree across thread counts up to rounding). The
+ * scratch buffers live in r: one forward at a time per model. */
 int glad_resnet_forward(glad_resnet *r, const float *x, int B, int H, int W, int nl, const int *layers, float **out);
 /* Multiply-adds x 2 of one record's forward up to layer L (1-based) at H x W,
  * counted as direct convolutions (Winograd does fewer). */
