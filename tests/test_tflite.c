@@ -230,13 +230,13 @@ static void test_kernels(void)
     float x[16], x2[32], w1[9], w2[18], out[8], ws[128], dwo[8];   /* ws: K*Ho*Wo = 18*4 */
     for (int i = 0; i < 16; i++) x[i] = (float)(10 * (i / 4) + i % 4);
     for (int k = 0; k < 9; k++) w1[k] = 1.0f;
-    glad_conv2d_nhwc_forward(out, x, w1, NULL, 4, 4, 1, 1, 3, 3, 2, 2, 1, 1, 0, 0, 2, 2, -INFINITY, INFINITY, ws);
+    glad_conv2d_nhwc_forward(out, x, w1, NULL, NULL, 4, 4, 1, 1, 3, 3, 2, 2, 1, 1, 0, 0, 2, 2, -INFINITY, INFINITY, ws);
     CHECK_NEAR(out[0], 99, 1e-4); CHECK_NEAR(out[1], 75, 1e-4); CHECK_NEAR(out[2], 156, 1e-4); CHECK_NEAR(out[3], 110, 1e-4);
     /* two channels interleaved (H,W,C): channel 1 = 2x; conv weights (OC=1,3,3,C=2) = (1, 0.5): twice the sums */
     for (int i = 0; i < 16; i++) { x2[2 * i] = x[i]; x2[2 * i + 1] = 2 * x[i]; }
     for (int k = 0; k < 9; k++) { w2[2 * k] = 1.0f; w2[2 * k + 1] = 0.5f; }
     float bias = -100.0f;
-    glad_conv2d_nhwc_forward(out, x2, w2, &bias, 4, 4, 2, 1, 3, 3, 2, 2, 1, 1, 0, 0, 2, 2, 0.0f, 6.0f, ws);
+    glad_conv2d_nhwc_forward(out, x2, w2, &bias, NULL, 4, 4, 2, 1, 3, 3, 2, 2, 1, 1, 0, 0, 2, 2, 0.0f, 6.0f, ws);
     CHECK_NEAR(out[0], 6, 1e-4);     /* 198 - 100 clamped to 6 */
     CHECK_NEAR(out[1], 6, 1e-4);     /* 150 - 100 */
     /* depthwise, 2 channels, weights (3,3,2) = 1 and 0.5: channel 1 gives the same sums as channel 0 */

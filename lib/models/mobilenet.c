@@ -280,10 +280,10 @@ static int ensure_ws(glad_mobilenet *m, size_t n)
     return m->ws ? 0 : GLAD_ENOMEM;
 }
 
-static int run_op(glad_mobilenet *m, int i)
+/* op i into tensor o (its own output, or that of a fused ADD adding res) */
+static int run_op(glad_mobilenet *m, int i, int o, const float *res)
 {
     const glad_tflite_op *op = &m->g->ops[i];
-    int o = op->out[0];
     const rshape *xs = &m->rs[op->in[0]], *ys = &m->rs[o];
     const float *x = act(m, op->in[0]);
     float *y = act(m, o), lo, hi;
@@ -299,12 +299,13 @@ static int run_op(glad_mobilenet *m, int i)
         tf_pad(W, kw, op->stride_w, op->dilation_w, op->padding, &t, &pl);
         m->flops += 2.0 * Ho * Wo * OC * kh * kw * (op->code == GLAD_TFL_CONV_2D ? C : 1);
         if (op->code == GLAD_TFL_DEPTHWISE_CONV_2D) {
+            if (res) return GLAD_EINVAL;
             glad_depthwise_nhwc_forward(y, x, w, b, H, W, C, OC / C, kh, kw, op->stride_h, op->stride_w, op->dilation_h,
                                         op->dilation_w, pt, pl, Ho, Wo, lo, hi);
         } else {
             int direct = kh == 1 && kw == 1 && op->stride_h == 1 && op->stride_w == 1 && pt == 0 && pl == 0 && Ho == H && Wo == W;
             GLAD_TRY(ensure_ws(m, glad_conv2d_nhwc_workspace(C, kh, kw, Ho, Wo, direct)));
-            glad_conv2d_nhwc_forward(y, x, w, b, H, W, C, OC, kh, kw, op->stride_h, op->stride_w, op->dilation_h,
+            glad_conv2d_nhwc_forward(y, x, w, b, res, H, W, C, OC, kh, kw, op->stride_h, op->stride_w, op->dilation_h,
                                      op->dilation_w, pt, pl, Ho, Wo, lo, hi, m->ws);
         }
         break;
@@ -393,6 +394,21 @@ static int run_op(glad_mobilenet *m, int i)
     return 0;
 }
 
+/* op i+1 when it is an ADD without activation that is the one reader of
+ * conv i's output (not a tensor the caller keeps), else -1 */
+static int fusable_add(const glad_mobilenet *m, int i, int stop)
+{
+    const glad_tflite_op *op = &m->g->ops[i], *a = op + 1;
+    if (op->code != GLAD_TFL_CONV_2D || i + 1 > stop || a->code != GLAD_TFL_ADD || a->act != GLAD_TFL_ACT_NONE || a->nin != 2)
+        return -1;
+    int t = op->out[0];
+    if ((a->in[0] == t) == (a->in[1] == t) || m->last[t] != i + 1) return -1;
+    for (int j = i + 2; j <= stop; j++)
+        for (int k = 0; k < m->g->ops[j].nin; k++)
+            if (m->g->ops[j].in[k] == t) return -1;
+    return i + 1;
+}
+
 /* run ops 0..stop on x (3,H,W) CHW; tensors in keep[0..nk) stay live */
 static int run(glad_mobilenet *m, const float *x, int H, int W, int stop, const int *keep, int nk)
 {
@@ -413,11 +429,19 @@ static int run(glad_mobilenet *m, const float *x, int H, int W, int stop, const 
         for (int c = 0; c < 3; c++) xin[p * 3 + c] = x[c * HW + p];
     for (int i = 0; i <= stop; i++) {
         const glad_tflite_op *op = &g->ops[i];
-        int o = op->out[0];
+        int o = op->out[0], add = fusable_add(m, i, stop), nfused = add < 0 ? 1 : 2;
+        const float *res = NULL;
+        if (add >= 0) {      /* conv + residual ADD in one pass: the conv's own output is never stored */
+            const glad_tflite_op *a = &g->ops[add];
+            res = act(m, a->in[0] == o ? a->in[1] : a->in[0]);
+            o = a->out[0];
+        }
         GLAD_TRYG(rc, pool_get(m, m->rs[o].n, &m->slot[o]), fail);
-        GLAD_TRYG(rc, run_op(m, i), fail);
-        for (int k = 0; k < op->nin; k++)
-            if (op->in[k] >= 0 && m->last[op->in[k]] == i && !is_const(m, op->in[k])) release(m, op->in[k]);
+        GLAD_TRYG(rc, run_op(m, i, o, res), fail);
+        for (int f = 0; f < nfused; f++, op++)
+            for (int k = 0; k < op->nin; k++)
+                if (op->in[k] >= 0 && m->last[op->in[k]] == i + f && !is_const(m, op->in[k])) release(m, op->in[k]);
+        i += nfused - 1;
         if (m->last[o] < 0 && i < stop) release(m, o);   /* never read: a graph output we do not want */
     }
     return 0;
