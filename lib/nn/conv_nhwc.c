@@ -19,40 +19,70 @@ size_t glad_conv2d_nhwc_workspace(int C, int kh, int kw, int Ho, int Wo, int dir
     return direct ? 0 : (size_t)C * kh * kw * Ho * Wo;
 }
 
-/* output pixels [p0, p1) of the conv; col holds (p1-p0) rows of K */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CONV_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CONV_CLONES
+#endif
+
+/* o (n, OC) = clamp(o + b, lo, hi) (+ res) */
+CONV_CLONES
+static void epilogue(float *o, const float *b, const float *res, int n, int OC, float lo, float hi)
+{
+    for (int p = 0; p < n; p++) {
+        float *r = o + (size_t)p * OC;
+        if (b) for (int c = 0; c < OC; c++) r[c] += b[c];
+        for (int c = 0; c < OC; c++) {
+            float v = r[c];
+            v = v < lo ? lo : v;
+            v = v > hi ? hi : v;
+            r[c] = v;
+        }
+        if (res) {
+            const float *q = res + (size_t)p * OC;
+            for (int c = 0; c < OC; c++) r[c] += q[c];
+        }
+    }
+}
+
+/* col (n, K) rows for output pixels p0.. : col[p, (ky*kw+kx)*C + c] = x[i*sh - pt + ky*dh, j*sw - pl + kx*dw, c] or 0 */
+static void im2col_rows(float *col, const float *x, int H, int W, int C, int kh, int kw, int sh, int sw, int dh, int dw,
+                        int pt, int pl, int Wo, int p0, int n)
+{
+    int K = C * kh * kw;
+    for (int p = p0; p < p0 + n; p++) {
+        int i = p / Wo, j = p % Wo;
+        float *r = col + (size_t)(p - p0) * K;
+        for (int ky = 0; ky < kh; ky++) {
+            int y = i * sh - pt + ky * dh;
+            for (int kx = 0; kx < kw; kx++) {
+                int xx = j * sw - pl + kx * dw;
+                float *d = r + ((size_t)ky * kw + kx) * C;
+                if (y < 0 || y >= H || xx < 0 || xx >= W) memset(d, 0, sizeof(float) * (size_t)C);
+                else memcpy(d, x + ((size_t)y * W + xx) * C, sizeof(float) * (size_t)C);
+            }
+        }
+    }
+}
+
+/* output pixels [p0, p1) in chunks small enough that the epilogue finds the
+ * sgemm's output still in cache; col holds the slice's im2col rows */
 static void conv_rows(float *out, const float *x, const float *w, const float *b, const float *res, int H, int W, int C,
                       int OC, int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, int Wo, float lo,
                       float hi, int direct, float *col, int p0, int p1)
 {
-    int K = C * kh * kw, n = p1 - p0;
-    const float *a = x + (size_t)p0 * C;
-    if (n <= 0) return;
-    if (!direct) {
-        /* col[p, (ky*kw+kx)*C + c] = x[i*sh - pt + ky*dh, j*sw - pl + kx*dw, c] or 0, p = i*Wo + j */
-        for (int p = p0; p < p1; p++) {
-            int i = p / Wo, j = p % Wo;
-            float *r = col + (size_t)(p - p0) * K;
-            for (int ky = 0; ky < kh; ky++) {
-                int y = i * sh - pt + ky * dh;
-                for (int kx = 0; kx < kw; kx++) {
-                    int xx = j * sw - pl + kx * dw;
-                    float *d = r + ((size_t)ky * kw + kx) * C;
-                    if (y < 0 || y >= H || xx < 0 || xx >= W) memset(d, 0, sizeof(float) * (size_t)C);
-                    else memcpy(d, x + ((size_t)y * W + xx) * C, sizeof(float) * (size_t)C);
-                }
-            }
+    int K = C * kh * kw, chunk = (int)(32768 / (OC + K)) + 1;
+    for (int q0 = p0; q0 < p1; q0 += chunk) {
+        int n = p1 - q0 < chunk ? p1 - q0 : chunk;
+        const float *a = x + (size_t)q0 * C;
+        if (!direct) {
+            im2col_rows(col, x, H, W, C, kh, kw, sh, sw, dh, dw, pt, pl, Wo, q0, n);
+            a = col;
         }
-        a = col;
+        float *o = out + (size_t)q0 * OC;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, OC, K, 1.0f, a, K, w, K, 0.0f, o, OC);
+        epilogue(o, b, res ? res + (size_t)q0 * OC : NULL, n, OC, lo, hi);
     }
-    float *o = out + (size_t)p0 * OC;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, OC, K, 1.0f, a, K, w, K, 0.0f, o, OC);
-    const float *rs = res ? res + (size_t)p0 * OC : NULL;
-    for (size_t q = 0; q < (size_t)n * OC; q += (size_t)OC)
-        for (int c = 0; c < OC; c++) {
-            float v = o[q + c] + (b ? b[c] : 0.0f);
-            v = v < lo ? lo : v > hi ? hi : v;
-            o[q + c] = rs ? v + rs[q + c] : v;
-        }
 }
 
 // x is (H,W,C), w is (OC,kh,kw,C), b is (OC) or NULL, res is (Ho,Wo,OC) or NULL, out is (Ho,Wo,OC)
