@@ -376,7 +376,7 @@ static int read_options(rd *r, const tbl *ot, int type, glad_tflite_op *op, int 
         GLAD_TRY(get_i32(r, ot, 3, 0, &v, what)); op->filter_w = v;
         GLAD_TRY(get_i32(r, ot, 4, 0, &v, what)); op->filter_h = v;
         GLAD_TRY(get_i8(r, ot, 5, 0, &op->act, what));
-        if (op->filter_w < 1 || op->filter_h < 1) return fail(r, GLAD_EFORMAT, "%s: filter %dx%d", what, op->filter_h, op->filter_w);
+        if (op->filter_w < 1 || op->filter_h < 1 || op->filter_w > 65536 || op->filter_h > 65536) return fail(r, GLAD_EFORMAT, "%s: filter %dx%d", what, op->filter_h, op->filter_w);
         break;
     case GLAD_TFL_FULLY_CONNECTED:    /* FullyConnectedOptions: act 0, weights_format 1 (DEFAULT = 0 only) */
         if (type != BO_FC) return fail(r, GLAD_EFORMAT, "%s: wrong options type %d", what, type);
