@@ -277,7 +277,8 @@ static int read_tensor(rd *r, const tbl *t, glad_tflite_tensor *x, size_t nbuf, 
 {
     char what[64];
     snprintf(what, sizeof what, "tensor %d", idx);
-    GLAD_TRY(get_ints(r, t, TEN_SHAPE, x->shape, GLAD_TFLITE_MAX_DIMS, &x->ndim, 0, INT32_MAX, what));
+    /* -1 (unknown) only makes sense for activations: a constant's shape must match its bytes */
+    GLAD_TRY(get_ints(r, t, TEN_SHAPE, x->shape, GLAD_TFLITE_MAX_DIMS, &x->ndim, -1, INT32_MAX, what));
     GLAD_TRY(get_i8(r, t, TEN_TYPE, GLAD_TFL_FLOAT32, &x->type, what));
     int32_t b;
     GLAD_TRY(get_i32(r, t, TEN_BUFFER, 0, &b, what));
@@ -315,7 +316,8 @@ static int dequantise(rd *r, glad_tflite_tensor *x, const bufref *br, int idx)
     size_t es = type_size(x->type), numel = 1;
     if (!es) return fail(r, GLAD_EUNSUPPORTED, "tensor %d ('%s'): constant of type %d", idx, x->name, x->type);
     for (int d = 0; d < x->ndim; d++)
-        if (glad_mul_size(numel, (size_t)x->shape[d], &numel)) return fail(r, GLAD_EFORMAT, "tensor %d: shape overflows", idx);
+        if (x->shape[d] < 0 || glad_mul_size(numel, (size_t)x->shape[d], &numel))
+            return fail(r, GLAD_EFORMAT, "tensor %d: constant with shape entry %d", idx, x->shape[d]);
     if (numel > br->len / es || numel * es != br->len)
         return fail(r, GLAD_EFORMAT, "tensor %d ('%s'): %zu bytes of data for %zu elements of %zu bytes", idx, x->name, br->len, numel, es);
     if (x->nscale > 1 && x->shape[x->qdim] != x->nscale)
@@ -376,7 +378,7 @@ static int read_options(rd *r, const tbl *ot, int type, glad_tflite_op *op, int 
         GLAD_TRY(get_i32(r, ot, 3, 0, &v, what)); op->filter_w = v;
         GLAD_TRY(get_i32(r, ot, 4, 0, &v, what)); op->filter_h = v;
         GLAD_TRY(get_i8(r, ot, 5, 0, &op->act, what));
-        if (op->filter_w < 1 || op->filter_h < 1) return fail(r, GLAD_EFORMAT, "%s: filter %dx%d", what, op->filter_h, op->filter_w);
+        if (op->filter_w < 1 || op->filter_h < 1 || op->filter_w > 65536 || op->filter_h > 65536) return fail(r, GLAD_EFORMAT, "%s: filter %dx%d", what, op->filter_h, op->filter_w);
         break;
     case GLAD_TFL_FULLY_CONNECTED:    /* FullyConnectedOptions: act 0, weights_format 1 (DEFAULT = 0 only) */
         if (type != BO_FC) return fail(r, GLAD_EFORMAT, "%s: wrong options type %d", what, type);

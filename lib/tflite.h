@@ -31,7 +31,7 @@ typedef struct {
     char *name;                       /* NUL-terminated copy ("" when absent) */
     int type;                         /* GLAD_TFL_FLOAT32, ... */
     int ndim;
-    int shape[GLAD_TFLITE_MAX_DIMS];  /* as stored (the graph's static shape) */
+    int shape[GLAD_TFLITE_MAX_DIMS];  /* as stored (the graph's static shape; -1 = unknown, activations only) */
     uint32_t buffer;                  /* index into Model.buffers */
     int nscale;                       /* quantisation: 0 = none */
     float *scale;                     /* nscale */

@@ -3,9 +3,11 @@
  * [2,3,64,64] -> layer1..3 within 1e-4 of the max-abs reference; fixtures from
  * ../shared/fixtures, else the copies in tests/fixtures), an odd input size
  * against torchvision (tests/fixtures/wide-resnet-odd.case, made by
- * tests/ref/resnet_fixture.py, also holding a MaxPool2d(3,2,1) case), subsets
- * of layers, exact batch invariance, a file without config metadata, and
- * load errors naming the bad key. */
+ * tests/ref/resnet_fixture.py, also holding a MaxPool2d(3,2,1) case), with
+ * and without Winograd, subsets of layers, exact batch invariance, 1 and 3
+ * threads, tiny inputs, a file without config metadata, and load errors
+ * naming the bad key. */
+#include <omp.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "check.h"
@@ -190,6 +192,47 @@ int main(void)
 
     /* odd input size: torch's shapes and values */
     odd_case(r);
+
+    /* im2col + GEMM instead of Winograd: the same reference */
+    glad_resnet *r0;
+    rc = glad_resnet_load_winograd(&r0, wp, 0, err, sizeof err);
+    CHECKF(rc == 0, "%s", err);
+    if (rc == 0) {
+        float *o0[3];
+        size_t n0[3];
+        CHECK(run(r0, x.data, B, H, W, 3, all, o0, n0) == 0);
+        for (int i = 0; i < 3; i++) {
+            double e = rel_err(o0[i], ref[i].data, n0[i]);
+            CHECKF(e < 1e-4, "no-Winograd layer%d rel err %.3g", i + 1, e);
+            printf("layer%d without Winograd: rel err %.2e\n", i + 1, e);
+            free(o0[i]);
+        }
+        odd_case(r0);
+        glad_resnet_free(r0);
+    }
+
+    /* thread count: 1 and 3 threads (uneven pieces) agree up to rounding */
+    int nthr = omp_get_max_threads();
+    const int sizes[4][2] = {{64, 64}, {65, 63}, {1, 1}, {3, 2}};
+    for (int si = 0; si < 4; si++) {
+        int sh = sizes[si][0], sw = sizes[si][1];
+        float *xi = malloc(sizeof(float) * 3 * sh * sw), *o1[3], *o3[3];
+        size_t n1[3], n3[3];
+        for (int i = 0; i < 3 * sh * sw; i++) xi[i] = ((const float *)x.data)[i % (3 * H * W)];
+        omp_set_num_threads(1);
+        CHECK(run(r, xi, 1, sh, sw, 3, all, o1, n1) == 0);
+        omp_set_num_threads(3);
+        CHECK(run(r, xi, 1, sh, sw, 3, all, o3, n3) == 0);
+        omp_set_num_threads(nthr);
+        for (int i = 0; i < 3; i++) {
+            double e = rel_err(o3[i], o1[i], n1[i]);
+            int fin = 1;
+            for (size_t k = 0; k < n1[i]; k++) fin &= isfinite(o1[i][k]) && o1[i][k] >= 0;
+            CHECKF(e < 1e-5 && fin, "%dx%d layer%d: 3 vs 1 threads rel err %.3g, finite and >= 0: %d", sh, sw, i + 1, e, fin);
+            free(o1[i]); free(o3[i]);
+        }
+        free(xi);
+    }
 
     /* bad calls fail cleanly */
     int bad[1] = {4}, zero[1] = {0};

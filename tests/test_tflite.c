@@ -15,6 +15,9 @@
 #include "models/mobilenet.h"
 #include "nn/nn.h"
 #include "tflite.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* ---- a minimal FlatBuffer writer, front to back: a parent is written
  * before its children so every offset points forward (FlatBuffers offsets
@@ -230,13 +233,13 @@ static void test_kernels(void)
     float x[16], x2[32], w1[9], w2[18], out[8], ws[128], dwo[8];   /* ws: K*Ho*Wo = 18*4 */
     for (int i = 0; i < 16; i++) x[i] = (float)(10 * (i / 4) + i % 4);
     for (int k = 0; k < 9; k++) w1[k] = 1.0f;
-    glad_conv2d_nhwc_forward(out, x, w1, NULL, 4, 4, 1, 1, 3, 3, 2, 2, 1, 1, 0, 0, 2, 2, -INFINITY, INFINITY, ws);
+    glad_conv2d_nhwc_forward(out, x, w1, NULL, NULL, 4, 4, 1, 1, 3, 3, 2, 2, 1, 1, 0, 0, 2, 2, -INFINITY, INFINITY, ws);
     CHECK_NEAR(out[0], 99, 1e-4); CHECK_NEAR(out[1], 75, 1e-4); CHECK_NEAR(out[2], 156, 1e-4); CHECK_NEAR(out[3], 110, 1e-4);
     /* two channels interleaved (H,W,C): channel 1 = 2x; conv weights (OC=1,3,3,C=2) = (1, 0.5): twice the sums */
     for (int i = 0; i < 16; i++) { x2[2 * i] = x[i]; x2[2 * i + 1] = 2 * x[i]; }
     for (int k = 0; k < 9; k++) { w2[2 * k] = 1.0f; w2[2 * k + 1] = 0.5f; }
     float bias = -100.0f;
-    glad_conv2d_nhwc_forward(out, x2, w2, &bias, 4, 4, 2, 1, 3, 3, 2, 2, 1, 1, 0, 0, 2, 2, 0.0f, 6.0f, ws);
+    glad_conv2d_nhwc_forward(out, x2, w2, &bias, NULL, 4, 4, 2, 1, 3, 3, 2, 2, 1, 1, 0, 0, 2, 2, 0.0f, 6.0f, ws);
     CHECK_NEAR(out[0], 6, 1e-4);     /* 198 - 100 clamped to 6 */
     CHECK_NEAR(out[1], 6, 1e-4);     /* 150 - 100 */
     /* depthwise, 2 channels, weights (3,3,2) = 1 and 0.5: channel 1 gives the same sums as channel 0 */
@@ -329,10 +332,42 @@ static void test_network(const char *dir, const char *file, double p_want, const
         for (size_t i = 0; i < (size_t)C * h * w; i++) { finite &= isfinite(f5[i]); same &= f5[i] == g5[i]; mx = fmax(mx, fabs(f5[i])); }
         for (size_t i = 0; i < (size_t)C2 * h2 * w2; i++) finite &= isfinite(f12[i]);
         CHECK(finite && same && mx > 0.1);
+#ifdef _OPENMP
+        /* one thread gives the same features up to float rounding */
+        int nth = omp_get_max_threads();
+        omp_set_num_threads(1);
+        CHECK(glad_mobilenet_features(m, x, H, W, 1, blk, &g5) == 0);
+        omp_set_num_threads(nth);
+        double d = 0;
+        for (size_t i = 0; i < (size_t)C * h * w; i++) d = fmax(d, fabs(f5[i] - g5[i]));
+        CHECKF(d <= 1e-5 * mx, "1 vs %d threads: max diff %g", nth, d);
+#endif
         free(x); free(f5); free(f12); free(g5);
     }
     CHECK(glad_mobilenet_out_shape(m, 17, 224, 224, blk, blk, blk) == GLAD_EINVAL);
+    /* the classifier at another size: runs (global MEAN) or says the shape is wrong (7x7 pool + reshape) */
+    float *x2 = calloc((size_t)3 * 256 * 256, sizeof(float));
+    rc = glad_mobilenet_classify(m, x2, 256, 256, probs);
+    CHECK(rc == 0 || rc == GLAD_ESHAPE);
+    free(x2);
     glad_mobilenet_free(m);
+}
+
+/* a parsed (possibly mutated) model through the MobileNet loader and, when it
+ * loads, a 64x64 feature pass of its last block: returns 1 on an odd code */
+static int run_graph(glad_tflite_model *g, const float *x, float *f, int *runs)
+{
+    glad_mobilenet *mn;
+    char err[256];
+    int rc = glad_mobilenet_from_model(&mn, g, NULL, err, sizeof err);
+    if (rc) return rc < GLAD_EUNSUPPORTED;
+    int last = glad_mobilenet_nblocks(mn) - 1, C, h, w;
+    if (glad_mobilenet_out_shape(mn, last, 64, 64, &C, &h, &w) == 0 && (size_t)C * h * w <= 320 * 2 * 2 * 64) {
+        rc = glad_mobilenet_features(mn, x, 64, 64, 1, &last, &f);
+        (*runs)++;
+    }
+    glad_mobilenet_free(mn);
+    return rc > 0 || rc < GLAD_EUNSUPPORTED;
 }
 
 static void test_corrupt_real(const char *dir, const char *file)
@@ -362,7 +397,13 @@ static void test_corrupt_real(const char *dir, const char *file)
         if (m->tensors[i].raw_len) memset(isdata + m->tensors[i].raw_offset, 1, m->tensors[i].raw_len);
     glad_tflite_free(m);
     uint64_t s = 2024;
-    int errors = 0, weird = 0, flips = 0;
+    int errors = 0, weird = 0, flips = 0, runs = 0;
+#ifdef _OPENMP
+    /* hundreds of tiny graphs: OpenMP barriers would only add waiting on a loaded machine */
+    int nth = omp_get_max_threads();
+    omp_set_num_threads(1);
+#endif
+    float *x64 = calloc(3 * 64 * 64, sizeof(float)), *f64 = malloc(sizeof(float) * 320 * 2 * 2 * 64);
     for (int c = 0; c < 600; c++) {
         size_t at;
         do {
@@ -374,14 +415,38 @@ static void test_corrupt_real(const char *dir, const char *file)
         b[at] = (uint8_t)((c % 3 == 0) ? 0xff : keep ^ (uint8_t)(1u << (s >> 61)));
         int rc = glad_tflite_parse(&m, b, n, NULL, 0);
         flips++;
-        if (rc == 0) glad_tflite_free(m);
+        if (rc == 0) weird += run_graph(m, x64, f64, &runs);
         else errors++;
         if (rc > 0 || rc < GLAD_EUNSUPPORTED) weird++;
         b[at] = keep;
     }
+    /* graph mutations the parser cannot see: an operator's input, stride,
+     * padding, activation or code changed in the parsed model */
+    static const int codes[] = {GLAD_TFL_ADD, GLAD_TFL_AVERAGE_POOL_2D, GLAD_TFL_CONV_2D, GLAD_TFL_DEPTHWISE_CONV_2D,
+                                GLAD_TFL_RESHAPE, GLAD_TFL_SOFTMAX, GLAD_TFL_PAD, GLAD_TFL_MEAN, GLAD_TFL_QUANTIZE,
+                                GLAD_TFL_FULLY_CONNECTED};
+    for (int c = 0; c < 80; c++) {
+        if (glad_tflite_parse(&m, b, n, NULL, 0)) { CHECK(0); break; }
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        glad_tflite_op *op = &m->ops[(s >> 33) % (uint64_t)m->nops];
+        int v = (int)((s >> 13) % 1000);
+        switch (c % 5) {
+        case 0: op->in[v % (op->nin ? op->nin : 1)] = v % (m->ntensors + 1) - 1; break;
+        case 1: op->stride_h = op->stride_w = v % 4; break;
+        case 2: op->padding = v % 2; op->filter_h = op->filter_w = v % 9; break;
+        case 3: op->code = codes[v % 10]; break;
+        default: op->out[0] = v % m->ntensors; break;
+        }
+        weird += run_graph(m, x64, f64, &runs);
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(nth);
+#endif
+    free(x64);
+    free(f64);
     CHECKF(weird == 0, "%d odd return codes", weird);
-    printf("%s: %d truncations rejected, %d byte flips (%d rejected) in %.1f s\n", file, cases, flips, errors,
-           (double)(clock() - t0) / CLOCKS_PER_SEC);
+    printf("%s: %d truncations rejected, %d byte flips (%d rejected), 80 graph mutations, %d graphs run, %.1f s\n", file,
+           cases, flips, errors, runs, (double)(clock() - t0) / CLOCKS_PER_SEC);
     free(isdata);
     free(b);
 }

@@ -4,6 +4,7 @@
  * the normed cls token within 1e-4 of the reference max-abs; feature maps equal
  * to the transposed tokens; exact batch invariance; config inference from
  * shapes; errors (missing key, wrong shape, bad sizes) reported, not crashed. */
+#include <omp.h>
 #include <unistd.h>
 #include "check.h"
 #include "models/vit.h"
@@ -98,6 +99,19 @@ static void parity_case(glad_vit *v, const glad_st *st, const char *name)
         CHECKF(memcmp(f1, f[0] + D * N, sizeof(float) * D * N) == 0, "%s: features of record 1 depend on the batch", name);
         free(t1); free(c1); free(f1);
     }
+    /* thread count: one thread gives the same result (up to float rounding; in
+     * practice bit for bit, since no reduction is split across threads) */
+    {
+        float *t1 = malloc(sizeof(float) * B * T * D);
+        int b4 = 4, nthr = omp_get_max_threads();
+        omp_set_num_threads(1);
+        CHECK(glad_vit_forward_tokens(v, x.data, B, H, W, 1, &b4, &t1, NULL) == 0);
+        omp_set_num_threads(nthr);
+        double e = rel_err(t1, tok[0], (size_t)B * T * D);
+        CHECKF(e <= 1e-6, "%s: 1 thread vs %d: rel diff %.3g", name, nthr, e);
+        if (e > 0) printf("  %s: 1 thread vs %d threads differ by %.2e (rounding)\n", name, nthr, e);
+        free(t1);
+    }
     for (int i = 0; i < 4; i++) free(tok[i]);
     for (int i = 0; i < 2; i++) free(f[i]);
     free(cls);
@@ -164,6 +178,12 @@ static void errors_and_inference(glad_vit *v)
     CHECK(rewrite(path, NULL, NULL, "{\"patch_size\": 8, \"embed_dim\": 64, \"depth\": 4, \"num_heads\": 5, \"pos_grid\": 4}") == 0);
     CHECK(glad_vit_load(&w, path, err, sizeof err) == GLAD_EFORMAT && w == NULL);
     CHECK(glad_vit_load(&w, "/nonexistent/vit.safetensors", err, sizeof err) < 0 && w == NULL);
+
+    /* no config and a block missing its first tensor: not silently a shallower model */
+    CHECK(rewrite(path, "blocks.2.norm1.weight", NULL, NULL) == 0);
+    err[0] = 0;
+    CHECK(glad_vit_load(&w, path, err, sizeof err) == GLAD_ENOTFOUND && w == NULL);
+    CHECKF(strstr(err, "blocks.2.norm1.weight") != NULL, "error names the key: %s", err);
 
     /* config inferred from the shapes (no metadata): DINO's heads = dim/64 = 1 here;
      * must equal the same weights with an explicit 1-head config, bit for bit */

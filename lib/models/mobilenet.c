@@ -55,6 +55,7 @@ static int set_shape(rshape *s, int rank, const int *d)
 /* TF padding: output size and padding before, for one spatial dim */
 static int tf_pad(int in, int k, int s, int d, int padding, int *out, int *before)
 {
+    if (s < 1 || d < 1 || k < 1 || s > 65536 || d > 65536 || k > 65536) return GLAD_ESHAPE;
     long eff = (long)(k - 1) * d + 1;
     if (padding == GLAD_TFL_PAD_SAME) {
         long o = ((long)in + s - 1) / s, tot = (o - 1) * s + eff - in;
@@ -68,6 +69,14 @@ static int tf_pad(int in, int k, int s, int d, int padding, int *out, int *befor
     return *out >= 1 ? 0 : GLAD_ESHAPE;
 }
 
+/* an integer constant stored as float (axes, shapes, paddings): in [lo, hi] and whole */
+static int f2i(float v, int lo, int hi, int *out)
+{
+    if (!(v >= (float)lo && v <= (float)hi) || v != floorf(v)) return GLAD_EFORMAT;
+    *out = (int)v;
+    return 0;
+}
+
 static void clamp_of(int act, float *lo, float *hi)
 {
     *lo = -INFINITY; *hi = INFINITY;
@@ -77,11 +86,12 @@ static void clamp_of(int act, float *lo, float *hi)
 }
 
 /* shape of a tensor as an input of op i: a runtime tensor already produced, or a constant */
-static int in_shape(glad_mobilenet *m, int t, const rshape **s, char *err, size_t errlen, int i)
+static int in_shape(const glad_mobilenet *m, const rshape *rs, const int *have, int t, const rshape **s, char *err,
+                    size_t errlen, int i)
 {
     if (t < 0 || t >= m->g->ntensors) { snprintf(err, errlen, "operator %d: missing input", i); return GLAD_EFORMAT; }
-    if (!m->have[t]) { snprintf(err, errlen, "operator %d: tensor %d read before it is computed", i, t); return GLAD_EFORMAT; }
-    *s = &m->rs[t];
+    if (!have[t]) { snprintf(err, errlen, "operator %d: tensor %d read before it is computed", i, t); return GLAD_EFORMAT; }
+    *s = &rs[t];
     return 0;
 }
 
@@ -96,42 +106,42 @@ static int errf(char *err, size_t errlen, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* Infer runtime shapes for an H x W input through ops 0..stop; validates
+/* Infer runtime shapes (rs, have: one per tensor) for an H x W input through ops 0..stop; validates
  * every operator's operands (constants present, shapes agreeing). */
-static int infer(glad_mobilenet *m, int H, int W, int stop, char *err, size_t errlen)
+static int infer(const glad_mobilenet *m, rshape *rs, int *have, int H, int W, int stop, char *err, size_t errlen)
 {
     const glad_tflite_model *g = m->g;
     char dummy[8];
     if (!err) { err = dummy; errlen = sizeof dummy; }
     for (int t = 0; t < g->ntensors; t++) {
-        m->have[t] = is_const(m, t);
-        if (m->have[t]) GLAD_TRY(set_shape(&m->rs[t], T(m, t)->ndim, T(m, t)->shape));
+        have[t] = is_const(m, t);
+        if (have[t]) GLAD_TRY(set_shape(&rs[t], T(m, t)->ndim, T(m, t)->shape));
     }
     int d4[4] = {1, H, W, 3};
-    GLAD_TRY(set_shape(&m->rs[m->in_t], 4, d4));
-    m->have[m->in_t] = 1;
+    GLAD_TRY(set_shape(&rs[m->in_t], 4, d4));
+    have[m->in_t] = 1;
     for (int i = 0; i <= stop; i++) {
         const glad_tflite_op *op = &g->ops[i];
         const rshape *x, *w;
         const char *name = glad_tflite_op_name(op->code);
         if (op->nin < 1 || op->nout < 1) return errf(err, errlen, GLAD_EFORMAT, "operator %d (%s): no input or output", i, name);
         int o = op->out[0];
-        if (o < 0 || m->have[o]) return errf(err, errlen, GLAD_EFORMAT, "operator %d (%s): output tensor invalid or written twice", i, name);
-        GLAD_TRY(in_shape(m, op->in[0], &x, err, errlen, i));
-        rshape *y = &m->rs[o];
+        if (o < 0 || have[o]) return errf(err, errlen, GLAD_EFORMAT, "operator %d (%s): output tensor invalid or written twice", i, name);
+        GLAD_TRY(in_shape(m, rs, have, op->in[0], &x, err, errlen, i));
+        rshape *y = &rs[o];
         int rc = 0;
         switch (op->code) {
         case GLAD_TFL_CONV_2D:
         case GLAD_TFL_DEPTHWISE_CONV_2D: {
             int dw = op->code == GLAD_TFL_DEPTHWISE_CONV_2D;
             if (op->nin < 2 || !is_const(m, op->in[1])) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (%s): weights are not a constant", i, name);
-            w = &m->rs[op->in[1]];
+            w = &rs[op->in[1]];
             if (x->rank != 4 || x->d[0] != 1 || w->rank != 4) return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): needs (1,H,W,C) input and 4-d weights", i, name);
             int C = x->d[3], OC = dw ? w->d[3] : w->d[0];
             if (dw ? (w->d[0] != 1 || C == 0 || OC % C != 0) : (w->d[3] != C))
                 return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): weights do not match %d input channels", i, name, C);
             if (op->nin >= 3 && op->in[2] >= 0) {
-                if (!is_const(m, op->in[2]) || m->rs[op->in[2]].n != (size_t)OC)
+                if (!is_const(m, op->in[2]) || rs[op->in[2]].n != (size_t)OC)
                     return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): bias is not a constant of %d values", i, name, OC);
             }
             int Ho, Wo, pt, pl;
@@ -156,7 +166,7 @@ static int infer(glad_mobilenet *m, int H, int W, int stop, char *err, size_t er
         case GLAD_TFL_ADD: {
             const rshape *x2;
             if (op->nin < 2) return errf(err, errlen, GLAD_EFORMAT, "operator %d (ADD): one input", i);
-            GLAD_TRY(in_shape(m, op->in[1], &x2, err, errlen, i));
+            GLAD_TRY(in_shape(m, rs, have, op->in[1], &x2, err, errlen, i));
             if (x2->rank != x->rank || memcmp(x2->d, x->d, sizeof(int) * (size_t)x->rank) != 0)
                 return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (ADD): broadcasting is not supported", i);
             rc = set_shape(y, x->rank, x->d);
@@ -167,7 +177,8 @@ static int infer(glad_mobilenet *m, int H, int W, int stop, char *err, size_t er
             const glad_tflite_tensor *ax = T(m, op->in[1]);
             int mask = 0;
             for (size_t k = 0; k < ax->numel; k++) {
-                int a = (int)ax->data[k];
+                int a;
+                if (f2i(ax->data[k], -GLAD_TFLITE_MAX_DIMS, GLAD_TFLITE_MAX_DIMS, &a)) return errf(err, errlen, GLAD_EFORMAT, "operator %d (MEAN): bad axis", i);
                 if (a < 0) a += x->rank;
                 if (a < 0 || a >= x->rank) return errf(err, errlen, GLAD_EFORMAT, "operator %d (MEAN): axis out of range", i);
                 mask |= 1 << a;
@@ -183,7 +194,8 @@ static int infer(glad_mobilenet *m, int H, int W, int stop, char *err, size_t er
             if (op->nin >= 2 && op->in[1] >= 0 && is_const(m, op->in[1])) {
                 const glad_tflite_tensor *st = T(m, op->in[1]);
                 if (st->numel > GLAD_TFLITE_MAX_DIMS) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (RESHAPE): rank", i);
-                for (size_t k = 0; k < st->numel; k++) nd[r++] = (int)st->data[k];
+                for (size_t k = 0; k < st->numel; k++)
+                    if (f2i(st->data[k], -1, INT32_MAX / 2, &nd[r++])) return errf(err, errlen, GLAD_EFORMAT, "operator %d (RESHAPE): bad shape", i);
             } else {
                 for (int k = 0; k < op->nnew_shape; k++) nd[r++] = op->new_shape[k];
             }
@@ -193,7 +205,7 @@ static int infer(glad_mobilenet *m, int H, int W, int stop, char *err, size_t er
                 if (nd[k] < 0 || glad_mul_size(known, (size_t)nd[k], &known)) return errf(err, errlen, GLAD_EFORMAT, "operator %d (RESHAPE): bad shape", i);
             }
             if (inf >= 0) {
-                if (known == 0 || x->n % known) return errf(err, errlen, GLAD_ESHAPE, "operator %d (RESHAPE): %zu elements", i, x->n);
+                if (known == 0 || x->n % known || x->n / known > INT32_MAX) return errf(err, errlen, GLAD_ESHAPE, "operator %d (RESHAPE): %zu elements", i, x->n);
                 nd[inf] = (int)(x->n / known);
                 known = x->n;
             }
@@ -207,19 +219,20 @@ static int infer(glad_mobilenet *m, int H, int W, int stop, char *err, size_t er
             if (x->rank != 4 || x->d[0] != 1 || p->numel != 8) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (PAD): only (1,H,W,C)", i);
             int nd[4];
             for (int k = 0; k < 4; k++) {
-                float a = p->data[2 * k], c = p->data[2 * k + 1];
-                if (a < 0 || c < 0 || a > 65536 || c > 65536 || (k == 0 && (a != 0 || c != 0)))
-                    return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (PAD): padding %g,%g on dim %d", i, a, c, k);
-                nd[k] = x->d[k] + (int)a + (int)c;
+                int a, c;
+                if (f2i(p->data[2 * k], 0, 1024, &a) || f2i(p->data[2 * k + 1], 0, 1024, &c) || (k == 0 && (a != 0 || c != 0)) ||
+                    x->d[k] > INT32_MAX - 2048)
+                    return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (PAD): padding %g,%g on dim %d", i, p->data[2 * k], p->data[2 * k + 1], k);
+                nd[k] = x->d[k] + a + c;
             }
             rc = set_shape(y, 4, nd);
             break;
         }
         case GLAD_TFL_FULLY_CONNECTED: {
             if (op->nin < 2 || !is_const(m, op->in[1])) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (FULLY_CONNECTED): weights not constant", i);
-            w = &m->rs[op->in[1]];
+            w = &rs[op->in[1]];
             if (w->rank != 2 || w->d[1] == 0 || x->n % (size_t)w->d[1]) return errf(err, errlen, GLAD_ESHAPE, "operator %d (FULLY_CONNECTED): weight shape", i);
-            if (op->nin >= 3 && op->in[2] >= 0 && (!is_const(m, op->in[2]) || m->rs[op->in[2]].n != (size_t)w->d[0]))
+            if (op->nin >= 3 && op->in[2] >= 0 && (!is_const(m, op->in[2]) || rs[op->in[2]].n != (size_t)w->d[0]))
                 return errf(err, errlen, GLAD_ESHAPE, "operator %d (FULLY_CONNECTED): bias", i);
             int nd[2] = {(int)(x->n / (size_t)w->d[1]), w->d[0]};
             rc = set_shape(y, 2, nd);
@@ -237,7 +250,7 @@ static int infer(glad_mobilenet *m, int H, int W, int stop, char *err, size_t er
             return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d: %s is not supported", i, name);
         }
         if (rc) return errf(err, errlen, rc, "operator %d (%s): output shape too large", i, name);
-        m->have[o] = 1;
+        have[o] = 1;
     }
     return 0;
 }
@@ -280,10 +293,10 @@ static int ensure_ws(glad_mobilenet *m, size_t n)
     return m->ws ? 0 : GLAD_ENOMEM;
 }
 
-static int run_op(glad_mobilenet *m, int i)
+/* op i into tensor o (its own output, or that of a fused ADD adding res) */
+static int run_op(glad_mobilenet *m, int i, int o, const float *res)
 {
     const glad_tflite_op *op = &m->g->ops[i];
-    int o = op->out[0];
     const rshape *xs = &m->rs[op->in[0]], *ys = &m->rs[o];
     const float *x = act(m, op->in[0]);
     float *y = act(m, o), lo, hi;
@@ -299,12 +312,13 @@ static int run_op(glad_mobilenet *m, int i)
         tf_pad(W, kw, op->stride_w, op->dilation_w, op->padding, &t, &pl);
         m->flops += 2.0 * Ho * Wo * OC * kh * kw * (op->code == GLAD_TFL_CONV_2D ? C : 1);
         if (op->code == GLAD_TFL_DEPTHWISE_CONV_2D) {
+            if (res) return GLAD_EINVAL;
             glad_depthwise_nhwc_forward(y, x, w, b, H, W, C, OC / C, kh, kw, op->stride_h, op->stride_w, op->dilation_h,
                                         op->dilation_w, pt, pl, Ho, Wo, lo, hi);
         } else {
             int direct = kh == 1 && kw == 1 && op->stride_h == 1 && op->stride_w == 1 && pt == 0 && pl == 0 && Ho == H && Wo == W;
             GLAD_TRY(ensure_ws(m, glad_conv2d_nhwc_workspace(C, kh, kw, Ho, Wo, direct)));
-            glad_conv2d_nhwc_forward(y, x, w, b, H, W, C, OC, kh, kw, op->stride_h, op->stride_w, op->dilation_h,
+            glad_conv2d_nhwc_forward(y, x, w, b, res, H, W, C, OC, kh, kw, op->stride_h, op->stride_w, op->dilation_h,
                                      op->dilation_w, pt, pl, Ho, Wo, lo, hi, m->ws);
         }
         break;
@@ -314,7 +328,7 @@ static int run_op(glad_mobilenet *m, int i)
         tf_pad(H, fh, op->stride_h, 1, op->padding, &t, &pt);
         tf_pad(W, fw, op->stride_w, 1, op->padding, &t, &pl);
         // each output pixel is written by one iteration
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if ((long)Ho * Wo * C * fh * fw > 100000)
         for (int p = 0; p < Ho * Wo; p++) {
             int i0 = p / Wo * op->stride_h - pt, j0 = p % Wo * op->stride_w - pl, cnt = 0;
             float *yo = y + (size_t)p * C;
@@ -340,7 +354,7 @@ static int run_op(glad_mobilenet *m, int i)
         size_t HW = (size_t)xs->d[1] * xs->d[2];
         int C = xs->d[3];
         // channels are independent
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (HW * C > 100000)
         for (int c = 0; c < C; c++) {
             double s = 0;
             for (size_t p = 0; p < HW; p++) s += x[p * C + c];
@@ -393,11 +407,26 @@ static int run_op(glad_mobilenet *m, int i)
     return 0;
 }
 
+/* op i+1 when it is an ADD without activation that is the one reader of
+ * conv i's output (not a tensor the caller keeps), else -1 */
+static int fusable_add(const glad_mobilenet *m, int i, int stop)
+{
+    const glad_tflite_op *op = &m->g->ops[i], *a = op + 1;
+    if (op->code != GLAD_TFL_CONV_2D || i + 1 > stop || a->code != GLAD_TFL_ADD || a->act != GLAD_TFL_ACT_NONE || a->nin != 2)
+        return -1;
+    int t = op->out[0];
+    if ((a->in[0] == t) == (a->in[1] == t) || m->last[t] != i + 1) return -1;
+    for (int j = i + 2; j <= stop; j++)
+        for (int k = 0; k < m->g->ops[j].nin; k++)
+            if (m->g->ops[j].in[k] == t) return -1;
+    return i + 1;
+}
+
 /* run ops 0..stop on x (3,H,W) CHW; tensors in keep[0..nk) stay live */
 static int run(glad_mobilenet *m, const float *x, int H, int W, int stop, const int *keep, int nk)
 {
     const glad_tflite_model *g = m->g;
-    GLAD_TRY(infer(m, H, W, stop, NULL, 0));
+    GLAD_TRY(infer(m, m->rs, m->have, H, W, stop, NULL, 0));
     for (int t = 0; t < g->ntensors; t++) { m->slot[t] = -1; m->last[t] = -1; }
     for (int k = 0; k < NPOOL; k++) m->pbusy[k] = 0;
     for (int i = 0; i <= stop; i++)
@@ -413,11 +442,19 @@ static int run(glad_mobilenet *m, const float *x, int H, int W, int stop, const 
         for (int c = 0; c < 3; c++) xin[p * 3 + c] = x[c * HW + p];
     for (int i = 0; i <= stop; i++) {
         const glad_tflite_op *op = &g->ops[i];
-        int o = op->out[0];
+        int o = op->out[0], add = fusable_add(m, i, stop), nfused = add < 0 ? 1 : 2;
+        const float *res = NULL;
+        if (add >= 0) {      /* conv + residual ADD in one pass: the conv's own output is never stored */
+            const glad_tflite_op *a = &g->ops[add];
+            res = act(m, a->in[0] == o ? a->in[1] : a->in[0]);
+            o = a->out[0];
+        }
         GLAD_TRYG(rc, pool_get(m, m->rs[o].n, &m->slot[o]), fail);
-        GLAD_TRYG(rc, run_op(m, i), fail);
-        for (int k = 0; k < op->nin; k++)
-            if (op->in[k] >= 0 && m->last[op->in[k]] == i && !is_const(m, op->in[k])) release(m, op->in[k]);
+        GLAD_TRYG(rc, run_op(m, i, o, res), fail);
+        for (int f = 0; f < nfused; f++, op++)
+            for (int k = 0; k < op->nin; k++)
+                if (op->in[k] >= 0 && m->last[op->in[k]] == i + f && !is_const(m, op->in[k])) release(m, op->in[k]);
+        i += nfused - 1;
         if (m->last[o] < 0 && i < stop) release(m, o);   /* never read: a graph output we do not want */
     }
     return 0;
@@ -462,14 +499,27 @@ static int find_blocks(glad_mobilenet *m, char *err, size_t errlen)
     return 0;
 }
 
-int glad_mobilenet_load(glad_mobilenet **out, const char *path, char *err, size_t errlen)
+int glad_mobilenet_from_model(glad_mobilenet **out, glad_tflite_model *model, const char *path, char *err, size_t errlen)
 {
     *out = NULL;
+    if (!path) path = "model";
     glad_mobilenet *m = calloc(1, sizeof *m);
-    if (!m) return GLAD_ENOMEM;
+    if (!m) { glad_tflite_free(model); return GLAD_ENOMEM; }
     int rc;
-    GLAD_TRYG(rc, glad_tflite_load(&m->g, path, err, errlen), bad);
+    m->g = model;
     const glad_tflite_model *g = m->g;
+    /* the model struct is public: indices are checked again here */
+    for (int i = 0; i < g->nops; i++) {
+        const glad_tflite_op *op = &g->ops[i];
+        int ok = op->nin >= 0 && op->nin <= GLAD_TFLITE_MAX_IO && op->nout >= 0 && op->nout <= GLAD_TFLITE_MAX_IO;
+        for (int k = 0; ok && k < op->nin; k++) ok = op->in[k] >= -1 && op->in[k] < g->ntensors;
+        for (int k = 0; ok && k < op->nout; k++) ok = op->out[k] >= -1 && op->out[k] < g->ntensors;
+        if (!ok) { rc = errf(err, errlen, GLAD_EFORMAT, "%s: operator %d has a tensor index out of range", path, i); goto bad; }
+    }
+    for (int k = 0; k < g->nin + g->nout; k++) {
+        int t = k < g->nin ? g->inputs[k] : g->outputs[k - g->nin];
+        if (t < 0 || t >= g->ntensors) { rc = errf(err, errlen, GLAD_EFORMAT, "%s: graph input/output out of range", path); goto bad; }
+    }
     if (g->nin != 1 || g->nout < 1 || g->nops < 1) { rc = errf(err, errlen, GLAD_EUNSUPPORTED, "%s: needs one input and an output", path); goto bad; }
     m->in_t = g->inputs[0];
     m->out_t = g->outputs[0];
@@ -491,7 +541,7 @@ int glad_mobilenet_load(glad_mobilenet **out, const char *path, char *err, size_
     for (int i = 0; i < g->nops; i++) if (g->ops[i].nout >= 1 && g->ops[i].out[0] >= 0) m->producer[g->ops[i].out[0]] = i;
     /* the whole graph must be runnable at its own input size */
     char e2[256];
-    if ((rc = infer(m, m->H0, m->W0, g->nops - 1, e2, sizeof e2))) { errf(err, errlen, rc, "%s: %s", path, e2); goto bad; }
+    if ((rc = infer(m, m->rs, m->have, m->H0, m->W0, g->nops - 1, e2, sizeof e2))) { errf(err, errlen, rc, "%s: %s", path, e2); goto bad; }
     if (m->producer[m->out_t] < 0) { rc = errf(err, errlen, GLAD_EFORMAT, "%s: the output is not computed", path); goto bad; }
     m->nclasses = (int)m->rs[m->out_t].n;
     if ((rc = find_blocks(m, e2, sizeof e2))) { errf(err, errlen, rc, "%s: %s", path, e2); goto bad; }
@@ -500,6 +550,14 @@ int glad_mobilenet_load(glad_mobilenet **out, const char *path, char *err, size_
 bad:
     glad_mobilenet_free(m);
     return rc;
+}
+
+int glad_mobilenet_load(glad_mobilenet **out, const char *path, char *err, size_t errlen)
+{
+    glad_tflite_model *g;
+    *out = NULL;
+    GLAD_TRY(glad_tflite_load(&g, path, err, errlen));
+    return glad_mobilenet_from_model(out, g, path, err, errlen);
 }
 
 void glad_mobilenet_free(glad_mobilenet *m)
@@ -538,15 +596,20 @@ int glad_mobilenet_default_blocks(const glad_mobilenet *m, int *blocks)
     return n;
 }
 
-int glad_mobilenet_out_shape(const glad_mobilenet *m0, int blk, int H, int W, int *C, int *h, int *w)
+int glad_mobilenet_out_shape(const glad_mobilenet *m, int blk, int H, int W, int *C, int *h, int *w)
 {
-    glad_mobilenet *m = (glad_mobilenet *)m0;     /* infer writes the shape scratch only */
     if (blk < 0 || blk >= m->nblocks || H < 1 || W < 1) return GLAD_EINVAL;
-    GLAD_TRY(infer(m, H, W, m->blk_op[blk], NULL, 0));
-    const rshape *s = &m->rs[m->blk_t[blk]];
-    if (s->rank != 4) return GLAD_ESHAPE;
-    *C = s->d[3]; *h = s->d[1]; *w = s->d[2];
-    return 0;
+    size_t nt = (size_t)m->g->ntensors;
+    rshape *rs = malloc(nt * sizeof *rs);
+    int *have = malloc(nt * sizeof *have), rc = GLAD_ENOMEM;
+    if (rs && have && (rc = infer(m, rs, have, H, W, m->blk_op[blk], NULL, 0)) == 0) {
+        const rshape *s = &rs[m->blk_t[blk]];
+        if (s->rank != 4) rc = GLAD_ESHAPE;
+        else { *C = s->d[3]; *h = s->d[1]; *w = s->d[2]; }
+    }
+    free(rs);
+    free(have);
+    return rc;
 }
 
 int glad_mobilenet_features(glad_mobilenet *m, const float *x, int H, int W, int nb, const int *blocks, float **out)
@@ -567,7 +630,7 @@ int glad_mobilenet_features(glad_mobilenet *m, const float *x, int H, int W, int
         float *o = out[k];
         /* (h,w,C) -> (C,h,w) */
         // each channel plane is written by one iteration
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (hw * C > 100000)
         for (int c = 0; c < C; c++)
             for (size_t p = 0; p < hw; p++) o[(size_t)c * hw + p] = a[p * C + c];
     }

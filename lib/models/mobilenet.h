@@ -10,12 +10,16 @@
 #define GLAD_MOBILENET_H
 
 #include "glad.h"
+#include "tflite.h"
 
 #define GLAD_MOBILENET_MAX_BLOCKS 64
 
 typedef struct glad_mobilenet glad_mobilenet;
 
 int glad_mobilenet_load(glad_mobilenet **m, const char *tflite_path, char *err, size_t errlen);
+/* the same from a parsed model, which m then owns (freed on failure too);
+ * path only names it in messages (may be NULL) */
+int glad_mobilenet_from_model(glad_mobilenet **m, glad_tflite_model *model, const char *path, char *err, size_t errlen);
 void glad_mobilenet_free(glad_mobilenet *m);
 int glad_mobilenet_nblocks(const glad_mobilenet *m);                 /* 17 for MobileNetV2 */
 /* default feature blocks: the last block at stride 8 and the last at stride

@@ -18,6 +18,10 @@ typedef struct glad_resnet glad_resnet;
 /* Load a model file; on error *err names the bad key (missing, wrong shape or
  * dtype, non-finite or negative running_var). */
 int glad_resnet_load(glad_resnet **r, const char *path, char *err, size_t errlen);
+/* Same, choosing whether stride-1 3x3 convolutions use Winograd F(2x2,3x3)
+ * (lib/nn/winograd.h; its transformed weights, 16/9 the size, replace the
+ * plain ones): 1 yes (what glad_resnet_load does), 0 im2col + GEMM. */
+int glad_resnet_load_winograd(glad_resnet **r, const char *path, int winograd, char *err, size_t errlen);
 void glad_resnet_free(glad_resnet *r);
 int glad_resnet_nlayers(const glad_resnet *r);        /* 3, or 4 when layer4 is present */
 /* output shape of layer L (1-based: 1..nlayers) for an H x W input */
@@ -25,9 +29,12 @@ int glad_resnet_out_shape(const glad_resnet *r, int L, int H, int W, int *C, int
 /* x (B,3,H,W), already ImageNet-normalised by the caller. For the nl 1-based layer
  * indices in layers[], out[i] (caller-allocated, B*C*h*w) receives that layer's output.
  * Stops after the deepest requested layer. Records are computed one by one, so a
- * record's output does not depend on the others in the batch. */
+ * record's output does not depend on the others in the batch. Runs on the
+ * OpenMP threads (results agree across thread counts up to rounding). The
+ * scratch buffers live in r: one forward at a time per model. */
 int glad_resnet_forward(glad_resnet *r, const float *x, int B, int H, int W, int nl, const int *layers, float **out);
-/* Multiply-adds x 2 of one record's forward up to layer L (1-based) at H x W. */
+/* Multiply-adds x 2 of one record's forward up to layer L (1-based) at H x W,
+ * counted as direct convolutions (Winograd does fewer). */
 double glad_resnet_flops(const glad_resnet *r, int L, int H, int W);
 
 #endif

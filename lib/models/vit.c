@@ -3,15 +3,16 @@
  * pre-norm blocks
  *   x += proj(attn(LN1(x)));  x += fc2(GELU(fc1(LN2(x))))
  * computed one image at a time with one sgemm per linear layer over all the
- * image's tokens (M = tokens), and attention one head at a time
- *   S = head_dim^-1/2 Q K^T (T,T);  softmax rows;  A = S V
- * so that the T x T scores of a single head are the largest buffer. Not a
+ * image's tokens (M = tokens), and attention per (head, tile of QT queries)
+ *   S = head_dim^-1/2 Q_tile K^T (QT,T);  softmax rows;  A_tile = S V
+ * so the scores never exceed QT x T per thread and stay in cache. Not a
  * trainer: no tape, no backward. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
+#include <omp.h>
 #include "json.h"
 #include "models/vit.h"
 #include "nn/nn.h"
@@ -110,6 +111,15 @@ static int infer_config(glad_vit_config *c, int *qkv_bias, const glad_st *st, ch
         snprintf(n, sizeof n, "blocks.%d.norm1.weight", c->depth);
         if (!glad_st_find(st, n) || c->depth == 256) break;
         c->depth++;
+    }
+    /* a gap in the block numbers would silently drop the blocks after it */
+    for (int i = 0; i < glad_st_count(st); i++) {
+        const char *nm = glad_st_entry_at(st, i)->name;
+        int k;
+        if (sscanf(nm, "blocks.%d.", &k) == 1 && k >= c->depth) {
+            snprintf(err, errlen, "tensor '%.200s' beyond the %d consecutive blocks (blocks.%d.norm1.weight missing?)", nm, c->depth, c->depth);
+            return GLAD_ENOTFOUND;
+        }
     }
     c->eps = 1e-6f;
     *qkv_bias = glad_st_find(st, "blocks.0.attn.qkv.bias") != NULL;
@@ -310,14 +320,149 @@ static void linear_tokens(float *out, const float *x, const float *w, const floa
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, NO, NI, 1.0f, x, NI, w, NI, 1.0f, out, NO);
 }
 
-/* scratch of one image's forward (floats, laid out in one allocation) */
-typedef struct { float *X, *h, *pos, *big; } vit_ws;
+/* queries per attention tile: a tile's scores (QT x T floats, 1 MB at T = 4097)
+ * stay in a core's L2 between the two products and the softmax */
+#define QT 64
 
-static int ws_floats(const glad_vit_config *c, int H, int W, size_t *total)
+/* e^x for x <= 0, 16 lanes (GCC/clang vector extensions, so it vectorises with
+ * any -march): Cephes expf, x = n ln2 + r with |r| <= ln2/2 (ln2 split in two
+ * for an exact reduction), degree-5 minimax polynomial, 2^n built from the
+ * exponent bits; ~1 ulp. x below -87 is clamped (e^-87 ~ 1.6e-38 against a
+ * softmax row sum >= 1) so 2^n stays a normal number. The clamp is a mask,
+ * not a branch: a float compare in a scalar loop would not be if-converted. */
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+#define VL 16
+
+/* in place through a pointer: a 64-byte vector passed by value would change the ABI without AVX-512 */
+static inline void vexp_neg(v16f *px)
+{
+    v16f x = *px;
+    const v16f lo = (v16f){0} - 87.0f, magic = (v16f){0} + 12582912.0f;   /* 1.5 * 2^23: adding it rounds to an integer */
+    v16i m = x < lo;
+    x = (v16f)((m & (v16i)lo) | (~m & (v16i)x));
+    v16f n = (x * 1.44269504088896341f + magic) - magic;
+    v16f r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    v16f p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    v16i bits = (__builtin_convertvector(n, v16i) + 127) << 23;
+    *px = p * (v16f)bits;
+}
+
+/* The two kernels below are also compiled for AVX-512 and AVX2 (picked at
+ * load time); the 16-lane code does the same operations in the same order on
+ * every ISA (no FMA contraction in ISO C mode), so results do not depend on it.
+ * Not under AddressSanitizer: ifunc resolvers run before its runtime is set up. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define VIT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VIT_CLONES
+#endif
+
+/* softmax of one row in place: e^(x - max) / sum. Lanes are reduced in a fixed
+ * order, so the result does not depend on the thread count; the tail of the
+ * row (n % 16 values) goes through the same vector code, padded. */
+VIT_CLONES static void softmax_row(float *r, int n)
+{
+    int nv = n / VL * VL, tail = n - nv;
+    float mx = r[0];
+    for (int i = nv; i < n; i++) mx = r[i] > mx ? r[i] : mx;
+    if (nv) {
+        v16f vm, v;
+        memcpy(&vm, r, sizeof vm);
+        for (int i = VL; i < nv; i += VL) {
+            memcpy(&v, r + i, sizeof v);
+            v16i g = v > vm;
+            vm = (v16f)((g & (v16i)v) | (~g & (v16i)vm));
+        }
+        for (int l = 0; l < VL; l++) mx = vm[l] > mx ? vm[l] : mx;
+    }
+    v16f acc = {0}, v, e;
+    for (int i = 0; i < nv; i += VL) {
+        memcpy(&v, r + i, sizeof v);
+        e = v - mx;
+        vexp_neg(&e);
+        memcpy(r + i, &e, sizeof e);
+        acc += e;
+    }
+    if (tail) {
+        v16f t = (v16f){0} - 1e30f;   /* padding lanes: computed, then dropped */
+        for (int l = 0; l < tail; l++) t[l] = r[nv + l];
+        e = t - mx;
+        vexp_neg(&e);
+        for (int l = 0; l < tail; l++) { r[nv + l] = e[l]; acc[l] += e[l]; }
+    }
+    float s = 0.0f;
+    for (int l = 0; l < VL; l++) s += acc[l];
+    float inv = 1.0f / s;
+    for (int i = 0; i < n; i++) r[i] *= inv;
+}
+
+/* GELU in place over n values, exact-erf form 0.5 x (1 + erf(x / sqrt 2)) with
+ * erf from Abramowitz-Stegun 7.1.26 as PyTorch's vectorised CPU erf:
+ * erf(z) = sign(z) (1 - t (p1 + t (p2 + t (p3 + t (p4 + t p5)))) e^(-z^2)),
+ * t = 1 / (1 + 0.3275911 |z|), absolute error <= 1.5e-7 */
+VIT_CLONES static void gelu_inplace(float *x, size_t n)
+{
+    size_t nv = n / VL * VL;
+    for (size_t i = 0; i <= nv; i += VL) {
+        int m = i < nv ? VL : (int)(n - nv);
+        if (m == 0) break;
+        v16f v = {0};
+        if (m == VL) memcpy(&v, x + i, sizeof v);
+        else for (int l = 0; l < m; l++) v[l] = x[i + l];
+        v16f z = v * 0.70710678118654752f;
+        v16i neg = z < 0.0f;
+        v16f a = (v16f)((v16i)z & 0x7fffffff);   /* |z|: clear the sign bit */
+        v16f t = 1.0f / (a * 0.3275911f + 1.0f);
+        v16f poly = t * 1.061405429f - 1.453152027f;
+        poly = poly * t + 1.421413741f;
+        poly = poly * t - 0.284496736f;
+        poly = poly * t + 0.254829592f;
+        v16f e = (v16f){0} - a * a;
+        vexp_neg(&e);
+        v16f erfa = 1.0f - poly * t * e;
+        v16f erfz = (v16f)((neg & (v16i)((v16f){0} - erfa)) | (~neg & (v16i)erfa));
+        v16f y = 0.5f * v * (1.0f + erfz);
+        if (m == VL) memcpy(x + i, &y, sizeof y);
+        else for (int l = 0; l < m; l++) x[i + l] = y[l];
+    }
+}
+
+/* A (T,D) = concat_heads softmax(scale Q K^T) V from qkv (T,3D) in the layout
+ * [3][heads][head_dim]: head j's q, k, v are column blocks at j*hd, D + j*hd,
+ * 2D + j*hd with row stride 3D; A likewise at j*hd. sbuf: nthr * QT * T floats. */
+static void attention(float *A, const float *qkv, int T, int D, int heads, float *sbuf, int nthr)
+{
+    int hd = D / heads, D3 = 3 * D, ntile = (T + QT - 1) / QT;
+    float scale = 1.0f / sqrtf((float)hd);
+    // (head, query tile) items write disjoint blocks of A; each thread has its own
+    // scores buffer, and sgemm runs single-threaded inside the region (same result
+    // for any thread count)
+    #pragma omp parallel for schedule(dynamic) num_threads(nthr)
+    for (int it = 0; it < heads * ntile; it++) {
+        int j = it / ntile, t0 = (it % ntile) * QT, m = T - t0 < QT ? T - t0 : QT;
+        float *S = sbuf + (size_t)omp_get_thread_num() * QT * T;
+        const float *q = qkv + (size_t)t0 * D3 + (size_t)j * hd, *k = qkv + D + (size_t)j * hd, *v = k + D;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, T, hd, scale, q, D3, k, D3, 0.0f, S, T);
+        for (int r = 0; r < m; r++) softmax_row(S + (size_t)r * T, T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hd, T, 1.0f, S, T, v, D3, 0.0f,
+                    A + (size_t)t0 * D + (size_t)j * hd, D);
+    }
+}
+
+/* scratch of one image's forward (floats, laid out in one allocation) */
+typedef struct { float *X, *h, *pos, *big; int nthr; } vit_ws;
+
+static int ws_floats(const glad_vit_config *c, int H, int W, int nthr, size_t *total)
 {
     size_t N = (size_t)(H / c->patch) * (size_t)(W / c->patch), T = N + 1, D = (size_t)c->dim, tt, a, b;
-    GLAD_TRY(glad_mul_size(T, T, &tt));
-    a = tt + 3 * D * T;                              /* qkv + one head's scores */
+    GLAD_TRY(glad_mul_size((size_t)nthr * QT, T, &tt));
+    a = tt + 3 * D * T;                              /* qkv + every thread's score tile */
     b = (size_t)c->mlp_hidden * T;                   /* MLP hidden */
     size_t cw = glad_conv2d_workspace(3, H, W, c->patch, c->patch, c->patch, 0);
     size_t big = a > b ? a : b;
@@ -349,7 +494,7 @@ static void image_forward(const glad_vit *v, const vit_ws *ws, const float *xb, 
 {
     const glad_vit_config *c = &v->cfg;
     int p = c->patch, gh = H / p, gw = W / p, N = gh * gw, T = N + 1, D = c->dim, Hm = c->mlp_hidden;
-    int heads = c->heads, hd = D / heads, D3 = 3 * D;
+    int heads = c->heads, D3 = 3 * D;
     float *X = ws->X, *h = ws->h, *big = ws->big;
     /* patch embedding: conv p x p stride p -> (D, N) in h, then tokens = [cls ; conv^T] + pos */
     glad_conv2d_forward(h, xb, v->pe_w, v->pe_b, 1, 3, H, W, D, p, p, p, 0, big);
@@ -358,24 +503,18 @@ static void image_forward(const glad_vit *v, const vit_ws *ws, const float *xb, 
     #pragma omp parallel for schedule(static) if ((long)N * D > 65536)
     for (int n = 0; n < N; n++)
         for (int d = 0; d < D; d++) X[(size_t)(n + 1) * D + d] = h[(size_t)d * N + n] + ws->pos[(size_t)(n + 1) * D + d];
-    float scale = 1.0f / sqrtf((float)hd);
-    float *qkv = big, *S = big + (size_t)D3 * T, *mlp = big;
+    float *qkv = big, *mlp = big;
     for (int k = 1; k <= last; k++) {
         const vit_block *b = &v->blk[k - 1];
         glad_layernorm_forward(h, X, b->n1w, b->n1b, T, D, c->eps);
         linear_tokens(qkv, h, b->qkvw, b->qkvb, T, D, D3, 0);
-        /* qkv row layout [3][heads][head_dim]: head j's q, k, v are column blocks
-         * at j*hd, D + j*hd, 2D + j*hd with row stride 3D; A (into h) likewise at j*hd */
-        for (int j = 0; j < heads; j++) {
-            const float *q = qkv + (size_t)j * hd, *kk = q + D, *vv = q + 2 * D;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, D3, kk, D3, 0.0f, S, T);
-            glad_softmax_rows(S, T, T);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, S, T, vv, D3, 0.0f, h + (size_t)j * hd, D);
-        }
+        attention(h, qkv, T, D, heads, big + (size_t)D3 * T, ws->nthr);   /* A into h (LN1 output no longer needed) */
         linear_tokens(X, h, b->projw, b->projb, T, D, D, 1);
         glad_layernorm_forward(h, X, b->n2w, b->n2b, T, D, c->eps);
         linear_tokens(mlp, h, b->fc1w, b->fc1b, T, D, Hm, 0);
-        glad_gelu_forward(mlp, mlp, (size_t)T * Hm);
+        // rows are independent
+        #pragma omp parallel for schedule(static)
+        for (int t = 0; t < T; t++) gelu_inplace(mlp + (size_t)t * Hm, (size_t)Hm);
         linear_tokens(X, mlp, b->fc2w, b->fc2b, T, Hm, D, 1);
         for (int i = 0; i < nb; i++)
             if (blocks[i] == k) memcpy(dst[i], X, sizeof(float) * (size_t)T * D);
@@ -394,7 +533,9 @@ static int run(glad_vit *v, const float *x, int B, int H, int W, int nb, const i
     const glad_vit_config *c = &v->cfg;
     int p = c->patch, gh = H / p, gw = W / p, N = gh * gw, T = N + 1, D = c->dim;
     size_t nws, ntmp = 0;
-    GLAD_TRY(ws_floats(c, H, W, &nws));
+    int nthr = omp_get_max_threads();   /* attention threads, each with its own score tile */
+    if (nthr > 64) nthr = 64;
+    GLAD_TRY(ws_floats(c, H, W, nthr, &nws));
     if (feat) {
         GLAD_TRY(glad_mul_size((size_t)nb, (size_t)T * D, &ntmp));
         if (ntmp > GLAD_MAX_ALLOC / sizeof(float) - nws) return GLAD_ERANGE;
@@ -402,7 +543,7 @@ static int run(glad_vit *v, const float *x, int B, int H, int W, int nb, const i
     float *mem = malloc((nws + ntmp) * sizeof(float));
     float **dst = malloc(sizeof(float *) * (size_t)(nb > 0 ? nb : 1));
     if (!mem || !dst) { free(mem); free(dst); return GLAD_ENOMEM; }
-    vit_ws ws = {mem, mem + (size_t)T * D, mem + 2 * (size_t)T * D, mem + 3 * (size_t)T * D};
+    vit_ws ws = {mem, mem + (size_t)T * D, mem + 2 * (size_t)T * D, mem + 3 * (size_t)T * D, nthr};
     float *tmp = mem + nws;
     GLAD_TRYG(rc, pos_for_grid(v, ws.pos, gh, gw, H, W), out);
     size_t per_img = (size_t)3 * H * W;

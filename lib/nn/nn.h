@@ -106,12 +106,13 @@ void glad_depthwise_nhwc_forward(float *out, const float *x, const float *w, con
                                  int Ho, int Wo, float lo, float hi);
 
 /* conv2d on channels-last (H,W,C) with TFLite weights (OC,kh,kw,C): im2col +
- * sgemm, same padding/dilation/bias/clamp conventions as the depthwise;
+ * sgemm, same padding/dilation/bias/clamp conventions as the depthwise, then
+ * + res (Ho,Wo,OC) when res is not NULL (a fused residual ADD);
  * ws holds glad_conv2d_nhwc_workspace floats (0 when direct: 1x1, stride 1,
  * no padding) */
 size_t glad_conv2d_nhwc_workspace(int C, int kh, int kw, int Ho, int Wo, int direct);
-void glad_conv2d_nhwc_forward(float *out, const float *x, const float *w, const float *b, int H, int W, int C, int OC,
-                              int kh, int kw, int sh, int sw, int dh, int dw, int pad_top, int pad_left, int Ho, int Wo,
-                              float lo, float hi, float *ws);
+void glad_conv2d_nhwc_forward(float *out, const float *x, const float *w, const float *b, const float *res, int H,
+                              int W, int C, int OC, int kh, int kw, int sh, int sw, int dh, int dw, int pad_top,
+                              int pad_left, int Ho, int Wo, float lo, float hi, float *ws);
 
 #endif
