@@ -86,6 +86,18 @@ int cli_parse_double(const char *opt, const char *s, double lo, double hi, doubl
     return 0;
 }
 
+int cli_parse_choice(const char *opt, const char *s, const char *const *names, int *out)
+{
+    char list[256] = "";
+    size_t k = 0;
+    for (int i = 0; names[i]; i++) {
+        if (!strcmp(s, names[i])) { *out = i; return 0; }
+        k += (size_t)snprintf(list + k, k < sizeof list ? sizeof list - k : 0, "%s%s", i ? ", " : "", names[i]);
+        if (k >= sizeof list) k = sizeof list - 1;
+    }
+    return cli_usage_error("invalid value '%s' for %s (one of: %s)", s, opt, list);
+}
+
 int cli_parse_shard(const char *s, int *k, int *n)
 {
     long a, b;

@@ -30,6 +30,8 @@ int cli_version(void);
  * return CLI_USAGE. */
 int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
 int cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out);
+/* s is one of the NULL-terminated names: *out = its index */
+int cli_parse_choice(const char *opt, const char *s, const char *const *names, int *out);
 /* "K/N" with 0 <= K < N */
 int cli_parse_shard(const char *s, int *k, int *n);
 /* "H" or "HxW" */

@@ -131,6 +131,8 @@ static int dist_fn(void *ctx, float *D, const float *recon, const float *y, int 
     return glad_score_gaussian_blur(D, H, W, 4.0);
 }
 
+static const char *const norm_names[] = {"imagenet", "raw", NULL};
+
 int main(int argc, char **argv)
 {
     cli_init("glad-denoise");
@@ -171,15 +173,11 @@ int main(int argc, char **argv)
         case O_SAFF: saff = 1; break;
         case O_SAFFM: if (!strcmp(optarg, "sigmoid")) saff_bin = 0; else if (!strcmp(optarg, "binary")) saff_bin = 1; else return cli_usage_error("--saff-mask takes sigmoid or binary"); break;
         case O_SAFFT: if (cli_parse_double("--saff-threshold", optarg, -10, 10, &saff_thr)) return CLI_USAGE; break;
-        case O_ADSBB: ads_bb = optarg; break;
+        case O_ADSBB: { int k; if (cli_parse_choice("--ads-backbone", optarg, glad_backbone_kinds, &k)) return CLI_USAGE; ads_bb = optarg; break; }
         case O_ADSL: if (cli_parse_int("--ads-layer", optarg, 0, 64, &ads_layer)) return CLI_USAGE; break;
         case O_ADSW: ads_w = optarg; break;
         case O_ADSS: if (cli_parse_int("--ads-size", optarg, 8, 8192, &ads_size)) return CLI_USAGE; break;
-        case O_ADSN:
-            if (!strcmp(optarg, "raw")) ads_raw = 1;
-            else if (!strcmp(optarg, "imagenet")) ads_raw = 0;
-            else return cli_usage_error("--ads-norm: imagenet or raw, not '%s'", optarg);
-            break;
+        case O_ADSN: if (cli_parse_choice("--ads-norm", optarg, norm_names, &ads_raw)) return CLI_USAGE; break;
         case O_FT: if (cli_parse_double("--feature-t", optarg, 0, 999, &ft)) return CLI_USAGE; break;
         case O_MDPS: mdps = 1; break;
         case O_SAMPLES: if (cli_parse_int("--samples", optarg, 1, 1000, &samples)) return CLI_USAGE; break;
@@ -202,8 +200,6 @@ int main(int argc, char **argv)
     }
     if (!model) return cli_usage_error("--model MODEL is required");
     if (saff && !ads) return cli_usage_error("--saff works with --ads");
-    if (strcmp(ads_bb, "unet") && strcmp(ads_bb, "vit") && strcmp(ads_bb, "resnet") && strcmp(ads_bb, "mobilenetv2"))
-        return cli_usage_error("--ads-backbone: unet, vit, resnet or mobilenetv2, not '%s'", ads_bb);
     if (ads && strcmp(ads_bb, "unet") && !ads_w) return cli_usage_error("--ads-backbone %s needs --ads-weights FILE", ads_bb);
     if (ads && mdps) return cli_usage_error("--ads and --mdps are different strategies; choose one");
     if (inf) skip = steps / inf > 0 ? steps / inf : 1;

@@ -28,6 +28,8 @@ static const char usage[] =
     "      --shard K/N      only records with index %% N == K\n"
     "  -o, --output FILE, --zstd, -h, --help, -V, --version\n";
 
+static const char *const norm_names[] = {"imagenet", "raw", NULL};
+
 int main(int argc, char **argv)
 {
     cli_init("glad-features");
@@ -43,7 +45,7 @@ int main(int argc, char **argv)
     int f16 = 0, zstd = 0, shard_k = 0, shard_n = 1, raw = 0, c;
     while ((c = getopt_long(argc, argv, "b:o:hV", lo, NULL)) != -1) {
         switch (c) {
-        case 'b': kind = optarg; break;
+        case 'b': { int k; if (cli_parse_choice("--backbone", optarg, glad_backbone_kinds, &k)) return CLI_USAGE; kind = optarg; break; }
         case O_MODEL: model = optarg; break;
         case O_WEIGHTS: weights = optarg; break;
         case O_LAYERS: layers_s = optarg; break;
@@ -51,11 +53,7 @@ int main(int argc, char **argv)
         case O_FT: if (cli_parse_double("--feature-t", optarg, 0, 999, &ft)) return CLI_USAGE; break;
         case O_F16: f16 = 1; break;
         case O_SIZE: if (cli_parse_int("--size", optarg, 8, 8192, &size)) return CLI_USAGE; break;
-        case O_NORM:
-            if (!strcmp(optarg, "raw")) raw = 1;
-            else if (!strcmp(optarg, "imagenet")) raw = 0;
-            else return cli_usage_error("--norm: imagenet or raw, not '%s'", optarg);
-            break;
+        case O_NORM: if (cli_parse_choice("--norm", optarg, norm_names, &raw)) return CLI_USAGE; break;
         case O_SHARD: if (cli_parse_shard(optarg, &shard_k, &shard_n)) return CLI_USAGE; break;
         case 'o': out = optarg; break;
         case O_ZSTD: zstd = 3; break;
@@ -67,8 +65,6 @@ int main(int argc, char **argv)
     if (argc - optind > 1) return cli_usage_error("at most one input FILE");
     if (model && weights) return cli_usage_error("--model and --weights name the same file; give one");
     if (model) weights = model;
-    if (kind && strcmp(kind, "unet") && strcmp(kind, "vit") && strcmp(kind, "resnet") && strcmp(kind, "mobilenetv2"))
-        return cli_usage_error("--backbone: unet, vit, resnet or mobilenetv2, not '%s'", kind);
     if (!weights && (!kind || !strcmp(kind, "unet"))) return cli_usage_error("the unet backbone needs --model MODEL (a glad-train model file)");
     if (!weights) return cli_usage_error("the %s backbone needs --weights FILE", kind);
     char err[600] = "";

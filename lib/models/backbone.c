@@ -13,7 +13,7 @@
 #include "models/vit.h"
 
 enum { BB_UNET, BB_VIT, BB_RESNET, BB_MOBILENET };
-static const char *const kind_names[] = {"unet", "vit", "resnet", "mobilenetv2"};
+const char *const glad_backbone_kinds[] = {"unet", "vit", "resnet", "mobilenetv2", NULL};
 
 struct glad_backbone {
     int kind;
@@ -71,7 +71,7 @@ int glad_backbone_open(glad_backbone **out, const glad_backbone_opts *o, char *e
         if (!kind) { snprintf(err, errlen, "%s: not a model file of a known backbone (unet, vit, resnet, mobilenetv2)", o->weights); return GLAD_EFORMAT; }
     }
     int k = -1;
-    for (int i = 0; i < 4; i++) if (!strcmp(kind, kind_names[i])) k = i;
+    for (int i = 0; glad_backbone_kinds[i]; i++) if (!strcmp(kind, glad_backbone_kinds[i])) k = i;
     if (k < 0) { snprintf(err, errlen, "unknown backbone '%s' (unet, vit, resnet, mobilenetv2)", kind); return GLAD_EUNSUPPORTED; }
     if (o->size < 0 || o->size > 8192) { snprintf(err, errlen, "input size %d out of range", o->size); return GLAD_ERANGE; }
     glad_backbone *bb = calloc(1, sizeof *bb);
@@ -103,7 +103,7 @@ int glad_backbone_open(glad_backbone **out, const glad_backbone_opts *o, char *e
         break;
     }
     if (!rc && k != BB_UNET && o->size && o->size % bb->multiple) {
-        snprintf(err, errlen, "input size %d is not a multiple of %d (%s)", o->size, bb->multiple, kind_names[k]);
+        snprintf(err, errlen, "input size %d is not a multiple of %d (%s)", o->size, bb->multiple, glad_backbone_kinds[k]);
         rc = GLAD_EINVAL;
     }
     if (rc) { glad_backbone_close(bb); return rc; }
@@ -121,7 +121,7 @@ void glad_backbone_close(glad_backbone *bb)
     free(bb);
 }
 
-const char *glad_backbone_kind(const glad_backbone *bb) { return kind_names[bb->kind]; }
+const char *glad_backbone_kind(const glad_backbone *bb) { return glad_backbone_kinds[bb->kind]; }
 
 void glad_backbone_layer_range(const glad_backbone *bb, int *lo, int *hi)
 {

@@ -33,6 +33,9 @@ typedef struct {
     glad_backbone_norm norm;
 } glad_backbone_opts;
 
+/* The kinds, NULL-terminated: "unet", "vit", "resnet", "mobilenetv2" */
+extern const char *const glad_backbone_kinds[];
+
 /* Which backbone a weights file holds, from its contents: "unet", "vit",
  * "resnet", "mobilenetv2", or NULL (unreadable or unknown). */
 const char *glad_backbone_detect(const char *path);

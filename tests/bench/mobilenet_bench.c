@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <time.h>
 #include "models/mobilenet.h"
+#include "bench.h"
 
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
 
 int main(int argc, char **argv)
@@ -26,18 +26,18 @@ int main(int argc, char **argv)
     double t[32];
     glad_mobilenet_features(m, x, S, S, 1, &last, &f);
     for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = bench_now();
         glad_mobilenet_features(m, x, S, S, 1, &last, &f);
-        t[r] = now() - t0;
+        t[r] = bench_now() - t0;
     }
     qsort(t, (size_t)reps, sizeof *t, cmp);
     printf("blocks_s=%.5f\nblocks_images_per_s=%.3f\nblocks_gflops=%.2f\n", t[reps / 2], 1 / t[reps / 2],
            glad_mobilenet_last_flops(m) / t[reps / 2] / 1e9);
     if (S == 224 && glad_mobilenet_nclasses(m) == 1001) {
         for (int r = 0; r < reps; r++) {
-            double t0 = now();
+            double t0 = bench_now();
             glad_mobilenet_classify(m, x, S, S, p);
-            t[r] = now() - t0;
+            t[r] = bench_now() - t0;
         }
         qsort(t, (size_t)reps, sizeof *t, cmp);
         printf("forward_s=%.5f\nforward_images_per_s=%.3f\nforward_gflops=%.2f\n", t[reps / 2], 1 / t[reps / 2],

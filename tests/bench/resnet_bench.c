@@ -14,8 +14,8 @@
 #include "models/resnet.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "bench.h"
 
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 static double cputime(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 
 #define MAXT 512
@@ -60,15 +60,8 @@ int main(int argc, char **argv)
 {
     if (argc < 4) { fprintf(stderr, "usage: resnet_bench SIZE WEIGHTS_OUT FEATURES_OUT\n"); return 2; }
     int S = atoi(argv[1]);
-    /* sgemm on 2048^2 as the machine's practical peak */
-    int n = 2048;
-    float *a = calloc((size_t)n * n, 4), *b = calloc((size_t)n * n, 4), *c = calloc((size_t)n * n, 4);
-    for (size_t i = 0; i < (size_t)n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
-    double t0 = now();
-    for (int r = 0; r < 3; r++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
-    printf("sgemm_gflops=%.1f\n", 3 * 2.0 * n * n * (double)n / (now() - t0) / 1e9);
-    free(a); free(b); free(c);
+    printf("sgemm_gflops=%.1f\n", bench_sgemm_gflops());
+    double t0;
 
     /* wide_resnet50_2: layers [3,4,6,(3)], width_per_group 128; layer4/fc not written */
     glad_rng_seed(&rng, 1, 0, 0);
@@ -118,9 +111,9 @@ int main(int argc, char **argv)
     double s = 1e30, cpu = 1e30, fl = glad_resnet_flops(r, 3, S, S);
     for (int k = 0; k < 5; k++) {
         double c0 = cputime();
-        t0 = now();
+        t0 = bench_now();
         glad_resnet_forward(r, x.data, 1, S, S, 3, layers, out);
-        t0 = now() - t0;
+        t0 = bench_now() - t0;
         c0 = cputime() - c0;
         if (t0 < s) s = t0;
         if (c0 < cpu) cpu = c0;

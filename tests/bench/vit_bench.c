@@ -14,8 +14,8 @@
 #include "models/vit.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "bench.h"
 
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 
 /* random DINO-shaped weights: N(0, 0.02) matrices (trunc-normal-like init),
  * norm weights 1 + N(0, 0.1), biases N(0, 0.02) */
@@ -85,9 +85,9 @@ int main(int argc, char **argv)
         int it = S >= 384 ? 2 : 8;
         double dt = 1e30;
         for (int k = 0; k < it; k++) {
-            double t0 = now();
+            double t0 = bench_now();
             glad_vit_forward_tokens(v, x, 1, S, S, nb, blocks, tok, NULL);
-            double d = now() - t0;
+            double d = bench_now() - t0;
             dt = d < dt ? d : dt;
         }
         printf("s%d_images_per_s=%.4f\ns%d_gflops=%.1f\n", S, 1 / dt, S, glad_vit_flops(v, S, S, blocks[nb - 1]) / dt / 1e9);

@@ -7,40 +7,13 @@ MaxPool2d(3,2,1) alone on maxpool.x [2,3,9,8] -> maxpool.out.
 usage: /usr/bin/python3 tests/ref/resnet_fixture.py WEIGHTS.safetensors OUT.safetensors
 """
 import json
-import struct
 import sys
 
-import numpy as np
 import torch
+
 from torchvision.models.resnet import Bottleneck, ResNet
 
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        head = json.loads(f.read(n))
-        data = f.read()
-    meta = head.pop("__metadata__", {})
-    dt = {"F32": "<f4", "I64": "<i8", "F16": "<f2", "F64": "<f8"}
-    out = {}
-    for k, v in head.items():
-        b, e = v["data_offsets"]
-        out[k] = torch.from_numpy(np.frombuffer(data[b:e], dtype=dt[v["dtype"]]).reshape(v["shape"]).copy())
-    return out, meta
-
-
-def save_safetensors(path, tensors, meta):
-    head, off, blobs = {}, 0, []
-    for k, t in tensors.items():
-        a = np.ascontiguousarray(t.detach().numpy().astype("<f4"))
-        head[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
-        off += a.nbytes
-        blobs.append(a.tobytes())
-    head["__metadata__"] = meta
-    h = json.dumps(head).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+from st import load_safetensors, save_safetensors
 
 
 def build(weights):

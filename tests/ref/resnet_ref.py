@@ -5,38 +5,24 @@ number of threads, and checks glad's features against its own.
 
 usage: resnet_ref.py WEIGHTS.safetensors FEATURES.safetensors THREADS
 """
-import json
-import struct
 import sys
 import time
 
-import numpy as np
 import torch
+
 import torchvision
 
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        head = json.loads(f.read(n))
-        data = f.read()
-    head.pop("__metadata__", None)
-    dt = {"F32": "<f4", "I64": "<i8"}
-    out = {}
-    for k, v in head.items():
-        b, e = v["data_offsets"]
-        out[k] = torch.from_numpy(np.frombuffer(data[b:e], dtype=dt[v["dtype"]]).reshape(v["shape"]).copy())
-    return out
+from st import load_safetensors
 
 
 def main():
     wpath, fpath, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
     torch.set_num_threads(threads)
     m = torchvision.models.wide_resnet50_2()
-    res = m.load_state_dict(load_safetensors(wpath), strict=False)
+    res = m.load_state_dict(load_safetensors(wpath)[0], strict=False)
     assert all(k.startswith(("layer4.", "fc.")) for k in res.missing_keys) and not res.unexpected_keys, res
     m.eval()
-    glad = load_safetensors(fpath)
+    glad = load_safetensors(fpath)[0]
     x = glad["x"]
 
     def features(x):

@@ -7,27 +7,16 @@ usage: unet_ref.py WEIGHTS.safetensors SIZE BASE HEADS THREADS
 """
 import json
 import math
-import struct
 import sys
 import time
 
 import numpy as np
 import torch
+
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        head = json.loads(f.read(n))
-        data = f.read()
-    meta = head.pop("__metadata__", {})
-    out = {}
-    for k, v in head.items():
-        b, e = v["data_offsets"]
-        out[k] = torch.from_numpy(np.frombuffer(data[b:e], dtype="<f4").reshape(v["shape"]).copy())
-    return out, meta
+from st import load_safetensors
 
 
 def gn(ch):

@@ -10,26 +10,13 @@ prints key=value lines: s<SIZE>_images_per_s, s<SIZE>_rel_err
 """
 import json
 import math
-import struct
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        head = json.loads(f.read(n))
-        data = f.read()
-    meta = head.pop("__metadata__", {})
-    out = {}
-    for k, v in head.items():
-        b, e = v["data_offsets"]
-        out[k] = torch.from_numpy(np.frombuffer(data[b:e], dtype="<f4").reshape(v["shape"]).copy())
-    return out, meta
+from st import load_safetensors
 
 
 class Mlp(nn.Module):
