@@ -29,6 +29,15 @@ void glad_groupnorm_forward(float *out, float *mean, float *rstd, const float *x
 void glad_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x, const float *mean,
                              const float *rstd, const float *gamma, int B, int C, int N, int G);
 
+/* ---- GroupNorm fused with SiLU: out = silu(groupnorm(x)); mean/rstd as above.
+ * The backward recomputes silu'(z) from x and the statistics, so the
+ * normalised tensor need not be kept; ws: 2*B*C doubles. dx may be NULL. ---- */
+void glad_groupnorm_silu_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma,
+                                 const float *beta, int B, int C, int N, int G, float eps);
+void glad_groupnorm_silu_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
+                                  const float *mean, const float *rstd, const float *gamma, const float *beta, int B,
+                                  int C, int N, int G, double *ws);
+
 /* ---- LayerNorm over the last dim D of (M, D) ---- */
 void glad_layernorm_forward(float *out, const float *x, const float *gamma, const float *beta, int M, int D, float eps);
 /* statistics are recomputed from x (no saved state) */
@@ -95,5 +104,19 @@ float *glad_arena_alloc(glad_arena *a, size_t n);      /* NULL on OOM */
 float *glad_arena_zalloc(glad_arena *a, size_t n);
 void glad_arena_reset(glad_arena *a);
 void glad_arena_free(glad_arena *a);
+
+/* ---- memory plan: offsets (in floats, 64-byte aligned) of tensors inside
+ * one buffer, from a replay of their allocations and frees in order; top is
+ * the buffer size needed, live the floats allocated now ---- */
+typedef struct { size_t off, len; } glad_memplan_span;
+typedef struct {
+    glad_memplan_span *span;    /* free spans below top, sorted by offset */
+    int nspan, cap;
+    size_t top, live;
+} glad_memplan;
+void glad_memplan_init(glad_memplan *m);
+int glad_memplan_alloc(glad_memplan *m, size_t n, size_t *off);   /* 0 */
+int glad_memplan_free(glad_memplan *m, size_t off, size_t n);     /* 0, -1 on OOM */
+void glad_memplan_release(glad_memplan *m);
 
 #endif
