@@ -1,6 +1,7 @@
 /* test_nn.c - each engine kernel against a naive reference (forward) and
  * central finite differences (backward): conv2d (kernels 1/3/7, stride 1/2,
- * padding 0/1/3), linear, GroupNorm, GroupNorm+SiLU (against GroupNorm then
+ * padding 0/1/3; 3x3 stride 1 on shapes that exercise the direct kernel's
+ * tiles, bit-identical across batch sizes), linear, GroupNorm, GroupNorm+SiLU (against GroupNorm then
  * SiLU), SiLU, GELU, pooling, upsampling, concat, attention, dropout; the
  * vectorised exp of SiLU/softmax against libm; the memory planner (no live
  * ranges overlap); Adam/AdamW against the update formulas; thread-count
@@ -80,6 +81,59 @@ static void test_conv(int k, int s, int p)
 
 typedef struct { float *x, *g, *b, *mean, *rstd; int B, C, N; } gn_ctx;
 static void gn_f(float *out, void *v) { gn_ctx *c = v; glad_groupnorm_forward(out, c->mean, c->rstd, c->x, c->g, c->b, c->B, c->C, c->N, 4, 1e-5f); }
+
+/* 3x3 stride-1 padding-1 convolutions (the direct kernel where the CPU has
+ * AVX-512F) on shapes that exercise its tiling: output channels not a multiple
+ * of 8, widths below, at and above the 32-position tile, one input channel;
+ * forward and input gradient against naive sums; batch 2 == two batches of 1
+ * bit for bit */
+static void test_conv3x3_shapes(void)
+{
+    int shapes[][4] = {{1, 5, 7, 3}, {3, 13, 4, 4}, {16, 8, 30, 9}, {9, 17, 33, 6}, {32, 3, 64, 5}};
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        int C = shapes[si][0], OC = shapes[si][1], W = shapes[si][2], H = shapes[si][3], B = 2;
+        size_t nx = (size_t)B * C * H * W, no = (size_t)B * OC * H * W;
+        float *x = rvec(nx), *w = rvec((size_t)OC * C * 9), *b = rvec(OC), *d = rvec(no);
+        float *ws = TMALLOC(glad_conv2d_workspace(C, H, W, 3, 3, 1, 1) * sizeof(float)), *o = TMALLOC(no * sizeof(float));
+        float *o1 = TMALLOC(no * sizeof(float)), *dx = TCALLOC(nx, sizeof(float)), *dw = TCALLOC((size_t)OC * C * 9, sizeof(float));
+        float *db = TCALLOC(OC, sizeof(float));
+        glad_conv2d_forward(o, x, w, b, B, C, H, W, OC, 3, 3, 1, 1, ws);
+        glad_conv2d_forward(o1, x, w, b, 1, C, H, W, OC, 3, 3, 1, 1, ws);
+        glad_conv2d_forward(o1 + no / 2, x + nx / 2, w, b, 1, C, H, W, OC, 3, 3, 1, 1, ws);
+        CHECKF(memcmp(o, o1, no * sizeof(float)) == 0, "conv3x3 C%d OC%d %dx%d: batch 2 != 2 x batch 1", C, OC, H, W);
+        glad_conv2d_backward(dx, dw, db, d, x, w, B, C, H, W, OC, 3, 3, 1, 1, ws);
+        double ef = 0, eb = 0, mf = 0, mb = 0;
+        for (int n = 0; n < B; n++)
+            for (int i = 0; i < H; i++)
+                for (int j = 0; j < W; j++) {
+                    for (int oc = 0; oc < OC; oc++) {
+                        double a = b[oc];
+                        for (int c = 0; c < C; c++)
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++) {
+                                    int y = i + ky - 1, xx = j + kx - 1;
+                                    if (y >= 0 && y < H && xx >= 0 && xx < W)
+                                        a += (double)w[((oc * C + c) * 3 + ky) * 3 + kx] * x[(((size_t)n * C + c) * H + y) * W + xx];
+                                }
+                        ef = fmax(ef, fabs(a - o[(((size_t)n * OC + oc) * H + i) * W + j]));
+                        mf = fmax(mf, fabs(a));
+                    }
+                    for (int c = 0; c < C; c++) {
+                        double a = 0;
+                        for (int oc = 0; oc < OC; oc++)
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++) {
+                                    int y = i + 1 - ky, xx = j + 1 - kx;
+                                    if (y >= 0 && y < H && xx >= 0 && xx < W)
+                                        a += (double)w[((oc * C + c) * 3 + ky) * 3 + kx] * d[(((size_t)n * OC + oc) * H + y) * W + xx];
+                                }
+                        eb = fmax(eb, fabs(a - dx[(((size_t)n * C + c) * H + i) * W + j]));
+                        mb = fmax(mb, fabs(a));
+                    }
+                }
+        CHECKF(ef < 1e-5 * fmax(1, mf) && eb < 1e-5 * fmax(1, mb), "conv3x3 C%d OC%d %dx%d: forward err %g, dx err %g", C, OC, H, W, ef, eb);
+    }
+}
 
 static void gns_f(float *out, void *v) { gn_ctx *c = v; glad_groupnorm_silu_forward(out, c->mean, c->rstd, c->x, c->g, c->b, c->B, c->C, c->N, 4, 1e-5f); }
 
@@ -194,6 +248,7 @@ int main(void)
     glad_groupnorm_backward(gdx, gdg, gdb, gr, g.x, g.mean, g.rstd, g.g, 2, 8, 10, 4);
     CHECK(fd_check(g.x, gdx, 160, go, 160, gr, gn_f, &g, 2e-2) == 0);
     CHECK(fd_check(g.g, gdg, 8, go, 160, gr, gn_f, &g, 1e-2) == 0 && fd_check(g.b, gdb, 8, go, 160, gr, gn_f, &g, 1e-2) == 0);
+    test_conv3x3_shapes();
     test_gn_silu();
     test_fast_exp();
     test_memplan();

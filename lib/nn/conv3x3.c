@@ -1,0 +1,128 @@
+/* conv3x3.c - direct 3x3 stride-1 padding-1 convolution for CPUs with
+ * AVX-512F (used by conv2d.c, which falls back to im2col + sgemm elsewhere).
+ * No im2col: the input is copied once into a zero-bordered plane per channel
+ * (H+2) x (W+2), and output position p = i (W+2) + j of that padded width
+ * reads the inputs at p + ky (W+2) + kx for every tap, so 32 consecutive
+ * positions are two contiguous 16-float vectors whatever W is (the two pad
+ * columns are computed and dropped). A tile is 8 output channels x 32
+ * positions in 16 zmm accumulators:
+ *   out[o][p] = sum_i sum_tap w(o, i, tap) xpad[i][p + off(tap)]
+ * summed over i then taps in that fixed order for every output, so results do
+ * not depend on the tiling, the thread count or the batch. The same kernel
+ * gives the input gradient (a 3x3 convolution of dout with the weights
+ * transposed and flipped). Not a general convolution. */
+#include <immintrin.h>
+#include <string.h>
+#include "nn/nn.h"
+#include "nn/conv3x3.h"
+
+size_t glad_conv3x3_pad_floats(int C, int H, int W)
+{
+    return (size_t)C * (H + 2) * (W + 2) + 32 + 2 * (size_t)(W + 2) + 2;
+}
+
+int glad_conv3x3_available(void)
+{
+    static int have = -1;
+    if (have < 0) have = __builtin_cpu_supports("avx512f") != 0;
+    return have;
+}
+
+/* xp (C, H+2, W+2) zero border, then zero slack */
+static void pad(float *xp, const float *x, int C, int H, int W)
+{
+    int Wp = W + 2;
+    size_t plane = (size_t)(H + 2) * Wp;
+    // channels are independent
+    #pragma omp parallel for schedule(static) if ((long)C * H * W > 32768)
+    for (int c = 0; c < C; c++) {
+        float *o = xp + (size_t)c * plane;
+        const float *xc = x + (size_t)c * H * W;
+        memset(o, 0, sizeof(float) * Wp);
+        for (int i = 0; i < H; i++) {
+            float *r = o + (size_t)(i + 1) * Wp;
+            r[0] = 0;
+            memcpy(r + 1, xc + (size_t)i * W, sizeof(float) * W);
+            r[W + 1] = 0;
+        }
+        memset(o + (size_t)(H + 1) * Wp, 0, sizeof(float) * Wp);
+    }
+    memset(xp + (size_t)C * plane, 0, sizeof(float) * (32 + 2 * (size_t)Wp + 2));
+}
+
+/* tile (8 x 32) = sum over nin input planes and 9 taps; w[o] points at output
+ * channel o's weights, input i's tap t at w[o][i * si + toff[t]] */
+__attribute__((target("avx512f"))) static void tile8x32(float *tile, const float *xp, size_t plane, int Wp, int nin,
+                                                         const float *const *w, size_t si, const int *toff)
+{
+    __m512 a0[8], a1[8];
+    for (int o = 0; o < 8; o++) { a0[o] = _mm512_setzero_ps(); a1[o] = _mm512_setzero_ps(); }
+    int so[9];
+    for (int t = 0; t < 9; t++) so[t] = (t / 3) * Wp + t % 3;
+    for (int i = 0; i < nin; i++) {
+        const float *xb = xp + (size_t)i * plane;
+        size_t wi = (size_t)i * si;
+        for (int t = 0; t < 9; t++) {
+            __m512 v0 = _mm512_loadu_ps(xb + so[t]), v1 = _mm512_loadu_ps(xb + so[t] + 16);
+            size_t k = wi + (size_t)toff[t];
+            for (int o = 0; o < 8; o++) {
+                __m512 wv = _mm512_set1_ps(w[o][k]);
+                a0[o] = _mm512_fmadd_ps(wv, v0, a0[o]);
+                a1[o] = _mm512_fmadd_ps(wv, v1, a1[o]);
+            }
+        }
+    }
+    for (int o = 0; o < 8; o++) { _mm512_storeu_ps(tile + o * 32, a0[o]); _mm512_storeu_ps(tile + o * 32 + 16, a1[o]); }
+}
+
+/* out (NO, H, W) (= or +=) conv of xp (NI planes, padded) with weights
+ * w[o * so + i * si + toff[t]]; bias added when given (= mode only) */
+static void run(float *out, const float *xp, const float *w, const float *bias, int NI, int NO, int H, int W, size_t so,
+                size_t si, const int *toff, int accumulate)
+{
+    int Wp = W + 2, ntile = (H * Wp + 31) / 32, nob = (NO + 7) / 8;
+    size_t plane = (size_t)(H + 2) * Wp;
+    // (channel block, tile) pairs write disjoint outputs
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int ob = 0; ob < nob; ob++)
+        for (int tl = 0; tl < ntile; tl++) {
+            float tile[8 * 32] __attribute__((aligned(64)));
+            const float *wr[8];
+            /* channels past NO repeat the last one; their rows are dropped */
+            for (int o = 0; o < 8; o++) { int oc = ob * 8 + o < NO ? ob * 8 + o : NO - 1; wr[o] = w + (size_t)oc * so; }
+            int p0 = tl * 32;
+            tile8x32(tile, xp + p0, plane, Wp, NI, wr, si, toff);
+            int no = NO - ob * 8 < 8 ? NO - ob * 8 : 8;
+            for (int o = 0; o < no; o++) {
+                float *orow = out + (size_t)(ob * 8 + o) * H * W;
+                const float *tr = tile + o * 32;
+                float bv = bias && !accumulate ? bias[ob * 8 + o] : 0.0f;
+                int i = p0 / Wp, j = p0 % Wp;
+                for (int k = 0; k < 32 && i < H; k++) {
+                    if (j < W) {
+                        if (accumulate) orow[(size_t)i * W + j] += tr[k];
+                        else orow[(size_t)i * W + j] = tr[k] + bv;
+                    }
+                    if (++j == Wp) { j = 0; i++; }
+                }
+            }
+        }
+}
+
+// x is (C,H,W), w is (OC,C,3,3), out is (OC,H,W); ws: glad_conv3x3_pad_floats(C,H,W)
+void glad_conv3x3_forward1(float *out, const float *x, const float *w, const float *b, int C, int H, int W, int OC,
+                           float *ws)
+{
+    static const int toff[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    pad(ws, x, C, H, W);
+    run(out, ws, w, b, C, OC, H, W, (size_t)C * 9, 9, toff, 0);
+}
+
+/* dx[c] += sum_o sum_t w[o][c][8 - t] dpad[o][p + off(t)]: the transposed,
+ * flipped kernel. dout is (OC,H,W), dx (C,H,W); ws: glad_conv3x3_pad_floats(OC,H,W) */
+void glad_conv3x3_backward_input1(float *dx, const float *dout, const float *w, int C, int H, int W, int OC, float *ws)
+{
+    static const int toff[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
+    pad(ws, dout, OC, H, W);
+    run(dx, ws, w, NULL, OC, C, H, W, 9, (size_t)C * 9, toff, 1);
+}
