@@ -1,7 +1,8 @@
 /* test_nn.c - each engine kernel against a naive reference (forward) and
  * central finite differences (backward): conv2d (kernels 1/3/7, stride 1/2,
  * padding 0/1/3; 3x3 stride 1 on shapes that exercise the direct kernel's
- * tiles, bit-identical across batch sizes), linear, GroupNorm, GroupNorm+SiLU (against GroupNorm then
+ * tiles against naive sums (forward, dx, dw), bit-identical across batch sizes),
+ * linear, GroupNorm, GroupNorm+SiLU (against GroupNorm then
  * SiLU), SiLU, GELU, pooling, upsampling, concat, attention, dropout; the
  * vectorised exp of SiLU/softmax against libm; the memory planner (no live
  * ranges overlap); Adam/AdamW against the update formulas; thread-count
@@ -131,7 +132,23 @@ static void test_conv3x3_shapes(void)
                         mb = fmax(mb, fabs(a));
                     }
                 }
-        CHECKF(ef < 1e-5 * fmax(1, mf) && eb < 1e-5 * fmax(1, mb), "conv3x3 C%d OC%d %dx%d: forward err %g, dx err %g", C, OC, H, W, ef, eb);
+        double ew = 0, mw = 0;
+        for (int oc = 0; oc < OC; oc++)
+            for (int c = 0; c < C; c++)
+                for (int t = 0; t < 9; t++) {
+                    double a = 0;
+                    for (int n = 0; n < B; n++)
+                        for (int i = 0; i < H; i++)
+                            for (int j = 0; j < W; j++) {
+                                int y = i + t / 3 - 1, xx = j + t % 3 - 1;
+                                if (y >= 0 && y < H && xx >= 0 && xx < W)
+                                    a += (double)d[(((size_t)n * OC + oc) * H + i) * W + j] * x[(((size_t)n * C + c) * H + y) * W + xx];
+                            }
+                    ew = fmax(ew, fabs(a - dw[((size_t)oc * C + c) * 9 + t]));
+                    mw = fmax(mw, fabs(a));
+                }
+        CHECKF(ef < 1e-5 * fmax(1, mf) && eb < 1e-5 * fmax(1, mb) && ew < 1e-5 * fmax(1, mw),
+               "conv3x3 C%d OC%d %dx%d: forward err %g, dx err %g, dw err %g", C, OC, H, W, ef, eb, ew);
     }
 }
 

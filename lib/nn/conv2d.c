@@ -99,25 +99,38 @@ void glad_conv2d_forward(float *out, const float *x, const float *w, const float
     }
 }
 
+/* db[o] += sum of dout row o (double, fixed lane order) */
+static void bias_grad(float *db, const float *gb, int OC, int N)
+{
+    for (int o = 0; o < OC; o++) {
+        const float *r = gb + (size_t)o * N;
+        double s = 0;
+        #pragma omp simd reduction(+:s)
+        for (int i = 0; i < N; i++) s += r[i];
+        db[o] += (float)s;
+    }
+}
+
 // x is (B,C,H,W), dout is (B,OC,Ho,Wo)
 void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int B,
                           int C, int H, int W, int OC, int kh, int kw, int stride, int pad, float *ws)
 {
     int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad), K = C * kh * kw, N = Ho * Wo;
     int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
+    /* the direct kernel needs both padded planes in the workspace */
+    int d3 = direct3(kh, kw, stride, pad) && glad_conv3x3_backward_floats(C, H, W, OC) <= glad_conv2d_workspace(C, H, W, 3, 3, 1, 1);
     for (int n = 0; n < B; n++) {
         const float *xb = x + (size_t)n * C * H * W, *gb = dout + (size_t)n * OC * N;
+        if (d3) {
+            glad_conv3x3_backward1(dx ? dx + (size_t)n * C * H * W : NULL, dw, gb, xb, w, C, H, W, OC, ws);
+            if (db) bias_grad(db, gb, OC, N);
+            continue;
+        }
         const float *col = xb;
         if (!direct) { im2col(ws, xb, C, H, W, kh, kw, stride, pad, Ho, Wo); col = ws; }
         /* dW (OC,K) += dY (OC,N) col^T (N,K) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, K, N, 1.0f, gb, N, col, N, 1.0f, dw, K);
-        if (db)
-            for (int o = 0; o < OC; o++) {
-                const float *r = gb + (size_t)o * N;
-                double s = 0;
-                for (int i = 0; i < N; i++) s += r[i];
-                db[o] += (float)s;
-            }
+        if (db) bias_grad(db, gb, OC, N);
         if (!dx) continue;
         float *dxb = dx + (size_t)n * C * H * W;
         if (direct3(kh, kw, stride, pad) && glad_conv3x3_pad_floats(OC, H, W) <= glad_conv2d_workspace(C, H, W, 3, 3, 1, 1)) {

@@ -93,18 +93,22 @@ static void run(float *out, const float *xp, const float *w, const float *bias, 
             int p0 = tl * 32;
             tile8x32(tile, xp + p0, plane, Wp, NI, wr, si, toff);
             int no = NO - ob * 8 < 8 ? NO - ob * 8 : 8;
-            for (int o = 0; o < no; o++) {
-                float *orow = out + (size_t)(ob * 8 + o) * H * W;
-                const float *tr = tile + o * 32;
-                float bv = bias && !accumulate ? bias[ob * 8 + o] : 0.0f;
-                int i = p0 / Wp, j = p0 % Wp;
-                for (int k = 0; k < 32 && i < H; k++) {
-                    if (j < W) {
-                        if (accumulate) orow[(size_t)i * W + j] += tr[k];
-                        else orow[(size_t)i * W + j] = tr[k] + bv;
+            /* copy the row segments of the tile, dropping the pad columns */
+            int i = p0 / Wp, j = p0 % Wp;
+            for (int k = 0; k < 32 && i < H;) {
+                int len = Wp - j < 32 - k ? Wp - j : 32 - k, valid = W - j < len ? W - j : len;
+                for (int o = 0; o < no && valid > 0; o++) {
+                    float *orow = out + (size_t)(ob * 8 + o) * H * W + (size_t)i * W + j;
+                    const float *tr = tile + o * 32 + k;
+                    if (accumulate) for (int q = 0; q < valid; q++) orow[q] += tr[q];
+                    else {
+                        float bv = bias ? bias[ob * 8 + o] : 0.0f;
+                        for (int q = 0; q < valid; q++) orow[q] = tr[q] + bv;
                     }
-                    if (++j == Wp) { j = 0; i++; }
                 }
+                k += len;
+                j += len;
+                if (j == Wp) { j = 0; i++; }
             }
         }
 }
@@ -125,4 +129,76 @@ void glad_conv3x3_backward_input1(float *dx, const float *dout, const float *w, 
     static const int toff[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
     pad(ws, dout, OC, H, W);
     run(dx, ws, w, NULL, OC, C, H, W, 9, (size_t)C * 9, toff, 1);
+}
+
+/* sums[o][t] = sum_p dy_o[p] x[p + off(t)] over npos padded-width positions
+ * for 3 output channels (27 zmm accumulators); the last partial vector is
+ * masked so dy beyond npos reads as zero */
+__attribute__((target("avx512f"))) static void dw3(float *sums, const float *dy0, const float *dy1, const float *dy2,
+                                                    const float *xb, int Wp, int npos)
+{
+    __m512 a0[9], a1[9], a2[9];
+    for (int t = 0; t < 9; t++) { a0[t] = _mm512_setzero_ps(); a1[t] = _mm512_setzero_ps(); a2[t] = _mm512_setzero_ps(); }
+    int so[9];
+    for (int t = 0; t < 9; t++) so[t] = (t / 3) * Wp + t % 3;
+    int p = 0;
+    for (; p + 16 <= npos; p += 16) {
+        __m512 d0 = _mm512_loadu_ps(dy0 + p), d1 = _mm512_loadu_ps(dy1 + p), d2 = _mm512_loadu_ps(dy2 + p);
+        for (int t = 0; t < 9; t++) {
+            __m512 v = _mm512_loadu_ps(xb + p + so[t]);
+            a0[t] = _mm512_fmadd_ps(d0, v, a0[t]);
+            a1[t] = _mm512_fmadd_ps(d1, v, a1[t]);
+            a2[t] = _mm512_fmadd_ps(d2, v, a2[t]);
+        }
+    }
+    if (p < npos) {
+        __mmask16 m = (__mmask16)((1u << (npos - p)) - 1);
+        __m512 d0 = _mm512_maskz_loadu_ps(m, dy0 + p), d1 = _mm512_maskz_loadu_ps(m, dy1 + p), d2 = _mm512_maskz_loadu_ps(m, dy2 + p);
+        for (int t = 0; t < 9; t++) {
+            __m512 v = _mm512_maskz_loadu_ps(m, xb + p + so[t]);
+            a0[t] = _mm512_fmadd_ps(d0, v, a0[t]);
+            a1[t] = _mm512_fmadd_ps(d1, v, a1[t]);
+            a2[t] = _mm512_fmadd_ps(d2, v, a2[t]);
+        }
+    }
+    for (int t = 0; t < 9; t++) {
+        sums[t] = _mm512_reduce_add_ps(a0[t]);
+        sums[9 + t] = _mm512_reduce_add_ps(a1[t]);
+        sums[18 + t] = _mm512_reduce_add_ps(a2[t]);
+    }
+}
+
+size_t glad_conv3x3_backward_floats(int C, int H, int W, int OC)
+{
+    return glad_conv3x3_pad_floats(C, H, W) + glad_conv3x3_pad_floats(OC, H, W);
+}
+
+/* dw (OC,C,3,3) += sum_p dout[o][p] xpad[c][p + off(t)], dx (C,H,W) += the
+ * input gradient (when dx != NULL). x and dout are padded once each into ws
+ * (glad_conv3x3_backward_floats); every dw element is one (channel block,
+ * input channel) task's masked-vector sum, so it is thread-independent. */
+void glad_conv3x3_backward1(float *dx, float *dw, const float *dout, const float *x, const float *w, int C, int H, int W,
+                            int OC, float *ws)
+{
+    int Wp = W + 2, nob = (OC + 2) / 3;
+    size_t plane = (size_t)(H + 2) * Wp;
+    float *xp = ws, *dp = ws + glad_conv3x3_pad_floats(C, H, W);
+    pad(xp, x, C, H, W);
+    pad(dp, dout, OC, H, W);
+    // (channel block, input channel) pairs write disjoint dw entries
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int ob = 0; ob < nob; ob++)
+        for (int c = 0; c < C; c++) {
+            float s[27];
+            int o0 = ob * 3, o1 = o0 + 1 < OC ? o0 + 1 : OC - 1, o2 = o0 + 2 < OC ? o0 + 2 : OC - 1;
+            /* dout at position p sits at (i+1, j+1) of its padded plane */
+            dw3(s, dp + (size_t)o0 * plane + Wp + 1, dp + (size_t)o1 * plane + Wp + 1, dp + (size_t)o2 * plane + Wp + 1,
+                xp + (size_t)c * plane, Wp, H * Wp);
+            for (int k = 0; k < 3 && o0 + k < OC; k++)
+                for (int t = 0; t < 9; t++) dw[((size_t)(o0 + k) * C + c) * 9 + t] += s[k * 9 + t];
+        }
+    if (dx) {
+        static const int toff[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
+        run(dx, dp, w, NULL, OC, C, H, W, 9, (size_t)C * 9, toff, 1);
+    }
 }

@@ -14,5 +14,10 @@ void glad_conv3x3_forward1(float *out, const float *x, const float *w, const flo
                            float *ws);
 /* dx (C,H,W) += input gradient of dout (OC,H,W) */
 void glad_conv3x3_backward_input1(float *dx, const float *dout, const float *w, int C, int H, int W, int OC, float *ws);
+/* floats of scratch for glad_conv3x3_backward1 */
+size_t glad_conv3x3_backward_floats(int C, int H, int W, int OC);
+/* dw (OC,C,3,3) += weight gradient, dx (C,H,W) += input gradient (dx may be NULL) */
+void glad_conv3x3_backward1(float *dx, float *dw, const float *dout, const float *x, const float *w, int C, int H, int W,
+                            int OC, float *ws);
 
 #endif
