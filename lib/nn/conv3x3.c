@@ -132,40 +132,35 @@ void glad_conv3x3_backward_input1(float *dx, const float *dout, const float *w, 
 }
 
 /* sums[o][t] = sum_p dy_o[p] x[p + off(t)] over npos padded-width positions
- * for 3 output channels (27 zmm accumulators); the last partial vector is
- * masked so dy beyond npos reads as zero */
-__attribute__((target("avx512f"))) static void dw3(float *sums, const float *dy0, const float *dy1, const float *dy2,
-                                                    const float *xb, int Wp, int npos)
+ * for 2 output channels (18 zmm accumulators; more would make GCC reload x
+ * for every FMA); the last partial vector is masked so dy beyond npos reads
+ * as zero */
+__attribute__((target("avx512f"))) static void dw2(float *sums, const float *dy0, const float *dy1, const float *xb, int Wp,
+                                                    int npos)
 {
-    __m512 a0[9], a1[9], a2[9];
-    for (int t = 0; t < 9; t++) { a0[t] = _mm512_setzero_ps(); a1[t] = _mm512_setzero_ps(); a2[t] = _mm512_setzero_ps(); }
+    __m512 a0[9], a1[9];
+    for (int t = 0; t < 9; t++) { a0[t] = _mm512_setzero_ps(); a1[t] = _mm512_setzero_ps(); }
     int so[9];
     for (int t = 0; t < 9; t++) so[t] = (t / 3) * Wp + t % 3;
     int p = 0;
     for (; p + 16 <= npos; p += 16) {
-        __m512 d0 = _mm512_loadu_ps(dy0 + p), d1 = _mm512_loadu_ps(dy1 + p), d2 = _mm512_loadu_ps(dy2 + p);
+        __m512 d0 = _mm512_loadu_ps(dy0 + p), d1 = _mm512_loadu_ps(dy1 + p);
         for (int t = 0; t < 9; t++) {
             __m512 v = _mm512_loadu_ps(xb + p + so[t]);
             a0[t] = _mm512_fmadd_ps(d0, v, a0[t]);
             a1[t] = _mm512_fmadd_ps(d1, v, a1[t]);
-            a2[t] = _mm512_fmadd_ps(d2, v, a2[t]);
         }
     }
     if (p < npos) {
         __mmask16 m = (__mmask16)((1u << (npos - p)) - 1);
-        __m512 d0 = _mm512_maskz_loadu_ps(m, dy0 + p), d1 = _mm512_maskz_loadu_ps(m, dy1 + p), d2 = _mm512_maskz_loadu_ps(m, dy2 + p);
+        __m512 d0 = _mm512_maskz_loadu_ps(m, dy0 + p), d1 = _mm512_maskz_loadu_ps(m, dy1 + p);
         for (int t = 0; t < 9; t++) {
             __m512 v = _mm512_maskz_loadu_ps(m, xb + p + so[t]);
             a0[t] = _mm512_fmadd_ps(d0, v, a0[t]);
             a1[t] = _mm512_fmadd_ps(d1, v, a1[t]);
-            a2[t] = _mm512_fmadd_ps(d2, v, a2[t]);
         }
     }
-    for (int t = 0; t < 9; t++) {
-        sums[t] = _mm512_reduce_add_ps(a0[t]);
-        sums[9 + t] = _mm512_reduce_add_ps(a1[t]);
-        sums[18 + t] = _mm512_reduce_add_ps(a2[t]);
-    }
+    for (int t = 0; t < 9; t++) { sums[t] = _mm512_reduce_add_ps(a0[t]); sums[9 + t] = _mm512_reduce_add_ps(a1[t]); }
 }
 
 size_t glad_conv3x3_backward_floats(int C, int H, int W, int OC)
@@ -180,7 +175,7 @@ size_t glad_conv3x3_backward_floats(int C, int H, int W, int OC)
 void glad_conv3x3_backward1(float *dx, float *dw, const float *dout, const float *x, const float *w, int C, int H, int W,
                             int OC, float *ws)
 {
-    int Wp = W + 2, nob = (OC + 2) / 3;
+    int Wp = W + 2, nob = (OC + 1) / 2;
     size_t plane = (size_t)(H + 2) * Wp;
     float *xp = ws, *dp = ws + glad_conv3x3_pad_floats(C, H, W);
     pad(xp, x, C, H, W);
@@ -189,12 +184,11 @@ void glad_conv3x3_backward1(float *dx, float *dw, const float *dout, const float
     #pragma omp parallel for collapse(2) schedule(static)
     for (int ob = 0; ob < nob; ob++)
         for (int c = 0; c < C; c++) {
-            float s[27];
-            int o0 = ob * 3, o1 = o0 + 1 < OC ? o0 + 1 : OC - 1, o2 = o0 + 2 < OC ? o0 + 2 : OC - 1;
+            float s[18];
+            int o0 = ob * 2, o1 = o0 + 1 < OC ? o0 + 1 : OC - 1;
             /* dout at position p sits at (i+1, j+1) of its padded plane */
-            dw3(s, dp + (size_t)o0 * plane + Wp + 1, dp + (size_t)o1 * plane + Wp + 1, dp + (size_t)o2 * plane + Wp + 1,
-                xp + (size_t)c * plane, Wp, H * Wp);
-            for (int k = 0; k < 3 && o0 + k < OC; k++)
+            dw2(s, dp + (size_t)o0 * plane + Wp + 1, dp + (size_t)o1 * plane + Wp + 1, xp + (size_t)c * plane, Wp, H * Wp);
+            for (int k = 0; k < 2 && o0 + k < OC; k++)
                 for (int t = 0; t < 9; t++) dw[((size_t)(o0 + k) * C + c) * 9 + t] += s[k * 9 + t];
         }
     if (dx) {
