@@ -12,6 +12,7 @@
  * gives the input gradient (a 3x3 convolution of dout with the weights
  * transposed and flipped). Not a general convolution. */
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 #include "nn/nn.h"
 #include "nn/conv3x3.h"
@@ -83,7 +84,7 @@ static void run(float *out, const float *xp, const float *w, const float *bias, 
     int Wp = W + 2, ntile = (H * Wp + 31) / 32, nob = (NO + 7) / 8;
     size_t plane = (size_t)(H + 2) * Wp;
     // (channel block, tile) pairs write disjoint outputs
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)NO * NI * H * W > 65536)
     for (int ob = 0; ob < nob; ob++)
         for (int tl = 0; tl < ntile; tl++) {
             float tile[8 * 32] __attribute__((aligned(64)));
@@ -163,9 +164,60 @@ __attribute__((target("avx512f"))) static void dw2(float *sums, const float *dy0
     for (int t = 0; t < 9; t++) { sums[t] = _mm512_reduce_add_ps(a0[t]); sums[9 + t] = _mm512_reduce_add_ps(a1[t]); }
 }
 
+/* channels-last copy of the padded input: xt[q C + c] = xpad[c][q] for the
+ * (H+2)(W+2) + 2 positions q of a padded plane (the last two, read past the
+ * plane by the bottom-right taps of dropped positions, are zero) */
+static void pad_channels_last(float *xt, const float *x, int C, int H, int W)
+{
+    int Wp = W + 2;
+    memset(xt, 0, sizeof(float) * (size_t)C * Wp);
+    memset(xt + (size_t)(H + 1) * Wp * C, 0, sizeof(float) * (size_t)C * (Wp + 2));
+    // rows of the padded plane are independent
+    #pragma omp parallel for schedule(static) if ((long)C * H * W > 32768)
+    for (int i = 0; i < H; i++) {
+        float *r = xt + (size_t)(i + 1) * Wp * C;
+        memset(r, 0, sizeof(float) * C);
+        memset(r + (size_t)(W + 1) * C, 0, sizeof(float) * C);
+        for (int c = 0; c < C; c++) {
+            const float *xr = x + ((size_t)c * H + i) * W;
+            for (int j = 0; j < W; j++) r[(size_t)(j + 1) * C + c] = xr[j];
+        }
+    }
+}
+
+/* acc[k][t] (16 channels) = sum_p dy_k[p] xt[(p + off(t)) C + c0 ..] for 3
+ * output channels: vectors run over 16 input channels, so every load is one
+ * aligned 64-byte line and dout is a broadcast; positions are summed in order */
+__attribute__((target("avx512f"))) static void dw_cl(float *acc, const float *dy0, const float *dy1, const float *dy2,
+                                                      const float *xt, int C, int Wp, int npos)
+{
+    __m512 a0[9], a1[9], a2[9];
+    for (int t = 0; t < 9; t++) { a0[t] = _mm512_setzero_ps(); a1[t] = _mm512_setzero_ps(); a2[t] = _mm512_setzero_ps(); }
+    size_t so[9];
+    for (int t = 0; t < 9; t++) so[t] = (size_t)((t / 3) * Wp + t % 3) * C;
+    for (int p = 0; p < npos; p++) {
+        __m512 b0 = _mm512_set1_ps(dy0[p]), b1 = _mm512_set1_ps(dy1[p]), b2 = _mm512_set1_ps(dy2[p]);
+        const float *xp = xt + (size_t)p * C;
+        for (int t = 0; t < 9; t++) {
+            __m512 v = _mm512_load_ps(xp + so[t]);
+            a0[t] = _mm512_fmadd_ps(b0, v, a0[t]);
+            a1[t] = _mm512_fmadd_ps(b1, v, a1[t]);
+            a2[t] = _mm512_fmadd_ps(b2, v, a2[t]);
+        }
+    }
+    for (int t = 0; t < 9; t++) {
+        _mm512_storeu_ps(acc + t * 16, a0[t]);
+        _mm512_storeu_ps(acc + (9 + t) * 16, a1[t]);
+        _mm512_storeu_ps(acc + (18 + t) * 16, a2[t]);
+    }
+}
+
+static size_t cl_floats(int C, int H, int W) { return (size_t)C * ((size_t)(H + 2) * (W + 2) + 2) + 16; }
+
 size_t glad_conv3x3_backward_floats(int C, int H, int W, int OC)
 {
-    return glad_conv3x3_pad_floats(C, H, W) + glad_conv3x3_pad_floats(OC, H, W);
+    size_t a = glad_conv3x3_pad_floats(C, H, W), b = C % 16 ? 0 : cl_floats(C, H, W);
+    return (a > b ? a : b) + glad_conv3x3_pad_floats(OC, H, W);
 }
 
 /* dw (OC,C,3,3) += sum_p dout[o][p] xpad[c][p + off(t)], dx (C,H,W) += the
@@ -175,22 +227,43 @@ size_t glad_conv3x3_backward_floats(int C, int H, int W, int OC)
 void glad_conv3x3_backward1(float *dx, float *dw, const float *dout, const float *x, const float *w, int C, int H, int W,
                             int OC, float *ws)
 {
-    int Wp = W + 2, nob = (OC + 1) / 2;
-    size_t plane = (size_t)(H + 2) * Wp;
-    float *xp = ws, *dp = ws + glad_conv3x3_pad_floats(C, H, W);
-    pad(xp, x, C, H, W);
+    int Wp = W + 2;
+    size_t plane = (size_t)(H + 2) * Wp, na = glad_conv3x3_pad_floats(C, H, W), nb = C % 16 ? 0 : cl_floats(C, H, W);
+    float *dp = ws + (na > nb ? na : nb);
     pad(dp, dout, OC, H, W);
-    // (channel block, input channel) pairs write disjoint dw entries
-    #pragma omp parallel for collapse(2) schedule(static)
-    for (int ob = 0; ob < nob; ob++)
-        for (int c = 0; c < C; c++) {
-            float s[18];
-            int o0 = ob * 2, o1 = o0 + 1 < OC ? o0 + 1 : OC - 1;
-            /* dout at position p sits at (i+1, j+1) of its padded plane */
-            dw2(s, dp + (size_t)o0 * plane + Wp + 1, dp + (size_t)o1 * plane + Wp + 1, xp + (size_t)c * plane, Wp, H * Wp);
-            for (int k = 0; k < 2 && o0 + k < OC; k++)
-                for (int t = 0; t < 9; t++) dw[((size_t)(o0 + k) * C + c) * 9 + t] += s[k * 9 + t];
-        }
+    /* dout at position p sits at (i+1, j+1) of its padded plane */
+    const float *d0 = dp + Wp + 1;
+    if (C % 16 == 0) {
+        /* channels-last input, 64-byte aligned inside ws */
+        float *xt = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+        pad_channels_last(xt, x, C, H, W);
+        int nob = (OC + 2) / 3, ncb = C / 16;
+        // (channel block, input block) pairs write disjoint dw entries
+        #pragma omp parallel for collapse(2) schedule(static) if ((long)OC * C * H * W > 65536)
+        for (int ob = 0; ob < nob; ob++)
+            for (int cb = 0; cb < ncb; cb++) {
+                float acc[27 * 16];
+                int o0 = ob * 3, o1 = o0 + 1 < OC ? o0 + 1 : OC - 1, o2 = o0 + 2 < OC ? o0 + 2 : OC - 1;
+                dw_cl(acc, d0 + (size_t)o0 * plane, d0 + (size_t)o1 * plane, d0 + (size_t)o2 * plane, xt + cb * 16, C, Wp, H * Wp);
+                for (int k = 0; k < 3 && o0 + k < OC; k++)
+                    for (int t = 0; t < 9; t++)
+                        for (int l = 0; l < 16; l++) dw[((size_t)(o0 + k) * C + cb * 16 + l) * 9 + t] += acc[(k * 9 + t) * 16 + l];
+            }
+    } else {
+        float *xp = ws;
+        pad(xp, x, C, H, W);
+        int nob = (OC + 1) / 2;
+        // (channel block, input channel) pairs write disjoint dw entries
+        #pragma omp parallel for collapse(2) schedule(static) if ((long)OC * C * H * W > 65536)
+        for (int ob = 0; ob < nob; ob++)
+            for (int c = 0; c < C; c++) {
+                float s[18];
+                int o0 = ob * 2, o1 = o0 + 1 < OC ? o0 + 1 : OC - 1;
+                dw2(s, d0 + (size_t)o0 * plane, d0 + (size_t)o1 * plane, xp + (size_t)c * plane, Wp, H * Wp);
+                for (int k = 0; k < 2 && o0 + k < OC; k++)
+                    for (int t = 0; t < 9; t++) dw[((size_t)(o0 + k) * C + c) * 9 + t] += s[k * 9 + t];
+            }
+    }
     if (dx) {
         static const int toff[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
         run(dx, dp, w, NULL, OC, C, H, W, 9, (size_t)C * 9, toff, 1);

@@ -66,7 +66,7 @@ void glad_groupnorm_forward(float *out, float *mean, float *rstd, const float *x
 {
     int cg = C / G;
     // (batch, group) pairs are independent
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * C * N > 32768)
     for (int b = 0; b < B; b++)
         for (int g = 0; g < G; g++) {
             const float *xg = x + ((size_t)b * C + (size_t)g * cg) * N;
@@ -88,7 +88,7 @@ void glad_groupnorm_silu_forward(float *out, float *mean, float *rstd, const flo
 {
     int cg = C / G;
     // (batch, group) pairs are independent
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * C * N > 32768)
     for (int b = 0; b < B; b++)
         for (int g = 0; g < G; g++) {
             const float *xg = x + ((size_t)b * C + (size_t)g * cg) * N;
@@ -118,7 +118,7 @@ void glad_groupnorm_silu_backward(float *dx, float *dgamma, float *dbeta, const 
     int cg = C / G;
     double *pg = ws, *pb = ws + (size_t)B * C;
     // (batch, group) pairs write disjoint blocks of dx and of ws
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * C * N > 32768)
     for (int b = 0; b < B; b++)
         for (int g = 0; g < G; g++) {
             float mu = mean[b * G + g], rs = rstd[b * G + g];
@@ -156,7 +156,7 @@ void glad_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float
 {
     int cg = C / G;
     // dgamma/dbeta: one channel per iteration, batch summed inside (disjoint writes)
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if ((long)B * C * N > 32768)
     for (int c = 0; c < C; c++) {
         int g = c / cg;
         double sg = 0, sb = 0;
@@ -170,7 +170,7 @@ void glad_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float
     }
     if (!dx) return;
     // dx: (batch, group) pairs write disjoint blocks
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * C * N > 32768)
     for (int b = 0; b < B; b++)
         for (int g = 0; g < G; g++) {
             float mu = mean[b * G + g], rs = rstd[b * G + g];
