@@ -83,10 +83,12 @@ static void run(float *out, const float *xp, const float *w, const float *bias, 
 {
     int Wp = W + 2, ntile = (H * Wp + 31) / 32, nob = (NO + 7) / 8;
     size_t plane = (size_t)(H + 2) * Wp;
-    // (channel block, tile) pairs write disjoint outputs
+    /* tiles outer: the channel blocks of one tile reuse its input rows from
+     * L1/L2 (planes of large images exceed L2) */
+    // (tile, channel block) pairs write disjoint outputs
     #pragma omp parallel for collapse(2) schedule(static) if ((long)NO * NI * H * W > 65536)
-    for (int ob = 0; ob < nob; ob++)
-        for (int tl = 0; tl < ntile; tl++) {
+    for (int tl = 0; tl < ntile; tl++)
+        for (int ob = 0; ob < nob; ob++) {
             float tile[8 * 32] __attribute__((aligned(64)));
             const float *wr[8];
             /* channels past NO repeat the last one; their rows are dropped */
