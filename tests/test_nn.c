@@ -1,7 +1,11 @@
 /* test_nn.c - each engine kernel against a naive reference (forward) and
  * central finite differences (backward): conv2d (kernels 1/3/7, stride 1/2,
- * padding 0/1/3), linear, GroupNorm, SiLU, GELU, pooling, upsampling, concat,
- * attention, dropout; Adam/AdamW against the update formulas; thread-count
+ * padding 0/1/3; 3x3 stride 1 on shapes that exercise the direct kernel's
+ * tiles against naive sums (forward, dx, dw), bit-identical across batch sizes),
+ * linear, GroupNorm, GroupNorm+SiLU (against GroupNorm then
+ * SiLU), SiLU, GELU, pooling, upsampling, concat, attention, dropout; the
+ * vectorised exp of SiLU/softmax against libm; the memory planner (no live
+ * ranges overlap); Adam/AdamW against the update formulas; thread-count
  * independence. */
 #include <omp.h>
 #include <stdlib.h>
@@ -79,6 +83,151 @@ static void test_conv(int k, int s, int p)
 typedef struct { float *x, *g, *b, *mean, *rstd; int B, C, N; } gn_ctx;
 static void gn_f(float *out, void *v) { gn_ctx *c = v; glad_groupnorm_forward(out, c->mean, c->rstd, c->x, c->g, c->b, c->B, c->C, c->N, 4, 1e-5f); }
 
+/* 3x3 stride-1 padding-1 convolutions (the direct kernel where the CPU has
+ * AVX-512F) on shapes that exercise its tiling: output channels not a multiple
+ * of 8, widths below, at and above the 32-position tile, one input channel;
+ * forward and input gradient against naive sums; batch 2 == two batches of 1
+ * bit for bit */
+static void test_conv3x3_shapes(void)
+{
+    int shapes[][4] = {{1, 5, 7, 3}, {3, 13, 4, 4}, {16, 8, 30, 9}, {9, 17, 33, 6}, {32, 3, 64, 5}};
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        int C = shapes[si][0], OC = shapes[si][1], W = shapes[si][2], H = shapes[si][3], B = 2;
+        size_t nx = (size_t)B * C * H * W, no = (size_t)B * OC * H * W;
+        float *x = rvec(nx), *w = rvec((size_t)OC * C * 9), *b = rvec(OC), *d = rvec(no);
+        float *ws = TMALLOC(glad_conv2d_workspace(C, H, W, 3, 3, 1, 1) * sizeof(float)), *o = TMALLOC(no * sizeof(float));
+        float *o1 = TMALLOC(no * sizeof(float)), *dx = TCALLOC(nx, sizeof(float)), *dw = TCALLOC((size_t)OC * C * 9, sizeof(float));
+        float *db = TCALLOC(OC, sizeof(float));
+        glad_conv2d_forward(o, x, w, b, B, C, H, W, OC, 3, 3, 1, 1, ws);
+        glad_conv2d_forward(o1, x, w, b, 1, C, H, W, OC, 3, 3, 1, 1, ws);
+        glad_conv2d_forward(o1 + no / 2, x + nx / 2, w, b, 1, C, H, W, OC, 3, 3, 1, 1, ws);
+        CHECKF(memcmp(o, o1, no * sizeof(float)) == 0, "conv3x3 C%d OC%d %dx%d: batch 2 != 2 x batch 1", C, OC, H, W);
+        glad_conv2d_backward(dx, dw, db, d, x, w, B, C, H, W, OC, 3, 3, 1, 1, ws);
+        double ef = 0, eb = 0, mf = 0, mb = 0;
+        for (int n = 0; n < B; n++)
+            for (int i = 0; i < H; i++)
+                for (int j = 0; j < W; j++) {
+                    for (int oc = 0; oc < OC; oc++) {
+                        double a = b[oc];
+                        for (int c = 0; c < C; c++)
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++) {
+                                    int y = i + ky - 1, xx = j + kx - 1;
+                                    if (y >= 0 && y < H && xx >= 0 && xx < W)
+                                        a += (double)w[((oc * C + c) * 3 + ky) * 3 + kx] * x[(((size_t)n * C + c) * H + y) * W + xx];
+                                }
+                        ef = fmax(ef, fabs(a - o[(((size_t)n * OC + oc) * H + i) * W + j]));
+                        mf = fmax(mf, fabs(a));
+                    }
+                    for (int c = 0; c < C; c++) {
+                        double a = 0;
+                        for (int oc = 0; oc < OC; oc++)
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++) {
+                                    int y = i + 1 - ky, xx = j + 1 - kx;
+                                    if (y >= 0 && y < H && xx >= 0 && xx < W)
+                                        a += (double)w[((oc * C + c) * 3 + ky) * 3 + kx] * d[(((size_t)n * OC + oc) * H + y) * W + xx];
+                                }
+                        eb = fmax(eb, fabs(a - dx[(((size_t)n * C + c) * H + i) * W + j]));
+                        mb = fmax(mb, fabs(a));
+                    }
+                }
+        double ew = 0, mw = 0;
+        for (int oc = 0; oc < OC; oc++)
+            for (int c = 0; c < C; c++)
+                for (int t = 0; t < 9; t++) {
+                    double a = 0;
+                    for (int n = 0; n < B; n++)
+                        for (int i = 0; i < H; i++)
+                            for (int j = 0; j < W; j++) {
+                                int y = i + t / 3 - 1, xx = j + t % 3 - 1;
+                                if (y >= 0 && y < H && xx >= 0 && xx < W)
+                                    a += (double)d[(((size_t)n * OC + oc) * H + i) * W + j] * x[(((size_t)n * C + c) * H + y) * W + xx];
+                            }
+                    ew = fmax(ew, fabs(a - dw[((size_t)oc * C + c) * 9 + t]));
+                    mw = fmax(mw, fabs(a));
+                }
+        CHECKF(ef < 1e-5 * fmax(1, mf) && eb < 1e-5 * fmax(1, mb) && ew < 1e-5 * fmax(1, mw),
+               "conv3x3 C%d OC%d %dx%d: forward err %g, dx err %g, dw err %g", C, OC, H, W, ef, eb, ew);
+    }
+}
+
+static void gns_f(float *out, void *v) { gn_ctx *c = v; glad_groupnorm_silu_forward(out, c->mean, c->rstd, c->x, c->g, c->b, c->B, c->C, c->N, 4, 1e-5f); }
+
+/* fused GroupNorm+SiLU: equals GroupNorm then SiLU (libm expf) and its
+ * backward matches finite differences, on data whose silu' varies */
+static void test_gn_silu(void)
+{
+    gn_ctx g = {rvec(2 * 8 * 10), rvec(8), rvec(8), TMALLOC(8 * sizeof(float)), TMALLOC(8 * sizeof(float)), 2, 8, 10};
+    for (int i = 0; i < 8; i++) { g.g[i] *= 3; g.b[i] *= 2; }
+    float go[160], ref[160], *gr = rvec(160), gdx[160] = {0}, gdg[8] = {0}, gdb[8] = {0};
+    double ws[2 * 2 * 8];
+    gn_f(ref, &g);
+    for (int i = 0; i < 160; i++) ref[i] = ref[i] / (1.0f + expf(-ref[i]));
+    gns_f(go, &g);
+    double e = 0;
+    for (int i = 0; i < 160; i++) e = fmax(e, fabs(go[i] - ref[i]));
+    CHECKF(e < 2e-6, "gn+silu vs gn then silu: %g", e);
+    glad_groupnorm_silu_backward(gdx, gdg, gdb, gr, g.x, g.mean, g.rstd, g.g, g.b, 2, 8, 10, 4, ws);
+    CHECK(fd_check(g.x, gdx, 160, go, 160, gr, gns_f, &g, 2e-2) == 0);
+    CHECK(fd_check(g.g, gdg, 8, go, 160, gr, gns_f, &g, 1e-2) == 0 && fd_check(g.b, gdb, 8, go, 160, gr, gns_f, &g, 1e-2) == 0);
+    /* dx NULL still gives the parameter gradients */
+    float gdg2[8] = {0}, gdb2[8] = {0};
+    glad_groupnorm_silu_backward(NULL, gdg2, gdb2, gr, g.x, g.mean, g.rstd, g.g, g.b, 2, 8, 10, 4, ws);
+    CHECK(memcmp(gdg, gdg2, sizeof gdg) == 0 && memcmp(gdb, gdb2, sizeof gdb) == 0);
+}
+
+/* the vectorised exp inside SiLU and softmax against libm, over the range
+ * where they matter, including saturation */
+static void test_fast_exp(void)
+{
+    enum { n = 4001 };
+    float *x = TMALLOC(n * sizeof(float)), *y = TMALLOC(n * sizeof(float)), *sm = TMALLOC(n * sizeof(float));
+    for (int i = 0; i < n; i++) x[i] = -100.0f + 200.0f * i / (n - 1);
+    glad_silu_forward(y, x, n);
+    double e = 0;
+    for (int i = 0; i < n; i++) {
+        double r = x[i] / (1.0 + exp(-(double)x[i]));
+        e = fmax(e, fabs(y[i] - r) / fmax(1e-30, fabs(r)));
+    }
+    CHECKF(e < 1e-6, "silu relative error %g", e);
+    for (int i = 0; i < n; i++) sm[i] = x[i] * 0.2f;
+    glad_softmax_rows(sm, 1, n);
+    double z = 0, mx = 0.2 * x[n - 1], em = 0;
+    for (int i = 0; i < n; i++) z += exp(0.2 * x[i] - mx);
+    for (int i = 0; i < n; i++) { double r = exp(0.2 * x[i] - mx) / z; em = fmax(em, fabs(sm[i] - r) / fmax(r, 1e-30)); }
+    CHECKF(em < 1e-5, "softmax relative error %g", em);
+}
+
+/* memory plan: live ranges never overlap, frees coalesce, top is the peak */
+static void test_memplan(void)
+{
+    glad_memplan m;
+    glad_memplan_init(&m);
+    size_t off[64], len[64];
+    int live[64] = {0}, bad = 0;
+    uint64_t s = 5;
+    for (int step = 0; step < 2000; step++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        int i = (int)((s >> 33) % 64);
+        if (live[i]) { glad_memplan_free(&m, off[i], len[i]); live[i] = 0; continue; }
+        len[i] = 1 + (size_t)((s >> 17) % 5000);
+        glad_memplan_alloc(&m, len[i], &off[i]);
+        live[i] = 1;
+        if (off[i] % 16 || off[i] + len[i] > m.top) bad++;
+        for (int j = 0; j < 64; j++)
+            if (j != i && live[j] && off[i] < off[j] + len[j] && off[j] < off[i] + len[i]) bad++;
+    }
+    CHECKF(bad == 0, "%d overlapping or misaligned ranges", bad);
+    for (int i = 0; i < 64; i++) if (live[i]) glad_memplan_free(&m, off[i], len[i]);
+    CHECK(m.live == 0 && m.nspan == 1 && m.span[0].off == 0 && m.span[0].len == m.top);
+    /* after everything is freed one block of the whole size fits at 0 */
+    size_t o;
+    glad_memplan_alloc(&m, m.top, &o);
+    CHECK(o == 0);
+    glad_memplan_release(&m);
+}
+
 typedef struct { float *x, *g, *b; int M, D; } ln_ctx;
 static void ln_f(float *out, void *v) { ln_ctx *c = v; glad_layernorm_forward(out, c->x, c->g, c->b, c->M, c->D, 1e-6f); }
 
@@ -116,6 +265,10 @@ int main(void)
     glad_groupnorm_backward(gdx, gdg, gdb, gr, g.x, g.mean, g.rstd, g.g, 2, 8, 10, 4);
     CHECK(fd_check(g.x, gdx, 160, go, 160, gr, gn_f, &g, 2e-2) == 0);
     CHECK(fd_check(g.g, gdg, 8, go, 160, gr, gn_f, &g, 1e-2) == 0 && fd_check(g.b, gdb, 8, go, 160, gr, gn_f, &g, 1e-2) == 0);
+    test_conv3x3_shapes();
+    test_gn_silu();
+    test_fast_exp();
+    test_memplan();
     /* LayerNorm */
     ln_ctx ln = {rvec(3 * 7), rvec(7), rvec(7), 3, 7};
     float lno[21], *lnr = rvec(21), lndx[21] = {0}, lndg[7] = {0}, lndb[7] = {0};

@@ -1,7 +1,11 @@
-/* unet.c - the guided-diffusion UNet (unet.h). The forward pass records each
- * primitive op on a tape (inputs, output, parameters, saved statistics); the
- * backward pass replays the tape in reverse with the lib/nn kernels. Tensor
- * data and gradients live in the model's arena. */
+/* unet.c - the guided-diffusion UNet (unet.h). A call first records the
+ * network as a graph of primitive ops (a tape: inputs, output, parameters,
+ * saved statistics), cached per (batch, mode); a memory plan then gives every
+ * tensor an offset in one buffer from its lifetime: activations the backward
+ * does not read are freed after their last forward use, GroupNorm+SiLU
+ * outputs are recomputed in backward instead of kept, gradients die with
+ * their op. The forward pass runs the tape with the lib/nn kernels; the
+ * backward pass replays it in reverse. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,18 +14,30 @@
 #include "models/unet.h"
 #include "safetensors.h"
 
-typedef struct { float *d, *g; size_t n; } node;
+/* a tensor of the graph; data at mem + off while alive, gradient at mem + goff */
+typedef struct {
+    size_t n, off, goff;
+    int prod;        /* producing op */
+    int last;        /* last forward consumer (-1: none) */
+    int keep;        /* outlives the pass (output, encoder features) */
+    int recompute;   /* GroupNorm+SiLU output: rebuilt in backward */
+    int need;        /* consumers whose backward reads the data (planning counter) */
+    int has_g, nograd;
+} node;
 
-enum { OP_CONV, OP_GN, OP_SILU, OP_LINEAR, OP_ADD, OP_ADDEMB, OP_AVGPOOL, OP_UPSAMPLE, OP_CONCAT, OP_ATTN, OP_DROPOUT };
+enum { OP_INPUT, OP_TEMB, OP_CONV, OP_GN, OP_GNSILU, OP_SILU, OP_LINEAR, OP_ADD, OP_ADDEMB, OP_AVGPOOL, OP_UPSAMPLE,
+       OP_CONCAT, OP_ATTN, OP_DROPOUT };
 
 typedef struct {
     int op;
-    node *a, *b, *y;
+    int a, b, y;             /* node indices (-1: none) */
     int pw, pb;              /* parameter indices (-1: none) */
     int B, C, H, W, OC, k, stride, pad, Cb, T, heads;
     float p;
-    uint64_t seed;
-    float *s1, *s2;          /* saved: GN mean/rstd, attention weights */
+    uint64_t seed;           /* dropout: added to the call's seed */
+    size_t s1, ns1;          /* saved: GN mean then rstd (2 B 32), attention weights */
+    size_t rtmp;             /* backward: offset of the recomputed input a */
+    int rec, za, zb;         /* input a recomputed; this op creates (zeroes) a's / b's gradient */
 } tape_op;
 
 /* parameters of one block, by index into the param table */
@@ -43,14 +59,20 @@ struct glad_unet {
     int nblk, nblkcap;
     int conv_in, out_gn, out_conv;
     int ndown, nmid, nup;    /* block index ranges: down [0,ndown), middle, up */
-    glad_arena arena;
     tape_op *tape;
     int ntape, tapecap;
-    int training;
-    float *ws;
-    size_t ws_n;
-    node *out_node;
-    int Bcur;
+    node *nodes;
+    int nnodes, nodecap;
+    int gB, gtrain, gmode, gvalid;    /* the cached graph: batch, train flag, 0 forward / 1 encoder */
+    int out_node, nfeat, feat[GLAD_UNET_MAX_LEVELS], fc[GLAD_UNET_MAX_LEVELS], fh[GLAD_UNET_MAX_LEVELS], fw[GLAD_UNET_MAX_LEVELS];
+    int fwd_done;                     /* a training forward ran on this graph: backward may follow */
+    uint64_t seed;                    /* the training forward's dropout seed */
+    float *mem;                       /* the planned buffer */
+    size_t mem_n, peak;               /* floats */
+    float *ws;                        /* conv / attention scratch */
+    size_t ws_n, ws_need;
+    double *dws;                      /* GroupNorm+SiLU backward partial sums */
+    size_t dws_n, dws_need;
 };
 
 /* ------------------------------------------------------------ construction */
@@ -269,7 +291,6 @@ int glad_unet_create(glad_unet **out, const glad_unet_config *cfg)
     if (!u->w || !u->g || u->np == 0) { glad_unet_free(u); return GLAD_ENOMEM; }
     for (int i = 0; i < u->np; i++)
         if (!u->p[i].name) { glad_unet_free(u); return GLAD_ENOMEM; }
-    glad_arena_init(&u->arena, 0);
     *out = u;
     return 0;
 }
@@ -278,8 +299,8 @@ void glad_unet_free(glad_unet *u)
 {
     if (!u) return;
     for (int i = 0; i < u->np; i++) free(u->p[i].name);
-    free(u->p); free(u->w); free(u->g); free(u->blk); free(u->tape); free(u->ws);
-    glad_arena_free(&u->arena);
+    free(u->p); free(u->w); free(u->g); free(u->blk); free(u->tape); free(u->nodes); free(u->ws); free(u->dws);
+    free(u->mem);
     free(u);
 }
 
@@ -289,7 +310,7 @@ float *glad_unet_weights(glad_unet *u) { return u->w; }
 float *glad_unet_grads(glad_unet *u) { return u->g; }
 int glad_unet_param_count(const glad_unet *u) { return u->np; }
 const glad_param *glad_unet_param(const glad_unet *u, int i) { return i >= 0 && i < u->np ? &u->p[i] : NULL; }
-size_t glad_unet_arena_peak(const glad_unet *u) { return u->arena.peak_bytes; }
+size_t glad_unet_arena_peak(const glad_unet *u) { return u->peak * sizeof(float); }
 
 double glad_unet_forward_flops(const glad_unet *u)
 {
@@ -335,26 +356,28 @@ void glad_unet_init(glad_unet *u, uint64_t seed)
     }
 }
 
-/* ------------------------------------------------------------------ tape */
+/* ------------------------------------------------------------------ graph */
 
-static node *new_node(glad_unet *u, size_t n)
+static int new_node(glad_unet *u, size_t n)
 {
-    node *x = (node *)glad_arena_alloc(&u->arena, (sizeof(node) + sizeof(float) - 1) / sizeof(float));
-    if (!x) return NULL;
-    x->d = glad_arena_alloc(&u->arena, n);
-    x->g = NULL;
+    if (u->nnodes == u->nodecap) {
+        int cap = u->nodecap ? u->nodecap * 2 : 256;
+        node *nn = realloc(u->nodes, sizeof *nn * (size_t)cap);
+        if (!nn) return -1;
+        u->nodes = nn;
+        u->nodecap = cap;
+    }
+    node *x = &u->nodes[u->nnodes];
+    memset(x, 0, sizeof *x);
     x->n = n;
-    return x->d ? x : NULL;
+    x->prod = u->ntape;   /* the op pushed next */
+    x->last = -1;
+    return u->nnodes++;
 }
 
-static tape_op *push(glad_unet *u, int op)
+/* records op with output y (a new node of n floats) and inputs a, b */
+static tape_op *push(glad_unet *u, int op, size_t n, int a, int b)
 {
-    if (!u->training) {
-        static __thread tape_op scratch;   /* inference: nothing is recorded */
-        memset(&scratch, 0, sizeof scratch);
-        scratch.op = op;
-        return &scratch;
-    }
     if (u->ntape == u->tapecap) {
         int cap = u->tapecap ? u->tapecap * 2 : 256;
         tape_op *nt = realloc(u->tape, sizeof *nt * (size_t)cap);
@@ -362,149 +385,119 @@ static tape_op *push(glad_unet *u, int op)
         u->tape = nt;
         u->tapecap = cap;
     }
-    tape_op *t = &u->tape[u->ntape++];
+    int y = new_node(u, n);
+    if (y < 0) return NULL;
+    tape_op *t = &u->tape[u->ntape];
     memset(t, 0, sizeof *t);
     t->op = op;
+    t->a = a; t->b = b; t->y = y;
     t->pw = t->pb = -1;
+    if (a >= 0) u->nodes[a].last = u->ntape;
+    if (b >= 0) u->nodes[b].last = u->ntape;
+    u->ntape++;
     return t;
 }
 
 #define P(i) (u->w + u->p[i].off)
 #define G(i) (u->g + u->p[i].off)
+#define ND(i) (&u->nodes[i])
 
-static int ensure_ws(glad_unet *u, size_t n)
-{
-    if (n <= u->ws_n) return 0;
-    float *w = realloc(u->ws, n * sizeof(float));
-    if (!w) return GLAD_ENOMEM;
-    u->ws = w;
-    u->ws_n = n;
-    return 0;
-}
+static void need_ws(glad_unet *u, size_t n) { if (n > u->ws_need) u->ws_need = n; }
 
-static node *conv(glad_unet *u, node *x, int pw, int B, int C, int H, int W, int OC, int k, int stride, int pad)
+static int conv(glad_unet *u, int x, int pw, int B, int C, int H, int W, int OC, int k, int stride, int pad)
 {
     int Ho = (H + 2 * pad - k) / stride + 1, Wo = (W + 2 * pad - k) / stride + 1;
-    node *y = new_node(u, (size_t)B * OC * Ho * Wo);
-    tape_op *t = push(u, OP_CONV);
-    if (!y || !t || ensure_ws(u, glad_conv2d_workspace(C, H, W, k, k, stride, pad))) return NULL;
-    glad_conv2d_forward(y->d, x->d, P(pw), P(pw + 1), B, C, H, W, OC, k, k, stride, pad, u->ws);
-    t->a = x; t->y = y; t->pw = pw; t->pb = pw + 1;
+    tape_op *t = push(u, OP_CONV, (size_t)B * OC * Ho * Wo, x, -1);
+    if (!t) return -1;
+    need_ws(u, glad_conv2d_workspace(C, H, W, k, k, stride, pad));
+    t->pw = pw; t->pb = pw + 1;
     t->B = B; t->C = C; t->H = H; t->W = W; t->OC = OC; t->k = k; t->stride = stride; t->pad = pad;
-    return y;
+    return t->y;
 }
 
-static node *gnorm(glad_unet *u, node *x, int pw, int B, int C, int N)
+/* GroupNorm (32 groups), fused with the SiLU that follows when silu */
+static int gnorm(glad_unet *u, int x, int pw, int B, int C, int N, int silu)
 {
-    node *y = new_node(u, (size_t)B * C * N);
-    tape_op *t = push(u, OP_GN);
-    float *st = glad_arena_alloc(&u->arena, (size_t)2 * B * 32);
-    if (!y || !t || !st) return NULL;
-    glad_groupnorm_forward(y->d, st, st + B * 32, x->d, P(pw), P(pw + 1), B, C, N, 32, 1e-5f);
-    t->a = x; t->y = y; t->pw = pw; t->pb = pw + 1; t->B = B; t->C = C; t->H = N; t->s1 = st; t->s2 = st + B * 32;
-    return y;
+    tape_op *t = push(u, silu ? OP_GNSILU : OP_GN, (size_t)B * C * N, x, -1);
+    if (!t) return -1;
+    t->pw = pw; t->pb = pw + 1; t->B = B; t->C = C; t->H = N; t->ns1 = (size_t)2 * B * 32;
+    if (silu) ND(t->y)->recompute = 1;
+    if ((size_t)2 * B * C > u->dws_need) u->dws_need = (size_t)2 * B * C;
+    return t->y;
 }
 
-static node *silu(glad_unet *u, node *x)
+static int silu(glad_unet *u, int x)
 {
-    node *y = new_node(u, x->n);
-    tape_op *t = push(u, OP_SILU);
-    if (!y || !t) return NULL;
-    glad_silu_forward(y->d, x->d, x->n);
-    t->a = x; t->y = y;
-    return y;
+    tape_op *t = push(u, OP_SILU, ND(x)->n, x, -1);
+    return t ? t->y : -1;
 }
 
-static node *linear(glad_unet *u, node *x, int pw, int B, int I, int O)
+static int linear(glad_unet *u, int x, int pw, int B, int I, int O)
 {
-    node *y = new_node(u, (size_t)B * O);
-    tape_op *t = push(u, OP_LINEAR);
-    if (!y || !t) return NULL;
-    glad_linear_forward(y->d, x->d, P(pw), P(pw + 1), B, I, O);
-    t->a = x; t->y = y; t->pw = pw; t->pb = pw + 1; t->B = B; t->C = I; t->OC = O;
-    return y;
+    tape_op *t = push(u, OP_LINEAR, (size_t)B * O, x, -1);
+    if (!t) return -1;
+    t->pw = pw; t->pb = pw + 1; t->B = B; t->C = I; t->OC = O;
+    return t->y;
 }
 
-static node *add(glad_unet *u, node *a, node *b)
+static int add(glad_unet *u, int a, int b)
 {
-    node *y = new_node(u, a->n);
-    tape_op *t = push(u, OP_ADD);
-    if (!y || !t) return NULL;
-    for (size_t i = 0; i < a->n; i++) y->d[i] = a->d[i] + b->d[i];
-    t->a = a; t->b = b; t->y = y;
-    return y;
+    tape_op *t = push(u, OP_ADD, ND(a)->n, a, b);
+    return t ? t->y : -1;
 }
 
 /* y = h + e[b,c] broadcast over N */
-static node *addemb(glad_unet *u, node *h, node *e, int B, int C, int N)
+static int addemb(glad_unet *u, int h, int e, int B, int C, int N)
 {
-    node *y = new_node(u, h->n);
-    tape_op *t = push(u, OP_ADDEMB);
-    if (!y || !t) return NULL;
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++) {
-            float v = e->d[(size_t)b * C + c];
-            const float *hi = h->d + ((size_t)b * C + c) * N;
-            float *o = y->d + ((size_t)b * C + c) * N;
-            for (int i = 0; i < N; i++) o[i] = hi[i] + v;
-        }
-    t->a = h; t->b = e; t->y = y; t->B = B; t->C = C; t->H = N;
-    return y;
+    tape_op *t = push(u, OP_ADDEMB, ND(h)->n, h, e);
+    if (!t) return -1;
+    t->B = B; t->C = C; t->H = N;
+    return t->y;
 }
 
-static node *resample(glad_unet *u, node *x, int up, int BC, int H, int W)
+static int resample(glad_unet *u, int x, int up, int BC, int H, int W)
 {
-    node *y = new_node(u, up ? x->n * 4 : x->n / 4);
-    tape_op *t = push(u, up ? OP_UPSAMPLE : OP_AVGPOOL);
-    if (!y || !t) return NULL;
-    if (up) glad_upsample2_forward(y->d, x->d, BC, H, W);
-    else glad_avgpool2_forward(y->d, x->d, BC, H, W);
-    t->a = x; t->y = y; t->C = BC; t->H = H; t->W = W;
-    return y;
+    tape_op *t = push(u, up ? OP_UPSAMPLE : OP_AVGPOOL, up ? ND(x)->n * 4 : ND(x)->n / 4, x, -1);
+    if (!t) return -1;
+    t->C = BC; t->H = H; t->W = W;
+    return t->y;
 }
 
-static node *concat(glad_unet *u, node *a, node *b, int B, int Ca, int Cb, int N)
+static int concat(glad_unet *u, int a, int b, int B, int Ca, int Cb, int N)
 {
-    node *y = new_node(u, a->n + b->n);
-    tape_op *t = push(u, OP_CONCAT);
-    if (!y || !t) return NULL;
-    glad_concat_forward(y->d, a->d, b->d, B, Ca, Cb, (size_t)N);
-    t->a = a; t->b = b; t->y = y; t->B = B; t->C = Ca; t->Cb = Cb; t->H = N;
-    return y;
+    tape_op *t = push(u, OP_CONCAT, ND(a)->n + ND(b)->n, a, b);
+    if (!t) return -1;
+    t->B = B; t->C = Ca; t->Cb = Cb; t->H = N;
+    return t->y;
 }
 
-static node *attention(glad_unet *u, node *qkv, int B, int C, int T, int heads)
+static int attention(glad_unet *u, int qkv, int B, int C, int T, int heads)
 {
-    node *y = new_node(u, (size_t)B * C * T);
-    tape_op *t = push(u, OP_ATTN);
-    float *att = glad_arena_alloc(&u->arena, (size_t)B * heads * T * T);
-    if (!y || !t || !att) return NULL;
-    glad_attention_forward(y->d, att, qkv->d, B, C, T, heads);
-    t->a = qkv; t->y = y; t->B = B; t->C = C; t->T = T; t->heads = heads; t->s1 = att;
-    return y;
+    tape_op *t = push(u, OP_ATTN, (size_t)B * C * T, qkv, -1);
+    if (!t) return -1;
+    t->B = B; t->C = C; t->T = T; t->heads = heads; t->ns1 = (size_t)B * heads * T * T;
+    need_ws(u, (size_t)T * T);
+    return t->y;
 }
 
-static node *dropout(glad_unet *u, node *x, float p, uint64_t seed)
+static int dropout(glad_unet *u, int x, float p, uint64_t seed)
 {
-    if (u->training != 1 || p <= 0) return x;   /* 2 = tape without dropout */
-    node *y = new_node(u, x->n);
-    tape_op *t = push(u, OP_DROPOUT);
-    if (!y || !t) return NULL;
-    glad_dropout_forward(y->d, x->d, x->n, p, seed);
-    t->a = x; t->y = y; t->p = p; t->seed = seed;
-    return y;
+    if (u->gtrain != 1 || p <= 0) return x;   /* 2 = tape without dropout */
+    tape_op *t = push(u, OP_DROPOUT, ND(x)->n, x, -1);
+    if (!t) return -1;
+    t->p = p; t->seed = seed;
+    return t->y;
 }
 
 /* ------------------------------------------------------------------ blocks */
 
-#define CHK(x) do { if (!(x)) return NULL; } while (0)
+#define CHK(x) do { if ((x) < 0) return -1; } while (0)
 
-static node *res_forward(glad_unet *u, const block *bk, node *x, node *temb_silu, int B, int *H, int *W, uint64_t seed)
+static int res_forward(glad_unet *u, const block *bk, int x, int temb_silu, int B, int *H, int *W, uint64_t seed)
 {
     int N = *H * *W;
-    node *h = gnorm(u, x, bk->gn1, B, bk->in, N); CHK(h);
-    h = silu(u, h); CHK(h);
-    node *xs = x;
+    int h = gnorm(u, x, bk->gn1, B, bk->in, N, 1); CHK(h);
+    int xs = x;
     if (bk->up || bk->down) {
         h = resample(u, h, bk->up, B * bk->in, *H, *W); CHK(h);
         xs = resample(u, x, bk->up, B * bk->in, *H, *W); CHK(xs);
@@ -512,64 +505,71 @@ static node *res_forward(glad_unet *u, const block *bk, node *x, node *temb_silu
         N = *H * *W;
     }
     h = conv(u, h, bk->conv1, B, bk->in, *H, *W, bk->out, 3, 1, 1); CHK(h);
-    node *e = linear(u, temb_silu, bk->emb, B, 4 * u->cfg.base, bk->out); CHK(e);
+    int e = linear(u, temb_silu, bk->emb, B, 4 * u->cfg.base, bk->out); CHK(e);
     h = addemb(u, h, e, B, bk->out, N); CHK(h);
-    h = gnorm(u, h, bk->gn2, B, bk->out, N); CHK(h);
-    h = silu(u, h); CHK(h);
+    h = gnorm(u, h, bk->gn2, B, bk->out, N, 1); CHK(h);
     h = dropout(u, h, u->cfg.dropout, seed); CHK(h);
     h = conv(u, h, bk->conv2, B, bk->out, *H, *W, bk->out, 3, 1, 1); CHK(h);
     if (bk->skip >= 0) { xs = conv(u, xs, bk->skip, B, bk->in, *H, *W, bk->out, 1, 1, 0); CHK(xs); }
     return add(u, xs, h);
 }
 
-static node *attn_forward(glad_unet *u, const block *bk, node *x, int B, int H, int W)
+static int attn_forward(glad_unet *u, const block *bk, int x, int B, int H, int W)
 {
     int T = H * W, C = bk->in;
-    node *h = gnorm(u, x, bk->norm, B, C, T); CHK(h);
-    node *qkv = conv(u, h, bk->qkv, B, C, 1, T, 3 * C, 1, 1, 0); CHK(qkv);
-    node *a = attention(u, qkv, B, C, T, bk->heads); CHK(a);
-    node *p = conv(u, a, bk->proj, B, C, 1, T, C, 1, 1, 0); CHK(p);
+    int h = gnorm(u, x, bk->norm, B, C, T, 0); CHK(h);
+    int qkv = conv(u, h, bk->qkv, B, C, 1, T, 3 * C, 1, 1, 0); CHK(qkv);
+    int a = attention(u, qkv, B, C, T, bk->heads); CHK(a);
+    int p = conv(u, a, bk->proj, B, C, 1, T, C, 1, 1, 0); CHK(p);
     return add(u, x, p);
 }
 
-/* Runs the network. stop_levels: only the encoder, collecting the level ends. */
-static node *run(glad_unet *u, const float *x, const float *t, int B, uint64_t seed, float **feats, int *fc, int *fh, int *fw,
-                 int *nfeat)
+/* Records the network for batch B (u->gB, u->gtrain set); encoder only when
+ * u->gmode == 1, collecting the level ends in u->feat. Returns the output node. */
+static int build(glad_unet *u)
 {
     const glad_unet_config *c = &u->cfg;
-    int base = c->base, H = c->img_size, W = c->img_size;
-    node *xin = new_node(u, (size_t)B * c->in_channels * H * W); CHK(xin);
-    memcpy(xin->d, x, sizeof(float) * xin->n);
-    node *te = new_node(u, (size_t)B * base); CHK(te);
-    glad_timestep_embedding(te->d, t, B, base);
-    node *e = linear(u, te, u->t_emb1, B, base, 4 * base); CHK(e);
+    int B = u->gB, base = c->base, H = c->img_size, W = c->img_size, enc = u->gmode == 1;
+    tape_op *t0 = push(u, OP_INPUT, (size_t)B * c->in_channels * H * W, -1, -1);
+    if (!t0) return -1;
+    int xin = t0->y;
+    tape_op *t1 = push(u, OP_TEMB, (size_t)B * base, -1, -1);
+    if (!t1) return -1;
+    t1->B = B; t1->C = base;
+    int te = t1->y;
+    ND(te)->nograd = 1;   /* nothing learnable before it */
+    int e = linear(u, te, u->t_emb1, B, base, 4 * base); CHK(e);
     e = silu(u, e); CHK(e);
     e = linear(u, e, u->t_emb2, B, 4 * base, 4 * base); CHK(e);
-    node *es = silu(u, e); CHK(es);   /* every ResBlock's embed_layers start with SiLU */
-    node *skips[64];
-    int skc[64], ns = 0, ch = (int)(c->mults[0] * base);
-    node *h = conv(u, xin, u->conv_in, B, c->in_channels, H, W, ch, 3, 1, 1); CHK(h);
+    int es = silu(u, e); CHK(es);   /* every ResBlock's embed_layers start with SiLU */
+    int skips[64], skc[64], ns = 0, ch = (int)(c->mults[0] * base);
+    int h = conv(u, xin, u->conv_in, B, c->in_channels, H, W, ch, 3, 1, 1); CHK(h);
     skips[ns] = h; skc[ns++] = ch;
-    int bi = 0, lvl = 0, per_level = c->num_res_blocks;
+    int bi = 0, per_level = c->num_res_blocks;
+    u->nfeat = 0;
     for (int lv = 0; lv < c->nmults; lv++) {
         for (int r = 0; r < per_level; r++) {
             const block *bk = &u->blk[bi++];
-            h = res_forward(u, bk, h, es, B, &H, &W, seed + (uint64_t)bi * 7919); CHK(h);
+            h = res_forward(u, bk, h, es, B, &H, &W, (uint64_t)bi * 7919); CHK(h);
             ch = bk->out;
             if (bi < u->ndown && u->blk[bi].kind == 2) { h = attn_forward(u, &u->blk[bi++], h, B, H, W); CHK(h); }
             skips[ns] = h; skc[ns++] = ch;
         }
-        if (feats) { feats[lvl] = h->d; fc[lvl] = ch; fh[lvl] = H; fw[lvl] = W; lvl++; }
+        if (enc) {
+            int l = u->nfeat++;
+            u->feat[l] = h; u->fc[l] = ch; u->fh[l] = H; u->fw[l] = W;
+            ND(h)->keep = 1;
+        }
         if (lv != c->nmults - 1) {
             bi++;
-            h = res_forward(u, &u->blk[bi - 1], h, es, B, &H, &W, seed + (uint64_t)bi * 7919); CHK(h);
+            h = res_forward(u, &u->blk[bi - 1], h, es, B, &H, &W, (uint64_t)bi * 7919); CHK(h);
             skips[ns] = h; skc[ns++] = ch;
         }
     }
-    if (feats) { *nfeat = lvl; return h; }
+    if (enc) return h;
     for (int m = 0; m < u->nmid; m++) {
         const block *bk = &u->blk[bi++];
-        h = bk->kind == 1 ? res_forward(u, bk, h, es, B, &H, &W, seed + (uint64_t)bi * 7919) : attn_forward(u, bk, h, B, H, W);
+        h = bk->kind == 1 ? res_forward(u, bk, h, es, B, &H, &W, (uint64_t)bi * 7919) : attn_forward(u, bk, h, B, H, W);
         CHK(h);
     }
     while (bi < u->nblk) {
@@ -577,75 +577,259 @@ static node *run(glad_unet *u, const float *x, const float *t, int B, uint64_t s
         if (bk->kind == 1 && !bk->up) {
             ns--;
             h = concat(u, h, skips[ns], B, bk->in - skc[ns], skc[ns], H * W); CHK(h);
-            h = res_forward(u, bk, h, es, B, &H, &W, seed + (uint64_t)bi * 7919); CHK(h);
+            h = res_forward(u, bk, h, es, B, &H, &W, (uint64_t)bi * 7919); CHK(h);
         } else if (bk->kind == 1) {
-            h = res_forward(u, bk, h, es, B, &H, &W, seed + (uint64_t)bi * 7919); CHK(h);
+            h = res_forward(u, bk, h, es, B, &H, &W, (uint64_t)bi * 7919); CHK(h);
         } else {
             h = attn_forward(u, bk, h, B, H, W); CHK(h);
         }
         ch = bk->out;
     }
-    h = gnorm(u, h, u->out_gn, B, ch, H * W); CHK(h);
-    h = silu(u, h); CHK(h);
-    return conv(u, h, u->out_conv, B, ch, H, W, c->in_channels, 3, 1, 1);
+    h = gnorm(u, h, u->out_gn, B, ch, H * W, 1); CHK(h);
+    h = conv(u, h, u->out_conv, B, ch, H, W, c->in_channels, 3, 1, 1); CHK(h);
+    ND(h)->keep = 1;
+    return h;
+}
+
+/* ------------------------------------------------------------------ memory plan */
+
+/* the op's backward reads its input a's data */
+static int reads_input(int op) { return op == OP_CONV || op == OP_GN || op == OP_GNSILU || op == OP_SILU || op == OP_LINEAR || op == OP_ATTN; }
+
+/* Replays the allocations and frees of a forward (and, when training, the
+ * backward that follows) and records every offset. Lifetimes:
+ *  - forward: an op's output and saved statistics are allocated before it
+ *    runs; an input dies after its last forward consumer unless a backward
+ *    reads it (kept until its last backward reader) or it is a graph output;
+ *    a GroupNorm+SiLU output is never kept: its readers recompute it.
+ *  - backward of op i: recomputed input and missing input gradients are
+ *    allocated first; afterwards the recomputed input, the output's
+ *    gradient and the saved statistics die. */
+static int plan(glad_unet *u)
+{
+    glad_memplan m;
+    glad_memplan_init(&m);
+    int train = u->gtrain != 0, rc = GLAD_ENOMEM;
+    for (int i = 0; i < u->nnodes; i++) { u->nodes[i].need = 0; u->nodes[i].has_g = 0; }
+    if (train) {
+        u->nodes[u->out_node].has_g = 1;
+        for (int i = u->ntape - 1; i >= 0; i--) {
+            tape_op *t = &u->tape[i];
+            if (!ND(t->y)->has_g) continue;
+            if (t->a >= 0 && !ND(t->a)->nograd) ND(t->a)->has_g = 1;
+            if (t->b >= 0 && !ND(t->b)->nograd) ND(t->b)->has_g = 1;
+            if (t->a >= 0 && reads_input(t->op) && !ND(t->a)->recompute) ND(t->a)->need++;
+        }
+    }
+    for (int i = 0; i < u->ntape; i++) {
+        tape_op *t = &u->tape[i];
+        if (glad_memplan_alloc(&m, ND(t->y)->n, &ND(t->y)->off)) goto out;
+        if (t->ns1 && glad_memplan_alloc(&m, t->ns1, &t->s1)) goto out;
+        if (!train && t->ns1 && glad_memplan_free(&m, t->s1, t->ns1)) goto out;
+        int in[2] = {t->a, t->b};
+        for (int k = 0; k < 2; k++) {
+            node *x = in[k] >= 0 ? ND(in[k]) : NULL;
+            if (!x || x->last != i || x->keep || x->need) continue;
+            if (k == 1 && in[0] == in[1]) continue;
+            if (glad_memplan_free(&m, x->off, x->n)) goto out;
+        }
+        /* an output nobody reads (a dead branch) dies at once */
+        if (ND(t->y)->last < 0 && !ND(t->y)->keep && !ND(t->y)->need && glad_memplan_free(&m, ND(t->y)->off, ND(t->y)->n)) goto out;
+    }
+    if (train) {
+        for (int i = 0; i < u->nnodes; i++) u->nodes[i].goff = (size_t)-1;
+        node *o = ND(u->out_node);
+        if (glad_memplan_alloc(&m, o->n, &o->goff)) goto out;
+        for (int i = u->ntape - 1; i >= 0; i--) {
+            tape_op *t = &u->tape[i];
+            node *y = ND(t->y);
+            t->rec = t->za = t->zb = 0;
+            if (!y->has_g) continue;
+            if (t->a >= 0 && reads_input(t->op) && ND(t->a)->recompute) {
+                t->rec = 1;
+                if (glad_memplan_alloc(&m, ND(t->a)->n, &t->rtmp)) goto out;
+            }
+            if (t->a >= 0 && ND(t->a)->has_g && ND(t->a)->goff == (size_t)-1) {
+                t->za = 1;
+                if (glad_memplan_alloc(&m, ND(t->a)->n, &ND(t->a)->goff)) goto out;
+            }
+            if (t->b >= 0 && ND(t->b)->has_g && ND(t->b)->goff == (size_t)-1) {
+                t->zb = 1;
+                if (glad_memplan_alloc(&m, ND(t->b)->n, &ND(t->b)->goff)) goto out;
+            }
+            if (t->rec && glad_memplan_free(&m, t->rtmp, ND(t->a)->n)) goto out;
+            if (glad_memplan_free(&m, y->goff, y->n)) goto out;
+            if (t->ns1 && glad_memplan_free(&m, t->s1, t->ns1)) goto out;
+            if (t->a >= 0 && reads_input(t->op) && !ND(t->a)->recompute && --ND(t->a)->need == 0 && !ND(t->a)->keep &&
+                glad_memplan_free(&m, ND(t->a)->off, ND(t->a)->n))
+                goto out;
+        }
+    }
+    if (m.top > u->mem_n) {
+        size_t bytes;
+        free(u->mem);
+        u->mem = NULL;
+        u->mem_n = 0;
+        if (glad_mul_size(m.top, sizeof(float), &bytes) || bytes > GLAD_MAX_ALLOC) goto out;
+        u->mem = aligned_alloc(64, bytes);
+        u->mem_n = u->mem ? m.top : 0;
+        if (!u->mem) goto out;
+    }
+    u->peak = m.top;
+    if (u->ws_need > u->ws_n) {
+        float *w = realloc(u->ws, u->ws_need * sizeof(float));
+        if (!w) goto out;
+        u->ws = w;
+        u->ws_n = u->ws_need;
+    }
+    if (u->dws_need > u->dws_n) {
+        double *w = realloc(u->dws, u->dws_need * sizeof(double));
+        if (!w) goto out;
+        u->dws = w;
+        u->dws_n = u->dws_need;
+    }
+    rc = 0;
+out:
+    glad_memplan_release(&m);
+    return rc;
+}
+
+/* the graph for (B, train, mode), rebuilt and replanned when any changes */
+static int prepare(glad_unet *u, int B, int train, int mode)
+{
+    if (u->gvalid && u->gB == B && u->gtrain == train && u->gmode == mode) return 0;
+    u->gvalid = 0;
+    u->ntape = u->nnodes = 0;
+    u->gB = B; u->gtrain = train; u->gmode = mode;
+    u->out_node = build(u);
+    if (u->out_node < 0) return GLAD_ENOMEM;
+    GLAD_TRY(plan(u));
+    u->gvalid = 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ execution */
+
+#define D(i) (u->mem + u->nodes[i].off)
+#define GR(i) (u->mem + u->nodes[i].goff)
+
+static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x, const float *tt, uint64_t seed)
+{
+    const float *a = t->a >= 0 ? D(t->a) : NULL, *b = t->b >= 0 ? D(t->b) : NULL;
+    float *s1 = u->mem + t->s1;
+    size_t n = ND(t->y)->n;
+    switch (t->op) {
+    case OP_INPUT: memcpy(y, x, sizeof(float) * n); break;
+    case OP_TEMB: glad_timestep_embedding(y, tt, t->B, t->C); break;
+    case OP_CONV:
+        glad_conv2d_forward(y, a, P(t->pw), P(t->pb), t->B, t->C, t->H, t->W, t->OC, t->k, t->k, t->stride, t->pad, u->ws);
+        break;
+    case OP_GN: glad_groupnorm_forward(y, s1, s1 + t->B * 32, a, P(t->pw), P(t->pb), t->B, t->C, t->H, 32, 1e-5f); break;
+    case OP_GNSILU:
+        glad_groupnorm_silu_forward(y, s1, s1 + t->B * 32, a, P(t->pw), P(t->pb), t->B, t->C, t->H, 32, 1e-5f);
+        break;
+    case OP_SILU: glad_silu_forward(y, a, n); break;
+    case OP_LINEAR: glad_linear_forward(y, a, P(t->pw), P(t->pb), t->B, t->C, t->OC); break;
+    case OP_ADD:
+        // elementwise
+        #pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+        break;
+    case OP_ADDEMB:
+        // (batch, channel) rows are independent
+        #pragma omp parallel for collapse(2) schedule(static) if (n > 65536)
+        for (int bb = 0; bb < t->B; bb++)
+            for (int c = 0; c < t->C; c++) {
+                float v = b[(size_t)bb * t->C + c];
+                const float *hi = a + ((size_t)bb * t->C + c) * t->H;
+                float *o = y + ((size_t)bb * t->C + c) * t->H;
+                for (int i = 0; i < t->H; i++) o[i] = hi[i] + v;
+            }
+        break;
+    case OP_AVGPOOL: glad_avgpool2_forward(y, a, t->C, t->H, t->W); break;
+    case OP_UPSAMPLE: glad_upsample2_forward(y, a, t->C, t->H, t->W); break;
+    case OP_CONCAT: glad_concat_forward(y, a, b, t->B, t->C, t->Cb, (size_t)t->H); break;
+    case OP_ATTN: glad_attention_forward(y, s1, a, t->B, t->C, t->T, t->heads); break;
+    case OP_DROPOUT: glad_dropout_forward(y, a, n, t->p, seed + t->seed); break;
+    }
+}
+
+static int run(glad_unet *u, const float *x, const float *t, uint64_t seed)
+{
+    for (int i = 0; i < u->ntape; i++) forward_op(u, &u->tape[i], D(u->tape[i].y), x, t, seed);
+    return 0;
 }
 
 int glad_unet_forward(glad_unet *u, float *eps, const float *x, const float *t, int B, int train, uint64_t seed)
 {
-    glad_arena_reset(&u->arena);
-    u->ntape = 0;
-    u->training = train;
-    u->Bcur = B;
-    node *y = run(u, x, t, B, seed, NULL, NULL, NULL, NULL, NULL);
-    if (!y) return GLAD_ENOMEM;
-    memcpy(eps, y->d, sizeof(float) * y->n);
-    u->out_node = y;
+    if (B < 1) return GLAD_EINVAL;
+    u->fwd_done = 0;
+    u->seed = seed;
+    GLAD_TRY(prepare(u, B, train, 0));
+    run(u, x, t, seed);
+    memcpy(eps, D(u->out_node), sizeof(float) * ND(u->out_node)->n);
+    u->fwd_done = train != 0;
     return 0;
 }
 
 int glad_unet_encode(glad_unet *u, const float *x, const float *t, int B, float **feats, int *C, int *H, int *W)
 {
-    glad_arena_reset(&u->arena);
-    u->ntape = 0;
-    u->training = 0;
-    int n = 0;
-    if (!run(u, x, t, B, 0, feats, C, H, W, &n)) return GLAD_ENOMEM;
-    return n;
-}
-
-static float *grad_of(glad_unet *u, node *x)
-{
-    if (!x->g) x->g = glad_arena_zalloc(&u->arena, x->n);
-    return x->g;
+    if (B < 1) return GLAD_EINVAL;
+    u->fwd_done = 0;
+    GLAD_TRY(prepare(u, B, 0, 1));
+    run(u, x, t, 0);
+    for (int l = 0; l < u->nfeat; l++) { feats[l] = D(u->feat[l]); C[l] = u->fc[l]; H[l] = u->fh[l]; W[l] = u->fw[l]; }
+    return u->nfeat;
 }
 
 int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
 {
-    if (!u->training || !u->out_node || u->ntape == 0) return GLAD_EINVAL;
-    float *g = grad_of(u, u->out_node);
-    if (!g) return GLAD_ENOMEM;
-    memcpy(g, deps, sizeof(float) * u->out_node->n);
+    if (!u->fwd_done || !u->gvalid || !u->gtrain) return GLAD_EINVAL;
+    u->fwd_done = 0;   /* gradients overwrite the forward's memory */
+    memcpy(GR(u->out_node), deps, sizeof(float) * ND(u->out_node)->n);
     for (int i = u->ntape - 1; i >= 0; i--) {
         tape_op *t = &u->tape[i];
-        if (!t->y->g) continue;   /* nothing flows back through this op */
-        float *ga = grad_of(u, t->a), *gb = t->b ? grad_of(u, t->b) : NULL;
-        if (!ga || (t->b && !gb)) return GLAD_ENOMEM;
-        const float *gy = t->y->g;
+        if (!ND(t->y)->has_g) continue;
+        if (t->za) memset(GR(t->a), 0, sizeof(float) * ND(t->a)->n);
+        if (t->zb) memset(GR(t->b), 0, sizeof(float) * ND(t->b)->n);
+        const float *a = t->a >= 0 ? D(t->a) : NULL;
+        if (t->rec) {
+            /* rebuild the GroupNorm+SiLU output from its input (alive: its own backward comes later) */
+            float *r = u->mem + t->rtmp;
+            const tape_op *pt = &u->tape[ND(t->a)->prod];
+            forward_op(u, pt, r, NULL, NULL, 0);
+            a = r;
+        }
+        float *ga = t->a >= 0 && ND(t->a)->has_g ? GR(t->a) : NULL, *gb = t->b >= 0 && ND(t->b)->has_g ? GR(t->b) : NULL;
+        const float *gy = GR(t->y);
+        float *s1 = u->mem + t->s1;
+        size_t n = ND(t->y)->n;
         switch (t->op) {
+        case OP_INPUT:
+            if (dx) for (size_t k = 0; k < n; k++) dx[k] += gy[k];
+            break;
+        case OP_TEMB: break;
         case OP_CONV:
-            if (ensure_ws(u, glad_conv2d_workspace(t->C, t->H, t->W, t->k, t->k, t->stride, t->pad))) return GLAD_ENOMEM;
-            glad_conv2d_backward(ga, G(t->pw), G(t->pb), gy, t->a->d, P(t->pw), t->B, t->C, t->H, t->W, t->OC, t->k, t->k,
-                                 t->stride, t->pad, u->ws);
+            glad_conv2d_backward(t->a == u->tape[0].y && !dx ? NULL : ga, G(t->pw), G(t->pb), gy, a, P(t->pw), t->B, t->C,
+                                 t->H, t->W, t->OC, t->k, t->k, t->stride, t->pad, u->ws);
             break;
         case OP_GN:
-            glad_groupnorm_backward(ga, G(t->pw), G(t->pb), gy, t->a->d, t->s1, t->s2, P(t->pw), t->B, t->C, t->H, 32);
+            glad_groupnorm_backward(ga, G(t->pw), G(t->pb), gy, a, s1, s1 + t->B * 32, P(t->pw), t->B, t->C, t->H, 32);
             break;
-        case OP_SILU: glad_silu_backward(ga, gy, t->a->d, t->a->n); break;
-        case OP_LINEAR: glad_linear_backward(ga, G(t->pw), G(t->pb), gy, t->a->d, P(t->pw), t->B, t->C, t->OC); break;
+        case OP_GNSILU:
+            glad_groupnorm_silu_backward(ga, G(t->pw), G(t->pb), gy, a, s1, s1 + t->B * 32, P(t->pw), P(t->pb), t->B, t->C,
+                                         t->H, 32, u->dws);
+            break;
+        case OP_SILU: glad_silu_backward(ga, gy, a, n); break;
+        case OP_LINEAR: glad_linear_backward(ga, G(t->pw), G(t->pb), gy, a, P(t->pw), t->B, t->C, t->OC); break;
         case OP_ADD:
-            for (size_t k = 0; k < t->y->n; k++) { ga[k] += gy[k]; gb[k] += gy[k]; }
+            // elementwise
+            #pragma omp parallel for simd schedule(static) if (n > 65536)
+            for (size_t k = 0; k < n; k++) { ga[k] += gy[k]; gb[k] += gy[k]; }
             break;
         case OP_ADDEMB:
+            // (batch, channel) rows are independent
+            #pragma omp parallel for collapse(2) schedule(static) if (n > 65536)
             for (int b = 0; b < t->B; b++)
                 for (int c = 0; c < t->C; c++) {
                     const float *r = gy + ((size_t)b * t->C + c) * t->H;
@@ -658,21 +842,9 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
         case OP_AVGPOOL: glad_avgpool2_backward(ga, gy, t->C, t->H, t->W); break;
         case OP_UPSAMPLE: glad_upsample2_backward(ga, gy, t->C, t->H, t->W); break;
         case OP_CONCAT: glad_concat_backward(ga, gb, gy, t->B, t->C, t->Cb, (size_t)t->H); break;
-        case OP_ATTN:
-            if (ensure_ws(u, (size_t)t->T * t->T)) return GLAD_ENOMEM;
-            glad_attention_backward(ga, gy, t->a->d, t->s1, t->B, t->C, t->T, t->heads, u->ws);
-            break;
-        case OP_DROPOUT: glad_dropout_backward(ga, gy, t->a->n, t->p, t->seed); break;
+        case OP_ATTN: glad_attention_backward(ga, gy, a, s1, t->B, t->C, t->T, t->heads, u->ws); break;
+        case OP_DROPOUT: glad_dropout_backward(ga, gy, n, t->p, u->seed + t->seed); break;
         }
-    }
-    /* the input is the first conv's input (down.0.0) */
-    if (dx) {
-        for (int i = 0; i < u->ntape; i++)
-            if (u->tape[i].op == OP_CONV && u->tape[i].pw == u->conv_in) {
-                node *xi = u->tape[i].a;
-                if (xi->g) for (size_t k = 0; k < xi->n; k++) dx[k] += xi->g[k];
-                break;
-            }
     }
     return 0;
 }

@@ -8,22 +8,30 @@
 #include <cblas.h>
 #include "nn/nn.h"
 
+#define QB 64   /* query rows per block: a QB x T block of weights stays in L2 */
+
 // qkv is (B,3C,T), out is (B,C,T), att is (B*heads,T,T)
 void glad_attention_forward(float *out, float *att, const float *qkv, int B, int C, int T, int heads)
 {
-    int c = C / heads;
+    int c = C / heads, nqb = (T + QB - 1) / QB;
     float s2 = 1.0f / sqrtf((float)c);   /* (c^-1/4)^2 */
+    /* blocks of query rows: logits, softmax and the weighted sum of one block
+     * run while it is in cache (each sgemm single-threaded inside the loop) */
+    // (batch, head, query block) triples write disjoint rows of att and columns of out
+    #pragma omp parallel for collapse(3) schedule(static)
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < heads; h++) {
-            const float *q = qkv + ((size_t)b * 3 * C + (size_t)h * 3 * c) * T, *k = q + (size_t)c * T, *v = k + (size_t)c * T;
-            float *w = att + ((size_t)b * heads + h) * T * T;
-            /* W (T,T) = s2 Q^T K */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, T, c, s2, q, T, k, T, 0.0f, w, T);
-            glad_softmax_rows(w, T, T);
-            /* A (c,T) = V (c,T) W^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, T, T, 1.0f, v, T, w, T, 0.0f,
-                        out + ((size_t)b * C + (size_t)h * c) * T, T);
-        }
+        for (int h = 0; h < heads; h++)
+            for (int qb = 0; qb < nqb; qb++) {
+                const float *q = qkv + ((size_t)b * 3 * C + (size_t)h * 3 * c) * T, *k = q + (size_t)c * T, *v = k + (size_t)c * T;
+                int t0 = qb * QB, nt = T - t0 < QB ? T - t0 : QB;
+                float *w = att + ((size_t)b * heads + h) * T * T + (size_t)t0 * T;
+                /* W[t0:t0+nt] (nt,T) = s2 Q[:, t0:]^T K */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nt, T, c, s2, q + t0, T, k, T, 0.0f, w, T);
+                glad_softmax_rows(w, nt, T);
+                /* A[:, t0:t0+nt] (c,nt) = V (c,T) W[t0:]^T */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, nt, T, 1.0f, v, T, w, T, 0.0f,
+                            out + ((size_t)b * C + (size_t)h * c) * T + t0, T);
+            }
 }
 
 // dout is (B,C,T); dqkv (B,3C,T) accumulates

@@ -1,8 +1,10 @@
 /* conv2d.c - 2-D convolution as im2col + sgemm, and its backward
  * (dW = dY col^T, dcol = W^T dY, col2im). 1x1 stride-1 convolutions skip
- * im2col. */
+ * im2col; 3x3 stride-1 padding-1 ones use the direct kernel of conv3x3.c
+ * (forward and input gradient) when the CPU has AVX-512F. */
 #include <string.h>
 #include <cblas.h>
+#include "nn/conv3x3.h"
 #include "nn/nn.h"
 
 static int out_size(int n, int k, int s, int p) { return (n + 2 * p - k) / s + 1; }
@@ -10,8 +12,12 @@ static int out_size(int n, int k, int s, int p) { return (n + 2 * p - k) / s + 1
 size_t glad_conv2d_workspace(int C, int H, int W, int kh, int kw, int stride, int pad)
 {
     int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad);
-    return (size_t)C * kh * kw * Ho * Wo;
+    size_t n = (size_t)C * kh * kw * Ho * Wo;
+    if (kh == 3 && kw == 3 && stride == 1 && pad == 1 && glad_conv3x3_pad_floats(C, H, W) > n) n = glad_conv3x3_pad_floats(C, H, W);
+    return n;
 }
+
+static int direct3(int kh, int kw, int stride, int pad) { return kh == 3 && kw == 3 && stride == 1 && pad == 1 && glad_conv3x3_available(); }
 
 /* valid output columns [j0, j1) for kernel column kx: 0 <= j*s - p + kx < W */
 static void col_range(int Wo, int W, int s, int p, int kx, int *j0, int *j1)
@@ -74,6 +80,10 @@ void glad_conv2d_forward(float *out, const float *x, const float *w, const float
 {
     int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad), K = C * kh * kw, N = Ho * Wo;
     int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
+    if (direct3(kh, kw, stride, pad)) {
+        for (int n = 0; n < B; n++) glad_conv3x3_forward1(out + (size_t)n * OC * N, x + (size_t)n * C * H * W, w, b, C, H, W, OC, ws);
+        return;
+    }
     for (int n = 0; n < B; n++) {
         const float *xb = x + (size_t)n * C * H * W;
         float *ob = out + (size_t)n * OC * N;
@@ -89,28 +99,43 @@ void glad_conv2d_forward(float *out, const float *x, const float *w, const float
     }
 }
 
+/* db[o] += sum of dout row o (double, fixed lane order) */
+static void bias_grad(float *db, const float *gb, int OC, int N)
+{
+    for (int o = 0; o < OC; o++) {
+        const float *r = gb + (size_t)o * N;
+        double s = 0;
+        #pragma omp simd reduction(+:s)
+        for (int i = 0; i < N; i++) s += r[i];
+        db[o] += (float)s;
+    }
+}
+
 // x is (B,C,H,W), dout is (B,OC,Ho,Wo)
 void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int B,
                           int C, int H, int W, int OC, int kh, int kw, int stride, int pad, float *ws)
 {
     int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad), K = C * kh * kw, N = Ho * Wo;
     int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
+    /* the direct kernel needs both padded planes in the workspace */
+    int d3 = direct3(kh, kw, stride, pad) && glad_conv3x3_backward_floats(C, H, W, OC) <= glad_conv2d_workspace(C, H, W, 3, 3, 1, 1);
     for (int n = 0; n < B; n++) {
         const float *xb = x + (size_t)n * C * H * W, *gb = dout + (size_t)n * OC * N;
+        if (d3) {
+            glad_conv3x3_backward1(dx ? dx + (size_t)n * C * H * W : NULL, dw, gb, xb, w, C, H, W, OC, ws);
+            if (db) bias_grad(db, gb, OC, N);
+            continue;
+        }
         const float *col = xb;
         if (!direct) { im2col(ws, xb, C, H, W, kh, kw, stride, pad, Ho, Wo); col = ws; }
         /* dW (OC,K) += dY (OC,N) col^T (N,K) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, K, N, 1.0f, gb, N, col, N, 1.0f, dw, K);
-        if (db)
-            for (int o = 0; o < OC; o++) {
-                const float *r = gb + (size_t)o * N;
-                double s = 0;
-                for (int i = 0; i < N; i++) s += r[i];
-                db[o] += (float)s;
-            }
+        if (db) bias_grad(db, gb, OC, N);
         if (!dx) continue;
         float *dxb = dx + (size_t)n * C * H * W;
-        if (direct) {
+        if (direct3(kh, kw, stride, pad) && glad_conv3x3_pad_floats(OC, H, W) <= glad_conv2d_workspace(C, H, W, 3, 3, 1, 1)) {
+            glad_conv3x3_backward_input1(dxb, gb, w, C, H, W, OC, ws);
+        } else if (direct) {
             /* dX (C,N) += W^T (C,OC) dY (OC,N) */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, N, OC, 1.0f, w, K, gb, N, 1.0f, dxb, N);
         } else {

@@ -2,25 +2,43 @@
  * timestep embedding: the engine's memory-bound kernels. */
 #include <math.h>
 #include <string.h>
+#include "nn/fastmath.h"
 #include "nn/nn.h"
+
+GLAD_VEC_CLONES static void silu_chunk(float *out, const float *x, size_t n)
+{
+    #pragma omp simd
+    for (size_t i = 0; i < n; i++) out[i] = x[i] / (1.0f + glad_expf_fast(-x[i]));
+}
+
+GLAD_VEC_CLONES static void silu_back_chunk(float *dx, const float *dout, const float *x, size_t n)
+{
+    #pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + glad_expf_fast(-x[i]));
+        dx[i] += dout[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+}
+
+#define CHUNK 4096
 
 // x is any shape, n values; y = x sigmoid(x)
 void glad_silu_forward(float *out, const float *x, size_t n)
 {
-    // elementwise
+    size_t nc = (n + CHUNK - 1) / CHUNK;
+    // elementwise, in chunks
     #pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) out[i] = x[i] / (1.0f + expf(-x[i]));
+    for (size_t c = 0; c < nc; c++) silu_chunk(out + c * CHUNK, x + c * CHUNK, c + 1 < nc ? CHUNK : n - c * CHUNK);
 }
 
 // dy/dx = s (1 + x (1 - s)), s = sigmoid(x)
 void glad_silu_backward(float *dx, const float *dout, const float *x, size_t n)
 {
-    // elementwise
+    size_t nc = (n + CHUNK - 1) / CHUNK;
+    // elementwise, in chunks
     #pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        float s = 1.0f / (1.0f + expf(-x[i]));
-        dx[i] += dout[i] * s * (1.0f + x[i] * (1.0f - s));
-    }
+    for (size_t c = 0; c < nc; c++)
+        silu_back_chunk(dx + c * CHUNK, dout + c * CHUNK, x + c * CHUNK, c + 1 < nc ? CHUNK : n - c * CHUNK);
 }
 
 // y = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2))
@@ -133,18 +151,27 @@ void glad_concat_backward(float *da, float *db, const float *dout, int B, int Ca
     }
 }
 
+/* one row: r = exp(r - max) / sum */
+GLAD_VEC_CLONES static void softmax_row(float *r, int D)
+{
+    float mx = r[0];
+    #pragma omp simd reduction(max:mx)
+    for (int i = 1; i < D; i++) mx = r[i] > mx ? r[i] : mx;
+    double s = 0;
+    #pragma omp simd
+    for (int i = 0; i < D; i++) r[i] = glad_expf_fast(r[i] - mx);
+    #pragma omp simd reduction(+:s)
+    for (int i = 0; i < D; i++) s += r[i];
+    float inv = (float)(1.0 / s);
+    #pragma omp simd
+    for (int i = 0; i < D; i++) r[i] *= inv;
+}
+
 void glad_softmax_rows(float *x, int M, int D)
 {
     // rows are independent
     #pragma omp parallel for schedule(static) if ((long)M * D > 16384)
-    for (int m = 0; m < M; m++) {
-        float *r = x + (size_t)m * D, mx = r[0];
-        for (int i = 1; i < D; i++) if (r[i] > mx) mx = r[i];
-        double s = 0;
-        for (int i = 0; i < D; i++) { r[i] = expf(r[i] - mx); s += r[i]; }
-        float inv = (float)(1.0 / s);
-        for (int i = 0; i < D; i++) r[i] *= inv;
-    }
+    for (int m = 0; m < M; m++) softmax_row(x + (size_t)m * D, D);
 }
 
 /* keep element i when hash(seed, i) >= p (a splitmix64 finaliser) */

@@ -29,6 +29,15 @@ void glad_groupnorm_forward(float *out, float *mean, float *rstd, const float *x
 void glad_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x, const float *mean,
                              const float *rstd, const float *gamma, int B, int C, int N, int G);
 
+/* ---- GroupNorm fused with SiLU: out = silu(groupnorm(x)); mean/rstd as above.
+ * The backward recomputes silu'(z) from x and the statistics, so the
+ * normalised tensor need not be kept; ws: 2*B*C doubles. dx may be NULL. ---- */
+void glad_groupnorm_silu_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma,
+                                 const float *beta, int B, int C, int N, int G, float eps);
+void glad_groupnorm_silu_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
+                                  const float *mean, const float *rstd, const float *gamma, const float *beta, int B,
+                                  int C, int N, int G, double *ws);
+
 /* ---- LayerNorm over the last dim D of (M, D) ---- */
 void glad_layernorm_forward(float *out, const float *x, const float *gamma, const float *beta, int M, int D, float eps);
 /* statistics are recomputed from x (no saved state) */
@@ -114,5 +123,19 @@ size_t glad_conv2d_nhwc_workspace(int C, int kh, int kw, int Ho, int Wo, int dir
 void glad_conv2d_nhwc_forward(float *out, const float *x, const float *w, const float *b, const float *res, int H,
                               int W, int C, int OC, int kh, int kw, int sh, int sw, int dh, int dw, int pad_top,
                               int pad_left, int Ho, int Wo, float lo, float hi, float *ws);
+
+/* ---- memory plan: offsets (in floats, 64-byte aligned) of tensors inside
+ * one buffer, from a replay of their allocations and frees in order; top is
+ * the buffer size needed, live the floats allocated now ---- */
+typedef struct { size_t off, len; } glad_memplan_span;
+typedef struct {
+    glad_memplan_span *span;    /* free spans below top, sorted by offset */
+    int nspan, cap;
+    size_t top, live;
+} glad_memplan;
+void glad_memplan_init(glad_memplan *m);
+int glad_memplan_alloc(glad_memplan *m, size_t n, size_t *off);   /* 0 */
+int glad_memplan_free(glad_memplan *m, size_t off, size_t n);     /* 0, -1 on OOM */
+void glad_memplan_release(glad_memplan *m);
 
 #endif

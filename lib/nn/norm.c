@@ -1,7 +1,64 @@
-/* norm.c - GroupNorm (forward, backward) and LayerNorm (forward). Statistics
- * in double for stability; biased variance as PyTorch. */
+/* norm.c - GroupNorm (forward, backward), GroupNorm fused with SiLU
+ * (forward, backward that recomputes the normalised values from x instead of
+ * reading stored ones) and LayerNorm. Statistics in double for stability;
+ * biased variance as PyTorch. */
 #include <math.h>
+#include "nn/fastmath.h"
 #include "nn/nn.h"
+
+/* mean and 1/sqrt(var + eps) of n values: one pass of double sums under
+ * `omp simd` (fixed lane order, so deterministic); var = E[x^2] - mu^2 is
+ * exact enough in double for activations (|mu|/sd << 1e8). */
+GLAD_VEC_CLONES static void group_stats(const float *x, size_t n, float eps, double *mu, double *rs)
+{
+    double s = 0, ss = 0;
+    #pragma omp simd reduction(+:s, ss)
+    for (size_t i = 0; i < n; i++) { double v = x[i]; s += v; ss += v * v; }
+    double m = s / n, var = ss / n - m * m;
+    *mu = m;
+    *rs = 1.0 / sqrt((var > 0 ? var : 0) + eps);
+}
+
+/* one channel row: o = x ga + be */
+GLAD_VEC_CLONES static void affine_row(float *o, const float *x, int n, float ga, float be)
+{
+    #pragma omp simd
+    for (int i = 0; i < n; i++) o[i] = x[i] * ga + be;
+}
+
+/* o = silu(z), z = x ga + be */
+GLAD_VEC_CLONES static void silu_affine_row(float *o, const float *x, int n, float ga, float be)
+{
+    #pragma omp simd
+    for (int i = 0; i < n; i++) { float z = x[i] * ga + be, e = glad_expf_fast(-z); o[i] = z / (1.0f + e); }
+}
+
+/* sums of dz and dz xhat over a row, dz = dout silu'(z) */
+GLAD_VEC_CLONES static void gnsilu_sums_row(double *sz_, double *szx_, const float *x, const float *d, int n, float ga,
+                                            float be, float mu, float rs)
+{
+    double sz = 0, szx = 0;
+    #pragma omp simd reduction(+:sz, szx)
+    for (int i = 0; i < n; i++) {
+        float z = x[i] * ga + be, s = 1.0f / (1.0f + glad_expf_fast(-z));
+        float dz = d[i] * s * (1.0f + z * (1.0f - s)), xh = (x[i] - mu) * rs;
+        sz += dz; szx += (double)dz * xh;
+    }
+    *sz_ = sz;
+    *szx_ = szx;
+}
+
+/* o += rstd (dz gamma - m1 - xhat m2) */
+GLAD_VEC_CLONES static void gnsilu_dx_row(float *o, const float *x, const float *d, int n, float ga, float be, float mu,
+                                          float rs, float gm, float m1, float m2)
+{
+    #pragma omp simd
+    for (int i = 0; i < n; i++) {
+        float z = x[i] * ga + be, s = 1.0f / (1.0f + glad_expf_fast(-z));
+        float dz = d[i] * s * (1.0f + z * (1.0f - s)), xh = (x[i] - mu) * rs;
+        o[i] += rs * (dz * gm - m1 - xh * m2);
+    }
+}
 
 // x is (B,C,N); groups of C/G channels; mean, rstd are (B,G)
 void glad_groupnorm_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,
@@ -9,24 +66,88 @@ void glad_groupnorm_forward(float *out, float *mean, float *rstd, const float *x
 {
     int cg = C / G;
     // (batch, group) pairs are independent
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * C * N > 32768)
     for (int b = 0; b < B; b++)
         for (int g = 0; g < G; g++) {
             const float *xg = x + ((size_t)b * C + (size_t)g * cg) * N;
-            size_t n = (size_t)cg * N;
-            double s = 0, ss = 0;
-            for (size_t i = 0; i < n; i++) s += xg[i];
-            double mu = s / n;
-            for (size_t i = 0; i < n; i++) { double d = xg[i] - mu; ss += d * d; }
-            double rs = 1.0 / sqrt(ss / n + eps);
+            double mu, rs;
+            group_stats(xg, (size_t)cg * N, eps, &mu, &rs);
             mean[b * G + g] = (float)mu;
             rstd[b * G + g] = (float)rs;
             float *og = out + ((size_t)b * C + (size_t)g * cg) * N;
             for (int c = 0; c < cg; c++) {
                 float ga = gamma[g * cg + c] * (float)rs, be = beta[g * cg + c] - (float)mu * ga;
-                for (int i = 0; i < N; i++) og[(size_t)c * N + i] = xg[(size_t)c * N + i] * ga + be;
+                affine_row(og + (size_t)c * N, xg + (size_t)c * N, N, ga, be);
             }
         }
+}
+
+// x is (B,C,N); out = silu(groupnorm(x)) = z sigmoid(z), z = xhat gamma + beta
+void glad_groupnorm_silu_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma,
+                                 const float *beta, int B, int C, int N, int G, float eps)
+{
+    int cg = C / G;
+    // (batch, group) pairs are independent
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * C * N > 32768)
+    for (int b = 0; b < B; b++)
+        for (int g = 0; g < G; g++) {
+            const float *xg = x + ((size_t)b * C + (size_t)g * cg) * N;
+            double mu, rs;
+            group_stats(xg, (size_t)cg * N, eps, &mu, &rs);
+            mean[b * G + g] = (float)mu;
+            rstd[b * G + g] = (float)rs;
+            float *og = out + ((size_t)b * C + (size_t)g * cg) * N;
+            for (int c = 0; c < cg; c++) {
+                float ga = gamma[g * cg + c] * (float)rs, be = beta[g * cg + c] - (float)mu * ga;
+                silu_affine_row(og + (size_t)c * N, xg + (size_t)c * N, N, ga, be);
+            }
+        }
+}
+
+/* d silu(z)/dz = s (1 + z (1 - s)), s = sigmoid(z); dz = dout silu'(z), then
+ * GroupNorm backward with dxhat = dz gamma:
+ *   dx += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) per group,
+ *   dgamma += sum dz xhat, dbeta += sum dz.
+ * z is recomputed from x and the saved statistics (two passes per group: the
+ * group means first, then dx). ws holds per-(batch, channel) partial sums so
+ * dgamma/dbeta are summed over the batch in a fixed order. */
+void glad_groupnorm_silu_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
+                                  const float *mean, const float *rstd, const float *gamma, const float *beta, int B,
+                                  int C, int N, int G, double *ws)
+{
+    int cg = C / G;
+    double *pg = ws, *pb = ws + (size_t)B * C;
+    // (batch, group) pairs write disjoint blocks of dx and of ws
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * C * N > 32768)
+    for (int b = 0; b < B; b++)
+        for (int g = 0; g < G; g++) {
+            float mu = mean[b * G + g], rs = rstd[b * G + g];
+            size_t off = ((size_t)b * C + (size_t)g * cg) * N, n = (size_t)cg * N;
+            double s1 = 0, s2 = 0;
+            for (int c = 0; c < cg; c++) {
+                int ch = g * cg + c;
+                float gm = gamma[ch], ga = gm * rs, be = beta[ch] - mu * ga;
+                double sz, szx;
+                gnsilu_sums_row(&sz, &szx, x + off + (size_t)c * N, dout + off + (size_t)c * N, N, ga, be, mu, rs);
+                pg[(size_t)b * C + ch] = szx;
+                pb[(size_t)b * C + ch] = sz;
+                s1 += sz * gm; s2 += szx * gm;
+            }
+            if (!dx) continue;
+            float m1 = (float)(s1 / n), m2 = (float)(s2 / n);
+            for (int c = 0; c < cg; c++) {
+                int ch = g * cg + c;
+                float gm = gamma[ch], ga = gm * rs, be = beta[ch] - mu * ga;
+                gnsilu_dx_row(dx + off + (size_t)c * N, x + off + (size_t)c * N, dout + off + (size_t)c * N, N, ga, be, mu, rs,
+                              gm, m1, m2);
+            }
+        }
+    for (int c = 0; c < C; c++) {
+        double sg = 0, sb = 0;
+        for (int b = 0; b < B; b++) { sg += pg[(size_t)b * C + c]; sb += pb[(size_t)b * C + c]; }
+        dgamma[c] += (float)sg;
+        dbeta[c] += (float)sb;
+    }
 }
 
 // dx += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) per group, dxhat = dout gamma
@@ -35,7 +156,7 @@ void glad_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float
 {
     int cg = C / G;
     // dgamma/dbeta: one channel per iteration, batch summed inside (disjoint writes)
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if ((long)B * C * N > 32768)
     for (int c = 0; c < C; c++) {
         int g = c / cg;
         double sg = 0, sb = 0;
@@ -49,7 +170,7 @@ void glad_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float
     }
     if (!dx) return;
     // dx: (batch, group) pairs write disjoint blocks
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * C * N > 32768)
     for (int b = 0; b < B; b++)
         for (int g = 0; g < G; g++) {
             float mu = mean[b * G + g], rs = rstd[b * G + g];

@@ -15,8 +15,9 @@ for S in 128 256; do
         -v ct="$(get train_b4_s "$T/c.txt")" -v pt="$(get train_b4_s "$T/p.txt")" \
         -v cd="$(get ddim10_images_per_s "$T/c.txt")" -v pd="$(get ddim10_images_per_s "$T/p.txt")" \
         -v gf="$(get forward_gflops "$T/c.txt")" -v gt="$(get train_gflops "$T/c.txt")" -v peak="$(get sgemm_gflops "$T/c.txt")" \
-        -v mem="$(get peak_activation_mb "$T/c.txt")" 'BEGIN {
+        -v mem="$(get peak_activation_mb "$T/c.txt")" -v mem8="$(get peak_activation_b8_mb "$T/c.txt")" 'BEGIN {
         printf "   DDAD-S %dx%d: forward b1 glad %.3fs torch %.3fs (%.2fx, %.0f GFLOP/s = %.0f%% of sgemm %.0f)\n", S, S, cf, pf, pf / cf, gf, 100 * gf / peak, peak
         printf "   DDAD-S %dx%d: train step b4 glad %.3fs torch %.3fs (%.2fx, %.0f GFLOP/s, activations %d MB)\n", S, S, ct, pt, pt / ct, gt, mem
-        printf "   DDAD-S %dx%d: DDIM-10 glad %.2f img/s torch %.2f img/s (%.2fx)\n", S, S, cd, pd, cd / pd }'
+        printf "   DDAD-S %dx%d: DDIM-10 glad %.2f img/s torch %.2f img/s (%.2fx)\n", S, S, cd, pd, cd / pd
+        printf "   DDAD-S %dx%d: activations of a batch-8 training step %d MB\n", S, S, mem8 }'
 done

@@ -2,6 +2,7 @@
  * step (forward + backward + Adam), a DDIM-10 reconstruction, and OpenBLAS
  * sgemm on 2048^2 as the machine's practical peak. Weights are written to a
  * safetensors file so the PyTorch reference runs the identical network.
+ * Also the activation memory of a batch-8 training step.
  *   unet_bench SIZE BASE HEADS WEIGHTS_OUT   (prints key=value lines) */
 #include <cblas.h>
 #include <stdio.h>
@@ -81,6 +82,13 @@ int main(int argc, char **argv)
     t0 = now();
     glad_denoise_run(&mf, &nf, NULL, &o, B, x, rec, NULL);
     printf("ddim10_images_per_s=%.3f\n", B / (now() - t0));
+    /* activation memory of a batch-8 training step (issue #4: <= 4 GB at 256) */
+    float *x8 = malloc(per * 8 * sizeof(float)), *e8 = malloc(per * 8 * sizeof(float)), t8[8];
+    for (int i = 0; i < 8; i++) { t8[i] = t[i % 4]; memcpy(x8 + per * i, x + per * (i % 4), per * sizeof(float)); }
+    glad_unet_zero_grad(U);
+    if (glad_unet_forward(U, e8, x8, t8, 8, 1, 0) == 0 && glad_unet_backward(U, e8, NULL) == 0)
+        printf("peak_activation_b8_mb=%.0f\n", glad_unet_arena_peak(U) / 1048576.0);
+    free(x8); free(e8);
     glad_unet_free(U);
     free(x); free(e); free(m); free(v); free(rec);
     return 0;

@@ -1,0 +1,273 @@
+/* conv3x3.c - direct 3x3 stride-1 padding-1 convolution for CPUs with
+ * AVX-512F (used by conv2d.c, which falls back to im2col + sgemm elsewhere).
+ * No im2col: the input is copied once into a zero-bordered plane per channel
+ * (H+2) x (W+2), and output position p = i (W+2) + j of that padded width
+ * reads the inputs at p + ky (W+2) + kx for every tap, so 32 consecutive
+ * positions are two contiguous 16-float vectors whatever W is (the two pad
+ * columns are computed and dropped). A tile is 8 output channels x 32
+ * positions in 16 zmm accumulators:
+ *   out[o][p] = sum_i sum_tap w(o, i, tap) xpad[i][p + off(tap)]
+ * summed over i then taps in that fixed order for every output, so results do
+ * not depend on the tiling, the thread count or the batch. The same kernel
+ * gives the input gradient (a 3x3 convolution of dout with the weights
+ * transposed and flipped). Not a general convolution. */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+#include "nn/nn.h"
+#include "nn/conv3x3.h"
+
+size_t glad_conv3x3_pad_floats(int C, int H, int W)
+{
+    return (size_t)C * (H + 2) * (W + 2) + 32 + 2 * (size_t)(W + 2) + 2;
+}
+
+int glad_conv3x3_available(void)
+{
+    static int have = -1;
+    if (have < 0) have = __builtin_cpu_supports("avx512f") != 0;
+    return have;
+}
+
+/* xp (C, H+2, W+2) zero border, then zero slack */
+static void pad(float *xp, const float *x, int C, int H, int W)
+{
+    int Wp = W + 2;
+    size_t plane = (size_t)(H + 2) * Wp;
+    // channels are independent
+    #pragma omp parallel for schedule(static) if ((long)C * H * W > 32768)
+    for (int c = 0; c < C; c++) {
+        float *o = xp + (size_t)c * plane;
+        const float *xc = x + (size_t)c * H * W;
+        memset(o, 0, sizeof(float) * Wp);
+        for (int i = 0; i < H; i++) {
+            float *r = o + (size_t)(i + 1) * Wp;
+            r[0] = 0;
+            memcpy(r + 1, xc + (size_t)i * W, sizeof(float) * W);
+            r[W + 1] = 0;
+        }
+        memset(o + (size_t)(H + 1) * Wp, 0, sizeof(float) * Wp);
+    }
+    memset(xp + (size_t)C * plane, 0, sizeof(float) * (32 + 2 * (size_t)Wp + 2));
+}
+
+/* tile (8 x 32) = sum over nin input planes and 9 taps; w[o] points at output
+ * channel o's weights, input i's tap t at w[o][i * si + toff[t]] */
+__attribute__((target("avx512f"))) static void tile8x32(float *tile, const float *xp, size_t plane, int Wp, int nin,
+                                                         const float *const *w, size_t si, const int *toff)
+{
+    __m512 a0[8], a1[8];
+    for (int o = 0; o < 8; o++) { a0[o] = _mm512_setzero_ps(); a1[o] = _mm512_setzero_ps(); }
+    int so[9];
+    for (int t = 0; t < 9; t++) so[t] = (t / 3) * Wp + t % 3;
+    for (int i = 0; i < nin; i++) {
+        const float *xb = xp + (size_t)i * plane;
+        size_t wi = (size_t)i * si;
+        for (int t = 0; t < 9; t++) {
+            __m512 v0 = _mm512_loadu_ps(xb + so[t]), v1 = _mm512_loadu_ps(xb + so[t] + 16);
+            size_t k = wi + (size_t)toff[t];
+            for (int o = 0; o < 8; o++) {
+                __m512 wv = _mm512_set1_ps(w[o][k]);
+                a0[o] = _mm512_fmadd_ps(wv, v0, a0[o]);
+                a1[o] = _mm512_fmadd_ps(wv, v1, a1[o]);
+            }
+        }
+    }
+    for (int o = 0; o < 8; o++) { _mm512_storeu_ps(tile + o * 32, a0[o]); _mm512_storeu_ps(tile + o * 32 + 16, a1[o]); }
+}
+
+/* out (NO, H, W) (= or +=) conv of xp (NI planes, padded) with weights
+ * w[o * so + i * si + toff[t]]; bias added when given (= mode only) */
+static void run(float *out, const float *xp, const float *w, const float *bias, int NI, int NO, int H, int W, size_t so,
+                size_t si, const int *toff, int accumulate)
+{
+    int Wp = W + 2, ntile = (H * Wp + 31) / 32, nob = (NO + 7) / 8;
+    size_t plane = (size_t)(H + 2) * Wp;
+    /* tiles outer: the channel blocks of one tile reuse its input rows from
+     * L1/L2 (planes of large images exceed L2) */
+    // (tile, channel block) pairs write disjoint outputs
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)NO * NI * H * W > 65536)
+    for (int tl = 0; tl < ntile; tl++)
+        for (int ob = 0; ob < nob; ob++) {
+            float tile[8 * 32] __attribute__((aligned(64)));
+            const float *wr[8];
+            /* channels past NO repeat the last one; their rows are dropped */
+            for (int o = 0; o < 8; o++) { int oc = ob * 8 + o < NO ? ob * 8 + o : NO - 1; wr[o] = w + (size_t)oc * so; }
+            int p0 = tl * 32;
+            tile8x32(tile, xp + p0, plane, Wp, NI, wr, si, toff);
+            int no = NO - ob * 8 < 8 ? NO - ob * 8 : 8;
+            /* copy the row segments of the tile, dropping the pad columns */
+            int i = p0 / Wp, j = p0 % Wp;
+            for (int k = 0; k < 32 && i < H;) {
+                int len = Wp - j < 32 - k ? Wp - j : 32 - k, valid = W - j < len ? W - j : len;
+                for (int o = 0; o < no && valid > 0; o++) {
+                    float *orow = out + (size_t)(ob * 8 + o) * H * W + (size_t)i * W + j;
+                    const float *tr = tile + o * 32 + k;
+                    if (accumulate) for (int q = 0; q < valid; q++) orow[q] += tr[q];
+                    else {
+                        float bv = bias ? bias[ob * 8 + o] : 0.0f;
+                        for (int q = 0; q < valid; q++) orow[q] = tr[q] + bv;
+                    }
+                }
+                k += len;
+                j += len;
+                if (j == Wp) { j = 0; i++; }
+            }
+        }
+}
+
+// x is (C,H,W), w is (OC,C,3,3), out is (OC,H,W); ws: glad_conv3x3_pad_floats(C,H,W)
+void glad_conv3x3_forward1(float *out, const float *x, const float *w, const float *b, int C, int H, int W, int OC,
+                           float *ws)
+{
+    static const int toff[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    pad(ws, x, C, H, W);
+    run(out, ws, w, b, C, OC, H, W, (size_t)C * 9, 9, toff, 0);
+}
+
+/* dx[c] += sum_o sum_t w[o][c][8 - t] dpad[o][p + off(t)]: the transposed,
+ * flipped kernel. dout is (OC,H,W), dx (C,H,W); ws: glad_conv3x3_pad_floats(OC,H,W) */
+void glad_conv3x3_backward_input1(float *dx, const float *dout, const float *w, int C, int H, int W, int OC, float *ws)
+{
+    static const int toff[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
+    pad(ws, dout, OC, H, W);
+    run(dx, ws, w, NULL, OC, C, H, W, 9, (size_t)C * 9, toff, 1);
+}
+
+/* sums[o][t] = sum_p dy_o[p] x[p + off(t)] over npos padded-width positions
+ * for 2 output channels (18 zmm accumulators; more would make GCC reload x
+ * for every FMA); the last partial vector is masked so dy beyond npos reads
+ * as zero */
+__attribute__((target("avx512f"))) static void dw2(float *sums, const float *dy0, const float *dy1, const float *xb, int Wp,
+                                                    int npos)
+{
+    __m512 a0[9], a1[9];
+    for (int t = 0; t < 9; t++) { a0[t] = _mm512_setzero_ps(); a1[t] = _mm512_setzero_ps(); }
+    int so[9];
+    for (int t = 0; t < 9; t++) so[t] = (t / 3) * Wp + t % 3;
+    int p = 0;
+    for (; p + 16 <= npos; p += 16) {
+        __m512 d0 = _mm512_loadu_ps(dy0 + p), d1 = _mm512_loadu_ps(dy1 + p);
+        for (int t = 0; t < 9; t++) {
+            __m512 v = _mm512_loadu_ps(xb + p + so[t]);
+            a0[t] = _mm512_fmadd_ps(d0, v, a0[t]);
+            a1[t] = _mm512_fmadd_ps(d1, v, a1[t]);
+        }
+    }
+    if (p < npos) {
+        __mmask16 m = (__mmask16)((1u << (npos - p)) - 1);
+        __m512 d0 = _mm512_maskz_loadu_ps(m, dy0 + p), d1 = _mm512_maskz_loadu_ps(m, dy1 + p);
+        for (int t = 0; t < 9; t++) {
+            __m512 v = _mm512_maskz_loadu_ps(m, xb + p + so[t]);
+            a0[t] = _mm512_fmadd_ps(d0, v, a0[t]);
+            a1[t] = _mm512_fmadd_ps(d1, v, a1[t]);
+        }
+    }
+    for (int t = 0; t < 9; t++) { sums[t] = _mm512_reduce_add_ps(a0[t]); sums[9 + t] = _mm512_reduce_add_ps(a1[t]); }
+}
+
+/* channels-last copy of the padded input: xt[q C + c] = xpad[c][q] for the
+ * (H+2)(W+2) + 2 positions q of a padded plane (the last two, read past the
+ * plane by the bottom-right taps of dropped positions, are zero) */
+static void pad_channels_last(float *xt, const float *x, int C, int H, int W)
+{
+    int Wp = W + 2;
+    memset(xt, 0, sizeof(float) * (size_t)C * Wp);
+    memset(xt + (size_t)(H + 1) * Wp * C, 0, sizeof(float) * (size_t)C * (Wp + 2));
+    // rows of the padded plane are independent
+    #pragma omp parallel for schedule(static) if ((long)C * H * W > 32768)
+    for (int i = 0; i < H; i++) {
+        float *r = xt + (size_t)(i + 1) * Wp * C;
+        memset(r, 0, sizeof(float) * C);
+        memset(r + (size_t)(W + 1) * C, 0, sizeof(float) * C);
+        for (int c = 0; c < C; c++) {
+            const float *xr = x + ((size_t)c * H + i) * W;
+            for (int j = 0; j < W; j++) r[(size_t)(j + 1) * C + c] = xr[j];
+        }
+    }
+}
+
+/* acc[k][t] (16 channels) = sum_p dy_k[p] xt[(p + off(t)) C + c0 ..] for 3
+ * output channels: vectors run over 16 input channels, so every load is one
+ * aligned 64-byte line and dout is a broadcast; positions are summed in order */
+__attribute__((target("avx512f"))) static void dw_cl(float *acc, const float *dy0, const float *dy1, const float *dy2,
+                                                      const float *xt, int C, int Wp, int npos)
+{
+    __m512 a0[9], a1[9], a2[9];
+    for (int t = 0; t < 9; t++) { a0[t] = _mm512_setzero_ps(); a1[t] = _mm512_setzero_ps(); a2[t] = _mm512_setzero_ps(); }
+    size_t so[9];
+    for (int t = 0; t < 9; t++) so[t] = (size_t)((t / 3) * Wp + t % 3) * C;
+    for (int p = 0; p < npos; p++) {
+        __m512 b0 = _mm512_set1_ps(dy0[p]), b1 = _mm512_set1_ps(dy1[p]), b2 = _mm512_set1_ps(dy2[p]);
+        const float *xp = xt + (size_t)p * C;
+        for (int t = 0; t < 9; t++) {
+            __m512 v = _mm512_load_ps(xp + so[t]);
+            a0[t] = _mm512_fmadd_ps(b0, v, a0[t]);
+            a1[t] = _mm512_fmadd_ps(b1, v, a1[t]);
+            a2[t] = _mm512_fmadd_ps(b2, v, a2[t]);
+        }
+    }
+    for (int t = 0; t < 9; t++) {
+        _mm512_storeu_ps(acc + t * 16, a0[t]);
+        _mm512_storeu_ps(acc + (9 + t) * 16, a1[t]);
+        _mm512_storeu_ps(acc + (18 + t) * 16, a2[t]);
+    }
+}
+
+static size_t cl_floats(int C, int H, int W) { return (size_t)C * ((size_t)(H + 2) * (W + 2) + 2) + 16; }
+
+size_t glad_conv3x3_backward_floats(int C, int H, int W, int OC)
+{
+    size_t a = glad_conv3x3_pad_floats(C, H, W), b = C % 16 ? 0 : cl_floats(C, H, W);
+    return (a > b ? a : b) + glad_conv3x3_pad_floats(OC, H, W);
+}
+
+/* dw (OC,C,3,3) += sum_p dout[o][p] xpad[c][p + off(t)], dx (C,H,W) += the
+ * input gradient (when dx != NULL). x and dout are padded once each into ws
+ * (glad_conv3x3_backward_floats); every dw element is one (channel block,
+ * input channel) task's masked-vector sum, so it is thread-independent. */
+void glad_conv3x3_backward1(float *dx, float *dw, const float *dout, const float *x, const float *w, int C, int H, int W,
+                            int OC, float *ws)
+{
+    int Wp = W + 2;
+    size_t plane = (size_t)(H + 2) * Wp, na = glad_conv3x3_pad_floats(C, H, W), nb = C % 16 ? 0 : cl_floats(C, H, W);
+    float *dp = ws + (na > nb ? na : nb);
+    pad(dp, dout, OC, H, W);
+    /* dout at position p sits at (i+1, j+1) of its padded plane */
+    const float *d0 = dp + Wp + 1;
+    if (C % 16 == 0) {
+        /* channels-last input, 64-byte aligned inside ws */
+        float *xt = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+        pad_channels_last(xt, x, C, H, W);
+        int nob = (OC + 2) / 3, ncb = C / 16;
+        // (channel block, input block) pairs write disjoint dw entries
+        #pragma omp parallel for collapse(2) schedule(static) if ((long)OC * C * H * W > 65536)
+        for (int ob = 0; ob < nob; ob++)
+            for (int cb = 0; cb < ncb; cb++) {
+                float acc[27 * 16];
+                int o0 = ob * 3, o1 = o0 + 1 < OC ? o0 + 1 : OC - 1, o2 = o0 + 2 < OC ? o0 + 2 : OC - 1;
+                dw_cl(acc, d0 + (size_t)o0 * plane, d0 + (size_t)o1 * plane, d0 + (size_t)o2 * plane, xt + cb * 16, C, Wp, H * Wp);
+                for (int k = 0; k < 3 && o0 + k < OC; k++)
+                    for (int t = 0; t < 9; t++)
+                        for (int l = 0; l < 16; l++) dw[((size_t)(o0 + k) * C + cb * 16 + l) * 9 + t] += acc[(k * 9 + t) * 16 + l];
+            }
+    } else {
+        float *xp = ws;
+        pad(xp, x, C, H, W);
+        int nob = (OC + 1) / 2;
+        // (channel block, input channel) pairs write disjoint dw entries
+        #pragma omp parallel for collapse(2) schedule(static) if ((long)OC * C * H * W > 65536)
+        for (int ob = 0; ob < nob; ob++)
+            for (int c = 0; c < C; c++) {
+                float s[18];
+                int o0 = ob * 2, o1 = o0 + 1 < OC ? o0 + 1 : OC - 1;
+                dw2(s, d0 + (size_t)o0 * plane, d0 + (size_t)o1 * plane, xp + (size_t)c * plane, Wp, H * Wp);
+                for (int k = 0; k < 2 && o0 + k < OC; k++)
+                    for (int t = 0; t < 9; t++) dw[((size_t)(o0 + k) * C + c) * 9 + t] += s[k * 9 + t];
+            }
+    }
+    if (dx) {
+        static const int toff[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
+        run(dx, dp, w, NULL, OC, C, H, W, 9, (size_t)C * 9, toff, 1);
+    }
+}
