@@ -29,6 +29,10 @@ for t in "$BUILD"/tests/test_*; do
     case "$t" in *.d|*.o) continue;; esac
     run_one "$(basename "$t")" "$t"
 done
+# the engine again on the path of CPUs without AVX-512F (im2col + sgemm)
+for t in test_nn test_unet test_ddad_step; do
+    [ -x "$BUILD/tests/$t" ] && run_one "$t (no avx512)" env GLAD_NO_AVX512=1 "$BUILD/tests/$t"
+done
 for t in tests/cli/*.sh; do
     case "$t" in */lib.sh) continue;; esac
     run_one "$(basename "$t")" bash "$t"

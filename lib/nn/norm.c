@@ -60,9 +60,9 @@ GLAD_VEC_CLONES static void gnsilu_dx_row(float *o, const float *x, const float 
     }
 }
 
-// x is (B,C,N); groups of C/G channels; mean, rstd are (B,G)
-void glad_groupnorm_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,
-                            int B, int C, int N, int G, float eps)
+/* GroupNorm forward, optionally followed by SiLU on each row (one pass) */
+static void groupnorm_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,
+                              int B, int C, int N, int G, float eps, int silu)
 {
     int cg = C / G;
     // (batch, group) pairs are independent
@@ -77,31 +77,24 @@ void glad_groupnorm_forward(float *out, float *mean, float *rstd, const float *x
             float *og = out + ((size_t)b * C + (size_t)g * cg) * N;
             for (int c = 0; c < cg; c++) {
                 float ga = gamma[g * cg + c] * (float)rs, be = beta[g * cg + c] - (float)mu * ga;
-                affine_row(og + (size_t)c * N, xg + (size_t)c * N, N, ga, be);
+                if (silu) silu_affine_row(og + (size_t)c * N, xg + (size_t)c * N, N, ga, be);
+                else affine_row(og + (size_t)c * N, xg + (size_t)c * N, N, ga, be);
             }
         }
+}
+
+// x is (B,C,N); groups of C/G channels; mean, rstd are (B,G)
+void glad_groupnorm_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma, const float *beta,
+                            int B, int C, int N, int G, float eps)
+{
+    groupnorm_forward(out, mean, rstd, x, gamma, beta, B, C, N, G, eps, 0);
 }
 
 // x is (B,C,N); out = silu(groupnorm(x)) = z sigmoid(z), z = xhat gamma + beta
 void glad_groupnorm_silu_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma,
                                  const float *beta, int B, int C, int N, int G, float eps)
 {
-    int cg = C / G;
-    // (batch, group) pairs are independent
-    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * C * N > 32768)
-    for (int b = 0; b < B; b++)
-        for (int g = 0; g < G; g++) {
-            const float *xg = x + ((size_t)b * C + (size_t)g * cg) * N;
-            double mu, rs;
-            group_stats(xg, (size_t)cg * N, eps, &mu, &rs);
-            mean[b * G + g] = (float)mu;
-            rstd[b * G + g] = (float)rs;
-            float *og = out + ((size_t)b * C + (size_t)g * cg) * N;
-            for (int c = 0; c < cg; c++) {
-                float ga = gamma[g * cg + c] * (float)rs, be = beta[g * cg + c] - (float)mu * ga;
-                silu_affine_row(og + (size_t)c * N, xg + (size_t)c * N, N, ga, be);
-            }
-        }
+    groupnorm_forward(out, mean, rstd, x, gamma, beta, B, C, N, G, eps, 1);
 }
 
 /* d silu(z)/dz = s (1 + z (1 - s)), s = sigmoid(z); dz = dout silu'(z), then

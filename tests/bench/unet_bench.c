@@ -12,8 +12,8 @@
 #include "diffusion/denoise.h"
 #include "diffusion/schedule.h"
 #include "models/unet.h"
+#include "bench.h"
 
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 
 static glad_unet *U;
 static int eps_fn(void *ctx, float *eps, const float *x, const float *t, int B) { (void)ctx; return glad_unet_forward(U, eps, x, t, B, 0, 0); }
@@ -23,15 +23,8 @@ int main(int argc, char **argv)
 {
     if (argc < 5) { fprintf(stderr, "usage: unet_bench SIZE BASE HEADS WEIGHTS_OUT\n"); return 2; }
     int S = atoi(argv[1]), base = atoi(argv[2]), heads = atoi(argv[3]);
-    /* sgemm peak */
-    int n = 2048;
-    float *a = calloc((size_t)n * n, 4), *b = calloc((size_t)n * n, 4), *c = calloc((size_t)n * n, 4);
-    for (size_t i = 0; i < (size_t)n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
-    double t0 = now();
-    for (int r = 0; r < 3; r++) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
-    printf("sgemm_gflops=%.1f\n", 3 * 2.0 * n * n * (double)n / (now() - t0) / 1e9);
-    free(a); free(b); free(c);
+    printf("sgemm_gflops=%.1f\n", bench_sgemm_gflops());
+    double t0;
     glad_unet_config cfg;
     glad_unet_config_default(&cfg, S, 3);
     cfg.base = base; cfg.heads = heads;
@@ -48,9 +41,9 @@ int main(int argc, char **argv)
     /* batch-1 forward */
     glad_unet_forward(U, e, x, t, 1, 0, 0);
     int it = S >= 256 ? 3 : 6;
-    t0 = now();
+    t0 = bench_now();
     for (int r = 0; r < it; r++) glad_unet_forward(U, e, x, t, 1, 0, 0);
-    double fwd = (now() - t0) / it;
+    double fwd = (bench_now() - t0) / it;
     glad_unet_forward(U, e, x, t, 1, 1, 0);
     double flops1 = glad_unet_forward_flops(U);
     printf("forward_b1_s=%.4f\nforward_gflops=%.1f\n", fwd, flops1 / fwd / 1e9);
@@ -60,12 +53,12 @@ int main(int argc, char **argv)
     glad_adam_cfg oc = {1e-4f, 0.9f, 0.999f, 1e-8f, 0, 0};
     double step = 0;
     for (int r = 0; r <= it; r++) {
-        double s0 = now();
+        double s0 = bench_now();
         glad_unet_zero_grad(U);
         glad_unet_forward(U, e, x, t, B, 1, (uint64_t)r);
         glad_unet_backward(U, e, NULL);
         glad_adam_step(w, glad_unet_grads(U), m, v, P, &oc, r + 1);
-        if (r > 0) step += now() - s0;   /* the first step allocates the arena */
+        if (r > 0) step += bench_now() - s0;   /* the first step allocates the arena */
     }
     step /= it;
     printf("train_b4_s=%.4f\ntrain_gflops=%.1f\npeak_activation_mb=%.0f\n", step, 3 * glad_unet_forward_flops(U) / step / 1e9,
@@ -79,9 +72,9 @@ int main(int argc, char **argv)
     glad_model_fn mf = {eps_fn, NULL, NULL, 3, S, S};
     glad_noise_fn nf = {noise_fn, NULL};
     float *rec = malloc(per * B * sizeof(float));
-    t0 = now();
+    t0 = bench_now();
     glad_denoise_run(&mf, &nf, NULL, &o, B, x, rec, NULL);
-    printf("ddim10_images_per_s=%.3f\n", B / (now() - t0));
+    printf("ddim10_images_per_s=%.3f\n", B / (bench_now() - t0));
     /* activation memory of a batch-8 training step (issue #4: <= 4 GB at 256) */
     float *x8 = malloc(per * 8 * sizeof(float)), *e8 = malloc(per * 8 * sizeof(float)), t8[8];
     for (int i = 0; i < 8; i++) { t8[i] = t[i % 4]; memcpy(x8 + per * i, x + per * (i % 4), per * sizeof(float)); }
