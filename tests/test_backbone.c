@@ -30,23 +30,40 @@ static double max_abs(const float *a, size_t n)
     return m;
 }
 
-static void test_vit(void)
+/* open weights w (kind NULL: detected, size 0: the default), check that the
+ * file is detected as want and that the default layers are dl_want[0..nd) */
+static glad_backbone *open_checked(const char *w, const char *kind, int size, const char *want, int nd, const int *dl_want)
 {
-    const char *w = "tests/fixtures/dino-vit.weights.safetensors";
-    CHECK(glad_backbone_detect(w) && !strcmp(glad_backbone_detect(w), "vit"));
+    const char *det = glad_backbone_detect(w);
+    CHECKF(det && !strcmp(det, want), "%s detected as %s", w, det ? det : "nothing");
     glad_backbone_opts o = {0};
+    o.kind = kind;
     o.weights = w;
+    o.size = size;
     glad_backbone *bb;
     char err[512] = "";
     int rc = glad_backbone_open(&bb, &o, err, sizeof err);
     CHECKF(rc == 0, "%s", err);
-    if (rc) return;
-    CHECK(!strcmp(glad_backbone_kind(bb), "vit"));
-    int lo, hi, dl[GLAD_BACKBONE_MAX_LAYERS], nd = glad_backbone_default_layers(bb, dl);
+    if (rc) return NULL;
+    CHECK(!strcmp(glad_backbone_kind(bb), want));
+    int dl[GLAD_BACKBONE_MAX_LAYERS], n = glad_backbone_default_layers(bb, dl);
+    CHECKF(n == nd && !memcmp(dl, dl_want, sizeof(int) * (size_t)nd), "%s default layers", want);
+    return bb;
+}
+
+static void test_vit(void)
+{
+    const char *w = "tests/fixtures/dino-vit.weights.safetensors";
+    /* depth 4: every quarter of the depth = blocks 1,2,3,4 */
+    static const int dl[] = {1, 2, 3, 4};
+    glad_backbone *bb = open_checked(w, NULL, 0, "vit", 4, dl);
+    if (!bb) return;
+    int lo, hi, rc;
     glad_backbone_layer_range(bb, &lo, &hi);
     CHECK(lo == 1 && hi == 4);
-    /* depth 4: every quarter of the depth = blocks 1,2,3,4 */
-    CHECK(nd == 4 && dl[0] == 1 && dl[3] == 4);
+    glad_backbone_opts o = {0};
+    o.weights = w;
+    char err[512] = "";
     glad_st *st;
     if (glad_st_open(&st, "tests/fixtures/dino-vit.case.safetensors")) { CHECKF(0, "vit case fixture missing"); glad_backbone_close(bb); return; }
     const char *cases[] = {"s32", "s64", "s48x40"};
@@ -126,18 +143,10 @@ static void test_vit(void)
 
 static void test_resnet(void)
 {
-    const char *w = "tests/fixtures/wide-resnet.weights.safetensors";
-    CHECK(glad_backbone_detect(w) && !strcmp(glad_backbone_detect(w), "resnet"));
-    glad_backbone_opts o = {0};
-    o.kind = "resnet";
-    o.weights = w;
-    glad_backbone *bb;
-    char err[512] = "";
-    int rc = glad_backbone_open(&bb, &o, err, sizeof err);
-    CHECKF(rc == 0, "%s", err);
-    if (rc) return;
-    int dl[GLAD_BACKBONE_MAX_LAYERS], nd = glad_backbone_default_layers(bb, dl);
-    CHECK(nd == 2 && dl[0] == 2 && dl[1] == 3);
+    static const int dl[] = {2, 3};
+    glad_backbone *bb = open_checked("tests/fixtures/wide-resnet.weights.safetensors", "resnet", 0, "resnet", 2, dl);
+    if (!bb) return;
+    int rc;
     glad_st *st;
     if (glad_st_open(&st, "tests/fixtures/wide-resnet.case.safetensors")) { CHECKF(0, "resnet case fixture missing"); glad_backbone_close(bb); return; }
     glad_tensor x;
@@ -177,17 +186,9 @@ static void test_mobilenet(void)
     FILE *f = fopen(w, "rb");
     if (!f) { SKIP("mobilenetv2 backbone: %s absent", w); return; }
     fclose(f);
-    CHECK(glad_backbone_detect(w) && !strcmp(glad_backbone_detect(w), "mobilenetv2"));
-    glad_backbone_opts o = {0};
-    o.weights = w;
-    o.size = 64;
-    glad_backbone *bb;
-    char err[512] = "";
-    int rc = glad_backbone_open(&bb, &o, err, sizeof err);
-    CHECKF(rc == 0, "%s", err);
-    if (rc) return;
-    int dl[GLAD_BACKBONE_MAX_LAYERS], nd = glad_backbone_default_layers(bb, dl);
-    CHECK(nd == 2 && dl[0] == 5 && dl[1] == 12);
+    static const int dl[] = {5, 12};
+    glad_backbone *bb = open_checked(w, NULL, 64, "mobilenetv2", 2, dl);
+    if (!bb) return;
     /* a 48x48 grey image resized to 64: stride 8 and 16 maps */
     float *img = malloc(48 * 48 * sizeof(float)), *out[2];
     for (int i = 0; i < 48 * 48; i++) img[i] = (float)((i * 13) % 100) / 50.0f - 1.0f;
@@ -199,6 +200,9 @@ static void test_mobilenet(void)
     CHECK(finite && max_abs(out[0], 32 * 64) > 0);
     free(out[0]); free(out[1]); free(img);
     glad_backbone_close(bb);
+    glad_backbone_opts o = {0};
+    char err[512] = "";
+    o.weights = w;
     o.size = 48;   /* not a multiple of 32 */
     CHECK(glad_backbone_open(&bb, &o, err, sizeof err) == GLAD_EINVAL);
 }
