@@ -74,12 +74,9 @@ static int list_dir(const char *dir, int want_dirs, char ***out, int *n)
         int ok = want_dirs ? is_dir(full) : (is_file(full) && glad_dataset_is_image(e->d_name));
         free(full);
         if (!ok) continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **nv = realloc(*out, sizeof(char *) * (size_t)cap);
-            if (!nv) { rc = GLAD_ENOMEM; break; }
-            *out = nv;
-        }
+        char **nv = glad_grow(*out, &cap, *n, sizeof *nv, 64);
+        if (!nv) { rc = GLAD_ENOMEM; break; }
+        *out = nv;
         if (!((*out)[*n] = strdup(e->d_name))) { rc = GLAD_ENOMEM; break; }
         (*n)++;
     }
@@ -106,13 +103,9 @@ static char *stem_of(const char *name)
 static int push(glad_items *it, const char *path, const char *mask, const char *cls, const char *split,
                 const char *defect, int label, const char *stem)
 {
-    if (it->n == it->cap) {
-        int cap = it->cap ? it->cap * 2 : 256;
-        glad_item *nv = realloc(it->v, sizeof *nv * (size_t)cap);
-        if (!nv) return GLAD_ENOMEM;
-        it->v = nv;
-        it->cap = cap;
-    }
+    glad_item *nv = glad_grow(it->v, &it->cap, it->n, sizeof *nv, 256);
+    if (!nv) return GLAD_ENOMEM;
+    it->v = nv;
     glad_item *x = &it->v[it->n];
     memset(x, 0, sizeof *x);
     x->path = strdup(path);

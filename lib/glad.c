@@ -1,4 +1,6 @@
-/* glad.c - error strings and checked size arithmetic shared by all of lib/. */
+/* glad.c - error strings, checked size arithmetic and array growth shared by all of lib/. */
+#include <limits.h>
+#include <stdlib.h>
 #include "glad.h"
 
 const char *glad_strerror(int rc)
@@ -24,4 +26,14 @@ int glad_mul_size(size_t a, size_t b, size_t *out)
     if (a != 0 && b > SIZE_MAX / a) return GLAD_ERANGE;
     *out = a * b;
     return 0;
+}
+
+void *glad_grow(void *items, int *cap, int n, size_t elem, int first)
+{
+    if (n < *cap) return items;
+    if (*cap > INT_MAX / 2) return NULL;
+    int nc = *cap ? *cap * 2 : first;
+    void *p = realloc(items, elem * (size_t)nc);
+    if (p) *cap = nc;
+    return p;
 }

@@ -37,6 +37,13 @@ const char *glad_strerror(int rc);
  * GLAD_ERANGE on overflow. Use before every allocation from a declared size. */
 int glad_mul_size(size_t a, size_t b, size_t *out);
 
+/* Room for element n of a doubling array of *cap elements of elem bytes:
+ * returns items itself while n < *cap, else items realloc'd to twice *cap
+ * (first when empty) with *cap updated; NULL when that fails (items is then
+ * still valid and unchanged). Usage:
+ *   T *v = glad_grow(a->v, &a->cap, a->n, sizeof *v, 64); if (!v) ...; a->v = v; */
+void *glad_grow(void *items, int *cap, int n, size_t elem, int first);
+
 /* Limit on any single allocation made from a size read from a file
  * (tensor data, image dimensions, ...): 8 GiB. */
 #define GLAD_MAX_ALLOC ((size_t)8 << 30)

@@ -135,13 +135,9 @@ static int slot(glad_record *r, const char *key, glad_field **out)
         *out = f;
         return 0;
     }
-    if (r->n == r->cap) {
-        int cap = r->cap ? r->cap * 2 : 8;
-        glad_field *nf = realloc(r->f, (size_t)cap * sizeof *nf);
-        if (!nf) return GLAD_ENOMEM;
-        r->f = nf;
-        r->cap = cap;
-    }
+    glad_field *nf = glad_grow(r->f, &r->cap, r->n, sizeof *nf, 8);
+    if (!nf) return GLAD_ENOMEM;
+    r->f = nf;
     f = &r->f[r->n];
     memset(f, 0, sizeof *f);
     if (!(f->key = strdup(key))) return GLAD_ENOMEM;

@@ -79,13 +79,9 @@ struct glad_unet {
 
 static int add_param(glad_unet *u, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
 {
-    if (u->np == u->npcap) {
-        int cap = u->npcap ? u->npcap * 2 : 128;
-        glad_param *np = realloc(u->p, sizeof *np * (size_t)cap);
-        if (!np) return -1;
-        u->p = np;
-        u->npcap = cap;
-    }
+    glad_param *np = glad_grow(u->p, &u->npcap, u->np, sizeof *np, 128);
+    if (!np) return -1;
+    u->p = np;
     glad_param *q = &u->p[u->np];
     memset(q, 0, sizeof *q);
     q->name = strdup(name);
@@ -121,13 +117,9 @@ static int add_norm(glad_unet *u, const char *pfx, int ch)
 
 static block *new_block(glad_unet *u)
 {
-    if (u->nblk == u->nblkcap) {
-        int cap = u->nblkcap ? u->nblkcap * 2 : 32;
-        block *nb = realloc(u->blk, sizeof *nb * (size_t)cap);
-        if (!nb) return NULL;
-        u->blk = nb;
-        u->nblkcap = cap;
-    }
+    block *nb = glad_grow(u->blk, &u->nblkcap, u->nblk, sizeof *nb, 32);
+    if (!nb) return NULL;
+    u->blk = nb;
     block *b = &u->blk[u->nblk++];
     memset(b, 0, sizeof *b);
     b->skip = -1;
@@ -360,13 +352,9 @@ void glad_unet_init(glad_unet *u, uint64_t seed)
 
 static int new_node(glad_unet *u, size_t n)
 {
-    if (u->nnodes == u->nodecap) {
-        int cap = u->nodecap ? u->nodecap * 2 : 256;
-        node *nn = realloc(u->nodes, sizeof *nn * (size_t)cap);
-        if (!nn) return -1;
-        u->nodes = nn;
-        u->nodecap = cap;
-    }
+    node *nn = glad_grow(u->nodes, &u->nodecap, u->nnodes, sizeof *nn, 256);
+    if (!nn) return -1;
+    u->nodes = nn;
     node *x = &u->nodes[u->nnodes];
     memset(x, 0, sizeof *x);
     x->n = n;
@@ -378,13 +366,9 @@ static int new_node(glad_unet *u, size_t n)
 /* records op with output y (a new node of n floats) and inputs a, b */
 static tape_op *push(glad_unet *u, int op, size_t n, int a, int b)
 {
-    if (u->ntape == u->tapecap) {
-        int cap = u->tapecap ? u->tapecap * 2 : 256;
-        tape_op *nt = realloc(u->tape, sizeof *nt * (size_t)cap);
-        if (!nt) return NULL;
-        u->tape = nt;
-        u->tapecap = cap;
-    }
+    tape_op *nt = glad_grow(u->tape, &u->tapecap, u->ntape, sizeof *nt, 256);
+    if (!nt) return NULL;
+    u->tape = nt;
     int y = new_node(u, n);
     if (y < 0) return NULL;
     tape_op *t = &u->tape[u->ntape];

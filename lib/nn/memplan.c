@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "glad.h"
 #include "nn/nn.h"
 
 #define ALIGN 16   /* floats: 64-byte aligned offsets */
@@ -55,13 +56,9 @@ int glad_memplan_free(glad_memplan *m, size_t off, size_t n)
     } else if (left) m->span[i - 1].len += n;
     else if (right) { m->span[i].off = off; m->span[i].len += n; }
     else {
-        if (m->nspan == m->cap) {
-            int cap = m->cap ? m->cap * 2 : 64;
-            glad_memplan_span *ns = realloc(m->span, sizeof *ns * (size_t)cap);
-            if (!ns) return -1;
-            m->span = ns;
-            m->cap = cap;
-        }
+        glad_memplan_span *ns = glad_grow(m->span, &m->cap, m->nspan, sizeof *ns, 64);
+        if (!ns) return -1;
+        m->span = ns;
         memmove(m->span + i + 1, m->span + i, sizeof *m->span * (size_t)(m->nspan - i));
         m->span[i].off = off;
         m->span[i].len = n;

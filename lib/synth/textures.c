@@ -13,13 +13,9 @@ struct glad_textures { char **path; int n, cap; };
 
 static int add(glad_textures *t, const char *p)
 {
-    if (t->n == t->cap) {
-        int cap = t->cap ? t->cap * 2 : 64;
-        char **np = realloc(t->path, sizeof(char *) * (size_t)cap);
-        if (!np) return GLAD_ENOMEM;
-        t->path = np;
-        t->cap = cap;
-    }
+    char **np = glad_grow(t->path, &t->cap, t->n, sizeof *np, 64);
+    if (!np) return GLAD_ENOMEM;
+    t->path = np;
     return (t->path[t->n] = strdup(p)) ? (t->n++, 0) : GLAD_ENOMEM;
 }
 
