@@ -131,8 +131,6 @@ static int dist_fn(void *ctx, float *D, const float *recon, const float *y, int 
     return glad_score_gaussian_blur(D, H, W, 4.0);
 }
 
-static const char *const norm_names[] = {"imagenet", "raw", NULL};
-
 int main(int argc, char **argv)
 {
     cli_init("glad-denoise");
@@ -154,7 +152,7 @@ int main(int argc, char **argv)
     const char *model = NULL, *out = "-", *ads_bb = "unet", *ads_w = NULL;
     long steps = 250, skip = 25, inf = 0, batch = 4, seed = 0, min_step = 100, samples = 3, msteps = 200, mskip = 20, ads_layer = -1, ads_size = 0;
     double eta = 0, condw = 0, thr = 0.3, saff_thr = 0.5, mthr = 0.15, guid = 0, mguid = 0, ft = 0;
-    int compat = GLAD_TS_CONSISTENT, ads = 0, saff = 0, saff_bin = 0, mdps = 0, mabs = 0, keep = 0, ads_raw = 0, shard_k = 0, shard_n = 1, zstd = 0, c;
+    int compat = GLAD_TS_CONSISTENT, ads = 0, saff = 0, saff_bin = 0, mdps = 0, mabs = 0, keep = 0, ads_norm = 0, shard_k = 0, shard_n = 1, zstd = 0, c;
     while ((c = getopt_long(argc, argv, "o:hV", lo, NULL)) != -1) {
         switch (c) {
         case O_MODEL: model = optarg; break;
@@ -177,7 +175,7 @@ int main(int argc, char **argv)
         case O_ADSL: if (cli_parse_int("--ads-layer", optarg, 0, 64, &ads_layer)) return CLI_USAGE; break;
         case O_ADSW: ads_w = optarg; break;
         case O_ADSS: if (cli_parse_int("--ads-size", optarg, 8, 8192, &ads_size)) return CLI_USAGE; break;
-        case O_ADSN: if (cli_parse_choice("--ads-norm", optarg, norm_names, &ads_raw)) return CLI_USAGE; break;
+        case O_ADSN: if (cli_parse_choice("--ads-norm", optarg, glad_backbone_norms, &ads_norm)) return CLI_USAGE; break;
         case O_FT: if (cli_parse_double("--feature-t", optarg, 0, 999, &ft)) return CLI_USAGE; break;
         case O_MDPS: mdps = 1; break;
         case O_SAMPLES: if (cli_parse_int("--samples", optarg, 1, 1000, &samples)) return CLI_USAGE; break;
@@ -237,7 +235,7 @@ int main(int argc, char **argv)
     glad_backbone *bb = NULL;
     ads_ctx ac = {0};
     if (ads) {
-        glad_backbone_opts bo = {ads_bb, ads_w ? ads_w : model, (float)ft, (int)ads_size, ads_raw ? GLAD_BB_NORM_RAW : GLAD_BB_NORM_DEFAULT};
+        glad_backbone_opts bo = {ads_bb, ads_w ? ads_w : model, (float)ft, (int)ads_size, (glad_backbone_norm)ads_norm};
         if (glad_backbone_open(&bb, &bo, err, sizeof err)) { glad_unet_free(u); return cli_error("--ads-backbone: %s", err); }
         ac.bb = bb;
         int lmin, lmax, dl[GLAD_BACKBONE_MAX_LAYERS], nd = glad_backbone_default_layers(bb, dl);

@@ -28,8 +28,6 @@ static const char usage[] =
     "      --shard K/N      only records with index %% N == K\n"
     "  -o, --output FILE, --zstd, -h, --help, -V, --version\n";
 
-static const char *const norm_names[] = {"imagenet", "raw", NULL};
-
 int main(int argc, char **argv)
 {
     cli_init("glad-features");
@@ -42,7 +40,7 @@ int main(int argc, char **argv)
     const char *kind = NULL, *model = NULL, *weights = NULL, *layers_s = NULL, *inputs_s = "image,recon", *out = "-";
     double ft = 0;
     long size = 0;
-    int f16 = 0, zstd = 0, shard_k = 0, shard_n = 1, raw = 0, c;
+    int f16 = 0, zstd = 0, shard_k = 0, shard_n = 1, norm = 0, c;
     while ((c = getopt_long(argc, argv, "b:o:hV", lo, NULL)) != -1) {
         switch (c) {
         case 'b': { int k; if (cli_parse_choice("--backbone", optarg, glad_backbone_kinds, &k)) return CLI_USAGE; kind = optarg; break; }
@@ -53,7 +51,7 @@ int main(int argc, char **argv)
         case O_FT: if (cli_parse_double("--feature-t", optarg, 0, 999, &ft)) return CLI_USAGE; break;
         case O_F16: f16 = 1; break;
         case O_SIZE: if (cli_parse_int("--size", optarg, 8, 8192, &size)) return CLI_USAGE; break;
-        case O_NORM: if (cli_parse_choice("--norm", optarg, norm_names, &raw)) return CLI_USAGE; break;
+        case O_NORM: if (cli_parse_choice("--norm", optarg, glad_backbone_norms, &norm)) return CLI_USAGE; break;
         case O_SHARD: if (cli_parse_shard(optarg, &shard_k, &shard_n)) return CLI_USAGE; break;
         case 'o': out = optarg; break;
         case O_ZSTD: zstd = 3; break;
@@ -68,7 +66,7 @@ int main(int argc, char **argv)
     if (!weights && (!kind || !strcmp(kind, "unet"))) return cli_usage_error("the unet backbone needs --model MODEL (a glad-train model file)");
     if (!weights) return cli_usage_error("the %s backbone needs --weights FILE", kind);
     char err[600] = "";
-    glad_backbone_opts bo = {kind, weights, (float)ft, (int)size, raw ? GLAD_BB_NORM_RAW : GLAD_BB_NORM_DEFAULT};
+    glad_backbone_opts bo = {kind, weights, (float)ft, (int)size, (glad_backbone_norm)norm};
     glad_backbone *bb;
     if (glad_backbone_open(&bb, &bo, err, sizeof err)) return cli_error("%s", err);
     int lmin, lmax, layers[GLAD_BACKBONE_MAX_LAYERS], nl = 0;

@@ -13,6 +13,7 @@
 #include "models/vit.h"
 
 enum { BB_UNET, BB_VIT, BB_RESNET, BB_MOBILENET };
+const char *const glad_backbone_norms[] = {"imagenet", "raw", NULL};
 const char *const glad_backbone_kinds[] = {"unet", "vit", "resnet", "mobilenetv2", NULL};
 
 struct glad_backbone {

@@ -33,6 +33,10 @@ typedef struct {
     glad_backbone_norm norm;
 } glad_backbone_opts;
 
+/* Option names of glad_backbone_norm in enum order, NULL-terminated:
+ * "imagenet" (GLAD_BB_NORM_DEFAULT), "raw" */
+extern const char *const glad_backbone_norms[];
+
 /* The kinds, NULL-terminated: "unet", "vit", "resnet", "mobilenetv2" */
 extern const char *const glad_backbone_kinds[];
 
