@@ -52,7 +52,7 @@ static void test_conv(int k, int s, int p)
     int Ho = (c.H + 2 * p - k) / s + 1, Wo = (c.W + 2 * p - k) / s + 1;
     size_t nx = (size_t)c.B * c.C * c.H * c.W, nw = (size_t)c.OC * c.C * k * k, no = (size_t)c.B * c.OC * Ho * Wo;
     c.x = rvec(nx); c.w = rvec(nw); c.b = rvec(c.OC);
-    c.ws = TMALLOC(glad_conv2d_workspace(c.C, c.H, c.W, k, k, s, p) * sizeof(float));
+    c.ws = TMALLOC(glad_conv2d_workspace(c.C, c.H, c.W, c.OC, k, k, s, p) * sizeof(float));
     float *out = TMALLOC(no * sizeof(float)), *r = rvec(no);
     conv_f(out, &c);
     /* naive reference */
@@ -90,12 +90,12 @@ static void gn_f(float *out, void *v) { gn_ctx *c = v; glad_groupnorm_forward(ou
  * bit for bit */
 static void test_conv3x3_shapes(void)
 {
-    int shapes[][4] = {{1, 5, 7, 3}, {3, 13, 4, 4}, {16, 8, 30, 9}, {9, 17, 33, 6}, {32, 3, 64, 5}};
+    int shapes[][4] = {{1, 5, 7, 3}, {3, 13, 4, 4}, {16, 8, 30, 9}, {9, 17, 33, 6}, {32, 3, 64, 5}, {16, 24, 34, 32}, {24, 16, 40, 26}, {32, 16, 64, 18}};
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int C = shapes[si][0], OC = shapes[si][1], W = shapes[si][2], H = shapes[si][3], B = 2;
         size_t nx = (size_t)B * C * H * W, no = (size_t)B * OC * H * W;
         float *x = rvec(nx), *w = rvec((size_t)OC * C * 9), *b = rvec(OC), *d = rvec(no);
-        float *ws = TMALLOC(glad_conv2d_workspace(C, H, W, 3, 3, 1, 1) * sizeof(float)), *o = TMALLOC(no * sizeof(float));
+        float *ws = TMALLOC(glad_conv2d_workspace(C, H, W, OC, 3, 3, 1, 1) * sizeof(float)), *o = TMALLOC(no * sizeof(float));
         float *o1 = TMALLOC(no * sizeof(float)), *dx = TCALLOC(nx, sizeof(float)), *dw = TCALLOC((size_t)OC * C * 9, sizeof(float));
         float *db = TCALLOC(OC, sizeof(float));
         glad_conv2d_forward(o, x, w, b, B, C, H, W, OC, 3, 3, 1, 1, ws);
@@ -231,8 +231,80 @@ static void test_memplan(void)
 typedef struct { float *x, *g, *b; int M, D; } ln_ctx;
 static void ln_f(float *out, void *v) { ln_ctx *c = v; glad_layernorm_forward(out, c->x, c->g, c->b, c->M, c->D, 1e-6f); }
 
-typedef struct { float *qkv; float *att; int B, C, T, heads; } at_ctx;
-static void at_f(float *out, void *v) { at_ctx *c = v; glad_attention_forward(out, c->att, c->qkv, c->B, c->C, c->T, c->heads); }
+typedef struct { float *qkv; float *att; int B, C, T, heads; float *ws; } at_ctx;
+static void at_f(float *out, void *v) { at_ctx *c = v; glad_attention_forward(out, c->att, c->qkv, c->B, c->C, c->T, c->heads, c->ws); }
+
+/* attention forward and backward against a direct double computation of
+ * every output and every gradient, on shapes for the portable path (5 tokens,
+ * 3 channels; 40 tokens) and for the AVX-512F block kernel (64 tokens, 8
+ * channels a head); inference (no saved weights) gives the same output; and
+ * finite differences on the small one */
+static void test_attention(void)
+{
+    int shapes[][4] = {{2, 6, 5, 2}, {1, 16, 40, 2}, {2, 16, 64, 2}, {1, 16, 64, 1}};   /* B, C, T, heads */
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        int B = shapes[si][0], C = shapes[si][1], T = shapes[si][2], H = shapes[si][3], c = C / H;
+        size_t nq = (size_t)B * 3 * C * T, no = (size_t)B * C * T;
+        at_ctx a = {rvec(nq), TMALLOC((size_t)B * H * T * T * sizeof(float)), B, C, T, H, TMALLOC((size_t)T * T * sizeof(float))};
+        float *ao = TMALLOC(no * sizeof(float)), *ai = TMALLOC(no * sizeof(float)), *ar = rvec(no), *adq = TCALLOC(nq, sizeof(float));
+        at_f(ao, &a);
+        glad_attention_forward(ai, NULL, a.qkv, B, C, T, H, a.ws);
+        CHECKF(memcmp(ao, ai, no * sizeof(float)) == 0, "attention T%d: inference output differs", T);
+        glad_attention_backward(adq, ar, a.qkv, a.att, B, C, T, H, a.ws);
+        double eo = 0, mo = 0, eg = 0, mg = 0, s2 = 1 / sqrt((double)c);
+        double *W = malloc(sizeof(double) * T * T), *dL = malloc(sizeof(double) * T * T);
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) {
+                const float *q = a.qkv + ((size_t)b * 3 * C + (size_t)h * 3 * c) * T, *k = q + (size_t)c * T, *v = k + (size_t)c * T;
+                const float *dq = adq + (q - a.qkv), *dk = dq + (size_t)c * T, *dv = dk + (size_t)c * T;
+                const float *o = ao + ((size_t)b * C + (size_t)h * c) * T, *da = ar + ((size_t)b * C + (size_t)h * c) * T;
+                for (int t = 0; t < T; t++) {   /* W = softmax_s(s2 q_t . k_s) */
+                    double mx = -1e300, z = 0;
+                    for (int s = 0; s < T; s++) {
+                        double l = 0;
+                        for (int j = 0; j < c; j++) l += (double)q[j * T + t] * k[j * T + s];
+                        W[t * T + s] = l * s2;
+                        mx = fmax(mx, l * s2);
+                    }
+                    for (int s = 0; s < T; s++) { W[t * T + s] = exp(W[t * T + s] - mx); z += W[t * T + s]; }
+                    for (int s = 0; s < T; s++) W[t * T + s] /= z;
+                }
+                for (int j = 0; j < c; j++)
+                    for (int t = 0; t < T; t++) {
+                        double r = 0;
+                        for (int s = 0; s < T; s++) r += W[t * T + s] * v[j * T + s];
+                        eo = fmax(eo, fabs(r - o[j * T + t]));
+                        mo = fmax(mo, fabs(r));
+                    }
+                for (int t = 0; t < T; t++) {   /* dL = W (dW - sum_s W dW), dW[t][s] = dA_t . v_s */
+                    double dot = 0;
+                    for (int s = 0; s < T; s++) {
+                        double dw = 0;
+                        for (int j = 0; j < c; j++) dw += (double)da[j * T + t] * v[j * T + s];
+                        dL[t * T + s] = dw;
+                        dot += dw * W[t * T + s];
+                    }
+                    for (int s = 0; s < T; s++) dL[t * T + s] = W[t * T + s] * (dL[t * T + s] - dot);
+                }
+                for (int j = 0; j < c; j++)
+                    for (int u = 0; u < T; u++) {
+                        double gq = 0, gk = 0, gv = 0;
+                        for (int w = 0; w < T; w++) {
+                            gq += s2 * k[j * T + w] * dL[u * T + w];
+                            gk += s2 * q[j * T + w] * dL[w * T + u];
+                            gv += (double)da[j * T + w] * W[w * T + u];
+                        }
+                        eg = fmax(eg, fmax(fabs(gq - dq[j * T + u]), fmax(fabs(gk - dk[j * T + u]), fabs(gv - dv[j * T + u]))));
+                        mg = fmax(mg, fmax(fabs(gq), fmax(fabs(gk), fabs(gv))));
+                    }
+            }
+        free(W);
+        free(dL);
+        CHECKF(eo < 1e-5 * fmax(1, mo) && eg < 1e-5 * fmax(1, mg), "attention B%d C%d T%d heads %d: output err %g, grad err %g", B, C,
+               T, H, eo, eg);
+        if (si == 0) CHECK(fd_check(a.qkv, adq, nq, ao, no, ar, at_f, &a, 2e-2) == 0);
+    }
+}
 
 typedef struct { float *x, *w, *b; int B, I, O; } li_ctx;
 static void li_f(float *out, void *v) { li_ctx *c = v; glad_linear_forward(out, c->x, c->w, c->b, c->B, c->I, c->O); }
@@ -282,21 +354,7 @@ int main(void)
     glad_layernorm_backward(lndx, lndg, lndb, lnr, ln.x, ln.g, 3, 7, 1e-6f);
     CHECK(fd_check(ln.x, lndx, 21, lno, 21, lnr, ln_f, &ln, 2e-2) == 0);
     CHECK(fd_check(ln.g, lndg, 7, lno, 21, lnr, ln_f, &ln, 1e-2) == 0 && fd_check(ln.b, lndb, 7, lno, 21, lnr, ln_f, &ln, 1e-2) == 0);
-    /* attention: 2 heads of 3 channels, 5 tokens; against a direct computation */
-    at_ctx a = {rvec(2 * 18 * 5), TMALLOC(2 * 2 * 25 * sizeof(float)), 2, 6, 5, 2};
-    float ao[60], *ar = rvec(60), adq[180] = {0}, ws[25];
-    at_f(ao, &a);
-    {
-        /* batch 1, head 1, channel 2, token 3 */
-        const float *q = a.qkv + (18 + 9) * 5, *k = q + 15, *v = k + 15;
-        double w[5], mx = -1e9, z = 0, o = 0;
-        for (int s = 0; s < 5; s++) { w[s] = 0; for (int c = 0; c < 3; c++) w[s] += q[c * 5 + 3] * k[c * 5 + s] / sqrt(3.0); mx = fmax(mx, w[s]); }
-        for (int s = 0; s < 5; s++) { w[s] = exp(w[s] - mx); z += w[s]; }
-        for (int s = 0; s < 5; s++) o += w[s] / z * v[2 * 5 + s];
-        CHECK_NEAR(ao[(6 + 3 + 2) * 5 + 3], o, 1e-5);
-    }
-    glad_attention_backward(adq, ar, a.qkv, a.att, 2, 6, 5, 2, ws);
-    CHECK(fd_check(a.qkv, adq, 180, ao, 60, ar, at_f, &a, 2e-2) == 0);
+    test_attention();
     /* elementwise and resampling */
     for (int kind = 0; kind < 4; kind++) {
         el_ctx e = {rvec(2 * 6 * 8), 96, kind, 2, 6, 8};
@@ -340,15 +398,19 @@ int main(void)
         }
         CHECK_NEAR(p[0], P, 1e-6);
     }
-    /* threads: a conv is the same with 1 and 2 threads (up to rounding) */
-    conv_ctx c = {rvec(2 * 16 * 20 * 20), rvec(32 * 16 * 9), rvec(32), NULL, 2, 16, 20, 20, 32, 3, 1, 1};
-    c.ws = TMALLOC(glad_conv2d_workspace(16, 20, 20, 3, 3, 1, 1) * sizeof(float));
-    float *o1 = TMALLOC(2 * 32 * 400 * sizeof(float)), *o2 = TMALLOC(2 * 32 * 400 * sizeof(float));
-    omp_set_num_threads(1); conv_f(o1, &c);
-    omp_set_num_threads(2); conv_f(o2, &c);
-    double d = 0;
-    for (int i = 0; i < 2 * 32 * 400; i++) d = fmax(d, fabs(o1[i] - o2[i]));
-    CHECK(d < 1e-4);
+    /* threads: a conv is the same with 1 and 2 threads (up to rounding), at a
+     * size the direct kernel takes and one Winograd takes (on AVX-512F) */
+    for (int S = 20; S <= 40; S += 20) {
+        conv_ctx c = {rvec((size_t)2 * 16 * S * S), rvec(32 * 16 * 9), rvec(32), NULL, 2, 16, S, S, 32, 3, 1, 1};
+        size_t no = (size_t)2 * 32 * S * S;
+        c.ws = TMALLOC(glad_conv2d_workspace(16, S, S, 32, 3, 3, 1, 1) * sizeof(float));
+        float *o1 = TMALLOC(no * sizeof(float)), *o2 = TMALLOC(no * sizeof(float));
+        omp_set_num_threads(1); conv_f(o1, &c);
+        omp_set_num_threads(2); conv_f(o2, &c);
+        double d = 0;
+        for (size_t i = 0; i < no; i++) d = fmax(d, fabs(o1[i] - o2[i]));
+        CHECKF(d < 1e-4, "conv %dx%d: 1 vs 2 threads differ by %g", S, S, d);
+    }
     free_all();
     return check_done();
 }

@@ -16,7 +16,7 @@ static void one(int C, int H, int W, int OC, int relu, int bias)
     size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W;
     float *x = malloc(nx * 4), *w = malloc((size_t)OC * C * 9 * 4), *b = malloc((size_t)OC * 4), *U = malloc((size_t)16 * OC * C * 4);
     float *r = malloc(no * 4), *o = malloc(no * 4), *o2 = malloc(no * 4);
-    float *ws = malloc((glad_winograd3x3_workspace(C, H, W, OC) + glad_conv2d_workspace(C, H, W, 3, 3, 1, 1)) * 4);
+    float *ws = malloc((glad_winograd3x3_workspace(C, H, W, OC) + glad_conv2d_workspace(C, H, W, OC, 3, 3, 1, 1)) * 4);
     for (size_t i = 0; i < nx; i++) x[i] = frand(&sd);
     for (size_t i = 0; i < (size_t)OC * C * 9; i++) w[i] = frand(&sd);
     for (int i = 0; i < OC; i++) b[i] = frand(&sd);

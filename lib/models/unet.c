@@ -393,7 +393,7 @@ static int conv(glad_unet *u, int x, int pw, int B, int C, int H, int W, int OC,
     int Ho = (H + 2 * pad - k) / stride + 1, Wo = (W + 2 * pad - k) / stride + 1;
     tape_op *t = push(u, OP_CONV, (size_t)B * OC * Ho * Wo, x, -1);
     if (!t) return -1;
-    need_ws(u, glad_conv2d_workspace(C, H, W, k, k, stride, pad));
+    need_ws(u, glad_conv2d_workspace(C, H, W, OC, k, k, stride, pad));
     t->pw = pw; t->pb = pw + 1;
     t->B = B; t->C = C; t->H = H; t->W = W; t->OC = OC; t->k = k; t->stride = stride; t->pad = pad;
     return t->y;
@@ -608,8 +608,10 @@ static int plan(glad_unet *u)
     for (int i = 0; i < u->ntape; i++) {
         tape_op *t = &u->tape[i];
         if (glad_memplan_alloc(&m, ND(t->y)->n, &ND(t->y)->off)) goto out;
-        if (t->ns1 && glad_memplan_alloc(&m, t->ns1, &t->s1)) goto out;
-        if (!train && t->ns1 && glad_memplan_free(&m, t->s1, t->ns1)) goto out;
+        /* inference keeps no attention weights (the forward is given NULL) */
+        size_t ns1 = !train && t->op == OP_ATTN ? 0 : t->ns1;
+        if (ns1 && glad_memplan_alloc(&m, ns1, &t->s1)) goto out;
+        if (!train && ns1 && glad_memplan_free(&m, t->s1, ns1)) goto out;
         int in[2] = {t->a, t->b};
         for (int k = 0; k < 2; k++) {
             node *x = in[k] >= 0 ? ND(in[k]) : NULL;
@@ -733,7 +735,7 @@ static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x,
     case OP_AVGPOOL: glad_avgpool2_forward(y, a, t->C, t->H, t->W); break;
     case OP_UPSAMPLE: glad_upsample2_forward(y, a, t->C, t->H, t->W); break;
     case OP_CONCAT: glad_concat_forward(y, a, b, t->B, t->C, t->Cb, (size_t)t->H); break;
-    case OP_ATTN: glad_attention_forward(y, s1, a, t->B, t->C, t->T, t->heads); break;
+    case OP_ATTN: glad_attention_forward(y, u->gtrain ? s1 : NULL, a, t->B, t->C, t->T, t->heads, u->ws); break;
     case OP_DROPOUT: glad_dropout_forward(y, a, n, t->p, seed + t->seed); break;
     }
 }

@@ -464,7 +464,7 @@ static int ws_floats(const glad_vit_config *c, int H, int W, int nthr, size_t *t
     GLAD_TRY(glad_mul_size((size_t)nthr * QT, T, &tt));
     a = tt + 3 * D * T;                              /* qkv + every thread's score tile */
     b = (size_t)c->mlp_hidden * T;                   /* MLP hidden */
-    size_t cw = glad_conv2d_workspace(3, H, W, c->patch, c->patch, c->patch, 0);
+    size_t cw = glad_conv2d_workspace(3, H, W, c->dim, c->patch, c->patch, c->patch, 0);
     size_t big = a > b ? a : b;
     big = big > cw ? big : cw;
     size_t n = 3 * T * D + big;

@@ -1,40 +1,165 @@
 /* attention.c - multi-head self-attention in guided diffusion's legacy QKV
- * layout, as batched GEMMs per (batch, head):
- *   logits[t,s] = sum_c (q[c,t] c^-1/4)(k[c,s] c^-1/4),  W = softmax_s(logits)
- *   a[c,t] = sum_s W[t,s] v[c,s]
+ * layout. Per (batch, head), with s2 = c^-1/2 = (c^-1/4)^2:
+ *   L[t,s] = s2 sum_c q[c,t] k[c,s],  W = softmax_s(L),  a[c,t] = sum_s W[t,s] v[c,s]
+ * The weights are kept transposed, Wt[s][t] (keys by rows), so that for a
+ * block of 32 queries the logits, the softmax (down the columns) and the
+ * weighted sum all read contiguous rows: the block's Wt (T x 32) stays in L2.
+ * On AVX-512F the two products of a block are one 8 x 32 register tile
+ * kernel (no packing); elsewhere, or when T or c do not fit it, sgemm.
  * backward: dV = dA W, dW = dA^T V, dL = W (dW - rowsum(W dW)),
- *           dQ = s^2 K dL^T, dK = s^2 Q dL. */
+ *           dQ = s2 K dL^T, dK = s2 Q dL, as sgemm on the transposed layout. */
+#include <immintrin.h>
 #include <math.h>
+#include <omp.h>
+#include <string.h>
 #include <cblas.h>
+#include "nn/cpu.h"
+#include "nn/fastmath.h"
 #include "nn/nn.h"
 
-#define QB 64   /* query rows per block: a QB x T block of weights stays in L2 */
+enum { QB = 32 };   /* queries per block: two zmm of lanes */
 
-// qkv is (B,3C,T), out is (B,C,T), att is (B*heads,T,T)
-void glad_attention_forward(float *out, float *att, const float *qkv, int B, int C, int T, int heads)
+/* C[o][n] (8 x 32, row stride ldc) = alpha sum_k a[k ak + o ao] b[k ldb + n] */
+__attribute__((target("avx512f"))) static void tile8x32(float *C, size_t ldc, const float *a, size_t ak, size_t ao,
+                                                         const float *b, size_t ldb, int K, float alpha)
 {
-    int c = C / heads, nqb = (T + QB - 1) / QB;
-    float s2 = 1.0f / sqrtf((float)c);   /* (c^-1/4)^2 */
-    /* blocks of query rows: logits, softmax and the weighted sum of one block
-     * run while it is in cache (each sgemm single-threaded inside the loop) */
-    // (batch, head, query block) triples write disjoint rows of att and columns of out
-    #pragma omp parallel for collapse(3) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < heads; h++)
-            for (int qb = 0; qb < nqb; qb++) {
-                const float *q = qkv + ((size_t)b * 3 * C + (size_t)h * 3 * c) * T, *k = q + (size_t)c * T, *v = k + (size_t)c * T;
-                int t0 = qb * QB, nt = T - t0 < QB ? T - t0 : QB;
-                float *w = att + ((size_t)b * heads + h) * T * T + (size_t)t0 * T;
-                /* W[t0:t0+nt] (nt,T) = s2 Q[:, t0:]^T K */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nt, T, c, s2, q + t0, T, k, T, 0.0f, w, T);
-                glad_softmax_rows(w, nt, T);
-                /* A[:, t0:t0+nt] (c,nt) = V (c,T) W[t0:]^T */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, nt, T, 1.0f, v, T, w, T, 0.0f,
-                            out + ((size_t)b * C + (size_t)h * c) * T + t0, T);
-            }
+    __m512 c0[8], c1[8];
+    for (int o = 0; o < 8; o++) { c0[o] = _mm512_setzero_ps(); c1[o] = _mm512_setzero_ps(); }
+    for (int k = 0; k < K; k++) {
+        __m512 b0 = _mm512_loadu_ps(b + (size_t)k * ldb), b1 = _mm512_loadu_ps(b + (size_t)k * ldb + 16);
+        const float *ak0 = a + (size_t)k * ak;
+        for (int o = 0; o < 8; o++) {
+            __m512 w = _mm512_set1_ps(ak0[(size_t)o * ao]);
+            c0[o] = _mm512_fmadd_ps(w, b0, c0[o]);
+            c1[o] = _mm512_fmadd_ps(w, b1, c1[o]);
+        }
+    }
+    __m512 al = _mm512_set1_ps(alpha);
+    for (int o = 0; o < 8; o++) {
+        _mm512_storeu_ps(C + (size_t)o * ldc, _mm512_mul_ps(al, c0[o]));
+        _mm512_storeu_ps(C + (size_t)o * ldc + 16, _mm512_mul_ps(al, c1[o]));
+    }
 }
 
-// dout is (B,C,T); dqkv (B,3C,T) accumulates
+/* softmax down the columns of S (T rows of nb, stride ld <= QB): S[s][j] =
+ * exp(S[s][j] - max_s) / sum_s, the sums in double */
+GLAD_VEC_CLONES static void softmax_cols(float *S, int T, int nb, int ld)
+{
+    float mx[QB];
+    double sum[QB];
+    for (int j = 0; j < nb; j++) { mx[j] = S[j]; sum[j] = 0; }
+    for (int s = 1; s < T; s++) {
+        const float *r = S + (size_t)s * ld;
+        #pragma omp simd
+        for (int j = 0; j < nb; j++) mx[j] = r[j] > mx[j] ? r[j] : mx[j];
+    }
+    for (int s = 0; s < T; s++) {
+        float *r = S + (size_t)s * ld;
+        #pragma omp simd
+        for (int j = 0; j < nb; j++) { r[j] = glad_expf_fast(r[j] - mx[j]); sum[j] += r[j]; }
+    }
+    float inv[QB];
+    for (int j = 0; j < nb; j++) inv[j] = (float)(1.0 / sum[j]);
+    for (int s = 0; s < T; s++) {
+        float *r = S + (size_t)s * ld;
+        #pragma omp simd
+        for (int j = 0; j < nb; j++) r[j] *= inv[j];
+    }
+}
+
+/* glad_expf_fast (fastmath.h) on 16 lanes, the same steps */
+__attribute__((target("avx512f"))) static __m512 exp16(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    __m512 kf = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _mm512_set1_ps(12582912.0f)),
+                              _mm512_set1_ps(12582912.0f));
+    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(kf, _mm512_set1_ps(0.693145751953125f)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(kf, _mm512_set1_ps(1.42860682030941723212e-6f)));
+    static const float c[6] = {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    for (int i = 0; i < 6; i++) p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(c[i]));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(kf), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+/* softmax_cols for 32 columns in registers: 2 lanes of max, 4 of double sums */
+__attribute__((target("avx512f"))) static void softmax_cols32(float *S, int T)
+{
+    __m512 m0 = _mm512_loadu_ps(S), m1 = _mm512_loadu_ps(S + 16);
+    for (int s = 1; s < T; s++) {
+        m0 = _mm512_max_ps(m0, _mm512_loadu_ps(S + (size_t)s * QB));
+        m1 = _mm512_max_ps(m1, _mm512_loadu_ps(S + (size_t)s * QB + 16));
+    }
+    __m512d z[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+    for (int s = 0; s < T; s++) {
+        float *r = S + (size_t)s * QB;
+        __m512 e0 = exp16(_mm512_sub_ps(_mm512_loadu_ps(r), m0)), e1 = exp16(_mm512_sub_ps(_mm512_loadu_ps(r + 16), m1));
+        _mm512_storeu_ps(r, e0);
+        _mm512_storeu_ps(r + 16, e1);
+        z[0] = _mm512_add_pd(z[0], _mm512_cvtps_pd(_mm512_castps512_ps256(e0)));
+        z[1] = _mm512_add_pd(z[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e0), 1))));
+        z[2] = _mm512_add_pd(z[2], _mm512_cvtps_pd(_mm512_castps512_ps256(e1)));
+        z[3] = _mm512_add_pd(z[3], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e1), 1))));
+    }
+    __m512d one = _mm512_set1_pd(1.0);
+    __m256 i0 = _mm512_cvtpd_ps(_mm512_div_pd(one, z[0])), i1 = _mm512_cvtpd_ps(_mm512_div_pd(one, z[1]));
+    __m256 i2 = _mm512_cvtpd_ps(_mm512_div_pd(one, z[2])), i3 = _mm512_cvtpd_ps(_mm512_div_pd(one, z[3]));
+    __m512 v0 = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(i0)), _mm256_castps_pd(i1), 1));
+    __m512 v1 = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(i2)), _mm256_castps_pd(i3), 1));
+    for (int s = 0; s < T; s++) {
+        float *r = S + (size_t)s * QB;
+        _mm512_storeu_ps(r, _mm512_mul_ps(_mm512_loadu_ps(r), v0));
+        _mm512_storeu_ps(r + 16, _mm512_mul_ps(_mm512_loadu_ps(r + 16), v1));
+    }
+}
+
+/* one block of nb queries from t0 of one head: S (T x ld) scratch, ld =
+ * min(QB, T) (QB on the fast path) */
+static void head_block(float *out, float *att, const float *q, const float *k, const float *v, int c, int T, int t0, int nb,
+                       int ld, float s2, int fast, float *S)
+{
+    /* St[s][j] = s2 sum_c k[c][s] q[c][t0 + j] */
+    if (fast)
+        for (int s0 = 0; s0 < T; s0 += 8) tile8x32(S + (size_t)s0 * QB, QB, k + s0, (size_t)T, 1, q + t0, (size_t)T, c, s2);
+    else
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, nb, c, s2, k, T, q + t0, T, 0.0f, S, ld);
+    if (fast) softmax_cols32(S, T);
+    else softmax_cols(S, T, nb, ld);
+    /* a[c][t0 + j] = sum_s v[c][s] St[s][j] */
+    if (fast)
+        for (int c0 = 0; c0 < c; c0 += 8) tile8x32(out + (size_t)c0 * T + t0, (size_t)T, v + (size_t)c0 * T, 1, (size_t)T, S, QB, T, 1.0f);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c, nb, T, 1.0f, v, T, S, ld, 0.0f, out + t0, T);
+    if (att)
+        for (int s = 0; s < T; s++) memcpy(att + (size_t)s * T + t0, S + (size_t)s * ld, sizeof(float) * (size_t)nb);
+}
+
+// qkv is (B,3C,T), out is (B,C,T), att (B*heads,T,T) or NULL; ws: T*T floats
+void glad_attention_forward(float *out, float *att, const float *qkv, int B, int C, int T, int heads, float *ws)
+{
+    int c = C / heads, ld = T < QB ? T : QB, nqb = (T + ld - 1) / ld, tasks = B * heads * nqb;
+    int fast = glad_nn_avx512() && T % QB == 0 && c % 8 == 0;
+    float s2 = 1.0f / sqrtf((float)c);
+    /* ws holds T / ld block scratches of T x ld: at most that many threads */
+    int nth = omp_get_max_threads(), slots = T / ld;
+    if (nth > slots) nth = slots;
+    if (nth > tasks) nth = tasks;
+    // (batch, head, query block) triples write disjoint columns of out and att
+    // (each sgemm of the portable path runs single-threaded inside the team)
+    #pragma omp parallel num_threads(nth) if (nth > 1)
+    {
+        float *S = ws + (size_t)omp_get_thread_num() * T * ld;
+        #pragma omp for schedule(static)
+        for (int i = 0; i < tasks; i++) {
+            int p = i / nqb, b = p / heads, h = p % heads, t0 = (i % nqb) * ld, nb = T - t0 < ld ? T - t0 : ld;
+            const float *q = qkv + ((size_t)b * 3 * C + (size_t)h * 3 * c) * T, *k = q + (size_t)c * T, *v = k + (size_t)c * T;
+            head_block(out + ((size_t)b * C + (size_t)h * c) * T, att ? att + (size_t)p * T * T : NULL, q, k, v, c, T, t0, nb,
+                       ld, s2, fast, S);
+        }
+    }
+}
+
+// dout is (B,C,T); dqkv (B,3C,T) accumulates; att as the forward left it
 void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int C, int T,
                              int heads, float *ws)
 {
@@ -45,22 +170,33 @@ void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, c
             size_t off = ((size_t)b * 3 * C + (size_t)h * 3 * c) * T;
             const float *q = qkv + off, *k = q + (size_t)c * T, *v = k + (size_t)c * T;
             float *dq = dqkv + off, *dk = dq + (size_t)c * T, *dv = dk + (size_t)c * T;
-            const float *w = att + ((size_t)b * heads + h) * T * T, *da = dout + ((size_t)b * C + (size_t)h * c) * T;
-            /* dV (c,T) += dA (c,T) W (T,T) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c, T, T, 1.0f, da, T, w, T, 1.0f, dv, T);
-            /* dW (T,T) = dA^T V */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, T, c, 1.0f, da, T, v, T, 0.0f, ws, T);
-            // softmax backward: rows are independent
+            const float *wt = att + ((size_t)b * heads + h) * T * T, *da = dout + ((size_t)b * C + (size_t)h * c) * T;
+            /* dV (c,T) += dA (c,T) W = dA Wt^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, T, T, 1.0f, da, T, wt, T, 1.0f, dv, T);
+            /* dWt (T,T) = V^T dA */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, T, c, 1.0f, v, T, da, T, 0.0f, ws, T);
+            /* softmax backward down each column t: dLt = Wt (dWt - sum_s Wt dWt) */
+            int nch = (T + 255) / 256;
+            // column chunks are independent
             #pragma omp parallel for schedule(static) if ((long)T * T > 16384)
-            for (int t = 0; t < T; t++) {
-                float *r = ws + (size_t)t * T;
-                const float *wr = w + (size_t)t * T;
-                double dot = 0;
-                for (int s = 0; s < T; s++) dot += (double)r[s] * wr[s];
-                for (int s = 0; s < T; s++) r[s] = wr[s] * (r[s] - (float)dot);
+            for (int ch = 0; ch < nch; ch++) {
+                int j0 = ch * 256, nj = T - j0 < 256 ? T - j0 : 256;
+                double dot[256];
+                for (int j = 0; j < nj; j++) dot[j] = 0;
+                for (int s = 0; s < T; s++) {
+                    const float *r = ws + (size_t)s * T + j0, *wr = wt + (size_t)s * T + j0;
+                    #pragma omp simd
+                    for (int j = 0; j < nj; j++) dot[j] += (double)r[j] * wr[j];
+                }
+                for (int s = 0; s < T; s++) {
+                    float *r = ws + (size_t)s * T + j0;
+                    const float *wr = wt + (size_t)s * T + j0;
+                    #pragma omp simd
+                    for (int j = 0; j < nj; j++) r[j] = wr[j] * (r[j] - (float)dot[j]);
+                }
             }
-            /* dQ (c,T) += s2 K (c,T) dL^T ; dK (c,T) += s2 Q (c,T) dL */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, T, T, s2, k, T, ws, T, 1.0f, dq, T);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c, T, T, s2, q, T, ws, T, 1.0f, dk, T);
+            /* dQ (c,T) += s2 K dLt ; dK (c,T) += s2 Q dLt^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c, T, T, s2, k, T, ws, T, 1.0f, dq, T);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, T, T, s2, q, T, ws, T, 1.0f, dk, T);
         }
 }

@@ -1,23 +1,27 @@
 /* conv2d.c - 2-D convolution as im2col + sgemm, and its backward
  * (dW = dY col^T, dcol = W^T dY, col2im). 1x1 stride-1 convolutions skip
- * im2col; 3x3 stride-1 padding-1 ones use the direct kernel of conv3x3.c
- * (forward and input gradient) when the CPU has AVX-512F. */
+ * im2col; 3x3 stride-1 padding-1 ones use conv3x3.c (direct or Winograd
+ * kernels) when the CPU has AVX-512F. */
 #include <string.h>
 #include <cblas.h>
 #include "nn/conv3x3.h"
+#include "nn/cpu.h"
 #include "nn/nn.h"
 
 static int out_size(int n, int k, int s, int p) { return (n + 2 * p - k) / s + 1; }
 
-size_t glad_conv2d_workspace(int C, int H, int W, int kh, int kw, int stride, int pad)
+static int direct3(int kh, int kw, int stride, int pad) { return kh == 3 && kw == 3 && stride == 1 && pad == 1 && glad_nn_avx512(); }
+
+size_t glad_conv2d_workspace(int C, int H, int W, int OC, int kh, int kw, int stride, int pad)
 {
     int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad);
     size_t n = (size_t)C * kh * kw * Ho * Wo;
-    if (kh == 3 && kw == 3 && stride == 1 && pad == 1 && glad_conv3x3_pad_floats(C, H, W) > n) n = glad_conv3x3_pad_floats(C, H, W);
+    if (direct3(kh, kw, stride, pad)) {
+        size_t f = glad_conv3x3_forward_floats(C, H, W, OC), b = glad_conv3x3_backward_floats(C, H, W, OC);
+        n = f > b ? f : b;
+    }
     return n;
 }
-
-static int direct3(int kh, int kw, int stride, int pad) { return kh == 3 && kw == 3 && stride == 1 && pad == 1 && glad_conv3x3_available(); }
 
 /* valid output columns [j0, j1) for kernel column kx: 0 <= j*s - p + kx < W */
 static void col_range(int Wo, int W, int s, int p, int kx, int *j0, int *j1)
@@ -81,7 +85,7 @@ void glad_conv2d_forward(float *out, const float *x, const float *w, const float
     int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad), K = C * kh * kw, N = Ho * Wo;
     int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
     if (direct3(kh, kw, stride, pad)) {
-        for (int n = 0; n < B; n++) glad_conv3x3_forward1(out + (size_t)n * OC * N, x + (size_t)n * C * H * W, w, b, C, H, W, OC, ws);
+        glad_conv3x3_forward(out, x, w, b, B, C, H, W, OC, ws);
         return;
     }
     for (int n = 0; n < B; n++) {
@@ -117,15 +121,13 @@ void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, co
 {
     int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad), K = C * kh * kw, N = Ho * Wo;
     int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
-    /* the direct kernel needs both padded planes in the workspace */
-    int d3 = direct3(kh, kw, stride, pad) && glad_conv3x3_backward_floats(C, H, W, OC) <= glad_conv2d_workspace(C, H, W, 3, 3, 1, 1);
+    if (direct3(kh, kw, stride, pad)) {
+        glad_conv3x3_backward(dx, dw, dout, x, w, B, C, H, W, OC, ws);
+        for (int n = 0; db && n < B; n++) bias_grad(db, dout + (size_t)n * OC * N, OC, N);
+        return;
+    }
     for (int n = 0; n < B; n++) {
         const float *xb = x + (size_t)n * C * H * W, *gb = dout + (size_t)n * OC * N;
-        if (d3) {
-            glad_conv3x3_backward1(dx ? dx + (size_t)n * C * H * W : NULL, dw, gb, xb, w, C, H, W, OC, ws);
-            if (db) bias_grad(db, gb, OC, N);
-            continue;
-        }
         const float *col = xb;
         if (!direct) { im2col(ws, xb, C, H, W, kh, kw, stride, pad, Ho, Wo); col = ws; }
         /* dW (OC,K) += dY (OC,N) col^T (N,K) */
@@ -133,9 +135,7 @@ void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, co
         if (db) bias_grad(db, gb, OC, N);
         if (!dx) continue;
         float *dxb = dx + (size_t)n * C * H * W;
-        if (direct3(kh, kw, stride, pad) && glad_conv3x3_pad_floats(OC, H, W) <= glad_conv2d_workspace(C, H, W, 3, 3, 1, 1)) {
-            glad_conv3x3_backward_input1(dxb, gb, w, C, H, W, OC, ws);
-        } else if (direct) {
+        if (direct) {
             /* dX (C,N) += W^T (C,OC) dY (OC,N) */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, N, OC, 1.0f, w, K, gb, N, 1.0f, dxb, N);
         } else {

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 /* ---- conv2d (any kernel, stride, padding; im2col + GEMM) ---- */
-size_t glad_conv2d_workspace(int C, int H, int W, int kh, int kw, int stride, int pad);   /* floats */
+size_t glad_conv2d_workspace(int C, int H, int W, int OC, int kh, int kw, int stride, int pad);   /* floats */
 void glad_conv2d_forward(float *out, const float *x, const float *w, const float *b, int B, int C, int H, int W,
                          int OC, int kh, int kw, int stride, int pad, float *ws);
 /* dx may be NULL (no input gradient) */
@@ -64,9 +64,10 @@ void glad_concat_backward(float *da, float *db, const float *dout, int B, int Ca
 /* ---- legacy QKV attention (guided diffusion): qkv (B, 3C, T) with heads the
  * outer index of the 3C channels, each head's q, k, v (c = C/heads rows each)
  * consecutive; q and k scaled by c^(-1/4); softmax over keys.
- * out (B, C, T); att saves the weights (B*heads, T, T). ---- */
-void glad_attention_forward(float *out, float *att, const float *qkv, int B, int C, int T, int heads);
-/* ws: T*T floats */
+ * out (B, C, T); att, when not NULL, saves the weights for the backward
+ * (B*heads, T, T), transposed: att[s][t] weighs key s for query t.
+ * ws: T*T floats, both directions. ---- */
+void glad_attention_forward(float *out, float *att, const float *qkv, int B, int C, int T, int heads, float *ws);
 void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int C, int T,
                              int heads, float *ws);
 

@@ -1,0 +1,9 @@
+/* cpu.h - which SIMD kernels of lib/nn this CPU runs. Private to lib/nn. */
+#ifndef GLAD_NN_CPU_H
+#define GLAD_NN_CPU_H
+
+/* 1 when the CPU has AVX-512F and GLAD_NO_AVX512 is not in the environment
+ * (the tests set it to run the portable kernels a CPU without it takes) */
+int glad_nn_avx512(void);
+
+#endif

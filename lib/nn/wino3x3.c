@@ -1,0 +1,219 @@
+/* wino3x3.c - 3x3 stride-1 padding-1 convolution by Winograd F(2x2,3x3),
+ * fused and cache-blocked for AVX-512F (the UNet's forward and input
+ * gradient; conv3x3.c picks it). Same transforms as winograd.c:
+ *   Y = A^T [ (G g G^T) .* (B^T d B) ] A   per 2x2 output tile,
+ * 16 products per output pair instead of 36. Unlike winograd.c (16 sgemm over
+ * the whole image, whose V and M stream through memory), a thread takes 32
+ * tiles at a time: their B^T d B for every input channel (V: 16 x NI x 32,
+ * L2), then per 8 output channels the 16 products summed over the inputs in
+ * 16 zmm accumulators (M: 16 x 8 x 32, L1), then A^T m A into the output.
+ * Every output element sums its inputs in one fixed order whatever the
+ * tiling, the threads or the batch. Not a general convolution: H and W even,
+ * NO a multiple of 8 (glad_wino3x3_ok). */
+#include <immintrin.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include "nn/nn.h"
+#include "glad.h"
+#include "nn/wino3x3.h"
+
+enum { NT = 32 };   /* tiles per block: two zmm of lanes */
+
+int glad_wino3x3_ok(int NI, int H, int W, int NO)
+{
+    return H % 2 == 0 && W % 2 == 0 && NO % 8 == 0 && NI >= 16 && H * W >= 256;
+}
+
+/* plane strides of U and V: one cache line more than the plane, so the 16
+ * planes a transform writes at once do not share an L1 set (4 KB apart) */
+static size_t ustride(int NI, int NO) { return (size_t)NI * NO + 16; }
+static size_t vstride(int NI) { return (size_t)NI * NT + 16; }
+
+size_t glad_wino3x3_weight_floats(int NI, int NO) { return 16 * ustride(NI, NO); }
+
+/* U (16, NO/8, NI, 8) = G g G^T of filter (o, i); g[t] = w[(o NI + i) 9 + t],
+ * or for the input gradient (flip) w[(i NO + o) 9 + 8 - t]: the transposed,
+ * flipped kernel of a forward convolution with NI outputs */
+void glad_wino3x3_weights(float *U, const float *w, int NI, int NO, int flip)
+{
+    int nob = NO / 8;
+    size_t es = ustride(NI, NO);
+    // (output block, input) pairs write disjoint 8-float runs of U
+    #pragma omp parallel for schedule(static) if ((long)NI * NO > 4096)
+    for (int f = 0; f < nob * NI; f++) {
+        int ob = f / NI, i = f % NI;
+        float *u8 = U + (size_t)f * 8;
+        for (int o8 = 0; o8 < 8; o8++) {
+            int o = ob * 8 + o8;
+            float g[9], a[4][3];
+            for (int t = 0; t < 9; t++) g[t] = flip ? w[((size_t)i * NO + o) * 9 + 8 - t] : w[((size_t)o * NI + i) * 9 + t];
+            for (int j = 0; j < 3; j++) {   /* a = G g */
+                a[0][j] = g[j];
+                a[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+                a[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+                a[3][j] = g[6 + j];
+            }
+            for (int r = 0; r < 4; r++) {   /* u = a G^T */
+                float *ur = u8 + (size_t)4 * r * es + o8;
+                ur[0] = a[r][0];
+                ur[es] = 0.5f * (a[r][0] + a[r][1] + a[r][2]);
+                ur[2 * es] = 0.5f * (a[r][0] - a[r][1] + a[r][2]);
+                ur[3 * es] = a[r][2];
+            }
+        }
+    }
+}
+
+/* a run of L tiles of one tile row: tile row ti, first tile column tj, lane s */
+typedef struct { int ti, tj, s, L; } seg;
+
+static int segments(seg *sg, int t0, int nt, int tw)
+{
+    int n = 0;
+    for (int t = t0; t < t0 + nt;) {
+        int ti = t / tw, tj = t % tw, L = tw - tj < t0 + nt - t ? tw - tj : t0 + nt - t;
+        sg[n++] = (seg){ti, tj, t - t0, L};
+        t += L;
+    }
+    return n;
+}
+
+/* V (16, NI, NT) = B^T d B for the tiles of the segments, d the 4x4 patch at
+ * padded row 2 ti, column 2 tj; lanes past the block stay zero. Per 16 tiles
+ * of a padded row d: E[j] = d[2j], O[j] = d[2j+1] and the same one tile on
+ * (E1 = d[2j+2], O1 = d[2j+3]) by two permutes of two masked loads each;
+ * then tb = B^T d over the 4 rows and v = tb B over the columns:
+ *   v0 = E - E1, v1 = O + E1, v2 = E1 - O, v3 = O - O1. */
+__attribute__((target("avx512f"))) static void input_block(float *V, const float *xp, int NI, int H, int Wp,
+                                                            const seg *sg, int nseg, int nt)
+{
+    size_t plane = (size_t)(H + 2) * Wp, vs = vstride(NI);
+    if (nt < NT)
+        for (int e = 0; e < 16; e++)
+            for (int c = 0; c < NI; c++) memset(V + e * vs + (size_t)c * NT + nt, 0, sizeof(float) * (NT - nt));
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int k = 0; k < nseg; k++)
+        for (int j0 = 0; j0 < sg[k].L; j0 += 16) {
+            int n = sg[k].L - j0 < 16 ? sg[k].L - j0 : 16, c0 = 2 * n + 2, c1 = 2 * n;
+            __mmask16 ma = (__mmask16)(c0 >= 16 ? 0xffff : (1u << c0) - 1), mb = (__mmask16)(c0 >= 32 ? 0xffff : c0 > 16 ? (1u << (c0 - 16)) - 1 : 0);
+            __mmask16 ma1 = (__mmask16)(c1 >= 16 ? 0xffff : (1u << c1) - 1), mb1 = (__mmask16)(c1 > 16 ? (1u << (c1 - 16)) - 1 : 0);
+            __mmask16 ms = (__mmask16)(n == 16 ? 0xffff : (1u << n) - 1);
+            size_t lane = (size_t)sg[k].s + j0;
+            for (int c = 0; c < NI; c++) {
+                const float *d = xp + (size_t)c * plane + (size_t)(2 * sg[k].ti) * Wp + 2 * (sg[k].tj + j0);
+                __m512 E[4], O[4], E1[4], O1[4];
+                for (int r = 0; r < 4; r++) {
+                    const float *dr = d + (size_t)r * Wp;
+                    __m512 a = _mm512_maskz_loadu_ps(ma, dr), b = _mm512_maskz_loadu_ps(mb, dr + 16);
+                    __m512 a1 = _mm512_maskz_loadu_ps(ma1, dr + 2), b1 = _mm512_maskz_loadu_ps(mb1, dr + 18);
+                    E[r] = _mm512_permutex2var_ps(a, ie, b);
+                    O[r] = _mm512_permutex2var_ps(a, io, b);
+                    E1[r] = _mm512_permutex2var_ps(a1, ie, b1);
+                    O1[r] = _mm512_permutex2var_ps(a1, io, b1);
+                }
+                /* rows of B^T d: d0 - d2, d1 + d2, d2 - d1, d1 - d3 */
+                __m512 te[4], to[4], te1[4], to1[4];
+                te[0] = _mm512_sub_ps(E[0], E[2]); to[0] = _mm512_sub_ps(O[0], O[2]);
+                te1[0] = _mm512_sub_ps(E1[0], E1[2]); to1[0] = _mm512_sub_ps(O1[0], O1[2]);
+                te[1] = _mm512_add_ps(E[1], E[2]); to[1] = _mm512_add_ps(O[1], O[2]);
+                te1[1] = _mm512_add_ps(E1[1], E1[2]); to1[1] = _mm512_add_ps(O1[1], O1[2]);
+                te[2] = _mm512_sub_ps(E[2], E[1]); to[2] = _mm512_sub_ps(O[2], O[1]);
+                te1[2] = _mm512_sub_ps(E1[2], E1[1]); to1[2] = _mm512_sub_ps(O1[2], O1[1]);
+                te[3] = _mm512_sub_ps(E[1], E[3]); to[3] = _mm512_sub_ps(O[1], O[3]);
+                te1[3] = _mm512_sub_ps(E1[1], E1[3]); to1[3] = _mm512_sub_ps(O1[1], O1[3]);
+                for (int r = 0; r < 4; r++) {
+                    float *v = V + (size_t)4 * r * vs + (size_t)c * NT + lane;
+                    _mm512_mask_storeu_ps(v, ms, _mm512_sub_ps(te[r], te1[r]));
+                    _mm512_mask_storeu_ps(v + vs, ms, _mm512_add_ps(to[r], te1[r]));
+                    _mm512_mask_storeu_ps(v + 2 * vs, ms, _mm512_sub_ps(te1[r], to[r]));
+                    _mm512_mask_storeu_ps(v + 3 * vs, ms, _mm512_sub_ps(to[r], to1[r]));
+                }
+            }
+        }
+}
+
+/* M (16, 8, NT): for each e, M_e[o][t] = sum_i U_e[ob][i][o] V_e[i][t] */
+__attribute__((target("avx512f"))) static void gemm_block(float *M, const float *V, const float *U, int NI, int nob, int ob)
+{
+    for (int e = 0; e < 16; e++) {
+        const float *v = V + e * vstride(NI), *u = U + e * ustride(NI, 8 * nob) + (size_t)ob * NI * 8;
+        __m512 a0[8], a1[8];
+        for (int o = 0; o < 8; o++) { a0[o] = _mm512_setzero_ps(); a1[o] = _mm512_setzero_ps(); }
+        for (int i = 0; i < NI; i++) {
+            __m512 v0 = _mm512_loadu_ps(v + (size_t)i * NT), v1 = _mm512_loadu_ps(v + (size_t)i * NT + 16);
+            const float *ui = u + (size_t)i * 8;
+            for (int o = 0; o < 8; o++) {
+                __m512 wv = _mm512_set1_ps(ui[o]);
+                a0[o] = _mm512_fmadd_ps(wv, v0, a0[o]);
+                a1[o] = _mm512_fmadd_ps(wv, v1, a1[o]);
+            }
+        }
+        float *m = M + (size_t)e * 8 * NT;
+        for (int o = 0; o < 8; o++) { _mm512_storeu_ps(m + o * NT, a0[o]); _mm512_storeu_ps(m + o * NT + 16, a1[o]); }
+    }
+}
+
+/* out rows of 8 channels from M: y = A^T m A (+ bias), written or added */
+__attribute__((target("avx512f"))) static void output_block(float *out, const float *M, const float *bias, int o0, int H,
+                                                             int W, const seg *sg, int nseg, int accumulate)
+{
+    for (int o = 0; o < 8; o++) {
+        const float *m = M + (size_t)o * NT;
+        float y[2][2 * NT];
+        for (int j = 0; j < NT; j++) {
+            float s[2][4];
+            for (int q = 0; q < 4; q++) {   /* s = A^T m over the rows e / 4 */
+                float m0 = m[(size_t)q * 8 * NT + j], m1 = m[(size_t)(4 + q) * 8 * NT + j];
+                float m2 = m[(size_t)(8 + q) * 8 * NT + j], m3 = m[(size_t)(12 + q) * 8 * NT + j];
+                s[0][q] = m0 + m1 + m2;
+                s[1][q] = m1 - m2 - m3;
+            }
+            for (int r = 0; r < 2; r++) {   /* y = s A */
+                y[r][2 * j] = s[r][0] + s[r][1] + s[r][2];
+                y[r][2 * j + 1] = s[r][1] - s[r][2] - s[r][3];
+            }
+        }
+        float bv = bias ? bias[o0 + o] : 0.0f, *oc = out + (size_t)(o0 + o) * H * W;
+        for (int k = 0; k < nseg; k++) {
+            const seg *q = &sg[k];
+            for (int r = 0; r < 2; r++) {
+                float *row = oc + (size_t)(2 * q->ti + r) * W + 2 * q->tj;
+                const float *yr = y[r] + 2 * q->s;
+                if (accumulate) for (int j = 0; j < 2 * q->L; j++) row[j] += yr[j];
+                else for (int j = 0; j < 2 * q->L; j++) row[j] = yr[j] + bv;
+            }
+        }
+    }
+}
+
+// xp is (NI, H+2, W+2) zero-bordered (conv3x3's pad), out is (NO,H,W)
+int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *bias, int NI, int H, int W, int NO,
+                     int accumulate)
+{
+    int th = H / 2, tw = W / 2, T = th * tw, nblk = (T + NT - 1) / NT, nob = NO / 8, nth = omp_get_max_threads();
+    /* split the output channels too when the blocks alone cannot feed the threads */
+    int G = nblk >= 4 * nth ? 1 : (4 * nth + nblk - 1) / nblk;
+    if (G > nob) G = nob;
+    int fail = 0;
+    // (tile block, channel group) tasks write disjoint outputs; each thread has its own V and M
+    #pragma omp parallel reduction(|:fail) if ((long)NO * NI * H * W > 65536)
+    {
+        float *V = malloc(sizeof(float) * (16 * vstride(NI) + 16 * 8 * NT)), *M = V ? V + 16 * vstride(NI) : NULL;
+        #pragma omp for schedule(static)
+        for (int task = 0; task < nblk * G; task++) {
+            if (!V) { fail = 1; continue; }
+            int b = task / G, g = task % G, t0 = b * NT, nt = T - t0 < NT ? T - t0 : NT;
+            seg sg[NT];
+            int nseg = segments(sg, t0, nt, tw);
+            input_block(V, xp, NI, H, W + 2, sg, nseg, nt);
+            for (int ob = g * nob / G; ob < (g + 1) * nob / G; ob++) {
+                gemm_block(M, V, U, NI, nob, ob);
+                output_block(out, M, bias, ob * 8, H, W, sg, nseg, accumulate);
+            }
+        }
+        free(V);
+    }
+    return fail ? GLAD_ENOMEM : 0;
+}

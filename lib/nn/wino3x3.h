@@ -1,0 +1,20 @@
+/* wino3x3.h - fused Winograd F(2x2,3x3) 3x3 convolution for AVX-512F
+ * (wino3x3.c). Private to lib/nn: conv3x3.c picks it for the shapes
+ * glad_wino3x3_ok accepts when the CPU has AVX-512F. */
+#ifndef GLAD_NN_WINO3X3_H
+#define GLAD_NN_WINO3X3_H
+
+#include <stddef.h>
+
+/* NI inputs, NO outputs, H x W: H and W even, NO % 8 == 0, NI >= 16, H W >= 256 */
+int glad_wino3x3_ok(int NI, int H, int W, int NO);
+size_t glad_wino3x3_weight_floats(int NI, int NO);
+/* U for a conv with NI inputs and NO outputs from w (NO,NI,3,3); flip: from
+ * w (NI,NO,3,3) transposed and flipped (the input gradient of that conv) */
+void glad_wino3x3_weights(float *U, const float *w, int NI, int NO, int flip);
+/* out (NO,H,W) = conv of xp (NI padded planes) + bias (accumulate: out +=,
+ * no bias); GLAD_ENOMEM when a thread's 8 KB x (NI + 8) scratch failed */
+int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *bias, int NI, int H, int W, int NO,
+                     int accumulate);
+
+#endif
