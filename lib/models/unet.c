@@ -23,6 +23,7 @@ typedef struct {
     int recompute;   /* GroupNorm+SiLU output: rebuilt in backward */
     int need;        /* consumers whose backward reads the data (planning counter) */
     int has_g, nograd;
+    int virt;        /* fused GroupNorm+SiLU output: never materialised in the forward */
 } node;
 
 enum { OP_INPUT, OP_TEMB, OP_CONV, OP_GN, OP_GNSILU, OP_SILU, OP_LINEAR, OP_ADD, OP_ADDEMB, OP_AVGPOOL, OP_UPSAMPLE,
@@ -38,6 +39,8 @@ typedef struct {
     size_t s1, ns1;          /* saved: GN mean then rstd (2 B 32), attention weights */
     size_t rtmp;             /* backward: offset of the recomputed input a */
     int rec, za, zb;         /* input a recomputed; this op creates (zeroes) a's / b's gradient */
+    int pre, x2;             /* conv of a fused GroupNorm+SiLU: that op, and its input (read instead of a) */
+    int fused;               /* GroupNorm+SiLU whose conv applies it: the forward keeps the statistics only */
 } tape_op;
 
 /* parameters of one block, by index into the param table */
@@ -375,7 +378,7 @@ static tape_op *push(glad_unet *u, int op, size_t n, int a, int b)
     memset(t, 0, sizeof *t);
     t->op = op;
     t->a = a; t->b = b; t->y = y;
-    t->pw = t->pb = -1;
+    t->pw = t->pb = t->pre = t->x2 = -1;
     if (a >= 0) u->nodes[a].last = u->ntape;
     if (b >= 0) u->nodes[b].last = u->ntape;
     u->ntape++;
@@ -396,6 +399,16 @@ static int conv(glad_unet *u, int x, int pw, int B, int C, int H, int W, int OC,
     need_ws(u, glad_conv2d_workspace(C, H, W, OC, k, k, stride, pad));
     t->pw = pw; t->pb = pw + 1;
     t->B = B; t->C = C; t->H = H; t->W = W; t->OC = OC; t->k = k; t->stride = stride; t->pad = pad;
+    /* a GroupNorm+SiLU read by this conv alone is applied while the conv
+     * copies its input: the normalised tensor is never written */
+    tape_op *g = &u->tape[ND(x)->prod];
+    if (g->op == OP_GNSILU && ND(x)->last == u->ntape - 1 && glad_conv2d_gnsilu_ok(k, k, stride, pad)) {
+        g->fused = 1;
+        t->pre = ND(x)->prod;
+        t->x2 = g->a;
+        ND(x)->virt = 1;
+        if (ND(g->a)->last < u->ntape - 1) ND(g->a)->last = u->ntape - 1;   /* read here now */
+    }
     return t->y;
 }
 
@@ -607,20 +620,24 @@ static int plan(glad_unet *u)
     }
     for (int i = 0; i < u->ntape; i++) {
         tape_op *t = &u->tape[i];
-        if (glad_memplan_alloc(&m, ND(t->y)->n, &ND(t->y)->off)) goto out;
+        if (!ND(t->y)->virt && glad_memplan_alloc(&m, ND(t->y)->n, &ND(t->y)->off)) goto out;
         /* inference keeps no attention weights (the forward is given NULL) */
         size_t ns1 = !train && t->op == OP_ATTN ? 0 : t->ns1;
         if (ns1 && glad_memplan_alloc(&m, ns1, &t->s1)) goto out;
-        if (!train && ns1 && glad_memplan_free(&m, t->s1, ns1)) goto out;
-        int in[2] = {t->a, t->b};
-        for (int k = 0; k < 2; k++) {
+        if (!train && ns1 && !t->fused && glad_memplan_free(&m, t->s1, ns1)) goto out;
+        /* a fused GroupNorm+SiLU's statistics are read by its conv */
+        if (!train && t->pre >= 0 && glad_memplan_free(&m, u->tape[t->pre].s1, u->tape[t->pre].ns1)) goto out;
+        int in[3] = {t->a, t->b, t->x2};
+        for (int k = 0; k < 3; k++) {
             node *x = in[k] >= 0 ? ND(in[k]) : NULL;
-            if (!x || x->last != i || x->keep || x->need) continue;
+            if (!x || x->last != i || x->keep || x->need || x->virt) continue;
             if (k == 1 && in[0] == in[1]) continue;
             if (glad_memplan_free(&m, x->off, x->n)) goto out;
         }
         /* an output nobody reads (a dead branch) dies at once */
-        if (ND(t->y)->last < 0 && !ND(t->y)->keep && !ND(t->y)->need && glad_memplan_free(&m, ND(t->y)->off, ND(t->y)->n)) goto out;
+        if (ND(t->y)->last < 0 && !ND(t->y)->keep && !ND(t->y)->need && !ND(t->y)->virt &&
+            glad_memplan_free(&m, ND(t->y)->off, ND(t->y)->n))
+            goto out;
     }
     if (train) {
         for (int i = 0; i < u->nnodes; i++) u->nodes[i].goff = (size_t)-1;
@@ -699,7 +716,8 @@ static int prepare(glad_unet *u, int B, int train, int mode)
 #define D(i) (u->mem + u->nodes[i].off)
 #define GR(i) (u->mem + u->nodes[i].goff)
 
-static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x, const float *tt, uint64_t seed)
+/* full: a recomputation in the backward (a fused GroupNorm+SiLU writes its output) */
+static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x, const float *tt, uint64_t seed, int full)
 {
     const float *a = t->a >= 0 ? D(t->a) : NULL, *b = t->b >= 0 ? D(t->b) : NULL;
     float *s1 = u->mem + t->s1;
@@ -708,11 +726,17 @@ static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x,
     case OP_INPUT: memcpy(y, x, sizeof(float) * n); break;
     case OP_TEMB: glad_timestep_embedding(y, tt, t->B, t->C); break;
     case OP_CONV:
-        glad_conv2d_forward(y, a, P(t->pw), P(t->pb), t->B, t->C, t->H, t->W, t->OC, t->k, t->k, t->stride, t->pad, u->ws);
+        if (t->pre >= 0) {
+            const tape_op *g = &u->tape[t->pre];
+            glad_gnsilu pre = {u->mem + g->s1, u->mem + g->s1 + g->B * 32, P(g->pw), P(g->pb), 32};
+            glad_conv2d_forward_gnsilu(y, D(t->x2), &pre, P(t->pw), P(t->pb), t->B, t->C, t->H, t->W, t->OC, u->ws);
+        } else
+            glad_conv2d_forward(y, a, P(t->pw), P(t->pb), t->B, t->C, t->H, t->W, t->OC, t->k, t->k, t->stride, t->pad, u->ws);
         break;
     case OP_GN: glad_groupnorm_forward(y, s1, s1 + t->B * 32, a, P(t->pw), P(t->pb), t->B, t->C, t->H, 32, 1e-5f); break;
     case OP_GNSILU:
-        glad_groupnorm_silu_forward(y, s1, s1 + t->B * 32, a, P(t->pw), P(t->pb), t->B, t->C, t->H, 32, 1e-5f);
+        glad_groupnorm_silu_forward(t->fused && !full ? NULL : y, s1, s1 + t->B * 32, a, P(t->pw), P(t->pb), t->B, t->C, t->H,
+                                    32, 1e-5f);
         break;
     case OP_SILU: glad_silu_forward(y, a, n); break;
     case OP_LINEAR: glad_linear_forward(y, a, P(t->pw), P(t->pb), t->B, t->C, t->OC); break;
@@ -742,7 +766,7 @@ static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x,
 
 static int run(glad_unet *u, const float *x, const float *t, uint64_t seed)
 {
-    for (int i = 0; i < u->ntape; i++) forward_op(u, &u->tape[i], D(u->tape[i].y), x, t, seed);
+    for (int i = 0; i < u->ntape; i++) forward_op(u, &u->tape[i], D(u->tape[i].y), x, t, seed, 0);
     return 0;
 }
 
@@ -783,7 +807,7 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
             /* rebuild the GroupNorm+SiLU output from its input (alive: its own backward comes later) */
             float *r = u->mem + t->rtmp;
             const tape_op *pt = &u->tape[ND(t->a)->prod];
-            forward_op(u, pt, r, NULL, NULL, 0);
+            forward_op(u, pt, r, NULL, NULL, 0, 1);
             a = r;
         }
         float *ga = t->a >= 0 && ND(t->a)->has_g ? GR(t->a) : NULL, *gb = t->b >= 0 && ND(t->b)->has_g ? GR(t->b) : NULL;

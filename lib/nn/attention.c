@@ -19,9 +19,9 @@
 
 enum { QB = 32 };   /* queries per block: two zmm of lanes */
 
-/* C[o][n] (8 x 32, row stride ldc) = alpha sum_k a[k ak + o ao] b[k ldb + n] */
+/* C[o][n] (8 x 32, row stride ldc) = alpha sum_k a[k ak + o ao] b[k ldb + n] (+ C when add) */
 __attribute__((target("avx512f"))) static void tile8x32(float *C, size_t ldc, const float *a, size_t ak, size_t ao,
-                                                         const float *b, size_t ldb, int K, float alpha)
+                                                         const float *b, size_t ldb, int K, float alpha, int add)
 {
     __m512 c0[8], c1[8];
     for (int o = 0; o < 8; o++) { c0[o] = _mm512_setzero_ps(); c1[o] = _mm512_setzero_ps(); }
@@ -36,8 +36,11 @@ __attribute__((target("avx512f"))) static void tile8x32(float *C, size_t ldc, co
     }
     __m512 al = _mm512_set1_ps(alpha);
     for (int o = 0; o < 8; o++) {
-        _mm512_storeu_ps(C + (size_t)o * ldc, _mm512_mul_ps(al, c0[o]));
-        _mm512_storeu_ps(C + (size_t)o * ldc + 16, _mm512_mul_ps(al, c1[o]));
+        float *r = C + (size_t)o * ldc;
+        __m512 r0 = _mm512_mul_ps(al, c0[o]), r1 = _mm512_mul_ps(al, c1[o]);
+        if (add) { r0 = _mm512_add_ps(_mm512_loadu_ps(r), r0); r1 = _mm512_add_ps(_mm512_loadu_ps(r + 16), r1); }
+        _mm512_storeu_ps(r, r0);
+        _mm512_storeu_ps(r + 16, r1);
     }
 }
 
@@ -120,14 +123,14 @@ static void head_block(float *out, float *att, const float *q, const float *k, c
 {
     /* St[s][j] = s2 sum_c k[c][s] q[c][t0 + j] */
     if (fast)
-        for (int s0 = 0; s0 < T; s0 += 8) tile8x32(S + (size_t)s0 * QB, QB, k + s0, (size_t)T, 1, q + t0, (size_t)T, c, s2);
+        for (int s0 = 0; s0 < T; s0 += 8) tile8x32(S + (size_t)s0 * QB, QB, k + s0, (size_t)T, 1, q + t0, (size_t)T, c, s2, 0);
     else
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, nb, c, s2, k, T, q + t0, T, 0.0f, S, ld);
     if (fast) softmax_cols32(S, T);
     else softmax_cols(S, T, nb, ld);
     /* a[c][t0 + j] = sum_s v[c][s] St[s][j] */
     if (fast)
-        for (int c0 = 0; c0 < c; c0 += 8) tile8x32(out + (size_t)c0 * T + t0, (size_t)T, v + (size_t)c0 * T, 1, (size_t)T, S, QB, T, 1.0f);
+        for (int c0 = 0; c0 < c; c0 += 8) tile8x32(out + (size_t)c0 * T + t0, (size_t)T, v + (size_t)c0 * T, 1, (size_t)T, S, QB, T, 1.0f, 0);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c, nb, T, 1.0f, v, T, S, ld, 0.0f, out + t0, T);
     if (att)
@@ -159,12 +162,75 @@ void glad_attention_forward(float *out, float *att, const float *qkv, int B, int
     }
 }
 
+/* G := Wt (G - sum_s Wt G) down the 32 columns: the softmax backward of a
+ * query block (wt rows T apart, G rows QB), the column sums in double */
+__attribute__((target("avx512f"))) static void softmax_back_cols32(float *G, const float *wt, int T)
+{
+    __m512d z[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+    for (int s = 0; s < T; s++) {
+        const float *g = G + (size_t)s * QB, *w = wt + (size_t)s * T;
+        __m512 p0 = _mm512_mul_ps(_mm512_loadu_ps(g), _mm512_loadu_ps(w)), p1 = _mm512_mul_ps(_mm512_loadu_ps(g + 16), _mm512_loadu_ps(w + 16));
+        z[0] = _mm512_add_pd(z[0], _mm512_cvtps_pd(_mm512_castps512_ps256(p0)));
+        z[1] = _mm512_add_pd(z[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p0), 1))));
+        z[2] = _mm512_add_pd(z[2], _mm512_cvtps_pd(_mm512_castps512_ps256(p1)));
+        z[3] = _mm512_add_pd(z[3], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p1), 1))));
+    }
+    __m512 d0 = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(z[0]))),
+                                                    _mm256_castps_pd(_mm512_cvtpd_ps(z[1])), 1));
+    __m512 d1 = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(z[2]))),
+                                                    _mm256_castps_pd(_mm512_cvtpd_ps(z[3])), 1));
+    for (int s = 0; s < T; s++) {
+        float *g = G + (size_t)s * QB;
+        const float *w = wt + (size_t)s * T;
+        _mm512_storeu_ps(g, _mm512_mul_ps(_mm512_loadu_ps(w), _mm512_sub_ps(_mm512_loadu_ps(g), d0)));
+        _mm512_storeu_ps(g + 16, _mm512_mul_ps(_mm512_loadu_ps(w + 16), _mm512_sub_ps(_mm512_loadu_ps(g + 16), d1)));
+    }
+}
+
+/* one (batch, head) on the fast path, query block by query block (so dK and
+ * dV sum the blocks in order); G is T x QB scratch:
+ *   dWt = V^T dA_blk, dLt = softmax backward, dQ_blk += s2 K dLt (tiles),
+ *   dK += s2 Q_blk dLt^T, dV += dA_blk Wt_blk^T (sgemm, K = 32) */
+static void head_backward(float *dq, float *dk, float *dv, const float *da, const float *q, const float *k, const float *v,
+                          const float *wt, int c, int T, float s2, float *G)
+{
+    for (int t0 = 0; t0 < T; t0 += QB) {
+        for (int s0 = 0; s0 < T; s0 += 8) tile8x32(G + (size_t)s0 * QB, QB, v + s0, (size_t)T, 1, da + t0, (size_t)T, c, 1.0f, 0);
+        softmax_back_cols32(G, wt + t0, T);
+        for (int c0 = 0; c0 < c; c0 += 8)
+            tile8x32(dq + (size_t)c0 * T + t0, (size_t)T, k + (size_t)c0 * T, 1, (size_t)T, G, QB, T, s2, 1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, T, QB, s2, q + t0, T, G, QB, 1.0f, dk, T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, T, QB, 1.0f, da + t0, T, wt + t0, T, 1.0f, dv, T);
+    }
+}
+
 // dout is (B,C,T); dqkv (B,3C,T) accumulates; att as the forward left it
 void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int C, int T,
                              int heads, float *ws)
 {
-    int c = C / heads;
+    int c = C / heads, pairs = B * heads;
     float s2 = 1.0f / sqrtf((float)c);
+    if (glad_nn_avx512() && T % QB == 0 && c % 8 == 0) {
+        /* one thread per (batch, head), each with a T x QB scratch of ws */
+        int nth = omp_get_max_threads(), slots = T / QB;
+        if (nth > slots) nth = slots;
+        if (nth > pairs) nth = pairs;
+        // (batch, head) pairs write disjoint rows of dqkv; each sgemm runs single-threaded
+        #pragma omp parallel num_threads(nth) if (nth > 1)
+        {
+            float *G = ws + (size_t)omp_get_thread_num() * T * QB;
+            #pragma omp for schedule(static)
+            for (int p = 0; p < pairs; p++) {
+                int b = p / heads, h = p % heads;
+                size_t off = ((size_t)b * 3 * C + (size_t)h * 3 * c) * T;
+                float *dq = dqkv + off;
+                head_backward(dq, dq + (size_t)c * T, dq + (size_t)2 * c * T, dout + ((size_t)b * C + (size_t)h * c) * T,
+                              qkv + off, qkv + off + (size_t)c * T, qkv + off + (size_t)2 * c * T, att + (size_t)p * T * T, c, T,
+                              s2, G);
+            }
+        }
+        return;
+    }
     for (int b = 0; b < B; b++)
         for (int h = 0; h < heads; h++) {
             size_t off = ((size_t)b * 3 * C + (size_t)h * 3 * c) * T;

@@ -85,7 +85,7 @@ void glad_conv2d_forward(float *out, const float *x, const float *w, const float
     int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad), K = C * kh * kw, N = Ho * Wo;
     int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
     if (direct3(kh, kw, stride, pad)) {
-        glad_conv3x3_forward(out, x, w, b, B, C, H, W, OC, ws);
+        glad_conv3x3_forward(out, x, NULL, w, b, B, C, H, W, OC, ws);
         return;
     }
     for (int n = 0; n < B; n++) {
@@ -103,9 +103,19 @@ void glad_conv2d_forward(float *out, const float *x, const float *w, const float
     }
 }
 
+int glad_conv2d_gnsilu_ok(int kh, int kw, int stride, int pad) { return direct3(kh, kw, stride, pad); }
+
+void glad_conv2d_forward_gnsilu(float *out, const float *x, const glad_gnsilu *pre, const float *w, const float *b, int B,
+                                int C, int H, int W, int OC, float *ws)
+{
+    glad_conv3x3_forward(out, x, pre, w, b, B, C, H, W, OC, ws);
+}
+
 /* db[o] += sum of dout row o (double, fixed lane order) */
 static void bias_grad(float *db, const float *gb, int OC, int N)
 {
+    // channels are independent
+    #pragma omp parallel for schedule(static) if ((long)OC * N > 65536)
     for (int o = 0; o < OC; o++) {
         const float *r = gb + (size_t)o * N;
         double s = 0;

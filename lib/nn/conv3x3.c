@@ -15,6 +15,7 @@
  * gradient alike; the weight gradient is always the direct sum here. Not a
  * general convolution. */
 #include <immintrin.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,27 +29,37 @@ size_t glad_conv3x3_pad_floats(int C, int H, int W)
     return (size_t)C * (H + 2) * (W + 2) + 32 + 2 * (size_t)(W + 2) + 2;
 }
 
-/* xp (C, H+2, W+2) zero border, then zero slack */
-void glad_conv3x3_pad(float *xp, const float *x, int C, int H, int W)
+/* xp (C, H+2, W+2) zero border, then zero slack; the interior is x, or
+ * silu(groupnorm(x)) of image n when pre is given */
+static void pad_pre(float *xp, const float *x, int C, int H, int W, const glad_gnsilu *pre, int n)
 {
-    int Wp = W + 2;
+    int Wp = W + 2, cg = pre ? C / pre->groups : 1;
     size_t plane = (size_t)(H + 2) * Wp;
     // channels are independent
     #pragma omp parallel for schedule(static) if ((long)C * H * W > 32768)
     for (int c = 0; c < C; c++) {
         float *o = xp + (size_t)c * plane;
         const float *xc = x + (size_t)c * H * W;
+        float ga = 1, be = 0;
+        if (pre) {   /* as glad_groupnorm_silu_forward computes them */
+            int g = n * pre->groups + c / cg;
+            ga = pre->gamma[c] * pre->rstd[g];
+            be = pre->beta[c] - pre->mean[g] * ga;
+        }
         memset(o, 0, sizeof(float) * Wp);
         for (int i = 0; i < H; i++) {
             float *r = o + (size_t)(i + 1) * Wp;
             r[0] = 0;
-            memcpy(r + 1, xc + (size_t)i * W, sizeof(float) * W);
+            if (pre) glad_groupnorm_silu_row(r + 1, xc + (size_t)i * W, W, ga, be);
+            else memcpy(r + 1, xc + (size_t)i * W, sizeof(float) * W);
             r[W + 1] = 0;
         }
         memset(o + (size_t)(H + 1) * Wp, 0, sizeof(float) * Wp);
     }
     memset(xp + (size_t)C * plane, 0, sizeof(float) * (32 + 2 * (size_t)Wp + 2));
 }
+
+void glad_conv3x3_pad(float *xp, const float *x, int C, int H, int W) { pad_pre(xp, x, C, H, W, NULL, 0); }
 
 /* tile (8 x 32) = sum over nin input planes and 9 taps; w[o] points at output
  * channel o's weights, input i's tap t at w[o][i * si + toff[t]] */
@@ -125,15 +136,15 @@ size_t glad_conv3x3_forward_floats(int C, int H, int W, int OC)
 }
 
 // x is (B,C,H,W), w is (OC,C,3,3), out is (B,OC,H,W); ws: glad_conv3x3_forward_floats
-void glad_conv3x3_forward(float *out, const float *x, const float *w, const float *b, int B, int C, int H, int W, int OC,
-                          float *ws)
+void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, const float *w, const float *b, int B, int C,
+                          int H, int W, int OC, float *ws)
 {
     static const int toff[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W;
     float *U = use_wino(C, H, W, OC) ? ws + glad_conv3x3_pad_floats(C, H, W) : NULL;
     if (U) glad_wino3x3_weights(U, w, C, OC, 0);
     for (int n = 0; n < B; n++) {
-        glad_conv3x3_pad(ws, x + n * nx, C, H, W);
+        pad_pre(ws, x + n * nx, C, H, W, pre, n);
         /* a thread without its Winograd scratch: the direct kernel instead */
         if (!U || glad_wino3x3_run(out + n * no, ws, U, b, C, H, W, OC, 0))
             run(out + n * no, ws, w, b, C, OC, H, W, (size_t)C * 9, 9, toff, 0);
@@ -172,6 +183,40 @@ __attribute__((target("avx512f"))) static void dw2(float *sums, const float *dy0
     for (int t = 0; t < 9; t++) { sums[t] = _mm512_reduce_add_ps(a0[t]); sums[9 + t] = _mm512_reduce_add_ps(a1[t]); }
 }
 
+/* r[k] := column k of the 16 x 16 block whose rows are r (unpack within
+ * 128-bit lanes, then exchange the lanes) */
+__attribute__((target("avx512f"))) static void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int k = 0; k < 16; k += 2) { t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]); t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]); }
+    for (int k = 0; k < 16; k += 4) {
+        r[k] = _mm512_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[k + 1] = _mm512_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[k + 2] = _mm512_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[k + 3] = _mm512_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int k = 0; k < 4; k++) {
+        t[k] = _mm512_shuffle_f32x4(r[k], r[k + 4], 0x88);
+        t[k + 4] = _mm512_shuffle_f32x4(r[k], r[k + 4], 0xdd);
+        t[k + 8] = _mm512_shuffle_f32x4(r[k + 8], r[k + 12], 0x88);
+        t[k + 12] = _mm512_shuffle_f32x4(r[k + 8], r[k + 12], 0xdd);
+    }
+    for (int k = 0; k < 8; k++) {
+        r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
+        r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
+    }
+}
+
+/* o[j C + c] = x[c W' + j] for 16 channels (rows ldx apart) and nj <= 16 positions */
+__attribute__((target("avx512f"))) static void block_to_cl(float *o, size_t C, const float *x, size_t ldx, int nj)
+{
+    __m512 r[16];
+    __mmask16 m = (__mmask16)(nj == 16 ? 0xffff : (1u << nj) - 1);
+    for (int c = 0; c < 16; c++) r[c] = _mm512_maskz_loadu_ps(m, x + (size_t)c * ldx);
+    transpose16(r);
+    for (int j = 0; j < nj; j++) _mm512_storeu_ps(o + (size_t)j * C, r[j]);
+}
+
 /* channels-last copy of the padded input: xt[q C + c] = xpad[c][q] for the
  * (H+2)(W+2) + 2 positions q of a padded plane (the last two, read past the
  * plane by the bottom-right taps of dropped positions, are zero) */
@@ -186,10 +231,11 @@ static void pad_channels_last(float *xt, const float *x, int C, int H, int W)
         float *r = xt + (size_t)(i + 1) * Wp * C;
         memset(r, 0, sizeof(float) * C);
         memset(r + (size_t)(W + 1) * C, 0, sizeof(float) * C);
-        for (int c = 0; c < C; c++) {
-            const float *xr = x + ((size_t)c * H + i) * W;
-            for (int j = 0; j < W; j++) r[(size_t)(j + 1) * C + c] = xr[j];
-        }
+        /* 16 x 16 blocks transposed in registers (C % 16 == 0 here) */
+        for (int c0 = 0; c0 < C; c0 += 16)
+            for (int j0 = 0; j0 < W; j0 += 16)
+                block_to_cl(r + (size_t)(j0 + 1) * C + c0, (size_t)C, x + ((size_t)c0 * H + i) * W + j0, (size_t)H * W,
+                            W - j0 < 16 ? W - j0 : 16);
     }
 }
 
@@ -222,20 +268,29 @@ __attribute__((target("avx512f"))) static void dw_cl(float *acc, const float *dy
 
 static size_t cl_floats(int C, int H, int W) { return (size_t)C * ((size_t)(H + 2) * (W + 2) + 2) + 16; }
 
+/* the weight gradient by Winograd under the same size rule */
+static int use_wino_dw(int C, int H, int W, int OC) { return H * W >= 1024 && glad_wino3x3_dw_ok(C, H, W, OC); }
+
 /* x's padded planes (channels-last when C % 16 == 0), dout's padded planes,
- * then the input gradient's Winograd weights */
+ * dout channels-last (Winograd weight gradient), then the input gradient's
+ * Winograd weights */
 size_t glad_conv3x3_backward_floats(int C, int H, int W, int OC)
 {
     size_t a = glad_conv3x3_pad_floats(C, H, W), b = C % 16 ? 0 : cl_floats(C, H, W);
-    return (a > b ? a : b) + glad_conv3x3_pad_floats(OC, H, W) + (use_wino(OC, H, W, C) ? glad_wino3x3_weight_floats(OC, C) : 0);
+    return (a > b ? a : b) + glad_conv3x3_pad_floats(OC, H, W) + (use_wino_dw(C, H, W, OC) ? cl_floats(OC, H, W) : 0) +
+           (use_wino(OC, H, W, C) ? glad_wino3x3_weight_floats(OC, C) : 0);
 }
+
+static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
 /* dw (OC,C,3,3) += sum_p dout[o][p] xpad[c][p + off(t)], dx (C,H,W) += the
  * input gradient (when dx != NULL; by Winograd when U, the flipped weights,
  * is given). x and dout are padded once each into ws; every dw element is one
- * (channel block, input channel) task's vector sum, so it is thread-independent. */
-static void backward1(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *U, int C, int H,
-                      int W, int OC, float *ws)
+ * (channel block, input channel) task's vector sum, so it is thread-independent.
+ * With scr (nth thread scratches) the weight gradient goes to Winograd's
+ * partials instead (glad_wino3x3_dw_finish ends it). */
+static void backward1(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *U, float *scr,
+                      int nth, int C, int H, int W, int OC, float *ws)
 {
     int Wp = W + 2;
     size_t plane = (size_t)(H + 2) * Wp, na = glad_conv3x3_pad_floats(C, H, W), nb = C % 16 ? 0 : cl_floats(C, H, W);
@@ -243,9 +298,14 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
     glad_conv3x3_pad(dp, dout, OC, H, W);
     /* dout at position p sits at (i+1, j+1) of its padded plane */
     const float *d0 = dp + Wp + 1;
-    if (C % 16 == 0) {
+    if (scr) {
+        float *xt = align64(ws), *dyt = align64(dp + glad_conv3x3_pad_floats(OC, H, W));
+        pad_channels_last(xt, x, C, H, W);
+        pad_channels_last(dyt, dout, OC, H, W);
+        glad_wino3x3_dw_image(scr, nth, xt, dyt, C, H, W, OC);
+    } else if (C % 16 == 0) {
         /* channels-last input, 64-byte aligned inside ws */
-        float *xt = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+        float *xt = align64(ws);
         pad_channels_last(xt, x, C, H, W);
         int nob = (OC + 2) / 3, ncb = C / 16;
         // (channel block, input block) pairs write disjoint dw entries
@@ -288,5 +348,11 @@ void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float 
     size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W, nu = use_wino(OC, H, W, C) ? glad_wino3x3_weight_floats(OC, C) : 0;
     float *U = dx && nu ? ws + glad_conv3x3_backward_floats(C, H, W, OC) - nu : NULL;
     if (U) glad_wino3x3_weights(U, w, OC, C, 1);
-    for (int n = 0; n < B; n++) backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, w, U, C, H, W, OC, ws);
+    /* Winograd's weight gradient sums into per-thread partials (without
+     * their memory, the direct sums) */
+    int nth = omp_get_max_threads();
+    float *scr = use_wino_dw(C, H, W, OC) ? calloc((size_t)nth * glad_wino3x3_dw_floats(C, OC), sizeof(float)) : NULL;
+    for (int n = 0; n < B; n++) backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, w, U, scr, nth, C, H, W, OC, ws);
+    if (scr) glad_wino3x3_dw_finish(dw, scr, nth, C, OC);
+    free(scr);
 }

@@ -15,6 +15,15 @@
 size_t glad_conv2d_workspace(int C, int H, int W, int OC, int kh, int kw, int stride, int pad);   /* floats */
 void glad_conv2d_forward(float *out, const float *x, const float *w, const float *b, int B, int C, int H, int W,
                          int OC, int kh, int kw, int stride, int pad, float *ws);
+/* conv2d of silu(groupnorm(x)) without materialising it: the GroupNorm
+ * statistics (glad_groupnorm_silu_forward with out NULL) and affine are
+ * applied while the input is copied for the convolution; the result is bit
+ * for bit conv2d of glad_groupnorm_silu_forward's output. Only where
+ * glad_conv2d_gnsilu_ok (3x3, stride 1, padding 1 on an AVX-512F CPU). */
+typedef struct { const float *mean, *rstd, *gamma, *beta; int groups; } glad_gnsilu;
+int glad_conv2d_gnsilu_ok(int kh, int kw, int stride, int pad);
+void glad_conv2d_forward_gnsilu(float *out, const float *x, const glad_gnsilu *pre, const float *w, const float *b, int B,
+                                int C, int H, int W, int OC, float *ws);
 /* dx may be NULL (no input gradient) */
 void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int B,
                           int C, int H, int W, int OC, int kh, int kw, int stride, int pad, float *ws);
@@ -29,11 +38,14 @@ void glad_groupnorm_forward(float *out, float *mean, float *rstd, const float *x
 void glad_groupnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x, const float *mean,
                              const float *rstd, const float *gamma, int B, int C, int N, int G);
 
-/* ---- GroupNorm fused with SiLU: out = silu(groupnorm(x)); mean/rstd as above.
- * The backward recomputes silu'(z) from x and the statistics, so the
- * normalised tensor need not be kept; ws: 2*B*C doubles. dx may be NULL. ---- */
+/* ---- GroupNorm fused with SiLU: out = silu(groupnorm(x)); mean/rstd as above
+ * (out NULL: the statistics only). The backward recomputes silu'(z) from x
+ * and the statistics, so the normalised tensor need not be kept; ws: 2*B*C
+ * doubles. dx may be NULL. ---- */
 void glad_groupnorm_silu_forward(float *out, float *mean, float *rstd, const float *x, const float *gamma,
                                  const float *beta, int B, int C, int N, int G, float eps);
+/* one channel row of it: o = silu(x ga + be), ga = gamma rstd, be = beta - mean ga */
+void glad_groupnorm_silu_row(float *o, const float *x, int n, float ga, float be);
 void glad_groupnorm_silu_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
                                   const float *mean, const float *rstd, const float *gamma, const float *beta, int B,
                                   int C, int N, int G, double *ws);

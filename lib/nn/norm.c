@@ -33,6 +33,8 @@ GLAD_VEC_CLONES static void silu_affine_row(float *o, const float *x, int n, flo
     for (int i = 0; i < n; i++) { float z = x[i] * ga + be, e = glad_expf_fast(-z); o[i] = z / (1.0f + e); }
 }
 
+void glad_groupnorm_silu_row(float *o, const float *x, int n, float ga, float be) { silu_affine_row(o, x, n, ga, be); }
+
 /* sums of dz and dz xhat over a row, dz = dout silu'(z) */
 GLAD_VEC_CLONES static void gnsilu_sums_row(double *sz_, double *szx_, const float *x, const float *d, int n, float ga,
                                             float be, float mu, float rs)
@@ -74,6 +76,7 @@ static void groupnorm_forward(float *out, float *mean, float *rstd, const float 
             group_stats(xg, (size_t)cg * N, eps, &mu, &rs);
             mean[b * G + g] = (float)mu;
             rstd[b * G + g] = (float)rs;
+            if (!out) continue;
             float *og = out + ((size_t)b * C + (size_t)g * cg) * N;
             for (int c = 0; c < cg; c++) {
                 float ga = gamma[g * cg + c] * (float)rs, be = beta[g * cg + c] - (float)mu * ga;

@@ -217,3 +217,123 @@ int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *b
     }
     return fail ? GLAD_ENOMEM : 0;
 }
+
+/* ---- weight gradient. With Y = A^T M A per tile and M_e = sum_i U_e V_e:
+ *   dM = A dY A^T (4x4 from the tile's 2x2 dout),  dU_e[o][i] = sum_t dM_e[o][t] V_e[i][t],
+ *   dw[o][i] = G^T dU[o][i] G,
+ * exact since every output belongs to one tile. Channels-last inputs make
+ * both transforms vectors over channels: a thread takes 32 tiles, writes
+ * V (16, 32, C) and dM (16, 32, OC), then adds dM_e^T V_e into its own
+ * partial dU (16, OC, C) by 8 x 32 register tiles; glad_wino3x3_dw_finish sums
+ * the partials in thread order (so results depend on the thread count only
+ * by rounding). */
+
+int glad_wino3x3_dw_ok(int C, int H, int W, int OC) { return H % 2 == 0 && W % 2 == 0 && C % 32 == 0 && OC % 16 == 0; }
+
+size_t glad_wino3x3_dw_floats(int C, int OC) { return (size_t)16 * OC * C + (size_t)16 * NT * (C + OC); }
+
+/* the 16 (B^T d B) vectors of 16 channels from a 4x4 patch d[r][c] = p[r rs + c cs] */
+__attribute__((target("avx512f"))) static void btdb16(float *v, size_t vs, const float *p, size_t rs, size_t cs)
+{
+    __m512 d[4][4], t[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) d[r][c] = _mm512_load_ps(p + r * rs + c * cs);
+    for (int c = 0; c < 4; c++) {
+        t[0][c] = _mm512_sub_ps(d[0][c], d[2][c]);
+        t[1][c] = _mm512_add_ps(d[1][c], d[2][c]);
+        t[2][c] = _mm512_sub_ps(d[2][c], d[1][c]);
+        t[3][c] = _mm512_sub_ps(d[1][c], d[3][c]);
+    }
+    for (int r = 0; r < 4; r++) {
+        _mm512_storeu_ps(v + (4 * r) * vs, _mm512_sub_ps(t[r][0], t[r][2]));
+        _mm512_storeu_ps(v + (4 * r + 1) * vs, _mm512_add_ps(t[r][1], t[r][2]));
+        _mm512_storeu_ps(v + (4 * r + 2) * vs, _mm512_sub_ps(t[r][2], t[r][1]));
+        _mm512_storeu_ps(v + (4 * r + 3) * vs, _mm512_sub_ps(t[r][1], t[r][3]));
+    }
+}
+
+/* the 16 (A dY A^T) vectors of 16 channels from a 2x2 dout y[a][b] = p[a rs + b cs]:
+ * A's rows (1,0), (1,1), (1,-1), (0,-1) on both sides */
+__attribute__((target("avx512f"))) static void adya16(float *m, size_t ms, const float *p, size_t rs, size_t cs)
+{
+    __m512 y00 = _mm512_load_ps(p), y01 = _mm512_load_ps(p + cs), y10 = _mm512_load_ps(p + rs), y11 = _mm512_load_ps(p + rs + cs);
+    __m512 r[4][2] = {{y00, y01},
+                      {_mm512_add_ps(y00, y10), _mm512_add_ps(y01, y11)},
+                      {_mm512_sub_ps(y00, y10), _mm512_sub_ps(y01, y11)},
+                      {_mm512_sub_ps(_mm512_setzero_ps(), y10), _mm512_sub_ps(_mm512_setzero_ps(), y11)}};
+    for (int q = 0; q < 4; q++) {
+        _mm512_storeu_ps(m + (4 * q) * ms, r[q][0]);
+        _mm512_storeu_ps(m + (4 * q + 1) * ms, _mm512_add_ps(r[q][0], r[q][1]));
+        _mm512_storeu_ps(m + (4 * q + 2) * ms, _mm512_sub_ps(r[q][0], r[q][1]));
+        _mm512_storeu_ps(m + (4 * q + 3) * ms, _mm512_sub_ps(_mm512_setzero_ps(), r[q][1]));
+    }
+}
+
+/* P_e[o0..o0+8][i0..i0+32] += sum_t dM_e[t][o] V_e[t][i] over nt tiles */
+__attribute__((target("avx512f"))) static void dw_tile(float *P, int C, const float *Mb, int OC, const float *Vb, int nt)
+{
+    __m512 a0[8], a1[8];
+    for (int o = 0; o < 8; o++) { a0[o] = _mm512_loadu_ps(P + (size_t)o * C); a1[o] = _mm512_loadu_ps(P + (size_t)o * C + 16); }
+    for (int t = 0; t < nt; t++) {
+        __m512 v0 = _mm512_loadu_ps(Vb + (size_t)t * C), v1 = _mm512_loadu_ps(Vb + (size_t)t * C + 16);
+        const float *m = Mb + (size_t)t * OC;
+        for (int o = 0; o < 8; o++) {
+            __m512 w = _mm512_set1_ps(m[o]);
+            a0[o] = _mm512_fmadd_ps(w, v0, a0[o]);
+            a1[o] = _mm512_fmadd_ps(w, v1, a1[o]);
+        }
+    }
+    for (int o = 0; o < 8; o++) { _mm512_storeu_ps(P + (size_t)o * C, a0[o]); _mm512_storeu_ps(P + (size_t)o * C + 16, a1[o]); }
+}
+
+// xt: x (C,H,W) channels-last and zero-bordered, position (i+1)(W+2)+j+1 at xt + pos C (64-byte aligned); dyt: dout alike
+void glad_wino3x3_dw_image(float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W, int OC)
+{
+    int Wp = W + 2, tw = W / 2, T = (H / 2) * tw, nblk = (T + NT - 1) / NT;
+    size_t per = glad_wino3x3_dw_floats(C, OC), ps = (size_t)OC * C;
+    // tile blocks add into their thread's own partial
+    #pragma omp parallel num_threads(nth) if (nth > 1)
+    {
+        float *P = scr + (size_t)omp_get_thread_num() * per, *Vb = P + 16 * ps, *Mb = Vb + (size_t)16 * NT * C;
+        #pragma omp for schedule(static)
+        for (int b = 0; b < nblk; b++) {
+            int t0 = b * NT, nt = T - t0 < NT ? T - t0 : NT;
+            for (int k = 0; k < nt; k++) {
+                int ti = (t0 + k) / tw, tj = (t0 + k) % tw;
+                const float *xq = xt + ((size_t)(2 * ti) * Wp + 2 * tj) * C, *yq = dyt + ((size_t)(2 * ti + 1) * Wp + 2 * tj + 1) * OC;
+                for (int c0 = 0; c0 < C; c0 += 16) btdb16(Vb + (size_t)k * C + c0, (size_t)NT * C, xq + c0, (size_t)Wp * C, (size_t)C);
+                for (int o0 = 0; o0 < OC; o0 += 16) adya16(Mb + (size_t)k * OC + o0, (size_t)NT * OC, yq + o0, (size_t)Wp * OC, (size_t)OC);
+            }
+            for (int e = 0; e < 16; e++)
+                for (int o0 = 0; o0 < OC; o0 += 8)
+                    for (int i0 = 0; i0 < C; i0 += 32)
+                        dw_tile(P + e * ps + (size_t)o0 * C + i0, C, Mb + (size_t)e * NT * OC + o0, OC, Vb + (size_t)e * NT * C + i0, nt);
+        }
+    }
+}
+
+void glad_wino3x3_dw_finish(float *dw, const float *scr, int nth, int C, int OC)
+{
+    size_t per = glad_wino3x3_dw_floats(C, OC), ps = (size_t)OC * C;
+    // filters are independent
+    #pragma omp parallel for schedule(static) if (ps > 4096)
+    for (size_t f = 0; f < ps; f++) {
+        double u[4][4], a[3][4];
+        for (int e = 0; e < 16; e++) {
+            double s = 0;
+            for (int th = 0; th < nth; th++) s += scr[th * per + e * ps + f];
+            u[e / 4][e % 4] = s;
+        }
+        for (int c = 0; c < 4; c++) {   /* a = G^T dU */
+            a[0][c] = u[0][c] + 0.5 * (u[1][c] + u[2][c]);
+            a[1][c] = 0.5 * (u[1][c] - u[2][c]);
+            a[2][c] = 0.5 * (u[1][c] + u[2][c]) + u[3][c];
+        }
+        float *g = dw + f * 9;
+        for (int j = 0; j < 3; j++) {   /* dw += a G */
+            g[3 * j] += (float)(a[j][0] + 0.5 * (a[j][1] + a[j][2]));
+            g[3 * j + 1] += (float)(0.5 * (a[j][1] - a[j][2]));
+            g[3 * j + 2] += (float)(0.5 * (a[j][1] + a[j][2]) + a[j][3]);
+        }
+    }
+}

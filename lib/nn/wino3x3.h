@@ -17,4 +17,15 @@ void glad_wino3x3_weights(float *U, const float *w, int NI, int NO, int flip);
 int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *bias, int NI, int H, int W, int NO,
                      int accumulate);
 
+/* weight gradient: H, W even, C % 32 == 0, OC % 16 == 0 */
+int glad_wino3x3_dw_ok(int C, int H, int W, int OC);
+/* floats of one thread's scratch (its partial dU and transforms) */
+size_t glad_wino3x3_dw_floats(int C, int OC);
+/* adds one image's dU into the nth zeroed thread scratches of scr; xt is x
+ * (C,H,W) channels-last with a zero border ((H+2) x (W+2) positions of C
+ * floats, 64-byte aligned), dyt dout alike with OC */
+void glad_wino3x3_dw_image(float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W, int OC);
+/* dw (OC,C,3,3) += G^T dU G, dU the thread partials summed in order */
+void glad_wino3x3_dw_finish(float *dw, const float *scr, int nth, int C, int OC);
+
 #endif

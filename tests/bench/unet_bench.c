@@ -40,10 +40,16 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < per * B; i++) x[i] = (float)((i * 7919) % 2000) / 1000.0f - 1.0f;
     /* batch-1 forward */
     glad_unet_forward(U, e, x, t, 1, 0, 0);
+    /* every figure is the fastest of its repetitions: the least disturbed by
+     * whatever else the machine runs (the reference does the same) */
     int it = S >= 256 ? 3 : 6;
-    t0 = bench_now();
-    for (int r = 0; r < it; r++) glad_unet_forward(U, e, x, t, 1, 0, 0);
-    double fwd = (bench_now() - t0) / it;
+    double fwd = 1e30;
+    for (int r = 0; r < it; r++) {
+        t0 = bench_now();
+        glad_unet_forward(U, e, x, t, 1, 0, 0);
+        double d = bench_now() - t0;
+        if (d < fwd) fwd = d;
+    }
     glad_unet_forward(U, e, x, t, 1, 1, 0);
     double flops1 = glad_unet_forward_flops(U);
     printf("forward_b1_s=%.4f\nforward_gflops=%.1f\n", fwd, flops1 / fwd / 1e9);
@@ -51,16 +57,16 @@ int main(int argc, char **argv)
     size_t P = glad_unet_nparams(U);
     float *m = calloc(P, 4), *v = calloc(P, 4);
     glad_adam_cfg oc = {1e-4f, 0.9f, 0.999f, 1e-8f, 0, 0};
-    double step = 0;
+    double step = 1e30;
     for (int r = 0; r <= it; r++) {
         double s0 = bench_now();
         glad_unet_zero_grad(U);
         glad_unet_forward(U, e, x, t, B, 1, (uint64_t)r);
         glad_unet_backward(U, e, NULL);
         glad_adam_step(w, glad_unet_grads(U), m, v, P, &oc, r + 1);
-        if (r > 0) step += bench_now() - s0;   /* the first step allocates the arena */
+        double d = bench_now() - s0;
+        if (r > 0 && d < step) step = d;   /* the first step allocates the arena */
     }
-    step /= it;
     printf("train_b4_s=%.4f\ntrain_gflops=%.1f\npeak_activation_mb=%.0f\n", step, 3 * glad_unet_forward_flops(U) / step / 1e9,
            glad_unet_arena_peak(U) / 1048576.0);
     /* DDIM-10 fixed step, batch 4 */
@@ -72,9 +78,14 @@ int main(int argc, char **argv)
     glad_model_fn mf = {eps_fn, NULL, NULL, 3, S, S};
     glad_noise_fn nf = {noise_fn, NULL};
     float *rec = malloc(per * B * sizeof(float));
-    t0 = bench_now();
-    glad_denoise_run(&mf, &nf, NULL, &o, B, x, rec, NULL);
-    printf("ddim10_images_per_s=%.3f\n", B / (bench_now() - t0));
+    double dd = 1e30;
+    for (int r = 0; r < 2; r++) {
+        t0 = bench_now();
+        glad_denoise_run(&mf, &nf, NULL, &o, B, x, rec, NULL);
+        double d = bench_now() - t0;
+        if (d < dd) dd = d;
+    }
+    printf("ddim10_images_per_s=%.3f\n", B / dd);
     /* activation memory of a batch-8 training step (issue #4: <= 4 GB at 256) */
     float *x8 = malloc(per * 8 * sizeof(float)), *e8 = malloc(per * 8 * sizeof(float)), t8[8];
     for (int i = 0; i < 8; i++) { t8[i] = t[i % 4]; memcpy(x8 + per * i, x + per * (i % 4), per * sizeof(float)); }
