@@ -45,35 +45,47 @@ static int fd_check(float *p, const float *g, size_t np, float *out, size_t nout
 typedef struct { float *x, *w, *b, *ws; int B, C, H, W, OC, k, s, p; } conv_ctx;
 static void conv_f(float *out, void *v) { conv_ctx *c = v; glad_conv2d_forward(out, c->x, c->w, c->b, c->B, c->C, c->H, c->W, c->OC, c->k, c->k, c->s, c->p, c->ws); }
 
-static void test_conv(int k, int s, int p)
+/* forward and both gradients against the naive sums (and finite
+ * differences); C, OC, H, W pick the kernels (1x1 of 8-multiples: conv1x1.c) */
+static void test_conv(int k, int s, int p, int C, int OC, int H, int W)
 {
     conv_ctx c = {0};
-    c.B = 2; c.C = 3; c.H = 9; c.W = 8; c.OC = 4; c.k = k; c.s = s; c.p = p;
+    c.B = 2; c.C = C; c.H = H; c.W = W; c.OC = OC; c.k = k; c.s = s; c.p = p;
     int Ho = (c.H + 2 * p - k) / s + 1, Wo = (c.W + 2 * p - k) / s + 1;
     size_t nx = (size_t)c.B * c.C * c.H * c.W, nw = (size_t)c.OC * c.C * k * k, no = (size_t)c.B * c.OC * Ho * Wo;
     c.x = rvec(nx); c.w = rvec(nw); c.b = rvec(c.OC);
     c.ws = TMALLOC(glad_conv2d_workspace(c.C, c.H, c.W, c.OC, k, k, s, p) * sizeof(float));
     float *out = TMALLOC(no * sizeof(float)), *r = rvec(no);
     conv_f(out, &c);
-    /* naive reference */
-    double err = 0;
+    /* naive reference: the forward sums and their adjoints */
+    double err = 0, *ndx = calloc(nx, sizeof(double)), *ndw = calloc(nw, sizeof(double));
     for (int b = 0; b < c.B; b++)
         for (int o = 0; o < c.OC; o++)
             for (int i = 0; i < Ho; i++)
                 for (int j = 0; j < Wo; j++) {
-                    double a = c.b[o];
+                    double a = c.b[o], g = r[((b * c.OC + o) * Ho + i) * Wo + j];
                     for (int ci = 0; ci < c.C; ci++)
                         for (int ky = 0; ky < k; ky++)
                             for (int kx = 0; kx < k; kx++) {
                                 int y = i * s - p + ky, x = j * s - p + kx;
-                                if (y >= 0 && y < c.H && x >= 0 && x < c.W)
-                                    a += (double)c.w[((o * c.C + ci) * k + ky) * k + kx] * c.x[((b * c.C + ci) * c.H + y) * c.W + x];
+                                if (y >= 0 && y < c.H && x >= 0 && x < c.W) {
+                                    size_t wi = ((size_t)(o * c.C + ci) * k + ky) * k + kx, xi = ((size_t)(b * c.C + ci) * c.H + y) * c.W + x;
+                                    a += (double)c.w[wi] * c.x[xi];
+                                    ndx[xi] += g * c.w[wi];
+                                    ndw[wi] += g * c.x[xi];
+                                }
                             }
                     err = fmax(err, fabs(a - out[((b * c.OC + o) * Ho + i) * Wo + j]));
                 }
     CHECKF(err < 1e-4, "conv k%d s%d p%d forward err %g", k, s, p, err);
     float *dx = TCALLOC(nx, sizeof(float)), *dw = TCALLOC(nw, sizeof(float)), *db = TCALLOC(c.OC, sizeof(float));
     glad_conv2d_backward(dx, dw, db, r, c.x, c.w, c.B, c.C, c.H, c.W, c.OC, k, k, s, p, c.ws);
+    double ex = 0, ew = 0;
+    for (size_t i = 0; i < nx; i++) ex = fmax(ex, fabs(ndx[i] - dx[i]));
+    for (size_t i = 0; i < nw; i++) ew = fmax(ew, fabs(ndw[i] - dw[i]));
+    free(ndx);
+    free(ndw);
+    CHECKF(ex < 1e-4 && ew < 1e-3, "conv k%d s%d p%d C%d OC%d %dx%d: dx err %g, dw err %g", k, s, p, C, OC, H, W, ex, ew);
     CHECKF(fd_check(c.x, dx, nx, out, no, r, conv_f, &c, 1e-2) == 0, "conv k%d s%d p%d dx", k, s, p);
     CHECKF(fd_check(c.w, dw, nw, out, no, r, conv_f, &c, 1e-2) == 0, "conv k%d s%d p%d dw", k, s, p);
     CHECKF(fd_check(c.b, db, c.OC, out, no, r, conv_f, &c, 1e-2) == 0, "conv k%d s%d p%d db", k, s, p);
@@ -341,7 +353,9 @@ static void el_f(float *out, void *v)
 int main(void)
 {
     int ks[][3] = {{1, 1, 0}, {3, 1, 1}, {3, 2, 1}, {1, 2, 0}, {7, 2, 3}, {3, 1, 0}};
-    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) test_conv(ks[i][0], ks[i][1], ks[i][2]);
+    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) test_conv(ks[i][0], ks[i][1], ks[i][2], 3, 4, 9, 8);
+    test_conv(1, 1, 0, 16, 24, 8, 12);
+    test_conv(1, 1, 0, 8, 16, 16, 130);   /* more than one 2048-pixel chunk of the weight gradient */
     /* linear */
     li_ctx l = {rvec(3 * 5), rvec(4 * 5), rvec(4), 3, 5, 4};
     float lo[12], *lr = rvec(12), ldx[15] = {0}, ldw[20] = {0}, ldb[4] = {0};

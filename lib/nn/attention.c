@@ -16,33 +16,9 @@
 #include "nn/cpu.h"
 #include "nn/fastmath.h"
 #include "nn/nn.h"
+#include "nn/tile.h"
 
 enum { QB = 32 };   /* queries per block: two zmm of lanes */
-
-/* C[o][n] (8 x 32, row stride ldc) = alpha sum_k a[k ak + o ao] b[k ldb + n] (+ C when add) */
-__attribute__((target("avx512f"))) static void tile8x32(float *C, size_t ldc, const float *a, size_t ak, size_t ao,
-                                                         const float *b, size_t ldb, int K, float alpha, int add)
-{
-    __m512 c0[8], c1[8];
-    for (int o = 0; o < 8; o++) { c0[o] = _mm512_setzero_ps(); c1[o] = _mm512_setzero_ps(); }
-    for (int k = 0; k < K; k++) {
-        __m512 b0 = _mm512_loadu_ps(b + (size_t)k * ldb), b1 = _mm512_loadu_ps(b + (size_t)k * ldb + 16);
-        const float *ak0 = a + (size_t)k * ak;
-        for (int o = 0; o < 8; o++) {
-            __m512 w = _mm512_set1_ps(ak0[(size_t)o * ao]);
-            c0[o] = _mm512_fmadd_ps(w, b0, c0[o]);
-            c1[o] = _mm512_fmadd_ps(w, b1, c1[o]);
-        }
-    }
-    __m512 al = _mm512_set1_ps(alpha);
-    for (int o = 0; o < 8; o++) {
-        float *r = C + (size_t)o * ldc;
-        __m512 r0 = _mm512_mul_ps(al, c0[o]), r1 = _mm512_mul_ps(al, c1[o]);
-        if (add) { r0 = _mm512_add_ps(_mm512_loadu_ps(r), r0); r1 = _mm512_add_ps(_mm512_loadu_ps(r + 16), r1); }
-        _mm512_storeu_ps(r, r0);
-        _mm512_storeu_ps(r + 16, r1);
-    }
-}
 
 /* softmax down the columns of S (T rows of nb, stride ld <= QB): S[s][j] =
  * exp(S[s][j] - max_s) / sum_s, the sums in double */
@@ -123,14 +99,14 @@ static void head_block(float *out, float *att, const float *q, const float *k, c
 {
     /* St[s][j] = s2 sum_c k[c][s] q[c][t0 + j] */
     if (fast)
-        for (int s0 = 0; s0 < T; s0 += 8) tile8x32(S + (size_t)s0 * QB, QB, k + s0, (size_t)T, 1, q + t0, (size_t)T, c, s2, 0);
+        for (int s0 = 0; s0 < T; s0 += 8) glad_tile8x32(S + (size_t)s0 * QB, QB, k + s0, (size_t)T, 1, q + t0, (size_t)T, c, s2, NULL, 0);
     else
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, nb, c, s2, k, T, q + t0, T, 0.0f, S, ld);
     if (fast) softmax_cols32(S, T);
     else softmax_cols(S, T, nb, ld);
     /* a[c][t0 + j] = sum_s v[c][s] St[s][j] */
     if (fast)
-        for (int c0 = 0; c0 < c; c0 += 8) tile8x32(out + (size_t)c0 * T + t0, (size_t)T, v + (size_t)c0 * T, 1, (size_t)T, S, QB, T, 1.0f, 0);
+        for (int c0 = 0; c0 < c; c0 += 8) glad_tile8x32(out + (size_t)c0 * T + t0, (size_t)T, v + (size_t)c0 * T, 1, (size_t)T, S, QB, T, 1.0f, NULL, 0);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c, nb, T, 1.0f, v, T, S, ld, 0.0f, out + t0, T);
     if (att)
@@ -195,10 +171,10 @@ static void head_backward(float *dq, float *dk, float *dv, const float *da, cons
                           const float *wt, int c, int T, float s2, float *G)
 {
     for (int t0 = 0; t0 < T; t0 += QB) {
-        for (int s0 = 0; s0 < T; s0 += 8) tile8x32(G + (size_t)s0 * QB, QB, v + s0, (size_t)T, 1, da + t0, (size_t)T, c, 1.0f, 0);
+        for (int s0 = 0; s0 < T; s0 += 8) glad_tile8x32(G + (size_t)s0 * QB, QB, v + s0, (size_t)T, 1, da + t0, (size_t)T, c, 1.0f, NULL, 0);
         softmax_back_cols32(G, wt + t0, T);
         for (int c0 = 0; c0 < c; c0 += 8)
-            tile8x32(dq + (size_t)c0 * T + t0, (size_t)T, k + (size_t)c0 * T, 1, (size_t)T, G, QB, T, s2, 1);
+            glad_tile8x32(dq + (size_t)c0 * T + t0, (size_t)T, k + (size_t)c0 * T, 1, (size_t)T, G, QB, T, s2, NULL, 1);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, T, QB, s2, q + t0, T, G, QB, 1.0f, dk, T);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, T, QB, 1.0f, da + t0, T, wt + t0, T, 1.0f, dv, T);
     }

@@ -1,9 +1,10 @@
 /* conv2d.c - 2-D convolution as im2col + sgemm, and its backward
  * (dW = dY col^T, dcol = W^T dY, col2im). 1x1 stride-1 convolutions skip
  * im2col; 3x3 stride-1 padding-1 ones use conv3x3.c (direct or Winograd
- * kernels) when the CPU has AVX-512F. */
+ * kernels) and 1x1 ones conv1x1.c when the CPU has AVX-512F. */
 #include <string.h>
 #include <cblas.h>
+#include "nn/conv1x1.h"
 #include "nn/conv3x3.h"
 #include "nn/cpu.h"
 #include "nn/nn.h"
@@ -88,6 +89,10 @@ void glad_conv2d_forward(float *out, const float *x, const float *w, const float
         glad_conv3x3_forward(out, x, NULL, w, b, B, C, H, W, OC, ws);
         return;
     }
+    if (direct && glad_conv1x1_ok(C, N, OC)) {
+        glad_conv1x1_forward(out, x, w, b, B, C, N, OC);
+        return;
+    }
     for (int n = 0; n < B; n++) {
         const float *xb = x + (size_t)n * C * H * W;
         float *ob = out + (size_t)n * OC * N;
@@ -136,6 +141,12 @@ void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, co
         for (int n = 0; db && n < B; n++) bias_grad(db, dout + (size_t)n * OC * N, OC, N);
         return;
     }
+    if (direct && glad_conv1x1_ok(C, N, OC) && glad_conv1x1_backward(dx, dw, dout, x, w, B, C, N, OC) == 0) {
+        for (int n = 0; db && n < B; n++) bias_grad(db, dout + (size_t)n * OC * N, OC, N);
+        return;
+    }
+    /* (a 1x1 backward without memory for its partials did dx already) */
+    if (direct && glad_conv1x1_ok(C, N, OC)) dx = NULL;
     for (int n = 0; n < B; n++) {
         const float *xb = x + (size_t)n * C * H * W, *gb = dout + (size_t)n * OC * N;
         const float *col = xb;

@@ -63,7 +63,7 @@ void glad_conv3x3_pad(float *xp, const float *x, int C, int H, int W) { pad_pre(
 
 /* tile (8 x 32) = sum over nin input planes and 9 taps; w[o] points at output
  * channel o's weights, input i's tap t at w[o][i * si + toff[t]] */
-__attribute__((target("avx512f"))) static void tile8x32(float *tile, const float *xp, size_t plane, int Wp, int nin,
+__attribute__((target("avx512f"))) static void taps8x32(float *tile, const float *xp, size_t plane, int Wp, int nin,
                                                          const float *const *w, size_t si, const int *toff)
 {
     __m512 a0[8], a1[8];
@@ -104,7 +104,7 @@ static void run(float *out, const float *xp, const float *w, const float *bias, 
             /* channels past NO repeat the last one; their rows are dropped */
             for (int o = 0; o < 8; o++) { int oc = ob * 8 + o < NO ? ob * 8 + o : NO - 1; wr[o] = w + (size_t)oc * so; }
             int p0 = tl * 32;
-            tile8x32(tile, xp + p0, plane, Wp, NI, wr, si, toff);
+            taps8x32(tile, xp + p0, plane, Wp, NI, wr, si, toff);
             int no = NO - ob * 8 < 8 ? NO - ob * 8 : 8;
             /* copy the row segments of the tile, dropping the pad columns */
             int i = p0 / Wp, j = p0 % Wp;
@@ -268,8 +268,9 @@ __attribute__((target("avx512f"))) static void dw_cl(float *acc, const float *dy
 
 static size_t cl_floats(int C, int H, int W) { return (size_t)C * ((size_t)(H + 2) * (W + 2) + 2) + 16; }
 
-/* the weight gradient by Winograd under the same size rule */
-static int use_wino_dw(int C, int H, int W, int OC) { return H * W >= 1024 && glad_wino3x3_dw_ok(C, H, W, OC); }
+/* the weight gradient by Winograd from 16 x 16 positions on (its per-thread
+ * partials make it pay off earlier than the forward) */
+static int use_wino_dw(int C, int H, int W, int OC) { return H * W >= 256 && glad_wino3x3_dw_ok(C, H, W, OC); }
 
 /* x's padded planes (channels-last when C % 16 == 0), dout's padded planes,
  * dout channels-last (Winograd weight gradient), then the input gradient's

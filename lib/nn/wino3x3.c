@@ -16,6 +16,7 @@
 #include <string.h>
 #include "nn/nn.h"
 #include "glad.h"
+#include "nn/tile.h"
 #include "nn/wino3x3.h"
 
 enum { NT = 32 };   /* tiles per block: two zmm of lanes */
@@ -135,24 +136,11 @@ __attribute__((target("avx512f"))) static void input_block(float *V, const float
 }
 
 /* M (16, 8, NT): for each e, M_e[o][t] = sum_i U_e[ob][i][o] V_e[i][t] */
-__attribute__((target("avx512f"))) static void gemm_block(float *M, const float *V, const float *U, int NI, int nob, int ob)
+static void gemm_block(float *M, const float *V, const float *U, int NI, int nob, int ob)
 {
-    for (int e = 0; e < 16; e++) {
-        const float *v = V + e * vstride(NI), *u = U + e * ustride(NI, 8 * nob) + (size_t)ob * NI * 8;
-        __m512 a0[8], a1[8];
-        for (int o = 0; o < 8; o++) { a0[o] = _mm512_setzero_ps(); a1[o] = _mm512_setzero_ps(); }
-        for (int i = 0; i < NI; i++) {
-            __m512 v0 = _mm512_loadu_ps(v + (size_t)i * NT), v1 = _mm512_loadu_ps(v + (size_t)i * NT + 16);
-            const float *ui = u + (size_t)i * 8;
-            for (int o = 0; o < 8; o++) {
-                __m512 wv = _mm512_set1_ps(ui[o]);
-                a0[o] = _mm512_fmadd_ps(wv, v0, a0[o]);
-                a1[o] = _mm512_fmadd_ps(wv, v1, a1[o]);
-            }
-        }
-        float *m = M + (size_t)e * 8 * NT;
-        for (int o = 0; o < 8; o++) { _mm512_storeu_ps(m + o * NT, a0[o]); _mm512_storeu_ps(m + o * NT + 16, a1[o]); }
-    }
+    for (int e = 0; e < 16; e++)
+        glad_tile8x32(M + (size_t)e * 8 * NT, NT, U + e * ustride(NI, 8 * nob) + (size_t)ob * NI * 8, 8, 1, V + e * vstride(NI), NT,
+                      NI, 1.0f, NULL, 0);
 }
 
 /* out rows of 8 channels from M: y = A^T m A (+ bias), written or added */
@@ -269,23 +257,6 @@ __attribute__((target("avx512f"))) static void adya16(float *m, size_t ms, const
     }
 }
 
-/* P_e[o0..o0+8][i0..i0+32] += sum_t dM_e[t][o] V_e[t][i] over nt tiles */
-__attribute__((target("avx512f"))) static void dw_tile(float *P, int C, const float *Mb, int OC, const float *Vb, int nt)
-{
-    __m512 a0[8], a1[8];
-    for (int o = 0; o < 8; o++) { a0[o] = _mm512_loadu_ps(P + (size_t)o * C); a1[o] = _mm512_loadu_ps(P + (size_t)o * C + 16); }
-    for (int t = 0; t < nt; t++) {
-        __m512 v0 = _mm512_loadu_ps(Vb + (size_t)t * C), v1 = _mm512_loadu_ps(Vb + (size_t)t * C + 16);
-        const float *m = Mb + (size_t)t * OC;
-        for (int o = 0; o < 8; o++) {
-            __m512 w = _mm512_set1_ps(m[o]);
-            a0[o] = _mm512_fmadd_ps(w, v0, a0[o]);
-            a1[o] = _mm512_fmadd_ps(w, v1, a1[o]);
-        }
-    }
-    for (int o = 0; o < 8; o++) { _mm512_storeu_ps(P + (size_t)o * C, a0[o]); _mm512_storeu_ps(P + (size_t)o * C + 16, a1[o]); }
-}
-
 // xt: x (C,H,W) channels-last and zero-bordered, position (i+1)(W+2)+j+1 at xt + pos C (64-byte aligned); dyt: dout alike
 void glad_wino3x3_dw_image(float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W, int OC)
 {
@@ -307,7 +278,9 @@ void glad_wino3x3_dw_image(float *scr, int nth, const float *xt, const float *dy
             for (int e = 0; e < 16; e++)
                 for (int o0 = 0; o0 < OC; o0 += 8)
                     for (int i0 = 0; i0 < C; i0 += 32)
-                        dw_tile(P + e * ps + (size_t)o0 * C + i0, C, Mb + (size_t)e * NT * OC + o0, OC, Vb + (size_t)e * NT * C + i0, nt);
+                        /* P_e[o0..+8][i0..+32] += sum_t dM_e[t][o] V_e[t][i] */
+                        glad_tile8x32(P + e * ps + (size_t)o0 * C + i0, (size_t)C, Mb + (size_t)e * NT * OC + o0, (size_t)OC, 1,
+                                      Vb + (size_t)e * NT * C + i0, (size_t)C, nt, 1.0f, NULL, 1);
         }
     }
 }
