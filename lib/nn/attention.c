@@ -113,6 +113,16 @@ static void head_block(float *out, float *att, const float *q, const float *k, c
         for (int s = 0; s < T; s++) memcpy(att + (size_t)s * T + t0, S + (size_t)s * ld, sizeof(float) * (size_t)nb);
 }
 
+/* task i: (batch, head) i / nqb, query block i % nqb */
+static void forward_task(float *out, float *att, const float *qkv, int C, int T, int heads, int c, int nqb, int ld, float s2,
+                         int fast, int i, float *S)
+{
+    int p = i / nqb, b = p / heads, h = p % heads, t0 = (i % nqb) * ld, nb = T - t0 < ld ? T - t0 : ld;
+    const float *q = qkv + ((size_t)b * 3 * C + (size_t)h * 3 * c) * T, *k = q + (size_t)c * T, *v = k + (size_t)c * T;
+    head_block(out + ((size_t)b * C + (size_t)h * c) * T, att ? att + (size_t)p * T * T : NULL, q, k, v, c, T, t0, nb, ld, s2,
+               fast, S);
+}
+
 // qkv is (B,3C,T), out is (B,C,T), att (B*heads,T,T) or NULL; ws: T*T floats
 void glad_attention_forward(float *out, float *att, const float *qkv, int B, int C, int T, int heads, float *ws)
 {
@@ -123,18 +133,19 @@ void glad_attention_forward(float *out, float *att, const float *qkv, int B, int
     int nth = omp_get_max_threads(), slots = T / ld;
     if (nth > slots) nth = slots;
     if (nth > tasks) nth = tasks;
+    /* one thread runs outside any team: an sgemm of the portable path called
+     * inside even a one-thread region would open a nested team of new threads */
+    if (nth < 2) {
+        for (int i = 0; i < tasks; i++) forward_task(out, att, qkv, C, T, heads, c, nqb, ld, s2, fast, i, ws);
+        return;
+    }
     // (batch, head, query block) triples write disjoint columns of out and att
     // (each sgemm of the portable path runs single-threaded inside the team)
-    #pragma omp parallel num_threads(nth) if (nth > 1)
+    #pragma omp parallel num_threads(nth)
     {
         float *S = ws + (size_t)omp_get_thread_num() * T * ld;
         #pragma omp for schedule(static)
-        for (int i = 0; i < tasks; i++) {
-            int p = i / nqb, b = p / heads, h = p % heads, t0 = (i % nqb) * ld, nb = T - t0 < ld ? T - t0 : ld;
-            const float *q = qkv + ((size_t)b * 3 * C + (size_t)h * 3 * c) * T, *k = q + (size_t)c * T, *v = k + (size_t)c * T;
-            head_block(out + ((size_t)b * C + (size_t)h * c) * T, att ? att + (size_t)p * T * T : NULL, q, k, v, c, T, t0, nb,
-                       ld, s2, fast, S);
-        }
+        for (int i = 0; i < tasks; i++) forward_task(out, att, qkv, C, T, heads, c, nqb, ld, s2, fast, i, S);
     }
 }
 
@@ -180,6 +191,17 @@ static void head_backward(float *dq, float *dk, float *dv, const float *da, cons
     }
 }
 
+/* (batch, head) p of the fast path */
+static void backward_pair(float *dqkv, const float *dout, const float *qkv, const float *att, int C, int T, int heads, int c,
+                          float s2, int p, float *G)
+{
+    int b = p / heads, h = p % heads;
+    size_t off = ((size_t)b * 3 * C + (size_t)h * 3 * c) * T;
+    float *dq = dqkv + off;
+    head_backward(dq, dq + (size_t)c * T, dq + (size_t)2 * c * T, dout + ((size_t)b * C + (size_t)h * c) * T, qkv + off,
+                  qkv + off + (size_t)c * T, qkv + off + (size_t)2 * c * T, att + (size_t)p * T * T, c, T, s2, G);
+}
+
 // dout is (B,C,T); dqkv (B,3C,T) accumulates; att as the forward left it
 void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int C, int T,
                              int heads, float *ws)
@@ -191,19 +213,16 @@ void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, c
         int nth = omp_get_max_threads(), slots = T / QB;
         if (nth > slots) nth = slots;
         if (nth > pairs) nth = pairs;
+        if (nth < 2) {   /* outside any team, as in the forward */
+            for (int p = 0; p < pairs; p++) backward_pair(dqkv, dout, qkv, att, C, T, heads, c, s2, p, ws);
+            return;
+        }
         // (batch, head) pairs write disjoint rows of dqkv; each sgemm runs single-threaded
-        #pragma omp parallel num_threads(nth) if (nth > 1)
+        #pragma omp parallel num_threads(nth)
         {
             float *G = ws + (size_t)omp_get_thread_num() * T * QB;
             #pragma omp for schedule(static)
-            for (int p = 0; p < pairs; p++) {
-                int b = p / heads, h = p % heads;
-                size_t off = ((size_t)b * 3 * C + (size_t)h * 3 * c) * T;
-                float *dq = dqkv + off;
-                head_backward(dq, dq + (size_t)c * T, dq + (size_t)2 * c * T, dout + ((size_t)b * C + (size_t)h * c) * T,
-                              qkv + off, qkv + off + (size_t)c * T, qkv + off + (size_t)2 * c * T, att + (size_t)p * T * T, c, T,
-                              s2, G);
-            }
+            for (int p = 0; p < pairs; p++) backward_pair(dqkv, dout, qkv, att, C, T, heads, c, s2, p, G);
         }
         return;
     }

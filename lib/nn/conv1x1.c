@@ -50,10 +50,18 @@ int glad_conv1x1_backward(float *dx, float *dw, const float *dout, const float *
     }
     int nth = omp_get_max_threads(), nch = (N + PCH - 1) / PCH;
     size_t nw = (size_t)OC * C;
+    /* few pixels: image by image, OpenBLAS threading each product (an
+     * sgemm inside even a one-thread region would open a nested team) */
+    if (nth < 2 || (long)B * N <= 2 * PCH) {
+        for (int n = 0; n < B; n++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C, N, 1.0f, dout + (size_t)n * OC * N, N, x + (size_t)n * C * N,
+                        N, 1.0f, dw, C);
+        return 0;
+    }
     float *part = calloc((size_t)nth * nw, sizeof(float));
     if (!part) return GLAD_ENOMEM;
     // pixel chunks add into their thread's partial; each sgemm single-threaded
-    #pragma omp parallel num_threads(nth) if (nth > 1 && (long)B * N > PCH)
+    #pragma omp parallel num_threads(nth)
     {
         float *pp = part + (size_t)omp_get_thread_num() * nw;
         #pragma omp for schedule(static)
