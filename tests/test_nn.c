@@ -276,7 +276,7 @@ static void test_attention(void)
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int B = shapes[si][0], C = shapes[si][1], T = shapes[si][2], H = shapes[si][3], c = C / H;
         size_t nq = (size_t)B * 3 * C * T, no = (size_t)B * C * T;
-        at_ctx a = {rvec(nq), TMALLOC((size_t)B * H * T * T * sizeof(float)), B, C, T, H, TMALLOC((size_t)T * T * sizeof(float))};
+        at_ctx a = {rvec(nq), TMALLOC((size_t)B * H * T * T * sizeof(float)), B, C, T, H, TMALLOC((size_t)3 * T * T * sizeof(float))};
         float *ao = TMALLOC(no * sizeof(float)), *ai = TMALLOC(no * sizeof(float)), *ar = rvec(no), *adq = TCALLOC(nq, sizeof(float));
         at_f(ao, &a);
         glad_attention_forward(ai, NULL, a.qkv, B, C, T, H, a.ws);

@@ -473,7 +473,7 @@ static int attention(glad_unet *u, int qkv, int B, int C, int T, int heads)
     tape_op *t = push(u, OP_ATTN, (size_t)B * C * T, qkv, -1);
     if (!t) return -1;
     t->B = B; t->C = C; t->T = T; t->heads = heads; t->ns1 = (size_t)B * heads * T * T;
-    need_ws(u, (size_t)T * T);
+    need_ws(u, (size_t)3 * T * T);   /* the backward's */
     return t->y;
 }
 

@@ -175,19 +175,28 @@ __attribute__((target("avx512f"))) static void softmax_back_cols32(float *G, con
 }
 
 /* one (batch, head) on the fast path, query block by query block (so dK and
- * dV sum the blocks in order); G is T x QB scratch:
- *   dWt = V^T dA_blk, dLt = softmax backward, dQ_blk += s2 K dLt (tiles),
- *   dK += s2 Q_blk dLt^T, dV += dA_blk Wt_blk^T (sgemm, K = 32) */
+ * dV sum the blocks in order); G is 3 T x QB scratch:
+ *   dWt = V^T dA_blk, dLt = softmax backward, dQ_blk += s2 K dLt,
+ *   dK += s2 Q_blk dLt^T, dV += dA_blk Wt_blk^T
+ * all as register tiles, the last two on transposed copies of dLt and Wt_blk */
 static void head_backward(float *dq, float *dk, float *dv, const float *da, const float *q, const float *k, const float *v,
                           const float *wt, int c, int T, float s2, float *G)
 {
+    float *Gt = G + (size_t)T * QB, *Wb = Gt + (size_t)T * QB;
     for (int t0 = 0; t0 < T; t0 += QB) {
         for (int s0 = 0; s0 < T; s0 += 8) glad_tile8x32(G + (size_t)s0 * QB, QB, v + s0, (size_t)T, 1, da + t0, (size_t)T, c, 1.0f, NULL, 0);
         softmax_back_cols32(G, wt + t0, T);
         for (int c0 = 0; c0 < c; c0 += 8)
             glad_tile8x32(dq + (size_t)c0 * T + t0, (size_t)T, k + (size_t)c0 * T, 1, (size_t)T, G, QB, T, s2, NULL, 1);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, T, QB, s2, q + t0, T, G, QB, 1.0f, dk, T);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, T, QB, 1.0f, da + t0, T, wt + t0, T, 1.0f, dv, T);
+        glad_transpose_t32(Gt, (size_t)T, G, QB, T);
+        glad_transpose_t32(Wb, (size_t)T, wt + t0, (size_t)T, T);
+        for (int c0 = 0; c0 < c; c0 += 8)
+            for (int s0 = 0; s0 < T; s0 += 32) {
+                glad_tile8x32(dk + (size_t)c0 * T + s0, (size_t)T, q + (size_t)c0 * T + t0, 1, (size_t)T, Gt + s0, (size_t)T, QB, s2,
+                              NULL, 1);
+                glad_tile8x32(dv + (size_t)c0 * T + s0, (size_t)T, da + (size_t)c0 * T + t0, 1, (size_t)T, Wb + s0, (size_t)T, QB,
+                              1.0f, NULL, 1);
+            }
     }
 }
 
@@ -209,7 +218,7 @@ void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, c
     int c = C / heads, pairs = B * heads;
     float s2 = 1.0f / sqrtf((float)c);
     if (glad_nn_avx512() && T % QB == 0 && c % 8 == 0) {
-        /* one thread per (batch, head), each with a T x QB scratch of ws */
+        /* one thread per (batch, head), each with a 3 T x QB scratch of ws */
         int nth = omp_get_max_threads(), slots = T / QB;
         if (nth > slots) nth = slots;
         if (nth > pairs) nth = pairs;
@@ -220,7 +229,7 @@ void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, c
         // (batch, head) pairs write disjoint rows of dqkv; each sgemm runs single-threaded
         #pragma omp parallel num_threads(nth)
         {
-            float *G = ws + (size_t)omp_get_thread_num() * T * QB;
+            float *G = ws + (size_t)omp_get_thread_num() * 3 * T * QB;
             #pragma omp for schedule(static)
             for (int p = 0; p < pairs; p++) backward_pair(dqkv, dout, qkv, att, C, T, heads, c, s2, p, G);
         }

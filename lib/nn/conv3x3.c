@@ -22,6 +22,7 @@
 #include "nn/nn.h"
 #include "nn/conv3x3.h"
 #include "nn/cpu.h"
+#include "nn/tile.h"
 #include "nn/wino3x3.h"
 
 size_t glad_conv3x3_pad_floats(int C, int H, int W)
@@ -183,37 +184,13 @@ __attribute__((target("avx512f"))) static void dw2(float *sums, const float *dy0
     for (int t = 0; t < 9; t++) { sums[t] = _mm512_reduce_add_ps(a0[t]); sums[9 + t] = _mm512_reduce_add_ps(a1[t]); }
 }
 
-/* r[k] := column k of the 16 x 16 block whose rows are r (unpack within
- * 128-bit lanes, then exchange the lanes) */
-__attribute__((target("avx512f"))) static void transpose16(__m512 r[16])
-{
-    __m512 t[16];
-    for (int k = 0; k < 16; k += 2) { t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]); t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]); }
-    for (int k = 0; k < 16; k += 4) {
-        r[k] = _mm512_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[k + 1] = _mm512_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[k + 2] = _mm512_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[k + 3] = _mm512_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int k = 0; k < 4; k++) {
-        t[k] = _mm512_shuffle_f32x4(r[k], r[k + 4], 0x88);
-        t[k + 4] = _mm512_shuffle_f32x4(r[k], r[k + 4], 0xdd);
-        t[k + 8] = _mm512_shuffle_f32x4(r[k + 8], r[k + 12], 0x88);
-        t[k + 12] = _mm512_shuffle_f32x4(r[k + 8], r[k + 12], 0xdd);
-    }
-    for (int k = 0; k < 8; k++) {
-        r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
-        r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
-    }
-}
-
 /* o[j C + c] = x[c W' + j] for 16 channels (rows ldx apart) and nj <= 16 positions */
 __attribute__((target("avx512f"))) static void block_to_cl(float *o, size_t C, const float *x, size_t ldx, int nj)
 {
     __m512 r[16];
     __mmask16 m = (__mmask16)(nj == 16 ? 0xffff : (1u << nj) - 1);
     for (int c = 0; c < 16; c++) r[c] = _mm512_maskz_loadu_ps(m, x + (size_t)c * ldx);
-    transpose16(r);
+    glad_transpose16(r);
     for (int j = 0; j < nj; j++) _mm512_storeu_ps(o + (size_t)j * C, r[j]);
 }
 

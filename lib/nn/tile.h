@@ -2,8 +2,9 @@
  * accumulators, per k two vector loads of b, eight broadcasts of a, sixteen
  * FMAs. Operands are addressed by strides, so one kernel serves a GEMM with
  * either operand transposed in memory (attention, 1x1 convolutions, Winograd's
- * 16 products). Sums run over k in order. Private to lib/nn; include only
- * from code that checks glad_nn_avx512(). */
+ * 16 products). Sums run over k in order. And the 16 x 16 in-register
+ * transpose the channels-last copies and attention use. Private to lib/nn;
+ * include only from code that checks glad_nn_avx512(). */
 #ifndef GLAD_NN_TILE_H
 #define GLAD_NN_TILE_H
 
@@ -36,6 +37,43 @@ __attribute__((target("avx512f"), unused)) static inline void glad_tile8x32(floa
         _mm512_storeu_ps(r, r0);
         _mm512_storeu_ps(r + 16, r1);
     }
+}
+
+/* r[k] := column k of the 16 x 16 block whose rows are r (unpack within
+ * 128-bit lanes, then exchange the lanes) */
+__attribute__((target("avx512f"), unused)) static inline void glad_transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int k = 0; k < 16; k += 2) { t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]); t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]); }
+    for (int k = 0; k < 16; k += 4) {
+        r[k] = _mm512_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[k + 1] = _mm512_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[k + 2] = _mm512_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[k + 3] = _mm512_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int k = 0; k < 4; k++) {
+        t[k] = _mm512_shuffle_f32x4(r[k], r[k + 4], 0x88);
+        t[k + 4] = _mm512_shuffle_f32x4(r[k], r[k + 4], 0xdd);
+        t[k + 8] = _mm512_shuffle_f32x4(r[k + 8], r[k + 12], 0x88);
+        t[k + 12] = _mm512_shuffle_f32x4(r[k + 8], r[k + 12], 0xdd);
+    }
+    for (int k = 0; k < 8; k++) {
+        r[k] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0x88);
+        r[k + 8] = _mm512_shuffle_f32x4(t[k], t[k + 8], 0xdd);
+    }
+}
+
+/* dst[j][s] (32 x T, rows ldd apart) = src[s][j] (T x 32, rows lds apart), T % 16 == 0 */
+__attribute__((target("avx512f"), unused)) static inline void glad_transpose_t32(float *dst, size_t ldd, const float *src,
+                                                                                 size_t lds, int T)
+{
+    __m512 r[16];
+    for (int s0 = 0; s0 < T; s0 += 16)
+        for (int j0 = 0; j0 < 32; j0 += 16) {
+            for (int k = 0; k < 16; k++) r[k] = _mm512_loadu_ps(src + (size_t)(s0 + k) * lds + j0);
+            glad_transpose16(r);
+            for (int k = 0; k < 16; k++) _mm512_storeu_ps(dst + (size_t)(j0 + k) * ldd + s0, r[k]);
+        }
 }
 
 #endif
