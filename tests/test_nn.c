@@ -431,18 +431,27 @@ int main(void)
         }
         CHECK_NEAR(p[0], P, 1e-6);
     }
-    /* threads: a conv is the same with 1 and 2 threads (up to rounding), at a
+    /* threads: a conv and its gradients are the same with 1 and 2 threads (up
+     * to rounding: Winograd's weight gradient sums per-thread partials), at a
      * size the direct kernel takes and one Winograd takes (on AVX-512F) */
-    for (int S = 20; S <= 40; S += 20) {
-        conv_ctx c = {rvec((size_t)2 * 16 * S * S), rvec(32 * 16 * 9), rvec(32), NULL, 2, 16, S, S, 32, 3, 1, 1};
-        size_t no = (size_t)2 * 32 * S * S;
-        c.ws = TMALLOC(glad_conv2d_workspace(16, S, S, 32, 3, 3, 1, 1) * sizeof(float));
-        float *o1 = TMALLOC(no * sizeof(float)), *o2 = TMALLOC(no * sizeof(float));
-        omp_set_num_threads(1); conv_f(o1, &c);
-        omp_set_num_threads(2); conv_f(o2, &c);
-        double d = 0;
-        for (size_t i = 0; i < no; i++) d = fmax(d, fabs(o1[i] - o2[i]));
-        CHECKF(d < 1e-4, "conv %dx%d: 1 vs 2 threads differ by %g", S, S, d);
+    for (int S = 12; S <= 40; S += 28) {
+        conv_ctx c = {rvec((size_t)2 * 32 * S * S), rvec(32 * 32 * 9), rvec(32), NULL, 2, 32, S, S, 32, 3, 1, 1};
+        size_t no = (size_t)2 * 32 * S * S, nw = 32 * 32 * 9;
+        c.ws = TMALLOC(glad_conv2d_workspace(32, S, S, 32, 3, 3, 1, 1) * sizeof(float));
+        float *o1 = TMALLOC(no * sizeof(float)), *o2 = TMALLOC(no * sizeof(float)), *r = rvec(no);
+        float *dx1 = TCALLOC(no, sizeof(float)), *dx2 = TCALLOC(no, sizeof(float)), *dw1 = TCALLOC(nw, sizeof(float));
+        float *dw2 = TCALLOC(nw, sizeof(float)), db[32] = {0};
+        omp_set_num_threads(1);
+        conv_f(o1, &c);
+        glad_conv2d_backward(dx1, dw1, db, r, c.x, c.w, 2, 32, S, S, 32, 3, 3, 1, 1, c.ws);
+        omp_set_num_threads(2);
+        conv_f(o2, &c);
+        glad_conv2d_backward(dx2, dw2, db, r, c.x, c.w, 2, 32, S, S, 32, 3, 3, 1, 1, c.ws);
+        double d = 0, ddx = 0, ddw = 0, mw = 0;
+        for (size_t i = 0; i < no; i++) { d = fmax(d, fabs(o1[i] - o2[i])); ddx = fmax(ddx, fabs(dx1[i] - dx2[i])); }
+        for (size_t i = 0; i < nw; i++) { ddw = fmax(ddw, fabs(dw1[i] - dw2[i])); mw = fmax(mw, fabs(dw1[i])); }
+        CHECKF(d < 1e-4 && ddx < 1e-4 && ddw < 1e-5 * mw, "conv %dx%d: 1 vs 2 threads differ by %g (out), %g (dx), %g of %g (dw)", S, S,
+               d, ddx, ddw, mw);
     }
     free_all();
     return check_done();
