@@ -320,7 +320,7 @@ double glad_unet_forward_flops(const glad_unet *u)
     }
     return f;
 }
-void glad_unet_zero_grad(glad_unet *u) { memset(u->g, 0, sizeof(float) * u->total); }
+
 
 static uint64_t splitmix(uint64_t *s)
 {
@@ -792,6 +792,17 @@ int glad_unet_encode(glad_unet *u, const float *x, const float *t, int B, float 
     return u->nfeat;
 }
 
+/* p[0..n) = 0 by all threads (a serial memset leaves the others waiting) */
+static void zero(float *p, size_t n)
+{
+    size_t nc = (n + 65535) / 65536;
+    // chunks are disjoint
+    #pragma omp parallel for schedule(static) if (nc > 1)
+    for (size_t c = 0; c < nc; c++) memset(p + c * 65536, 0, sizeof(float) * (c + 1 < nc ? 65536 : n - c * 65536));
+}
+
+void glad_unet_zero_grad(glad_unet *u) { zero(u->g, u->total); }
+
 int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
 {
     if (!u->fwd_done || !u->gvalid || !u->gtrain) return GLAD_EINVAL;
@@ -800,8 +811,11 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
     for (int i = u->ntape - 1; i >= 0; i--) {
         tape_op *t = &u->tape[i];
         if (!ND(t->y)->has_g) continue;
-        if (t->za) memset(GR(t->a), 0, sizeof(float) * ND(t->a)->n);
-        if (t->zb) memset(GR(t->b), 0, sizeof(float) * ND(t->b)->n);
+        /* a gradient this op creates starts at zero, unless the op writes it
+         * whole (a sum's and an embedding add's input gradients are copies) */
+        int wa = t->za && (t->op == OP_ADD || t->op == OP_ADDEMB) && t->a != t->b, wb = t->zb && t->op == OP_ADD && t->a != t->b;
+        if (t->za && !wa) zero(GR(t->a), ND(t->a)->n);
+        if (t->zb && !wb) zero(GR(t->b), ND(t->b)->n);
         const float *a = t->a >= 0 ? D(t->a) : NULL;
         if (t->rec) {
             /* rebuild the GroupNorm+SiLU output from its input (alive: its own backward comes later) */
@@ -835,7 +849,10 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
         case OP_ADD:
             // elementwise
             #pragma omp parallel for simd schedule(static) if (n > 65536)
-            for (size_t k = 0; k < n; k++) { ga[k] += gy[k]; gb[k] += gy[k]; }
+            for (size_t k = 0; k < n; k++) {
+                ga[k] = wa ? gy[k] : ga[k] + gy[k];
+                gb[k] = wb ? gy[k] : gb[k] + gy[k];
+            }
             break;
         case OP_ADDEMB:
             // (batch, channel) rows are independent
@@ -845,7 +862,7 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
                     const float *r = gy + ((size_t)b * t->C + c) * t->H;
                     float *o = ga + ((size_t)b * t->C + c) * t->H;
                     double s = 0;
-                    for (int k = 0; k < t->H; k++) { o[k] += r[k]; s += r[k]; }
+                    for (int k = 0; k < t->H; k++) { o[k] = wa ? r[k] : o[k] + r[k]; s += r[k]; }
                     gb[(size_t)b * t->C + c] += (float)s;
                 }
             break;

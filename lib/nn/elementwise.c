@@ -136,19 +136,26 @@ void glad_maxpool3s2_forward(float *out, const float *x, int BC, int H, int W)
 // a is (B,Ca,N), b is (B,Cb,N), out is (B,Ca+Cb,N)
 void glad_concat_forward(float *out, const float *a, const float *b, int B, int Ca, int Cb, size_t N)
 {
-    for (int n = 0; n < B; n++) {
-        memcpy(out + (size_t)n * (Ca + Cb) * N, a + (size_t)n * Ca * N, sizeof(float) * Ca * N);
-        memcpy(out + ((size_t)n * (Ca + Cb) + Ca) * N, b + (size_t)n * Cb * N, sizeof(float) * Cb * N);
-    }
+    int C = Ca + Cb;
+    // (image, channel) rows are independent
+    #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * C * N > 65536)
+    for (int n = 0; n < B; n++)
+        for (int c = 0; c < C; c++)
+            memcpy(out + ((size_t)n * C + c) * N, c < Ca ? a + ((size_t)n * Ca + c) * N : b + ((size_t)n * Cb + c - Ca) * N,
+                   sizeof(float) * N);
 }
 
 void glad_concat_backward(float *da, float *db, const float *dout, int B, int Ca, int Cb, size_t N)
 {
-    for (int n = 0; n < B; n++) {
-        const float *g = dout + (size_t)n * (Ca + Cb) * N;
-        if (da) { float *d = da + (size_t)n * Ca * N; for (size_t i = 0; i < (size_t)Ca * N; i++) d[i] += g[i]; }
-        if (db) { float *d = db + (size_t)n * Cb * N; for (size_t i = 0; i < (size_t)Cb * N; i++) d[i] += g[(size_t)Ca * N + i]; }
-    }
+    int C = Ca + Cb;
+    // (image, channel) rows are independent
+    #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * C * N > 65536)
+    for (int n = 0; n < B; n++)
+        for (int c = 0; c < C; c++) {
+            float *d = c < Ca ? (da ? da + ((size_t)n * Ca + c) * N : NULL) : (db ? db + ((size_t)n * Cb + c - Ca) * N : NULL);
+            const float *g = dout + ((size_t)n * C + c) * N;
+            if (d) for (size_t i = 0; i < N; i++) d[i] += g[i];
+        }
 }
 
 /* one row: r = exp(r - max) / sum */
