@@ -187,24 +187,32 @@ static void test_gn_silu(void)
     float gdg2[8] = {0}, gdb2[8] = {0};
     glad_groupnorm_silu_backward(NULL, gdg2, gdb2, gr, g.x, g.mean, g.rstd, g.g, g.b, 2, 8, 10, 4, ws);
     CHECK(memcmp(gdg, gdg2, sizeof gdg) == 0 && memcmp(gdb, gdb2, sizeof gdb) == 0);
-    /* a 3x3 conv of it without materialising it (direct and Winograd sizes)
-     * is bit for bit the conv of glad_groupnorm_silu_forward's output; the
+    /* a 3x3 conv of it without materialising it (direct and Winograd sizes;
+     * channels a multiple of 16 or not) is bit for bit the conv of
+     * glad_groupnorm_silu_forward's output, forward and backward; the
      * statistics-only call gives the same statistics */
     if (!glad_conv2d_gnsilu_ok(3, 3, 1, 1)) return;
-    for (int S = 12; S <= 36; S += 24) {
-        int B = 2, C = 32, OC = 16, N = S * S;
+    int cfg[][3] = {{12, 32, 32}, {36, 32, 32}, {20, 24, 4}};   /* size, channels, groups */
+    for (int ci = 0; ci < 3; ci++) {
+        int S = cfg[ci][0], B = 2, C = cfg[ci][1], G = cfg[ci][2], OC = 16, N = S * S;
         float *x = rvec((size_t)B * C * N), *ga = rvec(C), *be = rvec(C), *w = rvec((size_t)OC * C * 9), *bb = rvec(OC);
         float *y = TMALLOC((size_t)B * C * N * sizeof(float)), *o1 = TMALLOC((size_t)B * OC * N * sizeof(float));
         float *o2 = TMALLOC((size_t)B * OC * N * sizeof(float)), mu[64], rs[64], mu2[64], rs2[64];
-        float *cws = TMALLOC(glad_conv2d_workspace(C, S, S, OC, 3, 3, 1, 1) * sizeof(float));
+        float *cws = TMALLOC(glad_conv2d_workspace(C, S, S, OC, 3, 3, 1, 1) * sizeof(float)), *dy = rvec((size_t)B * OC * N);
+        float *dx1 = TCALLOC((size_t)B * C * N, sizeof(float)), *dx2 = TCALLOC((size_t)B * C * N, sizeof(float));
+        float *dw1 = TCALLOC((size_t)OC * C * 9, sizeof(float)), *dw2 = TCALLOC((size_t)OC * C * 9, sizeof(float)), db1[16] = {0}, db2[16] = {0};
         for (int i = 0; i < B * C * N; i++) x[i] = 3 * x[i] + 1;
-        glad_groupnorm_silu_forward(y, mu, rs, x, ga, be, B, C, N, 32, 1e-5f);
+        glad_groupnorm_silu_forward(y, mu, rs, x, ga, be, B, C, N, G, 1e-5f);
         glad_conv2d_forward(o1, y, w, bb, B, C, S, S, OC, 3, 3, 1, 1, cws);
-        glad_groupnorm_silu_forward(NULL, mu2, rs2, x, ga, be, B, C, N, 32, 1e-5f);
-        glad_gnsilu pre = {mu2, rs2, ga, be, 32};
+        glad_conv2d_backward(dx1, dw1, db1, dy, y, w, B, C, S, S, OC, 3, 3, 1, 1, cws);
+        glad_groupnorm_silu_forward(NULL, mu2, rs2, x, ga, be, B, C, N, G, 1e-5f);
+        glad_gnsilu pre = {mu2, rs2, ga, be, G};
         glad_conv2d_forward_gnsilu(o2, x, &pre, w, bb, B, C, S, S, OC, cws);
+        glad_conv2d_backward_gnsilu(dx2, dw2, db2, dy, x, &pre, w, B, C, S, S, OC, cws);
+        CHECKF(memcmp(dx1, dx2, (size_t)B * C * N * sizeof(float)) == 0 && memcmp(dw1, dw2, (size_t)OC * C * 9 * sizeof(float)) == 0 &&
+               memcmp(db1, db2, sizeof db1) == 0, "fused gn+silu conv %dx%d C%d: backward differs", S, S, C);
         CHECKF(memcmp(mu, mu2, sizeof mu) == 0 && memcmp(rs, rs2, sizeof rs) == 0 &&
-               memcmp(o1, o2, (size_t)B * OC * N * sizeof(float)) == 0, "fused gn+silu conv %dx%d differs", S, S);
+               memcmp(o1, o2, (size_t)B * OC * N * sizeof(float)) == 0, "fused gn+silu conv %dx%d C%d differs", S, S, C);
     }
 }
 

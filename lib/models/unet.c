@@ -648,7 +648,8 @@ static int plan(glad_unet *u)
             node *y = ND(t->y);
             t->rec = t->za = t->zb = 0;
             if (!y->has_g) continue;
-            if (t->a >= 0 && reads_input(t->op) && ND(t->a)->recompute) {
+            /* (a conv of a fused GroupNorm+SiLU applies it again itself) */
+            if (t->a >= 0 && reads_input(t->op) && ND(t->a)->recompute && t->pre < 0) {
                 t->rec = 1;
                 if (glad_memplan_alloc(&m, ND(t->a)->n, &t->rtmp)) goto out;
             }
@@ -834,8 +835,14 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
             break;
         case OP_TEMB: break;
         case OP_CONV:
-            glad_conv2d_backward(t->a == u->tape[0].y && !dx ? NULL : ga, G(t->pw), G(t->pb), gy, a, P(t->pw), t->B, t->C,
-                                 t->H, t->W, t->OC, t->k, t->k, t->stride, t->pad, u->ws);
+            if (t->pre >= 0) {   /* the fused GroupNorm+SiLU is applied again as the conv copies its input */
+                const tape_op *g = &u->tape[t->pre];
+                glad_gnsilu pre = {u->mem + g->s1, u->mem + g->s1 + g->B * 32, P(g->pw), P(g->pb), 32};
+                glad_conv2d_backward_gnsilu(ga, G(t->pw), G(t->pb), gy, D(t->x2), &pre, P(t->pw), t->B, t->C, t->H, t->W, t->OC,
+                                            u->ws);
+            } else
+                glad_conv2d_backward(t->a == u->tape[0].y && !dx ? NULL : ga, G(t->pw), G(t->pb), gy, a, P(t->pw), t->B, t->C,
+                                     t->H, t->W, t->OC, t->k, t->k, t->stride, t->pad, u->ws);
             break;
         case OP_GN:
             glad_groupnorm_backward(ga, G(t->pw), G(t->pb), gy, a, s1, s1 + t->B * 32, P(t->pw), t->B, t->C, t->H, 32);

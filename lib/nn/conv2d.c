@@ -130,6 +130,13 @@ static void bias_grad(float *db, const float *gb, int OC, int N)
     }
 }
 
+void glad_conv2d_backward_gnsilu(float *dx, float *dw, float *db, const float *dout, const float *x, const glad_gnsilu *pre,
+                                 const float *w, int B, int C, int H, int W, int OC, float *ws)
+{
+    glad_conv3x3_backward(dx, dw, dout, x, pre, w, B, C, H, W, OC, ws);
+    for (int n = 0; db && n < B; n++) bias_grad(db, dout + (size_t)n * OC * H * W, OC, H * W);
+}
+
 // x is (B,C,H,W), dout is (B,OC,Ho,Wo)
 void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int B,
                           int C, int H, int W, int OC, int kh, int kw, int stride, int pad, float *ws)
@@ -137,7 +144,7 @@ void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, co
     int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad), K = C * kh * kw, N = Ho * Wo;
     int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
     if (direct3(kh, kw, stride, pad)) {
-        glad_conv3x3_backward(dx, dw, dout, x, w, B, C, H, W, OC, ws);
+        glad_conv3x3_backward(dx, dw, dout, x, NULL, w, B, C, H, W, OC, ws);
         for (int n = 0; db && n < B; n++) bias_grad(db, dout + (size_t)n * OC * N, OC, N);
         return;
     }

@@ -30,11 +30,20 @@ size_t glad_conv3x3_pad_floats(int C, int H, int W)
     return (size_t)C * (H + 2) * (W + 2) + 32 + 2 * (size_t)(W + 2) + 2;
 }
 
+/* the GroupNorm+SiLU affine of channel c of image n, as
+ * glad_groupnorm_silu_forward computes it */
+static void gnsilu_affine(const glad_gnsilu *pre, int C, int n, int c, float *ga, float *be)
+{
+    int g = n * pre->groups + c / (C / pre->groups);
+    *ga = pre->gamma[c] * pre->rstd[g];
+    *be = pre->beta[c] - pre->mean[g] * *ga;
+}
+
 /* xp (C, H+2, W+2) zero border, then zero slack; the interior is x, or
  * silu(groupnorm(x)) of image n when pre is given */
 static void pad_pre(float *xp, const float *x, int C, int H, int W, const glad_gnsilu *pre, int n)
 {
-    int Wp = W + 2, cg = pre ? C / pre->groups : 1;
+    int Wp = W + 2;
     size_t plane = (size_t)(H + 2) * Wp;
     // channels are independent
     #pragma omp parallel for schedule(static) if ((long)C * H * W > 32768)
@@ -42,11 +51,7 @@ static void pad_pre(float *xp, const float *x, int C, int H, int W, const glad_g
         float *o = xp + (size_t)c * plane;
         const float *xc = x + (size_t)c * H * W;
         float ga = 1, be = 0;
-        if (pre) {   /* as glad_groupnorm_silu_forward computes them */
-            int g = n * pre->groups + c / cg;
-            ga = pre->gamma[c] * pre->rstd[g];
-            be = pre->beta[c] - pre->mean[g] * ga;
-        }
+        if (pre) gnsilu_affine(pre, C, n, c, &ga, &be);
         memset(o, 0, sizeof(float) * Wp);
         for (int i = 0; i < H; i++) {
             float *r = o + (size_t)(i + 1) * Wp;
@@ -196,8 +201,9 @@ __attribute__((target("avx512f"))) static void block_to_cl(float *o, size_t C, c
 
 /* channels-last copy of the padded input: xt[q C + c] = xpad[c][q] for the
  * (H+2)(W+2) + 2 positions q of a padded plane (the last two, read past the
- * plane by the bottom-right taps of dropped positions, are zero) */
-static void pad_channels_last(float *xt, const float *x, int C, int H, int W)
+ * plane by the bottom-right taps of dropped positions, are zero); of
+ * silu(groupnorm(x)) of image n when pre is given */
+static void pad_channels_last_pre(float *xt, const float *x, int C, int H, int W, const glad_gnsilu *pre, int n)
 {
     int Wp = W + 2;
     memset(xt, 0, sizeof(float) * (size_t)C * Wp);
@@ -208,13 +214,30 @@ static void pad_channels_last(float *xt, const float *x, int C, int H, int W)
         float *r = xt + (size_t)(i + 1) * Wp * C;
         memset(r, 0, sizeof(float) * C);
         memset(r + (size_t)(W + 1) * C, 0, sizeof(float) * C);
-        /* 16 x 16 blocks transposed in registers (C % 16 == 0 here) */
+        /* 16 x 16 blocks transposed in registers (C % 16 == 0 here); with
+         * pre, 16 channels x 256 positions at a time go through a buffer */
         for (int c0 = 0; c0 < C; c0 += 16)
-            for (int j0 = 0; j0 < W; j0 += 16)
-                block_to_cl(r + (size_t)(j0 + 1) * C + c0, (size_t)C, x + ((size_t)c0 * H + i) * W + j0, (size_t)H * W,
-                            W - j0 < 16 ? W - j0 : 16);
+            for (int j1 = 0; j1 < W; j1 += 256) {
+                int nj1 = W - j1 < 256 ? W - j1 : 256;
+                const float *src = x + ((size_t)c0 * H + i) * W + j1;
+                size_t ld = (size_t)H * W;
+                float buf[16 * 256];
+                if (pre) {
+                    for (int k = 0; k < 16; k++) {
+                        float ga, be;
+                        gnsilu_affine(pre, C, n, c0 + k, &ga, &be);
+                        glad_groupnorm_silu_row(buf + k * 256, src + k * ld, nj1, ga, be);
+                    }
+                    src = buf;
+                    ld = 256;
+                }
+                for (int j0 = 0; j0 < nj1; j0 += 16)
+                    block_to_cl(r + (size_t)(j1 + j0 + 1) * C + c0, (size_t)C, src + j0, ld, nj1 - j0 < 16 ? nj1 - j0 : 16);
+            }
     }
 }
+
+static void pad_channels_last(float *xt, const float *x, int C, int H, int W) { pad_channels_last_pre(xt, x, C, H, W, NULL, 0); }
 
 /* acc[k][t] (16 channels) = sum_p dy_k[p] xt[(p + off(t)) C + c0 ..] for 3
  * output channels: vectors run over 16 input channels, so every load is one
@@ -267,8 +290,8 @@ static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintp
  * (channel block, input channel) task's vector sum, so it is thread-independent.
  * With scr (nth thread scratches) the weight gradient goes to Winograd's
  * partials instead (glad_wino3x3_dw_finish ends it). */
-static void backward1(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *U, float *scr,
-                      int nth, int C, int H, int W, int OC, float *ws)
+static void backward1(float *dx, float *dw, const float *dout, const float *x, const glad_gnsilu *pre, int n, const float *w,
+                      const float *U, float *scr, int nth, int C, int H, int W, int OC, float *ws)
 {
     int Wp = W + 2;
     size_t plane = (size_t)(H + 2) * Wp, na = glad_conv3x3_pad_floats(C, H, W), nb = C % 16 ? 0 : cl_floats(C, H, W);
@@ -278,13 +301,13 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
     const float *d0 = dp + Wp + 1;
     if (scr) {
         float *xt = align64(ws), *dyt = align64(dp + glad_conv3x3_pad_floats(OC, H, W));
-        pad_channels_last(xt, x, C, H, W);
+        pad_channels_last_pre(xt, x, C, H, W, pre, n);
         pad_channels_last(dyt, dout, OC, H, W);
         glad_wino3x3_dw_image(scr, nth, xt, dyt, C, H, W, OC);
     } else if (C % 16 == 0) {
         /* channels-last input, 64-byte aligned inside ws */
         float *xt = align64(ws);
-        pad_channels_last(xt, x, C, H, W);
+        pad_channels_last_pre(xt, x, C, H, W, pre, n);
         int nob = (OC + 2) / 3, ncb = C / 16;
         // (channel block, input block) pairs write disjoint dw entries
         #pragma omp parallel for collapse(2) schedule(static) if ((long)OC * C * H * W > 65536)
@@ -299,7 +322,7 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
             }
     } else {
         float *xp = ws;
-        glad_conv3x3_pad(xp, x, C, H, W);
+        pad_pre(xp, x, C, H, W, pre, n);
         int nob = (OC + 1) / 2;
         // (channel block, input channel) pairs write disjoint dw entries
         #pragma omp parallel for collapse(2) schedule(static) if ((long)OC * C * H * W > 65536)
@@ -320,8 +343,8 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
 }
 
 // x is (B,C,H,W), dout is (B,OC,H,W); dw accumulates image by image; ws: glad_conv3x3_backward_floats
-void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, int B, int C, int H,
-                           int W, int OC, float *ws)
+void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float *x, const glad_gnsilu *pre, const float *w,
+                           int B, int C, int H, int W, int OC, float *ws)
 {
     size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W, nu = use_wino(OC, H, W, C) ? glad_wino3x3_weight_floats(OC, C) : 0;
     float *U = dx && nu ? ws + glad_conv3x3_backward_floats(C, H, W, OC) - nu : NULL;
@@ -330,7 +353,8 @@ void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float 
      * their memory, the direct sums) */
     int nth = omp_get_max_threads();
     float *scr = use_wino_dw(C, H, W, OC) ? calloc((size_t)nth * glad_wino3x3_dw_floats(C, OC), sizeof(float)) : NULL;
-    for (int n = 0; n < B; n++) backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, w, U, scr, nth, C, H, W, OC, ws);
+    for (int n = 0; n < B; n++)
+        backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, pre, n, w, U, scr, nth, C, H, W, OC, ws);
     if (scr) glad_wino3x3_dw_finish(dw, scr, nth, C, OC);
     free(scr);
 }

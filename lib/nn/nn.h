@@ -24,6 +24,10 @@ typedef struct { const float *mean, *rstd, *gamma, *beta; int groups; } glad_gns
 int glad_conv2d_gnsilu_ok(int kh, int kw, int stride, int pad);
 void glad_conv2d_forward_gnsilu(float *out, const float *x, const glad_gnsilu *pre, const float *w, const float *b, int B,
                                 int C, int H, int W, int OC, float *ws);
+/* its backward (dx: the gradient of the normalised input, may be NULL); the
+ * same bit for bit as glad_conv2d_backward given that input */
+void glad_conv2d_backward_gnsilu(float *dx, float *dw, float *db, const float *dout, const float *x, const glad_gnsilu *pre,
+                                 const float *w, int B, int C, int H, int W, int OC, float *ws);
 /* dx may be NULL (no input gradient) */
 void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int B,
                           int C, int H, int W, int OC, int kh, int kw, int stride, int pad, float *ws);
