@@ -185,20 +185,32 @@ int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *b
     int G = nblk >= 4 * nth ? 1 : (4 * nth + nblk - 1) / nblk;
     if (G > nob) G = nob;
     int fail = 0;
+    /* every thread allocates its V and M before any output is touched, so a
+     * failure leaves out as it was (the caller then runs the direct kernel,
+     * which in accumulate mode must not add twice) */
     // (tile block, channel group) tasks write disjoint outputs; each thread has its own V and M
-    #pragma omp parallel reduction(|:fail) if ((long)NO * NI * H * W > 65536)
+    #pragma omp parallel shared(fail) if ((long)NO * NI * H * W > 65536)
     {
         float *V = malloc(sizeof(float) * (16 * vstride(NI) + 16 * 8 * NT)), *M = V ? V + 16 * vstride(NI) : NULL;
-        #pragma omp for schedule(static)
-        for (int task = 0; task < nblk * G; task++) {
-            if (!V) { fail = 1; continue; }
-            int b = task / G, g = task % G, t0 = b * NT, nt = T - t0 < NT ? T - t0 : NT;
-            seg sg[NT];
-            int nseg = segments(sg, t0, nt, tw);
-            input_block(V, xp, NI, H, W + 2, sg, nseg, nt);
-            for (int ob = g * nob / G; ob < (g + 1) * nob / G; ob++) {
-                gemm_block(M, V, U, NI, nob, ob);
-                output_block(out, M, bias, ob * 8, H, W, sg, nseg, accumulate);
+        if (!V) {
+            #pragma omp atomic write
+            fail = 1;
+        }
+        #pragma omp barrier
+        int stop;
+        #pragma omp atomic read
+        stop = fail;
+        if (!stop) {
+            #pragma omp for schedule(static)
+            for (int task = 0; task < nblk * G; task++) {
+                int b = task / G, g = task % G, t0 = b * NT, nt = T - t0 < NT ? T - t0 : NT;
+                seg sg[NT];
+                int nseg = segments(sg, t0, nt, tw);
+                input_block(V, xp, NI, H, W + 2, sg, nseg, nt);
+                for (int ob = g * nob / G; ob < (g + 1) * nob / G; ob++) {
+                    gemm_block(M, V, U, NI, nob, ob);
+                    output_block(out, M, bias, ob * 8, H, W, sg, nseg, accumulate);
+                }
             }
         }
         free(V);

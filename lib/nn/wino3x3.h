@@ -13,7 +13,7 @@ size_t glad_wino3x3_weight_floats(int NI, int NO);
  * w (NI,NO,3,3) transposed and flipped (the input gradient of that conv) */
 void glad_wino3x3_weights(float *U, const float *w, int NI, int NO, int flip);
 /* out (NO,H,W) = conv of xp (NI padded planes) + bias (accumulate: out +=,
- * no bias); GLAD_ENOMEM when a thread's 8 KB x (NI + 8) scratch failed */
+ * no bias); GLAD_ENOMEM, out untouched, when a thread's 8 KB x (NI + 8) scratch failed */
 int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *bias, int NI, int H, int W, int NO,
                      int accumulate);
 
