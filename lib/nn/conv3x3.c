@@ -12,8 +12,9 @@
  * gives the input gradient (a 3x3 convolution of dout with the weights
  * transposed and flipped). Planes of 32 x 32 or more whose shapes Winograd
  * accepts go to wino3x3.c instead (2.25x fewer products), forward and input
- * gradient alike; the weight gradient is always the direct sum here. Not a
- * general convolution. */
+ * gradient alike, and the weight gradient from 16 x 16 on; smaller ones use
+ * the direct sums here. With a glad_gnsilu the input copies apply GroupNorm+
+ * SiLU on the way (the tensor is never stored). Not a general convolution. */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* wino3x3.c - 3x3 stride-1 padding-1 convolution by Winograd F(2x2,3x3),
- * fused and cache-blocked for AVX-512F (the UNet's forward and input
- * gradient; conv3x3.c picks it). Same transforms as winograd.c:
+ * fused and cache-blocked for AVX-512F (the UNet's forward, input and weight
+ * gradients; conv3x3.c picks it). Same transforms as winograd.c:
  *   Y = A^T [ (G g G^T) .* (B^T d B) ] A   per 2x2 output tile,
- * 16 products per output pair instead of 36. Unlike winograd.c (16 sgemm over
+ * 16 products per tile and channel pair instead of 36. Unlike winograd.c (16 sgemm over
  * the whole image, whose V and M stream through memory), a thread takes 32
  * tiles at a time: their B^T d B for every input channel (V: 16 x NI x 32,
  * L2), then per 8 output channels the 16 products summed over the inputs in
