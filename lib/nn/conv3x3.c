@@ -10,10 +10,9 @@
  * summed over i then taps in that fixed order for every output, so results do
  * not depend on the tiling, the thread count or the batch. The same kernel
  * gives the input gradient (a 3x3 convolution of dout with the weights
- * transposed and flipped). Planes of 32 x 32 or more whose shapes Winograd
- * accepts go to wino3x3.c instead (2.25x fewer products), forward and input
- * gradient alike, and the weight gradient from 16 x 16 on; smaller ones use
- * the direct sums here. With a glad_gnsilu the input copies apply GroupNorm+
+ * transposed and flipped). Planes of 16 x 16 or more whose shapes Winograd
+ * accepts go to wino3x3.c instead (2.25x fewer products), forward, input and
+ * weight gradients alike; smaller ones use the direct sums here. With a glad_gnsilu the input copies apply GroupNorm+
  * SiLU on the way (the tensor is never stored). Not a general convolution. */
 #include <immintrin.h>
 #include <omp.h>
@@ -133,9 +132,9 @@ static void run(float *out, const float *xp, const float *w, const float *bias, 
         }
 }
 
-/* Winograd (wino3x3.c) where its shape rules and 32 x 32 or more positions
- * hold: below that the direct kernel is as fast */
-static int use_wino(int NI, int H, int W, int NO) { return H * W >= 1024 && glad_wino3x3_ok(NI, H, W, NO); }
+/* Winograd (wino3x3.c) where its shape rules and 16 x 16 or more positions
+ * hold: below that (one block of tiles per image) the direct kernel is faster */
+static int use_wino(int NI, int H, int W, int NO) { return H * W >= 256 && glad_wino3x3_ok(NI, H, W, NO); }
 
 size_t glad_conv3x3_forward_floats(int C, int H, int W, int OC)
 {
@@ -269,8 +268,7 @@ __attribute__((target("avx512f"))) static void dw_cl(float *acc, const float *dy
 
 static size_t cl_floats(int C, int H, int W) { return (size_t)C * ((size_t)(H + 2) * (W + 2) + 2) + 16; }
 
-/* the weight gradient by Winograd from 16 x 16 positions on (its per-thread
- * partials make it pay off earlier than the forward) */
+/* the weight gradient by Winograd from 16 x 16 positions on too */
 static int use_wino_dw(int C, int H, int W, int OC) { return H * W >= 256 && glad_wino3x3_dw_ok(C, H, W, OC); }
 
 /* x's padded planes (channels-last when C % 16 == 0), dout's padded planes,

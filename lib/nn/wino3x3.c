@@ -181,8 +181,8 @@ int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *b
                      int accumulate)
 {
     int th = H / 2, tw = W / 2, T = th * tw, nblk = (T + NT - 1) / NT, nob = NO / 8, nth = omp_get_max_threads();
-    /* split the output channels too when the blocks alone cannot feed the threads */
-    int G = nblk >= 4 * nth ? 1 : (4 * nth + nblk - 1) / nblk;
+    /* split the output channels too when there are fewer blocks than threads */
+    int G = nblk >= nth ? 1 : (nth + nblk - 1) / nblk;
     if (G > nob) G = nob;
     int fail = 0;
     /* every thread allocates its V and M before any output is touched, so a
