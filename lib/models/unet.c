@@ -23,6 +23,7 @@ typedef struct {
     int recompute;   /* GroupNorm+SiLU output: rebuilt in backward */
     int need;        /* consumers whose backward reads the data (planning counter) */
     int has_g, nograd;
+    int uses;        /* ops that read it */
     int virt;        /* fused GroupNorm+SiLU output: never materialised in the forward */
 } node;
 
@@ -321,7 +322,6 @@ double glad_unet_forward_flops(const glad_unet *u)
     return f;
 }
 
-
 static uint64_t splitmix(uint64_t *s)
 {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -379,8 +379,8 @@ static tape_op *push(glad_unet *u, int op, size_t n, int a, int b)
     t->op = op;
     t->a = a; t->b = b; t->y = y;
     t->pw = t->pb = t->pre = t->x2 = -1;
-    if (a >= 0) u->nodes[a].last = u->ntape;
-    if (b >= 0) u->nodes[b].last = u->ntape;
+    if (a >= 0) { u->nodes[a].last = u->ntape; u->nodes[a].uses++; }
+    if (b >= 0) { u->nodes[b].last = u->ntape; u->nodes[b].uses++; }
     u->ntape++;
     return t;
 }
@@ -399,16 +399,6 @@ static int conv(glad_unet *u, int x, int pw, int B, int C, int H, int W, int OC,
     need_ws(u, glad_conv2d_workspace(C, H, W, OC, k, k, stride, pad));
     t->pw = pw; t->pb = pw + 1;
     t->B = B; t->C = C; t->H = H; t->W = W; t->OC = OC; t->k = k; t->stride = stride; t->pad = pad;
-    /* a GroupNorm+SiLU read by this conv alone is applied while the conv
-     * copies its input: the normalised tensor is never written */
-    tape_op *g = &u->tape[ND(x)->prod];
-    if (g->op == OP_GNSILU && ND(x)->last == u->ntape - 1 && glad_conv2d_gnsilu_ok(k, k, stride, pad)) {
-        g->fused = 1;
-        t->pre = ND(x)->prod;
-        t->x2 = g->a;
-        ND(x)->virt = 1;
-        if (ND(g->a)->last < u->ntape - 1) ND(g->a)->last = u->ntape - 1;   /* read here now */
-    }
     return t->y;
 }
 
@@ -588,6 +578,25 @@ static int build(glad_unet *u)
     return h;
 }
 
+/* A GroupNorm+SiLU read by one conv alone is applied while that conv copies
+ * its input: the normalised tensor is never written. Run on the finished
+ * tape, when every node's readers are known. */
+static void fuse(glad_unet *u)
+{
+    for (int i = 0; i < u->ntape; i++) {
+        tape_op *t = &u->tape[i];
+        if (t->op != OP_CONV || ND(t->a)->uses != 1 || ND(t->a)->keep || !glad_conv2d_gnsilu_ok(t->k, t->k, t->stride, t->pad))
+            continue;
+        tape_op *g = &u->tape[ND(t->a)->prod];
+        if (g->op != OP_GNSILU) continue;
+        g->fused = 1;
+        t->pre = ND(t->a)->prod;
+        t->x2 = g->a;
+        ND(t->a)->virt = 1;
+        if (ND(g->a)->last < i) ND(g->a)->last = i;   /* read here now */
+    }
+}
+
 /* ------------------------------------------------------------------ memory plan */
 
 /* the op's backward reads its input a's data */
@@ -707,6 +716,7 @@ static int prepare(glad_unet *u, int B, int train, int mode)
     u->gB = B; u->gtrain = train; u->gmode = mode;
     u->out_node = build(u);
     if (u->out_node < 0) return GLAD_ENOMEM;
+    fuse(u);
     GLAD_TRY(plan(u));
     u->gvalid = 1;
     return 0;
@@ -716,6 +726,13 @@ static int prepare(glad_unet *u, int B, int train, int mode)
 
 #define D(i) (u->mem + u->nodes[i].off)
 #define GR(i) (u->mem + u->nodes[i].goff)
+
+/* the statistics and affine of conv t's fused GroupNorm+SiLU */
+static glad_gnsilu fused_pre(glad_unet *u, const tape_op *t)
+{
+    const tape_op *g = &u->tape[t->pre];
+    return (glad_gnsilu){u->mem + g->s1, u->mem + g->s1 + g->B * 32, P(g->pw), P(g->pb), 32};
+}
 
 /* full: a recomputation in the backward (a fused GroupNorm+SiLU writes its output) */
 static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x, const float *tt, uint64_t seed, int full)
@@ -728,8 +745,7 @@ static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x,
     case OP_TEMB: glad_timestep_embedding(y, tt, t->B, t->C); break;
     case OP_CONV:
         if (t->pre >= 0) {
-            const tape_op *g = &u->tape[t->pre];
-            glad_gnsilu pre = {u->mem + g->s1, u->mem + g->s1 + g->B * 32, P(g->pw), P(g->pb), 32};
+            glad_gnsilu pre = fused_pre(u, t);
             glad_conv2d_forward_gnsilu(y, D(t->x2), &pre, P(t->pw), P(t->pb), t->B, t->C, t->H, t->W, t->OC, u->ws);
         } else
             glad_conv2d_forward(y, a, P(t->pw), P(t->pb), t->B, t->C, t->H, t->W, t->OC, t->k, t->k, t->stride, t->pad, u->ws);
@@ -836,8 +852,7 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
         case OP_TEMB: break;
         case OP_CONV:
             if (t->pre >= 0) {   /* the fused GroupNorm+SiLU is applied again as the conv copies its input */
-                const tape_op *g = &u->tape[t->pre];
-                glad_gnsilu pre = {u->mem + g->s1, u->mem + g->s1 + g->B * 32, P(g->pw), P(g->pb), 32};
+                glad_gnsilu pre = fused_pre(u, t);
                 glad_conv2d_backward_gnsilu(ga, G(t->pw), G(t->pb), gy, D(t->x2), &pre, P(t->pw), t->B, t->C, t->H, t->W, t->OC,
                                             u->ws);
             } else

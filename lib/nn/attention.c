@@ -61,6 +61,22 @@ __attribute__((target("avx512f"))) static __m512 exp16(__m512 x)
     return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
 
+/* z (4 x 8 doubles) += the 32 floats of a0, a1: column sums in double */
+__attribute__((target("avx512f"))) static void add32_pd(__m512d z[4], __m512 a0, __m512 a1)
+{
+    z[0] = _mm512_add_pd(z[0], _mm512_cvtps_pd(_mm512_castps512_ps256(a0)));
+    z[1] = _mm512_add_pd(z[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a0), 1))));
+    z[2] = _mm512_add_pd(z[2], _mm512_cvtps_pd(_mm512_castps512_ps256(a1)));
+    z[3] = _mm512_add_pd(z[3], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a1), 1))));
+}
+
+/* 16 floats from two vectors of 8 doubles */
+__attribute__((target("avx512f"))) static __m512 pd2_ps(__m512d lo, __m512d hi)
+{
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo))),
+                                               _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
+}
+
 /* softmax_cols for 32 columns in registers: 2 lanes of max, 4 of double sums */
 __attribute__((target("avx512f"))) static void softmax_cols32(float *S, int T)
 {
@@ -75,16 +91,10 @@ __attribute__((target("avx512f"))) static void softmax_cols32(float *S, int T)
         __m512 e0 = exp16(_mm512_sub_ps(_mm512_loadu_ps(r), m0)), e1 = exp16(_mm512_sub_ps(_mm512_loadu_ps(r + 16), m1));
         _mm512_storeu_ps(r, e0);
         _mm512_storeu_ps(r + 16, e1);
-        z[0] = _mm512_add_pd(z[0], _mm512_cvtps_pd(_mm512_castps512_ps256(e0)));
-        z[1] = _mm512_add_pd(z[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e0), 1))));
-        z[2] = _mm512_add_pd(z[2], _mm512_cvtps_pd(_mm512_castps512_ps256(e1)));
-        z[3] = _mm512_add_pd(z[3], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e1), 1))));
+        add32_pd(z, e0, e1);
     }
     __m512d one = _mm512_set1_pd(1.0);
-    __m256 i0 = _mm512_cvtpd_ps(_mm512_div_pd(one, z[0])), i1 = _mm512_cvtpd_ps(_mm512_div_pd(one, z[1]));
-    __m256 i2 = _mm512_cvtpd_ps(_mm512_div_pd(one, z[2])), i3 = _mm512_cvtpd_ps(_mm512_div_pd(one, z[3]));
-    __m512 v0 = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(i0)), _mm256_castps_pd(i1), 1));
-    __m512 v1 = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(i2)), _mm256_castps_pd(i3), 1));
+    __m512 v0 = pd2_ps(_mm512_div_pd(one, z[0]), _mm512_div_pd(one, z[1])), v1 = pd2_ps(_mm512_div_pd(one, z[2]), _mm512_div_pd(one, z[3]));
     for (int s = 0; s < T; s++) {
         float *r = S + (size_t)s * QB;
         _mm512_storeu_ps(r, _mm512_mul_ps(_mm512_loadu_ps(r), v0));
@@ -156,16 +166,9 @@ __attribute__((target("avx512f"))) static void softmax_back_cols32(float *G, con
     __m512d z[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
     for (int s = 0; s < T; s++) {
         const float *g = G + (size_t)s * QB, *w = wt + (size_t)s * T;
-        __m512 p0 = _mm512_mul_ps(_mm512_loadu_ps(g), _mm512_loadu_ps(w)), p1 = _mm512_mul_ps(_mm512_loadu_ps(g + 16), _mm512_loadu_ps(w + 16));
-        z[0] = _mm512_add_pd(z[0], _mm512_cvtps_pd(_mm512_castps512_ps256(p0)));
-        z[1] = _mm512_add_pd(z[1], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p0), 1))));
-        z[2] = _mm512_add_pd(z[2], _mm512_cvtps_pd(_mm512_castps512_ps256(p1)));
-        z[3] = _mm512_add_pd(z[3], _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p1), 1))));
+        add32_pd(z, _mm512_mul_ps(_mm512_loadu_ps(g), _mm512_loadu_ps(w)), _mm512_mul_ps(_mm512_loadu_ps(g + 16), _mm512_loadu_ps(w + 16)));
     }
-    __m512 d0 = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(z[0]))),
-                                                    _mm256_castps_pd(_mm512_cvtpd_ps(z[1])), 1));
-    __m512 d1 = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm512_cvtpd_ps(z[2]))),
-                                                    _mm256_castps_pd(_mm512_cvtpd_ps(z[3])), 1));
+    __m512 d0 = pd2_ps(z[0], z[1]), d1 = pd2_ps(z[2], z[3]);
     for (int s = 0; s < T; s++) {
         float *g = G + (size_t)s * QB;
         const float *w = wt + (size_t)s * T;

@@ -130,11 +130,17 @@ static void bias_grad(float *db, const float *gb, int OC, int N)
     }
 }
 
+/* bias_grad image by image over the batch dout (B,OC,N) */
+static void bias_grads(float *db, const float *dout, int B, int OC, int N)
+{
+    for (int n = 0; db && n < B; n++) bias_grad(db, dout + (size_t)n * OC * N, OC, N);
+}
+
 void glad_conv2d_backward_gnsilu(float *dx, float *dw, float *db, const float *dout, const float *x, const glad_gnsilu *pre,
                                  const float *w, int B, int C, int H, int W, int OC, float *ws)
 {
     glad_conv3x3_backward(dx, dw, dout, x, pre, w, B, C, H, W, OC, ws);
-    for (int n = 0; db && n < B; n++) bias_grad(db, dout + (size_t)n * OC * H * W, OC, H * W);
+    bias_grads(db, dout, B, OC, H * W);
 }
 
 // x is (B,C,H,W), dout is (B,OC,Ho,Wo)
@@ -145,15 +151,16 @@ void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, co
     int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
     if (direct3(kh, kw, stride, pad)) {
         glad_conv3x3_backward(dx, dw, dout, x, NULL, w, B, C, H, W, OC, ws);
-        for (int n = 0; db && n < B; n++) bias_grad(db, dout + (size_t)n * OC * N, OC, N);
+        bias_grads(db, dout, B, OC, N);
         return;
     }
-    if (direct && glad_conv1x1_ok(C, N, OC) && glad_conv1x1_backward(dx, dw, dout, x, w, B, C, N, OC) == 0) {
-        for (int n = 0; db && n < B; n++) bias_grad(db, dout + (size_t)n * OC * N, OC, N);
-        return;
+    if (direct && glad_conv1x1_ok(C, N, OC)) {
+        if (glad_conv1x1_backward(dx, dw, dout, x, w, B, C, N, OC) == 0) {
+            bias_grads(db, dout, B, OC, N);
+            return;
+        }
+        dx = NULL;   /* done; without memory for its partials, dw falls to the loop below */
     }
-    /* (a 1x1 backward without memory for its partials did dx already) */
-    if (direct && glad_conv1x1_ok(C, N, OC)) dx = NULL;
     for (int n = 0; n < B; n++) {
         const float *xb = x + (size_t)n * C * H * W, *gb = dout + (size_t)n * OC * N;
         const float *col = xb;

@@ -12,8 +12,9 @@
  * gives the input gradient (a 3x3 convolution of dout with the weights
  * transposed and flipped). Planes of 16 x 16 or more whose shapes Winograd
  * accepts go to wino3x3.c instead (2.25x fewer products), forward, input and
- * weight gradients alike; smaller ones use the direct sums here. With a glad_gnsilu the input copies apply GroupNorm+
- * SiLU on the way (the tensor is never stored). Not a general convolution. */
+ * weight gradients alike; smaller ones use the direct sums here. With a
+ * glad_gnsilu the input copies apply GroupNorm+SiLU on the way (the tensor is
+ * never stored). Not a general convolution. */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdint.h>
@@ -64,8 +65,6 @@ static void pad_pre(float *xp, const float *x, int C, int H, int W, const glad_g
     }
     memset(xp + (size_t)C * plane, 0, sizeof(float) * (32 + 2 * (size_t)Wp + 2));
 }
-
-void glad_conv3x3_pad(float *xp, const float *x, int C, int H, int W) { pad_pre(xp, x, C, H, W, NULL, 0); }
 
 /* tile (8 x 32) = sum over nin input planes and 9 taps; w[o] points at output
  * channel o's weights, input i's tap t at w[o][i * si + toff[t]] */
@@ -295,7 +294,7 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
     int Wp = W + 2;
     size_t plane = (size_t)(H + 2) * Wp, na = glad_conv3x3_pad_floats(C, H, W), nb = C % 16 ? 0 : cl_floats(C, H, W);
     float *dp = ws + (na > nb ? na : nb);
-    glad_conv3x3_pad(dp, dout, OC, H, W);
+    pad_pre(dp, dout, OC, H, W, NULL, 0);
     /* dout at position p sits at (i+1, j+1) of its padded plane */
     const float *d0 = dp + Wp + 1;
     if (scr) {

@@ -10,8 +10,6 @@
 
 /* floats of scratch for C padded planes of H x W */
 size_t glad_conv3x3_pad_floats(int C, int H, int W);
-/* xp: the C planes of x (C,H,W) zero-bordered to (H+2) x (W+2), then zero slack */
-void glad_conv3x3_pad(float *xp, const float *x, int C, int H, int W);
 /* floats of scratch for glad_conv3x3_forward */
 size_t glad_conv3x3_forward_floats(int C, int H, int W, int OC);
 /* out (B,OC,H,W) = w * x + b, of silu(groupnorm(x)) when pre is given */

@@ -17,6 +17,7 @@
 #include "nn/nn.h"
 #include "glad.h"
 #include "nn/tile.h"
+#include "nn/winograd.h"
 #include "nn/wino3x3.h"
 
 enum { NT = 32 };   /* tiles per block: two zmm of lanes */
@@ -47,21 +48,10 @@ void glad_wino3x3_weights(float *U, const float *w, int NI, int NO, int flip)
         float *u8 = U + (size_t)f * 8;
         for (int o8 = 0; o8 < 8; o8++) {
             int o = ob * 8 + o8;
-            float g[9], a[4][3];
+            float g[9], u[16];
             for (int t = 0; t < 9; t++) g[t] = flip ? w[((size_t)i * NO + o) * 9 + 8 - t] : w[((size_t)o * NI + i) * 9 + t];
-            for (int j = 0; j < 3; j++) {   /* a = G g */
-                a[0][j] = g[j];
-                a[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-                a[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-                a[3][j] = g[6 + j];
-            }
-            for (int r = 0; r < 4; r++) {   /* u = a G^T */
-                float *ur = u8 + (size_t)4 * r * es + o8;
-                ur[0] = a[r][0];
-                ur[es] = 0.5f * (a[r][0] + a[r][1] + a[r][2]);
-                ur[2 * es] = 0.5f * (a[r][0] - a[r][1] + a[r][2]);
-                ur[3 * es] = a[r][2];
-            }
+            glad_winograd3x3_filter(u, g);
+            for (int e = 0; e < 16; e++) u8[e * es + o8] = u[e];
         }
     }
 }
@@ -176,7 +166,7 @@ __attribute__((target("avx512f"))) static void output_block(float *out, const fl
     }
 }
 
-// xp is (NI, H+2, W+2) zero-bordered (conv3x3's pad), out is (NO,H,W)
+// xp is (NI, H+2, W+2) zero-bordered (conv3x3.c's padded planes), out is (NO,H,W)
 int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *bias, int NI, int H, int W, int NO,
                      int accumulate)
 {

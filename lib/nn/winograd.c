@@ -11,27 +11,32 @@
 #include <string.h>
 #include "nn/winograd.h"
 
+void glad_winograd3x3_filter(float *u, const float *g)
+{
+    double t[4][3];
+    for (int j = 0; j < 3; j++) {   /* t = G g */
+        t[0][j] = g[j];
+        t[1][j] = 0.5 * ((double)g[j] + g[3 + j] + g[6 + j]);
+        t[2][j] = 0.5 * ((double)g[j] - g[3 + j] + g[6 + j]);
+        t[3][j] = g[6 + j];
+    }
+    for (int i = 0; i < 4; i++) {   /* u = t G^T */
+        u[4 * i] = (float)t[i][0];
+        u[4 * i + 1] = (float)(0.5 * (t[i][0] + t[i][1] + t[i][2]));
+        u[4 * i + 2] = (float)(0.5 * (t[i][0] - t[i][1] + t[i][2]));
+        u[4 * i + 3] = (float)t[i][2];
+    }
+}
+
 void glad_winograd3x3_weights(float *U, const float *w, int OC, int C)
 {
     size_t plane = (size_t)OC * C;
     // filters are independent
     #pragma omp parallel for schedule(static) if (plane > 4096)
     for (size_t f = 0; f < plane; f++) {
-        const float *g = w + f * 9;
-        double t[4][3], u[4][4];
-        for (int j = 0; j < 3; j++) {   /* t = G g */
-            t[0][j] = g[j];
-            t[1][j] = 0.5 * ((double)g[j] + g[3 + j] + g[6 + j]);
-            t[2][j] = 0.5 * ((double)g[j] - g[3 + j] + g[6 + j]);
-            t[3][j] = g[6 + j];
-        }
-        for (int i = 0; i < 4; i++) {   /* u = t G^T */
-            u[i][0] = t[i][0];
-            u[i][1] = 0.5 * (t[i][0] + t[i][1] + t[i][2]);
-            u[i][2] = 0.5 * (t[i][0] - t[i][1] + t[i][2]);
-            u[i][3] = t[i][2];
-        }
-        for (int e = 0; e < 16; e++) U[e * plane + f] = (float)u[e / 4][e % 4];
+        float u[16];
+        glad_winograd3x3_filter(u, w + f * 9);
+        for (int e = 0; e < 16; e++) U[e * plane + f] = u[e];
     }
 }
 

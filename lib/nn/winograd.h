@@ -11,6 +11,8 @@
 
 #include <stddef.h>
 
+/* u[4 r + c] = (G g G^T)[r][c] of one 3x3 filter g (in double, rounded once) */
+void glad_winograd3x3_filter(float *u, const float *g);
 /* U (16, OC, C) = G g G^T for each filter g of w (OC, C, 3, 3) */
 void glad_winograd3x3_weights(float *U, const float *w, int OC, int C);
 /* T = ceil(H/2) * ceil(W/2) tiles */
