@@ -102,7 +102,10 @@ static void gn_f(float *out, void *v) { gn_ctx *c = v; glad_groupnorm_forward(ou
  * bit for bit */
 static void test_conv3x3_shapes(void)
 {
-    int shapes[][4] = {{1, 5, 7, 3}, {3, 13, 4, 4}, {16, 8, 30, 9}, {9, 17, 33, 6}, {32, 3, 64, 5}, {16, 24, 34, 32}, {24, 16, 40, 26}, {32, 16, 64, 18}, {16, 16, 16, 16}};
+    int shapes[][4] = {{1, 5, 7, 3}, {3, 13, 4, 4}, {16, 8, 30, 9}, {9, 17, 33, 6}, {32, 3, 64, 5}, {16, 24, 34, 32}, {24, 16, 40, 26}, {32, 16, 64, 18}, {16, 16, 16, 16},
+                       {24, 16, 44, 24}, {16, 8, 32, 32}, {32, 16, 36, 32}, {64, 32, 40, 28}};
+    /* the last four take F(4x4,3x3) (partial rows, partial blocks), the last
+     * two for the weight gradient too */
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int C = shapes[si][0], OC = shapes[si][1], W = shapes[si][2], H = shapes[si][3], B = 2;
         size_t nx = (size_t)B * C * H * W, no = (size_t)B * OC * H * W;

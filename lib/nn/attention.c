@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 #include <cblas.h>
 #include "nn/cpu.h"
@@ -46,21 +47,6 @@ GLAD_VEC_CLONES static void softmax_cols(float *S, int T, int nb, int ld)
     }
 }
 
-/* glad_expf_fast (fastmath.h) on 16 lanes, the same steps */
-__attribute__((target("avx512f"))) static __m512 exp16(__m512 x)
-{
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
-    __m512 kf = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _mm512_set1_ps(12582912.0f)),
-                              _mm512_set1_ps(12582912.0f));
-    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(kf, _mm512_set1_ps(0.693145751953125f)));
-    r = _mm512_sub_ps(r, _mm512_mul_ps(kf, _mm512_set1_ps(1.42860682030941723212e-6f)));
-    static const float c[6] = {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
-    __m512 p = _mm512_set1_ps(1.0f / 720);
-    for (int i = 0; i < 6; i++) p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(c[i]));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(kf), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
-}
-
 /* z (4 x 8 doubles) += the 32 floats of a0, a1: column sums in double */
 __attribute__((target("avx512f"))) static void add32_pd(__m512d z[4], __m512 a0, __m512 a1)
 {
@@ -77,8 +63,11 @@ __attribute__((target("avx512f"))) static __m512 pd2_ps(__m512d lo, __m512d hi)
                                                _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
 }
 
-/* softmax_cols for 32 columns in registers: 2 lanes of max, 4 of double sums */
-__attribute__((target("avx512f"))) static void softmax_cols32(float *S, int T)
+/* softmax_cols for 32 columns in registers: 2 lanes of max, 4 of double sums;
+ * the weights also go to att (rows T apart) when given, by non-temporal
+ * stores where aligned: att (B heads T^2 floats) is read only by the backward,
+ * long after, so reading its lines into the cache first would be wasted */
+__attribute__((target("avx512f"))) static void softmax_cols32(float *S, int T, float *att)
 {
     __m512 m0 = _mm512_loadu_ps(S), m1 = _mm512_loadu_ps(S + 16);
     for (int s = 1; s < T; s++) {
@@ -88,18 +77,23 @@ __attribute__((target("avx512f"))) static void softmax_cols32(float *S, int T)
     __m512d z[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
     for (int s = 0; s < T; s++) {
         float *r = S + (size_t)s * QB;
-        __m512 e0 = exp16(_mm512_sub_ps(_mm512_loadu_ps(r), m0)), e1 = exp16(_mm512_sub_ps(_mm512_loadu_ps(r + 16), m1));
+        __m512 e0 = glad_exp16(_mm512_sub_ps(_mm512_loadu_ps(r), m0)), e1 = glad_exp16(_mm512_sub_ps(_mm512_loadu_ps(r + 16), m1));
         _mm512_storeu_ps(r, e0);
         _mm512_storeu_ps(r + 16, e1);
         add32_pd(z, e0, e1);
     }
+    int nt = att && (uintptr_t)att % 64 == 0 && T % 16 == 0;
     __m512d one = _mm512_set1_pd(1.0);
     __m512 v0 = pd2_ps(_mm512_div_pd(one, z[0]), _mm512_div_pd(one, z[1])), v1 = pd2_ps(_mm512_div_pd(one, z[2]), _mm512_div_pd(one, z[3]));
     for (int s = 0; s < T; s++) {
         float *r = S + (size_t)s * QB;
-        _mm512_storeu_ps(r, _mm512_mul_ps(_mm512_loadu_ps(r), v0));
-        _mm512_storeu_ps(r + 16, _mm512_mul_ps(_mm512_loadu_ps(r + 16), v1));
+        __m512 w0 = _mm512_mul_ps(_mm512_loadu_ps(r), v0), w1 = _mm512_mul_ps(_mm512_loadu_ps(r + 16), v1);
+        _mm512_storeu_ps(r, w0);
+        _mm512_storeu_ps(r + 16, w1);
+        if (nt) { _mm512_stream_ps(att + (size_t)s * T, w0); _mm512_stream_ps(att + (size_t)s * T + 16, w1); }
+        else if (att) { _mm512_storeu_ps(att + (size_t)s * T, w0); _mm512_storeu_ps(att + (size_t)s * T + 16, w1); }
     }
+    if (nt) _mm_sfence();   /* the streamed rows are visible before the team's barrier */
 }
 
 /* one block of nb queries from t0 of one head: S (T x ld) scratch, ld =
@@ -112,14 +106,14 @@ static void head_block(float *out, float *att, const float *q, const float *k, c
         for (int s0 = 0; s0 < T; s0 += 8) glad_tile8x32(S + (size_t)s0 * QB, QB, k + s0, (size_t)T, 1, q + t0, (size_t)T, c, s2, NULL, 0);
     else
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, nb, c, s2, k, T, q + t0, T, 0.0f, S, ld);
-    if (fast) softmax_cols32(S, T);
+    if (fast) softmax_cols32(S, T, att ? att + t0 : NULL);
     else softmax_cols(S, T, nb, ld);
     /* a[c][t0 + j] = sum_s v[c][s] St[s][j] */
     if (fast)
         for (int c0 = 0; c0 < c; c0 += 8) glad_tile8x32(out + (size_t)c0 * T + t0, (size_t)T, v + (size_t)c0 * T, 1, (size_t)T, S, QB, T, 1.0f, NULL, 0);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c, nb, T, 1.0f, v, T, S, ld, 0.0f, out + t0, T);
-    if (att)
+    if (att && !fast)
         for (int s = 0; s < T; s++) memcpy(att + (size_t)s * T + t0, S + (size_t)s * ld, sizeof(float) * (size_t)nb);
 }
 

@@ -4,7 +4,7 @@
 #ifndef GLAD_NN_CONV1X1_H
 #define GLAD_NN_CONV1X1_H
 
-/* AVX-512F, C and OC multiples of 8, N = H W a multiple of 32 */
+/* AVX-512F, C and OC multiples of 8 up to 1024, N = H W a multiple of 32 */
 int glad_conv1x1_ok(int C, int N, int OC);
 /* out (B,OC,N) = w (OC,C) x (B,C,N) + b */
 void glad_conv1x1_forward(float *out, const float *x, const float *w, const float *b, int B, int C, int N, int OC);

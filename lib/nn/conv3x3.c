@@ -11,8 +11,9 @@
  * not depend on the tiling, the thread count or the batch. The same kernel
  * gives the input gradient (a 3x3 convolution of dout with the weights
  * transposed and flipped). Planes of 16 x 16 or more whose shapes Winograd
- * accepts go to wino3x3.c instead (2.25x fewer products), forward, input and
- * weight gradients alike; smaller ones use the direct sums here. With a
+ * accepts go to wino3x3.c instead, forward, input and weight gradients alike
+ * (F(2x2,3x3), 2.25x fewer products; from 32 x 32 on wino4x4.c's
+ * F(4x4,3x3), 4x fewer); smaller ones use the direct sums here. With a
  * glad_gnsilu the input copies apply GroupNorm+SiLU on the way (the tensor is
  * never stored). Not a general convolution. */
 #include <immintrin.h>
@@ -137,7 +138,7 @@ static int use_wino(int NI, int H, int W, int NO) { return H * W >= 256 && glad_
 
 size_t glad_conv3x3_forward_floats(int C, int H, int W, int OC)
 {
-    return glad_conv3x3_pad_floats(C, H, W) + (use_wino(C, H, W, OC) ? glad_wino3x3_weight_floats(C, OC) : 0);
+    return glad_conv3x3_pad_floats(C, H, W) + (use_wino(C, H, W, OC) ? glad_wino3x3_weight_floats(C, H, W, OC) : 0);
 }
 
 // x is (B,C,H,W), w is (OC,C,3,3), out is (B,OC,H,W); ws: glad_conv3x3_forward_floats
@@ -147,7 +148,7 @@ void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, co
     static const int toff[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W;
     float *U = use_wino(C, H, W, OC) ? ws + glad_conv3x3_pad_floats(C, H, W) : NULL;
-    if (U) glad_wino3x3_weights(U, w, C, OC, 0);
+    if (U) glad_wino3x3_weights(U, w, C, H, W, OC, 0);
     for (int n = 0; n < B; n++) {
         pad_pre(ws, x + n * nx, C, H, W, pre, n);
         /* a thread without its Winograd scratch: the direct kernel instead */
@@ -277,7 +278,7 @@ size_t glad_conv3x3_backward_floats(int C, int H, int W, int OC)
 {
     size_t a = glad_conv3x3_pad_floats(C, H, W), b = C % 16 ? 0 : cl_floats(C, H, W);
     return (a > b ? a : b) + glad_conv3x3_pad_floats(OC, H, W) + (use_wino_dw(C, H, W, OC) ? cl_floats(OC, H, W) : 0) +
-           (use_wino(OC, H, W, C) ? glad_wino3x3_weight_floats(OC, C) : 0);
+           (use_wino(OC, H, W, C) ? glad_wino3x3_weight_floats(OC, H, W, C) : 0);
 }
 
 static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
@@ -344,15 +345,15 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
 void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float *x, const glad_gnsilu *pre, const float *w,
                            int B, int C, int H, int W, int OC, float *ws)
 {
-    size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W, nu = use_wino(OC, H, W, C) ? glad_wino3x3_weight_floats(OC, C) : 0;
+    size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W, nu = use_wino(OC, H, W, C) ? glad_wino3x3_weight_floats(OC, H, W, C) : 0;
     float *U = dx && nu ? ws + glad_conv3x3_backward_floats(C, H, W, OC) - nu : NULL;
-    if (U) glad_wino3x3_weights(U, w, OC, C, 1);
+    if (U) glad_wino3x3_weights(U, w, OC, H, W, C, 1);
     /* Winograd's weight gradient sums into per-thread partials (without
      * their memory, the direct sums) */
     int nth = omp_get_max_threads();
-    float *scr = use_wino_dw(C, H, W, OC) ? calloc((size_t)nth * glad_wino3x3_dw_floats(C, OC), sizeof(float)) : NULL;
+    float *scr = use_wino_dw(C, H, W, OC) ? calloc((size_t)nth * glad_wino3x3_dw_floats(C, H, W, OC), sizeof(float)) : NULL;
     for (int n = 0; n < B; n++)
         backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, pre, n, w, U, scr, nth, C, H, W, OC, ws);
-    if (scr) glad_wino3x3_dw_finish(dw, scr, nth, C, OC);
+    if (scr) glad_wino3x3_dw_finish(dw, scr, nth, C, H, W, OC);
     free(scr);
 }

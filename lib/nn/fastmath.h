@@ -10,6 +10,7 @@
 #ifndef GLAD_NN_FASTMATH_H
 #define GLAD_NN_FASTMATH_H
 
+#include <immintrin.h>
 #include <stdint.h>
 
 /* The clamps below are selects; with -ftrapping-math (GCC's default) GCC will
@@ -42,6 +43,32 @@ static inline float glad_expf_fast(float x)
     p = p * r + 1.0f;
     union { int32_t i; float f; } s = {((int32_t)kf + 127) << 23};
     return p * s.f;
+}
+
+/* glad_expf_fast on 16 lanes, the same steps (callers check glad_nn_avx512()) */
+__attribute__((target("avx512f"), unused)) static inline __m512 glad_exp16(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    __m512 kf = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _mm512_set1_ps(12582912.0f)),
+                              _mm512_set1_ps(12582912.0f));
+    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(kf, _mm512_set1_ps(0.693145751953125f)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(kf, _mm512_set1_ps(1.42860682030941723212e-6f)));
+    static const float c[6] = {1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    for (int i = 0; i < 6; i++) p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(c[i]));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(kf), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+/* sigmoid(z) = 1 / (1 + exp(-z)) on 16 lanes: the reciprocal by rcp14 and one
+ * Newton step r (2 - d r) (within about 2 ulp) instead of a division, which
+ * costs more than the exp on 512-bit vectors. A NaN z gives a finite
+ * sigmoid; callers multiply by z (or a function of it), which keeps the NaN. */
+__attribute__((target("avx512f"), unused)) static inline __m512 glad_sigmoid16(__m512 z)
+{
+    __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), glad_exp16(_mm512_sub_ps(_mm512_setzero_ps(), z)));
+    __m512 r = _mm512_rcp14_ps(d);
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
 }
 
 #endif

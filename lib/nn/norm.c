@@ -3,6 +3,7 @@
  * reading stored ones) and LayerNorm. Statistics in double for stability;
  * biased variance as PyTorch. */
 #include <math.h>
+#include "nn/cpu.h"
 #include "nn/fastmath.h"
 #include "nn/nn.h"
 
@@ -27,17 +28,37 @@ GLAD_VEC_CLONES static void affine_row(float *o, const float *x, int n, float ga
 }
 
 /* o = silu(z), z = x ga + be */
-GLAD_VEC_CLONES static void silu_affine_row(float *o, const float *x, int n, float ga, float be)
+GLAD_VEC_CLONES static void silu_affine_row1(float *o, const float *x, int n, float ga, float be)
 {
     #pragma omp simd
     for (int i = 0; i < n; i++) { float z = x[i] * ga + be, e = glad_expf_fast(-z); o[i] = z / (1.0f + e); }
 }
 
+/* the lanes [i, n) of a row, i <= n: all 16 or the tail */
+#define LANES(n, i) ((__mmask16)((n) - (i) >= 16 ? 0xffff : (1u << ((n) - (i))) - 1))
+
+/* the same on AVX-512F with glad_sigmoid16 (no division) */
+__attribute__((target("avx512f"))) static void silu_affine_row16(float *o, const float *x, int n, float ga, float be)
+{
+    __m512 g = _mm512_set1_ps(ga), b = _mm512_set1_ps(be);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = LANES(n, i);
+        __m512 z = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), g), b);
+        _mm512_mask_storeu_ps(o + i, m, _mm512_mul_ps(z, glad_sigmoid16(z)));
+    }
+}
+
+static void silu_affine_row(float *o, const float *x, int n, float ga, float be)
+{
+    if (glad_nn_avx512()) silu_affine_row16(o, x, n, ga, be);
+    else silu_affine_row1(o, x, n, ga, be);
+}
+
 void glad_groupnorm_silu_row(float *o, const float *x, int n, float ga, float be) { silu_affine_row(o, x, n, ga, be); }
 
 /* sums of dz and dz xhat over a row, dz = dout silu'(z) */
-GLAD_VEC_CLONES static void gnsilu_sums_row(double *sz_, double *szx_, const float *x, const float *d, int n, float ga,
-                                            float be, float mu, float rs)
+GLAD_VEC_CLONES static void gnsilu_sums_row1(double *sz_, double *szx_, const float *x, const float *d, int n, float ga,
+                                             float be, float mu, float rs)
 {
     double sz = 0, szx = 0;
     #pragma omp simd reduction(+:sz, szx)
@@ -50,9 +71,43 @@ GLAD_VEC_CLONES static void gnsilu_sums_row(double *sz_, double *szx_, const flo
     *szx_ = szx;
 }
 
+/* dz of 16 lanes (zero past the row) and their xhat */
+__attribute__((target("avx512f"))) static inline __m512 gnsilu_dz16(__m512 *xh, const float *x, const float *d, __mmask16 m,
+                                                                     __m512 g, __m512 b, __m512 mu, __m512 rs)
+{
+    __m512 xv = _mm512_maskz_loadu_ps(m, x), z = _mm512_add_ps(_mm512_mul_ps(xv, g), b), s = glad_sigmoid16(z);
+    __m512 one = _mm512_set1_ps(1.0f);
+    /* silu'(z) = s (1 + z (1 - s)) */
+    __m512 dz = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, d), s), _mm512_add_ps(one, _mm512_mul_ps(z, _mm512_sub_ps(one, s))));
+    *xh = _mm512_mul_ps(_mm512_sub_ps(xv, mu), rs);
+    return _mm512_maskz_mov_ps(m, dz);
+}
+
+__attribute__((target("avx512f"))) static void gnsilu_sums_row16(double *sz_, double *szx_, const float *x, const float *d, int n,
+                                                                  float ga, float be, float mu, float rs)
+{
+    __m512 g = _mm512_set1_ps(ga), b = _mm512_set1_ps(be), vm = _mm512_set1_ps(mu), vr = _mm512_set1_ps(rs);
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd(), c0 = _mm512_setzero_pd(), c1 = _mm512_setzero_pd();
+    for (int i = 0; i < n; i += 16) {
+        __m512 xh, dz = gnsilu_dz16(&xh, x + i, d + i, LANES(n, i), g, b, vm, vr);
+        __m512d dlo = _mm512_cvtps_pd(_mm512_castps512_ps256(dz)), dhi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(dz), 1)));
+        __m512d xlo = _mm512_cvtps_pd(_mm512_castps512_ps256(xh)), xhi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xh), 1)));
+        a0 = _mm512_add_pd(a0, dlo); a1 = _mm512_add_pd(a1, dhi);
+        c0 = _mm512_fmadd_pd(dlo, xlo, c0); c1 = _mm512_fmadd_pd(dhi, xhi, c1);
+    }
+    *sz_ = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+    *szx_ = _mm512_reduce_add_pd(_mm512_add_pd(c0, c1));
+}
+
+static void gnsilu_sums_row(double *sz, double *szx, const float *x, const float *d, int n, float ga, float be, float mu, float rs)
+{
+    if (glad_nn_avx512()) gnsilu_sums_row16(sz, szx, x, d, n, ga, be, mu, rs);
+    else gnsilu_sums_row1(sz, szx, x, d, n, ga, be, mu, rs);
+}
+
 /* o += rstd (dz gamma - m1 - xhat m2) */
-GLAD_VEC_CLONES static void gnsilu_dx_row(float *o, const float *x, const float *d, int n, float ga, float be, float mu,
-                                          float rs, float gm, float m1, float m2)
+GLAD_VEC_CLONES static void gnsilu_dx_row1(float *o, const float *x, const float *d, int n, float ga, float be, float mu,
+                                           float rs, float gm, float m1, float m2)
 {
     #pragma omp simd
     for (int i = 0; i < n; i++) {
@@ -60,6 +115,26 @@ GLAD_VEC_CLONES static void gnsilu_dx_row(float *o, const float *x, const float 
         float dz = d[i] * s * (1.0f + z * (1.0f - s)), xh = (x[i] - mu) * rs;
         o[i] += rs * (dz * gm - m1 - xh * m2);
     }
+}
+
+__attribute__((target("avx512f"))) static void gnsilu_dx_row16(float *o, const float *x, const float *d, int n, float ga, float be,
+                                                                float mu, float rs, float gm, float m1, float m2)
+{
+    __m512 g = _mm512_set1_ps(ga), b = _mm512_set1_ps(be), vm = _mm512_set1_ps(mu), vr = _mm512_set1_ps(rs);
+    __m512 vg = _mm512_set1_ps(gm), v1 = _mm512_set1_ps(m1), v2 = _mm512_set1_ps(m2);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = LANES(n, i);
+        __m512 xh, dz = gnsilu_dz16(&xh, x + i, d + i, m, g, b, vm, vr);
+        __m512 t = _mm512_sub_ps(_mm512_sub_ps(_mm512_mul_ps(dz, vg), v1), _mm512_mul_ps(xh, v2));
+        _mm512_mask_storeu_ps(o + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, o + i), _mm512_mul_ps(vr, t)));
+    }
+}
+
+static void gnsilu_dx_row(float *o, const float *x, const float *d, int n, float ga, float be, float mu, float rs, float gm,
+                          float m1, float m2)
+{
+    if (glad_nn_avx512()) gnsilu_dx_row16(o, x, d, n, ga, be, mu, rs, gm, m1, m2);
+    else gnsilu_dx_row1(o, x, d, n, ga, be, mu, rs, gm, m1, m2);
 }
 
 /* GroupNorm forward, optionally followed by SiLU on each row (one pass) */

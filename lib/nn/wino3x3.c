@@ -9,7 +9,9 @@
  * 16 zmm accumulators (M: 16 x 8 x 32, L1), then A^T m A into the output.
  * Every output element sums its inputs in one fixed order whatever the
  * tiling, the threads or the batch. Not a general convolution: H and W even,
- * NO a multiple of 8 (glad_wino3x3_ok). */
+ * NO a multiple of 8 (glad_wino3x3_ok). Shapes wino4x4.c accepts (planes
+ * from 32 x 32 with sides multiples of 4) are handed to its F(4x4,3x3) by
+ * the public functions here, so callers see one Winograd convolution. */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 #include "nn/tile.h"
 #include "nn/winograd.h"
 #include "nn/wino3x3.h"
+#include "nn/wino4x4.h"
 
 enum { NT = 32 };   /* tiles per block: two zmm of lanes */
 
@@ -32,13 +35,20 @@ int glad_wino3x3_ok(int NI, int H, int W, int NO)
 static size_t ustride(int NI, int NO) { return (size_t)NI * NO + 16; }
 static size_t vstride(int NI) { return (size_t)NI * NT + 16; }
 
-size_t glad_wino3x3_weight_floats(int NI, int NO) { return 16 * ustride(NI, NO); }
+/* planes of 32 x 32 and more go to F(4x4,3x3) (wino4x4.c) */
+static int four(int NI, int H, int W, int NO) { return glad_wino4x4_ok(NI, H, W, NO); }
+
+size_t glad_wino3x3_weight_floats(int NI, int H, int W, int NO)
+{
+    return four(NI, H, W, NO) ? glad_wino4x4_weight_floats(NI, NO) : 16 * ustride(NI, NO);
+}
 
 /* U (16, NO/8, NI, 8) = G g G^T of filter (o, i); g[t] = w[(o NI + i) 9 + t],
  * or for the input gradient (flip) w[(i NO + o) 9 + 8 - t]: the transposed,
  * flipped kernel of a forward convolution with NI outputs */
-void glad_wino3x3_weights(float *U, const float *w, int NI, int NO, int flip)
+void glad_wino3x3_weights(float *U, const float *w, int NI, int H, int W, int NO, int flip)
 {
+    if (four(NI, H, W, NO)) { glad_wino4x4_weights(U, w, NI, NO, flip); return; }
     int nob = NO / 8;
     size_t es = ustride(NI, NO);
     // (output block, input) pairs write disjoint 8-float runs of U
@@ -170,6 +180,7 @@ __attribute__((target("avx512f"))) static void output_block(float *out, const fl
 int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *bias, int NI, int H, int W, int NO,
                      int accumulate)
 {
+    if (four(NI, H, W, NO)) return glad_wino4x4_run(out, xp, U, bias, NI, H, W, NO, accumulate);
     int th = H / 2, tw = W / 2, T = th * tw, nblk = (T + NT - 1) / NT, nob = NO / 8, nth = omp_get_max_threads();
     /* split the output channels too when there are fewer blocks than threads */
     int G = nblk >= nth ? 1 : (nth + nblk - 1) / nblk;
@@ -220,7 +231,15 @@ int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *b
 
 int glad_wino3x3_dw_ok(int C, int H, int W, int OC) { return H % 2 == 0 && W % 2 == 0 && C % 32 == 0 && OC % 16 == 0; }
 
-size_t glad_wino3x3_dw_floats(int C, int OC) { return (size_t)16 * OC * C + (size_t)16 * NT * (C + OC); }
+/* the weight gradient by F(4x4,3x3) too where wino4x4.c takes it */
+static int four_dw(int C, int H, int W, int OC) { return glad_wino4x4_dw_ok(C, H, W, OC); }
+
+static size_t dw_floats2(int C, int OC) { return (size_t)16 * OC * C + (size_t)16 * NT * (C + OC); }
+
+size_t glad_wino3x3_dw_floats(int C, int H, int W, int OC)
+{
+    return four_dw(C, H, W, OC) ? glad_wino4x4_dw_floats(C, OC) : dw_floats2(C, OC);
+}
 
 /* the 16 (B^T d B) vectors of 16 channels from a 4x4 patch d[r][c] = p[r rs + c cs] */
 __attribute__((target("avx512f"))) static void btdb16(float *v, size_t vs, const float *p, size_t rs, size_t cs)
@@ -262,8 +281,9 @@ __attribute__((target("avx512f"))) static void adya16(float *m, size_t ms, const
 // xt: x (C,H,W) channels-last and zero-bordered, position (i+1)(W+2)+j+1 at xt + pos C (64-byte aligned); dyt: dout alike
 void glad_wino3x3_dw_image(float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W, int OC)
 {
+    if (four_dw(C, H, W, OC)) { glad_wino4x4_dw_image(scr, nth, xt, dyt, C, H, W, OC); return; }
     int Wp = W + 2, tw = W / 2, T = (H / 2) * tw, nblk = (T + NT - 1) / NT;
-    size_t per = glad_wino3x3_dw_floats(C, OC), ps = (size_t)OC * C;
+    size_t per = dw_floats2(C, OC), ps = (size_t)OC * C;
     // tile blocks add into their thread's own partial
     #pragma omp parallel num_threads(nth) if (nth > 1)
     {
@@ -287,9 +307,10 @@ void glad_wino3x3_dw_image(float *scr, int nth, const float *xt, const float *dy
     }
 }
 
-void glad_wino3x3_dw_finish(float *dw, const float *scr, int nth, int C, int OC)
+void glad_wino3x3_dw_finish(float *dw, const float *scr, int nth, int C, int H, int W, int OC)
 {
-    size_t per = glad_wino3x3_dw_floats(C, OC), ps = (size_t)OC * C;
+    if (four_dw(C, H, W, OC)) { glad_wino4x4_dw_finish(dw, scr, nth, C, OC); return; }
+    size_t per = dw_floats2(C, OC), ps = (size_t)OC * C;
     // filters are independent
     #pragma omp parallel for schedule(static) if (ps > 4096)
     for (size_t f = 0; f < ps; f++) {

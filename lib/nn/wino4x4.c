@@ -1,0 +1,376 @@
+/* wino4x4.c - 3x3 stride-1 padding-1 convolution by Winograd F(4x4,3x3)
+ * for AVX-512F: the forward and input gradient of wino3x3.c's shapes on
+ * planes of 32 x 32 and more whose sides are multiples of 4 (wino3x3.c picks
+ * it). Per 4x4 output tile, with the points 0, 1, -1, 2, -2 (Lavin & Gray):
+ *   Y = A^T [ (G g G^T) .* (B^T d B) ] A,   d the 6x6 input patch,
+ * 36 products per tile and channel pair instead of F(2x2,3x3)'s 4 x 16 = 64
+ * for the same 16 outputs. The blocking is wino3x3.c's with one zmm of lanes:
+ * a thread takes 16 tiles, writes their B^T d B for every input channel
+ * (V: 36 x NI x 16, L2), then per 8 output channels sums the 36 products over
+ * the inputs in 8 accumulators (M: 36 x 8 x 16, L1) and writes A^T m A.
+ * Every output sums its inputs in one fixed order whatever the tiling, the
+ * threads or the batch. The transforms' constants (up to 8) cost precision:
+ * about 4x F(2x2,3x3)'s rounding error, still near 1e-6 relative. Not a
+ * general convolution: H and W multiples of 4, NO of 8. */
+#include <immintrin.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include "glad.h"
+#include "nn/tile.h"
+#include "nn/wino4x4.h"
+
+enum { NT = 16 };   /* tiles per block: one zmm of lanes */
+
+int glad_wino4x4_ok(int NI, int H, int W, int NO)
+{
+    return H % 4 == 0 && W % 4 == 0 && NO % 8 == 0 && NI >= 16 && H * W >= 1024;
+}
+
+/* plane strides of U and V, a cache line more than the plane (as wino3x3.c) */
+static size_t ustride(int NI, int NO) { return (size_t)NI * NO + 16; }
+static size_t vstride(int NI) { return (size_t)NI * NT + 16; }
+
+size_t glad_wino4x4_weight_floats(int NI, int NO) { return 36 * ustride(NI, NO); }
+
+/* u (6x6) = G g G^T in double, G's rows (1/4, 0, 0), -(1, 1, 1)/6,
+ * (-1, 1, -1)/6, (1/24, 1/12, 1/6), (1/24, -1/12, 1/6), (0, 0, 1) */
+static const double G[6][3] = {{0.25, 0, 0},
+                               {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                               {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                               {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                               {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                               {0, 0, 1}};
+
+static void filter6(float *u, const float *g)
+{
+    double t[6][3];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) u[6 * i + j] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+}
+
+/* U (36, NO/8, NI, 8) of filter (o, i), flip as glad_wino3x3_weights */
+void glad_wino4x4_weights(float *U, const float *w, int NI, int NO, int flip)
+{
+    int nob = NO / 8;
+    size_t es = ustride(NI, NO);
+    // (output block, input) pairs write disjoint 8-float runs of U
+    #pragma omp parallel for schedule(static) if ((long)NI * NO > 4096)
+    for (int f = 0; f < nob * NI; f++) {
+        int ob = f / NI, i = f % NI;
+        float *u8 = U + (size_t)f * 8;
+        for (int o8 = 0; o8 < 8; o8++) {
+            int o = ob * 8 + o8;
+            float g[9], u[36];
+            for (int t = 0; t < 9; t++) g[t] = flip ? w[((size_t)i * NO + o) * 9 + 8 - t] : w[((size_t)o * NI + i) * 9 + t];
+            filter6(u, g);
+            for (int e = 0; e < 36; e++) u8[e * es + o8] = u[e];
+        }
+    }
+}
+
+/* a run of L tiles of one tile row: tile row ti, first tile column tj, lane s */
+typedef struct { int ti, tj, s, L; } seg;
+
+static int segments(seg *sg, int t0, int nt, int tw)
+{
+    int n = 0;
+    for (int t = t0; t < t0 + nt;) {
+        int ti = t / tw, tj = t % tw, L = tw - tj < t0 + nt - t ? tw - tj : t0 + nt - t;
+        sg[n++] = (seg){ti, tj, t - t0, L};
+        t += L;
+    }
+    return n;
+}
+
+/* r = B^T d for six vectors: B^T's rows (4, 0, -5, 0, 1, 0),
+ * (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0), (0, -2, -1, 2, 1, 0),
+ * (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1) */
+__attribute__((target("avx512f"))) static inline void bt6(__m512 *r, const __m512 *d)
+{
+    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+    __m512 t0 = _mm512_fnmadd_ps(four, d[2], d[4]), t1 = _mm512_fnmadd_ps(four, d[1], d[3]);   /* d4 - 4 d2, d3 - 4 d1 */
+    __m512 t2 = _mm512_sub_ps(d[4], d[2]), t3 = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));
+    r[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+    r[1] = _mm512_add_ps(t0, t1);
+    r[2] = _mm512_sub_ps(t0, t1);
+    r[3] = _mm512_add_ps(t2, t3);
+    r[4] = _mm512_sub_ps(t2, t3);
+    r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+}
+
+/* y = A^T m for six vectors: A^T's rows (1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0),
+ * (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1) */
+__attribute__((target("avx512f"))) static inline void at6(__m512 *y, const __m512 *m)
+{
+    __m512 a = _mm512_add_ps(m[1], m[2]), b = _mm512_sub_ps(m[1], m[2]), c = _mm512_add_ps(m[3], m[4]), d = _mm512_sub_ps(m[3], m[4]);
+    y[0] = _mm512_add_ps(_mm512_add_ps(m[0], a), c);
+    y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d, b);
+    y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), c, a);
+    y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d, b), m[5]);
+}
+
+/* x[k] (lane j) = d[4 j + k], k < 6, for the n <= 16 tiles of a padded row
+ * from d: four masked loads of 16 (only the 4 n + 2 floats the tiles read),
+ * columns 0-3 by two permutes and a lane shuffle each, 4 and 5 as 0 and 1
+ * one tile on (lane 15 then needs d[64], d[65]) */
+__attribute__((target("avx512f"))) static inline void row6(__m512 *x, const float *d, int n)
+{
+    int c = 4 * n + 2;
+    __m512 L[4];
+    for (int q = 0; q < 4; q++) {
+        int k = c - 16 * q;
+        __mmask16 m = (__mmask16)(k >= 16 ? 0xffff : k > 0 ? (1u << k) - 1 : 0);
+        L[q] = _mm512_maskz_loadu_ps(m, d + 16 * q);
+    }
+    for (int k = 0; k < 4; k++) {
+        const __m512i ix = _mm512_setr_epi32(k, 4 + k, 8 + k, 12 + k, 16 + k, 20 + k, 24 + k, 28 + k, k, 4 + k, 8 + k, 12 + k, 16 + k,
+                                             20 + k, 24 + k, 28 + k);
+        __m512 a = _mm512_permutex2var_ps(L[0], ix, L[1]), b = _mm512_permutex2var_ps(L[2], ix, L[3]);
+        x[k] = _mm512_shuffle_f32x4(a, b, 0x44);
+    }
+    __m512 e4 = _mm512_maskz_loadu_ps((__mmask16)(c > 64), d + 64), e5 = _mm512_maskz_loadu_ps((__mmask16)(c > 65), d + 65);
+    x[4] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(e4), _mm512_castps_si512(x[0]), 1));
+    x[5] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(e5), _mm512_castps_si512(x[1]), 1));
+}
+
+/* V (36, NI, NT) = B^T d B for the tiles of the segments, d the 6x6 patch at
+ * padded row 4 ti, column 4 tj; lanes past the block stay zero */
+__attribute__((target("avx512f"))) static void input_block(float *V, const float *xp, int NI, int H, int Wp, const seg *sg,
+                                                            int nseg, int nt)
+{
+    size_t plane = (size_t)(H + 2) * Wp, vs = vstride(NI);
+    if (nt < NT)
+        for (int e = 0; e < 36; e++)
+            for (int c = 0; c < NI; c++) memset(V + e * vs + (size_t)c * NT + nt, 0, sizeof(float) * (NT - nt));
+    for (int k = 0; k < nseg; k++) {
+        __mmask16 ms = (__mmask16)(sg[k].L == 16 ? 0xffff : (1u << sg[k].L) - 1);
+        for (int c = 0; c < NI; c++) {
+            const float *d = xp + (size_t)c * plane + (size_t)(4 * sg[k].ti) * Wp + 4 * sg[k].tj;
+            __m512 h[6][6], x[6], col[6], v[6];
+            for (int r = 0; r < 6; r++) {   /* h[r] = (d B)'s row r: B^T on the columns of the row */
+                row6(x, d + (size_t)r * Wp, sg[k].L);
+                bt6(h[r], x);
+            }
+            float *vc = V + (size_t)c * NT + sg[k].s;
+            for (int j = 0; j < 6; j++) {   /* then B^T down each column */
+                for (int r = 0; r < 6; r++) col[r] = h[r][j];
+                bt6(v, col);
+                for (int i = 0; i < 6; i++) _mm512_mask_storeu_ps(vc + (size_t)(6 * i + j) * vs, ms, v[i]);
+            }
+        }
+    }
+}
+
+/* M (36, 8, NT): M_e[o][t] = sum_i U_e[ob][i][o] V_e[i][t], 8 accumulators */
+__attribute__((target("avx512f"))) static void gemm_block(float *M, const float *V, const float *U, int NI, int nob, int ob)
+{
+    size_t us = ustride(NI, 8 * nob), vs = vstride(NI);
+    for (int e = 0; e < 36; e++) {
+        const float *u = U + e * us + (size_t)ob * NI * 8, *v = V + e * vs;
+        __m512 acc[8];
+        for (int o = 0; o < 8; o++) acc[o] = _mm512_setzero_ps();
+        for (int i = 0; i < NI; i++) {
+            __m512 b = _mm512_loadu_ps(v + (size_t)i * NT);
+            for (int o = 0; o < 8; o++) acc[o] = _mm512_fmadd_ps(_mm512_set1_ps(u[(size_t)i * 8 + o]), b, acc[o]);
+        }
+        for (int o = 0; o < 8; o++) _mm512_storeu_ps(M + ((size_t)e * 8 + o) * NT, acc[o]);
+    }
+}
+
+/* out rows of 8 channels from M: y = A^T m A (+ bias), written or added; the
+ * four columns of a tile row interleaved by two rounds of permutes */
+__attribute__((target("avx512f"))) static void output_block(float *out, const float *M, const float *bias, int o0, int H,
+                                                             int W, const seg *sg, int nseg, int accumulate)
+{
+    const __m512i p2lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i p2hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    const __m512i p4lo = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11), p4hi = _mm512_setr_epi64(4, 12, 5, 13, 6, 14, 7, 15);
+    for (int o = 0; o < 8; o++) {
+        float y[4][4 * NT] __attribute__((aligned(64)));
+        __m512 s[4][6], m[6], t[4];
+        for (int j = 0; j < 6; j++) {   /* s = A^T m down the columns */
+            for (int i = 0; i < 6; i++) m[i] = _mm512_loadu_ps(M + ((size_t)(6 * i + j) * 8 + o) * NT);
+            at6(t, m);
+            for (int a = 0; a < 4; a++) s[a][j] = t[a];
+        }
+        for (int a = 0; a < 4; a++) {   /* y = s A along the rows; lane l's 4 columns to 4 l .. 4 l + 3 */
+            at6(t, s[a]);
+            __m512d q0 = _mm512_castps_pd(_mm512_permutex2var_ps(t[0], p2lo, t[1])), q1 = _mm512_castps_pd(_mm512_permutex2var_ps(t[0], p2hi, t[1]));
+            __m512d r0 = _mm512_castps_pd(_mm512_permutex2var_ps(t[2], p2lo, t[3])), r1 = _mm512_castps_pd(_mm512_permutex2var_ps(t[2], p2hi, t[3]));
+            _mm512_store_ps(y[a], _mm512_castpd_ps(_mm512_permutex2var_pd(q0, p4lo, r0)));
+            _mm512_store_ps(y[a] + 16, _mm512_castpd_ps(_mm512_permutex2var_pd(q0, p4hi, r0)));
+            _mm512_store_ps(y[a] + 32, _mm512_castpd_ps(_mm512_permutex2var_pd(q1, p4lo, r1)));
+            _mm512_store_ps(y[a] + 48, _mm512_castpd_ps(_mm512_permutex2var_pd(q1, p4hi, r1)));
+        }
+        float bv = bias ? bias[o0 + o] : 0.0f, *oc = out + (size_t)(o0 + o) * H * W;
+        for (int k = 0; k < nseg; k++) {
+            const seg *q = &sg[k];
+            for (int a = 0; a < 4; a++) {
+                float *row = oc + (size_t)(4 * q->ti + a) * W + 4 * q->tj;
+                const float *yr = y[a] + 4 * q->s;
+                if (accumulate) for (int j = 0; j < 4 * q->L; j++) row[j] += yr[j];
+                else for (int j = 0; j < 4 * q->L; j++) row[j] = yr[j] + bv;
+            }
+        }
+    }
+}
+
+// xp is (NI, H+2, W+2) zero-bordered (conv3x3.c's padded planes), out is (NO,H,W)
+int glad_wino4x4_run(float *out, const float *xp, const float *U, const float *bias, int NI, int H, int W, int NO,
+                     int accumulate)
+{
+    int th = H / 4, tw = W / 4, T = th * tw, nblk = (T + NT - 1) / NT, nob = NO / 8, nth = omp_get_max_threads();
+    /* split the output channels too when there are fewer blocks than threads */
+    int G = nblk >= nth ? 1 : (nth + nblk - 1) / nblk;
+    if (G > nob) G = nob;
+    int fail = 0;
+    /* scratch first, outputs after: a failure leaves out as it was (as wino3x3.c) */
+    // (tile block, channel group) tasks write disjoint outputs; each thread has its own V and M
+    #pragma omp parallel shared(fail) if ((long)NO * NI * H * W > 65536)
+    {
+        float *V = aligned_alloc(64, sizeof(float) * (36 * vstride(NI) + 36 * 8 * NT)), *M = V ? V + 36 * vstride(NI) : NULL;
+        if (!V) {
+            #pragma omp atomic write
+            fail = 1;
+        }
+        #pragma omp barrier
+        int stop;
+        #pragma omp atomic read
+        stop = fail;
+        if (!stop) {
+            #pragma omp for schedule(static)
+            for (int task = 0; task < nblk * G; task++) {
+                int b = task / G, g = task % G, t0 = b * NT, nt = T - t0 < NT ? T - t0 : NT;
+                seg sg[NT];
+                int nseg = segments(sg, t0, nt, tw);
+                input_block(V, xp, NI, H, W + 2, sg, nseg, nt);
+                for (int ob = g * nob / G; ob < (g + 1) * nob / G; ob++) {
+                    gemm_block(M, V, U, NI, nob, ob);
+                    output_block(out, M, bias, ob * 8, H, W, sg, nseg, accumulate);
+                }
+            }
+        }
+        free(V);
+    }
+    return fail ? GLAD_ENOMEM : 0;
+}
+
+/* ---- weight gradient, as wino3x3.c's with 6x6 transforms: per 4x4 tile
+ *   dM = A dY A^T (6x6 from the tile's 4x4 dout),  dU_e[o][i] = sum_t dM_e[o][t] V_e[i][t],
+ *   dw[o][i] = G^T dU[o][i] G,
+ * on channels-last copies (vectors over channels, no shuffles); a thread
+ * takes DT tiles, writes V (36, DT, C) and dM (36, DT, OC) and adds
+ * dM_e^T V_e into its own partial dU (36, OC, C) by 8 x 32 register tiles. */
+
+enum { DT = 32 };   /* tiles per weight-gradient block */
+
+int glad_wino4x4_dw_ok(int C, int H, int W, int OC)
+{
+    return H % 4 == 0 && W % 4 == 0 && C % 32 == 0 && OC % 16 == 0 && H * W >= 1024;
+}
+
+size_t glad_wino4x4_dw_floats(int C, int OC) { return (size_t)36 * OC * C + (size_t)36 * DT * (C + OC); }
+
+/* m = A y for four vectors, the adjoint of at6: A's rows (1, 0, 0, 0),
+ * (1, 1, 1, 1), (1, -1, 1, -1), (1, 2, 4, 8), (1, -2, 4, -8), (0, 0, 0, 1) */
+__attribute__((target("avx512f"))) static inline void a6(__m512 *m, const __m512 *y)
+{
+    __m512 s02 = _mm512_add_ps(y[0], y[2]), s13 = _mm512_add_ps(y[1], y[3]);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), y[2], y[0]);
+    __m512 q = _mm512_fmadd_ps(_mm512_set1_ps(8.0f), y[3], _mm512_add_ps(y[1], y[1]));
+    m[0] = y[0];
+    m[1] = _mm512_add_ps(s02, s13);
+    m[2] = _mm512_sub_ps(s02, s13);
+    m[3] = _mm512_add_ps(p, q);
+    m[4] = _mm512_sub_ps(p, q);
+    m[5] = y[3];
+}
+
+/* the 36 (B^T d B) vectors of 16 channels from a 6x6 patch d[r][c] = p[r rs + c cs] */
+__attribute__((target("avx512f"))) static void btdb16(float *v, size_t vs, const float *p, size_t rs, size_t cs)
+{
+    __m512 h[6][6], x[6], col[6], r6[6];
+    for (int r = 0; r < 6; r++) {
+        for (int c = 0; c < 6; c++) x[c] = _mm512_load_ps(p + r * rs + c * cs);
+        bt6(h[r], x);
+    }
+    for (int j = 0; j < 6; j++) {
+        for (int r = 0; r < 6; r++) col[r] = h[r][j];
+        bt6(r6, col);
+        for (int i = 0; i < 6; i++) _mm512_storeu_ps(v + (6 * i + j) * vs, r6[i]);
+    }
+}
+
+/* the 36 (A dY A^T) vectors of 16 channels from a 4x4 dout y[a][b] = p[a rs + b cs] */
+__attribute__((target("avx512f"))) static void adya16(float *m, size_t ms, const float *p, size_t rs, size_t cs)
+{
+    __m512 t[4][6], y[4], col[4], r6[6];
+    for (int a = 0; a < 4; a++) {
+        for (int b = 0; b < 4; b++) y[b] = _mm512_load_ps(p + a * rs + b * cs);
+        a6(t[a], y);
+    }
+    for (int j = 0; j < 6; j++) {
+        for (int a = 0; a < 4; a++) col[a] = t[a][j];
+        a6(r6, col);
+        for (int i = 0; i < 6; i++) _mm512_storeu_ps(m + (6 * i + j) * ms, r6[i]);
+    }
+}
+
+// xt, dyt: channels-last, zero-bordered, 64-byte aligned (as glad_wino3x3_dw_image)
+void glad_wino4x4_dw_image(float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W, int OC)
+{
+    int Wp = W + 2, tw = W / 4, T = (H / 4) * tw, nblk = (T + DT - 1) / DT;
+    size_t per = glad_wino4x4_dw_floats(C, OC), ps = (size_t)OC * C;
+    // tile blocks add into their thread's own partial
+    #pragma omp parallel num_threads(nth) if (nth > 1)
+    {
+        float *P = scr + (size_t)omp_get_thread_num() * per, *Vb = P + 36 * ps, *Mb = Vb + (size_t)36 * DT * C;
+        #pragma omp for schedule(static)
+        for (int b = 0; b < nblk; b++) {
+            int t0 = b * DT, nt = T - t0 < DT ? T - t0 : DT;
+            for (int k = 0; k < nt; k++) {
+                int ti = (t0 + k) / tw, tj = (t0 + k) % tw;
+                const float *xq = xt + ((size_t)(4 * ti) * Wp + 4 * tj) * C, *yq = dyt + ((size_t)(4 * ti + 1) * Wp + 4 * tj + 1) * OC;
+                for (int c0 = 0; c0 < C; c0 += 16) btdb16(Vb + (size_t)k * C + c0, (size_t)DT * C, xq + c0, (size_t)Wp * C, (size_t)C);
+                for (int o0 = 0; o0 < OC; o0 += 16) adya16(Mb + (size_t)k * OC + o0, (size_t)DT * OC, yq + o0, (size_t)Wp * OC, (size_t)OC);
+            }
+            for (int e = 0; e < 36; e++)
+                for (int o0 = 0; o0 < OC; o0 += 8)
+                    for (int i0 = 0; i0 < C; i0 += 32)
+                        /* P_e[o0..+8][i0..+32] += sum_t dM_e[t][o] V_e[t][i] */
+                        glad_tile8x32(P + e * ps + (size_t)o0 * C + i0, (size_t)C, Mb + (size_t)e * DT * OC + o0, (size_t)OC, 1,
+                                      Vb + (size_t)e * DT * C + i0, (size_t)C, nt, 1.0f, NULL, 1);
+        }
+    }
+}
+
+void glad_wino4x4_dw_finish(float *dw, const float *scr, int nth, int C, int OC)
+{
+    size_t per = glad_wino4x4_dw_floats(C, OC), ps = (size_t)OC * C;
+    // filters are independent
+    #pragma omp parallel for schedule(static) if (ps > 4096)
+    for (size_t f = 0; f < ps; f++) {
+        double u[6][6], a[3][6];
+        for (int e = 0; e < 36; e++) {
+            double s = 0;
+            for (int th = 0; th < nth; th++) s += scr[th * per + e * ps + f];
+            u[e / 6][e % 6] = s;
+        }
+        for (int r = 0; r < 3; r++)   /* a = G^T dU */
+            for (int j = 0; j < 6; j++) {
+                double s = 0;
+                for (int i = 0; i < 6; i++) s += G[i][r] * u[i][j];
+                a[r][j] = s;
+            }
+        float *g = dw + f * 9;
+        for (int r = 0; r < 3; r++)   /* dw += a G */
+            for (int c = 0; c < 3; c++) {
+                double s = 0;
+                for (int j = 0; j < 6; j++) s += a[r][j] * G[j][c];
+                g[3 * r + c] += (float)s;
+            }
+    }
+}
