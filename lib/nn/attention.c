@@ -12,6 +12,7 @@
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
 #include "nn/cpu.h"
@@ -175,16 +176,33 @@ __attribute__((target("avx512f"))) static void softmax_back_cols32(float *G, con
  * dV sum the blocks in order); G is 3 T x QB scratch:
  *   dWt = V^T dA_blk, dLt = softmax backward, dQ_blk += s2 K dLt,
  *   dK += s2 Q_blk dLt^T, dV += dA_blk Wt_blk^T
- * all as register tiles, the last two on transposed copies of dLt and Wt_blk */
+ * all as register tiles. With kv (2 T c floats, c % 32 == 0) the last two
+ * are summed transposed, dK^T += s2 dLt Q_blk^T and dV^T += Wt_blk dA_blk^T,
+ * whose right factors are 32 x c transposes of the block (instead of T x 32
+ * ones of dLt and Wt_blk per block), and added to dK, dV once at the end */
 static void head_backward(float *dq, float *dk, float *dv, const float *da, const float *q, const float *k, const float *v,
-                          const float *wt, int c, int T, float s2, float *G)
+                          const float *wt, int c, int T, float s2, float *G, float *kv)
 {
     float *Gt = G + (size_t)T * QB, *Wb = Gt + (size_t)T * QB;
+    float *dkt = kv, *dvt = kv ? kv + (size_t)T * c : NULL;
+    if (kv) memset(kv, 0, sizeof(float) * 2 * (size_t)T * c);
     for (int t0 = 0; t0 < T; t0 += QB) {
         for (int s0 = 0; s0 < T; s0 += 8) glad_tile8x32(G + (size_t)s0 * QB, QB, v + s0, (size_t)T, 1, da + t0, (size_t)T, c, 1.0f, NULL, 0);
         softmax_back_cols32(G, wt + t0, T);
         for (int c0 = 0; c0 < c; c0 += 8)
             glad_tile8x32(dq + (size_t)c0 * T + t0, (size_t)T, k + (size_t)c0 * T, 1, (size_t)T, G, QB, T, s2, NULL, 1);
+        if (kv) {
+            /* Gt, Wb hold Q_blk^T and dA_blk^T (QB x c) here */
+            glad_transpose_t32(Gt, (size_t)c, q + t0, (size_t)T, c);
+            glad_transpose_t32(Wb, (size_t)c, da + t0, (size_t)T, c);
+            for (int s0 = 0; s0 < T; s0 += 8)
+                for (int c0 = 0; c0 < c; c0 += 32) {
+                    glad_tile8x32(dkt + (size_t)s0 * c + c0, (size_t)c, G + (size_t)s0 * QB, 1, QB, Gt + c0, (size_t)c, QB, s2, NULL, 1);
+                    glad_tile8x32(dvt + (size_t)s0 * c + c0, (size_t)c, wt + (size_t)s0 * T + t0, 1, (size_t)T, Wb + c0, (size_t)c, QB,
+                                  1.0f, NULL, 1);
+                }
+            continue;
+        }
         glad_transpose_t32(Gt, (size_t)T, G, QB, T);
         glad_transpose_t32(Wb, (size_t)T, wt + t0, (size_t)T, T);
         for (int c0 = 0; c0 < c; c0 += 8)
@@ -195,17 +213,23 @@ static void head_backward(float *dq, float *dk, float *dv, const float *da, cons
                               1.0f, NULL, 1);
             }
     }
+    if (kv)
+        for (int cc = 0; cc < c; cc++)
+            for (int s = 0; s < T; s++) {
+                dk[(size_t)cc * T + s] += dkt[(size_t)s * c + cc];
+                dv[(size_t)cc * T + s] += dvt[(size_t)s * c + cc];
+            }
 }
 
 /* (batch, head) p of the fast path */
 static void backward_pair(float *dqkv, const float *dout, const float *qkv, const float *att, int C, int T, int heads, int c,
-                          float s2, int p, float *G)
+                          float s2, int p, float *G, float *kv)
 {
     int b = p / heads, h = p % heads;
     size_t off = ((size_t)b * 3 * C + (size_t)h * 3 * c) * T;
     float *dq = dqkv + off;
     head_backward(dq, dq + (size_t)c * T, dq + (size_t)2 * c * T, dout + ((size_t)b * C + (size_t)h * c) * T, qkv + off,
-                  qkv + off + (size_t)c * T, qkv + off + (size_t)2 * c * T, att + (size_t)p * T * T, c, T, s2, G);
+                  qkv + off + (size_t)c * T, qkv + off + (size_t)2 * c * T, att + (size_t)p * T * T, c, T, s2, G, kv);
 }
 
 // dout is (B,C,T); dqkv (B,3C,T) accumulates; att as the forward left it
@@ -219,16 +243,22 @@ void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, c
         int nth = omp_get_max_threads(), slots = T / QB;
         if (nth > slots) nth = slots;
         if (nth > pairs) nth = pairs;
+        /* the transposed dK, dV sums need c % 32, c <= T and 2 T c floats per thread
+         * (without them, the per-block transposes) */
+        int tr = c % 32 == 0 && c <= T;
         if (nth < 2) {   /* outside any team, as in the forward */
-            for (int p = 0; p < pairs; p++) backward_pair(dqkv, dout, qkv, att, C, T, heads, c, s2, p, ws);
+            float *kv = tr ? malloc(sizeof(float) * 2 * (size_t)T * c) : NULL;
+            for (int p = 0; p < pairs; p++) backward_pair(dqkv, dout, qkv, att, C, T, heads, c, s2, p, ws, kv);
+            free(kv);
             return;
         }
-        // (batch, head) pairs write disjoint rows of dqkv; each sgemm runs single-threaded
+        // (batch, head) pairs write disjoint rows of dqkv; each thread has its own scratch
         #pragma omp parallel num_threads(nth)
         {
-            float *G = ws + (size_t)omp_get_thread_num() * 3 * T * QB;
+            float *G = ws + (size_t)omp_get_thread_num() * 3 * T * QB, *kv = tr ? malloc(sizeof(float) * 2 * (size_t)T * c) : NULL;
             #pragma omp for schedule(static)
-            for (int p = 0; p < pairs; p++) backward_pair(dqkv, dout, qkv, att, C, T, heads, c, s2, p, G);
+            for (int p = 0; p < pairs; p++) backward_pair(dqkv, dout, qkv, att, C, T, heads, c, s2, p, G, kv);
+            free(kv);
         }
         return;
     }

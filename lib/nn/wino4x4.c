@@ -33,8 +33,7 @@ static size_t vstride(int NI) { return (size_t)NI * NT + 16; }
 
 size_t glad_wino4x4_weight_floats(int NI, int NO) { return 36 * ustride(NI, NO); }
 
-/* u (6x6) = G g G^T in double, G's rows (1/4, 0, 0), -(1, 1, 1)/6,
- * (-1, 1, -1)/6, (1/24, 1/12, 1/6), (1/24, -1/12, 1/6), (0, 0, 1) */
+/* G of u (6x6) = G g G^T, in double */
 static const double G[6][3] = {{0.25, 0, 0},
                                {-1.0 / 6, -1.0 / 6, -1.0 / 6},
                                {-1.0 / 6, 1.0 / 6, -1.0 / 6},
@@ -42,16 +41,9 @@ static const double G[6][3] = {{0.25, 0, 0},
                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                {0, 0, 1}};
 
-static void filter6(float *u, const float *g)
-{
-    double t[6][3];
-    for (int i = 0; i < 6; i++)
-        for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
-    for (int i = 0; i < 6; i++)
-        for (int j = 0; j < 6; j++) u[6 * i + j] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
-}
-
-/* U (36, NO/8, NI, 8) of filter (o, i), flip as glad_wino3x3_weights */
+/* U (36, NO/8, NI, 8) of filter (o, i), flip as glad_wino3x3_weights: the
+ * 8 filters of an output block at once (filter6's sums in the same order on
+ * 8 lanes) */
 void glad_wino4x4_weights(float *U, const float *w, int NI, int NO, int flip)
 {
     int nob = NO / 8;
@@ -61,13 +53,21 @@ void glad_wino4x4_weights(float *U, const float *w, int NI, int NO, int flip)
     for (int f = 0; f < nob * NI; f++) {
         int ob = f / NI, i = f % NI;
         float *u8 = U + (size_t)f * 8;
-        for (int o8 = 0; o8 < 8; o8++) {
-            int o = ob * 8 + o8;
-            float g[9], u[36];
-            for (int t = 0; t < 9; t++) g[t] = flip ? w[((size_t)i * NO + o) * 9 + 8 - t] : w[((size_t)o * NI + i) * 9 + t];
-            filter6(u, g);
-            for (int e = 0; e < 36; e++) u8[e * es + o8] = u[e];
-        }
+        double g[9][8], t[6][3][8];
+        for (int k = 0; k < 9; k++)
+            for (int l = 0; l < 8; l++) {
+                int o = ob * 8 + l;
+                g[k][l] = flip ? w[((size_t)i * NO + o) * 9 + 8 - k] : w[((size_t)o * NI + i) * 9 + k];
+            }
+        for (int r = 0; r < 6; r++)   /* t = G g */
+            for (int j = 0; j < 3; j++)
+                #pragma omp simd
+                for (int l = 0; l < 8; l++) t[r][j][l] = G[r][0] * g[j][l] + G[r][1] * g[3 + j][l] + G[r][2] * g[6 + j][l];
+        for (int r = 0; r < 6; r++)   /* u = t G^T */
+            for (int c = 0; c < 6; c++)
+                #pragma omp simd
+                for (int l = 0; l < 8; l++)
+                    u8[(size_t)(6 * r + c) * es + l] = (float)(t[r][0][l] * G[c][0] + t[r][1][l] * G[c][1] + t[r][2][l] * G[c][2]);
     }
 }
 
@@ -347,30 +347,38 @@ void glad_wino4x4_dw_image(float *scr, int nth, const float *xt, const float *dy
     }
 }
 
+/* 8 filters at a time, on lanes: the partials summed in thread order, then
+ * G^T dU G as sums in a fixed order */
 void glad_wino4x4_dw_finish(float *dw, const float *scr, int nth, int C, int OC)
 {
-    size_t per = glad_wino4x4_dw_floats(C, OC), ps = (size_t)OC * C;
-    // filters are independent
+    size_t per = glad_wino4x4_dw_floats(C, OC), ps = (size_t)OC * C, nfb = (ps + 7) / 8;
+    // filter blocks are independent
     #pragma omp parallel for schedule(static) if (ps > 4096)
-    for (size_t f = 0; f < ps; f++) {
-        double u[6][6], a[3][6];
-        for (int e = 0; e < 36; e++) {
-            double s = 0;
-            for (int th = 0; th < nth; th++) s += scr[th * per + e * ps + f];
-            u[e / 6][e % 6] = s;
-        }
+    for (size_t fb = 0; fb < nfb; fb++) {
+        size_t f0 = fb * 8;
+        int nl = ps - f0 < 8 ? (int)(ps - f0) : 8;
+        double u[36][8], a[3][6][8];
+        for (int e = 0; e < 36; e++)
+            for (int l = 0; l < 8; l++) {
+                double s = 0;
+                if (l < nl)
+                    for (int th = 0; th < nth; th++) s += scr[th * per + e * ps + f0 + l];
+                u[e][l] = s;
+            }
         for (int r = 0; r < 3; r++)   /* a = G^T dU */
-            for (int j = 0; j < 6; j++) {
-                double s = 0;
-                for (int i = 0; i < 6; i++) s += G[i][r] * u[i][j];
-                a[r][j] = s;
-            }
-        float *g = dw + f * 9;
+            for (int j = 0; j < 6; j++)
+                #pragma omp simd
+                for (int l = 0; l < 8; l++) {
+                    double s = 0;
+                    for (int i = 0; i < 6; i++) s += G[i][r] * u[6 * i + j][l];
+                    a[r][j][l] = s;
+                }
         for (int r = 0; r < 3; r++)   /* dw += a G */
-            for (int c = 0; c < 3; c++) {
-                double s = 0;
-                for (int j = 0; j < 6; j++) s += a[r][j] * G[j][c];
-                g[3 * r + c] += (float)s;
-            }
+            for (int c = 0; c < 3; c++)
+                for (int l = 0; l < nl; l++) {
+                    double s = 0;
+                    for (int j = 0; j < 6; j++) s += a[r][j][l] * G[j][c];
+                    dw[(f0 + l) * 9 + 3 * r + c] += (float)s;
+                }
     }
 }
