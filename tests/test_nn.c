@@ -79,7 +79,7 @@ static void test_conv(int k, int s, int p, int C, int OC, int H, int W)
                 }
     CHECKF(err < 1e-4, "conv k%d s%d p%d forward err %g", k, s, p, err);
     float *dx = TCALLOC(nx, sizeof(float)), *dw = TCALLOC(nw, sizeof(float)), *db = TCALLOC(c.OC, sizeof(float));
-    glad_conv2d_backward(dx, dw, db, r, c.x, c.w, c.B, c.C, c.H, c.W, c.OC, k, k, s, p, c.ws);
+    glad_conv2d_backward(dx, dw, db, r, c.x, c.w, c.B, c.C, c.H, c.W, c.OC, k, k, s, p, c.ws, GLAD_DX_ADD);
     double ex = 0, ew = 0;
     for (size_t i = 0; i < nx; i++) ex = fmax(ex, fabs(ndx[i] - dx[i]));
     for (size_t i = 0; i < nw; i++) ew = fmax(ew, fabs(ndw[i] - dw[i]));
@@ -89,7 +89,12 @@ static void test_conv(int k, int s, int p, int C, int OC, int H, int W)
     CHECKF(fd_check(c.x, dx, nx, out, no, r, conv_f, &c, 1e-2) == 0, "conv k%d s%d p%d dx", k, s, p);
     CHECKF(fd_check(c.w, dw, nw, out, no, r, conv_f, &c, 1e-2) == 0, "conv k%d s%d p%d dw", k, s, p);
     CHECKF(fd_check(c.b, db, c.OC, out, no, r, conv_f, &c, 1e-2) == 0, "conv k%d s%d p%d db", k, s, p);
-
+    /* GLAD_DX_SET overwrites what dx held with the same gradient GLAD_DX_ADD
+     * adds to zeros, bit for bit */
+    float *dx2 = rvec(nx), *dw2 = TCALLOC(nw, sizeof(float));
+    glad_conv2d_backward(dx2, dw2, NULL, r, c.x, c.w, c.B, c.C, c.H, c.W, c.OC, k, k, s, p, c.ws, GLAD_DX_SET);
+    CHECKF(memcmp(dx, dx2, nx * sizeof(float)) == 0, "conv k%d s%d p%d C%d OC%d %dx%d: GLAD_DX_SET != GLAD_DX_ADD onto zeros", k, s,
+           p, C, OC, H, W);
 }
 
 typedef struct { float *x, *g, *b, *mean, *rstd; int B, C, N; } gn_ctx;
@@ -117,7 +122,10 @@ static void test_conv3x3_shapes(void)
         glad_conv2d_forward(o1, x, w, b, 1, C, H, W, OC, 3, 3, 1, 1, ws);
         glad_conv2d_forward(o1 + no / 2, x + nx / 2, w, b, 1, C, H, W, OC, 3, 3, 1, 1, ws);
         CHECKF(memcmp(o, o1, no * sizeof(float)) == 0, "conv3x3 C%d OC%d %dx%d: batch 2 != 2 x batch 1", C, OC, H, W);
-        glad_conv2d_backward(dx, dw, db, d, x, w, B, C, H, W, OC, 3, 3, 1, 1, ws);
+        glad_conv2d_backward(dx, dw, db, d, x, w, B, C, H, W, OC, 3, 3, 1, 1, ws, GLAD_DX_ADD);
+        float *dxs = rvec(nx), *dws = TCALLOC((size_t)OC * C * 9, sizeof(float));
+        glad_conv2d_backward(dxs, dws, NULL, d, x, w, B, C, H, W, OC, 3, 3, 1, 1, ws, GLAD_DX_SET);
+        CHECKF(memcmp(dx, dxs, nx * sizeof(float)) == 0, "conv3x3 C%d OC%d %dx%d: GLAD_DX_SET != GLAD_DX_ADD onto zeros", C, OC, H, W);
         double ef = 0, eb = 0, mf = 0, mb = 0;
         for (int n = 0; n < B; n++)
             for (int i = 0; i < H; i++)
@@ -207,11 +215,11 @@ static void test_gn_silu(void)
         for (int i = 0; i < B * C * N; i++) x[i] = 3 * x[i] + 1;
         glad_groupnorm_silu_forward(y, mu, rs, x, ga, be, B, C, N, G, 1e-5f);
         glad_conv2d_forward(o1, y, w, bb, B, C, S, S, OC, 3, 3, 1, 1, cws);
-        glad_conv2d_backward(dx1, dw1, db1, dy, y, w, B, C, S, S, OC, 3, 3, 1, 1, cws);
+        glad_conv2d_backward(dx1, dw1, db1, dy, y, w, B, C, S, S, OC, 3, 3, 1, 1, cws, GLAD_DX_ADD);
         glad_groupnorm_silu_forward(NULL, mu2, rs2, x, ga, be, B, C, N, G, 1e-5f);
         glad_gnsilu pre = {mu2, rs2, ga, be, G};
         glad_conv2d_forward_gnsilu(o2, x, &pre, w, bb, B, C, S, S, OC, cws);
-        glad_conv2d_backward_gnsilu(dx2, dw2, db2, dy, x, &pre, w, B, C, S, S, OC, cws);
+        glad_conv2d_backward_gnsilu(dx2, dw2, db2, dy, x, &pre, w, B, C, S, S, OC, cws, GLAD_DX_ADD);
         CHECKF(memcmp(dx1, dx2, (size_t)B * C * N * sizeof(float)) == 0 && memcmp(dw1, dw2, (size_t)OC * C * 9 * sizeof(float)) == 0 &&
                memcmp(db1, db2, sizeof db1) == 0, "fused gn+silu conv %dx%d C%d: backward differs", S, S, C);
         CHECKF(memcmp(mu, mu2, sizeof mu) == 0 && memcmp(rs, rs2, sizeof rs) == 0 &&
@@ -459,10 +467,10 @@ int main(void)
         float *dw2 = TCALLOC(nw, sizeof(float)), db[32] = {0};
         omp_set_num_threads(1);
         conv_f(o1, &c);
-        glad_conv2d_backward(dx1, dw1, db, r, c.x, c.w, 2, 32, S, S, 32, 3, 3, 1, 1, c.ws);
+        glad_conv2d_backward(dx1, dw1, db, r, c.x, c.w, 2, 32, S, S, 32, 3, 3, 1, 1, c.ws, GLAD_DX_ADD);
         omp_set_num_threads(nt2);
         conv_f(o2, &c);
-        glad_conv2d_backward(dx2, dw2, db, r, c.x, c.w, 2, 32, S, S, 32, 3, 3, 1, 1, c.ws);
+        glad_conv2d_backward(dx2, dw2, db, r, c.x, c.w, 2, 32, S, S, 32, 3, 3, 1, 1, c.ws, GLAD_DX_ADD);
         omp_set_num_threads(2);
         double d = 0, ddx = 0, ddw = 0, mw = 0;
         for (size_t i = 0; i < no; i++) { d = fmax(d, fabs(o1[i] - o2[i])); ddx = fmax(ddx, fabs(dx1[i] - dx2[i])); }

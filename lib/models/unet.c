@@ -831,7 +831,9 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
         /* a gradient this op creates starts at zero, unless the op writes it
          * whole (a sum's and an embedding add's input gradients are copies) */
         int wa = t->za && (t->op == OP_ADD || t->op == OP_ADDEMB) && t->a != t->b, wb = t->zb && t->op == OP_ADD && t->a != t->b;
-        if (t->za && !wa) zero(GR(t->a), ND(t->a)->n);
+        /* so is a conv's input gradient (the conv writes it: GLAD_DX_SET) */
+        float *cga = t->op == OP_CONV && t->a >= 0 && ND(t->a)->has_g && !(t->a == u->tape[0].y && !dx) ? GR(t->a) : NULL;
+        if (t->za && !wa && !cga) zero(GR(t->a), ND(t->a)->n);
         if (t->zb && !wb) zero(GR(t->b), ND(t->b)->n);
         const float *a = t->a >= 0 ? D(t->a) : NULL;
         if (t->rec) {
@@ -853,11 +855,11 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
         case OP_CONV:
             if (t->pre >= 0) {   /* the fused GroupNorm+SiLU is applied again as the conv copies its input */
                 glad_gnsilu pre = fused_pre(u, t);
-                glad_conv2d_backward_gnsilu(ga, G(t->pw), G(t->pb), gy, D(t->x2), &pre, P(t->pw), t->B, t->C, t->H, t->W, t->OC,
-                                            u->ws);
+                glad_conv2d_backward_gnsilu(cga, G(t->pw), G(t->pb), gy, D(t->x2), &pre, P(t->pw), t->B, t->C, t->H, t->W, t->OC,
+                                            u->ws, t->za ? GLAD_DX_SET : GLAD_DX_ADD);
             } else
-                glad_conv2d_backward(t->a == u->tape[0].y && !dx ? NULL : ga, G(t->pw), G(t->pb), gy, a, P(t->pw), t->B, t->C,
-                                     t->H, t->W, t->OC, t->k, t->k, t->stride, t->pad, u->ws);
+                glad_conv2d_backward(cga, G(t->pw), G(t->pb), gy, a, P(t->pw), t->B, t->C, t->H, t->W, t->OC, t->k, t->k, t->stride,
+                                     t->pad, u->ws, t->za ? GLAD_DX_SET : GLAD_DX_ADD);
             break;
         case OP_GN:
             glad_groupnorm_backward(ga, G(t->pw), G(t->pb), gy, a, s1, s1 + t->B * 32, P(t->pw), t->B, t->C, t->H, 32);

@@ -57,11 +57,12 @@ void glad_conv1x1_forward(float *out, const float *x, const float *w, const floa
 }
 
 // dout is (B,OC,N)
-int glad_conv1x1_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, int B, int C, int N, int OC)
+int glad_conv1x1_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, int B, int C, int N, int OC,
+                          int set)
 {
     if (dx) {
         int pix = chunk(OC), nck = (N + pix - 1) / pix;
-        /* dx[c][p] += sum_o w[o][c] dy[o][p], dout's chunk packed as above */
+        /* dx[c][p] (+)= sum_o w[o][c] dy[o][p], dout's chunk packed as above */
         // (image, pixel chunk) tasks write disjoint parts of dx
         #pragma omp parallel for collapse(2) schedule(static) if ((long)B * OC * C * N > 65536)
         for (int n = 0; n < B; n++)
@@ -72,7 +73,7 @@ int glad_conv1x1_backward(float *dx, float *dw, const float *dout, const float *
                 for (int cb = 0; cb < C; cb += 8)
                     for (int q = 0; q < np; q += 32)
                         glad_tile8x32(dx + ((size_t)n * C + cb) * N + p0 + q, (size_t)N, w + cb, (size_t)C, 1, pk + q, (size_t)np, OC,
-                                      1.0f, NULL, 1);
+                                      1.0f, NULL, !set);
             }
     }
     int nth = omp_get_max_threads(), nch = (N + PCH - 1) / PCH;

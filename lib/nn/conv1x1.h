@@ -8,9 +8,10 @@
 int glad_conv1x1_ok(int C, int N, int OC);
 /* out (B,OC,N) = w (OC,C) x (B,C,N) + b */
 void glad_conv1x1_forward(float *out, const float *x, const float *w, const float *b, int B, int C, int N, int OC);
-/* dx (B,C,N) += w^T dout (dx may be NULL); dw (OC,C) += sum_n dout x^T.
+/* dx (B,C,N) += w^T dout (= with set; dx may be NULL); dw (OC,C) += sum_n dout x^T.
  * GLAD_ENOMEM (dw untouched, dx done) when the per-thread partials of dw
  * cannot be allocated */
-int glad_conv1x1_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, int B, int C, int N, int OC);
+int glad_conv1x1_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, int B, int C, int N, int OC,
+                          int set);
 
 #endif

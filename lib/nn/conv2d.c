@@ -137,25 +137,25 @@ static void bias_grads(float *db, const float *dout, int B, int OC, int N)
 }
 
 void glad_conv2d_backward_gnsilu(float *dx, float *dw, float *db, const float *dout, const float *x, const glad_gnsilu *pre,
-                                 const float *w, int B, int C, int H, int W, int OC, float *ws)
+                                 const float *w, int B, int C, int H, int W, int OC, float *ws, int dxmode)
 {
-    glad_conv3x3_backward(dx, dw, dout, x, pre, w, B, C, H, W, OC, ws);
+    glad_conv3x3_backward(dx, dw, dout, x, pre, w, B, C, H, W, OC, ws, dxmode == GLAD_DX_SET);
     bias_grads(db, dout, B, OC, H * W);
 }
 
 // x is (B,C,H,W), dout is (B,OC,Ho,Wo)
 void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int B,
-                          int C, int H, int W, int OC, int kh, int kw, int stride, int pad, float *ws)
+                          int C, int H, int W, int OC, int kh, int kw, int stride, int pad, float *ws, int dxmode)
 {
-    int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad), K = C * kh * kw, N = Ho * Wo;
+    int set = dxmode == GLAD_DX_SET, Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad), K = C * kh * kw, N = Ho * Wo;
     int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
     if (direct3(kh, kw, stride, pad)) {
-        glad_conv3x3_backward(dx, dw, dout, x, NULL, w, B, C, H, W, OC, ws);
+        glad_conv3x3_backward(dx, dw, dout, x, NULL, w, B, C, H, W, OC, ws, set);
         bias_grads(db, dout, B, OC, N);
         return;
     }
     if (direct && glad_conv1x1_ok(C, N, OC)) {
-        if (glad_conv1x1_backward(dx, dw, dout, x, w, B, C, N, OC) == 0) {
+        if (glad_conv1x1_backward(dx, dw, dout, x, w, B, C, N, OC, set) == 0) {
             bias_grads(db, dout, B, OC, N);
             return;
         }
@@ -172,9 +172,10 @@ void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, co
         float *dxb = dx + (size_t)n * C * H * W;
         if (direct) {
             /* dX (C,N) += W^T (C,OC) dY (OC,N) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, N, OC, 1.0f, w, K, gb, N, 1.0f, dxb, N);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, N, OC, 1.0f, w, K, gb, N, set ? 0.0f : 1.0f, dxb, N);
         } else {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, OC, 1.0f, w, K, gb, N, 0.0f, ws, N);
+            if (set) memset(dxb, 0, sizeof(float) * (size_t)C * H * W);   /* col2im adds */
             col2im(dxb, ws, C, H, W, kh, kw, stride, pad, Ho, Wo);
         }
     }

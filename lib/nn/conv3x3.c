@@ -290,7 +290,7 @@ static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintp
  * With scr (nth thread scratches) the weight gradient goes to Winograd's
  * partials instead (glad_wino3x3_dw_finish ends it). */
 static void backward1(float *dx, float *dw, const float *dout, const float *x, const glad_gnsilu *pre, int n, const float *w,
-                      const float *U, float *scr, int nth, int C, int H, int W, int OC, float *ws)
+                      const float *U, float *scr, int nth, int C, int H, int W, int OC, float *ws, int set)
 {
     int Wp = W + 2;
     size_t plane = (size_t)(H + 2) * Wp, na = glad_conv3x3_pad_floats(C, H, W), nb = C % 16 ? 0 : cl_floats(C, H, W);
@@ -335,15 +335,15 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
             }
     }
     /* dx[c] += sum_o sum_t w[o][c][8 - t] dpad[o][p + off(t)]: the transposed, flipped kernel */
-    if (dx && (!U || glad_wino3x3_run(dx, dp, U, NULL, OC, H, W, C, 1))) {
+    if (dx && (!U || glad_wino3x3_run(dx, dp, U, NULL, OC, H, W, C, !set))) {
         static const int toff[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
-        run(dx, dp, w, NULL, OC, C, H, W, 9, (size_t)C * 9, toff, 1);
+        run(dx, dp, w, NULL, OC, C, H, W, 9, (size_t)C * 9, toff, !set);
     }
 }
 
 // x is (B,C,H,W), dout is (B,OC,H,W); dw accumulates image by image; ws: glad_conv3x3_backward_floats
 void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float *x, const glad_gnsilu *pre, const float *w,
-                           int B, int C, int H, int W, int OC, float *ws)
+                           int B, int C, int H, int W, int OC, float *ws, int set)
 {
     size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W, nu = use_wino(OC, H, W, C) ? glad_wino3x3_weight_floats(OC, H, W, C) : 0;
     float *U = dx && nu ? ws + glad_conv3x3_backward_floats(C, H, W, OC) - nu : NULL;
@@ -353,7 +353,7 @@ void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float 
     int nth = omp_get_max_threads();
     float *scr = use_wino_dw(C, H, W, OC) ? calloc((size_t)nth * glad_wino3x3_dw_floats(C, H, W, OC), sizeof(float)) : NULL;
     for (int n = 0; n < B; n++)
-        backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, pre, n, w, U, scr, nth, C, H, W, OC, ws);
+        backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, pre, n, w, U, scr, nth, C, H, W, OC, ws, set);
     if (scr) glad_wino3x3_dw_finish(dw, scr, nth, C, H, W, OC);
     free(scr);
 }

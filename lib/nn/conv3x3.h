@@ -17,9 +17,9 @@ void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, co
                           int H, int W, int OC, float *ws);
 /* floats of scratch for glad_conv3x3_backward */
 size_t glad_conv3x3_backward_floats(int C, int H, int W, int OC);
-/* dw (OC,C,3,3) += weight gradient, dx (B,C,H,W) += input gradient (dx may
- * be NULL); the input is silu(groupnorm(x)) when pre is given */
+/* dw (OC,C,3,3) += weight gradient, dx (B,C,H,W) += input gradient (= with
+ * set; dx may be NULL); the input is silu(groupnorm(x)) when pre is given */
 void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float *x, const glad_gnsilu *pre, const float *w,
-                           int B, int C, int H, int W, int OC, float *ws);
+                           int B, int C, int H, int W, int OC, float *ws, int set);
 
 #endif

@@ -27,10 +27,13 @@ void glad_conv2d_forward_gnsilu(float *out, const float *x, const glad_gnsilu *p
 /* its backward (dx: the gradient of the normalised input, may be NULL); the
  * same bit for bit as glad_conv2d_backward given that input */
 void glad_conv2d_backward_gnsilu(float *dx, float *dw, float *db, const float *dout, const float *x, const glad_gnsilu *pre,
-                                 const float *w, int B, int C, int H, int W, int OC, float *ws);
-/* dx may be NULL (no input gradient) */
+                                 const float *w, int B, int C, int H, int W, int OC, float *ws, int dxmode);
+/* dw, db accumulate; dx (may be NULL: no input gradient) accumulates with
+ * GLAD_DX_ADD and is overwritten with GLAD_DX_SET (a gradient this conv
+ * alone creates: no zeroing pass, no read of zeros) */
+enum { GLAD_DX_ADD = 0, GLAD_DX_SET = 1 };
 void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, const float *x, const float *w, int B,
-                          int C, int H, int W, int OC, int kh, int kw, int stride, int pad, float *ws);
+                          int C, int H, int W, int OC, int kh, int kw, int stride, int pad, float *ws, int dxmode);
 
 /* ---- linear: out (B,O) = x (B,I) W^T + b ---- */
 void glad_linear_forward(float *out, const float *x, const float *w, const float *b, int B, int NI, int NO);
