@@ -64,11 +64,14 @@ __attribute__((target("avx512f"))) static __m512 pd2_ps(__m512d lo, __m512d hi)
                                                _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
 }
 
-/* softmax_cols for 32 columns in registers: 2 lanes of max, 4 of double sums;
- * the weights also go to att (rows T apart) when given, by non-temporal
- * stores where aligned: att (B heads T^2 floats) is read only by the backward,
- * long after, so reading its lines into the cache first would be wasted */
-__attribute__((target("avx512f"))) static void softmax_cols32(float *S, int T, float *att)
+/* the exponentials of softmax_cols for 32 columns in registers, left
+ * unnormalised in S: S[s][j] = exp(S[s][j] - max_s), inv[j] = 1 / sum_s; the
+ * sums run in float over 64 rows at a time, carried in double (4 lanes of 8).
+ * The normalised weights go to att (rows T apart) when given, by
+ * non-temporal stores where aligned: att (B heads T^2 floats) is read only by
+ * the backward, long after, so reading its lines into the cache first would
+ * be wasted. */
+__attribute__((target("avx512f"))) static void softmax_cols32(float *S, int T, float *att, float *inv)
 {
     __m512 m0 = _mm512_loadu_ps(S), m1 = _mm512_loadu_ps(S + 16);
     for (int s = 1; s < T; s++) {
@@ -76,25 +79,42 @@ __attribute__((target("avx512f"))) static void softmax_cols32(float *S, int T, f
         m1 = _mm512_max_ps(m1, _mm512_loadu_ps(S + (size_t)s * QB + 16));
     }
     __m512d z[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
-    for (int s = 0; s < T; s++) {
-        float *r = S + (size_t)s * QB;
-        __m512 e0 = glad_exp16(_mm512_sub_ps(_mm512_loadu_ps(r), m0)), e1 = glad_exp16(_mm512_sub_ps(_mm512_loadu_ps(r + 16), m1));
-        _mm512_storeu_ps(r, e0);
-        _mm512_storeu_ps(r + 16, e1);
-        add32_pd(z, e0, e1);
+    for (int s0 = 0; s0 < T; s0 += 64) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        for (int s = s0; s < T && s < s0 + 64; s++) {
+            float *r = S + (size_t)s * QB;
+            __m512 e0 = glad_exp16(_mm512_sub_ps(_mm512_loadu_ps(r), m0)), e1 = glad_exp16(_mm512_sub_ps(_mm512_loadu_ps(r + 16), m1));
+            _mm512_storeu_ps(r, e0);
+            _mm512_storeu_ps(r + 16, e1);
+            a0 = _mm512_add_ps(a0, e0);
+            a1 = _mm512_add_ps(a1, e1);
+        }
+        add32_pd(z, a0, a1);
     }
-    int nt = att && (uintptr_t)att % 64 == 0 && T % 16 == 0;
     __m512d one = _mm512_set1_pd(1.0);
     __m512 v0 = pd2_ps(_mm512_div_pd(one, z[0]), _mm512_div_pd(one, z[1])), v1 = pd2_ps(_mm512_div_pd(one, z[2]), _mm512_div_pd(one, z[3]));
+    _mm512_storeu_ps(inv, v0);
+    _mm512_storeu_ps(inv + 16, v1);
+    if (!att) return;
+    int nt = (uintptr_t)att % 64 == 0 && T % 16 == 0;
     for (int s = 0; s < T; s++) {
-        float *r = S + (size_t)s * QB;
+        const float *r = S + (size_t)s * QB;
         __m512 w0 = _mm512_mul_ps(_mm512_loadu_ps(r), v0), w1 = _mm512_mul_ps(_mm512_loadu_ps(r + 16), v1);
-        _mm512_storeu_ps(r, w0);
-        _mm512_storeu_ps(r + 16, w1);
         if (nt) { _mm512_stream_ps(att + (size_t)s * T, w0); _mm512_stream_ps(att + (size_t)s * T + 16, w1); }
-        else if (att) { _mm512_storeu_ps(att + (size_t)s * T, w0); _mm512_storeu_ps(att + (size_t)s * T + 16, w1); }
+        else { _mm512_storeu_ps(att + (size_t)s * T, w0); _mm512_storeu_ps(att + (size_t)s * T + 16, w1); }
     }
     if (nt) _mm_sfence();   /* the streamed rows are visible before the team's barrier */
+}
+
+/* out[c][j] *= inv[j] for c rows (T apart) of 32 columns */
+__attribute__((target("avx512f"))) static void scale_cols32(float *out, int c, int T, const float *inv)
+{
+    __m512 v0 = _mm512_loadu_ps(inv), v1 = _mm512_loadu_ps(inv + 16);
+    for (int i = 0; i < c; i++) {
+        float *r = out + (size_t)i * T;
+        _mm512_storeu_ps(r, _mm512_mul_ps(_mm512_loadu_ps(r), v0));
+        _mm512_storeu_ps(r + 16, _mm512_mul_ps(_mm512_loadu_ps(r + 16), v1));
+    }
 }
 
 /* one block of nb queries from t0 of one head: S (T x ld) scratch, ld =
@@ -107,12 +127,16 @@ static void head_block(float *out, float *att, const float *q, const float *k, c
         for (int s0 = 0; s0 < T; s0 += 8) glad_tile8x32(S + (size_t)s0 * QB, QB, k + s0, (size_t)T, 1, q + t0, (size_t)T, c, s2, NULL, 0);
     else
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, nb, c, s2, k, T, q + t0, T, 0.0f, S, ld);
-    if (fast) softmax_cols32(S, T, att ? att + t0 : NULL);
+    float inv[QB];
+    if (fast) softmax_cols32(S, T, att ? att + t0 : NULL, inv);
     else softmax_cols(S, T, nb, ld);
-    /* a[c][t0 + j] = sum_s v[c][s] St[s][j] */
-    if (fast)
+    /* a[c][t0 + j] = sum_s v[c][s] St[s][j], on the fast path of the
+     * unnormalised St, then scaled by 1 / sum (one pass over c x 32 outputs
+     * instead of one over T x 32 weights) */
+    if (fast) {
         for (int c0 = 0; c0 < c; c0 += 8) glad_tile8x32(out + (size_t)c0 * T + t0, (size_t)T, v + (size_t)c0 * T, 1, (size_t)T, S, QB, T, 1.0f, NULL, 0);
-    else
+        scale_cols32(out + t0, c, T, inv);
+    } else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c, nb, T, 1.0f, v, T, S, ld, 0.0f, out + t0, T);
     if (att && !fast)
         for (int s = 0; s < T; s++) memcpy(att + (size_t)s * T + t0, S + (size_t)s * ld, sizeof(float) * (size_t)nb);
@@ -155,13 +179,19 @@ void glad_attention_forward(float *out, float *att, const float *qkv, int B, int
 }
 
 /* G := Wt (G - sum_s Wt G) down the 32 columns: the softmax backward of a
- * query block (wt rows T apart, G rows QB), the column sums in double */
+ * query block (wt rows T apart, G rows QB), the column sums in float over 64
+ * rows at a time, carried in double */
 __attribute__((target("avx512f"))) static void softmax_back_cols32(float *G, const float *wt, int T)
 {
     __m512d z[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
-    for (int s = 0; s < T; s++) {
-        const float *g = G + (size_t)s * QB, *w = wt + (size_t)s * T;
-        add32_pd(z, _mm512_mul_ps(_mm512_loadu_ps(g), _mm512_loadu_ps(w)), _mm512_mul_ps(_mm512_loadu_ps(g + 16), _mm512_loadu_ps(w + 16)));
+    for (int s0 = 0; s0 < T; s0 += 64) {   /* float over 64 rows, carried in double (as softmax_cols32) */
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        for (int s = s0; s < T && s < s0 + 64; s++) {
+            const float *g = G + (size_t)s * QB, *w = wt + (size_t)s * T;
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(g), _mm512_loadu_ps(w), a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(g + 16), _mm512_loadu_ps(w + 16), a1);
+        }
+        add32_pd(z, a0, a1);
     }
     __m512 d0 = pd2_ps(z[0], z[1]), d1 = pd2_ps(z[2], z[3]);
     for (int s = 0; s < T; s++) {
