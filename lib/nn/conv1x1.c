@@ -29,53 +29,40 @@ static int chunk(int rows)
 
 int glad_conv1x1_ok(int C, int N, int OC) { return glad_nn_avx512() && C % 8 == 0 && OC % 8 == 0 && N % 32 == 0 && C <= 1024 && OC <= 1024; }
 
-/* pk (rows, np) = the np pixels from p0 of each of the rows of src (rows N
- * apart): a pixel chunk's rows as contiguous runs, read once as a few long
- * streams the prefetchers follow instead of one stream per row */
-static void pack(float *pk, const float *src, int rows, int N, int p0, int np)
+/* y (B,M,N) = (or +=) a x (+ bias), x (B,K,N), a[m][k] at a[m am + k ak]:
+ * per (image, pixel chunk) the chunk's K rows are packed into a contiguous
+ * stack buffer (read once as a few long streams the prefetchers follow,
+ * instead of one stream per row) that serves every 8 output rows */
+static void packed_gemm(float *y, const float *a, size_t am, size_t ak, const float *x, const float *bias, int B, int M, int K,
+                        int N, int add)
 {
-    for (int r = 0; r < rows; r++) memcpy(pk + (size_t)r * np, src + (size_t)r * N + p0, sizeof(float) * np);
+    int pix = chunk(K), nck = (N + pix - 1) / pix;
+    // (image, pixel chunk) tasks write disjoint outputs; each packs into its own buffer
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * M * K * N > 65536)
+    for (int n = 0; n < B; n++)
+        for (int ck = 0; ck < nck; ck++) {
+            float pk[PK] __attribute__((aligned(64)));
+            int p0 = ck * pix, np = N - p0 < pix ? N - p0 : pix;
+            for (int r = 0; r < K; r++) memcpy(pk + (size_t)r * np, x + ((size_t)n * K + r) * N + p0, sizeof(float) * np);
+            for (int m = 0; m < M; m += 8)
+                for (int q = 0; q < np; q += 32)
+                    glad_tile8x32(y + ((size_t)n * M + m) * N + p0 + q, (size_t)N, a + (size_t)m * am, ak, am, pk + q, (size_t)np, K,
+                                  1.0f, bias ? bias + m : NULL, add);
+        }
 }
 
 // x is (B,C,N), w is (OC,C), out is (B,OC,N)
 void glad_conv1x1_forward(float *out, const float *x, const float *w, const float *b, int B, int C, int N, int OC)
 {
-    int pix = chunk(C), nck = (N + pix - 1) / pix;
-    /* a packed chunk (C x pix, L1/L2) serves every channel block */
-    // (image, pixel chunk) tasks write disjoint outputs; each packs into its own stack buffer
-    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * OC * C * N > 65536)
-    for (int n = 0; n < B; n++)
-        for (int ck = 0; ck < nck; ck++) {
-            float pk[PK] __attribute__((aligned(64)));
-            int p0 = ck * pix, np = N - p0 < pix ? N - p0 : pix;
-            pack(pk, x + (size_t)n * C * N, C, N, p0, np);
-            for (int ob = 0; ob < OC; ob += 8)
-                for (int q = 0; q < np; q += 32)
-                    glad_tile8x32(out + ((size_t)n * OC + ob) * N + p0 + q, (size_t)N, w + (size_t)ob * C, 1, (size_t)C, pk + q,
-                                  (size_t)np, C, 1.0f, b ? b + ob : NULL, 0);
-        }
+    packed_gemm(out, w, (size_t)C, 1, x, b, B, OC, C, N, 0);
 }
 
 // dout is (B,OC,N)
 int glad_conv1x1_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, int B, int C, int N, int OC,
                           int set)
 {
-    if (dx) {
-        int pix = chunk(OC), nck = (N + pix - 1) / pix;
-        /* dx[c][p] (+)= sum_o w[o][c] dy[o][p], dout's chunk packed as above */
-        // (image, pixel chunk) tasks write disjoint parts of dx
-        #pragma omp parallel for collapse(2) schedule(static) if ((long)B * OC * C * N > 65536)
-        for (int n = 0; n < B; n++)
-            for (int ck = 0; ck < nck; ck++) {
-                float pk[PK] __attribute__((aligned(64)));
-                int p0 = ck * pix, np = N - p0 < pix ? N - p0 : pix;
-                pack(pk, dout + (size_t)n * OC * N, OC, N, p0, np);
-                for (int cb = 0; cb < C; cb += 8)
-                    for (int q = 0; q < np; q += 32)
-                        glad_tile8x32(dx + ((size_t)n * C + cb) * N + p0 + q, (size_t)N, w + cb, (size_t)C, 1, pk + q, (size_t)np, OC,
-                                      1.0f, NULL, !set);
-            }
-    }
+    /* dx[c][p] (+)= sum_o w[o][c] dy[o][p] */
+    if (dx) packed_gemm(dx, w, 1, (size_t)C, dout, NULL, B, C, OC, N, !set);
     int nth = omp_get_max_threads(), nch = (N + PCH - 1) / PCH;
     size_t nw = (size_t)OC * C;
     /* few pixels: image by image, OpenBLAS threading each product (an

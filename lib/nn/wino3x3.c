@@ -22,6 +22,7 @@
 #include "nn/winograd.h"
 #include "nn/wino3x3.h"
 #include "nn/wino4x4.h"
+#include "nn/winoblk.h"
 
 enum { NT = 32 };   /* tiles per block: two zmm of lanes */
 
@@ -66,15 +67,25 @@ void glad_wino3x3_weights(float *U, const float *w, int NI, int H, int W, int NO
     }
 }
 
-/* a run of L tiles of one tile row: tile row ti, first tile column tj, lane s */
-typedef struct { int ti, tj, s, L; } seg;
+void glad_wino_put(float *oc, const float *y, int ys, int m, int W, float bv, const glad_wino_seg *sg, int nseg, int accumulate)
+{
+    for (int k = 0; k < nseg; k++) {
+        const glad_wino_seg *q = &sg[k];
+        for (int r = 0; r < m; r++) {
+            float *row = oc + (size_t)(m * q->ti + r) * W + m * q->tj;
+            const float *yr = y + (size_t)r * ys + m * q->s;
+            if (accumulate) for (int j = 0; j < m * q->L; j++) row[j] += yr[j];
+            else for (int j = 0; j < m * q->L; j++) row[j] = yr[j] + bv;
+        }
+    }
+}
 
-static int segments(seg *sg, int t0, int nt, int tw)
+int glad_wino_segments(glad_wino_seg *sg, int t0, int nt, int tw)
 {
     int n = 0;
     for (int t = t0; t < t0 + nt;) {
         int ti = t / tw, tj = t % tw, L = tw - tj < t0 + nt - t ? tw - tj : t0 + nt - t;
-        sg[n++] = (seg){ti, tj, t - t0, L};
+        sg[n++] = (glad_wino_seg){ti, tj, t - t0, L};
         t += L;
     }
     return n;
@@ -87,7 +98,7 @@ static int segments(seg *sg, int t0, int nt, int tw)
  * then tb = B^T d over the 4 rows and v = tb B over the columns:
  *   v0 = E - E1, v1 = O + E1, v2 = E1 - O, v3 = O - O1. */
 __attribute__((target("avx512f"))) static void input_block(float *V, const float *xp, int NI, int H, int Wp,
-                                                            const seg *sg, int nseg, int nt)
+                                                            const glad_wino_seg *sg, int nseg, int nt)
 {
     size_t plane = (size_t)(H + 2) * Wp, vs = vstride(NI);
     if (nt < NT)
@@ -145,7 +156,7 @@ static void gemm_block(float *M, const float *V, const float *U, int NI, int nob
 
 /* out rows of 8 channels from M: y = A^T m A (+ bias), written or added */
 __attribute__((target("avx512f"))) static void output_block(float *out, const float *M, const float *bias, int o0, int H,
-                                                             int W, const seg *sg, int nseg, int accumulate)
+                                                             int W, const glad_wino_seg *sg, int nseg, int accumulate)
 {
     for (int o = 0; o < 8; o++) {
         const float *m = M + (size_t)o * NT;
@@ -163,25 +174,15 @@ __attribute__((target("avx512f"))) static void output_block(float *out, const fl
                 y[r][2 * j + 1] = s[r][1] - s[r][2] - s[r][3];
             }
         }
-        float bv = bias ? bias[o0 + o] : 0.0f, *oc = out + (size_t)(o0 + o) * H * W;
-        for (int k = 0; k < nseg; k++) {
-            const seg *q = &sg[k];
-            for (int r = 0; r < 2; r++) {
-                float *row = oc + (size_t)(2 * q->ti + r) * W + 2 * q->tj;
-                const float *yr = y[r] + 2 * q->s;
-                if (accumulate) for (int j = 0; j < 2 * q->L; j++) row[j] += yr[j];
-                else for (int j = 0; j < 2 * q->L; j++) row[j] = yr[j] + bv;
-            }
-        }
+        glad_wino_put(out + (size_t)(o0 + o) * H * W, y[0], 2 * NT, 2, W, bias ? bias[o0 + o] : 0.0f, sg, nseg, accumulate);
     }
 }
 
-// xp is (NI, H+2, W+2) zero-bordered (conv3x3.c's padded planes), out is (NO,H,W)
-int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *bias, int NI, int H, int W, int NO,
-                     int accumulate)
+int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, int NI, int H,
+                    int W, int NO, int accumulate)
 {
-    if (four(NI, H, W, NO)) return glad_wino4x4_run(out, xp, U, bias, NI, H, W, NO, accumulate);
-    int th = H / 2, tw = W / 2, T = th * tw, nblk = (T + NT - 1) / NT, nob = NO / 8, nth = omp_get_max_threads();
+    int NB = k->nt, tw = W / k->m, T = (H / k->m) * tw, nblk = (T + NB - 1) / NB, nob = NO / 8, nth = omp_get_max_threads();
+    size_t nv = (size_t)k->ne * ((size_t)NI * NB + 16);
     /* split the output channels too when there are fewer blocks than threads */
     int G = nblk >= nth ? 1 : (nth + nblk - 1) / nblk;
     if (G > nob) G = nob;
@@ -192,7 +193,7 @@ int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *b
     // (tile block, channel group) tasks write disjoint outputs; each thread has its own V and M
     #pragma omp parallel shared(fail) if ((long)NO * NI * H * W > 65536)
     {
-        float *V = malloc(sizeof(float) * (16 * vstride(NI) + 16 * 8 * NT)), *M = V ? V + 16 * vstride(NI) : NULL;
+        float *V = aligned_alloc(64, sizeof(float) * (nv + (size_t)k->ne * 8 * NB)), *M = V ? V + nv : NULL;
         if (!V) {
             #pragma omp atomic write
             fail = 1;
@@ -204,19 +205,28 @@ int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *b
         if (!stop) {
             #pragma omp for schedule(static)
             for (int task = 0; task < nblk * G; task++) {
-                int b = task / G, g = task % G, t0 = b * NT, nt = T - t0 < NT ? T - t0 : NT;
-                seg sg[NT];
-                int nseg = segments(sg, t0, nt, tw);
-                input_block(V, xp, NI, H, W + 2, sg, nseg, nt);
+                int b = task / G, g = task % G, t0 = b * NB, nt = T - t0 < NB ? T - t0 : NB;
+                glad_wino_seg sg[32];
+                int nseg = glad_wino_segments(sg, t0, nt, tw);
+                k->input(V, xp, NI, H, W + 2, sg, nseg, nt);
                 for (int ob = g * nob / G; ob < (g + 1) * nob / G; ob++) {
-                    gemm_block(M, V, U, NI, nob, ob);
-                    output_block(out, M, bias, ob * 8, H, W, sg, nseg, accumulate);
+                    k->gemm(M, V, U, NI, nob, ob);
+                    k->output(out, M, bias, ob * 8, H, W, sg, nseg, accumulate);
                 }
             }
         }
         free(V);
     }
     return fail ? GLAD_ENOMEM : 0;
+}
+
+static const glad_wino_kernel f2 = {2, 16, NT, input_block, gemm_block, output_block};
+
+// xp is (NI, H+2, W+2) zero-bordered (conv3x3.c's padded planes), out is (NO,H,W)
+int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *bias, int NI, int H, int W, int NO,
+                     int accumulate)
+{
+    return glad_wino_drive(four(NI, H, W, NO) ? &glad_wino4x4_kernel : &f2, out, xp, U, bias, NI, H, W, NO, accumulate);
 }
 
 /* ---- weight gradient. With Y = A^T M A per tile and M_e = sum_i U_e V_e:
@@ -233,13 +243,6 @@ int glad_wino3x3_dw_ok(int C, int H, int W, int OC) { return H % 2 == 0 && W % 2
 
 /* the weight gradient by F(4x4,3x3) too where wino4x4.c takes it */
 static int four_dw(int C, int H, int W, int OC) { return glad_wino4x4_dw_ok(C, H, W, OC); }
-
-static size_t dw_floats2(int C, int OC) { return (size_t)16 * OC * C + (size_t)16 * NT * (C + OC); }
-
-size_t glad_wino3x3_dw_floats(int C, int H, int W, int OC)
-{
-    return four_dw(C, H, W, OC) ? glad_wino4x4_dw_floats(C, OC) : dw_floats2(C, OC);
-}
 
 /* the 16 (B^T d B) vectors of 16 channels from a 4x4 patch d[r][c] = p[r rs + c cs] */
 __attribute__((target("avx512f"))) static void btdb16(float *v, size_t vs, const float *p, size_t rs, size_t cs)
@@ -278,39 +281,59 @@ __attribute__((target("avx512f"))) static void adya16(float *m, size_t ms, const
     }
 }
 
-// xt: x (C,H,W) channels-last and zero-bordered, position (i+1)(W+2)+j+1 at xt + pos C (64-byte aligned); dyt: dout alike
-void glad_wino3x3_dw_image(float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W, int OC)
+enum { DT = 32 };   /* tiles per weight-gradient block */
+
+size_t glad_wino_dw_floats(const glad_wino_dwkernel *k, int C, int OC)
 {
-    if (four_dw(C, H, W, OC)) { glad_wino4x4_dw_image(scr, nth, xt, dyt, C, H, W, OC); return; }
-    int Wp = W + 2, tw = W / 2, T = (H / 2) * tw, nblk = (T + NT - 1) / NT;
-    size_t per = dw_floats2(C, OC), ps = (size_t)OC * C;
+    return (size_t)k->ne * OC * C + (size_t)k->ne * DT * (C + OC);
+}
+
+void glad_wino_dw_drive(const glad_wino_dwkernel *k, float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W,
+                        int OC)
+{
+    int m = k->m, ne = k->ne, Wp = W + 2, tw = W / m, T = (H / m) * tw, nblk = (T + DT - 1) / DT;
+    size_t per = glad_wino_dw_floats(k, C, OC), ps = (size_t)OC * C;
     // tile blocks add into their thread's own partial
     #pragma omp parallel num_threads(nth) if (nth > 1)
     {
-        float *P = scr + (size_t)omp_get_thread_num() * per, *Vb = P + 16 * ps, *Mb = Vb + (size_t)16 * NT * C;
+        float *P = scr + (size_t)omp_get_thread_num() * per, *Vb = P + ne * ps, *Mb = Vb + (size_t)ne * DT * C;
         #pragma omp for schedule(static)
         for (int b = 0; b < nblk; b++) {
-            int t0 = b * NT, nt = T - t0 < NT ? T - t0 : NT;
-            for (int k = 0; k < nt; k++) {
-                int ti = (t0 + k) / tw, tj = (t0 + k) % tw;
-                const float *xq = xt + ((size_t)(2 * ti) * Wp + 2 * tj) * C, *yq = dyt + ((size_t)(2 * ti + 1) * Wp + 2 * tj + 1) * OC;
-                for (int c0 = 0; c0 < C; c0 += 16) btdb16(Vb + (size_t)k * C + c0, (size_t)NT * C, xq + c0, (size_t)Wp * C, (size_t)C);
-                for (int o0 = 0; o0 < OC; o0 += 16) adya16(Mb + (size_t)k * OC + o0, (size_t)NT * OC, yq + o0, (size_t)Wp * OC, (size_t)OC);
+            int t0 = b * DT, nt = T - t0 < DT ? T - t0 : DT;
+            for (int q = 0; q < nt; q++) {
+                int ti = (t0 + q) / tw, tj = (t0 + q) % tw;
+                const float *xq = xt + ((size_t)(m * ti) * Wp + m * tj) * C, *yq = dyt + ((size_t)(m * ti + 1) * Wp + m * tj + 1) * OC;
+                for (int c0 = 0; c0 < C; c0 += 16) k->btdb(Vb + (size_t)q * C + c0, (size_t)DT * C, xq + c0, (size_t)Wp * C, (size_t)C);
+                for (int o0 = 0; o0 < OC; o0 += 16)
+                    k->adya(Mb + (size_t)q * OC + o0, (size_t)DT * OC, yq + o0, (size_t)Wp * OC, (size_t)OC);
             }
-            for (int e = 0; e < 16; e++)
+            for (int e = 0; e < ne; e++)
                 for (int o0 = 0; o0 < OC; o0 += 8)
                     for (int i0 = 0; i0 < C; i0 += 32)
                         /* P_e[o0..+8][i0..+32] += sum_t dM_e[t][o] V_e[t][i] */
-                        glad_tile8x32(P + e * ps + (size_t)o0 * C + i0, (size_t)C, Mb + (size_t)e * NT * OC + o0, (size_t)OC, 1,
-                                      Vb + (size_t)e * NT * C + i0, (size_t)C, nt, 1.0f, NULL, 1);
+                        glad_tile8x32(P + e * ps + (size_t)o0 * C + i0, (size_t)C, Mb + (size_t)e * DT * OC + o0, (size_t)OC, 1,
+                                      Vb + (size_t)e * DT * C + i0, (size_t)C, nt, 1.0f, NULL, 1);
         }
     }
+}
+
+static const glad_wino_dwkernel dw2 = {2, 16, btdb16, adya16};
+
+size_t glad_wino3x3_dw_floats(int C, int H, int W, int OC)
+{
+    return glad_wino_dw_floats(four_dw(C, H, W, OC) ? &glad_wino4x4_dwkernel : &dw2, C, OC);
+}
+
+// xt: x (C,H,W) channels-last and zero-bordered, position (i+1)(W+2)+j+1 at xt + pos C (64-byte aligned); dyt: dout alike
+void glad_wino3x3_dw_image(float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W, int OC)
+{
+    glad_wino_dw_drive(four_dw(C, H, W, OC) ? &glad_wino4x4_dwkernel : &dw2, scr, nth, xt, dyt, C, H, W, OC);
 }
 
 void glad_wino3x3_dw_finish(float *dw, const float *scr, int nth, int C, int H, int W, int OC)
 {
     if (four_dw(C, H, W, OC)) { glad_wino4x4_dw_finish(dw, scr, nth, C, OC); return; }
-    size_t per = dw_floats2(C, OC), ps = (size_t)OC * C;
+    size_t per = glad_wino_dw_floats(&dw2, C, OC), ps = (size_t)OC * C;
     // filters are independent
     #pragma omp parallel for schedule(static) if (ps > 4096)
     for (size_t f = 0; f < ps; f++) {

@@ -18,6 +18,7 @@
 #include <string.h>
 #include "glad.h"
 #include "nn/tile.h"
+#include "nn/winoblk.h"
 #include "nn/wino4x4.h"
 
 enum { NT = 16 };   /* tiles per block: one zmm of lanes */
@@ -69,20 +70,6 @@ void glad_wino4x4_weights(float *U, const float *w, int NI, int NO, int flip)
                 for (int l = 0; l < 8; l++)
                     u8[(size_t)(6 * r + c) * es + l] = (float)(t[r][0][l] * G[c][0] + t[r][1][l] * G[c][1] + t[r][2][l] * G[c][2]);
     }
-}
-
-/* a run of L tiles of one tile row: tile row ti, first tile column tj, lane s */
-typedef struct { int ti, tj, s, L; } seg;
-
-static int segments(seg *sg, int t0, int nt, int tw)
-{
-    int n = 0;
-    for (int t = t0; t < t0 + nt;) {
-        int ti = t / tw, tj = t % tw, L = tw - tj < t0 + nt - t ? tw - tj : t0 + nt - t;
-        sg[n++] = (seg){ti, tj, t - t0, L};
-        t += L;
-    }
-    return n;
 }
 
 /* r = B^T d for six vectors: B^T's rows (4, 0, -5, 0, 1, 0),
@@ -138,7 +125,7 @@ __attribute__((target("avx512f"))) static inline void row6(__m512 *x, const floa
 
 /* V (36, NI, NT) = B^T d B for the tiles of the segments, d the 6x6 patch at
  * padded row 4 ti, column 4 tj; lanes past the block stay zero */
-__attribute__((target("avx512f"))) static void input_block(float *V, const float *xp, int NI, int H, int Wp, const seg *sg,
+__attribute__((target("avx512f"))) static void input_block(float *V, const float *xp, int NI, int H, int Wp, const glad_wino_seg *sg,
                                                             int nseg, int nt)
 {
     size_t plane = (size_t)(H + 2) * Wp, vs = vstride(NI);
@@ -183,7 +170,7 @@ __attribute__((target("avx512f"))) static void gemm_block(float *M, const float 
 /* out rows of 8 channels from M: y = A^T m A (+ bias), written or added; the
  * four columns of a tile row interleaved by two rounds of permutes */
 __attribute__((target("avx512f"))) static void output_block(float *out, const float *M, const float *bias, int o0, int H,
-                                                             int W, const seg *sg, int nseg, int accumulate)
+                                                             int W, const glad_wino_seg *sg, int nseg, int accumulate)
 {
     const __m512i p2lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i p2hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -205,58 +192,11 @@ __attribute__((target("avx512f"))) static void output_block(float *out, const fl
             _mm512_store_ps(y[a] + 32, _mm512_castpd_ps(_mm512_permutex2var_pd(q1, p4lo, r1)));
             _mm512_store_ps(y[a] + 48, _mm512_castpd_ps(_mm512_permutex2var_pd(q1, p4hi, r1)));
         }
-        float bv = bias ? bias[o0 + o] : 0.0f, *oc = out + (size_t)(o0 + o) * H * W;
-        for (int k = 0; k < nseg; k++) {
-            const seg *q = &sg[k];
-            for (int a = 0; a < 4; a++) {
-                float *row = oc + (size_t)(4 * q->ti + a) * W + 4 * q->tj;
-                const float *yr = y[a] + 4 * q->s;
-                if (accumulate) for (int j = 0; j < 4 * q->L; j++) row[j] += yr[j];
-                else for (int j = 0; j < 4 * q->L; j++) row[j] = yr[j] + bv;
-            }
-        }
+        glad_wino_put(out + (size_t)(o0 + o) * H * W, y[0], 4 * NT, 4, W, bias ? bias[o0 + o] : 0.0f, sg, nseg, accumulate);
     }
 }
 
-// xp is (NI, H+2, W+2) zero-bordered (conv3x3.c's padded planes), out is (NO,H,W)
-int glad_wino4x4_run(float *out, const float *xp, const float *U, const float *bias, int NI, int H, int W, int NO,
-                     int accumulate)
-{
-    int th = H / 4, tw = W / 4, T = th * tw, nblk = (T + NT - 1) / NT, nob = NO / 8, nth = omp_get_max_threads();
-    /* split the output channels too when there are fewer blocks than threads */
-    int G = nblk >= nth ? 1 : (nth + nblk - 1) / nblk;
-    if (G > nob) G = nob;
-    int fail = 0;
-    /* scratch first, outputs after: a failure leaves out as it was (as wino3x3.c) */
-    // (tile block, channel group) tasks write disjoint outputs; each thread has its own V and M
-    #pragma omp parallel shared(fail) if ((long)NO * NI * H * W > 65536)
-    {
-        float *V = aligned_alloc(64, sizeof(float) * (36 * vstride(NI) + 36 * 8 * NT)), *M = V ? V + 36 * vstride(NI) : NULL;
-        if (!V) {
-            #pragma omp atomic write
-            fail = 1;
-        }
-        #pragma omp barrier
-        int stop;
-        #pragma omp atomic read
-        stop = fail;
-        if (!stop) {
-            #pragma omp for schedule(static)
-            for (int task = 0; task < nblk * G; task++) {
-                int b = task / G, g = task % G, t0 = b * NT, nt = T - t0 < NT ? T - t0 : NT;
-                seg sg[NT];
-                int nseg = segments(sg, t0, nt, tw);
-                input_block(V, xp, NI, H, W + 2, sg, nseg, nt);
-                for (int ob = g * nob / G; ob < (g + 1) * nob / G; ob++) {
-                    gemm_block(M, V, U, NI, nob, ob);
-                    output_block(out, M, bias, ob * 8, H, W, sg, nseg, accumulate);
-                }
-            }
-        }
-        free(V);
-    }
-    return fail ? GLAD_ENOMEM : 0;
-}
+const glad_wino_kernel glad_wino4x4_kernel = {4, 36, NT, input_block, gemm_block, output_block};
 
 /* ---- weight gradient, as wino3x3.c's with 6x6 transforms: per 4x4 tile
  *   dM = A dY A^T (6x6 from the tile's 4x4 dout),  dU_e[o][i] = sum_t dM_e[o][t] V_e[i][t],
@@ -265,14 +205,12 @@ int glad_wino4x4_run(float *out, const float *xp, const float *U, const float *b
  * takes DT tiles, writes V (36, DT, C) and dM (36, DT, OC) and adds
  * dM_e^T V_e into its own partial dU (36, OC, C) by 8 x 32 register tiles. */
 
-enum { DT = 32 };   /* tiles per weight-gradient block */
-
 int glad_wino4x4_dw_ok(int C, int H, int W, int OC)
 {
     return H % 4 == 0 && W % 4 == 0 && C % 32 == 0 && OC % 16 == 0 && H * W >= 1024;
 }
 
-size_t glad_wino4x4_dw_floats(int C, int OC) { return (size_t)36 * OC * C + (size_t)36 * DT * (C + OC); }
+
 
 /* m = A y for four vectors, the adjoint of at6: A's rows (1, 0, 0, 0),
  * (1, 1, 1, 1), (1, -1, 1, -1), (1, 2, 4, 8), (1, -2, 4, -8), (0, 0, 0, 1) */
@@ -319,39 +257,13 @@ __attribute__((target("avx512f"))) static void adya16(float *m, size_t ms, const
     }
 }
 
-// xt, dyt: channels-last, zero-bordered, 64-byte aligned (as glad_wino3x3_dw_image)
-void glad_wino4x4_dw_image(float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W, int OC)
-{
-    int Wp = W + 2, tw = W / 4, T = (H / 4) * tw, nblk = (T + DT - 1) / DT;
-    size_t per = glad_wino4x4_dw_floats(C, OC), ps = (size_t)OC * C;
-    // tile blocks add into their thread's own partial
-    #pragma omp parallel num_threads(nth) if (nth > 1)
-    {
-        float *P = scr + (size_t)omp_get_thread_num() * per, *Vb = P + 36 * ps, *Mb = Vb + (size_t)36 * DT * C;
-        #pragma omp for schedule(static)
-        for (int b = 0; b < nblk; b++) {
-            int t0 = b * DT, nt = T - t0 < DT ? T - t0 : DT;
-            for (int k = 0; k < nt; k++) {
-                int ti = (t0 + k) / tw, tj = (t0 + k) % tw;
-                const float *xq = xt + ((size_t)(4 * ti) * Wp + 4 * tj) * C, *yq = dyt + ((size_t)(4 * ti + 1) * Wp + 4 * tj + 1) * OC;
-                for (int c0 = 0; c0 < C; c0 += 16) btdb16(Vb + (size_t)k * C + c0, (size_t)DT * C, xq + c0, (size_t)Wp * C, (size_t)C);
-                for (int o0 = 0; o0 < OC; o0 += 16) adya16(Mb + (size_t)k * OC + o0, (size_t)DT * OC, yq + o0, (size_t)Wp * OC, (size_t)OC);
-            }
-            for (int e = 0; e < 36; e++)
-                for (int o0 = 0; o0 < OC; o0 += 8)
-                    for (int i0 = 0; i0 < C; i0 += 32)
-                        /* P_e[o0..+8][i0..+32] += sum_t dM_e[t][o] V_e[t][i] */
-                        glad_tile8x32(P + e * ps + (size_t)o0 * C + i0, (size_t)C, Mb + (size_t)e * DT * OC + o0, (size_t)OC, 1,
-                                      Vb + (size_t)e * DT * C + i0, (size_t)C, nt, 1.0f, NULL, 1);
-        }
-    }
-}
+const glad_wino_dwkernel glad_wino4x4_dwkernel = {4, 36, btdb16, adya16};
 
 /* 8 filters at a time, on lanes: the partials summed in thread order, then
  * G^T dU G as sums in a fixed order */
 void glad_wino4x4_dw_finish(float *dw, const float *scr, int nth, int C, int OC)
 {
-    size_t per = glad_wino4x4_dw_floats(C, OC), ps = (size_t)OC * C, nfb = (ps + 7) / 8;
+    size_t per = glad_wino_dw_floats(&glad_wino4x4_dwkernel, C, OC), ps = (size_t)OC * C, nfb = (ps + 7) / 8;
     // filter blocks are independent
     #pragma omp parallel for schedule(static) if (ps > 4096)
     for (size_t fb = 0; fb < nfb; fb++) {

@@ -1,0 +1,56 @@
+/* winoblk.h - what the two fused Winograd convolutions share (wino3x3.c's
+ * F(2x2,3x3) and wino4x4.c's F(4x4,3x3)): the runs of tiles a block of
+ * consecutive tiles covers, and the threaded driver that takes a plane block
+ * by block (input transform, then per 8 output channels the products and the
+ * output transform). The driver lives in wino3x3.c. Private to lib/nn. */
+#ifndef GLAD_NN_WINOBLK_H
+#define GLAD_NN_WINOBLK_H
+
+#include <stddef.h>
+
+/* a run of L tiles of one tile row: tile row ti, first tile column tj, lane s */
+typedef struct { int ti, tj, s, L; } glad_wino_seg;
+
+/* the runs of tiles t0 .. t0 + nt - 1 of rows tw tiles wide; returns how many */
+int glad_wino_segments(glad_wino_seg *sg, int t0, int nt, int tw);
+
+/* the rows of an output channel's tiles oc (H x W, row width W) from y, m
+ * rows ys apart of m floats per lane (tile): written + bv, or added */
+void glad_wino_put(float *oc, const float *y, int ys, int m, int W, float bv, const glad_wino_seg *sg, int nseg, int accumulate);
+
+/* a kernel: tile side m (output m x m), ne = (m + 2)^2 transform planes, nt
+ * tiles per block (<= 32); per block V takes ne (NI nt + 16) floats and M
+ * ne 8 nt. input writes V from the zero-bordered planes xp (row width Wp);
+ * gemm writes M for output block ob of nob; output writes (or adds) out rows
+ * of output channels o0 .. o0 + 7 */
+typedef struct {
+    int m, ne, nt;
+    void (*input)(float *V, const float *xp, int NI, int H, int Wp, const glad_wino_seg *sg, int nseg, int nt);
+    void (*gemm)(float *M, const float *V, const float *U, int NI, int nob, int ob);
+    void (*output)(float *out, const float *M, const float *bias, int o0, int H, int W, const glad_wino_seg *sg, int nseg,
+                   int accumulate);
+} glad_wino_kernel;
+
+/* out (NO,H,W) = the kernel's convolution of xp + bias (accumulate: out +=,
+ * no bias); GLAD_ENOMEM, out untouched, when a thread's scratch failed */
+int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, int NI, int H,
+                    int W, int NO, int accumulate);
+
+/* the weight gradient's transforms (vectors of 16 channels, channels-last):
+ * btdb writes the ne vectors of B^T d B from the (m+2)^2 patch p[r rs + c cs]
+ * to v + e vs, adya the ne of A dY A^T from the m x m dout patch */
+typedef struct {
+    int m, ne;
+    void (*btdb)(float *v, size_t vs, const float *p, size_t rs, size_t cs);
+    void (*adya)(float *d, size_t ds, const float *p, size_t rs, size_t cs);
+} glad_wino_dwkernel;
+
+/* floats of one thread's weight-gradient scratch: its partial dU (ne, OC, C)
+ * and the transforms of a block of 32 tiles */
+size_t glad_wino_dw_floats(const glad_wino_dwkernel *k, int C, int OC);
+/* adds one image's dU into the nth zeroed thread scratches of scr (xt, dyt
+ * as glad_wino3x3_dw_image) */
+void glad_wino_dw_drive(const glad_wino_dwkernel *k, float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W,
+                        int OC);
+
+#endif
