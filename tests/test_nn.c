@@ -191,13 +191,17 @@ static void test_gn_silu(void)
     double e = 0;
     for (int i = 0; i < 160; i++) e = fmax(e, fabs(go[i] - ref[i]));
     CHECKF(e < 2e-6, "gn+silu vs gn then silu: %g", e);
-    glad_groupnorm_silu_backward(gdx, gdg, gdb, gr, g.x, g.mean, g.rstd, g.g, g.b, 2, 8, 10, 4, ws);
+    glad_groupnorm_silu_backward(gdx, gdg, gdb, gr, g.x, g.mean, g.rstd, g.g, g.b, 2, 8, 10, 4, ws, GLAD_DX_ADD);
     CHECK(fd_check(g.x, gdx, 160, go, 160, gr, gns_f, &g, 2e-2) == 0);
     CHECK(fd_check(g.g, gdg, 8, go, 160, gr, gns_f, &g, 1e-2) == 0 && fd_check(g.b, gdb, 8, go, 160, gr, gns_f, &g, 1e-2) == 0);
     /* dx NULL still gives the parameter gradients */
     float gdg2[8] = {0}, gdb2[8] = {0};
-    glad_groupnorm_silu_backward(NULL, gdg2, gdb2, gr, g.x, g.mean, g.rstd, g.g, g.b, 2, 8, 10, 4, ws);
+    glad_groupnorm_silu_backward(NULL, gdg2, gdb2, gr, g.x, g.mean, g.rstd, g.g, g.b, 2, 8, 10, 4, ws, GLAD_DX_ADD);
     CHECK(memcmp(gdg, gdg2, sizeof gdg) == 0 && memcmp(gdb, gdb2, sizeof gdb) == 0);
+    /* GLAD_DX_SET writes over what dx held the gradient ADD adds to zeros */
+    float *gdx3 = rvec(160);
+    glad_groupnorm_silu_backward(gdx3, gdg2, gdb2, gr, g.x, g.mean, g.rstd, g.g, g.b, 2, 8, 10, 4, ws, GLAD_DX_SET);
+    CHECK(memcmp(gdx, gdx3, sizeof gdx) == 0);
     /* a 3x3 conv of it without materialising it (direct and Winograd sizes;
      * channels a multiple of 16 or not) is bit for bit the conv of
      * glad_groupnorm_silu_forward's output, forward and backward; the

@@ -831,9 +831,10 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
         /* a gradient this op creates starts at zero, unless the op writes it
          * whole (a sum's and an embedding add's input gradients are copies) */
         int wa = t->za && (t->op == OP_ADD || t->op == OP_ADDEMB) && t->a != t->b, wb = t->zb && t->op == OP_ADD && t->a != t->b;
-        /* so is a conv's input gradient (the conv writes it: GLAD_DX_SET) */
+        /* so is a conv's or a GroupNorm+SiLU's input gradient (written: GLAD_DX_SET) */
         float *cga = t->op == OP_CONV && t->a >= 0 && ND(t->a)->has_g && !(t->a == u->tape[0].y && !dx) ? GR(t->a) : NULL;
-        if (t->za && !wa && !cga) zero(GR(t->a), ND(t->a)->n);
+        int wset = cga || (t->op == OP_GNSILU && ND(t->a)->has_g);
+        if (t->za && !wa && !wset) zero(GR(t->a), ND(t->a)->n);
         if (t->zb && !wb) zero(GR(t->b), ND(t->b)->n);
         const float *a = t->a >= 0 ? D(t->a) : NULL;
         if (t->rec) {
@@ -866,7 +867,7 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
             break;
         case OP_GNSILU:
             glad_groupnorm_silu_backward(ga, G(t->pw), G(t->pb), gy, a, s1, s1 + t->B * 32, P(t->pw), P(t->pb), t->B, t->C,
-                                         t->H, 32, u->dws);
+                                         t->H, 32, u->dws, t->za ? GLAD_DX_SET : GLAD_DX_ADD);
             break;
         case OP_SILU: glad_silu_backward(ga, gy, a, n); break;
         case OP_LINEAR: glad_linear_backward(ga, G(t->pw), G(t->pb), gy, a, P(t->pw), t->B, t->C, t->OC); break;

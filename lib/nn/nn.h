@@ -55,7 +55,7 @@ void glad_groupnorm_silu_forward(float *out, float *mean, float *rstd, const flo
 void glad_groupnorm_silu_row(float *o, const float *x, int n, float ga, float be);
 void glad_groupnorm_silu_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
                                   const float *mean, const float *rstd, const float *gamma, const float *beta, int B,
-                                  int C, int N, int G, double *ws);
+                                  int C, int N, int G, double *ws, int dxmode);
 
 /* ---- LayerNorm over the last dim D of (M, D) ---- */
 void glad_layernorm_forward(float *out, const float *x, const float *gamma, const float *beta, int M, int D, float eps);

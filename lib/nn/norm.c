@@ -105,20 +105,20 @@ static void gnsilu_sums_row(double *sz, double *szx, const float *x, const float
     else gnsilu_sums_row1(sz, szx, x, d, n, ga, be, mu, rs);
 }
 
-/* o += rstd (dz gamma - m1 - xhat m2) */
+/* o (+)= rstd (dz gamma - m1 - xhat m2): added, or written when set */
 GLAD_VEC_CLONES static void gnsilu_dx_row1(float *o, const float *x, const float *d, int n, float ga, float be, float mu,
-                                           float rs, float gm, float m1, float m2)
+                                           float rs, float gm, float m1, float m2, int set)
 {
     #pragma omp simd
     for (int i = 0; i < n; i++) {
         float z = x[i] * ga + be, s = 1.0f / (1.0f + glad_expf_fast(-z));
         float dz = d[i] * s * (1.0f + z * (1.0f - s)), xh = (x[i] - mu) * rs;
-        o[i] += rs * (dz * gm - m1 - xh * m2);
+        o[i] = (set ? 0.0f : o[i]) + rs * (dz * gm - m1 - xh * m2);
     }
 }
 
 __attribute__((target("avx512f"))) static void gnsilu_dx_row16(float *o, const float *x, const float *d, int n, float ga, float be,
-                                                                float mu, float rs, float gm, float m1, float m2)
+                                                                float mu, float rs, float gm, float m1, float m2, int set)
 {
     __m512 g = _mm512_set1_ps(ga), b = _mm512_set1_ps(be), vm = _mm512_set1_ps(mu), vr = _mm512_set1_ps(rs);
     __m512 vg = _mm512_set1_ps(gm), v1 = _mm512_set1_ps(m1), v2 = _mm512_set1_ps(m2);
@@ -126,15 +126,16 @@ __attribute__((target("avx512f"))) static void gnsilu_dx_row16(float *o, const f
         __mmask16 m = LANES(n, i);
         __m512 xh, dz = gnsilu_dz16(&xh, x + i, d + i, m, g, b, vm, vr);
         __m512 t = _mm512_sub_ps(_mm512_sub_ps(_mm512_mul_ps(dz, vg), v1), _mm512_mul_ps(xh, v2));
-        _mm512_mask_storeu_ps(o + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, o + i), _mm512_mul_ps(vr, t)));
+        __m512 prev = set ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, o + i);
+        _mm512_mask_storeu_ps(o + i, m, _mm512_add_ps(prev, _mm512_mul_ps(vr, t)));
     }
 }
 
 static void gnsilu_dx_row(float *o, const float *x, const float *d, int n, float ga, float be, float mu, float rs, float gm,
-                          float m1, float m2)
+                          float m1, float m2, int set)
 {
-    if (glad_nn_avx512()) gnsilu_dx_row16(o, x, d, n, ga, be, mu, rs, gm, m1, m2);
-    else gnsilu_dx_row1(o, x, d, n, ga, be, mu, rs, gm, m1, m2);
+    if (glad_nn_avx512()) gnsilu_dx_row16(o, x, d, n, ga, be, mu, rs, gm, m1, m2, set);
+    else gnsilu_dx_row1(o, x, d, n, ga, be, mu, rs, gm, m1, m2, set);
 }
 
 /* GroupNorm forward, optionally followed by SiLU on each row (one pass) */
@@ -177,16 +178,17 @@ void glad_groupnorm_silu_forward(float *out, float *mean, float *rstd, const flo
 
 /* d silu(z)/dz = s (1 + z (1 - s)), s = sigmoid(z); dz = dout silu'(z), then
  * GroupNorm backward with dxhat = dz gamma:
- *   dx += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) per group,
+ *   dx += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) per group
+ *   (dx = with GLAD_DX_SET),
  *   dgamma += sum dz xhat, dbeta += sum dz.
  * z is recomputed from x and the saved statistics (two passes per group: the
  * group means first, then dx). ws holds per-(batch, channel) partial sums so
  * dgamma/dbeta are summed over the batch in a fixed order. */
 void glad_groupnorm_silu_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
                                   const float *mean, const float *rstd, const float *gamma, const float *beta, int B,
-                                  int C, int N, int G, double *ws)
+                                  int C, int N, int G, double *ws, int dxmode)
 {
-    int cg = C / G;
+    int cg = C / G, set = dxmode == GLAD_DX_SET;
     double *pg = ws, *pb = ws + (size_t)B * C;
     // (batch, group) pairs write disjoint blocks of dx and of ws
     #pragma omp parallel for collapse(2) schedule(static) if ((long)B * C * N > 32768)
@@ -210,7 +212,7 @@ void glad_groupnorm_silu_backward(float *dx, float *dgamma, float *dbeta, const 
                 int ch = g * cg + c;
                 float gm = gamma[ch], ga = gm * rs, be = beta[ch] - mu * ga;
                 gnsilu_dx_row(dx + off + (size_t)c * N, x + off + (size_t)c * N, dout + off + (size_t)c * N, N, ga, be, mu, rs,
-                              gm, m1, m2);
+                              gm, m1, m2, set);
             }
         }
     for (int c = 0; c < C; c++) {
