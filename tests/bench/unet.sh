@@ -4,7 +4,7 @@
 # against the PyTorch reference (tests/ref/unet_ref.py) on the same weights and
 # 2 threads in the same run; sgemm GFLOP/s as the machine's practical peak.
 # Each figure is the fastest of its repetitions and of GLAD_BENCH_ROUNDS
-# (default 2) alternating rounds. GFLOP/s are "effective": the
+# (default 3) alternating rounds. GFLOP/s are "effective": the
 # FLOPs of direct convolutions per second (Winograd does 2.25x fewer
 # multiplications for 3x3 convolutions on 16x16 planes and 4x fewer from
 # 32x32 on, so this can pass the sgemm peak).
@@ -14,7 +14,7 @@ T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 if ! $PY -c 'import torch' 2>/dev/null; then echo "   skipped: PyTorch missing (make bench-deps)"; exit 0; fi
 # glad and PyTorch alternate for ROUNDS rounds and each keeps its best, so a
 # slow spell of a shared machine does not fall on one side only
-ROUNDS=${GLAD_BENCH_ROUNDS:-2}
+ROUNDS=${GLAD_BENCH_ROUNDS:-3}
 # best KEY min|max FILES...: the smallest or largest value of KEY over the files
 best() { k=$1 m=$2; shift 2; sed -n "s/^$k=//p" "$@" | sort -g | if [ "$m" = min ]; then head -1; else tail -1; fi; }
 for S in 128 256; do
