@@ -31,10 +31,9 @@ int glad_wino3x3_ok(int NI, int H, int W, int NO)
     return H % 2 == 0 && W % 2 == 0 && NO % 8 == 0 && NI >= 16 && H * W >= 256;
 }
 
-/* plane strides of U and V: one cache line more than the plane, so the 16
- * planes a transform writes at once do not share an L1 set (4 KB apart) */
-static size_t ustride(int NI, int NO) { return (size_t)NI * NO + 16; }
-static size_t vstride(int NI) { return (size_t)NI * NT + 16; }
+/* plane strides of U and V (winoblk.h) */
+static size_t ustride(int NI, int NO) { return glad_wino_plane((size_t)NI * NO); }
+static size_t vstride(int NI) { return glad_wino_plane((size_t)NI * NT); }
 
 /* planes of 32 x 32 and more go to F(4x4,3x3) (wino4x4.c) */
 static int four(int NI, int H, int W, int NO) { return glad_wino4x4_ok(NI, H, W, NO); }
@@ -182,7 +181,7 @@ int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, cons
                     int W, int NO, int accumulate)
 {
     int NB = k->nt, tw = W / k->m, T = (H / k->m) * tw, nblk = (T + NB - 1) / NB, nob = NO / 8, nth = omp_get_max_threads();
-    size_t nv = (size_t)k->ne * ((size_t)NI * NB + 16);
+    size_t nv = (size_t)k->ne * glad_wino_plane((size_t)NI * NB);
     /* split the output channels too when there are fewer blocks than threads */
     int G = nblk >= nth ? 1 : (nth + nblk - 1) / nblk;
     if (G > nob) G = nob;

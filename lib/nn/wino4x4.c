@@ -1,7 +1,7 @@
 /* wino4x4.c - 3x3 stride-1 padding-1 convolution by Winograd F(4x4,3x3)
- * for AVX-512F: the forward and input gradient of wino3x3.c's shapes on
- * planes of 32 x 32 and more whose sides are multiples of 4 (wino3x3.c picks
- * it). Per 4x4 output tile, with the points 0, 1, -1, 2, -2 (Lavin & Gray):
+ * for AVX-512F: the forward, input and weight gradients of wino3x3.c's
+ * shapes on planes of 32 x 32 and more whose sides are multiples of 4
+ * (wino3x3.c picks it and runs these transforms in winoblk.h's driver). Per 4x4 output tile, with the points 0, 1, -1, 2, -2 (Lavin & Gray):
  *   Y = A^T [ (G g G^T) .* (B^T d B) ] A,   d the 6x6 input patch,
  * 36 products per tile and channel pair instead of F(2x2,3x3)'s 4 x 16 = 64
  * for the same 16 outputs. The blocking is wino3x3.c's with one zmm of lanes:
@@ -10,14 +10,10 @@
  * the inputs in 8 accumulators (M: 36 x 8 x 16, L1) and writes A^T m A.
  * Every output sums its inputs in one fixed order whatever the tiling, the
  * threads or the batch. The transforms' constants (up to 8) cost precision:
- * about 4x F(2x2,3x3)'s rounding error, still near 1e-6 relative. Not a
- * general convolution: H and W multiples of 4, NO of 8. */
+ * about 1e-5 relative per convolution, 20x F(2x2,3x3)'s rounding error. Not
+ * a general convolution: H and W multiples of 4, NO of 8. */
 #include <immintrin.h>
-#include <omp.h>
-#include <stdlib.h>
 #include <string.h>
-#include "glad.h"
-#include "nn/tile.h"
 #include "nn/winoblk.h"
 #include "nn/wino4x4.h"
 
@@ -28,9 +24,9 @@ int glad_wino4x4_ok(int NI, int H, int W, int NO)
     return H % 4 == 0 && W % 4 == 0 && NO % 8 == 0 && NI >= 16 && H * W >= 1024;
 }
 
-/* plane strides of U and V, a cache line more than the plane (as wino3x3.c) */
-static size_t ustride(int NI, int NO) { return (size_t)NI * NO + 16; }
-static size_t vstride(int NI) { return (size_t)NI * NT + 16; }
+/* plane strides of U and V (winoblk.h) */
+static size_t ustride(int NI, int NO) { return glad_wino_plane((size_t)NI * NO); }
+static size_t vstride(int NI) { return glad_wino_plane((size_t)NI * NT); }
 
 size_t glad_wino4x4_weight_floats(int NI, int NO) { return 36 * ustride(NI, NO); }
 
@@ -42,9 +38,9 @@ static const double G[6][3] = {{0.25, 0, 0},
                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                {0, 0, 1}};
 
-/* U (36, NO/8, NI, 8) of filter (o, i), flip as glad_wino3x3_weights: the
- * 8 filters of an output block at once (filter6's sums in the same order on
- * 8 lanes) */
+/* U (36, NO/8, NI, 8) = G g G^T of filter (o, i), flip as
+ * glad_wino3x3_weights: the 8 filters of an output block at once, in double
+ * on 8 lanes */
 void glad_wino4x4_weights(float *U, const float *w, int NI, int NO, int flip)
 {
     int nob = NO / 8;
@@ -209,8 +205,6 @@ int glad_wino4x4_dw_ok(int C, int H, int W, int OC)
 {
     return H % 4 == 0 && W % 4 == 0 && C % 32 == 0 && OC % 16 == 0 && H * W >= 1024;
 }
-
-
 
 /* m = A y for four vectors, the adjoint of at6: A's rows (1, 0, 0, 0),
  * (1, 1, 1, 1), (1, -1, 1, -1), (1, 2, 4, 8), (1, -2, 4, -8), (0, 0, 0, 1) */

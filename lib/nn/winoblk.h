@@ -8,6 +8,11 @@
 
 #include <stddef.h>
 
+/* the stride of a transform plane of n floats: one cache line more, so the
+ * planes a transform writes at once do not share an L1 set (4 KB apart);
+ * U, V and the driver's V sizes all use it */
+static inline size_t glad_wino_plane(size_t n) { return n + 16; }
+
 /* a run of L tiles of one tile row: tile row ti, first tile column tj, lane s */
 typedef struct { int ti, tj, s, L; } glad_wino_seg;
 
@@ -19,8 +24,8 @@ int glad_wino_segments(glad_wino_seg *sg, int t0, int nt, int tw);
 void glad_wino_put(float *oc, const float *y, int ys, int m, int W, float bv, const glad_wino_seg *sg, int nseg, int accumulate);
 
 /* a kernel: tile side m (output m x m), ne = (m + 2)^2 transform planes, nt
- * tiles per block (<= 32); per block V takes ne (NI nt + 16) floats and M
- * ne 8 nt. input writes V from the zero-bordered planes xp (row width Wp);
+ * tiles per block (<= 32); per block V takes ne planes of glad_wino_plane(NI
+ * nt) floats and M ne 8 nt. input writes V from the zero-bordered planes xp (row width Wp);
  * gemm writes M for output block ob of nob; output writes (or adds) out rows
  * of output channels o0 .. o0 + 7 */
 typedef struct {
