@@ -7,8 +7,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include "../lib/glad.h"
-#include "../lib/stream.h"
+#include "core/glad.h"
+#include "io/stream.h"
 
 /* exit statuses */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };

@@ -11,11 +11,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "cli.h"
-#include "image.h"
-#include "json.h"
-#include "plot.h"
+#include "io/image.h"
+#include "core/json.h"
+#include "io/plot.h"
 #include "metrics/pro.h"
 #include "metrics/roc.h"
+#include "imgproc/resize.h"
 
 static const char usage[] =
     "Usage: glad-auroc [OPTION]... [FILE]...\n"

@@ -8,11 +8,11 @@
 #include "cli.h"
 #include "diffusion/denoise.h"
 #include "diffusion/schedule.h"
-#include "image.h"
+#include "io/image.h"
 #include "models/backbone.h"
 #include "models/unet.h"
-#include "rng.h"
-#include "safetensors.h"
+#include "core/rng.h"
+#include "io/safetensors.h"
 #include "score/score.h"
 
 static const char usage[] =

@@ -7,8 +7,9 @@
 #include <strings.h>
 #include <unistd.h>
 #include "cli.h"
-#include "dataset.h"
-#include "image.h"
+#include "io/dataset.h"
+#include "io/image.h"
+#include "imgproc/resize.h"
 
 static const char usage[] =
     "Usage: glad-encode [OPTION]... ROOT\n"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "json.h"
+#include "core/json.h"
 
 static const char usage[] =
     "Usage: glad-info [OPTION]... [FILE]\n"

@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "foreground.h"
-#include "image.h"
+#include "imgproc/foreground.h"
+#include "io/image.h"
 #include "score/score.h"
+#include "imgproc/resize.h"
 
 static const char usage[] =
     "Usage: glad-score [OPTION]... [FILE]\n"

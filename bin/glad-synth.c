@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "image.h"
-#include "rng.h"
+#include "io/image.h"
+#include "core/rng.h"
 #include "synth/anomaly.h"
 #include "synth/demo.h"
 

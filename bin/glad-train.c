@@ -9,10 +9,10 @@
 #include <unistd.h>
 #include "cli.h"
 #include "diffusion/schedule.h"
-#include "json.h"
+#include "core/json.h"
 #include "models/unet.h"
-#include "rng.h"
-#include "safetensors.h"
+#include "core/rng.h"
+#include "io/safetensors.h"
 
 static const char usage[] =
     "Usage: glad-train [OPTION]... -o MODEL [FILE]\n"

@@ -10,8 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cli.h"
-#include "image.h"
-#include "plot.h"
+#include "io/image.h"
+#include "io/plot.h"
+#include "imgproc/resize.h"
 
 static const char usage[] =
     "Usage: glad-view --out DIR [OPTION]... [FILE]\n"

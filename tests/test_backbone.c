@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include "check.h"
 #include "models/backbone.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 static const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
 

@@ -5,7 +5,7 @@
 #include "check.h"
 #include "diffusion/denoise.h"
 #include "models/unet.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 static glad_unet *U;
 static const float *NOISE;   /* (11, B, C, H, W) */

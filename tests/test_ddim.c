@@ -3,7 +3,7 @@
  * one deterministic step, the ADS x0_true formula), and DDAD's plan. */
 #include "check.h"
 #include "diffusion/ddim.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 static double max_rel(const float *a, const double *ref, size_t n)
 {

@@ -6,7 +6,8 @@
 #include <tiffio.h>
 #include <unistd.h>
 #include "check.h"
-#include "image.h"
+#include "io/image.h"
+#include "imgproc/resize.h"
 
 static char dir[] = "/tmp/glad-test-image-XXXXXX";
 static char *path(const char *name)

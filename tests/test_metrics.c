@@ -3,9 +3,9 @@
  * __metadata__), hand-made edge cases, and property checks against a
  * brute-force O(n^2) AUROC. */
 #include "check.h"
-#include "glad.h"
-#include "json.h"
-#include "safetensors.h"
+#include "core/glad.h"
+#include "core/json.h"
+#include "io/safetensors.h"
 #include "metrics/roc.h"
 #include "metrics/pro.h"
 

@@ -13,7 +13,7 @@
 #include "check.h"
 #include "models/resnet.h"
 #include "nn/nn.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 static double rel_err(const float *a, const float *ref, size_t n)
 {

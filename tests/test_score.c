@@ -3,10 +3,11 @@
  * nearest-neighbour distance, and a 64x64 token grid. */
 #include <stdlib.h>
 #include "check.h"
-#include "image.h"
-#include "json.h"
-#include "safetensors.h"
+#include "io/image.h"
+#include "core/json.h"
+#include "io/safetensors.h"
 #include "score/score.h"
+#include "imgproc/resize.h"
 
 static double max_abs_diff(const float *a, const float *b, size_t n)
 {

@@ -5,9 +5,9 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include "check.h"
-#include "stream.h"
-#include "safetensors.h"
-#include "json.h"
+#include "io/stream.h"
+#include "io/safetensors.h"
+#include "core/json.h"
 
 static void fill(glad_tensor *t)
 {

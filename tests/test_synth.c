@@ -3,8 +3,8 @@
  * foreground masks, and the anomaly synthesis' invariants. */
 #include <stdlib.h>
 #include "check.h"
-#include "foreground.h"
-#include "safetensors.h"
+#include "imgproc/foreground.h"
+#include "io/safetensors.h"
 #include "synth/anomaly.h"
 #include "synth/perlin.h"
 

@@ -11,10 +11,10 @@
 #include <stdint.h>
 #include <time.h>
 #include "check.h"
-#include "image.h"
+#include "io/image.h"
 #include "models/mobilenet.h"
 #include "nn/nn.h"
-#include "tflite.h"
+#include "io/tflite.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include "check.h"
 #include "models/unet.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 static double rel_err(const float *a, const float *ref, size_t n)
 {

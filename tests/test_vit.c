@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include "check.h"
 #include "models/vit.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 static char WP[512], CP[512];
 

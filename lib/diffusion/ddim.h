@@ -6,7 +6,7 @@
 #ifndef GLAD_DDIM_H
 #define GLAD_DDIM_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 #define GLAD_DDIM_MAX_STEPS 1000
 

@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "diffusion/denoise.h"
-#include "image.h"
+#include "io/image.h"
 #include "score/score.h"
+#include "imgproc/resize.h"
 
 void glad_denoise_opts_default(glad_denoise_opts *o)
 {

@@ -4,7 +4,7 @@
 #ifndef GLAD_SCHEDULE_H
 #define GLAD_SCHEDULE_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 typedef enum { GLAD_BETAS_LINEAR = 0, GLAD_BETAS_SCALED_LINEAR = 1 } glad_betas;
 

@@ -31,7 +31,7 @@
 #define GLAD_METRICS_PRO_H
 
 #include <stdint.h>
-#include "glad.h"
+#include "core/glad.h"
 #include "metrics/roc.h"
 
 typedef struct {

@@ -11,7 +11,7 @@
 #define GLAD_METRICS_ROC_H
 
 #include <stdint.h>
-#include "glad.h"
+#include "core/glad.h"
 
 /* A polyline (x[i], y[i]). With min_step > 0 a pushed point is kept only
  * when it moved by >= min_step in x or y from the last kept point (the last

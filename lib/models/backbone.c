@@ -5,12 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "image.h"
+#include "io/image.h"
 #include "models/backbone.h"
 #include "models/mobilenet.h"
 #include "models/resnet.h"
 #include "models/unet.h"
 #include "models/vit.h"
+#include "imgproc/resize.h"
 
 enum { BB_UNET, BB_VIT, BB_RESNET, BB_MOBILENET };
 const char *const glad_backbone_norms[] = {"imagenet", "raw", NULL};

@@ -12,7 +12,7 @@
 #ifndef GLAD_BACKBONE_H
 #define GLAD_BACKBONE_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 #define GLAD_BACKBONE_MAX_LAYERS 16
 

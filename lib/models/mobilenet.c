@@ -15,7 +15,7 @@
 #include <string.h>
 #include "models/mobilenet.h"
 #include "nn/nn.h"
-#include "tflite.h"
+#include "io/tflite.h"
 
 #define NPOOL 32
 

@@ -1,4 +1,4 @@
-/* mobilenet.h - a pretrained MobileNetV2 read from a .tflite file (lib/tflite.h)
+/* mobilenet.h - a pretrained MobileNetV2 read from a .tflite file (lib/io/tflite.h)
  * and run as a float32 graph with TFLite semantics (NHWC, TF "SAME"
  * padding, fused ReLU6; QUANTIZE / DEQUANTIZE are identities): the outputs of
  * chosen inverted-residual blocks as anomaly-detection features, and the
@@ -9,8 +9,8 @@
 #ifndef GLAD_MOBILENET_H
 #define GLAD_MOBILENET_H
 
-#include "glad.h"
-#include "tflite.h"
+#include "core/glad.h"
+#include "io/tflite.h"
 
 #define GLAD_MOBILENET_MAX_BLOCKS 64
 

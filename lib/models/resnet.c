@@ -21,11 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "json.h"
+#include "core/json.h"
 #include "models/resnet.h"
 #include "nn/nn.h"
 #include "nn/winograd.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 #define MAXL 4
 #define MAXBLOCKS 1024

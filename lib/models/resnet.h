@@ -11,7 +11,7 @@
 #ifndef GLAD_RESNET_H
 #define GLAD_RESNET_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 typedef struct glad_resnet glad_resnet;
 

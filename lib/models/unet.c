@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "json.h"
+#include "core/json.h"
 #include "models/unet.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 /* a tensor of the graph; data at mem + off while alive, gradient at mem + goff */
 typedef struct {

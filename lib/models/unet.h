@@ -7,9 +7,9 @@
 #ifndef GLAD_UNET_H
 #define GLAD_UNET_H
 
-#include "glad.h"
+#include "core/glad.h"
 #include "nn/nn.h"
-#include "tensor.h"
+#include "core/tensor.h"
 
 #define GLAD_UNET_MAX_LEVELS 8
 

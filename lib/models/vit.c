@@ -13,10 +13,10 @@
 #include <string.h>
 #include <cblas.h>
 #include <omp.h>
-#include "json.h"
+#include "core/json.h"
 #include "models/vit.h"
 #include "nn/nn.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 
 typedef struct {
     const float *n1w, *n1b, *qkvw, *qkvb, *projw, *projb, *n2w, *n2b, *fc1w, *fc1b, *fc2w, *fc2b;

@@ -8,7 +8,7 @@
 #ifndef GLAD_VIT_H
 #define GLAD_VIT_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 typedef struct { int patch, dim, depth, heads, mlp_hidden, pos_grid; float eps; } glad_vit_config;
 typedef struct glad_vit glad_vit;

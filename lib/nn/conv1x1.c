@@ -11,7 +11,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include "glad.h"
+#include "core/glad.h"
 #include "nn/conv1x1.h"
 #include "nn/cpu.h"
 #include "nn/tile.h"

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "glad.h"
+#include "core/glad.h"
 #include "nn/nn.h"
 
 #define ALIGN 16   /* floats: 64-byte aligned offsets */

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nn/nn.h"
-#include "glad.h"
+#include "core/glad.h"
 #include "nn/tile.h"
 #include "nn/winograd.h"
 #include "nn/wino3x3.h"

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "gauss.h"
+#include "imgproc/gauss.h"
 #include "score/score.h"
 
 int glad_score_gaussian_blur(float *map, int h, int w, double sigma)

@@ -7,7 +7,7 @@
 #ifndef GLAD_SCORE_H
 #define GLAD_SCORE_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 /* GLAD: A[i] = min_j (1 − <f_a[:,i], f_b[:,j]>) over ALL j, with the columns of
  * f_a (C x na) and f_b (C x nb) L2-normalised. Computed as tiled sgemm; memory

@@ -7,7 +7,7 @@
 #ifndef GLAD_ANOMALY_H
 #define GLAD_ANOMALY_H
 
-#include "foreground.h"
+#include "imgproc/foreground.h"
 #include "synth/textures.h"
 
 typedef struct {

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "glad.h"
+#include "core/glad.h"
 #include "synth/augment.h"
 
 static float clampf(float v) { return v < 0 ? 0 : v > 255 ? 255 : v; }

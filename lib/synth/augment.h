@@ -6,7 +6,7 @@
 #ifndef GLAD_AUGMENT_H
 #define GLAD_AUGMENT_H
 
-#include "rng.h"
+#include "core/rng.h"
 
 #define GLAD_AUG_COUNT 10
 

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "image.h"
-#include "rng.h"
+#include "io/image.h"
+#include "core/rng.h"
 #include "synth/demo.h"
 
 const char *const glad_demo_classes[GLAD_DEMO_NCLASSES] = {"fabric", "pill"};

@@ -6,7 +6,7 @@
 #ifndef GLAD_DEMO_H
 #define GLAD_DEMO_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 typedef struct {
     int size;          /* image side (default 64) */

@@ -4,7 +4,7 @@
  *   n11 = (g - (1,1)) . G[c0+1,c1+1];  noise = sqrt2 lerp(lerp(n00,n10,f(gx)), lerp(n01,n11,f(gx)), f(gy)) */
 #include <math.h>
 #include <stdlib.h>
-#include "glad.h"
+#include "core/glad.h"
 #include "synth/perlin.h"
 
 static double fade(double t) { return ((6 * t - 15) * t + 10) * t * t * t; }

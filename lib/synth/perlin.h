@@ -4,7 +4,7 @@
 #ifndef GLAD_PERLIN_H
 #define GLAD_PERLIN_H
 
-#include "rng.h"
+#include "core/rng.h"
 
 /* noise (h x w, row-major) with gradient angles 2*pi*u[(res0+1) x (res1+1)];
  * h must be divisible by res0 and w by res1. */

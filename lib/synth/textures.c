@@ -4,10 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "dataset.h"
-#include "image.h"
+#include "io/dataset.h"
+#include "io/image.h"
 #include "synth/perlin.h"
 #include "synth/textures.h"
+#include "imgproc/resize.h"
 
 struct glad_textures { char **path; int n, cap; };
 

@@ -4,7 +4,7 @@
 #ifndef GLAD_TEXTURES_H
 #define GLAD_TEXTURES_H
 
-#include "rng.h"
+#include "core/rng.h"
 
 typedef struct glad_textures glad_textures;
 

@@ -12,8 +12,8 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "models/resnet.h"
-#include "rng.h"
-#include "safetensors.h"
+#include "core/rng.h"
+#include "io/safetensors.h"
 #include "bench.h"
 
 static double cputime(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }

@@ -12,8 +12,8 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "models/vit.h"
-#include "rng.h"
-#include "safetensors.h"
+#include "core/rng.h"
+#include "io/safetensors.h"
 #include "bench.h"
 
 

@@ -1,7 +1,7 @@
 """st.py - the safetensors reader and writer of the PyTorch reference scripts
 in tests/ref/ (they run as `python3 tests/ref/NAME.py`, so this module is on
 their path). Tensors come back as torch tensors; this is test tooling, not the
-format's definition (lib/safetensors.h is)."""
+format's definition (lib/io/safetensors.h is)."""
 import json
 import struct
 

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "tensor.h"
+#include "core/tensor.h"
 
 static const struct { const char *str; size_t size; } dtypes[GLAD_DT_COUNT] = {
     [GLAD_DT_U8] = {"|u1", 1},  [GLAD_DT_I8] = {"|i1", 1},  [GLAD_DT_U16] = {"<u2", 2},

@@ -2,8 +2,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "foreground.h"
-#include "gauss.h"
+#include "imgproc/foreground.h"
+#include "imgproc/gauss.h"
 
 int glad_otsu_threshold(const uint8_t *g, size_t n)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <msgpack.h>
 #include <zstd.h>
-#include "stream.h"
+#include "io/stream.h"
 
 /* ------------------------------------------------------------------ source */
 

@@ -1,6 +1,6 @@
 /* rng.c - see rng.h. */
 #include <math.h>
-#include "rng.h"
+#include "core/rng.h"
 
 static uint64_t splitmix(uint64_t *x)
 {

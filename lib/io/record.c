@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <msgpack.h>
-#include "stream.h"
+#include "io/record.h"
 
 void glad_record_init(glad_record *r) { memset(r, 0, sizeof *r); }
 

@@ -2,7 +2,7 @@
  * with 2-pixel width, a 5x8 column-encoded bitmap font (the classic
  * public-domain 5x7 "glcdfont" layout, bit 0 = top row, bit 7 = descender),
  * and libpng output. Not an image codec (image.h). */
-#include "plot.h"
+#include "io/plot.h"
 #include <math.h>
 #include <png.h>
 #include <stdio.h>

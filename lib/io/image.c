@@ -10,7 +10,7 @@
 #include <png.h>
 #include <jpeglib.h>
 #include <tiffio.h>
-#include "image.h"
+#include "io/image.h"
 
 static int check_dims(uint64_t w, uint64_t h)
 {
@@ -366,79 +366,5 @@ int glad_image_write_tiff_f32(const char *path, const glad_tensor *t)
 out:
     free(line);
     TIFFClose(tf);
-    return rc;
-}
-
-/* ------------------------------------------------------------------ geometry */
-
-int glad_image_resize(glad_tensor *dst, const glad_tensor *src, int h, int w, int nearest)
-{
-    int c, sh, sw;
-    GLAD_TRY(glad_tensor_chw(src, &c, &sh, &sw));
-    if (h < 1 || w < 1 || h > GLAD_IMAGE_MAX_SIDE || w > GLAD_IMAGE_MAX_SIDE) return GLAD_ERANGE;
-    int64_t shape[3] = {c, h, w};
-    int nd = src->ndim;
-    const int64_t *shp = nd == 2 ? shape + 1 : shape;
-    if (nearest && (src->dtype == GLAD_DT_U8 || src->dtype == GLAD_DT_BOOL)) {
-        glad_tensor o;
-        GLAD_TRY(glad_tensor_alloc(&o, src->dtype, nd, shp));
-        int rc = glad_resize_nearest_u8(o.data, h, w, src->data, c, sh, sw);
-        if (rc) { glad_tensor_free(&o); return rc; }
-        *dst = o;
-        return 0;
-    }
-    size_t ns = (size_t)c * sh * sw, nd_ = (size_t)c * h * w;
-    float *a = malloc(ns * sizeof(float)), *b = malloc(nd_ * sizeof(float));
-    int rc = GLAD_ENOMEM;
-    if (!a || !b) goto out;
-    if ((rc = glad_tensor_to_f32(src, a))) goto out;
-    rc = nearest ? glad_resize_nearest_f32(b, h, w, a, c, sh, sw) : glad_resize_bilinear(b, h, w, a, c, sh, sw, 0);
-    if (rc == 0) rc = glad_tensor_from_f32(dst, src->dtype, nd, shp, b);
-out:
-    free(a);
-    free(b);
-    return rc;
-}
-
-int glad_image_center_crop(glad_tensor *dst, const glad_tensor *src, int h, int w)
-{
-    int c, sh, sw;
-    GLAD_TRY(glad_tensor_chw(src, &c, &sh, &sw));
-    if (h < 1 || w < 1 || h > sh || w > sw) return GLAD_ESHAPE;
-    /* torchvision CenterCrop: top = int(round((H - h) / 2.0)) (round half to even) */
-    int top = (int)__builtin_nearbyint((sh - h) / 2.0), left = (int)__builtin_nearbyint((sw - w) / 2.0);
-    int64_t shape[3] = {c, h, w};
-    glad_tensor o;
-    GLAD_TRY(glad_tensor_alloc(&o, src->dtype, src->ndim, src->ndim == 2 ? shape + 1 : shape));
-    size_t es = glad_dtype_size(src->dtype);
-    for (int k = 0; k < c; k++)
-        for (int y = 0; y < h; y++)
-            memcpy((uint8_t *)o.data + (((size_t)k * h + y) * w) * es,
-                   (const uint8_t *)src->data + (((size_t)k * sh + top + y) * sw + left) * es, (size_t)w * es);
-    *dst = o;
-    return 0;
-}
-
-int glad_image_channels(glad_tensor *dst, const glad_tensor *src, int c)
-{
-    int sc, h, w;
-    GLAD_TRY(glad_tensor_chw(src, &sc, &h, &w));
-    if (c != 1 && c != 3) return GLAD_EINVAL;
-    if (sc == c) return glad_tensor_copy(dst, src);
-    if (sc != 1 && sc != 3) return GLAD_ESHAPE;
-    size_t hw = (size_t)h * w;
-    float *a = malloc(hw * sc * sizeof(float)), *b = malloc(hw * c * sizeof(float));
-    int rc = GLAD_ENOMEM;
-    if (!a || !b) goto out;
-    if ((rc = glad_tensor_to_f32(src, a))) goto out;
-    if (c == 3)
-        for (int k = 0; k < 3; k++) memcpy(b + k * hw, a, hw * sizeof(float));
-    else
-        for (size_t i = 0; i < hw; i++) b[i] = 0.299f * a[i] + 0.587f * a[hw + i] + 0.114f * a[2 * hw + i];
-    int64_t shape[3] = {c, h, w};
-    rc = glad_tensor_from_f32(dst, src->dtype, 3, shape, b);
-out:
-    free(a);
-    free(b);
     return rc;
 }

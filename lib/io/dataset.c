@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include "dataset.h"
+#include "io/dataset.h"
 
 static int fail(glad_items *it, int rc, const char *fmt, ...)
 {

@@ -6,7 +6,7 @@
 #ifndef GLAD_SAFETENSORS_H
 #define GLAD_SAFETENSORS_H
 
-#include "tensor.h"
+#include "core/tensor.h"
 
 typedef struct {
     char *name;

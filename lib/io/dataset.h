@@ -5,7 +5,7 @@
 #ifndef GLAD_DATASET_H
 #define GLAD_DATASET_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 typedef struct {
     char *path;     /* image file */

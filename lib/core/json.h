@@ -4,7 +4,7 @@
 #ifndef GLAD_JSON_H
 #define GLAD_JSON_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 typedef enum { GLAD_JSON_NULL, GLAD_JSON_BOOL, GLAD_JSON_NUM, GLAD_JSON_STR,
                GLAD_JSON_ARR, GLAD_JSON_OBJ } glad_json_type;

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "json.h"
-#include "safetensors.h"
+#include "core/json.h"
+#include "io/safetensors.h"
 
 struct glad_st {
     uint8_t *buf;

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
-#include "json.h"
+#include "core/json.h"
 
 typedef struct { const char *s; size_t n, i; int depth; } jp;
 

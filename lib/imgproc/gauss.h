@@ -5,7 +5,7 @@
 #ifndef GLAD_GAUSS_H
 #define GLAD_GAUSS_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 typedef enum {
     GLAD_BORDER_REFLECT = 0,   /* torch/kornia 'reflect': d c b | a b c d | c b a */

@@ -6,7 +6,7 @@
 #ifndef GLAD_FOREGROUND_H
 #define GLAD_FOREGROUND_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 typedef enum { GLAD_FG_NONE = 0, GLAD_FG_DARK = 1, GLAD_FG_BRIGHT = 2 } glad_fg_mode;
 

@@ -1,7 +1,7 @@
 /* gauss.c - see gauss.h. */
 #include <math.h>
 #include <stdlib.h>
-#include "gauss.h"
+#include "imgproc/gauss.h"
 
 static int border_index(int i, int n, glad_border b)
 {

@@ -1,7 +1,10 @@
-/* glad.c - error strings, checked size arithmetic and array growth shared by all of lib/. */
+/* glad.c - error strings, the per-thread error detail, the formatting helper,
+ * checked size arithmetic and array growth shared by all of lib/. */
 #include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include "glad.h"
+#include "core/glad.h"
 
 const char *glad_strerror(int rc)
 {
@@ -19,6 +22,37 @@ const char *glad_strerror(int rc)
     case GLAD_EUNSUPPORTED: return "unsupported";
     default: return "unknown error";
     }
+}
+
+/* One buffer per thread: messages set inside an OpenMP region stay with
+ * the thread that failed, and the serial caller reads its own. */
+static _Thread_local char detail[1024];
+
+int glad_fail(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+const char *glad_error_detail(void) { return detail; }
+void glad_error_clear(void) { detail[0] = 0; }
+
+char *glad_strfmt(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (!s) return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
 }
 
 int glad_mul_size(size_t a, size_t b, size_t *out)

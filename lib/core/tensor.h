@@ -4,7 +4,7 @@
 #ifndef GLAD_TENSOR_H
 #define GLAD_TENSOR_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 #define GLAD_MAX_DIMS 8
 

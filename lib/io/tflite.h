@@ -7,7 +7,7 @@
 #ifndef GLAD_TFLITE_H
 #define GLAD_TFLITE_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 #define GLAD_TFLITE_MAX_DIMS 8
 #define GLAD_TFLITE_MAX_IO 8      /* inputs / outputs per operator */

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdarg.h>
 
 #define GLAD_VERSION "0.1.0"
 
@@ -32,6 +33,22 @@ enum {
 #define GLAD_TRYG(rc, expr, label) do { (rc) = (expr); if ((rc) < 0) goto label; } while (0)
 
 const char *glad_strerror(int rc);
+
+/* ---- the one message channel ----
+ * A code says what kind of failure; the detail says where and what ("x.st:
+ * tensor 'w' missing", "byte 1234, record 5: truncated"). A lib function that
+ * knows more than its code records it with glad_fail just before returning:
+ *     return glad_fail(GLAD_ENOTFOUND, "%s: tensor '%s' missing", path, key);
+ * The detail is per thread (like errno): glad_error_detail() returns the
+ * message of this thread's last glad_fail, or "" after glad_error_clear().
+ * Callers print  detail ? detail : glad_strerror(rc). */
+int glad_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *glad_error_detail(void);
+void glad_error_clear(void);
+
+/* The one formatting helper: a malloc'd printf result (NULL when out of
+ * memory); the caller frees it. */
+char *glad_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Overflow-checked size arithmetic: return 0 and store the result, or
  * GLAD_ERANGE on overflow. Use before every allocation from a declared size. */

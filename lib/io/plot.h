@@ -7,7 +7,7 @@
 #ifndef GLAD_PLOT_H
 #define GLAD_PLOT_H
 
-#include "glad.h"
+#include "core/glad.h"
 
 typedef struct {
     const double *x, *y;   /* n points, drawn as a polyline */
