@@ -110,24 +110,22 @@ static double nice_step(double range)
     return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * p;
 }
 
-static int write_png(const char *path, const canvas *c)
+static int write_png(FILE *f, const canvas *c)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f) return GLAD_EIO;
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info) { png_destroy_write_struct(&png, NULL); fclose(f); return GLAD_ENOMEM; }
-    if (setjmp(png_jmpbuf(png))) { png_destroy_write_struct(&png, &info); fclose(f); return GLAD_EIO; }
+    if (!png || !info) { png_destroy_write_struct(&png, NULL); return GLAD_ENOMEM; }
+    if (setjmp(png_jmpbuf(png))) { png_destroy_write_struct(&png, &info); return GLAD_EIO; }
     png_init_io(png, f);
     png_set_IHDR(png, info, c->w, c->h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
     for (int y = 0; y < c->h; y++) png_write_row(png, c->px + (size_t)y * c->w * 3);
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    return fclose(f) == 0 ? 0 : GLAD_EIO;
+    return fflush(f) == 0 && !ferror(f) ? 0 : GLAD_EIO;
 }
 
-int glad_plot_lines_png(const char *path, const glad_plot_opts *o, const glad_plot_series *s, int ns)
+int glad_plot_lines_png_file(FILE *f, const glad_plot_opts *o, const glad_plot_series *s, int ns)
 {
     static const uint8_t black[3] = {0,0,0}, grey[3] = {225,225,225}, dgrey[3] = {120,120,120};
     canvas c;
@@ -227,7 +225,25 @@ int glad_plot_lines_png(const char *path, const glad_plot_opts *o, const glad_pl
     }
 #undef MAPX
 #undef MAPY
-    int rc = write_png(path, &c);
+    int rc = write_png(f, &c);
     free(c.px);
     return rc;
+}
+
+int glad_plot_lines_png(const char *path, const glad_plot_opts *o, const glad_plot_series *s, int ns)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return GLAD_EIO;
+    int rc = glad_plot_lines_png_file(f, o, s, ns);
+    if (fclose(f) != 0 && rc == 0) rc = GLAD_EIO;
+    return rc;
+}
+
+void glad_plot_jet(double v, uint8_t rgb[3])
+{
+    v = v < 0 ? 0 : v > 1 ? 1 : v;
+    double r = 1.5 - fabs(4 * v - 3), g = 1.5 - fabs(4 * v - 2), b = 1.5 - fabs(4 * v - 1);
+    rgb[0] = (uint8_t)(255 * (r < 0 ? 0 : r > 1 ? 1 : r));
+    rgb[1] = (uint8_t)(255 * (g < 0 ? 0 : g > 1 ? 1 : g));
+    rgb[2] = (uint8_t)(255 * (b < 0 ? 0 : b > 1 ? 1 : b));
 }
