@@ -1,7 +1,9 @@
 /* glad-view - pictures of what the model did: one PNG panel per record
  * (input | reconstruction | anomaly map over the input | ground truth) and an
  * index.html gallery sorted by score, the worst false positives and false
- * negatives first. */
+ * negatives first. The panels and the index are drawn by lib/io/gallery.h;
+ * this file reads the stream twice (the global heat-map range, then the
+ * panels) and writes the files, each to PATH.tmp.PID renamed when complete. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -10,9 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cli.h"
+#include "io/gallery.h"
 #include "io/image.h"
-#include "io/plot.h"
-#include "imgproc/resize.h"
 
 static const char usage[] =
     "Usage: glad-view --out DIR [OPTION]... [FILE]\n"
@@ -30,128 +31,98 @@ static const char usage[] =
     "      --worst N        records in each worst-of list (default 8)\n"
     "  -h, --help, -V, --version\n";
 
-typedef struct { char *id, *file; double score; int label, has_score; } entry;
+typedef struct { const char *dir; int norm; long cell, limit, worst; } options;
 
-/* jet colour map of v in [0,1] */
-static void jet(double v, uint8_t *rgb)
+/* Temporary name of a file being written (a local stand-in until
+ * lib/io/outfile lands); NULL when out of memory. */
+static char *tmp_name(const char *path) { return glad_strfmt("%s.tmp.%ld", path, (long)getpid()); }
+
+/* Standard input is read twice: copy it to path. */
+static int copy_stdin(const char *path)
 {
-    v = v < 0 ? 0 : v > 1 ? 1 : v;
-    double r = 1.5 - fabs(4 * v - 3), g = 1.5 - fabs(4 * v - 2), b = 1.5 - fabs(4 * v - 1);
-    rgb[0] = (uint8_t)(255 * (r < 0 ? 0 : r > 1 ? 1 : r));
-    rgb[1] = (uint8_t)(255 * (g < 0 ? 0 : g > 1 ? 1 : g));
-    rgb[2] = (uint8_t)(255 * (b < 0 ? 0 : b > 1 ? 1 : b));
+    FILE *o = fopen(path, "wb");
+    if (!o) return cli_error("%s: cannot write", path);
+    char buf[65536];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, stdin)) > 0) fwrite(buf, 1, k, o);
+    return fclose(o) ? cli_error("%s: cannot write", path) : 0;
 }
 
-/* a (C,H,W) tensor as floats resampled (nearest) to n x n, values as given */
-static float *cell_f(const glad_tensor *t, int n, int image, int *C)
+static int open_input(glad_reader **rd, const char *in)
 {
-    int c, h, w;
-    if (glad_tensor_chw(t, &c, &h, &w)) return NULL;
-    size_t k = glad_tensor_numel(t);
-    float *a = malloc(k * sizeof(float)), *b = malloc((size_t)c * n * n * sizeof(float));
-    if (!a || !b) { free(a); free(b); return NULL; }
-    if (image) glad_tensor_image_to_f32(t, a); else glad_tensor_to_f32(t, a);
-    glad_resize_nearest_f32(b, n, n, a, c, h, w);
-    free(a);
-    *C = c;
-    return b;
+    if (glad_reader_open(rd, in) >= 0) return 0;
+    int status = *rd ? cli_reader_error(*rd, in) : cli_error("%s: cannot open", in);
+    glad_reader_close(*rd);
+    return status;
 }
 
-static void put_rgb(uint8_t *px, int W, int x, int y, const uint8_t *rgb)
+/* Pass 1: the range of every amap of the stream. */
+static int amap_range(const char *in, double *lo, double *hi)
 {
-    uint8_t *p = px + ((size_t)y * W + x) * 3;
-    p[0] = rgb[0]; p[1] = rgb[1]; p[2] = rgb[2];
+    glad_reader *rd;
+    glad_record r;
+    int rc = 0, status = open_input(&rd, in);
+    if (status) return status;
+    glad_record_init(&r);
+    while (!status && (rc = glad_reader_next(rd, &r)) == 1)
+        if (glad_gallery_range(&r, lo, hi) < 0) status = cli_error("out of memory");
+    if (!status && rc < 0) status = cli_reader_error(rd, in);
+    glad_record_free(&r);
+    glad_reader_close(rd);
+    return status;
 }
 
-static void img_rgb(const float *f, int C, int n, int x, int y, uint8_t *rgb)
+static int write_panel(const char *path, const glad_record *r, const options *o, double lo, double hi)
 {
-    size_t hw = (size_t)n * n, i = (size_t)y * n + x;
-    for (int k = 0; k < 3; k++) {
-        float v = (f[(C == 3 ? k : 0) * hw + i] + 1) * 127.5f;
-        rgb[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-    }
-}
-
-static int panel(const char *path, const glad_record *r, int n, double lo, double hi, int per_record)
-{
-    const int pad = 4, top = 22, W = 4 * n + 5 * pad, H = n + top + pad;
-    uint8_t *px = calloc((size_t)W * H * 3, 1);
-    if (!px) return GLAD_ENOMEM;
-    memset(px, 245, (size_t)W * H * 3);
-    const glad_tensor *ti = NULL, *tr = NULL, *ta = NULL, *tm = NULL;
-    glad_record_get_tensor(r, "image", &ti);
-    glad_record_get_tensor(r, "recon", &tr);
-    glad_record_get_tensor(r, "amap", &ta);
-    glad_record_get_tensor(r, "mask", &tm);
-    int ci = 0, cr = 0, ca = 0, cm = 0;
-    float *fi = ti ? cell_f(ti, n, 1, &ci) : NULL, *fr = tr ? cell_f(tr, n, 1, &cr) : NULL, *fa = ta ? cell_f(ta, n, 0, &ca) : NULL,
-          *fm = tm ? cell_f(tm, n, 0, &cm) : NULL;
-    if (fa && per_record) {
-        lo = hi = fa[0];
-        for (int i = 1; i < n * n; i++) { if (fa[i] < lo) lo = fa[i]; if (fa[i] > hi) hi = fa[i]; }
-    }
-    for (int y = 0; y < n; y++)
-        for (int x = 0; x < n; x++) {
-            uint8_t a[3] = {200, 200, 200}, b[3] = {200, 200, 200}, c[3] = {200, 200, 200}, d[3] = {0, 0, 0};
-            if (fi) { img_rgb(fi, ci, n, x, y, a); memcpy(c, a, 3); memcpy(d, a, 3); }
-            if (fr) img_rgb(fr, cr, n, x, y, b);
-            if (fa) {   /* heat map blended half over the input */
-                uint8_t h[3];
-                jet(hi > lo ? (fa[(size_t)y * n + x] - lo) / (hi - lo) : 0, h);
-                for (int k = 0; k < 3; k++) c[k] = (uint8_t)(0.45 * c[k] + 0.55 * h[k]);
-            }
-            if (fm && fm[(size_t)y * n + x] > 0.5) { d[0] = (uint8_t)(0.4 * d[0] + 153); d[1] = (uint8_t)(0.4 * d[1]); d[2] = (uint8_t)(0.4 * d[2]); }
-            else if (!fm) memset(d, 200, 3);
-            int Y = top + y;
-            put_rgb(px, W, pad + x, Y, a);
-            put_rgb(px, W, 2 * pad + n + x, Y, b);
-            put_rgb(px, W, 3 * pad + 2 * n + x, Y, c);
-            put_rgb(px, W, 4 * pad + 3 * n + x, Y, d);
-        }
-    char line[512];
-    double sc;
-    int64_t lab = -1;
-    glad_record_get_int(r, "label", &lab);
-    int has = glad_record_get_f64(r, "score", &sc) == 0;
-    snprintf(line, sizeof line, "%.60s  label %lld  score %s", glad_record_id(r), (long long)lab, "");
-    if (has) snprintf(line + strlen(line), sizeof line - strlen(line), "%.4g", sc);
-    int64_t st;
-    if (glad_record_get_int(r, "ads_step", &st) == 0) snprintf(line + strlen(line), sizeof line - strlen(line), "  ads_step %lld", (long long)st);
-    static const uint8_t black[3] = {20, 20, 20};
-    glad_plot_text(px, W, H, pad, 4, line, 1, black);
     glad_tensor t;
-    int rc = glad_tensor_alloc4(&t, GLAD_DT_U8, 3, H, W, -1);
-    if (rc == 0) {
-        for (int k = 0; k < 3; k++)
-            for (size_t i = 0; i < (size_t)W * H; i++) ((uint8_t *)t.data)[k * (size_t)W * H + i] = px[i * 3 + k];
-        rc = glad_image_write_png(path, &t);
-        glad_tensor_free(&t);
-    }
-    free(fi); free(fr); free(fa); free(fm); free(px);
+    GLAD_TRY(glad_gallery_panel(r, (int)o->cell, lo, hi, (glad_gallery_norm)o->norm, &t));
+    char *tmp = tmp_name(path);
+    int rc = tmp ? glad_image_write_png(tmp, &t) : GLAD_ENOMEM;
+    if (rc == 0 && rename(tmp, path) != 0) rc = GLAD_EIO;
+    if (rc < 0 && tmp) remove(tmp);
+    free(tmp);
+    glad_tensor_free(&t);
     return rc;
 }
 
-static int cmp_score_desc(const void *a, const void *b)
+/* Pass 2: DIR/NNNNNN.png per record (at most --limit), each listed in g. */
+static int write_panels(const char *in, const options *o, double lo, double hi, glad_gallery *g)
 {
-    const entry *x = a, *y = b;
-    return (x->score < y->score) - (x->score > y->score);
-}
-
-static void html_escape(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f); else if (*s == '>') fputs("&gt;", f); else if (*s == '&') fputs("&amp;", f);
-        else if (*s == '"') fputs("&quot;", f); else fputc(*s, f);
+    glad_reader *rd;
+    glad_record r;
+    int rc = 0, status = open_input(&rd, in);
+    if (status) return status;
+    glad_record_init(&r);
+    while (!status && (o->limit < 0 || g->n < o->limit) && (rc = glad_reader_next(rd, &r)) == 1) {
+        const char *id = glad_record_id(&r);
+        const glad_tensor *ti;
+        if (glad_record_get_tensor(&r, "image", &ti)) { status = cli_rec_error(id, "image", "missing"); break; }
+        char name[32];
+        snprintf(name, sizeof name, "%06d.png", g->n);
+        char *path = glad_strfmt("%s/%s", o->dir, name);
+        if (!path || glad_gallery_add(g, &r, name) < 0) status = cli_error("out of memory");
+        else if ((rc = write_panel(path, &r, o, lo, hi)) < 0) status = cli_rec_error(id, NULL, "cannot write %s: %s", path, glad_strerror(rc));
+        free(path);
     }
+    if (!status && rc < 0) status = cli_reader_error(rd, in);
+    glad_record_free(&r);
+    glad_reader_close(rd);
+    return status;
 }
 
-static void html_item(FILE *f, const entry *e)
+/* DIR/index.html */
+static int write_index(const options *o, glad_gallery *g)
 {
-    fputs("<figure><img src=\"", f);
-    html_escape(f, e->file);
-    fputs("\" loading=\"lazy\"><figcaption>", f);
-    html_escape(f, e->id);
-    fprintf(f, "<br>label %d, score %.4g</figcaption></figure>\n", e->label, e->score);
+    char *path = glad_strfmt("%s/index.html", o->dir), *tmp = path ? tmp_name(path) : NULL;
+    FILE *f = tmp ? fopen(tmp, "w") : NULL;
+    int status = !tmp ? cli_error("out of memory") : !f ? cli_error("%s: cannot write", path) : 0;
+    if (f) {
+        int rc = glad_gallery_write_html(g, (int)o->worst, f);
+        if (fclose(f) || rc < 0 || rename(tmp, path)) { remove(tmp); status = cli_error("%s: write failed", path); }
+    }
+    free(path);
+    free(tmp);
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -162,103 +133,39 @@ int main(int argc, char **argv)
         {"out", required_argument, 0, 'd'}, {"norm", required_argument, 0, O_NORM}, {"cell", required_argument, 0, O_CELL},
         {"limit", required_argument, 0, O_LIMIT}, {"worst", required_argument, 0, O_WORST},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
-    const char *dir = NULL;
-    int per_record = 0, c;
-    long cell = 128, limit = -1, worst = 8;
+    options o = {NULL, GLAD_GALLERY_NORM_GLOBAL, 128, -1, 8};
+    int c;
     while ((c = getopt_long(argc, argv, "d:hV", lo, NULL)) != -1) {
         switch (c) {
-        case 'd': dir = optarg; break;
-        case O_NORM: if (!strcmp(optarg, "record")) per_record = 1; else if (!strcmp(optarg, "global")) per_record = 0; else return cli_usage_error("--norm takes global or record"); break;
-        case O_CELL: if (cli_parse_int("--cell", optarg, 16, 2048, &cell)) return CLI_USAGE; break;
-        case O_LIMIT: if (cli_parse_int("--limit", optarg, 0, 100000000, &limit)) return CLI_USAGE; break;
-        case O_WORST: if (cli_parse_int("--worst", optarg, 0, 100000, &worst)) return CLI_USAGE; break;
+        case 'd': o.dir = optarg; break;
+        case O_NORM: if (cli_parse_choice("--norm", optarg, glad_gallery_norm_names, &o.norm)) return CLI_USAGE; break;
+        case O_CELL: if (cli_parse_int("--cell", optarg, 16, 2048, &o.cell)) return CLI_USAGE; break;
+        case O_LIMIT: if (cli_parse_int("--limit", optarg, 0, 100000000, &o.limit)) return CLI_USAGE; break;
+        case O_WORST: if (cli_parse_int("--worst", optarg, 0, 100000, &o.worst)) return CLI_USAGE; break;
         case 'h': fputs(usage, stdout); return CLI_OK;
         case 'V': return cli_version();
         default: return cli_usage_error("unknown option");
         }
     }
-    if (!dir) return cli_usage_error("--out DIR is required");
+    if (!o.dir) return cli_usage_error("--out DIR is required");
     if (argc - optind > 1) return cli_usage_error("at most one input FILE");
     const char *in = optind < argc ? argv[optind] : "-";
-    if (mkdir(dir, 0755) && errno != EEXIST) return cli_error("%s: cannot create: %s", dir, strerror(errno));
-    /* standard input is read twice (global map range, then panels): keep a copy */
-    char tmp[4200] = "";
+    if (mkdir(o.dir, 0755) && errno != EEXIST) return cli_error("%s: cannot create: %s", o.dir, strerror(errno));
+    char *copy = NULL;   /* standard input, kept for the two passes */
+    int status = 0;
     if (!strcmp(in, "-")) {
-        snprintf(tmp, sizeof tmp, "%.4000s/.stdin.msgpack", dir);
-        FILE *o = fopen(tmp, "wb");
-        if (!o) return cli_error("%s: cannot write", tmp);
-        char buf[65536];
-        size_t k;
-        while ((k = fread(buf, 1, sizeof buf, stdin)) > 0) fwrite(buf, 1, k, o);
-        if (fclose(o)) return cli_error("%s: cannot write", tmp);
-        in = tmp;
+        if (!(copy = glad_strfmt("%s/.stdin.msgpack", o.dir))) return cli_error("out of memory");
+        status = copy_stdin(copy);
+        in = copy;
     }
-    glad_reader *rd;
-    glad_record r;
-    glad_record_init(&r);
-    int rc, status = CLI_OK;
     double lo_ = INFINITY, hi_ = -INFINITY;
-    if ((rc = glad_reader_open(&rd, in)) < 0) { status = rd ? cli_reader_error(rd, in) : cli_error("%s: cannot open", in); glad_reader_close(rd); goto done; }
-    while ((rc = glad_reader_next(rd, &r)) == 1) {
-        const glad_tensor *ta;
-        if (glad_record_get_tensor(&r, "amap", &ta)) continue;
-        size_t n = glad_tensor_numel(ta);
-        float *f = malloc(n * sizeof(float));
-        if (f && glad_tensor_to_f32(ta, f) == 0)
-            for (size_t i = 0; i < n; i++) if (isfinite(f[i])) { if (f[i] < lo_) lo_ = f[i]; if (f[i] > hi_) hi_ = f[i]; }
-        free(f);
-    }
-    if (rc < 0) status = cli_reader_error(rd, in);
-    glad_reader_close(rd);
-    if (status) goto done;
-    entry *es = NULL;
-    int ne = 0, cap = 0;
-    if ((rc = glad_reader_open(&rd, in)) < 0) { status = cli_reader_error(rd, in); glad_reader_close(rd); goto done; }
-    while (status == CLI_OK && (limit < 0 || ne < limit) && (rc = glad_reader_next(rd, &r)) == 1) {
-        const char *id = glad_record_id(&r);
-        const glad_tensor *ti;
-        if (glad_record_get_tensor(&r, "image", &ti)) { status = cli_rec_error(id, "image", "missing"); break; }
-        if (ne == cap) { cap = cap ? cap * 2 : 64; entry *ne_ = realloc(es, sizeof *es * (size_t)cap); if (!ne_) { status = cli_error("out of memory"); break; } es = ne_; }
-        entry *e = &es[ne];
-        memset(e, 0, sizeof *e);
-        char name[320], path[4600];
-        snprintf(name, sizeof name, "%06d.png", ne);
-        snprintf(path, sizeof path, "%.4000s/%s", dir, name);
-        int64_t lab = -1;
-        glad_record_get_int(&r, "label", &lab);
-        e->label = (int)lab;
-        e->has_score = glad_record_get_f64(&r, "score", &e->score) == 0;
-        if (!e->has_score) e->score = NAN;
-        e->id = strdup(id);
-        e->file = strdup(name);
-        ne++;
-        if ((rc = panel(path, &r, (int)cell, lo_, hi_, per_record))) status = cli_rec_error(id, NULL, "cannot write %s: %s", path, glad_strerror(rc));
-    }
-    if (status == CLI_OK && rc < 0) status = cli_reader_error(rd, in);
-    glad_reader_close(rd);
-    if (status == CLI_OK) {
-        qsort(es, (size_t)ne, sizeof *es, cmp_score_desc);
-        char path[4200];
-        snprintf(path, sizeof path, "%.4000s/index.html", dir);
-        FILE *f = fopen(path, "w");
-        if (!f) status = cli_error("%s: cannot write", path);
-        else {
-            fputs("<!doctype html><meta charset=\"utf-8\"><title>glad-view</title>\n<style>body{font-family:sans-serif;margin:1em}"
-                  "figure{display:inline-block;margin:4px}img{max-width:100%}figcaption{font-size:12px}</style>\n"
-                  "<h1>Reconstructions and anomaly maps</h1>\n<p>input | reconstruction | anomaly map | ground truth</p>\n", f);
-            fputs("<h2 id=\"fp\">Worst false positives (normal, highest scores)</h2>\n", f);
-            for (int i = 0, k = 0; i < ne && k < worst; i++) if (es[i].label == 0) { html_item(f, &es[i]); k++; }
-            fputs("<h2 id=\"fn\">Worst false negatives (anomalous, lowest scores)</h2>\n", f);
-            for (int i = ne - 1, k = 0; i >= 0 && k < worst; i--) if (es[i].label == 1) { html_item(f, &es[i]); k++; }
-            fputs("<h2 id=\"all\">All records by score</h2>\n", f);
-            for (int i = 0; i < ne; i++) html_item(f, &es[i]);
-            if (fclose(f)) status = cli_error("%s: write failed", path);
-        }
-    }
-    for (int i = 0; i < ne; i++) { free(es[i].id); free(es[i].file); }
-    free(es);
-done:
-    glad_record_free(&r);
-    if (tmp[0]) unlink(tmp);
+    glad_gallery g;
+    glad_gallery_init(&g);
+    if (!status) status = amap_range(in, &lo_, &hi_);
+    if (!status) status = write_panels(in, &o, lo_, hi_, &g);
+    if (!status) status = write_index(&o, &g);
+    glad_gallery_free(&g);
+    if (copy) unlink(copy);
+    free(copy);
     return status;
 }
