@@ -84,6 +84,7 @@ glad-auroc --curves "$T/curves" "$T/s.msgpack" >/dev/null
 for f in c0.roc.csv c0.pr.csv c0.pro.csv c1.roc.png c1.pr.png c1.pro.png; do
     check "curve $f" [ -s "$T/curves/$f" ]
 done
+check "no temporary curve files left" sh -c "! ls -A '$T/curves' | grep -q tmp"
 check "curve PNG is a PNG" "$PY" -c 'import sys; assert open(sys.argv[1],"rb").read(8)==b"\x89PNG\r\n\x1a\n"' "$T/curves/c0.roc.png"
 check "ROC CSV ends at (1,1)" sh -c "grep '^image,' '$T/curves/c0.roc.csv' | tail -n 1 | grep -q '^image,1,1$'"
 check "--pixel-size" sh -c "glad-auroc --pixel-size 24 -f csv '$T/s.msgpack' | grep -q '^c0,'"

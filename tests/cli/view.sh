@@ -16,6 +16,7 @@ write(sys.argv[1], {"glad": 1, "history": []}, recs)
 PYEOF
 glad-view --out "$T/v" --cell 40 --worst 1 "$T/s.msgpack"
 check "one panel per record" test "$(ls "$T/v"/*.png | wc -l)" = 5
+check "no temporary files left" test "$(ls -A "$T/v" | wc -l)" = 6
 # PNG width and height from the IHDR chunk: 4 cells of 40 + 5 gaps of 4 = 180 wide
 check "panel size" sh -c "od -An -tu1 -j16 -N8 '$T/v/000000.png' | tr -s ' ' | grep -q '^ 0 0 0 180 0 0 0 66$'"
 # worst false positive = the normal record scored 0.9 (record 0), worst false negative = anomalous 0.2 (record 2)
