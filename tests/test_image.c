@@ -1,10 +1,14 @@
 /* test_image.c - image decoders (PNG 8/16-bit, grey, RGBA, palette; JPEG grey
  * and colour; TIFF 8/16/float; BMP), writers, corrupt and truncated files,
- * and resampling against PyTorch's conventions. */
+ * the pixel budget checked from declared sizes, failure details (missing,
+ * directory, corrupt, out of memory), and resampling against PyTorch's
+ * conventions. */
 #include <png.h>
 #include <jpeglib.h>
 #include <tiffio.h>
 #include <unistd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include "check.h"
 #include "io/image.h"
 #include "imgproc/resize.h"
@@ -70,6 +74,205 @@ static long file_size(const char *p)
     long n = ftell(f);
     fclose(f);
     return n;
+}
+
+/* ---- pixel budget (#16): refused from the declared size, before decoding ---- */
+
+static void put32be(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; }
+static void put32le(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24); }
+static void put16le(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+
+static uint8_t *slurp_file(const char *p, size_t *n)
+{
+    long k = file_size(p);
+    FILE *f = fopen(p, "rb");
+    uint8_t *b = malloc((size_t)k);
+    if (!f || !b || fread(b, 1, (size_t)k, f) != (size_t)k) { if (f) fclose(f); free(b); return NULL; }
+    fclose(f);
+    *n = (size_t)k;
+    return b;
+}
+
+static uint32_t crc32_png(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+    }
+    return c ^ 0xffffffffu;
+}
+
+/* a PNG declaring w x h grey pixels whose IDAT holds a few bytes: 60 bytes for any size */
+static size_t tiny_png(uint8_t *b, uint32_t w, uint32_t h)
+{
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    size_t n = 0;
+    memcpy(b, sig, 8); n = 8;
+    const struct { const char *type; uint8_t data[13]; uint32_t len; } ch[3] = {
+        {"IHDR", {0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0}, 13}, {"IDAT", {0x78, 0x9c, 0x63, 0, 0, 0, 1, 0, 1}, 9}, {"IEND", {0}, 0}};
+    for (int c = 0; c < 3; c++) {
+        put32be(b + n, ch[c].len);
+        memcpy(b + n + 4, ch[c].type, 4);
+        memcpy(b + n + 8, ch[c].data, ch[c].len);
+        if (c == 0) { put32be(b + n + 8, w); put32be(b + n + 12, h); }
+        put32be(b + n + 8 + ch[c].len, crc32_png(b + n + 4, 4 + ch[c].len));
+        n += 12 + ch[c].len;
+    }
+    return n;
+}
+
+/* an uncompressed grey TIFF whose tags declare w x h and one strip that is not there */
+static size_t tiny_tiff(uint8_t *b, uint32_t w, uint32_t h)
+{
+    static const uint16_t tag[9] = {256, 257, 258, 259, 262, 273, 277, 278, 279}, type[9] = {4, 4, 3, 3, 3, 4, 3, 4, 4};
+    uint32_t val[9] = {w, h, 8, 1, 1, 200, 1, h, w * h};
+    memcpy(b, "II*\0", 4);
+    put32le(b + 4, 8);
+    put16le(b + 8, 9);
+    for (int i = 0; i < 9; i++) {
+        uint8_t *e = b + 10 + 12 * i;
+        put16le(e, tag[i]); put16le(e + 2, type[i]); put32le(e + 4, 1); put32le(e + 8, 0);
+        if (type[i] == 3) put16le(e + 8, (uint16_t)val[i]); else put32le(e + 8, val[i]);
+    }
+    put32le(b + 10 + 12 * 9, 0);
+    memset(b + 200, 0, 56);
+    return 256;
+}
+
+/* a 24-bit BMP header declaring w x h, with 64 bytes of pixels */
+static size_t tiny_bmp(uint8_t *b, int32_t w, int32_t h)
+{
+    memset(b, 0, 54 + 64);
+    b[0] = 'B'; b[1] = 'M';
+    put32le(b + 2, 54 + 64); put32le(b + 10, 54); put32le(b + 14, 40);
+    put32le(b + 18, (uint32_t)w); put32le(b + 22, (uint32_t)h); put16le(b + 26, 1); put16le(b + 28, 24);
+    return 54 + 64;
+}
+
+/* the SOF0 frame header of a JPEG made by write_jpeg: height and width patched */
+static int patch_jpeg_size(uint8_t *b, size_t n, uint16_t w, uint16_t h)
+{
+    for (size_t i = 2; i + 9 < n; i++)
+        if (b[i] == 0xff && (b[i + 1] == 0xc0 || b[i + 1] == 0xc2)) {
+            b[i + 5] = (uint8_t)(h >> 8); b[i + 6] = (uint8_t)h; b[i + 7] = (uint8_t)(w >> 8); b[i + 8] = (uint8_t)w;
+            return 1;
+        }
+    return 0;
+}
+
+/* rc is GLAD_ERANGE and the detail names the declared size */
+static int refused(int rc, const char *size)
+{
+    if (rc != GLAD_ERANGE || !strstr(glad_error_detail(), size)) {
+        fprintf(stderr, "  rc %d, detail '%s' (want GLAD_ERANGE naming %s)\n", rc, glad_error_detail(), size);
+        return 0;
+    }
+    return 1;
+}
+
+static void pixel_budget(void)
+{
+    uint8_t b[512];
+    glad_tensor t;
+    /* 16000 x 16000 declared in 60 bytes: refused by default, with the file and its size in the detail */
+    size_t n = tiny_png(b, 16000, 16000);
+    CHECK(refused(glad_image_read_mem(b, n, &t), "16000x16000 PNG (256000000 pixels)"));
+    FILE *f = fopen(path("huge.png"), "wb");
+    CHECK(f && fwrite(b, 1, n, f) == n && fclose(f) == 0);
+    CHECK(refused(glad_image_read(path("huge.png"), &t), "16000x16000"));
+    CHECKF(strncmp(glad_error_detail(), path("huge.png"), strlen(path("huge.png"))) == 0, "detail '%s'", glad_error_detail());
+    CHECK(strstr(glad_error_detail(), "over the limit of 67108864 pixels") != NULL);
+    /* the budget is a parameter: 5 x 4 = 20 pixels pass with 20, not with 19 */
+    n = tiny_png(b, 5, 4);
+    CHECK(refused(glad_image_read_mem_bounded(b, n, 19, &t), "5x4 PNG (20 pixels)"));
+    CHECK(glad_image_read_mem_bounded(b, n, 20, &t) != GLAD_ERANGE);   /* (its IDAT is short: corrupt, not refused) */
+    CHECK(refused(glad_image_read_mem(b, tiny_png(b, 40000, 1), &t), "40000x1"));   /* a side over 32768 */
+    /* TIFF tags, BMP header */
+    CHECK(refused(glad_image_read_mem(b, tiny_tiff(b, 16000, 16000), &t), "16000x16000 TIFF"));
+    n = tiny_tiff(b, 7, 8);
+    CHECK(refused(glad_image_read_mem_bounded(b, n, 55, &t), "7x8 TIFF"));
+    CHECK(refused(glad_image_read_mem(b, tiny_bmp(b, 16000, -16000), &t), "16000x16000 BMP"));
+    n = tiny_bmp(b, 4, 4);
+    CHECK(refused(glad_image_read_mem_bounded(b, n, 15, &t), "4x4 BMP"));
+    CHECK(glad_image_read_mem_bounded(b, n, 16, &t) == 0 && t.shape[1] == 4);
+    glad_tensor_free(&t);
+    /* JPEG frame header, before jpeg_start_decompress allocates */
+    write_jpeg(path("small.jpg"), 40, 30, 3);
+    uint8_t *j = slurp_file(path("small.jpg"), &n);
+    CHECK(j && glad_image_read_mem_bounded(j, n, 1200, &t) == 0);
+    glad_tensor_free(&t);
+    CHECK(j && refused(glad_image_read_mem_bounded(j, n, 1199, &t), "40x30 JPEG (1200 pixels)"));
+    CHECK(j && patch_jpeg_size(j, n, 16000, 16000) && refused(glad_image_read_mem(j, n, &t), "16000x16000 JPEG"));
+    free(j);
+}
+
+/* ---- failure messages: missing file, directory, corrupt, out of memory ---- */
+
+static void messages(void)
+{
+    glad_tensor t;
+    CHECK(glad_image_read(path("nope.png"), &t) == GLAD_EIO && strstr(glad_error_detail(), "nope.png: No such file or directory"));
+    CHECKF(glad_image_read(dir, &t) == GLAD_EIO && strstr(glad_error_detail(), ": Is a directory"), "detail '%s'", glad_error_detail());
+    uint8_t b[256];
+    size_t n = tiny_png(b, 5, 4);
+    CHECKF(glad_image_read_mem(b, n, &t) == GLAD_EFORMAT && strstr(glad_error_detail(), "corrupt or truncated PNG (libpng:"),
+           "detail '%s'", glad_error_detail());
+    CHECK(glad_image_read_mem((const uint8_t *)"hello world", 11, &t) == GLAD_EFORMAT && strstr(glad_error_detail(), "not a PNG, JPEG"));
+}
+
+/* A 3000x3000 progressive JPEG keeps all its DCT coefficients from jpeg_start_decompress on
+ * (2 bytes a sample: 18 MB of luma, 9 MB of 2x2-subsampled chroma); with the address space
+ * capped 12 MB above what the process has, libjpeg runs out: that is "out of memory"
+ * (GLAD_ENOMEM), not a corrupt file (the old code said corrupt). Run in a child (the cap stays there); not under
+ * AddressSanitizer, which reserves terabytes of address space. */
+static void out_of_memory(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    SKIP("out-of-memory case not run under AddressSanitizer");
+#else
+    struct jpeg_compress_struct ci;
+    struct jpeg_error_mgr je;
+    unsigned char *mem = NULL;
+    unsigned long len = 0;
+    int W = 3000, H = 3000;
+    ci.err = jpeg_std_error(&je);
+    jpeg_create_compress(&ci);
+    jpeg_mem_dest(&ci, &mem, &len);
+    ci.image_width = W; ci.image_height = H; ci.input_components = 3; ci.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&ci);
+    jpeg_simple_progression(&ci);
+    jpeg_start_compress(&ci, TRUE);
+    uint8_t *row = malloc((size_t)W * 3);
+    while (ci.next_scanline < (unsigned)H) {
+        for (int x = 0; x < W * 3; x++) row[x] = (uint8_t)((x * 7 + ci.next_scanline * 3) ^ (x >> 4));
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&ci, &r, 1);
+    }
+    jpeg_finish_compress(&ci);
+    jpeg_destroy_compress(&ci);
+    free(row);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        long pages = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        if (!f || fscanf(f, "%ld", &pages) != 1) _exit(3);
+        fclose(f);
+        struct rlimit rl = {(rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (12u << 20), RLIM_INFINITY};
+        if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(3);
+        glad_tensor t;
+        int rc = glad_image_read_mem(mem, len, &t);
+        if (rc == GLAD_ENOMEM && strstr(glad_error_detail(), "out of memory")) _exit(0);
+        fprintf(stderr, "  progressive JPEG under a memory cap: rc %d, detail '%s'\n", rc, glad_error_detail());
+        _exit(rc == 0 ? 2 : 1);
+    }
+    int st = 0;
+    CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 3) SKIP("cannot cap the address space");
+    else CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "out of memory reported as something else (status %d)", st);
+    free(mem);
+#endif
 }
 
 /* every truncation and some byte flips must fail cleanly (or decode), never crash */
@@ -162,6 +365,9 @@ int main(void)
     /* missing file, garbage */
     CHECK(glad_image_read(path("nope.png"), &t) == GLAD_EIO);
     CHECK(glad_image_read_mem((const uint8_t *)"hello world", 11, &t) == GLAD_EFORMAT);
+    pixel_budget();
+    messages();
+    out_of_memory();
     /* real files beside the checkout */
     const char *sh = check_shared();
     if (sh) {

@@ -1,12 +1,14 @@
 /* test_synth.c - Perlin noise against GLAD's rand_perlin_2d_np with stored
  * random angles (tests/fixtures/perlin.case.safetensors, 1e-9), Otsu and
- * foreground masks, and the anomaly synthesis' invariants. */
+ * foreground masks, the anomaly synthesis' invariants, and synthesis on
+ * records (keys, --as-test labels, errors with their detail). */
 #include <stdlib.h>
 #include "check.h"
 #include "imgproc/foreground.h"
 #include "io/safetensors.h"
 #include "synth/anomaly.h"
 #include "synth/perlin.h"
+#include "synth/records.h"
 
 static void perlin_parity(void)
 {
@@ -39,9 +41,50 @@ static void perlin_parity(void)
     glad_st_close(st);
 }
 
+static void on_records(void)
+{
+    CHECK(!strcmp(glad_synth_fg_names[GLAD_SYNTH_FG_AUTO], "auto") && !strcmp(glad_synth_fg_names[GLAD_SYNTH_FG_BRIGHT], "bright") &&
+          !strcmp(glad_synth_fg_names[GLAD_SYNTH_FG_NONE], "none") && glad_synth_fg_names[4] == NULL);
+    glad_synth_record_opts o;
+    glad_synth_record_opts_default(&o);
+    o.anomaly.p = 1;
+    o.seed = 3;
+    glad_record r;
+    glad_record_init(&r);
+    glad_record_set_str(&r, "id", "x/1");
+    CHECK(glad_synth_record(&r, &o, NULL) == GLAD_ENOTFOUND && !strcmp(glad_error_detail(), "'image' missing"));
+    glad_tensor t;
+    glad_tensor_alloc4(&t, GLAD_DT_F32, 1, 32, 32, -1);
+    ((float *)t.data)[5] = NAN;
+    glad_record_set_tensor(&r, "image", &t);
+    CHECK(glad_synth_record(&r, &o, NULL) == GLAD_ENAN && strstr(glad_error_detail(), "NaN"));
+    glad_tensor_alloc4(&t, GLAD_DT_U8, 3, 32, 32, -1);
+    for (int i = 0; i < 3 * 32 * 32; i++) ((uint8_t *)t.data)[i] = (uint8_t)(i * 7);
+    glad_record_set_tensor(&r, "image", &t);
+    glad_record a, b;
+    CHECK(glad_record_copy(&a, &r) == 0 && glad_record_copy(&b, &r) == 0);
+    int made = glad_synth_record(&a, &o, NULL);
+    const glad_tensor *an, *m;
+    CHECK(made >= 0 && glad_record_get_tensor(&a, "anomalous", &an) == 0 && an->dtype == GLAD_DT_U8 &&
+          glad_record_get_tensor(&a, "synth_mask", &m) == 0 && m->shape[0] == 1 && m->shape[1] == 32);
+    o.as_test = o.keep_source = 1;
+    int made2 = glad_synth_record(&b, &o, NULL);
+    int64_t label = -1;
+    const char *defect = NULL;
+    const glad_tensor *src, *img;
+    CHECK(made2 == made && glad_record_get_int(&b, "label", &label) == 0 && label == made &&
+          glad_record_get_str(&b, "defect", &defect) == 0 && !strcmp(defect, made ? "synthetic" : "good"));
+    /* the same draws: as-test's image is training's anomalous; the original kept for the preview */
+    CHECK(glad_record_get_tensor(&b, "image", &img) == 0 && memcmp(img->data, an->data, 3 * 32 * 32) == 0);
+    CHECK(glad_record_get_tensor(&b, "source_image", &src) == 0 && glad_record_get_tensor(&r, "image", &img) == 0 &&
+          memcmp(src->data, img->data, 3 * 32 * 32) == 0);
+    glad_record_free(&a); glad_record_free(&b); glad_record_free(&r);
+}
+
 int main(void)
 {
     perlin_parity();
+    on_records();
     /* Otsu on a bimodal image: threshold between the modes */
     uint8_t g[1000];
     for (int i = 0; i < 1000; i++) g[i] = i < 600 ? (uint8_t)(40 + i % 10) : (uint8_t)(200 + i % 7);

@@ -11,8 +11,8 @@
 #include "core/rng.h"
 #include "synth/demo.h"
 
-const char *const glad_demo_classes[GLAD_DEMO_NCLASSES] = {"fabric", "pill"};
-const char *const glad_demo_defects[GLAD_DEMO_NDEFECTS] = {"scratch", "hole", "stain", "missing", "contamination"};
+const char *const glad_demo_classes[GLAD_DEMO_NCLASSES + 1] = {"fabric", "pill", NULL};
+const char *const glad_demo_defects[GLAD_DEMO_NDEFECTS + 1] = {"scratch", "hole", "stain", "missing", "contamination", NULL};
 
 static float clamp255(double v) { return (float)(v < 0 ? 0 : v > 255 ? 255 : v); }
 
@@ -172,8 +172,13 @@ static int mkdirs(const char *path)
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1; *p; p++)
-        if (*p == '/') { *p = 0; if (mkdir(buf, 0755) && errno != EEXIST) return GLAD_EIO; *p = '/'; }
-    return mkdir(buf, 0755) && errno != EEXIST ? GLAD_EIO : 0;
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0755) && errno != EEXIST) return glad_fail(GLAD_EIO, "%s: cannot create: %s", buf, strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(buf, 0755) && errno != EEXIST) return glad_fail(GLAD_EIO, "%s: cannot create: %s", buf, strerror(errno));
+    return 0;
 }
 
 static int write_png(const char *path, const uint8_t *data, int C, int S, int scale)
@@ -181,17 +186,20 @@ static int write_png(const char *path, const uint8_t *data, int C, int S, int sc
     glad_tensor t;
     GLAD_TRY(glad_tensor_alloc4(&t, GLAD_DT_U8, C, S, S, -1));
     for (size_t i = 0; i < (size_t)C * S * S; i++) ((uint8_t *)t.data)[i] = (uint8_t)(data[i] * scale);
+    glad_error_clear();
     int rc = glad_image_write_png(path, &t);
     glad_tensor_free(&t);
+    if (rc < 0 && !glad_error_detail()[0]) glad_fail(rc, "%s: cannot write: %s", path, glad_strerror(rc));
     return rc;
 }
 
-int glad_demo_make(const char *dir, const char *cls, const glad_demo_opts *o, char *err, size_t errlen)
+int glad_demo_make(const char *dir, const char *cls, const glad_demo_opts *o)
 {
     int S = o->size, rc = 0;
+    glad_error_clear();
     uint8_t *img = malloc(3 * (size_t)S * S), *mask = malloc((size_t)S * S);
     char p[4096];
-    if (!img || !mask) { free(img); free(mask); return GLAD_ENOMEM; }
+    if (!img || !mask) { free(img); free(mask); return glad_fail(GLAD_ENOMEM, "out of memory"); }
     for (int d = -1; d < GLAD_DEMO_NDEFECTS && rc == 0; d++) {
         /* d = -1: normal images (train and test/good) */
         int groups = d < 0 ? 2 : 1;
@@ -200,26 +208,27 @@ int glad_demo_make(const char *dir, const char *cls, const glad_demo_opts *o, ch
             char folder[4096];
             if (sub) snprintf(folder, sizeof folder, "%.3000s/%s/%s", dir, cls, sub);
             else snprintf(folder, sizeof folder, "%.3000s/%s/test/%s", dir, cls, glad_demo_defects[d]);
-            if ((rc = mkdirs(folder))) { snprintf(err, errlen, "%s: cannot create", folder); break; }
+            if ((rc = mkdirs(folder))) break;
             if (d >= 0) {
                 snprintf(p, sizeof p, "%.3000s/%s/ground_truth/%s", dir, cls, glad_demo_defects[d]);
-                if ((rc = mkdirs(p))) { snprintf(err, errlen, "%s: cannot create", p); break; }
+                if ((rc = mkdirs(p))) break;
             }
             int count = d < 0 ? (g == 0 ? o->train : o->test_good) : o->test_defect;
             for (int i = 0; i < count && rc == 0; i++) {
                 /* train and test normals are different draws */
                 int index = d < 0 && g == 1 ? 100000 + i : i;
-                if ((rc = glad_demo_image(img, mask, cls, d, index, o))) break;
+                if ((rc = glad_demo_image(img, mask, cls, d, index, o))) { glad_fail(rc, "demo class '%s': %s", cls, glad_strerror(rc)); break; }
                 snprintf(p, sizeof p, "%.3900s/%03d.png", folder, i);
-                if ((rc = write_png(p, img, 3, S, 1))) { snprintf(err, errlen, "%s: cannot write", p); break; }
+                if ((rc = write_png(p, img, 3, S, 1))) break;
                 if (d >= 0) {
                     snprintf(p, sizeof p, "%.3000s/%s/ground_truth/%s/%03d_mask.png", dir, cls, glad_demo_defects[d], i);
-                    if ((rc = write_png(p, mask, 1, S, 255))) { snprintf(err, errlen, "%s: cannot write", p); break; }
+                    if ((rc = write_png(p, mask, 1, S, 255))) break;
                 }
             }
         }
     }
     free(img);
     free(mask);
+    if (rc < 0 && !glad_error_detail()[0]) glad_fail(rc, "%s/%s: %s", dir, cls, glad_strerror(rc));
     return rc;
 }

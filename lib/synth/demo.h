@@ -18,12 +18,14 @@ typedef struct {
 
 #define GLAD_DEMO_NCLASSES 2
 #define GLAD_DEMO_NDEFECTS 5
-extern const char *const glad_demo_classes[GLAD_DEMO_NCLASSES];
-extern const char *const glad_demo_defects[GLAD_DEMO_NDEFECTS];
+/* names, NULL-terminated (for cli_parse_choice) */
+extern const char *const glad_demo_classes[GLAD_DEMO_NCLASSES + 1];
+extern const char *const glad_demo_defects[GLAD_DEMO_NDEFECTS + 1];
 
-/* Writes <dir>/<class>/{train/good, test/<defect>, ground_truth/<defect>}.
- * err gets the failing path. */
-int glad_demo_make(const char *dir, const char *cls, const glad_demo_opts *o, char *err, size_t errlen);
+/* Writes <dir>/<class>/{train/good, test/<defect>, ground_truth/<defect>}
+ * (PNG files 000.png, ..., masks 000_mask.png). The detail names the path
+ * that could not be created or written and why. */
+int glad_demo_make(const char *dir, const char *cls, const glad_demo_opts *o);
 /* One image (3,S,S) u8 and its mask (S,S) 0/1 for (class, defect or -1 for normal, index). */
 int glad_demo_image(uint8_t *img, uint8_t *mask, const char *cls, int defect, int index, const glad_demo_opts *o);
 

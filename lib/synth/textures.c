@@ -1,9 +1,11 @@
 /* textures.c - see textures.h. */
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "io/dataset.h"
 #include "io/image.h"
 #include "synth/perlin.h"
@@ -22,18 +24,24 @@ static int add(glad_textures *t, const char *p)
 
 static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* Image files under dir, sub-directories two levels deep; a broken symbolic
+ * link with an image name is an error, not skipped. */
 static int walk(glad_textures *t, const char *dir, int depth)
 {
     DIR *d = opendir(dir);
-    if (!d) return depth == 0 ? GLAD_EIO : 0;
+    if (!d) return depth == 0 ? glad_fail(GLAD_EIO, "%s: %s", dir, strerror(errno)) : 0;
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         char p[4096];
+        struct stat st;
         if ((size_t)snprintf(p, sizeof p, "%.3800s/%.255s", dir, e->d_name) >= sizeof p) continue;
-        if (glad_dataset_is_image(e->d_name)) rc = add(t, p);
-        else if (depth < 2) rc = walk(t, p, depth + 1);
+        if (stat(p, &st) != 0) {
+            if (glad_dataset_is_image(e->d_name)) rc = glad_fail(GLAD_EIO, "%s: %s", p, strerror(errno));
+        } else if (S_ISDIR(st.st_mode)) {
+            if (depth < 2) rc = walk(t, p, depth + 1);
+        } else if (glad_dataset_is_image(e->d_name)) rc = add(t, p) ? glad_fail(GLAD_ENOMEM, "out of memory") : 0;
     }
     closedir(d);
     return rc;
@@ -42,9 +50,9 @@ static int walk(glad_textures *t, const char *dir, int depth)
 int glad_textures_open(glad_textures **out, const char *dir)
 {
     glad_textures *t = calloc(1, sizeof *t);
-    if (!t) return GLAD_ENOMEM;
+    if (!t) return glad_fail(GLAD_ENOMEM, "out of memory");
     int rc = walk(t, dir, 0);
-    if (rc == 0 && t->n == 0) rc = GLAD_ENOTFOUND;
+    if (rc == 0 && t->n == 0) rc = glad_fail(GLAD_ENOTFOUND, "%s: no images found (png, jpg, bmp, tif, two levels deep)", dir);
     if (rc) { glad_textures_close(t); return rc; }
     qsort(t->path, (size_t)t->n, sizeof(char *), cmp);   /* deterministic order */
     *out = t;
@@ -61,7 +69,7 @@ void glad_textures_close(glad_textures *t)
 
 int glad_textures_count(const glad_textures *t) { return t ? t->n : 0; }
 
-void glad_texture_procedural(float *out, int C, int H, int W, int kind, glad_rng *r)
+int glad_texture_procedural(float *out, int C, int H, int W, int kind, glad_rng *r)
 {
     size_t hw = (size_t)H * W;
     float col[2][3];
@@ -82,12 +90,14 @@ void glad_texture_procedural(float *out, int C, int H, int W, int kind, glad_rng
             }
     if (kind == 3) {   /* blobs: thresholded low-frequency Perlin noise */
         double *pn = malloc(hw * sizeof(double));
-        int res = 4;
+        int res = 4, rc;
         while (res > 1 && (H % res || W % res)) res /= 2;
-        if (pn && glad_perlin(pn, H, W, res, res, r) == 0)
+        if (!pn) return glad_fail(GLAD_ENOMEM, "out of memory");
+        if ((rc = glad_perlin(pn, H, W, res, res, r)) == 0)
             for (int c = 0; c < C; c++)
                 for (size_t i = 0; i < hw; i++) out[(size_t)c * hw + i] = pn[i] > 0 ? col[1][c] : col[0][c];
         free(pn);
+        if (rc) return rc;
     } else if (kind == 4) {   /* scratches: bright thin lines on a darker base */
         for (size_t i = 0; i < hw * C; i++) out[i] = out[i] * 0.3f;
         int nl = 3 + (int)glad_rng_below(r, 6);
@@ -100,13 +110,13 @@ void glad_texture_procedural(float *out, int C, int H, int W, int kind, glad_rng
             }
         }
     }
+    return 0;
 }
 
 int glad_texture_sample(float *out, int C, int H, int W, const glad_textures *t, glad_rng *r)
 {
     if (!t || t->n == 0) {
-        glad_texture_procedural(out, C, H, W, (int)glad_rng_below(r, 5), r);
-        return 0;
+        return glad_texture_procedural(out, C, H, W, (int)glad_rng_below(r, 5), r);
     }
     const char *p = t->path[glad_rng_below(r, (uint64_t)t->n)];
     glad_tensor img = {0}, a = {0}, b = {0};
@@ -117,7 +127,8 @@ int glad_texture_sample(float *out, int C, int H, int W, const glad_textures *t,
     if (rc == 0 && b.dtype != GLAD_DT_U8) {   /* 16-bit / float files to the 0..255 scale */
         size_t n = (size_t)C * H * W;
         float *f = malloc(n * sizeof(float));
-        if (f && glad_tensor_image_to_f32(&b, f) == 0) for (size_t i = 0; i < n; i++) out[i] = (f[i] + 1) * 127.5f;
+        if (!f) rc = glad_fail(GLAD_ENOMEM, "out of memory");
+        else if ((rc = glad_tensor_image_to_f32(&b, f)) == 0) for (size_t i = 0; i < n; i++) out[i] = (f[i] + 1) * 127.5f;
         free(f);
     }
     glad_tensor_free(&img); glad_tensor_free(&a); glad_tensor_free(&b);

@@ -54,6 +54,9 @@ CSV
 glad-encode --format visa "$T/visa" --split test -o "$T/visa.msgpack"
 check "visa: split from csv" test "$(count "$T/visa.msgpack")" = 2
 check "visa: anomaly mask" sh -c "glad-info '$T/visa.msgpack' | grep 'label=1' | grep -q 'mask:|u1\[1,10,10\] 0/0.[0-9]*/1'"
+echo 'candle,test,anomaly,candle/Data/Images/Anomaly/000.png,candle/Data/Masks/Anomaly/001.png' >> "$T/visa/split_csv/1cls.csv"
+glad-encode --format visa "$T/visa" -o "$T/x" 2> "$T/err"; rc=$?
+check "visa: an anomaly row whose mask is missing is an error naming both" sh -c "test $rc = 1 && grep -q '1cls.csv:5: .*Anomaly/000.png: its mask .*001.png: No such file or directory' '$T/err'"
 
 # MTD with a list
 mkdir -p "$T/mtd/MT_Free/Imgs" "$T/mtd/MT_Crack/Imgs"
@@ -83,6 +86,60 @@ if have_shared; then
     check "mtd-mini: 10 anomalous with non-empty masks" test "$(glad-info "$T/mm.msgpack" | grep 'label=1' | grep -c 'mask:|u1\[1,64,64\] 0/0.[0-9]*/1')" = 10
     check "mtd-mini: 24 train" test "$(glad-info "$T/mm.msgpack" | grep -c 'split=train')" = 24
 else skip "../shared absent: mtd-mini not encoded"; fi
+
+# the pixel budget (#16): a 249 KB PNG declaring 16000x16000 is refused before decoding
+mkdir -p "$T/huge/x/train/good"
+$PY - "$T/huge/x/train/good/000.png" <<'PY'
+import struct, sys, zlib
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+c = zlib.compressobj(9); row = bytes(16001); z = b"".join(c.compress(row) for _ in range(16000)) + c.flush()
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16000, 16000, 8, 0, 0, 0, 0)) + chunk(b"IDAT", z) + chunk(b"IEND", b""))
+PY
+glad-encode "$T/huge" -o "$T/x" 2> "$T/err"; rc=$?
+check "16000x16000 PNG: exit 1" test $rc = 1
+check "16000x16000 PNG: message names the file and its declared size" grep -q "error: .*000.png: 16000x16000 PNG (256000000 pixels) over the limit of 67108864 pixels" "$T/err"
+mkdir -p "$T/px/x/train/good"; mk "$T/px/x/train/good/000.png" 20 16 3 grad
+status 1 "--max-pixels below the image" glad-encode "$T/px" --max-pixels 319 -o "$T/x"
+check "--max-pixels: message" grep -q "20x16 PNG (320 pixels) over the limit of 319 pixels" "$T/.stderr"
+status 0 "--max-pixels at the image" glad-encode "$T/px" --max-pixels 320 -o "$T/x"
+status 2 "--max-pixels 0" glad-encode "$T/px" --max-pixels 0
+
+# masks: --masks must exist; an anomalous image needs its mask, NAME_mask.png or NAME.png
+mkdir -p "$T/gen/normal" "$T/gen/bad" "$T/gen/masks"
+mk "$T/gen/normal/n0.png" 12 12 1 grad
+for i in a b c; do mk "$T/gen/bad/$i.png" 12 12 1 noise; done
+mk "$T/gen/masks/a_mask.png" 12 12 1 blob; mk "$T/gen/masks/b.png" 12 12 1 blob
+glad-encode --format generic --normal "$T/gen/normal" --anomalous "$T/gen/bad" --masks "$T/gen/nowhere" -o "$T/x" 2> "$T/err"; rc=$?
+check "--masks missing: exit 1, No such file or directory" sh -c "test $rc = 1 && grep -q 'gen/nowhere: No such file or directory' '$T/err'"
+glad-encode --format generic --anomalous "$T/gen/bad" --masks "$T/gen/masks" -o "$T/x" 2> "$T/err"; rc=$?
+check "generic: image without its mask is an error naming it" sh -c "test $rc = 1 && grep -q 'error: .*gen/bad/c.png: anomalous image without a mask' '$T/err'"
+mk "$T/gen/masks/c_mask.png" 12 12 1 blob
+glad-encode --format generic --anomalous "$T/gen/bad" --masks "$T/gen/masks" -o "$T/gm.msgpack"
+check "generic: NAME_mask.png and NAME.png masks both found" test "$(glad-info "$T/gm.msgpack" | grep -c 'label=1.*mask:|u1\[1,12,12\] 0/0.[0-9]*/1')" = 3
+mkdir -p "$T/same/k/train/good" "$T/same/k/test/dent" "$T/same/k/ground_truth/dent"
+mk "$T/same/k/train/good/0.png" 8 8 1 grad; mk "$T/same/k/test/dent/0.png" 8 8 1 noise; mk "$T/same/k/ground_truth/dent/0.png" 8 8 1 blob
+check "mvtec: a same-name mask is found too" sh -c "glad-encode '$T/same' | glad-info | grep -q 'label=1.*mask:|u1\[1,8,8\] 0/0.[0-9]*/1'"
+
+# paths that are not files say why; broken symbolic links among the images are reported
+glad-encode --format generic "$T/gen/normal" -o "$T/x" 2> "$T/err"
+check "generic path that is a directory: Is a directory" grep -q "gen/normal: Is a directory" "$T/err"
+glad-encode --format generic "$T/gen/nothing.png" -o "$T/x" 2> "$T/err"
+check "generic path missing: No such file or directory" grep -q "gen/nothing.png: No such file or directory" "$T/err"
+glad-encode --format mtd "$T/mtd" --split-file "$T/gen" -o "$T/x" 2> "$T/err"; rc=$?
+check "--split-file a directory: exit 1, Is a directory" sh -c "test $rc = 1 && grep -q 'gen: Is a directory' '$T/err'"
+ln -s "$T/gone.png" "$T/gen/normal/n1.png"
+glad-encode --format generic --normal "$T/gen/normal" -o "$T/x" 2> "$T/err"; rc=$?
+check "broken symlink among the images: exit 1 naming it" sh -c "test $rc = 1 && grep -q 'gen/normal/n1.png: No such file or directory (a broken symbolic link)' '$T/err'"
+rm "$T/gen/normal/n1.png"
+
+# --seed: a shuffle from lib/core/rng, the same for the same seed, a permutation of the items
+glad-encode --format generic --normal "$T/gen/normal" --anomalous "$T/gen/bad" --masks "$T/gen/masks" --seed 3 > "$T/s3a"
+glad-encode --format generic --normal "$T/gen/normal" --anomalous "$T/gen/bad" --masks "$T/gen/masks" --seed 3 > "$T/s3b"
+check "--seed: same seed, same bytes" cmp -s "$T/s3a" "$T/s3b"
+check "--seed: the same records" test "$(glad-info "$T/s3a" | grep -v '^#' | cut -f1 | sort | md5sum)" = "$(glad-encode --format generic --normal "$T/gen/normal" --anomalous "$T/gen/bad" --masks "$T/gen/masks" | glad-info | grep -v '^#' | cut -f1 | sort | md5sum)"
+# Fisher-Yates with glad_rng_below from glad_rng_seed(3, hash "glad_items_shuffle", 0); the old
+# xorshift with a modulo gave b a c n0
+check "--seed 3 order (core/rng)" test "$(glad-info "$T/s3a" | grep -v '^#' | cut -f1 | tr '\n' ' ')" = "generic/test/anomalous/a generic/test/good/n0 generic/test/anomalous/b generic/test/anomalous/c "
 
 # bad input
 cp "$T/mv/bottle/train/good/000.png" "$T/mv/bottle/train/good/zzz.png"; head -c 60 "$T/mv/bottle/train/good/001.png" > "$T/mv/bottle/train/good/zzz.png"

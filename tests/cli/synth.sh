@@ -32,6 +32,23 @@ if [ -s "$T/noimg.msgpack" ]; then
     glad-synth "$T/noimg.msgpack" > /dev/null 2> "$T/err"; rc=$?
     check "record without image: exit 1 naming it" sh -c "test $rc = 1 && grep -q \"record 'x/1'\" '$T/err'"
 fi
+# messages say why (#16)
+glad-synth --textures "$T/nowhere" "$T/train.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "--textures missing: exit 1, No such file or directory" sh -c "test $rc = 1 && grep -q 'error: --textures .*nowhere: No such file or directory' '$T/err'"
+glad-synth --textures "$T/train.msgpack" "$T/train.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "--textures a file: exit 1, Not a directory" sh -c "test $rc = 1 && grep -q 'train.msgpack: Not a directory' '$T/err'"
+ln -s "$T/gone.png" "$T/tex/a/u.png"
+glad-synth --textures "$T/tex" "$T/train.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "--textures with a broken link: exit 1 naming it" sh -c "test $rc = 1 && grep -q 'tex/a/u.png: No such file or directory' '$T/err'"
+rm "$T/tex/a/u.png"
+glad-synth --p 1 --seed 1 --preview "$T/tex" "$T/train.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "--preview a directory: exit 1, Is a directory" sh -c "test $rc = 1 && grep -q 'cannot write the preview: .*tex: Is a directory' '$T/err'"
+glad-synth "$T/tex" > /dev/null 2> "$T/err"; rc=$?
+check "input a directory: exit 1, Is a directory" sh -c "test $rc = 1 && grep -q 'tex: .*Is a directory' '$T/err'"
+touch "$T/plain"
+glad-synth --make-dataset "$T/plain/demo" --train 1 --test-good 1 --test-defect 1 2> "$T/err"; rc=$?
+check "--make-dataset under a file: exit 1, Not a directory" sh -c "test $rc = 1 && grep -q 'plain/demo: cannot create: Not a directory' '$T/err'"
 status 2 "bad --p" glad-synth --p 2 "$T/train.msgpack"
+status 2 "bad --fg" glad-synth --fg dim "$T/train.msgpack"
 status 2 "unknown demo class" glad-synth --make-dataset "$T/d2" --classes nope
 done_tests
