@@ -10,6 +10,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include "check.h"
+#include "core/rng.h"
 #include "nn/nn.h"
 
 /* every allocation of this test is freed at exit (LeakSanitizer runs in CI) */
@@ -441,6 +442,13 @@ int main(void)
     for (size_t i = 0; i < n; i++) kept += y[i] != 0;
     CHECK(memcmp(y, y2, n * sizeof(float)) == 0);
     CHECK(fabs(kept / (double)n - 0.7) < 0.01 && fabs(y[0] == 0 ? y[1] - 1 / 0.7f : y[0] - 1 / 0.7f) < 1e-6 + 1e9 * 0);
+    /* the mask is pinned: element i is kept when output i of splitmix64 from
+     * the seed, as a double in [0,1), is >= p (values from an independent
+     * Python splitmix64), so a change of generator shows here */
+    CHECK(kept == 69929 && y[0] != 0 && y[1] == 0);
+    CHECK(glad_rng_uniform_at(0, 0) == 0.8833108082136426 && glad_rng_uniform_at(42, 0) == 0.7415648787718233);
+    CHECK(glad_rng_uniform_at(42, 1) == 0.1599103928769201 && glad_rng_uniform_at(42, 123456) == 0.9191066368756647);
+    CHECK(glad_rng_uniform_at(UINT64_MAX, 7) == 0.25142885573188245);
     /* Adam and AdamW: two steps against the formulas */
     for (int dec = 0; dec < 2; dec++) {
         float p[1] = {0.5f}, gr1[1] = {0.2f}, m[1] = {0}, v[1] = {0};
