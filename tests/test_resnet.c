@@ -276,6 +276,10 @@ int main(void)
     load_error(wp, tmp, NULL, "layer3.0.conv2.weight", flat, NULL, 0, NULL, GLAD_ESHAPE, "layer3.0.conv2.weight");
     load_error(wp, tmp, NULL, "layer3.0.conv3.weight", c3, NULL, 0, CFG, GLAD_ESHAPE, "layer3.0.conv3.weight");
     load_error(wp, tmp, NULL, NULL, NULL, "layer1.0.bn3.running_var", -1.0f, CFG, GLAD_ERANGE, "layer1.0.bn3.running_var");
+    /* non-finite weights are rejected at load, naming the tensor */
+    load_error(wp, tmp, NULL, NULL, NULL, "layer2.1.conv2.weight", NAN, CFG, GLAD_ENAN, "layer2.1.conv2.weight");
+    load_error(wp, tmp, NULL, NULL, NULL, "layer1.0.bn1.running_mean", INFINITY, CFG, GLAD_ENAN, "layer1.0.bn1.running_mean");
+    load_error(wp, tmp, NULL, NULL, NULL, "conv1.weight", -INFINITY, NULL, GLAD_ENAN, "conv1.weight");
     /* a config that disagrees with the shapes: width_per_group 32 wants layer1.0.conv1 (32,64,1,1) */
     load_error(wp, tmp, NULL, NULL, NULL, NULL, 0, "{\"block\":\"bottleneck\",\"layers\":[1,2,1,1],\"width_per_group\":32}", GLAD_ESHAPE,
                "layer1.0.conv1.weight");

@@ -68,6 +68,8 @@ static const float W_SCALE[3] = {0.5f, 0.25f, 0.125f}, B_SCALE[3] = {0.01f, 0.02
 static const int32_t B_Q[3] = {100, -50, 7};
 static int8_t wq(int i) { return (int8_t)((i * 7) % 11 - 5); }
 
+static float poison_scale;   /* when non-zero: the weights' second scale (a corrupt file) */
+
 static size_t build(fbb *f, int dep, int bc)
 {
     memset(f, 0, sizeof *f);
@@ -110,6 +112,7 @@ static size_t build(fbb *f, int dep, int bc)
         int64_t zp[3] = {0, 0, 0};
         int ns = t == 3 ? 1 : 3;
         for (int k = 0; k < 3; k++) sc[k] = t == 1 ? W_SCALE[k] : t == 2 ? B_SCALE[k] : 0.1f;
+        if (t == 1 && poison_scale != 0) sc[1] = poison_scale;
         if (t == 3) zp[0] = 3;
         ref(f, slot(q, 2), vec(f, (uint32_t)ns, 4, sc));
         ref(f, slot(q, 3), vec(f, (uint32_t)ns, 8, zp));
@@ -193,6 +196,24 @@ static void test_handmade(void)
         CHECKF(strstr(err, "build/.test_tflite_tiny.tflite: ") == err, "%s", err);
         remove("build/.test_tflite_tiny.tflite");
     }
+    /* a corrupt copy whose weight scale is NaN or inf (so are the weights):
+     * rejected at load, naming the tensor, before the graph is looked at */
+    static const float poisons[2] = {NAN, INFINITY};
+    for (int k = 0; k < 2; k++) {
+        poison_scale = poisons[k];
+        n = build(&f, 3, 3);
+        poison_scale = 0;
+        fp = fopen("build/.test_tflite_nan.tflite", "wb");
+        if (!fp) { CHECK(0); break; }
+        fwrite(f.b, 1, n, fp);
+        fclose(fp);
+        glad_mobilenet *mn = NULL;
+        glad_error_clear();
+        CHECK(glad_mobilenet_load(&mn, "build/.test_tflite_nan.tflite") == GLAD_ENAN && mn == NULL);
+        CHECKF(strstr(err, "conv/weights") && strstr(err, "non-finite") && strstr(err, "build/.test_tflite_nan.tflite"), "%s", err);
+        remove("build/.test_tflite_nan.tflite");
+    }
+    n = build(&f, 3, 3);
     /* wrong magic */
     f.b[5] ^= 0x20;
     CHECK(glad_tflite_parse(&m, f.b, n) == GLAD_EFORMAT && strstr(err, "TFL3"));
@@ -395,6 +416,17 @@ static void test_corrupt_real(const char *dir, const char *file)
     for (int i = 0; i < m->ntensors; i++)
         if (m->tensors[i].raw_len) memset(isdata + m->tensors[i].raw_offset, 1, m->tensors[i].raw_len);
     glad_tflite_free(m);
+    /* the real graph with one NaN weight: rejected at load, naming the tensor */
+    if (glad_tflite_parse(&m, b, n) == 0) {
+        int t = -1;
+        for (int i = 0; i < m->ntensors && t < 0; i++) if (m->tensors[i].numel > 1000) t = i;
+        char name[256] = "";
+        if (t >= 0) { snprintf(name, sizeof name, "'%s'", m->tensors[t].name); m->tensors[t].data[777] = NAN; }
+        glad_mobilenet *mn = NULL;
+        CHECK(t >= 0 && glad_mobilenet_from_model(&mn, m, file) == GLAD_ENAN && mn == NULL);   /* m is freed */
+        CHECKF(strstr(glad_error_detail(), name) && strstr(glad_error_detail(), file), "%s", glad_error_detail());
+        glad_mobilenet_free(mn);
+    }
     uint64_t s = 2024;
     int errors = 0, weird = 0, flips = 0, runs = 0;
 #ifdef _OPENMP

@@ -180,6 +180,18 @@ static void errors_and_inference(glad_vit *v)
     glad_error_clear();
     CHECK(glad_vit_load(&w, path) == GLAD_ESHAPE && w == NULL);
     CHECKF(strstr(err, "blocks.1.attn.qkv.weight") != NULL, "error names the key: %s", err);
+    /* non-finite weights: rejected at load, naming the tensor */
+    static const char *const poisoned[3] = {"blocks.3.mlp.fc2.weight", "pos_embed", "norm.bias"};
+    static const float poison[3] = {NAN, INFINITY, -INFINITY};
+    for (int k = 0; k < 3; k++) {
+        CHECK(rewrite_poke(path, NULL, NULL, poisoned[k], poison[k], cfg) == 0);
+        glad_error_clear();
+        CHECK(glad_vit_load(&w, path) == GLAD_ENAN && w == NULL);
+        CHECKF(strstr(err, poisoned[k]) != NULL && strstr(err, "non-finite"), "error names the key: %s", err);
+    }
+    /* the same without a config (shapes inferred) */
+    CHECK(rewrite_poke(path, NULL, NULL, "blocks.0.attn.qkv.bias", NAN, NULL) == 0);
+    CHECK(glad_vit_load(&w, path) == GLAD_ENAN && w == NULL && strstr(err, "blocks.0.attn.qkv.bias"));
     /* a config whose dim disagrees with the tensors: the first key checked fails */
     CHECK(rewrite(path, NULL, NULL, "{\"patch_size\": 8, \"embed_dim\": 32, \"depth\": 4, \"num_heads\": 4, \"pos_grid\": 4}") == 0);
     CHECK(glad_vit_load(&w, path) == GLAD_ESHAPE && w == NULL);

@@ -508,6 +508,13 @@ int glad_mobilenet_from_model(glad_mobilenet **out, glad_tflite_model *model, co
         if (t < 0 || t >= g->ntensors) { rc = glad_fail(GLAD_EFORMAT, "%s: graph input/output out of range", path); goto bad; }
     }
     if (g->nin != 1 || g->nout < 1 || g->nops < 1) { rc = glad_fail(GLAD_EUNSUPPORTED, "%s: needs one input and an output", path); goto bad; }
+    /* weights must be numbers: a NaN or inf would pass through every feature */
+    for (int t = 0; t < g->ntensors; t++) {
+        const glad_tflite_tensor *x = T(m, t);
+        int fin = 1;
+        for (size_t k = 0; x->data && k < x->numel; k++) fin &= isfinite(x->data[k]) != 0;
+        if (!fin) { rc = glad_fail(GLAD_ENAN, "%s: tensor %d ('%s') has non-finite values", path, t, x->name ? x->name : ""); goto bad; }
+    }
     m->in_t = g->inputs[0];
     m->out_t = g->outputs[0];
     const glad_tflite_tensor *in = T(m, m->in_t);

@@ -17,7 +17,8 @@
 typedef struct glad_mobilenet glad_mobilenet;
 
 /* Load a .tflite file. Errors: a negative code with glad_error_detail()
- * naming the file and what is wrong (the operator or the tensor). */
+ * naming the file and what is wrong (the operator, or the tensor: constants
+ * must be finite, GLAD_ENAN otherwise). */
 int glad_mobilenet_load(glad_mobilenet **m, const char *tflite_path);
 /* the same from a parsed model, which m then owns (freed on failure too);
  * path only names it in messages (may be NULL) */
