@@ -347,7 +347,9 @@ static inline void vexp_neg(v16f *px)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    v16i bits = (__builtin_convertvector(n, v16i) + 127) << 23;
+    /* a NaN x makes p NaN; its n is taken as 0, as converting a NaN to an integer is undefined */
+    v16i ok = n == n;
+    v16i bits = (__builtin_convertvector((v16f)(ok & (v16i)n), v16i) + 127) << 23;
     *px = p * (v16f)bits;
 }
 
