@@ -236,7 +236,7 @@ int main(int argc, char **argv)
     ads_ctx ac = {0};
     if (ads) {
         glad_backbone_opts bo = {ads_bb, ads_w ? ads_w : model, (float)ft, (int)ads_size, (glad_backbone_norm)ads_norm};
-        if (glad_backbone_open(&bb, &bo, err, sizeof err)) { glad_unet_free(u); return cli_error("--ads-backbone: %s", err); }
+        if (glad_backbone_open(&bb, &bo)) { glad_unet_free(u); return cli_error("--ads-backbone: %s", glad_error_detail()); }
         ac.bb = bb;
         int lmin, lmax, dl[GLAD_BACKBONE_MAX_LAYERS], nd = glad_backbone_default_layers(bb, dl);
         glad_backbone_layer_range(bb, &lmin, &lmax);

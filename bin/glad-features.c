@@ -65,10 +65,9 @@ int main(int argc, char **argv)
     if (model) weights = model;
     if (!weights && (!kind || !strcmp(kind, "unet"))) return cli_usage_error("the unet backbone needs --model MODEL (a glad-train model file)");
     if (!weights) return cli_usage_error("the %s backbone needs --weights FILE", kind);
-    char err[600] = "";
     glad_backbone_opts bo = {kind, weights, (float)ft, (int)size, (glad_backbone_norm)norm};
     glad_backbone *bb;
-    if (glad_backbone_open(&bb, &bo, err, sizeof err)) return cli_error("%s", err);
+    if (glad_backbone_open(&bb, &bo)) return cli_error("%s", glad_error_detail());
     int lmin, lmax, layers[GLAD_BACKBONE_MAX_LAYERS], nl = 0;
     glad_backbone_layer_range(bb, &lmin, &lmax);
     if (layers_s) {

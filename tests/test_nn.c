@@ -10,7 +10,9 @@
 #include <omp.h>
 #include <stdlib.h>
 #include "check.h"
+#include "core/rng.h"
 #include "nn/nn.h"
+#include "nn/fastmath.h"
 
 /* every allocation of this test is freed at exit (LeakSanitizer runs in CI) */
 static void *allocs_[512];
@@ -374,8 +376,38 @@ static void el_f(float *out, void *v)
     else glad_upsample2_forward(out, c->x, c->BC, c->H, c->W);
 }
 
+/* the fast exp on non-finite input (issue #16: under UBSan a NaN's exponent
+ * was a NaN converted to an integer and a negative value shifted): NaN stays
+ * NaN, +-inf give the clamps' values; then NaN and inf through the kernels
+ * that use it (SiLU, GroupNorm+SiLU, softmax), which must keep the NaN and
+ * not trip the sanitizer */
+static void fastmath_nonfinite(void)
+{
+    volatile float nan = NAN, inf = INFINITY;   /* volatile: computed at run time, not folded */
+    CHECK(isnan(glad_expf_fast(nan)) && isnan(glad_expf_fast(-nan)));
+    CHECK(glad_expf_fast(inf) == glad_expf_fast(88.3f) && isfinite(glad_expf_fast(inf)));
+    CHECK(glad_expf_fast(-inf) == glad_expf_fast(-87.3f) && glad_expf_fast(-inf) > 0);
+    CHECK(glad_expf_fast(0.0f) == 1.0f && fabsf(glad_expf_fast(1.0f) - expf(1.0f)) <= 2e-7f * expf(1.0f));
+    enum { N = 64 };
+    float x[N], y[N], d[N], g[N];
+    for (int i = 0; i < N; i++) { x[i] = (float)(i % 7) - 3.0f; g[i] = 1.0f; d[i] = 0.0f; }
+    x[3] = nan; x[17] = inf; x[40] = -inf; x[63] = nan;
+    glad_silu_forward(y, x, N);
+    glad_silu_backward(d, g, x, N);
+    CHECK(isnan(y[3]) && isnan(y[63]) && isnan(d[3]) && y[17] == inf && isfinite(y[0]) && isfinite(y[62]));
+    float mean[2], rstd[2], gm[4] = {1, 1, 1, 1}, bt[4] = {0, 0, 0, 0};
+    glad_groupnorm_silu_forward(y, mean, rstd, x, gm, bt, 1, 4, 16, 2, 1e-5f);   /* (1,4,16), 2 groups: both hold a NaN */
+    CHECK(isnan(y[0]) && isnan(y[63]));
+    memcpy(y, x, sizeof y);
+    glad_softmax_rows(y, 4, 16);
+    double s2 = 0;
+    for (int k = 32; k < 48; k++) s2 += y[k];
+    CHECK(isnan(y[3]) && isnan(y[63]) && y[40] >= 0 && y[40] < 1e-30f && fabs(s2 - 1) < 1e-6);   /* row 2: -inf gives ~0 */
+}
+
 int main(void)
 {
+    fastmath_nonfinite();
     int ks[][3] = {{1, 1, 0}, {3, 1, 1}, {3, 2, 1}, {1, 2, 0}, {7, 2, 3}, {3, 1, 0}};
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) test_conv(ks[i][0], ks[i][1], ks[i][2], 3, 4, 9, 8);
     test_conv(1, 1, 0, 16, 24, 8, 12);
@@ -441,6 +473,13 @@ int main(void)
     for (size_t i = 0; i < n; i++) kept += y[i] != 0;
     CHECK(memcmp(y, y2, n * sizeof(float)) == 0);
     CHECK(fabs(kept / (double)n - 0.7) < 0.01 && fabs(y[0] == 0 ? y[1] - 1 / 0.7f : y[0] - 1 / 0.7f) < 1e-6 + 1e9 * 0);
+    /* the mask is pinned: element i is kept when output i of splitmix64 from
+     * the seed, as a double in [0,1), is >= p (values from an independent
+     * Python splitmix64), so a change of generator shows here */
+    CHECK(kept == 69929 && y[0] != 0 && y[1] == 0);
+    CHECK(glad_rng_uniform_at(0, 0) == 0.8833108082136426 && glad_rng_uniform_at(42, 0) == 0.7415648787718233);
+    CHECK(glad_rng_uniform_at(42, 1) == 0.1599103928769201 && glad_rng_uniform_at(42, 123456) == 0.9191066368756647);
+    CHECK(glad_rng_uniform_at(UINT64_MAX, 7) == 0.25142885573188245);
     /* Adam and AdamW: two steps against the formulas */
     for (int dec = 0; dec < 2; dec++) {
         float p[1] = {0.5f}, gr1[1] = {0.2f}, m[1] = {0}, v[1] = {0};

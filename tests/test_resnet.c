@@ -45,10 +45,10 @@ static int run(glad_resnet *r, const float *x, int B, int H, int W, int nl, cons
 }
 
 /* Writes a copy of the weights file with one change: drop `drop`, or reshape
- * `reshape` to (a,b,c,d) (same element count), or scale entry `neg` by -1,
- * and the given config (NULL: no metadata). */
+ * `reshape` to (a,b,c,d) (same element count), or set element 0 of `poke`
+ * to poke_value, and the given config (NULL: no metadata). */
 static int write_variant(const char *src, const char *dst, const char *drop, const char *reshape, const int64_t *shape,
-                         const char *neg, const char *config)
+                         const char *poke, float poke_value, const char *config)
 {
     glad_st *st;
     if (glad_st_open(&st, src)) return -1;
@@ -61,7 +61,7 @@ static int write_variant(const char *src, const char *dst, const char *drop, con
         if (drop && strcmp(e->name, drop) == 0) continue;
         glad_st_get(st, e->name, &ts[k]);
         if (reshape && strcmp(e->name, reshape) == 0) { ts[k].ndim = 4; memcpy(ts[k].shape, shape, 4 * sizeof *shape); }
-        if (neg && strcmp(e->name, neg) == 0) ((float *)ts[k].data)[0] = -1.0f;
+        if (poke && strcmp(e->name, poke) == 0) ((float *)ts[k].data)[0] = poke_value;
         names[k] = e->name;
         tp[k] = &ts[k];
         k++;
@@ -77,12 +77,13 @@ static int write_variant(const char *src, const char *dst, const char *drop, con
 static const char *CFG = "{\"block\": \"bottleneck\", \"layers\": [1, 2, 1, 1], \"width_per_group\": 16}";
 
 static void load_error(const char *wp, const char *tmp, const char *drop, const char *reshape, const int64_t *shape,
-                       const char *neg, const char *config, int want_rc, const char *want_key)
+                       const char *poke, float poke_value, const char *config, int want_rc, const char *want_key)
 {
-    char err[512] = "";
     glad_resnet *r = NULL;
-    CHECK(write_variant(wp, tmp, drop, reshape, shape, neg, config) == 0);
-    int rc = glad_resnet_load(&r, tmp, err, sizeof err);
+    CHECK(write_variant(wp, tmp, drop, reshape, shape, poke, poke_value, config) == 0);
+    glad_error_clear();
+    int rc = glad_resnet_load(&r, tmp);
+    const char *err = glad_error_detail();
     CHECKF(rc == want_rc, "expected %d got %d (%s)", want_rc, rc, err);
     CHECKF(strstr(err, want_key) != NULL, "error '%s' should name '%s'", err, want_key);
     if (rc == 0) glad_resnet_free(r);
@@ -137,13 +138,13 @@ static void odd_case(glad_resnet *r)
 
 int main(void)
 {
-    char wp[512], cp[512], err[512] = "", tmp[256];
+    char wp[512], cp[512], tmp[256];
     if (!check_shared()) SKIP("../shared absent: using the copies in tests/fixtures");
     fixture(wp, sizeof wp, "wide-resnet.weights.safetensors");
     fixture(cp, sizeof cp, "wide-resnet.case.safetensors");
     glad_resnet *r;
-    int rc = glad_resnet_load(&r, wp, err, sizeof err);
-    CHECKF(rc == 0, "%s", err);
+    int rc = glad_resnet_load(&r, wp);
+    CHECKF(rc == 0, "%s", glad_error_detail());
     if (rc) return check_done();
     CHECK(glad_resnet_nlayers(r) == 3);
     glad_st *st;
@@ -195,8 +196,8 @@ int main(void)
 
     /* im2col + GEMM instead of Winograd: the same reference */
     glad_resnet *r0;
-    rc = glad_resnet_load_winograd(&r0, wp, 0, err, sizeof err);
-    CHECKF(rc == 0, "%s", err);
+    rc = glad_resnet_load_winograd(&r0, wp, 0);
+    CHECKF(rc == 0, "%s", glad_error_detail());
     if (rc == 0) {
         float *o0[3];
         size_t n0[3];
@@ -248,10 +249,10 @@ int main(void)
 
     /* no config metadata: blocks and widths inferred from the keys give the same result */
     snprintf(tmp, sizeof tmp, "/tmp/test_resnet.%d.safetensors", (int)getpid());
-    CHECK(write_variant(wp, tmp, NULL, NULL, NULL, NULL, NULL) == 0);
+    CHECK(write_variant(wp, tmp, NULL, NULL, NULL, NULL, 0, NULL) == 0);
     glad_resnet *r2;
-    rc = glad_resnet_load(&r2, tmp, err, sizeof err);
-    CHECKF(rc == 0, "%s", err);
+    rc = glad_resnet_load(&r2, tmp);
+    CHECKF(rc == 0, "%s", glad_error_detail());
     if (rc == 0) {
         float *o2[3];
         size_t n2[3];
@@ -267,24 +268,28 @@ int main(void)
 
     /* load errors name the key */
     const int64_t flat[4] = {64, 64, 9, 1}, c3[4] = {1024, 32, 2, 1};
-    load_error(wp, tmp, "layer2.1.bn2.running_var", NULL, NULL, NULL, CFG, GLAD_ENOTFOUND, "layer2.1.bn2.running_var");
-    load_error(wp, tmp, "layer3.0.downsample.0.weight", NULL, NULL, NULL, CFG, GLAD_ENOTFOUND, "layer3.0.downsample.0.weight");
-    load_error(wp, tmp, "conv1.weight", NULL, NULL, NULL, CFG, GLAD_ENOTFOUND, "conv1.weight");
-    load_error(wp, tmp, "layer3.0.conv1.weight", NULL, NULL, NULL, NULL, GLAD_ENOTFOUND, "layer3.0.conv1.weight");
-    load_error(wp, tmp, NULL, "layer3.0.conv2.weight", flat, NULL, CFG, GLAD_ESHAPE, "layer3.0.conv2.weight");
-    load_error(wp, tmp, NULL, "layer3.0.conv2.weight", flat, NULL, NULL, GLAD_ESHAPE, "layer3.0.conv2.weight");
-    load_error(wp, tmp, NULL, "layer3.0.conv3.weight", c3, NULL, CFG, GLAD_ESHAPE, "layer3.0.conv3.weight");
-    load_error(wp, tmp, NULL, NULL, NULL, "layer1.0.bn3.running_var", CFG, GLAD_ERANGE, "layer1.0.bn3.running_var");
+    load_error(wp, tmp, "layer2.1.bn2.running_var", NULL, NULL, NULL, 0, CFG, GLAD_ENOTFOUND, "layer2.1.bn2.running_var");
+    load_error(wp, tmp, "layer3.0.downsample.0.weight", NULL, NULL, NULL, 0, CFG, GLAD_ENOTFOUND, "layer3.0.downsample.0.weight");
+    load_error(wp, tmp, "conv1.weight", NULL, NULL, NULL, 0, CFG, GLAD_ENOTFOUND, "conv1.weight");
+    load_error(wp, tmp, "layer3.0.conv1.weight", NULL, NULL, NULL, 0, NULL, GLAD_ENOTFOUND, "layer3.0.conv1.weight");
+    load_error(wp, tmp, NULL, "layer3.0.conv2.weight", flat, NULL, 0, CFG, GLAD_ESHAPE, "layer3.0.conv2.weight");
+    load_error(wp, tmp, NULL, "layer3.0.conv2.weight", flat, NULL, 0, NULL, GLAD_ESHAPE, "layer3.0.conv2.weight");
+    load_error(wp, tmp, NULL, "layer3.0.conv3.weight", c3, NULL, 0, CFG, GLAD_ESHAPE, "layer3.0.conv3.weight");
+    load_error(wp, tmp, NULL, NULL, NULL, "layer1.0.bn3.running_var", -1.0f, CFG, GLAD_ERANGE, "layer1.0.bn3.running_var");
+    /* non-finite weights are rejected at load, naming the tensor */
+    load_error(wp, tmp, NULL, NULL, NULL, "layer2.1.conv2.weight", NAN, CFG, GLAD_ENAN, "layer2.1.conv2.weight");
+    load_error(wp, tmp, NULL, NULL, NULL, "layer1.0.bn1.running_mean", INFINITY, CFG, GLAD_ENAN, "layer1.0.bn1.running_mean");
+    load_error(wp, tmp, NULL, NULL, NULL, "conv1.weight", -INFINITY, NULL, GLAD_ENAN, "conv1.weight");
     /* a config that disagrees with the shapes: width_per_group 32 wants layer1.0.conv1 (32,64,1,1) */
-    load_error(wp, tmp, NULL, NULL, NULL, NULL, "{\"block\":\"bottleneck\",\"layers\":[1,2,1,1],\"width_per_group\":32}", GLAD_ESHAPE,
+    load_error(wp, tmp, NULL, NULL, NULL, NULL, 0, "{\"block\":\"bottleneck\",\"layers\":[1,2,1,1],\"width_per_group\":32}", GLAD_ESHAPE,
                "layer1.0.conv1.weight");
     /* config says layer2 has 3 blocks */
-    load_error(wp, tmp, NULL, NULL, NULL, NULL, "{\"block\":\"bottleneck\",\"layers\":[1,3,1,1],\"width_per_group\":16}", GLAD_ENOTFOUND,
+    load_error(wp, tmp, NULL, NULL, NULL, NULL, 0, "{\"block\":\"bottleneck\",\"layers\":[1,3,1,1],\"width_per_group\":16}", GLAD_ENOTFOUND,
                "layer2.2.conv1.weight");
-    load_error(wp, tmp, NULL, NULL, NULL, NULL, "{\"block\":\"basic\",\"layers\":[2,2,2,2]}", GLAD_EUNSUPPORTED, "block");
-    load_error(wp, tmp, NULL, NULL, NULL, NULL, "{\"layers\":[1,2]}", GLAD_EFORMAT, "layers");
-    load_error(wp, tmp, NULL, NULL, NULL, NULL, "not json", GLAD_EFORMAT, "config");
-    CHECK(glad_resnet_load(&r2, "/nonexistent/resnet.safetensors", err, sizeof err) != 0 && strstr(err, "/nonexistent") != NULL);
+    load_error(wp, tmp, NULL, NULL, NULL, NULL, 0, "{\"block\":\"basic\",\"layers\":[2,2,2,2]}", GLAD_EUNSUPPORTED, "block");
+    load_error(wp, tmp, NULL, NULL, NULL, NULL, 0, "{\"layers\":[1,2]}", GLAD_EFORMAT, "layers");
+    load_error(wp, tmp, NULL, NULL, NULL, NULL, 0, "not json", GLAD_EFORMAT, "config");
+    CHECK(glad_resnet_load(&r2, "/nonexistent/resnet.safetensors") != 0 && strstr(glad_error_detail(), "/nonexistent") != NULL);
 
     for (int i = 0; i < 3; i++) glad_tensor_free(&ref[i]);
     glad_tensor_free(&x);

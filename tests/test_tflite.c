@@ -68,6 +68,8 @@ static const float W_SCALE[3] = {0.5f, 0.25f, 0.125f}, B_SCALE[3] = {0.01f, 0.02
 static const int32_t B_Q[3] = {100, -50, 7};
 static int8_t wq(int i) { return (int8_t)((i * 7) % 11 - 5); }
 
+static float poison_scale;   /* when non-zero: the weights' second scale (a corrupt file) */
+
 static size_t build(fbb *f, int dep, int bc)
 {
     memset(f, 0, sizeof *f);
@@ -110,6 +112,7 @@ static size_t build(fbb *f, int dep, int bc)
         int64_t zp[3] = {0, 0, 0};
         int ns = t == 3 ? 1 : 3;
         for (int k = 0; k < 3; k++) sc[k] = t == 1 ? W_SCALE[k] : t == 2 ? B_SCALE[k] : 0.1f;
+        if (t == 1 && poison_scale != 0) sc[1] = poison_scale;
         if (t == 3) zp[0] = 3;
         ref(f, slot(q, 2), vec(f, (uint32_t)ns, 4, sc));
         ref(f, slot(q, 3), vec(f, (uint32_t)ns, 8, zp));
@@ -148,13 +151,13 @@ static size_t build(fbb *f, int dep, int bc)
 static void test_handmade(void)
 {
     fbb f;
-    char err[256];
+    const char *err = glad_error_detail();
     glad_tflite_model *m;
     /* older files: only deprecated_builtin_code; newer: both (max taken) */
     int variants[3][2] = {{3, -1}, {3, 3}, {0, 3}};
     for (int v = 0; v < 3; v++) {
         size_t n = build(&f, variants[v][0], variants[v][1]);
-        int rc = glad_tflite_parse(&m, f.b, n, err, sizeof err);
+        int rc = glad_tflite_parse(&m, f.b, n);
         CHECKF(rc == 0, "variant %d: %s", v, err);
         if (rc) continue;
         CHECK(m->version == 3 && m->ntensors == 4 && m->nops == 1 && m->nin == 1 && m->nout == 1);
@@ -180,7 +183,7 @@ static void test_handmade(void)
     }
     /* an operator outside the subset: MAX_POOL_2D (17) */
     size_t n = build(&f, 17, 17);
-    CHECK(glad_tflite_parse(&m, f.b, n, err, sizeof err) == GLAD_EUNSUPPORTED);
+    CHECK(glad_tflite_parse(&m, f.b, n) == GLAD_EUNSUPPORTED);
     CHECKF(strstr(err, "MAX_POOL_2D") != NULL, "%s", err);
     /* a graph that is not a MobileNet (2-channel input, no inverted-residual block) */
     n = build(&f, 3, 3);
@@ -189,17 +192,36 @@ static void test_handmade(void)
         fwrite(f.b, 1, n, fp);
         fclose(fp);
         glad_mobilenet *mn;
-        CHECK(glad_mobilenet_load(&mn, "build/.test_tflite_tiny.tflite", err, sizeof err) == GLAD_EUNSUPPORTED);
+        CHECK(glad_mobilenet_load(&mn, "build/.test_tflite_tiny.tflite") == GLAD_EUNSUPPORTED);
+        CHECKF(strstr(err, "build/.test_tflite_tiny.tflite: ") == err, "%s", err);
         remove("build/.test_tflite_tiny.tflite");
     }
+    /* a corrupt copy whose weight scale is NaN or inf (so are the weights):
+     * rejected at load, naming the tensor, before the graph is looked at */
+    static const float poisons[2] = {NAN, INFINITY};
+    for (int k = 0; k < 2; k++) {
+        poison_scale = poisons[k];
+        n = build(&f, 3, 3);
+        poison_scale = 0;
+        fp = fopen("build/.test_tflite_nan.tflite", "wb");
+        if (!fp) { CHECK(0); break; }
+        fwrite(f.b, 1, n, fp);
+        fclose(fp);
+        glad_mobilenet *mn = NULL;
+        glad_error_clear();
+        CHECK(glad_mobilenet_load(&mn, "build/.test_tflite_nan.tflite") == GLAD_ENAN && mn == NULL);
+        CHECKF(strstr(err, "conv/weights") && strstr(err, "non-finite") && strstr(err, "build/.test_tflite_nan.tflite"), "%s", err);
+        remove("build/.test_tflite_nan.tflite");
+    }
+    n = build(&f, 3, 3);
     /* wrong magic */
     f.b[5] ^= 0x20;
-    CHECK(glad_tflite_parse(&m, f.b, n, err, sizeof err) == GLAD_EFORMAT);
+    CHECK(glad_tflite_parse(&m, f.b, n) == GLAD_EFORMAT && strstr(err, "TFL3"));
     f.b[5] ^= 0x20;
     /* every truncation fails (the last bytes are referenced weight data) */
     int ok = 1;
     for (size_t len = 0; len < n; len++) {
-        int rc = glad_tflite_parse(&m, f.b, len, NULL, 0);
+        int rc = glad_tflite_parse(&m, f.b, len);
         if (rc == 0) { glad_tflite_free(m); ok = 0; }
         if (rc != GLAD_EFORMAT && rc != 0) ok = 0;
     }
@@ -212,7 +234,7 @@ static void test_handmade(void)
             uint8_t keep = f.b[i];
             s = s * 6364136223846793005ull + 1442695040888963407ull;
             f.b[i] = (uint8_t)(k == 0 ? 0xff : k == 1 ? 0 : k == 2 ? keep ^ 0x80 : (s >> 33));
-            int rc = glad_tflite_parse(&m, f.b, n, NULL, 0);
+            int rc = glad_tflite_parse(&m, f.b, n);
             cases++;
             if (rc == 0) glad_tflite_free(m);
             else errors++;
@@ -289,11 +311,11 @@ static void top3(const float *p, int n, int *t)
 
 static void test_network(const char *dir, const char *file, double p_want, const float *img)
 {
-    char path[512], err[512];
+    char path[512];
     snprintf(path, sizeof path, "%s/weights/%s", dir, file);
     glad_mobilenet *m;
-    int rc = glad_mobilenet_load(&m, path, err, sizeof err);
-    CHECKF(rc == 0, "%s", err);
+    int rc = glad_mobilenet_load(&m, path);
+    CHECKF(rc == 0, "%s", glad_error_detail());
     if (rc) return;
     CHECK(glad_mobilenet_nblocks(m) == 17);
     int blk[2];
@@ -358,8 +380,7 @@ static void test_network(const char *dir, const char *file, double p_want, const
 static int run_graph(glad_tflite_model *g, const float *x, float *f, int *runs)
 {
     glad_mobilenet *mn;
-    char err[256];
-    int rc = glad_mobilenet_from_model(&mn, g, NULL, err, sizeof err);
+    int rc = glad_mobilenet_from_model(&mn, g, NULL);
     if (rc) return rc < GLAD_EUNSUPPORTED;
     int last = glad_mobilenet_nblocks(mn) - 1, C, h, w;
     if (glad_mobilenet_out_shape(mn, last, 64, 64, &C, &h, &w) == 0 && (size_t)C * h * w <= 320 * 2 * 2 * 64) {
@@ -378,24 +399,34 @@ static void test_corrupt_real(const char *dir, const char *file)
     size_t n;
     if (read_all(path, &b, &n)) { CHECK(0); return; }
     glad_tflite_model *m;
-    char err[256];
     clock_t t0 = clock();
     /* truncations: every 1/64 of the file and the first 64 bytes one by one */
     int ok = 1, cases = 0;
     for (int k = 0; k < 64 + 64; k++) {
         size_t len = k < 64 ? (size_t)k : n / 64 * (size_t)(k - 64);
-        int rc = glad_tflite_parse(&m, b, len, err, sizeof err);
+        int rc = glad_tflite_parse(&m, b, len);
         cases++;
         if (rc == 0) { glad_tflite_free(m); ok = 0; }
         else if (rc != GLAD_EFORMAT) ok = 0;
     }
     CHECKF(ok, "a truncation was accepted or gave another code");
     /* seeded byte flips outside the constants' data (header, tables, vectors, strings) */
-    if (glad_tflite_parse(&m, b, n, err, sizeof err)) { CHECKF(0, "%s", err); free(b); return; }
+    if (glad_tflite_parse(&m, b, n)) { CHECKF(0, "%s", glad_error_detail()); free(b); return; }
     uint8_t *isdata = calloc(n, 1);
     for (int i = 0; i < m->ntensors; i++)
         if (m->tensors[i].raw_len) memset(isdata + m->tensors[i].raw_offset, 1, m->tensors[i].raw_len);
     glad_tflite_free(m);
+    /* the real graph with one NaN weight: rejected at load, naming the tensor */
+    if (glad_tflite_parse(&m, b, n) == 0) {
+        int t = -1;
+        for (int i = 0; i < m->ntensors && t < 0; i++) if (m->tensors[i].numel > 1000) t = i;
+        char name[256] = "";
+        if (t >= 0) { snprintf(name, sizeof name, "'%s'", m->tensors[t].name); m->tensors[t].data[777] = NAN; }
+        glad_mobilenet *mn = NULL;
+        CHECK(t >= 0 && glad_mobilenet_from_model(&mn, m, file) == GLAD_ENAN && mn == NULL);   /* m is freed */
+        CHECKF(strstr(glad_error_detail(), name) && strstr(glad_error_detail(), file), "%s", glad_error_detail());
+        glad_mobilenet_free(mn);
+    }
     uint64_t s = 2024;
     int errors = 0, weird = 0, flips = 0, runs = 0;
 #ifdef _OPENMP
@@ -413,7 +444,7 @@ static void test_corrupt_real(const char *dir, const char *file)
         } while (isdata[at]);
         uint8_t keep = b[at];
         b[at] = (uint8_t)((c % 3 == 0) ? 0xff : keep ^ (uint8_t)(1u << (s >> 61)));
-        int rc = glad_tflite_parse(&m, b, n, NULL, 0);
+        int rc = glad_tflite_parse(&m, b, n);
         flips++;
         if (rc == 0) weird += run_graph(m, x64, f64, &runs);
         else errors++;
@@ -426,7 +457,7 @@ static void test_corrupt_real(const char *dir, const char *file)
                                 GLAD_TFL_RESHAPE, GLAD_TFL_SOFTMAX, GLAD_TFL_PAD, GLAD_TFL_MEAN, GLAD_TFL_QUANTIZE,
                                 GLAD_TFL_FULLY_CONNECTED};
     for (int c = 0; c < 80; c++) {
-        if (glad_tflite_parse(&m, b, n, NULL, 0)) { CHECK(0); break; }
+        if (glad_tflite_parse(&m, b, n)) { CHECK(0); break; }
         s = s * 6364136223846793005ull + 1442695040888963407ull;
         glad_tflite_op *op = &m->ops[(s >> 33) % (uint64_t)m->nops];
         int v = (int)((s >> 13) % 1000);

@@ -119,8 +119,9 @@ static void parity_case(glad_vit *v, const glad_st *st, const char *name)
 }
 
 /* write the fixture weights to path, dropping `drop`, giving `reshape` a wrong
- * shape, and with/without the config (cfg NULL: no metadata) */
-static int rewrite(const char *path, const char *drop, const char *reshape, const char *cfg)
+ * shape, setting element 1 of `poke` to poke_value, and with/without the
+ * config (cfg NULL: no metadata) */
+static int rewrite_poke(const char *path, const char *drop, const char *reshape, const char *poke, float poke_value, const char *cfg)
 {
     glad_st *st;
     if (glad_st_open(&st, WP)) return -1;
@@ -137,6 +138,7 @@ static int rewrite(const char *path, const char *drop, const char *reshape, cons
             ts[m].shape[0] = ts[m].shape[1];
             ts[m].shape[1] = t0;
         }
+        if (poke && !strcmp(e->name, poke)) ((float *)ts[m].data)[1] = poke_value;
         names[m] = e->name;
         tp[m] = &ts[m];
         m++;
@@ -149,9 +151,15 @@ static int rewrite(const char *path, const char *drop, const char *reshape, cons
     return rc;
 }
 
+static int rewrite(const char *path, const char *drop, const char *reshape, const char *cfg)
+{
+    return rewrite_poke(path, drop, reshape, NULL, 0, cfg);
+}
+
 static void errors_and_inference(glad_vit *v)
 {
-    char path[256], err[512];
+    char path[256];
+    const char *err = glad_error_detail();
     snprintf(path, sizeof path, "/tmp/test_vit_%d.safetensors", (int)getpid());
     glad_st *st;
     char cfgbuf[512] = "";
@@ -164,35 +172,47 @@ static void errors_and_inference(glad_vit *v)
     glad_vit *w = NULL;
     /* missing key */
     CHECK(rewrite(path, "blocks.2.mlp.fc1.weight", NULL, cfg) == 0);
-    err[0] = 0;
-    CHECK(glad_vit_load(&w, path, err, sizeof err) == GLAD_ENOTFOUND && w == NULL);
-    CHECKF(strstr(err, "blocks.2.mlp.fc1.weight") != NULL, "error names the key: %s", err);
+    glad_error_clear();
+    CHECK(glad_vit_load(&w, path) == GLAD_ENOTFOUND && w == NULL);
+    CHECKF(strstr(err, "blocks.2.mlp.fc1.weight") != NULL && strstr(err, path), "error names the file and the key: %s", err);
     /* wrong shape */
     CHECK(rewrite(path, NULL, "blocks.1.attn.qkv.weight", cfg) == 0);
-    err[0] = 0;
-    CHECK(glad_vit_load(&w, path, err, sizeof err) == GLAD_ESHAPE && w == NULL);
+    glad_error_clear();
+    CHECK(glad_vit_load(&w, path) == GLAD_ESHAPE && w == NULL);
     CHECKF(strstr(err, "blocks.1.attn.qkv.weight") != NULL, "error names the key: %s", err);
+    /* non-finite weights: rejected at load, naming the tensor */
+    static const char *const poisoned[3] = {"blocks.3.mlp.fc2.weight", "pos_embed", "norm.bias"};
+    static const float poison[3] = {NAN, INFINITY, -INFINITY};
+    for (int k = 0; k < 3; k++) {
+        CHECK(rewrite_poke(path, NULL, NULL, poisoned[k], poison[k], cfg) == 0);
+        glad_error_clear();
+        CHECK(glad_vit_load(&w, path) == GLAD_ENAN && w == NULL);
+        CHECKF(strstr(err, poisoned[k]) != NULL && strstr(err, "non-finite"), "error names the key: %s", err);
+    }
+    /* the same without a config (shapes inferred) */
+    CHECK(rewrite_poke(path, NULL, NULL, "blocks.0.attn.qkv.bias", NAN, NULL) == 0);
+    CHECK(glad_vit_load(&w, path) == GLAD_ENAN && w == NULL && strstr(err, "blocks.0.attn.qkv.bias"));
     /* a config whose dim disagrees with the tensors: the first key checked fails */
     CHECK(rewrite(path, NULL, NULL, "{\"patch_size\": 8, \"embed_dim\": 32, \"depth\": 4, \"num_heads\": 4, \"pos_grid\": 4}") == 0);
-    CHECK(glad_vit_load(&w, path, err, sizeof err) == GLAD_ESHAPE && w == NULL);
+    CHECK(glad_vit_load(&w, path) == GLAD_ESHAPE && w == NULL);
     CHECK(rewrite(path, NULL, NULL, "{\"patch_size\": 8, \"embed_dim\": 64, \"depth\": 4, \"num_heads\": 5, \"pos_grid\": 4}") == 0);
-    CHECK(glad_vit_load(&w, path, err, sizeof err) == GLAD_EFORMAT && w == NULL);
-    CHECK(glad_vit_load(&w, "/nonexistent/vit.safetensors", err, sizeof err) < 0 && w == NULL);
+    CHECK(glad_vit_load(&w, path) == GLAD_EFORMAT && w == NULL && strstr(err, "config"));
+    CHECK(glad_vit_load(&w, "/nonexistent/vit.safetensors") < 0 && w == NULL && strstr(err, "/nonexistent/vit.safetensors"));
 
     /* no config and a block missing its first tensor: not silently a shallower model */
     CHECK(rewrite(path, "blocks.2.norm1.weight", NULL, NULL) == 0);
-    err[0] = 0;
-    CHECK(glad_vit_load(&w, path, err, sizeof err) == GLAD_ENOTFOUND && w == NULL);
+    glad_error_clear();
+    CHECK(glad_vit_load(&w, path) == GLAD_ENOTFOUND && w == NULL);
     CHECKF(strstr(err, "blocks.2.norm1.weight") != NULL, "error names the key: %s", err);
 
     /* config inferred from the shapes (no metadata): DINO's heads = dim/64 = 1 here;
      * must equal the same weights with an explicit 1-head config, bit for bit */
     CHECK(rewrite(path, NULL, NULL, NULL) == 0);
-    int rc = glad_vit_load(&w, path, err, sizeof err);
+    int rc = glad_vit_load(&w, path);
     CHECKF(rc == 0, "%s", err);
     glad_vit *e1 = NULL;
     CHECK(rewrite(path, NULL, NULL, "{\"patch_size\": 8, \"embed_dim\": 64, \"depth\": 4, \"num_heads\": 1, \"layernorm_eps\": 1e-6, \"pos_grid\": 4}") == 0);
-    int rc2 = glad_vit_load(&e1, path, err, sizeof err);
+    int rc2 = glad_vit_load(&e1, path);
     CHECKF(rc2 == 0, "%s", err);
     if (!rc && !rc2) {
         const glad_vit_config *c = glad_vit_cfg(w);
@@ -225,10 +245,9 @@ static void errors_and_inference(glad_vit *v)
 int main(void)
 {
     if (!find_fixtures()) { SKIP("dino-vit fixtures not found in ../shared/fixtures or tests/fixtures"); return check_done(); }
-    char err[512];
     glad_vit *v;
-    int rc = glad_vit_load(&v, WP, err, sizeof err);
-    CHECKF(rc == 0, "%s", err);
+    int rc = glad_vit_load(&v, WP);
+    CHECKF(rc == 0, "%s", glad_error_detail());
     if (rc) return check_done();
     const glad_vit_config *c = glad_vit_cfg(v);
     CHECK(c->patch == 8 && c->dim == 64 && c->depth == 4 && c->heads == 4 && c->mlp_hidden == 256 && c->pos_grid == 4);

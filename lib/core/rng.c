@@ -61,3 +61,9 @@ uint64_t glad_rng_hash_str(const char *s)
     for (; *s; s++) { h ^= (unsigned char)*s; h *= 1099511628211ull; }
     return h;
 }
+
+double glad_rng_uniform_at(uint64_t seed, uint64_t i)
+{
+    uint64_t x = seed + 0x9E3779B97F4A7C15ull * i;   /* splitmix adds the (i+1)-th increment */
+    return (double)(splitmix(&x) >> 11) * (1.0 / 9007199254740992.0);
+}

@@ -13,6 +13,11 @@ typedef struct { uint64_t s[4]; int has_spare; double spare; } glad_rng;
 void glad_rng_seed(glad_rng *r, uint64_t seed, uint64_t stream, uint64_t sub);
 uint64_t glad_rng_u64(glad_rng *r);
 double glad_rng_uniform(glad_rng *r);            /* [0, 1) */
+/* Counter-based: [0, 1) from output i (0-based) of the splitmix64 sequence
+ * started at state seed (state += 0x9E3779B97F4A7C15, then its finaliser), so
+ * any element comes without the ones before it and a loop over i may run on
+ * any threads. The dropout masks of lib/nn (keep element i when >= p). */
+double glad_rng_uniform_at(uint64_t seed, uint64_t i);
 uint64_t glad_rng_below(glad_rng *r, uint64_t n);  /* [0, n) without modulo bias */
 double glad_rng_normal(glad_rng *r);
 void glad_rng_normal_f32(glad_rng *r, float *out, size_t n);

@@ -11,7 +11,6 @@
  * the file size, so tables aliasing one huge vector cannot blow up memory.
  * Field ids below are those of tensorflow/lite/schema/schema.fbs (0-based
  * order of declaration; a union takes two ids: its _type byte, then the value). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,23 +31,10 @@ enum { BO_CONV2D = 1, BO_DEPTHWISE = 2, BO_POOL2D = 5, BO_FC = 8, BO_SOFTMAX = 9
 typedef struct {
     const uint8_t *b;
     size_t n;
-    char *err;
-    size_t errlen;
     size_t budget;     /* bytes the parse may still allocate */
 } rd;
 
 typedef struct { size_t pos, vt; unsigned vtlen, tlen; } tbl;
-
-static int fail(rd *r, int rc, const char *fmt, ...)
-{
-    if (r->err && r->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(r->err, r->errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static uint16_t u16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
@@ -64,25 +50,25 @@ static int take(rd *r, void **p, size_t count, size_t size)
     size_t nb;
     *p = NULL;
     if (glad_mul_size(count, size, &nb) || nb > r->budget || nb > GLAD_MAX_ALLOC)
-        return fail(r, GLAD_EFORMAT, "declared sizes exceed what the file can hold");
+        return glad_fail(GLAD_EFORMAT, "declared sizes exceed what the file can hold");
     r->budget -= nb;
     if (nb == 0) return 0;
     *p = calloc(1, nb);
-    return *p ? 0 : fail(r, GLAD_ENOMEM, "out of memory");
+    return *p ? 0 : glad_fail(GLAD_ENOMEM, "out of memory");
 }
 
 static int table_at(rd *r, size_t pos, tbl *t, const char *what)
 {
-    if (!inside(r, pos, 4)) return fail(r, GLAD_EFORMAT, "%s: table offset %zu outside the file", what, pos);
+    if (!inside(r, pos, 4)) return glad_fail(GLAD_EFORMAT, "%s: table offset %zu outside the file", what, pos);
     int64_t vt = (int64_t)pos - (int32_t)u32(r->b + pos);
-    if (vt < 0 || !inside(r, (size_t)vt, 4)) return fail(r, GLAD_EFORMAT, "%s: vtable outside the file", what);
+    if (vt < 0 || !inside(r, (size_t)vt, 4)) return glad_fail(GLAD_EFORMAT, "%s: vtable outside the file", what);
     t->pos = pos;
     t->vt = (size_t)vt;
     t->vtlen = u16(r->b + vt);
     t->tlen = u16(r->b + vt + 2);
     if (t->vtlen < 4 || (t->vtlen & 1) || !inside(r, t->vt, t->vtlen))
-        return fail(r, GLAD_EFORMAT, "%s: bad vtable size %u", what, t->vtlen);
-    if (t->tlen < 4 || !inside(r, pos, t->tlen)) return fail(r, GLAD_EFORMAT, "%s: bad table size %u", what, t->tlen);
+        return glad_fail(GLAD_EFORMAT, "%s: bad vtable size %u", what, t->vtlen);
+    if (t->tlen < 4 || !inside(r, pos, t->tlen)) return glad_fail(GLAD_EFORMAT, "%s: bad table size %u", what, t->tlen);
     return 0;
 }
 
@@ -93,7 +79,7 @@ static int field(rd *r, const tbl *t, int id, size_t size, size_t *pos, const ch
     if (4u + 2u * (unsigned)id + 2u > t->vtlen) return 0;
     unsigned off = u16(r->b + t->vt + 4 + 2 * id);
     if (off == 0) return 0;
-    if (off < 4 || off + size > t->tlen) return fail(r, GLAD_EFORMAT, "%s: field %d outside its table", what, id);
+    if (off < 4 || off + size > t->tlen) return glad_fail(GLAD_EFORMAT, "%s: field %d outside its table", what, id);
     *pos = t->pos + off;
     return 0;
 }
@@ -135,7 +121,7 @@ static int get_ref(rd *r, const tbl *t, int id, size_t *pos, const char *what)
     *pos = 0;
     if (!p) return 0;
     size_t q = p + u32(r->b + p);
-    if (!inside(r, q, 4)) return fail(r, GLAD_EFORMAT, "%s: field %d points outside the file", what, id);
+    if (!inside(r, q, 4)) return glad_fail(GLAD_EFORMAT, "%s: field %d points outside the file", what, id);
     *pos = q;
     return 0;
 }
@@ -157,7 +143,7 @@ static int get_vec(rd *r, const tbl *t, int id, size_t elem, size_t *data, size_
     *len = 0;
     if (!q) return 0;
     size_t l = u32(r->b + q);
-    if ((r->n - q - 4) / elem < l) return fail(r, GLAD_EFORMAT, "%s: vector of %zu elements runs past the end of the file", what, l);
+    if ((r->n - q - 4) / elem < l) return glad_fail(GLAD_EFORMAT, "%s: vector of %zu elements runs past the end of the file", what, l);
     *data = q + 4;
     *len = l;
     return 0;
@@ -175,10 +161,10 @@ static int get_ints(rd *r, const tbl *t, int id, int *dst, int cap, int *n, int 
 {
     size_t d, l;
     GLAD_TRY(get_vec(r, t, id, 4, &d, &l, what));
-    if (l > (size_t)cap) return fail(r, GLAD_EUNSUPPORTED, "%s: %zu entries (at most %d supported)", what, l, cap);
+    if (l > (size_t)cap) return glad_fail(GLAD_EUNSUPPORTED, "%s: %zu entries (at most %d supported)", what, l, cap);
     for (size_t i = 0; i < l; i++) {
         int32_t v = (int32_t)u32(r->b + d + 4 * i);
-        if (v < lo || v > hi) return fail(r, GLAD_EFORMAT, "%s: entry %d out of range", what, v);
+        if (v < lo || v > hi) return glad_fail(GLAD_EFORMAT, "%s: entry %d out of range", what, v);
         dst[i] = v;
     }
     *n = (int)l;
@@ -284,7 +270,7 @@ static int read_tensor(rd *r, const tbl *t, glad_tflite_tensor *x, size_t nbuf, 
     GLAD_TRY(get_i32(r, t, TEN_BUFFER, 0, &b, what));
     x->buffer = (uint32_t)b;
     if ((size_t)x->buffer >= nbuf && x->buffer != 0)
-        return fail(r, GLAD_EFORMAT, "%s: buffer index %u of %zu", what, x->buffer, nbuf);
+        return glad_fail(GLAD_EFORMAT, "%s: buffer index %u of %zu", what, x->buffer, nbuf);
     GLAD_TRY(get_string(r, t, TEN_NAME, &x->name, what));
     tbl q;
     int has_q;
@@ -297,8 +283,8 @@ static int read_tensor(rd *r, const tbl *t, glad_tflite_tensor *x, size_t nbuf, 
     int32_t qd;
     GLAD_TRY(get_i32(r, &q, Q_DIM, 0, &qd, what));
     if (sl == 0) return 0;    /* min/max only, or custom details: not a linear quantisation */
-    if (zl != 0 && zl != 1 && zl != sl) return fail(r, GLAD_EFORMAT, "%s: %zu scales but %zu zero points", what, sl, zl);
-    if (qd < 0 || (sl > 1 && qd >= x->ndim)) return fail(r, GLAD_EFORMAT, "%s: quantized_dimension %d", what, qd);
+    if (zl != 0 && zl != 1 && zl != sl) return glad_fail(GLAD_EFORMAT, "%s: %zu scales but %zu zero points", what, sl, zl);
+    if (qd < 0 || (sl > 1 && qd >= x->ndim)) return glad_fail(GLAD_EFORMAT, "%s: quantized_dimension %d", what, qd);
     GLAD_TRY(take(r, (void **)&x->scale, sl, sizeof(float)));
     GLAD_TRY(take(r, (void **)&x->zero_point, sl, sizeof(int64_t)));
     for (size_t i = 0; i < sl; i++) {
@@ -314,14 +300,14 @@ static int read_tensor(rd *r, const tbl *t, glad_tflite_tensor *x, size_t nbuf, 
 static int dequantise(rd *r, glad_tflite_tensor *x, const bufref *br, int idx)
 {
     size_t es = type_size(x->type), numel = 1;
-    if (!es) return fail(r, GLAD_EUNSUPPORTED, "tensor %d ('%s'): constant of type %d", idx, x->name, x->type);
+    if (!es) return glad_fail(GLAD_EUNSUPPORTED, "tensor %d ('%s'): constant of type %d", idx, x->name, x->type);
     for (int d = 0; d < x->ndim; d++)
         if (x->shape[d] < 0 || glad_mul_size(numel, (size_t)x->shape[d], &numel))
-            return fail(r, GLAD_EFORMAT, "tensor %d: constant with shape entry %d", idx, x->shape[d]);
+            return glad_fail(GLAD_EFORMAT, "tensor %d: constant with shape entry %d", idx, x->shape[d]);
     if (numel > br->len / es || numel * es != br->len)
-        return fail(r, GLAD_EFORMAT, "tensor %d ('%s'): %zu bytes of data for %zu elements of %zu bytes", idx, x->name, br->len, numel, es);
+        return glad_fail(GLAD_EFORMAT, "tensor %d ('%s'): %zu bytes of data for %zu elements of %zu bytes", idx, x->name, br->len, numel, es);
     if (x->nscale > 1 && x->shape[x->qdim] != x->nscale)
-        return fail(r, GLAD_EFORMAT, "tensor %d ('%s'): %d scales along a dimension of %d", idx, x->name, x->nscale, x->shape[x->qdim]);
+        return glad_fail(GLAD_EFORMAT, "tensor %d ('%s'): %d scales along a dimension of %d", idx, x->name, x->nscale, x->shape[x->qdim]);
     GLAD_TRY(take(r, (void **)&x->data, numel ? numel : 1, sizeof(float)));
     x->numel = numel;
     x->raw_offset = br->off;
@@ -360,7 +346,7 @@ static int read_options(rd *r, const tbl *ot, int type, glad_tflite_op *op, int 
     case GLAD_TFL_DEPTHWISE_CONV_2D:  /* DepthwiseConv2DOptions: padding 0, stride_w 1, stride_h 2, depth_multiplier 3, act 4, dilation_w 5, dilation_h 6 */
     {
         int dw = op->code == GLAD_TFL_DEPTHWISE_CONV_2D;
-        if (type != (dw ? BO_DEPTHWISE : BO_CONV2D)) return fail(r, GLAD_EFORMAT, "%s: wrong options type %d", what, type);
+        if (type != (dw ? BO_DEPTHWISE : BO_CONV2D)) return glad_fail(GLAD_EFORMAT, "%s: wrong options type %d", what, type);
         GLAD_TRY(get_i8(r, ot, 0, 0, &op->padding, what));
         GLAD_TRY(get_i32(r, ot, 1, 0, &v, what)); op->stride_w = v;
         GLAD_TRY(get_i32(r, ot, 2, 0, &v, what)); op->stride_h = v;
@@ -371,48 +357,48 @@ static int read_options(rd *r, const tbl *ot, int type, glad_tflite_op *op, int 
         break;
     }
     case GLAD_TFL_AVERAGE_POOL_2D:    /* Pool2DOptions: padding 0, stride_w 1, stride_h 2, filter_width 3, filter_height 4, act 5 */
-        if (type != BO_POOL2D) return fail(r, GLAD_EFORMAT, "%s: wrong options type %d", what, type);
+        if (type != BO_POOL2D) return glad_fail(GLAD_EFORMAT, "%s: wrong options type %d", what, type);
         GLAD_TRY(get_i8(r, ot, 0, 0, &op->padding, what));
         GLAD_TRY(get_i32(r, ot, 1, 0, &v, what)); op->stride_w = v;
         GLAD_TRY(get_i32(r, ot, 2, 0, &v, what)); op->stride_h = v;
         GLAD_TRY(get_i32(r, ot, 3, 0, &v, what)); op->filter_w = v;
         GLAD_TRY(get_i32(r, ot, 4, 0, &v, what)); op->filter_h = v;
         GLAD_TRY(get_i8(r, ot, 5, 0, &op->act, what));
-        if (op->filter_w < 1 || op->filter_h < 1 || op->filter_w > 65536 || op->filter_h > 65536) return fail(r, GLAD_EFORMAT, "%s: filter %dx%d", what, op->filter_h, op->filter_w);
+        if (op->filter_w < 1 || op->filter_h < 1 || op->filter_w > 65536 || op->filter_h > 65536) return glad_fail(GLAD_EFORMAT, "%s: filter %dx%d", what, op->filter_h, op->filter_w);
         break;
     case GLAD_TFL_FULLY_CONNECTED:    /* FullyConnectedOptions: act 0, weights_format 1 (DEFAULT = 0 only) */
-        if (type != BO_FC) return fail(r, GLAD_EFORMAT, "%s: wrong options type %d", what, type);
+        if (type != BO_FC) return glad_fail(GLAD_EFORMAT, "%s: wrong options type %d", what, type);
         GLAD_TRY(get_i8(r, ot, 0, 0, &op->act, what));
         GLAD_TRY(get_i8(r, ot, 1, 0, &e, what));
-        if (e != 0) return fail(r, GLAD_EUNSUPPORTED, "%s: shuffled weights format", what);
+        if (e != 0) return glad_fail(GLAD_EUNSUPPORTED, "%s: shuffled weights format", what);
         break;
     case GLAD_TFL_ADD:                /* AddOptions: act 0 */
-        if (type != BO_ADD) return fail(r, GLAD_EFORMAT, "%s: wrong options type %d", what, type);
+        if (type != BO_ADD) return glad_fail(GLAD_EFORMAT, "%s: wrong options type %d", what, type);
         GLAD_TRY(get_i8(r, ot, 0, 0, &op->act, what));
         break;
     case GLAD_TFL_SOFTMAX:            /* SoftmaxOptions: beta 0 (float) */
     {
         size_t p;
-        if (type != BO_SOFTMAX) return fail(r, GLAD_EFORMAT, "%s: wrong options type %d", what, type);
+        if (type != BO_SOFTMAX) return glad_fail(GLAD_EFORMAT, "%s: wrong options type %d", what, type);
         GLAD_TRY(field(r, ot, 0, 4, &p, what));
         op->beta = p ? f32(r->b + p) : 0.0f;
-        if (!(op->beta == op->beta) || op->beta > 1e30f || op->beta < -1e30f) return fail(r, GLAD_EFORMAT, "%s: beta not finite", what);
+        if (!(op->beta == op->beta) || op->beta > 1e30f || op->beta < -1e30f) return glad_fail(GLAD_EFORMAT, "%s: beta not finite", what);
         break;
     }
     case GLAD_TFL_MEAN:               /* ReducerOptions: keep_dims 0 (bool) */
-        if (type != BO_REDUCER) return fail(r, GLAD_EFORMAT, "%s: wrong options type %d", what, type);
+        if (type != BO_REDUCER) return glad_fail(GLAD_EFORMAT, "%s: wrong options type %d", what, type);
         GLAD_TRY(get_u8(r, ot, 0, 0, &op->keep_dims, what));
         op->keep_dims = op->keep_dims != 0;
         break;
     case GLAD_TFL_RESHAPE:            /* ReshapeOptions: new_shape 0 ([int], -1 = inferred) */
-        if (type != BO_RESHAPE) return fail(r, GLAD_EFORMAT, "%s: wrong options type %d", what, type);
+        if (type != BO_RESHAPE) return glad_fail(GLAD_EFORMAT, "%s: wrong options type %d", what, type);
         GLAD_TRY(get_ints(r, ot, 0, op->new_shape, GLAD_TFLITE_MAX_DIMS, &op->nnew_shape, -1, INT32_MAX, what));
         break;
     default:                          /* PAD, QUANTIZE, DEQUANTIZE: empty options tables */
         break;
     }
-    if (op->padding != GLAD_TFL_PAD_SAME && op->padding != GLAD_TFL_PAD_VALID) return fail(r, GLAD_EFORMAT, "%s: padding %d", what, op->padding);
-    if (op->act < 0 || op->act > GLAD_TFL_ACT_RELU6) return fail(r, GLAD_EUNSUPPORTED, "%s: fused activation %d", what, op->act);
+    if (op->padding != GLAD_TFL_PAD_SAME && op->padding != GLAD_TFL_PAD_VALID) return glad_fail(GLAD_EFORMAT, "%s: padding %d", what, op->padding);
+    if (op->act < 0 || op->act > GLAD_TFL_ACT_RELU6) return glad_fail(GLAD_EUNSUPPORTED, "%s: fused activation %d", what, op->act);
     return 0;
 }
 
@@ -421,16 +407,16 @@ static int op_defaults_check(rd *r, glad_tflite_op *op, int idx)
     int conv = op->code == GLAD_TFL_CONV_2D || op->code == GLAD_TFL_DEPTHWISE_CONV_2D || op->code == GLAD_TFL_AVERAGE_POOL_2D;
     if (conv && (op->stride_w < 1 || op->stride_h < 1 || op->dilation_w < 1 || op->dilation_h < 1 ||
                  op->stride_w > 1024 || op->stride_h > 1024 || op->dilation_w > 1024 || op->dilation_h > 1024))
-        return fail(r, GLAD_EFORMAT, "operator %d (%s): stride %dx%d dilation %dx%d", idx, glad_tflite_op_name(op->code),
+        return glad_fail(GLAD_EFORMAT, "operator %d (%s): stride %dx%d dilation %dx%d", idx, glad_tflite_op_name(op->code),
                     op->stride_h, op->stride_w, op->dilation_h, op->dilation_w);
-    if (op->depth_multiplier < 0) return fail(r, GLAD_EFORMAT, "operator %d: depth_multiplier %d", idx, op->depth_multiplier);
+    if (op->depth_multiplier < 0) return glad_fail(GLAD_EFORMAT, "operator %d: depth_multiplier %d", idx, op->depth_multiplier);
     return 0;
 }
 
 static int parse(rd *r, glad_tflite_model *m)
 {
-    if (r->n < 8) return fail(r, GLAD_EFORMAT, "file of %zu bytes is too short for a TFLite model", r->n);
-    if (memcmp(r->b + 4, "TFL3", 4) != 0) return fail(r, GLAD_EFORMAT, "not a TFLite model (no TFL3 identifier at byte 4)");
+    if (r->n < 8) return glad_fail(GLAD_EFORMAT, "file of %zu bytes is too short for a TFLite model", r->n);
+    if (memcmp(r->b + 4, "TFL3", 4) != 0) return glad_fail(GLAD_EFORMAT, "not a TFLite model (no TFL3 identifier at byte 4)");
     tbl model, sg;
     GLAD_TRY(table_at(r, u32(r->b), &model, "Model"));
     int32_t ver;
@@ -466,7 +452,7 @@ static int parse(rd *r, glad_tflite_model *m)
         GLAD_TRYG(rc, get_u64(r, &bt, BUF_OFFSET, &off, "Buffer"), out);
         GLAD_TRYG(rc, get_u64(r, &bt, BUF_SIZE, &sz, "Buffer"), out);
         if (off > 1 && bufs[i].len == 0) {    /* offset 1 is the converter's "not set" placeholder */
-            if (off > r->n || sz > r->n - off) { rc = fail(r, GLAD_EFORMAT, "buffer %zu: offset %llu size %llu outside the file", i, (unsigned long long)off, (unsigned long long)sz); goto out; }
+            if (off > r->n || sz > r->n - off) { rc = glad_fail(GLAD_EFORMAT, "buffer %zu: offset %llu size %llu outside the file", i, (unsigned long long)off, (unsigned long long)sz); goto out; }
             bufs[i].off = (size_t)off;
             bufs[i].len = (size_t)sz;
         }
@@ -475,12 +461,12 @@ static int parse(rd *r, glad_tflite_model *m)
     /* subgraph 0 */
     size_t sd, sl;
     GLAD_TRYG(rc, get_vec(r, &model, MODEL_SUBGRAPHS, 4, &sd, &sl, "Model.subgraphs"), out);
-    if (sl < 1) { rc = fail(r, GLAD_EFORMAT, "model has no subgraph"); goto out; }
+    if (sl < 1) { rc = glad_fail(GLAD_EFORMAT, "model has no subgraph"); goto out; }
     GLAD_TRYG(rc, vec_table(r, sd, 0, &sg, "SubGraph"), out);
 
     size_t td, tl;
     GLAD_TRYG(rc, get_vec(r, &sg, SG_TENSORS, 4, &td, &tl, "SubGraph.tensors"), out);
-    if (tl > INT32_MAX / 2) { rc = fail(r, GLAD_EFORMAT, "too many tensors"); goto out; }
+    if (tl > INT32_MAX / 2) { rc = glad_fail(GLAD_EFORMAT, "too many tensors"); goto out; }
     GLAD_TRYG(rc, take(r, (void **)&m->tensors, tl ? tl : 1, sizeof *m->tensors), out);
     m->ntensors = (int)tl;
     for (size_t i = 0; i < tl; i++) {
@@ -497,7 +483,7 @@ static int parse(rd *r, glad_tflite_model *m)
         GLAD_TRYG(rc, take(r, (void **)dst, l ? l : 1, sizeof(int)), out);
         for (size_t k = 0; k < l; k++) {
             int32_t v = (int32_t)u32(r->b + d + 4 * k);
-            if (v < 0 || v >= m->ntensors) { rc = fail(r, GLAD_EFORMAT, "subgraph %s %d: tensor %d of %d", io ? "output" : "input", (int)k, v, m->ntensors); goto out; }
+            if (v < 0 || v >= m->ntensors) { rc = glad_fail(GLAD_EFORMAT, "subgraph %s %d: tensor %d of %d", io ? "output" : "input", (int)k, v, m->ntensors); goto out; }
             (*dst)[k] = v;
         }
         if (io) m->nout = (int)l; else m->nin = (int)l;
@@ -517,10 +503,10 @@ static int parse(rd *r, glad_tflite_model *m)
         snprintf(what, sizeof what, "operator %zu", i);
         GLAD_TRYG(rc, vec_table(r, od, i, &ot, what), out);
         GLAD_TRYG(rc, get_i32(r, &ot, OP_OPCODE, 0, &oi, what), out);
-        if (oi < 0 || (size_t)oi >= cl) { rc = fail(r, GLAD_EFORMAT, "%s: opcode_index %d of %zu", what, oi, cl); goto out; }
+        if (oi < 0 || (size_t)oi >= cl) { rc = glad_fail(GLAD_EFORMAT, "%s: opcode_index %d of %zu", what, oi, cl); goto out; }
         op->code = codes[oi];
         if (!supported_op(op->code)) {
-            rc = fail(r, GLAD_EUNSUPPORTED, "%s: operator %s (builtin code %d) is not supported", what, glad_tflite_op_name(op->code), op->code);
+            rc = glad_fail(GLAD_EUNSUPPORTED, "%s: operator %s (builtin code %d) is not supported", what, glad_tflite_op_name(op->code), op->code);
             goto out;
         }
         GLAD_TRYG(rc, get_ints(r, &ot, OP_INPUTS, op->in, GLAD_TFLITE_MAX_IO, &op->nin, -1, m->ntensors - 1, what), out);
@@ -533,7 +519,7 @@ static int parse(rd *r, glad_tflite_model *m)
         GLAD_TRYG(rc, get_table(r, &ot, OP_OPTIONS, &opt, &has_opt, what), out);
         if (has_opt) GLAD_TRYG(rc, read_options(r, &opt, otype, op, (int)i), out);
         else if (op->code == GLAD_TFL_CONV_2D || op->code == GLAD_TFL_DEPTHWISE_CONV_2D || op->code == GLAD_TFL_AVERAGE_POOL_2D) {
-            rc = fail(r, GLAD_EFORMAT, "%s (%s): options missing", what, glad_tflite_op_name(op->code));
+            rc = glad_fail(GLAD_EFORMAT, "%s (%s): options missing", what, glad_tflite_op_name(op->code));
             goto out;
         }
         GLAD_TRYG(rc, op_defaults_check(r, op, (int)i), out);
@@ -568,42 +554,39 @@ void glad_tflite_free(glad_tflite_model *m)
     free(m);
 }
 
-int glad_tflite_parse(glad_tflite_model **out, const uint8_t *buf, size_t len, char *err, size_t errlen)
+int glad_tflite_parse(glad_tflite_model **out, const uint8_t *buf, size_t len)
 {
     *out = NULL;
     /* the largest legitimate growth is x4 (u8 weights to floats) plus small tables */
-    rd r = {buf, len, err, errlen, 0};
+    rd r = {buf, len, 0};
     r.budget = len > (SIZE_MAX - (1u << 20)) / 16 ? SIZE_MAX : 16 * len + (1u << 20);
-    if (err && errlen) err[0] = 0;
     glad_tflite_model *m = calloc(1, sizeof *m);
-    if (!m) return fail(&r, GLAD_ENOMEM, "out of memory");
+    if (!m) return glad_fail(GLAD_ENOMEM, "out of memory");
     int rc = parse(&r, m);
     if (rc) { glad_tflite_free(m); return rc; }
     *out = m;
     return 0;
 }
 
-int glad_tflite_load(glad_tflite_model **out, const char *path, char *err, size_t errlen)
+int glad_tflite_load(glad_tflite_model **out, const char *path)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f) { if (err && errlen) snprintf(err, errlen, "%s: cannot open", path); return GLAD_EIO; }
+    if (!f) return glad_fail(GLAD_EIO, "%s: cannot open", path);
     uint8_t *buf = NULL;
-    int rc = GLAD_EIO;
+    int rc;
     long sz;
-    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) goto done;
-    if ((uint64_t)sz > GLAD_MAX_ALLOC) { rc = GLAD_ERANGE; goto done; }
+    if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) { rc = glad_fail(GLAD_EIO, "%s: read error", path); goto done; }
+    if ((uint64_t)sz > GLAD_MAX_ALLOC) { rc = glad_fail(GLAD_ERANGE, "%s: %ld bytes, more than a model may have", path, sz); goto done; }
     buf = malloc(sz ? (size_t)sz : 1);
-    if (!buf) { rc = GLAD_ENOMEM; goto done; }
-    if (fread(buf, 1, (size_t)sz, f) != (size_t)sz) goto done;
-    rc = glad_tflite_parse(out, buf, (size_t)sz, err, errlen);
-    if (rc && err && errlen) {     /* prefix the path */
-        char tmp[512];
-        snprintf(tmp, sizeof tmp, "%s", err);
-        snprintf(err, errlen, "%s: %s", path, tmp);
+    if (!buf) { rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", path); goto done; }
+    if (fread(buf, 1, (size_t)sz, f) != (size_t)sz) { rc = glad_fail(GLAD_EIO, "%s: read error", path); goto done; }
+    if ((rc = glad_tflite_parse(out, buf, (size_t)sz))) {   /* the parser's detail, prefixed with the path */
+        char *d = glad_strfmt("%s: %s", path, glad_error_detail());
+        if (d) glad_fail(rc, "%s", d);
+        free(d);
     }
 done:
-    if (rc == GLAD_EIO && err && errlen && !*out) snprintf(err, errlen, "%s: read error", path);
     fclose(f);
     free(buf);
     return rc;

@@ -70,10 +70,12 @@ typedef struct {
 /* Parse a model from memory (the bytes are not kept) or from a file. Every
  * offset, length, vtable entry, string and buffer is checked against the
  * size: a truncated or corrupt file gives GLAD_EFORMAT, an operator or
- * tensor type outside the subset GLAD_EUNSUPPORTED, each with a message in
- * err (may be NULL). */
-int glad_tflite_parse(glad_tflite_model **m, const uint8_t *buf, size_t len, char *err, size_t errlen);
-int glad_tflite_load(glad_tflite_model **m, const char *path, char *err, size_t errlen);
+ * tensor type outside the subset GLAD_EUNSUPPORTED, each with
+ * glad_error_detail() saying where (prefixed with the path by
+ * glad_tflite_load). Constants are not checked for NaN or inf here
+ * (glad_mobilenet_from_model does). */
+int glad_tflite_parse(glad_tflite_model **m, const uint8_t *buf, size_t len);
+int glad_tflite_load(glad_tflite_model **m, const char *path);
 void glad_tflite_free(glad_tflite_model *m);
 
 /* "CONV_2D", ... for the operators above; "op N" otherwise (static storage for known ones) */

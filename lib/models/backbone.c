@@ -60,24 +60,21 @@ const char *glad_backbone_detect(const char *path)
     return kind;
 }
 
-int glad_backbone_open(glad_backbone **out, const glad_backbone_opts *o, char *err, size_t errlen)
+int glad_backbone_open(glad_backbone **out, const glad_backbone_opts *o)
 {
     *out = NULL;
     const char *kind = o->kind;
-    if (!o->weights) {
-        snprintf(err, errlen, "the %s backbone needs a weights file", kind && strcmp(kind, "auto") ? kind : "");
-        return GLAD_EINVAL;
-    }
+    if (!o->weights) return glad_fail(GLAD_EINVAL, "the %s backbone needs a weights file", kind && strcmp(kind, "auto") ? kind : "");
     if (!kind || !strcmp(kind, "auto")) {
         kind = glad_backbone_detect(o->weights);
-        if (!kind) { snprintf(err, errlen, "%s: not a model file of a known backbone (unet, vit, resnet, mobilenetv2)", o->weights); return GLAD_EFORMAT; }
+        if (!kind) return glad_fail(GLAD_EFORMAT, "%s: not a model file of a known backbone (unet, vit, resnet, mobilenetv2)", o->weights);
     }
     int k = -1;
     for (int i = 0; glad_backbone_kinds[i]; i++) if (!strcmp(kind, glad_backbone_kinds[i])) k = i;
-    if (k < 0) { snprintf(err, errlen, "unknown backbone '%s' (unet, vit, resnet, mobilenetv2)", kind); return GLAD_EUNSUPPORTED; }
-    if (o->size < 0 || o->size > 8192) { snprintf(err, errlen, "input size %d out of range", o->size); return GLAD_ERANGE; }
+    if (k < 0) return glad_fail(GLAD_EUNSUPPORTED, "unknown backbone '%s' (unet, vit, resnet, mobilenetv2)", kind);
+    if (o->size < 0 || o->size > 8192) return glad_fail(GLAD_ERANGE, "input size %d out of range", o->size);
     glad_backbone *bb = calloc(1, sizeof *bb);
-    if (!bb) return GLAD_ENOMEM;
+    if (!bb) return glad_fail(GLAD_ENOMEM, "out of memory");
     bb->kind = k;
     bb->t = o->feature_t;
     bb->size = o->size;
@@ -86,28 +83,29 @@ int glad_backbone_open(glad_backbone **out, const glad_backbone_opts *o, char *e
     bb->imagenet = o->norm == GLAD_BB_NORM_DEFAULT && (k == BB_VIT || k == BB_RESNET);
     int rc = 0;
     switch (k) {
-    case BB_UNET:
-        rc = glad_unet_load(&bb->unet, o->weights, err, errlen);
-        if (!rc) {
+    case BB_UNET: {
+        char err[600];   /* glad_unet_load still fills a buffer; its detail goes to the one channel */
+        rc = glad_unet_load(&bb->unet, o->weights, err, sizeof err);
+        if (rc) glad_fail(rc, "%s", err);
+        else {
             /* the encoder runs at the model's own size */
             bb->size = glad_unet_cfg(bb->unet)->img_size;
             bb->channels = glad_unet_cfg(bb->unet)->in_channels;
         }
         break;
+    }
     case BB_VIT:
-        rc = glad_vit_load(&bb->vit, o->weights, err, errlen);
+        rc = glad_vit_load(&bb->vit, o->weights);
         if (!rc) bb->multiple = glad_vit_cfg(bb->vit)->patch;
         break;
-    case BB_RESNET: rc = glad_resnet_load(&bb->resnet, o->weights, err, errlen); break;
+    case BB_RESNET: rc = glad_resnet_load(&bb->resnet, o->weights); break;
     case BB_MOBILENET:
-        rc = glad_mobilenet_load(&bb->mnet, o->weights, err, errlen);
+        rc = glad_mobilenet_load(&bb->mnet, o->weights);
         bb->multiple = 32;
         break;
     }
-    if (!rc && k != BB_UNET && o->size && o->size % bb->multiple) {
-        snprintf(err, errlen, "input size %d is not a multiple of %d (%s)", o->size, bb->multiple, glad_backbone_kinds[k]);
-        rc = GLAD_EINVAL;
-    }
+    if (!rc && k != BB_UNET && o->size && o->size % bb->multiple)
+        rc = glad_fail(GLAD_EINVAL, "input size %d is not a multiple of %d (%s)", o->size, bb->multiple, glad_backbone_kinds[k]);
     if (rc) { glad_backbone_close(bb); return rc; }
     *out = bb;
     return 0;

@@ -44,7 +44,10 @@ extern const char *const glad_backbone_kinds[];
  * "resnet", "mobilenetv2", or NULL (unreadable or unknown). */
 const char *glad_backbone_detect(const char *path);
 
-int glad_backbone_open(glad_backbone **bb, const glad_backbone_opts *o, char *err, size_t errlen);
+/* Open the backbone o names. Errors: a negative code (GLAD_EINVAL for bad
+ * options, the model loader's codes, e.g. GLAD_ENAN for non-finite weights)
+ * with glad_error_detail() saying what and where. */
+int glad_backbone_open(glad_backbone **bb, const glad_backbone_opts *o);
 void glad_backbone_close(glad_backbone *bb);
 const char *glad_backbone_kind(const glad_backbone *bb);
 /* Layer numbers the backbone accepts are lo..hi: unet resolution levels from

@@ -9,7 +9,6 @@
  * AVERAGE_POOL_2D divides by the taps inside the image; QUANTIZE, DEQUANTIZE
  * and RESHAPE copy. Activation quantisation is ignored (float graph). */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,105 +85,93 @@ static void clamp_of(int act, float *lo, float *hi)
 }
 
 /* shape of a tensor as an input of op i: a runtime tensor already produced, or a constant */
-static int in_shape(const glad_mobilenet *m, const rshape *rs, const int *have, int t, const rshape **s, char *err,
-                    size_t errlen, int i)
+static int in_shape(const glad_mobilenet *m, const rshape *rs, const int *have, int t, const rshape **s, int i)
 {
-    if (t < 0 || t >= m->g->ntensors) { snprintf(err, errlen, "operator %d: missing input", i); return GLAD_EFORMAT; }
-    if (!have[t]) { snprintf(err, errlen, "operator %d: tensor %d read before it is computed", i, t); return GLAD_EFORMAT; }
+    if (t < 0 || t >= m->g->ntensors) return glad_fail(GLAD_EFORMAT, "operator %d: missing input", i);
+    if (!have[t]) return glad_fail(GLAD_EFORMAT, "operator %d: tensor %d read before it is computed", i, t);
     *s = &rs[t];
     return 0;
 }
 
-static int errf(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* Infer runtime shapes (rs, have: one per tensor) for an H x W input through ops 0..stop; validates
  * every operator's operands (constants present, shapes agreeing). */
-static int infer(const glad_mobilenet *m, rshape *rs, int *have, int H, int W, int stop, char *err, size_t errlen)
+static int infer(const glad_mobilenet *m, rshape *rs, int *have, int H, int W, int stop)
 {
     const glad_tflite_model *g = m->g;
-    char dummy[8];
-    if (!err) { err = dummy; errlen = sizeof dummy; }
+    int rc;
     for (int t = 0; t < g->ntensors; t++) {
         have[t] = is_const(m, t);
-        if (have[t]) GLAD_TRY(set_shape(&rs[t], T(m, t)->ndim, T(m, t)->shape));
+        if (have[t] && (rc = set_shape(&rs[t], T(m, t)->ndim, T(m, t)->shape)))
+            return glad_fail(rc, "tensor %d: constant of a negative or too large shape", t);
     }
     int d4[4] = {1, H, W, 3};
-    GLAD_TRY(set_shape(&rs[m->in_t], 4, d4));
+    if ((rc = set_shape(&rs[m->in_t], 4, d4))) return glad_fail(rc, "input of %d x %d: negative or too large", H, W);
     have[m->in_t] = 1;
     for (int i = 0; i <= stop; i++) {
         const glad_tflite_op *op = &g->ops[i];
-        const rshape *x, *w;
+        const rshape *x = NULL, *w;
         const char *name = glad_tflite_op_name(op->code);
-        if (op->nin < 1 || op->nout < 1) return errf(err, errlen, GLAD_EFORMAT, "operator %d (%s): no input or output", i, name);
+        if (op->nin < 1 || op->nout < 1) return glad_fail(GLAD_EFORMAT, "operator %d (%s): no input or output", i, name);
         int o = op->out[0];
-        if (o < 0 || have[o]) return errf(err, errlen, GLAD_EFORMAT, "operator %d (%s): output tensor invalid or written twice", i, name);
-        GLAD_TRY(in_shape(m, rs, have, op->in[0], &x, err, errlen, i));
+        if (o < 0 || have[o]) return glad_fail(GLAD_EFORMAT, "operator %d (%s): output tensor invalid or written twice", i, name);
+        GLAD_TRY(in_shape(m, rs, have, op->in[0], &x, i));
         rshape *y = &rs[o];
-        int rc = 0;
+        rc = 0;
         switch (op->code) {
         case GLAD_TFL_CONV_2D:
         case GLAD_TFL_DEPTHWISE_CONV_2D: {
             int dw = op->code == GLAD_TFL_DEPTHWISE_CONV_2D;
-            if (op->nin < 2 || !is_const(m, op->in[1])) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (%s): weights are not a constant", i, name);
+            if (op->nin < 2 || !is_const(m, op->in[1])) return glad_fail(GLAD_EUNSUPPORTED, "operator %d (%s): weights are not a constant", i, name);
             w = &rs[op->in[1]];
-            if (x->rank != 4 || x->d[0] != 1 || w->rank != 4) return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): needs (1,H,W,C) input and 4-d weights", i, name);
+            if (x->rank != 4 || x->d[0] != 1 || w->rank != 4) return glad_fail(GLAD_ESHAPE, "operator %d (%s): needs (1,H,W,C) input and 4-d weights", i, name);
             int C = x->d[3], OC = dw ? w->d[3] : w->d[0];
             if (dw ? (w->d[0] != 1 || C == 0 || OC % C != 0) : (w->d[3] != C))
-                return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): weights do not match %d input channels", i, name, C);
+                return glad_fail(GLAD_ESHAPE, "operator %d (%s): weights do not match %d input channels", i, name, C);
             if (op->nin >= 3 && op->in[2] >= 0) {
                 if (!is_const(m, op->in[2]) || rs[op->in[2]].n != (size_t)OC)
-                    return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): bias is not a constant of %d values", i, name, OC);
+                    return glad_fail(GLAD_ESHAPE, "operator %d (%s): bias is not a constant of %d values", i, name, OC);
             }
             int Ho, Wo, pt, pl;
             if (w->d[1] < 1 || w->d[2] < 1 || tf_pad(x->d[1], w->d[1], op->stride_h, op->dilation_h, op->padding, &Ho, &pt) ||
                 tf_pad(x->d[2], w->d[2], op->stride_w, op->dilation_w, op->padding, &Wo, &pl))
-                return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): input %dx%d too small", i, name, x->d[1], x->d[2]);
+                return glad_fail(GLAD_ESHAPE, "operator %d (%s): input %dx%d too small", i, name, x->d[1], x->d[2]);
             int od[4] = {1, Ho, Wo, OC};
             rc = set_shape(y, 4, od);
             break;
         }
         case GLAD_TFL_AVERAGE_POOL_2D: {
             int Ho, Wo, pt, pl;
-            if (x->rank != 4 || x->d[0] != 1) return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): needs (1,H,W,C)", i, name);
+            if (x->rank != 4 || x->d[0] != 1) return glad_fail(GLAD_ESHAPE, "operator %d (%s): needs (1,H,W,C)", i, name);
             if (tf_pad(x->d[1], op->filter_h, op->stride_h, 1, op->padding, &Ho, &pt) ||
                 tf_pad(x->d[2], op->filter_w, op->stride_w, 1, op->padding, &Wo, &pl))
-                return errf(err, errlen, GLAD_ESHAPE, "operator %d (%s): input %dx%d smaller than the %dx%d window", i, name,
+                return glad_fail(GLAD_ESHAPE, "operator %d (%s): input %dx%d smaller than the %dx%d window", i, name,
                             x->d[1], x->d[2], op->filter_h, op->filter_w);
             int od[4] = {1, Ho, Wo, x->d[3]};
             rc = set_shape(y, 4, od);
             break;
         }
         case GLAD_TFL_ADD: {
-            const rshape *x2;
-            if (op->nin < 2) return errf(err, errlen, GLAD_EFORMAT, "operator %d (ADD): one input", i);
-            GLAD_TRY(in_shape(m, rs, have, op->in[1], &x2, err, errlen, i));
+            const rshape *x2 = NULL;
+            if (op->nin < 2) return glad_fail(GLAD_EFORMAT, "operator %d (ADD): one input", i);
+            GLAD_TRY(in_shape(m, rs, have, op->in[1], &x2, i));
             if (x2->rank != x->rank || memcmp(x2->d, x->d, sizeof(int) * (size_t)x->rank) != 0)
-                return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (ADD): broadcasting is not supported", i);
+                return glad_fail(GLAD_EUNSUPPORTED, "operator %d (ADD): broadcasting is not supported", i);
             rc = set_shape(y, x->rank, x->d);
             break;
         }
         case GLAD_TFL_MEAN: {
-            if (op->nin < 2 || !is_const(m, op->in[1])) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (MEAN): axes not constant", i);
+            if (op->nin < 2 || !is_const(m, op->in[1])) return glad_fail(GLAD_EUNSUPPORTED, "operator %d (MEAN): axes not constant", i);
             const glad_tflite_tensor *ax = T(m, op->in[1]);
             int mask = 0;
             for (size_t k = 0; k < ax->numel; k++) {
                 int a;
-                if (f2i(ax->data[k], -GLAD_TFLITE_MAX_DIMS, GLAD_TFLITE_MAX_DIMS, &a)) return errf(err, errlen, GLAD_EFORMAT, "operator %d (MEAN): bad axis", i);
+                if (f2i(ax->data[k], -GLAD_TFLITE_MAX_DIMS, GLAD_TFLITE_MAX_DIMS, &a)) return glad_fail(GLAD_EFORMAT, "operator %d (MEAN): bad axis", i);
                 if (a < 0) a += x->rank;
-                if (a < 0 || a >= x->rank) return errf(err, errlen, GLAD_EFORMAT, "operator %d (MEAN): axis out of range", i);
+                if (a < 0 || a >= x->rank) return glad_fail(GLAD_EFORMAT, "operator %d (MEAN): axis out of range", i);
                 mask |= 1 << a;
             }
             if (x->rank != 4 || x->d[0] != 1 || mask != 6)
-                return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (MEAN): only the spatial mean of (1,H,W,C)", i);
+                return glad_fail(GLAD_EUNSUPPORTED, "operator %d (MEAN): only the spatial mean of (1,H,W,C)", i);
             int kd[4] = {1, 1, 1, x->d[3]}, nd[2] = {1, x->d[3]};
             rc = op->keep_dims ? set_shape(y, 4, kd) : set_shape(y, 2, nd);
             break;
@@ -193,53 +180,53 @@ static int infer(const glad_mobilenet *m, rshape *rs, int *have, int H, int W, i
             int nd[GLAD_TFLITE_MAX_DIMS], r = 0, inf = -1;
             if (op->nin >= 2 && op->in[1] >= 0 && is_const(m, op->in[1])) {
                 const glad_tflite_tensor *st = T(m, op->in[1]);
-                if (st->numel > GLAD_TFLITE_MAX_DIMS) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (RESHAPE): rank", i);
+                if (st->numel > GLAD_TFLITE_MAX_DIMS) return glad_fail(GLAD_EUNSUPPORTED, "operator %d (RESHAPE): rank", i);
                 for (size_t k = 0; k < st->numel; k++)
-                    if (f2i(st->data[k], -1, INT32_MAX / 2, &nd[r++])) return errf(err, errlen, GLAD_EFORMAT, "operator %d (RESHAPE): bad shape", i);
+                    if (f2i(st->data[k], -1, INT32_MAX / 2, &nd[r++])) return glad_fail(GLAD_EFORMAT, "operator %d (RESHAPE): bad shape", i);
             } else {
                 for (int k = 0; k < op->nnew_shape; k++) nd[r++] = op->new_shape[k];
             }
             size_t known = 1;
             for (int k = 0; k < r; k++) {
                 if (nd[k] == -1 && inf < 0) { inf = k; continue; }
-                if (nd[k] < 0 || glad_mul_size(known, (size_t)nd[k], &known)) return errf(err, errlen, GLAD_EFORMAT, "operator %d (RESHAPE): bad shape", i);
+                if (nd[k] < 0 || glad_mul_size(known, (size_t)nd[k], &known)) return glad_fail(GLAD_EFORMAT, "operator %d (RESHAPE): bad shape", i);
             }
             if (inf >= 0) {
-                if (known == 0 || x->n % known || x->n / known > INT32_MAX) return errf(err, errlen, GLAD_ESHAPE, "operator %d (RESHAPE): %zu elements", i, x->n);
+                if (known == 0 || x->n % known || x->n / known > INT32_MAX) return glad_fail(GLAD_ESHAPE, "operator %d (RESHAPE): %zu elements", i, x->n);
                 nd[inf] = (int)(x->n / known);
                 known = x->n;
             }
-            if (known != x->n) return errf(err, errlen, GLAD_ESHAPE, "operator %d (RESHAPE): %zu elements into %zu (graph made for another input size)", i, x->n, known);
+            if (known != x->n) return glad_fail(GLAD_ESHAPE, "operator %d (RESHAPE): %zu elements into %zu (graph made for another input size)", i, x->n, known);
             rc = set_shape(y, r, nd);
             break;
         }
         case GLAD_TFL_PAD: {
-            if (op->nin < 2 || !is_const(m, op->in[1])) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (PAD): paddings not constant", i);
+            if (op->nin < 2 || !is_const(m, op->in[1])) return glad_fail(GLAD_EUNSUPPORTED, "operator %d (PAD): paddings not constant", i);
             const glad_tflite_tensor *p = T(m, op->in[1]);
-            if (x->rank != 4 || x->d[0] != 1 || p->numel != 8) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (PAD): only (1,H,W,C)", i);
+            if (x->rank != 4 || x->d[0] != 1 || p->numel != 8) return glad_fail(GLAD_EUNSUPPORTED, "operator %d (PAD): only (1,H,W,C)", i);
             int nd[4];
             for (int k = 0; k < 4; k++) {
                 int a, c;
                 if (f2i(p->data[2 * k], 0, 1024, &a) || f2i(p->data[2 * k + 1], 0, 1024, &c) || (k == 0 && (a != 0 || c != 0)) ||
                     x->d[k] > INT32_MAX - 2048)
-                    return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (PAD): padding %g,%g on dim %d", i, p->data[2 * k], p->data[2 * k + 1], k);
+                    return glad_fail(GLAD_EUNSUPPORTED, "operator %d (PAD): padding %g,%g on dim %d", i, p->data[2 * k], p->data[2 * k + 1], k);
                 nd[k] = x->d[k] + a + c;
             }
             rc = set_shape(y, 4, nd);
             break;
         }
         case GLAD_TFL_FULLY_CONNECTED: {
-            if (op->nin < 2 || !is_const(m, op->in[1])) return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d (FULLY_CONNECTED): weights not constant", i);
+            if (op->nin < 2 || !is_const(m, op->in[1])) return glad_fail(GLAD_EUNSUPPORTED, "operator %d (FULLY_CONNECTED): weights not constant", i);
             w = &rs[op->in[1]];
-            if (w->rank != 2 || w->d[1] == 0 || x->n % (size_t)w->d[1]) return errf(err, errlen, GLAD_ESHAPE, "operator %d (FULLY_CONNECTED): weight shape", i);
+            if (w->rank != 2 || w->d[1] == 0 || x->n % (size_t)w->d[1]) return glad_fail(GLAD_ESHAPE, "operator %d (FULLY_CONNECTED): weight shape", i);
             if (op->nin >= 3 && op->in[2] >= 0 && (!is_const(m, op->in[2]) || rs[op->in[2]].n != (size_t)w->d[0]))
-                return errf(err, errlen, GLAD_ESHAPE, "operator %d (FULLY_CONNECTED): bias", i);
+                return glad_fail(GLAD_ESHAPE, "operator %d (FULLY_CONNECTED): bias", i);
             int nd[2] = {(int)(x->n / (size_t)w->d[1]), w->d[0]};
             rc = set_shape(y, 2, nd);
             break;
         }
         case GLAD_TFL_SOFTMAX:
-            if (x->rank < 1 || x->d[x->rank - 1] < 1) return errf(err, errlen, GLAD_ESHAPE, "operator %d (SOFTMAX): empty", i);
+            if (x->rank < 1 || x->d[x->rank - 1] < 1) return glad_fail(GLAD_ESHAPE, "operator %d (SOFTMAX): empty", i);
             rc = set_shape(y, x->rank, x->d);
             break;
         case GLAD_TFL_QUANTIZE:
@@ -247,9 +234,9 @@ static int infer(const glad_mobilenet *m, rshape *rs, int *have, int H, int W, i
             rc = set_shape(y, x->rank, x->d);
             break;
         default:
-            return errf(err, errlen, GLAD_EUNSUPPORTED, "operator %d: %s is not supported", i, name);
+            return glad_fail(GLAD_EUNSUPPORTED, "operator %d: %s is not supported", i, name);
         }
-        if (rc) return errf(err, errlen, rc, "operator %d (%s): output shape too large", i, name);
+        if (rc) return glad_fail(rc, "operator %d (%s): output shape too large", i, name);
         have[o] = 1;
     }
     return 0;
@@ -426,7 +413,7 @@ static int fusable_add(const glad_mobilenet *m, int i, int stop)
 static int run(glad_mobilenet *m, const float *x, int H, int W, int stop, const int *keep, int nk)
 {
     const glad_tflite_model *g = m->g;
-    GLAD_TRY(infer(m, m->rs, m->have, H, W, stop, NULL, 0));
+    GLAD_TRY(infer(m, m->rs, m->have, H, W, stop));
     for (int t = 0; t < g->ntensors; t++) { m->slot[t] = -1; m->last[t] = -1; }
     for (int k = 0; k < NPOOL; k++) m->pbusy[k] = 0;
     for (int i = 0; i <= stop; i++)
@@ -463,11 +450,11 @@ fail:
 }
 
 /* ---- graph analysis ---- */
-static int find_blocks(glad_mobilenet *m, char *err, size_t errlen)
+static int find_blocks(glad_mobilenet *m)
 {
     const glad_tflite_model *g = m->g;
     int *stride = calloc((size_t)g->ntensors, sizeof(int));
-    if (!stride) return GLAD_ENOMEM;
+    if (!stride) return glad_fail(GLAD_ENOMEM, "out of memory");
     stride[m->in_t] = 1;
     m->nblocks = 0;
     for (int i = 0; i < g->nops; i++) {
@@ -487,7 +474,7 @@ static int find_blocks(glad_mobilenet *m, char *err, size_t errlen)
             for (int k = 0; k < g->ops[j].nin; k++)
                 if (g->ops[j].in[k] == t) { readers++; if (g->ops[j].code == GLAD_TFL_ADD) add = j; }
         if (readers == 1 && add >= 0) { end = add; t = g->ops[add].out[0]; }
-        if (m->nblocks == GLAD_MOBILENET_MAX_BLOCKS) { free(stride); return errf(err, errlen, GLAD_EUNSUPPORTED, "more than %d blocks", GLAD_MOBILENET_MAX_BLOCKS); }
+        if (m->nblocks == GLAD_MOBILENET_MAX_BLOCKS) { free(stride); return glad_fail(GLAD_EUNSUPPORTED, "more than %d blocks", GLAD_MOBILENET_MAX_BLOCKS); }
         m->blk_op[m->nblocks] = end;
         m->blk_t[m->nblocks] = t;
         m->blk_c[m->nblocks] = w->shape[0];
@@ -495,16 +482,16 @@ static int find_blocks(glad_mobilenet *m, char *err, size_t errlen)
     }
     for (int k = 0; k < m->nblocks; k++) m->blk_stride[k] = stride[g->ops[m->blk_op[k]].out[0]];
     free(stride);
-    if (m->nblocks == 0) return errf(err, errlen, GLAD_EUNSUPPORTED, "no inverted-residual block (depthwise conv followed by a linear 1x1 conv) in the graph");
+    if (m->nblocks == 0) return glad_fail(GLAD_EUNSUPPORTED, "no inverted-residual block (depthwise conv followed by a linear 1x1 conv) in the graph");
     return 0;
 }
 
-int glad_mobilenet_from_model(glad_mobilenet **out, glad_tflite_model *model, const char *path, char *err, size_t errlen)
+int glad_mobilenet_from_model(glad_mobilenet **out, glad_tflite_model *model, const char *path)
 {
     *out = NULL;
     if (!path) path = "model";
     glad_mobilenet *m = calloc(1, sizeof *m);
-    if (!m) { glad_tflite_free(model); return GLAD_ENOMEM; }
+    if (!m) { glad_tflite_free(model); return glad_fail(GLAD_ENOMEM, "%s: out of memory", path); }
     int rc;
     m->g = model;
     const glad_tflite_model *g = m->g;
@@ -514,18 +501,25 @@ int glad_mobilenet_from_model(glad_mobilenet **out, glad_tflite_model *model, co
         int ok = op->nin >= 0 && op->nin <= GLAD_TFLITE_MAX_IO && op->nout >= 0 && op->nout <= GLAD_TFLITE_MAX_IO;
         for (int k = 0; ok && k < op->nin; k++) ok = op->in[k] >= -1 && op->in[k] < g->ntensors;
         for (int k = 0; ok && k < op->nout; k++) ok = op->out[k] >= -1 && op->out[k] < g->ntensors;
-        if (!ok) { rc = errf(err, errlen, GLAD_EFORMAT, "%s: operator %d has a tensor index out of range", path, i); goto bad; }
+        if (!ok) { rc = glad_fail(GLAD_EFORMAT, "%s: operator %d has a tensor index out of range", path, i); goto bad; }
     }
     for (int k = 0; k < g->nin + g->nout; k++) {
         int t = k < g->nin ? g->inputs[k] : g->outputs[k - g->nin];
-        if (t < 0 || t >= g->ntensors) { rc = errf(err, errlen, GLAD_EFORMAT, "%s: graph input/output out of range", path); goto bad; }
+        if (t < 0 || t >= g->ntensors) { rc = glad_fail(GLAD_EFORMAT, "%s: graph input/output out of range", path); goto bad; }
     }
-    if (g->nin != 1 || g->nout < 1 || g->nops < 1) { rc = errf(err, errlen, GLAD_EUNSUPPORTED, "%s: needs one input and an output", path); goto bad; }
+    if (g->nin != 1 || g->nout < 1 || g->nops < 1) { rc = glad_fail(GLAD_EUNSUPPORTED, "%s: needs one input and an output", path); goto bad; }
+    /* weights must be numbers: a NaN or inf would pass through every feature */
+    for (int t = 0; t < g->ntensors; t++) {
+        const glad_tflite_tensor *x = T(m, t);
+        int fin = 1;
+        for (size_t k = 0; x->data && k < x->numel; k++) fin &= isfinite(x->data[k]) != 0;
+        if (!fin) { rc = glad_fail(GLAD_ENAN, "%s: tensor %d ('%s') has non-finite values", path, t, x->name ? x->name : ""); goto bad; }
+    }
     m->in_t = g->inputs[0];
     m->out_t = g->outputs[0];
     const glad_tflite_tensor *in = T(m, m->in_t);
     if (in->ndim != 4 || in->shape[0] != 1 || in->shape[3] != 3 || is_const(m, m->in_t)) {
-        rc = errf(err, errlen, GLAD_EUNSUPPORTED, "%s: input is not a (1,H,W,3) image", path);
+        rc = glad_fail(GLAD_EUNSUPPORTED, "%s: input is not a (1,H,W,3) image", path);
         goto bad;
     }
     m->H0 = in->shape[1];
@@ -536,28 +530,32 @@ int glad_mobilenet_from_model(glad_mobilenet **out, glad_tflite_model *model, co
     m->last = malloc(nt * sizeof(int));
     m->have = malloc(nt * sizeof(int));
     m->rs = calloc(nt, sizeof(rshape));
-    if (!m->producer || !m->slot || !m->last || !m->have || !m->rs) { rc = GLAD_ENOMEM; goto bad; }
+    if (!m->producer || !m->slot || !m->last || !m->have || !m->rs) { rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", path); goto bad; }
     for (size_t t = 0; t < nt; t++) m->producer[t] = -1;
     for (int i = 0; i < g->nops; i++) if (g->ops[i].nout >= 1 && g->ops[i].out[0] >= 0) m->producer[g->ops[i].out[0]] = i;
     /* the whole graph must be runnable at its own input size */
-    char e2[256];
-    if ((rc = infer(m, m->rs, m->have, m->H0, m->W0, g->nops - 1, e2, sizeof e2))) { errf(err, errlen, rc, "%s: %s", path, e2); goto bad; }
-    if (m->producer[m->out_t] < 0) { rc = errf(err, errlen, GLAD_EFORMAT, "%s: the output is not computed", path); goto bad; }
+    if ((rc = infer(m, m->rs, m->have, m->H0, m->W0, g->nops - 1))) goto bad_in;
+    if (m->producer[m->out_t] < 0) { rc = glad_fail(GLAD_EFORMAT, "%s: the output is not computed", path); goto bad; }
     m->nclasses = (int)m->rs[m->out_t].n;
-    if ((rc = find_blocks(m, e2, sizeof e2))) { errf(err, errlen, rc, "%s: %s", path, e2); goto bad; }
+    if ((rc = find_blocks(m))) goto bad_in;
     *out = m;
     return 0;
+bad_in: {   /* a step that does not know the path: its detail prefixed with it */
+        char *d = glad_strfmt("%s: %s", path, glad_error_detail());
+        if (d) glad_fail(rc, "%s", d);
+        free(d);
+    }
 bad:
     glad_mobilenet_free(m);
     return rc;
 }
 
-int glad_mobilenet_load(glad_mobilenet **out, const char *path, char *err, size_t errlen)
+int glad_mobilenet_load(glad_mobilenet **out, const char *path)
 {
     glad_tflite_model *g;
     *out = NULL;
-    GLAD_TRY(glad_tflite_load(&g, path, err, errlen));
-    return glad_mobilenet_from_model(out, g, path, err, errlen);
+    GLAD_TRY(glad_tflite_load(&g, path));
+    return glad_mobilenet_from_model(out, g, path);
 }
 
 void glad_mobilenet_free(glad_mobilenet *m)
@@ -602,7 +600,7 @@ int glad_mobilenet_out_shape(const glad_mobilenet *m, int blk, int H, int W, int
     size_t nt = (size_t)m->g->ntensors;
     rshape *rs = malloc(nt * sizeof *rs);
     int *have = malloc(nt * sizeof *have), rc = GLAD_ENOMEM;
-    if (rs && have && (rc = infer(m, rs, have, H, W, m->blk_op[blk], NULL, 0)) == 0) {
+    if (rs && have && (rc = infer(m, rs, have, H, W, m->blk_op[blk])) == 0) {
         const rshape *s = &rs[m->blk_t[blk]];
         if (s->rank != 4) rc = GLAD_ESHAPE;
         else { *C = s->d[3]; *h = s->d[1]; *w = s->d[2]; }

@@ -16,10 +16,13 @@
 
 typedef struct glad_mobilenet glad_mobilenet;
 
-int glad_mobilenet_load(glad_mobilenet **m, const char *tflite_path, char *err, size_t errlen);
+/* Load a .tflite file. Errors: a negative code with glad_error_detail()
+ * naming the file and what is wrong (the operator, or the tensor: constants
+ * must be finite, GLAD_ENAN otherwise). */
+int glad_mobilenet_load(glad_mobilenet **m, const char *tflite_path);
 /* the same from a parsed model, which m then owns (freed on failure too);
  * path only names it in messages (may be NULL) */
-int glad_mobilenet_from_model(glad_mobilenet **m, glad_tflite_model *model, const char *path, char *err, size_t errlen);
+int glad_mobilenet_from_model(glad_mobilenet **m, glad_tflite_model *model, const char *path);
 void glad_mobilenet_free(glad_mobilenet *m);
 int glad_mobilenet_nblocks(const glad_mobilenet *m);                 /* 17 for MobileNetV2 */
 /* default feature blocks: the last block at stride 8 and the last at stride

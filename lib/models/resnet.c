@@ -44,7 +44,7 @@ struct glad_resnet {
     size_t nscratch;
 };
 
-typedef struct { const glad_st *st; const char *path; char *err; size_t errlen; } loader;
+typedef struct { const glad_st *st; const char *path; } loader;
 
 static int conv_out(int n, int k, int s, int p) { return (n + 2 * p - k) / s + 1; }
 
@@ -52,11 +52,9 @@ static int conv_out(int n, int k, int s, int p) { return (n + 2 * p - k) / s + 1
 static int get_tensor(const loader *ld, const char *key, int nd, int *dims, float **out)
 {
     const glad_st_entry *e = glad_st_find(ld->st, key);
-    if (!e) { snprintf(ld->err, ld->errlen, "%s: tensor '%s' missing", ld->path, key); return GLAD_ENOTFOUND; }
-    if (e->dtype != GLAD_DT_F32 && e->dtype != GLAD_DT_F16 && e->dtype != GLAD_DT_F64) {
-        snprintf(ld->err, ld->errlen, "%s: tensor '%s' is not a float tensor", ld->path, key);
-        return GLAD_EDTYPE;
-    }
+    if (!e) return glad_fail(GLAD_ENOTFOUND, "%s: tensor '%s' missing", ld->path, key);
+    if (e->dtype != GLAD_DT_F32 && e->dtype != GLAD_DT_F16 && e->dtype != GLAD_DT_F64)
+        return glad_fail(GLAD_EDTYPE, "%s: tensor '%s' is not a float tensor", ld->path, key);
     int ok = e->ndim == nd;
     for (int i = 0; ok && i < nd; i++)
         ok = dims[i] < 0 ? e->shape[i] >= 1 && e->shape[i] <= MAXCH : e->shape[i] == dims[i];
@@ -68,20 +66,18 @@ static int get_tensor(const loader *ld, const char *key, int nd, int *dims, floa
             if (dims[i] < 0) b += (size_t)snprintf(want + b, sizeof want - b, "%s*", i ? "," : "");
             else b += (size_t)snprintf(want + b, sizeof want - b, "%s%d", i ? "," : "", dims[i]);
         }
-        snprintf(ld->err, ld->errlen, "%s: tensor '%s' has shape [%s], expected [%s]", ld->path, key, got, want);
-        return GLAD_ESHAPE;
+        return glad_fail(GLAD_ESHAPE, "%s: tensor '%s' has shape [%s], expected [%s]", ld->path, key, got, want);
     }
     for (int i = 0; i < nd; i++) dims[i] = (int)e->shape[i];
     glad_tensor t;
     int rc = glad_st_get_f32(ld->st, key, &t);
-    if (rc) { snprintf(ld->err, ld->errlen, "%s: tensor '%s': %s", ld->path, key, glad_strerror(rc)); return rc; }
+    if (rc) return glad_fail(rc, "%s: tensor '%s': %s", ld->path, key, glad_strerror(rc));
     float *v = t.data;
     size_t n = glad_tensor_numel(&t);
     for (size_t i = 0; i < n; i++)
         if (!isfinite(v[i])) {
-            snprintf(ld->err, ld->errlen, "%s: tensor '%s' has non-finite values", ld->path, key);
             glad_tensor_free(&t);
-            return GLAD_ENAN;
+            return glad_fail(GLAD_ENAN, "%s: tensor '%s' has non-finite values", ld->path, key);
         }
     *out = v;   /* ownership of t.data moves to the caller */
     return 0;
@@ -109,13 +105,11 @@ static int load_conv(const loader *ld, conv *c, const char *cn, const char *bn, 
         snprintf(key, sizeof key, "%s.%s", bn, part[i]);
         GLAD_TRYG(rc, get_tensor(ld, key, 1, n1, dst[i]), out);
     }
-    rc = GLAD_ENOMEM;
-    if (!(c->b = malloc(sizeof(float) * (size_t)c->oc))) goto out;
+    if (!(c->b = malloc(sizeof(float) * (size_t)c->oc))) { rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", ld->path); goto out; }
     size_t per = (size_t)ic * k * k;
     for (int o = 0; o < c->oc; o++) {
         if (var[o] < 0) {
-            snprintf(ld->err, ld->errlen, "%s: tensor '%s.running_var' is negative", ld->path, bn);
-            rc = GLAD_ERANGE;
+            rc = glad_fail(GLAD_ERANGE, "%s: tensor '%s.running_var' is negative", ld->path, bn);
             goto out;
         }
         double s = g[o] / sqrt((double)var[o] + BN_EPS);
@@ -136,34 +130,26 @@ static int parse_config(const loader *ld, const char *js, int *layers, int *nl, 
     glad_json *j = NULL;
     if (glad_json_parse(js, strlen(js), &j) || j->type != GLAD_JSON_OBJ) {
         if (j) glad_json_free(j);
-        snprintf(ld->err, ld->errlen, "%s: __metadata__ 'config' is not a JSON object", ld->path);
-        return GLAD_EFORMAT;
+        return glad_fail(GLAD_EFORMAT, "%s: __metadata__ 'config' is not a JSON object", ld->path);
     }
     int rc = 0;
     const char *blk = glad_json_str(glad_json_get(j, "block"), "bottleneck");
     const glad_json *L = glad_json_get(j, "layers");
     double w = glad_json_num(glad_json_get(j, "width_per_group"), 64), g = glad_json_num(glad_json_get(j, "groups"), 1);
     if (strcmp(blk, "bottleneck") != 0) {
-        snprintf(ld->err, ld->errlen, "%s: config 'block' is '%s' (only bottleneck is supported)", ld->path, blk);
-        rc = GLAD_EUNSUPPORTED;
+        rc = glad_fail(GLAD_EUNSUPPORTED, "%s: config 'block' is '%s' (only bottleneck is supported)", ld->path, blk);
     } else if (g != 1) {
-        snprintf(ld->err, ld->errlen, "%s: config 'groups' must be 1", ld->path);
-        rc = GLAD_EUNSUPPORTED;
+        rc = glad_fail(GLAD_EUNSUPPORTED, "%s: config 'groups' must be 1", ld->path);
     } else if (!(w >= 1 && w <= 65536 && w == floor(w))) {
-        snprintf(ld->err, ld->errlen, "%s: config 'width_per_group' out of range", ld->path);
-        rc = GLAD_ERANGE;
+        rc = glad_fail(GLAD_ERANGE, "%s: config 'width_per_group' out of range", ld->path);
     } else if (!L || L->type != GLAD_JSON_ARR || L->n < 3 || L->n > MAXL) {
-        snprintf(ld->err, ld->errlen, "%s: config 'layers' must list 3 or 4 block counts", ld->path);
-        rc = GLAD_EFORMAT;
+        rc = glad_fail(GLAD_EFORMAT, "%s: config 'layers' must list 3 or 4 block counts", ld->path);
     } else {
         *nl = L->n;
         *wpg = (int)w;
         for (int i = 0; i < L->n && !rc; i++) {
             double v = glad_json_num(glad_json_at(L, i), -1);
-            if (!(v >= 1 && v <= MAXBLOCKS && v == floor(v))) {
-                snprintf(ld->err, ld->errlen, "%s: config 'layers'[%d] out of range", ld->path, i);
-                rc = GLAD_ERANGE;
-            }
+            if (!(v >= 1 && v <= MAXBLOCKS && v == floor(v))) rc = glad_fail(GLAD_ERANGE, "%s: config 'layers'[%d] out of range", ld->path, i);
             layers[i] = (int)v;
         }
     }
@@ -191,7 +177,7 @@ static int load_layer(const loader *ld, glad_resnet *r, int L, int nb, int width
 {
     char cn[96], bn[96];
     int stride = L == 0 ? 1 : 2;
-    if (!(r->blk[L] = calloc((size_t)nb, sizeof(block)))) return GLAD_ENOMEM;
+    if (!(r->blk[L] = calloc((size_t)nb, sizeof(block)))) return glad_fail(GLAD_ENOMEM, "%s: out of memory", ld->path);
     for (int b = 0; b < nb; b++) {
         block *k = &r->blk[L][b];
         int s = b == 0 ? stride : 1;
@@ -204,7 +190,7 @@ static int load_layer(const loader *ld, glad_resnet *r, int L, int nb, int width
         /* Winograd: measured 1.4-1.9x faster than im2col + GEMM on one core for
          * 32..1024 channels on 8x8..64x64 maps */
         if (s == 1 && wino) {
-            if (!(k->c2.U = malloc(sizeof(float) * 16 * (size_t)width * width))) return GLAD_ENOMEM;
+            if (!(k->c2.U = malloc(sizeof(float) * 16 * (size_t)width * width))) return glad_fail(GLAD_ENOMEM, "%s: out of memory", ld->path);
             glad_winograd3x3_weights(k->c2.U, k->c2.w, width, width);
             free(k->c2.w);
             k->c2.w = NULL;
@@ -226,23 +212,24 @@ static int load_layer(const loader *ld, glad_resnet *r, int L, int nb, int width
     return 0;
 }
 
-int glad_resnet_load(glad_resnet **out, const char *path, char *err, size_t errlen)
+int glad_resnet_load(glad_resnet **out, const char *path)
 {
-    return glad_resnet_load_winograd(out, path, 1, err, errlen);
+    return glad_resnet_load_winograd(out, path, 1);
 }
 
-int glad_resnet_load_winograd(glad_resnet **out, const char *path, int wino, char *err, size_t errlen)
+int glad_resnet_load_winograd(glad_resnet **out, const char *path, int wino)
 {
     glad_st *st;
+    glad_error_clear();
     int rc = glad_st_open(&st, path);
-    if (rc) { snprintf(err, errlen, "%s: %s", path, glad_strerror(rc)); return rc; }
-    loader ld = {st, path, err, errlen};
+    /* the reader's own detail when it gave one */
+    if (rc) return glad_error_detail()[0] ? rc : glad_fail(rc, "%s: %s", path, glad_strerror(rc));
+    loader ld = {st, path};
     int cfg_layers[MAXL] = {0}, cfg_nl = 0, wpg = 64;
     const char *cj = glad_st_meta(st, "config");
     glad_resnet *r = NULL;
     if (cj) GLAD_TRYG(rc, parse_config(&ld, cj, cfg_layers, &cfg_nl, &wpg), fail);
-    rc = GLAD_ENOMEM;
-    if (!(r = calloc(1, sizeof *r))) goto fail;
+    if (!(r = calloc(1, sizeof *r))) { rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", path); goto fail; }
     GLAD_TRYG(rc, load_conv(&ld, &r->stem, "conv1", "bn1", -1, 3, 7, 2, 3), fail);
     int inplanes = r->stem.oc;
     for (int L = 0; L < MAXL; L++) {

@@ -15,13 +15,14 @@
 
 typedef struct glad_resnet glad_resnet;
 
-/* Load a model file; on error *err names the bad key (missing, wrong shape or
- * dtype, non-finite or negative running_var). */
-int glad_resnet_load(glad_resnet **r, const char *path, char *err, size_t errlen);
+/* Load a model file; on error glad_error_detail() names the file and the bad
+ * key (missing, wrong shape or dtype, non-finite values: GLAD_ENAN, negative
+ * running_var). */
+int glad_resnet_load(glad_resnet **r, const char *path);
 /* Same, choosing whether stride-1 3x3 convolutions use Winograd F(2x2,3x3)
  * (lib/nn/winograd.h; its transformed weights, 16/9 the size, replace the
  * plain ones): 1 yes (what glad_resnet_load does), 0 im2col + GEMM. */
-int glad_resnet_load_winograd(glad_resnet **r, const char *path, int winograd, char *err, size_t errlen);
+int glad_resnet_load_winograd(glad_resnet **r, const char *path, int winograd);
 void glad_resnet_free(glad_resnet *r);
 int glad_resnet_nlayers(const glad_resnet *r);        /* 3, or 4 when layer4 is present */
 /* output shape of layer L (1-based: 1..nlayers) for an H x W input */

@@ -87,22 +87,21 @@ static const int64_t *shape_of(const glad_st *st, const char *name, int ndim)
 
 /* DINO defaults from the tensor shapes: patch and dim from the patch embedding,
  * depth = number of consecutive blocks, heads = dim/64, the grid from pos_embed */
-static int infer_config(glad_vit_config *c, int *qkv_bias, const glad_st *st, char *err, size_t errlen)
+static int infer_config(glad_vit_config *c, int *qkv_bias, const glad_st *st, const char *path)
 {
     const int64_t *pe = shape_of(st, "patch_embed.proj.weight", 4), *pos = shape_of(st, "pos_embed", 3),
                   *fc1 = shape_of(st, "blocks.0.mlp.fc1.weight", 2);
     const char *bad = !pe ? "patch_embed.proj.weight" : !pos ? "pos_embed" : !fc1 ? "blocks.0.mlp.fc1.weight" : NULL;
-    if (bad) { snprintf(err, errlen, "tensor '%s' missing or not of the expected rank (no config in __metadata__)", bad); return GLAD_ENOTFOUND; }
-    if (pe[2] != pe[3] || pe[1] != 3 || pe[0] < 1 || pe[0] > 8192 || pe[2] < 1 || pe[2] > 64) {
-        snprintf(err, errlen, "tensor 'patch_embed.proj.weight' has the wrong shape");
-        return GLAD_ESHAPE;
-    }
+    if (bad) return glad_fail(GLAD_ENOTFOUND, "%s: tensor '%s' missing or not of the expected rank (no config in __metadata__)", path, bad);
+    if (pe[2] != pe[3] || pe[1] != 3 || pe[0] < 1 || pe[0] > 8192 || pe[2] < 1 || pe[2] > 64)
+        return glad_fail(GLAD_ESHAPE, "%s: tensor 'patch_embed.proj.weight' has the wrong shape", path);
     c->dim = (int)pe[0];
     c->patch = (int)pe[2];
     c->heads = c->dim / 64;
-    if (c->heads < 1 || c->dim % 64) { snprintf(err, errlen, "embed_dim %d is not a multiple of 64: heads cannot be inferred (add a config)", c->dim); return GLAD_EFORMAT; }
+    if (c->heads < 1 || c->dim % 64)
+        return glad_fail(GLAD_EFORMAT, "%s: embed_dim %d is not a multiple of 64: heads cannot be inferred (add a config)", path, c->dim);
     int64_t n0 = pos[1] - 1, g = (int64_t)llround(sqrt((double)(n0 > 0 ? n0 : 0)));
-    if (n0 < 1 || g * g != n0 || g > 1024) { snprintf(err, errlen, "tensor 'pos_embed' has no square patch grid"); return GLAD_ESHAPE; }
+    if (n0 < 1 || g * g != n0 || g > 1024) return glad_fail(GLAD_ESHAPE, "%s: tensor 'pos_embed' has no square patch grid", path);
     c->pos_grid = (int)g;
     c->mlp_hidden = fc1[0] >= 1 && fc1[0] <= 65536 ? (int)fc1[0] : -1;
     c->depth = 0;
@@ -116,14 +115,13 @@ static int infer_config(glad_vit_config *c, int *qkv_bias, const glad_st *st, ch
     for (int i = 0; i < glad_st_count(st); i++) {
         const char *nm = glad_st_entry_at(st, i)->name;
         int k;
-        if (sscanf(nm, "blocks.%d.", &k) == 1 && k >= c->depth) {
-            snprintf(err, errlen, "tensor '%.200s' beyond the %d consecutive blocks (blocks.%d.norm1.weight missing?)", nm, c->depth, c->depth);
-            return GLAD_ENOTFOUND;
-        }
+        if (sscanf(nm, "blocks.%d.", &k) == 1 && k >= c->depth)
+            return glad_fail(GLAD_ENOTFOUND, "%s: tensor '%.200s' beyond the %d consecutive blocks (blocks.%d.norm1.weight missing?)", path, nm,
+                             c->depth, c->depth);
     }
     c->eps = 1e-6f;
     *qkv_bias = glad_st_find(st, "blocks.0.attn.qkv.bias") != NULL;
-    if (!cfg_valid(c)) { snprintf(err, errlen, "inferred ViT config is out of range"); return GLAD_EFORMAT; }
+    if (!cfg_valid(c)) return glad_fail(GLAD_EFORMAT, "%s: inferred ViT config is out of range", path);
     return 0;
 }
 
@@ -167,24 +165,24 @@ static int build_table(glad_vit *v, pdesc *p)
     return np;
 }
 
-static int load_weights(glad_vit *v, const glad_st *st, char *err, size_t errlen)
+static int load_weights(glad_vit *v, const glad_st *st, const char *path)
 {
     int maxp = 6 + 12 * v->cfg.depth;
     pdesc *p = calloc((size_t)maxp, sizeof *p);
     v->blk = calloc((size_t)v->cfg.depth, sizeof *v->blk);
-    if (!p || !v->blk) { free(p); snprintf(err, errlen, "out of memory"); return GLAD_ENOMEM; }
+    if (!p || !v->blk) { free(p); return glad_fail(GLAD_ENOMEM, "%s: out of memory", path); }
     int np = build_table(v, p), rc = 0;
     size_t total = 0;
     for (int i = 0; i < np; i++) {
         p[i].off = total;
         total += p[i].n;
-        if (total > GLAD_MAX_ALLOC / sizeof(float)) { snprintf(err, errlen, "model too large"); rc = GLAD_ERANGE; goto out; }
+        if (total > GLAD_MAX_ALLOC / sizeof(float)) { rc = glad_fail(GLAD_ERANGE, "%s: model too large", path); goto out; }
     }
     v->w = malloc(total * sizeof(float));
-    if (!v->w) { snprintf(err, errlen, "out of memory for %zu weights", total); rc = GLAD_ENOMEM; goto out; }
+    if (!v->w) { rc = glad_fail(GLAD_ENOMEM, "%s: out of memory for %zu weights", path, total); goto out; }
     for (int i = 0; i < np; i++) {
         const glad_st_entry *e = glad_st_find(st, p[i].name);
-        if (!e) { snprintf(err, errlen, "tensor '%s' missing", p[i].name); rc = GLAD_ENOTFOUND; goto out; }
+        if (!e) { rc = glad_fail(GLAD_ENOTFOUND, "%s: tensor '%s' missing", path, p[i].name); goto out; }
         int ok = e->ndim == p[i].ndim;
         for (int d = 0; ok && d < e->ndim; d++) ok = e->shape[d] == p[i].shape[d];
         if (!ok) {
@@ -194,17 +192,16 @@ static int load_weights(glad_vit *v, const glad_st *st, char *err, size_t errlen
             want[k] = 0;
             for (int d = 0; d < e->ndim && l < sizeof got - 24; d++) l += (size_t)snprintf(got + l, sizeof got - l, "%s%lld", d ? "," : "", (long long)e->shape[d]);
             got[l] = 0;
-            snprintf(err, errlen, "tensor '%s' has shape [%s], expected [%s]", p[i].name, got, want);
-            rc = GLAD_ESHAPE;
+            rc = glad_fail(GLAD_ESHAPE, "%s: tensor '%s' has shape [%s], expected [%s]", path, p[i].name, got, want);
             goto out;
         }
         glad_tensor t;
-        if ((rc = glad_st_get_f32(st, p[i].name, &t))) { snprintf(err, errlen, "tensor '%s': %s", p[i].name, glad_strerror(rc)); goto out; }
+        if ((rc = glad_st_get_f32(st, p[i].name, &t))) { rc = glad_fail(rc, "%s: tensor '%s': %s", path, p[i].name, glad_strerror(rc)); goto out; }
         memcpy(v->w + p[i].off, t.data, p[i].n * sizeof(float));
         glad_tensor_free(&t);
         int fin = 1;
         for (size_t k = 0; k < p[i].n; k++) fin &= isfinite(v->w[p[i].off + k]) != 0;
-        if (!fin) { snprintf(err, errlen, "tensor '%s' has non-finite values", p[i].name); rc = GLAD_ENAN; goto out; }
+        if (!fin) { rc = glad_fail(GLAD_ENAN, "%s: tensor '%s' has non-finite values", path, p[i].name); goto out; }
         *p[i].dst = v->w + p[i].off;
     }
 out:
@@ -212,23 +209,24 @@ out:
     return rc;
 }
 
-int glad_vit_load(glad_vit **out, const char *path, char *err, size_t errlen)
+int glad_vit_load(glad_vit **out, const char *path)
 {
-    char e2[400] = "";
     *out = NULL;
     glad_st *st;
+    glad_error_clear();
     int rc = glad_st_open(&st, path);
-    if (rc) { snprintf(err, errlen, "%s: %s", path, glad_strerror(rc)); return rc; }
+    /* the reader's own detail when it gave one */
+    if (rc) return glad_error_detail()[0] ? rc : glad_fail(rc, "%s: %s", path, glad_strerror(rc));
     glad_vit *v = calloc(1, sizeof *v);
-    if (!v) { glad_st_close(st); snprintf(err, errlen, "out of memory"); return GLAD_ENOMEM; }
+    if (!v) { glad_st_close(st); return glad_fail(GLAD_ENOMEM, "%s: out of memory", path); }
     const char *cj = glad_st_meta(st, "config");
     if (cj) {
-        if ((rc = parse_config(&v->cfg, &v->qkv_bias, cj))) snprintf(e2, sizeof e2, "invalid ViT config in __metadata__");
+        if ((rc = parse_config(&v->cfg, &v->qkv_bias, cj))) glad_fail(rc, "%s: invalid ViT config in __metadata__", path);
     } else
-        rc = infer_config(&v->cfg, &v->qkv_bias, st, e2, sizeof e2);
-    if (!rc) rc = load_weights(v, st, e2, sizeof e2);
+        rc = infer_config(&v->cfg, &v->qkv_bias, st, path);
+    if (!rc) rc = load_weights(v, st, path);
     glad_st_close(st);
-    if (rc) { snprintf(err, errlen, "%s: %s", path, e2); glad_vit_free(v); return rc; }
+    if (rc) { glad_vit_free(v); return rc; }
     *out = v;
     return 0;
 }
@@ -349,7 +347,9 @@ static inline void vexp_neg(v16f *px)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    v16i bits = (__builtin_convertvector(n, v16i) + 127) << 23;
+    /* a NaN x makes p NaN; its n is taken as 0, as converting a NaN to an integer is undefined */
+    v16i ok = n == n;
+    v16i bits = (__builtin_convertvector((v16f)(ok & (v16i)n), v16i) + 127) << 23;
     *px = p * (v16f)bits;
 }
 

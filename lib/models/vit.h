@@ -16,9 +16,10 @@ typedef struct glad_vit glad_vit;
 /* Load from safetensors. Config comes from __metadata__["config"] JSON when present
  * (keys patch_size, embed_dim, depth, num_heads, layernorm_eps, pos_grid, mlp_ratio,
  * qkv_bias, as in ../shared/fixtures/dino-vit.weights.safetensors), else is inferred
- * from shapes with heads = dim/64 (DINO), eps 1e-6. Every tensor's shape is validated;
- * on error *err says which key. */
-int glad_vit_load(glad_vit **v, const char *path, char *err, size_t errlen);
+ * from shapes with heads = dim/64 (DINO), eps 1e-6. Every tensor's shape is validated
+ * and its values must be finite (GLAD_ENAN otherwise); on error
+ * glad_error_detail() names the file and the tensor. */
+int glad_vit_load(glad_vit **v, const char *path);
 void glad_vit_free(glad_vit *v);
 const glad_vit_config *glad_vit_cfg(const glad_vit *v);
 

@@ -11,9 +11,11 @@
  * not depend on the tiling, the thread count or the batch. The same kernel
  * gives the input gradient (a 3x3 convolution of dout with the weights
  * transposed and flipped). Planes of 16 x 16 or more whose shapes Winograd
- * accepts go to wino3x3.c instead, forward, input and weight gradients alike
- * (F(2x2,3x3), 2.25x fewer products; from 32 x 32 on wino4x4.c's
- * F(4x4,3x3), 4x fewer); smaller ones use the direct sums here. With a
+ * accepts go to the Winograd block driver (winoblk.c) instead, forward,
+ * input and weight gradients alike, and the choice of its kernel is made
+ * here: wino4x4.c's F(4x4,3x3) (4x fewer products) from 32 x 32 with sides
+ * multiples of 4, else wino3x3.c's F(2x2,3x3) (2.25x fewer); smaller planes
+ * use the direct sums here. With a
  * glad_gnsilu the input copies apply GroupNorm+SiLU on the way (the tensor is
  * never stored). Not a general convolution. */
 #include <immintrin.h>
@@ -26,6 +28,8 @@
 #include "nn/cpu.h"
 #include "nn/tile.h"
 #include "nn/wino3x3.h"
+#include "nn/wino4x4.h"
+#include "nn/winoblk.h"
 
 size_t glad_conv3x3_pad_floats(int C, int H, int W)
 {
@@ -132,13 +136,26 @@ static void run(float *out, const float *xp, const float *w, const float *bias, 
         }
 }
 
-/* Winograd (wino3x3.c) where its shape rules and 16 x 16 or more positions
- * hold: below that (one block of tiles per image) the direct kernel is faster */
-static int use_wino(int NI, int H, int W, int NO) { return H * W >= 256 && glad_wino3x3_ok(NI, H, W, NO); }
+/* the Winograd kernel for a conv of NI inputs and NO outputs on H x W, or
+ * NULL: F(4x4,3x3) where its shape rules hold (planes of 32 x 32 and more,
+ * where its fewer products outweigh its larger transforms), else F(2x2,3x3)
+ * where its rules and 16 x 16 or more positions hold; below that (one block
+ * of tiles per image) the direct kernel is faster */
+static const glad_wino_kernel *wino(int NI, int H, int W, int NO)
+{
+    if (glad_wino4x4_ok(NI, H, W, NO)) return &glad_wino4x4_kernel;
+    return H * W >= 256 && glad_wino3x3_ok(NI, H, W, NO) ? &glad_wino3x3_kernel : NULL;
+}
+
+static size_t wino_floats(int NI, int H, int W, int NO)
+{
+    const glad_wino_kernel *k = wino(NI, H, W, NO);
+    return k ? glad_wino_weight_floats(k, NI, NO) : 0;
+}
 
 size_t glad_conv3x3_forward_floats(int C, int H, int W, int OC)
 {
-    return glad_conv3x3_pad_floats(C, H, W) + (use_wino(C, H, W, OC) ? glad_wino3x3_weight_floats(C, H, W, OC) : 0);
+    return glad_conv3x3_pad_floats(C, H, W) + wino_floats(C, H, W, OC);
 }
 
 // x is (B,C,H,W), w is (OC,C,3,3), out is (B,OC,H,W); ws: glad_conv3x3_forward_floats
@@ -147,12 +164,13 @@ void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, co
 {
     static const int toff[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W;
-    float *U = use_wino(C, H, W, OC) ? ws + glad_conv3x3_pad_floats(C, H, W) : NULL;
-    if (U) glad_wino3x3_weights(U, w, C, H, W, OC, 0);
+    const glad_wino_kernel *k = wino(C, H, W, OC);
+    float *U = k ? ws + glad_conv3x3_pad_floats(C, H, W) : NULL;
+    if (k) k->weights(U, w, C, OC, 0);
     for (int n = 0; n < B; n++) {
         pad_pre(ws, x + n * nx, C, H, W, pre, n);
         /* a thread without its Winograd scratch: the direct kernel instead */
-        if (!U || glad_wino3x3_run(out + n * no, ws, U, b, C, H, W, OC, 0))
+        if (!k || glad_wino_drive(k, out + n * no, ws, U, b, C, H, W, OC, 0))
             run(out + n * no, ws, w, b, C, OC, H, W, (size_t)C * 9, 9, toff, 0);
     }
 }
@@ -268,8 +286,13 @@ __attribute__((target("avx512f"))) static void dw_cl(float *acc, const float *dy
 
 static size_t cl_floats(int C, int H, int W) { return (size_t)C * ((size_t)(H + 2) * (W + 2) + 2) + 16; }
 
-/* the weight gradient by Winograd from 16 x 16 positions on too */
-static int use_wino_dw(int C, int H, int W, int OC) { return H * W >= 256 && glad_wino3x3_dw_ok(C, H, W, OC); }
+/* the weight gradient's Winograd kernel, or NULL: F(4x4,3x3), else
+ * F(2x2,3x3) from 16 x 16 positions on, as for the forward */
+static const glad_wino_dwkernel *wino_dw(int C, int H, int W, int OC)
+{
+    if (glad_wino4x4_dw_ok(C, H, W, OC)) return &glad_wino4x4_dwkernel;
+    return H * W >= 256 && glad_wino3x3_dw_ok(C, H, W, OC) ? &glad_wino3x3_dwkernel : NULL;
+}
 
 /* x's padded planes (channels-last when C % 16 == 0), dout's padded planes,
  * dout channels-last (Winograd weight gradient), then the input gradient's
@@ -277,20 +300,21 @@ static int use_wino_dw(int C, int H, int W, int OC) { return H * W >= 256 && gla
 size_t glad_conv3x3_backward_floats(int C, int H, int W, int OC)
 {
     size_t a = glad_conv3x3_pad_floats(C, H, W), b = C % 16 ? 0 : cl_floats(C, H, W);
-    return (a > b ? a : b) + glad_conv3x3_pad_floats(OC, H, W) + (use_wino_dw(C, H, W, OC) ? cl_floats(OC, H, W) : 0) +
-           (use_wino(OC, H, W, C) ? glad_wino3x3_weight_floats(OC, H, W, C) : 0);
+    return (a > b ? a : b) + glad_conv3x3_pad_floats(OC, H, W) + (wino_dw(C, H, W, OC) ? cl_floats(OC, H, W) : 0) +
+           wino_floats(OC, H, W, C);
 }
 
 static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
 /* dw (OC,C,3,3) += sum_p dout[o][p] xpad[c][p + off(t)], dx (C,H,W) += the
- * input gradient (when dx != NULL; by Winograd when U, the flipped weights,
- * is given). x and dout are padded once each into ws; every dw element is one
- * (channel block, input channel) task's vector sum, so it is thread-independent.
- * With scr (nth thread scratches) the weight gradient goes to Winograd's
- * partials instead (glad_wino3x3_dw_finish ends it). */
+ * input gradient (when dx != NULL; by Winograd kernel k when U, its flipped
+ * weights, is given). x and dout are padded once each into ws; every dw
+ * element is one (channel block, input channel) task's vector sum, so it is
+ * thread-independent. With scr (nth thread scratches) the weight gradient
+ * goes to Winograd kernel kd's partials instead (its finish ends it). */
 static void backward1(float *dx, float *dw, const float *dout, const float *x, const glad_gnsilu *pre, int n, const float *w,
-                      const float *U, float *scr, int nth, int C, int H, int W, int OC, float *ws, int set)
+                      const glad_wino_kernel *k, const float *U, const glad_wino_dwkernel *kd, float *scr, int nth, int C,
+                      int H, int W, int OC, float *ws, int set)
 {
     int Wp = W + 2;
     size_t plane = (size_t)(H + 2) * Wp, na = glad_conv3x3_pad_floats(C, H, W), nb = C % 16 ? 0 : cl_floats(C, H, W);
@@ -302,7 +326,7 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
         float *xt = align64(ws), *dyt = align64(dp + glad_conv3x3_pad_floats(OC, H, W));
         pad_channels_last_pre(xt, x, C, H, W, pre, n);
         pad_channels_last(dyt, dout, OC, H, W);
-        glad_wino3x3_dw_image(scr, nth, xt, dyt, C, H, W, OC);
+        glad_wino_dw_drive(kd, scr, nth, xt, dyt, C, H, W, OC);
     } else if (C % 16 == 0) {
         /* channels-last input, 64-byte aligned inside ws */
         float *xt = align64(ws);
@@ -335,7 +359,7 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
             }
     }
     /* dx[c] += sum_o sum_t w[o][c][8 - t] dpad[o][p + off(t)]: the transposed, flipped kernel */
-    if (dx && (!U || glad_wino3x3_run(dx, dp, U, NULL, OC, H, W, C, !set))) {
+    if (dx && (!U || glad_wino_drive(k, dx, dp, U, NULL, OC, H, W, C, !set))) {
         static const int toff[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
         run(dx, dp, w, NULL, OC, C, H, W, 9, (size_t)C * 9, toff, !set);
     }
@@ -345,15 +369,17 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
 void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float *x, const glad_gnsilu *pre, const float *w,
                            int B, int C, int H, int W, int OC, float *ws, int set)
 {
-    size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W, nu = use_wino(OC, H, W, C) ? glad_wino3x3_weight_floats(OC, H, W, C) : 0;
-    float *U = dx && nu ? ws + glad_conv3x3_backward_floats(C, H, W, OC) - nu : NULL;
-    if (U) glad_wino3x3_weights(U, w, OC, H, W, C, 1);
+    size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W, nu = wino_floats(OC, H, W, C);
+    const glad_wino_kernel *k = dx ? wino(OC, H, W, C) : NULL;
+    float *U = k ? ws + glad_conv3x3_backward_floats(C, H, W, OC) - nu : NULL;
+    if (k) k->weights(U, w, OC, C, 1);
     /* Winograd's weight gradient sums into per-thread partials (without
      * their memory, the direct sums) */
     int nth = omp_get_max_threads();
-    float *scr = use_wino_dw(C, H, W, OC) ? calloc((size_t)nth * glad_wino3x3_dw_floats(C, H, W, OC), sizeof(float)) : NULL;
+    const glad_wino_dwkernel *kd = wino_dw(C, H, W, OC);
+    float *scr = kd ? calloc((size_t)nth * glad_wino_dw_floats(kd, C, OC), sizeof(float)) : NULL;
     for (int n = 0; n < B; n++)
-        backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, pre, n, w, U, scr, nth, C, H, W, OC, ws, set);
-    if (scr) glad_wino3x3_dw_finish(dw, scr, nth, C, H, W, OC);
+        backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, pre, n, w, k, U, kd, scr, nth, C, H, W, OC, ws, set);
+    if (scr) kd->finish(dw, scr, nth, C, OC);
     free(scr);
 }

@@ -1,5 +1,5 @@
 /* conv3x3.h - the direct 3x3 stride-1 padding-1 convolution of conv3x3.c
- * and, for large planes, the Winograd one of wino3x3.c (AVX-512F only: check
+ * and, for large planes, the Winograd ones of winoblk.c (AVX-512F only: check
  * glad_nn_avx512() first). Private to lib/nn: glad_conv2d_forward and
  * glad_conv2d_backward pick it. */
 #ifndef GLAD_NN_CONV3X3_H

@@ -2,6 +2,7 @@
  * timestep embedding: the engine's memory-bound kernels. */
 #include <math.h>
 #include <string.h>
+#include "core/rng.h"
 #include "nn/fastmath.h"
 #include "nn/nn.h"
 
@@ -181,15 +182,8 @@ void glad_softmax_rows(float *x, int M, int D)
     for (int m = 0; m < M; m++) softmax_row(x + (size_t)m * D, D);
 }
 
-/* keep element i when hash(seed, i) >= p (a splitmix64 finaliser) */
-static int keep(uint64_t seed, size_t i, float p)
-{
-    uint64_t z = seed + 0x9E3779B97F4A7C15ull * (i + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0) >= p;
-}
+/* keep element i when uniform i of seed >= p (lib/core/rng) */
+static int keep(uint64_t seed, size_t i, float p) { return glad_rng_uniform_at(seed, i) >= p; }
 
 void glad_dropout_forward(float *out, const float *x, size_t n, float p, uint64_t seed)
 {

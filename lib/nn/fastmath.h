@@ -5,8 +5,10 @@
  * parts of ln 2), |r| <= ln2/2, exp(r) by its degree-6 Taylor polynomial
  * (truncation r^7/7! < 2e-10 relative): within 2 ulp of expf. Inputs are
  * clamped to [-87.3, 88.3] (2^k stays a normal float); exp(-87.3) ~ 1.2e-38
- * and exp(88.3) ~ 2.0e38 stand in for underflow and overflow. Not a
- * general-purpose libm: no NaN/inf semantics. Private to lib/nn. */
+ * and exp(88.3) ~ 2.0e38 stand in for underflow and overflow, also for
+ * -inf and +inf. A NaN x gives NaN from glad_expf_fast and exp(-87.3) from
+ * glad_exp16 (vmaxps returns its second operand for a NaN). Not a
+ * general-purpose libm. Private to lib/nn. */
 #ifndef GLAD_NN_FASTMATH_H
 #define GLAD_NN_FASTMATH_H
 
@@ -41,7 +43,12 @@ static inline float glad_expf_fast(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    union { int32_t i; float f; } s = {((int32_t)kf + 127) << 23};
+    /* 2^k by its exponent bits. A NaN x passes the clamps and makes r and p
+     * NaN, which the product keeps; its k is taken as 0, because converting
+     * a NaN to an integer is undefined (and shifting the negative result of
+     * x86's conversion too). Finite x: k in [-126, 127], the same bits. */
+    float ki = kf == kf ? kf : 0.0f;
+    union { uint32_t i; float f; } s = {(uint32_t)((int32_t)ki + 127) << 23};
     return p * s.f;
 }
 

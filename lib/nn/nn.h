@@ -94,7 +94,8 @@ void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, c
 void glad_softmax_rows(float *x, int M, int D);
 
 /* ---- seeded dropout: keep with probability 1-p, scale 1/(1-p); the mask is
- * a hash of (seed, index), so it is reproducible and thread-independent ---- */
+ * glad_rng_uniform_at(seed, index) >= p (lib/core/rng), so it is
+ * reproducible and thread-independent ---- */
 void glad_dropout_forward(float *out, const float *x, size_t n, float p, uint64_t seed);
 void glad_dropout_backward(float *dx, const float *dout, size_t n, float p, uint64_t seed);
 

@@ -1,28 +1,22 @@
-/* wino3x3.c - 3x3 stride-1 padding-1 convolution by Winograd F(2x2,3x3),
- * fused and cache-blocked for AVX-512F (the UNet's forward, input and weight
- * gradients; conv3x3.c picks it). Same transforms as winograd.c:
+/* wino3x3.c - the transforms of Winograd F(2x2,3x3) for the block driver
+ * (winoblk.c), AVX-512F: 3x3 stride-1 padding-1 convolutions (the UNet's
+ * forward, input and weight gradients) on the planes conv3x3.c gives it
+ * (16 x 16 and more; from 32 x 32 on conv3x3.c picks wino4x4.c's F(4x4,3x3)
+ * instead). Same transforms as winograd.c:
  *   Y = A^T [ (G g G^T) .* (B^T d B) ] A   per 2x2 output tile,
  * 16 products per tile and channel pair instead of 36. Unlike winograd.c (16 sgemm over
- * the whole image, whose V and M stream through memory), a thread takes 32
- * tiles at a time: their B^T d B for every input channel (V: 16 x NI x 32,
- * L2), then per 8 output channels the 16 products summed over the inputs in
- * 16 zmm accumulators (M: 16 x 8 x 32, L1), then A^T m A into the output.
- * Every output element sums its inputs in one fixed order whatever the
- * tiling, the threads or the batch. Not a general convolution: H and W even,
- * NO a multiple of 8 (glad_wino3x3_ok). Shapes wino4x4.c accepts (planes
- * from 32 x 32 with sides multiples of 4) are handed to its F(4x4,3x3) by
- * the public functions here, so callers see one Winograd convolution. */
+ * the whole image, whose V and M stream through memory), the driver has a
+ * thread take 32 tiles at a time: their B^T d B for every input channel
+ * (V: 16 x NI x 32, L2), then per 8 output channels the 16 products summed
+ * over the inputs in 16 zmm accumulators (M: 16 x 8 x 32, L1), then A^T m A
+ * into the output. Every output element sums its inputs in one fixed order
+ * whatever the tiling, the threads or the batch. Not a general convolution:
+ * H and W even, NO a multiple of 8 (glad_wino3x3_ok). */
 #include <immintrin.h>
-#include <omp.h>
-#include <stdlib.h>
 #include <string.h>
-#include "nn/nn.h"
-#include "core/glad.h"
 #include "nn/tile.h"
 #include "nn/winograd.h"
 #include "nn/wino3x3.h"
-#include "nn/wino4x4.h"
-#include "nn/winoblk.h"
 
 enum { NT = 32 };   /* tiles per block: two zmm of lanes */
 
@@ -35,20 +29,11 @@ int glad_wino3x3_ok(int NI, int H, int W, int NO)
 static size_t ustride(int NI, int NO) { return glad_wino_plane((size_t)NI * NO); }
 static size_t vstride(int NI) { return glad_wino_plane((size_t)NI * NT); }
 
-/* planes of 32 x 32 and more go to F(4x4,3x3) (wino4x4.c) */
-static int four(int NI, int H, int W, int NO) { return glad_wino4x4_ok(NI, H, W, NO); }
-
-size_t glad_wino3x3_weight_floats(int NI, int H, int W, int NO)
-{
-    return four(NI, H, W, NO) ? glad_wino4x4_weight_floats(NI, NO) : 16 * ustride(NI, NO);
-}
-
 /* U (16, NO/8, NI, 8) = G g G^T of filter (o, i); g[t] = w[(o NI + i) 9 + t],
  * or for the input gradient (flip) w[(i NO + o) 9 + 8 - t]: the transposed,
  * flipped kernel of a forward convolution with NI outputs */
-void glad_wino3x3_weights(float *U, const float *w, int NI, int H, int W, int NO, int flip)
+static void weights(float *U, const float *w, int NI, int NO, int flip)
 {
-    if (four(NI, H, W, NO)) { glad_wino4x4_weights(U, w, NI, NO, flip); return; }
     int nob = NO / 8;
     size_t es = ustride(NI, NO);
     // (output block, input) pairs write disjoint 8-float runs of U
@@ -64,30 +49,6 @@ void glad_wino3x3_weights(float *U, const float *w, int NI, int H, int W, int NO
             for (int e = 0; e < 16; e++) u8[e * es + o8] = u[e];
         }
     }
-}
-
-void glad_wino_put(float *oc, const float *y, int ys, int m, int W, float bv, const glad_wino_seg *sg, int nseg, int accumulate)
-{
-    for (int k = 0; k < nseg; k++) {
-        const glad_wino_seg *q = &sg[k];
-        for (int r = 0; r < m; r++) {
-            float *row = oc + (size_t)(m * q->ti + r) * W + m * q->tj;
-            const float *yr = y + (size_t)r * ys + m * q->s;
-            if (accumulate) for (int j = 0; j < m * q->L; j++) row[j] += yr[j];
-            else for (int j = 0; j < m * q->L; j++) row[j] = yr[j] + bv;
-        }
-    }
-}
-
-int glad_wino_segments(glad_wino_seg *sg, int t0, int nt, int tw)
-{
-    int n = 0;
-    for (int t = t0; t < t0 + nt;) {
-        int ti = t / tw, tj = t % tw, L = tw - tj < t0 + nt - t ? tw - tj : t0 + nt - t;
-        sg[n++] = (glad_wino_seg){ti, tj, t - t0, L};
-        t += L;
-    }
-    return n;
 }
 
 /* V (16, NI, NT) = B^T d B for the tiles of the segments, d the 4x4 patch at
@@ -177,71 +138,12 @@ __attribute__((target("avx512f"))) static void output_block(float *out, const fl
     }
 }
 
-int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, int NI, int H,
-                    int W, int NO, int accumulate)
-{
-    int NB = k->nt, tw = W / k->m, T = (H / k->m) * tw, nblk = (T + NB - 1) / NB, nob = NO / 8, nth = omp_get_max_threads();
-    size_t nv = (size_t)k->ne * glad_wino_plane((size_t)NI * NB);
-    /* split the output channels too when there are fewer blocks than threads */
-    int G = nblk >= nth ? 1 : (nth + nblk - 1) / nblk;
-    if (G > nob) G = nob;
-    int fail = 0;
-    /* every thread allocates its V and M before any output is touched, so a
-     * failure leaves out as it was (the caller then runs the direct kernel,
-     * which in accumulate mode must not add twice) */
-    // (tile block, channel group) tasks write disjoint outputs; each thread has its own V and M
-    #pragma omp parallel shared(fail) if ((long)NO * NI * H * W > 65536)
-    {
-        float *V = aligned_alloc(64, sizeof(float) * (nv + (size_t)k->ne * 8 * NB)), *M = V ? V + nv : NULL;
-        if (!V) {
-            #pragma omp atomic write
-            fail = 1;
-        }
-        #pragma omp barrier
-        int stop;
-        #pragma omp atomic read
-        stop = fail;
-        if (!stop) {
-            #pragma omp for schedule(static)
-            for (int task = 0; task < nblk * G; task++) {
-                int b = task / G, g = task % G, t0 = b * NB, nt = T - t0 < NB ? T - t0 : NB;
-                glad_wino_seg sg[32];
-                int nseg = glad_wino_segments(sg, t0, nt, tw);
-                k->input(V, xp, NI, H, W + 2, sg, nseg, nt);
-                for (int ob = g * nob / G; ob < (g + 1) * nob / G; ob++) {
-                    k->gemm(M, V, U, NI, nob, ob);
-                    k->output(out, M, bias, ob * 8, H, W, sg, nseg, accumulate);
-                }
-            }
-        }
-        free(V);
-    }
-    return fail ? GLAD_ENOMEM : 0;
-}
+const glad_wino_kernel glad_wino3x3_kernel = {2, 16, NT, weights, input_block, gemm_block, output_block};
 
-static const glad_wino_kernel f2 = {2, 16, NT, input_block, gemm_block, output_block};
-
-// xp is (NI, H+2, W+2) zero-bordered (conv3x3.c's padded planes), out is (NO,H,W)
-int glad_wino3x3_run(float *out, const float *xp, const float *U, const float *bias, int NI, int H, int W, int NO,
-                     int accumulate)
-{
-    return glad_wino_drive(four(NI, H, W, NO) ? &glad_wino4x4_kernel : &f2, out, xp, U, bias, NI, H, W, NO, accumulate);
-}
-
-/* ---- weight gradient. With Y = A^T M A per tile and M_e = sum_i U_e V_e:
- *   dM = A dY A^T (4x4 from the tile's 2x2 dout),  dU_e[o][i] = sum_t dM_e[o][t] V_e[i][t],
- *   dw[o][i] = G^T dU[o][i] G,
- * exact since every output belongs to one tile. Channels-last inputs make
- * both transforms vectors over channels: a thread takes 32 tiles, writes
- * V (16, 32, C) and dM (16, 32, OC), then adds dM_e^T V_e into its own
- * partial dU (16, OC, C) by 8 x 32 register tiles; glad_wino3x3_dw_finish sums
- * the partials in thread order (so results depend on the thread count only
- * by rounding). */
+/* ---- weight gradient (winoblk.c's loop): dM = A dY A^T, 4x4 from a tile's
+ * 2x2 dout, dU_e = sum_t dM_e V_e^T, dw = G^T dU G */
 
 int glad_wino3x3_dw_ok(int C, int H, int W, int OC) { return H % 2 == 0 && W % 2 == 0 && C % 32 == 0 && OC % 16 == 0; }
-
-/* the weight gradient by F(4x4,3x3) too where wino4x4.c takes it */
-static int four_dw(int C, int H, int W, int OC) { return glad_wino4x4_dw_ok(C, H, W, OC); }
 
 /* the 16 (B^T d B) vectors of 16 channels from a 4x4 patch d[r][c] = p[r rs + c cs] */
 __attribute__((target("avx512f"))) static void btdb16(float *v, size_t vs, const float *p, size_t rs, size_t cs)
@@ -280,59 +182,10 @@ __attribute__((target("avx512f"))) static void adya16(float *m, size_t ms, const
     }
 }
 
-enum { DT = 32 };   /* tiles per weight-gradient block */
-
-size_t glad_wino_dw_floats(const glad_wino_dwkernel *k, int C, int OC)
+/* dw += G^T dU G per filter, dU the thread partials summed in thread order */
+static void dw_finish(float *dw, const float *scr, int nth, int C, int OC)
 {
-    return (size_t)k->ne * OC * C + (size_t)k->ne * DT * (C + OC);
-}
-
-void glad_wino_dw_drive(const glad_wino_dwkernel *k, float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W,
-                        int OC)
-{
-    int m = k->m, ne = k->ne, Wp = W + 2, tw = W / m, T = (H / m) * tw, nblk = (T + DT - 1) / DT;
-    size_t per = glad_wino_dw_floats(k, C, OC), ps = (size_t)OC * C;
-    // tile blocks add into their thread's own partial
-    #pragma omp parallel num_threads(nth) if (nth > 1)
-    {
-        float *P = scr + (size_t)omp_get_thread_num() * per, *Vb = P + ne * ps, *Mb = Vb + (size_t)ne * DT * C;
-        #pragma omp for schedule(static)
-        for (int b = 0; b < nblk; b++) {
-            int t0 = b * DT, nt = T - t0 < DT ? T - t0 : DT;
-            for (int q = 0; q < nt; q++) {
-                int ti = (t0 + q) / tw, tj = (t0 + q) % tw;
-                const float *xq = xt + ((size_t)(m * ti) * Wp + m * tj) * C, *yq = dyt + ((size_t)(m * ti + 1) * Wp + m * tj + 1) * OC;
-                for (int c0 = 0; c0 < C; c0 += 16) k->btdb(Vb + (size_t)q * C + c0, (size_t)DT * C, xq + c0, (size_t)Wp * C, (size_t)C);
-                for (int o0 = 0; o0 < OC; o0 += 16)
-                    k->adya(Mb + (size_t)q * OC + o0, (size_t)DT * OC, yq + o0, (size_t)Wp * OC, (size_t)OC);
-            }
-            for (int e = 0; e < ne; e++)
-                for (int o0 = 0; o0 < OC; o0 += 8)
-                    for (int i0 = 0; i0 < C; i0 += 32)
-                        /* P_e[o0..+8][i0..+32] += sum_t dM_e[t][o] V_e[t][i] */
-                        glad_tile8x32(P + e * ps + (size_t)o0 * C + i0, (size_t)C, Mb + (size_t)e * DT * OC + o0, (size_t)OC, 1,
-                                      Vb + (size_t)e * DT * C + i0, (size_t)C, nt, 1.0f, NULL, 1);
-        }
-    }
-}
-
-static const glad_wino_dwkernel dw2 = {2, 16, btdb16, adya16};
-
-size_t glad_wino3x3_dw_floats(int C, int H, int W, int OC)
-{
-    return glad_wino_dw_floats(four_dw(C, H, W, OC) ? &glad_wino4x4_dwkernel : &dw2, C, OC);
-}
-
-// xt: x (C,H,W) channels-last and zero-bordered, position (i+1)(W+2)+j+1 at xt + pos C (64-byte aligned); dyt: dout alike
-void glad_wino3x3_dw_image(float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W, int OC)
-{
-    glad_wino_dw_drive(four_dw(C, H, W, OC) ? &glad_wino4x4_dwkernel : &dw2, scr, nth, xt, dyt, C, H, W, OC);
-}
-
-void glad_wino3x3_dw_finish(float *dw, const float *scr, int nth, int C, int H, int W, int OC)
-{
-    if (four_dw(C, H, W, OC)) { glad_wino4x4_dw_finish(dw, scr, nth, C, OC); return; }
-    size_t per = glad_wino_dw_floats(&dw2, C, OC), ps = (size_t)OC * C;
+    size_t per = glad_wino_dw_floats(&glad_wino3x3_dwkernel, C, OC), ps = (size_t)OC * C;
     // filters are independent
     #pragma omp parallel for schedule(static) if (ps > 4096)
     for (size_t f = 0; f < ps; f++) {
@@ -355,3 +208,5 @@ void glad_wino3x3_dw_finish(float *dw, const float *scr, int nth, int C, int H, 
         }
     }
 }
+
+const glad_wino_dwkernel glad_wino3x3_dwkernel = {2, 16, btdb16, adya16, dw_finish};

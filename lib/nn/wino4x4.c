@@ -1,11 +1,12 @@
-/* wino4x4.c - 3x3 stride-1 padding-1 convolution by Winograd F(4x4,3x3)
- * for AVX-512F: the forward, input and weight gradients of wino3x3.c's
- * shapes on planes of 32 x 32 and more whose sides are multiples of 4
- * (wino3x3.c picks it and runs these transforms in winoblk.h's driver). Per 4x4 output tile, with the points 0, 1, -1, 2, -2 (Lavin & Gray):
+/* wino4x4.c - the transforms of Winograd F(4x4,3x3) for the block driver
+ * (winoblk.c), AVX-512F: forward, input and weight gradients of 3x3
+ * stride-1 padding-1 convolutions on planes of 32 x 32 and more whose sides
+ * are multiples of 4 (conv3x3.c picks it there, wino3x3.c's F(2x2,3x3)
+ * below). Per 4x4 output tile, with the points 0, 1, -1, 2, -2 (Lavin & Gray):
  *   Y = A^T [ (G g G^T) .* (B^T d B) ] A,   d the 6x6 input patch,
  * 36 products per tile and channel pair instead of F(2x2,3x3)'s 4 x 16 = 64
- * for the same 16 outputs. The blocking is wino3x3.c's with one zmm of lanes:
- * a thread takes 16 tiles, writes their B^T d B for every input channel
+ * for the same 16 outputs. The driver's blocking with one zmm of lanes: a
+ * thread takes 16 tiles, writes their B^T d B for every input channel
  * (V: 36 x NI x 16, L2), then per 8 output channels sums the 36 products over
  * the inputs in 8 accumulators (M: 36 x 8 x 16, L1) and writes A^T m A.
  * Every output sums its inputs in one fixed order whatever the tiling, the
@@ -14,7 +15,6 @@
  * a general convolution: H and W multiples of 4, NO of 8. */
 #include <immintrin.h>
 #include <string.h>
-#include "nn/winoblk.h"
 #include "nn/wino4x4.h"
 
 enum { NT = 16 };   /* tiles per block: one zmm of lanes */
@@ -28,8 +28,6 @@ int glad_wino4x4_ok(int NI, int H, int W, int NO)
 static size_t ustride(int NI, int NO) { return glad_wino_plane((size_t)NI * NO); }
 static size_t vstride(int NI) { return glad_wino_plane((size_t)NI * NT); }
 
-size_t glad_wino4x4_weight_floats(int NI, int NO) { return 36 * ustride(NI, NO); }
-
 /* G of u (6x6) = G g G^T, in double */
 static const double G[6][3] = {{0.25, 0, 0},
                                {-1.0 / 6, -1.0 / 6, -1.0 / 6},
@@ -38,10 +36,9 @@ static const double G[6][3] = {{0.25, 0, 0},
                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                {0, 0, 1}};
 
-/* U (36, NO/8, NI, 8) = G g G^T of filter (o, i), flip as
- * glad_wino3x3_weights: the 8 filters of an output block at once, in double
- * on 8 lanes */
-void glad_wino4x4_weights(float *U, const float *w, int NI, int NO, int flip)
+/* U (36, NO/8, NI, 8) = G g G^T of filter (o, i), flip as wino3x3.c's
+ * weights: the 8 filters of an output block at once, in double on 8 lanes */
+static void weights(float *U, const float *w, int NI, int NO, int flip)
 {
     int nob = NO / 8;
     size_t es = ustride(NI, NO);
@@ -192,14 +189,12 @@ __attribute__((target("avx512f"))) static void output_block(float *out, const fl
     }
 }
 
-const glad_wino_kernel glad_wino4x4_kernel = {4, 36, NT, input_block, gemm_block, output_block};
+const glad_wino_kernel glad_wino4x4_kernel = {4, 36, NT, weights, input_block, gemm_block, output_block};
 
-/* ---- weight gradient, as wino3x3.c's with 6x6 transforms: per 4x4 tile
+/* ---- weight gradient (winoblk.c's loop) with 6x6 transforms: per 4x4 tile
  *   dM = A dY A^T (6x6 from the tile's 4x4 dout),  dU_e[o][i] = sum_t dM_e[o][t] V_e[i][t],
  *   dw[o][i] = G^T dU[o][i] G,
- * on channels-last copies (vectors over channels, no shuffles); a thread
- * takes DT tiles, writes V (36, DT, C) and dM (36, DT, OC) and adds
- * dM_e^T V_e into its own partial dU (36, OC, C) by 8 x 32 register tiles. */
+ * on channels-last copies (vectors over channels, no shuffles). */
 
 int glad_wino4x4_dw_ok(int C, int H, int W, int OC)
 {
@@ -251,11 +246,9 @@ __attribute__((target("avx512f"))) static void adya16(float *m, size_t ms, const
     }
 }
 
-const glad_wino_dwkernel glad_wino4x4_dwkernel = {4, 36, btdb16, adya16};
-
 /* 8 filters at a time, on lanes: the partials summed in thread order, then
  * G^T dU G as sums in a fixed order */
-void glad_wino4x4_dw_finish(float *dw, const float *scr, int nth, int C, int OC)
+static void dw_finish(float *dw, const float *scr, int nth, int C, int OC)
 {
     size_t per = glad_wino_dw_floats(&glad_wino4x4_dwkernel, C, OC), ps = (size_t)OC * C, nfb = (ps + 7) / 8;
     // filter blocks are independent
@@ -288,3 +281,5 @@ void glad_wino4x4_dw_finish(float *dw, const float *scr, int nth, int C, int OC)
                 }
     }
 }
+
+const glad_wino_dwkernel glad_wino4x4_dwkernel = {4, 36, btdb16, adya16, dw_finish};

@@ -1,8 +1,11 @@
-/* winoblk.h - what the two fused Winograd convolutions share (wino3x3.c's
- * F(2x2,3x3) and wino4x4.c's F(4x4,3x3)): the runs of tiles a block of
- * consecutive tiles covers, and the threaded driver that takes a plane block
- * by block (input transform, then per 8 output channels the products and the
- * output transform). The driver lives in wino3x3.c. Private to lib/nn. */
+/* winoblk.h - the block driver both fused Winograd convolutions run in
+ * (winoblk.c): wino3x3.c's F(2x2,3x3) and wino4x4.c's F(4x4,3x3) each give
+ * a kernel (their transforms, as a table of functions) and the driver does
+ * the rest: the runs of tiles a block of consecutive tiles covers, the
+ * threaded loop that takes a plane block by block (input transform, then per
+ * 8 output channels the products and the output transform), the row writes,
+ * and the weight gradient's block loop over per-thread partials. Which kernel
+ * a shape gets is conv3x3.c's choice, not the driver's. Private to lib/nn. */
 #ifndef GLAD_NN_WINOBLK_H
 #define GLAD_NN_WINOBLK_H
 
@@ -16,45 +19,67 @@ static inline size_t glad_wino_plane(size_t n) { return n + 16; }
 /* a run of L tiles of one tile row: tile row ti, first tile column tj, lane s */
 typedef struct { int ti, tj, s, L; } glad_wino_seg;
 
-/* the runs of tiles t0 .. t0 + nt - 1 of rows tw tiles wide; returns how many */
-int glad_wino_segments(glad_wino_seg *sg, int t0, int nt, int tw);
-
 /* the rows of an output channel's tiles oc (H x W, row width W) from y, m
- * rows ys apart of m floats per lane (tile): written + bv, or added */
-void glad_wino_put(float *oc, const float *y, int ys, int m, int W, float bv, const glad_wino_seg *sg, int nseg, int accumulate);
+ * rows ys apart of m floats per lane (tile): written + bv, or added. Inline
+ * so each kernel's output transform gets it with its m fixed. */
+static inline void glad_wino_put(float *oc, const float *y, int ys, int m, int W, float bv, const glad_wino_seg *sg, int nseg,
+                                 int accumulate)
+{
+    for (int k = 0; k < nseg; k++) {
+        const glad_wino_seg *q = &sg[k];
+        for (int r = 0; r < m; r++) {
+            float *row = oc + (size_t)(m * q->ti + r) * W + m * q->tj;
+            const float *yr = y + (size_t)r * ys + m * q->s;
+            if (accumulate) for (int j = 0; j < m * q->L; j++) row[j] += yr[j];
+            else for (int j = 0; j < m * q->L; j++) row[j] = yr[j] + bv;
+        }
+    }
+}
 
 /* a kernel: tile side m (output m x m), ne = (m + 2)^2 transform planes, nt
- * tiles per block (<= 32); per block V takes ne planes of glad_wino_plane(NI
- * nt) floats and M ne 8 nt. input writes V from the zero-bordered planes xp (row width Wp);
- * gemm writes M for output block ob of nob; output writes (or adds) out rows
- * of output channels o0 .. o0 + 7 */
+ * tiles per block (<= 32). weights writes U (ne planes of
+ * glad_wino_plane(NI NO) floats) for a conv with NI inputs and NO outputs
+ * from w (NO,NI,3,3), or with flip from w (NI,NO,3,3) transposed and flipped
+ * (the input gradient of that conv). Per block V takes ne planes of
+ * glad_wino_plane(NI nt) floats and M ne 8 nt. input writes V from the
+ * zero-bordered planes xp (row width Wp); gemm writes M for output block ob
+ * of nob; output writes (or adds) out rows of output channels o0 .. o0 + 7 */
 typedef struct {
     int m, ne, nt;
+    void (*weights)(float *U, const float *w, int NI, int NO, int flip);
     void (*input)(float *V, const float *xp, int NI, int H, int Wp, const glad_wino_seg *sg, int nseg, int nt);
     void (*gemm)(float *M, const float *V, const float *U, int NI, int nob, int ob);
     void (*output)(float *out, const float *M, const float *bias, int o0, int H, int W, const glad_wino_seg *sg, int nseg,
                    int accumulate);
 } glad_wino_kernel;
 
-/* out (NO,H,W) = the kernel's convolution of xp + bias (accumulate: out +=,
- * no bias); GLAD_ENOMEM, out untouched, when a thread's scratch failed */
+/* floats of U for NI inputs and NO outputs */
+size_t glad_wino_weight_floats(const glad_wino_kernel *k, int NI, int NO);
+
+/* out (NO,H,W) = the kernel's convolution of xp ((NI, H+2, W+2) zero-bordered
+ * planes) with U + bias (accumulate: out +=, no bias); GLAD_ENOMEM, out
+ * untouched, when a thread's scratch failed */
 int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, int NI, int H,
                     int W, int NO, int accumulate);
 
 /* the weight gradient's transforms (vectors of 16 channels, channels-last):
  * btdb writes the ne vectors of B^T d B from the (m+2)^2 patch p[r rs + c cs]
- * to v + e vs, adya the ne of A dY A^T from the m x m dout patch */
+ * to v + e vs, adya the ne of A dY A^T from the m x m dout patch; finish
+ * adds G^T dU G to dw (OC,C,3,3), dU the nth thread partials of scr (each
+ * glad_wino_dw_floats) summed in thread order */
 typedef struct {
     int m, ne;
     void (*btdb)(float *v, size_t vs, const float *p, size_t rs, size_t cs);
     void (*adya)(float *d, size_t ds, const float *p, size_t rs, size_t cs);
+    void (*finish)(float *dw, const float *scr, int nth, int C, int OC);
 } glad_wino_dwkernel;
 
 /* floats of one thread's weight-gradient scratch: its partial dU (ne, OC, C)
  * and the transforms of a block of 32 tiles */
 size_t glad_wino_dw_floats(const glad_wino_dwkernel *k, int C, int OC);
-/* adds one image's dU into the nth zeroed thread scratches of scr (xt, dyt
- * as glad_wino3x3_dw_image) */
+/* adds one image's dU into the nth zeroed thread scratches of scr; xt is x
+ * (C,H,W) channels-last with a zero border ((H+2) x (W+2) positions of C
+ * floats, 64-byte aligned), dyt dout alike with OC */
 void glad_wino_dw_drive(const glad_wino_dwkernel *k, float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W,
                         int OC);
 

@@ -15,9 +15,8 @@ int main(int argc, char **argv)
 {
     if (argc < 3) { fprintf(stderr, "usage: mobilenet_bench SIZE FILE.tflite\n"); return 2; }
     int S = atoi(argv[1]);
-    char err[512];
     glad_mobilenet *m;
-    if (glad_mobilenet_load(&m, argv[2], err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    if (glad_mobilenet_load(&m, argv[2])) { fprintf(stderr, "%s\n", glad_error_detail()); return 1; }
     int last = glad_mobilenet_nblocks(m) - 1, C, h, w;
     if (glad_mobilenet_out_shape(m, last, S, S, &C, &h, &w)) { fprintf(stderr, "bad size\n"); return 1; }
     float *x = malloc(sizeof(float) * 3 * S * S), *f = malloc(sizeof(float) * C * h * w), *p = malloc(sizeof(float) * 1001);

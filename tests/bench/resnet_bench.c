@@ -90,9 +90,8 @@ int main(int argc, char **argv)
     if (glad_st_save(argv[2], nt, names, tp, 1, mk, mv)) { fprintf(stderr, "cannot save weights\n"); return 1; }
     for (int i = 0; i < nt; i++) { glad_tensor_free(&ts[i]); free((void *)names[i]); }
 
-    char err[512];
     glad_resnet *r;
-    if (glad_resnet_load(&r, argv[2], err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    if (glad_resnet_load(&r, argv[2])) { fprintf(stderr, "%s\n", glad_error_detail()); return 1; }
     glad_tensor x, f[3];
     glad_tensor_alloc4(&x, GLAD_DT_F32, 1, 3, S, S);
     glad_rng_normal_f32(&rng, x.data, glad_tensor_numel(&x));

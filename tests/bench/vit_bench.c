@@ -67,9 +67,8 @@ int main(int argc, char **argv)
     if (argc < 9) { fprintf(stderr, "usage: vit_bench WEIGHTS_OUT OUT_PREFIX DIM DEPTH HEADS PATCH POS_GRID SIZE...\n"); return 2; }
     int D = atoi(argv[3]), depth = atoi(argv[4]), heads = atoi(argv[5]), p = atoi(argv[6]), g = atoi(argv[7]);
     if (write_weights(argv[1], D, depth, heads, p, g)) { fprintf(stderr, "cannot write weights\n"); return 1; }
-    char err[512];
     glad_vit *v;
-    if (glad_vit_load(&v, argv[1], err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    if (glad_vit_load(&v, argv[1])) { fprintf(stderr, "%s\n", glad_error_detail()); return 1; }
     int blocks[4] = {3, 6, 9, 12}, nb = 4;
     if (depth < 12) { blocks[0] = depth; nb = 1; }
     for (int a = 8; a < argc; a++) {

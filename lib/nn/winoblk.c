@@ -1,0 +1,117 @@
+/* winoblk.c - the Winograd block driver (winoblk.h): the forward loop over
+ * blocks of tiles and the weight gradient's, for whichever kernel conv3x3.c
+ * hands it (wino3x3.c's F(2x2,3x3), wino4x4.c's F(4x4,3x3)). No transforms
+ * here: the kernel's functions do every transform and product. Every output
+ * sums its inputs in the kernel's fixed order whatever the blocks, the
+ * threads or the batch; the weight gradient's partials depend on the thread
+ * count only by rounding. */
+#include <omp.h>
+#include <stdlib.h>
+#include "core/glad.h"
+#include "nn/tile.h"
+#include "nn/winoblk.h"
+
+/* the runs of tiles t0 .. t0 + nt - 1 of rows tw tiles wide; returns how many */
+static int segments(glad_wino_seg *sg, int t0, int nt, int tw)
+{
+    int n = 0;
+    for (int t = t0; t < t0 + nt;) {
+        int ti = t / tw, tj = t % tw, L = tw - tj < t0 + nt - t ? tw - tj : t0 + nt - t;
+        sg[n++] = (glad_wino_seg){ti, tj, t - t0, L};
+        t += L;
+    }
+    return n;
+}
+
+size_t glad_wino_weight_floats(const glad_wino_kernel *k, int NI, int NO)
+{
+    return (size_t)k->ne * glad_wino_plane((size_t)NI * NO);
+}
+
+int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, int NI, int H,
+                    int W, int NO, int accumulate)
+{
+    int NB = k->nt, tw = W / k->m, T = (H / k->m) * tw, nblk = (T + NB - 1) / NB, nob = NO / 8, nth = omp_get_max_threads();
+    size_t nv = (size_t)k->ne * glad_wino_plane((size_t)NI * NB);
+    /* split the output channels too when there are fewer blocks than threads */
+    int G = nblk >= nth ? 1 : (nth + nblk - 1) / nblk;
+    if (G > nob) G = nob;
+    int fail = 0;
+    /* every thread allocates its V and M before any output is touched, so a
+     * failure leaves out as it was (the caller then runs the direct kernel,
+     * which in accumulate mode must not add twice) */
+    // (tile block, channel group) tasks write disjoint outputs; each thread has its own V and M
+    #pragma omp parallel shared(fail) if ((long)NO * NI * H * W > 65536)
+    {
+        float *V = aligned_alloc(64, sizeof(float) * (nv + (size_t)k->ne * 8 * NB)), *M = V ? V + nv : NULL;
+        if (!V) {
+            #pragma omp atomic write
+            fail = 1;
+        }
+        #pragma omp barrier
+        int stop;
+        #pragma omp atomic read
+        stop = fail;
+        if (!stop) {
+            #pragma omp for schedule(static)
+            for (int task = 0; task < nblk * G; task++) {
+                int b = task / G, g = task % G, t0 = b * NB, nt = T - t0 < NB ? T - t0 : NB;
+                glad_wino_seg sg[32];
+                int nseg = segments(sg, t0, nt, tw);
+                k->input(V, xp, NI, H, W + 2, sg, nseg, nt);
+                for (int ob = g * nob / G; ob < (g + 1) * nob / G; ob++) {
+                    k->gemm(M, V, U, NI, nob, ob);
+                    k->output(out, M, bias, ob * 8, H, W, sg, nseg, accumulate);
+                }
+            }
+        }
+        free(V);
+    }
+    return fail ? GLAD_ENOMEM : 0;
+}
+
+/* ---- weight gradient. With Y = A^T M A per tile and M_e = sum_i U_e V_e:
+ *   dM = A dY A^T (from the tile's dout),  dU_e[o][i] = sum_t dM_e[o][t] V_e[i][t],
+ *   dw[o][i] = G^T dU[o][i] G,
+ * exact since every output belongs to one tile. Channels-last inputs make
+ * both transforms vectors over channels: a thread takes DT tiles, writes
+ * V (ne, DT, C) and dM (ne, DT, OC), then adds dM_e^T V_e into its own
+ * partial dU (ne, OC, C) by 8 x 32 register tiles; the kernel's finish sums
+ * the partials in thread order. */
+
+enum { DT = 32 };   /* tiles per weight-gradient block */
+
+size_t glad_wino_dw_floats(const glad_wino_dwkernel *k, int C, int OC)
+{
+    return (size_t)k->ne * OC * C + (size_t)k->ne * DT * (C + OC);
+}
+
+// xt: x (C,H,W) channels-last and zero-bordered, position (i+1)(W+2)+j+1 at xt + pos C (64-byte aligned); dyt: dout alike
+void glad_wino_dw_drive(const glad_wino_dwkernel *k, float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W,
+                        int OC)
+{
+    int m = k->m, ne = k->ne, Wp = W + 2, tw = W / m, T = (H / m) * tw, nblk = (T + DT - 1) / DT;
+    size_t per = glad_wino_dw_floats(k, C, OC), ps = (size_t)OC * C;
+    // tile blocks add into their thread's own partial
+    #pragma omp parallel num_threads(nth) if (nth > 1)
+    {
+        float *P = scr + (size_t)omp_get_thread_num() * per, *Vb = P + ne * ps, *Mb = Vb + (size_t)ne * DT * C;
+        #pragma omp for schedule(static)
+        for (int b = 0; b < nblk; b++) {
+            int t0 = b * DT, nt = T - t0 < DT ? T - t0 : DT;
+            for (int q = 0; q < nt; q++) {
+                int ti = (t0 + q) / tw, tj = (t0 + q) % tw;
+                const float *xq = xt + ((size_t)(m * ti) * Wp + m * tj) * C, *yq = dyt + ((size_t)(m * ti + 1) * Wp + m * tj + 1) * OC;
+                for (int c0 = 0; c0 < C; c0 += 16) k->btdb(Vb + (size_t)q * C + c0, (size_t)DT * C, xq + c0, (size_t)Wp * C, (size_t)C);
+                for (int o0 = 0; o0 < OC; o0 += 16)
+                    k->adya(Mb + (size_t)q * OC + o0, (size_t)DT * OC, yq + o0, (size_t)Wp * OC, (size_t)OC);
+            }
+            for (int e = 0; e < ne; e++)
+                for (int o0 = 0; o0 < OC; o0 += 8)
+                    for (int i0 = 0; i0 < C; i0 += 32)
+                        /* P_e[o0..+8][i0..+32] += sum_t dM_e[t][o] V_e[t][i] */
+                        glad_tile8x32(P + e * ps + (size_t)o0 * C + i0, (size_t)C, Mb + (size_t)e * DT * OC + o0, (size_t)OC, 1,
+                                      Vb + (size_t)e * DT * C + i0, (size_t)C, nt, 1.0f, NULL, 1);
+        }
+    }
+}
