@@ -402,13 +402,13 @@ static int read_options(rd *r, const tbl *ot, int type, glad_tflite_op *op, int 
     return 0;
 }
 
-static int op_defaults_check(rd *r, glad_tflite_op *op, int idx)
+static int op_defaults_check(const glad_tflite_op *op, int idx)
 {
     int conv = op->code == GLAD_TFL_CONV_2D || op->code == GLAD_TFL_DEPTHWISE_CONV_2D || op->code == GLAD_TFL_AVERAGE_POOL_2D;
     if (conv && (op->stride_w < 1 || op->stride_h < 1 || op->dilation_w < 1 || op->dilation_h < 1 ||
                  op->stride_w > 1024 || op->stride_h > 1024 || op->dilation_w > 1024 || op->dilation_h > 1024))
         return glad_fail(GLAD_EFORMAT, "operator %d (%s): stride %dx%d dilation %dx%d", idx, glad_tflite_op_name(op->code),
-                    op->stride_h, op->stride_w, op->dilation_h, op->dilation_w);
+                         op->stride_h, op->stride_w, op->dilation_h, op->dilation_w);
     if (op->depth_multiplier < 0) return glad_fail(GLAD_EFORMAT, "operator %d: depth_multiplier %d", idx, op->depth_multiplier);
     return 0;
 }
@@ -522,7 +522,7 @@ static int parse(rd *r, glad_tflite_model *m)
             rc = glad_fail(GLAD_EFORMAT, "%s (%s): options missing", what, glad_tflite_op_name(op->code));
             goto out;
         }
-        GLAD_TRYG(rc, op_defaults_check(r, op, (int)i), out);
+        GLAD_TRYG(rc, op_defaults_check(op, (int)i), out);
     }
 
     /* constants, once the whole structure is known to be sound */

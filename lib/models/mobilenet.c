@@ -9,7 +9,6 @@
  * AVERAGE_POOL_2D divides by the taps inside the image; QUANTIZE, DEQUANTIZE
  * and RESHAPE copy. Activation quantisation is ignored (float graph). */
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "models/mobilenet.h"
@@ -145,7 +144,7 @@ static int infer(const glad_mobilenet *m, rshape *rs, int *have, int H, int W, i
             if (tf_pad(x->d[1], op->filter_h, op->stride_h, 1, op->padding, &Ho, &pt) ||
                 tf_pad(x->d[2], op->filter_w, op->stride_w, 1, op->padding, &Wo, &pl))
                 return glad_fail(GLAD_ESHAPE, "operator %d (%s): input %dx%d smaller than the %dx%d window", i, name,
-                            x->d[1], x->d[2], op->filter_h, op->filter_w);
+                                 x->d[1], x->d[2], op->filter_h, op->filter_w);
             int od[4] = {1, Ho, Wo, x->d[3]};
             rc = set_shape(y, 4, od);
             break;

@@ -1,10 +1,14 @@
 /* nn.h - the neural-network engine's kernels: forward and backward of each
  * layer side by side, outputs first, d-prefixed gradients. Activations are
- * NCHW float32. Backward kernels ACCUMULATE (+=) into parameter gradients
- * (dw, db, dgamma, ...) and into dx, so a tensor used twice sums its
- * gradients; callers zero them first. Scratch memory is passed in (see the
- * *_workspace functions); kernels never allocate. No global state.
- * GEMMs go through OpenBLAS cblas_sgemm; loops are OpenMP-parallel. */
+ * NCHW float32 (channels-last only in the *_nhwc kernels of TFLite graphs).
+ * Backward kernels ACCUMULATE (+=) into parameter gradients (dw, db,
+ * dgamma, ...) and into dx, so a tensor used twice sums its gradients;
+ * callers zero them first. Scratch memory is passed in (see the
+ * *_workspace functions); the exceptions are per-thread partials and scratch
+ * of some AVX-512F kernels (the Winograd driver, the 1x1 and attention
+ * weight gradients), which take a slower path when that allocation fails.
+ * No global state. GEMMs go through OpenBLAS cblas_sgemm, or on AVX-512F
+ * the register tile of tile.h; loops are OpenMP-parallel. */
 #ifndef GLAD_NN_H
 #define GLAD_NN_H
 
