@@ -27,7 +27,8 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 # archive and the shared object. -fno-semantic-interposition keeps GCC free
 # to inline and call directly between the library's own functions, as it
 # does in the PIE executables Debian builds by default (measured: no UNet
-# slowdown, see the pkg commit); PIC_CFLAGS= on the command line turns it off.
+# slowdown; numbers in the commit that added this). PIC_CFLAGS= on the
+# command line turns it off (then the shared library cannot be linked).
 PIC_CFLAGS  ?= -fPIC -fno-semantic-interposition
 GLAD_VERSION := $(shell sed -n 's/^\#define GLAD_VERSION "\([0-9.]*\)".*/\1/p' lib/core/glad.h)
 SOMAJOR  := $(firstword $(subst ., ,$(GLAD_VERSION)))
@@ -176,7 +177,7 @@ uninstall:
 	rm -f $(addprefix $(MANDIR)/man1/,$(notdir $(MAN1))) $(addprefix $(MANDIR)/man3/,$(notdir $(MAN3))) $(addprefix $(MANDIR)/man5/,$(notdir $(MAN5))) $(addprefix $(MANDIR)/man7/,$(notdir $(MAN7)))
 	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,libglad.a libglad.so $(SONAME) $(notdir $(LIBSO))) $(DESTDIR)$(PKGCONFIGDIR)/glad.pc
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/glad/,$(patsubst lib/%,%,$(PUBLIC_HDR)) libglad.h)
-	rmdir $(addprefix $(DESTDIR)$(INCLUDEDIR)/glad/,$(sort $(patsubst lib/%/,%,$(dir $(PUBLIC_HDR))))) $(DESTDIR)$(INCLUDEDIR)/glad 2>/dev/null || true
+	[ ! -d $(DESTDIR)$(INCLUDEDIR)/glad ] || find $(DESTDIR)$(INCLUDEDIR)/glad -depth -type d -empty -delete
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan
