@@ -1,0 +1,82 @@
+/* test_fuzz.c - replays the fuzz harnesses' committed inputs (tests/fuzz/:
+ * the seed corpus in corpus/<harness>/ and every input a fuzzer once
+ * crashed on in regress/<harness>/) through the same harness functions
+ * libFuzzer calls, compiled here with the normal build. So a fixed crash
+ * stays fixed under `make check` and `make asan-check` without clang. */
+#define GLAD_FUZZ_REPLAY 1
+#include <dirent.h>
+#include "check.h"
+#include "fuzz/fuzz.h"
+#include "fuzz/fuzz_config.c"
+#include "fuzz/fuzz_image.c"
+#include "fuzz/fuzz_json.c"
+#include "fuzz/fuzz_safetensors.c"
+#include "fuzz/fuzz_stream.c"
+#include "fuzz/fuzz_tflite.c"
+
+int fuzz_failures;
+
+static const struct { const char *name; int (*fn)(const uint8_t *, size_t); } harnesses[] = {
+    {"stream", fuzz_stream}, {"stream_zstd", fuzz_stream_zstd}, {"image_png", fuzz_image_png},
+    {"image_jpeg", fuzz_image_jpeg}, {"image_tiff", fuzz_image_tiff}, {"image_bmp", fuzz_image_bmp},
+    {"safetensors", fuzz_safetensors}, {"tflite", fuzz_tflite}, {"json", fuzz_json}, {"config", fuzz_config},
+};
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    uint8_t *b = NULL;
+    size_t cap = 0;
+    *n = 0;
+    for (;;) {
+        if (*n == cap) {
+            uint8_t *nb = realloc(b, cap = cap ? 2 * cap : 4096);
+            if (!nb) { free(b); fclose(f); return NULL; }
+            b = nb;
+        }
+        size_t k = fread(b + *n, 1, cap - *n, f);
+        if (k == 0) break;
+        *n += k;
+    }
+    fclose(f);
+    return b;
+}
+
+/* every regular file of dir through fn; returns the count, -1 without dir */
+static int replay_dir(const char *dir, int (*fn)(const uint8_t *, size_t))
+{
+    DIR *dp = opendir(dir);
+    if (!dp) return -1;
+    int count = 0;
+    struct dirent *e;
+    while ((e = readdir(dp))) {
+        if (e->d_name[0] == '.') continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        size_t n;
+        uint8_t *b = slurp(path, &n);
+        CHECKF(b != NULL, "cannot read %s", path);
+        if (!b) continue;
+        int before = fuzz_failures;
+        fn(b, n);
+        CHECKF(fuzz_failures == before, "%s: harness invariant broken", path);
+        free(b);
+        count++;
+    }
+    closedir(dp);
+    return count;
+}
+
+int main(void)
+{
+    for (size_t i = 0; i < sizeof harnesses / sizeof *harnesses; i++) {
+        char dir[256];
+        snprintf(dir, sizeof dir, "tests/fuzz/corpus/%s", harnesses[i].name);
+        int n = replay_dir(dir, harnesses[i].fn);
+        CHECKF(n > 0, "%s: no seed corpus", dir);
+        snprintf(dir, sizeof dir, "tests/fuzz/regress/%s", harnesses[i].name);
+        replay_dir(dir, harnesses[i].fn);
+    }
+    return check_done();
+}
