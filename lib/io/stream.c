@@ -487,7 +487,8 @@ int glad_reader_next(glad_reader *rd, glad_record *rec)
 {
     glad_record_free(rec);
     if (rd->has_pending) {
-        *rec = rd->pending;
+        *rec = rd->pending;            /* moved out: the reader no longer owns it */
+        glad_record_init(&rd->pending);
         rd->has_pending = 0;
         rd->index++;
         return 1;
