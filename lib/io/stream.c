@@ -320,6 +320,9 @@ static int object_to_record(const msgpack_object *m, glad_record *rec, char *why
             if (!rc) glad_record_find(rec, key)->f32 = v->type == MSGPACK_OBJECT_FLOAT32;
             break;
         case MSGPACK_OBJECT_STR: {
+            /* a string field is a C string; one with a NUL byte inside is
+             * kept verbatim as raw msgpack (passed through, not readable) */
+            if (v->via.str.size && memchr(v->via.str.ptr, 0, v->via.str.size)) goto raw;
             char *s = malloc(v->via.str.size + 1);
             if (!s) { rc = GLAD_ENOMEM; break; }
             memcpy(s, v->via.str.ptr, v->via.str.size);
