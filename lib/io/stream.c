@@ -360,12 +360,22 @@ static int object_to_record(const msgpack_object *m, glad_record *rec, char *why
 
 int glad_record_decode(const uint8_t *buf, size_t len, glad_record *rec)
 {
+    /* framed first, as the reader does, so no declared count is trusted
+     * before msgpack-c allocates for it: a reader over these bytes only */
+    glad_reader fr;
+    memset(&fr, 0, sizeof fr);
+    fr.buf = (uint8_t *)buf;
+    fr.len = len;
+    fr.src_eof = 1;
+    size_t n = 0;
+    int rc = rd_frame(&fr, &n);
+    if (rc <= 0) return rc < 0 ? rc : GLAD_EFORMAT;
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
     char why[256] = "";
-    int rc = GLAD_EFORMAT;
-    if (msgpack_unpack_next(&up, (const char *)buf, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+    rc = GLAD_EFORMAT;
+    if (msgpack_unpack_next(&up, (const char *)buf, n, &off) == MSGPACK_UNPACK_SUCCESS &&
         up.data.type == MSGPACK_OBJECT_MAP)
         rc = object_to_record(&up.data, rec, why, sizeof why);
     msgpack_unpacked_destroy(&up);
