@@ -297,9 +297,10 @@ static int object_to_record(const msgpack_object *m, glad_record *rec, char *why
         if (k->type == MSGPACK_OBJECT_STR) { kp = k->via.str.ptr; kl = k->via.str.size; }
         else if (k->type == MSGPACK_OBJECT_BIN) { kp = k->via.bin.ptr; kl = k->via.bin.size; }
         else { snprintf(why, whylen, "map key %u is not a string", i); rc = GLAD_EFORMAT; break; }
-        if (kl > 4096 || memchr(kp, 0, kl)) { snprintf(why, whylen, "map key %u is not a valid name", i); rc = GLAD_EFORMAT; break; }
+        /* msgpack-c gives an empty string or bin a NULL pointer */
+        if (kl > 4096 || (kl && memchr(kp, 0, kl))) { snprintf(why, whylen, "map key %u is not a valid name", i); rc = GLAD_EFORMAT; break; }
         char key[4097];
-        memcpy(key, kp, kl);
+        if (kl) memcpy(key, kp, kl);
         key[kl] = 0;
         if (glad_record_find(rec, key)) { snprintf(why, whylen, "duplicate key '%.100s'", key); rc = GLAD_EFORMAT; break; }
         switch (v->type) {
