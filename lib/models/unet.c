@@ -246,9 +246,14 @@ int glad_unet_create(glad_unet **out, const glad_unet_config *cfg)
     u->cfg = *cfg;
     const glad_unet_config *c = &u->cfg;
     int base = c->base, nres = c->num_res_blocks;
+    /* the limits of glad_unet_config_parse: skips[] below holds one entry per
+     * down block, 1 + nmults * (nres + 1) at most */
+    if (c->nmults < 1 || c->nmults > GLAD_UNET_MAX_LEVELS || nres < 1 || nres > 16 || base < 1 || c->heads < 1 ||
+        c->nattn < 0 || c->nattn > GLAD_UNET_MAX_LEVELS) { free(u); return GLAD_EINVAL; }
     /* every channel count must be a multiple of 32 (GroupNorm) and of heads */
     for (int i = 0; i < c->nmults; i++) {
-        int ch = (int)(c->mults[i] * base);
+        double chd = (double)c->mults[i] * base;   /* NaN or huge must not reach the int cast */
+        int ch = chd >= 32 && chd <= (1 << 20) ? (int)chd : -1;
         if (ch < 32 || ch % 32 || ch % c->heads) { free(u); return GLAD_EINVAL; }
     }
     if (c->img_size % (1 << (c->nmults - 1))) { free(u); return GLAD_EINVAL; }
@@ -259,7 +264,7 @@ int glad_unet_create(glad_unet **out, const glad_unet_config *cfg)
     add_param(u, "time_embedding.3.bias", 1, 4 * base, 0, 0, 0);
     int ch = (int)(c->mults[0] * base), ds = 1, k = 1;
     u->conv_in = add_conv(u, "down.0.0", c->in_channels, ch, 3, 0);
-    int skips[64], ns = 0;
+    int skips[1 + GLAD_UNET_MAX_LEVELS * 17], ns = 0;
     skips[ns++] = ch;
     for (int lv = 0; lv < c->nmults; lv++) {
         int oc = (int)(c->mults[lv] * base);
