@@ -115,6 +115,13 @@ static int vit_config_only(void)
  * (an allocation that merely fails), checked by their visible effect. */
 static void regressions(void)
 {
+    /* a NUL byte after a number was taken as part of it ("[1\0]" parsed as [1]) */
+    glad_json *j = NULL;
+    CHECK(glad_json_parse("[1\0]", 4, &j) == GLAD_EFORMAT);
+    glad_json_free(j);
+    j = NULL;
+    CHECK(glad_json_parse("[1]", 3, &j) == 0);
+    glad_json_free(j);
     int capped = with_memory_cap(vit_config_only);
     if (capped < 0) SKIP("ViT allocation check (no address-space cap under AddressSanitizer)");
     else CHECKF(capped == 0, "glad_vit_load allocated the weights of a config before finding its tensors");

@@ -168,7 +168,7 @@ static int parse_value(jp *p, glad_json *out)
     }
     /* number: copy the lexeme (bounded) and strtod it */
     size_t j = p->i;
-    while (j < p->n && j - p->i < 64 && strchr("+-0123456789.eE", p->s[j])) j++;
+    while (j < p->n && j - p->i < 64 && p->s[j] && strchr("+-0123456789.eE", p->s[j])) j++;   /* strchr finds a NUL too */
     if (j == p->i || j - p->i >= 64) return GLAD_EFORMAT;
     char buf[64], *end;
     memcpy(buf, p->s + p->i, j - p->i);
