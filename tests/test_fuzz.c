@@ -122,6 +122,14 @@ static void regressions(void)
     j = NULL;
     CHECK(glad_json_parse("[1]", 3, &j) == 0);
     glad_json_free(j);
+    /* a high surrogate then an escape that is no low surrogate: the old code
+     * made 4 bytes of nonsense of both and lost the second character */
+    j = NULL;
+    CHECK(glad_json_parse("\"\\ud800\\u0041\"", 14, &j) == GLAD_EFORMAT);
+    glad_json_free(j);
+    j = NULL;
+    CHECK(glad_json_parse("\"\\ud83d\\ude00\"", 14, &j) == 0 && j && strcmp(j->str, "\xf0\x9f\x98\x80") == 0);
+    glad_json_free(j);
     int capped = with_memory_cap(vit_config_only);
     if (capped < 0) SKIP("ViT allocation check (no address-space cap under AddressSanitizer)");
     else CHECKF(capped == 0, "glad_vit_load allocated the weights of a config before finding its tensors");

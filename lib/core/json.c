@@ -59,7 +59,7 @@ static int parse_string(jp *p, char **out)
             if (cp >= 0xd800 && cp < 0xdc00 && p->n - p->i >= 6 && p->s[p->i] == '\\' && p->s[p->i + 1] == 'u') {
                 unsigned lo;
                 p->i += 2;
-                if (hex4(p, &lo)) goto bad;
+                if (hex4(p, &lo) || lo < 0xdc00 || lo > 0xdfff) goto bad;   /* not a pair: no code point */
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
             }
             /* UTF-8 encode: at most 4 bytes, and an escape took >= 6 input bytes */
