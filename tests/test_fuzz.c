@@ -111,6 +111,34 @@ static int vit_config_only(void)
     return rc == GLAD_ENOTFOUND ? 0 : 1;   /* the old code ran out of memory first */
 }
 
+/* a 636-byte JPEG declaring 6000x6000: its data ends after 12x10 pixels */
+static int jpeg_truncated_big(void)
+{
+    size_t n;
+    uint8_t *b = slurp("tests/fuzz/regress/image_jpeg/truncated-6000x6000.jpg", &n);
+    if (!b) return 2;
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    glad_tensor t;
+    int rc = glad_image_read_mem(b, n, &t);
+    getrusage(RUSAGE_SELF, &r1);
+    free(b);
+    if (rc == 0) glad_tensor_free(&t);
+    /* the old code decoded all 6000 rows of padding (108 MB touched, seconds) before refusing it */
+    return rc == GLAD_EFORMAT && r1.ru_maxrss - r0.ru_maxrss < 32 * 1024 ? 0 : 1;
+}
+
+/* fn() in a child process (so its peak memory is its own); its exit code or -1 */
+static int in_child(int (*fn)(void))
+{
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) _exit(fn());
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st)) return -1;
+    return WEXITSTATUS(st);
+}
+
 /* Findings whose old behaviour does not crash a build without sanitizers
  * (an allocation that merely fails), checked by their visible effect. */
 static void regressions(void)
@@ -130,6 +158,7 @@ static void regressions(void)
     j = NULL;
     CHECK(glad_json_parse("\"\\ud83d\\ude00\"", 14, &j) == 0 && j && strcmp(j->str, "\xf0\x9f\x98\x80") == 0);
     glad_json_free(j);
+    CHECKF(in_child(jpeg_truncated_big) == 0, "a truncated JPEG declaring 6000x6000 was decoded to the end");
     int capped = with_memory_cap(vit_config_only);
     if (capped < 0) SKIP("ViT allocation check (no address-space cap under AddressSanitizer)");
     else CHECKF(capped == 0, "glad_vit_load allocated the weights of a config before finding its tensors");
