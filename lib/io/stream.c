@@ -11,6 +11,16 @@
 #include <zstd.h>
 #include "io/stream.h"
 
+/* Read granularity: at least GLAD_STREAM_CHUNK free bytes per read into the
+ * record buffer, and the compressed input in ZSTD_DStreamInSize() pieces. The
+ * fuzz build (tests/fuzz) defines both small so records straddle reads. */
+#ifndef GLAD_STREAM_CHUNK
+#define GLAD_STREAM_CHUNK 65536
+#endif
+#ifndef GLAD_STREAM_ZCHUNK
+#define GLAD_STREAM_ZCHUNK ZSTD_DStreamInSize()
+#endif
+
 /* ------------------------------------------------------------------ source */
 
 typedef struct {
@@ -104,8 +114,8 @@ static int rd_need(glad_reader *rd, size_t need)
             rd->len -= rd->pos;
             rd->pos = 0;
         }
-        if (rd->cap - rd->len < 65536) {
-            size_t ncap = rd->cap ? rd->cap * 2 : 1 << 17;
+        if (rd->cap - rd->len < GLAD_STREAM_CHUNK) {
+            size_t ncap = rd->cap ? rd->cap * 2 : 2 * (size_t)GLAD_STREAM_CHUNK;
             uint8_t *nb = realloc(rd->buf, ncap);
             if (!nb) return GLAD_ENOMEM;
             rd->buf = nb;
@@ -448,7 +458,7 @@ int glad_reader_open_file(glad_reader **out, FILE *f, int close_file)
     if (!rd) return GLAD_ENOMEM;
     rd->src.f = f;
     rd->src.close_file = close_file;
-    rd->src.in_cap = ZSTD_DStreamInSize();
+    rd->src.in_cap = GLAD_STREAM_ZCHUNK;
     rd->src.in = malloc(rd->src.in_cap);
     int rc = GLAD_ENOMEM;
     if (!rd->src.in) goto fail;
