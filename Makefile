@@ -142,6 +142,95 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBA)
 bench: all $(BENCH_BIN)
 	$(Q)GLAD_BUILD=$(abspath $(BUILD)) sh tests/bench/run.sh
 
+# ---- fuzzing: libFuzzer harnesses in tests/fuzz/ (clang; see its README.md).
+# Each harness is built with ASan + UBSan from only the library sources it
+# needs (no OpenMP: tests/fuzz/include/omp.h answers one thread; the stream
+# reader reads 64-byte pieces so records straddle reads), then run for
+# FUZZ_SECONDS from its committed seeds (tests/fuzz/corpus/<name>/) into a
+# scratch corpus in $(BUILD)/fuzz/corpus/<name>/; a crash, leak, timeout or
+# out-of-memory leaves $(BUILD)/fuzz/crash-<name>-* and fails the target.
+# `make fuzz FUZZ=json` runs one; `make fuzz-ci` is the short run .ci/run does.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_RSS_MB  ?= 2048
+FUZZ         ?= stream stream_zstd safetensors tflite json config image_png image_jpeg image_tiff image_bmp
+FUZZ_ARGS    ?=
+# a 16 MB quarantine (default 256) still catches a use-after-free within one
+# input and makes the allocation-heavy harnesses ~3x faster
+FUZZ_ASAN_OPTIONS ?= quarantine_size_mb=16
+FUZZ_BUILD    = $(BUILD)/fuzz
+FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -std=c11 -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE -DGLAD_NO_VEC_CLONES \
+                -DGLAD_STREAM_CHUNK=64 -DGLAD_STREAM_ZCHUNK=64 \
+                -Itests/fuzz/include -Ilib $(PKG_CFLAGS) -g -O1 $(FUZZ_SAN)
+FUZZ_CORE    := lib/core/glad.c lib/core/tensor.c
+# per harness: the file defining fuzz_<name>, library sources, libraries, -max_len, extra options
+FZ_stream_SRC       := stream
+FZ_stream_LIB       := $(FUZZ_CORE) lib/io/stream.c lib/io/record.c
+FZ_stream_LIBS      := -lmsgpackc -lzstd
+FZ_stream_LEN       := 16384
+FZ_stream_zstd_SRC  := stream
+FZ_stream_zstd_LIB  := $(FZ_stream_LIB)
+FZ_stream_zstd_LIBS := $(FZ_stream_LIBS)
+FZ_stream_zstd_LEN  := 16384
+FZ_safetensors_SRC  := safetensors
+FZ_safetensors_LIB  := $(FUZZ_CORE) lib/core/json.c lib/io/safetensors.c
+FZ_safetensors_LEN  := 16384
+FZ_safetensors_OPT  := -dict=tests/fuzz/json.dict
+FZ_tflite_SRC       := tflite
+FZ_tflite_LIB       := lib/core/glad.c lib/io/tflite.c
+FZ_tflite_LEN       := 8192
+FZ_json_SRC         := json
+FZ_json_LIB         := lib/core/glad.c lib/core/json.c
+FZ_json_LEN         := 4096
+FZ_json_OPT         := -dict=tests/fuzz/json.dict
+FZ_config_SRC       := config
+FZ_config_LIB       := $(FUZZ_CORE) lib/core/json.c lib/core/rng.c lib/io/safetensors.c lib/models/unet.c \
+                       lib/models/vit.c lib/models/resnet.c $(filter-out lib/nn/conv_nhwc.c,$(wildcard lib/nn/*.c))
+FZ_config_LIBS      := -lopenblas -lm
+FZ_config_LEN       := 2048
+FZ_config_OPT       := -dict=tests/fuzz/json.dict
+FZ_IMAGE_LIB        := $(FUZZ_CORE) lib/io/image.c
+FZ_IMAGE_LIBS       := -lpng16 -ljpeg -ltiff -lz -lm
+$(foreach f,png jpeg tiff bmp,$(eval FZ_image_$(f)_SRC := image)$(eval FZ_image_$(f)_LIB := $(FZ_IMAGE_LIB))\
+  $(eval FZ_image_$(f)_LIBS := $(FZ_IMAGE_LIBS))$(eval FZ_image_$(f)_LEN := 65536))
+
+.PHONY: fuzz fuzz-build fuzz-ci
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/obj/entry-%.o: tests/fuzz/entry.c
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DGLAD_FUZZ_TARGET=fuzz_$* -c $< -o $@
+
+define FUZZ_template
+$(FUZZ_BUILD)/$(1): $(FUZZ_BUILD)/obj/entry-$(1).o $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_$(FZ_$(1)_SRC).o \
+                    $(FZ_$(1)_LIB:%.c=$(FUZZ_BUILD)/obj/%.o)
+	@$$(if $$(Q),echo "  FUZZLD  $$@")
+	$$(Q)$$(FUZZ_CC) $$(FUZZ_CFLAGS) -fsanitize=fuzzer -o $$@ $$^ $(FZ_$(1)_LIBS)
+
+.PHONY: fuzz-run-$(1)
+fuzz-run-$(1): $(FUZZ_BUILD)/$(1)
+	@mkdir -p $(FUZZ_BUILD)/corpus/$(1)
+	@echo "  FUZZ    $(1) ($$(FUZZ_SECONDS) s, log $(FUZZ_BUILD)/$(1).log)"
+	$$(Q)if ASAN_OPTIONS=$$(FUZZ_ASAN_OPTIONS) $(FUZZ_BUILD)/$(1) -max_total_time=$$(FUZZ_SECONDS) -rss_limit_mb=$$(FUZZ_RSS_MB) -timeout=25 \
+	        -max_len=$(FZ_$(1)_LEN) $(FZ_$(1)_OPT) -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$(1)- \
+	        $$(FUZZ_ARGS) $(FUZZ_BUILD)/corpus/$(1) tests/fuzz/corpus/$(1) > $(FUZZ_BUILD)/$(1).log 2>&1; then \
+	    grep -hE '^stat::number_of_executed_units' $(FUZZ_BUILD)/$(1).log | sed 's/^/          $(1) /'; \
+	else tail -n 40 $(FUZZ_BUILD)/$(1).log; echo "fuzz: $(1) FAILED (see $(FUZZ_BUILD)/$(1).log)"; exit 1; fi
+endef
+$(foreach h,$(FUZZ),$(eval $(call FUZZ_template,$(h))))
+
+fuzz-build: $(FUZZ:%=$(FUZZ_BUILD)/%)
+
+# `make -j2 fuzz` runs two at a time; the first finding stops the rest
+fuzz: $(FUZZ:%=fuzz-run-%)
+
+fuzz-ci:
+	$(Q)$(MAKE) fuzz FUZZ_SECONDS=6
+
 deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$(grep -v '^#' .ci/debian-packages)
@@ -183,4 +272,4 @@ clean:
 	rm -rf $(BUILD) $(BUILD)-asan
 
 .SECONDARY:
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)

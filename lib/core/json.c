@@ -59,7 +59,7 @@ static int parse_string(jp *p, char **out)
             if (cp >= 0xd800 && cp < 0xdc00 && p->n - p->i >= 6 && p->s[p->i] == '\\' && p->s[p->i + 1] == 'u') {
                 unsigned lo;
                 p->i += 2;
-                if (hex4(p, &lo)) goto bad;
+                if (hex4(p, &lo) || lo < 0xdc00 || lo > 0xdfff) goto bad;   /* not a pair: no code point */
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
             }
             /* UTF-8 encode: at most 4 bytes, and an escape took >= 6 input bytes */
@@ -168,7 +168,7 @@ static int parse_value(jp *p, glad_json *out)
     }
     /* number: copy the lexeme (bounded) and strtod it */
     size_t j = p->i;
-    while (j < p->n && j - p->i < 64 && strchr("+-0123456789.eE", p->s[j])) j++;
+    while (j < p->n && j - p->i < 64 && p->s[j] && strchr("+-0123456789.eE", p->s[j])) j++;   /* strchr finds a NUL too */
     if (j == p->i || j - p->i >= 64) return GLAD_EFORMAT;
     char buf[64], *end;
     memcpy(buf, p->s + p->i, j - p->i);

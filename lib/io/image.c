@@ -190,6 +190,9 @@ static int read_jpeg(const uint8_t *buf, size_t len, uint64_t max_pixels, glad_t
         JSAMPROW r = row;
         size_t y = ci.output_scanline;
         if (jpeg_read_scanlines(&ci, &r, 1) != 1) { rc = glad_fail(GLAD_EFORMAT, "corrupt or truncated JPEG"); longjmp(je.jb, 1); }
+        /* a warning means the data ran out (libjpeg pads with grey and goes on):
+         * refuse it now, as after the loop, not after decoding every row of padding */
+        if (je.pub.num_warnings > 0) { rc = lib_fail("JPEG", "libjpeg", je.msg); longjmp(je.jb, 1); }
         for (unsigned x = 0; x < w; x++) for (int c = 0; c < ch; c++) o[c * hw + y * w + x] = row[x * ch + c];
     }
     /* libjpeg pads a truncated file with an EOI and only warns: reject it */

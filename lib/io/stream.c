@@ -11,6 +11,16 @@
 #include <zstd.h>
 #include "io/stream.h"
 
+/* Read granularity: at least GLAD_STREAM_CHUNK free bytes per read into the
+ * record buffer, and the compressed input in ZSTD_DStreamInSize() pieces. The
+ * fuzz build (tests/fuzz) defines both small so records straddle reads. */
+#ifndef GLAD_STREAM_CHUNK
+#define GLAD_STREAM_CHUNK 65536
+#endif
+#ifndef GLAD_STREAM_ZCHUNK
+#define GLAD_STREAM_ZCHUNK ZSTD_DStreamInSize()
+#endif
+
 /* ------------------------------------------------------------------ source */
 
 typedef struct {
@@ -104,8 +114,8 @@ static int rd_need(glad_reader *rd, size_t need)
             rd->len -= rd->pos;
             rd->pos = 0;
         }
-        if (rd->cap - rd->len < 65536) {
-            size_t ncap = rd->cap ? rd->cap * 2 : 1 << 17;
+        if (rd->cap - rd->len < GLAD_STREAM_CHUNK) {
+            size_t ncap = rd->cap ? rd->cap * 2 : 2 * (size_t)GLAD_STREAM_CHUNK;
             uint8_t *nb = realloc(rd->buf, ncap);
             if (!nb) return GLAD_ENOMEM;
             rd->buf = nb;
@@ -297,9 +307,10 @@ static int object_to_record(const msgpack_object *m, glad_record *rec, char *why
         if (k->type == MSGPACK_OBJECT_STR) { kp = k->via.str.ptr; kl = k->via.str.size; }
         else if (k->type == MSGPACK_OBJECT_BIN) { kp = k->via.bin.ptr; kl = k->via.bin.size; }
         else { snprintf(why, whylen, "map key %u is not a string", i); rc = GLAD_EFORMAT; break; }
-        if (kl > 4096 || memchr(kp, 0, kl)) { snprintf(why, whylen, "map key %u is not a valid name", i); rc = GLAD_EFORMAT; break; }
+        /* msgpack-c gives an empty string or bin a NULL pointer */
+        if (kl > 4096 || (kl && memchr(kp, 0, kl))) { snprintf(why, whylen, "map key %u is not a valid name", i); rc = GLAD_EFORMAT; break; }
         char key[4097];
-        memcpy(key, kp, kl);
+        if (kl) memcpy(key, kp, kl);
         key[kl] = 0;
         if (glad_record_find(rec, key)) { snprintf(why, whylen, "duplicate key '%.100s'", key); rc = GLAD_EFORMAT; break; }
         switch (v->type) {
@@ -320,6 +331,9 @@ static int object_to_record(const msgpack_object *m, glad_record *rec, char *why
             if (!rc) glad_record_find(rec, key)->f32 = v->type == MSGPACK_OBJECT_FLOAT32;
             break;
         case MSGPACK_OBJECT_STR: {
+            /* a string field is a C string; one with a NUL byte inside is
+             * kept verbatim as raw msgpack (passed through, not readable) */
+            if (v->via.str.size && memchr(v->via.str.ptr, 0, v->via.str.size)) goto raw;
             char *s = malloc(v->via.str.size + 1);
             if (!s) { rc = GLAD_ENOMEM; break; }
             memcpy(s, v->via.str.ptr, v->via.str.size);
@@ -357,12 +371,22 @@ static int object_to_record(const msgpack_object *m, glad_record *rec, char *why
 
 int glad_record_decode(const uint8_t *buf, size_t len, glad_record *rec)
 {
+    /* framed first, as the reader does, so no declared count is trusted
+     * before msgpack-c allocates for it: a reader over these bytes only */
+    glad_reader fr;
+    memset(&fr, 0, sizeof fr);
+    fr.buf = (uint8_t *)buf;
+    fr.len = len;
+    fr.src_eof = 1;
+    size_t n = 0;
+    int rc = rd_frame(&fr, &n);
+    if (rc <= 0) return rc < 0 ? rc : GLAD_EFORMAT;
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
     char why[256] = "";
-    int rc = GLAD_EFORMAT;
-    if (msgpack_unpack_next(&up, (const char *)buf, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+    rc = GLAD_EFORMAT;
+    if (msgpack_unpack_next(&up, (const char *)buf, n, &off) == MSGPACK_UNPACK_SUCCESS &&
         up.data.type == MSGPACK_OBJECT_MAP)
         rc = object_to_record(&up.data, rec, why, sizeof why);
     msgpack_unpacked_destroy(&up);
@@ -434,7 +458,7 @@ int glad_reader_open_file(glad_reader **out, FILE *f, int close_file)
     if (!rd) return GLAD_ENOMEM;
     rd->src.f = f;
     rd->src.close_file = close_file;
-    rd->src.in_cap = ZSTD_DStreamInSize();
+    rd->src.in_cap = GLAD_STREAM_ZCHUNK;
     rd->src.in = malloc(rd->src.in_cap);
     int rc = GLAD_ENOMEM;
     if (!rd->src.in) goto fail;
@@ -487,7 +511,8 @@ int glad_reader_next(glad_reader *rd, glad_record *rec)
 {
     glad_record_free(rec);
     if (rd->has_pending) {
-        *rec = rd->pending;
+        *rec = rd->pending;            /* moved out: the reader no longer owns it */
+        glad_record_init(&rd->pending);
         rd->has_pending = 0;
         rd->index++;
         return 1;

@@ -150,7 +150,7 @@ static int parse_config(const loader *ld, const char *js, int *layers, int *nl, 
         for (int i = 0; i < L->n && !rc; i++) {
             double v = glad_json_num(glad_json_at(L, i), -1);
             if (!(v >= 1 && v <= MAXBLOCKS && v == floor(v))) rc = glad_fail(GLAD_ERANGE, "%s: config 'layers'[%d] out of range", ld->path, i);
-            layers[i] = (int)v;
+            else layers[i] = (int)v;   /* only once in range: casting 1e300 is undefined */
         }
     }
     glad_json_free(j);

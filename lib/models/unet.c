@@ -177,30 +177,46 @@ void glad_unet_config_default(glad_unet_config *c, int img_size, int in_channels
     c->attn_res[0] = 32; c->attn_res[1] = 16; c->attn_res[2] = 8;
 }
 
+/* A config number as an int, truncated as a C cast does; outside int's
+ * range (1e300, 1e999) gives `bad` instead of undefined behaviour. */
+static int cfg_int(const glad_json *v, double dflt, int bad)
+{
+    double x = glad_json_num(v, dflt);
+    return x > -2147483649.0 && x < 2147483648.0 ? (int)x : bad;
+}
+
 int glad_unet_config_parse(glad_unet_config *c, const char *js)
 {
     glad_json *j;
     GLAD_TRY(glad_json_parse(js, strlen(js), &j));
     memset(c, 0, sizeof *c);
     int rc = GLAD_EFORMAT;
-    c->img_size = (int)glad_json_num(glad_json_get(j, "img_size"), 0);
-    c->base = (int)glad_json_num(glad_json_get(j, "base_channels"), 0);
-    c->num_res_blocks = (int)glad_json_num(glad_json_get(j, "num_res_blocks"), 2);
-    c->heads = (int)glad_json_num(glad_json_get(j, "n_heads"), 1);
-    c->in_channels = (int)glad_json_num(glad_json_get(j, "in_channels"), 3);
+    c->img_size = cfg_int(glad_json_get(j, "img_size"), 0, -1);
+    c->base = cfg_int(glad_json_get(j, "base_channels"), 0, -1);
+    c->num_res_blocks = cfg_int(glad_json_get(j, "num_res_blocks"), 2, -1);
+    c->heads = cfg_int(glad_json_get(j, "n_heads"), 1, -1);
+    c->in_channels = cfg_int(glad_json_get(j, "in_channels"), 3, -1);
     c->dropout = (float)glad_json_num(glad_json_get(j, "dropout"), 0);
     const glad_json *m = glad_json_get(j, "channel_mults");
     if (!m || m->type != GLAD_JSON_ARR || m->n < 1 || m->n > GLAD_UNET_MAX_LEVELS) goto out;
     c->nmults = m->n;
-    for (int i = 0; i < m->n; i++) c->mults[i] = (float)glad_json_num(&m->items[i], 0);
+    for (int i = 0; i < m->n; i++) {
+        c->mults[i] = (float)glad_json_num(&m->items[i], 0);
+        if (!isfinite(c->mults[i])) goto out;   /* 1e999: no channel count, and no JSON to write back */
+    }
+    /* resolutions are image sizes (1..4096 like img_size): larger ones never
+     * match a level, and is_attn's resolution x downsampling must not overflow */
     const glad_json *a = glad_json_get(j, "attention_resolutions");
     if (a && a->type == GLAD_JSON_STR) {
         char buf[128];
         snprintf(buf, sizeof buf, "%s", a->str);
         for (char *s = strtok(buf, ","); s && c->nattn < GLAD_UNET_MAX_LEVELS; s = strtok(NULL, ","))
-            if (atoi(s) > 0) c->attn_res[c->nattn++] = atoi(s);
+            if (atoi(s) > 0 && atoi(s) <= 4096) c->attn_res[c->nattn++] = atoi(s);
     } else if (a && a->type == GLAD_JSON_ARR)
-        for (int i = 0; i < a->n && c->nattn < GLAD_UNET_MAX_LEVELS; i++) c->attn_res[c->nattn++] = (int)glad_json_num(&a->items[i], 0);
+        for (int i = 0; i < a->n && c->nattn < GLAD_UNET_MAX_LEVELS; i++) {
+            int r = cfg_int(&a->items[i], 0, 0);
+            if (r > 0 && r <= 4096) c->attn_res[c->nattn++] = r;   /* as from the string form */
+        }
     if (c->img_size < 8 || c->img_size > 4096 || c->base < 1 || c->base > 4096 || c->num_res_blocks < 1 || c->num_res_blocks > 16 ||
         c->heads < 1 || c->in_channels < 1 || c->in_channels > 64 || c->dropout < 0 || c->dropout >= 1)
         goto out;
@@ -230,9 +246,14 @@ int glad_unet_create(glad_unet **out, const glad_unet_config *cfg)
     u->cfg = *cfg;
     const glad_unet_config *c = &u->cfg;
     int base = c->base, nres = c->num_res_blocks;
+    /* the limits of glad_unet_config_parse: skips[] below holds one entry per
+     * down block, 1 + nmults * (nres + 1) at most */
+    if (c->nmults < 1 || c->nmults > GLAD_UNET_MAX_LEVELS || nres < 1 || nres > 16 || base < 1 || c->heads < 1 ||
+        c->nattn < 0 || c->nattn > GLAD_UNET_MAX_LEVELS) { free(u); return GLAD_EINVAL; }
     /* every channel count must be a multiple of 32 (GroupNorm) and of heads */
     for (int i = 0; i < c->nmults; i++) {
-        int ch = (int)(c->mults[i] * base);
+        double chd = (double)c->mults[i] * base;   /* NaN or huge must not reach the int cast */
+        int ch = chd >= 32 && chd <= (1 << 20) ? (int)chd : -1;
         if (ch < 32 || ch % 32 || ch % c->heads) { free(u); return GLAD_EINVAL; }
     }
     if (c->img_size % (1 << (c->nmults - 1))) { free(u); return GLAD_EINVAL; }
@@ -243,7 +264,7 @@ int glad_unet_create(glad_unet **out, const glad_unet_config *cfg)
     add_param(u, "time_embedding.3.bias", 1, 4 * base, 0, 0, 0);
     int ch = (int)(c->mults[0] * base), ds = 1, k = 1;
     u->conv_in = add_conv(u, "down.0.0", c->in_channels, ch, 3, 0);
-    int skips[64], ns = 0;
+    int skips[1 + GLAD_UNET_MAX_LEVELS * 17], ns = 0;
     skips[ns++] = ch;
     for (int lv = 0; lv < c->nmults; lv++) {
         int oc = (int)(c->mults[lv] * base);

@@ -178,8 +178,8 @@ static int load_weights(glad_vit *v, const glad_st *st, const char *path)
         total += p[i].n;
         if (total > GLAD_MAX_ALLOC / sizeof(float)) { rc = glad_fail(GLAD_ERANGE, "%s: model too large", path); goto out; }
     }
-    v->w = malloc(total * sizeof(float));
-    if (!v->w) { rc = glad_fail(GLAD_ENOMEM, "%s: out of memory for %zu weights", path, total); goto out; }
+    /* every tensor present with its shape before the weights are allocated, so
+     * their size is backed by the file (a config alone asked for gigabytes) */
     for (int i = 0; i < np; i++) {
         const glad_st_entry *e = glad_st_find(st, p[i].name);
         if (!e) { rc = glad_fail(GLAD_ENOTFOUND, "%s: tensor '%s' missing", path, p[i].name); goto out; }
@@ -195,6 +195,10 @@ static int load_weights(glad_vit *v, const glad_st *st, const char *path)
             rc = glad_fail(GLAD_ESHAPE, "%s: tensor '%s' has shape [%s], expected [%s]", path, p[i].name, got, want);
             goto out;
         }
+    }
+    v->w = malloc(total * sizeof(float));
+    if (!v->w) { rc = glad_fail(GLAD_ENOMEM, "%s: out of memory for %zu weights", path, total); goto out; }
+    for (int i = 0; i < np; i++) {
         glad_tensor t;
         if ((rc = glad_st_get_f32(st, p[i].name, &t))) { rc = glad_fail(rc, "%s: tensor '%s': %s", path, p[i].name, glad_strerror(rc)); goto out; }
         memcpy(v->w + p[i].off, t.data, p[i].n * sizeof(float));

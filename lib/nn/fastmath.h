@@ -25,7 +25,11 @@
  * (16 lanes) and for the baseline, and picked at load time (GCC ifunc): the
  * library is built without -march. Called from inside OpenMP loops, once per
  * row, so the dispatch costs nothing. */
+#ifndef GLAD_NO_VEC_CLONES
 #define GLAD_VEC_CLONES __attribute__((target_clones("avx512f", "default"), noinline))
+#else   /* the fuzz build (tests/fuzz, clang): the baseline version only */
+#define GLAD_VEC_CLONES __attribute__((noinline))
+#endif
 
 static inline float glad_expf_fast(float x)
 {
