@@ -17,12 +17,12 @@ static double rel_err(const float *a, const float *ref, size_t n)
 
 static void parity(const char *shared, const char *name)
 {
-    char wp[512], cp[512], err[512];
+    char wp[512], cp[512];
     snprintf(wp, sizeof wp, "%s/fixtures/%s.weights.safetensors", shared, name);
     snprintf(cp, sizeof cp, "%s/fixtures/%s.case.safetensors", shared, name);
     glad_unet *u;
-    int rc = glad_unet_load(&u, wp, err, sizeof err);
-    CHECKF(rc == 0, "%s", err);
+    int rc = glad_unet_load(&u, wp);
+    CHECKF(rc == 0, "%s", glad_error_detail());
     if (rc) return;
     glad_st *st;
     if (glad_st_open(&st, cp)) { CHECK(0); glad_unet_free(u); return; }
@@ -141,8 +141,7 @@ static void finite_differences(void)
     /* save / load round trip gives the same output */
     CHECK(glad_unet_save(u, "/tmp/glad-test-unet.safetensors", NULL, 0, NULL, NULL, 0, NULL, NULL) == 0);
     glad_unet *v;
-    char err[256];
-    CHECKF(glad_unet_load(&v, "/tmp/glad-test-unet.safetensors", err, sizeof err) == 0, "%s", err);
+    CHECKF(glad_unet_load(&v, "/tmp/glad-test-unet.safetensors") == 0, "%s", glad_error_detail());
     float *y2 = malloc(n * sizeof(float));
     glad_unet_forward(u, y, x, t, B, 0, 0);
     glad_unet_forward(v, y2, x, t, B, 0, 0);

@@ -87,7 +87,8 @@ int glad_backbone_open(glad_backbone **out, const glad_backbone_opts *o, char *e
     int rc = 0;
     switch (k) {
     case BB_UNET:
-        rc = glad_unet_load(&bb->unet, o->weights, err, errlen);
+        rc = glad_unet_load(&bb->unet, o->weights);
+        if (rc) snprintf(err, errlen, "%s", glad_error_detail());
         if (!rc) {
             /* the encoder runs at the model's own size */
             bb->size = glad_unet_cfg(bb->unet)->img_size;
