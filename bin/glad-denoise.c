@@ -205,9 +205,8 @@ int main(int argc, char **argv)
     if (argc - optind > 1) return cli_usage_error("at most one input FILE");
     const char *in = optind < argc ? argv[optind] : "-";
 
-    char err[600] = "";
     glad_unet *u;
-    if (glad_unet_load(&u, model, err, sizeof err)) return cli_error("%s", err);
+    if (glad_unet_load(&u, model)) return cli_error("%s", glad_error_detail());
     const glad_unet_config *cfg = glad_unet_cfg(u);
     /* the schedule the model was trained with */
     glad_betas betas = GLAD_BETAS_LINEAR;

@@ -28,10 +28,10 @@ int main(void)
 {
     const char *sh = check_shared();
     if (!sh) { SKIP("../shared absent: DDAD conditioned-step parity not checked"); return check_done(); }
-    char wp[512], cp[512], err[512];
+    char wp[512], cp[512];
     snprintf(wp, sizeof wp, "%s/fixtures/ddad-unet-rgb.weights.safetensors", sh);
     snprintf(cp, sizeof cp, "%s/fixtures/ddad-step.case.safetensors", sh);
-    CHECKF(glad_unet_load(&U, wp, err, sizeof err) == 0, "%s", err);
+    CHECKF(glad_unet_load(&U, wp) == 0, "%s", glad_error_detail());
     glad_st *st;
     CHECK(glad_st_open(&st, cp) == 0);
     glad_tensor y, noise, recon, ab;

@@ -2,7 +2,9 @@
  * (../shared/fixtures/ddad-unet-{rgb,grey}): forward within 1e-4 of the
  * max-abs reference, loss, every parameter gradient and the input gradient
  * within 1e-3; plus self-contained checks (save/load round trip, finite
- * differences of parameter and input gradients of a tiny model). */
+ * differences of parameter and input gradients of a tiny model) and the
+ * model files load refuses: non-finite weights, configs the skip buffers
+ * cannot hold, a missing file, a directory. */
 #include <stdlib.h>
 #include "check.h"
 #include "models/unet.h"
@@ -17,12 +19,12 @@ static double rel_err(const float *a, const float *ref, size_t n)
 
 static void parity(const char *shared, const char *name)
 {
-    char wp[512], cp[512], err[512];
+    char wp[512], cp[512];
     snprintf(wp, sizeof wp, "%s/fixtures/%s.weights.safetensors", shared, name);
     snprintf(cp, sizeof cp, "%s/fixtures/%s.case.safetensors", shared, name);
     glad_unet *u;
-    int rc = glad_unet_load(&u, wp, err, sizeof err);
-    CHECKF(rc == 0, "%s", err);
+    int rc = glad_unet_load(&u, wp);
+    CHECKF(rc == 0, "%s", glad_error_detail());
     if (rc) return;
     glad_st *st;
     if (glad_st_open(&st, cp)) { CHECK(0); glad_unet_free(u); return; }
@@ -141,8 +143,7 @@ static void finite_differences(void)
     /* save / load round trip gives the same output */
     CHECK(glad_unet_save(u, "/tmp/glad-test-unet.safetensors", NULL, 0, NULL, NULL, 0, NULL, NULL) == 0);
     glad_unet *v;
-    char err[256];
-    CHECKF(glad_unet_load(&v, "/tmp/glad-test-unet.safetensors", err, sizeof err) == 0, "%s", err);
+    CHECKF(glad_unet_load(&v, "/tmp/glad-test-unet.safetensors") == 0, "%s", glad_error_detail());
     float *y2 = malloc(n * sizeof(float));
     glad_unet_forward(u, y, x, t, B, 0, 0);
     glad_unet_forward(v, y2, x, t, B, 0, 0);
@@ -158,6 +159,54 @@ static void finite_differences(void)
     glad_unet_free(v);
 }
 
+/* what glad_unet_create and glad_unet_load refuse, and how they say it */
+static void refusals(void)
+{
+    const char *path = "/tmp/glad-test-unet-bad.safetensors";
+    glad_unet_config c;
+    glad_unet_config_default(&c, 16, 1);
+    c.base = 32; c.nmults = 1; c.mults[0] = 1; c.num_res_blocks = 1; c.heads = 1; c.nattn = 0;
+    glad_unet *u, *v = NULL;
+    CHECK(glad_unet_create(&u, &c) == 0);
+    glad_unet_init(u, 1);
+    /* a NaN in one tensor: refused at load, naming it */
+    const glad_param *q = glad_unet_param(u, 5);
+    glad_unet_weights(u)[q->off + 3] = NAN;
+    CHECK(glad_unet_save(u, path, NULL, 0, NULL, NULL, 0, NULL, NULL) == 0);
+    int rc = glad_unet_load(&v, path);
+    char want[300];
+    snprintf(want, sizeof want, "tensor '%s' has NaN or infinity", q->name);
+    CHECKF(rc == GLAD_ENAN && strstr(glad_error_detail(), want), "rc %d '%s'", rc, glad_error_detail());
+    if (!rc) glad_unet_free(v);
+    /* more skip connections than the UNet holds: 4 levels x (16 + 1) > 64,
+     * from a config and from a model file's config */
+    glad_unet_config deep = c;
+    deep.nmults = 4; deep.mults[1] = deep.mults[2] = deep.mults[3] = 1; deep.num_res_blocks = 16;
+    v = NULL;
+    rc = glad_unet_create(&v, &deep);
+    CHECKF(rc == GLAD_EINVAL && strstr(glad_error_detail(), "skip connections"), "rc %d '%s'", rc, glad_error_detail());
+    if (!rc) glad_unet_free(v);
+    deep.num_res_blocks = 15;   /* 4 x 16 = 64: the limit itself is fine */
+    rc = glad_unet_create(&v, &deep);
+    CHECK(rc == 0);
+    if (!rc) glad_unet_free(v);
+    char cfg[1024];
+    deep.num_res_blocks = 16;
+    glad_unet_config_json(&deep, cfg, sizeof cfg);
+    const char *mk[] = {"config"}, *mv[] = {cfg};
+    CHECK(glad_st_save(path, 0, NULL, NULL, 1, mk, mv) == 0);
+    rc = glad_unet_load(&v, path);
+    CHECKF(rc == GLAD_EFORMAT && strstr(glad_error_detail(), "skip connections"), "rc %d '%s'", rc, glad_error_detail());
+    if (!rc) glad_unet_free(v);
+    remove(path);
+    /* no such file; a directory */
+    rc = glad_unet_load(&v, path);
+    CHECKF(rc == GLAD_EIO && strstr(glad_error_detail(), "No such file or directory"), "'%s'", glad_error_detail());
+    rc = glad_unet_load(&v, "/tmp");
+    CHECKF(rc == GLAD_EIO && strstr(glad_error_detail(), "Is a directory"), "'%s'", glad_error_detail());
+    glad_unet_free(u);
+}
+
 int main(void)
 {
     const char *sh = check_shared();
@@ -166,5 +215,6 @@ int main(void)
         parity(sh, "ddad-unet-grey");
     } else SKIP("../shared absent: UNet parity with the official fixtures not checked");
     finite_differences();
+    refusals();
     return check_done();
 }

@@ -2,7 +2,7 @@
 #include <math.h>
 #include "core/rng.h"
 
-static uint64_t splitmix(uint64_t *x)
+uint64_t glad_rng_splitmix64(uint64_t *x)
 {
     uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -13,9 +13,9 @@ static uint64_t splitmix(uint64_t *x)
 void glad_rng_seed(glad_rng *r, uint64_t seed, uint64_t stream, uint64_t sub)
 {
     uint64_t x = seed ^ 0x6A09E667F3BCC909ull;
-    x = splitmix(&x) ^ stream;
-    x = splitmix(&x) ^ sub;
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix(&x);
+    x = glad_rng_splitmix64(&x) ^ stream;
+    x = glad_rng_splitmix64(&x) ^ sub;
+    for (int i = 0; i < 4; i++) r->s[i] = glad_rng_splitmix64(&x);
     r->has_spare = 0;
 }
 
@@ -26,6 +26,11 @@ uint64_t glad_rng_u64(glad_rng *r)
     uint64_t *s = r->s, res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
     s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45);
     return res;
+}
+
+double glad_rng_splitmix64_uniform(uint64_t *state)
+{
+    return (double)(glad_rng_splitmix64(state) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 double glad_rng_uniform(glad_rng *r) { return (double)(glad_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0); }
@@ -65,5 +70,5 @@ uint64_t glad_rng_hash_str(const char *s)
 double glad_rng_uniform_at(uint64_t seed, uint64_t i)
 {
     uint64_t x = seed + 0x9E3779B97F4A7C15ull * i;   /* splitmix adds the (i+1)-th increment */
-    return (double)(splitmix(&x) >> 11) * (1.0 / 9007199254740992.0);
+    return glad_rng_splitmix64_uniform(&x);
 }

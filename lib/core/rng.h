@@ -23,4 +23,11 @@ double glad_rng_normal(glad_rng *r);
 void glad_rng_normal_f32(glad_rng *r, float *out, size_t n);
 uint64_t glad_rng_hash_str(const char *s);       /* FNV-1a 64 of a record id */
 
+/* splitmix64 as a generator of its own: *state += 0x9E3779B97F4A7C15, the
+ * output is the finaliser of the new state. glad_rng_seed mixes through it;
+ * the UNet initialisation draws its weights from it directly (state seeded
+ * seed * 0x2545F4914F6CDD1D + 12345), so that sequence must not change. */
+uint64_t glad_rng_splitmix64(uint64_t *state);
+double glad_rng_splitmix64_uniform(uint64_t *state);   /* [0, 1): the top 53 bits */
+
 #endif

@@ -52,6 +52,12 @@ void glad_ddim_q_sample(float *xt, const float *x0, const float *eps, double ab,
     for (size_t i = 0; i < n; i++) xt[i] = a * x0[i] + b * eps[i];
 }
 
+void glad_ddim_q_sample_f64(double *xt, const double *x0, const float *eps, double ab, size_t n)
+{
+    double a = sqrt(ab), b = sqrt(1.0 - ab);
+    for (size_t i = 0; i < n; i++) xt[i] = a * x0[i] + b * eps[i];
+}
+
 void glad_ddim_x0(float *x0, const float *xt, const float *eps, double ab, size_t n)
 {
     double a = sqrt(ab), b = sqrt(1.0 - ab);

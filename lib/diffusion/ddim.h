@@ -32,6 +32,9 @@ int glad_ddim_plan_make(glad_ddim_plan *p, const double *alpha_bar, int T, int t
 
 /* x_t = √ᾱ x0 + √(1-ᾱ) ε   (n elements) */
 void glad_ddim_q_sample(float *xt, const float *x0, const float *eps, double ab, size_t n);
+/* The same in double precision (training: x_t is rounded to float only as
+ * the model's input, and GLAD's ATP target is computed from the unrounded x_t) */
+void glad_ddim_q_sample_f64(double *xt, const double *x0, const float *eps, double ab, size_t n);
 
 /* x̂0 = (x_t − √(1−ᾱ) ε)/√ᾱ */
 void glad_ddim_x0(float *x0, const float *xt, const float *eps, double ab, size_t n);

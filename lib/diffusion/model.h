@@ -21,8 +21,11 @@ typedef struct {
 } glad_model;
 
 /* Load path; on failure *m is left empty and glad_error_detail() names the
- * file and what is wrong. */
+ * file and what is wrong (glad_unet_load's codes, GLAD_EFORMAT for bad
+ * "betas" or "T" metadata). */
 int glad_model_load(glad_model *m, const char *path);
+/* The same from an open model file (path names it in messages). */
+int glad_model_load_st(glad_model *m, const glad_st *st, const char *path);
 /* ᾱ for a schedule without a file (training from scratch). */
 int glad_model_schedule(glad_model *m, glad_betas betas, int T);
 void glad_model_free(glad_model *m);

@@ -19,12 +19,13 @@ int glad_schedule_alpha_bar(double *ab, int T, glad_betas kind)
     return 0;
 }
 
+const char *const glad_betas_names[] = {"linear", "scaled_linear", NULL};
+
 int glad_betas_parse(const char *s, glad_betas *out)
 {
-    if (!strcmp(s, "linear")) *out = GLAD_BETAS_LINEAR;
-    else if (!strcmp(s, "scaled_linear")) *out = GLAD_BETAS_SCALED_LINEAR;
-    else return GLAD_EINVAL;
-    return 0;
+    for (int i = 0; glad_betas_names[i]; i++)
+        if (!strcmp(s, glad_betas_names[i])) { *out = (glad_betas)i; return 0; }
+    return GLAD_EINVAL;
 }
 
-const char *glad_betas_name(glad_betas b) { return b == GLAD_BETAS_SCALED_LINEAR ? "scaled_linear" : "linear"; }
+const char *glad_betas_name(glad_betas b) { return glad_betas_names[b == GLAD_BETAS_SCALED_LINEAR]; }

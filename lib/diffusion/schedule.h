@@ -8,6 +8,9 @@
 
 typedef enum { GLAD_BETAS_LINEAR = 0, GLAD_BETAS_SCALED_LINEAR = 1 } glad_betas;
 
+/* Names in enum order, NULL-terminated: "linear", "scaled_linear" */
+extern const char *const glad_betas_names[];
+
 int glad_schedule_alpha_bar(double *ab, int T, glad_betas kind);
 int glad_betas_parse(const char *s, glad_betas *out);
 const char *glad_betas_name(glad_betas b);

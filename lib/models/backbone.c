@@ -83,17 +83,14 @@ int glad_backbone_open(glad_backbone **out, const glad_backbone_opts *o)
     bb->imagenet = o->norm == GLAD_BB_NORM_DEFAULT && (k == BB_VIT || k == BB_RESNET);
     int rc = 0;
     switch (k) {
-    case BB_UNET: {
-        char err[600];   /* glad_unet_load still fills a buffer; its detail goes to the one channel */
-        rc = glad_unet_load(&bb->unet, o->weights, err, sizeof err);
-        if (rc) glad_fail(rc, "%s", err);
-        else {
+    case BB_UNET:
+        rc = glad_unet_load(&bb->unet, o->weights);
+        if (!rc) {
             /* the encoder runs at the model's own size */
             bb->size = glad_unet_cfg(bb->unet)->img_size;
             bb->channels = glad_unet_cfg(bb->unet)->in_channels;
         }
         break;
-    }
     case BB_VIT:
         rc = glad_vit_load(&bb->vit, o->weights);
         if (!rc) bb->multiple = glad_vit_cfg(bb->vit)->patch;

@@ -6,11 +6,14 @@
  * outputs are recomputed in backward instead of kept, gradients die with
  * their op. The forward pass runs the tape with the lib/nn kernels; the
  * backward pass replays it in reverse. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "core/json.h"
+#include "core/rng.h"
 #include "models/unet.h"
 #include "io/safetensors.h"
 
@@ -44,9 +47,12 @@ typedef struct {
     int fused;               /* GroupNorm+SiLU whose conv applies it: the forward keeps the statistics only */
 } tape_op;
 
+/* the blocks of the down, middle and up paths (conv_in and out are not blocks) */
+typedef enum { GLAD_UNET_BLOCK_RES = 1, GLAD_UNET_BLOCK_ATTN = 2 } glad_unet_block_kind;
+
 /* parameters of one block, by index into the param table */
 typedef struct {
-    int kind;                /* 0 conv_in, 1 res, 2 attn, 3 out */
+    glad_unet_block_kind kind;
     int in, out, up, down, heads;
     int gn1, conv1, emb, gn2, conv2, skip;      /* res */
     int norm, qkv, proj;                        /* attn */
@@ -55,6 +61,7 @@ typedef struct {
 struct glad_unet {
     glad_unet_config cfg;
     int np, npcap;
+    int oom;                 /* an allocation failed while building */
     glad_param *p;
     size_t total;
     float *w, *g;
@@ -84,7 +91,7 @@ struct glad_unet {
 static int add_param(glad_unet *u, const char *name, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
 {
     glad_param *np = glad_grow(u->p, &u->npcap, u->np, sizeof *np, 128);
-    if (!np) return -1;
+    if (!np) { u->oom = 1; return -1; }
     u->p = np;
     glad_param *q = &u->p[u->np];
     memset(q, 0, sizeof *q);
@@ -95,7 +102,8 @@ static int add_param(glad_unet *u, const char *name, int ndim, int64_t d0, int64
     for (int i = 0; i < ndim; i++) { q->shape[i] = s[i]; q->n *= (size_t)s[i]; }
     q->off = u->total;
     u->total += q->n;
-    return q->name ? u->np++ : -1;
+    if (!q->name) { u->oom = 1; return -1; }
+    return u->np++;
 }
 
 /* weight index; the bias is always the next param */
@@ -122,7 +130,7 @@ static int add_norm(glad_unet *u, const char *pfx, int ch)
 static block *new_block(glad_unet *u)
 {
     block *nb = glad_grow(u->blk, &u->nblkcap, u->nblk, sizeof *nb, 32);
-    if (!nb) return NULL;
+    if (!nb) { u->oom = 1; return NULL; }
     u->blk = nb;
     block *b = &u->blk[u->nblk++];
     memset(b, 0, sizeof *b);
@@ -136,14 +144,14 @@ static int res_block(glad_unet *u, const char *pfx, int in, int out, int up, int
     if (!b) return -1;
     char n[256];
     int emb = 4 * u->cfg.base;
-    b->kind = 1; b->in = in; b->out = out; b->up = up; b->down = down;
-    snprintf(n, sizeof n, "%s.in_layers.0", pfx); b->gn1 = add_norm(u, n, in);
-    snprintf(n, sizeof n, "%s.in_layers.2", pfx); b->conv1 = add_conv(u, n, in, out, 3, 0);
-    snprintf(n, sizeof n, "%s.embed_layers.1.weight", pfx); b->emb = add_param(u, n, 2, out, emb, 0, 0);
-    snprintf(n, sizeof n, "%s.embed_layers.1.bias", pfx); add_param(u, n, 1, out, 0, 0, 0);
-    snprintf(n, sizeof n, "%s.out_layers.0", pfx); b->gn2 = add_norm(u, n, out);
-    snprintf(n, sizeof n, "%s.out_layers.3", pfx); b->conv2 = add_conv(u, n, out, out, 3, 0);
-    if (in != out) { snprintf(n, sizeof n, "%s.skip_connection", pfx); b->skip = add_conv(u, n, in, out, 1, 0); }
+    b->kind = GLAD_UNET_BLOCK_RES; b->in = in; b->out = out; b->up = up; b->down = down;
+    snprintf(n, sizeof n, "%.200s.in_layers.0", pfx); b->gn1 = add_norm(u, n, in);
+    snprintf(n, sizeof n, "%.200s.in_layers.2", pfx); b->conv1 = add_conv(u, n, in, out, 3, 0);
+    snprintf(n, sizeof n, "%.200s.embed_layers.1.weight", pfx); b->emb = add_param(u, n, 2, out, emb, 0, 0);
+    snprintf(n, sizeof n, "%.200s.embed_layers.1.bias", pfx); add_param(u, n, 1, out, 0, 0, 0);
+    snprintf(n, sizeof n, "%.200s.out_layers.0", pfx); b->gn2 = add_norm(u, n, out);
+    snprintf(n, sizeof n, "%.200s.out_layers.3", pfx); b->conv2 = add_conv(u, n, out, out, 3, 0);
+    if (in != out) { snprintf(n, sizeof n, "%.200s.skip_connection", pfx); b->skip = add_conv(u, n, in, out, 1, 0); }
     return 0;
 }
 
@@ -152,10 +160,10 @@ static int attn_block(glad_unet *u, const char *pfx, int ch)
     block *b = new_block(u);
     if (!b) return -1;
     char n[256];
-    b->kind = 2; b->in = b->out = ch; b->heads = u->cfg.heads;
-    snprintf(n, sizeof n, "%s.norm", pfx); b->norm = add_norm(u, n, ch);
-    snprintf(n, sizeof n, "%s.to_qkv", pfx); b->qkv = add_conv(u, n, ch, 3 * ch, 1, 1);
-    snprintf(n, sizeof n, "%s.proj_out", pfx); b->proj = add_conv(u, n, ch, ch, 1, 1);
+    b->kind = GLAD_UNET_BLOCK_ATTN; b->in = b->out = ch; b->heads = u->cfg.heads;
+    snprintf(n, sizeof n, "%.200s.norm", pfx); b->norm = add_norm(u, n, ch);
+    snprintf(n, sizeof n, "%.200s.to_qkv", pfx); b->qkv = add_conv(u, n, ch, 3 * ch, 1, 1);
+    snprintf(n, sizeof n, "%.200s.proj_out", pfx); b->proj = add_conv(u, n, ch, ch, 1, 1);
     return 0;
 }
 
@@ -239,24 +247,42 @@ int glad_unet_config_json(const glad_unet_config *c, char *buf, size_t len)
                     c->img_size, c->base, m, c->num_res_blocks, a, c->heads, c->in_channels, c->dropout);
 }
 
+int glad_unet_config_check(const glad_unet_config *c)
+{
+    if (c->nmults < 1 || c->nmults > GLAD_UNET_MAX_LEVELS)
+        return glad_fail(GLAD_EINVAL, "%d levels (channel multipliers): 1 to %d", c->nmults, GLAD_UNET_MAX_LEVELS);
+    if (c->nattn < 0 || c->nattn > GLAD_UNET_MAX_LEVELS)
+        return glad_fail(GLAD_EINVAL, "%d attention resolutions: at most %d", c->nattn, GLAD_UNET_MAX_LEVELS);
+    if (c->base < 1 || c->heads < 1 || c->in_channels < 1 || c->num_res_blocks < 1 || c->img_size < 1)
+        return glad_fail(GLAD_EINVAL, "base %d, heads %d, in_channels %d, res blocks %d, image size %d: each must be positive",
+                         c->base, c->heads, c->in_channels, c->num_res_blocks, c->img_size);
+    if (!(c->dropout >= 0 && c->dropout < 1)) return glad_fail(GLAD_EINVAL, "dropout %g: must be in [0, 1)", c->dropout);
+    /* every channel count must be a multiple of 32 (GroupNorm) and of heads */
+    for (int i = 0; i < c->nmults; i++) {
+        float chf = c->mults[i] * c->base;   /* as the builder computes it */
+        int ch = chf >= 0 && chf <= 65536 ? (int)chf : -1;
+        if (ch < 32 || ch % 32 || ch % c->heads)
+            return glad_fail(GLAD_EINVAL, "level %d: %g channels (base %d x multiplier %g) must be a multiple of 32 and of the %d heads",
+                             i + 1, (double)chf, c->base, (double)c->mults[i], c->heads);
+    }
+    if (c->img_size % (1 << (c->nmults - 1)))
+        return glad_fail(GLAD_EINVAL, "image size %d is not divisible by 2^%d (%d levels)", c->img_size, c->nmults - 1, c->nmults);
+    /* the skip connections: conv_in, every res block and every downsampling */
+    int nskip = c->nmults * (c->num_res_blocks + 1);
+    if (c->num_res_blocks > GLAD_UNET_MAX_SKIPS || nskip > GLAD_UNET_MAX_SKIPS)
+        return glad_fail(GLAD_EINVAL, "%d levels x (%d res blocks + 1) = %d skip connections; the UNet holds at most %d",
+                         c->nmults, c->num_res_blocks, nskip, GLAD_UNET_MAX_SKIPS);
+    return 0;
+}
+
 int glad_unet_create(glad_unet **out, const glad_unet_config *cfg)
 {
+    GLAD_TRY(glad_unet_config_check(cfg));
     glad_unet *u = calloc(1, sizeof *u);
     if (!u) return GLAD_ENOMEM;
     u->cfg = *cfg;
     const glad_unet_config *c = &u->cfg;
     int base = c->base, nres = c->num_res_blocks;
-    /* the limits of glad_unet_config_parse: skips[] below holds one entry per
-     * down block, 1 + nmults * (nres + 1) at most */
-    if (c->nmults < 1 || c->nmults > GLAD_UNET_MAX_LEVELS || nres < 1 || nres > 16 || base < 1 || c->heads < 1 ||
-        c->nattn < 0 || c->nattn > GLAD_UNET_MAX_LEVELS) { free(u); return GLAD_EINVAL; }
-    /* every channel count must be a multiple of 32 (GroupNorm) and of heads */
-    for (int i = 0; i < c->nmults; i++) {
-        double chd = (double)c->mults[i] * base;   /* NaN or huge must not reach the int cast */
-        int ch = chd >= 32 && chd <= (1 << 20) ? (int)chd : -1;
-        if (ch < 32 || ch % 32 || ch % c->heads) { free(u); return GLAD_EINVAL; }
-    }
-    if (c->img_size % (1 << (c->nmults - 1))) { free(u); return GLAD_EINVAL; }
     char n[256];
     add_param(u, "time_embedding.1.weight", 2, 4 * base, base, 0, 0); u->t_emb1 = 0;
     add_param(u, "time_embedding.1.bias", 1, 4 * base, 0, 0, 0);
@@ -264,7 +290,7 @@ int glad_unet_create(glad_unet **out, const glad_unet_config *cfg)
     add_param(u, "time_embedding.3.bias", 1, 4 * base, 0, 0, 0);
     int ch = (int)(c->mults[0] * base), ds = 1, k = 1;
     u->conv_in = add_conv(u, "down.0.0", c->in_channels, ch, 3, 0);
-    int skips[1 + GLAD_UNET_MAX_LEVELS * 17], ns = 0;
+    int skips[GLAD_UNET_MAX_SKIPS], ns = 0;
     skips[ns++] = ch;
     for (int lv = 0; lv < c->nmults; lv++) {
         int oc = (int)(c->mults[lv] * base);
@@ -305,9 +331,7 @@ int glad_unet_create(glad_unet **out, const glad_unet_config *cfg)
     u->out_conv = add_conv(u, "out.2", ch, c->in_channels, 3, 0);
     u->w = calloc(u->total, sizeof(float));
     u->g = calloc(u->total, sizeof(float));
-    if (!u->w || !u->g || u->np == 0) { glad_unet_free(u); return GLAD_ENOMEM; }
-    for (int i = 0; i < u->np; i++)
-        if (!u->p[i].name) { glad_unet_free(u); return GLAD_ENOMEM; }
+    if (u->oom || !u->w || !u->g || u->np == 0) { glad_unet_free(u); return glad_fail(GLAD_ENOMEM, "out of memory building the UNet"); }
     *out = u;
     return 0;
 }
@@ -343,14 +367,6 @@ double glad_unet_forward_flops(const glad_unet *u)
     return f;
 }
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 void glad_unet_init(glad_unet *u, uint64_t seed)
 {
     uint64_t s = seed * 0x2545F4914F6CDD1Dull + 12345;
@@ -368,7 +384,7 @@ void glad_unet_init(glad_unet *u, uint64_t seed)
         const glad_param *wp = is_bias ? q - 1 : q;
         size_t fan_in = wp->n / (size_t)wp->shape[0];
         double bound = 1.0 / sqrt((double)fan_in);
-        for (size_t k = 0; k < q->n; k++) w[k] = (float)((((splitmix(&s) >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1) * bound);
+        for (size_t k = 0; k < q->n; k++) w[k] = (float)((glad_rng_splitmix64_uniform(&s) * 2 - 1) * bound);
     }
 }
 
@@ -550,7 +566,7 @@ static int build(glad_unet *u)
     e = silu(u, e); CHK(e);
     e = linear(u, e, u->t_emb2, B, 4 * base, 4 * base); CHK(e);
     int es = silu(u, e); CHK(es);   /* every ResBlock's embed_layers start with SiLU */
-    int skips[64], skc[64], ns = 0, ch = (int)(c->mults[0] * base);
+    int skips[GLAD_UNET_MAX_SKIPS], skc[GLAD_UNET_MAX_SKIPS], ns = 0, ch = (int)(c->mults[0] * base);
     int h = conv(u, xin, u->conv_in, B, c->in_channels, H, W, ch, 3, 1, 1); CHK(h);
     skips[ns] = h; skc[ns++] = ch;
     int bi = 0, per_level = c->num_res_blocks;
@@ -560,7 +576,7 @@ static int build(glad_unet *u)
             const block *bk = &u->blk[bi++];
             h = res_forward(u, bk, h, es, B, &H, &W, (uint64_t)bi * 7919); CHK(h);
             ch = bk->out;
-            if (bi < u->ndown && u->blk[bi].kind == 2) { h = attn_forward(u, &u->blk[bi++], h, B, H, W); CHK(h); }
+            if (bi < u->ndown && u->blk[bi].kind == GLAD_UNET_BLOCK_ATTN) { h = attn_forward(u, &u->blk[bi++], h, B, H, W); CHK(h); }
             skips[ns] = h; skc[ns++] = ch;
         }
         if (enc) {
@@ -577,16 +593,16 @@ static int build(glad_unet *u)
     if (enc) return h;
     for (int m = 0; m < u->nmid; m++) {
         const block *bk = &u->blk[bi++];
-        h = bk->kind == 1 ? res_forward(u, bk, h, es, B, &H, &W, (uint64_t)bi * 7919) : attn_forward(u, bk, h, B, H, W);
+        h = bk->kind == GLAD_UNET_BLOCK_RES ? res_forward(u, bk, h, es, B, &H, &W, (uint64_t)bi * 7919) : attn_forward(u, bk, h, B, H, W);
         CHK(h);
     }
     while (bi < u->nblk) {
         const block *bk = &u->blk[bi++];
-        if (bk->kind == 1 && !bk->up) {
+        if (bk->kind == GLAD_UNET_BLOCK_RES && !bk->up) {
             ns--;
             h = concat(u, h, skips[ns], B, bk->in - skc[ns], skc[ns], H * W); CHK(h);
             h = res_forward(u, bk, h, es, B, &H, &W, (uint64_t)bi * 7919); CHK(h);
-        } else if (bk->kind == 1) {
+        } else if (bk->kind == GLAD_UNET_BLOCK_RES) {
             h = res_forward(u, bk, h, es, B, &H, &W, (uint64_t)bi * 7919); CHK(h);
         } else {
             h = attn_forward(u, bk, h, B, H, W); CHK(h);
@@ -924,33 +940,54 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
 
 /* ------------------------------------------------------------------ files */
 
-int glad_unet_load(glad_unet **out, const char *path, char *err, size_t errlen)
+int glad_unet_load_st(glad_unet **out, const glad_st *st, const char *path)
 {
-    glad_st *st;
-    int rc = glad_st_open(&st, path);
-    if (rc) { snprintf(err, errlen, "%s: %s", path, glad_strerror(rc)); return rc; }
     const char *cj = glad_st_meta(st, "config");
     glad_unet_config c;
-    if (!cj || glad_unet_config_parse(&c, cj)) {
-        snprintf(err, errlen, "%s: no valid UNet config in __metadata__", path);
-        glad_st_close(st);
-        return GLAD_EFORMAT;
+    if (!cj || glad_unet_config_parse(&c, cj)) return glad_fail(GLAD_EFORMAT, "%s: no valid UNet config in __metadata__", path);
+    if (glad_unet_config_check(&c)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", glad_error_detail());
+        return glad_fail(GLAD_EFORMAT, "%s: config not buildable: %s", path, why);
     }
     glad_unet *u;
-    if ((rc = glad_unet_create(&u, &c))) { snprintf(err, errlen, "%s: config not buildable", path); glad_st_close(st); return rc; }
-    for (int i = 0; i < u->np; i++) {
+    int rc = glad_unet_create(&u, &c);
+    if (rc) return glad_fail(rc, "%s: %s", path, glad_strerror(rc));
+    for (int i = 0; i < u->np && !rc; i++) {
         const glad_param *q = &u->p[i];
         const glad_st_entry *e = glad_st_find(st, q->name);
-        if (!e) { snprintf(err, errlen, "%s: tensor '%s' missing", path, q->name); rc = GLAD_ENOTFOUND; break; }
+        if (!e) { rc = glad_fail(GLAD_ENOTFOUND, "%s: tensor '%s' missing", path, q->name); break; }
         size_t n = 1;
         for (int d = 0; d < e->ndim; d++) n *= (size_t)e->shape[d];
-        if (n != q->n || e->dtype != GLAD_DT_F32) { snprintf(err, errlen, "%s: tensor '%s' has the wrong shape or dtype", path, q->name); rc = GLAD_ESHAPE; break; }
-        memcpy(u->w + q->off, glad_st_data(st, e), n * sizeof(float));
+        if (n != q->n || e->dtype != GLAD_DT_F32) { rc = glad_fail(GLAD_ESHAPE, "%s: tensor '%s' has the wrong shape or dtype", path, q->name); break; }
+        float *w = u->w + q->off;
+        memcpy(w, glad_st_data(st, e), n * sizeof(float));
+        for (size_t k = 0; k < n; k++)
+            if (!isfinite(w[k])) { rc = glad_fail(GLAD_ENAN, "%s: tensor '%s' has NaN or infinity (element %zu)", path, q->name, k); break; }
     }
-    glad_st_close(st);
     if (rc) { glad_unet_free(u); return rc; }
     *out = u;
     return 0;
+}
+
+int glad_unet_file_open(glad_st **st, const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb)) return glad_fail(GLAD_EIO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) return glad_fail(GLAD_EIO, "%s: %s", path, strerror(EISDIR));
+    errno = 0;
+    int rc = glad_st_open(st, path);
+    if (rc) return glad_fail(rc, "%s: %s", path, rc == GLAD_EIO && errno ? strerror(errno) : glad_strerror(rc));
+    return 0;
+}
+
+int glad_unet_load(glad_unet **out, const char *path)
+{
+    glad_st *st;
+    GLAD_TRY(glad_unet_file_open(&st, path));
+    int rc = glad_unet_load_st(out, st, path);
+    glad_st_close(st);
+    return rc;
 }
 
 int glad_unet_save(const glad_unet *u, const char *path, const float *weights, int nextra, const char *const *extra_names,

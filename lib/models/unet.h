@@ -3,15 +3,21 @@
  * official key names in safetensors (config JSON in __metadata__["config"]),
  * forward eps = model(x, t), backward to every parameter and to the input,
  * and the encoder half for the built-in `unet` feature backbone.
- * Activations live in the model's arena between forward and backward. */
+ * Activations live in one buffer the model plans per (batch, mode) and keeps
+ * between forward and backward. Not the noise schedule (diffusion/model.h)
+ * and not training (diffusion/train.h). */
 #ifndef GLAD_UNET_H
 #define GLAD_UNET_H
 
 #include "core/glad.h"
 #include "nn/nn.h"
 #include "core/tensor.h"
+#include "io/safetensors.h"
 
 #define GLAD_UNET_MAX_LEVELS 8
+/* skip connections the down path hands to the up path: conv_in, every res
+ * block and every downsampling, i.e. levels x (num_res_blocks + 1) */
+#define GLAD_UNET_MAX_SKIPS 64
 
 typedef struct {
     int img_size, base, num_res_blocks, heads, in_channels;
@@ -37,7 +43,14 @@ void glad_unet_config_default(glad_unet_config *c, int img_size, int in_channels
 int glad_unet_config_parse(glad_unet_config *c, const char *json);
 /* JSON in the fixtures' format; returns bytes written (snprintf semantics) */
 int glad_unet_config_json(const glad_unet_config *c, char *buf, size_t len);
+/* 0 when the config can be built: 1..GLAD_UNET_MAX_LEVELS levels, every
+ * level's channels (base x multiplier) a multiple of 32 (GroupNorm) and of the
+ * heads, the image size divisible by 2^(levels-1), at most
+ * GLAD_UNET_MAX_SKIPS skip connections. Else GLAD_EINVAL and
+ * glad_error_detail() says which rule fails. */
+int glad_unet_config_check(const glad_unet_config *c);
 
+/* GLAD_EINVAL (with the detail) when glad_unet_config_check refuses c. */
 int glad_unet_create(glad_unet **u, const glad_unet_config *c);
 void glad_unet_free(glad_unet *u);
 const glad_unet_config *glad_unet_cfg(const glad_unet *u);
@@ -53,11 +66,21 @@ float *glad_unet_grads(glad_unet *u);
 int glad_unet_param_count(const glad_unet *u);
 const glad_param *glad_unet_param(const glad_unet *u, int i);
 
-/* Load a model file (safetensors + config metadata) / copy weights from an
- * open safetensors by name (missing or misshapen -> GLAD_ENOTFOUND/GLAD_ESHAPE,
- * with the name in *bad when given). */
-int glad_unet_load(glad_unet **u, const char *path, char *err, size_t errlen);
-/* Save weights (and extra tensors, e.g. optimiser state) atomically. */
+/* Load a model file (safetensors + config metadata). Failures return
+ * GLAD_EIO (a missing file or a directory: the detail says "No such file or
+ * directory" / "Is a directory"), GLAD_EFORMAT (no config, or one that
+ * glad_unet_config_check refuses), GLAD_ENOTFOUND / GLAD_ESHAPE (a tensor
+ * missing or misshapen) or GLAD_ENAN (a tensor with NaN or infinity);
+ * glad_error_detail() names the file and the tensor. */
+int glad_unet_load(glad_unet **u, const char *path);
+/* The same from an open file (path only names it in messages). */
+int glad_unet_load_st(glad_unet **u, const glad_st *st, const char *path);
+/* glad_st_open with the detail glad_unet_load gives for a missing file or a
+ * directory (for readers of the other tensors of a model file). */
+int glad_unet_file_open(glad_st **st, const char *path);
+/* Save the model atomically: its parameters (or weights, a flat array laid
+ * out like glad_unet_weights, e.g. an EMA of them, when not NULL), extra
+ * tensors (e.g. optimiser state) and metadata beside "config". */
 int glad_unet_save(const glad_unet *u, const char *path, const float *weights, int nextra, const char *const *extra_names,
                    const glad_tensor *const *extra, int nmeta, const char *const *mk, const char *const *mv);
 
@@ -71,15 +94,17 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx);
 void glad_unet_zero_grad(glad_unet *u);
 
 /* Encoder: activations at the end of each resolution level (before its
- * downsampling). feats[l] points into the model's arena (valid until the next
- * call); C/H/W per level; returns the number of levels. */
+ * downsampling). feats[l] points into the model's activation buffer (valid
+ * until the next call); C/H/W per level; returns the number of levels. */
 int glad_unet_encode(glad_unet *u, const float *x, const float *t, int B, float **feats, int *C, int *H, int *W);
 
-/* Floating-point operations of the last training forward (convolutions,
- * linear layers and attention products; x3 for forward + backward). */
+/* Floating-point operations of the last forward (convolutions, linear
+ * layers and attention products); a training step (forward + backward) is
+ * about 3 times this. */
 double glad_unet_forward_flops(const glad_unet *u);
 
-/* Peak bytes of activations of the last forward/backward. */
+/* Bytes of the activation buffer planned for the last forward (and, in
+ * training, the backward that follows). */
 size_t glad_unet_arena_peak(const glad_unet *u);
 
 #endif

@@ -116,6 +116,11 @@ typedef struct {
 void glad_adam_step(float *p, const float *g, float *m, float *v, size_t n, const glad_adam_cfg *c, long step);
 /* global L2 norm of a gradient array (for clipping) */
 double glad_sumsq(const float *g, size_t n);
+/* g *= max_norm / (norm + 1e-6) when its L2 norm exceeds max_norm (as
+ * torch.nn.utils.clip_grad_norm_); returns the norm before clipping */
+double glad_clip_grad_norm(float *g, size_t n, double max_norm);
+/* exponential moving average of weights: avg = decay avg + (1 - decay) w */
+void glad_ema_update(float *avg, const float *w, size_t n, float decay);
 
 /* ---- arena: a bump allocator of 64-byte aligned floats, growing in blocks,
  * reset without freeing, so the memory of a training step is reused ---- */

@@ -2,7 +2,10 @@
  * torch.optim.Adam) and AdamW (decoupled decay, as torch.optim.AdamW):
  *   g' = g + wd p (Adam) ;  p -= lr wd p (AdamW, before the update)
  *   m = b1 m + (1-b1) g' ; v = b2 v + (1-b2) g'^2
- *   p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)                        */
+ *   p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+ * and the two things around it: global gradient-norm clipping and an
+ * exponential moving average of the weights. Not the training loop
+ * (diffusion/train.c). */
 #include <math.h>
 #include "nn/nn.h"
 
@@ -31,4 +34,23 @@ double glad_sumsq(const float *g, size_t n)
     #pragma omp parallel for reduction(+ : s) schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) s += (double)g[i] * g[i];
     return s;
+}
+
+double glad_clip_grad_norm(float *g, size_t n, double max_norm)
+{
+    double norm = sqrt(glad_sumsq(g, n));
+    if (norm > max_norm) {
+        float s = (float)(max_norm / (norm + 1e-6));
+        // elementwise
+        #pragma omp parallel for schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) g[i] *= s;
+    }
+    return norm;
+}
+
+void glad_ema_update(float *avg, const float *w, size_t n, float decay)
+{
+    // elementwise
+    #pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) avg[i] = decay * avg[i] + (1 - decay) * w[i];
 }
