@@ -25,7 +25,7 @@ int glad_model_load(glad_model *m, const char *path)
     int T = GLAD_MODEL_DEFAULT_T;
     glad_st *st;
     int rc = glad_st_open(&st, path);
-    if (rc) return glad_fail(rc, "%s: %s", path, glad_strerror(rc));
+    if (rc) return rc;   /* glad_st_open's detail: "<path>: <why>" */
     const char *b = glad_st_meta(st, "betas"), *ts = glad_st_meta(st, "T");
     if (b && glad_betas_parse(b, &betas)) rc = glad_fail(GLAD_EFORMAT, "%s: metadata 'betas' is '%.40s' (linear or scaled_linear)", path, b);
     if (!rc && ts) {

@@ -907,7 +907,7 @@ int glad_unet_load(glad_unet **out, const char *path, char *err, size_t errlen)
 {
     glad_st *st;
     int rc = glad_st_open(&st, path);
-    if (rc) { snprintf(err, errlen, "%s: %s", path, glad_strerror(rc)); return rc; }
+    if (rc) { snprintf(err, errlen, "%s", glad_error_detail()); return rc; }   /* "<path>: <why>" */
     const char *cj = glad_st_meta(st, "config");
     glad_unet_config c;
     if (!cj || glad_unet_config_parse(&c, cj)) {
