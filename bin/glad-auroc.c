@@ -258,7 +258,7 @@ static int read_file(state *st, const char *path, cli_progress *pg)
     glad_reader *rd = NULL;
     int rc = glad_reader_open(&rd, path);
     if (rc < 0) {
-        if (!rd) return cli_error("%s: cannot open: %s", path ? path : "<stdin>", strerror(errno));
+        if (!rd) return cli_reader_error(NULL, path);
         cli_reader_error(rd, path);
         glad_reader_close(rd);
         return CLI_FAIL;
@@ -613,7 +613,7 @@ int main(int argc, char **argv)
     int fmt = 0, c;
     const char *curves = NULL;
     long v;
-    while ((c = getopt_long(argc, argv, "b:f:c:p:hV", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "b:f:c:p:hV", opts)) != -1) {
         switch (c) {
         case 'b':
             if (!strcmp(optarg, "class")) st.by = 0;

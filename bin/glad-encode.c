@@ -150,7 +150,7 @@ int main(int argc, char **argv)
     prep_opts po = {0};
     int shard_k = 0, shard_n = 1, zstd = 0, c;
     long limit = -1, seed = 0, v;
-    while ((c = getopt_long(argc, argv, "f:c:s:o:hV", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "f:c:s:o:hV", opts)) != -1) {
         switch (c) {
         case 'f': format = optarg; break;
         case 'c': cls = optarg; break;
@@ -212,7 +212,7 @@ int main(int argc, char **argv)
     glad_record hdr;
     glad_writer *wr;
     if (glad_header_init(&hdr) || glad_header_append(&hdr, cli_prog, GLAD_VERSION, argc, argv)) return cli_error("out of memory");
-    if (glad_writer_open(&wr, out, zstd)) { glad_record_free(&hdr); return cli_error("%s: cannot write", out); }
+    if (glad_writer_open(&wr, out, zstd)) { glad_record_free(&hdr); return cli_error("%s", glad_error_detail()); }
     glad_writer_write(wr, &hdr);
     glad_record_free(&hdr);
     /* my items: index % N == K; decode blocks in parallel, write in order */
@@ -235,13 +235,13 @@ int main(int argc, char **argv)
         }
         for (int j = 0; j < nb; j++) {
             if (status == CLI_OK && rcs[j]) status = cli_error("%s", msgs[j]);
-            if (status == CLI_OK && glad_writer_write(wr, &recs[j])) status = cli_error("%s: write failed", out);
+            if (status == CLI_OK && glad_writer_write(wr, &recs[j])) status = cli_error("%s", glad_error_detail());
             if (!rcs[j]) glad_record_free(&recs[j]);
         }
         cli_progress_step(&pg, nb);
     }
     cli_progress_end(&pg);
-    if (glad_writer_close(wr) && status == CLI_OK) status = cli_error("%s: write failed", out);
+    status = cli_finish(status, NULL, wr);
     free(mine);
     glad_items_free(&it);
     return status;

@@ -139,7 +139,7 @@ int main(int argc, char **argv)
     const char *out = "-", *tex_dir = NULL, *prev = NULL, *make = NULL, *classes = "fabric,pill";
     long seed = 0, prev_n = 8, size = 64, ntrain = 60, ngood = 20, ndef = 4;
     int fg_auto = 1, as_test = 0, zstd = 0, c;
-    while ((c = getopt_long(argc, argv, "o:hV", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "o:hV", lo)) != -1) {
         switch (c) {
         case O_P: if (cli_parse_double("--p", optarg, 0, 1, &so.p)) return CLI_USAGE; break;
         case O_SEED: if (cli_parse_int("--seed", optarg, 0, 1L << 62, &seed)) return CLI_USAGE; break;
@@ -213,7 +213,7 @@ int main(int argc, char **argv)
             if (sl[i].rc) { status = cli_rec_error(glad_record_id(&sl[i].r), NULL, "%s", sl[i].msg); break; }
             if (pv && npv < prev_n) glad_record_copy(&pv[npv++], &sl[i].r);
             if (as_test && pv) glad_record_remove(&sl[i].r, "source_image");
-            if (glad_writer_write(wr, &sl[i].r)) status = cli_error("%s: write failed", out);
+            if (glad_writer_write(wr, &sl[i].r)) status = cli_error("%s", glad_error_detail());
         }
         cli_progress_step(&pg, nb);
     }
@@ -224,8 +224,7 @@ int main(int argc, char **argv)
     for (int i = 0; pv && i < npv; i++) glad_record_free(&pv[i]);
     free(sl);
     free(pv);
-    glad_reader_close(rd);
-    if (glad_writer_close(wr) && status == CLI_OK) status = cli_error("%s: write failed", out);
+    status = cli_finish(status, rd, wr);
     glad_textures_close(tex);
     return status;
 }

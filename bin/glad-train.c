@@ -63,8 +63,8 @@ static int load_data(const char *path, int atp, dataset *d, int argc, char **arg
 {
     (void)argc; (void)argv;
     glad_reader *rd;
-    int rc = glad_reader_open(&rd, path);
-    if (rc < 0) { if (rd) { cli_reader_error(rd, path); glad_reader_close(rd); return CLI_FAIL; } return cli_error("%s: cannot open", path ? path : "<stdin>"); }
+    int rc;
+    if (cli_open_reader(path, &rd)) return CLI_FAIL;
     glad_record r;
     glad_record_init(&r);
     size_t cap = 0;
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
     double dropout = -1, lr = 3e-4, wd = 0, ema = 0, clip = 0;
     int adamw = 0, nmults = 0, nattn = -1;
     float mults[GLAD_UNET_MAX_LEVELS], attn[GLAD_UNET_MAX_LEVELS];
-    while ((c = getopt_long(argc, argv, "o:hV", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "o:hV", lo)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case O_LOSS: if (!strcmp(optarg, "ddpm")) atp = 0; else if (!strcmp(optarg, "atp")) atp = 1; else return cli_usage_error("--loss takes ddpm or atp"); break;

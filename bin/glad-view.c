@@ -165,7 +165,7 @@ int main(int argc, char **argv)
     const char *dir = NULL;
     int per_record = 0, c;
     long cell = 128, limit = -1, worst = 8;
-    while ((c = getopt_long(argc, argv, "d:hV", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "d:hV", lo)) != -1) {
         switch (c) {
         case 'd': dir = optarg; break;
         case O_NORM: if (!strcmp(optarg, "record")) per_record = 1; else if (!strcmp(optarg, "global")) per_record = 0; else return cli_usage_error("--norm takes global or record"); break;
@@ -198,7 +198,7 @@ int main(int argc, char **argv)
     glad_record_init(&r);
     int rc, status = CLI_OK;
     double lo_ = INFINITY, hi_ = -INFINITY;
-    if ((rc = glad_reader_open(&rd, in)) < 0) { status = rd ? cli_reader_error(rd, in) : cli_error("%s: cannot open", in); glad_reader_close(rd); goto done; }
+    if ((rc = glad_reader_open(&rd, in)) < 0) { status = cli_reader_error(rd, in); glad_reader_close(rd); goto done; }
     while ((rc = glad_reader_next(rd, &r)) == 1) {
         const glad_tensor *ta;
         if (glad_record_get_tensor(&r, "amap", &ta)) continue;
