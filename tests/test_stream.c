@@ -248,6 +248,13 @@ static void test_safetensors_json(void)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         CHECKF(glad_json_parse(bad[i], strlen(bad[i]), &j) == GLAD_EFORMAT, "%s", bad[i]);
     }
+    /* escaping always gives valid JSON: invalid UTF-8 bytes become \ufffd,
+     * controls (C0, DEL, C1) \u00XX, valid multi-byte characters stay */
+    char esc[128];
+    glad_json_escape(esc, sizeof esc, "a\xff\xc3(\x01\x7f\xc2\x85\xe2\x82\xac\xed\xa0\x80\xf4\x90\x80\x80\xc3\xa9\"z");
+    CHECKF(!strcmp(esc, "\"a\\ufffd\\ufffd(\\u0001\\u007f\\u0085\xe2\x82\xac\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\xc3\xa9\\\"z\""), "%s", esc);
+    CHECK(glad_json_parse(esc, strlen(esc), &j) == 0 && j->type == GLAD_JSON_STR);
+    glad_json_free(j);
     CHECK(glad_json_parse("{\"s\":\"a\\u00e9\\n\"}", 17, &j) == 0 && strcmp(glad_json_str(glad_json_get(j, "s"), ""), "a\xc3\xa9\n") == 0);
     glad_json_free(j);
 }
