@@ -142,6 +142,7 @@ int glad_outfile_open(glad_outfile **out, const char *path, int flags)
         *out = of;
         return 0;
     }
+    if (!*path) return open_fail(of, ENOENT);
     int through, e = resolve(path, &of->target, &through);
     if (e) return open_fail(of, e);
     struct stat st;

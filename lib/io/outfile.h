@@ -4,6 +4,8 @@
  * failed or interrupted run leaves the previous file as it was. A path that
  * names anything else (a device, a FIFO, /dev/stdout, a symlink to one) is
  * opened and written through, never replaced. Every write is checked.
+ * Replacing a regular file needs write access to its directory (for the
+ * temporary), as any atomic replacement does.
  * Used by the stream writer (stream.h) and glad_st_save (safetensors.h);
  * it knows nothing of their formats. */
 #ifndef GLAD_OUTFILE_H
