@@ -1,19 +1,63 @@
 /* cli.c - shared command-line glue for the glad programs: messages, option
- * value parsing, terminal progress, and opening the stream pipeline. */
+ * parsing, terminal progress, opening and finishing the stream pipeline, and
+ * what happens at exit (standard output checked, temporaries removed, also
+ * on SIGINT/SIGTERM/SIGHUP). */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "io/outfile.h"
 
 const char *cli_prog = "glad";
+static int reported;   /* an error message was printed */
 
-void cli_init(const char *prog) { cli_prog = prog; }
+/* At exit: remove any output temporary not committed (a run that returned
+ * early), then flush and close stdout, so a write error on it (a full disk,
+ * /dev/full) is an exit status 1 with a message, never a silent 0. */
+static void at_exit(void)
+{
+    glad_outfile_remove_temps();
+    errno = 0;
+    int bad = fflush(stdout) != 0, e = errno;
+    bad |= ferror(stdout) != 0;
+    if (fclose(stdout) != 0 && !bad) { bad = 1; e = errno; }
+    if (!bad) return;
+    if (!reported) fprintf(stderr, "%s: error: standard output: %s\n", cli_prog, e ? strerror(e) : "write error");
+    _exit(CLI_FAIL);
+}
+
+/* On a terminating signal: remove the temporaries (unlink only: async-
+ * signal-safe), then die of the same signal (SA_RESETHAND restored the
+ * default action; the re-raised signal is delivered when the handler returns). */
+static void on_signal(int sig)
+{
+    glad_outfile_remove_temps();
+    raise(sig);
+}
+
+void cli_init(const char *prog)
+{
+    cli_prog = prog;
+    atexit(at_exit);
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+        struct sigaction old, sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN) sigaction(sigs[i], &sa, NULL);
+    }
+}
 
 static void vmsg(const char *kind, const char *fmt, va_list ap)
 {
+    reported = 1;
     fprintf(stderr, "%s: %s", cli_prog, kind);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
@@ -31,6 +75,7 @@ int cli_error(const char *fmt, ...)
 int cli_rec_error(const char *id, const char *field, const char *fmt, ...)
 {
     va_list ap;
+    reported = 1;
     fprintf(stderr, "%s: error: record '%s': ", cli_prog, id ? id : "?");
     if (field) fprintf(stderr, "'%s' ", field);
     va_start(ap, fmt);
@@ -170,11 +215,69 @@ void cli_progress_end(cli_progress *p)
     p->active = 0;
 }
 
+/* getopt_long with its messages made ours: one line in the program's words
+ * ("option '--model' requires an argument") plus "Try '<prog> --help'.", and
+ * exit status 2. opterr = 0 and a leading ':' silence getopt's own line. */
+static void option_error(int c, int argc, char **argv, const struct option *lo)
+{
+    /* getopt sets optopt to the option character for a short option, to the
+     * option's val for a long one with an argument problem, to 0 for an
+     * unknown or ambiguous long one */
+    const char *a = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+    int is_long = strncmp(a, "--", 2) == 0 && a[2];
+    size_t n = is_long ? strcspn(a + 2, "=") : 0;
+    const struct option *hit = NULL;
+    int matches = 0;
+    for (int i = 0; is_long && lo && lo[i].name; i++)
+        if (!strncmp(lo[i].name, a + 2, n)) {
+            matches++;
+            if (!hit || strlen(lo[i].name) == n) hit = &lo[i];
+        }
+    if (optopt != 0 && !(is_long && hit && hit->val == optopt)) is_long = 0;   /* a short option's error */
+    if (c == ':' && is_long && hit) cli_usage_error("option '--%s' requires an argument", hit->name);
+    else if (c == ':') cli_usage_error("option requires an argument -- '%c'", optopt);
+    else if (!is_long) cli_usage_error("invalid option -- '%c'", optopt);
+    else if (optopt != 0) cli_usage_error("option '--%s' doesn't allow an argument", hit->name);
+    else cli_usage_error(matches > 1 ? "option '%.*s' is ambiguous" : "unrecognized option '%.*s'", (int)(n + 2), a);
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+    char os[128];
+    snprintf(os, sizeof os, ":%s", shortopts);
+    opterr = 0;
+    int c = getopt_long(argc, argv, os, longopts, NULL);
+    if (c == ':' || c == '?') {
+        option_error(c, argc, argv, longopts);
+        exit(CLI_USAGE);
+    }
+    return c;
+}
+
 int cli_reader_error(glad_reader *rd, const char *path)
 {
-    const char *m = rd ? glad_reader_error(rd) : "";
+    const char *m = glad_reader_error(rd);
     if (!path || strcmp(path, "-") == 0) path = "<stdin>";
     return cli_error("%s: %s", path, m && *m ? m : "invalid stream");
+}
+
+int cli_open_reader(const char *path, glad_reader **rd)
+{
+    if (glad_reader_open(rd, path) == 0) return 0;
+    cli_reader_error(*rd, path);
+    glad_reader_close(*rd);
+    *rd = NULL;
+    return CLI_FAIL;
+}
+
+/* The input and the output are the same regular file (by device and inode):
+ * writing would destroy what is being read. */
+static int same_file(const char *in, const char *out)
+{
+    struct stat a, b;
+    int ra = !in || !strcmp(in, "-") ? fstat(0, &a) : stat(in, &a);
+    int rb = !out || !strcmp(out, "-") ? fstat(1, &b) : stat(out, &b);
+    return ra == 0 && rb == 0 && S_ISREG(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 int cli_open_io(const char *in_path, const char *out_path, int zstd_level,
@@ -184,14 +287,9 @@ int cli_open_io(const char *in_path, const char *out_path, int zstd_level,
     *wr = NULL;
     if ((!out_path || strcmp(out_path, "-") == 0) && isatty(1))
         return cli_usage_error("refusing to write a binary stream to a terminal; use -o FILE or a pipe");
-    int rc = glad_reader_open(rd, in_path);
-    if (rc < 0) {
-        if (!*rd) return cli_error("%s: cannot open: %s", in_path ? in_path : "<stdin>", strerror(errno));
-        cli_reader_error(*rd, in_path);
-        glad_reader_close(*rd);
-        *rd = NULL;
-        return CLI_FAIL;
-    }
+    if (same_file(in_path, out_path))
+        return cli_error("%s: the output is the input file (write to another file)", out_path && strcmp(out_path, "-") ? out_path : "<stdout>");
+    if (cli_open_reader(in_path, rd)) return CLI_FAIL;
     glad_record hdr;
     if (glad_record_copy(&hdr, glad_reader_header(*rd)) < 0 ||
         glad_header_append(&hdr, cli_prog, GLAD_VERSION, argc, argv) < 0) {
@@ -199,13 +297,29 @@ int cli_open_io(const char *in_path, const char *out_path, int zstd_level,
         *rd = NULL;
         return cli_error("out of memory");
     }
-    rc = glad_writer_open(wr, out_path, zstd_level);
+    int rc = glad_writer_open(wr, out_path, zstd_level);
     if (rc == 0) rc = glad_writer_write(*wr, &hdr);
     glad_record_free(&hdr);
     if (rc < 0) {
         glad_reader_close(*rd);
+        glad_writer_abort(*wr);
         *rd = NULL;
-        return cli_error("%s: cannot write: %s", out_path ? out_path : "<stdout>", glad_strerror(rc));
+        *wr = NULL;
+        return cli_error("%s", glad_error_detail());
     }
     return 0;
+}
+
+int cli_finish(int status, glad_reader *rd, glad_writer *wr)
+{
+    glad_reader_close(rd);
+    if (status != CLI_OK) {
+        glad_writer_abort(wr);
+        return status;
+    }
+    if (glad_writer_close(wr) < 0) {
+        const char *d = glad_error_detail();
+        return cli_error("%s", *d ? d : "write failed");
+    }
+    return status;
 }

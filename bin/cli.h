@@ -1,10 +1,13 @@
 /* cli.h - what every glad program shares: its name in messages, the error
- * message format, --help/--version handling, progress on a terminal, and the
- * read-records / write-records loop with the header history. Only bin/ uses
- * it; lib/ never prints. */
+ * message format, option parsing, --help/--version handling, progress on a
+ * terminal, the read-records / write-records loop with the header history,
+ * and losing nothing: outputs complete only on success, every write checked
+ * (stdout included), temporaries removed on a signal. Only bin/ uses it;
+ * lib/ never prints. */
 #ifndef GLAD_CLI_H
 #define GLAD_CLI_H
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include "core/glad.h"
@@ -15,7 +18,15 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 extern const char *cli_prog;   /* set by cli_init */
 
+/* Names the program and sets up the exit checks: at exit stdout is flushed
+ * and closed (a write error on it is exit status 1 with a message) and
+ * output temporaries not committed are removed, as on SIGINT, SIGTERM,
+ * SIGHUP and SIGPIPE (the program then dies of the signal). */
 void cli_init(const char *prog);
+/* getopt_long whose errors are one line in our format plus "Try '<prog>
+ * --help'." ("option '--model' requires an argument", "unrecognized option
+ * '--x'"); on such an error it exits with status 2. */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
 /* "<prog>: error: <msg>\n" ; returns CLI_FAIL */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "<prog>: error: record '<id>': '<field>' <msg>\n" ; returns CLI_FAIL. field may be NULL. */
@@ -45,11 +56,23 @@ void cli_progress_end(cli_progress *p);
 
 double cli_now(void);   /* monotonic seconds */
 
+/* Open a stream for reading; on error prints "<prog>: error: <path>: <why>"
+ * ("No such file or directory", "byte 0, record 0: ...") and returns
+ * CLI_FAIL with *rd NULL. */
+int cli_open_reader(const char *path, glad_reader **rd);
 /* Open input/output streams and pass the header through with this tool's
- * invocation appended. On error prints the message and returns CLI_FAIL. */
+ * invocation appended. Refuses an output that is the input file. On error
+ * prints the message and returns CLI_FAIL. */
 int cli_open_io(const char *in_path, const char *out_path, int zstd_level,
                 int argc, char **argv, glad_reader **rd, glad_writer **wr);
 /* Print a reader error: "<prog>: error: <path>: <reader msg>" ; returns CLI_FAIL */
 int cli_reader_error(glad_reader *rd, const char *path);
+/* The end of every program that writes a stream: closes rd, and commits wr
+ * when status is CLI_OK (end marker, flush, the output renamed into place;
+ * a failure is printed and turns the status into CLI_FAIL) or aborts it
+ * otherwise (no end marker: readers see a truncated stream; a temporary is
+ * removed and a previous file left as it was). rd, wr may be NULL.
+ * Returns the status. */
+int cli_finish(int status, glad_reader *rd, glad_writer *wr);
 
 #endif

@@ -56,7 +56,7 @@ static int read_file(glad_report *rep, const char *path, cli_progress *pg)
     glad_reader *rd = NULL;
     int rc = glad_reader_open(&rd, path), ret = 0;
     if (rc < 0) {
-        if (!rd) return cli_error("%s: cannot open: %s", path ? path : "<stdin>", strerror(errno));
+        if (!rd) return cli_reader_error(NULL, path);
         cli_reader_error(rd, path);
         glad_reader_close(rd);
         return CLI_FAIL;
@@ -122,7 +122,7 @@ int main(int argc, char **argv)
     int by = GLAD_REPORT_BY_CLASS, fmt = GLAD_REPORT_TABLE, c;
     const char *curves = NULL;
     long v;
-    while ((c = getopt_long(argc, argv, "b:f:c:p:hV", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "b:f:c:p:hV", opts)) != -1) {
         switch (c) {
         case 'b': if (cli_parse_choice("--by", optarg, glad_report_by_names, &by)) return CLI_USAGE; break;
         case 'f': if (cli_parse_choice("--format", optarg, glad_report_format_names, &fmt)) return CLI_USAGE; break;

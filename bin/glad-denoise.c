@@ -153,7 +153,7 @@ int main(int argc, char **argv)
     long steps = 250, skip = 25, inf = 0, batch = 4, seed = 0, min_step = 100, samples = 3, msteps = 200, mskip = 20, ads_layer = -1, ads_size = 0;
     double eta = 0, condw = 0, thr = 0.3, saff_thr = 0.5, mthr = 0.15, guid = 0, mguid = 0, ft = 0;
     int compat = GLAD_TS_CONSISTENT, ads = 0, saff = 0, saff_bin = 0, mdps = 0, mabs = 0, keep = 0, ads_norm = 0, shard_k = 0, shard_n = 1, zstd = 0, c;
-    while ((c = getopt_long(argc, argv, "o:hV", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "o:hV", lo)) != -1) {
         switch (c) {
         case O_MODEL: model = optarg; break;
         case O_STEPS: if (cli_parse_int("--steps", optarg, 1, 999, &steps)) return CLI_USAGE; break;
@@ -305,7 +305,7 @@ int main(int argc, char **argv)
                 if (tmp && glad_tensor_from_f32(&t, GLAD_DT_F32, 4, ks, tmp) == 0) glad_record_set_tensor(&recs[b], "recon_samples", &t);
                 free(tmp);
             }
-            if (glad_writer_write(wr, &recs[b])) status = cli_error("%s: write failed", out);
+            if (glad_writer_write(wr, &recs[b])) status = cli_error("%s", glad_error_detail());
         }
         cli_progress_step(&pg, nb);
         if (rrc != 1) break;
@@ -313,8 +313,7 @@ int main(int argc, char **argv)
     cli_progress_end(&pg);
     if (status == CLI_OK && rrc < 0) status = cli_reader_error(rd, in);
     for (int b = 0; b < B; b++) glad_record_free(&recs[b]);
-    glad_reader_close(rd);
-    if (glad_writer_close(wr) && status == CLI_OK) status = cli_error("%s: write failed", out);
+    status = cli_finish(status, rd, wr);
     free(recs); free(y); free(rec); free(smp); free(mask); free(ids); free(steps_out);
     glad_backbone_close(bb);
     glad_unet_free(u);

@@ -107,7 +107,7 @@ static int parse_args(int argc, char **argv, options *o)
     o->limit = -1;
     int c, k;
     long v;
-    while ((c = getopt_long(argc, argv, "f:c:s:o:hV", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "f:c:s:o:hV", opts)) != -1) {
         switch (c) {
         case 'f': if (parse_format(optarg, &o->ds.format)) return CLI_USAGE; break;
         case 'c': o->ds.cls = optarg; break;
@@ -169,10 +169,10 @@ static int open_output(const options *o, int argc, char **argv, glad_writer **wr
     glad_record hdr;
     if (glad_header_init(&hdr) || glad_header_append(&hdr, cli_prog, GLAD_VERSION, argc, argv)) { glad_record_free(&hdr); return cli_error("out of memory"); }
     int rc = glad_writer_open(wr, o->out, o->zstd);
-    if (rc) { glad_record_free(&hdr); return cli_error("%s: cannot write: %s", o->out, glad_strerror(rc)); }
+    if (rc) { glad_record_free(&hdr); return cli_error("%s", glad_error_detail()); }
     rc = glad_writer_write(*wr, &hdr);
     glad_record_free(&hdr);
-    if (rc) { glad_writer_close(*wr); return cli_error("%s: write failed: %s", o->out, glad_strerror(rc)); }
+    if (rc) { cli_error("%s", glad_error_detail()); return cli_finish(CLI_FAIL, NULL, *wr); }
     return CLI_OK;
 }
 
@@ -198,7 +198,7 @@ static int encode_stream(const options *o, const glad_items *it, int n, glad_wri
         }
         for (int j = 0; j < nb; j++) {
             if (status == CLI_OK && rcs[j]) status = cli_error("%s", msgs[j][0] ? msgs[j] : glad_strerror(rcs[j]));
-            if (status == CLI_OK && glad_writer_write(wr, &recs[j])) status = cli_error("%s: write failed", o->out);
+            if (status == CLI_OK && glad_writer_write(wr, &recs[j])) status = cli_error("%s", glad_error_detail());
             if (!rcs[j]) glad_record_free(&recs[j]);
         }
         cli_progress_step(&pg, nb);
@@ -221,7 +221,7 @@ int main(int argc, char **argv)
     glad_writer *wr = NULL;
     if (status == CLI_OK && (status = open_output(&o, argc, argv, &wr)) == CLI_OK) {
         status = encode_stream(&o, &it, n, wr);
-        if (glad_writer_close(wr) && status == CLI_OK) status = cli_error("%s: write failed", o.out);
+        status = cli_finish(status, NULL, wr);
     }
     glad_items_free(&it);
     return status;

@@ -41,7 +41,7 @@ int main(int argc, char **argv)
     double ft = 0;
     long size = 0;
     int f16 = 0, zstd = 0, shard_k = 0, shard_n = 1, norm = 0, c;
-    while ((c = getopt_long(argc, argv, "b:o:hV", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "b:o:hV", lo)) != -1) {
         switch (c) {
         case 'b': { int k; if (cli_parse_choice("--backbone", optarg, glad_backbone_kinds, &k)) return CLI_USAGE; kind = optarg; break; }
         case O_MODEL: model = optarg; break;
@@ -124,14 +124,13 @@ int main(int argc, char **argv)
             }
             for (int l = 0; l < nl; l++) free(f[l]);
         }
-        if (status == CLI_OK && glad_writer_write(wr, &r)) status = cli_error("%s: write failed", out);
+        if (status == CLI_OK && glad_writer_write(wr, &r)) status = cli_error("%s", glad_error_detail());
         cli_progress_step(&pg, 1);
     }
     cli_progress_end(&pg);
     if (status == CLI_OK && rc < 0) status = cli_reader_error(rd, in);
     glad_record_free(&r);
-    glad_reader_close(rd);
-    if (glad_writer_close(wr) && status == CLI_OK) status = cli_error("%s: write failed", out);
+    status = cli_finish(status, rd, wr);
     glad_backbone_close(bb);
     return status;
 }

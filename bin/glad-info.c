@@ -61,8 +61,22 @@ static void print_shape(const glad_tensor *t)
     putchar(']');
 }
 
-static void print_value_json(const glad_field *f)
+/* A raw value the record getters read as a number (a numpy scalar). */
+static int raw_number(const glad_record *r, const glad_field *f, double *x)
 {
+    return f->kind == GLAD_VAL_RAW && glad_record_get_f64(r, f->key, x) == 0;
+}
+
+static void print_value_json(const glad_record *r, const glad_field *f)
+{
+    double x;
+    int64_t i;
+    if (raw_number(r, f, &x)) {
+        if (glad_record_get_int(r, f->key, &i) == 0) printf("%lld", (long long)i);
+        else if (isfinite(x)) printf("%.17g", x);
+        else fputs("null", stdout);
+        return;
+    }
     switch (f->kind) {
     case GLAD_VAL_NIL: fputs("null", stdout); break;
     case GLAD_VAL_BOOL: fputs(f->i ? "true" : "false", stdout); break;
@@ -111,7 +125,7 @@ static void print_record_json(const glad_record *r)
         if (r->f[i].kind == GLAD_VAL_RAW && strcmp(r->f[i].key, "history") == 0 && glad_record_find(r, "glad"))
             print_history_json(r);
         else
-            print_value_json(&r->f[i]);
+            print_value_json(r, &r->f[i]);
     }
     puts("}");
 }
@@ -135,10 +149,51 @@ static void print_record_line(const glad_record *r)
             print_shape(&f->t);
             printf(" %.4g/%.4g/%.4g", mn, mean, mx);
             if (nf) printf(" nonfinite=%d", nf);
-        } else if (f->kind == GLAD_VAL_FLOAT && strcmp(f->key, "label") != 0)
-            printf("\t%s=%.6g", f->key, f->f);
+        } else if (strcmp(f->key, "label") != 0) {
+            double x;
+            if (f->kind == GLAD_VAL_FLOAT) printf("\t%s=%.6g", f->key, f->f);
+            else if (raw_number(r, f, &x)) printf("\t%s=%.6g", f->key, x);
+        }
     }
     putchar('\n');
+}
+
+static void print_header(const glad_record *h, int json)
+{
+    glad_history hist;
+    if (json) print_record_json(h);
+    else if (glad_header_history(h, &hist) == 0) {
+        int64_t ver = 0;
+        glad_record_get_int(h, "glad", &ver);
+        printf("# glad stream, format %lld\n", (long long)ver);
+        for (int i = 0; i < hist.n; i++) printf("# history %d: %s %s %s\n", i + 1, hist.tool[i], hist.version[i], hist.args[i]);
+        glad_history_free(&hist);
+    }
+}
+
+enum { SHOW_ALL, SHOW_SUMMARY, SHOW_NOTHING };
+
+/* Print (per show) and validate the stream at path; the exit status. */
+static int info(const char *path, int json, int show)
+{
+    glad_reader *rd;
+    if (cli_open_reader(path, &rd)) return CLI_FAIL;
+    if (show != SHOW_NOTHING) print_header(glad_reader_header(rd), json);
+    glad_record rec;
+    glad_record_init(&rec);
+    long n = 0;
+    int rc;
+    while ((rc = glad_reader_next(rd, &rec)) == 1) {
+        n++;
+        if (show != SHOW_ALL) continue;
+        if (json) print_record_json(&rec);
+        else print_record_line(&rec);
+    }
+    glad_record_free(&rec);
+    int status = rc < 0 ? cli_reader_error(rd, path) : CLI_OK;
+    if (status == CLI_OK && show != SHOW_NOTHING && !json) printf("# %ld records\n", n);
+    glad_reader_close(rd);
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -148,7 +203,7 @@ int main(int argc, char **argv)
         {"json", no_argument, 0, 'j'}, {"quiet", no_argument, 0, 'q'}, {"summary", no_argument, 0, 's'},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int json = 0, quiet = 0, summary = 0, c;
-    while ((c = getopt_long(argc, argv, "jqshV", opts, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "jqshV", opts)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
@@ -159,43 +214,5 @@ int main(int argc, char **argv)
         }
     }
     if (argc - optind > 1) return cli_usage_error("at most one FILE");
-    const char *path = optind < argc ? argv[optind] : "-";
-    glad_reader *rd = NULL;
-    int rc = glad_reader_open(&rd, path);
-    if (rc < 0) {
-        if (!rd) return cli_error("%s: cannot open", path);
-        cli_reader_error(rd, path);
-        glad_reader_close(rd);
-        return CLI_FAIL;
-    }
-    const glad_record *h = glad_reader_header(rd);
-    glad_history hist;
-    if (!quiet) {
-        if (json) print_record_json(h);
-        else if (glad_header_history(h, &hist) == 0) {
-            int64_t ver = 0;
-            glad_record_get_int(h, "glad", &ver);
-            printf("# glad stream, format %lld\n", (long long)ver);
-            for (int i = 0; i < hist.n; i++) printf("# history %d: %s %s %s\n", i + 1, hist.tool[i], hist.version[i], hist.args[i]);
-            glad_history_free(&hist);
-        }
-    }
-    glad_record rec;
-    glad_record_init(&rec);
-    long n = 0;
-    while ((rc = glad_reader_next(rd, &rec)) == 1) {
-        n++;
-        if (quiet || summary) continue;
-        if (json) print_record_json(&rec);
-        else print_record_line(&rec);
-    }
-    glad_record_free(&rec);
-    if (rc < 0) {
-        cli_reader_error(rd, path);
-        glad_reader_close(rd);
-        return CLI_FAIL;
-    }
-    if (!quiet && !json) printf("# %ld records\n", n);
-    glad_reader_close(rd);
-    return CLI_OK;
+    return info(optind < argc ? argv[optind] : "-", json, quiet ? SHOW_NOTHING : summary ? SHOW_SUMMARY : SHOW_ALL);
 }

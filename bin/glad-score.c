@@ -214,7 +214,7 @@ int main(int argc, char **argv)
     int zstd = 0, c;
     long lv;
     char *layers_copy = NULL;
-    while ((c = getopt_long(argc, argv, "p:o:hV", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "p:o:hV", lo)) != -1) {
         switch (c) {
         case 'p': break;
         case O_FEAT:
@@ -274,14 +274,13 @@ int main(int argc, char **argv)
     cli_progress_start(&pg, "records", 0);
     while (status == CLI_OK && (rc = glad_reader_next(rd, &r)) == 1) {
         status = score_record(&r, &o);
-        if (status == CLI_OK && glad_writer_write(wr, &r)) status = cli_error("%s: write failed", out);
+        if (status == CLI_OK && glad_writer_write(wr, &r)) status = cli_error("%s", glad_error_detail());
         cli_progress_step(&pg, 1);
     }
     cli_progress_end(&pg);
     if (status == CLI_OK && rc < 0) status = cli_reader_error(rd, in);
     glad_record_free(&r);
-    glad_reader_close(rd);
-    if (glad_writer_close(wr) && status == CLI_OK) status = cli_error("%s: write failed", out);
+    status = cli_finish(status, rd, wr);
     free(o.layers);
     free(layers_copy);
     return status;

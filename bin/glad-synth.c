@@ -59,7 +59,7 @@ static int parse_args(int argc, char **argv, options *o)
     o->preview_n = 8;
     long seed = 0, v;
     int c, k;
-    while ((c = getopt_long(argc, argv, "o:hV", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "o:hV", lo)) != -1) {
         switch (c) {
         case O_P: if (cli_parse_double("--p", optarg, 0, 1, &o->so.anomaly.p)) return CLI_USAGE; break;
         case O_SEED: if (cli_parse_int("--seed", optarg, 0, 1L << 62, &seed)) return CLI_USAGE; break;
@@ -130,7 +130,7 @@ static int synth_stream(const options *o, const glad_textures *tex, glad_reader 
             if (sl[i].rc < 0) { status = cli_rec_error(glad_record_id(&sl[i].r), NULL, "%s", sl[i].msg); break; }
             if (pv && npv < o->preview_n && glad_record_copy(&pv[npv++], &sl[i].r)) status = cli_error("out of memory");
             if (o->so.keep_source) glad_record_remove(&sl[i].r, "source_image");
-            if (status == CLI_OK && glad_writer_write(wr, &sl[i].r)) status = cli_error("%s: write failed", o->out);
+            if (status == CLI_OK && glad_writer_write(wr, &sl[i].r)) status = cli_error("%s", glad_error_detail());
         }
         cli_progress_step(&pg, nb);
     }
@@ -158,8 +158,7 @@ int main(int argc, char **argv)
     glad_writer *wr;
     if (cli_open_io(o.in, o.out, o.zstd, argc, argv, &rd, &wr)) { glad_textures_close(tex); return CLI_FAIL; }
     status = synth_stream(&o, tex, rd, wr);
-    glad_reader_close(rd);
-    if (glad_writer_close(wr) && status == CLI_OK) status = cli_error("%s: write failed", o.out);
+    status = cli_finish(status, rd, wr);
     glad_textures_close(tex);
     return status;
 }

@@ -83,7 +83,7 @@ static int parse_args(int argc, char **argv, glad_train_config *c, long *save_ev
     long seed;
     glad_train_config_default(c);
     *done = 0;
-    while (rc == CLI_OK && (k = getopt_long(argc, argv, "o:hV", lo, NULL)) != -1) {
+    while (rc == CLI_OK && (k = cli_getopt(argc, argv, "o:hV", lo)) != -1) {
         switch (k) {
         case 'o': c->output = optarg; break;
         case O_LOSS: rc = cli_parse_choice("--loss", optarg, glad_train_losses, &c->loss); break;

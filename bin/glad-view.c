@@ -51,7 +51,7 @@ static int copy_stdin(const char *path)
 static int open_input(glad_reader **rd, const char *in)
 {
     if (glad_reader_open(rd, in) >= 0) return 0;
-    int status = *rd ? cli_reader_error(*rd, in) : cli_error("%s: cannot open", in);
+    int status = cli_reader_error(*rd, in);
     glad_reader_close(*rd);
     return status;
 }
@@ -135,7 +135,7 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     options o = {NULL, GLAD_GALLERY_NORM_GLOBAL, 128, -1, 8};
     int c;
-    while ((c = getopt_long(argc, argv, "d:hV", lo, NULL)) != -1) {
+    while ((c = cli_getopt(argc, argv, "d:hV", lo)) != -1) {
         switch (c) {
         case 'd': o.dir = optarg; break;
         case O_NORM: if (cli_parse_choice("--norm", optarg, glad_gallery_norm_names, &o.norm)) return CLI_USAGE; break;

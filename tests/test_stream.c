@@ -1,10 +1,14 @@
 /* test_stream.c - tensors, records, the msgpack-numpy codec, zstd, headers,
- * and the reader's defences against truncated and corrupt streams. */
+ * the reader's defences against truncated and corrupt streams, and outputs
+ * that are complete or untouched (outfile, writer commit/abort). */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <zstd.h>
 #include "check.h"
+#include "io/outfile.h"
 #include "io/stream.h"
 #include "io/safetensors.h"
 #include "core/json.h"
@@ -54,7 +58,7 @@ static int read_all(const char *path, long *n, char *err, size_t errlen)
 {
     glad_reader *rd;
     int rc = glad_reader_open(&rd, path);
-    if (rc < 0) { if (rd) { snprintf(err, errlen, "%s", glad_reader_error(rd)); glad_reader_close(rd); } return rc; }
+    if (rc < 0) { snprintf(err, errlen, "%s", glad_error_detail()); glad_reader_close(rd); return rc; }
     glad_record r;
     glad_record_init(&r);
     *n = 0;
@@ -244,6 +248,13 @@ static void test_safetensors_json(void)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         CHECKF(glad_json_parse(bad[i], strlen(bad[i]), &j) == GLAD_EFORMAT, "%s", bad[i]);
     }
+    /* escaping always gives valid JSON: invalid UTF-8 bytes become \ufffd,
+     * controls (C0, DEL, C1) \u00XX, valid multi-byte characters stay */
+    char esc[128];
+    glad_json_escape(esc, sizeof esc, "a\xff\xc3(\x01\x7f\xc2\x85\xe2\x82\xac\xed\xa0\x80\xf4\x90\x80\x80\xc3\xa9\"z");
+    CHECKF(!strcmp(esc, "\"a\\ufffd\\ufffd(\\u0001\\u007f\\u0085\xe2\x82\xac\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\xc3\xa9\\\"z\""), "%s", esc);
+    CHECK(glad_json_parse(esc, strlen(esc), &j) == 0 && j->type == GLAD_JSON_STR);
+    glad_json_free(j);
     CHECK(glad_json_parse("{\"s\":\"a\\u00e9\\n\"}", 17, &j) == 0 && strcmp(glad_json_str(glad_json_get(j, "s"), ""), "a\xc3\xa9\n") == 0);
     glad_json_free(j);
 }
@@ -277,12 +288,259 @@ static void test_python_interop(void)
     remove(b);
 }
 
+static void put_file(const char *path, const void *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(p, 1, n, f) == n);
+    if (f) fclose(f);
+}
+
+static long file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* A stream without a header map (plain msgpack writers): its first map is
+ * the first record, handed over to the caller (the reader used to free it
+ * again on close). */
+static void test_headerless(void)
+{
+    const char *path = "/tmp/glad-test-noheader.msgpack";
+    /* {"id":"a","label":0,"score":0.5} {"id":"b","label":1,"score":0.25} */
+    const uint8_t b[] = {0x83, 0xa2, 'i', 'd', 0xa1, 'a', 0xa5, 'l', 'a', 'b', 'e', 'l', 0x00, 0xa5, 's', 'c', 'o', 'r', 'e', 0xcb, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0,
+                         0x83, 0xa2, 'i', 'd', 0xa1, 'b', 0xa5, 'l', 'a', 'b', 'e', 'l', 0x01, 0xa5, 's', 'c', 'o', 'r', 'e', 0xcb, 0x3f, 0xd0, 0, 0, 0, 0, 0, 0};
+    put_file(path, b, sizeof b);
+    for (int keep = 0; keep < 2; keep++) {   /* records freed by the caller before / after close */
+        glad_reader *rd;
+        CHECK(glad_reader_open(&rd, path) == 0);
+        if (!rd) return;
+        CHECK(glad_record_find(glad_reader_header(rd), "glad") && !glad_record_find(glad_reader_header(rd), "trailer"));
+        glad_record r[2];
+        glad_record_init(&r[0]);
+        glad_record_init(&r[1]);
+        double sc;
+        CHECK(glad_reader_next(rd, &r[0]) == 1 && strcmp(glad_record_id(&r[0]), "a") == 0);
+        CHECK(glad_reader_next(rd, &r[1]) == 1 && strcmp(glad_record_id(&r[1]), "b") == 0);
+        CHECK(glad_record_get_f64(&r[1], "score", &sc) == 0 && sc == 0.25);
+        glad_record last;
+        glad_record_init(&last);
+        CHECK(glad_reader_next(rd, &last) == 0);
+        if (!keep) { glad_record_free(&r[0]); glad_record_free(&r[1]); }
+        glad_reader_close(rd);
+        CHECK(strcmp(glad_record_id(&r[0]), keep ? "a" : "?") == 0);   /* still the caller's after close */
+        glad_record_free(&r[0]);
+        glad_record_free(&r[1]);
+    }
+    /* a header-less stream of one record, closed without reading it */
+    put_file(path, b, 28);
+    glad_reader *rd;
+    CHECK(glad_reader_open(&rd, path) == 0);
+    glad_reader_close(rd);
+    remove(path);
+}
+
+/* Messages: 0 bytes, a missing file, a directory, nesting, zstd problems. */
+static void test_reader_messages(void)
+{
+    const char *path = "/tmp/glad-test-msg.msgpack";
+    long n;
+    char err[600] = "";
+    put_file(path, "", 0);
+    CHECKF(read_all(path, &n, err, sizeof err) == GLAD_EFORMAT && strstr(err, "empty input, not a glad stream"), "%s", err);
+    CHECKF(read_all("/nonexistent/glad/file", &n, err, sizeof err) == GLAD_EIO && !strcmp(err, "No such file or directory"), "%s", err);
+    CHECKF(read_all("/tmp", &n, err, sizeof err) == GLAD_EIO && !strcmp(err, "Is a directory"), "%s", err);
+    glad_st *st;
+    CHECKF(glad_st_open(&st, "/nonexistent/x.safetensors") == GLAD_EIO &&
+           !strcmp(glad_error_detail(), "/nonexistent/x.safetensors: No such file or directory"), "%s", glad_error_detail());
+    CHECKF(glad_st_open(&st, "/tmp") == GLAD_EIO && strstr(glad_error_detail(), "Is a directory"), "%s", glad_error_detail());
+    /* msgpack-c keeps 32 open containers: {"x": [[...[1]...]]} with 31 arrays
+     * (32 containers) decodes, one more is refused by name, not "out of memory" */
+    for (int depth = 31; depth <= 33; depth++) {
+        uint8_t b[64];
+        size_t k = 0;
+        b[k++] = 0x81; b[k++] = 0xa1; b[k++] = 'x';
+        for (int i = 0; i < depth; i++) b[k++] = 0x91;
+        b[k++] = 0x01;
+        put_file(path, b, k);
+        int rc = read_all(path, &n, err, sizeof err);
+        if (depth == 31) CHECKF(rc == 0 && n == 1, "%d arrays: %s", depth, err);
+        else CHECKF(rc == GLAD_EFORMAT && strstr(err, "nested deeper than 32 levels"), "%d arrays: %s", depth, err);
+    }
+    /* an empty container at the limit counts too (msgpack-c refuses it) */
+    {
+        uint8_t b[64];
+        size_t k = 0;
+        b[k++] = 0x81; b[k++] = 0xa1; b[k++] = 'x';
+        for (int i = 0; i < 31; i++) b[k++] = 0x91;
+        b[k++] = 0x90;
+        put_file(path, b, k);
+        CHECKF(read_all(path, &n, err, sizeof err) == GLAD_EFORMAT && strstr(err, "nested deeper"), "%s", err);
+        glad_record r;
+        CHECK(glad_record_decode(b, k, &r) < 0);
+    }
+    /* zstd: corrupt data, and a frame declaring a window of 1 GiB */
+    const uint8_t bad[] = {0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    put_file(path, bad, sizeof bad);
+    CHECKF(read_all(path, &n, err, sizeof err) == GLAD_EFORMAT && strstr(err, "corrupt zstd data") && !strstr(err, "read error"), "%s", err);
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, 30);
+    const char src[] = "\x81\xa4glad\x01";
+    uint8_t out[256];
+    ZSTD_inBuffer in = {src, sizeof src - 1, 0}, none = {NULL, 0, 0};
+    ZSTD_outBuffer o = {out, sizeof out, 0};
+    ZSTD_compressStream2(c, &o, &in, ZSTD_e_continue);   /* size unknown at the frame start: the window stays */
+    CHECK(ZSTD_compressStream2(c, &o, &none, ZSTD_e_end) == 0);
+    ZSTD_freeCCtx(c);
+    put_file(path, out, o.pos);
+    CHECKF(read_all(path, &n, err, sizeof err) == GLAD_ERANGE && strstr(err, "window over 128 MiB"), "%s", err);
+    remove(path);
+}
+
+/* np.float32(0.5), np.int64(1), np.bool_(True) as msgpack-numpy writes them:
+ * read as numbers, written back unchanged. */
+static void test_numpy_scalars(void)
+{
+    static const char *hex[] = {
+        "83c4026e64c2c40474797065a33c6634c40464617461c4040000003f",                  /* f4 0.5 */
+        "83c4026e64c2c40474797065a33c6938c40464617461c4080100000000000000",          /* i8 1 */
+        "83c4026e64c2c40474797065a37c6231c40464617461c40101",                        /* b1 true */
+        "83c4026e64c2c40474797065a33c6632c40464617461c402003e",                      /* f2 1.5 */
+        "84a26e64c2a474797065a33c6638a46b696e64a0a464617461a8000000000000f83f",      /* str keys, kind "", f8 1.5 */
+        "83c4026e64c2c40474797065a33c6338c40464617461c408000000000000803f",          /* c8: not a number */
+    };
+    const double want[] = {0.5, 1, 1, 1.5, 1.5, 0};
+    for (int i = 0; i < 6; i++) {
+        uint8_t b[128], v[64];
+        size_t k = 0, vn = strlen(hex[i]) / 2;
+        for (size_t j = 0; j < vn; j++) sscanf(hex[i] + 2 * j, "%2hhx", &v[j]);
+        b[k++] = 0x82; b[k++] = 0xa2; b[k++] = 'i'; b[k++] = 'd'; b[k++] = 0xa1; b[k++] = 'a';
+        b[k++] = 0xa5; memcpy(b + k, "score", 5); k += 5;
+        memcpy(b + k, v, vn); k += vn;
+        glad_record r;
+        CHECK(glad_record_decode(b, k, &r) == 0);
+        double x = -1;
+        int64_t iv = -1;
+        int rc = glad_record_get_f64(&r, "score", &x);
+        if (i < 5) CHECKF(rc == 0 && x == want[i], "scalar %d: rc %d x %g", i, rc, x);
+        else CHECKF(rc == GLAD_EDTYPE, "complex scalar: rc %d", rc);
+        rc = glad_record_get_int(&r, "score", &iv);
+        if (i == 1 || i == 2) CHECKF(rc == 0 && iv == 1, "scalar %d as int: rc %d", i, rc);
+        else CHECKF(rc == GLAD_EDTYPE, "scalar %d as int: rc %d", i, rc);
+        uint8_t *e;
+        size_t en;
+        CHECK(glad_record_encode(&r, &e, &en) == 0 && en == k && memcmp(e, b, k) == 0);
+        free(e);
+        glad_record_free(&r);
+    }
+}
+
+/* The writer: the end marker only on a successful close; abort leaves a
+ * previous file untouched and no temporary behind; a device is written
+ * through and its errors reported. */
+static void test_writer_outcomes(void)
+{
+    const char *dir = "/tmp/glad-test-out";
+    char path[256], cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    CHECK(system(cmd) == 0);
+    snprintf(path, sizeof path, "%s/s.msgpack", dir);
+    CHECK(write_stream(path, 0, 2) == 0);
+    long size = file_size(path), n;
+    char err[600] = "";
+    CHECK(read_all(path, &n, err, sizeof err) == 0 && n == 2);
+    for (int zstd = 0; zstd <= 3; zstd += 3) {
+        glad_writer *wr;
+        CHECK(glad_writer_open(&wr, path, zstd) == 0);
+        glad_record h, r;
+        glad_header_init(&h);
+        glad_record_init(&r);
+        glad_record_set_str(&r, "id", "x");
+        CHECK(glad_writer_write(wr, &h) == 0 && glad_writer_write(wr, &r) == 0);
+        glad_record_free(&h);
+        glad_record_free(&r);
+        CHECK(file_size(path) == size);   /* the old file, untouched while writing */
+        glad_writer_abort(wr);
+        CHECK(file_size(path) == size && read_all(path, &n, err, sizeof err) == 0 && n == 2);
+    }
+    snprintf(cmd, sizeof cmd, "test $(ls %s | wc -l) = 1", dir);
+    CHECKF(system(cmd) == 0, "a temporary was left in %s", dir);
+    /* written through to a FIFO-like target: abort leaves a stream without
+     * its end marker, which readers reject */
+    char via[256];
+    snprintf(via, sizeof via, "%s/cut.msgpack", dir);
+    FILE *f = fopen(via, "wb");
+    glad_writer *wr;
+    CHECK(f && glad_writer_open_file(&wr, f, 1, 0) == 0);
+    glad_record h;
+    glad_header_init(&h);
+    char *argv[] = {"prog"};
+    glad_header_append(&h, "t", "0", 1, argv);
+    glad_writer_write(wr, &h);
+    glad_record_free(&h);
+    glad_writer_abort(wr);
+    CHECKF(read_all(via, &n, err, sizeof err) == GLAD_EFORMAT && strstr(err, "without its end marker"), "%s", err);
+    /* /dev/full through a symlink: written through (the link stays), the
+     * error reported at close */
+    char link[256];
+    snprintf(link, sizeof link, "%s/full", dir);
+    CHECK(symlink("/dev/full", link) == 0);
+    CHECK(glad_writer_open(&wr, link, 0) == 0);
+    glad_header_init(&h);
+    glad_writer_write(wr, &h);
+    glad_record_free(&h);
+    CHECK(glad_writer_close(wr) == GLAD_EIO && strstr(glad_error_detail(), "No space left on device"));
+    struct stat st;
+    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    /* a symlink to a regular file: the target is replaced, the link kept */
+    char target[256], link2[256];
+    snprintf(target, sizeof target, "%s/target.msgpack", dir);
+    snprintf(link2, sizeof link2, "%s/link.msgpack", dir);
+    CHECK(symlink("target.msgpack", link2) == 0);
+    put_file(target, "old", 3);
+    CHECK(write_stream(link2, 0, 1) == 0);
+    CHECK(lstat(link2, &st) == 0 && S_ISLNK(st.st_mode) && file_size(target) > 3);
+    CHECK(read_all(link2, &n, err, sizeof err) == 0 && n == 1);
+    /* a missing directory: the path and the reason */
+    snprintf(via, sizeof via, "%s/no/such/dir.msgpack", dir);
+    CHECKF(glad_writer_open(&wr, via, 0) == GLAD_EIO && strstr(glad_error_detail(), "dir.msgpack: No such file or directory"), "%s", glad_error_detail());
+    /* safetensors: a device is written through and fails; a previous file
+     * survives a failed save; the signal-handler cleanup removes temporaries */
+    glad_tensor a;
+    glad_tensor_alloc4(&a, GLAD_DT_F32, 4, -1, -1, -1);
+    const char *names[] = {"a"};
+    const glad_tensor *ts[] = {&a};
+    CHECK(glad_st_save(link, 1, names, ts, 0, NULL, NULL) == GLAD_EIO);
+    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    const char *bad_names[] = {"a"};
+    glad_tensor b = a;
+    b.dtype = GLAD_DT_COUNT;   /* no safetensors name: fails before writing */
+    const glad_tensor *bts[] = {&b};
+    CHECK(glad_st_save(target, 1, bad_names, bts, 0, NULL, NULL) < 0 && read_all(link2, &n, err, sizeof err) == 0);
+    glad_outfile *of;
+    CHECK(glad_outfile_open(&of, target, 0) == 0 && glad_outfile_write(of, "xy", 2) == 0);
+    snprintf(cmd, sizeof cmd, "test $(ls %s | grep -c tmp) = 1", dir);
+    CHECK(system(cmd) == 0);
+    glad_outfile_remove_temps();
+    snprintf(cmd, sizeof cmd, "test $(ls %s | grep -c tmp) = 0", dir);
+    CHECK(system(cmd) == 0);
+    CHECK(glad_outfile_commit(of) == GLAD_EIO);   /* its temporary is gone: the rename fails, the old file stays */
+    CHECK(read_all(target, &n, err, sizeof err) == 0 && n == 1);
+    glad_tensor_free(&a);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     test_python_interop();
     test_roundtrip(0);
     test_roundtrip(3);
     test_bad_tensors();
+    test_headerless();
+    test_reader_messages();
+    test_numpy_scalars();
+    test_writer_outcomes();
     test_f16();
     test_safetensors_json();
     return check_done();

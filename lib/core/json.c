@@ -223,18 +223,44 @@ const char *glad_json_str(const glad_json *j, const char *dflt)
     return j && j->type == GLAD_JSON_STR ? j->str : dflt;
 }
 
+/* Length of the valid UTF-8 sequence at c (1..4) and its code point, or 0
+ * for a byte that does not start one (overlong forms, surrogates and code
+ * points past U+10FFFF are invalid). The nul terminator stops any sequence. */
+static int utf8_seq(const unsigned char *c, unsigned *cp)
+{
+    if (c[0] < 0x80) { *cp = c[0]; return 1; }
+    int n = c[0] >= 0xc2 && c[0] <= 0xdf ? 2 : c[0] >= 0xe0 && c[0] <= 0xef ? 3 : c[0] >= 0xf0 && c[0] <= 0xf4 ? 4 : 0;
+    if (!n) return 0;
+    unsigned lo = 0x80, hi = 0xbf;   /* the second byte's range */
+    if (c[0] == 0xe0) lo = 0xa0;
+    else if (c[0] == 0xed) hi = 0x9f;
+    else if (c[0] == 0xf0) lo = 0x90;
+    else if (c[0] == 0xf4) hi = 0x8f;
+    if (c[1] < lo || c[1] > hi) return 0;
+    *cp = c[0] & (0x7f >> n);
+    for (int k = 1; k < n; k++) {
+        if (c[k] < 0x80 || c[k] > 0xbf) return 0;
+        *cp = *cp << 6 | (c[k] & 0x3f);
+    }
+    return n;
+}
+
 size_t glad_json_escape(char *buf, size_t cap, const char *s)
 {
     size_t n = 0;
 #define PUT(ch) do { if (n + 1 < cap) buf[n] = (ch); n++; } while (0)
     PUT('"');
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') { PUT('\\'); PUT((char)*c); }
-        else if (*c < 0x20) {
+    for (const unsigned char *c = (const unsigned char *)s; *c;) {
+        unsigned cp;
+        int len = utf8_seq(c, &cp);
+        if (len == 0) cp = 0xfffd, len = 1;   /* an invalid byte: U+FFFD, one per byte */
+        if (cp == '"' || cp == '\\') { PUT('\\'); PUT((char)cp); }
+        else if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp == 0xfffd) {   /* controls (C0, DEL, C1) */
             char e[8];
-            snprintf(e, sizeof e, "\\u%04x", *c);
+            snprintf(e, sizeof e, "\\u%04x", cp);
             for (int k = 0; e[k]; k++) PUT(e[k]);
-        } else PUT((char)*c);
+        } else for (int k = 0; k < len; k++) PUT((char)c[k]);
+        c += len;
     }
     PUT('"');
 #undef PUT

@@ -24,7 +24,10 @@ const glad_json *glad_json_get(const glad_json *obj, const char *key);  /* NULL 
 const glad_json *glad_json_at(const glad_json *arr, int i);              /* NULL if out of range */
 double glad_json_num(const glad_json *j, double dflt);     /* NUM/BOOL value, else dflt */
 const char *glad_json_str(const glad_json *j, const char *dflt);
-/* Appends s JSON-escaped with quotes into buf (size cap); returns length needed. */
+/* Appends s JSON-escaped with quotes into buf (size cap); returns length
+ * needed. The result is always valid JSON: control characters (C0, DEL, C1)
+ * become \u00XX, and every byte that is not part of valid UTF-8 becomes
+ * \ufffd (the replacement character), as does a literal U+FFFD. */
 size_t glad_json_escape(char *buf, size_t cap, const char *s);
 
 #endif

@@ -135,14 +135,12 @@ int glad_train_data_load(glad_train_data *d, const char *path, glad_train_loss l
     memset(d, 0, sizeof *d);
     const char *name = !path || !strcmp(path, "-") ? "<stdin>" : path;
     glad_reader *rd = NULL;
-    errno = 0;
     int rc = glad_reader_open(&rd, path);
-    if (rc < 0) {
-        if (!rd) return glad_fail(rc == GLAD_EINVAL ? GLAD_EIO : rc, "%s: %s", name, errno ? strerror(errno) : "cannot open");
-        const char *m = glad_reader_error(rd);
-        rc = glad_fail(rc == GLAD_EINVAL ? GLAD_EFORMAT : rc, "%s: %s", name, m && *m ? m : "invalid stream");
-        glad_reader_close(rd);
-        return rc;
+    if (rc < 0) {   /* the reader's detail says why ("No such file or directory", "byte 0: ...") */
+        char why[512];
+        snprintf(why, sizeof why, "%s", glad_error_detail());
+        if (rd) glad_reader_close(rd);
+        return glad_fail(rc, "%s: %s", name, why[0] ? why : "invalid stream");
     }
     glad_record r;
     glad_record_init(&r);

@@ -1,5 +1,8 @@
-/* record.c - the in-memory record (an ordered list of typed fields) and the
- * header helpers (history). Encoding/decoding to msgpack is in stream.c. */
+/* record.c - the in-memory record (an ordered list of typed fields), its
+ * getters (numbers also from numpy scalars kept raw) and setters, and the
+ * header helpers (history, end-marker promise). Encoding a record to msgpack
+ * and decoding it are in stream.c; msgpack is unpacked here only to read a
+ * raw value (history, numpy scalars). */
 #include <stdlib.h>
 #include <string.h>
 #include <msgpack.h>
@@ -88,12 +91,62 @@ int glad_record_get_str(const glad_record *r, const char *key, const char **s)
     return 0;
 }
 
+/* A numpy scalar as msgpack-numpy writes np.float32(0.5) / np.int64(1):
+ * {nd: false, type: "<f4", kind: "" (optional), data: <itemsize bytes>},
+ * kept raw in the record (so it is written back unchanged). Returns 0 and
+ * the value (as a 0-d tensor view *t, data copied to *buf), or GLAD_EDTYPE. */
+static int numpy_scalar(const glad_field *f, glad_tensor *t, uint64_t buf[2])
+{
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    int rc = GLAD_EDTYPE;
+    if (msgpack_unpack_next(&up, (const char *)f->raw, f->n, &off) != MSGPACK_UNPACK_SUCCESS ||
+        up.data.type != MSGPACK_OBJECT_MAP) goto out;
+    const msgpack_object *m = &up.data, *nd = NULL, *ty = NULL, *kind = NULL, *data = NULL;
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        const msgpack_object *k = &m->via.map.ptr[i].key, *v = &m->via.map.ptr[i].val;
+        const char *kp = k->type == MSGPACK_OBJECT_STR ? k->via.str.ptr : k->type == MSGPACK_OBJECT_BIN ? k->via.bin.ptr : NULL;
+        uint32_t kl = k->type == MSGPACK_OBJECT_STR ? k->via.str.size : k->via.bin.size;
+        if (!kp) goto out;
+        if (kl == 2 && !memcmp(kp, "nd", 2)) nd = v;
+        else if (kl == 4 && !memcmp(kp, "type", 4)) ty = v;
+        else if (kl == 4 && !memcmp(kp, "kind", 4)) kind = v;
+        else if (kl == 4 && !memcmp(kp, "data", 4)) data = v;
+        else goto out;
+    }
+    if (!nd || nd->type != MSGPACK_OBJECT_BOOLEAN || nd->via.boolean || !ty || !data) goto out;
+    if (kind && !((kind->type == MSGPACK_OBJECT_BIN || kind->type == MSGPACK_OBJECT_STR) && kind->via.bin.size == 0)) goto out;
+    if ((ty->type != MSGPACK_OBJECT_STR && ty->type != MSGPACK_OBJECT_BIN) ||
+        (data->type != MSGPACK_OBJECT_STR && data->type != MSGPACK_OBJECT_BIN)) goto out;
+    glad_dtype dt;
+    if (glad_dtype_parse(ty->via.bin.ptr, ty->via.bin.size, &dt) || data->via.bin.size != glad_dtype_size(dt)) goto out;
+    memset(t, 0, sizeof *t);
+    memcpy(buf, data->via.bin.ptr, data->via.bin.size);   /* aligned copy */
+    t->dtype = dt;
+    t->ndim = 0;
+    t->data = buf;
+    rc = 0;
+out:
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}
+
 int glad_record_get_int(const glad_record *r, const char *key, int64_t *v)
 {
     glad_field *f = glad_record_find(r, key);
     if (!f) return GLAD_ENOTFOUND;
     if (f->kind == GLAD_VAL_INT || f->kind == GLAD_VAL_BOOL) { *v = f->i; return 0; }
-    if (f->kind == GLAD_VAL_FLOAT && f->f > -9.2e18 && f->f < 9.2e18 && f->f == (double)(int64_t)f->f) { *v = (int64_t)f->f; return 0; }
+    double d;
+    if (f->kind == GLAD_VAL_FLOAT) d = f->f;
+    else if (f->kind == GLAD_VAL_RAW) {
+        glad_tensor t;
+        uint64_t buf[2];
+        if (numpy_scalar(f, &t, buf)) return GLAD_EDTYPE;
+        if (t.dtype == GLAD_DT_I64) { memcpy(v, buf, 8); return 0; }   /* exact beyond 2^53 */
+        if (glad_tensor_to_f64(&t, &d)) return GLAD_EDTYPE;
+    } else return GLAD_EDTYPE;
+    if (d > -9.2e18 && d < 9.2e18 && d == (double)(int64_t)d) { *v = (int64_t)d; return 0; }
     return GLAD_EDTYPE;
 }
 
@@ -105,6 +158,11 @@ int glad_record_get_f64(const glad_record *r, const char *key, double *v)
     if (f->kind == GLAD_VAL_FLOAT) { *v = f->f; return 0; }
     /* a one-element tensor (numpy scalar array) is accepted as a number */
     if (f->kind == GLAD_VAL_TENSOR && glad_tensor_numel(&f->t) == 1) return glad_tensor_to_f64(&f->t, v);
+    if (f->kind == GLAD_VAL_RAW) {   /* a numpy scalar */
+        glad_tensor t;
+        uint64_t buf[2];
+        if (numpy_scalar(f, &t, buf) == 0) return glad_tensor_to_f64(&t, v);
+    }
     return GLAD_EDTYPE;
 }
 

@@ -37,8 +37,10 @@ glad_field *glad_record_find(const glad_record *r, const char *key);
 int glad_record_remove(glad_record *r, const char *key);   /* 0 or GLAD_ENOTFOUND */
 
 /* Getters: GLAD_ENOTFOUND when absent, GLAD_EDTYPE when of another kind.
- * get_str returns a pointer owned by the record. get_f64 accepts int/float/bool;
- * get_int accepts int/bool and integral floats. */
+ * get_str returns a pointer owned by the record. get_f64 accepts int, float,
+ * bool, a one-element tensor and a numpy scalar (msgpack-numpy's map for
+ * np.float32(0.5), kept raw); get_int accepts int, bool, and integral floats
+ * and numpy scalars. */
 int glad_record_get_str(const glad_record *r, const char *key, const char **s);
 int glad_record_get_int(const glad_record *r, const char *key, int64_t *v);
 int glad_record_get_f64(const glad_record *r, const char *key, double *v);
@@ -56,9 +58,12 @@ int glad_record_set_tensor(glad_record *r, const char *key, glad_tensor *t);
 int glad_record_set_raw(glad_record *r, const char *key, const uint8_t *raw, size_t n);
 
 /* ---- header ---- */
-/* A header is a record with "glad": 1 and "history": [ {tool,version,args}... ].
+/* A header is a record with "glad": 1, "history": [ {tool,version,args}... ]
+ * and "trailer": true, the promise that the stream ends with its end marker
+ * {"glad_end": N} (written by glad_writer_close, see formats/glad-stream.md).
  * glad_header_init makes an empty one; glad_header_append adds this tool's
- * invocation (args = argv[1..argc-1] joined as an array of strings). */
+ * invocation (args = argv[1..argc-1] joined as an array of strings) and the
+ * promise. */
 int glad_header_init(glad_record *h);
 int glad_header_append(glad_record *h, const char *tool, const char *version, int argc, char **argv);
 /* History as parallel arrays (tool, args joined by spaces); caller frees with

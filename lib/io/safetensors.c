@@ -1,11 +1,13 @@
 /* safetensors.c - safetensors reader (whole file in memory, header validated:
  * offsets inside the data section, sizes agreeing with dtype x shape) and
- * atomic writer. */
+ * writer (a glad_outfile: complete or untouched). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/stat.h>
 #include "core/json.h"
+#include "io/outfile.h"
 #include "io/safetensors.h"
 
 struct glad_st {
@@ -40,20 +42,23 @@ static const char *dtype_name(glad_dtype dt)
 static int read_file(const char *path, uint8_t **buf, size_t *size)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return GLAD_EIO;
-    int rc = GLAD_EIO;
-    if (fseek(f, 0, SEEK_END) != 0) goto out;
+    if (!f) return glad_fail(GLAD_EIO, "%s: %s", path, strerror(errno));
+    int rc = GLAD_EIO, e = EIO;
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) { e = EISDIR; goto out; }
+    if (fseek(f, 0, SEEK_END) != 0) { e = errno; goto out; }
     long sz = ftell(f);
-    if (sz < 0 || fseek(f, 0, SEEK_SET) != 0) goto out;
-    if ((uint64_t)sz > GLAD_MAX_ALLOC) { rc = GLAD_ERANGE; goto out; }
+    if (sz < 0 || fseek(f, 0, SEEK_SET) != 0) { e = errno; goto out; }
+    if ((uint64_t)sz > GLAD_MAX_ALLOC) { fclose(f); return glad_fail(GLAD_ERANGE, "%s: %ld bytes, more than a model file may have", path, sz); }
     *buf = malloc((size_t)sz + 1);
-    if (!*buf) { rc = GLAD_ENOMEM; goto out; }
-    if (fread(*buf, 1, (size_t)sz, f) != (size_t)sz) { free(*buf); *buf = NULL; goto out; }
+    if (!*buf) { fclose(f); return glad_fail(GLAD_ENOMEM, "%s: out of memory", path); }
+    errno = 0;
+    if (fread(*buf, 1, (size_t)sz, f) != (size_t)sz) { e = errno ? errno : EIO; free(*buf); *buf = NULL; goto out; }
     *size = (size_t)sz;
     rc = 0;
 out:
     fclose(f);
-    return rc;
+    return rc ? glad_fail(rc, "%s: %s", path, strerror(e)) : 0;
 }
 
 static int parse_header(glad_st *st, const glad_json *h)
@@ -108,10 +113,10 @@ static int parse_header(glad_st *st, const glad_json *h)
 int glad_st_open(glad_st **out, const char *path)
 {
     glad_st *st = calloc(1, sizeof *st);
-    if (!st) return GLAD_ENOMEM;
+    if (!st) return glad_fail(GLAD_ENOMEM, "out of memory");
     glad_json *h = NULL;
-    int rc;
-    GLAD_TRYG(rc, read_file(path, &st->buf, &st->size), fail);
+    int rc = read_file(path, &st->buf, &st->size);   /* sets its own detail */
+    if (rc) { glad_st_close(st); return rc; }
     rc = GLAD_EFORMAT;
     if (st->size < 8) goto fail;
     uint64_t hl = 0;
@@ -126,7 +131,7 @@ int glad_st_open(glad_st **out, const char *path)
 fail:
     glad_json_free(h);
     glad_st_close(st);
-    return rc;
+    return glad_fail(rc, "%s: not a valid safetensors file (%s)", path, glad_strerror(rc));
 }
 
 void glad_st_close(glad_st *st)
@@ -240,27 +245,16 @@ int glad_st_save(const char *path, int n, const char *const *names, const glad_t
     while (!h.err && h.n % 8) sb_str(&h, " ");
     if (h.err) { free(h.s); return GLAD_ENOMEM; }
 
-    size_t plen = strlen(path) + 32;
-    char *tmp = malloc(plen);
-    if (!tmp) { free(h.s); return GLAD_ENOMEM; }
-    snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int rc = GLAD_EIO;
-    if (!f) goto out;
+    glad_outfile *of;
+    int rc = glad_outfile_open(&of, path, GLAD_OUTFILE_FSYNC);
+    if (rc) { free(h.s); return rc; }
     uint8_t len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)h.n >> (8 * i));
-    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(h.s, 1, h.n, f) == h.n;
-    for (int i = 0; ok && i < n; i++) {
-        size_t sz = glad_tensor_nbytes(tensors[i]);
-        ok = fwrite(tensors[i]->data, 1, sz, f) == sz;
-    }
-    ok = (fflush(f) == 0) && ok;
-    ok = (fsync(fileno(f)) == 0) && ok;
-    ok = (fclose(f) == 0) && ok;
-    if (ok && rename(tmp, path) == 0) rc = 0;
-    else remove(tmp);
-out:
-    free(tmp);
+    rc = glad_outfile_write(of, len8, 8);
+    if (!rc) rc = glad_outfile_write(of, h.s, h.n);
+    for (int i = 0; !rc && i < n; i++) rc = glad_outfile_write(of, tensors[i]->data, glad_tensor_nbytes(tensors[i]));
+    if (rc) glad_outfile_abort(of);
+    else rc = glad_outfile_commit(of);
     free(h.s);
     return rc;
 }

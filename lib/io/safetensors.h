@@ -18,7 +18,9 @@ typedef struct {
 
 typedef struct glad_st glad_st;
 
-int glad_st_open(glad_st **st, const char *path);   /* whole file read and validated */
+/* Whole file read and validated. A missing or unreadable file: GLAD_EIO with
+ * the detail "<path>: No such file or directory" (or "Is a directory", ...). */
+int glad_st_open(glad_st **st, const char *path);
 void glad_st_close(glad_st *st);
 int glad_st_count(const glad_st *st);
 const glad_st_entry *glad_st_entry_at(const glad_st *st, int i);
@@ -33,8 +35,10 @@ const char *glad_st_meta(const glad_st *st, const char *key);
 int glad_st_meta_count(const glad_st *st);
 const char *glad_st_meta_key(const glad_st *st, int i);
 
-/* Write atomically (path.tmp.<pid> then rename). names[i] -> tensors[i];
- * meta_keys/meta_vals may be NULL when nmeta == 0. */
+/* Write as a glad_outfile (outfile.h): a regular file is replaced, fsync'd,
+ * only when every byte was written; a device or FIFO is written through.
+ * names[i] -> tensors[i]; meta_keys/meta_vals may be NULL when nmeta == 0.
+ * GLAD_EIO with a detail "<path>: <reason>" on failure. */
 int glad_st_save(const char *path, int n, const char *const *names, const glad_tensor *const *tensors,
                  int nmeta, const char *const *meta_keys, const char *const *meta_vals);
 

@@ -2,13 +2,18 @@
  * object itself before decoding it, so a declared length is never trusted:
  * bytes are buffered only as they actually arrive, and a container's element
  * count must be covered by bytes present before msgpack-c allocates for it.
- * zstd input is recognised by its magic; output is compressed on request. */
+ * zstd input is recognised by its magic; output is compressed on request.
+ * Every failure sets the thread's error detail (glad_fail), prefixed with
+ * "byte N, record M: " by the reader. The writer goes through a glad_outfile
+ * and writes the end marker only on a successful close. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <msgpack.h>
 #include <zstd.h>
+#include <zstd_errors.h>
+#include "io/outfile.h"
 #include "io/stream.h"
 
 /* Read granularity: at least GLAD_STREAM_CHUNK free bytes per read into the
@@ -32,19 +37,41 @@ typedef struct {
     size_t in_len, in_pos, in_cap;
 } source;
 
+static int read_error(void) { return glad_fail(GLAD_EIO, "read error: %s", strerror(errno ? errno : EIO)); }
+
 static int src_fill_in(source *s)
 {
     if (s->in_pos < s->in_len) return 0;
     s->in_pos = 0;
+    errno = 0;
     s->in_len = fread(s->in, 1, s->in_cap, s->f);
     if (s->in_len == 0) {
-        if (ferror(s->f)) return GLAD_EIO;
+        if (ferror(s->f)) return read_error();
         s->eof = 1;
     }
     return 0;
 }
 
-/* Read up to cap bytes; returns bytes read (0 at end) or a negative error. */
+/* zstd's default limit on a frame's window (ZSTD_WINDOWLOG_LIMIT_DEFAULT, in
+ * its unstable API): 128 MiB. A larger window is a declared size the decoder
+ * would allocate before any data arrives, so it is refused, not raised. */
+#define ZSTD_WINDOW_LOG_DEFAULT 27
+
+/* What a zstd error code means for the user: memory, a window this reader
+ * refuses to allocate, or corrupt data. */
+static int zstd_fail(size_t r)
+{
+    switch (ZSTD_getErrorCode(r)) {
+    case ZSTD_error_memory_allocation: return glad_fail(GLAD_ENOMEM, "out of memory (zstd)");
+    case ZSTD_error_frameParameter_windowTooLarge:
+        return glad_fail(GLAD_ERANGE, "the zstd frame needs a decoding window over %d MiB, more than this reader allocates "
+                         "(compressed with zstd --long?)", 1 << (ZSTD_WINDOW_LOG_DEFAULT - 20));
+    default: return glad_fail(GLAD_EFORMAT, "corrupt zstd data (%s)", ZSTD_getErrorName(r));
+    }
+}
+
+/* Read up to cap bytes; returns bytes read (0 at end) or a negative error
+ * with the detail set. */
 static long src_read(source *s, uint8_t *dst, size_t cap)
 {
     if (!s->zstd) {
@@ -54,21 +81,22 @@ static long src_read(source *s, uint8_t *dst, size_t cap)
             s->in_pos += k;
             return (long)k;
         }
+        errno = 0;
         size_t k = fread(dst, 1, cap, s->f);
-        if (k == 0 && ferror(s->f)) return GLAD_EIO;
+        if (k == 0 && ferror(s->f)) return read_error();
         return (long)k;
     }
     ZSTD_outBuffer out = {dst, cap, 0};
     while (out.pos == 0) {
         GLAD_TRY(src_fill_in(s));
         if (s->eof && s->in_pos >= s->in_len) {
-            if (s->zpending) return GLAD_EFORMAT;   /* truncated zstd frame */
+            if (s->zpending) return glad_fail(GLAD_EFORMAT, "truncated zstd frame");
             break;
         }
         ZSTD_inBuffer in = {s->in, s->in_len, s->in_pos};
         size_t r = ZSTD_decompressStream(s->ds, &out, &in);
         s->in_pos = in.pos;
-        if (ZSTD_isError(r)) return GLAD_EFORMAT;
+        if (ZSTD_isError(r)) return zstd_fail(r);
         s->zpending = r;
     }
     return (long)out.pos;
@@ -89,22 +117,29 @@ struct glad_reader {
     int want_trailer;       /* the current header promised an end marker */
     long since_header;      /* records since that header */
     int trailer_seen;
-    char err[512];
 };
 
-static int rd_fail(glad_reader *rd, int rc, uint64_t at, const char *fmt, ...)
+/* Prefix this thread's error detail with prefix (the detail is copied first:
+ * glad_fail formats into it). An empty detail becomes the code's text. */
+static int detail_prefix(int rc, const char *prefix)
 {
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(rd->err, sizeof rd->err, "byte %llu, record %ld: %s", (unsigned long long)at, rd->index, msg);
-    return rc;
+    char d[1024];
+    snprintf(d, sizeof d, "%s", glad_error_detail());
+    return glad_fail(rc, "%s%s", prefix, d[0] ? d : glad_strerror(rc));
 }
 
+/* Where in the stream: "byte 1234, record 5: <detail>" */
+static int rd_at(const glad_reader *rd, int rc, uint64_t at)
+{
+    char where[64];
+    snprintf(where, sizeof where, "byte %llu, record %ld: ", (unsigned long long)at, rd->index);
+    return detail_prefix(rc, where);
+}
+#define rd_fail(rd, rc, at, ...) (glad_fail((rc), __VA_ARGS__), rd_at((rd), (rc), (at)))
+
 /* Make at least `need` bytes available from pos. Returns 1 if they are, 0 if
- * the stream ended first, <0 on error. Grows the buffer only as data arrives. */
+ * the stream ended first, <0 on error (detail set). Grows the buffer only as
+ * data arrives, and never past what the largest record needs. */
 static int rd_need(glad_reader *rd, size_t need)
 {
     while (rd->len - rd->pos < need) {
@@ -115,9 +150,11 @@ static int rd_need(glad_reader *rd, size_t need)
             rd->pos = 0;
         }
         if (rd->cap - rd->len < GLAD_STREAM_CHUNK) {
+            const size_t top = (size_t)GLAD_MAX_RECORD_BYTES + 2 * (size_t)GLAD_STREAM_CHUNK;
             size_t ncap = rd->cap ? rd->cap * 2 : 2 * (size_t)GLAD_STREAM_CHUNK;
+            if (ncap > top) ncap = top;   /* need <= the record limit, so len < top - 2 chunks */
             uint8_t *nb = realloc(rd->buf, ncap);
-            if (!nb) return GLAD_ENOMEM;
+            if (!nb) return glad_fail(GLAD_ENOMEM, "out of memory (buffering a record of over %zu bytes)", rd->cap);
             rd->buf = nb;
             rd->cap = ncap;
         }
@@ -136,15 +173,23 @@ static uint64_t be(const uint8_t *p, int n)
     return v;
 }
 
+/* msgpack-c keeps nested containers on a fixed stack of this depth and fails
+ * (as "out of memory") deeper; the framer refuses such nesting by name. */
+#define MAX_NESTING 32
+
 /* Length in bytes of the next msgpack object at pos (0 if clean end). */
 static int rd_frame(glad_reader *rd, size_t *olen)
 {
-    uint64_t remaining = 1;   /* objects still to skip */
+    uint64_t remaining = 1;           /* objects still to skip, all levels */
+    uint64_t left[MAX_NESTING + 1];   /* objects still to skip per open container */
+    int depth = 0;
     size_t off = 0;
     int r;
+    left[0] = 1;
     while (remaining) {
+        while (left[depth] == 0) depth--;
         r = rd_need(rd, off + 1);
-        if (r < 0) return rd_fail(rd, r, rd->consumed + off, r == GLAD_EFORMAT ? "corrupt or truncated zstd data" : "read error");
+        if (r < 0) return rd_at(rd, r, rd->consumed + off);
         if (r == 0) {
             if (off == 0) { *olen = 0; return 0; }
             return rd_fail(rd, GLAD_EFORMAT, rd->consumed + off, "truncated stream (record ends early)");
@@ -185,7 +230,7 @@ static int rd_frame(glad_reader *rd, size_t *olen)
         if (lenbytes) {
             hs = 1 + lenbytes + extra;
             r = rd_need(rd, off + (size_t)hs);
-            if (r < 0) return rd_fail(rd, r, rd->consumed + off, "read error");
+            if (r < 0) return rd_at(rd, r, rd->consumed + off);
             if (r == 0) return rd_fail(rd, GLAD_EFORMAT, rd->consumed + off, "truncated stream (in a length field)");
             uint64_t n = be(rd->buf + rd->pos + off + 1, lenbytes);
             if (b == 0xdc || b == 0xdd) children = n;
@@ -196,10 +241,15 @@ static int rd_frame(glad_reader *rd, size_t *olen)
         /* every pending object needs at least one more byte */
         if (end > GLAD_MAX_RECORD_BYTES || children > GLAD_MAX_RECORD_BYTES - end ||
             remaining - 1 + children > GLAD_MAX_RECORD_BYTES - end)
-            return rd_fail(rd, GLAD_ERANGE, rd->consumed + off, "declared size %llu too large",
-                           (unsigned long long)(payload + children));
+            return rd_fail(rd, GLAD_ERANGE, rd->consumed + off, "declared size %llu too large (a record may have at most %llu bytes)",
+                           (unsigned long long)(payload + children), (unsigned long long)GLAD_MAX_RECORD_BYTES);
+        int container = (b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf);
+        if (container && depth == MAX_NESTING)   /* msgpack-c checks even empty ones */
+            return rd_fail(rd, GLAD_EFORMAT, rd->consumed + off, "values nested deeper than %d levels", MAX_NESTING);
+        left[depth]--;
+        if (children) left[++depth] = children;
         r = rd_need(rd, (size_t)end);
-        if (r < 0) return rd_fail(rd, r, rd->consumed + off, "read error");
+        if (r < 0) return rd_at(rd, r, rd->consumed + off);
         if (r == 0)
             return rd_fail(rd, GLAD_EFORMAT, rd->consumed + off,
                            "truncated stream (a value declares %llu bytes, only %llu remain)",
@@ -234,7 +284,8 @@ static int is_ndarray(const msgpack_object *o)
     return nd && nd->type == MSGPACK_OBJECT_BOOLEAN && nd->via.boolean && obj_get(o, "data");
 }
 
-static int decode_tensor(const msgpack_object *o, glad_tensor *t, char *why, size_t whylen)
+/* The detail is set on every failure below (glad_fail). */
+static int decode_tensor(const msgpack_object *o, glad_tensor *t)
 {
     const msgpack_object *ty = obj_get(o, "type"), *kind = obj_get(o, "kind"), *sh = obj_get(o, "shape"),
                          *data = obj_get(o, "data");
@@ -242,42 +293,31 @@ static int decode_tensor(const msgpack_object *o, glad_tensor *t, char *why, siz
     size_t tl = 0, dl = 0;
     if (ty && ty->type == MSGPACK_OBJECT_STR) { tp = ty->via.str.ptr; tl = ty->via.str.size; }
     else if (ty && ty->type == MSGPACK_OBJECT_BIN) { tp = ty->via.bin.ptr; tl = ty->via.bin.size; }
-    if (!tp) { snprintf(why, whylen, "ndarray without a dtype string"); return GLAD_EFORMAT; }
-    if (kind && ((kind->type == MSGPACK_OBJECT_BIN && kind->via.bin.size) || (kind->type == MSGPACK_OBJECT_STR && kind->via.str.size))) {
-        snprintf(why, whylen, "structured (void) ndarray not supported");
-        return GLAD_EUNSUPPORTED;
-    }
+    if (!tp) return glad_fail(GLAD_EFORMAT, "ndarray without a dtype string");
+    if (kind && ((kind->type == MSGPACK_OBJECT_BIN && kind->via.bin.size) || (kind->type == MSGPACK_OBJECT_STR && kind->via.str.size)))
+        return glad_fail(GLAD_EUNSUPPORTED, "structured (void) ndarray not supported");
     glad_dtype dt;
     int rc = glad_dtype_parse(tp, tl, &dt);
-    if (rc) { snprintf(why, whylen, "unsupported dtype '%.*s'", (int)(tl < 16 ? tl : 16), tp); return rc; }
-    if (!sh || sh->type != MSGPACK_OBJECT_ARRAY || sh->via.array.size > GLAD_MAX_DIMS) {
-        snprintf(why, whylen, "ndarray shape missing or with more than %d dims", GLAD_MAX_DIMS);
-        return GLAD_EFORMAT;
-    }
+    if (rc) return glad_fail(rc, "unsupported dtype '%.*s'", (int)(tl < 16 ? tl : 16), tp);
+    if (!sh || sh->type != MSGPACK_OBJECT_ARRAY || sh->via.array.size > GLAD_MAX_DIMS)
+        return glad_fail(GLAD_EFORMAT, "ndarray shape missing or with more than %d dims", GLAD_MAX_DIMS);
     int64_t shape[GLAD_MAX_DIMS];
     int nd = (int)sh->via.array.size;
     for (int i = 0; i < nd; i++) {
         const msgpack_object *d = &sh->via.array.ptr[i];
-        if (d->type != MSGPACK_OBJECT_POSITIVE_INTEGER || d->via.u64 > (uint64_t)INT64_MAX) {
-            snprintf(why, whylen, "ndarray shape entry %d is not a non-negative integer", i);
-            return GLAD_EFORMAT;
-        }
+        if (d->type != MSGPACK_OBJECT_POSITIVE_INTEGER || d->via.u64 > (uint64_t)INT64_MAX)
+            return glad_fail(GLAD_EFORMAT, "ndarray shape entry %d is not a non-negative integer", i);
         shape[i] = (int64_t)d->via.u64;
     }
     size_t numel;
-    if (glad_tensor_numel_checked(nd, shape, dt, &numel)) {
-        snprintf(why, whylen, "ndarray shape declares an absurd size");
-        return GLAD_ERANGE;
-    }
+    if (glad_tensor_numel_checked(nd, shape, dt, &numel)) return glad_fail(GLAD_ERANGE, "ndarray shape declares an absurd size");
     if (data->type == MSGPACK_OBJECT_BIN) { dp = data->via.bin.ptr; dl = data->via.bin.size; }
     else if (data->type == MSGPACK_OBJECT_STR) { dp = data->via.str.ptr; dl = data->via.str.size; }
-    else { snprintf(why, whylen, "ndarray data is not bytes"); return GLAD_EFORMAT; }
-    if (dl != numel * glad_dtype_size(dt)) {
-        snprintf(why, whylen, "ndarray data has %zu bytes, shape and dtype %s need %zu", dl, glad_dtype_str(dt),
-                 numel * glad_dtype_size(dt));
-        return GLAD_EFORMAT;
-    }
-    GLAD_TRY(glad_tensor_alloc(t, dt, nd, shape));
+    else return glad_fail(GLAD_EFORMAT, "ndarray data is not bytes");
+    if (dl != numel * glad_dtype_size(dt))
+        return glad_fail(GLAD_EFORMAT, "ndarray data has %zu bytes, shape and dtype %s need %zu", dl, glad_dtype_str(dt),
+                         numel * glad_dtype_size(dt));
+    if ((rc = glad_tensor_alloc(t, dt, nd, shape)) < 0) return glad_fail(rc, "%s", glad_strerror(rc));
     if (dl) memcpy(t->data, dp, dl);
     return 0;
 }
@@ -295,10 +335,12 @@ static int pack_raw(const msgpack_object *o, uint8_t **raw, size_t *n)
     return 0;
 }
 
-/* Convert a decoded top-level map into a record. why gets the problem. */
-static int object_to_record(const msgpack_object *m, glad_record *rec, char *why, size_t whylen)
+/* Convert a decoded top-level map into a record; on failure the detail says
+ * what is wrong ("'image': ndarray data has 8 bytes, ..."). */
+static int object_to_record(const msgpack_object *m, glad_record *rec)
 {
     glad_record_init(rec);
+    glad_error_clear();
     int rc = 0;
     for (uint32_t i = 0; i < m->via.map.size && rc == 0; i++) {
         const msgpack_object *k = &m->via.map.ptr[i].key, *v = &m->via.map.ptr[i].val;
@@ -306,13 +348,13 @@ static int object_to_record(const msgpack_object *m, glad_record *rec, char *why
         size_t kl;
         if (k->type == MSGPACK_OBJECT_STR) { kp = k->via.str.ptr; kl = k->via.str.size; }
         else if (k->type == MSGPACK_OBJECT_BIN) { kp = k->via.bin.ptr; kl = k->via.bin.size; }
-        else { snprintf(why, whylen, "map key %u is not a string", i); rc = GLAD_EFORMAT; break; }
+        else { rc = glad_fail(GLAD_EFORMAT, "map key %u is not a string", i); break; }
         /* msgpack-c gives an empty string or bin a NULL pointer */
-        if (kl > 4096 || (kl && memchr(kp, 0, kl))) { snprintf(why, whylen, "map key %u is not a valid name", i); rc = GLAD_EFORMAT; break; }
+        if (kl > 4096 || (kl && memchr(kp, 0, kl))) { rc = glad_fail(GLAD_EFORMAT, "map key %u is not a valid name", i); break; }
         char key[4097];
         if (kl) memcpy(key, kp, kl);
         key[kl] = 0;
-        if (glad_record_find(rec, key)) { snprintf(why, whylen, "duplicate key '%.100s'", key); rc = GLAD_EFORMAT; break; }
+        if (glad_record_find(rec, key)) { rc = glad_fail(GLAD_EFORMAT, "duplicate key '%.100s'", key); break; }
         switch (v->type) {
         case MSGPACK_OBJECT_NIL: {
             glad_field *f;
@@ -346,13 +388,14 @@ static int object_to_record(const msgpack_object *m, glad_record *rec, char *why
         case MSGPACK_OBJECT_MAP:
             if (is_ndarray(v)) {
                 glad_tensor t;
-                char w[200];
-                rc = decode_tensor(v, &t, w, sizeof w);
-                if (rc) snprintf(why, whylen, "'%.100s': %.140s", key, w);
+                char prefix[128];
+                rc = decode_tensor(v, &t);
+                snprintf(prefix, sizeof prefix, "'%.100s': ", key);
+                if (rc) detail_prefix(rc, prefix);
                 else rc = glad_record_set_tensor(rec, key, &t);
                 break;
             }
-            /* fall through */
+            /* fall through - other maps (numpy scalars among them) stay raw */
         default:
         raw: {
             uint8_t *r;
@@ -363,7 +406,7 @@ static int object_to_record(const msgpack_object *m, glad_record *rec, char *why
         }
     }
     if (rc) {
-        if (!why[0]) snprintf(why, whylen, "%s", glad_strerror(rc));
+        if (!glad_error_detail()[0]) glad_fail(rc, "%s", glad_strerror(rc));
         glad_record_free(rec);
     }
     return rc;
@@ -380,15 +423,14 @@ int glad_record_decode(const uint8_t *buf, size_t len, glad_record *rec)
     fr.src_eof = 1;
     size_t n = 0;
     int rc = rd_frame(&fr, &n);
-    if (rc <= 0) return rc < 0 ? rc : GLAD_EFORMAT;
+    if (rc <= 0) return rc < 0 ? rc : glad_fail(GLAD_EFORMAT, "truncated msgpack object");
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
-    char why[256] = "";
-    rc = GLAD_EFORMAT;
-    if (msgpack_unpack_next(&up, (const char *)buf, n, &off) == MSGPACK_UNPACK_SUCCESS &&
-        up.data.type == MSGPACK_OBJECT_MAP)
-        rc = object_to_record(&up.data, rec, why, sizeof why);
+    msgpack_unpack_return ur = msgpack_unpack_next(&up, (const char *)buf, n, &off);
+    if (ur == MSGPACK_UNPACK_SUCCESS && up.data.type == MSGPACK_OBJECT_MAP) rc = object_to_record(&up.data, rec);
+    else if (ur == MSGPACK_UNPACK_NOMEM_ERROR) rc = glad_fail(GLAD_ENOMEM, "out of memory (or values nested deeper than %d levels)", MAX_NESTING);
+    else rc = glad_fail(GLAD_EFORMAT, "not a msgpack map");
     msgpack_unpacked_destroy(&up);
     return rc;
 }
@@ -402,20 +444,21 @@ static int rd_object(glad_reader *rd, glad_record *rec)
     msgpack_unpacked up;
     msgpack_unpacked_init(&up);
     size_t off = 0;
-    char why[256] = "";
     int rc;
     msgpack_unpack_return ur = msgpack_unpack_next(&up, (const char *)rd->buf + rd->pos, n, &off);
-    if (ur != MSGPACK_UNPACK_SUCCESS || off != n || up.data.type != MSGPACK_OBJECT_MAP)
-        rc = rd_fail(rd, ur == MSGPACK_UNPACK_NOMEM_ERROR ? GLAD_ENOMEM : GLAD_EFORMAT, rd->consumed,
-                     "malformed msgpack map (too deeply nested or invalid)");
+    if (ur == MSGPACK_UNPACK_NOMEM_ERROR)   /* the framer refused deeper nesting already */
+        rc = rd_fail(rd, GLAD_ENOMEM, rd->consumed, "out of memory");
+    else if (ur != MSGPACK_UNPACK_SUCCESS || off != n || up.data.type != MSGPACK_OBJECT_MAP)
+        rc = rd_fail(rd, GLAD_EFORMAT, rd->consumed, "malformed msgpack map");
     else {
-        rc = object_to_record(&up.data, rec, why, sizeof why);
+        rc = object_to_record(&up.data, rec);
         if (rc) {
             char idbuf[128] = "";
             const msgpack_object *id = obj_get(&up.data, "id");
             if (id && id->type == MSGPACK_OBJECT_STR)
                 snprintf(idbuf, sizeof idbuf, "record '%.*s': ", (int)(id->via.str.size < 100 ? id->via.str.size : 100), id->via.str.ptr);
-            rc = rd_fail(rd, rc, rd->consumed, "%s%s", idbuf, why);
+            detail_prefix(rc, idbuf);
+            rd_at(rd, rc, rd->consumed);
         }
     }
     msgpack_unpacked_destroy(&up);
@@ -444,7 +487,7 @@ static int rd_meta(glad_reader *rd, const glad_record *m)
         rd->trailer_seen = 0;
         return 0;
     }
-    int64_t n;
+    int64_t n = -1;
     if (glad_record_get_int(m, "glad_end", &n) || n != rd->since_header)
         return rd_fail(rd, GLAD_EFORMAT, rd->consumed, "end marker counts %lld records, %ld were read (records lost)",
                        (long long)n, rd->since_header);
@@ -454,21 +497,25 @@ static int rd_meta(glad_reader *rd, const glad_record *m)
 
 int glad_reader_open_file(glad_reader **out, FILE *f, int close_file)
 {
+    *out = NULL;
     glad_reader *rd = calloc(1, sizeof *rd);
-    if (!rd) return GLAD_ENOMEM;
+    if (!rd) return glad_fail(GLAD_ENOMEM, "out of memory");
     rd->src.f = f;
     rd->src.close_file = close_file;
     rd->src.in_cap = GLAD_STREAM_ZCHUNK;
     rd->src.in = malloc(rd->src.in_cap);
     int rc = GLAD_ENOMEM;
     if (!rd->src.in) goto fail;
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) { rc = glad_fail(GLAD_EIO, "%s", strerror(EISDIR)); goto fail; }
     /* sniff the zstd magic 28 b5 2f fd */
+    errno = 0;
     while (rd->src.in_len < 4) {
         size_t k = fread(rd->src.in + rd->src.in_len, 1, 4 - rd->src.in_len, f);
         if (k == 0) break;
         rd->src.in_len += k;
     }
-    if (ferror(f)) { rc = GLAD_EIO; snprintf(rd->err, sizeof rd->err, "read error: %s", strerror(errno)); goto fail; }
+    if (ferror(f)) { rc = read_error(); goto fail; }
     if (rd->src.in_len == 4 && memcmp(rd->src.in, "\x28\xb5\x2f\xfd", 4) == 0) {
         rd->src.zstd = 1;
         rd->src.zpending = 1;
@@ -476,32 +523,37 @@ int glad_reader_open_file(glad_reader **out, FILE *f, int close_file)
         if (!rd->src.ds) goto fail;
         ZSTD_initDStream(rd->src.ds);
     }
-    rc = glad_header_init(&rd->header);
-    if (rc) goto fail;
+    if ((rc = glad_header_init(&rd->header)) < 0) goto fail;
     glad_record first;
     glad_record_init(&first);
     rc = rd_object(rd, &first);
-    if (rc < 0) { *out = rd; return rc; }   /* caller can read the message, then close */
-    if (rc == 1) {
-        if (is_header(&first)) {
-            rd_meta(rd, &first);
-            glad_record_free(&rd->header);
-            rd->header = first;
-        } else { rd->pending = first; rd->has_pending = 1; rd->since_header = 1; }
+    /* a failure after the file was opened leaves *out set (see stream.h) */
+    if (rc == 0) rc = glad_fail(GLAD_EFORMAT, "empty input, not a glad stream");
+    if (rc < 0) { *out = rd; return rc; }
+    if (is_header(&first)) {
+        rd_meta(rd, &first);
+        glad_record_free(&rd->header);
+        rd->header = first;
+    } else {   /* no header: an empty one, promising no end marker */
+        glad_record_remove(&rd->header, "trailer");
+        rd->pending = first;
+        rd->has_pending = 1;
+        rd->since_header = 1;
     }
     *out = rd;
     return 0;
 fail:
+    if (rc == GLAD_ENOMEM) glad_fail(rc, "out of memory");
     glad_reader_close(rd);
-    *out = NULL;
     return rc;
 }
 
 int glad_reader_open(glad_reader **rd, const char *path)
 {
+    *rd = NULL;
     if (!path || strcmp(path, "-") == 0) return glad_reader_open_file(rd, stdin, 0);
     FILE *f = fopen(path, "rb");
-    if (!f) { *rd = NULL; return GLAD_EIO; }
+    if (!f) return glad_fail(GLAD_EIO, "%s", strerror(errno));
     return glad_reader_open_file(rd, f, 1);
 }
 
@@ -510,8 +562,8 @@ const glad_record *glad_reader_header(const glad_reader *rd) { return &rd->heade
 int glad_reader_next(glad_reader *rd, glad_record *rec)
 {
     glad_record_free(rec);
-    if (rd->has_pending) {
-        *rec = rd->pending;            /* moved out: the reader no longer owns it */
+    if (rd->has_pending) {   /* hand the first record over: the reader keeps no pointer to it */
+        *rec = rd->pending;
         glad_record_init(&rd->pending);
         rd->has_pending = 0;
         rd->index++;
@@ -538,7 +590,7 @@ int glad_reader_next(glad_reader *rd, glad_record *rec)
     }
 }
 
-const char *glad_reader_error(const glad_reader *rd) { return rd ? rd->err : "cannot open"; }
+const char *glad_reader_error(const glad_reader *rd) { (void)rd; return glad_error_detail(); }
 uint64_t glad_reader_offset(const glad_reader *rd) { return rd->consumed; }
 long glad_reader_index(const glad_reader *rd) { return rd->index; }
 
@@ -557,7 +609,8 @@ void glad_reader_close(glad_reader *rd)
 /* ------------------------------------------------------------------ writer */
 
 struct glad_writer {
-    FILE *f;
+    glad_outfile *of;   /* opened by path: complete-or-untouched output */
+    FILE *f;            /* or a caller's FILE (glad_writer_open_file) */
     int close_file, failed;
     int trailer;        /* write {"glad_end": count} at close */
     long count;
@@ -566,19 +619,28 @@ struct glad_writer {
     size_t zout_cap;
 };
 
+static int wr_out(glad_writer *wr, const void *p, size_t n)
+{
+    if (wr->of) return glad_outfile_write(wr->of, p, n);
+    errno = 0;
+    if (n && fwrite(p, 1, n, wr->f) != n) return glad_fail(GLAD_EIO, "write error: %s", strerror(errno ? errno : EIO));
+    return 0;
+}
+
 static int wr_bytes(void *data, const char *buf, size_t len)
 {
     glad_writer *wr = data;
     if (wr->failed) return -1;
     if (!wr->cs) {
-        if (len && fwrite(buf, 1, len, wr->f) != len) { wr->failed = 1; return -1; }
+        if (wr_out(wr, buf, len)) { wr->failed = 1; return -1; }
         return 0;
     }
     ZSTD_inBuffer in = {buf, len, 0};
     while (in.pos < in.size) {
         ZSTD_outBuffer out = {wr->zout, wr->zout_cap, 0};
         size_t r = ZSTD_compressStream2(wr->cs, &out, &in, ZSTD_e_continue);
-        if (ZSTD_isError(r) || (out.pos && fwrite(wr->zout, 1, out.pos, wr->f) != out.pos)) { wr->failed = 1; return -1; }
+        if (ZSTD_isError(r)) { glad_fail(GLAD_EIO, "zstd: %s", ZSTD_getErrorName(r)); wr->failed = 1; return -1; }
+        if (wr_out(wr, wr->zout, out.pos)) { wr->failed = 1; return -1; }
     }
     return 0;
 }
@@ -643,31 +705,42 @@ int glad_record_encode(const glad_record *rec, uint8_t **buf, size_t *len)
     return 0;
 }
 
-int glad_writer_open_file(glad_writer **out, FILE *f, int close_file, int zstd_level)
+static int writer_new(glad_writer **out, int zstd_level)
 {
     glad_writer *wr = calloc(1, sizeof *wr);
-    if (!wr) return GLAD_ENOMEM;
-    wr->f = f;
-    wr->close_file = close_file;
+    if (!wr) return glad_fail(GLAD_ENOMEM, "out of memory");
     if (zstd_level > 0) {
         wr->cs = ZSTD_createCStream();
         wr->zout_cap = ZSTD_CStreamOutSize();
         wr->zout = malloc(wr->zout_cap);
-        if (!wr->cs || !wr->zout) { glad_writer_close(wr); return GLAD_ENOMEM; }
+        if (!wr->cs || !wr->zout) {
+            ZSTD_freeCStream(wr->cs);
+            free(wr->zout);
+            free(wr);
+            return glad_fail(GLAD_ENOMEM, "out of memory");
+        }
         ZSTD_CCtx_setParameter(wr->cs, ZSTD_c_compressionLevel, zstd_level);
     }
     *out = wr;
     return 0;
 }
 
-int glad_writer_open(glad_writer **wr, const char *path, int zstd_level)
+int glad_writer_open_file(glad_writer **out, FILE *f, int close_file, int zstd_level)
 {
-    if (!path || strcmp(path, "-") == 0) return glad_writer_open_file(wr, stdout, 0, zstd_level);
-    FILE *f = fopen(path, "wb");
-    if (!f) return GLAD_EIO;
-    int rc = glad_writer_open_file(wr, f, 1, zstd_level);
-    if (rc) fclose(f);
-    return rc;
+    GLAD_TRY(writer_new(out, zstd_level));
+    (*out)->f = f;
+    (*out)->close_file = close_file;
+    return 0;
+}
+
+int glad_writer_open(glad_writer **out, const char *path, int zstd_level)
+{
+    glad_outfile *of;
+    GLAD_TRY(glad_outfile_open(&of, path, 0));
+    int rc = writer_new(out, zstd_level);
+    if (rc) { glad_outfile_abort(of); return rc; }
+    (*out)->of = of;
+    return 0;
 }
 
 static void write_trailer(glad_writer *wr)
@@ -678,7 +751,7 @@ static void write_trailer(glad_writer *wr)
         msgpack_packer pk;
         msgpack_packer_init(&pk, wr, wr_bytes);
         pack_record(&pk, &t);
-    }
+    } else wr->failed = 1;
     glad_record_free(&t);
     wr->trailer = 0;
 }
@@ -697,10 +770,16 @@ int glad_writer_write(glad_writer *wr, const glad_record *rec)
     return wr->failed ? GLAD_EIO : 0;
 }
 
+static void writer_free(glad_writer *wr)
+{
+    ZSTD_freeCStream(wr->cs);
+    free(wr->zout);
+    free(wr);
+}
+
 int glad_writer_close(glad_writer *wr)
 {
     if (!wr) return 0;
-    int rc = 0;
     if (wr->trailer && !wr->failed) write_trailer(wr);
     if (wr->cs && !wr->failed) {
         ZSTD_inBuffer in = {NULL, 0, 0};
@@ -708,14 +787,28 @@ int glad_writer_close(glad_writer *wr)
         do {
             ZSTD_outBuffer out = {wr->zout, wr->zout_cap, 0};
             r = ZSTD_compressStream2(wr->cs, &out, &in, ZSTD_e_end);
-            if (ZSTD_isError(r) || (out.pos && fwrite(wr->zout, 1, out.pos, wr->f) != out.pos)) { wr->failed = 1; break; }
+            if (ZSTD_isError(r)) { glad_fail(GLAD_EIO, "zstd: %s", ZSTD_getErrorName(r)); wr->failed = 1; break; }
+            if (wr_out(wr, wr->zout, out.pos)) { wr->failed = 1; break; }
         } while (r != 0);
     }
-    if (fflush(wr->f) != 0) wr->failed = 1;
-    if (wr->close_file && fclose(wr->f) != 0) wr->failed = 1;
-    if (wr->failed) rc = GLAD_EIO;
-    ZSTD_freeCStream(wr->cs);
-    free(wr->zout);
-    free(wr);
+    int rc = 0;
+    if (wr->of) {
+        if (wr->failed) { glad_outfile_abort(wr->of); rc = GLAD_EIO; }   /* detail set by the failed write */
+        else rc = glad_outfile_commit(wr->of);
+    } else {
+        errno = 0;
+        if (!wr->failed && (fflush(wr->f) != 0 || ferror(wr->f))) { glad_fail(GLAD_EIO, "write error: %s", strerror(errno ? errno : EIO)); wr->failed = 1; }
+        if (wr->close_file && fclose(wr->f) != 0 && !wr->failed) { glad_fail(GLAD_EIO, "write error: %s", strerror(errno)); wr->failed = 1; }
+        if (wr->failed) rc = GLAD_EIO;
+    }
+    writer_free(wr);
     return rc;
+}
+
+void glad_writer_abort(glad_writer *wr)
+{
+    if (!wr) return;
+    if (wr->of) glad_outfile_abort(wr->of);
+    else if (wr->close_file) fclose(wr->f);
+    writer_free(wr);
 }
