@@ -1,9 +1,11 @@
 /* cli.c - shared command-line glue for the glad programs: messages, option
  * value parsing, terminal progress, and opening the stream pipeline. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
@@ -168,6 +170,16 @@ void cli_progress_end(cli_progress *p)
 {
     if (p->active) fputc('\n', stderr);
     p->active = 0;
+}
+
+int cli_check_file(const char *path)
+{
+    struct stat sb;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return cli_error("%s: %s", path, strerror(errno));
+    int e = fstat(fd, &sb) ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
+    close(fd);
+    return e ? cli_error("%s: %s", path, strerror(e)) : 0;
 }
 
 int cli_reader_error(glad_reader *rd, const char *path)
