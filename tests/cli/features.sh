@@ -13,8 +13,8 @@ check "other size and grey input are adapted" sh -c "glad-info '$T/r.msgpack' | 
 glad-features --model "$T/m.model" "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "missing recon: exit 1 naming record and field" sh -c "test $rc = 1 && grep -q \"'recon' missing\" '$T/err'"
 status 2 "layer out of range" glad-features --model "$T/m.model" --layers 7 "$T/test.msgpack"
-status 2 "an empty --layers list" glad-features --model "$T/m.model" --layers '' "$T/test.msgpack"
-status 2 "an empty name in --layers" glad-features --model "$T/m.model" --layers 1, "$T/test.msgpack"
+status 2 "an empty --layers list" glad-features --model "$T/m.model" --input image --layers '' "$T/test.msgpack"
+status 2 "an empty name in --layers" glad-features --model "$T/m.model" --input image --layers 1, "$T/test.msgpack"
 status 2 "an empty name in --input" glad-features --model "$T/m.model" --input image,,recon "$T/test.msgpack"
 glad-features --model "$T/none.model" "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "missing model: exit 1, the system's reason" sh -c "test $rc = 1 && grep -q 'none.model: No such file or directory' '$T/err'"
