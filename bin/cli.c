@@ -3,6 +3,7 @@
  * what happens at exit (standard output checked, temporaries removed, also
  * on SIGINT/SIGTERM/SIGHUP). */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -252,6 +253,16 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
         exit(CLI_USAGE);
     }
     return c;
+}
+
+int cli_check_file(const char *path)
+{
+    struct stat sb;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return cli_error("%s: %s", path, strerror(errno));
+    int e = fstat(fd, &sb) ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
+    close(fd);
+    return e ? cli_error("%s: %s", path, strerror(e)) : 0;
 }
 
 int cli_reader_error(glad_reader *rd, const char *path)

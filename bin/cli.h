@@ -65,6 +65,10 @@ int cli_open_reader(const char *path, glad_reader **rd);
  * prints the message and returns CLI_FAIL. */
 int cli_open_io(const char *in_path, const char *out_path, int zstd_level,
                 int argc, char **argv, glad_reader **rd, glad_writer **wr);
+/* A file named by an option (a model, weights) must be a readable regular
+ * file; else prints "<path>: No such file or directory" (or "Is a directory",
+ * "Permission denied", ...) and returns CLI_FAIL. */
+int cli_check_file(const char *path);
 /* Print a reader error: "<prog>: error: <path>: <reader msg>" ; returns CLI_FAIL */
 int cli_reader_error(glad_reader *rd, const char *path);
 /* The end of every program that writes a stream: closes rd, and commits wr

@@ -1,11 +1,14 @@
 /* glad-features - feature maps of a record's image and reconstruction,
  * stored as feat.<input>.<layer> [C,h,w] for glad-score. */
 #include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "diffusion/model.h"
 #include "models/backbone.h"
+
+/* record tensors one run may take (--input) */
+#define MAX_INPUTS 8
 
 static const char usage[] =
     "Usage: glad-features [OPTION]... [FILE]\n"
@@ -28,109 +31,156 @@ static const char usage[] =
     "      --shard K/N      only records with index %% N == K\n"
     "  -o, --output FILE, --zstd, -h, --help, -V, --version\n";
 
-int main(int argc, char **argv)
+typedef struct {
+    const char *kind, *model, *weights, *out, *in;
+    double ft;
+    long size;
+    int f16, zstd, shard_k, shard_n, norm;
+    char *layers_s, *inputs_buf;
+    const char *inputs[MAX_INPUTS];
+    int ni;
+} args;
+
+/* "a,b,c" split in place into at most max names; an empty list or name is a
+ * usage error */
+static int split_list(const char *opt, char *s, const char **names, int max, int *n)
 {
-    cli_init("glad-features");
+    const char *all = s;
+    *n = 0;
+    for (char *p = s, *e; ; p = e + 1) {
+        e = strchr(p, ',');
+        if (e) *e = 0;
+        if (!*p) return cli_usage_error("%s: an empty name in '%s'", opt, all);
+        if (*n == max) return cli_usage_error("%s: at most %d names", opt, max);
+        names[(*n)++] = p;
+        if (!e) return 0;
+    }
+}
+
+/* -1: go on; else the exit status */
+static int parse_args(args *a, int argc, char **argv)
+{
     enum { O_MODEL = 256, O_WEIGHTS, O_LAYERS, O_INPUT, O_FT, O_F16, O_SHARD, O_ZSTD, O_SIZE, O_NORM };
     static const struct option lo[] = {
         {"backbone", required_argument, 0, 'b'}, {"model", required_argument, 0, O_MODEL}, {"weights", required_argument, 0, O_WEIGHTS},
         {"layers", required_argument, 0, O_LAYERS}, {"input", required_argument, 0, O_INPUT}, {"feature-t", required_argument, 0, O_FT},
         {"f16", no_argument, 0, O_F16}, {"size", required_argument, 0, O_SIZE}, {"norm", required_argument, 0, O_NORM}, {"shard", required_argument, 0, O_SHARD}, {"output", required_argument, 0, 'o'},
         {"zstd", no_argument, 0, O_ZSTD}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
-    const char *kind = NULL, *model = NULL, *weights = NULL, *layers_s = NULL, *inputs_s = "image,recon", *out = "-";
-    double ft = 0;
-    long size = 0;
-    int f16 = 0, zstd = 0, shard_k = 0, shard_n = 1, norm = 0, c;
+    const char *inputs_s = "image,recon";
+    int c, k;
     while ((c = cli_getopt(argc, argv, "b:o:hV", lo)) != -1) {
         switch (c) {
-        case 'b': { int k; if (cli_parse_choice("--backbone", optarg, glad_backbone_kinds, &k)) return CLI_USAGE; kind = optarg; break; }
-        case O_MODEL: model = optarg; break;
-        case O_WEIGHTS: weights = optarg; break;
-        case O_LAYERS: layers_s = optarg; break;
+        case 'b': if (cli_parse_choice("--backbone", optarg, glad_backbone_kinds, &k)) return CLI_USAGE; a->kind = glad_backbone_kinds[k]; break;
+        case O_MODEL: a->model = optarg; break;
+        case O_WEIGHTS: a->weights = optarg; break;
+        case O_LAYERS: a->layers_s = optarg; break;
         case O_INPUT: inputs_s = optarg; break;
-        case O_FT: if (cli_parse_double("--feature-t", optarg, 0, 999, &ft)) return CLI_USAGE; break;
-        case O_F16: f16 = 1; break;
-        case O_SIZE: if (cli_parse_int("--size", optarg, 8, 8192, &size)) return CLI_USAGE; break;
-        case O_NORM: if (cli_parse_choice("--norm", optarg, glad_backbone_norms, &norm)) return CLI_USAGE; break;
-        case O_SHARD: if (cli_parse_shard(optarg, &shard_k, &shard_n)) return CLI_USAGE; break;
-        case 'o': out = optarg; break;
-        case O_ZSTD: zstd = 3; break;
+        case O_FT: if (cli_parse_double("--feature-t", optarg, 0, GLAD_MODEL_MAX_T - 1, &a->ft)) return CLI_USAGE; break;
+        case O_F16: a->f16 = 1; break;
+        case O_SIZE: if (cli_parse_int("--size", optarg, 8, 8192, &a->size)) return CLI_USAGE; break;
+        case O_NORM: if (cli_parse_choice("--norm", optarg, glad_backbone_norms, &a->norm)) return CLI_USAGE; break;
+        case O_SHARD: if (cli_parse_shard(optarg, &a->shard_k, &a->shard_n)) return CLI_USAGE; break;
+        case 'o': a->out = optarg; break;
+        case O_ZSTD: a->zstd = 3; break;
         case 'h': fputs(usage, stdout); return CLI_OK;
         case 'V': return cli_version();
         default: return cli_usage_error("unknown option");
         }
     }
+    /* glad_backbone_kinds[0] is unet, the one kind built from a model file */
     if (argc - optind > 1) return cli_usage_error("at most one input FILE");
-    if (model && weights) return cli_usage_error("--model and --weights name the same file; give one");
-    if (model) weights = model;
-    if (!weights && (!kind || !strcmp(kind, "unet"))) return cli_usage_error("the unet backbone needs --model MODEL (a glad-train model file)");
-    if (!weights) return cli_usage_error("the %s backbone needs --weights FILE", kind);
-    glad_backbone_opts bo = {kind, weights, (float)ft, (int)size, (glad_backbone_norm)norm};
-    glad_backbone *bb;
-    if (glad_backbone_open(&bb, &bo)) return cli_error("%s", glad_error_detail());
-    int lmin, lmax, layers[GLAD_BACKBONE_MAX_LAYERS], nl = 0;
+    if (a->model && a->weights) return cli_usage_error("--model and --weights name the same file; give one");
+    if (a->model) a->weights = a->model;
+    if (!a->weights && (!a->kind || a->kind == glad_backbone_kinds[0])) return cli_usage_error("the unet backbone needs --model MODEL (a glad-train model file)");
+    if (!a->weights) return cli_usage_error("the %s backbone needs --weights FILE", a->kind);
+    if (a->layers_s && !*a->layers_s) return cli_usage_error("--layers: an empty list (give layer numbers such as 1,2)");
+    if (!(a->inputs_buf = strdup(inputs_s))) return cli_error("out of memory");
+    if (split_list("--input", a->inputs_buf, a->inputs, MAX_INPUTS, &a->ni)) return CLI_USAGE;
+    a->in = optind < argc ? argv[optind] : "-";
+    return -1;
+}
+
+/* --layers checked against the backbone, or its default layers */
+static int pick_layers(glad_backbone *bb, const char *s, int *layers, int *nl)
+{
+    int lmin, lmax;
     glad_backbone_layer_range(bb, &lmin, &lmax);
-    if (layers_s) {
-        char buf[256];
-        snprintf(buf, sizeof buf, "%s", layers_s);
-        for (char *s = strtok(buf, ","); s; s = strtok(NULL, ",")) {
-            char *end;
-            long v = strtol(s, &end, 10);
-            if (*end || v < lmin || v > lmax || nl == GLAD_BACKBONE_MAX_LAYERS) {
-                cli_usage_error("--layers: '%s' is not a %s layer %d..%d (at most %d layers)", s, glad_backbone_kind(bb), lmin, lmax, GLAD_BACKBONE_MAX_LAYERS);
-                glad_backbone_close(bb);
-                return CLI_USAGE;
-            }
-            layers[nl++] = (int)v;
-        }
-    } else {
-        nl = glad_backbone_default_layers(bb, layers);
+    if (!s) { *nl = glad_backbone_default_layers(bb, layers); return 0; }
+    char *buf = strdup(s);
+    const char *names[GLAD_BACKBONE_MAX_LAYERS];
+    int st = buf ? split_list("--layers", buf, names, GLAD_BACKBONE_MAX_LAYERS, nl) : cli_error("out of memory");
+    for (int i = 0; st == 0 && i < *nl; i++) {
+        char *end;
+        long v = strtol(names[i], &end, 10);
+        if (*end || v < lmin || v > lmax) st = cli_usage_error("--layers: '%s' is not a %s layer %d..%d (at most %d layers)", names[i], glad_backbone_kind(bb), lmin, lmax, GLAD_BACKBONE_MAX_LAYERS);
+        layers[i] = (int)v;
     }
-    char inbuf[256], *inputs[8];
-    int ni = 0;
-    snprintf(inbuf, sizeof inbuf, "%s", inputs_s);
-    for (char *s = strtok(inbuf, ","); s && ni < 8; s = strtok(NULL, ",")) inputs[ni++] = s;
-    const char *in = optind < argc ? argv[optind] : "-";
-    glad_reader *rd;
-    glad_writer *wr;
-    if (cli_open_io(in, out, zstd, argc, argv, &rd, &wr)) { glad_backbone_close(bb); return CLI_FAIL; }
+    free(buf);
+    return st;
+}
+
+/* feat.<input>.<layer> of every input of one record */
+static int record_features(glad_record *r, glad_backbone *bb, const args *a, const int *layers, int nl)
+{
+    const char *id = glad_record_id(r);
+    int status = CLI_OK;
+    for (int k = 0; k < a->ni && status == CLI_OK; k++) {
+        const glad_tensor *t;
+        int C, H, W, rc;
+        if (glad_record_get_tensor(r, a->inputs[k], &t)) return cli_rec_error(id, a->inputs[k], "missing");
+        if (glad_tensor_chw(t, &C, &H, &W)) return cli_rec_error(id, a->inputs[k], "is not a [C,H,W] image");
+        if (glad_tensor_has_nonfinite(t)) return cli_rec_error(id, a->inputs[k], "contains NaN or infinity");
+        float *x = malloc(glad_tensor_numel(t) * sizeof(float));
+        if (!x || glad_tensor_image_to_f32(t, x)) { free(x); return cli_rec_error(id, a->inputs[k], "is not numeric"); }
+        float *f[GLAD_BACKBONE_MAX_LAYERS] = {0};
+        int fc[GLAD_BACKBONE_MAX_LAYERS], fh[GLAD_BACKBONE_MAX_LAYERS], fw[GLAD_BACKBONE_MAX_LAYERS];
+        if ((rc = glad_backbone_features(bb, x, C, H, W, nl, layers, f, fc, fh, fw))) status = cli_rec_error(id, a->inputs[k], "features: %s", glad_strerror(rc));
+        free(x);
+        for (int l = 0; l < nl && status == CLI_OK; l++) {
+            char key[300];
+            snprintf(key, sizeof key, "feat.%s.%d", a->inputs[k], layers[l]);
+            int64_t shp[3] = {fc[l], fh[l], fw[l]};
+            glad_tensor t32 = {0}, ft = {0};
+            if (glad_tensor_from_f32(&t32, GLAD_DT_F32, 3, shp, f[l]) || glad_tensor_from_f32(&ft, a->f16 ? GLAD_DT_F16 : GLAD_DT_F32, 3, shp, f[l])) status = cli_error("out of memory");
+            else if (glad_tensor_has_nonfinite(&t32)) status = cli_rec_error(id, key, "contains NaN or infinity (the backbone's output of finite input: broken weights?)");
+            else if (glad_tensor_has_nonfinite(&ft)) status = cli_rec_error(id, key, "exceeds the float16 range (drop --f16)");
+            else if (glad_record_set_tensor(r, key, &ft)) status = cli_error("out of memory");
+            glad_tensor_free(&t32);
+            glad_tensor_free(&ft);
+        }
+        for (int l = 0; l < nl; l++) free(f[l]);
+    }
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    cli_init("glad-features");
+    args a = {.out = "-", .shard_n = 1};
+    int status = parse_args(&a, argc, argv), rc = 0, layers[GLAD_BACKBONE_MAX_LAYERS], nl = 0;
+    if (status >= 0 || cli_check_file(a.weights)) { free(a.inputs_buf); return status >= 0 ? status : CLI_FAIL; }
+    glad_backbone_opts bo = {a.kind, a.weights, (float)a.ft, (int)a.size, (glad_backbone_norm)a.norm};
+    glad_backbone *bb;
+    if (glad_backbone_open(&bb, &bo)) { free(a.inputs_buf); return cli_error("%s", glad_error_detail()); }
+    glad_reader *rd = NULL;
+    glad_writer *wr = NULL;
+    if ((status = pick_layers(bb, a.layers_s, layers, &nl)) == CLI_OK) status = cli_open_io(a.in, a.out, a.zstd, argc, argv, &rd, &wr);
     glad_record r;
     glad_record_init(&r);
-    int status = CLI_OK, rc;
     long index = 0;
     cli_progress pg;
     cli_progress_start(&pg, "records", 0);
     while (status == CLI_OK && (rc = glad_reader_next(rd, &r)) == 1) {
-        if (index++ % shard_n != shard_k) continue;
-        const char *id = glad_record_id(&r);
-        for (int k = 0; k < ni && status == CLI_OK; k++) {
-            const glad_tensor *t;
-            int C, H, W;
-            if (glad_record_get_tensor(&r, inputs[k], &t)) { status = cli_rec_error(id, inputs[k], "missing"); break; }
-            if (glad_tensor_chw(t, &C, &H, &W)) { status = cli_rec_error(id, inputs[k], "is not a [C,H,W] image"); break; }
-            float *x = malloc(glad_tensor_numel(t) * sizeof(float));
-            if (!x || glad_tensor_image_to_f32(t, x)) { free(x); status = cli_rec_error(id, inputs[k], "is not numeric"); break; }
-            for (size_t i = 0; i < glad_tensor_numel(t); i++) if (!isfinite(x[i])) { status = cli_rec_error(id, inputs[k], "contains NaN or infinity"); break; }
-            float *f[GLAD_BACKBONE_MAX_LAYERS] = {0};
-            int fc[GLAD_BACKBONE_MAX_LAYERS], fh[GLAD_BACKBONE_MAX_LAYERS], fw[GLAD_BACKBONE_MAX_LAYERS];
-            if (status == CLI_OK && (rc = glad_backbone_features(bb, x, C, H, W, nl, layers, f, fc, fh, fw))) status = cli_rec_error(id, inputs[k], "features: %s", glad_strerror(rc));
-            free(x);
-            for (int l = 0; l < nl && status == CLI_OK; l++) {
-                char key[300];
-                snprintf(key, sizeof key, "feat.%s.%d", inputs[k], layers[l]);
-                int64_t shp[3] = {fc[l], fh[l], fw[l]};
-                glad_tensor ft_;
-                if (glad_tensor_from_f32(&ft_, f16 ? GLAD_DT_F16 : GLAD_DT_F32, 3, shp, f[l]) || glad_record_set_tensor(&r, key, &ft_)) status = cli_error("out of memory");
-            }
-            for (int l = 0; l < nl; l++) free(f[l]);
-        }
+        if (index++ % a.shard_n != a.shard_k) continue;
+        status = record_features(&r, bb, &a, layers, nl);
         if (status == CLI_OK && glad_writer_write(wr, &r)) status = cli_error("%s", glad_error_detail());
         cli_progress_step(&pg, 1);
     }
     cli_progress_end(&pg);
-    if (status == CLI_OK && rc < 0) status = cli_reader_error(rd, in);
+    if (status == CLI_OK && rc < 0) status = cli_reader_error(rd, a.in);
     glad_record_free(&r);
     status = cli_finish(status, rd, wr);
     glad_backbone_close(bb);
+    free(a.inputs_buf);
     return status;
 }

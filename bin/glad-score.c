@@ -1,14 +1,14 @@
 /* glad-score - anomaly maps (amap) and image scores (score) from image,
- * recon and feat.* tensors: GLAD, DDAD and MDPS scoring and their parts. */
+ * recon and feat.* tensors: GLAD, DDAD and MDPS scoring and their parts.
+ * The pipeline and the presets are lib/score's (pipeline.h); this file is
+ * options and records. */
 #include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
-#include "imgproc/foreground.h"
-#include "io/image.h"
-#include "score/score.h"
 #include "imgproc/resize.h"
+#include "io/image.h"
+#include "score/pipeline.h"
 
 static const char usage[] =
     "Usage: glad-score [OPTION]... [FILE]\n"
@@ -39,24 +39,100 @@ static const char usage[] =
     "distance. Maxima of the fusion are per record (the reference code uses the batch).\n";
 
 typedef struct {
-    int feat;          /* 0 none, 1 nn, 2 same */
-    int bidir;         /* 0 off, 1 on, 2 auto */
-    int imagenet;
-    double v, scale, sigma;
-    int fg;            /* -1 auto, else glad_fg_mode */
-    int crop, size;
-    int reducer;       /* 0 max, 1 topk-mean, 2 softmax-topk */
-    long k;
+    glad_score_opts s;
     int keep;
+    char *layers_buf;   /* --layers, split in place */
     char **layers;
     int nlayers;
 } opts;
 
-static void preset(opts *o, const char *p)
+enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD };
+
+/* "a,b,c" into its names; an empty list or name is a usage error */
+static int parse_layers(opts *o, const char *s)
 {
-    if (!strcmp(p, "glad")) { o->feat = 1; o->bidir = 2; o->imagenet = 1; o->v = 0; o->scale = 1; o->sigma = 6; o->fg = -1; o->crop = 0; o->reducer = 1; o->k = 250; }
-    else if (!strcmp(p, "ddad")) { o->feat = 2; o->bidir = 0; o->imagenet = 0; o->v = 1; o->scale = 1; o->sigma = 4; o->fg = 0; o->crop = 224; o->reducer = 0; }
-    else if (!strcmp(p, "mdps")) { o->feat = 2; o->bidir = 0; o->imagenet = 1; o->v = 7; o->scale = 0.5; o->sigma = 4; o->fg = 0; o->crop = 224; o->reducer = 2; o->k = 500; }
+    free(o->layers_buf);
+    free(o->layers);
+    o->layers_buf = strdup(s);
+    o->layers = calloc(strlen(s) + 1, sizeof(char *));
+    o->nlayers = 0;
+    if (!o->layers_buf || !o->layers) return cli_error("out of memory");
+    for (char *p = o->layers_buf, *e; ; p = e + 1) {
+        e = strchr(p, ',');
+        if (e) *e = 0;
+        if (!*p) return cli_usage_error("--layers '%s': empty layer name (want a comma-separated list such as 1,2)", s);
+        o->layers[o->nlayers++] = p;
+        if (!e) return 0;
+    }
+}
+
+/* max | topk-mean:K | softmax-topk:K */
+static int parse_reducer(glad_score_opts *s, const char *arg)
+{
+    char name[32];
+    const char *colon = strchr(arg, ':');
+    snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - arg) : (int)strlen(arg), arg);
+    int r;
+    if (cli_parse_choice("--image-score", name, glad_score_reducers, &r)) return CLI_USAGE;
+    if ((r == GLAD_REDUCE_MAX) != !colon) return cli_usage_error("--image-score takes max, topk-mean:K or softmax-topk:K");
+    s->reducer = (glad_score_reducer)r;
+    return colon ? cli_parse_int("--image-score K", colon + 1, 1, 1L << 40, &s->k) : 0;
+}
+
+/* One option other than the preset onto o. */
+static int apply_option(opts *o, int c, const char *arg)
+{
+    glad_score_opts *s = &o->s;
+    long lv;
+    int k;
+    switch (c) {
+    case O_FEAT: if (cli_parse_choice("--feat-dist", arg, glad_feat_dists, &k)) return CLI_USAGE; s->feat = (glad_feat_dist)k; return 0;
+    case O_BIDIR: if (cli_parse_choice("--bidirectional", arg ? arg : "on", glad_bidir_modes, &k)) return CLI_USAGE; s->bidir = (glad_bidir)k; return 0;
+    case O_LAYERS: return parse_layers(o, arg);
+    case O_PIX: return cli_parse_choice("--pixel-space", arg, glad_pixel_spaces, &s->imagenet);
+    case O_V: return cli_parse_double("--v", arg, 0, 1e6, &s->v);
+    case O_SCALE: return cli_parse_double("--scale", arg, -1e6, 1e6, &s->scale);
+    case O_SIGMA: return cli_parse_double("--sigma", arg, 0, 100, &s->sigma);
+    case O_FG: if (cli_parse_choice("--fg", arg, glad_score_fg_modes, &k)) return CLI_USAGE; s->fg = (glad_score_fg)k; return 0;
+    case O_CROP: if (cli_parse_int("--crop", arg, 0, 32768, &lv)) return CLI_USAGE; s->crop = (int)lv; return 0;
+    case O_SIZE: if (cli_parse_int("--size", arg, 0, 32768, &lv)) return CLI_USAGE; s->size = (int)lv; return 0;
+    case O_RED: return parse_reducer(s, arg);
+    case O_KEEP: o->keep = 1; return 0;
+    default: return cli_usage_error("unknown option");
+    }
+}
+
+/* -1: go on; else the exit status. The preset applies first wherever it
+ * stands (the last one given wins); the other options then in their order. */
+static int parse_args(opts *o, const char **out, int *zstd, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"preset", required_argument, 0, 'p'}, {"feat-dist", required_argument, 0, O_FEAT},
+        {"bidirectional", optional_argument, 0, O_BIDIR}, {"layers", required_argument, 0, O_LAYERS},
+        {"pixel-space", required_argument, 0, O_PIX}, {"v", required_argument, 0, O_V}, {"scale", required_argument, 0, O_SCALE},
+        {"sigma", required_argument, 0, O_SIGMA}, {"fg", required_argument, 0, O_FG}, {"crop", required_argument, 0, O_CROP},
+        {"size", required_argument, 0, O_SIZE}, {"image-score", required_argument, 0, O_RED}, {"keep-parts", no_argument, 0, O_KEEP},
+        {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD},
+        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
+    int preset = GLAD_SCORE_PRESET_GLAD, c, n = 0, st = -1;
+    struct { int c; const char *arg; } *later = calloc((size_t)argc + 1, sizeof *later);
+    if (!later) return cli_error("out of memory");
+    while (st < 0 && (c = cli_getopt(argc, argv, "p:o:hV", lo)) != -1) {
+        switch (c) {
+        case 'p': if (cli_parse_choice("--preset", optarg, glad_score_preset_names, &preset)) st = CLI_USAGE; break;
+        case 'o': *out = optarg; break;
+        case O_ZSTD: *zstd = 3; break;
+        case 'h': fputs(usage, stdout); st = CLI_OK; break;
+        case 'V': st = cli_version(); break;
+        case '?': st = cli_usage_error("unknown option"); break;
+        default: later[n].c = c; later[n++].arg = optarg; break;
+        }
+    }
+    o->s = glad_score_presets[preset];
+    for (int i = 0; st < 0 && i < n; i++) if (apply_option(o, later[i].c, later[i].arg)) st = CLI_USAGE;
+    free(later);
+    if (st < 0 && argc - optind > 1) st = cli_usage_error("at most one input FILE");
+    return st;
 }
 
 static int layer_wanted(const opts *o, const char *l)
@@ -77,199 +153,99 @@ static int image_f32(const glad_tensor *t, float **out, int *c, int *h, int *w)
     return rc;
 }
 
-static int score_record(glad_record *r, const opts *o)
+/* every feat.image.L (wanted) with its feat.recon.L into the map */
+static int add_layers(glad_score_map *m, glad_record *r, const opts *o)
 {
     const char *id = glad_record_id(r);
+    for (int f = 0; f < r->n; f++) {
+        const glad_field *fi = &r->f[f];
+        if (fi->kind != GLAD_VAL_TENSOR || strncmp(fi->key, "feat.image.", 11) != 0 || !layer_wanted(o, fi->key + 11)) continue;
+        const char *L = fi->key + 11;
+        char key[300];
+        snprintf(key, sizeof key, "feat.recon.%s", L);
+        const glad_tensor *t1 = &fi->t, *t2;
+        if (glad_record_get_tensor(r, key, &t2)) return cli_rec_error(id, key, "missing (feat.image.%s has no partner)", L);
+        if (t1->ndim != 3 || t2->ndim != 3 || memcmp(t1->shape, t2->shape, 3 * sizeof(int64_t))) return cli_rec_error(id, key, "shape differs from feat.image.%s or is not [C,h,w]", L);
+        if (glad_tensor_has_nonfinite(t1) || glad_tensor_has_nonfinite(t2)) return cli_rec_error(id, glad_tensor_has_nonfinite(t1) ? fi->key : key, "contains NaN or infinity");
+        size_t fn = glad_tensor_numel(t1);
+        float *fa = malloc(fn * sizeof(float)), *fb = malloc(fn * sizeof(float));
+        int st = CLI_OK;
+        if (!fa || !fb || glad_tensor_to_f32(t1, fa) || glad_tensor_to_f32(t2, fb)) st = cli_rec_error(id, key, "is not numeric");
+        else if (glad_score_map_add_layer(m, fa, fb, (int)t1->shape[0], (int)t1->shape[1], (int)t1->shape[2])) st = cli_rec_error(id, key, "%s", glad_error_detail());
+        free(fa);
+        free(fb);
+        if (st) return st;
+    }
+    return CLI_OK;
+}
+
+/* The ground truth follows the map: nearest to the map size, the same crop. */
+static int follow_mask(glad_record *r, const glad_score_map *m)
+{
+    const glad_tensor *mk;
+    int mc, mh, mw;
+    if (glad_record_get_tensor(r, "mask", &mk) || glad_tensor_chw(mk, &mc, &mh, &mw) || (mh == m->oh && mw == m->ow && !m->crop)) return 0;
+    glad_tensor m2 = {0}, m3 = {0};
+    int rc = mh != m->oh || mw != m->ow ? glad_image_resize(&m2, mk, m->oh, m->ow, 1) : glad_tensor_copy(&m2, mk);
+    if (!rc && m->crop && !(rc = glad_image_center_crop(&m3, &m2, m->crop, m->crop))) glad_tensor_move(&m2, &m3);
+    if (!rc) rc = glad_record_set_tensor(r, "mask", &m2);
+    glad_tensor_free(&m2);
+    return rc;
+}
+
+/* amap_pixel and amap_feat, before scaling and smoothing */
+static int keep_parts(glad_record *r, const glad_score_map *m)
+{
+    int64_t shp[3] = {1, m->oh, m->ow};
+    glad_tensor t = {0};
+    int rc = glad_tensor_from_f32(&t, GLAD_DT_F32, 3, shp, m->pixel);
+    if (!rc) rc = glad_record_set_tensor(r, "amap_pixel", &t);
+    if (!rc && m->feat && !(rc = glad_tensor_from_f32(&t, GLAD_DT_F32, 3, shp, m->feat))) rc = glad_record_set_tensor(r, "amap_feat", &t);
+    glad_tensor_free(&t);
+    return rc;
+}
+
+static int score_record(glad_record *r, const opts *o)
+{
+    const char *id = glad_record_id(r), *cls;
     const glad_tensor *ti, *tr;
-    int rc;
+    int rc, C, H, W, C2, H2, W2, status = CLI_FAIL;
     if ((rc = glad_record_get_tensor(r, "image", &ti))) return cli_rec_error(id, "image", rc == GLAD_ENOTFOUND ? "missing" : "is not a tensor");
     if ((rc = glad_record_get_tensor(r, "recon", &tr))) return cli_rec_error(id, "recon", rc == GLAD_ENOTFOUND ? "missing (run glad-denoise first)" : "is not a tensor");
-    int C, H, W, C2, H2, W2;
-    float *img = NULL, *rec = NULL, *A = NULL, *P = NULL, *F = NULL, *tmp = NULL, *lay = NULL, *fa = NULL, *fb = NULL;
-    int status = CLI_FAIL;
+    float *img = NULL, *rec = NULL;
+    glad_score_map m = {0};
+    glad_tensor am = {0};
+    double score;
     if (image_f32(ti, &img, &C, &H, &W)) { cli_rec_error(id, "image", "must be [C,H,W] or [H,W] numbers"); goto out; }
     if (image_f32(tr, &rec, &C2, &H2, &W2)) { cli_rec_error(id, "recon", "must be [C,H,W] or [H,W] numbers"); goto out; }
     if (C != C2 || H != H2 || W != W2) { cli_rec_error(id, "recon", "shape [%d,%d,%d] differs from image [%d,%d,%d]", C2, H2, W2, C, H, W); goto out; }
-    size_t n = (size_t)C * H * W;
-    for (size_t i = 0; i < n; i++) if (!isfinite(img[i]) || !isfinite(rec[i])) { cli_rec_error(id, isfinite(img[i]) ? "recon" : "image", "contains NaN or infinity"); goto out; }
-    int oh = o->size ? o->size : H, ow = o->size ? o->size : W;
-    size_t on = (size_t)oh * ow;
-    A = calloc(on, sizeof(float)); P = malloc(on * sizeof(float)); tmp = malloc((size_t)H * W * sizeof(float));
-    if (!A || !P || !tmp) { cli_error("out of memory"); goto out; }
-    /* pixel distance at the image resolution, then to the map resolution */
-    glad_score_pixel_map(tmp, img, rec, C, H, W, o->imagenet);
-    glad_resize_bilinear(P, oh, ow, tmp, 1, H, W, 1);
-    /* feature distances, summed over layers */
-    int nfeat = 0;
-    int bidir = o->bidir == 2 ? 0 : o->bidir;
-    const char *cls;
-    if (o->bidir == 2 && glad_record_get_str(r, "class", &cls) == 0)
-        bidir = !strcmp(cls, "transistor") || !strcmp(cls, "pcb1") || !strcmp(cls, "pcb4");
-    for (int f = 0; o->feat && f < r->n; f++) {
-        const glad_field *fi = &r->f[f];
-        if (fi->kind != GLAD_VAL_TENSOR || strncmp(fi->key, "feat.image.", 11) != 0) continue;
-        const char *L = fi->key + 11;
-        if (!layer_wanted(o, L)) continue;
-        char key[300];
-        snprintf(key, sizeof key, "feat.recon.%s", L);
-        const glad_tensor *t2;
-        if (glad_record_get_tensor(r, key, &t2)) { cli_rec_error(id, key, "missing (feat.image.%s has no partner)", L); goto out; }
-        const glad_tensor *t1 = &fi->t;
-        if (t1->ndim != 3 || t2->ndim != 3 || memcmp(t1->shape, t2->shape, 3 * sizeof(int64_t))) { cli_rec_error(id, key, "shape differs from feat.image.%s or is not [C,h,w]", L); goto out; }
-        int fc = (int)t1->shape[0], fh = (int)t1->shape[1], fw = (int)t1->shape[2];
-        size_t fn = (size_t)fc * fh * fw;
-        free(fa); free(fb); free(lay);
-        fa = malloc(fn * sizeof(float)); fb = malloc(fn * sizeof(float)); lay = malloc(2 * (size_t)fh * fw * sizeof(float));
-        if (!fa || !fb || !lay || glad_tensor_to_f32(t1, fa) || glad_tensor_to_f32(t2, fb)) { cli_rec_error(id, key, "is not numeric"); goto out; }
-        for (size_t i = 0; i < fn; i++) if (!isfinite(fa[i]) || !isfinite(fb[i])) { cli_rec_error(id, key, "contains NaN or infinity"); goto out; }
-        size_t hw = (size_t)fh * fw;
-        if (o->feat == 1) {
-            if ((rc = glad_score_nn_map(lay, fa, (int)hw, fb, (int)hw, fc))) { cli_rec_error(id, key, "%s", glad_strerror(rc)); goto out; }
-            if (bidir) {
-                glad_score_nn_map(lay + hw, fb, (int)hw, fa, (int)hw, fc);
-                for (size_t i = 0; i < hw; i++) lay[i] += lay[hw + i];
-            }
-        } else if ((rc = glad_score_same_map(lay, fa, fb, fc, fh, fw))) { cli_rec_error(id, key, "%s", glad_strerror(rc)); goto out; }
-        if (!F && !(F = calloc(on, sizeof(float)))) { cli_error("out of memory"); goto out; }
-        float *up = malloc(on * sizeof(float));
-        if (!up) { cli_error("out of memory"); goto out; }
-        glad_resize_bilinear(up, oh, ow, lay, 1, fh, fw, 1);
-        for (size_t i = 0; i < on; i++) F[i] += up[i];
-        free(up);
-        nfeat++;
-    }
-    if (nfeat) {
-        memcpy(A, F, on * sizeof(float));
-        glad_score_fuse(A, P, on, o->v);
-    } else memcpy(A, P, on * sizeof(float));
-    if (o->scale != 1.0) for (size_t i = 0; i < on; i++) A[i] = (float)(A[i] * o->scale);
-    glad_score_gaussian_blur(A, oh, ow, o->sigma);
-    /* object mask from the input image at the map resolution */
-    int fg = o->fg;
-    if (fg == -1) fg = glad_fg_mode_for_class(glad_record_get_str(r, "class", &cls) == 0 ? cls : NULL, 1);
-    if (fg != GLAD_FG_NONE) {
-        float *ir = malloc((size_t)C * on * sizeof(float)), *obj = malloc(on * sizeof(float));
-        if (!ir || !obj) { free(ir); free(obj); cli_error("out of memory"); goto out; }
-        glad_resize_bilinear(ir, oh, ow, img, C, H, W, 1);
-        glad_object_mask(obj, ir, C, oh, ow, (glad_fg_mode)fg);
-        for (size_t i = 0; i < on; i++) A[i] *= obj[i];
-        free(ir);
-        free(obj);
-    }
-    glad_tensor am = {0}, tp = {0};
-    int64_t shp[3] = {1, oh, ow};
-    if (glad_tensor_from_f32(&am, GLAD_DT_F32, 3, shp, A)) { cli_error("out of memory"); goto out; }
-    int crop = o->crop && o->crop <= oh && o->crop <= ow ? o->crop : 0;
-    if (crop) { glad_image_center_crop(&tp, &am, crop, crop); glad_tensor_move(&am, &tp); }
-    size_t fin = glad_tensor_numel(&am);
-    const float *fm = am.data;
-    double score = o->reducer == 0 ? glad_score_max(fm, fin) : o->reducer == 1 ? glad_score_topk_mean(fm, fin, (size_t)o->k)
-                                                                               : glad_score_softmax_topk(fm, fin, (size_t)o->k);
-    /* the ground truth follows the map: nearest to the map size, same crop */
-    const glad_tensor *mk;
-    if (glad_record_get_tensor(r, "mask", &mk) == 0) {
-        int mc, mh, mw;
-        if (glad_tensor_chw(mk, &mc, &mh, &mw) == 0 && (mh != oh || mw != ow || crop)) {
-            glad_tensor m2 = {0}, m3 = {0};
-            if (mh != oh || mw != ow) glad_image_resize(&m2, mk, oh, ow, 1); else glad_tensor_copy(&m2, mk);
-            if (crop) { glad_image_center_crop(&m3, &m2, crop, crop); glad_tensor_move(&m2, &m3); }
-            if (m2.data) glad_record_set_tensor(r, "mask", &m2);
-        }
-    }
-    if (o->keep) {
-        glad_tensor tpix = {0}, tfeat = {0};
-        if (glad_tensor_from_f32(&tpix, GLAD_DT_F32, 3, shp, P) == 0) glad_record_set_tensor(r, "amap_pixel", &tpix);
-        if (F && glad_tensor_from_f32(&tfeat, GLAD_DT_F32, 3, shp, F) == 0) glad_record_set_tensor(r, "amap_feat", &tfeat);
-    }
-    if (glad_record_set_tensor(r, "amap", &am) || glad_record_set_f64(r, "score", score)) { glad_tensor_free(&am); cli_error("out of memory"); goto out; }
+    if (glad_tensor_has_nonfinite(ti) || glad_tensor_has_nonfinite(tr)) { cli_rec_error(id, glad_tensor_has_nonfinite(ti) ? "image" : "recon", "contains NaN or infinity"); goto out; }
+    if (glad_score_map_begin(&m, &o->s, img, rec, C, H, W, glad_record_get_str(r, "class", &cls) == 0 ? cls : NULL)) { cli_rec_error(id, "image", "%s", glad_error_detail()); goto out; }
+    if (o->s.feat != GLAD_FEAT_DIST_NONE && add_layers(&m, r, o)) goto out;
+    if ((rc = glad_score_map_finish(&m, &am, &score))) { cli_rec_error(id, "amap", "%s", glad_error_detail()); goto out; }
+    if ((rc = follow_mask(r, &m))) { cli_rec_error(id, "mask", "could not follow the map: %s", glad_strerror(rc)); goto out; }
+    if ((o->keep && keep_parts(r, &m)) || glad_record_set_tensor(r, "amap", &am) || glad_record_set_f64(r, "score", score)) { cli_error("out of memory"); goto out; }
     status = CLI_OK;
 out:
-    free(img); free(rec); free(A); free(P); free(F); free(tmp); free(lay); free(fa); free(fb);
+    free(img); free(rec);
+    glad_tensor_free(&am);
+    glad_score_map_free(&m);
     return status;
 }
 
 int main(int argc, char **argv)
 {
     cli_init("glad-score");
-    enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD };
-    static const struct option lo[] = {
-        {"preset", required_argument, 0, 'p'}, {"feat-dist", required_argument, 0, O_FEAT},
-        {"bidirectional", optional_argument, 0, O_BIDIR}, {"layers", required_argument, 0, O_LAYERS},
-        {"pixel-space", required_argument, 0, O_PIX}, {"v", required_argument, 0, O_V}, {"scale", required_argument, 0, O_SCALE},
-        {"sigma", required_argument, 0, O_SIGMA}, {"fg", required_argument, 0, O_FG}, {"crop", required_argument, 0, O_CROP},
-        {"size", required_argument, 0, O_SIZE}, {"image-score", required_argument, 0, O_RED}, {"keep-parts", no_argument, 0, O_KEEP},
-        {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD},
-        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
-    opts o = {.feat = 1, .bidir = 0, .imagenet = 0, .v = 0, .scale = 1, .sigma = 0, .fg = 0, .reducer = 0, .k = 1};
-    preset(&o, "glad");
-    /* the preset first, whatever its position */
-    for (int i = 1; i < argc; i++) {
-        const char *p = NULL;
-        if ((!strcmp(argv[i], "--preset") || !strcmp(argv[i], "-p")) && i + 1 < argc) p = argv[i + 1];
-        else if (!strncmp(argv[i], "--preset=", 9)) p = argv[i] + 9;
-        if (p && strcmp(p, "glad") && strcmp(p, "ddad") && strcmp(p, "mdps")) return cli_usage_error("unknown preset '%s' (glad, ddad, mdps)", p);
-        if (p) preset(&o, p);
-    }
+    opts o = {0};
     const char *out = "-";
-    int zstd = 0, c;
-    long lv;
-    char *layers_copy = NULL;
-    while ((c = cli_getopt(argc, argv, "p:o:hV", lo)) != -1) {
-        switch (c) {
-        case 'p': break;
-        case O_FEAT:
-            if (!strcmp(optarg, "nn")) o.feat = 1; else if (!strcmp(optarg, "same")) o.feat = 2; else if (!strcmp(optarg, "none")) o.feat = 0;
-            else return cli_usage_error("--feat-dist takes nn, same or none");
-            break;
-        case O_BIDIR:
-            if (!optarg || !strcmp(optarg, "on")) o.bidir = 1; else if (!strcmp(optarg, "off")) o.bidir = 0; else if (!strcmp(optarg, "auto")) o.bidir = 2;
-            else return cli_usage_error("--bidirectional takes on, off or auto");
-            break;
-        case O_LAYERS: {
-            free(layers_copy);
-            layers_copy = strdup(optarg);
-            free(o.layers);
-            o.layers = calloc(strlen(optarg) + 1, sizeof(char *));
-            o.nlayers = 0;
-            for (char *s = strtok(layers_copy, ","); s; s = strtok(NULL, ",")) o.layers[o.nlayers++] = s;
-            break;
-        }
-        case O_PIX:
-            if (!strcmp(optarg, "raw")) o.imagenet = 0; else if (!strcmp(optarg, "imagenet")) o.imagenet = 1;
-            else return cli_usage_error("--pixel-space takes raw or imagenet");
-            break;
-        case O_V: if (cli_parse_double("--v", optarg, 0, 1e6, &o.v)) return CLI_USAGE; break;
-        case O_SCALE: if (cli_parse_double("--scale", optarg, -1e6, 1e6, &o.scale)) return CLI_USAGE; break;
-        case O_SIGMA: if (cli_parse_double("--sigma", optarg, 0, 100, &o.sigma)) return CLI_USAGE; break;
-        case O_FG:
-            if (!strcmp(optarg, "none")) o.fg = 0; else if (!strcmp(optarg, "auto")) o.fg = -1;
-            else if (!strcmp(optarg, "dark")) o.fg = GLAD_FG_DARK; else if (!strcmp(optarg, "bright")) o.fg = GLAD_FG_BRIGHT;
-            else return cli_usage_error("--fg takes none, auto, dark or bright");
-            break;
-        case O_CROP: if (cli_parse_int("--crop", optarg, 0, 32768, &lv)) return CLI_USAGE; o.crop = (int)lv; break;
-        case O_SIZE: if (cli_parse_int("--size", optarg, 0, 32768, &lv)) return CLI_USAGE; o.size = (int)lv; break;
-        case O_RED:
-            if (!strcmp(optarg, "max")) o.reducer = 0;
-            else if (!strncmp(optarg, "topk-mean:", 10)) { o.reducer = 1; if (cli_parse_int("--image-score topk-mean:K", optarg + 10, 1, 1L << 40, &o.k)) return CLI_USAGE; }
-            else if (!strncmp(optarg, "softmax-topk:", 13)) { o.reducer = 2; if (cli_parse_int("--image-score softmax-topk:K", optarg + 13, 1, 1L << 40, &o.k)) return CLI_USAGE; }
-            else return cli_usage_error("--image-score takes max, topk-mean:K or softmax-topk:K");
-            break;
-        case O_KEEP: o.keep = 1; break;
-        case 'o': out = optarg; break;
-        case O_ZSTD: zstd = 3; break;
-        case 'h': fputs(usage, stdout); return CLI_OK;
-        case 'V': return cli_version();
-        default: return cli_usage_error("unknown option");
-        }
-    }
-    if (argc - optind > 1) return cli_usage_error("at most one input FILE");
+    int zstd = 0, status = parse_args(&o, &out, &zstd, argc, argv), rc = 0;
+    if (status >= 0) { free(o.layers_buf); free(o.layers); return status; }
     const char *in = optind < argc ? argv[optind] : "-";
     glad_reader *rd;
     glad_writer *wr;
-    if (cli_open_io(in, out, zstd, argc, argv, &rd, &wr)) return CLI_FAIL;
+    status = cli_open_io(in, out, zstd, argc, argv, &rd, &wr);
     glad_record r;
     glad_record_init(&r);
-    int status = CLI_OK, rc;
     cli_progress pg;
     cli_progress_start(&pg, "records", 0);
     while (status == CLI_OK && (rc = glad_reader_next(rd, &r)) == 1) {
@@ -281,7 +257,7 @@ int main(int argc, char **argv)
     if (status == CLI_OK && rc < 0) status = cli_reader_error(rd, in);
     glad_record_free(&r);
     status = cli_finish(status, rd, wr);
+    free(o.layers_buf);
     free(o.layers);
-    free(layers_copy);
     return status;
 }

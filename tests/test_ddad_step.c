@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include "check.h"
 #include "diffusion/denoise.h"
+#include "diffusion/unet_eps.h"
 #include "models/unet.h"
 #include "io/safetensors.h"
 
@@ -11,12 +12,6 @@ static glad_unet *U;
 static const float *NOISE;   /* (11, B, C, H, W) */
 static size_t PER;
 static int NB;
-
-static int eps_fn(void *ctx, float *eps, const float *x, const float *t, int B)
-{
-    (void)ctx;
-    return glad_unet_forward(U, eps, x, t, B, 0, 0);
-}
 
 static void noise_fn(void *ctx, int b, int k, float *out, size_t n)
 {
@@ -40,7 +35,9 @@ int main(void)
     NB = (int)y.shape[0];
     PER = glad_tensor_numel(&y) / NB;
     NOISE = noise.data;
-    glad_model_fn m = {eps_fn, NULL, NULL, 3, 32, 32};
+    glad_unet_eps ue;
+    CHECK(glad_unet_eps_init(&ue, U, 3, 32, 32) == 0);
+    const glad_model_fn *m = glad_unet_eps_fn(&ue);
     glad_noise_fn nz = {noise_fn, NULL};
     glad_denoise_opts o;
     glad_denoise_opts_default(&o);
@@ -48,7 +45,7 @@ int main(void)
     o.cond_w = 3.0;
     CHECK(glad_ddim_plan_make(&o.plan, ab.data, 1000, 250, 25, GLAD_TS_DDAD) == 0);
     float *out = malloc(glad_tensor_numel(&y) * sizeof(float));
-    CHECK(glad_denoise_run(&m, &nz, NULL, &o, NB, y.data, out, NULL) == 0);
+    CHECK(glad_denoise_run(m, &nz, NULL, &o, NB, y.data, out, NULL) == 0);
     double mx = 0, r = 0;
     for (size_t i = 0; i < glad_tensor_numel(&y); i++) {
         mx = fmax(mx, fabs(out[i] - ((float *)recon.data)[i]));
@@ -59,6 +56,7 @@ int main(void)
     free(out);
     glad_tensor_free(&y); glad_tensor_free(&noise); glad_tensor_free(&recon); glad_tensor_free(&ab);
     glad_st_close(st);
+    glad_unet_eps_free(&ue);
     glad_unet_free(U);
     return check_done();
 }

@@ -126,5 +126,14 @@ int main(void)
     }
     CHECK(e2 < 1e-5);
     CHECK(spread < 1e-3);   /* an oracle makes every sample land on x* */
+    /* the documented defaults: min_step 100 as glad-denoise(1) says */
+    glad_denoise_opts d;
+    glad_denoise_opts_default(&d);
+    CHECK(d.min_step == 100 && d.topk == 10 && d.threshold == 0.3 && d.eta == 0);
+    /* a NaN in the ADS map is an error, not a decision */
+    o.saff = 0;
+    ads_level = NAN;
+    CHECK(glad_denoise_run(&m, &nz, &af, &o, 2, y, out, steps) == GLAD_ENAN);
+    CHECK(strstr(glad_error_detail(), "t = 250") != NULL);
     return check_done();
 }

@@ -3,10 +3,16 @@
 #include <string.h>
 #include "ddim.h"
 
+const char *const glad_ts_modes[] = {"consistent", "ddad", "glad", NULL};
+
 int glad_ddim_plan_make(glad_ddim_plan *p, const double *ab, int T, int t_start, int skip, glad_ts_mode mode)
 {
     memset(p, 0, sizeof *p);
     if (T < 2 || t_start < 1 || t_start >= T || skip < 1 || skip > t_start) return GLAD_EINVAL;
+    /* model calls: ceil(T'/S) (consistent), floor((T'-1)/S) + 1 (ddad), T'/S (glad) */
+    int calls = mode == GLAD_TS_CONSISTENT ? (t_start + skip - 1) / skip : mode == GLAD_TS_DDAD ? (t_start - 1) / skip + 1 : t_start / skip;
+    if (calls > GLAD_DDIM_MAX_STEPS)
+        return glad_fail(GLAD_ERANGE, "%d model calls (T' = %d, skip %d): at most %d", calls, t_start, skip, GLAD_DDIM_MAX_STEPS);
     p->t_noise = t_start;
     p->ab_noise = ab[t_start];
     int n = 0;

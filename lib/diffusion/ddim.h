@@ -16,6 +16,10 @@ typedef enum {
     GLAD_TS_GLAD            /* noise to T', ratio r = T'//N, calls at k r + 1 (k = N-1..0), prev = t - r, ᾱ_prev(<0) = ᾱ_0 */
 } glad_ts_mode;
 
+/* Option names of glad_ts_mode in enum order, NULL-terminated:
+ * "consistent", "ddad", "glad" */
+extern const char *const glad_ts_modes[];
+
 typedef struct {
     int n;                                   /* number of model calls */
     int t_noise;                             /* timestep the input is noised to */
@@ -27,7 +31,8 @@ typedef struct {
 } glad_ddim_plan;
 
 /* alpha_bar has T entries (ᾱ_t = prod_{s<=t}(1-β_s), t = 0..T-1).
- * t_start = T' (1..T-1), skip = S (1..T'). GLAD mode uses n_steps = T'/S. */
+ * t_start = T' (1..T-1), skip = S (1..T'). GLAD mode uses n_steps = T'/S.
+ * More than GLAD_DDIM_MAX_STEPS model calls is GLAD_ERANGE. */
 int glad_ddim_plan_make(glad_ddim_plan *p, const double *alpha_bar, int T, int t_start, int skip, glad_ts_mode mode);
 
 /* x_t = √ᾱ x0 + √(1-ᾱ) ε   (n elements) */

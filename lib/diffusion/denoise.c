@@ -1,20 +1,29 @@
-/* denoise.c - the reconstruction loops of denoise.h. Work buffers are
- * allocated once per call (a few copies of the batch). */
+/* denoise.c - the reconstruction loops of denoise.h and the callbacks the
+ * programs give them. Work buffers are allocated once per call (a few copies
+ * of the batch). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/rng.h"
 #include "diffusion/denoise.h"
-#include "io/image.h"
 #include "score/score.h"
 #include "imgproc/resize.h"
+
+const char *const glad_saff_masks[] = {"sigmoid", "binary", NULL};
 
 void glad_denoise_opts_default(glad_denoise_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->topk = 10;
     o->threshold = 0.3;
-    o->min_step = 350;
+    o->min_step = 100;
     o->saff_threshold = 0.5;
+}
+
+static int all_finite(const float *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) if (!isfinite(a[i])) return 0;
+    return 1;
 }
 
 static float *alloc_f(size_t n) { return malloc((n ? n : 1) * sizeof(float)); }
@@ -54,6 +63,10 @@ int glad_denoise_run(const glad_model_fn *m, const glad_noise_fn *nz, const glad
             int h = 0, w = 0;
             GLAD_TRYG(rc, ads->amap(ads->ctx, A, &h, &w, x0t, xb0, m->C, m->H, m->W), out);
             if (h <= 0 || w <= 0 || (long)h * w > GLAD_ADS_MAX_GRID) { rc = GLAD_ESHAPE; goto out; }
+            if (!all_finite(A, (size_t)h * w)) {
+                rc = glad_fail(GLAD_ENAN, "the ADS anomaly map at t = %d contains NaN or infinity", p->t[s]);
+                goto out;
+            }
             double score = glad_score_topk_mean(A, (size_t)h * w, (size_t)o->topk);
             if (isnan(score)) { rc = GLAD_ENOMEM; goto out; }   /* its copy could not be allocated */
             if (score > o->threshold) {
@@ -149,6 +162,7 @@ int glad_mdps_run(const glad_model_fn *m, const glad_noise_fn *nz, const glad_di
         GLAD_TRYG(rc, mdps_pass(m, nz, &o->mask_plan, o->mask_guidance, NULL, B, y, buf, 0), out);
         for (int b = 0; b < B; b++) {
             GLAD_TRYG(rc, dist->dist(dist->ctx, D, buf + per * b, y + per * b, m->C, m->H, m->W), out);
+            if (!all_finite(D, hw)) { rc = glad_fail(GLAD_ENAN, "the MDPS mask distance map contains NaN or infinity"); goto out; }
             float lo = D[0], hi = D[0];
             for (size_t i = 1; i < hw; i++) { if (D[i] < lo) lo = D[i]; if (D[i] > hi) hi = D[i]; }
             double thr = o->threshold_absolute ? o->mask_threshold : lo + o->mask_threshold * (hi - lo);
@@ -167,3 +181,61 @@ out:
     free(M); free(D); free(buf);
     return rc;
 }
+
+/* ---- the callbacks the programs use ---- */
+
+static void rng_noise_draw(void *ctx, int b, int k, float *out, size_t n)
+{
+    glad_rng_noise *z = ctx;
+    glad_rng r;
+    glad_rng_seed(&r, z->seed, z->ids[b], (uint64_t)k);
+    glad_rng_normal_f32(&r, out, n);
+}
+
+const glad_noise_fn *glad_rng_noise_init(glad_rng_noise *z, uint64_t seed, const uint64_t *ids)
+{
+    z->seed = seed;
+    z->ids = ids;
+    z->fn = (glad_noise_fn){rng_noise_draw, z};
+    return &z->fn;
+}
+
+static int ads_backbone_map(void *ctx, float *A, int *h, int *w, const float *x0t, const float *x0p, int C, int H, int W)
+{
+    glad_ads_backbone *a = ctx;
+    float *ft, *fp;
+    int c1, h1, w1, c2, h2, w2;
+    GLAD_TRY(glad_backbone_features(a->bb, x0t, C, H, W, 1, &a->layer, &ft, &c1, &h1, &w1));
+    int rc = glad_backbone_features(a->bb, x0p, C, H, W, 1, &a->layer, &fp, &c2, &h2, &w2);
+    if (rc) { free(ft); return rc; }
+    if ((long)h1 * w1 > GLAD_ADS_MAX_GRID) rc = glad_fail(GLAD_ESHAPE, "ADS: a %dx%d feature grid exceeds %d cells", h1, w1, GLAD_ADS_MAX_GRID);
+    else rc = glad_score_nn_map(A, ft, h1 * w1, fp, h2 * w2, c1);
+    *h = h1;
+    *w = w1;
+    free(ft);
+    free(fp);
+    return rc;
+}
+
+int glad_ads_backbone_init(glad_ads_backbone *a, glad_backbone *bb, int layer)
+{
+    int lo, hi, dl[GLAD_BACKBONE_MAX_LAYERS], nd = glad_backbone_default_layers(bb, dl);
+    glad_backbone_layer_range(bb, &lo, &hi);
+    if (layer < 0) layer = dl[nd - 1];
+    if (layer < lo || layer > hi) return glad_fail(GLAD_ERANGE, "the %s backbone has layers %d..%d", glad_backbone_kind(bb), lo, hi);
+    a->bb = bb;
+    a->layer = layer;
+    a->fn = (glad_ads_fn){ads_backbone_map, a};
+    return 0;
+}
+
+const glad_ads_fn *glad_ads_backbone_fn(glad_ads_backbone *a) { return &a->fn; }
+
+static int mdps_pixel_dist(void *ctx, float *D, const float *recon, const float *y, int C, int H, int W)
+{
+    (void)ctx;
+    GLAD_TRY(glad_score_pixel_map(D, recon, y, C, H, W, 0));
+    return glad_score_gaussian_blur(D, H, W, 4.0);
+}
+
+const glad_dist_fn glad_mdps_pixel_dist = {mdps_pixel_dist, NULL};

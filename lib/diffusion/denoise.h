@@ -3,11 +3,14 @@
  * (ADS) with spatial-adaptive feature fusion (SAFF), and MDPS masked
  * posterior sampling. The noise model, the feature maps (ADS) and the
  * distance map (MDPS mask) come from callbacks, so the same code runs with
- * any network and any backbone. Not the network (models/unet.h). */
+ * any network and any backbone; the callbacks the programs use are here too
+ * (seeded per-record noise, backbone feature maps for ADS, MDPS's pixel
+ * distance). Not the network (models/unet.h, diffusion/unet_eps.h). */
 #ifndef GLAD_DENOISE_H
 #define GLAD_DENOISE_H
 
 #include "diffusion/ddim.h"
+#include "models/backbone.h"
 
 typedef struct {
     /* eps = ε_θ(x, t); x, eps are (B,C,H,W), t has B entries */
@@ -50,10 +53,18 @@ typedef struct {
     double saff_threshold;
 } glad_denoise_opts;
 
+/* SAFF mask names by saff_binary, NULL-terminated: "sigmoid", "binary" */
+extern const char *const glad_saff_masks[];
+
+/* eta 0, no conditioning, no ADS; ADS settings: threshold 0.3, min_step 100
+ * (glad-denoise's default, for its T' = 250; GLAD's official code uses 350 with
+ * T' = 750 on MVTec and 200 with T' = 450 on VisA), topk 10, saff_threshold 0.5. */
 void glad_denoise_opts_default(glad_denoise_opts *o);
 
 /* y: inputs (B,C,H,W) in [-1,1]; recon: output (B,C,H,W); ads_step: B ints
- * (the timestep at which each record stopped, -1 if never; may be NULL). */
+ * (the timestep at which each record stopped, -1 if never; may be NULL).
+ * An ADS map with NaN or infinity is GLAD_ENAN (glad_error_detail() names the
+ * step). The batch size never changes a record's result. */
 int glad_denoise_run(const glad_model_fn *m, const glad_noise_fn *nz, const glad_ads_fn *ads,
                      const glad_denoise_opts *o, int B, const float *y, float *recon, int *ads_step);
 
@@ -77,8 +88,40 @@ typedef struct {
 } glad_dist_fn;
 
 /* recon: mean of the K samples (B,C,H,W); samples: NULL or (K,B,C,H,W);
- * mask: NULL or (B,H,W) binary mask of pass 1 (1 = suspected anomaly). */
+ * mask: NULL or (B,H,W) binary mask of pass 1 (1 = suspected anomaly).
+ * A distance map with NaN or infinity is GLAD_ENAN. */
 int glad_mdps_run(const glad_model_fn *m, const glad_noise_fn *nz, const glad_dist_fn *dist,
                   const glad_mdps_opts *o, int B, const float *y, float *recon, float *samples, float *mask);
+
+/* ---- the callbacks the programs use ---- */
+
+/* Noise from lib/core/rng: draw k of record b is glad_rng_normal_f32 of the
+ * stream glad_rng_seed(seed, ids[b], k), so it depends on the seed, the record
+ * (ids[b], e.g. glad_rng_hash_str of its id) and the draw only. ids is
+ * borrowed; the caller may change its contents between runs. */
+typedef struct {
+    uint64_t seed;
+    const uint64_t *ids;
+    glad_noise_fn fn;
+} glad_rng_noise;
+const glad_noise_fn *glad_rng_noise_init(glad_rng_noise *z, uint64_t seed, const uint64_t *ids);
+
+/* ADS maps from a feature backbone (models/backbone.h) at one layer: A[i] =
+ * min_j (1 − cos(f_true[i], f_pred[j])) over the layer's grid
+ * (glad_score_nn_map). The backbone is borrowed. */
+typedef struct {
+    glad_backbone *bb;
+    int layer;
+    glad_ads_fn fn;
+} glad_ads_backbone;
+/* layer < 0: the last of the backbone's default layers. A layer outside the
+ * backbone's range is GLAD_ERANGE ("the vit backbone has layers 1..4"). */
+int glad_ads_backbone_init(glad_ads_backbone *a, glad_backbone *bb, int layer);
+const glad_ads_fn *glad_ads_backbone_fn(glad_ads_backbone *a);
+
+/* MDPS's mask distance: mean_c |recon − y| (raw [-1,1] values), smoothed with
+ * a Gaussian of sigma 4 as MDPS smooths its maps (glad_score_pixel_map,
+ * glad_score_gaussian_blur). No context. */
+extern const glad_dist_fn glad_mdps_pixel_dist;
 
 #endif

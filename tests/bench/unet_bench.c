@@ -11,12 +11,12 @@
 #include <time.h>
 #include "diffusion/denoise.h"
 #include "diffusion/schedule.h"
+#include "diffusion/unet_eps.h"
 #include "models/unet.h"
 #include "bench.h"
 
 
 static glad_unet *U;
-static int eps_fn(void *ctx, float *eps, const float *x, const float *t, int B) { (void)ctx; return glad_unet_forward(U, eps, x, t, B, 0, 0); }
 static void noise_fn(void *ctx, int b, int k, float *out, size_t n) { (void)ctx; for (size_t i = 0; i < n; i++) out[i] = (float)((i * 2654435761u + b * 97 + k) % 1000) / 500.0f - 1.0f; }
 
 int main(int argc, char **argv)
@@ -75,13 +75,14 @@ int main(int argc, char **argv)
     glad_denoise_opts o;
     glad_denoise_opts_default(&o);
     glad_ddim_plan_make(&o.plan, ab, 1000, 250, 25, GLAD_TS_CONSISTENT);
-    glad_model_fn mf = {eps_fn, NULL, NULL, 3, S, S};
+    glad_unet_eps ue;
+    if (glad_unet_eps_init(&ue, U, 3, S, S)) { fprintf(stderr, "%s\n", glad_error_detail()); return 1; }
     glad_noise_fn nf = {noise_fn, NULL};
     float *rec = malloc(per * B * sizeof(float));
     double dd = 1e30;
     for (int r = 0; r < 2; r++) {
         t0 = bench_now();
-        glad_denoise_run(&mf, &nf, NULL, &o, B, x, rec, NULL);
+        glad_denoise_run(glad_unet_eps_fn(&ue), &nf, NULL, &o, B, x, rec, NULL);
         double d = bench_now() - t0;
         if (d < dd) dd = d;
     }
@@ -93,6 +94,7 @@ int main(int argc, char **argv)
     if (glad_unet_forward(U, e8, x8, t8, 8, 1, 0) == 0 && glad_unet_backward(U, e8, NULL) == 0)
         printf("peak_activation_b8_mb=%.0f\n", glad_unet_arena_peak(U) / 1048576.0);
     free(x8); free(e8);
+    glad_unet_eps_free(&ue);
     glad_unet_free(U);
     free(x); free(e); free(m); free(v); free(rec);
     return 0;

@@ -39,6 +39,35 @@ glad-encode "$T/demo" --split test --size 16 > "$T/small.msgpack"
 glad-denoise --model "$T/m.model" "$T/small.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "wrong image size: exit 1 naming record and field" sh -c "test $rc = 1 && grep -q \"record 'pill/test/.*': 'image' is \[3,16,16\]\" '$T/err'"
 status 1 "missing model file" glad-denoise --model "$T/none.model" "$T/test.msgpack"
+glad-denoise --model "$T/none.model" "$T/test.msgpack" > /dev/null 2> "$T/err"
+check "missing model: the system's reason" grep -q "none.model: No such file or directory" "$T/err"
+glad-denoise --model "$T" "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "a directory as model: exit 1, 'Is a directory'" sh -c "test $rc = 1 && grep -q ': Is a directory' '$T/err'"
+# a model file edited: one tensor set to NaN, or metadata T changed (stdlib python only)
+edit_model() {  # edit_model IN OUT TENSOR|- [T]
+    /usr/bin/python3 - "$@" <<'PYEOF'
+import json, struct, sys
+src, dst, name = sys.argv[1:4]
+b = open(src, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); data = bytearray(b[8 + n:])
+if name != "-":
+    s, e = h[name]["data_offsets"]; data[s:e] = struct.pack("<f", float("nan")) * ((e - s) // 4)
+if len(sys.argv) > 4: h["__metadata__"]["T"] = sys.argv[4]
+hj = json.dumps(h).encode(); hj += b" " * (-len(hj) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(hj)) + hj + bytes(data))
+PYEOF
+}
+edit_model "$T/m.model" "$T/nan.model" down.0.0.bias
+glad-denoise --model "$T/nan.model" --steps 100 --skip 25 "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "NaN model: exit 1 naming record and 'recon'" sh -c "test $rc = 1 && grep -q \"record 'pill/test/.*': 'recon' contains NaN or infinity\" '$T/err'"
+glad-denoise --model "$T/nan.model" --steps 100 --skip 25 --ads --batch 3 "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "NaN model, ads: exit 1 naming the first record and the ADS map" sh -c "test $rc = 1 && grep -q \"record 'pill/test/contamination/000': 'recon' failed: the ADS anomaly map at t = 100 contains NaN\" '$T/err'"
+glad-denoise --model "$T/nan.model" --mdps --samples 1 --mask-steps 50 --mask-skip 25 --steps 50 --skip 25 "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "NaN model, mdps: exit 1 naming the record" sh -c "test $rc = 1 && grep -q \"record 'pill/test/contamination/000': 'recon' failed: the MDPS mask distance map contains NaN\" '$T/err'"
+# T and the schedule come from the model file
+edit_model "$T/m.model" "$T/t200.model" - 200
+status 2 "--steps at or above the model's T" glad-denoise --model "$T/t200.model" --steps 200 --skip 25 "$T/test.msgpack"
+glad-denoise --model "$T/t200.model" --steps 100 --skip 25 "$T/test.msgpack" > "$T/t200.msgpack"
+check "another T, another schedule" bash -c "! cmp -s <(glad-info --json '$T/b1.msgpack' | tail -n +2) <(glad-info --json '$T/t200.msgpack' | tail -n +2)"
 status 2 "no --model" glad-denoise "$T/test.msgpack"
 status 2 "saff without ads" glad-denoise --model "$T/m.model" --saff "$T/test.msgpack"
 done_tests

@@ -13,6 +13,22 @@ check "other size and grey input are adapted" sh -c "glad-info '$T/r.msgpack' | 
 glad-features --model "$T/m.model" "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "missing recon: exit 1 naming record and field" sh -c "test $rc = 1 && grep -q \"'recon' missing\" '$T/err'"
 status 2 "layer out of range" glad-features --model "$T/m.model" --layers 7 "$T/test.msgpack"
+status 2 "an empty --layers list" glad-features --model "$T/m.model" --input image --layers '' "$T/test.msgpack"
+status 2 "an empty name in --layers" glad-features --model "$T/m.model" --input image --layers 1, "$T/test.msgpack"
+status 2 "an empty name in --input" glad-features --model "$T/m.model" --input image,,recon "$T/test.msgpack"
+glad-features --model "$T/none.model" "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "missing model: exit 1, the system's reason" sh -c "test $rc = 1 && grep -q 'none.model: No such file or directory' '$T/err'"
+glad-features --model "$T" "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "a directory as model: exit 1, 'Is a directory'" sh -c "test $rc = 1 && grep -q ': Is a directory' '$T/err'"
+# a model with a NaN bias gives NaN features: an error naming record and field
+/usr/bin/python3 - "$T/m.model" "$T/nan.model" <<'PYEOF'
+import json, struct, sys
+b = bytearray(open(sys.argv[1], "rb").read()); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+s, e = h["down.0.0.bias"]["data_offsets"]; b[8 + n + s:8 + n + e] = struct.pack("<f", float("nan")) * ((e - s) // 4)
+open(sys.argv[2], "wb").write(b)
+PYEOF
+glad-features --model "$T/nan.model" --input image "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "NaN features: exit 1 naming record and field" sh -c "test $rc = 1 && grep -q \"record 'fabric/test/.*': 'feat.image.1' contains NaN or infinity\" '$T/err'"
 status 1 "missing weights file" glad-features --backbone vit --weights "$T/nope" "$T/test.msgpack"
 status 2 "unknown backbone" glad-features --backbone alexnet --weights "$T/m.model" "$T/test.msgpack"
 status 2 "unet without model" glad-features "$T/test.msgpack"

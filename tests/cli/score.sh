@@ -54,5 +54,23 @@ write(sys.argv[1], {"glad": 1, "history": []}, [{"id": "n/0", "label": 0, "image
 PYEOF
 status 1 "NaN in recon" glad-score "$T/nan.msgpack"
 status 2 "bad preset" glad-score --preset nope "$T/in.msgpack"
+status 2 "an empty --layers list" glad-score --layers '' "$T/in.msgpack"
+status 2 "an empty name in --layers" glad-score --layers 0,,1 "$T/in.msgpack"
+# the preset applies first wherever it stands; the last preset wins
+glad-score --sigma 2 --preset ddad "$T/in.msgpack" | glad-info --json - | tail -n +2 > "$T/o1.json"
+glad-score --preset ddad --sigma 2 "$T/in.msgpack" | glad-info --json - | tail -n +2 > "$T/o2.json"
+check "options override the preset wherever it stands" cmp -s "$T/o1.json" "$T/o2.json"
+glad-score -p mdps --preset=ddad "$T/in.msgpack" > "$T/pp.msgpack"
+check "the last preset wins" near "$(getscore "$T/pp.msgpack")" "$d"
+# finite inputs whose distance overflows float: the map is not finite -> an error
+$PY - "$T/big.msgpack" <<'PYEOF'
+import sys, numpy as np
+sys.path.insert(0, "formats/python")
+from gladstream import write
+a = np.full((3, 8, 8), 3e38, np.float32)
+write(sys.argv[1], {"glad": 1, "history": []}, [{"id": "b/0", "label": 0, "image": a, "recon": -a}])
+PYEOF
+glad-score --feat-dist none "$T/big.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "non-finite amap: exit 1 naming record and field" sh -c "test $rc = 1 && grep -q \"record 'b/0': 'amap' contains NaN or infinity\" '$T/err'"
 status 2 "bad reducer" glad-score --image-score top "$T/in.msgpack"
 done_tests
