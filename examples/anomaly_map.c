@@ -9,13 +9,6 @@
 #include <stdlib.h>
 #include "libglad.h"
 
-/* The noise predictor eps = UNet(x, t). TODO: use the adapter of
- * diffusion/unet_eps.h instead once it lands. */
-static int eps_fn(void *unet, float *eps, const float *x, const float *t, int B)
-{
-    return glad_unet_forward(unet, eps, x, t, B, 0, 0);
-}
-
 /* DDIM with eta 0 draws only the initial noise; seeded per (record, draw) */
 static void noise_fn(void *ctx, int b, int k, float *out, size_t n)
 {
@@ -29,6 +22,7 @@ int main(int argc, char **argv)
 {
     if (argc != 4) { fprintf(stderr, "usage: anomaly_map MODEL IN.png OUT.png\n"); return 2; }
     glad_model m = {0};
+    glad_unet_eps ue = {0};   /* the UNet as the noise predictor eps = UNet(x, t) */
     glad_tensor img = {0}, chan = {0}, in = {0}, png = {0};
     float *y = NULL, *recon = NULL, *D = NULL, *big = NULL;
     int rc, C, S, c0, H, W;
@@ -46,9 +40,9 @@ int main(int argc, char **argv)
     glad_denoise_opts o;
     glad_denoise_opts_default(&o);
     GLAD_TRYG(rc, glad_ddim_plan_make(&o.plan, m.alpha_bar, m.T, 250, 25, GLAD_TS_CONSISTENT), out);
-    glad_model_fn fn = {.eps = eps_fn, .ctx = m.unet, .C = C, .H = S, .W = S};
+    GLAD_TRYG(rc, glad_unet_eps_init(&ue, m.unet, C, S, S), out);
     glad_noise_fn nz = {.draw = noise_fn};
-    GLAD_TRYG(rc, glad_denoise_run(&fn, &nz, NULL, &o, 1, y, recon, NULL), out);
+    GLAD_TRYG(rc, glad_denoise_run(glad_unet_eps_fn(&ue), &nz, NULL, &o, 1, y, recon, NULL), out);
     GLAD_TRYG(rc, glad_score_pixel_map(D, y, recon, C, S, S, 0), out);
     GLAD_TRYG(rc, glad_score_gaussian_blur(D, S, S, 4.0), out);
     GLAD_TRYG(rc, glad_resize_bilinear(big, H, W, D, 1, S, S, 0), out);
@@ -61,6 +55,7 @@ out:
     if (rc) fprintf(stderr, "anomaly_map: %s\n", *glad_error_detail() ? glad_error_detail() : glad_strerror(rc));
     free(y), free(recon), free(D), free(big);
     glad_tensor_free(&img), glad_tensor_free(&chan), glad_tensor_free(&in), glad_tensor_free(&png);
+    glad_unet_eps_free(&ue);
     glad_model_free(&m);
     return rc ? 1 : 0;
 }

@@ -63,7 +63,7 @@ export LD_LIBRARY_PATH=$L${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # man page EXAMPLES: the C program (the .nf block holding an #include)
 awk '/^\.SH EXAMPLES/{on=1;next} /^\.SH/{on=0} on&&/^\.nf/{blk=1;b="";next} on&&/^\.fi/{blk=0; if (b ~ /#include/) printf "%s", b; next} on&&blk&&!/^\.R[SE]/{b=b $0 "\n"}' \
     "$ROOT/man/libglad.3" | sed -e 's/\\-/-/g' -e 's/\\e/\\/g' > "$T/list.c"
-for ex in stream_stats anomaly_map; do
+for ex in stream_stats anomaly_map train_steps; do
     check "examples/$ex.c builds shared and static: $(head -c 300 "$T/$ex.err" 2>/dev/null)" build $ex "$ROOT/examples/$ex.c"
 done
 check "libglad(3) example builds: $(head -c 300 "$T/list.err" 2>/dev/null)" build list "$T/list.c"
@@ -76,6 +76,17 @@ glad-encode "$T/demo" --split test > "$T/test.msgpack"
 glad-encode "$T/demo" --split train > "$T/train.msgpack"
 glad-train --preset tiny --steps 2 --batch 2 -o "$T/m.model" "$T/train.msgpack" 2> /dev/null
 check "a 2-step tiny model" test -s "$T/m.model"
+
+# train_steps: the library's training loop gives the model glad-train writes
+# for the same settings, byte for byte, and prints one finite loss a step
+for k in shared static; do "$T/train_steps-$k" "$T/train.msgpack" 3 "$T/ts-$k.model" > "$T/ts-$k.txt" 2> "$T/ts-$k.err"; echo $? > "$T/ts-$k.rc"; done
+check "train_steps runs: $(head -c 300 "$T/ts-shared.err")" test "$(cat "$T/ts-shared.rc") $(cat "$T/ts-static.rc")" = "0 0"
+check "train_steps prints 3 finite losses" sh -c "test \$(grep -Ec '^step [1-3] loss [0-9]+\.[0-9]{6}$' '$T/ts-shared.txt') = 3"
+glad-train --preset tiny --loss ddpm --batch 4 --lr 1e-3 --steps 3 -o "$T/ts-ref.model" "$T/train.msgpack" 2> /dev/null
+check "train_steps model = glad-train's (shared)" cmp -s "$T/ts-shared.model" "$T/ts-ref.model"
+check "train_steps model = glad-train's (static)" cmp -s "$T/ts-static.model" "$T/ts-ref.model"
+"$T/train_steps-shared" "$T/nope.msgpack" 3 "$T/x.model" > /dev/null 2> "$T/ts.err"; rc=$?
+check "train_steps: missing input, exit 1 naming it ($(cat "$T/ts.err"))" sh -c "test $rc = 1 && grep -q 'nope.msgpack' '$T/ts.err'"
 
 # stream_stats: the same output linked either way, and its numbers agree with
 # glad-info's per-record min/mean/max
