@@ -33,7 +33,7 @@ int glad_denoise_run(const glad_model_fn *m, const glad_noise_fn *nz, const glad
 {
     const glad_ddim_plan *p = &o->plan;
     size_t per = (size_t)m->C * m->H * m->W, n = per * (size_t)B, hw = (size_t)m->H * m->W;
-    if (o->ads && !ads) return GLAD_EINVAL;
+    if (o->ads && !ads) return glad_fail(GLAD_EINVAL, "ADS needs a feature-map callback");
     int rc = GLAD_ENOMEM;
     float *x = alloc_f(n), *eps = alloc_f(n), *x0 = alloc_f(n), *eps0 = NULL, *x0t = NULL, *z = alloc_f(per),
           *t = alloc_f((size_t)B), *A = NULL, *tmp = NULL, *mask = NULL;
@@ -62,7 +62,10 @@ int glad_denoise_run(const glad_model_fn *m, const glad_noise_fn *nz, const glad
             glad_ddim_x0_true(x0t, y + per * b, eps0 + per * b, eps + per * b, p->ab[s], per);
             int h = 0, w = 0;
             GLAD_TRYG(rc, ads->amap(ads->ctx, A, &h, &w, x0t, xb0, m->C, m->H, m->W), out);
-            if (h <= 0 || w <= 0 || (long)h * w > GLAD_ADS_MAX_GRID) { rc = GLAD_ESHAPE; goto out; }
+            if (h <= 0 || w <= 0 || (long)h * w > GLAD_ADS_MAX_GRID) {
+                rc = glad_fail(GLAD_ESHAPE, "ADS map of %dx%d cells (1..%d)", h, w, GLAD_ADS_MAX_GRID);
+                goto out;
+            }
             if (!all_finite(A, (size_t)h * w)) {
                 rc = glad_fail(GLAD_ENAN, "the ADS anomaly map at t = %d contains NaN or infinity", p->t[s]);
                 goto out;
@@ -111,7 +114,7 @@ static int mdps_pass(const glad_model_fn *m, const glad_noise_fn *nz, const glad
     float *x = alloc_f(n), *eps = alloc_f(n), *g = w != 0.0 ? alloc_f(n) : NULL, *x0 = alloc_f(n),
           *z0 = alloc_f(n), *z = alloc_f(per), *t = alloc_f((size_t)B);
     if (!x || !eps || !x0 || !z0 || !z || !t || (w != 0.0 && !g)) goto out;
-    if (w != 0.0 && !m->eps_grad) { rc = GLAD_EINVAL; goto out; }
+    if (w != 0.0 && !m->eps_grad) { rc = glad_fail(GLAD_EINVAL, "MDPS guidance needs the model's gradient callback"); goto out; }
     for (int b = 0; b < B; b++) {
         nz->draw(nz->ctx, b, k0, z0 + per * b, per);
         glad_ddim_q_sample(x + per * b, y + per * b, z0 + per * b, p->ab_noise, per);
@@ -149,7 +152,8 @@ int glad_mdps_run(const glad_model_fn *m, const glad_noise_fn *nz, const glad_di
                   const glad_mdps_opts *o, int B, const float *y, float *recon, float *samples, float *mask)
 {
     size_t per = (size_t)m->C * m->H * m->W, n = per * (size_t)B, hw = (size_t)m->H * m->W;
-    if (o->samples < 1 || (o->use_mask && !dist)) return GLAD_EINVAL;
+    if (o->samples < 1) return glad_fail(GLAD_EINVAL, "MDPS: %d samples", o->samples);
+    if (o->use_mask && !dist) return glad_fail(GLAD_EINVAL, "MDPS: the mask needs a distance callback");
     int rc = GLAD_ENOMEM, K = o->samples;
     float *M = NULL, *D = NULL, *buf = alloc_f(n);
     if (!buf) goto out;
