@@ -229,7 +229,7 @@ fuzz-build: $(FUZZ:%=$(FUZZ_BUILD)/%)
 fuzz: $(FUZZ:%=fuzz-run-%)
 
 fuzz-ci:
-	$(Q)$(MAKE) fuzz FUZZ_SECONDS=6
+	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=6
 
 deps:
 	apt-get update -qq

@@ -378,7 +378,7 @@ static int object_to_record(const msgpack_object *m, glad_record *rec)
             if (v->via.str.size && memchr(v->via.str.ptr, 0, v->via.str.size)) goto raw;
             char *s = malloc(v->via.str.size + 1);
             if (!s) { rc = GLAD_ENOMEM; break; }
-            memcpy(s, v->via.str.ptr, v->via.str.size);
+            if (v->via.str.size) memcpy(s, v->via.str.ptr, v->via.str.size);   /* "" may have a NULL pointer */
             s[v->via.str.size] = 0;
             rc = glad_record_set_str(rec, key, s);
             if (!rc) glad_record_find(rec, key)->n = v->via.str.size;
