@@ -50,13 +50,17 @@ import json, struct, sys
 src, dst, name = sys.argv[1:4]
 b = open(src, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); data = bytearray(b[8 + n:])
 if name != "-":
-    s, e = h[name]["data_offsets"]; data[s:e] = struct.pack("<f", float("nan")) * ((e - s) // 4)
+    s, e = h[name]["data_offsets"]; data[s:e] = struct.pack("<f", float(__import__("os").environ.get("EDIT_VAL", "nan"))) * ((e - s) // 4)
 if len(sys.argv) > 4: h["__metadata__"]["T"] = sys.argv[4]
 hj = json.dumps(h).encode(); hj += b" " * (-len(hj) % 8)
 open(dst, "wb").write(struct.pack("<Q", len(hj)) + hj + bytes(data))
 PYEOF
 }
-edit_model "$T/m.model" "$T/nan.model" down.0.0.bias
+edit_model "$T/m.model" "$T/nanw.model" down.0.0.bias
+glad-denoise --model "$T/nanw.model" --steps 100 --skip 25 "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "NaN weights: rejected at load naming the tensor" sh -c "test $rc = 1 && grep -q 'down.0.0.bias' '$T/err'"
+# finite weights so large that the forward overflows: a non-finite reconstruction
+EDIT_VAL=3e38 edit_model "$T/m.model" "$T/nan.model" down.0.0.weight
 glad-denoise --model "$T/nan.model" --steps 100 --skip 25 "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "NaN model: exit 1 naming record and 'recon'" sh -c "test $rc = 1 && grep -q \"record 'pill/test/.*': 'recon' contains NaN or infinity\" '$T/err'"
 glad-denoise --model "$T/nan.model" --steps 100 --skip 25 --ads --batch 3 "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
