@@ -20,13 +20,21 @@ glad-features --model "$T/none.model" "$T/test.msgpack" > /dev/null 2> "$T/err";
 check "missing model: exit 1, the system's reason" sh -c "test $rc = 1 && grep -q 'none.model: No such file or directory' '$T/err'"
 glad-features --model "$T" "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "a directory as model: exit 1, 'Is a directory'" sh -c "test $rc = 1 && grep -q ': Is a directory' '$T/err'"
-# a model with a NaN bias gives NaN features: an error naming record and field
-/usr/bin/python3 - "$T/m.model" "$T/nan.model" <<'PYEOF'
+# a tensor set to VAL: NaN weights are refused at load; finite weights large
+# enough to overflow the forward give non-finite features: an error naming
+# record and field
+edit() {  # edit IN OUT TENSOR VAL
+/usr/bin/python3 - "$@" <<'PYEOF'
 import json, struct, sys
 b = bytearray(open(sys.argv[1], "rb").read()); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
-s, e = h["down.0.0.bias"]["data_offsets"]; b[8 + n + s:8 + n + e] = struct.pack("<f", float("nan")) * ((e - s) // 4)
+s, e = h[sys.argv[3]]["data_offsets"]; b[8 + n + s:8 + n + e] = struct.pack("<f", float(sys.argv[4])) * ((e - s) // 4)
 open(sys.argv[2], "wb").write(b)
 PYEOF
+}
+edit "$T/m.model" "$T/nanw.model" down.0.0.bias nan
+glad-features --model "$T/nanw.model" --input image "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "NaN weights: exit 1 naming the tensor" sh -c "test $rc = 1 && grep -q 'down.0.0.bias' '$T/err'"
+edit "$T/m.model" "$T/nan.model" down.0.0.weight 3e38
 glad-features --model "$T/nan.model" --input image "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "NaN features: exit 1 naming record and field" sh -c "test $rc = 1 && grep -q \"record 'fabric/test/.*': 'feat.image.1' contains NaN or infinity\" '$T/err'"
 status 1 "missing weights file" glad-features --backbone vit --weights "$T/nope" "$T/test.msgpack"
