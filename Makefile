@@ -163,7 +163,7 @@ FUZZ_SAN      = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fn
 FUZZ_CFLAGS   = -std=c11 -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -D_GNU_SOURCE -DGLAD_NO_VEC_CLONES \
                 -DGLAD_STREAM_CHUNK=64 -DGLAD_STREAM_ZCHUNK=64 \
                 -Itests/fuzz/include -Ilib $(PKG_CFLAGS) -g -O1 $(FUZZ_SAN)
-FUZZ_CORE    := lib/core/glad.c lib/core/tensor.c
+FUZZ_CORE    := lib/core/glad.c lib/core/tensor.c lib/io/outfile.c
 # per harness: the file defining fuzz_<name>, library sources, libraries, -max_len, extra options
 FZ_stream_SRC       := stream
 FZ_stream_LIB       := $(FUZZ_CORE) lib/io/stream.c lib/io/record.c
