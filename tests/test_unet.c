@@ -198,6 +198,18 @@ static void refusals(void)
     rc = glad_unet_load(&v, path);
     CHECKF(rc == GLAD_EFORMAT && strstr(glad_error_detail(), "skip connections"), "rc %d '%s'", rc, glad_error_detail());
     if (!rc) glad_unet_free(v);
+    /* a config of about 10^12 parameters in a file of a few hundred bytes:
+     * refused for the missing tensor before anything of that size is
+     * allocated (the old loader answered "out of memory", or took the RAM) */
+    glad_unet_config huge = c;
+    huge.base = 4096; huge.nmults = 4; huge.num_res_blocks = 4; huge.heads = 1;
+    for (int i = 0; i < 4; i++) huge.mults[i] = 16;
+    glad_unet_config_json(&huge, cfg, sizeof cfg);
+    CHECK(glad_st_save(path, 0, NULL, NULL, 1, mk, mv) == 0);
+    rc = glad_unet_load(&v, path);
+    CHECKF(rc == GLAD_ENOTFOUND && strstr(glad_error_detail(), "tensor 'time_embedding.1.weight' missing"), "rc %d '%s'", rc,
+           glad_error_detail());
+    if (!rc) glad_unet_free(v);
     remove(path);
     /* no such file; a directory */
     rc = glad_unet_load(&v, path);

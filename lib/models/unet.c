@@ -275,7 +275,10 @@ int glad_unet_config_check(const glad_unet_config *c)
     return 0;
 }
 
-int glad_unet_create(glad_unet **out, const glad_unet_config *cfg)
+/* The parameter list and block graph of a config, without the weights: a
+ * model file is checked against it before anything of its size is allocated
+ * (a 300-byte file must not be able to ask for gigabytes). */
+static int unet_layout(glad_unet **out, const glad_unet_config *cfg)
 {
     GLAD_TRY(glad_unet_config_check(cfg));
     glad_unet *u = calloc(1, sizeof *u);
@@ -329,9 +332,25 @@ int glad_unet_create(glad_unet **out, const glad_unet_config *cfg)
     u->nup = u->nblk - u->ndown - u->nmid;
     u->out_gn = add_norm(u, "out.0", ch);
     u->out_conv = add_conv(u, "out.2", ch, c->in_channels, 3, 0);
+    if (u->oom || u->np == 0) { glad_unet_free(u); return glad_fail(GLAD_ENOMEM, "out of memory building the UNet"); }
+    *out = u;
+    return 0;
+}
+
+static int unet_alloc(glad_unet *u)
+{
     u->w = calloc(u->total, sizeof(float));
     u->g = calloc(u->total, sizeof(float));
-    if (u->oom || !u->w || !u->g || u->np == 0) { glad_unet_free(u); return glad_fail(GLAD_ENOMEM, "out of memory building the UNet"); }
+    if (!u->w || !u->g) return glad_fail(GLAD_ENOMEM, "out of memory: %zu UNet parameters", u->total);
+    return 0;
+}
+
+int glad_unet_create(glad_unet **out, const glad_unet_config *cfg)
+{
+    glad_unet *u;
+    GLAD_TRY(unet_layout(&u, cfg));
+    int rc = unet_alloc(u);
+    if (rc) { glad_unet_free(u); return rc; }
     *out = u;
     return 0;
 }
@@ -951,8 +970,10 @@ int glad_unet_load_st(glad_unet **out, const glad_st *st, const char *path)
         return glad_fail(GLAD_EFORMAT, "%s: config not buildable: %s", path, why);
     }
     glad_unet *u;
-    int rc = glad_unet_create(&u, &c);
+    int rc = unet_layout(&u, &c);
     if (rc) return glad_fail(rc, "%s: %s", path, glad_strerror(rc));
+    /* every tensor present with its shape before the weights are allocated:
+     * the file then holds (and has been mapped with) all the bytes asked for */
     for (int i = 0; i < u->np && !rc; i++) {
         const glad_param *q = &u->p[i];
         const glad_st_entry *e = glad_st_find(st, q->name);
@@ -960,6 +981,12 @@ int glad_unet_load_st(glad_unet **out, const glad_st *st, const char *path)
         size_t n = 1;
         for (int d = 0; d < e->ndim; d++) n *= (size_t)e->shape[d];
         if (n != q->n || e->dtype != GLAD_DT_F32) { rc = glad_fail(GLAD_ESHAPE, "%s: tensor '%s' has the wrong shape or dtype", path, q->name); break; }
+    }
+    if (!rc) rc = unet_alloc(u);
+    for (int i = 0; i < u->np && !rc; i++) {
+        const glad_param *q = &u->p[i];
+        const glad_st_entry *e = glad_st_find(st, q->name);
+        size_t n = q->n;
         float *w = u->w + q->off;
         memcpy(w, glad_st_data(st, e), n * sizeof(float));
         for (size_t k = 0; k < n; k++)
