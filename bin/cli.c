@@ -283,7 +283,7 @@ int cli_open_reader(const char *path, glad_reader **rd)
 
 /* The input and the output are the same regular file (by device and inode):
  * writing would destroy what is being read. */
-static int same_file(const char *in, const char *out)
+int cli_same_file(const char *in, const char *out)
 {
     struct stat a, b;
     int ra = !in || !strcmp(in, "-") ? fstat(0, &a) : stat(in, &a);
@@ -298,7 +298,7 @@ int cli_open_io(const char *in_path, const char *out_path, int zstd_level,
     *wr = NULL;
     if ((!out_path || strcmp(out_path, "-") == 0) && isatty(1))
         return cli_usage_error("refusing to write a binary stream to a terminal; use -o FILE or a pipe");
-    if (same_file(in_path, out_path))
+    if (cli_same_file(in_path, out_path))
         return cli_error("%s: the output is the input file (write to another file)", out_path && strcmp(out_path, "-") ? out_path : "<stdout>");
     if (cli_open_reader(in_path, rd)) return CLI_FAIL;
     glad_record hdr;

@@ -60,6 +60,8 @@ double cli_now(void);   /* monotonic seconds */
  * ("No such file or directory", "byte 0, record 0: ...") and returns
  * CLI_FAIL with *rd NULL. */
 int cli_open_reader(const char *path, glad_reader **rd);
+/* The two paths (NULL or "-" = stdin / stdout) are the same regular file. */
+int cli_same_file(const char *in, const char *out);
 /* Open input/output streams and pass the header through with this tool's
  * invocation appended. Refuses an output that is the input file. On error
  * prints the message and returns CLI_FAIL. */

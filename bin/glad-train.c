@@ -116,6 +116,9 @@ static int parse_args(int argc, char **argv, glad_train_config *c, long *save_ev
     if (!c->output) return cli_usage_error("-o MODEL is required");
     if (argc - optind > 1) return cli_usage_error("at most one input FILE");
     c->input = optind < argc ? argv[optind] : "-";
+    /* the model or the log written over the training stream would destroy it */
+    if (cli_same_file(c->input, c->output)) return cli_error("%s: the output is the input file (write to another file)", c->output);
+    if (c->log && cli_same_file(c->input, c->log)) return cli_error("%s: the log is the input file (write to another file)", c->log);
     return CLI_OK;
 }
 

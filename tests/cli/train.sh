@@ -58,6 +58,12 @@ check "-o a directory fails before training (exit $rc)" sh -c "test $rc = 1 && g
 timeout 60 glad-train --preset tiny --steps 100000 --log "$T/no/such/dir/l.csv" -o "$T/x.model" "$T/train.msgpack" 2> /dev/null; rc=$?
 check "unwritable --log fails before training (exit $rc)" test $rc = 1
 status 1 "--log /dev/full" glad-train --preset tiny --steps 1 --batch 1 --log /dev/full -o "$T/x.model" "$T/train.msgpack"
+# the model or the log written over the training stream: refused, the stream kept
+cp "$T/train.msgpack" "$T/in.msgpack"
+glad-train --preset tiny --steps 1 --batch 1 -o "$T/in.msgpack" "$T/in.msgpack" 2> "$T/err"; rc=$?
+check "-o the input file refused (exit $rc), input kept" sh -c "test $rc = 1 && grep -q 'the output is the input' '$T/err' && cmp -s '$T/in.msgpack' '$T/train.msgpack'"
+glad-train --preset tiny --steps 1 --batch 1 --log "$T/in.msgpack" -o "$T/x.model" < "$T/in.msgpack" 2> "$T/err"; rc=$?
+check "--log the input (stdin) refused (exit $rc), input kept" sh -c "test $rc = 1 && grep -q 'the log is the input' '$T/err' && cmp -s '$T/in.msgpack' '$T/train.msgpack'"
 # --resume of a missing file or a directory says so
 glad-train --resume "$T/none.model" --steps 9 -o "$T/x.model" "$T/train.msgpack" 2> "$T/err"; rc=$?
 check "missing --resume file: No such file or directory" sh -c "test $rc = 1 && grep -q 'none.model: No such file or directory' '$T/err'"
