@@ -134,6 +134,10 @@ glad-encode "$T/demo" --split test --size 96x32 | glad-tile --tile 32 | glad-den
     | glad-score --feat-dist none --crop 24 > "$T/crop.msgpack"
 glad-tile --merge "$T/crop.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "merge of a cropped map: exit 1 naming the field and the cause" sh -c "test $rc = 1 && grep -qF \"record 'pill/test/contamination/000@0,0': 'mask' is [1,24,24], not the tile size [...,32,32] (score tiles without --crop or --size)\" '$T/err'"
+glad-tile --tile 16 "$T/tiles.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "splitting tiles again: exit 1" sh -c "test $rc = 1 && grep -qF \"record 'pill/test/contamination/000@0,0': 'tile_of' present: already a tile (merge before splitting again)\" '$T/err'"
+glad-tile --tile 64 --overlap 16 --zstd "$T/tall.msgpack" | glad-tile --merge -o "$T/z.msgpack"
+check "compressed tiles merge the same" same_records "$T/tall.msgpack" "$T/z.msgpack"
 # features are computed on tiles, not before the split
 glad-encode "$T/demo" --split test --size 96x32 | glad-features --model "$T/m.model" --input image | glad-tile --tile 32 > /dev/null 2> "$T/err"; rc=$?
 check "split of records with features: exit 1 naming the tensor" sh -c "test $rc = 1 && grep -qF \"record 'pill/test/contamination/000': 'feat.image.1' is [64,16,16], not image-sized [...,96,32]\" '$T/err'"
