@@ -109,8 +109,9 @@ typedef struct {
     glad_tensor *tens;
 } glad_tile_splitter;
 
-/* Takes the parent record r (left empty). Errors with the detail naming the
- * field: "'image' missing", "'feat.image.1' is [8,4,4], not image-sized ...". */
+/* Takes the parent record r (left empty). On an error r is left as it was
+ * and the detail names the field: "'image' missing", "'feat.image.1' is
+ * [8,4,4], not image-sized ...", "'tile_of' present: already a tile". */
 int glad_tile_split_begin(glad_tile_splitter *s, glad_record *r, int size, int overlap);
 /* The next tile into *tile (freed first): 1, or 0 after the last. */
 int glad_tile_split_next(glad_tile_splitter *s, glad_record *tile);
