@@ -50,7 +50,7 @@ static int add(glad_report *rep, glad_record *r)
 
 static glad_report *new_report(glad_report_by by, int pixel_size, int curves)
 {
-    glad_report_opts o = {by, pixel_size, 0, curves};
+    glad_report_opts o = {by, pixel_size, 0, curves, NULL};
     glad_report *rep = NULL;
     CHECK(glad_report_new(&rep, &o) == 0 && rep);
     return rep;
@@ -262,7 +262,7 @@ static void test_eval_errors(void)
     CHECK(glad_report_eval(rep) == GLAD_ENOTFOUND);
     CHECKF(!strcmp(glad_error_detail(), "record 'm/1': 'amap' missing (1 of 3 records have one; pixel metrics need all)"), "%s", glad_error_detail());
     glad_report_free(rep);
-    glad_report_opts bad = {GLAD_REPORT_BY_NONE + 1, 0, 0, 0};
+    glad_report_opts bad = {GLAD_REPORT_BY_NONE + 1, 0, 0, 0, NULL};
     CHECK(glad_report_new(&rep, &bad) == GLAD_EINVAL && rep == NULL);
 }
 
@@ -345,7 +345,7 @@ static void test_pixels_curves_history(void)
     free(buf);
     glad_report_free(rep);
     /* image-only rows have ROC and PR but no PRO */
-    glad_report_opts o = {GLAD_REPORT_BY_CLASS, 0, 0, 1};
+    glad_report_opts o = {GLAD_REPORT_BY_CLASS, 0, 0, 1, NULL};
     glad_record r;
     CHECK(glad_report_new(&rep, &o) == 0);
     rec_basic(&r, "i/0", "i", NULL, 0, 0.1); CHECK(add(rep, &r) == 0);
