@@ -197,6 +197,9 @@ static int parse_args(args *a, int argc, char **argv)
     if ((fpr_given || a->max_f1) && !a->calibrate) return cli_usage_error("--%s needs --calibrate FILE", a->max_f1 ? "max-f1" : "target-fpr");
     if (fpr_given && a->max_f1) return cli_usage_error("--target-fpr and --max-f1 exclude each other");
     if (a->calibrate && a->thr_file) return cli_usage_error("--calibrate and --threshold-file exclude each other (calibrate on validation records, apply to test records)");
+    for (int i = optind; i < argc; i++)
+        if ((a->calibrate && cli_same_file(argv[i], a->calibrate)) || (a->per_image && cli_same_file(argv[i], a->per_image)))
+            return cli_error("%s: is an input; refusing to overwrite it", argv[i]);
     return -1;
 }
 

@@ -144,7 +144,7 @@ static void test_collector_and_file(void)
     /* normals: scores 1..4, maps with pixels 0..15 (all normal) */
     for (int i = 0; i < 4; i++) {
         float m[4] = {4.0f * i, 4.0f * i + 1, 4.0f * i + 2, 4.0f * i + 3};
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "n%d", i);
         rec(&r, id, 0, i + 1, m, NULL);
         CHECK(glad_calib_add(c, &r) == 0);

@@ -71,8 +71,8 @@ int glad_calib_choose(glad_calib_method m, double target_fpr, double *neg, size_
     } else if (m == GLAD_CALIB_MAX_F1) {
         if (!npos) return glad_fail(GLAD_EINVAL, "calibration: no anomalous values (max F1 needs anomalous samples)");
     } else return glad_fail(GLAD_EINVAL, "calibration: unknown method %d", (int)m);
-    qsort(neg, nneg, sizeof *neg, cmp_dbl);
-    qsort(pos, npos, sizeof *pos, cmp_dbl);
+    if (nneg) qsort(neg, nneg, sizeof *neg, cmp_dbl);
+    if (npos) qsort(pos, npos, sizeof *pos, cmp_dbl);
     if (m == GLAD_CALIB_TARGET_FPR) {
         /* k false positives allowed; the 1e-9 keeps e.g. 0.07 * 100 = 7.000000000000001
          * and 0.29 * 100 = 28.999999999999996 at the count the user meant */

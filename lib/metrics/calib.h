@@ -97,7 +97,8 @@ int glad_calib_add_header(glad_calib *c, const glad_record *header);
 int glad_calib_add(glad_calib *c, const glad_record *rec);
 /* Thresholds by method m (target_fpr for target-fpr). The pixel threshold
  * is chosen by the same method when records had maps (max-f1 needs
- * anomalous pixels). */
+ * anomalous pixels). Memory: 8 bytes per record and per map pixel kept
+ * (1 M validation pixels = 8 MB). */
 int glad_calib_compute(glad_calib *c, glad_calib_method m, double target_fpr, glad_thresholds *out);
 
 /* ---- per-image results ---- */

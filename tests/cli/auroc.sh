@@ -202,6 +202,10 @@ status 2 "--max-f1 without --calibrate" glad-auroc --max-f1 "$T/s.msgpack"
 status 2 "--target-fpr without --calibrate" glad-auroc --target-fpr 0.05 "$T/s.msgpack"
 status 2 "--target-fpr 1" glad-auroc --calibrate "$T/x.json" --target-fpr 1 "$T/s.msgpack"
 status 2 "--target-fpr with --max-f1" glad-auroc --calibrate "$T/x.json" --target-fpr 0.1 --max-f1 "$T/s.msgpack"
+cp "$T/s.msgpack" "$T/keep.msgpack"
+status 1 "--calibrate naming an input is refused" glad-auroc --calibrate "$T/keep.msgpack" "$T/keep.msgpack"
+status 1 "--per-image naming an input is refused" glad-auroc --per-image "$T/keep.msgpack" "$T/keep.msgpack"
+check "the input is intact" cmp -s "$T/s.msgpack" "$T/keep.msgpack"
 status 2 "--calibrate with --threshold-file" glad-auroc --calibrate "$T/x.json" -t "$T/thr.json" "$T/s.msgpack"
 
 # --- own records: no anomalies, errors naming the record
