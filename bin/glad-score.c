@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "imgproc/resize.h"
 #include "io/image.h"
+#include "metrics/calib.h"
 #include "score/pipeline.h"
 
 static const char usage[] =
@@ -30,6 +31,10 @@ static const char usage[] =
     "      --size N           map resolution (default: the image's)\n"
     "      --image-score R    max | topk-mean:K | softmax-topk:K\n"
     "      --keep-parts       also store amap_pixel and amap_feat\n"
+    "      --threshold-file F add 'decision' (0/1: score > the image threshold) and,\n"
+    "                         when F has a pixel threshold, 'pred_mask' (u8 [H,W]:\n"
+    "                         amap > it), from thresholds written by\n"
+    "                         glad-auroc --calibrate\n"
     "  -o, --output FILE      output (default stdout);  --zstd  compress\n"
     "  -h, --help, -V, --version\n"
     "\n"
@@ -41,12 +46,14 @@ static const char usage[] =
 typedef struct {
     glad_score_opts s;
     int keep;
+    const char *thr_file;   /* --threshold-file */
+    glad_thresholds thr;
     char *layers_buf;   /* --layers, split in place */
     char **layers;
     int nlayers;
 } opts;
 
-enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD };
+enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD, O_THR };
 
 /* "a,b,c" into its names; an empty list or name is a usage error */
 static int parse_layers(opts *o, const char *s)
@@ -98,6 +105,7 @@ static int apply_option(opts *o, int c, const char *arg)
     case O_SIZE: if (cli_parse_int("--size", arg, 0, 32768, &lv)) return CLI_USAGE; s->size = (int)lv; return 0;
     case O_RED: return parse_reducer(s, arg);
     case O_KEEP: o->keep = 1; return 0;
+    case O_THR: o->thr_file = arg; return 0;
     default: return cli_usage_error("unknown option");
     }
 }
@@ -112,6 +120,7 @@ static int parse_args(opts *o, const char **out, int *zstd, int argc, char **arg
         {"pixel-space", required_argument, 0, O_PIX}, {"v", required_argument, 0, O_V}, {"scale", required_argument, 0, O_SCALE},
         {"sigma", required_argument, 0, O_SIGMA}, {"fg", required_argument, 0, O_FG}, {"crop", required_argument, 0, O_CROP},
         {"size", required_argument, 0, O_SIZE}, {"image-score", required_argument, 0, O_RED}, {"keep-parts", no_argument, 0, O_KEEP},
+        {"threshold-file", required_argument, 0, O_THR},
         {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int preset = GLAD_SCORE_PRESET_GLAD, c, n = 0, st = -1;
@@ -225,6 +234,7 @@ static int score_record(glad_record *r, const opts *o)
     if ((rc = glad_score_map_finish(&m, &am, &score))) { cli_rec_error(id, "amap", "%s", glad_error_detail()); goto out; }
     if ((rc = follow_mask(r, &m))) { cli_rec_error(id, "mask", "could not follow the map: %s", glad_strerror(rc)); goto out; }
     if ((o->keep && keep_parts(r, &m)) || glad_record_set_tensor(r, "amap", &am) || glad_record_set_f64(r, "score", score)) { cli_error("out of memory"); goto out; }
+    if (o->thr_file && glad_thresholds_apply(&o->thr, r)) { cli_error("%s", glad_error_detail()); goto out; }
     status = CLI_OK;
 out:
     free(img); free(rec);
@@ -240,6 +250,11 @@ int main(int argc, char **argv)
     const char *out = "-";
     int zstd = 0, status = parse_args(&o, &out, &zstd, argc, argv), rc = 0;
     if (status >= 0) { free(o.layers_buf); free(o.layers); return status; }
+    glad_error_clear();
+    if (o.thr_file && glad_thresholds_load(&o.thr, o.thr_file) < 0) {
+        free(o.layers_buf); free(o.layers);
+        return cli_error("%s", glad_error_detail());
+    }
     const char *in = optind < argc ? argv[optind] : "-";
     glad_reader *rd;
     glad_writer *wr;
@@ -259,5 +274,6 @@ int main(int argc, char **argv)
     status = cli_finish(status, rd, wr);
     free(o.layers_buf);
     free(o.layers);
+    glad_thresholds_free(&o.thr);
     return status;
 }

@@ -3,7 +3,8 @@
  * index.html gallery sorted by score, the worst false positives and false
  * negatives first. The panels and the index are drawn by lib/io/gallery.h;
  * this file reads the stream twice (the global heat-map range, then the
- * panels) and writes the files, each to PATH.tmp.PID renamed when complete. */
+ * panels) and writes the files, each to PATH.tmp.PID renamed when complete.
+ * --per-image copies glad-auroc's per-image CSV beside the index and links it. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -14,6 +15,7 @@
 #include "cli.h"
 #include "io/gallery.h"
 #include "io/image.h"
+#include "io/outfile.h"
 
 static const char usage[] =
     "Usage: glad-view --out DIR [OPTION]... [FILE]\n"
@@ -29,9 +31,13 @@ static const char usage[] =
     "      --cell N         size of each picture in the panel (default 128)\n"
     "      --limit N        at most N panels (default all)\n"
     "      --worst N        records in each worst-of list (default 8)\n"
+    "      --per-image F    copy F (glad-auroc --per-image) to DIR/per-image.csv\n"
+    "                       and link it from the index\n"
+    "Captions show the record's 'decision' (glad-score --threshold-file) when\n"
+    "present.\n"
     "  -h, --help, -V, --version\n";
 
-typedef struct { const char *dir; int norm; long cell, limit, worst; } options;
+typedef struct { const char *dir, *per_image; int norm; long cell, limit, worst; } options;
 
 /* Temporary name of a file being written (a local stand-in until
  * lib/io/outfile lands); NULL when out of memory. */
@@ -110,6 +116,27 @@ static int write_panels(const char *in, const options *o, double lo, double hi, 
     return status;
 }
 
+/* DIR/per-image.csv: a copy of --per-image, linked from the index */
+static int copy_per_image(const options *o, glad_gallery *g)
+{
+    char *path = glad_strfmt("%s/per-image.csv", o->dir);
+    FILE *in = fopen(o->per_image, "rb");
+    glad_outfile *of = NULL;
+    int status = !path ? cli_error("out of memory") : !in ? cli_error("%s: cannot read: %s", o->per_image, strerror(errno)) : 0;
+    glad_error_clear();
+    if (!status && glad_outfile_open(&of, path, 0) < 0) status = cli_error("%s", glad_error_detail());
+    char buf[65536];
+    size_t k;
+    while (!status && (k = fread(buf, 1, sizeof buf, in)) > 0) glad_outfile_write(of, buf, k);
+    if (!status && ferror(in)) status = cli_error("%s: read error", o->per_image);
+    if (of && status) glad_outfile_abort(of);
+    else if (of && glad_outfile_commit(of) < 0) status = cli_error("%s", glad_error_detail());
+    if (in) fclose(in);
+    free(path);
+    if (!status) g->per_image = "per-image.csv";
+    return status;
+}
+
 /* DIR/index.html */
 static int write_index(const options *o, glad_gallery *g)
 {
@@ -128,12 +155,13 @@ static int write_index(const options *o, glad_gallery *g)
 int main(int argc, char **argv)
 {
     cli_init("glad-view");
-    enum { O_NORM = 256, O_CELL, O_LIMIT, O_WORST };
+    enum { O_NORM = 256, O_CELL, O_LIMIT, O_WORST, O_PERIMG };
     static const struct option lo[] = {
         {"out", required_argument, 0, 'd'}, {"norm", required_argument, 0, O_NORM}, {"cell", required_argument, 0, O_CELL},
         {"limit", required_argument, 0, O_LIMIT}, {"worst", required_argument, 0, O_WORST},
+        {"per-image", required_argument, 0, O_PERIMG},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
-    options o = {NULL, GLAD_GALLERY_NORM_GLOBAL, 128, -1, 8};
+    options o = {NULL, NULL, GLAD_GALLERY_NORM_GLOBAL, 128, -1, 8};
     int c;
     while ((c = cli_getopt(argc, argv, "d:hV", lo)) != -1) {
         switch (c) {
@@ -142,6 +170,7 @@ int main(int argc, char **argv)
         case O_CELL: if (cli_parse_int("--cell", optarg, 16, 2048, &o.cell)) return CLI_USAGE; break;
         case O_LIMIT: if (cli_parse_int("--limit", optarg, 0, 100000000, &o.limit)) return CLI_USAGE; break;
         case O_WORST: if (cli_parse_int("--worst", optarg, 0, 100000, &o.worst)) return CLI_USAGE; break;
+        case O_PERIMG: o.per_image = optarg; break;
         case 'h': fputs(usage, stdout); return CLI_OK;
         case 'V': return cli_version();
         default: return cli_usage_error("unknown option");
@@ -163,6 +192,7 @@ int main(int argc, char **argv)
     glad_gallery_init(&g);
     if (!status) status = amap_range(in, &lo_, &hi_);
     if (!status) status = write_panels(in, &o, lo_, hi_, &g);
+    if (!status && o.per_image) status = copy_per_image(&o, &g);
     if (!status) status = write_index(&o, &g);
     glad_gallery_free(&g);
     if (copy) unlink(copy);

@@ -50,7 +50,7 @@ static int add(glad_report *rep, glad_record *r)
 
 static glad_report *new_report(glad_report_by by, int pixel_size, int curves)
 {
-    glad_report_opts o = {by, pixel_size, 0, curves};
+    glad_report_opts o = {by, pixel_size, 0, curves, NULL};
     glad_report *rep = NULL;
     CHECK(glad_report_new(&rep, &o) == 0 && rep);
     return rep;
@@ -262,7 +262,7 @@ static void test_eval_errors(void)
     CHECK(glad_report_eval(rep) == GLAD_ENOTFOUND);
     CHECKF(!strcmp(glad_error_detail(), "record 'm/1': 'amap' missing (1 of 3 records have one; pixel metrics need all)"), "%s", glad_error_detail());
     glad_report_free(rep);
-    glad_report_opts bad = {GLAD_REPORT_BY_NONE + 1, 0, 0, 0};
+    glad_report_opts bad = {GLAD_REPORT_BY_NONE + 1, 0, 0, 0, NULL};
     CHECK(glad_report_new(&rep, &bad) == GLAD_EINVAL && rep == NULL);
 }
 
@@ -345,7 +345,7 @@ static void test_pixels_curves_history(void)
     free(buf);
     glad_report_free(rep);
     /* image-only rows have ROC and PR but no PRO */
-    glad_report_opts o = {GLAD_REPORT_BY_CLASS, 0, 0, 1};
+    glad_report_opts o = {GLAD_REPORT_BY_CLASS, 0, 0, 1, NULL};
     glad_record r;
     CHECK(glad_report_new(&rep, &o) == 0);
     rec_basic(&r, "i/0", "i", NULL, 0, 0.1); CHECK(add(rep, &r) == 0);
@@ -390,6 +390,99 @@ static void test_names(void)
     free(s);
 }
 
+/* ---- decisions at a calibrated threshold (counts by hand) ---- */
+static void set_pred(glad_record *r, int h, int w)
+{
+    glad_tensor t;
+    glad_tensor_alloc4(&t, GLAD_DT_U8, h, w, -1, -1);
+    uint8_t *p = t.data;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) p[y * w + x] = y >= 2 && y < 5 && x >= 2 && x < 5;
+    glad_record_set_tensor(r, "pred_mask", &t);
+}
+
+static void test_decisions(void)
+{
+    /* image: b flags 0.7, 0.9, 0.6 (all anomalous): TP 3, TN 3 -> P R F1 Acc 1;
+     * a flags 0.8 only: TP 1, FN 1 (0.25), TN 2 -> P 1, R 1/2, F1 2/3, Acc 3/4 */
+    glad_thresholds t = {.method = GLAD_CALIB_TARGET_FPR, .target_fpr = 0.01, .image = 0.5};
+    glad_report_opts o = {GLAD_REPORT_BY_CLASS, 0, 0, 0, &t};
+    glad_report *rep = NULL;
+    CHECK(glad_report_new(&rep, &o) == 0);
+    glad_record r;
+    char id[32];
+    for (int i = 0; i < 10; i++) {
+        if (i < 6) { snprintf(id, sizeof id, "b/%d", i); rec_basic(&r, id, "b", "x", lbb[i], sb[i]); }
+        else { snprintf(id, sizeof id, "a/%d", i); rec_basic(&r, id, "a", "x", lba[i - 6], sa[i - 6]); }
+        CHECK(add(rep, &r) == 0);
+    }
+    CHECK(glad_report_eval(rep) == 0);
+    CHECK(glad_report_ndec(rep) == GLAD_DEC_P_PREC);   /* image columns only: no maps */
+    const glad_report_row *a = glad_report_row_at(rep, 0), *b = glad_report_row_at(rep, 1);
+    CHECK(a->has_dec && a->ic.tp == 1 && a->ic.fn == 1 && a->ic.tn == 2 && a->ic.fp == 0);
+    CHECK(a->d[GLAD_DEC_I_PREC] == 1 && a->d[GLAD_DEC_I_REC] == 0.5 && a->d[GLAD_DEC_I_ACC] == 0.75);
+    CHECK_NEAR(a->d[GLAD_DEC_I_F1], 2.0 / 3, 1e-15);
+    CHECK(b->d[GLAD_DEC_I_PREC] == 1 && b->d[GLAD_DEC_I_REC] == 1 && b->d[GLAD_DEC_I_F1] == 1 && b->d[GLAD_DEC_I_ACC] == 1);
+    CHECK(isnan(a->d[GLAD_DEC_P_F1]));
+    const double *dm = glad_report_dec_mean(rep);
+    CHECK(dm[GLAD_DEC_I_REC] == 0.75 && dm[GLAD_DEC_I_ACC] == 0.875);
+    CHECK_NEAR(dm[GLAD_DEC_I_F1], 5.0 / 6, 1e-15);
+    char *txt = written(rep, GLAD_REPORT_TABLE);
+    CHECK(txt && strstr(txt, "PRO-compat") == NULL && strstr(txt, "I-F1max  I-Prec   I-Rec    I-F1   I-Acc\n"));
+    CHECK(txt && strstr(txt, "\ndecisions: image score > 0.5 (calibrated at target FPR 0.01)\n"));
+    free(txt);
+    char *csv = written(rep, GLAD_REPORT_CSV);
+    CHECK(csv && strstr(csv, ",pro_compat,i_precision,i_recall,i_f1,i_accuracy\n") && strstr(csv, "\nmean,,,"));
+    free(csv);
+    glad_report_free(rep);
+
+    /* pixels: amap > 1 flags the 3x3 square of every 8x8 map; anomalous record (mask =
+     * the square): TP 9, TN 55; normal record: FP 9, TN 55 -> P 1/2, R 1, F1 2/3, Acc 119/128.
+     * The same from the records' own decision and pred_mask. */
+    for (int own = 0; own < 2; own++) {
+        glad_thresholds tp = {.method = GLAD_CALIB_MAX_F1, .target_fpr = NAN, .image = 0.5, .has_pixel = 1, .pixel = 1.0};
+        glad_report_opts op = {GLAD_REPORT_BY_CLASS, 0, 0, 0, own ? NULL : &tp};
+        CHECK(glad_report_new(&rep, &op) == 0);
+        rec_basic(&r, "c/0", "c", "x", 1, 0.9); set_map(&r, 8, 8, 2, 0); set_mask(&r, 8, 8, 1, 255);
+        if (own) { glad_record_set_int(&r, "decision", 1); set_pred(&r, 8, 8); }
+        CHECK(add(rep, &r) == 0);
+        rec_basic(&r, "c/1", "c", "x", 0, 0.1); set_map(&r, 8, 8, 2, 0);
+        if (own) { glad_record_set_int(&r, "decision", 0); set_pred(&r, 8, 8); }
+        CHECK(add(rep, &r) == 0);
+        CHECK(glad_report_eval(rep) == 0);
+        CHECK(glad_report_ndec(rep) == GLAD_NDEC);
+        const glad_report_row *c = glad_report_row_at(rep, 0);
+        CHECK(c->has_pdec && c->pc.tp == 9 && c->pc.fp == 9 && c->pc.tn == 110 && c->pc.fn == 0);
+        CHECK(c->d[GLAD_DEC_P_PREC] == 0.5 && c->d[GLAD_DEC_P_REC] == 1 && c->d[GLAD_DEC_P_ACC] == 119.0 / 128);
+        CHECK_NEAR(c->d[GLAD_DEC_P_F1], 2.0 / 3, 1e-15);
+        CHECK(c->d[GLAD_DEC_I_F1] == 1);
+        txt = written(rep, GLAD_REPORT_MARKDOWN);
+        CHECK(txt && strstr(txt, own ? "\nDecisions: the records' 'decision' and 'pred_mask'\n"
+                                     : "\nDecisions: image score > 0.5, pixel amap > 1 (calibrated at the maximum validation F1)\n"));
+        free(txt);
+        char *js = written(rep, GLAD_REPORT_JSON);
+        CHECK(js && strstr(js, "\"p_tp\":9,\"p_fp\":9,\"p_tn\":110,\"p_fn\":0") && strstr(js, own ? "\"decisions\":\"records\"" : "\"pixel_threshold\":1,"));
+        free(js);
+        glad_report_free(rep);
+    }
+
+    /* the records' decisions: all or none; 0/1 only; pred_mask of the amap's shape */
+    CHECK(glad_report_new(&rep, &(glad_report_opts){GLAD_REPORT_BY_CLASS, 0, 0, 0, NULL}) == 0);
+    rec_basic(&r, "d/0", "d", "x", 1, 0.9); glad_record_set_int(&r, "decision", 1); CHECK(add(rep, &r) == 0);
+    rec_basic(&r, "d/1", "d", "x", 0, 0.1); CHECK(add(rep, &r) == 0);
+    glad_error_clear();
+    CHECK(glad_report_eval(rep) == GLAD_ENOTFOUND && strstr(glad_error_detail(), "record 'd/1': 'decision' missing (1 of 2"));
+    glad_report_free(rep);
+    CHECK(glad_report_new(&rep, &(glad_report_opts){GLAD_REPORT_BY_CLASS, 0, 0, 0, NULL}) == 0);
+    rec_basic(&r, "e/0", "e", "x", 1, 0.9); glad_record_set_int(&r, "decision", 3);
+    CHECK(glad_report_add(rep, &r) == GLAD_EFORMAT && strstr(glad_error_detail(), "record 'e/0': 'decision' must be 0 or 1"));
+    glad_record_free(&r);
+    rec_basic(&r, "e/1", "e", "x", 0, 0.1); set_map(&r, 8, 8, 2, 0); set_pred(&r, 8, 7);
+    CHECK(glad_report_add(rep, &r) == GLAD_ESHAPE && strstr(glad_error_detail(), "record 'e/1': 'pred_mask' must have the amap's shape 8x8"));
+    glad_record_free(&r);
+    glad_report_free(rep);
+}
+
 int main(void)
 {
     test_names();
@@ -400,5 +493,6 @@ int main(void)
     test_eval_errors();
     test_pixels_curves_history();
     test_pixels_by_defect();
+    test_decisions();
     return check_done();
 }

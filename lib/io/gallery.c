@@ -141,6 +141,8 @@ int glad_gallery_add(glad_gallery *g, const glad_record *r, const char *file)
     glad_record_get_int(r, "label", &lab);
     e->label = (int)lab;
     e->has_score = glad_record_get_f64(r, "score", &e->score) == 0;
+    int64_t dec = -1;
+    e->decision = glad_record_get_int(r, "decision", &dec) == 0 && (dec == 0 || dec == 1) ? (int)dec : -1;
     if (!e->has_score) e->score = NAN;
     e->id = strdup(glad_record_id(r));
     e->file = strdup(file);
@@ -169,7 +171,9 @@ static void html_item(FILE *f, const glad_gallery_entry *e)
     html_escape(f, e->file);
     fputs("\" loading=\"lazy\"><figcaption>", f);
     html_escape(f, e->id);
-    fprintf(f, "<br>label %d, score %.4g</figcaption></figure>\n", e->label, e->score);
+    fprintf(f, "<br>label %d, score %.4g", e->label, e->score);
+    if (e->decision >= 0) fprintf(f, ", decision %d%s", e->decision, e->decision != e->label && e->label >= 0 ? " (wrong)" : "");
+    fputs("</figcaption></figure>\n", f);
 }
 
 int glad_gallery_write_html(glad_gallery *g, int worst, FILE *f)
@@ -180,6 +184,11 @@ int glad_gallery_write_html(glad_gallery *g, int worst, FILE *f)
     fputs("<!doctype html><meta charset=\"utf-8\"><title>glad-view</title>\n<style>body{font-family:sans-serif;margin:1em}"
           "figure{display:inline-block;margin:4px}img{max-width:100%}figcaption{font-size:12px}</style>\n"
           "<h1>Reconstructions and anomaly maps</h1>\n<p>input | reconstruction | anomaly map | ground truth</p>\n", f);
+    if (g->per_image) {
+        fputs("<p><a href=\"", f);
+        html_escape(f, g->per_image);
+        fputs("\">Per-image results (CSV)</a>: id, class, defect, label, score, decision, ads_step</p>\n", f);
+    }
     fputs("<h2 id=\"fp\">Worst false positives (normal, highest scores)</h2>\n", f);
     for (int i = 0, k = 0; i < ne && k < worst; i++) if (es[i].label == 0) { html_item(f, &es[i]); k++; }
     fputs("<h2 id=\"fn\">Worst false negatives (anomalous, lowest scores)</h2>\n", f);

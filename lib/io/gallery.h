@@ -30,13 +30,17 @@ int glad_gallery_range(const glad_record *r, double *lo, double *hi);
  * record's own range instead); mask pixels > 0.5 are red. */
 int glad_gallery_panel(const glad_record *r, int cell, double lo, double hi, glad_gallery_norm norm, glad_tensor *out);
 
-/* The index: one entry per panel. */
-typedef struct { char *id, *file; double score; int label, has_score; } glad_gallery_entry;
-typedef struct { glad_gallery_entry *e; int n, cap; } glad_gallery;
+/* The index: one entry per panel. decision: the record's calibrated
+ * 'decision' (0/1; -1 when it has none), shown in the caption when present.
+ * per_image: a file name (relative to the index) linked at the top as the
+ * per-image results (glad-auroc --per-image); NULL: no link. */
+typedef struct { char *id, *file; double score; int label, has_score, decision; } glad_gallery_entry;
+typedef struct { glad_gallery_entry *e; int n, cap; const char *per_image; } glad_gallery;
 
 void glad_gallery_init(glad_gallery *g);
 void glad_gallery_free(glad_gallery *g);
-/* Record r's id, label (-1 when missing) and score (NAN when missing) with
+/* Record r's id, label (-1 when missing), score (NAN when missing) and
+ * decision (-1 when missing) with
  * the panel's file name as the index links it (relative to the index). */
 int glad_gallery_add(glad_gallery *g, const glad_record *r, const char *file);
 /* Sort the entries by score (highest first) and write index.html to f:

@@ -16,6 +16,8 @@ const char *const glad_report_format_names[] = {"table", "markdown", "csv", "jso
 const char *const glad_metric_headers[] = {"I-AUROC", "I-AP", "I-F1max", "P-AUROC", "P-AP", "P-F1max", "AUPRO", "PRO-compat", NULL};
 const char *const glad_metric_keys[] = {"i_auroc", "i_ap", "i_f1max", "p_auroc", "p_ap", "p_f1max", "aupro", "pro_compat", NULL};
 const char *const glad_report_curve_names[] = {"roc", "pr", "pro", NULL};
+const char *const glad_dec_headers[] = {"I-Prec", "I-Rec", "I-F1", "I-Acc", "P-Prec", "P-Rec", "P-F1", "P-Acc", NULL};
+const char *const glad_dec_keys[] = {"i_precision", "i_recall", "i_f1", "i_accuracy", "p_precision", "p_recall", "p_f1", "p_accuracy", NULL};
 
 /* ---- interned names (classes, defects) ---- */
 typedef struct { char **s; int n, cap; } strtab;
@@ -72,7 +74,14 @@ static void idset_free(idset *d)
 }
 
 /* ---- the report ---- */
-typedef struct { int bucket, defect; uint8_t label; double score; int64_t img; } rec;
+typedef struct {
+    int bucket, defect;
+    uint8_t label;
+    int8_t dec, pdec;           /* decision 0/1 (-1: none); pdec: pixel counts below are set */
+    double score;
+    int64_t img;
+    uint64_t ptp, pfp, ptn, pfn;   /* pixel confusion counts at the threshold */
+} rec;
 
 typedef struct {
     glad_report_row row;
@@ -90,6 +99,9 @@ struct glad_report {
     size_t nr, rcap;
     long with_amap, without_amap, train_split;
     char *first_without_amap;
+    long with_dec, with_pdec;
+    char *first_without_dec, *first_without_pdec;
+    double dmean[GLAD_NDEC];
     glad_history *hist;
     int nhist, histcap;
     idset ids;
@@ -111,6 +123,7 @@ int glad_report_new(glad_report **rep, const glad_report_opts *o)
     r->o = *o;
     if (r->o.fpr_limit == 0) r->o.fpr_limit = 0.3;
     for (int m = 0; m < GLAD_NMET; m++) r->mean[m] = NAN;
+    for (int m = 0; m < GLAD_NDEC; m++) r->dmean[m] = NAN;
     *rep = r;
     return 0;
 }
@@ -133,6 +146,8 @@ void glad_report_free(glad_report *r)
     strtab_free(&r->buckets);
     strtab_free(&r->defects);
     free(r->first_without_amap);
+    free(r->first_without_dec);
+    free(r->first_without_pdec);
     for (int k = 0; k < r->nhist; k++) glad_history_free(&r->hist[k]);
     free(r->hist);
     idset_free(&r->ids);
@@ -194,9 +209,60 @@ static int plane_shape(const glad_tensor *t, int *h, int *w)
 
 /* The record's amap and mask into the pixel set of bucket b; *img = its
  * image index there, or -1 when the record has no amap. */
-static int add_pixels(glad_report *r, const glad_record *rc_, const char *id, int b, int label, int64_t *img)
+/* The predicted mask at the final resolution (n pixels): amap > the pixel
+ * threshold, or the record's 'pred_mask' (the amap's h x w, resampled
+ * nearest like the mask); counted against m8 into y. No prediction: pdec 0. */
+static int add_pred(glad_report *r, const glad_record *x, const char *id, rec *y, const float *map, const uint8_t *m8,
+                    int h, int w, size_t n)
+{
+    const glad_tensor *pt;
+    y->pdec = 0;
+    if (r->o.thr) {
+        if (!r->o.thr->has_pixel) return 0;
+        for (size_t i = 0; i < n; i++) {
+            int p = map[i] > r->o.thr->pixel;
+            if (m8[i]) { y->ptp += p; y->pfn += !p; } else { y->pfp += p; y->ptn += !p; }
+        }
+        y->pdec = 1;
+        return 0;
+    }
+    if (glad_record_get_tensor(x, "pred_mask", &pt) < 0) {
+        if (glad_record_find(x, "pred_mask")) return glad_fail(GLAD_EDTYPE, "record '%s': 'pred_mask' is not a tensor", id);
+        return 0;
+    }
+    int ph, pw;
+    if (plane_shape(pt, &ph, &pw) < 0 || ph != h || pw != w)
+        return glad_fail(GLAD_ESHAPE, "record '%s': 'pred_mask' must have the amap's shape %dx%d", id, h, w);
+    size_t pn = (size_t)ph * pw;
+    float *pf = malloc(pn * sizeof *pf);
+    uint8_t *p8 = malloc(pn), *rp8 = NULL;
+    int rc = glad_fail(GLAD_ENOMEM, "out of memory");
+    if (!pf || !p8) goto out;
+    if (glad_tensor_to_f32(pt, pf) < 0) { rc = glad_fail(GLAD_EDTYPE, "record '%s': 'pred_mask' has an unsupported dtype", id); goto out; }
+    for (size_t i = 0; i < pn; i++) {
+        if (isnan(pf[i])) { rc = glad_fail(GLAD_ENAN, "record '%s': 'pred_mask' contains NaN", id); goto out; }
+        p8[i] = pf[i] != 0;
+    }
+    if (r->o.pixel_size) {
+        int N = r->o.pixel_size;
+        if (!(rp8 = malloc((size_t)N * N)) || glad_resize_nearest_u8(rp8, N, N, p8, 1, ph, pw) < 0) goto out;
+        free(p8); p8 = rp8; rp8 = NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int p = p8[i];
+        if (m8[i]) { y->ptp += p; y->pfn += !p; } else { y->pfp += p; y->ptn += !p; }
+    }
+    y->pdec = 1;
+    rc = 0;
+out:
+    free(pf); free(p8); free(rp8);
+    return rc;
+}
+
+static int add_pixels(glad_report *r, const glad_record *rc_, const char *id, int b, int label, rec *y)
 {
     const glad_tensor *am, *mk = NULL;
+    int64_t *img = &y->img;
     *img = -1;
     if (glad_record_get_tensor(rc_, "amap", &am) < 0) {
         if (glad_record_find(rc_, "amap")) return glad_fail(GLAD_EDTYPE, "record '%s': 'amap' is not a tensor", id);
@@ -250,6 +316,8 @@ static int add_pixels(glad_report *r, const glad_record *rc_, const char *id, in
         free(m8); m8 = rm8; rm8 = NULL;
         oh = ow = N;
     }
+    if ((rc = add_pred(r, rc_, id, y, map, m8, h, w, (size_t)oh * ow)) < 0) goto out;
+    rc = glad_fail(GLAD_ENOMEM, "out of memory");
     if (ensure_ps(r, b) < 0) goto out;
     uint32_t ix;
     int e = glad_pixset_add(&r->ps[b], map, m8, oh, ow, &ix);
@@ -297,8 +365,20 @@ int glad_report_add(glad_report *r, const glad_record *x)
         r->r = q; r->rcap = cap;
     }
     rec *y = &r->r[r->nr];
+    memset(y, 0, sizeof *y);
     y->bucket = b; y->defect = d; y->label = (uint8_t)label; y->score = score;
-    GLAD_TRY(add_pixels(r, x, id, b, (int)label, &y->img));
+    y->dec = -1;
+    int64_t dv;
+    if (r->o.thr) y->dec = score > r->o.thr->image;
+    else if ((e = glad_record_get_int(x, "decision", &dv)) == 0) {
+        if (dv != 0 && dv != 1) return glad_fail(GLAD_EFORMAT, "record '%s': 'decision' must be 0 or 1", id);
+        y->dec = (int8_t)dv;
+    } else if (e != GLAD_ENOTFOUND) return glad_fail(GLAD_EFORMAT, "record '%s': 'decision' must be 0 or 1", id);
+    GLAD_TRY(add_pixels(r, x, id, b, (int)label, y));
+    if (y->dec >= 0) r->with_dec++;
+    else if (!r->first_without_dec && !(r->first_without_dec = strdup(id))) return glad_fail(GLAD_ENOMEM, "out of memory");
+    if (y->pdec) r->with_pdec++;
+    else if (y->img >= 0 && !r->first_without_pdec && !(r->first_without_pdec = strdup(id))) return glad_fail(GLAD_ENOMEM, "out of memory");
     r->nr++;
     return 0;
 }
@@ -349,6 +429,29 @@ static void evaluate(const glad_report *r, group *g)
             goto out;
         g->row.m[GLAD_MET_P_AUROC] = pm->auroc; g->row.m[GLAD_MET_P_AP] = pm->ap; g->row.m[GLAD_MET_P_F1MAX] = pm->f1max;
         g->row.m[GLAD_MET_AUPRO] = pm->aupro; g->row.m[GLAD_MET_PRO_COMPAT] = pm->pro_compat;
+    }
+    for (int m = 0; m < GLAD_NDEC; m++) g->row.d[m] = NAN;
+    g->row.has_dec = r->with_dec > 0;
+    g->row.has_pdec = r->with_pdec > 0 && g->row.has_pix;
+    glad_confusion ic = {0}, pc = {0};
+    for (size_t i = 0; i < r->nr; i++) {
+        const rec *x = &r->r[i];
+        if (!in_row(g, x)) continue;
+        if (x->dec >= 0) {
+            if (x->label) { ic.tp += x->dec; ic.fn += !x->dec; } else { ic.fp += x->dec; ic.tn += !x->dec; }
+        }
+        pc.tp += x->ptp; pc.fp += x->pfp; pc.tn += x->ptn; pc.fn += x->pfn;
+    }
+    glad_confusion_rates(&ic);
+    glad_confusion_rates(&pc);
+    g->row.ic = ic; g->row.pc = pc;
+    if (g->row.has_dec) {
+        g->row.d[GLAD_DEC_I_PREC] = ic.precision; g->row.d[GLAD_DEC_I_REC] = ic.tpr;
+        g->row.d[GLAD_DEC_I_F1] = ic.f1; g->row.d[GLAD_DEC_I_ACC] = ic.accuracy;
+    }
+    if (g->row.has_pdec) {
+        g->row.d[GLAD_DEC_P_PREC] = pc.precision; g->row.d[GLAD_DEC_P_REC] = pc.tpr;
+        g->row.d[GLAD_DEC_P_F1] = pc.f1; g->row.d[GLAD_DEC_P_ACC] = pc.accuracy;
     }
     g->rc = 0;
 out:
@@ -417,6 +520,12 @@ int glad_report_eval(glad_report *r)
     if (r->with_amap && r->without_amap)
         return glad_fail(GLAD_ENOTFOUND, "record '%s': 'amap' missing (%ld of %zu records have one; pixel metrics need all)",
                          r->first_without_amap, r->with_amap, r->nr);
+    if (r->with_dec && r->with_dec < (long)r->nr)
+        return glad_fail(GLAD_ENOTFOUND, "record '%s': 'decision' missing (%ld of %zu records have one; the figures at a threshold need all, or give --threshold-file)",
+                         r->first_without_dec, r->with_dec, r->nr);
+    if (r->with_pdec && r->with_pdec < r->with_amap)
+        return glad_fail(GLAD_ENOTFOUND, "record '%s': 'pred_mask' missing (%ld of %ld records with an amap have one)",
+                         r->first_without_pdec, r->with_pdec, r->with_amap);
     if (r->train_split)
         GLAD_TRY(warn(r, glad_strfmt("%ld records have split 'train'; every record given is evaluated", r->train_split)));
     GLAD_TRY(make_rows(r));
@@ -447,12 +556,22 @@ int glad_report_eval(glad_report *r)
         if (ng > 1 && cnt && cnt < ng && m < last)
             GLAD_TRY(warn(r, glad_strfmt("mean %s is over %d of %d rows (the others are n/a)", glad_metric_headers[m], cnt, ng)));
     }
+    for (int m = 0; m < glad_report_ndec(r); m++) {
+        double s = 0;
+        int cnt = 0;
+        for (int i = 0; i < ng; i++) if (!isnan(r->g[i].row.d[m])) { s += r->g[i].row.d[m]; cnt++; }
+        r->dmean[m] = cnt ? s / cnt : NAN;
+        if (ng > 1 && cnt && cnt < ng)
+            GLAD_TRY(warn(r, glad_strfmt("mean %s is over %d of %d rows (the others are n/a)", glad_dec_headers[m], cnt, ng)));
+    }
     return 0;
 }
 
 int glad_report_nrows(const glad_report *r) { return r->ng; }
 const glad_report_row *glad_report_row_at(const glad_report *r, int i) { return i >= 0 && i < r->ng ? &r->g[i].row : NULL; }
 const double *glad_report_mean(const glad_report *r) { return r->mean; }
+const double *glad_report_dec_mean(const glad_report *r) { return r->dmean; }
+int glad_report_ndec(const glad_report *r) { return !r->with_dec ? 0 : r->with_pdec && r->with_amap ? GLAD_NDEC : GLAD_DEC_P_PREC; }
 int glad_report_nwarnings(const glad_report *r) { return r->nwarn; }
 const char *glad_report_warning(const glad_report *r, int i) { return i >= 0 && i < r->nwarn ? r->warn[i] : NULL; }
 
@@ -495,6 +614,23 @@ static void write_history(const glad_report *r, int markdown, FILE *f)
     }
 }
 
+/* How the decisions were made, under the table. */
+static void write_decisions(const glad_report *r, int markdown, FILE *f)
+{
+    const int nd = glad_report_ndec(r);
+    if (!nd) return;
+    const glad_thresholds *t = r->o.thr;
+    fputs(markdown ? "\nDecisions: " : "\ndecisions: ", f);
+    if (!t) {
+        fprintf(f, "the records' 'decision'%s\n", nd > GLAD_DEC_P_PREC ? " and 'pred_mask'" : "");
+        return;
+    }
+    fprintf(f, "image score > %.9g", t->image);
+    if (nd > GLAD_DEC_P_PREC) fprintf(f, ", pixel amap > %.9g", t->pixel);
+    if (t->method == GLAD_CALIB_TARGET_FPR) fprintf(f, " (calibrated at target FPR %g)\n", t->target_fpr);
+    else fputs(" (calibrated at the maximum validation F1)\n", f);
+}
+
 /* the first column's header */
 static const char *by_title(const glad_report *r)
 {
@@ -503,11 +639,13 @@ static const char *by_title(const glad_report *r)
 
 /* metric m of row i, or of the mean row when i == ng */
 static double cell(const glad_report *r, int i, int m) { return i < r->ng ? r->g[i].row.m[m] : r->mean[m]; }
+/* decision figure m of row i, or of the mean row */
+static double dcell(const glad_report *r, int i, int m) { return i < r->ng ? r->g[i].row.d[m] : r->dmean[m]; }
 
 static void write_text(const glad_report *r, FILE *f)
 {
     const char *byname = by_title(r);
-    const int last = shown_metrics(r), rows = r->ng + (r->ng > 1);   /* + the mean row */
+    const int last = shown_metrics(r), rows = r->ng + (r->ng > 1), nd = glad_report_ndec(r);   /* + the mean row */
     int w0 = (int)strlen(byname);
     char b[32];
     for (int i = 0; i < r->ng; i++) if ((int)strlen(r->g[i].row.name) > w0) w0 = (int)strlen(r->g[i].row.name);
@@ -517,6 +655,7 @@ static void write_text(const glad_report *r, FILE *f)
         int wm = (int)strlen(glad_metric_headers[m]) > 7 ? (int)strlen(glad_metric_headers[m]) : 7;
         fprintf(f, " %*s", wm, glad_metric_headers[m]);
     }
+    for (int m = 0; m < nd; m++) fprintf(f, " %7s", glad_dec_headers[m]);
     fputc('\n', f);
     for (int i = 0; i < rows; i++) {
         if (i < r->ng) fprintf(f, "%-*s %6ld %6ld", w0, r->g[i].row.name, r->g[i].row.n, r->g[i].row.nanom);
@@ -526,35 +665,41 @@ static void write_text(const glad_report *r, FILE *f)
             pct(b, sizeof b, cell(r, i, m));
             fprintf(f, " %*s", wm, b);
         }
+        for (int m = 0; m < nd; m++) { pct(b, sizeof b, dcell(r, i, m)); fprintf(f, " %7s", b); }
         fputc('\n', f);
     }
+    write_decisions(r, 0, f);
     write_history(r, 0, f);
 }
 
 static void write_markdown(const glad_report *r, FILE *f)
 {
-    const int last = shown_metrics(r), rows = r->ng + (r->ng > 1);
+    const int last = shown_metrics(r), rows = r->ng + (r->ng > 1), nd = glad_report_ndec(r);
     char b[32];
     fprintf(f, "| %s | n | anomalous |", by_title(r));
     for (int m = 0; m < last; m++) fprintf(f, " %s |", glad_metric_headers[m]);
+    for (int m = 0; m < nd; m++) fprintf(f, " %s |", glad_dec_headers[m]);
     fputs("\n|:--|--:|--:|", f);
-    for (int m = 0; m < last; m++) fputs("--:|", f);
+    for (int m = 0; m < last + nd; m++) fputs("--:|", f);
     fputc('\n', f);
     for (int i = 0; i < rows; i++) {
         if (i < r->ng) fprintf(f, "| %s | %ld | %ld |", r->g[i].row.name, r->g[i].row.n, r->g[i].row.nanom);
         else fputs("| **mean** | | |", f);
         for (int m = 0; m < last; m++) { pct(b, sizeof b, cell(r, i, m)); fprintf(f, " %s |", b); }
+        for (int m = 0; m < nd; m++) { pct(b, sizeof b, dcell(r, i, m)); fprintf(f, " %s |", b); }
         fputc('\n', f);
     }
+    write_decisions(r, 1, f);
     write_history(r, 1, f);
 }
 
 static void write_csv(const glad_report *r, FILE *f)
 {
-    const int rows = r->ng + (r->ng > 1);
+    const int rows = r->ng + (r->ng > 1), nd = glad_report_ndec(r);
     fputs(by_title(r), f);
     fputs(",n,n_anomalous", f);
     for (int m = 0; m < GLAD_NMET; m++) fprintf(f, ",%s", glad_metric_keys[m]);
+    for (int m = 0; m < nd; m++) fprintf(f, ",%s", glad_dec_keys[m]);
     fputc('\n', f);
     for (int i = 0; i < rows; i++) {
         if (i < r->ng) {
@@ -566,8 +711,8 @@ static void write_csv(const glad_report *r, FILE *f)
             } else fputs(nm, f);
             fprintf(f, ",%ld,%ld", r->g[i].row.n, r->g[i].row.nanom);
         } else fputs("mean,,", f);
-        for (int m = 0; m < GLAD_NMET; m++) {
-            double v = cell(r, i, m);
+        for (int m = 0; m < GLAD_NMET + nd; m++) {
+            double v = m < GLAD_NMET ? cell(r, i, m) : dcell(r, i, m - GLAD_NMET);
             if (isnan(v)) fputc(',', f);
             else fprintf(f, ",%.17g", v);
         }
@@ -577,6 +722,7 @@ static void write_csv(const glad_report *r, FILE *f)
 
 static void write_json(const glad_report *r, FILE *f)
 {
+    const int nd = glad_report_ndec(r);
     fprintf(f, "{\"by\":\"%s\",\"rows\":[", by_title(r));
     for (int i = 0; i < r->ng; i++) {
         const glad_report_row *w = &r->g[i].row;
@@ -587,11 +733,29 @@ static void write_json(const glad_report *r, FILE *f)
             fprintf(f, ",\"n_pixels\":%llu,\"n_anomalous_pixels\":%llu,\"n_regions\":%u",
                     (unsigned long long)w->pm.npix, (unsigned long long)w->pm.npos, w->pm.nreg);
         for (int m = 0; m < GLAD_NMET; m++) { fprintf(f, ",\"%s\":", glad_metric_keys[m]); json_num(f, w->m[m]); }
+        if (nd) fprintf(f, ",\"tp\":%llu,\"fp\":%llu,\"tn\":%llu,\"fn\":%llu", (unsigned long long)w->ic.tp,
+                        (unsigned long long)w->ic.fp, (unsigned long long)w->ic.tn, (unsigned long long)w->ic.fn);
+        if (nd > GLAD_DEC_P_PREC) fprintf(f, ",\"p_tp\":%llu,\"p_fp\":%llu,\"p_tn\":%llu,\"p_fn\":%llu", (unsigned long long)w->pc.tp,
+                                          (unsigned long long)w->pc.fp, (unsigned long long)w->pc.tn, (unsigned long long)w->pc.fn);
+        for (int m = 0; m < nd; m++) { fprintf(f, ",\"%s\":", glad_dec_keys[m]); json_num(f, w->d[m]); }
         fputc('}', f);
     }
     fprintf(f, "],\"mean\":{\"rows\":%d", r->ng);
     for (int m = 0; m < GLAD_NMET; m++) { fprintf(f, ",\"%s\":", glad_metric_keys[m]); json_num(f, r->mean[m]); }
-    fprintf(f, "},\"fpr_limit\":%.17g,\"history\":[", r->o.fpr_limit);
+    for (int m = 0; m < nd; m++) { fprintf(f, ",\"%s\":", glad_dec_keys[m]); json_num(f, r->dmean[m]); }
+    fprintf(f, "},\"fpr_limit\":%.17g,", r->o.fpr_limit);
+    if (nd) {
+        const glad_thresholds *t = r->o.thr;
+        fprintf(f, "\"decisions\":\"%s\",", t ? "threshold-file" : "records");
+        if (t) {
+            fprintf(f, "\"image_threshold\":%.17g,\"pixel_threshold\":", t->image);
+            json_num(f, nd > GLAD_DEC_P_PREC ? t->pixel : NAN);
+            fprintf(f, ",\"method\":\"%s\",\"target_fpr\":", glad_calib_method_names[t->method == GLAD_CALIB_MAX_F1]);
+            json_num(f, t->target_fpr);
+            fputc(',', f);
+        }
+    }
+    fputs("\"history\":[", f);
     int c = 0;
     for (int k = 0; k < r->nhist; k++)
         for (int i = 0; i < r->hist[k].n; i++) {

@@ -12,13 +12,16 @@
  * strings for the caller.
  * Errors: a negative GLAD_E* code with glad_error_detail() naming the
  * record and field as the programs print it, e.g.
- * "record 'bottle/003': 'label' missing". */
+ * "record 'bottle/003': 'label' missing".
+ * Decisions at a calibrated threshold (opts.thr, or the records' 'decision'
+ * and 'pred_mask') add precision, recall, F1 and accuracy per row. */
 #ifndef GLAD_METRICS_REPORT_H
 #define GLAD_METRICS_REPORT_H
 
 #include <stdio.h>
 #include "core/glad.h"
 #include "io/record.h"
+#include "metrics/calib.h"
 #include "metrics/pro.h"
 
 /* Rows: per class (records without 'class' are "unknown"), per class and
@@ -38,6 +41,14 @@ enum { GLAD_MET_I_AUROC, GLAD_MET_I_AP, GLAD_MET_I_F1MAX, GLAD_MET_P_AUROC, GLAD
 extern const char *const glad_metric_headers[];   /* "I-AUROC", ... "PRO-compat" (table columns) */
 extern const char *const glad_metric_keys[];      /* "i_auroc", ... "pro_compat" (CSV/JSON keys) */
 
+/* Figures at a calibrated threshold (calib.h), in column order: image then
+ * pixel precision, recall, F1 and accuracy from the summed confusion counts
+ * of the row's records (pixels: of every image of the row). */
+enum { GLAD_DEC_I_PREC, GLAD_DEC_I_REC, GLAD_DEC_I_F1, GLAD_DEC_I_ACC,
+       GLAD_DEC_P_PREC, GLAD_DEC_P_REC, GLAD_DEC_P_F1, GLAD_DEC_P_ACC, GLAD_NDEC };
+extern const char *const glad_dec_headers[];   /* "I-Prec", ... "P-Acc" */
+extern const char *const glad_dec_keys[];      /* "i_precision", ... "p_accuracy" */
+
 /* Curves of a row; the names are the file-name suffixes ("roc", "pr", "pro"). */
 typedef enum { GLAD_REPORT_ROC, GLAD_REPORT_PR, GLAD_REPORT_PRO } glad_report_curve;
 extern const char *const glad_report_curve_names[];   /* "roc", "pr", "pro", NULL */
@@ -47,6 +58,12 @@ typedef struct {
     int pixel_size;     /* 0: maps and masks as given (same shape); N: resample both to NxN */
     double fpr_limit;   /* PRO integration limit; 0 = 0.3 */
     int curves;         /* keep each row's curves (pixel curves thinned to steps of 1e-3) */
+    /* Decisions: with thr, decision = score > thr->image and, when thr has a
+     * pixel threshold, pred = amap > thr->pixel (after --pixel-size
+     * resampling). Without thr, the records' own 'decision' (0/1) and
+     * 'pred_mask' (nonzero = anomalous, the amap's shape) when every record
+     * has them. Not owned; must outlive the report. */
+    const glad_thresholds *thr;
 } glad_report_opts;
 
 typedef struct {
@@ -55,6 +72,9 @@ typedef struct {
     double m[GLAD_NMET];      /* NAN = undefined */
     int has_pix;              /* pixel metrics computed (pm valid) */
     glad_pix_metrics pm;
+    int has_dec, has_pdec;    /* image / pixel decisions: ic / pc and d valid */
+    glad_confusion ic, pc;    /* confusion counts at the threshold */
+    double d[GLAD_NDEC];      /* NAN = undefined or no decisions */
 } glad_report_row;
 
 typedef struct glad_report glad_report;
@@ -84,6 +104,10 @@ int glad_report_nrows(const glad_report *rep);
 const glad_report_row *glad_report_row_at(const glad_report *rep, int i);
 /* Mean over the rows of each metric where it is defined (NAN where none is). */
 const double *glad_report_mean(const glad_report *rep);
+/* The same for the decision figures (GLAD_NDEC values). */
+const double *glad_report_dec_mean(const glad_report *rep);
+/* How many decision columns are shown: 0, 4 (image) or 8 (image and pixel). */
+int glad_report_ndec(const glad_report *rep);
 /* Warnings in the order they arose, e.g. "bottle: no anomalous records:
  * image metrics undefined (n/a)". */
 int glad_report_nwarnings(const glad_report *rep);
@@ -91,7 +115,9 @@ const char *glad_report_warning(const glad_report *rep, int i);
 
 /* The evaluated report in one format: table and markdown in percent with
  * one decimal and the pipeline history under them; CSV and JSON as
- * fractions in full precision (%.17g), undefined as empty / null.
+ * fractions in full precision (%.17g), undefined as empty / null. With
+ * decisions, their columns follow the metrics (and the thresholds are
+ * named under the table, as "image_threshold" / "pixel_threshold" in JSON).
  * 0 or GLAD_EIO when f has an error. */
 int glad_report_write(const glad_report *rep, glad_report_format fmt, FILE *f);
 

@@ -73,4 +73,30 @@ PYEOF
 glad-score --feat-dist none "$T/big.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "non-finite amap: exit 1 naming record and field" sh -c "test $rc = 1 && grep -q \"record 'b/0': 'amap' contains NaN or infinity\" '$T/err'"
 status 2 "bad reducer" glad-score --image-score top "$T/in.msgpack"
+# --threshold-file: decision and pred_mask; without it the output is unchanged
+S=$(getscore "$T/g.msgpack")
+printf '{"glad_thresholds":1,"method":"max-f1","image_threshold":%s,"pixel_threshold":0.09}\n' "$($PY -c "print($S - 1e-6)")" > "$T/thr.json"
+glad-score --preset glad --threshold-file "$T/thr.json" "$T/in.msgpack" > "$T/gt.msgpack"; rc=$?
+check "--threshold-file: exit 0" test $rc = 0
+check "decision 1 (score just above the threshold)" sh -c "glad-info --json '$T/gt.msgpack' | tail -1 | $PY -c 'import json,sys; assert json.load(sys.stdin)[\"decision\"] == 1'"
+check "pred_mask u8 [64,64] at the map's resolution" sh -c "glad-info '$T/gt.msgpack' | grep -q 'pred_mask:|u1\[64,64\]'"
+check "pred_mask = amap > 0.09" $PY - "$T/gt.msgpack" <<'PYEOF'
+import sys, numpy as np
+sys.path.insert(0, "formats/python")
+from gladstream import read
+recs = read(sys.argv[1])[1]
+r = recs[0]
+assert r["pred_mask"].dtype == np.uint8 and set(np.unique(r["pred_mask"])) <= {0, 1}
+assert (r["pred_mask"] == (r["amap"][0].astype(np.float64) > 0.09)).all() and r["pred_mask"].any() and not r["pred_mask"].all()
+PYEOF
+printf '{"glad_thresholds":1,"method":"max-f1","image_threshold":%s}\n' "$S" > "$T/thr2.json"
+glad-score --preset glad --threshold-file "$T/thr2.json" "$T/in.msgpack" > "$T/gt2.msgpack"
+check "decision 0 at score == threshold (strictly greater flags); no pixel threshold: no pred_mask" sh -c "glad-info --json '$T/gt2.msgpack' | tail -1 | $PY -c 'import json,sys; d=json.load(sys.stdin); assert d[\"decision\"] == 0 and \"pred_mask\" not in d'"
+glad-score --preset glad "$T/in.msgpack" > "$T/g2.msgpack"
+check "without --threshold-file: byte-identical output" cmp -s "$T/g.msgpack" "$T/g2.msgpack"
+printf '{"glad_thresholds":1,"method":"max-f1","image_threshold":"high"}\n' > "$T/bad.json"
+glad-score --threshold-file "$T/bad.json" -o "$T/never.msgpack" "$T/in.msgpack" 2> "$T/err"; rc=$?
+check "malformed threshold file: exit 1 naming the field, no output" sh -c "test $rc = 1 && grep -q \"bad.json: 'image_threshold' must be a finite number\" '$T/err' && test ! -e '$T/never.msgpack'"
+status 1 "missing threshold file" glad-score --threshold-file "$T/nope.json" "$T/in.msgpack"
+status 2 "--threshold-file without its argument" glad-score --threshold-file
 done_tests

@@ -31,4 +31,25 @@ $PY -c 'import msgpack, msgpack_numpy as m, sys; sys.stdout.buffer.write(msgpack
 glad-view --out "$T/v3" "$T/noimg.msgpack" 2> "$T/err"; rc=$?
 check "no image: exit 1 naming record and field" sh -c "test $rc = 1 && grep -q \"record 'z/1': 'image' missing\" '$T/err'"
 status 2 "no --out" glad-view "$T/s.msgpack"
+# decisions in the captions, the per-image list copied and linked
+check "no decision: no decision in the captions" sh -c "! grep -q 'decision' '$T/v/index.html'"
+printf '{"glad_thresholds":1,"method":"max-f1","image_threshold":0.3}\n' > "$T/thr.json"
+glad-auroc -t "$T/thr.json" --per-image "$T/per.csv" "$T/s.msgpack" > /dev/null 2>&1
+$PY - "$T/s.msgpack" "$T/d.msgpack" <<'PYEOF'
+import sys
+sys.path.insert(0, "formats/python")
+from gladstream import read, write
+h, recs = read(sys.argv[1])
+for r in recs: r["decision"] = int(r["score"] > 0.3)
+write(sys.argv[2], h, recs)
+PYEOF
+glad-view --out "$T/v4" --per-image "$T/per.csv" "$T/d.msgpack"; rc=$?
+check "--per-image: exit 0" test $rc = 0
+check "--per-image: copied beside the index" cmp -s "$T/per.csv" "$T/v4/per-image.csv"
+check "--per-image: linked from the index" grep -q '<a href="per-image.csv">Per-image results (CSV)</a>' "$T/v4/index.html"
+# record 0: normal scored 0.9 -> flagged (wrong); record 3: anomalous 0.8 -> flagged
+check "captions show the decision" grep -q 'c/test/good/0<br>label 0, score 0.9, decision 1 (wrong)</figcaption>' "$T/v4/index.html"
+check "a right decision is not marked" grep -q 'c/test/bad/3<br>label 1, score 0.8, decision 1</figcaption>' "$T/v4/index.html"
+glad-view --out "$T/v5" --per-image "$T/nope.csv" "$T/s.msgpack" 2> "$T/err"; rc=$?
+check "--per-image: a missing file is exit 1 naming it" sh -c "test $rc = 1 && grep -q 'nope.csv: cannot read' '$T/err'"
 done_tests
