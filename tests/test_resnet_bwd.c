@@ -7,7 +7,8 @@
  * the wide-resnet fixture (tests/fixtures/resnet-bwd.case, made by
  * tests/ref/resnet_bwd_ref.py: DDAD's cosine loss of layer1..3 in train()
  * mode, loss and every parameter gradient to 1e-4, the input gradient, the
- * updated running statistics); save -> glad_resnet_load round trips; errors.
+ * updated running statistics); the same gradients on 1, 2 and 3 threads;
+ * save -> glad_resnet_load round trips; errors.
  * Finite differences run on float kernels with the loss summed in double,
  * a central difference, and a tolerance relative to the largest probed
  * gradient. */
@@ -191,6 +192,13 @@ static void fd_relu_pool(void)
     CHECK(dz[0] == 1.0f && dz[1] == 0.0f && dz[2] == 0.0f && dz[3] == 0.0f);
 }
 
+static double max_rel_(const float *a, const float *ref, size_t n)
+{
+    double m = 0, r = 0;
+    for (size_t i = 0; i < n; i++) { m = fmax(m, fabs((double)a[i] - ref[i])); r = fmax(r, fabs((double)ref[i])); }
+    return r > 0 ? m / r : m;
+}
+
 /* ---- a tiny net in a weights file without config: stem 8, layer1 one block
  * with a downsample (channels change), layer2 a strided block and an
  * identity block, layer3 a strided block whose channels do not change ---- */
@@ -316,6 +324,26 @@ static void fd_net(const char *path, int nl)
     net_fwd(&l);   /* the probes left the tape at a perturbed point */
     CHECK(glad_resnet_train_backward(g_t, nl, layers, dout, NULL) == 0);
     CHECK_NEAR(q.grad[5], 2 * g0, 1e-6 * fabs(g0) + 1e-12);
+    /* 1 and 3 threads: the same gradients up to rounding (BLAS blocking may differ) */
+    if (nl == 3) {
+        size_t np;
+        float *g, *keep;
+        glad_resnet_train_params(g_t, &g, &np);
+        double e[2] = {0, 0};
+        keep = malloc(np * 4);
+        int nt = omp_get_max_threads();
+        for (int r = 0; r < 3; r++) {
+            omp_set_num_threads(r == 0 ? 2 : r == 1 ? 1 : 3);
+            net_fwd(&l);
+            glad_resnet_train_zero_grad(g_t);
+            glad_resnet_train_backward(g_t, nl, layers, dout, NULL);
+            if (r == 0) memcpy(keep, g, np * 4);
+            else e[r - 1] = max_rel_(g, keep, np);
+        }
+        omp_set_num_threads(nt);
+        CHECKF(e[0] < 1e-5 && e[1] < 1e-5, "gradients on 1 / 3 threads differ by %.3g / %.3g", e[0], e[1]);
+        free(keep);
+    }
     free(l.x); free(l.y); free(l.r); free(dx);
     glad_resnet_train_free(g_t);
     g_t = NULL;
@@ -334,13 +362,6 @@ static double ddad_loss(const float *f, size_t half, float *d)
         d[half + i] = (float)-(a[i] / (na * nb) - c * b[i] / bb);
     }
     return 1 - c;
-}
-
-static double max_rel(const float *a, const float *ref, size_t n)
-{
-    double m = 0, r = 0;
-    for (size_t i = 0; i < n; i++) { m = fmax(m, fabs((double)a[i] - ref[i])); r = fmax(r, fabs((double)ref[i])); }
-    return r > 0 ? m / r : m;
 }
 
 static float *get(glad_st *st, const char *key, size_t *n)
@@ -381,7 +402,7 @@ static void pytorch_parity(void)
     float *dx = calloc(nx, 4);
     glad_resnet_train_zero_grad(t);
     CHECKF(glad_resnet_train_backward(t, 3, layers, (const float *const *)d, dx) == 0, "%s", glad_error_detail());
-    double worst = 0, ex = max_rel(dx, dx_ref, nx);
+    double worst = 0, ex = max_rel_(dx, dx_ref, nx);
     int missing = 0, compared = 0, stats_bad = 0;
     char wn[160] = "", key[160];
     for (int i = 0; i < glad_resnet_train_ntensors(t); i++) {
@@ -391,7 +412,7 @@ static void pytorch_parity(void)
         if (!q.grad) {   /* running statistics after the train() forward */
             float *r = get(st, q.name, &n);
             if (!r || n != q.n) { missing++; free(r); continue; }
-            double e = max_rel(q.data, r, n);
+            double e = max_rel_(q.data, r, n);
             if (e > 1e-5) { stats_bad++; fprintf(stderr, "  %s: rel err %.3g\n", q.name, e); }
             free(r);
             continue;
@@ -399,7 +420,7 @@ static void pytorch_parity(void)
         double e = -1;
         snprintf(key, sizeof key, "grad.%s", q.name);
         float *r = get(st, key, &n);
-        if (r && n == q.n) e = max_rel(q.grad, r, n);
+        if (r && n == q.n) e = max_rel_(q.grad, r, n);
         else if (!r) {
             snprintf(key, sizeof key, "gsample.%s", q.name);
             float *smp = get(st, key, &n);
@@ -409,7 +430,7 @@ static void pytorch_parity(void)
             if (smp && n == 512 && pj && np == 5) {
                 float mine[512];
                 for (size_t k = 0; k < 512; k++) mine[k] = q.grad[k * q.n / 512];
-                e = max_rel(mine, smp, 512);
+                e = max_rel_(mine, smp, 512);
                 double p[5] = {0}, nrm = pj[4];
                 for (size_t k = 0; k < q.n; k++) {
                     for (int j = 0; j < 4; j++) p[j] += q.grad[k] * (2 * glad_rng_uniform_at((uint64_t)j + 1, k) - 1);
@@ -447,7 +468,7 @@ static void pytorch_parity(void)
     CHECK(glad_st_open(&src, wp) == 0 && glad_st_get(src, "layer2.1.bn2.num_batches_tracked", &nbt0) == 0);
     CHECK(((int64_t *)nbt.data)[0] == ((int64_t *)nbt0.data)[0] + 1);
     float *rv = get(sv, "layer3.0.downsample.1.running_var", &nx), *rvr = get(st, "layer3.0.downsample.1.running_var", NULL);
-    CHECK(rv && rvr && max_rel(rv, rvr, nx) < 1e-5);
+    CHECK(rv && rvr && max_rel_(rv, rvr, nx) < 1e-5);
     CHECK(glad_st_meta(sv, "config") && strcmp(glad_st_meta(sv, "config"), glad_st_meta(src, "config")) == 0);
     glad_tensor_free(&nbt); glad_tensor_free(&nbt0); free(rv); free(rvr);
     glad_st_close(sv);
