@@ -131,7 +131,7 @@ static void fd_batchnorm(void)
     for (size_t i = 0; i < n; i++) l.x[i] += 3.0f * (float)((i / l.N) % l.C);   /* channel means 0, 3, 6, 9 */
     float *dx = calloc(n, 4), *dg = calloc(4, 4), *db = calloc(4, 4);
     bn_fwd(&l);
-    glad_batchnorm_backward(dx, dg, db, l.r, l.x, l.mean, l.rstd, l.g, l.B, l.C, l.N);
+    glad_batchnorm_train_backward(dx, dg, db, l.r, l.x, l.mean, l.rstd, l.g, l.B, l.C, l.N);
     double e = fmax(fd_worst(&l, l.x, n, dx, 60, 1e-2f, "batchnorm x"),
                     fmax(fd_worst(&l, l.g, 4, dg, 4, 1e-2f, "batchnorm gamma"), fd_worst(&l, l.be, 4, db, 4, 1e-2f, "batchnorm beta")));
     CHECKF(e < 2e-3, "batchnorm finite differences off by %.3g", e);

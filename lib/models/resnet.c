@@ -615,7 +615,7 @@ typedef struct {
 typedef struct {
     int oc, ic, k, stride, pad;
     int ew, eb, eg, ebe, erm, erv;      /* entries; eb < 0: no conv bias */
-    int64_t nbt;                        /* num_batches_tracked */
+    int64_t nbt;                        /* num_batches_tracked (0 when the file has none) */
     float *w, *b, *gamma, *beta, *rm, *rv, *dw, *db, *dgamma, *dbeta;
     /* tape of the last forward: input (B,ic,h,w), z = conv(x) (B,oc,ho,wo), batch statistics */
     const float *x;
@@ -630,7 +630,7 @@ typedef struct {
 } tblock;
 
 struct glad_resnet_train {
-    int nlayers, nunits, nblocks, has_nbt, nent, cent;
+    int nlayers, nunits, nblocks, nent, cent;
     int lastblk[MAXL];                  /* index of each layer's last block */
     tunit *u;
     tblock *bk;
@@ -705,7 +705,6 @@ static int tr_unit(glad_resnet_train *t, const loader *ld, const char *cn, const
         if (e->dtype != GLAD_DT_I64 || e->ndim > 1 || (e->ndim == 1 && e->shape[0] != 1))
             return glad_fail(GLAD_EFORMAT, "%s: tensor '%s' is not one int64", ld->path, key);
         memcpy(&u->nbt, glad_st_data(ld->st, e), sizeof u->nbt);
-        t->has_nbt = 1;
     }
     return t->nunits++;
 }
@@ -852,6 +851,7 @@ int glad_resnet_train_out_shape(glad_resnet_train *t, int L, int H, int W, int *
     if (L < 1 || L > t->nlayers) return GLAD_EINVAL;
     GLAD_TRY(tr_shapes(t, H, W));
     const tunit *u = &t->u[t->bk[t->lastblk[L - 1]].c3];
+    if (u->ho < 1 || u->wo < 1) return GLAD_EINVAL;
     *C = u->oc; *h = u->ho; *w = u->wo;
     return 0;
 }
@@ -887,7 +887,7 @@ static void unit_backward(glad_resnet_train *t, tunit *u, float *dx, const float
 {
     int N = u->ho * u->wo;
     memset(dz, 0, sizeof(float) * (size_t)B * u->oc * N);
-    glad_batchnorm_backward(dz, u->dgamma, u->dbeta, dy, u->z, u->mean, u->rstd, u->gamma, B, u->oc, N);
+    glad_batchnorm_train_backward(dz, u->dgamma, u->dbeta, dy, u->z, u->mean, u->rstd, u->gamma, B, u->oc, N);
     glad_conv2d_backward(dx, u->dw, u->db, dz, u->x, u->w, B, u->ic, u->ih, u->iw, u->oc, u->k, u->k, u->stride, u->pad, t->ws,
                          GLAD_DX_ADD);
 }
@@ -1080,7 +1080,7 @@ float *glad_resnet_train_params(glad_resnet_train *t, float **grads, size_t *n)
 
 int glad_resnet_train_save(const glad_resnet_train *t, const char *path)
 {
-    int n = t->nent + (t->has_nbt ? t->nunits : 0), k = 0, rc;
+    int n = t->nent + t->nunits, k = 0, rc;
     const char **names = calloc((size_t)n, sizeof *names);
     glad_tensor *ts = calloc((size_t)n, sizeof *ts);
     const glad_tensor **tp = calloc((size_t)n, sizeof *tp);
@@ -1096,7 +1096,7 @@ int glad_resnet_train_save(const glad_resnet_train *t, const char *path)
         names[k] = e->name;
         tp[k] = v;
         k++;
-        if (!t->has_nbt || e->kind != T_STAT || !strstr(e->name, ".running_var")) continue;
+        if (e->kind != T_STAT || !strstr(e->name, ".running_var")) continue;
         for (int j = 0; j < t->nunits; j++) {   /* torchvision's num_batches_tracked after each running_var */
             if (t->u[j].erv != i) continue;
             size_t len = strlen(e->name) - strlen("running_var");

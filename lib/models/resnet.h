@@ -78,8 +78,9 @@ int glad_resnet_train_find(glad_resnet_train *t, const char *name, glad_resnet_t
  * for an optimiser (glad_adam_step) */
 float *glad_resnet_train_params(glad_resnet_train *t, float **grads, size_t *n);
 /* safetensors that glad_resnet_load and torchvision's load_state_dict read:
- * every tensor with the running statistics (and num_batches_tracked when the
- * source had it), the source's config metadata */
+ * every tensor with the running statistics and num_batches_tracked (int64
+ * scalars, counted from 0 when the source had none), the source's config
+ * metadata */
 int glad_resnet_train_save(const glad_resnet_train *t, const char *path);
 
 #endif

@@ -74,8 +74,8 @@ void glad_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float
  * gradients; dx may be NULL. ---- */
 void glad_batchnorm_train_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *x,
                                   const float *gamma, const float *beta, int B, int C, int N, float eps, float momentum);
-void glad_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x, const float *mean,
-                             const float *rstd, const float *gamma, int B, int C, int N);
+void glad_batchnorm_train_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x, const float *mean,
+                                   const float *rstd, const float *gamma, int B, int C, int N);
 
 /* ---- activations (elementwise, n values) ---- */
 void glad_relu_forward(float *out, const float *x, size_t n);               /* out may be x */

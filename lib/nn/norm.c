@@ -360,8 +360,8 @@ void glad_batchnorm_train_forward(float *out, float *mean, float *rstd, float *r
 /* With xh = (x - mean) rstd and g = dout: dgamma += sum g xh, dbeta += sum g,
  * dx += gamma rstd (g - mean(g) - xh mean(g xh)) (the batch statistics'
  * own gradients included). */
-void glad_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x, const float *mean,
-                             const float *rstd, const float *gamma, int B, int C, int N)
+void glad_batchnorm_train_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x, const float *mean,
+                                   const float *rstd, const float *gamma, int B, int C, int N)
 {
     double M = (double)B * N;
     // channels are independent: each writes its own rows of dx and its own dgamma, dbeta
