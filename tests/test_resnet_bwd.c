@@ -263,7 +263,7 @@ static void net_fwd(lay *l)
 {
     int layers[3] = {1, 2, 3};
     for (int i = 0; i < g_nl; i++) g_out[i] = l->y + g_off[i];
-    if (glad_resnet_train_forward(g_t, l->x, g_B, g_H, g_W, g_nl, layers, g_out, 0)) fprintf(stderr, "forward: %s\n", glad_error_detail());
+    if (glad_resnet_train_forward(g_t, 0, l->x, g_B, g_H, g_W, g_nl, layers, g_out, 0)) fprintf(stderr, "forward: %s\n", glad_error_detail());
 }
 
 /* whole net (nl 3) or the stem and one Bottleneck with a downsample (nl 1):
@@ -290,7 +290,7 @@ static void fd_net(const char *path, int nl)
     net_fwd(&l);
     for (int i = 0; i < nl; i++) dout[i] = l.r + g_off[i];
     glad_resnet_train_zero_grad(g_t);
-    CHECKF(glad_resnet_train_backward(g_t, nl, layers, dout, dx) == 0, "%s", glad_error_detail());
+    CHECKF(glad_resnet_train_backward(g_t, 0, nl, layers, dout, dx) == 0, "%s", glad_error_detail());
     double worst = 0;
     int probed = 0, zero = 0;
     g_kinks = g_probes = 0;
@@ -322,7 +322,7 @@ static void fd_net(const char *path, int nl)
     CHECK(glad_resnet_train_find(g_t, "layer1.0.conv2.weight", &q) == 0);
     float g0 = q.grad[5];
     net_fwd(&l);   /* the probes left the tape at a perturbed point */
-    CHECK(glad_resnet_train_backward(g_t, nl, layers, dout, NULL) == 0);
+    CHECK(glad_resnet_train_backward(g_t, 0, nl, layers, dout, NULL) == 0);
     CHECK_NEAR(q.grad[5], 2 * g0, 1e-6 * fabs(g0) + 1e-12);
     /* 1 and 3 threads: the same gradients up to rounding (BLAS blocking may differ) */
     if (nl == 3) {
@@ -336,7 +336,7 @@ static void fd_net(const char *path, int nl)
             omp_set_num_threads(r == 0 ? 2 : r == 1 ? 1 : 3);
             net_fwd(&l);
             glad_resnet_train_zero_grad(g_t);
-            glad_resnet_train_backward(g_t, nl, layers, dout, NULL);
+            glad_resnet_train_backward(g_t, 0, nl, layers, dout, NULL);
             if (r == 0) memcpy(keep, g, np * 4);
             else e[r - 1] = max_rel_(g, keep, np);
         }
@@ -395,13 +395,13 @@ static void pytorch_parity(void)
         f[L] = malloc(sz[L] * 4);
         d[L] = malloc(sz[L] * 4);
     }
-    CHECKF(glad_resnet_train_forward(t, x, B, H, W, 3, layers, f, 1) == 0, "%s", glad_error_detail());
+    CHECKF(glad_resnet_train_forward(t, 0, x, B, H, W, 3, layers, f, 1) == 0, "%s", glad_error_detail());
     double loss = 0;
     for (int L = 0; L < 3; L++) loss += ddad_loss(f[L], sz[L] / 2, d[L]);
     CHECKF(fabs(loss - loss_ref[0]) <= 1e-4 * fabs(loss_ref[0]), "loss %.8g vs %.8g", loss, loss_ref[0]);
     float *dx = calloc(nx, 4);
     glad_resnet_train_zero_grad(t);
-    CHECKF(glad_resnet_train_backward(t, 3, layers, (const float *const *)d, dx) == 0, "%s", glad_error_detail());
+    CHECKF(glad_resnet_train_backward(t, 0, 3, layers, (const float *const *)d, dx) == 0, "%s", glad_error_detail());
     double worst = 0, ex = max_rel_(dx, dx_ref, nx);
     int missing = 0, compared = 0, stats_bad = 0;
     char wn[160] = "", key[160];
@@ -528,6 +528,56 @@ static void save_round_trip(void)
     unlink(out);
 }
 
+/* Two tapes (DDAD: the reconstruction and the target, each forward with its
+ * own batch statistics, one backward of the coupled loss): the same
+ * gradients as each forward followed by its own backward; the inputs
+ * differ in size, so the backward of tape 0 follows a forward of another size */
+static void two_tapes(const char *tiny)
+{
+    glad_resnet_train *t;
+    CHECKF(glad_resnet_train_load(&t, tiny) == 0, "%s", glad_error_detail());
+    if (!t) return;
+    int L[3] = {1, 2, 3}, S[2][2] = {{20, 19}, {24, 24}};
+    float *x[2], *y[2][3], *dy[2][3], *dx[2][2];
+    for (int i = 0; i < 2; i++) {
+        size_t nx = (size_t)2 * 3 * S[i][0] * S[i][1];
+        x[i] = malloc(nx * 4);
+        fill(x[i], nx, 500 + i, 1);
+        dx[i][0] = calloc(nx, 4); dx[i][1] = calloc(nx, 4);
+        for (int l = 0; l < 3; l++) {
+            int C, h, w;
+            glad_resnet_train_out_shape(t, l + 1, S[i][0], S[i][1], &C, &h, &w);
+            y[i][l] = malloc((size_t)2 * C * h * w * 4);
+            dy[i][l] = malloc((size_t)2 * C * h * w * 4);
+            fill(dy[i][l], (size_t)2 * C * h * w, 600 + 3 * i + l, 1);
+        }
+    }
+    size_t np;
+    float *g, *seq;
+    glad_resnet_train_params(t, &g, &np);
+    seq = malloc(np * 4);
+    glad_resnet_train_zero_grad(t);
+    for (int i = 0; i < 2; i++) {   /* one tape, forward then backward */
+        CHECK(glad_resnet_train_forward(t, 0, x[i], 2, S[i][0], S[i][1], 3, L, y[i], 0) == 0);
+        CHECK(glad_resnet_train_backward(t, 0, 3, L, (const float *const *)dy[i], dx[i][0]) == 0);
+    }
+    memcpy(seq, g, np * 4);
+    glad_resnet_train_zero_grad(t);
+    for (int i = 0; i < 2; i++) CHECK(glad_resnet_train_forward(t, i, x[i], 2, S[i][0], S[i][1], 3, L, y[i], 0) == 0);
+    for (int i = 1; i >= 0; i--) CHECK(glad_resnet_train_backward(t, i, 3, L, (const float *const *)dy[i], dx[i][1]) == 0);
+    double e = max_rel_(g, seq, np);
+    CHECKF(e < 1e-5, "two tapes vs one: parameter gradients differ by %.3g", e);
+    for (int i = 0; i < 2; i++) {
+        size_t nx = (size_t)2 * 3 * S[i][0] * S[i][1];
+        CHECK(memcmp(dx[i][0], dx[i][1], nx * 4) == 0);   /* each input's gradient comes from its tape alone */
+        free(x[i]); free(dx[i][0]); free(dx[i][1]);
+        for (int l = 0; l < 3; l++) { free(y[i][l]); free(dy[i][l]); }
+    }
+    CHECK(glad_resnet_train_backward(t, 2, 3, L, (const float *const *)dy[0], NULL) == GLAD_EINVAL);
+    free(seq);
+    glad_resnet_train_free(t);
+}
+
 static void errors(const char *tiny)
 {
     glad_resnet_train *t;
@@ -537,19 +587,19 @@ static void errors(const char *tiny)
     const float *d[1] = {NULL};
     float x[2 * 3 * 20 * 19] = {0}, y[2 * 16 * 5 * 5];   /* the largest output asked: layer1 of 2 records */
     float *out[1] = {y};
-    CHECK(glad_resnet_train_backward(t, 1, layers, d, NULL) == GLAD_EINVAL);   /* no forward yet */
+    CHECK(glad_resnet_train_backward(t, 0, 1, layers, d, NULL) == GLAD_EINVAL);   /* no forward yet */
     CHECK(strstr(glad_error_detail(), "no forward") != NULL);
     /* one record at 20x19 leaves 2x2 at layer3: fine; a 4x4 input leaves 1 value */
-    CHECK(glad_resnet_train_forward(t, x, 1, 20, 19, 1, layers, out, 0) == 0);
-    CHECK(glad_resnet_train_forward(t, x, 1, 4, 4, 1, layers, out, 0) == GLAD_EINVAL);
+    CHECK(glad_resnet_train_forward(t, 0, x, 1, 20, 19, 1, layers, out, 0) == 0);
+    CHECK(glad_resnet_train_forward(t, 0, x, 1, 4, 4, 1, layers, out, 0) == GLAD_EINVAL);
     CHECK(strstr(glad_error_detail(), "one value per channel") != NULL);
     int bad[1] = {4};
-    CHECK(glad_resnet_train_forward(t, x, 1, 20, 19, 1, bad, out, 0) == GLAD_EINVAL);
+    CHECK(glad_resnet_train_forward(t, 0, x, 1, 20, 19, 1, bad, out, 0) == GLAD_EINVAL);
     /* backward of a layer deeper than the forward computed */
     int l1[1] = {1};
-    CHECK(glad_resnet_train_forward(t, x, 2, 20, 19, 1, l1, out, 0) == 0);
+    CHECK(glad_resnet_train_forward(t, 0, x, 2, 20, 19, 1, l1, out, 0) == 0);
     d[0] = y;
-    CHECK(glad_resnet_train_backward(t, 1, layers, d, NULL) == GLAD_EINVAL);
+    CHECK(glad_resnet_train_backward(t, 0, 1, layers, d, NULL) == GLAD_EINVAL);
     glad_resnet_tensor q;
     CHECK(glad_resnet_train_find(t, "nope", &q) == GLAD_ENOTFOUND);
     glad_resnet_train_free(t);
@@ -567,6 +617,7 @@ int main(void)
     CHECKF(write_tiny(tiny) == 0, "%s", glad_error_detail());
     fd_net(tiny, 1);
     fd_net(tiny, 3);
+    two_tapes(tiny);
     errors(tiny);
     unlink(tiny);
     pytorch_parity();

@@ -593,10 +593,11 @@ int glad_resnet_forward(glad_resnet *r, const float *x, int B, int H, int W, int
  * glad_resnet_load).
  *
  * Layers are conv (lib/nn glad_conv2d_*), BatchNorm (glad_batchnorm_*),
- * ReLU and the stem's max pool; a "unit" is conv + BatchNorm. The forward
- * keeps, per unit, its input (a pointer into the tape), the conv output z
- * and the batch statistics; per block the ReLU outputs a1, a2 and the block
- * output (the next block's input). The backward walks the blocks in reverse
+ * ReLU and the stem's max pool; a "unit" is conv + BatchNorm. A forward
+ * records on one of GLAD_RESNET_TAPES tapes (its own arena) what the
+ * backward needs (see tape below), so DDAD's two forwards per step (the
+ * reconstruction and the target, each normalised with its own batch) can
+ * both be differentiated. The backward walks the blocks in reverse
  * through a few activation-sized buffers; every kernel it calls parallelises
  * over disjoint outputs (channels, planes, GEMM blocks), no atomics. */
 
@@ -617,17 +618,27 @@ typedef struct {
     int ew, eb, eg, ebe, erm, erv;      /* entries; eb < 0: no conv bias */
     int64_t nbt;                        /* num_batches_tracked (0 when the file has none) */
     float *w, *b, *gamma, *beta, *rm, *rv, *dw, *db, *dgamma, *dbeta;
-    /* tape of the last forward: input (B,ic,h,w), z = conv(x) (B,oc,ho,wo), batch statistics */
-    const float *x;
-    float *z, *mean, *rstd;
-    int ih, iw, ho, wo;
+    int ih, iw, ho, wo;                 /* input and output size of the last forward (tr_shapes) */
 } tunit;
 
 typedef struct {
     int c1, c2, c3, ds, layer;          /* unit indices, ds < 0: identity */
-    const float *x;                     /* tape: input, ReLU outputs, output */
-    float *a1, *a2, *out;
 } tblock;
+
+/* A forward's record for the backward. Per unit: its input (B,ic,h,w) (a
+ * pointer into the tape), z = conv(x) (B,oc,ho,wo), the batch statistics;
+ * per block: its input, the ReLU outputs a1, a2 and its output. */
+typedef struct { const float *x; float *z, *mean, *rstd; } utape;
+typedef struct { const float *x; float *a1, *a2, *out; } btape;
+typedef struct {
+    glad_arena ar;
+    utape *u;
+    btape *b;
+    int B, H, W, maxL, taped;
+    float *x0, *a0, *pool, *ws;         /* input copy, stem ReLU output, pooled, conv workspace */
+    float *gbuf[5];                     /* the backward's buffers (NULL until the first backward) */
+    size_t maxact;                      /* floats of the largest activation */
+} tape;
 
 struct glad_resnet_train {
     int nlayers, nunits, nblocks, nent, cent;
@@ -638,12 +649,7 @@ struct glad_resnet_train {
     char *config;                       /* the source's __metadata__ config, or NULL */
     float *p, *g, *buf;
     size_t np, nbuf;
-    /* the last forward's tape */
-    glad_arena ar;
-    int B, H, W, maxL, taped;
-    float *x0, *a0, *pool, *ws;         /* input copy, stem ReLU output, pooled */
-    float *gbuf[5];                     /* the backward's buffers (NULL until the first backward) */
-    size_t maxact;                      /* floats of the largest activation */
+    tape tp[GLAD_RESNET_TAPES];
 };
 
 static int tr_add(glad_resnet_train *t, const char *name, int kind, int nd, const int *dims, float *v)
@@ -715,7 +721,7 @@ void glad_resnet_train_free(glad_resnet_train *t)
     for (int i = 0; i < t->nent; i++) { free(t->ent[i].name); free(t->ent[i].tmp); }
     free(t->ent); free(t->u); free(t->bk); free(t->config);
     free(t->p); free(t->g); free(t->buf);
-    glad_arena_free(&t->ar);
+    for (int i = 0; i < GLAD_RESNET_TAPES; i++) { free(t->tp[i].u); free(t->tp[i].b); glad_arena_free(&t->tp[i].ar); }
     free(t);
 }
 
@@ -815,8 +821,11 @@ int glad_resnet_train_load(glad_resnet_train **out, const char *path)
     if (!t) rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", path);
     else {
         /* tape blocks of 16 M floats: a few per batch at 256 x 256 */
-        glad_arena_init(&t->ar, (size_t)16 << 20);
+        for (int i = 0; i < GLAD_RESNET_TAPES; i++) glad_arena_init(&t->tp[i].ar, (size_t)16 << 20);
         rc = tr_load(t, &ld);
+        for (int i = 0; !rc && i < GLAD_RESNET_TAPES; i++)
+            if (!(t->tp[i].u = calloc((size_t)t->nunits, sizeof(utape))) || !(t->tp[i].b = calloc((size_t)t->nblocks, sizeof(btape))))
+                rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", path);
     }
     glad_st_close(st);
     if (rc) { glad_resnet_train_free(t); return rc; }
@@ -857,38 +866,40 @@ int glad_resnet_train_out_shape(glad_resnet_train *t, int L, int H, int W, int *
 }
 
 /* B*C*h*w floats from the tape (zeroed when zero), NULL when too large or out of memory */
-static float *tr_alloc(glad_resnet_train *t, int B, int C, int h, int w, int zero)
+static float *tr_alloc(tape *p, int B, int C, int h, int w, int zero)
 {
     size_t n;
     if (glad_mul_size((size_t)B * C, (size_t)h * w, &n) || n > GLAD_MAX_ALLOC / sizeof(float)) return NULL;
-    return zero ? glad_arena_zalloc(&t->ar, n) : glad_arena_alloc(&t->ar, n);
+    return zero ? glad_arena_zalloc(&p->ar, n) : glad_arena_alloc(&p->ar, n);
 }
 
 /* ---- layer pairs. unit: y (B,oc,ho,wo) = relu?(bn(conv(x))), x (B,ic,h,w);
  * the backward takes dy, the gradient of bn's output (a ReLU's mask already
  * applied), and accumulates dx (NULL: none) and the unit's parameter
  * gradients; dz is scratch of y's size. */
-static int unit_forward(glad_resnet_train *t, tunit *u, float *y, const float *x, int B, int relu, int update)
+static int unit_forward(glad_resnet_train *t, tape *p, tunit *u, float *y, const float *x, int B, int relu, int update)
 {
     int N = u->ho * u->wo;
-    u->x = x;
-    if (!(u->z = tr_alloc(t, B, u->oc, u->ho, u->wo, 0)) || !(u->mean = tr_alloc(t, 1, 1, 1, u->oc, 0)) ||
-        !(u->rstd = tr_alloc(t, 1, 1, 1, u->oc, 0)))
+    utape *q = &p->u[u - t->u];
+    q->x = x;
+    if (!(q->z = tr_alloc(p, B, u->oc, u->ho, u->wo, 0)) || !(q->mean = tr_alloc(p, 1, 1, 1, u->oc, 0)) ||
+        !(q->rstd = tr_alloc(p, 1, 1, 1, u->oc, 0)))
         return glad_fail(GLAD_ENOMEM, "resnet train forward: out of memory");
-    glad_conv2d_forward(u->z, x, u->w, u->b, B, u->ic, u->ih, u->iw, u->oc, u->k, u->k, u->stride, u->pad, t->ws);
-    glad_batchnorm_train_forward(y, u->mean, u->rstd, update ? u->rm : NULL, update ? u->rv : NULL, u->z, u->gamma, u->beta,
+    glad_conv2d_forward(q->z, x, u->w, u->b, B, u->ic, u->ih, u->iw, u->oc, u->k, u->k, u->stride, u->pad, p->ws);
+    glad_batchnorm_train_forward(y, q->mean, q->rstd, update ? u->rm : NULL, update ? u->rv : NULL, q->z, u->gamma, u->beta,
                                  B, u->oc, N, (float)BN_EPS, BN_MOMENTUM);
     if (relu) glad_relu_forward(y, y, (size_t)B * u->oc * N);
     if (update) u->nbt++;
     return 0;
 }
 
-static void unit_backward(glad_resnet_train *t, tunit *u, float *dx, const float *dy, float *dz, int B)
+static void unit_backward(glad_resnet_train *t, tape *p, tunit *u, float *dx, const float *dy, float *dz, int B)
 {
     int N = u->ho * u->wo;
+    const utape *q = &p->u[u - t->u];
     memset(dz, 0, sizeof(float) * (size_t)B * u->oc * N);
-    glad_batchnorm_train_backward(dz, u->dgamma, u->dbeta, dy, u->z, u->mean, u->rstd, u->gamma, B, u->oc, N);
-    glad_conv2d_backward(dx, u->dw, u->db, dz, u->x, u->w, B, u->ic, u->ih, u->iw, u->oc, u->k, u->k, u->stride, u->pad, t->ws,
+    glad_batchnorm_train_backward(dz, u->dgamma, u->dbeta, dy, q->z, q->mean, q->rstd, u->gamma, B, u->oc, N);
+    glad_conv2d_backward(dx, u->dw, u->db, dz, q->x, u->w, B, u->ic, u->ih, u->iw, u->oc, u->k, u->k, u->stride, u->pad, p->ws,
                          GLAD_DX_ADD);
 }
 
@@ -902,25 +913,26 @@ static void relu_mask(float *d, const float *y, size_t n)
 
 /* Bottleneck: out (B,oc,ho,wo) = relu(bn3(conv3(a2)) + id), a2 = relu(bn2(conv2(a1))),
  * a1 = relu(bn1(conv1(x))), id = x or bnd(convd(x)); x (B,ic,h,w) */
-static int block_train_forward(glad_resnet_train *t, tblock *k, const float *x, int B, int update)
+static int block_train_forward(glad_resnet_train *t, tape *p, tblock *k, const float *x, int B, int update)
 {
     tunit *c1 = &t->u[k->c1], *c2 = &t->u[k->c2], *c3 = &t->u[k->c3];
     size_t n = (size_t)B * c3->oc * c3->ho * c3->wo;
-    k->x = x;
-    if (!(k->a1 = tr_alloc(t, B, c1->oc, c1->ho, c1->wo, 0)) || !(k->a2 = tr_alloc(t, B, c2->oc, c2->ho, c2->wo, 0)) ||
-        !(k->out = tr_alloc(t, B, c3->oc, c3->ho, c3->wo, 0)))
+    btape *q = &p->b[k - t->bk];
+    q->x = x;
+    if (!(q->a1 = tr_alloc(p, B, c1->oc, c1->ho, c1->wo, 0)) || !(q->a2 = tr_alloc(p, B, c2->oc, c2->ho, c2->wo, 0)) ||
+        !(q->out = tr_alloc(p, B, c3->oc, c3->ho, c3->wo, 0)))
         return glad_fail(GLAD_ENOMEM, "resnet train forward: out of memory");
-    GLAD_TRY(unit_forward(t, c1, k->a1, x, B, 1, update));
-    GLAD_TRY(unit_forward(t, c2, k->a2, k->a1, B, 1, update));
-    GLAD_TRY(unit_forward(t, c3, k->out, k->a2, B, 0, update));
+    GLAD_TRY(unit_forward(t, p, c1, q->a1, x, B, 1, update));
+    GLAD_TRY(unit_forward(t, p, c2, q->a2, q->a1, B, 1, update));
+    GLAD_TRY(unit_forward(t, p, c3, q->out, q->a2, B, 0, update));
     const float *id = x;
     if (k->ds >= 0) {
-        float *yd = tr_alloc(t, B, c3->oc, c3->ho, c3->wo, 0);
+        float *yd = tr_alloc(p, B, c3->oc, c3->ho, c3->wo, 0);
         if (!yd) return glad_fail(GLAD_ENOMEM, "resnet train forward: out of memory");
-        GLAD_TRY(unit_forward(t, &t->u[k->ds], yd, x, B, 0, update));
+        GLAD_TRY(unit_forward(t, p, &t->u[k->ds], yd, x, B, 0, update));
         id = yd;
     }
-    float *o = k->out;
+    float *o = q->out;
     // elementwise: the residual add and the ReLU
     #pragma omp parallel for simd schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) { float v = o[i] + id[i]; o[i] = v > 0 ? v : 0.0f; }
@@ -929,30 +941,34 @@ static int block_train_forward(glad_resnet_train *t, tblock *k, const float *x, 
 
 /* dx (B,ic,h,w) = the gradient of the block input given dout of its output
  * (overwritten); d1, d2, d3: scratch of the largest activation */
-static void block_train_backward(glad_resnet_train *t, tblock *k, float *dx, float *dout, float *d1, float *d2, float *d3, int B)
+static void block_train_backward(glad_resnet_train *t, tape *p, tblock *k, float *dx, float *dout, float *d1, float *d2, float *d3,
+                                 int B)
 {
     tunit *c1 = &t->u[k->c1], *c2 = &t->u[k->c2], *c3 = &t->u[k->c3];
+    const btape *q = &p->b[k - t->bk];
     size_t n = (size_t)B * c3->oc * c3->ho * c3->wo, nx = (size_t)B * c1->ic * c1->ih * c1->iw;
     size_t n1 = (size_t)B * c1->oc * c1->ho * c1->wo, n2 = (size_t)B * c2->oc * c2->ho * c2->wo;
-    relu_mask(dout, k->out, n);   /* now the gradient of bn3's output and of the identity branch */
+    relu_mask(dout, q->out, n);   /* now the gradient of bn3's output and of the identity branch */
     if (k->ds >= 0) {
         memset(dx, 0, sizeof(float) * nx);
-        unit_backward(t, &t->u[k->ds], dx, dout, d2, B);
+        unit_backward(t, p, &t->u[k->ds], dx, dout, d2, B);
     } else memcpy(dx, dout, sizeof(float) * nx);
     memset(d1, 0, sizeof(float) * n2);
-    unit_backward(t, c3, d1, dout, d2, B);
-    relu_mask(d1, k->a2, n2);
+    unit_backward(t, p, c3, d1, dout, d2, B);
+    relu_mask(d1, q->a2, n2);
     memset(d3, 0, sizeof(float) * n1);
-    unit_backward(t, c2, d3, d1, d2, B);
-    relu_mask(d3, k->a1, n1);
-    unit_backward(t, c1, dx, d3, d2, B);
+    unit_backward(t, p, c2, d3, d1, d2, B);
+    relu_mask(d3, q->a1, n1);
+    unit_backward(t, p, c1, dx, d3, d2, B);
 }
 
 // x is (B,3,H,W); out[i] is (B,C_L,h_L,w_L) for L = layers[i]
-int glad_resnet_train_forward(glad_resnet_train *t, const float *x, int B, int H, int W, int nl, const int *layers, float **out,
-                              int update_stats)
+int glad_resnet_train_forward(glad_resnet_train *t, int tp, const float *x, int B, int H, int W, int nl, const int *layers,
+                              float **out, int update_stats)
 {
-    if (B < 1 || nl < 0 || !x || (nl > 0 && (!layers || !out))) return glad_fail(GLAD_EINVAL, "resnet train forward: bad arguments");
+    if (tp < 0 || tp >= GLAD_RESNET_TAPES || B < 1 || nl < 0 || !x || (nl > 0 && (!layers || !out)))
+        return glad_fail(GLAD_EINVAL, "resnet train forward: bad arguments");
+    tape *p = &t->tp[tp];
     int maxL = 1;
     for (int i = 0; i < nl; i++) {
         if (layers[i] < 1 || layers[i] > t->nlayers || !out[i])
@@ -977,49 +993,51 @@ int glad_resnet_train_forward(glad_resnet_train *t, const float *x, int B, int H
         size_t w = glad_conv2d_workspace(u->ic, u->ih, u->iw, u->oc, u->k, u->k, u->stride, u->pad);
         if (w > nws) nws = w;
     }
-    glad_arena_reset(&t->ar);
-    t->taped = 0;
-    t->gbuf[0] = NULL;
+    glad_arena_reset(&p->ar);
+    p->taped = 0;
+    p->gbuf[0] = NULL;
     tunit *s = &t->u[0];
     int C = s->oc, h = conv_out(s->ho, 3, 2, 1), w = conv_out(s->wo, 3, 2, 1);
-    if (!(t->ws = glad_arena_alloc(&t->ar, nws)) || !(t->x0 = tr_alloc(t, B, 3, H, W, 0)) || !(t->a0 = tr_alloc(t, B, C, s->ho, s->wo, 0)) ||
-        !(t->pool = tr_alloc(t, B, C, h, w, 0)))
+    if (!(p->ws = glad_arena_alloc(&p->ar, nws)) || !(p->x0 = tr_alloc(p, B, 3, H, W, 0)) || !(p->a0 = tr_alloc(p, B, C, s->ho, s->wo, 0)) ||
+        !(p->pool = tr_alloc(p, B, C, h, w, 0)))
         return glad_fail(GLAD_ENOMEM, "resnet train forward: out of memory");
-    memcpy(t->x0, x, sizeof(float) * (size_t)B * 3 * H * W);   /* the stem's weight gradient reads it */
-    GLAD_TRY(unit_forward(t, s, t->a0, t->x0, B, 1, update_stats));
-    glad_maxpool3s2_forward(t->pool, t->a0, B * C, s->ho, s->wo);
-    const float *cur = t->pool;
+    memcpy(p->x0, x, sizeof(float) * (size_t)B * 3 * H * W);   /* the stem's weight gradient reads it */
+    GLAD_TRY(unit_forward(t, p, s, p->a0, p->x0, B, 1, update_stats));
+    glad_maxpool3s2_forward(p->pool, p->a0, B * C, s->ho, s->wo);
+    const float *cur = p->pool;
     for (int b = 0; b <= t->lastblk[maxL - 1]; b++) {
         tblock *k = &t->bk[b];
-        GLAD_TRY(block_train_forward(t, k, cur, B, update_stats));
-        cur = k->out;
+        GLAD_TRY(block_train_forward(t, p, k, cur, B, update_stats));
+        cur = p->b[b].out;
         if (b != t->lastblk[k->layer]) continue;
         const tunit *u = &t->u[k->c3];
         for (int i = 0; i < nl; i++)
             if (layers[i] == k->layer + 1) memcpy(out[i], cur, sizeof(float) * (size_t)B * u->oc * u->ho * u->wo);
     }
-    t->B = B; t->H = H; t->W = W; t->maxL = maxL; t->maxact = maxact;
-    t->taped = 1;
+    p->B = B; p->H = H; p->W = W; p->maxL = maxL; p->maxact = maxact;
+    p->taped = 1;
     return 0;
 }
 
-int glad_resnet_train_backward(glad_resnet_train *t, int nl, const int *layers, const float *const *dout, float *dx)
+int glad_resnet_train_backward(glad_resnet_train *t, int tp, int nl, const int *layers, const float *const *dout, float *dx)
 {
-    if (!t->taped) return glad_fail(GLAD_EINVAL, "resnet train backward: no forward to differentiate");
-    if (nl < 1 || !layers || !dout) return glad_fail(GLAD_EINVAL, "resnet train backward: bad arguments");
-    int dL = 0, B = t->B;
+    if (tp < 0 || tp >= GLAD_RESNET_TAPES || nl < 1 || !layers || !dout) return glad_fail(GLAD_EINVAL, "resnet train backward: bad arguments");
+    tape *p = &t->tp[tp];
+    if (!p->taped) return glad_fail(GLAD_EINVAL, "resnet train backward: no forward to differentiate on tape %d", tp);
+    int dL = 0, B = p->B;
     for (int i = 0; i < nl; i++) {
-        if (layers[i] < 1 || layers[i] > t->maxL || !dout[i])
-            return glad_fail(GLAD_EINVAL, "resnet train backward: layer %d not computed by the forward (1..%d)", layers[i], t->maxL);
+        if (layers[i] < 1 || layers[i] > p->maxL || !dout[i])
+            return glad_fail(GLAD_EINVAL, "resnet train backward: layer %d not computed by the forward (1..%d)", layers[i], p->maxL);
         if (layers[i] > dL) dL = layers[i];
     }
-    if (!t->gbuf[0])   /* kept until the next forward, so repeated backwards allocate nothing */
+    tr_shapes(t, p->H, p->W);   /* another tape's forward may have had another size */
+    if (!p->gbuf[0])   /* kept until the next forward, so repeated backwards allocate nothing */
         for (int i = 0; i < 5; i++)
-            if (!(t->gbuf[i] = glad_arena_alloc(&t->ar, t->maxact))) {
-                t->gbuf[0] = NULL;
+            if (!(p->gbuf[i] = glad_arena_alloc(&p->ar, p->maxact))) {
+                p->gbuf[0] = NULL;
                 return glad_fail(GLAD_ENOMEM, "resnet train backward: out of memory");
             }
-    float *g0 = t->gbuf[0], *g1 = t->gbuf[1], *d1 = t->gbuf[2], *d2 = t->gbuf[3], *d3 = t->gbuf[4];
+    float *g0 = p->gbuf[0], *g1 = p->gbuf[1], *d1 = p->gbuf[2], *d2 = p->gbuf[3], *d3 = p->gbuf[4];
     const tunit *last = &t->u[t->bk[t->lastblk[dL - 1]].c3];
     memset(g0, 0, sizeof(float) * (size_t)B * last->oc * last->ho * last->wo);
     for (int b = t->lastblk[dL - 1]; b >= 0; b--) {
@@ -1035,15 +1053,15 @@ int glad_resnet_train_backward(glad_resnet_train *t, int nl, const int *layers, 
                 for (size_t j = 0; j < n; j++) g0[j] += d[j];
             }
         }
-        block_train_backward(t, k, g1, g0, d1, d2, d3, B);
+        block_train_backward(t, p, k, g1, g0, d1, d2, d3, B);
         float *tmp = g0; g0 = g1; g1 = tmp;
     }
     tunit *s = &t->u[0];
     size_t n0 = (size_t)B * s->oc * s->ho * s->wo;
     memset(d1, 0, sizeof(float) * n0);
-    glad_maxpool3s2_backward(d1, g0, t->a0, B * s->oc, s->ho, s->wo);
-    relu_mask(d1, t->a0, n0);
-    unit_backward(t, s, dx, d1, d2, B);
+    glad_maxpool3s2_backward(d1, g0, p->a0, B * s->oc, s->ho, s->wo);
+    relu_mask(d1, p->a0, n0);
+    unit_backward(t, p, s, dx, d1, d2, B);
     return 0;
 }
 

@@ -48,6 +48,9 @@ double glad_resnet_flops(const glad_resnet *r, int L, int H, int W);
  * network goes back to glad_resnet through glad_resnet_train_save +
  * glad_resnet_load. One forward/backward at a time per model. */
 typedef struct glad_resnet_train glad_resnet_train;
+/* tapes: records of forwards kept for their backwards at the same time
+ * (DDAD differentiates two forwards per step, each with its own batch) */
+#define GLAD_RESNET_TAPES 2
 /* one tensor of the file: trained parameters have grad (same layout),
  * running statistics have grad NULL; data and grad point into the model */
 typedef struct { const char *name; float *data, *grad; size_t n; int ndim; int64_t shape[4]; } glad_resnet_tensor;
@@ -58,17 +61,19 @@ void glad_resnet_train_free(glad_resnet_train *t);
 int glad_resnet_train_nlayers(const glad_resnet_train *t);
 int glad_resnet_train_out_shape(glad_resnet_train *t, int L, int H, int W, int *C, int *h, int *w);
 /* x (B,3,H,W): as glad_resnet_forward (out[i] receives layer layers[i]; nl may
- * be 0), but the whole batch at once in train mode, keeping in the model
- * what the backward needs; update_stats 1 moves the running statistics
- * (PyTorch's train() forward), 0 leaves them (for finite differences).
- * A batch with one value per channel in some BatchNorm is GLAD_EINVAL. */
-int glad_resnet_train_forward(glad_resnet_train *t, const float *x, int B, int H, int W, int nl, const int *layers, float **out,
-                              int update_stats);
-/* Backward of the last forward: dout[i] (the shape of layer layers[i], a
- * layer that forward computed) is the loss gradient of that layer's output.
- * Accumulates (+=) every parameter gradient and dx (B,3,H,W; NULL: no input
- * gradient). May run again on the same forward. */
-int glad_resnet_train_backward(glad_resnet_train *t, int nl, const int *layers, const float *const *dout, float *dx);
+ * be 0), but the whole batch at once in train mode, recording on tape `tape`
+ * (0..GLAD_RESNET_TAPES-1, replacing that tape's last forward) what the
+ * backward needs; update_stats 1 moves the running statistics (PyTorch's
+ * train() forward), 0 leaves them (for finite differences). A batch with one
+ * value per channel in some BatchNorm is GLAD_EINVAL. The parameters must not
+ * change between a forward and its backward. */
+int glad_resnet_train_forward(glad_resnet_train *t, int tape, const float *x, int B, int H, int W, int nl, const int *layers,
+                              float **out, int update_stats);
+/* Backward of the last forward on `tape`: dout[i] (the shape of layer
+ * layers[i], a layer that forward computed) is the loss gradient of that
+ * layer's output. Accumulates (+=) every parameter gradient and dx (B,3,H,W;
+ * NULL: no input gradient). May run again on the same forward. */
+int glad_resnet_train_backward(glad_resnet_train *t, int tape, int nl, const int *layers, const float *const *dout, float *dx);
 void glad_resnet_train_zero_grad(glad_resnet_train *t);
 /* the tensors in file order (torchvision names; num_batches_tracked aside) */
 int glad_resnet_train_ntensors(const glad_resnet_train *t);
