@@ -7,7 +7,8 @@
  * the wide-resnet fixture (tests/fixtures/resnet-bwd.case, made by
  * tests/ref/resnet_bwd_ref.py: DDAD's cosine loss of layer1..3 in train()
  * mode, loss and every parameter gradient to 1e-4, the input gradient, the
- * updated running statistics); the same gradients on 1, 2 and 3 threads;
+ * updated running statistics; once with both records in one forward, once
+ * as DDAD runs it: two forwards on two tapes); the same gradients on 1, 2 and 3 threads;
  * save -> glad_resnet_load round trips; errors.
  * Finite differences run on float kernels with the loss summed in double,
  * a central difference, and a tolerance relative to the largest probed
@@ -372,8 +373,11 @@ static float *get(glad_st *st, const char *key, size_t *n)
     return t.data;
 }
 
-static void pytorch_parity(void)
+/* two 0: one forward of both records; 1: DDAD's two forwards of one record
+ * each, on two tapes (reference keys prefixed "two.") */
+static void pytorch_parity(int two)
 {
+    const char *pre = two ? "two." : "";
     char wp[512], cp[512];
     glad_st *st;
     fixture(wp, sizeof wp, "wide-resnet.weights.safetensors");
@@ -382,7 +386,10 @@ static void pytorch_parity(void)
     glad_resnet_train *t;
     CHECKF(glad_resnet_train_load(&t, wp) == 0, "%s", glad_error_detail());
     size_t nx;
-    float *x = get(st, "x", &nx), *loss_ref = get(st, "loss", NULL), *dx_ref = get(st, "dx", NULL);
+    char kl[32], kd[32];
+    snprintf(kl, sizeof kl, "%sloss", pre);
+    snprintf(kd, sizeof kd, "%sdx", pre);
+    float *x = get(st, "x", &nx), *loss_ref = get(st, kl, NULL), *dx_ref = get(st, kd, NULL);
     int B = 2, H = 64, W = 64, layers[3] = {1, 2, 3};
     CHECK(x && nx == (size_t)B * 3 * H * W && loss_ref && dx_ref);
     if (!x || !loss_ref || !dx_ref) return;
@@ -395,13 +402,25 @@ static void pytorch_parity(void)
         f[L] = malloc(sz[L] * 4);
         d[L] = malloc(sz[L] * 4);
     }
-    CHECKF(glad_resnet_train_forward(t, 0, x, B, H, W, 3, layers, f, 1) == 0, "%s", glad_error_detail());
+    if (two)
+        for (int r = 0; r < 2; r++) {
+            float *fr[3];
+            for (int L = 0; L < 3; L++) fr[L] = f[L] + r * sz[L] / 2;
+            CHECKF(glad_resnet_train_forward(t, r, x + r * nx / 2, 1, H, W, 3, layers, fr, 1) == 0, "%s", glad_error_detail());
+        }
+    else CHECKF(glad_resnet_train_forward(t, 0, x, B, H, W, 3, layers, f, 1) == 0, "%s", glad_error_detail());
     double loss = 0;
     for (int L = 0; L < 3; L++) loss += ddad_loss(f[L], sz[L] / 2, d[L]);
     CHECKF(fabs(loss - loss_ref[0]) <= 1e-4 * fabs(loss_ref[0]), "loss %.8g vs %.8g", loss, loss_ref[0]);
     float *dx = calloc(nx, 4);
     glad_resnet_train_zero_grad(t);
-    CHECKF(glad_resnet_train_backward(t, 0, 3, layers, (const float *const *)d, dx) == 0, "%s", glad_error_detail());
+    if (two)
+        for (int r = 1; r >= 0; r--) {
+            const float *dr[3];
+            for (int L = 0; L < 3; L++) dr[L] = d[L] + r * sz[L] / 2;
+            CHECKF(glad_resnet_train_backward(t, r, 3, layers, dr, dx + r * nx / 2) == 0, "%s", glad_error_detail());
+        }
+    else CHECKF(glad_resnet_train_backward(t, 0, 3, layers, (const float *const *)d, dx) == 0, "%s", glad_error_detail());
     double worst = 0, ex = max_rel_(dx, dx_ref, nx);
     int missing = 0, compared = 0, stats_bad = 0;
     char wn[160] = "", key[160];
@@ -409,8 +428,9 @@ static void pytorch_parity(void)
         glad_resnet_tensor q;
         glad_resnet_train_tensor(t, i, &q);
         size_t n;
-        if (!q.grad) {   /* running statistics after the train() forward */
-            float *r = get(st, q.name, &n);
+        if (!q.grad) {   /* running statistics after the train() forward(s) */
+            snprintf(key, sizeof key, "%s%s", pre, q.name);
+            float *r = get(st, key, &n);
             if (!r || n != q.n) { missing++; free(r); continue; }
             double e = max_rel_(q.data, r, n);
             if (e > 1e-5) { stats_bad++; fprintf(stderr, "  %s: rel err %.3g\n", q.name, e); }
@@ -418,13 +438,13 @@ static void pytorch_parity(void)
             continue;
         }
         double e = -1;
-        snprintf(key, sizeof key, "grad.%s", q.name);
+        snprintf(key, sizeof key, "%sgrad.%s", pre, q.name);
         float *r = get(st, key, &n);
         if (r && n == q.n) e = max_rel_(q.grad, r, n);
         else if (!r) {
-            snprintf(key, sizeof key, "gsample.%s", q.name);
+            snprintf(key, sizeof key, "%sgsample.%s", pre, q.name);
             float *smp = get(st, key, &n);
-            snprintf(key, sizeof key, "gproj.%s", q.name);
+            snprintf(key, sizeof key, "%sgproj.%s", pre, q.name);
             size_t np;
             float *pj = get(st, key, &np);
             if (smp && n == 512 && pj && np == 5) {
@@ -452,7 +472,9 @@ static void pytorch_parity(void)
     CHECKF(worst < 1e-4, "worst parameter gradient rel err %.3g (%s)", worst, wn);
     CHECKF(ex < 1e-4, "input gradient rel err %.3g", ex);
     CHECKF(stats_bad == 0, "%d running statistics off", stats_bad);
-    fprintf(stderr, "  pytorch: loss %.8g (ref %.8g), worst param grad %.2g (%s), input grad %.2g\n", loss, loss_ref[0], worst, wn, ex);
+    fprintf(stderr, "  pytorch (%s): loss %.8g (ref %.8g), worst param grad %.2g (%s), input grad %.2g\n",
+            two ? "two forwards" : "one forward", loss, loss_ref[0], worst, wn, ex);
+    if (two) goto done;
 
     /* the adapted file: glad_resnet_load reads it, running statistics and
      * num_batches_tracked (1 + the source's) included */
@@ -477,6 +499,7 @@ static void pytorch_parity(void)
     CHECKF(glad_resnet_load(&r, out) == 0, "%s", glad_error_detail());
     glad_resnet_free(r);
     unlink(out);
+done:
     for (int L = 0; L < 3; L++) { free(f[L]); free(d[L]); }
     free(x); free(loss_ref); free(dx_ref); free(dx);
     glad_resnet_train_free(t);
@@ -620,7 +643,8 @@ int main(void)
     two_tapes(tiny);
     errors(tiny);
     unlink(tiny);
-    pytorch_parity();
+    pytorch_parity(0);
+    pytorch_parity(1);
     save_round_trip();
     return check_done();
 }

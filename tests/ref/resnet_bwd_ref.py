@@ -17,6 +17,10 @@ The file stays small (every gradient in full would be 3.7 MB):
     every larger one (the conv weights), so every element takes part;
   NAME.running_mean / NAME.running_var / NAME.num_batches_tracked (as
     float) of every BatchNorm after the forward.
+The same again prefixed "two." for DDAD's own pattern (feature_extractor.py:
+reconst_fe = fe(x0); target_fe = fe(target)): record 0 and record 1 in two
+forwards of one record each, each normalised with its own statistics (the
+running statistics move twice), one backward of the same loss.
 
 usage: /usr/bin/python3 tests/ref/resnet_bwd_ref.py WEIGHTS.safetensors OUT.safetensors
 """
@@ -53,36 +57,51 @@ def ddad_loss(feats):
     return loss
 
 
+def case(m, x, two, out, pre):
+    xg = x.clone().requires_grad_(True)
+    if two:
+        f0, f1 = features(m, xg[0:1]), features(m, xg[1:2])
+        feats = [torch.cat([a, b]) for a, b in zip(f0, f1)]
+    else:
+        feats = features(m, xg)
+    loss = ddad_loss(feats)
+    loss.backward()
+    out[pre + "loss"] = loss.detach().reshape(1)
+    out[pre + "dx"] = xg.grad
+    grads(m, out, pre)
+
+
 def main():
     torch.manual_seed(0)
-    m = build(sys.argv[1]).double().train()
     x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
     x = x.float().double()  # the float32 input the C test reads
-    xg = x.clone().requires_grad_(True)
-    loss = ddad_loss(features(m, xg))
-    loss.backward()
-    out = {"x": x, "loss": loss.detach().reshape(1), "dx": xg.grad}
+    out = {"x": x}
+    for two in (0, 1):
+        case(build(sys.argv[1]).double().train(), x, two, out, "two." if two else "")
+    save_safetensors(sys.argv[2], out,
+                     {"source": "torch %s torchvision %s, float64, train() mode, weights wide-resnet.weights.safetensors, "
+                                "DDAD cosine loss of layer1..3 between the two records (one forward; two forwards)"
+                                % (torch.__version__, __import__("torchvision").__version__),
+                      "made_by": "tests/ref/resnet_bwd_ref.py",
+                      "samples": str(SAMPLES), "projections": str(NPROJ), "full_max": str(FULL)})
+
+
+def grads(m, out, pre):
     for name, p in m.named_parameters():
         if name.startswith(("layer4.", "fc.")):
             continue
         g = p.grad.detach().reshape(-1)
         n = g.numel()
         if n <= FULL:
-            out["grad." + name] = g.reshape(p.shape)
+            out[pre + "grad." + name] = g.reshape(p.shape)
             continue
         idx = torch.tensor([k * n // SAMPLES for k in range(SAMPLES)])
-        out["gsample." + name] = g[idx]
+        out[pre + "gsample." + name] = g[idx]
         proj = [float((g.numpy() * (2 * uniform_at(j + 1, n) - 1)).sum()) for j in range(NPROJ)]
-        out["gproj." + name] = torch.tensor(proj + [float(g.norm())], dtype=torch.float64)
+        out[pre + "gproj." + name] = torch.tensor(proj + [float(g.norm())], dtype=torch.float64)
     for name, b in m.named_buffers():
         if not name.startswith(("layer4.", "fc.")):
-            out[name] = b.detach().double().reshape(-1) if b.dim() == 0 else b.detach().double()
-    save_safetensors(sys.argv[2], out,
-                     {"source": "torch %s torchvision %s, float64, train() mode, weights wide-resnet.weights.safetensors, "
-                                "DDAD cosine loss of layer1..3 between the two records"
-                                % (torch.__version__, __import__("torchvision").__version__),
-                      "made_by": "tests/ref/resnet_bwd_ref.py",
-                      "samples": str(SAMPLES), "projections": str(NPROJ), "full_max": str(FULL)})
+            out[pre + name] = b.detach().double().reshape(-1) if b.dim() == 0 else b.detach().double()
 
 
 if __name__ == "__main__":
