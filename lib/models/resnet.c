@@ -1,6 +1,8 @@
-/* resnet.c - torchvision Bottleneck ResNet inference (resnet.h): loading with
- * BatchNorm folded into the convolutions, and the forward pass up to a chosen
- * layer. Not a trainer: no backward, no tape.
+/* resnet.c - torchvision Bottleneck ResNet (resnet.h): inference, loading
+ * with BatchNorm folded into the convolutions and the forward pass up to a
+ * chosen layer; and, at the end of the file and separate from it, the
+ * training mode (glad_resnet_train: BatchNorm unfolded with batch
+ * statistics, a tape, the backward). Not an optimiser or a training loop.
  *
  * Folding (eval mode, eps 1e-5): bn(conv(x)) = s * (W x + bias - mean) + beta
  * with s = gamma / sqrt(var + eps), so W' = s W and b' = beta + s (bias - mean).
@@ -581,4 +583,554 @@ int glad_resnet_forward(glad_resnet *r, const float *x, int B, int H, int W, int
     #pragma omp parallel
     for (int n = 0; n < B; n++) record_forward(r, x + (size_t)n * in, H, W, maxL, nl, layers, out, lsz, n, &q);
     return 0;
+}
+
+/* ==== Training (issue #21, DDAD's domain adaptation; resnet.h). The same
+ * network with its BatchNorm unfolded, run as torchvision's train() mode:
+ * every BatchNorm normalises with the batch's statistics and moves its
+ * running estimates (momentum 0.1). The inference code above is untouched:
+ * a trained network goes back to it through a file (glad_resnet_train_save,
+ * glad_resnet_load).
+ *
+ * Layers are conv (lib/nn glad_conv2d_*), BatchNorm (glad_batchnorm_*),
+ * ReLU and the stem's max pool; a "unit" is conv + BatchNorm. A forward
+ * records on one of GLAD_RESNET_TAPES tapes (its own arena) what the
+ * backward needs (see tape below), so DDAD's two forwards per step (the
+ * reconstruction and the target, each normalised with its own batch) can
+ * both be differentiated. The backward walks the blocks in reverse
+ * through a few activation-sized buffers; every kernel it calls parallelises
+ * over disjoint outputs (channels, planes, GEMM blocks), no atomics. */
+
+#define BN_MOMENTUM 0.1f
+
+enum { T_PARAM, T_STAT };   /* a trained parameter, or a running statistic */
+
+typedef struct {
+    char *name;
+    int kind, ndim;
+    int64_t shape[4];
+    size_t n, off;          /* floats; offset into t->p (and t->g) or t->buf */
+    float *tmp;             /* the loaded values until packed */
+} tent;
+
+typedef struct {
+    int oc, ic, k, stride, pad;
+    int ew, eb, eg, ebe, erm, erv;      /* entries; eb < 0: no conv bias */
+    int64_t nbt;                        /* num_batches_tracked (0 when the file has none) */
+    float *w, *b, *gamma, *beta, *rm, *rv, *dw, *db, *dgamma, *dbeta;
+    int ih, iw, ho, wo;                 /* input and output size of the last forward (tr_shapes) */
+} tunit;
+
+typedef struct {
+    int c1, c2, c3, ds, layer;          /* unit indices, ds < 0: identity */
+} tblock;
+
+/* A forward's record for the backward. Per unit: its input (B,ic,h,w) (a
+ * pointer into the tape), z = conv(x) (B,oc,ho,wo), the batch statistics;
+ * per block: its input, the ReLU outputs a1, a2 and its output. */
+typedef struct { const float *x; float *z, *mean, *rstd; } utape;
+typedef struct { const float *x; float *a1, *a2, *out; } btape;
+typedef struct {
+    glad_arena ar;
+    utape *u;
+    btape *b;
+    int B, H, W, maxL, taped;
+    float *x0, *a0, *pool, *ws;         /* input copy, stem ReLU output, pooled, conv workspace */
+    float *gbuf[5];                     /* the backward's buffers (NULL until the first backward) */
+    size_t maxact;                      /* floats of the largest activation */
+} tape;
+
+struct glad_resnet_train {
+    int nlayers, nunits, nblocks, nent, cent;
+    int lastblk[MAXL];                  /* index of each layer's last block */
+    tunit *u;
+    tblock *bk;
+    tent *ent;
+    char *config;                       /* the source's __metadata__ config, or NULL */
+    float *p, *g, *buf;
+    size_t np, nbuf;
+    tape tp[GLAD_RESNET_TAPES];
+};
+
+static int tr_add(glad_resnet_train *t, const char *name, int kind, int nd, const int *dims, float *v)
+{
+    if (t->nent == t->cent) {
+        int c = t->cent ? 2 * t->cent : 64;
+        tent *e = realloc(t->ent, sizeof *e * (size_t)c);
+        if (!e) { free(v); return GLAD_ENOMEM; }
+        t->ent = e;
+        t->cent = c;
+    }
+    tent *e = &t->ent[t->nent];
+    memset(e, 0, sizeof *e);
+    if (!(e->name = glad_strfmt("%s", name))) { free(v); return GLAD_ENOMEM; }
+    e->kind = kind;
+    e->ndim = nd;
+    e->n = 1;
+    for (int i = 0; i < nd; i++) { e->shape[i] = dims[i]; e->n *= (size_t)dims[i]; }
+    e->tmp = v;
+    return t->nent++;
+}
+
+/* one float tensor into the entry list; dims as get_tensor's */
+static int tr_get(glad_resnet_train *t, const loader *ld, const char *key, int kind, int nd, int *dims)
+{
+    float *v;
+    GLAD_TRY(get_tensor(ld, key, nd, dims, &v));
+    int i = tr_add(t, key, kind, nd, dims, v);
+    return i < 0 ? glad_fail(i, "%s: out of memory", ld->path) : i;
+}
+
+/* conv `cn` + BatchNorm `bn`, unfolded, as unit t->u[t->nunits] */
+static int tr_unit(glad_resnet_train *t, const loader *ld, const char *cn, const char *bn, int oc, int ic, int k, int stride, int pad)
+{
+    char key[256];
+    tunit *u = &t->u[t->nunits];
+    memset(u, 0, sizeof *u);
+    int d[4] = {oc, ic, k, k}, rc;
+    snprintf(key, sizeof key, "%s.weight", cn);
+    GLAD_TRY(rc = tr_get(t, ld, key, T_PARAM, 4, d));
+    u->ew = rc;
+    u->oc = d[0]; u->ic = ic; u->k = k; u->stride = stride; u->pad = pad; u->eb = -1;
+    int n1[1] = {u->oc};
+    snprintf(key, sizeof key, "%s.bias", cn);
+    if (glad_st_find(ld->st, key)) { GLAD_TRY(rc = tr_get(t, ld, key, T_PARAM, 1, n1)); u->eb = rc; }
+    static const char *part[4] = {"weight", "bias", "running_mean", "running_var"};
+    int *dst[4] = {&u->eg, &u->ebe, &u->erm, &u->erv};
+    for (int i = 0; i < 4; i++) {
+        snprintf(key, sizeof key, "%s.%s", bn, part[i]);
+        GLAD_TRY(rc = tr_get(t, ld, key, i < 2 ? T_PARAM : T_STAT, 1, n1));
+        *dst[i] = rc;
+    }
+    const float *var = t->ent[u->erv].tmp;
+    for (int o = 0; o < u->oc; o++)
+        if (var[o] < 0) return glad_fail(GLAD_ERANGE, "%s: tensor '%s.running_var' is negative", ld->path, bn);
+    snprintf(key, sizeof key, "%s.num_batches_tracked", bn);
+    const glad_st_entry *e = glad_st_find(ld->st, key);
+    if (e) {
+        if (e->dtype != GLAD_DT_I64 || e->ndim > 1 || (e->ndim == 1 && e->shape[0] != 1))
+            return glad_fail(GLAD_EFORMAT, "%s: tensor '%s' is not one int64", ld->path, key);
+        memcpy(&u->nbt, glad_st_data(ld->st, e), sizeof u->nbt);
+    }
+    return t->nunits++;
+}
+
+void glad_resnet_train_free(glad_resnet_train *t)
+{
+    if (!t) return;
+    for (int i = 0; i < t->nent; i++) { free(t->ent[i].name); free(t->ent[i].tmp); }
+    free(t->ent); free(t->u); free(t->bk); free(t->config);
+    free(t->p); free(t->g); free(t->buf);
+    for (int i = 0; i < GLAD_RESNET_TAPES; i++) { free(t->tp[i].u); free(t->tp[i].b); glad_arena_free(&t->tp[i].ar); }
+    free(t);
+}
+
+/* flat arrays: parameters (and their gradients) in file order, then the statistics */
+static int tr_pack(glad_resnet_train *t)
+{
+    for (int i = 0; i < t->nent; i++) {
+        tent *e = &t->ent[i];
+        size_t *n = e->kind == T_PARAM ? &t->np : &t->nbuf;
+        e->off = *n;
+        *n += e->n;
+    }
+    if (!(t->p = malloc(sizeof(float) * (t->np ? t->np : 1))) || !(t->g = calloc(t->np ? t->np : 1, sizeof(float))) ||
+        !(t->buf = malloc(sizeof(float) * (t->nbuf ? t->nbuf : 1))))
+        return GLAD_ENOMEM;
+    for (int i = 0; i < t->nent; i++) {
+        tent *e = &t->ent[i];
+        memcpy((e->kind == T_PARAM ? t->p : t->buf) + e->off, e->tmp, sizeof(float) * e->n);
+        free(e->tmp);
+        e->tmp = NULL;
+    }
+    for (int i = 0; i < t->nunits; i++) {
+        tunit *u = &t->u[i];
+        u->w = t->p + t->ent[u->ew].off; u->dw = t->g + t->ent[u->ew].off;
+        if (u->eb >= 0) { u->b = t->p + t->ent[u->eb].off; u->db = t->g + t->ent[u->eb].off; }
+        u->gamma = t->p + t->ent[u->eg].off; u->dgamma = t->g + t->ent[u->eg].off;
+        u->beta = t->p + t->ent[u->ebe].off; u->dbeta = t->g + t->ent[u->ebe].off;
+        u->rm = t->buf + t->ent[u->erm].off; u->rv = t->buf + t->ent[u->erv].off;
+    }
+    return 0;
+}
+
+/* the same structure rules as glad_resnet_load_winograd / load_layer */
+static int tr_load(glad_resnet_train *t, const loader *ld)
+{
+    const glad_st *st = ld->st;
+    int cfg_layers[MAXL] = {0}, cfg_nl = 0, wpg = 64, nb[MAXL] = {0}, nl = 0;
+    const char *cj = glad_st_meta(st, "config");
+    if (cj) {
+        GLAD_TRY(parse_config(ld, cj, cfg_layers, &cfg_nl, &wpg));
+        if (!(t->config = glad_strfmt("%s", cj))) return glad_fail(GLAD_ENOMEM, "%s: out of memory", ld->path);
+    }
+    char key[128], cn[96], bn[96];
+    for (int L = 0; L < MAXL; L++) {
+        snprintf(key, sizeof key, "layer%d.0.conv1.weight", L + 1);
+        if (L == 3 && (!glad_st_find(st, key) || (cj && cfg_nl < 4))) break;
+        if (cj) nb[L] = cfg_layers[L];
+        else
+            for (; nb[L] < MAXBLOCKS; nb[L]++) {
+                snprintf(key, sizeof key, "layer%d.%d.conv1.weight", L + 1, nb[L]);
+                if (!glad_st_find(st, key)) break;
+            }
+        if (nb[L] == 0) nb[L] = 1;
+        nl = L + 1;
+    }
+    int nblk = 0;
+    for (int L = 0; L < nl; L++) nblk += nb[L];
+    if (!(t->u = calloc((size_t)(1 + 4 * nblk), sizeof *t->u)) || !(t->bk = calloc((size_t)nblk, sizeof *t->bk)))
+        return glad_fail(GLAD_ENOMEM, "%s: out of memory", ld->path);
+    int rc;
+    GLAD_TRY(rc = tr_unit(t, ld, "conv1", "bn1", -1, 3, 7, 2, 3));
+    int inplanes = t->u[0].oc;
+    for (int L = 0; L < nl; L++) {
+        int planes = 64 << L, width = cj ? (int)((long)planes * wpg / 64) : -1, outc = cj ? 4 * planes : -1;
+        for (int b = 0; b < nb[L]; b++) {
+            tblock *k = &t->bk[t->nblocks];
+            int s = b == 0 && L > 0 ? 2 : 1;
+            k->layer = L;
+            snprintf(cn, sizeof cn, "layer%d.%d.conv1", L + 1, b); snprintf(bn, sizeof bn, "layer%d.%d.bn1", L + 1, b);
+            GLAD_TRY(k->c1 = tr_unit(t, ld, cn, bn, width, inplanes, 1, 1, 0));
+            width = t->u[k->c1].oc;
+            snprintf(cn, sizeof cn, "layer%d.%d.conv2", L + 1, b); snprintf(bn, sizeof bn, "layer%d.%d.bn2", L + 1, b);
+            GLAD_TRY(k->c2 = tr_unit(t, ld, cn, bn, width, width, 3, s, 1));
+            snprintf(cn, sizeof cn, "layer%d.%d.conv3", L + 1, b); snprintf(bn, sizeof bn, "layer%d.%d.bn3", L + 1, b);
+            GLAD_TRY(k->c3 = tr_unit(t, ld, cn, bn, outc, width, 1, 1, 0));
+            outc = t->u[k->c3].oc;
+            snprintf(cn, sizeof cn, "layer%d.%d.downsample.0", L + 1, b); snprintf(bn, sizeof bn, "layer%d.%d.downsample.1", L + 1, b);
+            snprintf(key, sizeof key, "%s.weight", cn);
+            k->ds = -1;
+            if (s != 1 || inplanes != outc || glad_st_find(st, key)) GLAD_TRY(k->ds = tr_unit(t, ld, cn, bn, outc, inplanes, 1, s, 0));
+            inplanes = outc;
+            t->lastblk[L] = t->nblocks++;
+        }
+        t->nlayers = L + 1;
+    }
+    return tr_pack(t) ? glad_fail(GLAD_ENOMEM, "%s: out of memory", ld->path) : 0;
+}
+
+int glad_resnet_train_load(glad_resnet_train **out, const char *path)
+{
+    glad_st *st;
+    glad_error_clear();
+    int rc = glad_st_open(&st, path);
+    if (rc) return glad_error_detail()[0] ? rc : glad_fail(rc, "%s: %s", path, glad_strerror(rc));
+    loader ld = {st, path};
+    glad_resnet_train *t = calloc(1, sizeof *t);
+    if (!t) rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", path);
+    else {
+        /* tape blocks of 16 M floats: a few per batch at 256 x 256 */
+        for (int i = 0; i < GLAD_RESNET_TAPES; i++) glad_arena_init(&t->tp[i].ar, (size_t)16 << 20);
+        rc = tr_load(t, &ld);
+        for (int i = 0; !rc && i < GLAD_RESNET_TAPES; i++)
+            if (!(t->tp[i].u = calloc((size_t)t->nunits, sizeof(utape))) || !(t->tp[i].b = calloc((size_t)t->nblocks, sizeof(btape))))
+                rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", path);
+    }
+    glad_st_close(st);
+    if (rc) { glad_resnet_train_free(t); return rc; }
+    *out = t;
+    return 0;
+}
+
+int glad_resnet_train_nlayers(const glad_resnet_train *t) { return t->nlayers; }
+
+/* shapes of the units from an H x W input: fills u->ih..wo, returns 0 or GLAD_EINVAL */
+static int tr_shapes(glad_resnet_train *t, int H, int W)
+{
+    if (H < 1 || W < 1 || H > 65536 || W > 65536) return GLAD_EINVAL;
+    tunit *s = &t->u[0];
+    s->ih = H; s->iw = W; s->ho = conv_out(H, 7, 2, 3); s->wo = conv_out(W, 7, 2, 3);
+    int h = conv_out(s->ho, 3, 2, 1), w = conv_out(s->wo, 3, 2, 1);
+    for (int b = 0; b < t->nblocks; b++) {
+        tblock *k = &t->bk[b];
+        tunit *c1 = &t->u[k->c1], *c2 = &t->u[k->c2], *c3 = &t->u[k->c3];
+        int st = c2->stride, ho = conv_out(h, 3, st, 1), wo = conv_out(w, 3, st, 1);
+        c1->ih = c1->ho = h; c1->iw = c1->wo = w;
+        c2->ih = h; c2->iw = w; c2->ho = ho; c2->wo = wo;
+        c3->ih = c3->ho = ho; c3->iw = c3->wo = wo;
+        if (k->ds >= 0) { tunit *d = &t->u[k->ds]; d->ih = h; d->iw = w; d->ho = ho; d->wo = wo; }
+        h = ho; w = wo;
+    }
+    return 0;
+}
+
+int glad_resnet_train_out_shape(glad_resnet_train *t, int L, int H, int W, int *C, int *h, int *w)
+{
+    if (L < 1 || L > t->nlayers) return GLAD_EINVAL;
+    GLAD_TRY(tr_shapes(t, H, W));
+    const tunit *u = &t->u[t->bk[t->lastblk[L - 1]].c3];
+    if (u->ho < 1 || u->wo < 1) return GLAD_EINVAL;
+    *C = u->oc; *h = u->ho; *w = u->wo;
+    return 0;
+}
+
+/* B*C*h*w floats from the tape (zeroed when zero), NULL when too large or out of memory */
+static float *tr_alloc(tape *p, int B, int C, int h, int w, int zero)
+{
+    size_t n;
+    if (glad_mul_size((size_t)B * C, (size_t)h * w, &n) || n > GLAD_MAX_ALLOC / sizeof(float)) return NULL;
+    return zero ? glad_arena_zalloc(&p->ar, n) : glad_arena_alloc(&p->ar, n);
+}
+
+/* ---- layer pairs. unit: y (B,oc,ho,wo) = relu?(bn(conv(x))), x (B,ic,h,w);
+ * the backward takes dy, the gradient of bn's output (a ReLU's mask already
+ * applied), and accumulates dx (NULL: none) and the unit's parameter
+ * gradients; dz is scratch of y's size. */
+static int unit_forward(glad_resnet_train *t, tape *p, tunit *u, float *y, const float *x, int B, int relu, int update)
+{
+    int N = u->ho * u->wo;
+    utape *q = &p->u[u - t->u];
+    q->x = x;
+    if (!(q->z = tr_alloc(p, B, u->oc, u->ho, u->wo, 0)) || !(q->mean = tr_alloc(p, 1, 1, 1, u->oc, 0)) ||
+        !(q->rstd = tr_alloc(p, 1, 1, 1, u->oc, 0)))
+        return glad_fail(GLAD_ENOMEM, "resnet train forward: out of memory");
+    glad_conv2d_forward(q->z, x, u->w, u->b, B, u->ic, u->ih, u->iw, u->oc, u->k, u->k, u->stride, u->pad, p->ws);
+    glad_batchnorm_train_forward(y, q->mean, q->rstd, update ? u->rm : NULL, update ? u->rv : NULL, q->z, u->gamma, u->beta,
+                                 B, u->oc, N, (float)BN_EPS, BN_MOMENTUM);
+    if (relu) glad_relu_forward(y, y, (size_t)B * u->oc * N);
+    if (update) u->nbt++;
+    return 0;
+}
+
+static void unit_backward(glad_resnet_train *t, tape *p, tunit *u, float *dx, const float *dy, float *dz, int B)
+{
+    int N = u->ho * u->wo;
+    const utape *q = &p->u[u - t->u];
+    memset(dz, 0, sizeof(float) * (size_t)B * u->oc * N);
+    glad_batchnorm_train_backward(dz, u->dgamma, u->dbeta, dy, q->z, q->mean, q->rstd, u->gamma, B, u->oc, N);
+    glad_conv2d_backward(dx, u->dw, u->db, dz, q->x, u->w, B, u->ic, u->ih, u->iw, u->oc, u->k, u->k, u->stride, u->pad, p->ws,
+                         GLAD_DX_ADD);
+}
+
+/* d = 0 where y <= 0: a ReLU's backward in place (y its output) */
+static void relu_mask(float *d, const float *y, size_t n)
+{
+    // elementwise
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) d[i] = y[i] > 0 ? d[i] : 0.0f;
+}
+
+/* Bottleneck: out (B,oc,ho,wo) = relu(bn3(conv3(a2)) + id), a2 = relu(bn2(conv2(a1))),
+ * a1 = relu(bn1(conv1(x))), id = x or bnd(convd(x)); x (B,ic,h,w) */
+static int block_train_forward(glad_resnet_train *t, tape *p, tblock *k, const float *x, int B, int update)
+{
+    tunit *c1 = &t->u[k->c1], *c2 = &t->u[k->c2], *c3 = &t->u[k->c3];
+    size_t n = (size_t)B * c3->oc * c3->ho * c3->wo;
+    btape *q = &p->b[k - t->bk];
+    q->x = x;
+    if (!(q->a1 = tr_alloc(p, B, c1->oc, c1->ho, c1->wo, 0)) || !(q->a2 = tr_alloc(p, B, c2->oc, c2->ho, c2->wo, 0)) ||
+        !(q->out = tr_alloc(p, B, c3->oc, c3->ho, c3->wo, 0)))
+        return glad_fail(GLAD_ENOMEM, "resnet train forward: out of memory");
+    GLAD_TRY(unit_forward(t, p, c1, q->a1, x, B, 1, update));
+    GLAD_TRY(unit_forward(t, p, c2, q->a2, q->a1, B, 1, update));
+    GLAD_TRY(unit_forward(t, p, c3, q->out, q->a2, B, 0, update));
+    const float *id = x;
+    if (k->ds >= 0) {
+        float *yd = tr_alloc(p, B, c3->oc, c3->ho, c3->wo, 0);
+        if (!yd) return glad_fail(GLAD_ENOMEM, "resnet train forward: out of memory");
+        GLAD_TRY(unit_forward(t, p, &t->u[k->ds], yd, x, B, 0, update));
+        id = yd;
+    }
+    float *o = q->out;
+    // elementwise: the residual add and the ReLU
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) { float v = o[i] + id[i]; o[i] = v > 0 ? v : 0.0f; }
+    return 0;
+}
+
+/* dx (B,ic,h,w) = the gradient of the block input given dout of its output
+ * (overwritten); d1, d2, d3: scratch of the largest activation */
+static void block_train_backward(glad_resnet_train *t, tape *p, tblock *k, float *dx, float *dout, float *d1, float *d2, float *d3,
+                                 int B)
+{
+    tunit *c1 = &t->u[k->c1], *c2 = &t->u[k->c2], *c3 = &t->u[k->c3];
+    const btape *q = &p->b[k - t->bk];
+    size_t n = (size_t)B * c3->oc * c3->ho * c3->wo, nx = (size_t)B * c1->ic * c1->ih * c1->iw;
+    size_t n1 = (size_t)B * c1->oc * c1->ho * c1->wo, n2 = (size_t)B * c2->oc * c2->ho * c2->wo;
+    relu_mask(dout, q->out, n);   /* now the gradient of bn3's output and of the identity branch */
+    if (k->ds >= 0) {
+        memset(dx, 0, sizeof(float) * nx);
+        unit_backward(t, p, &t->u[k->ds], dx, dout, d2, B);
+    } else memcpy(dx, dout, sizeof(float) * nx);
+    memset(d1, 0, sizeof(float) * n2);
+    unit_backward(t, p, c3, d1, dout, d2, B);
+    relu_mask(d1, q->a2, n2);
+    memset(d3, 0, sizeof(float) * n1);
+    unit_backward(t, p, c2, d3, d1, d2, B);
+    relu_mask(d3, q->a1, n1);
+    unit_backward(t, p, c1, dx, d3, d2, B);
+}
+
+// x is (B,3,H,W); out[i] is (B,C_L,h_L,w_L) for L = layers[i]
+int glad_resnet_train_forward(glad_resnet_train *t, int tp, const float *x, int B, int H, int W, int nl, const int *layers,
+                              float **out, int update_stats)
+{
+    if (tp < 0 || tp >= GLAD_RESNET_TAPES || B < 1 || nl < 0 || !x || (nl > 0 && (!layers || !out)))
+        return glad_fail(GLAD_EINVAL, "resnet train forward: bad arguments");
+    tape *p = &t->tp[tp];
+    int maxL = 1;
+    for (int i = 0; i < nl; i++) {
+        if (layers[i] < 1 || layers[i] > t->nlayers || !out[i])
+            return glad_fail(GLAD_EINVAL, "resnet train forward: layer %d not in 1..%d", layers[i], t->nlayers);
+        if (layers[i] > maxL) maxL = layers[i];
+    }
+    if (tr_shapes(t, H, W)) return glad_fail(GLAD_EINVAL, "resnet train forward: input size %dx%d out of range", W, H);
+    int nunits = t->bk[t->lastblk[maxL - 1]].c3 + 1;
+    if (t->bk[t->lastblk[maxL - 1]].ds > nunits - 1) nunits = t->bk[t->lastblk[maxL - 1]].ds + 1;
+    size_t maxact = 0, nws = 1;
+    for (int i = 0; i < nunits; i++) {
+        const tunit *u = &t->u[i];
+        size_t a, b;
+        /* PyTorch refuses a single value per channel too (its variance is undefined) */
+        if ((long)B * u->ho * u->wo < 2)
+            return glad_fail(GLAD_EINVAL, "resnet train forward: a batch of %d at %dx%d leaves one value per channel in a BatchNorm", B, W, H);
+        if (glad_mul_size((size_t)B * u->oc, (size_t)u->ho * u->wo, &a) || glad_mul_size((size_t)B * u->ic, (size_t)u->ih * u->iw, &b) ||
+            a > GLAD_MAX_ALLOC / sizeof(float) || b > GLAD_MAX_ALLOC / sizeof(float))
+            return glad_fail(GLAD_ERANGE, "resnet train forward: a batch of %d at %dx%d is too large", B, W, H);
+        if (a > maxact) maxact = a;
+        if (b > maxact) maxact = b;
+        size_t w = glad_conv2d_workspace(u->ic, u->ih, u->iw, u->oc, u->k, u->k, u->stride, u->pad);
+        if (w > nws) nws = w;
+    }
+    glad_arena_reset(&p->ar);
+    p->taped = 0;
+    p->gbuf[0] = NULL;
+    tunit *s = &t->u[0];
+    int C = s->oc, h = conv_out(s->ho, 3, 2, 1), w = conv_out(s->wo, 3, 2, 1);
+    if (!(p->ws = glad_arena_alloc(&p->ar, nws)) || !(p->x0 = tr_alloc(p, B, 3, H, W, 0)) || !(p->a0 = tr_alloc(p, B, C, s->ho, s->wo, 0)) ||
+        !(p->pool = tr_alloc(p, B, C, h, w, 0)))
+        return glad_fail(GLAD_ENOMEM, "resnet train forward: out of memory");
+    memcpy(p->x0, x, sizeof(float) * (size_t)B * 3 * H * W);   /* the stem's weight gradient reads it */
+    GLAD_TRY(unit_forward(t, p, s, p->a0, p->x0, B, 1, update_stats));
+    glad_maxpool3s2_forward(p->pool, p->a0, B * C, s->ho, s->wo);
+    const float *cur = p->pool;
+    for (int b = 0; b <= t->lastblk[maxL - 1]; b++) {
+        tblock *k = &t->bk[b];
+        GLAD_TRY(block_train_forward(t, p, k, cur, B, update_stats));
+        cur = p->b[b].out;
+        if (b != t->lastblk[k->layer]) continue;
+        const tunit *u = &t->u[k->c3];
+        for (int i = 0; i < nl; i++)
+            if (layers[i] == k->layer + 1) memcpy(out[i], cur, sizeof(float) * (size_t)B * u->oc * u->ho * u->wo);
+    }
+    p->B = B; p->H = H; p->W = W; p->maxL = maxL; p->maxact = maxact;
+    p->taped = 1;
+    return 0;
+}
+
+int glad_resnet_train_backward(glad_resnet_train *t, int tp, int nl, const int *layers, const float *const *dout, float *dx)
+{
+    if (tp < 0 || tp >= GLAD_RESNET_TAPES || nl < 1 || !layers || !dout) return glad_fail(GLAD_EINVAL, "resnet train backward: bad arguments");
+    tape *p = &t->tp[tp];
+    if (!p->taped) return glad_fail(GLAD_EINVAL, "resnet train backward: no forward to differentiate on tape %d", tp);
+    int dL = 0, B = p->B;
+    for (int i = 0; i < nl; i++) {
+        if (layers[i] < 1 || layers[i] > p->maxL || !dout[i])
+            return glad_fail(GLAD_EINVAL, "resnet train backward: layer %d not computed by the forward (1..%d)", layers[i], p->maxL);
+        if (layers[i] > dL) dL = layers[i];
+    }
+    tr_shapes(t, p->H, p->W);   /* another tape's forward may have had another size */
+    if (!p->gbuf[0])   /* kept until the next forward, so repeated backwards allocate nothing */
+        for (int i = 0; i < 5; i++)
+            if (!(p->gbuf[i] = glad_arena_alloc(&p->ar, p->maxact))) {
+                p->gbuf[0] = NULL;
+                return glad_fail(GLAD_ENOMEM, "resnet train backward: out of memory");
+            }
+    float *g0 = p->gbuf[0], *g1 = p->gbuf[1], *d1 = p->gbuf[2], *d2 = p->gbuf[3], *d3 = p->gbuf[4];
+    const tunit *last = &t->u[t->bk[t->lastblk[dL - 1]].c3];
+    memset(g0, 0, sizeof(float) * (size_t)B * last->oc * last->ho * last->wo);
+    for (int b = t->lastblk[dL - 1]; b >= 0; b--) {
+        tblock *k = &t->bk[b];
+        if (b == t->lastblk[k->layer]) {
+            const tunit *u = &t->u[k->c3];
+            size_t n = (size_t)B * u->oc * u->ho * u->wo;
+            for (int i = 0; i < nl; i++) {
+                if (layers[i] != k->layer + 1) continue;
+                const float *d = dout[i];
+                // elementwise
+                #pragma omp parallel for simd schedule(static) if (n > 65536)
+                for (size_t j = 0; j < n; j++) g0[j] += d[j];
+            }
+        }
+        block_train_backward(t, p, k, g1, g0, d1, d2, d3, B);
+        float *tmp = g0; g0 = g1; g1 = tmp;
+    }
+    tunit *s = &t->u[0];
+    size_t n0 = (size_t)B * s->oc * s->ho * s->wo;
+    memset(d1, 0, sizeof(float) * n0);
+    glad_maxpool3s2_backward(d1, g0, p->a0, B * s->oc, s->ho, s->wo);
+    relu_mask(d1, p->a0, n0);
+    unit_backward(t, p, s, dx, d1, d2, B);
+    return 0;
+}
+
+void glad_resnet_train_zero_grad(glad_resnet_train *t) { memset(t->g, 0, sizeof(float) * t->np); }
+
+int glad_resnet_train_ntensors(const glad_resnet_train *t) { return t->nent; }
+
+int glad_resnet_train_tensor(glad_resnet_train *t, int i, glad_resnet_tensor *o)
+{
+    if (i < 0 || i >= t->nent) return GLAD_EINVAL;
+    const tent *e = &t->ent[i];
+    o->name = e->name;
+    o->data = (e->kind == T_PARAM ? t->p : t->buf) + e->off;
+    o->grad = e->kind == T_PARAM ? t->g + e->off : NULL;
+    o->n = e->n;
+    o->ndim = e->ndim;
+    memcpy(o->shape, e->shape, sizeof o->shape);
+    return 0;
+}
+
+int glad_resnet_train_find(glad_resnet_train *t, const char *name, glad_resnet_tensor *o)
+{
+    for (int i = 0; i < t->nent; i++)
+        if (strcmp(t->ent[i].name, name) == 0) return glad_resnet_train_tensor(t, i, o);
+    return GLAD_ENOTFOUND;
+}
+
+float *glad_resnet_train_params(glad_resnet_train *t, float **grads, size_t *n)
+{
+    if (grads) *grads = t->g;
+    if (n) *n = t->np;
+    return t->p;
+}
+
+int glad_resnet_train_save(const glad_resnet_train *t, const char *path)
+{
+    int n = t->nent + t->nunits, k = 0, rc;
+    const char **names = calloc((size_t)n, sizeof *names);
+    glad_tensor *ts = calloc((size_t)n, sizeof *ts);
+    const glad_tensor **tp = calloc((size_t)n, sizeof *tp);
+    char **own = calloc((size_t)n, sizeof *own);
+    if (!names || !ts || !tp || !own) { rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", path); goto out; }
+    for (int i = 0; i < t->nent; i++) {
+        const tent *e = &t->ent[i];
+        glad_tensor *v = &ts[k];
+        v->dtype = GLAD_DT_F32;
+        v->ndim = e->ndim;
+        memcpy(v->shape, e->shape, sizeof e->shape);
+        v->data = (e->kind == T_PARAM ? t->p : t->buf) + e->off;   /* a view: not freed */
+        names[k] = e->name;
+        tp[k] = v;
+        k++;
+        if (e->kind != T_STAT || !strstr(e->name, ".running_var")) continue;
+        for (int j = 0; j < t->nunits; j++) {   /* torchvision's num_batches_tracked after each running_var */
+            if (t->u[j].erv != i) continue;
+            size_t len = strlen(e->name) - strlen("running_var");
+            if (!(own[k] = glad_strfmt("%.*snum_batches_tracked", (int)len, e->name))) { rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", path); goto out; }
+            ts[k].dtype = GLAD_DT_I64;
+            ts[k].ndim = 0;
+            ts[k].data = (void *)&t->u[j].nbt;
+            names[k] = own[k];
+            tp[k] = &ts[k];
+            k++;
+        }
+    }
+    const char *mk[2] = {"source", "config"}, *mv[2] = {"glad_resnet_train_save (torchvision key names, BatchNorm unfolded)", t->config};
+    rc = glad_st_save(path, k, names, tp, t->config ? 2 : 1, mk, mv);
+out:
+    for (int i = 0; own && i < n; i++) free(own[i]);
+    free(own); free(names); free(ts); free(tp);
+    return rc;
 }

@@ -134,6 +134,46 @@ void glad_maxpool3s2_forward(float *out, const float *x, int BC, int H, int W)
             }
 }
 
+/* dx += dout routed to the first maximum of each window in the forward's
+ * scan order (PyTorch's rule; ties after a ReLU are common) */
+void glad_maxpool3s2_backward(float *dx, const float *dout, const float *x, int BC, int H, int W)
+{
+    int h = (H + 2 - 3) / 2 + 1, w = (W + 2 - 3) / 2 + 1;
+    // planes are independent; windows overlap within a plane, so one thread owns a plane
+    #pragma omp parallel for schedule(static)
+    for (int p = 0; p < BC; p++)
+        for (int i = 0; i < h; i++)
+            for (int j = 0; j < w; j++) {
+                float m = -INFINITY;
+                size_t at = (size_t)-1;
+                for (int dy = 0; dy < 3; dy++)
+                    for (int dx_ = 0; dx_ < 3; dx_++) {
+                        int y = 2 * i - 1 + dy, xx = 2 * j - 1 + dx_;
+                        if (y >= 0 && y < H && xx >= 0 && xx < W) {
+                            size_t k = ((size_t)p * H + y) * W + xx;
+                            if (at == (size_t)-1 || x[k] > m) { m = x[k]; at = k; }
+                        }
+                    }
+                dx[at] += dout[((size_t)p * h + i) * w + j];
+            }
+}
+
+// x is any shape, n values; out = max(x, 0) (out may be x)
+void glad_relu_forward(float *out, const float *x, size_t n)
+{
+    // elementwise
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) out[i] = x[i] > 0 ? x[i] : 0.0f;
+}
+
+/* dx += dout where y > 0; y is the forward's output (or its input: the same sign) */
+void glad_relu_backward(float *dx, const float *dout, const float *y, size_t n)
+{
+    // elementwise
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) dx[i] += y[i] > 0 ? dout[i] : 0.0f;
+}
+
 // a is (B,Ca,N), b is (B,Cb,N), out is (B,Ca+Cb,N)
 void glad_concat_forward(float *out, const float *a, const float *b, int B, int Ca, int Cb, size_t N)
 {

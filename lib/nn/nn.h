@@ -67,7 +67,19 @@ void glad_layernorm_forward(float *out, const float *x, const float *gamma, cons
 void glad_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x, const float *gamma,
                              int M, int D, float eps);
 
+/* ---- BatchNorm over (B, C, N), training mode: batch statistics (biased
+ * variance), saves mean and rstd (C each); run_mean / run_var (may be NULL)
+ * updated as torch.nn.BatchNorm2d with `momentum` (unbiased variance,
+ * M = B*N values per channel). The backward includes the statistics'
+ * gradients; dx may be NULL. ---- */
+void glad_batchnorm_train_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *x,
+                                  const float *gamma, const float *beta, int B, int C, int N, float eps, float momentum);
+void glad_batchnorm_train_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x, const float *mean,
+                                   const float *rstd, const float *gamma, int B, int C, int N);
+
 /* ---- activations (elementwise, n values) ---- */
+void glad_relu_forward(float *out, const float *x, size_t n);               /* out may be x */
+void glad_relu_backward(float *dx, const float *dout, const float *y, size_t n);   /* y: output or input */
 void glad_silu_forward(float *out, const float *x, size_t n);
 void glad_silu_backward(float *dx, const float *dout, const float *x, size_t n);
 void glad_gelu_forward(float *out, const float *x, size_t n);              /* exact erf form */
@@ -79,6 +91,8 @@ void glad_avgpool2_backward(float *dx, const float *dout, int BC, int H, int W);
 void glad_upsample2_forward(float *out, const float *x, int BC, int H, int W);    /* nearest x2 */
 void glad_upsample2_backward(float *dx, const float *dout, int BC, int H, int W);
 void glad_maxpool3s2_forward(float *out, const float *x, int BC, int H, int W);   /* 3x3 s2 p1 (ResNet) */
+/* x: the forward's input; the gradient goes to each window's first maximum */
+void glad_maxpool3s2_backward(float *dx, const float *dout, const float *x, int BC, int H, int W);
 
 /* ---- channel concat of a (B,Ca,N) and b (B,Cb,N) ---- */
 void glad_concat_forward(float *out, const float *a, const float *b, int B, int Ca, int Cb, size_t N);

@@ -1,6 +1,7 @@
 /* norm.c - GroupNorm (forward, backward), GroupNorm fused with SiLU
  * (forward, backward that recomputes the normalised values from x instead of
- * reading stored ones) and LayerNorm. Statistics in double for stability;
+ * reading stored ones), LayerNorm and training-mode BatchNorm (batch
+ * statistics, running-statistics update, backward). Statistics in double for stability;
  * biased variance as PyTorch. */
 #include <math.h>
 #include "nn/cpu.h"
@@ -310,6 +311,77 @@ void glad_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float
         for (int i = 0; i < D; i++) {
             double dxh = (double)g[i] * gamma[i], xh = (r[i] - mu) * rs;
             dx[(size_t)m * D + i] += (float)(rs * (dxh - s1 / D - xh * s2 / D));
+        }
+    }
+}
+
+/* ---- BatchNorm, training mode. Channel c normalises its M = B*N values
+ * x[n][c][:] with their mean and biased variance; the running estimates move
+ * as torch.nn.BatchNorm2d's: r = (1 - m) r + m s, with the unbiased variance
+ * var * M / (M - 1). Statistics in double, two passes (mean, then squared
+ * deviations), so a large mean costs no precision. ---- */
+
+// x, out are (B,C,N); mean, rstd, run_mean, run_var are (C)
+void glad_batchnorm_train_forward(float *out, float *mean, float *rstd, float *run_mean, float *run_var, const float *x,
+                                  const float *gamma, const float *beta, int B, int C, int N, float eps, float momentum)
+{
+    double M = (double)B * N;
+    // channels are independent: each writes its own rows of out and its own statistics
+    #pragma omp parallel for schedule(static) if ((long)B * C * N > 32768)
+    for (int c = 0; c < C; c++) {
+        double s = 0, ss = 0;
+        for (int n = 0; n < B; n++) {
+            const float *r = x + ((size_t)n * C + c) * N;
+            #pragma omp simd reduction(+:s)
+            for (int i = 0; i < N; i++) s += r[i];
+        }
+        double mu = s / M;
+        for (int n = 0; n < B; n++) {
+            const float *r = x + ((size_t)n * C + c) * N;
+            #pragma omp simd reduction(+:ss)
+            for (int i = 0; i < N; i++) { double d = r[i] - mu; ss += d * d; }
+        }
+        double var = ss / M, rs = 1.0 / sqrt(var + eps);
+        /* (x - mu) first: x ga + (beta - mu ga) would cancel when |mu| >> sd */
+        float ga = (float)(gamma[c] * rs), be = beta[c], mf = (float)mu;
+        for (int n = 0; n < B; n++) {
+            const float *r = x + ((size_t)n * C + c) * N;
+            float *o = out + ((size_t)n * C + c) * N;
+            #pragma omp simd
+            for (int i = 0; i < N; i++) o[i] = (r[i] - mf) * ga + be;
+        }
+        mean[c] = (float)mu;
+        rstd[c] = (float)rs;
+        if (run_mean) run_mean[c] = (1.0f - momentum) * run_mean[c] + momentum * (float)mu;
+        if (run_var) run_var[c] = (1.0f - momentum) * run_var[c] + momentum * (float)(M > 1 ? var * M / (M - 1) : var);
+    }
+}
+
+/* With xh = (x - mean) rstd and g = dout: dgamma += sum g xh, dbeta += sum g,
+ * dx += gamma rstd (g - mean(g) - xh mean(g xh)) (the batch statistics'
+ * own gradients included). */
+void glad_batchnorm_train_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x, const float *mean,
+                                   const float *rstd, const float *gamma, int B, int C, int N)
+{
+    double M = (double)B * N;
+    // channels are independent: each writes its own rows of dx and its own dgamma, dbeta
+    #pragma omp parallel for schedule(static) if ((long)B * C * N > 32768)
+    for (int c = 0; c < C; c++) {
+        double sg = 0, sgx = 0, mu = mean[c], rs = rstd[c];
+        for (int n = 0; n < B; n++) {
+            const float *r = x + ((size_t)n * C + c) * N, *g = dout + ((size_t)n * C + c) * N;
+            #pragma omp simd reduction(+:sg, sgx)
+            for (int i = 0; i < N; i++) { sg += g[i]; sgx += g[i] * ((r[i] - mu) * rs); }
+        }
+        dgamma[c] += (float)sgx;
+        dbeta[c] += (float)sg;
+        if (!dx) continue;
+        double k = gamma[c] * rs, a = sg / M, b = sgx / M;
+        for (int n = 0; n < B; n++) {
+            const float *r = x + ((size_t)n * C + c) * N, *g = dout + ((size_t)n * C + c) * N;
+            float *o = dx + ((size_t)n * C + c) * N;
+            #pragma omp simd
+            for (int i = 0; i < N; i++) o[i] += (float)(k * (g[i] - a - (r[i] - mu) * rs * b));
         }
     }
 }
