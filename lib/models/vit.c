@@ -5,8 +5,12 @@
  * computed one image at a time with one sgemm per linear layer over all the
  * image's tokens (M = tokens), and attention per (head, tile of QT queries)
  *   S = head_dim^-1/2 Q_tile K^T (QT,T);  softmax rows;  A_tile = S V
- * so the scores never exceed QT x T per thread and stay in cache. Not a
- * trainer: no tape, no backward. */
+ * so the scores never exceed QT x T per thread and stay in cache.
+ * Training (the end of the file): the same forward copying what the
+ * backward needs to a tape, and the backward through every block, the
+ * positional resampling and the patch embedding. Not the loss, not the
+ * optimiser, no gradient through the final norm (block outputs are taken
+ * before it). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -929,6 +933,9 @@ int glad_vit_backward(glad_vit_tape *t, float *const *dtokens, float *dx)
     size_t convw = glad_conv2d_workspace(3, H, W, D, p, p, p, 0), att = glad_mhsa_workspace(T, c->heads);
     size_t sink = 2 * (size_t)D + (size_t)D * 3 * p * p;
     size_t n = 7 * TD + 2 * THm + att + TD + (size_t)D * N + convw + sink;   /* dX, dXm, h, dh, dA, dqkv(3) | G, dU | ... */
+    /* each term is below the forward's checked sizes but the attention scratch
+     * (heads 2 QT T); none overflows, the sum may still be too large */
+    if (n > GLAD_MAX_ALLOC / sizeof(float)) return glad_fail(GLAD_ERANGE, "ViT backward: %zu MB of scratch", n * 4 >> 20);
     float *m = malloc(n * sizeof(float));
     if (!m) return glad_fail(GLAD_ENOMEM, "ViT backward: out of memory");
     float *dX = m;
