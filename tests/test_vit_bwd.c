@@ -255,6 +255,9 @@ static void test_net_fd(glad_vit *v, glad_rng *rng)
     net_fd(&c, 1, mlp, 0, "MLP (blocks.0.mlp.*)");
     net_fd(&c, 3, emb, 1, "patch/position embedding + input");
     net_fd(&c, 4, blk, 1, "one block (block 1, all)");
+    /* a frozen patch embedding under an input gradient; attention alone */
+    const char *att[1] = {"blocks.0.attn."};
+    net_fd(&c, 1, att, 1, "attention (blocks.0.attn.*) + input");
     net_free(&c);
     /* an interpolated grid (6x5 from 4x4) and a non-square image of a square grid count */
     c = net_new(v, rng, 1, 48, 40, 1, b2);
@@ -330,6 +333,36 @@ static void test_consistency(glad_vit *v, glad_rng *rng)
     glad_vit_tape_free(full); glad_vit_tape_free(sub); glad_vit_tape_free(two);
     free(ref[0]); free(ref[1]); free(dx); free(dx2); free(x2);
     for (int i = 0; i < 2; i++) { free(t2[i]); free(G2[i]); }
+    net_free(&c);
+}
+
+/* a larger grid (211 tokens: the backward's scratch is then dominated by the
+ * token rows, not by the frozen-parameter sinks) with frozen LayerNorms and
+ * patch embedding on the way: same gradients as the full tape there */
+static void test_large_subset(glad_vit *v, glad_rng *rng)
+{
+    int bl[1] = {2};
+    net_ctx c = net_new(v, rng, 1, 112, 120, 1, bl);
+    glad_vit_tape *full, *sub;
+    const char *mlp[1] = {"blocks.0.mlp."};
+    CHECK(glad_vit_tape_new(&full, v, 0, NULL) == 0);
+    CHECK(glad_vit_tape_new(&sub, v, 1, mlp) == 0);
+    size_t nx = (size_t)3 * 112 * 120, n;
+    float *dx = calloc(nx, 4), *dx2 = calloc(nx, 4);
+    CHECK(glad_vit_train_forward(full, c.x, 1, 112, 120, 1, bl, c.tok) == 0);
+    CHECK(glad_vit_backward(full, c.G, dx) == 0);
+    CHECK(glad_vit_train_forward(sub, c.x, 1, 112, 120, 1, bl, c.tok) == 0);
+    CHECK(glad_vit_backward(sub, c.G, dx2) == 0);
+    const char *names[4] = {"blocks.0.mlp.fc1.weight", "blocks.0.mlp.fc1.bias", "blocks.0.mlp.fc2.weight", "blocks.0.mlp.fc2.bias"};
+    int same = 0;
+    for (int i = 0; i < 4; i++) {
+        float *a = glad_vit_grad(full, names[i], &n), *b = glad_vit_grad(sub, names[i], NULL);
+        same += memcmp(a, b, sizeof(float) * n) == 0;
+    }
+    CHECKF(same == 4, "112x120 subset: %d of 4 tensors equal", same);
+    CHECK(memcmp(dx, dx2, sizeof(float) * nx) == 0);
+    glad_vit_tape_free(full); glad_vit_tape_free(sub);
+    free(dx); free(dx2);
     net_free(&c);
 }
 
@@ -495,6 +528,7 @@ int main(void)
     if (glad_vit_load(&v, WP)) { CHECKF(0, "load %s: %s", WP, glad_error_detail()); return check_done(); }
     test_net_fd(v, &rng);
     test_consistency(v, &rng);
+    test_large_subset(v, &rng);
     test_pytorch(v);
     test_save(v, &rng);
     test_errors(v);

@@ -932,7 +932,7 @@ int glad_vit_backward(glad_vit_tape *t, float *const *dtokens, float *dx)
     if (!need[last]) return 0;
     size_t convw = glad_conv2d_workspace(3, H, W, D, p, p, p, 0), att = glad_mhsa_workspace(T, c->heads);
     size_t sink = 2 * (size_t)D + (size_t)D * 3 * p * p;
-    size_t n = 7 * TD + 2 * THm + att + TD + (size_t)D * N + convw + sink;   /* dX, dXm, h, dh, dA, dqkv(3) | G, dU | ... */
+    size_t n = 8 * TD + 2 * THm + att + TD + (size_t)D * N + convw + sink;   /* dX, dXm, h, dh, dA, dqkv (3) | G, dU | att | dpos | ... */
     /* each term is below the forward's checked sizes but the attention scratch
      * (heads 2 QT T); none overflows, the sum may still be too large */
     if (n > GLAD_MAX_ALLOC / sizeof(float)) return glad_fail(GLAD_ERANGE, "ViT backward: %zu MB of scratch", n * 4 >> 20);
