@@ -5,8 +5,12 @@
  * computed one image at a time with one sgemm per linear layer over all the
  * image's tokens (M = tokens), and attention per (head, tile of QT queries)
  *   S = head_dim^-1/2 Q_tile K^T (QT,T);  softmax rows;  A_tile = S V
- * so the scores never exceed QT x T per thread and stay in cache. Not a
- * trainer: no tape, no backward. */
+ * so the scores never exceed QT x T per thread and stay in cache.
+ * Training (the end of the file): the same forward copying what the
+ * backward needs to a tape, and the backward through every block, the
+ * positional resampling and the patch embedding. Not the loss, not the
+ * optimiser, no gradient through the final norm (block outputs are taken
+ * before it). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +32,12 @@ struct glad_vit {
     float *w;                       /* every parameter, one allocation */
     const float *cls, *pos, *pe_w, *pe_b, *norm_w, *norm_b;
     vit_block *blk;
+    struct pdesc *par;              /* the parameter table: names, shapes, offsets in w */
+    int npar;
 };
 
 /* one expected tensor: name, exact shape, where its pointer goes */
-typedef struct {
+typedef struct pdesc {
     char name[64];
     int ndim;
     int64_t shape[4];
@@ -168,10 +174,10 @@ static int build_table(glad_vit *v, pdesc *p)
 static int load_weights(glad_vit *v, const glad_st *st, const char *path)
 {
     int maxp = 6 + 12 * v->cfg.depth;
-    pdesc *p = calloc((size_t)maxp, sizeof *p);
+    pdesc *p = v->par = calloc((size_t)maxp, sizeof *p);
     v->blk = calloc((size_t)v->cfg.depth, sizeof *v->blk);
     if (!p || !v->blk) { free(p); return glad_fail(GLAD_ENOMEM, "%s: out of memory", path); }
-    int np = build_table(v, p), rc = 0;
+    int np = v->npar = build_table(v, p), rc = 0;
     size_t total = 0;
     for (int i = 0; i < np; i++) {
         p[i].off = total;
@@ -209,8 +215,7 @@ static int load_weights(glad_vit *v, const glad_st *st, const char *path)
         *p[i].dst = v->w + p[i].off;
     }
 out:
-    free(p);
-    return rc;
+    return rc;   /* p stays as v->par (the names and offsets of the training API) */
 }
 
 int glad_vit_load(glad_vit **out, const char *path)
@@ -240,6 +245,7 @@ void glad_vit_free(glad_vit *v)
     if (!v) return;
     free(v->w);
     free(v->blk);
+    free(v->par);
     free(v);
 }
 
@@ -269,6 +275,67 @@ static void cubic_taps(int i, double inv_scale, int in, int idx[4], double w[4])
     }
 }
 
+/* out (gh*gw, D) from src (g*g, D): the bicubic resampling of pos_for_grid
+ * (scale factors (gh+0.1)/g, (gw+0.1)/g) */
+void glad_vit_pos_interp_forward(float *out, const float *src, int g, int D, int gh, int gw)
+{
+    double sh = (gh + 0.1) / g, sw = (gw + 0.1) / g;
+    // output positions are independent
+    #pragma omp parallel for schedule(static)
+    for (int y = 0; y < gh; y++) {
+        int iy[4], ix[4];
+        double wy[4], wx[4];
+        cubic_taps(y, 1.0 / sh, g, iy, wy);
+        for (int x = 0; x < gw; x++) {
+            cubic_taps(x, 1.0 / sw, g, ix, wx);
+            float *o = out + (size_t)(y * gw + x) * D;
+            for (int d = 0; d < D; d++) {
+                double s = 0;
+                for (int a = 0; a < 4; a++) {
+                    double r = 0;
+                    for (int b = 0; b < 4; b++) r += wx[b] * src[(size_t)(iy[a] * g + ix[b]) * D + d];
+                    s += wy[a] * r;
+                }
+                o[d] = (float)s;
+            }
+        }
+    }
+}
+
+/* dsrc (g*g, D) += the transpose of the resampling applied to dout (gh*gw, D);
+ * GLAD_ENOMEM (dsrc untouched) when its scratch cannot be allocated */
+int glad_vit_pos_interp_backward(float *dsrc, const float *dout, int g, int D, int gh, int gw)
+{
+    double sh = (gh + 0.1) / g, sw = (gw + 0.1) / g;
+    int nthr = omp_get_max_threads();
+    if (nthr > D) nthr = D;
+    /* the forward's taps once; a g*g accumulator per thread */
+    int *iy = malloc(sizeof(int) * 4 * (size_t)(gh + gw)), *ix = iy ? iy + 4 * (size_t)gh : NULL;
+    double *wy = malloc(sizeof(double) * 4 * (size_t)(gh + gw)), *wx = wy ? wy + 4 * (size_t)gh : NULL;
+    double *accs = malloc(sizeof(double) * (size_t)g * g * (size_t)nthr);
+    if (!iy || !wy || !accs) { free(iy); free(wy); free(accs); return GLAD_ENOMEM; }
+    for (int y = 0; y < gh; y++) cubic_taps(y, 1.0 / sh, g, iy + 4 * y, wy + 4 * y);
+    for (int x = 0; x < gw; x++) cubic_taps(x, 1.0 / sw, g, ix + 4 * x, wx + 4 * x);
+    // each channel d owns column d of dsrc (clamped taps repeat a source
+    // position, so a split over output positions would race); sums in double
+    #pragma omp parallel for schedule(static) num_threads(nthr)
+    for (int d = 0; d < D; d++) {
+        double *acc = accs + (size_t)omp_get_thread_num() * g * g;
+        for (int i = 0; i < g * g; i++) acc[i] = 0;
+        for (int y = 0; y < gh; y++)
+            for (int x = 0; x < gw; x++) {
+                double go = dout[(size_t)(y * gw + x) * D + d];
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++) acc[iy[4 * y + a] * g + ix[4 * x + b]] += wy[4 * y + a] * wx[4 * x + b] * go;
+            }
+        for (int i = 0; i < g * g; i++) dsrc[(size_t)i * D + d] += (float)acc[i];
+    }
+    free(iy);
+    free(wy);
+    free(accs);
+    return 0;
+}
+
 /* pos (1+gh*gw, D) for a gh x gw grid. DINO's interpolate_pos_encoding returns
  * pos_embed unchanged when the token count matches and the image is square;
  * otherwise F.interpolate(grid, scale_factor=((gh+0.1)/g, (gw+0.1)/g),
@@ -282,27 +349,7 @@ static int pos_for_grid(const glad_vit *v, float *pos, int gh, int gw, int H, in
     double sh = (gh + 0.1) / g, sw = (gw + 0.1) / g;
     if ((int)floor(g * sh) != gh || (int)floor(g * sw) != gw) return GLAD_EUNSUPPORTED;
     memcpy(pos, v->pos, sizeof(float) * (size_t)D);
-    const float *src = v->pos + D;
-    // output positions are independent
-    #pragma omp parallel for schedule(static)
-    for (int y = 0; y < gh; y++) {
-        int iy[4], ix[4];
-        double wy[4], wx[4];
-        cubic_taps(y, 1.0 / sh, g, iy, wy);
-        for (int x = 0; x < gw; x++) {
-            cubic_taps(x, 1.0 / sw, g, ix, wx);
-            float *o = pos + (size_t)(1 + y * gw + x) * D;
-            for (int d = 0; d < D; d++) {
-                double s = 0;
-                for (int a = 0; a < 4; a++) {
-                    double r = 0;
-                    for (int b = 0; b < 4; b++) r += wx[b] * src[(size_t)(iy[a] * g + ix[b]) * D + d];
-                    s += wy[a] * r;
-                }
-                o[d] = (float)s;
-            }
-        }
-    }
+    glad_vit_pos_interp_forward(pos + D, v->pos + D, g, D, gh, gw);
     return 0;
 }
 
@@ -491,10 +538,16 @@ static int check_args(const glad_vit *v, const float *x, int B, int H, int W, in
     return 0;
 }
 
+/* a training tape's floats per block and token: x_in (D), qkv (3D), A (D), x_mid (D), u (Hm) */
+#define TAPE_PER_TOKEN(c) (6 * (size_t)(c)->dim + (size_t)(c)->mlp_hidden)
+
 /* one image xb (3,H,W): the outputs of the requested blocks go to dst[i] (T,D)
- * for blocks[i]; the normed cls to cls (D) when not NULL; runs `last` blocks */
+ * for blocks[i]; the normed cls to cls (D) when not NULL; runs `last` blocks.
+ * tape (training only, else NULL): block k's x_in, qkv, A, x_mid and the MLP's
+ * pre-GELU u are copied to tape + (k-1) T TAPE_PER_TOKEN, so the training
+ * forward computes the same numbers as inference by construction. */
 static void image_forward(const glad_vit *v, const vit_ws *ws, const float *xb, int H, int W, int nb, const int *blocks,
-                          float *const *dst, float *cls, int last)
+                          float *const *dst, float *cls, int last, float *tape)
 {
     const glad_vit_config *c = &v->cfg;
     int p = c->patch, gh = H / p, gw = W / p, N = gh * gw, T = N + 1, D = c->dim, Hm = c->mlp_hidden;
@@ -510,12 +563,19 @@ static void image_forward(const glad_vit *v, const vit_ws *ws, const float *xb, 
     float *qkv = big, *mlp = big;
     for (int k = 1; k <= last; k++) {
         const vit_block *b = &v->blk[k - 1];
+        size_t TD = (size_t)T * D;
+        float *tp = tape ? tape + (size_t)(k - 1) * T * TAPE_PER_TOKEN(c) : NULL;
+        if (tp) memcpy(tp, X, sizeof(float) * TD);
         glad_layernorm_forward(h, X, b->n1w, b->n1b, T, D, c->eps);
         linear_tokens(qkv, h, b->qkvw, b->qkvb, T, D, D3, 0);
+        if (tp) memcpy(tp + TD, qkv, sizeof(float) * 3 * TD);
         attention(h, qkv, T, D, heads, big + (size_t)D3 * T, ws->nthr);   /* A into h (LN1 output no longer needed) */
+        if (tp) memcpy(tp + 4 * TD, h, sizeof(float) * TD);
         linear_tokens(X, h, b->projw, b->projb, T, D, D, 1);
+        if (tp) memcpy(tp + 5 * TD, X, sizeof(float) * TD);
         glad_layernorm_forward(h, X, b->n2w, b->n2b, T, D, c->eps);
         linear_tokens(mlp, h, b->fc1w, b->fc1b, T, D, Hm, 0);
+        if (tp) memcpy(tp + 6 * TD, mlp, sizeof(float) * (size_t)T * Hm);
         // rows are independent
         #pragma omp parallel for schedule(static)
         for (int t = 0; t < T; t++) gelu_inplace(mlp + (size_t)t * Hm, (size_t)Hm);
@@ -553,7 +613,8 @@ static int run(glad_vit *v, const float *x, int B, int H, int W, int nb, const i
     size_t per_img = (size_t)3 * H * W;
     for (int b = 0; b < B; b++) {
         for (int i = 0; i < nb; i++) dst[i] = feat ? tmp + (size_t)i * T * D : tokens[i] + (size_t)b * T * D;
-        image_forward(v, &ws, x + (size_t)b * per_img, H, W, nb, blocks, dst, cls_norm ? cls_norm + (size_t)b * D : NULL, last);
+        image_forward(v, &ws, x + (size_t)b * per_img, H, W, nb, blocks, dst, cls_norm ? cls_norm + (size_t)b * D : NULL, last,
+                      NULL);
         for (int i = 0; feat && i < nb; i++) {
             float *o = feat[i] + (size_t)b * D * N;
             const float *t = dst[i] + D;   /* drop cls */
@@ -588,4 +649,369 @@ double glad_vit_flops(const glad_vit *v, int H, int W, int depth)
     double embed = 2.0 * N * D * 3 * c->patch * c->patch;
     double block = 2.0 * T * D * (3 * D + D + 2 * Hm) + 4.0 * T * T * D;
     return embed + depth * block;
+}
+
+/* ------------------------------------------------------------------ training
+ * (issue #21) The training forward is image_forward with a tape; the backward
+ * walks the blocks from the last requested one down, per image:
+ *   MLP:  dG = dY fc2w, dU = dG gelu'(u), dH2 = dU fc1w,
+ *         dXm = dY + LN2^T(dH2)          (the residual adds)
+ *   attn: dA = dXm projw, dQKV = mhsa^T(dA), dH1 = dQKV qkvw,
+ *         dXin = dXm + LN1^T(dH1)
+ * (weight gradients dW += dY^T X, db += colsum dY beside each), then the
+ * embedding: dcls = dX[0], dpos = dX (through the bicubic resampling's
+ * transpose when the grid differs), the patch convolution's backward.
+ * LayerNorm and GELU inputs are recomputed from the tape (cheap), the
+ * attention probabilities inside glad_mhsa_backward (T^2 per head). It stops
+ * as soon as nothing below needs a gradient (frozen blocks below the lowest
+ * trainable one are skipped). */
+
+typedef struct { float *n1w, *n1b, *qkvw, *qkvb, *projw, *projb, *n2w, *n2b, *fc1w, *fc1b, *fc2w, *fc2b; } vit_gblock;
+
+struct glad_vit_tape {
+    glad_vit *v;
+    float *g;                        /* gradients in the layout of v->w (zeros where frozen) */
+    vit_gblock *gb;                  /* per block, NULL where frozen */
+    float *gcls, *gpos, *gpe_w, *gpe_b;
+    /* the last training forward */
+    float *mem, *x, *pos, *tape;
+    size_t cap;
+    int B, H, W, last, nb, *blocks;
+};
+
+/* the gradient of the parameter at p (a pointer into v->w), NULL if frozen */
+static float *gof(const glad_vit_tape *t, const unsigned char *on, const float *p)
+{
+    const glad_vit *v = t->v;
+    if (!p) return NULL;
+    for (int i = 0; i < v->npar; i++)
+        if (v->w + v->par[i].off == p) return on[i] ? t->g + v->par[i].off : NULL;
+    return NULL;
+}
+
+static size_t total_params(const glad_vit *v) { return v->par[v->npar - 1].off + v->par[v->npar - 1].n; }
+
+int glad_vit_param_count(const glad_vit *v) { return v ? v->npar : 0; }
+
+const char *glad_vit_param_name(const glad_vit *v, int i) { return v && i >= 0 && i < v->npar ? v->par[i].name : NULL; }
+
+static const pdesc *find_param(const glad_vit *v, const char *name)
+{
+    for (int i = 0; v && name && i < v->npar; i++)
+        if (!strcmp(v->par[i].name, name)) return &v->par[i];
+    return NULL;
+}
+
+float *glad_vit_param(glad_vit *v, const char *name, size_t *n)
+{
+    const pdesc *p = find_param(v, name);
+    if (n) *n = p ? p->n : 0;
+    return p ? v->w + p->off : NULL;
+}
+
+float *glad_vit_params(glad_vit *v, size_t *n)
+{
+    if (n) *n = v ? total_params(v) : 0;
+    return v ? v->w : NULL;
+}
+
+int glad_vit_tape_new(glad_vit_tape **out, glad_vit *v, int ntrain, const char *const *train)
+{
+    *out = NULL;
+    if (!v || ntrain < 0 || (ntrain > 0 && !train)) return glad_fail(GLAD_EINVAL, "glad_vit_tape_new: bad arguments");
+    unsigned char *on = calloc((size_t)v->npar, 1);
+    glad_vit_tape *t = calloc(1, sizeof *t);
+    if (t) {
+        t->v = v;
+        t->g = calloc(total_params(v), sizeof(float));
+        t->gb = calloc((size_t)v->cfg.depth, sizeof *t->gb);
+    }
+    if (!on || !t || !t->g || !t->gb) { free(on); glad_vit_tape_free(t); return glad_fail(GLAD_ENOMEM, "glad_vit_tape_new: out of memory"); }
+    for (int i = 0; i < v->npar; i++) on[i] = ntrain == 0;
+    for (int j = 0; j < ntrain; j++) {
+        size_t l = train[j] ? strlen(train[j]) : 0;
+        int hit = 0;
+        for (int i = 0; l && i < v->npar; i++)
+            if (!strncmp(v->par[i].name, train[j], l)) on[i] = 1, hit = 1;
+        if (!hit) {
+            free(on);
+            glad_vit_tape_free(t);
+            return glad_fail(GLAD_ENOTFOUND, "no ViT parameter name starts with '%s'", train[j] ? train[j] : "");
+        }
+    }
+    t->gcls = gof(t, on, v->cls); t->gpos = gof(t, on, v->pos);
+    t->gpe_w = gof(t, on, v->pe_w); t->gpe_b = gof(t, on, v->pe_b);
+    for (int k = 0; k < v->cfg.depth; k++) {
+        const vit_block *b = &v->blk[k];
+        vit_gblock *g = &t->gb[k];
+#define G(f) g->f = gof(t, on, b->f)
+        G(n1w); G(n1b); G(qkvw); G(qkvb); G(projw); G(projb); G(n2w); G(n2b); G(fc1w); G(fc1b); G(fc2w); G(fc2b);
+#undef G
+    }
+    free(on);
+    *out = t;
+    return 0;
+}
+
+void glad_vit_tape_free(glad_vit_tape *t)
+{
+    if (!t) return;
+    free(t->g);
+    free(t->gb);
+    free(t->mem);
+    free(t->blocks);
+    free(t);
+}
+
+float *glad_vit_grad(glad_vit_tape *t, const char *name, size_t *n)
+{
+    const pdesc *p = t ? find_param(t->v, name) : NULL;
+    if (n) *n = p ? p->n : 0;
+    return p ? t->g + p->off : NULL;
+}
+
+float *glad_vit_grads(glad_vit_tape *t, size_t *n)
+{
+    if (n) *n = t ? total_params(t->v) : 0;
+    return t ? t->g : NULL;
+}
+
+void glad_vit_zero_grad(glad_vit_tape *t)
+{
+    if (t) memset(t->g, 0, sizeof(float) * total_params(t->v));
+}
+
+int glad_vit_train_forward(glad_vit_tape *t, const float *x, int B, int H, int W, int nb, const int *blocks, float **tokens)
+{
+    if (!t) return GLAD_EINVAL;
+    glad_vit *v = t->v;
+    int last;
+    t->B = 0;   /* no valid tape until this forward succeeds */
+    GLAD_TRY(check_args(v, x, B, H, W, nb, blocks, tokens, &last));
+    if (last == 0) return GLAD_EINVAL;
+    const glad_vit_config *c = &v->cfg;
+    int p = c->patch, gh = H / p, gw = W / p, T = gh * gw + 1, D = c->dim;
+    int nthr = omp_get_max_threads();
+    if (nthr > 64) nthr = 64;
+    size_t nws, per_img, blk, tp, xs, need;
+    GLAD_TRY(ws_floats(c, H, W, nthr, &nws));
+    /* tape: x (B,3,H,W), pos (T,D), per image `last` blocks of T TAPE_PER_TOKEN */
+    GLAD_TRY(glad_mul_size((size_t)T * (size_t)last, TAPE_PER_TOKEN(c), &blk));
+    GLAD_TRY(glad_mul_size((size_t)B, blk, &tp));
+    GLAD_TRY(glad_mul_size((size_t)B * 3, (size_t)H * W, &xs));
+    need = xs + (size_t)T * D;
+    if (tp > GLAD_MAX_ALLOC / sizeof(float) - need) return GLAD_ERANGE;
+    need += tp;
+    if (need > t->cap) {
+        free(t->mem);
+        t->cap = 0;
+        if (!(t->mem = malloc(need * sizeof(float)))) return glad_fail(GLAD_ENOMEM, "ViT training forward: out of memory for a %zu MB tape", need * 4 >> 20);
+        t->cap = need;
+    }
+    int *bl = realloc(t->blocks, sizeof(int) * (size_t)(nb > 0 ? nb : 1));
+    if (!bl) return GLAD_ENOMEM;
+    t->blocks = bl;
+    memcpy(bl, blocks, sizeof(int) * (size_t)nb);
+    t->x = t->mem;
+    t->pos = t->x + xs;
+    t->tape = t->pos + (size_t)T * D;
+    memcpy(t->x, x, sizeof(float) * xs);
+    float *mem = malloc(nws * sizeof(float));
+    float **dst = malloc(sizeof(float *) * (size_t)nb);
+    int rc = 0;
+    if (!mem || !dst) { rc = GLAD_ENOMEM; goto out; }
+    vit_ws ws = {mem, mem + (size_t)T * D, t->pos, mem + 3 * (size_t)T * D, nthr};
+    GLAD_TRYG(rc, pos_for_grid(v, t->pos, gh, gw, H, W), out);
+    per_img = (size_t)3 * H * W;
+    for (int b = 0; b < B; b++) {
+        for (int i = 0; i < nb; i++) dst[i] = tokens[i] + (size_t)b * T * D;
+        image_forward(v, &ws, x + (size_t)b * per_img, H, W, nb, blocks, dst, NULL, last, t->tape + (size_t)b * blk);
+    }
+    t->B = B; t->H = H; t->W = W; t->last = last; t->nb = nb;
+out:
+    free(mem);
+    free(dst);
+    return rc;
+}
+
+/* dW (NO,NI) += dY^T X, db += column sums of dY (either may be NULL: frozen) */
+static void linear_wgrad(float *dw, float *db, const float *dy, const float *x, int M, int NI, int NO)
+{
+    if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, NO, NI, M, 1.0f, dy, NO, x, NI, 1.0f, dw, NI);
+    if (!db) return;
+    // each column's sum is its own, rows in order
+    #pragma omp parallel for schedule(static) if ((long)M * NO > 65536)
+    for (int o = 0; o < NO; o++) {
+        double s = 0;
+        for (int m = 0; m < M; m++) s += dy[(size_t)m * NO + o];
+        db[o] += (float)s;
+    }
+}
+
+/* scratch of one backward */
+typedef struct { float *dXm, *h, *dh, *dA, *dqkv, *G, *dU, *att, *dpos, *dconv, *conv, *sink; } vit_bws;
+
+/* block k's backward for one image: dX (T,D) is the gradient of its output;
+ * returns 1 with dX replaced by the gradient of its input when below (blocks
+ * under it or the embedding need it), else 0 after its own weight gradients */
+static int block_backward(const glad_vit_tape *t, const vit_bws *w, float *dX, const float *tp, int k, int T, int below)
+{
+    const glad_vit *v = t->v;
+    const glad_vit_config *c = &v->cfg;
+    const vit_block *b = &v->blk[k - 1];
+    const vit_gblock *g = &t->gb[k - 1];
+    int D = c->dim, Hm = c->mlp_hidden;
+    size_t TD = (size_t)T * D, THm = (size_t)T * Hm;
+    const float *xin = tp, *qkv = tp + TD, *A = tp + 4 * TD, *xm = tp + 5 * TD, *u = tp + 6 * TD;
+    int attn = below || g->n1w || g->n1b || g->qkvw || g->qkvb || g->projw || g->projb;
+    int ln2 = attn || g->n2w || g->n2b, mlp = ln2 || g->fc1w || g->fc1b;
+    /* fc2: its input is GELU(u), recomputed as the forward did */
+    if (g->fc2w) {
+        memcpy(w->G, u, sizeof(float) * THm);
+        // rows are independent
+        #pragma omp parallel for schedule(static)
+        for (int r = 0; r < T; r++) gelu_inplace(w->G + (size_t)r * Hm, (size_t)Hm);
+    }
+    linear_wgrad(g->fc2w, g->fc2b, dX, w->G, T, Hm, D);
+    if (!mlp) return 0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, Hm, D, 1.0f, dX, D, b->fc2w, Hm, 0.0f, w->G, Hm);   /* dG */
+    memset(w->dU, 0, sizeof(float) * THm);
+    glad_gelu_backward(w->dU, w->G, u, THm);
+    if (g->fc1w) glad_layernorm_forward(w->h, xm, b->n2w, b->n2b, T, D, c->eps);
+    linear_wgrad(g->fc1w, g->fc1b, w->dU, w->h, T, D, Hm);
+    if (!ln2) return 0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, Hm, 1.0f, w->dU, Hm, b->fc1w, D, 0.0f, w->dh, D);   /* dH2 */
+    if (attn) memcpy(w->dXm, dX, sizeof(float) * TD);
+    glad_layernorm_backward(attn ? w->dXm : NULL, g->n2w ? g->n2w : w->sink, g->n2b ? g->n2b : w->sink + D, w->dh, xm, b->n2w,
+                            T, D, c->eps);
+    if (!attn) return 0;
+    linear_wgrad(g->projw, g->projb, w->dXm, A, T, D, D);
+    int ln1 = below || g->n1w || g->n1b, qkvin = ln1 || g->qkvw || g->qkvb;
+    if (!qkvin) return 0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, D, 1.0f, w->dXm, D, b->projw, D, 0.0f, w->dA, D);   /* dA */
+    memset(w->dqkv, 0, sizeof(float) * 3 * TD);
+    glad_mhsa_backward(w->dqkv, w->dA, qkv, T, D, c->heads, w->att);
+    if (g->qkvw) glad_layernorm_forward(w->h, xin, b->n1w, b->n1b, T, D, c->eps);
+    linear_wgrad(g->qkvw, v->qkv_bias ? g->qkvb : NULL, w->dqkv, w->h, T, D, 3 * D);
+    if (!ln1) return 0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, D, 3 * D, 1.0f, w->dqkv, 3 * D, b->qkvw, D, 0.0f, w->dh, D);   /* dH1 */
+    if (below) memcpy(dX, w->dXm, sizeof(float) * TD);
+    glad_layernorm_backward(below ? dX : NULL, g->n1w ? g->n1w : w->sink, g->n1b ? g->n1b : w->sink + D, w->dh, xin, b->n1w,
+                            T, D, c->eps);
+    return below;
+}
+
+/* dX += the requested gradients of block k's output for image b */
+static void inject(const glad_vit_tape *t, float *dX, float *const *dtokens, int k, int b, size_t TD)
+{
+    for (int i = 0; i < t->nb; i++) {
+        if (t->blocks[i] != k || !dtokens[i]) continue;
+        const float *s = dtokens[i] + (size_t)b * TD;
+        for (size_t j = 0; j < TD; j++) dX[j] += s[j];
+    }
+}
+
+int glad_vit_backward(glad_vit_tape *t, float *const *dtokens, float *dx)
+{
+    if (!t || !t->B) return glad_fail(GLAD_EINVAL, "glad_vit_backward: no training forward to take the gradient of");
+    if (!dtokens && t->nb > 0) return GLAD_EINVAL;
+    const glad_vit *v = t->v;
+    const glad_vit_config *c = &v->cfg;
+    int p = c->patch, H = t->H, W = t->W, gh = H / p, gw = W / p, N = gh * gw, T = N + 1, D = c->dim, Hm = c->mlp_hidden;
+    int last = t->last, g0 = c->pos_grid;
+    size_t TD = (size_t)T * D, THm = (size_t)T * Hm, per_img = (size_t)3 * H * W, blk = (size_t)T * last * TAPE_PER_TOKEN(c);
+    /* need[k] (k = 1..last): something at or below block k wants a gradient */
+    int emb = t->gcls || t->gpos || t->gpe_w || t->gpe_b || dx;
+    int need[257];
+    need[0] = emb;
+    for (int k = 1; k <= last; k++) {
+        const vit_gblock *g = &t->gb[k - 1];
+        need[k] = need[k - 1] || g->n1w || g->n1b || g->qkvw || g->qkvb || g->projw || g->projb || g->n2w || g->n2b ||
+                  g->fc1w || g->fc1b || g->fc2w || g->fc2b;
+    }
+    if (!need[last]) return 0;
+    size_t convw = glad_conv2d_workspace(3, H, W, D, p, p, p, 0), att = glad_mhsa_workspace(T, c->heads);
+    size_t sink = 2 * (size_t)D + (size_t)D * 3 * p * p;
+    size_t n = 8 * TD + 2 * THm + att + TD + (size_t)D * N + convw + sink;   /* dX, dXm, h, dh, dA, dqkv (3) | G, dU | att | dpos | ... */
+    /* each term is below the forward's checked sizes but the attention scratch
+     * (heads 2 QT T); none overflows, the sum may still be too large */
+    if (n > GLAD_MAX_ALLOC / sizeof(float)) return glad_fail(GLAD_ERANGE, "ViT backward: %zu MB of scratch", n * 4 >> 20);
+    float *m = malloc(n * sizeof(float));
+    if (!m) return glad_fail(GLAD_ENOMEM, "ViT backward: out of memory");
+    float *dX = m;
+    vit_bws w;
+    w.dXm = dX + TD; w.h = w.dXm + TD; w.dh = w.h + TD; w.dA = w.dh + TD; w.dqkv = w.dA + TD;
+    w.G = w.dqkv + 3 * TD; w.dU = w.G + THm; w.att = w.dU + THm; w.dpos = w.att + att; w.dconv = w.dpos + TD;
+    w.conv = w.dconv + (size_t)D * N; w.sink = w.conv + convw;
+    memset(w.dpos, 0, sizeof(float) * TD);
+    for (int b = 0; b < t->B; b++) {
+        const float *tape = t->tape + (size_t)b * blk;
+        memset(dX, 0, sizeof(float) * TD);
+        inject(t, dX, dtokens, last, b, TD);
+        int k = last;
+        for (; k >= 1; k--) {
+            if (!block_backward(t, &w, dX, tape + (size_t)(k - 1) * T * TAPE_PER_TOKEN(c), k, T, need[k - 1])) break;
+            if (k > 1) inject(t, dX, dtokens, k - 1, b, TD);
+        }
+        if (k > 0) continue;   /* stopped above the embedding: nothing there wants a gradient */
+        /* tokens = [cls ; conv^T] + pos */
+        if (t->gcls) for (int d = 0; d < D; d++) t->gcls[d] += dX[d];
+        if (t->gpos) for (size_t j = 0; j < TD; j++) w.dpos[j] += dX[j];
+        if (t->gpe_w || t->gpe_b || dx) {
+            // channels are independent
+            #pragma omp parallel for schedule(static) if ((long)N * D > 65536)
+            for (int d = 0; d < D; d++)
+                for (int q = 0; q < N; q++) w.dconv[(size_t)d * N + q] = dX[(size_t)(q + 1) * D + d];
+            glad_conv2d_backward(dx ? dx + (size_t)b * per_img : NULL, t->gpe_w ? t->gpe_w : w.sink + 2 * D, t->gpe_b, w.dconv,
+                                 t->x + (size_t)b * per_img, v->pe_w, 1, 3, H, W, D, p, p, p, 0, w.conv, GLAD_DX_ADD);
+        }
+    }
+    int rc = 0;
+    if (t->gpos) {
+        /* pos_for_grid: the stored grid itself, or cls + its bicubic resampling */
+        if ((long)gh * gw == (long)g0 * g0 && H == W)
+            for (size_t j = 0; j < TD; j++) t->gpos[j] += w.dpos[j];
+        else {
+            for (int d = 0; d < D; d++) t->gpos[d] += w.dpos[d];
+            rc = glad_vit_pos_interp_backward(t->gpos + D, w.dpos + D, g0, D, gh, gw);
+            if (rc) rc = glad_fail(rc, "ViT backward: out of memory");
+        }
+    }
+    free(m);
+    return rc;
+}
+
+int glad_vit_save(const glad_vit *v, const char *path)
+{
+    if (!v || !path) return GLAD_EINVAL;
+    const glad_vit_config *c = &v->cfg;
+    if (c->mlp_hidden % c->dim)
+        return glad_fail(GLAD_EUNSUPPORTED, "%s: MLP width %d is not a multiple of embed_dim %d (no config can say it)", path, c->mlp_hidden, c->dim);
+    char cfg[512];
+    snprintf(cfg, sizeof cfg,
+             "{\"patch_size\": %d, \"embed_dim\": %d, \"depth\": %d, \"num_heads\": %d, \"mlp_ratio\": %d, \"qkv_bias\": %s, "
+             "\"layernorm_eps\": %.9g, \"pos_grid\": %d}",
+             c->patch, c->dim, c->depth, c->heads, c->mlp_hidden / c->dim, v->qkv_bias ? "true" : "false", (double)c->eps, c->pos_grid);
+    const char **names = malloc(sizeof(char *) * (size_t)v->npar);
+    glad_tensor *ts = calloc((size_t)v->npar, sizeof *ts);
+    const glad_tensor **tp = malloc(sizeof(glad_tensor *) * (size_t)v->npar);
+    int rc = GLAD_ENOMEM;
+    if (names && ts && tp) {
+        for (int i = 0; i < v->npar; i++) {
+            const pdesc *q = &v->par[i];
+            ts[i].dtype = GLAD_DT_F32;
+            ts[i].ndim = q->ndim;
+            for (int d = 0; d < q->ndim; d++) ts[i].shape[d] = q->shape[d];
+            ts[i].data = v->w + q->off;
+            names[i] = q->name;
+            tp[i] = &ts[i];
+        }
+        const char *mk[1] = {"config"}, *mv[1] = {cfg};
+        rc = glad_st_save(path, v->npar, names, tp, 1, mk, mv);
+    } else
+        rc = glad_fail(rc, "%s: out of memory", path);
+    free(names);
+    free(ts);
+    free(tp);
+    return rc;
 }

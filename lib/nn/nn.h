@@ -108,6 +108,15 @@ void glad_attention_forward(float *out, float *att, const float *qkv, int B, int
 void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int C, int T,
                              int heads, float *ws);
 
+/* ---- multi-head self-attention on token rows (ViT layout): qkv (T, 3D),
+ * columns [3][heads][hd]; out (T, D) = concat_h softmax(hd^-1/2 Q_h K_h^T) V_h.
+ * The backward recomputes the softmax (nothing saved) and accumulates into
+ * dqkv. ws: glad_mhsa_workspace(T, heads) floats (per head, so results do not
+ * depend on the thread count). ---- */
+size_t glad_mhsa_workspace(int T, int heads);
+void glad_mhsa_forward(float *out, const float *qkv, int T, int D, int heads, float *ws);
+void glad_mhsa_backward(float *dqkv, const float *dout, const float *qkv, int T, int D, int heads, float *ws);
+
 /* ---- softmax over the last dim of (M, D), in place ---- */
 void glad_softmax_rows(float *x, int M, int D);
 
