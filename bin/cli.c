@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "score/pipeline.h"
 #include "io/outfile.h"
 
 const char *cli_prog = "glad";
@@ -333,4 +334,18 @@ int cli_finish(int status, glad_reader *rd, glad_writer *wr)
         return cli_error("%s", *d ? d : "write failed");
     }
     return status;
+}
+
+/* --image-score: max | topk-mean:K | softmax-topk:K (glad-score, glad-tile) */
+int cli_parse_image_score(const char *arg, int *reducer, long *k)
+{
+    char name[32];
+    const char *colon = strchr(arg, ':');
+    snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - arg) : (int)strlen(arg), arg);
+    *reducer = GLAD_REDUCE_MAX;
+    int r;
+    if (cli_parse_choice("--image-score", name, glad_score_reducers, &r)) return CLI_USAGE;
+    if ((r == GLAD_REDUCE_MAX) != !colon) return cli_usage_error("--image-score takes max, topk-mean:K or softmax-topk:K");
+    *reducer = r;
+    return colon ? cli_parse_int("--image-score K", colon + 1, 1, 1L << 40, k) : 0;
 }

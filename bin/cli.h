@@ -60,6 +60,9 @@ double cli_now(void);   /* monotonic seconds */
  * ("No such file or directory", "byte 0, record 0: ...") and returns
  * CLI_FAIL with *rd NULL. */
 int cli_open_reader(const char *path, glad_reader **rd);
+/* --image-score max | topk-mean:K | softmax-topk:K into a glad_score_reducer
+ * value and K (left as it was for max); usage errors printed, CLI_USAGE. */
+int cli_parse_image_score(const char *arg, int *reducer, long *k);
 /* The two paths (NULL or "-" = stdin / stdout) are the same regular file. */
 int cli_same_file(const char *in, const char *out);
 /* Open input/output streams and pass the header through with this tool's

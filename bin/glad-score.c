@@ -73,17 +73,11 @@ static int parse_layers(opts *o, const char *s)
     }
 }
 
-/* max | topk-mean:K | softmax-topk:K */
 static int parse_reducer(glad_score_opts *s, const char *arg)
 {
-    char name[32];
-    const char *colon = strchr(arg, ':');
-    snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - arg) : (int)strlen(arg), arg);
-    int r;
-    if (cli_parse_choice("--image-score", name, glad_score_reducers, &r)) return CLI_USAGE;
-    if ((r == GLAD_REDUCE_MAX) != !colon) return cli_usage_error("--image-score takes max, topk-mean:K or softmax-topk:K");
+    int r, rc = cli_parse_image_score(arg, &r, &s->k);
     s->reducer = (glad_score_reducer)r;
-    return colon ? cli_parse_int("--image-score K", colon + 1, 1, 1L << 40, &s->k) : 0;
+    return rc;
 }
 
 /* One option other than the preset onto o. */

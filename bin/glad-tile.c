@@ -42,17 +42,11 @@ typedef struct {
 
 enum { GO_ON = -1 };
 
-/* max | topk-mean:K | softmax-topk:K (as glad-score's --image-score) */
 static int parse_reducer(options *o, const char *arg)
 {
-    char name[32];
-    const char *colon = strchr(arg, ':');
-    snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - arg) : (int)strlen(arg), arg);
-    int r;
-    if (cli_parse_choice("--image-score", name, glad_score_reducers, &r)) return CLI_USAGE;
-    if ((r == GLAD_REDUCE_MAX) != !colon) return cli_usage_error("--image-score takes max, topk-mean:K or softmax-topk:K");
+    int r, rc = cli_parse_image_score(arg, &r, &o->k);
     o->reducer = (glad_score_reducer)r;
-    return colon ? cli_parse_int("--image-score K", colon + 1, 1, 1L << 40, &o->k) : 0;
+    return rc;
 }
 
 /* argv -> options: GO_ON, or the exit status */
