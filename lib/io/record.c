@@ -394,3 +394,22 @@ out:
     if (rc) glad_history_free(out);
     return rc;
 }
+
+int glad_history_collect(glad_history **list, int *n, int *cap, const glad_record *header)
+{
+    glad_history h;
+    if (glad_header_history(header, &h) < 0) return 0;   /* no usable history: nothing to add */
+    if (h.n == 0) { glad_history_free(&h); return 0; }
+    for (int k = 0; k < *n; k++) {
+        const glad_history *o = &(*list)[k];
+        int same = o->n == h.n;
+        for (int i = 0; same && i < h.n; i++)
+            same = strcmp(o->tool[i], h.tool[i]) == 0 && strcmp(o->args[i], h.args[i]) == 0;
+        if (same) { glad_history_free(&h); return 0; }
+    }
+    glad_history *q = glad_grow(*list, cap, *n, sizeof *q, 4);
+    if (!q) { glad_history_free(&h); return glad_fail(GLAD_ENOMEM, "out of memory"); }
+    *list = q;
+    (*list)[(*n)++] = h;
+    return 0;
+}

@@ -71,5 +71,9 @@ int glad_header_append(glad_record *h, const char *tool, const char *version, in
 typedef struct { int n; char **tool; char **version; char **args; } glad_history;
 int glad_header_history(const glad_record *h, glad_history *out);
 void glad_history_free(glad_history *h);
+/* Add a header's history to a list of distinct histories (*n of *cap; the
+ * shards of one run carry the same one and are kept once). A header without a
+ * usable history adds nothing. 0, or GLAD_ENOMEM. */
+int glad_history_collect(glad_history **list, int *n, int *cap, const glad_record *header);
 
 #endif

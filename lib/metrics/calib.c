@@ -131,20 +131,7 @@ void glad_calib_free(glad_calib *c)
 
 int glad_calib_add_header(glad_calib *c, const glad_record *header)
 {
-    glad_history h;
-    if (glad_header_history(header, &h) < 0) return 0;
-    if (h.n == 0) { glad_history_free(&h); return 0; }
-    for (int k = 0; k < c->nhist; k++) {
-        int same = c->hist[k].n == h.n;
-        for (int i = 0; same && i < h.n; i++)
-            same = strcmp(c->hist[k].tool[i], h.tool[i]) == 0 && strcmp(c->hist[k].args[i], h.args[i]) == 0;
-        if (same) { glad_history_free(&h); return 0; }
-    }
-    glad_history *q = glad_grow(c->hist, &c->histcap, c->nhist, sizeof *q, 4);
-    if (!q) { glad_history_free(&h); return glad_fail(GLAD_ENOMEM, "out of memory"); }
-    c->hist = q;
-    c->hist[c->nhist++] = h;
-    return 0;
+    return glad_history_collect(&c->hist, &c->nhist, &c->histcap, header);
 }
 
 /* 'label' 0/1 and 'score' as the report reads them */

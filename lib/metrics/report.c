@@ -168,21 +168,7 @@ static int warn(glad_report *r, char *msg)
 
 int glad_report_add_header(glad_report *r, const glad_record *header)
 {
-    glad_history h;
-    if (glad_header_history(header, &h) < 0) return 0;   /* no usable history: nothing to print */
-    if (h.n == 0) { glad_history_free(&h); return 0; }
-    for (int k = 0; k < r->nhist; k++) {
-        const glad_history *o = &r->hist[k];
-        int same = o->n == h.n;
-        for (int i = 0; same && i < h.n; i++)
-            same = strcmp(o->tool[i], h.tool[i]) == 0 && strcmp(o->args[i], h.args[i]) == 0;
-        if (same) { glad_history_free(&h); return 0; }
-    }
-    glad_history *q = glad_grow(r->hist, &r->histcap, r->nhist, sizeof *q, 4);
-    if (!q) { glad_history_free(&h); return glad_fail(GLAD_ENOMEM, "out of memory"); }
-    r->hist = q;
-    r->hist[r->nhist++] = h;
-    return 0;
+    return glad_history_collect(&r->hist, &r->nhist, &r->histcap, header);
 }
 
 static int ensure_ps(glad_report *r, int b)
