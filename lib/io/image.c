@@ -19,6 +19,7 @@
 #include <jerror.h>
 #include <tiffio.h>
 #include "io/image.h"
+#include "io/outfile.h"
 
 /* Declared size against the budget: the one check every decoder makes before
  * allocating pixels. */
@@ -404,7 +405,8 @@ int glad_image_read(const char *path, glad_tensor *out) { return glad_image_read
 
 /* ------------------------------------------------------------------ writers */
 
-int glad_image_write_png(const char *path, const glad_tensor *t)
+/* The PNG encoding of t onto f; path names it in messages. */
+static int png_write_file(FILE *f, const char *path, const glad_tensor *t)
 {
     int c, h, w;
     GLAD_TRY(glad_tensor_chw(t, &c, &h, &w));
@@ -413,13 +415,11 @@ int glad_image_write_png(const char *path, const glad_tensor *t)
     size_t bps = (size_t)d / 8, hw = (size_t)w * h, rowb = (size_t)w * c * bps;
     uint8_t *row = malloc(rowb);
     if (!row) return GLAD_ENOMEM;
-    FILE *f = fopen(path, "wb");
-    if (!f) { free(row); return glad_fail(GLAD_EIO, "%s: %s", path, strerror(errno)); }
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_err, png_warn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     volatile int rc = GLAD_EIO;
     if (!png || !info) { rc = GLAD_ENOMEM; goto out; }
-    if (setjmp(png_jmpbuf(png))) goto out;
+    if (setjmp(png_jmpbuf(png))) { rc = glad_fail(GLAD_EIO, "%s: libpng cannot write it", path); goto out; }
     png_init_io(png, f);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, d,
                  c == 1 ? PNG_COLOR_TYPE_GRAY : c == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_RGBA,
@@ -438,9 +438,19 @@ int glad_image_write_png(const char *path, const glad_tensor *t)
     rc = 0;
 out:
     png_destroy_write_struct(&png, &info);
-    if (fclose(f) != 0 && rc == 0) rc = glad_fail(GLAD_EIO, "%s: %s", path, strerror(errno));
     free(row);
     return rc;
+}
+
+/* Through lib/io/outfile: a failed or interrupted write leaves the previous
+ * file (or none) in place, never a cut PNG. */
+int glad_image_write_png(const char *path, const glad_tensor *t)
+{
+    glad_outfile *of;
+    GLAD_TRY(glad_outfile_open(&of, path, 0));
+    int rc = png_write_file(glad_outfile_file(of), path, t);
+    if (rc < 0) { glad_outfile_abort(of); return rc; }
+    return glad_outfile_commit(of);
 }
 
 int glad_image_write_tiff_f32(const char *path, const glad_tensor *t)
