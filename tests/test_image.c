@@ -326,7 +326,24 @@ static void png_write_is_atomic(void)
     signal(SIGXFSZ, SIG_IGN);
     CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
     CHECK(glad_image_write_png(p, &t) < 0);
+    glad_tensor tf;   /* the same for the float TIFF writer */
+    CHECK(glad_tensor_alloc(&tf, GLAD_DT_F32, 3, shape) == 0);
+    for (size_t i = 0; i < glad_tensor_numel(&tf); i++) ((float *)tf.data)[i] = (float)i;
+    const char *pt = path("atomic.tif");
+    f = fopen(pt, "w");
+    fputs("previous", f);
+    fclose(f);
+    CHECK(glad_image_write_tiff_f32(pt, &tf) < 0);
     setrlimit(RLIMIT_FSIZE, &old);
+    f = fopen(pt, "r");
+    char bt[32] = {0};
+    CHECK(f && fread(bt, 1, sizeof bt - 1, f) == 8 && strcmp(bt, "previous") == 0);
+    if (f) fclose(f);
+    CHECK(glad_image_write_tiff_f32(pt, &tf) == 0);
+    glad_tensor t3;
+    CHECK(glad_image_read(pt, &t3) == 0 && t3.dtype == GLAD_DT_F32 && memcmp(tf.data, t3.data, 4 * glad_tensor_numel(&tf)) == 0);
+    glad_tensor_free(&t3);
+    glad_tensor_free(&tf);
     char buf[32] = {0};
     f = fopen(p, "r");
     CHECK(f && fread(buf, 1, sizeof buf - 1, f) == 8 && strcmp(buf, "previous") == 0);

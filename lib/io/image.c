@@ -453,19 +453,29 @@ int glad_image_write_png(const char *path, const glad_tensor *t)
     return glad_outfile_commit(of);
 }
 
+/* Through lib/io/outfile like the PNG writer: libtiff writes (and seeks) on a
+ * duplicate of the temporary's descriptor, closed by TIFFClose; the stdio
+ * stream of the outfile is never written, so its buffer stays empty. */
 int glad_image_write_tiff_f32(const char *path, const glad_tensor *t)
 {
     int c, h, w;
     GLAD_TRY(glad_tensor_chw(t, &c, &h, &w));
     if (t->dtype != GLAD_DT_F32) return GLAD_EDTYPE;
+    glad_outfile *of;
+    GLAD_TRY(glad_outfile_open(&of, path, 0));
     liberr e = {""};
     TIFFOpenOptions *opt = TIFFOpenOptionsAlloc();
-    if (!opt) return glad_fail(GLAD_ENOMEM, "out of memory");
+    if (!opt) { glad_outfile_abort(of); return glad_fail(GLAD_ENOMEM, "out of memory"); }
     TIFFOpenOptionsSetErrorHandlerExtR(opt, tiff_keep, &e);
     TIFFOpenOptionsSetWarningHandlerExtR(opt, tiff_drop, NULL);
-    TIFF *tf = TIFFOpenExt(path, "w", opt);
+    int fd = dup(fileno(glad_outfile_file(of)));
+    TIFF *tf = fd < 0 ? NULL : TIFFFdOpenExt(fd, path, "w", opt);
     TIFFOpenOptionsFree(opt);
-    if (!tf) return glad_fail(GLAD_EIO, "%s: cannot create (libtiff: %s)", path, e.msg);
+    if (!tf) {
+        if (fd >= 0) close(fd);
+        glad_outfile_abort(of);
+        return glad_fail(GLAD_EIO, "%s: cannot create (libtiff: %s)", path, fd < 0 ? strerror(errno) : e.msg);
+    }
     float *line = malloc(sizeof(float) * (size_t)w * c);
     int rc = GLAD_ENOMEM;
     if (!line) goto out;
@@ -484,9 +494,13 @@ int glad_image_write_tiff_f32(const char *path, const glad_tensor *t)
             for (int k = 0; k < c; k++) line[(size_t)x * c + k] = ((const float *)t->data)[(size_t)k * hw + (size_t)y * w + x];
         if (TIFFWriteScanline(tf, line, (uint32_t)y, 0) < 0) goto out;
     }
-    rc = 0;
+    rc = TIFFFlush(tf) == 1 ? 0 : GLAD_EIO;   /* writes the directory; TIFFClose cannot report */
 out:
     free(line);
     TIFFClose(tf);
-    return rc;
+    if (rc < 0) {
+        glad_outfile_abort(of);
+        return rc == GLAD_EIO ? glad_fail(rc, "%s: cannot write (libtiff: %s)", path, e.msg) : rc;
+    }
+    return glad_outfile_commit(of);
 }
