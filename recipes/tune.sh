@@ -12,9 +12,13 @@
 #   recipes/tune.sh [--data DIR --format F] [--class C] [--out DIR] [--size N]
 #                   [--steps N] [--batch N] [--seed S] [--channels 1|3]
 #                   [--backbone auto|unet|mobilenetv2] [--preset P]
+#                   [--feat-layers LIST] [--image-score R] [--tile N [--overlap P]]
 #                   [--holdout FRAC] [--min-holdout N] [--split-file F] [--fg M]
 #                   [--grid full|quick] [--peek]
 #
+#   --feat-layers, --image-score   fix that knob (it is then not tuned)
+#   --tile N --overlap P           train on N x N tiles, score at the native size
+#                                  (images at their native size unless --size)
 #   --holdout FRAC     fraction of the training normals held out (default 0.15;
 #                      at least --min-holdout, default 4, images when the
 #                      training set allows): half of them stay normal, the
@@ -35,31 +39,34 @@
 # recipes/history-note.pl adds to the test stream before it is reconstructed).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-HOLDOUT=0.15 MIN_HOLD=4 SPLIT_FILE="" FG=auto GRID=full PEEK=0 PRESET=tiny
-args=()
+HOLDOUT=0.15 MIN_HOLD=4 SPLIT_FILE="" FG=auto PEEK=0
+KNOBS=1 args=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --holdout) HOLDOUT=$2; shift 2 ;;
     --min-holdout) MIN_HOLD=$2; shift 2 ;;
     --split-file) SPLIT_FILE=$2; shift 2 ;;
     --fg) FG=$2; shift 2 ;;
-    --grid) GRID=$2; shift 2 ;;
+    --grid) args+=(--tune-grid "$2"); shift 2 ;;
     --peek) PEEK=1; shift ;;
-    --preset) PRESET=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
     *) args+=("$1"); shift ;;
     esac
 done
 recipe_args "${args[@]}"
+GRID=$TUNE_GRID
+[ "$TUNE" = 0 ] || { echo "tune.sh: --tune is the recipes' option (tune.sh is what it runs)" >&2; exit 2; }
+# knobs the user fixed are not tuned (a one-value grid)
+FIX_LAYERS=$FEAT_LAYERS FEAT_LAYERS=""
 case "$GRID" in full|quick) ;; *) echo "tune.sh: --grid must be full or quick" >&2; exit 2 ;; esac
 awk -v f="$HOLDOUT" 'BEGIN { exit !(f > 0 && f < 1) }' || { echo "tune.sh: --holdout must be in (0,1)" >&2; exit 2; }
 
 # the encoder options of this dataset (MTD: the split list, no classes)
 if [ "$FORMAT" = mtd ]; then
-    ENC="glad-encode --format mtd $DATA ${SPLIT_FILE:+--split-file $SPLIT_FILE} --size $SIZE --channels $CHANNELS"
+    ENC="glad-encode --format mtd $DATA ${SPLIT_FILE:+--split-file $SPLIT_FILE} $(size_opt) --channels $CHANNELS"
     NAME=mtd
 else
-    ENC="glad-encode --format $FORMAT $DATA --class $CLASS --size $SIZE --channels $CHANNELS"
+    ENC="glad-encode --format $FORMAT $DATA --class $CLASS $(size_opt) --channels $CHANNELS"
     NAME=$CLASS
 fi
 VSEED=$((SEED + 1000))   # the validation anomalies' seed (not the training synthesis')
@@ -76,10 +83,11 @@ NHOLD=$(( (n + N - 1) / N ))
 echo "tune.sh: [$NAME] $n training normals: $NHOLD held out (shard 0/$N, seed $SEED), $((n - NHOLD)) for training" >&2
 rest=""
 for k in $(seq 1 $((N - 1))); do rest+="$ENC --split train --seed $SEED --shard $k/$N; "; done
-cached "$OUT/train.msgpack" "{ $rest} | glad-synth --seed $SEED --fg $FG"
+cached "$OUT/train.msgpack" "{ $rest}$(tile_split) | glad-synth --seed $SEED --fg $FG"
 # validation: the held-out shard 0/N is shards 0/2N (kept normal) and N/2N (each
-# image given a glad-synth anomaly): disjoint images, both classes present
-cached "$OUT/val.msgpack" "$ENC --split train --seed $SEED --shard 0/$((2 * N)); $ENC --split train --seed $SEED --shard $N/$((2 * N)) | glad-synth --as-test --p 1 --seed $VSEED --fg $FG"
+# image given a glad-synth anomaly): disjoint images, both classes present.
+# With --tile the anomaly is put on the whole image, then it is split.
+cached "$OUT/val.msgpack" "$ENC --split train --seed $SEED --shard 0/$((2 * N))$(tile_split); $ENC --split train --seed $SEED --shard $N/$((2 * N)) | glad-synth --as-test --p 1 --seed $VSEED --fg $FG$(tile_split)"
 cached "$OUT/model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
 
 # --- the grid. Strategies: name|glad-denoise options (the first is the recipes'
@@ -94,6 +102,8 @@ else LAYERS=("0,1" "1,2" "0,1,2") ALL_LAYERS=0,1,2; fi
 # image scores: max and top-K means with K at most 1/8 of the map
 SCORES=(topk-mean:50 max)
 for k in 10 250; do [ $((k * 8)) -le $((SIZE * SIZE)) ] && SCORES+=("topk-mean:$k"); done
+[ -z "$FIX_LAYERS" ] || LAYERS=("$FIX_LAYERS") ALL_LAYERS=$FIX_LAYERS
+[ -z "$IMAGE_SCORE" ] || SCORES=("$IMAGE_SCORE")
 if [ "$GRID" = quick ]; then STRATS=("${STRATS[@]:0:2}") LAYERS=("${LAYERS[@]:0:2}") SCORES=("${SCORES[@]:0:2}"); fi
 
 # grid SET STREAM: every configuration on STREAM (val or test) -> OUT/SET-grid.tsv
@@ -106,7 +116,7 @@ grid() {
             "glad-denoise --model $OUT/model $opts --seed $SEED $in | glad-features $(feat_opts "$OUT/model") --layers $ALL_LAYERS"
         for l in "${LAYERS[@]}"; do
             for r in "${SCORES[@]}"; do
-                glad-score --preset glad --layers "$l" --image-score "$r" "$OUT/$set-$name.feat.msgpack" \
+                eval "glad-score --preset glad --layers $l --image-score $r $OUT/$set-$name.feat.msgpack$(IMAGE_SCORE=$r tile_merge)" \
                     | glad-auroc --by none --format csv 2> >(grep -v "have split 'train'" >&2) \
                     | awk -F, -v pre="$name\t$l\t$r" 'NR > 1 && $1 == "all" {
                         # criterion: the mean of the defined ones of I-AUROC, P-AUROC, AUPRO
@@ -124,8 +134,8 @@ best=$(awk -F'\t' 'NR > 1 && $NF > b { b = $NF; l = $0 } END { print l }' "$OUT/
 [ -n "$best" ] || { echo "tune.sh: no configuration has validation metrics" >&2; exit 1; }
 IFS=$'\t' read -r C_STRAT C_LAYERS C_SCORE C_I C_P C_PRO C_CRIT <<< "$best"
 for s in "${STRATS[@]}"; do [ "${s%%|*}" = "$C_STRAT" ] && C_DEN=${s#*|}; done
-cached "$OUT/val-chosen.scored.msgpack" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE $OUT/val-$C_STRAT.feat.msgpack"
-cached "$OUT/thresholds.json" "glad-auroc --calibrate @OUT $OUT/val-chosen.scored.msgpack 2>/dev/null"
+cached "$OUT/val-chosen.scored.msgpack" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)"
+cached "$OUT/thresholds.json" "glad-auroc --calibrate @OUT $OUT/val-chosen.scored.msgpack 2> >(grep -v \"have split 'train'\" >&2)"
 pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
 HOW="validation: $NHOLD held-out training normals (shard 0/$N, seed $SEED), half of them with a glad-synth anomaly (seed $VSEED); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE: I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
 VERSION=$(glad-score --version | awk '{ print $NF; exit }')
@@ -182,7 +192,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
 
 if [ "$PEEK" = 1 ]; then
     # test-peeking, for the report only: the same grid scored on the test split
-    cached "$OUT/test.msgpack" "$ENC --split test"
+    cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
     grid test "$OUT/test.msgpack"
     {
         echo "| $NAME, on the TEST split | strategy | layers | image score | I-AUROC | P-AUROC | AUPRO |"
