@@ -48,6 +48,7 @@ while [ $# -gt 0 ]; do
     *) echo "benchmark.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
+command -v jq >/dev/null || { echo "benchmark.sh: jq is needed (apt-get install jq)" >&2; exit 1; }
 mkdir -p "$OUT"
 OUT=$(realpath "$OUT")
 

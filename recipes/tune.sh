@@ -54,6 +54,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 recipe_args "${args[@]}"
+command -v jq >/dev/null || { echo "tune.sh: jq is needed for tune.json (apt-get install jq)" >&2; exit 1; }
 GRID=$TUNE_GRID
 [ "$TUNE" = 0 ] || { echo "tune.sh: --tune is the recipes' option (tune.sh is what it runs)" >&2; exit 2; }
 # knobs the user fixed are not tuned (a one-value grid)

@@ -56,6 +56,7 @@ status 2 "mtd without --data" bash "$R/mtd.sh"
 status 2 "a backbone without weights" env GLAD_WEIGHTS="$T/none" bash "$R/ddad.sh" "${small[@]}" --out "$T/x" --backbone mobilenetv2
 status 2 "an unknown backbone" bash "$R/ddad.sh" "${small[@]}" --out "$T/x" --backbone alexnet
 # --- tune.sh: knobs chosen on synthetic validation (held-out training normals)
+if ! command -v jq >/dev/null; then skip "jq missing: tune.sh, --tune and benchmark.sh not tested"; done_tests; exit $?; fi
 glad-synth --make-dataset "$T/demo8" --classes pill --size 32 --train 8 --test-good 2 --test-defect 1
 tsmall=(--data "$T/demo8" --class pill --size 32 --steps 2 --batch 2 --grid quick)
 bash "$R/tune.sh" "${tsmall[@]}" --out "$T/tune" --peek > "$T/tune.md" 2> "$T/tune.err"

@@ -9,8 +9,8 @@
 R="$ROOT/recipes"
 why=""
 [ "$(id -u)" = 0 ] || why="not root (slurmd needs it)"
-for p in munged slurmctld slurmd sbatch squeue sinfo scontrol; do
-    [ -n "$why" ] || command -v "$p" >/dev/null || why="$p missing (apt-get install slurm-wlm munge)"
+for p in munged slurmctld slurmd sbatch squeue sinfo scontrol jq; do
+    [ -n "$why" ] || command -v "$p" >/dev/null || why="$p missing (apt-get install slurm-wlm munge jq)"
 done
 if [ -n "$why" ]; then skip "no Slurm: $why"; done_tests; exit $?; fi
 
@@ -126,6 +126,7 @@ check "benchmark.sh submitted an array of 2 classes and a merge" sh -c "grep -q 
 wait_jobs "${barray:-0}" "${bmerge:-0}"; check "benchmark jobs finished within 150 s" test $? = 0
 check "benchmark table: fabric, pill and the mean" sh -c "grep -q '^| fabric | [0-9.]* |' '$T/bench/table.md' && grep -q '^| pill | [0-9.]* |' '$T/bench/table.md' && grep -q '^| \*\*mean\*\* |' '$T/bench/table.md'"
 check "benchmark table: knobs chosen by tune.sh" grep -q 'chosen per class by recipes/tune.sh' "$T/bench/table.md"
+[ -f "$T/bench/table.md" ] || tail -n 5 "$T/bench.err" "$T/bench"/*.log >&2
 stop_daemons
 check "the daemons stopped" sh -c "! sinfo -h >/dev/null 2>&1"
 done_tests
