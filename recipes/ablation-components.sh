@@ -7,22 +7,34 @@
 #   recipes/ablation-components.sh [--data DIR --format F] [--class C] [--out DIR]
 #                                  [--size N] [--steps N] [--batch N] [--seed S]
 #                                  [--backbone auto|unet|mobilenetv2]
+#                                  [--preset P] [--feat-layers LIST] [--image-score R]
+#                                  [--tile N [--overlap P]] [--tune]
+#
+# Knobs as in run.sh; without them the recipe is unchanged. --tune runs
+# recipes/tune.sh (OUT/tune/) and takes its feature layers and image score
+# only: the denoising strategies and the models are what this table compares.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+KNOBS=1
 recipe_args "$@"
-ENC="glad-encode --format $FORMAT $DATA --class $CLASS --size $SIZE --channels $CHANNELS"
+if [ "$TUNE" = 1 ]; then
+    (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format "$FORMAT" --class "$CLASS" --channels "$CHANNELS" $(size_opt) \
+        --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" $(knob_args) --out "$OUT/tune") >&2
+    tune_load "$OUT/tune"
+fi
+ENC="glad-encode --format $FORMAT $DATA --class $CLASS $(size_opt) --channels $CHANNELS"
 DEN="--steps 250 --skip 25 --seed $SEED"
 ADS="--ads --threshold 0.05 --min-step 100"
-cached "$OUT/train.msgpack" "$ENC --split train"
+cached "$OUT/train.msgpack" "$ENC --split train$(tile_split)"
 cached "$OUT/train-atp.msgpack" "glad-synth --seed $SEED $OUT/train.msgpack"
-cached "$OUT/test.msgpack" "$ENC --split test"
-cached "$OUT/ddpm.model" "glad-train --preset tiny --loss ddpm --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
-cached "$OUT/atp.model" "glad-train --preset tiny --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train-atp.msgpack"
+cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
+cached "$OUT/ddpm.model" "glad-train --preset $PRESET --loss ddpm --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
+cached "$OUT/atp.model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train-atp.msgpack"
 row() {   # row NAME MODEL DENOISE-OPTIONS
     local name=$1 model=$2 opts=$3 tag
     tag=$(echo "$name" | tr -c 'a-zA-Z0-9\n' '-')
     cached "$OUT/$tag.scored.msgpack" \
-        "glad-denoise --model $model $DEN $opts $OUT/test.msgpack | glad-features $(feat_opts $model) | glad-score --preset glad"
+        "glad-denoise --model $model $DEN $opts $OUT/test.msgpack | glad-features $(feat_opts $model) | glad-score --preset glad$(score_opts)$(tile_merge topk-mean:250)"
     metrics_row "$name" "$OUT/$tag.scored.msgpack"
 }
 {
@@ -32,4 +44,5 @@ row() {   # row NAME MODEL DENOISE-OPTIONS
     row "+ ATP" "$OUT/atp.model" ""
     row "+ ADS + ATP, no SAFF" "$OUT/atp.model" "$ADS"
     row "full (ADS + ATP + SAFF)" "$OUT/atp.model" "$ADS --saff"
+    if [ "$TUNE" = 1 ]; then echo; tune_md_header; tune_md_row "$CLASS" "$OUT/tune"; fi
 } | tee "$OUT/table.md"

@@ -15,14 +15,41 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # defaults shared by the recipes; each recipe parses its own arguments with recipe_args
 DATA="" FORMAT=mvtec CLASS=pill OUT="" SIZE=64 STEPS=300 BATCH=8 SEED=1 CHANNELS=3
+# The knobs (recipes that take them set KNOBS=1 before recipe_args; unset, the
+# options are refused as before): --preset P (glad-train preset), --feat-layers
+# LIST, --image-score R, --tile N [--overlap P] (train on N x N tiles, score at
+# the native size: glad-tile split / merge), --tune (recipes/tune.sh first; its
+# model, strategy, layers, image score and threshold). Empty = the recipe's own.
+KNOBS=${KNOBS:-0} PRESET=tiny FEAT_LAYERS="" IMAGE_SCORE="" TILE=0 OVERLAP=0 TUNE=0 SIZE_GIVEN=0 TUNE_GRID=full
+knob_arg() {   # knob_arg OPTION VALUE: 1 (consume 2), 2 (consume 1) or 0 (not a knob)
+    [ "$KNOBS" = 1 ] || return 0
+    case "$1" in
+    --preset) PRESET=$2; return 1 ;;
+    --feat-layers) FEAT_LAYERS=$2; return 1 ;;
+    --image-score) IMAGE_SCORE=$2; return 1 ;;
+    --tile) TILE=$2; return 1 ;;
+    --overlap) OVERLAP=$2; return 1 ;;
+    --tune) TUNE=1; return 2 ;;
+    --tune-grid) TUNE_GRID=$2; return 1 ;;   # tune.sh --grid (quick: the tests)
+    esac
+    return 0
+}
+knob_check() {
+    [[ "$TILE" =~ ^[0-9]+$ ]] && [[ "$OVERLAP" =~ ^[0-9]+$ ]] || { echo "$(basename "$0"): --tile and --overlap take pixel counts" >&2; exit 2; }
+    [ "$TILE" = 0 ] || [ "$OVERLAP" -lt "$TILE" ] || { echo "$(basename "$0"): --overlap must be below --tile" >&2; exit 2; }
+    [ "$TILE" != 0 ] || [ "$OVERLAP" = 0 ] || { echo "$(basename "$0"): --overlap needs --tile" >&2; exit 2; }
+}
 recipe_args() {
+    local k
     while [ $# -gt 0 ]; do
+        k=0; knob_arg "$1" "${2:-}" || k=$?
+        if [ "$k" = 1 ]; then shift 2; continue; elif [ "$k" = 2 ]; then shift; continue; fi
         case "$1" in
         --data) DATA=$2; shift 2 ;;
         --format) FORMAT=$2; shift 2 ;;
         --class) CLASS=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
-        --size) SIZE=$2; shift 2 ;;
+        --size) SIZE=$2; SIZE_GIVEN=1; shift 2 ;;
         --steps) STEPS=$2; shift 2 ;;
         --batch) BATCH=$2; shift 2 ;;
         --seed) SEED=$2; shift 2 ;;
@@ -40,6 +67,7 @@ recipe_args() {
             touch "$DATA/.complete"
         fi
     fi
+    knob_check
     OUT=${OUT:-$ROOT/results/$(basename "$0" .sh)}
     mkdir -p "$OUT"
     FEAT_BACKBONE=$(feat_backbone) || exit 2
@@ -105,15 +133,51 @@ feat_backbone() {
     esac
 }
 # feat_opts MODEL [UNET_OPTIONS]: the glad-features options of that backbone
+# (--feat-layers replaces the layers of UNET_OPTIONS and the backbone's default)
 feat_opts() {
     local b
     b=${FEAT_BACKBONE:-$(feat_backbone)} || return 2
     if [ "$b" = mobilenetv2 ]; then
-        echo "--backbone mobilenetv2 --weights $(mobilenet_weights) --size $FEAT_SIZE"
+        echo "--backbone mobilenetv2 --weights $(mobilenet_weights) --size $FEAT_SIZE${FEAT_LAYERS:+ --layers $FEAT_LAYERS}"
+    elif [ -n "$FEAT_LAYERS" ]; then
+        echo "--backbone unet --model $1 --layers $FEAT_LAYERS"
     else
         echo "--backbone unet --model $1${2:+ $2}"
     fi
 }
+
+# --- knob helpers (empty strings when the knob is not given: commands unchanged)
+# size_opt: --size SIZE, except with --tile and no --size (native size)
+size_opt() { if [ "$TILE" != 0 ] && [ "$SIZE_GIVEN" = 0 ]; then echo ""; else echo "--size $SIZE"; fi; }
+# tile_split / tile_merge DEFAULT_IMAGE_SCORE: pipeline tails (" | glad-tile ...")
+tile_split() { [ "$TILE" = 0 ] || echo " | glad-tile --tile $TILE --overlap $OVERLAP"; }
+tile_merge() { [ "$TILE" = 0 ] || echo " | glad-tile --merge --image-score ${IMAGE_SCORE:-$1}"; }
+# score_opts: glad-score options after the preset
+score_opts() { echo "${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}"; }
+# the same as filters (cat when not tiling), for recipes that run pipelines directly
+tile_split_f() { if [ "$TILE" = 0 ]; then cat; else glad-tile --tile "$TILE" --overlap "$OVERLAP"; fi; }
+tile_merge_f() { if [ "$TILE" = 0 ]; then cat; else glad-tile --merge --image-score "${IMAGE_SCORE:-$1}"; fi; }
+# knob_args: the knobs as options again (to pass them on to tune.sh; not --size)
+knob_args() {
+    echo "--preset $PRESET --grid $TUNE_GRID${FEAT_LAYERS:+ --feat-layers $FEAT_LAYERS}${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$([ "$TILE" = 0 ] || echo " --tile $TILE --overlap $OVERLAP")"
+}
+# tune_md_row NAME DIR: "| NAME | strategy | layers | image score | validation figures |"
+tune_md_header() {
+    echo "| knobs chosen by tune.sh | denoising | feature layers | image score | how (validation only) |"
+    echo "|---|---|---|---|---|"
+}
+tune_md_row() {
+    jq -r --arg n "$1" '"| \($n) | \(.choice.strategy) | \(.choice.layers) | \(.choice.image_score) | \(.how) |"' "$2/tune.json"
+}
+# tune_load DIR: source DIR/tune.env (written by tune.sh) and take its choices
+# for the knobs the user did not set
+tune_load() {
+    . "$1/tune.env"
+    FEAT_LAYERS=${FEAT_LAYERS:-$TUNE_LAYERS}
+    IMAGE_SCORE=${IMAGE_SCORE:-$TUNE_IMAGE_SCORE}
+}
+# tune_note IN OUT: IN with tune.sh's history entry (how the knobs were chosen)
+tune_note() { perl "$ROOT/recipes/history-note.pl" tune.sh "$TUNE_VERSION" "${TUNE_NOTE[@]}" < "$1" > "$2.tmp" && mv "$2.tmp" "$2"; }
 
 md_header() {
     echo "| $1 (features: ${FEAT_BACKBONE:-unet}) | I-AUROC | P-AUROC | AUPRO |"

@@ -4,6 +4,12 @@
 #
 #   recipes/mtd.sh --data MTD_ROOT [--out DIR] [--size N] [--steps N] [--batch N] [--seed S]
 #                                  [--backbone auto|unet|mobilenetv2] [--split-file F]
+#                                  [--preset P] [--feat-layers LIST] [--image-score R]
+#                                  [--tile N [--overlap P]] [--tune]
+#
+# Knobs as in run.sh (--help there); without them the recipe is unchanged. With
+# --tune, recipes/tune.sh holds out training normals of the split list and
+# chooses on them (OUT/tune/); the test tiles are never looked at.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 SPLIT="$ROOT/datasets/mtd/split.txt"
@@ -12,17 +18,33 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --split-file) SPLIT=$2; shift 2 ;;
     --data) have_data=1; args+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
     *) args+=("$1"); shift ;;
     esac
 done
 [ "$have_data" = 1 ] || { echo "mtd.sh: --data MTD_ROOT (the folder with MT_*/Imgs) is required" >&2; exit 2; }
-CHANNELS=1
+CHANNELS=1 KNOBS=1
 recipe_args "${args[@]}" --format mtd
-ENC="glad-encode --format mtd $DATA --split-file $SPLIT --size $SIZE --channels 1"
-cached "$OUT/train.msgpack" "$ENC --split train | glad-synth --seed $SEED --fg none"
-cached "$OUT/test.msgpack" "$ENC --split test"
-cached "$OUT/model" "glad-train --preset tiny --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
-cached "$OUT/scored.msgpack" "glad-denoise --model $OUT/model --steps 250 --skip 25 --ads --saff --threshold 0.05 --min-step 100 --seed $SEED $OUT/test.msgpack | glad-features $(feat_opts $OUT/model) | glad-score --preset glad"
-{ md_header "MTD"; metrics_row "GLAD ($FEAT_BACKBONE features)" "$OUT/scored.msgpack"; } | tee "$OUT/table.md"
+ENC="glad-encode --format mtd $DATA --split-file $SPLIT $(size_opt) --channels 1"
+MODEL=$OUT/model DEN="--steps 250 --skip 25 --ads --saff --threshold 0.05 --min-step 100" THR=""
+if [ "$TUNE" = 1 ]; then
+    (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" --channels 1 --fg none $(size_opt) \
+        --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" $(knob_args) --out "$OUT/tune") >&2
+    tune_load "$OUT/tune"
+    MODEL=$TUNE_MODEL DEN=$TUNE_DENOISE
+    [ "$TILE" != 0 ] || THR=" --threshold-file $TUNE_THRESHOLDS"   # tiles: glad-auroc -t decides below
+    cached "$OUT/test-plain.msgpack" "$ENC --split test$(tile_split)"
+    # the test stream's history says how the knobs were chosen
+    tune_note "$OUT/test-plain.msgpack" "$OUT/test.msgpack"
+else
+    cached "$OUT/train.msgpack" "$ENC --split train$(tile_split) | glad-synth --seed $SEED --fg none"
+    cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
+    cached "$OUT/model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
+fi
+cached "$OUT/scored.msgpack" "glad-denoise --model $MODEL $DEN --seed $SEED $OUT/test.msgpack | glad-features $(feat_opts $MODEL) | glad-score --preset glad$(score_opts)$THR$(tile_merge topk-mean:250)"
+{
+    md_header "MTD"; metrics_row "GLAD ($FEAT_BACKBONE features)" "$OUT/scored.msgpack"
+    if [ "$TUNE" = 1 ]; then echo; tune_md_header; tune_md_row MTD "$OUT/tune"; fi
+} | tee "$OUT/table.md"
 glad-auroc --by defect "$OUT/scored.msgpack" > "$OUT/by-defect.txt"
+[ "$TUNE" = 0 ] || glad-auroc --by none -t "$TUNE_THRESHOLDS" --per-image "$OUT/images.csv" "$OUT/scored.msgpack" > "$OUT/decisions.txt"

@@ -5,7 +5,17 @@
 #
 #   recipes/run.sh [--data DIR] [--format mvtec|mpdd|visa|btad|mtd] [--classes LIST]
 #                  [--out DIR] [--size N] [--steps N] [--batch N] [--seed S]
-#                  [--backbone auto|unet|mobilenetv2]
+#                  [--backbone auto|unet|mobilenetv2] [--preset P] [--feat-layers LIST]
+#                  [--image-score R] [--tile N [--overlap P]] [--tune]
+#
+# Knobs (without them the recipe is unchanged): --preset (glad-train preset,
+# default tiny), --feat-layers (default unet 0,1 / MobileNetV2 5,12),
+# --image-score (default topk-mean:50), --tile N --overlap P (train on N x N
+# tiles of the images at their native size, or at --size; score every tile and
+# merge the maps per image), --tune (per class, recipes/tune.sh chooses the
+# denoising strategy, layers and image score on synthetic validation and
+# calibrates the decision threshold; its model is used; OUT/images.csv lists
+# the per-image decisions, OUT/<class>/decisions.txt the figures at the threshold). Knobs given explicitly are not tuned.
 #
 # Feature backbone (auto): MobileNetV2 when its .tflite weights are in
 # $GLAD_WEIGHTS or datasets/weights/ (datasets/weights/fetch.sh), else the
@@ -23,16 +33,18 @@ while [ $# -gt 0 ]; do
     --format) FORMAT=$2; shift 2 ;;
     --classes) CLASSES=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    --size) SIZE=$2; shift 2 ;;
+    --size) SIZE=$2; SIZE_GIVEN=1; shift 2 ;;
     --steps) STEPS=$2; shift 2 ;;
     --batch) BATCH=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
     --threshold) THRESHOLD=$2; shift 2 ;;
     --backbone) BACKBONE=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
-    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+    -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
+    *)  k=0; KNOBS=1; knob_arg "$1" "${2:-}" || k=$?
+        case $k in 1) shift 2 ;; 2) shift ;; *) echo "run.sh: unknown option $1" >&2; exit 2 ;; esac ;;
     esac
 done
+knob_check
 if [ -z "$DATA" ]; then
     DATA="$ROOT/results/demo-data"
     if [ ! -f "$DATA/.complete" ]; then
@@ -51,28 +63,62 @@ mkdir -p "$OUT"
 FEAT_BACKBONE=$(feat_backbone) || exit 2
 echo "run.sh: feature backbone: $FEAT_BACKBONE" >&2
 start=$(date +%s)
-scored=()
+scored=() tuned=()
 for c in ${CLASSES//,/ }; do
     d="$OUT/$c"
     mkdir -p "$d"
-    echo "run.sh: [$c] encode + synthesise the training set" >&2
-    glad-encode --format "$FORMAT" "$DATA" --class "$c" --split train --size "$SIZE" --channels 3 \
-        | glad-synth --seed "$SEED" > "$d/train.msgpack"
-    echo "run.sh: [$c] train ($STEPS steps, ATP loss)" >&2
-    glad-train --preset tiny --loss atp --steps "$STEPS" --batch "$BATCH" --lr 1e-3 --seed "$SEED" \
-        --log "$d/loss.csv" -o "$d/model" "$d/train.msgpack"
-    echo "run.sh: [$c] reconstruct the test set (GLAD: ADS + SAFF), features, scores" >&2
-    glad-encode --format "$FORMAT" "$DATA" --class "$c" --split test --size "$SIZE" --channels 3 > "$d/test.msgpack"
-    glad-denoise --model "$d/model" --steps 250 --skip 25 --ads --saff --threshold "$THRESHOLD" --min-step "$MIN_STEP" \
-        --seed "$SEED" "$d/test.msgpack" > "$d/recon.msgpack"
+    model="$d/model" den=(--steps 250 --skip 25 --ads --saff --threshold "$THRESHOLD" --min-step "$MIN_STEP") thr=()
+    if [ "$TUNE" = 1 ]; then
+        echo "run.sh: [$c] tune.sh: hold out training normals, choose the knobs on synthetic validation" >&2
+        (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format "$FORMAT" --class "$c" $(size_opt) --steps "$STEPS" \
+            --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" $(knob_args) --out "$d/tune") >&2
+        fl=$FEAT_LAYERS is=$IMAGE_SCORE
+        tune_load "$d/tune"
+        model=$TUNE_MODEL
+        # decisions per record (a tile's decision would not be its image's: with
+        # --tile they are taken from the merged scores by glad-auroc -t below)
+        [ "$TILE" != 0 ] || thr=(--threshold-file "$TUNE_THRESHOLDS")
+        read -r -a den <<< "$TUNE_DENOISE"
+        tuned+=("$c")
+    else
+        echo "run.sh: [$c] encode + synthesise the training set" >&2
+        glad-encode --format "$FORMAT" "$DATA" --class "$c" --split train $(size_opt) --channels 3 \
+            | tile_split_f | glad-synth --seed "$SEED" > "$d/train.msgpack"
+        echo "run.sh: [$c] train ($STEPS steps, ATP loss)" >&2
+        glad-train --preset "$PRESET" --loss atp --steps "$STEPS" --batch "$BATCH" --lr 1e-3 --seed "$SEED" \
+            --log "$d/loss.csv" -o "$d/model" "$d/train.msgpack"
+    fi
+    echo "run.sh: [$c] reconstruct the test set (${den[*]}), features, scores" >&2
+    glad-encode --format "$FORMAT" "$DATA" --class "$c" --split test $(size_opt) --channels 3 | tile_split_f > "$d/test.msgpack"
+    # the test stream's history says how the knobs were chosen
+    [ "$TUNE" = 0 ] || tune_note "$d/test.msgpack" "$d/test.msgpack"
+    glad-denoise --model "$model" "${den[@]}" --seed "$SEED" "$d/test.msgpack" > "$d/recon.msgpack"
     # the encoder's two finest levels; GLAD's top-250 mean is 0.1 % of a 512x512 map,
     # at 64x64 the image score takes the top 50 (1.2 %)
-    glad-features $(feat_opts "$d/model" "--layers 0,1") "$d/recon.msgpack" \
-        | glad-score --preset glad --image-score topk-mean:50 > "$d/scored.msgpack"
+    glad-features $(feat_opts "$model" "--layers 0,1") "$d/recon.msgpack" \
+        | glad-score --preset glad --image-score "${IMAGE_SCORE:-topk-mean:50}" "${thr[@]}" \
+        | tile_merge_f topk-mean:50 > "$d/scored.msgpack"
+    if [ "$TUNE" = 1 ]; then
+        glad-auroc --by none -t "$TUNE_THRESHOLDS" --per-image "$d/images.csv" "$d/scored.msgpack" > "$d/decisions.txt"
+        FEAT_LAYERS=$fl IMAGE_SCORE=$is   # the next class is tuned afresh
+    fi
     scored+=("$d/scored.msgpack")
 done
 glad-auroc --format json "${scored[@]}" > "$OUT/table.json"
-{ glad-auroc --format markdown "${scored[@]}"; echo; echo "feature backbone: $FEAT_BACKBONE"; } > "$OUT/table.md"
+# the per-image decisions of every class (at its own calibrated threshold)
+[ "$TUNE" = 0 ] || for c in "${tuned[@]}"; do
+    if [ "$c" = "${tuned[0]}" ]; then cat "$OUT/$c/images.csv"; else tail -n +2 "$OUT/$c/images.csv"; fi
+done > "$OUT/images.csv"
+{
+    glad-auroc --format markdown "${scored[@]}"
+    echo
+    echo "feature backbone: $FEAT_BACKBONE"
+    if [ "$TUNE" = 1 ]; then
+        echo
+        tune_md_header
+        for c in "${tuned[@]}"; do tune_md_row "$c" "$OUT/$c/tune"; done
+    fi
+} > "$OUT/table.md"
 if command -v glad-view >/dev/null 2>&1; then
     cat "${scored[@]}" | glad-view --out "$OUT/pictures" >/dev/null 2>&1 || echo "run.sh: glad-view failed (pictures skipped)" >&2
 fi

@@ -2,7 +2,9 @@
 # recipes.sh - the recipe scripts on a small demo dataset: tables with one
 # row per configuration, caching (a rerun recomputes nothing, a changed input
 # recomputes), sharded runs equal to unsharded ones, the Slurm script, and
-# the MTD recipe on ../shared/datasets/mtd-mini.
+# the MTD recipe on ../shared/datasets/mtd-mini; tune.sh (synthetic
+# validation), the knobs (--tune, --tile, --feat-layers, --image-score) and
+# benchmark.sh. A real Slurm is tested in slurm.sh.
 . "$(dirname "$0")/lib.sh"
 R="$ROOT/recipes"
 glad-synth --make-dataset "$T/demo" --classes pill --size 32 --train 4 --test-good 2 --test-defect 1
@@ -53,4 +55,54 @@ else skip "../shared absent: the MTD recipe is not run"; fi
 status 2 "mtd without --data" bash "$R/mtd.sh"
 status 2 "a backbone without weights" env GLAD_WEIGHTS="$T/none" bash "$R/ddad.sh" "${small[@]}" --out "$T/x" --backbone mobilenetv2
 status 2 "an unknown backbone" bash "$R/ddad.sh" "${small[@]}" --out "$T/x" --backbone alexnet
+# --- tune.sh: knobs chosen on synthetic validation (held-out training normals)
+if ! command -v jq >/dev/null; then skip "jq missing: tune.sh, --tune and benchmark.sh not tested"; done_tests; exit $?; fi
+glad-synth --make-dataset "$T/demo8" --classes pill --size 32 --train 8 --test-good 2 --test-defect 1
+tsmall=(--data "$T/demo8" --class pill --size 32 --steps 2 --batch 2 --grid quick)
+bash "$R/tune.sh" "${tsmall[@]}" --out "$T/tune" --peek > "$T/tune.md" 2> "$T/tune.err"
+check "tune: 4 of 8 normals held out" grep -q '8 training normals: 4 held out' "$T/tune.err"
+# (half of the hold-out gets an anomaly; glad-synth leaves an image normal when its
+# anomaly misses the object, so at least 2 normal and 1 anomalous record)
+check "tune: validation = the 4 held-out images, normal and synthetic" \
+    sh -c "glad-info '$T/tune/val.msgpack' | awk '\$4 == \"label=0\" { n++ } \$4 == \"label=1\" { a++ } END { exit !(n >= 2 && a >= 1 && n + a == 4) }'"
+check "tune: the model was trained on the other 4" sh -c "glad-info -s '$T/tune/train.msgpack' | grep -q '^# 4 records'"
+check "tune: grid of 2 strategies x 2 layer sets x 2 image scores" test "$(tail -n +2 "$T/tune/val-grid.tsv" | wc -l)" = 8
+check "tune: the choice is the best validation criterion" sh -c "
+    best=\$(tail -n +2 '$T/tune/val-grid.tsv' | sort -t '	' -k7,7gr | head -1 | cut -f7)
+    chosen=\$(jq -r '.choice | \"\(.strategy)\t\(.layers)\t\(.image_score)\"' '$T/tune/tune.json')
+    grep -F \"\$chosen\" '$T/tune/val-grid.tsv' | cut -f7 | grep -qx \"\$best\""
+check "tune: tune.json says how, thresholds calibrated" sh -c "jq -e '.how and .validation.held_out == 4 and .thresholds.image_threshold != null' '$T/tune/tune.json' >/dev/null && test -s '$T/tune/thresholds.json'"
+check "tune: peek.md compares with the test-peeking choice" sh -c "grep -q '^| validation-chosen |' '$T/tune/peek.md' && grep -q '^| best on test (peeking) |' '$T/tune/peek.md'"
+bash "$R/tune.sh" "${tsmall[@]}" --out "$T/tune" > /dev/null 2> "$T/tune2.err"
+check "tune rerun: nothing recomputed" sh -c "! grep -q '^making' '$T/tune2.err'"
+status 2 "tune: --tune is not its option" bash "$R/tune.sh" "${tsmall[@]}" --out "$T/x" --tune
+# history-note.pl: one entry appended, the records untouched
+glad-encode "$T/demo8" --class pill --split test --size 32 > "$T/hn.msgpack"
+perl "$R/history-note.pl" tune.sh 1 --layers 0,1 --chosen-by "validation I-AUROC 90" < "$T/hn.msgpack" > "$T/hn2.msgpack"
+check "history-note: the entry is in the history" sh -c "glad-info -s '$T/hn2.msgpack' | grep -q '^# history 2: tune.sh 1 --layers 0,1 --chosen-by validation I-AUROC 90'"
+check "history-note: a valid stream, records byte-identical" bash -c "glad-info -q '$T/hn2.msgpack' && cmp -s <(glad-info '$T/hn.msgpack' | grep -v '^#') <(glad-info '$T/hn2.msgpack' | grep -v '^#')"
+# --- run.sh knobs: --tune with tiles (trained on 16x16 tiles, scored at 32x32)
+bash "$R/run.sh" --data "$T/demo8" --classes pill --size 32 --steps 2 --batch 2 --tune --tune-grid quick \
+    --tile 16 --overlap 4 --out "$T/run" > "$T/run.md" 2> "$T/run.err"
+check "run.sh --tune: the metric table" grep -q '^| pill | ' "$T/run.md"
+check "run.sh --tune: how each knob was chosen" sh -c "grep -q '^| knobs chosen by tune.sh |' '$T/run.md' && grep -q '^| pill | .* | validation: 4 held-out' '$T/run.md'"
+check "run.sh --tune: the scored stream's history records the choice" sh -c "glad-info -s '$T/run/pill/scored.msgpack' | grep -q 'tune.sh .*--chosen-by validation'"
+check "run.sh --tune: decisions per image" sh -c "test \$(wc -l < '$T/run/images.csv') = 8 && grep -q 'I-F1' '$T/run/pill/decisions.txt'"
+check "run.sh --tile: merged to one 32x32 map per image" sh -c "glad-info '$T/run/pill/scored.msgpack' | grep -c 'amap:<f4\[1,32,32\]' | grep -qx 7"
+status 2 "run.sh: --overlap without --tile" bash "$R/run.sh" --data "$T/demo8" --overlap 4
+status 2 "ddad.sh takes no knobs" bash "$R/ddad.sh" "${small[@]}" --out "$T/x" --tune
+# --- the ablation recipes take the knobs (fixed layers and image score)
+bash "$R/fixed-vs-adaptive.sh" "${small[@]}" --out "$T/fva" --feat-layers 1,2 --image-score max > "$T/fva2.md" 2>/dev/null
+check "steps table with --feat-layers/--image-score: 4 rows" test "$(grep -c '^| .* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/fva2.md")" = 4
+check "steps table: the knobs reached glad-features and glad-score" sh -c "glad-info -s '$T/fva/fixed-350.scored.msgpack' | grep -q 'glad-features .*--layers 1,2' && glad-info -s '$T/fva/fixed-350.scored.msgpack' | grep -q 'glad-score .*--image-score max'"
+# --- benchmark.sh: every class, GNU parallel, the paper-style table
+if command -v parallel >/dev/null; then
+    glad-synth --make-dataset "$T/demo2c" --classes fabric,pill --size 32 --train 4 --test-good 2 --test-defect 1
+    bash "$R/benchmark.sh" --data "$T/demo2c" --out "$T/bench" --jobs 2 --size 32 --steps 2 --batch 2 --no-tune > "$T/bench.md" 2>/dev/null
+    check "benchmark: a row per class, the mean, wall times" sh -c "grep -q '^| fabric | [0-9.]* | [0-9.]* | [0-9.]* | n/a | [0-9]* | recipe default' '$T/bench.md' && grep -q '^| pill | [0-9.]* |' '$T/bench.md' && grep -q '^| \*\*mean\*\* | [0-9.]* |' '$T/bench.md'"
+else skip "GNU parallel not installed: benchmark.sh not run"; fi
+if have_shared; then
+    bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --steps 2 --batch 2 --tune --tune-grid quick --out "$T/mtd-t" > "$T/mtd-t.md" 2>/dev/null
+    check "mtd recipe --tune on mtd-mini" sh -c "grep -q '^| GLAD (unet features) | [0-9.]*' '$T/mtd-t.md' && grep -q '^| MTD | ' '$T/mtd-t.md' && jq -e '.validation.held_out >= 4' '$T/mtd-t/tune/tune.json' >/dev/null"
+else skip "../shared absent: mtd.sh --tune is not run"; fi
 done_tests

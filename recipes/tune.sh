@@ -1,0 +1,211 @@
+#!/bin/bash
+# tune.sh - choose the knobs on synthetic validation, never on the test set.
+# Holds out a seeded fraction of the training normals, trains the model on the
+# rest (GLAD: glad-synth + ATP loss), makes a validation set of the held-out
+# normals, half of them kept normal (label 0), the other half given a glad-synth
+# anomaly (label 1, its mask), and chooses by validation metrics only: the denoising strategy (fixed
+# T' or ADS tau / min step), the feature layers and the image score. Each
+# strategy reconstructs the validation set once; features are computed once per
+# strategy (all candidate layers) and rescored for every layer set and image
+# score. The decision threshold is calibrated on the chosen validation run.
+#
+#   recipes/tune.sh [--data DIR --format F] [--class C] [--out DIR] [--size N]
+#                   [--steps N] [--batch N] [--seed S] [--channels 1|3]
+#                   [--backbone auto|unet|mobilenetv2] [--preset P]
+#                   [--feat-layers LIST] [--image-score R] [--tile N [--overlap P]]
+#                   [--holdout FRAC] [--min-holdout N] [--split-file F] [--fg M]
+#                   [--grid full|quick] [--peek]
+#
+#   --feat-layers, --image-score   fix that knob (it is then not tuned)
+#   --tile N --overlap P           train on N x N tiles, score at the native size
+#                                  (images at their native size unless --size)
+#   --holdout FRAC     fraction of the training normals held out (default 0.15;
+#                      at least --min-holdout, default 4, images when the
+#                      training set allows): half of them stay normal, the
+#                      other half get a glad-synth anomaly
+#   --fg M             glad-synth foreground mode of the training and validation
+#                      anomalies (default auto; mtd.sh uses none)
+#   --grid quick       two strategies, two layer sets, two image scores (tests)
+#   --peek             ALSO score the whole grid on the test split (peek.md) to
+#                      report how the validation choice compares with the best
+#                      choice by test metrics; nothing is chosen from it
+#
+# Outputs in OUT: model (trained on the non-held-out normals), val.msgpack,
+# val-grid.tsv (every configuration's validation metrics), tune.json and tune.md
+# (the choice, its validation figures, how it was chosen), thresholds.json
+# (glad-auroc --calibrate on the chosen validation run, target FPR 1 %), and
+# tune.env, sourced by the recipes (--tune): TUNE_MODEL, TUNE_DENOISE,
+# TUNE_LAYERS, TUNE_IMAGE_SCORE, TUNE_THRESHOLDS, TUNE_NOTE (the history entry
+# recipes/history-note.pl adds to the test stream before it is reconstructed).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+HOLDOUT=0.15 MIN_HOLD=4 SPLIT_FILE="" FG=auto PEEK=0
+KNOBS=1 args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --holdout) HOLDOUT=$2; shift 2 ;;
+    --min-holdout) MIN_HOLD=$2; shift 2 ;;
+    --split-file) SPLIT_FILE=$2; shift 2 ;;
+    --fg) FG=$2; shift 2 ;;
+    --grid) args+=(--tune-grid "$2"); shift 2 ;;
+    --peek) PEEK=1; shift ;;
+    -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
+    *) args+=("$1"); shift ;;
+    esac
+done
+recipe_args "${args[@]}"
+command -v jq >/dev/null || { echo "tune.sh: jq is needed for tune.json (apt-get install jq)" >&2; exit 1; }
+GRID=$TUNE_GRID
+[ "$TUNE" = 0 ] || { echo "tune.sh: --tune is the recipes' option (tune.sh is what it runs)" >&2; exit 2; }
+# knobs the user fixed are not tuned (a one-value grid)
+FIX_LAYERS=$FEAT_LAYERS FEAT_LAYERS=""
+case "$GRID" in full|quick) ;; *) echo "tune.sh: --grid must be full or quick" >&2; exit 2 ;; esac
+awk -v f="$HOLDOUT" 'BEGIN { exit !(f > 0 && f < 1) }' || { echo "tune.sh: --holdout must be in (0,1)" >&2; exit 2; }
+
+# the encoder options of this dataset (MTD: the split list, no classes)
+if [ "$FORMAT" = mtd ]; then
+    ENC="glad-encode --format mtd $DATA ${SPLIT_FILE:+--split-file $SPLIT_FILE} $(size_opt) --channels $CHANNELS"
+    NAME=mtd
+else
+    ENC="glad-encode --format $FORMAT $DATA --class $CLASS $(size_opt) --channels $CHANNELS"
+    NAME=$CLASS
+fi
+VSEED=$((SEED + 1000))   # the validation anomalies' seed (not the training synthesis')
+
+# --- hold-out: shard 0 of N of the seeded shuffle; N from the fraction, lowered
+# until the hold-out has at least MIN_HOLD images
+cached "$OUT/all-train.msgpack" "$ENC --split train"
+n=$(glad-info -s "$OUT/all-train.msgpack" | awk '/^# [0-9]+ records/ { print $2 }')
+[ "$MIN_HOLD" -ge 2 ] || { echo "tune.sh: --min-holdout must be at least 2" >&2; exit 2; }
+[ "${n:-0}" -ge 4 ] || { echo "tune.sh: $NAME has ${n:-0} training images: too few to hold some out" >&2; exit 1; }
+N=$(awk -v f="$HOLDOUT" 'BEGIN { n = int(1 / f + 0.5); print (n < 2 ? 2 : n) }')
+while [ "$N" -gt 2 ] && [ $(( (n + N - 1) / N )) -lt "$MIN_HOLD" ]; do N=$((N - 1)); done
+NHOLD=$(( (n + N - 1) / N ))
+echo "tune.sh: [$NAME] $n training normals: $NHOLD held out (shard 0/$N, seed $SEED), $((n - NHOLD)) for training" >&2
+rest=""
+for k in $(seq 1 $((N - 1))); do rest+="$ENC --split train --seed $SEED --shard $k/$N; "; done
+cached "$OUT/train.msgpack" "{ $rest}$(tile_split) | glad-synth --seed $SEED --fg $FG"
+# validation: the held-out shard 0/N is shards 0/2N (kept normal) and N/2N (each
+# image given a glad-synth anomaly): disjoint images, both classes present.
+# With --tile the anomaly is put on the whole image, then it is split.
+cached "$OUT/val.msgpack" "$ENC --split train --seed $SEED --shard 0/$((2 * N))$(tile_split); $ENC --split train --seed $SEED --shard $N/$((2 * N)) | glad-synth --as-test --p 1 --seed $VSEED --fg $FG$(tile_split)"
+cached "$OUT/model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
+
+# --- the grid. Strategies: name|glad-denoise options (the first is the recipes'
+# former default, so a tie keeps it)
+STRATS=("ads-0.05-100|--steps 250 --skip 25 --ads --saff --threshold 0.05 --min-step 100"
+        "fixed-250|--steps 250 --skip 25"
+        "fixed-150|--steps 150 --skip 25"
+        "fixed-350|--steps 350 --skip 25"
+        "ads-0.1-50|--steps 250 --skip 25 --ads --saff --threshold 0.1 --min-step 50")
+if [ "$FEAT_BACKBONE" = mobilenetv2 ]; then LAYERS=("5,12" "2,5" "2,5,12") ALL_LAYERS=2,5,12
+else LAYERS=("0,1" "1,2" "0,1,2") ALL_LAYERS=0,1,2; fi
+# image scores: max and top-K means with K at most 1/8 of the map
+SCORES=(topk-mean:50 max)
+for k in 10 250; do [ $((k * 8)) -le $((SIZE * SIZE)) ] && SCORES+=("topk-mean:$k"); done
+[ -z "$FIX_LAYERS" ] || LAYERS=("$FIX_LAYERS") ALL_LAYERS=$FIX_LAYERS
+[ -z "$IMAGE_SCORE" ] || SCORES=("$IMAGE_SCORE")
+if [ "$GRID" = quick ]; then STRATS=("${STRATS[@]:0:2}") LAYERS=("${LAYERS[@]:0:2}") SCORES=("${SCORES[@]:0:2}"); fi
+
+# grid SET STREAM: every configuration on STREAM (val or test) -> OUT/SET-grid.tsv
+grid() {
+    local set=$1 in=$2 s name opts l r tag
+    printf 'strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tcriterion\n' > "$OUT/$set-grid.tsv.tmp"
+    for s in "${STRATS[@]}"; do
+        name=${s%%|*} opts=${s#*|}
+        cached "$OUT/$set-$name.feat.msgpack" \
+            "glad-denoise --model $OUT/model $opts --seed $SEED $in | glad-features $(feat_opts "$OUT/model") --layers $ALL_LAYERS"
+        for l in "${LAYERS[@]}"; do
+            for r in "${SCORES[@]}"; do
+                eval "glad-score --preset glad --layers $l --image-score $r $OUT/$set-$name.feat.msgpack$(IMAGE_SCORE=$r tile_merge)" \
+                    | glad-auroc --by none --format csv 2> >(grep -v "have split 'train'" >&2) \
+                    | awk -F, -v pre="$name\t$l\t$r" 'NR > 1 && $1 == "all" {
+                        # criterion: the mean of the defined ones of I-AUROC, P-AUROC, AUPRO
+                        n = 0; c = 0; split($4 "," $7 "," $10, m, ",")
+                        for (i = 1; i <= 3; i++) if (m[i] ~ /^[0-9.eE+-]+$/) { c += m[i]; n++ } else m[i] = "null"
+                        printf "%s\t%s\t%s\t%s\t%.6f\n", pre, m[1], m[2], m[3], n ? c / n : -1 }' >> "$OUT/$set-grid.tsv.tmp"
+            done
+        done
+    done
+    mv "$OUT/$set-grid.tsv.tmp" "$OUT/$set-grid.tsv"
+}
+grid val "$OUT/val.msgpack"
+# the choice: the highest criterion; ties keep the earlier configuration
+best=$(awk -F'\t' 'NR > 1 && $NF > b { b = $NF; l = $0 } END { print l }' "$OUT/val-grid.tsv")
+[ -n "$best" ] || { echo "tune.sh: no configuration has validation metrics" >&2; exit 1; }
+IFS=$'\t' read -r C_STRAT C_LAYERS C_SCORE C_I C_P C_PRO C_CRIT <<< "$best"
+for s in "${STRATS[@]}"; do [ "${s%%|*}" = "$C_STRAT" ] && C_DEN=${s#*|}; done
+cached "$OUT/val-chosen.scored.msgpack" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)"
+cached "$OUT/thresholds.json" "glad-auroc --calibrate @OUT $OUT/val-chosen.scored.msgpack 2> >(grep -v \"have split 'train'\" >&2)"
+pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
+HOW="validation: $NHOLD held-out training normals (shard 0/$N, seed $SEED), half of them with a glad-synth anomaly (seed $VSEED); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE: I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
+VERSION=$(glad-score --version | awk '{ print $NF; exit }')
+{
+    echo "# tune.sh: $NAME"
+    echo
+    echo "Chosen on synthetic validation only ($NHOLD held-out training normals, half of them given a"
+    echo "glad-synth anomaly; model trained on the other $((n - NHOLD)) normals, $STEPS steps, preset $PRESET,"
+    echo "features $FEAT_BACKBONE). Criterion: the mean of validation I-AUROC, P-AUROC and AUPRO;"
+    echo "ties keep the earlier row. Threshold: glad-auroc --calibrate (target FPR 1 %) on the chosen run."
+    echo
+    echo "| choice | value |"
+    echo "|---|---|"
+    echo "| denoising | $C_STRAT (\`$C_DEN\`) |"
+    echo "| feature layers | $C_LAYERS |"
+    echo "| image score | $C_SCORE |"
+    echo "| validation I-AUROC / P-AUROC / AUPRO | $(pct "$C_I") / $(pct "$C_P") / $(pct "$C_PRO") |"
+    echo
+    echo "| strategy | layers | image score | val I-AUROC | val P-AUROC | val AUPRO |"
+    echo "|---|---|---|---:|---:|---:|"
+    awk -F'\t' 'NR > 1 {
+        printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, p($4), p($5), p($6) }
+        function p(x) { return (x == "" || x == "null") ? "n/a" : sprintf("%.1f", 100 * x) }' "$OUT/val-grid.tsv"
+} > "$OUT/tune.md"
+jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers "$C_LAYERS" --arg score "$C_SCORE" \
+    --argjson i "${C_I:-null}" --argjson p "${C_P:-null}" --argjson pro "${C_PRO:-null}" \
+    --argjson n "$n" --argjson nhold "$NHOLD" --argjson shards "$N" --argjson seed "$SEED" --argjson vseed "$VSEED" \
+    --arg backbone "$FEAT_BACKBONE" --arg preset "$PRESET" --argjson steps "$STEPS" --arg how "$HOW" \
+    --slurpfile thr "$OUT/thresholds.json" \
+    --rawfile grid "$OUT/val-grid.tsv" '{
+      name: $name, how: $how,
+      criterion: "mean of validation I-AUROC, P-AUROC, AUPRO (defined ones); ties keep the earlier configuration",
+      validation: { train_normals: $n, held_out: $nhold, holdout_rule: ("shard 0/" + ($shards|tostring) + " of the seed-\($seed) shuffle"),
+                    anomalies: ("shard \($shards)/\(2 * $shards) of the hold-out with a glad-synth anomaly (seed \($vseed)), shard 0/\(2 * $shards) kept normal") },
+      model: { preset: $preset, steps: $steps, loss: "atp", trained_on: ($n - $nhold) },
+      features: $backbone,
+      choice: { strategy: $strat, denoise: $den, layers: $layers, image_score: $score },
+      validation_metrics: { i_auroc: $i, p_auroc: $p, aupro: $pro },
+      thresholds: $thr[0],
+      grid: ($grid | split("\n") | map(select(length > 0)) | .[1:] | map(
+          split("\t") | { strategy: .[0], layers: .[1], image_score: .[2], i_auroc: (.[3] | tonumber? // null),
+                           p_auroc: (.[4] | tonumber? // null), aupro: (.[5] | tonumber? // null) }))
+    }' > "$OUT/tune.json"
+{
+    printf 'TUNE_MODEL=%q\n' "$OUT/model"
+    printf 'TUNE_DENOISE=%q\n' "$C_DEN"
+    printf 'TUNE_LAYERS=%q\n' "$C_LAYERS"
+    printf 'TUNE_IMAGE_SCORE=%q\n' "$C_SCORE"
+    printf 'TUNE_THRESHOLDS=%q\n' "$OUT/thresholds.json"
+    printf 'TUNE_VERSION=%q\n' "$VERSION"
+    printf 'TUNE_NOTE=(--denoise %q --layers %q --image-score %q --thresholds %q --chosen-by %q)\n' \
+        "$C_DEN" "$C_LAYERS" "$C_SCORE" "$OUT/thresholds.json" "$HOW"
+} > "$OUT/tune.env"
+
+if [ "$PEEK" = 1 ]; then
+    # test-peeking, for the report only: the same grid scored on the test split
+    cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
+    grid test "$OUT/test.msgpack"
+    {
+        echo "| $NAME, on the TEST split | strategy | layers | image score | I-AUROC | P-AUROC | AUPRO |"
+        echo "|---|---|---|---|---:|---:|---:|"
+        awk -F'\t' -v s="$C_STRAT" -v l="$C_LAYERS" -v r="$C_SCORE" '
+            function p(x) { return (x == "" || x == "null") ? "n/a" : sprintf("%.1f", 100 * x) }
+            NR > 1 {
+                if ($1 == s && $2 == l && $3 == r) chosen = sprintf("| validation-chosen | %s | %s | %s | %s | %s | %s |", $1, $2, $3, p($4), p($5), p($6))
+                if (NR == 2) first = sprintf("| first grid row (former default) | %s | %s | %s | %s | %s | %s |", $1, $2, $3, p($4), p($5), p($6))
+                if ($7 > b) { b = $7; best = sprintf("| best on test (peeking) | %s | %s | %s | %s | %s | %s |", $1, $2, $3, p($4), p($5), p($6)) } }
+            END { print chosen; print first; print best }' "$OUT/test-grid.tsv"
+    } > "$OUT/peek.md"
+    cat "$OUT/peek.md" >&2
+fi
+cat "$OUT/tune.md"
