@@ -50,6 +50,16 @@ int main(int argc, char **argv)
         double d = bench_now() - t0;
         if (d < fwd) fwd = d;
     }
+    /* batch-4 forward (inference) */
+    double fwd4 = 1e30;
+    glad_unet_forward(U, e, x, t, B, 0, 0);
+    for (int r = 0; r < (it + 1) / 2; r++) {
+        t0 = bench_now();
+        glad_unet_forward(U, e, x, t, B, 0, 0);
+        double d = bench_now() - t0;
+        if (d < fwd4) fwd4 = d;
+    }
+    printf("forward_b4_s=%.4f\n", fwd4);
     glad_unet_forward(U, e, x, t, 1, 1, 0);
     double flops1 = glad_unet_forward_flops(U);
     printf("forward_b1_s=%.4f\nforward_gflops=%.1f\n", fwd, flops1 / fwd / 1e9);
