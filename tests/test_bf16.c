@@ -2,7 +2,8 @@
  * conversion, the bf16 GEMM of the 1x1 convolution against a double
  * reference on the bf16-rounded operands, the Winograd twins (bf16 in the
  * transform domain) against a double direct convolution, the f32 path left
- * bit-identical, and the DDAD UNet fixture in bf16. Stated tolerances:
+ * bit-identical, and the DDAD UNet fixture in bf16 (with its bf16 weight
+ * cache: reused, and rebuilt when the weights change). Stated tolerances:
  *   1x1 / GEMM: |err| <= 4e-6 sum_k |w x| (fp32 accumulation only: the
  *     operands are the reference's, rounded alike)
  *   3x3 Winograd (bf16 always in F(2x2,3x3)'s domain, also on the planes
@@ -131,6 +132,23 @@ static void unet_fixture(const char *shared)
     CHECK(glad_unet_forward(u, o32, x.data, t.data, B, 0, 0) == 0);
     CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
     CHECK(glad_unet_forward(u, o16, x.data, t.data, B, 0, 0) == 0);
+    /* the second pass reads the model's bf16 weight cache: the same bits */
+    CHECK(glad_unet_forward(u, again, x.data, t.data, B, 0, 0) == 0);
+    CHECK(memcmp(o16, again, n * 4) == 0);
+    /* weights changed through glad_unet_weights: the cache is rebuilt (a
+     * stale cache would give o16 again), and restored, o16 again */
+    size_t off = 0;   /* the first res block's first 3x3 conv: a cached Winograd U */
+    for (int i = 0; i < glad_unet_param_count(u); i++)
+        if (strstr(glad_unet_param(u, i)->name, "in_layers.2.weight") && glad_unet_param(u, i)->shape[1] >= 16) { off = glad_unet_param(u, i)->off; break; }
+    CHECK(off > 0);
+    float *w = glad_unet_weights(u) + off, keep[64];
+    memcpy(keep, w, sizeof keep);
+    for (int i = 0; i < 64; i++) w[i] *= 1.5f;
+    CHECK(glad_unet_forward(u, again, x.data, t.data, B, 0, 0) == 0);
+    CHECK(memcmp(o16, again, n * 4) != 0);
+    memcpy(glad_unet_weights(u) + off, keep, sizeof keep);
+    CHECK(glad_unet_forward(u, again, x.data, t.data, B, 0, 0) == 0);
+    CHECK(memcmp(o16, again, n * 4) == 0);
     CHECK(glad_precision_set(GLAD_PREC_F32) == 0);
     CHECK(glad_unet_forward(u, again, x.data, t.data, B, 0, 0) == 0);
     double e32 = rel_err(o32, eps.data, n), e16 = rel_err(o16, eps.data, n);

@@ -65,6 +65,69 @@ void glad_bf16_convert(uint16_t *dst, const float *src, size_t n)
     for (size_t i = 0; i < n; i++) dst[i] = glad_bf16_from_f32(src[i]);
 }
 
+/* ------------------------------------------------------------ weight cache */
+
+typedef struct {
+    const float *w;
+    const glad_wino_kernel *k;
+    int NI, NO;
+    size_t n;
+    void *data;
+} centry;
+
+struct glad_bf16_cache {
+    centry *e;
+    int n, cap;
+};
+
+static glad_bf16_cache *cur;
+
+glad_bf16_cache *glad_bf16_cache_new(void) { return calloc(1, sizeof(glad_bf16_cache)); }
+
+void glad_bf16_cache_clear(glad_bf16_cache *c)
+{
+    if (!c) return;
+    for (int i = 0; i < c->n; i++) free(c->e[i].data);
+    c->n = 0;
+}
+
+void glad_bf16_cache_free(glad_bf16_cache *c)
+{
+    if (!c) return;
+    glad_bf16_cache_clear(c);
+    if (cur == c) cur = NULL;
+    free(c->e);
+    free(c);
+}
+
+glad_bf16_cache *glad_bf16_cache_use(glad_bf16_cache *c)
+{
+    glad_bf16_cache *p = cur;
+    cur = c;
+    return p;
+}
+
+const void *glad_bf16_cached(const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n)
+{
+    glad_bf16_cache *c = cur;
+    if (!c) return NULL;
+    for (int i = 0; i < c->n; i++) {
+        centry *q = &c->e[i];
+        if (q->w == w && q->k == k && q->NI == NI && q->NO == NO && q->n == n) return q->data;
+    }
+    centry *ne = glad_grow(c->e, &c->cap, c->n, sizeof *ne, 64);
+    if (!ne) return NULL;
+    c->e = ne;
+    /* the transform writes fp32 U first, then rounds it in place */
+    size_t bytes = k ? sizeof(float) * glad_wino_weight_floats(k, NI, NO) : sizeof(uint16_t) * n;
+    void *d = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!d) return NULL;
+    if (k) k->weights(d, w, NI, NO, 0);
+    else glad_bf16_convert(d, w, n);
+    c->e[c->n++] = (centry){w, k, NI, NO, n, d};
+    return d;
+}
+
 /* the 32 bf16 of a (16 floats) and b (16 floats) interleaved: a0 b0 a1 b1 ... */
 BF16_TARGET static inline __m512i pairs16(__m512 a, __m512 b)
 {
@@ -124,9 +187,13 @@ int glad_conv1x1_bf16_ok(int C, int N, int OC) { return glad_nn_bf16() && C % 8 
  * serve every 8 output rows */
 int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const float *b, int B, int C, int N, int OC)
 {
-    uint16_t *wb = malloc(sizeof(uint16_t) * (size_t)OC * C);
-    if (!wb) return GLAD_ENOMEM;
-    glad_bf16_convert(wb, w, (size_t)OC * C);
+    const uint16_t *wc = glad_bf16_cached(NULL, w, C, OC, (size_t)OC * C);
+    uint16_t *wb = NULL;
+    if (!wc) {
+        if (!(wb = malloc(sizeof(uint16_t) * (size_t)OC * C))) return GLAD_ENOMEM;
+        glad_bf16_convert(wb, w, (size_t)OC * C);
+        wc = wb;
+    }
     int pix = PKB / C / 32 * 32;
     pix = pix < 32 ? 32 : pix > 256 ? 256 : pix;
     int nck = (N + pix - 1) / pix;
@@ -139,7 +206,7 @@ int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const 
             glad_bf16_pack_pairs(pk, (size_t)2 * np, x + (size_t)n * C * N + p0, (size_t)N, C, np);
             for (int m = 0; m < OC; m += 8)
                 for (int q = 0; q < np; q += 32)
-                    glad_bf16_tile8x32(out + ((size_t)n * OC + m) * N + p0 + q, (size_t)N, wb + (size_t)m * C, (size_t)C, pk + 2 * q,
+                    glad_bf16_tile8x32(out + ((size_t)n * OC + m) * N + p0 + q, (size_t)N, wc + (size_t)m * C, (size_t)C, pk + 2 * q,
                                        (size_t)2 * np, C, b ? b + m : NULL, 0);
         }
     free(wb);

@@ -28,6 +28,19 @@ int glad_bf16_available(void);
 int glad_precision_set(glad_precision p);
 glad_precision glad_precision_get(void);
 
+/* A network's bf16 weights, converted once (Winograd-transformed for the
+ * 3x3 convolutions): the kernels fill and read the cache in use, keyed by
+ * the fp32 weights' address and shape. A model owns one and clears it when
+ * its weights may change (glad_unet_weights does); between the use and the
+ * clear the fp32 weights must not change. Without a cache in use the
+ * kernels convert at every call. One thread at a time. */
+typedef struct glad_bf16_cache glad_bf16_cache;
+glad_bf16_cache *glad_bf16_cache_new(void);   /* NULL: out of memory */
+void glad_bf16_cache_clear(glad_bf16_cache *c);
+void glad_bf16_cache_free(glad_bf16_cache *c);
+/* make c (or NULL: none) the cache in use; returns the previous one */
+glad_bf16_cache *glad_bf16_cache_use(glad_bf16_cache *c);
+
 /* bf16 bits of x rounded to nearest even (NaN stays a quiet NaN), and back */
 uint16_t glad_bf16_from_f32(float x);
 float glad_bf16_to_f32(uint16_t h);

@@ -18,6 +18,11 @@ int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const 
  * F(4x4,3x3)'s shapes too) with NI inputs, or NULL when there is none */
 const glad_wino_kernel *glad_wino_bf16(const glad_wino_kernel *k, int NI);
 
+/* from the cache in use (bf16.h): kernel k's bf16 U for w (NO,NI,3,3), or
+ * the bf16 copy of n weights w (k NULL), made on the first call; NULL when
+ * no cache is in use or memory ran out (the caller converts itself) */
+const void *glad_bf16_cached(const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n);
+
 /* C (8 x 32, rows ldc apart) = sum over K (even) of a (8 rows of bf16, lda
  * apart) times b (K/2 pair rows of 32 interleaved bf16 pairs, ldb bf16 apart),
  * + bias (when given), + C (when add) */
