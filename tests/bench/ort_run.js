@@ -1,5 +1,6 @@
 // ort_run.js - times an ONNX file with ONNX Runtime (onnxruntime-node, CPU
-// provider, 2 intra-op threads unless ORT_THREADS says otherwise) for make
+// provider, 2 intra-op threads unless ORT_THREADS says otherwise; its threads
+// spin while waiting unless OMP_WAIT_POLICY=passive) for make
 // bench: the fastest of REPS runs after a warm-up, per batch size, on the
 // deterministic inputs unet_bench and unet_ref.py use. Prints key=value lines
 // as the other benchmark programs do.
@@ -13,6 +14,9 @@ async function main() {
     const sess = await ort.InferenceSession.create(file, {
         executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1,
         graphOptimizationLevel: 'all', executionMode: 'sequential',
+        // waiting threads sleep when glad's and torch's do (OMP_WAIT_POLICY=passive,
+        // mobilenet.sh's default): spinning pools starve each other on a shared machine
+        extra: { session: { intra_op: { allow_spinning: process.env.OMP_WAIT_POLICY === 'passive' ? '0' : '1' } } },
     });
     console.log(`ort_version=${ort.env.versions.common}`);
     for (const B of batches.split(',').map(Number)) {
