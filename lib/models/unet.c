@@ -16,6 +16,7 @@
 #include "core/rng.h"
 #include "models/unet.h"
 #include "io/safetensors.h"
+#include "nn/bf16.h"
 
 /* a tensor of the graph; data at mem + off while alive, gradient at mem + goff */
 typedef struct {
@@ -84,6 +85,7 @@ struct glad_unet {
     size_t ws_n, ws_need;
     double *dws;                      /* GroupNorm+SiLU backward partial sums */
     size_t dws_n, dws_need;
+    glad_bf16_cache *bc;              /* bf16 weights of inference passes (nn/bf16.h), cleared by glad_unet_weights */
 };
 
 /* ------------------------------------------------------------ construction */
@@ -361,12 +363,18 @@ void glad_unet_free(glad_unet *u)
     for (int i = 0; i < u->np; i++) free(u->p[i].name);
     free(u->p); free(u->w); free(u->g); free(u->blk); free(u->tape); free(u->nodes); free(u->ws); free(u->dws);
     free(u->mem);
+    glad_bf16_cache_free(u->bc);
     free(u);
 }
 
 const glad_unet_config *glad_unet_cfg(const glad_unet *u) { return &u->cfg; }
 size_t glad_unet_nparams(const glad_unet *u) { return u->total; }
-float *glad_unet_weights(glad_unet *u) { return u->w; }
+/* the caller may change the weights through the pointer: the bf16 copies go */
+float *glad_unet_weights(glad_unet *u)
+{
+    glad_bf16_cache_clear(u->bc);
+    return u->w;
+}
 float *glad_unet_grads(glad_unet *u) { return u->g; }
 int glad_unet_param_count(const glad_unet *u) { return u->np; }
 const glad_param *glad_unet_param(const glad_unet *u, int i) { return i >= 0 && i < u->np ? &u->p[i] : NULL; }
@@ -388,6 +396,7 @@ double glad_unet_forward_flops(const glad_unet *u)
 
 void glad_unet_init(glad_unet *u, uint64_t seed)
 {
+    glad_bf16_cache_clear(u->bc);
     uint64_t s = seed * 0x2545F4914F6CDD1Dull + 12345;
     for (int i = 0; i < u->np; i++) {
         glad_param *q = &u->p[i];
@@ -837,9 +846,14 @@ static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x,
     }
 }
 
+/* in bf16, inference passes (not training ones, whose weights change
+ * between steps) read their bf16 weights from the model's cache */
 static int run(glad_unet *u, const float *x, const float *t, uint64_t seed)
 {
+    int cache = !u->gtrain && glad_precision_get() == GLAD_PREC_BF16 && (u->bc || (u->bc = glad_bf16_cache_new()));
+    glad_bf16_cache *prev = cache ? glad_bf16_cache_use(u->bc) : NULL;
     for (int i = 0; i < u->ntape; i++) forward_op(u, &u->tape[i], D(u->tape[i].y), x, t, seed, 0);
+    if (cache) glad_bf16_cache_use(prev);
     return 0;
 }
 

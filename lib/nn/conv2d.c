@@ -4,6 +4,7 @@
  * kernels) and 1x1 ones conv1x1.c when the CPU has AVX-512F. */
 #include <string.h>
 #include <cblas.h>
+#include "nn/bf16k.h"
 #include "nn/conv1x1.h"
 #include "nn/conv3x3.h"
 #include "nn/cpu.h"
@@ -90,7 +91,9 @@ void glad_conv2d_forward(float *out, const float *x, const float *w, const float
         return;
     }
     if (direct && glad_conv1x1_ok(C, N, OC)) {
-        glad_conv1x1_forward(out, x, w, b, B, C, N, OC);
+        /* bf16.h's precision (without memory for the bf16 weights, fp32) */
+        if (glad_precision_get() != GLAD_PREC_BF16 || glad_conv1x1_forward_bf16(out, x, w, b, B, C, N, OC))
+            glad_conv1x1_forward(out, x, w, b, B, C, N, OC);
         return;
     }
     for (int n = 0; n < B; n++) {

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nn/nn.h"
+#include "nn/bf16k.h"
 #include "nn/conv3x3.h"
 #include "nn/cpu.h"
 #include "nn/tile.h"
@@ -164,13 +165,16 @@ void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, co
 {
     static const int toff[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W;
-    const glad_wino_kernel *k = wino(C, H, W, OC);
+    const glad_wino_kernel *k = wino(C, H, W, OC), *kb = k && glad_precision_get() == GLAD_PREC_BF16 ? glad_wino_bf16(k, C) : NULL;
+    if (kb) k = kb;   /* bf16.h: the same transforms, bf16 products */
+    /* bf16's U from the network's cache when one is in use */
+    const float *Uc = kb ? glad_bf16_cached(kb, w, C, OC, 0) : NULL;
     float *U = k ? ws + glad_conv3x3_pad_floats(C, H, W) : NULL;
-    if (k) k->weights(U, w, C, OC, 0);
+    if (k && !Uc) k->weights(U, w, C, OC, 0);
     for (int n = 0; n < B; n++) {
         pad_pre(ws, x + n * nx, C, H, W, pre, n);
         /* a thread without its Winograd scratch: the direct kernel instead */
-        if (!k || glad_wino_drive(k, out + n * no, ws, U, b, C, H, W, OC, 0))
+        if (!k || glad_wino_drive(k, out + n * no, ws, Uc ? Uc : U, b, C, H, W, OC, 0))
             run(out + n * no, ws, w, b, C, OC, H, W, (size_t)C * 9, 9, toff, 0);
     }
 }

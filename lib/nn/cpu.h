@@ -6,4 +6,8 @@
  * (the tests set it to run the portable kernels a CPU without it takes) */
 int glad_nn_avx512(void);
 
+/* 1 when glad_nn_avx512() and the CPU has AVX512_BF16, AVX512BW and
+ * AVX512VL, and GLAD_NO_BF16 is not in the environment (bf16.h's kernels) */
+int glad_nn_bf16(void);
+
 #endif

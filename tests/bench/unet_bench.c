@@ -13,6 +13,7 @@
 #include "diffusion/schedule.h"
 #include "diffusion/unet_eps.h"
 #include "models/unet.h"
+#include "nn/bf16.h"
 #include "bench.h"
 
 
@@ -50,6 +51,16 @@ int main(int argc, char **argv)
         double d = bench_now() - t0;
         if (d < fwd) fwd = d;
     }
+    /* batch-4 forward (inference) */
+    double fwd4 = 1e30;
+    glad_unet_forward(U, e, x, t, B, 0, 0);
+    for (int r = 0; r < (it + 1) / 2; r++) {
+        t0 = bench_now();
+        glad_unet_forward(U, e, x, t, B, 0, 0);
+        double d = bench_now() - t0;
+        if (d < fwd4) fwd4 = d;
+    }
+    printf("forward_b4_s=%.4f\n", fwd4);
     glad_unet_forward(U, e, x, t, 1, 1, 0);
     double flops1 = glad_unet_forward_flops(U);
     printf("forward_b1_s=%.4f\nforward_gflops=%.1f\n", fwd, flops1 / fwd / 1e9);
@@ -87,6 +98,32 @@ int main(int argc, char **argv)
         if (d < dd) dd = d;
     }
     printf("ddim10_images_per_s=%.3f\n", B / dd);
+    /* bf16 (nn/bf16.h) where the CPU has it: forward b1 and b4, DDIM-10 (the
+     * accuracy is tests/test_bf16.c's: this network's weights are not trained) */
+    if (glad_precision_set(GLAD_PREC_BF16) == 0) {
+        double bf = 1e30, bf4 = 1e30, bd = 1e30;
+        glad_unet_forward(U, e, x, t, 1, 0, 0);   /* fills the bf16 weight cache */
+        for (int k = 0; k < it; k++) {
+            t0 = bench_now();
+            glad_unet_forward(U, e, x, t, 1, 0, 0);
+            double d = bench_now() - t0;
+            if (d < bf) bf = d;
+        }
+        for (int k = 0; k < (it + 1) / 2; k++) {
+            t0 = bench_now();
+            glad_unet_forward(U, e, x, t, B, 0, 0);
+            double d = bench_now() - t0;
+            if (d < bf4) bf4 = d;
+        }
+        for (int k = 0; k < 2; k++) {
+            t0 = bench_now();
+            glad_denoise_run(glad_unet_eps_fn(&ue), &nf, NULL, &o, B, x, rec, NULL);
+            double d = bench_now() - t0;
+            if (d < bd) bd = d;
+        }
+        glad_precision_set(GLAD_PREC_F32);
+        printf("forward_b1_bf16_s=%.4f\nforward_b4_bf16_s=%.4f\nddim10_bf16_images_per_s=%.3f\n", bf, bf4, B / bd);
+    }
     /* activation memory of a batch-8 training step (issue #4: <= 4 GB at 256) */
     float *x8 = malloc(per * 8 * sizeof(float)), *e8 = malloc(per * 8 * sizeof(float)), t8[8];
     for (int i = 0; i < 8; i++) { t8[i] = t[i % 4]; memcpy(x8 + per * i, x + per * (i % 4), per * sizeof(float)); }

@@ -1,6 +1,6 @@
 """unet_ref.py - the DDAD UNet in PyTorch (architectures.md section 1), for
 make bench: loads the weights glad wrote (safetensors, official key names) and
-times a batch-1 forward, a batch-4 training step (Adam) and a DDIM-10
+times a batch-1 and a batch-4 forward, a batch-4 training step (Adam) and a DDIM-10
 reconstruction on the same number of threads.
 
 usage: unet_ref.py WEIGHTS.safetensors SIZE BASE HEADS THREADS
@@ -139,6 +139,13 @@ def main():
             model(x[:1], t[:1])
             fwd = min(fwd, time.perf_counter() - t0)
         print("forward_b1_s=%.4f" % fwd)
+        model(x, t)
+        fwd4 = 1e30
+        for _ in range((it + 1) // 2):
+            t0 = time.perf_counter()
+            model(x, t)
+            fwd4 = min(fwd4, time.perf_counter() - t0)
+        print("forward_b4_s=%.4f" % fwd4)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     step = 1e30
     for r in range(it + 1):

@@ -1,0 +1,318 @@
+/* bf16.c - the bf16 precision of bf16.h and its kernels (bf16k.h): the
+ * process setting, round-to-nearest-even conversion, the 8 x 32 register
+ * tile of vdpbf16ps
+ *   C[o][n] += a[o][2p] b[2p][n] + a[o][2p+1] b[2p+1][n]   (fp32 lanes)
+ * (tile.h's shape: 16 zmm accumulators, per pair of k two vector loads of b,
+ * eight broadcasts of a 32-bit pair of a), the 1x1 convolution on it, and
+ * the bf16 twin of the Winograd kernel F(2x2,3x3): wino3x3.c's fp32
+ * transforms, with V (transformed input) and U (transformed weights)
+ * rounded to bf16 in place after their transform and the transform-domain
+ * products summed by vdpbf16ps. The rounding error is that of bf16 (2^-9
+ * relative per operand) on the transformed values (tests/test_bf16.c
+ * states the measured tolerances); planes F(4x4,3x3) takes in f32 take
+ * this twin in bf16 (see glad_wino_bf16).
+ * Like the hardware conversion, denormals flush to zero. Nothing here runs
+ * unless glad_precision_set(GLAD_PREC_BF16) succeeded. */
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/glad.h"
+#include "nn/bf16k.h"
+#include "nn/cpu.h"
+#include "nn/wino3x3.h"
+#include "nn/wino4x4.h"
+
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+const char *const glad_precision_names[] = {"f32", "bf16", NULL};
+
+static glad_precision prec = GLAD_PREC_F32;
+
+int glad_bf16_available(void) { return glad_nn_bf16(); }
+
+int glad_precision_set(glad_precision p)
+{
+    if (p != GLAD_PREC_F32 && p != GLAD_PREC_BF16) return glad_fail(GLAD_EINVAL, "precision %d unknown", (int)p);
+    if (p == GLAD_PREC_BF16 && !glad_nn_bf16())
+        return glad_fail(GLAD_EUNSUPPORTED, "bf16 needs a CPU with AVX-512F, AVX512_BF16, AVX512BW and AVX512VL%s",
+                         getenv("GLAD_NO_BF16") || getenv("GLAD_NO_AVX512") ? " (disabled by GLAD_NO_BF16 / GLAD_NO_AVX512)" : "");
+    prec = p;
+    return 0;
+}
+
+glad_precision glad_precision_get(void) { return prec; }
+
+uint16_t glad_bf16_from_f32(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);   /* NaN: quiet, sign kept */
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000);           /* denormal: signed zero */
+    u += 0x7fffu + ((u >> 16) & 1);                                               /* nearest, ties to even */
+    return (uint16_t)(u >> 16);
+}
+
+float glad_bf16_to_f32(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+void glad_bf16_convert(uint16_t *dst, const float *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++) dst[i] = glad_bf16_from_f32(src[i]);
+}
+
+/* ------------------------------------------------------------ weight cache */
+
+typedef struct {
+    const float *w;
+    const glad_wino_kernel *k;
+    int NI, NO;
+    size_t n;
+    void *data;
+} centry;
+
+struct glad_bf16_cache {
+    centry *e;
+    int n, cap;
+};
+
+static glad_bf16_cache *cur;
+
+glad_bf16_cache *glad_bf16_cache_new(void) { return calloc(1, sizeof(glad_bf16_cache)); }
+
+void glad_bf16_cache_clear(glad_bf16_cache *c)
+{
+    if (!c) return;
+    for (int i = 0; i < c->n; i++) free(c->e[i].data);
+    c->n = 0;
+}
+
+void glad_bf16_cache_free(glad_bf16_cache *c)
+{
+    if (!c) return;
+    glad_bf16_cache_clear(c);
+    if (cur == c) cur = NULL;
+    free(c->e);
+    free(c);
+}
+
+glad_bf16_cache *glad_bf16_cache_use(glad_bf16_cache *c)
+{
+    glad_bf16_cache *p = cur;
+    cur = c;
+    return p;
+}
+
+const void *glad_bf16_cached(const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n)
+{
+    glad_bf16_cache *c = cur;
+    if (!c) return NULL;
+    for (int i = 0; i < c->n; i++) {
+        centry *q = &c->e[i];
+        if (q->w == w && q->k == k && q->NI == NI && q->NO == NO && q->n == n) return q->data;
+    }
+    centry *ne = glad_grow(c->e, &c->cap, c->n, sizeof *ne, 64);
+    if (!ne) return NULL;
+    c->e = ne;
+    /* the transform writes fp32 U first, then rounds it in place */
+    size_t bytes = k ? sizeof(float) * glad_wino_weight_floats(k, NI, NO) : sizeof(uint16_t) * n;
+    void *d = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!d) return NULL;
+    if (k) k->weights(d, w, NI, NO, 0);
+    else glad_bf16_convert(d, w, n);
+    c->e[c->n++] = (centry){w, k, NI, NO, n, d};
+    return d;
+}
+
+/* the 32 bf16 of a (16 floats) and b (16 floats) interleaved: a0 b0 a1 b1 ... */
+BF16_TARGET static inline __m512i pairs16(__m512 a, __m512 b)
+{
+    static const uint16_t ix[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                    8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const __m512i idx = _mm512_loadu_si512(ix);
+    return _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(b, a));
+}
+
+BF16_TARGET void glad_bf16_pack_pairs(uint16_t *dst, size_t ldd, const float *src, size_t lds, int K, int n)
+{
+    for (int p = 0; p < K / 2; p++) {
+        const float *r0 = src + (size_t)2 * p * lds, *r1 = r0 + lds;
+        uint16_t *d = dst + (size_t)p * ldd;
+        for (int j = 0; j < n; j += 16) _mm512_storeu_si512(d + 2 * j, pairs16(_mm512_loadu_ps(r0 + j), _mm512_loadu_ps(r1 + j)));
+    }
+}
+
+static inline uint32_t pair_at(const uint16_t *a)
+{
+    uint32_t v;
+    memcpy(&v, a, 4);
+    return v;
+}
+
+BF16_TARGET void glad_bf16_tile8x32(float *C, size_t ldc, const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb, int K,
+                                    const float *bias, int add)
+{
+    __m512 c0[8], c1[8];
+    for (int o = 0; o < 8; o++) { c0[o] = _mm512_setzero_ps(); c1[o] = _mm512_setzero_ps(); }
+    for (int p = 0; p < K / 2; p++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * ldb), b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * ldb + 32);
+        for (int o = 0; o < 8; o++) {
+            __m512bh w = (__m512bh)_mm512_set1_epi32((int)pair_at(a + (size_t)o * lda + 2 * p));
+            c0[o] = _mm512_dpbf16_ps(c0[o], w, b0);
+            c1[o] = _mm512_dpbf16_ps(c1[o], w, b1);
+        }
+    }
+    for (int o = 0; o < 8; o++) {
+        float *r = C + (size_t)o * ldc;
+        __m512 r0 = c0[o], r1 = c1[o];
+        if (bias) { __m512 bv = _mm512_set1_ps(bias[o]); r0 = _mm512_add_ps(r0, bv); r1 = _mm512_add_ps(r1, bv); }
+        if (add) { r0 = _mm512_add_ps(_mm512_loadu_ps(r), r0); r1 = _mm512_add_ps(_mm512_loadu_ps(r + 16), r1); }
+        _mm512_storeu_ps(r, r0);
+        _mm512_storeu_ps(r + 16, r1);
+    }
+}
+
+/* ------------------------------------------------------------ 1x1 convolution */
+
+enum { PKB = 65536 };   /* bf16 of a packed chunk: 128 KB, as conv1x1.c's */
+
+int glad_conv1x1_bf16_ok(int C, int N, int OC) { return glad_nn_bf16() && C % 8 == 0 && OC % 8 == 0 && N % 32 == 0 && C <= 1024 && OC <= 1024; }
+
+/* conv1x1.c's packed GEMM with bf16 operands: per (image, pixel chunk) the
+ * chunk's C rows are rounded into pair rows (C/2 rows of 2 np bf16) that
+ * serve every 8 output rows */
+int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const float *b, int B, int C, int N, int OC)
+{
+    const uint16_t *wc = glad_bf16_cached(NULL, w, C, OC, (size_t)OC * C);
+    uint16_t *wb = NULL;
+    if (!wc) {
+        if (!(wb = malloc(sizeof(uint16_t) * (size_t)OC * C))) return GLAD_ENOMEM;
+        glad_bf16_convert(wb, w, (size_t)OC * C);
+        wc = wb;
+    }
+    int pix = PKB / C / 32 * 32;
+    pix = pix < 32 ? 32 : pix > 256 ? 256 : pix;
+    int nck = (N + pix - 1) / pix;
+    // (image, pixel chunk) tasks write disjoint outputs; each packs into its own buffer
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * OC * C * N > 65536)
+    for (int n = 0; n < B; n++)
+        for (int ck = 0; ck < nck; ck++) {
+            uint16_t pk[PKB] __attribute__((aligned(64)));
+            int p0 = ck * pix, np = N - p0 < pix ? N - p0 : pix;
+            glad_bf16_pack_pairs(pk, (size_t)2 * np, x + (size_t)n * C * N + p0, (size_t)N, C, np);
+            for (int m = 0; m < OC; m += 8)
+                for (int q = 0; q < np; q += 32)
+                    glad_bf16_tile8x32(out + ((size_t)n * OC + m) * N + p0 + q, (size_t)N, wc + (size_t)m * C, (size_t)C, pk + 2 * q,
+                                       (size_t)2 * np, C, b ? b + m : NULL, 0);
+        }
+    free(wb);
+    return 0;
+}
+
+/* ------------------------------------------------------------ Winograd twins
+ * Layouts (winoblk.h's plane strides kept, each plane's first half used):
+ *   U plane e: (NO/8, NI/2, 8, 2) bf16 - the pair (i, i+1) of output o
+ *   V plane e: (NI/2, NT, 2) bf16 - the pair (i, i+1) of tile t
+ * both converted in place from the fp32 layouts (NO/8, NI, 8) and (NI, NT):
+ * pair p's bf16 land at half the byte offset its floats were read from, so
+ * a forward sweep never overwrites what it has still to read. */
+
+/* U rows of 8 floats, rows (2p, 2p+1) to 16 interleaved bf16, np pairs.
+ * noipa: GCC 12's interprocedural mod/ref analysis dropped the calls of
+ * this function as if its 256-bit stores had no effect */
+BF16_TARGET __attribute__((noipa)) static void u_inplace(float *U, size_t np)
+{
+    const __m256i idx = _mm256_setr_epi16(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    uint16_t *d = (uint16_t *)U;
+    for (size_t p = 0; p < np; p++) {
+        __m256i h = (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(U + p * 16));
+        _mm256_storeu_si256((__m256i *)(d + p * 16), _mm256_permutexvar_epi16(idx, h));
+    }
+}
+
+/* V rows of nt (16 or 32) floats, rows (2p, 2p+1) to 2 nt interleaved bf16 */
+BF16_TARGET static void v_inplace(float *V, int NI, int nt)
+{
+    uint16_t *d = (uint16_t *)V;
+    for (int p = 0; p < NI / 2; p++) {
+        const float *r0 = V + (size_t)2 * p * nt, *r1 = r0 + nt;
+        __m512i q0 = pairs16(_mm512_loadu_ps(r0), _mm512_loadu_ps(r1)), q1 = q0;
+        if (nt == 32) q1 = pairs16(_mm512_loadu_ps(r0 + 16), _mm512_loadu_ps(r1 + 16));
+        _mm512_storeu_si512(d + (size_t)p * 2 * nt, q0);
+        if (nt == 32) _mm512_storeu_si512(d + (size_t)p * 2 * nt + 32, q1);
+    }
+}
+
+/* M (ne, 8, NT) for output block ob: M_e[o][t] = sum_i U_e[ob][i][o] V_e[i][t] */
+BF16_TARGET static void gemm_bf16(float *M, const float *V, const float *U, int NI, int nob, int ne, int nt)
+{
+    size_t us = glad_wino_plane((size_t)NI * 8 * nob), vs = glad_wino_plane((size_t)NI * nt);
+    for (int e = 0; e < ne; e++) {
+        const uint16_t *u = (const uint16_t *)(U + e * us), *v = (const uint16_t *)(V + e * vs);
+        __m512 a0[8], a1[8];
+        for (int o = 0; o < 8; o++) { a0[o] = _mm512_setzero_ps(); a1[o] = _mm512_setzero_ps(); }
+        for (int p = 0; p < NI / 2; p++) {
+            __m512bh b0 = (__m512bh)_mm512_loadu_si512(v + (size_t)p * 2 * nt);
+            const uint16_t *up = u + (size_t)p * 16;
+            if (nt == 32) {
+                __m512bh b1 = (__m512bh)_mm512_loadu_si512(v + (size_t)p * 2 * nt + 32);
+                for (int o = 0; o < 8; o++) {
+                    __m512bh w = (__m512bh)_mm512_set1_epi32((int)pair_at(up + 2 * o));
+                    a0[o] = _mm512_dpbf16_ps(a0[o], w, b0);
+                    a1[o] = _mm512_dpbf16_ps(a1[o], w, b1);
+                }
+            } else
+                for (int o = 0; o < 8; o++) a0[o] = _mm512_dpbf16_ps(a0[o], (__m512bh)_mm512_set1_epi32((int)pair_at(up + 2 * o)), b0);
+        }
+        for (int o = 0; o < 8; o++) {
+            _mm512_storeu_ps(M + ((size_t)e * 8 + o) * nt, a0[o]);
+            if (nt == 32) _mm512_storeu_ps(M + ((size_t)e * 8 + o) * nt + 16, a1[o]);
+        }
+    }
+}
+
+/* the U plane's first pair of output block ob: gemm_bf16 is handed U + e us
+ * by plane, so the block offset (NI/2 pairs of 8 x 2 bf16 = NI 8 bf16 = NI 4
+ * floats) is applied here */
+#define TWIN(name, base, MM, NE, NT)                                                                                            \
+    static void name##_weights(float *U, const float *w, int NI, int NO, int flip)                                          \
+    {                                                                                                                         \
+        base.weights(U, w, NI, NO, flip);                                                                                     \
+        size_t us = glad_wino_plane((size_t)NI * NO);                                                                         \
+        for (int e = 0; e < NE; e++) u_inplace(U + e * us, (size_t)NO / 8 * NI / 2);                                         \
+    }                                                                                                                         \
+    static void name##_input(float *V, const float *xp, int NI, int H, int Wp, const glad_wino_seg *sg, int nseg, int nt)   \
+    {                                                                                                                         \
+        base.input(V, xp, NI, H, Wp, sg, nseg, nt);                                                                           \
+        size_t vs = glad_wino_plane((size_t)NI * NT);                                                                         \
+        for (int e = 0; e < NE; e++) v_inplace(V + e * vs, NI, NT);                                                           \
+    }                                                                                                                         \
+    static void name##_gemm(float *M, const float *V, const float *U, int NI, int nob, int ob)                               \
+    {                                                                                                                         \
+        gemm_bf16(M, V, U + (size_t)ob * NI * 4, NI, nob, NE, NT);                                                            \
+    }                                                                                                                         \
+    static void name##_output(float *out, const float *M, const float *bias, int o0, int H, int W, const glad_wino_seg *sg,  \
+                              int nseg, int accumulate)                                                                       \
+    {                                                                                                                         \
+        base.output(out, M, bias, o0, H, W, sg, nseg, accumulate);                                                            \
+    }                                                                                                                         \
+    static const glad_wino_kernel name = {MM, NE, NT, name##_weights, name##_input, name##_gemm, name##_output};
+
+TWIN(wino3x3_bf16, glad_wino3x3_kernel, 2, 16, 32)
+
+/* F(4x4,3x3)'s shapes take the F(2x2,3x3) twin: its rules hold wherever
+ * F(4x4)'s do, and bf16 in F(4x4)'s transform domain errs about 20x more
+ * (measured while writing this, with a twin of wino4x4.c built like the
+ * one below: 6.3e-2 and 6.6e-2 of max |out| for C 32 and 96 on 32 x 32
+ * planes, where F(2x2,3x3) gives 3e-3 - the transforms' constants up to 8
+ * magnify bf16's 2^-9 - and 3.8e-2 on the UNet fixture) */
+const glad_wino_kernel *glad_wino_bf16(const glad_wino_kernel *k, int NI)
+{
+    if (!glad_nn_bf16() || NI % 2) return NULL;
+    if (k == &glad_wino4x4_kernel || k == &glad_wino3x3_kernel) return &wino3x3_bf16;
+    return NULL;
+}

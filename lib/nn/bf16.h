@@ -1,0 +1,50 @@
+/* bf16.h - the bf16 compute precision of lib/nn (issue #19): on CPUs with
+ * AVX512_BF16 the GEMMs of the 1x1 convolutions and of the Winograd 3x3
+ * convolutions' transform domain take bf16 operands (round to nearest even
+ * at the GEMM's input) and accumulate in fp32 (vdpbf16ps: two products per
+ * 32-bit lane); GroupNorm, softmax, the Winograd transforms and everything
+ * else stay fp32. The precision is a setting of the process (set it before
+ * running networks, not while another thread runs one), f32 by default, so
+ * the f32 results are bit-identical with or without this file. Not mixed-
+ * precision training: the backward passes always run in f32. */
+#ifndef GLAD_NN_BF16_H
+#define GLAD_NN_BF16_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { GLAD_PREC_F32 = 0, GLAD_PREC_BF16 = 1 } glad_precision;
+
+/* "f32", "bf16", NULL: the names of --precision (cli_parse_choice) */
+extern const char *const glad_precision_names[];
+
+/* 1 when this CPU runs the bf16 kernels: AVX-512F (and not GLAD_NO_AVX512),
+ * AVX512_BF16 and AVX512BW, and GLAD_NO_BF16 not in the environment */
+int glad_bf16_available(void);
+
+/* The process's precision for the forward kernels from now on.
+ * GLAD_EUNSUPPORTED (the setting unchanged, glad_error_detail() says why)
+ * for bf16 where glad_bf16_available() is 0; GLAD_EINVAL for an unknown value. */
+int glad_precision_set(glad_precision p);
+glad_precision glad_precision_get(void);
+
+/* A network's bf16 weights, converted once (Winograd-transformed for the
+ * 3x3 convolutions): the kernels fill and read the cache in use, keyed by
+ * the fp32 weights' address and shape. A model owns one and clears it when
+ * its weights may change (glad_unet_weights does); between the use and the
+ * clear the fp32 weights must not change. Without a cache in use the
+ * kernels convert at every call. One thread at a time. */
+typedef struct glad_bf16_cache glad_bf16_cache;
+glad_bf16_cache *glad_bf16_cache_new(void);   /* NULL: out of memory */
+void glad_bf16_cache_clear(glad_bf16_cache *c);
+void glad_bf16_cache_free(glad_bf16_cache *c);
+/* make c (or NULL: none) the cache in use; returns the previous one */
+glad_bf16_cache *glad_bf16_cache_use(glad_bf16_cache *c);
+
+/* bf16 bits of x rounded to nearest even (NaN stays a quiet NaN), and back */
+uint16_t glad_bf16_from_f32(float x);
+float glad_bf16_to_f32(uint16_t h);
+/* x rounded to bf16 and widened again: what a bf16 GEMM sees of x */
+static inline float glad_bf16_round(float x) { return glad_bf16_to_f32(glad_bf16_from_f32(x)); }
+
+#endif

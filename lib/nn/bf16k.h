@@ -1,0 +1,37 @@
+/* bf16k.h - the bf16 kernels of bf16.c for the convolution drivers of lib/nn
+ * (conv2d.c, conv3x3.c). Private to lib/nn: call them only when
+ * glad_precision_get() is GLAD_PREC_BF16 (which implies the CPU runs them). */
+#ifndef GLAD_NN_BF16K_H
+#define GLAD_NN_BF16K_H
+
+#include "nn/bf16.h"
+#include "nn/winoblk.h"
+
+/* shapes glad_conv1x1_forward_bf16 takes: those of glad_conv1x1_ok */
+int glad_conv1x1_bf16_ok(int C, int N, int OC);
+/* out (B,OC,N) = w (OC,C) x (B,C,N) + b with w and x rounded to bf16, fp32
+ * sums; GLAD_ENOMEM (out untouched) when the bf16 weights cannot be allocated */
+int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const float *b, int B, int C, int N, int OC);
+
+/* the bf16 kernel for a conv f32 runs with Winograd kernel k (F(2x2,3x3)'s
+ * fp32 transforms, the transform-domain products on bf16 operands, for
+ * F(4x4,3x3)'s shapes too) with NI inputs, or NULL when there is none */
+const glad_wino_kernel *glad_wino_bf16(const glad_wino_kernel *k, int NI);
+
+/* from the cache in use (bf16.h): kernel k's bf16 U for w (NO,NI,3,3), or
+ * the bf16 copy of n weights w (k NULL), made on the first call; NULL when
+ * no cache is in use or memory ran out (the caller converts itself) */
+const void *glad_bf16_cached(const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n);
+
+/* C (8 x 32, rows ldc apart) = sum over K (even) of a (8 rows of bf16, lda
+ * apart) times b (K/2 pair rows of 32 interleaved bf16 pairs, ldb bf16 apart),
+ * + bias (when given), + C (when add) */
+void glad_bf16_tile8x32(float *C, size_t ldc, const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb, int K,
+                        const float *bias, int add);
+/* dst (K/2 pair rows of n interleaved pairs, ldd bf16 apart) = rows 2p and
+ * 2p+1 of src (K rows of n floats, lds apart) rounded to bf16; n % 16 == 0 */
+void glad_bf16_pack_pairs(uint16_t *dst, size_t ldd, const float *src, size_t lds, int K, int n);
+/* dst[i] = bf16 of src[i], n values */
+void glad_bf16_convert(uint16_t *dst, const float *src, size_t n);
+
+#endif

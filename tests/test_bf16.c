@@ -1,0 +1,184 @@
+/* test_bf16.c - the bf16 precision of lib/nn/bf16.h: round-to-nearest-even
+ * conversion, the bf16 GEMM of the 1x1 convolution against a double
+ * reference on the bf16-rounded operands, the Winograd twins (bf16 in the
+ * transform domain) against a double direct convolution, the f32 path left
+ * bit-identical, and the DDAD UNet fixture in bf16 (with its bf16 weight
+ * cache: reused, and rebuilt when the weights change). Stated tolerances:
+ *   1x1 / GEMM: |err| <= 4e-6 sum_k |w x| (fp32 accumulation only: the
+ *     operands are the reference's, rounded alike)
+ *   3x3 Winograd (bf16 always in F(2x2,3x3)'s domain, also on the planes
+ *     f32 runs in F(4x4,3x3)): max |err| <= TOL_W22 of max |out| (bf16
+ *     rounding of the transformed input and weights)
+ *   UNet ddad-unet-rgb forward: max |err| <= TOL_UNET of max |eps|
+ * Skips visibly on CPUs without AVX512_BF16 (or with GLAD_NO_BF16 set). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "core/rng.h"
+#include "models/unet.h"
+#include "io/safetensors.h"
+#include "nn/bf16.h"
+#include "nn/nn.h"
+
+#define TOL_W22 6e-3
+#define TOL_UNET 1.5e-2
+
+static float frand(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((*s >> 40) & 0xffffff) / 8388608.0f - 1.0f;
+}
+
+static void conversions(void)
+{
+    CHECK(glad_bf16_from_f32(1.0f) == 0x3f80);
+    CHECK(glad_bf16_from_f32(1.0f + 0x1p-8f) == 0x3f80);                  /* tie, to the even 1.0 */
+    CHECK(glad_bf16_from_f32(1.0f + 0x1p-7f + 0x1p-8f) == 0x3f82);        /* tie, up to the even neighbour */
+    CHECK(glad_bf16_from_f32(1.0f + 0x1p-8f + 0x1p-20f) == 0x3f81);       /* above the tie */
+    CHECK(glad_bf16_from_f32(-2.0f) == 0xc000);
+    CHECK(glad_bf16_from_f32(INFINITY) == 0x7f80);
+    CHECK(isnan(glad_bf16_to_f32(glad_bf16_from_f32(NAN))));
+    CHECK(glad_bf16_to_f32(glad_bf16_from_f32(3.0f)) == 3.0f);
+    CHECK(glad_bf16_round(1e-40f) == 0.0f);                               /* denormals flush, as the hardware's */
+    CHECK(strcmp(glad_precision_names[GLAD_PREC_BF16], "bf16") == 0 && glad_precision_names[2] == NULL);
+    CHECK(glad_precision_set((glad_precision)7) == GLAD_EINVAL && glad_precision_get() == GLAD_PREC_F32);
+}
+
+/* out (OC, H, W) = direct conv (k = 1 or 3, pad k/2) in double, inputs rounded to bf16 when rnd */
+static void conv_ref(double *out, double *absum, const float *x, const float *w, const float *b, int C, int H, int W, int OC, int k,
+                     int rnd)
+{
+    int p = k / 2;
+    for (int o = 0; o < OC; o++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                double s = b[o], a = 0;
+                for (int c = 0; c < C; c++)
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int y = i + ky - p, xx = j + kx - p;
+                            if (y < 0 || y >= H || xx < 0 || xx >= W) continue;
+                            float wv = w[((size_t)o * C + c) * k * k + ky * k + kx], xv = x[((size_t)c * H + y) * W + xx];
+                            if (rnd) { wv = glad_bf16_round(wv); xv = glad_bf16_round(xv); }
+                            s += (double)wv * xv;
+                            a += fabs((double)wv * xv);
+                        }
+                out[((size_t)o * H + i) * W + j] = s;
+                if (absum) absum[((size_t)o * H + i) * W + j] = a;
+            }
+}
+
+/* one conv of B = 2 images in f32, bf16, f32 again: the f32 results equal
+ * bit for bit, bf16 differs from them and stays within its tolerance */
+static void conv_case(int C, int H, int W, int OC, int k, double tol, const char *what)
+{
+    uint64_t s = 42 + (uint64_t)C * 131 + H;
+    int B = 2;
+    size_t nx = (size_t)B * C * H * W, no = (size_t)B * OC * H * W, nw = (size_t)OC * C * k * k;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc((size_t)OC * 4), *o1 = malloc(no * 4), *o2 = malloc(no * 4),
+          *o3 = malloc(no * 4), *ws = malloc(glad_conv2d_workspace(C, H, W, OC, k, k, 1, k / 2) * 4 + 64);
+    double *ref = malloc(sizeof(double) * no / B), *ab = malloc(sizeof(double) * no / B);
+    for (size_t i = 0; i < nx; i++) x[i] = frand(&s);
+    for (size_t i = 0; i < nw; i++) w[i] = frand(&s) / sqrtf((float)(C * k * k));
+    for (int i = 0; i < OC; i++) b[i] = 0.1f * frand(&s);
+    glad_conv2d_forward(o1, x, w, b, B, C, H, W, OC, k, k, 1, k / 2, ws);
+    CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+    glad_conv2d_forward(o2, x, w, b, B, C, H, W, OC, k, k, 1, k / 2, ws);
+    CHECK(glad_precision_set(GLAD_PREC_F32) == 0);
+    glad_conv2d_forward(o3, x, w, b, B, C, H, W, OC, k, k, 1, k / 2, ws);
+    CHECKF(memcmp(o1, o3, no * 4) == 0, "%s: f32 after bf16 not bit-identical", what);
+    double worst = 0, mx = 0;
+    int differs = memcmp(o1, o2, no * 4) != 0;
+    for (int n = 0; n < B; n++) {
+        conv_ref(ref, ab, x + (size_t)n * C * H * W, w, b, C, H, W, OC, k, k == 1);
+        for (size_t i = 0; i < no / B; i++) {
+            double e = fabs(o2[(size_t)n * no / B + i] - ref[i]);
+            mx = fmax(mx, fabs(ref[i]));
+            worst = fmax(worst, k == 1 ? e / (ab[i] + 1e-30) : e);
+        }
+    }
+    if (k != 1) worst /= mx;
+    printf("bf16 %s: %s error %.3g (tolerance %.3g)\n", what, k == 1 ? "max |err| / sum|w x|" : "max |err| / max |out|", worst, tol);
+    CHECKF(differs == (tol > 0), "%s: bf16 path %s", what, differs ? "ran where it should not" : "did not run");
+    if (tol > 0) CHECKF(worst <= tol, "%s: bf16 error %.3g over %.3g", what, worst, tol);
+    free(x); free(w); free(b); free(o1); free(o2); free(o3); free(ws); free(ref); free(ab);
+}
+
+static double rel_err(const float *a, const float *ref, size_t n)
+{
+    double m = 0, r = 0;
+    for (size_t i = 0; i < n; i++) { m = fmax(m, fabs((double)a[i] - ref[i])); r = fmax(r, fabs((double)ref[i])); }
+    return r > 0 ? m / r : m;
+}
+
+static void unet_fixture(const char *shared)
+{
+    char wp[512], cp[512];
+    snprintf(wp, sizeof wp, "%s/fixtures/ddad-unet-rgb.weights.safetensors", shared);
+    snprintf(cp, sizeof cp, "%s/fixtures/ddad-unet-rgb.case.safetensors", shared);
+    glad_unet *u;
+    glad_st *st;
+    int rc = glad_unet_load(&u, wp);
+    CHECKF(rc == 0, "%s", glad_error_detail());
+    if (rc) return;
+    if (glad_st_open(&st, cp)) { CHECK(0); glad_unet_free(u); return; }
+    glad_tensor x, t, eps;
+    CHECK(glad_st_get_f32(st, "x", &x) == 0 && glad_st_get_f32(st, "t", &t) == 0 && glad_st_get_f32(st, "eps", &eps) == 0);
+    int B = (int)x.shape[0];
+    size_t n = glad_tensor_numel(&x);
+    float *o32 = malloc(n * 4), *o16 = malloc(n * 4), *again = malloc(n * 4);
+    CHECK(glad_unet_forward(u, o32, x.data, t.data, B, 0, 0) == 0);
+    CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+    CHECK(glad_unet_forward(u, o16, x.data, t.data, B, 0, 0) == 0);
+    /* the second pass reads the model's bf16 weight cache: the same bits */
+    CHECK(glad_unet_forward(u, again, x.data, t.data, B, 0, 0) == 0);
+    CHECK(memcmp(o16, again, n * 4) == 0);
+    /* weights changed through glad_unet_weights: the cache is rebuilt (a
+     * stale cache would give o16 again), and restored, o16 again */
+    size_t off = 0;   /* the first res block's first 3x3 conv: a cached Winograd U */
+    for (int i = 0; i < glad_unet_param_count(u); i++)
+        if (strstr(glad_unet_param(u, i)->name, "in_layers.2.weight") && glad_unet_param(u, i)->shape[1] >= 16) { off = glad_unet_param(u, i)->off; break; }
+    CHECK(off > 0);
+    float *w = glad_unet_weights(u) + off, keep[64];
+    memcpy(keep, w, sizeof keep);
+    for (int i = 0; i < 64; i++) w[i] *= 1.5f;
+    CHECK(glad_unet_forward(u, again, x.data, t.data, B, 0, 0) == 0);
+    CHECK(memcmp(o16, again, n * 4) != 0);
+    memcpy(glad_unet_weights(u) + off, keep, sizeof keep);
+    CHECK(glad_unet_forward(u, again, x.data, t.data, B, 0, 0) == 0);
+    CHECK(memcmp(o16, again, n * 4) == 0);
+    CHECK(glad_precision_set(GLAD_PREC_F32) == 0);
+    CHECK(glad_unet_forward(u, again, x.data, t.data, B, 0, 0) == 0);
+    double e32 = rel_err(o32, eps.data, n), e16 = rel_err(o16, eps.data, n);
+    printf("bf16 UNet ddad-unet-rgb forward: max |err| / max |eps| f32 %.3g, bf16 %.3g (tolerance %.3g)\n", e32, e16, TOL_UNET);
+    CHECKF(e16 <= TOL_UNET, "UNet bf16 rel err %.3g", e16);
+    CHECK(e16 > e32);   /* the bf16 kernels ran */
+    CHECK(memcmp(o32, again, n * 4) == 0);
+    glad_tensor_free(&x); glad_tensor_free(&t); glad_tensor_free(&eps);
+    glad_st_close(st);
+    glad_unet_free(u);
+    free(o32); free(o16); free(again);
+}
+
+int main(void)
+{
+    conversions();
+    if (!glad_bf16_available()) {
+        CHECK(glad_precision_set(GLAD_PREC_BF16) == GLAD_EUNSUPPORTED && glad_precision_get() == GLAD_PREC_F32);
+        SKIP("no AVX512_BF16 (or GLAD_NO_BF16 / GLAD_NO_AVX512 set): bf16 kernels not checked");
+        return check_done();
+    }
+    conv_case(48, 8, 8, 24, 1, 4e-6, "1x1 conv C48 OC24 8x8");
+    conv_case(64, 16, 16, 32, 1, 4e-6, "1x1 conv C64 OC32 16x16");
+    conv_case(32, 16, 16, 16, 3, TOL_W22, "3x3 Winograd F(2x2) C32 OC16 16x16");
+    conv_case(32, 32, 32, 16, 3, TOL_W22, "3x3 Winograd 32x32 C32 OC16 32x32");
+    conv_case(96, 32, 32, 8, 3, TOL_W22, "3x3 Winograd 32x32 C96 OC8 32x32");
+    conv_case(17, 32, 32, 8, 3, 0, "3x3 odd C17 (stays f32)");
+    conv_case(32, 8, 8, 16, 3, 0, "3x3 direct 8x8 (stays f32)");
+    const char *sh = check_shared();
+    if (sh) unet_fixture(sh);
+    else SKIP("../shared absent: the UNet fixture in bf16 not checked");
+    return check_done();
+}
