@@ -237,7 +237,8 @@ deps:
 
 # Extra packages only the benchmarks' Python references need (large).
 bench-deps:
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-torchvision python3-sklearn python3-skimage
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-torchvision python3-sklearn python3-skimage nodejs npm
+	mkdir -p $(BUILD)/ort && npm install --ignore-scripts --no-audit --no-fund --prefix $(BUILD)/ort onnxruntime-node
 
 install: $(PROGS) $(LIBA) $(LIBSO) $(UMBRELLA)
 	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man3 $(MANDIR)/man5 $(MANDIR)/man7

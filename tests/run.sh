@@ -33,6 +33,8 @@ done
 for t in test_nn test_unet test_ddad_step test_resnet_bwd; do
     [ -x "$BUILD/tests/$t" ] && run_one "$t (no avx512)" env GLAD_NO_AVX512=1 "$BUILD/tests/$t"
 done
+# bf16 switched off: the precision switch must refuse, the f32 path stay exact
+[ -x "$BUILD/tests/test_bf16" ] && run_one "test_bf16 (no bf16)" env GLAD_NO_BF16=1 "$BUILD/tests/test_bf16"
 for t in tests/cli/*.sh; do
     case "$t" in */lib.sh) continue;; esac
     run_one "$(basename "$t")" bash "$t"
