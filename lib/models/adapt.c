@@ -363,6 +363,20 @@ static long last_state(const char *dir)
     return best;
 }
 
+/* a fresh start: the states of an earlier run in dir would be resumed from later */
+static int remove_states(const char *dir)
+{
+    long k;
+    while ((k = last_state(dir)) >= 0) {
+        char *s = state_path(dir, k);
+        if (!s) return glad_fail(GLAD_ENOMEM, "out of memory");
+        int rc = remove(s) ? glad_fail(GLAD_EIO, "%s: %s", s, strerror(errno)) : 0;
+        free(s);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 static int load_state(glad_adapt *a, const char *path)
 {
     glad_st *st;
@@ -542,6 +556,7 @@ int glad_adapt_open(glad_adapt **ap, const glad_adapt_config *cfg)
         GLAD_TRYG(rc, load_state(a, spath), fail);
         if (a->epoch != k) GLAD_TRYG(rc, glad_fail(GLAD_EFORMAT, "%s: says epoch %ld", spath, a->epoch), fail);
     } else {
+        GLAD_TRYG(rc, remove_states(c->outdir), fail);
         char *f0 = glad_adapt_feat_path(c->outdir, 0);
         rc = f0 ? save_weights(a, f0) : GLAD_ENOMEM;   /* feat0: the pretrained weights */
         free(f0);

@@ -43,7 +43,8 @@
  * Files in c.outdir: feat0.safetensors (the pretrained weights), and after
  * epoch k feat{k}.safetensors (the backbone, loadable by glad-features and
  * glad-denoise) then feat{k}.state.safetensors (the optimiser moments, the
- * epoch, step and configuration: what resuming needs), each atomically.
+ * epoch, step and configuration: what resuming needs; only the last is
+ * kept, and a fresh start removes those of an earlier run), each atomically.
  * Not the networks (resnet.h, vit.h), not the sampler (diffusion/denoise.h),
  * not option parsing (bin/glad-adapt.c). */
 #ifndef GLAD_ADAPT_H
