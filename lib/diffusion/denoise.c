@@ -28,8 +28,9 @@ static int all_finite(const float *a, size_t n)
 
 static float *alloc_f(size_t n) { return malloc((n ? n : 1) * sizeof(float)); }
 
-int glad_denoise_run(const glad_model_fn *m, const glad_noise_fn *nz, const glad_ads_fn *ads,
-                     const glad_denoise_opts *o, int B, const float *y, float *recon, int *ads_step)
+/* xin is noised to T', y conditions (DDAD) and is ADS's input; glad_denoise_run has xin = y */
+static int denoise(const glad_model_fn *m, const glad_noise_fn *nz, const glad_ads_fn *ads, const glad_denoise_opts *o, int B,
+                   const float *xin, const float *y, float *recon, int *ads_step)
 {
     const glad_ddim_plan *p = &o->plan;
     size_t per = (size_t)m->C * m->H * m->W, n = per * (size_t)B, hw = (size_t)m->H * m->W;
@@ -48,7 +49,7 @@ int glad_denoise_run(const glad_model_fn *m, const glad_noise_fn *nz, const glad
     for (int b = 0; b < B; b++) {
         nz->draw(nz->ctx, b, 0, z, per);
         if (eps0) memcpy(eps0 + per * b, z, per * sizeof(float));
-        glad_ddim_q_sample(x + per * b, y + per * b, z, p->ab_noise, per);
+        glad_ddim_q_sample(x + per * b, xin + per * b, z, p->ab_noise, per);
         if (ads_step) ads_step[b] = -1;
     }
     for (int s = 0; s < p->n; s++) {
@@ -100,6 +101,19 @@ int glad_denoise_run(const glad_model_fn *m, const glad_noise_fn *nz, const glad
 out:
     free(x); free(eps); free(x0); free(eps0); free(x0t); free(z); free(t); free(A); free(tmp); free(mask); free(decided);
     return rc;
+}
+
+int glad_denoise_run(const glad_model_fn *m, const glad_noise_fn *nz, const glad_ads_fn *ads,
+                     const glad_denoise_opts *o, int B, const float *y, float *recon, int *ads_step)
+{
+    return denoise(m, nz, ads, o, B, y, y, recon, ads_step);
+}
+
+int glad_denoise_run_cond(const glad_model_fn *m, const glad_noise_fn *nz, const glad_denoise_opts *o, int B, const float *x,
+                          const float *y, float *recon)
+{
+    if (o->ads) return glad_fail(GLAD_EINVAL, "ADS is not defined with a separate conditioning target");
+    return denoise(m, nz, NULL, o, B, x, y, recon, NULL);
 }
 
 /* One guided (optionally masked) DDIM pass of MDPS with η = 1:

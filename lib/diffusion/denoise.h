@@ -68,6 +68,14 @@ void glad_denoise_opts_default(glad_denoise_opts *o);
 int glad_denoise_run(const glad_model_fn *m, const glad_noise_fn *nz, const glad_ads_fn *ads,
                      const glad_denoise_opts *o, int B, const float *y, float *recon, int *ads_step);
 
+/* DDAD's domain adaptation (reference-algorithms.md §2.4): x (B,C,H,W) is
+ * noised to T' and reconstructed under the conditioning of another image y
+ * (o->cond_w = w_DA), as Reconstruction(input, target, w_DA). The same loop
+ * and noise draws as glad_denoise_run, which is this with x = y. ADS is
+ * GLAD_EINVAL. */
+int glad_denoise_run_cond(const glad_model_fn *m, const glad_noise_fn *nz, const glad_denoise_opts *o, int B, const float *x,
+                          const float *y, float *recon);
+
 /* ---- MDPS ---- */
 typedef struct {
     glad_ddim_plan mask_plan;   /* pass 1 (T_m, skip) */
