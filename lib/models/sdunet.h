@@ -8,7 +8,7 @@
  * file's __metadata__["config"]; weights carry the diffusers state_dict names.
  * Not the VAE (models/vae.h), not the text encoder (contexts are given as
  * token embeddings) and not the noise schedule or the sampler.
- * Status: the API is stable; forward: in progress (branch sdunet). */
+ */
 #ifndef GLAD_SDUNET_H
 #define GLAD_SDUNET_H
 
@@ -61,7 +61,10 @@ int glad_sdunet_config_check(const glad_sdunet_config *c);
 int glad_sdunet_load(const char *path, glad_sdunet **out);
 int glad_sdunet_load_st(const glad_st *st, const char *path, glad_sdunet **out);
 /* A model from a config with random weights (seeded, lib/core/rng; for tests
- * and benchmarks: no file of the full model's size is needed). */
+ * and benchmarks: no file of the full model's size is needed): uniform, zero
+ * mean, standard deviation 1/sqrt(fan_in) for weights, 0.1 for biases and
+ * norm shifts, norm gains 1 +- 0.2. GLAD_EINVAL when the config cannot be
+ * built (the detail says why), GLAD_ENOMEM. */
 int glad_sdunet_create_random(const glad_sdunet_config *c, uint64_t seed, glad_sdunet **out);
 void glad_sdunet_free(glad_sdunet *n);
 
