@@ -41,7 +41,7 @@ static void run_case(glad_sdunet *u, const glad_st *st, const char *pfx, int act
     CHECKF(rc == 0, "%s", glad_error_detail());
     double e = rel_err(out, eps.data, n);
     CHECKF(e < 1e-4, "%seps rel err %.3g", pfx, e);
-    printf("sd-unet %seps (L=%d, t=%g,%g): rel err %.3g\n", pfx, L, ((float *)t.data)[0], ((float *)t.data)[B - 1], e);
+    printf("%s %seps (L=%d, t=%g,%g): rel err %.3g\n", glad_sdunet_cfg(u)->nblocks == 3 ? "sd-unet-variant" : "sd-unet", pfx, L, ((float *)t.data)[0], ((float *)t.data)[B - 1], e);
     if (acts) {
         int nact = 0, nref = 0;
         for (int i = 0; i < glad_st_count(st); i++) {
@@ -111,6 +111,25 @@ static void parity(const char *shared)
     glad_st_close(w);
 }
 
+/* tests/fixtures/sd-unet-variant (tests/ref/sd_unet_variant.py, diffusers
+ * v0.20.0): the config options the shared fixture leaves at SD's values */
+static void variant(void)
+{
+    glad_sdunet *u;
+    int rc = glad_sdunet_load("tests/fixtures/sd-unet-variant.weights.safetensors", &u);
+    CHECKF(rc == 0, "%s", glad_error_detail());
+    if (rc) return;
+    const glad_sdunet_config *c = glad_sdunet_cfg(u);
+    CHECK(c->nblocks == 3 && c->use_linear_projection && !c->flip_sin_to_cos && c->freq_shift == 1 && c->time_embed_dim == 40 &&
+          c->transformer_layers[1] == 2 && c->heads[0] == 1 && c->mid_block_scale_factor == 2 && !c->down_cross[0] && c->up_cross[0]);
+    glad_st *st;
+    if (glad_st_open(&st, "tests/fixtures/sd-unet-variant.case.safetensors")) { CHECK(0); glad_sdunet_free(u); return; }
+    run_case(u, st, "", 0);
+    run_case(u, st, "l77.", 0);
+    glad_st_close(st);
+    glad_sdunet_free(u);
+}
+
 static const char *TINY =
     "{\"_class_name\": \"UNet2DConditionModel\", \"block_out_channels\": [32, 64], \"layers_per_block\": 1, "
     "\"down_block_types\": [\"CrossAttnDownBlock2D\", \"DownBlock2D\"], \"up_block_types\": [\"UpBlock2D\", \"CrossAttnUpBlock2D\"], "
@@ -132,6 +151,7 @@ static void refuse_cfg(const char *from, const char *to, int rc_want)
 static void configs(void)
 {
     glad_sdunet_config c;
+    char buf[2048];
     CHECKF(glad_sdunet_config_parse(&c, TINY) == 0, "%s", glad_error_detail());
     CHECK(c.nblocks == 2 && c.layers_per_block[1] == 1 && c.heads[1] == 4 && c.down_cross[0] && !c.down_cross[1] && !c.up_cross[0] &&
           c.up_cross[1] && c.mid_block && c.time_embed_dim == 128 && c.flip_sin_to_cos && c.norm_eps == 1e-5f);
@@ -140,6 +160,19 @@ static void configs(void)
     refuse_cfg("[32, 64]", "[32, 64, 64, 64, 64, 64, 64, 64, 64]", GLAD_EINVAL);
     refuse_cfg("\"layers_per_block\": 1", "\"layers_per_block\": 100000", GLAD_EINVAL);
     refuse_cfg("\"layers_per_block\": 1", "\"layers_per_block\": [1, 2, 3]", GLAD_EINVAL);
+    /* per-block layer counts: a model builds and runs at each of its sizes */
+    snprintf(buf, sizeof buf, "{\"block_out_channels\": [32, 64, 64], \"layers_per_block\": [1, 3, 2], \"norm_num_groups\": 8, "
+             "\"down_block_types\": [\"DownBlock2D\", \"CrossAttnDownBlock2D\", \"DownBlock2D\"], \"cross_attention_dim\": 8, "
+             "\"up_block_types\": [\"UpBlock2D\", \"CrossAttnUpBlock2D\", \"UpBlock2D\"], \"in_channels\": 2, \"out_channels\": 3}");
+    CHECKF(glad_sdunet_config_parse(&c, buf) == 0, "%s", glad_error_detail());
+    glad_sdunet *v = NULL;
+    CHECKF(glad_sdunet_create_random(&c, 1, &v) == 0, "%s", glad_error_detail());
+    if (v) {
+        float x[2 * 4 * 4] = {0}, e[3 * 4 * 4], t = 10, ctx[8] = {1};
+        CHECKF(glad_sdunet_forward(v, e, x, 1, 4, 4, &t, ctx, 1) == 0, "%s", glad_error_detail());
+        CHECK(glad_sdunet_forward(v, e, x, 1, 2, 4, &t, ctx, 1) == GLAD_EINVAL);   /* 3 levels: multiples of 4 */
+        glad_sdunet_free(v);
+    }
     refuse_cfg("\"attention_head_dim\": 4", "\"attention_head_dim\": -4", GLAD_EINVAL);
     refuse_cfg("\"attention_head_dim\": 4", "\"attention_head_dim\": 4, \"num_attention_heads\": 4", GLAD_EINVAL);
     refuse_cfg("\"attention_head_dim\": 4", "\"attention_head_dim\": 4, \"class_embed_type\": \"timestep\"", GLAD_EINVAL);
@@ -152,7 +185,6 @@ static void configs(void)
     refuse_cfg("\"_class_name\"", "[\"_class_name\"", GLAD_EFORMAT);
     /* heads that do not divide the channels: refused when the layout is built */
     glad_sdunet *u = NULL;
-    char buf[2048];
     snprintf(buf, sizeof buf, "%s", TINY);
     char *p = strstr(buf, "\"attention_head_dim\": 4");
     p[22] = '5';
@@ -315,6 +347,7 @@ int main(void)
     refusals();
     tokens();
     random_model();
+    variant();
     const char *shared = check_shared();
     if (!shared) SKIP("../shared missing (GLAD_SHARED): no sd-unet fixture parity");
     else parity(shared);
