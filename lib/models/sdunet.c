@@ -664,6 +664,8 @@ static int plan(glad_sdunet *n, int B, int H, int W, int L)
             const xformer *x = &n->xf[s->idx];
             size_t CT = (size_t)x->C * T, ctx = (size_t)x->C * (size_t)L;
             xs = zmax(xs, 2 * CT + zmax(4 * CT, 8 * CT) + 2 * ctx);
+            /* glad_attention_forward's scratch: a T x min(T, 32) block per
+             * thread, at most T / that many threads (attention.c) */
             int ld = T < 32 ? (int)T : 32, slots = (int)T / ld, th = nth < slots ? nth : slots;
             aws = zmax(aws, (size_t)th * T * (size_t)ld);
             break;
@@ -680,8 +682,10 @@ static int plan(glad_sdunet *n, int B, int H, int W, int L)
     size_t xws = (size_t)nth * glad_xattn_workspace(L);
     size_t TE = (size_t)c->time_embed_dim, C0 = (size_t)c->block_out_channels[0];
     size_t E = zmax(TE, maxC), small = (size_t)B * (C0 + TE + E) + 2 * (size_t)B * (size_t)c->norm_num_groups;
-    /* h, o, t1, gn of act floats each; cat; the skips; transformer, attention, conv scratch; embeddings */
-    size_t parts[] = {act, act, act, act, cat, skip, xs, aws, xws, cws, small}, tot = 0;
+    /* h, o, t1 of act floats each; gn (a materialised GroupNorm+SiLU of a
+     * resnet's input, without AVX-512F) and cat of cat; the skips;
+     * transformer, attention, conv scratch; embeddings */
+    size_t parts[] = {act, act, act, cat, cat, skip, xs, aws, xws, cws, small}, tot = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         size_t r = (parts[i] + 15) / 16 * 16;
         if (r < parts[i] || tot + r < tot) return glad_fail(GLAD_ERANGE, "activation sizes overflow");
