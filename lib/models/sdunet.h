@@ -6,9 +6,15 @@
  * (../shared/spec/latent-diffusion.md sections 2, 3 and 5).
  * The config is diffusers' unet/config.json text, stored in the safetensors
  * file's __metadata__["config"]; weights carry the diffusers state_dict names.
+ * Options of the class outside these blocks (class or addition embeddings,
+ * encoder_hid_proj, num_attention_heads, act_fn other than silu,
+ * scale_shift resnets, conv kernels other than 3, downsample_padding other
+ * than 1, center_input_sample, dual / only cross-attention, ...) are refused
+ * with GLAD_EINVAL, never ignored; upcast_attention is accepted (float32
+ * compute already). A file whose tensor data is 4-byte aligned is used in
+ * place (the weights are the file's buffer: 3.4 GB for SD-v1-4, not twice).
  * Not the VAE (models/vae.h), not the text encoder (contexts are given as
- * token embeddings) and not the noise schedule or the sampler.
- */
+ * token embeddings) and not the noise schedule or the sampler. */
 #ifndef GLAD_SDUNET_H
 #define GLAD_SDUNET_H
 
