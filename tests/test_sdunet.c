@@ -86,6 +86,14 @@ static void parity(const char *shared)
     /* the config accessor */
     const glad_sdunet_config *c = glad_sdunet_cfg(u);
     CHECK(c->nblocks == 2 && c->heads[0] == 8 && c->cross_attention_dim == 32 && glad_sdunet_out_channels(u) == 4);
+    /* from an open file the caller keeps (the weights copied) */
+    glad_st *ws;
+    CHECK(glad_st_open(&ws, wp) == 0);
+    glad_sdunet_free(u);
+    u = NULL;
+    CHECKF(glad_sdunet_load_st(ws, wp, &u) == 0, "%s", glad_error_detail());
+    glad_st_close(ws);
+    if (u) run_case(u, st, "l77.", 0);
     glad_st_close(st);
     glad_sdunet_free(u);
     /* the fixture's weights with one NaN: refused, the tensor named */
