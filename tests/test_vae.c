@@ -7,7 +7,8 @@
  * are not AutoencoderKL or absurd, a missing / misshapen / non-finite tensor,
  * a tensor the config does not imply, no config, a missing file, a
  * directory) and the image sizes encode refuses. Everything (config,
- * inputs, noise) comes from the fixture files. */
+ * inputs, noise) comes from the fixture files; argv[1] may name another
+ * weights file of the same network (convert.py's output). */
 #include <stdlib.h>
 #include <unistd.h>
 #include "check.h"
@@ -259,12 +260,15 @@ static void sizes(const char *wp)
     glad_vae_free(v);
 }
 
-int main(void)
+/* argv[1], when given, replaces the fixture's weights file (the same
+ * network in another file, e.g. made by convert.py sd: tests/cli/convert.sh) */
+int main(int argc, char **argv)
 {
     const char *sh = check_shared();
     char wp[512], cp[512];
     if (sh) {
-        snprintf(wp, sizeof wp, "%s/fixtures/sd-vae.weights.safetensors", sh);
+        snprintf(wp, sizeof wp, "%s", argc > 1 ? argv[1] : "");
+        if (argc < 2) snprintf(wp, sizeof wp, "%s/fixtures/sd-vae.weights.safetensors", sh);
         snprintf(cp, sizeof cp, "%s/fixtures/sd-vae.case.safetensors", sh);
     }
     glad_st *cs = NULL;
