@@ -114,20 +114,19 @@ static int read_file(glad_report *rep, const sinks *s, const char *path, cli_pro
     return ret;
 }
 
-/* One curve file, written to PATH.tmp.PID and renamed over PATH when
- * complete (a local stand-in until lib/io/outfile lands). */
+/* One curve file, complete or not there (lib/io/outfile). */
 static int write_curve(const glad_report *rep, int row, int c, int png, const char *path)
 {
-    char *tmp = glad_strfmt("%s.tmp.%ld", path, (long)getpid());
-    if (!tmp) return cli_error("out of memory");
-    FILE *f = fopen(tmp, "w");
-    if (!f) { int ret = cli_error("%s: cannot write: %s", path, strerror(errno)); free(tmp); return ret; }
-    int rc = png ? glad_report_curve_png(rep, row, c, f) : glad_report_curve_csv(rep, row, c, f);
-    if (fclose(f) != 0 && rc == 0) rc = GLAD_EIO;
-    if (rc == 0 && rename(tmp, path) != 0) rc = GLAD_EIO;
-    if (rc < 0) remove(tmp);
-    free(tmp);
-    return rc < 0 ? cli_error("%s: %s", path, rc == GLAD_EIO ? "write failed" : glad_strerror(rc)) : 0;
+    glad_outfile *of;
+    glad_error_clear();
+    int rc = glad_outfile_open(&of, path, 0);
+    if (rc == 0) {
+        FILE *f = glad_outfile_file(of);
+        rc = png ? glad_report_curve_png(rep, row, c, f) : glad_report_curve_csv(rep, row, c, f);
+        if (rc < 0) glad_outfile_abort(of);
+        else rc = glad_outfile_commit(of);
+    }
+    return rc < 0 ? (*glad_error_detail() ? cli_error("%s", glad_error_detail()) : cli_error("%s: %s", path, glad_strerror(rc))) : 0;
 }
 
 /* DIR/ROW.{roc,pr,pro}.csv, then the .png plots, row by row */

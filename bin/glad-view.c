@@ -39,10 +39,6 @@ static const char usage[] =
 
 typedef struct { const char *dir, *per_image; int norm; long cell, limit, worst; } options;
 
-/* Temporary name of a file being written (a local stand-in until
- * lib/io/outfile lands); NULL when out of memory. */
-static char *tmp_name(const char *path) { return glad_strfmt("%s.tmp.%ld", path, (long)getpid()); }
-
 /* Standard input is read twice: copy it to path. */
 static int copy_stdin(const char *path)
 {
@@ -50,8 +46,10 @@ static int copy_stdin(const char *path)
     if (!o) return cli_error("%s: cannot write", path);
     char buf[65536];
     size_t k;
-    while ((k = fread(buf, 1, sizeof buf, stdin)) > 0) fwrite(buf, 1, k, o);
-    return fclose(o) ? cli_error("%s: cannot write", path) : 0;
+    int bad = 0;
+    while ((k = fread(buf, 1, sizeof buf, stdin)) > 0) bad |= fwrite(buf, 1, k, o) != k;
+    bad |= ferror(stdin);
+    return (fclose(o) | bad) ? cli_error("%s: cannot copy standard input", path) : 0;
 }
 
 static int open_input(glad_reader **rd, const char *in)
@@ -82,11 +80,7 @@ static int write_panel(const char *path, const glad_record *r, const options *o,
 {
     glad_tensor t;
     GLAD_TRY(glad_gallery_panel(r, (int)o->cell, lo, hi, (glad_gallery_norm)o->norm, &t));
-    char *tmp = tmp_name(path);
-    int rc = tmp ? glad_image_write_png(tmp, &t) : GLAD_ENOMEM;
-    if (rc == 0 && rename(tmp, path) != 0) rc = GLAD_EIO;
-    if (rc < 0 && tmp) remove(tmp);
-    free(tmp);
+    int rc = glad_image_write_png(path, &t);   /* complete or not there */
     glad_tensor_free(&t);
     return rc;
 }
@@ -137,18 +131,20 @@ static int copy_per_image(const options *o, glad_gallery *g)
     return status;
 }
 
-/* DIR/index.html */
+/* DIR/index.html, complete or not there */
 static int write_index(const options *o, glad_gallery *g)
 {
-    char *path = glad_strfmt("%s/index.html", o->dir), *tmp = path ? tmp_name(path) : NULL;
-    FILE *f = tmp ? fopen(tmp, "w") : NULL;
-    int status = !tmp ? cli_error("out of memory") : !f ? cli_error("%s: cannot write", path) : 0;
-    if (f) {
-        int rc = glad_gallery_write_html(g, (int)o->worst, f);
-        if (fclose(f) || rc < 0 || rename(tmp, path)) { remove(tmp); status = cli_error("%s: write failed", path); }
+    char *path = glad_strfmt("%s/index.html", o->dir);
+    glad_outfile *of = NULL;
+    glad_error_clear();
+    int rc = !path ? GLAD_ENOMEM : glad_outfile_open(&of, path, 0);
+    if (rc == 0) {
+        rc = glad_gallery_write_html(g, (int)o->worst, glad_outfile_file(of));
+        if (rc < 0) glad_outfile_abort(of);
+        else rc = glad_outfile_commit(of);
     }
+    int status = rc < 0 ? (*glad_error_detail() ? cli_error("%s", glad_error_detail()) : cli_error("%s: %s", path, glad_strerror(rc))) : 0;
     free(path);
-    free(tmp);
     return status;
 }
 

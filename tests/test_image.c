@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include "check.h"
 #include "io/image.h"
 #include "imgproc/resize.h"
@@ -305,9 +306,62 @@ static void corrupt_cases(const char *p, const char *what)
     free(b);
 }
 
+/* A PNG write that fails part way (the file-size limit stands in for a full
+ * disk) leaves the previous file untouched and no temporary behind. */
+static void png_write_is_atomic(void)
+{
+    const char *p = path("atomic.png");
+    FILE *f = fopen(p, "w");
+    fputs("previous", f);
+    fclose(f);
+    glad_tensor t;
+    int64_t shape[3] = {3, 96, 96};
+    CHECK(glad_tensor_alloc(&t, GLAD_DT_U8, 3, shape) == 0);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < glad_tensor_numel(&t); i++) { x = x * 1664525u + 1013904223u; ((uint8_t *)t.data)[i] = (uint8_t)(x >> 24); }
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = 4096;   /* the noise image compresses to ~27 KB */
+    signal(SIGXFSZ, SIG_IGN);
+    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    CHECK(glad_image_write_png(p, &t) < 0);
+    glad_tensor tf;   /* the same for the float TIFF writer */
+    CHECK(glad_tensor_alloc(&tf, GLAD_DT_F32, 3, shape) == 0);
+    for (size_t i = 0; i < glad_tensor_numel(&tf); i++) ((float *)tf.data)[i] = (float)i;
+    const char *pt = path("atomic.tif");
+    f = fopen(pt, "w");
+    fputs("previous", f);
+    fclose(f);
+    CHECK(glad_image_write_tiff_f32(pt, &tf) < 0);
+    setrlimit(RLIMIT_FSIZE, &old);
+    f = fopen(pt, "r");
+    char bt[32] = {0};
+    CHECK(f && fread(bt, 1, sizeof bt - 1, f) == 8 && strcmp(bt, "previous") == 0);
+    if (f) fclose(f);
+    CHECK(glad_image_write_tiff_f32(pt, &tf) == 0);
+    glad_tensor t3;
+    CHECK(glad_image_read(pt, &t3) == 0 && t3.dtype == GLAD_DT_F32 && memcmp(tf.data, t3.data, 4 * glad_tensor_numel(&tf)) == 0);
+    glad_tensor_free(&t3);
+    glad_tensor_free(&tf);
+    char buf[32] = {0};
+    f = fopen(p, "r");
+    CHECK(f && fread(buf, 1, sizeof buf - 1, f) == 8 && strcmp(buf, "previous") == 0);
+    if (f) fclose(f);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -q tmp", dir);
+    CHECK(system(cmd) != 0);   /* no temporary left */
+    CHECK(glad_image_write_png(p, &t) == 0);   /* and the limit lifted, it is replaced */
+    glad_tensor t2;
+    CHECK(glad_image_read(p, &t2) == 0 && memcmp(t.data, t2.data, glad_tensor_numel(&t)) == 0);
+    glad_tensor_free(&t2);
+    glad_tensor_free(&t);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) return 1;
+    png_write_is_atomic();
     /* 16-bit grey PNG */
     uint8_t rows16[4 * 6 * 2];
     for (int i = 0; i < 24; i++) { rows16[2 * i] = (uint8_t)(i * 10); rows16[2 * i + 1] = (uint8_t)i; }  /* big-endian */

@@ -19,6 +19,7 @@
 #include <jerror.h>
 #include <tiffio.h>
 #include "io/image.h"
+#include "io/outfile.h"
 
 /* Declared size against the budget: the one check every decoder makes before
  * allocating pixels. */
@@ -404,7 +405,8 @@ int glad_image_read(const char *path, glad_tensor *out) { return glad_image_read
 
 /* ------------------------------------------------------------------ writers */
 
-int glad_image_write_png(const char *path, const glad_tensor *t)
+/* The PNG encoding of t onto f; path names it in messages. */
+static int png_write_file(FILE *f, const char *path, const glad_tensor *t)
 {
     int c, h, w;
     GLAD_TRY(glad_tensor_chw(t, &c, &h, &w));
@@ -413,13 +415,11 @@ int glad_image_write_png(const char *path, const glad_tensor *t)
     size_t bps = (size_t)d / 8, hw = (size_t)w * h, rowb = (size_t)w * c * bps;
     uint8_t *row = malloc(rowb);
     if (!row) return GLAD_ENOMEM;
-    FILE *f = fopen(path, "wb");
-    if (!f) { free(row); return glad_fail(GLAD_EIO, "%s: %s", path, strerror(errno)); }
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, png_err, png_warn);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     volatile int rc = GLAD_EIO;
     if (!png || !info) { rc = GLAD_ENOMEM; goto out; }
-    if (setjmp(png_jmpbuf(png))) goto out;
+    if (setjmp(png_jmpbuf(png))) { rc = glad_fail(GLAD_EIO, "%s: libpng cannot write it", path); goto out; }
     png_init_io(png, f);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, d,
                  c == 1 ? PNG_COLOR_TYPE_GRAY : c == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_RGBA,
@@ -438,24 +438,44 @@ int glad_image_write_png(const char *path, const glad_tensor *t)
     rc = 0;
 out:
     png_destroy_write_struct(&png, &info);
-    if (fclose(f) != 0 && rc == 0) rc = glad_fail(GLAD_EIO, "%s: %s", path, strerror(errno));
     free(row);
     return rc;
 }
 
+/* Through lib/io/outfile: a failed or interrupted write leaves the previous
+ * file (or none) in place, never a cut PNG. */
+int glad_image_write_png(const char *path, const glad_tensor *t)
+{
+    glad_outfile *of;
+    GLAD_TRY(glad_outfile_open(&of, path, 0));
+    int rc = png_write_file(glad_outfile_file(of), path, t);
+    if (rc < 0) { glad_outfile_abort(of); return rc; }
+    return glad_outfile_commit(of);
+}
+
+/* Through lib/io/outfile like the PNG writer: libtiff writes (and seeks) on a
+ * duplicate of the temporary's descriptor, closed by TIFFClose; the stdio
+ * stream of the outfile is never written, so its buffer stays empty. */
 int glad_image_write_tiff_f32(const char *path, const glad_tensor *t)
 {
     int c, h, w;
     GLAD_TRY(glad_tensor_chw(t, &c, &h, &w));
     if (t->dtype != GLAD_DT_F32) return GLAD_EDTYPE;
+    glad_outfile *of;
+    GLAD_TRY(glad_outfile_open(&of, path, 0));
     liberr e = {""};
     TIFFOpenOptions *opt = TIFFOpenOptionsAlloc();
-    if (!opt) return glad_fail(GLAD_ENOMEM, "out of memory");
+    if (!opt) { glad_outfile_abort(of); return glad_fail(GLAD_ENOMEM, "out of memory"); }
     TIFFOpenOptionsSetErrorHandlerExtR(opt, tiff_keep, &e);
     TIFFOpenOptionsSetWarningHandlerExtR(opt, tiff_drop, NULL);
-    TIFF *tf = TIFFOpenExt(path, "w", opt);
+    int fd = dup(fileno(glad_outfile_file(of)));
+    TIFF *tf = fd < 0 ? NULL : TIFFFdOpenExt(fd, path, "w", opt);
     TIFFOpenOptionsFree(opt);
-    if (!tf) return glad_fail(GLAD_EIO, "%s: cannot create (libtiff: %s)", path, e.msg);
+    if (!tf) {
+        if (fd >= 0) close(fd);
+        glad_outfile_abort(of);
+        return glad_fail(GLAD_EIO, "%s: cannot create (libtiff: %s)", path, fd < 0 ? strerror(errno) : e.msg);
+    }
     float *line = malloc(sizeof(float) * (size_t)w * c);
     int rc = GLAD_ENOMEM;
     if (!line) goto out;
@@ -474,9 +494,13 @@ int glad_image_write_tiff_f32(const char *path, const glad_tensor *t)
             for (int k = 0; k < c; k++) line[(size_t)x * c + k] = ((const float *)t->data)[(size_t)k * hw + (size_t)y * w + x];
         if (TIFFWriteScanline(tf, line, (uint32_t)y, 0) < 0) goto out;
     }
-    rc = 0;
+    rc = TIFFFlush(tf) == 1 ? 0 : GLAD_EIO;   /* writes the directory; TIFFClose cannot report */
 out:
     free(line);
     TIFFClose(tf);
-    return rc;
+    if (rc < 0) {
+        glad_outfile_abort(of);
+        return rc == GLAD_EIO ? glad_fail(rc, "%s: cannot write (libtiff: %s)", path, e.msg) : rc;
+    }
+    return glad_outfile_commit(of);
 }

@@ -173,6 +173,8 @@ int glad_outfile_write(glad_outfile *of, const void *p, size_t n)
 
 const char *glad_outfile_path(const glad_outfile *of) { return of->path; }
 
+FILE *glad_outfile_file(glad_outfile *of) { return of->f; }
+
 int glad_outfile_commit(glad_outfile *of)
 {
     if (!of) return 0;

@@ -6,8 +6,9 @@
  * opened and written through, never replaced. Every write is checked.
  * Replacing a regular file needs write access to its directory (for the
  * temporary), as any atomic replacement does.
- * Used by the stream writer (stream.h) and glad_st_save (safetensors.h);
- * it knows nothing of their formats. */
+ * Used by the stream writer (stream.h), glad_st_save (safetensors.h), the
+ * PNG writer (image.h) and the report/gallery files of glad-auroc and
+ * glad-view; it knows nothing of their formats. */
 #ifndef GLAD_OUTFILE_H
 #define GLAD_OUTFILE_H
 
@@ -33,6 +34,10 @@ int glad_outfile_commit(glad_outfile *of);
 /* Give up: close and remove the temporary (a written-through output keeps
  * what was written; it is never completed). Frees of; NULL is a no-op. */
 void glad_outfile_abort(glad_outfile *of);
+/* The stdio stream behind of, for writers that take a FILE* (libpng, the
+ * report and gallery writers); commit checks its error flag, so a failed
+ * fwrite/fprintf on it fails the commit like a failed glad_outfile_write. */
+FILE *glad_outfile_file(glad_outfile *of);
 /* The path given to open ("<stdout>" for standard output), for messages. */
 const char *glad_outfile_path(const glad_outfile *of);
 

@@ -3,6 +3,7 @@
  * public-domain 5x7 "glcdfont" layout, bit 0 = top row, bit 7 = descender),
  * and libpng output. Not an image codec (image.h). */
 #include "io/plot.h"
+#include "io/outfile.h"
 #include <math.h>
 #include <png.h>
 #include <stdio.h>
@@ -232,11 +233,11 @@ int glad_plot_lines_png_file(FILE *f, const glad_plot_opts *o, const glad_plot_s
 
 int glad_plot_lines_png(const char *path, const glad_plot_opts *o, const glad_plot_series *s, int ns)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f) return GLAD_EIO;
-    int rc = glad_plot_lines_png_file(f, o, s, ns);
-    if (fclose(f) != 0 && rc == 0) rc = GLAD_EIO;
-    return rc;
+    glad_outfile *of;   /* complete or untouched */
+    GLAD_TRY(glad_outfile_open(&of, path, 0));
+    int rc = glad_plot_lines_png_file(glad_outfile_file(of), o, s, ns);
+    if (rc < 0) { glad_outfile_abort(of); return rc; }
+    return glad_outfile_commit(of);
 }
 
 void glad_plot_jet(double v, uint8_t rgb[3])
