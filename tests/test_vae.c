@@ -260,6 +260,45 @@ static void sizes(const char *wp)
     glad_vae_free(v);
 }
 
+/* self-contained: the SD-v1-4 VAE config (spec §4: 83,653,863 parameters),
+ * a small random model's shapes and batch independence */
+static void random_models(void)
+{
+    static const char sd14[] = "{\"_class_name\": \"AutoencoderKL\", \"act_fn\": \"silu\", \"block_out_channels\": [128, 256, 512, 512], "
+        "\"down_block_types\": [\"DownEncoderBlock2D\", \"DownEncoderBlock2D\", \"DownEncoderBlock2D\", \"DownEncoderBlock2D\"], "
+        "\"in_channels\": 3, \"latent_channels\": 4, \"layers_per_block\": 2, \"norm_num_groups\": 32, \"out_channels\": 3, "
+        "\"sample_size\": 512, \"up_block_types\": [\"UpDecoderBlock2D\", \"UpDecoderBlock2D\", \"UpDecoderBlock2D\", \"UpDecoderBlock2D\"]}";
+    glad_vae_config c;
+    CHECKF(glad_vae_config_parse(&c, sd14) == 0, "%s", glad_error_detail());
+    CHECK(c.nlevels == 4 && c.layers_per_block == 2 && fabsf(c.scaling_factor - 0.18215f) < 1e-9f && c.mid_attention);
+    glad_vae *v;
+    if (glad_vae_create_random(&v, &c, 1) == 0) {
+        CHECKF(glad_vae_nparams(v) == 83653863, "SD-v1-4 VAE: %zu parameters", glad_vae_nparams(v));
+        CHECK(glad_vae_down_factor(v) == 8);
+        glad_vae_free(v);
+    } else CHECK(0);
+    /* a small model: shapes, finite, a record alone == inside a batch */
+    c.nlevels = 3; c.block_out[0] = 32; c.block_out[1] = 32; c.block_out[2] = 64; c.layers_per_block = 1; c.latent_channels = 3;
+    CHECK(glad_vae_create_random(&v, &c, 2) == 0);
+    int B = 2, H = 24, W = 16, f = glad_vae_down_factor(v);
+    size_t nx = (size_t)B * 3 * H * W, nm = (size_t)B * 6 * (H / f) * (W / f);
+    float *x = malloc(nx * sizeof(float)), *m = malloc(nm * sizeof(float)), *m1 = malloc(nm * sizeof(float)),
+          *y = malloc(nx * sizeof(float)), *y1 = malloc(nx * sizeof(float)), *z = malloc(nm / 2 * sizeof(float));
+    for (size_t i = 0; i < nx; i++) x[i] = sinf((float)i * 0.731f);
+    CHECK(glad_vae_encode(v, m, x, B, H, W) == 0);
+    CHECK(glad_vae_encode(v, m1, x + nx / 2, 1, H, W) == 0);
+    CHECK(memcmp(m1, m + nm / 2, nm / 2 * sizeof(float)) == 0);
+    glad_vae_sample(z, m, NULL, B, 3, (size_t)(H / f) * (W / f));
+    CHECK(glad_vae_decode(v, y, z, B, H / f, W / f) == 0);
+    CHECK(glad_vae_decode(v, y1, z + nm / 4, 1, H / f, W / f) == 0);
+    CHECK(memcmp(y1, y + nx / 2, nx / 2 * sizeof(float)) == 0);
+    int finite = 1;
+    for (size_t i = 0; i < nx; i++) finite &= isfinite(y[i]) != 0;
+    CHECK(finite);
+    free(x); free(m); free(m1); free(y); free(y1); free(z);
+    glad_vae_free(v);
+}
+
 /* argv[1], when given, replaces the fixture's weights file (the same
  * network in another file, e.g. made by convert.py sd: tests/cli/convert.sh) */
 int main(int argc, char **argv)
@@ -272,6 +311,7 @@ int main(int argc, char **argv)
         snprintf(cp, sizeof cp, "%s/fixtures/sd-vae.case.safetensors", sh);
     }
     glad_st *cs = NULL;
+    if (argc < 2) random_models();
     if (!sh || access(wp, R_OK) || glad_st_open(&cs, cp)) {
         SKIP("sd-vae fixtures not found (GLAD_SHARED or ../shared/fixtures/sd-vae.*)");
     } else {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "core/json.h"
+#include "core/rng.h"
 #include "core/tensor.h"
 #include "models/vae.h"
 #include "nn/nn.h"
@@ -449,6 +450,35 @@ int glad_vae_load(glad_vae **out, const char *path)
     return rc;
 }
 
+int glad_vae_create_random(glad_vae **out, const glad_vae_config *c, uint64_t seed)
+{
+    glad_vae *v = NULL;
+    GLAD_TRY(vae_layout(&v, c));
+    v->w = malloc(v->total * sizeof(float));
+    v->mean = malloc(sizeof(float) * (size_t)c->norm_groups);
+    v->rstd = malloc(sizeof(float) * (size_t)c->norm_groups);
+    if (!v->w || !v->mean || !v->rstd) { glad_vae_free(v); return GLAD_ENOMEM; }
+    glad_rng r;
+    glad_rng_seed(&r, seed, 0x7661650000000000ull, 0);
+    for (int i = 0; i < v->np; i++) {
+        const vparam *q = &v->p[i];
+        float *w = v->w + q->off;
+        if (q->ndim == 1) {
+            /* a norm's gamma (1) / beta (0) when the param before it is not a weight of this layer; biases random */
+            int is_norm = strstr(q->name, "norm") != NULL;
+            int gamma = is_norm && strstr(q->name, ".weight") != NULL;
+            int fan = i > 0 && v->p[i - 1].ndim > 1 ? (int)(v->p[i - 1].n / (size_t)v->p[i - 1].shape[0]) : 1;
+            for (size_t k = 0; k < q->n; k++)
+                w[k] = is_norm ? (gamma ? 1.0f : 0.0f) : (float)((2 * glad_rng_uniform(&r) - 1) / sqrt((double)fan));
+        } else {
+            double bound = 1.0 / sqrt((double)(q->n / (size_t)q->shape[0]));
+            for (size_t k = 0; k < q->n; k++) w[k] = (float)((2 * glad_rng_uniform(&r) - 1) * bound);
+        }
+    }
+    *out = v;
+    return 0;
+}
+
 void glad_vae_free(glad_vae *v)
 {
     if (!v) return;
@@ -507,7 +537,7 @@ static int gnsilu_conv(glad_vae *v, float *out, const float *x, int norm, int co
 {
     int G = v->cfg.norm_groups;
     size_t N = (size_t)H * W;
-    GLAD_TRY(ws_need(v, glad_conv2d_workspace(C, H, W, OC, 3, 3, 1, 1)));
+    GLAD_TRY(ws_need(v, glad_conv2d_forward_workspace(C, H, W, OC, 3, 3, 1, 1)));
     if (glad_conv2d_gnsilu_ok(3, 3, 1, 1)) {
         glad_groupnorm_silu_forward(NULL, v->mean, v->rstd, x, PW(norm), PB(norm), 1, C, (int)N, G, VAE_EPS);
         glad_gnsilu pre = {v->mean, v->rstd, PW(norm), PB(norm), G};
@@ -521,7 +551,7 @@ static int gnsilu_conv(glad_vae *v, float *out, const float *x, int norm, int co
 
 static int conv(glad_vae *v, float *out, const float *x, int c, int C, int H, int W, int OC, int k, int stride, int pad)
 {
-    GLAD_TRY(ws_need(v, glad_conv2d_workspace(C, H, W, OC, k, k, stride, pad)));
+    GLAD_TRY(ws_need(v, glad_conv2d_forward_workspace(C, H, W, OC, k, k, stride, pad)));
     glad_conv2d_forward(out, x, PW(c), PB(c), 1, C, H, W, OC, k, k, stride, pad, v->ws);
     return 0;
 }

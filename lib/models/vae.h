@@ -49,6 +49,10 @@ int glad_vae_config_parse(glad_vae_config *c, const char *json);
 int glad_vae_load(glad_vae **v, const char *path);
 /* The same from an open file (path only names it in messages). */
 int glad_vae_load_st(glad_vae **v, const glad_st *st, const char *path);
+/* A model of config c with random weights, seeded (lib/core/rng): uniform
+ * in +-1/sqrt(fan_in) for convolutions and linear layers, norms' gamma 1 and
+ * beta 0. For tests and benchmarks (no file of an SD VAE's size needed). */
+int glad_vae_create_random(glad_vae **v, const glad_vae_config *c, uint64_t seed);
 void glad_vae_free(glad_vae *v);
 
 const glad_vae_config *glad_vae_cfg(const glad_vae *v);
