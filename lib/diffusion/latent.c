@@ -112,11 +112,25 @@ int glad_latent_is_model(const char *path)
         free(u);
         return r;
     }
-    glad_st *st;
-    if (glad_st_open(&st, path)) { glad_error_clear(); return 0; }
-    const char *c = glad_st_meta(st, "config");
-    int r = c && strstr(c, "\"UNet2DConditionModel\"") != NULL;
-    glad_st_close(st);
+    /* the safetensors header only (the file may be gigabytes): its config
+     * names the class; regular files only (a FIFO must not be read here) */
+    struct stat sb;
+    if (stat(path, &sb) || !S_ISREG(sb.st_mode)) return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char n8[8];
+    uint64_t n = 0;
+    int r = 0;
+    if (fread(n8, 1, 8, f) == 8) {
+        for (int i = 7; i >= 0; i--) n = n << 8 | n8[i];
+        char *h = n > 0 && n <= (64u << 20) ? malloc((size_t)n + 1) : NULL;
+        if (h && fread(h, 1, (size_t)n, f) == (size_t)n) {
+            h[n] = 0;
+            r = strstr(h, "UNet2DConditionModel") != NULL;
+        }
+        free(h);
+    }
+    fclose(f);
     return r;
 }
 
