@@ -1,14 +1,16 @@
 /* glad-denoise - reconstruct each record's image with a trained diffusion
- * UNet: fixed-step DDIM, DDAD conditioning, GLAD's ADS + SAFF, or MDPS.
- * Adds 'recon' (f32, same shape) and what the strategy decided. The
- * strategies, the noise and the UNet adapter are lib/diffusion's; this file
- * is options, batching and records. */
+ * UNet: fixed-step DDIM, DDAD conditioning, GLAD's ADS + SAFF, or MDPS; or
+ * with a Stable Diffusion latent model (GLAD as published: VAE + guided SD
+ * UNet, a folder from convert.py sd / glad). Adds 'recon' (f32, same shape)
+ * and what the strategy decided. The strategies, the noise and the model
+ * adapters are lib/diffusion's; this file is options, batching and records. */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 #include "core/rng.h"
 #include "diffusion/denoise.h"
+#include "diffusion/latent.h"
 #include "diffusion/model.h"
 #include "diffusion/unet_eps.h"
 #include "io/image.h"
@@ -47,8 +49,16 @@ static const char usage[] =
     "      --mask-threshold TAU  relative to the record's own map min..max (default 0.15)\n"
     "      --mask-threshold-abs  TAU is an absolute distance instead\n"
     "      --guidance W (default 0)  --mask-guidance W (default 0)  --keep-samples\n"
+    "Latent diffusion (GLAD as published), when --model is a convert.py sd / glad folder:\n"
+    "                         VAE encode (a posterior sample), the strategies above on latents\n"
+    "                         with the prompt's guided UNet, VAE decode; images of any square size\n"
+    "                         that is a multiple of the model's (the first record's size is used)\n"
+    "      --guidance W       classifier-free guidance scale (default 9, GLAD's)\n"
+    "      --ads-backbone vit --ads-weights DINO  ADS on the VAE-decoded estimates (--ads-norm raw\n"
+    "                         as GLAD); no MDPS, no unet backbone\n"
     "General:\n"
-    "      --model FILE       the glad-train model (required; its schedule and T are used)\n"
+    "      --model FILE       the glad-train model, or a latent model folder (required; its\n"
+    "                         schedule and T are used)\n"
     "      --batch N          records through the UNet at once (results do not depend on it)\n"
     "      --seed S           noise seed (noise depends on the seed and the record id only)\n"
     "      --shard K/N        only records with index %% N == K\n"
@@ -64,6 +74,7 @@ typedef struct {
     long steps, skip, inf, batch, seed, min_step, samples, msteps, mskip, ads_layer, ads_size;
     double eta, condw, thr, saff_thr, mthr, guid, mguid, ft;
     int compat, ads, saff, saff_bin, mdps, mabs, keep, ads_kind, ads_norm, shard_k, shard_n, zstd, prec;
+    int ads_kind_set, guid_set;
 } args;
 
 /* -1: go on; else the exit status */
@@ -105,7 +116,7 @@ static int parse_args(args *a, int argc, char **argv)
         case O_SAFF: a->saff = 1; break;
         case O_SAFFM: if (cli_parse_choice("--saff-mask", optarg, glad_saff_masks, &a->saff_bin)) return CLI_USAGE; break;
         case O_SAFFT: if (cli_parse_double("--saff-threshold", optarg, -10, 10, &a->saff_thr)) return CLI_USAGE; break;
-        case O_ADSBB: if (cli_parse_choice("--ads-backbone", optarg, glad_backbone_kinds, &a->ads_kind)) return CLI_USAGE; break;
+        case O_ADSBB: if (cli_parse_choice("--ads-backbone", optarg, glad_backbone_kinds, &a->ads_kind)) return CLI_USAGE; a->ads_kind_set = 1; break;
         case O_ADSL: if (cli_parse_int("--ads-layer", optarg, 0, 64, &a->ads_layer)) return CLI_USAGE; break;
         case O_ADSW: a->ads_w = optarg; break;
         case O_ADSS: if (cli_parse_int("--ads-size", optarg, 8, 8192, &a->ads_size)) return CLI_USAGE; break;
@@ -117,7 +128,7 @@ static int parse_args(args *a, int argc, char **argv)
         case O_MSKIP: if (cli_parse_int("--mask-skip", optarg, 1, T_MAX - 1, &a->mskip)) return CLI_USAGE; break;
         case O_MTHR: if (cli_parse_double("--mask-threshold", optarg, -1e9, 1e9, &a->mthr)) return CLI_USAGE; break;
         case O_MABS: a->mabs = 1; break;
-        case O_GUID: if (cli_parse_double("--guidance", optarg, -1e6, 1e6, &a->guid)) return CLI_USAGE; break;
+        case O_GUID: if (cli_parse_double("--guidance", optarg, -1e6, 1e6, &a->guid)) return CLI_USAGE; a->guid_set = 1; break;
         case O_MGUID: if (cli_parse_double("--mask-guidance", optarg, -1e6, 1e6, &a->mguid)) return CLI_USAGE; break;
         case O_KEEP: a->keep = 1; break;
         case O_BATCH: if (cli_parse_int("--batch", optarg, 1, 1024, &a->batch)) return CLI_USAGE; break;
@@ -147,6 +158,8 @@ static int parse_args(args *a, int argc, char **argv)
 /* The model, the strategy and the batch buffers. */
 typedef struct {
     glad_model m;
+    glad_latent lat;            /* latent mode (S: the first record's size) */
+    int latent;
     glad_unet_eps ue;
     glad_rng_noise nz;
     glad_backbone *bb;
@@ -169,6 +182,7 @@ static void job_close(job *j)
     glad_backbone_close(j->bb);
     glad_unet_eps_free(&j->ue);
     glad_model_free(&j->m);
+    if (j->latent) glad_latent_free(&j->lat);
 }
 
 static int plan_error(const char *opt_t, const char *opt_s, long t, int T)
@@ -178,10 +192,42 @@ static int plan_error(const char *opt_t, const char *opt_s, long t, int T)
     return cli_usage_error("invalid %s/%s%s%s", opt_t, opt_s, *d ? ": " : "", d);
 }
 
+/* The latent model, its plan and the ADS backbone (DINO on decoded images);
+ * exit status (job closed on failure). */
+static int latent_open(job *j, const args *a)
+{
+    if (a->mdps) return cli_usage_error("--mdps works with pixel-space models, not a latent model");
+    if (a->ads && a->ads_kind_set && a->ads_kind == 0) return cli_usage_error("--ads-backbone unet: a latent model has no such backbone (use vit)");
+    if (a->ads && !a->ads_w) return cli_usage_error("--ads with a latent model needs --ads-backbone vit --ads-weights FILE (DINO)");
+    if (a->ads && cli_check_file(a->ads_w)) return CLI_FAIL;
+    j->latent = 1;
+    if (glad_latent_load(&j->lat, a->model)) { j->latent = 0; return cli_error("%s", glad_error_detail()); }
+    if (a->guid_set) j->lat.guidance = a->guid;
+    j->C = glad_vae_cfg(j->lat.vae)->in_channels; j->B = (int)a->batch;
+    int st = CLI_FAIL;
+    glad_denoise_opts *o = &j->o;
+    glad_denoise_opts_default(o);
+    o->eta = a->eta; o->cond_w = a->condw; o->ads = a->ads; o->threshold = a->thr; o->min_step = (int)a->min_step; o->saff = a->saff;
+    o->saff_binary = a->saff_bin; o->saff_threshold = a->saff_thr;
+    glad_error_clear();
+    if (glad_ddim_plan_make(&o->plan, j->lat.alpha_bar, j->lat.T, (int)a->steps, (int)a->skip, (glad_ts_mode)a->compat)) { st = plan_error("--steps", "--skip", a->steps, j->lat.T); goto fail; }
+    if (a->ads) {
+        int kind = a->ads_kind_set ? a->ads_kind : 1;   /* glad_backbone_kinds[1]: vit, GLAD's DINO */
+        glad_backbone_opts bo = {glad_backbone_kinds[kind], a->ads_w, 0, (int)a->ads_size, (glad_backbone_norm)a->ads_norm};
+        if (glad_backbone_open(&j->bb, &bo)) { st = cli_error("--ads-backbone: %s", glad_error_detail()); goto fail; }
+        if (glad_ads_backbone_init(&j->ab, j->bb, (int)a->ads_layer)) { st = cli_usage_error("--ads-layer: %s", glad_error_detail()); goto fail; }
+    }
+    return CLI_OK;
+fail:
+    job_close(j);
+    return st;
+}
+
 /* Model, plans and the ADS backbone; exit status (job closed on failure). */
 static int job_open(job *j, const args *a)
 {
     memset(j, 0, sizeof *j);
+    if (glad_latent_is_model(a->model)) return latent_open(j, a);
     if (cli_check_file(a->model) || (a->ads && a->ads_w && cli_check_file(a->ads_w))) return CLI_FAIL;
     if (glad_model_load(&j->m, a->model)) return cli_error("%s", glad_error_detail());
     const glad_unet_config *cfg = glad_unet_cfg(j->m.unet);
@@ -215,15 +261,21 @@ fail:
     return st;
 }
 
+/* the batch buffers; in latent mode the image buffers come once the first
+ * record gives the size (a second call) */
 static int job_alloc(job *j)
 {
     size_t B = (size_t)j->B;
-    j->recs = calloc(B, sizeof *j->recs);
+    if (!j->recs) {
+        j->recs = calloc(B, sizeof *j->recs);
+        j->ids = calloc(B, sizeof(uint64_t)); j->steps = calloc(B, sizeof(int));
+        if (!j->recs || !j->ids || !j->steps) return cli_error("out of memory");
+    }
+    if (!j->S) return CLI_OK;
     j->y = malloc(j->per * B * sizeof(float)); j->rec = malloc(j->per * B * sizeof(float));
     j->smp = j->K ? malloc(j->per * B * (size_t)j->K * sizeof(float)) : NULL;
     j->M = j->mask ? malloc(j->hw * B * sizeof(float)) : NULL;
-    j->ids = calloc(B, sizeof(uint64_t)); j->steps = calloc(B, sizeof(int));
-    if (!j->recs || !j->y || !j->rec || !j->ids || !j->steps || (j->mask && !j->M) || (j->K && !j->smp)) return cli_error("out of memory");
+    if (!j->y || !j->rec || (j->mask && !j->M) || (j->K && !j->smp)) return cli_error("out of memory");
     return CLI_OK;
 }
 
@@ -239,6 +291,16 @@ static int read_batch(job *j, glad_reader *rd, const args *a, long *index, int *
         int ic, ih, iw, C = j->C, S = j->S;
         if (glad_record_get_tensor(r, "image", &im)) return cli_rec_error(id, "image", "missing");
         if (glad_tensor_chw(im, &ic, &ih, &iw)) return cli_rec_error(id, "image", "is not a [C,H,W] image");
+        if (!j->S) {
+            /* latent mode: the first record's size, a square multiple of the model's */
+            int mult = glad_latent_size_multiple(&j->lat);
+            if (ih != iw || ih < mult || ih % mult || ih > 16384)
+                return cli_rec_error(id, "image", "is [%d,%d,%d]; the latent model takes square images whose side is a multiple of %d (glad-encode --size)", ic, ih, iw, mult);
+            j->S = S = ih;
+            j->per = (size_t)C * S * S; j->hw = (size_t)S * S;
+            int st = job_alloc(j);
+            if (st) return st;
+        }
         if (ic != C || ih != S || iw != S) return cli_rec_error(id, "image", "is [%d,%d,%d] but the model takes [%d,%d,%d] (glad-encode --size %d, --channels %d)", ic, ih, iw, C, S, S, S, C);
         if (glad_tensor_has_nonfinite(im)) return cli_rec_error(id, "image", "contains NaN or infinity");
         if (glad_tensor_image_to_f32(im, j->y + j->per * *nb)) return cli_rec_error(id, "image", "is not numeric");
@@ -253,6 +315,9 @@ static int run(job *j, int b0, int nb)
 {
     const glad_noise_fn *nf = glad_rng_noise_init(&j->nz, j->nz.seed, j->ids + b0);
     const float *y = j->y + j->per * b0;
+    if (j->latent)
+        return glad_latent_run(&j->lat, nf, j->o.ads ? glad_ads_backbone_fn(&j->ab) : NULL, &j->o, nb, y, j->S, j->S, j->rec + j->per * b0,
+                               j->steps + b0);
     if (j->mdps)
         return glad_mdps_run(glad_unet_eps_fn(&j->ue), nf, j->mask ? &glad_mdps_pixel_dist : NULL, &j->mo, nb, y, j->rec + j->per * b0,
                              j->smp, j->mask ? j->M + j->hw * b0 : NULL);

@@ -25,6 +25,13 @@ size_t glad_conv2d_workspace(int C, int H, int W, int OC, int kh, int kw, int st
     return n;
 }
 
+size_t glad_conv2d_forward_workspace(int C, int H, int W, int OC, int kh, int kw, int stride, int pad)
+{
+    if (direct3(kh, kw, stride, pad)) return glad_conv3x3_forward_floats(C, H, W, OC);
+    if (kh == 1 && kw == 1 && stride == 1 && pad == 0) return 0;   /* no im2col (conv1x1 or sgemm on x) */
+    return (size_t)C * kh * kw * out_size(H, kh, stride, pad) * out_size(W, kw, stride, pad);
+}
+
 /* valid output columns [j0, j1) for kernel column kx: 0 <= j*s - p + kx < W */
 static void col_range(int Wo, int W, int s, int p, int kx, int *j0, int *j1)
 {

@@ -17,6 +17,8 @@
 
 /* ---- conv2d (any kernel, stride, padding; im2col + GEMM) ---- */
 size_t glad_conv2d_workspace(int C, int H, int W, int OC, int kh, int kw, int stride, int pad);   /* floats */
+/* the part of it glad_conv2d_forward(_gnsilu) uses: inference needs no more */
+size_t glad_conv2d_forward_workspace(int C, int H, int W, int OC, int kh, int kw, int stride, int pad);
 void glad_conv2d_forward(float *out, const float *x, const float *w, const float *b, int B, int C, int H, int W,
                          int OC, int kh, int kw, int stride, int pad, float *ws);
 /* conv2d of silu(groupnorm(x)) without materialising it: the GroupNorm

@@ -17,6 +17,87 @@ if have_shared && [ -f "$SHARED/weights/mobilenet_v2_1.0_224_quant.tflite" ]; th
     check "fetch.sh: the bad file is removed" test ! -f "$T/w/mobilenet_v2_1.0_224_quant.tflite"
 else skip "fetch.sh: ../shared/weights absent"; fi
 status 2 "fetch.sh: unknown name" sh "$ROOT/datasets/weights/fetch.sh" --dir "$T/w" alexnet
+# Stable Diffusion (convert.py sd / glad / embed): a diffusers-like folder
+# made from the sd-unet / sd-vae fixtures (UNet as a pickled .bin, VAE as
+# .safetensors under the pre-v0.20 attention names), converted back; the
+# tensors must come out as the fixtures' and the VAE must give the fixture's
+# outputs in C (test_vae on the converted file)
+sd_tests() {
+    local F=$SHARED/fixtures
+    $PY - "$F" "$T/sd" "$T/prompt.safetensors" "$T/ck" <<'PY' || { fail "sd: making the diffusers folder"; return; }
+import sys, os, json, struct, numpy as np, torch
+F, D, E, CK = sys.argv[1:]
+def rd(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); m = h.pop("__metadata__")
+    dt = {"F32": "<f4", "F64": "<f8", "I64": "<i8"}
+    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], dt[v["dtype"]]).reshape(v["shape"]).copy() for k, v in h.items()}, m
+def wr(p, t, meta=None):
+    h, blobs, off = {}, [], 0
+    for k, a in t.items():
+        b = np.ascontiguousarray(a, "<f4").tobytes(); h[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}; blobs.append(b); off += len(b)
+    if meta: h["__metadata__"] = meta
+    js = json.dumps(h).encode()
+    with open(p, "wb") as f: f.write(struct.pack("<Q", len(js)) + js + b"".join(blobs))
+u, um = rd(F + "/sd-unet.weights.safetensors"); v, vm = rd(F + "/sd-vae.weights.safetensors"); c, _ = rd(F + "/glad-latent.case.safetensors")
+for d in ("unet", "vae", "scheduler"): os.makedirs(f"{D}/{d}", exist_ok=True)
+open(f"{D}/unet/config.json", "w").write(um["config"]); open(f"{D}/vae/config.json", "w").write(vm["config"])
+torch.save({k: torch.from_numpy(a) for k, a in u.items()}, f"{D}/unet/diffusion_pytorch_model.bin")
+old = {"to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn"}
+def oldname(k):
+    for n, o in old.items():
+        if f".attentions.0.{n}." in k: return k.replace(f".{n}.", f".{o}.")
+    return k
+wr(f"{D}/vae/diffusion_pytorch_model.safetensors", {oldname(k): a for k, a in v.items()})
+json.dump({"_class_name": "PNDMScheduler", "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
+           "num_train_timesteps": 1000, "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1}, open(f"{D}/scheduler/scheduler_config.json", "w"))
+wr(E, {"ctx_uncond": c["ctx_uncond"], "ctx_text": c["ctx_text"]}, {"prompt": "a photo of sks"})
+# GLAD's fine-tuned UNet: a plain state dict in checkpoint-N/pytorch_model.bin, weights changed
+os.makedirs(f"{CK}/checkpoint-5", exist_ok=True)
+torch.save({k: torch.from_numpy(a * 1.5) for k, a in u.items()}, f"{CK}/checkpoint-5/pytorch_model.bin")
+bad = {k: torch.from_numpy(a) for k, a in u.items() if k != "conv_out.bias"}
+torch.save(bad, f"{CK}/missing.bin")
+PY
+    # the comparison of converted files with the fixtures (scale: GLAD's checkpoint weights are 1.5x)
+    cat > "$T/cmp.py" <<'PY'
+import sys, json, struct, numpy as np
+def rd(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); m = h.pop("__metadata__")
+    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], "<f4").reshape(v["shape"]) for k, v in h.items()}, m
+got, gm = rd(sys.argv[1]); ref, rm = rd(sys.argv[2]); scale = float(sys.argv[3]) if len(sys.argv) > 3 else 1.0
+ok = set(got) == set(ref) and all(got[k].shape == ref[k].shape and np.array_equal(got[k], (ref[k] * np.float32(scale)).astype("<f4")) for k in ref)
+ok = ok and json.loads(gm["config"]) == json.loads(rm["config"])
+sys.exit(0 if ok else 1)
+PY
+    $PY "$CONV" sd "$T/sd" -o "$T/out" > /dev/null 2> "$T/err"
+    check "sd: without transformers the networks are written" test -f "$T/out/unet.safetensors" -a -f "$T/out/vae.safetensors"
+    check "sd: ... and it says how to give the prompt embeddings" grep -q -- "--embeddings" "$T/err"
+    check "sd: ... no prompt file" test ! -f "$T/out/prompt.safetensors"
+    check "sd: the converted UNet is the fixture's (names, shapes, values, config)" $PY "$T/cmp.py" "$T/out/unet.safetensors" "$F/sd-unet.weights.safetensors"
+    check "sd: the converted VAE has the v0.20 attention names and the fixture's values" $PY "$T/cmp.py" "$T/out/vae.safetensors" "$F/sd-vae.weights.safetensors"
+    check "sd: the scheduler config is in the UNet file" $PY -c "
+import sys, json, struct; b = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; m = json.loads(b[8:8 + n])['__metadata__']
+sys.exit(0 if json.loads(m['scheduler'])['beta_schedule'] == 'scaled_linear' else 1)" "$T/out/unet.safetensors"
+    if [ -x "$BUILD/tests/test_vae" ]; then
+        check "sd: the converted VAE loads in C and gives the fixture's outputs" sh -c "'$BUILD/tests/test_vae' '$T/out/vae.safetensors' > '$T/tv.out' 2>&1"
+    else skip "sd: $BUILD/tests/test_vae not built"; fi
+    status 0 "sd: with --embeddings" $PY "$CONV" sd "$T/sd" -o "$T/out" --embeddings "$T/prompt.safetensors"
+    check "sd: the prompt embeddings are written" $PY -c "
+import sys, json, struct; b = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+sys.exit(0 if h['ctx_uncond']['shape'] == [1, 77, 32] and h['ctx_text']['shape'] == [1, 77, 32] and h['__metadata__']['prompt'] == 'a photo of sks' else 1)" "$T/out/prompt.safetensors"
+    # GLAD's checkpoint: the fine-tuned UNet with the base folder's config, VAE and embeddings
+    status 0 "glad: convert a checkpoint folder" $PY "$CONV" glad "$T/ck/checkpoint-5" --base "$T/sd" -o "$T/g" --embeddings "$T/prompt.safetensors"
+    check "glad: the UNet is the checkpoint's, with the base config" $PY "$T/cmp.py" "$T/g/unet.safetensors" "$F/sd-unet.weights.safetensors" 1.5
+    check "glad: the VAE is the base's" $PY "$T/cmp.py" "$T/g/vae.safetensors" "$F/sd-vae.weights.safetensors"
+    check "glad: the prompt embeddings are there" test -f "$T/g/prompt.safetensors"
+    status 1 "glad: a checkpoint missing a tensor of the base UNet" $PY "$CONV" glad "$T/ck/missing.bin" --base "$T/sd" -o "$T/g2"
+    check "glad: ... says which" grep -q "conv_out.bias" "$T/.stderr"
+    status 1 "glad: a base that is not a diffusers folder" $PY "$CONV" glad "$T/ck/checkpoint-5" --base "$T/ck" -o "$T/g2"
+    status 2 "glad: --base is required" $PY "$CONV" glad "$T/ck/checkpoint-5" -o "$T/g2"
+    status 1 "embed: without transformers or a text encoder it says why" $PY "$CONV" embed "$T/sd" -o "$T/e.safetensors"
+}
+if ! $PY -c 'import torch' 2>/dev/null; then skip "convert.py sd/glad: python3-torch not installed"
+elif ! have_shared || [ ! -f "$SHARED/fixtures/sd-vae.weights.safetensors" ]; then skip "convert.py sd/glad: ../shared/fixtures/sd-* absent"
+else sd_tests; fi
 if ! $PY -c 'import torch, torchvision' 2>/dev/null; then
     skip "convert.py: python3-torch / python3-torchvision not installed"
     done_tests; exit

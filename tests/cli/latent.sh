@@ -1,0 +1,73 @@
+#!/bin/bash
+# latent.sh - glad-denoise with a Stable Diffusion latent model (GLAD as
+# published): a diffusers-like folder made from the sd-unet / sd-vae fixtures
+# and glad-latent's prompt embeddings, converted by convert.py sd, then
+# reconstructions through VAE + guided UNet: shape, batch independence, the
+# guidance scale, GLAD's timesteps in ADS decisions, the errors. The numbers
+# themselves are checked against GLAD's pipeline in tests/test_latent.c.
+. "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+F=$SHARED/fixtures
+if ! have_shared || [ ! -f "$F/glad-latent.case.safetensors" ]; then skip "latent: ../shared/fixtures/sd-* absent"; done_tests; exit; fi
+if ! $PY -c 'import numpy' 2>/dev/null; then skip "latent: python3-numpy not installed"; done_tests; exit; fi
+$PY - "$F" "$T/sd" "$T/prompt.safetensors" <<'PY'
+import sys, os, json, struct, numpy as np
+F, D, E = sys.argv[1:]
+def rd(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); m = h.pop("__metadata__")
+    dt = {"F32": "<f4", "F64": "<f8", "I64": "<i8"}
+    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], dt[v["dtype"]]).reshape(v["shape"]) for k, v in h.items()}, m
+def wr(p, t, meta=None):
+    h, blobs, off = {}, [], 0
+    for k, a in t.items():
+        b = np.ascontiguousarray(a, "<f4").tobytes(); h[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}; blobs.append(b); off += len(b)
+    if meta: h["__metadata__"] = meta
+    js = json.dumps(h).encode()
+    with open(p, "wb") as f: f.write(struct.pack("<Q", len(js)) + js + b"".join(blobs))
+c, cm = rd(F + "/glad-latent.case.safetensors")
+for part in ("unet", "vae"):
+    t, m = rd(f"{F}/sd-{part}.weights.safetensors")
+    os.makedirs(f"{D}/{part}", exist_ok=True)
+    open(f"{D}/{part}/config.json", "w").write(m["config"])
+    wr(f"{D}/{part}/diffusion_pytorch_model.safetensors", t)
+os.makedirs(f"{D}/scheduler", exist_ok=True)
+json.dump(json.loads(cm["config"])["scheduler"], open(f"{D}/scheduler/scheduler_config.json", "w"))
+wr(E, {"ctx_uncond": c["ctx_uncond"], "ctx_text": c["ctx_text"]}, {"prompt": "a photo of sks"})
+PY
+$PY "$ROOT/datasets/weights/convert.py" sd "$T/sd" -o "$T/m" --embeddings "$T/prompt.safetensors" 2>/dev/null
+check "convert.py sd wrote the latent model folder" test -f "$T/m/unet.safetensors" -a -f "$T/m/vae.safetensors" -a -f "$T/m/prompt.safetensors"
+glad-synth --make-dataset "$T/demo" --classes pill --size 32 --train 1 --test-good 1 --test-defect 1
+glad-encode "$T/demo" --split test --size 16 > "$T/test.msgpack"
+n=$(glad-info "$T/test.msgpack" | grep -vc '^#')
+G="--compat glad --steps 750 --inference-steps 5"
+glad-denoise --model "$T/m" $G --batch 1 "$T/test.msgpack" > "$T/b1.msgpack"
+glad-denoise --model "$T/m" $G --batch 2 "$T/test.msgpack" > "$T/b3.msgpack"
+check "latent: recon [3,16,16] in image space for every record" test "$(glad-info "$T/b1.msgpack" | grep -c 'recon:<f4\[3,16,16\]')" = "$n"
+check "latent: batch 1 == batch 2" cmp -s <(glad-info --json "$T/b1.msgpack" | tail -n +2) <(glad-info --json "$T/b3.msgpack" | tail -n +2)
+glad-denoise --model "$T/m/unet.safetensors" $G "$T/test.msgpack" > "$T/u.msgpack"
+check "latent: the folder's unet.safetensors names the same model" cmp -s <(glad-info --json "$T/b1.msgpack" | tail -n +2) <(glad-info --json "$T/u.msgpack" | tail -n +2)
+glad-denoise --model "$T/m" $G --guidance 9 "$T/test.msgpack" > "$T/g9.msgpack"
+check "latent: guidance 9 is the default" cmp -s <(glad-info --json "$T/b1.msgpack" | tail -n +2) <(glad-info --json "$T/g9.msgpack" | tail -n +2)
+glad-denoise --model "$T/m" $G --guidance 1 "$T/test.msgpack" > "$T/g1.msgpack"
+check "latent: another guidance scale, another reconstruction" bash -c "! cmp -s <(glad-info --json '$T/b1.msgpack' | tail -n +2) <(glad-info --json '$T/g1.msgpack' | tail -n +2)"
+glad-denoise --model "$T/m" $G --seed 5 "$T/test.msgpack" > "$T/s5.msgpack"
+check "latent: another seed, another reconstruction" bash -c "! cmp -s <(glad-info --json '$T/b1.msgpack' | tail -n +2) <(glad-info --json '$T/s5.msgpack' | tail -n +2)"
+# ADS on the decoded estimates with DINO (the fixture ViT), GLAD's timesteps 601, 451, 301, 151, 1
+VIT=$ROOT/tests/fixtures/dino-vit.weights.safetensors
+A="--ads --ads-backbone vit --ads-weights $VIT --ads-norm raw"
+glad-denoise --model "$T/m" $G $A --saff --threshold -1 "$T/test.msgpack" > "$T/ads.msgpack"
+check "latent ads: threshold -1 stops at GLAD's first timestep" test "$(glad-info --json "$T/ads.msgpack" | grep -c '"ads_step":601')" = "$n"
+glad-denoise --model "$T/m" $G $A --threshold 10 --min-step 400 "$T/test.msgpack" > "$T/ads2.msgpack"
+check "latent ads: forced stop at the first timestep below --min-step" test "$(glad-info --json "$T/ads2.msgpack" | grep -c '"ads_step":301')" = "$n"
+glad-denoise --model "$T/m" $G --ads --ads-weights "$VIT" --threshold 10 --min-step 400 "$T/test.msgpack" > "$T/ads3.msgpack"
+check "latent ads: vit is the default backbone" cmp -s <(glad-info --json "$T/ads2.msgpack" | tail -n +2 | sed 's/"ads_norm[^,]*,//') <(glad-info --json "$T/ads3.msgpack" | tail -n +2 | sed 's/"ads_norm[^,]*,//')
+status 2 "latent: --ads needs DINO weights" glad-denoise --model "$T/m" --ads "$T/test.msgpack"
+status 2 "latent: no unet backbone" glad-denoise --model "$T/m" --ads --ads-backbone unet --ads-weights "$VIT" "$T/test.msgpack"
+status 2 "latent: no mdps" glad-denoise --model "$T/m" --mdps "$T/test.msgpack"
+glad-encode "$T/demo" --split test --size 18 > "$T/odd.msgpack"
+glad-denoise --model "$T/m" "$T/odd.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "latent: a size the model cannot take: exit 1 naming record and field" sh -c "test $rc = 1 && grep -q \"record 'pill/test/.*': 'image' is \[3,18,18\].*multiple of 4\" '$T/err'"
+rm "$T/m/prompt.safetensors"
+glad-denoise --model "$T/m" "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "latent: no prompt embeddings: exit 1 saying how to make them" sh -c "test $rc = 1 && grep -q 'prompt.safetensors.*--embeddings' '$T/err'"
+done_tests
