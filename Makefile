@@ -153,7 +153,7 @@ bench: all $(BENCH_BIN)
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_RSS_MB  ?= 2048
-FUZZ         ?= stream stream_zstd safetensors tflite json config image_png image_jpeg image_tiff image_bmp
+FUZZ         ?= stream stream_zstd safetensors tflite json config sdconfig image_png image_jpeg image_tiff image_bmp
 FUZZ_ARGS    ?=
 # a 16 MB quarantine (default 256) still catches a use-after-free within one
 # input and makes the allocation-heavy harnesses ~3x faster
@@ -190,6 +190,12 @@ FZ_config_LIB       := $(FUZZ_CORE) lib/core/json.c lib/core/rng.c lib/io/safete
 FZ_config_LIBS      := -lopenblas -lm
 FZ_config_LEN       := 2048
 FZ_config_OPT       := -dict=tests/fuzz/json.dict
+FZ_sdconfig_SRC     := sdconfig
+FZ_sdconfig_LIB     := $(FUZZ_CORE) lib/core/json.c lib/core/rng.c lib/io/safetensors.c lib/models/sdunet.c \
+                       lib/models/vae.c $(filter-out lib/nn/conv_nhwc.c,$(wildcard lib/nn/*.c))
+FZ_sdconfig_LIBS    := -lopenblas -lm
+FZ_sdconfig_LEN     := 4096
+FZ_sdconfig_OPT     := -dict=tests/fuzz/json.dict
 FZ_IMAGE_LIB        := $(FUZZ_CORE) lib/io/image.c
 FZ_IMAGE_LIBS       := -lpng16 -ljpeg -ltiff -lz -lm
 $(foreach f,png jpeg tiff bmp,$(eval FZ_image_$(f)_SRC := image)$(eval FZ_image_$(f)_LIB := $(FZ_IMAGE_LIB))\

@@ -13,6 +13,7 @@
 #include "fuzz/fuzz_image.c"
 #include "fuzz/fuzz_json.c"
 #include "fuzz/fuzz_safetensors.c"
+#include "fuzz/fuzz_sdconfig.c"
 #include "fuzz/fuzz_stream.c"
 #include "fuzz/fuzz_tflite.c"
 
@@ -22,6 +23,7 @@ static const struct { const char *name; int (*fn)(const uint8_t *, size_t); } ha
     {"stream", fuzz_stream}, {"stream_zstd", fuzz_stream_zstd}, {"image_png", fuzz_image_png},
     {"image_jpeg", fuzz_image_jpeg}, {"image_tiff", fuzz_image_tiff}, {"image_bmp", fuzz_image_bmp},
     {"safetensors", fuzz_safetensors}, {"tflite", fuzz_tflite}, {"json", fuzz_json}, {"config", fuzz_config},
+    {"sdconfig", fuzz_sdconfig},
 };
 
 static uint8_t *slurp(const char *path, size_t *n)
@@ -102,7 +104,7 @@ static int vit_config_only(void)
 {
     static const char js[] = "{\"patch_size\":16,\"embed_dim\":8192,\"depth\":2,\"num_heads\":64,\"pos_grid\":64}";
     size_t len;
-    uint8_t *file = config_file(js, &len);
+    uint8_t *file = fuzz_config_file(js, &len);
     const char *path = file ? fuzz_memfile(file, len) : NULL;
     glad_vit *v = NULL;
     int rc = path ? glad_vit_load(&v, path) : 0;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include "core/json.h"
 
 #ifdef GLAD_FUZZ_REPLAY
 extern int fuzz_failures;
@@ -57,6 +58,24 @@ static inline char *fuzz_cstr(const uint8_t *d, size_t n)
     if (n) memcpy(s, d, n);
     s[n] = 0;
     return s;
+}
+
+/* A safetensors file {"__metadata__":{"config":"<js>"}} with no tensors
+ * (malloc'd; *len its size), for the model loaders' config parsers. */
+static inline uint8_t *fuzz_config_file(const char *js, size_t *len)
+{
+    size_t e = glad_json_escape(NULL, 0, js);
+    const char *pre = "{\"__metadata__\":{\"config\":", *post = "}}";
+    size_t hl = strlen(pre) + e + strlen(post);
+    uint8_t *b = malloc(8 + hl + 1);
+    if (!b) return NULL;
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)hl >> 8 * i);
+    char *h = (char *)b + 8;
+    memcpy(h, pre, strlen(pre));
+    glad_json_escape(h + strlen(pre), e + 1, js);
+    memcpy(h + strlen(pre) + e, post, strlen(post));
+    *len = 8 + hl;
+    return b;
 }
 
 #endif

@@ -13,23 +13,6 @@
 #include "models/unet.h"
 #include "models/vit.h"
 
-/* A safetensors file {"__metadata__":{"config":"<js>"}} with no tensors. */
-static uint8_t *config_file(const char *js, size_t *len)
-{
-    size_t e = glad_json_escape(NULL, 0, js);
-    const char *pre = "{\"__metadata__\":{\"config\":", *post = "}}";
-    size_t hl = strlen(pre) + e + strlen(post);
-    uint8_t *b = malloc(8 + hl + 1);
-    if (!b) return NULL;
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)hl >> 8 * i);
-    char *h = (char *)b + 8;
-    memcpy(h, pre, strlen(pre));
-    glad_json_escape(h + strlen(pre), e + 1, js);
-    memcpy(h + strlen(pre) + e, post, strlen(post));
-    *len = 8 + hl;
-    return b;
-}
-
 static void config_unet(const char *js)
 {
     glad_unet_config c, c2;
@@ -62,7 +45,7 @@ int fuzz_config(const uint8_t *d, size_t n)
     if (!js) return 0;
     config_unet(js);
     size_t len;
-    uint8_t *file = config_file(js, &len);
+    uint8_t *file = fuzz_config_file(js, &len);
     const char *path = file ? fuzz_memfile(file, len) : NULL;
     if (path) {
         glad_vit *v;
