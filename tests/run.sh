@@ -8,7 +8,9 @@ export GLAD_BUILD=$BUILD
 P=0; F=0; S=0; bad=""
 run_one() {
     name=$1; shift
+    t0=$(date +%s)
     out=$("$@" 2>"$BUILD/.test-stderr"); rc=$?
+    secs=$(( $(date +%s) - t0 ))
     line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
     if [ -z "$line" ]; then
         line="0 passed, 1 failed"
@@ -21,7 +23,7 @@ run_one() {
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     [ "$f" -gt 0 ] && { cat "$BUILD/.test-stderr" >&2; bad="$bad $name"; }
     grep -h '^SKIP' "$BUILD/.test-stderr" >&2
-    printf '  %-28s %s\n' "$name" "$line"
+    printf '  %-28s %-36s %4d s\n' "$name" "$line" "$secs"
     P=$((P+p)); F=$((F+f)); S=$((S+s))
 }
 for t in "$BUILD"/tests/test_*; do
