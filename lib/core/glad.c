@@ -38,6 +38,13 @@ int glad_fail(int rc, const char *fmt, ...)
 }
 
 const char *glad_error_detail(void) { return detail; }
+
+int glad_fail_in(int rc, const char *where)
+{
+    char why[sizeof detail];
+    snprintf(why, sizeof why, "%s", detail);   /* glad_fail writes over detail */
+    return glad_fail(rc, "%s: %s", where, why);
+}
 void glad_error_clear(void) { detail[0] = 0; }
 
 char *glad_strfmt(const char *fmt, ...)

@@ -44,6 +44,9 @@ const char *glad_strerror(int rc);
  * Callers print  detail ? detail : glad_strerror(rc). */
 int glad_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *glad_error_detail(void);
+/* rc, with this thread's detail re-recorded as "WHERE: detail" (a loader
+ * naming its file around a parser's message). */
+int glad_fail_in(int rc, const char *where);
 void glad_error_clear(void);
 
 /* The one formatting helper: a malloc'd printf result (NULL when out of

@@ -175,9 +175,7 @@ int glad_latent_load(glad_latent *m, const char *path)
     const char *sched = glad_st_meta(us, "scheduler");
     if (!sched) { rc = glad_fail(GLAD_EFORMAT, "%s: no scheduler config in __metadata__[\"scheduler\"]", up); goto out; }
     if ((rc = setup(m, cu.data, ct.data, L, D, sched))) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", glad_error_detail());
-        rc = glad_fail(rc, "%s: %s", dir, why);
+        rc = glad_fail_in(rc, dir);
         goto out;
     }
     const char *pr = glad_st_meta(ps, "prompt");

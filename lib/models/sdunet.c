@@ -521,18 +521,10 @@ static int load_st(const glad_st *st, const char *path, glad_sdunet **out, glad_
     if (!cj) return glad_fail(GLAD_EFORMAT, "%s: no UNet2DConditionModel config in __metadata__", path);
     glad_sdunet_config c;
     int rc = glad_sdunet_config_parse(&c, cj);
-    if (rc) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", glad_error_detail());
-        return glad_fail(rc, "%s: %s", path, why);
-    }
+    if (rc) return glad_fail_in(rc, path);
     glad_sdunet *n = NULL;
     rc = layout(&c, &n);
-    if (rc) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", glad_error_detail());
-        return glad_fail(rc, "%s: %s", path, why);
-    }
+    if (rc) return glad_fail_in(rc, path);
     /* every tensor present, with its shape and dtype, before any allocation of the model's size */
     int aligned = owned != NULL;
     for (int i = 0; i < n->np && !rc; i++) {

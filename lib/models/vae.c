@@ -365,11 +365,7 @@ int glad_vae_load_st(glad_vae **out, const glad_st *st, const char *path)
     if (!cj) return glad_fail(GLAD_EFORMAT, "%s: no VAE config in __metadata__[\"config\"]", path);
     glad_vae_config c;
     int rc = glad_vae_config_parse(&c, cj);
-    if (rc) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", glad_error_detail());
-        return glad_fail(rc, "%s: %s", path, why);
-    }
+    if (rc) return glad_fail_in(rc, path);
     glad_vae *v = NULL;
     rc = vae_layout(&v, &c);
     if (rc) {
