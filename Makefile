@@ -127,7 +127,7 @@ tests: $(TESTS)
 # GLAD_CFLAGS: the flags the examples test compiles user programs with
 # (asan-check's sanitizers must be in them too).
 check: all
-	$(Q)GLAD_BUILD=$(abspath $(BUILD)) GLAD_CFLAGS="$(CFLAGS)" sh tests/run.sh
+	$(Q)GLAD_BUILD=$(abspath $(BUILD)) GLAD_CFLAGS="$(CFLAGS)" bash tests/run.sh
 
 # The same tests built with AddressSanitizer + UBSan in a separate tree.
 asan-check:

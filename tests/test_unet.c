@@ -6,6 +6,7 @@
  * model files load refuses: non-finite weights, configs the skip buffers
  * cannot hold, a missing file, a directory. */
 #include <stdlib.h>
+#include <unistd.h>
 #include "check.h"
 #include "models/unet.h"
 #include "io/safetensors.h"
@@ -141,9 +142,11 @@ static void finite_differences(void)
     }
     CHECK(bad == 0);
     /* save / load round trip gives the same output */
-    CHECK(glad_unet_save(u, "/tmp/glad-test-unet.safetensors", NULL, 0, NULL, NULL, 0, NULL, NULL) == 0);
+    char path[64];   /* per process: run.sh runs this binary twice at once (with and without AVX-512) */
+    snprintf(path, sizeof path, "/tmp/glad-test-unet-%d.safetensors", (int)getpid());
+    CHECK(glad_unet_save(u, path, NULL, 0, NULL, NULL, 0, NULL, NULL) == 0);
     glad_unet *v;
-    CHECKF(glad_unet_load(&v, "/tmp/glad-test-unet.safetensors") == 0, "%s", glad_error_detail());
+    CHECKF(glad_unet_load(&v, path) == 0, "%s", glad_error_detail());
     float *y2 = malloc(n * sizeof(float));
     glad_unet_forward(u, y, x, t, B, 0, 0);
     glad_unet_forward(v, y2, x, t, B, 0, 0);
@@ -153,7 +156,7 @@ static void finite_differences(void)
     glad_unet_forward(v, y1, x, t, 1, 0, 0);
     glad_unet_forward(v, y1 + n / 2, x + n / 2, t + 1, 1, 0, 0);
     CHECK(rel_err(y1, y, n) < 1e-5);
-    remove("/tmp/glad-test-unet.safetensors");
+    remove(path);
     free(x); free(y); free(y1); free(y2); free(dx); free(r);
     glad_unet_free(u);
     glad_unet_free(v);
@@ -162,7 +165,8 @@ static void finite_differences(void)
 /* what glad_unet_create and glad_unet_load refuse, and how they say it */
 static void refusals(void)
 {
-    const char *path = "/tmp/glad-test-unet-bad.safetensors";
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/glad-test-unet-bad-%d.safetensors", (int)getpid());
     glad_unet_config c;
     glad_unet_config_default(&c, 16, 1);
     c.base = 32; c.nmults = 1; c.mults[0] = 1; c.num_res_blocks = 1; c.heads = 1; c.nattn = 0;
