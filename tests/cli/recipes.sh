@@ -53,6 +53,7 @@ if have_shared; then
     check "the features differ from the unet ones" sh -c "! cmp -s '$T/ddad/scored.msgpack' '$T/ddad-mn/scored.msgpack'"
 else skip "../shared absent: the MTD recipe is not run"; fi
 status 2 "mtd without --data" bash "$R/mtd.sh"
+check "mtd.sh's defaults are datasets/mtd/tuning.md's chosen line" grep -qxF "$(bash "$R/mtd.sh" --show-defaults)" "$ROOT/datasets/mtd/tuning.md"
 status 2 "a backbone without weights" env GLAD_WEIGHTS="$T/none" bash "$R/ddad.sh" "${small[@]}" --out "$T/x" --backbone mobilenetv2
 status 2 "an unknown backbone" bash "$R/ddad.sh" "${small[@]}" --out "$T/x" --backbone alexnet
 # --- tune.sh: knobs chosen on synthetic validation (held-out training normals)
@@ -104,5 +105,14 @@ else skip "GNU parallel not installed: benchmark.sh not run"; fi
 if have_shared; then
     bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --steps 2 --batch 2 --tune --tune-grid quick --out "$T/mtd-t" > "$T/mtd-t.md" 2>/dev/null
     check "mtd recipe --tune on mtd-mini" sh -c "grep -q '^| GLAD (unet features) | [0-9.]*' '$T/mtd-t.md' && grep -q '^| MTD | ' '$T/mtd-t.md' && jq -e '.validation.held_out >= 4' '$T/mtd-t/tune/tune.json' >/dev/null"
-else skip "../shared absent: mtd.sh --tune is not run"; fi
+    # mtd-tune.sh: one tune.sh per input candidate, the best validation criterion chosen
+    bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16 size:24" --steps 2 --batch 2 \
+        --grid quick --out "$T/mtdtune" > "$T/mtdtune.md" 2>/dev/null
+    check "mtd-tune: a row per candidate and the chosen line in mtd.sh's form" sh -c "grep -q '^| size:16 | ' '$T/mtdtune.md' && grep -q '^| size:24 | ' '$T/mtdtune.md' &&
+        grep -q \"^chosen: --size \(16\|24\) --tile 0 --overlap 0 --steps 2 --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]*\$\" '$T/mtdtune.md'"
+    check "mtd-tune: the chosen candidate has the best validation criterion" sh -c "
+        best=\$(for c in 16 24; do awk -F'\t' -v c=\$c 'NR > 1 && \$NF > b { b = \$NF } END { print b, c }' '$T/mtdtune'/size-\$c/val-grid.tsv; done | sort -s -k1,1gr | head -1 | cut -d' ' -f2)
+        grep -q \"^chosen: --size \$best \" '$T/mtdtune.md'"
+    status 2 "mtd-tune: a malformed candidate" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "square:64" --out "$T/x"
+else skip "../shared absent: mtd.sh --tune and mtd-tune.sh are not run"; fi
 done_tests

@@ -1,0 +1,117 @@
+#!/bin/bash
+# mtd-tune.sh - choose mtd.sh's defaults on the MTD training split alone.
+# Runs recipes/tune.sh once per input candidate -- squashed N x N squares
+# ("size:N") or N x N tiles of the images at their native size with P pixels of
+# overlap ("tile:N:P", aspect ratio and resolution kept) -- each with its grid of
+# denoising strategies, feature layers and image scores, on the same held-out
+# training normals (same seed and shard: the same images; half given a
+# glad-synth anomaly). The candidate and grid row with the highest validation
+# criterion (mean of I-AUROC, P-AUROC, AUPRO) are chosen; ties keep the earlier
+# candidate. No test image is read: MTD_TRAIN_ROOT may hold the training split
+# only (../shared/datasets/mtd-train).
+#
+#   recipes/mtd-tune.sh --data MTD_TRAIN_ROOT [--out DIR] [--candidates "size:64 size:128 tile:128:32"]
+#                       [--steps N] [--batch N] [--seed S] [--grid full|quick]
+#                       [--backbone auto|unet|mobilenetv2] [--split-file F]
+#
+# Writes OUT/tuning.md: the command, per candidate its chosen row, validation
+# figures and wall/CPU seconds, every grid row, and the "chosen:" line in the
+# form `recipes/mtd.sh --show-defaults` prints (datasets/mtd/tuning.md is this
+# file for the shipped defaults; tests/cli/recipes.sh checks that they agree).
+# Note: candidates at different resolutions see the same held-out images but
+# different synthetic anomalies (drawn at each resolution), so comparisons
+# across candidates are less exact than within one candidate's grid.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+CANDS="size:64" SPLIT="$ROOT/datasets/mtd/split.txt" GRID=full
+DATA="" OUT="" STEPS=300 BATCH=8 SEED=1 BACKBONE=${BACKBONE:-auto}
+CMDLINE="recipes/mtd-tune.sh $*"
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --data) DATA=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --candidates) CANDS=$2; shift 2 ;;
+    --steps) STEPS=$2; shift 2 ;;
+    --batch) BATCH=$2; shift 2 ;;
+    --seed) SEED=$2; shift 2 ;;
+    --grid) GRID=$2; shift 2 ;;
+    --backbone) BACKBONE=$2; shift 2 ;;
+    --split-file) SPLIT=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
+    *) echo "mtd-tune.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[ -n "$DATA" ] || { echo "mtd-tune.sh: --data MTD_TRAIN_ROOT (the folder with MT_Free/Imgs) is required" >&2; exit 2; }
+command -v jq >/dev/null || { echo "mtd-tune.sh: jq is needed (apt-get install jq)" >&2; exit 1; }
+OUT=${OUT:-$ROOT/results/mtd-tune}
+mkdir -p "$OUT"
+FEAT_BACKBONE=$(feat_backbone) || exit 2
+# candidate -> tune.sh input options, its directory name and the mtd.sh size/tile
+cand_opts() {
+    case "$1" in
+    size:[0-9]*) [[ "${1#size:}" =~ ^[0-9]+$ ]] && echo "--size ${1#size:}" ;;
+    tile:[0-9]*:[0-9]*) local r=${1#tile:}; echo "--tile ${r%%:*} --overlap ${r#*:}" ;;
+    esac
+}
+cand_defaults() {   # "--size S --tile T --overlap P" as in mtd.sh --show-defaults
+    case "$1" in
+    size:*) echo "--size ${1#size:} --tile 0 --overlap 0" ;;
+    tile:*) local r=${1#tile:}; echo "--size native --tile ${r%%:*} --overlap ${r#*:}" ;;
+    esac
+}
+for c in $CANDS; do
+    [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N or tile:N:P, not '$c'" >&2; exit 2; }
+done
+rows=() best="" bestc=-1
+for c in $CANDS; do
+    d="$OUT/${c//:/-}"
+    echo "mtd-tune.sh: candidate $c -> $d" >&2
+    mkdir -p "$d"
+    # bash's time (wall, user, sys of tune.sh and its children) to $d.time; tune.sh's stderr stays stderr
+    { TIMEFORMAT='%R %U %S'; time bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" \
+        --channels 1 --fg none $(cand_opts "$c") --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
+        --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" --out "$d" > /dev/null 2>&3; } 3>&2 2> "$d.time"
+    read -r wall usr sys < <(tail -1 "$d.time")
+    crit=$(awk -F'\t' 'NR > 1 && $NF > b { b = $NF } END { print (b == "" ? -1 : b) }' "$d/val-grid.tsv")
+    rows+=("$c	$(jq -r '[.choice.strategy, .choice.layers, .choice.image_score,
+        (.validation_metrics.i_auroc // "null"), (.validation_metrics.p_auroc // "null"), (.validation_metrics.aupro // "null")] | map(tostring) | join("\t")' "$d/tune.json")	$crit	$wall	$(awk -v u="$usr" -v s="$sys" 'BEGIN { print u + s }')")
+    if awk -v a="$crit" -v b="$bestc" 'BEGIN { exit !(a > b) }'; then best=$c bestc=$crit; fi
+done
+d="$OUT/${best//:/-}"
+den=$(jq -r .choice.denoise "$d/tune.json") layers=$(jq -r .choice.layers "$d/tune.json") score=$(jq -r .choice.image_score "$d/tune.json")
+CHOSEN="chosen: $(cand_defaults "$best") --steps $STEPS --denoise '$den' --feat-layers $layers --image-score $score"
+pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
+{
+    echo "# MTD defaults chosen on the training split alone"
+    echo
+    echo "Command (features: $FEAT_BACKBONE; GLAD_WEIGHTS=${GLAD_WEIGHTS:-unset}):"
+    echo
+    echo "    $CMDLINE"
+    echo
+    echo "Each candidate: recipes/tune.sh on the MTD training split ($(jq -r '.validation.train_normals' "$d/tune.json") normals):"
+    echo "$(jq -r '.validation.held_out' "$d/tune.json") held out ($(jq -r '.validation.holdout_rule' "$d/tune.json")), $(jq -r '.validation.anomalies' "$d/tune.json");"
+    echo "model (preset tiny, ATP loss, $STEPS steps, batch $BATCH) trained on the other $(jq -r '.model.trained_on' "$d/tune.json")."
+    echo "Criterion: the mean of validation I-AUROC, P-AUROC and AUPRO; ties keep the earlier row/candidate."
+    echo
+    echo "| candidate | denoising | layers | image score | val I-AUROC | val P-AUROC | val AUPRO | criterion | wall s | CPU s |"
+    echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|"
+    for r in "${rows[@]}"; do
+        IFS=$'\t' read -r c s l i vi vp vpro cr w cpu <<< "$r"
+        echo "| $c | $s | $l | $i | $(pct "$vi") | $(pct "$vp") | $(pct "$vpro") | $(pct "$cr") | $w | $cpu |"
+    done
+    echo
+    echo "Chosen (the line \`recipes/mtd.sh --show-defaults\` prints when mtd.sh uses these defaults):"
+    echo
+    echo "$CHOSEN"
+    echo
+    echo "Wall/CPU seconds are each candidate's whole tune.sh run (encode, train, every strategy's"
+    echo "reconstruction of the validation set, features, rescoring) on this machine; a cached rerun"
+    echo "shows only what it recomputed."
+    for c in $CANDS; do
+        echo
+        echo "## candidate $c: every configuration"
+        echo
+        sed -n '/^| strategy | layers |/,$p' "$OUT/${c//:/-}/tune.md"
+    done
+} > "$OUT/tuning.md"
+cat "$OUT/tuning.md"
