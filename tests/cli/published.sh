@@ -38,7 +38,7 @@ check "recipe: runs on the tiny model (exit 0)" test $rc = 0
 [ $rc = 0 ] || tail -5 "$T/run.err" >&2
 check "recipe: the class found in the data is bottle" test -f "$T/out/bottle/scored.msgpack" -a -f "$T/out/table.md"
 n=$(glad-info "$T/out/bottle/scored.msgpack" 2>/dev/null | grep -vc '^#')
-check "recipe: every test image scored (4 records, amap [1,32,32] and score)" test "$n" = 4 -a "$(glad-info "$T/out/bottle/scored.msgpack" | grep 'amap:<f4\[1,32,32\]' | grep -c 'score:')" = 4
+check "recipe: every test image scored (4 records, amap [1,32,32] and score)" test "$n" = 4 -a "$(glad-info "$T/out/bottle/scored.msgpack" | grep 'amap:<f4\[1,32,32\]' | grep -c 'score=')" = 4
 check "recipe: bottle's row of GLAD's table reaches glad-denoise" grep -q 'glad-denoise.*--compat glad --steps 750 --inference-steps 25 --guidance 9 --ads --ads-backbone vit .*--ads-norm raw --threshold 0.32 --min-step 350 --saff --seed 0' <(glad-info -s "$T/out/bottle/recon.msgpack")
 check "recipe: GLAD's scoring (preset glad, v 0, the given DINO blocks)" grep -q 'glad-score.*--preset glad --v 0' <(glad-info -s "$T/out/bottle/scored.msgpack")
 check "recipe: the ADS decision of every image is recorded" test "$(glad-info --json "$T/out/bottle/recon.msgpack" | grep -c '"ads_step":')" = 4
