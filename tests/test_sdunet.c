@@ -5,7 +5,10 @@
  * inputs and timesteps all come from the files. Self-contained: the configs
  * and model files load refuses (missing tensor, wrong shape or dtype, absurd
  * or unsupported configs, non-finite weights, bad forward sizes), a random
- * model's batch independence, and the token kernels against naive loops. */
+ * model's batch independence, and the token kernels against naive loops.
+ * Also the safetensors reader's two ways in (io/safetensors.h): a file
+ * mapped, the same bytes from memory, and the variant model loaded in place
+ * from the mapping. */
 #include <stdlib.h>
 #include <unistd.h>
 #include <omp.h>
@@ -354,8 +357,78 @@ static void random_model(void)
     glad_sdunet_free(u);
 }
 
+/* glad_st_open maps a regular file; glad_st_open_mem copies bytes; both give
+ * the same entries, data and metadata; the bounds checks hold on both; the
+ * SD UNet uses the mapped weights in place (4-byte-aligned data) */
+static void st_mapped(void)
+{
+    const char *path = "/tmp/glad-test-sdunet-map.safetensors";
+    glad_tensor a, b;
+    int64_t sa[2] = {3, 5}, sb[1] = {7};
+    CHECK(glad_tensor_alloc(&a, GLAD_DT_F32, 2, sa) == 0 && glad_tensor_alloc(&b, GLAD_DT_F64, 1, sb) == 0);
+    for (int i = 0; i < 15; i++) ((float *)a.data)[i] = (float)i * 0.5f - 3;
+    for (int i = 0; i < 7; i++) ((double *)b.data)[i] = i * 1.25;
+    const char *names[] = {"w.a", "w.b"}, *mk[] = {"config"}, *mv[] = {"{\"k\": 1}"};
+    const glad_tensor *ts[] = {&a, &b};
+    CHECK(glad_st_save(path, 2, names, ts, 1, mk, mv) == 0);
+    FILE *f = fopen(path, "rb");
+    static unsigned char bytes[4096];
+    size_t n = f ? fread(bytes, 1, sizeof bytes, f) : 0;
+    if (f) fclose(f);
+    glad_st *m = NULL, *c = NULL;
+    CHECKF(glad_st_open(&m, path) == 0, "%s", glad_error_detail());
+    CHECKF(n > 8 && glad_st_open_mem(&c, bytes, n, "bytes") == 0, "%s", glad_error_detail());
+    if (!m || !c) { glad_st_close(m); glad_st_close(c); return; }
+    CHECK(glad_st_is_mapped(m) == 1 && glad_st_is_mapped(c) == 0);
+    CHECK(glad_st_count(m) == 2 && glad_st_count(c) == 2);
+    for (int i = 0; i < 2; i++) {
+        const glad_st_entry *em = glad_st_find(m, names[i]), *ec = glad_st_find(c, names[i]);
+        CHECK(em && ec && em->dtype == ec->dtype && em->begin == ec->begin && em->end == ec->end &&
+              !memcmp(glad_st_data(m, em), glad_st_data(c, ec), em->end - em->begin) &&
+              !memcmp(glad_st_data(m, em), ts[i]->data, em->end - em->begin));
+    }
+    CHECK(!strcmp(glad_st_meta(m, "config"), mv[0]) && !strcmp(glad_st_meta(c, "config"), mv[0]));
+    glad_st_close(m);
+    glad_st_close(c);
+    /* every cut of the file is refused from memory, as test_stream checks from files */
+    int ok = 1;
+    for (size_t k = 0; k < n && ok; k++)
+        if (glad_st_open_mem(&c, bytes, k, "cut") == 0) { ok = 0; glad_st_close(c); }
+    CHECK(ok);
+    CHECK(glad_st_open_mem(&c, bytes, 0, "empty") == GLAD_EFORMAT && strstr(glad_error_detail(), "empty"));
+    remove(path);
+    glad_tensor_free(&a);
+    glad_tensor_free(&b);
+    /* the variant model loads from the mapping and uses its weights in place: the
+     * same eps as from a copy of the file's bytes (glad_sdunet_load_st) */
+    const char *wp = "tests/fixtures/sd-unet-variant.weights.safetensors";
+    glad_sdunet *u1 = NULL, *u2 = NULL;
+    glad_st *w = NULL;
+    CHECKF(glad_sdunet_load(wp, &u1) == 0, "%s", glad_error_detail());
+    CHECK(glad_st_open(&w, wp) == 0 && glad_st_is_mapped(w));
+    CHECKF(w && glad_sdunet_load_st(w, wp, &u2) == 0, "%s", glad_error_detail());
+    if (u1 && u2) {
+        const glad_sdunet_config *cf = glad_sdunet_cfg(u1);
+        int B = 1, S = 8, L = 3, X = cf->cross_attention_dim, C = cf->in_channels, O = cf->out_channels;
+        float *x = malloc(sizeof(float) * C * S * S), *ctx = malloc(sizeof(float) * L * X),
+              *e1 = malloc(sizeof(float) * O * S * S), *e2 = malloc(sizeof(float) * O * S * S), t = 301;
+        if (x && ctx && e1 && e2) {
+            for (int i = 0; i < C * S * S; i++) x[i] = (float)((i * 37) % 200) / 100.0f - 1;
+            for (int i = 0; i < L * X; i++) ctx[i] = (float)((i * 53) % 200) / 100.0f - 1;
+            CHECK(glad_sdunet_forward(u1, e1, x, B, S, S, &t, ctx, L) == 0 &&
+                  glad_sdunet_forward(u2, e2, x, B, S, S, &t, ctx, L) == 0 &&
+                  !memcmp(e1, e2, sizeof(float) * O * S * S));
+        }
+        free(x); free(ctx); free(e1); free(e2);
+    }
+    glad_sdunet_free(u1);
+    glad_sdunet_free(u2);
+    glad_st_close(w);
+}
+
 int main(void)
 {
+    st_mapped();
     configs();
     refusals();
     tokens();

@@ -7,6 +7,11 @@
 # NAMEs (default: mobilenet): mobilenet (both MobileNetV2 .tflite files, used as
 # they are), dino-vitb8, dino-vits8 (DINO ViT; convert with convert.py dino),
 # wrn101, wrn50 (torchvision Wide ResNets; convert with convert.py resnet).
+# glad, glad-mpdd: print where GLAD's released models (per-class SD UNets) and
+# Stable Diffusion v1-4 are published and the convert.py commands that make
+# recipes/glad-published.sh's --weights folder (MVTec / MPDD classes, with the
+# checkpoint step of each class from glad-published.tsv); nothing is
+# downloaded (the files sit behind a licence click and a OneDrive share).
 # Files go to DIR (default: this script's folder); the recipes look for
 # MobileNetV2 there and in $GLAD_WEIGHTS. A file already present with the right
 # checksum is not downloaded again; a wrong checksum deletes the file and exits 1.
@@ -20,7 +25,7 @@ DIR=$(cd "$(dirname "$0")" && pwd)
 while [ $# -gt 0 ]; do
     case "$1" in
     --dir) DIR=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fetch.sh: unknown option $1" >&2; exit 2 ;;
     *) break ;;
     esac
@@ -50,6 +55,30 @@ get() {   # get URL FILE SHA256|prefix:HEX|none
     echo "fetch.sh: $2: ok" >&2
 }
 
+# glad_where DATASET: the instructions for GLAD's models (stdout)
+glad_where() {
+    W=$DIR/glad
+    cat <<EOT
+GLAD's models are not downloaded by fetch.sh. Fetch them by hand:
+  Stable Diffusion v1-4, the diffusers folder (unet/ vae/ scheduler/ text_encoder/ tokenizer/):
+    https://huggingface.co/CompVis/stable-diffusion-v1-4 (accept the licence on the page, then
+    git lfs install; git clone https://huggingface.co/CompVis/stable-diffusion-v1-4)
+  GLAD's per-class UNets, model/<class>_<steps>_bs32_eps_anomaly2_0/checkpoint-<step>/pytorch_model.bin
+  (and the fine-tuned VAEs and DINOs, and a copy of SD-v1-4), "Models Trained by Us" in hyao1/GLAD's README:
+    https://stuhiteducn-my.sharepoint.com/:f:/g/personal/23b903042_stu_hit_edu_cn/Etg1bdDSnOZBt7AydlkCzMUBYKxgmM_9tB-g5M70PJhAVQ
+  DINO ViT-B/8 (Meta): $0 --dir $DIR dino-vitb8
+Then convert them (python3 with torch and numpy; the prompt embeddings need transformers,
+or run 'embed' elsewhere and copy the file), with SD14 the SD-v1-4 folder and GLAD the folder
+holding GLAD's model/ directory:
+  python3 datasets/weights/convert.py embed SD14 -o $W/prompt.safetensors
+  python3 datasets/weights/convert.py dino $DIR/dino_vitbase8_pretrain.pth $W/dino_vitbase8_pretrain.safetensors
+EOT
+    awk -F'\t' -v f="$1" -v w="$W" '$1 == f {
+        printf "  python3 datasets/weights/convert.py glad GLAD/model/%s_4000step_bs32_eps_anomaly2_0/checkpoint-%s --base SD14 -o %s/%s --embeddings %s/prompt.safetensors\n", $2, $7, w, $2, w }' \
+        "$(dirname "$0")/glad-published.tsv"
+    echo "and run: recipes/glad-published.sh --weights $W --data $(echo "$1" | tr a-z A-Z)_FOLDER$([ "$1" = mvtec ] || echo " --format $1")"
+}
+
 CORAL=https://github.com/google-coral/test_data/raw/master
 for name in "$@"; do
     case "$name" in
@@ -68,7 +97,9 @@ for name in "$@"; do
         get https://download.pytorch.org/models/wide_resnet101_2-32ee1156.pth wide_resnet101_2-32ee1156.pth prefix:32ee1156 ;;
     wrn50)
         get https://download.pytorch.org/models/wide_resnet50_2-95faca4d.pth wide_resnet50_2-95faca4d.pth prefix:95faca4d ;;
-    *) echo "fetch.sh: unknown name '$name' (mobilenet dino-vitb8 dino-vits8 wrn101 wrn50)" >&2; exit 2 ;;
+    glad) glad_where mvtec ;;
+    glad-mpdd) glad_where mpdd ;;
+    *) echo "fetch.sh: unknown name '$name' (mobilenet dino-vitb8 dino-vits8 wrn101 wrn50 glad glad-mpdd)" >&2; exit 2 ;;
     esac
 done
 case " $* " in *" dino-"*|*" wrn"*)

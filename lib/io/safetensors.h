@@ -18,9 +18,18 @@ typedef struct {
 
 typedef struct glad_st glad_st;
 
-/* Whole file read and validated. A missing or unreadable file: GLAD_EIO with
- * the detail "<path>: No such file or directory" (or "Is a directory", ...). */
+/* Open and validate. A regular file is mapped read-only (its pages are the
+ * page cache's: shared, loaded on use, reclaimable; the data pointers keep
+ * the file's alignment, the base being page-aligned); any other file, or one
+ * mmap refuses, is read whole into memory. The file must not be truncated
+ * while open (a mapped page past the new end would fault). A missing or
+ * unreadable file: GLAD_EIO with the detail "<path>: No such file or
+ * directory" (or "Is a directory", ...). */
 int glad_st_open(glad_st **st, const char *path);
+/* The same from size bytes in memory (copied; name only for messages). */
+int glad_st_open_mem(glad_st **st, const void *data, size_t size, const char *name);
+/* 1 when st is a mapping of its file, 0 when its bytes were read or copied. */
+int glad_st_is_mapped(const glad_st *st);
 void glad_st_close(glad_st *st);
 int glad_st_count(const glad_st *st);
 const glad_st_entry *glad_st_entry_at(const glad_st *st, int i);

@@ -24,33 +24,12 @@ status 2 "fetch.sh: unknown name" sh "$ROOT/datasets/weights/fetch.sh" --dir "$T
 # outputs in C (test_vae on the converted file)
 sd_tests() {
     local F=$SHARED/fixtures
-    $PY - "$F" "$T/sd" "$T/prompt.safetensors" "$T/ck" <<'PY' || { fail "sd: making the diffusers folder"; return; }
+    sd_folder "$T/sd" "$T/prompt.safetensors" bin || { fail "sd: making the diffusers folder"; return; }
+    $PY - "$F" "$T/ck" <<'PY' || { fail "sd: making GLAD's checkpoints"; return; }
 import sys, os, json, struct, numpy as np, torch
-F, D, E, CK = sys.argv[1:]
-def rd(p):
-    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); m = h.pop("__metadata__")
-    dt = {"F32": "<f4", "F64": "<f8", "I64": "<i8"}
-    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], dt[v["dtype"]]).reshape(v["shape"]).copy() for k, v in h.items()}, m
-def wr(p, t, meta=None):
-    h, blobs, off = {}, [], 0
-    for k, a in t.items():
-        b = np.ascontiguousarray(a, "<f4").tobytes(); h[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}; blobs.append(b); off += len(b)
-    if meta: h["__metadata__"] = meta
-    js = json.dumps(h).encode()
-    with open(p, "wb") as f: f.write(struct.pack("<Q", len(js)) + js + b"".join(blobs))
-u, um = rd(F + "/sd-unet.weights.safetensors"); v, vm = rd(F + "/sd-vae.weights.safetensors"); c, _ = rd(F + "/glad-latent.case.safetensors")
-for d in ("unet", "vae", "scheduler"): os.makedirs(f"{D}/{d}", exist_ok=True)
-open(f"{D}/unet/config.json", "w").write(um["config"]); open(f"{D}/vae/config.json", "w").write(vm["config"])
-torch.save({k: torch.from_numpy(a) for k, a in u.items()}, f"{D}/unet/diffusion_pytorch_model.bin")
-old = {"to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn"}
-def oldname(k):
-    for n, o in old.items():
-        if f".attentions.0.{n}." in k: return k.replace(f".{n}.", f".{o}.")
-    return k
-wr(f"{D}/vae/diffusion_pytorch_model.safetensors", {oldname(k): a for k, a in v.items()})
-json.dump({"_class_name": "PNDMScheduler", "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
-           "num_train_timesteps": 1000, "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1}, open(f"{D}/scheduler/scheduler_config.json", "w"))
-wr(E, {"ctx_uncond": c["ctx_uncond"], "ctx_text": c["ctx_text"]}, {"prompt": "a photo of sks"})
+F, CK = sys.argv[1:]
+b = open(F + "/sd-unet.weights.safetensors", "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__")
+u = {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], "<f4").reshape(v["shape"]).copy() for k, v in h.items()}
 # GLAD's fine-tuned UNet: a plain state dict in checkpoint-N/pytorch_model.bin, weights changed
 os.makedirs(f"{CK}/checkpoint-5", exist_ok=True)
 torch.save({k: torch.from_numpy(a * 1.5) for k, a in u.items()}, f"{CK}/checkpoint-5/pytorch_model.bin")

@@ -10,30 +10,7 @@ PY=/usr/bin/python3
 F=$SHARED/fixtures
 if ! have_shared || [ ! -f "$F/glad-latent.case.safetensors" ]; then skip "latent: ../shared/fixtures/sd-* absent"; done_tests; exit; fi
 if ! $PY -c 'import numpy' 2>/dev/null; then skip "latent: python3-numpy not installed"; done_tests; exit; fi
-$PY - "$F" "$T/sd" "$T/prompt.safetensors" <<'PY'
-import sys, os, json, struct, numpy as np
-F, D, E = sys.argv[1:]
-def rd(p):
-    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); m = h.pop("__metadata__")
-    dt = {"F32": "<f4", "F64": "<f8", "I64": "<i8"}
-    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], dt[v["dtype"]]).reshape(v["shape"]) for k, v in h.items()}, m
-def wr(p, t, meta=None):
-    h, blobs, off = {}, [], 0
-    for k, a in t.items():
-        b = np.ascontiguousarray(a, "<f4").tobytes(); h[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}; blobs.append(b); off += len(b)
-    if meta: h["__metadata__"] = meta
-    js = json.dumps(h).encode()
-    with open(p, "wb") as f: f.write(struct.pack("<Q", len(js)) + js + b"".join(blobs))
-c, cm = rd(F + "/glad-latent.case.safetensors")
-for part in ("unet", "vae"):
-    t, m = rd(f"{F}/sd-{part}.weights.safetensors")
-    os.makedirs(f"{D}/{part}", exist_ok=True)
-    open(f"{D}/{part}/config.json", "w").write(m["config"])
-    wr(f"{D}/{part}/diffusion_pytorch_model.safetensors", t)
-os.makedirs(f"{D}/scheduler", exist_ok=True)
-json.dump(json.loads(cm["config"])["scheduler"], open(f"{D}/scheduler/scheduler_config.json", "w"))
-wr(E, {"ctx_uncond": c["ctx_uncond"], "ctx_text": c["ctx_text"]}, {"prompt": "a photo of sks"})
-PY
+sd_folder "$T/sd" "$T/prompt.safetensors"
 $PY "$ROOT/datasets/weights/convert.py" sd "$T/sd" -o "$T/m" --embeddings "$T/prompt.safetensors" 2>/dev/null
 check "convert.py sd wrote the latent model folder" test -f "$T/m/unet.safetensors" -a -f "$T/m/vae.safetensors" -a -f "$T/m/prompt.safetensors"
 glad-synth --make-dataset "$T/demo" --classes pill --size 32 --train 1 --test-good 1 --test-defect 1

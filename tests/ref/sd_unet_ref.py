@@ -256,13 +256,12 @@ def check(weights, case):
             print("%seps rel err %.3g" % (p, float((eps - ref).abs().max() / ref.abs().max())))
 
 
-def bench(threads, reps, sizes):
-    torch.set_num_threads(threads)
-    t0 = time.time()
+def randomise(m, seed):
+    """the scales of glad's random model (sdunet.h), uniform, in place;
+    returns the generator (bench draws its inputs from it next)"""
+    g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        m = UNet(SD14).eval()
-        g = torch.Generator().manual_seed(1)
-        for name, p in m.named_parameters():   # the scales of glad's random model (sdunet.h), uniform
+        for name, p in m.named_parameters():
             if p.dim() >= 2:
                 a = p[0].numel() ** -0.5
             else:
@@ -270,6 +269,15 @@ def bench(threads, reps, sizes):
             p.uniform_(-a * 3 ** 0.5, a * 3 ** 0.5, generator=g)
             if p.dim() == 1 and "norm" in name and name.endswith("weight"):
                 p.add_(1.0)
+    return g
+
+
+def bench(threads, reps, sizes):
+    torch.set_num_threads(threads)
+    t0 = time.time()
+    with torch.no_grad():
+        m = UNet(SD14).eval()
+        g = randomise(m, 1)
         print("params=%d\nbuild_s=%.2f" % (sum(p.numel() for p in m.parameters()), time.time() - t0))
         for size in sizes:
             B, L = 2, 77
