@@ -190,3 +190,66 @@ metrics_row() {
         | awk -F, -v n="$name" 'NR > 1 && $1 == "all" {
             f = "%.1f"; printf "| %s | " f " | " f " | " f " |\n", n, 100 * $4, 100 * $7, 100 * $10 }'
 }
+
+# --- feature extractors that learn (issue #21): choosing the epochs of
+# glad-adapt on synthetic validation, never on the test set (ddad.sh
+# --adapt-epochs auto, run.sh --dino-ft-epochs auto)
+# holdout_shards N: the shard count of tune.sh's hold-out of N training normals
+# (15 %, at least 4 images when the set allows; shard 0 is held out)
+holdout_shards() {
+    local n=$1 N
+    N=$(awk 'BEGIN { n = int(1 / 0.15 + 0.5); print (n < 2 ? 2 : n) }')
+    while [ "$N" -gt 2 ] && [ $(( (n + N - 1) / N )) -lt 4 ]; do N=$((N - 1)); done
+    echo "$N"
+}
+# adapt_choose DIR MAX VAL 'FEATURE OPTIONS' 'SCORE OPTIONS': scores the
+# validation stream VAL (reconstructed, labelled) with each DIR/feat{0..MAX},
+# writes DIR/val.tsv (epochs, I-AUROC, P-AUROC, AUPRO, criterion: tune.sh's mean
+# of the defined ones) and prints the epoch count of the highest criterion
+# (ties keep the fewer epochs; feat0 is the backbone unadapted)
+adapt_choose() {
+    local dir=$1 max=$2 val=$3 fo=$4 so=$5 k
+    printf 'epochs\ti_auroc\tp_auroc\taupro\tcriterion\n' > "$dir/val.tsv.tmp"
+    for k in $(seq 0 "$max"); do
+        cached "$dir/val-feat$k.scored.msgpack" "glad-features $fo --weights $dir/feat$k.safetensors $val | glad-score $so"
+        glad-auroc --by none --format csv "$dir/val-feat$k.scored.msgpack" 2> >(grep -v "have split 'train'" >&2) \
+            | awk -F, -v k="$k" 'NR > 1 && $1 == "all" {
+                n = 0; c = 0; split($4 "," $7 "," $10, m, ",")
+                for (i = 1; i <= 3; i++) if (m[i] ~ /^[0-9.eE+-]+$/) { c += m[i]; n++ } else m[i] = "null"
+                printf "%d\t%s\t%s\t%s\t%.6f\n", k, m[1], m[2], m[3], n ? c / n : -1 }' >> "$dir/val.tsv.tmp"
+    done
+    mv "$dir/val.tsv.tmp" "$dir/val.tsv"
+    awk -F'\t' 'NR > 1 && (NR == 2 || $5 > b) { b = $5; k = $1 } END { print k }' "$dir/val.tsv"
+}
+# adapt_md WHAT NAME DIR K HOW: the choice as a markdown table (like tune.sh's)
+adapt_md() {
+    echo "| $1 chosen on synthetic validation | epochs | how (validation only) |"
+    echo "|---|---:|---|"
+    echo "| $2 | $4 | $5 |"
+    echo
+    echo "| epochs | val I-AUROC | val P-AUROC | val AUPRO |"
+    echo "|---:|---:|---:|---:|"
+    awk -F'\t' 'function p(x) { return (x == "" || x == "null") ? "n/a" : sprintf("%.1f", 100 * x) }
+        NR > 1 { printf "| %d | %s | %s | %s |\n", $1, p($2), p($3), p($4) }' "$3/val.tsv"
+}
+# dino_ft D MODEL TRAIN VAL EPOCHS MAX 'DENOISE OPTIONS' 'SCORE OPTIONS': GLAD's
+# DINO fine-tuning of $VIT for one class, in D/dino: the training split TRAIN
+# reconstructed with MODEL (glad-denoise DENOISE OPTIONS), glad-adapt -m dino-ft
+# at $DINO_SIZE for EPOCHS (auto: MAX, then the count adapt_choose picks on the
+# validation stream VAL). With VAL (tune.sh's) the decision threshold is
+# calibrated again on it with the chosen weights (D/dino/thresholds.json).
+# Prints the chosen epoch count; the weights are D/dino/feat{that}.safetensors.
+dino_ft() {
+    local d=$1 model=$2 train=$3 val=$4 e=$5 max=$6 den=$7 so=$8 E
+    E=$e; [ "$E" = auto ] && E=$max
+    mkdir -p "$d/dino"
+    cached "$d/dino/train-recon.msgpack" "glad-denoise --model $model $den --seed $SEED $train"
+    cached "$d/dino/feat$E.safetensors" "glad-adapt -m dino-ft -b $VIT --epochs $E --size $DINO_SIZE --seed $SEED -o $d/dino $d/dino/train-recon.msgpack; cp $d/dino/feat$E.safetensors @OUT"
+    if [ -n "$val" ]; then
+        cached "$d/dino/val-recon.msgpack" "glad-denoise --model $model $den --seed $SEED $val"
+        if [ "$e" = auto ]; then e=$(adapt_choose "$d/dino" "$max" "$d/dino/val-recon.msgpack" "--backbone vit --size $DINO_SIZE" "$so")
+        else cached "$d/dino/val-feat$e.scored.msgpack" "glad-features --backbone vit --size $DINO_SIZE --weights $d/dino/feat$e.safetensors $d/dino/val-recon.msgpack | glad-score $so"; fi
+        cached "$d/dino/thresholds.json" "glad-auroc --calibrate @OUT $d/dino/val-feat$e.scored.msgpack 2> >(grep -v \"have split 'train'\" >&2)"
+    fi
+    echo "$e"
+}

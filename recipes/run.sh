@@ -7,6 +7,7 @@
 #                  [--out DIR] [--size N] [--steps N] [--batch N] [--seed S]
 #                  [--backbone auto|unet|mobilenetv2] [--preset P] [--feat-layers LIST]
 #                  [--image-score R] [--tile N [--overlap P]] [--tune]
+#                  [--vit WEIGHTS --dino-ft-epochs N|auto [--dino-ft-max N]]
 #
 # Knobs (without them the recipe is unchanged): --preset (glad-train preset,
 # default tiny), --feat-layers (default unet 0,1 / MobileNetV2 5,12),
@@ -16,6 +17,14 @@
 # denoising strategy, layers and image score on synthetic validation and
 # calibrates the decision threshold; its model is used; OUT/images.csv lists
 # the per-image decisions, OUT/<class>/decisions.txt the figures at the threshold). Knobs given explicitly are not tuned.
+#
+# GLAD's DINO fine-tuning (issue #21): --vit WEIGHTS (a DINO ViT, safetensors)
+# scores with that ViT fine-tuned per class for --dino-ft-epochs N (glad-adapt
+# -m dino-ft, 0 = the ViT as given) on glad-denoise reconstructions of the
+# training split (same strategy as the test); "auto" (needs --tune) chooses N in
+# 0..--dino-ft-max (default 15, GLAD's) on tune.sh's synthetic validation split,
+# never the test set, and calibrates the threshold again with those features.
+# OUT/<class>/dino/ holds the weights and val.tsv; the table lists the choice.
 #
 # Feature backbone (auto): MobileNetV2 when its .tflite weights are in
 # $GLAD_WEIGHTS or datasets/weights/ (datasets/weights/fetch.sh), else the
@@ -27,6 +36,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 DATA="" FORMAT=mvtec CLASSES="" OUT="$ROOT/results/main" SIZE=64 STEPS=300 BATCH=8 SEED=1
 THRESHOLD=0.05 MIN_STEP=100
+VIT="" DINO_FT=0 DINO_MAX=15
 while [ $# -gt 0 ]; do
     case "$1" in
     --data) DATA=$2; shift 2 ;;
@@ -39,12 +49,22 @@ while [ $# -gt 0 ]; do
     --seed) SEED=$2; shift 2 ;;
     --threshold) THRESHOLD=$2; shift 2 ;;
     --backbone) BACKBONE=$2; shift 2 ;;
+    --vit) VIT=$2; shift 2 ;;
+    --dino-ft-epochs) DINO_FT=$2; shift 2 ;;
+    --dino-ft-max) DINO_MAX=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
     *)  k=0; KNOBS=1; knob_arg "$1" "${2:-}" || k=$?
         case $k in 1) shift 2 ;; 2) shift ;; *) echo "run.sh: unknown option $1" >&2; exit 2 ;; esac ;;
     esac
 done
 knob_check
+if [ -n "$VIT" ]; then   # GLAD's DINO fine-tuning (issue #21)
+    case "$DINO_FT" in auto) [ "$TUNE" = 1 ] || { echo "run.sh: --dino-ft-epochs auto needs --tune (its validation split)" >&2; exit 2; } ;;
+    ''|*[!0-9]*) echo "run.sh: --dino-ft-epochs takes a number or 'auto'" >&2; exit 2 ;; esac
+    case "$DINO_MAX" in ''|*[!0-9]*|0) echo "run.sh: --dino-ft-max takes a positive number" >&2; exit 2 ;; esac
+    [ "$TILE" = 0 ] || { echo "run.sh: --vit does not combine with --tile" >&2; exit 2; }
+    DINO_SIZE=$SIZE
+elif [ "$DINO_FT" != 0 ]; then echo "run.sh: --dino-ft-epochs needs --vit WEIGHTS" >&2; exit 2; fi
 if [ -z "$DATA" ]; then
     DATA="$ROOT/results/demo-data"
     if [ ! -f "$DATA/.complete" ]; then
@@ -95,7 +115,15 @@ for c in ${CLASSES//,/ }; do
     glad-denoise --model "$model" "${den[@]}" --seed "$SEED" "$d/test.msgpack" > "$d/recon.msgpack"
     # the encoder's two finest levels; GLAD's top-250 mean is 0.1 % of a 512x512 map,
     # at 64x64 the image score takes the top 50 (1.2 %)
-    glad-features $(feat_opts "$model" "--layers 0,1") "$d/recon.msgpack" \
+    feat=($(feat_opts "$model" "--layers 0,1"))
+    if [ -n "$VIT" ]; then   # GLAD's DINO fine-tuning (lib.sh dino_ft)
+        if [ "$TUNE" = 1 ]; then tr=$d/tune/train.msgpack val=$d/tune/val.msgpack; else tr=$d/train.msgpack val=""; fi
+        e=$(dino_ft "$d" "$model" "$tr" "$val" "$DINO_FT" "$DINO_MAX" "${den[*]}" "--preset glad --image-score ${IMAGE_SCORE:-topk-mean:50}")
+        feat=(--backbone vit --size "$DINO_SIZE" --weights "$d/dino/feat$e.safetensors")
+        echo "$e" > "$d/dino/epochs"
+        [ "$TUNE" = 0 ] || { TUNE_THRESHOLDS=$d/dino/thresholds.json; thr=(--threshold-file "$TUNE_THRESHOLDS"); }
+    fi
+    glad-features "${feat[@]}" "$d/recon.msgpack" \
         | glad-score --preset glad --image-score "${IMAGE_SCORE:-topk-mean:50}" "${thr[@]}" \
         | tile_merge_f topk-mean:50 > "$d/scored.msgpack"
     if [ "$TUNE" = 1 ]; then
@@ -113,6 +141,10 @@ done > "$OUT/images.csv"
     glad-auroc --format markdown "${scored[@]}"
     echo
     echo "feature backbone: $FEAT_BACKBONE"
+    if [ -n "$VIT" ]; then
+        echo
+        echo "features: the ViT $VIT fine-tuned per class (GLAD's DINO fine-tuning), epochs:$(for c in ${CLASSES//,/ }; do printf ' %s %s' "$c" "$(cat "$OUT/$c/dino/epochs")"; done)$([ "$DINO_FT" = auto ] && echo " (chosen on synthetic validation, 0..$DINO_MAX: OUT/<class>/dino/val.tsv)")"
+    fi
     if [ "$TUNE" = 1 ]; then
         echo
         tune_md_header

@@ -130,36 +130,27 @@ static int grow(glad_train_data *d, int *cap, size_t per, int atp)
     return 0;
 }
 
+typedef struct { glad_train_data *d; int cap, atp; } loader;
+
+static int load_one(const glad_record *r, void *arg)
+{
+    loader *l = arg;
+    glad_train_data *d = l->d;
+    const glad_tensor *im;
+    int c, h, w;
+    /* room for the record's image before it is validated and copied */
+    size_t per = glad_record_get_tensor(r, "image", &im) == 0 && glad_tensor_chw(im, &c, &h, &w) == 0 ? (size_t)c * h * w : 1;
+    if (d->n > 0) per = (size_t)d->C * d->S * d->S;
+    GLAD_TRY(grow(d, &l->cap, per, l->atp));
+    return add_record(d, r, l->atp);
+}
+
 int glad_train_data_load(glad_train_data *d, const char *path, glad_train_loss loss)
 {
     memset(d, 0, sizeof *d);
-    const char *name = !path || !strcmp(path, "-") ? "<stdin>" : path;
-    glad_reader *rd = NULL;
-    int rc = glad_reader_open(&rd, path);
-    if (rc < 0) {   /* the reader's detail says why ("No such file or directory", "byte 0: ...") */
-        char why[512];
-        snprintf(why, sizeof why, "%s", glad_error_detail());
-        if (rd) glad_reader_close(rd);
-        return glad_fail(rc, "%s: %s", name, why[0] ? why : "invalid stream");
-    }
-    glad_record r;
-    glad_record_init(&r);
-    int cap = 0, atp = loss == GLAD_TRAIN_ATP, bad = 0;
-    while ((rc = glad_reader_next(rd, &r)) == 1) {
-        const glad_tensor *im;
-        int c, h, w;
-        /* room for the record's image before it is validated and copied */
-        size_t per = glad_record_get_tensor(&r, "image", &im) == 0 && glad_tensor_chw(im, &c, &h, &w) == 0 ? (size_t)c * h * w : 1;
-        if (d->n > 0) per = (size_t)d->C * d->S * d->S;
-        if ((rc = grow(d, &cap, per, atp)) || (rc = add_record(d, &r, atp))) { bad = 1; break; }
-    }
-    if (rc < 0 && !bad) {   /* the reader's */
-        const char *m = glad_reader_error(rd);
-        rc = glad_fail(rc, "%s: %s", name, m && *m ? m : "invalid stream");
-    }
-    glad_record_free(&r);
-    glad_reader_close(rd);
-    if (rc == 0 && d->n == 0) rc = glad_fail(GLAD_ENOTFOUND, "no training records in %s", name);
+    loader l = {d, 0, loss == GLAD_TRAIN_ATP};
+    int rc = glad_reader_each(path, load_one, &l);
+    if (rc == 0 && d->n == 0) rc = glad_fail(GLAD_ENOTFOUND, "no training records in %s", !path || !strcmp(path, "-") ? "<stdin>" : path);
     if (rc < 0) glad_train_data_free(d);
     return rc == GLAD_EINVAL ? GLAD_EFORMAT : rc < 0 ? rc : 0;
 }

@@ -606,6 +606,32 @@ void glad_reader_close(glad_reader *rd)
     free(rd);
 }
 
+int glad_reader_each(const char *path, int (*each)(const glad_record *r, void *arg), void *arg)
+{
+    const char *name = !path || !strcmp(path, "-") ? "<stdin>" : path;
+    glad_reader *rd = NULL;
+    int rc = glad_reader_open(&rd, path);
+    if (rc < 0) {   /* the reader's detail says why ("No such file or directory", "byte 0: ...") */
+        char why[512];
+        snprintf(why, sizeof why, "%s", glad_error_detail());
+        if (rd) glad_reader_close(rd);
+        return glad_fail(rc, "%s: %s", name, why[0] ? why : "invalid stream");
+    }
+    glad_record r;
+    glad_record_init(&r);
+    int stop = 0;
+    while ((rc = glad_reader_next(rd, &r)) == 1)
+        if ((stop = each(&r, arg)) != 0) break;
+    if (stop) rc = stop < 0 ? stop : 0;
+    else if (rc < 0) {   /* the reader's */
+        const char *m = glad_reader_error(rd);
+        rc = glad_fail(rc, "%s: %s", name, m && *m ? m : "invalid stream");
+    }
+    glad_record_free(&r);
+    glad_reader_close(rd);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ writer */
 
 struct glad_writer {

@@ -40,6 +40,12 @@ const char *glad_reader_error(const glad_reader *rd);
 uint64_t glad_reader_offset(const glad_reader *rd);   /* bytes of (decompressed) stream consumed */
 long glad_reader_index(const glad_reader *rd);         /* records returned so far */
 void glad_reader_close(glad_reader *rd);
+/* Every record of path ("-" or NULL = stdin) through each(r, arg), in
+ * order, until it returns nonzero: < 0 stops with that code (and its
+ * detail), > 0 stops with 0. A stream that cannot be opened or read fails
+ * with the reader's code and the detail "PATH: why" ("<stdin>: ..."); 0 at
+ * its clean end. The loop the training-set loaders share. */
+int glad_reader_each(const char *path, int (*each)(const glad_record *r, void *arg), void *arg);
 
 /* Maximum size of one encoded record (guards against absurd declared
  * lengths): 4 GiB by default. */

@@ -199,55 +199,47 @@ static int get_image(const glad_record *r, const char *field, int S, int resize,
     return rc;
 }
 
+typedef struct { adata *d; int two, size, cap, c0, c1; const char *name; } loader;
+
+/* one record's 'image' (and 'recon' when two) into slot d->n, growing the arrays */
+static int load_one(const glad_record *r, void *arg)
+{
+    loader *l = arg;
+    adata *d = l->d;
+    if (d->n == 0) {
+        const glad_tensor *t;
+        int c, h, w;
+        if (glad_record_get_tensor(r, "image", &t) == 0 && glad_tensor_chw(t, &c, &h, &w) == 0) d->S = l->size > 0 ? l->size : h;
+        if (d->S <= 0 || d->S > GLAD_RESIZE_MAX_SIDE) d->S = 1;
+    }
+    size_t per = (size_t)3 * d->S * d->S;
+    if (d->n == l->cap) {
+        int nc = l->cap ? 2 * l->cap : 64;
+        size_t bytes;
+        if (glad_mul_size(per * 4, (size_t)nc, &bytes) || bytes > GLAD_MAX_ALLOC) return glad_fail(GLAD_ERANGE, "%s: too many images to hold", l->name);
+        float *ni = realloc(d->img, bytes), *nr = l->two ? realloc(d->rec, bytes) : NULL;
+        if (ni) d->img = ni;
+        if (nr) d->rec = nr;
+        uint64_t *nd = realloc(d->ids, sizeof(uint64_t) * (size_t)nc);
+        if (nd) d->ids = nd;
+        if (!ni || (l->two && !nr) || !nd) return glad_fail(GLAD_ENOMEM, "out of memory");
+        l->cap = nc;
+    }
+    GLAD_TRY(get_image(r, "image", d->S, l->size > 0, d->img + per * d->n, &l->c0));
+    if (l->two) GLAD_TRY(get_image(r, "recon", d->S, l->size > 0, d->rec + per * d->n, &l->c1));
+    const char *id = glad_record_id(r);
+    d->ids[d->n++] = glad_rng_hash_str(id ? id : "");
+    return 0;
+}
+
 /* every record's 'image' (and 'recon' when two) */
 static int adata_load(adata *d, const char *path, int two, int size)
 {
     memset(d, 0, sizeof *d);
-    const char *name = !path || !strcmp(path, "-") ? "<stdin>" : path;
-    glad_reader *rd = NULL;
-    int rc = glad_reader_open(&rd, path);
-    if (rc < 0) {
-        char why[512];
-        snprintf(why, sizeof why, "%s", glad_error_detail());
-        if (rd) glad_reader_close(rd);
-        return glad_fail(rc, "%s: %s", name, why[0] ? why : "invalid stream");
-    }
-    glad_record r;
-    glad_record_init(&r);
-    int cap = 0, c0 = 0, c1 = 0, bad = 0;
-    while ((rc = glad_reader_next(rd, &r)) == 1) {
-        if (d->n == 0) {
-            const glad_tensor *t;
-            int c, h, w;
-            if (glad_record_get_tensor(&r, "image", &t) == 0 && glad_tensor_chw(t, &c, &h, &w) == 0) d->S = size > 0 ? size : h;
-            if (d->S <= 0 || d->S > GLAD_RESIZE_MAX_SIDE) d->S = 1;
-        }
-        size_t per = (size_t)3 * d->S * d->S;
-        if (d->n == cap) {
-            int nc = cap ? 2 * cap : 64;
-            size_t bytes;
-            if (glad_mul_size(per * 4, (size_t)nc, &bytes) || bytes > GLAD_MAX_ALLOC) { rc = glad_fail(GLAD_ERANGE, "%s: too many images to hold", name); bad = 1; break; }
-            float *ni = realloc(d->img, bytes), *nr = two ? realloc(d->rec, bytes) : NULL;
-            if (ni) d->img = ni;
-            if (nr) d->rec = nr;
-            uint64_t *nd = realloc(d->ids, sizeof(uint64_t) * (size_t)nc);
-            if (nd) d->ids = nd;
-            if (!ni || (two && !nr) || !nd) { rc = glad_fail(GLAD_ENOMEM, "out of memory"); bad = 1; break; }
-            cap = nc;
-        }
-        if ((rc = get_image(&r, "image", d->S, size > 0, d->img + per * d->n, &c0)) ||
-            (two && (rc = get_image(&r, "recon", d->S, size > 0, d->rec + per * d->n, &c1)))) { bad = 1; break; }
-        const char *id = glad_record_id(&r);
-        d->ids[d->n++] = glad_rng_hash_str(id ? id : "");
-    }
-    if (rc < 0 && !bad) {
-        const char *m = glad_reader_error(rd);
-        rc = glad_fail(rc, "%s: %s", name, m && *m ? m : "invalid stream");
-    }
-    glad_record_free(&r);
-    glad_reader_close(rd);
-    d->C = c0;
-    if (rc == 0 && d->n == 0) rc = glad_fail(GLAD_ENOTFOUND, "no records in %s", name);
+    loader l = {d, two, size, 0, 0, 0, !path || !strcmp(path, "-") ? "<stdin>" : path};
+    int rc = glad_reader_each(path, load_one, &l);
+    d->C = l.c0;
+    if (rc == 0 && d->n == 0) rc = glad_fail(GLAD_ENOTFOUND, "no records in %s", l.name);
     if (rc < 0) adata_free(d);
     return rc < 0 ? rc : 0;
 }
