@@ -106,6 +106,45 @@ static void conv_case(int C, int H, int W, int OC, int k, double tol, const char
     free(x); free(w); free(b); free(o1); free(o2); free(o3); free(ws); free(ref); free(ab);
 }
 
+/* glad_bf16_gemm against a double reference on the bf16-rounded operands:
+ * |err| <= 4e-6 sum_k |a b| per element (fp32 sums only), for both layouts
+ * of B, alpha, accumulation, packed B, and sizes that need every padding */
+static void gemm_case(int M, int N, int K, int bt, float alpha, int add)
+{
+    uint64_t s = 0x9e3779b97f4a7c15ull ^ (uint64_t)(M * 131 + N * 7 + K + bt);
+    size_t lda = (size_t)K + 3, ldb = (bt ? (size_t)K : (size_t)N) + 5, ldc = (size_t)N + 2;
+    float *A = malloc(sizeof(float) * M * lda), *B = malloc(sizeof(float) * (bt ? N : K) * ldb);
+    float *C = malloc(sizeof(float) * M * ldc), *C2 = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
+    uint16_t *bp = aligned_alloc(64, (glad_bf16_pb_elems(K, N) * 2 + 63) / 64 * 64);
+    for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = frand(&s);
+    for (size_t i = 0; i < (size_t)(bt ? N : K) * ldb; i++) B[i] = frand(&s);
+    for (size_t i = 0; i < (size_t)M * ldc; i++) C0[i] = C[i] = C2[i] = frand(&s);
+    CHECK(glad_bf16_gemm(C, ldc, A, lda, B, ldb, bt, NULL, M, N, K, alpha, add) == 0);
+    glad_bf16_pack_b(bp, B, ldb, bt, K, N);
+    CHECK(glad_bf16_gemm(C2, ldc, A, lda, NULL, 0, bt, bp, M, N, K, alpha, add) == 0);
+    CHECKF(memcmp(C, C2, sizeof(float) * M * ldc) == 0, "gemm %dx%dx%d: packed B differs", M, N, K);
+    double worst = 0;
+    int pad_ok = 1;
+    for (int m = 0; m < M; m++) {
+        for (int n = 0; n < N; n++) {
+            double r = 0, ab = 0;
+            for (int k = 0; k < K; k++) {
+                double a = glad_bf16_round(A[(size_t)m * lda + k]), b = glad_bf16_round(bt ? B[(size_t)n * ldb + k] : B[(size_t)k * ldb + n]);
+                r += a * b;
+                ab += fabs(a * b);
+            }
+            r = alpha * r + (add ? C0[(size_t)m * ldc + n] : 0);
+            double e = fabs(C[(size_t)m * ldc + n] - r) / (fabs(alpha) * ab + 1e-30);
+            worst = e > worst ? e : worst;
+        }
+        for (size_t n = (size_t)N; n < ldc; n++) pad_ok &= C[(size_t)m * ldc + n] == C0[(size_t)m * ldc + n];
+    }
+    printf("bf16 gemm %dx%dx%d bt %d: max |err| / sum|a b| %.3g (tolerance 4e-6)\n", M, N, K, bt, worst);
+    CHECKF(worst <= 4e-6, "gemm %dx%dx%d bt %d: err %.3g", M, N, K, bt, worst);
+    CHECKF(pad_ok, "gemm %dx%dx%d: wrote past N", M, N, K);
+    free(A); free(B); free(C); free(C2); free(C0); free(bp);
+}
+
 static double rel_err(const float *a, const float *ref, size_t n)
 {
     double m = 0, r = 0;
@@ -170,6 +209,10 @@ int main(void)
         SKIP("no AVX512_BF16 (or GLAD_NO_BF16 / GLAD_NO_AVX512 set): bf16 kernels not checked");
         return check_done();
     }
+    gemm_case(13, 45, 37, 1, 0.125f, 0);
+    gemm_case(70, 33, 64, 0, 1.0f, 1);
+    gemm_case(8, 32, 2, 1, -0.5f, 1);
+    gemm_case(1, 100, 385, 0, 1.0f, 0);
     conv_case(48, 8, 8, 24, 1, 4e-6, "1x1 conv C48 OC24 8x8");
     conv_case(64, 16, 16, 32, 1, 4e-6, "1x1 conv C64 OC32 16x16");
     conv_case(32, 16, 16, 16, 3, TOL_W22, "3x3 Winograd F(2x2) C32 OC16 16x16");
