@@ -10,6 +10,8 @@
  *     f32 runs in F(4x4,3x3)): max |err| <= TOL_W22 of max |out| (bf16
  *     rounding of the transformed input and weights)
  *   UNet ddad-unet-rgb forward: max |err| <= TOL_UNET of max |eps|
+ *   ViT dino-vit (4 blocks; linear layers and attention products in bf16):
+ *     block 4's tokens max |err| <= TOL_VIT of max |ref|
  * Skips visibly on CPUs without AVX512_BF16 (or with GLAD_NO_BF16 set). */
 #include <math.h>
 #include <stdio.h>
@@ -18,12 +20,14 @@
 #include "check.h"
 #include "core/rng.h"
 #include "models/unet.h"
+#include "models/vit.h"
 #include "io/safetensors.h"
 #include "nn/bf16.h"
 #include "nn/nn.h"
 
 #define TOL_W22 6e-3
 #define TOL_UNET 1.5e-2
+#define TOL_VIT 1e-2
 
 static float frand(uint64_t *s)
 {
@@ -201,6 +205,49 @@ static void unet_fixture(const char *shared)
     free(o32); free(o16); free(again);
 }
 
+/* the DINO ViT fixture (tests/fixtures, s64: 65 tokens) in bf16 against
+ * PyTorch's fp32 block outputs; the model's bf16 cache follows its weights */
+static void vit_fixture(void)
+{
+    glad_vit *v;
+    glad_st *st;
+    glad_tensor x, ref;
+    if (glad_vit_load(&v, "tests/fixtures/dino-vit.weights.safetensors")) { SKIP("tests/fixtures/dino-vit absent"); return; }
+    if (glad_st_open(&st, "tests/fixtures/dino-vit.case.safetensors")) { CHECK(0); glad_vit_free(v); return; }
+    CHECK(glad_st_get_f32(st, "s64.x", &x) == 0 && glad_st_get_f32(st, "s64.block4", &ref) == 0);
+    int blk = 4, B = (int)x.shape[0], H = (int)x.shape[2], W = (int)x.shape[3];
+    size_t n = glad_tensor_numel(&ref);
+    float *o32 = malloc(n * 4), *o16 = malloc(n * 4), *again = malloc(n * 4);
+    CHECK(glad_vit_forward_tokens(v, x.data, B, H, W, 1, &blk, &o32, NULL) == 0);
+    CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+    CHECK(glad_vit_forward_tokens(v, x.data, B, H, W, 1, &blk, &o16, NULL) == 0);
+    CHECK(glad_vit_forward_tokens(v, x.data, B, H, W, 1, &blk, &again, NULL) == 0);   /* from the cache */
+    CHECK(memcmp(o16, again, n * 4) == 0);
+    size_t np;
+    float *w = glad_vit_param(v, "blocks.0.mlp.fc1.weight", &np);
+    CHECK(w && np > 0);
+    if (w) {
+        float keep = w[0];
+        w[0] += 1.0f;   /* the cached bf16 copy must not outlive this */
+        CHECK(glad_vit_forward_tokens(v, x.data, B, H, W, 1, &blk, &again, NULL) == 0);
+        CHECK(memcmp(o16, again, n * 4) != 0);
+        w = glad_vit_param(v, "blocks.0.mlp.fc1.weight", NULL);
+        w[0] = keep;
+        CHECK(glad_vit_forward_tokens(v, x.data, B, H, W, 1, &blk, &again, NULL) == 0);
+        CHECK(memcmp(o16, again, n * 4) == 0);
+    }
+    CHECK(glad_precision_set(GLAD_PREC_F32) == 0);
+    CHECK(glad_vit_forward_tokens(v, x.data, B, H, W, 1, &blk, &again, NULL) == 0);
+    CHECK(memcmp(o32, again, n * 4) == 0);
+    double e32 = rel_err(o32, ref.data, n), e16 = rel_err(o16, ref.data, n);
+    printf("bf16 ViT dino-vit block 4 tokens: max |err| / max |ref| f32 %.3g, bf16 %.3g (tolerance %.3g)\n", e32, e16, TOL_VIT);
+    CHECKF(e16 <= TOL_VIT, "ViT bf16 rel err %.3g", e16);
+    CHECK(e16 > e32);
+    glad_st_close(st);
+    glad_vit_free(v);
+    free(o32); free(o16); free(again);
+}
+
 int main(void)
 {
     conversions();
@@ -220,6 +267,7 @@ int main(void)
     conv_case(96, 32, 32, 8, 3, TOL_W22, "3x3 Winograd 32x32 C96 OC8 32x32");
     conv_case(17, 32, 32, 8, 3, 0, "3x3 odd C17 (stays f32)");
     conv_case(32, 8, 8, 16, 3, 0, "3x3 direct 8x8 (stays f32)");
+    vit_fixture();
     const char *sh = check_shared();
     if (sh) unet_fixture(sh);
     else SKIP("../shared absent: the UNet fixture in bf16 not checked");
