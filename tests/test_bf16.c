@@ -12,6 +12,10 @@
  *   UNet ddad-unet-rgb forward: max |err| <= TOL_UNET of max |eps|
  *   ViT dino-vit (4 blocks; linear layers and attention products in bf16):
  *     block 4's tokens max |err| <= TOL_VIT of max |ref|
+ *   MobileNetV2 (../shared's TFLite graph; its convolutions' GEMMs in bf16,
+ *     depthwise f32) blocks 5 and 12 on a 96 x 96 image: max |err| <=
+ *     TOL_MNV2 of max |f32 glad| (no PyTorch reference for this graph; f32
+ *     glad is checked against TFLite's own labels in test_tflite)
  * Skips visibly on CPUs without AVX512_BF16 (or with GLAD_NO_BF16 set). */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +23,7 @@
 #include <string.h>
 #include "check.h"
 #include "core/rng.h"
+#include "models/mobilenet.h"
 #include "models/unet.h"
 #include "models/vit.h"
 #include "io/safetensors.h"
@@ -28,6 +33,7 @@
 #define TOL_W22 6e-3
 #define TOL_UNET 1.5e-2
 #define TOL_VIT 1e-2
+#define TOL_MNV2 3e-2
 
 static float frand(uint64_t *s)
 {
@@ -248,6 +254,38 @@ static void vit_fixture(void)
     free(o32); free(o16); free(again);
 }
 
+static void mobilenet_case(const char *shared)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/weights/tf2_mobilenet_v2_1.0_224_ptq.tflite", shared);
+    glad_mobilenet *m;
+    if (glad_mobilenet_load(&m, path)) { SKIP("MobileNetV2 .tflite absent: not checked in bf16"); return; }
+    int H = 96, W = 96, blk[2] = {5, 12}, C[2], h[2], w[2];
+    size_t n[2];
+    float *x = malloc(sizeof(float) * 3 * H * W), *f[2], *g[2];
+    uint64_t s = 7;
+    for (int i = 0; i < 3 * H * W; i++) x[i] = 0.5f * frand(&s) + 0.3f * sinf((float)(i % W) * 0.2f);
+    for (int i = 0; i < 2; i++) {
+        CHECK(glad_mobilenet_out_shape(m, blk[i], H, W, &C[i], &h[i], &w[i]) == 0);
+        n[i] = (size_t)C[i] * h[i] * w[i];
+        f[i] = malloc(n[i] * 4);
+        g[i] = malloc(n[i] * 4);
+    }
+    CHECK(glad_mobilenet_features(m, x, H, W, 2, blk, f) == 0);
+    CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+    CHECK(glad_mobilenet_features(m, x, H, W, 2, blk, g) == 0);
+    CHECK(glad_precision_set(GLAD_PREC_F32) == 0);
+    for (int i = 0; i < 2; i++) {
+        double e = rel_err(g[i], f[i], n[i]);
+        printf("bf16 MobileNetV2 block %d (96x96): max |err| / max |f32| %.3g (tolerance %.3g)\n", blk[i], e, TOL_MNV2);
+        CHECKF(e > 0 && e <= TOL_MNV2, "MobileNetV2 block %d bf16 rel err %.3g", blk[i], e);
+        free(f[i]);
+        free(g[i]);
+    }
+    free(x);
+    glad_mobilenet_free(m);
+}
+
 int main(void)
 {
     conversions();
@@ -269,7 +307,7 @@ int main(void)
     conv_case(32, 8, 8, 16, 3, 0, "3x3 direct 8x8 (stays f32)");
     vit_fixture();
     const char *sh = check_shared();
-    if (sh) unet_fixture(sh);
+    if (sh) { unet_fixture(sh); mobilenet_case(sh); }
     else SKIP("../shared absent: the UNet fixture in bf16 not checked");
     return check_done();
 }

@@ -60,7 +60,7 @@ size_t glad_bf16_pa_elems(int M, int K);
 size_t glad_bf16_pb_elems(int K, int N);
 void glad_bf16_pack_a(uint16_t *dst, const float *A, size_t lda, int M, int K);
 void glad_bf16_pack_b(uint16_t *dst, const float *B, size_t ldb, int bt, int K, int N);
-/* glad_bf16_gemm on packed operands (64-byte aligned) */
+/* glad_bf16_gemm on packed operands */
 void glad_bf16_gemm_packed(float *C, size_t ldc, const uint16_t *Ap, const uint16_t *Bp, int M, int N, int K, float alpha, int add);
 /* from the cache in use: glad_bf16_pack_b of w^T for weights w (N,K)
  * (a linear layer's), made on the first call; NULL without a cache in use
