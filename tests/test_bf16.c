@@ -9,7 +9,7 @@
  *   3x3 Winograd (bf16 always in F(2x2,3x3)'s domain, also on the planes
  *     f32 runs in F(4x4,3x3)): max |err| <= TOL_W22 of max |out| (bf16
  *     rounding of the transformed input and weights)
- *   UNet ddad-unet-rgb forward: max |err| <= TOL_UNET of max |eps|
+ *   UNet ddad-unet-rgb forward (attention products in bf16 too): max |err| <= TOL_UNET of max |eps|
  *   ViT dino-vit (4 blocks; linear layers and attention products in bf16):
  *     block 4's tokens max |err| <= TOL_VIT of max |ref|
  *   MobileNetV2 (../shared's TFLite graph; its convolutions' GEMMs in bf16,
