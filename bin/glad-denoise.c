@@ -62,7 +62,7 @@ static const char usage[] =
     "      --batch N          records through the UNet at once (results do not depend on it)\n"
     "      --seed S           noise seed (noise depends on the seed and the record id only)\n"
     "      --shard K/N        only records with index %% N == K\n"
-    "      --precision P      f32 (default) | bf16: the networks' convolutions on bf16 operands with\n"
+    "      --precision P      f32 (default) | bf16: the networks' convolutions and attention on bf16 operands with\n"
     "                         fp32 sums (CPUs with AVX512_BF16; results differ from f32 by ~1e-2)\n"
     "  -o, --output FILE, --zstd, -h, --help, -V, --version\n";
 

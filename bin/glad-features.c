@@ -30,8 +30,8 @@ static const char usage[] =
     "      --feature-t T    unet: timestep of the encoder pass (default 0)\n"
     "      --f16            store features as float16 (half the stream size)\n"
     "      --shard K/N      only records with index %% N == K\n"
-    "      --precision P    f32 (default) | bf16: 1x1 and 3x3 convolutions on bf16 operands with\n"
-    "                       fp32 sums (CPUs with AVX512_BF16; features differ by ~1e-2)\n"
+    "      --precision P    f32 (default) | bf16: convolutions, linear layers and attention\n"
+    "                       products on bf16 operands with fp32 sums (CPUs with AVX512_BF16; features differ by ~1e-2)\n"
     "  -o, --output FILE, --zstd, -h, --help, -V, --version\n";
 
 typedef struct {

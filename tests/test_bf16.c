@@ -9,7 +9,13 @@
  *   3x3 Winograd (bf16 always in F(2x2,3x3)'s domain, also on the planes
  *     f32 runs in F(4x4,3x3)): max |err| <= TOL_W22 of max |out| (bf16
  *     rounding of the transformed input and weights)
- *   UNet ddad-unet-rgb forward: max |err| <= TOL_UNET of max |eps|
+ *   UNet ddad-unet-rgb forward (attention products in bf16 too): max |err| <= TOL_UNET of max |eps|
+ *   ViT dino-vit (4 blocks; linear layers and attention products in bf16):
+ *     block 4's tokens max |err| <= TOL_VIT of max |ref|
+ *   MobileNetV2 (../shared's TFLite graph; its convolutions' GEMMs in bf16,
+ *     depthwise f32) blocks 5 and 12 on a 96 x 96 image: max |err| <=
+ *     TOL_MNV2 of max |f32 glad| (no PyTorch reference for this graph; f32
+ *     glad is checked against TFLite's own labels in test_tflite)
  * Skips visibly on CPUs without AVX512_BF16 (or with GLAD_NO_BF16 set). */
 #include <math.h>
 #include <stdio.h>
@@ -17,13 +23,17 @@
 #include <string.h>
 #include "check.h"
 #include "core/rng.h"
+#include "models/mobilenet.h"
 #include "models/unet.h"
+#include "models/vit.h"
 #include "io/safetensors.h"
 #include "nn/bf16.h"
 #include "nn/nn.h"
 
 #define TOL_W22 6e-3
 #define TOL_UNET 1.5e-2
+#define TOL_VIT 1e-2
+#define TOL_MNV2 3e-2
 
 static float frand(uint64_t *s)
 {
@@ -106,6 +116,45 @@ static void conv_case(int C, int H, int W, int OC, int k, double tol, const char
     free(x); free(w); free(b); free(o1); free(o2); free(o3); free(ws); free(ref); free(ab);
 }
 
+/* glad_bf16_gemm against a double reference on the bf16-rounded operands:
+ * |err| <= 4e-6 sum_k |a b| per element (fp32 sums only), for both layouts
+ * of B, alpha, accumulation, packed B, and sizes that need every padding */
+static void gemm_case(int M, int N, int K, int bt, float alpha, int add)
+{
+    uint64_t s = 0x9e3779b97f4a7c15ull ^ (uint64_t)(M * 131 + N * 7 + K + bt);
+    size_t lda = (size_t)K + 3, ldb = (bt ? (size_t)K : (size_t)N) + 5, ldc = (size_t)N + 2;
+    float *A = malloc(sizeof(float) * M * lda), *B = malloc(sizeof(float) * (bt ? N : K) * ldb);
+    float *C = malloc(sizeof(float) * M * ldc), *C2 = malloc(sizeof(float) * M * ldc), *C0 = malloc(sizeof(float) * M * ldc);
+    uint16_t *bp = aligned_alloc(64, (glad_bf16_pb_elems(K, N) * 2 + 63) / 64 * 64);
+    for (size_t i = 0; i < (size_t)M * lda; i++) A[i] = frand(&s);
+    for (size_t i = 0; i < (size_t)(bt ? N : K) * ldb; i++) B[i] = frand(&s);
+    for (size_t i = 0; i < (size_t)M * ldc; i++) C0[i] = C[i] = C2[i] = frand(&s);
+    CHECK(glad_bf16_gemm(C, ldc, A, lda, B, ldb, bt, NULL, M, N, K, alpha, add) == 0);
+    glad_bf16_pack_b(bp, B, ldb, bt, K, N);
+    CHECK(glad_bf16_gemm(C2, ldc, A, lda, NULL, 0, bt, bp, M, N, K, alpha, add) == 0);
+    CHECKF(memcmp(C, C2, sizeof(float) * M * ldc) == 0, "gemm %dx%dx%d: packed B differs", M, N, K);
+    double worst = 0;
+    int pad_ok = 1;
+    for (int m = 0; m < M; m++) {
+        for (int n = 0; n < N; n++) {
+            double r = 0, ab = 0;
+            for (int k = 0; k < K; k++) {
+                double a = glad_bf16_round(A[(size_t)m * lda + k]), b = glad_bf16_round(bt ? B[(size_t)n * ldb + k] : B[(size_t)k * ldb + n]);
+                r += a * b;
+                ab += fabs(a * b);
+            }
+            r = alpha * r + (add ? C0[(size_t)m * ldc + n] : 0);
+            double e = fabs(C[(size_t)m * ldc + n] - r) / (fabs(alpha) * ab + 1e-30);
+            worst = e > worst ? e : worst;
+        }
+        for (size_t n = (size_t)N; n < ldc; n++) pad_ok &= C[(size_t)m * ldc + n] == C0[(size_t)m * ldc + n];
+    }
+    printf("bf16 gemm %dx%dx%d bt %d: max |err| / sum|a b| %.3g (tolerance 4e-6)\n", M, N, K, bt, worst);
+    CHECKF(worst <= 4e-6, "gemm %dx%dx%d bt %d: err %.3g", M, N, K, bt, worst);
+    CHECKF(pad_ok, "gemm %dx%dx%d: wrote past N", M, N, K);
+    free(A); free(B); free(C); free(C2); free(C0); free(bp);
+}
+
 static double rel_err(const float *a, const float *ref, size_t n)
 {
     double m = 0, r = 0;
@@ -162,6 +211,81 @@ static void unet_fixture(const char *shared)
     free(o32); free(o16); free(again);
 }
 
+/* the DINO ViT fixture (tests/fixtures, s64: 65 tokens) in bf16 against
+ * PyTorch's fp32 block outputs; the model's bf16 cache follows its weights */
+static void vit_fixture(void)
+{
+    glad_vit *v;
+    glad_st *st;
+    glad_tensor x, ref;
+    if (glad_vit_load(&v, "tests/fixtures/dino-vit.weights.safetensors")) { SKIP("tests/fixtures/dino-vit absent"); return; }
+    if (glad_st_open(&st, "tests/fixtures/dino-vit.case.safetensors")) { CHECK(0); glad_vit_free(v); return; }
+    CHECK(glad_st_get_f32(st, "s64.x", &x) == 0 && glad_st_get_f32(st, "s64.block4", &ref) == 0);
+    int blk = 4, B = (int)x.shape[0], H = (int)x.shape[2], W = (int)x.shape[3];
+    size_t n = glad_tensor_numel(&ref);
+    float *o32 = malloc(n * 4), *o16 = malloc(n * 4), *again = malloc(n * 4);
+    CHECK(glad_vit_forward_tokens(v, x.data, B, H, W, 1, &blk, &o32, NULL) == 0);
+    CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+    CHECK(glad_vit_forward_tokens(v, x.data, B, H, W, 1, &blk, &o16, NULL) == 0);
+    CHECK(glad_vit_forward_tokens(v, x.data, B, H, W, 1, &blk, &again, NULL) == 0);   /* from the cache */
+    CHECK(memcmp(o16, again, n * 4) == 0);
+    size_t np;
+    float *w = glad_vit_param(v, "blocks.0.mlp.fc1.weight", &np);
+    CHECK(w && np > 0);
+    if (w) {
+        float keep = w[0];
+        w[0] += 1.0f;   /* the cached bf16 copy must not outlive this */
+        CHECK(glad_vit_forward_tokens(v, x.data, B, H, W, 1, &blk, &again, NULL) == 0);
+        CHECK(memcmp(o16, again, n * 4) != 0);
+        w = glad_vit_param(v, "blocks.0.mlp.fc1.weight", NULL);
+        w[0] = keep;
+        CHECK(glad_vit_forward_tokens(v, x.data, B, H, W, 1, &blk, &again, NULL) == 0);
+        CHECK(memcmp(o16, again, n * 4) == 0);
+    }
+    CHECK(glad_precision_set(GLAD_PREC_F32) == 0);
+    CHECK(glad_vit_forward_tokens(v, x.data, B, H, W, 1, &blk, &again, NULL) == 0);
+    CHECK(memcmp(o32, again, n * 4) == 0);
+    double e32 = rel_err(o32, ref.data, n), e16 = rel_err(o16, ref.data, n);
+    printf("bf16 ViT dino-vit block 4 tokens: max |err| / max |ref| f32 %.3g, bf16 %.3g (tolerance %.3g)\n", e32, e16, TOL_VIT);
+    CHECKF(e16 <= TOL_VIT, "ViT bf16 rel err %.3g", e16);
+    CHECK(e16 > e32);
+    glad_st_close(st);
+    glad_vit_free(v);
+    free(o32); free(o16); free(again);
+}
+
+static void mobilenet_case(const char *shared)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/weights/tf2_mobilenet_v2_1.0_224_ptq.tflite", shared);
+    glad_mobilenet *m;
+    if (glad_mobilenet_load(&m, path)) { SKIP("MobileNetV2 .tflite absent: not checked in bf16"); return; }
+    int H = 96, W = 96, blk[2] = {5, 12}, C[2], h[2], w[2];
+    size_t n[2];
+    float *x = malloc(sizeof(float) * 3 * H * W), *f[2], *g[2];
+    uint64_t s = 7;
+    for (int i = 0; i < 3 * H * W; i++) x[i] = 0.5f * frand(&s) + 0.3f * sinf((float)(i % W) * 0.2f);
+    for (int i = 0; i < 2; i++) {
+        CHECK(glad_mobilenet_out_shape(m, blk[i], H, W, &C[i], &h[i], &w[i]) == 0);
+        n[i] = (size_t)C[i] * h[i] * w[i];
+        f[i] = malloc(n[i] * 4);
+        g[i] = malloc(n[i] * 4);
+    }
+    CHECK(glad_mobilenet_features(m, x, H, W, 2, blk, f) == 0);
+    CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+    CHECK(glad_mobilenet_features(m, x, H, W, 2, blk, g) == 0);
+    CHECK(glad_precision_set(GLAD_PREC_F32) == 0);
+    for (int i = 0; i < 2; i++) {
+        double e = rel_err(g[i], f[i], n[i]);
+        printf("bf16 MobileNetV2 block %d (96x96): max |err| / max |f32| %.3g (tolerance %.3g)\n", blk[i], e, TOL_MNV2);
+        CHECKF(e > 0 && e <= TOL_MNV2, "MobileNetV2 block %d bf16 rel err %.3g", blk[i], e);
+        free(f[i]);
+        free(g[i]);
+    }
+    free(x);
+    glad_mobilenet_free(m);
+}
+
 int main(void)
 {
     conversions();
@@ -170,6 +294,10 @@ int main(void)
         SKIP("no AVX512_BF16 (or GLAD_NO_BF16 / GLAD_NO_AVX512 set): bf16 kernels not checked");
         return check_done();
     }
+    gemm_case(13, 45, 37, 1, 0.125f, 0);
+    gemm_case(70, 33, 64, 0, 1.0f, 1);
+    gemm_case(8, 32, 2, 1, -0.5f, 1);
+    gemm_case(1, 100, 385, 0, 1.0f, 0);
     conv_case(48, 8, 8, 24, 1, 4e-6, "1x1 conv C48 OC24 8x8");
     conv_case(64, 16, 16, 32, 1, 4e-6, "1x1 conv C64 OC32 16x16");
     conv_case(32, 16, 16, 16, 3, TOL_W22, "3x3 Winograd F(2x2) C32 OC16 16x16");
@@ -177,8 +305,9 @@ int main(void)
     conv_case(96, 32, 32, 8, 3, TOL_W22, "3x3 Winograd 32x32 C96 OC8 32x32");
     conv_case(17, 32, 32, 8, 3, 0, "3x3 odd C17 (stays f32)");
     conv_case(32, 8, 8, 16, 3, 0, "3x3 direct 8x8 (stays f32)");
+    vit_fixture();
     const char *sh = check_shared();
-    if (sh) unet_fixture(sh);
+    if (sh) { unet_fixture(sh); mobilenet_case(sh); }
     else SKIP("../shared absent: the UNet fixture in bf16 not checked");
     return check_done();
 }

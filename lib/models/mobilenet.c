@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "models/mobilenet.h"
+#include "nn/bf16.h"
 #include "nn/nn.h"
 #include "io/tflite.h"
 
@@ -32,6 +33,7 @@ struct glad_mobilenet {
     float *ws;
     size_t wscap;
     double flops;
+    glad_bf16_cache *bc;   /* bf16 weights of the convolutions (nn/bf16.h), packed once */
 };
 
 static const glad_tflite_tensor *T(const glad_mobilenet *m, int t) { return &m->g->tensors[t]; }
@@ -409,7 +411,7 @@ static int fusable_add(const glad_mobilenet *m, int i, int stop)
 }
 
 /* run ops 0..stop on x (3,H,W) CHW; tensors in keep[0..nk) stay live */
-static int run(glad_mobilenet *m, const float *x, int H, int W, int stop, const int *keep, int nk)
+static int run_ops(glad_mobilenet *m, const float *x, int H, int W, int stop, const int *keep, int nk)
 {
     const glad_tflite_model *g = m->g;
     GLAD_TRY(infer(m, m->rs, m->have, H, W, stop));
@@ -445,6 +447,18 @@ static int run(glad_mobilenet *m, const float *x, int H, int W, int stop, const 
     }
     return 0;
 fail:
+    return rc;
+}
+
+/* run_ops with, in bf16, the model's cache of packed weights in use (the
+ * weights of a loaded graph never change) */
+static int run(glad_mobilenet *m, const float *x, int H, int W, int stop, const int *keep, int nk)
+{
+    int bf = glad_precision_get() == GLAD_PREC_BF16;
+    if (bf && !m->bc) m->bc = glad_bf16_cache_new();
+    glad_bf16_cache *prev = bf ? glad_bf16_cache_use(m->bc) : NULL;
+    int rc = run_ops(m, x, H, W, stop, keep, nk);
+    if (bf) glad_bf16_cache_use(prev);
     return rc;
 }
 
@@ -564,6 +578,7 @@ void glad_mobilenet_free(glad_mobilenet *m)
     free(m->producer); free(m->slot); free(m->last); free(m->have); free(m->rs);
     for (int k = 0; k < NPOOL; k++) free(m->pool[k]);
     free(m->ws);
+    glad_bf16_cache_free(m->bc);
     free(m);
 }
 

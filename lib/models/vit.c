@@ -6,6 +6,9 @@
  * image's tokens (M = tokens), and attention per (head, tile of QT queries)
  *   S = head_dim^-1/2 Q_tile K^T (QT,T);  softmax rows;  A_tile = S V
  * so the scores never exceed QT x T per thread and stay in cache.
+ * In bf16 (nn/bf16.h, inference only) the linear layers and both attention
+ * products take bf16 operands with fp32 sums (glad_bf16_gemm); LayerNorm,
+ * softmax, GELU and the residual sums stay fp32.
  * Training (the end of the file): the same forward copying what the
  * backward needs to a tape, and the backward through every block, the
  * positional resampling and the patch embedding. Not the loss, not the
@@ -19,6 +22,7 @@
 #include <omp.h>
 #include "core/json.h"
 #include "models/vit.h"
+#include "nn/bf16.h"
 #include "nn/nn.h"
 #include "io/safetensors.h"
 
@@ -34,6 +38,7 @@ struct glad_vit {
     vit_block *blk;
     struct pdesc *par;              /* the parameter table: names, shapes, offsets in w */
     int npar;
+    glad_bf16_cache *bc;            /* bf16 weights of inference passes (nn/bf16.h); cleared when the weights may change */
 };
 
 /* one expected tensor: name, exact shape, where its pointer goes */
@@ -246,6 +251,7 @@ void glad_vit_free(glad_vit *v)
     free(v->w);
     free(v->blk);
     free(v->par);
+    glad_bf16_cache_free(v->bc);
     free(v);
 }
 
@@ -355,8 +361,9 @@ static int pos_for_grid(const glad_vit *v, float *pos, int gh, int gw, int H, in
 
 /* ------------------------------------------------------------------ forward */
 
-/* out (M,NO) (+)= x (M,NI) w^T + b: one sgemm over all M tokens of one image */
-static void linear_tokens(float *out, const float *x, const float *w, const float *b, int M, int NI, int NO, int accumulate)
+/* out (M,NO) (+)= x (M,NI) w^T + b: one sgemm over all M tokens of one image
+ * (bf: the bf16 GEMM, its packed weights from the cache in use) */
+static void linear_tokens(float *out, const float *x, const float *w, const float *b, int M, int NI, int NO, int accumulate, int bf)
 {
     // rows are independent
     #pragma omp parallel for schedule(static) if ((long)M * NO > 65536)
@@ -366,6 +373,9 @@ static void linear_tokens(float *out, const float *x, const float *w, const floa
         else if (b) memcpy(o, b, sizeof(float) * (size_t)NO);
         else memset(o, 0, sizeof(float) * (size_t)NO);
     }
+    /* without memory for the bf16 operands, fp32 */
+    if (bf && glad_bf16_gemm(out, (size_t)NO, x, (size_t)NI, w, (size_t)NI, 1, glad_bf16_cached_bt(w, NI, NO), M, NO, NI, 1.0f, 1) == 0)
+        return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, NO, NI, 1.0f, x, NI, w, NI, 1.0f, out, NO);
 }
 
@@ -506,6 +516,45 @@ static void attention(float *A, const float *qkv, int T, int D, int heads, float
     }
 }
 
+/* attention() in bf16: per head, K^T and V packed once (glad_bf16_pack_b),
+ * per query tile Q and the softmax rows packed as the left operands; the
+ * same tiles and softmax as attention(), so a result depends neither on the
+ * thread count nor on T's tiling. GLAD_ENOMEM (A incomplete) when a head's
+ * packed operands cannot be allocated: the caller runs attention() */
+static int attention_bf16(float *A, const float *qkv, int T, int D, int heads, float *sbuf, int nthr)
+{
+    int hd = D / heads, D3 = 3 * D, fail = 0;
+    float scale = 1.0f / sqrtf((float)hd);
+    size_t nk = glad_bf16_pb_elems(hd, T), nv = glad_bf16_pb_elems(T, hd), nq = glad_bf16_pa_elems(QT, hd),
+           ns = glad_bf16_pa_elems(QT, T);
+    // heads write disjoint column blocks of A, each thread with its own scores
+    // buffer and packed operands
+    #pragma omp parallel for schedule(dynamic) num_threads(nthr)
+    for (int j = 0; j < heads; j++) {
+        uint16_t *kp = aligned_alloc(64, (2 * (nk + nv + nq + ns) + 63) / 64 * 64);
+        if (!kp) {
+            #pragma omp atomic write
+            fail = 1;
+            continue;
+        }
+        uint16_t *vp = kp + nk, *qa = vp + nv, *sa = qa + nq;
+        float *S = sbuf + (size_t)omp_get_thread_num() * QT * T;
+        const float *k = qkv + D + (size_t)j * hd, *v = k + D;
+        glad_bf16_pack_b(kp, k, (size_t)D3, 1, hd, T);
+        glad_bf16_pack_b(vp, v, (size_t)D3, 0, T, hd);
+        for (int t0 = 0; t0 < T; t0 += QT) {
+            int m = T - t0 < QT ? T - t0 : QT;
+            glad_bf16_pack_a(qa, qkv + (size_t)t0 * D3 + (size_t)j * hd, (size_t)D3, m, hd);
+            glad_bf16_gemm_packed(S, (size_t)T, qa, kp, m, T, hd, scale, 0);
+            for (int r = 0; r < m; r++) softmax_row(S + (size_t)r * T, T);
+            glad_bf16_pack_a(sa, S, (size_t)T, m, T);
+            glad_bf16_gemm_packed(A + (size_t)t0 * D + (size_t)j * hd, (size_t)D, sa, vp, m, hd, T, 1.0f, 0);
+        }
+        free(kp);
+    }
+    return fail ? GLAD_ENOMEM : 0;
+}
+
 /* scratch of one image's forward (floats, laid out in one allocation) */
 typedef struct { float *X, *h, *pos, *big; int nthr; } vit_ws;
 
@@ -547,7 +596,7 @@ static int check_args(const glad_vit *v, const float *x, int B, int H, int W, in
  * pre-GELU u are copied to tape + (k-1) T TAPE_PER_TOKEN, so the training
  * forward computes the same numbers as inference by construction. */
 static void image_forward(const glad_vit *v, const vit_ws *ws, const float *xb, int H, int W, int nb, const int *blocks,
-                          float *const *dst, float *cls, int last, float *tape)
+                          float *const *dst, float *cls, int last, float *tape, int bf)
 {
     const glad_vit_config *c = &v->cfg;
     int p = c->patch, gh = H / p, gw = W / p, N = gh * gw, T = N + 1, D = c->dim, Hm = c->mlp_hidden;
@@ -567,19 +616,21 @@ static void image_forward(const glad_vit *v, const vit_ws *ws, const float *xb, 
         float *tp = tape ? tape + (size_t)(k - 1) * T * TAPE_PER_TOKEN(c) : NULL;
         if (tp) memcpy(tp, X, sizeof(float) * TD);
         glad_layernorm_forward(h, X, b->n1w, b->n1b, T, D, c->eps);
-        linear_tokens(qkv, h, b->qkvw, b->qkvb, T, D, D3, 0);
+        linear_tokens(qkv, h, b->qkvw, b->qkvb, T, D, D3, 0, bf);
         if (tp) memcpy(tp + TD, qkv, sizeof(float) * 3 * TD);
-        attention(h, qkv, T, D, heads, big + (size_t)D3 * T, ws->nthr);   /* A into h (LN1 output no longer needed) */
+        /* A into h (LN1 output no longer needed) */
+        if (!bf || attention_bf16(h, qkv, T, D, heads, big + (size_t)D3 * T, ws->nthr))
+            attention(h, qkv, T, D, heads, big + (size_t)D3 * T, ws->nthr);
         if (tp) memcpy(tp + 4 * TD, h, sizeof(float) * TD);
-        linear_tokens(X, h, b->projw, b->projb, T, D, D, 1);
+        linear_tokens(X, h, b->projw, b->projb, T, D, D, 1, bf);
         if (tp) memcpy(tp + 5 * TD, X, sizeof(float) * TD);
         glad_layernorm_forward(h, X, b->n2w, b->n2b, T, D, c->eps);
-        linear_tokens(mlp, h, b->fc1w, b->fc1b, T, D, Hm, 0);
+        linear_tokens(mlp, h, b->fc1w, b->fc1b, T, D, Hm, 0, bf);
         if (tp) memcpy(tp + 6 * TD, mlp, sizeof(float) * (size_t)T * Hm);
         // rows are independent
         #pragma omp parallel for schedule(static)
         for (int t = 0; t < T; t++) gelu_inplace(mlp + (size_t)t * Hm, (size_t)Hm);
-        linear_tokens(X, mlp, b->fc2w, b->fc2b, T, Hm, D, 1);
+        linear_tokens(X, mlp, b->fc2w, b->fc2b, T, Hm, D, 1, bf);
         for (int i = 0; i < nb; i++)
             if (blocks[i] == k) memcpy(dst[i], X, sizeof(float) * (size_t)T * D);
     }
@@ -611,10 +662,15 @@ static int run(glad_vit *v, const float *x, int B, int H, int W, int nb, const i
     float *tmp = mem + nws;
     GLAD_TRYG(rc, pos_for_grid(v, ws.pos, gh, gw, H, W), out);
     size_t per_img = (size_t)3 * H * W;
+    /* bf16: the model's packed weights in use for this pass (fp32 weights
+     * without a cache: converted at every layer) */
+    int bf = glad_precision_get() == GLAD_PREC_BF16;
+    if (bf && !v->bc) v->bc = glad_bf16_cache_new();
+    glad_bf16_cache *prev = bf ? glad_bf16_cache_use(v->bc) : NULL;
     for (int b = 0; b < B; b++) {
         for (int i = 0; i < nb; i++) dst[i] = feat ? tmp + (size_t)i * T * D : tokens[i] + (size_t)b * T * D;
         image_forward(v, &ws, x + (size_t)b * per_img, H, W, nb, blocks, dst, cls_norm ? cls_norm + (size_t)b * D : NULL, last,
-                      NULL);
+                      NULL, bf);
         for (int i = 0; feat && i < nb; i++) {
             float *o = feat[i] + (size_t)b * D * N;
             const float *t = dst[i] + D;   /* drop cls */
@@ -624,6 +680,7 @@ static int run(glad_vit *v, const float *x, int B, int H, int W, int nb, const i
                 for (int n = 0; n < N; n++) o[(size_t)d * N + n] = t[(size_t)n * D + d];
         }
     }
+    if (bf) glad_bf16_cache_use(prev);
 out:
     free(mem);
     free(dst);
@@ -706,12 +763,14 @@ float *glad_vit_param(glad_vit *v, const char *name, size_t *n)
 {
     const pdesc *p = find_param(v, name);
     if (n) *n = p ? p->n : 0;
+    if (v) glad_bf16_cache_clear(v->bc);   /* the caller may change the weights: the bf16 copies go */
     return p ? v->w + p->off : NULL;
 }
 
 float *glad_vit_params(glad_vit *v, size_t *n)
 {
     if (n) *n = v ? total_params(v) : 0;
+    if (v) glad_bf16_cache_clear(v->bc);
     return v ? v->w : NULL;
 }
 
@@ -825,7 +884,7 @@ int glad_vit_train_forward(glad_vit_tape *t, const float *x, int B, int H, int W
     per_img = (size_t)3 * H * W;
     for (int b = 0; b < B; b++) {
         for (int i = 0; i < nb; i++) dst[i] = tokens[i] + (size_t)b * T * D;
-        image_forward(v, &ws, x + (size_t)b * per_img, H, W, nb, blocks, dst, NULL, last, t->tape + (size_t)b * blk);
+        image_forward(v, &ws, x + (size_t)b * per_img, H, W, nb, blocks, dst, NULL, last, t->tape + (size_t)b * blk, 0);
     }
     t->B = B; t->H = H; t->W = W; t->last = last; t->nb = nb;
 out:

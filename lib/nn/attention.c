@@ -7,7 +7,11 @@
  * On AVX-512F the two products of a block are one 8 x 32 register tile
  * kernel (no packing); elsewhere, or when T or c do not fit it, sgemm.
  * backward: dV = dA W, dW = dA^T V, dL = W (dW - rowsum(W dW)),
- *           dQ = s2 K dL^T, dK = s2 Q dL, as sgemm on the transposed layout. */
+ *           dQ = s2 K dL^T, dK = s2 Q dL, as sgemm on the transposed layout.
+ * In bf16 (nn/bf16.h; inference, att NULL) a query block's two products take
+ * bf16 operands with fp32 sums (glad_bf16_gemm_packed): L (32 x T) = s2
+ * Q_blk^T K with K as the packed right operand, softmax along the rows in
+ * fp32, a = V W^T; results do not depend on the thread count. */
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
@@ -15,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
+#include "core/glad.h"
+#include "nn/bf16.h"
 #include "nn/cpu.h"
 #include "nn/fastmath.h"
 #include "nn/nn.h"
@@ -142,12 +148,45 @@ static void head_block(float *out, float *att, const float *q, const float *k, c
         for (int s = 0; s < T; s++) memcpy(att + (size_t)s * T + t0, S + (size_t)s * ld, sizeof(float) * (size_t)nb);
 }
 
+/* head_block in bf16 for one block of nb <= QB queries (att not kept): S
+ * scratch of QB x T floats; 0, or GLAD_ENOMEM (nothing written) */
+static int head_block_bf16(float *out, const float *q, const float *k, const float *v, int c, int T, int t0, int nb, float s2,
+                           float *S)
+{
+    size_t nqa = glad_bf16_pa_elems(nb, c), nkb = glad_bf16_pb_elems(c, T), nva = glad_bf16_pa_elems(c, T),
+           nwb = glad_bf16_pb_elems(T, nb);
+    float *qt = aligned_alloc(64, (4 * (size_t)nb * c + 2 * (nqa + nkb + nva + nwb) + 63) / 64 * 64);   /* Q_blk^T (nb x c), then the packs */
+    if (!qt) return GLAD_ENOMEM;
+    uint16_t *qa = (uint16_t *)(qt + (size_t)nb * c), *kb = qa + nqa, *va = kb + nkb, *wb = va + nva;
+    for (int j = 0; j < nb; j++)
+        for (int i = 0; i < c; i++) qt[(size_t)j * c + i] = q[(size_t)i * T + t0 + j];
+    glad_bf16_pack_a(qa, qt, (size_t)c, nb, c);
+    glad_bf16_pack_b(kb, k, (size_t)T, 0, c, T);
+    glad_bf16_gemm_packed(S, (size_t)T, qa, kb, nb, T, c, s2, 0);
+    for (int j = 0; j < nb; j++) {   /* softmax along the row, the sum in double */
+        float *r = S + (size_t)j * T, mx = r[0];
+        for (int i = 1; i < T; i++) mx = r[i] > mx ? r[i] : mx;
+        double sum = 0;
+        for (int i = 0; i < T; i++) { r[i] = glad_expf_fast(r[i] - mx); sum += r[i]; }
+        float inv = (float)(1.0 / sum);
+        for (int i = 0; i < T; i++) r[i] *= inv;
+    }
+    glad_bf16_pack_b(wb, S, (size_t)T, 1, T, nb);
+    glad_bf16_pack_a(va, v, (size_t)T, c, T);
+    glad_bf16_gemm_packed(out + t0, (size_t)T, va, wb, c, nb, T, 1.0f, 0);
+    free(qt);
+    return 0;
+}
+
 /* task i: (batch, head) i / nqb, query block i % nqb */
 static void forward_task(float *out, float *att, const float *qkv, int C, int T, int heads, int c, int nqb, int ld, float s2,
                          int fast, int i, float *S)
 {
     int p = i / nqb, b = p / heads, h = p % heads, t0 = (i % nqb) * ld, nb = T - t0 < ld ? T - t0 : ld;
     const float *q = qkv + ((size_t)b * 3 * C + (size_t)h * 3 * c) * T, *k = q + (size_t)c * T, *v = k + (size_t)c * T;
+    if (!att && glad_precision_get() == GLAD_PREC_BF16 &&
+        head_block_bf16(out + ((size_t)b * C + (size_t)h * c) * T, q, k, v, c, T, t0, nb, s2, S) == 0)
+        return;
     head_block(out + ((size_t)b * C + (size_t)h * c) * T, att ? att + (size_t)p * T * T : NULL, q, k, v, c, T, t0, nb, ld, s2,
                fast, S);
 }

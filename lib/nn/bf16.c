@@ -70,7 +70,7 @@ void glad_bf16_convert(uint16_t *dst, const float *src, size_t n)
 typedef struct {
     const float *w;
     const glad_wino_kernel *k;
-    int NI, NO;
+    int NI, NO, kind;   /* kind 0: conversion or Winograd U; 1: glad_bf16_pack_b of w^T */
     size_t n;
     void *data;
 } centry;
@@ -107,26 +107,36 @@ glad_bf16_cache *glad_bf16_cache_use(glad_bf16_cache *c)
     return p;
 }
 
-const void *glad_bf16_cached(const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n)
+static void *cached(int kind, const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n)
 {
     glad_bf16_cache *c = cur;
     if (!c) return NULL;
     for (int i = 0; i < c->n; i++) {
         centry *q = &c->e[i];
-        if (q->w == w && q->k == k && q->NI == NI && q->NO == NO && q->n == n) return q->data;
+        if (q->w == w && q->k == k && q->kind == kind && q->NI == NI && q->NO == NO && q->n == n) return q->data;
     }
     centry *ne = glad_grow(c->e, &c->cap, c->n, sizeof *ne, 64);
     if (!ne) return NULL;
     c->e = ne;
     /* the transform writes fp32 U first, then rounds it in place */
-    size_t bytes = k ? sizeof(float) * glad_wino_weight_floats(k, NI, NO) : sizeof(uint16_t) * n;
+    size_t bytes = kind ? sizeof(uint16_t) * glad_bf16_pb_elems(NI, NO)
+                 : k    ? sizeof(float) * glad_wino_weight_floats(k, NI, NO)
+                        : sizeof(uint16_t) * n;
     void *d = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!d) return NULL;
-    if (k) k->weights(d, w, NI, NO, 0);
+    if (kind) glad_bf16_pack_b(d, w, (size_t)NI, 1, NI, NO);
+    else if (k) k->weights(d, w, NI, NO, 0);
     else glad_bf16_convert(d, w, n);
-    c->e[c->n++] = (centry){w, k, NI, NO, n, d};
+    c->e[c->n++] = (centry){w, k, NI, NO, kind, n, d};
     return d;
 }
+
+const void *glad_bf16_cached(const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n)
+{
+    return cached(0, k, w, NI, NO, n);
+}
+
+const uint16_t *glad_bf16_cached_bt(const float *w, int K, int N) { return K > 0 && N > 0 ? cached(1, NULL, w, K, N, 0) : NULL; }
 
 /* the 32 bf16 of a (16 floats) and b (16 floats) interleaved: a0 b0 a1 b1 ... */
 BF16_TARGET static inline __m512i pairs16(__m512 a, __m512 b)
@@ -174,6 +184,138 @@ BF16_TARGET void glad_bf16_tile8x32(float *C, size_t ldc, const uint16_t *a, siz
         _mm512_storeu_ps(r, r0);
         _mm512_storeu_ps(r + 16, r1);
     }
+}
+
+/* ------------------------------------------------------------ general GEMM
+ * Packed operands: A (Mp = M up to 8, Kp = K up to even) bf16 row-major,
+ * zero-padded; B' = the (K, N) right operand as Kp/2 pair rows of Np = N up
+ * to 32 interleaved pairs (B'[2p][n], B'[2p+1][n]), zero-padded. The padding
+ * adds exact zeros to the fp32 sums, so any M, N, K take the same tile. */
+
+static size_t up(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+size_t glad_bf16_pa_elems(int M, int K) { return up((size_t)M, 8) * up((size_t)K, 2); }
+size_t glad_bf16_pb_elems(int K, int N) { return up((size_t)K, 2) * up((size_t)N, 32); }
+
+/* bf16 of n floats (masked tail), the hardware's rounding as in the kernels */
+BF16_TARGET static void cvt_row(uint16_t *d, const float *s, int n)
+{
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(d + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(s + i)));
+    if (i < n) {
+        __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        _mm256_mask_storeu_epi16(d + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s + i)));
+    }
+}
+
+void glad_bf16_pack_a(uint16_t *dst, const float *A, size_t lda, int M, int K)
+{
+    size_t Kp = up((size_t)K, 2), Mp = up((size_t)M, 8);
+    for (size_t r = 0; r < Mp; r++) {
+        uint16_t *d = dst + r * Kp;
+        if (r < (size_t)M) {
+            cvt_row(d, A + r * lda, K);
+            if (Kp > (size_t)K) d[K] = 0;
+        } else
+            memset(d, 0, sizeof(uint16_t) * Kp);
+    }
+}
+
+BF16_TARGET void glad_bf16_pack_b(uint16_t *dst, const float *B, size_t ldb, int bt, int K, int N)
+{
+    size_t Np = up((size_t)N, 32), P = up((size_t)K, 2) / 2;
+    if (!bt) {
+        /* pair row p from rows 2p, 2p+1 of B (the second zero past K), masked column tails */
+        for (size_t p = 0; p < P; p++) {
+            const float *r0 = B + 2 * p * ldb, *r1 = 2 * p + 1 < (size_t)K ? r0 + ldb : NULL;
+            uint16_t *d = dst + p * 2 * Np;
+            for (size_t j = 0; j < Np; j += 16) {
+                int left = N - (int)j;
+                __mmask16 m = left >= 16 ? 0xffff : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+                __m512 a = _mm512_maskz_loadu_ps(m, r0 + j), b = r1 ? _mm512_maskz_loadu_ps(m, r1 + j) : _mm512_setzero_ps();
+                _mm512_storeu_si512(d + 2 * j, pairs16(a, b));
+            }
+        }
+        return;
+    }
+    /* B (N, K): row n's pairs (2p, 2p+1) are adjacent; convert the row, then
+     * scatter its 32-bit pairs to column n of the pair rows */
+    uint32_t *d32 = (uint32_t *)dst;
+    uint16_t row[2 * 1024] __attribute__((aligned(64)));
+    for (size_t n = 0; n < Np; n++)
+        for (size_t p0 = 0; p0 < P; p0 += 1024) {
+            size_t np = P - p0 < 1024 ? P - p0 : 1024;
+            if (n < (size_t)N) {
+                int k0 = (int)(2 * p0), nk = K - k0 < (int)(2 * np) ? K - k0 : (int)(2 * np);
+                cvt_row(row, B + n * ldb + k0, nk);
+                if (nk < (int)(2 * np)) row[nk] = 0;
+                for (size_t p = 0; p < np; p++) {
+                    uint32_t v;
+                    memcpy(&v, row + 2 * p, 4);
+                    d32[(p0 + p) * Np + n] = v;
+                }
+            } else
+                for (size_t p = 0; p < np; p++) d32[(p0 + p) * Np + n] = 0;
+        }
+}
+
+/* C (mr <= 8 rows ldc apart, nc <= 32 columns) = alpha (a b) (+ C when add):
+ * the 8 x 32 tile of vdpbf16ps over P pairs with masked stores */
+BF16_TARGET static void tile_g(float *C, size_t ldc, const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb, size_t P,
+                               float alpha, int add, int mr, int nc)
+{
+    __m512 c0[8], c1[8];
+    for (int o = 0; o < 8; o++) { c0[o] = _mm512_setzero_ps(); c1[o] = _mm512_setzero_ps(); }
+    for (size_t p = 0; p < P; p++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + p * ldb), b1 = (__m512bh)_mm512_loadu_si512(b + p * ldb + 32);
+        for (int o = 0; o < 8; o++) {
+            __m512bh w = (__m512bh)_mm512_set1_epi32((int)pair_at(a + (size_t)o * lda + 2 * p));
+            c0[o] = _mm512_dpbf16_ps(c0[o], w, b0);
+            c1[o] = _mm512_dpbf16_ps(c1[o], w, b1);
+        }
+    }
+    __mmask16 m0 = nc >= 16 ? 0xffff : (__mmask16)((1u << nc) - 1);
+    __mmask16 m1 = nc <= 16 ? 0 : nc >= 32 ? 0xffff : (__mmask16)((1u << (nc - 16)) - 1);
+    __m512 al = _mm512_set1_ps(alpha);
+    for (int o = 0; o < mr; o++) {
+        float *r = C + (size_t)o * ldc;
+        __m512 r0 = _mm512_mul_ps(al, c0[o]), r1 = _mm512_mul_ps(al, c1[o]);
+        if (add) { r0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, r), r0); r1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, r + 16), r1); }
+        _mm512_mask_storeu_ps(r, m0, r0);
+        _mm512_mask_storeu_ps(r + 16, m1, r1);
+    }
+}
+
+void glad_bf16_gemm_packed(float *C, size_t ldc, const uint16_t *Ap, const uint16_t *Bp, int M, int N, int K, float alpha, int add)
+{
+    size_t Kp = up((size_t)K, 2), Np = up((size_t)N, 32);
+    int nrb = (M + 63) / 64, ncb = (int)(Np / 32);
+    /* (64-row chunk, 32-column block) tasks write disjoint blocks of C; a
+     * chunk's A rows stay in cache across the column blocks */
+    #pragma omp parallel for collapse(2) schedule(static) if ((double)M * N * K > 2e6)
+    for (int rb = 0; rb < nrb; rb++)
+        for (int cb = 0; cb < ncb; cb++)
+            for (int r = rb * 64; r < M && r < rb * 64 + 64; r += 8)
+                tile_g(C + (size_t)r * ldc + (size_t)cb * 32, ldc, Ap + (size_t)r * Kp, Kp, Bp + (size_t)cb * 64, 2 * Np, Kp / 2,
+                       alpha, add, M - r < 8 ? M - r : 8, N - cb * 32 < 32 ? N - cb * 32 : 32);
+}
+
+int glad_bf16_gemm(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb, int bt, const uint16_t *Bp, int M,
+                   int N, int K, float alpha, int add)
+{
+    if (M <= 0 || N <= 0 || K <= 0) return GLAD_EINVAL;
+    uint16_t *ap = aligned_alloc(64, up(sizeof(uint16_t) * glad_bf16_pa_elems(M, K), 64)), *bp = NULL;
+    if (!ap) return GLAD_ENOMEM;
+    if (!Bp) {
+        if (!(bp = aligned_alloc(64, up(sizeof(uint16_t) * glad_bf16_pb_elems(K, N), 64)))) { free(ap); return GLAD_ENOMEM; }
+        glad_bf16_pack_b(bp, B, ldb, bt, K, N);
+        Bp = bp;
+    }
+    glad_bf16_pack_a(ap, A, lda, M, K);
+    glad_bf16_gemm_packed(C, ldc, ap, Bp, M, N, K, alpha, add);
+    free(ap);
+    free(bp);
+    return 0;
 }
 
 /* ------------------------------------------------------------ 1x1 convolution */

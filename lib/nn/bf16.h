@@ -41,6 +41,32 @@ void glad_bf16_cache_free(glad_bf16_cache *c);
 /* make c (or NULL: none) the cache in use; returns the previous one */
 glad_bf16_cache *glad_bf16_cache_use(glad_bf16_cache *c);
 
+/* The general bf16 GEMM (linear layers, attention products), on a CPU where
+ * glad_bf16_available():
+ *   C (M,N) = alpha A B (+ C when add), A (M,K) rows lda apart, B (K,N) rows
+ *   ldb apart, or with bt B^T of a (N,K) matrix rows ldb apart,
+ * operands rounded to bf16 (nearest even), fp32 sums over K in order, so a
+ * row of C does not depend on M or on the thread count. Bp, when not NULL,
+ * is B already packed (glad_bf16_pack_b, or glad_bf16_cached_bt for a
+ * network's weights) and B is not read. 0, GLAD_EINVAL, or GLAD_ENOMEM with
+ * C untouched. Parallel (OpenMP) above 2e6 products unless called inside a
+ * parallel region. */
+int glad_bf16_gemm(float *C, size_t ldc, const float *A, size_t lda, const float *B, size_t ldb, int bt, const uint16_t *Bp, int M,
+                   int N, int K, float alpha, int add);
+/* the packed layouts of its operands (uint16_t elements): A as (M up to 8) x
+ * (K up to even) rows, B as (K up to even)/2 rows of (N up to 32) bf16 pairs,
+ * zero-padded; the packers write the padding too */
+size_t glad_bf16_pa_elems(int M, int K);
+size_t glad_bf16_pb_elems(int K, int N);
+void glad_bf16_pack_a(uint16_t *dst, const float *A, size_t lda, int M, int K);
+void glad_bf16_pack_b(uint16_t *dst, const float *B, size_t ldb, int bt, int K, int N);
+/* glad_bf16_gemm on packed operands */
+void glad_bf16_gemm_packed(float *C, size_t ldc, const uint16_t *Ap, const uint16_t *Bp, int M, int N, int K, float alpha, int add);
+/* from the cache in use: glad_bf16_pack_b of w^T for weights w (N,K)
+ * (a linear layer's), made on the first call; NULL without a cache in use
+ * or memory. Not from inside a parallel region. */
+const uint16_t *glad_bf16_cached_bt(const float *w, int K, int N);
+
 /* bf16 bits of x rounded to nearest even (NaN stays a quiet NaN), and back */
 uint16_t glad_bf16_from_f32(float x);
 float glad_bf16_to_f32(uint16_t h);

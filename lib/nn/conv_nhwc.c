@@ -6,12 +6,17 @@
  * [lo, hi] and an optional residual added after the clamp, all fused. The
  * output pixels are split into one contiguous slice per thread inside a
  * single parallel region (OpenBLAS runs single-threaded there), so a layer
- * costs one barrier. Not the NCHW conv of conv2d.c (no backward here). */
+ * costs one barrier. Not the NCHW conv of conv2d.c (no backward here).
+ * In bf16 (nn/bf16.h) the GEMM takes bf16 operands with fp32 sums
+ * (glad_bf16_gemm_packed; the weights packed once in the cache in use); the
+ * epilogue stays fp32. */
+#include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "nn/bf16.h"
 #include "nn/nn.h"
 
 size_t glad_conv2d_nhwc_workspace(int C, int kh, int kw, int Ho, int Wo, int direct)
@@ -69,7 +74,7 @@ static void im2col_rows(float *col, const float *x, int H, int W, int C, int kh,
  * sgemm's output still in cache; col holds the slice's im2col rows */
 static void conv_rows(float *out, const float *x, const float *w, const float *b, const float *res, int H, int W, int C,
                       int OC, int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, int Wo, float lo,
-                      float hi, int direct, float *col, int p0, int p1)
+                      float hi, int direct, float *col, int p0, int p1, const uint16_t *wp, uint16_t *ap)
 {
     int K = C * kh * kw, chunk = (int)(32768 / (OC + K)) + 1;
     for (int q0 = p0; q0 < p1; q0 += chunk) {
@@ -80,7 +85,11 @@ static void conv_rows(float *out, const float *x, const float *w, const float *b
             a = col;
         }
         float *o = out + (size_t)q0 * OC;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, OC, K, 1.0f, a, K, w, K, 0.0f, o, OC);
+        if (wp) {   /* bf16: wp the packed weights, ap room for a chunk's packed rows */
+            glad_bf16_pack_a(ap, a, (size_t)K, n, K);
+            glad_bf16_gemm_packed(o, (size_t)OC, ap, wp, n, OC, K, 1.0f, 0);
+        } else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, OC, K, 1.0f, a, K, w, K, 0.0f, o, OC);
         epilogue(o, b, res ? res + (size_t)q0 * OC : NULL, n, OC, lo, hi);
     }
 }
@@ -95,6 +104,16 @@ void glad_conv2d_nhwc_forward(float *out, const float *x, const float *w, const 
     /* enough rows per slice that the sgemm stays efficient */
     long work = (long)N * OC * K;
     int nt = work < 200000 ? 1 : 0;
+    /* bf16: the packed weights from the cache in use (or packed here); without
+     * memory for them or a thread's packed rows, that thread runs fp32 */
+    const uint16_t *wp = NULL;
+    uint16_t *wown = NULL;
+    if (glad_precision_get() == GLAD_PREC_BF16 && !(wp = glad_bf16_cached_bt(w, K, OC))) {
+        size_t nb = (glad_bf16_pb_elems(K, OC) * sizeof(uint16_t) + 63) / 64 * 64;
+        if ((wown = aligned_alloc(64, nb))) glad_bf16_pack_b(wown, w, (size_t)K, 1, K, OC);
+        wp = wown;
+    }
+    int chunk = (int)(32768 / (OC + K)) + 1;
     // each thread computes its own slice of output pixels (and of the im2col rows)
     #pragma omp parallel if (!nt)
     {
@@ -104,7 +123,10 @@ void glad_conv2d_nhwc_forward(float *out, const float *x, const float *w, const 
         T = omp_get_num_threads();
 #endif
         int p0 = (int)((long)N * t / T), p1 = (int)((long)N * (t + 1) / T);
+        uint16_t *ap = wp ? aligned_alloc(64, (glad_bf16_pa_elems(chunk, K) * sizeof(uint16_t) + 63) / 64 * 64) : NULL;
         conv_rows(out, x, w, b, res, H, W, C, OC, kh, kw, sh, sw, dh, dw, pad_top, pad_left, Wo, lo, hi, direct,
-                  direct ? NULL : ws + (size_t)p0 * K, p0, p1);
+                  direct ? NULL : ws + (size_t)p0 * K, p0, p1, ap ? wp : NULL, ap);
+        free(ap);
     }
+    free(wown);
 }

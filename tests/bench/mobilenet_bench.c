@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include "models/mobilenet.h"
+#include "nn/bf16.h"
 #include "bench.h"
 
 static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
@@ -32,6 +33,17 @@ int main(int argc, char **argv)
     qsort(t, (size_t)reps, sizeof *t, cmp);
     printf("blocks_s=%.5f\nblocks_images_per_s=%.3f\nblocks_gflops=%.2f\n", t[reps / 2], 1 / t[reps / 2],
            glad_mobilenet_last_flops(m) / t[reps / 2] / 1e9);
+    if (glad_precision_set(GLAD_PREC_BF16) == 0) {   /* the blocks in bf16 where the CPU runs it */
+        glad_mobilenet_features(m, x, S, S, 1, &last, &f);
+        for (int r = 0; r < reps; r++) {
+            double t0 = bench_now();
+            glad_mobilenet_features(m, x, S, S, 1, &last, &f);
+            t[r] = bench_now() - t0;
+        }
+        qsort(t, (size_t)reps, sizeof *t, cmp);
+        printf("blocks_bf16_s=%.5f\n", t[reps / 2]);
+        glad_precision_set(GLAD_PREC_F32);
+    }
     if (S == 224 && glad_mobilenet_nclasses(m) == 1001) {
         for (int r = 0; r < reps; r++) {
             double t0 = bench_now();
