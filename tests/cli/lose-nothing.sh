@@ -143,7 +143,15 @@ check ">> the input: refused, the input intact" sh -c "test $rc = 1 && cmp -s '$
 # has opened its output and waits for more input when the signal comes.
 glad-encode "$T/demo" --split test --size 128 > "$T/big.msgpack"   # > 140000 bytes (the reader asks for 128 KiB)
 echo "previous output" > "$T/out/sig.msgpack"
+# A signal ignored when the tests were started (nohup: HUP; a background job of a
+# shell without job control: INT) stays ignored in every program, as it should:
+# that case cannot be checked here, and waiting for it would hang.
+ignored=$(awk '/^SigIgn:/ {print $2}' /proc/$$/status 2>/dev/null)
 for sig in INT TERM HUP; do
+    if [ -n "$ignored" ] && [ $(( 0x$ignored >> ($(kill -l $sig) - 1) & 1 )) = 1 ]; then
+        skip "SIG$sig is ignored by whoever started the tests (nohup, or & without job control): not checked"
+        continue
+    fi
     rm -f "$T/fifo"; mkfifo "$T/fifo"
     exec 3<> "$T/fifo"
     set -m   # job control: a background job does not ignore SIGINT
