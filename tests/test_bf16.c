@@ -217,7 +217,7 @@ static void vit_fixture(void)
 {
     glad_vit *v;
     glad_st *st;
-    glad_tensor x, ref;
+    glad_tensor x = {0}, ref = {0};
     if (glad_vit_load(&v, "tests/fixtures/dino-vit.weights.safetensors")) { SKIP("tests/fixtures/dino-vit absent"); return; }
     if (glad_st_open(&st, "tests/fixtures/dino-vit.case.safetensors")) { CHECK(0); glad_vit_free(v); return; }
     CHECK(glad_st_get_f32(st, "s64.x", &x) == 0 && glad_st_get_f32(st, "s64.block4", &ref) == 0);
@@ -249,6 +249,7 @@ static void vit_fixture(void)
     printf("bf16 ViT dino-vit block 4 tokens: max |err| / max |ref| f32 %.3g, bf16 %.3g (tolerance %.3g)\n", e32, e16, TOL_VIT);
     CHECKF(e16 <= TOL_VIT, "ViT bf16 rel err %.3g", e16);
     CHECK(e16 > e32);
+    glad_tensor_free(&x); glad_tensor_free(&ref);
     glad_st_close(st);
     glad_vit_free(v);
     free(o32); free(o16); free(again);
