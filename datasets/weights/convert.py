@@ -211,24 +211,24 @@ def diffusers_part(folder, part, what):
     raise SystemExit(f"convert.py: {d}: no diffusion_pytorch_model.safetensors or .bin")
 
 
-def read_config(folder, part, what):
-    cfg = os.path.join(folder, part, "config.json")
-    if not os.path.isfile(cfg):
-        raise SystemExit(f"convert.py: {cfg} missing: {folder} is not a diffusers folder with a {what}")
-    with open(cfg) as f:
+def json_text(path, why):
+    """The text of a JSON file, checked to parse (kept verbatim for the metadata)."""
+    if not os.path.isfile(path):
+        raise SystemExit(f"convert.py: {path} missing{why}")
+    with open(path) as f:
         text = f.read()
     json.loads(text)
     return text
+
+
+def read_config(folder, part, what):
+    return json_text(os.path.join(folder, part, "config.json"),
+                     f": {folder} is not a diffusers folder with a {what}")
 
 
 def scheduler_config(folder):
-    p = os.path.join(folder, "scheduler", "scheduler_config.json")
-    if not os.path.isfile(p):
-        raise SystemExit(f"convert.py: {p} missing (GLAD builds its DDIM scheduler from it)")
-    with open(p) as f:
-        text = f.read()
-    json.loads(text)
-    return text
+    return json_text(os.path.join(folder, "scheduler", "scheduler_config.json"),
+                     " (GLAD builds its DDIM scheduler from it)")
 
 
 # diffusers' AttentionBlock names before v0.14 -> the Attention names v0.20 saves
