@@ -51,9 +51,11 @@ static const char usage[] =
     "      --guidance W (default 0)  --mask-guidance W (default 0)  --keep-samples\n"
     "Latent diffusion (GLAD as published), when --model is a convert.py sd / glad folder:\n"
     "                         VAE encode (a posterior sample), the strategies above on latents\n"
-    "                         with the prompt's guided UNet, VAE decode; images of any square size\n"
-    "                         that is a multiple of the model's (the first record's size is used)\n"
+    "                         with the prompt's guided UNet, VAE decode; images H x W, each side a\n"
+    "                         multiple of the model's (the first record's size; glad-encode --size HxW)\n"
     "      --guidance W       classifier-free guidance scale (default 9, GLAD's)\n"
+    "      --noise-step T0    noise the input to timestep T0 instead of --steps, the model calls staying\n"
+    "                         those of --steps (GLAD on VisA and PCB-Bank: --steps minus 1)\n"
     "      --ads-backbone vit --ads-weights DINO  ADS on the VAE-decoded estimates (--ads-norm raw\n"
     "                         as GLAD); no MDPS, no unet backbone\n"
     "General:\n"
@@ -71,7 +73,7 @@ static const char usage[] =
 
 typedef struct {
     const char *model, *out, *in, *ads_w;
-    long steps, skip, inf, batch, seed, min_step, samples, msteps, mskip, ads_layer, ads_size;
+    long steps, skip, inf, batch, seed, min_step, samples, msteps, mskip, ads_layer, ads_size, nstep;
     double eta, condw, thr, saff_thr, mthr, guid, mguid, ft;
     int compat, ads, saff, saff_bin, mdps, mabs, keep, ads_kind, ads_norm, shard_k, shard_n, zstd, prec;
     int ads_kind_set, guid_set;
@@ -81,7 +83,7 @@ typedef struct {
 static int parse_args(args *a, int argc, char **argv)
 {
     enum { O_MODEL = 256, O_STEPS, O_SKIP, O_INF, O_ETA, O_COMPAT, O_CONDW, O_ADS, O_THR, O_MIN, O_SAFF, O_SAFFM, O_SAFFT, O_ADSBB,
-           O_ADSL, O_ADSW, O_ADSS, O_ADSN, O_FT, O_MDPS, O_SAMPLES, O_MSTEPS, O_MSKIP, O_MTHR, O_MABS, O_GUID, O_MGUID, O_KEEP, O_BATCH, O_SEED, O_SHARD, O_ZSTD, O_PREC };
+           O_ADSL, O_ADSW, O_ADSS, O_ADSN, O_FT, O_MDPS, O_SAMPLES, O_MSTEPS, O_MSKIP, O_MTHR, O_MABS, O_GUID, O_MGUID, O_KEEP, O_BATCH, O_SEED, O_SHARD, O_ZSTD, O_PREC, O_NSTEP };
     static const struct option lo[] = {
         {"model", required_argument, 0, O_MODEL}, {"steps", required_argument, 0, O_STEPS}, {"skip", required_argument, 0, O_SKIP},
         {"inference-steps", required_argument, 0, O_INF}, {"eta", required_argument, 0, O_ETA}, {"compat", required_argument, 0, O_COMPAT},
@@ -94,18 +96,19 @@ static int parse_args(args *a, int argc, char **argv)
         {"mask-threshold", required_argument, 0, O_MTHR}, {"mask-threshold-abs", no_argument, 0, O_MABS},
         {"guidance", required_argument, 0, O_GUID}, {"mask-guidance", required_argument, 0, O_MGUID}, {"keep-samples", no_argument, 0, O_KEEP},
         {"batch", required_argument, 0, O_BATCH}, {"seed", required_argument, 0, O_SEED}, {"shard", required_argument, 0, O_SHARD},
-        {"precision", required_argument, 0, O_PREC},
+        {"precision", required_argument, 0, O_PREC}, {"noise-step", required_argument, 0, O_NSTEP},
         {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     glad_denoise_opts d;
     glad_denoise_opts_default(&d);
     *a = (args){.out = "-", .steps = 250, .skip = 25, .batch = 4, .min_step = d.min_step, .samples = 3, .msteps = 200, .mskip = 20,
-                .ads_layer = -1, .thr = d.threshold, .saff_thr = d.saff_threshold, .mthr = 0.15, .compat = GLAD_TS_CONSISTENT, .shard_n = 1};
+                .ads_layer = -1, .thr = d.threshold, .saff_thr = d.saff_threshold, .mthr = 0.15, .compat = GLAD_TS_CONSISTENT, .shard_n = 1, .nstep = -1};
     int c;
     while ((c = cli_getopt(argc, argv, "o:hV", lo)) != -1) {
         switch (c) {
         case O_MODEL: a->model = optarg; break;
         case O_STEPS: if (cli_parse_int("--steps", optarg, 1, T_MAX - 1, &a->steps)) return CLI_USAGE; break;
         case O_SKIP: if (cli_parse_int("--skip", optarg, 1, T_MAX - 1, &a->skip)) return CLI_USAGE; break;
+        case O_NSTEP: if (cli_parse_int("--noise-step", optarg, 0, T_MAX - 1, &a->nstep)) return CLI_USAGE; break;
         case O_INF: if (cli_parse_int("--inference-steps", optarg, 1, T_MAX - 1, &a->inf)) return CLI_USAGE; break;
         case O_ETA: if (cli_parse_double("--eta", optarg, 0, 1, &a->eta)) return CLI_USAGE; break;
         case O_COMPAT: if (cli_parse_choice("--compat", optarg, glad_ts_modes, &a->compat)) return CLI_USAGE; break;
@@ -158,7 +161,7 @@ static int parse_args(args *a, int argc, char **argv)
 /* The model, the strategy and the batch buffers. */
 typedef struct {
     glad_model m;
-    glad_latent lat;            /* latent mode (S: the first record's size) */
+    glad_latent lat;            /* latent mode (H, W: the first record's size) */
     int latent;
     glad_unet_eps ue;
     glad_rng_noise nz;
@@ -166,7 +169,7 @@ typedef struct {
     glad_ads_backbone ab;
     glad_denoise_opts o;
     glad_mdps_opts mo;
-    int C, S, B, mdps, mask;
+    int C, H, W, B, mdps, mask;
     long K;                     /* samples kept per record (0: none) */
     size_t per, hw;
     glad_record *recs;
@@ -211,6 +214,7 @@ static int latent_open(job *j, const args *a)
     o->saff_binary = a->saff_bin; o->saff_threshold = a->saff_thr;
     glad_error_clear();
     if (glad_ddim_plan_make(&o->plan, j->lat.alpha_bar, j->lat.T, (int)a->steps, (int)a->skip, (glad_ts_mode)a->compat)) { st = plan_error("--steps", "--skip", a->steps, j->lat.T); goto fail; }
+    if (a->nstep >= 0 && glad_ddim_plan_noise_at(&o->plan, j->lat.alpha_bar, j->lat.T, (int)a->nstep)) { st = cli_usage_error("--noise-step %ld: %s", a->nstep, glad_error_detail()); goto fail; }
     if (a->ads) {
         int kind = a->ads_kind_set ? a->ads_kind : 1;   /* glad_backbone_kinds[1]: vit, GLAD's DINO */
         glad_backbone_opts bo = {glad_backbone_kinds[kind], a->ads_w, 0, (int)a->ads_size, (glad_backbone_norm)a->ads_norm};
@@ -228,12 +232,13 @@ static int job_open(job *j, const args *a)
 {
     memset(j, 0, sizeof *j);
     if (glad_latent_is_model(a->model)) return latent_open(j, a);
+    if (a->nstep >= 0) return cli_usage_error("--noise-step works with a latent model (GLAD as published)");
     if (cli_check_file(a->model) || (a->ads && a->ads_w && cli_check_file(a->ads_w))) return CLI_FAIL;
     if (glad_model_load(&j->m, a->model)) return cli_error("%s", glad_error_detail());
     const glad_unet_config *cfg = glad_unet_cfg(j->m.unet);
-    j->C = cfg->in_channels; j->S = cfg->img_size; j->B = (int)a->batch; j->mdps = a->mdps;
+    j->C = cfg->in_channels; j->H = j->W = cfg->img_size; j->B = (int)a->batch; j->mdps = a->mdps;
     int st = CLI_FAIL;
-    if (glad_unet_eps_init(&j->ue, j->m.unet, j->C, j->S, j->S)) { st = cli_error("%s", glad_error_detail()); goto fail; }
+    if (glad_unet_eps_init(&j->ue, j->m.unet, j->C, j->H, j->W)) { st = cli_error("%s", glad_error_detail()); goto fail; }
     glad_denoise_opts *o = &j->o;
     glad_denoise_opts_default(o);
     o->eta = a->eta; o->cond_w = a->condw; o->ads = a->ads; o->threshold = a->thr; o->min_step = (int)a->min_step; o->saff = a->saff;
@@ -254,7 +259,7 @@ static int job_open(job *j, const args *a)
         if (glad_ads_backbone_init(&j->ab, j->bb, (int)a->ads_layer)) { st = cli_usage_error("--ads-layer: %s", glad_error_detail()); goto fail; }
     }
     j->K = a->mdps && a->keep ? a->samples : 0;
-    j->per = (size_t)j->C * j->S * j->S; j->hw = (size_t)j->S * j->S;
+    j->per = (size_t)j->C * j->H * j->W; j->hw = (size_t)j->H * j->W;
     return CLI_OK;
 fail:
     job_close(j);
@@ -271,7 +276,7 @@ static int job_alloc(job *j)
         j->ids = calloc(B, sizeof(uint64_t)); j->steps = calloc(B, sizeof(int));
         if (!j->recs || !j->ids || !j->steps) return cli_error("out of memory");
     }
-    if (!j->S) return CLI_OK;
+    if (!j->H) return CLI_OK;
     j->y = malloc(j->per * B * sizeof(float)); j->rec = malloc(j->per * B * sizeof(float));
     j->smp = j->K ? malloc(j->per * B * (size_t)j->K * sizeof(float)) : NULL;
     j->M = j->mask ? malloc(j->hw * B * sizeof(float)) : NULL;
@@ -288,20 +293,23 @@ static int read_batch(job *j, glad_reader *rd, const args *a, long *index, int *
         glad_record *r = &j->recs[*nb];
         const char *id = glad_record_id(r);
         const glad_tensor *im;
-        int ic, ih, iw, C = j->C, S = j->S;
+        int ic, ih, iw, C = j->C;
         if (glad_record_get_tensor(r, "image", &im)) return cli_rec_error(id, "image", "missing");
         if (glad_tensor_chw(im, &ic, &ih, &iw)) return cli_rec_error(id, "image", "is not a [C,H,W] image");
-        if (!j->S) {
-            /* latent mode: the first record's size, a square multiple of the model's */
+        if (!j->H) {
+            /* latent mode: the first record's size, each side a multiple of the model's */
             int mult = glad_latent_size_multiple(&j->lat);
-            if (ih != iw || ih < mult || ih % mult || ih > 16384)
-                return cli_rec_error(id, "image", "is [%d,%d,%d]; the latent model takes square images whose side is a multiple of %d (glad-encode --size)", ic, ih, iw, mult);
-            j->S = S = ih;
-            j->per = (size_t)C * S * S; j->hw = (size_t)S * S;
+            if (ih < mult || iw < mult || ih % mult || iw % mult || ih > 16384 || iw > 16384)
+                return cli_rec_error(id, "image", "is [%d,%d,%d]; the latent model takes images whose sides are multiples of %d (glad-encode --size HxW)", ic, ih, iw, mult);
+            j->H = ih; j->W = iw;
+            j->per = (size_t)C * ih * iw; j->hw = (size_t)ih * iw;
             int st = job_alloc(j);
             if (st) return st;
         }
-        if (ic != C || ih != S || iw != S) return cli_rec_error(id, "image", "is [%d,%d,%d] but the model takes [%d,%d,%d] (glad-encode --size %d, --channels %d)", ic, ih, iw, C, S, S, S, C);
+        if (ic != C || ih != j->H || iw != j->W) {
+            if (j->H == j->W) return cli_rec_error(id, "image", "is [%d,%d,%d] but the model takes [%d,%d,%d] (glad-encode --size %d, --channels %d)", ic, ih, iw, C, j->H, j->W, j->H, C);
+            return cli_rec_error(id, "image", "is [%d,%d,%d] but the model takes [%d,%d,%d] (glad-encode --size %dx%d, --channels %d)", ic, ih, iw, C, j->H, j->W, j->H, j->W, C);
+        }
         if (glad_tensor_has_nonfinite(im)) return cli_rec_error(id, "image", "contains NaN or infinity");
         if (glad_tensor_image_to_f32(im, j->y + j->per * *nb)) return cli_rec_error(id, "image", "is not numeric");
         j->ids[*nb] = glad_rng_hash_str(id);
@@ -316,7 +324,7 @@ static int run(job *j, int b0, int nb)
     const glad_noise_fn *nf = glad_rng_noise_init(&j->nz, j->nz.seed, j->ids + b0);
     const float *y = j->y + j->per * b0;
     if (j->latent)
-        return glad_latent_run(&j->lat, nf, j->o.ads ? glad_ads_backbone_fn(&j->ab) : NULL, &j->o, nb, y, j->S, j->S, j->rec + j->per * b0,
+        return glad_latent_run(&j->lat, nf, j->o.ads ? glad_ads_backbone_fn(&j->ab) : NULL, &j->o, nb, y, j->H, j->W, j->rec + j->per * b0,
                                j->steps + b0);
     if (j->mdps)
         return glad_mdps_run(glad_unet_eps_fn(&j->ue), nf, j->mask ? &glad_mdps_pixel_dist : NULL, &j->mo, nb, y, j->rec + j->per * b0,
@@ -354,7 +362,7 @@ static int set_tensor(glad_record *r, const char *key, glad_dtype dt, int nd, co
 
 static int write_batch(job *j, glad_writer *wr, const char *out, int nb)
 {
-    int64_t shp[3] = {j->C, j->S, j->S}, ms[3] = {1, j->S, j->S}, ks[4] = {j->K, j->C, j->S, j->S};
+    int64_t shp[3] = {j->C, j->H, j->W}, ms[3] = {1, j->H, j->W}, ks[4] = {j->K, j->C, j->H, j->W};
     float *tmp = j->K ? malloc(j->per * (size_t)j->K * sizeof(float)) : NULL;
     int status = j->K && !tmp ? cli_error("out of memory") : CLI_OK, rc;
     for (int b = 0; b < nb && status == CLI_OK; b++) {

@@ -52,6 +52,14 @@ int glad_ddim_plan_make(glad_ddim_plan *p, const double *ab, int T, int t_start,
     return n > 0 ? 0 : GLAD_EINVAL;
 }
 
+int glad_ddim_plan_noise_at(glad_ddim_plan *p, const double *ab, int T, int t)
+{
+    if (t < 0 || t >= T) return glad_fail(GLAD_ERANGE, "noise timestep %d: the schedule has T = %d (use 0..%d)", t, T, T - 1);
+    p->t_noise = t;
+    p->ab_noise = ab[t];
+    return 0;
+}
+
 void glad_ddim_q_sample(float *xt, const float *x0, const float *eps, double ab, size_t n)
 {
     float a = (float)sqrt(ab), b = (float)sqrt(1.0 - ab);

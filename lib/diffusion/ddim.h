@@ -35,6 +35,12 @@ typedef struct {
  * More than GLAD_DDIM_MAX_STEPS model calls is GLAD_ERANGE. */
 int glad_ddim_plan_make(glad_ddim_plan *p, const double *alpha_bar, int T, int t_start, int skip, glad_ts_mode mode);
 
+/* Noise the input to timestep t (0..T-1) instead of the plan's T'; the model
+ * calls stay those of T'. GLAD on VisA and PCB-Bank: t0 = randint(d-1, d) =
+ * d - 1 while num_train_timesteps is overridden to d (utilize/utilize.py:77-84).
+ * Out of range: GLAD_ERANGE with the detail set, the plan unchanged. */
+int glad_ddim_plan_noise_at(glad_ddim_plan *p, const double *alpha_bar, int T, int t);
+
 /* x_t = √ᾱ x0 + √(1-ᾱ) ε   (n elements) */
 void glad_ddim_q_sample(float *xt, const float *x0, const float *eps, double ab, size_t n);
 /* The same in double precision (training: x_t is rounded to float only as

@@ -41,9 +41,32 @@ check "latent ads: vit is the default backbone" cmp -s <(glad-info --json "$T/ad
 status 2 "latent: --ads needs DINO weights" glad-denoise --model "$T/m" --ads "$T/test.msgpack"
 status 2 "latent: no unet backbone" glad-denoise --model "$T/m" --ads --ads-backbone unet --ads-weights "$VIT" "$T/test.msgpack"
 status 2 "latent: no mdps" glad-denoise --model "$T/m" --mdps "$T/test.msgpack"
+# GLAD's VisA / PCB-Bank bookkeeping: noised at T0 = denoise_step - 1, model calls those of denoise_step
+glad-denoise --model "$T/m" $G --noise-step 750 "$T/test.msgpack" > "$T/n750.msgpack"
+check "latent: --noise-step equal to --steps is the default" cmp -s <(glad-info --json "$T/b1.msgpack" | tail -n +2) <(glad-info --json "$T/n750.msgpack" | tail -n +2)
+glad-denoise --model "$T/m" $G --noise-step 749 "$T/test.msgpack" > "$T/n749.msgpack"
+check "latent: --noise-step 749, another reconstruction" bash -c "! cmp -s <(glad-info --json '$T/b1.msgpack' | tail -n +2) <(glad-info --json '$T/n749.msgpack' | tail -n +2)"
+glad-denoise --model "$T/m" $G $A --saff --threshold -1 --noise-step 749 "$T/test.msgpack" > "$T/n749a.msgpack"
+check "latent: --noise-step keeps GLAD's model-call timesteps (ADS stops at 601)" test "$(glad-info --json "$T/n749a.msgpack" | grep -c '"ads_step":601')" = "$n"
+status 2 "latent: --noise-step beyond the schedule's T" glad-denoise --model "$T/m" $G --noise-step 1000 "$T/test.msgpack"
+glad-denoise --model "$F/sd-vae.weights.safetensors" --noise-step 10 "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "latent: --noise-step with a pixel-space model is a usage error" sh -c "test $rc = 2 && grep -q 'noise-step works with a latent model' '$T/err'"
+# non-square images (glad-encode --size HxW): the latent grid is H/f x W/f, DINO's grid H/8 x W/8
+glad-encode "$T/demo" --split test --size 24x16 > "$T/wide.msgpack"
+glad-denoise --model "$T/m" $G --batch 1 "$T/wide.msgpack" > "$T/w1.msgpack"
+glad-denoise --model "$T/m" $G --batch 2 "$T/wide.msgpack" > "$T/w2.msgpack"
+check "latent 24x16: recon [3,24,16] for every record" test "$(glad-info "$T/w1.msgpack" | grep -c 'recon:<f4\[3,24,16\]')" = "$n"
+check "latent 24x16: batch 1 == batch 2" cmp -s <(glad-info --json "$T/w1.msgpack" | tail -n +2) <(glad-info --json "$T/w2.msgpack" | tail -n +2)
+glad-denoise --model "$T/m" $G $A --saff --threshold -1 "$T/wide.msgpack" > "$T/wads.msgpack"
+check "latent 24x16: ADS + SAFF with DINO on the non-square grid" test "$(glad-info --json "$T/wads.msgpack" | grep -c '"ads_step":601')" = "$n"
+glad-encode "$T/demo" --split test --size 16x18 > "$T/odd2.msgpack"
+glad-denoise --model "$T/m" "$T/odd2.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "latent: a width that is no multiple: exit 1 naming the size" sh -c "test $rc = 1 && grep -q \"'image' is \[3,16,18\].*multiples of 4\" '$T/err'"
+cat "$T/wide.msgpack" "$T/test.msgpack" | glad-denoise --model "$T/m" $G > /dev/null 2> "$T/err"; rc=$?
+check "latent: a record of another size than the first: exit 1 with HxW" sh -c "test $rc = 1 && grep -q 'takes \[3,24,16\] (glad-encode --size 24x16' '$T/err'"
 glad-encode "$T/demo" --split test --size 18 > "$T/odd.msgpack"
 glad-denoise --model "$T/m" "$T/odd.msgpack" > /dev/null 2> "$T/err"; rc=$?
-check "latent: a size the model cannot take: exit 1 naming record and field" sh -c "test $rc = 1 && grep -q \"record 'pill/test/.*': 'image' is \[3,18,18\].*multiple of 4\" '$T/err'"
+check "latent: a size the model cannot take: exit 1 naming record and field" sh -c "test $rc = 1 && grep -q \"record 'pill/test/.*': 'image' is \[3,18,18\].*multiples of 4\" '$T/err'"
 rm "$T/m/prompt.safetensors"
 glad-denoise --model "$T/m" "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "latent: no prompt embeddings: exit 1 saying how to make them" sh -c "test $rc = 1 && grep -q 'prompt.safetensors.*--embeddings' '$T/err'"
