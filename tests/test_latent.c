@@ -7,11 +7,16 @@
  * (the images ADS sees at every step and the final reconstruction); a run
  * whose results do not depend on the batch; ADS stopping (by score, with
  * SAFF, and by min_step); a model folder as convert.py writes it loading to
- * the same numbers. Config (denoise step, step count, guidance scale,
+ * the same numbers; GLAD's VisA / PCB-Bank bookkeeping (noised at
+ * denoise_step - 1, the model calls those of denoise_step) against a loop
+ * written here from GLAD's formulas; non-square images (a transposed input
+ * through networks with transpose-symmetric kernels gives the transposed
+ * reconstruction). Config (denoise step, step count, guidance scale,
  * scheduler), inputs and noises all come from the case file. 1e-4 of max-abs. */
 #include <stdlib.h>
 #include <unistd.h>
 #include "check.h"
+#include "core/rng.h"
 #include "core/json.h"
 #include "diffusion/ddim.h"
 #include "diffusion/latent.h"
@@ -263,6 +268,186 @@ static void folder(const char *shared, const fx *f, const glad_ddim_plan *p, con
     CHECK(system(path) == 0);
 }
 
+/* GLAD on VisA and PCB-Bank (utilize/utilize.py:77-84): t0 = randint(d-1, d),
+ * i.e. d - 1, while num_train_timesteps := d, so set_timesteps(N) gives
+ * ratio = d // N and t_k = k ratio + 1 (steps_offset 1), k = N-1 .. 0, and
+ * step() goes to t - ratio (ᾱ_0 below 0: set_alpha_to_one False). The
+ * reference loop below is those formulas with the latent model's guided eps
+ * and VAE (both checked against the case above). */
+static void visa_bookkeeping(glad_latent *m, const fx *f, const float *x)
+{
+    int d = f->steps, N = f->N, t0 = d - 1, ratio = d / N;
+    glad_ddim_plan p;
+    CHECK(glad_ddim_plan_make(&p, m->alpha_bar, m->T, d, d / N, GLAD_TS_GLAD) == 0);
+    CHECK(glad_ddim_plan_noise_at(&p, m->alpha_bar, m->T, t0) == 0);
+    CHECK(p.t_noise == t0 && p.ab_noise == m->alpha_bar[t0] && p.n == N);
+    for (int k = N - 1, i = 0; k >= 0 && i < p.n; k--, i++) {
+        int t = k * ratio + 1, prev = t - ratio;
+        CHECKF(p.t[i] == t, "VisA plan step %d: t %d, GLAD %d", i, p.t[i], t);
+        CHECK(p.ab[i] == m->alpha_bar[t] && p.ab_next[i] == (prev >= 0 ? m->alpha_bar[prev] : m->alpha_bar[0]));
+    }
+    glad_ddim_plan q = p;
+    CHECK(glad_ddim_plan_noise_at(&q, m->alpha_bar, m->T, m->T) == GLAD_ERANGE && strstr(glad_error_detail(), "0..") &&
+          q.t_noise == t0);
+    CHECK(glad_ddim_plan_noise_at(&q, m->alpha_bar, m->T, -1) == GLAD_ERANGE);
+    /* the reference: z from the encoder, x_T at t0, N guided DDIM steps, decode */
+    int H = f->h * glad_vae_down_factor(m->vae), W = f->w * glad_vae_down_factor(m->vae);
+    float *z = malloc(f->lat * sizeof(float)), *xt = malloc(f->lat * sizeof(float)), *eps = malloc(f->lat * sizeof(float)),
+          *ref = malloc(f->img * sizeof(float)), *got = malloc(f->img * sizeof(float));
+    CHECK(glad_latent_encode(m, z, x, 1, H, W, &FIX_NOISE, GLAD_LATENT_VAE_DRAW) == 0);
+    double a0 = m->alpha_bar[t0];
+    for (size_t i = 0; i < f->lat; i++) xt[i] = (float)(sqrt(a0) * z[i] + sqrt(1 - a0) * NOISE[i]);
+    const glad_model_fn *fn = glad_latent_eps_fn(m, f->h, f->w);
+    for (int k = N - 1; k >= 0; k--) {
+        int t = k * ratio + 1, prev = t - ratio;
+        double at = m->alpha_bar[t], ap = prev >= 0 ? m->alpha_bar[prev] : m->alpha_bar[0];
+        float tf = (float)t;
+        CHECK(fn->eps(fn->ctx, eps, xt, &tf, 1) == 0);
+        for (size_t i = 0; i < f->lat; i++) {
+            double x0 = (xt[i] - sqrt(1 - at) * eps[i]) / sqrt(at);
+            xt[i] = (float)(sqrt(ap) * x0 + sqrt(1 - ap) * eps[i]);
+        }
+    }
+    CHECK(glad_latent_decode(m, ref, xt, 1, f->h, f->w) == 0);
+    glad_denoise_opts o;
+    glad_denoise_opts_default(&o);
+    o.plan = p;
+    CHECK(glad_latent_run(m, &FIX_NOISE, NULL, &o, 1, x, H, W, got, NULL) == 0);
+    double e = rel_err(got, ref, f->img);
+    CHECKF(e < 1e-5, "VisA bookkeeping: recon vs GLAD's formulas, rel err %.3g", e);
+    /* and it is not MVTec's (noised at d) */
+    const float *mv = T_("recon");
+    CHECK(mv && rel_err(got, mv, f->img) > 1e-4);
+    fprintf(stderr, "  glad-latent VisA bookkeeping (t0 = %d, t = %d..1 by %d): recon vs formulas %.2g\n", t0, (N - 1) * ratio + 1, ratio, e);
+    free(z); free(xt); free(eps); free(ref); free(got);
+}
+
+/* ---- non-square images ----
+ * With every spatial kernel made symmetric (w[.., y, x] = w[.., x, y]) each
+ * operation of the VAE and the SD UNet commutes with transposing H and W
+ * (3x3 convs, the stride-2 convs and the encoder's right/bottom padding,
+ * nearest upsampling, GroupNorm, attention over the tokens), so the
+ * reconstruction of x^T with the transposed noises must be the transpose of
+ * x's: any mix-up of H and W in a non-square path breaks it. */
+static char *symmetric_copy(const char *src, const char *dir, const char *name)
+{
+    glad_st *st;
+    char *out = glad_strfmt("%s/%s", dir, name);
+    if (!out || glad_st_open(&st, src)) { CHECK(0); free(out); return NULL; }
+    int n = glad_st_count(st), nm = glad_st_meta_count(st);
+    glad_tensor *ts = calloc((size_t)n, sizeof *ts);
+    const glad_tensor **tp = calloc((size_t)n, sizeof *tp);
+    const char **names = calloc((size_t)n, sizeof *names), **mk = calloc((size_t)nm + 1, sizeof *mk), **mv = calloc((size_t)nm + 1, sizeof *mv);
+    for (int i = 0; i < n; i++) {
+        names[i] = glad_st_entry_at(st, i)->name;
+        CHECK(glad_st_get_f32(st, names[i], &ts[i]) == 0);
+        tp[i] = &ts[i];
+        glad_tensor *t = &ts[i];
+        if (t->ndim == 4 && t->shape[2] == t->shape[3] && t->shape[2] > 1) {
+            int64_t k = t->shape[2], planes = t->shape[0] * t->shape[1];
+            float *w = t->data;
+            for (int64_t pl = 0; pl < planes; pl++, w += k * k)
+                for (int64_t y = 0; y < k; y++)
+                    for (int64_t x = y + 1; x < k; x++) {
+                        float v = 0.5f * (w[y * k + x] + w[x * k + y]);
+                        w[y * k + x] = w[x * k + y] = v;
+                    }
+        }
+    }
+    for (int i = 0; i < nm; i++) { mk[i] = glad_st_meta_key(st, i); mv[i] = glad_st_meta(st, mk[i]); }
+    CHECKF(glad_st_save(out, n, names, tp, nm, mk, mv) == 0, "%s", glad_error_detail());
+    for (int i = 0; i < n; i++) glad_tensor_free(&ts[i]);
+    free(ts); free(tp); free(names); free(mk); free(mv);
+    glad_st_close(st);
+    return out;
+}
+
+/* noise of draw k: a fixed field on the h x w latent grid (per draw),
+ * handed out as it is or transposed */
+typedef struct { int C, h, w, transpose; } tnoise;
+static void tnoise_draw(void *ctx, int b, int k, float *out, size_t n)
+{
+    tnoise *z = ctx;
+    size_t hw = (size_t)z->h * z->w;
+    float *v = malloc(n * sizeof(float));
+    glad_rng r;
+    glad_rng_seed(&r, 77, (uint64_t)b, (uint64_t)k);
+    glad_rng_normal_f32(&r, v, n);
+    if (!z->transpose || n != (size_t)z->C * hw) memcpy(out, v, n * sizeof(float));
+    else
+        for (int c = 0; c < z->C; c++)
+            for (int y = 0; y < z->h; y++)
+                for (int x = 0; x < z->w; x++) out[c * hw + (size_t)x * z->h + y] = v[c * hw + (size_t)y * z->w + x];
+    free(v);
+}
+
+/* out (C, W, H) = in (C, H, W) transposed */
+static void transpose(float *out, const float *in, int B, int C, int H, int W)
+{
+    for (int c = 0; c < B * C; c++)
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) out[(size_t)c * H * W + (size_t)x * H + y] = in[(size_t)c * H * W + (size_t)y * W + x];
+}
+
+static void non_square(const char *shared, const fx *f, const glad_ddim_plan *p)
+{
+    char tmp[] = "/tmp/glad_test_latent_ns_XXXXXX", src[600];
+    if (!mkdtemp(tmp)) { CHECK(0); return; }
+    snprintf(src, sizeof src, "%s/fixtures/sd-unet.weights.safetensors", shared);
+    char *up = symmetric_copy(src, tmp, "unet.safetensors");
+    snprintf(src, sizeof src, "%s/fixtures/sd-vae.weights.safetensors", shared);
+    char *vp = symmetric_copy(src, tmp, "vae.safetensors");
+    glad_sdunet *u = NULL;
+    glad_vae *v = NULL;
+    glad_tensor cu, ct;
+    glad_latent m;
+    if (!up || !vp || glad_sdunet_load(up, &u) || glad_vae_load(&v, vp) || glad_st_get_f32(CS, "ctx_uncond", &cu)) { CHECKF(0, "symmetric models: %s", glad_error_detail()); goto out0; }
+    if (glad_st_get_f32(CS, "ctx_text", &ct)) { glad_tensor_free(&cu); CHECK(0); goto out0; }
+    int rc = glad_latent_init(&m, u, v, cu.data, ct.data, f->L, (int)cu.shape[2], f->sched);
+    glad_tensor_free(&cu); glad_tensor_free(&ct);
+    if (rc) { CHECKF(0, "%s", glad_error_detail()); goto out0; }
+    m.guidance = f->guidance;
+    int mult = glad_latent_size_multiple(&m), fct = glad_vae_down_factor(v), C = glad_vae_cfg(v)->in_channels;
+    int H = 12 * mult, W = 8 * mult, B = 2;   /* 48 x 32 with the fixture's multiple of 4 */
+    size_t img = (size_t)C * H * W;
+    float *x = malloc(B * img * sizeof(float)), *xT = malloc(B * img * sizeof(float)), *r = malloc(B * img * sizeof(float)),
+          *rT = malloc(B * img * sizeof(float)), *back = malloc(B * img * sizeof(float)), *r1 = malloc(img * sizeof(float));
+    glad_rng g;
+    glad_rng_seed(&g, 5, 0, 0);
+    glad_rng_normal_f32(&g, x, B * img);
+    for (size_t i = 0; i < B * img; i++) x[i] = tanhf(x[i]);   /* an image in [-1, 1] */
+    transpose(xT, x, B, C, H, W);
+    glad_denoise_opts o;
+    glad_denoise_opts_default(&o);
+    o.plan = *p;
+    int L = glad_vae_cfg(v)->latent_channels;
+    tnoise zn = {L, H / fct, W / fct, 0}, zt = {L, H / fct, W / fct, 1};
+    glad_noise_fn nf = {tnoise_draw, &zn}, nt = {tnoise_draw, &zt};
+    CHECKF(glad_latent_run(&m, &nf, NULL, &o, B, x, H, W, r, NULL) == 0, "%dx%d run: %s", H, W, glad_error_detail());
+    CHECKF(glad_latent_run(&m, &nt, NULL, &o, B, xT, W, H, rT, NULL) == 0, "%dx%d run: %s", W, H, glad_error_detail());
+    int finite = 1;
+    for (size_t i = 0; i < B * img; i++) finite &= isfinite(r[i]) != 0;
+    CHECK(finite);
+    transpose(back, rT, B, C, W, H);
+    double e = rel_err(back, r, B * img), d = rel_err(r + img, r, img);
+    CHECKF(e < 1e-4, "%dx%d vs %dx%d transposed: rel err %.3g", H, W, W, H, e);
+    CHECKF(d > 1e-2, "two different records, two reconstructions (%.3g)", d);
+    /* the first record alone: as in the batch */
+    CHECK(glad_latent_run(&m, &nf, NULL, &o, 1, x, H, W, r1, NULL) == 0 && memcmp(r1, r, img * sizeof(float)) == 0);
+    fprintf(stderr, "  glad-latent %dx%d: transposed input -> transposed recon, rel err %.2g\n", H, W, e);
+    /* sides that are no multiple */
+    CHECK(glad_latent_run(&m, &nf, NULL, &o, 1, x, H, W + mult / 2, r, NULL) == GLAD_ESHAPE);
+    CHECK(glad_latent_run(&m, &nf, NULL, &o, 1, x, H - 1, W, r, NULL) == GLAD_ESHAPE);
+    free(x); free(xT); free(r); free(rT); free(back); free(r1);
+    glad_latent_free(&m);
+out0:
+    glad_sdunet_free(u);
+    glad_vae_free(v);
+    free(up); free(vp);
+    snprintf(src, sizeof src, "rm -rf '%s'", tmp);
+    CHECK(system(src) == 0);
+}
+
 int main(void)
 {
     const char *sh = check_shared();
@@ -324,6 +509,8 @@ int main(void)
         capture c = {0};
         float *r = free_run(&m, &f, &p, x.data, 1, 0, 0, 0, 0, 0.0f, NULL, &c);
         folder(sh, &f, &p, r);
+        visa_bookkeeping(&m, &f, x.data);
+        non_square(sh, &f, &p);
         /* sizes the latent model refuses */
         glad_denoise_opts o;
         glad_denoise_opts_default(&o);
