@@ -9,7 +9,7 @@
 # top 250 pixels) and the metrics. The per-class settings are GLAD's
 # (datasets/weights/glad-published.tsv, copied from hyao1/GLAD main.py:669-735).
 #
-#   recipes/glad-published.sh --weights DIR --data DATA [--format mvtec|mpdd]
+#   recipes/glad-published.sh --weights DIR --data DATA [--format mvtec|mpdd|visa|pcbbank]
 #       [--classes LIST] [--dino FILE] [--out DIR] [--seed S] [--batch N]
 #       [--limit N] [--size N] [--dino-layers LIST]
 #
@@ -20,7 +20,16 @@
 #                    (convert.py dino). datasets/weights/fetch.sh glad prints where
 #                    the files are published and the commands, class by class.
 #   --data DATA      the dataset in its published layout (DATA/<class>/test/...)
-#   --format F       mvtec (default) or mpdd: the table's rows and glad-encode's layout
+#   --format F       mvtec (default), mpdd, visa or pcbbank: the table's rows and
+#                    the layout. visa: VisA as published (DATA/split_csv/1cls.csv,
+#                    glad-encode --format visa) or as GLAD reads it (VisA's
+#                    prepare_data.py 1cls output: DATA/<class>/test/{good,bad},
+#                    DATA/<class>/ground_truth/bad/<stem>.png); pcbbank: PCB-Bank in
+#                    that same MVTec-like layout. VisA and PCB-Bank run GLAD's
+#                    settings for them: 15 steps, noised at denoise_step - 1
+#                    (glad-denoise --noise-step), scoring at half the image size
+#                    (256 at 512) with the class's fine-tuned DINO
+#                    DIR/<class>/dino.safetensors (ADS keeps the frozen --dino)
 #   --classes LIST   comma-separated (default: every class of the table found in DATA)
 #   --dino FILE      the DINO ViT-B/8 for ADS and scoring (default DIR/dino_vitbase8_pretrain.safetensors)
 #   --out DIR        results (default results/glad-published): OUT/<class>/{test,recon,
@@ -30,8 +39,8 @@
 #   --batch N        images through the networks at once (default 2, GLAD's; results
 #                    do not depend on it)
 #   --limit N        at most N test images per class (a quick look; not the protocol)
-#   --size N         image and scoring size (default 512, GLAD's; smaller sizes are
-#                    for tests with tiny models)
+#   --size N         image size (default 512, GLAD's; smaller sizes are for tests
+#                    with tiny models); scoring at N (MVTec, MPDD) or N/2 (VisA, PCB-Bank)
 #   --dino-layers L  the scoring blocks (default 3,6,9,12, GLAD's; tests with a
 #                    shallower ViT)
 #
@@ -39,10 +48,11 @@
 # resized by glad-encode (bilinear without PIL's antialiasing), the networks run
 # in float32 (GLAD: float16), the fusion maximum of v x pixel distance is per
 # image (GLAD: per batch of 2; v is 0 on MVTec and MPDD, so it does not matter
-# there), and the final min-max normalisation of the image scores is left out
-# (it changes no metric). Cost on a CPU: see README (tens of minutes per image
-# at 512 on 2 cores). VisA and PCB-Bank (t0 = denoise_step - 1, 15 steps, scoring
-# at 256 with per-class fine-tuned DINO) are not supported yet.
+# there; on VisA and PCB-Bank v is 1..7 and GLAD's batches hold 32 images, so
+# scores differ), the pixel distance is resized to the scoring size after it is
+# taken (GLAD: the images are resized first), and the final min-max
+# normalisation of the image scores is left out (it changes no metric). Cost on
+# a CPU: see README (tens of minutes per image at 512 on 2 cores).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 TABLE=$ROOT/datasets/weights/glad-published.tsv
@@ -69,11 +79,21 @@ done
 [ -n "$DATA" ] || usage "--data DIR is required"
 [ -d "$WEIGHTS" ] || usage "--weights $WEIGHTS: no such folder"
 [ -d "$DATA" ] || usage "--data $DATA: no such folder"
-case "$FORMAT" in mvtec|mpdd) ;; visa|pcbbank) usage "--format $FORMAT: not supported yet (t0 = denoise_step - 1 and the fine-tuned DINO)" ;;
-*) usage "--format takes mvtec or mpdd" ;; esac
+# per dataset (main.py:686-740): inference steps, the noising offset, the
+# scoring size, glad-encode's layout; a class is a folder CLASSDIR/<class>
+case "$FORMAT" in
+mvtec) NINF=25 OFFSET=0 ENC=mvtec CLASSDIR=test FETCH=glad DNOTE="" ;;
+mpdd) NINF=25 OFFSET=0 ENC=mpdd CLASSDIR=test FETCH=glad-mpdd DNOTE="" ;;
+visa|pcbbank)
+    NINF=15 OFFSET=1 ENC=mvtec CLASSDIR=test FETCH=glad-$FORMAT DNOTE=" for ADS; scoring with each class's fine-tuned DINO"
+    if [ "$FORMAT" = visa ] && [ -f "$DATA/split_csv/1cls.csv" ]; then ENC=visa CLASSDIR=Data; fi ;;
+*) usage "--format takes mvtec, mpdd, visa or pcbbank" ;; esac
 for n in "$SEED" "$BATCH" "$SIZE" ${LIMIT:+"$LIMIT"}; do
     case "$n" in ''|*[!0-9]*) usage "--seed, --batch, --size and --limit take numbers" ;; esac
 done
+# GLAD's dino_resolution: the image size (512), or 256 on VisA / PCB-Bank at 512
+SSIZE=$(( OFFSET ? SIZE / 2 : SIZE )) SCORESIZE=""
+[ "$SSIZE" = "$SIZE" ] || SCORESIZE=" --size $SSIZE"
 [[ "$LAYERS" =~ ^[0-9]+(,[0-9]+)*$ ]] || usage "--dino-layers takes a comma-separated list of block numbers"
 DINO=${DINO:-$WEIGHTS/dino_vitbase8_pretrain.safetensors}
 [ -f "$DINO" ] || usage "no DINO weights $DINO (convert.py dino; or --dino FILE)"
@@ -81,36 +101,43 @@ DINO=${DINO:-$WEIGHTS/dino_vitbase8_pretrain.safetensors}
 row() { awk -F'\t' -v f="$FORMAT" -v c="$1" '$1 == f && $2 == c { print $3, $4, $5, $6, $7, $8; exit }' "$TABLE"; }
 if [ -z "$CLASSES" ]; then
     CLASSES=$(awk -F'\t' -v f="$FORMAT" '$1 == f { print $2 }' "$TABLE" | while read -r c; do
-        if [ -d "$DATA/$c/test" ]; then printf '%s,' "$c"; fi; done)
+        if [ -d "$DATA/$c/$CLASSDIR" ]; then printf '%s,' "$c"; fi; done)
     CLASSES=${CLASSES%,}
     [ -n "$CLASSES" ] || usage "no class of GLAD's $FORMAT table in $DATA"
 fi
 for c in ${CLASSES//,/ }; do
     [ -n "$(row "$c")" ] || usage "$c is not in GLAD's $FORMAT table ($(awk -F'\t' -v f="$FORMAT" '$1 == f { printf "%s ", $2 }' "$TABLE"))"
-    [ -f "$WEIGHTS/$c/unet.safetensors" ] || usage "no model for $c in $WEIGHTS/$c (convert.py glad; datasets/weights/fetch.sh glad prints the command)"
+    [ -f "$WEIGHTS/$c/unet.safetensors" ] || usage "no model for $c in $WEIGHTS/$c (convert.py glad; datasets/weights/fetch.sh $FETCH prints the command)"
+    [ "$OFFSET" = 0 ] || [ -f "$WEIGHTS/$c/dino.safetensors" ] ||
+        usage "no fine-tuned DINO for $c: $WEIGHTS/$c/dino.safetensors (convert.py dino; datasets/weights/fetch.sh $FETCH prints the command)"
 done
 mkdir -p "$OUT"
 start=$(date +%s)
 scored=()
-echo "| class | denoise_step | ADS threshold | min step | v | UNet checkpoint | seconds |" > "$OUT/settings.md"
-echo "|---|---:|---:|---:|---:|---:|---:|" >> "$OUT/settings.md"
+echo "| class | denoise_step | ADS threshold | min step | v | UNet checkpoint | noised at | steps | scoring DINO epoch | seconds |" > "$OUT/settings.md"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" >> "$OUT/settings.md"
 for c in ${CLASSES//,/ }; do
-    read -r D TAU V MIN CKPT _ <<< "$(row "$c")"
+    read -r D TAU V MIN CKPT EPOCH <<< "$(row "$c")"
+    T0=$(( D - OFFSET ))
+    # scoring DINO: the frozen one (MVTec, MPDD) or the class's fine-tuned one (epoch EPOCH of the table)
+    SDINO=$DINO NOISE=""
+    if [ "$OFFSET" != 0 ]; then SDINO=$WEIGHTS/$c/dino.safetensors NOISE=" --noise-step $T0"; else EPOCH=-; fi
     d=$OUT/$c
     mkdir -p "$d"
     t0=$(date +%s)
-    echo "glad-published.sh: [$c] denoise_step $D, ADS threshold $TAU, min step $MIN, v $V (checkpoint-$CKPT)" >&2
-    cached "$d/test.msgpack" "glad-encode --format $FORMAT $DATA --class $c --split test --size $SIZE --channels 3${LIMIT:+ --limit $LIMIT}"
+    echo "glad-published.sh: [$c] denoise_step $D (noised at $T0, $NINF steps), ADS threshold $TAU, min step $MIN, v $V (checkpoint-$CKPT)" >&2
+    cached "$d/test.msgpack" "glad-encode --format $ENC $DATA --class $c --split test --size $SIZE --channels 3${LIMIT:+ --limit $LIMIT}"
     # GLAD's reconstruction (utilize.py reconstruction(), pipeline.py, ddim_scheduling.py)
-    cached "$d/recon.msgpack" "glad-denoise --model $WEIGHTS/$c/unet.safetensors --compat glad --steps $D --inference-steps 25 --guidance 9 --ads --ads-backbone vit --ads-weights $DINO --ads-norm raw --threshold $TAU --min-step $MIN --saff --seed $SEED --batch $BATCH $d/test.msgpack"
-    # GLAD's test(): DINO at the image size, ImageNet normalisation, blocks 3,6,9,12
-    cached "$d/scored.msgpack" "glad-features --backbone vit --weights $DINO --layers $LAYERS --size $SIZE $d/recon.msgpack | glad-score --preset glad --v $V"
-    echo "| $c | $D | $TAU | $MIN | $V | $CKPT | $(( $(date +%s) - t0 )) |" >> "$OUT/settings.md"
+    cached "$d/recon.msgpack" "glad-denoise --model $WEIGHTS/$c/unet.safetensors --compat glad --steps $D$NOISE --inference-steps $NINF --guidance 9 --ads --ads-backbone vit --ads-weights $DINO --ads-norm raw --threshold $TAU --min-step $MIN --saff --seed $SEED --batch $BATCH $d/test.msgpack"
+    # GLAD's test(): images and maps at dino_resolution (bilinear, align_corners),
+    # ImageNet normalisation, blocks 3,6,9,12
+    cached "$d/scored.msgpack" "glad-features --backbone vit --weights $SDINO --layers $LAYERS --size $SSIZE $d/recon.msgpack | glad-score --preset glad --v $V$SCORESIZE"
+    echo "| $c | $D | $TAU | $MIN | $V | $CKPT | $T0 | $NINF | $EPOCH | $(( $(date +%s) - t0 )) |" >> "$OUT/settings.md"
     scored+=("$d/scored.msgpack")
 done
 glad-auroc --format json "${scored[@]}" > "$OUT/table.json"
 {
-    echo "GLAD as published ($FORMAT, size $SIZE, seed $SEED; DINO $(basename "$DINO"))"
+    echo "GLAD as published ($FORMAT, size $SIZE, seed $SEED; DINO $(basename "$DINO")$DNOTE)"
     echo
     glad-auroc --format markdown "${scored[@]}"
     echo

@@ -7,11 +7,13 @@
 # NAMEs (default: mobilenet): mobilenet (both MobileNetV2 .tflite files, used as
 # they are), dino-vitb8, dino-vits8 (DINO ViT; convert with convert.py dino),
 # wrn101, wrn50 (torchvision Wide ResNets; convert with convert.py resnet).
-# glad, glad-mpdd: print where GLAD's released models (per-class SD UNets) and
-# Stable Diffusion v1-4 are published and the convert.py commands that make
-# recipes/glad-published.sh's --weights folder (MVTec / MPDD classes, with the
-# checkpoint step of each class from glad-published.tsv); nothing is
-# downloaded (the files sit behind a licence click and a OneDrive share).
+# glad, glad-mpdd, glad-visa, glad-pcbbank: print where GLAD's released models
+# (per-class SD UNets; for VisA and PCB-Bank also the per-class fine-tuned DINOs
+# and the PCB classes' fine-tuned VAEs) and Stable Diffusion v1-4 are published
+# and the convert.py commands that make recipes/glad-published.sh's --weights
+# folder (the dataset's classes, with each class's checkpoint step and DINO
+# epoch from glad-published.tsv); nothing is downloaded (the files sit behind
+# a licence click and a OneDrive share).
 # Files go to DIR (default: this script's folder); the recipes look for
 # MobileNetV2 there and in $GLAD_WEIGHTS. A file already present with the right
 # checksum is not downloaded again; a wrong checksum deletes the file and exits 1.
@@ -58,6 +60,7 @@ get() {   # get URL FILE SHA256|prefix:HEX|none
 # glad_where DATASET: the instructions for GLAD's models (stdout)
 glad_where() {
     W=$DIR/glad
+    case "$1" in visa|pcbbank) W=$DIR/glad-$1 ;; esac
     cat <<EOT
 GLAD's models are not downloaded by fetch.sh. Fetch them by hand:
   Stable Diffusion v1-4, the diffusers folder (unet/ vae/ scheduler/ text_encoder/ tokenizer/):
@@ -73,8 +76,19 @@ holding GLAD's model/ directory:
   python3 datasets/weights/convert.py embed SD14 -o $W/prompt.safetensors
   python3 datasets/weights/convert.py dino $DIR/dino_vitbase8_pretrain.pth $W/dino_vitbase8_pretrain.safetensors
 EOT
+    case "$1" in visa|pcbbank) cat <<EOT
+  (VisA and PCB-Bank: GLAD's UNets are model/<class>_8000step_bs32_eps_anomaly2_0; each class also
+  needs its fine-tuned DINO, model/$1_dino/<class>_4mlp_256_200_bs16_0.0003_15_no_grad2_lmd<0.01, or 0.0
+  for cashew and macaroni2>/epoch<k>.pth (main.py:783-792), converted into <class>/dino.safetensors;
+  the PCB classes use a fine-tuned VAE (main.py:499-521 loads DiffAD checkpoints kl_<class>), here
+  GLAD_VAE/kl_<class>.ckpt: put the share's files under those names or change the paths)
+EOT
+    esac
     awk -F'\t' -v f="$1" -v w="$W" '$1 == f {
-        printf "  python3 datasets/weights/convert.py glad GLAD/model/%s_4000step_bs32_eps_anomaly2_0/checkpoint-%s --base SD14 -o %s/%s --embeddings %s/prompt.safetensors\n", $2, $7, w, $2, w }' \
+        ft = f == "visa" || f == "pcbbank"
+        vae = ft && $2 ~ /^pcb[1-7]$/ ? sprintf(" --vae GLAD_VAE/kl_%s.ckpt", $2) : ""
+        printf "  python3 datasets/weights/convert.py glad GLAD/model/%s_%s_bs32_eps_anomaly2_0/checkpoint-%s --base SD14 -o %s/%s --embeddings %s/prompt.safetensors%s\n", $2, ft ? "8000step" : "4000step", $7, w, $2, w, vae
+        if (ft) printf "  python3 datasets/weights/convert.py dino GLAD/model/%s_dino/%s_4mlp_256_200_bs16_0.0003_15_no_grad2_lmd%s/epoch%s.pth %s/%s/dino.safetensors\n", f, $2, ($2 == "cashew" || $2 == "macaroni2") ? "0.0" : "0.01", $8, w, $2 }' \
         "$(dirname "$0")/glad-published.tsv"
     echo "and run: recipes/glad-published.sh --weights $W --data $(echo "$1" | tr a-z A-Z)_FOLDER$([ "$1" = mvtec ] || echo " --format $1")"
 }
@@ -99,7 +113,9 @@ for name in "$@"; do
         get https://download.pytorch.org/models/wide_resnet50_2-95faca4d.pth wide_resnet50_2-95faca4d.pth prefix:95faca4d ;;
     glad) glad_where mvtec ;;
     glad-mpdd) glad_where mpdd ;;
-    *) echo "fetch.sh: unknown name '$name' (mobilenet dino-vitb8 dino-vits8 wrn101 wrn50 glad glad-mpdd)" >&2; exit 2 ;;
+    glad-visa) glad_where visa ;;
+    glad-pcbbank) glad_where pcbbank ;;
+    *) echo "fetch.sh: unknown name '$name' (mobilenet dino-vitb8 dino-vits8 wrn101 wrn50 glad glad-mpdd glad-visa glad-pcbbank)" >&2; exit 2 ;;
     esac
 done
 case " $* " in *" dino-"*|*" wrn"*)

@@ -5,7 +5,10 @@
 # MVTec bottle excerpt (4 images) at 32 px: the class's row of GLAD's table reaches
 # glad-denoise and glad-score, a metric table comes out, a second run reuses
 # the streams, usage errors exit 2; datasets/weights/fetch.sh glad prints the
-# conversion commands from the same table.
+# conversion commands from the same table. VisA: the same images in GLAD's VisA
+# layout and in VisA's own (split_csv/1cls.csv) as class candle: GLAD's VisA
+# settings (noised at denoise_step - 1, 15 steps, scoring at half the size with
+# the class's fine-tuned DINO) reach the programs.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 R=$ROOT/recipes/glad-published.sh
@@ -51,6 +54,39 @@ check "recipe: ... names the table's classes" grep -q "carpet grid" "$T/.stderr"
 mkdir -p "$T/mvtec/cable/test"
 status 2 "recipe: a class without a converted model" bash "$R" "${A[@]}" --classes cable
 check "recipe: ... says how to make it" grep -q "fetch.sh glad" "$T/.stderr"
-status 2 "recipe: VisA is refused (not supported yet)" bash "$R" "${A[@]}" --format visa
+# VisA as GLAD reads it (prepare_data.py's 1cls layout: <stem>.png masks) and as published (split_csv)
+V=$T/visa; mkdir -p "$V/candle/test/good" "$V/candle/test/bad" "$V/candle/ground_truth/bad" "$T/wv"
+C=$T/visacsv; mkdir -p "$C/split_csv" "$C/candle/Data/Images/Normal" "$C/candle/Data/Images/Anomaly" "$C/candle/Data/Masks/Anomaly"
+echo "object,split,label,image,mask" > "$C/split_csv/1cls.csv"
+for i in 000 001; do
+    ln -s "$X/test/good/$i.png" "$V/candle/test/good/$i.png"
+    ln -s "$X/test/broken_large/$i.png" "$V/candle/test/bad/$i.png"
+    ln -s "$X/ground_truth/broken_large/${i}_mask.png" "$V/candle/ground_truth/bad/$i.png"
+    ln -s "$X/test/good/$i.png" "$C/candle/Data/Images/Normal/$i.png"
+    ln -s "$X/test/broken_large/$i.png" "$C/candle/Data/Images/Anomaly/$i.png"
+    ln -s "$X/ground_truth/broken_large/${i}_mask.png" "$C/candle/Data/Masks/Anomaly/$i.png"
+    echo "candle,test,normal,candle/Data/Images/Normal/$i.png," >> "$C/split_csv/1cls.csv"
+    echo "candle,test,anomaly,candle/Data/Images/Anomaly/$i.png,candle/Data/Masks/Anomaly/$i.png" >> "$C/split_csv/1cls.csv"
+done
+ln -s "$T/w/bottle" "$T/wv/candle"
+B=(--weights "$T/wv" --dino "$VIT" --size 32 --dino-layers 1,2,3,4 --format visa)
+status 2 "recipe visa: a class without its fine-tuned DINO" bash "$R" "${B[@]}" --data "$V" --out "$T/vout"
+check "recipe visa: ... names the file and says how to make it" sh -c "grep -q 'candle/dino.safetensors' '$T/.stderr' && grep -q 'fetch.sh glad-visa' '$T/.stderr'"
+rm "$T/wv/candle"; mkdir -p "$T/wv/candle"
+for f in unet vae prompt; do ln -s "$T/w/bottle/$f.safetensors" "$T/wv/candle/$f.safetensors"; done
+cp "$VIT" "$T/wv/candle/dino.safetensors"
+bash "$R" "${B[@]}" --data "$V" --out "$T/vout" > /dev/null 2> "$T/vrun.err"; rc=$?
+check "recipe visa (GLAD's layout): runs (exit 0)" test $rc = 0
+[ $rc = 0 ] || tail -5 "$T/vrun.err" >&2
+check "recipe visa: candle's row, noised at 449 with GLAD's 450 timesteps, 15 steps" grep -q 'glad-denoise.*--compat glad --steps 450 --noise-step 449 --inference-steps 15 --guidance 9 .*--threshold 0.45 --min-step 200 --saff' <(glad-info -s "$T/vout/candle/recon.msgpack")
+check "recipe visa: scoring at 16 px with the class's DINO, v 7" sh -c "glad-info -s '$T/vout/candle/scored.msgpack' | grep -q 'glad-features.*candle/dino.safetensors.*--size 16 ' && glad-info -s '$T/vout/candle/scored.msgpack' | grep -q 'glad-score.*--preset glad --v 7 --size 16'"
+check "recipe visa: every image scored on a 16 x 16 map" test "$(glad-info "$T/vout/candle/scored.msgpack" | grep -c 'amap:<f4\[1,16,16\]')" = 4
+check "recipe visa: the settings row (noised at, steps, DINO epoch)" grep -q '| candle | 450 | 0.45 | 200 | 7 | 4000 | 449 | 15 | 1 |' "$T/vout/table.md"
+bash "$R" "${B[@]}" --data "$C" --out "$T/cout" > /dev/null 2> "$T/crun.err"; rc=$?
+check "recipe visa (split_csv layout): runs with glad-encode --format visa" sh -c "test $rc = 0 && glad-info -s '$T/cout/candle/test.msgpack' | grep -q 'glad-encode.* --format visa '"
+check "recipe visa: both layouts, the same scores" cmp -s <(glad-info "$T/vout/candle/scored.msgpack" | grep -o 'score=[^ ]*' | sort) <(glad-info "$T/cout/candle/scored.msgpack" | grep -o 'score=[^ ]*' | sort)
+sh "$FETCH" glad-visa > "$T/fetchv.out" 2>&1
+check "fetch.sh glad-visa: candle's UNet (8000 steps, checkpoint-4000) and its DINO epoch 1" sh -c "grep -q 'convert.py glad .*candle_8000step_bs32_eps_anomaly2_0/checkpoint-4000 ' '$T/fetchv.out' && grep -q 'convert.py dino .*visa_dino/candle_4mlp_256_200_bs16_0.0003_15_no_grad2_lmd0.01/epoch1.pth .*candle/dino.safetensors' '$T/fetchv.out'"
+check "fetch.sh glad-visa: the PCB classes with their fine-tuned VAE" test "$(grep -c 'convert.py glad .*--vae ' "$T/fetchv.out")" = 4
 status 2 "recipe: a missing DINO file" bash "$R" "${A[@]}" --dino "$T/none.safetensors"
 done_tests
