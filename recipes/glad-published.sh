@@ -2,7 +2,8 @@
 # glad-published.sh - GLAD's own test protocol with GLAD's released models (the
 # latent Stable Diffusion UNet fine-tuned per class, the SD-v1-4 VAE, DINO
 # ViT-B/8): per class, the images at 512, VAE encode, noising at the class's
-# denoise_step, 25 DDIM steps at GLAD's timesteps with guidance 9, ADS with
+# denoise_step, 25 DDIM steps (VisA, PCB-Bank: noised at denoise_step - 1, 15
+# steps, as GLAD's code does) at GLAD's timesteps with guidance 9, ADS with
 # the frozen DINO at the class's threshold and min step, SAFF, VAE decode;
 # then GLAD's scoring (DINO ViT-B/8 blocks 3,6,9,12, nearest-neighbour cosine
 # distance, v x pixel distance, sigma 6, object mask, image score = mean of the
@@ -17,21 +18,26 @@
 #                    datasets/weights/convert.py glad from GLAD's
 #                    <class>_4000step_bs32_eps_anomaly2_0/checkpoint-<step>, the step
 #                    of the table) and DIR/dino_vitbase8_pretrain.safetensors
-#                    (convert.py dino). datasets/weights/fetch.sh glad prints where
-#                    the files are published and the commands, class by class.
+#                    (convert.py dino); VisA and PCB-Bank: <class>_8000step_...,
+#                    the PCB classes with their fine-tuned VAE (convert.py glad
+#                    --vae) and DIR/<class>/dino.safetensors (the class's DINO at
+#                    the table's epoch). datasets/weights/fetch.sh glad (glad-mpdd,
+#                    glad-visa, glad-pcbbank) prints where the files are
+#                    published and the commands, class by class.
 #   --data DATA      the dataset in its published layout (DATA/<class>/test/...)
 #   --format F       mvtec (default), mpdd, visa or pcbbank: the table's rows and
 #                    the layout. visa: VisA as published (DATA/split_csv/1cls.csv,
 #                    glad-encode --format visa) or as GLAD reads it (VisA's
 #                    prepare_data.py 1cls output: DATA/<class>/test/{good,bad},
 #                    DATA/<class>/ground_truth/bad/<stem>.png); pcbbank: PCB-Bank in
-#                    that same MVTec-like layout. VisA and PCB-Bank run GLAD's
+#                    that same MVTec-like layout (GLAD's dataset.py reads both so). VisA and PCB-Bank run GLAD's
 #                    settings for them: 15 steps, noised at denoise_step - 1
 #                    (glad-denoise --noise-step), scoring at half the image size
 #                    (256 at 512) with the class's fine-tuned DINO
 #                    DIR/<class>/dino.safetensors (ADS keeps the frozen --dino)
 #   --classes LIST   comma-separated (default: every class of the table found in DATA)
-#   --dino FILE      the DINO ViT-B/8 for ADS and scoring (default DIR/dino_vitbase8_pretrain.safetensors)
+#   --dino FILE      the DINO ViT-B/8 for ADS and scoring (VisA, PCB-Bank: ADS only;
+#                    default DIR/dino_vitbase8_pretrain.safetensors)
 #   --out DIR        results (default results/glad-published): OUT/<class>/{test,recon,
 #                    scored}.msgpack, OUT/table.md, OUT/table.json; existing streams
 #                    made by the same command from the same files are reused
