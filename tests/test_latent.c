@@ -328,7 +328,10 @@ static void visa_bookkeeping(glad_latent *m, const fx *f, const float *x)
  * (3x3 convs, the stride-2 convs and the encoder's right/bottom padding,
  * nearest upsampling, GroupNorm, attention over the tokens), so the
  * reconstruction of x^T with the transposed noises must be the transpose of
- * x's: any mix-up of H and W in a non-square path breaks it. */
+ * x's: any mix-up of H and W in a non-square path breaks it. The same holds
+ * for ADS + SAFF with the DINO ViT (symmetric patch kernels and positions:
+ * its grid H/p x W/p, DINO's positional interpolation per axis, the map
+ * resized to the latent grid). */
 static char *symmetric_copy(const char *src, const char *dir, const char *name)
 {
     glad_st *st;
@@ -343,6 +346,17 @@ static char *symmetric_copy(const char *src, const char *dir, const char *name)
         CHECK(glad_st_get_f32(st, names[i], &ts[i]) == 0);
         tp[i] = &ts[i];
         glad_tensor *t = &ts[i];
+        if (!strcmp(names[i], "pos_embed") && t->ndim == 3) {
+            /* a ViT's square grid of positions (after the cls token): pos[r][c] = pos[c][r] */
+            int64_t g = (int64_t)llround(sqrt((double)(t->shape[1] - 1))), D = t->shape[2];
+            float *q = (float *)t->data + D;
+            for (int64_t r = 0; r < g; r++)
+                for (int64_t c = r + 1; c < g; c++)
+                    for (int64_t k = 0; k < D; k++) {
+                        float v = 0.5f * (q[(r * g + c) * D + k] + q[(c * g + r) * D + k]);
+                        q[(r * g + c) * D + k] = q[(c * g + r) * D + k] = v;
+                    }
+        }
         if (t->ndim == 4 && t->shape[2] == t->shape[3] && t->shape[2] > 1) {
             int64_t k = t->shape[2], planes = t->shape[0] * t->shape[1];
             float *w = t->data;
@@ -387,6 +401,25 @@ static void transpose(float *out, const float *in, int B, int C, int H, int W)
     for (int c = 0; c < B * C; c++)
         for (int y = 0; y < H; y++)
             for (int x = 0; x < W; x++) out[(size_t)c * H * W + (size_t)x * H + y] = in[(size_t)c * H * W + (size_t)y * W + x];
+}
+
+/* an ADS map made decisive: the inner map split at its median into -6 / +6,
+ * so SAFF's sigmoid mask is ~0 or ~1 per cell and the map's orientation
+ * shows in the reconstruction (the split is permutation invariant) */
+static int cmpf(const void *a, const void *b) { float x = *(const float *)a, y = *(const float *)b; return (x > y) - (x < y); }
+static int split_map(void *ctx, float *A, int *h, int *w, const float *x0t, const float *x0p, int C, int H, int W)
+{
+    const glad_ads_fn *in = ctx;
+    GLAD_TRY(in->amap(in->ctx, A, h, w, x0t, x0p, C, H, W));
+    size_t n = (size_t)*h * *w;
+    float *s = malloc(n * sizeof(float));
+    if (!s) return GLAD_ENOMEM;
+    memcpy(s, A, n * sizeof(float));
+    qsort(s, n, sizeof(float), cmpf);
+    float med = s[n / 2];
+    for (size_t i = 0; i < n; i++) A[i] = A[i] >= med ? 6.0f : -6.0f;
+    free(s);
+    return 0;
 }
 
 static void non_square(const char *shared, const fx *f, const glad_ddim_plan *p)
@@ -435,6 +468,30 @@ static void non_square(const char *shared, const fx *f, const glad_ddim_plan *p)
     /* the first record alone: as in the batch */
     CHECK(glad_latent_run(&m, &nf, NULL, &o, 1, x, H, W, r1, NULL) == 0 && memcmp(r1, r, img * sizeof(float)) == 0);
     fprintf(stderr, "  glad-latent %dx%d: transposed input -> transposed recon, rel err %.2g\n", H, W, e);
+    /* ADS (threshold -1: stops at the first step) with SAFF through the fixture
+     * DINO, its map split at the median (split_map) */
+    char *vitp = symmetric_copy("tests/fixtures/dino-vit.weights.safetensors", tmp, "vit.safetensors");
+    glad_backbone *bb = NULL;
+    glad_backbone_opts bo = {"vit", vitp, 0, 0, GLAD_BB_NORM_RAW};
+    glad_ads_backbone ab;
+    if (vitp && glad_backbone_open(&bb, &bo) == 0 && glad_ads_backbone_init(&ab, bb, -1) == 0) {
+        o.ads = 1; o.saff = 1; o.threshold = -1;
+        int st[2] = {0, 0}, stT[2] = {0, 0};
+        glad_ads_fn split = {split_map, (void *)glad_ads_backbone_fn(&ab)};
+        CHECK(glad_latent_run(&m, &nf, &split, &o, B, x, H, W, r, st) == 0);
+        CHECK(glad_latent_run(&m, &nt, &split, &o, B, xT, W, H, rT, stT) == 0);
+        transpose(back, rT, B, C, W, H);
+        double ea = rel_err(back, r, B * img);
+        CHECKF(ea < 1e-4, "ADS + SAFF %dx%d vs %dx%d transposed: rel err %.3g", H, W, W, H, ea);
+        CHECK(st[0] == p->t[0] && stT[0] == p->t[0] && st[1] == p->t[0]);
+        /* SAFF changed the result (the map is not constant) */
+        CHECK(glad_latent_run(&m, &nf, NULL, &(glad_denoise_opts){.plan = *p, .topk = 10}, 1, x, H, W, r1, NULL) == 0);
+        CHECK(rel_err(r, r1, img) > 1e-3);
+        fprintf(stderr, "  glad-latent %dx%d ADS + SAFF with DINO: transposed, rel err %.2g\n", H, W, ea);
+    } else
+        CHECKF(0, "fixture DINO (tests/fixtures/dino-vit.weights.safetensors): %s", glad_error_detail());
+    glad_backbone_close(bb);
+    free(vitp);
     /* sides that are no multiple */
     CHECK(glad_latent_run(&m, &nf, NULL, &o, 1, x, H, W + mult / 2, r, NULL) == GLAD_ESHAPE);
     CHECK(glad_latent_run(&m, &nf, NULL, &o, 1, x, H - 1, W, r, NULL) == GLAD_ESHAPE);
