@@ -29,8 +29,9 @@
 #                    the layout. visa: VisA as published (DATA/split_csv/1cls.csv,
 #                    glad-encode --format visa) or as GLAD reads it (VisA's
 #                    prepare_data.py 1cls output: DATA/<class>/test/{good,bad},
-#                    DATA/<class>/ground_truth/bad/<stem>.png); pcbbank: PCB-Bank in
-#                    that same MVTec-like layout (GLAD's dataset.py reads both so). VisA and PCB-Bank run GLAD's
+#                    DATA/<class>/ground_truth/bad/<stem>.png); pcbbank: PCB-Bank
+#                    in either (as published: <class>/Data/... with the
+#                    repository's 1cls_clear.csv copied to DATA/split_csv/1cls.csv). VisA and PCB-Bank run GLAD's
 #                    settings for them: 15 steps, noised at denoise_step - 1
 #                    (glad-denoise --noise-step), scoring at half the image size
 #                    (256 at 512) with the class's fine-tuned DINO
@@ -92,7 +93,7 @@ mvtec) NINF=25 OFFSET=0 ENC=mvtec CLASSDIR=test FETCH=glad DNOTE="" ;;
 mpdd) NINF=25 OFFSET=0 ENC=mpdd CLASSDIR=test FETCH=glad-mpdd DNOTE="" ;;
 visa|pcbbank)
     NINF=15 OFFSET=1 ENC=mvtec CLASSDIR=test FETCH=glad-$FORMAT DNOTE=" for ADS; scoring with each class's fine-tuned DINO"
-    if [ "$FORMAT" = visa ] && [ -f "$DATA/split_csv/1cls.csv" ]; then ENC=visa CLASSDIR=Data; fi ;;
+    if [ -f "$DATA/split_csv/1cls.csv" ]; then ENC=visa CLASSDIR=Data; fi ;;
 *) usage "--format takes mvtec, mpdd, visa or pcbbank" ;; esac
 for n in "$SEED" "$BATCH" "$SIZE" ${LIMIT:+"$LIMIT"}; do
     case "$n" in ''|*[!0-9]*) usage "--seed, --batch, --size and --limit take numbers" ;; esac
