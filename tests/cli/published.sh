@@ -85,6 +85,9 @@ check "recipe visa: the settings row (noised at, steps, DINO epoch)" grep -q '| 
 bash "$R" "${B[@]}" --data "$C" --out "$T/cout" > /dev/null 2> "$T/crun.err"; rc=$?
 check "recipe visa (split_csv layout): runs with glad-encode --format visa" sh -c "test $rc = 0 && glad-info -s '$T/cout/candle/test.msgpack' | grep -q 'glad-encode.* --format visa '"
 check "recipe visa: both layouts, the same scores" cmp -s <(glad-info "$T/vout/candle/scored.msgpack" | grep -o 'score=[^ ]*' | sort) <(glad-info "$T/cout/candle/scored.msgpack" | grep -o 'score=[^ ]*' | sort)
+mkdir -p "$T/pcbbank/pcb5/test"
+status 2 "recipe pcbbank: pcb5 without a converted model" bash "$R" "${B[@]}" --format pcbbank --data "$T/pcbbank" --out "$T/pout"
+check "recipe pcbbank: ... says fetch.sh glad-pcbbank makes it" grep -q "no model for pcb5 .*fetch.sh glad-pcbbank" "$T/.stderr"
 sh "$FETCH" glad-visa > "$T/fetchv.out" 2>&1
 check "fetch.sh glad-visa: candle's UNet (8000 steps, checkpoint-4000) and its DINO epoch 1" sh -c "grep -q 'convert.py glad .*candle_8000step_bs32_eps_anomaly2_0/checkpoint-4000 ' '$T/fetchv.out' && grep -q 'convert.py dino .*visa_dino/candle_4mlp_256_200_bs16_0.0003_15_no_grad2_lmd0.01/epoch1.pth .*candle/dino.safetensors' '$T/fetchv.out'"
 check "fetch.sh glad-visa: the PCB classes with their fine-tuned VAE" test "$(grep -c 'convert.py glad .*--vae ' "$T/fetchv.out")" = 4
