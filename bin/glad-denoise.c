@@ -214,7 +214,7 @@ static int latent_open(job *j, const args *a)
     o->saff_binary = a->saff_bin; o->saff_threshold = a->saff_thr;
     glad_error_clear();
     if (glad_ddim_plan_make(&o->plan, j->lat.alpha_bar, j->lat.T, (int)a->steps, (int)a->skip, (glad_ts_mode)a->compat)) { st = plan_error("--steps", "--skip", a->steps, j->lat.T); goto fail; }
-    if (a->nstep >= 0 && glad_ddim_plan_noise_at(&o->plan, j->lat.alpha_bar, j->lat.T, (int)a->nstep)) { st = cli_usage_error("--noise-step %ld: %s", a->nstep, glad_error_detail()); goto fail; }
+    if (a->nstep >= 0 && glad_ddim_plan_noise_at(&o->plan, j->lat.alpha_bar, j->lat.T, (int)a->nstep)) { st = cli_usage_error("--noise-step %ld: the model has T = %d diffusion steps (use 0..%d)", a->nstep, j->lat.T, j->lat.T - 1); goto fail; }
     if (a->ads) {
         int kind = a->ads_kind_set ? a->ads_kind : 1;   /* glad_backbone_kinds[1]: vit, GLAD's DINO */
         glad_backbone_opts bo = {glad_backbone_kinds[kind], a->ads_w, 0, (int)a->ads_size, (glad_backbone_norm)a->ads_norm};

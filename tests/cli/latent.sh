@@ -48,7 +48,8 @@ glad-denoise --model "$T/m" $G --noise-step 749 "$T/test.msgpack" > "$T/n749.msg
 check "latent: --noise-step 749, another reconstruction" bash -c "! cmp -s <(glad-info --json '$T/b1.msgpack' | tail -n +2) <(glad-info --json '$T/n749.msgpack' | tail -n +2)"
 glad-denoise --model "$T/m" $G $A --saff --threshold -1 --noise-step 749 "$T/test.msgpack" > "$T/n749a.msgpack"
 check "latent: --noise-step keeps GLAD's model-call timesteps (ADS stops at 601)" test "$(glad-info --json "$T/n749a.msgpack" | grep -c '"ads_step":601')" = "$n"
-status 2 "latent: --noise-step beyond the schedule's T" glad-denoise --model "$T/m" $G --noise-step 1000 "$T/test.msgpack"
+glad-denoise --model "$T/m" $G --noise-step 1000 "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "latent: --noise-step beyond the schedule: exit 2 naming T" sh -c "test $rc = 2 && grep -q 'noise-step 1000: the model has T = 1000 diffusion steps (use 0..999)' '$T/err'"
 glad-denoise --model "$F/sd-vae.weights.safetensors" --noise-step 10 "$T/test.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "latent: --noise-step with a pixel-space model is a usage error" sh -c "test $rc = 2 && grep -q 'noise-step works with a latent model' '$T/err'"
 # non-square images (glad-encode --size HxW): the latent grid is H/f x W/f, DINO's grid H/8 x W/8
