@@ -136,6 +136,7 @@ static int parse_args(int argc, char **argv, options *o)
     }
     o->args = argv + optind;
     o->nargs = argc - optind;
+    o->enc.mask_nonzero = o->ds.format == GLAD_DATASET_VISA;   /* region ids, as VisA's own code reads them */
     if (o->ds.format == GLAD_DATASET_GENERIC) return GO_ON;
     if (o->nargs != 1) return cli_usage_error("one dataset ROOT expected");
     o->ds.root = o->args[0];

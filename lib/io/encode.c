@@ -13,7 +13,8 @@ static int at(const char *path, int rc)
     return glad_fail(rc, "%s: %s", path, why);
 }
 
-/* mask in place: grey, nearest to (mh, mw), centre crop, then 1 where >= half the max */
+/* mask in place: grey, nearest to (mh, mw), centre crop, then 1 where >= half the max
+ * (or > 0: VisA's masks hold region ids 1, 2, ..., and a half-max rule would drop the low ones) */
 static int prepare_mask(glad_tensor *mask, const glad_encode_opts *o, int mh, int mw, int oh, int ow)
 {
     glad_tensor tmp = {0};
@@ -31,7 +32,7 @@ static int prepare_mask(glad_tensor *mask, const glad_encode_opts *o, int mh, in
     for (size_t i = 0; i < n; i++) if (v[i] > mx) mx = v[i];
     int rc = glad_tensor_alloc4(&tmp, GLAD_DT_U8, 1, oh, ow, -1);
     if (rc == 0) {
-        for (size_t i = 0; i < n; i++) ((uint8_t *)tmp.data)[i] = mx > 0 && v[i] >= mx / 2;
+        for (size_t i = 0; i < n; i++) ((uint8_t *)tmp.data)[i] = o->mask_nonzero ? v[i] > 0 : mx > 0 && v[i] >= mx / 2;
         glad_tensor_move(mask, &tmp);
     }
     free(v);

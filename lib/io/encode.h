@@ -15,12 +15,14 @@ typedef struct {
     int channels;          /* 1 (grey) or 3 (RGB); 0: as stored */
     int as_float;          /* u8 images as f32 in [-1,1] (16-bit and float files always are) */
     uint64_t max_pixels;   /* decoding budget per file, 0: GLAD_IMAGE_MAX_PIXELS (image.h) */
+    int mask_nonzero;      /* masks hold region ids (VisA, PCB-Bank): 1 where > 0, as their
+                              prepare_data.py does, instead of >= half the max */
 } glad_encode_opts;
 
 /* Fills r (initialised here; freed on failure). The mask is resized with
  * nearest neighbour to the pre-crop size, cropped like the image and
  * binarised: 1 where >= half of its maximum (MTD masks are not strictly
- * 0/255). A normal item without a mask gets an all-zero one; an anomalous
+ * 0/255), or where > 0 with mask_nonzero. A normal item without a mask gets an all-zero one; an anomalous
  * item without one (generic folders without masks) gets none. Every failure
  * sets the detail, starting with the file at fault. */
 int glad_encode_item(const glad_item *x, const glad_encode_opts *o, glad_record *r);

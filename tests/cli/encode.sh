@@ -44,7 +44,7 @@ check "btad: 3 records, one anomalous with mask" sh -c "test \$(glad-info '$T/bt
 # VisA
 mkdir -p "$T/visa/split_csv" "$T/visa/candle/Data/Images/Normal" "$T/visa/candle/Data/Images/Anomaly" "$T/visa/candle/Data/Masks/Anomaly"
 mk "$T/visa/candle/Data/Images/Normal/0000.png" 10 10 3 grad; mk "$T/visa/candle/Data/Images/Normal/0001.png" 10 10 3 grad
-mk "$T/visa/candle/Data/Images/Anomaly/000.png" 10 10 3 noise; mk "$T/visa/candle/Data/Masks/Anomaly/000.png" 10 10 1 blob
+mk "$T/visa/candle/Data/Images/Anomaly/000.png" 12 8 3 noise; mk "$T/visa/candle/Data/Masks/Anomaly/000.png" 12 8 1 ids
 cat > "$T/visa/split_csv/1cls.csv" <<CSV
 object,split,label,image,mask
 candle,train,normal,candle/Data/Images/Normal/0000.png,
@@ -53,7 +53,8 @@ candle,test,anomaly,candle/Data/Images/Anomaly/000.png,candle/Data/Masks/Anomaly
 CSV
 glad-encode --format visa "$T/visa" --split test -o "$T/visa.msgpack"
 check "visa: split from csv" test "$(count "$T/visa.msgpack")" = 2
-check "visa: anomaly mask" sh -c "glad-info '$T/visa.msgpack' | grep 'label=1' | grep -q 'mask:|u1\[1,10,10\] 0/0.[0-9]*/1'"
+# region ids 1, 2, 3 in three 3x4 blocks of a 12x8 mask: every id is anomalous (36 of 96 pixels)
+check "visa: anomaly mask, every region id" sh -c "glad-info '$T/visa.msgpack' | grep 'label=1' | grep -q 'mask:|u1\[1,8,12\] 0/0.375/1'"
 echo 'candle,test,anomaly,candle/Data/Images/Anomaly/000.png,candle/Data/Masks/Anomaly/001.png' >> "$T/visa/split_csv/1cls.csv"
 glad-encode --format visa "$T/visa" -o "$T/x" 2> "$T/err"; rc=$?
 check "visa: an anomaly row whose mask is missing is an error naming both" sh -c "test $rc = 1 && grep -q '1cls.csv:5: .*Anomaly/000.png: its mask .*001.png: No such file or directory' '$T/err'"

@@ -1,6 +1,6 @@
 """mkpng.py - write small PNG files for the CLI tests without PIL.
 
-usage: mkpng.py OUT.png W H CHANNELS PATTERN   (PATTERN: grad, zero, blob, noiseN)
+usage: mkpng.py OUT.png W H CHANNELS PATTERN   (PATTERN: grad, zero, blob, ids, noiseN)
 """
 import random
 import struct
@@ -31,6 +31,8 @@ def main():
                     v = 0
                 elif pat == "blob":   # a mask: 200 inside a square in the middle (not 255: binarise by max/2)
                     v = 200 if w // 4 <= x < w // 2 and h // 4 <= y < h // 2 else 3
+                elif pat == "ids":    # a VisA-style mask: regions 1, 2, 3 (ids, not 255) on 0
+                    v = 1 + x * 4 // w if y < h // 2 and x * 4 // w < 3 else 0
                 else:
                     v = rnd.randrange(256)
                 pix.append(v)
