@@ -25,7 +25,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 CANDS="size:64" SPLIT="$ROOT/datasets/mtd/split.txt" GRID=full
 DATA="" OUT="" STEPS=300 BATCH=8 SEED=1 BACKBONE=${BACKBONE:-auto}
-CMDLINE="recipes/mtd-tune.sh $*"
+CMDLINE="recipes/mtd-tune.sh$(printf ' %q' "$@")"
 while [ $# -gt 0 ]; do
     case "$1" in
     --data) DATA=$2; shift 2 ;;
@@ -67,10 +67,12 @@ for c in $CANDS; do
     d="$OUT/${c//:/-}"
     echo "mtd-tune.sh: candidate $c -> $d" >&2
     mkdir -p "$d"
-    # bash's time (wall, user, sys of tune.sh and its children) to $d.time; tune.sh's stderr stays stderr
+    # bash's time (wall, user, sys of tune.sh and its children) to $d.time; tune.sh's stderr
+    # to stderr and $d.log. A rerun that recomputed nothing keeps the time of the run that did.
     { TIMEFORMAT='%R %U %S'; time bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" \
         --channels 1 --fg none $(cand_opts "$c") --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
-        --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" --out "$d" > /dev/null 2>&3; } 3>&2 2> "$d.time"
+        --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" --out "$d" > /dev/null 2> >(tee "$d.log" >&3); } 3>&2 2> "$d.time.new"
+    if [ -s "$d.time" ] && ! grep -q '^making' "$d.log"; then rm -f "$d.time.new"; else mv "$d.time.new" "$d.time"; fi
     read -r wall usr sys < <(tail -1 "$d.time")
     crit=$(awk -F'\t' 'NR > 1 && $NF > b { b = $NF } END { print (b == "" ? -1 : b) }' "$d/val-grid.tsv")
     rows+=("$c	$(jq -r '[.choice.strategy, .choice.layers, .choice.image_score,

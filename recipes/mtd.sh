@@ -9,9 +9,8 @@
 #
 # Defaults (no option given): the MTD_* values below, printed by --show-defaults
 # as the "chosen:" line of datasets/mtd/tuning.md (tests/cli/recipes.sh checks
-# that they agree). They are to be the line recipes/mtd-tune.sh chooses on the
-# synthetic validation of mtd-train (the training split alone); tuning.md says
-# whether that run has been made (so far: not; the values are the old ones). The denoising strategy, feature layers and
+# that they agree): the line recipes/mtd-tune.sh chose on the synthetic
+# validation of mtd-train (the training split alone). The denoising strategy, feature layers and
 # image score apply to MobileNetV2 features (the ones tuned); with the unet
 # backbone (no weights) the layers and image score are glad's own, untuned.
 # Knobs as in run.sh (--help there) replace a default. With --tune,
@@ -19,14 +18,13 @@
 # them afresh (OUT/tune/); the test tiles are never looked at.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-# NOT YET VALIDATED (datasets/mtd/tuning.md says why): these are the values the
-# recipe had before (lib.sh's 64 px / 300 steps, GLAD's published ADS 0.05/100
-# and top-250, MobileNetV2's default blocks 5,12), made explicit so that the
-# line recipes/mtd-tune.sh chooses can replace them; MTD_SIZE=native with
-# MTD_TILE N trains on N x N tiles and scores at the native size.
-MTD_SIZE=64 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
-MTD_DENOISE="--steps 250 --skip 25 --ads --saff --threshold 0.05 --min-step 100"
-MTD_LAYERS=5,12 MTD_IMAGE_SCORE=topk-mean:250
+# Chosen by recipes/mtd-tune.sh on mtd-train's synthetic validation (the
+# training split alone; datasets/mtd/tuning.md has the run, every candidate's
+# figures and the candidates that were not affordable). MTD_SIZE=native with
+# MTD_TILE N would train on N x N tiles and score at the native size.
+MTD_SIZE=128 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
+MTD_DENOISE="--steps 250 --skip 25"
+MTD_LAYERS=2,5,12 MTD_IMAGE_SCORE=max
 [ "$MTD_SIZE" = native ] || SIZE=$MTD_SIZE
 TILE=$MTD_TILE OVERLAP=$MTD_OVERLAP STEPS=$MTD_STEPS
 SPLIT="$ROOT/datasets/mtd/split.txt"

@@ -4,14 +4,21 @@
 # runs on the built-in demo dataset (generated on first use, no download).
 #
 #   recipes/run.sh [--data DIR] [--format mvtec|mpdd|visa|btad|mtd] [--classes LIST]
+#                  [--denoise 'GLAD-DENOISE OPTIONS'] [--show-defaults]
 #                  [--out DIR] [--size N] [--steps N] [--batch N] [--seed S]
 #                  [--backbone auto|unet|mobilenetv2] [--preset P] [--feat-layers LIST]
 #                  [--image-score R] [--tile N [--overlap P]] [--tune]
 #                  [--vit WEIGHTS --dino-ft-epochs N|auto [--dino-ft-max N]]
 #
-# Knobs (without them the recipe is unchanged): --preset (glad-train preset,
-# default tiny), --feat-layers (default unet 0,1 / MobileNetV2 5,12),
-# --image-score (default topk-mean:50), --tile N --overlap P (train on N x N
+# Defaults: the RUN_* values below, printed by --show-defaults as the "chosen:"
+# line of datasets/demo/tuning.md (recipes/demo-tune.sh chose them on the
+# demo's synthetic validation, training split only; tests/cli/recipes.sh checks
+# that they agree). The layers apply to the unet backbone; MobileNetV2 keeps
+# glad-features' blocks 5,12 (not tuned here: mtd.sh and --tune tune them).
+# Knobs (without them the recipe is unchanged): --denoise (glad-denoise's
+# strategy options), --threshold T (ADS with tau T instead of the default
+# strategy), --preset (glad-train preset, default tiny), --feat-layers,
+# --image-score, --tile N --overlap P (train on N x N
 # tiles of the images at their native size, or at --size; score every tile and
 # merge the maps per image), --tune (per class, recipes/tune.sh chooses the
 # denoising strategy, layers and image score on synthetic validation and
@@ -35,7 +42,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 DATA="" FORMAT=mvtec CLASSES="" OUT="$ROOT/results/main" SIZE=64 STEPS=300 BATCH=8 SEED=1
-THRESHOLD=0.05 MIN_STEP=100
+# chosen by recipes/demo-tune.sh (datasets/demo/tuning.md)
+RUN_DENOISE="--steps 250 --skip 25 --ads --saff --threshold 0.05 --min-step 100"
+RUN_LAYERS=0,1 RUN_IMAGE_SCORE=topk-mean:50
+DENOISE=$RUN_DENOISE THRESHOLD="" MIN_STEP=100
 VIT="" DINO_FT=0 DINO_MAX=15
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -48,6 +58,8 @@ while [ $# -gt 0 ]; do
     --batch) BATCH=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
     --threshold) THRESHOLD=$2; shift 2 ;;
+    --denoise) DENOISE=$2; shift 2 ;;
+    --show-defaults) echo "chosen: --denoise '$RUN_DENOISE' --feat-layers $RUN_LAYERS --image-score $RUN_IMAGE_SCORE"; exit 0 ;;
     --backbone) BACKBONE=$2; shift 2 ;;
     --vit) VIT=$2; shift 2 ;;
     --dino-ft-epochs) DINO_FT=$2; shift 2 ;;
@@ -58,6 +70,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 knob_check
+# --threshold T: GLAD's adaptive steps with tau T (the former option), else the strategy
+[ -z "$THRESHOLD" ] || DENOISE="--steps 250 --skip 25 --ads --saff --threshold $THRESHOLD --min-step $MIN_STEP"
+[ "$TUNE" = 0 ] || [ "$DENOISE" = "$RUN_DENOISE" ] || { echo "run.sh: --denoise/--threshold and --tune: tune.sh chooses the strategy" >&2; exit 2; }
 if [ -n "$VIT" ]; then   # GLAD's DINO fine-tuning (issue #21)
     case "$DINO_FT" in auto) [ "$TUNE" = 1 ] || { echo "run.sh: --dino-ft-epochs auto needs --tune (its validation split)" >&2; exit 2; } ;;
     ''|*[!0-9]*) echo "run.sh: --dino-ft-epochs takes a number or 'auto'" >&2; exit 2 ;; esac
@@ -87,7 +102,8 @@ scored=() tuned=()
 for c in ${CLASSES//,/ }; do
     d="$OUT/$c"
     mkdir -p "$d"
-    model="$d/model" den=(--steps 250 --skip 25 --ads --saff --threshold "$THRESHOLD" --min-step "$MIN_STEP") thr=()
+    model="$d/model" thr=()
+    read -r -a den <<< "$DENOISE"
     if [ "$TUNE" = 1 ]; then
         echo "run.sh: [$c] tune.sh: hold out training normals, choose the knobs on synthetic validation" >&2
         (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format "$FORMAT" --class "$c" $(size_opt) --steps "$STEPS" \
@@ -115,17 +131,17 @@ for c in ${CLASSES//,/ }; do
     glad-denoise --model "$model" "${den[@]}" --seed "$SEED" "$d/test.msgpack" > "$d/recon.msgpack"
     # the encoder's two finest levels; GLAD's top-250 mean is 0.1 % of a 512x512 map,
     # at 64x64 the image score takes the top 50 (1.2 %)
-    feat=($(feat_opts "$model" "--layers 0,1"))
+    feat=($(feat_opts "$model" "--layers $RUN_LAYERS"))
     if [ -n "$VIT" ]; then   # GLAD's DINO fine-tuning (lib.sh dino_ft)
         if [ "$TUNE" = 1 ]; then tr=$d/tune/train.msgpack val=$d/tune/val.msgpack; else tr=$d/train.msgpack val=""; fi
-        e=$(dino_ft "$d" "$model" "$tr" "$val" "$DINO_FT" "$DINO_MAX" "${den[*]}" "--preset glad --image-score ${IMAGE_SCORE:-topk-mean:50}")
+        e=$(dino_ft "$d" "$model" "$tr" "$val" "$DINO_FT" "$DINO_MAX" "${den[*]}" "--preset glad --image-score ${IMAGE_SCORE:-$RUN_IMAGE_SCORE}")
         feat=(--backbone vit --size "$DINO_SIZE" --weights "$d/dino/feat$e.safetensors")
         echo "$e" > "$d/dino/epochs"
         [ "$TUNE" = 0 ] || { TUNE_THRESHOLDS=$d/dino/thresholds.json; thr=(--threshold-file "$TUNE_THRESHOLDS"); }
     fi
     glad-features "${feat[@]}" "$d/recon.msgpack" \
-        | glad-score --preset glad --image-score "${IMAGE_SCORE:-topk-mean:50}" "${thr[@]}" \
-        | tile_merge_f topk-mean:50 > "$d/scored.msgpack"
+        | glad-score --preset glad --image-score "${IMAGE_SCORE:-$RUN_IMAGE_SCORE}" "${thr[@]}" \
+        | tile_merge_f "$RUN_IMAGE_SCORE" > "$d/scored.msgpack"
     if [ "$TUNE" = 1 ]; then
         glad-auroc --by none -t "$TUNE_THRESHOLDS" --per-image "$d/images.csv" "$d/scored.msgpack" > "$d/decisions.txt"
         FEAT_LAYERS=$fl IMAGE_SCORE=$is   # the next class is tuned afresh

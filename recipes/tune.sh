@@ -109,14 +109,25 @@ for k in 10 250; do [ $((k * 8)) -le $((SIZE * SIZE)) ] && SCORES+=("topk-mean:$
 [ -z "$IMAGE_SCORE" ] || SCORES=("$IMAGE_SCORE")
 if [ "$GRID" = quick ]; then STRATS=("${STRATS[@]:0:2}") LAYERS=("${LAYERS[@]:0:2}") SCORES=("${SCORES[@]:0:2}"); fi
 
-# grid SET STREAM: every configuration on STREAM (val or test) -> OUT/SET-grid.tsv
+# grid SET STREAM: every configuration on STREAM (val or test) -> OUT/SET-grid.tsv,
+# kept when its key (the grid and the cache keys of the feature streams it scores)
+# is unchanged: a rerun rescores nothing
 grid() {
-    local set=$1 in=$2 s name opts l r tag
-    printf 'strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tcriterion\n' > "$OUT/$set-grid.tsv.tmp"
+    local set=$1 in=$2 s name opts l r tag key
     for s in "${STRATS[@]}"; do
         name=${s%%|*} opts=${s#*|}
         cached "$OUT/$set-$name.feat.msgpack" \
             "glad-denoise --model $OUT/model $opts --seed $SEED $in | glad-features $(feat_opts "$OUT/model") --layers $ALL_LAYERS"
+    done
+    key=$({ printf '%s\n' "${STRATS[@]}" "${LAYERS[@]}" "${SCORES[@]}" "$(tile_merge)"
+            for s in "${STRATS[@]}"; do cat "$OUT/$set-${s%%|*}.feat.msgpack.key"; done; } | sha256sum | cut -d' ' -f1)
+    if [ -f "$OUT/$set-grid.tsv" ] && [ "$(cat "$OUT/$set-grid.tsv.key" 2>/dev/null)" = "$key" ]; then
+        echo "cached: $set-grid.tsv" >&2; return 0
+    fi
+    echo "making: $set-grid.tsv" >&2
+    printf 'strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tcriterion\n' > "$OUT/$set-grid.tsv.tmp"
+    for s in "${STRATS[@]}"; do
+        name=${s%%|*}
         for l in "${LAYERS[@]}"; do
             for r in "${SCORES[@]}"; do
                 eval "glad-score --preset glad --layers $l --image-score $r $OUT/$set-$name.feat.msgpack$(IMAGE_SCORE=$r tile_merge)" \
@@ -130,6 +141,7 @@ grid() {
         done
     done
     mv "$OUT/$set-grid.tsv.tmp" "$OUT/$set-grid.tsv"
+    echo "$key" > "$OUT/$set-grid.tsv.key"
 }
 grid val "$OUT/val.msgpack"
 # the choice: the highest criterion; ties keep the earlier configuration

@@ -53,6 +53,7 @@ if have_shared; then
     check "the features differ from the unet ones" sh -c "! cmp -s '$T/ddad/scored.msgpack' '$T/ddad-mn/scored.msgpack'"
 else skip "../shared absent: the MTD recipe is not run"; fi
 status 2 "mtd without --data" bash "$R/mtd.sh"
+check "run.sh's defaults are datasets/demo/tuning.md's chosen line" grep -qxF "$(bash "$R/run.sh" --show-defaults)" "$ROOT/datasets/demo/tuning.md"
 check "mtd.sh's defaults are datasets/mtd/tuning.md's chosen line" grep -qxF "$(bash "$R/mtd.sh" --show-defaults)" "$ROOT/datasets/mtd/tuning.md"
 status 2 "a backbone without weights" env GLAD_WEIGHTS="$T/none" bash "$R/ddad.sh" "${small[@]}" --out "$T/x" --backbone mobilenetv2
 status 2 "an unknown backbone" bash "$R/ddad.sh" "${small[@]}" --out "$T/x" --backbone alexnet
@@ -90,6 +91,25 @@ check "run.sh --tune: how each knob was chosen" sh -c "grep -q '^| knobs chosen 
 check "run.sh --tune: the scored stream's history records the choice" sh -c "glad-info -s '$T/run/pill/scored.msgpack' | grep -q 'tune.sh .*--chosen-by validation'"
 check "run.sh --tune: decisions per image" sh -c "test \$(wc -l < '$T/run/images.csv') = 8 && grep -q 'I-F1' '$T/run/pill/decisions.txt'"
 check "run.sh --tile: merged to one 32x32 map per image" sh -c "glad-info '$T/run/pill/scored.msgpack' | grep -c 'amap:<f4\[1,32,32\]' | grep -qx 7"
+# run.sh --denoise / --threshold replace the default strategy (the denoise step's history says so)
+bash "$R/run.sh" --data "$T/demo8" --classes pill --size 32 --steps 2 --batch 2 --denoise '--steps 150 --skip 25' \
+    --out "$T/run-fixed" > /dev/null 2>&1
+check "run.sh --denoise: glad-denoise ran that strategy" sh -c "glad-info -s '$T/run-fixed/pill/scored.msgpack' | grep 'glad-denoise' | grep -q -- '--steps 150 --skip 25' &&
+    ! glad-info -s '$T/run-fixed/pill/scored.msgpack' | grep 'glad-denoise' | grep -q -- '--ads'"
+status 2 "run.sh: --denoise with --tune" bash "$R/run.sh" --data "$T/demo8" --denoise '--steps 150' --tune --out "$T/x"
+# demo-tune.sh: one tune.sh per class, the row with the best mean validation criterion
+glad-synth --make-dataset "$T/demo2t" --classes fabric,pill --size 32 --train 8 --test-good 2 --test-defect 1
+bash "$R/demo-tune.sh" --data "$T/demo2t" --size 32 --steps 2 --batch 2 --grid quick --peek --out "$T/dtune" > "$T/dtune.md" 2>/dev/null
+check "demo-tune: chosen line in run.sh's form, test rows per class" sh -c "
+    grep -q \"^chosen: --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]*\$\" '$T/dtune.md' &&
+    grep -q '^| fabric | chosen on validation (the default) |' '$T/dtune.md' && grep -q '^| pill | best on test (peeking) |' '$T/dtune.md'"
+# the best mean criterion over the two classes (first row on ties), recomputed here
+read -r b_strat b_layers b_score < <(awk -F'\t' 'FNR > 1 { k = $1 " " $2 " " $3; if (!(k in s)) o[++m] = k; s[k] += $7 }
+    END { for (i = 1; i <= m; i++) if (b == "" || s[o[i]] > b) { b = s[o[i]]; w = o[i] } print w }' \
+    "$T/dtune/fabric/val-grid.tsv" "$T/dtune/pill/val-grid.tsv" 2>/dev/null)
+b_den=$(grep -o "\"$b_strat|[^\"]*\"" "$R/tune.sh" | sed 's/^"[^|]*|//; s/"$//')
+check "demo-tune: the chosen row has the best mean validation criterion" \
+    grep -qxF "chosen: --denoise '$b_den' --feat-layers $b_layers --image-score $b_score" "$T/dtune.md"
 status 2 "run.sh: --overlap without --tile" bash "$R/run.sh" --data "$T/demo8" --overlap 4
 status 2 "ddad.sh takes no knobs" bash "$R/ddad.sh" "${small[@]}" --out "$T/x" --tune
 # --- the ablation recipes take the knobs (fixed layers and image score)
