@@ -67,7 +67,7 @@ typedef struct {
     double clip;                           /* max global gradient norm, 0 = none [0] */
     int64_t seed;                          /* [0] */
     int precision;                         /* glad_precision (nn/bf16.h) [f32]; bf16: mixed precision, the
-                                            * UNet's GEMMs on bf16 operands with fp32 sums, fp32 weights,
+                                            * UNet's GEMMs (nn/bf16.h says which) on bf16 operands with fp32 sums, fp32 weights,
                                             * gradients and Adam state (needs glad_bf16_available()) */
     long steps, epochs;                    /* the last step: steps, or epochs x E [1000 steps] */
     /* files (NULL: none) */
