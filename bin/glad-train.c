@@ -9,6 +9,7 @@
 #include <string.h>
 #include "cli.h"
 #include "diffusion/train.h"
+#include "nn/bf16.h"
 
 static const char usage[] =
     "Usage: glad-train [OPTION]... -o MODEL [FILE]\n"
@@ -29,10 +30,13 @@ static const char usage[] =
     "      --ema DECAY        keep an exponential moving average of the weights and save it\n"
     "      --clip NORM        clip the global gradient norm\n"
     "      --seed S           (default 0)\n"
+    "      --precision P      f32 (default) | bf16: mixed precision, the UNet's convolution and attention\n"
+    "                         GEMMs on bf16 operands with fp32 sums, weights, gradients and Adam in\n"
+    "                         fp32 (CPUs with AVX512_BF16); recorded in the checkpoint\n"
     "      --save-every N     checkpoint every N steps (atomically)\n"
     "      --resume FILE      continue a checkpoint bit-exactly (weights, optimiser, step); the\n"
-    "                         loss, model, schedule, batch, lr, optim, wd, ema, clip and seed are\n"
-    "                         the checkpoint's: given options must agree with it\n"
+    "                         loss, model, schedule, batch, lr, optim, wd, ema, clip, seed and\n"
+    "                         precision are the checkpoint's: given options must agree with it\n"
     "      --log FILE         CSV: step,loss,images_per_s (on --resume, cut back to the\n"
     "                         checkpoint's step and continued)\n"
     "  -h, --help, -V, --version\n";
@@ -69,7 +73,7 @@ static int parse_int(const char *opt, const char *s, long lo, long hi, int *out)
 static int parse_args(int argc, char **argv, glad_train_config *c, long *save_every, int *done)
 {
     enum { O_LOSS = 256, O_BETAS, O_PRESET, O_BASE, O_MULTS, O_RES, O_ATTN, O_HEADS, O_DROP, O_BATCH, O_STEPS, O_EPOCHS,
-           O_LR, O_OPTIM, O_WD, O_EMA, O_CLIP, O_SEED, O_SAVE, O_RESUME, O_LOG };
+           O_LR, O_OPTIM, O_WD, O_EMA, O_CLIP, O_SEED, O_SAVE, O_RESUME, O_LOG, O_PREC };
     static const struct option lo[] = {
         {"output", required_argument, 0, 'o'}, {"loss", required_argument, 0, O_LOSS}, {"betas", required_argument, 0, O_BETAS},
         {"preset", required_argument, 0, O_PRESET}, {"base", required_argument, 0, O_BASE}, {"mults", required_argument, 0, O_MULTS},
@@ -78,7 +82,7 @@ static int parse_args(int argc, char **argv, glad_train_config *c, long *save_ev
         {"epochs", required_argument, 0, O_EPOCHS}, {"lr", required_argument, 0, O_LR}, {"optim", required_argument, 0, O_OPTIM},
         {"wd", required_argument, 0, O_WD}, {"ema", required_argument, 0, O_EMA}, {"clip", required_argument, 0, O_CLIP},
         {"seed", required_argument, 0, O_SEED}, {"save-every", required_argument, 0, O_SAVE}, {"resume", required_argument, 0, O_RESUME},
-        {"log", required_argument, 0, O_LOG}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
+        {"log", required_argument, 0, O_LOG}, {"precision", required_argument, 0, O_PREC}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int k, rc = CLI_OK;
     long seed;
     glad_train_config_default(c);
@@ -107,6 +111,7 @@ static int parse_args(int argc, char **argv, glad_train_config *c, long *save_ev
         case O_SAVE: rc = cli_parse_int("--save-every", optarg, 0, 100000000, save_every); break;
         case O_RESUME: c->resume = optarg; break;
         case O_LOG: c->log = optarg; break;
+        case O_PREC: rc = cli_parse_choice("--precision", optarg, glad_precision_names, &c->precision); break;
         case 'h': fputs(usage, stdout); *done = 1; return CLI_OK;
         case 'V': *done = 1; return cli_version();
         default: return cli_usage_error("unknown option");

@@ -14,6 +14,7 @@
 #include "diffusion/train.h"
 #include "io/safetensors.h"
 #include "io/stream.h"
+#include "nn/bf16.h"
 #include "nn/nn.h"
 
 const char *const glad_train_losses[] = {"ddpm", "atp", NULL};
@@ -29,6 +30,7 @@ void glad_train_config_default(glad_train_config *c)
     c->loss = c->betas = c->T = c->batch = c->optim = U;
     c->dropout = c->lr = c->wd = c->ema = c->clip = U;
     c->seed = U;
+    c->precision = U;
     c->steps = c->epochs = U;
 }
 
@@ -287,6 +289,22 @@ static int reconcile_name(const glad_st *st, const char *key, const char *field,
     return 0;
 }
 
+/* the precision: a checkpoint without 'train.precision' was trained in f32
+ * (f32 runs do not write the key) */
+static int reconcile_precision(const glad_st *st, const char *path, int *v)
+{
+    int have = GLAD_PREC_F32;
+    if (glad_st_meta(st, "train.precision")) {
+        have = U;
+        GLAD_TRY(reconcile_name(st, "train.precision", "precision", path, glad_precision_names, &have));
+    }
+    if (*v == U) *v = have;
+    else if (*v != have)
+        return glad_fail(GLAD_ERANGE, "%s: the checkpoint's precision is %s, not %s (a run resumes bit-exactly in its own precision only)",
+                         path, glad_precision_names[have], glad_precision_names[*v]);
+    return 0;
+}
+
 /* a float tensor of n values, or NULL when absent or of another size */
 static const float *st_floats(const glad_st *st, const char *name, size_t n)
 {
@@ -405,7 +423,7 @@ static int resume(glad_train *tr, glad_train_config *c)
         (rc = reconcile_num(st, "train.wd", "wd", path, 0, 1e9, &c->wd)) ||
         (rc = reconcile_num(st, "train.ema_decay", "ema", path, 0, 0.999999999, &c->ema)) ||
         (rc = reconcile_num(st, "train.clip", "clip", path, 0, 1e300, &c->clip)) ||
-        (rc = reconcile_i64(st, "train.seed", "seed", path, &c->seed)))
+        (rc = reconcile_i64(st, "train.seed", "seed", path, &c->seed)) || (rc = reconcile_precision(st, path, &c->precision)))
         goto out;
     c->betas = betas;
     c->T = T;
@@ -459,6 +477,12 @@ static int open_tr(glad_train *tr)
     glad_train_config *c = &tr->cfg;
     if (c->resume) GLAD_TRY(resume(tr, c));
     if (c->loss == U) c->loss = GLAD_TRAIN_DDPM;
+    if (c->precision == U) c->precision = GLAD_PREC_F32;
+    /* the precision runs here (glad_precision_set says why not), checked
+     * before the data is read; the process's setting is left as it was */
+    glad_precision prev = glad_precision_get();
+    GLAD_TRY(glad_precision_set((glad_precision)c->precision));
+    glad_precision_set(prev);
     GLAD_TRY(glad_train_data_load(&tr->data, c->input, (glad_train_loss)c->loss));
     const glad_train_data *d = &tr->data;
     if (!c->resume) GLAD_TRY(start(tr, c));
@@ -582,13 +606,24 @@ int glad_train_batch(glad_train *tr)
     return 0;
 }
 
+/* the UNet's pass in the run's precision; the process's is restored */
+static int in_precision(glad_train *tr, int backward)
+{
+    glad_unet *u = tr->model.unet;
+    glad_precision prev = glad_precision_get();
+    GLAD_TRY(glad_precision_set((glad_precision)tr->cfg.precision));
+    int rc = backward ? glad_unet_backward(u, tr->deps, NULL)
+                      : glad_unet_forward(u, tr->eps, tr->x, tr->t, tr->B, 1, (uint64_t)tr->cfg.seed * 1000003u + (uint64_t)tr->step);
+    glad_precision_set(prev);
+    return rc;
+}
+
 int glad_train_forward(glad_train *tr)
 {
     glad_unet *u = tr->model.unet;
     int rc;
     glad_unet_zero_grad(u);
-    if ((rc = glad_unet_forward(u, tr->eps, tr->x, tr->t, tr->B, 1, (uint64_t)tr->cfg.seed * 1000003u + (uint64_t)tr->step)))
-        return prefixed(rc, "forward");
+    if ((rc = in_precision(tr, 0))) return prefixed(rc, "forward");
     /* mean over the batch of the sum over pixels (DDAD's loss.py) */
     size_t n = tr->per * (size_t)tr->B;
     double loss = 0;
@@ -604,7 +639,7 @@ int glad_train_forward(glad_train *tr)
 
 int glad_train_backward(glad_train *tr)
 {
-    int rc = glad_unet_backward(tr->model.unet, tr->deps, NULL);
+    int rc = in_precision(tr, 1);
     return rc ? prefixed(rc, "backward") : 0;
 }
 
@@ -650,12 +685,14 @@ int glad_train_save(glad_train *tr, const char *path)
     const glad_tensor *xt[] = {&tm, &tv, &tw, &te};
     /* the first five as before these were recorded; then what a resume checks */
     const char *mk[] = {"betas", "T", "train.step", "train.seed", "train.loss", "train.batch",
-                        "train.lr", "train.optim", "train.wd", "train.ema_decay", "train.clip"};
+                        "train.lr", "train.optim", "train.wd", "train.ema_decay", "train.clip", "train.precision"};
     const char *mv[] = {glad_betas_name((glad_betas)tr->model.betas), T, step, seed, glad_train_losses[c->loss], batch,
-                        lr, glad_train_optims[c->optim], wd, ema, clip};
+                        lr, glad_train_optims[c->optim], wd, ema, clip, glad_precision_names[c->precision]};
+    /* train.precision only when not f32 (an f32 file as before it was recorded) */
+    int nmeta = (int)(sizeof mk / sizeof *mk) - (c->precision == GLAD_PREC_F32);
     glad_error_clear();
     /* the model's own weights are the EMA ones when there is an EMA */
-    int rc = glad_unet_save(tr->model.unet, path, tr->ema, tr->ema ? 4 : 3, xn, xt, (int)(sizeof mk / sizeof *mk), mk, mv);
+    int rc = glad_unet_save(tr->model.unet, path, tr->ema, tr->ema ? 4 : 3, xn, xt, nmeta, mk, mv);
     if (rc) return *glad_error_detail() ? rc : glad_fail(rc, "%s: cannot write: %s", path, glad_strerror(rc));
     return 0;
 }

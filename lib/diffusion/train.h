@@ -66,6 +66,9 @@ typedef struct {
     double ema;                            /* EMA decay, 0 = none [0] */
     double clip;                           /* max global gradient norm, 0 = none [0] */
     int64_t seed;                          /* [0] */
+    int precision;                         /* glad_precision (nn/bf16.h) [f32]; bf16: mixed precision, the
+                                            * UNet's GEMMs (nn/bf16.h says which) on bf16 operands with fp32 sums, fp32 weights,
+                                            * gradients and Adam state (needs glad_bf16_available()) */
     long steps, epochs;                    /* the last step: steps, or epochs x E [1000 steps] */
     /* files (NULL: none) */
     const char *input;                     /* the training stream (NULL or "-": stdin) */
@@ -127,11 +130,13 @@ typedef struct {
  * and every field left unset), the training set (cfg->input, with the
  * fields the loss needs), builds the model when not resuming, checks that
  * cfg->output can be created, opens the log, and allocates one step's
- * buffers. Failures: GLAD_EINVAL when the configuration asked for cannot be
+ * buffers. The precision is the checkpoint's when resuming (f32 for one
+ * without 'train.precision'). Failures: GLAD_EINVAL when the configuration asked for cannot be
  * built (a usage error; the detail says which rule, see
  * glad_unet_config_check); GLAD_ERANGE when a set field differs from the
  * checkpoint's (the detail names it) or the checkpoint is at or past the last
- * step; GLAD_ESHAPE when the model and the data differ in size; the codes of
+ * step; GLAD_EUNSUPPORTED for bf16 where this CPU (or GLAD_NO_BF16) has no
+ * bf16 kernels; GLAD_ESHAPE when the model and the data differ in size; the codes of
  * glad_train_data_load; others for unreadable checkpoints and unwritable
  * files. The config's strings must outlive tr. */
 int glad_train_open(glad_train **tr, const glad_train_config *cfg);
@@ -142,7 +147,8 @@ int glad_train_open(glad_train **tr, const glad_train_config *cfg);
  *             z = a anomalous + (1 − a) x0: x_t = √ᾱ z + √(1−ᾱ) ε, target
  *             ε* = (x_t − √ᾱ x0)/√(1−ᾱ), so the x̂0 it implies is the normal
  *             image (records with an empty synth_mask take the DDPM target)
- *   forward:  eps = UNet(x, t) with dropout; loss = mean over the batch of
+ *   forward:  eps = UNet(x, t) with dropout (forward and backward run in
+ *             cfg.precision, the process's precision restored after); loss = mean over the batch of
  *             the sum over pixels of (eps − target)²; GLAD_ENAN when it is
  *             not finite
  *   backward: parameter gradients of the loss (zeroed first by forward)
@@ -158,7 +164,8 @@ int glad_train_step(glad_train *tr);
  * config, "betas", "T", and the training state glad_train_open resumes from
  * (tensors train.adam_m, train.adam_v, train.weights, train.ema; metadata
  * train.step, train.seed, train.loss, train.batch, train.lr, train.optim,
- * train.wd, train.ema_decay, train.clip). */
+ * train.wd, train.ema_decay, train.clip, and train.precision when it is not
+ * f32: f32 files stay byte for byte as before it was recorded). */
 int glad_train_save(glad_train *tr, const char *path);
 
 /* Frees tr and closes the log: GLAD_EIO when its last writes fail. */

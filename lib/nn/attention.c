@@ -8,10 +8,12 @@
  * kernel (no packing); elsewhere, or when T or c do not fit it, sgemm.
  * backward: dV = dA W, dW = dA^T V, dL = W (dW - rowsum(W dW)),
  *           dQ = s2 K dL^T, dK = s2 Q dL, as sgemm on the transposed layout.
- * In bf16 (nn/bf16.h; inference, att NULL) a query block's two products take
- * bf16 operands with fp32 sums (glad_bf16_gemm_packed): L (32 x T) = s2
- * Q_blk^T K with K as the packed right operand, softmax along the rows in
- * fp32, a = V W^T; results do not depend on the thread count. */
+ * In bf16 (nn/bf16.h: inference, and the forward of mixed-precision
+ * training, which keeps the weights for the fp32 backward) a query block's
+ * two products take bf16 operands with fp32 sums (glad_bf16_gemm_packed)
+ * in the fast path's transposed layout (T % 32 == 0): Lt (T x 32) = s2 K^T
+ * Q_blk with K^T and V packed once per (batch, head), the same column
+ * softmax in fp32, a = V Wt; results do not depend on the thread count. */
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
@@ -148,33 +150,65 @@ static void head_block(float *out, float *att, const float *q, const float *k, c
         for (int s = 0; s < T; s++) memcpy(att + (size_t)s * T + t0, S + (size_t)s * ld, sizeof(float) * (size_t)nb);
 }
 
-/* head_block in bf16 for one block of nb <= QB queries (att not kept): S
- * scratch of QB x T floats; 0, or GLAD_ENOMEM (nothing written) */
-static int head_block_bf16(float *out, const float *q, const float *k, const float *v, int c, int T, int t0, int nb, float s2,
-                           float *S)
+/* bf16 scratch of one thread: St (T x QB), K^T (T x c), then the packed
+ * K^T, V, Q_blk and St, each section 64-byte aligned */
+static size_t up64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+static size_t bf16_scratch_bytes(int c, int T)
 {
-    size_t nqa = glad_bf16_pa_elems(nb, c), nkb = glad_bf16_pb_elems(c, T), nva = glad_bf16_pa_elems(c, T),
-           nwb = glad_bf16_pb_elems(T, nb);
-    float *qt = aligned_alloc(64, (4 * (size_t)nb * c + 2 * (nqa + nkb + nva + nwb) + 63) / 64 * 64);   /* Q_blk^T (nb x c), then the packs */
-    if (!qt) return GLAD_ENOMEM;
-    uint16_t *qa = (uint16_t *)(qt + (size_t)nb * c), *kb = qa + nqa, *va = kb + nkb, *wb = va + nva;
-    for (int j = 0; j < nb; j++)
-        for (int i = 0; i < c; i++) qt[(size_t)j * c + i] = q[(size_t)i * T + t0 + j];
-    glad_bf16_pack_a(qa, qt, (size_t)c, nb, c);
-    glad_bf16_pack_b(kb, k, (size_t)T, 0, c, T);
-    glad_bf16_gemm_packed(S, (size_t)T, qa, kb, nb, T, c, s2, 0);
-    for (int j = 0; j < nb; j++) {   /* softmax along the row, the sum in double */
-        float *r = S + (size_t)j * T, mx = r[0];
-        for (int i = 1; i < T; i++) mx = r[i] > mx ? r[i] : mx;
-        double sum = 0;
-        for (int i = 0; i < T; i++) { r[i] = glad_expf_fast(r[i] - mx); sum += r[i]; }
-        float inv = (float)(1.0 / sum);
-        for (int i = 0; i < T; i++) r[i] *= inv;
-    }
-    glad_bf16_pack_b(wb, S, (size_t)T, 1, T, nb);
+    return up64(4 * (size_t)QB * T) + up64(4 * (size_t)T * c) + up64(2 * glad_bf16_pa_elems(T, c)) + up64(2 * glad_bf16_pa_elems(c, T)) +
+           up64(2 * glad_bf16_pb_elems(c, QB)) + up64(2 * glad_bf16_pb_elems(T, QB));
+}
+
+/* one (batch, head) in bf16, in head_block's transposed layout (T % QB ==
+ * 0, AVX-512F): K^T and V packed once, then per block of QB queries St =
+ * s2 K^T Q_blk (T x QB), softmax_cols32 (fp32; the normalised weights to
+ * att when given: a training forward, whose fp32 backward differentiates
+ * this forward's weights), out_blk = V St scaled by 1 / sum */
+static void pair_bf16(float *out, float *att, const float *q, const float *k, const float *v, int c, int T, float s2, char *scr)
+{
+    float *St = (float *)scr, *kt = (float *)(scr + up64(4 * (size_t)QB * T));
+    uint16_t *ka = (uint16_t *)((char *)kt + up64(4 * (size_t)T * c));
+    uint16_t *va = (uint16_t *)((char *)ka + up64(2 * glad_bf16_pa_elems(T, c)));
+    uint16_t *qb = (uint16_t *)((char *)va + up64(2 * glad_bf16_pa_elems(c, T)));
+    uint16_t *wb = (uint16_t *)((char *)qb + up64(2 * glad_bf16_pb_elems(c, QB)));
+    for (int s = 0; s < T; s++)
+        for (int i = 0; i < c; i++) kt[(size_t)s * c + i] = k[(size_t)i * T + s];
+    glad_bf16_pack_a(ka, kt, (size_t)c, T, c);
     glad_bf16_pack_a(va, v, (size_t)T, c, T);
-    glad_bf16_gemm_packed(out + t0, (size_t)T, va, wb, c, nb, T, 1.0f, 0);
-    free(qt);
+    for (int t0 = 0; t0 < T; t0 += QB) {
+        float inv[QB];
+        glad_bf16_pack_b(qb, q + t0, (size_t)T, 0, c, QB);
+        glad_bf16_gemm_packed(St, QB, ka, qb, T, QB, c, s2, 0);
+        softmax_cols32(St, T, att ? att + t0 : NULL, inv);
+        glad_bf16_pack_b(wb, St, QB, 0, T, QB);
+        glad_bf16_gemm_packed(out + t0, (size_t)T, va, wb, c, QB, T, 1.0f, 0);
+        scale_cols32(out + t0, c, T, inv);
+    }
+}
+
+/* the forward in bf16, (batch, head) pairs over the threads; 0, or
+ * GLAD_ENOMEM (nothing written) without the scratch */
+static int forward_bf16(float *out, float *att, const float *qkv, int B, int C, int T, int heads)
+{
+    int c = C / heads, pairs = B * heads, nth = omp_get_max_threads();
+    float s2 = 1.0f / sqrtf((float)c);
+    if (nth > pairs) nth = pairs;
+    size_t per = bf16_scratch_bytes(c, T);
+    char *buf = aligned_alloc(64, per * (size_t)nth);
+    if (!buf) return GLAD_ENOMEM;
+    // (batch, head) pairs write disjoint rows of out and att; each thread has its own scratch
+    #pragma omp parallel num_threads(nth) if (nth > 1)
+    {
+        char *scr = buf + per * (size_t)omp_get_thread_num();
+        #pragma omp for schedule(static)
+        for (int p = 0; p < pairs; p++) {
+            int b = p / heads, h = p % heads;
+            const float *q = qkv + ((size_t)b * 3 * C + (size_t)h * 3 * c) * T;
+            pair_bf16(out + ((size_t)b * C + (size_t)h * c) * T, att ? att + (size_t)p * T * T : NULL, q, q + (size_t)c * T,
+                      q + (size_t)2 * c * T, c, T, s2, scr);
+        }
+    }
+    free(buf);
     return 0;
 }
 
@@ -184,9 +218,6 @@ static void forward_task(float *out, float *att, const float *qkv, int C, int T,
 {
     int p = i / nqb, b = p / heads, h = p % heads, t0 = (i % nqb) * ld, nb = T - t0 < ld ? T - t0 : ld;
     const float *q = qkv + ((size_t)b * 3 * C + (size_t)h * 3 * c) * T, *k = q + (size_t)c * T, *v = k + (size_t)c * T;
-    if (!att && glad_precision_get() == GLAD_PREC_BF16 &&
-        head_block_bf16(out + ((size_t)b * C + (size_t)h * c) * T, q, k, v, c, T, t0, nb, s2, S) == 0)
-        return;
     head_block(out + ((size_t)b * C + (size_t)h * c) * T, att ? att + (size_t)p * T * T : NULL, q, k, v, c, T, t0, nb, ld, s2,
                fast, S);
 }
@@ -194,6 +225,8 @@ static void forward_task(float *out, float *att, const float *qkv, int C, int T,
 // qkv is (B,3C,T), out is (B,C,T), att (B*heads,T,T) or NULL; ws: T*T floats
 void glad_attention_forward(float *out, float *att, const float *qkv, int B, int C, int T, int heads, float *ws)
 {
+    if (glad_precision_get() == GLAD_PREC_BF16 && glad_nn_avx512() && T % QB == 0 && forward_bf16(out, att, qkv, B, C, T, heads) == 0)
+        return;
     int c = C / heads, ld = T < QB ? T : QB, nqb = (T + ld - 1) / ld, tasks = B * heads * nqb;
     int fast = glad_nn_avx512() && T % QB == 0 && c % 8 == 0;
     float s2 = 1.0f / sqrtf((float)c);

@@ -355,6 +355,47 @@ int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const 
     return 0;
 }
 
+/* Its backward (mixed-precision training) on the same tiles: the input
+ * gradient dx[c][p] (+)= sum_o w[o][c] dy[o][p] takes w^T converted here (no
+ * cache: training weights change every step) and dout packed like x above;
+ * the weight gradient dw[o][c] += sum_p dy[o][p] x[c][p] is the packed GEMM
+ * image by image (fp32 sums over the pixels, added to dw in image order).
+ * All scratch is allocated before anything is written. */
+int glad_conv1x1_backward_bf16(float *dx, float *dw, const float *dout, const float *x, const float *w, int B, int C, int N, int OC,
+                               int set)
+{
+    uint16_t *wt = dx ? malloc(sizeof(uint16_t) * (size_t)OC * C) : NULL;
+    uint16_t *ap = dw ? aligned_alloc(64, up(sizeof(uint16_t) * glad_bf16_pa_elems(OC, N), 64)) : NULL;
+    uint16_t *bp = dw ? aligned_alloc(64, up(sizeof(uint16_t) * glad_bf16_pb_elems(N, C), 64)) : NULL;
+    if ((dx && !wt) || (dw && (!ap || !bp))) { free(wt); free(ap); free(bp); return GLAD_ENOMEM; }
+    if (dx) {
+        for (int c = 0; c < C; c++)
+            for (int o = 0; o < OC; o++) wt[(size_t)c * OC + o] = glad_bf16_from_f32(w[(size_t)o * C + c]);
+        int pix = PKB / OC / 32 * 32;
+        pix = pix < 32 ? 32 : pix > 256 ? 256 : pix;
+        int nck = (N + pix - 1) / pix;
+        // (image, pixel chunk) tasks write disjoint outputs; each packs into its own buffer
+        #pragma omp parallel for collapse(2) schedule(static) if ((long)B * OC * C * N > 65536)
+        for (int n = 0; n < B; n++)
+            for (int ck = 0; ck < nck; ck++) {
+                uint16_t pk[PKB] __attribute__((aligned(64)));
+                int p0 = ck * pix, np = N - p0 < pix ? N - p0 : pix;
+                glad_bf16_pack_pairs(pk, (size_t)2 * np, dout + (size_t)n * OC * N + p0, (size_t)N, OC, np);
+                for (int m = 0; m < C; m += 8)
+                    for (int q = 0; q < np; q += 32)
+                        glad_bf16_tile8x32(dx + ((size_t)n * C + m) * N + p0 + q, (size_t)N, wt + (size_t)m * OC, (size_t)OC, pk + 2 * q,
+                                           (size_t)2 * np, OC, NULL, !set);
+            }
+    }
+    for (int n = 0; dw && n < B; n++) {
+        glad_bf16_pack_a(ap, dout + (size_t)n * OC * N, (size_t)N, OC, N);
+        glad_bf16_pack_b(bp, x + (size_t)n * C * N, (size_t)N, 1, N, C);
+        glad_bf16_gemm_packed(dw, (size_t)C, ap, bp, OC, C, N, 1.0f, 1);
+    }
+    free(wt); free(ap); free(bp);
+    return 0;
+}
+
 /* ------------------------------------------------------------ Winograd twins
  * Layouts (winoblk.h's plane strides kept, each plane's first half used):
  *   U plane e: (NO/8, NI/2, 8, 2) bf16 - the pair (i, i+1) of output o

@@ -13,6 +13,12 @@ int glad_conv1x1_bf16_ok(int C, int N, int OC);
  * sums; GLAD_ENOMEM (out untouched) when the bf16 weights cannot be allocated */
 int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const float *b, int B, int C, int N, int OC);
 
+/* its backward: dx (B,C,N) += w^T dout (= with set; dx may be NULL), dw
+ * (OC,C) += sum_n dout x^T, every product on bf16 operands with fp32 sums;
+ * GLAD_ENOMEM, nothing written, when scratch cannot be allocated */
+int glad_conv1x1_backward_bf16(float *dx, float *dw, const float *dout, const float *x, const float *w, int B, int C, int N, int OC,
+                               int set);
+
 /* the bf16 kernel for a conv f32 runs with Winograd kernel k (F(2x2,3x3)'s
  * fp32 transforms, the transform-domain products on bf16 operands, for
  * F(4x4,3x3)'s shapes too) with NI inputs, or NULL when there is none */

@@ -165,6 +165,12 @@ void glad_conv2d_backward(float *dx, float *dw, float *db, const float *dout, co
         return;
     }
     if (direct && glad_conv1x1_ok(C, N, OC)) {
+        /* bf16.h's precision: bf16 operands (mixed-precision training); its
+         * scratch is allocated before anything is written */
+        if (glad_precision_get() == GLAD_PREC_BF16 && glad_conv1x1_backward_bf16(dx, dw, dout, x, w, B, C, N, OC, set) == 0) {
+            bias_grads(db, dout, B, OC, N);
+            return;
+        }
         if (glad_conv1x1_backward(dx, dw, dout, x, w, B, C, N, OC, set) == 0) {
             bias_grads(db, dout, B, OC, N);
             return;

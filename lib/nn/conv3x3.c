@@ -374,7 +374,11 @@ void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float 
                            int B, int C, int H, int W, int OC, float *ws, int set)
 {
     size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W, nu = wino_floats(OC, H, W, C);
-    const glad_wino_kernel *k = dx ? wino(OC, H, W, C) : NULL;
+    const glad_wino_kernel *k = dx ? wino(OC, H, W, C) : NULL, *kb = k && glad_precision_get() == GLAD_PREC_BF16 ? glad_wino_bf16(k, OC) : NULL;
+    /* bf16.h (mixed-precision training): the input gradient by the bf16 twin,
+     * its flipped U made here (it fits the f32 kernel's room: F(2x2)'s 16
+     * planes against F(4x4)'s 36) */
+    if (kb) k = kb;
     float *U = k ? ws + glad_conv3x3_backward_floats(C, H, W, OC) - nu : NULL;
     if (k) k->weights(U, w, OC, C, 1);
     /* Winograd's weight gradient sums into per-thread partials (without

@@ -47,7 +47,7 @@ for S in 128 256; do
     awk -v S=$S -v cf="$(best forward_b1_s min "$T"/c*.txt)" -v pf="$(best forward_b1_s min "$T"/p*.txt)" -v of="$of1" \
         -v cf4="$(best forward_b4_s min "$T"/c*.txt)" -v pf4="$(best forward_b4_s min "$T"/p*.txt)" -v of4="$of4" \
         -v bf="$(best forward_b1_bf16_s min "$T"/c*.txt)" -v bf4="$(best forward_b4_bf16_s min "$T"/c*.txt)" \
-        -v bd="$(best ddim10_bf16_images_per_s max "$T"/c*.txt)" \
+        -v bd="$(best ddim10_bf16_images_per_s max "$T"/c*.txt)" -v bt="$(best train_b4_bf16_s min "$T"/c*.txt)" \
         -v ct="$(best train_b4_s min "$T"/c*.txt)" -v pt="$(best train_b4_s min "$T"/p*.txt)" \
         -v cd="$(best ddim10_images_per_s max "$T"/c*.txt)" -v pd="$(best ddim10_images_per_s max "$T"/p*.txt)" \
         -v gf="$(best forward_gflops max "$T"/c*.txt)" -v gt="$(best train_gflops max "$T"/c*.txt)" -v peak="$(best sgemm_gflops max "$T"/c*.txt)" \
@@ -60,6 +60,7 @@ for S in 128 256; do
             printf "   DDAD-S %dx%d: bf16 forward b1 glad %.3fs (%.2fx glad f32, %s%.2fx torch)\n", S, S, bf, cf / bf, of != "" ? sprintf("%.2fx ORT, ", of / bf) : "", pf / bf
             printf "   DDAD-S %dx%d: bf16 forward b4 per image glad %.4fs (%.2fx glad f32, %s%.2fx torch)\n", S, S, bf4 / 4, cf4 / bf4, of4 != "" ? sprintf("%.2fx ORT, ", of4 / bf4) : "", pf4 / bf4
             printf "   DDAD-S %dx%d: bf16 DDIM-10 glad %.2f img/s (%.2fx glad f32, %.2fx torch)\n", S, S, bd, bd / cd, bd / pd
+            if (bt != "") printf "   DDAD-S %dx%d: mixed-precision (bf16) train step b4 glad %.3fs (%.2fx glad f32, %.2fx torch f32)\n", S, S, bt, ct / bt, pt / bt
         } else printf "   DDAD-S %dx%d: bf16 skipped (no AVX512_BF16, or GLAD_NO_BF16 set)\n", S, S
         printf "   DDAD-S %dx%d: train step b4 glad %.3fs torch %.3fs (%.2fx, %.0f effective GFLOP/s, activations %d MB)\n", S, S, ct, pt, pt / ct, gt, mem
         printf "   DDAD-S %dx%d: DDIM-10 glad %.2f img/s torch %.2f img/s (%.2fx)\n", S, S, cd, pd, cd / pd
