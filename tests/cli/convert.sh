@@ -73,6 +73,60 @@ sys.exit(0 if h['ctx_uncond']['shape'] == [1, 77, 32] and h['ctx_text']['shape']
     status 1 "glad: a base that is not a diffusers folder" $PY "$CONV" glad "$T/ck/checkpoint-5" --base "$T/ck" -o "$T/g2"
     status 2 "glad: --base is required" $PY "$CONV" glad "$T/ck/checkpoint-5" -o "$T/g2"
     status 1 "embed: without transformers or a text encoder it says why" $PY "$CONV" embed "$T/sd" -o "$T/e.safetensors"
+    # the CLIP path with a stand-in `transformers` module (Debian has none): the stub
+    # records how it is called and embeds token ids deterministically, so what is checked
+    # is convert.py's side -- GLAD's pipeline.py _encode_prompt call (padding to
+    # model_max_length, truncation, no attention mask unless the config asks), "" and the
+    # prompt, float32 [1,77,D] -- not CLIP itself
+    mkdir -p "$T/stub/transformers" "$T/sd/text_encoder" "$T/sd/tokenizer"
+    cat > "$T/stub/transformers/__init__.py" <<'PY'
+import json, os, torch
+LOG = os.environ["STUB_LOG"]
+class _Out:
+    def __init__(self, ids): self.input_ids = ids; self.attention_mask = torch.ones_like(ids)
+class CLIPTokenizer:
+    model_max_length = 77
+    @classmethod
+    def from_pretrained(cls, d): assert os.path.isdir(d); return cls()
+    def __call__(self, texts, **kw):
+        with open(LOG, "a") as f: f.write(json.dumps({"texts": texts, **kw}) + "\n")
+        ids = [[49406] + [ord(c) for c in t][: kw["max_length"] - 2] + [49407] for t in texts]
+        ids = [x + [49407] * (kw["max_length"] - len(x)) for x in ids]
+        return _Out(torch.tensor(ids))
+class _Cfg: use_attention_mask = False
+class CLIPTextModel(torch.nn.Module):
+    config = _Cfg()
+    @classmethod
+    def from_pretrained(cls, d): assert os.path.isdir(d); return cls()
+    def forward(self, ids, attention_mask=None):
+        assert attention_mask is None
+        pos = torch.arange(ids.shape[1], dtype=torch.float64)[None, :, None]
+        d = torch.arange(8, dtype=torch.float64)[None, None, :]
+        return (torch.sin(ids[..., None].double() * 0.01 + pos * 0.1 + d), None)
+PY
+    rm -f "$T/stub.log"
+    status 0 "embed: with a (stand-in) CLIP text encoder" env PYTHONPATH="$T/stub" STUB_LOG="$T/stub.log" \
+        $PY "$CONV" embed "$T/sd" -o "$T/e.safetensors" --prompt "a photo of sks"
+    check "embed: tokenised as GLAD's pipeline does (\"\" and the prompt, padded to 77, truncated)" $PY -c "
+import json, sys
+calls = [json.loads(l) for l in open('$T/stub.log')]
+texts = sorted(c['texts'][0] for c in calls)
+ok = texts == ['', 'a photo of sks'] and all(c['padding'] == 'max_length' and c['max_length'] == 77 and c['truncation'] for c in calls)
+sys.exit(0 if ok else 1)"
+    check "embed: ctx_uncond / ctx_text are the encoder's float32 [1,77,D] outputs of \"\" / the prompt" $PY -c "
+import sys, numpy as np
+sys.path.insert(0, '$ROOT/datasets/weights')
+from convert import read_safetensors
+t, meta = read_safetensors('$T/e.safetensors')
+def ref(text):
+    ids = [49406] + [ord(c) for c in text] + [49407]; ids += [49407] * (77 - len(ids))
+    ids = np.array(ids, np.float64)[:, None]; pos = np.arange(77)[:, None]; d = np.arange(8)[None, :]
+    return np.sin(ids * 0.01 + pos * 0.1 + d)[None]
+u, c = t['ctx_uncond'], t['ctx_text']
+ok = u.dtype == np.float32 and u.shape == (1, 77, 8) and c.shape == (1, 77, 8) and meta.get('prompt') == 'a photo of sks'
+ok = ok and np.abs(u - ref('')).max() < 1e-6 and np.abs(c - ref('a photo of sks')).max() < 1e-6
+sys.exit(0 if ok else 1)"
+    rm -rf "$T/sd/text_encoder" "$T/sd/tokenizer"
 }
 if ! $PY -c 'import torch' 2>/dev/null; then skip "convert.py sd/glad: python3-torch not installed"
 elif ! have_shared || [ ! -f "$SHARED/fixtures/sd-vae.weights.safetensors" ]; then skip "convert.py sd/glad: ../shared/fixtures/sd-* absent"
