@@ -29,64 +29,14 @@
 #include "models/adapt.h"
 #include "bench.h"
 
-/* the process's CPU time: with one thread, the code's own cost, free of time spent preempted */
-static double cputime(void) { struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
-
-#define MAXT 512
-static const char *names[MAXT];
-static glad_tensor ts[MAXT];
-static const glad_tensor *tp[MAXT];
-static int nt;
-static glad_rng rng;
-
-/* kind 0: conv weight N(0, 2/fan_in); 1: gamma U(0.5,1); 2: beta/mean U(-0.1,0.1); 3: var U(0.5,1.5);
- * 4: N(0, 0.02); 5: 1 + N(0, 0.1) (as resnet_bench and vit_bench) */
-static void add(const char *name, int kind, int nd, int64_t a, int64_t b, int64_t c, int64_t d)
-{
-    glad_tensor *t = &ts[nt];
-    int64_t sh[4] = {a, b, c, d};
-    glad_tensor_alloc(t, GLAD_DT_F32, nd, sh);
-    float *v = t->data;
-    size_t n = glad_tensor_numel(t);
-    double fan = nd > 1 ? (double)b * (nd > 2 ? c * d : 1) : 1;
-    for (size_t i = 0; i < n; i++) {
-        double u = kind <= 3 ? glad_rng_uniform(&rng) : 0;
-        v[i] = (float)(kind == 0 ? glad_rng_normal(&rng) * sqrt(2.0 / fan) : kind == 1 ? 0.5 + 0.5 * u : kind == 2 ? 0.2 * u - 0.1
-                       : kind == 3 ? 0.5 + u : kind == 4 ? 0.02 * glad_rng_normal(&rng) : 1 + 0.1 * glad_rng_normal(&rng));
-    }
-    names[nt] = strdup(name);
-    tp[nt] = t;
-    nt++;
-}
-
-static void conv_bn(const char *cn, const char *bn, int oc, int ic, int k)
-{
-    char key[128];
-    snprintf(key, sizeof key, "%s.weight", cn); add(key, 0, 4, oc, ic, k, k);
-    snprintf(key, sizeof key, "%s.weight", bn); add(key, 1, 1, oc, 0, 0, 0);
-    snprintf(key, sizeof key, "%s.bias", bn); add(key, 2, 1, oc, 0, 0, 0);
-    snprintf(key, sizeof key, "%s.running_mean", bn); add(key, 2, 1, oc, 0, 0, 0);
-    snprintf(key, sizeof key, "%s.running_var", bn); add(key, 3, 1, oc, 0, 0, 0);
-    snprintf(key, sizeof key, "%s.num_batches_tracked", bn);
-    glad_tensor_alloc4(&ts[nt], GLAD_DT_I64, 1, -1, -1, -1);   /* torchvision's buffer, zero */
-    names[nt] = strdup(key); tp[nt] = &ts[nt]; nt++;
-}
-
-static int save(const char *path, const char *cfg)
-{
-    const char *mk = "config";
-    int rc = glad_st_save(path, nt, names, tp, 1, &mk, &cfg);
-    for (int i = 0; i < nt; i++) { glad_tensor_free(&ts[i]); free((void *)names[i]); }
-    nt = 0;
-    return rc;
-}
+static bench_weights W;
 
 /* wide_resnet50_2 to layer3 (layer4 and fc unused by DDAD: PyTorch gives them no gradient) */
 static int write_wrn(const char *path)
 {
-    glad_rng_seed(&rng, 1, 0, 0);
+    glad_rng_seed(&W.rng, 1, 0, 0);
     const int blocks[3] = {3, 4, 6};
-    conv_bn("conv1", "bn1", 64, 3, 7);
+    bench_w_conv_bn(&W, "conv1", "bn1", 64, 3, 7);
     int inplanes = 64;
     for (int L = 0; L < 3; L++) {
         int planes = 64 << L, width = planes * 2, out = planes * 4;
@@ -95,16 +45,16 @@ static int write_wrn(const char *path)
             for (int j = 1; j <= 3; j++) {
                 snprintf(cn, sizeof cn, "layer%d.%d.conv%d", L + 1, k, j);
                 snprintf(bn, sizeof bn, "layer%d.%d.bn%d", L + 1, k, j);
-                conv_bn(cn, bn, j == 3 ? out : width, j == 1 ? inplanes : width, j == 2 ? 3 : 1);
+                bench_w_conv_bn(&W, cn, bn, j == 3 ? out : width, j == 1 ? inplanes : width, j == 2 ? 3 : 1);
             }
             if (k == 0) {
                 snprintf(cn, sizeof cn, "layer%d.0.downsample.0", L + 1); snprintf(bn, sizeof bn, "layer%d.0.downsample.1", L + 1);
-                conv_bn(cn, bn, out, inplanes, 1);
+                bench_w_conv_bn(&W, cn, bn, out, inplanes, 1);
             }
             inplanes = out;
         }
     }
-    return save(path, "{\"block\": \"bottleneck\", \"layers\": [3, 4, 6, 3], \"width_per_group\": 128, "
+    return bench_w_save(&W, path, "{\"block\": \"bottleneck\", \"layers\": [3, 4, 6, 3], \"width_per_group\": 128, "
                       "\"note\": \"wide_resnet50_2, random weights, layer4 and fc omitted\"}");
 }
 
@@ -112,11 +62,11 @@ static int write_wrn(const char *path)
 static int write_vit(const char *path)
 {
     const int D = 384, depth = 12, g = 28;
-    glad_rng_seed(&rng, 1, 2, 3);
-    add("cls_token", 4, 3, 1, 1, D, 0);
-    add("pos_embed", 4, 3, 1, 1 + g * g, D, 0);
-    add("patch_embed.proj.weight", 4, 4, D, 3, 8, 8);
-    add("patch_embed.proj.bias", 4, 1, D, 0, 0, 0);
+    glad_rng_seed(&W.rng, 1, 2, 3);
+    bench_w_add(&W, "cls_token", 4, 3, 1, 1, D, 0);
+    bench_w_add(&W, "pos_embed", 4, 3, 1, 1 + g * g, D, 0);
+    bench_w_add(&W, "patch_embed.proj.weight", 4, 4, D, 3, 8, 8);
+    bench_w_add(&W, "patch_embed.proj.bias", 4, 1, D, 0, 0, 0);
     static const char *const bn[12] = {"norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight",
                                        "attn.proj.bias", "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias",
                                        "mlp.fc2.weight", "mlp.fc2.bias"};
@@ -125,11 +75,11 @@ static int write_vit(const char *path)
         for (int j = 0; j < 12; j++) {
             char n[64];
             snprintf(n, sizeof n, "blocks.%d.%s", i, bn[j]);
-            add(n, j == 0 || j == 6 ? 5 : 4, cols[j] ? 2 : 1, (int64_t)rows[j] * D, (int64_t)cols[j] * D, 0, 0);
+            bench_w_add(&W, n, j == 0 || j == 6 ? 5 : 4, cols[j] ? 2 : 1, (int64_t)rows[j] * D, (int64_t)cols[j] * D, 0, 0);
         }
-    add("norm.weight", 5, 1, D, 0, 0, 0);
-    add("norm.bias", 4, 1, D, 0, 0, 0);
-    return save(path, "{\"patch_size\": 8, \"embed_dim\": 384, \"depth\": 12, \"num_heads\": 6, \"mlp_ratio\": 4, "
+    bench_w_add(&W, "norm.weight", 5, 1, D, 0, 0, 0);
+    bench_w_add(&W, "norm.bias", 4, 1, D, 0, 0, 0);
+    return bench_w_save(&W, path, "{\"patch_size\": 8, \"embed_dim\": 384, \"depth\": 12, \"num_heads\": 6, \"mlp_ratio\": 4, "
                       "\"qkv_bias\": true, \"layernorm_eps\": 1e-06, \"pos_grid\": 28}");
 }
 
@@ -137,12 +87,12 @@ static int write_vit(const char *path)
 static int write_inputs(const char *path, int n, int S)
 {
     glad_tensor a, b;
-    glad_rng_seed(&rng, 5, (uint64_t)S, (uint64_t)n);
+    glad_rng_seed(&W.rng, 5, (uint64_t)S, (uint64_t)n);
     if (glad_tensor_alloc4(&a, GLAD_DT_F32, n, 3, S, S) || glad_tensor_alloc4(&b, GLAD_DT_F32, n, 3, S, S)) return -1;
     size_t m = glad_tensor_numel(&a);
     float *pa = a.data, *pb = b.data;
-    glad_rng_normal_f32(&rng, pa, m);
-    glad_rng_normal_f32(&rng, pb, m);
+    glad_rng_normal_f32(&W.rng, pa, m);
+    glad_rng_normal_f32(&W.rng, pb, m);
     for (size_t i = 0; i < m; i++) pb[i] = 0.8f * pa[i] + 0.6f * pb[i];
     const char *nm[2] = {"a", "b"};
     const glad_tensor *t[2] = {&a, &b};
@@ -212,7 +162,7 @@ int main(int argc, char **argv)
     if (!cpu) return 1;
     printf("step_s=");
     for (int s = 0; s < steps; s++) {
-        double L, c0 = cputime(), t0 = bench_now();
+        double L, c0 = bench_cputime(CLOCK_PROCESS_CPUTIME_ID), t0 = bench_now();
         int rc;
         if (dd) rc = glad_adapt_ddad_grad(rt, rf, xa, xb, B, S, S, 0.1, &L);
         else {
@@ -223,7 +173,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < np; i++) glad_adam_step(P[i], G[i], M[i], V[i], N[i], &ac, s + 1);
         printf("%s%.3f", s ? " " : "", bench_now() - t0);
         fflush(stdout);
-        cpu[s] = cputime() - c0;
+        cpu[s] = bench_cputime(CLOCK_PROCESS_CPUTIME_ID) - c0;
         if (s == 0) loss0 = L;
     }
     struct rusage ru;

@@ -1,11 +1,18 @@
-/* bench.h - what the make-bench binaries share: a monotonic clock and the
- * machine's practical GEMM peak (OpenBLAS sgemm on 2048^2, one warm-up then
- * three timed products), against which kernels report their fraction. */
+/* bench.h - what the make-bench binaries share: a monotonic clock, CPU time,
+ * the machine's practical GEMM peak (OpenBLAS sgemm on 2048^2, one warm-up then
+ * three timed products), against which kernels report their fraction, and a
+ * writer of random-weight safetensors files (networks of the published shapes,
+ * so the PyTorch references load identical weights). Not a library API. */
 #ifndef GLAD_BENCH_H
 #define GLAD_BENCH_H
 #include <cblas.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include "core/rng.h"
+#include "io/safetensors.h"
 
 static inline double bench_now(void)
 {
@@ -26,5 +33,70 @@ static inline double bench_sgemm_gflops(void)
     double g = 3 * 2.0 * n * n * (double)n / (bench_now() - t0) / 1e9;
     free(a); free(b); free(c);
     return g;
+}
+
+/* CPU time of the process (CLOCK_PROCESS_CPUTIME_ID) or of the calling thread
+ * (CLOCK_THREAD_CPUTIME_ID): on one thread, the code's own cost, free of time spent preempted */
+static inline double bench_cputime(clockid_t which)
+{
+    struct timespec t;
+    clock_gettime(which, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* random weights, tensor by tensor, saved in one safetensors file */
+#define BENCH_MAXT 512
+typedef struct {
+    const char *names[BENCH_MAXT];
+    glad_tensor ts[BENCH_MAXT];
+    const glad_tensor *tp[BENCH_MAXT];
+    int n;
+    glad_rng rng;
+} bench_weights;
+
+/* an nd-dimensional f32 tensor (a, b, c, d: its first nd sizes). kind 0: conv
+ * weight N(0, 2/fan_in); 1: gamma U(0.5,1); 2: beta/mean U(-0.1,0.1); 3: var
+ * U(0.5,1.5); 4: N(0, 0.02); 5: 1 + N(0, 0.1). Aborts when out of memory or slots
+ * (a bench, not a program: nothing to recover). */
+static inline void bench_w_add(bench_weights *w, const char *name, int kind, int nd, int64_t a, int64_t b, int64_t c, int64_t d)
+{
+    int64_t sh[4] = {a, b, c, d};
+    if (w->n == BENCH_MAXT || glad_tensor_alloc(&w->ts[w->n], GLAD_DT_F32, nd, sh)) { fprintf(stderr, "bench: %s: no room\n", name); abort(); }
+    glad_tensor *t = &w->ts[w->n];
+    float *v = t->data;
+    size_t n = glad_tensor_numel(t);
+    double fan = nd > 1 ? (double)b * (nd > 2 ? c * d : 1) : 1;
+    for (size_t i = 0; i < n; i++) {
+        double u = kind <= 3 ? glad_rng_uniform(&w->rng) : 0;
+        v[i] = (float)(kind == 0 ? glad_rng_normal(&w->rng) * sqrt(2.0 / fan) : kind == 1 ? 0.5 + 0.5 * u : kind == 2 ? 0.2 * u - 0.1
+                       : kind == 3 ? 0.5 + u : kind == 4 ? 0.02 * glad_rng_normal(&w->rng) : 1 + 0.1 * glad_rng_normal(&w->rng));
+    }
+    w->names[w->n] = strdup(name);
+    w->tp[w->n] = t;
+    w->n++;
+}
+
+/* a torchvision conv (k x k, no bias) and its BatchNorm2d, with the num_batches_tracked buffer */
+static inline void bench_w_conv_bn(bench_weights *w, const char *cn, const char *bn, int oc, int ic, int k)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.weight", cn); bench_w_add(w, key, 0, 4, oc, ic, k, k);
+    snprintf(key, sizeof key, "%s.weight", bn); bench_w_add(w, key, 1, 1, oc, 0, 0, 0);
+    snprintf(key, sizeof key, "%s.bias", bn); bench_w_add(w, key, 2, 1, oc, 0, 0, 0);
+    snprintf(key, sizeof key, "%s.running_mean", bn); bench_w_add(w, key, 2, 1, oc, 0, 0, 0);
+    snprintf(key, sizeof key, "%s.running_var", bn); bench_w_add(w, key, 3, 1, oc, 0, 0, 0);
+    snprintf(key, sizeof key, "%s.num_batches_tracked", bn);
+    if (w->n == BENCH_MAXT || glad_tensor_alloc4(&w->ts[w->n], GLAD_DT_I64, 1, -1, -1, -1)) { fprintf(stderr, "bench: %s: no room\n", key); abort(); }
+    w->names[w->n] = strdup(key); w->tp[w->n] = &w->ts[w->n]; w->n++;
+}
+
+/* saves the tensors (metadata "config" = cfg), frees them and empties w */
+static inline int bench_w_save(bench_weights *w, const char *path, const char *cfg)
+{
+    const char *mk = "config";
+    int rc = glad_st_save(path, w->n, w->names, w->tp, 1, &mk, &cfg);
+    for (int i = 0; i < w->n; i++) { glad_tensor_free(&w->ts[i]); free((void *)w->names[i]); }
+    w->n = 0;
+    return rc;
 }
 #endif

@@ -16,45 +16,7 @@
 #include "io/safetensors.h"
 #include "bench.h"
 
-static double cputime(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
-
-#define MAXT 512
-static const char *names[MAXT];
-static glad_tensor ts[MAXT];
-static const glad_tensor *tp[MAXT];
-static int nt;
-static glad_rng rng;
-
-/* kind 0: conv weight N(0, 2/fan_in); 1: gamma U(0.5,1); 2: beta/mean U(-0.1,0.1); 3: var U(0.5,1.5) */
-static void add(const char *name, int kind, int64_t a, int64_t b, int64_t c, int64_t d)
-{
-    glad_tensor *t = &ts[nt];
-    glad_tensor_alloc4(t, GLAD_DT_F32, a, b, c, d);
-    float *v = t->data;
-    size_t n = glad_tensor_numel(t);
-    double fan = b > 0 ? (double)b * (c > 0 ? c : 1) * (d > 0 ? d : 1) : 1;
-    for (size_t i = 0; i < n; i++) {
-        double u = glad_rng_uniform(&rng);
-        v[i] = (float)(kind == 0 ? glad_rng_normal(&rng) * sqrt(2.0 / fan) : kind == 1 ? 0.5 + 0.5 * u
-                       : kind == 2 ? 0.2 * u - 0.1 : 0.5 + u);
-    }
-    names[nt] = strdup(name);
-    tp[nt] = t;
-    nt++;
-}
-
-static void conv_bn(const char *cn, const char *bn, int oc, int ic, int k)
-{
-    char key[128];
-    snprintf(key, sizeof key, "%s.weight", cn); add(key, 0, oc, ic, k, k);
-    snprintf(key, sizeof key, "%s.weight", bn); add(key, 1, oc, -1, -1, -1);
-    snprintf(key, sizeof key, "%s.bias", bn); add(key, 2, oc, -1, -1, -1);
-    snprintf(key, sizeof key, "%s.running_mean", bn); add(key, 2, oc, -1, -1, -1);
-    snprintf(key, sizeof key, "%s.running_var", bn); add(key, 3, oc, -1, -1, -1);
-    snprintf(key, sizeof key, "%s.num_batches_tracked", bn);
-    glad_tensor_alloc4(&ts[nt], GLAD_DT_I64, 1, -1, -1, -1);
-    names[nt] = strdup(key); tp[nt] = &ts[nt]; nt++;
-}
+static bench_weights W;
 
 int main(int argc, char **argv)
 {
@@ -64,37 +26,36 @@ int main(int argc, char **argv)
     double t0;
 
     /* wide_resnet50_2: layers [3,4,6,(3)], width_per_group 128; layer4/fc not written */
-    glad_rng_seed(&rng, 1, 0, 0);
+    glad_rng_seed(&W.rng, 1, 0, 0);
     const int blocks[3] = {3, 4, 6};
-    conv_bn("conv1", "bn1", 64, 3, 7);
+    bench_w_conv_bn(&W, "conv1", "bn1", 64, 3, 7);
     int inplanes = 64;
     for (int L = 0; L < 3; L++) {
         int planes = 64 << L, width = planes * 2, out = planes * 4;
         for (int k = 0; k < blocks[L]; k++) {
             char cn[64], bn[64];
             snprintf(cn, sizeof cn, "layer%d.%d.conv1", L + 1, k); snprintf(bn, sizeof bn, "layer%d.%d.bn1", L + 1, k);
-            conv_bn(cn, bn, width, inplanes, 1);
+            bench_w_conv_bn(&W, cn, bn, width, inplanes, 1);
             snprintf(cn, sizeof cn, "layer%d.%d.conv2", L + 1, k); snprintf(bn, sizeof bn, "layer%d.%d.bn2", L + 1, k);
-            conv_bn(cn, bn, width, width, 3);
+            bench_w_conv_bn(&W, cn, bn, width, width, 3);
             snprintf(cn, sizeof cn, "layer%d.%d.conv3", L + 1, k); snprintf(bn, sizeof bn, "layer%d.%d.bn3", L + 1, k);
-            conv_bn(cn, bn, out, width, 1);
+            bench_w_conv_bn(&W, cn, bn, out, width, 1);
             if (k == 0) {
                 snprintf(cn, sizeof cn, "layer%d.0.downsample.0", L + 1); snprintf(bn, sizeof bn, "layer%d.0.downsample.1", L + 1);
-                conv_bn(cn, bn, out, inplanes, 1);
+                bench_w_conv_bn(&W, cn, bn, out, inplanes, 1);
             }
             inplanes = out;
         }
     }
-    const char *mk[1] = {"config"}, *mv[1] = {"{\"block\": \"bottleneck\", \"layers\": [3, 4, 6, 3], \"width_per_group\": 128, "
-                                              "\"note\": \"wide_resnet50_2, random weights, layer4 and fc omitted\"}"};
-    if (glad_st_save(argv[2], nt, names, tp, 1, mk, mv)) { fprintf(stderr, "cannot save weights\n"); return 1; }
-    for (int i = 0; i < nt; i++) { glad_tensor_free(&ts[i]); free((void *)names[i]); }
+    if (bench_w_save(&W, argv[2], "{\"block\": \"bottleneck\", \"layers\": [3, 4, 6, 3], \"width_per_group\": 128, "
+                                  "\"note\": \"wide_resnet50_2, random weights, layer4 and fc omitted\"}")) {
+        fprintf(stderr, "cannot save weights\n"); return 1; }
 
     glad_resnet *r;
     if (glad_resnet_load(&r, argv[2])) { fprintf(stderr, "%s\n", glad_error_detail()); return 1; }
     glad_tensor x, f[3];
     glad_tensor_alloc4(&x, GLAD_DT_F32, 1, 3, S, S);
-    glad_rng_normal_f32(&rng, x.data, glad_tensor_numel(&x));
+    glad_rng_normal_f32(&W.rng, x.data, glad_tensor_numel(&x));
     int layers[3] = {1, 2, 3};
     float *out[3];
     for (int i = 0; i < 3; i++) {
@@ -109,11 +70,11 @@ int main(int argc, char **argv)
      * spent preempted and so measures the code alone when run on 1 thread */
     double s = 1e30, cpu = 1e30, fl = glad_resnet_flops(r, 3, S, S);
     for (int k = 0; k < 5; k++) {
-        double c0 = cputime();
+        double c0 = bench_cputime(CLOCK_THREAD_CPUTIME_ID);
         t0 = bench_now();
         glad_resnet_forward(r, x.data, 1, S, S, 3, layers, out);
         t0 = bench_now() - t0;
-        c0 = cputime() - c0;
+        c0 = bench_cputime(CLOCK_THREAD_CPUTIME_ID) - c0;
         if (t0 < s) s = t0;
         if (c0 < cpu) cpu = c0;
     }
