@@ -22,8 +22,8 @@ set -euo pipefail
 # training split alone; datasets/mtd/tuning.md has the run, every candidate's
 # figures and the candidates that were not affordable). MTD_SIZE=native with
 # MTD_TILE N would train on N x N tiles and score at the native size.
-MTD_SIZE=128 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
-MTD_DENOISE="--steps 250 --skip 25"
+MTD_SIZE=128 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=1000
+MTD_DENOISE="--steps 250 --skip 25 --ads --saff --threshold 0.1 --min-step 50"
 MTD_LAYERS=2,5,12 MTD_IMAGE_SCORE=max
 [ "$MTD_SIZE" = native ] || SIZE=$MTD_SIZE
 TILE=$MTD_TILE OVERLAP=$MTD_OVERLAP STEPS=$MTD_STEPS
