@@ -324,6 +324,29 @@ enum { PKB = 65536 };   /* bf16 of a packed chunk: 128 KB, as conv1x1.c's */
 
 int glad_conv1x1_bf16_ok(int C, int N, int OC) { return glad_nn_bf16() && C % 8 == 0 && OC % 8 == 0 && N % 32 == 0 && C <= 1024 && OC <= 1024; }
 
+/* y[n] (+)= a x[n] (+ bias) per image: a is (M,K) bf16, x[n] (K,N), y[n] (M,N).
+ * Per (image, pixel chunk) the chunk's K rows are rounded into pair rows (K/2
+ * rows of 2 np bf16) that serve every 8 output rows. The 1x1 forward and its
+ * input gradient are this product with a = w and a = w^T. */
+static void chunked_gemm(float *y, const uint16_t *a, const float *x, const float *bias, int add, int B, int K, int N, int M)
+{
+    int pix = PKB / K / 32 * 32;
+    pix = pix < 32 ? 32 : pix > 256 ? 256 : pix;
+    int nck = (N + pix - 1) / pix;
+    // (image, pixel chunk) tasks write disjoint outputs; each packs into its own buffer
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * M * K * N > 65536)
+    for (int n = 0; n < B; n++)
+        for (int ck = 0; ck < nck; ck++) {
+            uint16_t pk[PKB] __attribute__((aligned(64)));
+            int p0 = ck * pix, np = N - p0 < pix ? N - p0 : pix;
+            glad_bf16_pack_pairs(pk, (size_t)2 * np, x + (size_t)n * K * N + p0, (size_t)N, K, np);
+            for (int m = 0; m < M; m += 8)
+                for (int q = 0; q < np; q += 32)
+                    glad_bf16_tile8x32(y + ((size_t)n * M + m) * N + p0 + q, (size_t)N, a + (size_t)m * K, (size_t)K, pk + 2 * q,
+                                       (size_t)2 * np, K, bias ? bias + m : NULL, add);
+        }
+}
+
 /* conv1x1.c's packed GEMM with bf16 operands: per (image, pixel chunk) the
  * chunk's C rows are rounded into pair rows (C/2 rows of 2 np bf16) that
  * serve every 8 output rows */
@@ -336,21 +359,7 @@ int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const 
         glad_bf16_convert(wb, w, (size_t)OC * C);
         wc = wb;
     }
-    int pix = PKB / C / 32 * 32;
-    pix = pix < 32 ? 32 : pix > 256 ? 256 : pix;
-    int nck = (N + pix - 1) / pix;
-    // (image, pixel chunk) tasks write disjoint outputs; each packs into its own buffer
-    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * OC * C * N > 65536)
-    for (int n = 0; n < B; n++)
-        for (int ck = 0; ck < nck; ck++) {
-            uint16_t pk[PKB] __attribute__((aligned(64)));
-            int p0 = ck * pix, np = N - p0 < pix ? N - p0 : pix;
-            glad_bf16_pack_pairs(pk, (size_t)2 * np, x + (size_t)n * C * N + p0, (size_t)N, C, np);
-            for (int m = 0; m < OC; m += 8)
-                for (int q = 0; q < np; q += 32)
-                    glad_bf16_tile8x32(out + ((size_t)n * OC + m) * N + p0 + q, (size_t)N, wc + (size_t)m * C, (size_t)C, pk + 2 * q,
-                                       (size_t)2 * np, C, b ? b + m : NULL, 0);
-        }
+    chunked_gemm(out, wc, x, b, 0, B, C, N, OC);
     free(wb);
     return 0;
 }
@@ -371,21 +380,7 @@ int glad_conv1x1_backward_bf16(float *dx, float *dw, const float *dout, const fl
     if (dx) {
         for (int c = 0; c < C; c++)
             for (int o = 0; o < OC; o++) wt[(size_t)c * OC + o] = glad_bf16_from_f32(w[(size_t)o * C + c]);
-        int pix = PKB / OC / 32 * 32;
-        pix = pix < 32 ? 32 : pix > 256 ? 256 : pix;
-        int nck = (N + pix - 1) / pix;
-        // (image, pixel chunk) tasks write disjoint outputs; each packs into its own buffer
-        #pragma omp parallel for collapse(2) schedule(static) if ((long)B * OC * C * N > 65536)
-        for (int n = 0; n < B; n++)
-            for (int ck = 0; ck < nck; ck++) {
-                uint16_t pk[PKB] __attribute__((aligned(64)));
-                int p0 = ck * pix, np = N - p0 < pix ? N - p0 : pix;
-                glad_bf16_pack_pairs(pk, (size_t)2 * np, dout + (size_t)n * OC * N + p0, (size_t)N, OC, np);
-                for (int m = 0; m < C; m += 8)
-                    for (int q = 0; q < np; q += 32)
-                        glad_bf16_tile8x32(dx + ((size_t)n * C + m) * N + p0 + q, (size_t)N, wt + (size_t)m * OC, (size_t)OC, pk + 2 * q,
-                                           (size_t)2 * np, OC, NULL, !set);
-            }
+        chunked_gemm(dx, wt, dout, NULL, !set, B, OC, N, C);
     }
     for (int n = 0; dw && n < B; n++) {
         glad_bf16_pack_a(ap, dout + (size_t)n * OC * N, (size_t)N, OC, N);
