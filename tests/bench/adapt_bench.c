@@ -34,26 +34,7 @@ static bench_weights W;
 /* wide_resnet50_2 to layer3 (layer4 and fc unused by DDAD: PyTorch gives them no gradient) */
 static int write_wrn(const char *path)
 {
-    glad_rng_seed(&W.rng, 1, 0, 0);
-    const int blocks[3] = {3, 4, 6};
-    bench_w_conv_bn(&W, "conv1", "bn1", 64, 3, 7);
-    int inplanes = 64;
-    for (int L = 0; L < 3; L++) {
-        int planes = 64 << L, width = planes * 2, out = planes * 4;
-        for (int k = 0; k < blocks[L]; k++) {
-            char cn[64], bn[64];
-            for (int j = 1; j <= 3; j++) {
-                snprintf(cn, sizeof cn, "layer%d.%d.conv%d", L + 1, k, j);
-                snprintf(bn, sizeof bn, "layer%d.%d.bn%d", L + 1, k, j);
-                bench_w_conv_bn(&W, cn, bn, j == 3 ? out : width, j == 1 ? inplanes : width, j == 2 ? 3 : 1);
-            }
-            if (k == 0) {
-                snprintf(cn, sizeof cn, "layer%d.0.downsample.0", L + 1); snprintf(bn, sizeof bn, "layer%d.0.downsample.1", L + 1);
-                bench_w_conv_bn(&W, cn, bn, out, inplanes, 1);
-            }
-            inplanes = out;
-        }
-    }
+    bench_w_wrn50_2_layer3(&W);
     return bench_w_save(&W, path, "{\"block\": \"bottleneck\", \"layers\": [3, 4, 6, 3], \"width_per_group\": 128, "
                       "\"note\": \"wide_resnet50_2, random weights, layer4 and fc omitted\"}");
 }

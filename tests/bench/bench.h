@@ -90,6 +90,32 @@ static inline void bench_w_conv_bn(bench_weights *w, const char *cn, const char 
     w->names[w->n] = strdup(key); w->tp[w->n] = &w->ts[w->n]; w->n++;
 }
 
+/* wide_resnet50_2 up to layer3 (DDAD's and MDPS's backbone; layer4 and fc are
+ * not used), torchvision's names, seeded (1, 0, 0): both ResNet benches write it */
+static inline void bench_w_wrn50_2_layer3(bench_weights *w)
+{
+    glad_rng_seed(&w->rng, 1, 0, 0);
+    const int blocks[3] = {3, 4, 6};
+    bench_w_conv_bn(w, "conv1", "bn1", 64, 3, 7);
+    int inplanes = 64;
+    for (int L = 0; L < 3; L++) {
+        int planes = 64 << L, width = planes * 2, out = planes * 4;
+        for (int k = 0; k < blocks[L]; k++) {
+            char cn[64], bn[64];
+            for (int j = 1; j <= 3; j++) {
+                snprintf(cn, sizeof cn, "layer%d.%d.conv%d", L + 1, k, j);
+                snprintf(bn, sizeof bn, "layer%d.%d.bn%d", L + 1, k, j);
+                bench_w_conv_bn(w, cn, bn, j == 3 ? out : width, j == 1 ? inplanes : width, j == 2 ? 3 : 1);
+            }
+            if (k == 0) {
+                snprintf(cn, sizeof cn, "layer%d.0.downsample.0", L + 1); snprintf(bn, sizeof bn, "layer%d.0.downsample.1", L + 1);
+                bench_w_conv_bn(w, cn, bn, out, inplanes, 1);
+            }
+            inplanes = out;
+        }
+    }
+}
+
 /* saves the tensors (metadata "config" = cfg), frees them and empties w */
 static inline int bench_w_save(bench_weights *w, const char *path, const char *cfg)
 {

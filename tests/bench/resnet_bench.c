@@ -26,27 +26,7 @@ int main(int argc, char **argv)
     double t0;
 
     /* wide_resnet50_2: layers [3,4,6,(3)], width_per_group 128; layer4/fc not written */
-    glad_rng_seed(&W.rng, 1, 0, 0);
-    const int blocks[3] = {3, 4, 6};
-    bench_w_conv_bn(&W, "conv1", "bn1", 64, 3, 7);
-    int inplanes = 64;
-    for (int L = 0; L < 3; L++) {
-        int planes = 64 << L, width = planes * 2, out = planes * 4;
-        for (int k = 0; k < blocks[L]; k++) {
-            char cn[64], bn[64];
-            snprintf(cn, sizeof cn, "layer%d.%d.conv1", L + 1, k); snprintf(bn, sizeof bn, "layer%d.%d.bn1", L + 1, k);
-            bench_w_conv_bn(&W, cn, bn, width, inplanes, 1);
-            snprintf(cn, sizeof cn, "layer%d.%d.conv2", L + 1, k); snprintf(bn, sizeof bn, "layer%d.%d.bn2", L + 1, k);
-            bench_w_conv_bn(&W, cn, bn, width, width, 3);
-            snprintf(cn, sizeof cn, "layer%d.%d.conv3", L + 1, k); snprintf(bn, sizeof bn, "layer%d.%d.bn3", L + 1, k);
-            bench_w_conv_bn(&W, cn, bn, out, width, 1);
-            if (k == 0) {
-                snprintf(cn, sizeof cn, "layer%d.0.downsample.0", L + 1); snprintf(bn, sizeof bn, "layer%d.0.downsample.1", L + 1);
-                bench_w_conv_bn(&W, cn, bn, out, inplanes, 1);
-            }
-            inplanes = out;
-        }
-    }
+    bench_w_wrn50_2_layer3(&W);
     if (bench_w_save(&W, argv[2], "{\"block\": \"bottleneck\", \"layers\": [3, 4, 6, 3], \"width_per_group\": 128, "
                                   "\"note\": \"wide_resnet50_2, random weights, layer4 and fc omitted\"}")) {
         fprintf(stderr, "cannot save weights\n"); return 1; }
