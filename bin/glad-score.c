@@ -30,6 +30,12 @@ static const char usage[] =
     "      --crop N           centre crop map and mask to NxN (DDAD/MDPS: 224)\n"
     "      --size N           map resolution (default: the image's)\n"
     "      --image-score R    max | topk-mean:K | softmax-topk:K\n"
+    "      --bank FILE        a memory bank of normal features (glad-bank): its layers'\n"
+    "                         feat.image.L are compared with the bank's nearest vector\n"
+    "                         (1 - cosine), combined with the reconstruction's by --bank-mode\n"
+    "      --bank-mode M      replace (bank only: 'recon' and feat.recon.L may be absent\n"
+    "                         when --v is 0) | union (min of the bank's and the\n"
+    "                         reconstruction's distance; default) | add (their sum)\n"
     "      --keep-parts       also store amap_pixel and amap_feat\n"
     "      --threshold-file F add 'decision' (0/1: score > the image threshold) and,\n"
     "                         when F has a pixel threshold, 'pred_mask' (u8 [H,W]:\n"
@@ -47,13 +53,16 @@ typedef struct {
     glad_score_opts s;
     int keep;
     const char *thr_file;   /* --threshold-file */
+    const char *bank_file;  /* --bank */
+    glad_bank bank;
+    glad_bank_mode bank_mode;
     glad_thresholds thr;
     char *layers_buf;   /* --layers, split in place */
     char **layers;
     int nlayers;
 } opts;
 
-enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD, O_THR };
+enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD, O_THR, O_BANK, O_BANKMODE };
 
 /* "a,b,c" into its names; an empty list or name is a usage error */
 static int parse_layers(opts *o, const char *s)
@@ -100,6 +109,8 @@ static int apply_option(opts *o, int c, const char *arg)
     case O_RED: return parse_reducer(s, arg);
     case O_KEEP: o->keep = 1; return 0;
     case O_THR: o->thr_file = arg; return 0;
+    case O_BANK: o->bank_file = arg; return 0;
+    case O_BANKMODE: if (cli_parse_choice("--bank-mode", arg, glad_bank_modes, &k)) return CLI_USAGE; o->bank_mode = (glad_bank_mode)k; return 0;
     default: return cli_usage_error("unknown option");
     }
 }
@@ -114,7 +125,8 @@ static int parse_args(opts *o, const char **out, int *zstd, int argc, char **arg
         {"pixel-space", required_argument, 0, O_PIX}, {"v", required_argument, 0, O_V}, {"scale", required_argument, 0, O_SCALE},
         {"sigma", required_argument, 0, O_SIGMA}, {"fg", required_argument, 0, O_FG}, {"crop", required_argument, 0, O_CROP},
         {"size", required_argument, 0, O_SIZE}, {"image-score", required_argument, 0, O_RED}, {"keep-parts", no_argument, 0, O_KEEP},
-        {"threshold-file", required_argument, 0, O_THR},
+        {"threshold-file", required_argument, 0, O_THR}, {"bank", required_argument, 0, O_BANK},
+        {"bank-mode", required_argument, 0, O_BANKMODE},
         {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int preset = GLAD_SCORE_PRESET_GLAD, c, n = 0, st = -1;
@@ -132,9 +144,11 @@ static int parse_args(opts *o, const char **out, int *zstd, int argc, char **arg
         }
     }
     o->s = glad_score_presets[preset];
+    o->bank_mode = GLAD_BANK_UNION;
     for (int i = 0; st < 0 && i < n; i++) if (apply_option(o, later[i].c, later[i].arg)) st = CLI_USAGE;
     free(later);
     if (st < 0 && argc - optind > 1) st = cli_usage_error("at most one input FILE");
+    if (st < 0 && !o->bank_file && o->bank_mode != GLAD_BANK_UNION) st = cli_usage_error("--bank-mode needs --bank FILE");
     return st;
 }
 
@@ -182,6 +196,40 @@ static int add_layers(glad_score_map *m, glad_record *r, const opts *o)
     return CLI_OK;
 }
 
+/* every bank layer (wanted): feat.image.L against the bank, with feat.recon.L
+ * unless the bank replaces the reconstruction */
+static int add_bank_layers(glad_score_map *m, glad_record *r, const opts *o)
+{
+    const char *id = glad_record_id(r);
+    int used = 0, need_recon = o->bank_mode != GLAD_BANK_REPLACE;
+    for (int i = 0; i < o->bank.nlayers; i++) {
+        const char *L = o->bank.layer[i];
+        if (!layer_wanted(o, L)) continue;
+        char ka[300], kb[300];
+        snprintf(ka, sizeof ka, "feat.image.%s", L);
+        snprintf(kb, sizeof kb, "feat.recon.%s", L);
+        const glad_tensor *t1, *t2 = NULL;
+        if (glad_record_get_tensor(r, ka, &t1)) return cli_rec_error(id, ka, "missing (the bank has layer %s: run glad-features with it)", L);
+        if (t1->ndim != 3) return cli_rec_error(id, ka, "is not [C,h,w]");
+        if (need_recon) {
+            if (glad_record_get_tensor(r, kb, &t2)) return cli_rec_error(id, kb, "missing (--bank-mode %s compares the reconstruction too)", glad_bank_modes[o->bank_mode]);
+            if (t2->ndim != 3 || memcmp(t1->shape, t2->shape, 3 * sizeof(int64_t))) return cli_rec_error(id, kb, "shape differs from %s or is not [C,h,w]", ka);
+        }
+        if (glad_tensor_has_nonfinite(t1) || (t2 && glad_tensor_has_nonfinite(t2))) return cli_rec_error(id, glad_tensor_has_nonfinite(t1) ? ka : kb, "contains NaN or infinity");
+        size_t fn = glad_tensor_numel(t1);
+        float *fa = malloc(fn * sizeof(float)), *fb = t2 ? malloc(fn * sizeof(float)) : NULL;
+        int st = CLI_OK;
+        if (!fa || (t2 && !fb) || glad_tensor_to_f32(t1, fa) || (t2 && glad_tensor_to_f32(t2, fb))) st = cli_rec_error(id, ka, "is not numeric");
+        else if (glad_score_map_add_bank_layer(m, &o->bank, i, o->bank_mode, fa, fb, (int)t1->shape[0], (int)t1->shape[1], (int)t1->shape[2]))
+            st = cli_rec_error(id, ka, "%s", glad_error_detail());
+        free(fa);
+        free(fb);
+        if (st) return st;
+        used++;
+    }
+    return used ? CLI_OK : cli_rec_error(id, "feat.image", "none of the bank's layers is among --layers");
+}
+
 /* The ground truth follows the map: nearest to the map size, the same crop. */
 static int follow_mask(glad_record *r, const glad_score_map *m)
 {
@@ -214,17 +262,21 @@ static int score_record(glad_record *r, const opts *o)
     const glad_tensor *ti, *tr;
     int rc, C, H, W, C2, H2, W2, status = CLI_FAIL;
     if ((rc = glad_record_get_tensor(r, "image", &ti))) return cli_rec_error(id, "image", rc == GLAD_ENOTFOUND ? "missing" : "is not a tensor");
-    if ((rc = glad_record_get_tensor(r, "recon", &tr))) return cli_rec_error(id, "recon", rc == GLAD_ENOTFOUND ? "missing (run glad-denoise first)" : "is not a tensor");
+    int bank_only = o->bank_file && o->bank_mode == GLAD_BANK_REPLACE;
+    if ((rc = glad_record_get_tensor(r, "recon", &tr))) {
+        if (rc != GLAD_ENOTFOUND || !bank_only || o->s.v != 0) return cli_rec_error(id, "recon", rc == GLAD_ENOTFOUND ? "missing (run glad-denoise first)" : "is not a tensor");
+        tr = NULL;
+    }
     float *img = NULL, *rec = NULL;
     glad_score_map m = {0};
     glad_tensor am = {0};
     double score;
     if (image_f32(ti, &img, &C, &H, &W)) { cli_rec_error(id, "image", "must be [C,H,W] or [H,W] numbers"); goto out; }
-    if (image_f32(tr, &rec, &C2, &H2, &W2)) { cli_rec_error(id, "recon", "must be [C,H,W] or [H,W] numbers"); goto out; }
-    if (C != C2 || H != H2 || W != W2) { cli_rec_error(id, "recon", "shape [%d,%d,%d] differs from image [%d,%d,%d]", C2, H2, W2, C, H, W); goto out; }
-    if (glad_tensor_has_nonfinite(ti) || glad_tensor_has_nonfinite(tr)) { cli_rec_error(id, glad_tensor_has_nonfinite(ti) ? "image" : "recon", "contains NaN or infinity"); goto out; }
+    if (tr && image_f32(tr, &rec, &C2, &H2, &W2)) { cli_rec_error(id, "recon", "must be [C,H,W] or [H,W] numbers"); goto out; }
+    if (tr && (C != C2 || H != H2 || W != W2)) { cli_rec_error(id, "recon", "shape [%d,%d,%d] differs from image [%d,%d,%d]", C2, H2, W2, C, H, W); goto out; }
+    if (glad_tensor_has_nonfinite(ti) || (tr && glad_tensor_has_nonfinite(tr))) { cli_rec_error(id, glad_tensor_has_nonfinite(ti) ? "image" : "recon", "contains NaN or infinity"); goto out; }
     if (glad_score_map_begin(&m, &o->s, img, rec, C, H, W, glad_record_get_str(r, "class", &cls) == 0 ? cls : NULL)) { cli_rec_error(id, "image", "%s", glad_error_detail()); goto out; }
-    if (o->s.feat != GLAD_FEAT_DIST_NONE && add_layers(&m, r, o)) goto out;
+    if (o->bank_file ? add_bank_layers(&m, r, o) : o->s.feat != GLAD_FEAT_DIST_NONE && add_layers(&m, r, o)) goto out;
     if ((rc = glad_score_map_finish(&m, &am, &score))) { cli_rec_error(id, "amap", "%s", glad_error_detail()); goto out; }
     if ((rc = follow_mask(r, &m))) { cli_rec_error(id, "mask", "could not follow the map: %s", glad_strerror(rc)); goto out; }
     if ((o->keep && keep_parts(r, &m)) || glad_record_set_tensor(r, "amap", &am) || glad_record_set_f64(r, "score", score)) { cli_error("out of memory"); goto out; }
@@ -249,6 +301,10 @@ int main(int argc, char **argv)
         free(o.layers_buf); free(o.layers);
         return cli_error("%s", glad_error_detail());
     }
+    if (o.bank_file && glad_bank_load(&o.bank, o.bank_file) < 0) {
+        free(o.layers_buf); free(o.layers); glad_thresholds_free(&o.thr);
+        return cli_error("%s", glad_error_detail());
+    }
     const char *in = optind < argc ? argv[optind] : "-";
     glad_reader *rd;
     glad_writer *wr;
@@ -269,5 +325,6 @@ int main(int argc, char **argv)
     free(o.layers_buf);
     free(o.layers);
     glad_thresholds_free(&o.thr);
+    glad_bank_free(&o.bank);
     return status;
 }

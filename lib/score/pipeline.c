@@ -11,6 +11,7 @@ const char *const glad_bidir_modes[] = {"off", "on", "auto", NULL};
 const char *const glad_pixel_spaces[] = {"raw", "imagenet", NULL};
 const char *const glad_score_fg_modes[] = {"none", "dark", "bright", "auto", NULL};
 const char *const glad_score_reducers[] = {"max", "topk-mean", "softmax-topk", NULL};
+const char *const glad_bank_modes[] = {"replace", "union", "add", NULL};
 
 const char *const glad_score_preset_names[] = {"glad", "ddad", "mdps", NULL};
 const glad_score_opts glad_score_presets[] = {
@@ -69,6 +70,7 @@ int glad_score_map_begin(glad_score_map *m, const glad_score_opts *o, const floa
     int rc = GLAD_ENOMEM;
     if (!m->pixel || !tmp) goto fail;
     /* pixel distance at the image resolution, then to the map resolution */
+    if (!recon) { memset(m->pixel, 0, on * sizeof(float)); free(tmp); return 0; }
     GLAD_TRYG(rc, glad_score_pixel_map(tmp, image, recon, C, H, W, o->imagenet), fail);
     GLAD_TRYG(rc, glad_resize_bilinear(m->pixel, m->oh, m->ow, tmp, 1, H, W, 1), fail);
     free(tmp);
@@ -79,32 +81,67 @@ fail:
     return glad_fail(rc, "pixel distance of [%d,%d,%d] images: %s", C, H, W, glad_strerror(rc));
 }
 
+/* lay (h x w, one layer's distance) upsampled (align_corners) to the map and summed */
+static int accumulate(glad_score_map *m, const float *lay, int h, int w)
+{
+    size_t on = (size_t)m->oh * m->ow;
+    float *up = malloc(on * sizeof(float));
+    if (!up || (!m->feat && !(m->feat = calloc(on, sizeof(float))))) { free(up); return GLAD_ENOMEM; }
+    int rc = glad_resize_bilinear(up, m->oh, m->ow, lay, 1, h, w, 1);
+    if (!rc) for (size_t i = 0; i < on; i++) m->feat[i] += up[i];
+    free(up);
+    if (!rc) m->nlayers++;
+    return rc;
+}
+
+/* lay = GLAD's nearest-neighbour distance over the reconstruction's positions (and the reverse) */
+static int nn_layer(const glad_score_map *m, float *lay, const float *fa, const float *fb, int c, size_t hw)
+{
+    GLAD_TRY(glad_score_nn_map(lay, fa, (int)hw, fb, (int)hw, c));
+    if (m->bidir) {
+        GLAD_TRY(glad_score_nn_map(lay + hw, fb, (int)hw, fa, (int)hw, c));
+        for (size_t i = 0; i < hw; i++) lay[i] += lay[hw + i];
+    }
+    return 0;
+}
+
 int glad_score_map_add_layer(glad_score_map *m, const float *fa, const float *fb, int c, int h, int w)
 {
     if (m->o.feat == GLAD_FEAT_DIST_NONE) return 0;
-    size_t hw = (size_t)h * w, on = (size_t)m->oh * m->ow;
+    size_t hw = (size_t)h * w;
     if (c < 1 || h < 1 || w < 1 || hw > (size_t)1 << 30) return glad_fail(GLAD_ESHAPE, "feature map [%d,%d,%d]", c, h, w);
-    float *lay = malloc(2 * hw * sizeof(float)), *up = malloc(on * sizeof(float));
+    float *lay = malloc(2 * hw * sizeof(float));
     int rc = GLAD_ENOMEM;
-    if (!lay || !up || (!m->feat && !(m->feat = calloc(on, sizeof(float))))) goto out;
-    if (m->o.feat == GLAD_FEAT_DIST_NN) {
-        /* GLAD: min over all reconstruction positions (and the reverse) */
-        GLAD_TRYG(rc, glad_score_nn_map(lay, fa, (int)hw, fb, (int)hw, c), out);
-        if (m->bidir) {
-            GLAD_TRYG(rc, glad_score_nn_map(lay + hw, fb, (int)hw, fa, (int)hw, c), out);
-            for (size_t i = 0; i < hw; i++) lay[i] += lay[hw + i];
-        }
-    } else
-        GLAD_TRYG(rc, glad_score_same_map(lay, fa, fb, c, h, w), out);
-    /* each layer upsampled (align_corners) to the map and summed */
-    GLAD_TRYG(rc, glad_resize_bilinear(up, m->oh, m->ow, lay, 1, h, w, 1), out);
-    for (size_t i = 0; i < on; i++) m->feat[i] += up[i];
-    m->nlayers++;
-    rc = 0;
+    if (!lay) goto out;
+    if (m->o.feat == GLAD_FEAT_DIST_NN) GLAD_TRYG(rc, nn_layer(m, lay, fa, fb, c, hw), out);
+    else GLAD_TRYG(rc, glad_score_same_map(lay, fa, fb, c, h, w), out);
+    GLAD_TRYG(rc, accumulate(m, lay, h, w), out);
 out:
     free(lay);
-    free(up);
     return rc ? glad_fail(rc, "feature distance of a [%d,%d,%d] layer: %s", c, h, w, glad_strerror(rc)) : 0;
+}
+
+int glad_score_map_add_bank_layer(glad_score_map *m, const glad_bank *b, int bi, glad_bank_mode mode, const float *fa,
+                                  const float *fb, int c, int h, int w)
+{
+    size_t hw = (size_t)h * w;
+    if (c < 1 || h < 1 || w < 1 || hw > (size_t)1 << 30) return glad_fail(GLAD_ESHAPE, "feature map [%d,%d,%d]", c, h, w);
+    if (mode != GLAD_BANK_REPLACE && !fb) return glad_fail(GLAD_EINVAL, "bank mode %s needs the reconstruction's features", glad_bank_modes[mode]);
+    float *lay = malloc(3 * hw * sizeof(float)), *db = lay ? lay + 2 * hw : NULL;
+    int rc = GLAD_ENOMEM;
+    if (!lay) goto out;
+    GLAD_TRYG(rc, glad_bank_query(mode == GLAD_BANK_REPLACE ? lay : db, b, bi, fa, c, h, w), out);
+    if (mode != GLAD_BANK_REPLACE) {
+        /* the reconstruction's distance as glad_score_map_add_layer computes it */
+        if (m->o.feat == GLAD_FEAT_DIST_SAME) GLAD_TRYG(rc, glad_score_same_map(lay, fa, fb, c, h, w), out);
+        else GLAD_TRYG(rc, nn_layer(m, lay, fa, fb, c, hw), out);
+        for (size_t i = 0; i < hw; i++) lay[i] = mode == GLAD_BANK_UNION ? fminf(lay[i], db[i]) : lay[i] + db[i];
+    }
+    GLAD_TRYG(rc, accumulate(m, lay, h, w), out);
+out:
+    free(lay);
+    if (rc == GLAD_ESHAPE || rc == GLAD_EINVAL) return rc;   /* the bank's detail stands */
+    return rc ? glad_fail(rc, "bank distance of a [%d,%d,%d] layer: %s", c, h, w, glad_strerror(rc)) : 0;
 }
 
 int glad_score_map_finish(glad_score_map *m, glad_tensor *amap, double *score)

@@ -9,6 +9,7 @@
 
 #include "core/tensor.h"
 #include "imgproc/foreground.h"
+#include "score/bank.h"
 
 /* Feature distance: none (pixel only), GLAD's nearest neighbour over all
  * reconstruction positions, DDAD's same position after a 3x3 mean. */
@@ -19,6 +20,11 @@ typedef enum { GLAD_BIDIR_OFF = 0, GLAD_BIDIR_ON = 1, GLAD_BIDIR_AUTO = 2 } glad
 /* Object mask: the glad_fg_mode values, or by class (GLAD's test-time list). */
 typedef enum { GLAD_SCORE_FG_NONE = GLAD_FG_NONE, GLAD_SCORE_FG_DARK = GLAD_FG_DARK, GLAD_SCORE_FG_BRIGHT = GLAD_FG_BRIGHT,
                GLAD_SCORE_FG_AUTO = 3 } glad_score_fg;
+/* How a memory bank of normal features (bank.h) joins a layer's feature
+ * distance: replace it (bank only: PatchCore's reference set), union (the
+ * nearest over the reconstruction's positions AND the bank: min of both
+ * distances), add (the sum of both). */
+typedef enum { GLAD_BANK_REPLACE = 0, GLAD_BANK_UNION = 1, GLAD_BANK_ADD = 2 } glad_bank_mode;
 typedef enum { GLAD_REDUCE_MAX = 0, GLAD_REDUCE_TOPK_MEAN = 1, GLAD_REDUCE_SOFTMAX_TOPK = 2 } glad_score_reducer;
 
 /* Option names in enum order, NULL-terminated. */
@@ -27,6 +33,7 @@ extern const char *const glad_bidir_modes[];     /* "off", "on", "auto" */
 extern const char *const glad_pixel_spaces[];    /* "raw", "imagenet" (the imagenet flag) */
 extern const char *const glad_score_fg_modes[];  /* "none", "dark", "bright", "auto" */
 extern const char *const glad_score_reducers[];  /* "max", "topk-mean", "softmax-topk" */
+extern const char *const glad_bank_modes[];      /* "replace", "union", "add" */
 
 typedef struct {
     glad_feat_dist feat;
@@ -72,9 +79,16 @@ typedef struct {
 
 int glad_score_map_begin(glad_score_map *m, const glad_score_opts *o, const float *image, const float *recon, int C, int H, int W,
                          const char *cls);
+/* recon may be NULL: the pixel distance is then 0 (only a bank-only feature
+ * map with v = 0 makes sense of it; the caller checks). */
 /* fa, fb: (c,h,w) features of the image and of the reconstruction. A no-op
  * with GLAD_FEAT_DIST_NONE. */
 int glad_score_map_add_layer(glad_score_map *m, const float *fa, const float *fb, int c, int h, int w);
+/* The same with layer bi of bank b (bank.h) combined by mode; fb (the
+ * reconstruction's features) is not read with GLAD_BANK_REPLACE and may be
+ * NULL then. Counts as a feature layer whatever the feat setting. */
+int glad_score_map_add_bank_layer(glad_score_map *m, const glad_bank *b, int bi, glad_bank_mode mode, const float *fa,
+                                  const float *fb, int c, int h, int w);
 /* amap: set to a new f32 tensor [1,h,w] (the crop applied); score by the reducer.
  * A map with NaN or infinity is GLAD_ENAN. m->pixel and m->feat stay valid
  * (before scaling and smoothing) until glad_score_map_free. */

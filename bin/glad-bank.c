@@ -1,0 +1,158 @@
+/* glad-bank - a memory bank of normal patch features (lib/score/bank.h) from
+ * the feat.<input>.L tensors of a stream of normal training records, for
+ * glad-score --bank. This file is options and records. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "score/bank.h"
+
+static const char usage[] =
+    "Usage: glad-bank [OPTION]... -o BANK [FILE]\n"
+    "Collect the feature vectors feat.<input>.L of every position of every record\n"
+    "(FILE or standard input: normal training images after glad-features) into a\n"
+    "memory bank for glad-score --bank (safetensors, one [M,C] matrix per layer of\n"
+    "L2-normalised vectors).\n"
+    "\n"
+    "  -o, --output BANK    the bank file (written whole, then renamed into place)\n"
+    "      --layers LIST    layers to keep (default: every feat.<input>.L of the first record)\n"
+    "      --input NAME     record tensor the features belong to (default image)\n"
+    "      --coreset F      keep the fraction F in (0,1] of each layer's vectors by greedy\n"
+    "                       k-center selection (PatchCore's coreset; default 1: all)\n"
+    "      --subsample F    first keep the fraction F in (0,1] of each layer's vectors drawn\n"
+    "                       at random (cheap; the coreset costs kept x all vectors)\n"
+    "      --seed S         seed of the subsample, the coreset's start and projection (default 0)\n"
+    "      --max-mb N       refuse a layer's bank above N MB before the coreset (default 4096)\n"
+    "  -h, --help, -V, --version\n"
+    "\n"
+    "Records must be normal (label 0 or no label): a bank of anomalies would hide them.\n";
+
+typedef struct {
+    const char *out, *input;
+    char *layers_buf;
+    const char *layers[GLAD_BANK_MAX_LAYERS];
+    int nlayers;
+    double coreset, subsample;
+    long seed, max_mb;
+} opts;
+
+enum { O_LAYERS = 256, O_INPUT, O_CORESET, O_SEED, O_MAXMB, O_SUB };
+
+static int parse_layers(opts *o, const char *s)
+{
+    free(o->layers_buf);
+    if (!(o->layers_buf = strdup(s))) return cli_error("out of memory");
+    o->nlayers = 0;
+    for (char *p = o->layers_buf, *e; ; p = e + 1) {
+        e = strchr(p, ',');
+        if (e) *e = 0;
+        if (!*p) return cli_usage_error("--layers '%s': empty layer name", s);
+        if (o->nlayers == GLAD_BANK_MAX_LAYERS) return cli_usage_error("--layers '%s': more than %d layers", s, GLAD_BANK_MAX_LAYERS);
+        o->layers[o->nlayers++] = p;
+        if (!e) return 0;
+    }
+}
+
+/* -1: go on; else the exit status */
+static int parse_args(opts *o, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"output", required_argument, 0, 'o'}, {"layers", required_argument, 0, O_LAYERS}, {"input", required_argument, 0, O_INPUT},
+        {"coreset", required_argument, 0, O_CORESET}, {"seed", required_argument, 0, O_SEED}, {"max-mb", required_argument, 0, O_MAXMB},
+        {"subsample", required_argument, 0, O_SUB},
+        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
+    int c;
+    o->input = "image";
+    o->coreset = o->subsample = 1;
+    o->max_mb = 4096;
+    while ((c = cli_getopt(argc, argv, "o:hV", lo)) != -1) {
+        switch (c) {
+        case 'o': o->out = optarg; break;
+        case O_LAYERS: if (parse_layers(o, optarg)) return CLI_USAGE; break;
+        case O_INPUT: o->input = optarg; break;
+        case O_CORESET: if (cli_parse_double("--coreset", optarg, 1e-6, 1, &o->coreset)) return CLI_USAGE; break;
+        case O_SUB: if (cli_parse_double("--subsample", optarg, 1e-6, 1, &o->subsample)) return CLI_USAGE; break;
+        case O_SEED: if (cli_parse_int("--seed", optarg, 0, 0x7fffffffL, &o->seed)) return CLI_USAGE; break;
+        case O_MAXMB: if (cli_parse_int("--max-mb", optarg, 1, 1L << 20, &o->max_mb)) return CLI_USAGE; break;
+        case 'h': fputs(usage, stdout); return CLI_OK;
+        case 'V': return cli_version();
+        default: return cli_usage_error("unknown option");
+        }
+    }
+    if (!o->out) return cli_usage_error("-o BANK is required");
+    if (argc - optind > 1) return cli_usage_error("at most one input FILE");
+    return -1;
+}
+
+/* the first record's feat.<input>.L names, when --layers was not given */
+static int default_layers(opts *o, const glad_record *r)
+{
+    size_t pl = strlen(o->input) + 6;
+    for (int f = 0; f < r->n && o->nlayers < GLAD_BANK_MAX_LAYERS; f++) {
+        const char *k = r->f[f].key;
+        if (r->f[f].kind == GLAD_VAL_TENSOR && !strncmp(k, "feat.", 5) && !strncmp(k + 5, o->input, pl - 6) && k[pl - 1] == '.' && k[pl])
+            o->layers[o->nlayers++] = k + pl;   /* valid while the first record is: copied by glad_bank_init */
+    }
+    return o->nlayers ? CLI_OK : cli_rec_error(glad_record_id(r), "feat", "no feat.%s.L tensor (run glad-features first)", o->input);
+}
+
+static int add_record(glad_bank *b, const glad_record *r, const opts *o)
+{
+    const char *id = glad_record_id(r);
+    int64_t label = 0;
+    if (glad_record_get_int(r, "label", &label) == 0 && label != 0)
+        return cli_rec_error(id, "label", "is %lld: a bank holds normal images only", (long long)label);
+    for (int i = 0; i < b->nlayers; i++) {
+        char key[300];
+        const glad_tensor *t;
+        snprintf(key, sizeof key, "feat.%s.%s", o->input, b->layer[i]);
+        if (glad_record_get_tensor(r, key, &t)) return cli_rec_error(id, key, "missing");
+        if (t->ndim != 3 || t->shape[0] < 1 || t->shape[1] < 1 || t->shape[2] < 1) return cli_rec_error(id, key, "is not [C,h,w]");
+        float *f = malloc(glad_tensor_numel(t) * sizeof(float));
+        int st = CLI_OK;
+        if (!f || glad_tensor_to_f32(t, f)) st = cli_rec_error(id, key, "is not numeric");
+        else if (glad_bank_add(b, i, f, (int)t->shape[0], (int)t->shape[1], (int)t->shape[2], (size_t)o->max_mb << 20))
+            st = cli_rec_error(id, key, "%s", glad_error_detail());
+        free(f);
+        if (st) return st;
+    }
+    return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+    cli_init("glad-bank");
+    opts o = {0};
+    int status = parse_args(&o, argc, argv), rc = 0;
+    if (status >= 0) { free(o.layers_buf); return status; }
+    const char *in = optind < argc ? argv[optind] : "-";
+    glad_reader *rd = NULL;
+    glad_bank b = {0};
+    glad_record r;
+    glad_record_init(&r);
+    status = cli_open_reader(in, &rd);
+    cli_progress pg;
+    cli_progress_start(&pg, "records", 0);
+    while (status == CLI_OK && (rc = glad_reader_next(rd, &r)) == 1) {
+        if (!b.nlayers && ((!o.nlayers && (status = default_layers(&o, &r))) ||
+                           (glad_bank_init(&b, o.nlayers, o.layers) && (status = cli_usage_error("--layers: %s", glad_error_detail())))))
+            break;
+        status = add_record(&b, &r, &o);
+        cli_progress_step(&pg, 1);
+    }
+    cli_progress_end(&pg);
+    if (status == CLI_OK && rc < 0) status = cli_reader_error(rd, in);
+    if (status == CLI_OK && !b.nlayers) status = cli_error("%s: no record: a bank needs at least one normal image", in);
+    for (int i = 0; status == CLI_OK && i < b.nlayers; i++) {
+        int64_t n = b.n[i], ks = (int64_t)(o.subsample * (double)n + 0.5), kc = (int64_t)(o.coreset * (double)n + 0.5);
+        if ((o.subsample < 1 && glad_bank_subsample(&b, i, ks < 1 ? 1 : ks, (uint64_t)o.seed)) ||
+            (o.coreset < 1 && glad_bank_coreset(&b, i, kc < 1 ? 1 : kc, (uint64_t)o.seed)))
+            status = cli_error("%s", glad_error_detail());
+    }
+    if (status == CLI_OK && glad_bank_save(&b, o.out)) status = cli_error("%s", glad_error_detail());
+    glad_record_free(&r);
+    glad_reader_close(rd);
+    glad_bank_free(&b);
+    free(o.layers_buf);
+    return status;
+}

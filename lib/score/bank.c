@@ -1,0 +1,246 @@
+/* bank.c - memory bank of normal patch features (bank.h): build, coreset,
+ * nearest-neighbour query, safetensors file. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cblas.h>
+#include "core/rng.h"
+#include "core/tensor.h"
+#include "io/safetensors.h"
+#include "score/bank.h"
+
+int glad_bank_init(glad_bank *b, int nlayers, const char *const *layers)
+{
+    memset(b, 0, sizeof *b);
+    if (nlayers < 1 || nlayers > GLAD_BANK_MAX_LAYERS) return glad_fail(GLAD_EINVAL, "%d layers (1..%d)", nlayers, GLAD_BANK_MAX_LAYERS);
+    for (int i = 0; i < nlayers; i++) {
+        if (!layers[i] || !*layers[i]) return glad_fail(GLAD_EINVAL, "empty layer name");
+        for (int j = 0; j < i; j++)
+            if (!strcmp(layers[i], layers[j])) return glad_fail(GLAD_EINVAL, "layer '%s' named twice", layers[i]);
+        if (!(b->layer[i] = strdup(layers[i]))) { glad_bank_free(b); return GLAD_ENOMEM; }
+        b->nlayers = i + 1;
+    }
+    return 0;
+}
+
+void glad_bank_free(glad_bank *b)
+{
+    for (int i = 0; i < b->nlayers; i++) { free(b->layer[i]); free(b->x[i]); }
+    memset(b, 0, sizeof *b);
+}
+
+int glad_bank_find(const glad_bank *b, const char *layer)
+{
+    for (int i = 0; i < b->nlayers; i++) if (!strcmp(b->layer[i], layer)) return i;
+    return -1;
+}
+
+/* row p of the (C,h*w) map f, normalised as F.normalize (eps 1e-12), into t */
+static void normalized_row(float *t, const float *f, size_t hw, size_t p, int C)
+{
+    double s = 0;
+    for (int c = 0; c < C; c++) { double v = f[(size_t)c * hw + p]; s += v * v; }
+    float inv = (float)(1.0 / fmax(sqrt(s), 1e-12));
+    for (int c = 0; c < C; c++) t[c] = f[(size_t)c * hw + p] * inv;
+}
+
+int glad_bank_add(glad_bank *b, int i, const float *f, int C, int h, int w, size_t max_bytes)
+{
+    if (i < 0 || i >= b->nlayers || C < 1 || h < 1 || w < 1) return glad_fail(GLAD_EINVAL, "bank layer %d, map [%d,%d,%d]", i, C, h, w);
+    if (b->C[i] && b->C[i] != C)
+        return glad_fail(GLAD_ESHAPE, "layer '%s' has %d channels, the bank %d", b->layer[i], C, b->C[i]);
+    size_t hw = (size_t)h * w, need, bytes;
+    for (size_t k = 0; k < hw * (size_t)C; k++)
+        if (!isfinite(f[k])) return glad_fail(GLAD_ENAN, "layer '%s' contains NaN or infinity", b->layer[i]);
+    if (glad_mul_size((size_t)b->n[i] + hw, (size_t)C * sizeof(float), &bytes) || bytes > max_bytes)
+        return glad_fail(GLAD_ERANGE, "layer '%s': the bank would exceed %zu MB (fewer images, a coreset, or a larger limit)",
+                         b->layer[i], max_bytes >> 20);
+    need = (size_t)b->n[i] + hw;
+    if (need > (size_t)b->cap[i]) {
+        size_t cap = b->cap[i] ? (size_t)b->cap[i] : 4096;
+        while (cap < need) cap *= 2;
+        if (cap * C * sizeof(float) > max_bytes) cap = need;
+        float *x = realloc(b->x[i], cap * C * sizeof(float));
+        if (!x) return glad_fail(GLAD_ENOMEM, "layer '%s': bank of %zu vectors", b->layer[i], cap);
+        b->x[i] = x;
+        b->cap[i] = (int64_t)cap;
+    }
+    b->C[i] = C;
+    float *dst = b->x[i] + (size_t)b->n[i] * C;
+    // positions are independent
+    #pragma omp parallel for schedule(static) if (hw * C > 65536)
+    for (size_t p = 0; p < hw; p++) normalized_row(dst + p * C, f, hw, p, C);
+    b->n[i] += (int64_t)hw;
+    return 0;
+}
+
+int glad_bank_subsample(glad_bank *b, int i, int64_t keep, uint64_t seed)
+{
+    if (i < 0 || i >= b->nlayers || keep < 1) return glad_fail(GLAD_EINVAL, "subsample of %lld vectors", (long long)keep);
+    int64_t n = b->n[i];
+    if (keep >= n) return 0;
+    unsigned char *pick = calloc((size_t)n, 1);
+    if (!pick) return glad_fail(GLAD_ENOMEM, "subsample of layer '%s'", b->layer[i]);
+    glad_rng r;
+    glad_rng_seed(&r, seed, 0x73756273u /* "subs" */, (uint64_t)i);
+    /* Floyd's algorithm: keep distinct indices in O(keep) draws */
+    for (int64_t j = n - keep; j < n; j++) {
+        int64_t t = (int64_t)glad_rng_below(&r, (uint64_t)j + 1);
+        pick[pick[t] ? j : t] = 1;
+    }
+    int C = b->C[i];
+    int64_t k = 0;
+    for (int64_t p = 0; p < n; p++)
+        if (pick[p]) memmove(b->x[i] + (size_t)k++ * C, b->x[i] + (size_t)p * C, sizeof(float) * C);
+    free(pick);
+    b->n[i] = keep;
+    return 0;
+}
+
+int glad_bank_coreset(glad_bank *b, int i, int64_t keep, uint64_t seed)
+{
+    if (i < 0 || i >= b->nlayers || keep < 1) return glad_fail(GLAD_EINVAL, "coreset of %lld vectors", (long long)keep);
+    int64_t n = b->n[i];
+    if (keep >= n) return 0;
+    int C = b->C[i], d = C < 64 ? C : 64;
+    float *P = malloc(sizeof(float) * (size_t)C * d), *y = malloc(sizeof(float) * (size_t)n * d);
+    float *mind = malloc(sizeof(float) * (size_t)n), *x = malloc(sizeof(float) * (size_t)keep * C);
+    int rc = GLAD_ENOMEM;
+    if (!P || !y || !mind || !x) goto out;
+    glad_rng r;
+    glad_rng_seed(&r, seed, 0x62616e6bu /* "bank" */, (uint64_t)i);
+    if (d < C) {
+        /* y = x P with P Gaussian / sqrt(d): inner products kept in expectation (Johnson-Lindenstrauss) */
+        glad_rng_normal_f32(&r, P, (size_t)C * d);
+        for (size_t k = 0; k < (size_t)C * d; k++) P[k] /= sqrtf((float)d);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, d, C, 1.0f, b->x[i], C, P, d, 0.0f, y, d);
+    } else memcpy(y, b->x[i], sizeof(float) * (size_t)n * C);
+    int64_t cur = (int64_t)glad_rng_below(&r, (uint64_t)n);
+    for (int64_t p = 0; p < n; p++) mind[p] = INFINITY;
+    for (int64_t k = 0; k < keep; k++) {
+        memcpy(x + (size_t)k * C, b->x[i] + (size_t)cur * C, sizeof(float) * C);
+        const float *c0 = y + (size_t)cur * d;
+        float best = -1;
+        int64_t arg = 0;
+        // positions are independent; each thread keeps its farthest and they are merged in index order
+        #pragma omp parallel
+        {
+            float tb = -1;
+            int64_t ta = 0;
+            #pragma omp for schedule(static)
+            for (int64_t p = 0; p < n; p++) {
+                const float *yp = y + (size_t)p * d;
+                float s = 0;
+                for (int c = 0; c < d; c++) { float e = yp[c] - c0[c]; s += e * e; }
+                if (s < mind[p]) mind[p] = s;
+                if (mind[p] > tb) { tb = mind[p]; ta = p; }
+            }
+            #pragma omp critical
+            if (tb > best || (tb == best && ta < arg)) { best = tb; arg = ta; }
+        }
+        cur = arg;
+    }
+    free(b->x[i]);
+    b->x[i] = x;
+    x = NULL;
+    b->n[i] = b->cap[i] = keep;
+    rc = 0;
+out:
+    free(P); free(y); free(mind); free(x);
+    return rc ? glad_fail(rc, "coreset of layer '%s': out of memory", b->layer[i]) : 0;
+}
+
+int glad_bank_query(float *D, const glad_bank *b, int i, const float *f, int C, int h, int w)
+{
+    if (i < 0 || i >= b->nlayers || !b->n[i]) return glad_fail(GLAD_EINVAL, "bank layer %d is empty", i);
+    if (C != b->C[i]) return glad_fail(GLAD_ESHAPE, "layer '%s' has %d channels, the bank %d", b->layer[i], C, b->C[i]);
+    size_t hw = (size_t)h * w;
+    int64_t nb = b->n[i];
+    /* columns of the similarity matrix in tiles so that hw x tile floats stay ~16 MB */
+    int64_t tile = (int64_t)((4u << 20) / hw);
+    if (tile < 256) tile = 256;
+    if (tile > nb) tile = nb;
+    float *q = malloc(sizeof(float) * hw * C), *S = malloc(sizeof(float) * hw * (size_t)tile);
+    if (!q || !S) { free(q); free(S); return glad_fail(GLAD_ENOMEM, "bank query of [%d,%d,%d]", C, h, w); }
+    for (size_t p = 0; p < hw; p++) { normalized_row(q + p * C, f, hw, p, C); D[p] = -INFINITY; }
+    for (int64_t j0 = 0; j0 < nb; j0 += tile) {
+        int m = (int)(nb - j0 < tile ? nb - j0 : tile);
+        /* S (hw x m) = q (hw x C) . bank[j0:j0+m]^T */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)hw, m, C, 1.0f, q, C, b->x[i] + (size_t)j0 * C, C, 0.0f, S, m);
+        // rows are independent
+        #pragma omp parallel for schedule(static) if (hw * (size_t)m > 65536)
+        for (size_t p = 0; p < hw; p++) {
+            const float *r = S + p * m;
+            float best = D[p];
+            for (int j = 0; j < m; j++) if (r[j] > best) best = r[j];
+            D[p] = best;
+        }
+    }
+    for (size_t p = 0; p < hw; p++) D[p] = 1.0f - D[p];
+    free(q); free(S);
+    return 0;
+}
+
+int glad_bank_save(const glad_bank *b, const char *path)
+{
+    char names[GLAD_BANK_MAX_LAYERS][300], list[GLAD_BANK_MAX_LAYERS * 300] = "";
+    const char *np[GLAD_BANK_MAX_LAYERS];
+    glad_tensor t[GLAD_BANK_MAX_LAYERS];
+    const glad_tensor *tp[GLAD_BANK_MAX_LAYERS];
+    for (int i = 0; i < b->nlayers; i++) {
+        if (!b->n[i]) return glad_fail(GLAD_EINVAL, "layer '%s' of the bank is empty", b->layer[i]);
+        snprintf(names[i], sizeof names[i], "bank.%s", b->layer[i]);
+        np[i] = names[i];
+        t[i] = (glad_tensor){.dtype = GLAD_DT_F32, .ndim = 2, .shape = {b->n[i], b->C[i]}, .data = b->x[i]};
+        tp[i] = &t[i];
+        if (i) strcat(list, ",");
+        strncat(list, b->layer[i], 200);
+    }
+    const char *keys[2] = {"glad_bank", "layers"}, *vals[2] = {"1", list};
+    return glad_st_save(path, b->nlayers, np, tp, 2, keys, vals);
+}
+
+int glad_bank_load(glad_bank *b, const char *path)
+{
+    glad_st *st;
+    memset(b, 0, sizeof *b);
+    GLAD_TRY(glad_st_open(&st, path));
+    const char *ver = glad_st_meta(st, "glad_bank"), *ls = glad_st_meta(st, "layers");
+    int rc = GLAD_EFORMAT, n = 0;
+    char *list = ls ? strdup(ls) : NULL;
+    const char *names[GLAD_BANK_MAX_LAYERS];
+    if (!ver || strcmp(ver, "1") || !ls) { glad_fail(rc, "%s: not a glad-bank file (metadata glad_bank=1 and layers)", path); goto out; }
+    if (!list) { rc = GLAD_ENOMEM; goto out; }
+    for (char *p = list, *e; n <= GLAD_BANK_MAX_LAYERS; p = e + 1) {
+        e = strchr(p, ',');
+        if (e) *e = 0;
+        if (n == GLAD_BANK_MAX_LAYERS) { glad_fail(rc, "%s: more than %d layers", path, GLAD_BANK_MAX_LAYERS); goto out; }
+        names[n++] = p;
+        if (!e) break;
+    }
+    if ((rc = glad_bank_init(b, n, names))) { glad_fail(GLAD_EFORMAT, "%s: layers '%s': %s", path, ls, glad_error_detail()); rc = GLAD_EFORMAT; goto out; }
+    for (int i = 0; i < n; i++) {
+        char key[300];
+        glad_tensor t = {0};
+        snprintf(key, sizeof key, "bank.%s", names[i]);
+        const glad_st_entry *e = glad_st_find(st, key);
+        rc = GLAD_EFORMAT;
+        if (!e) { glad_fail(rc, "%s: tensor '%s' missing", path, key); goto out; }
+        if (e->ndim != 2 || e->shape[0] < 1 || e->shape[1] < 1 || e->shape[1] > 1 << 20) {
+            glad_fail(rc, "%s: tensor '%s' is not [M, C]", path, key);
+            goto out;
+        }
+        if ((rc = glad_st_get_f32(st, key, &t))) { glad_fail(rc, "%s: tensor '%s': %s", path, key, glad_error_detail()); goto out; }
+        if (glad_tensor_has_nonfinite(&t)) { glad_tensor_free(&t); rc = glad_fail(GLAD_ENAN, "%s: tensor '%s' contains NaN or infinity", path, key); goto out; }
+        b->x[i] = t.data;
+        b->n[i] = b->cap[i] = t.shape[0];
+        b->C[i] = (int)t.shape[1];
+    }
+    rc = 0;
+out:
+    free(list);
+    glad_st_close(st);
+    if (rc) glad_bank_free(b);
+    return rc;
+}

@@ -1,0 +1,63 @@
+/* bank.h - a memory bank of normal patch features: for every feature layer,
+ * the L2-normalised feature vectors of every position of the training
+ * normals (PatchCore, Roth et al. CVPR 2022, with GLAD's cosine distance in
+ * place of its L2), optionally thinned by greedy k-center coreset selection.
+ * Scoring a position is GLAD's nearest-neighbour distance (score.h
+ * glad_score_nn_map) with the bank as the reference set instead of, or
+ * beside, the reconstruction's positions. Saved as safetensors: one f32
+ * tensor "bank.<layer>" [M, C] per layer, metadata "glad_bank" = "1" and
+ * "layers" = "2,5,12" (their order). Not here: reading streams (glad-bank). */
+#ifndef GLAD_SCORE_BANK_H
+#define GLAD_SCORE_BANK_H
+
+#include <stdint.h>
+#include "core/glad.h"
+
+#define GLAD_BANK_MAX_LAYERS 16
+
+typedef struct {
+    int nlayers;
+    char *layer[GLAD_BANK_MAX_LAYERS];   /* layer names as in feat.<input>.<name> */
+    int C[GLAD_BANK_MAX_LAYERS];         /* channels (0 before the first add) */
+    int64_t n[GLAD_BANK_MAX_LAYERS];     /* vectors */
+    int64_t cap[GLAD_BANK_MAX_LAYERS];
+    float *x[GLAD_BANK_MAX_LAYERS];      /* n x C, rows L2-normalised */
+} glad_bank;
+
+/* An empty bank of the named layers (1..GLAD_BANK_MAX_LAYERS names). */
+int glad_bank_init(glad_bank *b, int nlayers, const char *const *layers);
+void glad_bank_free(glad_bank *b);
+
+/* Append the h*w positions of layer i's map f (C,h,w), each normalised.
+ * The first add fixes C; a different C later is GLAD_ESHAPE. Non-finite
+ * values are GLAD_ENAN. The bank of one layer is capped at max_bytes
+ * (GLAD_ERANGE beyond it). */
+int glad_bank_add(glad_bank *b, int i, const float *f, int C, int h, int w, size_t max_bytes);
+
+/* Keep `keep` vectors of layer i drawn uniformly without replacement (seeded;
+ * kept in their order): the cheap alternative to the coreset, whose cost is
+ * keep x n. keep >= n is a no-op. */
+int glad_bank_subsample(glad_bank *b, int i, int64_t keep, uint64_t seed);
+
+/* Keep `keep` vectors of layer i chosen by greedy k-center (the coreset of
+ * PatchCore): start at a seeded random vector, then repeatedly add the
+ * vector farthest (cosine distance) from those kept, so that every dropped
+ * vector is near a kept one. Distances are computed on a seeded Gaussian
+ * projection to min(C, 64) dimensions, as PatchCore projects to speed the
+ * selection. keep >= n is a no-op. */
+int glad_bank_coreset(glad_bank *b, int i, int64_t keep, uint64_t seed);
+
+/* D[p] = min over the bank of layer i of 1 - <f[:,p], bank_j> for the
+ * normalised columns p of f (C,h,w): GLAD's nearest-neighbour distance
+ * against the bank. */
+int glad_bank_query(float *D, const glad_bank *b, int i, const float *f, int C, int h, int w);
+
+/* Index of the named layer, or -1. */
+int glad_bank_find(const glad_bank *b, const char *layer);
+
+/* Save through a temporary file renamed on success / load and validate
+ * (every tensor finite, [M, C] with M >= 1; the metadata's layers present). */
+int glad_bank_save(const glad_bank *b, const char *path);
+int glad_bank_load(glad_bank *b, const char *path);
+
+#endif

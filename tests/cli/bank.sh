@@ -1,0 +1,62 @@
+#!/bin/bash
+# bank.sh - glad-bank (a memory bank of normal features) and glad-score --bank
+# on a small demo class with the built-in unet backbone: the bank-only map
+# works without a reconstruction, a training image scores ~0 against a bank
+# that holds it, the modes differ, coreset/subsample sizes, and errors.
+. "$(dirname "$0")/lib.sh"
+glad-synth --make-dataset "$T/demo" --classes fabric --size 32 --train 6 --test-good 1 --test-defect 2
+glad-encode "$T/demo" --split train | glad-train --preset tiny --steps 2 --batch 2 -o "$T/m.model"
+glad-encode "$T/demo" --split train | glad-features --model "$T/m.model" --input image --layers 0,1 > "$T/train.f.msgpack"
+glad-encode "$T/demo" --split test | glad-denoise --model "$T/m.model" --steps 4 --skip 2 --seed 1 |
+    glad-features --model "$T/m.model" --layers 0,1 > "$T/test.f.msgpack"
+glad-bank -o "$T/b.safetensors" "$T/train.f.msgpack"
+check "bank: one [M,C] matrix per layer (6 images x 32x32 + 16x16 positions)" sh -c \
+    "glad-info '$T/train.f.msgpack' >/dev/null && od -An -c -N 400 '$T/b.safetensors' | tr -d ' \n' | grep -q 'bank.0'"
+glad-score --bank "$T/b.safetensors" --bank-mode replace --image-score max "$T/test.f.msgpack" > "$T/r.msgpack"
+n=$(glad-info "$T/test.f.msgpack" | grep -vc '^#')
+check "replace: a map and a score per record" sh -c "test \$(glad-info '$T/r.msgpack' | grep -c 'amap:<f4\[1,32,32\]') = $n"
+# a training image against a bank holding it: every position finds itself (distance ~0)
+glad-score --bank "$T/b.safetensors" --bank-mode replace --sigma 0 --image-score max "$T/train.f.msgpack" > "$T/self.msgpack"
+check "bank replace: its own training images score ~0" sh -c "glad-info --json '$T/self.msgpack' | tail -n +2 | grep -o '\"score\":[-0-9.e]*' | cut -d: -f2 | awk '{ if (\$1 > 1e-5 || \$1 < -1e-5) bad = 1 } END { exit bad + (NR != 6) }'"
+glad-score --bank "$T/b.safetensors" --image-score max "$T/test.f.msgpack" > "$T/u.msgpack"
+glad-score --bank "$T/b.safetensors" --bank-mode add --image-score max "$T/test.f.msgpack" > "$T/a.msgpack"
+glad-score --image-score max "$T/test.f.msgpack" > "$T/n.msgpack"
+sc() { glad-info --json "$1" | tail -n +2 | grep -o '"score":[-0-9.e]*' | cut -d: -f2 | tr '\n' ' '; }
+check "union <= nn and union <= replace, add >= both (scores)" awk -v u="$(sc "$T/u.msgpack")" -v a="$(sc "$T/a.msgpack")" -v n="$(sc "$T/n.msgpack")" -v r="$(sc "$T/r.msgpack")" 'BEGIN {
+    split(u, U); split(a, A); split(n, N); split(r, R)
+    if (split(u, X) < 3) exit 1
+    for (i = 1; i <= length(U); i++) if (U[i] > N[i] + 1e-6 || U[i] > R[i] + 1e-6 || A[i] < N[i] - 1e-6 || A[i] < R[i] - 1e-6 || A[i] <= U[i]) exit 1 }'
+glad-bank --layers 1 --subsample 0.5 -o "$T/s.safetensors" "$T/train.f.msgpack"
+glad-bank --layers 1 --coreset 0.25 --seed 3 -o "$T/c.safetensors" "$T/train.f.msgpack"
+glad-bank --layers 1 --coreset 0.25 --seed 3 -o "$T/c2.safetensors" "$T/train.f.msgpack"
+shape() { head -c 400 "$1" | grep -ao '"bank.1":{[^}]*}' | grep -o '"shape":\[[0-9,]*\]'; }
+check "subsample 0.5 of 6 x 256 vectors: [768,64]" sh -c "test '$(shape "$T/s.safetensors")' = '\"shape\":[768,64]'"
+check "coreset 0.25: [384,64]" sh -c "test '$(shape "$T/c.safetensors")' = '\"shape\":[384,64]'"
+check "coreset is deterministic for a seed" cmp -s "$T/c.safetensors" "$T/c2.safetensors"
+glad-score --bank "$T/c.safetensors" --bank-mode replace --image-score max "$T/test.f.msgpack" > /dev/null
+check "a one-layer coreset bank scores" test $? = 0
+# errors
+status 2 "--bank-mode without --bank" glad-score --bank-mode replace "$T/test.f.msgpack"
+status 2 "unknown --bank-mode" glad-score --bank "$T/b.safetensors" --bank-mode min "$T/test.f.msgpack"
+status 2 "glad-bank without -o" glad-bank "$T/train.f.msgpack"
+status 2 "--coreset 0" glad-bank --coreset 0 -o "$T/x.safetensors" "$T/train.f.msgpack"
+glad-bank -o "$T/t.safetensors" "$T/test.f.msgpack" 2> "$T/err"; rc=$?
+check "an anomalous record refused: exit 1 naming record and label" sh -c "test $rc = 1 && grep -q \"glad-bank: error: record '.*': 'label'\" '$T/err' && test ! -e '$T/t.safetensors'"
+glad-bank --layers 7 -o "$T/t.safetensors" "$T/train.f.msgpack" 2> "$T/err"; rc=$?
+check "a missing layer: exit 1 naming the field, no file" sh -c "test $rc = 1 && grep -q \"'feat.image.7' missing\" '$T/err' && test ! -e '$T/t.safetensors'"
+glad-bank -o "$T/t.safetensors" < /dev/null 2> "$T/err"; rc=$?
+check "an empty input: exit 1" sh -c "test $rc = 1 && test ! -e '$T/t.safetensors'"
+cat "$T/train.f.msgpack" "$T/train.f.msgpack" | glad-bank --max-mb 1 -o "$T/t.safetensors" 2> "$T/err"; rc=$?
+check "a bank over --max-mb: exit 1, no file" sh -c "test $rc = 1 && grep -q 'exceed 1 MB' '$T/err' && test ! -e '$T/t.safetensors'"
+glad-score --bank "$T/none.safetensors" "$T/test.f.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "a missing bank: exit 1" sh -c "test $rc = 1 && grep -q 'none.safetensors: No such file' '$T/err'"
+glad-score --bank "$T/m.model" "$T/test.f.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "a model file as bank: exit 1 'not a glad-bank file'" sh -c "test $rc = 1 && grep -q 'not a glad-bank file' '$T/err'"
+glad-score --bank "$T/b.safetensors" "$T/train.f.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "union without a reconstruction: exit 1 naming the field" sh -c "test $rc = 1 && grep -q \"'recon' missing\" '$T/err'"
+glad-score --bank "$T/b.safetensors" --bank-mode replace --v 1 "$T/train.f.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "replace with --v 1 and no recon: 'recon' missing" sh -c "test $rc = 1 && grep -q \"'recon' missing\" '$T/err'"
+glad-encode "$T/demo" --split train | glad-features --model "$T/m.model" --input image --layers 0 > "$T/l0.msgpack"
+glad-score --bank "$T/b.safetensors" --bank-mode replace --layers 1 "$T/l0.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "the bank's layer missing in the record: exit 1" sh -c "test $rc = 1 && grep -q \"'feat.image.1' missing\" '$T/err'"
+done_tests
