@@ -19,8 +19,13 @@ DATA="" FORMAT=mvtec CLASS=pill OUT="" SIZE=64 STEPS=300 BATCH=8 SEED=1 CHANNELS
 # options are refused as before): --preset P (glad-train preset), --feat-layers
 # LIST, --image-score R, --tile N [--overlap P] (train on N x N tiles, score at
 # the native size: glad-tile split / merge), --tune (recipes/tune.sh first; its
-# model, strategy, layers, image score and threshold). Empty = the recipe's own.
+# model, strategy, layers, image score and threshold), --bank-mode
+# none|replace|union|add (score against a memory bank of the training images'
+# features too: glad-bank, glad-score --bank) with --bank-subsample F (the
+# random fraction of the training positions the bank keeps; default 1).
+# Empty = the recipe's own.
 KNOBS=${KNOBS:-0} PRESET=tiny FEAT_LAYERS="" IMAGE_SCORE="" TILE=0 OVERLAP=0 TUNE=0 SIZE_GIVEN=0 TUNE_GRID=full
+BANK_MODE="" BANK_SUBSAMPLE="" BANK_FILE=""
 knob_arg() {   # knob_arg OPTION VALUE: 1 (consume 2), 2 (consume 1) or 0 (not a knob)
     [ "$KNOBS" = 1 ] || return 0
     case "$1" in
@@ -31,6 +36,8 @@ knob_arg() {   # knob_arg OPTION VALUE: 1 (consume 2), 2 (consume 1) or 0 (not a
     --overlap) OVERLAP=$2; return 1 ;;
     --tune) TUNE=1; return 2 ;;
     --tune-grid) TUNE_GRID=$2; return 1 ;;   # tune.sh --grid (quick: the tests)
+    --bank-mode) BANK_MODE=$2; return 1 ;;
+    --bank-subsample) BANK_SUBSAMPLE=$2; return 1 ;;
     esac
     return 0
 }
@@ -38,6 +45,8 @@ knob_check() {
     [[ "$TILE" =~ ^[0-9]+$ ]] && [[ "$OVERLAP" =~ ^[0-9]+$ ]] || { echo "$(basename "$0"): --tile and --overlap take pixel counts" >&2; exit 2; }
     [ "$TILE" = 0 ] || [ "$OVERLAP" -lt "$TILE" ] || { echo "$(basename "$0"): --overlap must be below --tile" >&2; exit 2; }
     [ "$TILE" != 0 ] || [ "$OVERLAP" = 0 ] || { echo "$(basename "$0"): --overlap needs --tile" >&2; exit 2; }
+    case "$BANK_MODE" in ""|none|replace|union|add) ;; *) echo "$(basename "$0"): --bank-mode is none, replace, union or add" >&2; exit 2 ;; esac
+    [ -z "$BANK_SUBSAMPLE" ] || awk -v f="$BANK_SUBSAMPLE" 'BEGIN { exit !(f > 0 && f <= 1) }' || { echo "$(basename "$0"): --bank-subsample must be in (0,1]" >&2; exit 2; }
 }
 recipe_args() {
     local k
@@ -153,13 +162,20 @@ size_opt() { if [ "$TILE" != 0 ] && [ "$SIZE_GIVEN" = 0 ]; then echo ""; else ec
 tile_split() { [ "$TILE" = 0 ] || echo " | glad-tile --tile $TILE --overlap $OVERLAP"; }
 tile_merge() { [ "$TILE" = 0 ] || echo " | glad-tile --merge --image-score ${IMAGE_SCORE:-$1}"; }
 # score_opts: glad-score options after the preset
-score_opts() { echo "${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}"; }
+score_opts() { echo "${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$(bank_opts)"; }
+# bank_opts: glad-score's bank options when a bank mode other than none is set
+bank_opts() { case "$BANK_MODE" in ""|none) ;; *) echo " --bank $BANK_FILE --bank-mode $BANK_MODE" ;; esac; }
+# bank_build MODEL TRAIN OUT: the memory bank of TRAIN's clean images (their
+# features as glad-features computes the test's, --bank-subsample, seeded)
+bank_build() {
+    cached "$3" "glad-features $(feat_opts "$1") --input image $2 | glad-bank --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED -o @OUT"
+}
 # the same as filters (cat when not tiling), for recipes that run pipelines directly
 tile_split_f() { if [ "$TILE" = 0 ]; then cat; else glad-tile --tile "$TILE" --overlap "$OVERLAP"; fi; }
 tile_merge_f() { if [ "$TILE" = 0 ]; then cat; else glad-tile --merge --image-score "${IMAGE_SCORE:-$1}"; fi; }
 # knob_args: the knobs as options again (to pass them on to tune.sh; not --size)
 knob_args() {
-    echo "--preset $PRESET --grid $TUNE_GRID${FEAT_LAYERS:+ --feat-layers $FEAT_LAYERS}${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$([ "$TILE" = 0 ] || echo " --tile $TILE --overlap $OVERLAP")"
+    echo "--preset $PRESET --grid $TUNE_GRID${FEAT_LAYERS:+ --feat-layers $FEAT_LAYERS}${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$([ "$TILE" = 0 ] || echo " --tile $TILE --overlap $OVERLAP")${BANK_MODE:+ --bank-mode $BANK_MODE}${BANK_SUBSAMPLE:+ --bank-subsample $BANK_SUBSAMPLE}"
 }
 # tune_md_row NAME DIR: "| NAME | strategy | layers | image score | validation figures |"
 tune_md_header() {
@@ -167,7 +183,7 @@ tune_md_header() {
     echo "|---|---|---|---|---|"
 }
 tune_md_row() {
-    jq -r --arg n "$1" '"| \($n) | \(.choice.strategy) | \(.choice.layers) | \(.choice.image_score) | \(.how) |"' "$2/tune.json"
+    jq -r --arg n "$1" '"| \($n) | \(.choice.strategy) | \(.choice.layers) | \(.choice.image_score)\(if (.choice.bank_mode // "none") != "none" then ", bank " + .choice.bank_mode else "" end) | \(.how) |"' "$2/tune.json"
 }
 # tune_load DIR: source DIR/tune.env (written by tune.sh) and take its choices
 # for the knobs the user did not set
@@ -175,6 +191,7 @@ tune_load() {
     . "$1/tune.env"
     FEAT_LAYERS=${FEAT_LAYERS:-$TUNE_LAYERS}
     IMAGE_SCORE=${IMAGE_SCORE:-$TUNE_IMAGE_SCORE}
+    BANK_MODE=${TUNE_BANK_MODE:-none} BANK_FILE=${TUNE_BANK:-}
 }
 # tune_note IN OUT: IN with tune.sh's history entry (how the knobs were chosen)
 tune_note() { perl "$ROOT/recipes/history-note.pl" tune.sh "$TUNE_VERSION" "${TUNE_NOTE[@]}" < "$1" > "$2.tmp" && mv "$2.tmp" "$2"; }

@@ -23,7 +23,7 @@
 # across candidates are less exact than within one candidate's grid.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-CANDS="size:64" SPLIT="$ROOT/datasets/mtd/split.txt" GRID=full
+CANDS="size:64" SPLIT="$ROOT/datasets/mtd/split.txt" GRID=full BANK=() BANK_SUB=1
 DATA="" OUT="" STEPS=300 BATCH=8 SEED=1 BACKBONE=${BACKBONE:-auto}
 CMDLINE="recipes/mtd-tune.sh$(printf ' %q' "$@")"
 while [ $# -gt 0 ]; do
@@ -35,6 +35,8 @@ while [ $# -gt 0 ]; do
     --batch) BATCH=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
     --grid) GRID=$2; shift 2 ;;
+    --bank) BANK=(--bank); shift ;;
+    --bank-subsample) BANK_SUB=$2; shift 2 ;;
     --backbone) BACKBONE=$2; shift 2 ;;
     --split-file) SPLIT=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
@@ -71,17 +73,18 @@ for c in $CANDS; do
     # to stderr and $d.log. A rerun that recomputed nothing keeps the time of the run that did.
     { TIMEFORMAT='%R %U %S'; time bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" \
         --channels 1 --fg none $(cand_opts "$c") --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
-        --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" --out "$d" > /dev/null 2> >(tee "$d.log" >&3); } 3>&2 2> "$d.time.new"
+        --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" ${BANK[@]+"${BANK[@]}"} --bank-subsample "$BANK_SUB" --out "$d" > /dev/null 2> >(tee "$d.log" >&3); } 3>&2 2> "$d.time.new"
     if [ -s "$d.time" ] && ! grep -q '^making' "$d.log"; then rm -f "$d.time.new"; else mv "$d.time.new" "$d.time"; fi
     read -r wall usr sys < <(tail -1 "$d.time")
-    crit=$(awk -F'\t' 'NR > 1 && $NF > b { b = $NF } END { print (b == "" ? -1 : b) }' "$d/val-grid.tsv")
+    crit=$(jq -r '.criterion_value // -1' "$d/tune.json")
     rows+=("$c	$(jq -r '[.choice.strategy, .choice.layers, .choice.image_score,
         (.validation_metrics.i_auroc // "null"), (.validation_metrics.p_auroc // "null"), (.validation_metrics.aupro // "null")] | map(tostring) | join("\t")' "$d/tune.json")	$crit	$wall	$(awk -v u="$usr" -v s="$sys" 'BEGIN { print u + s }')")
     if awk -v a="$crit" -v b="$bestc" 'BEGIN { exit !(a > b) }'; then best=$c bestc=$crit; fi
 done
 d="$OUT/${best//:/-}"
 den=$(jq -r .choice.denoise "$d/tune.json") layers=$(jq -r .choice.layers "$d/tune.json") score=$(jq -r .choice.image_score "$d/tune.json")
-CHOSEN="chosen: $(cand_defaults "$best") --steps $STEPS --denoise '$den' --feat-layers $layers --image-score $score"
+bank=$(jq -r '.choice.bank_mode // "none"' "$d/tune.json") banksub=$(jq -r '.choice.bank_subsample // "1"' "$d/tune.json")
+CHOSEN="chosen: $(cand_defaults "$best") --steps $STEPS --denoise '$den' --feat-layers $layers --image-score $score --bank-mode $bank --bank-subsample $banksub"
 pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
 {
     echo "# MTD defaults chosen on the training split alone"

@@ -24,14 +24,14 @@ set -euo pipefail
 # MTD_TILE N would train on N x N tiles and score at the native size.
 MTD_SIZE=128 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=1000
 MTD_DENOISE="--steps 250 --skip 25 --ads --saff --threshold 0.1 --min-step 50"
-MTD_LAYERS=2,5,12 MTD_IMAGE_SCORE=max
+MTD_LAYERS=2,5,12 MTD_IMAGE_SCORE=max MTD_BANK_MODE=add MTD_BANK_SUBSAMPLE=0.125
 [ "$MTD_SIZE" = native ] || SIZE=$MTD_SIZE
 TILE=$MTD_TILE OVERLAP=$MTD_OVERLAP STEPS=$MTD_STEPS
 SPLIT="$ROOT/datasets/mtd/split.txt"
 args=() have_data=0
 while [ $# -gt 0 ]; do
     case "$1" in
-    --show-defaults) echo "chosen: --size $MTD_SIZE --tile $MTD_TILE --overlap $MTD_OVERLAP --steps $MTD_STEPS --denoise '$MTD_DENOISE' --feat-layers $MTD_LAYERS --image-score $MTD_IMAGE_SCORE"; exit 0 ;;
+    --show-defaults) echo "chosen: --size $MTD_SIZE --tile $MTD_TILE --overlap $MTD_OVERLAP --steps $MTD_STEPS --denoise '$MTD_DENOISE' --feat-layers $MTD_LAYERS --image-score $MTD_IMAGE_SCORE --bank-mode $MTD_BANK_MODE --bank-subsample $MTD_BANK_SUBSAMPLE"; exit 0 ;;
     --split-file) SPLIT=$2; shift 2 ;;
     --data) have_data=1; args+=("$1" "$2"); shift 2 ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
@@ -45,6 +45,7 @@ ENC="glad-encode --format mtd $DATA --split-file $SPLIT $(size_opt) --channels 1
 MODEL=$OUT/model DEN=$MTD_DENOISE THR=""
 if [ "$TUNE" = 0 ] && [ "$FEAT_BACKBONE" = mobilenetv2 ]; then
     FEAT_LAYERS=${FEAT_LAYERS:-$MTD_LAYERS} IMAGE_SCORE=${IMAGE_SCORE:-$MTD_IMAGE_SCORE}
+    BANK_MODE=${BANK_MODE:-$MTD_BANK_MODE} BANK_SUBSAMPLE=${BANK_SUBSAMPLE:-$MTD_BANK_SUBSAMPLE}
 fi
 if [ "$TUNE" = 1 ]; then
     (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" --channels 1 --fg none $(size_opt) \
@@ -59,6 +60,8 @@ else
     cached "$OUT/train.msgpack" "$ENC --split train$(tile_split) | glad-synth --seed $SEED --fg none"
     cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
     cached "$OUT/model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
+    # the memory bank of the training tiles' features (--bank-mode other than none)
+    case "${BANK_MODE:-none}" in none) ;; *) BANK_FILE=$OUT/bank.safetensors; bank_build "$MODEL" "$OUT/train.msgpack" "$BANK_FILE" ;; esac
 fi
 cached "$OUT/scored.msgpack" "glad-denoise --model $MODEL $DEN --seed $SEED $OUT/test.msgpack | glad-features $(feat_opts $MODEL) | glad-score --preset glad$(score_opts)$THR$(tile_merge topk-mean:250)"
 {

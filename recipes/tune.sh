@@ -14,7 +14,8 @@
 #                   [--backbone auto|unet|mobilenetv2] [--preset P]
 #                   [--feat-layers LIST] [--image-score R] [--tile N [--overlap P]]
 #                   [--holdout FRAC] [--min-holdout N] [--split-file F] [--fg M]
-#                   [--grid full|quick] [--peek]
+#                   [--grid full|quick] [--peek] [--bank] [--bank-mode M]
+#                   [--bank-subsample F]
 #
 #   --feat-layers, --image-score   fix that knob (it is then not tuned)
 #   --tile N --overlap P           train on N x N tiles, score at the native size
@@ -26,6 +27,11 @@
 #   --fg M             glad-synth foreground mode of the training and validation
 #                      anomalies (default auto; mtd.sh uses none)
 #   --grid quick       two strategies, two layer sets, two image scores (tests)
+#   --bank             then compare, on the chosen row, scoring against a memory
+#                      bank of the training images' features (glad-bank, random
+#                      --bank-subsample F of the positions, default 1) in each
+#                      --bank-mode (replace, union, add) with none; a fixed
+#                      --bank-mode M compares M with none only
 #   --peek             ALSO score the whole grid on the test split (peek.md) to
 #                      report how the validation choice compares with the best
 #                      choice by test metrics; nothing is chosen from it
@@ -40,7 +46,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 HOLDOUT=0.15 MIN_HOLD=4 SPLIT_FILE="" FG=auto PEEK=0
-KNOBS=1 args=()
+KNOBS=1 args=() BANK_STAGE=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --holdout) HOLDOUT=$2; shift 2 ;;
@@ -49,6 +55,7 @@ while [ $# -gt 0 ]; do
     --fg) FG=$2; shift 2 ;;
     --grid) args+=(--tune-grid "$2"); shift 2 ;;
     --peek) PEEK=1; shift ;;
+    --bank) BANK_STAGE=1; shift ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
     *) args+=("$1"); shift ;;
     esac
@@ -149,10 +156,37 @@ best=$(awk -F'\t' 'NR > 1 && $NF > b { b = $NF; l = $0 } END { print l }' "$OUT/
 [ -n "$best" ] || { echo "tune.sh: no configuration has validation metrics" >&2; exit 1; }
 IFS=$'\t' read -r C_STRAT C_LAYERS C_SCORE C_I C_P C_PRO C_CRIT <<< "$best"
 for s in "${STRATS[@]}"; do [ "${s%%|*}" = "$C_STRAT" ] && C_DEN=${s#*|}; done
-cached "$OUT/val-chosen.scored.msgpack" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)"
+# --- stage 2 (--bank or a fixed --bank-mode): the chosen row scored against a
+# memory bank of the training images' features in each bank mode; "none" (the
+# row as chosen) first, so a tie keeps it
+C_BANK=none C_CRIT_ALL=$C_CRIT
+if [ "$BANK_STAGE" = 1 ] || { [ -n "$BANK_MODE" ] && [ "$BANK_MODE" != none ]; }; then
+    MODES=(replace union add)
+    [ -z "$BANK_MODE" ] || MODES=("$BANK_MODE")
+    [ "$BANK_MODE" = none ] && MODES=()
+    BANK_FILE=$OUT/bank.safetensors
+    FEAT_LAYERS=$C_LAYERS bank_build "$OUT/model" "$OUT/train.msgpack" "$BANK_FILE"
+    key=$({ printf '%s\n' "${MODES[@]}" "$best" "$(tile_merge)"; cat "$BANK_FILE.key" "$OUT/val-$C_STRAT.feat.msgpack.key"; } | sha256sum | cut -d' ' -f1)
+    [ -f "$OUT/val-bank.tsv" ] && [ "$(cat "$OUT/val-bank.tsv.key" 2>/dev/null)" = "$key" ] && MODES=() && echo "cached: val-bank.tsv" >&2 && cp "$OUT/val-bank.tsv" "$OUT/val-bank.tsv.tmp" ||
+    printf 'bank_mode\ti_auroc\tp_auroc\taupro\tcriterion\nnone\t%s\t%s\t%s\t%s\n' "$C_I" "$C_P" "$C_PRO" "$C_CRIT" > "$OUT/val-bank.tsv.tmp"
+    for m in "${MODES[@]}"; do
+        eval "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE --bank $BANK_FILE --bank-mode $m $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)" \
+            | glad-auroc --by none --format csv 2> >(grep -v "have split 'train'" >&2) \
+            | awk -F, -v pre="$m" 'NR > 1 && $1 == "all" {
+                n = 0; c = 0; split($4 "," $7 "," $10, m, ",")
+                for (i = 1; i <= 3; i++) if (m[i] ~ /^[0-9.eE+-]+$/) { c += m[i]; n++ } else m[i] = "null"
+                printf "%s\t%s\t%s\t%s\t%.6f\n", pre, m[1], m[2], m[3], n ? c / n : -1 }' >> "$OUT/val-bank.tsv.tmp"
+    done
+    mv "$OUT/val-bank.tsv.tmp" "$OUT/val-bank.tsv"
+    echo "$key" > "$OUT/val-bank.tsv.key"
+    IFS=$'\t' read -r C_BANK C_I C_P C_PRO C_CRIT_ALL <<< "$(awk -F'\t' 'NR > 1 && (NR == 2 || $NF > b) { b = $NF; l = $0 } END { print l }' "$OUT/val-bank.tsv")"
+fi
+BANK_SCORE=""
+[ "$C_BANK" = none ] || BANK_SCORE=" --bank $OUT/bank.safetensors --bank-mode $C_BANK"
+cached "$OUT/val-chosen.scored.msgpack" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE$BANK_SCORE $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)"
 cached "$OUT/thresholds.json" "glad-auroc --calibrate @OUT $OUT/val-chosen.scored.msgpack 2> >(grep -v \"have split 'train'\" >&2)"
 pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
-HOW="validation: $NHOLD held-out training normals (shard 0/$N, seed $SEED), half of them with a glad-synth anomaly (seed $VSEED); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE: I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
+HOW="validation: $NHOLD held-out training normals (shard 0/$N, seed $SEED), half of them with a glad-synth anomaly (seed $VSEED); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE, bank $C_BANK: I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
 VERSION=$(glad-score --version | awk '{ print $NF; exit }')
 {
     echo "# tune.sh: $NAME"
@@ -167,6 +201,7 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
     echo "| denoising | $C_STRAT (\`$C_DEN\`) |"
     echo "| feature layers | $C_LAYERS |"
     echo "| image score | $C_SCORE |"
+    echo "| memory bank (glad-score --bank-mode) | $C_BANK$([ "$C_BANK" = none ] || echo " (subsample ${BANK_SUBSAMPLE:-1})") |"
     echo "| validation I-AUROC / P-AUROC / AUPRO | $(pct "$C_I") / $(pct "$C_P") / $(pct "$C_PRO") |"
     echo
     echo "| strategy | layers | image score | val I-AUROC | val P-AUROC | val AUPRO |"
@@ -174,12 +209,21 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
     awk -F'\t' 'NR > 1 {
         printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, p($4), p($5), p($6) }
         function p(x) { return (x == "" || x == "null") ? "n/a" : sprintf("%.1f", 100 * x) }' "$OUT/val-grid.tsv"
+    if [ -f "$OUT/val-bank.tsv" ] && [ "$C_CRIT_ALL" != "$C_CRIT" -o "$BANK_STAGE" = 1 -o -n "$BANK_MODE" ]; then
+        echo
+        echo "Stage 2, the chosen row against a memory bank of the training images' features:"
+        echo
+        echo "| bank mode | val I-AUROC | val P-AUROC | val AUPRO | criterion |"
+        echo "|---|---:|---:|---:|---:|"
+        awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s | %s |\n", $1, p($2), p($3), p($4), p($5) }
+            function p(x) { return (x == "" || x == "null") ? "n/a" : sprintf("%.1f", 100 * x) }' "$OUT/val-bank.tsv"
+    fi
 } > "$OUT/tune.md"
 jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers "$C_LAYERS" --arg score "$C_SCORE" \
     --argjson i "${C_I:-null}" --argjson p "${C_P:-null}" --argjson pro "${C_PRO:-null}" \
     --argjson n "$n" --argjson nhold "$NHOLD" --argjson shards "$N" --argjson seed "$SEED" --argjson vseed "$VSEED" \
     --arg backbone "$FEAT_BACKBONE" --arg preset "$PRESET" --argjson steps "$STEPS" --arg how "$HOW" \
-    --slurpfile thr "$OUT/thresholds.json" \
+    --slurpfile thr "$OUT/thresholds.json" --arg bank "$C_BANK" --arg banksub "${BANK_SUBSAMPLE:-1}" --argjson crit "$C_CRIT_ALL" \
     --rawfile grid "$OUT/val-grid.tsv" '{
       name: $name, how: $how,
       criterion: "mean of validation I-AUROC, P-AUROC, AUPRO (defined ones); ties keep the earlier configuration",
@@ -187,7 +231,8 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
                     anomalies: ("shard \($shards)/\(2 * $shards) of the hold-out with a glad-synth anomaly (seed \($vseed)), shard 0/\(2 * $shards) kept normal") },
       model: { preset: $preset, steps: $steps, loss: "atp", trained_on: ($n - $nhold) },
       features: $backbone,
-      choice: { strategy: $strat, denoise: $den, layers: $layers, image_score: $score },
+      choice: { strategy: $strat, denoise: $den, layers: $layers, image_score: $score, bank_mode: $bank, bank_subsample: $banksub },
+      criterion_value: $crit,
       validation_metrics: { i_auroc: $i, p_auroc: $p, aupro: $pro },
       thresholds: $thr[0],
       grid: ($grid | split("\n") | map(select(length > 0)) | .[1:] | map(
@@ -200,9 +245,11 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     printf 'TUNE_LAYERS=%q\n' "$C_LAYERS"
     printf 'TUNE_IMAGE_SCORE=%q\n' "$C_SCORE"
     printf 'TUNE_THRESHOLDS=%q\n' "$OUT/thresholds.json"
+    printf 'TUNE_BANK_MODE=%q\n' "$C_BANK"
+    printf 'TUNE_BANK=%q\n' "$([ "$C_BANK" = none ] || echo "$OUT/bank.safetensors")"
     printf 'TUNE_VERSION=%q\n' "$VERSION"
-    printf 'TUNE_NOTE=(--denoise %q --layers %q --image-score %q --thresholds %q --chosen-by %q)\n' \
-        "$C_DEN" "$C_LAYERS" "$C_SCORE" "$OUT/thresholds.json" "$HOW"
+    printf 'TUNE_NOTE=(--denoise %q --layers %q --image-score %q --bank-mode %q --thresholds %q --chosen-by %q)\n' \
+        "$C_DEN" "$C_LAYERS" "$C_SCORE" "$C_BANK" "$OUT/thresholds.json" "$HOW"
 } > "$OUT/tune.env"
 
 if [ "$PEEK" = 1 ]; then
