@@ -5,14 +5,17 @@
 #   recipes/mtd.sh --data MTD_ROOT [--out DIR] [--size N] [--steps N] [--batch N] [--seed S]
 #                                  [--backbone auto|unet|mobilenetv2] [--split-file F]
 #                                  [--preset P] [--feat-layers LIST] [--image-score R]
-#                                  [--tile N [--overlap P]] [--tune] [--show-defaults]
+#                                  [--tile N [--overlap P]] [--bank-mode M] [--bank-subsample F]
+#                                  [--tune] [--show-defaults]
 #
 # Defaults (no option given): the MTD_* values below, printed by --show-defaults
 # as the "chosen:" line of datasets/mtd/tuning.md (tests/cli/recipes.sh checks
 # that they agree): the line recipes/mtd-tune.sh chose on the synthetic
 # validation of mtd-train (the training split alone). The denoising strategy, feature layers and
 # image score apply to MobileNetV2 features (the ones tuned); with the unet
-# backbone (no weights) the layers and image score are glad's own, untuned.
+# backbone (no weights) the layers and image score are glad's own, untuned, and
+# no memory bank is used unless --bank-mode asks (replace | union | add: score
+# against a glad-bank of the training tiles' features too; none: no bank).
 # Knobs as in run.sh (--help there) replace a default. With --tune,
 # recipes/tune.sh holds out training normals of the split list and chooses on
 # them afresh (OUT/tune/); the test tiles are never looked at.
@@ -49,7 +52,7 @@ if [ "$TUNE" = 0 ] && [ "$FEAT_BACKBONE" = mobilenetv2 ]; then
 fi
 if [ "$TUNE" = 1 ]; then
     (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" --channels 1 --fg none $(size_opt) \
-        --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" $(knob_args) --out "$OUT/tune") >&2
+        --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" --bank --bank-subsample "$MTD_BANK_SUBSAMPLE" $(knob_args) --out "$OUT/tune") >&2
     tune_load "$OUT/tune"
     MODEL=$TUNE_MODEL DEN=$TUNE_DENOISE
     [ "$TILE" != 0 ] || THR=" --threshold-file $TUNE_THRESHOLDS"   # tiles: glad-auroc -t decides below
