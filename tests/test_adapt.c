@@ -204,6 +204,24 @@ static void ddad_parity(glad_st *st)
     CHECKF(stats_bad == 0, "ddad: %d running statistics off", stats_bad);
     fprintf(stderr, "  ddad-da step: loss %.8g (ref %.8g), worst grad %.2g (%s), update %.2g lr over %d values\n", loss, lref[0], worst, wn,
             uworst, ucmp);
+    /* the frozen copy as glad-adapt loads it (plain weights: glad_resnet_forward_batch):
+     * the same loss and gradients up to rounding */
+    glad_resnet_train *t2;
+    glad_resnet *fz0;
+    if (glad_resnet_train_load(&t2, wp) == 0 && glad_resnet_load_winograd(&fz0, wp, 0) == 0) {
+        double l2;
+        CHECKF(glad_adapt_ddad_grad(t2, fz0, x0, y, 2, 64, 64, 0.1, &l2) == 0, "%s", glad_error_detail());
+        float *g1, *g2;
+        size_t n1, n2;
+        glad_resnet_train_params(t, &g1, &n1);
+        glad_resnet_train_params(t2, &g2, &n2);
+        double gmax = 0, gd = 0;
+        for (size_t i = 0; n1 == n2 && i < n1; i++) { gmax = fmax(gmax, fabs(g1[i])); gd = fmax(gd, fabs((double)g1[i] - g2[i])); }
+        CHECKF(n1 == n2 && fabs(l2 - lref[0]) <= 1e-4 * fabs(lref[0]) && gd <= 1e-5 * gmax,
+               "batch-forward frozen copy: loss %.8g vs %.8g, gradients differ by %.3g of max %.3g", l2, lref[0], gd, gmax);
+        glad_resnet_train_free(t2);
+        glad_resnet_free(fz0);
+    } else CHECKF(0, "%s", glad_error_detail());
     free(x0); free(y); free(lref);
     glad_resnet_train_free(t);
     glad_resnet_free(fz);

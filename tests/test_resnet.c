@@ -209,6 +209,24 @@ int main(void)
             free(o0[i]);
         }
         odd_case(r0);
+        /* the batch forward (lib/nn's kernels, the whole batch a layer at a
+         * time): the reference, the record path up to rounding, each record
+         * alone bit-identical to it in the batch */
+        float *ob[3], *o1[3];
+        for (int i = 0; i < 3; i++) { ob[i] = malloc(n[i] * sizeof(float)); o1[i] = malloc(n[i] / B * sizeof(float)); }
+        CHECKF(glad_resnet_forward_batch(r0, x.data, B, H, W, 3, all, ob) == 0, "%s", glad_error_detail());
+        CHECK(glad_resnet_forward_batch(r0, (const float *)x.data + (size_t)3 * H * W, 1, H, W, 3, all, o1) == 0);
+        for (int i = 0; i < 3; i++) {
+            double e = rel_err(ob[i], ref[i].data, n[i]), e0 = rel_err(ob[i], out[i], n[i]);
+            CHECKF(e < 1e-4 && e0 < 1e-5, "batch forward layer%d rel err %.3g (%.3g against glad_resnet_forward)", i + 1, e, e0);
+            CHECK(memcmp(o1[i], ob[i] + n[i] / B, n[i] / B * sizeof(float)) == 0);
+            printf("layer%d batch forward: rel err %.2e (%.2e against the record path)\n", i + 1, e, e0);
+        }
+        /* a model with Winograd weights: the record path, bit for bit */
+        CHECK(glad_resnet_forward_batch(r, x.data, B, H, W, 3, all, ob) == 0);
+        for (int i = 0; i < 3; i++) CHECK(memcmp(ob[i], out[i], n[i] * sizeof(float)) == 0);
+        CHECK(glad_resnet_forward_batch(r0, x.data, B, H, W, 1, (int[1]){4}, ob) == GLAD_EINVAL);
+        for (int i = 0; i < 3; i++) { free(ob[i]); free(o1[i]); }
         glad_resnet_free(r0);
     }
 

@@ -72,8 +72,8 @@ int glad_adapt_ddad_grad(glad_resnet_train *t, glad_resnet *frozen, const float 
     GLAD_TRYG(rc, glad_resnet_train_forward(t, 0, x0, B, H, W, NL, ddad_layers, a, 1), out);
     GLAD_TRYG(rc, glad_resnet_train_forward(t, 1, y, B, H, W, NL, ddad_layers, b, 1), out);
     if (lambda != 0) {
-        GLAD_TRYG(rc, glad_resnet_forward(frozen, y, B, H, W, NL, ddad_layers, c), out);
-        GLAD_TRYG(rc, glad_resnet_forward(frozen, x0, B, H, W, NL, ddad_layers, d), out);
+        GLAD_TRYG(rc, glad_resnet_forward_batch(frozen, y, B, H, W, NL, ddad_layers, c), out);
+        GLAD_TRYG(rc, glad_resnet_forward_batch(frozen, x0, B, H, W, NL, ddad_layers, d), out);
     }
     double L = 0;
     for (int l = 0; l < NL; l++) {
@@ -475,7 +475,7 @@ static int open_ddad(glad_adapt *a, const char *wpath)
     if (c->accum != 1) return glad_fail(GLAD_EINVAL, "ddad-da has no gradient accumulation (--accum 1)");
     GLAD_TRY(glad_resnet_train_load(&p->rt, wpath));
     if (glad_resnet_train_nlayers(p->rt) < 3) return glad_fail(GLAD_EINVAL, "%s: DDAD's loss needs layer1..layer3", wpath);
-    GLAD_TRY(glad_resnet_load(&p->rfrozen, c->backbone));
+    GLAD_TRY(glad_resnet_load_winograd(&p->rfrozen, c->backbone, 0));   /* plain weights: glad_resnet_forward_batch */
     GLAD_TRY(glad_model_load(&p->model, c->model));
     const glad_unet_config *uc = glad_unet_cfg(p->model.unet);
     if (uc->img_size != p->data.S || uc->in_channels != p->data.C)

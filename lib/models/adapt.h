@@ -66,8 +66,9 @@ double glad_adapt_cos_loss(const float *a, const float *b, int B, size_t per, do
 /* One DDAD step's loss and gradients: x0 (the reconstructions) and y (the
  * targets), B records each, (B,3,H,W), already ImageNet-normalised. Zeroes
  * the gradients of t, runs the two train-mode forwards (x0 on tape 0, then
- * y on tape 1; running statistics move) and the frozen net's, and the
- * backwards; *loss = L above. */
+ * y on tape 1; running statistics move) and the frozen net's
+ * (glad_resnet_forward_batch: load it with glad_resnet_load_winograd(.., 0)
+ * for the fast path), and the backwards; *loss = L above. */
 int glad_adapt_ddad_grad(glad_resnet_train *t, glad_resnet *frozen, const float *x0, const float *y, int B, int H, int W,
                          double lambda, double *loss);
 

@@ -585,6 +585,85 @@ int glad_resnet_forward(glad_resnet *r, const float *x, int B, int H, int W, int
     return 0;
 }
 
+/* ---- the batch forward (glad_resnet_forward_batch): layer by layer over
+ * the batch, every conv by glad_conv2d_forward, bias and ReLU epilogues
+ * here. Buffers: the activation ping-pong A, Bf, the block temporaries t1,
+ * t2, the projection's output t3, the conv workspace. */
+
+/* y = relu(y + id) (id NULL: relu(y)) over n floats */
+static void add_relu(float *y, const float *id, size_t n)
+{
+    // elementwise
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) { float v = y[i] + (id ? id[i] : 0.0f); y[i] = v > 0 ? v : 0.0f; }
+}
+
+static size_t conv_ws(const conv *c, int h, int w) { return glad_conv2d_workspace(c->ic, h, w, c->oc, c->k, c->k, c->stride, c->pad); }
+
+int glad_resnet_forward_batch(glad_resnet *r, const float *x, int B, int H, int W, int nl, const int *layers, float **out)
+{
+    if (B < 1 || nl < 1 || !x || !layers || !out) return GLAD_EINVAL;
+    int maxL = 0;
+    for (int i = 0; i < nl; i++) {
+        if (layers[i] < 1 || layers[i] > r->nlayers || !out[i]) return GLAD_EINVAL;
+        if (layers[i] > maxL) maxL = layers[i];
+    }
+    for (int L = 0; L < maxL; L++)
+        for (int b = 0; b < r->nblocks[L]; b++)
+            if (r->blk[L][b].c2.U) return glad_resnet_forward(r, x, B, H, W, nl, layers, out);
+    plan p;
+    GLAD_TRY(make_plan(r, maxL, H, W, &p));
+    /* the record plan's act and tmp times B; workspace: the largest conv's (one image at a time) */
+    int h1 = conv_out(H, 7, 2, 3), w1 = conv_out(W, 7, 2, 3), h = conv_out(h1, 3, 2, 1), w = conv_out(w1, 3, 2, 1);
+    size_t ws = conv_ws(&r->stem, H, W), act, tmp, n;
+    for (int L = 0, hh = h, ww = w; L < maxL; L++)
+        for (int b = 0; b < r->nblocks[L]; b++) {
+            const block *k = &r->blk[L][b];
+            size_t a = conv_ws(&k->c1, hh, ww), c = conv_ws(&k->c2, hh, ww), d = k->has_ds ? conv_ws(&k->ds, hh, ww) : 0;
+            hh = conv_out(hh, 3, k->c2.stride, 1); ww = conv_out(ww, 3, k->c2.stride, 1);
+            size_t e = conv_ws(&k->c3, hh, ww);
+            a = a > c ? a : c; d = d > e ? d : e; a = a > d ? a : d;
+            if (a > ws) ws = a;
+        }
+    if (glad_mul_size(p.act, (size_t)B, &act) || glad_mul_size(p.tmp, (size_t)B, &tmp) || act > GLAD_MAX_ALLOC / sizeof(float) / 8 ||
+        tmp > GLAD_MAX_ALLOC / sizeof(float) / 8 || ws > GLAD_MAX_ALLOC / sizeof(float) / 8)
+        return glad_fail(GLAD_ERANGE, "resnet forward: a batch of %d at %dx%d is too large", B, W, H);
+    n = 3 * act + 2 * tmp + ws + 16;
+    if (n > r->nscratch) {
+        float *m = malloc(n * sizeof(float));
+        if (!m) return glad_fail(GLAD_ENOMEM, "resnet forward: out of memory");
+        free(r->scratch);
+        r->scratch = m;
+        r->nscratch = n;
+    }
+    float *A = r->scratch, *Bf = A + act, *t3 = Bf + act, *t1 = t3 + act, *t2 = t1 + tmp, *wsp = t2 + tmp;
+    int C = r->stem.oc;
+    glad_conv2d_forward(A, x, r->stem.w, r->stem.b, B, 3, H, W, C, 7, 7, 2, 3, wsp);
+    glad_relu_forward(A, A, (size_t)B * C * h1 * w1);
+    glad_maxpool3s2_forward(Bf, A, B * C, h1, w1);
+    float *cur = Bf, *nxt = A;
+    for (int L = 0; L < maxL; L++) {
+        for (int b = 0; b < r->nblocks[L]; b++) {
+            const block *k = &r->blk[L][b];
+            int wd = k->c1.oc, oc = k->c3.oc, s = k->c2.stride, ho = conv_out(h, 3, s, 1), wo = conv_out(w, 3, s, 1);
+            size_t no = (size_t)B * oc * ho * wo;
+            glad_conv2d_forward(t1, cur, k->c1.w, k->c1.b, B, C, h, w, wd, 1, 1, 1, 0, wsp);
+            glad_relu_forward(t1, t1, (size_t)B * wd * h * w);
+            glad_conv2d_forward(t2, t1, k->c2.w, k->c2.b, B, wd, h, w, wd, 3, 3, s, 1, wsp);
+            glad_relu_forward(t2, t2, (size_t)B * wd * ho * wo);
+            /* with a projection its bias ds.b already holds b_ds + b3 */
+            glad_conv2d_forward(nxt, t2, k->c3.w, k->has_ds ? NULL : k->c3.b, B, wd, ho, wo, oc, 1, 1, 1, 0, wsp);
+            if (k->has_ds) glad_conv2d_forward(t3, cur, k->ds.w, k->ds.b, B, C, h, w, oc, 1, 1, s, 0, wsp);
+            add_relu(nxt, k->has_ds ? t3 : cur, no);
+            float *tmpp = cur; cur = nxt; nxt = tmpp;
+            C = oc; h = ho; w = wo;
+        }
+        for (int i = 0; i < nl; i++)
+            if (layers[i] == L + 1) memcpy(out[i], cur, sizeof(float) * (size_t)B * C * h * w);
+    }
+    return 0;
+}
+
 /* ==== Training (issue #21, DDAD's domain adaptation; resnet.h). The same
  * network with its BatchNorm unfolded, run as torchvision's train() mode:
  * every BatchNorm normalises with the batch's statistics and moves its

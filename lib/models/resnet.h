@@ -34,6 +34,16 @@ int glad_resnet_out_shape(const glad_resnet *r, int L, int H, int W, int *C, int
  * OpenMP threads (results agree across thread counts up to rounding). The
  * scratch buffers live in r: one forward at a time per model. */
 int glad_resnet_forward(glad_resnet *r, const float *x, int B, int H, int W, int nl, const int *layers, float **out);
+/* The same outputs as glad_resnet_forward up to float rounding (rel ~1e-6),
+ * computed the whole batch a layer at a time through lib/nn's convolutions
+ * (glad_conv2d_forward: its AVX-512 1x1 and Winograd F(4x4,3x3) kernels
+ * where the CPU has them, faster than the record path's OpenBLAS GEMMs), for
+ * DDAD's frozen copy during adaptation. Each record is still computed alone
+ * (outputs do not depend on the batch); memory grows with B (five
+ * activations of the batch, kept in r for the next call). Needs the plain
+ * 3x3 weights: a model from glad_resnet_load_winograd(.., 0); one holding
+ * Winograd weights runs glad_resnet_forward instead. */
+int glad_resnet_forward_batch(glad_resnet *r, const float *x, int B, int H, int W, int nl, const int *layers, float **out);
 /* Multiply-adds x 2 of one record's forward up to layer L (1-based) at H x W,
  * counted as direct convolutions (Winograd does fewer). */
 double glad_resnet_flops(const glad_resnet *r, int L, int H, int W);

@@ -115,7 +115,7 @@ int main(int argc, char **argv)
     size_t N[64];
     int np = 0;
     if (dd) {
-        if (glad_resnet_train_load(&rt, argv[2]) || glad_resnet_load(&rf, argv[2])) return fail(argv[2]);
+        if (glad_resnet_train_load(&rt, argv[2]) || glad_resnet_load_winograd(&rf, argv[2], 0)) return fail(argv[2]);
         P[0] = glad_resnet_train_params(rt, &G[0], &N[0]);
         np = 1;
     } else {
