@@ -86,7 +86,7 @@ int main(void)
     CHECK(glad_bank_find(&b, "b") == 1 && glad_bank_find(&b, "c") == -1);
     const char *dup[2] = {"x", "x"};
     glad_bank b2;
-    CHECK(glad_bank_init(&b2, 2, dup) == GLAD_EINVAL);
+    CHECK(glad_bank_init(&b2, 2, dup) == GLAD_EINVAL && b2.nlayers == 0 && !b2.layer[0]);
 
     /* file round trip */
     CHECK(glad_bank_add(&b, 1, m1, C, H, W, 1 << 20) == 0);

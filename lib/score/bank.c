@@ -15,9 +15,10 @@ int glad_bank_init(glad_bank *b, int nlayers, const char *const *layers)
     memset(b, 0, sizeof *b);
     if (nlayers < 1 || nlayers > GLAD_BANK_MAX_LAYERS) return glad_fail(GLAD_EINVAL, "%d layers (1..%d)", nlayers, GLAD_BANK_MAX_LAYERS);
     for (int i = 0; i < nlayers; i++) {
-        if (!layers[i] || !*layers[i]) return glad_fail(GLAD_EINVAL, "empty layer name");
+        /* a refused list leaves the bank empty (the names copied so far freed) */
+        if (!layers[i] || !*layers[i]) { glad_bank_free(b); return glad_fail(GLAD_EINVAL, "empty layer name"); }
         for (int j = 0; j < i; j++)
-            if (!strcmp(layers[i], layers[j])) return glad_fail(GLAD_EINVAL, "layer '%s' named twice", layers[i]);
+            if (!strcmp(layers[i], layers[j])) { glad_bank_free(b); return glad_fail(GLAD_EINVAL, "layer '%s' named twice", layers[i]); }
         if (!(b->layer[i] = strdup(layers[i]))) { glad_bank_free(b); return GLAD_ENOMEM; }
         b->nlayers = i + 1;
     }
