@@ -193,6 +193,16 @@ tune_load() {
     IMAGE_SCORE=${IMAGE_SCORE:-$TUNE_IMAGE_SCORE}
     BANK_MODE=${TUNE_BANK_MODE:-none} BANK_FILE=${TUNE_BANK:-}
 }
+# val_row LABEL: a scored validation stream (stdin) -> "LABEL<TAB>I-AUROC<TAB>P-AUROC<TAB>
+# AUPRO<TAB>criterion", the criterion being the mean of the defined ones of the three
+# (tune.sh's grid and bank stage, adapt_choose); LABEL may hold tabs
+val_row() {
+    glad-auroc --by none --format csv 2> >(grep -v "have split 'train'" >&2) \
+        | awk -F, -v pre="$1" 'NR > 1 && $1 == "all" {
+            n = 0; c = 0; split($4 "," $7 "," $10, m, ",")
+            for (i = 1; i <= 3; i++) if (m[i] ~ /^[0-9.eE+-]+$/) { c += m[i]; n++ } else m[i] = "null"
+            printf "%s\t%s\t%s\t%s\t%.6f\n", pre, m[1], m[2], m[3], n ? c / n : -1 }'
+}
 # tune_note IN OUT: IN with tune.sh's history entry (how the knobs were chosen)
 tune_note() { perl "$ROOT/recipes/history-note.pl" tune.sh "$TUNE_VERSION" "${TUNE_NOTE[@]}" < "$1" > "$2.tmp" && mv "$2.tmp" "$2"; }
 
@@ -229,11 +239,7 @@ adapt_choose() {
     printf 'epochs\ti_auroc\tp_auroc\taupro\tcriterion\n' > "$dir/val.tsv.tmp"
     for k in $(seq 0 "$max"); do
         cached "$dir/val-feat$k.scored.msgpack" "glad-features $fo --weights $dir/feat$k.safetensors $val | glad-score $so"
-        glad-auroc --by none --format csv "$dir/val-feat$k.scored.msgpack" 2> >(grep -v "have split 'train'" >&2) \
-            | awk -F, -v k="$k" 'NR > 1 && $1 == "all" {
-                n = 0; c = 0; split($4 "," $7 "," $10, m, ",")
-                for (i = 1; i <= 3; i++) if (m[i] ~ /^[0-9.eE+-]+$/) { c += m[i]; n++ } else m[i] = "null"
-                printf "%d\t%s\t%s\t%s\t%.6f\n", k, m[1], m[2], m[3], n ? c / n : -1 }' >> "$dir/val.tsv.tmp"
+        val_row "$k" < "$dir/val-feat$k.scored.msgpack" >> "$dir/val.tsv.tmp"
     done
     mv "$dir/val.tsv.tmp" "$dir/val.tsv"
     awk -F'\t' 'NR > 1 && (NR == 2 || $5 > b) { b = $5; k = $1 } END { print k }' "$dir/val.tsv"

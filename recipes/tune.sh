@@ -138,12 +138,7 @@ grid() {
         for l in "${LAYERS[@]}"; do
             for r in "${SCORES[@]}"; do
                 eval "glad-score --preset glad --layers $l --image-score $r $OUT/$set-$name.feat.msgpack$(IMAGE_SCORE=$r tile_merge)" \
-                    | glad-auroc --by none --format csv 2> >(grep -v "have split 'train'" >&2) \
-                    | awk -F, -v pre="$name\t$l\t$r" 'NR > 1 && $1 == "all" {
-                        # criterion: the mean of the defined ones of I-AUROC, P-AUROC, AUPRO
-                        n = 0; c = 0; split($4 "," $7 "," $10, m, ",")
-                        for (i = 1; i <= 3; i++) if (m[i] ~ /^[0-9.eE+-]+$/) { c += m[i]; n++ } else m[i] = "null"
-                        printf "%s\t%s\t%s\t%s\t%.6f\n", pre, m[1], m[2], m[3], n ? c / n : -1 }' >> "$OUT/$set-grid.tsv.tmp"
+                    | val_row "$name\t$l\t$r" >> "$OUT/$set-grid.tsv.tmp"
             done
         done
     done
@@ -167,18 +162,17 @@ if [ "$BANK_STAGE" = 1 ] || { [ -n "$BANK_MODE" ] && [ "$BANK_MODE" != none ]; }
     BANK_FILE=$OUT/bank.safetensors
     FEAT_LAYERS=$C_LAYERS bank_build "$OUT/model" "$OUT/train.msgpack" "$BANK_FILE"
     key=$({ printf '%s\n' "${MODES[@]}" "$best" "$(tile_merge)"; cat "$BANK_FILE.key" "$OUT/val-$C_STRAT.feat.msgpack.key"; } | sha256sum | cut -d' ' -f1)
-    [ -f "$OUT/val-bank.tsv" ] && [ "$(cat "$OUT/val-bank.tsv.key" 2>/dev/null)" = "$key" ] && MODES=() && echo "cached: val-bank.tsv" >&2 && cp "$OUT/val-bank.tsv" "$OUT/val-bank.tsv.tmp" ||
-    printf 'bank_mode\ti_auroc\tp_auroc\taupro\tcriterion\nnone\t%s\t%s\t%s\t%s\n' "$C_I" "$C_P" "$C_PRO" "$C_CRIT" > "$OUT/val-bank.tsv.tmp"
-    for m in "${MODES[@]}"; do
-        eval "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE --bank $BANK_FILE --bank-mode $m $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)" \
-            | glad-auroc --by none --format csv 2> >(grep -v "have split 'train'" >&2) \
-            | awk -F, -v pre="$m" 'NR > 1 && $1 == "all" {
-                n = 0; c = 0; split($4 "," $7 "," $10, m, ",")
-                for (i = 1; i <= 3; i++) if (m[i] ~ /^[0-9.eE+-]+$/) { c += m[i]; n++ } else m[i] = "null"
-                printf "%s\t%s\t%s\t%s\t%.6f\n", pre, m[1], m[2], m[3], n ? c / n : -1 }' >> "$OUT/val-bank.tsv.tmp"
-    done
-    mv "$OUT/val-bank.tsv.tmp" "$OUT/val-bank.tsv"
-    echo "$key" > "$OUT/val-bank.tsv.key"
+    if [ -f "$OUT/val-bank.tsv" ] && [ "$(cat "$OUT/val-bank.tsv.key" 2>/dev/null)" = "$key" ]; then
+        echo "cached: val-bank.tsv" >&2
+    else
+        printf 'bank_mode\ti_auroc\tp_auroc\taupro\tcriterion\nnone\t%s\t%s\t%s\t%s\n' "$C_I" "$C_P" "$C_PRO" "$C_CRIT" > "$OUT/val-bank.tsv.tmp"
+        for m in "${MODES[@]}"; do
+            eval "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE --bank $BANK_FILE --bank-mode $m $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)" \
+                | val_row "$m" >> "$OUT/val-bank.tsv.tmp"
+        done
+        mv "$OUT/val-bank.tsv.tmp" "$OUT/val-bank.tsv"
+        echo "$key" > "$OUT/val-bank.tsv.key"
+    fi
     IFS=$'\t' read -r C_BANK C_I C_P C_PRO C_CRIT_ALL <<< "$(awk -F'\t' 'NR > 1 && (NR == 2 || $NF > b) { b = $NF; l = $0 } END { print l }' "$OUT/val-bank.tsv")"
 fi
 BANK_SCORE=""

@@ -557,15 +557,24 @@ static void record_forward(const glad_resnet *r, const float *x, int H, int W, i
     #pragma omp barrier
 }
 
+/* the forwards' arguments: a batch, layers 1..nlayers each with an output;
+ * *maxL the deepest layer asked for */
+static int forward_args(const glad_resnet *r, const float *x, int B, int nl, const int *layers, float *const *out, int *maxL)
+{
+    if (B < 1 || nl < 1 || !x || !layers || !out) return GLAD_EINVAL;
+    *maxL = 0;
+    for (int i = 0; i < nl; i++) {
+        if (layers[i] < 1 || layers[i] > r->nlayers || !out[i]) return GLAD_EINVAL;
+        if (layers[i] > *maxL) *maxL = layers[i];
+    }
+    return 0;
+}
+
 // x is (B,3,H,W); out[i] is (B,C_L,h_L,w_L) for L = layers[i]
 int glad_resnet_forward(glad_resnet *r, const float *x, int B, int H, int W, int nl, const int *layers, float **out)
 {
-    if (B < 1 || nl < 1 || !x || !layers || !out) return GLAD_EINVAL;
-    int maxL = 0;
-    for (int i = 0; i < nl; i++) {
-        if (layers[i] < 1 || layers[i] > r->nlayers || !out[i]) return GLAD_EINVAL;
-        if (layers[i] > maxL) maxL = layers[i];
-    }
+    int maxL;
+    GLAD_TRY(forward_args(r, x, B, nl, layers, out, &maxL));
     plan p;
     GLAD_TRY(make_plan(r, maxL, H, W, &p));
     size_t lsz[MAXL + 1] = {0};
@@ -602,12 +611,8 @@ static size_t conv_ws(const conv *c, int h, int w) { return glad_conv2d_workspac
 
 int glad_resnet_forward_batch(glad_resnet *r, const float *x, int B, int H, int W, int nl, const int *layers, float **out)
 {
-    if (B < 1 || nl < 1 || !x || !layers || !out) return GLAD_EINVAL;
-    int maxL = 0;
-    for (int i = 0; i < nl; i++) {
-        if (layers[i] < 1 || layers[i] > r->nlayers || !out[i]) return GLAD_EINVAL;
-        if (layers[i] > maxL) maxL = layers[i];
-    }
+    int maxL;
+    GLAD_TRY(forward_args(r, x, B, nl, layers, out, &maxL));
     for (int L = 0; L < maxL; L++)
         for (int b = 0; b < r->nblocks[L]; b++)
             if (r->blk[L][b].c2.U) return glad_resnet_forward(r, x, B, H, W, nl, layers, out);
