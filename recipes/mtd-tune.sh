@@ -13,6 +13,12 @@
 #   recipes/mtd-tune.sh --data MTD_TRAIN_ROOT [--out DIR] [--candidates "size:64 size:128 tile:128:32"]
 #                       [--steps N] [--batch N] [--seed S] [--grid full|quick]
 #                       [--backbone auto|unet|mobilenetv2] [--split-file F]
+#                       [--bank [--bank-subsample F]]
+#
+#   --bank   also run tune.sh's bank stage (the chosen row against a memory bank
+#            of the training tiles' features in each --bank-mode, a random
+#            fraction F of the positions, default 1); candidates are then
+#            compared by the criterion after it
 #
 # Writes OUT/tuning.md: the command, per candidate its chosen row, validation
 # figures and wall/CPU seconds, every grid row, and the "chosen:" line in the
