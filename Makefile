@@ -243,7 +243,10 @@ deps:
 
 # Extra packages only the benchmarks' Python references need (large).
 bench-deps:
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-torchvision python3-sklearn python3-skimage nodejs npm
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-torchvision python3-sklearn python3-skimage
+	# Debian's nodejs and npm only where neither is installed: a machine with
+	# NodeSource's nodejs (which bundles npm) cannot also take Debian's npm
+	command -v node >/dev/null && command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
 	mkdir -p $(BUILD)/ort && npm install --ignore-scripts --no-audit --no-fund --prefix $(BUILD)/ort onnxruntime-node
 
 install: $(PROGS) $(LIBA) $(LIBSO) $(UMBRELLA)
