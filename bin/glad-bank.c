@@ -88,10 +88,14 @@ static int parse_args(opts *o, int argc, char **argv)
 static int default_layers(opts *o, const glad_record *r)
 {
     size_t pl = strlen(o->input) + 6;
-    for (int f = 0; f < r->n && o->nlayers < GLAD_BANK_MAX_LAYERS; f++) {
+    for (int f = 0; f < r->n; f++) {
         const char *k = r->f[f].key;
-        if (r->f[f].kind == GLAD_VAL_TENSOR && !strncmp(k, "feat.", 5) && !strncmp(k + 5, o->input, pl - 6) && k[pl - 1] == '.' && k[pl])
+        if (r->f[f].kind == GLAD_VAL_TENSOR && !strncmp(k, "feat.", 5) && !strncmp(k + 5, o->input, pl - 6) && k[pl - 1] == '.' && k[pl]) {
+            /* more layers than a bank holds: refused, not silently cut */
+            if (o->nlayers == GLAD_BANK_MAX_LAYERS)
+                return cli_rec_error(glad_record_id(r), "feat", "more than %d feat.%s.L layers: choose some with --layers", GLAD_BANK_MAX_LAYERS, o->input);
             o->layers[o->nlayers++] = k + pl;   /* valid while the first record is: copied by glad_bank_init */
+        }
     }
     return o->nlayers ? CLI_OK : cli_rec_error(glad_record_id(r), "feat", "no feat.%s.L tensor (run glad-features first)", o->input);
 }

@@ -9,6 +9,7 @@
 #                  [--backbone auto|unet|mobilenetv2] [--preset P] [--feat-layers LIST]
 #                  [--image-score R] [--tile N [--overlap P]] [--tune]
 #                  [--vit WEIGHTS --dino-ft-epochs N|auto [--dino-ft-max N]]
+#                  [--precision f32|bf16]
 #
 # Defaults: the RUN_* values below, printed by --show-defaults as the "chosen:"
 # line of datasets/demo/tuning.md (recipes/demo-tune.sh chose them on the
@@ -24,6 +25,11 @@
 # denoising strategy, layers and image score on synthetic validation and
 # calibrates the decision threshold; its model is used; OUT/images.csv lists
 # the per-image decisions, OUT/<class>/decisions.txt the figures at the threshold). Knobs given explicitly are not tuned.
+#
+# --precision bf16 (issue #19; CPUs with AVX512_BF16): glad-train trains in
+# mixed precision, glad-denoise and glad-features compute in bf16 (f32, the
+# default, passes nothing). With --tune, tune.sh's validation runs and its
+# model stay f32; the test's denoising and features take the precision.
 #
 # GLAD's DINO fine-tuning (issue #21): --vit WEIGHTS (a DINO ViT, safetensors)
 # scores with that ViT fine-tuned per class for --dino-ft-epochs N (glad-adapt
@@ -46,7 +52,7 @@ DATA="" FORMAT=mvtec CLASSES="" OUT="$ROOT/results/main" SIZE=64 STEPS=300 BATCH
 RUN_DENOISE="--steps 250 --skip 25 --ads --saff --threshold 0.05 --min-step 100"
 RUN_LAYERS=0,1 RUN_IMAGE_SCORE=topk-mean:50
 DENOISE=$RUN_DENOISE THRESHOLD="" MIN_STEP=100
-VIT="" DINO_FT=0 DINO_MAX=15
+VIT="" DINO_FT=0 DINO_MAX=15 PRECISION=f32
 while [ $# -gt 0 ]; do
     case "$1" in
     --data) DATA=$2; shift 2 ;;
@@ -64,12 +70,14 @@ while [ $# -gt 0 ]; do
     --vit) VIT=$2; shift 2 ;;
     --dino-ft-epochs) DINO_FT=$2; shift 2 ;;
     --dino-ft-max) DINO_MAX=$2; shift 2 ;;
+    --precision) PRECISION=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
     *)  k=0; KNOBS=1; knob_arg "$1" "${2:-}" || k=$?
         case $k in 1) shift 2 ;; 2) shift ;; *) echo "run.sh: unknown option $1" >&2; exit 2 ;; esac ;;
     esac
 done
 knob_check
+case "$PRECISION" in f32) PREC=() ;; bf16) PREC=(--precision bf16) ;; *) echo "run.sh: --precision takes f32 or bf16" >&2; exit 2 ;; esac
 # --threshold T: GLAD's adaptive steps with tau T (the former option), else the strategy
 [ -z "$THRESHOLD" ] || DENOISE="--steps 250 --skip 25 --ads --saff --threshold $THRESHOLD --min-step $MIN_STEP"
 [ "$TUNE" = 0 ] || [ "$DENOISE" = "$RUN_DENOISE" ] || { echo "run.sh: --denoise/--threshold and --tune: tune.sh chooses the strategy" >&2; exit 2; }
@@ -121,14 +129,14 @@ for c in ${CLASSES//,/ }; do
         glad-encode --format "$FORMAT" "$DATA" --class "$c" --split train $(size_opt) --channels 3 \
             | tile_split_f | glad-synth --seed "$SEED" > "$d/train.msgpack"
         echo "run.sh: [$c] train ($STEPS steps, ATP loss)" >&2
-        glad-train --preset "$PRESET" --loss atp --steps "$STEPS" --batch "$BATCH" --lr 1e-3 --seed "$SEED" \
+        glad-train --preset "$PRESET" --loss atp --steps "$STEPS" --batch "$BATCH" --lr 1e-3 --seed "$SEED" "${PREC[@]}" \
             --log "$d/loss.csv" -o "$d/model" "$d/train.msgpack"
     fi
     echo "run.sh: [$c] reconstruct the test set (${den[*]}), features, scores" >&2
     glad-encode --format "$FORMAT" "$DATA" --class "$c" --split test $(size_opt) --channels 3 | tile_split_f > "$d/test.msgpack"
     # the test stream's history says how the knobs were chosen
     [ "$TUNE" = 0 ] || tune_note "$d/test.msgpack" "$d/test.msgpack"
-    glad-denoise --model "$model" "${den[@]}" --seed "$SEED" "$d/test.msgpack" > "$d/recon.msgpack"
+    glad-denoise --model "$model" "${den[@]}" --seed "$SEED" "${PREC[@]}" "$d/test.msgpack" > "$d/recon.msgpack"
     # the encoder's two finest levels; GLAD's top-250 mean is 0.1 % of a 512x512 map,
     # at 64x64 the image score takes the top 50 (1.2 %)
     feat=($(feat_opts "$model" "--layers $RUN_LAYERS"))
@@ -139,7 +147,7 @@ for c in ${CLASSES//,/ }; do
         echo "$e" > "$d/dino/epochs"
         [ "$TUNE" = 0 ] || { TUNE_THRESHOLDS=$d/dino/thresholds.json; thr=(--threshold-file "$TUNE_THRESHOLDS"); }
     fi
-    glad-features "${feat[@]}" "$d/recon.msgpack" \
+    glad-features "${feat[@]}" "${PREC[@]}" "$d/recon.msgpack" \
         | glad-score --preset glad --image-score "${IMAGE_SCORE:-$RUN_IMAGE_SCORE}" "${thr[@]}" \
         | tile_merge_f "$RUN_IMAGE_SCORE" > "$d/scored.msgpack"
     if [ "$TUNE" = 1 ]; then
@@ -157,6 +165,7 @@ done > "$OUT/images.csv"
     glad-auroc --format markdown "${scored[@]}"
     echo
     echo "feature backbone: $FEAT_BACKBONE"
+    [ "$PRECISION" = f32 ] || { echo; echo "precision: $PRECISION (glad-train mixed precision, glad-denoise and glad-features in $PRECISION)"; }
     if [ -n "$VIT" ]; then
         echo
         echo "features: the ViT $VIT fine-tuned per class (GLAD's DINO fine-tuning), epochs:$(for c in ${CLASSES//,/ }; do printf ' %s %s' "$c" "$(cat "$OUT/$c/dino/epochs")"; done)$([ "$DINO_FT" = auto ] && echo " (chosen on synthetic validation, 0..$DINO_MAX: OUT/<class>/dino/val.tsv)")"

@@ -223,6 +223,63 @@ static void refusals(void)
     glad_unet_free(u);
 }
 
+/* glad_unet_profile: off by default, one row per op with its calls, the
+ * flops add up to glad_unet_forward_flops, the output unchanged by it, a new
+ * graph starts a new table, turning it on again zeroes it */
+static void profile(void)
+{
+    glad_unet_config c;
+    glad_unet_config_default(&c, 16, 1);
+    c.base = 32; c.nmults = 2; c.mults[0] = 1; c.mults[1] = 2; c.num_res_blocks = 1; c.heads = 2; c.nattn = 1; c.attn_res[0] = 8;
+    glad_unet *u;
+    CHECK(glad_unet_create(&u, &c) == 0);
+    glad_unet_init(u, 3);
+    float *w = glad_unet_weights(u);   /* the zero-initialised output layer too: a non-zero output to compare */
+    for (size_t i = 0; i < glad_unet_nparams(u); i++) if (w[i] == 0.0f) w[i] = 1e-2f * (float)((i % 7) - 3);
+    size_t n = 16 * 16;
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float)), *y0 = malloc(n * sizeof(float)), t[2] = {5, 700};
+    for (size_t i = 0; i < n; i++) x[i] = sinf((float)i * 0.11f);
+    CHECK(glad_unet_forward(u, y0, x, t, 1, 0, 0) == 0);
+    CHECKF(glad_unet_profile_rows(u, NULL, 0) == 0, "rows without profiling");
+    glad_unet_profile(u, 1);
+    for (int r = 0; r < 3; r++) CHECK(glad_unet_forward(u, y, x, t, 1, 0, 0) == 0);
+    glad_unet_profile(u, 0);
+    double ny = 0;
+    for (size_t i = 0; i < n; i++) ny += fabs(y0[i]);
+    CHECK(ny > 0 && memcmp(y, y0, n * sizeof(float)) == 0);
+    CHECK(glad_unet_forward(u, y, x, t, 1, 0, 0) == 0);   /* off: not counted */
+    int nr = glad_unet_profile_rows(u, NULL, 0);
+    glad_unet_prof *rows = calloc((size_t)nr + 1, sizeof *rows);
+    CHECK(nr > 20 && glad_unet_profile_rows(u, rows, nr) == nr);
+    double fl = 0, sec = 0;
+    int calls_ok = 1, kinds = 0, conv = 0, attn = 0;
+    for (int i = 0; i < nr; i++) {
+        fl += rows[i].flops; sec += rows[i].seconds;
+        calls_ok &= rows[i].calls == 3 && rows[i].seconds >= 0 && rows[i].kind != NULL;
+        conv += !strcmp(rows[i].kind, "groupnorm+silu>conv3x3") || !strcmp(rows[i].kind, "conv3x3") || !strcmp(rows[i].kind, "conv1x1");
+        attn += !strcmp(rows[i].kind, "attention") && rows[i].H == 64 && rows[i].C == 64;
+        kinds += rows[i].kind && rows[i].kind[0];
+    }
+    CHECKF(calls_ok && kinds == nr, "every row: 3 calls, a kind");
+    CHECKF(fabs(fl - 3 * glad_unet_forward_flops(u)) <= 1e-9 * fl, "flops %g vs 3 x %g", fl, glad_unet_forward_flops(u));
+    CHECKF(sec > 0 && conv > 5 && attn >= 1, "seconds %g, %d convolutions, %d 8x8 attention", sec, conv, attn);
+    /* another batch is another graph: its own table, from zero */
+    glad_unet_profile(u, 1);
+    float *x2 = malloc(2 * n * sizeof(float)), *y2 = malloc(2 * n * sizeof(float));
+    memcpy(x2, x, n * sizeof(float)); memcpy(x2 + n, x, n * sizeof(float));
+    CHECK(glad_unet_forward(u, y2, x2, t, 2, 0, 0) == 0);
+    CHECK(glad_unet_profile_rows(u, rows, nr) == nr && rows[0].calls == 1);
+    int b2 = 0;
+    for (int i = 0; i < nr; i++) b2 += !strcmp(rows[i].kind, "conv3x3") && rows[i].B == 2;
+    CHECK(b2 > 0);
+    /* on again: zeroed */
+    glad_unet_profile(u, 1);
+    CHECK(glad_unet_forward(u, y2, x2, t, 2, 0, 0) == 0);
+    CHECK(glad_unet_profile_rows(u, rows, nr) == nr && rows[nr - 1].calls == 1);
+    free(rows); free(x); free(y); free(y0); free(x2); free(y2);
+    glad_unet_free(u);
+}
+
 int main(void)
 {
     const char *sh = check_shared();
@@ -232,5 +289,6 @@ int main(void)
     } else SKIP("../shared absent: UNet parity with the official fixtures not checked");
     finite_differences();
     refusals();
+    profile();
     return check_done();
 }

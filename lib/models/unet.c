@@ -8,6 +8,7 @@
  * backward pass replays it in reverse. */
 #include <errno.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,9 @@ struct glad_unet {
     double *dws;                      /* GroupNorm+SiLU backward partial sums */
     size_t dws_n, dws_need;
     glad_bf16_cache *bc;              /* bf16 weights of inference passes (nn/bf16.h), cleared by glad_unet_weights */
+    int prof_on;                      /* glad_unet_profile: time every forward op */
+    double *prof_s;                   /* seconds per tape op (prof_n entries) */
+    int *prof_calls, prof_n;
 };
 
 /* ------------------------------------------------------------ construction */
@@ -362,6 +366,7 @@ void glad_unet_free(glad_unet *u)
     if (!u) return;
     for (int i = 0; i < u->np; i++) free(u->p[i].name);
     free(u->p); free(u->w); free(u->g); free(u->blk); free(u->tape); free(u->nodes); free(u->ws); free(u->dws);
+    free(u->prof_s); free(u->prof_calls);
     free(u->mem);
     glad_bf16_cache_free(u->bc);
     free(u);
@@ -380,17 +385,22 @@ int glad_unet_param_count(const glad_unet *u) { return u->np; }
 const glad_param *glad_unet_param(const glad_unet *u, int i) { return i >= 0 && i < u->np ? &u->p[i] : NULL; }
 size_t glad_unet_arena_peak(const glad_unet *u) { return u->peak * sizeof(float); }
 
+/* multiply-adds x 2 of one forward op (direct convolution count) */
+static double op_flops(const tape_op *t)
+{
+    if (t->op == OP_CONV) {
+        int Ho = (t->H + 2 * t->pad - t->k) / t->stride + 1, Wo = (t->W + 2 * t->pad - t->k) / t->stride + 1;
+        return 2.0 * t->B * t->OC * Ho * Wo * t->C * t->k * t->k;
+    }
+    if (t->op == OP_LINEAR) return 2.0 * t->B * t->C * t->OC;
+    if (t->op == OP_ATTN) return 4.0 * t->B * t->C * (double)t->T * t->T;
+    return 0;
+}
+
 double glad_unet_forward_flops(const glad_unet *u)
 {
     double f = 0;
-    for (int i = 0; i < u->ntape; i++) {
-        const tape_op *t = &u->tape[i];
-        if (t->op == OP_CONV) {
-            int Ho = (t->H + 2 * t->pad - t->k) / t->stride + 1, Wo = (t->W + 2 * t->pad - t->k) / t->stride + 1;
-            f += 2.0 * t->B * t->OC * Ho * Wo * t->C * t->k * t->k;
-        } else if (t->op == OP_LINEAR) f += 2.0 * t->B * t->C * t->OC;
-        else if (t->op == OP_ATTN) f += 4.0 * t->B * t->C * (double)t->T * t->T;
-    }
+    for (int i = 0; i < u->ntape; i++) f += op_flops(&u->tape[i]);
     return f;
 }
 
@@ -852,9 +862,58 @@ static int run(glad_unet *u, const float *x, const float *t, uint64_t seed)
 {
     int cache = !u->gtrain && glad_precision_get() == GLAD_PREC_BF16 && (u->bc || (u->bc = glad_bf16_cache_new()));
     glad_bf16_cache *prev = cache ? glad_bf16_cache_use(u->bc) : NULL;
-    for (int i = 0; i < u->ntape; i++) forward_op(u, &u->tape[i], D(u->tape[i].y), x, t, seed, 0);
+    if (u->prof_on && u->prof_n != u->ntape) {
+        /* a new graph: its own table (on failure the pass runs unprofiled) */
+        free(u->prof_s); free(u->prof_calls);
+        u->prof_s = calloc((size_t)u->ntape, sizeof(double));
+        u->prof_calls = calloc((size_t)u->ntape, sizeof(int));
+        u->prof_n = u->prof_s && u->prof_calls ? u->ntape : 0;
+    }
+    int prof = u->prof_on && u->prof_n == u->ntape;
+    for (int i = 0; i < u->ntape; i++) {
+        double t0 = prof ? omp_get_wtime() : 0;
+        forward_op(u, &u->tape[i], D(u->tape[i].y), x, t, seed, 0);
+        if (prof) { u->prof_s[i] += omp_get_wtime() - t0; u->prof_calls[i]++; }
+    }
     if (cache) glad_bf16_cache_use(prev);
     return 0;
+}
+
+void glad_unet_profile(glad_unet *u, int on)
+{
+    u->prof_on = on != 0;
+    if (on && u->prof_n) {
+        memset(u->prof_s, 0, sizeof(double) * (size_t)u->prof_n);
+        memset(u->prof_calls, 0, sizeof(int) * (size_t)u->prof_n);
+    }
+}
+
+int glad_unet_profile_rows(const glad_unet *u, glad_unet_prof *rows, int max)
+{
+    if (!u->gvalid || u->prof_n != u->ntape) return 0;
+    int n = 0;
+    for (int i = 0; i < u->ntape; i++) {
+        const tape_op *t = &u->tape[i];
+        if (!u->prof_calls[i]) continue;
+        if (rows && n < max) {
+            glad_unet_prof *r = &rows[n];
+            static const char *const names[] = {"input", "time embedding", "conv", "groupnorm", "groupnorm+silu", "silu", "linear",
+                                                "add", "add embedding", "avgpool", "upsample", "concat", "attention", "dropout"};
+            r->kind = names[t->op];
+            if (t->op == OP_CONV)
+                r->kind = t->k == 1 ? "conv1x1" : t->pre >= 0 ? "groupnorm+silu>conv3x3" : t->stride == 2 ? "conv3x3/2" : "conv3x3";
+            if (t->op == OP_GNSILU && t->fused) r->kind = "groupnorm+silu (statistics)";
+            r->B = t->B; r->C = t->C; r->OC = t->OC;
+            /* the tape keeps H*W in H for GroupNorm, elementwise and embedding ops */
+            r->H = t->H; r->W = t->W ? t->W : 1;
+            if (t->op == OP_ATTN) { r->H = t->T; r->W = 1; }
+            r->seconds = u->prof_s[i];
+            r->flops = op_flops(t) * u->prof_calls[i];
+            r->calls = u->prof_calls[i];
+        }
+        n++;
+    }
+    return n;
 }
 
 int glad_unet_forward(glad_unet *u, float *eps, const float *x, const float *t, int B, int train, uint64_t seed)

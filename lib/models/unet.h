@@ -103,6 +103,22 @@ int glad_unet_encode(glad_unet *u, const float *x, const float *t, int B, float 
  * about 3 times this. */
 double glad_unet_forward_flops(const glad_unet *u);
 
+/* A profile of forward passes (for benchmarks; off by default): when on,
+ * every op of the forward is timed (wall seconds, omp_get_wtime, so an op's
+ * OpenMP threads count once) and its times add up until the graph changes
+ * (another batch or mode). Turning it on zeroes the table; off keeps it. */
+typedef struct {
+    const char *kind;     /* "conv3x3", "groupnorm+silu>conv3x3" (fused), "conv1x1", "attention", ... */
+    int B, C, H, W, OC;   /* input batch, channels, plane (H*W in H, W 1, for ops on flat planes; tokens for attention), output channels */
+    double seconds;       /* summed over calls */
+    double flops;         /* as glad_unet_forward_flops counts them, summed over calls (0: not counted) */
+    int calls;
+} glad_unet_prof;
+void glad_unet_profile(glad_unet *u, int on);
+/* The rows of ops that ran since profiling was turned on, in network order,
+ * at most max written; returns their number (rows may be NULL). */
+int glad_unet_profile_rows(const glad_unet *u, glad_unet_prof *rows, int max);
+
 /* Bytes of the activation buffer planned for the last forward (and, in
  * training, the backward that follows). */
 size_t glad_unet_arena_peak(const glad_unet *u);

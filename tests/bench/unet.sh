@@ -5,7 +5,8 @@
 # and ONNX Runtime (the same network exported by tests/ref/ort_export.py,
 # opset 14, run by tests/bench/ort_run.js: CPU provider, 2 intra-op threads)
 # on the same weights and 2 threads in the same run; glad in bf16 too where
-# the CPU has AVX512_BF16; sgemm GFLOP/s as the machine's practical peak.
+# the CPU has AVX512_BF16; sgemm GFLOP/s as the machine's practical peak;
+# then a per-layer profile of one DDIM step (batch-1 forward) at 256.
 # Each figure is the fastest of its repetitions and of GLAD_BENCH_ROUNDS
 # (default 3) alternating rounds. GFLOP/s are "effective": the
 # FLOPs of direct convolutions per second (Winograd does 2.25x fewer
@@ -67,3 +68,7 @@ for S in 128 256; do
         printf "   DDAD-S %dx%d: activations of a batch-8 training step %d MB\n", S, S, mem8 }'
     rm -f "$T"/c*.txt "$T"/p*.txt "$T"/o*.txt "$T"/u.onnx
 done
+# where the time of one DDIM step goes (issue #19): every layer of a batch-1
+# forward at 256 timed, by kind and the slowest ones, f32 and bf16
+echo "   per-layer profile (unet_bench --profile 256 32 2; per-op timing adds a little):"
+OMP_NUM_THREADS=2 "$B/bench/unet_bench" --profile 256 32 2 | sed 's/^/   /'

@@ -3,7 +3,10 @@
  * sgemm on 2048^2 as the machine's practical peak. Weights are written to a
  * safetensors file so the PyTorch reference runs the identical network.
  * Also the activation memory of a batch-8 training step.
- *   unet_bench SIZE BASE HEADS WEIGHTS_OUT   (prints key=value lines) */
+ *   unet_bench SIZE BASE HEADS WEIGHTS_OUT   (prints key=value lines)
+ * and where the time of one DDIM step (one batch-1 forward) goes, per layer
+ * kind and for the slowest layers, in f32 and (where the CPU has it) bf16:
+ *   unet_bench --profile SIZE BASE HEADS */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +23,74 @@
 static glad_unet *U;
 static void noise_fn(void *ctx, int b, int k, float *out, size_t n) { (void)ctx; for (size_t i = 0; i < n; i++) out[i] = (float)((i * 2654435761u + b * 97 + k) % 1000) / 500.0f - 1.0f; }
 
+/* the profile of REPS batch-1 forwards in the process's precision into rows (max NR) */
+#define NR 512
+static int profile_pass(const float *x, float *e, const float *t, glad_unet_prof *rows)
+{
+    enum { REPS = 5 };
+    glad_unet_forward(U, e, x, t, 1, 0, 0);   /* graph, arena, bf16 weight cache */
+    glad_unet_profile(U, 1);
+    for (int r = 0; r < REPS; r++) glad_unet_forward(U, e, x, t, 1, 0, 0);
+    glad_unet_profile(U, 0);
+    int n = glad_unet_profile_rows(U, rows, NR);
+    for (int i = 0; i < n && i < NR; i++) { rows[i].seconds /= REPS; rows[i].flops /= REPS; }
+    return n < NR ? n : NR;
+}
+
+static int profile(int S, int base, int heads)
+{
+    glad_unet_config cfg;
+    glad_unet_config_default(&cfg, S, 3);
+    cfg.base = base; cfg.heads = heads;
+    if (glad_unet_create(&U, &cfg)) { fprintf(stderr, "cannot build\n"); return 1; }
+    glad_unet_init(U, 1);
+    float *w = glad_unet_weights(U);
+    for (size_t i = 0; i < glad_unet_nparams(U); i++) if (w[i] == 0) w[i] = 1e-3f * (float)((i % 13) - 6);
+    size_t per = (size_t)3 * S * S;
+    float *x = malloc(per * sizeof(float)), *e = malloc(per * sizeof(float)), t[1] = {500};
+    static glad_unet_prof f[NR], b[NR];
+    if (!x || !e) return 1;
+    for (size_t i = 0; i < per; i++) x[i] = (float)((i * 7919) % 2000) / 1000.0f - 1.0f;
+    int nf = profile_pass(x, e, t, f), nb = 0;
+    if (glad_precision_set(GLAD_PREC_BF16) == 0) { nb = profile_pass(x, e, t, b); glad_precision_set(GLAD_PREC_F32); }
+    if (nb && nb != nf) { fprintf(stderr, "profiles differ in length\n"); return 1; }
+    double tf = 0, tb = 0;
+    for (int i = 0; i < nf; i++) { tf += f[i].seconds; tb += nb ? b[i].seconds : 0; }
+    printf("one DDIM step (batch-1 forward) at %dx%d, base %d, %d heads: f32 %.1f ms%s", S, S, base, heads, 1e3 * tf, nb ? "" : "\n");
+    if (nb) printf(", bf16 %.1f ms (%.2fx)\n", 1e3 * tb, tf / tb);
+    /* by kind, in order of f32 time */
+    const char *kinds[32]; double kf[32] = {0}, kb[32] = {0}, kfl[32] = {0}; int kn[32] = {0}, nk = 0;
+    for (int i = 0; i < nf; i++) {
+        int k = 0;
+        while (k < nk && strcmp(kinds[k], f[i].kind)) k++;
+        if (k == nk) { if (nk == 32) continue; kinds[nk++] = f[i].kind; }
+        kf[k] += f[i].seconds; kb[k] += nb ? b[i].seconds : 0; kfl[k] += f[i].flops; kn[k]++;
+    }
+    printf("  %-28s %5s %9s %6s %9s %6s %8s %8s\n", "kind", "ops", "f32 ms", "%", "bf16 ms", "%", "f32 GF/s", "bf16 GF/s");
+    for (int done = 0; done < nk; done++) {
+        int k = -1;
+        for (int j = 0; j < nk; j++) if (kn[j] && (k < 0 || kf[j] > kf[k])) k = j;
+        printf("  %-28s %5d %9.2f %5.1f%% %9.2f %5.1f%% %8.0f %8.0f\n", kinds[k], kn[k], 1e3 * kf[k], 100 * kf[k] / tf, 1e3 * kb[k],
+               nb ? 100 * kb[k] / tb : 0.0, kfl[k] / kf[k] / 1e9, nb && kb[k] > 0 ? kfl[k] / kb[k] / 1e9 : 0.0);
+        kn[k] = 0;
+    }
+    /* the slowest layers in f32, with their bf16 time */
+    printf("  slowest layers (input B,C,HxW -> OC):\n");
+    for (int r = 0; r < 12 && r < nf; r++) {
+        int m = -1;
+        for (int i = 0; i < nf; i++) if (f[i].calls && (m < 0 || f[i].seconds > f[m].seconds)) m = i;
+        printf("  %3d %-28s %d,%d,%dx%d -> %d  f32 %.2f ms  bf16 %.2f ms\n", m, f[m].kind, f[m].B, f[m].C, f[m].H, f[m].W, f[m].OC,
+               1e3 * f[m].seconds, nb ? 1e3 * b[m].seconds : 0.0);
+        f[m].calls = 0;
+    }
+    glad_unet_free(U);
+    free(x); free(e);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && !strcmp(argv[1], "--profile")) return profile(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
     if (argc < 5) { fprintf(stderr, "usage: unet_bench SIZE BASE HEADS WEIGHTS_OUT\n"); return 2; }
     int S = atoi(argv[1]), base = atoi(argv[2]), heads = atoi(argv[3]);
     printf("sgemm_gflops=%.1f\n", bench_sgemm_gflops());

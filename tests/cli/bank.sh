@@ -59,4 +59,20 @@ check "replace with --v 1 and no recon: 'recon' missing" sh -c "test $rc = 1 && 
 glad-encode "$T/demo" --split train | glad-features --model "$T/m.model" --input image --layers 0 > "$T/l0.msgpack"
 glad-score --bank "$T/b.safetensors" --bank-mode replace --layers 1 "$T/l0.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "the bank's layer missing in the record: exit 1" sh -c "test $rc = 1 && grep -q \"'feat.image.1' missing\" '$T/err'"
+# more feature layers than a bank holds (16), without --layers: refused, not cut
+if /usr/bin/python3 -c 'import msgpack_numpy' 2>/dev/null; then
+    /usr/bin/python3 - "$T/many.msgpack" <<'PYEOF'
+import sys, numpy as np
+sys.path.insert(0, "formats/python")
+from gladstream import write
+r = {"id": "c/train/good/0", "class": "c", "split": "train", "label": 0, "defect": "good"}
+for k in range(17):
+    r[f"feat.image.{k}"] = np.ones((4, 2, 2), np.float32)
+write(sys.argv[1], {"glad": 1, "history": []}, [r])
+PYEOF
+    status 1 "17 feature layers without --layers" glad-bank -o "$T/many.safetensors" "$T/many.msgpack"
+    check "... says so, names the record, leaves no file" sh -c "grep -q \"c/train/good/0.*more than 16\" '$T/.stderr' && test ! -e '$T/many.safetensors'"
+    glad-bank --layers 3,16 -o "$T/two.safetensors" "$T/many.msgpack"
+    check "... two of them chosen with --layers: a bank" test -s "$T/two.safetensors"
+else skip "python3-msgpack-numpy not installed: the 17-layer refusal not checked"; fi
 done_tests
