@@ -40,9 +40,11 @@ for S in 224 512; do
     awk -v S=$S -v cb="$(get blocks_images_per_s "$T/c.txt")" -v pb="$(get blocks_images_per_s "$T/p.txt")" \
         -v ob="$(get forward_b1_s "$T/o.txt")" -v of="$(get forward_b1_s "$T/of.txt")" \
         -v gb="$(get blocks_gflops "$T/c.txt")" -v cf="$(get forward_images_per_s "$T/c.txt")" \
-        -v pf="$(get forward_images_per_s "$T/p.txt")" -v gf="$(get forward_gflops "$T/c.txt")" 'BEGIN {
+        -v pf="$(get forward_images_per_s "$T/p.txt")" -v gf="$(get forward_gflops "$T/c.txt")" -v bs="$(get blocks_bf16_s "$T/c.txt")" 'BEGIN {
         ort = ob != "" ? sprintf(" ORT %.2f img/s", 1 / ob) : ""; ortr = ob != "" ? sprintf("%.2fx ORT, ", cb * ob) : ""
         printf "   MobileNetV2 %dx%d (OMP_WAIT_POLICY=%s) blocks 0-16: glad %.2f img/s%s torch %.2f img/s (%s%.2fx torch, %.1f GFLOP/s)\n", S, S, ENVIRON["OMP_WAIT_POLICY"], cb, ort, pb, ortr, cb / pb, gb
         ort = of != "" ? sprintf(" ORT %.2f img/s", 1 / of) : ""; ortr = of != "" ? sprintf("%.2fx ORT, ", cf * of) : ""
+        if (bs != "") printf "   MobileNetV2 %dx%d blocks 0-16 bf16: glad %.2f img/s (%.2fx glad f32, %s%.2fx torch f32)\n", S, S, 1 / bs, 1 / (bs * cb), ob != "" ? sprintf("%.2fx ORT, ", ob / bs) : "", 1 / (bs * pb)
+        else printf "   MobileNetV2 %dx%d blocks 0-16 bf16: skipped (no AVX512_BF16, or GLAD_NO_BF16 set)\n", S, S
         if (cf != "") printf "   MobileNetV2 %dx%d full forward: glad %.2f img/s%s torch %.2f img/s (%s%.2fx torch, %.1f GFLOP/s)\n", S, S, cf, ort, pf, ortr, cf / pf, gf }'
 done

@@ -16,6 +16,11 @@ for S in 224 512; do
     awk -v S=$S -v c="$(get s${S}_images_per_s "$T/c.txt")" -v p="$(get s${S}_images_per_s "$T/p.txt")" \
         -v gf="$(get s${S}_gflops "$T/c.txt")" -v e="$(get s${S}_rel_err "$T/p.txt")" 'BEGIN {
         printf "   ViT-S/8 %dx%d: glad %.3f img/s torch %.3f img/s (%.2fx, glad %.0f GFLOP/s; block-12 rel err vs torch %s)\n", S, S, c, p, c / p, gf, e }'
+    # bf16 (issue #19: >= 2x glad's f32), alternating with f32 in vit_bench
+    bf=$(get s${S}_bf16_images_per_s "$T/c.txt")
+    if [ -n "$bf" ]; then awk -v S=$S -v b="$bf" -v c="$(get s${S}_images_per_s "$T/c.txt")" -v p="$(get s${S}_images_per_s "$T/p.txt")" 'BEGIN {
+        printf "   ViT-S/8 %dx%d bf16: glad %.3f img/s (%.2fx glad f32, %.2fx torch f32)\n", S, S, b, b / c, b / p }'
+    else echo "   ViT-S/8 ${S}x$S bf16: skipped (no AVX512_BF16, or GLAD_NO_BF16 set)"; fi
 done
 echo "   ViT-S/8 glad peak RSS $(get peak_rss_mb "$T/c.txt") MB (weights, their file and the 512x512 forward)"
 # one thread as well: on a loaded machine two spinning OpenMP threads measure the

@@ -97,6 +97,18 @@ bash "$R/run.sh" --data "$T/demo8" --classes pill --size 32 --steps 2 --batch 2 
 check "run.sh --denoise: glad-denoise ran that strategy" sh -c "glad-info -s '$T/run-fixed/pill/scored.msgpack' | grep 'glad-denoise' | grep -q -- '--steps 150 --skip 25' &&
     ! glad-info -s '$T/run-fixed/pill/scored.msgpack' | grep 'glad-denoise' | grep -q -- '--ads'"
 status 2 "run.sh: --denoise with --tune" bash "$R/run.sh" --data "$T/demo8" --denoise '--steps 150' --tune --out "$T/x"
+# run.sh --precision bf16: training, denoising and features in bf16 (issue #19)
+status 2 "run.sh: --precision fp16" bash "$R/run.sh" --data "$T/demo8" --precision fp16 --out "$T/x"
+if grep -q avx512_bf16 /proc/cpuinfo && [ -z "${GLAD_NO_BF16:-}" ] && [ -z "${GLAD_NO_AVX512:-}" ]; then
+    bash "$R/run.sh" --data "$T/demo8" --classes pill --size 32 --steps 2 --batch 2 --denoise '--steps 150 --skip 25' \
+        --precision bf16 --out "$T/run-bf16" > "$T/run-bf16.md" 2>/dev/null
+    check "run.sh --precision bf16: denoise and features ran in bf16, the table says so" sh -c "
+        test \$(glad-info -s '$T/run-bf16/pill/scored.msgpack' | grep -E 'glad-(denoise|features)' | grep -c -- '--precision bf16') = 2 &&
+        grep -q '^precision: bf16' '$T/run-bf16.md' && ! grep -q '^precision' '$T/run.md'"
+    check "run.sh --precision bf16: the model was trained in mixed precision" sh -c "grep -aq 'train.precision' '$T/run-bf16/pill/model'"
+else
+    status 1 "run.sh --precision bf16 without AVX512_BF16" bash "$R/run.sh" --data "$T/demo8" --classes pill --size 32 --steps 2 --batch 2 --precision bf16 --out "$T/x"
+fi
 # demo-tune.sh: one tune.sh per class, the row with the best mean validation criterion
 glad-synth --make-dataset "$T/demo2t" --classes fabric,pill --size 32 --train 8 --test-good 2 --test-defect 1
 bash "$R/demo-tune.sh" --data "$T/demo2t" --size 32 --steps 2 --batch 2 --grid quick --peek --out "$T/dtune" > "$T/dtune.md" 2>/dev/null
