@@ -203,6 +203,12 @@ val_row() {
             for (i = 1; i <= 3; i++) if (m[i] ~ /^[0-9.eE+-]+$/) { c += m[i]; n++ } else m[i] = "null"
             printf "%s\t%s\t%s\t%s\t%.6f\n", pre, m[1], m[2], m[3], n ? c / n : -1 }'
 }
+# best_row TSV [COLUMN]: the data row of TSV (a header line first) with the highest
+# criterion in COLUMN (default the last), the first of equal ones; empty when no row
+# has one (val_row's -1: no metric defined) -- tune.sh's grid and bank stage, adapt_choose
+best_row() {
+    awk -F'\t' -v c="${2:-0}" 'NR > 1 { v = c ? $c : $NF; if (v + 0 >= 0 && (l == "" || v + 0 > b)) { b = v + 0; l = $0 } } END { print l }' "$1"
+}
 # tune_note IN OUT: IN with tune.sh's history entry (how the knobs were chosen)
 tune_note() { perl "$ROOT/recipes/history-note.pl" tune.sh "$TUNE_VERSION" "${TUNE_NOTE[@]}" < "$1" > "$2.tmp" && mv "$2.tmp" "$2"; }
 
@@ -242,7 +248,8 @@ adapt_choose() {
         val_row "$k" < "$dir/val-feat$k.scored.msgpack" >> "$dir/val.tsv.tmp"
     done
     mv "$dir/val.tsv.tmp" "$dir/val.tsv"
-    awk -F'\t' 'NR > 1 && (NR == 2 || $5 > b) { b = $5; k = $1 } END { print k }' "$dir/val.tsv"
+    k=$(best_row "$dir/val.tsv" 5 | cut -f1)
+    echo "${k:-0}"
 }
 # adapt_md WHAT NAME DIR K HOW: the choice as a markdown table (like tune.sh's)
 adapt_md() {

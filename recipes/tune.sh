@@ -147,7 +147,7 @@ grid() {
 }
 grid val "$OUT/val.msgpack"
 # the choice: the highest criterion; ties keep the earlier configuration
-best=$(awk -F'\t' 'NR > 1 && $NF > b { b = $NF; l = $0 } END { print l }' "$OUT/val-grid.tsv")
+best=$(best_row "$OUT/val-grid.tsv")
 [ -n "$best" ] || { echo "tune.sh: no configuration has validation metrics" >&2; exit 1; }
 IFS=$'\t' read -r C_STRAT C_LAYERS C_SCORE C_I C_P C_PRO C_CRIT <<< "$best"
 for s in "${STRATS[@]}"; do [ "${s%%|*}" = "$C_STRAT" ] && C_DEN=${s#*|}; done
@@ -173,7 +173,7 @@ if [ "$BANK_STAGE" = 1 ] || { [ -n "$BANK_MODE" ] && [ "$BANK_MODE" != none ]; }
         mv "$OUT/val-bank.tsv.tmp" "$OUT/val-bank.tsv"
         echo "$key" > "$OUT/val-bank.tsv.key"
     fi
-    IFS=$'\t' read -r C_BANK C_I C_P C_PRO C_CRIT_ALL <<< "$(awk -F'\t' 'NR > 1 && (NR == 2 || $NF > b) { b = $NF; l = $0 } END { print l }' "$OUT/val-bank.tsv")"
+    IFS=$'\t' read -r C_BANK C_I C_P C_PRO C_CRIT_ALL <<< "$(best_row "$OUT/val-bank.tsv")"
 fi
 BANK_SCORE=""
 [ "$C_BANK" = none ] || BANK_SCORE=" --bank $OUT/bank.safetensors --bank-mode $C_BANK"

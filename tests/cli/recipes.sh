@@ -21,6 +21,11 @@ small=(--data "$T/demo" --class pill --size 32 --steps 2 --batch 2)
 ) 2>/dev/null
 check "cache: same command and input ran once, a changed input reran" test "$(wc -l < "$T/count")" = 2
 check "cache: output follows the input" test "$(cat "$T/c.out")" = b
+# best_row (lib.sh): the highest criterion, the first on ties, rows without one (-1) never
+printf 'name\tcrit\na\t0.5\nb\t0.7\nc\t0.7\nd\t-1\n' > "$T/rows.tsv"
+printf 'name\tcrit\tx\na\t-1\t9\nb\t-1\t1\n' > "$T/none.tsv"
+check "best_row: highest, first of equal ones, by column, none without a criterion" bash -c ". '$R/lib.sh' 2>/dev/null; test \"\$(best_row '$T/rows.tsv' | cut -f1)\" = b &&
+    test \"\$(best_row '$T/none.tsv' 3 | cut -f1)\" = a && test -z \"\$(best_row '$T/none.tsv' 2)\""
 bash "$R/ablation-components.sh" "${small[@]}" --out "$T/abl" > "$T/abl.md" 2> "$T/abl.err"
 check "components table: 5 rows" test "$(grep -c '^| .* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/abl.md")" = 5
 check "components table: numbers" grep -q '^| full (ADS + ATP + SAFF) | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/abl.md"
