@@ -68,6 +68,26 @@ int main(void)
     double err = 0;
     for (int p = 0; p < HW; p++) err = fmax(err, fabs(D[p] - brute(q, HW, p, C, maps, 2, HW)));
     CHECKF(err < 1e-5, "query vs brute force: %g", err);
+    /* a large map against a bank of 600 vectors: the similarity matrix goes in
+     * blocks of query rows (16384 at a time here) and column tiles (256, 256, 88);
+     * every position still finds its nearest vector */
+    {
+        enum { C4 = 4, BH = 20, BW = 30, QH = 200, QW = 330 };
+        size_t qn = (size_t)QH * QW;
+        float *bm = malloc(sizeof(float) * C4 * BH * BW), *qm = malloc(sizeof(float) * C4 * qn), *Dq = malloc(sizeof(float) * qn);
+        const char *one[1] = {"big"};
+        glad_bank bb;
+        randn(bm, (size_t)C4 * BH * BW, 11); randn(qm, (size_t)C4 * qn, 12);
+        CHECK(glad_bank_init(&bb, 1, one) == 0 && glad_bank_add(&bb, 0, bm, C4, BH, BW, 1 << 20) == 0);
+        CHECK(glad_bank_query(Dq, &bb, 0, qm, C4, QH, QW) == 0);
+        const float *bmaps[1] = {bm};
+        double e = 0;
+        for (size_t p = 0; p < qn; p += 3) e = fmax(e, fabs(Dq[p] - brute(qm, qn, (int)p, C4, bmaps, 1, BH * BW)));
+        e = fmax(e, fabs(Dq[qn - 1] - brute(qm, qn, (int)qn - 1, C4, bmaps, 1, BH * BW)));
+        CHECKF(e < 1e-5, "blocked query (%zu positions) vs brute force: %g", qn, e);
+        glad_bank_free(&bb);
+        free(bm); free(qm); free(Dq);
+    }
     /* a map's own positions are at distance ~0 */
     CHECK(glad_bank_query(D, &b, 0, m1, C, H, W) == 0);
     err = 0;

@@ -158,24 +158,34 @@ int glad_bank_query(float *D, const glad_bank *b, int i, const float *f, int C, 
     if (C != b->C[i]) return glad_fail(GLAD_ESHAPE, "layer '%s' has %d channels, the bank %d", b->layer[i], C, b->C[i]);
     size_t hw = (size_t)h * w;
     int64_t nb = b->n[i];
-    /* columns of the similarity matrix in tiles so that hw x tile floats stay ~16 MB */
+    /* the similarity matrix in blocks of rows x tile floats, ~16 MB: columns
+     * (bank vectors) in tiles of at least 256 for the GEMM's sake, and as many
+     * query rows as then fit (a 512x512 map no longer takes 256 columns of all
+     * its rows at once, 270 MB) */
     int64_t tile = (int64_t)((4u << 20) / hw);
     if (tile < 256) tile = 256;
     if (tile > nb) tile = nb;
-    float *q = malloc(sizeof(float) * hw * C), *S = malloc(sizeof(float) * hw * (size_t)tile);
+    size_t rows = (size_t)((4u << 20) / tile);
+    if (rows < 1) rows = 1;
+    if (rows > hw) rows = hw;
+    float *q = malloc(sizeof(float) * hw * C), *S = malloc(sizeof(float) * rows * (size_t)tile);
     if (!q || !S) { free(q); free(S); return glad_fail(GLAD_ENOMEM, "bank query of [%d,%d,%d]", C, h, w); }
     for (size_t p = 0; p < hw; p++) { normalized_row(q + p * C, f, hw, p, C); D[p] = -INFINITY; }
-    for (int64_t j0 = 0; j0 < nb; j0 += tile) {
-        int m = (int)(nb - j0 < tile ? nb - j0 : tile);
-        /* S (hw x m) = q (hw x C) . bank[j0:j0+m]^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)hw, m, C, 1.0f, q, C, b->x[i] + (size_t)j0 * C, C, 0.0f, S, m);
-        // rows are independent
-        #pragma omp parallel for schedule(static) if (hw * (size_t)m > 65536)
-        for (size_t p = 0; p < hw; p++) {
-            const float *r = S + p * m;
-            float best = D[p];
-            for (int j = 0; j < m; j++) if (r[j] > best) best = r[j];
-            D[p] = best;
+    for (size_t p0 = 0; p0 < hw; p0 += rows) {
+        size_t nr = hw - p0 < rows ? hw - p0 : rows;
+        for (int64_t j0 = 0; j0 < nb; j0 += tile) {
+            int m = (int)(nb - j0 < tile ? nb - j0 : tile);
+            /* S (nr x m) = q[p0:p0+nr] (nr x C) . bank[j0:j0+m]^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, m, C, 1.0f, q + p0 * C, C, b->x[i] + (size_t)j0 * C, C, 0.0f,
+                        S, m);
+            // rows are independent
+            #pragma omp parallel for schedule(static) if (nr * (size_t)m > 65536)
+            for (size_t p = 0; p < nr; p++) {
+                const float *r = S + p * m;
+                float best = D[p0 + p];
+                for (int j = 0; j < m; j++) if (r[j] > best) best = r[j];
+                D[p0 + p] = best;
+            }
         }
     }
     for (size_t p = 0; p < hw; p++) D[p] = 1.0f - D[p];
