@@ -60,11 +60,11 @@ for S in 128 256; do
         if (bf != "") {
             printf "   DDAD-S %dx%d: bf16 forward b1 glad %.3fs (%.2fx glad f32, %s%.2fx torch)\n", S, S, bf, cf / bf, of != "" ? sprintf("%.2fx ORT, ", of / bf) : "", pf / bf
             printf "   DDAD-S %dx%d: bf16 forward b4 per image glad %.4fs (%.2fx glad f32, %s%.2fx torch)\n", S, S, bf4 / 4, cf4 / bf4, of4 != "" ? sprintf("%.2fx ORT, ", of4 / bf4) : "", pf4 / bf4
-            printf "   DDAD-S %dx%d: bf16 DDIM-10 glad %.2f img/s (%.2fx glad f32, %.2fx torch)\n", S, S, bd, bd / cd, bd / pd
+            printf "   DDAD-S %dx%d: bf16 DDIM-10 glad %.2f img/s (%.2fx glad f32, %.2fx torch%s)\n", S, S, bd, bd / cd, bd / pd, of4 != "" ? sprintf(", %.2fx ORT as 10 batch-4 forwards", bd * 10 * of4 / 4) : ""
             if (bt != "") printf "   DDAD-S %dx%d: mixed-precision (bf16) train step b4 glad %.3fs (%.2fx glad f32, %.2fx torch f32)\n", S, S, bt, ct / bt, pt / bt
         } else printf "   DDAD-S %dx%d: bf16 skipped (no AVX512_BF16, or GLAD_NO_BF16 set)\n", S, S
         printf "   DDAD-S %dx%d: train step b4 glad %.3fs torch %.3fs (%.2fx, %.0f effective GFLOP/s, activations %d MB)\n", S, S, ct, pt, pt / ct, gt, mem
-        printf "   DDAD-S %dx%d: DDIM-10 glad %.2f img/s torch %.2f img/s (%.2fx)\n", S, S, cd, pd, cd / pd
+        printf "   DDAD-S %dx%d: DDIM-10 glad %.2f img/s torch %.2f img/s (%.2fx)%s\n", S, S, cd, pd, cd / pd, of4 != "" ? sprintf("; ORT as 10 batch-4 forwards %.2f img/s (%.2fx)", 4 / (10 * of4), cd * 10 * of4 / 4) : ""
         printf "   DDAD-S %dx%d: activations of a batch-8 training step %d MB\n", S, S, mem8 }'
     rm -f "$T"/c*.txt "$T"/p*.txt "$T"/o*.txt "$T"/u.onnx
 done
