@@ -15,7 +15,7 @@ static const char usage[] =
     "L2-normalised vectors).\n"
     "\n"
     "  -o, --output BANK    the bank file (written whole, then renamed into place)\n"
-    "      --layers LIST    layers to keep (default: every feat.<input>.L of the first record)\n"
+    "      --layers LIST    layers to keep (default: every feat.<input>.L of the first record, at most 16)\n"
     "      --input NAME     record tensor the features belong to (default image)\n"
     "      --coreset F      keep the fraction F in (0,1] of each layer's vectors by greedy\n"
     "                       k-center selection (PatchCore's coreset; default 1: all)\n"
