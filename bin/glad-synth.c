@@ -21,6 +21,9 @@ static const char usage[] =
     "      --seed S         results depend on the seed and the record id only\n"
     "      --fg M           auto (GLAD's per-class table, datasets/foreground.tsv) | dark | bright | none\n"
     "      --textures DIR   texture images (e.g. DTD images/); default: built-in procedural textures\n"
+    "      --family F       draem (default: GLAD/DRAEM's, above) | cutpaste | scar: CutPaste's patch of the\n"
+    "                       image itself or thin rotated scar, colour-jittered, pasted elsewhere (a family\n"
+    "                       the ATP training does not see, for validation)\n"
     "      --as-test        replace 'image', set 'mask', label 1 and defect 'synthetic' (a labelled\n"
     "                       synthetic test set; records left normal keep label 0)\n"
     "      --preview PNG    a grid of original | anomalous | mask for the first records\n"
@@ -43,13 +46,13 @@ enum { GO_ON = -1 };
 /* argv -> options: GO_ON, or the exit status */
 static int parse_args(int argc, char **argv, options *o)
 {
-    enum { O_P = 256, O_SEED, O_FG, O_TEX, O_ASTEST, O_PREV, O_PREVN, O_MAKE, O_CLASSES, O_SIZE, O_TRAIN, O_TGOOD, O_TDEF, O_ZSTD };
+    enum { O_P = 256, O_SEED, O_FG, O_TEX, O_ASTEST, O_PREV, O_PREVN, O_MAKE, O_CLASSES, O_SIZE, O_TRAIN, O_TGOOD, O_TDEF, O_ZSTD, O_FAMILY };
     static const struct option lo[] = {
         {"p", required_argument, 0, O_P}, {"seed", required_argument, 0, O_SEED}, {"fg", required_argument, 0, O_FG},
         {"textures", required_argument, 0, O_TEX}, {"as-test", no_argument, 0, O_ASTEST}, {"preview", required_argument, 0, O_PREV},
         {"preview-n", required_argument, 0, O_PREVN}, {"make-dataset", required_argument, 0, O_MAKE}, {"classes", required_argument, 0, O_CLASSES},
         {"size", required_argument, 0, O_SIZE}, {"train", required_argument, 0, O_TRAIN}, {"test-good", required_argument, 0, O_TGOOD},
-        {"test-defect", required_argument, 0, O_TDEF}, {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD},
+        {"test-defect", required_argument, 0, O_TDEF}, {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD}, {"family", required_argument, 0, O_FAMILY},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     glad_synth_record_opts_default(&o->so);
@@ -65,6 +68,10 @@ static int parse_args(int argc, char **argv, options *o)
         case O_SEED: if (cli_parse_int("--seed", optarg, 0, 1L << 62, &seed)) return CLI_USAGE; break;
         case O_FG: if (cli_parse_choice("--fg", optarg, glad_synth_fg_names, &k)) return CLI_USAGE; o->so.fg = (glad_synth_fg)k; break;
         case O_TEX: o->tex_dir = optarg; break;
+        case O_FAMILY:
+            if (cli_parse_choice("--family", optarg, glad_synth_family_names, &k)) return CLI_USAGE;
+            o->so.anomaly.family = (glad_synth_family)k;
+            break;
         case O_ASTEST: o->so.as_test = 1; break;
         case O_PREV: o->preview = optarg; break;
         case O_PREVN: if (cli_parse_int("--preview-n", optarg, 1, 1000, &o->preview_n)) return CLI_USAGE; break;

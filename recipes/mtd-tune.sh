@@ -13,12 +13,14 @@
 #   recipes/mtd-tune.sh --data MTD_TRAIN_ROOT [--out DIR] [--candidates "size:64 size:128 tile:128:32"]
 #                       [--steps N] [--batch N] [--seed S] [--grid full|quick]
 #                       [--backbone auto|unet|mobilenetv2] [--split-file F]
-#                       [--bank [--bank-subsample F]]
+#                       [--bank [--bank-subsample F]] [--val-family draem|cutpaste|scar]
 #
 #   --bank   also run tune.sh's bank stage (the chosen row against a memory bank
 #            of the training tiles' features in each --bank-mode, a random
 #            fraction F of the positions, default 1); candidates are then
 #            compared by the criterion after it
+#   --val-family   tune.sh's validation anomalies (default draem, the ATP
+#            training's own family; cutpaste or scar: CutPaste's, unseen in training)
 #
 # Writes OUT/tuning.md: the command, per candidate its chosen row, validation
 # figures and wall/CPU seconds, every grid row, and the "chosen:" line in the
@@ -29,7 +31,7 @@
 # across candidates are less exact than within one candidate's grid.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-CANDS="size:64" SPLIT="$ROOT/datasets/mtd/split.txt" GRID=full BANK=() BANK_SUB=1
+CANDS="size:64" SPLIT="$ROOT/datasets/mtd/split.txt" GRID=full BANK=() BANK_SUB=1 VFAM=draem
 DATA="" OUT="" STEPS=300 BATCH=8 SEED=1 BACKBONE=${BACKBONE:-auto}
 CMDLINE="recipes/mtd-tune.sh$(printf ' %q' "$@")"
 while [ $# -gt 0 ]; do
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
     --grid) GRID=$2; shift 2 ;;
     --bank) BANK=(--bank); shift ;;
     --bank-subsample) BANK_SUB=$2; shift 2 ;;
+    --val-family) VFAM=$2; shift 2 ;;
     --backbone) BACKBONE=$2; shift 2 ;;
     --split-file) SPLIT=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
@@ -79,7 +82,7 @@ for c in $CANDS; do
     # to stderr and $d.log. A rerun that recomputed nothing keeps the time of the run that did.
     { TIMEFORMAT='%R %U %S'; time bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" \
         --channels 1 --fg none $(cand_opts "$c") --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
-        --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" ${BANK[@]+"${BANK[@]}"} --bank-subsample "$BANK_SUB" --out "$d" > /dev/null 2> >(tee "$d.log" >&3); } 3>&2 2> "$d.time.new"
+        --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" ${BANK[@]+"${BANK[@]}"} --bank-subsample "$BANK_SUB" --val-family "$VFAM" --out "$d" > /dev/null 2> >(tee "$d.log" >&3); } 3>&2 2> "$d.time.new"
     if [ -s "$d.time" ] && ! grep -q '^making' "$d.log"; then rm -f "$d.time.new"; else mv "$d.time.new" "$d.time"; fi
     read -r wall usr sys < <(tail -1 "$d.time")
     crit=$(jq -r '.criterion_value // -1' "$d/tune.json")

@@ -15,7 +15,7 @@
 #                   [--feat-layers LIST] [--image-score R] [--tile N [--overlap P]]
 #                   [--holdout FRAC] [--min-holdout N] [--split-file F] [--fg M]
 #                   [--grid full|quick] [--peek] [--bank] [--bank-mode M]
-#                   [--bank-subsample F]
+#                   [--bank-subsample F] [--val-family F]
 #
 #   --feat-layers, --image-score   fix that knob (it is then not tuned)
 #   --tile N --overlap P           train on N x N tiles, score at the native size
@@ -26,6 +26,12 @@
 #                      other half get a glad-synth anomaly
 #   --fg M             glad-synth foreground mode of the training and validation
 #                      anomalies (default auto; mtd.sh uses none)
+#   --val-family F     the validation anomalies' family: draem (default: glad-synth's
+#                      GLAD/DRAEM synthesis, the one the ATP training uses), or
+#                      cutpaste / scar (glad-synth --family: CutPaste's patch or
+#                      scar of the image itself, which the model never saw in
+#                      training, so a reconstruction is not rewarded for having
+#                      learnt to repair the validation anomalies)
 #   --grid quick       two strategies, two layer sets, two image scores (tests)
 #   --bank             then compare, on the chosen row, scoring against a memory
 #                      bank of the training images' features (glad-bank, random
@@ -45,7 +51,7 @@
 # recipes/history-note.pl adds to the test stream before it is reconstructed).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-HOLDOUT=0.15 MIN_HOLD=4 SPLIT_FILE="" FG=auto PEEK=0
+HOLDOUT=0.15 MIN_HOLD=4 SPLIT_FILE="" FG=auto PEEK=0 VFAM=draem
 KNOBS=1 args=() BANK_STAGE=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -53,6 +59,7 @@ while [ $# -gt 0 ]; do
     --min-holdout) MIN_HOLD=$2; shift 2 ;;
     --split-file) SPLIT_FILE=$2; shift 2 ;;
     --fg) FG=$2; shift 2 ;;
+    --val-family) VFAM=$2; shift 2 ;;
     --grid) args+=(--tune-grid "$2"); shift 2 ;;
     --peek) PEEK=1; shift ;;
     --bank) BANK_STAGE=1; shift ;;
@@ -68,6 +75,10 @@ GRID=$TUNE_GRID
 FIX_LAYERS=$FEAT_LAYERS FEAT_LAYERS=""
 case "$GRID" in full|quick) ;; *) echo "tune.sh: --grid must be full or quick" >&2; exit 2 ;; esac
 awk -v f="$HOLDOUT" 'BEGIN { exit !(f > 0 && f < 1) }' || { echo "tune.sh: --holdout must be in (0,1)" >&2; exit 2; }
+# the validation anomalies' glad-synth family (draem: the option left out, as before)
+case "$VFAM" in draem) VFAM_OPT="" ;; cutpaste|scar) VFAM_OPT=" --family $VFAM" ;;
+    *) echo "tune.sh: --val-family must be draem, cutpaste or scar" >&2; exit 2 ;; esac
+VDESC="a glad-synth anomaly$([ "$VFAM" = draem ] || echo " of CutPaste's $VFAM family")"
 
 # the encoder options of this dataset (MTD: the split list, no classes)
 if [ "$FORMAT" = mtd ]; then
@@ -95,7 +106,7 @@ cached "$OUT/train.msgpack" "{ $rest}$(tile_split) | glad-synth --seed $SEED --f
 # validation: the held-out shard 0/N is shards 0/2N (kept normal) and N/2N (each
 # image given a glad-synth anomaly): disjoint images, both classes present.
 # With --tile the anomaly is put on the whole image, then it is split.
-cached "$OUT/val.msgpack" "$ENC --split train --seed $SEED --shard 0/$((2 * N))$(tile_split); $ENC --split train --seed $SEED --shard $N/$((2 * N)) | glad-synth --as-test --p 1 --seed $VSEED --fg $FG$(tile_split)"
+cached "$OUT/val.msgpack" "$ENC --split train --seed $SEED --shard 0/$((2 * N))$(tile_split); $ENC --split train --seed $SEED --shard $N/$((2 * N)) | glad-synth --as-test --p 1 --seed $VSEED --fg $FG$VFAM_OPT$(tile_split)"
 cached "$OUT/model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
 
 # --- the grid. Strategies: name|glad-denoise options (the first is the recipes'
@@ -180,13 +191,13 @@ BANK_SCORE=""
 cached "$OUT/val-chosen.scored.msgpack" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE$BANK_SCORE $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)"
 cached "$OUT/thresholds.json" "glad-auroc --calibrate @OUT $OUT/val-chosen.scored.msgpack 2> >(grep -v \"have split 'train'\" >&2)"
 pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
-HOW="validation: $NHOLD held-out training normals (shard 0/$N, seed $SEED), half of them with a glad-synth anomaly (seed $VSEED); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE, bank $C_BANK: I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
+HOW="validation: $NHOLD held-out training normals (shard 0/$N, seed $SEED), half of them with $VDESC (seed $VSEED); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE, bank $C_BANK: I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
 VERSION=$(glad-score --version | awk '{ print $NF; exit }')
 {
     echo "# tune.sh: $NAME"
     echo
-    echo "Chosen on synthetic validation only ($NHOLD held-out training normals, half of them given a"
-    echo "glad-synth anomaly; model trained on the other $((n - NHOLD)) normals, $STEPS steps, preset $PRESET,"
+    echo "Chosen on synthetic validation only ($NHOLD held-out training normals, half of them given"
+    echo "$VDESC; model trained on the other $((n - NHOLD)) normals, $STEPS steps, preset $PRESET,"
     echo "features $FEAT_BACKBONE). Criterion: the mean of validation I-AUROC, P-AUROC and AUPRO;"
     echo "ties keep the earlier row. Threshold: glad-auroc --calibrate (target FPR 1 %) on the chosen run."
     echo
@@ -215,14 +226,14 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
 } > "$OUT/tune.md"
 jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers "$C_LAYERS" --arg score "$C_SCORE" \
     --argjson i "${C_I:-null}" --argjson p "${C_P:-null}" --argjson pro "${C_PRO:-null}" \
-    --argjson n "$n" --argjson nhold "$NHOLD" --argjson shards "$N" --argjson seed "$SEED" --argjson vseed "$VSEED" \
+    --argjson n "$n" --argjson nhold "$NHOLD" --argjson shards "$N" --argjson seed "$SEED" --argjson vseed "$VSEED" --arg vdesc "$VDESC" \
     --arg backbone "$FEAT_BACKBONE" --arg preset "$PRESET" --argjson steps "$STEPS" --arg how "$HOW" \
     --slurpfile thr "$OUT/thresholds.json" --arg bank "$C_BANK" --arg banksub "${BANK_SUBSAMPLE:-1}" --argjson crit "$C_CRIT_ALL" \
     --rawfile grid "$OUT/val-grid.tsv" '{
       name: $name, how: $how,
       criterion: "mean of validation I-AUROC, P-AUROC, AUPRO (defined ones); ties keep the earlier configuration",
       validation: { train_normals: $n, held_out: $nhold, holdout_rule: ("shard 0/" + ($shards|tostring) + " of the seed-\($seed) shuffle"),
-                    anomalies: ("shard \($shards)/\(2 * $shards) of the hold-out with a glad-synth anomaly (seed \($vseed)), shard 0/\(2 * $shards) kept normal") },
+                    anomalies: ("shard \($shards)/\(2 * $shards) of the hold-out with \($vdesc) (seed \($vseed)), shard 0/\(2 * $shards) kept normal") },
       model: { preset: $preset, steps: $steps, loss: "atp", trained_on: ($n - $nhold) },
       features: $backbone,
       choice: { strategy: $strat, denoise: $den, layers: $layers, image_score: $score, bank_mode: $bank, bank_subsample: $banksub },

@@ -81,9 +81,71 @@ static void on_records(void)
     glad_record_free(&a); glad_record_free(&b); glad_record_free(&r);
 }
 
+/* CutPaste's family: deterministic, only the mask changes, the mask inside
+ * the foreground, the pasted pixels the image's own (jittered by at most
+ * 10 % each for brightness, contrast and saturation), sizes as the paper's,
+ * and different from DRAEM's for the same seed */
+static void cutpaste(void)
+{
+    enum { S = 128 };
+    size_t hw = (size_t)S * S, n = 3 * hw;
+    float *im = malloc(n * sizeof(float)), *an = malloc(n * sizeof(float)), *an2 = malloc(n * sizeof(float)), *ad = malloc(n * sizeof(float));
+    uint8_t *m = malloc(hw), *m2 = malloc(hw), *fg = malloc(hw), *md = malloc(hw);
+    /* a dark disc (the object, radius 40) on a bright ground, with texture */
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                int in = (x - 64) * (x - 64) + (y - 64) * (y - 64) < 1600;
+                im[(size_t)c * hw + (size_t)y * S + x] = (in ? -0.6f : 0.6f) + 0.2f * (float)sin(0.3 * x + 0.7 * y + c);
+            }
+    glad_foreground_mask(fg, im, 3, S, S, GLAD_FG_DARK);
+    for (int fam = GLAD_SYNTH_CUTPASTE; fam <= GLAD_SYNTH_SCAR; fam++) {
+        int made = 0, determ = 1, outside = 1, in_fg = 1, jitter = 1, differ = 0;
+        size_t amin = hw, amax = 0;
+        for (int k = 0; k < 40; k++) {
+            glad_synth_opts o;
+            glad_synth_opts_default(&o);
+            o.p = 1.0; o.fg = GLAD_FG_DARK; o.family = (glad_synth_family)fam;
+            int got = glad_synth_anomaly(an, m, im, 3, S, S, &o, 5, (uint64_t)k, NULL);
+            glad_synth_anomaly(an2, m2, im, 3, S, S, &o, 5, (uint64_t)k, NULL);
+            if (memcmp(an, an2, n * sizeof(float)) || memcmp(m, m2, hw)) determ = 0;
+            o.family = GLAD_SYNTH_DRAEM;
+            glad_synth_anomaly(ad, md, im, 3, S, S, &o, 5, (uint64_t)k, NULL);
+            differ += memcmp(m, md, hw) != 0;
+            made += got == 1;
+            size_t area = 0;
+            for (size_t i = 0; i < hw; i++) {
+                area += m[i];
+                if (m[i] && !fg[i]) in_fg = 0;
+                for (int c = 0; c < 3; c++) {
+                    float v = an[(size_t)c * hw + i], u = im[(size_t)c * hw + i];
+                    if (!m[i] && v != u) outside = 0;
+                    /* every image value lies in [-0.8, 0.8]: jittered by <= 10 % three times, within [-1, 1] */
+                    if (m[i] && (v < -1.0f || v > 1.0f || fabsf(v) > 0.8f * 1.1f * 1.1f * 1.1f + 0.25f)) jitter = 0;
+                }
+            }
+            if (got == 1) { amin = area < amin ? area : amin; amax = area > amax ? area : amax; }
+        }
+        const char *nm = glad_synth_family_names[fam];
+        CHECKF(determ && outside && in_fg && jitter, "%s: deterministic %d, outside unchanged %d, inside the object %d, values %d", nm, determ,
+               outside, in_fg, jitter);
+        CHECKF(made >= 36 && differ == 40, "%s: %d of 40 made (p = 1), %d differ from DRAEM's", nm, made, differ);
+        /* patch: at most 15 % of the image (plus the rounding up of its sides); scar at 128: at most 8.5 x 13 pixels */
+        if (fam == GLAD_SYNTH_CUTPASTE) CHECKF(amax <= 0.15 * hw + 2 * S && amin >= 4, "%s: areas %zu..%zu", nm, amin, amax);
+        else CHECKF(amax <= 9 * 13 + 30 && amin >= 1, "%s: areas %zu..%zu", nm, amin, amax);
+    }
+    /* p = 0: never */
+    glad_synth_opts o;
+    glad_synth_opts_default(&o);
+    o.p = 0; o.family = GLAD_SYNTH_SCAR;
+    CHECK(glad_synth_anomaly(an, m, im, 3, S, S, &o, 7, 1, NULL) == 0 && memcmp(an, im, n * sizeof(float)) == 0);
+    free(im); free(an); free(an2); free(ad); free(m); free(m2); free(fg); free(md);
+}
+
 int main(void)
 {
     perlin_parity();
+    cutpaste();
     on_records();
     /* Otsu on a bimodal image: threshold between the modes */
     uint8_t g[1000];

@@ -6,9 +6,12 @@
 #include "synth/augment.h"
 #include "synth/perlin.h"
 
+const char *const glad_synth_family_names[] = {"draem", "cutpaste", "scar", NULL};
+
 void glad_synth_opts_default(glad_synth_opts *o)
 {
     o->p = 0.5;
+    o->family = GLAD_SYNTH_DRAEM;
     o->fg = GLAD_FG_NONE;
     o->threshold = 0.3;
     o->beta_max = 0.8;
@@ -25,6 +28,7 @@ static int scale_for(int k, int n)
 int glad_synth_anomaly(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
                        uint64_t seed, uint64_t id_hash, const glad_textures *tex)
 {
+    if (o->family != GLAD_SYNTH_DRAEM) return glad_synth_cutpaste(out, mask, img, C, H, W, o, seed, id_hash);
     size_t hw = (size_t)H * W, n = hw * C;
     glad_rng r;
     glad_rng_seed(&r, seed, id_hash, 0x5EED);

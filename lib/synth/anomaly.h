@@ -3,15 +3,22 @@
  * restricted to the foreground, filled from an augmented texture or the
  * augmented image cut into 8x8 shuffled tiles, blended with beta ~ U[0,0.8):
  *   I_a = I (1 - M) + (1 - beta) S M + beta I M.
- * Randomness comes from (seed, record id hash) only. */
+ * Randomness comes from (seed, record id hash) only. The options also pick
+ * CutPaste's family instead (cutpaste.c). */
 #ifndef GLAD_ANOMALY_H
 #define GLAD_ANOMALY_H
 
 #include "imgproc/foreground.h"
 #include "synth/textures.h"
 
+/* the anomaly family: GLAD/DRAEM's (this file), CutPaste's patch or scar (cutpaste.c) */
+typedef enum { GLAD_SYNTH_DRAEM = 0, GLAD_SYNTH_CUTPASTE = 1, GLAD_SYNTH_SCAR = 2 } glad_synth_family;
+/* "draem", "cutpaste", "scar", NULL (cli_parse_choice) */
+extern const char *const glad_synth_family_names[];
+
 typedef struct {
     double p;             /* probability of making an anomaly (0.5) */
+    glad_synth_family family;   /* GLAD_SYNTH_DRAEM */
     glad_fg_mode fg;      /* foreground restriction */
     double threshold;     /* Perlin threshold (0.3) */
     double beta_max;      /* 0.8 */
@@ -23,5 +30,10 @@ void glad_synth_opts_default(glad_synth_opts *o);
  * anomaly was made (non-empty mask), 0 when the image is left as is, <0 on error. */
 int glad_synth_anomaly(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
                        uint64_t seed, uint64_t id_hash, const glad_textures *tex);
+
+/* CutPaste's family (o->family CUTPASTE or SCAR; cutpaste.c): the same contract,
+ * threshold and beta_max unused, no textures. */
+int glad_synth_cutpaste(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
+                        uint64_t seed, uint64_t id_hash);
 
 #endif

@@ -83,6 +83,14 @@ check "tune: peek.md compares with the test-peeking choice" sh -c "grep -q '^| v
 bash "$R/tune.sh" "${tsmall[@]}" --out "$T/tune" > /dev/null 2> "$T/tune2.err"
 check "tune rerun: nothing recomputed" sh -c "! grep -q '^making' '$T/tune2.err'"
 status 2 "tune: --tune is not its option" bash "$R/tune.sh" "${tsmall[@]}" --out "$T/x" --tune
+# --val-family scar: validation anomalies of CutPaste's family
+bash "$R/tune.sh" "${tsmall[@]}" --val-family scar --out "$T/tune-scar" > /dev/null 2> "$T/tune3.err"
+check "tune --val-family scar: the same held-out images, other anomalies" sh -c "
+    glad-info '$T/tune-scar/val.msgpack' | awk '{ print \$1 }' > '$T/vs.txt' && glad-info '$T/tune/val.msgpack' | awk '{ print \$1 }' > '$T/vd.txt' &&
+    cmp -s '$T/vs.txt' '$T/vd.txt' && ! cmp -s '$T/tune/val.msgpack' '$T/tune-scar/val.msgpack'"
+check "tune --val-family scar: tune.json and tune.md say which anomalies" sh -c "
+    jq -e '.validation.anomalies | test(\"CutPaste.s scar\")' '$T/tune-scar/tune.json' >/dev/null && grep -q 'CutPaste.s scar family' '$T/tune-scar/tune.md'"
+status 2 "tune: an unknown --val-family" bash "$R/tune.sh" "${tsmall[@]}" --val-family perlin --out "$T/x"
 # history-note.pl: one entry appended, the records untouched
 glad-encode "$T/demo8" --class pill --split test --size 32 > "$T/hn.msgpack"
 perl "$R/history-note.pl" tune.sh 1 --layers 0,1 --chosen-by "validation I-AUROC 90" < "$T/hn.msgpack" > "$T/hn2.msgpack"

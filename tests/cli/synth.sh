@@ -50,5 +50,14 @@ glad-synth --make-dataset "$T/plain/demo" --train 1 --test-good 1 --test-defect 
 check "--make-dataset under a file: exit 1, Not a directory" sh -c "test $rc = 1 && grep -q 'plain/demo: cannot create: Not a directory' '$T/err'"
 status 2 "bad --p" glad-synth --p 2 "$T/train.msgpack"
 status 2 "bad --fg" glad-synth --fg dim "$T/train.msgpack"
+status 2 "bad --family" glad-synth --family perlin "$T/train.msgpack"
+# CutPaste's families: labelled synthetic test sets, other anomalies than DRAEM's, deterministic
+glad-synth --as-test --p 1 --seed 4 --fg none "$T/train.msgpack" > "$T/fd.msgpack"
+glad-synth --as-test --p 1 --seed 4 --fg none --family cutpaste "$T/train.msgpack" > "$T/fc.msgpack"
+glad-synth --as-test --p 1 --seed 4 --fg none --family cutpaste "$T/train.msgpack" > "$T/fc2.msgpack"
+glad-synth --as-test --p 1 --seed 4 --fg none --family scar "$T/train.msgpack" > "$T/fs.msgpack"
+check "--family cutpaste / scar: every record anomalous, deterministic, unlike draem's and each other's" sh -c "
+    test \$(glad-info '$T/fc.msgpack' | grep -c 'label=1') = \$(glad-info '$T/train.msgpack' | grep -vc '^#') &&
+    cmp -s '$T/fc.msgpack' '$T/fc2.msgpack' && ! cmp -s '$T/fc.msgpack' '$T/fd.msgpack' && ! cmp -s '$T/fc.msgpack' '$T/fs.msgpack'"
 status 2 "unknown demo class" glad-synth --make-dataset "$T/d2" --classes nope
 done_tests
