@@ -13,14 +13,15 @@
 #   recipes/mtd-tune.sh --data MTD_TRAIN_ROOT [--out DIR] [--candidates "size:64 size:128 tile:128:32"]
 #                       [--steps N] [--batch N] [--seed S] [--grid full|quick]
 #                       [--backbone auto|unet|mobilenetv2] [--split-file F]
-#                       [--bank [--bank-subsample F]] [--val-family draem|cutpaste|scar]
+#                       [--bank [--bank-subsample F]] [--val-family F]
 #
 #   --bank   also run tune.sh's bank stage (the chosen row against a memory bank
 #            of the training tiles' features in each --bank-mode, a random
 #            fraction F of the positions, default 1); candidates are then
 #            compared by the criterion after it
 #   --val-family   tune.sh's validation anomalies (default draem, the ATP
-#            training's own family; cutpaste or scar: CutPaste's, unseen in training)
+#            training's own family; cutpaste, scar or cutpaste-mix: CutPaste's,
+#            unseen in training)
 #
 # Writes OUT/tuning.md: the command, per candidate its chosen row, validation
 # figures and wall/CPU seconds, every grid row, and the "chosen:" line in the

@@ -28,8 +28,8 @@
 #                      anomalies (default auto; mtd.sh uses none)
 #   --val-family F     the validation anomalies' family: draem (default: glad-synth's
 #                      GLAD/DRAEM synthesis, the one the ATP training uses), or
-#                      cutpaste / scar (glad-synth --family: CutPaste's patch or
-#                      scar of the image itself, which the model never saw in
+#                      cutpaste / scar / cutpaste-mix (glad-synth --family:
+#                      CutPaste's patch, scar or either of the image itself, unseen in
 #                      training, so a reconstruction is not rewarded for having
 #                      learnt to repair the validation anomalies)
 #   --grid quick       two strategies, two layer sets, two image scores (tests)
@@ -76,8 +76,8 @@ FIX_LAYERS=$FEAT_LAYERS FEAT_LAYERS=""
 case "$GRID" in full|quick) ;; *) echo "tune.sh: --grid must be full or quick" >&2; exit 2 ;; esac
 awk -v f="$HOLDOUT" 'BEGIN { exit !(f > 0 && f < 1) }' || { echo "tune.sh: --holdout must be in (0,1)" >&2; exit 2; }
 # the validation anomalies' glad-synth family (draem: the option left out, as before)
-case "$VFAM" in draem) VFAM_OPT="" ;; cutpaste|scar) VFAM_OPT=" --family $VFAM" ;;
-    *) echo "tune.sh: --val-family must be draem, cutpaste or scar" >&2; exit 2 ;; esac
+case "$VFAM" in draem) VFAM_OPT="" ;; cutpaste|scar|cutpaste-mix) VFAM_OPT=" --family $VFAM" ;;
+    *) echo "tune.sh: --val-family must be draem, cutpaste, scar or cutpaste-mix" >&2; exit 2 ;; esac
 VDESC="a glad-synth anomaly$([ "$VFAM" = draem ] || echo " of CutPaste's $VFAM family")"
 
 # the encoder options of this dataset (MTD: the split list, no classes)

@@ -99,9 +99,10 @@ static void cutpaste(void)
                 im[(size_t)c * hw + (size_t)y * S + x] = (in ? -0.6f : 0.6f) + 0.2f * (float)sin(0.3 * x + 0.7 * y + c);
             }
     glad_foreground_mask(fg, im, 3, S, S, GLAD_FG_DARK);
-    for (int fam = GLAD_SYNTH_CUTPASTE; fam <= GLAD_SYNTH_SCAR; fam++) {
+    for (int fam = GLAD_SYNTH_CUTPASTE; fam <= GLAD_SYNTH_CUTPASTE_MIX; fam++) {
         int made = 0, determ = 1, outside = 1, in_fg = 1, jitter = 1, differ = 0;
         size_t amin = hw, amax = 0;
+        int big = 0;   /* mix: patches (more than a scar's 9 x 13 pixels) and scars both */
         for (int k = 0; k < 40; k++) {
             glad_synth_opts o;
             glad_synth_opts_default(&o);
@@ -124,7 +125,7 @@ static void cutpaste(void)
                     if (m[i] && (v < -1.0f || v > 1.0f || fabsf(v) > 0.8f * 1.1f * 1.1f * 1.1f + 0.25f)) jitter = 0;
                 }
             }
-            if (got == 1) { amin = area < amin ? area : amin; amax = area > amax ? area : amax; }
+            if (got == 1) { amin = area < amin ? area : amin; amax = area > amax ? area : amax; big += area > 9 * 13 + 30; }
         }
         const char *nm = glad_synth_family_names[fam];
         CHECKF(determ && outside && in_fg && jitter, "%s: deterministic %d, outside unchanged %d, inside the object %d, values %d", nm, determ,
@@ -132,7 +133,8 @@ static void cutpaste(void)
         CHECKF(made >= 36 && differ == 40, "%s: %d of 40 made (p = 1), %d differ from DRAEM's", nm, made, differ);
         /* patch: at most 15 % of the image (plus the rounding up of its sides); scar at 128: at most 8.5 x 13 pixels */
         if (fam == GLAD_SYNTH_CUTPASTE) CHECKF(amax <= 0.15 * hw + 2 * S && amin >= 4, "%s: areas %zu..%zu", nm, amin, amax);
-        else CHECKF(amax <= 9 * 13 + 30 && amin >= 1, "%s: areas %zu..%zu", nm, amin, amax);
+        else if (fam == GLAD_SYNTH_SCAR) CHECKF(amax <= 9 * 13 + 30 && amin >= 1, "%s: areas %zu..%zu", nm, amin, amax);
+        else CHECKF(big >= 8 && big <= 32 && amin <= 9 * 13 + 30, "%s: %d of 40 patches, smallest %zu", nm, big, amin);
     }
     /* p = 0: never */
     glad_synth_opts o;

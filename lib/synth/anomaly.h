@@ -12,8 +12,9 @@
 #include "synth/textures.h"
 
 /* the anomaly family: GLAD/DRAEM's (this file), CutPaste's patch or scar (cutpaste.c) */
-typedef enum { GLAD_SYNTH_DRAEM = 0, GLAD_SYNTH_CUTPASTE = 1, GLAD_SYNTH_SCAR = 2 } glad_synth_family;
-/* "draem", "cutpaste", "scar", NULL (cli_parse_choice) */
+typedef enum { GLAD_SYNTH_DRAEM = 0, GLAD_SYNTH_CUTPASTE = 1, GLAD_SYNTH_SCAR = 2, GLAD_SYNTH_CUTPASTE_MIX = 3 } glad_synth_family;
+/* "draem", "cutpaste", "scar", "cutpaste-mix" (patch or scar, 1/2 each, as
+ * CutPaste's 3-way training draws them), NULL (cli_parse_choice) */
 extern const char *const glad_synth_family_names[];
 
 typedef struct {
@@ -31,7 +32,7 @@ void glad_synth_opts_default(glad_synth_opts *o);
 int glad_synth_anomaly(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
                        uint64_t seed, uint64_t id_hash, const glad_textures *tex);
 
-/* CutPaste's family (o->family CUTPASTE or SCAR; cutpaste.c): the same contract,
+/* CutPaste's family (o->family CUTPASTE, SCAR or CUTPASTE_MIX; cutpaste.c): the same contract,
  * threshold and beta_max unused, no textures. */
 int glad_synth_cutpaste(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
                         uint64_t seed, uint64_t id_hash);

@@ -6,7 +6,8 @@
  *          [0.3, 3.3], width sqrt(a H W r), height sqrt(a H W / r);
  *   scar:  width U[2, 16] and height U[10, 25] pixels at 256 (scaled with
  *          the image), rotated by U[-45, 45] degrees;
- * both: cut at a random place, brightness, contrast and saturation each
+ * (mix: one of the two, 1/2 each, as in CutPaste's 3-way training); both:
+ * cut at a random place, brightness, contrast and saturation each
  * jittered by a factor U[0.9, 1.1] (torchvision's ColorJitter(0.1) without
  * hue), pasted centred at a random foreground pixel (nearest-neighbour
  * rotation). The mask is the pasted region inside the foreground. Used to
@@ -31,9 +32,11 @@ int glad_synth_cutpaste(float *out, uint8_t *mask, const float *img, int C, int 
     uint8_t *fg = malloc(hw);
     if (!fg) return GLAD_ENOMEM;
     glad_foreground_mask(fg, img, C, H, W, o->fg);
+    /* mix: a scar or a patch, 1/2 each */
+    int scar = o->family == GLAD_SYNTH_SCAR || (o->family == GLAD_SYNTH_CUTPASTE_MIX && glad_rng_uniform(&r) < 0.5);
     /* the patch's size (pixels, before rotation) and angle */
     double pw, ph, ang = 0;
-    if (o->family == GLAD_SYNTH_SCAR) {
+    if (scar) {
         double s = (H < W ? H : W) / 256.0;
         pw = unif(&r, 2, 16) * s; ph = unif(&r, 10, 25) * s;
         ang = unif(&r, -45, 45) * M_PI / 180;
