@@ -34,6 +34,7 @@ struct glad_mobilenet {
     size_t wscap;
     double flops;
     glad_bf16_cache *bc;   /* bf16 weights of the convolutions (nn/bf16.h), packed once */
+    float **wt;            /* per op: a CONV_2D's weights transposed (K, OC) for the fp32 GEMM, made on first use */
 };
 
 static const glad_tflite_tensor *T(const glad_mobilenet *m, int t) { return &m->g->tensors[t]; }
@@ -306,8 +307,15 @@ static int run_op(glad_mobilenet *m, int i, int o, const float *res)
         } else {
             int direct = kh == 1 && kw == 1 && op->stride_h == 1 && op->stride_w == 1 && pt == 0 && pl == 0 && Ho == H && Wo == W;
             GLAD_TRY(ensure_ws(m, glad_conv2d_nhwc_workspace(C, kh, kw, Ho, Wo, direct)));
-            glad_conv2d_nhwc_forward(y, x, w, b, res, H, W, C, OC, kh, kw, op->stride_h, op->stride_w, op->dilation_h,
-                                     op->dilation_w, pt, pl, Ho, Wo, lo, hi, m->ws);
+            /* fp32: w^T kept across runs (without memory for it, the conv transposes per call) */
+            const float *wt = NULL;
+            if (glad_precision_get() == GLAD_PREC_F32 && m->wt) {
+                if (!m->wt[i] && (m->wt[i] = malloc(sizeof(float) * (size_t)OC * kh * kw * C)))
+                    glad_conv2d_nhwc_wt(m->wt[i], w, OC, kh * kw * C);
+                wt = m->wt[i];
+            }
+            glad_conv2d_nhwc_forward_wt(y, x, w, wt, b, res, H, W, C, OC, kh, kw, op->stride_h, op->stride_w,
+                                        op->dilation_h, op->dilation_w, pt, pl, Ho, Wo, lo, hi, m->ws);
         }
         break;
     }
@@ -543,7 +551,8 @@ int glad_mobilenet_from_model(glad_mobilenet **out, glad_tflite_model *model, co
     m->last = malloc(nt * sizeof(int));
     m->have = malloc(nt * sizeof(int));
     m->rs = calloc(nt, sizeof(rshape));
-    if (!m->producer || !m->slot || !m->last || !m->have || !m->rs) { rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", path); goto bad; }
+    m->wt = calloc((size_t)g->nops, sizeof(float *));
+    if (!m->producer || !m->slot || !m->last || !m->have || !m->rs || !m->wt) { rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", path); goto bad; }
     for (size_t t = 0; t < nt; t++) m->producer[t] = -1;
     for (int i = 0; i < g->nops; i++) if (g->ops[i].nout >= 1 && g->ops[i].out[0] >= 0) m->producer[g->ops[i].out[0]] = i;
     /* the whole graph must be runnable at its own input size */
@@ -574,6 +583,8 @@ int glad_mobilenet_load(glad_mobilenet **out, const char *path)
 void glad_mobilenet_free(glad_mobilenet *m)
 {
     if (!m) return;
+    for (int i = 0; m->wt && i < m->g->nops; i++) free(m->wt[i]);
+    free(m->wt);
     glad_tflite_free(m->g);
     free(m->producer); free(m->slot); free(m->last); free(m->have); free(m->rs);
     for (int k = 0; k < NPOOL; k++) free(m->pool[k]);

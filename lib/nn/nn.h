@@ -178,6 +178,14 @@ size_t glad_conv2d_nhwc_workspace(int C, int kh, int kw, int Ho, int Wo, int dir
 void glad_conv2d_nhwc_forward(float *out, const float *x, const float *w, const float *b, const float *res, int H,
                               int W, int C, int OC, int kh, int kw, int sh, int sw, int dh, int dw, int pad_top,
                               int pad_left, int Ho, int Wo, float lo, float hi, float *ws);
+/* the same with wt = w^T (kh*kw*C, OC) (glad_conv2d_nhwc_wt), kept by a
+ * caller that runs the same weights again, or NULL: in fp32 on an AVX-512F
+ * CPU the GEMM reads w^T (transposed per call without wt) */
+void glad_conv2d_nhwc_forward_wt(float *out, const float *x, const float *w, const float *wt, const float *b,
+                                 const float *res, int H, int W, int C, int OC, int kh, int kw, int sh, int sw, int dh,
+                                 int dw, int pad_top, int pad_left, int Ho, int Wo, float lo, float hi, float *ws);
+/* wt (K, OC) = w^T for weights w (OC, K), K = kh*kw*C */
+void glad_conv2d_nhwc_wt(float *wt, const float *w, int OC, int K);
 
 /* ---- memory plan: offsets (in floats, 64-byte aligned) of tensors inside
  * one buffer, from a replay of their allocations and frees in order; top is
