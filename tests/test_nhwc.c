@@ -5,10 +5,13 @@
  * GEMM tile. On an AVX-512F CPU the same cases also run in a child process
  * with GLAD_NO_AVX512=1 (the portable kernels and sgemm) and the two paths
  * are compared with each other; run.sh runs this test once more under
- * GLAD_NO_AVX512=1 so the portable path meets the reference itself.
+ * GLAD_NO_AVX512=1 so the portable path meets the reference itself. And
+ * the fused inverted-residual block (invres.c) against its three
+ * convolutions run one by one.
  *   test_nhwc [--dump]   (--dump: print every output, for the parent) */
 #include <stdint.h>
 #include "check.h"
+#include "core/glad.h"
 #include "nn/nn.h"
 
 typedef struct { int H, W, C, mult, k, s, d, same, bias, relu6; } dwcase;
@@ -125,6 +128,50 @@ static size_t run_cv(const cvcase *c, float **out, double **ref, double **mag)
     return n;
 }
 
+/* the fused inverted-residual block against its three convolutions run one
+ * by one: the same numbers, bit for bit (GLAD_EUNSUPPORTED without AVX-512F) */
+typedef struct { int H, W, C, Ce, Co, s, expand, res; } ircase;
+static const ircase IR[] = {
+    {37, 300, 13, 40, 13, 1, 1, 1},   /* several bands per thread: rows kept from band to band */
+    {29, 150, 24, 144, 32, 2, 1, 0},  {7, 7, 160, 960, 160, 1, 1, 1}, {21, 33, 32, 32, 16, 1, 0, 0},
+    {12, 11, 16, 96, 24, 2, 1, 0},    {5, 9, 17, 51, 17, 1, 1, 1},
+};
+static void test_invres(void)
+{
+    int supported = 0;
+    for (size_t t = 0; t < sizeof IR / sizeof IR[0]; t++) {
+        const ircase *c = &IR[t];
+        int Ho, Wo, pt, pl, Ce = c->expand ? c->Ce : c->C;
+        pad_of(c->H, 3, c->s, 1, 1, &Ho, &pt);
+        pad_of(c->W, 3, c->s, 1, 1, &Wo, &pl);
+        size_t ne = (size_t)c->H * c->W * Ce, nd = (size_t)Ho * Wo * Ce, ny = (size_t)Ho * Wo * c->Co;
+        float *x = rnd((size_t)c->H * c->W * c->C, 31), *we = rnd((size_t)Ce * c->C, 32), *be = rnd(Ce, 33);
+        float *wd = rnd((size_t)9 * Ce, 34), *bd = rnd(Ce, 35), *wp = rnd((size_t)c->Co * Ce, 36), *bp = rnd(c->Co, 37);
+        float *res = c->res ? rnd(ny, 38) : NULL, *wet = malloc(sizeof(float) * (size_t)Ce * c->C);
+        float *wpt = malloc(sizeof(float) * (size_t)Ce * c->Co), *e = malloc(sizeof(float) * ne), *d = malloc(sizeof(float) * nd);
+        float *y1 = malloc(sizeof(float) * ny), *y2 = malloc(sizeof(float) * ny);
+        float *ws = malloc(sizeof(float) * glad_invres_nhwc_workspace(c->W, Ce, 3, c->s, 1, Wo));
+        glad_conv2d_nhwc_wt(wet, we, Ce, c->C);
+        glad_conv2d_nhwc_wt(wpt, wp, c->Co, Ce);
+        if (c->expand)
+            glad_conv2d_nhwc_forward(e, x, we, be, NULL, c->H, c->W, c->C, Ce, 1, 1, 1, 1, 1, 1, 0, 0, c->H, c->W, 0.0f, 6.0f, NULL);
+        glad_depthwise_nhwc_forward(d, c->expand ? e : x, wd, bd, c->H, c->W, Ce, 1, 3, 3, c->s, c->s, 1, 1, pt, pl, Ho, Wo,
+                                    0.0f, 6.0f);
+        glad_conv2d_nhwc_forward(y1, d, wp, bp, res, Ho, Wo, Ce, c->Co, 1, 1, 1, 1, 1, 1, 0, 0, Ho, Wo, -INFINITY, INFINITY, NULL);
+        int rc = glad_invres_nhwc_forward(y2, x, c->expand ? wet : NULL, be, 0.0f, 6.0f, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl,
+                                          0.0f, 6.0f, wpt, bp, res, c->H, c->W, c->C, Ce, Ho, Wo, c->Co, ws);
+        CHECKF(rc == 0 || rc == GLAD_EUNSUPPORTED, "invres case %zu: code %d", t, rc);
+        if (rc == 0) {
+            supported = 1;
+            CHECKF(memcmp(y1, y2, sizeof(float) * ny) == 0, "invres case %zu (%dx%dx%d -> %d -> %d, stride %d): fused differs",
+                   t, c->H, c->W, c->C, Ce, c->Co, c->s);
+        }
+        free(x); free(we); free(be); free(wd); free(bd); free(wp); free(bp); free(res); free(wet); free(wpt);
+        free(e); free(d); free(y1); free(y2); free(ws);
+    }
+    if (!supported) SKIP("the fused inverted-residual block does not run here (no AVX-512F or GLAD_NO_AVX512)");
+}
+
 #define NDW (int)(sizeof DW / sizeof DW[0])
 #define NCV (int)(sizeof CV / sizeof CV[0])
 
@@ -176,5 +223,6 @@ int main(int argc, char **argv)
         free(o); free(r); free(m);
     }
     if (child) CHECKF(pclose(child) == 0, "the GLAD_NO_AVX512=1 child failed");
+    test_invres();
     return check_done();
 }

@@ -10,7 +10,7 @@
  * In bf16 (nn/bf16.h) the GEMM takes bf16 operands with fp32 sums
  * (glad_bf16_gemm_packed; the weights packed once in the cache in use); the
  * epilogue stays fp32. In fp32 on an AVX-512F CPU (nn/cpu.h) the GEMM is
- * gemm_avx512's own: 6 pixels x 64 output channels of zmm accumulators over
+ * glad_gemm_nhwc_avx512 (nhwc.h): 6 pixels x 64 output channels of zmm accumulators over
  * w^T (K, OC) (the caller's cached copy, or transposed per call), the
  * epilogue applied in registers before the one store; it sums k in order
  * with FMA, so it rounds differently from OpenBLAS (GLAD_NO_AVX512=1 keeps
@@ -23,6 +23,7 @@
 #endif
 #include "nn/bf16.h"
 #include "nn/cpu.h"
+#include "nn/nhwc.h"
 #include "nn/nn.h"
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -93,8 +94,8 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile(float 
 
 /* o (n, OC) = clamp(a (n, K) wt (K, OC) + b, lo, hi) (+ res (n, OC)): blocks of 48 rows
  * (in L2) against panels of 64 output channels of wt, in tiles of 6 rows */
-__attribute__((target("avx512f"))) static void gemm_avx512(float *o, const float *a, const float *wt, const float *b,
-                                                           const float *res, int n, int K, int OC, float lo, float hi)
+__attribute__((target("avx512f"))) void glad_gemm_nhwc_avx512(float *o, const float *a, const float *wt, const float *b,
+                                                              const float *res, int n, int K, int OC, float lo, float hi)
 {
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     for (int r0 = 0; r0 < n; r0 += 48) {
@@ -160,7 +161,7 @@ static void conv_rows(float *out, const float *x, const float *w, const float *b
         float *o = out + (size_t)q0 * OC;
 #ifdef CONV_AVX512
         if (wt && !wp) {   /* fp32 on AVX-512F: wt = w^T, the epilogue in the GEMM */
-            gemm_avx512(o, a, wt, b, res ? res + (size_t)q0 * OC : NULL, n, K, OC, lo, hi);
+            glad_gemm_nhwc_avx512(o, a, wt, b, res ? res + (size_t)q0 * OC : NULL, n, K, OC, lo, hi);
             continue;
         }
 #endif

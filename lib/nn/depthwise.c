@@ -6,12 +6,13 @@
  * registers over all taps; on x86-64 the row kernel is also built for AVX2
  * and picked at load time (no FMA, so both builds round alike). With one
  * output channel per input channel (mult 1, MobileNet's case) an AVX-512F
- * CPU (nn/cpu.h) runs dw_row_avx512 instead: FMA, four output pixels per
+ * CPU (nn/cpu.h) runs glad_dw_row_avx512 (nhwc.h) instead: FMA, four output pixels per
  * weight load, masked channel tails; it rounds differently from the portable
  * row (one rounding per tap instead of two), which GLAD_NO_AVX512=1 keeps.
  * Not the NCHW grouped conv of conv2d.c. */
 #include <string.h>
 #include "nn/cpu.h"
+#include "nn/nhwc.h"
 #include "nn/nn.h"
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -91,12 +92,11 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 dw_px(con
     return acc;
 }
 
-/* dw_row for mult 1: columns whose taps all lie inside the image go four at
+/* dw_row for mult 1 into orow (Wo, C), output row i: columns whose taps all lie inside the image go four at
  * a time (one weight load serves four pixels); the edges one at a time */
-__attribute__((target("avx512f"))) static void dw_row_avx512(float *out, const float *x, const float *w, const float *b,
-                                                             int H, int W, int C, int kh, int kw, int sh, int sw,
-                                                             int dh, int dw, int pt, int pl, int Wo, float lo, float hi,
-                                                             int i)
+__attribute__((target("avx512f"))) void glad_dw_row_avx512(float *orow, const float *x, const float *w, const float *b,
+                                                           int H, int W, int C, int kh, int kw, int sh, int sw, int dh,
+                                                           int dw, int pt, int pl, int Wo, float lo, float hi, int i)
 {
     int y0 = i * sh - pt, ky0 = 0, ky1 = kh;
     while (ky0 < kh && y0 + ky0 * dh < 0) ky0++;
@@ -107,7 +107,7 @@ __attribute__((target("avx512f"))) static void dw_row_avx512(float *out, const f
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     size_t sx = (size_t)sw * C;
     for (int j = 0; j < Wo;) {
-        float *o = out + ((size_t)i * Wo + j) * C;
+        float *o = orow + (size_t)j * C;
         int x0 = j * sw - pl;
         if (j >= ja && j + 4 <= jb) {
             for (int c0 = 0; c0 < C; c0 += 16) {
@@ -154,7 +154,8 @@ void glad_depthwise_nhwc_forward(float *out, const float *x, const float *w, con
         // each output row is written by one iteration only
         #pragma omp parallel for schedule(static) if ((long)Ho * Wo * C * kh * kw > 100000)
         for (int i = 0; i < Ho; i++)
-            dw_row_avx512(out, x, w, b, H, W, C, kh, kw, sh, sw, dh, dw, pad_top, pad_left, Wo, lo, hi, i);
+            glad_dw_row_avx512(out + (size_t)i * Wo * C, x, w, b, H, W, C, kh, kw, sh, sw, dh, dw, pad_top, pad_left, Wo,
+                               lo, hi, i);
         return;
     }
 #endif

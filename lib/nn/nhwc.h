@@ -1,0 +1,16 @@
+/* nhwc.h - the AVX-512F kernels of the channels-last convolutions
+ * (depthwise.c, conv_nhwc.c), shared with the fused inverted-residual block
+ * (invres.c). Private to lib/nn; call only when glad_nn_avx512(). */
+#ifndef GLAD_NN_NHWC_H
+#define GLAD_NN_NHWC_H
+
+/* output row i of a depthwise conv with mult 1 (glad_depthwise_nhwc_forward's
+ * arguments) into orow (Wo, C) */
+void glad_dw_row_avx512(float *orow, const float *x, const float *w, const float *b, int H, int W, int C, int kh, int kw,
+                        int sh, int sw, int dh, int dw, int pt, int pl, int Wo, float lo, float hi, int i);
+
+/* o (n, OC) = clamp(a (n, K) wt (K, OC) + b, lo, hi) (+ res (n, OC)); b and res may be NULL */
+void glad_gemm_nhwc_avx512(float *o, const float *a, const float *wt, const float *b, const float *res, int n, int K,
+                           int OC, float lo, float hi);
+
+#endif
