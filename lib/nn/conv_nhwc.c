@@ -132,7 +132,14 @@ static void im2col_rows(float *col, const float *x, int H, int W, int C, int kh,
         int i = p / Wo, j = p % Wo;
         float *r = col + (size_t)(p - p0) * K;
         for (int ky = 0; ky < kh; ky++) {
-            int y = i * sh - pt + ky * dh;
+            int y = i * sh - pt + ky * dh, x0 = j * sw - pl;
+            if (dw == 1 && y >= 0 && y < H && x0 >= 0 && x0 + kw <= W) {
+                /* the row's kw taps are adjacent in x: one copy, a plain loop (C is often 3, a call per tap costs more) */
+                const float *s = x + ((size_t)y * W + x0) * C;
+                float *d = r + (size_t)ky * kw * C;
+                for (int q = 0; q < kw * C; q++) d[q] = s[q];
+                continue;
+            }
             for (int kx = 0; kx < kw; kx++) {
                 int xx = j * sw - pl + kx * dw;
                 float *d = r + ((size_t)ky * kw + kx) * C;
