@@ -135,6 +135,7 @@ static const ircase IR[] = {
     {37, 300, 13, 40, 13, 1, 1, 1},   /* several bands per thread: rows kept from band to band */
     {29, 150, 24, 144, 32, 2, 1, 0},  {7, 7, 160, 960, 160, 1, 1, 1}, {21, 33, 32, 32, 16, 1, 0, 0},
     {12, 11, 16, 96, 24, 2, 1, 0},    {5, 9, 17, 51, 17, 1, 1, 1},
+    {9, 13, 20, 72, 24, 1, 1, 1},     {14, 14, 40, 40, 24, 1, 0, 0},   /* small maps: split by channels */
 };
 static void test_invres(void)
 {
@@ -150,7 +151,7 @@ static void test_invres(void)
         float *res = c->res ? rnd(ny, 38) : NULL, *wet = malloc(sizeof(float) * (size_t)Ce * c->C);
         float *wpt = malloc(sizeof(float) * (size_t)Ce * c->Co), *e = malloc(sizeof(float) * ne), *d = malloc(sizeof(float) * nd);
         float *y1 = malloc(sizeof(float) * ny), *y2 = malloc(sizeof(float) * ny);
-        float *ws = malloc(sizeof(float) * glad_invres_nhwc_workspace(c->W, Ce, 3, c->s, 1, Wo));
+        float *ws = malloc(sizeof(float) * glad_invres_nhwc_workspace(c->H, c->W, Ce, 3, c->s, 1, Ho, Wo));
         glad_conv2d_nhwc_wt(wet, we, Ce, c->C);
         glad_conv2d_nhwc_wt(wpt, wp, c->Co, Ce);
         if (c->expand)

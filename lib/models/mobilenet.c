@@ -3,7 +3,9 @@
  * the convolutional part), activations are channels-last (H,W,C) in a small
  * pool of buffers reused across runs (a tensor's buffer returns to the pool
  * after its last reader), convolutions are im2col + sgemm and depthwise convs
- * direct (lib/nn). TF semantics: "SAME" output ceil(in/s), pad_total =
+ * direct (lib/nn); in fp32 on AVX-512F CPUs each inverted-residual block
+ * ([1x1 expansion,] depthwise, linear 1x1 projection, residual ADD) runs in
+ * one pass (glad_invres_nhwc_forward) with the same numbers. TF semantics: "SAME" output ceil(in/s), pad_total =
  * max((out-1)s + (k-1)d + 1 - in, 0), pad_before = pad_total/2 (the extra row
  * and column at the bottom/right); "VALID" output (in - (k-1)d - 1)/s + 1;
  * AVERAGE_POOL_2D divides by the taps inside the image; QUANTIZE, DEQUANTIZE
@@ -467,7 +469,7 @@ static int run_invres(glad_mobilenet *m, int i, int p, int o, const float *res)
     float elo, ehi, dlo, dhi;
     clamp_of(e->act, &elo, &ehi);
     clamp_of(d->act, &dlo, &dhi);
-    GLAD_TRY(ensure_ws(m, glad_invres_nhwc_workspace(W, Ce, kh, d->stride_h, d->dilation_h, Wo)));
+    GLAD_TRY(ensure_ws(m, glad_invres_nhwc_workspace(H, W, Ce, kh, d->stride_h, d->dilation_h, Ho, Wo)));
 #define BIAS(op) ((op)->nin >= 3 && (op)->in[2] >= 0 ? act(m, (op)->in[2]) : NULL)
     int rc = glad_invres_nhwc_forward(act(m, o), act(m, e->in[0]), wet, ex ? BIAS(e) : NULL, elo, ehi, act(m, d->in[1]),
                                       BIAS(d), kh, kw, d->stride_h, d->stride_w, d->dilation_h, d->dilation_w, pt, pl, dlo,

@@ -92,10 +92,11 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile(float 
         }
 }
 
-/* o (n, OC) = clamp(a (n, K) wt (K, OC) + b, lo, hi) (+ res (n, OC)): blocks of 48 rows
+/* o (n, OC) = clamp(a (n, K) wt (K, OC) + b, lo, hi) (+ res (n, OC)), rows ldo, lda, ldb apart: blocks of 48 rows
  * (in L2) against panels of 64 output channels of wt, in tiles of 6 rows */
-__attribute__((target("avx512f"))) void glad_gemm_nhwc_avx512(float *o, const float *a, const float *wt, const float *b,
-                                                              const float *res, int n, int K, int OC, float lo, float hi)
+__attribute__((target("avx512f"))) void glad_gemm_nhwc_avx512(float *o, size_t ldo, const float *a, size_t lda,
+                                                              const float *wt, size_t ldb, const float *b, const float *res,
+                                                              int n, int K, int OC, float lo, float hi)
 {
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     for (int r0 = 0; r0 < n; r0 += 48) {
@@ -106,10 +107,10 @@ __attribute__((target("avx512f"))) void glad_gemm_nhwc_avx512(float *o, const fl
             const float *bt = wt + n0, *bb = b ? b + n0 : NULL;
             for (int r = r0; r < r1; r += 6) {
                 int R = r1 - r < 6 ? r1 - r : 6;
-                float *oo = o + (size_t)r * OC + n0;
-                const float *aa = a + (size_t)r * K, *rr = res ? res + (size_t)r * OC + n0 : NULL;
+                float *oo = o + (size_t)r * ldo + n0;
+                const float *aa = a + (size_t)r * lda, *rr = res ? res + (size_t)r * ldo + n0 : NULL;
                 /* constant R and NV, so the accumulators stay in registers */
-#define TILE_CASE(RR, VV) case RR * 8 + VV: tile(oo, (size_t)OC, aa, (size_t)K, bt, (size_t)OC, K, RR, VV, km, bb, rr, vlo, vhi); break;
+#define TILE_CASE(RR, VV) case RR * 8 + VV: tile(oo, ldo, aa, lda, bt, ldb, K, RR, VV, km, bb, rr, vlo, vhi); break;
 #define TILE_ROW(RR) TILE_CASE(RR, 1) TILE_CASE(RR, 2) TILE_CASE(RR, 3) TILE_CASE(RR, 4)
                 switch (R * 8 + NV) {
                 TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_ROW(6)
@@ -168,7 +169,8 @@ static void conv_rows(float *out, const float *x, const float *w, const float *b
         float *o = out + (size_t)q0 * OC;
 #ifdef CONV_AVX512
         if (wt && !wp) {   /* fp32 on AVX-512F: wt = w^T, the epilogue in the GEMM */
-            glad_gemm_nhwc_avx512(o, a, wt, b, res ? res + (size_t)q0 * OC : NULL, n, K, OC, lo, hi);
+            glad_gemm_nhwc_avx512(o, (size_t)OC, a, (size_t)K, wt, (size_t)OC, b, res ? res + (size_t)q0 * OC : NULL, n, K, OC,
+                                  lo, hi);
             continue;
         }
 #endif

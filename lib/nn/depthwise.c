@@ -92,10 +92,10 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 dw_px(con
     return acc;
 }
 
-/* dw_row for mult 1 into orow (Wo, C), output row i: columns whose taps all lie inside the image go four at
+/* dw_row for mult 1 into orow (Wo, C), output row i, its first nc channels: columns whose taps all lie inside the image go four at
  * a time (one weight load serves four pixels); the edges one at a time */
 __attribute__((target("avx512f"))) void glad_dw_row_avx512(float *orow, const float *x, const float *w, const float *b,
-                                                           int H, int W, int C, int kh, int kw, int sh, int sw, int dh,
+                                                           int H, int W, int C, int nc, int kh, int kw, int sh, int sw, int dh,
                                                            int dw, int pt, int pl, int Wo, float lo, float hi, int i)
 {
     int y0 = i * sh - pt, ky0 = 0, ky1 = kh;
@@ -110,8 +110,8 @@ __attribute__((target("avx512f"))) void glad_dw_row_avx512(float *orow, const fl
         float *o = orow + (size_t)j * C;
         int x0 = j * sw - pl;
         if (j >= ja && j + 4 <= jb) {
-            for (int c0 = 0; c0 < C; c0 += 16) {
-                __mmask16 k = C - c0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (C - c0)) - 1);
+            for (int c0 = 0; c0 < nc; c0 += 16) {
+                __mmask16 k = nc - c0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (nc - c0)) - 1);
                 __m512 a0 = b ? _mm512_maskz_loadu_ps(k, b + c0) : _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
                 for (int ky = ky0; ky < ky1; ky++)
                     for (int kx = 0; kx < kw; kx++) {
@@ -133,8 +133,8 @@ __attribute__((target("avx512f"))) void glad_dw_row_avx512(float *orow, const fl
         int kx0 = 0, kx1 = kw;
         while (kx0 < kw && x0 + kx0 * dw < 0) kx0++;
         while (kx1 > kx0 && x0 + (kx1 - 1) * dw >= W) kx1--;
-        for (int c0 = 0; c0 < C; c0 += 16) {
-            __mmask16 k = C - c0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (C - c0)) - 1);
+        for (int c0 = 0; c0 < nc; c0 += 16) {
+            __mmask16 k = nc - c0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (nc - c0)) - 1);
             __m512 a = b ? _mm512_maskz_loadu_ps(k, b + c0) : _mm512_setzero_ps();
             a = dw_px(x + c0, w + c0, a, k, W, C, kw, dh, dw, y0, x0, ky0, ky1, kx0, kx1);
             _mm512_mask_storeu_ps(o + c0, k, _mm512_min_ps(_mm512_max_ps(a, vlo), vhi));
@@ -154,7 +154,7 @@ void glad_depthwise_nhwc_forward(float *out, const float *x, const float *w, con
         // each output row is written by one iteration only
         #pragma omp parallel for schedule(static) if ((long)Ho * Wo * C * kh * kw > 100000)
         for (int i = 0; i < Ho; i++)
-            glad_dw_row_avx512(out + (size_t)i * Wo * C, x, w, b, H, W, C, kh, kw, sh, sw, dh, dw, pad_top, pad_left, Wo,
+            glad_dw_row_avx512(out + (size_t)i * Wo * C, x, w, b, H, W, C, C, kh, kw, sh, sw, dh, dw, pad_top, pad_left, Wo,
                                lo, hi, i);
         return;
     }

@@ -6,7 +6,10 @@
  * band's depthwise taps read (rows shared with the previous band are kept,
  * not recomputed), runs the depthwise rows into a band buffer, and projects
  * them straight into the output. One barrier per block instead of three and
- * the expanded tensor never goes to memory. Same kernels as the unfused ops
+ * the expanded tensor never goes to memory. On small maps (few rows a
+ * thread) the threads split the expanded channels instead, expand and
+ * convolve whole images, and meet at one barrier before each projects its
+ * own pixels (no rows recomputed). Same kernels as the unfused ops
  * (nhwc.h), so the numbers are those of running them one by one. */
 #include <math.h>
 #include <string.h>
@@ -36,12 +39,21 @@ static int nthreads(void)
 #endif
 }
 
-size_t glad_invres_nhwc_workspace(int W, int Ce, int kh, int sh, int dh, int Wo)
+/* split by channels when a thread's output rows are so few that the
+ * expanded rows its depthwise taps share with its neighbour (recomputed by
+ * both) would add more than about a sixth to the expansion */
+static int by_channels(int Ho, int kh, int sh, int dh, int T)
 {
-    int nb, er;
+    return T > 1 && (long)Ho * sh < 6L * T * ((kh - 1) * dh + 1 - sh);
+}
+
+size_t glad_invres_nhwc_workspace(int H, int W, int Ce, int kh, int sh, int dh, int Ho, int Wo)
+{
+    int nb, er, T = nthreads();
     band_of(W, Ce, kh, sh, dh, &nb, &er);
-    size_t per = ((size_t)er * W * Ce + (size_t)nb * Wo * Ce + 15) / 16 * 16;
-    return per * (size_t)nthreads();
+    size_t per = ((size_t)er * W * Ce + (size_t)nb * Wo * Ce + 15) / 16 * 16, bands = per * (size_t)T;
+    size_t whole = (size_t)H * W * Ce + (size_t)Ho * Wo * Ce;
+    return by_channels(Ho, kh, sh, dh, T) && whole > bands ? whole : bands;
 }
 
 int glad_invres_nhwc_forward(float *y, const float *x, const float *wet, const float *be, float elo, float ehi,
@@ -55,6 +67,38 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *wet, const f
     band_of(W, Ce, kh, sh, dh, &nb, &er);
     size_t per = ((size_t)er * W * Ce + (size_t)nb * Wo * Ce + 15) / 16 * 16, row = (size_t)W * Ce;
     int T = nthreads();
+    if (by_channels(Ho, kh, sh, dh, T) && (long)Ho * Wo * Ce * (C + Co) > 200000) {
+        float *E = ws, *D = ws + (size_t)H * W * Ce;
+        // each thread expands and convolves its own slice of the Ce channels (whole images), then projects its own rows
+        #pragma omp parallel num_threads(T)
+        {
+            int t = 0, nt = 1;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+            nt = omp_get_num_threads();
+#endif
+            /* channel slices in whole vectors of 16 */
+            int c0 = (int)((long)(Ce + 15) / 16 * t / nt) * 16, c1 = (int)((long)(Ce + 15) / 16 * (t + 1) / nt) * 16;
+            c1 = c1 > Ce ? Ce : c1;
+            if (c1 > c0) {
+                const float *Ep = x;
+                if (wet) {
+                    glad_gemm_nhwc_avx512(E + c0, (size_t)Ce, x, (size_t)C, wet + c0, (size_t)Ce, be ? be + c0 : NULL, NULL,
+                                          H * W, C, c1 - c0, elo, ehi);
+                    Ep = E;
+                }
+                for (int i = 0; i < Ho; i++)
+                    glad_dw_row_avx512(D + (size_t)i * Wo * Ce + c0, Ep + c0, wd + c0, bd ? bd + c0 : NULL, H, W, Ce, c1 - c0,
+                                       kh, kw, sh, sw, dh, dw, pt, pl, Wo, dlo, dhi, i);
+            }
+            /* the projection reads every channel of D */
+            #pragma omp barrier
+            int p0 = (int)((long)Ho * Wo * t / nt), p1 = (int)((long)Ho * Wo * (t + 1) / nt);
+            glad_gemm_nhwc_avx512(y + (size_t)p0 * Co, (size_t)Co, D + (size_t)p0 * Ce, (size_t)Ce, wpt, (size_t)Co, bp,
+                                  res ? res + (size_t)p0 * Co : NULL, p1 - p0, Ce, Co, -INFINITY, INFINITY);
+        }
+        return 0;
+    }
     // each thread computes its own output rows (and the expanded rows they read) into its own part of ws
     #pragma omp parallel num_threads(T) if (T > 1 && (long)Ho * Wo * Ce * (C + Co) > 200000)
     {
@@ -79,17 +123,17 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *wet, const f
                     s = eb1;
                 }
                 if (n1 > s)
-                    glad_gemm_nhwc_avx512(E + (size_t)(s - n0) * row, x + (size_t)s * W * C, wet, be, NULL, (n1 - s) * W, C,
-                                          Ce, elo, ehi);
+                    glad_gemm_nhwc_avx512(E + (size_t)(s - n0) * row, (size_t)Ce, x + (size_t)s * W * C, (size_t)C, wet,
+                                          (size_t)Ce, be, NULL, (n1 - s) * W, C, Ce, elo, ehi);
                 eb0 = n0;
                 eb1 = n1 > s ? n1 : s;
                 Ep = E;
             }
             for (int i = b0; i < b1; i++)
-                glad_dw_row_avx512(D + (size_t)(i - b0) * Wo * Ce, Ep, wd, bd, n1 - n0, W, Ce, kh, kw, sh, sw, dh, dw,
+                glad_dw_row_avx512(D + (size_t)(i - b0) * Wo * Ce, Ep, wd, bd, n1 - n0, W, Ce, Ce, kh, kw, sh, sw, dh, dw,
                                    pt + n0, pl, Wo, dlo, dhi, i);
-            glad_gemm_nhwc_avx512(y + (size_t)b0 * Wo * Co, D, wpt, bp, res ? res + (size_t)b0 * Wo * Co : NULL,
-                                  (b1 - b0) * Wo, Ce, Co, -INFINITY, INFINITY);
+            glad_gemm_nhwc_avx512(y + (size_t)b0 * Wo * Co, (size_t)Co, D, (size_t)Ce, wpt, (size_t)Co, bp,
+                                  res ? res + (size_t)b0 * Wo * Co : NULL, (b1 - b0) * Wo, Ce, Co, -INFINITY, INFINITY);
         }
     }
     return 0;

@@ -198,7 +198,7 @@ void glad_conv2d_nhwc_wt(float *wt, const float *w, int OC, int K);
  * Runs only in fp32 on AVX-512F CPUs: otherwise GLAD_EUNSUPPORTED and
  * nothing done (the caller runs the three convolutions). The numbers are
  * those of the three convolutions run one by one. */
-size_t glad_invres_nhwc_workspace(int W, int Ce, int kh, int sh, int dh, int Wo);
+size_t glad_invres_nhwc_workspace(int H, int W, int Ce, int kh, int sh, int dh, int Ho, int Wo);
 int glad_invres_nhwc_forward(float *y, const float *x, const float *wet, const float *be, float elo, float ehi,
                              const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw, int pt,
                              int pl, float dlo, float dhi, const float *wpt, const float *bp, const float *res, int H,
