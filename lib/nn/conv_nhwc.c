@@ -67,7 +67,7 @@ static void epilogue(float *o, const float *b, const float *res, int n, int OC, 
 __attribute__((target("avx512f"), always_inline)) static inline void tile(float *o, size_t ldo, const float *a, size_t lda,
                                                                         const float *bt, size_t ldb, int K, int R, int NV,
                                                                         __mmask16 km, const float *bias, const float *res,
-                                                                        __m512 vlo, __m512 vhi)
+                                                                        float lo, float hi)
 {
     __m512 c[6][4];
     for (int r = 0; r < R; r++)
@@ -86,10 +86,43 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile(float 
             __mmask16 m = v == NV - 1 ? km : (__mmask16)0xffff;
             __m512 t = c[r][v];
             if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v));
-            t = _mm512_min_ps(_mm512_max_ps(t, vlo), vhi);
+            t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
             if (res) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, res + (size_t)r * ldo + 16 * v));
             _mm512_mask_storeu_ps(o + (size_t)r * ldo + 16 * v, m, t);
         }
+}
+
+/* tile for R = 6, NV = 4 with 24 named accumulators: GCC keeps an array of
+ * that many on the stack (stored and reloaded every k). Same operations in
+ * the same order as tile, so the same numbers. */
+__attribute__((target("avx512f"), always_inline)) static inline void tile6x4(float *o, size_t ldo, const float *a, size_t lda,
+                                                                           const float *bt, size_t ldb, int K, __mmask16 km,
+                                                                           const float *bias, const float *res, float lo,
+                                                                           float hi)
+{
+#define ACC(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0, c##r##3 = c##r##0;
+    ACC(0) ACC(1) ACC(2) ACC(3) ACC(4) ACC(5)
+#undef ACC
+    for (int k = 0; k < K; k++) {
+        const float *bk = bt + (size_t)k * ldb, *ak = a + k;
+        __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16), b2 = _mm512_loadu_ps(bk + 32);
+        __m512 b3 = _mm512_maskz_loadu_ps(km, bk + 48);
+#define ROW(r) { __m512 av = _mm512_set1_ps(ak[(size_t)(r) * lda]); \
+        c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0); c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1); \
+        c##r##2 = _mm512_fmadd_ps(av, b2, c##r##2); c##r##3 = _mm512_fmadd_ps(av, b3, c##r##3); }
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+#undef ROW
+    }
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+#define OUT(r, v, m) { __m512 t = c##r##v; \
+        if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v)); \
+        t = _mm512_min_ps(_mm512_max_ps(t, vlo), vhi); \
+        if (res) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, res + (size_t)(r) * ldo + 16 * v)); \
+        _mm512_mask_storeu_ps(o + (size_t)(r) * ldo + 16 * v, m, t); }
+#define OUTROW(r) OUT(r, 0, 0xffff) OUT(r, 1, 0xffff) OUT(r, 2, 0xffff) OUT(r, 3, km)
+    OUTROW(0) OUTROW(1) OUTROW(2) OUTROW(3) OUTROW(4) OUTROW(5)
+#undef OUTROW
+#undef OUT
 }
 
 /* o (n, OC) = clamp(a (n, K) wt (K, OC) + b, lo, hi) (+ res (n, OC)), rows ldo, lda, ldb apart: blocks of 48 rows
@@ -98,7 +131,6 @@ __attribute__((target("avx512f"))) void glad_gemm_nhwc_avx512(float *o, size_t l
                                                               const float *wt, size_t ldb, const float *b, const float *res,
                                                               int n, int K, int OC, float lo, float hi)
 {
-    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     for (int r0 = 0; r0 < n; r0 += 48) {
         int r1 = r0 + 48 < n ? r0 + 48 : n;
         for (int n0 = 0; n0 < OC; n0 += 64) {
@@ -110,10 +142,11 @@ __attribute__((target("avx512f"))) void glad_gemm_nhwc_avx512(float *o, size_t l
                 float *oo = o + (size_t)r * ldo + n0;
                 const float *aa = a + (size_t)r * lda, *rr = res ? res + (size_t)r * ldo + n0 : NULL;
                 /* constant R and NV, so the accumulators stay in registers */
-#define TILE_CASE(RR, VV) case RR * 8 + VV: tile(oo, ldo, aa, lda, bt, ldb, K, RR, VV, km, bb, rr, vlo, vhi); break;
+#define TILE_CASE(RR, VV) case RR * 8 + VV: tile(oo, ldo, aa, lda, bt, ldb, K, RR, VV, km, bb, rr, lo, hi); break;
 #define TILE_ROW(RR) TILE_CASE(RR, 1) TILE_CASE(RR, 2) TILE_CASE(RR, 3) TILE_CASE(RR, 4)
                 switch (R * 8 + NV) {
-                TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_ROW(6)
+                case 6 * 8 + 4: tile6x4(oo, ldo, aa, lda, bt, ldb, K, km, bb, rr, lo, hi); break;
+                TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_CASE(6, 1) TILE_CASE(6, 2) TILE_CASE(6, 3)
                 default: break;
                 }
 #undef TILE_ROW
