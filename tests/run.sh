@@ -60,7 +60,7 @@ for t in "$BUILD"/tests/test_*; do
     start "$(basename "$t")" "$t"
 done
 # the engine again on the path of CPUs without AVX-512F (im2col + sgemm)
-for t in test_nn test_unet test_ddad_step test_resnet_bwd test_vae test_latent test_sdunet; do
+for t in test_nn test_nhwc test_unet test_ddad_step test_resnet_bwd test_vae test_latent test_sdunet; do
     [ -x "$BUILD/tests/$t" ] && start "$t (no avx512)" env GLAD_NO_AVX512=1 "$BUILD/tests/$t"
 done
 # bf16 switched off: the precision switch must refuse, the f32 path stay exact

@@ -3,7 +3,9 @@
  * the convolutional part), activations are channels-last (H,W,C) in a small
  * pool of buffers reused across runs (a tensor's buffer returns to the pool
  * after its last reader), convolutions are im2col + sgemm and depthwise convs
- * direct (lib/nn). TF semantics: "SAME" output ceil(in/s), pad_total =
+ * direct (lib/nn); in fp32 on AVX-512F CPUs each inverted-residual block
+ * ([1x1 expansion,] depthwise, linear 1x1 projection, residual ADD) runs in
+ * one pass (glad_invres_nhwc_forward) with the same numbers. TF semantics: "SAME" output ceil(in/s), pad_total =
  * max((out-1)s + (k-1)d + 1 - in, 0), pad_before = pad_total/2 (the extra row
  * and column at the bottom/right); "VALID" output (in - (k-1)d - 1)/s + 1;
  * AVERAGE_POOL_2D divides by the taps inside the image; QUANTIZE, DEQUANTIZE
@@ -34,6 +36,7 @@ struct glad_mobilenet {
     size_t wscap;
     double flops;
     glad_bf16_cache *bc;   /* bf16 weights of the convolutions (nn/bf16.h), packed once */
+    float **wt;            /* per op: a CONV_2D's weights transposed (K, OC) for the fp32 GEMM, made on first use */
 };
 
 static const glad_tflite_tensor *T(const glad_mobilenet *m, int t) { return &m->g->tensors[t]; }
@@ -281,6 +284,18 @@ static int ensure_ws(glad_mobilenet *m, size_t n)
     return m->ws ? 0 : GLAD_ENOMEM;
 }
 
+/* fp32: conv i's weights transposed (K, OC), kept across runs; NULL in
+ * bf16 or without memory for them (the conv then transposes per call) */
+static const float *wt_of(glad_mobilenet *m, int i)
+{
+    if (glad_precision_get() != GLAD_PREC_F32 || !m->wt) return NULL;
+    const glad_tflite_op *op = &m->g->ops[i];
+    const rshape *ws = &m->rs[op->in[1]];
+    int OC = ws->d[0], K = ws->d[1] * ws->d[2] * ws->d[3];
+    if (!m->wt[i] && (m->wt[i] = malloc(sizeof(float) * (size_t)OC * K))) glad_conv2d_nhwc_wt(m->wt[i], T(m, op->in[1])->data, OC, K);
+    return m->wt[i];
+}
+
 /* op i into tensor o (its own output, or that of a fused ADD adding res) */
 static int run_op(glad_mobilenet *m, int i, int o, const float *res)
 {
@@ -306,8 +321,8 @@ static int run_op(glad_mobilenet *m, int i, int o, const float *res)
         } else {
             int direct = kh == 1 && kw == 1 && op->stride_h == 1 && op->stride_w == 1 && pt == 0 && pl == 0 && Ho == H && Wo == W;
             GLAD_TRY(ensure_ws(m, glad_conv2d_nhwc_workspace(C, kh, kw, Ho, Wo, direct)));
-            glad_conv2d_nhwc_forward(y, x, w, b, res, H, W, C, OC, kh, kw, op->stride_h, op->stride_w, op->dilation_h,
-                                     op->dilation_w, pt, pl, Ho, Wo, lo, hi, m->ws);
+            glad_conv2d_nhwc_forward_wt(y, x, w, wt_of(m, i), b, res, H, W, C, OC, kh, kw, op->stride_h, op->stride_w,
+                                        op->dilation_h, op->dilation_w, pt, pl, Ho, Wo, lo, hi, m->ws);
         }
         break;
     }
@@ -410,6 +425,75 @@ static int fusable_add(const glad_mobilenet *m, int i, int stop)
     return i + 1;
 }
 
+/* op i is a 1x1 stride-1 CONV_2D (so unpadded) */
+static int is_pointwise(const glad_mobilenet *m, int i)
+{
+    const glad_tflite_op *op = &m->g->ops[i];
+    if (op->code != GLAD_TFL_CONV_2D || op->nin < 2) return 0;
+    const rshape *w = &m->rs[op->in[1]];
+    return w->rank == 4 && w->d[1] == 1 && w->d[2] == 1 && op->stride_h == 1 && op->stride_w == 1;
+}
+
+/* op j reads op j-1's output, the one reader of it (not a tensor the caller keeps) */
+static int chained(const glad_mobilenet *m, int j)
+{
+    int t = m->g->ops[j - 1].out[0];
+    return m->g->ops[j].in[0] == t && m->last[t] == j;
+}
+
+/* the last op of the inverted-residual block starting at op i that
+ * glad_invres_nhwc_forward can run in one pass ([1x1 expansion,] depthwise
+ * mult 1, 1x1 projection without activation, inside 0..stop), else -1 */
+static int invres_end(const glad_mobilenet *m, int i, int stop)
+{
+    const glad_tflite_model *g = m->g;
+    int d = i + (is_pointwise(m, i) ? 1 : 0);
+    if (d + 1 > stop || (d > i && !chained(m, d)) || g->ops[d].code != GLAD_TFL_DEPTHWISE_CONV_2D || !chained(m, d + 1) ||
+        !is_pointwise(m, d + 1) || g->ops[d + 1].act != GLAD_TFL_ACT_NONE)
+        return -1;
+    if (m->rs[g->ops[d].out[0]].d[3] != m->rs[g->ops[d].in[0]].d[3]) return -1;   /* mult 1 */
+    return d + 1;
+}
+
+/* ops i..p (invres_end) into tensor o (+ res), in one pass; GLAD_EUNSUPPORTED when this CPU or precision does not run it */
+static int run_invres(glad_mobilenet *m, int i, int p, int o, const float *res)
+{
+    const glad_tflite_op *e = &m->g->ops[i], *d = &m->g->ops[p - 1], *q = &m->g->ops[p];
+    const rshape *xs = &m->rs[e->in[0]], *ds = &m->rs[d->out[0]], *ws = &m->rs[d->in[1]];
+    int H = xs->d[1], W = xs->d[2], C = xs->d[3], Ce = ds->d[3], Ho = ds->d[1], Wo = ds->d[2], Co = m->rs[o].d[3];
+    int kh = ws->d[1], kw = ws->d[2], t, pt, pl, ex = p - i == 2;
+    tf_pad(H, kh, d->stride_h, d->dilation_h, d->padding, &t, &pt);
+    tf_pad(W, kw, d->stride_w, d->dilation_w, d->padding, &t, &pl);
+    const float *wet = ex ? wt_of(m, i) : NULL, *wpt = wt_of(m, p);
+    if ((ex && !wet) || !wpt) return GLAD_EUNSUPPORTED;
+    float elo, ehi, dlo, dhi;
+    clamp_of(e->act, &elo, &ehi);
+    clamp_of(d->act, &dlo, &dhi);
+    GLAD_TRY(ensure_ws(m, glad_invres_nhwc_workspace(H, W, Ce, kh, d->stride_h, d->dilation_h, Ho, Wo)));
+#define BIAS(op) ((op)->nin >= 3 && (op)->in[2] >= 0 ? act(m, (op)->in[2]) : NULL)
+    int rc = glad_invres_nhwc_forward(act(m, o), act(m, e->in[0]), wet, ex ? BIAS(e) : NULL, elo, ehi, act(m, d->in[1]),
+                                      BIAS(d), kh, kw, d->stride_h, d->stride_w, d->dilation_h, d->dilation_w, pt, pl, dlo,
+                                      dhi, wpt, BIAS(q), res, H, W, C, Ce, Ho, Wo, Co, m->ws);
+#undef BIAS
+    if (rc == 0) m->flops += 2.0 * Ce * ((ex ? (double)H * W * C : 0) + (double)Ho * Wo * (kh * kw + Co));
+    return rc;
+}
+
+/* the tensor o that ops ending with conv p write (the output of the ADD
+ * fused after it, res its other input, or p's own output, res NULL); returns
+ * the last op they cover */
+static int ops_out(const glad_mobilenet *m, int p, int stop, int *o, const float **res)
+{
+    int add = fusable_add(m, p, stop);
+    *o = m->g->ops[p].out[0];
+    *res = NULL;
+    if (add < 0) return p;
+    const glad_tflite_op *a = &m->g->ops[add];
+    *res = act(m, a->in[0] == *o ? a->in[1] : a->in[0]);
+    *o = a->out[0];
+    return add;
+}
+
 /* run ops 0..stop on x (3,H,W) CHW; tensors in keep[0..nk) stay live */
 static int run_ops(glad_mobilenet *m, const float *x, int H, int W, int stop, const int *keep, int nk)
 {
@@ -430,15 +514,19 @@ static int run_ops(glad_mobilenet *m, const float *x, int H, int W, int stop, co
         for (int c = 0; c < 3; c++) xin[p * 3 + c] = x[c * HW + p];
     for (int i = 0; i <= stop; i++) {
         const glad_tflite_op *op = &g->ops[i];
-        int o = op->out[0], add = fusable_add(m, i, stop), nfused = add < 0 ? 1 : 2;
-        const float *res = NULL;
-        if (add >= 0) {      /* conv + residual ADD in one pass: the conv's own output is never stored */
-            const glad_tflite_op *a = &g->ops[add];
-            res = act(m, a->in[0] == o ? a->in[1] : a->in[0]);
-            o = a->out[0];
+        /* a whole inverted-residual block in one pass where the CPU runs it,
+         * else conv i alone (op by op); either way the residual ADD fused */
+        int blk = glad_precision_get() == GLAD_PREC_F32 ? invres_end(m, i, stop) : -1, o, nfused;
+        const float *res;
+        for (;;) {
+            nfused = ops_out(m, blk >= 0 ? blk : i, stop, &o, &res) - i + 1;
+            GLAD_TRYG(rc, pool_get(m, m->rs[o].n, &m->slot[o]), fail);
+            if (blk < 0 || (rc = run_invres(m, i, blk, o, res)) == 0) break;
+            if (rc != GLAD_EUNSUPPORTED) goto fail;
+            release(m, o);
+            blk = -1;
         }
-        GLAD_TRYG(rc, pool_get(m, m->rs[o].n, &m->slot[o]), fail);
-        GLAD_TRYG(rc, run_op(m, i, o, res), fail);
+        if (blk < 0) GLAD_TRYG(rc, run_op(m, i, o, res), fail);
         for (int f = 0; f < nfused; f++, op++)
             for (int k = 0; k < op->nin; k++)
                 if (op->in[k] >= 0 && m->last[op->in[k]] == i + f && !is_const(m, op->in[k])) release(m, op->in[k]);
@@ -543,7 +631,8 @@ int glad_mobilenet_from_model(glad_mobilenet **out, glad_tflite_model *model, co
     m->last = malloc(nt * sizeof(int));
     m->have = malloc(nt * sizeof(int));
     m->rs = calloc(nt, sizeof(rshape));
-    if (!m->producer || !m->slot || !m->last || !m->have || !m->rs) { rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", path); goto bad; }
+    m->wt = calloc((size_t)g->nops, sizeof(float *));
+    if (!m->producer || !m->slot || !m->last || !m->have || !m->rs || !m->wt) { rc = glad_fail(GLAD_ENOMEM, "%s: out of memory", path); goto bad; }
     for (size_t t = 0; t < nt; t++) m->producer[t] = -1;
     for (int i = 0; i < g->nops; i++) if (g->ops[i].nout >= 1 && g->ops[i].out[0] >= 0) m->producer[g->ops[i].out[0]] = i;
     /* the whole graph must be runnable at its own input size */
@@ -574,6 +663,8 @@ int glad_mobilenet_load(glad_mobilenet **out, const char *path)
 void glad_mobilenet_free(glad_mobilenet *m)
 {
     if (!m) return;
+    for (int i = 0; m->wt && i < m->g->nops; i++) free(m->wt[i]);
+    free(m->wt);
     glad_tflite_free(m->g);
     free(m->producer); free(m->slot); free(m->last); free(m->have); free(m->rs);
     for (int k = 0; k < NPOOL; k++) free(m->pool[k]);

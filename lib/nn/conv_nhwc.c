@@ -9,7 +9,12 @@
  * costs one barrier. Not the NCHW conv of conv2d.c (no backward here).
  * In bf16 (nn/bf16.h) the GEMM takes bf16 operands with fp32 sums
  * (glad_bf16_gemm_packed; the weights packed once in the cache in use); the
- * epilogue stays fp32. */
+ * epilogue stays fp32. In fp32 on an AVX-512F CPU (nn/cpu.h) the GEMM is
+ * glad_gemm_nhwc_avx512 (nhwc.h): 6 pixels x 64 output channels of zmm accumulators over
+ * w^T (K, OC) (the caller's cached copy, or transposed per call), the
+ * epilogue applied in registers before the one store; it sums k in order
+ * with FMA, so it rounds differently from OpenBLAS (GLAD_NO_AVX512=1 keeps
+ * sgemm). */
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
@@ -17,7 +22,13 @@
 #include <omp.h>
 #endif
 #include "nn/bf16.h"
+#include "nn/cpu.h"
+#include "nn/nhwc.h"
 #include "nn/nn.h"
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CONV_AVX512 1
+#endif
 
 size_t glad_conv2d_nhwc_workspace(int C, int kh, int kw, int Ho, int Wo, int direct)
 {
@@ -50,6 +61,102 @@ static void epilogue(float *o, const float *b, const float *res, int n, int OC, 
     }
 }
 
+#ifdef CONV_AVX512
+/* o (R, 16 NV; rows ldo apart) = clamp(a (R, K; rows lda apart) bt (K, 16 NV; rows ldb apart) + bias, lo, hi) + res
+ * (rows ldo apart), the last 16 columns under mask km; R <= 6, NV <= 4 */
+__attribute__((target("avx512f"), always_inline)) static inline void tile(float *o, size_t ldo, const float *a, size_t lda,
+                                                                        const float *bt, size_t ldb, int K, int R, int NV,
+                                                                        __mmask16 km, const float *bias, const float *res,
+                                                                        float lo, float hi)
+{
+    __m512 c[6][4];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) c[r][v] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m512 bv[4];
+        const float *bk = bt + (size_t)k * ldb;
+        for (int v = 0; v < NV; v++) bv[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(km, bk + 16 * v) : _mm512_loadu_ps(bk + 16 * v);
+        for (int r = 0; r < R; r++) {
+            __m512 av = _mm512_set1_ps(a[(size_t)r * lda + k]);
+            for (int v = 0; v < NV; v++) c[r][v] = _mm512_fmadd_ps(av, bv[v], c[r][v]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) {
+            __mmask16 m = v == NV - 1 ? km : (__mmask16)0xffff;
+            __m512 t = c[r][v];
+            if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v));
+            t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
+            if (res) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, res + (size_t)r * ldo + 16 * v));
+            _mm512_mask_storeu_ps(o + (size_t)r * ldo + 16 * v, m, t);
+        }
+}
+
+/* tile for R = 6, NV = 4 with 24 named accumulators: GCC keeps an array of
+ * that many on the stack (stored and reloaded every k). Same operations in
+ * the same order as tile, so the same numbers. */
+__attribute__((target("avx512f"), always_inline)) static inline void tile6x4(float *o, size_t ldo, const float *a, size_t lda,
+                                                                           const float *bt, size_t ldb, int K, __mmask16 km,
+                                                                           const float *bias, const float *res, float lo,
+                                                                           float hi)
+{
+#define ACC(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0, c##r##3 = c##r##0;
+    ACC(0) ACC(1) ACC(2) ACC(3) ACC(4) ACC(5)
+#undef ACC
+    for (int k = 0; k < K; k++) {
+        const float *bk = bt + (size_t)k * ldb, *ak = a + k;
+        __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16), b2 = _mm512_loadu_ps(bk + 32);
+        __m512 b3 = _mm512_maskz_loadu_ps(km, bk + 48);
+#define ROW(r) { __m512 av = _mm512_set1_ps(ak[(size_t)(r) * lda]); \
+        c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0); c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1); \
+        c##r##2 = _mm512_fmadd_ps(av, b2, c##r##2); c##r##3 = _mm512_fmadd_ps(av, b3, c##r##3); }
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+#undef ROW
+    }
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+#define OUT(r, v, m) { __m512 t = c##r##v; \
+        if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v)); \
+        t = _mm512_min_ps(_mm512_max_ps(t, vlo), vhi); \
+        if (res) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, res + (size_t)(r) * ldo + 16 * v)); \
+        _mm512_mask_storeu_ps(o + (size_t)(r) * ldo + 16 * v, m, t); }
+#define OUTROW(r) OUT(r, 0, 0xffff) OUT(r, 1, 0xffff) OUT(r, 2, 0xffff) OUT(r, 3, km)
+    OUTROW(0) OUTROW(1) OUTROW(2) OUTROW(3) OUTROW(4) OUTROW(5)
+#undef OUTROW
+#undef OUT
+}
+
+/* o (n, OC) = clamp(a (n, K) wt (K, OC) + b, lo, hi) (+ res (n, OC)), rows ldo, lda, ldb apart: blocks of 48 rows
+ * (in L2) against panels of 64 output channels of wt, in tiles of 6 rows */
+__attribute__((target("avx512f"))) void glad_gemm_nhwc_avx512(float *o, size_t ldo, const float *a, size_t lda,
+                                                              const float *wt, size_t ldb, const float *b, const float *res,
+                                                              int n, int K, int OC, float lo, float hi)
+{
+    for (int r0 = 0; r0 < n; r0 += 48) {
+        int r1 = r0 + 48 < n ? r0 + 48 : n;
+        for (int n0 = 0; n0 < OC; n0 += 64) {
+            int cols = OC - n0 < 64 ? OC - n0 : 64, NV = (cols + 15) / 16, tail = cols - 16 * (NV - 1);
+            __mmask16 km = tail == 16 ? (__mmask16)0xffff : (__mmask16)((1u << tail) - 1);
+            const float *bt = wt + n0, *bb = b ? b + n0 : NULL;
+            for (int r = r0; r < r1; r += 6) {
+                int R = r1 - r < 6 ? r1 - r : 6;
+                float *oo = o + (size_t)r * ldo + n0;
+                const float *aa = a + (size_t)r * lda, *rr = res ? res + (size_t)r * ldo + n0 : NULL;
+                /* constant R and NV, so the accumulators stay in registers */
+#define TILE_CASE(RR, VV) case RR * 8 + VV: tile(oo, ldo, aa, lda, bt, ldb, K, RR, VV, km, bb, rr, lo, hi); break;
+#define TILE_ROW(RR) TILE_CASE(RR, 1) TILE_CASE(RR, 2) TILE_CASE(RR, 3) TILE_CASE(RR, 4)
+                switch (R * 8 + NV) {
+                case 6 * 8 + 4: tile6x4(oo, ldo, aa, lda, bt, ldb, K, km, bb, rr, lo, hi); break;
+                TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_CASE(6, 1) TILE_CASE(6, 2) TILE_CASE(6, 3)
+                default: break;
+                }
+#undef TILE_ROW
+#undef TILE_CASE
+            }
+        }
+    }
+}
+#endif
+
 /* col (n, K) rows for output pixels p0.. : col[p, (ky*kw+kx)*C + c] = x[i*sh - pt + ky*dh, j*sw - pl + kx*dw, c] or 0 */
 static void im2col_rows(float *col, const float *x, int H, int W, int C, int kh, int kw, int sh, int sw, int dh, int dw,
                         int pt, int pl, int Wo, int p0, int n)
@@ -59,7 +166,14 @@ static void im2col_rows(float *col, const float *x, int H, int W, int C, int kh,
         int i = p / Wo, j = p % Wo;
         float *r = col + (size_t)(p - p0) * K;
         for (int ky = 0; ky < kh; ky++) {
-            int y = i * sh - pt + ky * dh;
+            int y = i * sh - pt + ky * dh, x0 = j * sw - pl;
+            if (dw == 1 && y >= 0 && y < H && x0 >= 0 && x0 + kw <= W) {
+                /* the row's kw taps are adjacent in x: one copy, a plain loop (C is often 3, a call per tap costs more) */
+                const float *s = x + ((size_t)y * W + x0) * C;
+                float *d = r + (size_t)ky * kw * C;
+                for (int q = 0; q < kw * C; q++) d[q] = s[q];
+                continue;
+            }
             for (int kx = 0; kx < kw; kx++) {
                 int xx = j * sw - pl + kx * dw;
                 float *d = r + ((size_t)ky * kw + kx) * C;
@@ -74,7 +188,8 @@ static void im2col_rows(float *col, const float *x, int H, int W, int C, int kh,
  * sgemm's output still in cache; col holds the slice's im2col rows */
 static void conv_rows(float *out, const float *x, const float *w, const float *b, const float *res, int H, int W, int C,
                       int OC, int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, int Wo, float lo,
-                      float hi, int direct, float *col, int p0, int p1, const uint16_t *wp, uint16_t *ap)
+                      float hi, int direct, float *col, int p0, int p1, const uint16_t *wp, uint16_t *ap,
+                      const float *wt)
 {
     int K = C * kh * kw, chunk = (int)(32768 / (OC + K)) + 1;
     for (int q0 = p0; q0 < p1; q0 += chunk) {
@@ -85,6 +200,13 @@ static void conv_rows(float *out, const float *x, const float *w, const float *b
             a = col;
         }
         float *o = out + (size_t)q0 * OC;
+#ifdef CONV_AVX512
+        if (wt && !wp) {   /* fp32 on AVX-512F: wt = w^T, the epilogue in the GEMM */
+            glad_gemm_nhwc_avx512(o, (size_t)OC, a, (size_t)K, wt, (size_t)OC, b, res ? res + (size_t)q0 * OC : NULL, n, K, OC,
+                                  lo, hi);
+            continue;
+        }
+#endif
         if (wp) {   /* bf16: wp the packed weights, ap room for a chunk's packed rows */
             glad_bf16_pack_a(ap, a, (size_t)K, n, K);
             glad_bf16_gemm_packed(o, (size_t)OC, ap, wp, n, OC, K, 1.0f, 0);
@@ -94,10 +216,24 @@ static void conv_rows(float *out, const float *x, const float *w, const float *b
     }
 }
 
-// x is (H,W,C), w is (OC,kh,kw,C), b is (OC) or NULL, res is (Ho,Wo,OC) or NULL, out is (Ho,Wo,OC)
+void glad_conv2d_nhwc_wt(float *wt, const float *w, int OC, int K)
+{
+    for (int k = 0; k < K; k++)
+        for (int o = 0; o < OC; o++) wt[(size_t)k * OC + o] = w[(size_t)o * K + k];
+}
+
 void glad_conv2d_nhwc_forward(float *out, const float *x, const float *w, const float *b, const float *res, int H,
                               int W, int C, int OC, int kh, int kw, int sh, int sw, int dh, int dw, int pad_top,
                               int pad_left, int Ho, int Wo, float lo, float hi, float *ws)
+{
+    glad_conv2d_nhwc_forward_wt(out, x, w, NULL, b, res, H, W, C, OC, kh, kw, sh, sw, dh, dw, pad_top, pad_left, Ho, Wo,
+                                lo, hi, ws);
+}
+
+// x is (H,W,C), w is (OC,kh,kw,C), wt is w^T or NULL, b is (OC) or NULL, res is (Ho,Wo,OC) or NULL, out is (Ho,Wo,OC)
+void glad_conv2d_nhwc_forward_wt(float *out, const float *x, const float *w, const float *wt, const float *b,
+                                 const float *res, int H, int W, int C, int OC, int kh, int kw, int sh, int sw, int dh,
+                                 int dw, int pad_top, int pad_left, int Ho, int Wo, float lo, float hi, float *ws)
 {
     int K = C * kh * kw, N = Ho * Wo;
     int direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && pad_top == 0 && pad_left == 0 && Ho == H && Wo == W;
@@ -113,6 +249,12 @@ void glad_conv2d_nhwc_forward(float *out, const float *x, const float *w, const 
         if ((wown = aligned_alloc(64, nb))) glad_bf16_pack_b(wown, w, (size_t)K, 1, K, OC);
         wp = wown;
     }
+    /* fp32 on AVX-512F: the register-tiled GEMM over w^T (transposed here
+     * when the caller keeps no copy; without memory for it, sgemm) */
+    float *wtown = NULL;
+    if (!wp && glad_nn_avx512() && !wt && (wtown = malloc(sizeof(float) * (size_t)K * OC)))
+        glad_conv2d_nhwc_wt(wtown, w, OC, K);
+    const float *wtu = wp || !glad_nn_avx512() ? NULL : wt ? wt : wtown;
     int chunk = (int)(32768 / (OC + K)) + 1;
     // each thread computes its own slice of output pixels (and of the im2col rows)
     #pragma omp parallel if (!nt)
@@ -125,8 +267,9 @@ void glad_conv2d_nhwc_forward(float *out, const float *x, const float *w, const 
         int p0 = (int)((long)N * t / T), p1 = (int)((long)N * (t + 1) / T);
         uint16_t *ap = wp ? aligned_alloc(64, (glad_bf16_pa_elems(chunk, K) * sizeof(uint16_t) + 63) / 64 * 64) : NULL;
         conv_rows(out, x, w, b, res, H, W, C, OC, kh, kw, sh, sw, dh, dw, pad_top, pad_left, Wo, lo, hi, direct,
-                  direct ? NULL : ws + (size_t)p0 * K, p0, p1, ap ? wp : NULL, ap);
+                  direct ? NULL : ws + (size_t)p0 * K, p0, p1, ap ? wp : NULL, ap, wtu);
         free(ap);
     }
     free(wown);
+    free(wtown);
 }

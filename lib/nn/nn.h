@@ -178,6 +178,31 @@ size_t glad_conv2d_nhwc_workspace(int C, int kh, int kw, int Ho, int Wo, int dir
 void glad_conv2d_nhwc_forward(float *out, const float *x, const float *w, const float *b, const float *res, int H,
                               int W, int C, int OC, int kh, int kw, int sh, int sw, int dh, int dw, int pad_top,
                               int pad_left, int Ho, int Wo, float lo, float hi, float *ws);
+/* the same with wt = w^T (kh*kw*C, OC) (glad_conv2d_nhwc_wt), kept by a
+ * caller that runs the same weights again, or NULL: in fp32 on an AVX-512F
+ * CPU the GEMM reads w^T (transposed per call without wt) */
+void glad_conv2d_nhwc_forward_wt(float *out, const float *x, const float *w, const float *wt, const float *b,
+                                 const float *res, int H, int W, int C, int OC, int kh, int kw, int sh, int sw, int dh,
+                                 int dw, int pad_top, int pad_left, int Ho, int Wo, float lo, float hi, float *ws);
+/* wt (K, OC) = w^T for weights w (OC, K), K = kh*kw*C */
+void glad_conv2d_nhwc_wt(float *wt, const float *w, int OC, int K);
+
+/* MobileNetV2's inverted-residual block on channels-last x (H,W,C) in one
+ * pass: e = clamp(x wet + be, elo, ehi) (the 1x1 expansion to Ce channels;
+ * wet (C, Ce) = its weights transposed, or NULL: no expansion, e = x), d =
+ * the depthwise conv of e (weights wd (kh,kw,Ce), bias bd, padding, stride,
+ * dilation as glad_depthwise_nhwc_forward, mult 1, clamp [dlo, dhi]), y
+ * (Ho,Wo,Co) = d wpt + bp (+ res (Ho,Wo,Co) when not NULL), wpt (Ce, Co) the
+ * projection's weights transposed; biases may be NULL. ws holds
+ * glad_invres_nhwc_workspace floats (for omp_get_max_threads() threads).
+ * Runs only in fp32 on AVX-512F CPUs: otherwise GLAD_EUNSUPPORTED and
+ * nothing done (the caller runs the three convolutions). The numbers are
+ * those of the three convolutions run one by one. */
+size_t glad_invres_nhwc_workspace(int H, int W, int Ce, int kh, int sh, int dh, int Ho, int Wo);
+int glad_invres_nhwc_forward(float *y, const float *x, const float *wet, const float *be, float elo, float ehi,
+                             const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw, int pt,
+                             int pl, float dlo, float dhi, const float *wpt, const float *bp, const float *res, int H,
+                             int W, int C, int Ce, int Ho, int Wo, int Co, float *ws);
 
 /* ---- memory plan: offsets (in floats, 64-byte aligned) of tensors inside
  * one buffer, from a replay of their allocations and frees in order; top is

@@ -1,0 +1,143 @@
+/* invres.c - MobileNetV2's inverted-residual block (1x1 expansion, depthwise
+ * conv, linear 1x1 projection, optional residual) in one parallel region on
+ * channels-last images, for AVX-512F CPUs in fp32. Each thread owns a
+ * contiguous range of output rows and walks it in bands small enough that
+ * the band's expanded rows stay in L2: it expands only the input rows the
+ * band's depthwise taps read (rows shared with the previous band are kept,
+ * not recomputed), runs the depthwise rows into a band buffer, and projects
+ * them straight into the output. One barrier per block instead of three and
+ * the expanded tensor never goes to memory. On small maps (few rows a
+ * thread) the threads split the expanded channels instead, expand and
+ * convolve whole images, and meet at one barrier before each projects its
+ * own pixels (no rows recomputed). Same kernels as the unfused ops
+ * (nhwc.h), so the numbers are those of running them one by one. */
+#include <math.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "core/glad.h"
+#include "nn/bf16.h"
+#include "nn/cpu.h"
+#include "nn/nhwc.h"
+#include "nn/nn.h"
+
+/* output rows per band, and the expanded rows such a band reads at most */
+static void band_of(int W, int Ce, int kh, int sh, int dh, int *nb, int *er)
+{
+    int span = (kh - 1) * dh + 1, rows = (int)(98304L / ((long)W * Ce));   /* ~384 KB of expanded rows */
+    *nb = rows > span ? (rows - span) / sh + 1 : 1;
+    *er = (*nb - 1) * sh + span;
+}
+
+static int nthreads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* split by channels when a thread's output rows are so few that the
+ * expanded rows its depthwise taps share with its neighbour (recomputed by
+ * both) would add more than about a sixth to the expansion */
+static int by_channels(int Ho, int kh, int sh, int dh, int T)
+{
+    return T > 1 && (long)Ho * sh < 6L * T * ((kh - 1) * dh + 1 - sh);
+}
+
+size_t glad_invres_nhwc_workspace(int H, int W, int Ce, int kh, int sh, int dh, int Ho, int Wo)
+{
+    int nb, er, T = nthreads();
+    band_of(W, Ce, kh, sh, dh, &nb, &er);
+    size_t per = ((size_t)er * W * Ce + (size_t)nb * Wo * Ce + 15) / 16 * 16, bands = per * (size_t)T;
+    size_t whole = (size_t)H * W * Ce + (size_t)Ho * Wo * Ce;
+    return by_channels(Ho, kh, sh, dh, T) && whole > bands ? whole : bands;
+}
+
+int glad_invres_nhwc_forward(float *y, const float *x, const float *wet, const float *be, float elo, float ehi,
+                             const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw, int pt,
+                             int pl, float dlo, float dhi, const float *wpt, const float *bp, const float *res, int H,
+                             int W, int C, int Ce, int Ho, int Wo, int Co, float *ws)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (!glad_nn_avx512() || glad_precision_get() != GLAD_PREC_F32 || (!wet && Ce != C)) return GLAD_EUNSUPPORTED;
+    int nb, er;
+    band_of(W, Ce, kh, sh, dh, &nb, &er);
+    size_t per = ((size_t)er * W * Ce + (size_t)nb * Wo * Ce + 15) / 16 * 16, row = (size_t)W * Ce;
+    int T = nthreads();
+    if (by_channels(Ho, kh, sh, dh, T) && (long)Ho * Wo * Ce * (C + Co) > 200000) {
+        float *E = ws, *D = ws + (size_t)H * W * Ce;
+        // each thread expands and convolves its own slice of the Ce channels (whole images), then projects its own rows
+        #pragma omp parallel num_threads(T)
+        {
+            int t = 0, nt = 1;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+            nt = omp_get_num_threads();
+#endif
+            /* channel slices in whole vectors of 16 */
+            int c0 = (int)((long)(Ce + 15) / 16 * t / nt) * 16, c1 = (int)((long)(Ce + 15) / 16 * (t + 1) / nt) * 16;
+            c1 = c1 > Ce ? Ce : c1;
+            if (c1 > c0) {
+                const float *Ep = x;
+                if (wet) {
+                    glad_gemm_nhwc_avx512(E + c0, (size_t)Ce, x, (size_t)C, wet + c0, (size_t)Ce, be ? be + c0 : NULL, NULL,
+                                          H * W, C, c1 - c0, elo, ehi);
+                    Ep = E;
+                }
+                for (int i = 0; i < Ho; i++)
+                    glad_dw_row_avx512(D + (size_t)i * Wo * Ce + c0, Ep + c0, wd + c0, bd ? bd + c0 : NULL, H, W, Ce, c1 - c0,
+                                       kh, kw, sh, sw, dh, dw, pt, pl, Wo, dlo, dhi, i);
+            }
+            /* the projection reads every channel of D */
+            #pragma omp barrier
+            int p0 = (int)((long)Ho * Wo * t / nt), p1 = (int)((long)Ho * Wo * (t + 1) / nt);
+            glad_gemm_nhwc_avx512(y + (size_t)p0 * Co, (size_t)Co, D + (size_t)p0 * Ce, (size_t)Ce, wpt, (size_t)Co, bp,
+                                  res ? res + (size_t)p0 * Co : NULL, p1 - p0, Ce, Co, -INFINITY, INFINITY);
+        }
+        return 0;
+    }
+    // each thread computes its own output rows (and the expanded rows they read) into its own part of ws
+    #pragma omp parallel num_threads(T) if (T > 1 && (long)Ho * Wo * Ce * (C + Co) > 200000)
+    {
+        int t = 0, nt = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        int i0 = (int)((long)Ho * t / nt), i1 = (int)((long)Ho * (t + 1) / nt);
+        float *E = ws + per * (size_t)t, *D = E + (size_t)er * row;
+        int eb0 = 0, eb1 = 0;   /* expanded rows [eb0, eb1) held at E */
+        for (int b0 = i0; b0 < i1; b0 += nb) {
+            int b1 = b0 + nb < i1 ? b0 + nb : i1;
+            int n0 = b0 * sh - pt, n1 = (b1 - 1) * sh - pt + (kh - 1) * dh + 1;
+            n0 = n0 < 0 ? 0 : n0;
+            n1 = n1 > H ? H : n1;
+            const float *Ep = x + (size_t)n0 * row;
+            if (wet) {
+                int s = n0;
+                if (n0 >= eb0 && n0 < eb1) {   /* the previous band's last rows: moved, not recomputed */
+                    memmove(E, E + (size_t)(n0 - eb0) * row, sizeof(float) * (size_t)(eb1 - n0) * row);
+                    s = eb1;
+                }
+                if (n1 > s)
+                    glad_gemm_nhwc_avx512(E + (size_t)(s - n0) * row, (size_t)Ce, x + (size_t)s * W * C, (size_t)C, wet,
+                                          (size_t)Ce, be, NULL, (n1 - s) * W, C, Ce, elo, ehi);
+                eb0 = n0;
+                eb1 = n1 > s ? n1 : s;
+                Ep = E;
+            }
+            for (int i = b0; i < b1; i++)
+                glad_dw_row_avx512(D + (size_t)(i - b0) * Wo * Ce, Ep, wd, bd, n1 - n0, W, Ce, Ce, kh, kw, sh, sw, dh, dw,
+                                   pt + n0, pl, Wo, dlo, dhi, i);
+            glad_gemm_nhwc_avx512(y + (size_t)b0 * Wo * Co, (size_t)Co, D, (size_t)Ce, wpt, (size_t)Co, bp,
+                                  res ? res + (size_t)b0 * Wo * Co : NULL, (b1 - b0) * Wo, Ce, Co, -INFINITY, INFINITY);
+        }
+    }
+    return 0;
+#else
+    return GLAD_EUNSUPPORTED;
+#endif
+}

@@ -1,0 +1,229 @@
+/* test_nhwc.c - the channels-last kernels MobileNet runs (depthwise.c,
+ * conv_nhwc.c) on odd shapes against a double-precision reference: channels
+ * not a multiple of 16, stride 2, dilation, TF "SAME" padding at the edges,
+ * depth multiplier 2, a fused residual, pixel counts not a multiple of the
+ * GEMM tile. On an AVX-512F CPU the same cases also run in a child process
+ * with GLAD_NO_AVX512=1 (the portable kernels and sgemm) and the two paths
+ * are compared with each other; run.sh runs this test once more under
+ * GLAD_NO_AVX512=1 so the portable path meets the reference itself. And
+ * the fused inverted-residual block (invres.c) against its three
+ * convolutions run one by one.
+ *   test_nhwc [--dump]   (--dump: print every output, for the parent) */
+#include <stdint.h>
+#include "check.h"
+#include "core/glad.h"
+#include "nn/nn.h"
+
+typedef struct { int H, W, C, mult, k, s, d, same, bias, relu6; } dwcase;
+typedef struct { int H, W, C, OC, k, s, same, res, relu6; } cvcase;
+
+static const dwcase DW[] = {
+    {13, 29, 37, 1, 3, 2, 1, 1, 1, 1}, {9, 17, 21, 1, 3, 1, 1, 1, 1, 0}, {8, 24, 16, 1, 3, 1, 1, 1, 0, 1},
+    {10, 7, 5, 2, 3, 2, 1, 1, 1, 0},   {12, 31, 33, 1, 5, 1, 2, 1, 1, 0}, {7, 19, 19, 1, 3, 2, 1, 0, 1, 1},
+    {6, 40, 144, 1, 3, 1, 1, 1, 1, 1}, {5, 22, 3, 1, 3, 2, 1, 1, 0, 0},  {11, 26, 50, 1, 3, 3, 1, 1, 1, 1},
+};
+static const cvcase CV[] = {
+    {7, 13, 37, 150, 1, 1, 1, 0, 1}, {9, 11, 24, 144, 1, 1, 1, 1, 0}, {5, 5, 960, 40, 1, 1, 1, 1, 0},
+    {17, 15, 3, 32, 3, 2, 1, 0, 1},  {6, 9, 20, 16, 3, 1, 1, 1, 1},   {4, 3, 17, 24, 1, 1, 1, 0, 0},
+    {10, 12, 19, 70, 3, 2, 0, 0, 1},
+};
+
+static float val(uint32_t *s) { *s = *s * 1664525u + 1013904223u; return (float)(*s >> 8) / 16777216.0f * 2.0f - 1.0f; }
+static float *rnd(size_t n, uint32_t seed)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) p[i] = val(&seed);
+    return p;
+}
+static void pad_of(int in, int k, int s, int d, int same, int *out, int *before)
+{
+    int eff = (k - 1) * d + 1;
+    if (same) {
+        *out = (in + s - 1) / s;
+        int tot = (*out - 1) * s + eff - in;
+        *before = tot > 0 ? tot / 2 : 0;
+    } else {
+        *out = (in - eff) / s + 1;
+        *before = 0;
+    }
+}
+static double clampd(double v, int relu6) { return relu6 ? (v < 0 ? 0 : v > 6 ? 6 : v) : v; }
+
+/* out of one case and, in ref/mag, the reference and the sum of |terms| per output; returns the count */
+static size_t run_dw(const dwcase *c, float **out, double **ref, double **mag)
+{
+    int Ho, Wo, pt, pl, OC = c->C * c->mult;
+    pad_of(c->H, c->k, c->s, c->d, c->same, &Ho, &pt);
+    pad_of(c->W, c->k, c->s, c->d, c->same, &Wo, &pl);
+    float *x = rnd((size_t)c->H * c->W * c->C, 11), *w = rnd((size_t)c->k * c->k * OC, 12), *b = c->bias ? rnd(OC, 13) : NULL;
+    for (size_t i = 0; i < (size_t)c->H * c->W * c->C; i++) x[i] *= 4.0f;   /* so RELU6 clamps some outputs */
+    size_t n = (size_t)Ho * Wo * OC;
+    *out = malloc(sizeof(float) * n);
+    *ref = malloc(sizeof(double) * n);
+    *mag = malloc(sizeof(double) * n);
+    glad_depthwise_nhwc_forward(*out, x, w, b, c->H, c->W, c->C, c->mult, c->k, c->k, c->s, c->s, c->d, c->d, pt, pl, Ho,
+                                Wo, c->relu6 ? 0.0f : -INFINITY, c->relu6 ? 6.0f : INFINITY);
+    for (int i = 0; i < Ho; i++)
+        for (int j = 0; j < Wo; j++)
+            for (int q = 0; q < OC; q++) {
+                double s = b ? b[q] : 0, a = b ? fabs(b[q]) : 0;
+                for (int ky = 0; ky < c->k; ky++)
+                    for (int kx = 0; kx < c->k; kx++) {
+                        int y = i * c->s - pt + ky * c->d, xx = j * c->s - pl + kx * c->d;
+                        if (y < 0 || y >= c->H || xx < 0 || xx >= c->W) continue;
+                        double t = (double)x[((size_t)y * c->W + xx) * c->C + q / c->mult] * w[((size_t)ky * c->k + kx) * OC + q];
+                        s += t; a += fabs(t);
+                    }
+                size_t o = ((size_t)i * Wo + j) * OC + q;
+                (*ref)[o] = clampd(s, c->relu6);
+                (*mag)[o] = a;
+            }
+    free(x); free(w); free(b);
+    return n;
+}
+
+static size_t run_cv(const cvcase *c, float **out, double **ref, double **mag)
+{
+    int Ho, Wo, pt, pl, K = c->k * c->k * c->C;
+    pad_of(c->H, c->k, c->s, 1, c->same, &Ho, &pt);
+    pad_of(c->W, c->k, c->s, 1, c->same, &Wo, &pl);
+    float *x = rnd((size_t)c->H * c->W * c->C, 21), *w = rnd((size_t)c->OC * K, 22), *b = rnd(c->OC, 23);
+    size_t n = (size_t)Ho * Wo * c->OC;
+    float *res = c->res ? rnd(n, 24) : NULL, *wt = malloc(sizeof(float) * (size_t)K * c->OC);
+    float *ws = malloc(sizeof(float) * (glad_conv2d_nhwc_workspace(c->C, c->k, c->k, Ho, Wo, 0) + 1));
+    float *o2 = malloc(sizeof(float) * n);
+    *out = malloc(sizeof(float) * n);
+    *ref = malloc(sizeof(double) * n);
+    *mag = malloc(sizeof(double) * n);
+    float lo = c->relu6 ? 0.0f : -INFINITY, hi = c->relu6 ? 6.0f : INFINITY;
+    glad_conv2d_nhwc_forward(*out, x, w, b, res, c->H, c->W, c->C, c->OC, c->k, c->k, c->s, c->s, 1, 1, pt, pl, Ho, Wo, lo,
+                             hi, ws);
+    /* with the caller's w^T: the same numbers, bit for bit */
+    glad_conv2d_nhwc_wt(wt, w, c->OC, K);
+    glad_conv2d_nhwc_forward_wt(o2, x, w, wt, b, res, c->H, c->W, c->C, c->OC, c->k, c->k, c->s, c->s, 1, 1, pt, pl, Ho, Wo,
+                                lo, hi, ws);
+    CHECKF(memcmp(o2, *out, sizeof(float) * n) == 0, "conv %dx%dx%d -> %d: w^T given and not given differ", c->H, c->W,
+           c->C, c->OC);
+    for (int i = 0; i < Ho; i++)
+        for (int j = 0; j < Wo; j++)
+            for (int q = 0; q < c->OC; q++) {
+                double s = 0, a = fabs(b[q]);
+                for (int ky = 0; ky < c->k; ky++)
+                    for (int kx = 0; kx < c->k; kx++) {
+                        int y = i * c->s - pt + ky, xx = j * c->s - pl + kx;
+                        if (y < 0 || y >= c->H || xx < 0 || xx >= c->W) continue;
+                        for (int ci = 0; ci < c->C; ci++) {
+                            double t = (double)x[((size_t)y * c->W + xx) * c->C + ci] *
+                                       w[(size_t)q * K + ((size_t)ky * c->k + kx) * c->C + ci];
+                            s += t; a += fabs(t);
+                        }
+                    }
+                size_t o = ((size_t)i * Wo + j) * c->OC + q;
+                double r = clampd(s + b[q], c->relu6);
+                if (res) { r += res[o]; a += fabs(res[o]); }
+                (*ref)[o] = r;
+                (*mag)[o] = a;
+            }
+    free(x); free(w); free(b); free(res); free(wt); free(ws); free(o2);
+    return n;
+}
+
+/* the fused inverted-residual block against its three convolutions run one
+ * by one: the same numbers, bit for bit (GLAD_EUNSUPPORTED without AVX-512F) */
+typedef struct { int H, W, C, Ce, Co, s, expand, res; } ircase;
+static const ircase IR[] = {
+    {37, 300, 13, 40, 13, 1, 1, 1},   /* several bands per thread: rows kept from band to band */
+    {29, 150, 24, 144, 32, 2, 1, 0},  {7, 7, 160, 960, 160, 1, 1, 1}, {21, 33, 32, 32, 16, 1, 0, 0},
+    {12, 11, 16, 96, 24, 2, 1, 0},    {5, 9, 17, 51, 17, 1, 1, 1},
+    {9, 13, 20, 72, 24, 1, 1, 1},     {14, 14, 40, 40, 24, 1, 0, 0},   /* small maps: split by channels */
+};
+static void test_invres(void)
+{
+    int supported = 0;
+    for (size_t t = 0; t < sizeof IR / sizeof IR[0]; t++) {
+        const ircase *c = &IR[t];
+        int Ho, Wo, pt, pl, Ce = c->expand ? c->Ce : c->C;
+        pad_of(c->H, 3, c->s, 1, 1, &Ho, &pt);
+        pad_of(c->W, 3, c->s, 1, 1, &Wo, &pl);
+        size_t ne = (size_t)c->H * c->W * Ce, nd = (size_t)Ho * Wo * Ce, ny = (size_t)Ho * Wo * c->Co;
+        float *x = rnd((size_t)c->H * c->W * c->C, 31), *we = rnd((size_t)Ce * c->C, 32), *be = rnd(Ce, 33);
+        float *wd = rnd((size_t)9 * Ce, 34), *bd = rnd(Ce, 35), *wp = rnd((size_t)c->Co * Ce, 36), *bp = rnd(c->Co, 37);
+        float *res = c->res ? rnd(ny, 38) : NULL, *wet = malloc(sizeof(float) * (size_t)Ce * c->C);
+        float *wpt = malloc(sizeof(float) * (size_t)Ce * c->Co), *e = malloc(sizeof(float) * ne), *d = malloc(sizeof(float) * nd);
+        float *y1 = malloc(sizeof(float) * ny), *y2 = malloc(sizeof(float) * ny);
+        float *ws = malloc(sizeof(float) * glad_invres_nhwc_workspace(c->H, c->W, Ce, 3, c->s, 1, Ho, Wo));
+        glad_conv2d_nhwc_wt(wet, we, Ce, c->C);
+        glad_conv2d_nhwc_wt(wpt, wp, c->Co, Ce);
+        if (c->expand)
+            glad_conv2d_nhwc_forward(e, x, we, be, NULL, c->H, c->W, c->C, Ce, 1, 1, 1, 1, 1, 1, 0, 0, c->H, c->W, 0.0f, 6.0f, NULL);
+        glad_depthwise_nhwc_forward(d, c->expand ? e : x, wd, bd, c->H, c->W, Ce, 1, 3, 3, c->s, c->s, 1, 1, pt, pl, Ho, Wo,
+                                    0.0f, 6.0f);
+        glad_conv2d_nhwc_forward(y1, d, wp, bp, res, Ho, Wo, Ce, c->Co, 1, 1, 1, 1, 1, 1, 0, 0, Ho, Wo, -INFINITY, INFINITY, NULL);
+        int rc = glad_invres_nhwc_forward(y2, x, c->expand ? wet : NULL, be, 0.0f, 6.0f, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl,
+                                          0.0f, 6.0f, wpt, bp, res, c->H, c->W, c->C, Ce, Ho, Wo, c->Co, ws);
+        CHECKF(rc == 0 || rc == GLAD_EUNSUPPORTED, "invres case %zu: code %d", t, rc);
+        if (rc == 0) {
+            supported = 1;
+            CHECKF(memcmp(y1, y2, sizeof(float) * ny) == 0, "invres case %zu (%dx%dx%d -> %d -> %d, stride %d): fused differs",
+                   t, c->H, c->W, c->C, Ce, c->Co, c->s);
+        }
+        free(x); free(we); free(be); free(wd); free(bd); free(wp); free(bp); free(res); free(wet); free(wpt);
+        free(e); free(d); free(y1); free(y2); free(ws);
+    }
+    if (!supported) SKIP("the fused inverted-residual block does not run here (no AVX-512F or GLAD_NO_AVX512)");
+}
+
+#define NDW (int)(sizeof DW / sizeof DW[0])
+#define NCV (int)(sizeof CV / sizeof CV[0])
+
+/* every case's outputs in order, for the parent to compare */
+static int dump(void)
+{
+    for (int t = 0; t < NDW + NCV; t++) {
+        float *o;
+        double *r, *m;
+        size_t n = t < NDW ? run_dw(&DW[t], &o, &r, &m) : run_cv(&CV[t - NDW], &o, &r, &m);
+        for (size_t i = 0; i < n; i++) printf("%a\n", o[i]);
+        free(o); free(r); free(m);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--dump") == 0) return dump();
+    /* the other path: the portable kernels in a child, when this process runs the AVX-512 ones */
+    FILE *child = NULL;
+    char cmd[4096];
+    if (!getenv("GLAD_NO_AVX512") && __builtin_cpu_supports("avx512f") &&
+        snprintf(cmd, sizeof cmd, "GLAD_NO_AVX512=1 '%s' --dump", argv[0]) < (int)sizeof cmd && !strchr(argv[0], '\''))
+        child = popen(cmd, "r");
+    if (!child) SKIP("no AVX-512F (or GLAD_NO_AVX512 set): the AVX-512 kernels not compared with the portable ones");
+    for (int t = 0; t < NDW + NCV; t++) {
+        float *o;
+        double *r, *m;
+        size_t n = t < NDW ? run_dw(&DW[t], &o, &r, &m) : run_cv(&CV[t - NDW], &o, &r, &m);
+        double worst = 0, worstp = 0;
+        int readfail = 0;
+        for (size_t i = 0; i < n; i++) {
+            /* float sums of up to K terms: a few ulps of the sum of |terms| */
+            double tol = 4e-7 * (m[i] + 1.0) * 8;
+            double e = fabs(o[i] - r[i]) / tol;
+            if (e > worst) worst = e;
+            float p;
+            if (child) {
+                if (fscanf(child, "%a", &p) != 1) readfail = 1;
+                else if ((e = fabs((double)o[i] - p) / tol) > worstp) worstp = e;
+            }
+        }
+        const char *what = t < NDW ? "depthwise" : "conv";
+        int k = t < NDW ? t : t - NDW;
+        CHECKF(worst <= 1, "%s case %d: error %.3g of the tolerance against the double reference", what, k, worst);
+        if (child) CHECKF(!readfail && worstp <= 1, "%s case %d: AVX-512 vs portable %.3g of the tolerance%s", what, k, worstp,
+                          readfail ? " (child output short)" : "");
+        free(o); free(r); free(m);
+    }
+    if (child) CHECKF(pclose(child) == 0, "the GLAD_NO_AVX512=1 child failed");
+    test_invres();
+    return check_done();
+}
