@@ -18,7 +18,8 @@
 # against a glad-bank of the training tiles' features too; none: no bank).
 # Knobs as in run.sh (--help there) replace a default. With --tune,
 # recipes/tune.sh holds out training normals of the split list and chooses on
-# them afresh (OUT/tune/); the test tiles are never looked at.
+# them afresh (OUT/tune/; validation anomalies of CutPaste's family, as the
+# defaults' run); the test tiles are never looked at.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 # Chosen by recipes/mtd-tune.sh on mtd-train's synthetic validation (the
@@ -26,8 +27,10 @@ set -euo pipefail
 # figures and the candidates that were not affordable). MTD_SIZE=native with
 # MTD_TILE N would train on N x N tiles and score at the native size.
 MTD_SIZE=128 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=1000
-MTD_DENOISE="--steps 250 --skip 25 --ads --saff --threshold 0.1 --min-step 50"
-MTD_LAYERS=2,5,12 MTD_IMAGE_SCORE=max MTD_BANK_MODE=add MTD_BANK_SUBSAMPLE=0.125
+MTD_DENOISE="--steps 250 --skip 25"
+MTD_LAYERS=5,12 MTD_IMAGE_SCORE=max MTD_BANK_MODE=union MTD_BANK_SUBSAMPLE=0.125
+# the validation anomalies those were chosen on (tune.sh --val-family), used by --tune too
+MTD_VAL_FAMILY=cutpaste-mix
 [ "$MTD_SIZE" = native ] || SIZE=$MTD_SIZE
 TILE=$MTD_TILE OVERLAP=$MTD_OVERLAP STEPS=$MTD_STEPS
 SPLIT="$ROOT/datasets/mtd/split.txt"
@@ -52,7 +55,7 @@ if [ "$TUNE" = 0 ] && [ "$FEAT_BACKBONE" = mobilenetv2 ]; then
 fi
 if [ "$TUNE" = 1 ]; then
     (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" --channels 1 --fg none $(size_opt) \
-        --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" --bank --bank-subsample "$MTD_BANK_SUBSAMPLE" $(knob_args) --out "$OUT/tune") >&2
+        --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" --bank --bank-subsample "$MTD_BANK_SUBSAMPLE" --val-family "$MTD_VAL_FAMILY" $(knob_args) --out "$OUT/tune") >&2
     tune_load "$OUT/tune"
     MODEL=$TUNE_MODEL DEN=$TUNE_DENOISE
     [ "$TILE" != 0 ] || THR=" --threshold-file $TUNE_THRESHOLDS"   # tiles: glad-auroc -t decides below
