@@ -186,13 +186,13 @@ FZ_json_LEN         := 4096
 FZ_json_OPT         := -dict=tests/fuzz/json.dict
 FZ_config_SRC       := config
 FZ_config_LIB       := $(FUZZ_CORE) lib/core/json.c lib/core/rng.c lib/io/safetensors.c lib/models/unet.c \
-                       lib/models/vit.c lib/models/resnet.c $(filter-out lib/nn/conv_nhwc.c,$(wildcard lib/nn/*.c))
+                       lib/models/vit.c lib/models/resnet.c $(filter-out lib/nn/conv_nhwc.c lib/nn/invres.c,$(wildcard lib/nn/*.c))
 FZ_config_LIBS      := -lopenblas -lm
 FZ_config_LEN       := 2048
 FZ_config_OPT       := -dict=tests/fuzz/json.dict
 FZ_sdconfig_SRC     := sdconfig
 FZ_sdconfig_LIB     := $(FUZZ_CORE) lib/core/json.c lib/core/rng.c lib/io/safetensors.c lib/models/sdunet.c \
-                       lib/models/vae.c $(filter-out lib/nn/conv_nhwc.c,$(wildcard lib/nn/*.c))
+                       lib/models/vae.c $(filter-out lib/nn/conv_nhwc.c lib/nn/invres.c,$(wildcard lib/nn/*.c))
 FZ_sdconfig_LIBS    := -lopenblas -lm
 FZ_sdconfig_LEN     := 4096
 FZ_sdconfig_OPT     := -dict=tests/fuzz/json.dict
