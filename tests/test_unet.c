@@ -92,6 +92,17 @@ static void parity(const char *shared, const char *name)
     glad_unet_free(u);
 }
 
+/* the weights glad_unet_init leaves at zero (output layers, biases) made small
+ * pseudo-random values in [-0.05, 0.05), so every layer has gradients and a
+ * non-zero output */
+static void jitter_zeros(glad_unet *u)
+{
+    float *w = glad_unet_weights(u);
+    uint64_t s = 99;
+    for (size_t i = 0; i < glad_unet_nparams(u); i++)
+        if (w[i] == 0.0f) { s = s * 6364136223846793005ull + 1; w[i] = (float)(((s >> 40) / 16777216.0 - 0.5) * 0.1); }
+}
+
 /* tiny model: finite differences of a few parameters and input pixels */
 static void finite_differences(void)
 {
@@ -102,10 +113,8 @@ static void finite_differences(void)
     CHECK(glad_unet_create(&u, &c) == 0);
     glad_unet_init(u, 7);
     /* give the zero-initialised layers weights so gradients flow everywhere */
+    jitter_zeros(u);
     float *w = glad_unet_weights(u);
-    uint64_t s = 99;
-    for (size_t i = 0; i < glad_unet_nparams(u); i++)
-        if (w[i] == 0.0f) { s = s * 6364136223846793005ull + 1; w[i] = (float)(((s >> 40) / 16777216.0 - 0.5) * 0.1); }
     int B = 2;
     size_t n = (size_t)B * 2 * 16 * 16;
     float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float)), *dx = calloc(n, sizeof(float)), t[2] = {3, 500};
@@ -234,8 +243,7 @@ static void profile(void)
     glad_unet *u;
     CHECK(glad_unet_create(&u, &c) == 0);
     glad_unet_init(u, 3);
-    float *w = glad_unet_weights(u);   /* the zero-initialised output layer too: a non-zero output to compare */
-    for (size_t i = 0; i < glad_unet_nparams(u); i++) if (w[i] == 0.0f) w[i] = 1e-2f * (float)((i % 7) - 3);
+    jitter_zeros(u);   /* the zero-initialised output layer too: a non-zero output to compare */
     size_t n = 16 * 16;
     float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float)), *y0 = malloc(n * sizeof(float)), t[2] = {5, 700};
     for (size_t i = 0; i < n; i++) x[i] = sinf((float)i * 0.11f);

@@ -23,6 +23,20 @@
 static glad_unet *U;
 static void noise_fn(void *ctx, int b, int k, float *out, size_t n) { (void)ctx; for (size_t i = 0; i < n; i++) out[i] = (float)((i * 2654435761u + b * 97 + k) % 1000) / 500.0f - 1.0f; }
 
+/* U: DDAD-S-like at S x S with base channels and heads, weights initialised
+ * and non-zero everywhere (so the reference computes the same work) */
+static int make_unet(int S, int base, int heads)
+{
+    glad_unet_config cfg;
+    glad_unet_config_default(&cfg, S, 3);
+    cfg.base = base; cfg.heads = heads;
+    if (glad_unet_create(&U, &cfg)) { fprintf(stderr, "cannot build\n"); return 1; }
+    glad_unet_init(U, 1);
+    float *w = glad_unet_weights(U);
+    for (size_t i = 0; i < glad_unet_nparams(U); i++) if (w[i] == 0) w[i] = 1e-3f * (float)((i % 13) - 6);
+    return 0;
+}
+
 /* the profile of REPS batch-1 forwards in the process's precision into rows (max NR) */
 #define NR 512
 static int profile_pass(const float *x, float *e, const float *t, glad_unet_prof *rows)
@@ -39,13 +53,7 @@ static int profile_pass(const float *x, float *e, const float *t, glad_unet_prof
 
 static int profile(int S, int base, int heads)
 {
-    glad_unet_config cfg;
-    glad_unet_config_default(&cfg, S, 3);
-    cfg.base = base; cfg.heads = heads;
-    if (glad_unet_create(&U, &cfg)) { fprintf(stderr, "cannot build\n"); return 1; }
-    glad_unet_init(U, 1);
-    float *w = glad_unet_weights(U);
-    for (size_t i = 0; i < glad_unet_nparams(U); i++) if (w[i] == 0) w[i] = 1e-3f * (float)((i % 13) - 6);
+    if (make_unet(S, base, heads)) return 1;
     size_t per = (size_t)3 * S * S;
     float *x = malloc(per * sizeof(float)), *e = malloc(per * sizeof(float)), t[1] = {500};
     static glad_unet_prof f[NR], b[NR];
@@ -95,14 +103,8 @@ int main(int argc, char **argv)
     int S = atoi(argv[1]), base = atoi(argv[2]), heads = atoi(argv[3]);
     printf("sgemm_gflops=%.1f\n", bench_sgemm_gflops());
     double t0;
-    glad_unet_config cfg;
-    glad_unet_config_default(&cfg, S, 3);
-    cfg.base = base; cfg.heads = heads;
-    if (glad_unet_create(&U, &cfg)) { fprintf(stderr, "cannot build\n"); return 1; }
-    glad_unet_init(U, 1);
-    /* non-zero everywhere so the reference computes the same work */
+    if (make_unet(S, base, heads)) return 1;
     float *w = glad_unet_weights(U);
-    for (size_t i = 0; i < glad_unet_nparams(U); i++) if (w[i] == 0) w[i] = 1e-3f * (float)((i % 13) - 6);
     if (glad_unet_save(U, argv[4], NULL, 0, NULL, NULL, 0, NULL, NULL)) { fprintf(stderr, "cannot save\n"); return 1; }
     size_t per = (size_t)3 * S * S;
     int B = 4;
