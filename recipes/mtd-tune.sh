@@ -2,7 +2,8 @@
 # mtd-tune.sh - choose mtd.sh's defaults on the MTD training split alone.
 # Runs recipes/tune.sh once per input candidate -- squashed N x N squares
 # ("size:N") or N x N tiles of the images at their native size with P pixels of
-# overlap ("tile:N:P", aspect ratio and resolution kept) -- each with its grid of
+# overlap ("tile:N:P", aspect ratio and resolution kept), optionally with its own
+# number of training steps ("size:256@300": larger inputs cost more per step) -- each with its grid of
 # denoising strategies, feature layers and image scores, on the same held-out
 # training normals (same seed and shard: the same images; half given a
 # glad-synth anomaly). The candidate and grid row with the highest validation
@@ -10,7 +11,7 @@
 # candidate. No test image is read: MTD_TRAIN_ROOT may hold the training split
 # only (../shared/datasets/mtd-train).
 #
-#   recipes/mtd-tune.sh --data MTD_TRAIN_ROOT [--out DIR] [--candidates "size:64 size:128 tile:128:32"]
+#   recipes/mtd-tune.sh --data MTD_TRAIN_ROOT [--out DIR] [--candidates "size:64 size:128 tile:128:32 size:256@300"]
 #                       [--steps N] [--batch N] [--seed S] [--grid full|quick]
 #                       [--backbone auto|unet|mobilenetv2] [--split-file F]
 #                       [--bank [--bank-subsample F]] [--val-family F]
@@ -58,31 +59,36 @@ command -v jq >/dev/null || { echo "mtd-tune.sh: jq is needed (apt-get install j
 OUT=${OUT:-$ROOT/results/mtd-tune}
 mkdir -p "$OUT"
 FEAT_BACKBONE=$(feat_backbone) || exit 2
-# candidate -> tune.sh input options, its directory name and the mtd.sh size/tile
+# candidate -> tune.sh input options, its directory name and the mtd.sh size/tile;
+# "@STEPS" (the candidate's own training steps) is split off first
+cand_steps() { case "$1" in *@*) echo "${1#*@}" ;; *) echo "$STEPS" ;; esac; }
+cand_dir() { local c=${1//:/-}; echo "$OUT/${c//@/-s}"; }
 cand_opts() {
+    case "$1" in *@*) [[ "${1#*@}" =~ ^[1-9][0-9]*$ ]] || return 0; set -- "${1%@*}" ;; esac
     case "$1" in
     size:[0-9]*) [[ "${1#size:}" =~ ^[0-9]+$ ]] && echo "--size ${1#size:}" ;;
     tile:[0-9]*:[0-9]*) local r=${1#tile:}; echo "--tile ${r%%:*} --overlap ${r#*:}" ;;
     esac
 }
 cand_defaults() {   # "--size S --tile T --overlap P" as in mtd.sh --show-defaults
+    set -- "${1%@*}"
     case "$1" in
     size:*) echo "--size ${1#size:} --tile 0 --overlap 0" ;;
     tile:*) local r=${1#tile:}; echo "--size native --tile ${r%%:*} --overlap ${r#*:}" ;;
     esac
 }
 for c in $CANDS; do
-    [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N or tile:N:P, not '$c'" >&2; exit 2; }
+    [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N or tile:N:P, optionally @STEPS, not '$c'" >&2; exit 2; }
 done
 rows=() best="" bestc=-1
 for c in $CANDS; do
-    d="$OUT/${c//:/-}"
+    d=$(cand_dir "$c")
     echo "mtd-tune.sh: candidate $c -> $d" >&2
     mkdir -p "$d"
     # bash's time (wall, user, sys of tune.sh and its children) to $d.time; tune.sh's stderr
     # to stderr and $d.log. A rerun that recomputed nothing keeps the time of the run that did.
     { TIMEFORMAT='%R %U %S'; time bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" \
-        --channels 1 --fg none $(cand_opts "$c") --steps "$STEPS" --batch "$BATCH" --seed "$SEED" \
+        --channels 1 --fg none $(cand_opts "$c") --steps "$(cand_steps "$c")" --batch "$BATCH" --seed "$SEED" \
         --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" ${BANK[@]+"${BANK[@]}"} --bank-subsample "$BANK_SUB" --val-family "$VFAM" --out "$d" > /dev/null 2> >(tee "$d.log" >&3); } 3>&2 2> "$d.time.new"
     if [ -s "$d.time" ] && ! grep -q '^making' "$d.log"; then rm -f "$d.time.new"; else mv "$d.time.new" "$d.time"; fi
     read -r wall usr sys < <(tail -1 "$d.time")
@@ -91,10 +97,10 @@ for c in $CANDS; do
         (.validation_metrics.i_auroc // "null"), (.validation_metrics.p_auroc // "null"), (.validation_metrics.aupro // "null")] | map(tostring) | join("\t")' "$d/tune.json")	$crit	$wall	$(awk -v u="$usr" -v s="$sys" 'BEGIN { print u + s }')")
     if awk -v a="$crit" -v b="$bestc" 'BEGIN { exit !(a > b) }'; then best=$c bestc=$crit; fi
 done
-d="$OUT/${best//:/-}"
+d=$(cand_dir "$best")
 den=$(jq -r .choice.denoise "$d/tune.json") layers=$(jq -r .choice.layers "$d/tune.json") score=$(jq -r .choice.image_score "$d/tune.json")
 bank=$(jq -r '.choice.bank_mode // "none"' "$d/tune.json") banksub=$(jq -r '.choice.bank_subsample // "1"' "$d/tune.json")
-CHOSEN="chosen: $(cand_defaults "$best") --steps $STEPS --denoise '$den' --feat-layers $layers --image-score $score --bank-mode $bank --bank-subsample $banksub"
+CHOSEN="chosen: $(cand_defaults "$best") --steps $(cand_steps "$best") --denoise '$den' --feat-layers $layers --image-score $score --bank-mode $bank --bank-subsample $banksub"
 pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
 {
     echo "# MTD defaults chosen on the training split alone"
@@ -105,7 +111,7 @@ pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else pri
     echo
     echo "Each candidate: recipes/tune.sh on the MTD training split ($(jq -r '.validation.train_normals' "$d/tune.json") normals):"
     echo "$(jq -r '.validation.held_out' "$d/tune.json") held out ($(jq -r '.validation.holdout_rule' "$d/tune.json")), $(jq -r '.validation.anomalies' "$d/tune.json");"
-    echo "model (preset tiny, ATP loss, $STEPS steps, batch $BATCH) trained on the other $(jq -r '.model.trained_on' "$d/tune.json")."
+    echo "model (preset tiny, ATP loss, $STEPS steps unless the candidate says @STEPS, batch $BATCH) trained on the other $(jq -r '.model.trained_on' "$d/tune.json")."
     echo "Criterion: the mean of validation I-AUROC, P-AUROC and AUPRO; ties keep the earlier row/candidate."
     echo
     echo "| candidate | denoising | layers | image score | val I-AUROC | val P-AUROC | val AUPRO | criterion | wall s | CPU s |"
@@ -126,7 +132,7 @@ pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else pri
         echo
         echo "## candidate $c: every configuration"
         echo
-        sed -n '/^| strategy | layers |/,$p' "$OUT/${c//:/-}/tune.md"
+        sed -n '/^| strategy | layers |/,$p' "$(cand_dir "$c")/tune.md"
     done
 } > "$OUT/tuning.md"
 cat "$OUT/tuning.md"

@@ -117,8 +117,10 @@ STRATS=("ads-0.05-100|--steps 250 --skip 25 --ads --saff --threshold 0.05 --min-
         "fixed-350|--steps 350 --skip 25"
         "ads-0.1-50|--steps 250 --skip 25 --ads --saff --threshold 0.1 --min-step 50")
 # MobileNetV2 blocks: 1-2 stride 4 (24 ch), 3-5 stride 8, 6-12 stride 16; "1,2,5"
-# is the finest grid (thin cracks, small blowholes)
-if [ "$FEAT_BACKBONE" = mobilenetv2 ]; then LAYERS=("5,12" "2,5" "2,5,12" "1,2,5") ALL_LAYERS=1,2,5,12
+# is the finest grid (thin cracks, small blowholes); "12" and "9,12" (stride 16
+# only) were added after mtd-train's CutPaste validation favoured them in a
+# memory bank (datasets/mtd/tuning.md, fifth run); appended, so ties keep the older rows
+if [ "$FEAT_BACKBONE" = mobilenetv2 ]; then LAYERS=("5,12" "2,5" "2,5,12" "1,2,5" "12" "9,12") ALL_LAYERS=1,2,5,9,12
 else LAYERS=("0,1" "1,2" "0,1,2") ALL_LAYERS=0,1,2; fi
 # image scores: max and top-K means with K at most 1/8 of the map
 SCORES=(topk-mean:50 max)

@@ -151,13 +151,14 @@ if have_shared; then
     bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --steps 2 --batch 2 --tune --tune-grid quick --out "$T/mtd-t" > "$T/mtd-t.md" 2>/dev/null
     check "mtd recipe --tune on mtd-mini" sh -c "grep -q '^| GLAD (unet features) | [0-9.]*' '$T/mtd-t.md' && grep -q '^| MTD | ' '$T/mtd-t.md' && jq -e '.validation.held_out >= 4' '$T/mtd-t/tune/tune.json' >/dev/null"
     # mtd-tune.sh: one tune.sh per input candidate, the best validation criterion chosen
-    bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16 size:24" --steps 2 --batch 2 \
+    bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16 size:24@3" --steps 2 --batch 2 \
         --grid quick --bank --bank-subsample 0.5 --out "$T/mtdtune" > "$T/mtdtune.md" 2>/dev/null
-    check "mtd-tune: a row per candidate and the chosen line in mtd.sh's form" sh -c "grep -q '^| size:16 | ' '$T/mtdtune.md' && grep -q '^| size:24 | ' '$T/mtdtune.md' &&
-        grep -q \"^chosen: --size \(16\|24\) --tile 0 --overlap 0 --steps 2 --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode [a-z]* --bank-subsample 0.5\$\" '$T/mtdtune.md'"
+    check "mtd-tune: a row per candidate and the chosen line in mtd.sh's form" sh -c "grep -q '^| size:16 | ' '$T/mtdtune.md' && grep -q '^| size:24@3 | ' '$T/mtdtune.md' &&
+        grep -q \"^chosen: --size \(16 --tile 0 --overlap 0 --steps 2\|24 --tile 0 --overlap 0 --steps 3\) --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode [a-z]* --bank-subsample 0.5\$\" '$T/mtdtune.md'"
     check "mtd-tune: the chosen candidate has the best validation criterion" sh -c "
-        best=\$(for c in 16 24; do awk -F'\t' -v c=\$c 'NR > 1 && \$NF > b { b = \$NF } END { print b, c }' '$T/mtdtune'/size-\$c/val-bank.tsv; done | sort -s -k1,1gr | head -1 | cut -d' ' -f2)
-        grep -q \"^chosen: --size \$best \" '$T/mtdtune.md'"
+        best=\$(for c in 16 24-s3; do awk -F'\t' -v c=\$c 'NR > 1 && \$NF > b { b = \$NF } END { print b, c }' '$T/mtdtune'/size-\$c/val-bank.tsv; done | sort -s -k1,1gr | head -1 | cut -d' ' -f2)
+        grep -q \"^chosen: --size \${best%-s3} \" '$T/mtdtune.md'"
+    check "mtd-tune: a candidate's own training steps (size:24@3)" test "$(jq -r .model.steps "$T/mtdtune/size-24-s3/tune.json")/$(jq -r .model.steps "$T/mtdtune/size-16/tune.json")" = 3/2
     # --bank: the chosen row against a memory bank in every mode, none first; the best kept
     check "tune --bank: none + 3 bank modes on validation, the best chosen, in tune.md and tune.env" sh -c "
         d='$T/mtdtune/size-16'; test \$(grep -c . \$d/val-bank.tsv) = 5 &&
@@ -168,5 +169,6 @@ if have_shared; then
     bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --steps 2 --batch 2 --bank-mode union --bank-subsample 0.5 --out "$T/mtd-b" > "$T/mtd-b.md" 2>/dev/null
     check "mtd recipe with --bank-mode union: a bank built and used" sh -c "grep -q '^| GLAD (unet features) | [0-9.]*' '$T/mtd-b.md' && test -s '$T/mtd-b/bank.safetensors' && glad-info -s '$T/mtd-b/scored.msgpack' | grep -q -- '--bank-mode union'"
     status 2 "mtd-tune: a malformed candidate" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "square:64" --out "$T/x"
+    status 2 "mtd-tune: a candidate's steps not a number" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16@x" --out "$T/x"
 else skip "../shared absent: mtd.sh --tune and mtd-tune.sh are not run"; fi
 done_tests
