@@ -26,9 +26,9 @@ set -euo pipefail
 # training split alone; datasets/mtd/tuning.md has the run, every candidate's
 # figures and the candidates that were not affordable). MTD_SIZE=native with
 # MTD_TILE N would train on N x N tiles and score at the native size.
-MTD_SIZE=128 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=1000
-MTD_DENOISE="--steps 250 --skip 25"
-MTD_LAYERS=5,12 MTD_IMAGE_SCORE=max MTD_BANK_MODE=union MTD_BANK_SUBSAMPLE=0.125
+MTD_SIZE=256 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
+MTD_DENOISE="--steps 350 --skip 25"
+MTD_LAYERS=12 MTD_IMAGE_SCORE=topk-mean:250 MTD_BANK_MODE=union MTD_BANK_SUBSAMPLE=1
 # the validation anomalies those were chosen on (tune.sh --val-family), used by --tune too
 MTD_VAL_FAMILY=cutpaste-mix
 [ "$MTD_SIZE" = native ] || SIZE=$MTD_SIZE
