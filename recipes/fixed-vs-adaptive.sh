@@ -15,11 +15,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 KNOBS=1
 recipe_args "$@"
-if [ "$TUNE" = 1 ]; then
-    (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format "$FORMAT" --class "$CLASS" --channels "$CHANNELS" $(size_opt) \
-        --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" $(knob_args) --out "$OUT/tune") >&2
-    tune_load "$OUT/tune"
-fi
+if [ "$TUNE" = 1 ]; then tune_class "$OUT/tune"; fi
 ENC="glad-encode --format $FORMAT $DATA --class $CLASS $(size_opt) --channels $CHANNELS"
 cached "$OUT/train-atp.msgpack" "$ENC --split train$(tile_split) | glad-synth --seed $SEED"
 cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"

@@ -141,6 +141,14 @@ status 2 "ddad.sh takes no knobs" bash "$R/ddad.sh" "${small[@]}" --out "$T/x" -
 bash "$R/fixed-vs-adaptive.sh" "${small[@]}" --out "$T/fva" --feat-layers 1,2 --image-score max > "$T/fva2.md" 2>/dev/null
 check "steps table with --feat-layers/--image-score: 4 rows" test "$(grep -c '^| .* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/fva2.md")" = 4
 check "steps table: the knobs reached glad-features and glad-score" sh -c "glad-info -s '$T/fva/fixed-350.scored.msgpack' | grep -q 'glad-features .*--layers 1,2' && glad-info -s '$T/fva/fixed-350.scored.msgpack' | grep -q 'glad-score .*--image-score max'"
+# --- --tune on the ablation recipes (lib.sh's tune_class): the tune row in the table;
+# a failed tune.sh fails the recipe (no table)
+bash "$R/fixed-vs-adaptive.sh" --data "$T/demo8" --class pill --size 32 --steps 2 --batch 2 --tune --tune-grid quick --out "$T/fvat" > "$T/fvat.md" 2>/dev/null
+check "steps table with --tune: 4 rows and the knobs tune.sh chose" sh -c "test \$(grep -c '^| .* | [0-9.]* | [0-9.]* | [0-9.]* |\$' '$T/fvat.md') = 4 &&
+    grep -q '^| pill | [a-z0-9.-]* | [0-9,]* | ' '$T/fvat.md' && test -s '$T/fvat/tune/tune.env'"
+glad-synth --make-dataset "$T/demo3" --classes pill --size 32 --train 3 --test-good 1 --test-defect 1
+status 1 "components table --tune: tune.sh fails (3 training images), so does the recipe" bash "$R/ablation-components.sh" --data "$T/demo3" --class pill --size 32 --steps 2 --batch 2 --tune --tune-grid quick --out "$T/abl3"
+check "components table --tune: no table after the failure" test ! -s "$T/abl3/table.md"
 # --- benchmark.sh: every class, GNU parallel, the paper-style table
 if command -v parallel >/dev/null; then
     glad-synth --make-dataset "$T/demo2c" --classes fabric,pill --size 32 --train 4 --test-good 2 --test-defect 1
