@@ -185,12 +185,14 @@ tune_md_header() {
 tune_md_row() {
     jq -r --arg n "$1" '"| \($n) | \(.choice.strategy) | \(.choice.layers) | \(.choice.image_score)\(if (.choice.bank_mode // "none") != "none" then ", bank " + .choice.bank_mode else "" end) | \(.how) |"' "$2/tune.json"
 }
-# tune_class DIR: tune.sh on the recipe's class (its data, size, steps and knobs)
-# into DIR, then tune_load DIR (the ablation recipes' --tune)
+# tune_class DIR [OPTION...]: tune.sh on the recipe's class (its data, size, steps
+# and knobs; the OPTIONs before the knobs, so a knob the user gave wins) into DIR,
+# then tune_load DIR (the ablation recipes' and mtd.sh's --tune)
 tune_class() {
+    local dir=$1; shift
     (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format "$FORMAT" --class "$CLASS" --channels "$CHANNELS" $(size_opt) \
-        --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" $(knob_args) --out "$1") >&2 || return
-    tune_load "$1"
+        --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" "$@" $(knob_args) --out "$dir") >&2 || return
+    tune_load "$dir"
 }
 # tune_load DIR: source DIR/tune.env (written by tune.sh) and take its choices
 # for the knobs the user did not set

@@ -54,9 +54,7 @@ if [ "$TUNE" = 0 ] && [ "$FEAT_BACKBONE" = mobilenetv2 ]; then
     BANK_MODE=${BANK_MODE:-$MTD_BANK_MODE} BANK_SUBSAMPLE=${BANK_SUBSAMPLE:-$MTD_BANK_SUBSAMPLE}
 fi
 if [ "$TUNE" = 1 ]; then
-    (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" --channels 1 --fg none $(size_opt) \
-        --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" --bank --bank-subsample "$MTD_BANK_SUBSAMPLE" --val-family "$MTD_VAL_FAMILY" $(knob_args) --out "$OUT/tune") >&2
-    tune_load "$OUT/tune"
+    tune_class "$OUT/tune" --split-file "$SPLIT" --fg none --bank --bank-subsample "$MTD_BANK_SUBSAMPLE" --val-family "$MTD_VAL_FAMILY"
     MODEL=$TUNE_MODEL DEN=$TUNE_DENOISE
     [ "$TILE" != 0 ] || THR=" --threshold-file $TUNE_THRESHOLDS"   # tiles: glad-auroc -t decides below
     cached "$OUT/test-plain.msgpack" "$ENC --split test$(tile_split)"
