@@ -21,8 +21,9 @@
 #            fraction F of the positions, default 1); candidates are then
 #            compared by the criterion after it
 #   --val-family   tune.sh's validation anomalies (default draem, the ATP
-#            training's own family; cutpaste, scar or cutpaste-mix: CutPaste's,
-#            unseen in training)
+#            training's own family; cutpaste, scar or cutpaste-mix: CutPaste's;
+#            crack, hole, stain or defect-mix: drawn faint defects; both unseen
+#            in training)
 #
 # Writes OUT/tuning.md: the command, per candidate its chosen row, validation
 # figures and wall/CPU seconds, every grid row, and the "chosen:" line in the

@@ -31,7 +31,9 @@
 #                      cutpaste / scar / cutpaste-mix (glad-synth --family:
 #                      CutPaste's patch, scar or either of the image itself, unseen in
 #                      training, so a reconstruction is not rewarded for having
-#                      learnt to repair the validation anomalies)
+#                      learnt to repair the validation anomalies), or crack / hole /
+#                      stain / defect-mix (drawn thin dark cracks, small dark holes,
+#                      faint stains: small, low-contrast, also unseen in training)
 #   --grid quick       two strategies, two layer sets, two image scores (tests)
 #   --bank             then compare, on the chosen row, scoring against a memory
 #                      bank of the training images' features (glad-bank, random
@@ -76,9 +78,11 @@ FIX_LAYERS=$FEAT_LAYERS FEAT_LAYERS=""
 case "$GRID" in full|quick) ;; *) echo "tune.sh: --grid must be full or quick" >&2; exit 2 ;; esac
 awk -v f="$HOLDOUT" 'BEGIN { exit !(f > 0 && f < 1) }' || { echo "tune.sh: --holdout must be in (0,1)" >&2; exit 2; }
 # the validation anomalies' glad-synth family (draem: the option left out, as before)
-case "$VFAM" in draem) VFAM_OPT="" ;; cutpaste|scar|cutpaste-mix) VFAM_OPT=" --family $VFAM" ;;
-    *) echo "tune.sh: --val-family must be draem, cutpaste, scar or cutpaste-mix" >&2; exit 2 ;; esac
-VDESC="a glad-synth anomaly$([ "$VFAM" = draem ] || echo " of CutPaste's $VFAM family")"
+case "$VFAM" in
+    draem) VFAM_OPT="" VDESC="a glad-synth anomaly" ;;
+    cutpaste|scar|cutpaste-mix) VFAM_OPT=" --family $VFAM" VDESC="a glad-synth anomaly of CutPaste's $VFAM family" ;;
+    crack|hole|stain|defect-mix) VFAM_OPT=" --family $VFAM" VDESC="a glad-synth drawn defect ($VFAM family)" ;;
+    *) echo "tune.sh: --val-family must be draem, cutpaste, scar, cutpaste-mix, crack, hole, stain or defect-mix" >&2; exit 2 ;; esac
 
 # the encoder options of this dataset (MTD: the split list, no classes)
 if [ "$FORMAT" = mtd ]; then

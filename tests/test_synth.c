@@ -144,10 +144,84 @@ static void cutpaste(void)
     free(im); free(an); free(an2); free(ad); free(m); free(m2); free(fg); free(md);
 }
 
+/* drawn defects: deterministic, only foreground pixels change, cracks and
+ * holes darker by 30-70 % inside the mask and unchanged outside it, a stain
+ * one-signed and changed only within its ellipse, sizes as documented, the
+ * mix drawing all three kinds */
+static void defects(void)
+{
+    enum { S = 128 };
+    size_t hw = (size_t)S * S, n = 3 * hw;
+    float *im = malloc(n * sizeof(float)), *an = malloc(n * sizeof(float)), *an2 = malloc(n * sizeof(float));
+    uint8_t *m = malloc(hw), *m2 = malloc(hw), *fg = malloc(hw);
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                int in = (x - 64) * (x - 64) + (y - 64) * (y - 64) < 1600;
+                im[(size_t)c * hw + (size_t)y * S + x] = (in ? -0.2f : 0.6f) + 0.2f * (float)sin(0.3 * x + 0.7 * y + c);
+            }
+    glad_foreground_mask(fg, im, 3, S, S, GLAD_FG_DARK);
+    for (int fam = GLAD_SYNTH_CRACK; fam <= GLAD_SYNTH_DEFECT_MIX; fam++) {
+        int made = 0, determ = 1, in_fg = 1, shade = 1, kinds[3] = {0, 0, 0};
+        size_t amin = hw, amax = 0;
+        for (int k = 0; k < 60; k++) {
+            glad_synth_opts o;
+            glad_synth_opts_default(&o);
+            o.p = 1.0; o.fg = GLAD_FG_DARK; o.family = (glad_synth_family)fam;
+            int got = glad_synth_anomaly(an, m, im, 3, S, S, &o, 5, (uint64_t)k, NULL);
+            glad_synth_anomaly(an2, m2, im, 3, S, S, &o, 5, (uint64_t)k, NULL);
+            if (memcmp(an, an2, n * sizeof(float)) || memcmp(m, m2, hw)) determ = 0;
+            made += got == 1;
+            size_t area = 0, changed_out = 0;
+            int darker = 0, brighter = 0;
+            for (size_t i = 0; i < hw; i++) {
+                area += m[i];
+                if (m[i] && !fg[i]) in_fg = 0;
+                for (int c = 0; c < 3; c++) {
+                    float v = an[(size_t)c * hw + i] + 1, u = im[(size_t)c * hw + i] + 1;
+                    if (v != u && !fg[i]) in_fg = 0;
+                    if (v != u && !m[i]) changed_out++;
+                    darker += v < u; brighter += v > u;
+                    /* inside a crack or hole: v = f u, f in [0.3, 0.7] */
+                    if (m[i] && (v < 0.3f * u - 1e-5f || v > 0.7f * u + 1e-5f) && (o.family == GLAD_SYNTH_CRACK || o.family == GLAD_SYNTH_HOLE))
+                        shade = 0;
+                }
+            }
+            if (got != 1) continue;
+            amin = area < amin ? area : amin; amax = area > amax ? area : amax;
+            /* which kind the mix drew: a change outside the mask is a stain's rim; else a crack
+             * when the mask's bounding box is longer than a hole's can be (semi-axes <= 4 px:
+             * diagonal <= 8 sqrt 2 plus a pixel), else a small crack or a hole */
+            int bx0 = S, bx1 = -1, by0 = S, by1 = -1;
+            for (int y = 0; y < S; y++)
+                for (int x = 0; x < S; x++)
+                    if (m[(size_t)y * S + x]) { bx0 = x < bx0 ? x : bx0; bx1 = x > bx1 ? x : bx1; by0 = y < by0 ? y : by0; by1 = y > by1 ? y : by1; }
+            double diag = hypot(bx1 - bx0 + 1, by1 - by0 + 1);
+            if (fam == GLAD_SYNTH_HOLE && diag > 13) shade = 0;
+            int kind = changed_out ? 2 : diag > 13 ? 0 : 1;
+            if (fam != GLAD_SYNTH_DEFECT_MIX && fam != GLAD_SYNTH_STAIN && changed_out) shade = 0;
+            if (fam == GLAD_SYNTH_STAIN && darker && brighter) shade = 0;
+            kinds[kind]++;
+        }
+        const char *nm = glad_synth_family_names[fam];
+        CHECKF(determ && in_fg && shade, "%s: deterministic %d, inside the object %d, shading as documented %d", nm, determ, in_fg, shade);
+        CHECKF(made >= 55, "%s: %d of 60 made (p = 1)", nm, made);
+        /* at 128 px: a hole's ellipse has semi-axes <= 4 px (area <= pi 16 plus its pixelation),
+         * a stain's mask semi-axes <= 10 px, a crack <= 8 x 10 px long and >= 1 px wide */
+        if (fam == GLAD_SYNTH_HOLE) CHECKF(amax <= 3.15 * 4 * 4 + 30 && amin >= 1, "%s: areas %zu..%zu", nm, amin, amax);
+        else if (fam == GLAD_SYNTH_STAIN) CHECKF(amax <= 3.15 * 10 * 10 + 60 && amin >= 9, "%s: areas %zu..%zu", nm, amin, amax);
+        else if (fam == GLAD_SYNTH_CRACK) CHECKF(amax <= 80 * 2.2 + 20 && kinds[0] >= 40, "%s: areas %zu..%zu, %d of 60 longer than a hole", nm, amin, amax, kinds[0]);
+        else CHECKF(kinds[0] >= 8 && kinds[1] >= 10 && kinds[2] >= 10 && kinds[2] <= 35, "%s: %d long cracks, %d small ones or holes, %d stains",
+                    nm, kinds[0], kinds[1], kinds[2]);
+    }
+    free(im); free(an); free(an2); free(m); free(m2); free(fg);
+}
+
 int main(void)
 {
     perlin_parity();
     cutpaste();
+    defects();
     on_records();
     /* Otsu on a bimodal image: threshold between the modes */
     uint8_t g[1000];

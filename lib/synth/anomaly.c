@@ -6,7 +6,7 @@
 #include "synth/augment.h"
 #include "synth/perlin.h"
 
-const char *const glad_synth_family_names[] = {"draem", "cutpaste", "scar", "cutpaste-mix", NULL};
+const char *const glad_synth_family_names[] = {"draem", "cutpaste", "scar", "cutpaste-mix", "crack", "hole", "stain", "defect-mix", NULL};
 
 void glad_synth_opts_default(glad_synth_opts *o)
 {
@@ -15,6 +15,16 @@ void glad_synth_opts_default(glad_synth_opts *o)
     o->fg = GLAD_FG_NONE;
     o->threshold = 0.3;
     o->beta_max = 0.8;
+}
+
+size_t glad_synth_pick_fg(const uint8_t *fg, size_t hw, glad_rng *r)
+{
+    size_t nfg = 0, at = 0;
+    for (size_t i = 0; i < hw; i++) nfg += fg[i];
+    size_t pick = (size_t)glad_rng_below(r, nfg ? nfg : hw);
+    for (size_t i = 0; i < hw; i++)
+        if (!nfg || fg[i]) { if (pick-- == 0) { at = i; break; } }
+    return at;
 }
 
 /* largest power of two <= 2^k dividing n */
@@ -28,6 +38,7 @@ static int scale_for(int k, int n)
 int glad_synth_anomaly(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
                        uint64_t seed, uint64_t id_hash, const glad_textures *tex)
 {
+    if (o->family >= GLAD_SYNTH_CRACK) return glad_synth_defect(out, mask, img, C, H, W, o, seed, id_hash);
     if (o->family != GLAD_SYNTH_DRAEM) return glad_synth_cutpaste(out, mask, img, C, H, W, o, seed, id_hash);
     size_t hw = (size_t)H * W, n = hw * C;
     glad_rng r;

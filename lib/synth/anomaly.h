@@ -4,17 +4,22 @@
  * augmented image cut into 8x8 shuffled tiles, blended with beta ~ U[0,0.8):
  *   I_a = I (1 - M) + (1 - beta) S M + beta I M.
  * Randomness comes from (seed, record id hash) only. The options also pick
- * CutPaste's family instead (cutpaste.c). */
+ * CutPaste's family (cutpaste.c) or drawn defects (defects.c) instead. */
 #ifndef GLAD_ANOMALY_H
 #define GLAD_ANOMALY_H
 
 #include "imgproc/foreground.h"
 #include "synth/textures.h"
 
-/* the anomaly family: GLAD/DRAEM's (this file), CutPaste's patch or scar (cutpaste.c) */
-typedef enum { GLAD_SYNTH_DRAEM = 0, GLAD_SYNTH_CUTPASTE = 1, GLAD_SYNTH_SCAR = 2, GLAD_SYNTH_CUTPASTE_MIX = 3 } glad_synth_family;
+/* the anomaly family: GLAD/DRAEM's (this file), CutPaste's patch or scar
+ * (cutpaste.c), a drawn crack, hole or stain (defects.c) */
+typedef enum {
+    GLAD_SYNTH_DRAEM = 0, GLAD_SYNTH_CUTPASTE = 1, GLAD_SYNTH_SCAR = 2, GLAD_SYNTH_CUTPASTE_MIX = 3,
+    GLAD_SYNTH_CRACK = 4, GLAD_SYNTH_HOLE = 5, GLAD_SYNTH_STAIN = 6, GLAD_SYNTH_DEFECT_MIX = 7
+} glad_synth_family;
 /* "draem", "cutpaste", "scar", "cutpaste-mix" (patch or scar, 1/2 each, as
- * CutPaste's 3-way training draws them), NULL (cli_parse_choice) */
+ * CutPaste's 3-way training draws them), "crack", "hole", "stain",
+ * "defect-mix" (one of the three, 1/3 each), NULL (cli_parse_choice) */
 extern const char *const glad_synth_family_names[];
 
 typedef struct {
@@ -36,5 +41,12 @@ int glad_synth_anomaly(float *out, uint8_t *mask, const float *img, int C, int H
  * threshold and beta_max unused, no textures. */
 int glad_synth_cutpaste(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
                         uint64_t seed, uint64_t id_hash);
+
+/* drawn defects (o->family CRACK, HOLE, STAIN or DEFECT_MIX; defects.c): the same contract. */
+int glad_synth_defect(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
+                      uint64_t seed, uint64_t id_hash);
+
+/* a random pixel index with fg[i] = 1, uniform over them (any pixel when fg is empty) */
+size_t glad_synth_pick_fg(const uint8_t *fg, size_t hw, glad_rng *r);
 
 #endif

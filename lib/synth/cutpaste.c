@@ -59,11 +59,7 @@ int glad_synth_cutpaste(float *out, uint8_t *mask, const float *img, int C, int 
             for (int x = 0; x < iw; x++) mean += img[(size_t)c * hw + (size_t)(sy + y) * W + sx + x];
     mean /= (double)C * iw * ih;
     /* the paste centre: a random foreground pixel (any pixel when there is none) */
-    size_t nfg = 0;
-    for (size_t i = 0; i < hw; i++) nfg += fg[i];
-    size_t pick = (size_t)glad_rng_below(&r, nfg ? nfg : hw), at = 0;
-    for (size_t i = 0; i < hw; i++)
-        if (!nfg || fg[i]) { if (pick-- == 0) { at = i; break; } }
+    size_t at = glad_synth_pick_fg(fg, hw, &r);
     double cx = (double)(at % W) + 0.5, cy = (double)(at / W) + 0.5, ca = cos(ang), sa = sin(ang);
     /* destination pixels whose centre, rotated back into the window's frame, falls inside it */
     double rad = 0.5 * sqrt((double)iw * iw + (double)ih * ih) + 1;

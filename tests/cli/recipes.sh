@@ -90,6 +90,11 @@ check "tune --val-family scar: the same held-out images, other anomalies" sh -c 
     cmp -s '$T/vs.txt' '$T/vd.txt' && ! cmp -s '$T/tune/val.msgpack' '$T/tune-scar/val.msgpack'"
 check "tune --val-family scar: tune.json and tune.md say which anomalies" sh -c "
     jq -e '.validation.anomalies | test(\"CutPaste.s scar\")' '$T/tune-scar/tune.json' >/dev/null && grep -q 'CutPaste.s scar family' '$T/tune-scar/tune.md'"
+# --val-family defect-mix: drawn defects
+bash "$R/tune.sh" "${tsmall[@]}" --val-family defect-mix --out "$T/tune-dm" > /dev/null 2> "$T/tune4.err"
+check "tune --val-family defect-mix: other anomalies, tune.json and tune.md say which" sh -c "
+    ! cmp -s '$T/tune/val.msgpack' '$T/tune-dm/val.msgpack' && ! cmp -s '$T/tune-scar/val.msgpack' '$T/tune-dm/val.msgpack' &&
+    jq -e '.validation.anomalies | test(\"drawn defect .defect-mix family\")' '$T/tune-dm/tune.json' >/dev/null && grep -q 'drawn defect (defect-mix family)' '$T/tune-dm/tune.md'"
 status 2 "tune: an unknown --val-family" bash "$R/tune.sh" "${tsmall[@]}" --val-family perlin --out "$T/x"
 # history-note.pl: one entry appended, the records untouched
 glad-encode "$T/demo8" --class pill --split test --size 32 > "$T/hn.msgpack"

@@ -59,5 +59,13 @@ glad-synth --as-test --p 1 --seed 4 --fg none --family scar "$T/train.msgpack" >
 check "--family cutpaste / scar: every record anomalous, deterministic, unlike draem's and each other's" sh -c "
     test \$(glad-info '$T/fc.msgpack' | grep -c 'label=1') = \$(glad-info '$T/train.msgpack' | grep -vc '^#') &&
     cmp -s '$T/fc.msgpack' '$T/fc2.msgpack' && ! cmp -s '$T/fc.msgpack' '$T/fd.msgpack' && ! cmp -s '$T/fc.msgpack' '$T/fs.msgpack'"
+# drawn defects: every record anomalous, deterministic, darker where the mask is
+# (crack, hole) and unchanged elsewhere, unlike CutPaste's; the mix differs from each
+glad-synth --as-test --p 1 --seed 4 --fg none --family crack "$T/train.msgpack" > "$T/fk.msgpack"
+glad-synth --as-test --p 1 --seed 4 --fg none --family crack "$T/train.msgpack" > "$T/fk2.msgpack"
+glad-synth --as-test --p 1 --seed 4 --fg none --family defect-mix "$T/train.msgpack" > "$T/fm.msgpack"
+check "--family crack / defect-mix: every record anomalous, deterministic, unlike CutPaste's and each other's" sh -c "
+    test \$(glad-info '$T/fk.msgpack' | grep -c 'label=1') = \$(glad-info '$T/train.msgpack' | grep -vc '^#') &&
+    cmp -s '$T/fk.msgpack' '$T/fk2.msgpack' && ! cmp -s '$T/fk.msgpack' '$T/fc.msgpack' && ! cmp -s '$T/fk.msgpack' '$T/fm.msgpack'"
 status 2 "unknown demo class" glad-synth --make-dataset "$T/d2" --classes nope
 done_tests
