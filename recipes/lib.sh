@@ -212,11 +212,12 @@ val_row() {
             for (i = 1; i <= 3; i++) if (m[i] ~ /^[0-9.eE+-]+$/) { c += m[i]; n++ } else m[i] = "null"
             printf "%s\t%s\t%s\t%s\t%.6f\n", pre, m[1], m[2], m[3], n ? c / n : -1 }'
 }
-# best_row TSV [COLUMN]: the data row of TSV (a header line first) with the highest
+# best_row TSV [COLUMN [TOL]]: the data row of TSV (a header line first) with the highest
 # criterion in COLUMN (default the last), the first of equal ones; empty when no row
-# has one (val_row's -1: no metric defined) -- tune.sh's grid and bank stage, adapt_choose
+# has one (val_row's -1: no metric defined) -- tune.sh's grid and bank stage, adapt_choose.
+# With TOL a later row must beat the row kept so far by more than TOL.
 best_row() {
-    awk -F'\t' -v c="${2:-0}" 'NR > 1 { v = c ? $c : $NF; if (v + 0 >= 0 && (l == "" || v + 0 > b)) { b = v + 0; l = $0 } } END { print l }' "$1"
+    awk -F'\t' -v c="${2:-0}" -v tol="${3:-0}" 'NR > 1 { v = c ? $c : $NF; if (v + 0 >= 0 && (l == "" || v + 0 > b + tol)) { b = v + 0; l = $0 } } END { print l }' "$1"
 }
 # tune_note IN OUT: IN with tune.sh's history entry (how the knobs were chosen)
 tune_note() { perl "$ROOT/recipes/history-note.pl" tune.sh "$TUNE_VERSION" "${TUNE_NOTE[@]}" < "$1" > "$2.tmp" && mv "$2.tmp" "$2"; }

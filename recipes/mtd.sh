@@ -16,10 +16,12 @@
 # backbone (no weights) the layers and image score are glad's own, untuned, and
 # no memory bank is used unless --bank-mode asks (replace | union | add: score
 # against a glad-bank of the training tiles' features too; none: no bank).
+# With MobileNetV2 features and --bank-mode replace (the bank's distance alone)
+# no model is trained and no tile reconstructed: the scores do not use them.
 # Knobs as in run.sh (--help there) replace a default. With --tune,
 # recipes/tune.sh holds out training normals of the split list and chooses on
-# them afresh (OUT/tune/; validation anomalies of CutPaste's family, as the
-# defaults' run); the test tiles are never looked at.
+# them afresh (OUT/tune/; validation anomalies of CutPaste's family and drawn
+# defects, as the defaults' run); the test tiles are never looked at.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 # Chosen by recipes/mtd-tune.sh on mtd-train's synthetic validation (the
@@ -27,10 +29,10 @@ set -euo pipefail
 # figures and the candidates that were not affordable). MTD_SIZE=native with
 # MTD_TILE N would train on N x N tiles and score at the native size.
 MTD_SIZE=256 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
-MTD_DENOISE="--steps 350 --skip 25"
-MTD_LAYERS=12 MTD_IMAGE_SCORE=topk-mean:250 MTD_BANK_MODE=union MTD_BANK_SUBSAMPLE=1
+MTD_DENOISE="--steps 250 --skip 25"
+MTD_LAYERS=5,12 MTD_IMAGE_SCORE=topk-mean:250 MTD_BANK_MODE=replace MTD_BANK_SUBSAMPLE=1
 # the validation anomalies those were chosen on (tune.sh --val-family), used by --tune too
-MTD_VAL_FAMILY=cutpaste-mix
+MTD_VAL_FAMILY=cutpaste-mix,defect-mix
 [ "$MTD_SIZE" = native ] || SIZE=$MTD_SIZE
 TILE=$MTD_TILE OVERLAP=$MTD_OVERLAP STEPS=$MTD_STEPS
 SPLIT="$ROOT/datasets/mtd/split.txt"
@@ -60,16 +62,31 @@ if [ "$TUNE" = 1 ]; then
     cached "$OUT/test-plain.msgpack" "$ENC --split test$(tile_split)"
     # the test stream's history says how the knobs were chosen
     tune_note "$OUT/test-plain.msgpack" "$OUT/test.msgpack"
-else
-    cached "$OUT/train.msgpack" "$ENC --split train$(tile_split) | glad-synth --seed $SEED --fg none"
+fi
+# --bank-mode replace with MobileNetV2 features scores each tile against the bank
+# alone (glad-score: the reconstruction's distance is not used), so no model is
+# trained and no tile reconstructed: the same scores, without their cost
+BANK_ONLY=0
+[ "${BANK_MODE:-none}" = replace ] && [ "$FEAT_BACKBONE" = mobilenetv2 ] && BANK_ONLY=1
+if [ "$TUNE" = 0 ]; then
+    if [ "$BANK_ONLY" = 1 ]; then
+        cached "$OUT/train.msgpack" "$ENC --split train$(tile_split)"
+    else
+        cached "$OUT/train.msgpack" "$ENC --split train$(tile_split) | glad-synth --seed $SEED --fg none"
+        cached "$OUT/model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
+    fi
     cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
-    cached "$OUT/model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
     # the memory bank of the training tiles' features (--bank-mode other than none)
     case "${BANK_MODE:-none}" in none) ;; *) BANK_FILE=$OUT/bank.safetensors; bank_build "$MODEL" "$OUT/train.msgpack" "$BANK_FILE" ;; esac
 fi
-cached "$OUT/scored.msgpack" "glad-denoise --model $MODEL $DEN --seed $SEED $OUT/test.msgpack | glad-features $(feat_opts $MODEL) | glad-score --preset glad$(score_opts)$THR$(tile_merge topk-mean:250)"
+if [ "$BANK_ONLY" = 1 ]; then
+    cached "$OUT/scored.msgpack" "glad-features $(feat_opts $MODEL) --input image $OUT/test.msgpack | glad-score --preset glad$(score_opts)$THR$(tile_merge topk-mean:250)"
+else
+    cached "$OUT/scored.msgpack" "glad-denoise --model $MODEL $DEN --seed $SEED $OUT/test.msgpack | glad-features $(feat_opts $MODEL) | glad-score --preset glad$(score_opts)$THR$(tile_merge topk-mean:250)"
+fi
 {
-    md_header "MTD"; metrics_row "GLAD ($FEAT_BACKBONE features)" "$OUT/scored.msgpack"
+    if [ "$BANK_ONLY" = 1 ]; then row="memory bank alone ($FEAT_BACKBONE features, no reconstruction)"; else row="GLAD ($FEAT_BACKBONE features)"; fi
+    md_header "MTD"; metrics_row "$row" "$OUT/scored.msgpack"
     if [ "$TUNE" = 1 ]; then echo; tune_md_header; tune_md_row MTD "$OUT/tune"; fi
 } | tee "$OUT/table.md"
 glad-auroc --by defect "$OUT/scored.msgpack" > "$OUT/by-defect.txt"

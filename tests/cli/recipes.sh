@@ -90,11 +90,16 @@ check "tune --val-family scar: the same held-out images, other anomalies" sh -c 
     cmp -s '$T/vs.txt' '$T/vd.txt' && ! cmp -s '$T/tune/val.msgpack' '$T/tune-scar/val.msgpack'"
 check "tune --val-family scar: tune.json and tune.md say which anomalies" sh -c "
     jq -e '.validation.anomalies | test(\"CutPaste.s scar\")' '$T/tune-scar/tune.json' >/dev/null && grep -q 'CutPaste.s scar family' '$T/tune-scar/tune.md'"
-# --val-family defect-mix: drawn defects
-bash "$R/tune.sh" "${tsmall[@]}" --val-family defect-mix --out "$T/tune-dm" > /dev/null 2> "$T/tune4.err"
-check "tune --val-family defect-mix: other anomalies, tune.json and tune.md say which" sh -c "
-    ! cmp -s '$T/tune/val.msgpack' '$T/tune-dm/val.msgpack' && ! cmp -s '$T/tune-scar/val.msgpack' '$T/tune-dm/val.msgpack' &&
-    jq -e '.validation.anomalies | test(\"drawn defect .defect-mix family\")' '$T/tune-dm/tune.json' >/dev/null && grep -q 'drawn defect (defect-mix family)' '$T/tune-dm/tune.md'"
+# --val-family scar,defect-mix: the anomalous half split between CutPaste's scar and drawn defects
+bash "$R/tune.sh" "${tsmall[@]}" --val-family scar,defect-mix --out "$T/tune-dm" > /dev/null 2> "$T/tune4.err"
+check "tune --val-family scar,defect-mix: the same held-out images and labels, other anomalies" sh -c "
+    glad-info '$T/tune-dm/val.msgpack' | awk '/^[^#]/ { print \$1, \$3 }' | sort > '$T/vm.txt' &&
+    glad-info '$T/tune/val.msgpack' | awk '/^[^#]/ { print \$1, \$3 }' | sort > '$T/vd2.txt' &&
+    cmp -s '$T/vm.txt' '$T/vd2.txt' && glad-info '$T/tune-dm/val.msgpack' | grep -q 'label=1' && ! cmp -s '$T/tune-scar/val.msgpack' '$T/tune-dm/val.msgpack'"
+check "tune --val-family scar,defect-mix: tune.json and tune.md name both families" sh -c "
+    jq -e '.validation.anomalies | test(\"equal shares: CutPaste.s scar family / drawn defects .defect-mix family.\")' '$T/tune-dm/tune.json' >/dev/null &&
+    grep -q 'drawn defects (defect-mix family)' '$T/tune-dm/tune.md'"
+status 2 "tune: an unknown family in a --val-family list" bash "$R/tune.sh" "${tsmall[@]}" --val-family scar,perlin --out "$T/x"
 status 2 "tune: an unknown --val-family" bash "$R/tune.sh" "${tsmall[@]}" --val-family perlin --out "$T/x"
 # history-note.pl: one entry appended, the records untouched
 glad-encode "$T/demo8" --class pill --split test --size 32 > "$T/hn.msgpack"
@@ -173,14 +178,27 @@ if have_shared; then
         grep -q \"^chosen: --size \${best%-s3} \" '$T/mtdtune.md'"
     check "mtd-tune: a candidate's own training steps (size:24@3)" test "$(jq -r .model.steps "$T/mtdtune/size-24-s3/tune.json")/$(jq -r .model.steps "$T/mtdtune/size-16/tune.json")" = 3/2
     # --bank: the chosen row against a memory bank in every mode, none first; the best kept
+    # (a later mode only when better by more than 0.001)
     check "tune --bank: none + 3 bank modes on validation, the best chosen, in tune.md and tune.env" sh -c "
         d='$T/mtdtune/size-16'; test \$(grep -c . \$d/val-bank.tsv) = 5 &&
-        want=\$(awk -F'\t' 'NR > 1 && (NR == 2 || \$NF > b) { b = \$NF; m = \$1 } END { print m }' \$d/val-bank.tsv) &&
+        want=\$(awk -F'\t' 'NR > 1 && (NR == 2 || \$NF > b + 0.001) { b = \$NF; m = \$1 } END { print m }' \$d/val-bank.tsv) &&
         test \"\$(jq -r .choice.bank_mode \$d/tune.json)\" = \"\$want\" && grep -q '^| memory bank (glad-score --bank-mode) | '\$want \$d/tune.md &&
         grep -q \"^TUNE_BANK_MODE=\$want\" \$d/tune.env && grep -q '^Stage 2' \$d/tune.md && test -s \$d/bank.safetensors"
     status 2 "mtd.sh: an unknown --bank-mode" bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --bank-mode min --out "$T/x"
     bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --steps 2 --batch 2 --bank-mode union --bank-subsample 0.5 --out "$T/mtd-b" > "$T/mtd-b.md" 2>/dev/null
     check "mtd recipe with --bank-mode union: a bank built and used" sh -c "grep -q '^| GLAD (unet features) | [0-9.]*' '$T/mtd-b.md' && test -s '$T/mtd-b/bank.safetensors' && glad-info -s '$T/mtd-b/scored.msgpack' | grep -q -- '--bank-mode union'"
+    # --bank-mode replace with MobileNetV2 features: no model, no reconstruction, the same scores
+    GLAD_WEIGHTS="$SHARED/weights" bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --steps 2 --batch 2 --bank-mode replace --out "$T/mtd-r" > "$T/mtd-r.md" 2>/dev/null
+    check "mtd recipe with --bank-mode replace: the bank alone, no model trained, no glad-denoise" sh -c "
+        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) | [0-9.]*' '$T/mtd-r.md' && test ! -e '$T/mtd-r/model' &&
+        glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- '--bank-mode replace' && ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q glad-denoise"
+    # the same features and scoring after a reconstruction (mtd-b's model): replace ignores it
+    fo=$(glad-info -s "$T/mtd-r/scored.msgpack" | sed -n 's/^# history [0-9]*: glad-features [^ ]* \(.*\) --input image .*/\1/p')
+    so=$(glad-info -s "$T/mtd-r/scored.msgpack" | sed -n 's/^# history [0-9]*: glad-score [^ ]* \(.*\)/\1/p')
+    glad-denoise --model "$T/mtd-b/model" --steps 20 --skip 10 "$T/mtd-r/test.msgpack" 2>/dev/null | glad-features $fo 2>/dev/null | glad-score $so > "$T/mtd-r2.msgpack" 2>/dev/null
+    check "mtd --bank-mode replace: the scores of a run with reconstructions" bash -c "test -n '$fo' && test -n '$so' &&
+        cmp -s <(glad-info '$T/mtd-r/scored.msgpack' | grep -o 'score=.*') <(glad-info '$T/mtd-r2.msgpack' | grep -o 'score=.*') &&
+        test \$(glad-info '$T/mtd-r2.msgpack' | grep -c 'score=') = 18"
     status 2 "mtd-tune: a malformed candidate" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "square:64" --out "$T/x"
     status 2 "mtd-tune: a candidate's steps not a number" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16@x" --out "$T/x"
 else skip "../shared absent: mtd.sh --tune and mtd-tune.sh are not run"; fi
