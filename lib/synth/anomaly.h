@@ -37,14 +37,16 @@ void glad_synth_opts_default(glad_synth_opts *o);
 int glad_synth_anomaly(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
                        uint64_t seed, uint64_t id_hash, const glad_textures *tex);
 
-/* CutPaste's family (o->family CUTPASTE, SCAR or CUTPASTE_MIX; cutpaste.c): the same contract,
- * threshold and beta_max unused, no textures. */
+/* The other families, called by glad_synth_anomaly once it has set out = img,
+ * cleared the mask, drawn p from r (seeded with the family's salt) and made the
+ * foreground mask fg of o->fg; they draw on from r, return as it does.
+ * CutPaste's (o->family CUTPASTE, SCAR or CUTPASTE_MIX; cutpaste.c; threshold
+ * and beta_max unused, no textures), drawn defects (CRACK, HOLE, STAIN or
+ * DEFECT_MIX; defects.c). */
 int glad_synth_cutpaste(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
-                        uint64_t seed, uint64_t id_hash);
-
-/* drawn defects (o->family CRACK, HOLE, STAIN or DEFECT_MIX; defects.c): the same contract. */
+                        const uint8_t *fg, glad_rng *r);
 int glad_synth_defect(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
-                      uint64_t seed, uint64_t id_hash);
+                      const uint8_t *fg, glad_rng *r);
 
 /* a random pixel index with fg[i] = 1, uniform over them (any pixel when fg is empty) */
 size_t glad_synth_pick_fg(const uint8_t *fg, size_t hw, glad_rng *r);

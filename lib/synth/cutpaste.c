@@ -21,27 +21,19 @@
 static double unif(glad_rng *r, double a, double b) { return a + (b - a) * glad_rng_uniform(r); }
 
 int glad_synth_cutpaste(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
-                        uint64_t seed, uint64_t id_hash)
+                        const uint8_t *fg, glad_rng *r)
 {
     size_t hw = (size_t)H * W, n = hw * C;
-    glad_rng r;
-    glad_rng_seed(&r, seed, id_hash, 0xC07);
-    memcpy(out, img, n * sizeof(float));
-    memset(mask, 0, hw);
-    if (glad_rng_uniform(&r) >= o->p) return 0;
-    uint8_t *fg = malloc(hw);
-    if (!fg) return GLAD_ENOMEM;
-    glad_foreground_mask(fg, img, C, H, W, o->fg);
     /* mix: a scar or a patch, 1/2 each */
-    int scar = o->family == GLAD_SYNTH_SCAR || (o->family == GLAD_SYNTH_CUTPASTE_MIX && glad_rng_uniform(&r) < 0.5);
+    int scar = o->family == GLAD_SYNTH_SCAR || (o->family == GLAD_SYNTH_CUTPASTE_MIX && glad_rng_uniform(r) < 0.5);
     /* the patch's size (pixels, before rotation) and angle */
     double pw, ph, ang = 0;
     if (scar) {
         double s = (H < W ? H : W) / 256.0;
-        pw = unif(&r, 2, 16) * s; ph = unif(&r, 10, 25) * s;
-        ang = unif(&r, -45, 45) * M_PI / 180;
+        pw = unif(r, 2, 16) * s; ph = unif(r, 10, 25) * s;
+        ang = unif(r, -45, 45) * M_PI / 180;
     } else {
-        double a = unif(&r, 0.02, 0.15) * hw, ar = exp(unif(&r, log(0.3), log(1 / 0.3)));
+        double a = unif(r, 0.02, 0.15) * hw, ar = exp(unif(r, log(0.3), log(1 / 0.3)));
         pw = sqrt(a * ar); ph = sqrt(a / ar);
     }
     int iw = (int)ceil(pw), ih = (int)ceil(ph);
@@ -50,16 +42,16 @@ int glad_synth_cutpaste(float *out, uint8_t *mask, const float *img, int C, int 
     if (iw > W) iw = W;
     if (ih > H) ih = H;
     /* the cut: top-left corner (sx, sy) of an iw x ih window inside the image */
-    int sx = (int)glad_rng_below(&r, (uint64_t)(W - iw + 1)), sy = (int)glad_rng_below(&r, (uint64_t)(H - ih + 1));
+    int sx = (int)glad_rng_below(r, (uint64_t)(W - iw + 1)), sy = (int)glad_rng_below(r, (uint64_t)(H - ih + 1));
     /* jitter factors: brightness, contrast (about the window's mean), saturation (about the grey value) */
-    double fb = unif(&r, 0.9, 1.1), fc = unif(&r, 0.9, 1.1), fs = unif(&r, 0.9, 1.1);
+    double fb = unif(r, 0.9, 1.1), fc = unif(r, 0.9, 1.1), fs = unif(r, 0.9, 1.1);
     double mean = 0;
     for (int c = 0; c < C; c++)
         for (int y = 0; y < ih; y++)
             for (int x = 0; x < iw; x++) mean += img[(size_t)c * hw + (size_t)(sy + y) * W + sx + x];
     mean /= (double)C * iw * ih;
     /* the paste centre: a random foreground pixel (any pixel when there is none) */
-    size_t at = glad_synth_pick_fg(fg, hw, &r);
+    size_t at = glad_synth_pick_fg(fg, hw, r);
     double cx = (double)(at % W) + 0.5, cy = (double)(at / W) + 0.5, ca = cos(ang), sa = sin(ang);
     /* destination pixels whose centre, rotated back into the window's frame, falls inside it */
     double rad = 0.5 * sqrt((double)iw * iw + (double)ih * ih) + 1;
@@ -87,7 +79,6 @@ int glad_synth_cutpaste(float *out, uint8_t *mask, const float *img, int C, int 
             mask[i] = 1;
             area++;
         }
-    free(fg);
     if (!area) { memcpy(out, img, n * sizeof(float)); return 0; }
     return 1;
 }

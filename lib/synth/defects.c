@@ -35,36 +35,29 @@ static double seg_d2(double px, double py, double ax, double ay, double bx, doub
 }
 
 int glad_synth_defect(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
-                      uint64_t seed, uint64_t id_hash)
+                      const uint8_t *fg, glad_rng *r)
 {
     size_t hw = (size_t)H * W, n = hw * C;
-    glad_rng r;
-    glad_rng_seed(&r, seed, id_hash, 0xDEF);
-    memcpy(out, img, n * sizeof(float));
-    memset(mask, 0, hw);
-    if (glad_rng_uniform(&r) >= o->p) return 0;
-    uint8_t *fg = malloc(hw);
     float *gain = malloc(hw * sizeof(float));   /* the factor on v per pixel (1: unchanged) */
-    if (!fg || !gain) { free(fg); free(gain); return GLAD_ENOMEM; }
-    glad_foreground_mask(fg, img, C, H, W, o->fg);
+    if (!gain) return GLAD_ENOMEM;
     for (size_t i = 0; i < hw; i++) gain[i] = 1;
     glad_synth_family kind = o->family;
-    if (kind == GLAD_SYNTH_DEFECT_MIX) kind = (glad_synth_family)(GLAD_SYNTH_CRACK + (int)glad_rng_below(&r, 3));
+    if (kind == GLAD_SYNTH_DEFECT_MIX) kind = (glad_synth_family)(GLAD_SYNTH_CRACK + (int)glad_rng_below(r, 3));
     double s = (H < W ? H : W) / 256.0;
-    size_t at = glad_synth_pick_fg(fg, hw, &r);
+    size_t at = glad_synth_pick_fg(fg, hw, r);
     double cx = (double)(at % W) + 0.5, cy = (double)(at / W) + 0.5;
     if (kind == GLAD_SYNTH_CRACK) {
         /* the polyline's vertices, then every pixel within half the width of a segment */
-        double px[9], py[9], th = unif(&r, 0, 2 * M_PI);
-        int segs = 3 + (int)glad_rng_below(&r, 6);
+        double px[9], py[9], th = unif(r, 0, 2 * M_PI);
+        int segs = 3 + (int)glad_rng_below(r, 6);
         px[0] = cx; py[0] = cy;
         for (int k = 1; k <= segs; k++) {
-            double len = unif(&r, 6, 20) * s;
-            th += unif(&r, -0.7, 0.7);
+            double len = unif(r, 6, 20) * s;
+            th += unif(r, -0.7, 0.7);
             px[k] = px[k - 1] + len * cos(th); py[k] = py[k - 1] + len * sin(th);
         }
         /* at least ~one pixel wide, so a crack at 128 px stays connected */
-        double hw2 = 0.5 * unif(&r, 1, 3) * s, f = unif(&r, 0.3, 0.7);
+        double hw2 = 0.5 * unif(r, 1, 3) * s, f = unif(r, 0.3, 0.7);
         if (hw2 < 0.71) hw2 = 0.71;
         for (int k = 0; k < segs; k++) {
             int x0 = (int)floor(fmin(px[k], px[k + 1]) - hw2), x1 = (int)ceil(fmax(px[k], px[k + 1]) + hw2);
@@ -79,12 +72,12 @@ int glad_synth_defect(float *out, uint8_t *mask, const float *img, int C, int H,
     } else {
         /* hole or stain: an ellipse, semi-axes (a, b), angle ang */
         int stain = kind == GLAD_SYNTH_STAIN;
-        double a = unif(&r, stain ? 12 : 2, stain ? 40 : 8) * s, b = unif(&r, stain ? 12 : 2, stain ? 40 : 8) * s;
+        double a = unif(r, stain ? 12 : 2, stain ? 40 : 8) * s, b = unif(r, stain ? 12 : 2, stain ? 40 : 8) * s;
         if (a < 0.71) a = 0.71;
         if (b < 0.71) b = 0.71;
-        double ang = unif(&r, 0, M_PI), ca = cos(ang), sa = sin(ang);
-        double f = stain ? 0 : unif(&r, 0.3, 0.7);
-        double d = stain ? unif(&r, 0.15, 0.35) * (glad_rng_uniform(&r) < 0.5 ? -1 : 1) : 0;
+        double ang = unif(r, 0, M_PI), ca = cos(ang), sa = sin(ang);
+        double f = stain ? 0 : unif(r, 0.3, 0.7);
+        double d = stain ? unif(r, 0.15, 0.35) * (glad_rng_uniform(r) < 0.5 ? -1 : 1) : 0;
         double rad = fmax(a, b) + 1;
         int x0 = (int)floor(cx - rad), x1 = (int)ceil(cx + rad), y0 = (int)floor(cy - rad), y1 = (int)ceil(cy + rad);
         for (int y = y0 < 0 ? 0 : y0; y < (y1 > H ? H : y1); y++)
@@ -114,7 +107,7 @@ int glad_synth_defect(float *out, uint8_t *mask, const float *img, int C, int H,
             out[(size_t)c * hw + i] = v < -1 ? -1 : v > 1 ? 1 : v;
         }
     }
-    free(fg); free(gain);
+    free(gain);
     if (!area) { memcpy(out, img, n * sizeof(float)); memset(mask, 0, hw); return 0; }
     return 1;
 }
