@@ -81,6 +81,20 @@ static void on_records(void)
     glad_record_free(&a); glad_record_free(&b); glad_record_free(&r);
 }
 
+/* im (3,S,S): a dark disc (the object, radius 40, grey level `in`) on a bright
+ * ground (0.6), with texture; fg its dark foreground mask */
+static void disc_image(float *im, uint8_t *fg, int S, float in)
+{
+    size_t hw = (size_t)S * S;
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                int d = (x - S / 2) * (x - S / 2) + (y - S / 2) * (y - S / 2) < 1600;
+                im[(size_t)c * hw + (size_t)y * S + x] = (d ? in : 0.6f) + 0.2f * (float)sin(0.3 * x + 0.7 * y + c);
+            }
+    glad_foreground_mask(fg, im, 3, S, S, GLAD_FG_DARK);
+}
+
 /* CutPaste's family: deterministic, only the mask changes, the mask inside
  * the foreground, the pasted pixels the image's own (jittered by at most
  * 10 % each for brightness, contrast and saturation), sizes as the paper's,
@@ -91,14 +105,7 @@ static void cutpaste(void)
     size_t hw = (size_t)S * S, n = 3 * hw;
     float *im = malloc(n * sizeof(float)), *an = malloc(n * sizeof(float)), *an2 = malloc(n * sizeof(float)), *ad = malloc(n * sizeof(float));
     uint8_t *m = malloc(hw), *m2 = malloc(hw), *fg = malloc(hw), *md = malloc(hw);
-    /* a dark disc (the object, radius 40) on a bright ground, with texture */
-    for (int c = 0; c < 3; c++)
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++) {
-                int in = (x - 64) * (x - 64) + (y - 64) * (y - 64) < 1600;
-                im[(size_t)c * hw + (size_t)y * S + x] = (in ? -0.6f : 0.6f) + 0.2f * (float)sin(0.3 * x + 0.7 * y + c);
-            }
-    glad_foreground_mask(fg, im, 3, S, S, GLAD_FG_DARK);
+    disc_image(im, fg, S, -0.6f);
     for (int fam = GLAD_SYNTH_CUTPASTE; fam <= GLAD_SYNTH_CUTPASTE_MIX; fam++) {
         int made = 0, determ = 1, outside = 1, in_fg = 1, jitter = 1, differ = 0;
         size_t amin = hw, amax = 0;
@@ -154,13 +161,7 @@ static void defects(void)
     size_t hw = (size_t)S * S, n = 3 * hw;
     float *im = malloc(n * sizeof(float)), *an = malloc(n * sizeof(float)), *an2 = malloc(n * sizeof(float));
     uint8_t *m = malloc(hw), *m2 = malloc(hw), *fg = malloc(hw);
-    for (int c = 0; c < 3; c++)
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++) {
-                int in = (x - 64) * (x - 64) + (y - 64) * (y - 64) < 1600;
-                im[(size_t)c * hw + (size_t)y * S + x] = (in ? -0.2f : 0.6f) + 0.2f * (float)sin(0.3 * x + 0.7 * y + c);
-            }
-    glad_foreground_mask(fg, im, 3, S, S, GLAD_FG_DARK);
+    disc_image(im, fg, S, -0.2f);
     for (int fam = GLAD_SYNTH_CRACK; fam <= GLAD_SYNTH_DEFECT_MIX; fam++) {
         int made = 0, determ = 1, in_fg = 1, shade = 1, kinds[3] = {0, 0, 0};
         size_t amin = hw, amax = 0;
