@@ -79,11 +79,10 @@ if [ "$TUNE" = 0 ]; then
     # the memory bank of the training tiles' features (--bank-mode other than none)
     case "${BANK_MODE:-none}" in none) ;; *) BANK_FILE=$OUT/bank.safetensors; bank_build "$MODEL" "$OUT/train.msgpack" "$BANK_FILE" ;; esac
 fi
-if [ "$BANK_ONLY" = 1 ]; then
-    cached "$OUT/scored.msgpack" "glad-features $(feat_opts $MODEL) --input image $OUT/test.msgpack | glad-score --preset glad$(score_opts)$THR$(tile_merge topk-mean:250)"
-else
-    cached "$OUT/scored.msgpack" "glad-denoise --model $MODEL $DEN --seed $SEED $OUT/test.msgpack | glad-features $(feat_opts $MODEL) | glad-score --preset glad$(score_opts)$THR$(tile_merge topk-mean:250)"
-fi
+# the features: of the test tiles themselves (bank alone) or with their reconstructions
+FEATS="glad-denoise --model $MODEL $DEN --seed $SEED $OUT/test.msgpack | glad-features $(feat_opts $MODEL)"
+[ "$BANK_ONLY" = 0 ] || FEATS="glad-features $(feat_opts $MODEL) --input image $OUT/test.msgpack"
+cached "$OUT/scored.msgpack" "$FEATS | glad-score --preset glad$(score_opts)$THR$(tile_merge topk-mean:250)"
 {
     if [ "$BANK_ONLY" = 1 ]; then row="memory bank alone ($FEAT_BACKBONE features, no reconstruction)"; else row="GLAD ($FEAT_BACKBONE features)"; fi
     md_header "MTD"; metrics_row "$row" "$OUT/scored.msgpack"

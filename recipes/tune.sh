@@ -96,12 +96,9 @@ for f in "${VFAMS[@]}"; do
     esac
     VDESC+="${VDESC:+ / }$d"
 done
-if [ "${#VFAMS[@]}" = 1 ]; then
-    case "$VFAM" in draem) VDESC="a glad-synth anomaly" ;; cutpaste*|scar) VDESC="a glad-synth anomaly of $VDESC" ;;
-        *) VDESC="a glad-synth drawn defect ($VFAM family)" ;; esac
-else
-    VDESC="a glad-synth anomaly, the families in equal shares: $VDESC"
-fi
+if [ "$VFAM" = draem ]; then VDESC="a glad-synth anomaly"      # the default's wording, as before
+elif [ "${#VFAMS[@]}" = 1 ]; then VDESC="a glad-synth anomaly of $VDESC"
+else VDESC="a glad-synth anomaly, the families in equal shares: $VDESC"; fi
 
 # the encoder options of this dataset (MTD: the split list, no classes)
 if [ "$FORMAT" = mtd ]; then
