@@ -3,6 +3,7 @@
  * The pipeline and the presets are lib/score's (pipeline.h); this file is
  * options and records. */
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
@@ -37,6 +38,10 @@ static const char usage[] =
     "                         when --v is 0) | union (min of the bank's and the\n"
     "                         reconstruction's distance; default) | add (their sum)\n"
     "      --keep-parts       also store amap_pixel and amap_feat\n"
+    "      --rescore          records already scored: recompute only 'score' from their\n"
+    "                         'amap' with --image-score (and --threshold-file's fields);\n"
+    "                         nothing else is read (an image-score ablation without\n"
+    "                         recomputing the maps)\n"
     "      --threshold-file F add 'decision' (0/1: score > the image threshold) and,\n"
     "                         when F has a pixel threshold, 'pred_mask' (u8 [H,W]:\n"
     "                         amap > it), from thresholds written by\n"
@@ -52,6 +57,7 @@ static const char usage[] =
 typedef struct {
     glad_score_opts s;
     int keep;
+    int rescore;            /* --rescore: score from the record's amap */
     const char *thr_file;   /* --threshold-file */
     const char *bank_file;  /* --bank */
     glad_bank bank;
@@ -62,7 +68,7 @@ typedef struct {
     int nlayers;
 } opts;
 
-enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD, O_THR, O_BANK, O_BANKMODE };
+enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD, O_THR, O_BANK, O_BANKMODE, O_RESCORE };
 
 /* "a,b,c" into its names; an empty list or name is a usage error */
 static int parse_layers(opts *o, const char *s)
@@ -108,6 +114,7 @@ static int apply_option(opts *o, int c, const char *arg)
     case O_SIZE: if (cli_parse_int("--size", arg, 0, 32768, &lv)) return CLI_USAGE; s->size = (int)lv; return 0;
     case O_RED: return parse_reducer(s, arg);
     case O_KEEP: o->keep = 1; return 0;
+    case O_RESCORE: o->rescore = 1; return 0;
     case O_THR: o->thr_file = arg; return 0;
     case O_BANK: o->bank_file = arg; return 0;
     case O_BANKMODE: if (cli_parse_choice("--bank-mode", arg, glad_bank_modes, &k)) return CLI_USAGE; o->bank_mode = (glad_bank_mode)k; return 0;
@@ -126,7 +133,7 @@ static int parse_args(opts *o, const char **out, int *zstd, int argc, char **arg
         {"sigma", required_argument, 0, O_SIGMA}, {"fg", required_argument, 0, O_FG}, {"crop", required_argument, 0, O_CROP},
         {"size", required_argument, 0, O_SIZE}, {"image-score", required_argument, 0, O_RED}, {"keep-parts", no_argument, 0, O_KEEP},
         {"threshold-file", required_argument, 0, O_THR}, {"bank", required_argument, 0, O_BANK},
-        {"bank-mode", required_argument, 0, O_BANKMODE},
+        {"bank-mode", required_argument, 0, O_BANKMODE}, {"rescore", no_argument, 0, O_RESCORE},
         {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int preset = GLAD_SCORE_PRESET_GLAD, c, n = 0, st = -1;
@@ -149,6 +156,7 @@ static int parse_args(opts *o, const char **out, int *zstd, int argc, char **arg
     free(later);
     if (st < 0 && argc - optind > 1) st = cli_usage_error("at most one input FILE");
     if (st < 0 && !o->bank_file && o->bank_mode != GLAD_BANK_UNION) st = cli_usage_error("--bank-mode needs --bank FILE");
+    if (st < 0 && o->rescore && (o->bank_file || o->keep)) st = cli_usage_error("--rescore reads the records' amap: %s does not apply", o->bank_file ? "--bank" : "--keep-parts");
     return st;
 }
 
@@ -256,8 +264,30 @@ static int keep_parts(glad_record *r, const glad_score_map *m)
     return rc;
 }
 
+/* --rescore: score = the reducer of the record's amap, as glad_score_map_finish
+ * computes it (the amap is the map it reduced, after fg mask and crop) */
+static int rescore_record(glad_record *r, const opts *o)
+{
+    const char *id = glad_record_id(r);
+    const glad_tensor *ta;
+    int rc = glad_record_get_tensor(r, "amap", &ta);
+    if (rc) return cli_rec_error(id, "amap", rc == GLAD_ENOTFOUND ? "missing (--rescore needs a scored stream: run glad-score first)" : "is not a tensor");
+    size_t n = glad_tensor_numel(ta);
+    if (ta->ndim != 3 || ta->shape[0] != 1 || n == 0) return cli_rec_error(id, "amap", "must be [1,H,W]");
+    if (glad_tensor_has_nonfinite(ta)) return cli_rec_error(id, "amap", "contains NaN or infinity");
+    float *a = malloc(n * sizeof(float));
+    if (!a) return cli_error("out of memory");
+    if (glad_tensor_to_f32(ta, a)) { free(a); return cli_rec_error(id, "amap", "is not numeric"); }
+    double score = glad_score_reduce(a, n, o->s.reducer, (size_t)o->s.k);
+    free(a);
+    if (isnan(score) || glad_record_set_f64(r, "score", score)) return cli_error("out of memory");
+    if (o->thr_file && glad_thresholds_apply(&o->thr, r)) return cli_error("%s", glad_error_detail());
+    return CLI_OK;
+}
+
 static int score_record(glad_record *r, const opts *o)
 {
+    if (o->rescore) return rescore_record(r, o);
     const char *id = glad_record_id(r), *cls;
     const glad_tensor *ti, *tr;
     int rc, C, H, W, C2, H2, W2, status = CLI_FAIL;

@@ -99,4 +99,32 @@ glad-score --threshold-file "$T/bad.json" -o "$T/never.msgpack" "$T/in.msgpack" 
 check "malformed threshold file: exit 1 naming the field, no output" sh -c "test $rc = 1 && grep -q \"bad.json: 'image_threshold' must be a finite number\" '$T/err' && test ! -e '$T/never.msgpack'"
 status 1 "missing threshold file" glad-score --threshold-file "$T/nope.json" "$T/in.msgpack"
 status 2 "--threshold-file without its argument" glad-score --threshold-file
+# --rescore: the score from the stream's amap equals a full run with that image score;
+# the map and every other field are left as they were
+for r in max topk-mean:10 softmax-topk:500; do
+    glad-score --preset glad --image-score "$r" "$T/in.msgpack" > "$T/full.msgpack"
+    glad-score --rescore --image-score "$r" "$T/g.msgpack" > "$T/re.msgpack"
+    check "--rescore --image-score $r: the full run's score" near "$(getscore "$T/re.msgpack")" "$(getscore "$T/full.msgpack")"
+    check "--rescore --image-score $r: the score changed from top-250's" sh -c "test '$(getscore "$T/re.msgpack")' != '$(getscore "$T/g.msgpack")'"
+done
+check "--rescore: the amap is the input's" $PY - "$T/g.msgpack" "$T/re.msgpack" <<'PYEOF'
+import sys, numpy as np
+sys.path.insert(0, "formats/python")
+from gladstream import read
+a, b = read(sys.argv[1])[1][0], read(sys.argv[2])[1][0]
+assert set(a) == set(b) and np.array_equal(a["amap"], b["amap"]) and np.array_equal(a["feat.image.0"], b["feat.image.0"])
+PYEOF
+glad-score --rescore --threshold-file "$T/thr.json" "$T/g.msgpack" > "$T/gr.msgpack"
+check "--rescore --threshold-file: decision and pred_mask as a full run's" sh -c "glad-info --json '$T/gr.msgpack' | tail -1 > '$T/gr.json'; glad-info --json '$T/gt.msgpack' | tail -1 > '$T/gt.json'; cmp -s '$T/gr.json' '$T/gt.json'"
+glad-score --rescore "$T/in.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "--rescore of an unscored record: exit 1 naming the record and amap" sh -c "test $rc = 1 && grep -q \"record 'fix/test/x/0': 'amap' missing\" '$T/err'"
+$PY - "$T/g.msgpack" "$T/gnan.msgpack" <<'PYEOF'
+import sys, numpy as np
+sys.path.insert(0, "formats/python")
+from gladstream import read, write
+h, recs = read(sys.argv[1]); a = recs[0]["amap"].copy(); a[0, 3, 3] = np.nan; recs[0]["amap"] = a; write(sys.argv[2], h, recs)
+PYEOF
+status 1 "--rescore of a NaN amap" glad-score --rescore "$T/gnan.msgpack"
+status 2 "--rescore with --bank" glad-score --rescore --bank "$T/thr.json" "$T/g.msgpack"
+status 2 "--rescore with --keep-parts" glad-score --rescore --keep-parts "$T/g.msgpack"
 done_tests
