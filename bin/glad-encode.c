@@ -27,6 +27,8 @@ static const char usage[] =
     "  -s, --split S       train, test or all (default all)\n"
     "      --split-file F  MTD: train/test list (default: the list shipped in datasets/mtd/)\n"
     "      --size H[xW]    resize images (bilinear, PyTorch align_corners=False) and masks (nearest)\n"
+    "      --scale F       resize images and masks by the factor F, the aspect ratio kept\n"
+    "                      (round(H*F) x round(W*F); datasets of many sizes: one scale)\n"
     "      --crop N        centre crop to NxN after resizing\n"
     "      --channels 1|3  convert to grey or RGB (default: as stored)\n"
     "      --float         store images as f32 in [-1,1] (default u8)\n"
@@ -91,10 +93,10 @@ static int parse_format(const char *s, glad_dataset_format *f)
 /* argv -> options: GO_ON, or the exit status */
 static int parse_args(int argc, char **argv, options *o)
 {
-    enum { O_SPLITFILE = 256, O_SIZE, O_CROP, O_CHANNELS, O_FLOAT, O_MAXPX, O_SHARD, O_LIMIT, O_SEED, O_NORMAL, O_ANOM, O_MASKS, O_ZSTD };
+    enum { O_SPLITFILE = 256, O_SIZE, O_SCALE, O_CROP, O_CHANNELS, O_FLOAT, O_MAXPX, O_SHARD, O_LIMIT, O_SEED, O_NORMAL, O_ANOM, O_MASKS, O_ZSTD };
     static const struct option opts[] = {
         {"format", required_argument, 0, 'f'}, {"class", required_argument, 0, 'c'}, {"split", required_argument, 0, 's'},
-        {"split-file", required_argument, 0, O_SPLITFILE}, {"size", required_argument, 0, O_SIZE},
+        {"split-file", required_argument, 0, O_SPLITFILE}, {"size", required_argument, 0, O_SIZE}, {"scale", required_argument, 0, O_SCALE},
         {"crop", required_argument, 0, O_CROP}, {"channels", required_argument, 0, O_CHANNELS},
         {"float", no_argument, 0, O_FLOAT}, {"max-pixels", required_argument, 0, O_MAXPX},
         {"shard", required_argument, 0, O_SHARD}, {"limit", required_argument, 0, O_LIMIT},
@@ -117,6 +119,7 @@ static int parse_args(int argc, char **argv, options *o)
         case 's': if (cli_parse_choice("--split", optarg, glad_dataset_splits, &k)) return CLI_USAGE; o->ds.split = glad_dataset_splits[k]; break;
         case O_SPLITFILE: o->ds.split_file = optarg; break;
         case O_SIZE: if (cli_parse_size(optarg, &o->enc.h, &o->enc.w)) return CLI_USAGE; break;
+        case O_SCALE: if (cli_parse_double("--scale", optarg, 1e-3, 64, &o->enc.scale)) return CLI_USAGE; break;
         case O_CROP: if (cli_parse_int("--crop", optarg, 1, 32768, &v)) return CLI_USAGE; o->enc.crop = (int)v; break;
         case O_CHANNELS: if (cli_parse_int("--channels", optarg, 1, 3, &v) || v == 2) return cli_usage_error("--channels takes 1 or 3"); o->enc.channels = (int)v; break;
         case O_FLOAT: o->enc.as_float = 1; break;
@@ -134,6 +137,7 @@ static int parse_args(int argc, char **argv, options *o)
         default: return cli_usage_error("unknown option");
         }
     }
+    if (o->enc.h && o->enc.scale > 0) return cli_usage_error("--size and --scale: give one");
     o->args = argv + optind;
     o->nargs = argc - optind;
     o->enc.mask_nonzero = o->ds.format == GLAD_DATASET_VISA;   /* region ids, as VisA's own code reads them */

@@ -1,4 +1,5 @@
 /* encode.c - see encode.h. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "imgproc/resize.h"
@@ -55,9 +56,16 @@ int glad_encode_item(const glad_item *x, const glad_encode_opts *o, glad_record 
         if ((rc = glad_image_channels(&tmp, &img, o->channels))) { glad_fail(rc, "%s: channels: %s", x->path, glad_strerror(rc)); goto fail; }
         glad_tensor_move(&img, &tmp);
     }
-    int H = (int)img.shape[1], W = (int)img.shape[2];
-    if (o->h && (H != o->h || W != o->w)) {
-        if ((rc = glad_image_resize(&tmp, &img, o->h, o->w, 0))) { at(x->path, rc); goto fail; }
+    int H = (int)img.shape[1], W = (int)img.shape[2], th = o->h, tw = o->w;
+    if (!th && o->scale > 0) {
+        /* a factor keeps the aspect ratio: images of many sizes stay at one scale */
+        double sh = floor(H * o->scale + 0.5), sw = floor(W * o->scale + 0.5);
+        if (sh > GLAD_IMAGE_MAX_SIDE || sw > GLAD_IMAGE_MAX_SIDE) { rc = glad_fail(GLAD_ERANGE, "%s: --scale %g makes %.0fx%.0f, above %d px", x->path, o->scale, sh, sw, GLAD_IMAGE_MAX_SIDE); goto fail; }
+        th = sh < 1 ? 1 : (int)sh;
+        tw = sw < 1 ? 1 : (int)sw;
+    }
+    if (th && (H != th || W != tw)) {
+        if ((rc = glad_image_resize(&tmp, &img, th, tw, 0))) { at(x->path, rc); goto fail; }
         glad_tensor_move(&img, &tmp);
     }
     if (o->crop) {
@@ -67,7 +75,7 @@ int glad_encode_item(const glad_item *x, const glad_encode_opts *o, glad_record 
     int oh = (int)img.shape[1], ow = (int)img.shape[2];
     if (x->mask) {
         if ((rc = glad_image_read_bounded(x->mask, o->max_pixels, &mask))) goto fail;
-        if ((rc = prepare_mask(&mask, o, o->h ? o->h : H, o->h ? o->w : W, oh, ow))) { at(x->mask, rc); goto fail; }
+        if ((rc = prepare_mask(&mask, o, th ? th : H, th ? tw : W, oh, ow))) { at(x->mask, rc); goto fail; }
     } else if (!x->label) {
         if ((rc = glad_tensor_alloc4(&mask, GLAD_DT_U8, 1, oh, ow, -1))) { at(x->path, rc); goto fail; }
     }

@@ -11,6 +11,8 @@
 
 typedef struct {
     int h, w;              /* resize to h x w (bilinear, align_corners=False); 0: keep */
+    double scale;          /* without h: resize to round(H*scale) x round(W*scale), the
+                              aspect ratio kept (each side at least 1); 0: keep */
     int crop;              /* centre crop to crop x crop after resizing; 0: none */
     int channels;          /* 1 (grey) or 3 (RGB); 0: as stored */
     int as_float;          /* u8 images as f32 in [-1,1] (16-bit and float files always are) */

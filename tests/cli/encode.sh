@@ -24,6 +24,19 @@ check "mvtec: normal mask all zero" sh -c "glad-info '$T/cable.msgpack' | grep '
 check "mvtec: class folder as root" test "$(glad-encode "$T/mv/bottle" | glad-info | grep -c '^bottle/')" = 6
 glad-encode "$T/mv" --channels 1 --float --crop 12 --size 16 --class bottle -o "$T/f.msgpack"
 check "float, grey, crop" sh -c "glad-info '$T/f.msgpack' | grep 'bottle/train/good/000' | grep -q 'image:<f4\[1,12,12\]'"
+# --scale: each side times F, rounded half up (20x16 * 0.75 = 15x12, * 0.3 = 6x4.8 -> 6x5); the mask follows
+glad-encode "$T/mv" --class cable --split test --scale 0.75 -o "$T/sc.msgpack"
+check "--scale 0.75: 16x20 -> 12x15, image and mask" sh -c "glad-info '$T/sc.msgpack' | grep 'cable/test/crack/000' | grep -q 'image:|u1\[3,12,15\].*mask:|u1\[1,12,15\] 0/0.[0-9]*/1'"
+glad-encode "$T/mv" --class cable --split test --scale 0.3 -o "$T/sc3.msgpack"
+check "--scale 0.3: 16x20 -> 5x6 (4.8 rounds up)" sh -c "glad-info '$T/sc3.msgpack' | grep 'cable/test/good/000' | grep -q 'image:|u1\[3,5,6\].*mask:|u1\[1,5,6\] 0/0/0'"
+glad-encode "$T/mv" --class cable --split test --scale 0.5 -o "$T/sc5.msgpack"
+glad-encode "$T/mv" --class cable --split test --size 8x10 -o "$T/sz5.msgpack"
+check "--scale 0.5 equals --size of the same shape" cmp -s <(glad-info --json "$T/sc5.msgpack" | tail -n +2) <(glad-info --json "$T/sz5.msgpack" | tail -n +2)
+status 2 "--scale with --size" glad-encode "$T/mv" --scale 0.5 --size 8
+status 2 "--scale 0" glad-encode "$T/mv" --scale 0
+mk "$T/big600.png" 600 520 1 grad
+glad-encode --format generic --scale 64 "$T/big600.png" > "$T/never.msgpack" 2> "$T/err"; rc=$?
+check "--scale past the largest side: exit 1 naming the file and the size" sh -c "test $rc = 1 && grep -q 'big600.png: --scale 64 makes 33280x38400, above 32768 px' '$T/err'"
 # sharding: the shards concatenate to the whole
 for k in 0 1 2; do glad-encode "$T/mv" --shard $k/3 -o "$T/s$k.msgpack"; done
 cat "$T/s0.msgpack" "$T/s1.msgpack" "$T/s2.msgpack" > "$T/all.msgpack"
