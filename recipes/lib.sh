@@ -24,7 +24,11 @@ DATA="" FORMAT=mvtec CLASS=pill OUT="" SIZE=64 STEPS=300 BATCH=8 SEED=1 CHANNELS
 # features too: glad-bank, glad-score --bank) with --bank-subsample F (the
 # random fraction of the training positions the bank keeps; default 1).
 # Empty = the recipe's own.
-KNOBS=${KNOBS:-0} PRESET=tiny FEAT_LAYERS="" IMAGE_SCORE="" TILE=0 OVERLAP=0 TUNE=0 SIZE_GIVEN=0 TUNE_GRID=full
+# --size native (NATIVE=1): images at their own size and aspect ratio (native:F:
+# scaled by F, glad-encode --scale, the aspect ratio kept); without
+# --tile only for what trains no model (tune.sh --no-recon, mtd.sh's bank alone)
+# and MobileNetV2 features then run on the native image too (no --size).
+KNOBS=${KNOBS:-0} PRESET=tiny FEAT_LAYERS="" IMAGE_SCORE="" TILE=0 OVERLAP=0 TUNE=0 SIZE_GIVEN=0 TUNE_GRID=full NATIVE=0 NATIVE_SCALE=""
 BANK_MODE="" BANK_SUBSAMPLE="" BANK_FILE=""
 knob_arg() {   # knob_arg OPTION VALUE: 1 (consume 2), 2 (consume 1) or 0 (not a knob)
     [ "$KNOBS" = 1 ] || return 0
@@ -58,7 +62,14 @@ recipe_args() {
         --format) FORMAT=$2; shift 2 ;;
         --class) CLASS=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
-        --size) SIZE=$2; SIZE_GIVEN=1; shift 2 ;;
+        --size)
+            case "$KNOBS:$2" in
+            1:native) NATIVE=1 NATIVE_SCALE="" SIZE_GIVEN=0 ;;
+            1:native:*) NATIVE=1 NATIVE_SCALE=${2#native:} SIZE_GIVEN=0
+                [[ "$NATIVE_SCALE" =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "$(basename "$0"): --size native:F takes a scale factor F" >&2; exit 2; } ;;
+            *) SIZE=$2 SIZE_GIVEN=1 NATIVE=0 ;;
+            esac
+            shift 2 ;;
         --steps) STEPS=$2; shift 2 ;;
         --batch) BATCH=$2; shift 2 ;;
         --seed) SEED=$2; shift 2 ;;
@@ -147,7 +158,9 @@ feat_opts() {
     local b
     b=${FEAT_BACKBONE:-$(feat_backbone)} || return 2
     if [ "$b" = mobilenetv2 ]; then
-        echo "--backbone mobilenetv2 --weights $(mobilenet_weights) --size $FEAT_SIZE${FEAT_LAYERS:+ --layers $FEAT_LAYERS}"
+        local fs=" --size $FEAT_SIZE"
+        [ "$NATIVE" = 0 ] || [ "$TILE" != 0 ] || fs=""   # native images: features at their own size
+        echo "--backbone mobilenetv2 --weights $(mobilenet_weights)$fs${FEAT_LAYERS:+ --layers $FEAT_LAYERS}"
     elif [ -n "$FEAT_LAYERS" ]; then
         echo "--backbone unet --model $1 --layers $FEAT_LAYERS"
     else
@@ -156,8 +169,15 @@ feat_opts() {
 }
 
 # --- knob helpers (empty strings when the knob is not given: commands unchanged)
-# size_opt: --size SIZE, except with --tile and no --size (native size)
-size_opt() { if [ "$TILE" != 0 ] && [ "$SIZE_GIVEN" = 0 ]; then echo ""; else echo "--size $SIZE"; fi; }
+# size_opt: glad-encode's --size SIZE, except with --size native (nothing, or --scale F)
+# or --tile and no --size (native size)
+size_opt() {
+    if [ "$NATIVE" = 1 ]; then echo "${NATIVE_SCALE:+--scale $NATIVE_SCALE}"
+    elif [ "$TILE" != 0 ] && [ "$SIZE_GIVEN" = 0 ]; then echo ""
+    else echo "--size $SIZE"; fi
+}
+# size_arg: the --size option as the recipes take it (native[:F] or N)
+size_arg() { if [ "$NATIVE" = 1 ]; then echo "--size native${NATIVE_SCALE:+:$NATIVE_SCALE}"; else size_opt; fi; }
 # tile_split / tile_merge DEFAULT_IMAGE_SCORE: pipeline tails (" | glad-tile ...")
 tile_split() { [ "$TILE" = 0 ] || echo " | glad-tile --tile $TILE --overlap $OVERLAP"; }
 tile_merge() { [ "$TILE" = 0 ] || echo " | glad-tile --merge --image-score ${IMAGE_SCORE:-$1}"; }
@@ -190,7 +210,7 @@ tune_md_row() {
 # then tune_load DIR (the ablation recipes' and mtd.sh's --tune)
 tune_class() {
     local dir=$1; shift
-    (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format "$FORMAT" --class "$CLASS" --channels "$CHANNELS" $(size_opt) \
+    (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format "$FORMAT" --class "$CLASS" --channels "$CHANNELS" $(size_arg) \
         --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" "$@" $(knob_args) --out "$dir") >&2 || return
     tune_load "$dir"
 }

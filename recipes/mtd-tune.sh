@@ -1,7 +1,8 @@
 #!/bin/bash
 # mtd-tune.sh - choose mtd.sh's defaults on the MTD training split alone.
 # Runs recipes/tune.sh once per input candidate -- squashed N x N squares
-# ("size:N") or N x N tiles of the images at their native size with P pixels of
+# ("size:N"), the images at their native size and aspect ratio ("native", or
+# "native:F" scaled by F; with --no-recon only: no model is trained on them) or N x N tiles of the images at their native size with P pixels of
 # overlap ("tile:N:P", aspect ratio and resolution kept), optionally with its own
 # number of training steps ("size:256@300": larger inputs cost more per step) -- each with its grid of
 # denoising strategies, feature layers and image scores, on the same held-out
@@ -14,12 +15,15 @@
 #   recipes/mtd-tune.sh --data MTD_TRAIN_ROOT [--out DIR] [--candidates "size:64 size:128 tile:128:32 size:256@300"]
 #                       [--steps N] [--batch N] [--seed S] [--grid full|quick]
 #                       [--backbone auto|unet|mobilenetv2] [--split-file F]
-#                       [--bank [--bank-subsample F]] [--val-family F]
+#                       [--bank [--bank-subsample F]] [--val-family F] [--no-recon]
 #
 #   --bank   also run tune.sh's bank stage (the chosen row against a memory bank
 #            of the training tiles' features in each --bank-mode, a random
 #            fraction F of the positions, default 1); candidates are then
 #            compared by the criterion after it
+#   --no-recon   tune.sh --no-recon: the memory bank alone (MobileNetV2 features),
+#            no model trained, nothing reconstructed; the grid is the feature
+#            layers and image scores (--bank-subsample applies to its bank)
 #   --val-family   tune.sh's validation anomalies (default draem, the ATP
 #            training's own family; cutpaste, scar or cutpaste-mix: CutPaste's;
 #            crack, hole, stain or defect-mix: drawn faint defects; both unseen
@@ -35,7 +39,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 CANDS="size:64" SPLIT="$ROOT/datasets/mtd/split.txt" GRID=full BANK=() BANK_SUB=1 VFAM=draem
-DATA="" OUT="" STEPS=300 BATCH=8 SEED=1 BACKBONE=${BACKBONE:-auto}
+DATA="" OUT="" STEPS=300 BATCH=8 SEED=1 BACKBONE=${BACKBONE:-auto} NO_RECON=()
 CMDLINE="recipes/mtd-tune.sh$(printf ' %q' "$@")"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -47,6 +51,7 @@ while [ $# -gt 0 ]; do
     --seed) SEED=$2; shift 2 ;;
     --grid) GRID=$2; shift 2 ;;
     --bank) BANK=(--bank); shift ;;
+    --no-recon) NO_RECON=(--no-recon); shift ;;
     --bank-subsample) BANK_SUB=$2; shift 2 ;;
     --val-family) VFAM=$2; shift 2 ;;
     --backbone) BACKBONE=$2; shift 2 ;;
@@ -68,6 +73,8 @@ cand_opts() {
     case "$1" in *@*) [[ "${1#*@}" =~ ^[1-9][0-9]*$ ]] || return 0; set -- "${1%@*}" ;; esac
     case "$1" in
     size:[0-9]*) [[ "${1#size:}" =~ ^[0-9]+$ ]] && echo "--size ${1#size:}" ;;
+    native) [ "${#NO_RECON[@]}" = 0 ] || echo "--size native" ;;
+    native:*) [ "${#NO_RECON[@]}" = 0 ] || ! [[ "${1#native:}" =~ ^[0-9]*\.?[0-9]+$ ]] || echo "--size $1" ;;
     tile:[0-9]*:[0-9]*) local r=${1#tile:}; echo "--tile ${r%%:*} --overlap ${r#*:}" ;;
     esac
 }
@@ -75,11 +82,12 @@ cand_defaults() {   # "--size S --tile T --overlap P" as in mtd.sh --show-defaul
     set -- "${1%@*}"
     case "$1" in
     size:*) echo "--size ${1#size:} --tile 0 --overlap 0" ;;
+    native|native:*) echo "--size $1 --tile 0 --overlap 0" ;;
     tile:*) local r=${1#tile:}; echo "--size native --tile ${r%%:*} --overlap ${r#*:}" ;;
     esac
 }
 for c in $CANDS; do
-    [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N or tile:N:P, optionally @STEPS, not '$c'" >&2; exit 2; }
+    [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N, tile:N:P (optionally @STEPS) or, with --no-recon, native or native:F; not '$c'" >&2; exit 2; }
 done
 rows=() best="" bestc=-1
 for c in $CANDS; do
@@ -90,7 +98,7 @@ for c in $CANDS; do
     # to stderr and $d.log. A rerun that recomputed nothing keeps the time of the run that did.
     { TIMEFORMAT='%R %U %S'; time bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" \
         --channels 1 --fg none $(cand_opts "$c") --steps "$(cand_steps "$c")" --batch "$BATCH" --seed "$SEED" \
-        --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" ${BANK[@]+"${BANK[@]}"} --bank-subsample "$BANK_SUB" --val-family "$VFAM" --out "$d" > /dev/null 2> >(tee "$d.log" >&3); } 3>&2 2> "$d.time.new"
+        --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" ${BANK[@]+"${BANK[@]}"} ${NO_RECON[@]+"${NO_RECON[@]}"} --bank-subsample "$BANK_SUB" --val-family "$VFAM" --out "$d" > /dev/null 2> >(tee "$d.log" >&3); } 3>&2 2> "$d.time.new"
     if [ -s "$d.time" ] && ! grep -q '^making' "$d.log"; then rm -f "$d.time.new"; else mv "$d.time.new" "$d.time"; fi
     read -r wall usr sys < <(tail -1 "$d.time")
     crit=$(jq -r '.criterion_value // -1' "$d/tune.json")
@@ -112,7 +120,11 @@ pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else pri
     echo
     echo "Each candidate: recipes/tune.sh on the MTD training split ($(jq -r '.validation.train_normals' "$d/tune.json") normals):"
     echo "$(jq -r '.validation.held_out' "$d/tune.json") held out ($(jq -r '.validation.holdout_rule' "$d/tune.json")), $(jq -r '.validation.anomalies' "$d/tune.json");"
-    echo "model (preset tiny, ATP loss, $STEPS steps unless the candidate says @STEPS, batch $BATCH) trained on the other $(jq -r '.model.trained_on' "$d/tune.json")."
+    if [ "${#NO_RECON[@]}" = 0 ]; then
+        echo "model (preset tiny, ATP loss, $STEPS steps unless the candidate says @STEPS, batch $BATCH) trained on the other $(jq -r '.model.trained_on' "$d/tune.json")."
+    else
+        echo "no model (--no-recon): each image's own features against a memory bank of the other $(( $(jq -r '.validation.train_normals' "$d/tune.json") - $(jq -r '.validation.held_out' "$d/tune.json") )) normals' features (the bank alone)."
+    fi
     echo "Criterion: the mean of validation I-AUROC, P-AUROC and AUPRO; ties keep the earlier row/candidate."
     echo
     echo "| candidate | denoising | layers | image score | val I-AUROC | val P-AUROC | val AUPRO | criterion | wall s | CPU s |"
@@ -126,8 +138,8 @@ pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else pri
     echo
     echo "$CHOSEN"
     echo
-    echo "Wall/CPU seconds are each candidate's whole tune.sh run (encode, train, every strategy's"
-    echo "reconstruction of the validation set, features, rescoring) on this machine; a cached rerun"
+    echo "Wall/CPU seconds are each candidate's whole tune.sh run (encoding; training and every strategy's"
+    echo "reconstruction of the validation set unless --no-recon; features, the bank, scoring) on this machine; a cached rerun"
     echo "shows only what it recomputed."
     for c in $CANDS; do
         echo

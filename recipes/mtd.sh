@@ -2,7 +2,7 @@
 # mtd.sh - the Magnetic Tile Defect dataset with the split list the project
 # ships (datasets/mtd/split.txt): grey tiles, one model, the GLAD pipeline.
 #
-#   recipes/mtd.sh --data MTD_ROOT [--out DIR] [--size N] [--steps N] [--batch N] [--seed S]
+#   recipes/mtd.sh --data MTD_ROOT [--out DIR] [--size N|native[:F]] [--steps N] [--batch N] [--seed S]
 #                                  [--backbone auto|unet|mobilenetv2] [--split-file F]
 #                                  [--preset P] [--feat-layers LIST] [--image-score R]
 #                                  [--tile N [--overlap P]] [--bank-mode M] [--bank-subsample F]
@@ -17,31 +17,42 @@
 # no memory bank is used unless --bank-mode asks (replace | union | add: score
 # against a glad-bank of the training tiles' features too; none: no bank).
 # With MobileNetV2 features and --bank-mode replace (the bank's distance alone)
-# no model is trained and no tile reconstructed: the scores do not use them.
+# no model is trained and no tile reconstructed: the scores do not use them;
+# --size native then keeps each tile's own size and aspect ratio (the 704 sizes
+# of MTD's tiles are not squashed into squares), features included; native:F
+# scales every tile by F (glad-encode --scale), the aspect ratio kept. A model
+# (the unet backbone, another --bank-mode) is trained on one size: --size N, or
+# 256 when the default is native and no --size is given.
 # Knobs as in run.sh (--help there) replace a default. With --tune,
 # recipes/tune.sh holds out training normals of the split list and chooses on
 # them afresh (OUT/tune/; validation anomalies of CutPaste's family and drawn
-# defects, as the defaults' run); the test tiles are never looked at.
+# defects, as the defaults' run; with MobileNetV2 features and no --bank-mode,
+# tune.sh --no-recon: the bank alone); the test tiles are never looked at.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 # Chosen by recipes/mtd-tune.sh on mtd-train's synthetic validation (the
 # training split alone; datasets/mtd/tuning.md has the run, every candidate's
-# figures and the candidates that were not affordable). MTD_SIZE=native with
-# MTD_TILE N would train on N x N tiles and score at the native size.
+# figures and the candidates that were not affordable). MTD_SIZE=native: each
+# tile at its own size (with MTD_TILE N: N x N tiles of it, merged).
 MTD_SIZE=256 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
 MTD_DENOISE="--steps 250 --skip 25"
 MTD_LAYERS=5,12 MTD_IMAGE_SCORE=topk-mean:250 MTD_BANK_MODE=replace MTD_BANK_SUBSAMPLE=1
 # the validation anomalies those were chosen on (tune.sh --val-family), used by --tune too
 MTD_VAL_FAMILY=cutpaste-mix,defect-mix
-[ "$MTD_SIZE" = native ] || SIZE=$MTD_SIZE
+# When a model is trained after all (the unet backbone, or --bank-mode none, union
+# or add) and no --size was given: the sixth run's size and denoising (tuning.md),
+# a model being trained on images of one size
+MTD_MODEL_SIZE=256 MTD_MODEL_DENOISE="--steps 250 --skip 25"
+case "$MTD_SIZE" in native) NATIVE=1 ;; native:*) NATIVE=1 NATIVE_SCALE=${MTD_SIZE#native:} ;; *) SIZE=$MTD_SIZE ;; esac
 TILE=$MTD_TILE OVERLAP=$MTD_OVERLAP STEPS=$MTD_STEPS
 SPLIT="$ROOT/datasets/mtd/split.txt"
-args=() have_data=0
+args=() have_data=0 user_size=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --show-defaults) echo "chosen: --size $MTD_SIZE --tile $MTD_TILE --overlap $MTD_OVERLAP --steps $MTD_STEPS --denoise '$MTD_DENOISE' --feat-layers $MTD_LAYERS --image-score $MTD_IMAGE_SCORE --bank-mode $MTD_BANK_MODE --bank-subsample $MTD_BANK_SUBSAMPLE"; exit 0 ;;
     --split-file) SPLIT=$2; shift 2 ;;
     --data) have_data=1; args+=("$1" "$2"); shift 2 ;;
+    --size) user_size=1; args+=("$1" "${2:-}"); shift 2 ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
     *) args+=("$1"); shift ;;
     esac
@@ -49,25 +60,35 @@ done
 [ "$have_data" = 1 ] || { echo "mtd.sh: --data MTD_ROOT (the folder with MT_*/Imgs) is required" >&2; exit 2; }
 CHANNELS=1 KNOBS=1
 recipe_args "${args[@]}" --format mtd
-ENC="glad-encode --format mtd $DATA --split-file $SPLIT $(size_opt) --channels 1"
-MODEL=$OUT/model DEN=$MTD_DENOISE THR=""
 if [ "$TUNE" = 0 ] && [ "$FEAT_BACKBONE" = mobilenetv2 ]; then
     FEAT_LAYERS=${FEAT_LAYERS:-$MTD_LAYERS} IMAGE_SCORE=${IMAGE_SCORE:-$MTD_IMAGE_SCORE}
     BANK_MODE=${BANK_MODE:-$MTD_BANK_MODE} BANK_SUBSAMPLE=${BANK_SUBSAMPLE:-$MTD_BANK_SUBSAMPLE}
 fi
+# --bank-mode replace with MobileNetV2 features scores each tile against the bank
+# alone (glad-score: the reconstruction's distance is not used), so no model is
+# trained and no tile reconstructed: the same scores, without their cost. With
+# --tune that is the mode tune.sh chooses in (--no-recon) unless another is given.
+BANK_ONLY=0
+if [ "$FEAT_BACKBONE" = mobilenetv2 ]; then
+    case "$TUNE:${BANK_MODE:-none}" in 0:replace|1:none|1:replace) BANK_ONLY=1 ;; esac
+fi
+if [ "$NATIVE" = 1 ] && [ "$TILE" = 0 ] && [ "$BANK_ONLY" = 0 ]; then
+    [ "$user_size" = 0 ] || { echo "mtd.sh: a model is trained on images of one size: --size native needs --tile N, or the bank alone (MobileNetV2 features, --bank-mode replace)" >&2; exit 2; }
+    NATIVE=0 NATIVE_SCALE="" SIZE=$MTD_MODEL_SIZE
+    echo "mtd.sh: a model is trained: size $SIZE (the default's native size is for the bank alone)" >&2
+fi
+ENC="glad-encode --format mtd $DATA --split-file $SPLIT $(size_opt) --channels 1"
+MODEL=$OUT/model DEN=${MTD_DENOISE:-$MTD_MODEL_DENOISE} THR=""
 if [ "$TUNE" = 1 ]; then
-    tune_class "$OUT/tune" --split-file "$SPLIT" --fg none --bank --bank-subsample "$MTD_BANK_SUBSAMPLE" --val-family "$MTD_VAL_FAMILY"
+    if [ "$BANK_ONLY" = 1 ]; then TUNE_MODE=(--no-recon); else TUNE_MODE=(--bank); fi
+    tune_class "$OUT/tune" --split-file "$SPLIT" --fg none "${TUNE_MODE[@]}" --bank-subsample "$MTD_BANK_SUBSAMPLE" --val-family "$MTD_VAL_FAMILY"
     MODEL=$TUNE_MODEL DEN=$TUNE_DENOISE
     [ "$TILE" != 0 ] || THR=" --threshold-file $TUNE_THRESHOLDS"   # tiles: glad-auroc -t decides below
     cached "$OUT/test-plain.msgpack" "$ENC --split test$(tile_split)"
     # the test stream's history says how the knobs were chosen
     tune_note "$OUT/test-plain.msgpack" "$OUT/test.msgpack"
+    [ "$TUNE_BANK_MODE" = replace ] || BANK_ONLY=0
 fi
-# --bank-mode replace with MobileNetV2 features scores each tile against the bank
-# alone (glad-score: the reconstruction's distance is not used), so no model is
-# trained and no tile reconstructed: the same scores, without their cost
-BANK_ONLY=0
-[ "${BANK_MODE:-none}" = replace ] && [ "$FEAT_BACKBONE" = mobilenetv2 ] && BANK_ONLY=1
 if [ "$TUNE" = 0 ]; then
     if [ "$BANK_ONLY" = 1 ]; then
         cached "$OUT/train.msgpack" "$ENC --split train$(tile_split)"

@@ -15,7 +15,7 @@
 #                   [--feat-layers LIST] [--image-score R] [--tile N [--overlap P]]
 #                   [--holdout FRAC] [--min-holdout N] [--split-file F] [--fg M]
 #                   [--grid full|quick] [--peek] [--bank] [--bank-mode M]
-#                   [--bank-subsample F] [--val-family F]
+#                   [--bank-subsample F] [--val-family F] [--no-recon]
 #
 #   --feat-layers, --image-score   fix that knob (it is then not tuned)
 #   --tile N --overlap P           train on N x N tiles, score at the native size
@@ -44,6 +44,17 @@
 #                      --bank-mode M compares M with none only. A later mode must
 #                      beat the earlier ones by more than 0.001 of the criterion
 #                      (closer is a tie: the earlier, cheaper one is kept)
+#   --no-recon         choose for the memory bank alone (MobileNetV2 features): no
+#                      model is trained and nothing reconstructed; each validation
+#                      image's own features are scored against a bank of the other
+#                      training normals' features (glad-score --bank-mode replace),
+#                      the grid being the feature layers (blocks of stride 8 and 16:
+#                      a bank of stride-4 blocks costs 16 times as much) and the
+#                      image scores -- one nearest-neighbour search per layer set,
+#                      rescored per image score (glad-score --rescore). With
+#                      --size native the images keep their own size and aspect
+#                      ratio, features too (no squashing into squares); --size
+#                      native:F scales them by F first (glad-encode --scale)
 #   --peek             ALSO score the whole grid on the test split (peek.md) to
 #                      report how the validation choice compares with the best
 #                      choice by test metrics; nothing is chosen from it
@@ -57,7 +68,7 @@
 # recipes/history-note.pl adds to the test stream before it is reconstructed).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-HOLDOUT=0.15 MIN_HOLD=4 SPLIT_FILE="" FG=auto PEEK=0 VFAM=draem
+HOLDOUT=0.15 MIN_HOLD=4 SPLIT_FILE="" FG=auto PEEK=0 VFAM=draem NO_RECON=0
 KNOBS=1 args=() BANK_STAGE=0
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -69,6 +80,7 @@ while [ $# -gt 0 ]; do
     --grid) args+=(--tune-grid "$2"); shift 2 ;;
     --peek) PEEK=1; shift ;;
     --bank) BANK_STAGE=1; shift ;;
+    --no-recon) NO_RECON=1; shift ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
     *) args+=("$1"); shift ;;
     esac
@@ -81,6 +93,12 @@ GRID=$TUNE_GRID
 FIX_LAYERS=$FEAT_LAYERS FEAT_LAYERS=""
 case "$GRID" in full|quick) ;; *) echo "tune.sh: --grid must be full or quick" >&2; exit 2 ;; esac
 awk -v f="$HOLDOUT" 'BEGIN { exit !(f > 0 && f < 1) }' || { echo "tune.sh: --holdout must be in (0,1)" >&2; exit 2; }
+if [ "$NO_RECON" = 1 ]; then
+    [ "$FEAT_BACKBONE" = mobilenetv2 ] || { echo "tune.sh: --no-recon scores against a memory bank of pretrained features: it needs MobileNetV2's (\$GLAD_WEIGHTS; the unet backbone's features are a trained model's)" >&2; exit 2; }
+    case "$BANK_MODE" in ""|replace) ;; *) echo "tune.sh: --no-recon scores with the bank alone (--bank-mode replace), not $BANK_MODE" >&2; exit 2 ;; esac
+    BANK_MODE=replace
+fi
+[ "$NATIVE" = 0 ] || [ "$TILE" != 0 ] || [ "$NO_RECON" = 1 ] || { echo "tune.sh: a model is trained on images of one size: --size native needs --tile N or --no-recon" >&2; exit 2; }
 # the validation anomalies' glad-synth family (draem: the option left out, as before)
 # (a comma-separated list: the anomalous half split evenly between the families,
 # so the pooled pixel ranking mixes kinds of anomaly as a real test set does)
@@ -122,7 +140,10 @@ NHOLD=$(( (n + N - 1) / N ))
 echo "tune.sh: [$NAME] $n training normals: $NHOLD held out (shard 0/$N, seed $SEED), $((n - NHOLD)) for training" >&2
 rest=""
 for k in $(seq 1 $((N - 1))); do rest+="$ENC --split train --seed $SEED --shard $k/$N; "; done
-cached "$OUT/train.msgpack" "{ $rest}$(tile_split) | glad-synth --seed $SEED --fg $FG"
+# the training stream (GLAD: with glad-synth's anomalies for ATP) or, with --no-recon,
+# the clean normals the memory bank is made of
+if [ "$NO_RECON" = 0 ]; then cached "$OUT/train.msgpack" "{ $rest}$(tile_split) | glad-synth --seed $SEED --fg $FG"
+else cached "$OUT/bank-train.msgpack" "{ $rest}$(tile_split)"; fi
 # validation: the held-out shard 0/N is shards 0/2N (kept normal) and N/2N (each
 # image given a glad-synth anomaly): disjoint images, both classes present.
 # With --tile the anomaly is put on the whole image, then it is split.
@@ -133,7 +154,7 @@ for j in $(seq 0 $((F - 1))); do
     vcmd+="; $ENC --split train --seed $SEED --shard $((N + 2 * N * j))/$((2 * N * F)) | glad-synth --as-test --p 1 --seed $VSEED --fg $FG${VOPTS[$j]}$(tile_split)"
 done
 cached "$OUT/val.msgpack" "$vcmd"
-cached "$OUT/model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
+[ "$NO_RECON" = 1 ] || cached "$OUT/model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
 
 # --- the grid. Strategies: name|glad-denoise options (the first is the recipes'
 # former default, so a tie keeps it)
@@ -148,9 +169,18 @@ STRATS=("ads-0.05-100|--steps 250 --skip 25 --ads --saff --threshold 0.05 --min-
 # memory bank (datasets/mtd/tuning.md, fifth run); appended, so ties keep the older rows
 if [ "$FEAT_BACKBONE" = mobilenetv2 ]; then LAYERS=("5,12" "2,5" "2,5,12" "1,2,5" "12" "9,12") ALL_LAYERS=1,2,5,9,12
 else LAYERS=("0,1" "1,2" "0,1,2") ALL_LAYERS=0,1,2; fi
-# image scores: max and top-K means with K at most 1/8 of the map
+# --no-recon: the bank alone, blocks of stride 8 and 16 (the first row the recipes'
+# former bank-alone default; "5" and "5,9,12" added with this mode, before any run of it)
+[ "$NO_RECON" = 0 ] || LAYERS=("5,12" "12" "9,12" "5" "5,9,12") ALL_LAYERS=5,9,12
+# image scores: max and top-K means with K at most 1/8 of the map (native images:
+# of the smallest validation image)
+MAPN=$((SIZE * SIZE))
+if [ "$NATIVE" = 1 ] && [ "$TILE" = 0 ]; then
+    MAPN=$(glad-info "$OUT/val.msgpack" | sed -n 's/.*\timage:[^[]*\[[0-9]*,\([0-9]*\),\([0-9]*\)\].*/\1 \2/p' \
+        | awk 'NR == 1 || $1 * $2 < m { m = $1 * $2 } END { print m + 0 }')
+fi
 SCORES=(topk-mean:50 max)
-for k in 10 250; do [ $((k * 8)) -le $((SIZE * SIZE)) ] && SCORES+=("topk-mean:$k"); done
+for k in 10 250; do [ $((k * 8)) -le "$MAPN" ] && SCORES+=("topk-mean:$k"); done
 [ -z "$FIX_LAYERS" ] || LAYERS=("$FIX_LAYERS") ALL_LAYERS=$FIX_LAYERS
 [ -z "$IMAGE_SCORE" ] || SCORES=("$IMAGE_SCORE")
 if [ "$GRID" = quick ]; then STRATS=("${STRATS[@]:0:2}") LAYERS=("${LAYERS[@]:0:2}") SCORES=("${SCORES[@]:0:2}"); fi
@@ -184,7 +214,42 @@ grid() {
     mv "$OUT/$set-grid.tsv.tmp" "$OUT/$set-grid.tsv"
     echo "$key" > "$OUT/$set-grid.tsv.key"
 }
-grid val "$OUT/val.msgpack"
+# grid_bank SET STREAM (--no-recon): the images' own features, one bank search per
+# layer set (glad-score --bank-mode replace, kept as OUT/SET-none-L<layers>.scored),
+# then every image score from those maps (glad-score --rescore, or the tiles' merge)
+rescore() {   # rescore FILE R: FILE's maps with image score R (the tiles merged)
+    if [ "$TILE" = 0 ]; then echo "glad-score --rescore --image-score $2 $1"; else echo "glad-tile --merge --image-score $2 $1"; fi
+}
+scored_file() { echo "$OUT/$1-none-L${2//,/_}.scored.msgpack"; }
+grid_bank() {
+    local set=$1 in=$2 l r key
+    cached "$OUT/$set-none.feat.msgpack" "glad-features $(FEAT_LAYERS=$ALL_LAYERS feat_opts "") --input image $in"
+    for l in "${LAYERS[@]}"; do
+        cached "$(scored_file "$set" "$l")" "glad-score --preset glad --layers $l --bank $BANK_FILE --bank-mode replace $OUT/$set-none.feat.msgpack"
+    done
+    key=$({ printf '%s\n' "${LAYERS[@]}" "${SCORES[@]}" "$TILE"
+            for l in "${LAYERS[@]}"; do cat "$(scored_file "$set" "$l").key"; done; } | sha256sum | cut -d' ' -f1)
+    if [ -f "$OUT/$set-grid.tsv" ] && [ "$(cat "$OUT/$set-grid.tsv.key" 2>/dev/null)" = "$key" ]; then
+        echo "cached: $set-grid.tsv" >&2; return 0
+    fi
+    echo "making: $set-grid.tsv" >&2
+    printf 'strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tcriterion\n' > "$OUT/$set-grid.tsv.tmp"
+    for l in "${LAYERS[@]}"; do
+        for r in "${SCORES[@]}"; do
+            $(rescore "$(scored_file "$set" "$l")" "$r") | val_row "none\t$l\t$r" >> "$OUT/$set-grid.tsv.tmp"
+        done
+    done
+    mv "$OUT/$set-grid.tsv.tmp" "$OUT/$set-grid.tsv"
+    echo "$key" > "$OUT/$set-grid.tsv.key"
+}
+if [ "$NO_RECON" = 1 ]; then
+    # the bank of every candidate layer (glad-score --layers picks); no model
+    STRATS=("none|") BANK_FILE=$OUT/bank-all.safetensors
+    FEAT_LAYERS=$ALL_LAYERS bank_build "" "$OUT/bank-train.msgpack" "$BANK_FILE"
+    grid_bank val "$OUT/val.msgpack"
+else
+    grid val "$OUT/val.msgpack"
+fi
 # the choice: the highest criterion; ties keep the earlier configuration
 best=$(best_row "$OUT/val-grid.tsv")
 [ -n "$best" ] || { echo "tune.sh: no configuration has validation metrics" >&2; exit 1; }
@@ -194,7 +259,11 @@ for s in "${STRATS[@]}"; do [ "${s%%|*}" = "$C_STRAT" ] && C_DEN=${s#*|}; done
 # memory bank of the training images' features in each bank mode; "none" (the
 # row as chosen) first, so a tie keeps it
 C_BANK=none C_CRIT_ALL=$C_CRIT
-if [ "$BANK_STAGE" = 1 ] || { [ -n "$BANK_MODE" ] && [ "$BANK_MODE" != none ]; }; then
+if [ "$NO_RECON" = 1 ]; then
+    # the bank alone was the grid; the recipes' bank: the chosen layers only
+    C_BANK=replace
+    FEAT_LAYERS=$C_LAYERS bank_build "" "$OUT/bank-train.msgpack" "$OUT/bank.safetensors"
+elif [ "$BANK_STAGE" = 1 ] || { [ -n "$BANK_MODE" ] && [ "$BANK_MODE" != none ]; }; then
     MODES=(replace union add)
     [ -z "$BANK_MODE" ] || MODES=("$BANK_MODE")
     [ "$BANK_MODE" = none ] && MODES=()
@@ -220,22 +289,31 @@ if [ "$BANK_STAGE" = 1 ] || { [ -n "$BANK_MODE" ] && [ "$BANK_MODE" != none ]; }
 fi
 BANK_SCORE=""
 [ "$C_BANK" = none ] || BANK_SCORE=" --bank $OUT/bank.safetensors --bank-mode $C_BANK"
-cached "$OUT/val-chosen.scored.msgpack" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE$BANK_SCORE $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)"
+if [ "$NO_RECON" = 1 ]; then cached "$OUT/val-chosen.scored.msgpack" "$(rescore "$(scored_file val "$C_LAYERS")" "$C_SCORE")"
+else cached "$OUT/val-chosen.scored.msgpack" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE$BANK_SCORE $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)"; fi
 cached "$OUT/thresholds.json" "glad-auroc --calibrate @OUT $OUT/val-chosen.scored.msgpack 2> >(grep -v \"have split 'train'\" >&2)"
 pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
-HOW="validation: $NHOLD held-out training normals (shard 0/$N, seed $SEED), half of them with $VDESC (seed $VSEED); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE, bank $C_BANK: I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
+# what the grid's scores were made with (--no-recon: no model, the bank alone)
+if [ "$NO_RECON" = 1 ]; then
+    MADE="no model (--no-recon: each image's own $FEAT_BACKBONE features against a memory bank of the other $((n - NHOLD)) normals' features, the bank alone$([ "$NATIVE" = 0 ] || [ "$TILE" != 0 ] || echo ", images at their native size${NATIVE_SCALE:+ scaled by $NATIVE_SCALE}"))"
+    C_DESC="none (the bank alone, no reconstruction)"
+else
+    MADE="model trained on the other $((n - NHOLD)) normals, $STEPS steps, preset $PRESET, features $FEAT_BACKBONE"
+    C_DESC="$C_STRAT (\`$C_DEN\`)"
+fi
+HOW="validation: $NHOLD held-out training normals (shard 0/$N, seed $SEED), half of them with $VDESC (seed $VSEED)$([ "$NO_RECON" = 0 ] || echo "; no reconstruction, the memory bank alone"); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE, bank $C_BANK: I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
 VERSION=$(glad-score --version | awk '{ print $NF; exit }')
 {
     echo "# tune.sh: $NAME"
     echo
     echo "Chosen on synthetic validation only ($NHOLD held-out training normals, half of them given"
-    echo "$VDESC; model trained on the other $((n - NHOLD)) normals, $STEPS steps, preset $PRESET,"
-    echo "features $FEAT_BACKBONE). Criterion: the mean of validation I-AUROC, P-AUROC and AUPRO;"
+    echo "$VDESC; $MADE)."
+    echo "Criterion: the mean of validation I-AUROC, P-AUROC and AUPRO;"
     echo "ties keep the earlier row. Threshold: glad-auroc --calibrate (target FPR 1 %) on the chosen run."
     echo
     echo "| choice | value |"
     echo "|---|---|"
-    echo "| denoising | $C_STRAT (\`$C_DEN\`) |"
+    echo "| denoising | $C_DESC |"
     echo "| feature layers | $C_LAYERS |"
     echo "| image score | $C_SCORE |"
     echo "| memory bank (glad-score --bank-mode) | $C_BANK$([ "$C_BANK" = none ] || echo " (subsample ${BANK_SUBSAMPLE:-1})") |"
@@ -261,12 +339,14 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     --argjson n "$n" --argjson nhold "$NHOLD" --argjson shards "$N" --argjson seed "$SEED" --argjson vseed "$VSEED" --arg vdesc "$VDESC" \
     --arg backbone "$FEAT_BACKBONE" --arg preset "$PRESET" --argjson steps "$STEPS" --arg how "$HOW" \
     --slurpfile thr "$OUT/thresholds.json" --arg bank "$C_BANK" --arg banksub "${BANK_SUBSAMPLE:-1}" --argjson crit "$C_CRIT_ALL" \
+    --argjson norecon "$([ "$NO_RECON" = 1 ] && echo true || echo false)" --argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" --arg nscale "$NATIVE_SCALE" \
     --rawfile grid "$OUT/val-grid.tsv" '{
       name: $name, how: $how,
       criterion: "mean of validation I-AUROC, P-AUROC, AUPRO (defined ones); ties keep the earlier configuration",
       validation: { train_normals: $n, held_out: $nhold, holdout_rule: ("shard 0/" + ($shards|tostring) + " of the seed-\($seed) shuffle"),
                     anomalies: ("shard \($shards)/\(2 * $shards) of the hold-out with \($vdesc) (seed \($vseed)), shard 0/\(2 * $shards) kept normal") },
-      model: { preset: $preset, steps: $steps, loss: "atp", trained_on: ($n - $nhold) },
+      model: (if $norecon then null else { preset: $preset, steps: $steps, loss: "atp", trained_on: ($n - $nhold) } end),
+      no_recon: $norecon, native_size: $native, native_scale: (if $nscale == "" then null else ($nscale | tonumber) end),
       features: $backbone,
       choice: { strategy: $strat, denoise: $den, layers: $layers, image_score: $score, bank_mode: $bank, bank_subsample: $banksub },
       criterion_value: $crit,
@@ -277,7 +357,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
                            p_auroc: (.[4] | tonumber? // null), aupro: (.[5] | tonumber? // null) }))
     }' > "$OUT/tune.json"
 {
-    printf 'TUNE_MODEL=%q\n' "$OUT/model"
+    printf 'TUNE_MODEL=%q\n' "$([ "$NO_RECON" = 1 ] || echo "$OUT/model")"
     printf 'TUNE_DENOISE=%q\n' "$C_DEN"
     printf 'TUNE_LAYERS=%q\n' "$C_LAYERS"
     printf 'TUNE_IMAGE_SCORE=%q\n' "$C_SCORE"
@@ -292,7 +372,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
 if [ "$PEEK" = 1 ]; then
     # test-peeking, for the report only: the same grid scored on the test split
     cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
-    grid test "$OUT/test.msgpack"
+    if [ "$NO_RECON" = 1 ]; then grid_bank test "$OUT/test.msgpack"; else grid test "$OUT/test.msgpack"; fi
     {
         echo "| $NAME, on the TEST split | strategy | layers | image score | I-AUROC | P-AUROC | AUPRO |"
         echo "|---|---|---|---|---:|---:|---:|"

@@ -199,6 +199,60 @@ if have_shared; then
     check "mtd --bank-mode replace: the scores of a run with reconstructions" bash -c "test -n '$fo' && test -n '$so' &&
         cmp -s <(glad-info '$T/mtd-r/scored.msgpack' | grep -o 'score=.*') <(glad-info '$T/mtd-r2.msgpack' | grep -o 'score=.*') &&
         test \$(glad-info '$T/mtd-r2.msgpack' | grep -c 'score=') = 18"
+    # --no-recon: the bank alone chosen on validation, no model; native sizes kept
+    W="$SHARED/weights"
+    GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size native \
+        --no-recon --val-family cutpaste-mix,defect-mix --out "$T/tnr" > "$T/tnr.md" 2> "$T/tnr.err"
+    check "tune --no-recon: no model, every grid row 'none', the bank alone chosen" sh -c "d='$T/tnr'; test ! -e \$d/model &&
+        jq -e '.no_recon == true and .native_size == true and .model == null and .choice.bank_mode == \"replace\" and .choice.strategy == \"none\"' \$d/tune.json >/dev/null &&
+        test \$(awk -F'\t' 'NR > 1 && \$1 != \"none\"' \$d/val-grid.tsv | wc -l) = 0 && test \$(grep -c . \$d/val-grid.tsv) -gt 10 &&
+        grep -qx \"TUNE_MODEL=''\" \$d/tune.env && grep -q '^TUNE_BANK_MODE=replace' \$d/tune.env && grep -q 'the bank alone' \$d/tune.md"
+    check "tune --no-recon --size native: images and features at their own size (not squashed)" sh -c "
+        glad-info '$T/tnr/val-none.feat.msgpack' | grep -q 'image:|u1\[1,[0-9]*,[0-9]*\]' &&
+        ! glad-info -s '$T/tnr/val-none.feat.msgpack' | grep -q -- '--size' &&
+        test \$(glad-info '$T/tnr/val-none.feat.msgpack' | sed -n 's/.*image:|u1\[1,\([0-9]*\),\([0-9]*\)\].*/\1x\2/p' | sort -u | wc -l) -gt 2"
+    # a grid row (rescored from the layer set's maps) equals a full glad-score run with that image score
+    row=$(awk -F'\t' 'NR > 1 && $3 == "max" { print; exit }' "$T/tnr/val-grid.tsv")
+    IFS=$'\t' read -r _ rl rr _ <<< "$row"
+    glad-score --preset glad --layers "$rl" --image-score max --bank "$T/tnr/bank-all.safetensors" --bank-mode replace "$T/tnr/val-none.feat.msgpack" \
+        | glad-auroc --by none --format csv 2>/dev/null | awk -F, '$1 == "all" { print $4 "\t" $7 "\t" $10 }' > "$T/tnr-direct.tsv"
+    check "tune --no-recon: a rescored grid row ($rl, $rr) is a full run's figures" sh -c "test -n '$rl' && test \"\$(printf '%s\n' '$row' | cut -f4-6)\" = \"\$(cat '$T/tnr-direct.tsv')\""
+    check "tune --no-recon: the recipes' bank holds the chosen layers only" sh -c "
+        want=\$(jq -r .choice.layers '$T/tnr/tune.json' | tr , ' '); have=\$(head -c 4096 '$T/tnr/bank.safetensors' | grep -ao 'bank\.[0-9]*' | sort -u | sed 's/bank\.//' | sort -n | tr '\n' ' ' | sed 's/ \$//')
+        test \"\$(echo \$want | tr ' ' '\n' | sort -n | tr '\n' ' ' | sed 's/ \$//')\" = \"\$have\""
+    status 2 "tune --size native without --no-recon or --tile" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size native --out "$T/x"
+    status 2 "tune --no-recon with the unet backbone" bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --backbone unet --no-recon --out "$T/x"
+    status 2 "tune --no-recon with --bank-mode union" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --no-recon --bank-mode union --out "$T/x"
+    # mtd-tune.sh --no-recon: a squashed and a native candidate
+    GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:32 native native:0.5" --no-recon --grid quick \
+        --val-family cutpaste-mix,defect-mix --out "$T/mtdnr" > "$T/mtdnr.md" 2>/dev/null
+    check "mtd-tune --no-recon: a row per candidate, the chosen line with no denoising and the bank alone" sh -c "
+        grep -q '^| size:32 | none | ' '$T/mtdnr.md' && grep -q '^| native | none | ' '$T/mtdnr.md' &&
+        grep -q \"^chosen: --size \(32\|native\) --tile 0 --overlap 0 --steps 300 --denoise '' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode replace --bank-subsample 1\$\" '$T/mtdnr.md' &&
+        grep -q '^no model (--no-recon)' '$T/mtdnr.md' && test ! -e '$T/mtdnr/native/model'"
+    check "mtd-tune --no-recon native:0.5: the tiles at half their size, the aspect ratio kept" sh -c "
+        grep -q '^| native:0.5 | none | ' '$T/mtdnr.md' && glad-info -s '$T/mtdnr/native-0.5/val.msgpack' | grep -q 'glad-encode.* --scale 0.5' &&
+        jq -e '.native_scale == 0.5' '$T/mtdnr/native-0.5/tune.json' >/dev/null &&
+        test \"\$(glad-info '$T/mtdnr/native/all-train.msgpack' | sed -n 's/.*image:|u1\[1,\([0-9]*\),\([0-9]*\)\].*/\1 \2/p' | awk '{ printf \"%d %d\\n\", \$1 / 2 + 0.5, \$2 / 2 + 0.5 }')\" = \"\$(glad-info '$T/mtdnr/native-0.5/all-train.msgpack' | sed -n 's/.*image:|u1\[1,\([0-9]*\),\([0-9]*\)\].*/\1 \2/p')\""
+    status 2 "mtd-tune: native:F with F not a number" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "native:half" --no-recon --out "$T/x"
+    status 2 "mtd-tune: native without --no-recon" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "native" --out "$T/x"
+    # mtd.sh at the native size: the bank alone on unsquashed tiles; a model needs one size
+    # native_maps F: F's 18 records have amaps of their image's size, in more than 2 sizes
+    native_maps() {
+        glad-info "$1" | grep 'amap:' | sed 's/.*image:|u1\[1,\([0-9,]*\)\].*amap:<f4\[1,\([0-9,]*\)\].*/\1 \2/' \
+            | awk '$1 != $2 { bad++ } { s[$1] } END { exit !(NR == 18 && !bad && length(s) > 2) }'
+    }
+    export -f native_maps
+    GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size native --bank-mode replace --feat-layers 5,12 --out "$T/mtd-n" > "$T/mtd-n.md" 2>/dev/null
+    check "mtd.sh --size native: the bank alone, maps at each tile's own size" bash -c "
+        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) | [0-9.]*' '$T/mtd-n.md' && test ! -e '$T/mtd-n/model' &&
+        ! glad-info -s '$T/mtd-n/scored.msgpack' | grep -q 'glad-encode.* --size' &&
+        native_maps '$T/mtd-n/scored.msgpack'"
+    status 2 "mtd.sh --size native with a model (--bank-mode union)" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size native --bank-mode union --out "$T/x"
+    GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --tune --tune-grid quick --out "$T/mtd-nt" > "$T/mtd-nt.md" 2>/dev/null
+    check "mtd.sh --tune with MobileNetV2 features: tune.sh --no-recon, no model, the bank alone" sh -c "
+        jq -e '.no_recon == true' '$T/mtd-nt/tune/tune.json' >/dev/null && test ! -e '$T/mtd-nt/tune/model' &&
+        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) | [0-9.]*' '$T/mtd-nt.md' && grep -q '^| MTD | none | ' '$T/mtd-nt.md'"
     status 2 "mtd-tune: a malformed candidate" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "square:64" --out "$T/x"
     status 2 "mtd-tune: a candidate's steps not a number" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16@x" --out "$T/x"
 else skip "../shared absent: mtd.sh --tune and mtd-tune.sh are not run"; fi
