@@ -251,7 +251,9 @@ metrics_row() {
     local name=$1; shift
     glad-auroc --by none --format csv "$@" \
         | awk -F, -v n="$name" 'NR > 1 && $1 == "all" {
-            f = "%.1f"; printf "| %s | " f " | " f " | " f " |\n", n, 100 * $4, 100 * $7, 100 * $10 }'
+            printf "| %s | %s | %s | %s |\n", n, p($4), p($7), p($10) }
+        # an undefined metric (no anomalous image or pixel: an empty field) is n/a, not 0.0
+        function p(x) { return x ~ /^[0-9.eE+-]+$/ ? sprintf("%.1f", 100 * x) : "n/a" }'
 }
 
 # --- feature extractors that learn (issue #21): choosing the epochs of

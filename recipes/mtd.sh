@@ -1,6 +1,7 @@
 #!/bin/bash
 # mtd.sh - the Magnetic Tile Defect dataset with the split list the project
-# ships (datasets/mtd/split.txt): grey tiles, one model, the GLAD pipeline.
+# ships (datasets/mtd/split.txt): grey tiles; by default (MobileNetV2 features)
+# a memory bank of the training tiles alone, else the GLAD pipeline.
 #
 #   recipes/mtd.sh --data MTD_ROOT [--out DIR] [--size N|native[:F]] [--steps N] [--batch N] [--seed S]
 #                                  [--backbone auto|unet|mobilenetv2] [--split-file F]
@@ -11,18 +12,18 @@
 # Defaults (no option given): the MTD_* values below, printed by --show-defaults
 # as the "chosen:" line of datasets/mtd/tuning.md (tests/cli/recipes.sh checks
 # that they agree): the line recipes/mtd-tune.sh chose on the synthetic
-# validation of mtd-train (the training split alone). The denoising strategy, feature layers and
-# image score apply to MobileNetV2 features (the ones tuned); with the unet
-# backbone (no weights) the layers and image score are glad's own, untuned, and
-# no memory bank is used unless --bank-mode asks (replace | union | add: score
-# against a glad-bank of the training tiles' features too; none: no bank).
-# With MobileNetV2 features and --bank-mode replace (the bank's distance alone)
-# no model is trained and no tile reconstructed: the scores do not use them;
-# --size native then keeps each tile's own size and aspect ratio (the 704 sizes
-# of MTD's tiles are not squashed into squares), features included; native:F
-# scales every tile by F (glad-encode --scale), the aspect ratio kept. A model
-# (the unet backbone, another --bank-mode) is trained on one size: --size N, or
-# 256 when the default is native and no --size is given.
+# validation of mtd-train (the training split alone): with MobileNetV2 features
+# (the ones tuned) the memory bank alone (--bank-mode replace: each position's
+# distance to its nearest training patch), so no model is trained and no tile
+# reconstructed. --size native keeps each tile's own size and aspect ratio (the
+# 704 sizes of MTD's tiles are not squashed into squares), features included;
+# native:F scales every tile by F (glad-encode --scale), the aspect ratio kept.
+# A model is trained when asked for (--bank-mode none | union | add: the
+# reconstruction's distance alone, the minimum with the bank's, their sum) and
+# with the unet backbone (no weights; no bank unless --bank-mode asks): it then
+# uses the sixth run's line (MTD_MODEL_*: 256 px unless --size or --tile, fixed
+# T' 250, and with MobileNetV2 blocks 5,12 and top-250 unless given); with the
+# unet backbone the layers and image score are glad's own, untuned.
 # Knobs as in run.sh (--help there) replace a default. With --tune,
 # recipes/tune.sh holds out training normals of the split list and chooses on
 # them afresh (OUT/tune/; validation anomalies of CutPaste's family and drawn
@@ -34,15 +35,17 @@ set -euo pipefail
 # training split alone; datasets/mtd/tuning.md has the run, every candidate's
 # figures and the candidates that were not affordable). MTD_SIZE=native: each
 # tile at its own size (with MTD_TILE N: N x N tiles of it, merged).
-MTD_SIZE=256 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
-MTD_DENOISE="--steps 250 --skip 25"
-MTD_LAYERS=5,12 MTD_IMAGE_SCORE=topk-mean:250 MTD_BANK_MODE=replace MTD_BANK_SUBSAMPLE=1
+# The seventh run chose for the bank alone (tune.sh --no-recon): no denoising.
+MTD_SIZE=192 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
+MTD_DENOISE=""
+MTD_LAYERS=9,12 MTD_IMAGE_SCORE=max MTD_BANK_MODE=replace MTD_BANK_SUBSAMPLE=1
 # the validation anomalies those were chosen on (tune.sh --val-family), used by --tune too
 MTD_VAL_FAMILY=cutpaste-mix,defect-mix
 # When a model is trained after all (the unet backbone, or --bank-mode none, union
-# or add) and no --size was given: the sixth run's size and denoising (tuning.md),
-# a model being trained on images of one size
-MTD_MODEL_SIZE=256 MTD_MODEL_DENOISE="--steps 250 --skip 25"
+# or add): the sixth run's line (tuning.md), the last run that tuned the
+# reconstruction -- its size unless --size or --tile is given, its denoising, and
+# with MobileNetV2 features its layers and image score unless given
+MTD_MODEL_SIZE=256 MTD_MODEL_DENOISE="--steps 250 --skip 25" MTD_MODEL_LAYERS=5,12 MTD_MODEL_IMAGE_SCORE=topk-mean:250
 case "$MTD_SIZE" in native) NATIVE=1 ;; native:*) NATIVE=1 NATIVE_SCALE=${MTD_SIZE#native:} ;; *) SIZE=$MTD_SIZE ;; esac
 TILE=$MTD_TILE OVERLAP=$MTD_OVERLAP STEPS=$MTD_STEPS
 SPLIT="$ROOT/datasets/mtd/split.txt"
@@ -61,7 +64,6 @@ done
 CHANNELS=1 KNOBS=1
 recipe_args "${args[@]}" --format mtd
 if [ "$TUNE" = 0 ] && [ "$FEAT_BACKBONE" = mobilenetv2 ]; then
-    FEAT_LAYERS=${FEAT_LAYERS:-$MTD_LAYERS} IMAGE_SCORE=${IMAGE_SCORE:-$MTD_IMAGE_SCORE}
     BANK_MODE=${BANK_MODE:-$MTD_BANK_MODE} BANK_SUBSAMPLE=${BANK_SUBSAMPLE:-$MTD_BANK_SUBSAMPLE}
 fi
 # --bank-mode replace with MobileNetV2 features scores each tile against the bank
@@ -72,13 +74,20 @@ BANK_ONLY=0
 if [ "$FEAT_BACKBONE" = mobilenetv2 ]; then
     case "$TUNE:${BANK_MODE:-none}" in 0:replace|1:none|1:replace) BANK_ONLY=1 ;; esac
 fi
-if [ "$NATIVE" = 1 ] && [ "$TILE" = 0 ] && [ "$BANK_ONLY" = 0 ]; then
-    [ "$user_size" = 0 ] || { echo "mtd.sh: a model is trained on images of one size: --size native needs --tile N, or the bank alone (MobileNetV2 features, --bank-mode replace)" >&2; exit 2; }
-    NATIVE=0 NATIVE_SCALE="" SIZE=$MTD_MODEL_SIZE
-    echo "mtd.sh: a model is trained: size $SIZE (the default's native size is for the bank alone)" >&2
+L=$MTD_LAYERS R=$MTD_IMAGE_SCORE DEN=""
+if [ "$BANK_ONLY" = 0 ]; then
+    L=$MTD_MODEL_LAYERS R=$MTD_MODEL_IMAGE_SCORE DEN=$MTD_MODEL_DENOISE
+    if [ "$user_size" = 0 ] && [ "$TILE" = 0 ]; then
+        NATIVE=0 NATIVE_SCALE="" SIZE=$MTD_MODEL_SIZE
+        echo "mtd.sh: a model is trained: the sixth run's size $SIZE and denoising (the defaults are the bank alone's)" >&2
+    fi
+    [ "$NATIVE" = 0 ] || [ "$TILE" != 0 ] || { echo "mtd.sh: a model is trained on images of one size: --size native needs --tile N, or the bank alone (MobileNetV2 features, --bank-mode replace)" >&2; exit 2; }
+fi
+if [ "$TUNE" = 0 ] && [ "$FEAT_BACKBONE" = mobilenetv2 ]; then
+    FEAT_LAYERS=${FEAT_LAYERS:-$L} IMAGE_SCORE=${IMAGE_SCORE:-$R}
 fi
 ENC="glad-encode --format mtd $DATA --split-file $SPLIT $(size_opt) --channels 1"
-MODEL=$OUT/model DEN=${MTD_DENOISE:-$MTD_MODEL_DENOISE} THR=""
+MODEL=$OUT/model THR=""
 if [ "$TUNE" = 1 ]; then
     if [ "$BANK_ONLY" = 1 ]; then TUNE_MODE=(--no-recon); else TUNE_MODE=(--bank); fi
     tune_class "$OUT/tune" --split-file "$SPLIT" --fg none "${TUNE_MODE[@]}" --bank-subsample "$MTD_BANK_SUBSAMPLE" --val-family "$MTD_VAL_FAMILY"

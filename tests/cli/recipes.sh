@@ -29,6 +29,16 @@ check "best_row: highest, first of equal ones, by column, none without a criteri
 bash "$R/ablation-components.sh" "${small[@]}" --out "$T/abl" > "$T/abl.md" 2> "$T/abl.err"
 check "components table: 5 rows" test "$(grep -c '^| .* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/abl.md")" = 5
 check "components table: numbers" grep -q '^| full (ADS + ATP + SAFF) | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/abl.md"
+# metrics_row (lib.sh): a metric the stream cannot define (normal records alone) is n/a, not 0.0
+if /usr/bin/python3 -c 'import msgpack_numpy' 2>/dev/null; then
+    /usr/bin/python3 - "$ROOT/formats/python" "$T/abl/full--ADS---ATP---SAFF-.scored.msgpack" "$T/normals.msgpack" <<'PYEOF'
+import sys; sys.path.insert(0, sys.argv[1])
+from gladstream import read, write
+h, recs = read(sys.argv[2]); write(sys.argv[3], h, [r for r in recs if r["label"] == 0])
+PYEOF
+    check "metrics_row: n/a where undefined, figures where defined" bash -c ". '$R/lib.sh' 2>/dev/null; test \"\$(metrics_row x '$T/normals.msgpack' 2>/dev/null)\" = '| x | n/a | n/a | n/a |' &&
+        metrics_row y '$T/abl/full--ADS---ATP---SAFF-.scored.msgpack' 2>/dev/null | grep -q '^| y | [0-9.]* | [0-9.]* | [0-9.]* |\$'"
+else skip "python3-msgpack-numpy missing: metrics_row's n/a not tested"; fi
 bash "$R/ablation-components.sh" "${small[@]}" --out "$T/abl" > "$T/abl2.md" 2> "$T/abl2.err"
 check "components rerun: everything cached" sh -c "! grep -q '^making' '$T/abl2.err' && cmp -s '$T/abl.md' '$T/abl2.md'"
 bash "$R/fixed-vs-adaptive.sh" "${small[@]}" --out "$T/fva" > "$T/fva.md" 2>/dev/null
@@ -248,6 +258,13 @@ if have_shared; then
         grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) | [0-9.]*' '$T/mtd-n.md' && test ! -e '$T/mtd-n/model' &&
         ! glad-info -s '$T/mtd-n/scored.msgpack' | grep -q 'glad-encode.* --size' &&
         native_maps '$T/mtd-n/scored.msgpack'"
+    # a model asked for with the defaults (no --size): the sixth run's line, 256 px
+    GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --steps 2 --batch 2 --bank-mode union --out "$T/mtd-u" > "$T/mtd-u.md" 2> "$T/mtd-u.err"
+    check "mtd.sh --bank-mode union with the defaults: a model at 256 px, fixed T' 250, blocks 5,12, top-250" sh -c "
+        test -s '$T/mtd-u/model' && grep -q '^| GLAD (mobilenetv2 features) | [0-9.]*' '$T/mtd-u.md' && grep -q \"the sixth run's size 256\" '$T/mtd-u.err' &&
+        glad-info -s '$T/mtd-u/scored.msgpack' > '$T/mtd-u.hist' && grep -q 'glad-encode.* --size 256 ' '$T/mtd-u.hist' &&
+        grep -q 'glad-denoise .*--steps 250 --skip 25 ' '$T/mtd-u.hist' && grep -q 'glad-features .*--layers 5,12' '$T/mtd-u.hist' &&
+        grep -q 'glad-score .*--image-score topk-mean:250 .*--bank-mode union' '$T/mtd-u.hist'"
     status 2 "mtd.sh --size native with a model (--bank-mode union)" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size native --bank-mode union --out "$T/x"
     GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --tune --tune-grid quick --out "$T/mtd-nt" > "$T/mtd-nt.md" 2>/dev/null
     check "mtd.sh --tune with MobileNetV2 features: tune.sh --no-recon, no model, the bank alone" sh -c "
