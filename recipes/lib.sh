@@ -52,6 +52,8 @@ knob_check() {
     case "$BANK_MODE" in ""|none|replace|union|add) ;; *) echo "$(basename "$0"): --bank-mode is none, replace, union or add" >&2; exit 2 ;; esac
     [ -z "$BANK_SUBSAMPLE" ] || awk -v f="$BANK_SUBSAMPLE" 'BEGIN { exit !(f > 0 && f <= 1) }' || { echo "$(basename "$0"): --bank-subsample must be in (0,1]" >&2; exit 2; }
 }
+# is_factor F: F is a plain decimal number (native:F's scale factor)
+is_factor() { [[ "$1" =~ ^[0-9]*\.?[0-9]+$ ]]; }
 recipe_args() {
     local k
     while [ $# -gt 0 ]; do
@@ -66,7 +68,7 @@ recipe_args() {
             case "$KNOBS:$2" in
             1:native) NATIVE=1 NATIVE_SCALE="" SIZE_GIVEN=0 ;;
             1:native:*) NATIVE=1 NATIVE_SCALE=${2#native:} SIZE_GIVEN=0
-                [[ "$NATIVE_SCALE" =~ ^[0-9]*\.?[0-9]+$ ]] || { echo "$(basename "$0"): --size native:F takes a scale factor F" >&2; exit 2; } ;;
+                is_factor "$NATIVE_SCALE" || { echo "$(basename "$0"): --size native:F takes a scale factor F" >&2; exit 2; } ;;
             *) SIZE=$2 SIZE_GIVEN=1 NATIVE=0 ;;
             esac
             shift 2 ;;

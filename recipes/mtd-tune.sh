@@ -74,7 +74,7 @@ cand_opts() {
     case "$1" in
     size:[0-9]*) [[ "${1#size:}" =~ ^[0-9]+$ ]] && echo "--size ${1#size:}" ;;
     native) [ "${#NO_RECON[@]}" = 0 ] || echo "--size native" ;;
-    native:*) [ "${#NO_RECON[@]}" = 0 ] || ! [[ "${1#native:}" =~ ^[0-9]*\.?[0-9]+$ ]] || echo "--size $1" ;;
+    native:*) [ "${#NO_RECON[@]}" = 0 ] || ! is_factor "${1#native:}" || echo "--size $1" ;;
     tile:[0-9]*:[0-9]*) local r=${1#tile:}; echo "--tile ${r%%:*} --overlap ${r#*:}" ;;
     esac
 }

@@ -185,11 +185,9 @@ for k in 10 250; do [ $((k * 8)) -le "$MAPN" ] && SCORES+=("topk-mean:$k"); done
 [ -z "$IMAGE_SCORE" ] || SCORES=("$IMAGE_SCORE")
 if [ "$GRID" = quick ]; then STRATS=("${STRATS[@]:0:2}") LAYERS=("${LAYERS[@]:0:2}") SCORES=("${SCORES[@]:0:2}"); fi
 
-# grid SET STREAM: every configuration on STREAM (val or test) -> OUT/SET-grid.tsv,
-# kept when its key (the grid and the cache keys of the feature streams it scores)
-# is unchanged: a rerun rescores nothing
+# grid SET STREAM: every configuration on STREAM (val or test) -> OUT/SET-grid.tsv
 grid() {
-    local set=$1 in=$2 s name opts l r tag key
+    local set=$1 in=$2 s name opts key
     for s in "${STRATS[@]}"; do
         name=${s%%|*} opts=${s#*|}
         cached "$OUT/$set-$name.feat.msgpack" \
@@ -197,22 +195,32 @@ grid() {
     done
     key=$({ printf '%s\n' "${STRATS[@]}" "${LAYERS[@]}" "${SCORES[@]}" "$(tile_merge)"
             for s in "${STRATS[@]}"; do cat "$OUT/$set-${s%%|*}.feat.msgpack.key"; done; } | sha256sum | cut -d' ' -f1)
-    if [ -f "$OUT/$set-grid.tsv" ] && [ "$(cat "$OUT/$set-grid.tsv.key" 2>/dev/null)" = "$key" ]; then
-        echo "cached: $set-grid.tsv" >&2; return 0
-    fi
-    echo "making: $set-grid.tsv" >&2
-    printf 'strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tcriterion\n' > "$OUT/$set-grid.tsv.tmp"
+    grid_tsv "$set" "$key" grid_rows
+}
+grid_rows() {   # grid's rows ($set from grid): every strategy x layer set x image score
+    local s name l r
     for s in "${STRATS[@]}"; do
         name=${s%%|*}
         for l in "${LAYERS[@]}"; do
             for r in "${SCORES[@]}"; do
                 eval "glad-score --preset glad --layers $l --image-score $r $OUT/$set-$name.feat.msgpack$(IMAGE_SCORE=$r tile_merge)" \
-                    | val_row "$name\t$l\t$r" >> "$OUT/$set-grid.tsv.tmp"
+                    | val_row "$name\t$l\t$r"
             done
         done
     done
-    mv "$OUT/$set-grid.tsv.tmp" "$OUT/$set-grid.tsv"
-    echo "$key" > "$OUT/$set-grid.tsv.key"
+}
+# grid_tsv SET KEY ROWS: OUT/SET-grid.tsv, the header then the val_row lines the
+# function ROWS prints; kept when KEY (the grid and the cache keys of the streams it
+# scores) is unchanged, so a rerun rescores nothing (grid and grid_bank)
+grid_tsv() {
+    local f=$OUT/$1-grid.tsv
+    if [ -f "$f" ] && [ "$(cat "$f.key" 2>/dev/null)" = "$2" ]; then
+        echo "cached: $1-grid.tsv" >&2; return 0
+    fi
+    echo "making: $1-grid.tsv" >&2
+    { printf 'strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tcriterion\n'; "$3"; } > "$f.tmp"
+    mv "$f.tmp" "$f"
+    echo "$2" > "$f.key"
 }
 # grid_bank SET STREAM (--no-recon): the images' own features, one bank search per
 # layer set (glad-score --bank-mode replace, kept as OUT/SET-none-L<layers>.scored),
@@ -222,25 +230,22 @@ rescore() {   # rescore FILE R: FILE's maps with image score R (the tiles merged
 }
 scored_file() { echo "$OUT/$1-none-L${2//,/_}.scored.msgpack"; }
 grid_bank() {
-    local set=$1 in=$2 l r key
+    local set=$1 in=$2 l key
     cached "$OUT/$set-none.feat.msgpack" "glad-features $(FEAT_LAYERS=$ALL_LAYERS feat_opts "") --input image $in"
     for l in "${LAYERS[@]}"; do
         cached "$(scored_file "$set" "$l")" "glad-score --preset glad --layers $l --bank $BANK_FILE --bank-mode replace $OUT/$set-none.feat.msgpack"
     done
     key=$({ printf '%s\n' "${LAYERS[@]}" "${SCORES[@]}" "$TILE"
             for l in "${LAYERS[@]}"; do cat "$(scored_file "$set" "$l").key"; done; } | sha256sum | cut -d' ' -f1)
-    if [ -f "$OUT/$set-grid.tsv" ] && [ "$(cat "$OUT/$set-grid.tsv.key" 2>/dev/null)" = "$key" ]; then
-        echo "cached: $set-grid.tsv" >&2; return 0
-    fi
-    echo "making: $set-grid.tsv" >&2
-    printf 'strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tcriterion\n' > "$OUT/$set-grid.tsv.tmp"
+    grid_tsv "$set" "$key" grid_bank_rows
+}
+grid_bank_rows() {   # grid_bank's rows ($set from grid_bank): every layer set x image score
+    local l r
     for l in "${LAYERS[@]}"; do
         for r in "${SCORES[@]}"; do
-            $(rescore "$(scored_file "$set" "$l")" "$r") | val_row "none\t$l\t$r" >> "$OUT/$set-grid.tsv.tmp"
+            $(rescore "$(scored_file "$set" "$l")" "$r") | val_row "none\t$l\t$r"
         done
     done
-    mv "$OUT/$set-grid.tsv.tmp" "$OUT/$set-grid.tsv"
-    echo "$key" > "$OUT/$set-grid.tsv.key"
 }
 if [ "$NO_RECON" = 1 ]; then
     # the bank of every candidate layer (glad-score --layers picks); no model
