@@ -15,7 +15,7 @@
 #   recipes/mtd-tune.sh --data MTD_TRAIN_ROOT [--out DIR] [--candidates "size:64 size:128 tile:128:32 size:256@300"]
 #                       [--steps N] [--batch N] [--seed S] [--grid full|quick]
 #                       [--backbone auto|unet|mobilenetv2] [--split-file F]
-#                       [--bank [--bank-subsample F]] [--val-family F] [--no-recon]
+#                       [--bank [--bank-subsample F]] [--val-family F] [--no-recon] [--folds K]
 #
 #   --bank   also run tune.sh's bank stage (the chosen row against a memory bank
 #            of the training tiles' features in each --bank-mode, a random
@@ -24,6 +24,8 @@
 #   --no-recon   tune.sh --no-recon: the memory bank alone (MobileNetV2 features),
 #            no model trained, nothing reconstructed; the grid is the feature
 #            layers and image scores (--bank-subsample applies to its bank)
+#   --folds K   with --no-recon: tune.sh --folds K, every candidate validated on K
+#            hold-out shards in turn and compared by the criterion averaged over them
 #   --val-family   tune.sh's validation anomalies (default draem, the ATP
 #            training's own family; cutpaste, scar or cutpaste-mix: CutPaste's;
 #            crack, hole, stain or defect-mix: drawn faint defects; both unseen
@@ -39,7 +41,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 CANDS="size:64" SPLIT="$ROOT/datasets/mtd/split.txt" GRID=full BANK=() BANK_SUB=1 VFAM=draem
-DATA="" OUT="" STEPS=300 BATCH=8 SEED=1 BACKBONE=${BACKBONE:-auto} NO_RECON=()
+DATA="" OUT="" STEPS=300 BATCH=8 SEED=1 BACKBONE=${BACKBONE:-auto} NO_RECON=() FOLDS=()
 CMDLINE="recipes/mtd-tune.sh$(printf ' %q' "$@")"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -52,6 +54,7 @@ while [ $# -gt 0 ]; do
     --grid) GRID=$2; shift 2 ;;
     --bank) BANK=(--bank); shift ;;
     --no-recon) NO_RECON=(--no-recon); shift ;;
+    --folds) FOLDS=(--folds "$2"); shift 2 ;;
     --bank-subsample) BANK_SUB=$2; shift 2 ;;
     --val-family) VFAM=$2; shift 2 ;;
     --backbone) BACKBONE=$2; shift 2 ;;
@@ -98,7 +101,7 @@ for c in $CANDS; do
     # to stderr and $d.log. A rerun that recomputed nothing keeps the time of the run that did.
     { TIMEFORMAT='%R %U %S'; time bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" \
         --channels 1 --fg none $(cand_opts "$c") --steps "$(cand_steps "$c")" --batch "$BATCH" --seed "$SEED" \
-        --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" ${BANK[@]+"${BANK[@]}"} ${NO_RECON[@]+"${NO_RECON[@]}"} --bank-subsample "$BANK_SUB" --val-family "$VFAM" --out "$d" > /dev/null 2> >(tee "$d.log" >&3); } 3>&2 2> "$d.time.new"
+        --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" ${BANK[@]+"${BANK[@]}"} ${NO_RECON[@]+"${NO_RECON[@]}"} ${FOLDS[@]+"${FOLDS[@]}"} --bank-subsample "$BANK_SUB" --val-family "$VFAM" --out "$d" > /dev/null 2> >(tee "$d.log" >&3); } 3>&2 2> "$d.time.new"
     if [ -s "$d.time" ] && ! grep -q '^making' "$d.log"; then rm -f "$d.time.new"; else mv "$d.time.new" "$d.time"; fi
     read -r wall usr sys < <(tail -1 "$d.time")
     crit=$(jq -r '.criterion_value // -1' "$d/tune.json")

@@ -28,7 +28,8 @@
 # recipes/tune.sh holds out training normals of the split list and chooses on
 # them afresh (OUT/tune/; validation anomalies of CutPaste's family and drawn
 # defects, as the defaults' run; with MobileNetV2 features and no --bank-mode,
-# tune.sh --no-recon: the bank alone); the test tiles are never looked at.
+# tune.sh --no-recon --folds MTD_FOLDS: the bank alone, each row's criterion
+# averaged over that many hold-out shards); the test tiles are never looked at.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 # Chosen by recipes/mtd-tune.sh on mtd-train's synthetic validation (the
@@ -41,6 +42,8 @@ MTD_DENOISE=""
 MTD_LAYERS=9,12 MTD_IMAGE_SCORE=max MTD_BANK_MODE=replace MTD_BANK_SUBSAMPLE=1
 # the validation anomalies those were chosen on (tune.sh --val-family), used by --tune too
 MTD_VAL_FAMILY=cutpaste-mix,defect-mix
+# the hold-out shards the bank-alone choice is averaged over (tune.sh --folds), used by --tune too
+MTD_FOLDS=4
 # When a model is trained after all (the unet backbone, or --bank-mode none, union
 # or add): the sixth run's line (tuning.md), the last run that tuned the
 # reconstruction -- its size unless --size or --tile is given, its denoising, and
@@ -89,7 +92,7 @@ fi
 ENC="glad-encode --format mtd $DATA --split-file $SPLIT $(size_opt) --channels 1"
 MODEL=$OUT/model THR=""
 if [ "$TUNE" = 1 ]; then
-    if [ "$BANK_ONLY" = 1 ]; then TUNE_MODE=(--no-recon); else TUNE_MODE=(--bank); fi
+    if [ "$BANK_ONLY" = 1 ]; then TUNE_MODE=(--no-recon --folds "$MTD_FOLDS"); else TUNE_MODE=(--bank); fi
     tune_class "$OUT/tune" --split-file "$SPLIT" --fg none "${TUNE_MODE[@]}" --bank-subsample "$MTD_BANK_SUBSAMPLE" --val-family "$MTD_VAL_FAMILY"
     MODEL=$TUNE_MODEL DEN=$TUNE_DENOISE
     [ "$TILE" != 0 ] || THR=" --threshold-file $TUNE_THRESHOLDS"   # tiles: glad-auroc -t decides below

@@ -16,6 +16,7 @@
 #                   [--holdout FRAC] [--min-holdout N] [--split-file F] [--fg M]
 #                   [--grid full|quick] [--peek] [--bank] [--bank-mode M]
 #                   [--bank-subsample F] [--val-family F] [--no-recon]
+#                   [--folds K] [--fold J]
 #
 #   --feat-layers, --image-score   fix that knob (it is then not tuned)
 #   --tile N --overlap P           train on N x N tiles, score at the native size
@@ -55,6 +56,18 @@
 #                      --size native the images keep their own size and aspect
 #                      ratio, features too (no squashing into squares); --size
 #                      native:F scales them by F first (glad-encode --scale)
+#   --folds K          K-fold validation (--no-recon only): the hold-out shards
+#                      0..K-1 of the N above each held out in turn (fold J: shard
+#                      J/N is the validation, the other N-1 shards the bank), the
+#                      whole grid scored on every fold and each row's criterion
+#                      averaged over the folds (val-cv-grid.tsv; the per-fold
+#                      criteria too): the choice then rests on K times as many
+#                      validation images, not on one shard's luck. Fold 0 is OUT
+#                      itself (the single-fold run), fold J OUT/fold-J; the
+#                      thresholds are calibrated on every fold's chosen run. K <= N;
+#                      default 1 (one fold, shard 0). A model per fold (K trainings)
+#                      is not offered: without --no-recon K must be 1
+#   --fold J           hold out shard J instead of 0 (what --folds runs per fold)
 #   --peek             ALSO score the whole grid on the test split (peek.md) to
 #                      report how the validation choice compares with the best
 #                      choice by test metrics; nothing is chosen from it
@@ -69,7 +82,12 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 HOLDOUT=0.15 MIN_HOLD=4 SPLIT_FILE="" FG=auto PEEK=0 VFAM=draem NO_RECON=0
-KNOBS=1 args=() BANK_STAGE=0
+KNOBS=1 args=() BANK_STAGE=0 FOLDS=1 FOLD=0
+# a fold's own run (--folds) gets these arguments without --out / --folds / --fold
+CHILD=() a=("$@")
+for ((i = 0; i < ${#a[@]}; i++)); do
+    case "${a[i]}" in --out|--folds|--fold) i=$((i + 1)) ;; *) CHILD+=("${a[i]}") ;; esac
+done
 while [ $# -gt 0 ]; do
     case "$1" in
     --holdout) HOLDOUT=$2; shift 2 ;;
@@ -81,6 +99,8 @@ while [ $# -gt 0 ]; do
     --peek) PEEK=1; shift ;;
     --bank) BANK_STAGE=1; shift ;;
     --no-recon) NO_RECON=1; shift ;;
+    --folds) FOLDS=$2; shift 2 ;;
+    --fold) FOLD=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
     *) args+=("$1"); shift ;;
     esac
@@ -93,6 +113,10 @@ GRID=$TUNE_GRID
 FIX_LAYERS=$FEAT_LAYERS FEAT_LAYERS=""
 case "$GRID" in full|quick) ;; *) echo "tune.sh: --grid must be full or quick" >&2; exit 2 ;; esac
 awk -v f="$HOLDOUT" 'BEGIN { exit !(f > 0 && f < 1) }' || { echo "tune.sh: --holdout must be in (0,1)" >&2; exit 2; }
+[[ "$FOLDS" =~ ^[1-9][0-9]*$ ]] || { echo "tune.sh: --folds must be a positive integer" >&2; exit 2; }
+[[ "$FOLD" =~ ^[0-9]+$ ]] || { echo "tune.sh: --fold must be a shard number (0, 1, ...)" >&2; exit 2; }
+[ "$FOLDS" = 1 ] || [ "$NO_RECON" = 1 ] || { echo "tune.sh: --folds K > 1 needs --no-recon (a model per fold, K trainings, is not offered)" >&2; exit 2; }
+[ "$FOLDS" = 1 ] || [ "$FOLD" = 0 ] || { echo "tune.sh: --fold J is one fold's run; --folds K runs the folds 0..K-1 itself" >&2; exit 2; }
 if [ "$NO_RECON" = 1 ]; then
     [ "$FEAT_BACKBONE" = mobilenetv2 ] || { echo "tune.sh: --no-recon scores against a memory bank of pretrained features: it needs MobileNetV2's (\$GLAD_WEIGHTS; the unet backbone's features are a trained model's)" >&2; exit 2; }
     case "$BANK_MODE" in ""|replace) ;; *) echo "tune.sh: --no-recon scores with the bank alone (--bank-mode replace), not $BANK_MODE" >&2; exit 2 ;; esac
@@ -128,30 +152,33 @@ else
 fi
 VSEED=$((SEED + 1000))   # the validation anomalies' seed (not the training synthesis')
 
-# --- hold-out: shard 0 of N of the seeded shuffle; N from the fraction, lowered
-# until the hold-out has at least MIN_HOLD images
+# --- hold-out: shard J (--fold, default 0) of N of the seeded shuffle; N from the
+# fraction, lowered until the hold-out has at least MIN_HOLD images
 cached "$OUT/all-train.msgpack" "$ENC --split train"
 n=$(glad-info -s "$OUT/all-train.msgpack" | awk '/^# [0-9]+ records/ { print $2 }')
 [ "$MIN_HOLD" -ge 2 ] || { echo "tune.sh: --min-holdout must be at least 2" >&2; exit 2; }
 [ "${n:-0}" -ge 4 ] || { echo "tune.sh: $NAME has ${n:-0} training images: too few to hold some out" >&2; exit 1; }
 N=$(awk -v f="$HOLDOUT" 'BEGIN { n = int(1 / f + 0.5); print (n < 2 ? 2 : n) }')
 while [ "$N" -gt 2 ] && [ $(( (n + N - 1) / N )) -lt "$MIN_HOLD" ]; do N=$((N - 1)); done
-NHOLD=$(( (n + N - 1) / N ))
-echo "tune.sh: [$NAME] $n training normals: $NHOLD held out (shard 0/$N, seed $SEED), $((n - NHOLD)) for training" >&2
+[ "$FOLD" -lt "$N" ] || { echo "tune.sh: --fold $FOLD: the hold-out has shards 0..$((N - 1)) (--holdout $HOLDOUT, $n images)" >&2; exit 2; }
+[ "$FOLDS" -le "$N" ] || { echo "tune.sh: --folds $FOLDS: the hold-out has $N shards (--holdout $HOLDOUT, $n images)" >&2; exit 2; }
+# shard J's size: images i of the shuffle with i % N == J
+NHOLD=$(( (n - FOLD + N - 1) / N ))
+echo "tune.sh: [$NAME] $n training normals: $NHOLD held out (shard $FOLD/$N, seed $SEED), $((n - NHOLD)) for training" >&2
 rest=""
-for k in $(seq 1 $((N - 1))); do rest+="$ENC --split train --seed $SEED --shard $k/$N; "; done
+for k in $(seq 0 $((N - 1))); do [ "$k" = "$FOLD" ] || rest+="$ENC --split train --seed $SEED --shard $k/$N; "; done
 # the training stream (GLAD: with glad-synth's anomalies for ATP) or, with --no-recon,
 # the clean normals the memory bank is made of
 if [ "$NO_RECON" = 0 ]; then cached "$OUT/train.msgpack" "{ $rest}$(tile_split) | glad-synth --seed $SEED --fg $FG"
 else cached "$OUT/bank-train.msgpack" "{ $rest}$(tile_split)"; fi
-# validation: the held-out shard 0/N is shards 0/2N (kept normal) and N/2N (each
-# image given a glad-synth anomaly): disjoint images, both classes present.
+# validation: the held-out shard J/N is shards J/2N (kept normal) and (N+J)/2N
+# (each image given a glad-synth anomaly): disjoint images, both classes present.
 # With --tile the anomaly is put on the whole image, then it is split.
-# With F families, the anomalous shard N/2N is the shards N + 2Nj of 2NF (j < F),
-# family j on shard j (one family: N/2N itself, as before).
-F=${#VFAMS[@]} vcmd="$ENC --split train --seed $SEED --shard 0/$((2 * N))$(tile_split)"
+# With F families, the anomalous shard (N+J)/2N is the shards N + J + 2Nj of 2NF
+# (j < F), family j on shard j (one family: (N+J)/2N itself, as before).
+F=${#VFAMS[@]} vcmd="$ENC --split train --seed $SEED --shard $FOLD/$((2 * N))$(tile_split)"
 for j in $(seq 0 $((F - 1))); do
-    vcmd+="; $ENC --split train --seed $SEED --shard $((N + 2 * N * j))/$((2 * N * F)) | glad-synth --as-test --p 1 --seed $VSEED --fg $FG${VOPTS[$j]}$(tile_split)"
+    vcmd+="; $ENC --split train --seed $SEED --shard $((N + FOLD + 2 * N * j))/$((2 * N * F)) | glad-synth --as-test --p 1 --seed $VSEED --fg $FG${VOPTS[$j]}$(tile_split)"
 done
 cached "$OUT/val.msgpack" "$vcmd"
 [ "$NO_RECON" = 1 ] || cached "$OUT/model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
@@ -255,10 +282,49 @@ if [ "$NO_RECON" = 1 ]; then
 else
     grid val "$OUT/val.msgpack"
 fi
+# a fold's run for --folds stops at its grid (the parent chooses)
+[ "${GLAD_TUNE_FOLD_GRID_ONLY:-0}" = 0 ] || exit 0
+# --folds K: folds 1..K-1 in OUT/fold-J (each its own hold-out, bank and grid; the
+# same arguments otherwise), then every row's metrics and criterion averaged over
+# the folds -> OUT/val-cv-grid.tsv, the column before the criterion the per-fold
+# criteria; the choice is made on that
+GRID_TSV=$OUT/val-grid.tsv FOLD_GRIDS=("$OUT/val-grid.tsv")
+if [ "$FOLDS" -gt 1 ]; then
+    for j in $(seq 1 $((FOLDS - 1))); do
+        echo "tune.sh: [$NAME] fold $j of 0..$((FOLDS - 1)) -> $OUT/fold-$j" >&2
+        GLAD_TUNE_FOLD_GRID_ONLY=1 bash "$0" "${CHILD[@]}" --fold "$j" --out "$OUT/fold-$j" >&2
+        FOLD_GRIDS+=("$OUT/fold-$j/val-grid.tsv")
+    done
+    GRID_TSV=$OUT/val-cv-grid.tsv
+    # rows in fold 0's order; a metric undefined on a fold (null) is averaged over the
+    # folds that define it, a criterion of -1 (none defined) likewise
+    awk -F'\t' -v k="$FOLDS" '
+        FNR == 1 { f++; next }
+        { key = $1 FS $2 FS $3
+          if (f == 1) order[++nr] = key
+          else if (!(key in seen)) { print "tune.sh: fold grids differ: " key > "/dev/stderr"; bad = 1; exit 1 }
+          seen[key]++
+          for (c = 4; c <= 6; c++) if ($c != "null" && $c != "") { sum[key, c] += $c; cnt[key, c]++ }
+          if ($7 + 0 >= 0) { sum[key, 7] += $7; cnt[key, 7]++ }
+          per[key] = per[key] (f > 1 ? "," : "") sprintf("%.4f", $7) }
+        END {
+          if (bad) exit 1
+          if (f != k) { print "tune.sh: " f " fold grids, not " k > "/dev/stderr"; exit 1 }
+          for (r = 1; r <= nr; r++) if (seen[order[r]] != k) { print "tune.sh: fold grids differ: " order[r] > "/dev/stderr"; exit 1 }
+          print "strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion"
+          for (r = 1; r <= nr; r++) {
+              key = order[r]; line = key
+              for (c = 4; c <= 6; c++) line = line "\t" (cnt[key, c] ? sprintf("%.6f", sum[key, c] / cnt[key, c]) : "null")
+              printf "%s\t%s\t%.6f\n", line, per[key], cnt[key, 7] ? sum[key, 7] / cnt[key, 7] : -1 } }' \
+        "${FOLD_GRIDS[@]}" > "$GRID_TSV.tmp"
+    mv "$GRID_TSV.tmp" "$GRID_TSV"
+fi
 # the choice: the highest criterion; ties keep the earlier configuration
-best=$(best_row "$OUT/val-grid.tsv")
+best=$(best_row "$GRID_TSV")
 [ -n "$best" ] || { echo "tune.sh: no configuration has validation metrics" >&2; exit 1; }
-IFS=$'\t' read -r C_STRAT C_LAYERS C_SCORE C_I C_P C_PRO C_CRIT <<< "$best"
+C_FOLDS=""
+if [ "$FOLDS" -gt 1 ]; then IFS=$'\t' read -r C_STRAT C_LAYERS C_SCORE C_I C_P C_PRO C_FOLDS C_CRIT <<< "$best"
+else IFS=$'\t' read -r C_STRAT C_LAYERS C_SCORE C_I C_P C_PRO C_CRIT <<< "$best"; fi
 for s in "${STRATS[@]}"; do [ "${s%%|*}" = "$C_STRAT" ] && C_DEN=${s#*|}; done
 # --- stage 2 (--bank or a fixed --bank-mode): the chosen row scored against a
 # memory bank of the training images' features in each bank mode; "none" (the
@@ -296,7 +362,13 @@ BANK_SCORE=""
 [ "$C_BANK" = none ] || BANK_SCORE=" --bank $OUT/bank.safetensors --bank-mode $C_BANK"
 if [ "$NO_RECON" = 1 ]; then cached "$OUT/val-chosen.scored.msgpack" "$(rescore "$(scored_file val "$C_LAYERS")" "$C_SCORE")"
 else cached "$OUT/val-chosen.scored.msgpack" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE$BANK_SCORE $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)"; fi
-cached "$OUT/thresholds.json" "glad-auroc --calibrate @OUT $OUT/val-chosen.scored.msgpack 2> >(grep -v \"have split 'train'\" >&2)"
+# --folds: the thresholds from every fold's validation images (the chosen row)
+VAL_CHOSEN=("$OUT/val-chosen.scored.msgpack")
+for j in $(seq 1 $((FOLDS - 1))); do
+    cached "$OUT/fold-$j/val-cv-chosen.scored.msgpack" "$(rescore "$OUT/fold-$j/val-none-L${C_LAYERS//,/_}.scored.msgpack" "$C_SCORE")"
+    VAL_CHOSEN+=("$OUT/fold-$j/val-cv-chosen.scored.msgpack")
+done
+cached "$OUT/thresholds.json" "glad-auroc --calibrate @OUT ${VAL_CHOSEN[*]} 2> >(grep -v \"have split 'train'\" >&2)"
 pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
 # what the grid's scores were made with (--no-recon: no model, the bank alone)
 if [ "$NO_RECON" = 1 ]; then
@@ -306,15 +378,24 @@ else
     MADE="model trained on the other $((n - NHOLD)) normals, $STEPS steps, preset $PRESET, features $FEAT_BACKBONE"
     C_DESC="$C_STRAT (\`$C_DEN\`)"
 fi
-HOW="validation: $NHOLD held-out training normals (shard 0/$N, seed $SEED), half of them with $VDESC (seed $VSEED)$([ "$NO_RECON" = 0 ] || echo "; no reconstruction, the memory bank alone"); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE, bank $C_BANK: I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
+# the validation, said once: one shard, or K folds
+if [ "$FOLDS" -gt 1 ]; then
+    VWHO="$FOLDS folds (shards 0..$((FOLDS - 1)) of $N held out in turn, about $NHOLD training normals each, seed $SEED; the metrics averaged over the folds)"
+    VSHORT="$FOLDS folds of about $NHOLD held-out training normals"
+else
+    VWHO="$NHOLD held-out training normals (shard $FOLD/$N, seed $SEED)"
+    VSHORT="$NHOLD held-out training normals"
+fi
+HOW="validation: $VWHO, half of them with $VDESC (seed $VSEED)$([ "$NO_RECON" = 0 ] || echo "; no reconstruction, the memory bank alone"); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE, bank $C_BANK: I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
 VERSION=$(glad-score --version | awk '{ print $NF; exit }')
 {
     echo "# tune.sh: $NAME"
     echo
-    echo "Chosen on synthetic validation only ($NHOLD held-out training normals, half of them given"
+    echo "Chosen on synthetic validation only ($VSHORT, half of them given"
     echo "$VDESC; $MADE)."
     echo "Criterion: the mean of validation I-AUROC, P-AUROC and AUPRO;"
-    echo "ties keep the earlier row. Threshold: glad-auroc --calibrate (target FPR 1 %) on the chosen run."
+    echo "ties keep the earlier row. Threshold: glad-auroc --calibrate (target FPR 1 %) on the chosen run$([ "$FOLDS" = 1 ] || echo " of every fold")."
+    [ "$FOLDS" = 1 ] || echo "Folds: $VWHO; per-fold criteria of the chosen row: $C_FOLDS."
     echo
     echo "| choice | value |"
     echo "|---|---|"
@@ -324,11 +405,14 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
     echo "| memory bank (glad-score --bank-mode) | $C_BANK$([ "$C_BANK" = none ] || echo " (subsample ${BANK_SUBSAMPLE:-1})") |"
     echo "| validation I-AUROC / P-AUROC / AUPRO | $(pct "$C_I") / $(pct "$C_P") / $(pct "$C_PRO") |"
     echo
-    echo "| strategy | layers | image score | val I-AUROC | val P-AUROC | val AUPRO |"
-    echo "|---|---|---|---:|---:|---:|"
-    awk -F'\t' 'NR > 1 {
-        printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, p($4), p($5), p($6) }
-        function p(x) { return (x == "" || x == "null") ? "n/a" : sprintf("%.1f", 100 * x) }' "$OUT/val-grid.tsv"
+    # --folds: the fold means, then each fold's criterion
+    echo "| strategy | layers | image score | val I-AUROC | val P-AUROC | val AUPRO |$([ "$FOLDS" = 1 ] || echo " criterion per fold |")"
+    echo "|---|---|---|---:|---:|---:|$([ "$FOLDS" = 1 ] || echo "---|")"
+    awk -F'\t' -v k="$FOLDS" 'NR > 1 {
+        printf "| %s | %s | %s | %s | %s | %s |", $1, $2, $3, p($4), p($5), p($6)
+        if (k > 1) { n = split($7, c, ","); s = ""; for (i = 1; i <= n; i++) s = s (i > 1 ? " / " : "") p(c[i]); printf " %s |", s }
+        printf "\n" }
+        function p(x) { return (x == "" || x == "null" || x + 0 < 0) ? "n/a" : sprintf("%.1f", 100 * x) }' "$GRID_TSV"
     if [ -f "$OUT/val-bank.tsv" ] && [ "$C_CRIT_ALL" != "$C_CRIT" -o "$BANK_STAGE" = 1 -o -n "$BANK_MODE" ]; then
         echo
         echo "Stage 2, the chosen row against a memory bank of the training images' features:"
@@ -345,11 +429,16 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     --arg backbone "$FEAT_BACKBONE" --arg preset "$PRESET" --argjson steps "$STEPS" --arg how "$HOW" \
     --slurpfile thr "$OUT/thresholds.json" --arg bank "$C_BANK" --arg banksub "${BANK_SUBSAMPLE:-1}" --argjson crit "$C_CRIT_ALL" \
     --argjson norecon "$([ "$NO_RECON" = 1 ] && echo true || echo false)" --argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" --arg nscale "$NATIVE_SCALE" \
-    --rawfile grid "$OUT/val-grid.tsv" '{
+    --argjson fold "$FOLD" --argjson folds "$FOLDS" --arg foldcrit "$C_FOLDS" \
+    --rawfile grid "$GRID_TSV" '{
       name: $name, how: $how,
-      criterion: "mean of validation I-AUROC, P-AUROC, AUPRO (defined ones); ties keep the earlier configuration",
-      validation: { train_normals: $n, held_out: $nhold, holdout_rule: ("shard 0/" + ($shards|tostring) + " of the seed-\($seed) shuffle"),
-                    anomalies: ("shard \($shards)/\(2 * $shards) of the hold-out with \($vdesc) (seed \($vseed)), shard 0/\(2 * $shards) kept normal") },
+      criterion: ("mean of validation I-AUROC, P-AUROC, AUPRO (defined ones)" + (if $folds > 1 then ", averaged over \($folds) folds" else "" end) + "; ties keep the earlier configuration"),
+      validation: { train_normals: $n, held_out: $nhold, holdout_rule: (if $folds > 1 then "shards 0..\($folds - 1)/\($shards) of the seed-\($seed) shuffle, each held out in turn (fold 0: this directory, fold J: fold-J/)"
+                                   else "shard \($fold)/" + ($shards|tostring) + " of the seed-\($seed) shuffle" end),
+                    anomalies: (if $folds > 1 then "in fold J, shard \($shards)+J/\(2 * $shards) of the hold-out with \($vdesc) (seed \($vseed)), shard J/\(2 * $shards) kept normal"
+                                else "shard \($shards + $fold)/\(2 * $shards) of the hold-out with \($vdesc) (seed \($vseed)), shard \($fold)/\(2 * $shards) kept normal" end),
+                    folds: $folds,
+                    fold_criteria: (if $folds > 1 then ($foldcrit | split(",") | map(tonumber)) else null end) },
       model: (if $norecon then null else { preset: $preset, steps: $steps, loss: "atp", trained_on: ($n - $nhold) } end),
       no_recon: $norecon, native_size: $native, native_scale: (if $nscale == "" then null else ($nscale | tonumber) end),
       features: $backbone,

@@ -233,6 +233,39 @@ if have_shared; then
     status 2 "tune --size native without --no-recon or --tile" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size native --out "$T/x"
     status 2 "tune --no-recon with the unet backbone" bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --backbone unet --no-recon --out "$T/x"
     status 2 "tune --no-recon with --bank-mode union" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --no-recon --bank-mode union --out "$T/x"
+    # --folds K: every fold its own hold-out (shard J) and bank, the criterion averaged
+    GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size 32 \
+        --no-recon --grid quick --val-family cutpaste-mix,defect-mix --folds 3 --out "$T/tcv" > "$T/tcv.md" 2> "$T/tcv.err"
+    ids() { glad-info "$1" | awk -F'\t' '!/^#/ { print $1 }' | sort; }
+    export -f ids
+    check "tune --folds 3: each row's criterion and metrics are the mean over the three folds' grids" sh -c "d='$T/tcv'
+        test -s \$d/val-cv-grid.tsv && test -s \$d/fold-1/val-grid.tsv && test -s \$d/fold-2/val-grid.tsv && test ! -e \$d/fold-0 &&
+        awk -F'\t' 'FNR == 1 { f++; next } f < 4 { k = \$1 FS \$2 FS \$3; for (c = 4; c <= 7; c++) s[k, c] += \$c; n[k]++; pc[k] = pc[k] (f > 1 ? \",\" : \"\") sprintf(\"%.4f\", \$7); next }
+            { k = \$1 FS \$2 FS \$3; rows++; if (n[k] != 3 || \$7 != pc[k]) bad++
+              for (c = 4; c <= 6; c++) if ((\$c - s[k, c] / 3) ^ 2 > 1e-12) bad++
+              if ((\$8 - s[k, 7] / 3) ^ 2 > 1e-12) bad++ }
+            END { exit !(rows > 1 && !bad) }' \$d/val-grid.tsv \$d/fold-1/val-grid.tsv \$d/fold-2/val-grid.tsv \$d/val-cv-grid.tsv"
+    check "tune --folds 3: fold J validates on other images than fold 0, and its bank holds fold 0's hold-out, not its own" bash -c "d='$T/tcv'
+        test -z \"\$(comm -12 <(ids \$d/val.msgpack) <(ids \$d/fold-1/val.msgpack))\" &&
+        test -z \"\$(comm -12 <(ids \$d/fold-2/val.msgpack) <(ids \$d/fold-2/bank-train.msgpack))\" &&
+        test -n \"\$(comm -12 <(ids \$d/val.msgpack) <(ids \$d/fold-2/bank-train.msgpack))\" &&
+        glad-info -s \$d/fold-2/val.msgpack | grep -q -- '--shard 2/14'"
+    check "tune --folds 3: the choice is the best averaged row; tune.json/tune.md say so; thresholds from every fold's images" bash -c "d='$T/tcv'
+        best=\$(awk -F'\t' 'NR > 1 && (b == \"\" || \$8 + 0 > b + 0) { b = \$8; l = \$2 \" \" \$3 } END { print l }' \$d/val-cv-grid.tsv) &&
+        test \"\$(jq -r '.choice.layers + \" \" + .choice.image_score' \$d/tune.json)\" = \"\$best\" &&
+        jq -e '.validation.folds == 3 and (.validation.fold_criteria | length) == 3 and (.criterion | test(\"averaged over 3 folds\"))' \$d/tune.json > /dev/null &&
+        grep -q '^Folds: 3 folds' \$d/tune.md && grep -q 'criterion per fold |\$' \$d/tune.md &&
+        nn=0; for f in \$d/val.msgpack \$d/fold-1/val.msgpack \$d/fold-2/val.msgpack; do nn=\$((nn + \$(glad-info \$f | grep -c 'label=0'))); done;
+        test \"\$(jq .counts.normal \$d/thresholds.json)\" = \$nn"
+    GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size 32 \
+        --no-recon --grid quick --val-family cutpaste-mix,defect-mix --fold 2 --out "$T/tf2" > /dev/null 2>&1
+    check "tune --fold 2 alone: the same grid as --folds' fold 2" sh -c "cmp -s '$T/tf2/val-grid.tsv' '$T/tcv/fold-2/val-grid.tsv' &&
+        jq -e '.validation.holdout_rule | startswith(\"shard 2/7 \")' '$T/tf2/tune.json' > /dev/null"
+    status 2 "tune --folds 2 without --no-recon" bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --folds 2 --out "$T/x"
+    status 2 "tune --folds 0" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --folds 0 --out "$T/x"
+    status 2 "tune --folds more than the hold-out's shards" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --folds 8 --out "$T/x"
+    status 2 "tune --fold 1 with --folds 2" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --folds 2 --fold 1 --out "$T/x"
+    status 2 "tune --fold 7 (shards 0..6)" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --fold 7 --out "$T/x"
     # mtd-tune.sh --no-recon: a squashed and a native candidate
     GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:32 native native:0.5" --no-recon --grid quick \
         --val-family cutpaste-mix,defect-mix --out "$T/mtdnr" > "$T/mtdnr.md" 2>/dev/null
@@ -267,8 +300,9 @@ if have_shared; then
         grep -q 'glad-score .*--image-score topk-mean:250 .*--bank-mode union' '$T/mtd-u.hist'"
     status 2 "mtd.sh --size native with a model (--bank-mode union)" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size native --bank-mode union --out "$T/x"
     GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --tune --tune-grid quick --out "$T/mtd-nt" > "$T/mtd-nt.md" 2>/dev/null
+    mf=$(sed -n 's/^MTD_FOLDS=\([0-9]*\)$/\1/p' "$R/mtd.sh")   # the folds mtd.sh --tune validates on
     check "mtd.sh --tune with MobileNetV2 features: tune.sh --no-recon, no model, the bank alone" sh -c "
-        jq -e '.no_recon == true' '$T/mtd-nt/tune/tune.json' >/dev/null && test ! -e '$T/mtd-nt/tune/model' &&
+        test -n '$mf' && jq -e '.no_recon == true and .validation.folds == ${mf:-0}' '$T/mtd-nt/tune/tune.json' >/dev/null && test ! -e '$T/mtd-nt/tune/model' &&
         grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) | [0-9.]*' '$T/mtd-nt.md' && grep -q '^| MTD | none | ' '$T/mtd-nt.md'"
     status 2 "mtd-tune: a malformed candidate" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "square:64" --out "$T/x"
     status 2 "mtd-tune: a candidate's steps not a number" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16@x" --out "$T/x"
