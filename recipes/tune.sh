@@ -255,7 +255,8 @@ grid_tsv() {
 rescore() {   # rescore FILE R: FILE's maps with image score R (the tiles merged)
     if [ "$TILE" = 0 ]; then echo "glad-score --rescore --image-score $2 $1"; else echo "glad-tile --merge --image-score $2 $1"; fi
 }
-scored_file() { echo "$OUT/$1-none-L${2//,/_}.scored.msgpack"; }
+scored_file() { echo "${3:-$OUT}/$1-none-L${2//,/_}.scored.msgpack"; }   # SET LAYERS [DIR]
+fold_dir() { echo "$OUT/fold-$1"; }   # fold J's directory (--folds; fold 0 is OUT)
 grid_bank() {
     local set=$1 in=$2 l key
     cached "$OUT/$set-none.feat.msgpack" "glad-features $(FEAT_LAYERS=$ALL_LAYERS feat_opts "") --input image $in"
@@ -291,9 +292,9 @@ fi
 GRID_TSV=$OUT/val-grid.tsv FOLD_GRIDS=("$OUT/val-grid.tsv")
 if [ "$FOLDS" -gt 1 ]; then
     for j in $(seq 1 $((FOLDS - 1))); do
-        echo "tune.sh: [$NAME] fold $j of 0..$((FOLDS - 1)) -> $OUT/fold-$j" >&2
-        GLAD_TUNE_FOLD_GRID_ONLY=1 bash "$0" "${CHILD[@]}" --fold "$j" --out "$OUT/fold-$j" >&2
-        FOLD_GRIDS+=("$OUT/fold-$j/val-grid.tsv")
+        echo "tune.sh: [$NAME] fold $j of 0..$((FOLDS - 1)) -> $(fold_dir "$j")" >&2
+        GLAD_TUNE_FOLD_GRID_ONLY=1 bash "$0" "${CHILD[@]}" --fold "$j" --out "$(fold_dir "$j")" >&2
+        FOLD_GRIDS+=("$(fold_dir "$j")/val-grid.tsv")
     done
     GRID_TSV=$OUT/val-cv-grid.tsv
     # rows in fold 0's order; a metric undefined on a fold (null) is averaged over the
@@ -365,8 +366,8 @@ else cached "$OUT/val-chosen.scored.msgpack" "glad-score --preset glad --layers 
 # --folds: the thresholds from every fold's validation images (the chosen row)
 VAL_CHOSEN=("$OUT/val-chosen.scored.msgpack")
 for j in $(seq 1 $((FOLDS - 1))); do
-    cached "$OUT/fold-$j/val-cv-chosen.scored.msgpack" "$(rescore "$OUT/fold-$j/val-none-L${C_LAYERS//,/_}.scored.msgpack" "$C_SCORE")"
-    VAL_CHOSEN+=("$OUT/fold-$j/val-cv-chosen.scored.msgpack")
+    cached "$(fold_dir "$j")/val-cv-chosen.scored.msgpack" "$(rescore "$(scored_file val "$C_LAYERS" "$(fold_dir "$j")")" "$C_SCORE")"
+    VAL_CHOSEN+=("$(fold_dir "$j")/val-cv-chosen.scored.msgpack")
 done
 cached "$OUT/thresholds.json" "glad-auroc --calibrate @OUT ${VAL_CHOSEN[*]} 2> >(grep -v \"have split 'train'\" >&2)"
 pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
