@@ -31,6 +31,9 @@ static const char usage[] =
     "      --crop N           centre crop map and mask to NxN (DDAD/MDPS: 224)\n"
     "      --size N           map resolution (default: the image's)\n"
     "      --image-score R    max | topk-mean:K | softmax-topk:K\n"
+    "      --map-norm M       none (default) | quantile:Q: subtract each map's own\n"
+    "                         Q-quantile (nearest rank, Q in [0,1]; 0.5 the median)\n"
+    "                         before the image score; amap is the normalised map\n"
     "      --bank FILE        a memory bank of normal features (glad-bank): its layers'\n"
     "                         feat.image.L are compared with the bank's nearest vector\n"
     "                         (1 - cosine), combined with the reconstruction's by --bank-mode\n"
@@ -39,7 +42,8 @@ static const char usage[] =
     "                         reconstruction's distance; default) | add (their sum)\n"
     "      --keep-parts       also store amap_pixel and amap_feat\n"
     "      --rescore          records already scored: recompute only 'score' from their\n"
-    "                         'amap' with --image-score (and --threshold-file's fields);\n"
+    "                         'amap' with --image-score (and --map-norm, which rewrites\n"
+    "                         amap; and --threshold-file's fields);\n"
     "                         nothing else is read (an image-score ablation without\n"
     "                         recomputing the maps)\n"
     "      --threshold-file F add 'decision' (0/1: score > the image threshold) and,\n"
@@ -68,7 +72,7 @@ typedef struct {
     int nlayers;
 } opts;
 
-enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD, O_THR, O_BANK, O_BANKMODE, O_RESCORE };
+enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD, O_THR, O_BANK, O_BANKMODE, O_RESCORE, O_NORM };
 
 /* "a,b,c" into its names; an empty list or name is a usage error */
 static int parse_layers(opts *o, const char *s)
@@ -95,6 +99,15 @@ static int parse_reducer(glad_score_opts *s, const char *arg)
     return rc;
 }
 
+/* none | quantile:Q */
+static int parse_norm(glad_score_opts *s, const char *arg)
+{
+    if (!strcmp(arg, "none")) { s->norm = GLAD_MAP_NORM_NONE; return 0; }
+    if (strncmp(arg, "quantile:", 9)) return cli_usage_error("--map-norm takes none or quantile:Q (Q from 0 to 1), not '%s'", arg);
+    s->norm = GLAD_MAP_NORM_QUANTILE;
+    return cli_parse_double("--map-norm quantile:Q", arg + 9, 0, 1, &s->norm_q);
+}
+
 /* One option other than the preset onto o. */
 static int apply_option(opts *o, int c, const char *arg)
 {
@@ -113,6 +126,7 @@ static int apply_option(opts *o, int c, const char *arg)
     case O_CROP: if (cli_parse_int("--crop", arg, 0, 32768, &lv)) return CLI_USAGE; s->crop = (int)lv; return 0;
     case O_SIZE: if (cli_parse_int("--size", arg, 0, 32768, &lv)) return CLI_USAGE; s->size = (int)lv; return 0;
     case O_RED: return parse_reducer(s, arg);
+    case O_NORM: return parse_norm(s, arg);
     case O_KEEP: o->keep = 1; return 0;
     case O_RESCORE: o->rescore = 1; return 0;
     case O_THR: o->thr_file = arg; return 0;
@@ -134,6 +148,7 @@ static int parse_args(opts *o, const char **out, int *zstd, int argc, char **arg
         {"size", required_argument, 0, O_SIZE}, {"image-score", required_argument, 0, O_RED}, {"keep-parts", no_argument, 0, O_KEEP},
         {"threshold-file", required_argument, 0, O_THR}, {"bank", required_argument, 0, O_BANK},
         {"bank-mode", required_argument, 0, O_BANKMODE}, {"rescore", no_argument, 0, O_RESCORE},
+        {"map-norm", required_argument, 0, O_NORM},
         {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int preset = GLAD_SCORE_PRESET_GLAD, c, n = 0, st = -1;
@@ -265,7 +280,9 @@ static int keep_parts(glad_record *r, const glad_score_map *m)
 }
 
 /* --rescore: score = the reducer of the record's amap, as glad_score_map_finish
- * computes it (the amap is the map it reduced, after fg mask and crop) */
+ * computes it (the amap is the map it reduced, after fg mask and crop); with
+ * --map-norm the amap is normalised first and stored (a second normalisation
+ * with the same Q changes nothing) */
 static int rescore_record(glad_record *r, const opts *o)
 {
     const char *id = glad_record_id(r);
@@ -278,6 +295,17 @@ static int rescore_record(glad_record *r, const opts *o)
     float *a = malloc(n * sizeof(float));
     if (!a) return cli_error("out of memory");
     if (glad_tensor_to_f32(ta, a)) { free(a); return cli_rec_error(id, "amap", "is not numeric"); }
+    if (o->s.norm != GLAD_MAP_NORM_NONE) {
+        glad_tensor t = {0};
+        int64_t shp[3];
+        memcpy(shp, ta->shape, sizeof shp);
+        if (glad_score_map_norm(a, n, &o->s) || glad_tensor_from_f32(&t, GLAD_DT_F32, 3, shp, a) || glad_record_set_tensor(r, "amap", &t)) {
+            glad_tensor_free(&t);
+            free(a);
+            return cli_error("out of memory");
+        }
+        glad_tensor_free(&t);
+    }
     double score = glad_score_reduce(a, n, o->s.reducer, (size_t)o->s.k);
     free(a);
     if (isnan(score) || glad_record_set_f64(r, "score", score)) return cli_error("out of memory");

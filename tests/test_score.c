@@ -1,6 +1,7 @@
 /* test_score.c - anomaly maps and image scores against the official-code
  * values of tests/fixtures/scoring.case.safetensors (1e-5), tiled vs direct
- * nearest-neighbour distance, and a 64x64 token grid. */
+ * nearest-neighbour distance, a 64x64 token grid, and the quantile baseline
+ * against a sorted copy. */
 #include <stdlib.h>
 #include "check.h"
 #include "io/image.h"
@@ -14,6 +15,53 @@ static double max_abs_diff(const float *a, const float *b, size_t n)
     double m = 0;
     for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
     return m;
+}
+
+static int cmp_f(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* glad_score_subtract_quantile: the subtracted value is the sorted copy's
+ * element floor(q (n-1)) on random maps (with many ties, and sorted and
+ * reversed ones), a second call changes nothing, bad q / n are refused */
+static void quantile_cases(void)
+{
+    unsigned seed = 12345;
+    const double qs[] = {0, 0.1, 0.25, 0.5, 0.9, 1};
+    int ok = 1, idem = 1;
+    for (int trial = 0; trial < 60; trial++) {
+        size_t n = 1 + (size_t)(trial * 37 % 500);
+        float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float)), *s = malloc(n * sizeof(float));
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            int kind = trial % 4;   /* 0 random, 1 few values (ties), 2 ascending, 3 descending */
+            a[i] = kind == 0 ? (float)((seed >> 8) % 100000) / 977.0f - 40 : kind == 1 ? (float)((seed >> 8) % 3)
+                 : kind == 2 ? (float)i * 0.5f : (float)(n - i) * 0.25f;
+        }
+        for (int qi = 0; qi < 6; qi++) {
+            memcpy(b, a, n * sizeof(float));
+            memcpy(s, a, n * sizeof(float));
+            qsort(s, n, sizeof(float), cmp_f);
+            float want = s[(size_t)floor(qs[qi] * (double)(n - 1))];
+            if (glad_score_subtract_quantile(b, n, qs[qi]) != 0) ok = 0;
+            for (size_t i = 0; i < n; i++) if (b[i] != a[i] - want) ok = 0;
+            memcpy(s, b, n * sizeof(float));
+            if (glad_score_subtract_quantile(b, n, qs[qi]) != 0) idem = 0;
+            if (memcmp(s, b, n * sizeof(float))) idem = 0;
+        }
+        free(a); free(b); free(s);
+    }
+    CHECK(ok);
+    CHECK(idem);
+    float v[3] = {3, 1, 2};
+    CHECK(glad_score_subtract_quantile(v, 3, 0.5) == 0 && v[0] == 1 && v[1] == -1 && v[2] == 0);
+    CHECK(glad_score_subtract_quantile(v, 3, -0.1) == GLAD_EINVAL);
+    CHECK(glad_score_subtract_quantile(v, 3, 1.5) == GLAD_EINVAL);
+    CHECK(glad_score_subtract_quantile(v, 3, NAN) == GLAD_EINVAL);
+    CHECK(glad_score_subtract_quantile(v, 0, 0.5) == GLAD_EINVAL);
+    CHECK(v[0] == 1 && v[1] == -1 && v[2] == 0);   /* refused calls leave the map */
 }
 
 static glad_tensor T(glad_st *st, const char *name)
@@ -146,6 +194,7 @@ int main(void)
     CHECK(glad_score_max(v, 5) == 5 && glad_score_topk_mean(v, 5, 2) == 4.5);
     double z = exp(1) + exp(5) + exp(3) + exp(4) + exp(2);
     CHECK_NEAR(glad_score_softmax_topk(v, 5, 2), (exp(5) + exp(4)) / z, 1e-12);
+    quantile_cases();
     glad_tensor_free(&img);
     glad_tensor_free(&rec);
     glad_json_free(sc);

@@ -2,7 +2,8 @@
  * (score/pipeline.h) on tests/fixtures/scoring.case.safetensors: the glad
  * and ddad presets and the MDPS reducer give the official-code image scores
  * (1e-5); the preset table and name tables agree; a map that overflows float
- * is GLAD_ENAN, not a score. */
+ * is GLAD_ENAN, not a score; --map-norm's quantile baseline is taken off the
+ * finished map (the map and the score shift by it). */
 #include <stdlib.h>
 #include "check.h"
 #include "core/json.h"
@@ -17,7 +18,7 @@ static glad_tensor T(glad_st *st, const char *name)
 }
 
 /* the record's map and score with o, all fixture layers */
-static double run(glad_st *st, const glad_score_opts *o, const char *cls, int *h, int *w)
+static double run_map(glad_st *st, const glad_score_opts *o, const char *cls, int *h, int *w, glad_tensor *keep)
 {
     glad_tensor img = T(st, "image"), rec = T(st, "recon"), am = {0};
     glad_score_map m;
@@ -35,11 +36,50 @@ static double run(glad_st *st, const glad_score_opts *o, const char *cls, int *h
     CHECK(glad_score_map_finish(&m, &am, &score) == 0);
     *h = (int)am.shape[1];
     *w = (int)am.shape[2];
+    if (keep) glad_tensor_move(keep, &am);
     glad_tensor_free(&am);
     glad_score_map_free(&m);
     glad_tensor_free(&img);
     glad_tensor_free(&rec);
     return score;
+}
+
+static double run(glad_st *st, const glad_score_opts *o, const char *cls, int *h, int *w)
+{
+    return run_map(st, o, cls, h, w, NULL);
+}
+
+static int cmp_f(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* the glad preset with --map-norm quantile:q against the plain run: the map
+ * less the plain map's rank-floor(q (n-1)) value, the score (top-250 mean)
+ * less the same value */
+static void map_norm_case(glad_st *st, double q)
+{
+    glad_score_opts o = glad_score_presets[GLAD_SCORE_PRESET_GLAD], on = o;
+    on.norm = GLAD_MAP_NORM_QUANTILE;
+    on.norm_q = q;
+    glad_tensor a = {0}, b = {0};
+    int h, w;
+    double s0 = run_map(st, &o, "fix", &h, &w, &a), s1 = run_map(st, &on, "fix", &h, &w, &b);
+    size_t n = glad_tensor_numel(&a);
+    float *srt = malloc(n * sizeof(float));
+    memcpy(srt, a.data, n * sizeof(float));
+    qsort(srt, n, sizeof(float), cmp_f);
+    float base = srt[(size_t)floor(q * (double)(n - 1))];
+    const float *pa = a.data, *pb = b.data;
+    int same = n == glad_tensor_numel(&b);
+    for (size_t i = 0; same && i < n; i++) if (pb[i] != pa[i] - base) same = 0;
+    CHECKF(same, "q %g: map != plain map - %g", q, base);
+    CHECK_NEAR(s1, s0 - base, 1e-5);
+    CHECK(base > 0);   /* the fixture's map has a positive baseline, so the case tests something */
+    free(srt);
+    glad_tensor_free(&a);
+    glad_tensor_free(&b);
 }
 
 int main(void)
@@ -60,6 +100,8 @@ int main(void)
     double s = run(st, &glad_score_presets[GLAD_SCORE_PRESET_GLAD], "fix", &h, &w);
     CHECK_NEAR(s, glad_json_num(glad_json_get(sc, "glad_top250_mean_of_blur6_nn"), -1), 1e-5);
     CHECK(h == 64 && w == 64);
+    map_norm_case(st, 0.1);
+    map_norm_case(st, 0.5);
     s = run(st, &glad_score_presets[GLAD_SCORE_PRESET_DDAD], NULL, &h, &w);
     CHECK_NEAR(s, glad_json_num(glad_json_get(sc, "ddad_max_of_blur4_fused"), -1), 1e-5);
     glad_score_opts o = glad_score_presets[GLAD_SCORE_PRESET_DDAD];

@@ -35,6 +35,12 @@ int glad_score_bidirectional_class(const char *cls)
     return 0;
 }
 
+int glad_score_map_norm(float *A, size_t n, const glad_score_opts *o)
+{
+    if (o->norm == GLAD_MAP_NORM_NONE) return 0;
+    return glad_score_subtract_quantile(A, n, o->norm_q);
+}
+
 double glad_score_reduce(const float *A, size_t n, glad_score_reducer r, size_t k)
 {
     switch (r) {
@@ -177,6 +183,9 @@ int glad_score_map_finish(glad_score_map *m, glad_tensor *amap, double *score)
         glad_tensor_move(&am, &tp);
     }
     if (glad_tensor_has_nonfinite(&am)) { rc = glad_fail(GLAD_ENAN, "contains NaN or infinity"); goto out; }
+    /* the baseline after the crop: what --rescore reads back is this map, and
+     * normalising it again changes nothing (idempotent) */
+    GLAD_TRYG(rc, glad_score_map_norm(am.data, glad_tensor_numel(&am), o), out);
     *score = glad_score_reduce(am.data, glad_tensor_numel(&am), o->reducer, (size_t)o->k);
     rc = GLAD_ENOMEM;
     if (isnan(*score)) goto out;   /* the reducers' sorted copy could not be allocated */

@@ -26,6 +26,9 @@ typedef enum { GLAD_SCORE_FG_NONE = GLAD_FG_NONE, GLAD_SCORE_FG_DARK = GLAD_FG_D
  * distances), add (the sum of both). */
 typedef enum { GLAD_BANK_REPLACE = 0, GLAD_BANK_UNION = 1, GLAD_BANK_ADD = 2 } glad_bank_mode;
 typedef enum { GLAD_REDUCE_MAX = 0, GLAD_REDUCE_TOPK_MEAN = 1, GLAD_REDUCE_SOFTMAX_TOPK = 2 } glad_score_reducer;
+/* The map's own baseline taken off before the image score: none (the
+ * published pipelines), or its q-quantile (glad_score_subtract_quantile). */
+typedef enum { GLAD_MAP_NORM_NONE = 0, GLAD_MAP_NORM_QUANTILE = 1 } glad_map_norm;
 
 /* Option names in enum order, NULL-terminated. */
 extern const char *const glad_feat_dists[];      /* "none", "nn", "same" */
@@ -47,6 +50,8 @@ typedef struct {
     int size;                  /* map resolution (0: the image's) */
     glad_score_reducer reducer;
     long k;                    /* K of the top-K reducers */
+    glad_map_norm norm;        /* after the crop, before the reducer (amap is the normalised map) */
+    double norm_q;             /* q of GLAD_MAP_NORM_QUANTILE, in [0,1] */
 } glad_score_opts;
 
 /* The published settings (spec §1.5, §2.3, §3.3), indexed by the names. */
@@ -57,6 +62,10 @@ extern const glad_score_opts glad_score_presets[];
 /* GLAD adds the reverse nearest-neighbour direction for these classes
  * (transistor, pcb1, pcb4; main.py). cls may be NULL (no). */
 int glad_score_bidirectional_class(const char *cls);
+
+/* The map normalisation of o on a map of n values (in place; a no-op with
+ * GLAD_MAP_NORM_NONE). GLAD_EINVAL, GLAD_ENOMEM. */
+int glad_score_map_norm(float *A, size_t n, const glad_score_opts *o);
 
 /* Image score of a map of n values by the reducer (k for the top-K ones). */
 double glad_score_reduce(const float *A, size_t n, glad_score_reducer r, size_t k);
@@ -89,7 +98,8 @@ int glad_score_map_add_layer(glad_score_map *m, const float *fa, const float *fb
  * NULL then. Counts as a feature layer whatever the feat setting. */
 int glad_score_map_add_bank_layer(glad_score_map *m, const glad_bank *b, int bi, glad_bank_mode mode, const float *fa,
                                   const float *fb, int c, int h, int w);
-/* amap: set to a new f32 tensor [1,h,w] (the crop applied); score by the reducer.
+/* amap: set to a new f32 tensor [1,h,w] (the crop and the map normalisation
+ * applied); score by the reducer of it.
  * A map with NaN or infinity is GLAD_ENAN. m->pixel and m->feat stay valid
  * (before scaling and smoothing) until glad_score_map_free. */
 int glad_score_map_finish(glad_score_map *m, glad_tensor *amap, double *score);

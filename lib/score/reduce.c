@@ -1,5 +1,7 @@
-/* reduce.c - Gaussian smoothing of maps and the image-score reducers (score.h). */
+/* reduce.c - Gaussian smoothing of maps, the per-map quantile baseline and the
+ * image-score reducers (score.h). */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "imgproc/gauss.h"
@@ -54,4 +56,35 @@ double glad_score_softmax_topk(const float *A, size_t n, size_t k)
     for (size_t i = 0; i < k; i++) s += exp((double)c[i] - mx);
     free(c);
     return s / z;
+}
+
+/* the k-th smallest of c[0..n) (0-based), c reordered: Wirth's selection
+ * (Hoare's partition around c[k], narrowed to the side holding k) */
+static float select_kth(float *c, ptrdiff_t n, ptrdiff_t k)
+{
+    ptrdiff_t l = 0, m = n - 1;
+    while (l < m) {
+        float x = c[k];
+        ptrdiff_t i = l, j = m;
+        do {
+            while (c[i] < x) i++;
+            while (x < c[j]) j--;
+            if (i <= j) { float t = c[i]; c[i] = c[j]; c[j] = t; i++; j--; }
+        } while (i <= j);
+        if (j < k) l = i;
+        if (k < i) m = j;
+    }
+    return c[k];
+}
+
+int glad_score_subtract_quantile(float *A, size_t n, double q)
+{
+    if (n == 0 || n > PTRDIFF_MAX / sizeof(float) || !(q >= 0 && q <= 1)) return GLAD_EINVAL;
+    float *c = malloc(n * sizeof(float));
+    if (!c) return GLAD_ENOMEM;
+    memcpy(c, A, n * sizeof(float));
+    float base = select_kth(c, (ptrdiff_t)n, (ptrdiff_t)floor(q * (double)(n - 1)));
+    free(c);
+    for (size_t i = 0; i < n; i++) A[i] -= base;
+    return 0;
 }

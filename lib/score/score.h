@@ -36,4 +36,12 @@ double glad_score_topk_mean(const float *A, size_t n, size_t k);
 /* sum of the k largest softmax probabilities over all n values */
 double glad_score_softmax_topk(const float *A, size_t n, size_t k);
 
+/* Per-map baseline: A <- A - A_(r), A_(r) the value of ascending rank
+ * r = floor(q (n - 1)) (nearest rank, no interpolation; q in [0,1]). An image
+ * whose whole map is raised (a tile brighter or rougher than the bank's) then
+ * scores by what stands out of it. Idempotent: subtraction is monotone, so
+ * A_(r) - A_(r) = 0 stays the rank-r value and a second call subtracts 0.
+ * GLAD_EINVAL for q outside [0,1] or n = 0, GLAD_ENOMEM. */
+int glad_score_subtract_quantile(float *A, size_t n, double q);
+
 #endif

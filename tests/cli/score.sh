@@ -127,4 +127,28 @@ PYEOF
 status 1 "--rescore of a NaN amap" glad-score --rescore "$T/gnan.msgpack"
 status 2 "--rescore with --bank" glad-score --rescore --bank "$T/thr.json" "$T/g.msgpack"
 status 2 "--rescore with --keep-parts" glad-score --rescore --keep-parts "$T/g.msgpack"
+# --map-norm quantile:Q: the map less its own Q-quantile (nearest rank), the score
+# the image score of that map; --rescore of a plain run gives the same stream's
+# map and score, and normalising again changes nothing
+glad-score --preset glad --map-norm quantile:0.1 "$T/in.msgpack" > "$T/n.msgpack"
+glad-score --rescore --map-norm quantile:0.1 "$T/g.msgpack" > "$T/nr.msgpack"
+glad-score --rescore --map-norm quantile:0.1 "$T/nr.msgpack" > "$T/nrr.msgpack"
+check "--map-norm quantile:0.1: map less its 10th percentile, score of that map" $PY - "$T/g.msgpack" "$T/n.msgpack" "$T/nr.msgpack" "$T/nrr.msgpack" <<'PYEOF'
+import sys, numpy as np
+sys.path.insert(0, "formats/python")
+from gladstream import read
+g, n, nr, nrr = (read(f)[1][0] for f in sys.argv[1:])
+a = g["amap"].ravel(); base = np.sort(a)[int(np.floor(0.1 * (a.size - 1)))]
+assert base > 0, base
+assert np.array_equal(n["amap"], g["amap"] - base)
+top = lambda m: np.sort(m.ravel().astype(np.float64))[-250:].mean()
+assert abs(n["score"] - top(n["amap"])) < 1e-5 and abs(n["score"] - (g["score"] - base)) < 1e-5
+assert np.array_equal(nr["amap"], n["amap"]) and abs(nr["score"] - n["score"]) < 1e-9
+assert np.array_equal(nrr["amap"], nr["amap"]) and nrr["score"] == nr["score"]
+PYEOF
+glad-score --preset glad --map-norm quantile:0.2 --map-norm none "$T/in.msgpack" > "$T/n0.msgpack"
+check "--map-norm none (the last given): the plain run's record" sh -c "glad-info --json '$T/n0.msgpack' | tail -1 > '$T/n0.json'; glad-info --json '$T/g.msgpack' | tail -1 | cmp -s - '$T/n0.json'"
+status 2 "--map-norm quantile:1.5" glad-score --map-norm quantile:1.5 "$T/in.msgpack"
+status 2 "--map-norm quantile: without Q" glad-score --map-norm quantile: "$T/in.msgpack"
+status 2 "--map-norm median (not a mode)" glad-score --map-norm median "$T/in.msgpack"
 done_tests
