@@ -7,7 +7,7 @@
 #   recipes/ablation-components.sh [--data DIR --format F] [--class C] [--out DIR]
 #                                  [--size N] [--steps N] [--batch N] [--seed S]
 #                                  [--backbone auto|unet|mobilenetv2]
-#                                  [--preset P] [--feat-layers LIST] [--image-score R]
+#                                  [--preset P] [--feat-layers LIST] [--image-score R] [--map-norm M]
 #                                  [--tile N [--overlap P]] [--tune]
 #
 # Knobs as in run.sh; without them the recipe is unchanged. --tune runs

@@ -22,14 +22,16 @@ DATA="" FORMAT=mvtec CLASS=pill OUT="" SIZE=64 STEPS=300 BATCH=8 SEED=1 CHANNELS
 # model, strategy, layers, image score and threshold), --bank-mode
 # none|replace|union|add (score against a memory bank of the training images'
 # features too: glad-bank, glad-score --bank) with --bank-subsample F (the
-# random fraction of the training positions the bank keeps; default 1).
+# random fraction of the training positions the bank keeps; default 1),
+# --map-norm none|quantile:Q (glad-score --map-norm: each map less its own
+# Q-quantile before the image score; not with --tile).
 # Empty = the recipe's own.
 # --size native (NATIVE=1): images at their own size and aspect ratio (native:F:
 # scaled by F, glad-encode --scale, the aspect ratio kept); without
 # --tile only for what trains no model (tune.sh --no-recon, mtd.sh's bank alone)
 # and MobileNetV2 features then run on the native image too (no --size).
 KNOBS=${KNOBS:-0} PRESET=tiny FEAT_LAYERS="" IMAGE_SCORE="" TILE=0 OVERLAP=0 TUNE=0 SIZE_GIVEN=0 TUNE_GRID=full NATIVE=0 NATIVE_SCALE=""
-BANK_MODE="" BANK_SUBSAMPLE="" BANK_FILE=""
+BANK_MODE="" BANK_SUBSAMPLE="" BANK_FILE="" MAP_NORM=""
 knob_arg() {   # knob_arg OPTION VALUE: 1 (consume 2), 2 (consume 1) or 0 (not a knob)
     [ "$KNOBS" = 1 ] || return 0
     case "$1" in
@@ -42,6 +44,7 @@ knob_arg() {   # knob_arg OPTION VALUE: 1 (consume 2), 2 (consume 1) or 0 (not a
     --tune-grid) TUNE_GRID=$2; return 1 ;;   # tune.sh --grid (quick: the tests)
     --bank-mode) BANK_MODE=$2; return 1 ;;
     --bank-subsample) BANK_SUBSAMPLE=$2; return 1 ;;
+    --map-norm) MAP_NORM=$2; return 1 ;;
     esac
     return 0
 }
@@ -50,6 +53,10 @@ knob_check() {
     [ "$TILE" = 0 ] || [ "$OVERLAP" -lt "$TILE" ] || { echo "$(basename "$0"): --overlap must be below --tile" >&2; exit 2; }
     [ "$TILE" != 0 ] || [ "$OVERLAP" = 0 ] || { echo "$(basename "$0"): --overlap needs --tile" >&2; exit 2; }
     case "$BANK_MODE" in ""|none|replace|union|add) ;; *) echo "$(basename "$0"): --bank-mode is none, replace, union or add" >&2; exit 2 ;; esac
+    case "$MAP_NORM" in ""|none) ;; quantile:*) awk -v q="${MAP_NORM#quantile:}" 'BEGIN { exit !(q ~ /^[0-9]*\.?[0-9]+$/ && q <= 1) }' \
+        || { echo "$(basename "$0"): --map-norm quantile:Q takes Q from 0 to 1" >&2; exit 2; } ;;
+        *) echo "$(basename "$0"): --map-norm is none or quantile:Q" >&2; exit 2 ;; esac
+    [ "$TILE" = 0 ] || case "$MAP_NORM" in ""|none) ;; *) echo "$(basename "$0"): --map-norm with --tile: the merged map is not normalised (glad-tile --merge)" >&2; exit 2 ;; esac
     [ -z "$BANK_SUBSAMPLE" ] || awk -v f="$BANK_SUBSAMPLE" 'BEGIN { exit !(f > 0 && f <= 1) }' || { echo "$(basename "$0"): --bank-subsample must be in (0,1]" >&2; exit 2; }
 }
 # is_factor F: F is a plain decimal number (native:F's scale factor)
@@ -184,7 +191,10 @@ size_arg() { if [ "$NATIVE" = 1 ]; then echo "--size native${NATIVE_SCALE:+:$NAT
 tile_split() { [ "$TILE" = 0 ] || echo " | glad-tile --tile $TILE --overlap $OVERLAP"; }
 tile_merge() { [ "$TILE" = 0 ] || echo " | glad-tile --merge --image-score ${IMAGE_SCORE:-$1}"; }
 # score_opts: glad-score options after the preset
-score_opts() { echo "${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$(bank_opts)"; }
+score_opts() { echo "${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$(bank_opts)$(norm_opts)"; }
+# norm_opts: glad-score's --map-norm when one other than none is set (none: the
+# option left out, so the command lines and their caches are as before)
+norm_opts() { case "$MAP_NORM" in ""|none) ;; *) echo " --map-norm $MAP_NORM" ;; esac; }
 # bank_opts: glad-score's bank options when a bank mode other than none is set
 bank_opts() { case "$BANK_MODE" in ""|none) ;; *) echo " --bank $BANK_FILE --bank-mode $BANK_MODE" ;; esac; }
 # bank_build MODEL TRAIN OUT: the memory bank of TRAIN's clean images (their
@@ -197,7 +207,7 @@ tile_split_f() { if [ "$TILE" = 0 ]; then cat; else glad-tile --tile "$TILE" --o
 tile_merge_f() { if [ "$TILE" = 0 ]; then cat; else glad-tile --merge --image-score "${IMAGE_SCORE:-$1}"; fi; }
 # knob_args: the knobs as options again (to pass them on to tune.sh; not --size)
 knob_args() {
-    echo "--preset $PRESET --grid $TUNE_GRID${FEAT_LAYERS:+ --feat-layers $FEAT_LAYERS}${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$([ "$TILE" = 0 ] || echo " --tile $TILE --overlap $OVERLAP")${BANK_MODE:+ --bank-mode $BANK_MODE}${BANK_SUBSAMPLE:+ --bank-subsample $BANK_SUBSAMPLE}"
+    echo "--preset $PRESET --grid $TUNE_GRID${FEAT_LAYERS:+ --feat-layers $FEAT_LAYERS}${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$([ "$TILE" = 0 ] || echo " --tile $TILE --overlap $OVERLAP")${BANK_MODE:+ --bank-mode $BANK_MODE}${BANK_SUBSAMPLE:+ --bank-subsample $BANK_SUBSAMPLE}${MAP_NORM:+ --map-norm $MAP_NORM}"
 }
 # tune_md_row NAME DIR: "| NAME | strategy | layers | image score | validation figures |"
 tune_md_header() {
@@ -205,7 +215,7 @@ tune_md_header() {
     echo "|---|---|---|---|---|"
 }
 tune_md_row() {
-    jq -r --arg n "$1" '"| \($n) | \(.choice.strategy) | \(.choice.layers) | \(.choice.image_score)\(if (.choice.bank_mode // "none") != "none" then ", bank " + .choice.bank_mode else "" end) | \(.how) |"' "$2/tune.json"
+    jq -r --arg n "$1" '"| \($n) | \(.choice.strategy) | \(.choice.layers) | \(.choice.image_score)\(if (.choice.bank_mode // "none") != "none" then ", bank " + .choice.bank_mode else "" end)\(if (.choice.map_norm // "none") != "none" then ", map " + .choice.map_norm else "" end) | \(.how) |"' "$2/tune.json"
 }
 # tune_class DIR [OPTION...]: tune.sh on the recipe's class (its data, size, steps
 # and knobs; the OPTIONs before the knobs, so a knob the user gave wins) into DIR,
@@ -223,6 +233,7 @@ tune_load() {
     FEAT_LAYERS=${FEAT_LAYERS:-$TUNE_LAYERS}
     IMAGE_SCORE=${IMAGE_SCORE:-$TUNE_IMAGE_SCORE}
     BANK_MODE=${TUNE_BANK_MODE:-none} BANK_FILE=${TUNE_BANK:-}
+    MAP_NORM=${MAP_NORM:-${TUNE_MAP_NORM:-}}
 }
 # val_row LABEL: a scored validation stream (stdin) -> "LABEL<TAB>I-AUROC<TAB>P-AUROC<TAB>
 # AUPRO<TAB>criterion", the criterion being the mean of the defined ones of the three

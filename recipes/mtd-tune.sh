@@ -26,6 +26,8 @@
 #            layers and image scores (--bank-subsample applies to its bank)
 #   --folds K   with --no-recon: tune.sh --folds K, every candidate validated on K
 #            hold-out shards in turn and compared by the criterion averaged over them
+#   (tune.sh's stage 3 chooses each candidate's map normalisation, glad-score
+#            --map-norm, on its chosen row; candidates are compared after it)
 #   --val-family   tune.sh's validation anomalies (default draem, the ATP
 #            training's own family; cutpaste, scar or cutpaste-mix: CutPaste's;
 #            crack, hole, stain or defect-mix: drawn faint defects; both unseen
@@ -105,14 +107,15 @@ for c in $CANDS; do
     if [ -s "$d.time" ] && ! grep -q '^making' "$d.log"; then rm -f "$d.time.new"; else mv "$d.time.new" "$d.time"; fi
     read -r wall usr sys < <(tail -1 "$d.time")
     crit=$(jq -r '.criterion_value // -1' "$d/tune.json")
-    rows+=("$c	$(jq -r '[.choice.strategy, .choice.layers, .choice.image_score,
+    rows+=("$c	$(jq -r '[.choice.strategy, .choice.layers, .choice.image_score + (if (.choice.map_norm // "none") != "none" then ", map " + .choice.map_norm else "" end),
         (.validation_metrics.i_auroc // "null"), (.validation_metrics.p_auroc // "null"), (.validation_metrics.aupro // "null")] | map(tostring) | join("\t")' "$d/tune.json")	$crit	$wall	$(awk -v u="$usr" -v s="$sys" 'BEGIN { print u + s }')")
     if awk -v a="$crit" -v b="$bestc" 'BEGIN { exit !(a > b) }'; then best=$c bestc=$crit; fi
 done
 d=$(cand_dir "$best")
 den=$(jq -r .choice.denoise "$d/tune.json") layers=$(jq -r .choice.layers "$d/tune.json") score=$(jq -r .choice.image_score "$d/tune.json")
 bank=$(jq -r '.choice.bank_mode // "none"' "$d/tune.json") banksub=$(jq -r '.choice.bank_subsample // "1"' "$d/tune.json")
-CHOSEN="chosen: $(cand_defaults "$best") --steps $(cand_steps "$best") --denoise '$den' --feat-layers $layers --image-score $score --bank-mode $bank --bank-subsample $banksub"
+norm=$(jq -r '.choice.map_norm // "none"' "$d/tune.json")
+CHOSEN="chosen: $(cand_defaults "$best") --steps $(cand_steps "$best") --denoise '$den' --feat-layers $layers --image-score $score --bank-mode $bank --bank-subsample $banksub --map-norm $norm"
 pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
 {
     echo "# MTD defaults chosen on the training split alone"

@@ -5,7 +5,7 @@
 #
 #   recipes/mtd.sh --data MTD_ROOT [--out DIR] [--size N|native[:F]] [--steps N] [--batch N] [--seed S]
 #                                  [--backbone auto|unet|mobilenetv2] [--split-file F]
-#                                  [--preset P] [--feat-layers LIST] [--image-score R]
+#                                  [--preset P] [--feat-layers LIST] [--image-score R] [--map-norm M]
 #                                  [--tile N [--overlap P]] [--bank-mode M] [--bank-subsample F]
 #                                  [--tune] [--show-defaults]
 #
@@ -41,6 +41,8 @@ set -euo pipefail
 MTD_SIZE=256 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
 MTD_DENOISE=""
 MTD_LAYERS=12 MTD_IMAGE_SCORE=topk-mean:250 MTD_BANK_MODE=replace MTD_BANK_SUBSAMPLE=1
+# glad-score --map-norm of the bank alone's maps (tune.sh's stage 3)
+MTD_MAP_NORM=none
 # the validation anomalies those were chosen on (tune.sh --val-family), used by --tune too
 MTD_VAL_FAMILY=cutpaste-mix,defect-mix
 # the hold-out shards the bank-alone choice is averaged over (tune.sh --folds), used by --tune too
@@ -56,7 +58,7 @@ SPLIT="$ROOT/datasets/mtd/split.txt"
 args=() have_data=0 user_size=0
 while [ $# -gt 0 ]; do
     case "$1" in
-    --show-defaults) echo "chosen: --size $MTD_SIZE --tile $MTD_TILE --overlap $MTD_OVERLAP --steps $MTD_STEPS --denoise '$MTD_DENOISE' --feat-layers $MTD_LAYERS --image-score $MTD_IMAGE_SCORE --bank-mode $MTD_BANK_MODE --bank-subsample $MTD_BANK_SUBSAMPLE"; exit 0 ;;
+    --show-defaults) echo "chosen: --size $MTD_SIZE --tile $MTD_TILE --overlap $MTD_OVERLAP --steps $MTD_STEPS --denoise '$MTD_DENOISE' --feat-layers $MTD_LAYERS --image-score $MTD_IMAGE_SCORE --bank-mode $MTD_BANK_MODE --bank-subsample $MTD_BANK_SUBSAMPLE --map-norm $MTD_MAP_NORM"; exit 0 ;;
     --split-file) SPLIT=$2; shift 2 ;;
     --data) have_data=1; args+=("$1" "$2"); shift 2 ;;
     --size) user_size=1; args+=("$1" "${2:-}"); shift 2 ;;
@@ -89,6 +91,8 @@ if [ "$BANK_ONLY" = 0 ]; then
 fi
 if [ "$TUNE" = 0 ] && [ "$FEAT_BACKBONE" = mobilenetv2 ]; then
     FEAT_LAYERS=${FEAT_LAYERS:-$L} IMAGE_SCORE=${IMAGE_SCORE:-$R}
+    # the map normalisation was chosen for the bank alone's maps, untiled
+    [ "$BANK_ONLY" = 0 ] || [ "$TILE" != 0 ] || MAP_NORM=${MAP_NORM:-$MTD_MAP_NORM}
 fi
 ENC="glad-encode --format mtd $DATA --split-file $SPLIT $(size_opt) --channels 1"
 MODEL=$OUT/model THR=""

@@ -7,7 +7,7 @@
 #                  [--denoise 'GLAD-DENOISE OPTIONS'] [--show-defaults]
 #                  [--out DIR] [--size N] [--steps N] [--batch N] [--seed S]
 #                  [--backbone auto|unet|mobilenetv2] [--preset P] [--feat-layers LIST]
-#                  [--image-score R] [--tile N [--overlap P]] [--tune]
+#                  [--image-score R] [--map-norm M] [--tile N [--overlap P]] [--tune]
 #                  [--vit WEIGHTS --dino-ft-epochs N|auto [--dino-ft-max N]]
 #                  [--precision f32|bf16]
 #
@@ -19,10 +19,10 @@
 # Knobs (without them the recipe is unchanged): --denoise (glad-denoise's
 # strategy options), --threshold T (ADS with tau T instead of the default
 # strategy), --preset (glad-train preset, default tiny), --feat-layers,
-# --image-score, --tile N --overlap P (train on N x N
+# --image-score, --map-norm (glad-score's), --tile N --overlap P (train on N x N
 # tiles of the images at their native size, or at --size; score every tile and
 # merge the maps per image), --tune (per class, recipes/tune.sh chooses the
-# denoising strategy, layers and image score on synthetic validation and
+# denoising strategy, layers, image score and map normalisation on synthetic validation and
 # calibrates the decision threshold; its model is used; OUT/images.csv lists
 # the per-image decisions, OUT/<class>/decisions.txt the figures at the threshold). Knobs given explicitly are not tuned.
 #
@@ -116,7 +116,7 @@ for c in ${CLASSES//,/ }; do
         echo "run.sh: [$c] tune.sh: hold out training normals, choose the knobs on synthetic validation" >&2
         (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format "$FORMAT" --class "$c" $(size_opt) --steps "$STEPS" \
             --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" $(knob_args) --out "$d/tune") >&2
-        fl=$FEAT_LAYERS is=$IMAGE_SCORE
+        fl=$FEAT_LAYERS is=$IMAGE_SCORE mn=$MAP_NORM
         tune_load "$d/tune"
         model=$TUNE_MODEL
         # decisions per record (a tile's decision would not be its image's: with
@@ -142,17 +142,17 @@ for c in ${CLASSES//,/ }; do
     feat=($(feat_opts "$model" "--layers $RUN_LAYERS"))
     if [ -n "$VIT" ]; then   # GLAD's DINO fine-tuning (lib.sh dino_ft)
         if [ "$TUNE" = 1 ]; then tr=$d/tune/train.msgpack val=$d/tune/val.msgpack; else tr=$d/train.msgpack val=""; fi
-        e=$(dino_ft "$d" "$model" "$tr" "$val" "$DINO_FT" "$DINO_MAX" "${den[*]}" "--preset glad --image-score ${IMAGE_SCORE:-$RUN_IMAGE_SCORE}")
+        e=$(dino_ft "$d" "$model" "$tr" "$val" "$DINO_FT" "$DINO_MAX" "${den[*]}" "--preset glad --image-score ${IMAGE_SCORE:-$RUN_IMAGE_SCORE}$(norm_opts)")
         feat=(--backbone vit --size "$DINO_SIZE" --weights "$d/dino/feat$e.safetensors")
         echo "$e" > "$d/dino/epochs"
         [ "$TUNE" = 0 ] || { TUNE_THRESHOLDS=$d/dino/thresholds.json; thr=(--threshold-file "$TUNE_THRESHOLDS"); }
     fi
     glad-features "${feat[@]}" "${PREC[@]}" "$d/recon.msgpack" \
-        | glad-score --preset glad --image-score "${IMAGE_SCORE:-$RUN_IMAGE_SCORE}" "${thr[@]}" \
+        | glad-score --preset glad --image-score "${IMAGE_SCORE:-$RUN_IMAGE_SCORE}" $(norm_opts) "${thr[@]}" \
         | tile_merge_f "$RUN_IMAGE_SCORE" > "$d/scored.msgpack"
     if [ "$TUNE" = 1 ]; then
         glad-auroc --by none -t "$TUNE_THRESHOLDS" --per-image "$d/images.csv" "$d/scored.msgpack" > "$d/decisions.txt"
-        FEAT_LAYERS=$fl IMAGE_SCORE=$is   # the next class is tuned afresh
+        FEAT_LAYERS=$fl IMAGE_SCORE=$is MAP_NORM=$mn   # the next class is tuned afresh
     fi
     scored+=("$d/scored.msgpack")
 done

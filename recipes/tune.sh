@@ -16,9 +16,9 @@
 #                   [--holdout FRAC] [--min-holdout N] [--split-file F] [--fg M]
 #                   [--grid full|quick] [--peek] [--bank] [--bank-mode M]
 #                   [--bank-subsample F] [--val-family F] [--no-recon]
-#                   [--folds K] [--fold J]
+#                   [--folds K] [--fold J] [--map-norm M]
 #
-#   --feat-layers, --image-score   fix that knob (it is then not tuned)
+#   --feat-layers, --image-score, --map-norm   fix that knob (it is then not tuned)
 #   --tile N --overlap P           train on N x N tiles, score at the native size
 #                                  (images at their native size unless --size)
 #   --holdout FRAC     fraction of the training normals held out (default 0.15;
@@ -68,6 +68,12 @@
 #                      default 1 (one fold, shard 0). A model per fold (K trainings)
 #                      is not offered: without --no-recon K must be 1
 #   --fold J           hold out shard J instead of 0 (what --folds runs per fold)
+#   (stage 3)          the chosen row's maps less their own quantile (glad-score
+#                      --map-norm none, quantile:0.1, quantile:0.5; the maps rescored,
+#                      on every fold): a later one is kept only when it beats the
+#                      earlier by more than 0.001 of the criterion (val-norm.tsv).
+#                      A fixed --map-norm M is applied after the grid, not tuned;
+#                      not with --tile (the merged map is not normalised)
 #   --peek             ALSO score the whole grid on the test split (peek.md) to
 #                      report how the validation choice compares with the best
 #                      choice by test metrics; nothing is chosen from it
@@ -77,7 +83,7 @@
 # (the choice, its validation figures, how it was chosen), thresholds.json
 # (glad-auroc --calibrate on the chosen validation run, target FPR 1 %), and
 # tune.env, sourced by the recipes (--tune): TUNE_MODEL, TUNE_DENOISE,
-# TUNE_LAYERS, TUNE_IMAGE_SCORE, TUNE_THRESHOLDS, TUNE_NOTE (the history entry
+# TUNE_LAYERS, TUNE_IMAGE_SCORE, TUNE_MAP_NORM, TUNE_THRESHOLDS, TUNE_NOTE (the history entry
 # recipes/history-note.pl adds to the test stream before it is reconstructed).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -363,12 +369,56 @@ BANK_SCORE=""
 [ "$C_BANK" = none ] || BANK_SCORE=" --bank $OUT/bank.safetensors --bank-mode $C_BANK"
 if [ "$NO_RECON" = 1 ]; then cached "$OUT/val-chosen.scored.msgpack" "$(rescore "$(scored_file val "$C_LAYERS")" "$C_SCORE")"
 else cached "$OUT/val-chosen.scored.msgpack" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE$BANK_SCORE $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)"; fi
-# --folds: the thresholds from every fold's validation images (the chosen row)
+# --folds: every fold's validation images scored with the chosen row
 VAL_CHOSEN=("$OUT/val-chosen.scored.msgpack")
 for j in $(seq 1 $((FOLDS - 1))); do
     cached "$(fold_dir "$j")/val-cv-chosen.scored.msgpack" "$(rescore "$(scored_file val "$C_LAYERS" "$(fold_dir "$j")")" "$C_SCORE")"
     VAL_CHOSEN+=("$(fold_dir "$j")/val-cv-chosen.scored.msgpack")
 done
+# --- stage 3: the map normalisation (glad-score --map-norm) of the chosen row,
+# its maps rescored on every fold (no map recomputed): none first, then each map
+# less its own 10th percentile or median; as the bank stage, a later one must
+# beat the earlier by more than 0.001 of the fold-averaged criterion. Fixed by
+# --map-norm; with --tile not offered (the merged map is not normalised).
+NORMS=(none quantile:0.1 quantile:0.5) NORM_STAGE=1
+[ -z "$MAP_NORM" ] || NORMS=("$MAP_NORM")
+[ "$TILE" = 0 ] || NORMS=(none)
+[ "${NORMS[*]}" != none ] || NORM_STAGE=0
+# norm_file FILE NORM: FILE (a chosen validation run) with NORM applied (none: FILE)
+norm_file() { if [ "$2" = none ]; then echo "$1"; else echo "${1%.scored.msgpack}-${2//[:.]/_}.scored.msgpack"; fi; }
+for m in "${NORMS[@]}"; do
+    [ "$m" = none ] && continue
+    for f in "${VAL_CHOSEN[@]}"; do cached "$(norm_file "$f" "$m")" "glad-score --rescore --image-score $C_SCORE --map-norm $m $f"; done
+done
+C_NORM=${NORMS[0]}
+if [ "$NORM_STAGE" = 1 ]; then
+    key=$({ printf '%s\n' "${NORMS[@]}"; for m in "${NORMS[@]}"; do for f in "${VAL_CHOSEN[@]}"; do cat "$(norm_file "$f" "$m").key" 2>/dev/null || sha256sum "$f"; done; done; } | sha256sum | cut -d' ' -f1)
+    if [ -f "$OUT/val-norm.tsv" ] && [ "$(cat "$OUT/val-norm.tsv.key" 2>/dev/null)" = "$key" ]; then
+        echo "cached: val-norm.tsv" >&2
+    else
+        # one row per fold (map_norm, fold, metrics), then the fold means as in val-cv-grid.tsv
+        for m in "${NORMS[@]}"; do
+            for f in "${VAL_CHOSEN[@]}"; do val_row "$m" < "$(norm_file "$f" "$m")"; done
+        done | awk -F'\t' '
+            { if (!($1 in seen)) order[++nr] = $1; seen[$1]++
+              for (c = 2; c <= 4; c++) if ($c != "null" && $c != "") { sum[$1, c] += $c; cnt[$1, c]++ }
+              if ($5 + 0 >= 0) { sum[$1, 5] += $5; cnt[$1, 5]++ }
+              per[$1] = per[$1] (seen[$1] > 1 ? "," : "") sprintf("%.4f", $5) }
+            END { print "map_norm\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion"
+                  for (r = 1; r <= nr; r++) { k = order[r]; line = k
+                      for (c = 2; c <= 4; c++) line = line "\t" (cnt[k, c] ? sprintf("%.6f", sum[k, c] / cnt[k, c]) : "null")
+                      printf "%s\t%s\t%.6f\n", line, per[k], cnt[k, 5] ? sum[k, 5] / cnt[k, 5] : -1 } }' > "$OUT/val-norm.tsv.tmp"
+        mv "$OUT/val-norm.tsv.tmp" "$OUT/val-norm.tsv"
+        echo "$key" > "$OUT/val-norm.tsv.key"
+    fi
+    IFS=$'\t' read -r C_NORM n_i n_p n_pro n_folds n_crit <<< "$(best_row "$OUT/val-norm.tsv" "" 0.001)"
+    if [ "$C_NORM" != none ]; then
+        C_I=$n_i C_P=$n_p C_PRO=$n_pro C_CRIT_ALL=$n_crit
+        [ "$FOLDS" = 1 ] || C_FOLDS=$n_folds
+    fi
+fi
+# the thresholds from every fold's chosen run, normalised as chosen
+for i in "${!VAL_CHOSEN[@]}"; do VAL_CHOSEN[i]=$(norm_file "${VAL_CHOSEN[i]}" "$C_NORM"); done
 cached "$OUT/thresholds.json" "glad-auroc --calibrate @OUT ${VAL_CHOSEN[*]} 2> >(grep -v \"have split 'train'\" >&2)"
 pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
 # what the grid's scores were made with (--no-recon: no model, the bank alone)
@@ -387,7 +437,7 @@ else
     VWHO="$NHOLD held-out training normals (shard $FOLD/$N, seed $SEED)"
     VSHORT="$NHOLD held-out training normals"
 fi
-HOW="validation: $VWHO, half of them with $VDESC (seed $VSEED)$([ "$NO_RECON" = 0 ] || echo "; no reconstruction, the memory bank alone"); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE, bank $C_BANK: I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
+HOW="validation: $VWHO, half of them with $VDESC (seed $VSEED)$([ "$NO_RECON" = 0 ] || echo "; no reconstruction, the memory bank alone"); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE, bank $C_BANK, map norm $C_NORM: I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
 VERSION=$(glad-score --version | awk '{ print $NF; exit }')
 {
     echo "# tune.sh: $NAME"
@@ -404,6 +454,7 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
     echo "| feature layers | $C_LAYERS |"
     echo "| image score | $C_SCORE |"
     echo "| memory bank (glad-score --bank-mode) | $C_BANK$([ "$C_BANK" = none ] || echo " (subsample ${BANK_SUBSAMPLE:-1})") |"
+    echo "| map normalisation (glad-score --map-norm) | $C_NORM |"
     echo "| validation I-AUROC / P-AUROC / AUPRO | $(pct "$C_I") / $(pct "$C_P") / $(pct "$C_PRO") |"
     echo
     # --folds: the fold means, then each fold's criterion
@@ -423,6 +474,18 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
         awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s | %s |\n", $1, p($2), p($3), p($4), p($5) }
             function p(x) { return (x == "" || x == "null") ? "n/a" : sprintf("%.1f", 100 * x) }' "$OUT/val-bank.tsv"
     fi
+    if [ "$NORM_STAGE" = 1 ]; then
+        echo
+        echo "Stage 3, the chosen row's maps less their own quantile (glad-score --map-norm; the maps rescored$([ "$FOLDS" = 1 ] || echo ", the metrics averaged over the folds")):"
+        echo
+        echo "| map norm | val I-AUROC | val P-AUROC | val AUPRO | criterion |$([ "$FOLDS" = 1 ] || echo " criterion per fold |")"
+        echo "|---|---:|---:|---:|---:|$([ "$FOLDS" = 1 ] || echo "---|")"
+        awk -F'\t' -v k="$FOLDS" 'NR > 1 {
+            printf "| %s | %s | %s | %s | %s |", $1, p($2), p($3), p($4), p($6)
+            if (k > 1) { n = split($5, c, ","); s = ""; for (i = 1; i <= n; i++) s = s (i > 1 ? " / " : "") p(c[i]); printf " %s |", s }
+            printf "\n" }
+            function p(x) { return (x == "" || x == "null" || x + 0 < 0) ? "n/a" : sprintf("%.1f", 100 * x) }' "$OUT/val-norm.tsv"
+    fi
 } > "$OUT/tune.md"
 jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers "$C_LAYERS" --arg score "$C_SCORE" \
     --argjson i "${C_I:-null}" --argjson p "${C_P:-null}" --argjson pro "${C_PRO:-null}" \
@@ -431,6 +494,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     --slurpfile thr "$OUT/thresholds.json" --arg bank "$C_BANK" --arg banksub "${BANK_SUBSAMPLE:-1}" --argjson crit "$C_CRIT_ALL" \
     --argjson norecon "$([ "$NO_RECON" = 1 ] && echo true || echo false)" --argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" --arg nscale "$NATIVE_SCALE" \
     --argjson fold "$FOLD" --argjson folds "$FOLDS" --arg foldcrit "$C_FOLDS" \
+    --arg norm "$C_NORM" --rawfile normtsv "$([ "$NORM_STAGE" = 1 ] && echo "$OUT/val-norm.tsv" || echo /dev/null)" \
     --rawfile grid "$GRID_TSV" '{
       name: $name, how: $how,
       criterion: ("mean of validation I-AUROC, P-AUROC, AUPRO (defined ones)" + (if $folds > 1 then ", averaged over \($folds) folds" else "" end) + "; ties keep the earlier configuration"),
@@ -443,13 +507,16 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
       model: (if $norecon then null else { preset: $preset, steps: $steps, loss: "atp", trained_on: ($n - $nhold) } end),
       no_recon: $norecon, native_size: $native, native_scale: (if $nscale == "" then null else ($nscale | tonumber) end),
       features: $backbone,
-      choice: { strategy: $strat, denoise: $den, layers: $layers, image_score: $score, bank_mode: $bank, bank_subsample: $banksub },
+      choice: { strategy: $strat, denoise: $den, layers: $layers, image_score: $score, bank_mode: $bank, bank_subsample: $banksub, map_norm: $norm },
       criterion_value: $crit,
       validation_metrics: { i_auroc: $i, p_auroc: $p, aupro: $pro },
       thresholds: $thr[0],
       grid: ($grid | split("\n") | map(select(length > 0)) | .[1:] | map(
           split("\t") | { strategy: .[0], layers: .[1], image_score: .[2], i_auroc: (.[3] | tonumber? // null),
-                           p_auroc: (.[4] | tonumber? // null), aupro: (.[5] | tonumber? // null) }))
+                           p_auroc: (.[4] | tonumber? // null), aupro: (.[5] | tonumber? // null) })),
+      map_norm_stage: ($normtsv | split("\n") | map(select(length > 0)) | .[1:] | map(
+          split("\t") | { map_norm: .[0], i_auroc: (.[1] | tonumber? // null), p_auroc: (.[2] | tonumber? // null),
+                           aupro: (.[3] | tonumber? // null), criterion: (.[5] | tonumber? // null) }))
     }' > "$OUT/tune.json"
 {
     printf 'TUNE_MODEL=%q\n' "$([ "$NO_RECON" = 1 ] || echo "$OUT/model")"
@@ -459,9 +526,10 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     printf 'TUNE_THRESHOLDS=%q\n' "$OUT/thresholds.json"
     printf 'TUNE_BANK_MODE=%q\n' "$C_BANK"
     printf 'TUNE_BANK=%q\n' "$([ "$C_BANK" = none ] || echo "$OUT/bank.safetensors")"
+    printf 'TUNE_MAP_NORM=%q\n' "$C_NORM"
     printf 'TUNE_VERSION=%q\n' "$VERSION"
-    printf 'TUNE_NOTE=(--denoise %q --layers %q --image-score %q --bank-mode %q --thresholds %q --chosen-by %q)\n' \
-        "$C_DEN" "$C_LAYERS" "$C_SCORE" "$C_BANK" "$OUT/thresholds.json" "$HOW"
+    printf 'TUNE_NOTE=(--denoise %q --layers %q --image-score %q --bank-mode %q --map-norm %q --thresholds %q --chosen-by %q)\n' \
+        "$C_DEN" "$C_LAYERS" "$C_SCORE" "$C_BANK" "$C_NORM" "$OUT/thresholds.json" "$HOW"
 } > "$OUT/tune.env"
 
 if [ "$PEEK" = 1 ]; then

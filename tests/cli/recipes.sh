@@ -182,9 +182,9 @@ if have_shared; then
     bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16 size:24@3" --steps 2 --batch 2 \
         --grid quick --bank --bank-subsample 0.5 --out "$T/mtdtune" > "$T/mtdtune.md" 2>/dev/null
     check "mtd-tune: a row per candidate and the chosen line in mtd.sh's form" sh -c "grep -q '^| size:16 | ' '$T/mtdtune.md' && grep -q '^| size:24@3 | ' '$T/mtdtune.md' &&
-        grep -q \"^chosen: --size \(16 --tile 0 --overlap 0 --steps 2\|24 --tile 0 --overlap 0 --steps 3\) --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode [a-z]* --bank-subsample 0.5\$\" '$T/mtdtune.md'"
+        grep -q \"^chosen: --size \(16 --tile 0 --overlap 0 --steps 2\|24 --tile 0 --overlap 0 --steps 3\) --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode [a-z]* --bank-subsample 0.5 --map-norm [a-z:0-9.]*\$\" '$T/mtdtune.md'"
     check "mtd-tune: the chosen candidate has the best validation criterion" sh -c "
-        best=\$(for c in 16 24-s3; do awk -F'\t' -v c=\$c 'NR > 1 && \$NF > b { b = \$NF } END { print b, c }' '$T/mtdtune'/size-\$c/val-bank.tsv; done | sort -s -k1,1gr | head -1 | cut -d' ' -f2)
+        best=\$(for c in 16 24-s3; do echo \$(jq .criterion_value '$T/mtdtune'/size-\$c/tune.json) \$c; done | sort -s -k1,1gr | head -1 | cut -d' ' -f2)
         grep -q \"^chosen: --size \${best%-s3} \" '$T/mtdtune.md'"
     check "mtd-tune: a candidate's own training steps (size:24@3)" test "$(jq -r .model.steps "$T/mtdtune/size-24-s3/tune.json")/$(jq -r .model.steps "$T/mtdtune/size-16/tune.json")" = 3/2
     # --bank: the chosen row against a memory bank in every mode, none first; the best kept
@@ -257,10 +257,38 @@ if have_shared; then
         grep -q '^Folds: 3 folds' \$d/tune.md && grep -q 'criterion per fold |\$' \$d/tune.md &&
         nn=0; for f in \$d/val.msgpack \$d/fold-1/val.msgpack \$d/fold-2/val.msgpack; do nn=\$((nn + \$(glad-info \$f | grep -c 'label=0'))); done;
         test \"\$(jq .counts.normal \$d/thresholds.json)\" = \$nn"
+    # stage 3: the chosen row's maps less their own quantile, per fold, averaged; a later
+    # normalisation kept only when better by more than 0.001
+    # crit_of FILE: val_row's criterion of a scored validation stream, recomputed here
+    crit_of() { glad-auroc --by none --format csv "$1" 2>/dev/null | awk -F, '$1 == "all" { n = 0; c = 0; split($4 "," $7 "," $10, m, ","); for (i = 1; i <= 3; i++) if (m[i] ~ /^[0-9.eE+-]+$/) { c += m[i]; n++ } printf "%.4f\n", sprintf("%.6f", c / n) }'; }   # as val_row, then tune.sh's per-fold %.4f
+    export -f crit_of
+    check "tune stage 3: none, quantile:0.1, quantile:0.5 on every fold; a fold's figure is the rescored maps'; rows the fold means" bash -c "d='$T/tcv' S=\$(jq -r .choice.image_score \$d/tune.json)
+        test \"\$(cut -f1 \$d/val-norm.tsv | tr '\n' ' ')\" = 'map_norm none quantile:0.1 quantile:0.5 ' &&
+        glad-score --rescore --image-score \$S --map-norm quantile:0.5 \$d/fold-1/val-cv-chosen.scored.msgpack > \$d/chk.msgpack &&
+        test \"\$(awk -F'\t' '\$1 == \"quantile:0.5\" { split(\$5, c, \",\"); print c[2] }' \$d/val-norm.tsv)\" = \"\$(crit_of \$d/chk.msgpack)\" &&
+        test \"\$(awk -F'\t' '\$1 == \"none\" { split(\$5, c, \",\"); print c[3] }' \$d/val-norm.tsv)\" = \"\$(crit_of \$d/fold-2/val-cv-chosen.scored.msgpack)\" &&
+        awk -F'\t' 'NR > 1 { n = split(\$5, c, \",\"); s = 0; for (i = 1; i <= n; i++) s += c[i]; if (n != 3 || (\$6 - s / 3) ^ 2 > 1e-8) bad++ } END { exit !(NR == 4 && !bad) }' \$d/val-norm.tsv &&
+        ! glad-auroc --by none --format csv \$d/chk.msgpack 2>/dev/null | cmp -s - <(glad-auroc --by none --format csv \$d/fold-1/val-cv-chosen.scored.msgpack 2>/dev/null)"
+    check "tune stage 3: the choice by the 0.001 rule, in tune.json/tune.md/tune.env; thresholds from the chosen maps" bash -c "d='$T/tcv'
+        want=\$(awk -F'\t' 'NR > 1 && (NR == 2 || \$NF > b + 0.001) { b = \$NF; m = \$1; c = \$NF } END { print m, c }' \$d/val-norm.tsv) &&
+        test \"\$(jq -r '.choice.map_norm + \" \" + (.criterion_value | tostring)' \$d/tune.json | awk '{ printf \"%s %.6f\\n\", \$1, \$2 }')\" = \"\$want\" &&
+        grep -q \"^TUNE_MAP_NORM=\${want%% *}\$\" \$d/tune.env && grep -q \"^| map normalisation (glad-score --map-norm) | \${want%% *} |\" \$d/tune.md &&
+        grep -q '^Stage 3' \$d/tune.md && jq -e '(.map_norm_stage | length) == 3' \$d/tune.json > /dev/null"
     GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size 32 \
         --no-recon --grid quick --val-family cutpaste-mix,defect-mix --fold 2 --out "$T/tf2" > /dev/null 2>&1
     check "tune --fold 2 alone: the same grid as --folds' fold 2" sh -c "cmp -s '$T/tf2/val-grid.tsv' '$T/tcv/fold-2/val-grid.tsv' &&
         jq -e '.validation.holdout_rule | startswith(\"shard 2/7 \")' '$T/tf2/tune.json' > /dev/null"
+    # a fixed --map-norm: applied after the grid, one row, the thresholds from the normalised maps
+    GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size 32 \
+        --no-recon --grid quick --val-family cutpaste-mix,defect-mix --fold 2 --map-norm quantile:0.5 --out "$T/tf2" > /dev/null 2> "$T/tf2q.err"
+    check "tune --map-norm quantile:0.5 (fixed): one stage-3 row, chosen; thresholds calibrated on the normalised maps" sh -c "d='$T/tf2'
+        test \"\$(tail -n +2 \$d/val-norm.tsv | cut -f1)\" = quantile:0.5 && jq -e '.choice.map_norm == \"quantile:0.5\"' \$d/tune.json > /dev/null &&
+        grep -q '^TUNE_MAP_NORM=quantile:0.5\$' \$d/tune.env && test -s \$d/val-chosen-quantile_0_5.scored.msgpack &&
+        glad-auroc --calibrate \$d/thr-chk.json \$d/val-chosen-quantile_0_5.scored.msgpack >/dev/null 2>&1 && cmp -s \$d/thr-chk.json \$d/thresholds.json &&
+        grep -q 'cached: val-grid.tsv' '$T/tf2q.err'"
+    status 2 "tune --map-norm quantile:2" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --map-norm quantile:2 --out "$T/x"
+    status 2 "mtd.sh --map-norm median" bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --map-norm median --out "$T/x"
+    status 2 "mtd.sh --map-norm with --tile" bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --map-norm quantile:0.1 --tile 16 --out "$T/x"
     status 2 "tune --folds 2 without --no-recon" bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --folds 2 --out "$T/x"
     status 2 "tune --folds 0" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --folds 0 --out "$T/x"
     status 2 "tune --folds more than the hold-out's shards" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --folds 8 --out "$T/x"
@@ -271,7 +299,7 @@ if have_shared; then
         --val-family cutpaste-mix,defect-mix --out "$T/mtdnr" > "$T/mtdnr.md" 2>/dev/null
     check "mtd-tune --no-recon: a row per candidate, the chosen line with no denoising and the bank alone" sh -c "
         grep -q '^| size:32 | none | ' '$T/mtdnr.md' && grep -q '^| native | none | ' '$T/mtdnr.md' &&
-        grep -q \"^chosen: --size \(32\|native\) --tile 0 --overlap 0 --steps 300 --denoise '' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode replace --bank-subsample 1\$\" '$T/mtdnr.md' &&
+        grep -q \"^chosen: --size \(32\|native\) --tile 0 --overlap 0 --steps 300 --denoise '' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode replace --bank-subsample 1 --map-norm [a-z:0-9.]*\$\" '$T/mtdnr.md' &&
         grep -q '^no model (--no-recon)' '$T/mtdnr.md' && test ! -e '$T/mtdnr/native/model'"
     check "mtd-tune --no-recon native:0.5: the tiles at half their size, the aspect ratio kept" sh -c "
         grep -q '^| native:0.5 | none | ' '$T/mtdnr.md' && glad-info -s '$T/mtdnr/native-0.5/val.msgpack' | grep -q 'glad-encode.* --scale 0.5' &&
@@ -304,6 +332,13 @@ if have_shared; then
     check "mtd.sh --tune with MobileNetV2 features: tune.sh --no-recon, no model, the bank alone" sh -c "
         test -n '$mf' && jq -e '.no_recon == true and .validation.folds == ${mf:-0}' '$T/mtd-nt/tune/tune.json' >/dev/null && test ! -e '$T/mtd-nt/tune/model' &&
         grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) | [0-9.]*' '$T/mtd-nt.md' && grep -q '^| MTD | none | ' '$T/mtd-nt.md'"
+    check "mtd.sh --tune: the test maps normalised as tune.sh chose (glad-score --map-norm, or none)" sh -c "
+        n=\$(jq -r .choice.map_norm '$T/mtd-nt/tune/tune.json'); glad-info -s '$T/mtd-nt/scored.msgpack' | grep 'glad-score' > '$T/mtd-nt.hist' &&
+        if [ \"\$n\" = none ]; then ! grep -q -- '--map-norm' '$T/mtd-nt.hist'; else grep -q -- \"--map-norm \$n\" '$T/mtd-nt.hist'; fi"
+    GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --map-norm quantile:0.1 --out "$T/mtd-q" > "$T/mtd-q.md" 2>/dev/null
+    check "mtd.sh --map-norm quantile:0.1: the bank alone's maps less their 10th percentile" sh -c "
+        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) | [0-9.]*' '$T/mtd-q.md' &&
+        glad-info -s '$T/mtd-q/scored.msgpack' | grep -q 'glad-score .*--map-norm quantile:0.1'"
     status 2 "mtd-tune: a malformed candidate" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "square:64" --out "$T/x"
     status 2 "mtd-tune: a candidate's steps not a number" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16@x" --out "$T/x"
 else skip "../shared absent: mtd.sh --tune and mtd-tune.sh are not run"; fi
