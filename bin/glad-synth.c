@@ -26,6 +26,7 @@ static const char usage[] =
     "                       colour-jittered, pasted elsewhere (a family the ATP training does not see)\n"
     "                       | crack | hole | stain | defect-mix: a drawn thin dark crack, small dark\n"
     "                       hole, or faint brighter/darker stain, or one of the three (1/3 each)\n"
+    "                       | uneven: a stain 16 times the area (a broad faint change of the tile)\n"
     "      --as-test        replace 'image', set 'mask', label 1 and defect 'synthetic' (a labelled\n"
     "                       synthetic test set; records left normal keep label 0)\n"
     "      --preview PNG    a grid of original | anomalous | mask for the first records\n"

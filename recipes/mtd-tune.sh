@@ -30,7 +30,7 @@
 #            --map-norm, on its chosen row; candidates are compared after it)
 #   --val-family   tune.sh's validation anomalies (default draem, the ATP
 #            training's own family; cutpaste, scar or cutpaste-mix: CutPaste's;
-#            crack, hole, stain or defect-mix: drawn faint defects; both unseen
+#            crack, hole, stain, defect-mix or uneven: drawn faint defects; both unseen
 #            in training)
 #
 # Writes OUT/tuning.md: the command, per candidate its chosen row, validation

@@ -37,12 +37,13 @@ set -euo pipefail
 # figures and the candidates that were not affordable). MTD_SIZE=native: each
 # tile at its own size (with MTD_TILE N: N x N tiles of it, merged).
 # The eighth run chose for the bank alone (tune.sh --no-recon, averaged over four
-# hold-out folds): no denoising.
+# hold-out folds): no denoising; the ninth added the map normalisation.
 MTD_SIZE=256 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
 MTD_DENOISE=""
 MTD_LAYERS=12 MTD_IMAGE_SCORE=topk-mean:250 MTD_BANK_MODE=replace MTD_BANK_SUBSAMPLE=1
-# glad-score --map-norm of the bank alone's maps (tune.sh's stage 3)
-MTD_MAP_NORM=none
+# glad-score --map-norm of the bank alone's maps: chosen by the ninth run (tune.sh's
+# stage 3 on the same four folds; the grid's rows as the eighth run's)
+MTD_MAP_NORM=quantile:0.1
 # the validation anomalies those were chosen on (tune.sh --val-family), used by --tune too
 MTD_VAL_FAMILY=cutpaste-mix,defect-mix
 # the hold-out shards the bank-alone choice is averaged over (tune.sh --folds), used by --tune too

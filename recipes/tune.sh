@@ -34,7 +34,8 @@
 #                      training, so a reconstruction is not rewarded for having
 #                      learnt to repair the validation anomalies), or crack / hole /
 #                      stain / defect-mix (drawn thin dark cracks, small dark holes,
-#                      faint stains: small, low-contrast, also unseen in training); a
+#                      faint stains: small, low-contrast, also unseen in training) or
+#                      uneven (a broad faint change of a large part of the image); a
 #                      comma-separated list (cutpaste-mix,defect-mix) splits the
 #                      anomalous half evenly between the families
 #   --grid quick       two strategies, two layer sets, two image scores (tests)
@@ -139,8 +140,8 @@ for f in "${VFAMS[@]}"; do
     case "$f" in
     draem) VOPTS+=("") d="GLAD/DRAEM's family" ;;
     cutpaste|scar|cutpaste-mix) VOPTS+=(" --family $f") d="CutPaste's $f family" ;;
-    crack|hole|stain|defect-mix) VOPTS+=(" --family $f") d="drawn defects ($f family)" ;;
-    *) echo "tune.sh: --val-family must be draem, cutpaste, scar, cutpaste-mix, crack, hole, stain or defect-mix (or a comma-separated list of them)" >&2; exit 2 ;;
+    crack|hole|stain|defect-mix|uneven) VOPTS+=(" --family $f") d="drawn defects ($f family)" ;;
+    *) echo "tune.sh: --val-family must be draem, cutpaste, scar, cutpaste-mix, crack, hole, stain, defect-mix or uneven (or a comma-separated list of them)" >&2; exit 2 ;;
     esac
     VDESC+="${VDESC:+ / }$d"
 done

@@ -162,7 +162,7 @@ static void defects(void)
     float *im = malloc(n * sizeof(float)), *an = malloc(n * sizeof(float)), *an2 = malloc(n * sizeof(float));
     uint8_t *m = malloc(hw), *m2 = malloc(hw), *fg = malloc(hw);
     disc_image(im, fg, S, -0.2f);
-    for (int fam = GLAD_SYNTH_CRACK; fam <= GLAD_SYNTH_DEFECT_MIX; fam++) {
+    for (int fam = GLAD_SYNTH_CRACK; fam <= GLAD_SYNTH_UNEVEN; fam++) {
         int made = 0, determ = 1, in_fg = 1, shade = 1, kinds[3] = {0, 0, 0};
         size_t amin = hw, amax = 0;
         for (int k = 0; k < 60; k++) {
@@ -200,8 +200,8 @@ static void defects(void)
             double diag = hypot(bx1 - bx0 + 1, by1 - by0 + 1);
             if (fam == GLAD_SYNTH_HOLE && diag > 13) shade = 0;
             int kind = changed_out ? 2 : diag > 13 ? 0 : 1;
-            if (fam != GLAD_SYNTH_DEFECT_MIX && fam != GLAD_SYNTH_STAIN && changed_out) shade = 0;
-            if (fam == GLAD_SYNTH_STAIN && darker && brighter) shade = 0;
+            if (fam != GLAD_SYNTH_DEFECT_MIX && fam != GLAD_SYNTH_STAIN && fam != GLAD_SYNTH_UNEVEN && changed_out) shade = 0;
+            if ((fam == GLAD_SYNTH_STAIN || fam == GLAD_SYNTH_UNEVEN) && darker && brighter) shade = 0;
             kinds[kind]++;
         }
         const char *nm = glad_synth_family_names[fam];
@@ -211,6 +211,9 @@ static void defects(void)
          * a stain's mask semi-axes <= 10 px, a crack <= 8 x 10 px long and >= 1 px wide */
         if (fam == GLAD_SYNTH_HOLE) CHECKF(amax <= 3.15 * 4 * 4 + 30 && amin >= 1, "%s: areas %zu..%zu", nm, amin, amax);
         else if (fam == GLAD_SYNTH_STAIN) CHECKF(amax <= 3.15 * 10 * 10 + 60 && amin >= 9, "%s: areas %zu..%zu", nm, amin, amax);
+        /* uneven at 128 px: mask semi-axes 12..40 px (half of 24..80), clipped by the
+         * object (a disc of radius 40, 5027 px): larger than any stain's smallest */
+        else if (fam == GLAD_SYNTH_UNEVEN) CHECKF(amax <= 5100 && amin >= 200 && amax >= 1500, "%s: areas %zu..%zu", nm, amin, amax);
         else if (fam == GLAD_SYNTH_CRACK) CHECKF(amax <= 80 * 2.2 + 20 && kinds[0] >= 40, "%s: areas %zu..%zu, %d of 60 longer than a hole", nm, amin, amax, kinds[0]);
         else CHECKF(kinds[0] >= 8 && kinds[1] >= 10 && kinds[2] >= 10 && kinds[2] <= 35, "%s: %d long cracks, %d small ones or holes, %d stains",
                     nm, kinds[0], kinds[1], kinds[2]);

@@ -13,7 +13,11 @@
  *          (1 + cos(pi r)) / 2 at normalised radius r < 1, |d| ~ U[0.15,
  *          0.35], either sign; the mask is w >= 1/2 (r <= 1/2), the faint rim
  *          outside it is changed but stays a normal pixel;
- * (defect-mix: one of the three, 1/3 each). Each starts at a random
+ *   uneven: a stain 16 times the area, semi-axes U[48, 160] px (up to 5/8 of
+ *          the short side): a broad, low-contrast change of a large part of
+ *          the tile, the kind of anomaly an image-level baseline would hide
+ *          (MTD's uneven tiles are named, not looked at);
+ * (defect-mix: crack, hole or stain, 1/3 each; uneven only by name). Each starts at a random
  * foreground pixel and changes foreground pixels only. Randomness comes from
  * (seed, record id hash) only. Not a copy of any dataset's defects: no test
  * image was looked at to draw them. */
@@ -70,9 +74,10 @@ int glad_synth_defect(float *out, uint8_t *mask, const float *img, int C, int H,
                     }
         }
     } else {
-        /* hole or stain: an ellipse, semi-axes (a, b), angle ang */
-        int stain = kind == GLAD_SYNTH_STAIN;
-        double a = unif(r, stain ? 12 : 2, stain ? 40 : 8) * s, b = unif(r, stain ? 12 : 2, stain ? 40 : 8) * s;
+        /* hole, stain or uneven: an ellipse, semi-axes (a, b), angle ang */
+        int stain = kind == GLAD_SYNTH_STAIN || kind == GLAD_SYNTH_UNEVEN;
+        double lo = kind == GLAD_SYNTH_UNEVEN ? 48 : stain ? 12 : 2, hi = kind == GLAD_SYNTH_UNEVEN ? 160 : stain ? 40 : 8;
+        double a = unif(r, lo, hi) * s, b = unif(r, lo, hi) * s;
         if (a < 0.71) a = 0.71;
         if (b < 0.71) b = 0.71;
         double ang = unif(r, 0, M_PI), ca = cos(ang), sa = sin(ang);
