@@ -15,7 +15,8 @@
 # validation of mtd-train (the training split alone): with MobileNetV2 features
 # (the ones tuned) the memory bank alone (--bank-mode replace: each position's
 # distance to its nearest training patch), so no model is trained and no tile
-# reconstructed. --size native keeps each tile's own size and aspect ratio (the
+# reconstructed; each map less its own 10th percentile before the image score
+# (glad-score --map-norm). --size native keeps each tile's own size and aspect ratio (the
 # 704 sizes of MTD's tiles are not squashed into squares), features included;
 # native:F scales every tile by F (glad-encode --scale), the aspect ratio kept.
 # A model is trained when asked for (--bank-mode none | union | add: the
@@ -26,8 +27,8 @@
 # unet backbone the layers and image score are glad's own, untuned.
 # Knobs as in run.sh (--help there) replace a default. With --tune,
 # recipes/tune.sh holds out training normals of the split list and chooses on
-# them afresh (OUT/tune/; validation anomalies of CutPaste's family and drawn
-# defects, as the defaults' run; with MobileNetV2 features and no --bank-mode,
+# them afresh (OUT/tune/; validation anomalies of CutPaste's family, drawn small
+# defects and broad uneven areas, as the defaults' run; with MobileNetV2 features and no --bank-mode,
 # tune.sh --no-recon --folds MTD_FOLDS: the bank alone, each row's criterion
 # averaged over that many hold-out shards); the test tiles are never looked at.
 set -euo pipefail
@@ -36,16 +37,16 @@ set -euo pipefail
 # training split alone; datasets/mtd/tuning.md has the run, every candidate's
 # figures and the candidates that were not affordable). MTD_SIZE=native: each
 # tile at its own size (with MTD_TILE N: N x N tiles of it, merged).
-# The eighth run chose for the bank alone (tune.sh --no-recon, averaged over four
-# hold-out folds): no denoising; the ninth added the map normalisation.
+# The tenth run chose for the bank alone (tune.sh --no-recon, averaged over four
+# hold-out folds, validation anomalies of three families): no denoising, each map
+# less its own 10th percentile (tune.sh's stage 3).
 MTD_SIZE=256 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
 MTD_DENOISE=""
 MTD_LAYERS=12 MTD_IMAGE_SCORE=topk-mean:250 MTD_BANK_MODE=replace MTD_BANK_SUBSAMPLE=1
-# glad-score --map-norm of the bank alone's maps: chosen by the ninth run (tune.sh's
-# stage 3 on the same four folds; the grid's rows as the eighth run's)
+# glad-score --map-norm of the bank alone's maps (--map-norm none: the eighth run's line)
 MTD_MAP_NORM=quantile:0.1
 # the validation anomalies those were chosen on (tune.sh --val-family), used by --tune too
-MTD_VAL_FAMILY=cutpaste-mix,defect-mix
+MTD_VAL_FAMILY=cutpaste-mix,defect-mix,uneven
 # the hold-out shards the bank-alone choice is averaged over (tune.sh --folds), used by --tune too
 MTD_FOLDS=4
 # When a model is trained after all (the unet backbone, or --bank-mode none, union

@@ -77,7 +77,9 @@
 #                      not with --tile (the merged map is not normalised)
 #   --peek             ALSO score the whole grid on the test split (peek.md) to
 #                      report how the validation choice compares with the best
-#                      choice by test metrics; nothing is chosen from it
+#                      choice by test metrics; nothing is chosen from it (the
+#                      grid's rows: stage 2's bank and stage 3's map
+#                      normalisation are not applied there)
 #
 # Outputs in OUT: model (trained on the non-held-out normals), val.msgpack,
 # val-grid.tsv (every configuration's validation metrics), tune.json and tune.md
@@ -397,7 +399,7 @@ if [ "$NORM_STAGE" = 1 ]; then
     if [ -f "$OUT/val-norm.tsv" ] && [ "$(cat "$OUT/val-norm.tsv.key" 2>/dev/null)" = "$key" ]; then
         echo "cached: val-norm.tsv" >&2
     else
-        # one row per fold (map_norm, fold, metrics), then the fold means as in val-cv-grid.tsv
+        # val_row per normalisation and fold (in VAL_CHOSEN order), then the fold means as in val-cv-grid.tsv
         for m in "${NORMS[@]}"; do
             for f in "${VAL_CHOSEN[@]}"; do val_row "$m" < "$(norm_file "$f" "$m")"; done
         done | awk -F'\t' '
