@@ -24,7 +24,7 @@ DATA="" FORMAT=mvtec CLASS=pill OUT="" SIZE=64 STEPS=300 BATCH=8 SEED=1 CHANNELS
 # features too: glad-bank, glad-score --bank) with --bank-subsample F (the
 # random fraction of the training positions the bank keeps; default 1),
 # --map-norm none|quantile:Q (glad-score --map-norm: each map less its own
-# Q-quantile before the image score; not with --tile).
+# Q-quantile before the image score; with --tile the merged map's).
 # Empty = the recipe's own.
 # --size native (NATIVE=1): images at their own size and aspect ratio (native:F:
 # scaled by F, glad-encode --scale, the aspect ratio kept); without
@@ -56,7 +56,6 @@ knob_check() {
     case "$MAP_NORM" in ""|none) ;; quantile:*) awk -v q="${MAP_NORM#quantile:}" 'BEGIN { exit !(q ~ /^[0-9]*\.?[0-9]+$/ && q <= 1) }' \
         || { echo "$(basename "$0"): --map-norm quantile:Q takes Q from 0 to 1" >&2; exit 2; } ;;
         *) echo "$(basename "$0"): --map-norm is none or quantile:Q" >&2; exit 2 ;; esac
-    [ "$TILE" = 0 ] || case "$MAP_NORM" in ""|none) ;; *) echo "$(basename "$0"): --map-norm with --tile: the merged map is not normalised (glad-tile --merge)" >&2; exit 2 ;; esac
     [ -z "$BANK_SUBSAMPLE" ] || awk -v f="$BANK_SUBSAMPLE" 'BEGIN { exit !(f > 0 && f <= 1) }' || { echo "$(basename "$0"): --bank-subsample must be in (0,1]" >&2; exit 2; }
 }
 # is_factor F: F is a plain decimal number (native:F's scale factor)
@@ -189,12 +188,18 @@ size_opt() {
 size_arg() { if [ "$NATIVE" = 1 ]; then echo "--size native${NATIVE_SCALE:+:$NATIVE_SCALE}"; else size_opt; fi; }
 # tile_split / tile_merge DEFAULT_IMAGE_SCORE: pipeline tails (" | glad-tile ...")
 tile_split() { [ "$TILE" = 0 ] || echo " | glad-tile --tile $TILE --overlap $OVERLAP"; }
-tile_merge() { [ "$TILE" = 0 ] || echo " | glad-tile --merge --image-score ${IMAGE_SCORE:-$1}"; }
+# (with --tile and a map normalisation: the merged map normalised and rescored,
+# glad-score --rescore, not each tile's)
+tile_merge() { [ "$TILE" = 0 ] || echo " | glad-tile --merge --image-score ${IMAGE_SCORE:-$1}$(norm_merged "${IMAGE_SCORE:-$1}")"; }
 # score_opts: glad-score options after the preset
 score_opts() { echo "${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$(bank_opts)$(norm_opts)"; }
 # norm_opts: glad-score's --map-norm when one other than none is set (none: the
-# option left out, so the command lines and their caches are as before)
-norm_opts() { case "$MAP_NORM" in ""|none) ;; *) echo " --map-norm $MAP_NORM" ;; esac; }
+# option left out, so the command lines and their caches are as before); with
+# --tile nothing here: a tile's own baseline is not the image's (norm_merged)
+norm_opts() { [ "$TILE" != 0 ] || case "$MAP_NORM" in ""|none) ;; *) echo " --map-norm $MAP_NORM" ;; esac; }
+# norm_merged R: with --tile and a map normalisation, the tail that normalises the
+# merged maps and scores them with image score R
+norm_merged() { case "$MAP_NORM" in ""|none) ;; *) echo " | glad-score --rescore --image-score $1 --map-norm $MAP_NORM" ;; esac; }
 # bank_opts: glad-score's bank options when a bank mode other than none is set
 bank_opts() { case "$BANK_MODE" in ""|none) ;; *) echo " --bank $BANK_FILE --bank-mode $BANK_MODE" ;; esac; }
 # bank_build MODEL TRAIN OUT: the memory bank of TRAIN's clean images (their
@@ -204,7 +209,7 @@ bank_build() {
 }
 # the same as filters (cat when not tiling), for recipes that run pipelines directly
 tile_split_f() { if [ "$TILE" = 0 ]; then cat; else glad-tile --tile "$TILE" --overlap "$OVERLAP"; fi; }
-tile_merge_f() { if [ "$TILE" = 0 ]; then cat; else glad-tile --merge --image-score "${IMAGE_SCORE:-$1}"; fi; }
+tile_merge_f() { if [ "$TILE" = 0 ]; then cat; else eval "glad-tile --merge --image-score ${IMAGE_SCORE:-$1}$(norm_merged "${IMAGE_SCORE:-$1}")"; fi; }
 # knob_args: the knobs as options again (to pass them on to tune.sh; not --size)
 knob_args() {
     echo "--preset $PRESET --grid $TUNE_GRID${FEAT_LAYERS:+ --feat-layers $FEAT_LAYERS}${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$([ "$TILE" = 0 ] || echo " --tile $TILE --overlap $OVERLAP")${BANK_MODE:+ --bank-mode $BANK_MODE}${BANK_SUBSAMPLE:+ --bank-subsample $BANK_SUBSAMPLE}${MAP_NORM:+ --map-norm $MAP_NORM}"

@@ -74,7 +74,7 @@
 #                      on every fold): a later one is kept only when it beats the
 #                      earlier by more than 0.001 of the criterion (val-norm.tsv).
 #                      A fixed --map-norm M is applied after the grid, not tuned;
-#                      not with --tile (the merged map is not normalised)
+#                      with --tile the merged maps are normalised
 #   --peek             ALSO score the whole grid on the test split (peek.md) to
 #                      report how the validation choice compares with the best
 #                      choice by test metrics; nothing is chosen from it (the
@@ -118,8 +118,9 @@ recipe_args "${args[@]}"
 command -v jq >/dev/null || { echo "tune.sh: jq is needed for tune.json (apt-get install jq)" >&2; exit 1; }
 GRID=$TUNE_GRID
 [ "$TUNE" = 0 ] || { echo "tune.sh: --tune is the recipes' option (tune.sh is what it runs)" >&2; exit 2; }
-# knobs the user fixed are not tuned (a one-value grid)
-FIX_LAYERS=$FEAT_LAYERS FEAT_LAYERS=""
+# knobs the user fixed are not tuned (a one-value grid); a fixed map normalisation
+# applies after the grid, which is scored without it (tile_merge leaves it out)
+FIX_LAYERS=$FEAT_LAYERS FEAT_LAYERS="" FIX_NORM=$MAP_NORM MAP_NORM=""
 case "$GRID" in full|quick) ;; *) echo "tune.sh: --grid must be full or quick" >&2; exit 2 ;; esac
 awk -v f="$HOLDOUT" 'BEGIN { exit !(f > 0 && f < 1) }' || { echo "tune.sh: --holdout must be in (0,1)" >&2; exit 2; }
 [[ "$FOLDS" =~ ^[1-9][0-9]*$ ]] || { echo "tune.sh: --folds must be a positive integer" >&2; exit 2; }
@@ -382,10 +383,10 @@ done
 # its maps rescored on every fold (no map recomputed): none first, then each map
 # less its own 10th percentile or median; as the bank stage, a later one must
 # beat the earlier by more than 0.001 of the fold-averaged criterion. Fixed by
-# --map-norm; with --tile not offered (the merged map is not normalised).
+# --map-norm. With --tile the chosen runs are the merged images, so it is the
+# merged maps that are normalised.
 NORMS=(none quantile:0.1 quantile:0.5) NORM_STAGE=1
-[ -z "$MAP_NORM" ] || NORMS=("$MAP_NORM")
-[ "$TILE" = 0 ] || NORMS=(none)
+[ -z "$FIX_NORM" ] || NORMS=("$FIX_NORM")
 [ "${NORMS[*]}" != none ] || NORM_STAGE=0
 # norm_file FILE NORM: FILE (a chosen validation run) with NORM applied (none: FILE)
 norm_file() { if [ "$2" = none ]; then echo "$1"; else echo "${1%.scored.msgpack}-${2//[:.]/_}.scored.msgpack"; fi; }

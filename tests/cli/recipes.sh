@@ -288,7 +288,20 @@ if have_shared; then
         grep -q 'cached: val-grid.tsv' '$T/tf2q.err'"
     status 2 "tune --map-norm quantile:2" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --map-norm quantile:2 --out "$T/x"
     status 2 "mtd.sh --map-norm median" bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --map-norm median --out "$T/x"
-    status 2 "mtd.sh --map-norm with --tile" bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --map-norm quantile:0.1 --tile 16 --out "$T/x"
+    # with --tile the merged image's map is normalised (its nearest-rank median exactly 0), not each tile's
+    GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --tile 16 --overlap 4 --map-norm quantile:0.5 --out "$T/mtd-tq" > "$T/mtd-tq.md" 2>/dev/null
+    check "mtd.sh --tile --map-norm: tiles scored plain, the merged maps normalised and rescored" sh -c "
+        glad-info -s '$T/mtd-tq/scored.msgpack' > '$T/mtd-tq.hist' && ! grep 'glad-score .*--bank' '$T/mtd-tq.hist' | grep -q -- --map-norm &&
+        grep -A1 'glad-tile .*--merge' '$T/mtd-tq.hist' | grep -q 'glad-score .*--rescore --image-score topk-mean:250 --map-norm quantile:0.5' &&
+        /usr/bin/python3 -c 'import sys, numpy as np; sys.path.insert(0, \"$ROOT/formats/python\"); from gladstream import read
+recs = read(sys.argv[1])[1]; ok = [np.sort(r[\"amap\"].ravel())[(r[\"amap\"].size - 1) // 2] == 0 and r[\"amap\"].shape == (1, 32, 32) for r in recs]
+sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
+    # tune.sh with --tile: stage 3 on the merged validation images
+    GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size 32 --tile 16 --overlap 4 \
+        --no-recon --grid quick --val-family cutpaste-mix --out "$T/tt" > /dev/null 2>&1
+    check "tune --tile: stage 3 normalises the merged validation maps" sh -c "
+        test \"\$(tail -n +2 '$T/tt/val-norm.tsv' | cut -f1 | tr '\n' ' ')\" = 'none quantile:0.1 quantile:0.5 ' &&
+        glad-info -s '$T/tt/val-chosen-quantile_0_5.scored.msgpack' | grep -A1 'glad-tile .*--merge' | grep -q 'glad-score .*--rescore .*--map-norm quantile:0.5'"
     status 2 "tune --folds 2 without --no-recon" bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --folds 2 --out "$T/x"
     status 2 "tune --folds 0" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --folds 0 --out "$T/x"
     status 2 "tune --folds more than the hold-out's shards" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --folds 8 --out "$T/x"
