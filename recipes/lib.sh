@@ -209,7 +209,7 @@ bank_build() {
 }
 # the same as filters (cat when not tiling), for recipes that run pipelines directly
 tile_split_f() { if [ "$TILE" = 0 ]; then cat; else glad-tile --tile "$TILE" --overlap "$OVERLAP"; fi; }
-tile_merge_f() { if [ "$TILE" = 0 ]; then cat; else eval "glad-tile --merge --image-score ${IMAGE_SCORE:-$1}$(norm_merged "${IMAGE_SCORE:-$1}")"; fi; }
+tile_merge_f() { if [ "$TILE" = 0 ]; then cat; else local t; t=$(tile_merge "$1"); eval "${t# | }"; fi; }
 # knob_args: the knobs as options again (to pass them on to tune.sh; not --size)
 knob_args() {
     echo "--preset $PRESET --grid $TUNE_GRID${FEAT_LAYERS:+ --feat-layers $FEAT_LAYERS}${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$([ "$TILE" = 0 ] || echo " --tile $TILE --overlap $OVERLAP")${BANK_MODE:+ --bank-mode $BANK_MODE}${BANK_SUBSAMPLE:+ --bank-subsample $BANK_SUBSAMPLE}${MAP_NORM:+ --map-norm $MAP_NORM}"

@@ -267,6 +267,37 @@ rescore() {   # rescore FILE R: FILE's maps with image score R (the tiles merged
 }
 scored_file() { echo "${3:-$OUT}/$1-none-L${2//,/_}.scored.msgpack"; }   # SET LAYERS [DIR]
 fold_dir() { echo "$OUT/fold-$1"; }   # fold J's directory (--folds; fold 0 is OUT)
+# fold_means NKEY K WHAT: rows "KEY... i_auroc p_auroc aupro criterion" (val_row's, no
+# header) with every key once per fold, K folds -> per key in first-seen order: the KEY
+# columns, the three metrics averaged over the folds that define them (null: none),
+# the per-fold criteria (comma-separated) and the criterion averaged likewise (-1:
+# none defined); a key seen other than K times is an error ("WHAT differ")
+fold_means() {
+    awk -F'\t' -v nk="$1" -v k="$2" -v what="$3" '
+        { key = $1; for (c = 2; c <= nk; c++) key = key FS $c
+          if (!(key in seen)) order[++nr] = key
+          seen[key]++
+          for (c = 1; c <= 3; c++) if ($(nk + c) != "null" && $(nk + c) != "") { sum[key, c] += $(nk + c); cnt[key, c]++ }
+          if ($(nk + 4) + 0 >= 0) { sum[key, 4] += $(nk + 4); cnt[key, 4]++ }
+          per[key] = per[key] (seen[key] > 1 ? "," : "") sprintf("%.4f", $(nk + 4)) }
+        END {
+          for (r = 1; r <= nr; r++) if (seen[order[r]] != k) { print "tune.sh: " what " differ: " order[r] > "/dev/stderr"; exit 1 }
+          for (r = 1; r <= nr; r++) {
+              key = order[r]; line = key
+              for (c = 1; c <= 3; c++) line = line "\t" (cnt[key, c] ? sprintf("%.6f", sum[key, c] / cnt[key, c]) : "null")
+              printf "%s\t%s\t%.6f\n", line, per[key], cnt[key, 4] ? sum[key, 4] / cnt[key, 4] : -1 } }'
+}
+# md_fold_rows TSV NRAW PCT FOLDCOL: TSV's data rows as markdown: the first NRAW
+# columns as they are, the columns listed in PCT in percent (n/a: null or -1), and
+# with --folds the per-fold criteria in column FOLDCOL
+md_fold_rows() {
+    awk -F'\t' -v nraw="$2" -v pc="$3" -v fc="$4" -v k="$FOLDS" 'NR > 1 {
+        s = "|"; for (c = 1; c <= nraw; c++) s = s " " $c " |"
+        n = split(pc, pcs, ","); for (i = 1; i <= n; i++) s = s " " p($(pcs[i])) " |"
+        if (k > 1) { n = split($fc, f, ","); t = ""; for (i = 1; i <= n; i++) t = t (i > 1 ? " / " : "") p(f[i]); s = s " " t " |" }
+        print s }
+        function p(x) { return (x == "" || x == "null" || x + 0 < 0) ? "n/a" : sprintf("%.1f", 100 * x) }' "$1"
+}
 grid_bank() {
     local set=$1 in=$2 l key
     cached "$OUT/$set-none.feat.msgpack" "glad-features $(FEAT_LAYERS=$ALL_LAYERS feat_opts "") --input image $in"
@@ -307,27 +338,9 @@ if [ "$FOLDS" -gt 1 ]; then
         FOLD_GRIDS+=("$(fold_dir "$j")/val-grid.tsv")
     done
     GRID_TSV=$OUT/val-cv-grid.tsv
-    # rows in fold 0's order; a metric undefined on a fold (null) is averaged over the
-    # folds that define it, a criterion of -1 (none defined) likewise
-    awk -F'\t' -v k="$FOLDS" '
-        FNR == 1 { f++; next }
-        { key = $1 FS $2 FS $3
-          if (f == 1) order[++nr] = key
-          else if (!(key in seen)) { print "tune.sh: fold grids differ: " key > "/dev/stderr"; bad = 1; exit 1 }
-          seen[key]++
-          for (c = 4; c <= 6; c++) if ($c != "null" && $c != "") { sum[key, c] += $c; cnt[key, c]++ }
-          if ($7 + 0 >= 0) { sum[key, 7] += $7; cnt[key, 7]++ }
-          per[key] = per[key] (f > 1 ? "," : "") sprintf("%.4f", $7) }
-        END {
-          if (bad) exit 1
-          if (f != k) { print "tune.sh: " f " fold grids, not " k > "/dev/stderr"; exit 1 }
-          for (r = 1; r <= nr; r++) if (seen[order[r]] != k) { print "tune.sh: fold grids differ: " order[r] > "/dev/stderr"; exit 1 }
-          print "strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion"
-          for (r = 1; r <= nr; r++) {
-              key = order[r]; line = key
-              for (c = 4; c <= 6; c++) line = line "\t" (cnt[key, c] ? sprintf("%.6f", sum[key, c] / cnt[key, c]) : "null")
-              printf "%s\t%s\t%.6f\n", line, per[key], cnt[key, 7] ? sum[key, 7] / cnt[key, 7] : -1 } }' \
-        "${FOLD_GRIDS[@]}" > "$GRID_TSV.tmp"
+    # rows in fold 0's order (fold_means)
+    { printf 'strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion\n'
+      for g in "${FOLD_GRIDS[@]}"; do tail -n +2 "$g"; done | fold_means 3 "$FOLDS" "fold grids"; } > "$GRID_TSV.tmp"
     mv "$GRID_TSV.tmp" "$GRID_TSV"
 fi
 # the choice: the highest criterion; ties keep the earlier configuration
@@ -396,22 +409,15 @@ for m in "${NORMS[@]}"; do
 done
 C_NORM=${NORMS[0]}
 if [ "$NORM_STAGE" = 1 ]; then
-    key=$({ printf '%s\n' "${NORMS[@]}"; for m in "${NORMS[@]}"; do for f in "${VAL_CHOSEN[@]}"; do cat "$(norm_file "$f" "$m").key" 2>/dev/null || sha256sum "$f"; done; done; } | sha256sum | cut -d' ' -f1)
+    key=$({ printf '%s\n' "${NORMS[@]}"; for m in "${NORMS[@]}"; do for f in "${VAL_CHOSEN[@]}"; do cat "$(norm_file "$f" "$m").key"; done; done; } | sha256sum | cut -d' ' -f1)
     if [ -f "$OUT/val-norm.tsv" ] && [ "$(cat "$OUT/val-norm.tsv.key" 2>/dev/null)" = "$key" ]; then
         echo "cached: val-norm.tsv" >&2
     else
-        # val_row per normalisation and fold (in VAL_CHOSEN order), then the fold means as in val-cv-grid.tsv
-        for m in "${NORMS[@]}"; do
-            for f in "${VAL_CHOSEN[@]}"; do val_row "$m" < "$(norm_file "$f" "$m")"; done
-        done | awk -F'\t' '
-            { if (!($1 in seen)) order[++nr] = $1; seen[$1]++
-              for (c = 2; c <= 4; c++) if ($c != "null" && $c != "") { sum[$1, c] += $c; cnt[$1, c]++ }
-              if ($5 + 0 >= 0) { sum[$1, 5] += $5; cnt[$1, 5]++ }
-              per[$1] = per[$1] (seen[$1] > 1 ? "," : "") sprintf("%.4f", $5) }
-            END { print "map_norm\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion"
-                  for (r = 1; r <= nr; r++) { k = order[r]; line = k
-                      for (c = 2; c <= 4; c++) line = line "\t" (cnt[k, c] ? sprintf("%.6f", sum[k, c] / cnt[k, c]) : "null")
-                      printf "%s\t%s\t%.6f\n", line, per[k], cnt[k, 5] ? sum[k, 5] / cnt[k, 5] : -1 } }' > "$OUT/val-norm.tsv.tmp"
+        # val_row per normalisation and fold (in VAL_CHOSEN order), then the fold means
+        { printf 'map_norm\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion\n'
+          for m in "${NORMS[@]}"; do
+              for f in "${VAL_CHOSEN[@]}"; do val_row "$m" < "$(norm_file "$f" "$m")"; done
+          done | fold_means 1 "${#VAL_CHOSEN[@]}" "normalisation rows"; } > "$OUT/val-norm.tsv.tmp"
         mv "$OUT/val-norm.tsv.tmp" "$OUT/val-norm.tsv"
         echo "$key" > "$OUT/val-norm.tsv.key"
     fi
@@ -464,11 +470,7 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
     # --folds: the fold means, then each fold's criterion
     echo "| strategy | layers | image score | val I-AUROC | val P-AUROC | val AUPRO |$([ "$FOLDS" = 1 ] || echo " criterion per fold |")"
     echo "|---|---|---|---:|---:|---:|$([ "$FOLDS" = 1 ] || echo "---|")"
-    awk -F'\t' -v k="$FOLDS" 'NR > 1 {
-        printf "| %s | %s | %s | %s | %s | %s |", $1, $2, $3, p($4), p($5), p($6)
-        if (k > 1) { n = split($7, c, ","); s = ""; for (i = 1; i <= n; i++) s = s (i > 1 ? " / " : "") p(c[i]); printf " %s |", s }
-        printf "\n" }
-        function p(x) { return (x == "" || x == "null" || x + 0 < 0) ? "n/a" : sprintf("%.1f", 100 * x) }' "$GRID_TSV"
+    md_fold_rows "$GRID_TSV" 3 4,5,6 7
     if [ -f "$OUT/val-bank.tsv" ] && [ "$C_CRIT_ALL" != "$C_CRIT" -o "$BANK_STAGE" = 1 -o -n "$BANK_MODE" ]; then
         echo
         echo "Stage 2, the chosen row against a memory bank of the training images' features:"
@@ -484,11 +486,7 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
         echo
         echo "| map norm | val I-AUROC | val P-AUROC | val AUPRO | criterion |$([ "$FOLDS" = 1 ] || echo " criterion per fold |")"
         echo "|---|---:|---:|---:|---:|$([ "$FOLDS" = 1 ] || echo "---|")"
-        awk -F'\t' -v k="$FOLDS" 'NR > 1 {
-            printf "| %s | %s | %s | %s | %s |", $1, p($2), p($3), p($4), p($6)
-            if (k > 1) { n = split($5, c, ","); s = ""; for (i = 1; i <= n; i++) s = s (i > 1 ? " / " : "") p(c[i]); printf " %s |", s }
-            printf "\n" }
-            function p(x) { return (x == "" || x == "null" || x + 0 < 0) ? "n/a" : sprintf("%.1f", 100 * x) }' "$OUT/val-norm.tsv"
+        md_fold_rows "$OUT/val-norm.tsv" 1 2,3,4,6 5
     fi
 } > "$OUT/tune.md"
 jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers "$C_LAYERS" --arg score "$C_SCORE" \
