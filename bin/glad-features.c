@@ -5,6 +5,7 @@
 #include <string.h>
 #include "cli.h"
 #include "diffusion/model.h"
+#include "imgproc/pool.h"
 #include "models/backbone.h"
 #include "nn/bf16.h"
 
@@ -28,6 +29,9 @@ static const char usage[] =
     "                       mobilenetv2: of 32; default: the image's size; unet: the model's)\n"
     "      --norm N         imagenet (vit, resnet default: (x+1)/2 then ImageNet mean/std) | raw\n"
     "      --feature-t T    unet: timestep of the encoder pass (default 0)\n"
+    "      --pool K         each position's vector replaced by the mean over its K x K\n"
+    "                       neighbourhood in the map (PatchCore's local aggregation; K odd,\n"
+    "                       default 1: none; the border's windows are clipped to the map)\n"
     "      --f16            store features as float16 (half the stream size)\n"
     "      --shard K/N      only records with index %% N == K\n"
     "      --precision P    f32 (default) | bf16: convolutions, linear layers and attention\n"
@@ -37,7 +41,7 @@ static const char usage[] =
 typedef struct {
     const char *kind, *model, *weights, *out, *in;
     double ft;
-    long size;
+    long size, pool;
     int f16, zstd, shard_k, shard_n, norm, prec;
     char *layers_s, *inputs_buf;
     const char *inputs[MAX_INPUTS];
@@ -63,11 +67,11 @@ static int split_list(const char *opt, char *s, const char **names, int max, int
 /* -1: go on; else the exit status */
 static int parse_args(args *a, int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_WEIGHTS, O_LAYERS, O_INPUT, O_FT, O_F16, O_SHARD, O_ZSTD, O_SIZE, O_NORM, O_PREC };
+    enum { O_MODEL = 256, O_WEIGHTS, O_LAYERS, O_INPUT, O_FT, O_F16, O_SHARD, O_ZSTD, O_SIZE, O_NORM, O_PREC, O_POOL };
     static const struct option lo[] = {
         {"backbone", required_argument, 0, 'b'}, {"model", required_argument, 0, O_MODEL}, {"weights", required_argument, 0, O_WEIGHTS},
         {"layers", required_argument, 0, O_LAYERS}, {"input", required_argument, 0, O_INPUT}, {"feature-t", required_argument, 0, O_FT},
-        {"f16", no_argument, 0, O_F16}, {"size", required_argument, 0, O_SIZE}, {"norm", required_argument, 0, O_NORM}, {"precision", required_argument, 0, O_PREC}, {"shard", required_argument, 0, O_SHARD}, {"output", required_argument, 0, 'o'},
+        {"f16", no_argument, 0, O_F16}, {"size", required_argument, 0, O_SIZE}, {"norm", required_argument, 0, O_NORM}, {"precision", required_argument, 0, O_PREC}, {"pool", required_argument, 0, O_POOL}, {"shard", required_argument, 0, O_SHARD}, {"output", required_argument, 0, 'o'},
         {"zstd", no_argument, 0, O_ZSTD}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     const char *inputs_s = "image,recon";
     int c, k;
@@ -81,6 +85,10 @@ static int parse_args(args *a, int argc, char **argv)
         case O_FT: if (cli_parse_double("--feature-t", optarg, 0, GLAD_MODEL_MAX_T - 1, &a->ft)) return CLI_USAGE; break;
         case O_F16: a->f16 = 1; break;
         case O_SIZE: if (cli_parse_int("--size", optarg, 8, 8192, &a->size)) return CLI_USAGE; break;
+        case O_POOL:
+            if (cli_parse_int("--pool", optarg, 1, 63, &a->pool)) return CLI_USAGE;
+            if (a->pool % 2 == 0) return cli_usage_error("--pool: %ld is even (the window is centred: 1, 3, 5, ...)", a->pool);
+            break;
         case O_NORM: if (cli_parse_choice("--norm", optarg, glad_backbone_norms, &a->norm)) return CLI_USAGE; break;
         case O_PREC: if (cli_parse_choice("--precision", optarg, glad_precision_names, &a->prec)) return CLI_USAGE; break;
         case O_SHARD: if (cli_parse_shard(optarg, &a->shard_k, &a->shard_n)) return CLI_USAGE; break;
@@ -141,6 +149,14 @@ static int record_features(glad_record *r, glad_backbone *bb, const args *a, con
         int fc[GLAD_BACKBONE_MAX_LAYERS], fh[GLAD_BACKBONE_MAX_LAYERS], fw[GLAD_BACKBONE_MAX_LAYERS];
         if ((rc = glad_backbone_features(bb, x, C, H, W, nl, layers, f, fc, fh, fw))) status = cli_rec_error(id, a->inputs[k], "features: %s", glad_strerror(rc));
         free(x);
+        // --pool: the local mean replaces each layer's map (PatchCore's aggregation)
+        for (int l = 0; l < nl && status == CLI_OK && a->pool > 1; l++) {
+            float *p = malloc((size_t)fc[l] * fh[l] * fw[l] * sizeof *p);
+            if (!p) { status = cli_error("out of memory"); break; }
+            if ((rc = glad_pool_avg(p, f[l], fc[l], fh[l], fw[l], (int)a->pool))) { free(p); status = cli_rec_error(id, a->inputs[k], "--pool: %s", glad_error_detail()); break; }
+            free(f[l]);
+            f[l] = p;
+        }
         for (int l = 0; l < nl && status == CLI_OK; l++) {
             char key[300];
             snprintf(key, sizeof key, "feat.%s.%d", a->inputs[k], layers[l]);
@@ -161,7 +177,7 @@ static int record_features(glad_record *r, glad_backbone *bb, const args *a, con
 int main(int argc, char **argv)
 {
     cli_init("glad-features");
-    args a = {.out = "-", .shard_n = 1};
+    args a = {.out = "-", .shard_n = 1, .pool = 1};
     int status = parse_args(&a, argc, argv), rc = 0, layers[GLAD_BACKBONE_MAX_LAYERS], nl = 0;
     if (status >= 0 || cli_check_file(a.weights)) { free(a.inputs_buf); return status >= 0 ? status : CLI_FAIL; }
     glad_backbone_opts bo = {a.kind, a.weights, (float)a.ft, (int)a.size, (glad_backbone_norm)a.norm};

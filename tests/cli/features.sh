@@ -6,6 +6,31 @@ glad-encode "$T/demo" --split train | glad-train --preset tiny --steps 2 --batch
 glad-encode "$T/demo" --split test > "$T/test.msgpack"
 glad-features --model "$T/m.model" --input image "$T/test.msgpack" > "$T/f.msgpack"
 check "default layers: the two deepest levels" sh -c "glad-info '$T/f.msgpack' | grep -q 'feat.image.1:<f4\[64,16,16\].*feat.image.2:<f4\[64,8,8\]'"
+# --pool K: each layer's map replaced by its K x K local mean (border windows
+# clipped), checked against numpy on the unpooled features of the same run
+glad-features --model "$T/m.model" --input image --pool 3 "$T/test.msgpack" > "$T/p3.msgpack"
+if /usr/bin/python3 -c 'import msgpack_numpy' 2>/dev/null; then
+    check "--pool 3 = the clipped 3x3 mean of the unpooled maps (numpy)" env PYTHONPATH="$ROOT/formats/python" /usr/bin/python3 - "$T/f.msgpack" "$T/p3.msgpack" <<'PYEOF'
+import sys, numpy as np, gladstream
+_, a = gladstream.read(sys.argv[1]); _, b = gladstream.read(sys.argv[2])
+assert len(a) == len(b) > 0
+for ra, rb in zip(a, b):
+    for k in ("feat.image.1", "feat.image.2"):
+        x = ra[k].astype(np.float64); C, H, W = x.shape
+        pad = np.pad(x, ((0, 0), (1, 1), (1, 1))); one = np.pad(np.ones((H, W)), 1)
+        s = sum(pad[:, i:i + H, j:j + W] for i in range(3) for j in range(3))
+        n = sum(one[i:i + H, j:j + W] for i in range(3) for j in range(3))
+        err = np.abs(rb[k] - s / n).max()
+        assert err < 1e-5, (ra["id"], k, err)
+PYEOF
+else
+    skip "--pool against numpy: python3-msgpack-numpy missing"
+fi
+glad-features --model "$T/m.model" --input image --pool 1 "$T/test.msgpack" > "$T/p1.msgpack"
+check "--pool 1 is no pooling (the records equal)" cmp -s <(glad-info --json "$T/p1.msgpack" | tail -n +2) <(glad-info --json "$T/f.msgpack" | tail -n +2)
+check "--pool 3 changes the maps (the records' min/mean/max differ)" bash -c "! cmp -s <(glad-info --json '$T/p3.msgpack' | tail -n +2) <(glad-info --json '$T/f.msgpack' | tail -n +2)"
+status 2 "--pool even" glad-features --model "$T/m.model" --input image --pool 2 "$T/test.msgpack"
+status 2 "--pool 0" glad-features --model "$T/m.model" --input image --pool 0 "$T/test.msgpack"
 glad-features --model "$T/m.model" --input image --layers 0 --f16 "$T/test.msgpack" > "$T/h.msgpack"
 check "f16 level 0" sh -c "glad-info '$T/h.msgpack' | grep -q 'feat.image.0:<f2\[32,32,32\]'"
 glad-encode "$T/demo" --split test --size 48 --channels 1 | glad-features --model "$T/m.model" --input image --layers 2 > "$T/r.msgpack"
