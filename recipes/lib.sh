@@ -219,8 +219,11 @@ tune_md_header() {
     echo "| knobs chosen by tune.sh | denoising | feature layers | image score | how (validation only) |"
     echo "|---|---|---|---|---|"
 }
+# JQ_MAP_NORM: a jq expression, ", map NORM" when tune.json's choice has a map
+# normalisation, else "" (tune_md_row and mtd-tune.sh's candidate rows)
+JQ_MAP_NORM='(if (.choice.map_norm // "none") != "none" then ", map " + .choice.map_norm else "" end)'
 tune_md_row() {
-    jq -r --arg n "$1" '"| \($n) | \(.choice.strategy) | \(.choice.layers) | \(.choice.image_score)\(if (.choice.bank_mode // "none") != "none" then ", bank " + .choice.bank_mode else "" end)\(if (.choice.map_norm // "none") != "none" then ", map " + .choice.map_norm else "" end) | \(.how) |"' "$2/tune.json"
+    jq -r --arg n "$1" '"| \($n) | \(.choice.strategy) | \(.choice.layers) | \(.choice.image_score)\(if (.choice.bank_mode // "none") != "none" then ", bank " + .choice.bank_mode else "" end)\('"$JQ_MAP_NORM"') | \(.how) |"' "$2/tune.json"
 }
 # tune_class DIR [OPTION...]: tune.sh on the recipe's class (its data, size, steps
 # and knobs; the OPTIONs before the knobs, so a knob the user gave wins) into DIR,

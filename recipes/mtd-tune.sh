@@ -107,7 +107,7 @@ for c in $CANDS; do
     if [ -s "$d.time" ] && ! grep -q '^making' "$d.log"; then rm -f "$d.time.new"; else mv "$d.time.new" "$d.time"; fi
     read -r wall usr sys < <(tail -1 "$d.time")
     crit=$(jq -r '.criterion_value // -1' "$d/tune.json")
-    rows+=("$c	$(jq -r '[.choice.strategy, .choice.layers, .choice.image_score + (if (.choice.map_norm // "none") != "none" then ", map " + .choice.map_norm else "" end),
+    rows+=("$c	$(jq -r '[.choice.strategy, .choice.layers, .choice.image_score + '"$JQ_MAP_NORM"',
         (.validation_metrics.i_auroc // "null"), (.validation_metrics.p_auroc // "null"), (.validation_metrics.aupro // "null")] | map(tostring) | join("\t")' "$d/tune.json")	$crit	$wall	$(awk -v u="$usr" -v s="$sys" 'BEGIN { print u + s }')")
     if awk -v a="$crit" -v b="$bestc" 'BEGIN { exit !(a > b) }'; then best=$c bestc=$crit; fi
 done
