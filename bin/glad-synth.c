@@ -29,6 +29,9 @@ static const char usage[] =
     "                       | uneven: a stain 16 times the area (a broad faint change of the tile)\n"
     "      --as-test        replace 'image', set 'mask', label 1 and defect 'synthetic' (a labelled\n"
     "                       synthetic test set; records left normal keep label 0)\n"
+    "      --defect NAME    with --as-test: the defect name of the anomalous records instead of\n"
+    "                       'synthetic' (letters, digits, '-', '_', '.'; e.g. the family, so that\n"
+    "                       glad-auroc --by defect reports each family of a mixed set)\n"
     "      --preview PNG    a grid of original | anomalous | mask for the first records\n"
     "      --preview-n N    rows in the preview (default 8)\n"
     "      --make-dataset DIR  write the built-in demo dataset (MVTec layout) and exit\n"
@@ -49,13 +52,13 @@ enum { GO_ON = -1 };
 /* argv -> options: GO_ON, or the exit status */
 static int parse_args(int argc, char **argv, options *o)
 {
-    enum { O_P = 256, O_SEED, O_FG, O_TEX, O_ASTEST, O_PREV, O_PREVN, O_MAKE, O_CLASSES, O_SIZE, O_TRAIN, O_TGOOD, O_TDEF, O_ZSTD, O_FAMILY };
+    enum { O_P = 256, O_SEED, O_FG, O_TEX, O_ASTEST, O_PREV, O_PREVN, O_MAKE, O_CLASSES, O_SIZE, O_TRAIN, O_TGOOD, O_TDEF, O_ZSTD, O_FAMILY, O_DEFECT };
     static const struct option lo[] = {
         {"p", required_argument, 0, O_P}, {"seed", required_argument, 0, O_SEED}, {"fg", required_argument, 0, O_FG},
         {"textures", required_argument, 0, O_TEX}, {"as-test", no_argument, 0, O_ASTEST}, {"preview", required_argument, 0, O_PREV},
         {"preview-n", required_argument, 0, O_PREVN}, {"make-dataset", required_argument, 0, O_MAKE}, {"classes", required_argument, 0, O_CLASSES},
         {"size", required_argument, 0, O_SIZE}, {"train", required_argument, 0, O_TRAIN}, {"test-good", required_argument, 0, O_TGOOD},
-        {"test-defect", required_argument, 0, O_TDEF}, {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD}, {"family", required_argument, 0, O_FAMILY},
+        {"test-defect", required_argument, 0, O_TDEF}, {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD}, {"family", required_argument, 0, O_FAMILY}, {"defect", required_argument, 0, O_DEFECT},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     glad_synth_record_opts_default(&o->so);
@@ -76,6 +79,11 @@ static int parse_args(int argc, char **argv, options *o)
             o->so.anomaly.family = (glad_synth_family)k;
             break;
         case O_ASTEST: o->so.as_test = 1; break;
+        case O_DEFECT:
+            if (!*optarg || strlen(optarg) > 64 || strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != strlen(optarg))
+                return cli_usage_error("--defect: '%s' is not a name (1-64 letters, digits, '-', '_', '.')", optarg);
+            o->so.defect = optarg;
+            break;
         case O_PREV: o->preview = optarg; break;
         case O_PREVN: if (cli_parse_int("--preview-n", optarg, 1, 1000, &o->preview_n)) return CLI_USAGE; break;
         case O_MAKE: o->make = optarg; break;
@@ -93,6 +101,7 @@ static int parse_args(int argc, char **argv, options *o)
     }
     o->so.seed = o->demo.seed = (uint64_t)seed;
     o->so.keep_source = o->so.as_test && o->preview;
+    if (o->so.defect && !o->so.as_test) return cli_usage_error("--defect names the anomalies of --as-test; give --as-test too");
     if (!o->make && argc - optind > 1) return cli_usage_error("at most one input FILE");
     o->in = optind < argc ? argv[optind] : "-";
     return GO_ON;

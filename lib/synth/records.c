@@ -27,16 +27,16 @@ static glad_fg_mode fg_mode(const glad_synth_record_opts *o, const glad_record *
 }
 
 /* The new keys, in the order the fields have always been written. */
-static int set_keys(glad_record *r, int as_test, int made, glad_tensor *ta, glad_tensor *tm)
+static int set_keys(glad_record *r, const glad_synth_record_opts *o, int made, glad_tensor *ta, glad_tensor *tm)
 {
-    if (!as_test) {
+    if (!o->as_test) {
         GLAD_TRY(glad_record_set_tensor(r, "anomalous", ta));
         return glad_record_set_tensor(r, "synth_mask", tm);
     }
     if (made) GLAD_TRY(glad_record_set_tensor(r, "image", ta));
     GLAD_TRY(glad_record_set_tensor(r, "mask", tm));
     GLAD_TRY(glad_record_set_int(r, "label", made));
-    GLAD_TRY(glad_record_set_str(r, "defect", made ? "synthetic" : "good"));
+    GLAD_TRY(glad_record_set_str(r, "defect", !made ? "good" : o->defect ? o->defect : "synthetic"));
     return glad_record_set_str(r, "split", "test");
 }
 
@@ -70,7 +70,7 @@ int glad_synth_record(glad_record *r, const glad_synth_record_opts *o, const gla
     if (rc == 0 && (rc = glad_tensor_image_from_f32(&ta, t->dtype, t->ndim, t->shape, out)) == 0 &&
         (rc = glad_tensor_alloc(&tm, GLAD_DT_U8, 3, ms)) == 0) {
         memcpy(tm.data, m, hw);
-        rc = set_keys(r, o->as_test, made, &ta, &tm);
+        rc = set_keys(r, o, made, &ta, &tm);
     }
     if (rc < 0 && !glad_error_detail()[0]) glad_fail(rc, "%s", glad_strerror(rc));
     glad_tensor_free(&ta); glad_tensor_free(&tm);

@@ -20,6 +20,7 @@ typedef struct {
     uint64_t seed;             /* with the record id the only source of randomness */
     int as_test;               /* replace 'image', set 'mask', label, defect, split "test" */
     int keep_source;           /* as_test: keep the original as 'source_image' (for the preview) */
+    const char *defect;        /* as_test: the anomalous records' defect name (NULL: "synthetic") */
 } glad_synth_record_opts;
 
 /* p 0.5, fg auto, seed 0, not as_test. */
@@ -27,7 +28,7 @@ void glad_synth_record_opts_default(glad_synth_record_opts *o);
 
 /* Synthesise on r's 'image' ([C,H,W], any image dtype, finite): adds
  * 'anomalous' (same dtype) and 'synth_mask' (u8 [1,H,W]), or with as_test
- * replaces 'image' and sets 'mask', label 1 and defect "synthetic" when an
+ * replaces 'image' and sets 'mask', label 1 and defect o->defect ("synthetic" when NULL) when an
  * anomaly was made (label 0, defect "good", an empty mask when not). Returns
  * 1 when an anomaly was made, 0 when not, < 0 with the detail set ("'image'
  * missing", "synthesis failed: ..."); the record id is the caller's to add. */

@@ -22,6 +22,14 @@ check "shards: same synthesis per record" bash -c "grep -F -f '$T/sh.txt' <(glad
 glad-synth --seed 1 --p 1 --as-test --preview "$T/prev.png" "$T/train.msgpack" > "$T/astest.msgpack"
 check "as-test: labels and masks" sh -c "glad-info '$T/astest.msgpack' | grep 'label=1' | grep -q 'mask:|u1\[1,32,32\]'"
 check "as-test: no anomalous key" sh -c "! glad-info '$T/astest.msgpack' | grep -q anomalous"
+# --defect: the anomalous records' defect name; the rest of each record as without it
+glad-synth --seed 1 --p 1 --as-test --defect uneven "$T/train.msgpack" > "$T/named.msgpack"
+glad-synth --seed 1 --p 1 --as-test "$T/train.msgpack" > "$T/plain.msgpack"
+check "--defect NAME: every anomalous record's defect is NAME, none 'synthetic'" sh -c "glad-info --json '$T/named.msgpack' | grep -q '\"label\":1,\"defect\":\"uneven\"' && ! glad-info --json '$T/named.msgpack' | grep -q '\"defect\":\"synthetic\"'"
+check "--defect: the same records otherwise" cmp -s <(glad-info --json "$T/named.msgpack" | tail -n +2 | sed 's/"defect":"uneven"/"defect":"synthetic"/') <(glad-info --json "$T/plain.msgpack" | tail -n +2)
+status 2 "--defect without --as-test" glad-synth --defect uneven "$T/train.msgpack"
+status 2 "--defect with a space" glad-synth --as-test --defect "a b" "$T/train.msgpack"
+status 2 "--defect empty" glad-synth --as-test --defect "" "$T/train.msgpack"
 check "preview PNG written" sh -c "head -c 8 '$T/prev.png' | od -An -c | grep -q 'P   N   G'"
 check "built-in textures need no files" sh -c "glad-synth --seed 3 '$T/train.msgpack' | glad-info -q"
 mkdir -p "$T/tex/a"; cp "$T/demo/fabric/train/good/000.png" "$T/tex/a/t.png"
