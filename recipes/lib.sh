@@ -246,12 +246,20 @@ tune_load() {
 # val_row LABEL: a scored validation stream (stdin) -> "LABEL<TAB>I-AUROC<TAB>P-AUROC<TAB>
 # AUPRO<TAB>criterion", the criterion being the mean of the defined ones of the three
 # (tune.sh's grid and bank stage, adapt_choose); LABEL may hold tabs
+# VAL_AWK: awk's row(LABEL) printing that line from a glad-auroc --format csv row
+VAL_AWK='function row(pre,   n, c, i, m) { n = 0; c = 0; split($4 "," $7 "," $10, m, ",")
+    for (i = 1; i <= 3; i++) if (m[i] ~ /^[0-9.eE+-]+$/) { c += m[i]; n++ } else m[i] = "null"
+    printf "%s\t%s\t%s\t%s\t%.6f\n", pre, m[1], m[2], m[3], n ? c / n : -1 }'
 val_row() {
     glad-auroc --by none --format csv 2> >(grep -v "have split 'train'" >&2) \
-        | awk -F, -v pre="$1" 'NR > 1 && $1 == "all" {
-            n = 0; c = 0; split($4 "," $7 "," $10, m, ",")
-            for (i = 1; i <= 3; i++) if (m[i] ~ /^[0-9.eE+-]+$/) { c += m[i]; n++ } else m[i] = "null"
-            printf "%s\t%s\t%s\t%s\t%.6f\n", pre, m[1], m[2], m[3], n ? c / n : -1 }'
+        | awk -F, -v pre="$1" "$VAL_AWK"' NR > 1 && $1 == "all" { row(pre) }'
+}
+# val_rows_by_defect: a scored validation stream (stdin) -> one val_row line per
+# defect (glad-auroc --by defect: that defect's images and every normal one), the
+# defect's name as LABEL (the class/ prefix dropped); the mean row left out
+val_rows_by_defect() {
+    glad-auroc --by defect --format csv 2> >(grep -v "have split 'train'" >&2) \
+        | awk -F, "$VAL_AWK"' NR > 1 && $1 != "mean" { s = $1; sub(/^[^\/]*\//, "", s); row(s) }'
 }
 # best_row TSV [COLUMN [TOL]]: the data row of TSV (a header line first) with the highest
 # criterion in COLUMN (default the last), the first of equal ones; empty when no row

@@ -37,7 +37,10 @@
 #                      faint stains: small, low-contrast, also unseen in training) or
 #                      uneven (a broad faint change of a large part of the image); a
 #                      comma-separated list (cutpaste-mix,defect-mix) splits the
-#                      anomalous half evenly between the families
+#                      anomalous half evenly between the families, each family's
+#                      anomalies named after it (glad-synth --defect), and reports the
+#                      chosen row per family (val-family.tsv, tune.md, tune.json's
+#                      family_metrics; not used for the choice)
 #   --grid quick       two strategies, two layer sets, two image scores (tests)
 #   --bank             then compare, on the chosen row, scoring against a memory
 #                      bank of the training images' features (glad-bank, random
@@ -148,6 +151,9 @@ for f in "${VFAMS[@]}"; do
     esac
     VDESC+="${VDESC:+ / }$d"
 done
+# several families: each family's anomalies named after it (glad-synth --defect), so
+# the chosen row can be reported per family (val-family.tsv); one family: as before
+if [ "${#VFAMS[@]}" -gt 1 ]; then for j in "${!VFAMS[@]}"; do VOPTS[j]+=" --defect ${VFAMS[j]}"; done; fi
 if [ "$VFAM" = draem ]; then VDESC="a glad-synth anomaly"      # the default's wording, as before
 elif [ "${#VFAMS[@]}" = 1 ]; then VDESC="a glad-synth anomaly of $VDESC"
 else VDESC="a glad-synth anomaly, the families in equal shares: $VDESC"; fi
@@ -430,6 +436,30 @@ fi
 # the thresholds from every fold's chosen run, normalised as chosen
 for i in "${!VAL_CHOSEN[@]}"; do VAL_CHOSEN[i]=$(norm_file "${VAL_CHOSEN[i]}" "$C_NORM"); done
 cached "$OUT/thresholds.json" "glad-auroc --calibrate @OUT ${VAL_CHOSEN[*]} 2> >(grep -v \"have split 'train'\" >&2)"
+# --- several --val-family: the chosen row (normalised as chosen) on each family's
+# anomalies against all of the fold's normals (glad-auroc --by defect), averaged
+# over the folds: which kind of anomaly the choice misses. Reported, not chosen on
+# (the choice is the pooled criterion's above).
+FAM_TSV=/dev/null
+if [ "${#VFAMS[@]}" -gt 1 ]; then
+    FAM_TSV=$OUT/val-family.tsv
+    key=$({ printf '%s\n' "${VFAMS[@]}"; for f in "${VAL_CHOSEN[@]}"; do cat "$f.key"; done; } | sha256sum | cut -d' ' -f1)
+    if [ -f "$FAM_TSV" ] && [ "$(cat "$FAM_TSV.key" 2>/dev/null)" = "$key" ]; then
+        echo "cached: val-family.tsv" >&2
+    else
+        { printf 'family\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion\n'
+          # every family once per fold, in --val-family order; a fold whose share of a
+          # family made no anomaly (a tiny hold-out) gives it no metric there (n/a)
+          for f in "${VAL_CHOSEN[@]}"; do
+              val_rows_by_defect < "$f" > "$FAM_TSV.fold"
+              for v in "${VFAMS[@]}"; do
+                  awk -F'\t' -v v="$v" '$1 == v { print; f = 1 } END { if (!f) printf "%s\tnull\tnull\tnull\t-1\n", v }' "$FAM_TSV.fold"
+              done
+          done | fold_means 1 "${#VAL_CHOSEN[@]}" "family rows"; rm -f "$FAM_TSV.fold"; } > "$FAM_TSV.tmp"
+        mv "$FAM_TSV.tmp" "$FAM_TSV"
+        echo "$key" > "$FAM_TSV.key"
+    fi
+fi
 pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
 # what the grid's scores were made with (--no-recon: no model, the bank alone)
 if [ "$NO_RECON" = 1 ]; then
@@ -488,6 +518,14 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
         echo "|---|---:|---:|---:|---:|$([ "$FOLDS" = 1 ] || echo "---|")"
         md_fold_rows "$OUT/val-norm.tsv" 1 2,3,4,6 5
     fi
+    if [ "$FAM_TSV" != /dev/null ]; then
+        echo
+        echo "Per validation family, the chosen row$([ "$C_NORM" = none ] || echo " (map norm $C_NORM)"): each family's anomalies against the same normals$([ "$FOLDS" = 1 ] || echo ", averaged over the folds") (reported only; the choice is the pooled criterion's):"
+        echo
+        echo "| family | val I-AUROC | val P-AUROC | val AUPRO | criterion |$([ "$FOLDS" = 1 ] || echo " criterion per fold |")"
+        echo "|---|---:|---:|---:|---:|$([ "$FOLDS" = 1 ] || echo "---|")"
+        md_fold_rows "$FAM_TSV" 1 2,3,4,6 5
+    fi
 } > "$OUT/tune.md"
 jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers "$C_LAYERS" --arg score "$C_SCORE" \
     --argjson i "${C_I:-null}" --argjson p "${C_P:-null}" --argjson pro "${C_PRO:-null}" \
@@ -496,7 +534,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     --slurpfile thr "$OUT/thresholds.json" --arg bank "$C_BANK" --arg banksub "${BANK_SUBSAMPLE:-1}" --argjson crit "$C_CRIT_ALL" \
     --argjson norecon "$([ "$NO_RECON" = 1 ] && echo true || echo false)" --argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" --arg nscale "$NATIVE_SCALE" \
     --argjson fold "$FOLD" --argjson folds "$FOLDS" --arg foldcrit "$C_FOLDS" \
-    --arg norm "$C_NORM" --rawfile normtsv "$([ "$NORM_STAGE" = 1 ] && echo "$OUT/val-norm.tsv" || echo /dev/null)" \
+    --rawfile famtsv "$FAM_TSV" --arg norm "$C_NORM" --rawfile normtsv "$([ "$NORM_STAGE" = 1 ] && echo "$OUT/val-norm.tsv" || echo /dev/null)" \
     --rawfile grid "$GRID_TSV" '{
       name: $name, how: $how,
       criterion: ("mean of validation I-AUROC, P-AUROC, AUPRO (defined ones)" + (if $folds > 1 then ", averaged over \($folds) folds" else "" end) + "; ties keep the earlier configuration"),
@@ -518,6 +556,9 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
                            p_auroc: (.[4] | tonumber? // null), aupro: (.[5] | tonumber? // null) })),
       map_norm_stage: ($normtsv | split("\n") | map(select(length > 0)) | .[1:] | map(
           split("\t") | { map_norm: .[0], i_auroc: (.[1] | tonumber? // null), p_auroc: (.[2] | tonumber? // null),
+                           aupro: (.[3] | tonumber? // null), criterion: (.[5] | tonumber? // null) })),
+      family_metrics: ($famtsv | split("\n") | map(select(length > 0)) | .[1:] | map(
+          split("\t") | { family: .[0], i_auroc: (.[1] | tonumber? // null), p_auroc: (.[2] | tonumber? // null),
                            aupro: (.[3] | tonumber? // null), criterion: (.[5] | tonumber? // null) }))
     }' > "$OUT/tune.json"
 {

@@ -100,6 +100,9 @@ check "tune --val-family scar: the same held-out images, other anomalies" sh -c 
     cmp -s '$T/vs.txt' '$T/vd.txt' && ! cmp -s '$T/tune/val.msgpack' '$T/tune-scar/val.msgpack'"
 check "tune --val-family scar: tune.json and tune.md say which anomalies" sh -c "
     jq -e '.validation.anomalies | test(\"CutPaste.s scar\")' '$T/tune-scar/tune.json' >/dev/null && grep -q 'CutPaste.s scar family' '$T/tune-scar/tune.md'"
+check "tune --val-family scar (one family): no per-family table, defect 'synthetic' as before" sh -c "
+    ! test -e '$T/tune-scar/val-family.tsv' && ! grep -q '^Per validation family' '$T/tune-scar/tune.md' &&
+    jq -e '.family_metrics == []' '$T/tune-scar/tune.json' > /dev/null && glad-info --json '$T/tune-scar/val.msgpack' | grep -q '\"defect\":\"synthetic\"'"
 # --val-family scar,defect-mix: the anomalous half split between CutPaste's scar and drawn defects
 bash "$R/tune.sh" "${tsmall[@]}" --val-family scar,defect-mix --out "$T/tune-dm" > /dev/null 2> "$T/tune4.err"
 check "tune --val-family scar,defect-mix: the same held-out images and labels, other anomalies" sh -c "
@@ -274,6 +277,20 @@ if have_shared; then
         test \"\$(jq -r '.choice.map_norm + \" \" + (.criterion_value | tostring)' \$d/tune.json | awk '{ printf \"%s %.6f\\n\", \$1, \$2 }')\" = \"\$want\" &&
         grep -q \"^TUNE_MAP_NORM=\${want%% *}\$\" \$d/tune.env && grep -q \"^| map normalisation (glad-score --map-norm) | \${want%% *} |\" \$d/tune.md &&
         grep -q '^Stage 3' \$d/tune.md && jq -e '(.map_norm_stage | length) == 3' \$d/tune.json > /dev/null"
+    # several families: each family's anomalies named after it; the chosen row per family
+    check "tune --val-family A,B: each family's anomalies carry its name, the normals 'good'" sh -c "d='$T/tcv'
+        test \"\$(glad-info --json \$d/fold-1/val.msgpack | tail -n +2 | jq -r '(.label | tostring) + \" \" + .defect' | sort -u | tr '\n' ' ')\" = '0 good 1 cutpaste-mix 1 defect-mix '"
+    check "tune --val-family A,B: val-family.tsv = glad-auroc --by defect of every fold's chosen (normalised) run, averaged; in tune.md and tune.json" bash -c "d='$T/tcv'
+        norm=\$(jq -r .choice.map_norm \$d/tune.json); sfx=\$([ \"\$norm\" = none ] || echo -\${norm//[:.]/_})
+        for f in \$d/val-chosen\$sfx.scored.msgpack \$d/fold-1/val-cv-chosen\$sfx.scored.msgpack \$d/fold-2/val-cv-chosen\$sfx.scored.msgpack; do
+            glad-auroc --by defect --format csv \$f 2>/dev/null | awk -F, '\$1 ~ /^mtd\\// { print \$1, \$4, \$7, \$10 }'; done > \$d/fam-chk.txt &&
+        test \$(wc -l < \$d/fam-chk.txt) = 6 &&
+        awk 'FNR == NR { k = \$1; sub(/^mtd\\//, \"\", k); for (c = 2; c <= 4; c++) s[k, c] += \$c; n[k]++; next }
+             FNR > 1 { split(\$0, f, \"\\t\"); rows++; if (n[f[1]] != 3) bad++; for (c = 2; c <= 4; c++) if ((f[c] - s[f[1], c] / 3) ^ 2 > 1e-12) bad++
+                       if ((f[6] - (s[f[1], 2] + s[f[1], 3] + s[f[1], 4]) / 9) ^ 2 > 1e-10) bad++ }
+             END { exit !(rows == 2 && !bad) }' \$d/fam-chk.txt \$d/val-family.tsv &&
+        grep -q '^Per validation family, the chosen row' \$d/tune.md && grep -q '^| cutpaste-mix | ' \$d/tune.md && grep -q '^| defect-mix | ' \$d/tune.md &&
+        jq -e '(.family_metrics | map(.family)) == [\"cutpaste-mix\", \"defect-mix\"] and (.family_metrics[0].i_auroc | type) == \"number\"' \$d/tune.json > /dev/null"
     GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size 32 \
         --no-recon --grid quick --val-family cutpaste-mix,defect-mix --fold 2 --out "$T/tf2" > /dev/null 2>&1
     check "tune --fold 2 alone: the same grid as --folds' fold 2" sh -c "cmp -s '$T/tf2/val-grid.tsv' '$T/tcv/fold-2/val-grid.tsv' &&
