@@ -559,7 +559,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
                            aupro: (.[3] | tonumber? // null), criterion: (.[5] | tonumber? // null) })),
       family_metrics: ($famtsv | split("\n") | map(select(length > 0)) | .[1:] | map(
           split("\t") | { family: .[0], i_auroc: (.[1] | tonumber? // null), p_auroc: (.[2] | tonumber? // null),
-                           aupro: (.[3] | tonumber? // null), criterion: (.[5] | tonumber? // null) }))
+                           aupro: (.[3] | tonumber? // null), criterion: (.[5] | tonumber? // null | if . != null and . < 0 then null else . end) }))
     }' > "$OUT/tune.json"
 {
     printf 'TUNE_MODEL=%q\n' "$([ "$NO_RECON" = 1 ] || echo "$OUT/model")"
