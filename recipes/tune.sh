@@ -252,19 +252,24 @@ grid_rows() {   # grid's rows ($set from grid): every strategy x layer set x ima
         done
     done
 }
-# grid_tsv SET KEY ROWS: OUT/SET-grid.tsv, the header then the val_row lines the
-# function ROWS prints; kept when KEY (the grid and the cache keys of the streams it
-# scores) is unchanged, so a rerun rescores nothing (grid and grid_bank)
-grid_tsv() {
-    local f=$OUT/$1-grid.tsv
-    if [ -f "$f" ] && [ "$(cat "$f.key" 2>/dev/null)" = "$2" ]; then
-        echo "cached: $1-grid.tsv" >&2; return 0
+# keyed_tsv FILE KEY ROWS: FILE is what the function ROWS prints (its header
+# included), remade only when KEY (what it is computed from: the cache keys of the
+# streams it scores) differs from FILE.key's, so a rerun rescores nothing
+keyed_tsv() {
+    if [ -f "$1" ] && [ "$(cat "$1.key" 2>/dev/null)" = "$2" ]; then
+        echo "cached: $(basename "$1")" >&2; return 0
     fi
-    echo "making: $1-grid.tsv" >&2
-    { printf 'strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tcriterion\n'; "$3"; } > "$f.tmp"
-    mv "$f.tmp" "$f"
-    echo "$2" > "$f.key"
+    echo "making: $(basename "$1")" >&2
+    "$3" > "$1.tmp"
+    mv "$1.tmp" "$1"
+    echo "$2" > "$1.key"
 }
+# grid_tsv SET KEY ROWS: OUT/SET-grid.tsv, the header then the val_row lines the
+# function ROWS prints (grid and grid_bank)
+grid_tsv() {
+    GRID_ROWS=$3 keyed_tsv "$OUT/$1-grid.tsv" "$2" grid_tsv_rows
+}
+grid_tsv_rows() { printf 'strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tcriterion\n'; "$GRID_ROWS"; }
 # grid_bank SET STREAM (--no-recon): the images' own features, one bank search per
 # layer set (glad-score --bank-mode replace, kept as OUT/SET-none-L<layers>.scored),
 # then every image score from those maps (glad-score --rescore, or the tiles' merge)
@@ -416,17 +421,15 @@ done
 C_NORM=${NORMS[0]}
 if [ "$NORM_STAGE" = 1 ]; then
     key=$({ printf '%s\n' "${NORMS[@]}"; for m in "${NORMS[@]}"; do for f in "${VAL_CHOSEN[@]}"; do cat "$(norm_file "$f" "$m").key"; done; done; } | sha256sum | cut -d' ' -f1)
-    if [ -f "$OUT/val-norm.tsv" ] && [ "$(cat "$OUT/val-norm.tsv.key" 2>/dev/null)" = "$key" ]; then
-        echo "cached: val-norm.tsv" >&2
-    else
-        # val_row per normalisation and fold (in VAL_CHOSEN order), then the fold means
-        { printf 'map_norm\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion\n'
-          for m in "${NORMS[@]}"; do
-              for f in "${VAL_CHOSEN[@]}"; do val_row "$m" < "$(norm_file "$f" "$m")"; done
-          done | fold_means 1 "${#VAL_CHOSEN[@]}" "normalisation rows"; } > "$OUT/val-norm.tsv.tmp"
-        mv "$OUT/val-norm.tsv.tmp" "$OUT/val-norm.tsv"
-        echo "$key" > "$OUT/val-norm.tsv.key"
-    fi
+    # val_row per normalisation and fold (in VAL_CHOSEN order), then the fold means
+    norm_rows() {
+        printf 'map_norm\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion\n'
+        local m f
+        for m in "${NORMS[@]}"; do
+            for f in "${VAL_CHOSEN[@]}"; do val_row "$m" < "$(norm_file "$f" "$m")"; done
+        done | fold_means 1 "${#VAL_CHOSEN[@]}" "normalisation rows"
+    }
+    keyed_tsv "$OUT/val-norm.tsv" "$key" norm_rows
     IFS=$'\t' read -r C_NORM n_i n_p n_pro n_folds n_crit <<< "$(best_row "$OUT/val-norm.tsv" "" 0.001)"
     if [ "$C_NORM" != none ]; then
         C_I=$n_i C_P=$n_p C_PRO=$n_pro C_CRIT_ALL=$n_crit
@@ -444,21 +447,19 @@ FAM_TSV=/dev/null
 if [ "${#VFAMS[@]}" -gt 1 ]; then
     FAM_TSV=$OUT/val-family.tsv
     key=$({ printf '%s\n' "${VFAMS[@]}"; for f in "${VAL_CHOSEN[@]}"; do cat "$f.key"; done; } | sha256sum | cut -d' ' -f1)
-    if [ -f "$FAM_TSV" ] && [ "$(cat "$FAM_TSV.key" 2>/dev/null)" = "$key" ]; then
-        echo "cached: val-family.tsv" >&2
-    else
-        { printf 'family\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion\n'
-          # every family once per fold, in --val-family order; a fold whose share of a
-          # family made no anomaly (a tiny hold-out) gives it no metric there (n/a)
-          for f in "${VAL_CHOSEN[@]}"; do
-              val_rows_by_defect < "$f" > "$FAM_TSV.fold"
-              for v in "${VFAMS[@]}"; do
-                  awk -F'\t' -v v="$v" '$1 == v { print; f = 1 } END { if (!f) printf "%s\tnull\tnull\tnull\t-1\n", v }' "$FAM_TSV.fold"
-              done
-          done | fold_means 1 "${#VAL_CHOSEN[@]}" "family rows"; rm -f "$FAM_TSV.fold"; } > "$FAM_TSV.tmp"
-        mv "$FAM_TSV.tmp" "$FAM_TSV"
-        echo "$key" > "$FAM_TSV.key"
-    fi
+    # every family once per fold, in --val-family order; a fold whose share of a
+    # family made no anomaly (a tiny hold-out) gives it no metric there (n/a)
+    family_rows() {
+        printf 'family\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion\n'
+        local f v rows
+        for f in "${VAL_CHOSEN[@]}"; do
+            rows=$(val_rows_by_defect < "$f")
+            for v in "${VFAMS[@]}"; do
+                awk -F'\t' -v v="$v" '$1 == v { print; f = 1 } END { if (!f) printf "%s\tnull\tnull\tnull\t-1\n", v }' <<< "$rows"
+            done
+        done | fold_means 1 "${#VAL_CHOSEN[@]}" "family rows"
+    }
+    keyed_tsv "$FAM_TSV" "$key" family_rows
 fi
 pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
 # what the grid's scores were made with (--no-recon: no model, the bank alone)
