@@ -336,6 +336,18 @@ int cli_finish(int status, glad_reader *rd, glad_writer *wr)
     return status;
 }
 
+/* feat_pool: glad-features --pool K (glad-bank, glad-score) */
+int cli_feat_pool(const glad_record *r, int *k)
+{
+    int64_t v = 1;
+    *k = 1;
+    int rc = glad_record_get_int(r, "feat_pool", &v);
+    if (rc && rc != GLAD_ENOTFOUND) return cli_rec_error(glad_record_id(r), "feat_pool", "is not an integer");
+    if (v < 1 || v > 63 || v % 2 == 0) return cli_rec_error(glad_record_id(r), "feat_pool", "is %lld: not an odd 1..63 (glad-features --pool)", (long long)v);
+    *k = (int)v;
+    return CLI_OK;
+}
+
 /* --image-score: max | topk-mean:K | softmax-topk:K (glad-score, glad-tile) */
 int cli_parse_image_score(const char *arg, int *reducer, long *k)
 {

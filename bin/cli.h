@@ -63,6 +63,10 @@ int cli_open_reader(const char *path, glad_reader **rd);
 /* --image-score max | topk-mean:K | softmax-topk:K into a glad_score_reducer
  * value and K (left as it was for max); usage errors printed, CLI_USAGE. */
 int cli_parse_image_score(const char *arg, int *reducer, long *k);
+/* The record's feat_pool (glad-features --pool K of its feat.* tensors;
+ * absent: 1) into *k; a value that is not an odd 1..63 is printed as the
+ * record's error, CLI_FAIL. */
+int cli_feat_pool(const glad_record *r, int *k);
 /* The two paths (NULL or "-" = stdin / stdout) are the same regular file. */
 int cli_same_file(const char *in, const char *out);
 /* Open input/output streams and pass the header through with this tool's

@@ -106,6 +106,11 @@ static int add_record(glad_bank *b, const glad_record *r, const opts *o)
     int64_t label = 0;
     if (glad_record_get_int(r, "label", &label) == 0 && label != 0)
         return cli_rec_error(id, "label", "is %lld: a bank holds normal images only", (long long)label);
+    /* one bank, one pooling: the first record's feat_pool (glad-features --pool) is the bank's */
+    int pool;
+    if (cli_feat_pool(r, &pool)) return CLI_FAIL;
+    if (!b->pool) b->pool = pool;
+    else if (pool != b->pool) return cli_rec_error(id, "feat_pool", "is %d, the first record's %d: the bank's features must be pooled alike (glad-features --pool)", pool, b->pool);
     for (int i = 0; i < b->nlayers; i++) {
         char key[300];
         const glad_tensor *t;

@@ -31,7 +31,8 @@ static const char usage[] =
     "      --feature-t T    unet: timestep of the encoder pass (default 0)\n"
     "      --pool K         each position's vector replaced by the mean over its K x K\n"
     "                       neighbourhood in the map (PatchCore's local aggregation; K odd,\n"
-    "                       default 1: none; the border's windows are clipped to the map)\n"
+    "                       default 1: none; the border's windows are clipped to the map;\n"
+    "                       K > 1 is recorded as feat_pool, checked against a bank's K)\n"
     "      --f16            store features as float16 (half the stream size)\n"
     "      --shard K/N      only records with index %% N == K\n"
     "      --precision P    f32 (default) | bf16: convolutions, linear layers and attention\n"
@@ -171,6 +172,10 @@ static int record_features(glad_record *r, glad_backbone *bb, const args *a, con
         }
         for (int l = 0; l < nl; l++) free(f[l]);
     }
+    /* feat_pool says how the feat.* tensors were pooled (absent: not), so that
+     * glad-score refuses a bank pooled otherwise (glad-bank stores its K) */
+    if (status == CLI_OK && a->pool > 1 && glad_record_set_int(r, "feat_pool", a->pool)) status = cli_error("out of memory");
+    if (status == CLI_OK && a->pool == 1) glad_record_remove(r, "feat_pool");
     return status;
 }
 

@@ -225,6 +225,15 @@ static int add_bank_layers(glad_score_map *m, glad_record *r, const opts *o)
 {
     const char *id = glad_record_id(r);
     int used = 0, need_recon = o->bank_mode != GLAD_BANK_REPLACE;
+    /* pooled features against an unpooled bank (or the reverse) would give
+     * distances that look like scores: refused (glad-features --pool) */
+    int pool, bank_pool = o->bank.pool > 1 ? o->bank.pool : 1;
+    if (cli_feat_pool(r, &pool)) return CLI_FAIL;
+    if (pool != bank_pool) {
+        if (pool == 1) return cli_rec_error(id, "feat_pool", "absent (features not pooled) but the bank's were pooled with %d (glad-features --pool: the same K for both)", bank_pool);
+        if (bank_pool == 1) return cli_rec_error(id, "feat_pool", "is %d but the bank's features were not pooled (glad-features --pool: the same K for both)", pool);
+        return cli_rec_error(id, "feat_pool", "is %d but the bank's features were pooled with %d (glad-features --pool: the same K for both)", pool, bank_pool);
+    }
     for (int i = 0; i < o->bank.nlayers; i++) {
         const char *L = o->bank.layer[i];
         if (!layer_wanted(o, L)) continue;

@@ -131,6 +131,28 @@ int main(void)
     t.data = m0;
     CHECK(glad_st_save(path, 1, tn, tp, 2, mk, mv) == 0);
     CHECK(glad_bank_load(&b2, path) == GLAD_EFORMAT);   /* layer b's tensor missing */
+    /* the features' --pool K: kept through save/load, absent = 1; not an odd 1..63 refused */
+    mv[1] = "a";
+    CHECK(glad_st_save(path, 1, tn, tp, 2, mk, mv) == 0);
+    CHECK(glad_bank_load(&b2, path) == 0 && b2.pool == 1);
+    glad_bank_free(&b2);
+    b.pool = 5;
+    CHECK(glad_bank_save(&b, path) == 0);
+    CHECK(glad_bank_load(&b2, path) == 0 && b2.pool == 5);
+    glad_bank_free(&b2);
+    b.pool = 0;
+    {
+        const char *pk[3] = {"glad_bank", "layers", "pool"}, *bad_pools[] = {"4", "0", "65", "3x", "", "-3"};
+        for (size_t k = 0; k < sizeof bad_pools / sizeof *bad_pools; k++) {
+            const char *pv[3] = {"1", "a", bad_pools[k]};
+            CHECK(glad_st_save(path, 1, tn, tp, 3, pk, pv) == 0);
+            CHECK(glad_bank_load(&b2, path) == GLAD_EFORMAT);
+        }
+        const char *pv[3] = {"1", "a", "63"};
+        CHECK(glad_st_save(path, 1, tn, tp, 3, pk, pv) == 0);
+        CHECK(glad_bank_load(&b2, path) == 0 && b2.pool == 63);
+        glad_bank_free(&b2);
+    }
     unlink(path);
     CHECK(glad_bank_load(&b2, path) == GLAD_EIO);
 

@@ -208,8 +208,11 @@ int glad_bank_save(const glad_bank *b, const char *path)
         if (i) strcat(list, ",");
         strncat(list, b->layer[i], 200);
     }
-    const char *keys[2] = {"glad_bank", "layers"}, *vals[2] = {"1", list};
-    return glad_st_save(path, b->nlayers, np, tp, 2, keys, vals);
+    /* "pool" only when pooled: an unpooled bank's file is as before */
+    char pool[16];
+    snprintf(pool, sizeof pool, "%d", b->pool);
+    const char *keys[3] = {"glad_bank", "layers", "pool"}, *vals[3] = {"1", list, pool};
+    return glad_st_save(path, b->nlayers, np, tp, b->pool > 1 ? 3 : 2, keys, vals);
 }
 
 int glad_bank_load(glad_bank *b, const char *path)
@@ -231,6 +234,15 @@ int glad_bank_load(glad_bank *b, const char *path)
         if (!e) break;
     }
     if ((rc = glad_bank_init(b, n, names))) { glad_fail(GLAD_EFORMAT, "%s: layers '%s': %s", path, ls, glad_error_detail()); rc = GLAD_EFORMAT; goto out; }
+    const char *ps = glad_st_meta(st, "pool");
+    b->pool = 1;
+    if (ps) {
+        char *end;
+        long k = strtol(ps, &end, 10);
+        rc = GLAD_EFORMAT;
+        if (end == ps || *end || k < 1 || k > GLAD_BANK_MAX_POOL || k % 2 == 0) { glad_fail(rc, "%s: metadata pool '%s' is not an odd 1..%d", path, ps, GLAD_BANK_MAX_POOL); goto out; }
+        b->pool = (int)k;
+    }
     for (int i = 0; i < n; i++) {
         char key[300];
         glad_tensor t = {0};

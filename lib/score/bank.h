@@ -6,7 +6,9 @@
  * glad_score_nn_map) with the bank as the reference set instead of, or
  * beside, the reconstruction's positions. Saved as safetensors: one f32
  * tensor "bank.<layer>" [M, C] per layer, metadata "glad_bank" = "1" and
- * "layers" = "2,5,12" (their order). Not here: reading streams (glad-bank). */
+ * "layers" = "2,5,12" (their order), and "pool" = "K" when the features were
+ * glad-features --pool K (K > 1), so that features pooled otherwise are
+ * refused rather than compared. Not here: reading streams (glad-bank). */
 #ifndef GLAD_SCORE_BANK_H
 #define GLAD_SCORE_BANK_H
 
@@ -14,6 +16,7 @@
 #include "core/glad.h"
 
 #define GLAD_BANK_MAX_LAYERS 16
+#define GLAD_BANK_MAX_POOL 63     /* glad-features --pool K: K odd, 1..63 */
 
 typedef struct {
     int nlayers;
@@ -22,6 +25,7 @@ typedef struct {
     int64_t n[GLAD_BANK_MAX_LAYERS];     /* vectors */
     int64_t cap[GLAD_BANK_MAX_LAYERS];
     float *x[GLAD_BANK_MAX_LAYERS];      /* n x C, rows L2-normalised */
+    int pool;                            /* the features' --pool K (0 or 1: none) */
 } glad_bank;
 
 /* An empty bank of the named layers (1..GLAD_BANK_MAX_LAYERS names). */
@@ -56,7 +60,8 @@ int glad_bank_query(float *D, const glad_bank *b, int i, const float *f, int C, 
 int glad_bank_find(const glad_bank *b, const char *layer);
 
 /* Save through a temporary file renamed on success / load and validate
- * (every tensor finite, [M, C] with M >= 1; the metadata's layers present). */
+ * (every tensor finite, [M, C] with M >= 1; the metadata's layers present;
+ * pool, when present, an odd 1..GLAD_BANK_MAX_POOL). */
 int glad_bank_save(const glad_bank *b, const char *path);
 int glad_bank_load(glad_bank *b, const char *path);
 

@@ -59,6 +59,27 @@ check "replace with --v 1 and no recon: 'recon' missing" sh -c "test $rc = 1 && 
 glad-encode "$T/demo" --split train | glad-features --model "$T/m.model" --input image --layers 0 > "$T/l0.msgpack"
 glad-score --bank "$T/b.safetensors" --bank-mode replace --layers 1 "$T/l0.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "the bank's layer missing in the record: exit 1" sh -c "test $rc = 1 && grep -q \"'feat.image.1' missing\" '$T/err'"
+# glad-features --pool K is recorded (feat_pool) and kept in the bank: the same K
+# on both sides scores, any other K (or none against a pooled bank) is refused
+glad-encode "$T/demo" --split train | glad-features --model "$T/m.model" --input image --layers 1 --pool 3 > "$T/p3.train.msgpack"
+glad-encode "$T/demo" --split test | glad-features --model "$T/m.model" --input image --layers 1 --pool 3 > "$T/p3.test.msgpack"
+glad-encode "$T/demo" --split test | glad-features --model "$T/m.model" --input image --layers 1 --pool 5 > "$T/p5.test.msgpack"
+glad-bank -o "$T/p3.safetensors" "$T/p3.train.msgpack"
+check "--pool 3: each record says feat_pool 3" sh -c "n=\$(glad-info --json '$T/p3.test.msgpack' | tail -n +2 | wc -l); test \$n -gt 0 && glad-info --json '$T/p3.test.msgpack' | tail -n +2 | grep -c '\"feat_pool\":3}' | grep -qx \$n"
+check "--pool 3: the bank's metadata says pool 3" sh -c "head -c 300 '$T/p3.safetensors' | grep -aq '\"pool\":\"3\"'"
+check "an unpooled bank has no pool metadata (its file as before)" sh -c "! head -c 300 '$T/b.safetensors' | grep -aq '\"pool\"'"
+status 0 "pooled features against the bank pooled alike" glad-score --bank "$T/p3.safetensors" --bank-mode replace "$T/p3.test.msgpack"
+status 1 "pool 5 features against a pool-3 bank" glad-score --bank "$T/p3.safetensors" --bank-mode replace "$T/p5.test.msgpack"
+check "... names the record, feat_pool and both K" grep -q "glad-score: error: record 'fabric/test/.*': 'feat_pool' is 5 but the bank's features were pooled with 3" "$T/.stderr"
+glad-score --bank "$T/p3.safetensors" --bank-mode replace --layers 1 "$T/train.f.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "... exit 1: 'feat_pool' absent but the bank's pooled with 3" sh -c "test $rc = 1 && grep -q \"'feat_pool' absent (features not pooled) but the bank's were pooled with 3\" '$T/err'"
+glad-score --bank "$T/b.safetensors" --bank-mode replace --layers 1 "$T/p3.test.msgpack" > /dev/null 2> "$T/err"; rc=$?
+check "pooled features against an unpooled bank: exit 1" sh -c "test $rc = 1 && grep -q \"'feat_pool' is 3 but the bank's features were not pooled\" '$T/err'"
+glad-features --model "$T/m.model" --input image --layers 1 "$T/p3.test.msgpack" > "$T/p1again.msgpack"
+check "features again without --pool: feat_pool dropped with the pooled maps" sh -c "! glad-info --json '$T/p1again.msgpack' | grep -q feat_pool"
+glad-encode "$T/demo" --split train | glad-features --model "$T/m.model" --input image --layers 1 > "$T/p1.train.msgpack"
+cat "$T/p3.train.msgpack" "$T/p1.train.msgpack" | glad-bank -o "$T/mixed.safetensors" 2> "$T/err"; rc=$?
+check "a bank of mixed pooling refused: exit 1 naming feat_pool, no file" sh -c "test $rc = 1 && grep -q \"'feat_pool' is 1, the first record's 3\" '$T/err' && test ! -e '$T/mixed.safetensors'"
 # more feature layers than a bank holds (16), without --layers: refused, not cut
 if /usr/bin/python3 -c 'import msgpack_numpy' 2>/dev/null; then
     /usr/bin/python3 - "$T/many.msgpack" <<'PYEOF'
