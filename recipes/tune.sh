@@ -376,17 +376,16 @@ elif [ "$BANK_STAGE" = 1 ] || { [ -n "$BANK_MODE" ] && [ "$BANK_MODE" != none ];
     BANK_FILE=$OUT/bank.safetensors
     FEAT_LAYERS=$C_LAYERS bank_build "$OUT/model" "$OUT/train.msgpack" "$BANK_FILE"
     key=$({ printf '%s\n' "${MODES[@]}" "$best" "$(tile_merge)"; cat "$BANK_FILE.key" "$OUT/val-$C_STRAT.feat.msgpack.key"; } | sha256sum | cut -d' ' -f1)
-    if [ -f "$OUT/val-bank.tsv" ] && [ "$(cat "$OUT/val-bank.tsv.key" 2>/dev/null)" = "$key" ]; then
-        echo "cached: val-bank.tsv" >&2
-    else
-        printf 'bank_mode\ti_auroc\tp_auroc\taupro\tcriterion\nnone\t%s\t%s\t%s\t%s\n' "$C_I" "$C_P" "$C_PRO" "$C_CRIT" > "$OUT/val-bank.tsv.tmp"
+    # the chosen row as it is (none), then each mode's rescoring
+    bank_rows() {
+        printf 'bank_mode\ti_auroc\tp_auroc\taupro\tcriterion\nnone\t%s\t%s\t%s\t%s\n' "$C_I" "$C_P" "$C_PRO" "$C_CRIT"
+        local m
         for m in "${MODES[@]}"; do
             eval "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE --bank $BANK_FILE --bank-mode $m $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)" \
-                | val_row "$m" >> "$OUT/val-bank.tsv.tmp"
+                | val_row "$m"
         done
-        mv "$OUT/val-bank.tsv.tmp" "$OUT/val-bank.tsv"
-        echo "$key" > "$OUT/val-bank.tsv.key"
-    fi
+    }
+    keyed_tsv "$OUT/val-bank.tsv" "$key" bank_rows
     # a mode is kept only when it beats the earlier ones by more than 0.1 point of the
     # criterion (on ~100 validation images, about ten swapped pairs of the I-AUROC alone):
     # within that they are a tie, and the earlier is cheaper -- none needs no bank,
@@ -536,7 +535,10 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     --argjson norecon "$([ "$NO_RECON" = 1 ] && echo true || echo false)" --argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" --arg nscale "$NATIVE_SCALE" \
     --argjson fold "$FOLD" --argjson folds "$FOLDS" --arg foldcrit "$C_FOLDS" \
     --rawfile famtsv "$FAM_TSV" --arg norm "$C_NORM" --rawfile normtsv "$([ "$NORM_STAGE" = 1 ] && echo "$OUT/val-norm.tsv" || echo /dev/null)" \
-    --rawfile grid "$GRID_TSV" '{
+    --rawfile grid "$GRID_TSV" '
+    # a criterion below 0 is fold_means'"'"' marker of a row with no metric in any fold: null
+    def crit: tonumber? // null | if . != null and . < 0 then null else . end;
+    {
       name: $name, how: $how,
       criterion: ("mean of validation I-AUROC, P-AUROC, AUPRO (defined ones)" + (if $folds > 1 then ", averaged over \($folds) folds" else "" end) + "; ties keep the earlier configuration"),
       validation: { train_normals: $n, held_out: $nhold, holdout_rule: (if $folds > 1 then "shards 0..\($folds - 1)/\($shards) of the seed-\($seed) shuffle, each held out in turn (fold 0: this directory, fold J: fold-J/)"
@@ -557,10 +559,10 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
                            p_auroc: (.[4] | tonumber? // null), aupro: (.[5] | tonumber? // null) })),
       map_norm_stage: ($normtsv | split("\n") | map(select(length > 0)) | .[1:] | map(
           split("\t") | { map_norm: .[0], i_auroc: (.[1] | tonumber? // null), p_auroc: (.[2] | tonumber? // null),
-                           aupro: (.[3] | tonumber? // null), criterion: (.[5] | tonumber? // null) })),
+                           aupro: (.[3] | tonumber? // null), criterion: (.[5] | crit) })),
       family_metrics: ($famtsv | split("\n") | map(select(length > 0)) | .[1:] | map(
           split("\t") | { family: .[0], i_auroc: (.[1] | tonumber? // null), p_auroc: (.[2] | tonumber? // null),
-                           aupro: (.[3] | tonumber? // null), criterion: (.[5] | tonumber? // null | if . != null and . < 0 then null else . end) }))
+                           aupro: (.[3] | tonumber? // null), criterion: (.[5] | crit) }))
     }' > "$OUT/tune.json"
 {
     printf 'TUNE_MODEL=%q\n' "$([ "$NO_RECON" = 1 ] || echo "$OUT/model")"

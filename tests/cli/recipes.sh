@@ -365,10 +365,10 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
     check "mtd.sh --tune: the test maps normalised as tune.sh chose (glad-score --map-norm, or none)" sh -c "
         n=\$(jq -r .choice.map_norm '$T/mtd-nt/tune/tune.json'); glad-info -s '$T/mtd-nt/scored.msgpack' | grep 'glad-score' > '$T/mtd-nt.hist' &&
         if [ \"\$n\" = none ]; then ! grep -q -- '--map-norm' '$T/mtd-nt.hist'; else grep -q -- \"--map-norm \$n\" '$T/mtd-nt.hist'; fi"
-    check "mtd.sh --tune: one per-family row per validation family (mtd.sh's MTD_VAL_FAMILY), a metric in [0,1] or null (n/a), never -1" sh -c "
+    check "mtd.sh --tune: one per-family row per validation family (mtd.sh's MTD_VAL_FAMILY), a metric in [0,1] or null (n/a), never -1 (stage 3's rows too)" sh -c "
         fams=\$(sed -n 's/^MTD_VAL_FAMILY=//p' '$R/mtd.sh'); test -n \"\$fams\" &&
         test \"\$(jq -r '.family_metrics | map(.family) | join(\",\")' '$T/mtd-nt/tune/tune.json')\" = \"\$fams\" &&
-        jq -e '.family_metrics | all(.[]; [.i_auroc, .p_auroc, .aupro, .criterion] | all(. == null or (. >= 0 and . <= 1)))' '$T/mtd-nt/tune/tune.json' > /dev/null"
+        jq -e '(.family_metrics + .map_norm_stage) | all(.[]; [.i_auroc, .p_auroc, .aupro, .criterion] | all(. == null or (. >= 0 and . <= 1)))' '$T/mtd-nt/tune/tune.json' > /dev/null"
     GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --map-norm quantile:0.1 --out "$T/mtd-q" > "$T/mtd-q.md" 2>/dev/null
     check "mtd.sh --map-norm quantile:0.1: the bank alone's maps less their 10th percentile" sh -c "
         grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) | [0-9.]*' '$T/mtd-q.md' &&
