@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "imgproc/pool.h"
 #include "score/pipeline.h"
 #include "io/outfile.h"
 
@@ -343,7 +344,8 @@ int cli_feat_pool(const glad_record *r, int *k)
     *k = 1;
     int rc = glad_record_get_int(r, "feat_pool", &v);
     if (rc && rc != GLAD_ENOTFOUND) return cli_rec_error(glad_record_id(r), "feat_pool", "is not an integer");
-    if (v < 1 || v > 63 || v % 2 == 0) return cli_rec_error(glad_record_id(r), "feat_pool", "is %lld: not an odd 1..63 (glad-features --pool)", (long long)v);
+    if (v < 1 || v > GLAD_POOL_MAX_K || v % 2 == 0)
+        return cli_rec_error(glad_record_id(r), "feat_pool", "is %lld: not an odd 1..%d (glad-features --pool)", (long long)v, GLAD_POOL_MAX_K);
     *k = (int)v;
     return CLI_OK;
 }

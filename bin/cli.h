@@ -64,7 +64,7 @@ int cli_open_reader(const char *path, glad_reader **rd);
  * value and K (left as it was for max); usage errors printed, CLI_USAGE. */
 int cli_parse_image_score(const char *arg, int *reducer, long *k);
 /* The record's feat_pool (glad-features --pool K of its feat.* tensors;
- * absent: 1) into *k; a value that is not an odd 1..63 is printed as the
+ * absent: 1) into *k; a value that is not an odd 1..GLAD_POOL_MAX_K is printed as the
  * record's error, CLI_FAIL. */
 int cli_feat_pool(const glad_record *r, int *k);
 /* The two paths (NULL or "-" = stdin / stdout) are the same regular file. */

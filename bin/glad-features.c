@@ -87,7 +87,7 @@ static int parse_args(args *a, int argc, char **argv)
         case O_F16: a->f16 = 1; break;
         case O_SIZE: if (cli_parse_int("--size", optarg, 8, 8192, &a->size)) return CLI_USAGE; break;
         case O_POOL:
-            if (cli_parse_int("--pool", optarg, 1, 63, &a->pool)) return CLI_USAGE;
+            if (cli_parse_int("--pool", optarg, 1, GLAD_POOL_MAX_K, &a->pool)) return CLI_USAGE;
             if (a->pool % 2 == 0) return cli_usage_error("--pool: %ld is even (the window is centred: 1, 3, 5, ...)", a->pool);
             break;
         case O_NORM: if (cli_parse_choice("--norm", optarg, glad_backbone_norms, &a->norm)) return CLI_USAGE; break;

@@ -227,7 +227,7 @@ static int add_bank_layers(glad_score_map *m, glad_record *r, const opts *o)
     int used = 0, need_recon = o->bank_mode != GLAD_BANK_REPLACE;
     /* pooled features against an unpooled bank (or the reverse) would give
      * distances that look like scores: refused (glad-features --pool) */
-    int pool, bank_pool = o->bank.pool > 1 ? o->bank.pool : 1;
+    int pool, bank_pool = o->bank.pool;   /* 1 when the bank was not pooled (glad_bank_load) */
     if (cli_feat_pool(r, &pool)) return CLI_FAIL;
     if (pool != bank_pool) {
         if (pool == 1) return cli_rec_error(id, "feat_pool", "absent (features not pooled) but the bank's were pooled with %d (glad-features --pool: the same K for both)", bank_pool);

@@ -8,8 +8,8 @@
 // x is (C,H,W), out is (C,H,W)
 int glad_pool_avg(float *out, const float *x, int C, int H, int W, int K)
 {
-    if (C < 1 || H < 1 || W < 1 || K < 1 || K > 63 || K % 2 == 0)
-        return glad_fail(GLAD_EINVAL, "pool: K %d on a [%d,%d,%d] map (K odd, 1..63)", K, C, H, W);
+    if (C < 1 || H < 1 || W < 1 || K < 1 || K > GLAD_POOL_MAX_K || K % 2 == 0)
+        return glad_fail(GLAD_EINVAL, "pool: K %d on a [%d,%d,%d] map (K odd, 1..%d)", K, C, H, W, GLAD_POOL_MAX_K);
     size_t plane = (size_t)H * W, n;
     GLAD_TRY(glad_mul_size(plane, (size_t)C, &n));
     if (K == 1) { memcpy(out, x, n * sizeof *out); return 0; }

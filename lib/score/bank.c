@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include "core/rng.h"
 #include "core/tensor.h"
+#include "imgproc/pool.h"
 #include "io/safetensors.h"
 #include "score/bank.h"
 
@@ -240,7 +241,7 @@ int glad_bank_load(glad_bank *b, const char *path)
         char *end;
         long k = strtol(ps, &end, 10);
         rc = GLAD_EFORMAT;
-        if (end == ps || *end || k < 1 || k > GLAD_BANK_MAX_POOL || k % 2 == 0) { glad_fail(rc, "%s: metadata pool '%s' is not an odd 1..%d", path, ps, GLAD_BANK_MAX_POOL); goto out; }
+        if (end == ps || *end || k < 1 || k > GLAD_POOL_MAX_K || k % 2 == 0) { glad_fail(rc, "%s: metadata pool '%s' is not an odd 1..%d", path, ps, GLAD_POOL_MAX_K); goto out; }
         b->pool = (int)k;
     }
     for (int i = 0; i < n; i++) {

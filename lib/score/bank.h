@@ -16,7 +16,6 @@
 #include "core/glad.h"
 
 #define GLAD_BANK_MAX_LAYERS 16
-#define GLAD_BANK_MAX_POOL 63     /* glad-features --pool K: K odd, 1..63 */
 
 typedef struct {
     int nlayers;
@@ -61,7 +60,7 @@ int glad_bank_find(const glad_bank *b, const char *layer);
 
 /* Save through a temporary file renamed on success / load and validate
  * (every tensor finite, [M, C] with M >= 1; the metadata's layers present;
- * pool, when present, an odd 1..GLAD_BANK_MAX_POOL). */
+ * pool, when present, an odd 1..GLAD_POOL_MAX_K of imgproc/pool.h). */
 int glad_bank_save(const glad_bank *b, const char *path);
 int glad_bank_load(glad_bank *b, const char *path);
 
