@@ -23,32 +23,38 @@ static const char usage[] =
     "                       at random (cheap; the coreset costs kept x all vectors)\n"
     "      --seed S         seed of the subsample, the coreset's start and projection (default 0)\n"
     "      --max-mb N       refuse a layer's bank above N MB before the coreset (default 4096)\n"
+    "      --global LIST    also fit a whole-image Gaussian on each listed layer: every\n"
+    "                       image's mean feature vector, a Ledoit-Wolf covariance, for\n"
+    "                       glad-score --global-weight (the layers need not be kept)\n"
     "  -h, --help, -V, --version\n"
     "\n"
     "Records must be normal (label 0 or no label): a bank of anomalies would hide them.\n";
 
 typedef struct {
     const char *out, *input;
-    char *layers_buf;
-    const char *layers[GLAD_BANK_MAX_LAYERS];
-    int nlayers;
+    char *layers_buf, *global_buf;
+    const char *layers[GLAD_BANK_MAX_LAYERS], *global[GLAD_BANK_MAX_LAYERS];
+    int nlayers, nglobal;
     double coreset, subsample;
     long seed, max_mb;
 } opts;
 
-enum { O_LAYERS = 256, O_INPUT, O_CORESET, O_SEED, O_MAXMB, O_SUB };
+enum { O_LAYERS = 256, O_INPUT, O_CORESET, O_SEED, O_MAXMB, O_SUB, O_GLOBAL };
 
-static int parse_layers(opts *o, const char *s)
+/* "a,b" into names (in place in *buf) for --layers or --global */
+static int parse_layers(const char *opt, const char *s, char **buf, const char **names, int *n)
 {
-    free(o->layers_buf);
-    if (!(o->layers_buf = strdup(s))) return cli_error("out of memory");
-    o->nlayers = 0;
-    for (char *p = o->layers_buf, *e; ; p = e + 1) {
+    free(*buf);
+    if (!(*buf = strdup(s))) return cli_error("out of memory");
+    *n = 0;
+    for (char *p = *buf, *e; ; p = e + 1) {
         e = strchr(p, ',');
         if (e) *e = 0;
-        if (!*p) return cli_usage_error("--layers '%s': empty layer name", s);
-        if (o->nlayers == GLAD_BANK_MAX_LAYERS) return cli_usage_error("--layers '%s': more than %d layers", s, GLAD_BANK_MAX_LAYERS);
-        o->layers[o->nlayers++] = p;
+        if (!*p) return cli_usage_error("%s '%s': empty layer name", opt, s);
+        if (*n == GLAD_BANK_MAX_LAYERS) return cli_usage_error("%s '%s': more than %d layers", opt, s, GLAD_BANK_MAX_LAYERS);
+        for (int j = 0; j < *n; j++)
+            if (!strcmp(names[j], p)) return cli_usage_error("%s '%s': layer %s named twice", opt, s, p);
+        names[(*n)++] = p;
         if (!e) return 0;
     }
 }
@@ -59,7 +65,7 @@ static int parse_args(opts *o, int argc, char **argv)
     static const struct option lo[] = {
         {"output", required_argument, 0, 'o'}, {"layers", required_argument, 0, O_LAYERS}, {"input", required_argument, 0, O_INPUT},
         {"coreset", required_argument, 0, O_CORESET}, {"seed", required_argument, 0, O_SEED}, {"max-mb", required_argument, 0, O_MAXMB},
-        {"subsample", required_argument, 0, O_SUB},
+        {"subsample", required_argument, 0, O_SUB}, {"global", required_argument, 0, O_GLOBAL},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int c;
     o->input = "image";
@@ -68,7 +74,8 @@ static int parse_args(opts *o, int argc, char **argv)
     while ((c = cli_getopt(argc, argv, "o:hV", lo)) != -1) {
         switch (c) {
         case 'o': o->out = optarg; break;
-        case O_LAYERS: if (parse_layers(o, optarg)) return CLI_USAGE; break;
+        case O_LAYERS: if (parse_layers("--layers", optarg, &o->layers_buf, o->layers, &o->nlayers)) return CLI_USAGE; break;
+        case O_GLOBAL: if (parse_layers("--global", optarg, &o->global_buf, o->global, &o->nglobal)) return CLI_USAGE; break;
         case O_INPUT: o->input = optarg; break;
         case O_CORESET: if (cli_parse_double("--coreset", optarg, 1e-6, 1, &o->coreset)) return CLI_USAGE; break;
         case O_SUB: if (cli_parse_double("--subsample", optarg, 1e-6, 1, &o->subsample)) return CLI_USAGE; break;
@@ -125,6 +132,20 @@ static int add_record(glad_bank *b, const glad_record *r, const opts *o)
         free(f);
         if (st) return st;
     }
+    for (int i = 0; i < b->nglobal; i++) {
+        char key[300];
+        const glad_tensor *t;
+        snprintf(key, sizeof key, "feat.%s.%s", o->input, b->glayer[i]);
+        if (glad_record_get_tensor(r, key, &t)) return cli_rec_error(id, key, "missing (--global %s: run glad-features with that layer)", b->glayer[i]);
+        if (t->ndim != 3 || t->shape[0] < 1 || t->shape[1] < 1 || t->shape[2] < 1) return cli_rec_error(id, key, "is not [C,h,w]");
+        float *f = malloc(glad_tensor_numel(t) * sizeof(float));
+        int st = CLI_OK;
+        if (!f || glad_tensor_to_f32(t, f)) st = cli_rec_error(id, key, "is not numeric");
+        else if (glad_bank_add_global(b, i, f, (int)t->shape[0], (int)t->shape[1], (int)t->shape[2]))
+            st = cli_rec_error(id, key, "%s", glad_error_detail());
+        free(f);
+        if (st) return st;
+    }
     return CLI_OK;
 }
 
@@ -133,7 +154,7 @@ int main(int argc, char **argv)
     cli_init("glad-bank");
     opts o = {0};
     int status = parse_args(&o, argc, argv), rc = 0;
-    if (status >= 0) { free(o.layers_buf); return status; }
+    if (status >= 0) { free(o.layers_buf); free(o.global_buf); return status; }
     const char *in = optind < argc ? argv[optind] : "-";
     glad_reader *rd = NULL;
     glad_bank b = {0};
@@ -144,7 +165,8 @@ int main(int argc, char **argv)
     cli_progress_start(&pg, "records", 0);
     while (status == CLI_OK && (rc = glad_reader_next(rd, &r)) == 1) {
         if (!b.nlayers && ((!o.nlayers && (status = default_layers(&o, &r))) ||
-                           (glad_bank_init(&b, o.nlayers, o.layers) && (status = cli_usage_error("--layers: %s", glad_error_detail())))))
+                           (glad_bank_init(&b, o.nlayers, o.layers) && (status = cli_usage_error("--layers: %s", glad_error_detail()))) ||
+                           (o.nglobal && glad_bank_init_global(&b, o.nglobal, o.global) && (status = cli_usage_error("--global: %s", glad_error_detail())))))
             break;
         status = add_record(&b, &r, &o);
         cli_progress_step(&pg, 1);
@@ -158,10 +180,13 @@ int main(int argc, char **argv)
             (o.coreset < 1 && glad_bank_coreset(&b, i, kc < 1 ? 1 : kc, (uint64_t)o.seed)))
             status = cli_error("%s", glad_error_detail());
     }
+    /* the Gaussians: two images at least, a covariance that is not degenerate */
+    if (status == CLI_OK && b.nglobal && glad_bank_fit_global(&b)) status = cli_error("%s: --global: %s", in, glad_error_detail());
     if (status == CLI_OK && glad_bank_save(&b, o.out)) status = cli_error("%s", glad_error_detail());
     glad_record_free(&r);
     glad_reader_close(rd);
     glad_bank_free(&b);
     free(o.layers_buf);
+    free(o.global_buf);
     return status;
 }

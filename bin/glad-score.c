@@ -40,6 +40,12 @@ static const char usage[] =
     "      --bank-mode M      replace (bank only: 'recon' and feat.recon.L may be absent\n"
     "                         when --v is 0) | union (min of the bank's and the\n"
     "                         reconstruction's distance; default) | add (their sum)\n"
+    "      --global-weight W  with a bank holding whole-image Gaussians (glad-bank --global):\n"
+    "                         score = the map's image score + W * score_global, where\n"
+    "                         'score_global' (stored whenever the bank has them) is the\n"
+    "                         mean over their layers of the image's Mahalanobis distance,\n"
+    "                         about 1 for normal images (default 0: the map's score alone).\n"
+    "                         With --rescore the records' own score_global is used\n"
     "      --keep-parts       also store amap_pixel and amap_feat\n"
     "      --rescore          records already scored: recompute only 'score' from their\n"
     "                         'amap' with --image-score (and --map-norm, which rewrites\n"
@@ -66,13 +72,14 @@ typedef struct {
     const char *bank_file;  /* --bank */
     glad_bank bank;
     glad_bank_mode bank_mode;
+    double global_w;        /* --global-weight */
     glad_thresholds thr;
     char *layers_buf;   /* --layers, split in place */
     char **layers;
     int nlayers;
 } opts;
 
-enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD, O_THR, O_BANK, O_BANKMODE, O_RESCORE, O_NORM };
+enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD, O_THR, O_BANK, O_BANKMODE, O_RESCORE, O_NORM, O_GLOBALW };
 
 /* "a,b,c" into its names; an empty list or name is a usage error */
 static int parse_layers(opts *o, const char *s)
@@ -131,6 +138,7 @@ static int apply_option(opts *o, int c, const char *arg)
     case O_RESCORE: o->rescore = 1; return 0;
     case O_THR: o->thr_file = arg; return 0;
     case O_BANK: o->bank_file = arg; return 0;
+    case O_GLOBALW: return cli_parse_double("--global-weight", arg, 0, 1e6, &o->global_w);
     case O_BANKMODE: if (cli_parse_choice("--bank-mode", arg, glad_bank_modes, &k)) return CLI_USAGE; o->bank_mode = (glad_bank_mode)k; return 0;
     default: return cli_usage_error("unknown option");
     }
@@ -148,7 +156,7 @@ static int parse_args(opts *o, const char **out, int *zstd, int argc, char **arg
         {"size", required_argument, 0, O_SIZE}, {"image-score", required_argument, 0, O_RED}, {"keep-parts", no_argument, 0, O_KEEP},
         {"threshold-file", required_argument, 0, O_THR}, {"bank", required_argument, 0, O_BANK},
         {"bank-mode", required_argument, 0, O_BANKMODE}, {"rescore", no_argument, 0, O_RESCORE},
-        {"map-norm", required_argument, 0, O_NORM},
+        {"map-norm", required_argument, 0, O_NORM}, {"global-weight", required_argument, 0, O_GLOBALW},
         {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int preset = GLAD_SCORE_PRESET_GLAD, c, n = 0, st = -1;
@@ -171,6 +179,7 @@ static int parse_args(opts *o, const char **out, int *zstd, int argc, char **arg
     free(later);
     if (st < 0 && argc - optind > 1) st = cli_usage_error("at most one input FILE");
     if (st < 0 && !o->bank_file && o->bank_mode != GLAD_BANK_UNION) st = cli_usage_error("--bank-mode needs --bank FILE");
+    if (st < 0 && o->global_w > 0 && !o->bank_file && !o->rescore) st = cli_usage_error("--global-weight needs --bank FILE (fitted with glad-bank --global) or --rescore");
     if (st < 0 && o->rescore && (o->bank_file || o->keep)) st = cli_usage_error("--rescore reads the records' amap: %s does not apply", o->bank_file ? "--bank" : "--keep-parts");
     return st;
 }
@@ -262,6 +271,29 @@ static int add_bank_layers(glad_score_map *m, glad_record *r, const opts *o)
     return used ? CLI_OK : cli_rec_error(id, "feat.image", "none of the bank's layers is among --layers");
 }
 
+/* score_global: the bank's whole-image Gaussians on the record's
+ * feat.image.L of their layers (whatever --layers says: they are the bank's) */
+static int global_score(glad_record *r, const opts *o, double *g)
+{
+    const char *id = glad_record_id(r);
+    const glad_bank *b = &o->bank;
+    float *f[GLAD_BANK_MAX_LAYERS] = {0};
+    int C[GLAD_BANK_MAX_LAYERS], h[GLAD_BANK_MAX_LAYERS], w[GLAD_BANK_MAX_LAYERS], st = CLI_OK;
+    char key[300];
+    for (int i = 0; st == CLI_OK && i < b->nglobal; i++) {
+        const glad_tensor *t;
+        snprintf(key, sizeof key, "feat.image.%s", b->glayer[i]);
+        if (glad_record_get_tensor(r, key, &t)) st = cli_rec_error(id, key, "missing (the bank's whole-image Gaussian is on layer %s: run glad-features with it)", b->glayer[i]);
+        else if (t->ndim != 3 || t->shape[0] < 1 || t->shape[1] < 1 || t->shape[2] < 1) st = cli_rec_error(id, key, "is not [C,h,w]");
+        else if (!(f[i] = malloc(glad_tensor_numel(t) * sizeof(float)))) st = cli_error("out of memory");
+        else if (glad_tensor_to_f32(t, f[i])) st = cli_rec_error(id, key, "is not numeric");
+        else C[i] = (int)t->shape[0], h[i] = (int)t->shape[1], w[i] = (int)t->shape[2];
+    }
+    if (st == CLI_OK && glad_bank_score_global(b, (const float *const *)f, C, h, w, g)) st = cli_rec_error(id, "feat.image", "%s", glad_error_detail());
+    for (int i = 0; i < b->nglobal; i++) free(f[i]);
+    return st;
+}
+
 /* The ground truth follows the map: nearest to the map size, the same crop. */
 static int follow_mask(glad_record *r, const glad_score_map *m)
 {
@@ -315,8 +347,14 @@ static int rescore_record(glad_record *r, const opts *o)
         }
         glad_tensor_free(&t);
     }
-    double score = glad_score_reduce(a, n, o->s.reducer, (size_t)o->s.k);
+    double score = glad_score_reduce(a, n, o->s.reducer, (size_t)o->s.k), g;
     free(a);
+    if (o->global_w > 0) {
+        if ((rc = glad_record_get_f64(r, "score_global", &g)))
+            return cli_rec_error(id, "score_global", rc == GLAD_ENOTFOUND ? "missing (--global-weight with --rescore: score with a bank fitted with glad-bank --global first)" : "is not a number");
+        if (!isfinite(g)) return cli_rec_error(id, "score_global", "is not finite");
+        score += o->global_w * g;
+    }
     if (isnan(score) || glad_record_set_f64(r, "score", score)) return cli_error("out of memory");
     if (o->thr_file && glad_thresholds_apply(&o->thr, r)) return cli_error("%s", glad_error_detail());
     return CLI_OK;
@@ -346,6 +384,12 @@ static int score_record(glad_record *r, const opts *o)
     if (o->bank_file ? add_bank_layers(&m, r, o) : o->s.feat != GLAD_FEAT_DIST_NONE && add_layers(&m, r, o)) goto out;
     if ((rc = glad_score_map_finish(&m, &am, &score))) { cli_rec_error(id, "amap", "%s", glad_error_detail()); goto out; }
     if ((rc = follow_mask(r, &m))) { cli_rec_error(id, "mask", "could not follow the map: %s", glad_strerror(rc)); goto out; }
+    if (o->bank.nglobal) {
+        double g;
+        if (global_score(r, o, &g)) goto out;
+        if (glad_record_set_f64(r, "score_global", g)) { cli_error("out of memory"); goto out; }
+        score += o->global_w * g;
+    }
     if ((o->keep && keep_parts(r, &m)) || glad_record_set_tensor(r, "amap", &am) || glad_record_set_f64(r, "score", score)) { cli_error("out of memory"); goto out; }
     if (o->thr_file && glad_thresholds_apply(&o->thr, r)) { cli_error("%s", glad_error_detail()); goto out; }
     status = CLI_OK;
@@ -371,6 +415,10 @@ int main(int argc, char **argv)
     if (o.bank_file && glad_bank_load(&o.bank, o.bank_file) < 0) {
         free(o.layers_buf); free(o.layers); glad_thresholds_free(&o.thr);
         return cli_error("%s", glad_error_detail());
+    }
+    if (o.global_w > 0 && o.bank_file && !o.bank.nglobal) {
+        free(o.layers_buf); free(o.layers); glad_thresholds_free(&o.thr); glad_bank_free(&o.bank);
+        return cli_usage_error("--global-weight: the bank %s has no whole-image Gaussian (glad-bank --global LAYERS)", o.bank_file);
     }
     const char *in = optind < argc ? argv[optind] : "-";
     glad_reader *rd;

@@ -29,7 +29,81 @@ int glad_bank_init(glad_bank *b, int nlayers, const char *const *layers)
 void glad_bank_free(glad_bank *b)
 {
     for (int i = 0; i < b->nlayers; i++) { free(b->layer[i]); free(b->x[i]); }
+    for (int i = 0; i < b->nglobal; i++) { free(b->glayer[i]); free(b->gx[i]); glad_gauss_free(&b->gauss[i]); }
     memset(b, 0, sizeof *b);
+}
+
+/* rc with the detail prefixed by the global layer's name */
+static int global_fail(int rc, const glad_bank *b, int i)
+{
+    char where[300];
+    snprintf(where, sizeof where, "global layer '%s'", b->glayer[i]);
+    return glad_fail_in(rc, where);
+}
+
+int glad_bank_init_global(glad_bank *b, int n, const char *const *layers)
+{
+    if (b->nglobal) return glad_fail(GLAD_EINVAL, "the global layers are already named");
+    if (n < 1 || n > GLAD_BANK_MAX_LAYERS) return glad_fail(GLAD_EINVAL, "%d global layers (1..%d)", n, GLAD_BANK_MAX_LAYERS);
+    for (int i = 0; i < n; i++) {
+        int bad = !layers[i] || !*layers[i];
+        for (int j = 0; !bad && j < i; j++) bad = !strcmp(layers[i], layers[j]);
+        if (bad) {
+            for (int j = 0; j < b->nglobal; j++) free(b->glayer[j]);
+            b->nglobal = 0;
+            return glad_fail(GLAD_EINVAL, layers[i] && *layers[i] ? "global layer '%s' named twice" : "empty global layer name%s", layers[i] ? layers[i] : "");
+        }
+        if (!(b->glayer[i] = strdup(layers[i]))) return GLAD_ENOMEM;
+        b->nglobal = i + 1;
+    }
+    return 0;
+}
+
+int glad_bank_add_global(glad_bank *b, int i, const float *f, int C, int h, int w)
+{
+    if (i < 0 || i >= b->nglobal || C < 1 || C > 1 << 14) return glad_fail(GLAD_EINVAL, "global layer %d, %d channels", i, C);
+    if (b->gC[i] && b->gC[i] != C) return glad_fail(GLAD_ESHAPE, "global layer '%s' has %d channels, the first image %d", b->glayer[i], C, b->gC[i]);
+    if (b->gn[i] == b->gcap[i]) {
+        int64_t cap = b->gcap[i] ? 2 * b->gcap[i] : 256;
+        float *x = realloc(b->gx[i], (size_t)cap * C * sizeof(float));
+        if (!x) return GLAD_ENOMEM;
+        b->gx[i] = x;
+        b->gcap[i] = cap;
+    }
+    b->gC[i] = C;
+    GLAD_TRY(glad_gauss_pool(b->gx[i] + (size_t)b->gn[i] * C, f, C, h, w));
+    b->gn[i]++;
+    return 0;
+}
+
+int glad_bank_fit_global(glad_bank *b)
+{
+    for (int i = 0; i < b->nglobal; i++) {
+        int rc = glad_gauss_fit(&b->gauss[i], b->gx[i], b->gn[i], b->gC[i]);
+        if (rc) return global_fail(rc, b, i);
+        free(b->gx[i]);
+        b->gx[i] = NULL;
+        b->gn[i] = b->gcap[i] = 0;
+    }
+    return 0;
+}
+
+int glad_bank_score_global(const glad_bank *b, const float *const *f, const int *C, const int *h, const int *w, double *d)
+{
+    double sum = 0;
+    for (int i = 0; i < b->nglobal; i++) {
+        if (C[i] != b->gauss[i].C) return glad_fail(GLAD_ESHAPE, "global layer '%s' has %d channels, the bank's Gaussian %d", b->glayer[i], C[i], b->gauss[i].C);
+        float *v = malloc((size_t)C[i] * sizeof(float));
+        double di = 0;
+        if (!v) return GLAD_ENOMEM;
+        int rc = glad_gauss_pool(v, f[i], C[i], h[i], w[i]);
+        if (!rc) rc = glad_gauss_score(&b->gauss[i], v, C[i], &di);
+        free(v);
+        if (rc) return global_fail(rc, b, i);
+        sum += di;
+    }
+    *d = b->nglobal ? sum / b->nglobal : 0;
+    return 0;
 }
 
 int glad_bank_find(const glad_bank *b, const char *layer)
@@ -196,10 +270,12 @@ int glad_bank_query(float *D, const glad_bank *b, int i, const float *f, int C, 
 
 int glad_bank_save(const glad_bank *b, const char *path)
 {
-    char names[GLAD_BANK_MAX_LAYERS][300], list[GLAD_BANK_MAX_LAYERS * 300] = "";
-    const char *np[GLAD_BANK_MAX_LAYERS];
-    glad_tensor t[GLAD_BANK_MAX_LAYERS];
-    const glad_tensor *tp[GLAD_BANK_MAX_LAYERS];
+    enum { NT = 4 * GLAD_BANK_MAX_LAYERS };
+    char names[NT][300], list[GLAD_BANK_MAX_LAYERS * 300] = "", glist[GLAD_BANK_MAX_LAYERS * 300] = "";
+    const char *np[NT];
+    glad_tensor t[NT];
+    const glad_tensor *tp[NT];
+    int nt = b->nlayers;
     for (int i = 0; i < b->nlayers; i++) {
         if (!b->n[i]) return glad_fail(GLAD_EINVAL, "layer '%s' of the bank is empty", b->layer[i]);
         snprintf(names[i], sizeof names[i], "bank.%s", b->layer[i]);
@@ -209,11 +285,53 @@ int glad_bank_save(const glad_bank *b, const char *path)
         if (i) strcat(list, ",");
         strncat(list, b->layer[i], 200);
     }
-    /* "pool" only when pooled: an unpooled bank's file is as before */
+    /* the Gaussians as F64: the precision matrix amplifies rounding */
+    for (int i = 0; i < b->nglobal; i++) {
+        const glad_gauss *g = &b->gauss[i];
+        if (!g->C) return glad_fail(GLAD_EINVAL, "global layer '%s' is not fitted", b->glayer[i]);
+        const char *part[3] = {"mean", "prec", "scale"};
+        int64_t shp[3][2] = {{g->C, 0}, {g->C, g->C}, {1, 0}};
+        const void *data[3] = {g->mean, g->prec, &g->scale};
+        for (int k = 0; k < 3; k++, nt++) {
+            snprintf(names[nt], sizeof names[nt], "gauss.%s.%s", b->glayer[i], part[k]);
+            np[nt] = names[nt];
+            t[nt] = (glad_tensor){.dtype = GLAD_DT_F64, .ndim = k == 1 ? 2 : 1, .shape = {shp[k][0], shp[k][1]}, .data = (void *)data[k]};
+            tp[nt] = &t[nt];
+        }
+        if (i) strcat(glist, ",");
+        strncat(glist, b->glayer[i], 200);
+    }
+    /* "pool" only when pooled, "global" only with Gaussians: other banks' files are as before */
     char pool[16];
     snprintf(pool, sizeof pool, "%d", b->pool);
-    const char *keys[3] = {"glad_bank", "layers", "pool"}, *vals[3] = {"1", list, pool};
-    return glad_st_save(path, b->nlayers, np, tp, b->pool > 1 ? 3 : 2, keys, vals);
+    const char *keys[4] = {"glad_bank", "layers", NULL, NULL}, *vals[4] = {"1", list, NULL, NULL};
+    int nm = 2;
+    if (b->pool > 1) { keys[nm] = "pool"; vals[nm++] = pool; }
+    if (b->nglobal) { keys[nm] = "global"; vals[nm++] = glist; }
+    return glad_st_save(path, nt, np, tp, nm, keys, vals);
+}
+
+/* the Gaussian of global layer i from gauss.<layer>.{mean,prec,scale} */
+static int load_gauss(glad_bank *b, int i, glad_st *st, const char *path)
+{
+    const char *part[3] = {"mean", "prec", "scale"};
+    glad_tensor t[3] = {{0}};
+    int rc = 0, C = 0;
+    for (int k = 0; k < 3 && !rc; k++) {
+        char key[300];
+        snprintf(key, sizeof key, "gauss.%s.%s", b->glayer[i], part[k]);
+        const glad_st_entry *e = glad_st_find(st, key);
+        if (!e) { rc = glad_fail(GLAD_EFORMAT, "%s: tensor '%s' missing", path, key); break; }
+        if (k == 0) C = e->ndim == 1 && e->shape[0] >= 1 && e->shape[0] <= 1 << 14 ? (int)e->shape[0] : 0;
+        int ok = e->dtype == GLAD_DT_F64 && C &&
+                 (k == 0 || (k == 1 && e->ndim == 2 && e->shape[0] == C && e->shape[1] == C) || (k == 2 && e->ndim == 1 && e->shape[0] == 1));
+        if (!ok) { rc = glad_fail(GLAD_EFORMAT, "%s: tensor '%s' is not F64 %s", path, key, k == 0 ? "[C]" : k == 1 ? "[C, C] (C of the mean)" : "[1]"); break; }
+        if ((rc = glad_st_get(st, key, &t[k]))) rc = glad_fail(GLAD_EFORMAT, "%s: tensor '%s': %s", path, key, glad_error_detail());
+    }
+    if (!rc && (rc = glad_gauss_set(&b->gauss[i], C, t[0].data, t[1].data, ((const double *)t[2].data)[0])))
+        rc = glad_fail(GLAD_EFORMAT, "%s: global layer '%s': %s", path, b->glayer[i], glad_error_detail());
+    for (int k = 0; k < 3; k++) glad_tensor_free(&t[k]);
+    return rc;
 }
 
 int glad_bank_load(glad_bank *b, const char *path)
@@ -260,6 +378,24 @@ int glad_bank_load(glad_bank *b, const char *path)
         b->x[i] = t.data;
         b->n[i] = b->cap[i] = t.shape[0];
         b->C[i] = (int)t.shape[1];
+    }
+    const char *gs = glad_st_meta(st, "global");
+    if (gs) {
+        free(list);
+        list = strdup(gs);
+        int ng = 0;
+        rc = GLAD_EFORMAT;
+        if (!list) { rc = GLAD_ENOMEM; goto out; }
+        for (char *p = list, *e; ; p = e + 1) {
+            e = strchr(p, ',');
+            if (e) *e = 0;
+            if (ng == GLAD_BANK_MAX_LAYERS) { glad_fail(rc, "%s: more than %d global layers", path, GLAD_BANK_MAX_LAYERS); goto out; }
+            names[ng++] = p;
+            if (!e) break;
+        }
+        if (glad_bank_init_global(b, ng, names)) { glad_fail(rc, "%s: global '%s': %s", path, gs, glad_error_detail()); goto out; }
+        for (int i = 0; i < ng; i++)
+            if ((rc = load_gauss(b, i, st, path))) goto out;
     }
     rc = 0;
 out:

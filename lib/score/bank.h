@@ -8,12 +8,17 @@
  * tensor "bank.<layer>" [M, C] per layer, metadata "glad_bank" = "1" and
  * "layers" = "2,5,12" (their order), and "pool" = "K" when the features were
  * glad-features --pool K (K > 1), so that features pooled otherwise are
- * refused rather than compared. Not here: reading streams (glad-bank). */
+ * refused rather than compared. Optionally (glad-bank --global) a
+ * whole-image Gaussian per named layer (gauss.h) beside it: F64 tensors
+ * "gauss.<layer>.mean" [C], "gauss.<layer>.prec" [C, C], "gauss.<layer>.scale"
+ * [1], metadata "global" = "16" (their layers). Not here: reading streams
+ * (glad-bank). */
 #ifndef GLAD_SCORE_BANK_H
 #define GLAD_SCORE_BANK_H
 
 #include <stdint.h>
 #include "core/glad.h"
+#include "score/gauss.h"
 
 #define GLAD_BANK_MAX_LAYERS 16
 
@@ -25,6 +30,14 @@ typedef struct {
     int64_t cap[GLAD_BANK_MAX_LAYERS];
     float *x[GLAD_BANK_MAX_LAYERS];      /* n x C, rows L2-normalised */
     int pool;                            /* the features' --pool K (0 or 1: none) */
+    /* the whole-image Gaussians: their layers, the pooled vectors gathered
+     * (gx: gn x gC, freed by glad_bank_fit_global) and the fitted models */
+    int nglobal;
+    char *glayer[GLAD_BANK_MAX_LAYERS];
+    int gC[GLAD_BANK_MAX_LAYERS];
+    int64_t gn[GLAD_BANK_MAX_LAYERS], gcap[GLAD_BANK_MAX_LAYERS];
+    float *gx[GLAD_BANK_MAX_LAYERS];
+    glad_gauss gauss[GLAD_BANK_MAX_LAYERS];
 } glad_bank;
 
 /* An empty bank of the named layers (1..GLAD_BANK_MAX_LAYERS names). */
@@ -36,6 +49,22 @@ void glad_bank_free(glad_bank *b);
  * values are GLAD_ENAN. The bank of one layer is capped at max_bytes
  * (GLAD_ERANGE beyond it). */
 int glad_bank_add(glad_bank *b, int i, const float *f, int C, int h, int w, size_t max_bytes);
+
+/* Name the layers of the whole-image Gaussians (1..GLAD_BANK_MAX_LAYERS,
+ * once, before the first glad_bank_add_global); they need not be bank layers. */
+int glad_bank_init_global(glad_bank *b, int n, const char *const *layers);
+
+/* Gather one image's pooled vector (glad_gauss_pool) of global layer i's map
+ * f (C,h,w); the first fixes C (a different C later is GLAD_ESHAPE). */
+int glad_bank_add_global(glad_bank *b, int i, const float *f, int C, int h, int w);
+
+/* Fit every global layer's Gaussian on the vectors gathered (glad_gauss_fit:
+ * two images at least) and free them. */
+int glad_bank_fit_global(glad_bank *b);
+
+/* *d = the mean over the global layers of the image's glad_gauss_score, f[i]
+ * the (C[i],h[i],w[i]) map of global layer i (normal images score about 1). */
+int glad_bank_score_global(const glad_bank *b, const float *const *f, const int *C, const int *h, const int *w, double *d);
 
 /* Keep `keep` vectors of layer i drawn uniformly without replacement (seeded;
  * kept in their order): the cheap alternative to the coreset, whose cost is

@@ -78,6 +78,35 @@ check "pooled features against an unpooled bank: exit 1" sh -c "test $rc = 1 && 
 glad-features --model "$T/m.model" --input image --layers 1 "$T/p3.test.msgpack" > "$T/p1again.msgpack"
 check "features again without --pool: feat_pool dropped with the pooled maps" sh -c "! glad-info --json '$T/p1again.msgpack' | grep -q feat_pool"
 glad-encode "$T/demo" --split train | glad-features --model "$T/m.model" --input image --layers 1 > "$T/p1.train.msgpack"
+# whole-image Gaussians (glad-bank --global): fitted on the 6 training images'
+# mean vectors of layer 0, stored as F64 beside the bank; glad-score writes
+# score_global and adds --global-weight W times it to the map's score
+glad-bank --layers 1 --global 0 -o "$T/g.safetensors" "$T/train.f.msgpack"
+check "--global 0: gauss.0.mean/prec/scale as F64, metadata global" sh -c "head -c 800 '$T/g.safetensors' | grep -aq '\"gauss.0.prec\":{\"dtype\":\"F64\"' && head -c 800 '$T/g.safetensors' | grep -aq '\"global\":\"0\"'"
+check "a bank without --global has no gauss tensors (its file as before)" sh -c "! head -c 800 '$T/b.safetensors' | grep -aq 'gauss'"
+glad-score --bank "$T/g.safetensors" --bank-mode replace --layers 1 --image-score max "$T/test.f.msgpack" > "$T/g0.msgpack"
+glad-score --bank "$T/g.safetensors" --bank-mode replace --layers 1 --image-score max --global-weight 0.5 "$T/test.f.msgpack" > "$T/g5.msgpack"
+glad-score --rescore --image-score max --global-weight 2 "$T/g0.msgpack" > "$T/g2.msgpack"
+field() { glad-info --json "$1" | tail -n +2 | grep -o "\"$2\":[-0-9.e]*" | cut -d: -f2 | tr '\n' ' '; }
+check "score_global on every record, positive; W 0.5 adds half of it, --rescore W 2 twice" awk -v s0="$(field "$T/g0.msgpack" score)" \
+    -v s5="$(field "$T/g5.msgpack" score)" -v s2="$(field "$T/g2.msgpack" score)" -v g="$(field "$T/g0.msgpack" score_global)" 'BEGIN {
+    n = split(s0, A); split(s5, B); split(s2, R); if (split(g, G) != n || n < 3) exit 1
+    for (i = 1; i <= n; i++) { d = B[i] - A[i] - 0.5 * G[i]; e = R[i] - A[i] - 2 * G[i]
+        if (G[i] <= 0 || d > 1e-6 || d < -1e-6 || e > 1e-6 || e < -1e-6) exit 1 } }'
+glad-score --bank "$T/g.safetensors" --bank-mode replace --layers 1 --sigma 0 --image-score max "$T/train.f.msgpack" > "$T/gtrain.msgpack"
+check "the training images' score_global: median 1 (the scale)" sh -c "field() { glad-info --json \"\$1\" | tail -n +2 | grep -o '\"score_global\":[-0-9.e]*' | cut -d: -f2; }
+    field '$T/gtrain.msgpack' | sort -g | awk '{ v[NR] = \$1 } END { m = (v[3] + v[4]) / 2; exit !(NR == 6 && m > 0.999999 && m < 1.000001) }'"
+status 2 "--global-weight without --bank or --rescore" glad-score --global-weight 1 "$T/test.f.msgpack"
+status 2 "--global-weight with a bank without Gaussians" glad-score --bank "$T/b.safetensors" --bank-mode replace --global-weight 1 "$T/test.f.msgpack"
+check "... says so" grep -q "has no whole-image Gaussian (glad-bank --global LAYERS)" "$T/.stderr"
+status 2 "--global-weight -1" glad-score --bank "$T/g.safetensors" --global-weight -1 "$T/test.f.msgpack"
+status 1 "--rescore --global-weight on records without score_global" glad-score --rescore --global-weight 1 "$T/r.msgpack"
+check "... names the record and score_global" grep -q "glad-score: error: record 'fabric/test/.*': 'score_global' missing" "$T/.stderr"
+status 1 "the Gaussian's layer missing in the record" glad-score --bank "$T/g.safetensors" --bank-mode replace --layers 1 "$T/p1.train.msgpack"
+check "... names the record and the field" grep -q "record 'fabric/train/.*': 'feat.image.0' missing (the bank's whole-image Gaussian" "$T/.stderr"
+glad-bank --layers 1 --global 0 -o "$T/g1.safetensors" "$T/p1.train.msgpack" 2> "$T/err"; rc=$?
+check "--global on a layer the records lack: exit 1 naming the field, no file" sh -c "test $rc = 1 && grep -q \"'feat.image.0' missing (--global 0\" '$T/err' && test ! -e '$T/g1.safetensors'"
+status 2 "--global 0,0" glad-bank --global 0,0 -o "$T/g1.safetensors" "$T/train.f.msgpack"
 cat "$T/p3.train.msgpack" "$T/p1.train.msgpack" | glad-bank -o "$T/mixed.safetensors" 2> "$T/err"; rc=$?
 check "a bank of mixed pooling refused: exit 1 naming feat_pool, no file" sh -c "test $rc = 1 && grep -q \"'feat_pool' is 1, the first record's 3\" '$T/err' && test ! -e '$T/mixed.safetensors'"
 # more feature layers than a bank holds (16), without --layers: refused, not cut
