@@ -7,7 +7,7 @@
 #                                  [--backbone auto|unet|mobilenetv2] [--split-file F]
 #                                  [--preset P] [--feat-layers LIST] [--image-score R] [--map-norm M]
 #                                  [--tile N [--overlap P]] [--bank-mode M] [--bank-subsample F]
-#                                  [--tune] [--show-defaults]
+#                                  [--tune] [--show-defaults] [--global-weight W]
 #
 # Defaults (no option given): the MTD_* values below, printed by --show-defaults
 # as the "chosen:" line of datasets/mtd/tuning.md (tests/cli/recipes.sh checks
@@ -25,6 +25,10 @@
 # uses the sixth run's line (MTD_MODEL_*: 256 px unless --size or --tile, fixed
 # T' 250, and with MobileNetV2 blocks 5,12 and top-250 unless given); with the
 # unet backbone the layers and image score are glad's own, untuned.
+# --global-weight W (bank alone only, untiled, not with --tune): the bank also holds a
+# whole-image Gaussian of MobileNetV2 block 16 (glad-bank --global 16) and each tile's
+# image score gains W times its Mahalanobis distance (glad-score --global-weight);
+# not a default: datasets/mtd/tuning.md's thirteenth run (+0.5 I-AUROC at W 0.01).
 # Knobs as in run.sh (--help there) replace a default. With --tune,
 # recipes/tune.sh holds out training normals of the split list and chooses on
 # them afresh (OUT/tune/; validation anomalies of CutPaste's family, drawn small
@@ -57,11 +61,12 @@ MTD_MODEL_SIZE=256 MTD_MODEL_DENOISE="--steps 250 --skip 25" MTD_MODEL_LAYERS=5,
 case "$MTD_SIZE" in native) NATIVE=1 ;; native:*) NATIVE=1 NATIVE_SCALE=${MTD_SIZE#native:} ;; *) SIZE=$MTD_SIZE ;; esac
 TILE=$MTD_TILE OVERLAP=$MTD_OVERLAP STEPS=$MTD_STEPS
 SPLIT="$ROOT/datasets/mtd/split.txt"
-args=() have_data=0 user_size=0
+args=() have_data=0 user_size=0 GLOBAL_W=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --show-defaults) echo "chosen: --size $MTD_SIZE --tile $MTD_TILE --overlap $MTD_OVERLAP --steps $MTD_STEPS --denoise '$MTD_DENOISE' --feat-layers $MTD_LAYERS --image-score $MTD_IMAGE_SCORE --bank-mode $MTD_BANK_MODE --bank-subsample $MTD_BANK_SUBSAMPLE --map-norm $MTD_MAP_NORM"; exit 0 ;;
     --split-file) SPLIT=$2; shift 2 ;;
+    --global-weight) GLOBAL_W=${2:-}; shift 2 ;;
     --data) have_data=1; args+=("$1" "$2"); shift 2 ;;
     --size) user_size=1; args+=("$1" "${2:-}"); shift 2 ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
@@ -96,6 +101,18 @@ if [ "$TUNE" = 0 ] && [ "$FEAT_BACKBONE" = mobilenetv2 ]; then
     # the map normalisation was chosen for the bank alone's maps, untiled
     [ "$BANK_ONLY" = 0 ] || [ "$TILE" != 0 ] || MAP_NORM=${MAP_NORM:-$MTD_MAP_NORM}
 fi
+# --global-weight: the Gaussian of block 16 beside the bank alone's (glad-score adds it
+# to the image score only; a merged tile image's score would drop it, --tune would not
+# choose it)
+GLOBAL=0
+awk -v w="$GLOBAL_W" 'BEGIN { exit !(w ~ /^[0-9]*\.?[0-9]+$/) }' || { echo "mtd.sh: --global-weight takes a number >= 0, not '$GLOBAL_W'" >&2; exit 2; }
+if awk -v w="$GLOBAL_W" 'BEGIN { exit !(w > 0) }'; then
+    [ "$BANK_ONLY" = 1 ] && [ "$TUNE" = 0 ] && [ "$TILE" = 0 ] \
+        || { echo "mtd.sh: --global-weight needs the bank alone (MobileNetV2 features, --bank-mode replace), without --tune or --tile" >&2; exit 2; }
+    GLOBAL=1
+fi
+# with_global: FEAT_LAYERS with block 16 added (once)
+with_global() { case ",$FEAT_LAYERS," in *,16,*) echo "$FEAT_LAYERS" ;; *) echo "$FEAT_LAYERS,16" ;; esac; }
 ENC="glad-encode --format mtd $DATA --split-file $SPLIT $(size_opt) --channels 1"
 MODEL=$OUT/model THR=""
 if [ "$TUNE" = 1 ]; then
@@ -117,14 +134,25 @@ if [ "$TUNE" = 0 ]; then
     fi
     cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
     # the memory bank of the training tiles' features (--bank-mode other than none)
-    case "${BANK_MODE:-none}" in none) ;; *) BANK_FILE=$OUT/bank.safetensors; bank_build "$MODEL" "$OUT/train.msgpack" "$BANK_FILE" ;; esac
+    # (with --global-weight: the same layers' vectors and the Gaussian of block 16)
+    if [ "$GLOBAL" = 1 ]; then
+        BANK_FILE=$OUT/bank-global.safetensors
+        cached "$BANK_FILE" "glad-features $(FEAT_LAYERS=$(with_global) feat_opts "$MODEL") --input image $OUT/train.msgpack | glad-bank --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED --layers $FEAT_LAYERS --global 16 -o @OUT"
+    else
+        case "${BANK_MODE:-none}" in none) ;; *) BANK_FILE=$OUT/bank.safetensors; bank_build "$MODEL" "$OUT/train.msgpack" "$BANK_FILE" ;; esac
+    fi
 fi
 # the features: of the test tiles themselves (bank alone) or with their reconstructions
 FEATS="glad-denoise --model $MODEL $DEN --seed $SEED $OUT/test.msgpack | glad-features $(feat_opts $MODEL)"
 [ "$BANK_ONLY" = 0 ] || FEATS="glad-features $(feat_opts $MODEL) --input image $OUT/test.msgpack"
-cached "$OUT/scored.msgpack" "$FEATS | glad-score --preset glad$(score_opts)$THR$(tile_merge topk-mean:250)"
+GW=""
+if [ "$GLOBAL" = 1 ]; then
+    FEATS="glad-features $(FEAT_LAYERS=$(with_global) feat_opts $MODEL) --input image $OUT/test.msgpack" GW=" --global-weight $GLOBAL_W"
+fi
+cached "$OUT/scored.msgpack" "$FEATS | glad-score --preset glad$(score_opts)$GW$THR$(tile_merge topk-mean:250)"
 {
     if [ "$BANK_ONLY" = 1 ]; then row="memory bank alone ($FEAT_BACKBONE features, no reconstruction)"; else row="GLAD ($FEAT_BACKBONE features)"; fi
+    [ "$GLOBAL" = 0 ] || row="$row + whole-image Gaussian of block 16, weight $GLOBAL_W"
     md_header "MTD"; metrics_row "$row" "$OUT/scored.msgpack"
     if [ "$TUNE" = 1 ]; then echo; tune_md_header; tune_md_row MTD "$OUT/tune"; fi
 } | tee "$OUT/table.md"

@@ -357,6 +357,18 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
         grep -q 'glad-denoise .*--steps 250 --skip 25 ' '$T/mtd-u.hist' && grep -q 'glad-features .*--layers 5,12' '$T/mtd-u.hist' &&
         grep -q 'glad-score .*--image-score topk-mean:250 .*--bank-mode union' '$T/mtd-u.hist'"
     status 2 "mtd.sh --size native with a model (--bank-mode union)" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size native --bank-mode union --out "$T/x"
+    # --global-weight: the bank alone's bank with block 16's whole-image Gaussian, its
+    # Mahalanobis distance added to each image score; refused where it would not apply
+    GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --global-weight 0.01 --out "$T/mtd-g" > "$T/mtd-g.md" 2>/dev/null
+    check "mtd.sh --global-weight 0.01: glad-bank --global 16, glad-score --global-weight, score_global on all 18 records" sh -c "
+        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) + whole-image Gaussian of block 16, weight 0.01 | [0-9.]*' '$T/mtd-g.md' &&
+        head -c 2000 '$T/mtd-g/bank-global.safetensors' | grep -aq '\"global\":\"16\"' && test ! -e '$T/mtd-g/bank.safetensors' &&
+        glad-info -s '$T/mtd-g/scored.msgpack' | grep -q 'glad-score .*--global-weight 0.01' &&
+        test \$(glad-info --json '$T/mtd-g/scored.msgpack' | tail -n +2 | grep -c '\"score_global\":') = 18"
+    status 2 "mtd.sh --global-weight with a model (--bank-mode union)" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --bank-mode union --global-weight 0.01 --out "$T/x"
+    status 2 "mtd.sh --global-weight with --tune" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --tune --global-weight 0.01 --out "$T/x"
+    status 2 "mtd.sh --global-weight with --tile" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --tile 16 --global-weight 0.01 --out "$T/x"
+    status 2 "mtd.sh --global-weight abc" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --global-weight abc --out "$T/x"
     GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --tune --tune-grid quick --out "$T/mtd-nt" > "$T/mtd-nt.md" 2>/dev/null
     mf=$(sed -n 's/^MTD_FOLDS=\([0-9]*\)$/\1/p' "$R/mtd.sh")   # the folds mtd.sh --tune validates on
     check "mtd.sh --tune with MobileNetV2 features: tune.sh --no-recon, no model, the bank alone" sh -c "
