@@ -236,19 +236,23 @@ static void test_per_image(void)
     rec(&r, "c/test/a,b\"1", 1, 0.5, NULL, NULL);
     glad_record_set_str(&r, "defect", "crack");
     char *s = glad_per_image_line(&r, NULL);
-    CHECKF(s && !strcmp(s, "\"c/test/a,b\"\"1\",c,crack,1,0.5,,\n"), "%s", s);
+    CHECKF(s && !strcmp(s, "\"c/test/a,b\"\"1\",c,crack,1,0.5,,,\n"), "%s", s);
     free(s);
     glad_record_set_int(&r, "decision", 1);
     glad_record_set_int(&r, "ads_step", 250);
     s = glad_per_image_line(&r, NULL);
-    CHECKF(s && !strcmp(s, "\"c/test/a,b\"\"1\",c,crack,1,0.5,1,250\n"), "%s", s);
+    CHECKF(s && !strcmp(s, "\"c/test/a,b\"\"1\",c,crack,1,0.5,1,250,\n"), "%s", s);
     free(s);
     glad_thresholds t = {.image = 0.5};   /* the file's threshold wins over the record's decision */
     s = glad_per_image_line(&r, &t);
-    CHECKF(s && !strcmp(s, "\"c/test/a,b\"\"1\",c,crack,1,0.5,0,250\n"), "%s", s);
+    CHECKF(s && !strcmp(s, "\"c/test/a,b\"\"1\",c,crack,1,0.5,0,250,\n"), "%s", s);
+    free(s);
+    glad_record_set_f64(&r, "score_global", 1.25);
+    s = glad_per_image_line(&r, &t);
+    CHECKF(s && !strcmp(s, "\"c/test/a,b\"\"1\",c,crack,1,0.5,0,250,1.25\n"), "%s", s);
     free(s);
     glad_record_free(&r);
-    CHECK(!strcmp(glad_per_image_header, "id,class,defect,label,score,decision,ads_step\n"));
+    CHECK(!strcmp(glad_per_image_header, "id,class,defect,label,score,decision,ads_step,score_global\n"));
 }
 
 int main(void)

@@ -10,7 +10,7 @@
 #include "io/outfile.h"
 
 const char *const glad_calib_method_names[] = {"target-fpr", "max-f1", NULL};
-const char glad_per_image_header[] = "id,class,defect,label,score,decision,ads_step\n";
+const char glad_per_image_header[] = "id,class,defect,label,score,decision,ads_step,score_global\n";
 
 static double ratio(uint64_t a, uint64_t b) { return b ? (double)a / (double)b : NAN; }
 
@@ -503,6 +503,9 @@ char *glad_per_image_line(const glad_record *x, const glad_thresholds *t)
     else if (!t && glad_record_get_int(x, "decision", &v) == 0) sb_own(&b, glad_strfmt("%lld", (long long)v));
     sb_lit(&b, ",");
     if (glad_record_get_int(x, "ads_step", &v) == 0) sb_own(&b, glad_strfmt("%lld", (long long)v));
+    sb_lit(&b, ",");
+    double g;   /* glad-score --bank with whole-image Gaussians (bank.h) */
+    if (glad_record_get_f64(x, "score_global", &g) == 0 && isfinite(g)) sb_own(&b, glad_strfmt("%.17g", g));
     sb_lit(&b, "\n");
     if (b.err) { free(b.s); return NULL; }
     return b.s;

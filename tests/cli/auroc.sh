@@ -172,7 +172,7 @@ check "records' decisions named under the table" sh -c "glad-auroc '$T/dec.msgpa
 # --per-image
 glad-auroc -t "$T/thr.json" --per-image "$T/per.csv" "$T/s.msgpack" >/dev/null 2>&1; rc=$?
 check "--per-image: exit 0" [ $rc -eq 0 ]
-check "--per-image: header" sh -c "head -1 '$T/per.csv' | grep -qx 'id,class,defect,label,score,decision,ads_step'"
+check "--per-image: header" sh -c "head -1 '$T/per.csv' | grep -qx 'id,class,defect,label,score,decision,ads_step,score_global'"
 check "--per-image: one line per record, stream order, decision = score > threshold" "$PY" - "$T/per.csv" "$T/s.msgpack" "$T/thr.json" <<'PYEOF'
 import csv, json, sys, msgpack, msgpack_numpy
 rows = list(csv.DictReader(open(sys.argv[1], newline="")))
@@ -181,11 +181,11 @@ t = json.load(open(sys.argv[3]))
 assert [r["id"] for r in rows] == [r["id"] for r in recs]
 for a, b in zip(rows, recs):
     assert a["class"] == b["class"] and a["defect"] == b["defect"] and int(a["label"]) == b["label"]
-    assert float(a["score"]) == b["score"] and int(a["decision"]) == int(b["score"] > t["image_threshold"]) and a["ads_step"] == ""
+    assert float(a["score"]) == b["score"] and int(a["decision"]) == int(b["score"] > t["image_threshold"]) and a["ads_step"] == "" and a["score_global"] == ""
 PYEOF
 check "--per-image: no temporary left" sh -c "! ls -A '$T' | grep -q 'per.csv.'"
 glad-auroc --per-image "$T/per2.csv" "$T/dec.msgpack" >/dev/null 2>&1
-check "--per-image: the records' decision and ads_step" sh -c "sed -n 2p '$T/per2.csv' | grep -q ',[01],7$'"
+check "--per-image: the records' decision and ads_step" sh -c "sed -n 2p '$T/per2.csv' | grep -q ',[01],7,$'"
 glad-auroc --per-image "$T/per3.csv" "$T/s.msgpack" >/dev/null 2>&1
 check "--per-image without decisions: empty column" sh -c "sed -n 2p '$T/per3.csv' | grep -q ',,$'"
 status 1 "--per-image into a missing directory" glad-auroc --per-image "$T/no/such/dir/p.csv" "$T/s.msgpack"
