@@ -133,7 +133,7 @@ int glad_gauss_fit(glad_gauss *g, const float *X, int64_t n, int C)
     /* the scale: the fitting images' own median squared distance (in-sample,
      * so held-out normals sit somewhat above 1) */
     g->scale = 1;
-    for (int64_t i = 0; i < n; i++) q[i] = quad(g, X + (size_t)i * C, S);
+    for (int64_t i = 0; i < n; i++) q[i] = quad(g, X + (size_t)i * C, S);   /* S (L, no longer needed): scratch */
     qsort(q, (size_t)n, sizeof(double), cmp_double);
     g->scale = n % 2 ? q[n / 2] : 0.5 * (q[n / 2 - 1] + q[n / 2]);
     if (!(g->scale > 0) || !isfinite(g->scale)) { rc = glad_fail(GLAD_ERANGE, "the fitted distances have median %g", g->scale); goto out; }
