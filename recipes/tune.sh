@@ -70,7 +70,11 @@
 #                      itself (the single-fold run), fold J OUT/fold-J; the
 #                      thresholds are calibrated on every fold's chosen run. K <= N;
 #                      default 1 (one fold, shard 0). A model per fold (K trainings)
-#                      is not offered: without --no-recon K must be 1
+#                      is not offered: without --no-recon K must be 1. Each training
+#                      shard's features are computed once, in OUT
+#                      (shard-S-of-N.feat.msgpack), and every fold's bank is made of
+#                      the other shards' (the same vectors, in the same order, as
+#                      from its bank-train.msgpack)
 #   --fold J           hold out shard J instead of 0 (what --folds runs per fold)
 #   (stage 3)          the chosen row's maps less their own quantile (glad-score
 #                      --map-norm none, quantile:0.1, quantile:0.5; the maps rescored,
@@ -327,10 +331,25 @@ grid_bank_rows() {   # grid_bank's rows ($set from grid_bank): every layer set x
         done
     done
 }
+# --no-recon: the training shards' features, each computed once in SHARDS (the
+# parent's directory, shared by its --folds children: each fold's bank is the other
+# shards', so every image's features would otherwise be computed once per fold);
+# concatenated in shard order they are the features of bank-train.msgpack
+SHARDS=${GLAD_TUNE_SHARDS:-$OUT}
+shard_feats() {   # the feature files of every shard but FOLD's, in order (made when missing)
+    local k f
+    for k in $(seq 0 $((N - 1))); do
+        [ "$k" = "$FOLD" ] && continue
+        f=$SHARDS/shard-$k-of-$N.feat.msgpack
+        cached "$f" "$ENC --split train --seed $SEED --shard $k/$N$(tile_split) | glad-features $(FEAT_LAYERS=$ALL_LAYERS feat_opts "") --input image"
+        printf '%s ' "$f"
+    done
+}
 if [ "$NO_RECON" = 1 ]; then
     # the bank of every candidate layer (glad-score --layers picks); no model
     STRATS=("none|") BANK_FILE=$OUT/bank-all.safetensors
-    FEAT_LAYERS=$ALL_LAYERS bank_build "" "$OUT/bank-train.msgpack" "$BANK_FILE"
+    SHARD_FEATS=$(shard_feats)
+    cached "$BANK_FILE" "cat $SHARD_FEATS| glad-bank --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED -o @OUT"
     grid_bank val "$OUT/val.msgpack"
 else
     grid val "$OUT/val.msgpack"
@@ -345,7 +364,7 @@ GRID_TSV=$OUT/val-grid.tsv FOLD_GRIDS=("$OUT/val-grid.tsv")
 if [ "$FOLDS" -gt 1 ]; then
     for j in $(seq 1 $((FOLDS - 1))); do
         echo "tune.sh: [$NAME] fold $j of 0..$((FOLDS - 1)) -> $(fold_dir "$j")" >&2
-        GLAD_TUNE_FOLD_GRID_ONLY=1 bash "$0" "${CHILD[@]}" --fold "$j" --out "$(fold_dir "$j")" >&2
+        GLAD_TUNE_FOLD_GRID_ONLY=1 GLAD_TUNE_SHARDS=$SHARDS bash "$0" "${CHILD[@]}" --fold "$j" --out "$(fold_dir "$j")" >&2
         FOLD_GRIDS+=("$(fold_dir "$j")/val-grid.tsv")
     done
     GRID_TSV=$OUT/val-cv-grid.tsv
@@ -366,9 +385,10 @@ for s in "${STRATS[@]}"; do [ "${s%%|*}" = "$C_STRAT" ] && C_DEN=${s#*|}; done
 # row as chosen) first, so a tie keeps it
 C_BANK=none C_CRIT_ALL=$C_CRIT
 if [ "$NO_RECON" = 1 ]; then
-    # the bank alone was the grid; the recipes' bank: the chosen layers only
+    # the bank alone was the grid; the recipes' bank: the chosen layers only (of the
+    # same shard features: the layers' vectors are those glad-features gives for them alone)
     C_BANK=replace
-    FEAT_LAYERS=$C_LAYERS bank_build "" "$OUT/bank-train.msgpack" "$OUT/bank.safetensors"
+    cached "$OUT/bank.safetensors" "cat $SHARD_FEATS| glad-bank --layers $C_LAYERS --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED -o @OUT"
 elif [ "$BANK_STAGE" = 1 ] || { [ -n "$BANK_MODE" ] && [ "$BANK_MODE" != none ]; }; then
     MODES=(replace union add)
     [ -z "$BANK_MODE" ] || MODES=("$BANK_MODE")

@@ -253,6 +253,12 @@ if have_shared; then
         test -z \"\$(comm -12 <(ids \$d/fold-2/val.msgpack) <(ids \$d/fold-2/bank-train.msgpack))\" &&
         test -n \"\$(comm -12 <(ids \$d/val.msgpack) <(ids \$d/fold-2/bank-train.msgpack))\" &&
         glad-info -s \$d/fold-2/val.msgpack | grep -q -- '--shard 2/14'"
+    # each training shard's features made once, in the parent's directory, for every fold's bank
+    check "tune --folds 3: the shards' features made once (parent's directory), each fold's bank from the other shards' = its bank-train images" bash -c "d='$T/tcv'
+        test \$(grep -c 'making: shard-' \$d/../tcv.err) = \$(ls \$d/shard-*-of-*.feat.msgpack | wc -l) && ! ls \$d/fold-1 | grep -q '^shard-' &&
+        for j in 0 1 2; do f=\$d; [ \$j = 0 ] || f=\$d/fold-\$j
+            test \"\$(for k in \$(ls \$d/shard-*-of-*.feat.msgpack | sed 's/.*shard-\\([0-9]*\\)-of-.*/\\1/' | sort -n); do [ \$k = \$j ] || glad-info \$d/shard-\$k-of-*.feat.msgpack | awk -F'\t' '!/^#/ { print \$1 }'; done)\" = \"\$(glad-info \$f/bank-train.msgpack | awk -F'\t' '!/^#/ { print \$1 }')\" || exit 1
+        done"
     check "tune --folds 3: the choice is the best averaged row; tune.json/tune.md say so; thresholds from every fold's images" bash -c "d='$T/tcv'
         best=\$(awk -F'\t' 'NR > 1 && (b == \"\" || \$8 + 0 > b + 0) { b = \$8; l = \$2 \" \" \$3 } END { print l }' \$d/val-cv-grid.tsv) &&
         test \"\$(jq -r '.choice.layers + \" \" + .choice.image_score' \$d/tune.json)\" = \"\$best\" &&
