@@ -2,9 +2,13 @@
  * the bytes as a file (a memfd, since glad_st_open takes a path: mapped),
  * every entry copied out and converted to float32, every metadata pair read.
  * An opened file's entries must lie inside the file. The same bytes through
- * glad_st_open_mem (the copied-buffer path) must give the same outcome. */
+ * glad_st_open_mem (the copied-buffer path) must give the same outcome.
+ * Then the same file as a memory bank (score/bank.h, glad_bank_load: its
+ * metadata, the [M,C] matrices, the whole-image Gaussians): a bank that
+ * loads must answer a query and score a whole-image vector. */
 #include "fuzz.h"
 #include "io/safetensors.h"
+#include "score/bank.h"
 
 int fuzz_safetensors(const uint8_t *d, size_t n)
 {
@@ -32,5 +36,24 @@ int fuzz_safetensors(const uint8_t *d, size_t n)
         FUZZ_ASSERT(k && glad_st_meta(st, k) != NULL);
     }
     glad_st_close(st);
+    glad_bank b;
+    if (glad_bank_load(&b, path) == 0) {
+        /* the stored rows are not renormalised, so a distance may be any
+         * finite number: the query must only run */
+        FUZZ_ASSERT(b.nlayers >= 1 && b.pool >= 1);
+        float f[2] = {1, 0}, D[2];
+        for (int i = 0; i < b.nlayers; i++)
+            if (b.C[i] <= 2) FUZZ_ASSERT(glad_bank_query(D, &b, i, f, b.C[i], 1, 2 / b.C[i]) == 0);
+        float *gf[GLAD_BANK_MAX_LAYERS] = {0};
+        int C[GLAD_BANK_MAX_LAYERS], one[GLAD_BANK_MAX_LAYERS], ok = 1;
+        for (int i = 0; i < b.nglobal; i++) {
+            C[i] = b.gauss[i].C, one[i] = 1;
+            ok &= (gf[i] = calloc((size_t)C[i], sizeof(float))) != NULL;
+        }
+        double d;
+        if (ok && b.nglobal) FUZZ_ASSERT(glad_bank_score_global(&b, (const float *const *)gf, C, one, one, &d) == 0);
+        for (int i = 0; i < b.nglobal; i++) free(gf[i]);
+        glad_bank_free(&b);
+    }
     return 0;
 }

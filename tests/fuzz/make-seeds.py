@@ -173,6 +173,11 @@ def st_json_config():
     put("safetensors", "unet-config.safetensors",
         safetensors({"time_embedding.1.weight": ("F32", np.ones((4, 2), np.float32))}, {"config": json.dumps(UNET)}))
     put("safetensors", "empty.safetensors", safetensors({}))
+    # a glad-bank file with a whole-image Gaussian (score/bank.h): the harness loads it as a bank too
+    put("safetensors", "bank-global.safetensors", safetensors({
+        "bank.12": ("F32", np.array([[0.6, 0.8], [1, 0]], np.float32)),
+        "gauss.16.mean": ("F64", np.array([0.5, -1.0])), "gauss.16.prec": ("F64", np.array([[2.0, 0.5], [0.5, 1.0]])),
+        "gauss.16.scale": ("F64", np.array([1.5]))}, {"glad_bank": "1", "layers": "12", "global": "16"}))
     for fx in ("metrics.case.safetensors", "glad-ddim.case.safetensors"):   # real headers, data cut
         p = os.path.join("tests/fixtures", fx)
         if os.path.exists(p):
