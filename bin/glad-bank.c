@@ -118,30 +118,19 @@ static int add_record(glad_bank *b, const glad_record *r, const opts *o)
     if (cli_feat_pool(r, &pool)) return CLI_FAIL;
     if (!b->pool) b->pool = pool;
     else if (pool != b->pool) return cli_rec_error(id, "feat_pool", "is %d, the first record's %d: the bank's features must be pooled alike (glad-features --pool)", pool, b->pool);
-    for (int i = 0; i < b->nlayers; i++) {
+    /* the bank's layers (i < nlayers), then the Gaussians' (i - nlayers) */
+    for (int i = 0; i < b->nlayers + b->nglobal; i++) {
+        int g = i >= b->nlayers;
+        const char *L = g ? b->glayer[i - b->nlayers] : b->layer[i];
         char key[300];
         const glad_tensor *t;
-        snprintf(key, sizeof key, "feat.%s.%s", o->input, b->layer[i]);
-        if (glad_record_get_tensor(r, key, &t)) return cli_rec_error(id, key, "missing");
+        snprintf(key, sizeof key, "feat.%s.%s", o->input, L);
+        if (glad_record_get_tensor(r, key, &t)) return g ? cli_rec_error(id, key, "missing (--global %s: run glad-features with that layer)", L) : cli_rec_error(id, key, "missing");
         if (t->ndim != 3 || t->shape[0] < 1 || t->shape[1] < 1 || t->shape[2] < 1) return cli_rec_error(id, key, "is not [C,h,w]");
+        int C = (int)t->shape[0], h = (int)t->shape[1], w = (int)t->shape[2], st = CLI_OK;
         float *f = malloc(glad_tensor_numel(t) * sizeof(float));
-        int st = CLI_OK;
         if (!f || glad_tensor_to_f32(t, f)) st = cli_rec_error(id, key, "is not numeric");
-        else if (glad_bank_add(b, i, f, (int)t->shape[0], (int)t->shape[1], (int)t->shape[2], (size_t)o->max_mb << 20))
-            st = cli_rec_error(id, key, "%s", glad_error_detail());
-        free(f);
-        if (st) return st;
-    }
-    for (int i = 0; i < b->nglobal; i++) {
-        char key[300];
-        const glad_tensor *t;
-        snprintf(key, sizeof key, "feat.%s.%s", o->input, b->glayer[i]);
-        if (glad_record_get_tensor(r, key, &t)) return cli_rec_error(id, key, "missing (--global %s: run glad-features with that layer)", b->glayer[i]);
-        if (t->ndim != 3 || t->shape[0] < 1 || t->shape[1] < 1 || t->shape[2] < 1) return cli_rec_error(id, key, "is not [C,h,w]");
-        float *f = malloc(glad_tensor_numel(t) * sizeof(float));
-        int st = CLI_OK;
-        if (!f || glad_tensor_to_f32(t, f)) st = cli_rec_error(id, key, "is not numeric");
-        else if (glad_bank_add_global(b, i, f, (int)t->shape[0], (int)t->shape[1], (int)t->shape[2]))
+        else if (g ? glad_bank_add_global(b, i - b->nlayers, f, C, h, w) : glad_bank_add(b, i, f, C, h, w, (size_t)o->max_mb << 20))
             st = cli_rec_error(id, key, "%s", glad_error_detail());
         free(f);
         if (st) return st;
