@@ -11,19 +11,47 @@
 #include "io/safetensors.h"
 #include "score/bank.h"
 
+/* Copy n layer names (1..GLAD_BANK_MAX_LAYERS, none empty, none twice) into
+ * dst, *count of them; kind ("" or "global ") names them in the messages. A
+ * refused list copies nothing (the names copied so far freed, *count 0). */
+static int copy_names(char **dst, int *count, int n, const char *const *names, const char *kind)
+{
+    *count = 0;
+    if (n < 1 || n > GLAD_BANK_MAX_LAYERS) return glad_fail(GLAD_EINVAL, "%d %slayers (1..%d)", n, kind, GLAD_BANK_MAX_LAYERS);
+    for (int i = 0; i < n; i++) {
+        int rc = 0;
+        if (!names[i] || !*names[i]) rc = glad_fail(GLAD_EINVAL, "empty %slayer name", kind);
+        for (int j = 0; !rc && j < i; j++)
+            if (!strcmp(names[i], names[j])) rc = glad_fail(GLAD_EINVAL, "%slayer '%s' named twice", kind, names[i]);
+        if (!rc && !(dst[i] = strdup(names[i]))) rc = GLAD_ENOMEM;
+        if (rc) {
+            for (int j = 0; j < *count; j++) { free(dst[j]); dst[j] = NULL; }
+            *count = 0;
+            return rc;
+        }
+        *count = i + 1;
+    }
+    return 0;
+}
+
+/* Split the comma list s in place into names: their count, or -1 beyond
+ * GLAD_BANK_MAX_LAYERS */
+static int split_names(char *s, const char **names)
+{
+    int n = 0;
+    for (char *p = s, *e; ; p = e + 1) {
+        e = strchr(p, ',');
+        if (e) *e = 0;
+        if (n == GLAD_BANK_MAX_LAYERS) return -1;
+        names[n++] = p;
+        if (!e) return n;
+    }
+}
+
 int glad_bank_init(glad_bank *b, int nlayers, const char *const *layers)
 {
     memset(b, 0, sizeof *b);
-    if (nlayers < 1 || nlayers > GLAD_BANK_MAX_LAYERS) return glad_fail(GLAD_EINVAL, "%d layers (1..%d)", nlayers, GLAD_BANK_MAX_LAYERS);
-    for (int i = 0; i < nlayers; i++) {
-        /* a refused list leaves the bank empty (the names copied so far freed) */
-        if (!layers[i] || !*layers[i]) { glad_bank_free(b); return glad_fail(GLAD_EINVAL, "empty layer name"); }
-        for (int j = 0; j < i; j++)
-            if (!strcmp(layers[i], layers[j])) { glad_bank_free(b); return glad_fail(GLAD_EINVAL, "layer '%s' named twice", layers[i]); }
-        if (!(b->layer[i] = strdup(layers[i]))) { glad_bank_free(b); return GLAD_ENOMEM; }
-        b->nlayers = i + 1;
-    }
-    return 0;
+    return copy_names(b->layer, &b->nlayers, nlayers, layers, "");
 }
 
 void glad_bank_free(glad_bank *b)
@@ -44,19 +72,7 @@ static int global_fail(int rc, const glad_bank *b, int i)
 int glad_bank_init_global(glad_bank *b, int n, const char *const *layers)
 {
     if (b->nglobal) return glad_fail(GLAD_EINVAL, "the global layers are already named");
-    if (n < 1 || n > GLAD_BANK_MAX_LAYERS) return glad_fail(GLAD_EINVAL, "%d global layers (1..%d)", n, GLAD_BANK_MAX_LAYERS);
-    for (int i = 0; i < n; i++) {
-        int bad = !layers[i] || !*layers[i];
-        for (int j = 0; !bad && j < i; j++) bad = !strcmp(layers[i], layers[j]);
-        if (bad) {
-            for (int j = 0; j < b->nglobal; j++) free(b->glayer[j]);
-            b->nglobal = 0;
-            return glad_fail(GLAD_EINVAL, layers[i] && *layers[i] ? "global layer '%s' named twice" : "empty global layer name%s", layers[i] ? layers[i] : "");
-        }
-        if (!(b->glayer[i] = strdup(layers[i]))) return GLAD_ENOMEM;
-        b->nglobal = i + 1;
-    }
-    return 0;
+    return copy_names(b->glayer, &b->nglobal, n, layers, "global ");
 }
 
 int glad_bank_add_global(glad_bank *b, int i, const float *f, int C, int h, int w)
@@ -345,13 +361,7 @@ int glad_bank_load(glad_bank *b, const char *path)
     const char *names[GLAD_BANK_MAX_LAYERS];
     if (!ver || strcmp(ver, "1") || !ls) { glad_fail(rc, "%s: not a glad-bank file (metadata glad_bank=1 and layers)", path); goto out; }
     if (!list) { rc = GLAD_ENOMEM; goto out; }
-    for (char *p = list, *e; n <= GLAD_BANK_MAX_LAYERS; p = e + 1) {
-        e = strchr(p, ',');
-        if (e) *e = 0;
-        if (n == GLAD_BANK_MAX_LAYERS) { glad_fail(rc, "%s: more than %d layers", path, GLAD_BANK_MAX_LAYERS); goto out; }
-        names[n++] = p;
-        if (!e) break;
-    }
+    if ((n = split_names(list, names)) < 0) { glad_fail(rc, "%s: more than %d layers", path, GLAD_BANK_MAX_LAYERS); goto out; }
     if ((rc = glad_bank_init(b, n, names))) { glad_fail(GLAD_EFORMAT, "%s: layers '%s': %s", path, ls, glad_error_detail()); rc = GLAD_EFORMAT; goto out; }
     const char *ps = glad_st_meta(st, "pool");
     b->pool = 1;
@@ -383,16 +393,10 @@ int glad_bank_load(glad_bank *b, const char *path)
     if (gs) {
         free(list);
         list = strdup(gs);
-        int ng = 0;
+        int ng;
         rc = GLAD_EFORMAT;
         if (!list) { rc = GLAD_ENOMEM; goto out; }
-        for (char *p = list, *e; ; p = e + 1) {
-            e = strchr(p, ',');
-            if (e) *e = 0;
-            if (ng == GLAD_BANK_MAX_LAYERS) { glad_fail(rc, "%s: more than %d global layers", path, GLAD_BANK_MAX_LAYERS); goto out; }
-            names[ng++] = p;
-            if (!e) break;
-        }
+        if ((ng = split_names(list, names)) < 0) { glad_fail(rc, "%s: more than %d global layers", path, GLAD_BANK_MAX_LAYERS); goto out; }
         if (glad_bank_init_global(b, ng, names)) { glad_fail(rc, "%s: global '%s': %s", path, gs, glad_error_detail()); goto out; }
         for (int i = 0; i < ng; i++)
             if ((rc = load_gauss(b, i, st, path))) goto out;
