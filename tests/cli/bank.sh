@@ -21,7 +21,9 @@ check "bank replace: its own training images score ~0" sh -c "glad-info --json '
 glad-score --bank "$T/b.safetensors" --image-score max "$T/test.f.msgpack" > "$T/u.msgpack"
 glad-score --bank "$T/b.safetensors" --bank-mode add --image-score max "$T/test.f.msgpack" > "$T/a.msgpack"
 glad-score --image-score max "$T/test.f.msgpack" > "$T/n.msgpack"
-sc() { glad-info --json "$1" | tail -n +2 | grep -o '"score":[-0-9.e]*' | cut -d: -f2 | tr '\n' ' '; }
+# field FILE NAME: every record's number NAME, space-separated; sc FILE: the scores
+field() { glad-info --json "$1" | tail -n +2 | grep -o "\"$2\":[-0-9.e]*" | cut -d: -f2 | tr '\n' ' '; }
+sc() { field "$1" score; }
 check "union <= nn and union <= replace, add >= both (scores)" awk -v u="$(sc "$T/u.msgpack")" -v a="$(sc "$T/a.msgpack")" -v n="$(sc "$T/n.msgpack")" -v r="$(sc "$T/r.msgpack")" 'BEGIN {
     split(u, U); split(a, A); split(n, N); split(r, R)
     if (split(u, X) < 3) exit 1
@@ -87,15 +89,14 @@ check "a bank without --global has no gauss tensors (its file as before)" sh -c 
 glad-score --bank "$T/g.safetensors" --bank-mode replace --layers 1 --image-score max "$T/test.f.msgpack" > "$T/g0.msgpack"
 glad-score --bank "$T/g.safetensors" --bank-mode replace --layers 1 --image-score max --global-weight 0.5 "$T/test.f.msgpack" > "$T/g5.msgpack"
 glad-score --rescore --image-score max --global-weight 2 "$T/g0.msgpack" > "$T/g2.msgpack"
-field() { glad-info --json "$1" | tail -n +2 | grep -o "\"$2\":[-0-9.e]*" | cut -d: -f2 | tr '\n' ' '; }
 check "score_global on every record, positive; W 0.5 adds half of it, --rescore W 2 twice" awk -v s0="$(field "$T/g0.msgpack" score)" \
     -v s5="$(field "$T/g5.msgpack" score)" -v s2="$(field "$T/g2.msgpack" score)" -v g="$(field "$T/g0.msgpack" score_global)" 'BEGIN {
     n = split(s0, A); split(s5, B); split(s2, R); if (split(g, G) != n || n < 3) exit 1
     for (i = 1; i <= n; i++) { d = B[i] - A[i] - 0.5 * G[i]; e = R[i] - A[i] - 2 * G[i]
         if (G[i] <= 0 || d > 1e-6 || d < -1e-6 || e > 1e-6 || e < -1e-6) exit 1 } }'
 glad-score --bank "$T/g.safetensors" --bank-mode replace --layers 1 --sigma 0 --image-score max "$T/train.f.msgpack" > "$T/gtrain.msgpack"
-check "the training images' score_global: median 1 (the scale)" sh -c "field() { glad-info --json \"\$1\" | tail -n +2 | grep -o '\"score_global\":[-0-9.e]*' | cut -d: -f2; }
-    field '$T/gtrain.msgpack' | sort -g | awk '{ v[NR] = \$1 } END { m = (v[3] + v[4]) / 2; exit !(NR == 6 && m > 0.999999 && m < 1.000001) }'"
+check "the training images' score_global: median 1 (the scale)" sh -c "printf '%s\\n' $(field "$T/gtrain.msgpack" score_global) | sort -g |
+    awk '{ v[NR] = \$1 } END { m = (v[3] + v[4]) / 2; exit !(NR == 6 && m > 0.999999 && m < 1.000001) }'"
 status 2 "--global-weight without --bank or --rescore" glad-score --global-weight 1 "$T/test.f.msgpack"
 status 2 "--global-weight with a bank without Gaussians" glad-score --bank "$T/b.safetensors" --bank-mode replace --global-weight 1 "$T/test.f.msgpack"
 check "... says so" grep -q "has no whole-image Gaussian (glad-bank --global LAYERS)" "$T/.stderr"
