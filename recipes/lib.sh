@@ -202,10 +202,12 @@ norm_opts() { [ "$TILE" != 0 ] || case "$MAP_NORM" in ""|none) ;; *) echo " --ma
 norm_merged() { case "$MAP_NORM" in ""|none) ;; *) echo " | glad-score --rescore --image-score $1 --map-norm $MAP_NORM" ;; esac; }
 # bank_opts: glad-score's bank options when a bank mode other than none is set
 bank_opts() { case "$BANK_MODE" in ""|none) ;; *) echo " --bank $BANK_FILE --bank-mode $BANK_MODE" ;; esac; }
-# bank_build MODEL TRAIN OUT: the memory bank of TRAIN's clean images (their
-# features as glad-features computes the test's, --bank-subsample, seeded)
+# bank_build MODEL TRAIN OUT [GLAD_BANK_OPTION...]: the memory bank of TRAIN's clean
+# images (their features as glad-features computes the test's, --bank-subsample,
+# seeded; the options passed on to glad-bank)
 bank_build() {
-    cached "$3" "glad-features $(feat_opts "$1") --input image $2 | glad-bank --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED -o @OUT"
+    local m=$1 t=$2 o=$3; shift 3
+    cached "$o" "glad-features $(feat_opts "$m") --input image $t | glad-bank --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED${*:+ $*} -o @OUT"
 }
 # the same as filters (cat when not tiling), for recipes that run pipelines directly
 tile_split_f() { if [ "$TILE" = 0 ]; then cat; else glad-tile --tile "$TILE" --overlap "$OVERLAP"; fi; }

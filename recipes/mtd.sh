@@ -111,8 +111,10 @@ if awk -v w="$GLOBAL_W" 'BEGIN { exit !(w > 0) }'; then
         || { echo "mtd.sh: --global-weight needs the bank alone (MobileNetV2 features, --bank-mode replace), without --tune or --tile" >&2; exit 2; }
     GLOBAL=1
 fi
-# with_global: FEAT_LAYERS with block 16 added (once)
-with_global() { case ",$FEAT_LAYERS," in *,16,*) echo "$FEAT_LAYERS" ;; *) echo "$FEAT_LAYERS,16" ;; esac; }
+# FL: with --global-weight, the layers glad-features computes -- FEAT_LAYERS with
+# block 16 added (once); empty otherwise (FEAT_LAYERS as it is then: --tune sets it later)
+FL=""
+[ "$GLOBAL" = 0 ] || case ",$FEAT_LAYERS," in *,16,*) FL=$FEAT_LAYERS ;; *) FL=$FEAT_LAYERS,16 ;; esac
 ENC="glad-encode --format mtd $DATA --split-file $SPLIT $(size_opt) --channels 1"
 MODEL=$OUT/model THR=""
 if [ "$TUNE" = 1 ]; then
@@ -137,18 +139,16 @@ if [ "$TUNE" = 0 ]; then
     # (with --global-weight: the same layers' vectors and the Gaussian of block 16)
     if [ "$GLOBAL" = 1 ]; then
         BANK_FILE=$OUT/bank-global.safetensors
-        cached "$BANK_FILE" "glad-features $(FEAT_LAYERS=$(with_global) feat_opts "$MODEL") --input image $OUT/train.msgpack | glad-bank --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED --layers $FEAT_LAYERS --global 16 -o @OUT"
+        FEAT_LAYERS=$FL bank_build "$MODEL" "$OUT/train.msgpack" "$BANK_FILE" --layers "$FEAT_LAYERS" --global 16
     else
         case "${BANK_MODE:-none}" in none) ;; *) BANK_FILE=$OUT/bank.safetensors; bank_build "$MODEL" "$OUT/train.msgpack" "$BANK_FILE" ;; esac
     fi
 fi
 # the features: of the test tiles themselves (bank alone) or with their reconstructions
 FEATS="glad-denoise --model $MODEL $DEN --seed $SEED $OUT/test.msgpack | glad-features $(feat_opts $MODEL)"
-[ "$BANK_ONLY" = 0 ] || FEATS="glad-features $(feat_opts $MODEL) --input image $OUT/test.msgpack"
+[ "$BANK_ONLY" = 0 ] || FEATS="glad-features $(FEAT_LAYERS=${FL:-$FEAT_LAYERS} feat_opts $MODEL) --input image $OUT/test.msgpack"
 GW=""
-if [ "$GLOBAL" = 1 ]; then
-    FEATS="glad-features $(FEAT_LAYERS=$(with_global) feat_opts $MODEL) --input image $OUT/test.msgpack" GW=" --global-weight $GLOBAL_W"
-fi
+[ "$GLOBAL" = 0 ] || GW=" --global-weight $GLOBAL_W"
 cached "$OUT/scored.msgpack" "$FEATS | glad-score --preset glad$(score_opts)$GW$THR$(tile_merge topk-mean:250)"
 {
     if [ "$BANK_ONLY" = 1 ]; then row="memory bank alone ($FEAT_BACKBONE features, no reconstruction)"; else row="GLAD ($FEAT_BACKBONE features)"; fi
