@@ -222,8 +222,9 @@ tune_md_header() {
     echo "|---|---|---|---|---|"
 }
 # JQ_MAP_NORM: a jq expression, ", map NORM" when tune.json's choice has a map
-# normalisation, else "" (tune_md_row and mtd-tune.sh's candidate rows)
-JQ_MAP_NORM='(if (.choice.map_norm // "none") != "none" then ", map " + .choice.map_norm else "" end)'
+# normalisation, else "", then ", global W" when it has a whole-image Gaussian
+# weight (tune_md_row and mtd-tune.sh's candidate rows)
+JQ_MAP_NORM='(if (.choice.map_norm // "none") != "none" then ", map " + .choice.map_norm else "" end) + (if (.choice.global_weight // 0) > 0 then ", global \(.choice.global_weight)" else "" end)'
 tune_md_row() {
     jq -r --arg n "$1" '"| \($n) | \(.choice.strategy) | \(.choice.layers) | \(.choice.image_score)\(if (.choice.bank_mode // "none") != "none" then ", bank " + .choice.bank_mode else "" end)\('"$JQ_MAP_NORM"') | \(.how) |"' "$2/tune.json"
 }
@@ -244,6 +245,8 @@ tune_load() {
     IMAGE_SCORE=${IMAGE_SCORE:-$TUNE_IMAGE_SCORE}
     BANK_MODE=${TUNE_BANK_MODE:-none} BANK_FILE=${TUNE_BANK:-}
     MAP_NORM=${MAP_NORM:-${TUNE_MAP_NORM:-}}
+    # stage 4's weight (0: no whole-image Gaussian; tune.env files from before the stage)
+    TUNE_GLOBAL_WEIGHT=${TUNE_GLOBAL_WEIGHT:-0}
 }
 # val_row LABEL: a scored validation stream (stdin) -> "LABEL<TAB>I-AUROC<TAB>P-AUROC<TAB>
 # AUPRO<TAB>criterion", the criterion being the mean of the defined ones of the three

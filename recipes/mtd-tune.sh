@@ -27,7 +27,9 @@
 #   --folds K   with --no-recon: tune.sh --folds K, every candidate validated on K
 #            hold-out shards in turn and compared by the criterion averaged over them
 #   (tune.sh's stage 3 chooses each candidate's map normalisation, glad-score
-#            --map-norm, on its chosen row; candidates are compared after it)
+#            --map-norm, on its chosen row, and with --no-recon on untiled
+#            candidates stage 4 the weight of block 16's whole-image Gaussian,
+#            glad-score --global-weight; candidates are compared after them)
 #   --val-family   tune.sh's validation anomalies (default draem, the ATP
 #            training's own family; cutpaste, scar or cutpaste-mix: CutPaste's;
 #            crack, hole, stain, defect-mix or uneven: drawn faint defects; both unseen
@@ -114,8 +116,8 @@ done
 d=$(cand_dir "$best")
 den=$(jq -r .choice.denoise "$d/tune.json") layers=$(jq -r .choice.layers "$d/tune.json") score=$(jq -r .choice.image_score "$d/tune.json")
 bank=$(jq -r '.choice.bank_mode // "none"' "$d/tune.json") banksub=$(jq -r '.choice.bank_subsample // "1"' "$d/tune.json")
-norm=$(jq -r '.choice.map_norm // "none"' "$d/tune.json")
-CHOSEN="chosen: $(cand_defaults "$best") --steps $(cand_steps "$best") --denoise '$den' --feat-layers $layers --image-score $score --bank-mode $bank --bank-subsample $banksub --map-norm $norm"
+norm=$(jq -r '.choice.map_norm // "none"' "$d/tune.json") gw=$(jq -r '.choice.global_weight // 0' "$d/tune.json")
+CHOSEN="chosen: $(cand_defaults "$best") --steps $(cand_steps "$best") --denoise '$den' --feat-layers $layers --image-score $score --bank-mode $bank --bank-subsample $banksub --map-norm $norm --global-weight $gw"
 pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else printf "%.1f", 100 * x }'; }
 {
     echo "# MTD defaults chosen on the training split alone"

@@ -16,8 +16,10 @@
 # (the ones tuned) the memory bank alone (--bank-mode replace: each position's
 # distance to its nearest training patch), so no model is trained and no tile
 # reconstructed; each map less its own 10th percentile before the image score
-# (glad-score --map-norm). --size native keeps each tile's own size and aspect ratio (the
-# 704 sizes of MTD's tiles are not squashed into squares), features included;
+# (glad-score --map-norm), which then gains 0.01 times the tile's distance to a
+# Gaussian of the training tiles' whole-image features (glad-score --global-weight).
+# --size native keeps each tile's own size and aspect ratio (the 704 sizes of
+# MTD's tiles are not squashed into squares), features included;
 # native:F scales every tile by F (glad-encode --scale), the aspect ratio kept.
 # A model is trained when asked for (--bank-mode none | union | add: the
 # reconstruction's distance alone, the minimum with the bank's, their sum) and
@@ -25,10 +27,11 @@
 # uses the sixth run's line (MTD_MODEL_*: 256 px unless --size or --tile, fixed
 # T' 250, and with MobileNetV2 blocks 5,12 and top-250 unless given); with the
 # unet backbone the layers and image score are glad's own, untuned.
-# --global-weight W (bank alone only, untiled, not with --tune): the bank also holds a
-# whole-image Gaussian of MobileNetV2 block 16 (glad-bank --global 16) and each tile's
-# image score gains W times its Mahalanobis distance (glad-score --global-weight);
-# not a default: datasets/mtd/tuning.md's thirteenth run (+0.5 I-AUROC at W 0.01).
+# --global-weight W (bank alone only, untiled): the bank also holds a whole-image
+# Gaussian of MobileNetV2 block 16 (glad-bank --global 16) and each tile's image
+# score gains W times its Mahalanobis distance (glad-score --global-weight; 0: none).
+# Its default is MTD_GLOBAL_WEIGHT for the bank alone untiled, else 0; with --tune
+# tune.sh's stage 4 chooses it unless given (then fixed).
 # Knobs as in run.sh (--help there) replace a default. With --tune,
 # recipes/tune.sh holds out training normals of the split list and chooses on
 # them afresh (OUT/tune/; validation anomalies of CutPaste's family, drawn small
@@ -53,6 +56,10 @@ MTD_MAP_NORM=quantile:0.1
 MTD_VAL_FAMILY=cutpaste-mix,defect-mix,uneven
 # the hold-out shards the bank-alone choice is averaged over (tune.sh --folds), used by --tune too
 MTD_FOLDS=4
+# the weight of block 16's whole-image Gaussian in the bank alone's image score
+# (glad-score --global-weight): tune.sh's stage 4 in the fourteenth run (the tenth
+# run's line and folds again, the grid and stage 3 the same to the byte)
+MTD_GLOBAL_WEIGHT=0.01
 # When a model is trained after all (the unet backbone, or --bank-mode none, union
 # or add): the sixth run's line (tuning.md), the last run that tuned the
 # reconstruction -- its size unless --size or --tile is given, its denoising, and
@@ -61,10 +68,10 @@ MTD_MODEL_SIZE=256 MTD_MODEL_DENOISE="--steps 250 --skip 25" MTD_MODEL_LAYERS=5,
 case "$MTD_SIZE" in native) NATIVE=1 ;; native:*) NATIVE=1 NATIVE_SCALE=${MTD_SIZE#native:} ;; *) SIZE=$MTD_SIZE ;; esac
 TILE=$MTD_TILE OVERLAP=$MTD_OVERLAP STEPS=$MTD_STEPS
 SPLIT="$ROOT/datasets/mtd/split.txt"
-args=() have_data=0 user_size=0 GLOBAL_W=0
+args=() have_data=0 user_size=0 GLOBAL_W=
 while [ $# -gt 0 ]; do
     case "$1" in
-    --show-defaults) echo "chosen: --size $MTD_SIZE --tile $MTD_TILE --overlap $MTD_OVERLAP --steps $MTD_STEPS --denoise '$MTD_DENOISE' --feat-layers $MTD_LAYERS --image-score $MTD_IMAGE_SCORE --bank-mode $MTD_BANK_MODE --bank-subsample $MTD_BANK_SUBSAMPLE --map-norm $MTD_MAP_NORM"; exit 0 ;;
+    --show-defaults) echo "chosen: --size $MTD_SIZE --tile $MTD_TILE --overlap $MTD_OVERLAP --steps $MTD_STEPS --denoise '$MTD_DENOISE' --feat-layers $MTD_LAYERS --image-score $MTD_IMAGE_SCORE --bank-mode $MTD_BANK_MODE --bank-subsample $MTD_BANK_SUBSAMPLE --map-norm $MTD_MAP_NORM --global-weight $MTD_GLOBAL_WEIGHT"; exit 0 ;;
     --split-file) SPLIT=$2; shift 2 ;;
     --global-weight) GLOBAL_W=${2:-}; shift 2 ;;
     --data) have_data=1; args+=("$1" "$2"); shift 2 ;;
@@ -102,30 +109,36 @@ if [ "$TUNE" = 0 ] && [ "$FEAT_BACKBONE" = mobilenetv2 ]; then
     [ "$BANK_ONLY" = 0 ] || [ "$TILE" != 0 ] || MAP_NORM=${MAP_NORM:-$MTD_MAP_NORM}
 fi
 # --global-weight: the Gaussian of block 16 beside the bank alone's (glad-score adds it
-# to the image score only; a merged tile image's score would drop it, --tune would not
-# choose it)
-GLOBAL=0
-awk -v w="$GLOBAL_W" 'BEGIN { exit !(w ~ /^[0-9]*\.?[0-9]+$/) }' || { echo "mtd.sh: --global-weight takes a number >= 0, not '$GLOBAL_W'" >&2; exit 2; }
-if awk -v w="$GLOBAL_W" 'BEGIN { exit !(w > 0) }'; then
-    [ "$BANK_ONLY" = 1 ] && [ "$TUNE" = 0 ] && [ "$TILE" = 0 ] \
-        || { echo "mtd.sh: --global-weight needs the bank alone (MobileNetV2 features, --bank-mode replace), without --tune or --tile" >&2; exit 2; }
-    GLOBAL=1
+# to the image score only; a merged tile image's score would drop it). A weight given
+# is checked here (with --tune tune.sh applies it, not tuned); with --tune the weight
+# is tune.sh's choice (below), else MTD_GLOBAL_WEIGHT for the bank alone untiled
+if [ -n "$GLOBAL_W" ]; then
+    awk -v w="$GLOBAL_W" 'BEGIN { exit !(w ~ /^[0-9]*\.?[0-9]+$/) }' || { echo "mtd.sh: --global-weight takes a number >= 0, not '$GLOBAL_W'" >&2; exit 2; }
+    if awk -v w="$GLOBAL_W" 'BEGIN { exit !(w > 0) }'; then
+        [ "$BANK_ONLY" = 1 ] && [ "$TILE" = 0 ] \
+            || { echo "mtd.sh: --global-weight needs the bank alone (MobileNetV2 features, --bank-mode replace), without --tile" >&2; exit 2; }
+    fi
+elif [ "$TUNE" = 0 ] && [ "$BANK_ONLY" = 1 ] && [ "$TILE" = 0 ]; then
+    GLOBAL_W=$MTD_GLOBAL_WEIGHT
 fi
-# FL: with --global-weight, the layers glad-features computes -- FEAT_LAYERS with
-# block 16 added (once); empty otherwise (FEAT_LAYERS as it is then: --tune sets it later)
-FL=""
-[ "$GLOBAL" = 0 ] || case ",$FEAT_LAYERS," in *,16,*) FL=$FEAT_LAYERS ;; *) FL=$FEAT_LAYERS,16 ;; esac
 ENC="glad-encode --format mtd $DATA --split-file $SPLIT $(size_opt) --channels 1"
 MODEL=$OUT/model THR=""
 if [ "$TUNE" = 1 ]; then
     if [ "$BANK_ONLY" = 1 ]; then TUNE_MODE=(--no-recon --folds "$MTD_FOLDS"); else TUNE_MODE=(--bank); fi
-    tune_class "$OUT/tune" --split-file "$SPLIT" --fg none "${TUNE_MODE[@]}" --bank-subsample "$MTD_BANK_SUBSAMPLE" --val-family "$MTD_VAL_FAMILY"
-    MODEL=$TUNE_MODEL DEN=$TUNE_DENOISE
+    tune_class "$OUT/tune" --split-file "$SPLIT" --fg none "${TUNE_MODE[@]}" --bank-subsample "$MTD_BANK_SUBSAMPLE" --val-family "$MTD_VAL_FAMILY" ${GLOBAL_W:+--global-weight "$GLOBAL_W"}
+    MODEL=$TUNE_MODEL DEN=$TUNE_DENOISE GLOBAL_W=$TUNE_GLOBAL_WEIGHT
     [ "$TILE" != 0 ] || THR=" --threshold-file $TUNE_THRESHOLDS"   # tiles: glad-auroc -t decides below
     cached "$OUT/test-plain.msgpack" "$ENC --split test$(tile_split)"
     # the test stream's history says how the knobs were chosen
     tune_note "$OUT/test-plain.msgpack" "$OUT/test.msgpack"
     [ "$TUNE_BANK_MODE" = replace ] || BANK_ONLY=0
+fi
+# GLOBAL: a whole-image Gaussian in the image score; FL: the layers glad-features
+# computes then -- FEAT_LAYERS with block 16 added (once); else FEAT_LAYERS
+GLOBAL=0 FL=$FEAT_LAYERS
+if awk -v w="${GLOBAL_W:-0}" 'BEGIN { exit !(w > 0) }'; then
+    GLOBAL=1
+    case ",$FEAT_LAYERS," in *,16,*) ;; *) FL=$FEAT_LAYERS,16 ;; esac
 fi
 if [ "$TUNE" = 0 ]; then
     if [ "$BANK_ONLY" = 1 ]; then
@@ -146,7 +159,7 @@ if [ "$TUNE" = 0 ]; then
 fi
 # the features: of the test tiles themselves (bank alone) or with their reconstructions
 FEATS="glad-denoise --model $MODEL $DEN --seed $SEED $OUT/test.msgpack | glad-features $(feat_opts $MODEL)"
-[ "$BANK_ONLY" = 0 ] || FEATS="glad-features $(FEAT_LAYERS=${FL:-$FEAT_LAYERS} feat_opts $MODEL) --input image $OUT/test.msgpack"
+[ "$BANK_ONLY" = 0 ] || FEATS="glad-features $(FEAT_LAYERS=$FL feat_opts $MODEL) --input image $OUT/test.msgpack"
 GW=""
 [ "$GLOBAL" = 0 ] || GW=" --global-weight $GLOBAL_W"
 cached "$OUT/scored.msgpack" "$FEATS | glad-score --preset glad$(score_opts)$GW$THR$(tile_merge topk-mean:250)"

@@ -16,7 +16,7 @@
 #                   [--holdout FRAC] [--min-holdout N] [--split-file F] [--fg M]
 #                   [--grid full|quick] [--peek] [--bank] [--bank-mode M]
 #                   [--bank-subsample F] [--val-family F] [--no-recon]
-#                   [--folds K] [--fold J] [--map-norm M]
+#                   [--folds K] [--fold J] [--map-norm M] [--global-weight W]
 #
 #   --feat-layers, --image-score, --map-norm   fix that knob (it is then not tuned)
 #   --tile N --overlap P           train on N x N tiles, score at the native size
@@ -82,23 +82,35 @@
 #                      earlier by more than 0.001 of the criterion (val-norm.tsv).
 #                      A fixed --map-norm M is applied after the grid, not tuned;
 #                      with --tile the merged maps are normalised
+#   (stage 4)          --no-recon, untiled: the image score plus W times the
+#                      image's whole-image Gaussian distance (glad-bank --global 16:
+#                      MobileNetV2's block 16 averaged over its positions,
+#                      Mahalanobis distance in units of the training images' median;
+#                      glad-score --global-weight W), W in 0, 0.01, 0.02, 0.05, 0.1,
+#                      0.2, 0.5 (the thirteenth run's list in datasets/mtd/tuning.md),
+#                      the chosen row's normalised maps rescored on every fold; as
+#                      stage 3, a later weight is kept only when it beats the earlier
+#                      by more than 0.001 of the criterion (val-global.tsv). The banks
+#                      then hold block 16's Gaussian (every fold's, and the recipes')
+#                      and the features block 16. A fixed --global-weight W is applied,
+#                      not tuned; --global-weight 0 leaves the stage (and block 16) out
 #   --peek             ALSO score the whole grid on the test split (peek.md) to
 #                      report how the validation choice compares with the best
 #                      choice by test metrics; nothing is chosen from it (the
-#                      grid's rows: stage 2's bank and stage 3's map
-#                      normalisation are not applied there)
+#                      grid's rows: stage 2's bank, stage 3's map
+#                      normalisation and stage 4's weight are not applied there)
 #
 # Outputs in OUT: model (trained on the non-held-out normals), val.msgpack,
 # val-grid.tsv (every configuration's validation metrics), tune.json and tune.md
 # (the choice, its validation figures, how it was chosen), thresholds.json
 # (glad-auroc --calibrate on the chosen validation run, target FPR 1 %), and
 # tune.env, sourced by the recipes (--tune): TUNE_MODEL, TUNE_DENOISE,
-# TUNE_LAYERS, TUNE_IMAGE_SCORE, TUNE_MAP_NORM, TUNE_THRESHOLDS, TUNE_NOTE (the history entry
+# TUNE_LAYERS, TUNE_IMAGE_SCORE, TUNE_MAP_NORM, TUNE_GLOBAL_WEIGHT, TUNE_THRESHOLDS, TUNE_NOTE (the history entry
 # recipes/history-note.pl adds to the test stream before it is reconstructed).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 HOLDOUT=0.15 MIN_HOLD=4 SPLIT_FILE="" FG=auto PEEK=0 VFAM=draem NO_RECON=0
-KNOBS=1 args=() BANK_STAGE=0 FOLDS=1 FOLD=0
+KNOBS=1 args=() BANK_STAGE=0 FOLDS=1 FOLD=0 GLOBAL_FIX=""
 # a fold's own run (--folds) gets these arguments without --out / --folds / --fold
 CHILD=() a=("$@")
 for ((i = 0; i < ${#a[@]}; i++)); do
@@ -117,6 +129,7 @@ while [ $# -gt 0 ]; do
     --no-recon) NO_RECON=1; shift ;;
     --folds) FOLDS=$2; shift 2 ;;
     --fold) FOLD=$2; shift 2 ;;
+    --global-weight) GLOBAL_FIX=${2:-}; shift 2 ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
     *) args+=("$1"); shift ;;
     esac
@@ -138,6 +151,20 @@ if [ "$NO_RECON" = 1 ]; then
     [ "$FEAT_BACKBONE" = mobilenetv2 ] || { echo "tune.sh: --no-recon scores against a memory bank of pretrained features: it needs MobileNetV2's (\$GLAD_WEIGHTS; the unet backbone's features are a trained model's)" >&2; exit 2; }
     case "$BANK_MODE" in ""|replace) ;; *) echo "tune.sh: --no-recon scores with the bank alone (--bank-mode replace), not $BANK_MODE" >&2; exit 2 ;; esac
     BANK_MODE=replace
+fi
+# stage 4's candidates: the weight of the whole-image Gaussian of block GLOBAL_L
+# (0 first, so a tie keeps the score without it); the stage runs for the bank alone,
+# untiled (glad-tile --merge drops a tile's score_global), unless --global-weight 0
+GLOBAL_L=16 GWS=(0 0.01 0.02 0.05 0.1 0.2 0.5) GLOBAL_STAGE=0
+if [ -n "$GLOBAL_FIX" ]; then
+    awk -v w="$GLOBAL_FIX" 'BEGIN { exit !(w ~ /^[0-9]*\.?[0-9]+$/ && w + 0 <= 1e6) }' || { echo "tune.sh: --global-weight takes a number >= 0, not '$GLOBAL_FIX'" >&2; exit 2; }
+    GLOBAL_FIX=$(awk -v w="$GLOBAL_FIX" 'BEGIN { print w + 0 }')   # .5 -> 0.5 (a JSON number)
+    GWS=("$GLOBAL_FIX")
+fi
+if [ "$NO_RECON" = 1 ] && [ "$TILE" = 0 ]; then
+    awk -v w="${GWS[*]}" 'BEGIN { exit !(w != "" && w + 0 == 0 && w !~ / /) }' || GLOBAL_STAGE=1
+elif awk -v w="$GLOBAL_FIX" 'BEGIN { exit !(w + 0 > 0) }'; then
+    echo "tune.sh: --global-weight needs --no-recon (the bank alone) and no --tile (a merged image's score has no whole-image Gaussian)" >&2; exit 2
 fi
 [ "$NATIVE" = 0 ] || [ "$TILE" != 0 ] || [ "$NO_RECON" = 1 ] || { echo "tune.sh: a model is trained on images of one size: --size native needs --tile N or --no-recon" >&2; exit 2; }
 # the validation anomalies' glad-synth family (draem: the option left out, as before)
@@ -231,6 +258,15 @@ for k in 10 250; do [ $((k * 8)) -le "$MAPN" ] && SCORES+=("topk-mean:$k"); done
 [ -z "$FIX_LAYERS" ] || LAYERS=("$FIX_LAYERS") ALL_LAYERS=$FIX_LAYERS
 [ -z "$IMAGE_SCORE" ] || SCORES=("$IMAGE_SCORE")
 if [ "$GRID" = quick ]; then STRATS=("${STRATS[@]:0:2}") LAYERS=("${LAYERS[@]:0:2}") SCORES=("${SCORES[@]:0:2}"); fi
+# --no-recon: the layers glad-features computes (FEATL) and the banks' Gaussian
+# (GBANK): with stage 4 block GLOBAL_L is added to the features (once) and every
+# bank holds its Gaussian beside the candidate layers' vectors (glad-bank --global);
+# without it the commands are as before the stage existed
+FEATL=$ALL_LAYERS GBANK=""
+if [ "$GLOBAL_STAGE" = 1 ]; then
+    case ",$ALL_LAYERS," in *",$GLOBAL_L,"*) ;; *) FEATL=$ALL_LAYERS,$GLOBAL_L ;; esac
+    GBANK=" --global $GLOBAL_L"
+fi
 
 # grid SET STREAM: every configuration on STREAM (val or test) -> OUT/SET-grid.tsv
 grid() {
@@ -315,7 +351,7 @@ md_fold_rows() {
 }
 grid_bank() {
     local set=$1 in=$2 l key
-    cached "$OUT/$set-none.feat.msgpack" "glad-features $(FEAT_LAYERS=$ALL_LAYERS feat_opts "") --input image $in"
+    cached "$OUT/$set-none.feat.msgpack" "glad-features $(FEAT_LAYERS=$FEATL feat_opts "") --input image $in"
     for l in "${LAYERS[@]}"; do
         cached "$(scored_file "$set" "$l")" "glad-score --preset glad --layers $l --bank $BANK_FILE --bank-mode replace $OUT/$set-none.feat.msgpack"
     done
@@ -341,7 +377,7 @@ shard_feats() {   # the feature files of every shard but FOLD's, in order (made 
     for k in $(seq 0 $((N - 1))); do
         [ "$k" = "$FOLD" ] && continue
         f=$SHARDS/shard-$k-of-$N.feat.msgpack
-        cached "$f" "$ENC --split train --seed $SEED --shard $k/$N$(tile_split) | glad-features $(FEAT_LAYERS=$ALL_LAYERS feat_opts "") --input image"
+        cached "$f" "$ENC --split train --seed $SEED --shard $k/$N$(tile_split) | glad-features $(FEAT_LAYERS=$FEATL feat_opts "") --input image"
         printf '%s ' "$f"
     done
 }
@@ -349,7 +385,7 @@ if [ "$NO_RECON" = 1 ]; then
     # the bank of every candidate layer (glad-score --layers picks); no model
     STRATS=("none|") BANK_FILE=$OUT/bank-all.safetensors
     SHARD_FEATS=$(shard_feats)
-    cached "$BANK_FILE" "cat $SHARD_FEATS| glad-bank --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED -o @OUT"
+    cached "$BANK_FILE" "cat $SHARD_FEATS| glad-bank${GBANK:+ --layers $ALL_LAYERS$GBANK} --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED -o @OUT"
     grid_bank val "$OUT/val.msgpack"
 else
     grid val "$OUT/val.msgpack"
@@ -385,10 +421,8 @@ for s in "${STRATS[@]}"; do [ "${s%%|*}" = "$C_STRAT" ] && C_DEN=${s#*|}; done
 # row as chosen) first, so a tie keeps it
 C_BANK=none C_CRIT_ALL=$C_CRIT
 if [ "$NO_RECON" = 1 ]; then
-    # the bank alone was the grid; the recipes' bank: the chosen layers only (of the
-    # same shard features: the layers' vectors are those glad-features gives for them alone)
+    # the bank alone was the grid (the recipes' bank is made after stage 4)
     C_BANK=replace
-    cached "$OUT/bank.safetensors" "cat $SHARD_FEATS| glad-bank --layers $C_LAYERS --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED -o @OUT"
 elif [ "$BANK_STAGE" = 1 ] || { [ -n "$BANK_MODE" ] && [ "$BANK_MODE" != none ]; }; then
     MODES=(replace union add)
     [ -z "$BANK_MODE" ] || MODES=("$BANK_MODE")
@@ -455,8 +489,44 @@ if [ "$NORM_STAGE" = 1 ]; then
         [ "$FOLDS" = 1 ] || C_FOLDS=$n_folds
     fi
 fi
-# the thresholds from every fold's chosen run, normalised as chosen
 for i in "${!VAL_CHOSEN[@]}"; do VAL_CHOSEN[i]=$(norm_file "${VAL_CHOSEN[i]}" "$C_NORM"); done
+# --- stage 4 (--no-recon, untiled): the weight W of the whole-image Gaussian, score =
+# the normalised map's image score + W * score_global (every fold's bank held block
+# GLOBAL_L's Gaussian, so each chosen run's records carry their score_global); the
+# normalised runs rescored (glad-score --rescore --global-weight W: the maps as they
+# are), 0 first, a later weight kept only when it beats the earlier by more than
+# 0.001 of the fold-averaged criterion. Fixed by --global-weight.
+# gw_file FILE W: FILE (a chosen, normalised run) scored with weight W (0: FILE)
+gw_file() { if [ "$2" = 0 ]; then echo "$1"; else echo "${1%.scored.msgpack}-g${2//./_}.scored.msgpack"; fi; }
+C_GW=0
+if [ "$GLOBAL_STAGE" = 1 ]; then
+    for w in "${GWS[@]}"; do
+        [ "$w" = 0 ] && continue
+        for f in "${VAL_CHOSEN[@]}"; do cached "$(gw_file "$f" "$w")" "glad-score --rescore --image-score $C_SCORE --global-weight $w $f"; done
+    done
+    key=$({ printf '%s\n' "${GWS[@]}"; for w in "${GWS[@]}"; do for f in "${VAL_CHOSEN[@]}"; do cat "$(gw_file "$f" "$w").key"; done; done; } | sha256sum | cut -d' ' -f1)
+    global_rows() {
+        printf 'global_weight\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion\n'
+        local w f
+        for w in "${GWS[@]}"; do
+            for f in "${VAL_CHOSEN[@]}"; do val_row "$w" < "$(gw_file "$f" "$w")"; done
+        done | fold_means 1 "${#VAL_CHOSEN[@]}" "global-weight rows"
+    }
+    keyed_tsv "$OUT/val-global.tsv" "$key" global_rows
+    IFS=$'\t' read -r C_GW g_i g_p g_pro g_folds g_crit <<< "$(best_row "$OUT/val-global.tsv" "" 0.001)"
+    if [ "$C_GW" != 0 ]; then
+        C_I=$g_i C_P=$g_p C_PRO=$g_pro C_CRIT_ALL=$g_crit
+        [ "$FOLDS" = 1 ] || C_FOLDS=$g_folds
+    fi
+fi
+# --no-recon: the recipes' bank, the chosen layers only (of the same shard features:
+# the layers' vectors are those glad-features gives for them alone), with block
+# GLOBAL_L's Gaussian when stage 4 chose a weight
+if [ "$NO_RECON" = 1 ]; then
+    cached "$OUT/bank.safetensors" "cat $SHARD_FEATS| glad-bank --layers $C_LAYERS$([ "$C_GW" = 0 ] || echo "$GBANK") --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED -o @OUT"
+fi
+# the thresholds from every fold's chosen run, normalised and weighted as chosen
+for i in "${!VAL_CHOSEN[@]}"; do VAL_CHOSEN[i]=$(gw_file "${VAL_CHOSEN[i]}" "$C_GW"); done
 cached "$OUT/thresholds.json" "glad-auroc --calibrate @OUT ${VAL_CHOSEN[*]} 2> >(grep -v \"have split 'train'\" >&2)"
 # --- several --val-family: the chosen row (normalised as chosen) on each family's
 # anomalies against all of the fold's normals (glad-auroc --by defect), averaged
@@ -497,7 +567,7 @@ else
     VWHO="$NHOLD held-out training normals (shard $FOLD/$N, seed $SEED)"
     VSHORT="$NHOLD held-out training normals"
 fi
-HOW="validation: $VWHO, half of them with $VDESC (seed $VSEED)$([ "$NO_RECON" = 0 ] || echo "; no reconstruction, the memory bank alone"); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE, bank $C_BANK, map norm $C_NORM: I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
+HOW="validation: $VWHO, half of them with $VDESC (seed $VSEED)$([ "$NO_RECON" = 0 ] || echo "; no reconstruction, the memory bank alone"); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE, bank $C_BANK, map norm $C_NORM$([ "$GLOBAL_STAGE" = 0 ] || echo ", whole-image Gaussian (block $GLOBAL_L) weight $C_GW"): I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
 VERSION=$(glad-score --version | awk '{ print $NF; exit }')
 {
     echo "# tune.sh: $NAME"
@@ -515,6 +585,7 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
     echo "| image score | $C_SCORE |"
     echo "| memory bank (glad-score --bank-mode) | $C_BANK$([ "$C_BANK" = none ] || echo " (subsample ${BANK_SUBSAMPLE:-1})") |"
     echo "| map normalisation (glad-score --map-norm) | $C_NORM |"
+    [ "$GLOBAL_STAGE" = 0 ] || echo "| whole-image Gaussian of block $GLOBAL_L (glad-score --global-weight) | $C_GW |"
     echo "| validation I-AUROC / P-AUROC / AUPRO | $(pct "$C_I") / $(pct "$C_P") / $(pct "$C_PRO") |"
     echo
     # --folds: the fold means, then each fold's criterion
@@ -538,9 +609,17 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
         echo "|---|---:|---:|---:|---:|$([ "$FOLDS" = 1 ] || echo "---|")"
         md_fold_rows "$OUT/val-norm.tsv" 1 2,3,4,6 5
     fi
+    if [ "$GLOBAL_STAGE" = 1 ]; then
+        echo
+        echo "Stage 4, the image score plus W times the whole-image Gaussian's distance (block $GLOBAL_L; glad-score --global-weight W, the normalised maps rescored$([ "$FOLDS" = 1 ] || echo ", the metrics averaged over the folds")):"
+        echo
+        echo "| weight W | val I-AUROC | val P-AUROC | val AUPRO | criterion |$([ "$FOLDS" = 1 ] || echo " criterion per fold |")"
+        echo "|---|---:|---:|---:|---:|$([ "$FOLDS" = 1 ] || echo "---|")"
+        md_fold_rows "$OUT/val-global.tsv" 1 2,3,4,6 5
+    fi
     if [ "$FAM_TSV" != /dev/null ]; then
         echo
-        echo "Per validation family, the chosen row$([ "$C_NORM" = none ] || echo " (map norm $C_NORM)"): each family's anomalies against the same normals$([ "$FOLDS" = 1 ] || echo ", averaged over the folds") (reported only; the choice is the pooled criterion's):"
+        echo "Per validation family, the chosen row$([ "$C_NORM" = none ] || echo " (map norm $C_NORM)")$([ "$C_GW" = 0 ] || echo " (global weight $C_GW)"): each family's anomalies against the same normals$([ "$FOLDS" = 1 ] || echo ", averaged over the folds") (reported only; the choice is the pooled criterion's):"
         echo
         echo "| family | val I-AUROC | val P-AUROC | val AUPRO | criterion |$([ "$FOLDS" = 1 ] || echo " criterion per fold |")"
         echo "|---|---:|---:|---:|---:|$([ "$FOLDS" = 1 ] || echo "---|")"
@@ -555,6 +634,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     --argjson norecon "$([ "$NO_RECON" = 1 ] && echo true || echo false)" --argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" --arg nscale "$NATIVE_SCALE" \
     --argjson fold "$FOLD" --argjson folds "$FOLDS" --arg foldcrit "$C_FOLDS" \
     --rawfile famtsv "$FAM_TSV" --arg norm "$C_NORM" --rawfile normtsv "$([ "$NORM_STAGE" = 1 ] && echo "$OUT/val-norm.tsv" || echo /dev/null)" \
+    --argjson gw "$C_GW" --arg gl "$([ "$GLOBAL_STAGE" = 0 ] || echo "$GLOBAL_L")" --rawfile gwtsv "$([ "$GLOBAL_STAGE" = 1 ] && echo "$OUT/val-global.tsv" || echo /dev/null)" \
     --rawfile grid "$GRID_TSV" '
     # a criterion below 0 is fold_means'"'"' marker of a row with no metric in any fold: null
     def crit: tonumber? // null | if . != null and . < 0 then null else . end;
@@ -570,7 +650,8 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
       model: (if $norecon then null else { preset: $preset, steps: $steps, loss: "atp", trained_on: ($n - $nhold) } end),
       no_recon: $norecon, native_size: $native, native_scale: (if $nscale == "" then null else ($nscale | tonumber) end),
       features: $backbone,
-      choice: { strategy: $strat, denoise: $den, layers: $layers, image_score: $score, bank_mode: $bank, bank_subsample: $banksub, map_norm: $norm },
+      choice: { strategy: $strat, denoise: $den, layers: $layers, image_score: $score, bank_mode: $bank, bank_subsample: $banksub, map_norm: $norm,
+                global_weight: $gw, global_layers: (if $gl == "" then null else $gl end) },
       criterion_value: $crit,
       validation_metrics: { i_auroc: $i, p_auroc: $p, aupro: $pro },
       thresholds: $thr[0],
@@ -579,6 +660,9 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
                            p_auroc: (.[4] | tonumber? // null), aupro: (.[5] | tonumber? // null) })),
       map_norm_stage: ($normtsv | split("\n") | map(select(length > 0)) | .[1:] | map(
           split("\t") | { map_norm: .[0], i_auroc: (.[1] | tonumber? // null), p_auroc: (.[2] | tonumber? // null),
+                           aupro: (.[3] | tonumber? // null), criterion: (.[5] | crit) })),
+      global_weight_stage: ($gwtsv | split("\n") | map(select(length > 0)) | .[1:] | map(
+          split("\t") | { global_weight: (.[0] | tonumber), i_auroc: (.[1] | tonumber? // null), p_auroc: (.[2] | tonumber? // null),
                            aupro: (.[3] | tonumber? // null), criterion: (.[5] | crit) })),
       family_metrics: ($famtsv | split("\n") | map(select(length > 0)) | .[1:] | map(
           split("\t") | { family: .[0], i_auroc: (.[1] | tonumber? // null), p_auroc: (.[2] | tonumber? // null),
@@ -593,9 +677,10 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     printf 'TUNE_BANK_MODE=%q\n' "$C_BANK"
     printf 'TUNE_BANK=%q\n' "$([ "$C_BANK" = none ] || echo "$OUT/bank.safetensors")"
     printf 'TUNE_MAP_NORM=%q\n' "$C_NORM"
+    printf 'TUNE_GLOBAL_WEIGHT=%q\n' "$C_GW"
     printf 'TUNE_VERSION=%q\n' "$VERSION"
-    printf 'TUNE_NOTE=(--denoise %q --layers %q --image-score %q --bank-mode %q --map-norm %q --thresholds %q --chosen-by %q)\n' \
-        "$C_DEN" "$C_LAYERS" "$C_SCORE" "$C_BANK" "$C_NORM" "$OUT/thresholds.json" "$HOW"
+    printf 'TUNE_NOTE=(--denoise %q --layers %q --image-score %q --bank-mode %q --map-norm %q --global-weight %q --thresholds %q --chosen-by %q)\n' \
+        "$C_DEN" "$C_LAYERS" "$C_SCORE" "$C_BANK" "$C_NORM" "$C_GW" "$OUT/thresholds.json" "$HOW"
 } > "$OUT/tune.env"
 
 if [ "$PEEK" = 1 ]; then

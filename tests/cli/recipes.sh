@@ -185,7 +185,7 @@ if have_shared; then
     bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16 size:24@3" --steps 2 --batch 2 \
         --grid quick --bank --bank-subsample 0.5 --out "$T/mtdtune" > "$T/mtdtune.md" 2>/dev/null
     check "mtd-tune: a row per candidate and the chosen line in mtd.sh's form" sh -c "grep -q '^| size:16 | ' '$T/mtdtune.md' && grep -q '^| size:24@3 | ' '$T/mtdtune.md' &&
-        grep -q \"^chosen: --size \(16 --tile 0 --overlap 0 --steps 2\|24 --tile 0 --overlap 0 --steps 3\) --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode [a-z]* --bank-subsample 0.5 --map-norm [a-z:0-9.]*\$\" '$T/mtdtune.md'"
+        grep -q \"^chosen: --size \(16 --tile 0 --overlap 0 --steps 2\|24 --tile 0 --overlap 0 --steps 3\) --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode [a-z]* --bank-subsample 0.5 --map-norm [a-z:0-9.]* --global-weight 0\$\" '$T/mtdtune.md'"
     check "mtd-tune: the chosen candidate has the best validation criterion" sh -c "
         best=\$(for c in 16 24-s3; do echo \$(jq .criterion_value '$T/mtdtune'/size-\$c/tune.json) \$c; done | sort -s -k1,1gr | head -1 | cut -d' ' -f2)
         grep -q \"^chosen: --size \${best%-s3} \" '$T/mtdtune.md'"
@@ -203,7 +203,7 @@ if have_shared; then
     # --bank-mode replace with MobileNetV2 features: no model, no reconstruction, the same scores
     GLAD_WEIGHTS="$SHARED/weights" bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --steps 2 --batch 2 --bank-mode replace --out "$T/mtd-r" > "$T/mtd-r.md" 2>/dev/null
     check "mtd recipe with --bank-mode replace: the bank alone, no model trained, no glad-denoise" sh -c "
-        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) | [0-9.]*' '$T/mtd-r.md' && test ! -e '$T/mtd-r/model' &&
+        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction)[^|]* | [0-9.]*' '$T/mtd-r.md' && test ! -e '$T/mtd-r/model' &&
         glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- '--bank-mode replace' && ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q glad-denoise"
     # the same features and scoring after a reconstruction (mtd-b's model): replace ignores it
     fo=$(glad-info -s "$T/mtd-r/scored.msgpack" | sed -n 's/^# history [0-9]*: glad-features [^ ]* \(.*\) --input image .*/\1/p')
@@ -278,16 +278,42 @@ if have_shared; then
         test \"\$(awk -F'\t' '\$1 == \"none\" { split(\$5, c, \",\"); print c[3] }' \$d/val-norm.tsv)\" = \"\$(crit_of \$d/fold-2/val-cv-chosen.scored.msgpack)\" &&
         awk -F'\t' 'NR > 1 { n = split(\$5, c, \",\"); s = 0; for (i = 1; i <= n; i++) s += c[i]; if (n != 3 || (\$6 - s / 3) ^ 2 > 1e-8) bad++ } END { exit !(NR == 4 && !bad) }' \$d/val-norm.tsv &&
         ! glad-auroc --by none --format csv \$d/chk.msgpack 2>/dev/null | cmp -s - <(glad-auroc --by none --format csv \$d/fold-1/val-cv-chosen.scored.msgpack 2>/dev/null)"
-    check "tune stage 3: the choice by the 0.001 rule, in tune.json/tune.md/tune.env; thresholds from the chosen maps" bash -c "d='$T/tcv'
+    check "tune stage 3: the choice by the 0.001 rule, in tune.json/tune.md/tune.env" bash -c "d='$T/tcv'
         want=\$(awk -F'\t' 'NR > 1 && (NR == 2 || \$NF > b + 0.001) { b = \$NF; m = \$1; c = \$NF } END { print m, c }' \$d/val-norm.tsv) &&
-        test \"\$(jq -r '.choice.map_norm + \" \" + (.criterion_value | tostring)' \$d/tune.json | awk '{ printf \"%s %.6f\\n\", \$1, \$2 }')\" = \"\$want\" &&
+        test \"\$(jq -r '.choice.map_norm as \$m | \$m + \" \" + (.map_norm_stage[] | select(.map_norm == \$m) | .criterion | tostring)' \$d/tune.json | awk '{ printf \"%s %.6f\\n\", \$1, \$2 }')\" = \"\$want\" &&
         grep -q \"^TUNE_MAP_NORM=\${want%% *}\$\" \$d/tune.env && grep -q \"^| map normalisation (glad-score --map-norm) | \${want%% *} |\" \$d/tune.md &&
         grep -q '^Stage 3' \$d/tune.md && jq -e '(.map_norm_stage | length) == 3' \$d/tune.json > /dev/null"
+    # stage 4: the whole-image Gaussian of block 16 in every fold's bank, the chosen
+    # (normalised) runs rescored with each weight, the 0.001 rule again
+    check "tune stage 4: every fold's bank holds block 16's Gaussian, the features block 16, the records score_global" bash -c "d='$T/tcv'
+        for f in \$d \$d/fold-1 \$d/fold-2; do head -c 4096 \$f/bank-all.safetensors | grep -aq '\"global\":\"16\"' || exit 1
+            head -c 4096 \$f/bank-all.safetensors | grep -aq 'bank\.16' && exit 1
+            glad-info \$f/val-none.feat.msgpack | grep -q 'feat.image.16:' || exit 1; done
+        test \$(glad-info --json \$d/fold-1/val-cv-chosen.scored.msgpack | tail -n +2 | grep -c '\"score_global\":') = \$(glad-info \$d/fold-1/val.msgpack | grep -vc '^#')"
+    check "tune stage 4: weights 0 .. 0.5 on every fold; a fold's figure is the rescored run's; rows the fold means" bash -c "d='$T/tcv' S=\$(jq -r .choice.image_score \$d/tune.json)
+        norm=\$(jq -r .choice.map_norm \$d/tune.json); sfx=\$([ \"\$norm\" = none ] || echo -\${norm//[:.]/_})
+        test \"\$(cut -f1 \$d/val-global.tsv | tr '\n' ' ')\" = 'global_weight 0 0.01 0.02 0.05 0.1 0.2 0.5 ' &&
+        glad-score --rescore --image-score \$S --global-weight 0.1 \$d/fold-2/val-cv-chosen\$sfx.scored.msgpack > \$d/chk4.msgpack &&
+        test \"\$(awk -F'\t' '\$1 == \"0.1\" { split(\$5, c, \",\"); print c[3] }' \$d/val-global.tsv)\" = \"\$(crit_of \$d/chk4.msgpack)\" &&
+        test \"\$(awk -F'\t' '\$1 == \"0\" { print \$5 }' \$d/val-global.tsv)\" = \"\$(awk -F'\t' -v n=\$norm '\$1 == n { print \$5 }' \$d/val-norm.tsv)\" &&
+        awk -F'\t' 'NR > 1 { n = split(\$5, c, \",\"); s = 0; for (i = 1; i <= n; i++) s += c[i]; if (n != 3 || (\$6 - s / 3) ^ 2 > 1e-8) bad++ } END { exit !(NR == 8 && !bad) }' \$d/val-global.tsv &&
+        ! glad-auroc --by none --format csv \$d/chk4.msgpack 2>/dev/null | cmp -s - <(glad-auroc --by none --format csv \$d/fold-2/val-cv-chosen\$sfx.scored.msgpack 2>/dev/null)"
+    check "tune stage 4: the weight by the 0.001 rule, in tune.json/tune.md/tune.env/the history note; the criterion and thresholds are its run's" bash -c "d='$T/tcv'
+        want=\$(awk -F'\t' 'NR > 1 && (NR == 2 || \$NF > b + 0.001) { b = \$NF; m = \$1; c = \$NF } END { print m, c }' \$d/val-global.tsv) w=\${want%% *} &&
+        test \"\$(jq -r '(.choice.global_weight | tostring) + \" \" + (.criterion_value | tostring)' \$d/tune.json | awk '{ printf \"%s %.6f\\n\", \$1, \$2 }')\" = \"\$want\" &&
+        jq -e '.choice.global_layers == \"16\" and (.global_weight_stage | length) == 7' \$d/tune.json > /dev/null &&
+        grep -q \"^TUNE_GLOBAL_WEIGHT=\$w\$\" \$d/tune.env && grep -q \"^| whole-image Gaussian of block 16 (glad-score --global-weight) | \$w |\" \$d/tune.md &&
+        grep -q '^Stage 4' \$d/tune.md && grep -q -- \"--global-weight \$w --thresholds\" \$d/tune.env &&
+        norm=\$(jq -r .choice.map_norm \$d/tune.json); sfx=\$([ \"\$norm\" = none ] || echo -\${norm//[:.]/_})\$([ \"\$w\" = 0 ] || echo -g\${w//./_})
+        glad-auroc --calibrate \$d/thr4.json \$d/val-chosen\$sfx.scored.msgpack \$d/fold-1/val-cv-chosen\$sfx.scored.msgpack \$d/fold-2/val-cv-chosen\$sfx.scored.msgpack >/dev/null 2>&1 &&
+        cmp -s \$d/thr4.json \$d/thresholds.json &&
+        if [ \"\$w\" = 0 ]; then ! head -c 4096 \$d/bank.safetensors | grep -aq '\"global\"'; else head -c 4096 \$d/bank.safetensors | grep -aq '\"global\":\"16\"'; fi"
     # several families: each family's anomalies named after it; the chosen row per family
     check "tune --val-family A,B: each family's anomalies carry its name, the normals 'good'" sh -c "d='$T/tcv'
         test \"\$(glad-info --json \$d/fold-1/val.msgpack | tail -n +2 | jq -r '(.label | tostring) + \" \" + .defect' | sort -u | tr '\n' ' ')\" = '0 good 1 cutpaste-mix 1 defect-mix '"
     check "tune --val-family A,B: val-family.tsv = glad-auroc --by defect of every fold's chosen (normalised) run, averaged; in tune.md and tune.json" bash -c "d='$T/tcv'
-        norm=\$(jq -r .choice.map_norm \$d/tune.json); sfx=\$([ \"\$norm\" = none ] || echo -\${norm//[:.]/_})
+        norm=\$(jq -r .choice.map_norm \$d/tune.json) gw=\$(jq -r .choice.global_weight \$d/tune.json)
+        sfx=\$([ \"\$norm\" = none ] || echo -\${norm//[:.]/_})\$([ \"\$gw\" = 0 ] || echo -g\${gw//./_})
         for f in \$d/val-chosen\$sfx.scored.msgpack \$d/fold-1/val-cv-chosen\$sfx.scored.msgpack \$d/fold-2/val-cv-chosen\$sfx.scored.msgpack; do
             glad-auroc --by defect --format csv \$f 2>/dev/null | awk -F, '\$1 ~ /^mtd\\// { print \$1, \$4, \$7, \$10 }'; done > \$d/fam-chk.txt &&
         test \$(wc -l < \$d/fam-chk.txt) = 6 &&
@@ -303,12 +329,23 @@ if have_shared; then
         jq -e '.validation.holdout_rule | startswith(\"shard 2/7 \")' '$T/tf2/tune.json' > /dev/null"
     # a fixed --map-norm: applied after the grid, one row, the thresholds from the normalised maps
     GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size 32 \
-        --no-recon --grid quick --val-family cutpaste-mix,defect-mix --fold 2 --map-norm quantile:0.5 --out "$T/tf2" > /dev/null 2> "$T/tf2q.err"
-    check "tune --map-norm quantile:0.5 (fixed): one stage-3 row, chosen; thresholds calibrated on the normalised maps" sh -c "d='$T/tf2'
-        test \"\$(tail -n +2 \$d/val-norm.tsv | cut -f1)\" = quantile:0.5 && jq -e '.choice.map_norm == \"quantile:0.5\"' \$d/tune.json > /dev/null &&
+        --no-recon --grid quick --val-family cutpaste-mix,defect-mix --fold 2 --map-norm quantile:0.5 --global-weight 0.05 --out "$T/tf2" > /dev/null 2> "$T/tf2q.err"
+    check "tune --map-norm quantile:0.5 --global-weight 0.05 (fixed): one stage-3 and one stage-4 row, chosen; thresholds calibrated on that run" sh -c "d='$T/tf2'
+        test \"\$(tail -n +2 \$d/val-norm.tsv | cut -f1)\" = quantile:0.5 && jq -e '.choice.map_norm == \"quantile:0.5\" and .choice.global_weight == 0.05' \$d/tune.json > /dev/null &&
+        test \"\$(tail -n +2 \$d/val-global.tsv | cut -f1)\" = 0.05 && grep -q '^TUNE_GLOBAL_WEIGHT=0.05\$' \$d/tune.env &&
         grep -q '^TUNE_MAP_NORM=quantile:0.5\$' \$d/tune.env && test -s \$d/val-chosen-quantile_0_5.scored.msgpack &&
-        glad-auroc --calibrate \$d/thr-chk.json \$d/val-chosen-quantile_0_5.scored.msgpack >/dev/null 2>&1 && cmp -s \$d/thr-chk.json \$d/thresholds.json &&
-        grep -q 'cached: val-grid.tsv' '$T/tf2q.err'"
+        glad-auroc --calibrate \$d/thr-chk.json \$d/val-chosen-quantile_0_5-g0_05.scored.msgpack >/dev/null 2>&1 && cmp -s \$d/thr-chk.json \$d/thresholds.json &&
+        head -c 4096 \$d/bank.safetensors | grep -aq '\"global\":\"16\"' && grep -q 'cached: val-grid.tsv' '$T/tf2q.err'"
+    # --global-weight 0: no stage 4, no block 16, the banks without a Gaussian (the commands as before the stage)
+    GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size 32 \
+        --no-recon --grid quick --val-family cutpaste-mix,defect-mix --fold 2 --global-weight 0 --out "$T/tg0" > /dev/null 2>&1
+    check "tune --global-weight 0: no stage 4, no block 16, no Gaussian; the same grid" sh -c "d='$T/tg0'
+        test ! -e \$d/val-global.tsv && ! grep -q '^Stage 4' \$d/tune.md && jq -e '.choice.global_weight == 0 and .choice.global_layers == null and .global_weight_stage == []' \$d/tune.json > /dev/null &&
+        ! glad-info \$d/val-none.feat.msgpack | grep -q 'feat.image.16:' && ! head -c 4096 \$d/bank-all.safetensors | grep -aq '\"global\"' &&
+        cmp -s \$d/val-grid.tsv '$T/tf2/val-grid.tsv'"
+    status 2 "tune --global-weight without --no-recon" bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --global-weight 0.01 --out "$T/x"
+    status 2 "tune --global-weight with --tile" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --tile 16 --no-recon --global-weight 0.01 --out "$T/x"
+    status 2 "tune --global-weight abc" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --global-weight abc --out "$T/x"
     status 2 "tune --map-norm quantile:2" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --map-norm quantile:2 --out "$T/x"
     status 2 "mtd.sh --map-norm median" bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --map-norm median --out "$T/x"
     # with --tile the merged image's map is normalised (its nearest-rank median exactly 0), not each tile's
@@ -335,7 +372,7 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
         --val-family cutpaste-mix,defect-mix --out "$T/mtdnr" > "$T/mtdnr.md" 2>/dev/null
     check "mtd-tune --no-recon: a row per candidate, the chosen line with no denoising and the bank alone" sh -c "
         grep -q '^| size:32 | none | ' '$T/mtdnr.md' && grep -q '^| native | none | ' '$T/mtdnr.md' &&
-        grep -q \"^chosen: --size \(32\|native\) --tile 0 --overlap 0 --steps 300 --denoise '' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode replace --bank-subsample 1 --map-norm [a-z:0-9.]*\$\" '$T/mtdnr.md' &&
+        grep -q \"^chosen: --size \(32\|native\|native:0.5\) --tile 0 --overlap 0 --steps 300 --denoise '' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode replace --bank-subsample 1 --map-norm [a-z:0-9.]* --global-weight [0-9.]*\$\" '$T/mtdnr.md' &&
         grep -q '^no model (--no-recon)' '$T/mtdnr.md' && test ! -e '$T/mtdnr/native/model'"
     check "mtd-tune --no-recon native:0.5: the tiles at half their size, the aspect ratio kept" sh -c "
         grep -q '^| native:0.5 | none | ' '$T/mtdnr.md' && glad-info -s '$T/mtdnr/native-0.5/val.msgpack' | grep -q 'glad-encode.* --scale 0.5' &&
@@ -352,7 +389,7 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
     export -f native_maps
     GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size native --bank-mode replace --feat-layers 5,12 --out "$T/mtd-n" > "$T/mtd-n.md" 2>/dev/null
     check "mtd.sh --size native: the bank alone, maps at each tile's own size" bash -c "
-        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) | [0-9.]*' '$T/mtd-n.md' && test ! -e '$T/mtd-n/model' &&
+        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction)[^|]* | [0-9.]*' '$T/mtd-n.md' && test ! -e '$T/mtd-n/model' &&
         ! glad-info -s '$T/mtd-n/scored.msgpack' | grep -q 'glad-encode.* --size' &&
         native_maps '$T/mtd-n/scored.msgpack'"
     # a model asked for with the defaults (no --size): the sixth run's line, 256 px
@@ -372,25 +409,38 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
         glad-info -s '$T/mtd-g/scored.msgpack' | grep -q 'glad-score .*--global-weight 0.01' &&
         test \$(glad-info --json '$T/mtd-g/scored.msgpack' | tail -n +2 | grep -c '\"score_global\":') = 18"
     status 2 "mtd.sh --global-weight with a model (--bank-mode union)" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --bank-mode union --global-weight 0.01 --out "$T/x"
-    status 2 "mtd.sh --global-weight with --tune" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --tune --global-weight 0.01 --out "$T/x"
+    GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --tune --tune-grid quick --global-weight 0.01 --out "$T/mtd-gt" > "$T/mtd-gt.md" 2>/dev/null
+    check "mtd.sh --tune --global-weight 0.01: tune.sh applies it (not tuned), the test tiles scored with it" sh -c "
+        jq -e '.choice.global_weight == 0.01 and (.global_weight_stage | length) == 1' '$T/mtd-gt/tune/tune.json' > /dev/null &&
+        glad-info -s '$T/mtd-gt/scored.msgpack' | grep -q 'glad-score .*--global-weight 0.01' &&
+        test \$(glad-info --json '$T/mtd-gt/scored.msgpack' | tail -n +2 | grep -c '\"score_global\":') = 18 &&
+        grep -q '^| MTD | none | [0-9,]* | [a-z:0-9-]*.*, global 0.01 |' '$T/mtd-gt.md'"
     status 2 "mtd.sh --global-weight with --tile" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --tile 16 --global-weight 0.01 --out "$T/x"
     status 2 "mtd.sh --global-weight abc" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --global-weight abc --out "$T/x"
     GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --tune --tune-grid quick --out "$T/mtd-nt" > "$T/mtd-nt.md" 2>/dev/null
     mf=$(sed -n 's/^MTD_FOLDS=\([0-9]*\)$/\1/p' "$R/mtd.sh")   # the folds mtd.sh --tune validates on
     check "mtd.sh --tune with MobileNetV2 features: tune.sh --no-recon, no model, the bank alone" sh -c "
         test -n '$mf' && jq -e '.no_recon == true and .validation.folds == ${mf:-0}' '$T/mtd-nt/tune/tune.json' >/dev/null && test ! -e '$T/mtd-nt/tune/model' &&
-        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) | [0-9.]*' '$T/mtd-nt.md' && grep -q '^| MTD | none | ' '$T/mtd-nt.md'"
+        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction)[^|]* | [0-9.]*' '$T/mtd-nt.md' && grep -q '^| MTD | none | ' '$T/mtd-nt.md'"
     check "mtd.sh --tune: the test maps normalised as tune.sh chose (glad-score --map-norm, or none)" sh -c "
         n=\$(jq -r .choice.map_norm '$T/mtd-nt/tune/tune.json'); glad-info -s '$T/mtd-nt/scored.msgpack' | grep 'glad-score' > '$T/mtd-nt.hist' &&
         if [ \"\$n\" = none ]; then ! grep -q -- '--map-norm' '$T/mtd-nt.hist'; else grep -q -- \"--map-norm \$n\" '$T/mtd-nt.hist'; fi"
+    check "mtd.sh --tune: the test tiles scored with the weight tune.sh chose (glad-score --global-weight, or none)" sh -c "
+        w=\$(jq -r .choice.global_weight '$T/mtd-nt/tune/tune.json'); glad-info -s '$T/mtd-nt/scored.msgpack' | grep 'glad-score' > '$T/mtd-nt.hist2' &&
+        test -s '$T/mtd-nt/tune/val-global.tsv' &&
+        if [ \"\$w\" = 0 ]; then ! grep -q -- '--global-weight' '$T/mtd-nt.hist2'; else grep -q \"glad-score .*--global-weight \$w\" '$T/mtd-nt.hist2'; fi"
     check "mtd.sh --tune: one per-family row per validation family (mtd.sh's MTD_VAL_FAMILY), a metric in [0,1] or null (n/a), never -1 (stage 3's rows too)" sh -c "
         fams=\$(sed -n 's/^MTD_VAL_FAMILY=//p' '$R/mtd.sh'); test -n \"\$fams\" &&
         test \"\$(jq -r '.family_metrics | map(.family) | join(\",\")' '$T/mtd-nt/tune/tune.json')\" = \"\$fams\" &&
         jq -e '(.family_metrics + .map_norm_stage) | all(.[]; [.i_auroc, .p_auroc, .aupro, .criterion] | all(. == null or (. >= 0 and . <= 1)))' '$T/mtd-nt/tune/tune.json' > /dev/null"
     GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --map-norm quantile:0.1 --out "$T/mtd-q" > "$T/mtd-q.md" 2>/dev/null
     check "mtd.sh --map-norm quantile:0.1: the bank alone's maps less their 10th percentile" sh -c "
-        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) | [0-9.]*' '$T/mtd-q.md' &&
+        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction)[^|]* | [0-9.]*' '$T/mtd-q.md' &&
         glad-info -s '$T/mtd-q/scored.msgpack' | grep -q 'glad-score .*--map-norm quantile:0.1'"
+    mw=$(sed -n 's/^MTD_GLOBAL_WEIGHT=\([0-9.]*\)$/\1/p' "$R/mtd.sh")
+    check "mtd.sh's default whole-image weight (MTD_GLOBAL_WEIGHT=$mw) is used by the bank alone untiled" sh -c "test -n '$mw' &&
+        if [ '$mw' = 0 ]; then ! glad-info -s '$T/mtd-q/scored.msgpack' | grep -q -- '--global-weight'
+        else glad-info -s '$T/mtd-q/scored.msgpack' | grep -q 'glad-score .*--global-weight $mw' && test -s '$T/mtd-q/bank-global.safetensors'; fi"
     status 2 "mtd-tune: a malformed candidate" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "square:64" --out "$T/x"
     status 2 "mtd-tune: a candidate's steps not a number" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16@x" --out "$T/x"
 else skip "../shared absent: mtd.sh --tune and mtd-tune.sh are not run"; fi
