@@ -162,7 +162,7 @@ if [ -n "$GLOBAL_FIX" ]; then
     GWS=("$GLOBAL_FIX")
 fi
 if [ "$NO_RECON" = 1 ] && [ "$TILE" = 0 ]; then
-    awk -v w="${GWS[*]}" 'BEGIN { exit !(w != "" && w + 0 == 0 && w !~ / /) }' || GLOBAL_STAGE=1
+    [ "${GWS[*]}" = 0 ] || GLOBAL_STAGE=1   # a fixed weight is normalised above (0.00 -> 0)
 elif awk -v w="$GLOBAL_FIX" 'BEGIN { exit !(w + 0 > 0) }'; then
     echo "tune.sh: --global-weight needs --no-recon (the bank alone) and no --tile (a merged image's score has no whole-image Gaussian)" >&2; exit 2
 fi
