@@ -232,10 +232,33 @@ tune_md_row() {
 # and knobs; the OPTIONs before the knobs, so a knob the user gave wins) into DIR,
 # then tune_load DIR (the ablation recipes' and mtd.sh's --tune)
 tune_class() {
+    tune_run "$@" || return
+    tune_load "$1"
+}
+tune_run() {
     local dir=$1; shift
     (bash "$ROOT/recipes/tune.sh" --data "$DATA" --format "$FORMAT" --class "$CLASS" --channels "$CHANNELS" $(size_arg) \
-        --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" "$@" $(knob_args) --out "$dir") >&2 || return
-    tune_load "$dir"
+        --steps "$STEPS" --batch "$BATCH" --seed "$SEED" --backbone "$FEAT_BACKBONE" "$@" $(knob_args) --out "$dir") >&2
+}
+# calibrate_class DIR [OPTION...]: tune.sh as tune_class, every knob given by the
+# caller (so nothing is chosen), for the decision threshold alone: sets
+# DIR/tune.env's TUNE_* (TUNE_THRESHOLDS: DIR/thresholds.json; TUNE_NOTE) and no
+# knob (tune_load is what takes the choices)
+calibrate_class() {
+    tune_run "$@" || return
+    . "$1/tune.env"
+}
+# decision_md NAME SCORED THRESHOLDS: the figures at the calibrated threshold
+# (glad-auroc -t), a markdown table, then how the threshold was calibrated
+decision_md() {
+    echo "| $1: decisions at the calibrated threshold | image threshold | I-Prec | I-Rec | I-F1 | I-Acc | P-Prec | P-Rec | P-F1 |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    glad-auroc --by none --format csv -t "$3" "$2" \
+        | awk -F, -v n="$1" -v t="$(jq -r '.image_threshold' "$3")" 'NR > 1 && $1 == "all" {
+            printf "| %s | %.4g | %s | %s | %s | %s | %s | %s | %s |\n", n, t, p($12), p($13), p($14), p($15), p($16), p($17), p($18) }
+        function p(x) { return x ~ /^[0-9.eE+-]+$/ ? sprintf("%.1f", 100 * x) : "n/a" }'
+    echo
+    jq -r '"Threshold: glad-auroc --calibrate, \(.method)\(if .target_fpr then " \(.target_fpr * 100) %" else "" end), on the validation of \(.counts.normal) held-out normal and \(.counts.anomalous) synthetic anomalous training images: there false-positive rate \(.validation.image.fpr * 1000 | round / 10) %, recall \(.validation.image.tpr * 1000 | round / 10) %."' "$3"
 }
 # tune_load DIR: source DIR/tune.env (written by tune.sh) and take its choices
 # for the knobs the user did not set

@@ -7,7 +7,7 @@
 #                                  [--backbone auto|unet|mobilenetv2] [--split-file F]
 #                                  [--preset P] [--feat-layers LIST] [--image-score R] [--map-norm M]
 #                                  [--tile N [--overlap P]] [--bank-mode M] [--bank-subsample F]
-#                                  [--tune] [--show-defaults] [--global-weight W]
+#                                  [--tune] [--show-defaults] [--global-weight W] [--no-calibrate]
 #
 # Defaults (no option given): the MTD_* values below, printed by --show-defaults
 # as the "chosen:" line of datasets/mtd/tuning.md (tests/cli/recipes.sh checks
@@ -32,6 +32,18 @@
 # score gains W times its Mahalanobis distance (glad-score --global-weight; 0: none).
 # Its default is MTD_GLOBAL_WEIGHT for the bank alone untiled, else 0; with --tune
 # tune.sh's stage 4 chooses it unless given (then fixed).
+# Decisions: the bank alone (no model to train) is calibrated by default, --tune
+# or not: without --tune, tune.sh with every knob given (nothing chosen) holds out
+# MTD_FOLDS shards of the training tiles in turn, puts the validation anomalies on
+# half of each, scores it against a bank of the other shards and calibrates the
+# decision threshold on every fold's validation images (glad-auroc --calibrate,
+# target FPR 1 %; OUT/calibrate/); each test tile then gets decision and pred_mask
+# (glad-score --threshold-file), OUT/decisions.txt has the figures at the threshold,
+# OUT/images.csv the per-image list and table.md a second table. The test tiles
+# are scored against the bank of every training tile as without it (the held-out
+# tiles' banks lack their own shard, so their scores run a little higher: the
+# threshold errs towards fewer false alarms). --no-calibrate leaves it out (no
+# decisions; a model's pipeline, or --tile, gets them from --tune only).
 # Knobs as in run.sh (--help there) replace a default. With --tune,
 # recipes/tune.sh holds out training normals of the split list and chooses on
 # them afresh (OUT/tune/; validation anomalies of CutPaste's family, drawn small
@@ -68,12 +80,13 @@ MTD_MODEL_SIZE=256 MTD_MODEL_DENOISE="--steps 250 --skip 25" MTD_MODEL_LAYERS=5,
 case "$MTD_SIZE" in native) NATIVE=1 ;; native:*) NATIVE=1 NATIVE_SCALE=${MTD_SIZE#native:} ;; *) SIZE=$MTD_SIZE ;; esac
 TILE=$MTD_TILE OVERLAP=$MTD_OVERLAP STEPS=$MTD_STEPS
 SPLIT="$ROOT/datasets/mtd/split.txt"
-args=() have_data=0 user_size=0 GLOBAL_W=
+args=() have_data=0 user_size=0 GLOBAL_W= CALIBRATE=1
 while [ $# -gt 0 ]; do
     case "$1" in
     --show-defaults) echo "chosen: --size $MTD_SIZE --tile $MTD_TILE --overlap $MTD_OVERLAP --steps $MTD_STEPS --denoise '$MTD_DENOISE' --feat-layers $MTD_LAYERS --image-score $MTD_IMAGE_SCORE --bank-mode $MTD_BANK_MODE --bank-subsample $MTD_BANK_SUBSAMPLE --map-norm $MTD_MAP_NORM --global-weight $MTD_GLOBAL_WEIGHT"; exit 0 ;;
     --split-file) SPLIT=$2; shift 2 ;;
     --global-weight) GLOBAL_W=${2:-}; shift 2 ;;
+    --no-calibrate) CALIBRATE=0; shift ;;
     --data) have_data=1; args+=("$1" "$2"); shift 2 ;;
     --size) user_size=1; args+=("$1" "${2:-}"); shift 2 ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
@@ -147,7 +160,17 @@ if [ "$TUNE" = 0 ]; then
         cached "$OUT/train.msgpack" "$ENC --split train$(tile_split) | glad-synth --seed $SEED --fg none"
         cached "$OUT/model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
     fi
-    cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
+    if [ "$BANK_ONLY" = 1 ] && [ "$TILE" = 0 ] && [ "$CALIBRATE" = 1 ]; then
+        # the threshold of this line (every knob given: tune.sh chooses nothing), and
+        # the test stream's history saying how it was calibrated
+        calibrate_class "$OUT/calibrate" --split-file "$SPLIT" --fg none --no-recon --folds "$MTD_FOLDS" \
+            --val-family "$MTD_VAL_FAMILY" --map-norm "${MAP_NORM:-none}" --global-weight "${GLOBAL_W:-0}"
+        THR=" --threshold-file $TUNE_THRESHOLDS"
+        cached "$OUT/test-plain.msgpack" "$ENC --split test"
+        tune_note "$OUT/test-plain.msgpack" "$OUT/test.msgpack"
+    else
+        cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
+    fi
     # the memory bank of the training tiles' features (--bank-mode other than none)
     # (with --global-weight: the same layers' vectors and the Gaussian of block 16)
     if [ "$GLOBAL" = 1 ]; then
@@ -168,6 +191,8 @@ cached "$OUT/scored.msgpack" "$FEATS | glad-score --preset glad$(score_opts)$GW$
     [ "$GLOBAL" = 0 ] || row="$row + whole-image Gaussian of block 16, weight $GLOBAL_W"
     md_header "MTD"; metrics_row "$row" "$OUT/scored.msgpack"
     if [ "$TUNE" = 1 ]; then echo; tune_md_header; tune_md_row MTD "$OUT/tune"; fi
+    if [ -n "$THR" ]; then echo; decision_md MTD "$OUT/scored.msgpack" "$TUNE_THRESHOLDS"; fi
 } | tee "$OUT/table.md"
 glad-auroc --by defect "$OUT/scored.msgpack" > "$OUT/by-defect.txt"
-[ "$TUNE" = 0 ] || glad-auroc --by none -t "$TUNE_THRESHOLDS" --per-image "$OUT/images.csv" "$OUT/scored.msgpack" > "$OUT/decisions.txt"
+rm -f "$OUT/decisions.txt" "$OUT/images.csv"   # a run without thresholds leaves no stale ones
+[ -z "$THR$([ "$TUNE" = 0 ] || echo t)" ] || glad-auroc --by none -t "$TUNE_THRESHOLDS" --per-image "$OUT/images.csv" "$OUT/scored.msgpack" > "$OUT/decisions.txt"

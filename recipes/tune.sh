@@ -567,12 +567,25 @@ else
     VWHO="$NHOLD held-out training normals (shard $FOLD/$N, seed $SEED)"
     VSHORT="$NHOLD held-out training normals"
 fi
-HOW="validation: $VWHO, half of them with $VDESC (seed $VSEED)$([ "$NO_RECON" = 0 ] || echo "; no reconstruction, the memory bank alone"); criterion: mean of I-AUROC, P-AUROC, AUPRO; chosen $C_STRAT, layers $C_LAYERS, $C_SCORE, bank $C_BANK, map norm $C_NORM$([ "$GLOBAL_STAGE" = 0 ] || echo ", whole-image Gaussian (block $GLOBAL_L) weight $C_GW"): I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
+# a knob the caller gave is marked so (not chosen here); with every knob given (the
+# bank alone: no strategy to choose) nothing is chosen and the run only reports the
+# given line's validation figures and calibrates its threshold (mtd.sh's default)
+given() { [ -z "$1" ] || echo " (given)"; }
+GIVEN_ALL=0
+[ "$NO_RECON" = 0 ] || [ -z "$FIX_LAYERS" ] || [ -z "$IMAGE_SCORE" ] || [ -z "$FIX_NORM" ] \
+    || { [ "$GLOBAL_STAGE" = 1 ] && [ -z "$GLOBAL_FIX" ]; } || GIVEN_ALL=1
+if [ "$GIVEN_ALL" = 1 ]; then CHOSE="nothing chosen, every knob given:"; else CHOSE="chosen"; fi
+HOW="validation: $VWHO, half of them with $VDESC (seed $VSEED)$([ "$NO_RECON" = 0 ] || echo "; no reconstruction, the memory bank alone"); criterion: mean of I-AUROC, P-AUROC, AUPRO; $CHOSE $C_STRAT, layers $C_LAYERS$(given "$FIX_LAYERS"), $C_SCORE$(given "$IMAGE_SCORE"), bank $C_BANK, map norm $C_NORM$(given "$FIX_NORM")$([ "$GLOBAL_STAGE" = 0 ] || echo ", whole-image Gaussian (block $GLOBAL_L) weight $C_GW$(given "$GLOBAL_FIX")"): I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
 VERSION=$(glad-score --version | awk '{ print $NF; exit }')
 {
     echo "# tune.sh: $NAME"
     echo
-    echo "Chosen on synthetic validation only ($VSHORT, half of them given"
+    if [ "$GIVEN_ALL" = 1 ]; then
+        echo "Nothing chosen: every knob was given (--feat-layers, --image-score, --map-norm$([ "$GLOBAL_STAGE" = 0 ] || echo ", --global-weight")); the"
+        echo "tables report the given line on synthetic validation ($VSHORT, half of them given"
+    else
+        echo "Chosen on synthetic validation only ($VSHORT, half of them given"
+    fi
     echo "$VDESC; $MADE)."
     echo "Criterion: the mean of validation I-AUROC, P-AUROC and AUPRO;"
     echo "ties keep the earlier row. Threshold: glad-auroc --calibrate (target FPR 1 %) on the chosen run$([ "$FOLDS" = 1 ] || echo " of every fold")."
@@ -635,11 +648,11 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     --argjson fold "$FOLD" --argjson folds "$FOLDS" --arg foldcrit "$C_FOLDS" \
     --rawfile famtsv "$FAM_TSV" --arg norm "$C_NORM" --rawfile normtsv "$([ "$NORM_STAGE" = 1 ] && echo "$OUT/val-norm.tsv" || echo /dev/null)" \
     --argjson gw "$C_GW" --arg gl "$([ "$GLOBAL_STAGE" = 0 ] || echo "$GLOBAL_L")" --rawfile gwtsv "$([ "$GLOBAL_STAGE" = 1 ] && echo "$OUT/val-global.tsv" || echo /dev/null)" \
-    --rawfile grid "$GRID_TSV" '
+    --argjson givenall "$([ "$GIVEN_ALL" = 1 ] && echo true || echo false)" --rawfile grid "$GRID_TSV" '
     # a criterion below 0 is fold_means'"'"' marker of a row with no metric in any fold: null
     def crit: tonumber? // null | if . != null and . < 0 then null else . end;
     {
-      name: $name, how: $how,
+      name: $name, how: $how, nothing_chosen: $givenall,
       criterion: ("mean of validation I-AUROC, P-AUROC, AUPRO (defined ones)" + (if $folds > 1 then ", averaged over \($folds) folds" else "" end) + "; ties keep the earlier configuration"),
       validation: { train_normals: $n, held_out: $nhold, holdout_rule: (if $folds > 1 then "shards 0..\($folds - 1)/\($shards) of the seed-\($seed) shuffle, each held out in turn (fold 0: this directory, fold J: fold-J/)"
                                    else "shard \($fold)/" + ($shards|tostring) + " of the seed-\($seed) shuffle" end),

@@ -201,10 +201,13 @@ if have_shared; then
     bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --steps 2 --batch 2 --bank-mode union --bank-subsample 0.5 --out "$T/mtd-b" > "$T/mtd-b.md" 2>/dev/null
     check "mtd recipe with --bank-mode union: a bank built and used" sh -c "grep -q '^| GLAD (unet features) | [0-9.]*' '$T/mtd-b.md' && test -s '$T/mtd-b/bank.safetensors' && glad-info -s '$T/mtd-b/scored.msgpack' | grep -q -- '--bank-mode union'"
     # --bank-mode replace with MobileNetV2 features: no model, no reconstruction, the same scores
-    GLAD_WEIGHTS="$SHARED/weights" bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --steps 2 --batch 2 --bank-mode replace --out "$T/mtd-r" > "$T/mtd-r.md" 2>/dev/null
+    GLAD_WEIGHTS="$SHARED/weights" bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --steps 2 --batch 2 --bank-mode replace --no-calibrate --out "$T/mtd-r" > "$T/mtd-r.md" 2>/dev/null
     check "mtd recipe with --bank-mode replace: the bank alone, no model trained, no glad-denoise" sh -c "
         grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction)[^|]* | [0-9.]*' '$T/mtd-r.md' && test ! -e '$T/mtd-r/model' &&
         glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- '--bank-mode replace' && ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q glad-denoise"
+    check "mtd.sh --no-calibrate: no threshold, no decisions, no per-image list" sh -c "
+        test ! -e '$T/mtd-r/calibrate' && test ! -e '$T/mtd-r/decisions.txt' && test ! -e '$T/mtd-r/images.csv' &&
+        ! grep -q 'decisions at the calibrated threshold' '$T/mtd-r.md' && ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- '--threshold-file'"
     # the same features and scoring after a reconstruction (mtd-b's model): replace ignores it
     fo=$(glad-info -s "$T/mtd-r/scored.msgpack" | sed -n 's/^# history [0-9]*: glad-features [^ ]* \(.*\) --input image .*/\1/p')
     so=$(glad-info -s "$T/mtd-r/scored.msgpack" | sed -n 's/^# history [0-9]*: glad-score [^ ]* \(.*\)/\1/p')
@@ -387,7 +390,7 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
             | awk '$1 != $2 { bad++ } { s[$1] } END { exit !(NR == 18 && !bad && length(s) > 2) }'
     }
     export -f native_maps
-    GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size native --bank-mode replace --feat-layers 5,12 --out "$T/mtd-n" > "$T/mtd-n.md" 2>/dev/null
+    GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size native --bank-mode replace --feat-layers 5,12 --no-calibrate --out "$T/mtd-n" > "$T/mtd-n.md" 2>/dev/null
     check "mtd.sh --size native: the bank alone, maps at each tile's own size" bash -c "
         grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction)[^|]* | [0-9.]*' '$T/mtd-n.md' && test ! -e '$T/mtd-n/model' &&
         ! glad-info -s '$T/mtd-n/scored.msgpack' | grep -q 'glad-encode.* --size' &&
@@ -402,7 +405,7 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
     status 2 "mtd.sh --size native with a model (--bank-mode union)" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size native --bank-mode union --out "$T/x"
     # --global-weight: the bank alone's bank with block 16's whole-image Gaussian, its
     # Mahalanobis distance added to each image score; refused where it would not apply
-    GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --global-weight 0.01 --out "$T/mtd-g" > "$T/mtd-g.md" 2>/dev/null
+    GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --global-weight 0.01 --no-calibrate --out "$T/mtd-g" > "$T/mtd-g.md" 2>/dev/null
     check "mtd.sh --global-weight 0.01: glad-bank --global 16, glad-score --global-weight, score_global on all 18 records" sh -c "
         grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) + whole-image Gaussian of block 16, weight 0.01 | [0-9.]*' '$T/mtd-g.md' &&
         head -c 2000 '$T/mtd-g/bank-global.safetensors' | grep -aq '\"global\":\"16\"' && test ! -e '$T/mtd-g/bank.safetensors' &&
@@ -422,6 +425,9 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
     check "mtd.sh --tune with MobileNetV2 features: tune.sh --no-recon, no model, the bank alone" sh -c "
         test -n '$mf' && jq -e '.no_recon == true and .validation.folds == ${mf:-0}' '$T/mtd-nt/tune/tune.json' >/dev/null && test ! -e '$T/mtd-nt/tune/model' &&
         grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction)[^|]* | [0-9.]*' '$T/mtd-nt.md' && grep -q '^| MTD | none | ' '$T/mtd-nt.md'"
+    check "mtd.sh --tune: decisions at tune.sh's threshold in the table and the per-image list" sh -c "
+        grep -q '^| MTD: decisions at the calibrated threshold | ' '$T/mtd-nt.md' && test \$(wc -l < '$T/mtd-nt/images.csv') = 19 &&
+        jq -e '.nothing_chosen == false' '$T/mtd-nt/tune/tune.json' > /dev/null"
     check "mtd.sh --tune: the test maps normalised as tune.sh chose (glad-score --map-norm, or none)" sh -c "
         n=\$(jq -r .choice.map_norm '$T/mtd-nt/tune/tune.json'); glad-info -s '$T/mtd-nt/scored.msgpack' | grep 'glad-score' > '$T/mtd-nt.hist' &&
         if [ \"\$n\" = none ]; then ! grep -q -- '--map-norm' '$T/mtd-nt.hist'; else grep -q -- \"--map-norm \$n\" '$T/mtd-nt.hist'; fi"
@@ -437,6 +443,23 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
     check "mtd.sh --map-norm quantile:0.1: the bank alone's maps less their 10th percentile" sh -c "
         grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction)[^|]* | [0-9.]*' '$T/mtd-q.md' &&
         glad-info -s '$T/mtd-q/scored.msgpack' | grep -q 'glad-score .*--map-norm quantile:0.1'"
+    # without --tune the bank alone is calibrated all the same: tune.sh with every knob
+    # given (nothing chosen), its threshold on the test tiles
+    check "mtd.sh without --tune: tune.sh calibrates the given line (nothing chosen, the same knobs)" sh -c "
+        jq -e '.nothing_chosen == true and .choice.layers == \"12\" and .choice.map_norm == \"quantile:0.1\" and .validation.folds == ${mf:-0}' '$T/mtd-q/calibrate/tune.json' > /dev/null &&
+        grep -q '^Nothing chosen: every knob was given' '$T/mtd-q/calibrate/tune.md' &&
+        glad-info -s '$T/mtd-q/scored.msgpack' > '$T/mtd-q.hist' &&
+        grep -q 'tune.sh .*--chosen-by .*nothing chosen, every knob given: none, layers 12 (given), ' '$T/mtd-q.hist' &&
+        grep -q 'glad-score .*--threshold-file $T/mtd-q/calibrate/thresholds.json' '$T/mtd-q.hist'"
+    check "mtd.sh without --tune: every test tile's decision is its score above the calibrated threshold" sh -c "
+        t=\$(jq -r .image_threshold '$T/mtd-q/calibrate/thresholds.json') &&
+        head -1 '$T/mtd-q/images.csv' | grep -q '^id,class,defect,label,score,decision' &&
+        awk -F, -v t=\"\$t\" 'NR > 1 { n++; if ((\$5 + 0 > t + 0) != \$6 + 0) bad++; pos += \$6 } END { exit !(n == 18 && !bad && t > 0) }' '$T/mtd-q/images.csv' &&
+        test \$(glad-info --json '$T/mtd-q/scored.msgpack' | tail -n +2 | grep -c '\"decision\":') = 18"
+    check "mtd.sh without --tune: table.md has the figures at the threshold and how it was calibrated" sh -c "
+        grep -q '^| MTD | [0-9.e+-]* | [0-9.na/]* | [0-9.]* | [0-9.]* | [0-9.]* |' '$T/mtd-q/table.md' &&
+        grep -q '^Threshold: glad-auroc --calibrate, target-fpr 1 %, on the validation of [0-9]* held-out normal' '$T/mtd-q/table.md' &&
+        grep -q '^all ' '$T/mtd-q/decisions.txt'"
     mw=$(sed -n 's/^MTD_GLOBAL_WEIGHT=\([0-9.]*\)$/\1/p' "$R/mtd.sh")
     check "mtd.sh's default whole-image weight (MTD_GLOBAL_WEIGHT=$mw) is used by the bank alone untiled" sh -c "test -n '$mw' &&
         if [ '$mw' = 0 ]; then ! glad-info -s '$T/mtd-q/scored.msgpack' | grep -q -- '--global-weight'
