@@ -248,17 +248,21 @@ calibrate_class() {
     tune_run "$@" || return
     . "$1/tune.env"
 }
-# decision_md NAME SCORED THRESHOLDS: the figures at the calibrated threshold
-# (glad-auroc -t), a markdown table, then how the threshold was calibrated
-decision_md() {
-    echo "| $1: decisions at the calibrated threshold | image threshold | I-Prec | I-Rec | I-F1 | I-Acc | P-Prec | P-Rec | P-F1 |"
+# the figures at a calibrated threshold (glad-auroc -t) as a markdown table:
+# decision_md_header, then decision_md_row NAME SCORED THRESHOLDS per class, then
+# decision_md_how THRESHOLDS (how that threshold was calibrated, one sentence)
+decision_md_header() {
+    echo "| decisions at the calibrated threshold | image threshold | I-Prec | I-Rec | I-F1 | I-Acc | P-Prec | P-Rec | P-F1 |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+}
+decision_md_row() {
     glad-auroc --by none --format csv -t "$3" "$2" \
         | awk -F, -v n="$1" -v t="$(jq -r '.image_threshold' "$3")" 'NR > 1 && $1 == "all" {
             printf "| %s | %.4g | %s | %s | %s | %s | %s | %s | %s |\n", n, t, p($12), p($13), p($14), p($15), p($16), p($17), p($18) }
         function p(x) { return x ~ /^[0-9.eE+-]+$/ ? sprintf("%.1f", 100 * x) : "n/a" }'
-    echo
-    jq -r '"Threshold: glad-auroc --calibrate, \(.method)\(if .target_fpr then " \(.target_fpr * 100) %" else "" end), on the validation of \(.counts.normal) held-out normal and \(.counts.anomalous) synthetic anomalous training images: there false-positive rate \(.validation.image.fpr * 1000 | round / 10) %, recall \(.validation.image.tpr * 1000 | round / 10) %."' "$3"
+}
+decision_md_how() {
+    jq -r '"Threshold: glad-auroc --calibrate, \(.method)\(if .target_fpr then " \(.target_fpr * 100) %" else "" end), on the validation of \(.counts.normal) held-out normal and \(.counts.anomalous) synthetic anomalous training images: there false-positive rate \(.validation.image.fpr * 1000 | round / 10) %, recall \(.validation.image.tpr * 1000 | round / 10) %."' "$1"
 }
 # tune_load DIR: source DIR/tune.env (written by tune.sh) and take its choices
 # for the knobs the user did not set

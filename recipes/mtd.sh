@@ -191,7 +191,10 @@ cached "$OUT/scored.msgpack" "$FEATS | glad-score --preset glad$(score_opts)$GW$
     [ "$GLOBAL" = 0 ] || row="$row + whole-image Gaussian of block 16, weight $GLOBAL_W"
     md_header "MTD"; metrics_row "$row" "$OUT/scored.msgpack"
     if [ "$TUNE" = 1 ]; then echo; tune_md_header; tune_md_row MTD "$OUT/tune"; fi
-    if [ -n "$THR" ]; then echo; decision_md MTD "$OUT/scored.msgpack" "$TUNE_THRESHOLDS"; fi
+    if [ -n "$THR" ]; then
+        echo; decision_md_header; decision_md_row MTD "$OUT/scored.msgpack" "$TUNE_THRESHOLDS"
+        echo; decision_md_how "$TUNE_THRESHOLDS"
+    fi
 } | tee "$OUT/table.md"
 glad-auroc --by defect "$OUT/scored.msgpack" > "$OUT/by-defect.txt"
 rm -f "$OUT/decisions.txt" "$OUT/images.csv"   # a run without thresholds leaves no stale ones

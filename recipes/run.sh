@@ -107,6 +107,7 @@ FEAT_BACKBONE=$(feat_backbone) || exit 2
 echo "run.sh: feature backbone: $FEAT_BACKBONE" >&2
 start=$(date +%s)
 scored=() tuned=()
+declare -A THRS   # each tuned class's thresholds file
 for c in ${CLASSES//,/ }; do
     d="$OUT/$c"
     mkdir -p "$d"
@@ -152,6 +153,7 @@ for c in ${CLASSES//,/ }; do
         | tile_merge_f "$RUN_IMAGE_SCORE" > "$d/scored.msgpack"
     if [ "$TUNE" = 1 ]; then
         glad-auroc --by none -t "$TUNE_THRESHOLDS" --per-image "$d/images.csv" "$d/scored.msgpack" > "$d/decisions.txt"
+        THRS[$c]=$TUNE_THRESHOLDS
         FEAT_LAYERS=$fl IMAGE_SCORE=$is MAP_NORM=$mn   # the next class is tuned afresh
     fi
     scored+=("$d/scored.msgpack")
@@ -174,6 +176,12 @@ done > "$OUT/images.csv"
         echo
         tune_md_header
         for c in "${tuned[@]}"; do tune_md_row "$c" "$OUT/$c/tune"; done
+        # each class at its own threshold (tune.sh's, or the fine-tuned ViT's)
+        echo
+        decision_md_header
+        for c in "${tuned[@]}"; do decision_md_row "$c" "$OUT/$c/scored.msgpack" "${THRS[$c]}"; done
+        echo
+        echo "Thresholds: glad-auroc --calibrate on each class's synthetic validation (tune.sh's; with a fine-tuned ViT, again with its features), target FPR 1 %; the validation figures at each in its thresholds file (OUT/<class>/tune/ or dino/thresholds.json)."
     fi
 } > "$OUT/table.md"
 if command -v glad-view >/dev/null 2>&1; then

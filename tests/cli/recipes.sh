@@ -126,6 +126,10 @@ check "run.sh --tune: the metric table" grep -q '^| pill | ' "$T/run.md"
 check "run.sh --tune: how each knob was chosen" sh -c "grep -q '^| knobs chosen by tune.sh |' '$T/run.md' && grep -q '^| pill | .* | validation: 4 held-out' '$T/run.md'"
 check "run.sh --tune: the scored stream's history records the choice" sh -c "glad-info -s '$T/run/pill/scored.msgpack' | grep -q 'tune.sh .*--chosen-by validation'"
 check "run.sh --tune: decisions per image" sh -c "test \$(wc -l < '$T/run/images.csv') = 8 && grep -q 'I-F1' '$T/run/pill/decisions.txt'"
+check "run.sh --tune: the table has each class's figures at its own calibrated threshold" sh -c "
+    t=\$(jq -r .image_threshold '$T/run/pill/tune/thresholds.json') &&
+    awk -v t=\"\$t\" '/^\\| decisions at the calibrated threshold \\|/ { f = NR } f && NR == f + 2 { split(\$0, a, \" *\\\\| *\"); d = a[3] - t; ok = a[2] == \"pill\" && d * d <= 1e-6 * t * t + 1e-18 } END { exit !ok }' '$T/run.md' &&
+    grep -q '^Thresholds: glad-auroc --calibrate on each class' '$T/run.md'"
 check "run.sh --tile: merged to one 32x32 map per image" sh -c "glad-info '$T/run/pill/scored.msgpack' | grep -c 'amap:<f4\[1,32,32\]' | grep -qx 7"
 # run.sh --denoise / --threshold replace the default strategy (the denoise step's history says so)
 bash "$R/run.sh" --data "$T/demo8" --classes pill --size 32 --steps 2 --batch 2 --denoise '--steps 150 --skip 25' \
@@ -426,7 +430,7 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
         test -n '$mf' && jq -e '.no_recon == true and .validation.folds == ${mf:-0}' '$T/mtd-nt/tune/tune.json' >/dev/null && test ! -e '$T/mtd-nt/tune/model' &&
         grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction)[^|]* | [0-9.]*' '$T/mtd-nt.md' && grep -q '^| MTD | none | ' '$T/mtd-nt.md'"
     check "mtd.sh --tune: decisions at tune.sh's threshold in the table and the per-image list" sh -c "
-        grep -q '^| MTD: decisions at the calibrated threshold | ' '$T/mtd-nt.md' && test \$(wc -l < '$T/mtd-nt/images.csv') = 19 &&
+        grep -q '^| decisions at the calibrated threshold | ' '$T/mtd-nt.md' && grep -q '^| MTD | [0-9.e+-]* | ' '$T/mtd-nt.md' && test \$(wc -l < '$T/mtd-nt/images.csv') = 19 &&
         jq -e '.nothing_chosen == false' '$T/mtd-nt/tune/tune.json' > /dev/null"
     check "mtd.sh --tune: the test maps normalised as tune.sh chose (glad-score --map-norm, or none)" sh -c "
         n=\$(jq -r .choice.map_norm '$T/mtd-nt/tune/tune.json'); glad-info -s '$T/mtd-nt/scored.msgpack' | grep 'glad-score' > '$T/mtd-nt.hist' &&
