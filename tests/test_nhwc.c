@@ -159,8 +159,9 @@ static void test_invres(void)
         glad_depthwise_nhwc_forward(d, c->expand ? e : x, wd, bd, c->H, c->W, Ce, 1, 3, 3, c->s, c->s, 1, 1, pt, pl, Ho, Wo,
                                     0.0f, 6.0f);
         glad_conv2d_nhwc_forward(y1, d, wp, bp, res, Ho, Wo, Ce, c->Co, 1, 1, 1, 1, 1, 1, 0, 0, Ho, Wo, -INFINITY, INFINITY, NULL);
-        int rc = glad_invres_nhwc_forward(y2, x, c->expand ? wet : NULL, be, 0.0f, 6.0f, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl,
-                                          0.0f, 6.0f, wpt, bp, res, c->H, c->W, c->C, Ce, Ho, Wo, c->Co, ws);
+        int rc = glad_invres_nhwc_forward(y2, x, c->expand ? we : NULL, c->expand ? wet : NULL, be, 0.0f, 6.0f, wd, bd, 3, 3,
+                                          c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f, wp, wpt, bp, res, c->H, c->W, c->C, Ce, Ho, Wo,
+                                          c->Co, ws);
         CHECKF(rc == 0 || rc == GLAD_EUNSUPPORTED, "invres case %zu: code %d", t, rc);
         if (rc == 0) {
             supported = 1;

@@ -3,9 +3,11 @@
  * the convolutional part), activations are channels-last (H,W,C) in a small
  * pool of buffers reused across runs (a tensor's buffer returns to the pool
  * after its last reader), convolutions are im2col + sgemm and depthwise convs
- * direct (lib/nn); in fp32 on AVX-512F CPUs each inverted-residual block
+ * direct (lib/nn); on AVX-512F CPUs each inverted-residual block
  * ([1x1 expansion,] depthwise, linear 1x1 projection, residual ADD) runs in
- * one pass (glad_invres_nhwc_forward) with the same numbers. TF semantics: "SAME" output ceil(in/s), pad_total =
+ * one pass (glad_invres_nhwc_forward) with the same numbers, in fp32 and in
+ * bf16 (its 1x1 GEMMs on bf16 operands, the weights packed once in the
+ * model's cache). TF semantics: "SAME" output ceil(in/s), pad_total =
  * max((out-1)s + (k-1)d + 1 - in, 0), pad_before = pad_total/2 (the extra row
  * and column at the bottom/right); "VALID" output (in - (k-1)d - 1)/s + 1;
  * AVERAGE_POOL_2D divides by the taps inside the image; QUANTIZE, DEQUANTIZE
@@ -464,16 +466,18 @@ static int run_invres(glad_mobilenet *m, int i, int p, int o, const float *res)
     int kh = ws->d[1], kw = ws->d[2], t, pt, pl, ex = p - i == 2;
     tf_pad(H, kh, d->stride_h, d->dilation_h, d->padding, &t, &pt);
     tf_pad(W, kw, d->stride_w, d->dilation_w, d->padding, &t, &pl);
+    /* fp32 reads the weights transposed (wt_of: NULL in bf16, whose packed copies invres.c takes from m->bc) */
     const float *wet = ex ? wt_of(m, i) : NULL, *wpt = wt_of(m, p);
-    if ((ex && !wet) || !wpt) return GLAD_EUNSUPPORTED;
+    if (glad_precision_get() == GLAD_PREC_F32 && ((ex && !wet) || !wpt)) return GLAD_EUNSUPPORTED;
     float elo, ehi, dlo, dhi;
     clamp_of(e->act, &elo, &ehi);
     clamp_of(d->act, &dlo, &dhi);
     GLAD_TRY(ensure_ws(m, glad_invres_nhwc_workspace(H, W, Ce, kh, d->stride_h, d->dilation_h, Ho, Wo)));
 #define BIAS(op) ((op)->nin >= 3 && (op)->in[2] >= 0 ? act(m, (op)->in[2]) : NULL)
-    int rc = glad_invres_nhwc_forward(act(m, o), act(m, e->in[0]), wet, ex ? BIAS(e) : NULL, elo, ehi, act(m, d->in[1]),
-                                      BIAS(d), kh, kw, d->stride_h, d->stride_w, d->dilation_h, d->dilation_w, pt, pl, dlo,
-                                      dhi, wpt, BIAS(q), res, H, W, C, Ce, Ho, Wo, Co, m->ws);
+    int rc = glad_invres_nhwc_forward(act(m, o), act(m, e->in[0]), ex ? act(m, e->in[1]) : NULL, wet, ex ? BIAS(e) : NULL,
+                                      elo, ehi, act(m, d->in[1]), BIAS(d), kh, kw, d->stride_h, d->stride_w, d->dilation_h,
+                                      d->dilation_w, pt, pl, dlo, dhi, act(m, q->in[1]), wpt, BIAS(q), res, H, W, C, Ce, Ho,
+                                      Wo, Co, m->ws);
 #undef BIAS
     if (rc == 0) m->flops += 2.0 * Ce * ((ex ? (double)H * W * C : 0) + (double)Ho * Wo * (kh * kw + Co));
     return rc;
@@ -516,7 +520,7 @@ static int run_ops(glad_mobilenet *m, const float *x, int H, int W, int stop, co
         const glad_tflite_op *op = &g->ops[i];
         /* a whole inverted-residual block in one pass where the CPU runs it,
          * else conv i alone (op by op); either way the residual ADD fused */
-        int blk = glad_precision_get() == GLAD_PREC_F32 ? invres_end(m, i, stop) : -1, o, nfused;
+        int blk = invres_end(m, i, stop), o, nfused;
         const float *res;
         for (;;) {
             nfused = ops_out(m, blk >= 0 ? blk : i, stop, &o, &res) - i + 1;

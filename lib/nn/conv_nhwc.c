@@ -157,6 +157,136 @@ __attribute__((target("avx512f"))) void glad_gemm_nhwc_avx512(float *o, size_t l
 }
 #endif
 
+#ifdef CONV_AVX512
+/* ---- the bf16 twin (AVX512_BF16): the same tiles and epilogue, vdpbf16ps
+ * summing two k per instruction into fp32 lanes. The weights are
+ * glad_bf16_pack_b's layout (the cache's, packed once per network): pair
+ * row p holds (w[2p][c], w[2p+1][c]) for every column c, so one 64-byte load
+ * is 16 columns' pairs. The activations are rounded to bf16 (nearest even,
+ * as the packers) a block of rows at a time into a stack buffer and then
+ * serve every panel of 64 columns, so each is converted once. */
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+static inline uint32_t pair_at(const uint16_t *a)
+{
+    uint32_t v;
+    memcpy(&v, a, 4);
+    return v;
+}
+
+/* d (Kp = K up to even bf16) = s (K floats) rounded to bf16, the pad 0 */
+BF16_TARGET static void cvt_row(uint16_t *d, const float *s, int K, int Kp)
+{
+    int k = 0;
+    for (; k + 32 <= K; k += 32)
+        _mm512_storeu_si512(d + k, (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(s + k + 16), _mm512_loadu_ps(s + k)));
+    if (k < Kp) {
+        int m = K - k, q = Kp - k;
+        __mmask16 m0 = m >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << m) - 1);
+        __mmask16 m1 = m <= 16 ? 0 : (__mmask16)((1u << (m - 16)) - 1);
+        __m512i v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, s + k + 16), _mm512_maskz_loadu_ps(m0, s + k));
+        _mm512_mask_storeu_epi16(d + k, (__mmask32)((1ull << q) - 1), v);
+    }
+}
+
+/* tile's twin: a (R rows of P bf16 pairs, lda bf16 apart), wq (P pair rows of 16 NV column pairs, ldq bf16 apart) */
+BF16_TARGET __attribute__((always_inline)) static inline void btile(float *o, size_t ldo, const uint16_t *a, size_t lda,
+                                                                     const uint16_t *wq, size_t ldq, int P, int R, int NV,
+                                                                     __mmask16 km, const float *bias, const float *res,
+                                                                     float lo, float hi)
+{
+    __m512 c[6][4];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) c[r][v] = _mm512_setzero_ps();
+    for (int p = 0; p < P; p++) {
+        __m512bh bv[4];
+        const uint16_t *bk = wq + (size_t)p * ldq;
+        for (int v = 0; v < NV; v++) bv[v] = (__m512bh)_mm512_loadu_si512(bk + 32 * v);
+        for (int r = 0; r < R; r++) {
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)pair_at(a + (size_t)r * lda + 2 * p));
+            for (int v = 0; v < NV; v++) c[r][v] = _mm512_dpbf16_ps(c[r][v], av, bv[v]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) {
+            __mmask16 m = v == NV - 1 ? km : (__mmask16)0xffff;
+            __m512 t = c[r][v];
+            if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v));
+            t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
+            if (res) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, res + (size_t)r * ldo + 16 * v));
+            _mm512_mask_storeu_ps(o + (size_t)r * ldo + 16 * v, m, t);
+        }
+}
+
+/* btile for R = 6, NV = 4 with named accumulators (as tile6x4, and for the same reason) */
+BF16_TARGET __attribute__((always_inline)) static inline void btile6x4(float *o, size_t ldo, const uint16_t *a, size_t lda,
+                                                                        const uint16_t *wq, size_t ldq, int P, __mmask16 km,
+                                                                        const float *bias, const float *res, float lo, float hi)
+{
+#define ACC(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0, c##r##2 = c##r##0, c##r##3 = c##r##0;
+    ACC(0) ACC(1) ACC(2) ACC(3) ACC(4) ACC(5)
+#undef ACC
+    for (int p = 0; p < P; p++) {
+        const uint16_t *bk = wq + (size_t)p * ldq, *ak = a + 2 * p;
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(bk), b1 = (__m512bh)_mm512_loadu_si512(bk + 32);
+        __m512bh b2 = (__m512bh)_mm512_loadu_si512(bk + 64), b3 = (__m512bh)_mm512_loadu_si512(bk + 96);
+#define ROW(r) { __m512bh av = (__m512bh)_mm512_set1_epi32((int)pair_at(ak + (size_t)(r) * lda)); \
+        c##r##0 = _mm512_dpbf16_ps(c##r##0, av, b0); c##r##1 = _mm512_dpbf16_ps(c##r##1, av, b1); \
+        c##r##2 = _mm512_dpbf16_ps(c##r##2, av, b2); c##r##3 = _mm512_dpbf16_ps(c##r##3, av, b3); }
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
+#undef ROW
+    }
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+#define OUT(r, v, m) { __m512 t = c##r##v; \
+        if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v)); \
+        t = _mm512_min_ps(_mm512_max_ps(t, vlo), vhi); \
+        if (res) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, res + (size_t)(r) * ldo + 16 * v)); \
+        _mm512_mask_storeu_ps(o + (size_t)(r) * ldo + 16 * v, m, t); }
+#define OUTROW(r) OUT(r, 0, 0xffff) OUT(r, 1, 0xffff) OUT(r, 2, 0xffff) OUT(r, 3, km)
+    OUTROW(0) OUTROW(1) OUTROW(2) OUTROW(3) OUTROW(4) OUTROW(5)
+#undef OUTROW
+#undef OUT
+}
+
+/* bf16 of a block of rows: 96 KB of stack, 48 rows up to K = 1024 (MobileNetV2's K <= 960) */
+enum { BF16_ROWS = 49152 };
+
+/* glad_gemm_nhwc_avx512's twin on bf16 operands (nhwc.h): blocks of up to 48 rows rounded to bf16 once,
+ * against panels of 64 output channels of wq, in tiles of 6 rows */
+BF16_TARGET void glad_gemm_nhwc_bf16(float *o, size_t ldo, const float *a, size_t lda, const uint16_t *wq, size_t ldq,
+                                     const float *b, const float *res, int n, int K, int OC, float lo, float hi)
+{
+    uint16_t ab[BF16_ROWS] __attribute__((aligned(64)));
+    int Kp = (K + 1) / 2 * 2, P = Kp / 2, rb = BF16_ROWS / Kp / 6 * 6;
+    rb = rb > 48 ? 48 : rb;
+    for (int r0 = 0; r0 < n; r0 += rb) {
+        int r1 = r0 + rb < n ? r0 + rb : n;
+        for (int r = r0; r < r1; r++) cvt_row(ab + (size_t)(r - r0) * Kp, a + (size_t)r * lda, K, Kp);
+        for (int n0 = 0; n0 < OC; n0 += 64) {
+            int cols = OC - n0 < 64 ? OC - n0 : 64, NV = (cols + 15) / 16, tail = cols - 16 * (NV - 1);
+            __mmask16 km = tail == 16 ? (__mmask16)0xffff : (__mmask16)((1u << tail) - 1);
+            const uint16_t *bq = wq + (size_t)2 * n0;
+            const float *bb = b ? b + n0 : NULL;
+            for (int r = r0; r < r1; r += 6) {
+                int R = r1 - r < 6 ? r1 - r : 6;
+                float *oo = o + (size_t)r * ldo + n0;
+                const uint16_t *aa = ab + (size_t)(r - r0) * Kp;
+                const float *rr = res ? res + (size_t)r * ldo + n0 : NULL;
+#define TILE_CASE(RR, VV) case RR * 8 + VV: btile(oo, ldo, aa, (size_t)Kp, bq, ldq, P, RR, VV, km, bb, rr, lo, hi); break;
+#define TILE_ROW(RR) TILE_CASE(RR, 1) TILE_CASE(RR, 2) TILE_CASE(RR, 3) TILE_CASE(RR, 4)
+                switch (R * 8 + NV) {
+                case 6 * 8 + 4: btile6x4(oo, ldo, aa, (size_t)Kp, bq, ldq, P, km, bb, rr, lo, hi); break;
+                TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_CASE(6, 1) TILE_CASE(6, 2) TILE_CASE(6, 3)
+                default: break;
+                }
+#undef TILE_ROW
+#undef TILE_CASE
+            }
+        }
+    }
+}
+#endif
+
 /* col (n, K) rows for output pixels p0.. : col[p, (ky*kw+kx)*C + c] = x[i*sh - pt + ky*dh, j*sw - pl + kx*dw, c] or 0 */
 static void im2col_rows(float *col, const float *x, int H, int W, int C, int kh, int kw, int sh, int sw, int dh, int dw,
                         int pt, int pl, int Wo, int p0, int n)
@@ -207,7 +337,14 @@ static void conv_rows(float *out, const float *x, const float *w, const float *b
             continue;
         }
 #endif
-        if (wp) {   /* bf16: wp the packed weights, ap room for a chunk's packed rows */
+#ifdef CONV_AVX512
+        if (wp && !ap) {   /* bf16: wp the packed weights, the epilogue in the GEMM */
+            glad_gemm_nhwc_bf16(o, (size_t)OC, a, (size_t)K, wp, (size_t)2 * ((OC + 31) / 32 * 32), b,
+                                res ? res + (size_t)q0 * OC : NULL, n, K, OC, lo, hi);
+            continue;
+        }
+#endif
+        if (wp) {   /* bf16 with K above the tiled GEMM's: ap room for a chunk's packed rows */
             glad_bf16_pack_a(ap, a, (size_t)K, n, K);
             glad_bf16_gemm_packed(o, (size_t)OC, ap, wp, n, OC, K, 1.0f, 0);
         } else
@@ -255,7 +392,10 @@ void glad_conv2d_nhwc_forward_wt(float *out, const float *x, const float *w, con
     if (!wp && glad_nn_avx512() && !wt && (wtown = malloc(sizeof(float) * (size_t)K * OC)))
         glad_conv2d_nhwc_wt(wtown, w, OC, K);
     const float *wtu = wp || !glad_nn_avx512() ? NULL : wt ? wt : wtown;
-    int chunk = (int)(32768 / (OC + K)) + 1;
+    int chunk = (int)(32768 / (OC + K)) + 1, tiled = 0;
+#ifdef CONV_AVX512
+    tiled = K <= GLAD_GEMM_BF16_KMAX;
+#endif
     // each thread computes its own slice of output pixels (and of the im2col rows)
     #pragma omp parallel if (!nt)
     {
@@ -265,9 +405,10 @@ void glad_conv2d_nhwc_forward_wt(float *out, const float *x, const float *w, con
         T = omp_get_num_threads();
 #endif
         int p0 = (int)((long)N * t / T), p1 = (int)((long)N * (t + 1) / T);
-        uint16_t *ap = wp ? aligned_alloc(64, (glad_bf16_pa_elems(chunk, K) * sizeof(uint16_t) + 63) / 64 * 64) : NULL;
+        /* the tiled bf16 GEMM converts its rows itself; the general one takes them packed */
+        uint16_t *ap = wp && !tiled ? aligned_alloc(64, (glad_bf16_pa_elems(chunk, K) * sizeof(uint16_t) + 63) / 64 * 64) : NULL;
         conv_rows(out, x, w, b, res, H, W, C, OC, kh, kw, sh, sw, dh, dw, pad_top, pad_left, Wo, lo, hi, direct,
-                  direct ? NULL : ws + (size_t)p0 * K, p0, p1, ap ? wp : NULL, ap, wtu);
+                  direct ? NULL : ws + (size_t)p0 * K, p0, p1, ap || tiled ? wp : NULL, ap, wtu);
         free(ap);
     }
     free(wown);

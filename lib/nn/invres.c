@@ -1,21 +1,28 @@
 /* invres.c - MobileNetV2's inverted-residual block (1x1 expansion, depthwise
  * conv, linear 1x1 projection, optional residual) in one parallel region on
- * channels-last images, for AVX-512F CPUs in fp32. Each thread owns a
- * contiguous range of output rows and walks it in bands small enough that
- * the band's expanded rows stay in L2: it expands only the input rows the
- * band's depthwise taps read (rows shared with the previous band are kept,
- * not recomputed), runs the depthwise rows into a band buffer, and projects
- * them straight into the output. One barrier per block instead of three and
- * the expanded tensor never goes to memory. On small maps (few rows a
- * thread) the threads split the expanded channels instead, expand and
+ * channels-last images, for AVX-512F CPUs, in fp32 or bf16 (nn/bf16.h). Each
+ * thread owns a contiguous range of output rows and walks it in bands small
+ * enough that the band's expanded rows stay in L2: it expands only the input
+ * rows the band's depthwise taps read (rows shared with the previous band
+ * are kept, not recomputed), runs the depthwise rows into a band buffer, and
+ * projects them straight into the output. One barrier per block instead of
+ * three and the expanded tensor never goes to memory. On small maps (few
+ * rows a thread) the threads split the expanded channels instead, expand and
  * convolve whole images, and meet at one barrier before each projects its
  * own pixels (no rows recomputed). Same kernels as the unfused ops
- * (nhwc.h), so the numbers are those of running them one by one. */
+ * (nhwc.h), so the numbers are those of running them one by one: in bf16
+ * the two 1x1 GEMMs take bf16 operands with fp32 sums
+ * (glad_gemm_nhwc_bf16, the weights packed once in the cache in use) and
+ * the depthwise conv, the buffers between the GEMMs and every epilogue stay
+ * fp32 (the depthwise conv does 9 products a value: bf16 would save little
+ * and cost accuracy). Not the unfused convolutions (conv_nhwc.c,
+ * depthwise.c), nor a portable path: without AVX-512F it declines. */
 #include <math.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include <stdlib.h>
 #include "core/glad.h"
 #include "nn/bf16.h"
 #include "nn/cpu.h"
@@ -47,6 +54,29 @@ static int by_channels(int Ho, int kh, int sh, int dh, int T)
     return T > 1 && (long)Ho * sh < 6L * T * ((kh - 1) * dh + 1 - sh);
 }
 
+/* a 1x1 conv's weights as the GEMM of the precision reads them: fp32 w^T (K, OC), or bf16 pairs (q, rows ldq apart) */
+typedef struct { const float *t; const uint16_t *q; size_t ldq; } gw;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* o (n, OC) = clamp(a w[:, c0..c0+OC) + b, lo, hi) (+ res), w's columns from c0 (a multiple of 16) on; ldw: w's OC */
+static void gemm(float *o, size_t ldo, const float *a, size_t lda, const gw *w, int c0, size_t ldw, const float *b,
+                 const float *res, int n, int K, int OC, float lo, float hi)
+{
+    if (w->q) glad_gemm_nhwc_bf16(o, ldo, a, lda, w->q + (size_t)2 * c0, w->ldq, b, res, n, K, OC, lo, hi);
+    else glad_gemm_nhwc_avx512(o, ldo, a, lda, w->t + c0, ldw, b, res, n, K, OC, lo, hi);
+}
+
+/* bf16 pairs of w (OC, K) (glad_bf16_pack_b of w^T): the cache's, or packed into *own (freed by the caller) */
+static const uint16_t *packed(const float *w, int K, int OC, uint16_t **own)
+{
+    const uint16_t *q = glad_bf16_cached_bt(w, K, OC);
+    if (q) return q;
+    size_t nb = (glad_bf16_pb_elems(K, OC) * sizeof(uint16_t) + 63) / 64 * 64;
+    if ((*own = aligned_alloc(64, nb))) glad_bf16_pack_b(*own, w, (size_t)K, 1, K, OC);
+    return *own;
+}
+#endif
+
 size_t glad_invres_nhwc_workspace(int H, int W, int Ce, int kh, int sh, int dh, int Ho, int Wo)
 {
     int nb, er, T = nthreads();
@@ -56,13 +86,27 @@ size_t glad_invres_nhwc_workspace(int H, int W, int Ce, int kh, int sh, int dh, 
     return by_channels(Ho, kh, sh, dh, T) && whole > bands ? whole : bands;
 }
 
-int glad_invres_nhwc_forward(float *y, const float *x, const float *wet, const float *be, float elo, float ehi,
-                             const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw, int pt,
-                             int pl, float dlo, float dhi, const float *wpt, const float *bp, const float *res, int H,
-                             int W, int C, int Ce, int Ho, int Wo, int Co, float *ws)
+int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const float *wet, const float *be, float elo,
+                             float ehi, const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw,
+                             int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt, const float *bp,
+                             const float *res, int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (!glad_nn_avx512() || glad_precision_get() != GLAD_PREC_F32 || (!wet && Ce != C)) return GLAD_EUNSUPPORTED;
+    int bf = glad_precision_get() == GLAD_PREC_BF16;
+    if (!glad_nn_avx512() || (!we && Ce != C) || !wp) return GLAD_EUNSUPPORTED;
+    if (bf ? C > GLAD_GEMM_BF16_KMAX || Ce > GLAD_GEMM_BF16_KMAX : (we && !wet) || !wpt) return GLAD_EUNSUPPORTED;
+    /* bf16: both GEMMs' weights as bf16 pairs, from the cache in use (made here, outside the parallel region) */
+    uint16_t *eown = NULL, *pown = NULL;
+    gw gE = {wet, NULL, 0}, gP = {wpt, NULL, 0};
+    if (bf) {
+        gE = (gw){NULL, we ? packed(we, C, Ce, &eown) : NULL, (size_t)2 * ((Ce + 31) / 32 * 32)};
+        gP = (gw){NULL, packed(wp, Ce, Co, &pown), (size_t)2 * ((Co + 31) / 32 * 32)};
+        if ((we && !gE.q) || !gP.q) {
+            free(eown);
+            free(pown);
+            return GLAD_ENOMEM;
+        }
+    }
     int nb, er;
     band_of(W, Ce, kh, sh, dh, &nb, &er);
     size_t per = ((size_t)er * W * Ce + (size_t)nb * Wo * Ce + 15) / 16 * 16, row = (size_t)W * Ce;
@@ -82,9 +126,9 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *wet, const f
             c1 = c1 > Ce ? Ce : c1;
             if (c1 > c0) {
                 const float *Ep = x;
-                if (wet) {
-                    glad_gemm_nhwc_avx512(E + c0, (size_t)Ce, x, (size_t)C, wet + c0, (size_t)Ce, be ? be + c0 : NULL, NULL,
-                                          H * W, C, c1 - c0, elo, ehi);
+                if (we) {
+                    gemm(E + c0, (size_t)Ce, x, (size_t)C, &gE, c0, (size_t)Ce, be ? be + c0 : NULL, NULL, H * W, C, c1 - c0,
+                         elo, ehi);
                     Ep = E;
                 }
                 for (int i = 0; i < Ho; i++)
@@ -94,9 +138,11 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *wet, const f
             /* the projection reads every channel of D */
             #pragma omp barrier
             int p0 = (int)((long)Ho * Wo * t / nt), p1 = (int)((long)Ho * Wo * (t + 1) / nt);
-            glad_gemm_nhwc_avx512(y + (size_t)p0 * Co, (size_t)Co, D + (size_t)p0 * Ce, (size_t)Ce, wpt, (size_t)Co, bp,
-                                  res ? res + (size_t)p0 * Co : NULL, p1 - p0, Ce, Co, -INFINITY, INFINITY);
+            gemm(y + (size_t)p0 * Co, (size_t)Co, D + (size_t)p0 * Ce, (size_t)Ce, &gP, 0, (size_t)Co, bp,
+                 res ? res + (size_t)p0 * Co : NULL, p1 - p0, Ce, Co, -INFINITY, INFINITY);
         }
+        free(eown);
+        free(pown);
         return 0;
     }
     // each thread computes its own output rows (and the expanded rows they read) into its own part of ws
@@ -116,15 +162,15 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *wet, const f
             n0 = n0 < 0 ? 0 : n0;
             n1 = n1 > H ? H : n1;
             const float *Ep = x + (size_t)n0 * row;
-            if (wet) {
+            if (we) {
                 int s = n0;
                 if (n0 >= eb0 && n0 < eb1) {   /* the previous band's last rows: moved, not recomputed */
                     memmove(E, E + (size_t)(n0 - eb0) * row, sizeof(float) * (size_t)(eb1 - n0) * row);
                     s = eb1;
                 }
                 if (n1 > s)
-                    glad_gemm_nhwc_avx512(E + (size_t)(s - n0) * row, (size_t)Ce, x + (size_t)s * W * C, (size_t)C, wet,
-                                          (size_t)Ce, be, NULL, (n1 - s) * W, C, Ce, elo, ehi);
+                    gemm(E + (size_t)(s - n0) * row, (size_t)Ce, x + (size_t)s * W * C, (size_t)C, &gE, 0, (size_t)Ce, be,
+                         NULL, (n1 - s) * W, C, Ce, elo, ehi);
                 eb0 = n0;
                 eb1 = n1 > s ? n1 : s;
                 Ep = E;
@@ -132,10 +178,12 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *wet, const f
             for (int i = b0; i < b1; i++)
                 glad_dw_row_avx512(D + (size_t)(i - b0) * Wo * Ce, Ep, wd, bd, n1 - n0, W, Ce, Ce, kh, kw, sh, sw, dh, dw,
                                    pt + n0, pl, Wo, dlo, dhi, i);
-            glad_gemm_nhwc_avx512(y + (size_t)b0 * Wo * Co, (size_t)Co, D, (size_t)Ce, wpt, (size_t)Co, bp,
-                                  res ? res + (size_t)b0 * Wo * Co : NULL, (b1 - b0) * Wo, Ce, Co, -INFINITY, INFINITY);
+            gemm(y + (size_t)b0 * Wo * Co, (size_t)Co, D, (size_t)Ce, &gP, 0, (size_t)Co, bp,
+                 res ? res + (size_t)b0 * Wo * Co : NULL, (b1 - b0) * Wo, Ce, Co, -INFINITY, INFINITY);
         }
     }
+    free(eown);
+    free(pown);
     return 0;
 #else
     return GLAD_EUNSUPPORTED;

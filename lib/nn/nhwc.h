@@ -4,6 +4,9 @@
 #ifndef GLAD_NN_NHWC_H
 #define GLAD_NN_NHWC_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 /* output row i of a depthwise conv with mult 1 (glad_depthwise_nhwc_forward's
  * arguments) into orow (Wo, C), only its first nc channels (C is the stride
  * of x, w, b's pixels and taps: a slice of channels starts at x + c0 ...) */
@@ -14,5 +17,14 @@ void glad_dw_row_avx512(float *orow, const float *x, const float *w, const float
  * lda, of wt ldb (a slice of columns starts at wt + c0); b and res may be NULL */
 void glad_gemm_nhwc_avx512(float *o, size_t ldo, const float *a, size_t lda, const float *wt, size_t ldb, const float *b,
                            const float *res, int n, int K, int OC, float lo, float hi);
+
+/* its twin on bf16 operands with fp32 sums, for glad_precision_get() == GLAD_PREC_BF16 (so glad_nn_bf16()):
+ * the same o, a, b, res and epilogue, the weights wq packed as glad_bf16_pack_b (bf16.h) packs w^T (what
+ * glad_bf16_cached_bt returns), pair rows ldq bf16 apart (2 x OC up to 32; a slice of columns starts at
+ * wq + 2 c0, c0 a multiple of 16), a rounded to bf16 (nearest even) as it is read; K <= GLAD_GEMM_BF16_KMAX.
+ * Sums the pairs of k in order from zero, then adds b: the numbers of glad_bf16_gemm_packed + the epilogue. */
+#define GLAD_GEMM_BF16_KMAX 8192
+void glad_gemm_nhwc_bf16(float *o, size_t ldo, const float *a, size_t lda, const uint16_t *wq, size_t ldq, const float *b,
+                         const float *res, int n, int K, int OC, float lo, float hi);
 
 #endif

@@ -188,21 +188,26 @@ void glad_conv2d_nhwc_forward_wt(float *out, const float *x, const float *w, con
 void glad_conv2d_nhwc_wt(float *wt, const float *w, int OC, int K);
 
 /* MobileNetV2's inverted-residual block on channels-last x (H,W,C) in one
- * pass: e = clamp(x wet + be, elo, ehi) (the 1x1 expansion to Ce channels;
- * wet (C, Ce) = its weights transposed, or NULL: no expansion, e = x), d =
- * the depthwise conv of e (weights wd (kh,kw,Ce), bias bd, padding, stride,
- * dilation as glad_depthwise_nhwc_forward, mult 1, clamp [dlo, dhi]), y
- * (Ho,Wo,Co) = d wpt + bp (+ res (Ho,Wo,Co) when not NULL), wpt (Ce, Co) the
- * projection's weights transposed; biases may be NULL. ws holds
- * glad_invres_nhwc_workspace floats (for omp_get_max_threads() threads).
- * Runs only in fp32 on AVX-512F CPUs: otherwise GLAD_EUNSUPPORTED and
- * nothing done (the caller runs the three convolutions). The numbers are
- * those of the three convolutions run one by one. */
+ * pass: e = clamp(x we^T + be, elo, ehi) (the 1x1 expansion to Ce channels,
+ * we (Ce, C) its weights, or NULL: no expansion, e = x), d = the depthwise
+ * conv of e (weights wd (kh,kw,Ce), bias bd, padding, stride, dilation as
+ * glad_depthwise_nhwc_forward, mult 1, clamp [dlo, dhi]), y (Ho,Wo,Co) = d
+ * wp^T + bp (+ res (Ho,Wo,Co) when not NULL), wp (Co, Ce) the projection's
+ * weights; biases may be NULL. In fp32 wet (C, Ce) and wpt (Ce, Co) are the
+ * weights transposed (glad_conv2d_nhwc_wt; needed there); in bf16
+ * (nn/bf16.h) the two GEMMs take bf16 operands with fp32 sums, their
+ * weights packed from we and wp into the bf16 cache in use (or per call
+ * without one), wet and wpt unused (may be NULL), the depthwise conv fp32.
+ * ws holds glad_invres_nhwc_workspace floats (for omp_get_max_threads()
+ * threads). Runs only on AVX-512F CPUs: otherwise GLAD_EUNSUPPORTED and
+ * nothing done (the caller runs the three convolutions); GLAD_ENOMEM when
+ * the bf16 weights cannot be allocated. The numbers are those of the three
+ * convolutions run one by one in the same precision. */
 size_t glad_invres_nhwc_workspace(int H, int W, int Ce, int kh, int sh, int dh, int Ho, int Wo);
-int glad_invres_nhwc_forward(float *y, const float *x, const float *wet, const float *be, float elo, float ehi,
-                             const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw, int pt,
-                             int pl, float dlo, float dhi, const float *wpt, const float *bp, const float *res, int H,
-                             int W, int C, int Ce, int Ho, int Wo, int Co, float *ws);
+int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const float *wet, const float *be, float elo,
+                             float ehi, const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw,
+                             int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt, const float *bp,
+                             const float *res, int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws);
 
 /* ---- memory plan: offsets (in floats, 64-byte aligned) of tensors inside
  * one buffer, from a replay of their allocations and frees in order; top is
