@@ -65,6 +65,7 @@ for t in test_nn test_nhwc test_unet test_ddad_step test_resnet_bwd test_vae tes
 done
 # bf16 switched off: the precision switch must refuse, the f32 path stay exact
 [ -x "$BUILD/tests/test_bf16" ] && start "test_bf16 (no bf16)" env GLAD_NO_BF16=1 "$BUILD/tests/test_bf16"
+[ -x "$BUILD/tests/test_nhwc" ] && start "test_nhwc (no bf16)" env GLAD_NO_BF16=1 "$BUILD/tests/test_nhwc"
 [ -x "$BUILD/tests/test_train_bf16" ] && start "test_train_bf16 (no bf16)" env GLAD_NO_BF16=1 "$BUILD/tests/test_train_bf16"
 for t in tests/cli/*.sh; do
     case "$t" in */lib.sh|*/recipes.sh|*/lose-nothing.sh|*/slurm.sh) continue;; esac

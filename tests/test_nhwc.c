@@ -7,12 +7,18 @@
  * are compared with each other; run.sh runs this test once more under
  * GLAD_NO_AVX512=1 so the portable path meets the reference itself. And
  * the fused inverted-residual block (invres.c) against its three
- * convolutions run one by one.
+ * convolutions run one by one, in fp32 (bit for bit) and in bf16 (bit for
+ * bit the bf16 ops one by one, and within a stated tolerance of fp32, on
+ * both of its paths; skipped visibly without AVX512_BF16).
  *   test_nhwc [--dump]   (--dump: print every output, for the parent) */
 #include <stdint.h>
 #include "check.h"
 #include "core/glad.h"
+#include "nn/bf16.h"
 #include "nn/nn.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 typedef struct { int H, W, C, mult, k, s, d, same, bias, relu6; } dwcase;
 typedef struct { int H, W, C, OC, k, s, same, res, relu6; } cvcase;
@@ -136,11 +142,13 @@ static const ircase IR[] = {
     {29, 150, 24, 144, 32, 2, 1, 0},  {7, 7, 160, 960, 160, 1, 1, 1}, {21, 33, 32, 32, 16, 1, 0, 0},
     {12, 11, 16, 96, 24, 2, 1, 0},    {5, 9, 17, 51, 17, 1, 1, 1},
     {9, 13, 20, 72, 24, 1, 1, 1},     {14, 14, 40, 40, 24, 1, 0, 0},   /* small maps: split by channels */
+    {10, 20, 24, 144, 32, 2, 1, 0},   {10, 64, 48, 48, 32, 2, 0, 0},   /* and with stride 2 */
 };
+#define NIR (sizeof IR / sizeof IR[0])
 static void test_invres(void)
 {
     int supported = 0;
-    for (size_t t = 0; t < sizeof IR / sizeof IR[0]; t++) {
+    for (size_t t = 0; t < NIR; t++) {
         const ircase *c = &IR[t];
         int Ho, Wo, pt, pl, Ce = c->expand ? c->Ce : c->C;
         pad_of(c->H, 3, c->s, 1, 1, &Ho, &pt);
@@ -172,6 +180,125 @@ static void test_invres(void)
         free(e); free(d); free(y1); free(y2); free(ws);
     }
     if (!supported) SKIP("the fused inverted-residual block does not run here (no AVX-512F or GLAD_NO_AVX512)");
+}
+
+/* The bf16 fused block (invres.c's 1x1 GEMMs on bf16 operands with fp32
+ * sums, glad_gemm_nhwc_bf16; depthwise fp32) on every IR case with 1 and 2
+ * threads, so both of its paths run (bands of rows; split by channels,
+ * which needs 2 threads): bit for bit its three convolutions run one by one
+ * in bf16 (conv_nhwc.c takes the same GEMM), and against the fp32 block
+ * within the stated bf16 tolerance
+ *   |y bf16 - y f32| <= 2^-7 sum of |terms| through the block
+ * (each GEMM product rounds two operands by 2^-9; the expansion's error
+ * reaches y through the depthwise taps and the projection: 2^-8 + 2^-8),
+ * where the sum of |terms| is |bp| + sum |wp| (|bd| + sum |wd| (|be| + sum
+ * |we x|)) + |res|. Half the cases run with a bf16 weight cache in use (the
+ * packed weights made once, then reused), half pack per call. Skipped
+ * visibly without AVX512_BF16 (or with GLAD_NO_BF16 / GLAD_NO_AVX512). */
+#define TOL_IR16 0x1p-7
+static void test_invres_bf16(void)
+{
+    if (glad_precision_set(GLAD_PREC_BF16) != 0) {
+        CHECK(glad_precision_get() == GLAD_PREC_F32);
+        SKIP("no AVX512_BF16 (or GLAD_NO_BF16 / GLAD_NO_AVX512 set): the bf16 fused block not checked");
+        return;
+    }
+    glad_precision_set(GLAD_PREC_F32);
+    glad_bf16_cache *bc = glad_bf16_cache_new();
+    int T0 = 1, ran[2] = {0, 0};   /* cases run on the band path, on the by-channels path */
+#ifdef _OPENMP
+    T0 = omp_get_max_threads();
+#endif
+    double worst = 0, worstrel = 0;
+    for (size_t t = 0; t < NIR; t++)
+        for (int T = 1; T <= 2; T++) {
+#ifdef _OPENMP
+            omp_set_num_threads(T);
+#else
+            if (T > 1) continue;
+#endif
+            const ircase *c = &IR[t];
+            int Ho, Wo, pt, pl, Ce = c->expand ? c->Ce : c->C, C = c->C, Co = c->Co;
+            pad_of(c->H, 3, c->s, 1, 1, &Ho, &pt);
+            pad_of(c->W, 3, c->s, 1, 1, &Wo, &pl);
+            size_t ne = (size_t)c->H * c->W * Ce, nd = (size_t)Ho * Wo * Ce, ny = (size_t)Ho * Wo * Co;
+            float *x = rnd((size_t)c->H * c->W * C, 41), *we = rnd((size_t)Ce * C, 42), *be = rnd(Ce, 43);
+            float *wd = rnd((size_t)9 * Ce, 44), *bd = rnd(Ce, 45), *wp = rnd((size_t)Co * Ce, 46), *bp = rnd(Co, 47);
+            float *res = c->res ? rnd(ny, 48) : NULL, *wet = malloc(sizeof(float) * (size_t)Ce * C);
+            float *wpt = malloc(sizeof(float) * (size_t)Ce * Co), *e = malloc(sizeof(float) * ne), *d = malloc(sizeof(float) * nd);
+            float *y32 = malloc(sizeof(float) * ny), *y16 = malloc(sizeof(float) * ny), *yu = malloc(sizeof(float) * ny);
+            float *ws = malloc(sizeof(float) * glad_invres_nhwc_workspace(c->H, c->W, Ce, 3, c->s, 1, Ho, Wo));
+            double *me = malloc(sizeof(double) * ne), *md = malloc(sizeof(double) * nd);
+            glad_conv2d_nhwc_wt(wet, we, Ce, C);
+            glad_conv2d_nhwc_wt(wpt, wp, Co, Ce);
+            const float *wex = c->expand ? we : NULL;
+            int rc = glad_invres_nhwc_forward(y32, x, wex, c->expand ? wet : NULL, be, 0.0f, 6.0f, wd, bd, 3, 3, c->s, c->s, 1, 1,
+                                              pt, pl, 0.0f, 6.0f, wp, wpt, bp, res, c->H, c->W, C, Ce, Ho, Wo, Co, ws);
+            CHECKF(rc == 0, "invres case %zu f32: code %d", t, rc);
+            /* bf16: the fused block (with or without the cache), then the three convolutions one by one */
+            glad_bf16_cache *prev = glad_bf16_cache_use(t % 2 ? bc : NULL);
+            CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+            rc = glad_invres_nhwc_forward(y16, x, wex, NULL, be, 0.0f, 6.0f, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f,
+                                          wp, NULL, bp, res, c->H, c->W, C, Ce, Ho, Wo, Co, ws);
+            CHECKF(rc == 0, "invres case %zu bf16: code %d", t, rc);
+            if (c->expand)
+                glad_conv2d_nhwc_forward(e, x, we, be, NULL, c->H, c->W, C, Ce, 1, 1, 1, 1, 1, 1, 0, 0, c->H, c->W, 0.0f, 6.0f, NULL);
+            glad_depthwise_nhwc_forward(d, c->expand ? e : x, wd, bd, c->H, c->W, Ce, 1, 3, 3, c->s, c->s, 1, 1, pt, pl, Ho, Wo,
+                                        0.0f, 6.0f);
+            glad_conv2d_nhwc_forward(yu, d, wp, bp, res, Ho, Wo, Ce, Co, 1, 1, 1, 1, 1, 1, 0, 0, Ho, Wo, -INFINITY, INFINITY, NULL);
+            glad_precision_set(GLAD_PREC_F32);
+            glad_bf16_cache_use(prev);
+            CHECKF(memcmp(y16, yu, sizeof(float) * ny) == 0, "invres case %zu bf16 (%d threads): fused differs from one by one",
+                   t, T);
+            /* the sums of |terms|, in double */
+            for (size_t q = 0; q < (size_t)c->H * c->W; q++)
+                for (int k = 0; k < Ce; k++) {
+                    double a = fabs(be[k]);
+                    if (c->expand)
+                        for (int i = 0; i < C; i++) a += fabs((double)x[q * C + i] * we[(size_t)k * C + i]);
+                    else a = fabs(x[q * C + k]);
+                    me[q * Ce + k] = a;
+                }
+            for (int i = 0; i < Ho; i++)
+                for (int j = 0; j < Wo; j++)
+                    for (int k = 0; k < Ce; k++) {
+                        double a = fabs(bd[k]);
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++) {
+                                int yy = i * c->s - pt + ky, xx = j * c->s - pl + kx;
+                                if (yy >= 0 && yy < c->H && xx >= 0 && xx < c->W)
+                                    a += fabs(wd[(ky * 3 + kx) * Ce + k]) * me[((size_t)yy * c->W + xx) * Ce + k];
+                            }
+                        md[((size_t)i * Wo + j) * Ce + k] = a;
+                    }
+            double ew = 0, emax = 0, ymax = 0;
+            for (size_t q = 0; q < (size_t)Ho * Wo; q++)
+                for (int o = 0; o < Co; o++) {
+                    double a = fabs(bp[o]) + (res ? fabs(res[q * Co + o]) : 0);
+                    for (int k = 0; k < Ce; k++) a += fabs(wp[(size_t)o * Ce + k]) * md[q * Ce + k];
+                    double err = fabs((double)y16[q * Co + o] - y32[q * Co + o]);
+                    ew = fmax(ew, err / (TOL_IR16 * a + 1e-30));
+                    emax = fmax(emax, err);
+                    ymax = fmax(ymax, fabs(y32[q * Co + o]));
+                }
+            CHECKF(ew <= 1 && emax > 0, "invres case %zu bf16 (%d threads): error %.3g of the tolerance (max |err| %.3g)", t, T,
+                   ew, emax);
+            worst = fmax(worst, ew);
+            worstrel = fmax(worstrel, emax / ymax);
+            /* invres.c's choice of path (by_channels and the size for threads) */
+            ran[T > 1 && (long)Ho * c->s < 6L * T * (3 - c->s) && (long)Ho * Wo * Ce * (C + Co) > 200000]++;
+            free(x); free(we); free(be); free(wd); free(bd); free(wp); free(bp); free(res); free(wet); free(wpt);
+            free(e); free(d); free(y32); free(y16); free(yu); free(ws); free(me); free(md);
+        }
+#ifdef _OPENMP
+    omp_set_num_threads(T0);
+#endif
+    glad_bf16_cache_free(bc);
+    printf("bf16 fused inverted-residual block: %d band-path and %d by-channels runs, worst %.3g of the tolerance "
+           "(2^-7 sum |terms|), max |err| / max |f32| %.3g\n", ran[0], ran[1], worst, worstrel);
+#ifdef _OPENMP
+    CHECKF(ran[0] > 0 && ran[1] > 0, "bf16 fused block: band path %d runs, by channels %d", ran[0], ran[1]);
+#endif
 }
 
 #define NDW (int)(sizeof DW / sizeof DW[0])
@@ -226,5 +353,6 @@ int main(int argc, char **argv)
     }
     if (child) CHECKF(pclose(child) == 0, "the GLAD_NO_AVX512=1 child failed");
     test_invres();
+    test_invres_bf16();
     return check_done();
 }

@@ -189,13 +189,14 @@ BF16_TARGET static void cvt_row(uint16_t *d, const float *s, int K, int Kp)
     }
 }
 
-/* tile's twin: a (R rows of P bf16 pairs, lda bf16 apart), wq (P pair rows of 16 NV column pairs, ldq bf16 apart) */
+/* tile's twin: a (R rows of P bf16 pairs, lda bf16 apart), wq (P pair rows of 16 NV column pairs, ldq bf16 apart);
+ * R NV <= 24, R <= 12 */
 BF16_TARGET __attribute__((always_inline)) static inline void btile(float *o, size_t ldo, const uint16_t *a, size_t lda,
                                                                      const uint16_t *wq, size_t ldq, int P, int R, int NV,
                                                                      __mmask16 km, const float *bias, const float *res,
                                                                      float lo, float hi)
 {
-    __m512 c[6][4];
+    __m512 c[12][4];
     for (int r = 0; r < R; r++)
         for (int v = 0; v < NV; v++) c[r][v] = _mm512_setzero_ps();
     for (int p = 0; p < P; p++) {
@@ -248,35 +249,71 @@ BF16_TARGET __attribute__((always_inline)) static inline void btile6x4(float *o,
 #undef OUT
 }
 
+/* btile for R = 12, NV = 2: with one or two vectors of columns 6 rows give
+ * 6 or 12 chains of vdpbf16ps, too few to hide its latency (the projections
+ * to 16 - 32 channels of MobileNetV2's large maps are such panels), 12 rows
+ * give 24 */
+BF16_TARGET __attribute__((always_inline)) static inline void btile12x2(float *o, size_t ldo, const uint16_t *a, size_t lda,
+                                                                         const uint16_t *wq, size_t ldq, int P, __mmask16 km,
+                                                                         const float *bias, const float *res, float lo, float hi)
+{
+#define ACC(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = c##r##0;
+    ACC(0) ACC(1) ACC(2) ACC(3) ACC(4) ACC(5) ACC(6) ACC(7) ACC(8) ACC(9) ACC(10) ACC(11)
+#undef ACC
+    for (int p = 0; p < P; p++) {
+        const uint16_t *bk = wq + (size_t)p * ldq, *ak = a + 2 * p;
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(bk), b1 = (__m512bh)_mm512_loadu_si512(bk + 32);
+#define ROW(r) { __m512bh av = (__m512bh)_mm512_set1_epi32((int)pair_at(ak + (size_t)(r) * lda)); \
+        c##r##0 = _mm512_dpbf16_ps(c##r##0, av, b0); c##r##1 = _mm512_dpbf16_ps(c##r##1, av, b1); }
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7) ROW(8) ROW(9) ROW(10) ROW(11)
+#undef ROW
+    }
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+#define OUT(r, v, m) { __m512 t = c##r##v; \
+        if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v)); \
+        t = _mm512_min_ps(_mm512_max_ps(t, vlo), vhi); \
+        if (res) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, res + (size_t)(r) * ldo + 16 * v)); \
+        _mm512_mask_storeu_ps(o + (size_t)(r) * ldo + 16 * v, m, t); }
+#define OUTROW(r) OUT(r, 0, 0xffff) OUT(r, 1, km)
+    OUTROW(0) OUTROW(1) OUTROW(2) OUTROW(3) OUTROW(4) OUTROW(5) OUTROW(6) OUTROW(7) OUTROW(8) OUTROW(9) OUTROW(10) OUTROW(11)
+#undef OUTROW
+#undef OUT
+}
+
 /* bf16 of a block of rows: 96 KB of stack, 48 rows up to K = 1024 (MobileNetV2's K <= 960) */
 enum { BF16_ROWS = 49152 };
 
 /* glad_gemm_nhwc_avx512's twin on bf16 operands (nhwc.h): blocks of up to 48 rows rounded to bf16 once,
- * against panels of 64 output channels of wq, in tiles of 6 rows */
+ * against panels of 64 output channels of wq, in tiles of 6 rows (12 for panels of up to 32 channels) */
 BF16_TARGET void glad_gemm_nhwc_bf16(float *o, size_t ldo, const float *a, size_t lda, const uint16_t *wq, size_t ldq,
                                      const float *b, const float *res, int n, int K, int OC, float lo, float hi)
 {
     uint16_t ab[BF16_ROWS] __attribute__((aligned(64)));
-    int Kp = (K + 1) / 2 * 2, P = Kp / 2, rb = BF16_ROWS / Kp / 6 * 6;
+    int Kp = (K + 1) / 2 * 2, P = Kp / 2, rb = BF16_ROWS / Kp / 12 * 12;
     rb = rb > 48 ? 48 : rb;
     for (int r0 = 0; r0 < n; r0 += rb) {
         int r1 = r0 + rb < n ? r0 + rb : n;
         for (int r = r0; r < r1; r++) cvt_row(ab + (size_t)(r - r0) * Kp, a + (size_t)r * lda, K, Kp);
         for (int n0 = 0; n0 < OC; n0 += 64) {
             int cols = OC - n0 < 64 ? OC - n0 : 64, NV = (cols + 15) / 16, tail = cols - 16 * (NV - 1);
+            int step = NV <= 2 ? 12 : 6;
             __mmask16 km = tail == 16 ? (__mmask16)0xffff : (__mmask16)((1u << tail) - 1);
             const uint16_t *bq = wq + (size_t)2 * n0;
             const float *bb = b ? b + n0 : NULL;
-            for (int r = r0; r < r1; r += 6) {
-                int R = r1 - r < 6 ? r1 - r : 6;
+            for (int r = r0; r < r1; r += step) {
+                int R = r1 - r < step ? r1 - r : step;
                 float *oo = o + (size_t)r * ldo + n0;
                 const uint16_t *aa = ab + (size_t)(r - r0) * Kp;
                 const float *rr = res ? res + (size_t)r * ldo + n0 : NULL;
 #define TILE_CASE(RR, VV) case RR * 8 + VV: btile(oo, ldo, aa, (size_t)Kp, bq, ldq, P, RR, VV, km, bb, rr, lo, hi); break;
 #define TILE_ROW(RR) TILE_CASE(RR, 1) TILE_CASE(RR, 2) TILE_CASE(RR, 3) TILE_CASE(RR, 4)
+                /* constant R and NV, so the accumulators stay in registers */
                 switch (R * 8 + NV) {
                 case 6 * 8 + 4: btile6x4(oo, ldo, aa, (size_t)Kp, bq, ldq, P, km, bb, rr, lo, hi); break;
+                case 12 * 8 + 2: btile12x2(oo, ldo, aa, (size_t)Kp, bq, ldq, P, km, bb, rr, lo, hi); break;
                 TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_CASE(6, 1) TILE_CASE(6, 2) TILE_CASE(6, 3)
+                TILE_CASE(7, 1) TILE_CASE(7, 2) TILE_CASE(8, 1) TILE_CASE(8, 2) TILE_CASE(9, 1) TILE_CASE(9, 2)
+                TILE_CASE(10, 1) TILE_CASE(10, 2) TILE_CASE(11, 1) TILE_CASE(11, 2) TILE_CASE(12, 1)
                 default: break;
                 }
 #undef TILE_ROW

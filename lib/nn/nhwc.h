@@ -23,7 +23,7 @@ void glad_gemm_nhwc_avx512(float *o, size_t ldo, const float *a, size_t lda, con
  * glad_bf16_cached_bt returns), pair rows ldq bf16 apart (2 x OC up to 32; a slice of columns starts at
  * wq + 2 c0, c0 a multiple of 16), a rounded to bf16 (nearest even) as it is read; K <= GLAD_GEMM_BF16_KMAX.
  * Sums the pairs of k in order from zero, then adds b: the numbers of glad_bf16_gemm_packed + the epilogue. */
-#define GLAD_GEMM_BF16_KMAX 8192
+#define GLAD_GEMM_BF16_KMAX 4096
 void glad_gemm_nhwc_bf16(float *o, size_t ldo, const float *a, size_t lda, const uint16_t *wq, size_t ldq, const float *b,
                          const float *res, int n, int K, int OC, float lo, float hi);
 
