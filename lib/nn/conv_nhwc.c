@@ -7,14 +7,17 @@
  * output pixels are split into one contiguous slice per thread inside a
  * single parallel region (OpenBLAS runs single-threaded there), so a layer
  * costs one barrier. Not the NCHW conv of conv2d.c (no backward here).
- * In bf16 (nn/bf16.h) the GEMM takes bf16 operands with fp32 sums
- * (glad_bf16_gemm_packed; the weights packed once in the cache in use); the
- * epilogue stays fp32. In fp32 on an AVX-512F CPU (nn/cpu.h) the GEMM is
- * glad_gemm_nhwc_avx512 (nhwc.h): 6 pixels x 64 output channels of zmm accumulators over
- * w^T (K, OC) (the caller's cached copy, or transposed per call), the
- * epilogue applied in registers before the one store; it sums k in order
- * with FMA, so it rounds differently from OpenBLAS (GLAD_NO_AVX512=1 keeps
- * sgemm). */
+ * In fp32 on an AVX-512F CPU (nn/cpu.h) the GEMM is glad_gemm_nhwc_avx512
+ * (nhwc.h): 6 pixels x 64 output channels of zmm accumulators over w^T
+ * (K, OC) (the caller's cached copy, or transposed per call), the epilogue
+ * applied in registers before the one store; it sums k in order with FMA,
+ * so it rounds differently from OpenBLAS (GLAD_NO_AVX512=1 keeps sgemm).
+ * In bf16 (nn/bf16.h) the GEMM takes bf16 operands with fp32 sums, the
+ * weights packed once in the cache in use: glad_gemm_nhwc_bf16, the same
+ * tiles on vdpbf16ps (two k an instruction) with the rows rounded to bf16
+ * as they are read and the fp32 epilogue in registers, also for the fused
+ * block (invres.c); glad_bf16_gemm_packed + the epilogue above for K over
+ * GLAD_GEMM_BF16_KMAX (the same numbers: both sum the pairs of k in order). */
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>

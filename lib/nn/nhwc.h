@@ -1,6 +1,7 @@
 /* nhwc.h - the AVX-512F kernels of the channels-last convolutions
  * (depthwise.c, conv_nhwc.c), shared with the fused inverted-residual block
- * (invres.c). Private to lib/nn; call only when glad_nn_avx512(). */
+ * (invres.c), and the bf16 twin of their 1x1 GEMM (AVX512_BF16). Private to
+ * lib/nn; call only when glad_nn_avx512() (the twin: in bf16 precision). */
 #ifndef GLAD_NN_NHWC_H
 #define GLAD_NN_NHWC_H
 
