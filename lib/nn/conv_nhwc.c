@@ -296,7 +296,10 @@ BF16_TARGET void glad_gemm_nhwc_bf16(float *o, size_t ldo, const float *a, size_
     rb = rb > 48 ? 48 : rb;
     for (int r0 = 0; r0 < n; r0 += rb) {
         int r1 = r0 + rb < n ? r0 + rb : n;
-        for (int r = r0; r < r1; r++) cvt_row(ab + (size_t)(r - r0) * Kp, a + (size_t)r * lda, K, Kp);
+        /* contiguous rows of even K (every call of invres.c's) are one run: no tail per row */
+        if (lda == (size_t)K && K == Kp) cvt_row(ab, a + (size_t)r0 * lda, (r1 - r0) * K, (r1 - r0) * K);
+        else
+            for (int r = r0; r < r1; r++) cvt_row(ab + (size_t)(r - r0) * Kp, a + (size_t)r * lda, K, Kp);
         for (int n0 = 0; n0 < OC; n0 += 64) {
             int cols = OC - n0 < 64 ? OC - n0 : 64, NV = (cols + 15) / 16, tail = cols - 16 * (NV - 1);
             int step = NV <= 2 ? 12 : 6;
