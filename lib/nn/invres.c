@@ -14,15 +14,16 @@
  * the two 1x1 GEMMs take bf16 operands with fp32 sums
  * (glad_gemm_nhwc_bf16, the weights packed once in the cache in use) and
  * the depthwise conv, the buffers between the GEMMs and every epilogue stay
- * fp32 (the depthwise conv does 9 products a value: bf16 would save little
- * and cost accuracy). Not the unfused convolutions (conv_nhwc.c,
- * depthwise.c), nor a portable path: without AVX-512F it declines. */
+ * fp32 (the depthwise conv sums 9 taps per channel, no dot product over
+ * channels for vdpbf16ps to pair up). Not the unfused convolutions
+ * (conv_nhwc.c, depthwise.c), nor a portable path: without AVX-512F it
+ * declines. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#include <stdlib.h>
 #include "core/glad.h"
 #include "nn/bf16.h"
 #include "nn/cpu.h"
