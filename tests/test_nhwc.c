@@ -15,6 +15,8 @@
 #include "check.h"
 #include "core/glad.h"
 #include "nn/bf16.h"
+#include "nn/cpu.h"
+#include "nn/nhwc.h"
 #include "nn/nn.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -180,6 +182,40 @@ static void test_invres(void)
         free(e); free(d); free(y1); free(y2); free(ws);
     }
     if (!supported) SKIP("the fused inverted-residual block does not run here (no AVX-512F or GLAD_NO_AVX512)");
+}
+
+/* glad_dw_row16_avx512 (the depthwise rows invres.c stores in bf16 for the
+ * projection) rounds as glad_bf16_from_f32 (and so vcvtneps2bf16) does, bit
+ * for bit, on exact ties (to even, both ways), the values beside them,
+ * denormals (to signed zero), infinities and the largest floats, through
+ * both of its column paths (four pixels at a time, and the edge ones) */
+static void test_dw_row16(void)
+{
+    if (!glad_nn_avx512()) { SKIP("no AVX-512F (or GLAD_NO_AVX512 set): the bf16-storing depthwise row not checked"); return; }
+    enum { W = 22, C = 24, N = W * C };
+    static const uint32_t sp[] = {0x3f808000u, 0x3f818000u, 0xbf808000u, 0xbf818000u, 0x3f807fffu, 0x3f808001u,
+                                  0x00000001u, 0x807fffffu, 0x00400000u, 0x7f800000u, 0xff800000u, 0x7f7fffffu,
+                                  0x7f7f8000u, 0x80000000u, 0x00000000u, 0x00800000u, 0x4049ffffu, 0xc07f8000u};
+    float x[N], w[C], y[N];
+    uint16_t y16[N];
+    uint32_t seed = 5;
+    for (int i = 0; i < N; i++) {
+        int ns = (int)(sizeof sp / sizeof sp[0]);
+        seed = seed * 1664525u + 1013904223u;
+        uint32_t u = i < ns ? sp[i] : seed & 0xbfffffffu;     /* below 4 in magnitude */
+        if (i >= ns && i % 3 == 0) u = (u & 0xffff0000u) | 0x8000u;   /* a third of them exact ties */
+        memcpy(&x[i], &u, 4);
+    }
+    for (int c = 0; c < C; c++) w[c] = 1.0f;   /* a 1x1 kernel of ones: each output is its input */
+    glad_dw_row_avx512(y, x, w, NULL, 1, W, C, C, 1, 1, 1, 1, 1, 1, 0, 0, W, -INFINITY, INFINITY, 0);
+    glad_dw_row16_avx512(y16, x, w, NULL, 1, W, C, C, 1, 1, 1, 1, 1, 1, 0, 0, W, -INFINITY, INFINITY, 0);
+    int bad = 0;
+    for (int i = 0; i < N; i++)
+        if (y16[i] != glad_bf16_from_f32(y[i])) {
+            if (!bad++) fprintf(stderr, "dw row16: value %d (%a): %04x, glad_bf16_from_f32 %04x\n", i, (double)y[i], y16[i],
+                                glad_bf16_from_f32(y[i]));
+        }
+    CHECKF(bad == 0, "glad_dw_row16_avx512 rounds %d of %d values unlike glad_bf16_from_f32", bad, N);
 }
 
 /* The bf16 fused block (invres.c's 1x1 GEMMs on bf16 operands with fp32
@@ -353,6 +389,7 @@ int main(int argc, char **argv)
     }
     if (child) CHECKF(pclose(child) == 0, "the GLAD_NO_AVX512=1 child failed");
     test_invres();
+    test_dw_row16();
     test_invres_bf16();
     return check_done();
 }

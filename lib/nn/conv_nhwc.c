@@ -286,13 +286,47 @@ BF16_TARGET __attribute__((always_inline)) static inline void btile12x2(float *o
 /* bf16 of a block of rows: 96 KB of stack, 48 rows up to K = 1024 (MobileNetV2's K <= 960) */
 enum { BF16_ROWS = 49152 };
 
-/* glad_gemm_nhwc_avx512's twin on bf16 operands (nhwc.h): blocks of up to 48 rows rounded to bf16 once,
- * against panels of 64 output channels of wq, in tiles of 6 rows (12 for panels of up to 32 channels) */
+/* o (m, OC) = clamp(ab (m, Kp bf16, rows ldab apart) wq + b, lo, hi) (+ res): panels of 64 output channels, in tiles of
+ * 6 rows (12 for panels of up to 32 channels) */
+BF16_TARGET static void panels(float *o, size_t ldo, const uint16_t *ab, size_t ldab, const uint16_t *wq, size_t ldq,
+                               const float *b, const float *res, int m, int Kp, int OC, float lo, float hi)
+{
+    int P = Kp / 2;
+    for (int n0 = 0; n0 < OC; n0 += 64) {
+        int cols = OC - n0 < 64 ? OC - n0 : 64, NV = (cols + 15) / 16, tail = cols - 16 * (NV - 1);
+        int step = NV <= 2 ? 12 : 6;
+        __mmask16 km = tail == 16 ? (__mmask16)0xffff : (__mmask16)((1u << tail) - 1);
+        const uint16_t *bq = wq + (size_t)2 * n0;
+        const float *bb = b ? b + n0 : NULL;
+        for (int r = 0; r < m; r += step) {
+            int R = m - r < step ? m - r : step;
+            float *oo = o + (size_t)r * ldo + n0;
+            const uint16_t *aa = ab + (size_t)r * ldab;
+            const float *rr = res ? res + (size_t)r * ldo + n0 : NULL;
+#define TILE_CASE(RR, VV) case RR * 8 + VV: btile(oo, ldo, aa, ldab, bq, ldq, P, RR, VV, km, bb, rr, lo, hi); break;
+#define TILE_ROW(RR) TILE_CASE(RR, 1) TILE_CASE(RR, 2) TILE_CASE(RR, 3) TILE_CASE(RR, 4)
+            /* constant R and NV, so the accumulators stay in registers */
+            switch (R * 8 + NV) {
+            case 6 * 8 + 4: btile6x4(oo, ldo, aa, ldab, bq, ldq, P, km, bb, rr, lo, hi); break;
+            case 12 * 8 + 2: btile12x2(oo, ldo, aa, ldab, bq, ldq, P, km, bb, rr, lo, hi); break;
+            TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_CASE(6, 1) TILE_CASE(6, 2) TILE_CASE(6, 3)
+            TILE_CASE(7, 1) TILE_CASE(7, 2) TILE_CASE(8, 1) TILE_CASE(8, 2) TILE_CASE(9, 1) TILE_CASE(9, 2)
+            TILE_CASE(10, 1) TILE_CASE(10, 2) TILE_CASE(11, 1) TILE_CASE(11, 2) TILE_CASE(12, 1)
+            default: break;
+            }
+#undef TILE_ROW
+#undef TILE_CASE
+        }
+    }
+}
+
+/* glad_gemm_nhwc_avx512's twin on bf16 operands (nhwc.h): blocks of up to 48 rows rounded to bf16 once, each
+ * against every panel */
 BF16_TARGET void glad_gemm_nhwc_bf16(float *o, size_t ldo, const float *a, size_t lda, const uint16_t *wq, size_t ldq,
                                      const float *b, const float *res, int n, int K, int OC, float lo, float hi)
 {
     uint16_t ab[BF16_ROWS] __attribute__((aligned(64)));
-    int Kp = (K + 1) / 2 * 2, P = Kp / 2, rb = BF16_ROWS / Kp / 12 * 12;
+    int Kp = (K + 1) / 2 * 2, rb = BF16_ROWS / Kp / 12 * 12;
     rb = rb > 48 ? 48 : rb;
     for (int r0 = 0; r0 < n; r0 += rb) {
         int r1 = r0 + rb < n ? r0 + rb : n;
@@ -300,33 +334,18 @@ BF16_TARGET void glad_gemm_nhwc_bf16(float *o, size_t ldo, const float *a, size_
         if (lda == (size_t)K && K == Kp) cvt_row(ab, a + (size_t)r0 * lda, (r1 - r0) * K, (r1 - r0) * K);
         else
             for (int r = r0; r < r1; r++) cvt_row(ab + (size_t)(r - r0) * Kp, a + (size_t)r * lda, K, Kp);
-        for (int n0 = 0; n0 < OC; n0 += 64) {
-            int cols = OC - n0 < 64 ? OC - n0 : 64, NV = (cols + 15) / 16, tail = cols - 16 * (NV - 1);
-            int step = NV <= 2 ? 12 : 6;
-            __mmask16 km = tail == 16 ? (__mmask16)0xffff : (__mmask16)((1u << tail) - 1);
-            const uint16_t *bq = wq + (size_t)2 * n0;
-            const float *bb = b ? b + n0 : NULL;
-            for (int r = r0; r < r1; r += step) {
-                int R = r1 - r < step ? r1 - r : step;
-                float *oo = o + (size_t)r * ldo + n0;
-                const uint16_t *aa = ab + (size_t)(r - r0) * Kp;
-                const float *rr = res ? res + (size_t)r * ldo + n0 : NULL;
-#define TILE_CASE(RR, VV) case RR * 8 + VV: btile(oo, ldo, aa, (size_t)Kp, bq, ldq, P, RR, VV, km, bb, rr, lo, hi); break;
-#define TILE_ROW(RR) TILE_CASE(RR, 1) TILE_CASE(RR, 2) TILE_CASE(RR, 3) TILE_CASE(RR, 4)
-                /* constant R and NV, so the accumulators stay in registers */
-                switch (R * 8 + NV) {
-                case 6 * 8 + 4: btile6x4(oo, ldo, aa, (size_t)Kp, bq, ldq, P, km, bb, rr, lo, hi); break;
-                case 12 * 8 + 2: btile12x2(oo, ldo, aa, (size_t)Kp, bq, ldq, P, km, bb, rr, lo, hi); break;
-                TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_CASE(6, 1) TILE_CASE(6, 2) TILE_CASE(6, 3)
-                TILE_CASE(7, 1) TILE_CASE(7, 2) TILE_CASE(8, 1) TILE_CASE(8, 2) TILE_CASE(9, 1) TILE_CASE(9, 2)
-                TILE_CASE(10, 1) TILE_CASE(10, 2) TILE_CASE(11, 1) TILE_CASE(11, 2) TILE_CASE(12, 1)
-                default: break;
-                }
-#undef TILE_ROW
-#undef TILE_CASE
-            }
-        }
+        panels(o + (size_t)r0 * ldo, ldo, ab, (size_t)Kp, wq, ldq, b, res ? res + (size_t)r0 * ldo : NULL, r1 - r0, Kp, OC,
+               lo, hi);
     }
+}
+
+/* the same on rows already in bf16 (nhwc.h), in blocks of 48 rows so a block stays in L1 across the panels */
+BF16_TARGET void glad_gemm_nhwc_bf16a(float *o, size_t ldo, const uint16_t *a, size_t lda, const uint16_t *wq, size_t ldq,
+                                      const float *b, const float *res, int n, int K, int OC, float lo, float hi)
+{
+    for (int r0 = 0; r0 < n; r0 += 48)
+        panels(o + (size_t)r0 * ldo, ldo, a + (size_t)r0 * lda, lda, wq, ldq, b, res ? res + (size_t)r0 * ldo : NULL,
+               n - r0 < 48 ? n - r0 : 48, K, OC, lo, hi);
 }
 #endif
 

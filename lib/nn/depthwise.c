@@ -9,7 +9,12 @@
  * CPU (nn/cpu.h) runs glad_dw_row_avx512 (nhwc.h) instead: FMA, four output pixels per
  * weight load, masked channel tails; it rounds differently from the portable
  * row (one rounding per tap instead of two), which GLAD_NO_AVX512=1 keeps.
- * Not the NCHW grouped conv of conv2d.c. */
+ * Its twin glad_dw_row16_avx512 stores the same row rounded to bf16 for the
+ * bf16 fused inverted-residual block (invres.c), whose projection GEMM then
+ * reads it without a conversion pass; it rounds with AVX-512F integer ops
+ * (as vcvtneps2bf16 would), so the fp32 kernel and it share one body and
+ * run on CPUs without AVX512_BF16 too. Not the NCHW grouped conv of
+ * conv2d.c. */
 #include <string.h>
 #include "nn/cpu.h"
 #include "nn/nhwc.h"
@@ -92,11 +97,36 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 dw_px(con
     return acc;
 }
 
-/* dw_row for mult 1 into orow (Wo, C), output row i, its first nc channels: columns whose taps all lie inside the image go four at
- * a time (one weight load serves four pixels); the edges one at a time */
-__attribute__((target("avx512f"))) void glad_dw_row_avx512(float *orow, const float *x, const float *w, const float *b,
-                                                           int H, int W, int C, int nc, int kh, int kw, int sh, int sw, int dh,
-                                                           int dw, int pt, int pl, int Wo, float lo, float hi, int i)
+/* v rounded to bf16 as vcvtneps2bf16 and glad_bf16_from_f32 round (nearest even; NaN quiet with its sign; a denormal
+ * to a signed zero), one per 32-bit lane, with AVX-512F alone: the fp32 CPUs' kernel and this one share the row body */
+__attribute__((target("avx512f"), always_inline)) static inline __m512i bf16_lanes(__m512 v)
+{
+    __m512i u = _mm512_castps_si512(v), hi = _mm512_srli_epi32(u, 16);
+    __m512i r = _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                                                         _mm512_and_si512(hi, _mm512_set1_epi32(1)))), 16);
+    __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+    __mmask16 den = _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7f800000));
+    r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(hi, _mm512_set1_epi32(0x40)));
+    return _mm512_mask_mov_epi32(r, den, _mm512_and_si512(hi, _mm512_set1_epi32(0x8000)));
+}
+
+/* channels [c0, c0+16) under mask k of a pixel: v clamped, stored as fp32 at o, or as bf16 at o16 when o16 is not NULL */
+__attribute__((target("avx512f"), always_inline)) static inline void dw_store(float *o, uint16_t *o16, size_t at, __mmask16 k,
+                                                                            __m512 v, __m512 vlo, __m512 vhi)
+{
+    v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+    if (o16) _mm512_mask_cvtepi32_storeu_epi16(o16 + at, k, bf16_lanes(v));
+    else _mm512_mask_storeu_ps(o + at, k, v);
+}
+
+/* dw_row for mult 1 into orow (Wo, C) (or orow16 in bf16), output row i, its first nc channels: columns whose taps all lie
+ * inside the image go four at a time (one weight load serves four pixels); the edges one at a time */
+__attribute__((target("avx512f"), always_inline)) static inline void dw_row_avx512(float *orow, uint16_t *orow16,
+                                                                                 const float *x, const float *w,
+                                                                                 const float *b, int H, int W, int C, int nc,
+                                                                                 int kh, int kw, int sh, int sw, int dh, int dw,
+                                                                                 int pt, int pl, int Wo, float lo, float hi,
+                                                                                 int i)
 {
     int y0 = i * sh - pt, ky0 = 0, ky1 = kh;
     while (ky0 < kh && y0 + ky0 * dh < 0) ky0++;
@@ -107,7 +137,7 @@ __attribute__((target("avx512f"))) void glad_dw_row_avx512(float *orow, const fl
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     size_t sx = (size_t)sw * C;
     for (int j = 0; j < Wo;) {
-        float *o = orow + (size_t)j * C;
+        size_t at = (size_t)j * C;
         int x0 = j * sw - pl;
         if (j >= ja && j + 4 <= jb) {
             for (int c0 = 0; c0 < nc; c0 += 16) {
@@ -122,10 +152,10 @@ __attribute__((target("avx512f"))) void glad_dw_row_avx512(float *orow, const fl
                         a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, xp + 2 * sx), wv, a2);
                         a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, xp + 3 * sx), wv, a3);
                     }
-                _mm512_mask_storeu_ps(o + c0, k, _mm512_min_ps(_mm512_max_ps(a0, vlo), vhi));
-                _mm512_mask_storeu_ps(o + C + c0, k, _mm512_min_ps(_mm512_max_ps(a1, vlo), vhi));
-                _mm512_mask_storeu_ps(o + 2 * (size_t)C + c0, k, _mm512_min_ps(_mm512_max_ps(a2, vlo), vhi));
-                _mm512_mask_storeu_ps(o + 3 * (size_t)C + c0, k, _mm512_min_ps(_mm512_max_ps(a3, vlo), vhi));
+                dw_store(orow, orow16, at + c0, k, a0, vlo, vhi);
+                dw_store(orow, orow16, at + C + c0, k, a1, vlo, vhi);
+                dw_store(orow, orow16, at + 2 * (size_t)C + c0, k, a2, vlo, vhi);
+                dw_store(orow, orow16, at + 3 * (size_t)C + c0, k, a3, vlo, vhi);
             }
             j += 4;
             continue;
@@ -137,10 +167,24 @@ __attribute__((target("avx512f"))) void glad_dw_row_avx512(float *orow, const fl
             __mmask16 k = nc - c0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (nc - c0)) - 1);
             __m512 a = b ? _mm512_maskz_loadu_ps(k, b + c0) : _mm512_setzero_ps();
             a = dw_px(x + c0, w + c0, a, k, W, C, kw, dh, dw, y0, x0, ky0, ky1, kx0, kx1);
-            _mm512_mask_storeu_ps(o + c0, k, _mm512_min_ps(_mm512_max_ps(a, vlo), vhi));
+            dw_store(orow, orow16, at + c0, k, a, vlo, vhi);
         }
         j++;
     }
+}
+
+__attribute__((target("avx512f"))) void glad_dw_row_avx512(float *orow, const float *x, const float *w, const float *b,
+                                                           int H, int W, int C, int nc, int kh, int kw, int sh, int sw, int dh,
+                                                           int dw, int pt, int pl, int Wo, float lo, float hi, int i)
+{
+    dw_row_avx512(orow, NULL, x, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
+}
+
+__attribute__((target("avx512f"))) void glad_dw_row16_avx512(uint16_t *orow, const float *x, const float *w, const float *b,
+                                                             int H, int W, int C, int nc, int kh, int kw, int sh, int sw,
+                                                             int dh, int dw, int pt, int pl, int Wo, float lo, float hi, int i)
+{
+    dw_row_avx512(NULL, orow, x, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
 }
 #endif
 

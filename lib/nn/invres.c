@@ -13,9 +13,11 @@
  * (nhwc.h), so the numbers are those of running them one by one: in bf16
  * the two 1x1 GEMMs take bf16 operands with fp32 sums
  * (glad_gemm_nhwc_bf16, the weights packed once in the cache in use) and
- * the depthwise conv, the buffers between the GEMMs and every epilogue stay
- * fp32 (the depthwise conv sums 9 taps per channel, no dot product over
- * channels for vdpbf16ps to pair up). Not the unfused convolutions
+ * the depthwise conv, the expanded rows and every epilogue stay fp32 (the
+ * depthwise conv sums 9 taps per channel, no dot product over channels for
+ * vdpbf16ps to pair up); the depthwise rows are stored already rounded to
+ * bf16 (glad_dw_row16_avx512, for even Ce), as the projection would round
+ * them, which spares it a pass converting them (~7 % of the bf16 time). Not the unfused convolutions
  * (conv_nhwc.c, depthwise.c), nor a portable path: without AVX-512F it
  * declines. */
 #include <math.h>
@@ -67,6 +69,24 @@ static void gemm(float *o, size_t ldo, const float *a, size_t lda, const gw *w, 
     else glad_gemm_nhwc_avx512(o, ldo, a, lda, w->t + c0, ldw, b, res, n, K, OC, lo, hi);
 }
 
+/* depthwise output row i (glad_dw_row_avx512's arguments) at element at of D: fp32, or when d16 bf16, rounded as the
+ * projection's GEMM would round it (the same numbers), so that GEMM reads it as is (no pass converting D) */
+static void dw_row(float *D, size_t at, int d16, const float *x, const float *w, const float *b, int H, int W, int C,
+                   int nc, int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, int Wo, float lo, float hi, int i)
+{
+    if (d16) glad_dw_row16_avx512((uint16_t *)D + at, x, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
+    else glad_dw_row_avx512(D + at, x, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
+}
+
+/* the projection y (n, Co) = D (n pixels from element at, Ce apart) wp^T + bp (+ res) */
+static void project(float *y, const float *D, size_t at, int d16, const gw *w, const float *bp, const float *res, int n,
+                    int Ce, int Co)
+{
+    if (d16) glad_gemm_nhwc_bf16a(y, (size_t)Co, (const uint16_t *)D + at, (size_t)Ce, w->q, w->ldq, bp, res, n, Ce, Co,
+                                  -INFINITY, INFINITY);
+    else gemm(y, (size_t)Co, D + at, (size_t)Ce, w, 0, (size_t)Co, bp, res, n, Ce, Co, -INFINITY, INFINITY);
+}
+
 /* bf16 pairs of w (OC, K) (glad_bf16_pack_b of w^T): the cache's, or packed into *own (freed by the caller) */
 static const uint16_t *packed(const float *w, int K, int OC, uint16_t **own)
 {
@@ -108,7 +128,8 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
             return GLAD_ENOMEM;
         }
     }
-    int nb, er;
+    /* bf16 with Ce even (MobileNetV2's): the depthwise rows stored in bf16 (half of D's room used) */
+    int d16 = bf && Ce % 2 == 0, nb, er;
     band_of(W, Ce, kh, sh, dh, &nb, &er);
     size_t per = ((size_t)er * W * Ce + (size_t)nb * Wo * Ce + 15) / 16 * 16, row = (size_t)W * Ce;
     int T = nthreads();
@@ -133,14 +154,14 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
                     Ep = E;
                 }
                 for (int i = 0; i < Ho; i++)
-                    glad_dw_row_avx512(D + (size_t)i * Wo * Ce + c0, Ep + c0, wd + c0, bd ? bd + c0 : NULL, H, W, Ce, c1 - c0,
-                                       kh, kw, sh, sw, dh, dw, pt, pl, Wo, dlo, dhi, i);
+                    dw_row(D, (size_t)i * Wo * Ce + c0, d16, Ep + c0, wd + c0, bd ? bd + c0 : NULL, H, W, Ce, c1 - c0, kh, kw,
+                           sh, sw, dh, dw, pt, pl, Wo, dlo, dhi, i);
             }
             /* the projection reads every channel of D */
             #pragma omp barrier
             int p0 = (int)((long)Ho * Wo * t / nt), p1 = (int)((long)Ho * Wo * (t + 1) / nt);
-            gemm(y + (size_t)p0 * Co, (size_t)Co, D + (size_t)p0 * Ce, (size_t)Ce, &gP, 0, (size_t)Co, bp,
-                 res ? res + (size_t)p0 * Co : NULL, p1 - p0, Ce, Co, -INFINITY, INFINITY);
+            project(y + (size_t)p0 * Co, D, (size_t)p0 * Ce, d16, &gP, bp, res ? res + (size_t)p0 * Co : NULL, p1 - p0, Ce,
+                    Co);
         }
         free(eown);
         free(pown);
@@ -177,10 +198,10 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
                 Ep = E;
             }
             for (int i = b0; i < b1; i++)
-                glad_dw_row_avx512(D + (size_t)(i - b0) * Wo * Ce, Ep, wd, bd, n1 - n0, W, Ce, Ce, kh, kw, sh, sw, dh, dw,
-                                   pt + n0, pl, Wo, dlo, dhi, i);
-            gemm(y + (size_t)b0 * Wo * Co, (size_t)Co, D, (size_t)Ce, &gP, 0, (size_t)Co, bp,
-                 res ? res + (size_t)b0 * Wo * Co : NULL, (b1 - b0) * Wo, Ce, Co, -INFINITY, INFINITY);
+                dw_row(D, (size_t)(i - b0) * Wo * Ce, d16, Ep, wd, bd, n1 - n0, W, Ce, Ce, kh, kw, sh, sw, dh, dw, pt + n0, pl,
+                       Wo, dlo, dhi, i);
+            project(y + (size_t)b0 * Wo * Co, D, 0, d16, &gP, bp, res ? res + (size_t)b0 * Wo * Co : NULL, (b1 - b0) * Wo, Ce,
+                    Co);
         }
     }
     free(eown);

@@ -13,6 +13,10 @@
  * of x, w, b's pixels and taps: a slice of channels starts at x + c0 ...) */
 void glad_dw_row_avx512(float *orow, const float *x, const float *w, const float *b, int H, int W, int C, int nc, int kh,
                         int kw, int sh, int sw, int dh, int dw, int pt, int pl, int Wo, float lo, float hi, int i);
+/* the same row stored rounded to bf16 (nearest even, NaN quiet, denormals to signed zero: vcvtneps2bf16's
+ * rounding, with AVX-512F alone) into orow (Wo, C) of bf16, for a bf16 GEMM to read (glad_gemm_nhwc_bf16a) */
+void glad_dw_row16_avx512(uint16_t *orow, const float *x, const float *w, const float *b, int H, int W, int C, int nc,
+                          int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, int Wo, float lo, float hi, int i);
 
 /* o (n, OC) = clamp(a (n, K) wt (K, OC) + b, lo, hi) (+ res (n, OC)); rows of o and res ldo apart, of a
  * lda, of wt ldb (a slice of columns starts at wt + c0); b and res may be NULL */
@@ -27,5 +31,8 @@ void glad_gemm_nhwc_avx512(float *o, size_t ldo, const float *a, size_t lda, con
 #define GLAD_GEMM_BF16_KMAX 4096
 void glad_gemm_nhwc_bf16(float *o, size_t ldo, const float *a, size_t lda, const uint16_t *wq, size_t ldq, const float *b,
                          const float *res, int n, int K, int OC, float lo, float hi);
+/* the same with a already in bf16 (rows lda bf16 apart), K even: the same numbers as a in fp32 rounded here */
+void glad_gemm_nhwc_bf16a(float *o, size_t ldo, const uint16_t *a, size_t lda, const uint16_t *wq, size_t ldq, const float *b,
+                          const float *res, int n, int K, int OC, float lo, float hi);
 
 #endif
