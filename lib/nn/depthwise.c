@@ -6,7 +6,7 @@
  * registers over all taps; on x86-64 the row kernel is also built for AVX2
  * and picked at load time (no FMA, so both builds round alike). With one
  * output channel per input channel (mult 1, MobileNet's case) an AVX-512F
- * CPU (nn/cpu.h) runs glad_dw_row_avx512 (nhwc.h) instead: FMA, four output pixels per
+ * CPU (nn/cpu.h) runs glad_dw_row_avx512 (nhwc.h) instead: FMA, eight (or four) output pixels per
  * weight load, masked channel tails; it rounds differently from the portable
  * row (one rounding per tap instead of two), which GLAD_NO_AVX512=1 keeps.
  * Its twin glad_dw_row16_avx512 stores the same row rounded to bf16 for the
@@ -120,7 +120,8 @@ __attribute__((target("avx512f"), always_inline)) static inline void dw_store(fl
 }
 
 /* dw_row for mult 1 into orow (Wo, C) (or orow16 in bf16), output row i, its first nc channels: columns whose taps all lie
- * inside the image go four at a time (one weight load serves four pixels); the edges one at a time */
+ * inside the image go eight at a time (one weight load serves eight pixels, and eight chains of FMA hide its latency),
+ * then four; the edges one at a time. Each output sums its taps in the same order on every path */
 __attribute__((target("avx512f"), always_inline)) static inline void dw_row_avx512(float *orow, uint16_t *orow16,
                                                                                  const float *x, const float *w,
                                                                                  const float *b, int H, int W, int C, int nc,
@@ -139,6 +140,36 @@ __attribute__((target("avx512f"), always_inline)) static inline void dw_row_avx5
     for (int j = 0; j < Wo;) {
         size_t at = (size_t)j * C;
         int x0 = j * sw - pl;
+        if (j >= ja && j + 8 <= jb) {   /* 8 chains of FMA: enough to hide its latency; 4 are not */
+            for (int c0 = 0; c0 < nc; c0 += 16) {
+                __mmask16 k = nc - c0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (nc - c0)) - 1);
+                __m512 a0 = b ? _mm512_maskz_loadu_ps(k, b + c0) : _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+                __m512 a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+                for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = 0; kx < kw; kx++) {
+                        __m512 wv = _mm512_maskz_loadu_ps(k, w + ((size_t)ky * kw + kx) * C + c0);
+                        const float *xp = x + ((size_t)(y0 + ky * dh) * W + x0 + kx * dw) * C + c0;
+                        a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, xp), wv, a0);
+                        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, xp + sx), wv, a1);
+                        a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, xp + 2 * sx), wv, a2);
+                        a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, xp + 3 * sx), wv, a3);
+                        a4 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, xp + 4 * sx), wv, a4);
+                        a5 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, xp + 5 * sx), wv, a5);
+                        a6 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, xp + 6 * sx), wv, a6);
+                        a7 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, xp + 7 * sx), wv, a7);
+                    }
+                dw_store(orow, orow16, at + c0, k, a0, vlo, vhi);
+                dw_store(orow, orow16, at + C + c0, k, a1, vlo, vhi);
+                dw_store(orow, orow16, at + 2 * (size_t)C + c0, k, a2, vlo, vhi);
+                dw_store(orow, orow16, at + 3 * (size_t)C + c0, k, a3, vlo, vhi);
+                dw_store(orow, orow16, at + 4 * (size_t)C + c0, k, a4, vlo, vhi);
+                dw_store(orow, orow16, at + 5 * (size_t)C + c0, k, a5, vlo, vhi);
+                dw_store(orow, orow16, at + 6 * (size_t)C + c0, k, a6, vlo, vhi);
+                dw_store(orow, orow16, at + 7 * (size_t)C + c0, k, a7, vlo, vhi);
+            }
+            j += 8;
+            continue;
+        }
         if (j >= ja && j + 4 <= jb) {
             for (int c0 = 0; c0 < nc; c0 += 16) {
                 __mmask16 k = nc - c0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (nc - c0)) - 1);
