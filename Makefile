@@ -238,16 +238,19 @@ fuzz: $(FUZZ:%=fuzz-run-%)
 fuzz-ci:
 	$(Q)$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=6
 
+# apt-get as root directly, otherwise through sudo: the README's first command
+# (make deps, no sudo in front) works on a machine without sudo and for a user
+SUDO ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps:
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$(grep -v '^#' .ci/debian-packages)
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$(grep -v '^#' .ci/debian-packages)
 
 # Extra packages only the benchmarks' Python references need (large).
 bench-deps:
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-torchvision python3-sklearn python3-skimage
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-torchvision python3-sklearn python3-skimage
 	# Debian's nodejs and npm only where neither is installed: a machine with
 	# NodeSource's nodejs (which bundles npm) cannot also take Debian's npm
-	command -v node >/dev/null && command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+	command -v node >/dev/null && command -v npm >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
 	mkdir -p $(BUILD)/ort && npm install --ignore-scripts --no-audit --no-fund --prefix $(BUILD)/ort onnxruntime-node
 
 install: $(PROGS) $(LIBA) $(LIBSO) $(UMBRELLA)
