@@ -97,8 +97,9 @@
 #   --peek             ALSO score the whole grid on the test split (peek.md) to
 #                      report how the validation choice compares with the best
 #                      choice by test metrics; nothing is chosen from it (the
-#                      grid's rows: stage 2's bank, stage 3's map
-#                      normalisation and stage 4's weight are not applied there)
+#                      grid's rows are scored without stage 2's bank, stage 3's
+#                      map normalisation and stage 4's weight; a last row scores
+#                      the chosen line with them, as the recipes run it)
 #
 # Outputs in OUT: model (trained on the non-held-out normals), val.msgpack,
 # val-grid.tsv (every configuration's validation metrics), tune.json and tune.md
@@ -700,6 +701,14 @@ if [ "$PEEK" = 1 ]; then
     # test-peeking, for the report only: the same grid scored on the test split
     cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
     if [ "$NO_RECON" = 1 ]; then grid_bank test "$OUT/test.msgpack"; else grid test "$OUT/test.msgpack"; fi
+    # the chosen line as the recipes run it -- stage 2's bank, stage 3's normalisation,
+    # stage 4's weight, which the grid's rows are scored without -- on the test split
+    if [ "$NO_RECON" = 1 ]; then cached "$OUT/test-chosen.scored.msgpack" "$(rescore "$(scored_file test "$C_LAYERS")" "$C_SCORE")"
+    else cached "$OUT/test-chosen.scored.msgpack" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE$BANK_SCORE $OUT/test-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)"; fi
+    TC=$(norm_file "$OUT/test-chosen.scored.msgpack" "$C_NORM")
+    [ "$C_NORM" = none ] || cached "$TC" "glad-score --rescore --image-score $C_SCORE --map-norm $C_NORM $OUT/test-chosen.scored.msgpack"
+    [ "$C_GW" = 0 ] || cached "$(gw_file "$TC" "$C_GW")" "glad-score --rescore --image-score $C_SCORE --global-weight $C_GW $TC"
+    TC=$(gw_file "$TC" "$C_GW")
     {
         echo "| $NAME, on the TEST split | strategy | layers | image score | I-AUROC | P-AUROC | AUPRO |"
         echo "|---|---|---|---|---:|---:|---:|"
@@ -710,6 +719,9 @@ if [ "$PEEK" = 1 ]; then
                 if (NR == 2) first = sprintf("| first grid row (former default) | %s | %s | %s | %s | %s | %s |", $1, $2, $3, p($4), p($5), p($6))
                 if ($7 > b) { b = $7; best = sprintf("| best on test (peeking) | %s | %s | %s | %s | %s | %s |", $1, $2, $3, p($4), p($5), p($6)) } }
             END { print chosen; print first; print best }' "$OUT/test-grid.tsv"
+        val_row "" < "$TC" | awk -F'\t' -v s="$C_STRAT" -v l="$C_LAYERS" -v r="$C_SCORE" -v how="bank $C_BANK, map norm $C_NORM$([ "$GLOBAL_STAGE" = 0 ] || echo ", global weight $C_GW")" '
+            function p(x) { return (x == "" || x == "null") ? "n/a" : sprintf("%.1f", 100 * x) }
+            { printf "| validation-chosen line as the recipes run it (%s) | %s | %s | %s | %s | %s | %s |\n", how, s, l, r, p($2), p($3), p($4) }'
     } > "$OUT/peek.md"
     cat "$OUT/peek.md" >&2
 fi

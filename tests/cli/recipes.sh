@@ -90,6 +90,25 @@ check "tune: the choice is the best validation criterion" sh -c "
     grep -F \"\$chosen\" '$T/tune/val-grid.tsv' | cut -f7 | grep -qx \"\$best\""
 check "tune: tune.json says how, thresholds calibrated" sh -c "jq -e '.how and .validation.held_out == 4 and .thresholds.image_threshold != null' '$T/tune/tune.json' >/dev/null && test -s '$T/tune/thresholds.json'"
 check "tune: peek.md compares with the test-peeking choice" sh -c "grep -q '^| validation-chosen |' '$T/tune/peek.md' && grep -q '^| best on test (peeking) |' '$T/tune/peek.md'"
+# peek_line DIR FEAT [BANK]: the chosen line (tune.json) scored on the test split
+# here, from the grid's test features (FEAT: a reconstruction's, or with BANK the
+# images' own against the bank), through its map normalisation and weight -> its
+# I-AUROC, P-AUROC, AUPRO in percent, as peek.md's last row prints them
+peek_line() {
+    local c l r n w
+    c=$(jq -r '.choice | "\(.layers) \(.image_score) \(.map_norm) \(.global_weight)"' "$1/tune.json")
+    read -r l r n w <<< "$c"
+    glad-score --preset glad --layers "$l" --image-score "$r" ${3:+--bank "$3" --bank-mode replace} "$2" \
+        | { if [ "$n" = none ]; then cat; else glad-score --rescore --image-score "$r" --map-norm "$n"; fi; } \
+        | { if [ "$w" = 0 ]; then cat; else glad-score --rescore --image-score "$r" --global-weight "$w"; fi; } \
+        | glad-auroc --by none --format csv 2>/dev/null \
+        | awk -F, 'NR > 1 && $1 == "all" { printf "%s | %s | %s\n", p($4), p($7), p($10) }
+            function p(x) { return x ~ /^[0-9.eE+-]+$/ ? sprintf("%.1f", 100 * x) : "n/a" }'
+}
+export -f peek_line
+check "tune --peek: the chosen line as the recipes run it (stage 3's normalisation) on the test split, its figures recomputed" bash -c "
+    s=\$(jq -r .choice.strategy '$T/tune/tune.json') && v=\$(peek_line '$T/tune' '$T/tune/test-'\$s'.feat.msgpack') && test -n \"\$v\" &&
+    grep -qF \" | \$v |\" <(grep '^| validation-chosen line as the recipes run it (bank none, map norm ' '$T/tune/peek.md')"
 bash "$R/tune.sh" "${tsmall[@]}" --out "$T/tune" > /dev/null 2> "$T/tune2.err"
 check "tune rerun: nothing recomputed" sh -c "! grep -q '^making' '$T/tune2.err'"
 status 2 "tune: --tune is not its option" bash "$R/tune.sh" "${tsmall[@]}" --out "$T/x" --tune
@@ -468,6 +487,12 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
     check "mtd.sh's default whole-image weight (MTD_GLOBAL_WEIGHT=$mw) is used by the bank alone untiled" sh -c "test -n '$mw' &&
         if [ '$mw' = 0 ]; then ! glad-info -s '$T/mtd-q/scored.msgpack' | grep -q -- '--global-weight'
         else glad-info -s '$T/mtd-q/scored.msgpack' | grep -q 'glad-score .*--global-weight $mw' && test -s '$T/mtd-q/bank-global.safetensors'; fi"
+    # --peek with the bank alone: stage 3 and 4 applied to the chosen line's test scores
+    GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --split-file "$ROOT/datasets/mtd/split.txt" --channels 1 \
+        --fg none --size 32 --backbone mobilenetv2 --no-recon --grid quick --val-family cutpaste-mix,defect-mix --peek --out "$T/tnp" > /dev/null 2>&1
+    check "tune --no-recon --peek: the chosen line with its normalisation and weight on the test split, its figures recomputed" bash -c "
+        v=\$(peek_line '$T/tnp' '$T/tnp/test-none.feat.msgpack' '$T/tnp/bank-all.safetensors') && test -n \"\$v\" &&
+        grep -qF \" | \$v |\" <(grep '^| validation-chosen line as the recipes run it (bank replace, map norm [^,]*, global weight [0-9.]*) | none | ' '$T/tnp/peek.md')"
     status 2 "mtd-tune: a malformed candidate" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "square:64" --out "$T/x"
     status 2 "mtd-tune: a candidate's steps not a number" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16@x" --out "$T/x"
 else skip "../shared absent: mtd.sh --tune and mtd-tune.sh are not run"; fi
