@@ -43,7 +43,9 @@
 # are scored against the bank of every training tile as without it (the held-out
 # tiles' banks lack their own shard, so their scores run a little higher: the
 # threshold errs towards fewer false alarms). --no-calibrate leaves it out (no
-# decisions; a model's pipeline, or --tile, gets them from --tune only).
+# decisions; a model's pipeline gets them from --tune only). With --tile the
+# folds' tiles are merged before the calibration and the test images decided
+# on their merged scores (glad-auroc -t).
 # Knobs as in run.sh (--help there) replace a default. With --tune,
 # recipes/tune.sh holds out training normals of the split list and chooses on
 # them afresh (OUT/tune/; validation anomalies of CutPaste's family, drawn small
@@ -135,11 +137,11 @@ elif [ "$TUNE" = 0 ] && [ "$BANK_ONLY" = 1 ] && [ "$TILE" = 0 ]; then
     GLOBAL_W=$MTD_GLOBAL_WEIGHT
 fi
 ENC="glad-encode --format mtd $DATA --split-file $SPLIT $(size_opt) --channels 1"
-MODEL=$OUT/model THR=""
+MODEL=$OUT/model THR="" DECIDE=0   # DECIDE: a threshold file (TUNE_THRESHOLDS) decides the test tiles
 if [ "$TUNE" = 1 ]; then
     if [ "$BANK_ONLY" = 1 ]; then TUNE_MODE=(--no-recon --folds "$MTD_FOLDS"); else TUNE_MODE=(--bank); fi
     tune_class "$OUT/tune" --split-file "$SPLIT" --fg none "${TUNE_MODE[@]}" --bank-subsample "$MTD_BANK_SUBSAMPLE" --val-family "$MTD_VAL_FAMILY" ${GLOBAL_W:+--global-weight "$GLOBAL_W"}
-    MODEL=$TUNE_MODEL DEN=$TUNE_DENOISE GLOBAL_W=$TUNE_GLOBAL_WEIGHT
+    MODEL=$TUNE_MODEL DEN=$TUNE_DENOISE GLOBAL_W=$TUNE_GLOBAL_WEIGHT DECIDE=1
     [ "$TILE" != 0 ] || THR=" --threshold-file $TUNE_THRESHOLDS"   # tiles: glad-auroc -t decides below
     cached "$OUT/test-plain.msgpack" "$ENC --split test$(tile_split)"
     # the test stream's history says how the knobs were chosen
@@ -160,13 +162,14 @@ if [ "$TUNE" = 0 ]; then
         cached "$OUT/train.msgpack" "$ENC --split train$(tile_split) | glad-synth --seed $SEED --fg none"
         cached "$OUT/model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
     fi
-    if [ "$BANK_ONLY" = 1 ] && [ "$TILE" = 0 ] && [ "$CALIBRATE" = 1 ]; then
+    if [ "$BANK_ONLY" = 1 ] && [ "$CALIBRATE" = 1 ]; then
         # the threshold of this line (every knob given: tune.sh chooses nothing), and
         # the test stream's history saying how it was calibrated
         calibrate_class "$OUT/calibrate" --split-file "$SPLIT" --fg none --no-recon --folds "$MTD_FOLDS" \
             --val-family "$MTD_VAL_FAMILY" --map-norm "${MAP_NORM:-none}" --global-weight "${GLOBAL_W:-0}"
-        THR=" --threshold-file $TUNE_THRESHOLDS"
-        cached "$OUT/test-plain.msgpack" "$ENC --split test"
+        DECIDE=1
+        [ "$TILE" != 0 ] || THR=" --threshold-file $TUNE_THRESHOLDS"   # tiles: glad-auroc -t decides below
+        cached "$OUT/test-plain.msgpack" "$ENC --split test$(tile_split)"
         tune_note "$OUT/test-plain.msgpack" "$OUT/test.msgpack"
     else
         cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
@@ -191,11 +194,11 @@ cached "$OUT/scored.msgpack" "$FEATS | glad-score --preset glad$(score_opts)$GW$
     [ "$GLOBAL" = 0 ] || row="$row + whole-image Gaussian of block 16, weight $GLOBAL_W"
     md_header "MTD"; metrics_row "$row" "$OUT/scored.msgpack"
     if [ "$TUNE" = 1 ]; then echo; tune_md_header; tune_md_row MTD "$OUT/tune"; fi
-    if [ -n "$THR" ]; then
+    if [ "$DECIDE" = 1 ]; then
         echo; decision_md_header; decision_md_row MTD "$OUT/scored.msgpack" "$TUNE_THRESHOLDS"
         echo; decision_md_how "$TUNE_THRESHOLDS"
     fi
 } | tee "$OUT/table.md"
 glad-auroc --by defect "$OUT/scored.msgpack" > "$OUT/by-defect.txt"
 rm -f "$OUT/decisions.txt" "$OUT/images.csv"   # a run without thresholds leaves no stale ones
-[ -z "$THR$([ "$TUNE" = 0 ] || echo t)" ] || glad-auroc --by none -t "$TUNE_THRESHOLDS" --per-image "$OUT/images.csv" "$OUT/scored.msgpack" > "$OUT/decisions.txt"
+[ "$DECIDE" = 0 ] || glad-auroc --by none -t "$TUNE_THRESHOLDS" --per-image "$OUT/images.csv" "$OUT/scored.msgpack" > "$OUT/decisions.txt"

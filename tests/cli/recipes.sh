@@ -382,6 +382,11 @@ if have_shared; then
         /usr/bin/python3 -c 'import sys, numpy as np; sys.path.insert(0, \"$ROOT/formats/python\"); from gladstream import read
 recs = read(sys.argv[1])[1]; ok = [np.sort(r[\"amap\"].ravel())[(r[\"amap\"].size - 1) // 2] == 0 and r[\"amap\"].shape == (1, 32, 32) for r in recs]
 sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
+    check "mtd.sh --tile without --tune: calibrated on the folds' merged images (the given normalisation), each image decided on its merged score" sh -c "
+        jq -e '.nothing_chosen == true and .choice.map_norm == \"quantile:0.5\"' '$T/mtd-tq/calibrate/tune.json' > /dev/null &&
+        t=\$(jq -r .image_threshold '$T/mtd-tq/calibrate/thresholds.json') &&
+        awk -F, -v t=\"\$t\" 'NR > 1 { n++; if ((\$5 + 0 > t + 0) != \$6 + 0) bad++ } END { exit !(n == 18 && !bad) }' '$T/mtd-tq/images.csv' &&
+        grep -q '^| MTD | [0-9.e+-]* | ' '$T/mtd-tq.md' && ! grep -q -- '--threshold-file' '$T/mtd-tq.hist'"
     # tune.sh with --tile: stage 3 on the merged validation images
     GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size 32 --tile 16 --overlap 4 \
         --no-recon --grid quick --val-family cutpaste-mix --out "$T/tt" > /dev/null 2>&1
