@@ -65,6 +65,20 @@ static void epilogue(float *o, const float *b, const float *res, int n, int OC, 
 }
 
 #ifdef CONV_AVX512
+/* the epilogue of every tile below (fp32 and bf16): 16 columns v of output row r, t + bias, clamped to [lo, hi]
+ * (vlo, vhi), + res, stored under mask m */
+__attribute__((target("avx512f"), always_inline)) static inline void tile_store(float *o, size_t ldo, const float *bias,
+                                                                              const float *res, int r, int v, __mmask16 m,
+                                                                              __m512 t, __m512 vlo, __m512 vhi)
+{
+    if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v));
+    t = _mm512_min_ps(_mm512_max_ps(t, vlo), vhi);
+    if (res) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, res + (size_t)r * ldo + 16 * v));
+    _mm512_mask_storeu_ps(o + (size_t)r * ldo + 16 * v, m, t);
+}
+/* the same for named accumulators c<r><v> (the unrolled tiles) */
+#define TILE_OUT(r, v, m) tile_store(o, ldo, bias, res, r, v, m, c##r##v, vlo, vhi);
+
 /* o (R, 16 NV; rows ldo apart) = clamp(a (R, K; rows lda apart) bt (K, 16 NV; rows ldb apart) + bias, lo, hi) + res
  * (rows ldo apart), the last 16 columns under mask km; R <= 6, NV <= 4 */
 __attribute__((target("avx512f"), always_inline)) static inline void tile(float *o, size_t ldo, const float *a, size_t lda,
@@ -84,15 +98,9 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile(float 
             for (int v = 0; v < NV; v++) c[r][v] = _mm512_fmadd_ps(av, bv[v], c[r][v]);
         }
     }
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     for (int r = 0; r < R; r++)
-        for (int v = 0; v < NV; v++) {
-            __mmask16 m = v == NV - 1 ? km : (__mmask16)0xffff;
-            __m512 t = c[r][v];
-            if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v));
-            t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
-            if (res) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, res + (size_t)r * ldo + 16 * v));
-            _mm512_mask_storeu_ps(o + (size_t)r * ldo + 16 * v, m, t);
-        }
+        for (int v = 0; v < NV; v++) tile_store(o, ldo, bias, res, r, v, v == NV - 1 ? km : (__mmask16)0xffff, c[r][v], vlo, vhi);
 }
 
 /* tile for R = 6, NV = 4 with 24 named accumulators: GCC keeps an array of
@@ -117,15 +125,9 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile6x4(flo
 #undef ROW
     }
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-#define OUT(r, v, m) { __m512 t = c##r##v; \
-        if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v)); \
-        t = _mm512_min_ps(_mm512_max_ps(t, vlo), vhi); \
-        if (res) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, res + (size_t)(r) * ldo + 16 * v)); \
-        _mm512_mask_storeu_ps(o + (size_t)(r) * ldo + 16 * v, m, t); }
-#define OUTROW(r) OUT(r, 0, 0xffff) OUT(r, 1, 0xffff) OUT(r, 2, 0xffff) OUT(r, 3, km)
+#define OUTROW(r) TILE_OUT(r, 0, 0xffff) TILE_OUT(r, 1, 0xffff) TILE_OUT(r, 2, 0xffff) TILE_OUT(r, 3, km)
     OUTROW(0) OUTROW(1) OUTROW(2) OUTROW(3) OUTROW(4) OUTROW(5)
 #undef OUTROW
-#undef OUT
 }
 
 /* o (n, OC) = clamp(a (n, K) wt (K, OC) + b, lo, hi) (+ res (n, OC)), rows ldo, lda, ldb apart: blocks of 48 rows
@@ -211,15 +213,9 @@ BF16_TARGET __attribute__((always_inline)) static inline void btile(float *o, si
             for (int v = 0; v < NV; v++) c[r][v] = _mm512_dpbf16_ps(c[r][v], av, bv[v]);
         }
     }
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     for (int r = 0; r < R; r++)
-        for (int v = 0; v < NV; v++) {
-            __mmask16 m = v == NV - 1 ? km : (__mmask16)0xffff;
-            __m512 t = c[r][v];
-            if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v));
-            t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(lo)), _mm512_set1_ps(hi));
-            if (res) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, res + (size_t)r * ldo + 16 * v));
-            _mm512_mask_storeu_ps(o + (size_t)r * ldo + 16 * v, m, t);
-        }
+        for (int v = 0; v < NV; v++) tile_store(o, ldo, bias, res, r, v, v == NV - 1 ? km : (__mmask16)0xffff, c[r][v], vlo, vhi);
 }
 
 /* btile for R = 6, NV = 4 with named accumulators (as tile6x4, and for the same reason) */
@@ -241,15 +237,9 @@ BF16_TARGET __attribute__((always_inline)) static inline void btile6x4(float *o,
 #undef ROW
     }
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-#define OUT(r, v, m) { __m512 t = c##r##v; \
-        if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v)); \
-        t = _mm512_min_ps(_mm512_max_ps(t, vlo), vhi); \
-        if (res) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, res + (size_t)(r) * ldo + 16 * v)); \
-        _mm512_mask_storeu_ps(o + (size_t)(r) * ldo + 16 * v, m, t); }
-#define OUTROW(r) OUT(r, 0, 0xffff) OUT(r, 1, 0xffff) OUT(r, 2, 0xffff) OUT(r, 3, km)
+#define OUTROW(r) TILE_OUT(r, 0, 0xffff) TILE_OUT(r, 1, 0xffff) TILE_OUT(r, 2, 0xffff) TILE_OUT(r, 3, km)
     OUTROW(0) OUTROW(1) OUTROW(2) OUTROW(3) OUTROW(4) OUTROW(5)
 #undef OUTROW
-#undef OUT
 }
 
 /* btile for R = 12, NV = 2: with one or two vectors of columns 6 rows give
@@ -272,15 +262,9 @@ BF16_TARGET __attribute__((always_inline)) static inline void btile12x2(float *o
 #undef ROW
     }
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-#define OUT(r, v, m) { __m512 t = c##r##v; \
-        if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v)); \
-        t = _mm512_min_ps(_mm512_max_ps(t, vlo), vhi); \
-        if (res) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, res + (size_t)(r) * ldo + 16 * v)); \
-        _mm512_mask_storeu_ps(o + (size_t)(r) * ldo + 16 * v, m, t); }
-#define OUTROW(r) OUT(r, 0, 0xffff) OUT(r, 1, km)
+#define OUTROW(r) TILE_OUT(r, 0, 0xffff) TILE_OUT(r, 1, km)
     OUTROW(0) OUTROW(1) OUTROW(2) OUTROW(3) OUTROW(4) OUTROW(5) OUTROW(6) OUTROW(7) OUTROW(8) OUTROW(9) OUTROW(10) OUTROW(11)
 #undef OUTROW
-#undef OUT
 }
 
 /* bf16 of a block of rows: 96 KB of stack, 48 rows up to K = 1024 (MobileNetV2's K <= 960) */
