@@ -468,27 +468,42 @@ NORMS=(none quantile:0.1 quantile:0.5) NORM_STAGE=1
 [ "${NORMS[*]}" != none ] || NORM_STAGE=0
 # norm_file FILE NORM: FILE (a chosen validation run) with NORM applied (none: FILE)
 norm_file() { if [ "$2" = none ]; then echo "$1"; else echo "${1%.scored.msgpack}-${2//[:.]/_}.scored.msgpack"; fi; }
-for m in "${NORMS[@]}"; do
-    [ "$m" = none ] && continue
-    for f in "${VAL_CHOSEN[@]}"; do cached "$(norm_file "$f" "$m")" "glad-score --rescore --image-score $C_SCORE --map-norm $m $f"; done
-done
+# rescore_stage TSV WHAT COLUMN OPTION FILEFN VALUE... (stages 3 and 4): every chosen run
+# (VAL_CHOSEN, one per fold) rescored with glad-score OPTION VALUE into FILEFN RUN VALUE
+# (which names RUN itself for the value that leaves it as it is), val_row of each run per
+# value and fold, then the fold means (WHAT names them in fold_means' error) into TSV,
+# COLUMN heading the values; STAGE_PICK the value kept by the 0.001 rule and, unless it
+# leaves the runs as they are, C_I C_P C_PRO C_CRIT_ALL (and C_FOLDS) its figures
+rescore_stage() {
+    local tsv=$1 v f key s_i s_p s_pro s_folds s_crit
+    STAGE_WHAT=$2 STAGE_COL=$3 STAGE_FN=$5
+    local opt=$4; shift 5
+    STAGE_VALUES=("$@")
+    for v in "$@"; do
+        for f in "${VAL_CHOSEN[@]}"; do
+            [ "$($STAGE_FN "$f" "$v")" = "$f" ] || cached "$($STAGE_FN "$f" "$v")" "glad-score --rescore --image-score $C_SCORE $opt $v $f"
+        done
+    done
+    key=$({ printf '%s\n' "$@"; for v in "$@"; do for f in "${VAL_CHOSEN[@]}"; do cat "$($STAGE_FN "$f" "$v").key"; done; done; } | sha256sum | cut -d' ' -f1)
+    keyed_tsv "$tsv" "$key" stage_rows
+    IFS=$'\t' read -r STAGE_PICK s_i s_p s_pro s_folds s_crit <<< "$(best_row "$tsv" "" 0.001)"
+    if [ "$($STAGE_FN x "$STAGE_PICK")" != x ]; then
+        C_I=$s_i C_P=$s_p C_PRO=$s_pro C_CRIT_ALL=$s_crit
+        [ "$FOLDS" = 1 ] || C_FOLDS=$s_folds
+    fi
+}
+# rescore_stage's rows: val_row per value and fold (in VAL_CHOSEN order), then the fold means
+stage_rows() {
+    printf '%s\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion\n' "$STAGE_COL"
+    local v f
+    for v in "${STAGE_VALUES[@]}"; do
+        for f in "${VAL_CHOSEN[@]}"; do val_row "$v" < "$($STAGE_FN "$f" "$v")"; done
+    done | fold_means 1 "${#VAL_CHOSEN[@]}" "$STAGE_WHAT"
+}
 C_NORM=${NORMS[0]}
 if [ "$NORM_STAGE" = 1 ]; then
-    key=$({ printf '%s\n' "${NORMS[@]}"; for m in "${NORMS[@]}"; do for f in "${VAL_CHOSEN[@]}"; do cat "$(norm_file "$f" "$m").key"; done; done; } | sha256sum | cut -d' ' -f1)
-    # val_row per normalisation and fold (in VAL_CHOSEN order), then the fold means
-    norm_rows() {
-        printf 'map_norm\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion\n'
-        local m f
-        for m in "${NORMS[@]}"; do
-            for f in "${VAL_CHOSEN[@]}"; do val_row "$m" < "$(norm_file "$f" "$m")"; done
-        done | fold_means 1 "${#VAL_CHOSEN[@]}" "normalisation rows"
-    }
-    keyed_tsv "$OUT/val-norm.tsv" "$key" norm_rows
-    IFS=$'\t' read -r C_NORM n_i n_p n_pro n_folds n_crit <<< "$(best_row "$OUT/val-norm.tsv" "" 0.001)"
-    if [ "$C_NORM" != none ]; then
-        C_I=$n_i C_P=$n_p C_PRO=$n_pro C_CRIT_ALL=$n_crit
-        [ "$FOLDS" = 1 ] || C_FOLDS=$n_folds
-    fi
+    rescore_stage "$OUT/val-norm.tsv" "normalisation rows" map_norm --map-norm norm_file "${NORMS[@]}"
+    C_NORM=$STAGE_PICK
 fi
 for i in "${!VAL_CHOSEN[@]}"; do VAL_CHOSEN[i]=$(norm_file "${VAL_CHOSEN[i]}" "$C_NORM"); done
 # --- stage 4 (--no-recon, untiled): the weight W of the whole-image Gaussian, score =
@@ -501,24 +516,8 @@ for i in "${!VAL_CHOSEN[@]}"; do VAL_CHOSEN[i]=$(norm_file "${VAL_CHOSEN[i]}" "$
 gw_file() { if [ "$2" = 0 ]; then echo "$1"; else echo "${1%.scored.msgpack}-g${2//./_}.scored.msgpack"; fi; }
 C_GW=0
 if [ "$GLOBAL_STAGE" = 1 ]; then
-    for w in "${GWS[@]}"; do
-        [ "$w" = 0 ] && continue
-        for f in "${VAL_CHOSEN[@]}"; do cached "$(gw_file "$f" "$w")" "glad-score --rescore --image-score $C_SCORE --global-weight $w $f"; done
-    done
-    key=$({ printf '%s\n' "${GWS[@]}"; for w in "${GWS[@]}"; do for f in "${VAL_CHOSEN[@]}"; do cat "$(gw_file "$f" "$w").key"; done; done; } | sha256sum | cut -d' ' -f1)
-    global_rows() {
-        printf 'global_weight\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion\n'
-        local w f
-        for w in "${GWS[@]}"; do
-            for f in "${VAL_CHOSEN[@]}"; do val_row "$w" < "$(gw_file "$f" "$w")"; done
-        done | fold_means 1 "${#VAL_CHOSEN[@]}" "global-weight rows"
-    }
-    keyed_tsv "$OUT/val-global.tsv" "$key" global_rows
-    IFS=$'\t' read -r C_GW g_i g_p g_pro g_folds g_crit <<< "$(best_row "$OUT/val-global.tsv" "" 0.001)"
-    if [ "$C_GW" != 0 ]; then
-        C_I=$g_i C_P=$g_p C_PRO=$g_pro C_CRIT_ALL=$g_crit
-        [ "$FOLDS" = 1 ] || C_FOLDS=$g_folds
-    fi
+    rescore_stage "$OUT/val-global.tsv" "global-weight rows" global_weight --global-weight gw_file "${GWS[@]}"
+    C_GW=$STAGE_PICK
 fi
 # --no-recon: the recipes' bank, the chosen layers only (of the same shard features:
 # the layers' vectors are those glad-features gives for them alone), with block
