@@ -142,10 +142,6 @@ if [ "$TUNE" = 1 ]; then
     if [ "$BANK_ONLY" = 1 ]; then TUNE_MODE=(--no-recon --folds "$MTD_FOLDS"); else TUNE_MODE=(--bank); fi
     tune_class "$OUT/tune" --split-file "$SPLIT" --fg none "${TUNE_MODE[@]}" --bank-subsample "$MTD_BANK_SUBSAMPLE" --val-family "$MTD_VAL_FAMILY" ${GLOBAL_W:+--global-weight "$GLOBAL_W"}
     MODEL=$TUNE_MODEL DEN=$TUNE_DENOISE GLOBAL_W=$TUNE_GLOBAL_WEIGHT DECIDE=1
-    [ "$TILE" != 0 ] || THR=" --threshold-file $TUNE_THRESHOLDS"   # tiles: glad-auroc -t decides below
-    cached "$OUT/test-plain.msgpack" "$ENC --split test$(tile_split)"
-    # the test stream's history says how the knobs were chosen
-    tune_note "$OUT/test-plain.msgpack" "$OUT/test.msgpack"
     [ "$TUNE_BANK_MODE" = replace ] || BANK_ONLY=0
 fi
 # GLOBAL: a whole-image Gaussian in the image score; FL: the layers glad-features
@@ -163,16 +159,10 @@ if [ "$TUNE" = 0 ]; then
         cached "$OUT/model" "glad-train --preset $PRESET --loss atp --steps $STEPS --batch $BATCH --lr 1e-3 --seed $SEED -o @OUT $OUT/train.msgpack"
     fi
     if [ "$BANK_ONLY" = 1 ] && [ "$CALIBRATE" = 1 ]; then
-        # the threshold of this line (every knob given: tune.sh chooses nothing), and
-        # the test stream's history saying how it was calibrated
+        # the threshold of this line (every knob given: tune.sh chooses nothing)
         calibrate_class "$OUT/calibrate" --split-file "$SPLIT" --fg none --no-recon --folds "$MTD_FOLDS" \
             --val-family "$MTD_VAL_FAMILY" --map-norm "${MAP_NORM:-none}" --global-weight "${GLOBAL_W:-0}"
         DECIDE=1
-        [ "$TILE" != 0 ] || THR=" --threshold-file $TUNE_THRESHOLDS"   # tiles: glad-auroc -t decides below
-        cached "$OUT/test-plain.msgpack" "$ENC --split test$(tile_split)"
-        tune_note "$OUT/test-plain.msgpack" "$OUT/test.msgpack"
-    else
-        cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
     fi
     # the memory bank of the training tiles' features (--bank-mode other than none)
     # (with --global-weight: the same layers' vectors and the Gaussian of block 16)
@@ -182,6 +172,16 @@ if [ "$TUNE" = 0 ]; then
     else
         case "${BANK_MODE:-none}" in none) ;; *) BANK_FILE=$OUT/bank.safetensors; bank_build "$MODEL" "$OUT/train.msgpack" "$BANK_FILE" ;; esac
     fi
+fi
+# the test tiles; with a threshold (tune.sh's, chosen or calibrated) their stream's
+# history says how the knobs were chosen and the threshold calibrated, and each tile
+# is decided by glad-score (tiles: glad-auroc -t below, on the merged scores)
+if [ "$DECIDE" = 1 ]; then
+    [ "$TILE" != 0 ] || THR=" --threshold-file $TUNE_THRESHOLDS"
+    cached "$OUT/test-plain.msgpack" "$ENC --split test$(tile_split)"
+    tune_note "$OUT/test-plain.msgpack" "$OUT/test.msgpack"
+else
+    cached "$OUT/test.msgpack" "$ENC --split test$(tile_split)"
 fi
 # the features: of the test tiles themselves (bank alone) or with their reconstructions
 FEATS="glad-denoise --model $MODEL $DEN --seed $SEED $OUT/test.msgpack | glad-features $(feat_opts $MODEL)"
