@@ -24,8 +24,9 @@
 #   --no-recon   tune.sh --no-recon: the memory bank alone (MobileNetV2 features),
 #            no model trained, nothing reconstructed; the grid is the feature
 #            layers and image scores (--bank-subsample applies to its bank)
-#   --folds K   with --no-recon: tune.sh --folds K, every candidate validated on K
-#            hold-out shards in turn and compared by the criterion averaged over them
+#   --folds K   tune.sh --folds K, every candidate validated on K hold-out shards in
+#            turn and compared by the criterion averaged over them (without
+#            --no-recon: a model trained per fold, K times the training)
 #   (tune.sh's stage 3 chooses each candidate's map normalisation, glad-score
 #            --map-norm, on its chosen row, and with --no-recon on untiled
 #            candidates stage 4 the weight of block 16's whole-image Gaussian,

@@ -60,7 +60,7 @@
 #                      --size native the images keep their own size and aspect
 #                      ratio, features too (no squashing into squares); --size
 #                      native:F scales them by F first (glad-encode --scale)
-#   --folds K          K-fold validation (--no-recon only): the hold-out shards
+#   --folds K          K-fold validation: the hold-out shards
 #                      0..K-1 of the N above each held out in turn (fold J: shard
 #                      J/N is the validation, the other N-1 shards the bank), the
 #                      whole grid scored on every fold and each row's criterion
@@ -69,8 +69,11 @@
 #                      validation images, not on one shard's luck. Fold 0 is OUT
 #                      itself (the single-fold run), fold J OUT/fold-J; the
 #                      thresholds are calibrated on every fold's chosen run. K <= N;
-#                      default 1 (one fold, shard 0). A model per fold (K trainings)
-#                      is not offered: without --no-recon K must be 1. Each training
+#                      default 1 (one fold, shard 0). With a model (no --no-recon)
+#                      each fold trains its own on its other shards (K trainings,
+#                      K times the reconstructions), --bank's stage 2 scores every
+#                      fold against its own model's bank, and the recipes get fold
+#                      0's model (OUT/model). With --no-recon each training
 #                      shard's features are computed once, in OUT
 #                      (shard-S-of-N.feat.msgpack), and every fold's bank is made of
 #                      the other shards' (the same vectors, in the same order, as
@@ -97,9 +100,11 @@
 #   --peek             ALSO score the whole grid on the test split (peek.md) to
 #                      report how the validation choice compares with the best
 #                      choice by test metrics; nothing is chosen from it (the
-#                      grid's rows are scored without stage 2's bank, stage 3's
-#                      map normalisation and stage 4's weight; a last row scores
-#                      the chosen line with them, as the recipes run it)
+#                      grid's rows are scored with the chosen stage 3 map
+#                      normalisation and stage 4 weight, test-grid-staged.tsv,
+#                      but without stage 2's bank, made for the chosen layers
+#                      only; a last row scores the chosen line with all of them,
+#                      as the recipes run it; test-grid.tsv has the rows bare)
 #
 # Outputs in OUT: model (trained on the non-held-out normals), val.msgpack,
 # val-grid.tsv (every configuration's validation metrics), tune.json and tune.md
@@ -146,7 +151,6 @@ case "$GRID" in full|quick) ;; *) echo "tune.sh: --grid must be full or quick" >
 awk -v f="$HOLDOUT" 'BEGIN { exit !(f > 0 && f < 1) }' || { echo "tune.sh: --holdout must be in (0,1)" >&2; exit 2; }
 [[ "$FOLDS" =~ ^[1-9][0-9]*$ ]] || { echo "tune.sh: --folds must be a positive integer" >&2; exit 2; }
 [[ "$FOLD" =~ ^[0-9]+$ ]] || { echo "tune.sh: --fold must be a shard number (0, 1, ...)" >&2; exit 2; }
-[ "$FOLDS" = 1 ] || [ "$NO_RECON" = 1 ] || { echo "tune.sh: --folds K > 1 needs --no-recon (a model per fold, K trainings, is not offered)" >&2; exit 2; }
 [ "$FOLDS" = 1 ] || [ "$FOLD" = 0 ] || { echo "tune.sh: --fold J is one fold's run; --folds K runs the folds 0..K-1 itself" >&2; exit 2; }
 if [ "$NO_RECON" = 1 ]; then
     [ "$FEAT_BACKBONE" = mobilenetv2 ] || { echo "tune.sh: --no-recon scores against a memory bank of pretrained features: it needs MobileNetV2's (\$GLAD_WEIGHTS; the unet backbone's features are a trained model's)" >&2; exit 2; }
@@ -397,12 +401,12 @@ fi
 # same arguments otherwise), then every row's metrics and criterion averaged over
 # the folds -> OUT/val-cv-grid.tsv, the column before the criterion the per-fold
 # criteria; the choice is made on that
-GRID_TSV=$OUT/val-grid.tsv FOLD_GRIDS=("$OUT/val-grid.tsv")
+GRID_TSV=$OUT/val-grid.tsv FOLD_GRIDS=("$OUT/val-grid.tsv") FOLD_DIRS=("$OUT")
 if [ "$FOLDS" -gt 1 ]; then
     for j in $(seq 1 $((FOLDS - 1))); do
         echo "tune.sh: [$NAME] fold $j of 0..$((FOLDS - 1)) -> $(fold_dir "$j")" >&2
         GLAD_TUNE_FOLD_GRID_ONLY=1 GLAD_TUNE_SHARDS=$SHARDS bash "$0" "${CHILD[@]}" --fold "$j" --out "$(fold_dir "$j")" >&2
-        FOLD_GRIDS+=("$(fold_dir "$j")/val-grid.tsv")
+        FOLD_GRIDS+=("$(fold_dir "$j")/val-grid.tsv") FOLD_DIRS+=("$(fold_dir "$j")")
     done
     GRID_TSV=$OUT/val-cv-grid.tsv
     # rows in fold 0's order (fold_means)
@@ -428,34 +432,45 @@ elif [ "$BANK_STAGE" = 1 ] || { [ -n "$BANK_MODE" ] && [ "$BANK_MODE" != none ];
     MODES=(replace union add)
     [ -z "$BANK_MODE" ] || MODES=("$BANK_MODE")
     [ "$BANK_MODE" = none ] && MODES=()
-    BANK_FILE=$OUT/bank.safetensors
-    FEAT_LAYERS=$C_LAYERS bank_build "$OUT/model" "$OUT/train.msgpack" "$BANK_FILE"
-    key=$({ printf '%s\n' "${MODES[@]}" "$best" "$(tile_merge)"; cat "$BANK_FILE.key" "$OUT/val-$C_STRAT.feat.msgpack.key"; } | sha256sum | cut -d' ' -f1)
-    # the chosen row as it is (none), then each mode's rescoring
+    # every fold's bank: its own model's features of its own training images
+    for d in "${FOLD_DIRS[@]}"; do FEAT_LAYERS=$C_LAYERS bank_build "$d/model" "$d/train.msgpack" "$d/bank.safetensors"; done
+    key=$({ printf '%s\n' "${MODES[@]}" "$best" "$(tile_merge)"
+            for d in "${FOLD_DIRS[@]}"; do cat "$d/bank.safetensors.key" "$d/val-$C_STRAT.feat.msgpack.key"; done; } | sha256sum | cut -d' ' -f1)
+    # the chosen row as it is (none: each fold's grid row), then each mode's rescoring
+    # of every fold's chosen reconstructions, the fold means (one fold: its figures)
     bank_rows() {
-        printf 'bank_mode\ti_auroc\tp_auroc\taupro\tcriterion\nnone\t%s\t%s\t%s\t%s\n' "$C_I" "$C_P" "$C_PRO" "$C_CRIT"
-        local m
-        for m in "${MODES[@]}"; do
-            eval "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE --bank $BANK_FILE --bank-mode $m $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)" \
-                | val_row "$m"
-        done
+        printf 'bank_mode\ti_auroc\tp_auroc\taupro\tfold_criteria\tcriterion\n'
+        local m d g
+        { for g in "${FOLD_GRIDS[@]}"; do
+              awk -F'\t' -v s="$C_STRAT" -v l="$C_LAYERS" -v r="$C_SCORE" 'NR > 1 && $1 == s && $2 == l && $3 == r { print "none\t" $4 "\t" $5 "\t" $6 "\t" $7 }' "$g"
+          done
+          for m in "${MODES[@]}"; do
+              for d in "${FOLD_DIRS[@]}"; do
+                  eval "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE --bank $d/bank.safetensors --bank-mode $m $d/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)" \
+                      | val_row "$m"
+              done
+          done; } | fold_means 1 "$FOLDS" "bank rows"
     }
     keyed_tsv "$OUT/val-bank.tsv" "$key" bank_rows
     # a mode is kept only when it beats the earlier ones by more than 0.1 point of the
     # criterion (on ~100 validation images, about ten swapped pairs of the I-AUROC alone):
     # within that they are a tie, and the earlier is cheaper -- none needs no bank,
     # replace no reconstruction (mtd.sh then trains no model and reconstructs nothing)
-    IFS=$'\t' read -r C_BANK C_I C_P C_PRO C_CRIT_ALL <<< "$(best_row "$OUT/val-bank.tsv" "" 0.001)"
+    IFS=$'\t' read -r C_BANK s_i s_p s_pro s_folds s_crit <<< "$(best_row "$OUT/val-bank.tsv" "" 0.001)"
+    if [ "$C_BANK" != none ]; then C_I=$s_i C_P=$s_p C_PRO=$s_pro C_CRIT_ALL=$s_crit; [ "$FOLDS" = 1 ] || C_FOLDS=$s_folds; fi
 fi
-BANK_SCORE=""
-[ "$C_BANK" = none ] || BANK_SCORE=" --bank $OUT/bank.safetensors --bank-mode $C_BANK"
-if [ "$NO_RECON" = 1 ]; then cached "$OUT/val-chosen.scored.msgpack" "$(rescore "$(scored_file val "$C_LAYERS")" "$C_SCORE")"
-else cached "$OUT/val-chosen.scored.msgpack" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE$BANK_SCORE $OUT/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)"; fi
-# --folds: every fold's validation images scored with the chosen row
-VAL_CHOSEN=("$OUT/val-chosen.scored.msgpack")
-for j in $(seq 1 $((FOLDS - 1))); do
-    cached "$(fold_dir "$j")/val-cv-chosen.scored.msgpack" "$(rescore "$(scored_file val "$C_LAYERS" "$(fold_dir "$j")")" "$C_SCORE")"
-    VAL_CHOSEN+=("$(fold_dir "$j")/val-cv-chosen.scored.msgpack")
+# bank_score DIR: glad-score's bank options of the chosen mode with fold DIR's bank
+bank_score() { [ "$C_BANK" = none ] || echo " --bank $1/bank.safetensors --bank-mode $C_BANK"; }
+BANK_SCORE=$(bank_score "$OUT")
+# every fold's validation images scored with the chosen row (--folds: fold 0's
+# val-chosen, fold J's val-cv-chosen in OUT/fold-J)
+VAL_CHOSEN=()
+for d in "${FOLD_DIRS[@]}"; do
+    f=$d/val-cv-chosen.scored.msgpack
+    [ "$d" != "$OUT" ] || f=$OUT/val-chosen.scored.msgpack
+    if [ "$NO_RECON" = 1 ]; then cached "$f" "$(rescore "$(scored_file val "$C_LAYERS" "$d")" "$C_SCORE")"
+    else cached "$f" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE$(bank_score "$d") $d/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)"; fi
+    VAL_CHOSEN+=("$f")
 done
 # --- stage 3: the map normalisation (glad-score --map-norm) of the chosen row,
 # its maps rescored on every fold (no map recomputed): none first, then each map
@@ -556,7 +571,7 @@ if [ "$NO_RECON" = 1 ]; then
     MADE="no model (--no-recon: each image's own $FEAT_BACKBONE features against a memory bank of the other $((n - NHOLD)) normals' features, the bank alone$([ "$NATIVE" = 0 ] || [ "$TILE" != 0 ] || echo ", images at their native size${NATIVE_SCALE:+ scaled by $NATIVE_SCALE}"))"
     C_DESC="none (the bank alone, no reconstruction)"
 else
-    MADE="model trained on the other $((n - NHOLD)) normals, $STEPS steps, preset $PRESET, features $FEAT_BACKBONE"
+    MADE="model trained on the other $((n - NHOLD)) normals$([ "$FOLDS" = 1 ] || echo " (a model per fold, each on its fold's other normals)"), $STEPS steps, preset $PRESET, features $FEAT_BACKBONE"
     C_DESC="$C_STRAT (\`$C_DEN\`)"
 fi
 # the validation, said once: one shard, or K folds
@@ -607,12 +622,11 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
     md_fold_rows "$GRID_TSV" 3 4,5,6 7
     if [ -f "$OUT/val-bank.tsv" ] && [ "$C_CRIT_ALL" != "$C_CRIT" -o "$BANK_STAGE" = 1 -o -n "$BANK_MODE" ]; then
         echo
-        echo "Stage 2, the chosen row against a memory bank of the training images' features:"
+        echo "Stage 2, the chosen row against a memory bank of the training images' features$([ "$FOLDS" = 1 ] || echo " (each fold's own model and training images, the metrics averaged over the folds)"):"
         echo
-        echo "| bank mode | val I-AUROC | val P-AUROC | val AUPRO | criterion |"
-        echo "|---|---:|---:|---:|---:|"
-        awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s | %s |\n", $1, p($2), p($3), p($4), p($5) }
-            function p(x) { return (x == "" || x == "null") ? "n/a" : sprintf("%.1f", 100 * x) }' "$OUT/val-bank.tsv"
+        echo "| bank mode | val I-AUROC | val P-AUROC | val AUPRO | criterion |$([ "$FOLDS" = 1 ] || echo " criterion per fold |")"
+        echo "|---|---:|---:|---:|---:|$([ "$FOLDS" = 1 ] || echo "---|")"
+        md_fold_rows "$OUT/val-bank.tsv" 1 2,3,4,6 5
     fi
     if [ "$NORM_STAGE" = 1 ]; then
         echo
@@ -708,8 +722,29 @@ if [ "$PEEK" = 1 ]; then
     [ "$C_NORM" = none ] || cached "$TC" "glad-score --rescore --image-score $C_SCORE --map-norm $C_NORM $OUT/test-chosen.scored.msgpack"
     [ "$C_GW" = 0 ] || cached "$(gw_file "$TC" "$C_GW")" "glad-score --rescore --image-score $C_SCORE --global-weight $C_GW $TC"
     TC=$(gw_file "$TC" "$C_GW")
+    # the grid's rows on the test split through the chosen stage 3 normalisation and
+    # stage 4 weight too (each row's maps rescored), so that the rows compared with
+    # the chosen one are scored as it is; stage 2's bank is in the last row only (it
+    # is made for the chosen layers). test-grid.tsv keeps the rows without them
+    PEEK_TSV=$OUT/test-grid.tsv PEEK_HOW=""
+    if [ "$C_NORM" != none ] || [ "$C_GW" != 0 ]; then
+        PEEK_TSV=$OUT/test-grid-staged.tsv PEEK_HOW=" (each row's maps with map norm $C_NORM$([ "$C_GW" = 0 ] || echo ", global weight $C_GW") as chosen)"
+        staged_rows() {
+            printf 'strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tcriterion\n'
+            local name l r src
+            while IFS=$'\t' read -r name l r _; do
+                if [ "$NO_RECON" = 1 ]; then src=$(rescore "$(scored_file test "$l")" "$r")
+                else src="glad-score --preset glad --layers $l --image-score $r $OUT/test-$name.feat.msgpack$(IMAGE_SCORE=$r tile_merge)"; fi
+                eval "$src" \
+                    | { if [ "$C_NORM" = none ]; then cat; else glad-score --rescore --image-score "$r" --map-norm "$C_NORM"; fi; } \
+                    | { if [ "$C_GW" = 0 ]; then cat; else glad-score --rescore --image-score "$r" --global-weight "$C_GW"; fi; } \
+                    | val_row "$name\t$l\t$r"
+            done < <(tail -n +2 "$OUT/test-grid.tsv")
+        }
+        keyed_tsv "$PEEK_TSV" "$({ cat "$OUT/test-grid.tsv.key"; echo "$C_NORM $C_GW"; } | sha256sum | cut -d' ' -f1)" staged_rows
+    fi
     {
-        echo "| $NAME, on the TEST split | strategy | layers | image score | I-AUROC | P-AUROC | AUPRO |"
+        echo "| $NAME, on the TEST split$PEEK_HOW | strategy | layers | image score | I-AUROC | P-AUROC | AUPRO |"
         echo "|---|---|---|---|---:|---:|---:|"
         awk -F'\t' -v s="$C_STRAT" -v l="$C_LAYERS" -v r="$C_SCORE" '
             function p(x) { return (x == "" || x == "null") ? "n/a" : sprintf("%.1f", 100 * x) }
@@ -717,7 +752,7 @@ if [ "$PEEK" = 1 ]; then
                 if ($1 == s && $2 == l && $3 == r) chosen = sprintf("| validation-chosen | %s | %s | %s | %s | %s | %s |", $1, $2, $3, p($4), p($5), p($6))
                 if (NR == 2) first = sprintf("| first grid row (former default) | %s | %s | %s | %s | %s | %s |", $1, $2, $3, p($4), p($5), p($6))
                 if ($7 > b) { b = $7; best = sprintf("| best on test (peeking) | %s | %s | %s | %s | %s | %s |", $1, $2, $3, p($4), p($5), p($6)) } }
-            END { print chosen; print first; print best }' "$OUT/test-grid.tsv"
+            END { print chosen; print first; print best }' "$PEEK_TSV"
         val_row "" < "$TC" | awk -F'\t' -v s="$C_STRAT" -v l="$C_LAYERS" -v r="$C_SCORE" -v how="bank $C_BANK, map norm $C_NORM$([ "$GLOBAL_STAGE" = 0 ] || echo ", global weight $C_GW")" '
             function p(x) { return (x == "" || x == "null") ? "n/a" : sprintf("%.1f", 100 * x) }
             { printf "| validation-chosen line as the recipes run it (%s) | %s | %s | %s | %s | %s | %s |\n", how, s, l, r, p($2), p($3), p($4) }'

@@ -393,7 +393,28 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
     check "tune --tile: stage 3 normalises the merged validation maps" sh -c "
         test \"\$(tail -n +2 '$T/tt/val-norm.tsv' | cut -f1 | tr '\n' ' ')\" = 'none quantile:0.1 quantile:0.5 ' &&
         glad-info -s '$T/tt/val-chosen-quantile_0_5.scored.msgpack' | grep -A1 'glad-tile .*--merge' | grep -q 'glad-score .*--rescore .*--map-norm quantile:0.5'"
-    status 2 "tune --folds 2 without --no-recon" bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --folds 2 --out "$T/x"
+    # --folds with a model: each fold trains its own, the grid's rows are the folds'
+    # means, --bank's stage 2 scores every fold against its own model's bank
+    bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size 32 --steps 2 --batch 2 \
+        --grid quick --folds 2 --bank --out "$T/trf" > /dev/null 2> "$T/trf.err"
+    check "tune --folds 2 with a model: a model per fold, on its own training images; the grid's rows the two folds' means" bash -c "d='$T/trf'
+        test -s \$d/model && test -s \$d/fold-1/model && ! cmp -s \$d/model \$d/fold-1/model &&
+        ! cmp -s \$d/train.msgpack \$d/fold-1/train.msgpack && ! cmp -s \$d/val.msgpack \$d/fold-1/val.msgpack &&
+        test \$(tail -n +2 \$d/val-cv-grid.tsv | wc -l) = 8 &&
+        paste <(tail -n +2 \$d/val-grid.tsv) <(tail -n +2 \$d/fold-1/val-grid.tsv) <(tail -n +2 \$d/val-cv-grid.tsv) | awk -F'\t' '
+            { for (c = 4; c <= 7; c++) if (\$c != \"null\" && ((\$c + \$(c + 7)) / 2 - \$(c + 14 + (c == 7))) ^ 2 > 1e-10) bad++
+              if (\$1 != \$15 || \$8 != \$15 || \$2 != \$16) bad++ } END { exit !(NR == 8 && !bad) }' &&
+        jq -e '.validation.folds == 2 and .model.steps == 2' \$d/tune.json > /dev/null && grep -q 'a model per fold' \$d/tune.md"
+    check "tune --folds 2 --bank: stage 2 on each fold's own bank; a fold's figure is its rescored run's; the thresholds from both folds" bash -c "d='$T/trf'
+        read -r s l r <<< \"\$(jq -r '.choice | \"\\(.strategy) \\(.layers) \\(.image_score)\"' \$d/tune.json)\" &&
+        test -s \$d/bank.safetensors && test -s \$d/fold-1/bank.safetensors && ! cmp -s \$d/bank.safetensors \$d/fold-1/bank.safetensors &&
+        test \"\$(cut -f1 \$d/val-bank.tsv | tr '\n' ' ')\" = 'bank_mode none replace union add ' &&
+        glad-score --preset glad --layers \$l --image-score \$r --bank \$d/fold-1/bank.safetensors --bank-mode union \$d/fold-1/val-\$s.feat.msgpack > \$d/chk.msgpack &&
+        test \"\$(awk -F'\t' '\$1 == \"union\" { split(\$5, c, \",\"); print c[2] }' \$d/val-bank.tsv)\" = \"\$(crit_of \$d/chk.msgpack)\" &&
+        test \"\$(awk -F'\t' '\$1 == \"none\" { print \$5 }' \$d/val-bank.tsv)\" = \"\$(awk -F'\t' -v s=\$s -v l=\$l -v r=\$r '\$1 == s && \$2 == l && \$3 == r { print \$7 }' \$d/val-cv-grid.tsv)\" &&
+        m=\$(jq -r .choice.bank_mode \$d/tune.json) && grep -q \"^TUNE_BANK_MODE=\$m\$\" \$d/tune.env && grep -q '^Stage 2.*each fold' \$d/tune.md &&
+        nn=0; for f in \$d/val.msgpack \$d/fold-1/val.msgpack; do nn=\$((nn + \$(glad-info \$f | grep -c 'label=0'))); done;
+        test \"\$(jq .counts.normal \$d/thresholds.json)\" = \$nn"
     status 2 "tune --folds 0" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --folds 0 --out "$T/x"
     status 2 "tune --folds more than the hold-out's shards" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --folds 8 --out "$T/x"
     status 2 "tune --fold 1 with --folds 2" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size 32 --no-recon --folds 2 --fold 1 --out "$T/x"
@@ -498,6 +519,11 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
     check "tune --no-recon --peek: the chosen line with its normalisation and weight on the test split, its figures recomputed" bash -c "
         v=\$(peek_line '$T/tnp' '$T/tnp/test-none.feat.msgpack' '$T/tnp/bank-all.safetensors') && test -n \"\$v\" &&
         grep -qF \" | \$v |\" <(grep '^| validation-chosen line as the recipes run it (bank replace, map norm [^,]*, global weight [0-9.]*) | none | ' '$T/tnp/peek.md')"
+    check "tune --no-recon --peek: the grid's test rows scored as the chosen line (its normalisation and weight): its row equals the last" bash -c "d='$T/tnp'
+        a=\$(grep '^| validation-chosen |' \$d/peek.md | cut -d'|' -f3-) && b=\$(grep '^| validation-chosen line as the recipes run it' \$d/peek.md | cut -d'|' -f3-) &&
+        test -n \"\$a\" && test \"\$a\" = \"\$b\" &&
+        if [ \"\$(jq -r '.choice | \"\\(.map_norm) \\(.global_weight)\"' \$d/tune.json)\" = 'none 0' ]; then test ! -e \$d/test-grid-staged.tsv
+        else cmp -s <(cut -f1-3 \$d/test-grid.tsv) <(cut -f1-3 \$d/test-grid-staged.tsv) && grep -q '^| mtd, on the TEST split (each row.s maps with map norm ' \$d/peek.md; fi"
     status 2 "mtd-tune: a malformed candidate" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "square:64" --out "$T/x"
     status 2 "mtd-tune: a candidate's steps not a number" bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16@x" --out "$T/x"
 else skip "../shared absent: mtd.sh --tune and mtd-tune.sh are not run"; fi
