@@ -12,7 +12,10 @@
  *   - the bf16 backward is the backward of the bf16 forward: along the
  *     gradient's direction d, (L(w + h d) - L(w - h d)) / 2h of the bf16
  *     loss equals g.d within TOL_FD;
- *   - no stale bf16 weights: a training forward after the weights changed
+ *   - no stale bf16 weights: the training passes convert each weight once
+ *     per step (their forward fills a cache their backward reads), and
+ *     after an optimiser step the next forward and backward equal a fresh
+ *     model's bit for bit; a training forward after the weights changed
  *     (through a pointer taken before the first pass, the way an optimiser
  *     writes them) equals a fresh model's with those weights, bit for bit;
  *     and an inference pass (which caches its bf16 weights) after a training
@@ -284,6 +287,56 @@ static void no_stale_weights(const char *in)
     glad_train_close(tr);
 }
 
+/* the training passes' bf16 weight cache (one conversion per step, shared
+ * by the step's forward and backward) is invalidated by the optimiser step:
+ * after glad_train_update (Adam writing through the pointer it holds) the
+ * next forward's output and the backward's gradients equal a fresh model's
+ * with the updated weights, bit for bit; and so does a step whose backward
+ * runs in bf16 after the weights changed and an f32 forward ran */
+static void cache_per_step(const char *in)
+{
+    glad_train_config cb;
+    small(&cb, in, GLAD_PREC_BF16);
+    glad_train *tr = open_tr(&cb);
+    if (!tr) return;
+    glad_unet *u = tr->model.unet, *v = NULL;
+    size_t P = tr->nparams, n = (size_t)tr->B * PER;
+    jitter(u);
+    float *e1 = malloc(n * sizeof(float)), *e2 = malloc(n * sizeof(float)), *g1 = malloc(P * sizeof(float)), *dy = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) dy[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    CHECK(glad_train_batch(tr) == 0);
+    CHECK(glad_train_forward(tr) == 0 && glad_train_backward(tr) == 0 && glad_train_update(tr) == 0);
+    CHECK(glad_unet_create(&v, glad_unet_cfg(u)) == 0);
+    for (int k = 0; k < 2 && v; k++) {
+        CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+        if (k) {   /* the weights change, an f32 forward, then a bf16 step */
+            float *w = glad_unet_weights(u);
+            for (size_t i = 0; i < P; i++) w[i] *= 0.99f;
+            CHECK(glad_unet_forward(u, e1, tr->x, tr->t, tr->B, 1, 0) == 0 && glad_unet_backward(u, dy, NULL) == 0);
+            glad_precision_set(GLAD_PREC_F32);
+            for (size_t i = 0; i < P; i++) w[i] *= 0.99f;
+            CHECK(glad_unet_forward(u, e1, tr->x, tr->t, tr->B, 1, 0) == 0);
+            CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+        } else
+            CHECK(glad_unet_forward(u, e1, tr->x, tr->t, tr->B, 1, 0) == 0);
+        glad_unet_zero_grad(u);
+        CHECK(glad_unet_backward(u, dy, NULL) == 0);
+        memcpy(g1, glad_unet_grads(u), P * sizeof(float));
+        memcpy(glad_unet_weights(v), glad_unet_weights(u), P * sizeof(float));
+        glad_unet_zero_grad(v);
+        if (k) glad_precision_set(GLAD_PREC_F32);   /* v's forward in u's precision */
+        CHECK(glad_unet_forward(v, e2, tr->x, tr->t, tr->B, 1, 0) == 0);
+        CHECK(glad_precision_set(GLAD_PREC_BF16) == 0 && glad_unet_backward(v, dy, NULL) == 0);
+        if (!k) CHECKF(!memcmp(e1, e2, n * sizeof(float)), "forward after an optimiser step: stale bf16 weights");
+        CHECKF(!memcmp(g1, glad_unet_grads(v), P * sizeof(float)), "%s: stale bf16 weights in the backward",
+               k ? "bf16 backward after an f32 forward" : "backward after an optimiser step");
+        glad_precision_set(GLAD_PREC_F32);
+    }
+    glad_unet_free(v);
+    free(e1); free(e2); free(g1); free(dy);
+    glad_train_close(tr);
+}
+
 static int train_to(glad_train_config *c, const char *out)
 {
     glad_train *tr;
@@ -375,6 +428,7 @@ int main(void)
         conv_backward(3, 32, 32, 32);
         accuracy(in);
         no_stale_weights(in);
+        cache_per_step(in);
         checkpoints(in);
     }
     char cmd[128];

@@ -70,10 +70,15 @@ void glad_bf16_convert(uint16_t *dst, const float *src, size_t n)
 typedef struct {
     const float *w;
     const glad_wino_kernel *k;
-    int NI, NO, kind;   /* kind 0: conversion or Winograd U; 1: glad_bf16_pack_b of w^T */
+    int NI, NO, kind;   /* enum ckind */
     size_t n;
     void *data;
 } centry;
+
+/* what an entry holds: the bf16 copy of w or kernel k's U (forward), the
+ * glad_bf16_pack_b of w^T (linear layers), w (NO,NI) transposed (a 1x1
+ * convolution's input gradient), k's flipped U (a 3x3 one's) */
+enum ckind { C_FWD, C_PACKBT, C_T, C_FLIP };
 
 struct glad_bf16_cache {
     centry *e;
@@ -107,6 +112,13 @@ glad_bf16_cache *glad_bf16_cache_use(glad_bf16_cache *c)
     return p;
 }
 
+/* w (NO,NI) transposed to bf16 dst (NI,NO): dst[i NO + o] = bf16(w[o NI + i]) */
+static void convert_t(uint16_t *dst, const float *w, int NI, int NO)
+{
+    for (int i = 0; i < NI; i++)
+        for (int o = 0; o < NO; o++) dst[(size_t)i * NO + o] = glad_bf16_from_f32(w[(size_t)o * NI + i]);
+}
+
 static void *cached(int kind, const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n)
 {
     glad_bf16_cache *c = cur;
@@ -119,13 +131,14 @@ static void *cached(int kind, const glad_wino_kernel *k, const float *w, int NI,
     if (!ne) return NULL;
     c->e = ne;
     /* the transform writes fp32 U first, then rounds it in place */
-    size_t bytes = kind ? sizeof(uint16_t) * glad_bf16_pb_elems(NI, NO)
-                 : k    ? sizeof(float) * glad_wino_weight_floats(k, NI, NO)
-                        : sizeof(uint16_t) * n;
+    size_t bytes = kind == C_PACKBT ? sizeof(uint16_t) * glad_bf16_pb_elems(NI, NO)
+                 : k                ? sizeof(float) * glad_wino_weight_floats(k, NI, NO)
+                                    : sizeof(uint16_t) * n;
     void *d = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!d) return NULL;
-    if (kind) glad_bf16_pack_b(d, w, (size_t)NI, 1, NI, NO);
-    else if (k) k->weights(d, w, NI, NO, 0);
+    if (kind == C_PACKBT) glad_bf16_pack_b(d, w, (size_t)NI, 1, NI, NO);
+    else if (k) k->weights(d, w, NI, NO, kind == C_FLIP);
+    else if (kind == C_T) convert_t(d, w, NI, NO);
     else glad_bf16_convert(d, w, n);
     c->e[c->n++] = (centry){w, k, NI, NO, kind, n, d};
     return d;
@@ -133,10 +146,15 @@ static void *cached(int kind, const glad_wino_kernel *k, const float *w, int NI,
 
 const void *glad_bf16_cached(const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n)
 {
-    return cached(0, k, w, NI, NO, n);
+    return cached(C_FWD, k, w, NI, NO, n);
 }
 
-const uint16_t *glad_bf16_cached_bt(const float *w, int K, int N) { return K > 0 && N > 0 ? cached(1, NULL, w, K, N, 0) : NULL; }
+const void *glad_bf16_cached_flip(const glad_wino_kernel *k, const float *w, int NI, int NO)
+{
+    return cached(C_FLIP, k, w, NI, NO, 0);
+}
+
+const uint16_t *glad_bf16_cached_bt(const float *w, int K, int N) { return K > 0 && N > 0 ? cached(C_PACKBT, NULL, w, K, N, 0) : NULL; }
 
 /* the 32 bf16 of a (16 floats) and b (16 floats) interleaved: a0 b0 a1 b1 ... */
 BF16_TARGET static inline __m512i pairs16(__m512 a, __m512 b)
@@ -365,22 +383,24 @@ int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const 
 }
 
 /* Its backward (mixed-precision training) on the same tiles: the input
- * gradient dx[c][p] (+)= sum_o w[o][c] dy[o][p] takes w^T converted here (no
- * cache: training weights change every step) and dout packed like x above;
- * the weight gradient dw[o][c] += sum_p dy[o][p] x[c][p] is the packed GEMM
- * image by image (fp32 sums over the pixels, added to dw in image order).
- * All scratch is allocated before anything is written. */
+ * gradient dx[c][p] (+)= sum_o w[o][c] dy[o][p] takes w^T in bf16 (from the
+ * cache in use: a training step's cache, made by its forward's pass and
+ * cleared by the next one, so each step converts once; else converted here)
+ * and dout packed like x above; the weight gradient dw[o][c] += sum_p
+ * dy[o][p] x[c][p] is the packed GEMM image by image (fp32 sums over the
+ * pixels, added to dw in image order). All scratch is allocated before
+ * anything is written. */
 int glad_conv1x1_backward_bf16(float *dx, float *dw, const float *dout, const float *x, const float *w, int B, int C, int N, int OC,
                                int set)
 {
-    uint16_t *wt = dx ? malloc(sizeof(uint16_t) * (size_t)OC * C) : NULL;
+    const uint16_t *wc = dx ? cached(C_T, NULL, w, C, OC, (size_t)OC * C) : NULL;
+    uint16_t *wt = dx && !wc ? malloc(sizeof(uint16_t) * (size_t)OC * C) : NULL;
     uint16_t *ap = dw ? aligned_alloc(64, up(sizeof(uint16_t) * glad_bf16_pa_elems(OC, N), 64)) : NULL;
     uint16_t *bp = dw ? aligned_alloc(64, up(sizeof(uint16_t) * glad_bf16_pb_elems(N, C), 64)) : NULL;
-    if ((dx && !wt) || (dw && (!ap || !bp))) { free(wt); free(ap); free(bp); return GLAD_ENOMEM; }
+    if ((dx && !wc && !wt) || (dw && (!ap || !bp))) { free(wt); free(ap); free(bp); return GLAD_ENOMEM; }
     if (dx) {
-        for (int c = 0; c < C; c++)
-            for (int o = 0; o < OC; o++) wt[(size_t)c * OC + o] = glad_bf16_from_f32(w[(size_t)o * C + c]);
-        chunked_gemm(dx, wt, dout, NULL, !set, B, OC, N, C);
+        if (!wc) { convert_t(wt, w, C, OC); wc = wt; }
+        chunked_gemm(dx, wc, dout, NULL, !set, B, OC, N, C);
     }
     for (int n = 0; dw && n < B; n++) {
         glad_bf16_pack_a(ap, dout + (size_t)n * OC * N, (size_t)N, OC, N);

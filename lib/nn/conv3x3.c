@@ -376,18 +376,20 @@ void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float 
     size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W, nu = wino_floats(OC, H, W, C);
     const glad_wino_kernel *k = dx ? wino(OC, H, W, C) : NULL, *kb = k && glad_precision_get() == GLAD_PREC_BF16 ? glad_wino_bf16(k, OC) : NULL;
     /* bf16.h (mixed-precision training): the input gradient by the bf16 twin,
-     * its flipped U made here (it fits the f32 kernel's room: F(2x2)'s 16
-     * planes against F(4x4)'s 36) */
+     * its flipped U from the training step's cache (made once per step) or
+     * made here (it fits the f32 kernel's room: F(2x2)'s 16 planes against
+     * F(4x4)'s 36) */
     if (kb) k = kb;
+    const float *Uc = kb ? glad_bf16_cached_flip(kb, w, OC, C) : NULL;
     float *U = k ? ws + glad_conv3x3_backward_floats(C, H, W, OC) - nu : NULL;
-    if (k) k->weights(U, w, OC, C, 1);
+    if (k && !Uc) k->weights(U, w, OC, C, 1);
     /* Winograd's weight gradient sums into per-thread partials (without
      * their memory, the direct sums) */
     int nth = omp_get_max_threads();
     const glad_wino_dwkernel *kd = wino_dw(C, H, W, OC);
     float *scr = kd ? calloc((size_t)nth * glad_wino_dw_floats(kd, C, OC), sizeof(float)) : NULL;
     for (int n = 0; n < B; n++)
-        backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, pre, n, w, k, U, kd, scr, nth, C, H, W, OC, ws, set);
+        backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, pre, n, w, k, Uc ? Uc : U, kd, scr, nth, C, H, W, OC, ws, set);
     if (scr) kd->finish(dw, scr, nth, C, OC);
     free(scr);
 }
