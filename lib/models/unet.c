@@ -380,7 +380,7 @@ size_t glad_unet_nparams(const glad_unet *u) { return u->total; }
 float *glad_unet_weights(glad_unet *u)
 {
     glad_bf16_cache_clear(u->bc);
-    glad_bf16_cache_clear(u->bt);
+    glad_bf16_cache_invalidate(u->bt);   /* an optimiser's every step: the memory stays */
     return u->w;
 }
 float *glad_unet_grads(glad_unet *u) { return u->g; }
@@ -862,14 +862,16 @@ static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x,
 /* the bf16 weight cache of a pass in bf16, or NULL (f32, or no memory:
  * the kernels then convert at every use). Inference passes share u->bc
  * until glad_unet_weights clears it. A training pass (train 1 or 2) gets
- * u->bt emptied: training weights change between steps through pointers
- * taken long before (an optimiser's), so a step's forward converts every
- * weight once and its backward reuses those (1x1: w and w^T; Winograd: U
- * and the input gradient's flipped U), and the next step's forward starts
- * over; a backward only follows its own forward (u->fwd_done). */
+ * u->bt invalidated: training weights change between steps through
+ * pointers taken long before (an optimiser's), so a step's forward converts
+ * every weight once and its backward reuses those (1x1: w and w^T;
+ * Winograd: U and the input gradient's flipped U), and the next step's
+ * forward converts again into the same memory (freeing and allocating it
+ * every step cost more, in page faults, than the conversions saved); a
+ * backward only follows its own forward (u->fwd_done). */
 static glad_bf16_cache *pass_cache(glad_unet *u, int forward)
 {
-    if (u->gtrain && forward) glad_bf16_cache_clear(u->bt);   /* in f32 too: a bf16 backward may follow */
+    if (u->gtrain && forward) glad_bf16_cache_invalidate(u->bt);   /* in f32 too: a bf16 backward may follow */
     if (glad_precision_get() != GLAD_PREC_BF16) return NULL;
     if (!u->gtrain) return u->bc || (u->bc = glad_bf16_cache_new()) ? u->bc : NULL;
     return u->bt || (u->bt = glad_bf16_cache_new()) ? u->bt : NULL;

@@ -71,6 +71,7 @@ typedef struct {
     const float *w;
     const glad_wino_kernel *k;
     int NI, NO, kind;   /* enum ckind */
+    int stale;          /* invalidated: data is remade in place at the next use */
     size_t n;
     void *data;
 } centry;
@@ -94,6 +95,11 @@ void glad_bf16_cache_clear(glad_bf16_cache *c)
     if (!c) return;
     for (int i = 0; i < c->n; i++) free(c->e[i].data);
     c->n = 0;
+}
+
+void glad_bf16_cache_invalidate(glad_bf16_cache *c)
+{
+    for (int i = 0; c && i < c->n; i++) c->e[i].stale = 1;
 }
 
 void glad_bf16_cache_free(glad_bf16_cache *c)
@@ -123,24 +129,31 @@ static void *cached(int kind, const glad_wino_kernel *k, const float *w, int NI,
 {
     glad_bf16_cache *c = cur;
     if (!c) return NULL;
-    for (int i = 0; i < c->n; i++) {
-        centry *q = &c->e[i];
-        if (q->w == w && q->k == k && q->kind == kind && q->NI == NI && q->NO == NO && q->n == n) return q->data;
+    centry *q = NULL;
+    for (int i = 0; i < c->n && !q; i++) {
+        centry *e = &c->e[i];
+        if (e->w == w && e->k == k && e->kind == kind && e->NI == NI && e->NO == NO && e->n == n) q = e;
     }
-    centry *ne = glad_grow(c->e, &c->cap, c->n, sizeof *ne, 64);
-    if (!ne) return NULL;
-    c->e = ne;
-    /* the transform writes fp32 U first, then rounds it in place */
-    size_t bytes = kind == C_PACKBT ? sizeof(uint16_t) * glad_bf16_pb_elems(NI, NO)
-                 : k                ? sizeof(float) * glad_wino_weight_floats(k, NI, NO)
-                                    : sizeof(uint16_t) * n;
-    void *d = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!d) return NULL;
+    if (q && !q->stale) return q->data;
+    if (!q) {
+        centry *ne = glad_grow(c->e, &c->cap, c->n, sizeof *ne, 64);
+        if (!ne) return NULL;
+        c->e = ne;
+        /* the transform writes fp32 U first, then rounds it in place */
+        size_t bytes = kind == C_PACKBT ? sizeof(uint16_t) * glad_bf16_pb_elems(NI, NO)
+                     : k                ? sizeof(float) * glad_wino_weight_floats(k, NI, NO)
+                                        : sizeof(uint16_t) * n;
+        void *d = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (!d) return NULL;
+        q = &c->e[c->n++];
+        *q = (centry){w, k, NI, NO, kind, 1, n, d};
+    }
+    void *d = q->data;
     if (kind == C_PACKBT) glad_bf16_pack_b(d, w, (size_t)NI, 1, NI, NO);
     else if (k) k->weights(d, w, NI, NO, kind == C_FLIP);
     else if (kind == C_T) convert_t(d, w, NI, NO);
     else glad_bf16_convert(d, w, n);
-    c->e[c->n++] = (centry){w, k, NI, NO, kind, n, d};
+    q->stale = 0;
     return d;
 }
 

@@ -42,6 +42,9 @@ glad_precision glad_precision_get(void);
 typedef struct glad_bf16_cache glad_bf16_cache;
 glad_bf16_cache *glad_bf16_cache_new(void);   /* NULL: out of memory */
 void glad_bf16_cache_clear(glad_bf16_cache *c);
+/* every entry remade (in its memory, no allocation) at its next use: for
+ * weights that change every training step */
+void glad_bf16_cache_invalidate(glad_bf16_cache *c);
 void glad_bf16_cache_free(glad_bf16_cache *c);
 /* make c (or NULL: none) the cache in use; returns the previous one */
 glad_bf16_cache *glad_bf16_cache_use(glad_bf16_cache *c);
