@@ -424,6 +424,51 @@ int glad_conv1x1_backward_bf16(float *dx, float *dw, const float *dout, const fl
     return 0;
 }
 
+/* ------------------------------------------------------------ Winograd weight gradient
+ * dU_e[o][i] += sum_t dM_e[t][o] V_e[t][i] over the tiles t of a block: both
+ * factors are tile-major, so both are rounded into pair rows of tiles
+ * (t, t+1) (glad_bf16_pack_pairs) and the 8 x 32 tile broadcasts the pair
+ * of output o from dM's pair row instead of from a row of A:
+ *   P[o][i] += dM[2p][o] V[2p][i] + dM[2p+1][o] V[2p+1][i]   (fp32 lanes) */
+BF16_TARGET static void tile_pp(float *C, size_t ldc, const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb, int P)
+{
+    __m512 c0[8], c1[8];
+    for (int o = 0; o < 8; o++) { c0[o] = _mm512_setzero_ps(); c1[o] = _mm512_setzero_ps(); }
+    for (int p = 0; p < P; p++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * ldb), b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * ldb + 32);
+        const uint16_t *ap = a + (size_t)p * lda;
+        for (int o = 0; o < 8; o++) {
+            __m512bh w = (__m512bh)_mm512_set1_epi32((int)pair_at(ap + 2 * o));
+            c0[o] = _mm512_dpbf16_ps(c0[o], w, b0);
+            c1[o] = _mm512_dpbf16_ps(c1[o], w, b1);
+        }
+    }
+    for (int o = 0; o < 8; o++) {
+        float *r = C + (size_t)o * ldc;
+        _mm512_storeu_ps(r, _mm512_add_ps(_mm512_loadu_ps(r), c0[o]));
+        _mm512_storeu_ps(r + 16, _mm512_add_ps(_mm512_loadu_ps(r + 16), c1[o]));
+    }
+}
+
+void glad_bf16_dw_block(float *P, float *M, float *V, uint16_t *bp, int ne, int dt, int nt, int C, int OC)
+{
+    int np = (nt + 1) / 2;
+    size_t ps = (size_t)OC * C;
+    uint16_t *mp = bp, *vp = bp + (size_t)dt * OC;
+    for (int e = 0; e < ne; e++) {
+        float *Me = M + (size_t)e * dt * OC, *Ve = V + (size_t)e * dt * C;
+        if (nt % 2) {   /* the pad tile adds exact zeros */
+            memset(Me + (size_t)nt * OC, 0, sizeof(float) * OC);
+            memset(Ve + (size_t)nt * C, 0, sizeof(float) * C);
+        }
+        glad_bf16_pack_pairs(mp, (size_t)2 * OC, Me, (size_t)OC, 2 * np, OC);
+        glad_bf16_pack_pairs(vp, (size_t)2 * C, Ve, (size_t)C, 2 * np, C);
+        for (int o0 = 0; o0 < OC; o0 += 8)
+            for (int i0 = 0; i0 < C; i0 += 32)
+                tile_pp(P + e * ps + (size_t)o0 * C + i0, (size_t)C, mp + 2 * o0, (size_t)2 * OC, vp + 2 * i0, (size_t)2 * C, np);
+    }
+}
+
 /* ------------------------------------------------------------ Winograd twins
  * Layouts (winoblk.h's plane strides kept, each plane's first half used):
  *   U plane e: (NO/8, NI/2, 8, 2) bf16 - the pair (i, i+1) of output o
