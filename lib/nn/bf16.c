@@ -14,11 +14,13 @@
  * Like the hardware conversion, denormals flush to zero. Nothing here runs
  * unless glad_precision_set(GLAD_PREC_BF16) succeeded. */
 #include <immintrin.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/glad.h"
 #include "nn/bf16k.h"
 #include "nn/cpu.h"
+#include "nn/tile.h"
 #include "nn/wino3x3.h"
 #include "nn/wino4x4.h"
 
@@ -269,9 +271,27 @@ BF16_TARGET void glad_bf16_pack_b(uint16_t *dst, const float *B, size_t ldb, int
         }
         return;
     }
-    /* B (N, K): row n's pairs (2p, 2p+1) are adjacent; convert the row, then
-     * scatter its 32-bit pairs to column n of the pair rows */
+    /* B (N, K): row n's pairs (2p, 2p+1) are adjacent. With N % 16 and K %
+     * 32 == 0, 16 rows x 32 k at a time: each row rounded to 16 pairs (one
+     * zmm of 32-bit pairs), the 16 x 16 pairs transposed in registers and
+     * stored as 64-byte runs of 16 columns of 16 pair rows (the same
+     * rounding as below: a row-by-row scatter of 4-byte pairs Np apart
+     * misses the cache on every store for large K) */
     uint32_t *d32 = (uint32_t *)dst;
+    if (N % 16 == 0 && K % 32 == 0) {
+        for (size_t n0 = 0; n0 < (size_t)N; n0 += 16)
+            for (size_t p0 = 0; p0 < P; p0 += 16) {
+                __m512 r[16];
+                for (int k = 0; k < 16; k++) {
+                    const float *src = B + (n0 + k) * ldb + 2 * p0;
+                    r[k] = (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + 16), _mm512_loadu_ps(src));
+                }
+                glad_transpose16(r);
+                for (int k = 0; k < 16; k++) _mm512_storeu_ps((float *)(d32 + (p0 + k) * Np + n0), r[k]);
+            }
+        for (size_t p = 0; p < P && Np > (size_t)N; p++) memset(d32 + p * Np + N, 0, sizeof(uint32_t) * (Np - N));
+        return;
+    }
     uint16_t row[2 * 1024] __attribute__((aligned(64)));
     for (size_t n = 0; n < Np; n++)
         for (size_t p0 = 0; p0 < P; p0 += 1024) {
@@ -398,29 +418,49 @@ int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const 
 /* Its backward (mixed-precision training) on the same tiles: the input
  * gradient dx[c][p] (+)= sum_o w[o][c] dy[o][p] takes w^T in bf16 (from the
  * cache in use: a training step's cache, made by its forward's pass and
- * cleared by the next one, so each step converts once; else converted here)
- * and dout packed like x above; the weight gradient dw[o][c] += sum_p
- * dy[o][p] x[c][p] is the packed GEMM image by image (fp32 sums over the
- * pixels, added to dw in image order). All scratch is allocated before
- * anything is written. */
+ * reused by its backward; else converted here) and dout packed like x
+ * above; the weight gradient dw[o][c] += sum_p dy[o][p] x[c][p] sums chunks
+ * of pixels (dout's rows packed as A, x's as the transposed B, at most 96 KB
+ * of bf16 a chunk) over the threads into per-thread partials, added to dw
+ * in thread order (as conv1x1.c's f32 one: results depend on the thread
+ * count by rounding only). All scratch is allocated before anything is
+ * written. */
 int glad_conv1x1_backward_bf16(float *dx, float *dw, const float *dout, const float *x, const float *w, int B, int C, int N, int OC,
                                int set)
 {
+    int nth = omp_get_max_threads(), pix = 49152 / (OC + C) / 32 * 32;
+    pix = pix < 32 ? 32 : pix > 2048 ? 2048 : pix;
+    int nck = (N + pix - 1) / pix;
+    if (nth > B * nck) nth = B * nck;
+    size_t nw = (size_t)OC * C, pab = up(sizeof(uint16_t) * glad_bf16_pa_elems(OC, pix), 64);
+    size_t per = pab + up(sizeof(uint16_t) * glad_bf16_pb_elems(pix, C), 64);
     const uint16_t *wc = dx ? cached(C_T, NULL, w, C, OC, (size_t)OC * C) : NULL;
     uint16_t *wt = dx && !wc ? malloc(sizeof(uint16_t) * (size_t)OC * C) : NULL;
-    uint16_t *ap = dw ? aligned_alloc(64, up(sizeof(uint16_t) * glad_bf16_pa_elems(OC, N), 64)) : NULL;
-    uint16_t *bp = dw ? aligned_alloc(64, up(sizeof(uint16_t) * glad_bf16_pb_elems(N, C), 64)) : NULL;
-    if ((dx && !wc && !wt) || (dw && (!ap || !bp))) { free(wt); free(ap); free(bp); return GLAD_ENOMEM; }
+    char *pk = dw ? aligned_alloc(64, per * (size_t)nth) : NULL;
+    float *part = dw ? calloc((size_t)nth * nw, sizeof(float)) : NULL;
+    if ((dx && !wc && !wt) || (dw && (!pk || !part))) { free(wt); free(pk); free(part); return GLAD_ENOMEM; }
     if (dx) {
         if (!wc) { convert_t(wt, w, C, OC); wc = wt; }
         chunked_gemm(dx, wc, dout, NULL, !set, B, OC, N, C);
     }
-    for (int n = 0; dw && n < B; n++) {
-        glad_bf16_pack_a(ap, dout + (size_t)n * OC * N, (size_t)N, OC, N);
-        glad_bf16_pack_b(bp, x + (size_t)n * C * N, (size_t)N, 1, N, C);
-        glad_bf16_gemm_packed(dw, (size_t)C, ap, bp, OC, C, N, 1.0f, 1);
+    if (dw) {
+        // (image, pixel chunk) tasks add into their thread's own partial and pack into its own scratch
+        #pragma omp parallel num_threads(nth) if (nth > 1)
+        {
+            int th = omp_get_thread_num();
+            uint16_t *ap = (uint16_t *)(pk + per * (size_t)th), *bp = (uint16_t *)(pk + per * (size_t)th + pab);
+            #pragma omp for schedule(static)
+            for (int k = 0; k < B * nck; k++) {
+                int n = k / nck, p0 = (k % nck) * pix, np = N - p0 < pix ? N - p0 : pix;
+                glad_bf16_pack_a(ap, dout + (size_t)n * OC * N + p0, (size_t)N, OC, np);
+                glad_bf16_pack_b(bp, x + (size_t)n * C * N + p0, (size_t)N, 1, np, C);
+                glad_bf16_gemm_packed(part + (size_t)th * nw, (size_t)C, ap, bp, OC, C, np, 1.0f, 1);
+            }
+        }
+        for (int t = 0; t < nth; t++)
+            for (size_t i = 0; i < nw; i++) dw[i] += part[(size_t)t * nw + i];
     }
-    free(wt); free(ap); free(bp);
+    free(wt); free(pk); free(part);
     return 0;
 }
 
