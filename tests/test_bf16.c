@@ -299,6 +299,7 @@ int main(void)
     gemm_case(70, 33, 64, 0, 1.0f, 1);
     gemm_case(8, 32, 2, 1, -0.5f, 1);
     gemm_case(1, 100, 385, 0, 1.0f, 0);
+    gemm_case(9, 48, 96, 1, 1.0f, 0);   /* pack_b bt in 16 x 16 register transposes (N % 16, K % 32) */
     conv_case(48, 8, 8, 24, 1, 4e-6, "1x1 conv C48 OC24 8x8");
     conv_case(64, 16, 16, 32, 1, 4e-6, "1x1 conv C64 OC32 16x16");
     conv_case(32, 16, 16, 16, 3, TOL_W22, "3x3 Winograd F(2x2) C32 OC16 16x16");

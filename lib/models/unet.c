@@ -87,6 +87,7 @@ struct glad_unet {
     double *dws;                      /* GroupNorm+SiLU backward partial sums */
     size_t dws_n, dws_need;
     glad_bf16_cache *bc;              /* bf16 weights of inference passes (nn/bf16.h), cleared by glad_unet_weights */
+    glad_bf16_cache *bt;              /* bf16 weights of one training step: made by its forward, cleared by the next */
     int prof_on;                      /* glad_unet_profile: time every forward op */
     double *prof_s;                   /* seconds per tape op (prof_n entries) */
     int *prof_calls, prof_n;
@@ -369,6 +370,7 @@ void glad_unet_free(glad_unet *u)
     free(u->prof_s); free(u->prof_calls);
     free(u->mem);
     glad_bf16_cache_free(u->bc);
+    glad_bf16_cache_free(u->bt);
     free(u);
 }
 
@@ -378,6 +380,7 @@ size_t glad_unet_nparams(const glad_unet *u) { return u->total; }
 float *glad_unet_weights(glad_unet *u)
 {
     glad_bf16_cache_clear(u->bc);
+    glad_bf16_cache_invalidate(u->bt);   /* an optimiser's every step: the memory stays */
     return u->w;
 }
 float *glad_unet_grads(glad_unet *u) { return u->g; }
@@ -856,12 +859,27 @@ static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x,
     }
 }
 
-/* in bf16, inference passes (not training ones, whose weights change
- * between steps) read their bf16 weights from the model's cache */
+/* the bf16 weight cache of a pass in bf16, or NULL (f32, or no memory:
+ * the kernels then convert at every use). Inference passes share u->bc
+ * until glad_unet_weights clears it. A training pass (train 1 or 2) gets
+ * u->bt invalidated: training weights change between steps through
+ * pointers taken long before (an optimiser's), so a step's forward converts
+ * every weight once and its backward reuses those (1x1: w and w^T;
+ * Winograd: U and the input gradient's flipped U), and the next step's
+ * forward converts again into the same memory (freeing and allocating it
+ * every step cost more, in page faults, than the conversions saved); a
+ * backward only follows its own forward (u->fwd_done). */
+static glad_bf16_cache *pass_cache(glad_unet *u, int forward)
+{
+    if (u->gtrain && forward) glad_bf16_cache_invalidate(u->bt);   /* in f32 too: a bf16 backward may follow */
+    if (glad_precision_get() != GLAD_PREC_BF16) return NULL;
+    if (!u->gtrain) return u->bc || (u->bc = glad_bf16_cache_new()) ? u->bc : NULL;
+    return u->bt || (u->bt = glad_bf16_cache_new()) ? u->bt : NULL;
+}
+
 static int run(glad_unet *u, const float *x, const float *t, uint64_t seed)
 {
-    int cache = !u->gtrain && glad_precision_get() == GLAD_PREC_BF16 && (u->bc || (u->bc = glad_bf16_cache_new()));
-    glad_bf16_cache *prev = cache ? glad_bf16_cache_use(u->bc) : NULL;
+    glad_bf16_cache *c = pass_cache(u, 1), *prev = c ? glad_bf16_cache_use(c) : NULL;
     if (u->prof_on && u->prof_n != u->ntape) {
         /* a new graph: its own table (on failure the pass runs unprofiled) */
         free(u->prof_s); free(u->prof_calls);
@@ -875,7 +893,7 @@ static int run(glad_unet *u, const float *x, const float *t, uint64_t seed)
         forward_op(u, &u->tape[i], D(u->tape[i].y), x, t, seed, 0);
         if (prof) { u->prof_s[i] += omp_get_wtime() - t0; u->prof_calls[i]++; }
     }
-    if (cache) glad_bf16_cache_use(prev);
+    if (c) glad_bf16_cache_use(prev);
     return 0;
 }
 
@@ -949,9 +967,20 @@ static void zero(float *p, size_t n)
 
 void glad_unet_zero_grad(glad_unet *u) { zero(u->g, u->total); }
 
+static int backward(glad_unet *u, const float *deps, float *dx);
+
+/* the backward with the bf16 weights its forward converted (pass_cache) */
 int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
 {
     if (!u->fwd_done || !u->gvalid || !u->gtrain) return GLAD_EINVAL;
+    glad_bf16_cache *c = pass_cache(u, 0), *prev = c ? glad_bf16_cache_use(c) : NULL;
+    int rc = backward(u, deps, dx);
+    if (c) glad_bf16_cache_use(prev);
+    return rc;
+}
+
+static int backward(glad_unet *u, const float *deps, float *dx)
+{
     u->fwd_done = 0;   /* gradients overwrite the forward's memory */
     memcpy(GR(u->out_node), deps, sizeof(float) * ND(u->out_node)->n);
     for (int i = u->ntape - 1; i >= 0; i--) {

@@ -14,11 +14,13 @@
  * Like the hardware conversion, denormals flush to zero. Nothing here runs
  * unless glad_precision_set(GLAD_PREC_BF16) succeeded. */
 #include <immintrin.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/glad.h"
 #include "nn/bf16k.h"
 #include "nn/cpu.h"
+#include "nn/tile.h"
 #include "nn/wino3x3.h"
 #include "nn/wino4x4.h"
 
@@ -70,10 +72,16 @@ void glad_bf16_convert(uint16_t *dst, const float *src, size_t n)
 typedef struct {
     const float *w;
     const glad_wino_kernel *k;
-    int NI, NO, kind;   /* kind 0: conversion or Winograd U; 1: glad_bf16_pack_b of w^T */
+    int NI, NO, kind;   /* enum ckind */
+    int stale;          /* invalidated: data is remade in place at the next use */
     size_t n;
     void *data;
 } centry;
+
+/* what an entry holds: the bf16 copy of w or kernel k's U (forward), the
+ * glad_bf16_pack_b of w^T (linear layers), w (NO,NI) transposed (a 1x1
+ * convolution's input gradient), k's flipped U (a 3x3 one's) */
+enum ckind { C_FWD, C_PACKBT, C_T, C_FLIP };
 
 struct glad_bf16_cache {
     centry *e;
@@ -89,6 +97,11 @@ void glad_bf16_cache_clear(glad_bf16_cache *c)
     if (!c) return;
     for (int i = 0; i < c->n; i++) free(c->e[i].data);
     c->n = 0;
+}
+
+void glad_bf16_cache_invalidate(glad_bf16_cache *c)
+{
+    for (int i = 0; c && i < c->n; i++) c->e[i].stale = 1;
 }
 
 void glad_bf16_cache_free(glad_bf16_cache *c)
@@ -107,36 +120,56 @@ glad_bf16_cache *glad_bf16_cache_use(glad_bf16_cache *c)
     return p;
 }
 
+/* w (NO,NI) transposed to bf16 dst (NI,NO): dst[i NO + o] = bf16(w[o NI + i]) */
+static void convert_t(uint16_t *dst, const float *w, int NI, int NO)
+{
+    for (int i = 0; i < NI; i++)
+        for (int o = 0; o < NO; o++) dst[(size_t)i * NO + o] = glad_bf16_from_f32(w[(size_t)o * NI + i]);
+}
+
 static void *cached(int kind, const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n)
 {
     glad_bf16_cache *c = cur;
     if (!c) return NULL;
-    for (int i = 0; i < c->n; i++) {
-        centry *q = &c->e[i];
-        if (q->w == w && q->k == k && q->kind == kind && q->NI == NI && q->NO == NO && q->n == n) return q->data;
+    centry *q = NULL;
+    for (int i = 0; i < c->n && !q; i++) {
+        centry *e = &c->e[i];
+        if (e->w == w && e->k == k && e->kind == kind && e->NI == NI && e->NO == NO && e->n == n) q = e;
     }
-    centry *ne = glad_grow(c->e, &c->cap, c->n, sizeof *ne, 64);
-    if (!ne) return NULL;
-    c->e = ne;
-    /* the transform writes fp32 U first, then rounds it in place */
-    size_t bytes = kind ? sizeof(uint16_t) * glad_bf16_pb_elems(NI, NO)
-                 : k    ? sizeof(float) * glad_wino_weight_floats(k, NI, NO)
-                        : sizeof(uint16_t) * n;
-    void *d = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!d) return NULL;
-    if (kind) glad_bf16_pack_b(d, w, (size_t)NI, 1, NI, NO);
-    else if (k) k->weights(d, w, NI, NO, 0);
+    if (q && !q->stale) return q->data;
+    if (!q) {
+        centry *ne = glad_grow(c->e, &c->cap, c->n, sizeof *ne, 64);
+        if (!ne) return NULL;
+        c->e = ne;
+        /* the transform writes fp32 U first, then rounds it in place */
+        size_t bytes = kind == C_PACKBT ? sizeof(uint16_t) * glad_bf16_pb_elems(NI, NO)
+                     : k                ? sizeof(float) * glad_wino_weight_floats(k, NI, NO)
+                                        : sizeof(uint16_t) * n;
+        void *d = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        if (!d) return NULL;
+        q = &c->e[c->n++];
+        *q = (centry){w, k, NI, NO, kind, 1, n, d};
+    }
+    void *d = q->data;
+    if (kind == C_PACKBT) glad_bf16_pack_b(d, w, (size_t)NI, 1, NI, NO);
+    else if (k) k->weights(d, w, NI, NO, kind == C_FLIP);
+    else if (kind == C_T) convert_t(d, w, NI, NO);
     else glad_bf16_convert(d, w, n);
-    c->e[c->n++] = (centry){w, k, NI, NO, kind, n, d};
+    q->stale = 0;
     return d;
 }
 
 const void *glad_bf16_cached(const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n)
 {
-    return cached(0, k, w, NI, NO, n);
+    return cached(C_FWD, k, w, NI, NO, n);
 }
 
-const uint16_t *glad_bf16_cached_bt(const float *w, int K, int N) { return K > 0 && N > 0 ? cached(1, NULL, w, K, N, 0) : NULL; }
+const void *glad_bf16_cached_flip(const glad_wino_kernel *k, const float *w, int NI, int NO)
+{
+    return cached(C_FLIP, k, w, NI, NO, 0);
+}
+
+const uint16_t *glad_bf16_cached_bt(const float *w, int K, int N) { return K > 0 && N > 0 ? cached(C_PACKBT, NULL, w, K, N, 0) : NULL; }
 
 /* the 32 bf16 of a (16 floats) and b (16 floats) interleaved: a0 b0 a1 b1 ... */
 BF16_TARGET static inline __m512i pairs16(__m512 a, __m512 b)
@@ -238,9 +271,27 @@ BF16_TARGET void glad_bf16_pack_b(uint16_t *dst, const float *B, size_t ldb, int
         }
         return;
     }
-    /* B (N, K): row n's pairs (2p, 2p+1) are adjacent; convert the row, then
-     * scatter its 32-bit pairs to column n of the pair rows */
+    /* B (N, K): row n's pairs (2p, 2p+1) are adjacent. With N % 16 and K %
+     * 32 == 0, 16 rows x 32 k at a time: each row rounded to 16 pairs (one
+     * zmm of 32-bit pairs), the 16 x 16 pairs transposed in registers and
+     * stored as 64-byte runs of 16 columns of 16 pair rows (the same
+     * rounding as below: a row-by-row scatter of 4-byte pairs Np apart
+     * misses the cache on every store for large K) */
     uint32_t *d32 = (uint32_t *)dst;
+    if (N % 16 == 0 && K % 32 == 0) {
+        for (size_t n0 = 0; n0 < (size_t)N; n0 += 16)
+            for (size_t p0 = 0; p0 < P; p0 += 16) {
+                __m512 r[16];
+                for (int k = 0; k < 16; k++) {
+                    const float *src = B + (n0 + k) * ldb + 2 * p0;
+                    r[k] = (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + 16), _mm512_loadu_ps(src));
+                }
+                glad_transpose16(r);
+                for (int k = 0; k < 16; k++) _mm512_storeu_ps((float *)(d32 + (p0 + k) * Np + n0), r[k]);
+            }
+        for (size_t p = 0; p < P && Np > (size_t)N; p++) memset(d32 + p * Np + N, 0, sizeof(uint32_t) * (Np - N));
+        return;
+    }
     uint16_t row[2 * 1024] __attribute__((aligned(64)));
     for (size_t n = 0; n < Np; n++)
         for (size_t p0 = 0; p0 < P; p0 += 1024) {
@@ -365,30 +416,97 @@ int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const 
 }
 
 /* Its backward (mixed-precision training) on the same tiles: the input
- * gradient dx[c][p] (+)= sum_o w[o][c] dy[o][p] takes w^T converted here (no
- * cache: training weights change every step) and dout packed like x above;
- * the weight gradient dw[o][c] += sum_p dy[o][p] x[c][p] is the packed GEMM
- * image by image (fp32 sums over the pixels, added to dw in image order).
- * All scratch is allocated before anything is written. */
+ * gradient dx[c][p] (+)= sum_o w[o][c] dy[o][p] takes w^T in bf16 (from the
+ * cache in use: a training step's cache, made by its forward's pass and
+ * reused by its backward; else converted here) and dout packed like x
+ * above; the weight gradient dw[o][c] += sum_p dy[o][p] x[c][p] sums chunks
+ * of pixels (dout's rows packed as A, x's as the transposed B, at most 96 KB
+ * of bf16 a chunk) over the threads into per-thread partials, added to dw
+ * in thread order (as conv1x1.c's f32 one: results depend on the thread
+ * count by rounding only). All scratch is allocated before anything is
+ * written. */
 int glad_conv1x1_backward_bf16(float *dx, float *dw, const float *dout, const float *x, const float *w, int B, int C, int N, int OC,
                                int set)
 {
-    uint16_t *wt = dx ? malloc(sizeof(uint16_t) * (size_t)OC * C) : NULL;
-    uint16_t *ap = dw ? aligned_alloc(64, up(sizeof(uint16_t) * glad_bf16_pa_elems(OC, N), 64)) : NULL;
-    uint16_t *bp = dw ? aligned_alloc(64, up(sizeof(uint16_t) * glad_bf16_pb_elems(N, C), 64)) : NULL;
-    if ((dx && !wt) || (dw && (!ap || !bp))) { free(wt); free(ap); free(bp); return GLAD_ENOMEM; }
+    int nth = omp_get_max_threads(), pix = 49152 / (OC + C) / 32 * 32;
+    pix = pix < 32 ? 32 : pix > 2048 ? 2048 : pix;
+    int nck = (N + pix - 1) / pix;
+    if (nth > B * nck) nth = B * nck;
+    size_t nw = (size_t)OC * C, pab = up(sizeof(uint16_t) * glad_bf16_pa_elems(OC, pix), 64);
+    size_t per = pab + up(sizeof(uint16_t) * glad_bf16_pb_elems(pix, C), 64);
+    const uint16_t *wc = dx ? cached(C_T, NULL, w, C, OC, (size_t)OC * C) : NULL;
+    uint16_t *wt = dx && !wc ? malloc(sizeof(uint16_t) * (size_t)OC * C) : NULL;
+    char *pk = dw ? aligned_alloc(64, per * (size_t)nth) : NULL;
+    float *part = dw ? calloc((size_t)nth * nw, sizeof(float)) : NULL;
+    if ((dx && !wc && !wt) || (dw && (!pk || !part))) { free(wt); free(pk); free(part); return GLAD_ENOMEM; }
     if (dx) {
-        for (int c = 0; c < C; c++)
-            for (int o = 0; o < OC; o++) wt[(size_t)c * OC + o] = glad_bf16_from_f32(w[(size_t)o * C + c]);
-        chunked_gemm(dx, wt, dout, NULL, !set, B, OC, N, C);
+        if (!wc) { convert_t(wt, w, C, OC); wc = wt; }
+        chunked_gemm(dx, wc, dout, NULL, !set, B, OC, N, C);
     }
-    for (int n = 0; dw && n < B; n++) {
-        glad_bf16_pack_a(ap, dout + (size_t)n * OC * N, (size_t)N, OC, N);
-        glad_bf16_pack_b(bp, x + (size_t)n * C * N, (size_t)N, 1, N, C);
-        glad_bf16_gemm_packed(dw, (size_t)C, ap, bp, OC, C, N, 1.0f, 1);
+    if (dw) {
+        // (image, pixel chunk) tasks add into their thread's own partial and pack into its own scratch
+        #pragma omp parallel num_threads(nth) if (nth > 1)
+        {
+            int th = omp_get_thread_num();
+            uint16_t *ap = (uint16_t *)(pk + per * (size_t)th), *bp = (uint16_t *)(pk + per * (size_t)th + pab);
+            #pragma omp for schedule(static)
+            for (int k = 0; k < B * nck; k++) {
+                int n = k / nck, p0 = (k % nck) * pix, np = N - p0 < pix ? N - p0 : pix;
+                glad_bf16_pack_a(ap, dout + (size_t)n * OC * N + p0, (size_t)N, OC, np);
+                glad_bf16_pack_b(bp, x + (size_t)n * C * N + p0, (size_t)N, 1, np, C);
+                glad_bf16_gemm_packed(part + (size_t)th * nw, (size_t)C, ap, bp, OC, C, np, 1.0f, 1);
+            }
+        }
+        for (int t = 0; t < nth; t++)
+            for (size_t i = 0; i < nw; i++) dw[i] += part[(size_t)t * nw + i];
     }
-    free(wt); free(ap); free(bp);
+    free(wt); free(pk); free(part);
     return 0;
+}
+
+/* ------------------------------------------------------------ Winograd weight gradient
+ * dU_e[o][i] += sum_t dM_e[t][o] V_e[t][i] over the tiles t of a block: both
+ * factors are tile-major, so both are rounded into pair rows of tiles
+ * (t, t+1) (glad_bf16_pack_pairs) and the 8 x 32 tile broadcasts the pair
+ * of output o from dM's pair row instead of from a row of A:
+ *   P[o][i] += dM[2p][o] V[2p][i] + dM[2p+1][o] V[2p+1][i]   (fp32 lanes) */
+BF16_TARGET static void tile_pp(float *C, size_t ldc, const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb, int P)
+{
+    __m512 c0[8], c1[8];
+    for (int o = 0; o < 8; o++) { c0[o] = _mm512_setzero_ps(); c1[o] = _mm512_setzero_ps(); }
+    for (int p = 0; p < P; p++) {
+        __m512bh b0 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * ldb), b1 = (__m512bh)_mm512_loadu_si512(b + (size_t)p * ldb + 32);
+        const uint16_t *ap = a + (size_t)p * lda;
+        for (int o = 0; o < 8; o++) {
+            __m512bh w = (__m512bh)_mm512_set1_epi32((int)pair_at(ap + 2 * o));
+            c0[o] = _mm512_dpbf16_ps(c0[o], w, b0);
+            c1[o] = _mm512_dpbf16_ps(c1[o], w, b1);
+        }
+    }
+    for (int o = 0; o < 8; o++) {
+        float *r = C + (size_t)o * ldc;
+        _mm512_storeu_ps(r, _mm512_add_ps(_mm512_loadu_ps(r), c0[o]));
+        _mm512_storeu_ps(r + 16, _mm512_add_ps(_mm512_loadu_ps(r + 16), c1[o]));
+    }
+}
+
+void glad_bf16_dw_block(float *P, float *M, float *V, uint16_t *bp, int ne, int dt, int nt, int C, int OC)
+{
+    int np = (nt + 1) / 2;
+    size_t ps = (size_t)OC * C;
+    uint16_t *mp = bp, *vp = bp + (size_t)dt * OC;
+    for (int e = 0; e < ne; e++) {
+        float *Me = M + (size_t)e * dt * OC, *Ve = V + (size_t)e * dt * C;
+        if (nt % 2) {   /* the pad tile adds exact zeros */
+            memset(Me + (size_t)nt * OC, 0, sizeof(float) * OC);
+            memset(Ve + (size_t)nt * C, 0, sizeof(float) * C);
+        }
+        glad_bf16_pack_pairs(mp, (size_t)2 * OC, Me, (size_t)OC, 2 * np, OC);
+        glad_bf16_pack_pairs(vp, (size_t)2 * C, Ve, (size_t)C, 2 * np, C);
+        for (int o0 = 0; o0 < OC; o0 += 8)
+            for (int i0 = 0; i0 < C; i0 += 32)
+                tile_pp(P + e * ps + (size_t)o0 * C + i0, (size_t)C, mp + 2 * o0, (size_t)2 * OC, vp + 2 * i0, (size_t)2 * C, np);
+    }
 }
 
 /* ------------------------------------------------------------ Winograd twins

@@ -7,11 +7,12 @@
  * running networks, not while another thread runs one), f32 by default, so
  * the f32 results are bit-identical with or without this file. In bf16 the
  * backward passes (mixed-precision training) take bf16 operands in the same
- * places: the 1x1 convolutions' input and weight gradients and the Winograd
- * input gradient of the 3x3 ones, and attention's forward products keep
- * their weights for the fp32 backward (the Winograd weight gradient, the small-
- * plane direct 3x3 kernels, linear layers and attention's backward stay
- * fp32); the parameters, their gradients and the optimiser stay fp32. */
+ * places: the 1x1 convolutions' input and weight gradients, the Winograd
+ * input gradient of the 3x3 ones and their F(2x2,3x3) weight gradient, and
+ * attention's forward products keep their weights for the fp32 backward
+ * (the F(4x4,3x3) weight gradient, the small-plane direct 3x3 kernels,
+ * linear layers and attention's backward stay fp32); the parameters, their
+ * gradients and the optimiser stay fp32. */
 #ifndef GLAD_NN_BF16_H
 #define GLAD_NN_BF16_H
 
@@ -42,6 +43,9 @@ glad_precision glad_precision_get(void);
 typedef struct glad_bf16_cache glad_bf16_cache;
 glad_bf16_cache *glad_bf16_cache_new(void);   /* NULL: out of memory */
 void glad_bf16_cache_clear(glad_bf16_cache *c);
+/* every entry remade (in its memory, no allocation) at its next use: for
+ * weights that change every training step */
+void glad_bf16_cache_invalidate(glad_bf16_cache *c);
 void glad_bf16_cache_free(glad_bf16_cache *c);
 /* make c (or NULL: none) the cache in use; returns the previous one */
 glad_bf16_cache *glad_bf16_cache_use(glad_bf16_cache *c);

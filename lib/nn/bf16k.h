@@ -28,6 +28,17 @@ const glad_wino_kernel *glad_wino_bf16(const glad_wino_kernel *k, int NI);
  * the bf16 copy of n weights w (k NULL), made on the first call; NULL when
  * no cache is in use or memory ran out (the caller converts itself) */
 const void *glad_bf16_cached(const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n);
+/* the same for kernel k's flipped U of w (NI,NO,3,3) (k->weights with flip:
+ * the input gradient of the conv with NI outputs) */
+const void *glad_bf16_cached_flip(const glad_wino_kernel *k, const float *w, int NI, int NO);
+
+/* the Winograd weight gradient's products (winoblk.c) on bf16 operands:
+ * P_e (OC, C) += sum_t dM_e[t][o] V_e[t][i] for the ne planes of a block
+ * of nt tiles, dM (ne, dt, OC) and V (ne, dt, C) in fp32 (rows dt and up
+ * free: an odd nt's pad row is zeroed there), a plane's both rounded into
+ * pair rows (t, t+1) at bp (dt (C + OC) bf16); fp32 sums; C % 32 == 0,
+ * OC % 16 == 0 */
+void glad_bf16_dw_block(float *P, float *M, float *V, uint16_t *bp, int ne, int dt, int nt, int C, int OC);
 
 /* C (8 x 32, rows ldc apart) = sum over K (even) of a (8 rows of bf16, lda
  * apart) times b (K/2 pair rows of 32 interleaved bf16 pairs, ldb bf16 apart),

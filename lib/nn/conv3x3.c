@@ -315,10 +315,11 @@ static float *align64(float *p) { return (float *)(((uintptr_t)p + 63) & ~(uintp
  * weights, is given). x and dout are padded once each into ws; every dw
  * element is one (channel block, input channel) task's vector sum, so it is
  * thread-independent. With scr (nth thread scratches) the weight gradient
- * goes to Winograd kernel kd's partials instead (its finish ends it). */
+ * goes to Winograd kernel kd's partials instead (its finish ends it), its
+ * products on bf16 operands with dwb. */
 static void backward1(float *dx, float *dw, const float *dout, const float *x, const glad_gnsilu *pre, int n, const float *w,
                       const glad_wino_kernel *k, const float *U, const glad_wino_dwkernel *kd, float *scr, int nth, int C,
-                      int H, int W, int OC, float *ws, int set)
+                      int H, int W, int OC, float *ws, int set, int dwb)
 {
     int Wp = W + 2;
     size_t plane = (size_t)(H + 2) * Wp, na = glad_conv3x3_pad_floats(C, H, W), nb = C % 16 ? 0 : cl_floats(C, H, W);
@@ -330,7 +331,7 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
         float *xt = align64(ws), *dyt = align64(dp + glad_conv3x3_pad_floats(OC, H, W));
         pad_channels_last_pre(xt, x, C, H, W, pre, n);
         pad_channels_last(dyt, dout, OC, H, W);
-        glad_wino_dw_drive(kd, scr, nth, xt, dyt, C, H, W, OC);
+        glad_wino_dw_drive(kd, scr, nth, xt, dyt, C, H, W, OC, dwb);
     } else if (C % 16 == 0) {
         /* channels-last input, 64-byte aligned inside ws */
         float *xt = align64(ws);
@@ -376,18 +377,28 @@ void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float 
     size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W, nu = wino_floats(OC, H, W, C);
     const glad_wino_kernel *k = dx ? wino(OC, H, W, C) : NULL, *kb = k && glad_precision_get() == GLAD_PREC_BF16 ? glad_wino_bf16(k, OC) : NULL;
     /* bf16.h (mixed-precision training): the input gradient by the bf16 twin,
-     * its flipped U made here (it fits the f32 kernel's room: F(2x2)'s 16
-     * planes against F(4x4)'s 36) */
+     * its flipped U from the training step's cache (made once per step) or
+     * made here (it fits the f32 kernel's room: F(2x2)'s 16 planes against
+     * F(4x4)'s 36) */
     if (kb) k = kb;
+    const float *Uc = kb ? glad_bf16_cached_flip(kb, w, OC, C) : NULL;
     float *U = k ? ws + glad_conv3x3_backward_floats(C, H, W, OC) - nu : NULL;
-    if (k) k->weights(U, w, OC, C, 1);
+    if (k && !Uc) k->weights(U, w, OC, C, 1);
     /* Winograd's weight gradient sums into per-thread partials (without
      * their memory, the direct sums) */
     int nth = omp_get_max_threads();
     const glad_wino_dwkernel *kd = wino_dw(C, H, W, OC);
+    /* bf16.h (mixed-precision training): F(2x2,3x3)'s transform-domain
+     * products on bf16 operands (1.13-1.15x faster than its f32 ones on the
+     * 16 x 16 planes of DDAD-S, C 96-192, batch 4, one thread). F(4x4,3x3)'s
+     * shapes stay f32: its transforms magnify bf16's rounding (measured
+     * 3.9e-2 of max |dw| against F(2x2)'s 4.6e-3, tests/test_train_bf16.c),
+     * and F(2x2) in bf16 instead, though 1.06-1.16x faster alone, made the
+     * DDAD-S training step at 128 slower (its larger V and dM per pixel) */
+    int dwb = kd == &glad_wino3x3_dwkernel && glad_precision_get() == GLAD_PREC_BF16;
     float *scr = kd ? calloc((size_t)nth * glad_wino_dw_floats(kd, C, OC), sizeof(float)) : NULL;
     for (int n = 0; n < B; n++)
-        backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, pre, n, w, k, U, kd, scr, nth, C, H, W, OC, ws, set);
+        backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, pre, n, w, k, Uc ? Uc : U, kd, scr, nth, C, H, W, OC, ws, set, dwb);
     if (scr) kd->finish(dw, scr, nth, C, OC);
     free(scr);
 }

@@ -8,6 +8,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include "core/glad.h"
+#include "nn/bf16k.h"
 #include "nn/tile.h"
 #include "nn/winoblk.h"
 
@@ -83,12 +84,13 @@ enum { DT = 32 };   /* tiles per weight-gradient block */
 
 size_t glad_wino_dw_floats(const glad_wino_dwkernel *k, int C, int OC)
 {
-    return (size_t)k->ne * OC * C + (size_t)k->ne * DT * (C + OC);
+    /* dU, V and dM of a block, then one plane of dM and V as bf16 pair rows (half as many floats) */
+    return (size_t)k->ne * OC * C + (size_t)k->ne * DT * (C + OC) + (size_t)DT * (C + OC) / 2;
 }
 
 // xt: x (C,H,W) channels-last and zero-bordered, position (i+1)(W+2)+j+1 at xt + pos C (64-byte aligned); dyt: dout alike
 void glad_wino_dw_drive(const glad_wino_dwkernel *k, float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W,
-                        int OC)
+                        int OC, int bf16)
 {
     int m = k->m, ne = k->ne, Wp = W + 2, tw = W / m, T = (H / m) * tw, nblk = (T + DT - 1) / DT;
     size_t per = glad_wino_dw_floats(k, C, OC), ps = (size_t)OC * C;
@@ -105,6 +107,10 @@ void glad_wino_dw_drive(const glad_wino_dwkernel *k, float *scr, int nth, const 
                 for (int c0 = 0; c0 < C; c0 += 16) k->btdb(Vb + (size_t)q * C + c0, (size_t)DT * C, xq + c0, (size_t)Wp * C, (size_t)C);
                 for (int o0 = 0; o0 < OC; o0 += 16)
                     k->adya(Mb + (size_t)q * OC + o0, (size_t)DT * OC, yq + o0, (size_t)Wp * OC, (size_t)OC);
+            }
+            if (bf16) {
+                glad_bf16_dw_block(P, Mb, Vb, (uint16_t *)(Mb + (size_t)ne * DT * OC), ne, DT, nt, C, OC);
+                continue;
             }
             for (int e = 0; e < ne; e++)
                 for (int o0 = 0; o0 < OC; o0 += 8)

@@ -74,13 +74,14 @@ typedef struct {
     void (*finish)(float *dw, const float *scr, int nth, int C, int OC);
 } glad_wino_dwkernel;
 
-/* floats of one thread's weight-gradient scratch: its partial dU (ne, OC, C)
- * and the transforms of a block of 32 tiles */
+/* floats of one thread's weight-gradient scratch: its partial dU (ne, OC, C),
+ * the transforms of a block of 32 tiles and their bf16 pair rows */
 size_t glad_wino_dw_floats(const glad_wino_dwkernel *k, int C, int OC);
 /* adds one image's dU into the nth zeroed thread scratches of scr; xt is x
  * (C,H,W) channels-last with a zero border ((H+2) x (W+2) positions of C
- * floats, 64-byte aligned), dyt dout alike with OC */
+ * floats, 64-byte aligned), dyt dout alike with OC. With bf16 (nn/bf16k.h:
+ * only in bf16 precision) the products over the tiles take bf16 operands */
 void glad_wino_dw_drive(const glad_wino_dwkernel *k, float *scr, int nth, const float *xt, const float *dyt, int C, int H, int W,
-                        int OC);
+                        int OC, int bf16);
 
 #endif

@@ -96,8 +96,60 @@ static int profile(int S, int base, int heads)
     return 0;
 }
 
+static int cmp_d(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
+
+static int train_alternating(int S, int base, int heads, int B, int rounds, int tiny)
+{
+    glad_unet_config cfg;
+    glad_unet_config_default(&cfg, S, 3);
+    cfg.base = base; cfg.heads = heads;
+    if (tiny) { cfg.nmults = 3; cfg.mults[0] = 1; cfg.mults[1] = 2; cfg.mults[2] = 2; cfg.num_res_blocks = 1; cfg.nattn = 1; cfg.attn_res[0] = 16; }
+    if (glad_unet_create(&U, &cfg)) { fprintf(stderr, "cannot build\n"); return 1; }
+    glad_unet_init(U, 1);
+    float *w = glad_unet_weights(U);
+    size_t P = glad_unet_nparams(U), per = (size_t)3 * S * S;
+    for (size_t i = 0; i < P; i++) if (w[i] == 0) w[i] = 1e-3f * (float)((i % 13) - 6);
+    float *x = malloc(per * B * sizeof(float)), *e = malloc(per * B * sizeof(float)), *t = malloc(B * sizeof(float));
+    float *m = calloc(P, 4), *v = calloc(P, 4);
+    double *tw[2], *tc[2];
+    for (int p = 0; p < 2; p++) { tw[p] = calloc(rounds, sizeof(double)); tc[p] = calloc(rounds, sizeof(double)); }
+    for (size_t i = 0; i < per * B; i++) x[i] = (float)((i * 7919) % 2000) / 1000.0f - 1.0f;
+    for (int b = 0; b < B; b++) t[b] = (float)(10 + 297 * b % 990);
+    glad_adam_cfg oc = {1e-4f, 0.9f, 0.999f, 1e-8f, 0, 0};
+    int np = glad_precision_set(GLAD_PREC_BF16) == 0 ? 2 : 1;
+    glad_precision_set(GLAD_PREC_F32);
+    /* UNET_BENCH_ONLY=f32 or bf16: that precision alone (for perf record) */
+    const char *only = getenv("UNET_BENCH_ONLY");
+    int p0 = only && !strcmp(only, "bf16") && np == 2, p1 = only && !strcmp(only, "f32") ? 1 : np;
+    for (int r = -1; r < rounds; r++)   /* round -1 warms up (arena, graph) */
+        for (int p = p0; p < p1; p++) {
+            glad_precision_set(p ? GLAD_PREC_BF16 : GLAD_PREC_F32);
+            double s0 = bench_now(), c0 = bench_cputime(CLOCK_PROCESS_CPUTIME_ID);
+            glad_unet_zero_grad(U);
+            glad_unet_forward(U, e, x, t, B, 1, (uint64_t)r);
+            glad_unet_backward(U, e, NULL);
+            glad_adam_step(w, glad_unet_grads(U), m, v, P, &oc, r + 2);
+            if (r >= 0) { tw[p][r] = bench_now() - s0; tc[p][r] = bench_cputime(CLOCK_PROCESS_CPUTIME_ID) - c0; }
+            glad_precision_set(GLAD_PREC_F32);
+        }
+    double med[2][2] = {{0}};
+    for (int p = p0; p < p1; p++) {
+        qsort(tw[p], rounds, sizeof(double), cmp_d);
+        qsort(tc[p], rounds, sizeof(double), cmp_d);
+        med[p][0] = tw[p][rounds / 2]; med[p][1] = tc[p][rounds / 2];
+        printf("train_%s_wall_s=%.4f\ntrain_%s_cpu_s=%.4f\n", p ? "bf16" : "f32", med[p][0], p ? "bf16" : "f32", med[p][1]);
+    }
+    if (p0 == 0 && p1 == 2) printf("f32_over_bf16_wall=%.3f\nf32_over_bf16_cpu=%.3f\n", med[0][0] / med[1][0], med[0][1] / med[1][1]);
+    for (int p = 0; p < 2; p++) { free(tw[p]); free(tc[p]); }
+    free(x); free(e); free(t); free(m); free(v);
+    glad_unet_free(U);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 7 && !strcmp(argv[1], "--train"))
+        return train_alternating(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argc > 7 && !strcmp(argv[7], "tiny"));
     if (argc == 5 && !strcmp(argv[1], "--profile")) return profile(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
     if (argc < 5) { fprintf(stderr, "usage: unet_bench SIZE BASE HEADS WEIGHTS_OUT\n"); return 2; }
     int S = atoi(argv[1]), base = atoi(argv[2]), heads = atoi(argv[3]);
