@@ -9,7 +9,9 @@
  * the fused inverted-residual block (invres.c) against its three
  * convolutions run one by one, in fp32 (bit for bit) and in bf16 (bit for
  * bit the bf16 ops one by one, and within a stated tolerance of fp32, on
- * both of its paths; skipped visibly without AVX512_BF16).
+ * both of its paths; its bf16-storing GEMM and bf16-input depthwise row bit
+ * for bit against the kernels they replace; skipped visibly without
+ * AVX512_BF16).
  *   test_nhwc [--dump]   (--dump: print every output, for the parent) */
 #include <stdint.h>
 #include "check.h"
@@ -218,15 +220,88 @@ static void test_dw_row16(void)
     CHECKF(bad == 0, "glad_dw_row16_avx512 rounds %d of %d values unlike glad_bf16_from_f32", bad, N);
 }
 
+/* The bf16 fused block's expansion and depthwise kernels (glad_gemm_nhwc_bf16h, glad_dw_row16b_avx512) bit for bit
+ * against the kernels they stand in for, on the same numbers: glad_gemm_nhwc_bf16 rounded by glad_bf16_from_f32, and
+ * glad_dw_row16_avx512 on the bf16 input widened to fp32 (weights and bias unpacked). Channel counts below, at and
+ * above 32 and not a multiple of it (the masked tail of a 32-channel vector, and the zero-padded weights), a slice of
+ * channels starting at 32, strides 1 and 2, 3x3 and 5x5 with dilation 2, rows at the top, middle and bottom edge,
+ * widths giving the eight-, four- and one-pixel paths, with and without bias, clamped and not (the rounding's special
+ * values are test_dw_row16's: the same vcvtneps2bf16 rounding). Skipped without AVX512_BF16. */
+static void test_bf16_kernels(void)
+{
+    if (!glad_nn_bf16()) { SKIP("no AVX512_BF16 (or GLAD_NO_BF16 / GLAD_NO_AVX512 set): the bf16-input depthwise row not checked"); return; }
+    static const struct { int H, W, C, nc, c0, k, s, d, bias, relu6; } cs[] = {
+        {5, 21, 24, 24, 0, 3, 1, 1, 1, 1},  {6, 30, 40, 40, 0, 3, 2, 1, 1, 0}, {4, 13, 96, 96, 0, 3, 1, 1, 0, 1},
+        {7, 19, 72, 40, 32, 3, 2, 1, 1, 1}, {9, 17, 34, 34, 0, 5, 1, 2, 1, 0}, {3, 9, 2, 2, 0, 3, 1, 1, 1, 1},
+        {8, 40, 144, 112, 32, 3, 1, 1, 1, 1},
+    };
+    int bad = 0, badg = 0, nv = 0;
+    for (size_t t = 0; t < sizeof cs / sizeof cs[0]; t++) {
+        int H = cs[t].H, W = cs[t].W, C = cs[t].C, nc = cs[t].nc, c0 = cs[t].c0, k = cs[t].k, s = cs[t].s, d = cs[t].d;
+        int Ho, Wo, pt, pl, Cp = (C + 31) / 32 * 32;
+        pad_of(H, (k - 1) * d + 1, s, 1, 1, &Ho, &pt);
+        pad_of(W, (k - 1) * d + 1, s, 1, 1, &Wo, &pl);
+        size_t nx = (size_t)H * W * C;
+        float *xf = rnd(nx, 61 + (uint32_t)t), *w = rnd((size_t)k * k * C, 62), *b = rnd(C, 63);
+        float *wq = malloc(sizeof(float) * (size_t)Cp * k * k), *bq = malloc(sizeof(float) * Cp);
+        uint16_t *x16 = malloc(sizeof(uint16_t) * nx), *o16 = malloc(sizeof(uint16_t) * (size_t)Wo * C);
+        uint16_t *r16 = malloc(sizeof(uint16_t) * (size_t)Wo * C);
+        for (size_t q = 0; q < nx; q++) {
+            x16[q] = glad_bf16_from_f32(xf[q] * 4.0f);
+            xf[q] = glad_bf16_to_f32(x16[q]);
+        }
+        glad_dw_pack_eo(wq, w, k * k, C);
+        glad_dw_pack_eo(bq, b, 1, C);
+        float lo = cs[t].relu6 ? 0.0f : -INFINITY, hi = cs[t].relu6 ? 6.0f : INFINITY;
+        for (int i = 0; i < Ho; i++) {
+            memset(o16, 0, sizeof(uint16_t) * (size_t)Wo * C);
+            memset(r16, 0, sizeof(uint16_t) * (size_t)Wo * C);
+            glad_dw_row16b_avx512(o16 + c0, x16 + c0, wq + c0, cs[t].bias ? bq + c0 : NULL, H, W, C, nc, k, k, s, s, d, d, pt,
+                                  pl, Wo, lo, hi, i);
+            glad_dw_row16_avx512(r16 + c0, xf + c0, w + c0, cs[t].bias ? b + c0 : NULL, H, W, C, nc, k, k, s, s, d, d, pt, pl,
+                                 Wo, lo, hi, i);
+            for (int q = 0; q < Wo * C; q++, nv++)
+                if (o16[q] != r16[q] && !bad++)
+                    fprintf(stderr, "dw row16b case %zu row %d value %d: %04x, glad_dw_row16_avx512 %04x\n", t, i, q, o16[q],
+                            r16[q]);
+        }
+        free(xf); free(w); free(b); free(wq); free(bq); free(x16); free(o16); free(r16);
+    }
+    /* the bf16-storing GEMM: n pixels (K, OC) with row tails, panels of 64 and a narrow one, a column slice */
+    static const struct { int n, K, OC, c0; } gs[] = {{37, 24, 144, 0}, {13, 32, 40, 0}, {50, 16, 96, 32}, {7, 160, 960, 0}};
+    for (size_t t = 0; t < sizeof gs / sizeof gs[0]; t++) {
+        int n = gs[t].n, K = gs[t].K, OC = gs[t].OC, c0 = gs[t].c0, ldo = OC + c0;
+        float *a = rnd((size_t)n * K, 71), *w = rnd((size_t)ldo * K, 72), *b = rnd(ldo, 73);
+        float *o = malloc(sizeof(float) * (size_t)n * ldo);
+        uint16_t *q = calloc((size_t)n * ldo, sizeof(uint16_t));
+        uint16_t *wp = malloc(sizeof(uint16_t) * glad_bf16_pb_elems(K, ldo));
+        glad_bf16_pack_b(wp, w, (size_t)K, 1, K, ldo);
+        size_t ldq = (size_t)2 * ((ldo + 31) / 32 * 32);
+        glad_gemm_nhwc_bf16(o, (size_t)ldo, a, (size_t)K, wp + 2 * c0, ldq, b + c0, NULL, n, K, OC, 0.0f, 6.0f);
+        glad_gemm_nhwc_bf16h(q, (size_t)ldo, a, (size_t)K, wp + 2 * c0, ldq, b + c0, n, K, OC, 0.0f, 6.0f);
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < OC; c++, nv++)
+                if (q[(size_t)r * ldo + c] != glad_bf16_from_f32(o[(size_t)r * ldo + c]) && !badg++)
+                    fprintf(stderr, "gemm bf16h case %zu (%d, %d): %04x, rounded fp32 %04x\n", t, r, c, q[(size_t)r * ldo + c],
+                            glad_bf16_from_f32(o[(size_t)r * ldo + c]));
+        free(a); free(w); free(b); free(o); free(q); free(wp);
+    }
+    CHECKF(bad == 0, "glad_dw_row16b_avx512 differs from glad_dw_row16_avx512 on widened bf16 in %d values", bad);
+    CHECKF(badg == 0, "glad_gemm_nhwc_bf16h differs from glad_gemm_nhwc_bf16 rounded in %d values", badg);
+    printf("bf16-input depthwise row and bf16-storing GEMM: %d values checked\n", nv);
+}
+
 /* The bf16 fused block (invres.c's 1x1 GEMMs on bf16 operands with fp32
- * sums, glad_gemm_nhwc_bf16; depthwise fp32) on every IR case with 1 and 2
- * threads, so both of its paths run (bands of rows; split by channels,
- * which needs 2 threads): bit for bit its three convolutions run one by one
- * in bf16 (conv_nhwc.c takes the same GEMM), and against the fp32 block
- * within the stated bf16 tolerance
+ * sums, glad_gemm_nhwc_bf16; depthwise sums fp32, on the expansion rounded
+ * to bf16 when Ce is even) on every IR case with 1 and 2 threads, so both of
+ * its paths run (bands of rows; split by channels, which needs 2 threads):
+ * bit for bit its three convolutions run one by one in bf16 (conv_nhwc.c
+ * takes the same GEMM) with the expansion's output rounded to bf16 (Ce even)
+ * in between, and against the fp32 block within the stated bf16 tolerance
  *   |y bf16 - y f32| <= 2^-7 sum of |terms| through the block
  * (each GEMM product rounds two operands by 2^-9; the expansion's error
- * reaches y through the depthwise taps and the projection: 2^-8 + 2^-8),
+ * reaches y through the depthwise taps and the projection: 2^-8, + 2^-9 for
+ * the expansion stored in bf16, + 2^-8 for the projection's operands),
  * where the sum of |terms| is |bp| + sum |wp| (|bd| + sum |wd| (|be| + sum
  * |we x|)) + |res|. Half the cases run with a bf16 weight cache in use (the
  * packed weights made once, then reused), half pack per call. Skipped
@@ -277,8 +352,12 @@ static void test_invres_bf16(void)
             rc = glad_invres_nhwc_forward(y16, x, wex, NULL, be, 0.0f, 6.0f, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f,
                                           wp, NULL, bp, res, c->H, c->W, C, Ce, Ho, Wo, Co, ws);
             CHECKF(rc == 0, "invres case %zu bf16: code %d", t, rc);
-            if (c->expand)
+            if (c->expand) {
                 glad_conv2d_nhwc_forward(e, x, we, be, NULL, c->H, c->W, C, Ce, 1, 1, 1, 1, 1, 1, 0, 0, c->H, c->W, 0.0f, 6.0f, NULL);
+                /* with Ce even the fused block stores its expansion in bf16 for the depthwise conv */
+                if (Ce % 2 == 0)
+                    for (size_t q = 0; q < ne; q++) e[q] = glad_bf16_round(e[q]);
+            }
             glad_depthwise_nhwc_forward(d, c->expand ? e : x, wd, bd, c->H, c->W, Ce, 1, 3, 3, c->s, c->s, 1, 1, pt, pl, Ho, Wo,
                                         0.0f, 6.0f);
             glad_conv2d_nhwc_forward(yu, d, wp, bp, res, Ho, Wo, Ce, Co, 1, 1, 1, 1, 1, 1, 0, 0, Ho, Wo, -INFINITY, INFINITY, NULL);
@@ -390,6 +469,7 @@ int main(int argc, char **argv)
     if (child) CHECKF(pclose(child) == 0, "the GLAD_NO_AVX512=1 child failed");
     test_invres();
     test_dw_row16();
+    test_bf16_kernels();
     test_invres_bf16();
     return check_done();
 }

@@ -13,8 +13,15 @@
  * bf16 fused inverted-residual block (invres.c), whose projection GEMM then
  * reads it without a conversion pass; it rounds with AVX-512F integer ops
  * (as vcvtneps2bf16 would), so the fp32 kernel and it share one body and
- * run on CPUs without AVX512_BF16 too. Not the NCHW grouped conv of
- * conv2d.c. */
+ * run on CPUs without AVX512_BF16 too. In that block the expansion is stored
+ * in bf16 as well (Ce even), and glad_dw_row16b_avx512 (AVX512_BF16, bf16
+ * precision only) reads it: half the bytes of fp32 rows, each vector of 32
+ * bf16 channels widened exactly to fp32 by a shift (even channels) and a
+ * mask (odd ones), the weights packed to match once per call
+ * (glad_dw_pack_eo), the taps' fp32 FMAs in the same order, so its output
+ * is glad_dw_row16_avx512's on the widened input, bit for bit; its sums stay
+ * fp32 (9 taps per channel: no pairs of products for vdpbf16ps). Not the
+ * NCHW grouped conv of conv2d.c. */
 #include <string.h>
 #include "nn/cpu.h"
 #include "nn/nhwc.h"
@@ -216,6 +223,108 @@ __attribute__((target("avx512f"))) void glad_dw_row16_avx512(uint16_t *orow, con
                                                              int dh, int dw, int pt, int pl, int Wo, float lo, float hi, int i)
 {
     dw_row_avx512(NULL, orow, x, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
+}
+
+/* ---- bf16 in, bf16 out (the bf16 fused block's depthwise conv on its expansion's bf16 rows): a vector of 32 bf16
+ * channels widens exactly into two fp32 vectors, the even channels (each 32-bit lane's low half shifted 16 bits up) and
+ * the odd ones (its high half, the low half cleared), so no shuffle; the weights and bias come packed to match
+ * (glad_dw_pack_eo), and vcvtne2ps2bf16 + one vpermw put the rounded lanes back in channel order. The fp32 FMAs per tap
+ * in the same order as dw_row_avx512: its numbers on x widened to fp32. */
+#define DW16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+void glad_dw_pack_eo(float *d, const float *s, int taps, int C)
+{
+    int Cp = (C + 31) / 32 * 32;
+    for (int t = 0; t < taps; t++)
+        for (int c = 0; c < Cp; c++) {
+            int k = c % 32, src = c - k + (k < 16 ? 2 * k : 2 * (k - 16) + 1);
+            d[(size_t)t * Cp + c] = src < C ? s[(size_t)t * C + src] : 0.0f;
+        }
+}
+
+/* 32 channels at p (mask k) widened: *e = the even ones, *o = the odd ones, fp32 */
+DW16_TARGET __attribute__((always_inline)) static inline void widen(const uint16_t *p, __mmask32 k, __m512 *e, __m512 *o)
+{
+    __m512i v = _mm512_maskz_loadu_epi16(k, p);
+    *e = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+    *o = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+/* even and odd lanes e, o of 32 channels clamped, rounded to bf16 (nearest even) and stored in channel order under k */
+DW16_TARGET __attribute__((always_inline)) static inline void store32(uint16_t *p, __mmask32 k, __m512 e, __m512 o,
+                                                                       __m512 vlo, __m512 vhi, __m512i perm)
+{
+    e = _mm512_min_ps(_mm512_max_ps(e, vlo), vhi);
+    o = _mm512_min_ps(_mm512_max_ps(o, vlo), vhi);
+    /* words 0-15 e's, 16-31 o's; perm interleaves them back: word 2m <- m, 2m+1 <- 16+m */
+    _mm512_mask_storeu_epi16(p, k, _mm512_permutexvar_epi16(perm, (__m512i)_mm512_cvtne2ps_pbh(o, e)));
+}
+
+/* dw_row_avx512 on bf16 x into bf16 orow (nhwc.h): the same paths (eight interior pixels, four, then one at a time) */
+DW16_TARGET void glad_dw_row16b_avx512(uint16_t *orow, const uint16_t *x, const float *w, const float *b, int H, int W, int C,
+                                       int nc, int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, int Wo,
+                                       float lo, float hi, int i)
+{
+    int y0 = i * sh - pt, ky0 = 0, ky1 = kh, Cp = (C + 31) / 32 * 32;
+    while (ky0 < kh && y0 + ky0 * dh < 0) ky0++;
+    while (ky1 > ky0 && y0 + (ky1 - 1) * dh >= H) ky1--;
+    int ja = (pl + sw - 1) / sw, lim = W - 1 + pl - (kw - 1) * dw, jb = lim < 0 ? 0 : lim / sw + 1;
+    if (jb > Wo) jb = Wo;
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    __m512i perm = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4,
+                                    19, 3, 18, 2, 17, 1, 16, 0);
+    size_t sx = (size_t)sw * C;
+#define DW16_ACC(q) __m512 e##q = be, o##q = bo;
+#define DW16_TAP(q) { __m512 xe, xo; widen(xp + (q) * sx, k, &xe, &xo); \
+        e##q = _mm512_fmadd_ps(xe, we, e##q); o##q = _mm512_fmadd_ps(xo, wo, o##q); }
+#define DW16_OUT(q) store32(orow + at + (size_t)(q) * C + c0, k, e##q, o##q, vlo, vhi, perm);
+    for (int j = 0; j < Wo;) {
+        size_t at = (size_t)j * C;
+        int x0 = j * sw - pl, np = j >= ja && j + 8 <= jb ? 8 : j >= ja && j + 4 <= jb ? 4 : 1;
+        int kx0 = 0, kx1 = kw;
+        while (kx0 < kw && x0 + kx0 * dw < 0) kx0++;
+        while (kx1 > kx0 && x0 + (kx1 - 1) * dw >= W) kx1--;
+        for (int c0 = 0; c0 < nc; c0 += 32) {
+            __mmask32 k = nc - c0 >= 32 ? (__mmask32)0xffffffffu : (__mmask32)((1u << (nc - c0)) - 1);
+            __m512 be = b ? _mm512_loadu_ps(b + c0) : _mm512_setzero_ps(), bo = b ? _mm512_loadu_ps(b + c0 + 16) : be;
+            const float *wc = w + c0;
+            if (np == 8) {   /* 8 pixels x 2 halves: 16 chains of FMA, one weight load serving 8 */
+                DW16_ACC(0) DW16_ACC(1) DW16_ACC(2) DW16_ACC(3) DW16_ACC(4) DW16_ACC(5) DW16_ACC(6) DW16_ACC(7)
+                for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = 0; kx < kw; kx++) {
+                        const float *wt = wc + ((size_t)ky * kw + kx) * Cp;
+                        __m512 we = _mm512_loadu_ps(wt), wo = _mm512_loadu_ps(wt + 16);
+                        const uint16_t *xp = x + ((size_t)(y0 + ky * dh) * W + x0 + kx * dw) * C + c0;
+                        DW16_TAP(0) DW16_TAP(1) DW16_TAP(2) DW16_TAP(3) DW16_TAP(4) DW16_TAP(5) DW16_TAP(6) DW16_TAP(7)
+                    }
+                DW16_OUT(0) DW16_OUT(1) DW16_OUT(2) DW16_OUT(3) DW16_OUT(4) DW16_OUT(5) DW16_OUT(6) DW16_OUT(7)
+            } else if (np == 4) {
+                DW16_ACC(0) DW16_ACC(1) DW16_ACC(2) DW16_ACC(3)
+                for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = 0; kx < kw; kx++) {
+                        const float *wt = wc + ((size_t)ky * kw + kx) * Cp;
+                        __m512 we = _mm512_loadu_ps(wt), wo = _mm512_loadu_ps(wt + 16);
+                        const uint16_t *xp = x + ((size_t)(y0 + ky * dh) * W + x0 + kx * dw) * C + c0;
+                        DW16_TAP(0) DW16_TAP(1) DW16_TAP(2) DW16_TAP(3)
+                    }
+                DW16_OUT(0) DW16_OUT(1) DW16_OUT(2) DW16_OUT(3)
+            } else {   /* an edge pixel: only the taps inside the image */
+                DW16_ACC(0)
+                for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = kx0; kx < kx1; kx++) {
+                        const float *wt = wc + ((size_t)ky * kw + kx) * Cp;
+                        __m512 we = _mm512_loadu_ps(wt), wo = _mm512_loadu_ps(wt + 16);
+                        const uint16_t *xp = x + ((size_t)(y0 + ky * dh) * W + x0 + kx * dw) * C + c0;
+                        DW16_TAP(0)
+                    }
+                DW16_OUT(0)
+            }
+        }
+        j += np;
+    }
+#undef DW16_ACC
+#undef DW16_TAP
+#undef DW16_OUT
 }
 #endif
 

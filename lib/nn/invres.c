@@ -13,13 +13,22 @@
  * (nhwc.h), so the numbers are those of running them one by one: in bf16
  * the two 1x1 GEMMs take bf16 operands with fp32 sums
  * (glad_gemm_nhwc_bf16, the weights packed once in the cache in use) and
- * the depthwise conv, the expanded rows and every epilogue stay fp32 (the
- * depthwise conv sums 9 taps per channel, no dot product over channels for
- * vdpbf16ps to pair up); the depthwise rows are stored already rounded to
- * bf16 (glad_dw_row16_avx512, for even Ce), as the projection would round
- * them, which spares it a pass converting them (~7 % of the bf16 time). Not the unfused convolutions
- * (conv_nhwc.c, depthwise.c), nor a portable path: without AVX-512F it
- * declines. */
+ * the depthwise conv and every epilogue sum in fp32 (the depthwise conv
+ * sums 9 taps per channel, no dot product over channels for vdpbf16ps to
+ * pair up). With Ce even (every MobileNetV2 block) the rows between the
+ * kernels are bf16: the expansion stores its rows rounded to bf16 after its
+ * epilogue (glad_gemm_nhwc_bf16h), which the depthwise conv reads as they
+ * are (glad_dw_row16b_avx512, half the bytes of fp32 rows; its weights
+ * packed per call), and the depthwise rows are stored rounded to bf16, as
+ * the projection would round them, which spares it a pass converting them
+ * (glad_dw_row16_avx512 when there is no expansion). So in bf16 the
+ * expanded activations are rounded once more than the ops one by one would
+ * (at the depthwise conv's input, as a GEMM rounds its input): the unfused
+ * equivalent is the bf16 expansion, its output rounded to bf16, the fp32
+ * depthwise conv, the bf16 projection (tests/test_nhwc.c checks it bit for
+ * bit). Odd Ce keeps fp32 expanded rows. f32 is unchanged by any of it.
+ * Not the unfused convolutions (conv_nhwc.c, depthwise.c), nor a portable
+ * path: without AVX-512F it declines. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,11 +80,23 @@ static void gemm(float *o, size_t ldo, const float *a, size_t lda, const gw *w, 
 
 /* depthwise output row i (glad_dw_row_avx512's arguments) at element at of D: fp32, or when d16 bf16, rounded as the
  * projection's GEMM would round it (the same numbers), so that GEMM reads it as is (no pass converting D) */
-static void dw_row(float *D, size_t at, int d16, const float *x, const float *w, const float *b, int H, int W, int C,
-                   int nc, int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, int Wo, float lo, float hi, int i)
+static void dw_row(float *D, size_t at, int d16, const float *x, const uint16_t *x16, const float *w, const float *b, int H,
+                   int W, int C, int nc, int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, int Wo, float lo,
+                   float hi, int i)
 {
-    if (d16) glad_dw_row16_avx512((uint16_t *)D + at, x, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
+    /* x16: the expansion in bf16, w and b packed by glad_dw_pack_eo */
+    if (x16) glad_dw_row16b_avx512((uint16_t *)D + at, x16, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
+    else if (d16) glad_dw_row16_avx512((uint16_t *)D + at, x, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
     else glad_dw_row_avx512(D + at, x, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
+}
+
+/* the expansion's rows n of E from element at (Ce apart) = clamp(a w[:, c0..c0+OC) + b): fp32, or when e16 bf16 (rounded
+ * after the epilogue, for the bf16-input depthwise row) */
+static void expand(float *E, size_t at, int e16, const float *a, size_t lda, const gw *w, int c0, int Ce, const float *b,
+                   int n, int K, int OC, float lo, float hi)
+{
+    if (e16) glad_gemm_nhwc_bf16h((uint16_t *)E + at, (size_t)Ce, a, lda, w->q + (size_t)2 * c0, w->ldq, b, n, K, OC, lo, hi);
+    else gemm(E + at, (size_t)Ce, a, lda, w, c0, (size_t)Ce, b, NULL, n, K, OC, lo, hi);
 }
 
 /* the projection y (n, Co) = D (n pixels from element at, Ce apart) wp^T + bp (+ res) */
@@ -128,8 +149,21 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
             return GLAD_ENOMEM;
         }
     }
-    /* bf16 with Ce even (MobileNetV2's): the depthwise rows stored in bf16 (half of D's room used) */
-    int d16 = bf && Ce % 2 == 0, nb, er;
+    /* bf16 with Ce even (MobileNetV2's): the depthwise rows stored in bf16 (half of D's room used), and with an
+     * expansion its rows too (e16; half of E's room), read by glad_dw_row16b_avx512 with wd and bd packed for it */
+    int d16 = bf && Ce % 2 == 0, e16 = d16 && we, nb, er;
+    float *wdq = NULL, *bdq = NULL;
+    if (e16) {
+        size_t Cp = (size_t)(Ce + 31) / 32 * 32;
+        if (!(wdq = malloc(sizeof(float) * Cp * ((size_t)kh * kw + 1)))) {
+            free(eown);
+            free(pown);
+            return GLAD_ENOMEM;
+        }
+        glad_dw_pack_eo(wdq, wd, kh * kw, Ce);
+        if (bd) glad_dw_pack_eo(bdq = wdq + Cp * (size_t)kh * kw, bd, 1, Ce);
+    }
+    const float *wdu = e16 ? wdq : wd, *bdu = e16 ? bdq : bd;
     band_of(W, Ce, kh, sh, dh, &nb, &er);
     size_t per = ((size_t)er * W * Ce + (size_t)nb * Wo * Ce + 15) / 16 * 16, row = (size_t)W * Ce;
     int T = nthreads();
@@ -143,19 +177,20 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
             t = omp_get_thread_num();
             nt = omp_get_num_threads();
 #endif
-            /* channel slices in whole vectors of 16 */
-            int c0 = (int)((long)(Ce + 15) / 16 * t / nt) * 16, c1 = (int)((long)(Ce + 15) / 16 * (t + 1) / nt) * 16;
+            /* channel slices in whole vectors of 16 (of 32 bf16 for glad_dw_row16b_avx512) */
+            int v = e16 ? 32 : 16, c0 = (int)((long)(Ce + v - 1) / v * t / nt) * v;
+            int c1 = (int)((long)(Ce + v - 1) / v * (t + 1) / nt) * v;
             c1 = c1 > Ce ? Ce : c1;
             if (c1 > c0) {
-                const float *Ep = x;
+                const float *Ep = x + c0;
+                const uint16_t *E16 = e16 ? (const uint16_t *)E + c0 : NULL;
                 if (we) {
-                    gemm(E + c0, (size_t)Ce, x, (size_t)C, &gE, c0, (size_t)Ce, be ? be + c0 : NULL, NULL, H * W, C, c1 - c0,
-                         elo, ehi);
-                    Ep = E;
+                    expand(E, (size_t)c0, e16, x, (size_t)C, &gE, c0, Ce, be ? be + c0 : NULL, H * W, C, c1 - c0, elo, ehi);
+                    Ep = E + c0;
                 }
                 for (int i = 0; i < Ho; i++)
-                    dw_row(D, (size_t)i * Wo * Ce + c0, d16, Ep + c0, wd + c0, bd ? bd + c0 : NULL, H, W, Ce, c1 - c0, kh, kw,
-                           sh, sw, dh, dw, pt, pl, Wo, dlo, dhi, i);
+                    dw_row(D, (size_t)i * Wo * Ce + c0, d16, Ep, E16, wdu + c0, bdu ? bdu + c0 : NULL, H, W, Ce, c1 - c0, kh,
+                           kw, sh, sw, dh, dw, pt, pl, Wo, dlo, dhi, i);
             }
             /* the projection reads every channel of D */
             #pragma omp barrier
@@ -165,6 +200,7 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
         }
         free(eown);
         free(pown);
+        free(wdq);
         return 0;
     }
     // each thread computes its own output rows (and the expanded rows they read) into its own part of ws
@@ -186,26 +222,28 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
             const float *Ep = x + (size_t)n0 * row;
             if (we) {
                 int s = n0;
+                size_t rb = (e16 ? sizeof(uint16_t) : sizeof(float)) * row;   /* bytes of an expanded row */
                 if (n0 >= eb0 && n0 < eb1) {   /* the previous band's last rows: moved, not recomputed */
-                    memmove(E, E + (size_t)(n0 - eb0) * row, sizeof(float) * (size_t)(eb1 - n0) * row);
+                    memmove(E, (char *)E + (size_t)(n0 - eb0) * rb, (size_t)(eb1 - n0) * rb);
                     s = eb1;
                 }
                 if (n1 > s)
-                    gemm(E + (size_t)(s - n0) * row, (size_t)Ce, x + (size_t)s * W * C, (size_t)C, &gE, 0, (size_t)Ce, be,
-                         NULL, (n1 - s) * W, C, Ce, elo, ehi);
+                    expand(E, (size_t)(s - n0) * row, e16, x + (size_t)s * W * C, (size_t)C, &gE, 0, Ce, be, (n1 - s) * W, C,
+                           Ce, elo, ehi);
                 eb0 = n0;
                 eb1 = n1 > s ? n1 : s;
                 Ep = E;
             }
             for (int i = b0; i < b1; i++)
-                dw_row(D, (size_t)(i - b0) * Wo * Ce, d16, Ep, wd, bd, n1 - n0, W, Ce, Ce, kh, kw, sh, sw, dh, dw, pt + n0, pl,
-                       Wo, dlo, dhi, i);
+                dw_row(D, (size_t)(i - b0) * Wo * Ce, d16, Ep, e16 ? (const uint16_t *)E : NULL, wdu, bdu, n1 - n0, W, Ce, Ce,
+                       kh, kw, sh, sw, dh, dw, pt + n0, pl, Wo, dlo, dhi, i);
             project(y + (size_t)b0 * Wo * Co, D, 0, d16, &gP, bp, res ? res + (size_t)b0 * Wo * Co : NULL, (b1 - b0) * Wo, Ce,
                     Co);
         }
     }
     free(eown);
     free(pown);
+    free(wdq);
     return 0;
 #else
     return GLAD_EUNSUPPORTED;
