@@ -416,6 +416,118 @@ static void test_invres_bf16(void)
 #endif
 }
 
+/* The stem fused into the bf16 block after it (glad_invres_nhwc_forward_stem: MobileNetV2's first conv, 3x3 stride 2
+ * from 3 channels, run band by band as the block's expansion) with 1 and 2 threads: bit for bit the bf16 conv
+ * (glad_conv2d_nhwc_forward), its output rounded to bf16, the depthwise conv and the bf16 projection one by one; and
+ * against the same in fp32 within the bf16 tolerance of test_invres_bf16 (the stem's K = 27 terms in place of the
+ * expansion's). Cases: several bands per thread (a wide image), odd sizes, stride 2, Ce with a tail of a vector of 32,
+ * a residual; odd Ce and f32 decline (GLAD_EUNSUPPORTED). */
+typedef struct { int H0, W0, Ce, Co, s, res; } stemcase;
+static void test_invres_stem(void)
+{
+    if (glad_precision_set(GLAD_PREC_BF16) != 0) { SKIP("no AVX512_BF16: the stem fused into the bf16 block not checked"); return; }
+    glad_precision_set(GLAD_PREC_F32);
+    static const stemcase SC[] = {{60, 600, 32, 16, 1, 0}, {23, 17, 24, 24, 2, 0}, {31, 45, 40, 40, 1, 1}, {16, 16, 17, 8, 1, 0}};
+    int T0 = 1;
+#ifdef _OPENMP
+    T0 = omp_get_max_threads();
+#endif
+    double worst = 0;
+    int runs = 0;
+    for (size_t t = 0; t < sizeof SC / sizeof SC[0]; t++)
+        for (int T = 1; T <= 2; T++) {
+#ifdef _OPENMP
+            omp_set_num_threads(T);
+#else
+            if (T > 1) continue;
+#endif
+            const stemcase *c = &SC[t];
+            int H, W, st0, sl0, Ho, Wo, pt, pl, Ce = c->Ce, Co = c->Co;
+            pad_of(c->H0, 3, 2, 1, 1, &H, &st0);
+            pad_of(c->W0, 3, 2, 1, 1, &W, &sl0);
+            pad_of(H, 3, c->s, 1, 1, &Ho, &pt);
+            pad_of(W, 3, c->s, 1, 1, &Wo, &pl);
+            size_t ne = (size_t)H * W * Ce, ny = (size_t)Ho * Wo * Co;
+            float *x = rnd((size_t)c->H0 * c->W0 * 3, 81), *w0 = rnd((size_t)Ce * 27, 82), *b0 = rnd(Ce, 83);
+            float *wd = rnd((size_t)9 * Ce, 84), *bd = rnd(Ce, 85), *wp = rnd((size_t)Co * Ce, 86), *bp = rnd(Co, 87);
+            float *res = c->res ? rnd(ny, 88) : NULL, *wpt = malloc(sizeof(float) * (size_t)Ce * Co);
+            float *e = malloc(sizeof(float) * ne), *d = malloc(sizeof(float) * (size_t)Ho * Wo * Ce);
+            float *y32 = malloc(sizeof(float) * ny), *y16 = malloc(sizeof(float) * ny), *yu = malloc(sizeof(float) * ny);
+            float *ws = malloc(sizeof(float) * glad_invres_nhwc_workspace(H, W, Ce, 3, c->s, 1, Ho, Wo));
+            float *cw = malloc(sizeof(float) * glad_conv2d_nhwc_workspace(3, 3, 3, H, W, 0));   /* the stem's im2col */
+            glad_invres_stem st = {x, w0, b0, c->H0, c->W0, 3, 3, 3, 2, 2, 1, 1, st0, sl0, 0.0f, 6.0f};
+            glad_conv2d_nhwc_wt(wpt, wp, Co, Ce);
+            /* f32: the stem alone, then the block; the stem declines there */
+            CHECK(glad_invres_nhwc_forward_stem(y16, &st, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f, wp, bp, res, H, W,
+                                                Ce, Ho, Wo, Co, ws) == GLAD_EUNSUPPORTED);
+            glad_conv2d_nhwc_forward(e, x, w0, b0, NULL, c->H0, c->W0, 3, Ce, 3, 3, 2, 2, 1, 1, st0, sl0, H, W, 0.0f, 6.0f, cw);
+            glad_depthwise_nhwc_forward(d, e, wd, bd, H, W, Ce, 1, 3, 3, c->s, c->s, 1, 1, pt, pl, Ho, Wo, 0.0f, 6.0f);
+            glad_conv2d_nhwc_forward(y32, d, wp, bp, res, Ho, Wo, Ce, Co, 1, 1, 1, 1, 1, 1, 0, 0, Ho, Wo, -INFINITY, INFINITY, NULL);
+            CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+            int rc = glad_invres_nhwc_forward_stem(y16, &st, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f, wp, bp, res, H,
+                                                   W, Ce, Ho, Wo, Co, ws);
+            if (Ce % 2) {
+                CHECKF(rc == GLAD_EUNSUPPORTED, "stem case %zu (odd Ce): code %d", t, rc);
+                glad_precision_set(GLAD_PREC_F32);
+                goto next;
+            }
+            CHECKF(rc == 0, "stem case %zu bf16: code %d", t, rc);
+            glad_conv2d_nhwc_forward(e, x, w0, b0, NULL, c->H0, c->W0, 3, Ce, 3, 3, 2, 2, 1, 1, st0, sl0, H, W, 0.0f, 6.0f, cw);
+            for (size_t q = 0; q < ne; q++) e[q] = glad_bf16_round(e[q]);
+            glad_depthwise_nhwc_forward(d, e, wd, bd, H, W, Ce, 1, 3, 3, c->s, c->s, 1, 1, pt, pl, Ho, Wo, 0.0f, 6.0f);
+            glad_conv2d_nhwc_forward(yu, d, wp, bp, res, Ho, Wo, Ce, Co, 1, 1, 1, 1, 1, 1, 0, 0, Ho, Wo, -INFINITY, INFINITY, NULL);
+            glad_precision_set(GLAD_PREC_F32);
+            CHECKF(memcmp(y16, yu, sizeof(float) * ny) == 0, "stem case %zu bf16 (%d threads): fused differs from one by one",
+                   t, T);
+            {
+                /* the sums of |terms|, in double: the stem's, the depthwise conv's, the projection's */
+                double *me = malloc(sizeof(double) * ne), ew = 0;
+                for (int i = 0; i < H; i++)
+                    for (int j = 0; j < W; j++)
+                        for (int k = 0; k < Ce; k++) {
+                            double a = fabs(b0[k]);
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++) {
+                                    int yy = 2 * i - st0 + ky, xx = 2 * j - sl0 + kx;
+                                    if (yy >= 0 && yy < c->H0 && xx >= 0 && xx < c->W0)
+                                        for (int ci = 0; ci < 3; ci++)
+                                            a += fabs((double)w0[(size_t)k * 27 + (ky * 3 + kx) * 3 + ci] *
+                                                      x[((size_t)yy * c->W0 + xx) * 3 + ci]);
+                                }
+                            me[((size_t)i * W + j) * Ce + k] = a;
+                        }
+                for (int i = 0; i < Ho; i++)
+                    for (int j = 0; j < Wo; j++)
+                        for (int o = 0; o < Co; o++) {
+                            double a = fabs(bp[o]) + (res ? fabs(res[((size_t)i * Wo + j) * Co + o]) : 0);
+                            for (int k = 0; k < Ce; k++) {
+                                double m = fabs(bd[k]);
+                                for (int ky = 0; ky < 3; ky++)
+                                    for (int kx = 0; kx < 3; kx++) {
+                                        int yy = i * c->s - pt + ky, xx = j * c->s - pl + kx;
+                                        if (yy >= 0 && yy < H && xx >= 0 && xx < W)
+                                            m += fabs(wd[(ky * 3 + kx) * Ce + k]) * me[((size_t)yy * W + xx) * Ce + k];
+                                    }
+                                a += fabs(wp[(size_t)o * Ce + k]) * m;
+                            }
+                            size_t q = ((size_t)i * Wo + j) * Co + o;
+                            ew = fmax(ew, fabs((double)y16[q] - y32[q]) / (TOL_IR16 * a + 1e-30));
+                        }
+                CHECKF(ew <= 1, "stem case %zu bf16 (%d threads): error %.3g of the tolerance", t, T, ew);
+                worst = fmax(worst, ew);
+                free(me);
+                runs++;
+            }
+        next:
+            free(x); free(w0); free(b0); free(wd); free(bd); free(wp); free(bp); free(res); free(wpt); free(e); free(d);
+            free(y32); free(y16); free(yu); free(ws); free(cw);
+        }
+#ifdef _OPENMP
+    omp_set_num_threads(T0);
+#endif
+    printf("stem fused into the bf16 block: %d runs, worst %.3g of the tolerance (2^-7 sum |terms|)\n", runs, worst);
+}
+
 #define NDW (int)(sizeof DW / sizeof DW[0])
 #define NCV (int)(sizeof CV / sizeof CV[0])
 
@@ -471,5 +583,6 @@ int main(int argc, char **argv)
     test_dw_row16();
     test_bf16_kernels();
     test_invres_bf16();
+    test_invres_stem();
     return check_done();
 }

@@ -17,7 +17,8 @@
  * tiles on vdpbf16ps (two k an instruction) with the rows rounded to bf16
  * as they are read and the fp32 epilogue in registers, also for the fused
  * block (invres.c, whose expansion stores its output rounded to bf16 from
- * the registers: glad_gemm_nhwc_bf16h); glad_bf16_gemm_packed + the epilogue above for K over
+ * the registers: glad_gemm_nhwc_bf16h, and its stem, glad_conv_rows_bf16h:
+ * a few output pixels' im2col rows at a time); glad_bf16_gemm_packed + the epilogue above for K over
  * GLAD_GEMM_BF16_KMAX (the same numbers: both sum the pairs of k in order). */
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "core/glad.h"
 #include "nn/bf16.h"
 #include "nn/cpu.h"
 #include "nn/nhwc.h"
@@ -388,6 +390,27 @@ static void im2col_rows(float *col, const float *x, int H, int W, int C, int kh,
         }
     }
 }
+
+#ifdef CONV_AVX512
+/* nhwc.h: im2col of a chunk of pixels into fp32 on the stack (12288 floats: 48 KB, L1), then gemm_bf16, which rounds
+ * the rows to bf16 as glad_conv2d_nhwc_forward's bf16 GEMM does; the chunk's rows don't change a row's numbers */
+BF16_TARGET int glad_conv_rows_bf16h(uint16_t *q, size_t ldq16, const float *x, int H, int W, int C, int kh, int kw, int sh,
+                                     int sw, int dh, int dw, int pt, int pl, int Wo, int p0, int n, const uint16_t *wq,
+                                     size_t ldq, const float *b, int OC, float lo, float hi)
+{
+    enum { COLS = 12288 };
+    float col[COLS];
+    int K = C * kh * kw, rb = COLS / K;
+    if (rb < 1) return GLAD_EUNSUPPORTED;
+    rb = rb > 48 ? 48 : rb;
+    for (int r0 = 0; r0 < n; r0 += rb) {
+        int m = n - r0 < rb ? n - r0 : rb;
+        im2col_rows(col, x, H, W, C, kh, kw, sh, sw, dh, dw, pt, pl, Wo, p0 + r0, m);
+        gemm_bf16(NULL, q + (size_t)r0 * ldq16, ldq16, col, (size_t)K, wq, ldq, b, NULL, m, K, OC, lo, hi);
+    }
+    return 0;
+}
+#endif
 
 /* output pixels [p0, p1) in chunks small enough that the epilogue finds the
  * sgemm's output still in cache; col holds the slice's im2col rows */

@@ -26,7 +26,14 @@
  * (at the depthwise conv's input, as a GEMM rounds its input): the unfused
  * equivalent is the bf16 expansion, its output rounded to bf16, the fp32
  * depthwise conv, the bf16 projection (tests/test_nhwc.c checks it bit for
- * bit). Odd Ce keeps fp32 expanded rows. f32 is unchanged by any of it.
+ * bit). Odd Ce keeps fp32 expanded rows. In bf16 a block without
+ * expansion can also take the conv before it (the stem, MobileNetV2's first
+ * conv: glad_invres_nhwc_forward_stem) in place of the expansion: each band
+ * computes the stem's output rows it reads (glad_conv_rows_bf16h: im2col of
+ * a few pixels in L1, the bf16 GEMM, rounded to bf16), so that output (8 MB
+ * in fp32 at 512x512) is never written to memory and read back (it was 20 %
+ * of the bf16 time there, the depthwise conv on it memory-bound).
+ * f32 is unchanged by any of it.
  * Not the unfused convolutions (conv_nhwc.c, depthwise.c), nor a portable
  * path: without AVX-512F it declines. */
 #include <math.h>
@@ -128,22 +135,24 @@ size_t glad_invres_nhwc_workspace(int H, int W, int Ce, int kh, int sh, int dh, 
     return by_channels(Ho, kh, sh, dh, T) && whole > bands ? whole : bands;
 }
 
-int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const float *wet, const float *be, float elo,
-                             float ehi, const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw,
-                             int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt, const float *bp,
-                             const float *res, int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws)
+/* glad_invres_nhwc_forward, or with st (bf16 only; x, we NULL, C = Ce) the stem computed in place of the expansion */
+static int forward(float *y, const float *x, const float *we, const float *wet, const float *be, float elo, float ehi,
+                   const glad_invres_stem *st, const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw,
+                   int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt, const float *bp, const float *res,
+                   int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    int bf = glad_precision_get() == GLAD_PREC_BF16;
+    int bf = glad_precision_get() == GLAD_PREC_BF16, sK = st ? st->C * st->kh * st->kw : 0;
     if (!glad_nn_avx512() || (!we && Ce != C) || !wp) return GLAD_EUNSUPPORTED;
     if (bf ? C > GLAD_GEMM_BF16_KMAX || Ce > GLAD_GEMM_BF16_KMAX : (we && !wet) || !wpt) return GLAD_EUNSUPPORTED;
+    if (st && (!bf || we || Ce % 2 || sK > 12288)) return GLAD_EUNSUPPORTED;   /* glad_conv_rows_bf16h's limit */
     /* bf16: both GEMMs' weights as bf16 pairs, from the cache in use (made here, outside the parallel region) */
     uint16_t *eown = NULL, *pown = NULL;
     gw gE = {wet, NULL, 0}, gP = {wpt, NULL, 0};
     if (bf) {
-        gE = (gw){NULL, we ? packed(we, C, Ce, &eown) : NULL, (size_t)2 * ((Ce + 31) / 32 * 32)};
+        gE = (gw){NULL, we ? packed(we, C, Ce, &eown) : st ? packed(st->w, sK, Ce, &eown) : NULL, (size_t)2 * ((Ce + 31) / 32 * 32)};
         gP = (gw){NULL, packed(wp, Ce, Co, &pown), (size_t)2 * ((Co + 31) / 32 * 32)};
-        if ((we && !gE.q) || !gP.q) {
+        if (((we || st) && !gE.q) || !gP.q) {
             free(eown);
             free(pown);
             return GLAD_ENOMEM;
@@ -151,7 +160,7 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
     }
     /* bf16 with Ce even (MobileNetV2's): the depthwise rows stored in bf16 (half of D's room used), and with an
      * expansion its rows too (e16; half of E's room), read by glad_dw_row16b_avx512 with wd and bd packed for it */
-    int d16 = bf && Ce % 2 == 0, e16 = d16 && we, nb, er;
+    int d16 = bf && Ce % 2 == 0, e16 = d16 && (we || st), nb, er;
     float *wdq = NULL, *bdq = NULL;
     if (e16) {
         size_t Cp = (size_t)(Ce + 31) / 32 * 32;
@@ -167,7 +176,7 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
     band_of(W, Ce, kh, sh, dh, &nb, &er);
     size_t per = ((size_t)er * W * Ce + (size_t)nb * Wo * Ce + 15) / 16 * 16, row = (size_t)W * Ce;
     int T = nthreads();
-    if (by_channels(Ho, kh, sh, dh, T) && (long)Ho * Wo * Ce * (C + Co) > 200000) {
+    if (!st && by_channels(Ho, kh, sh, dh, T) && (long)Ho * Wo * Ce * (C + Co) > 200000) {
         float *E = ws, *D = ws + (size_t)H * W * Ce;
         // each thread expands and convolves its own slice of the Ce channels (whole images), then projects its own rows
         #pragma omp parallel num_threads(T)
@@ -219,15 +228,19 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
             int n0 = b0 * sh - pt, n1 = (b1 - 1) * sh - pt + (kh - 1) * dh + 1;
             n0 = n0 < 0 ? 0 : n0;
             n1 = n1 > H ? H : n1;
-            const float *Ep = x + (size_t)n0 * row;
-            if (we) {
+            const float *Ep = st ? NULL : x + (size_t)n0 * row;
+            if (we || st) {
                 int s = n0;
                 size_t rb = (e16 ? sizeof(uint16_t) : sizeof(float)) * row;   /* bytes of an expanded row */
                 if (n0 >= eb0 && n0 < eb1) {   /* the previous band's last rows: moved, not recomputed */
                     memmove(E, (char *)E + (size_t)(n0 - eb0) * rb, (size_t)(eb1 - n0) * rb);
                     s = eb1;
                 }
-                if (n1 > s)
+                if (n1 > s && st)   /* the stem's output rows [s, n1) */
+                    glad_conv_rows_bf16h((uint16_t *)E + (size_t)(s - n0) * row, (size_t)Ce, st->x, st->H, st->W, st->C,
+                                         st->kh, st->kw, st->sh, st->sw, st->dh, st->dw, st->pt, st->pl, W, s * W,
+                                         (n1 - s) * W, gE.q, gE.ldq, st->b, Ce, st->lo, st->hi);
+                else if (n1 > s)
                     expand(E, (size_t)(s - n0) * row, e16, x + (size_t)s * W * C, (size_t)C, &gE, 0, Ce, be, (n1 - s) * W, C,
                            Ce, elo, ehi);
                 eb0 = n0;
@@ -248,4 +261,21 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
 #else
     return GLAD_EUNSUPPORTED;
 #endif
+}
+
+int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const float *wet, const float *be, float elo,
+                             float ehi, const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw,
+                             int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt, const float *bp,
+                             const float *res, int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws)
+{
+    return forward(y, x, we, wet, be, elo, ehi, NULL, wd, bd, kh, kw, sh, sw, dh, dw, pt, pl, dlo, dhi, wp, wpt, bp, res, H, W,
+                   C, Ce, Ho, Wo, Co, ws);
+}
+
+int glad_invres_nhwc_forward_stem(float *y, const glad_invres_stem *st, const float *wd, const float *bd, int kh, int kw,
+                                  int sh, int sw, int dh, int dw, int pt, int pl, float dlo, float dhi, const float *wp,
+                                  const float *bp, const float *res, int H, int W, int Ce, int Ho, int Wo, int Co, float *ws)
+{
+    return forward(y, NULL, NULL, NULL, NULL, 0.0f, 0.0f, st, wd, bd, kh, kw, sh, sw, dh, dw, pt, pl, dlo, dhi, wp, NULL, bp,
+                   res, H, W, Ce, Ce, Ho, Wo, Co, ws);
 }

@@ -44,6 +44,13 @@ void glad_gemm_nhwc_bf16(float *o, size_t ldo, const float *a, size_t lda, const
  * vcvtneps2bf16), no residual; the bf16 fused block's expansion (its depthwise conv reads q: glad_dw_row16b_avx512) */
 void glad_gemm_nhwc_bf16h(uint16_t *q, size_t ldq16, const float *a, size_t lda, const uint16_t *wq, size_t ldq,
                           const float *b, int n, int K, int OC, float lo, float hi);
+/* glad_conv2d_nhwc_forward's output pixels [p0, p0+n) in bf16 (its kernel, stride, dilation and padding; x (H, W, C);
+ * output rows Wo wide, OC channels) rounded to bf16 as glad_gemm_nhwc_bf16h rounds, into q (rows ldq16 apart), wq its
+ * weights (OC, kh kw C) packed (glad_bf16_cached_bt), no residual: the numbers of the bf16 conv, then rounded. For the
+ * first conv fused into the bf16 block after it (invres.c). GLAD_EUNSUPPORTED (nothing written) for kh kw C > 12288 */
+int glad_conv_rows_bf16h(uint16_t *q, size_t ldq16, const float *x, int H, int W, int C, int kh, int kw, int sh, int sw, int dh,
+                         int dw, int pt, int pl, int Wo, int p0, int n, const uint16_t *wq, size_t ldq, const float *b, int OC,
+                         float lo, float hi);
 /* the same with a already in bf16 (rows lda bf16 apart), K even: the same numbers as a in fp32 rounded here */
 void glad_gemm_nhwc_bf16a(float *o, size_t ldo, const uint16_t *a, size_t lda, const uint16_t *wq, size_t ldq, const float *b,
                           const float *res, int n, int K, int OC, float lo, float hi);
