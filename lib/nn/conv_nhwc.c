@@ -392,17 +392,64 @@ static void im2col_rows(float *col, const float *x, int H, int W, int C, int kh,
 }
 
 #ifdef CONV_AVX512
+/* im2col rows of pixels p0.. straight into bf16 (Kp = K up to even, the pad 0) for a kernel row of at most 16 floats
+ * (kw C <= 16, dw 1: the stem's 9): per kernel row one load of 16 floats, vcvtneps2bf16 with the lanes past the row
+ * zeroed, one store of 16 bf16 whose tail the next kernel row (or pixel) overwrites, the last one's tail being the
+ * pad's 0 (so ab holds 16 bf16 more than the rows); the numbers of im2col_rows + cvt_row. Taps outside the image (the
+ * edge pixels) through a zeroed row of 16; the load is masked where 16 floats would pass the end of x */
+BF16_TARGET static void im2col_rows16(uint16_t *ab, int Kp, const float *x, int H, int W, int C, int kh, int kw, int sh,
+                                      int sw, int dh, int pt, int pl, int Wo, int p0, int n)
+{
+    int kr = kw * C, i = p0 / Wo, j = p0 % Wo;
+    __mmask16 m = (__mmask16)((1u << kr) - 1);
+    size_t end = (size_t)H * W * C;
+    for (int p = 0; p < n; p++) {
+        int x0 = j * sw - pl;
+        uint16_t *r = ab + (size_t)p * Kp;
+        for (int ky = 0; ky < kh; ky++) {
+            int y = i * sh - pt + ky * dh;
+            __m512 v;
+            if (y >= 0 && y < H && x0 >= 0 && x0 + kw <= W) {
+                size_t at = ((size_t)y * W + x0) * C;
+                v = at + 16 <= end ? _mm512_loadu_ps(x + at) : _mm512_maskz_loadu_ps(m, x + at);
+            } else {
+                float t[16] = {0};
+                for (int kx = 0; kx < kw; kx++)
+                    if (y >= 0 && y < H && x0 + kx >= 0 && x0 + kx < W)
+                        memcpy(t + kx * C, x + ((size_t)y * W + x0 + kx) * C, sizeof(float) * (size_t)C);
+                v = _mm512_loadu_ps(t);
+            }
+            _mm256_storeu_si256((__m256i *)(r + ky * kr), (__m256i)_mm512_maskz_cvtneps_pbh(m, v));
+        }
+        if (++j == Wo) {
+            j = 0;
+            i++;
+        }
+    }
+}
+
 /* nhwc.h: im2col of a chunk of pixels into fp32 on the stack (12288 floats: 48 KB, L1), then gemm_bf16, which rounds
- * the rows to bf16 as glad_conv2d_nhwc_forward's bf16 GEMM does; the chunk's rows don't change a row's numbers */
+ * the rows to bf16 as glad_conv2d_nhwc_forward's bf16 GEMM does (or straight into bf16 for short kernel rows); the
+ * chunk's rows don't change a row's numbers */
 BF16_TARGET int glad_conv_rows_bf16h(uint16_t *q, size_t ldq16, const float *x, int H, int W, int C, int kh, int kw, int sh,
                                      int sw, int dh, int dw, int pt, int pl, int Wo, int p0, int n, const uint16_t *wq,
                                      size_t ldq, const float *b, int OC, float lo, float hi)
 {
     enum { COLS = 12288 };
-    float col[COLS];
     int K = C * kh * kw, rb = COLS / K;
     if (rb < 1) return GLAD_EUNSUPPORTED;
     rb = rb > 48 ? 48 : rb;
+    int Kp = (K + 1) / 2 * 2;
+    if (kw * C <= 16 && dw == 1 && Kp <= 128) {   /* short kernel rows, up to 8 of them: straight into bf16 */
+        uint16_t ab[48 * 128 + 16] __attribute__((aligned(64)));
+        for (int r0 = 0; r0 < n; r0 += 48) {
+            int m = n - r0 < 48 ? n - r0 : 48;
+            im2col_rows16(ab, Kp, x, H, W, C, kh, kw, sh, sw, dh, pt, pl, Wo, p0 + r0, m);
+            panels(NULL, q + (size_t)r0 * ldq16, ldq16, ab, (size_t)Kp, wq, ldq, b, NULL, m, Kp, OC, lo, hi);
+        }
+        return 0;
+    }
+    float col[COLS];
     for (int r0 = 0; r0 < n; r0 += rb) {
         int m = n - r0 < rb ? n - r0 : rb;
         im2col_rows(col, x, H, W, C, kh, kw, sh, sw, dh, dw, pt, pl, Wo, p0 + r0, m);
