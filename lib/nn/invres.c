@@ -48,12 +48,16 @@
 #include "nn/nhwc.h"
 #include "nn/nn.h"
 
-/* output rows per band, and the expanded rows such a band reads at most */
-static void band_of(int W, int Ce, int kh, int sh, int dh, int *nb, int *er)
+/* output rows per band, and the expanded rows such a band reads at most: ~384 KB of them (twice the rows in bf16,
+ * h16); returns the floats of a thread's band buffers (those rows, then the band's depthwise rows, both bf16 when
+ * h16), a multiple of 16 */
+static size_t band_of(int W, int Ce, int kh, int sh, int dh, int Wo, int h16, int *nb, int *er)
 {
-    int span = (kh - 1) * dh + 1, rows = (int)(98304L / ((long)W * Ce));   /* ~384 KB of expanded rows */
+    int span = (kh - 1) * dh + 1, rows = (int)(393216L / (h16 ? 2 : 4) / ((long)W * Ce));
     *nb = rows > span ? (rows - span) / sh + 1 : 1;
     *er = (*nb - 1) * sh + span;
+    size_t n = (size_t)*er * W * Ce + (size_t)*nb * Wo * Ce;
+    return ((h16 ? (n + 1) / 2 : n) + 15) / 16 * 16;
 }
 
 static int nthreads(void)
@@ -129,8 +133,9 @@ static const uint16_t *packed(const float *w, int K, int OC, uint16_t **own)
 size_t glad_invres_nhwc_workspace(int H, int W, int Ce, int kh, int sh, int dh, int Ho, int Wo)
 {
     int nb, er, T = nthreads();
-    band_of(W, Ce, kh, sh, dh, &nb, &er);
-    size_t per = ((size_t)er * W * Ce + (size_t)nb * Wo * Ce + 15) / 16 * 16, bands = per * (size_t)T;
+    /* either precision's band buffers (the caller may ask in the other one) */
+    size_t per = band_of(W, Ce, kh, sh, dh, Wo, 0, &nb, &er), p16 = Ce % 2 ? 0 : band_of(W, Ce, kh, sh, dh, Wo, 1, &nb, &er);
+    size_t bands = (per > p16 ? per : p16) * (size_t)T;
     size_t whole = (size_t)H * W * Ce + (size_t)Ho * Wo * Ce;
     return by_channels(Ho, kh, sh, dh, T) && whole > bands ? whole : bands;
 }
@@ -173,8 +178,7 @@ static int forward(float *y, const float *x, const float *we, const float *wet, 
         if (bd) glad_dw_pack_eo(bdq = wdq + Cp * (size_t)kh * kw, bd, 1, Ce);
     }
     const float *wdu = e16 ? wdq : wd, *bdu = e16 ? bdq : bd;
-    band_of(W, Ce, kh, sh, dh, &nb, &er);
-    size_t per = ((size_t)er * W * Ce + (size_t)nb * Wo * Ce + 15) / 16 * 16, row = (size_t)W * Ce;
+    size_t per = band_of(W, Ce, kh, sh, dh, Wo, d16, &nb, &er), row = (size_t)W * Ce;
     int T = nthreads();
     if (!st && by_channels(Ho, kh, sh, dh, T) && (long)Ho * Wo * Ce * (C + Co) > 200000) {
         float *E = ws, *D = ws + (size_t)H * W * Ce;
@@ -221,7 +225,8 @@ static int forward(float *y, const float *x, const float *we, const float *wet, 
         nt = omp_get_num_threads();
 #endif
         int i0 = (int)((long)Ho * t / nt), i1 = (int)((long)Ho * (t + 1) / nt);
-        float *E = ws + per * (size_t)t, *D = E + (size_t)er * row;
+        /* E's rows in bf16 when e16 (unused without expansion), D's when d16: row, Ce even */
+        float *E = ws + per * (size_t)t, *D = E + (size_t)er * row / (d16 ? 2 : 1);
         int eb0 = 0, eb1 = 0;   /* expanded rows [eb0, eb1) held at E */
         for (int b0 = i0; b0 < i1; b0 += nb) {
             int b1 = b0 + nb < i1 ? b0 + nb : i1;
