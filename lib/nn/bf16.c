@@ -70,9 +70,10 @@ void glad_bf16_convert(uint16_t *dst, const float *src, size_t n)
 typedef struct {
     const float *w;
     const glad_wino_kernel *k;
-    int NI, NO, kind;   /* kind 0: conversion or Winograd U; 1: glad_bf16_pack_b of w^T */
+    int NI, NO, kind;   /* kind 0: conversion or Winograd U; 1: glad_bf16_pack_b of w^T; 2: make's */
     size_t n;
     void *data;
+    glad_bf16_make make;
 } centry;
 
 struct glad_bf16_cache {
@@ -107,36 +108,47 @@ glad_bf16_cache *glad_bf16_cache_use(glad_bf16_cache *c)
     return p;
 }
 
-static void *cached(int kind, const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n)
+static void *cached(int kind, const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n, glad_bf16_make make)
 {
     glad_bf16_cache *c = cur;
     if (!c) return NULL;
     for (int i = 0; i < c->n; i++) {
         centry *q = &c->e[i];
-        if (q->w == w && q->k == k && q->kind == kind && q->NI == NI && q->NO == NO && q->n == n) return q->data;
+        if (q->w == w && q->k == k && q->kind == kind && q->NI == NI && q->NO == NO && q->n == n && q->make == make)
+            return q->data;
     }
     centry *ne = glad_grow(c->e, &c->cap, c->n, sizeof *ne, 64);
     if (!ne) return NULL;
     c->e = ne;
     /* the transform writes fp32 U first, then rounds it in place */
-    size_t bytes = kind ? sizeof(uint16_t) * glad_bf16_pb_elems(NI, NO)
+    size_t bytes = kind == 2 ? n
+                 : kind ? sizeof(uint16_t) * glad_bf16_pb_elems(NI, NO)
                  : k    ? sizeof(float) * glad_wino_weight_floats(k, NI, NO)
                         : sizeof(uint16_t) * n;
     void *d = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!d) return NULL;
-    if (kind) glad_bf16_pack_b(d, w, (size_t)NI, 1, NI, NO);
+    if (kind == 2) make(d, w, NI, NO);
+    else if (kind) glad_bf16_pack_b(d, w, (size_t)NI, 1, NI, NO);
     else if (k) k->weights(d, w, NI, NO, 0);
     else glad_bf16_convert(d, w, n);
-    c->e[c->n++] = (centry){w, k, NI, NO, kind, n, d};
+    c->e[c->n++] = (centry){w, k, NI, NO, kind, n, d, make};
     return d;
 }
 
 const void *glad_bf16_cached(const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n)
 {
-    return cached(0, k, w, NI, NO, n);
+    return cached(0, k, w, NI, NO, n, NULL);
 }
 
-const uint16_t *glad_bf16_cached_bt(const float *w, int K, int N) { return K > 0 && N > 0 ? cached(1, NULL, w, K, N, 0) : NULL; }
+const uint16_t *glad_bf16_cached_bt(const float *w, int K, int N)
+{
+    return K > 0 && N > 0 ? cached(1, NULL, w, K, N, 0, NULL) : NULL;
+}
+
+const void *glad_bf16_cached_make(const float *w, int NI, int NO, size_t bytes, glad_bf16_make make)
+{
+    return bytes && make ? cached(2, NULL, w, NI, NO, bytes, make) : NULL;
+}
 
 /* the 32 bf16 of a (16 floats) and b (16 floats) interleaved: a0 b0 a1 b1 ... */
 BF16_TARGET static inline __m512i pairs16(__m512 a, __m512 b)

@@ -119,6 +119,9 @@ static void project(float *y, const float *D, size_t at, int d16, const gw *w, c
     else gemm(y, (size_t)Co, D + at, (size_t)Ce, w, 0, (size_t)Co, bp, res, n, Ce, Co, -INFINITY, INFINITY);
 }
 
+/* glad_dw_pack_eo as the cache's maker: the depthwise weights (or bias) as glad_dw_row16b_avx512 reads them */
+static void pack_eo(void *d, const float *w, int taps, int C) { glad_dw_pack_eo(d, w, taps, C); }
+
 /* bf16 pairs of w (OC, K) (glad_bf16_pack_b of w^T): the cache's, or packed into *own (freed by the caller) */
 static const uint16_t *packed(const float *w, int K, int OC, uint16_t **own)
 {
@@ -166,18 +169,24 @@ static int forward(float *y, const float *x, const float *we, const float *wet, 
     /* bf16 with Ce even (MobileNetV2's): the depthwise rows stored in bf16 (half of D's room used), and with an
      * expansion its rows too (e16; half of E's room), read by glad_dw_row16b_avx512 with wd and bd packed for it */
     int d16 = bf && Ce % 2 == 0, e16 = d16 && (we || st), nb, er;
-    float *wdq = NULL, *bdq = NULL;
+    const float *wdu = wd, *bdu = bd;
+    float *wdq = NULL;   /* packed here: no cache in use */
     if (e16) {
-        size_t Cp = (size_t)(Ce + 31) / 32 * 32;
-        if (!(wdq = malloc(sizeof(float) * Cp * ((size_t)kh * kw + 1)))) {
-            free(eown);
-            free(pown);
-            return GLAD_ENOMEM;
+        size_t Cp = (size_t)(Ce + 31) / 32 * 32, nw = sizeof(float) * Cp * (size_t)kh * kw;
+        wdu = glad_bf16_cached_make(wd, kh * kw, Ce, nw, pack_eo);
+        bdu = bd ? glad_bf16_cached_make(bd, 1, Ce, sizeof(float) * Cp, pack_eo) : NULL;
+        if (!wdu || (bd && !bdu)) {
+            if (!(wdq = malloc(nw + sizeof(float) * Cp))) {
+                free(eown);
+                free(pown);
+                return GLAD_ENOMEM;
+            }
+            glad_dw_pack_eo(wdq, wd, kh * kw, Ce);
+            wdu = wdq;
+            if (bd) glad_dw_pack_eo(wdq + Cp * (size_t)kh * kw, bd, 1, Ce);
+            bdu = bd ? wdq + Cp * (size_t)kh * kw : NULL;
         }
-        glad_dw_pack_eo(wdq, wd, kh * kw, Ce);
-        if (bd) glad_dw_pack_eo(bdq = wdq + Cp * (size_t)kh * kw, bd, 1, Ce);
     }
-    const float *wdu = e16 ? wdq : wd, *bdu = e16 ? bdq : bd;
     size_t per = band_of(W, Ce, kh, sh, dh, Wo, d16, &nb, &er), row = (size_t)W * Ce;
     int T = nthreads();
     if (!st && by_channels(Ho, kh, sh, dh, T) && (long)Ho * Wo * Ce * (C + Co) > 200000) {
