@@ -258,6 +258,13 @@ DW16_TARGET __attribute__((always_inline)) static inline void widen(const uint16
     *o = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
 }
 
+/* one of widen's halves: the even channels (h 0) or the odd ones (h 1) */
+DW16_TARGET __attribute__((always_inline)) static inline __m512 half(const uint16_t *p, __mmask32 k, int h)
+{
+    __m512i v = _mm512_maskz_loadu_epi16(k, p);
+    return _mm512_castsi512_ps(h ? _mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)) : _mm512_slli_epi32(v, 16));
+}
+
 /* even and odd lanes e, o of 32 channels clamped, rounded to bf16 (nearest even) and stored in channel order under k */
 DW16_TARGET __attribute__((always_inline)) static inline void store32(uint16_t *p, __mmask32 k, __m512 e, __m512 o,
                                                                        __m512 vlo, __m512 vhi, __m512i perm)
@@ -290,13 +297,43 @@ DW16_TARGET __attribute__((noinline)) static void dw16_px8(DW16_ARGS)
         __mmask32 k = kmask(nc - c0);
         __m512 be = b ? _mm512_loadu_ps(b + c0) : _mm512_setzero_ps(), bo = b ? _mm512_loadu_ps(b + c0 + 16) : be;
         DW16_ACC(0) DW16_ACC(1) DW16_ACC(2) DW16_ACC(3) DW16_ACC(4) DW16_ACC(5) DW16_ACC(6) DW16_ACC(7)
-        for (int ky = 0; ky < nky; ky++)
-            for (int kx = 0; kx < nkx; kx++) {
-                const float *wt = w + c0 + ((size_t)ky * nkx + kx) * Cp;
-                __m512 we = _mm512_loadu_ps(wt), wo = _mm512_loadu_ps(wt + 16);
-                const uint16_t *xp = xr + ky * sr + kx * sc + c0;
-                DW16_TAP(0) DW16_TAP(1) DW16_TAP(2) DW16_TAP(3) DW16_TAP(4) DW16_TAP(5) DW16_TAP(6) DW16_TAP(7)
+        if (nkx == 3 && sc == sx) {   /* 3 taps a row at stride 1: the 10 pixels they read widened once, each serving up to
+                                       * 3 taps (a third of the loads and widenings; 1.15-1.28x faster alone), a half at a
+                                       * time (10 + 16 accumulators + 3 weights fit the 32 registers) */
+            for (int ky = 0; ky < nky; ky++) {
+                const float *wt = w + c0 + (size_t)ky * 3 * Cp;
+                const uint16_t *xp = xr + ky * sr + c0;
+                __m512 x0, x1, x2, x3, x4, x5, x6, x7, x8, x9;
+#define W10(h) x0 = half(xp, k, h); x1 = half(xp + sx, k, h); x2 = half(xp + 2 * sx, k, h); \
+        x3 = half(xp + 3 * sx, k, h); x4 = half(xp + 4 * sx, k, h); x5 = half(xp + 5 * sx, k, h); \
+        x6 = half(xp + 6 * sx, k, h); x7 = half(xp + 7 * sx, k, h); x8 = half(xp + 8 * sx, k, h); \
+        x9 = half(xp + 9 * sx, k, h);
+#define F3(a, q, u0, u1, u2) a##q = _mm512_fmadd_ps(u0, w0, a##q); a##q = _mm512_fmadd_ps(u1, w1, a##q); \
+        a##q = _mm512_fmadd_ps(u2, w2, a##q);
+                {
+                    W10(0)
+                    __m512 w0 = _mm512_loadu_ps(wt), w1 = _mm512_loadu_ps(wt + Cp), w2 = _mm512_loadu_ps(wt + 2 * Cp);
+                    F3(e, 0, x0, x1, x2) F3(e, 1, x1, x2, x3) F3(e, 2, x2, x3, x4) F3(e, 3, x3, x4, x5)
+                    F3(e, 4, x4, x5, x6) F3(e, 5, x5, x6, x7) F3(e, 6, x6, x7, x8) F3(e, 7, x7, x8, x9)
+                }
+                {
+                    W10(1)
+                    __m512 w0 = _mm512_loadu_ps(wt + 16), w1 = _mm512_loadu_ps(wt + Cp + 16);
+                    __m512 w2 = _mm512_loadu_ps(wt + 2 * Cp + 16);
+                    F3(o, 0, x0, x1, x2) F3(o, 1, x1, x2, x3) F3(o, 2, x2, x3, x4) F3(o, 3, x3, x4, x5)
+                    F3(o, 4, x4, x5, x6) F3(o, 5, x5, x6, x7) F3(o, 6, x6, x7, x8) F3(o, 7, x7, x8, x9)
+                }
+#undef W10
+#undef F3
             }
+        } else
+            for (int ky = 0; ky < nky; ky++)
+                for (int kx = 0; kx < nkx; kx++) {
+                    const float *wt = w + c0 + ((size_t)ky * nkx + kx) * Cp;
+                    __m512 we = _mm512_loadu_ps(wt), wo = _mm512_loadu_ps(wt + 16);
+                    const uint16_t *xp = xr + ky * sr + kx * sc + c0;
+                    DW16_TAP(0) DW16_TAP(1) DW16_TAP(2) DW16_TAP(3) DW16_TAP(4) DW16_TAP(5) DW16_TAP(6) DW16_TAP(7)
+                }
         DW16_OUT(0) DW16_OUT(1) DW16_OUT(2) DW16_OUT(3) DW16_OUT(4) DW16_OUT(5) DW16_OUT(6) DW16_OUT(7)
     }
 }
@@ -310,13 +347,30 @@ DW16_TARGET __attribute__((noinline)) static void dw16_px4(DW16_ARGS)
         __mmask32 k = kmask(nc - c0);
         __m512 be = b ? _mm512_loadu_ps(b + c0) : _mm512_setzero_ps(), bo = b ? _mm512_loadu_ps(b + c0 + 16) : be;
         DW16_ACC(0) DW16_ACC(1) DW16_ACC(2) DW16_ACC(3)
-        for (int ky = 0; ky < nky; ky++)
-            for (int kx = 0; kx < nkx; kx++) {
-                const float *wt = w + c0 + ((size_t)ky * nkx + kx) * Cp;
-                __m512 we = _mm512_loadu_ps(wt), wo = _mm512_loadu_ps(wt + 16);
-                const uint16_t *xp = xr + ky * sr + kx * sc + c0;
-                DW16_TAP(0) DW16_TAP(1) DW16_TAP(2) DW16_TAP(3)
+        if (nkx == 3 && sc == sx)   /* as dw16_px8's: the 6 pixels read widened once */
+            for (int ky = 0; ky < nky; ky++) {
+                const float *wt = w + c0 + (size_t)ky * 3 * Cp;
+                const uint16_t *xp = xr + ky * sr + c0;
+                for (int h = 0; h < 2; h++) {
+                    __m512 x0 = half(xp, k, h), x1 = half(xp + sx, k, h), x2 = half(xp + 2 * sx, k, h);
+                    __m512 x3 = half(xp + 3 * sx, k, h), x4 = half(xp + 4 * sx, k, h), x5 = half(xp + 5 * sx, k, h);
+                    __m512 w0 = _mm512_loadu_ps(wt + 16 * h), w1 = _mm512_loadu_ps(wt + Cp + 16 * h);
+                    __m512 w2 = _mm512_loadu_ps(wt + 2 * Cp + 16 * h);
+#define F3(a, q, u0, u1, u2) a##q = _mm512_fmadd_ps(u0, w0, a##q); a##q = _mm512_fmadd_ps(u1, w1, a##q); \
+        a##q = _mm512_fmadd_ps(u2, w2, a##q);
+                    if (h) { F3(o, 0, x0, x1, x2) F3(o, 1, x1, x2, x3) F3(o, 2, x2, x3, x4) F3(o, 3, x3, x4, x5) }
+                    else { F3(e, 0, x0, x1, x2) F3(e, 1, x1, x2, x3) F3(e, 2, x2, x3, x4) F3(e, 3, x3, x4, x5) }
+#undef F3
+                }
             }
+        else
+            for (int ky = 0; ky < nky; ky++)
+                for (int kx = 0; kx < nkx; kx++) {
+                    const float *wt = w + c0 + ((size_t)ky * nkx + kx) * Cp;
+                    __m512 we = _mm512_loadu_ps(wt), wo = _mm512_loadu_ps(wt + 16);
+                    const uint16_t *xp = xr + ky * sr + kx * sc + c0;
+                    DW16_TAP(0) DW16_TAP(1) DW16_TAP(2) DW16_TAP(3)
+                }
         DW16_OUT(0) DW16_OUT(1) DW16_OUT(2) DW16_OUT(3)
     }
 }
