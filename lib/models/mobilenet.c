@@ -5,11 +5,12 @@
  * after its last reader), convolutions are im2col + sgemm and depthwise convs
  * direct (lib/nn); on AVX-512F CPUs each inverted-residual block
  * ([1x1 expansion,] depthwise, linear 1x1 projection, residual ADD) runs in
- * one pass (glad_invres_nhwc_forward) with the same numbers, in fp32 and in
- * bf16 (its 1x1 GEMMs on bf16 operands, the weights packed once in the
- * model's cache; in bf16 the first conv runs inside the block after it,
- * glad_invres_nhwc_forward_stem, its output rounded to bf16 as the blocks'
- * expansions are). TF semantics: "SAME" output ceil(in/s), pad_total =
+ * one pass (glad_invres_nhwc_forward), in fp32 with the same numbers as op
+ * by op, and in bf16 (its 1x1 GEMMs on bf16 operands, the weights packed
+ * once in the model's cache, the expanded activations rounded to bf16 at the
+ * depthwise conv's input, which op by op does not; the first conv runs
+ * inside the block after it, glad_invres_nhwc_forward_stem, its output
+ * rounded to bf16 likewise). TF semantics: "SAME" output ceil(in/s), pad_total =
  * max((out-1)s + (k-1)d + 1 - in, 0), pad_before = pad_total/2 (the extra row
  * and column at the bottom/right); "VALID" output (in - (k-1)d - 1)/s + 1;
  * AVERAGE_POOL_2D divides by the taps inside the image; QUANTIZE, DEQUANTIZE
