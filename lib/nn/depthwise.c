@@ -17,11 +17,12 @@
  * in bf16 as well (Ce even), and glad_dw_row16b_avx512 (AVX512_BF16, bf16
  * precision only) reads it: half the bytes of fp32 rows, each vector of 32
  * bf16 channels widened exactly to fp32 by a shift (even channels) and a
- * mask (odd ones), the weights packed to match once per call
- * (glad_dw_pack_eo), the taps' fp32 FMAs in the same order, so its output
- * is glad_dw_row16_avx512's on the widened input, bit for bit; its sums stay
- * fp32 (9 taps per channel: no pairs of products for vdpbf16ps). Not the
- * NCHW grouped conv of conv2d.c. */
+ * mask (odd ones), the weights packed to match (glad_dw_pack_eo, once per
+ * model in the bf16 cache), at stride 1 the pixels a kernel row reads
+ * widened once for its three taps, the taps' fp32 FMAs in the same order
+ * as the fp32 row's, so its output is glad_dw_row16_avx512's on the widened
+ * input, bit for bit; its sums stay fp32 (9 taps per channel: no pairs of
+ * products for vdpbf16ps). Not the NCHW grouped conv of conv2d.c. */
 #include <string.h>
 #include "nn/cpu.h"
 #include "nn/nhwc.h"

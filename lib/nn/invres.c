@@ -18,8 +18,9 @@
  * pair up). With Ce even (every MobileNetV2 block) the rows between the
  * kernels are bf16: the expansion stores its rows rounded to bf16 after its
  * epilogue (glad_gemm_nhwc_bf16h), which the depthwise conv reads as they
- * are (glad_dw_row16b_avx512, half the bytes of fp32 rows; its weights
- * packed per call), and the depthwise rows are stored rounded to bf16, as
+ * are (glad_dw_row16b_avx512, half the bytes of fp32 rows, so a band holds
+ * twice the rows; its weights packed to match once, in the bf16 cache in
+ * use), and the depthwise rows are stored rounded to bf16, as
  * the projection would round them, which spares it a pass converting them
  * (glad_dw_row16_avx512 when there is no expansion). So in bf16 the
  * expanded activations are rounded once more than the ops one by one would
