@@ -9,7 +9,9 @@
  * the fused inverted-residual block (invres.c) against its three
  * convolutions run one by one, in fp32 (bit for bit) and in bf16 (bit for
  * bit the bf16 ops one by one, and within a stated tolerance of fp32, on
- * both of its paths; skipped visibly without AVX512_BF16).
+ * both of its paths; its bf16-storing GEMM and bf16-input depthwise row bit
+ * for bit against the kernels they replace; skipped visibly without
+ * AVX512_BF16).
  *   test_nhwc [--dump]   (--dump: print every output, for the parent) */
 #include <stdint.h>
 #include "check.h"
@@ -218,15 +220,88 @@ static void test_dw_row16(void)
     CHECKF(bad == 0, "glad_dw_row16_avx512 rounds %d of %d values unlike glad_bf16_from_f32", bad, N);
 }
 
+/* The bf16 fused block's expansion and depthwise kernels (glad_gemm_nhwc_bf16h, glad_dw_row16b_avx512) bit for bit
+ * against the kernels they stand in for, on the same numbers: glad_gemm_nhwc_bf16 rounded by glad_bf16_from_f32, and
+ * glad_dw_row16_avx512 on the bf16 input widened to fp32 (weights and bias unpacked). Channel counts below, at and
+ * above 32 and not a multiple of it (the masked tail of a 32-channel vector, and the zero-padded weights), a slice of
+ * channels starting at 32, strides 1 and 2, 3x3 and 5x5 with dilation 2, rows at the top, middle and bottom edge,
+ * widths giving the eight-, four- and one-pixel paths, with and without bias, clamped and not (the rounding's special
+ * values are test_dw_row16's: the same vcvtneps2bf16 rounding). Skipped without AVX512_BF16. */
+static void test_bf16_kernels(void)
+{
+    if (!glad_nn_bf16()) { SKIP("no AVX512_BF16 (or GLAD_NO_BF16 / GLAD_NO_AVX512 set): the bf16-input depthwise row not checked"); return; }
+    static const struct { int H, W, C, nc, c0, k, s, d, bias, relu6; } cs[] = {
+        {5, 21, 24, 24, 0, 3, 1, 1, 1, 1},  {6, 30, 40, 40, 0, 3, 2, 1, 1, 0}, {4, 13, 96, 96, 0, 3, 1, 1, 0, 1},
+        {7, 19, 72, 40, 32, 3, 2, 1, 1, 1}, {9, 17, 34, 34, 0, 5, 1, 2, 1, 0}, {3, 9, 2, 2, 0, 3, 1, 1, 1, 1},
+        {8, 40, 144, 112, 32, 3, 1, 1, 1, 1},
+    };
+    int bad = 0, badg = 0, nv = 0;
+    for (size_t t = 0; t < sizeof cs / sizeof cs[0]; t++) {
+        int H = cs[t].H, W = cs[t].W, C = cs[t].C, nc = cs[t].nc, c0 = cs[t].c0, k = cs[t].k, s = cs[t].s, d = cs[t].d;
+        int Ho, Wo, pt, pl, Cp = (C + 31) / 32 * 32;
+        pad_of(H, (k - 1) * d + 1, s, 1, 1, &Ho, &pt);
+        pad_of(W, (k - 1) * d + 1, s, 1, 1, &Wo, &pl);
+        size_t nx = (size_t)H * W * C;
+        float *xf = rnd(nx, 61 + (uint32_t)t), *w = rnd((size_t)k * k * C, 62), *b = rnd(C, 63);
+        float *wq = malloc(sizeof(float) * (size_t)Cp * k * k), *bq = malloc(sizeof(float) * Cp);
+        uint16_t *x16 = malloc(sizeof(uint16_t) * nx), *o16 = malloc(sizeof(uint16_t) * (size_t)Wo * C);
+        uint16_t *r16 = malloc(sizeof(uint16_t) * (size_t)Wo * C);
+        for (size_t q = 0; q < nx; q++) {
+            x16[q] = glad_bf16_from_f32(xf[q] * 4.0f);
+            xf[q] = glad_bf16_to_f32(x16[q]);
+        }
+        glad_dw_pack_eo(wq, w, k * k, C);
+        glad_dw_pack_eo(bq, b, 1, C);
+        float lo = cs[t].relu6 ? 0.0f : -INFINITY, hi = cs[t].relu6 ? 6.0f : INFINITY;
+        for (int i = 0; i < Ho; i++) {
+            memset(o16, 0, sizeof(uint16_t) * (size_t)Wo * C);
+            memset(r16, 0, sizeof(uint16_t) * (size_t)Wo * C);
+            glad_dw_row16b_avx512(o16 + c0, x16 + c0, wq + c0, cs[t].bias ? bq + c0 : NULL, H, W, C, nc, k, k, s, s, d, d, pt,
+                                  pl, Wo, lo, hi, i);
+            glad_dw_row16_avx512(r16 + c0, xf + c0, w + c0, cs[t].bias ? b + c0 : NULL, H, W, C, nc, k, k, s, s, d, d, pt, pl,
+                                 Wo, lo, hi, i);
+            for (int q = 0; q < Wo * C; q++, nv++)
+                if (o16[q] != r16[q] && !bad++)
+                    fprintf(stderr, "dw row16b case %zu row %d value %d: %04x, glad_dw_row16_avx512 %04x\n", t, i, q, o16[q],
+                            r16[q]);
+        }
+        free(xf); free(w); free(b); free(wq); free(bq); free(x16); free(o16); free(r16);
+    }
+    /* the bf16-storing GEMM: n pixels (K, OC) with row tails, panels of 64 and a narrow one, a column slice */
+    static const struct { int n, K, OC, c0; } gs[] = {{37, 24, 144, 0}, {13, 32, 40, 0}, {50, 16, 96, 32}, {7, 160, 960, 0}};
+    for (size_t t = 0; t < sizeof gs / sizeof gs[0]; t++) {
+        int n = gs[t].n, K = gs[t].K, OC = gs[t].OC, c0 = gs[t].c0, ldo = OC + c0;
+        float *a = rnd((size_t)n * K, 71), *w = rnd((size_t)ldo * K, 72), *b = rnd(ldo, 73);
+        float *o = malloc(sizeof(float) * (size_t)n * ldo);
+        uint16_t *q = calloc((size_t)n * ldo, sizeof(uint16_t));
+        uint16_t *wp = malloc(sizeof(uint16_t) * glad_bf16_pb_elems(K, ldo));
+        glad_bf16_pack_b(wp, w, (size_t)K, 1, K, ldo);
+        size_t ldq = (size_t)2 * ((ldo + 31) / 32 * 32);
+        glad_gemm_nhwc_bf16(o, (size_t)ldo, a, (size_t)K, wp + 2 * c0, ldq, b + c0, NULL, n, K, OC, 0.0f, 6.0f);
+        glad_gemm_nhwc_bf16h(q, (size_t)ldo, a, (size_t)K, wp + 2 * c0, ldq, b + c0, n, K, OC, 0.0f, 6.0f);
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < OC; c++, nv++)
+                if (q[(size_t)r * ldo + c] != glad_bf16_from_f32(o[(size_t)r * ldo + c]) && !badg++)
+                    fprintf(stderr, "gemm bf16h case %zu (%d, %d): %04x, rounded fp32 %04x\n", t, r, c, q[(size_t)r * ldo + c],
+                            glad_bf16_from_f32(o[(size_t)r * ldo + c]));
+        free(a); free(w); free(b); free(o); free(q); free(wp);
+    }
+    CHECKF(bad == 0, "glad_dw_row16b_avx512 differs from glad_dw_row16_avx512 on widened bf16 in %d values", bad);
+    CHECKF(badg == 0, "glad_gemm_nhwc_bf16h differs from glad_gemm_nhwc_bf16 rounded in %d values", badg);
+    printf("bf16-input depthwise row and bf16-storing GEMM: %d values checked\n", nv);
+}
+
 /* The bf16 fused block (invres.c's 1x1 GEMMs on bf16 operands with fp32
- * sums, glad_gemm_nhwc_bf16; depthwise fp32) on every IR case with 1 and 2
- * threads, so both of its paths run (bands of rows; split by channels,
- * which needs 2 threads): bit for bit its three convolutions run one by one
- * in bf16 (conv_nhwc.c takes the same GEMM), and against the fp32 block
- * within the stated bf16 tolerance
+ * sums, glad_gemm_nhwc_bf16; depthwise sums fp32, on the expansion rounded
+ * to bf16 when Ce is even) on every IR case with 1 and 2 threads, so both of
+ * its paths run (bands of rows; split by channels, which needs 2 threads):
+ * bit for bit its three convolutions run one by one in bf16 (conv_nhwc.c
+ * takes the same GEMM) with the expansion's output rounded to bf16 (Ce even)
+ * in between, and against the fp32 block within the stated bf16 tolerance
  *   |y bf16 - y f32| <= 2^-7 sum of |terms| through the block
  * (each GEMM product rounds two operands by 2^-9; the expansion's error
- * reaches y through the depthwise taps and the projection: 2^-8 + 2^-8),
+ * reaches y through the depthwise taps and the projection: 2^-8, + 2^-9 for
+ * the expansion stored in bf16, + 2^-8 for the projection's operands),
  * where the sum of |terms| is |bp| + sum |wp| (|bd| + sum |wd| (|be| + sum
  * |we x|)) + |res|. Half the cases run with a bf16 weight cache in use (the
  * packed weights made once, then reused), half pack per call. Skipped
@@ -277,8 +352,12 @@ static void test_invres_bf16(void)
             rc = glad_invres_nhwc_forward(y16, x, wex, NULL, be, 0.0f, 6.0f, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f,
                                           wp, NULL, bp, res, c->H, c->W, C, Ce, Ho, Wo, Co, ws);
             CHECKF(rc == 0, "invres case %zu bf16: code %d", t, rc);
-            if (c->expand)
+            if (c->expand) {
                 glad_conv2d_nhwc_forward(e, x, we, be, NULL, c->H, c->W, C, Ce, 1, 1, 1, 1, 1, 1, 0, 0, c->H, c->W, 0.0f, 6.0f, NULL);
+                /* with Ce even the fused block stores its expansion in bf16 for the depthwise conv */
+                if (Ce % 2 == 0)
+                    for (size_t q = 0; q < ne; q++) e[q] = glad_bf16_round(e[q]);
+            }
             glad_depthwise_nhwc_forward(d, c->expand ? e : x, wd, bd, c->H, c->W, Ce, 1, 3, 3, c->s, c->s, 1, 1, pt, pl, Ho, Wo,
                                         0.0f, 6.0f);
             glad_conv2d_nhwc_forward(yu, d, wp, bp, res, Ho, Wo, Ce, Co, 1, 1, 1, 1, 1, 1, 0, 0, Ho, Wo, -INFINITY, INFINITY, NULL);
@@ -337,6 +416,118 @@ static void test_invres_bf16(void)
 #endif
 }
 
+/* The stem fused into the bf16 block after it (glad_invres_nhwc_forward_stem: MobileNetV2's first conv, 3x3 stride 2
+ * from 3 channels, run band by band as the block's expansion) with 1 and 2 threads: bit for bit the bf16 conv
+ * (glad_conv2d_nhwc_forward), its output rounded to bf16, the depthwise conv and the bf16 projection one by one; and
+ * against the same in fp32 within the bf16 tolerance of test_invres_bf16 (the stem's K = 27 terms in place of the
+ * expansion's). Cases: several bands per thread (a wide image), odd sizes, stride 2, Ce with a tail of a vector of 32,
+ * a residual; odd Ce and f32 decline (GLAD_EUNSUPPORTED). */
+typedef struct { int H0, W0, Ce, Co, s, res; } stemcase;
+static void test_invres_stem(void)
+{
+    if (glad_precision_set(GLAD_PREC_BF16) != 0) { SKIP("no AVX512_BF16: the stem fused into the bf16 block not checked"); return; }
+    glad_precision_set(GLAD_PREC_F32);
+    static const stemcase SC[] = {{60, 600, 32, 16, 1, 0}, {23, 17, 24, 24, 2, 0}, {31, 45, 40, 40, 1, 1}, {16, 16, 17, 8, 1, 0}};
+    int T0 = 1;
+#ifdef _OPENMP
+    T0 = omp_get_max_threads();
+#endif
+    double worst = 0;
+    int runs = 0;
+    for (size_t t = 0; t < sizeof SC / sizeof SC[0]; t++)
+        for (int T = 1; T <= 2; T++) {
+#ifdef _OPENMP
+            omp_set_num_threads(T);
+#else
+            if (T > 1) continue;
+#endif
+            const stemcase *c = &SC[t];
+            int H, W, st0, sl0, Ho, Wo, pt, pl, Ce = c->Ce, Co = c->Co;
+            pad_of(c->H0, 3, 2, 1, 1, &H, &st0);
+            pad_of(c->W0, 3, 2, 1, 1, &W, &sl0);
+            pad_of(H, 3, c->s, 1, 1, &Ho, &pt);
+            pad_of(W, 3, c->s, 1, 1, &Wo, &pl);
+            size_t ne = (size_t)H * W * Ce, ny = (size_t)Ho * Wo * Co;
+            float *x = rnd((size_t)c->H0 * c->W0 * 3, 81), *w0 = rnd((size_t)Ce * 27, 82), *b0 = rnd(Ce, 83);
+            float *wd = rnd((size_t)9 * Ce, 84), *bd = rnd(Ce, 85), *wp = rnd((size_t)Co * Ce, 86), *bp = rnd(Co, 87);
+            float *res = c->res ? rnd(ny, 88) : NULL, *wpt = malloc(sizeof(float) * (size_t)Ce * Co);
+            float *e = malloc(sizeof(float) * ne), *d = malloc(sizeof(float) * (size_t)Ho * Wo * Ce);
+            float *y32 = malloc(sizeof(float) * ny), *y16 = malloc(sizeof(float) * ny), *yu = malloc(sizeof(float) * ny);
+            float *ws = malloc(sizeof(float) * glad_invres_nhwc_workspace(H, W, Ce, 3, c->s, 1, Ho, Wo));
+            float *cw = malloc(sizeof(float) * glad_conv2d_nhwc_workspace(3, 3, 3, H, W, 0));   /* the stem's im2col */
+            glad_invres_stem st = {x, w0, b0, c->H0, c->W0, 3, 3, 3, 2, 2, 1, 1, st0, sl0, 0.0f, 6.0f};
+            glad_conv2d_nhwc_wt(wpt, wp, Co, Ce);
+            /* f32: the stem alone, then the block; the stem declines there */
+            CHECK(glad_invres_nhwc_forward_stem(y16, &st, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f, wp, bp, res, H, W,
+                                                Ce, Ho, Wo, Co, ws) == GLAD_EUNSUPPORTED);
+            glad_conv2d_nhwc_forward(e, x, w0, b0, NULL, c->H0, c->W0, 3, Ce, 3, 3, 2, 2, 1, 1, st0, sl0, H, W, 0.0f, 6.0f, cw);
+            glad_depthwise_nhwc_forward(d, e, wd, bd, H, W, Ce, 1, 3, 3, c->s, c->s, 1, 1, pt, pl, Ho, Wo, 0.0f, 6.0f);
+            glad_conv2d_nhwc_forward(y32, d, wp, bp, res, Ho, Wo, Ce, Co, 1, 1, 1, 1, 1, 1, 0, 0, Ho, Wo, -INFINITY, INFINITY, NULL);
+            CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+            int rc = glad_invres_nhwc_forward_stem(y16, &st, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f, wp, bp, res, H,
+                                                   W, Ce, Ho, Wo, Co, ws);
+            if (Ce % 2) {
+                CHECKF(rc == GLAD_EUNSUPPORTED, "stem case %zu (odd Ce): code %d", t, rc);
+                glad_precision_set(GLAD_PREC_F32);
+                goto next;
+            }
+            CHECKF(rc == 0, "stem case %zu bf16: code %d", t, rc);
+            glad_conv2d_nhwc_forward(e, x, w0, b0, NULL, c->H0, c->W0, 3, Ce, 3, 3, 2, 2, 1, 1, st0, sl0, H, W, 0.0f, 6.0f, cw);
+            for (size_t q = 0; q < ne; q++) e[q] = glad_bf16_round(e[q]);
+            glad_depthwise_nhwc_forward(d, e, wd, bd, H, W, Ce, 1, 3, 3, c->s, c->s, 1, 1, pt, pl, Ho, Wo, 0.0f, 6.0f);
+            glad_conv2d_nhwc_forward(yu, d, wp, bp, res, Ho, Wo, Ce, Co, 1, 1, 1, 1, 1, 1, 0, 0, Ho, Wo, -INFINITY, INFINITY, NULL);
+            glad_precision_set(GLAD_PREC_F32);
+            CHECKF(memcmp(y16, yu, sizeof(float) * ny) == 0, "stem case %zu bf16 (%d threads): fused differs from one by one",
+                   t, T);
+            {
+                /* the sums of |terms|, in double: the stem's, the depthwise conv's, the projection's */
+                double *me = malloc(sizeof(double) * ne), ew = 0;
+                for (int i = 0; i < H; i++)
+                    for (int j = 0; j < W; j++)
+                        for (int k = 0; k < Ce; k++) {
+                            double a = fabs(b0[k]);
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++) {
+                                    int yy = 2 * i - st0 + ky, xx = 2 * j - sl0 + kx;
+                                    if (yy >= 0 && yy < c->H0 && xx >= 0 && xx < c->W0)
+                                        for (int ci = 0; ci < 3; ci++)
+                                            a += fabs((double)w0[(size_t)k * 27 + (ky * 3 + kx) * 3 + ci] *
+                                                      x[((size_t)yy * c->W0 + xx) * 3 + ci]);
+                                }
+                            me[((size_t)i * W + j) * Ce + k] = a;
+                        }
+                for (int i = 0; i < Ho; i++)
+                    for (int j = 0; j < Wo; j++)
+                        for (int o = 0; o < Co; o++) {
+                            double a = fabs(bp[o]) + (res ? fabs(res[((size_t)i * Wo + j) * Co + o]) : 0);
+                            for (int k = 0; k < Ce; k++) {
+                                double m = fabs(bd[k]);
+                                for (int ky = 0; ky < 3; ky++)
+                                    for (int kx = 0; kx < 3; kx++) {
+                                        int yy = i * c->s - pt + ky, xx = j * c->s - pl + kx;
+                                        if (yy >= 0 && yy < H && xx >= 0 && xx < W)
+                                            m += fabs(wd[(ky * 3 + kx) * Ce + k]) * me[((size_t)yy * W + xx) * Ce + k];
+                                    }
+                                a += fabs(wp[(size_t)o * Ce + k]) * m;
+                            }
+                            size_t q = ((size_t)i * Wo + j) * Co + o;
+                            ew = fmax(ew, fabs((double)y16[q] - y32[q]) / (TOL_IR16 * a + 1e-30));
+                        }
+                CHECKF(ew <= 1, "stem case %zu bf16 (%d threads): error %.3g of the tolerance", t, T, ew);
+                worst = fmax(worst, ew);
+                free(me);
+                runs++;
+            }
+        next:
+            free(x); free(w0); free(b0); free(wd); free(bd); free(wp); free(bp); free(res); free(wpt); free(e); free(d);
+            free(y32); free(y16); free(yu); free(ws); free(cw);
+        }
+#ifdef _OPENMP
+    omp_set_num_threads(T0);
+#endif
+    printf("stem fused into the bf16 block: %d runs, worst %.3g of the tolerance (2^-7 sum |terms|)\n", runs, worst);
+}
+
 #define NDW (int)(sizeof DW / sizeof DW[0])
 #define NCV (int)(sizeof CV / sizeof CV[0])
 
@@ -390,6 +581,8 @@ int main(int argc, char **argv)
     if (child) CHECKF(pclose(child) == 0, "the GLAD_NO_AVX512=1 child failed");
     test_invres();
     test_dw_row16();
+    test_bf16_kernels();
     test_invres_bf16();
+    test_invres_stem();
     return check_done();
 }

@@ -5,9 +5,12 @@
  * after its last reader), convolutions are im2col + sgemm and depthwise convs
  * direct (lib/nn); on AVX-512F CPUs each inverted-residual block
  * ([1x1 expansion,] depthwise, linear 1x1 projection, residual ADD) runs in
- * one pass (glad_invres_nhwc_forward) with the same numbers, in fp32 and in
- * bf16 (its 1x1 GEMMs on bf16 operands, the weights packed once in the
- * model's cache). TF semantics: "SAME" output ceil(in/s), pad_total =
+ * one pass (glad_invres_nhwc_forward), in fp32 with the same numbers as op
+ * by op, and in bf16 (its 1x1 GEMMs on bf16 operands, the weights packed
+ * once in the model's cache, the expanded activations rounded to bf16 at the
+ * depthwise conv's input, which op by op does not; the first conv runs
+ * inside the block after it, glad_invres_nhwc_forward_stem, its output
+ * rounded to bf16 likewise). TF semantics: "SAME" output ceil(in/s), pad_total =
  * max((out-1)s + (k-1)d + 1 - in, 0), pad_before = pad_total/2 (the extra row
  * and column at the bottom/right); "VALID" output (in - (k-1)d - 1)/s + 1;
  * AVERAGE_POOL_2D divides by the taps inside the image; QUANTIZE, DEQUANTIZE
@@ -483,6 +486,34 @@ static int run_invres(glad_mobilenet *m, int i, int p, int o, const float *res)
     return rc;
 }
 
+/* bf16: conv i (the stem) and the block i+1..p after it (no expansion; i's output read by i+1 alone) into tensor o
+ * (+ res) in one pass, the stem's output never in memory; GLAD_EUNSUPPORTED when this CPU does not run it */
+static int run_stem(glad_mobilenet *m, int i, int p, int o, const float *res)
+{
+    const glad_tflite_op *c = &m->g->ops[i], *d = &m->g->ops[p - 1], *q = &m->g->ops[p];
+    const rshape *xs = &m->rs[c->in[0]], *cs = &m->rs[c->in[1]], *es = &m->rs[c->out[0]], *ds = &m->rs[d->out[0]];
+    const rshape *ws = &m->rs[d->in[1]];
+    int H = es->d[1], W = es->d[2], Ce = es->d[3], Ho = ds->d[1], Wo = ds->d[2], Co = m->rs[o].d[3];
+    int kh = ws->d[1], kw = ws->d[2], t, pt, pl;
+#define BIAS(op) ((op)->nin >= 3 && (op)->in[2] >= 0 ? act(m, (op)->in[2]) : NULL)
+    glad_invres_stem st = {act(m, c->in[0]), act(m, c->in[1]), BIAS(c), xs->d[1], xs->d[2], xs->d[3], cs->d[1], cs->d[2],
+                           c->stride_h, c->stride_w, c->dilation_h, c->dilation_w, 0, 0, 0.0f, 0.0f};
+    tf_pad(st.H, st.kh, st.sh, st.dh, c->padding, &t, &st.pt);
+    tf_pad(st.W, st.kw, st.sw, st.dw, c->padding, &t, &st.pl);
+    clamp_of(c->act, &st.lo, &st.hi);
+    tf_pad(H, kh, d->stride_h, d->dilation_h, d->padding, &t, &pt);
+    tf_pad(W, kw, d->stride_w, d->dilation_w, d->padding, &t, &pl);
+    float dlo, dhi;
+    clamp_of(d->act, &dlo, &dhi);
+    GLAD_TRY(ensure_ws(m, glad_invres_nhwc_workspace(H, W, Ce, kh, d->stride_h, d->dilation_h, Ho, Wo)));
+    int rc = glad_invres_nhwc_forward_stem(act(m, o), &st, act(m, d->in[1]), BIAS(d), kh, kw, d->stride_h, d->stride_w,
+                                           d->dilation_h, d->dilation_w, pt, pl, dlo, dhi, act(m, q->in[1]), BIAS(q), res, H,
+                                           W, Ce, Ho, Wo, Co, m->ws);
+#undef BIAS
+    if (rc == 0) m->flops += 2.0 * H * W * Ce * st.kh * st.kw * st.C + 2.0 * Ce * Ho * Wo * (kh * kw + Co);
+    return rc;
+}
+
 /* the tensor o that ops ending with conv p write (the output of the ADD
  * fused after it, res its other input, or p's own output, res NULL); returns
  * the last op they cover */
@@ -520,15 +551,22 @@ static int run_ops(glad_mobilenet *m, const float *x, int H, int W, int stop, co
         const glad_tflite_op *op = &g->ops[i];
         /* a whole inverted-residual block in one pass where the CPU runs it,
          * else conv i alone (op by op); either way the residual ADD fused */
-        int blk = invres_end(m, i, stop), o, nfused;
+        int blk = invres_end(m, i, stop), o, nfused, stem = 0;
+        /* bf16: a conv whose output only a block without expansion reads (MobileNetV2's first conv) runs inside it */
+        if (blk < 0 && glad_precision_get() == GLAD_PREC_BF16 && op->code == GLAD_TFL_CONV_2D && i < stop &&
+            invres_end(m, i + 1, stop) == i + 2 && chained(m, i + 1)) {
+            blk = i + 2;
+            stem = 1;
+        }
         const float *res;
         for (;;) {
             nfused = ops_out(m, blk >= 0 ? blk : i, stop, &o, &res) - i + 1;
             GLAD_TRYG(rc, pool_get(m, m->rs[o].n, &m->slot[o]), fail);
-            if (blk < 0 || (rc = run_invres(m, i, blk, o, res)) == 0) break;
+            if (blk < 0 || (rc = stem ? run_stem(m, i, blk, o, res) : run_invres(m, i, blk, o, res)) == 0) break;
             if (rc != GLAD_EUNSUPPORTED) goto fail;
             release(m, o);
             blk = -1;
+            stem = 0;
         }
         if (blk < 0) GLAD_TRYG(rc, run_op(m, i, o, res), fail);
         for (int f = 0; f < nfused; f++, op++)

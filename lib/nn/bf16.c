@@ -76,12 +76,14 @@ typedef struct {
     int stale;          /* invalidated: data is remade in place at the next use */
     size_t n;
     void *data;
+    glad_bf16_make make;
 } centry;
 
 /* what an entry holds: the bf16 copy of w or kernel k's U (forward), the
  * glad_bf16_pack_b of w^T (linear layers), w (NO,NI) transposed (a 1x1
- * convolution's input gradient), k's flipped U (a 3x3 one's) */
-enum ckind { C_FWD, C_PACKBT, C_T, C_FLIP };
+ * convolution's input gradient), k's flipped U (a 3x3 one's), or the n bytes
+ * a glad_bf16_make function makes of w (another layout, glad_bf16_cached_make) */
+enum ckind { C_FWD, C_PACKBT, C_T, C_FLIP, C_MAKE };
 
 struct glad_bf16_cache {
     centry *e;
@@ -127,14 +129,14 @@ static void convert_t(uint16_t *dst, const float *w, int NI, int NO)
         for (int o = 0; o < NO; o++) dst[(size_t)i * NO + o] = glad_bf16_from_f32(w[(size_t)o * NI + i]);
 }
 
-static void *cached(int kind, const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n)
+static void *cached(int kind, const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n, glad_bf16_make make)
 {
     glad_bf16_cache *c = cur;
     if (!c) return NULL;
     centry *q = NULL;
     for (int i = 0; i < c->n && !q; i++) {
         centry *e = &c->e[i];
-        if (e->w == w && e->k == k && e->kind == kind && e->NI == NI && e->NO == NO && e->n == n) q = e;
+        if (e->w == w && e->k == k && e->kind == kind && e->NI == NI && e->NO == NO && e->n == n && e->make == make) q = e;
     }
     if (q && !q->stale) return q->data;
     if (!q) {
@@ -142,16 +144,18 @@ static void *cached(int kind, const glad_wino_kernel *k, const float *w, int NI,
         if (!ne) return NULL;
         c->e = ne;
         /* the transform writes fp32 U first, then rounds it in place */
-        size_t bytes = kind == C_PACKBT ? sizeof(uint16_t) * glad_bf16_pb_elems(NI, NO)
+        size_t bytes = kind == C_MAKE   ? n
+                     : kind == C_PACKBT ? sizeof(uint16_t) * glad_bf16_pb_elems(NI, NO)
                      : k                ? sizeof(float) * glad_wino_weight_floats(k, NI, NO)
                                         : sizeof(uint16_t) * n;
         void *d = aligned_alloc(64, (bytes + 63) / 64 * 64);
         if (!d) return NULL;
         q = &c->e[c->n++];
-        *q = (centry){w, k, NI, NO, kind, 1, n, d};
+        *q = (centry){w, k, NI, NO, kind, 1, n, d, make};
     }
     void *d = q->data;
-    if (kind == C_PACKBT) glad_bf16_pack_b(d, w, (size_t)NI, 1, NI, NO);
+    if (kind == C_MAKE) make(d, w, NI, NO);
+    else if (kind == C_PACKBT) glad_bf16_pack_b(d, w, (size_t)NI, 1, NI, NO);
     else if (k) k->weights(d, w, NI, NO, kind == C_FLIP);
     else if (kind == C_T) convert_t(d, w, NI, NO);
     else glad_bf16_convert(d, w, n);
@@ -161,15 +165,20 @@ static void *cached(int kind, const glad_wino_kernel *k, const float *w, int NI,
 
 const void *glad_bf16_cached(const glad_wino_kernel *k, const float *w, int NI, int NO, size_t n)
 {
-    return cached(C_FWD, k, w, NI, NO, n);
+    return cached(C_FWD, k, w, NI, NO, n, NULL);
 }
 
 const void *glad_bf16_cached_flip(const glad_wino_kernel *k, const float *w, int NI, int NO)
 {
-    return cached(C_FLIP, k, w, NI, NO, 0);
+    return cached(C_FLIP, k, w, NI, NO, 0, NULL);
 }
 
-const uint16_t *glad_bf16_cached_bt(const float *w, int K, int N) { return K > 0 && N > 0 ? cached(C_PACKBT, NULL, w, K, N, 0) : NULL; }
+const uint16_t *glad_bf16_cached_bt(const float *w, int K, int N) { return K > 0 && N > 0 ? cached(C_PACKBT, NULL, w, K, N, 0, NULL) : NULL; }
+
+const void *glad_bf16_cached_make(const float *w, int NI, int NO, size_t bytes, glad_bf16_make make)
+{
+    return bytes && make ? cached(C_MAKE, NULL, w, NI, NO, bytes, make) : NULL;
+}
 
 /* the 32 bf16 of a (16 floats) and b (16 floats) interleaved: a0 b0 a1 b1 ... */
 BF16_TARGET static inline __m512i pairs16(__m512 a, __m512 b)
@@ -434,7 +443,7 @@ int glad_conv1x1_backward_bf16(float *dx, float *dw, const float *dout, const fl
     if (nth > B * nck) nth = B * nck;
     size_t nw = (size_t)OC * C, pab = up(sizeof(uint16_t) * glad_bf16_pa_elems(OC, pix), 64);
     size_t per = pab + up(sizeof(uint16_t) * glad_bf16_pb_elems(pix, C), 64);
-    const uint16_t *wc = dx ? cached(C_T, NULL, w, C, OC, (size_t)OC * C) : NULL;
+    const uint16_t *wc = dx ? cached(C_T, NULL, w, C, OC, (size_t)OC * C, NULL) : NULL;
     uint16_t *wt = dx && !wc ? malloc(sizeof(uint16_t) * (size_t)OC * C) : NULL;
     char *pk = dw ? aligned_alloc(64, per * (size_t)nth) : NULL;
     float *part = dw ? calloc((size_t)nth * nw, sizeof(float)) : NULL;

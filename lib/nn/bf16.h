@@ -76,6 +76,12 @@ void glad_bf16_gemm_packed(float *C, size_t ldc, const uint16_t *Ap, const uint1
  * or memory. Not from inside a parallel region. */
 const uint16_t *glad_bf16_cached_bt(const float *w, int K, int N);
 
+/* from the cache in use: make(d, w, NI, NO) into bytes bytes at d (64-byte aligned), made on the first call, keyed by
+ * w, NI, NO, bytes and make: another layout of a network's weights that a bf16 kernel reads (the bf16 fused block's
+ * depthwise weights, nhwc.h); NULL without a cache in use or memory. Not from inside a parallel region. */
+typedef void (*glad_bf16_make)(void *d, const float *w, int NI, int NO);
+const void *glad_bf16_cached_make(const float *w, int NI, int NO, size_t bytes, glad_bf16_make make);
+
 /* bf16 bits of x rounded to nearest even (NaN stays a quiet NaN), and back */
 uint16_t glad_bf16_from_f32(float x);
 float glad_bf16_to_f32(uint16_t h);

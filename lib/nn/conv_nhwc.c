@@ -16,7 +16,9 @@
  * weights packed once in the cache in use: glad_gemm_nhwc_bf16, the same
  * tiles on vdpbf16ps (two k an instruction) with the rows rounded to bf16
  * as they are read and the fp32 epilogue in registers, also for the fused
- * block (invres.c); glad_bf16_gemm_packed + the epilogue above for K over
+ * block (invres.c, whose expansion stores its output rounded to bf16 from
+ * the registers: glad_gemm_nhwc_bf16h, and its stem, glad_conv_rows_bf16h:
+ * a few output pixels' im2col rows at a time); glad_bf16_gemm_packed + the epilogue above for K over
  * GLAD_GEMM_BF16_KMAX (the same numbers: both sum the pairs of k in order). */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "core/glad.h"
 #include "nn/bf16.h"
 #include "nn/cpu.h"
 #include "nn/nhwc.h"
@@ -194,11 +197,23 @@ BF16_TARGET static void cvt_row(uint16_t *d, const float *s, int K, int Kp)
     }
 }
 
+/* tile_store's bf16 twin (the bf16 fused block's expansion, invres.c, whose depthwise conv then reads half the bytes):
+ * t + bias clamped to [lo, hi], rounded to bf16 (vcvtneps2bf16: nearest even), stored under mask m; no residual */
+BF16_TARGET __attribute__((always_inline)) static inline void tile_store16(uint16_t *q, size_t ldo, const float *bias, int r,
+                                                                            int v, __mmask16 m, __m512 t, __m512 vlo, __m512 vhi)
+{
+    if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + 16 * v));
+    t = _mm512_min_ps(_mm512_max_ps(t, vlo), vhi);
+    _mm256_mask_storeu_epi16(q + (size_t)r * ldo + 16 * v, m, (__m256i)_mm512_cvtneps_pbh(t));
+}
+/* the bf16 tiles' store: into q in bf16 when the caller gave one, else into o in fp32 */
+#define BTILE_OUT(r, v, m) { if (q) tile_store16(q, ldo, bias, r, v, m, c##r##v, vlo, vhi); else TILE_OUT(r, v, m) }
+
 /* tile's twin: a (R rows of P bf16 pairs, lda bf16 apart), wq (P pair rows of 16 NV column pairs, ldq bf16 apart);
  * R NV <= 24, R <= 12 */
-BF16_TARGET __attribute__((always_inline)) static inline void btile(float *o, size_t ldo, const uint16_t *a, size_t lda,
-                                                                     const uint16_t *wq, size_t ldq, int P, int R, int NV,
-                                                                     __mmask16 km, const float *bias, const float *res,
+BF16_TARGET __attribute__((always_inline)) static inline void btile(float *o, uint16_t *q, size_t ldo, const uint16_t *a,
+                                                                     size_t lda, const uint16_t *wq, size_t ldq, int P, int R,
+                                                                     int NV, __mmask16 km, const float *bias, const float *res,
                                                                      float lo, float hi)
 {
     __m512 c[12][4];
@@ -215,11 +230,13 @@ BF16_TARGET __attribute__((always_inline)) static inline void btile(float *o, si
     }
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     for (int r = 0; r < R; r++)
-        for (int v = 0; v < NV; v++) tile_store(o, ldo, bias, res, r, v, v == NV - 1 ? km : (__mmask16)0xffff, c[r][v], vlo, vhi);
+        for (int v = 0; v < NV; v++)
+            if (q) tile_store16(q, ldo, bias, r, v, v == NV - 1 ? km : (__mmask16)0xffff, c[r][v], vlo, vhi);
+            else tile_store(o, ldo, bias, res, r, v, v == NV - 1 ? km : (__mmask16)0xffff, c[r][v], vlo, vhi);
 }
 
 /* btile for R = 6, NV = 4 with named accumulators (as tile6x4, and for the same reason) */
-BF16_TARGET __attribute__((always_inline)) static inline void btile6x4(float *o, size_t ldo, const uint16_t *a, size_t lda,
+BF16_TARGET __attribute__((always_inline)) static inline void btile6x4(float *o, uint16_t *q, size_t ldo, const uint16_t *a, size_t lda,
                                                                         const uint16_t *wq, size_t ldq, int P, __mmask16 km,
                                                                         const float *bias, const float *res, float lo, float hi)
 {
@@ -237,7 +254,7 @@ BF16_TARGET __attribute__((always_inline)) static inline void btile6x4(float *o,
 #undef ROW
     }
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-#define OUTROW(r) TILE_OUT(r, 0, 0xffff) TILE_OUT(r, 1, 0xffff) TILE_OUT(r, 2, 0xffff) TILE_OUT(r, 3, km)
+#define OUTROW(r) BTILE_OUT(r, 0, 0xffff) BTILE_OUT(r, 1, 0xffff) BTILE_OUT(r, 2, 0xffff) BTILE_OUT(r, 3, km)
     OUTROW(0) OUTROW(1) OUTROW(2) OUTROW(3) OUTROW(4) OUTROW(5)
 #undef OUTROW
 }
@@ -246,7 +263,7 @@ BF16_TARGET __attribute__((always_inline)) static inline void btile6x4(float *o,
  * 6 or 12 chains of vdpbf16ps, too few to hide its latency (the projections
  * to 16 - 32 channels of MobileNetV2's large maps are such panels), 12 rows
  * give 24 */
-BF16_TARGET __attribute__((always_inline)) static inline void btile12x2(float *o, size_t ldo, const uint16_t *a, size_t lda,
+BF16_TARGET __attribute__((always_inline)) static inline void btile12x2(float *o, uint16_t *q, size_t ldo, const uint16_t *a, size_t lda,
                                                                          const uint16_t *wq, size_t ldq, int P, __mmask16 km,
                                                                          const float *bias, const float *res, float lo, float hi)
 {
@@ -262,7 +279,7 @@ BF16_TARGET __attribute__((always_inline)) static inline void btile12x2(float *o
 #undef ROW
     }
     __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-#define OUTROW(r) TILE_OUT(r, 0, 0xffff) TILE_OUT(r, 1, km)
+#define OUTROW(r) BTILE_OUT(r, 0, 0xffff) BTILE_OUT(r, 1, km)
     OUTROW(0) OUTROW(1) OUTROW(2) OUTROW(3) OUTROW(4) OUTROW(5) OUTROW(6) OUTROW(7) OUTROW(8) OUTROW(9) OUTROW(10) OUTROW(11)
 #undef OUTROW
 }
@@ -271,9 +288,9 @@ BF16_TARGET __attribute__((always_inline)) static inline void btile12x2(float *o
 enum { BF16_ROWS = 49152 };
 
 /* o (m, OC) = clamp(ab (m, Kp bf16, rows ldab apart) wq + b, lo, hi) (+ res): panels of 64 output channels, in tiles of
- * 6 rows (12 for panels of up to 32 channels) */
-BF16_TARGET static void panels(float *o, size_t ldo, const uint16_t *ab, size_t ldab, const uint16_t *wq, size_t ldq,
-                               const float *b, const float *res, int m, int Kp, int OC, float lo, float hi)
+ * 6 rows (12 for panels of up to 32 channels); into q (m, OC) in bf16 instead when q is not NULL (o NULL, res NULL) */
+BF16_TARGET static void panels(float *o, uint16_t *q, size_t ldo, const uint16_t *ab, size_t ldab, const uint16_t *wq,
+                               size_t ldq, const float *b, const float *res, int m, int Kp, int OC, float lo, float hi)
 {
     int P = Kp / 2;
     for (int n0 = 0; n0 < OC; n0 += 64) {
@@ -284,15 +301,16 @@ BF16_TARGET static void panels(float *o, size_t ldo, const uint16_t *ab, size_t 
         const float *bb = b ? b + n0 : NULL;
         for (int r = 0; r < m; r += step) {
             int R = m - r < step ? m - r : step;
-            float *oo = o + (size_t)r * ldo + n0;
+            float *oo = o ? o + (size_t)r * ldo + n0 : NULL;
+            uint16_t *qq = q ? q + (size_t)r * ldo + n0 : NULL;
             const uint16_t *aa = ab + (size_t)r * ldab;
             const float *rr = res ? res + (size_t)r * ldo + n0 : NULL;
-#define TILE_CASE(RR, VV) case RR * 8 + VV: btile(oo, ldo, aa, ldab, bq, ldq, P, RR, VV, km, bb, rr, lo, hi); break;
+#define TILE_CASE(RR, VV) case RR * 8 + VV: btile(oo, qq, ldo, aa, ldab, bq, ldq, P, RR, VV, km, bb, rr, lo, hi); break;
 #define TILE_ROW(RR) TILE_CASE(RR, 1) TILE_CASE(RR, 2) TILE_CASE(RR, 3) TILE_CASE(RR, 4)
             /* constant R and NV, so the accumulators stay in registers */
             switch (R * 8 + NV) {
-            case 6 * 8 + 4: btile6x4(oo, ldo, aa, ldab, bq, ldq, P, km, bb, rr, lo, hi); break;
-            case 12 * 8 + 2: btile12x2(oo, ldo, aa, ldab, bq, ldq, P, km, bb, rr, lo, hi); break;
+            case 6 * 8 + 4: btile6x4(oo, qq, ldo, aa, ldab, bq, ldq, P, km, bb, rr, lo, hi); break;
+            case 12 * 8 + 2: btile12x2(oo, qq, ldo, aa, ldab, bq, ldq, P, km, bb, rr, lo, hi); break;
             TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4) TILE_ROW(5) TILE_CASE(6, 1) TILE_CASE(6, 2) TILE_CASE(6, 3)
             TILE_CASE(7, 1) TILE_CASE(7, 2) TILE_CASE(8, 1) TILE_CASE(8, 2) TILE_CASE(9, 1) TILE_CASE(9, 2)
             TILE_CASE(10, 1) TILE_CASE(10, 2) TILE_CASE(11, 1) TILE_CASE(11, 2) TILE_CASE(12, 1)
@@ -305,9 +323,9 @@ BF16_TARGET static void panels(float *o, size_t ldo, const uint16_t *ab, size_t 
 }
 
 /* glad_gemm_nhwc_avx512's twin on bf16 operands (nhwc.h): blocks of up to 48 rows rounded to bf16 once, each
- * against every panel */
-BF16_TARGET void glad_gemm_nhwc_bf16(float *o, size_t ldo, const float *a, size_t lda, const uint16_t *wq, size_t ldq,
-                                     const float *b, const float *res, int n, int K, int OC, float lo, float hi)
+ * against every panel; into o in fp32, or q in bf16 */
+BF16_TARGET static void gemm_bf16(float *o, uint16_t *q, size_t ldo, const float *a, size_t lda, const uint16_t *wq,
+                                  size_t ldq, const float *b, const float *res, int n, int K, int OC, float lo, float hi)
 {
     uint16_t ab[BF16_ROWS] __attribute__((aligned(64)));
     int Kp = (K + 1) / 2 * 2, rb = BF16_ROWS / Kp / 12 * 12;
@@ -318,9 +336,22 @@ BF16_TARGET void glad_gemm_nhwc_bf16(float *o, size_t ldo, const float *a, size_
         if (lda == (size_t)K && K == Kp) cvt_row(ab, a + (size_t)r0 * lda, (r1 - r0) * K, (r1 - r0) * K);
         else
             for (int r = r0; r < r1; r++) cvt_row(ab + (size_t)(r - r0) * Kp, a + (size_t)r * lda, K, Kp);
-        panels(o + (size_t)r0 * ldo, ldo, ab, (size_t)Kp, wq, ldq, b, res ? res + (size_t)r0 * ldo : NULL, r1 - r0, Kp, OC,
-               lo, hi);
+        panels(o ? o + (size_t)r0 * ldo : NULL, q ? q + (size_t)r0 * ldo : NULL, ldo, ab, (size_t)Kp, wq, ldq, b,
+               res ? res + (size_t)r0 * ldo : NULL, r1 - r0, Kp, OC, lo, hi);
     }
+}
+
+BF16_TARGET void glad_gemm_nhwc_bf16(float *o, size_t ldo, const float *a, size_t lda, const uint16_t *wq, size_t ldq,
+                                     const float *b, const float *res, int n, int K, int OC, float lo, float hi)
+{
+    gemm_bf16(o, NULL, ldo, a, lda, wq, ldq, b, res, n, K, OC, lo, hi);
+}
+
+/* the same stored in bf16 (nhwc.h) */
+BF16_TARGET void glad_gemm_nhwc_bf16h(uint16_t *q, size_t ldq16, const float *a, size_t lda, const uint16_t *wq, size_t ldq,
+                                      const float *b, int n, int K, int OC, float lo, float hi)
+{
+    gemm_bf16(NULL, q, ldq16, a, lda, wq, ldq, b, NULL, n, K, OC, lo, hi);
 }
 
 /* the same on rows already in bf16 (nhwc.h), in blocks of 48 rows so a block stays in L1 across the panels */
@@ -328,7 +359,7 @@ BF16_TARGET void glad_gemm_nhwc_bf16a(float *o, size_t ldo, const uint16_t *a, s
                                       const float *b, const float *res, int n, int K, int OC, float lo, float hi)
 {
     for (int r0 = 0; r0 < n; r0 += 48)
-        panels(o + (size_t)r0 * ldo, ldo, a + (size_t)r0 * lda, lda, wq, ldq, b, res ? res + (size_t)r0 * ldo : NULL,
+        panels(o + (size_t)r0 * ldo, NULL, ldo, a + (size_t)r0 * lda, lda, wq, ldq, b, res ? res + (size_t)r0 * ldo : NULL,
                n - r0 < 48 ? n - r0 : 48, K, OC, lo, hi);
 }
 #endif
@@ -359,6 +390,74 @@ static void im2col_rows(float *col, const float *x, int H, int W, int C, int kh,
         }
     }
 }
+
+#ifdef CONV_AVX512
+/* im2col rows of pixels p0.. straight into bf16 (Kp = K up to even, the pad 0) for a kernel row of at most 16 floats
+ * (kw C <= 16, dw 1: the stem's 9): per kernel row one load of 16 floats, vcvtneps2bf16 with the lanes past the row
+ * zeroed, one store of 16 bf16 whose tail the next kernel row (or pixel) overwrites, the last one's tail being the
+ * pad's 0 (so ab holds 16 bf16 more than the rows); the numbers of im2col_rows + cvt_row. Taps outside the image (the
+ * edge pixels) through a zeroed row of 16; the load is masked where 16 floats would pass the end of x */
+BF16_TARGET static void im2col_rows16(uint16_t *ab, int Kp, const float *x, int H, int W, int C, int kh, int kw, int sh,
+                                      int sw, int dh, int pt, int pl, int Wo, int p0, int n)
+{
+    int kr = kw * C, i = p0 / Wo, j = p0 % Wo;
+    __mmask16 m = (__mmask16)((1u << kr) - 1);
+    size_t end = (size_t)H * W * C;
+    for (int p = 0; p < n; p++) {
+        int x0 = j * sw - pl;
+        uint16_t *r = ab + (size_t)p * Kp;
+        for (int ky = 0; ky < kh; ky++) {
+            int y = i * sh - pt + ky * dh;
+            __m512 v;
+            if (y >= 0 && y < H && x0 >= 0 && x0 + kw <= W) {
+                size_t at = ((size_t)y * W + x0) * C;
+                v = at + 16 <= end ? _mm512_loadu_ps(x + at) : _mm512_maskz_loadu_ps(m, x + at);
+            } else {
+                float t[16] = {0};
+                for (int kx = 0; kx < kw; kx++)
+                    if (y >= 0 && y < H && x0 + kx >= 0 && x0 + kx < W)
+                        memcpy(t + kx * C, x + ((size_t)y * W + x0 + kx) * C, sizeof(float) * (size_t)C);
+                v = _mm512_loadu_ps(t);
+            }
+            _mm256_storeu_si256((__m256i *)(r + ky * kr), (__m256i)_mm512_maskz_cvtneps_pbh(m, v));
+        }
+        if (++j == Wo) {
+            j = 0;
+            i++;
+        }
+    }
+}
+
+/* nhwc.h: im2col of a chunk of pixels into fp32 on the stack (12288 floats: 48 KB, L1), then gemm_bf16, which rounds
+ * the rows to bf16 as glad_conv2d_nhwc_forward's bf16 GEMM does (or straight into bf16 for short kernel rows); the
+ * chunk's rows don't change a row's numbers */
+BF16_TARGET int glad_conv_rows_bf16h(uint16_t *q, size_t ldq16, const float *x, int H, int W, int C, int kh, int kw, int sh,
+                                     int sw, int dh, int dw, int pt, int pl, int Wo, int p0, int n, const uint16_t *wq,
+                                     size_t ldq, const float *b, int OC, float lo, float hi)
+{
+    enum { COLS = 12288 };
+    int K = C * kh * kw, rb = COLS / K;
+    if (rb < 1) return GLAD_EUNSUPPORTED;
+    rb = rb > 48 ? 48 : rb;
+    int Kp = (K + 1) / 2 * 2;
+    if (kw * C <= 16 && dw == 1 && Kp <= 128) {   /* short kernel rows, up to 8 of them: straight into bf16 */
+        uint16_t ab[48 * 128 + 16] __attribute__((aligned(64)));
+        for (int r0 = 0; r0 < n; r0 += 48) {
+            int m = n - r0 < 48 ? n - r0 : 48;
+            im2col_rows16(ab, Kp, x, H, W, C, kh, kw, sh, sw, dh, pt, pl, Wo, p0 + r0, m);
+            panels(NULL, q + (size_t)r0 * ldq16, ldq16, ab, (size_t)Kp, wq, ldq, b, NULL, m, Kp, OC, lo, hi);
+        }
+        return 0;
+    }
+    float col[COLS];
+    for (int r0 = 0; r0 < n; r0 += rb) {
+        int m = n - r0 < rb ? n - r0 : rb;
+        im2col_rows(col, x, H, W, C, kh, kw, sh, sw, dh, dw, pt, pl, Wo, p0 + r0, m);
+        gemm_bf16(NULL, q + (size_t)r0 * ldq16, ldq16, col, (size_t)K, wq, ldq, b, NULL, m, K, OC, lo, hi);
+    }
+    return 0;
+}
+#endif
 
 /* output pixels [p0, p1) in chunks small enough that the epilogue finds the
  * sgemm's output still in cache; col holds the slice's im2col rows */

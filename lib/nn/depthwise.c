@@ -13,8 +13,16 @@
  * bf16 fused inverted-residual block (invres.c), whose projection GEMM then
  * reads it without a conversion pass; it rounds with AVX-512F integer ops
  * (as vcvtneps2bf16 would), so the fp32 kernel and it share one body and
- * run on CPUs without AVX512_BF16 too. Not the NCHW grouped conv of
- * conv2d.c. */
+ * run on CPUs without AVX512_BF16 too. In that block the expansion is stored
+ * in bf16 as well (Ce even), and glad_dw_row16b_avx512 (AVX512_BF16, bf16
+ * precision only) reads it: half the bytes of fp32 rows, each vector of 32
+ * bf16 channels widened exactly to fp32 by a shift (even channels) and a
+ * mask (odd ones), the weights packed to match (glad_dw_pack_eo, once per
+ * model in the bf16 cache), at stride 1 the pixels a kernel row reads
+ * widened once for its three taps, the taps' fp32 FMAs in the same order
+ * as the fp32 row's, so its output is glad_dw_row16_avx512's on the widened
+ * input, bit for bit; its sums stay fp32 (9 taps per channel: no pairs of
+ * products for vdpbf16ps). Not the NCHW grouped conv of conv2d.c. */
 #include <string.h>
 #include "nn/cpu.h"
 #include "nn/nhwc.h"
@@ -216,6 +224,233 @@ __attribute__((target("avx512f"))) void glad_dw_row16_avx512(uint16_t *orow, con
                                                              int dh, int dw, int pt, int pl, int Wo, float lo, float hi, int i)
 {
     dw_row_avx512(NULL, orow, x, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
+}
+
+/* ---- bf16 in, bf16 out (the bf16 fused block's depthwise conv on its expansion's bf16 rows): a vector of 32 bf16
+ * channels widens exactly into two fp32 vectors, the even channels (each 32-bit lane's low half shifted 16 bits up) and
+ * the odd ones (its high half, the low half cleared), so no shuffle; the weights and bias come packed to match
+ * (glad_dw_pack_eo), and vcvtne2ps2bf16 + one vpermw put the rounded lanes back in channel order. The fp32 FMAs per tap
+ * in the same order as dw_row_avx512: its numbers on x widened to fp32. */
+#define DW16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+void glad_dw_pack_eo(float *d, const float *s, int taps, int C)
+{
+    int Cp = (C + 31) / 32 * 32;
+    for (int t = 0; t < taps; t++) {
+        const float *r = s + (size_t)t * C;
+        float *o = d + (size_t)t * Cp;
+        for (int c0 = 0; c0 < Cp; c0 += 32)
+            for (int k = 0; k < 16; k++) {
+                int e = c0 + 2 * k;
+                o[c0 + k] = e < C ? r[e] : 0.0f;
+                o[c0 + 16 + k] = e + 1 < C ? r[e + 1] : 0.0f;
+            }
+    }
+}
+
+/* the mask of the first n (may be <= 0, or over 32) of 32 channels */
+static inline __mmask32 kmask(int n) { return n >= 32 ? (__mmask32)0xffffffffu : n <= 0 ? 0 : (__mmask32)((1u << n) - 1); }
+
+/* 32 channels at p (mask k) widened: *e = the even ones, *o = the odd ones, fp32 */
+DW16_TARGET __attribute__((always_inline)) static inline void widen(const uint16_t *p, __mmask32 k, __m512 *e, __m512 *o)
+{
+    __m512i v = _mm512_maskz_loadu_epi16(k, p);
+    *e = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+    *o = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+/* one of widen's halves: the even channels (h 0) or the odd ones (h 1) */
+DW16_TARGET __attribute__((always_inline)) static inline __m512 half(const uint16_t *p, __mmask32 k, int h)
+{
+    __m512i v = _mm512_maskz_loadu_epi16(k, p);
+    return _mm512_castsi512_ps(h ? _mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)) : _mm512_slli_epi32(v, 16));
+}
+
+/* even and odd lanes e, o of 32 channels clamped, rounded to bf16 (nearest even) and stored in channel order under k */
+DW16_TARGET __attribute__((always_inline)) static inline void store32(uint16_t *p, __mmask32 k, __m512 e, __m512 o,
+                                                                       __m512 vlo, __m512 vhi, __m512i perm)
+{
+    e = _mm512_min_ps(_mm512_max_ps(e, vlo), vhi);
+    o = _mm512_min_ps(_mm512_max_ps(o, vlo), vhi);
+    /* words 0-15 e's, 16-31 o's; perm interleaves them back: word 2m <- m, 2m+1 <- 16+m */
+    _mm512_mask_storeu_epi16(p, k, _mm512_permutexvar_epi16(perm, (__m512i)_mm512_cvtne2ps_pbh(o, e)));
+}
+
+/* The three column paths of glad_dw_row16b_avx512, each its own function so that each gets the registers to itself
+ * (inlined into one, GCC spilled the eight-pixel path's weights). All take o = orow at the first pixel, xr = x at the
+ * first tap of its first pixel (row y0 + ky0 dh, column x0 + kx0 dw), the taps ky in [ky0, ky1) (rows sr bf16 apart in
+ * x) x kx in [kx0, kx1) (sc apart), pixels sx apart in x and C in o, w and b packed (Cp a tap) from the first tap. */
+#define DW16_ACC(q) __m512 e##q = be, o##q = bo;
+#define DW16_TAP(q) { __m512 xe, xo; widen(xp + (q) * sx, k, &xe, &xo); \
+        e##q = _mm512_fmadd_ps(xe, we, e##q); o##q = _mm512_fmadd_ps(xo, wo, o##q); }
+#define DW16_OUT(q) store32(o + (size_t)(q) * C + c0, k, e##q, o##q, vlo, vhi, perm);
+#define DW16_PERM _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, \
+                                   4, 19, 3, 18, 2, 17, 1, 16, 0)
+#define DW16_ARGS uint16_t *o, const uint16_t *xr, const float *w, const float *b, int C, int nc, int Cp, int nky, int nkx, \
+                  size_t sr, size_t sc, size_t sx, float lo, float hi
+
+/* eight pixels x 2 halves of 32 channels: 16 chains of FMA, one weight load serving eight pixels */
+DW16_TARGET __attribute__((noinline)) static void dw16_px8(DW16_ARGS)
+{
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    __m512i perm = DW16_PERM;
+    for (int c0 = 0; c0 < nc; c0 += 32) {
+        __mmask32 k = kmask(nc - c0);
+        __m512 be = b ? _mm512_loadu_ps(b + c0) : _mm512_setzero_ps(), bo = b ? _mm512_loadu_ps(b + c0 + 16) : be;
+        DW16_ACC(0) DW16_ACC(1) DW16_ACC(2) DW16_ACC(3) DW16_ACC(4) DW16_ACC(5) DW16_ACC(6) DW16_ACC(7)
+        if (nkx == 3 && sc == sx) {   /* 3 taps a row at stride 1: the 10 pixels they read widened once, each serving up to
+                                       * 3 taps (a third of the loads and widenings; 1.15-1.28x faster alone), a half at a
+                                       * time (10 + 16 accumulators + 3 weights fit the 32 registers) */
+            for (int ky = 0; ky < nky; ky++) {
+                const float *wt = w + c0 + (size_t)ky * 3 * Cp;
+                const uint16_t *xp = xr + ky * sr + c0;
+                __m512 x0, x1, x2, x3, x4, x5, x6, x7, x8, x9;
+#define W10(h) x0 = half(xp, k, h); x1 = half(xp + sx, k, h); x2 = half(xp + 2 * sx, k, h); \
+        x3 = half(xp + 3 * sx, k, h); x4 = half(xp + 4 * sx, k, h); x5 = half(xp + 5 * sx, k, h); \
+        x6 = half(xp + 6 * sx, k, h); x7 = half(xp + 7 * sx, k, h); x8 = half(xp + 8 * sx, k, h); \
+        x9 = half(xp + 9 * sx, k, h);
+#define F3(a, q, u0, u1, u2) a##q = _mm512_fmadd_ps(u0, w0, a##q); a##q = _mm512_fmadd_ps(u1, w1, a##q); \
+        a##q = _mm512_fmadd_ps(u2, w2, a##q);
+                {
+                    W10(0)
+                    __m512 w0 = _mm512_loadu_ps(wt), w1 = _mm512_loadu_ps(wt + Cp), w2 = _mm512_loadu_ps(wt + 2 * Cp);
+                    F3(e, 0, x0, x1, x2) F3(e, 1, x1, x2, x3) F3(e, 2, x2, x3, x4) F3(e, 3, x3, x4, x5)
+                    F3(e, 4, x4, x5, x6) F3(e, 5, x5, x6, x7) F3(e, 6, x6, x7, x8) F3(e, 7, x7, x8, x9)
+                }
+                {
+                    W10(1)
+                    __m512 w0 = _mm512_loadu_ps(wt + 16), w1 = _mm512_loadu_ps(wt + Cp + 16);
+                    __m512 w2 = _mm512_loadu_ps(wt + 2 * Cp + 16);
+                    F3(o, 0, x0, x1, x2) F3(o, 1, x1, x2, x3) F3(o, 2, x2, x3, x4) F3(o, 3, x3, x4, x5)
+                    F3(o, 4, x4, x5, x6) F3(o, 5, x5, x6, x7) F3(o, 6, x6, x7, x8) F3(o, 7, x7, x8, x9)
+                }
+#undef W10
+#undef F3
+            }
+        } else
+            for (int ky = 0; ky < nky; ky++)
+                for (int kx = 0; kx < nkx; kx++) {
+                    const float *wt = w + c0 + ((size_t)ky * nkx + kx) * Cp;
+                    __m512 we = _mm512_loadu_ps(wt), wo = _mm512_loadu_ps(wt + 16);
+                    const uint16_t *xp = xr + ky * sr + kx * sc + c0;
+                    DW16_TAP(0) DW16_TAP(1) DW16_TAP(2) DW16_TAP(3) DW16_TAP(4) DW16_TAP(5) DW16_TAP(6) DW16_TAP(7)
+                }
+        DW16_OUT(0) DW16_OUT(1) DW16_OUT(2) DW16_OUT(3) DW16_OUT(4) DW16_OUT(5) DW16_OUT(6) DW16_OUT(7)
+    }
+}
+
+/* four pixels: 8 chains */
+DW16_TARGET __attribute__((noinline)) static void dw16_px4(DW16_ARGS)
+{
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    __m512i perm = DW16_PERM;
+    for (int c0 = 0; c0 < nc; c0 += 32) {
+        __mmask32 k = kmask(nc - c0);
+        __m512 be = b ? _mm512_loadu_ps(b + c0) : _mm512_setzero_ps(), bo = b ? _mm512_loadu_ps(b + c0 + 16) : be;
+        DW16_ACC(0) DW16_ACC(1) DW16_ACC(2) DW16_ACC(3)
+        if (nkx == 3 && sc == sx)   /* as dw16_px8's: the 6 pixels read widened once */
+            for (int ky = 0; ky < nky; ky++) {
+                const float *wt = w + c0 + (size_t)ky * 3 * Cp;
+                const uint16_t *xp = xr + ky * sr + c0;
+                for (int h = 0; h < 2; h++) {
+                    __m512 x0 = half(xp, k, h), x1 = half(xp + sx, k, h), x2 = half(xp + 2 * sx, k, h);
+                    __m512 x3 = half(xp + 3 * sx, k, h), x4 = half(xp + 4 * sx, k, h), x5 = half(xp + 5 * sx, k, h);
+                    __m512 w0 = _mm512_loadu_ps(wt + 16 * h), w1 = _mm512_loadu_ps(wt + Cp + 16 * h);
+                    __m512 w2 = _mm512_loadu_ps(wt + 2 * Cp + 16 * h);
+#define F3(a, q, u0, u1, u2) a##q = _mm512_fmadd_ps(u0, w0, a##q); a##q = _mm512_fmadd_ps(u1, w1, a##q); \
+        a##q = _mm512_fmadd_ps(u2, w2, a##q);
+                    if (h) { F3(o, 0, x0, x1, x2) F3(o, 1, x1, x2, x3) F3(o, 2, x2, x3, x4) F3(o, 3, x3, x4, x5) }
+                    else { F3(e, 0, x0, x1, x2) F3(e, 1, x1, x2, x3) F3(e, 2, x2, x3, x4) F3(e, 3, x3, x4, x5) }
+#undef F3
+                }
+            }
+        else
+            for (int ky = 0; ky < nky; ky++)
+                for (int kx = 0; kx < nkx; kx++) {
+                    const float *wt = w + c0 + ((size_t)ky * nkx + kx) * Cp;
+                    __m512 we = _mm512_loadu_ps(wt), wo = _mm512_loadu_ps(wt + 16);
+                    const uint16_t *xp = xr + ky * sr + kx * sc + c0;
+                    DW16_TAP(0) DW16_TAP(1) DW16_TAP(2) DW16_TAP(3)
+                }
+        DW16_OUT(0) DW16_OUT(1) DW16_OUT(2) DW16_OUT(3)
+    }
+}
+
+/* one (edge) pixel, its taps inside the image: four vectors of channels at a time (8 chains), then one at a time; the
+ * weights of tap (ky, kx) at w + (ky kw + kx) Cp: kw here is the kernel's width, nkx only the taps run */
+#define DW16_EACC(q) __mmask32 k##q = kmask(nc - c0 - 32 * (q)); \
+        __m512 e##q = b ? _mm512_loadu_ps(b + c0 + 32 * (q)) : _mm512_setzero_ps(); \
+        __m512 o##q = b ? _mm512_loadu_ps(b + c0 + 32 * (q) + 16) : e##q;
+#define DW16_ETAP(q) { __m512 xe, xo, we = _mm512_loadu_ps(wt + 32 * (q)), wo = _mm512_loadu_ps(wt + 32 * (q) + 16); \
+        widen(xp + 32 * (q), k##q, &xe, &xo); e##q = _mm512_fmadd_ps(xe, we, e##q); o##q = _mm512_fmadd_ps(xo, wo, o##q); }
+#define DW16_EOUT(q) store32(o + c0 + 32 * (q), k##q, e##q, o##q, vlo, vhi, perm);
+DW16_TARGET __attribute__((noinline)) static void dw16_px1(DW16_ARGS, int kw)
+{
+    __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    __m512i perm = DW16_PERM;
+    int c0 = 0;
+    for (; c0 + 128 <= nc; c0 += 128) {
+        DW16_EACC(0) DW16_EACC(1) DW16_EACC(2) DW16_EACC(3)
+        for (int ky = 0; ky < nky; ky++)
+            for (int kx = 0; kx < nkx; kx++) {
+                const float *wt = w + c0 + ((size_t)ky * kw + kx) * Cp;
+                const uint16_t *xp = xr + ky * sr + kx * sc + c0;
+                DW16_ETAP(0) DW16_ETAP(1) DW16_ETAP(2) DW16_ETAP(3)
+            }
+        DW16_EOUT(0) DW16_EOUT(1) DW16_EOUT(2) DW16_EOUT(3)
+    }
+    for (; c0 < nc; c0 += 32) {
+        DW16_EACC(0)
+        for (int ky = 0; ky < nky; ky++)
+            for (int kx = 0; kx < nkx; kx++) {
+                const float *wt = w + c0 + ((size_t)ky * kw + kx) * Cp;
+                const uint16_t *xp = xr + ky * sr + kx * sc + c0;
+                DW16_ETAP(0)
+            }
+        DW16_EOUT(0)
+    }
+}
+#undef DW16_ACC
+#undef DW16_TAP
+#undef DW16_OUT
+#undef DW16_PERM
+#undef DW16_ARGS
+#undef DW16_EACC
+#undef DW16_ETAP
+#undef DW16_EOUT
+
+/* dw_row_avx512 on bf16 x into bf16 orow (nhwc.h): the same paths (eight interior pixels, four, then one at a time) */
+DW16_TARGET void glad_dw_row16b_avx512(uint16_t *orow, const uint16_t *x, const float *w, const float *b, int H, int W, int C,
+                                       int nc, int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, int Wo,
+                                       float lo, float hi, int i)
+{
+    int y0 = i * sh - pt, ky0 = 0, ky1 = kh, Cp = (C + 31) / 32 * 32;
+    while (ky0 < kh && y0 + ky0 * dh < 0) ky0++;
+    while (ky1 > ky0 && y0 + (ky1 - 1) * dh >= H) ky1--;
+    int ja = (pl + sw - 1) / sw, lim = W - 1 + pl - (kw - 1) * dw, jb = lim < 0 ? 0 : lim / sw + 1;
+    if (jb > Wo) jb = Wo;
+    size_t sr = (size_t)dh * W * C, sc = (size_t)dw * C, sx = (size_t)sw * C;
+    const float *wr = w + (size_t)ky0 * kw * Cp;
+    for (int j = 0; j < Wo;) {
+        int x0 = j * sw - pl;
+        /* x at the first tap (no row inside the image: no tap, the bias alone) */
+        const uint16_t *xr = ky1 > ky0 && x0 >= 0 ? x + ((size_t)(y0 + ky0 * dh) * W + x0) * C : x;
+        if (j >= ja && j + 8 <= jb) {
+            dw16_px8(orow + (size_t)j * C, xr, wr, b, C, nc, Cp, ky1 - ky0, kw, sr, sc, sx, lo, hi);
+            j += 8;
+        } else if (j >= ja && j + 4 <= jb) {
+            dw16_px4(orow + (size_t)j * C, xr, wr, b, C, nc, Cp, ky1 - ky0, kw, sr, sc, sx, lo, hi);
+            j += 4;
+        } else {
+            int kx0 = 0, kx1 = kw;
+            while (kx0 < kw && x0 + kx0 * dw < 0) kx0++;
+            while (kx1 > kx0 && x0 + (kx1 - 1) * dw >= W) kx1--;
+            if (ky1 > ky0 && kx1 > kx0) xr = x + ((size_t)(y0 + ky0 * dh) * W + x0 + kx0 * dw) * C;
+            dw16_px1(orow + (size_t)j * C, xr, wr + (size_t)kx0 * Cp, b, C, nc, Cp, ky1 - ky0, kx1 - kx0, sr, sc, sx, lo, hi,
+                     kw);
+            j++;
+        }
+    }
 }
 #endif
 

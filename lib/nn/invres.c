@@ -13,13 +13,30 @@
  * (nhwc.h), so the numbers are those of running them one by one: in bf16
  * the two 1x1 GEMMs take bf16 operands with fp32 sums
  * (glad_gemm_nhwc_bf16, the weights packed once in the cache in use) and
- * the depthwise conv, the expanded rows and every epilogue stay fp32 (the
- * depthwise conv sums 9 taps per channel, no dot product over channels for
- * vdpbf16ps to pair up); the depthwise rows are stored already rounded to
- * bf16 (glad_dw_row16_avx512, for even Ce), as the projection would round
- * them, which spares it a pass converting them (~7 % of the bf16 time). Not the unfused convolutions
- * (conv_nhwc.c, depthwise.c), nor a portable path: without AVX-512F it
- * declines. */
+ * the depthwise conv and every epilogue sum in fp32 (the depthwise conv
+ * sums 9 taps per channel, no dot product over channels for vdpbf16ps to
+ * pair up). With Ce even (every MobileNetV2 block) the rows between the
+ * kernels are bf16: the expansion stores its rows rounded to bf16 after its
+ * epilogue (glad_gemm_nhwc_bf16h), which the depthwise conv reads as they
+ * are (glad_dw_row16b_avx512, half the bytes of fp32 rows, so a band holds
+ * twice the rows; its weights packed to match once, in the bf16 cache in
+ * use), and the depthwise rows are stored rounded to bf16, as
+ * the projection would round them, which spares it a pass converting them
+ * (glad_dw_row16_avx512 when there is no expansion). So in bf16 the
+ * expanded activations are rounded once more than the ops one by one would
+ * (at the depthwise conv's input, as a GEMM rounds its input): the unfused
+ * equivalent is the bf16 expansion, its output rounded to bf16, the fp32
+ * depthwise conv, the bf16 projection (tests/test_nhwc.c checks it bit for
+ * bit). Odd Ce keeps fp32 expanded rows. In bf16 a block without
+ * expansion can also take the conv before it (the stem, MobileNetV2's first
+ * conv: glad_invres_nhwc_forward_stem) in place of the expansion: each band
+ * computes the stem's output rows it reads (glad_conv_rows_bf16h: im2col of
+ * a few pixels in L1, the bf16 GEMM, rounded to bf16), so that output (8 MB
+ * in fp32 at 512x512) is never written to memory and read back (it was 20 %
+ * of the bf16 time there, the depthwise conv on it memory-bound).
+ * f32 is unchanged by any of it.
+ * Not the unfused convolutions (conv_nhwc.c, depthwise.c), nor a portable
+ * path: without AVX-512F it declines. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +49,16 @@
 #include "nn/nhwc.h"
 #include "nn/nn.h"
 
-/* output rows per band, and the expanded rows such a band reads at most */
-static void band_of(int W, int Ce, int kh, int sh, int dh, int *nb, int *er)
+/* output rows per band, and the expanded rows such a band reads at most: ~384 KB of them (twice the rows in bf16,
+ * h16); returns the floats of a thread's band buffers (those rows, then the band's depthwise rows, both bf16 when
+ * h16), a multiple of 16 */
+static size_t band_of(int W, int Ce, int kh, int sh, int dh, int Wo, int h16, int *nb, int *er)
 {
-    int span = (kh - 1) * dh + 1, rows = (int)(98304L / ((long)W * Ce));   /* ~384 KB of expanded rows */
+    int span = (kh - 1) * dh + 1, rows = (int)(393216L / (h16 ? 2 : 4) / ((long)W * Ce));
     *nb = rows > span ? (rows - span) / sh + 1 : 1;
     *er = (*nb - 1) * sh + span;
+    size_t n = (size_t)*er * W * Ce + (size_t)*nb * Wo * Ce;
+    return ((h16 ? (n + 1) / 2 : n) + 15) / 16 * 16;
 }
 
 static int nthreads(void)
@@ -71,11 +92,23 @@ static void gemm(float *o, size_t ldo, const float *a, size_t lda, const gw *w, 
 
 /* depthwise output row i (glad_dw_row_avx512's arguments) at element at of D: fp32, or when d16 bf16, rounded as the
  * projection's GEMM would round it (the same numbers), so that GEMM reads it as is (no pass converting D) */
-static void dw_row(float *D, size_t at, int d16, const float *x, const float *w, const float *b, int H, int W, int C,
-                   int nc, int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, int Wo, float lo, float hi, int i)
+static void dw_row(float *D, size_t at, int d16, const float *x, const uint16_t *x16, const float *w, const float *b, int H,
+                   int W, int C, int nc, int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, int Wo, float lo,
+                   float hi, int i)
 {
-    if (d16) glad_dw_row16_avx512((uint16_t *)D + at, x, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
+    /* x16: the expansion in bf16, w and b packed by glad_dw_pack_eo */
+    if (x16) glad_dw_row16b_avx512((uint16_t *)D + at, x16, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
+    else if (d16) glad_dw_row16_avx512((uint16_t *)D + at, x, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
     else glad_dw_row_avx512(D + at, x, w, b, H, W, C, nc, kh, kw, sh, sw, dh, dw, pt, pl, Wo, lo, hi, i);
+}
+
+/* the expansion's rows n of E from element at (Ce apart) = clamp(a w[:, c0..c0+OC) + b): fp32, or when e16 bf16 (rounded
+ * after the epilogue, for the bf16-input depthwise row) */
+static void expand(float *E, size_t at, int e16, const float *a, size_t lda, const gw *w, int c0, int Ce, const float *b,
+                   int n, int K, int OC, float lo, float hi)
+{
+    if (e16) glad_gemm_nhwc_bf16h((uint16_t *)E + at, (size_t)Ce, a, lda, w->q + (size_t)2 * c0, w->ldq, b, n, K, OC, lo, hi);
+    else gemm(E + at, (size_t)Ce, a, lda, w, c0, (size_t)Ce, b, NULL, n, K, OC, lo, hi);
 }
 
 /* the projection y (n, Co) = D (n pixels from element at, Ce apart) wp^T + bp (+ res) */
@@ -86,6 +119,9 @@ static void project(float *y, const float *D, size_t at, int d16, const gw *w, c
                                   -INFINITY, INFINITY);
     else gemm(y, (size_t)Co, D + at, (size_t)Ce, w, 0, (size_t)Co, bp, res, n, Ce, Co, -INFINITY, INFINITY);
 }
+
+/* glad_dw_pack_eo as the cache's maker: the depthwise weights (or bias) as glad_dw_row16b_avx512 reads them */
+static void pack_eo(void *d, const float *w, int taps, int C) { glad_dw_pack_eo(d, w, taps, C); }
 
 /* bf16 pairs of w (OC, K) (glad_bf16_pack_b of w^T): the cache's, or packed into *own (freed by the caller) */
 static const uint16_t *packed(const float *w, int K, int OC, uint16_t **own)
@@ -101,39 +137,60 @@ static const uint16_t *packed(const float *w, int K, int OC, uint16_t **own)
 size_t glad_invres_nhwc_workspace(int H, int W, int Ce, int kh, int sh, int dh, int Ho, int Wo)
 {
     int nb, er, T = nthreads();
-    band_of(W, Ce, kh, sh, dh, &nb, &er);
-    size_t per = ((size_t)er * W * Ce + (size_t)nb * Wo * Ce + 15) / 16 * 16, bands = per * (size_t)T;
+    /* either precision's band buffers (the caller may ask in the other one) */
+    size_t per = band_of(W, Ce, kh, sh, dh, Wo, 0, &nb, &er), p16 = Ce % 2 ? 0 : band_of(W, Ce, kh, sh, dh, Wo, 1, &nb, &er);
+    size_t bands = (per > p16 ? per : p16) * (size_t)T;
     size_t whole = (size_t)H * W * Ce + (size_t)Ho * Wo * Ce;
     return by_channels(Ho, kh, sh, dh, T) && whole > bands ? whole : bands;
 }
 
-int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const float *wet, const float *be, float elo,
-                             float ehi, const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw,
-                             int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt, const float *bp,
-                             const float *res, int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws)
+/* glad_invres_nhwc_forward, or with st (bf16 only; x, we NULL, C = Ce) the stem computed in place of the expansion */
+static int forward(float *y, const float *x, const float *we, const float *wet, const float *be, float elo, float ehi,
+                   const glad_invres_stem *st, const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw,
+                   int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt, const float *bp, const float *res,
+                   int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
-    int bf = glad_precision_get() == GLAD_PREC_BF16;
+    int bf = glad_precision_get() == GLAD_PREC_BF16, sK = st ? st->C * st->kh * st->kw : 0;
     if (!glad_nn_avx512() || (!we && Ce != C) || !wp) return GLAD_EUNSUPPORTED;
     if (bf ? C > GLAD_GEMM_BF16_KMAX || Ce > GLAD_GEMM_BF16_KMAX : (we && !wet) || !wpt) return GLAD_EUNSUPPORTED;
+    if (st && (!bf || we || Ce % 2 || sK > 12288)) return GLAD_EUNSUPPORTED;   /* glad_conv_rows_bf16h's limit */
     /* bf16: both GEMMs' weights as bf16 pairs, from the cache in use (made here, outside the parallel region) */
     uint16_t *eown = NULL, *pown = NULL;
     gw gE = {wet, NULL, 0}, gP = {wpt, NULL, 0};
     if (bf) {
-        gE = (gw){NULL, we ? packed(we, C, Ce, &eown) : NULL, (size_t)2 * ((Ce + 31) / 32 * 32)};
+        gE = (gw){NULL, we ? packed(we, C, Ce, &eown) : st ? packed(st->w, sK, Ce, &eown) : NULL, (size_t)2 * ((Ce + 31) / 32 * 32)};
         gP = (gw){NULL, packed(wp, Ce, Co, &pown), (size_t)2 * ((Co + 31) / 32 * 32)};
-        if ((we && !gE.q) || !gP.q) {
+        if (((we || st) && !gE.q) || !gP.q) {
             free(eown);
             free(pown);
             return GLAD_ENOMEM;
         }
     }
-    /* bf16 with Ce even (MobileNetV2's): the depthwise rows stored in bf16 (half of D's room used) */
-    int d16 = bf && Ce % 2 == 0, nb, er;
-    band_of(W, Ce, kh, sh, dh, &nb, &er);
-    size_t per = ((size_t)er * W * Ce + (size_t)nb * Wo * Ce + 15) / 16 * 16, row = (size_t)W * Ce;
+    /* bf16 with Ce even (MobileNetV2's): the depthwise rows stored in bf16 (half of D's room used), and with an
+     * expansion its rows too (e16; half of E's room), read by glad_dw_row16b_avx512 with wd and bd packed for it */
+    int d16 = bf && Ce % 2 == 0, e16 = d16 && (we || st), nb, er;
+    const float *wdu = wd, *bdu = bd;
+    float *wdq = NULL;   /* packed here: no cache in use */
+    if (e16) {
+        size_t Cp = (size_t)(Ce + 31) / 32 * 32, nw = sizeof(float) * Cp * (size_t)kh * kw;
+        wdu = glad_bf16_cached_make(wd, kh * kw, Ce, nw, pack_eo);
+        bdu = bd ? glad_bf16_cached_make(bd, 1, Ce, sizeof(float) * Cp, pack_eo) : NULL;
+        if (!wdu || (bd && !bdu)) {
+            if (!(wdq = malloc(nw + sizeof(float) * Cp))) {
+                free(eown);
+                free(pown);
+                return GLAD_ENOMEM;
+            }
+            glad_dw_pack_eo(wdq, wd, kh * kw, Ce);
+            wdu = wdq;
+            if (bd) glad_dw_pack_eo(wdq + Cp * (size_t)kh * kw, bd, 1, Ce);
+            bdu = bd ? wdq + Cp * (size_t)kh * kw : NULL;
+        }
+    }
+    size_t per = band_of(W, Ce, kh, sh, dh, Wo, d16, &nb, &er), row = (size_t)W * Ce;
     int T = nthreads();
-    if (by_channels(Ho, kh, sh, dh, T) && (long)Ho * Wo * Ce * (C + Co) > 200000) {
+    if (!st && by_channels(Ho, kh, sh, dh, T) && (long)Ho * Wo * Ce * (C + Co) > 200000) {
         float *E = ws, *D = ws + (size_t)H * W * Ce;
         // each thread expands and convolves its own slice of the Ce channels (whole images), then projects its own rows
         #pragma omp parallel num_threads(T)
@@ -143,19 +200,20 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
             t = omp_get_thread_num();
             nt = omp_get_num_threads();
 #endif
-            /* channel slices in whole vectors of 16 */
-            int c0 = (int)((long)(Ce + 15) / 16 * t / nt) * 16, c1 = (int)((long)(Ce + 15) / 16 * (t + 1) / nt) * 16;
+            /* channel slices in whole vectors of 16 (of 32 bf16 for glad_dw_row16b_avx512) */
+            int v = e16 ? 32 : 16, c0 = (int)((long)(Ce + v - 1) / v * t / nt) * v;
+            int c1 = (int)((long)(Ce + v - 1) / v * (t + 1) / nt) * v;
             c1 = c1 > Ce ? Ce : c1;
             if (c1 > c0) {
-                const float *Ep = x;
+                const float *Ep = x + c0;
+                const uint16_t *E16 = e16 ? (const uint16_t *)E + c0 : NULL;
                 if (we) {
-                    gemm(E + c0, (size_t)Ce, x, (size_t)C, &gE, c0, (size_t)Ce, be ? be + c0 : NULL, NULL, H * W, C, c1 - c0,
-                         elo, ehi);
-                    Ep = E;
+                    expand(E, (size_t)c0, e16, x, (size_t)C, &gE, c0, Ce, be ? be + c0 : NULL, H * W, C, c1 - c0, elo, ehi);
+                    Ep = E + c0;
                 }
                 for (int i = 0; i < Ho; i++)
-                    dw_row(D, (size_t)i * Wo * Ce + c0, d16, Ep + c0, wd + c0, bd ? bd + c0 : NULL, H, W, Ce, c1 - c0, kh, kw,
-                           sh, sw, dh, dw, pt, pl, Wo, dlo, dhi, i);
+                    dw_row(D, (size_t)i * Wo * Ce + c0, d16, Ep, E16, wdu + c0, bdu ? bdu + c0 : NULL, H, W, Ce, c1 - c0, kh,
+                           kw, sh, sw, dh, dw, pt, pl, Wo, dlo, dhi, i);
             }
             /* the projection reads every channel of D */
             #pragma omp barrier
@@ -165,6 +223,7 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
         }
         free(eown);
         free(pown);
+        free(wdq);
         return 0;
     }
     // each thread computes its own output rows (and the expanded rows they read) into its own part of ws
@@ -176,38 +235,62 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
         nt = omp_get_num_threads();
 #endif
         int i0 = (int)((long)Ho * t / nt), i1 = (int)((long)Ho * (t + 1) / nt);
-        float *E = ws + per * (size_t)t, *D = E + (size_t)er * row;
+        /* E's rows in bf16 when e16 (unused without expansion), D's when d16: row, Ce even */
+        float *E = ws + per * (size_t)t, *D = E + (size_t)er * row / (d16 ? 2 : 1);
         int eb0 = 0, eb1 = 0;   /* expanded rows [eb0, eb1) held at E */
         for (int b0 = i0; b0 < i1; b0 += nb) {
             int b1 = b0 + nb < i1 ? b0 + nb : i1;
             int n0 = b0 * sh - pt, n1 = (b1 - 1) * sh - pt + (kh - 1) * dh + 1;
             n0 = n0 < 0 ? 0 : n0;
             n1 = n1 > H ? H : n1;
-            const float *Ep = x + (size_t)n0 * row;
-            if (we) {
+            const float *Ep = st ? NULL : x + (size_t)n0 * row;
+            if (we || st) {
                 int s = n0;
+                size_t rb = (e16 ? sizeof(uint16_t) : sizeof(float)) * row;   /* bytes of an expanded row */
                 if (n0 >= eb0 && n0 < eb1) {   /* the previous band's last rows: moved, not recomputed */
-                    memmove(E, E + (size_t)(n0 - eb0) * row, sizeof(float) * (size_t)(eb1 - n0) * row);
+                    memmove(E, (char *)E + (size_t)(n0 - eb0) * rb, (size_t)(eb1 - n0) * rb);
                     s = eb1;
                 }
-                if (n1 > s)
-                    gemm(E + (size_t)(s - n0) * row, (size_t)Ce, x + (size_t)s * W * C, (size_t)C, &gE, 0, (size_t)Ce, be,
-                         NULL, (n1 - s) * W, C, Ce, elo, ehi);
+                if (n1 > s && st)   /* the stem's output rows [s, n1) */
+                    glad_conv_rows_bf16h((uint16_t *)E + (size_t)(s - n0) * row, (size_t)Ce, st->x, st->H, st->W, st->C,
+                                         st->kh, st->kw, st->sh, st->sw, st->dh, st->dw, st->pt, st->pl, W, s * W,
+                                         (n1 - s) * W, gE.q, gE.ldq, st->b, Ce, st->lo, st->hi);
+                else if (n1 > s)
+                    expand(E, (size_t)(s - n0) * row, e16, x + (size_t)s * W * C, (size_t)C, &gE, 0, Ce, be, (n1 - s) * W, C,
+                           Ce, elo, ehi);
                 eb0 = n0;
                 eb1 = n1 > s ? n1 : s;
                 Ep = E;
             }
             for (int i = b0; i < b1; i++)
-                dw_row(D, (size_t)(i - b0) * Wo * Ce, d16, Ep, wd, bd, n1 - n0, W, Ce, Ce, kh, kw, sh, sw, dh, dw, pt + n0, pl,
-                       Wo, dlo, dhi, i);
+                dw_row(D, (size_t)(i - b0) * Wo * Ce, d16, Ep, e16 ? (const uint16_t *)E : NULL, wdu, bdu, n1 - n0, W, Ce, Ce,
+                       kh, kw, sh, sw, dh, dw, pt + n0, pl, Wo, dlo, dhi, i);
             project(y + (size_t)b0 * Wo * Co, D, 0, d16, &gP, bp, res ? res + (size_t)b0 * Wo * Co : NULL, (b1 - b0) * Wo, Ce,
                     Co);
         }
     }
     free(eown);
     free(pown);
+    free(wdq);
     return 0;
 #else
     return GLAD_EUNSUPPORTED;
 #endif
+}
+
+int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const float *wet, const float *be, float elo,
+                             float ehi, const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw,
+                             int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt, const float *bp,
+                             const float *res, int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws)
+{
+    return forward(y, x, we, wet, be, elo, ehi, NULL, wd, bd, kh, kw, sh, sw, dh, dw, pt, pl, dlo, dhi, wp, wpt, bp, res, H, W,
+                   C, Ce, Ho, Wo, Co, ws);
+}
+
+int glad_invres_nhwc_forward_stem(float *y, const glad_invres_stem *st, const float *wd, const float *bd, int kh, int kw,
+                                  int sh, int sw, int dh, int dw, int pt, int pl, float dlo, float dhi, const float *wp,
+                                  const float *bp, const float *res, int H, int W, int Ce, int Ho, int Wo, int Co, float *ws)
+{
+    return forward(y, NULL, NULL, NULL, NULL, 0.0f, 0.0f, st, wd, bd, kh, kw, sh, sw, dh, dw, pt, pl, dlo, dhi, wp, NULL, bp,
+                   res, H, W, Ce, Ce, Ho, Wo, Co, ws);
 }

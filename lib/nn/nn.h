@@ -197,17 +197,39 @@ void glad_conv2d_nhwc_wt(float *wt, const float *w, int OC, int K);
  * weights transposed (glad_conv2d_nhwc_wt; needed there); in bf16
  * (nn/bf16.h) the two GEMMs take bf16 operands with fp32 sums, their
  * weights packed from we and wp into the bf16 cache in use (or per call
- * without one), wet and wpt unused (may be NULL), the depthwise conv fp32.
+ * without one), wet and wpt unused (may be NULL), the depthwise conv sums
+ * fp32 on e rounded to bf16 when Ce is even (e is then stored in bf16).
  * ws holds glad_invres_nhwc_workspace floats (for omp_get_max_threads()
  * threads). Runs only on AVX-512F CPUs: otherwise GLAD_EUNSUPPORTED and
  * nothing done (the caller runs the three convolutions); GLAD_ENOMEM when
  * the bf16 weights cannot be allocated. The numbers are those of the three
- * convolutions run one by one in the same precision. */
+ * convolutions run one by one in the same precision (in bf16 with e rounded
+ * to bf16 in between when Ce is even). */
 size_t glad_invres_nhwc_workspace(int H, int W, int Ce, int kh, int sh, int dh, int Ho, int Wo);
 int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const float *wet, const float *be, float elo,
                              float ehi, const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw,
                              int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt, const float *bp,
                              const float *res, int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws);
+/* A conv (the stem: MobileNetV2's first conv) of x (H,W,C) with weights w
+ * (OC,kh,kw,C), bias b, stride, dilation, padding before, clamp [lo, hi]. */
+typedef struct {
+    const float *x, *w, *b;
+    int H, W, C, kh, kw, sh, sw, dh, dw, pt, pl;
+    float lo, hi;
+} glad_invres_stem;
+/* bf16 only: the block without expansion whose input e (H,W,Ce) is the
+ * stem's output, in one pass with it: the stem computed band by band in
+ * place of the expansion (glad_conv2d_nhwc_forward's bf16 numbers, rounded
+ * to bf16), so its output never goes to memory. Otherwise as
+ * glad_invres_nhwc_forward (ws as glad_invres_nhwc_workspace(H, W, Ce, ...));
+ * GLAD_EUNSUPPORTED (nothing done) in f32, without AVX512_BF16, for odd Ce,
+ * or a stem with kh kw C over 12288: the caller runs the stem, then the
+ * block. The numbers are those of the stem in bf16, its output rounded to
+ * bf16, then the block in bf16. */
+int glad_invres_nhwc_forward_stem(float *y, const glad_invres_stem *st, const float *wd, const float *bd, int kh, int kw,
+                                  int sh, int sw, int dh, int dw, int pt, int pl, float dlo, float dhi, const float *wp,
+                                  const float *bp, const float *res, int H, int W, int Ce, int Ho, int Wo, int Co,
+                                  float *ws);
 
 /* ---- memory plan: offsets (in floats, 64-byte aligned) of tensors inside
  * one buffer, from a replay of their allocations and frees in order; top is
