@@ -284,6 +284,9 @@ DW16_TARGET __attribute__((always_inline)) static inline void store32(uint16_t *
 #define DW16_TAP(q) { __m512 xe, xo; widen(xp + (q) * sx, k, &xe, &xo); \
         e##q = _mm512_fmadd_ps(xe, we, e##q); o##q = _mm512_fmadd_ps(xo, wo, o##q); }
 #define DW16_OUT(q) store32(o + (size_t)(q) * C + c0, k, e##q, o##q, vlo, vhi, perm);
+/* accumulator a##q += three taps u0 u1 u2 times the row's weights w0 w1 w2 (the stride-1 paths' reuse of widened pixels) */
+#define DW16_F3(a, q, u0, u1, u2) a##q = _mm512_fmadd_ps(u0, w0, a##q); a##q = _mm512_fmadd_ps(u1, w1, a##q); \
+        a##q = _mm512_fmadd_ps(u2, w2, a##q);
 #define DW16_PERM _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, \
                                    4, 19, 3, 18, 2, 17, 1, 16, 0)
 #define DW16_ARGS uint16_t *o, const uint16_t *xr, const float *w, const float *b, int C, int nc, int Cp, int nky, int nkx, \
@@ -309,23 +312,20 @@ DW16_TARGET __attribute__((noinline)) static void dw16_px8(DW16_ARGS)
         x3 = half(xp + 3 * sx, k, h); x4 = half(xp + 4 * sx, k, h); x5 = half(xp + 5 * sx, k, h); \
         x6 = half(xp + 6 * sx, k, h); x7 = half(xp + 7 * sx, k, h); x8 = half(xp + 8 * sx, k, h); \
         x9 = half(xp + 9 * sx, k, h);
-#define F3(a, q, u0, u1, u2) a##q = _mm512_fmadd_ps(u0, w0, a##q); a##q = _mm512_fmadd_ps(u1, w1, a##q); \
-        a##q = _mm512_fmadd_ps(u2, w2, a##q);
                 {
                     W10(0)
                     __m512 w0 = _mm512_loadu_ps(wt), w1 = _mm512_loadu_ps(wt + Cp), w2 = _mm512_loadu_ps(wt + 2 * Cp);
-                    F3(e, 0, x0, x1, x2) F3(e, 1, x1, x2, x3) F3(e, 2, x2, x3, x4) F3(e, 3, x3, x4, x5)
-                    F3(e, 4, x4, x5, x6) F3(e, 5, x5, x6, x7) F3(e, 6, x6, x7, x8) F3(e, 7, x7, x8, x9)
+                    DW16_F3(e, 0, x0, x1, x2) DW16_F3(e, 1, x1, x2, x3) DW16_F3(e, 2, x2, x3, x4) DW16_F3(e, 3, x3, x4, x5)
+                    DW16_F3(e, 4, x4, x5, x6) DW16_F3(e, 5, x5, x6, x7) DW16_F3(e, 6, x6, x7, x8) DW16_F3(e, 7, x7, x8, x9)
                 }
                 {
                     W10(1)
                     __m512 w0 = _mm512_loadu_ps(wt + 16), w1 = _mm512_loadu_ps(wt + Cp + 16);
                     __m512 w2 = _mm512_loadu_ps(wt + 2 * Cp + 16);
-                    F3(o, 0, x0, x1, x2) F3(o, 1, x1, x2, x3) F3(o, 2, x2, x3, x4) F3(o, 3, x3, x4, x5)
-                    F3(o, 4, x4, x5, x6) F3(o, 5, x5, x6, x7) F3(o, 6, x6, x7, x8) F3(o, 7, x7, x8, x9)
+                    DW16_F3(o, 0, x0, x1, x2) DW16_F3(o, 1, x1, x2, x3) DW16_F3(o, 2, x2, x3, x4) DW16_F3(o, 3, x3, x4, x5)
+                    DW16_F3(o, 4, x4, x5, x6) DW16_F3(o, 5, x5, x6, x7) DW16_F3(o, 6, x6, x7, x8) DW16_F3(o, 7, x7, x8, x9)
                 }
 #undef W10
-#undef F3
             }
         } else
             for (int ky = 0; ky < nky; ky++)
@@ -357,11 +357,8 @@ DW16_TARGET __attribute__((noinline)) static void dw16_px4(DW16_ARGS)
                     __m512 x3 = half(xp + 3 * sx, k, h), x4 = half(xp + 4 * sx, k, h), x5 = half(xp + 5 * sx, k, h);
                     __m512 w0 = _mm512_loadu_ps(wt + 16 * h), w1 = _mm512_loadu_ps(wt + Cp + 16 * h);
                     __m512 w2 = _mm512_loadu_ps(wt + 2 * Cp + 16 * h);
-#define F3(a, q, u0, u1, u2) a##q = _mm512_fmadd_ps(u0, w0, a##q); a##q = _mm512_fmadd_ps(u1, w1, a##q); \
-        a##q = _mm512_fmadd_ps(u2, w2, a##q);
-                    if (h) { F3(o, 0, x0, x1, x2) F3(o, 1, x1, x2, x3) F3(o, 2, x2, x3, x4) F3(o, 3, x3, x4, x5) }
-                    else { F3(e, 0, x0, x1, x2) F3(e, 1, x1, x2, x3) F3(e, 2, x2, x3, x4) F3(e, 3, x3, x4, x5) }
-#undef F3
+                    if (h) { DW16_F3(o, 0, x0, x1, x2) DW16_F3(o, 1, x1, x2, x3) DW16_F3(o, 2, x2, x3, x4) DW16_F3(o, 3, x3, x4, x5) }
+                    else { DW16_F3(e, 0, x0, x1, x2) DW16_F3(e, 1, x1, x2, x3) DW16_F3(e, 2, x2, x3, x4) DW16_F3(e, 3, x3, x4, x5) }
                 }
             }
         else
@@ -413,6 +410,7 @@ DW16_TARGET __attribute__((noinline)) static void dw16_px1(DW16_ARGS, int kw)
 #undef DW16_ACC
 #undef DW16_TAP
 #undef DW16_OUT
+#undef DW16_F3
 #undef DW16_PERM
 #undef DW16_ARGS
 #undef DW16_EACC
