@@ -45,6 +45,26 @@ static float *rnd(size_t n, uint32_t seed)
     for (size_t i = 0; i < n; i++) p[i] = val(&seed);
     return p;
 }
+/* the OpenMP thread count (1 without OpenMP), and setting it: 0 when T threads cannot run (T > 1 without OpenMP) */
+static int max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int set_threads(int T)
+{
+#ifdef _OPENMP
+    omp_set_num_threads(T);
+    return 1;
+#else
+    return T == 1;
+#endif
+}
+
 static void pad_of(int in, int k, int s, int d, int same, int *out, int *before)
 {
     int eff = (k - 1) * d + 1;
@@ -316,18 +336,11 @@ static void test_invres_bf16(void)
     }
     glad_precision_set(GLAD_PREC_F32);
     glad_bf16_cache *bc = glad_bf16_cache_new();
-    int T0 = 1, ran[2] = {0, 0};   /* cases run on the band path, on the by-channels path */
-#ifdef _OPENMP
-    T0 = omp_get_max_threads();
-#endif
+    int T0 = max_threads(), ran[2] = {0, 0};   /* cases run on the band path, on the by-channels path */
     double worst = 0, worstrel = 0;
     for (size_t t = 0; t < NIR; t++)
         for (int T = 1; T <= 2; T++) {
-#ifdef _OPENMP
-            omp_set_num_threads(T);
-#else
-            if (T > 1) continue;
-#endif
+            if (!set_threads(T)) continue;
             const ircase *c = &IR[t];
             int Ho, Wo, pt, pl, Ce = c->expand ? c->Ce : c->C, C = c->C, Co = c->Co;
             pad_of(c->H, 3, c->s, 1, 1, &Ho, &pt);
@@ -405,9 +418,7 @@ static void test_invres_bf16(void)
             free(x); free(we); free(be); free(wd); free(bd); free(wp); free(bp); free(res); free(wet); free(wpt);
             free(e); free(d); free(y32); free(y16); free(yu); free(ws); free(me); free(md);
         }
-#ifdef _OPENMP
-    omp_set_num_threads(T0);
-#endif
+    set_threads(T0);
     glad_bf16_cache_free(bc);
     printf("bf16 fused inverted-residual block: %d band-path and %d by-channels runs, worst %.3g of the tolerance "
            "(2^-7 sum |terms|), max |err| / max |f32| %.3g\n", ran[0], ran[1], worst, worstrel);
@@ -428,19 +439,12 @@ static void test_invres_stem(void)
     if (glad_precision_set(GLAD_PREC_BF16) != 0) { SKIP("no AVX512_BF16: the stem fused into the bf16 block not checked"); return; }
     glad_precision_set(GLAD_PREC_F32);
     static const stemcase SC[] = {{60, 600, 32, 16, 1, 0}, {23, 17, 24, 24, 2, 0}, {31, 45, 40, 40, 1, 1}, {16, 16, 17, 8, 1, 0}};
-    int T0 = 1;
-#ifdef _OPENMP
-    T0 = omp_get_max_threads();
-#endif
+    int T0 = max_threads();
     double worst = 0;
     int runs = 0;
     for (size_t t = 0; t < sizeof SC / sizeof SC[0]; t++)
         for (int T = 1; T <= 2; T++) {
-#ifdef _OPENMP
-            omp_set_num_threads(T);
-#else
-            if (T > 1) continue;
-#endif
+            if (!set_threads(T)) continue;
             const stemcase *c = &SC[t];
             int H, W, st0, sl0, Ho, Wo, pt, pl, Ce = c->Ce, Co = c->Co;
             pad_of(c->H0, 3, 2, 1, 1, &H, &st0);
@@ -522,9 +526,7 @@ static void test_invres_stem(void)
             free(x); free(w0); free(b0); free(wd); free(bd); free(wp); free(bp); free(res); free(wpt); free(e); free(d);
             free(y32); free(y16); free(yu); free(ws); free(cw);
         }
-#ifdef _OPENMP
-    omp_set_num_threads(T0);
-#endif
+    set_threads(T0);
     printf("stem fused into the bf16 block: %d runs, worst %.3g of the tolerance (2^-7 sum |terms|)\n", runs, worst);
 }
 
