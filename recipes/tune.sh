@@ -718,16 +718,25 @@ if [ "$PEEK" = 1 ]; then
     # stage 4's weight, which the grid's rows are scored without -- on the test split
     if [ "$NO_RECON" = 1 ]; then cached "$OUT/test-chosen.scored.msgpack" "$(rescore "$(scored_file test "$C_LAYERS")" "$C_SCORE")"
     else cached "$OUT/test-chosen.scored.msgpack" "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE$BANK_SCORE $OUT/test-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)"; fi
-    TC=$(norm_file "$OUT/test-chosen.scored.msgpack" "$C_NORM")
-    [ "$C_NORM" = none ] || cached "$TC" "glad-score --rescore --image-score $C_SCORE --map-norm $C_NORM $OUT/test-chosen.scored.msgpack"
-    [ "$C_GW" = 0 ] || cached "$(gw_file "$TC" "$C_GW")" "glad-score --rescore --image-score $C_SCORE --global-weight $C_GW $TC"
-    TC=$(gw_file "$TC" "$C_GW")
-    # the grid's rows on the test split through the chosen stage 3 normalisation and
-    # stage 4 weight too (each row's maps rescored), so that the rows compared with
-    # the chosen one are scored as it is; stage 2's bank is in the last row only (it
-    # is made for the chosen layers). test-grid.tsv keeps the rows without them
+    # stage_cmd R [FILE]: stage 3's normalisation and stage 4's weight (as chosen)
+    # applied to FILE, or to stdin, with image score R; empty when both are off
+    stage_cmd() {
+        local c="" f=${2:+ $2}
+        if [ "$C_NORM" != none ]; then c="glad-score --rescore --image-score $1 --map-norm $C_NORM$f"; f=""; fi
+        if [ "$C_GW" != 0 ]; then c="${c:+$c | }glad-score --rescore --image-score $1 --global-weight $C_GW$f"; fi
+        echo "$c"
+    }
+    TC=$OUT/test-chosen.scored.msgpack
+    if [ -n "$(stage_cmd "$C_SCORE")" ]; then
+        cached "$OUT/test-chosen-staged.scored.msgpack" "$(stage_cmd "$C_SCORE" "$TC")"
+        TC=$OUT/test-chosen-staged.scored.msgpack
+    fi
+    # the grid's rows on the test split through the same stage_cmd (each row's maps
+    # rescored), so that the rows compared with the chosen one are scored as it is;
+    # stage 2's bank is in the last row only (it is made for the chosen layers).
+    # test-grid.tsv keeps the rows without them
     PEEK_TSV=$OUT/test-grid.tsv PEEK_HOW=""
-    if [ "$C_NORM" != none ] || [ "$C_GW" != 0 ]; then
+    if [ -n "$(stage_cmd "$C_SCORE")" ]; then
         PEEK_TSV=$OUT/test-grid-staged.tsv PEEK_HOW=" (each row's maps with map norm $C_NORM$([ "$C_GW" = 0 ] || echo ", global weight $C_GW") as chosen)"
         staged_rows() {
             printf 'strategy\tlayers\timage_score\ti_auroc\tp_auroc\taupro\tcriterion\n'
@@ -735,10 +744,7 @@ if [ "$PEEK" = 1 ]; then
             while IFS=$'\t' read -r name l r _; do
                 if [ "$NO_RECON" = 1 ]; then src=$(rescore "$(scored_file test "$l")" "$r")
                 else src="glad-score --preset glad --layers $l --image-score $r $OUT/test-$name.feat.msgpack$(IMAGE_SCORE=$r tile_merge)"; fi
-                eval "$src" \
-                    | { if [ "$C_NORM" = none ]; then cat; else glad-score --rescore --image-score "$r" --map-norm "$C_NORM"; fi; } \
-                    | { if [ "$C_GW" = 0 ]; then cat; else glad-score --rescore --image-score "$r" --global-weight "$C_GW"; fi; } \
-                    | val_row "$name\t$l\t$r"
+                eval "$src | $(stage_cmd "$r")" | val_row "$name\t$l\t$r"
             done < <(tail -n +2 "$OUT/test-grid.tsv")
         }
         keyed_tsv "$PEEK_TSV" "$({ cat "$OUT/test-grid.tsv.key"; echo "$C_NORM $C_GW"; } | sha256sum | cut -d' ' -f1)" staged_rows
