@@ -103,12 +103,19 @@ for c in $CANDS; do
     echo "mtd-tune.sh: candidate $c -> $d" >&2
     mkdir -p "$d"
     # bash's time (wall, user, sys of tune.sh and its children) to $d.time; tune.sh's stderr
-    # to stderr and $d.log. A rerun that recomputed nothing keeps the time of the run that did.
+    # to stderr and $d.log. A rerun that recomputed nothing keeps the time of the run that did;
+    # one that recomputed some files and took others from the cache is timed as it ran, and
+    # its row says so ("partial"), since its time is not the candidate's whole cost.
     { TIMEFORMAT='%R %U %S'; time bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" \
         --channels 1 --fg none $(cand_opts "$c") --steps "$(cand_steps "$c")" --batch "$BATCH" --seed "$SEED" \
         --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" ${BANK[@]+"${BANK[@]}"} ${NO_RECON[@]+"${NO_RECON[@]}"} ${FOLDS[@]+"${FOLDS[@]}"} --bank-subsample "$BANK_SUB" --val-family "$VFAM" --out "$d" > /dev/null 2> >(tee "$d.log" >&3); } 3>&2 2> "$d.time.new"
-    if [ -s "$d.time" ] && ! grep -q '^making' "$d.log"; then rm -f "$d.time.new"; else mv "$d.time.new" "$d.time"; fi
-    read -r wall usr sys < <(tail -1 "$d.time")
+    if [ -s "$d.time" ] && ! grep -q '^making' "$d.log"; then rm -f "$d.time.new"
+    else
+        mv "$d.time.new" "$d.time"
+        if grep -q "^cached" "$d.log"; then echo partial >> "$d.time"; fi
+    fi
+    read -r wall usr sys < <(grep -v '^partial' "$d.time" | tail -1)
+    grep -q '^partial' "$d.time" && wall="$wall (partial)"
     crit=$(jq -r '.criterion_value // -1' "$d/tune.json")
     rows+=("$c	$(jq -r '[.choice.strategy, .choice.layers, .choice.image_score + '"$JQ_MAP_NORM"',
         (.validation_metrics.i_auroc // "null"), (.validation_metrics.p_auroc // "null"), (.validation_metrics.aupro // "null")] | map(tostring) | join("\t")' "$d/tune.json")	$crit	$wall	$(awk -v u="$usr" -v s="$sys" 'BEGIN { print u + s }')")
@@ -148,8 +155,8 @@ pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else pri
     echo "$CHOSEN"
     echo
     echo "Wall/CPU seconds are each candidate's whole tune.sh run (encoding; training and every strategy's"
-    echo "reconstruction of the validation set unless --no-recon; features, the bank, scoring) on this machine; a cached rerun"
-    echo "shows only what it recomputed."
+    echo "reconstruction of the validation set unless --no-recon; features, the bank, scoring) on this machine; a rerun"
+    echo "that recomputed only some of its files shows that rerun's time, marked \"(partial)\"."
     for c in $CANDS; do
         echo
         echo "## candidate $c: every configuration"

@@ -220,6 +220,14 @@ if have_shared; then
         want=\$(awk -F'\t' 'NR > 1 && (NR == 2 || \$NF > b + 0.001) { b = \$NF; m = \$1 } END { print m }' \$d/val-bank.tsv) &&
         test \"\$(jq -r .choice.bank_mode \$d/tune.json)\" = \"\$want\" && grep -q '^| memory bank (glad-score --bank-mode) | '\$want \$d/tune.md &&
         grep -q \"^TUNE_BANK_MODE=\$want\" \$d/tune.env && grep -q '^Stage 2' \$d/tune.md && test -s \$d/bank.safetensors"
+    # a rerun: size:24@3 recomputes nothing (its row keeps the first run's time), size:16 at 3
+    # steps retrains but takes its encoded images from the cache (its row says "partial")
+    w24=$(grep '^| size:24@3 | ' "$T/mtdtune.md" | cut -d'|' -f10)
+    bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16 size:24@3" --steps 3 --batch 2 \
+        --grid quick --bank --bank-subsample 0.5 --out "$T/mtdtune" > "$T/mtdtune2.md" 2>/dev/null
+    check "mtd-tune rerun: a cached candidate keeps its time, a partly recomputed one is marked partial" sh -c "
+        test -n '$w24' && grep '^| size:24@3 | ' '$T/mtdtune2.md' | cut -d'|' -f10 | grep -qxF -- '$w24' && ! echo '$w24' | grep -q partial &&
+        grep '^| size:16 | ' '$T/mtdtune2.md' | cut -d'|' -f10 | grep -q '^ [0-9.]* (partial) \$'"
     status 2 "mtd.sh: an unknown --bank-mode" bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --bank-mode min --out "$T/x"
     bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --steps 2 --batch 2 --bank-mode union --bank-subsample 0.5 --out "$T/mtd-b" > "$T/mtd-b.md" 2>/dev/null
     check "mtd recipe with --bank-mode union: a bank built and used" sh -c "grep -q '^| GLAD (unet features) | [0-9.]*' '$T/mtd-b.md' && test -s '$T/mtd-b/bank.safetensors' && glad-info -s '$T/mtd-b/scored.msgpack' | grep -q -- '--bank-mode union'"
