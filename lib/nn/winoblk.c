@@ -32,7 +32,15 @@ size_t glad_wino_weight_floats(const glad_wino_kernel *k, int NI, int NO)
 int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, int NI, int H,
                     int W, int NO, int accumulate)
 {
-    int NB = k->nt, tw = W / k->m, T = (H / k->m) * tw, nblk = (T + NB - 1) / NB, nob = NO / 8, nth = omp_get_max_threads();
+    return glad_wino_drive_rows(k, out, xp, H, U, bias, NI, H, W, NO, accumulate, 0, H);
+}
+
+int glad_wino_drive_rows(const glad_wino_kernel *k, float *out, const float *xp, int xh, const float *U, const float *bias, int NI,
+                         int H, int W, int NO, int accumulate, int r0, int r1)
+{
+    /* the tiles of output rows r0 .. r1 - 1: tile rows r0 / m .. r1 / m - 1, numbered on from tb */
+    int NB = k->nt, tw = W / k->m, tb = r0 / k->m * tw, T = (r1 - r0) / k->m * tw, nblk = (T + NB - 1) / NB, nob = NO / 8,
+        nth = omp_get_max_threads();
     size_t nv = (size_t)k->ne * glad_wino_plane((size_t)NI * NB);
     /* split the output channels too when there are fewer blocks than threads */
     int G = nblk >= nth ? 1 : (nth + nblk - 1) / nblk;
@@ -42,7 +50,7 @@ int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, cons
      * failure leaves out as it was (the caller then runs the direct kernel,
      * which in accumulate mode must not add twice) */
     // (tile block, channel group) tasks write disjoint outputs; each thread has its own V and M
-    #pragma omp parallel shared(fail) if ((long)NO * NI * H * W > 65536)
+    #pragma omp parallel shared(fail) if ((long)NO * NI * (r1 - r0) * W > 65536)
     {
         float *V = aligned_alloc(64, sizeof(float) * (nv + (size_t)k->ne * 8 * NB)), *M = V ? V + nv : NULL;
         if (!V) {
@@ -58,8 +66,11 @@ int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, cons
             for (int task = 0; task < nblk * G; task++) {
                 int b = task / G, g = task % G, t0 = b * NB, nt = T - t0 < NB ? T - t0 : NB;
                 glad_wino_seg sg[32];
-                int nseg = segments(sg, t0, nt, tw);
-                k->input(V, xp, NI, H, W + 2, sg, nseg, nt);
+                int nseg = segments(sg, tb + t0, nt, tw);
+                /* xp's rows start at padded row r0: the input transform sees tile rows from r0 / m */
+                glad_wino_seg sx[32];
+                for (int q = 0; q < nseg; q++) { sx[q] = sg[q]; sx[q].ti -= r0 / k->m; }
+                k->input(V, xp, NI, xh, W + 2, sx, nseg, nt);
                 for (int ob = g * nob / G; ob < (g + 1) * nob / G; ob++) {
                     k->gemm(M, V, U, NI, nob, ob);
                     k->output(out, M, bias, ob * 8, H, W, sg, nseg, accumulate);

@@ -61,6 +61,12 @@ size_t glad_wino_weight_floats(const glad_wino_kernel *k, int NI, int NO);
  * untouched, when a thread's scratch failed */
 int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, int NI, int H,
                     int W, int NO, int accumulate);
+/* the same for output rows r0 .. r1 - 1 only (multiples of m), xp holding
+ * only the padded rows r0 .. r0 + xh + 1 ((NI, xh + 2, W + 2), xh >= r1 -
+ * r0): a caller can make xp band by band in a buffer that stays in cache;
+ * each output sums as in the whole-plane call, bit for bit */
+int glad_wino_drive_rows(const glad_wino_kernel *k, float *out, const float *xp, int xh, const float *U, const float *bias, int NI,
+                         int H, int W, int NO, int accumulate, int r0, int r1);
 
 /* the weight gradient's transforms (vectors of 16 channels, channels-last):
  * btdb writes the ne vectors of B^T d B from the (m+2)^2 patch p[r rs + c cs]
