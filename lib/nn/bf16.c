@@ -664,7 +664,16 @@ TWIN(wino3x3_bf16, glad_wino3x3_kernel, 2, 16, 32, input22)
  * (measured while writing this, with a twin of wino4x4.c built like the
  * one below: 6.3e-2 and 6.6e-2 of max |out| for C 32 and 96 on 32 x 32
  * planes, where F(2x2,3x3) gives 3e-3 - the transforms' constants up to 8
- * magnify bf16's 2^-9 - and 3.8e-2 on the UNet fixture) */
+ * magnify bf16's 2^-9 - and 3.8e-2 on the UNet fixture). Cheaper
+ * transforms do not fit either (a model of these kernels in numpy: U and
+ * V rounded to bf16, exact products and sums, test_bf16's data; F(2x2)
+ * 3.1e-3 to 4.2e-3 there): F(2x4,3x3) (F(2,3) down, F(4,3) across, 3
+ * products per output) 1.3e-2 to 1.7e-2, 1.1e-2 with F(4,3) on the
+ * points 0, 1, -1, 1/2, -2 (which take F(4x4) to 2.4e-2), F(3x3,3x3)
+ * 2.4e-2; U's and V's rounding weigh alike, so neither alone can be kept
+ * wider. All above TOL_W22 (6e-3), so none was built as a kernel: the
+ * fixture, 1.19e-2 with F(2x2) against its limit of 1.5e-2, leaves room
+ * for 1.26x, not 3x per conv. */
 const glad_wino_kernel *glad_wino_bf16(const glad_wino_kernel *k, int NI)
 {
     if (!glad_nn_bf16() || NI % 2) return NULL;
