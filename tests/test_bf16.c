@@ -160,10 +160,11 @@ static void twin_input_case(void)
 }
 
 /* conv3x3.c's forward on a large plane pads and transforms it band by band
- * (GroupNorm+SiLU rows made into a small buffer per band): bit for bit the
- * Winograd driver on the whole plane padded at once, in f32 (F(4x4) on 256
- * x 256, bands of 28 rows, the last 4; F(2x2) on 254 rows, the last band
- * 2) and in bf16 (its F(2x2) twin) */
+ * (GroupNorm+SiLU rows made into a small buffer per band, each thread
+ * through its own slab of rows): bit for bit the Winograd driver on the
+ * whole plane padded at once, in f32 (F(4x4) on 256 x 256, bands of up to
+ * 28 rows, shorter ones at the slabs' ends; F(2x2) on 254 rows) and in
+ * bf16 (its F(2x2) twin), whatever the thread count */
 static void band_case(int C, int H, int W, int OC, int bf16)
 {
     uint64_t s = 99 + (uint64_t)H;
