@@ -172,7 +172,7 @@ static const glad_wino_kernel *wino(int NI, int H, int W, int NO)
  * padded planes; no bands when those take under 8 BANDB (then they stay in
  * L2 or L3 between the padding and the transform, and bands cost more than
  * they save: measured 1.05-1.08x slower on 64 x 64 planes of C 64 and 128,
- * 1.25x faster on 256 x 256 of C 64) */
+ * 1.2-1.3x faster on 256 x 256 of C 32 and 64, one thread) */
 enum { BANDB = 1 << 19 };
 static int band_rows(int m, int C, int H, int W)
 {
@@ -215,14 +215,15 @@ void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, co
          * channels pads to 17 MB); a thread without its Winograd scratch:
          * the direct kernel instead */
         band_ctx bc = {x + n * nx, pre, C, H, W, n};
-        int fail = !k;
+        int fail = !k, padded = 0;
         if (k && bh < H) fail = glad_wino_drive_bands(k, out + n * no, ws, bh, band_rows_make, &bc, Uc ? Uc : U, b, C, H, W, OC);
         else if (k) {
             pad_pre(ws, x + n * nx, C, H, W, pre, n);
+            padded = 1;
             fail = glad_wino_drive(k, out + n * no, ws, Uc ? Uc : U, b, C, H, W, OC, 0);
         }
         if (fail) {
-            pad_pre(ws, x + n * nx, C, H, W, pre, n);
+            if (!padded) pad_pre(ws, x + n * nx, C, H, W, pre, n);
             run(out + n * no, ws, w, b, C, OC, H, W, (size_t)C * 9, 9, toff, 0);
         }
     }
