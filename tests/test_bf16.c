@@ -1,7 +1,9 @@
 /* test_bf16.c - the bf16 precision of lib/nn/bf16.h: round-to-nearest-even
  * conversion, the bf16 GEMM of the 1x1 convolution against a double
  * reference on the bf16-rounded operands, the Winograd twins (bf16 in the
- * transform domain) against a double direct convolution, the f32 path left
+ * transform domain) against a double direct convolution, the F(2x2) twin's
+ * bf16 input transform bit for bit the fp32 one rounded, conv3x3.c's banded
+ * forward bit for bit the whole-plane one (f32 and bf16), the f32 path left
  * bit-identical, and the DDAD UNet fixture in bf16 (with its bf16 weight
  * cache: reused, and rebuilt when the weights change). Stated tolerances:
  *   1x1 / GEMM: |err| <= 4e-6 sum_k |w x| (fp32 accumulation only: the
@@ -28,7 +30,12 @@
 #include "models/vit.h"
 #include "io/safetensors.h"
 #include "nn/bf16.h"
+#include "nn/bf16k.h"
+#include "nn/cpu.h"
 #include "nn/nn.h"
+#include "nn/wino3x3.h"
+#include "nn/wino4x4.h"
+#include "nn/winoblk.h"
 
 #define TOL_W22 6e-3
 #define TOL_UNET 1.5e-2
@@ -114,6 +121,81 @@ static void conv_case(int C, int H, int W, int OC, int k, double tol, const char
     CHECKF(differs == (tol > 0), "%s: bf16 path %s", what, differs ? "ran where it should not" : "did not run");
     if (tol > 0) CHECKF(worst <= tol, "%s: bf16 error %.3g over %.3g", what, worst, tol);
     free(x); free(w); free(b); free(o1); free(o2); free(o3); free(ws); free(ref); free(ab);
+}
+
+/* the bf16 twin of F(2x2,3x3) writes V in bf16 pairs straight from its
+ * transform: bit for bit wino3x3.c's fp32 V rounded into pair rows
+ * (glad_bf16_pack_pairs, the rounding the twin did in place before), for
+ * a block of 20 tiles in three runs over tile rows 8-10 of a 24 x 20 plane
+ * (partial runs, lanes past the block zero) */
+static void twin_input_case(void)
+{
+    enum { NI = 34, H = 24, W = 20, NT = 32, nt = 20 };
+    int Wp = W + 2, tw = W / 2;
+    const glad_wino_kernel *k = glad_wino_bf16(&glad_wino3x3_kernel, NI), *kf = &glad_wino3x3_kernel;
+    CHECK(k && k->nt == NT && k->ne == 16);
+    if (!k) return;
+    uint64_t s = 7;
+    size_t np = (size_t)NI * (H + 2) * Wp + 64, vs = glad_wino_plane((size_t)NI * NT);
+    float *xp = malloc(np * 4), *V = aligned_alloc(64, 16 * vs * 4), *Vf = aligned_alloc(64, 16 * vs * 4);
+    uint16_t *pk = malloc(sizeof(uint16_t) * (size_t)NI * NT);
+    for (size_t i = 0; i < np; i++) xp[i] = 4 * frand(&s);
+    memset(V, 0xff, 16 * vs * 4);
+    glad_wino_seg sg[8];
+    int nseg = 0;
+    for (int t = 85; t < 85 + nt;) {   /* the runs of tiles 85 .. 104, as winoblk.c's segments */
+        int tj = t % tw, L = tw - tj < 85 + nt - t ? tw - tj : 85 + nt - t;
+        sg[nseg++] = (glad_wino_seg){t / tw, tj, t - 85, L};
+        t += L;
+    }
+    k->input(V, xp, NI, H, Wp, sg, nseg, nt);
+    kf->input(Vf, xp, NI, H, Wp, sg, nseg, nt);
+    int same = 1;
+    for (int e = 0; e < 16; e++) {
+        glad_bf16_pack_pairs(pk, 2 * NT, Vf + e * vs, NT, NI, NT);
+        same &= memcmp(pk, V + e * vs, sizeof(uint16_t) * (size_t)NI * NT) == 0;
+    }
+    CHECKF(same, "bf16 F(2x2) input transform differs from the fp32 one rounded");
+    free(xp); free(V); free(Vf); free(pk);
+}
+
+/* conv3x3.c's forward on a large plane pads and transforms it band by band
+ * (GroupNorm+SiLU rows made into a small buffer per band, each thread
+ * through its own slab of rows): bit for bit the Winograd driver on the
+ * whole plane padded at once, in f32 (F(4x4) on 256 x 256, bands of up to
+ * 28 rows, shorter ones at the slabs' ends; F(2x2) on 254 rows) and in
+ * bf16 (its F(2x2) twin), whatever the thread count */
+static void band_case(int C, int H, int W, int OC, int bf16)
+{
+    uint64_t s = 99 + (uint64_t)H;
+    int G = 4, Wp = W + 2;
+    size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W, plane = (size_t)(H + 2) * Wp;
+    size_t nws = glad_conv2d_workspace(C, H, W, OC, 3, 3, 1, 1);
+    float *x = malloc(nx * 4), *w = malloc((size_t)OC * C * 9 * 4), *b = malloc((size_t)OC * 4), *o1 = malloc(no * 4),
+          *o2 = malloc(no * 4), *ws = malloc(nws * 4), *xp = calloc(plane * C + 64, 4);
+    /* statistics whose affine (gamma rstd, beta - mean gamma rstd) is exact,
+     * so the padding here makes conv3x3.c's values whatever the contraction */
+    float mean[4] = {0.25f, -0.5f, 0, 1}, rstd[4] = {2, 1, 0.5f, 4}, gam[64], bet[64];
+    for (int c = 0; c < C; c++) { gam[c] = 1 + c / 64.0f; bet[c] = (c % 5) / 8.0f; }
+    glad_gnsilu pre = {mean, rstd, gam, bet, G};
+    for (size_t i = 0; i < nx; i++) x[i] = frand(&s);
+    for (size_t i = 0; i < (size_t)OC * C * 9; i++) w[i] = frand(&s) / 12;
+    for (int i = 0; i < OC; i++) b[i] = 0.1f * frand(&s);
+    if (bf16) CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+    glad_conv2d_forward_gnsilu(o1, x, &pre, w, b, 1, C, H, W, OC, ws);
+    glad_precision_set(GLAD_PREC_F32);
+    for (int c = 0; c < C; c++) {
+        int g = c / (C / G);
+        float ga = gam[c] * rstd[g], be = bet[c] - mean[g] * ga;
+        for (int i = 0; i < H; i++) glad_groupnorm_silu_row(xp + c * plane + (size_t)(i + 1) * Wp + 1, x + ((size_t)c * H + i) * W, W, ga, be);
+    }
+    const glad_wino_kernel *k = H % 4 == 0 && W % 4 == 0 ? &glad_wino4x4_kernel : &glad_wino3x3_kernel;
+    if (bf16) k = glad_wino_bf16(k, C);
+    float *U = malloc(glad_wino_weight_floats(k, C, OC) * 4);
+    k->weights(U, w, C, OC, 0);
+    CHECK(glad_wino_drive(k, o2, xp, U, b, C, H, W, OC, 0) == 0);
+    CHECKF(memcmp(o1, o2, no * 4) == 0, "%s %dx%d C%d: banded forward differs from the whole plane's", bf16 ? "bf16" : "f32", H, W, C);
+    free(x); free(w); free(b); free(o1); free(o2); free(ws); free(xp); free(U);
 }
 
 /* glad_bf16_gemm against a double reference on the bf16-rounded operands:
@@ -290,11 +372,18 @@ static void mobilenet_case(const char *shared)
 int main(void)
 {
     conversions();
+    if (glad_nn_avx512()) {   /* conv3x3.c and the Winograd kernels run on AVX-512F only */
+        band_case(16, 256, 256, 8, 0);
+        band_case(16, 254, 256, 8, 0);
+    }
     if (!glad_bf16_available()) {
         CHECK(glad_precision_set(GLAD_PREC_BF16) == GLAD_EUNSUPPORTED && glad_precision_get() == GLAD_PREC_F32);
         SKIP("no AVX512_BF16 (or GLAD_NO_BF16 / GLAD_NO_AVX512 set): bf16 kernels not checked");
         return check_done();
     }
+    twin_input_case();
+    band_case(16, 256, 256, 8, 1);
+    band_case(16, 254, 256, 8, 1);
     gemm_case(13, 45, 37, 1, 0.125f, 0);
     gemm_case(70, 33, 64, 0, 1.0f, 1);
     gemm_case(8, 32, 2, 1, -0.5f, 1);

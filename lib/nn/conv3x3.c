@@ -17,7 +17,9 @@
  * multiples of 4, else wino3x3.c's F(2x2,3x3) (2.25x fewer); smaller planes
  * use the direct sums here. With a
  * glad_gnsilu the input copies apply GroupNorm+SiLU on the way (the tensor is
- * never stored). Not a general convolution. */
+ * never stored); the Winograd forward on large planes makes those copies
+ * band by band of rows, each just before the band's tiles are transformed.
+ * Not a general convolution. */
 #include <immintrin.h>
 #include <omp.h>
 #include <stdint.h>
@@ -46,30 +48,45 @@ static void gnsilu_affine(const glad_gnsilu *pre, int C, int n, int c, float *ga
     *be = pre->beta[c] - pre->mean[g] * *ga;
 }
 
+/* padded rows q0 .. q1 - 1 (of 0 .. H+1) of channel c of image n into o,
+ * a plane of W + 2 floats a row from row b0 (o's row q - b0 is row q):
+ * rows 0 and H+1 and columns 0 and W+1 zero, row i+1 image row i of x, or
+ * of silu(groupnorm(x)) when pre is given */
+static void pad_channel(float *o, int b0, const float *x, int C, int c, int H, int W, const glad_gnsilu *pre, int n, int q0, int q1)
+{
+    int Wp = W + 2;
+    const float *xc = x + (size_t)c * H * W;
+    float ga = 1, be = 0;
+    if (pre) gnsilu_affine(pre, C, n, c, &ga, &be);
+    for (int q = q0; q < q1; q++) {
+        float *r = o + (size_t)(q - b0) * Wp;
+        if (q == 0 || q == H + 1) { memset(r, 0, sizeof(float) * Wp); continue; }
+        r[0] = 0;
+        if (pre) glad_groupnorm_silu_row(r + 1, xc + (size_t)(q - 1) * W, W, ga, be);
+        else memcpy(r + 1, xc + (size_t)(q - 1) * W, sizeof(float) * W);
+        r[W + 1] = 0;
+    }
+}
+
 /* xp (C, H+2, W+2) zero border, then zero slack; the interior is x, or
  * silu(groupnorm(x)) of image n when pre is given */
 static void pad_pre(float *xp, const float *x, int C, int H, int W, const glad_gnsilu *pre, int n)
 {
-    int Wp = W + 2;
-    size_t plane = (size_t)(H + 2) * Wp;
+    size_t plane = (size_t)(H + 2) * (W + 2);
     // channels are independent
     #pragma omp parallel for schedule(static) if ((long)C * H * W > 32768)
-    for (int c = 0; c < C; c++) {
-        float *o = xp + (size_t)c * plane;
-        const float *xc = x + (size_t)c * H * W;
-        float ga = 1, be = 0;
-        if (pre) gnsilu_affine(pre, C, n, c, &ga, &be);
-        memset(o, 0, sizeof(float) * Wp);
-        for (int i = 0; i < H; i++) {
-            float *r = o + (size_t)(i + 1) * Wp;
-            r[0] = 0;
-            if (pre) glad_groupnorm_silu_row(r + 1, xc + (size_t)i * W, W, ga, be);
-            else memcpy(r + 1, xc + (size_t)i * W, sizeof(float) * W);
-            r[W + 1] = 0;
-        }
-        memset(o + (size_t)(H + 1) * Wp, 0, sizeof(float) * Wp);
-    }
-    memset(xp + (size_t)C * plane, 0, sizeof(float) * (32 + 2 * (size_t)Wp + 2));
+    for (int c = 0; c < C; c++) pad_channel(xp + c * plane, 0, x, C, c, H, W, pre, n, 0, H + 2);
+    memset(xp + (size_t)C * plane, 0, sizeof(float) * (32 + 2 * (size_t)(W + 2) + 2));
+}
+
+/* the Winograd forward's band rows (glad_wino_rows) of image n */
+typedef struct { const float *x; const glad_gnsilu *pre; int C, H, W, n; } band_ctx;
+
+static void band_rows_make(void *ctx, float *xp, int bh, int r0, int q0, int q1)
+{
+    const band_ctx *b = ctx;
+    size_t plane = (size_t)(bh + 2) * (b->W + 2);
+    for (int c = 0; c < b->C; c++) pad_channel(xp + c * plane, r0, b->x, b->C, c, b->H, b->W, b->pre, b->n, q0, q1);
 }
 
 /* tile (8 x 32) = sum over nin input planes and 9 taps; w[o] points at output
@@ -148,6 +165,25 @@ static const glad_wino_kernel *wino(int NI, int H, int W, int NO)
     return H * W >= 256 && glad_wino3x3_ok(NI, H, W, NO) ? &glad_wino3x3_kernel : NULL;
 }
 
+/* output rows per band of the forward's Winograd loop (H: no bands): a
+ * multiple of the tile side m whose C padded planes' rows (band + 2 rows
+ * of W + 2 floats) take about BANDB bytes, 4 tile rows at least, and few
+ * enough that every thread's band buffer fits in ws's room for the whole
+ * padded planes; no bands when those take under 8 BANDB (then they stay in
+ * L2 or L3 between the padding and the transform, and bands cost more than
+ * they save: measured 1.05-1.08x slower on 64 x 64 planes of C 64 and 128,
+ * 1.2-1.3x faster on 256 x 256 of C 32 and 64, one thread) */
+enum { BANDB = 1 << 19 };
+static int band_rows(int m, int C, int H, int W)
+{
+    if ((long)C * (H + 2) * (W + 2) * 4 < 8L * BANDB) return H;
+    long rows = BANDB / ((long)C * (W + 2) * 4) - 2, most = (H + 2) / omp_get_max_threads() - 2;
+    if (rows < 4 * m) rows = 4 * m;
+    if (rows > most) rows = most;
+    rows = rows / m * m;
+    return rows >= m && rows < H ? (int)rows : H;
+}
+
 static size_t wino_floats(int NI, int H, int W, int NO)
 {
     const glad_wino_kernel *k = wino(NI, H, W, NO);
@@ -171,11 +207,25 @@ void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, co
     const float *Uc = kb ? glad_bf16_cached(kb, w, C, OC, 0) : NULL;
     float *U = k ? ws + glad_conv3x3_pad_floats(C, H, W) : NULL;
     if (k && !Uc) k->weights(U, w, C, OC, 0);
+    int bh = k ? band_rows(k->m, C, H, W) : H;
     for (int n = 0; n < B; n++) {
-        pad_pre(ws, x + n * nx, C, H, W, pre, n);
-        /* a thread without its Winograd scratch: the direct kernel instead */
-        if (!k || glad_wino_drive(k, out + n * no, ws, Uc ? Uc : U, b, C, H, W, OC, 0))
+        /* large planes band by band: a band's padded rows (GroupNorm+SiLU,
+         * the zero border) are made just before its tiles read them, so they
+         * are written and read in cache, not memory (a 256 x 256 plane of 64
+         * channels pads to 17 MB); a thread without its Winograd scratch:
+         * the direct kernel instead */
+        band_ctx bc = {x + n * nx, pre, C, H, W, n};
+        int fail = !k, padded = 0;
+        if (k && bh < H) fail = glad_wino_drive_bands(k, out + n * no, ws, bh, band_rows_make, &bc, Uc ? Uc : U, b, C, H, W, OC);
+        else if (k) {
+            pad_pre(ws, x + n * nx, C, H, W, pre, n);
+            padded = 1;
+            fail = glad_wino_drive(k, out + n * no, ws, Uc ? Uc : U, b, C, H, W, OC, 0);
+        }
+        if (fail) {
+            if (!padded) pad_pre(ws, x + n * nx, C, H, W, pre, n);
             run(out + n * no, ws, w, b, C, OC, H, W, (size_t)C * 9, 9, toff, 0);
+        }
     }
 }
 

@@ -1,12 +1,14 @@
 /* winoblk.c - the Winograd block driver (winoblk.h): the forward loop over
  * blocks of tiles and the weight gradient's, for whichever kernel conv3x3.c
- * hands it (wino3x3.c's F(2x2,3x3), wino4x4.c's F(4x4,3x3)). No transforms
+ * hands it (wino3x3.c's F(2x2,3x3), wino4x4.c's F(4x4,3x3)), on a padded
+ * plane or band by band of one its caller makes per band. No transforms
  * here: the kernel's functions do every transform and product. Every output
  * sums its inputs in the kernel's fixed order whatever the blocks, the
  * threads or the batch; the weight gradient's partials depend on the thread
  * count only by rounding. */
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 #include "core/glad.h"
 #include "nn/bf16k.h"
 #include "nn/tile.h"
@@ -29,42 +31,94 @@ size_t glad_wino_weight_floats(const glad_wino_kernel *k, int NI, int NO)
     return (size_t)k->ne * glad_wino_plane((size_t)NI * NO);
 }
 
+/* the nt tiles from tile tb + t0 (rows tw tiles wide) for output channel
+ * blocks ob0 .. ob1 - 1: input transform into V, then per block of 8
+ * output channels the products into M and the output transform. xp holds
+ * padded rows x0 .. x0 + xh + 1. */
+static void block(const glad_wino_kernel *k, float *V, float *M, float *out, const float *xp, int xh, int x0, const float *U,
+                  const float *bias, int NI, int H, int W, int NO, int accumulate, int tb, int nt, int ob0, int ob1)
+{
+    glad_wino_seg sg[32], sx[32];
+    int nseg = segments(sg, tb, nt, W / k->m);
+    /* the input transform sees tile rows from x0 / m, xp's first */
+    for (int q = 0; q < nseg; q++) { sx[q] = sg[q]; sx[q].ti -= x0 / k->m; }
+    k->input(V, xp, NI, xh, W + 2, sx, nseg, nt);
+    for (int ob = ob0; ob < ob1; ob++) {
+        k->gemm(M, V, U, NI, NO / 8, ob);
+        k->output(out, M, bias, ob * 8, H, W, sg, nseg, accumulate);
+    }
+}
+
+/* every thread allocates its V and M before any output is touched, so a
+ * failure leaves out as it was (the caller then runs the direct kernel,
+ * which in accumulate mode must not add twice); called by every thread of
+ * a parallel region, NULL (for all) when one failed */
+static float *scratch(const glad_wino_kernel *k, int NI, int *fail)
+{
+    size_t nv = (size_t)k->ne * glad_wino_plane((size_t)NI * k->nt);
+    float *V = aligned_alloc(64, sizeof(float) * (nv + (size_t)k->ne * 8 * k->nt));
+    if (!V) {
+        #pragma omp atomic write
+        *fail = 1;
+    }
+    #pragma omp barrier
+    int stop;
+    #pragma omp atomic read
+    stop = *fail;
+    if (stop) { free(V); return NULL; }
+    return V;
+}
+
 int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, int NI, int H,
                     int W, int NO, int accumulate)
 {
-    int NB = k->nt, tw = W / k->m, T = (H / k->m) * tw, nblk = (T + NB - 1) / NB, nob = NO / 8, nth = omp_get_max_threads();
-    size_t nv = (size_t)k->ne * glad_wino_plane((size_t)NI * NB);
+    int NB = k->nt, T = (H / k->m) * (W / k->m), nblk = (T + NB - 1) / NB, nob = NO / 8, nth = omp_get_max_threads();
     /* split the output channels too when there are fewer blocks than threads */
     int G = nblk >= nth ? 1 : (nth + nblk - 1) / nblk;
     if (G > nob) G = nob;
     int fail = 0;
-    /* every thread allocates its V and M before any output is touched, so a
-     * failure leaves out as it was (the caller then runs the direct kernel,
-     * which in accumulate mode must not add twice) */
-    // (tile block, channel group) tasks write disjoint outputs; each thread has its own V and M
+    // each thread has its own V and M
     #pragma omp parallel shared(fail) if ((long)NO * NI * H * W > 65536)
     {
-        float *V = aligned_alloc(64, sizeof(float) * (nv + (size_t)k->ne * 8 * NB)), *M = V ? V + nv : NULL;
-        if (!V) {
-            #pragma omp atomic write
-            fail = 1;
-        }
-        #pragma omp barrier
-        int stop;
-        #pragma omp atomic read
-        stop = fail;
-        if (!stop) {
+        float *V = scratch(k, NI, &fail), *M = V ? V + (size_t)k->ne * glad_wino_plane((size_t)NI * NB) : NULL;
+        if (V) {
+            // (tile block, channel group) tasks write disjoint outputs
             #pragma omp for schedule(static)
             for (int task = 0; task < nblk * G; task++) {
-                int b = task / G, g = task % G, t0 = b * NB, nt = T - t0 < NB ? T - t0 : NB;
-                glad_wino_seg sg[32];
-                int nseg = segments(sg, t0, nt, tw);
-                k->input(V, xp, NI, H, W + 2, sg, nseg, nt);
-                for (int ob = g * nob / G; ob < (g + 1) * nob / G; ob++) {
-                    k->gemm(M, V, U, NI, nob, ob);
-                    k->output(out, M, bias, ob * 8, H, W, sg, nseg, accumulate);
-                }
+                int b = task / G, g = task % G, t0 = b * NB;
+                block(k, V, M, out, xp, H, 0, U, bias, NI, H, W, NO, accumulate, t0, T - t0 < NB ? T - t0 : NB, g * nob / G,
+                      (g + 1) * nob / G);
             }
+        }
+        free(V);
+    }
+    return fail ? GLAD_ENOMEM : 0;
+}
+
+int glad_wino_drive_bands(const glad_wino_kernel *k, float *out, float *xp, int bh, glad_wino_rows rows, void *ctx, const float *U,
+                          const float *bias, int NI, int H, int W, int NO)
+{
+    int m = k->m, NB = k->nt, tw = W / m, TR = H / m, Wp = W + 2, fail = 0;
+    size_t per = (size_t)NI * (bh + 2) * Wp;
+    /* each thread takes a slab of whole tile rows, band by band through its
+     * own buffer: no barriers between bands and no band rows made by one
+     * thread and read by another (a slab's first band makes its 2 rows
+     * above again, the only rows made twice) */
+    // each thread has its own V, M, band buffer and slab of output rows
+    #pragma omp parallel shared(fail) if ((long)NO * NI * H * W > 65536)
+    {
+        float *V = scratch(k, NI, &fail), *M = V ? V + (size_t)k->ne * glad_wino_plane((size_t)NI * NB) : NULL;
+        int nth = omp_get_num_threads(), th = omp_get_thread_num(), s0 = th * TR / nth * m, s1 = (th + 1) * TR / nth * m;
+        float *xb = xp + (size_t)th * per;
+        for (int r0 = s0; V && r0 < s1; r0 += bh) {
+            int r1 = s1 - r0 < bh ? s1 : r0 + bh;
+            /* the band's first two padded rows are the previous band's last two */
+            if (r0 > s0)
+                for (int c = 0; c < NI; c++) memcpy(xb + c * per / NI, xb + c * per / NI + (size_t)bh * Wp, sizeof(float) * 2 * Wp);
+            rows(ctx, xb, bh, r0, r0 > s0 ? r0 + 2 : r0, r1 + 2);
+            int T = (r1 - r0) / m * tw;
+            for (int t0 = 0; t0 < T; t0 += NB)
+                block(k, V, M, out, xb, bh, r0, U, bias, NI, H, W, NO, 0, r0 / m * tw + t0, T - t0 < NB ? T - t0 : NB, 0, NO / 8);
         }
         free(V);
     }

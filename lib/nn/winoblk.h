@@ -3,7 +3,8 @@
  * a kernel (their transforms, as a table of functions) and the driver does
  * the rest: the runs of tiles a block of consecutive tiles covers, the
  * threaded loop that takes a plane block by block (input transform, then per
- * 8 output channels the products and the output transform), the row writes,
+ * 8 output channels the products and the output transform), or band by
+ * band of rows the caller pads per band, the row writes,
  * and the weight gradient's block loop over per-thread partials. Which kernel
  * a shape gets is conv3x3.c's choice, not the driver's. Private to lib/nn. */
 #ifndef GLAD_NN_WINOBLK_H
@@ -61,6 +62,19 @@ size_t glad_wino_weight_floats(const glad_wino_kernel *k, int NI, int NO);
  * untouched, when a thread's scratch failed */
 int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, int NI, int H,
                     int W, int NO, int accumulate);
+/* the same (out =, + bias) band by band of at most bh output rows (a
+ * multiple of m): the threads take slabs of whole tile rows, each band by
+ * band through its own buffer of a band's padded rows, (NI, bh + 2, W + 2)
+ * at xp + th NI (bh + 2) (W + 2) for thread th (xp has room for
+ * omp_get_max_threads() of them), so the rows stay in its cache.
+ * rows(ctx, xb, bh, r0, q0, q1), called by the thread alone, makes padded
+ * rows q0 .. q1 - 1 (at row q - r0 of buffer xb) of the band from output
+ * row r0 (the rows before q0 are there: the driver moves the previous
+ * band's last two up). Each output sums as in the whole-plane call, bit
+ * for bit. */
+typedef void (*glad_wino_rows)(void *ctx, float *xp, int bh, int r0, int q0, int q1);
+int glad_wino_drive_bands(const glad_wino_kernel *k, float *out, float *xp, int bh, glad_wino_rows rows, void *ctx, const float *U,
+                          const float *bias, int NI, int H, int W, int NO);
 
 /* the weight gradient's transforms (vectors of 16 channels, channels-last):
  * btdb writes the ne vectors of B^T d B from the (m+2)^2 patch p[r rs + c cs]
