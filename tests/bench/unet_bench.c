@@ -36,7 +36,7 @@ static int make_unet(int S, int base, int heads)
     if (glad_unet_create(&U, &cfg)) { fprintf(stderr, "cannot build\n"); return 1; }
     glad_unet_init(U, 1);
     float *w = glad_unet_weights(U);
-    for (size_t i = 0; i < glad_unet_nparams(U); i++) if (w[i] == 0) w[i] = 1e-3f * (float)((i % 13) - 6);
+    for (size_t i = 0; i < glad_unet_nparams(U); i++) if (w[i] == 0) w[i] = 1e-3f * (float)((int)(i % 13) - 6);
     return 0;
 }
 
@@ -111,7 +111,7 @@ static int train_alternating(int S, int base, int heads, int B, int rounds, int 
     glad_unet_init(U, 1);
     float *w = glad_unet_weights(U);
     size_t P = glad_unet_nparams(U), per = (size_t)3 * S * S;
-    for (size_t i = 0; i < P; i++) if (w[i] == 0) w[i] = 1e-3f * (float)((i % 13) - 6);
+    for (size_t i = 0; i < P; i++) if (w[i] == 0) w[i] = 1e-3f * (float)((int)(i % 13) - 6);
     float *x = malloc(per * B * sizeof(float)), *e = malloc(per * B * sizeof(float)), *t = malloc(B * sizeof(float));
     float *m = calloc(P, 4), *v = calloc(P, 4);
     double *tw[2], *tc[2];
