@@ -294,11 +294,14 @@ static void at_f(float *out, void *v) { at_ctx *c = v; glad_attention_forward(ou
  * every output and every gradient, on shapes for the portable path (5 tokens,
  * 3 channels; 40 tokens) and for the AVX-512F block kernel (64 tokens, 8
  * channels a head; 32 and 64 channels a head, whose dK and dV are summed
- * transposed; 64 channels over 32 tokens, which are not); inference (no saved
- * weights) gives the same output; and finite differences on the small one */
+ * transposed; 64 channels over 32 tokens, which are not; 6 channels a head
+ * over 64 tokens: the weights saved in the block kernel's layout, the
+ * portable backward); inference (no saved weights) gives the same output;
+ * and finite differences on the small one */
 static void test_attention(void)
 {
-    int shapes[][4] = {{2, 6, 5, 2}, {1, 16, 40, 2}, {2, 16, 64, 2}, {1, 16, 64, 1}, {2, 64, 64, 2}, {1, 64, 96, 1}, {1, 64, 32, 1}};   /* B, C, T, heads */
+    int shapes[][4] = {{2, 6, 5, 2}, {1, 16, 40, 2}, {2, 16, 64, 2}, {1, 16, 64, 1}, {2, 64, 64, 2}, {1, 64, 96, 1}, {1, 64, 32, 1},
+                       {2, 12, 64, 2}};   /* B, C, T, heads */
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int B = shapes[si][0], C = shapes[si][1], T = shapes[si][2], H = shapes[si][3], c = C / H;
         size_t nq = (size_t)B * 3 * C * T, no = (size_t)B * C * T;
