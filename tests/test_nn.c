@@ -497,6 +497,33 @@ int main(void)
         }
         CHECK_NEAR(p[0], P, 1e-6);
     }
+    /* a vector of them (the AVX-512F lanes and a tail) is bit for bit the
+     * scalar float formulas, with and without weight decay, both kinds */
+    for (int k = 0; k < 3; k++) {
+        enum { n = 1003 };
+        static float p[n], g[n], m[n], v[n], rp[n], rm[n], rv[n];
+        glad_adam_cfg cfg = {1e-3f, 0.9f, 0.999f, 1e-8f, k ? 0.01f : 0.0f, k == 2};
+        for (int i = 0; i < n; i++) { p[i] = rp[i] = sinf(i * 0.37f); m[i] = rm[i] = v[i] = rv[i] = 0; }
+        int same = 1;
+        for (long t = 1; t <= 3; t++) {
+            for (int i = 0; i < n; i++) g[i] = cosf(i * 0.11f + t) * (i % 7 ? 1e-2f : 3.0f);
+            glad_adam_step(p, g, m, v, n, &cfg, t);
+            double bc1 = 1.0 - pow(cfg.beta1, (double)t), bc2 = 1.0 - pow(cfg.beta2, (double)t);
+            float ss = (float)(cfg.lr / bc1), bs = (float)sqrt(bc2);
+            for (int i = 0; i < n; i++) {
+                float gi = g[i];
+                if (cfg.wd != 0.0f) {
+                    if (cfg.decoupled) rp[i] *= 1.0f - cfg.lr * cfg.wd;
+                    else gi += cfg.wd * rp[i];
+                }
+                rm[i] = cfg.beta1 * rm[i] + (1.0f - cfg.beta1) * gi;
+                rv[i] = cfg.beta2 * rv[i] + (1.0f - cfg.beta2) * gi * gi;
+                rp[i] -= ss * rm[i] / (sqrtf(rv[i]) / bs + cfg.eps);
+            }
+            same &= !memcmp(p, rp, sizeof p) && !memcmp(m, rm, sizeof m) && !memcmp(v, rv, sizeof v);
+        }
+        CHECKF(same, "Adam over %d parameters (weight decay %g, decoupled %d) differs from the scalar formulas", n, (double)cfg.wd, k == 2);
+    }
     /* threads: a conv and its gradients are the same with 1 and 2 (or 4)
      * threads (up to rounding: Winograd's weight gradient sums per-thread
      * partials), at a size the direct kernel takes and sizes Winograd takes on
