@@ -232,10 +232,10 @@ void glad_groupnorm_silu_backward(float *dx, float *dgamma, float *dbeta, const 
 {
     int cg = C / G, set = dxmode == GLAD_DX_SET;
     double *pg = ws, *pb = ws + (size_t)B * C;
+    // (batch, group) pairs write disjoint blocks of dx and of ws; each thread has its own scratch
     #pragma omp parallel if ((long)B * C * N > 32768)
     {
         float *scr = dx && !set ? malloc(sizeof(float) * (size_t)cg * N) : NULL;
-        // (batch, group) pairs write disjoint blocks of dx and of ws; each thread has its own scratch
         #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
             for (int g = 0; g < G; g++) {
