@@ -294,11 +294,14 @@ static void at_f(float *out, void *v) { at_ctx *c = v; glad_attention_forward(ou
  * every output and every gradient, on shapes for the portable path (5 tokens,
  * 3 channels; 40 tokens) and for the AVX-512F block kernel (64 tokens, 8
  * channels a head; 32 and 64 channels a head, whose dK and dV are summed
- * transposed; 64 channels over 32 tokens, which are not); inference (no saved
- * weights) gives the same output; and finite differences on the small one */
+ * transposed; 64 channels over 32 tokens, which are not; 6 channels a head
+ * over 64 tokens: the weights saved in the block kernel's layout, the
+ * portable backward); inference (no saved weights) gives the same output;
+ * and finite differences on the small one */
 static void test_attention(void)
 {
-    int shapes[][4] = {{2, 6, 5, 2}, {1, 16, 40, 2}, {2, 16, 64, 2}, {1, 16, 64, 1}, {2, 64, 64, 2}, {1, 64, 96, 1}, {1, 64, 32, 1}};   /* B, C, T, heads */
+    int shapes[][4] = {{2, 6, 5, 2}, {1, 16, 40, 2}, {2, 16, 64, 2}, {1, 16, 64, 1}, {2, 64, 64, 2}, {1, 64, 96, 1}, {1, 64, 32, 1},
+                       {2, 12, 64, 2}};   /* B, C, T, heads */
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int B = shapes[si][0], C = shapes[si][1], T = shapes[si][2], H = shapes[si][3], c = C / H;
         size_t nq = (size_t)B * 3 * C * T, no = (size_t)B * C * T;
@@ -493,6 +496,33 @@ int main(void)
             P -= 0.1 * (M / (1 - pow(0.9, t))) / (sqrt(V / (1 - pow(0.999, t))) + 1e-8);
         }
         CHECK_NEAR(p[0], P, 1e-6);
+    }
+    /* a vector of them (the AVX-512F lanes and a tail) is bit for bit the
+     * scalar float formulas, with and without weight decay, both kinds */
+    for (int k = 0; k < 3; k++) {
+        enum { n = 1003 };
+        static float p[n], g[n], m[n], v[n], rp[n], rm[n], rv[n];
+        glad_adam_cfg cfg = {1e-3f, 0.9f, 0.999f, 1e-8f, k ? 0.01f : 0.0f, k == 2};
+        for (int i = 0; i < n; i++) { p[i] = rp[i] = sinf(i * 0.37f); m[i] = rm[i] = v[i] = rv[i] = 0; }
+        int same = 1;
+        for (long t = 1; t <= 3; t++) {
+            for (int i = 0; i < n; i++) g[i] = cosf(i * 0.11f + t) * (i % 7 ? 1e-2f : 3.0f);
+            glad_adam_step(p, g, m, v, n, &cfg, t);
+            double bc1 = 1.0 - pow(cfg.beta1, (double)t), bc2 = 1.0 - pow(cfg.beta2, (double)t);
+            float ss = (float)(cfg.lr / bc1), bs = (float)sqrt(bc2);
+            for (int i = 0; i < n; i++) {
+                float gi = g[i];
+                if (cfg.wd != 0.0f) {
+                    if (cfg.decoupled) rp[i] *= 1.0f - cfg.lr * cfg.wd;
+                    else gi += cfg.wd * rp[i];
+                }
+                rm[i] = cfg.beta1 * rm[i] + (1.0f - cfg.beta1) * gi;
+                rv[i] = cfg.beta2 * rv[i] + (1.0f - cfg.beta2) * gi * gi;
+                rp[i] -= ss * rm[i] / (sqrtf(rv[i]) / bs + cfg.eps);
+            }
+            same &= !memcmp(p, rp, sizeof p) && !memcmp(m, rm, sizeof m) && !memcmp(v, rv, sizeof v);
+        }
+        CHECKF(same, "Adam over %d parameters (weight decay %g, decoupled %d) differs from the scalar formulas", n, (double)cfg.wd, k == 2);
     }
     /* threads: a conv and its gradients are the same with 1 and 2 (or 4)
      * threads (up to rounding: Winograd's weight gradient sums per-thread

@@ -284,6 +284,19 @@ static void profile(void)
     glad_unet_profile(u, 1);
     CHECK(glad_unet_forward(u, y2, x2, t, 2, 0, 0) == 0);
     CHECK(glad_unet_profile_rows(u, rows, nr) == nr && rows[nr - 1].calls == 1);
+    /* a training step: its backward timed too, op by op */
+    CHECK(glad_unet_forward(u, y2, x2, t, 2, 1, 0) == 0);
+    glad_unet_profile(u, 1);
+    CHECK(glad_unet_forward(u, y2, x2, t, 2, 1, 0) == 0 && glad_unet_backward(u, y2, NULL) == 0);
+    int nt = glad_unet_profile_rows(u, NULL, 0), back = 0, back_ok = 1;
+    glad_unet_prof *tr = calloc((size_t)nt + 1, sizeof *tr);
+    CHECK(nt > 20 && glad_unet_profile_rows(u, tr, nt) == nt);
+    for (int i = 0; i < nt; i++) {
+        back += tr[i].back_calls == 1;
+        back_ok &= tr[i].calls == 1 && tr[i].back_calls <= 1 && tr[i].back_seconds >= 0;
+    }
+    CHECKF(back_ok && back > 20, "%d of %d rows with a backward", back, nt);
+    free(tr);
     free(rows); free(x); free(y); free(y0); free(x2); free(y2);
     glad_unet_free(u);
 }

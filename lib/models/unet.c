@@ -88,9 +88,9 @@ struct glad_unet {
     size_t dws_n, dws_need;
     glad_bf16_cache *bc;              /* bf16 weights of inference passes (nn/bf16.h), cleared by glad_unet_weights */
     glad_bf16_cache *bt;              /* bf16 weights of one training step: made by its forward, cleared by the next */
-    int prof_on;                      /* glad_unet_profile: time every forward op */
-    double *prof_s;                   /* seconds per tape op (prof_n entries) */
-    int *prof_calls, prof_n;
+    int prof_on;                      /* glad_unet_profile: time every forward and backward op */
+    double *prof_s, *prof_bs;         /* forward and backward seconds per tape op (prof_n entries) */
+    int *prof_calls, *prof_bcalls, prof_n;
 };
 
 /* ------------------------------------------------------------ construction */
@@ -367,7 +367,7 @@ void glad_unet_free(glad_unet *u)
     if (!u) return;
     for (int i = 0; i < u->np; i++) free(u->p[i].name);
     free(u->p); free(u->w); free(u->g); free(u->blk); free(u->tape); free(u->nodes); free(u->ws); free(u->dws);
-    free(u->prof_s); free(u->prof_calls);
+    free(u->prof_s); free(u->prof_calls); free(u->prof_bs); free(u->prof_bcalls);
     free(u->mem);
     glad_bf16_cache_free(u->bc);
     glad_bf16_cache_free(u->bt);
@@ -882,10 +882,12 @@ static int run(glad_unet *u, const float *x, const float *t, uint64_t seed)
     glad_bf16_cache *c = pass_cache(u, 1), *prev = c ? glad_bf16_cache_use(c) : NULL;
     if (u->prof_on && u->prof_n != u->ntape) {
         /* a new graph: its own table (on failure the pass runs unprofiled) */
-        free(u->prof_s); free(u->prof_calls);
+        free(u->prof_s); free(u->prof_calls); free(u->prof_bs); free(u->prof_bcalls);
         u->prof_s = calloc((size_t)u->ntape, sizeof(double));
         u->prof_calls = calloc((size_t)u->ntape, sizeof(int));
-        u->prof_n = u->prof_s && u->prof_calls ? u->ntape : 0;
+        u->prof_bs = calloc((size_t)u->ntape, sizeof(double));
+        u->prof_bcalls = calloc((size_t)u->ntape, sizeof(int));
+        u->prof_n = u->prof_s && u->prof_calls && u->prof_bs && u->prof_bcalls ? u->ntape : 0;
     }
     int prof = u->prof_on && u->prof_n == u->ntape;
     for (int i = 0; i < u->ntape; i++) {
@@ -903,6 +905,8 @@ void glad_unet_profile(glad_unet *u, int on)
     if (on && u->prof_n) {
         memset(u->prof_s, 0, sizeof(double) * (size_t)u->prof_n);
         memset(u->prof_calls, 0, sizeof(int) * (size_t)u->prof_n);
+        memset(u->prof_bs, 0, sizeof(double) * (size_t)u->prof_n);
+        memset(u->prof_bcalls, 0, sizeof(int) * (size_t)u->prof_n);
     }
 }
 
@@ -912,7 +916,7 @@ int glad_unet_profile_rows(const glad_unet *u, glad_unet_prof *rows, int max)
     int n = 0;
     for (int i = 0; i < u->ntape; i++) {
         const tape_op *t = &u->tape[i];
-        if (!u->prof_calls[i]) continue;
+        if (!u->prof_calls[i] && !u->prof_bcalls[i]) continue;
         if (rows && n < max) {
             glad_unet_prof *r = &rows[n];
             static const char *const names[] = {"input", "time embedding", "conv", "groupnorm", "groupnorm+silu", "silu", "linear",
@@ -928,6 +932,8 @@ int glad_unet_profile_rows(const glad_unet *u, glad_unet_prof *rows, int max)
             r->seconds = u->prof_s[i];
             r->flops = op_flops(t) * u->prof_calls[i];
             r->calls = u->prof_calls[i];
+            r->back_seconds = u->prof_bs[i];
+            r->back_calls = u->prof_bcalls[i];
         }
         n++;
     }
@@ -983,9 +989,11 @@ static int backward(glad_unet *u, const float *deps, float *dx)
 {
     u->fwd_done = 0;   /* gradients overwrite the forward's memory */
     memcpy(GR(u->out_node), deps, sizeof(float) * ND(u->out_node)->n);
+    int prof = u->prof_on && u->prof_n == u->ntape;
     for (int i = u->ntape - 1; i >= 0; i--) {
         tape_op *t = &u->tape[i];
         if (!ND(t->y)->has_g) continue;
+        double t0 = prof ? omp_get_wtime() : 0;
         /* a gradient this op creates starts at zero, unless the op writes it
          * whole (a sum's and an embedding add's input gradients are copies) */
         int wa = t->za && (t->op == OP_ADD || t->op == OP_ADDEMB) && t->a != t->b, wb = t->zb && t->op == OP_ADD && t->a != t->b;
@@ -1055,6 +1063,7 @@ static int backward(glad_unet *u, const float *deps, float *dx)
         case OP_ATTN: glad_attention_backward(ga, gy, a, s1, t->B, t->C, t->T, t->heads, u->ws); break;
         case OP_DROPOUT: glad_dropout_backward(ga, gy, n, t->p, u->seed + t->seed); break;
         }
+        if (prof) { u->prof_bs[i] += omp_get_wtime() - t0; u->prof_bcalls[i]++; }
     }
     return 0;
 }

@@ -103,20 +103,26 @@ int glad_unet_encode(glad_unet *u, const float *x, const float *t, int B, float 
  * about 3 times this. */
 double glad_unet_forward_flops(const glad_unet *u);
 
-/* A profile of forward passes (for benchmarks; off by default): when on,
- * every op of the forward is timed (wall seconds, omp_get_wtime, so an op's
- * OpenMP threads count once) and its times add up until the graph changes
- * (another batch or mode). Turning it on zeroes the table; off keeps it. */
+/* A profile of forward and backward passes (for benchmarks; off by
+ * default): when on, every op of the forward, and of a training backward, is
+ * timed (wall seconds, omp_get_wtime, so an op's OpenMP threads count once)
+ * and its times add up until the graph changes (another batch or mode).
+ * Turning it on zeroes the table; off keeps it. An op's backward time
+ * includes the zeroing of the input gradients it creates and the
+ * recomputation of a GroupNorm+SiLU input it reads. */
 typedef struct {
     const char *kind;     /* "conv3x3", "groupnorm+silu>conv3x3" (fused), "conv1x1", "attention", ... */
     int B, C, H, W, OC;   /* input batch, channels, plane (H*W in H, W 1, for ops on flat planes; tokens for attention), output channels */
     double seconds;       /* summed over calls */
     double flops;         /* as glad_unet_forward_flops counts them, summed over calls (0: not counted) */
     int calls;
+    double back_seconds;  /* the op's backward, summed over back_calls backward passes */
+    int back_calls;
 } glad_unet_prof;
 void glad_unet_profile(glad_unet *u, int on);
-/* The rows of ops that ran since profiling was turned on, in network order,
- * at most max written; returns their number (rows may be NULL). */
+/* The rows of ops that ran (forward or backward) since profiling was
+ * turned on, in network order, at most max written; returns their number
+ * (rows may be NULL). */
 int glad_unet_profile_rows(const glad_unet *u, glad_unet_prof *rows, int max);
 
 /* Bytes of the activation buffer planned for the last forward (and, in

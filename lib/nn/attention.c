@@ -3,7 +3,8 @@
  *   L[t,s] = s2 sum_c q[c,t] k[c,s],  W = softmax_s(L),  a[c,t] = sum_s W[t,s] v[c,s]
  * The weights are kept transposed, Wt[s][t] (keys by rows), so that for a
  * block of 32 queries the logits, the softmax (down the columns) and the
- * weighted sum all read contiguous rows: the block's Wt (T x 32) stays in L2.
+ * weighted sum all read contiguous rows: the block's Wt (T x 32) stays in L2,
+ * and is saved for the backward as one contiguous run (blocked, below).
  * On AVX-512F the two products of a block are one 8 x 32 register tile
  * kernel (no packing); elsewhere, or when T or c do not fit it, sgemm.
  * backward: dV = dA W, dW = dA^T V, dL = W (dW - rowsum(W dW)),
@@ -29,6 +30,15 @@
 #include "nn/tile.h"
 
 enum { QB = 32 };   /* queries per block: two zmm of lanes */
+
+/* The saved weights of a (batch, head) pair, T x T floats, in one of two
+ * layouts that forward and backward agree on: blocked (AVX-512F and T % QB
+ * == 0, every path that runs there) keeps query block q's weights as T rows
+ * of QB, Wt[s][q QB + j] at q QB T + s QB + j, so a block is written and read
+ * as one contiguous run (as rows T apart, 2 cache lines at every 4 KB of a
+ * T = 1024 plane, the forward's stores of the weights were 80 % of its
+ * softmax); otherwise row-major, Wt[s][t] at s T + t. */
+static int blocked(int T) { return glad_nn_avx512() && T % QB == 0; }
 
 /* softmax down the columns of S (T rows of nb, stride ld <= QB): S[s][j] =
  * exp(S[s][j] - max_s) / sum_s, the sums in double */
@@ -75,10 +85,10 @@ __attribute__((target("avx512f"))) static __m512 pd2_ps(__m512d lo, __m512d hi)
 /* the exponentials of softmax_cols for 32 columns in registers, left
  * unnormalised in S: S[s][j] = exp(S[s][j] - max_s), inv[j] = 1 / sum_s; the
  * sums run in float over 64 rows at a time, carried in double (4 lanes of 8).
- * The normalised weights go to att (rows T apart) when given, by
- * non-temporal stores where aligned: att (B heads T^2 floats) is read only by
- * the backward, long after, so reading its lines into the cache first would
- * be wasted. */
+ * The normalised weights go to att (T rows of QB, contiguous: the blocked
+ * layout) when given, by non-temporal stores where aligned: att (B heads T^2
+ * floats) is read only by the backward, long after, so reading its lines
+ * into the cache first would be wasted. */
 __attribute__((target("avx512f"))) static void softmax_cols32(float *S, int T, float *att, float *inv)
 {
     __m512 m0 = _mm512_loadu_ps(S), m1 = _mm512_loadu_ps(S + 16);
@@ -104,12 +114,13 @@ __attribute__((target("avx512f"))) static void softmax_cols32(float *S, int T, f
     _mm512_storeu_ps(inv, v0);
     _mm512_storeu_ps(inv + 16, v1);
     if (!att) return;
-    int nt = (uintptr_t)att % 64 == 0 && T % 16 == 0;
+    int nt = (uintptr_t)att % 64 == 0;
     for (int s = 0; s < T; s++) {
         const float *r = S + (size_t)s * QB;
+        float *o = att + (size_t)s * QB;
         __m512 w0 = _mm512_mul_ps(_mm512_loadu_ps(r), v0), w1 = _mm512_mul_ps(_mm512_loadu_ps(r + 16), v1);
-        if (nt) { _mm512_stream_ps(att + (size_t)s * T, w0); _mm512_stream_ps(att + (size_t)s * T + 16, w1); }
-        else { _mm512_storeu_ps(att + (size_t)s * T, w0); _mm512_storeu_ps(att + (size_t)s * T + 16, w1); }
+        if (nt) { _mm512_stream_ps(o, w0); _mm512_stream_ps(o + 16, w1); }
+        else { _mm512_storeu_ps(o, w0); _mm512_storeu_ps(o + 16, w1); }
     }
     if (nt) _mm_sfence();   /* the streamed rows are visible before the team's barrier */
 }
@@ -126,7 +137,7 @@ __attribute__((target("avx512f"))) static void scale_cols32(float *out, int c, i
 }
 
 /* one block of nb queries from t0 of one head: S (T x ld) scratch, ld =
- * min(QB, T) (QB on the fast path) */
+ * min(QB, T) (QB on the fast path); att is the pair's */
 static void head_block(float *out, float *att, const float *q, const float *k, const float *v, int c, int T, int t0, int nb,
                        int ld, float s2, int fast, float *S)
 {
@@ -136,7 +147,7 @@ static void head_block(float *out, float *att, const float *q, const float *k, c
     else
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, nb, c, s2, k, T, q + t0, T, 0.0f, S, ld);
     float inv[QB];
-    if (fast) softmax_cols32(S, T, att ? att + t0 : NULL, inv);
+    if (fast) softmax_cols32(S, T, att ? att + (size_t)t0 * T : NULL, inv);
     else softmax_cols(S, T, nb, ld);
     /* a[c][t0 + j] = sum_s v[c][s] St[s][j], on the fast path of the
      * unnormalised St, then scaled by 1 / sum (one pass over c x 32 outputs
@@ -146,8 +157,11 @@ static void head_block(float *out, float *att, const float *q, const float *k, c
         scale_cols32(out + t0, c, T, inv);
     } else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c, nb, T, 1.0f, v, T, S, ld, 0.0f, out + t0, T);
-    if (att && !fast)
-        for (int s = 0; s < T; s++) memcpy(att + (size_t)s * T + t0, S + (size_t)s * ld, sizeof(float) * (size_t)nb);
+    if (att && !fast) {
+        if (blocked(T)) memcpy(att + (size_t)t0 * T, S, sizeof(float) * (size_t)T * QB);   /* ld = nb = QB here */
+        else
+            for (int s = 0; s < T; s++) memcpy(att + (size_t)s * T + t0, S + (size_t)s * ld, sizeof(float) * (size_t)nb);
+    }
 }
 
 /* bf16 scratch of one thread: St (T x QB), K^T (T x c), then the packed
@@ -179,7 +193,7 @@ static void pair_bf16(float *out, float *att, const float *q, const float *k, co
         float inv[QB];
         glad_bf16_pack_b(qb, q + t0, (size_t)T, 0, c, QB);
         glad_bf16_gemm_packed(St, QB, ka, qb, T, QB, c, s2, 0);
-        softmax_cols32(St, T, att ? att + t0 : NULL, inv);
+        softmax_cols32(St, T, att ? att + (size_t)t0 * T : NULL, inv);
         glad_bf16_pack_b(wb, St, QB, 0, T, QB);
         glad_bf16_gemm_packed(out + t0, (size_t)T, va, wb, c, QB, T, 1.0f, 0);
         scale_cols32(out + t0, c, T, inv);
@@ -251,15 +265,15 @@ void glad_attention_forward(float *out, float *att, const float *qkv, int B, int
 }
 
 /* G := Wt (G - sum_s Wt G) down the 32 columns: the softmax backward of a
- * query block (wt rows T apart, G rows QB), the column sums in float over 64
- * rows at a time, carried in double */
+ * query block (wt its T x QB weights, blocked; G rows QB), the column sums in
+ * float over 64 rows at a time, carried in double */
 __attribute__((target("avx512f"))) static void softmax_back_cols32(float *G, const float *wt, int T)
 {
     __m512d z[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
     for (int s0 = 0; s0 < T; s0 += 64) {   /* float over 64 rows, carried in double (as softmax_cols32) */
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
         for (int s = s0; s < T && s < s0 + 64; s++) {
-            const float *g = G + (size_t)s * QB, *w = wt + (size_t)s * T;
+            const float *g = G + (size_t)s * QB, *w = wt + (size_t)s * QB;
             a0 = _mm512_fmadd_ps(_mm512_loadu_ps(g), _mm512_loadu_ps(w), a0);
             a1 = _mm512_fmadd_ps(_mm512_loadu_ps(g + 16), _mm512_loadu_ps(w + 16), a1);
         }
@@ -268,7 +282,7 @@ __attribute__((target("avx512f"))) static void softmax_back_cols32(float *G, con
     __m512 d0 = pd2_ps(z[0], z[1]), d1 = pd2_ps(z[2], z[3]);
     for (int s = 0; s < T; s++) {
         float *g = G + (size_t)s * QB;
-        const float *w = wt + (size_t)s * T;
+        const float *w = wt + (size_t)s * QB;
         _mm512_storeu_ps(g, _mm512_mul_ps(_mm512_loadu_ps(w), _mm512_sub_ps(_mm512_loadu_ps(g), d0)));
         _mm512_storeu_ps(g + 16, _mm512_mul_ps(_mm512_loadu_ps(w + 16), _mm512_sub_ps(_mm512_loadu_ps(g + 16), d1)));
     }
@@ -281,7 +295,8 @@ __attribute__((target("avx512f"))) static void softmax_back_cols32(float *G, con
  * all as register tiles. With kv (2 T c floats, c % 32 == 0) the last two
  * are summed transposed, dK^T += s2 dLt Q_blk^T and dV^T += Wt_blk dA_blk^T,
  * whose right factors are 32 x c transposes of the block (instead of T x 32
- * ones of dLt and Wt_blk per block), and added to dK, dV once at the end */
+ * ones of dLt and Wt_blk per block), and added to dK, dV once at the end.
+ * wt is the pair's weights, blocked: Wt_blk (T x QB) at wt + t0 T */
 static void head_backward(float *dq, float *dk, float *dv, const float *da, const float *q, const float *k, const float *v,
                           const float *wt, int c, int T, float s2, float *G, float *kv)
 {
@@ -289,8 +304,9 @@ static void head_backward(float *dq, float *dk, float *dv, const float *da, cons
     float *dkt = kv, *dvt = kv ? kv + (size_t)T * c : NULL;
     if (kv) memset(kv, 0, sizeof(float) * 2 * (size_t)T * c);
     for (int t0 = 0; t0 < T; t0 += QB) {
+        const float *wb = wt + (size_t)t0 * T;
         for (int s0 = 0; s0 < T; s0 += 8) glad_tile8x32(G + (size_t)s0 * QB, QB, v + s0, (size_t)T, 1, da + t0, (size_t)T, c, 1.0f, NULL, 0);
-        softmax_back_cols32(G, wt + t0, T);
+        softmax_back_cols32(G, wb, T);
         for (int c0 = 0; c0 < c; c0 += 8)
             glad_tile8x32(dq + (size_t)c0 * T + t0, (size_t)T, k + (size_t)c0 * T, 1, (size_t)T, G, QB, T, s2, NULL, 1);
         if (kv) {
@@ -300,13 +316,12 @@ static void head_backward(float *dq, float *dk, float *dv, const float *da, cons
             for (int s0 = 0; s0 < T; s0 += 8)
                 for (int c0 = 0; c0 < c; c0 += 32) {
                     glad_tile8x32(dkt + (size_t)s0 * c + c0, (size_t)c, G + (size_t)s0 * QB, 1, QB, Gt + c0, (size_t)c, QB, s2, NULL, 1);
-                    glad_tile8x32(dvt + (size_t)s0 * c + c0, (size_t)c, wt + (size_t)s0 * T + t0, 1, (size_t)T, Wb + c0, (size_t)c, QB,
-                                  1.0f, NULL, 1);
+                    glad_tile8x32(dvt + (size_t)s0 * c + c0, (size_t)c, wb + (size_t)s0 * QB, 1, QB, Wb + c0, (size_t)c, QB, 1.0f, NULL, 1);
                 }
             continue;
         }
         glad_transpose_t32(Gt, (size_t)T, G, QB, T);
-        glad_transpose_t32(Wb, (size_t)T, wt + t0, (size_t)T, T);
+        glad_transpose_t32(Wb, (size_t)T, wb, QB, T);
         for (int c0 = 0; c0 < c; c0 += 8)
             for (int s0 = 0; s0 < T; s0 += 32) {
                 glad_tile8x32(dk + (size_t)c0 * T + s0, (size_t)T, q + (size_t)c0 * T + t0, 1, (size_t)T, Gt + s0, (size_t)T, QB, s2,
@@ -370,6 +385,13 @@ void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, c
             const float *q = qkv + off, *k = q + (size_t)c * T, *v = k + (size_t)c * T;
             float *dq = dqkv + off, *dk = dq + (size_t)c * T, *dv = dk + (size_t)c * T;
             const float *wt = att + ((size_t)b * heads + h) * T * T, *da = dout + ((size_t)b * C + (size_t)h * c) * T;
+            if (blocked(T)) {   /* (c % 8 != 0) the weights row-major into ws' second T x T */
+                float *rm = ws + (size_t)T * T;
+                for (int t0 = 0; t0 < T; t0 += QB)
+                    for (int s = 0; s < T; s++)
+                        memcpy(rm + (size_t)s * T + t0, wt + (size_t)t0 * T + (size_t)s * QB, sizeof(float) * QB);
+                wt = rm;
+            }
             /* dV (c,T) += dA (c,T) W = dA Wt^T */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, T, T, 1.0f, da, T, wt, T, 1.0f, dv, T);
             /* dWt (T,T) = V^T dA */

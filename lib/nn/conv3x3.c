@@ -274,39 +274,47 @@ __attribute__((target("avx512f"))) static void block_to_cl(float *o, size_t C, c
 /* channels-last copy of the padded input: xt[q C + c] = xpad[c][q] for the
  * (H+2)(W+2) + 2 positions q of a padded plane (the last two, read past the
  * plane by the bottom-right taps of dropped positions, are zero); of
- * silu(groupnorm(x)) of image n when pre is given */
+ * silu(groupnorm(x)) of image n when pre is given. A task is 16 channels x
+ * a band of rows: its reads are 16 sequential streams (one per channel
+ * plane), which the prefetchers follow. (Row by row across all C channels,
+ * C streams of W floats each, the reads of a tensor not in cache waited on
+ * memory: 95 ms of the DDAD-S f32 training step at 128, batch 4, one
+ * thread, against 13 ms for the same copy of the cached dout.) */
 static void pad_channels_last_pre(float *xt, const float *x, int C, int H, int W, const glad_gnsilu *pre, int n)
 {
-    int Wp = W + 2;
+    enum { RB = 8 };   /* rows per task */
+    int Wp = W + 2, ncb = C / 16, nrb = (H + RB - 1) / RB;
     memset(xt, 0, sizeof(float) * (size_t)C * Wp);
     memset(xt + (size_t)(H + 1) * Wp * C, 0, sizeof(float) * (size_t)C * (Wp + 2));
-    // rows of the padded plane are independent
-    #pragma omp parallel for schedule(static) if ((long)C * H * W > 32768)
-    for (int i = 0; i < H; i++) {
-        float *r = xt + (size_t)(i + 1) * Wp * C;
-        memset(r, 0, sizeof(float) * C);
-        memset(r + (size_t)(W + 1) * C, 0, sizeof(float) * C);
-        /* 16 x 16 blocks transposed in registers (C % 16 == 0 here); with
-         * pre, 16 channels x 256 positions at a time go through a buffer */
-        for (int c0 = 0; c0 < C; c0 += 16)
-            for (int j1 = 0; j1 < W; j1 += 256) {
-                int nj1 = W - j1 < 256 ? W - j1 : 256;
-                const float *src = x + ((size_t)c0 * H + i) * W + j1;
-                size_t ld = (size_t)H * W;
-                float buf[16 * 256];
-                if (pre) {
-                    for (int k = 0; k < 16; k++) {
-                        float ga, be;
-                        gnsilu_affine(pre, C, n, c0 + k, &ga, &be);
-                        glad_groupnorm_silu_row(buf + k * 256, src + k * ld, nj1, ga, be);
+    // (channel block, row band) tasks write disjoint 16-channel lines of xt
+    #pragma omp parallel for collapse(2) schedule(static) if ((long)C * H * W > 32768)
+    for (int cb = 0; cb < ncb; cb++)
+        for (int ib = 0; ib < nrb; ib++) {
+            int c0 = cb * 16;
+            float ga[16], be[16];
+            for (int k = 0; pre && k < 16; k++) gnsilu_affine(pre, C, n, c0 + k, &ga[k], &be[k]);
+            for (int i = ib * RB; i < H && i < (ib + 1) * RB; i++) {
+                float *r = xt + (size_t)(i + 1) * Wp * C;
+                memset(r + c0, 0, sizeof(float) * 16);
+                memset(r + (size_t)(W + 1) * C + c0, 0, sizeof(float) * 16);
+                /* 16 x 16 blocks transposed in registers (C % 16 == 0 here);
+                 * with pre, 16 channels x 256 positions at a time go through
+                 * a buffer */
+                for (int j1 = 0; j1 < W; j1 += 256) {
+                    int nj1 = W - j1 < 256 ? W - j1 : 256;
+                    const float *src = x + ((size_t)c0 * H + i) * W + j1;
+                    size_t ld = (size_t)H * W;
+                    float buf[16 * 256];
+                    if (pre) {
+                        for (int k = 0; k < 16; k++) glad_groupnorm_silu_row(buf + k * 256, src + k * ld, nj1, ga[k], be[k]);
+                        src = buf;
+                        ld = 256;
                     }
-                    src = buf;
-                    ld = 256;
+                    for (int j0 = 0; j0 < nj1; j0 += 16)
+                        block_to_cl(r + (size_t)(j1 + j0 + 1) * C + c0, (size_t)C, src + j0, ld, nj1 - j0 < 16 ? nj1 - j0 : 16);
                 }
-                for (int j0 = 0; j0 < nj1; j0 += 16)
-                    block_to_cl(r + (size_t)(j1 + j0 + 1) * C + c0, (size_t)C, src + j0, ld, nj1 - j0 < 16 ? nj1 - j0 : 16);
             }
-    }
+        }
 }
 
 static void pad_channels_last(float *xt, const float *x, int C, int H, int W) { pad_channels_last_pre(xt, x, C, H, W, NULL, 0); }

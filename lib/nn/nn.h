@@ -103,8 +103,8 @@ void glad_concat_backward(float *da, float *db, const float *dout, int B, int Ca
 /* ---- legacy QKV attention (guided diffusion): qkv (B, 3C, T) with heads the
  * outer index of the 3C channels, each head's q, k, v (c = C/heads rows each)
  * consecutive; q and k scaled by c^(-1/4); softmax over keys.
- * out (B, C, T); att, when not NULL, saves the weights for the backward
- * (B*heads, T, T), transposed: att[s][t] weighs key s for query t.
+ * out (B, C, T); att, when not NULL, saves the weights for the backward:
+ * B*heads*T*T floats, in a layout of the pair's own (attention.c).
  * ws: T*T floats forward, 3*T*T backward. ---- */
 void glad_attention_forward(float *out, float *att, const float *qkv, int B, int C, int T, int heads, float *ws);
 void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int C, int T,

@@ -4,6 +4,7 @@
  * statistics, running-statistics update, backward). Statistics in double for stability;
  * biased variance as PyTorch. */
 #include <math.h>
+#include <stdlib.h>
 #include "nn/cpu.h"
 #include "nn/fastmath.h"
 #include "nn/nn.h"
@@ -57,9 +58,10 @@ static void silu_affine_row(float *o, const float *x, int n, float ga, float be)
 
 void glad_groupnorm_silu_row(float *o, const float *x, int n, float ga, float be) { silu_affine_row(o, x, n, ga, be); }
 
-/* sums of dz and dz xhat over a row, dz = dout silu'(z) */
-GLAD_VEC_CLONES static void gnsilu_sums_row1(double *sz_, double *szx_, const float *x, const float *d, int n, float ga,
-                                             float be, float mu, float rs)
+/* sums of dz and dz xhat over a row, dz = dout silu'(z); dz to dzo when
+ * given (read back by the second pass instead of recomputed) */
+GLAD_VEC_CLONES static void gnsilu_sums_row1(double *sz_, double *szx_, float *dzo, const float *x, const float *d, int n,
+                                             float ga, float be, float mu, float rs)
 {
     double sz = 0, szx = 0;
     #pragma omp simd reduction(+:sz, szx)
@@ -67,6 +69,7 @@ GLAD_VEC_CLONES static void gnsilu_sums_row1(double *sz_, double *szx_, const fl
         float z = x[i] * ga + be, s = 1.0f / (1.0f + glad_expf_fast(-z));
         float dz = d[i] * s * (1.0f + z * (1.0f - s)), xh = (x[i] - mu) * rs;
         sz += dz; szx += (double)dz * xh;
+        if (dzo) dzo[i] = dz;
     }
     *sz_ = sz;
     *szx_ = szx;
@@ -84,13 +87,15 @@ __attribute__((target("avx512f"))) static inline __m512 gnsilu_dz16(__m512 *xh, 
     return _mm512_maskz_mov_ps(m, dz);
 }
 
-__attribute__((target("avx512f"))) static void gnsilu_sums_row16(double *sz_, double *szx_, const float *x, const float *d, int n,
-                                                                  float ga, float be, float mu, float rs)
+__attribute__((target("avx512f"))) static void gnsilu_sums_row16(double *sz_, double *szx_, float *dzo, const float *x,
+                                                                  const float *d, int n, float ga, float be, float mu, float rs)
 {
     __m512 g = _mm512_set1_ps(ga), b = _mm512_set1_ps(be), vm = _mm512_set1_ps(mu), vr = _mm512_set1_ps(rs);
     __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd(), c0 = _mm512_setzero_pd(), c1 = _mm512_setzero_pd();
     for (int i = 0; i < n; i += 16) {
-        __m512 xh, dz = gnsilu_dz16(&xh, x + i, d + i, LANES(n, i), g, b, vm, vr);
+        __mmask16 m = LANES(n, i);
+        __m512 xh, dz = gnsilu_dz16(&xh, x + i, d + i, m, g, b, vm, vr);
+        if (dzo) _mm512_mask_storeu_ps(dzo + i, m, dz);
         __m512d dlo = _mm512_cvtps_pd(_mm512_castps512_ps256(dz)), dhi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(dz), 1)));
         __m512d xlo = _mm512_cvtps_pd(_mm512_castps512_ps256(xh)), xhi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xh), 1)));
         a0 = _mm512_add_pd(a0, dlo); a1 = _mm512_add_pd(a1, dhi);
@@ -100,10 +105,11 @@ __attribute__((target("avx512f"))) static void gnsilu_sums_row16(double *sz_, do
     *szx_ = _mm512_reduce_add_pd(_mm512_add_pd(c0, c1));
 }
 
-static void gnsilu_sums_row(double *sz, double *szx, const float *x, const float *d, int n, float ga, float be, float mu, float rs)
+static void gnsilu_sums_row(double *sz, double *szx, float *dzo, const float *x, const float *d, int n, float ga, float be, float mu,
+                            float rs)
 {
-    if (glad_nn_avx512()) gnsilu_sums_row16(sz, szx, x, d, n, ga, be, mu, rs);
-    else gnsilu_sums_row1(sz, szx, x, d, n, ga, be, mu, rs);
+    if (glad_nn_avx512()) gnsilu_sums_row16(sz, szx, dzo, x, d, n, ga, be, mu, rs);
+    else gnsilu_sums_row1(sz, szx, dzo, x, d, n, ga, be, mu, rs);
 }
 
 /* o (+)= rstd (dz gamma - m1 - xhat m2): added, or written when set */
@@ -137,6 +143,37 @@ static void gnsilu_dx_row(float *o, const float *x, const float *d, int n, float
 {
     if (glad_nn_avx512()) gnsilu_dx_row16(o, x, d, n, ga, be, mu, rs, gm, m1, m2, set);
     else gnsilu_dx_row1(o, x, d, n, ga, be, mu, rs, gm, m1, m2, set);
+}
+
+/* the same from dz stored by the first pass (o may be dz itself: each
+ * lane is read before it is written) */
+GLAD_VEC_CLONES static void gnsilu_dxz_row1(float *o, const float *dz, const float *x, int n, float mu, float rs, float gm,
+                                            float m1, float m2, int set)
+{
+    #pragma omp simd
+    for (int i = 0; i < n; i++) {
+        float xh = (x[i] - mu) * rs;
+        o[i] = (set ? 0.0f : o[i]) + rs * (dz[i] * gm - m1 - xh * m2);
+    }
+}
+
+__attribute__((target("avx512f"))) static void gnsilu_dxz_row16(float *o, const float *dz, const float *x, int n, float mu, float rs,
+                                                                 float gm, float m1, float m2, int set)
+{
+    __m512 vm = _mm512_set1_ps(mu), vr = _mm512_set1_ps(rs), vg = _mm512_set1_ps(gm), v1 = _mm512_set1_ps(m1), v2 = _mm512_set1_ps(m2);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = LANES(n, i);
+        __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm), vr);
+        __m512 t = _mm512_sub_ps(_mm512_sub_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, dz + i), vg), v1), _mm512_mul_ps(xh, v2));
+        __m512 prev = set ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, o + i);
+        _mm512_mask_storeu_ps(o + i, m, _mm512_add_ps(prev, _mm512_mul_ps(vr, t)));
+    }
+}
+
+static void gnsilu_dxz_row(float *o, const float *dz, const float *x, int n, float mu, float rs, float gm, float m1, float m2, int set)
+{
+    if (glad_nn_avx512()) gnsilu_dxz_row16(o, dz, x, n, mu, rs, gm, m1, m2, set);
+    else gnsilu_dxz_row1(o, dz, x, n, mu, rs, gm, m1, m2, set);
 }
 
 /* GroupNorm forward, optionally followed by SiLU on each row (one pass) */
@@ -182,40 +219,52 @@ void glad_groupnorm_silu_forward(float *out, float *mean, float *rstd, const flo
  *   dx += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) per group
  *   (dx = with GLAD_DX_SET),
  *   dgamma += sum dz xhat, dbeta += sum dz.
- * z is recomputed from x and the saved statistics (two passes per group: the
- * group means first, then dx). ws holds per-(batch, channel) partial sums so
- * dgamma/dbeta are summed over the batch in a fixed order. */
+ * z is recomputed from x and the saved statistics. Two passes per group: the
+ * group means first, then dx. The first pass keeps dz (in dx itself when it
+ * is overwritten, else in a thread's scratch of one group), so the second
+ * reads it instead of computing the sigmoid again: the same floats, so the
+ * same results (without memory for the scratch, it recomputes them). ws holds
+ * per-(batch, channel) partial sums so dgamma/dbeta are summed over the batch
+ * in a fixed order. */
 void glad_groupnorm_silu_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
                                   const float *mean, const float *rstd, const float *gamma, const float *beta, int B,
                                   int C, int N, int G, double *ws, int dxmode)
 {
     int cg = C / G, set = dxmode == GLAD_DX_SET;
     double *pg = ws, *pb = ws + (size_t)B * C;
-    // (batch, group) pairs write disjoint blocks of dx and of ws
-    #pragma omp parallel for collapse(2) schedule(static) if ((long)B * C * N > 32768)
-    for (int b = 0; b < B; b++)
-        for (int g = 0; g < G; g++) {
-            float mu = mean[b * G + g], rs = rstd[b * G + g];
-            size_t off = ((size_t)b * C + (size_t)g * cg) * N, n = (size_t)cg * N;
-            double s1 = 0, s2 = 0;
-            for (int c = 0; c < cg; c++) {
-                int ch = g * cg + c;
-                float gm = gamma[ch], ga = gm * rs, be = beta[ch] - mu * ga;
-                double sz, szx;
-                gnsilu_sums_row(&sz, &szx, x + off + (size_t)c * N, dout + off + (size_t)c * N, N, ga, be, mu, rs);
-                pg[(size_t)b * C + ch] = szx;
-                pb[(size_t)b * C + ch] = sz;
-                s1 += sz * gm; s2 += szx * gm;
+    // (batch, group) pairs write disjoint blocks of dx and of ws; each thread has its own scratch
+    #pragma omp parallel if ((long)B * C * N > 32768)
+    {
+        float *scr = dx && !set ? malloc(sizeof(float) * (size_t)cg * N) : NULL;
+        #pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int g = 0; g < G; g++) {
+                float mu = mean[b * G + g], rs = rstd[b * G + g];
+                size_t off = ((size_t)b * C + (size_t)g * cg) * N, n = (size_t)cg * N;
+                float *dz = !dx ? NULL : set ? dx + off : scr;
+                double s1 = 0, s2 = 0;
+                for (int c = 0; c < cg; c++) {
+                    int ch = g * cg + c;
+                    float gm = gamma[ch], ga = gm * rs, be = beta[ch] - mu * ga;
+                    double sz, szx;
+                    gnsilu_sums_row(&sz, &szx, dz ? dz + (size_t)c * N : NULL, x + off + (size_t)c * N, dout + off + (size_t)c * N, N, ga,
+                                    be, mu, rs);
+                    pg[(size_t)b * C + ch] = szx;
+                    pb[(size_t)b * C + ch] = sz;
+                    s1 += sz * gm; s2 += szx * gm;
+                }
+                if (!dx) continue;
+                float m1 = (float)(s1 / n), m2 = (float)(s2 / n);
+                for (int c = 0; c < cg; c++) {
+                    int ch = g * cg + c;
+                    float gm = gamma[ch], ga = gm * rs, be = beta[ch] - mu * ga;
+                    size_t r = off + (size_t)c * N;
+                    if (dz) gnsilu_dxz_row(dx + r, dz + (size_t)c * N, x + r, N, mu, rs, gm, m1, m2, set);
+                    else gnsilu_dx_row(dx + r, x + r, dout + r, N, ga, be, mu, rs, gm, m1, m2, set);
+                }
             }
-            if (!dx) continue;
-            float m1 = (float)(s1 / n), m2 = (float)(s2 / n);
-            for (int c = 0; c < cg; c++) {
-                int ch = g * cg + c;
-                float gm = gamma[ch], ga = gm * rs, be = beta[ch] - mu * ga;
-                gnsilu_dx_row(dx + off + (size_t)c * N, x + off + (size_t)c * N, dout + off + (size_t)c * N, N, ga, be, mu, rs,
-                              gm, m1, m2, set);
-            }
-        }
+        free(scr);
+    }
     for (int c = 0; c < C; c++) {
         double sg = 0, sb = 0;
         for (int b = 0; b < B; b++) { sg += pg[(size_t)b * C + c]; sb += pb[(size_t)b * C + c]; }

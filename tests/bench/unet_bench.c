@@ -6,7 +6,10 @@
  *   unet_bench SIZE BASE HEADS WEIGHTS_OUT   (prints key=value lines)
  * and where the time of one DDIM step (one batch-1 forward) goes, per layer
  * kind and for the slowest layers, in f32 and (where the CPU has it) bf16:
- *   unet_bench --profile SIZE BASE HEADS */
+ *   unet_bench --profile SIZE BASE HEADS
+ * and where the time of a training step goes (forward and backward per op
+ * kind, Adam), in the process's precision (UNET_BENCH_ONLY=bf16: bf16):
+ *   unet_bench --train-profile SIZE BASE HEADS BATCH ROUNDS */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +36,7 @@ static int make_unet(int S, int base, int heads)
     if (glad_unet_create(&U, &cfg)) { fprintf(stderr, "cannot build\n"); return 1; }
     glad_unet_init(U, 1);
     float *w = glad_unet_weights(U);
-    for (size_t i = 0; i < glad_unet_nparams(U); i++) if (w[i] == 0) w[i] = 1e-3f * (float)((i % 13) - 6);
+    for (size_t i = 0; i < glad_unet_nparams(U); i++) if (w[i] == 0) w[i] = 1e-3f * (float)((int)(i % 13) - 6);
     return 0;
 }
 
@@ -108,7 +111,7 @@ static int train_alternating(int S, int base, int heads, int B, int rounds, int 
     glad_unet_init(U, 1);
     float *w = glad_unet_weights(U);
     size_t P = glad_unet_nparams(U), per = (size_t)3 * S * S;
-    for (size_t i = 0; i < P; i++) if (w[i] == 0) w[i] = 1e-3f * (float)((i % 13) - 6);
+    for (size_t i = 0; i < P; i++) if (w[i] == 0) w[i] = 1e-3f * (float)((int)(i % 13) - 6);
     float *x = malloc(per * B * sizeof(float)), *e = malloc(per * B * sizeof(float)), *t = malloc(B * sizeof(float));
     float *m = calloc(P, 4), *v = calloc(P, 4);
     double *tw[2], *tc[2];
@@ -146,8 +149,79 @@ static int train_alternating(int S, int base, int heads, int B, int rounds, int 
     return 0;
 }
 
+/* the mean of ROUNDS training steps (after one warm-up step) by op kind,
+ * forward and backward, and the slowest backward layers */
+static int train_profile(int S, int base, int heads, int B, int rounds)
+{
+    if (make_unet(S, base, heads) || rounds < 1) return 1;
+    const char *only = getenv("UNET_BENCH_ONLY");
+    int bf = only && !strcmp(only, "bf16");
+    if (bf && glad_precision_set(GLAD_PREC_BF16)) { fprintf(stderr, "no bf16 on this CPU\n"); return 1; }
+    float *w = glad_unet_weights(U);
+    size_t P = glad_unet_nparams(U), per = (size_t)3 * S * S;
+    float *x = malloc(per * B * sizeof(float)), *e = malloc(per * B * sizeof(float)), *t = malloc(B * sizeof(float));
+    float *m = calloc(P, 4), *v = calloc(P, 4);
+    static glad_unet_prof f[NR];
+    if (!x || !e || !t || !m || !v) return 1;
+    for (size_t i = 0; i < per * B; i++) x[i] = (float)((i * 7919) % 2000) / 1000.0f - 1.0f;
+    for (int b = 0; b < B; b++) t[b] = (float)(10 + 297 * b % 990);
+    glad_adam_cfg oc = {1e-4f, 0.9f, 0.999f, 1e-8f, 0, 0};
+    double ta = 0, tz = 0, tstep = 0;
+    for (int r = -1; r < rounds; r++) {
+        if (r == 0) glad_unet_profile(U, 1);
+        double s0 = bench_now();
+        glad_unet_zero_grad(U);
+        double s1 = bench_now();
+        glad_unet_forward(U, e, x, t, B, 1, (uint64_t)r);
+        glad_unet_backward(U, e, NULL);
+        double s2 = bench_now();
+        glad_adam_step(w, glad_unet_grads(U), m, v, P, &oc, r + 2);
+        double s3 = bench_now();
+        if (r >= 0) { tz += s1 - s0; ta += s3 - s2; tstep += s3 - s0; }
+    }
+    glad_unet_profile(U, 0);
+    int n = glad_unet_profile_rows(U, f, NR);
+    if (n > NR) n = NR;
+    double tf = 0, tb = 0;
+    for (int i = 0; i < n; i++) { tf += f[i].seconds / rounds; tb += f[i].back_seconds / rounds; }
+    tz /= rounds; ta /= rounds; tstep /= rounds;
+    printf("training step (batch %d) at %dx%d, base %d, %d heads, %s: %.1f ms = forward %.1f + backward %.1f + Adam %.1f + zero_grad %.1f"
+           " (+ %.1f outside ops)\n", B, S, S, base, heads, bf ? "bf16" : "f32", 1e3 * tstep, 1e3 * tf, 1e3 * tb, 1e3 * ta, 1e3 * tz,
+           1e3 * (tstep - tf - tb - ta - tz));
+    /* by kind (conv3x3 kinds also by plane side), in order of forward + backward time */
+    const char *kinds[64]; int side[64], kn[64] = {0}, nk = 0; double kf[64] = {0}, kb[64] = {0};
+    for (int i = 0; i < n; i++) {
+        int sd = strstr(f[i].kind, "conv3x3") ? f[i].W : 0, k = 0;
+        while (k < nk && (strcmp(kinds[k], f[i].kind) || side[k] != sd)) k++;
+        if (k == nk) { if (nk == 64) continue; kinds[nk] = f[i].kind; side[nk++] = sd; }
+        kf[k] += f[i].seconds / rounds; kb[k] += f[i].back_seconds / rounds; kn[k]++;
+    }
+    printf("  %-28s %5s %5s %9s %9s %6s\n", "kind", "side", "ops", "fwd ms", "bwd ms", "%step");
+    for (int done = 0; done < nk; done++) {
+        int k = -1;
+        for (int j = 0; j < nk; j++) if (kn[j] && (k < 0 || kf[j] + kb[j] > kf[k] + kb[k])) k = j;
+        printf("  %-28s %5d %5d %9.2f %9.2f %5.1f%%\n", kinds[k], side[k], kn[k], 1e3 * kf[k], 1e3 * kb[k], 100 * (kf[k] + kb[k]) / tstep);
+        kn[k] = 0;
+    }
+    printf("  slowest backward layers (input B,C,HxW -> OC):\n");
+    for (int r = 0; r < 15 && r < n; r++) {
+        int k = -1;
+        for (int i = 0; i < n; i++) if (f[i].back_calls && (k < 0 || f[i].back_seconds > f[k].back_seconds)) k = i;
+        if (k < 0) break;
+        printf("  %3d %-28s %d,%d,%dx%d -> %d  fwd %.2f ms  bwd %.2f ms\n", k, f[k].kind, f[k].B, f[k].C, f[k].H, f[k].W, f[k].OC,
+               1e3 * f[k].seconds / rounds, 1e3 * f[k].back_seconds / rounds);
+        f[k].back_calls = 0;
+    }
+    glad_precision_set(GLAD_PREC_F32);
+    free(x); free(e); free(t); free(m); free(v);
+    glad_unet_free(U);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 7 && !strcmp(argv[1], "--train-profile"))
+        return train_profile(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
     if (argc >= 7 && !strcmp(argv[1], "--train"))
         return train_alternating(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argc > 7 && !strcmp(argv[7], "tiny"));
     if (argc == 5 && !strcmp(argv[1], "--profile")) return profile(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
