@@ -263,19 +263,46 @@ static void accuracy(const char *in)
     glad_train_close(b);
 }
 
+/* the stale-weight tests' fixture: a bf16 training of small() with its
+ * weights jittered, its UNet u, P parameters, n outputs of a batch, and two
+ * output buffers */
+typedef struct { glad_train *tr; glad_unet *u; size_t P, n; float *e1, *e2; } stale_fx;
+
+static void stale_close(stale_fx *f)
+{
+    free(f->e1);
+    free(f->e2);
+    glad_train_close(f->tr);
+}
+
+static int stale_open(stale_fx *f, const char *in)
+{
+    glad_train_config cb;
+    small(&cb, in, GLAD_PREC_BF16);
+    if (!(f->tr = open_tr(&cb))) return -1;
+    f->u = f->tr->model.unet;
+    f->P = f->tr->nparams;
+    f->n = (size_t)f->tr->B * PER;
+    jitter(f->u);
+    f->e1 = malloc(f->n * sizeof(float));
+    f->e2 = malloc(f->n * sizeof(float));
+    CHECK(f->e1 && f->e2);
+    if (f->e1 && f->e2) return 0;
+    stale_close(f);
+    return -1;
+}
+
 /* a training forward after the weights changed under it, and an inference
  * pass after a training step, against fresh models with those weights */
 static void no_stale_weights(const char *in)
 {
-    glad_train_config cb;
-    small(&cb, in, GLAD_PREC_BF16);
-    glad_train *tr = open_tr(&cb);
-    if (!tr) return;
-    glad_unet *u = tr->model.unet, *v = NULL;
-    size_t P = tr->nparams, n = (size_t)tr->B * PER;
+    stale_fx f;
+    if (stale_open(&f, in)) return;
+    glad_train *tr = f.tr;
+    glad_unet *u = f.u, *v = NULL;
+    size_t P = f.P, n = f.n;
     float *w = glad_unet_weights(u);   /* held across the passes, as an optimiser does */
-    jitter(u);
-    float *e1 = malloc(n * sizeof(float)), *e2 = malloc(n * sizeof(float));
+    float *e1 = f.e1, *e2 = f.e2;
     CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
     CHECK(glad_train_batch(tr) == 0);
     CHECK(glad_unet_forward(u, e1, tr->x, tr->t, tr->B, 1, 0) == 0);
@@ -296,9 +323,7 @@ static void no_stale_weights(const char *in)
     CHECKF(!memcmp(e1, e2, n * sizeof(float)), "inference after a training step: stale bf16 weights");
     glad_precision_set(GLAD_PREC_F32);
     glad_unet_free(v);
-    free(e1);
-    free(e2);
-    glad_train_close(tr);
+    stale_close(&f);
 }
 
 /* the training passes' bf16 weight cache (one conversion per step, shared
@@ -309,14 +334,12 @@ static void no_stale_weights(const char *in)
  * runs in bf16 after the weights changed and an f32 forward ran */
 static void cache_per_step(const char *in)
 {
-    glad_train_config cb;
-    small(&cb, in, GLAD_PREC_BF16);
-    glad_train *tr = open_tr(&cb);
-    if (!tr) return;
-    glad_unet *u = tr->model.unet, *v = NULL;
-    size_t P = tr->nparams, n = (size_t)tr->B * PER;
-    jitter(u);
-    float *e1 = malloc(n * sizeof(float)), *e2 = malloc(n * sizeof(float)), *g1 = malloc(P * sizeof(float)), *dy = malloc(n * sizeof(float));
+    stale_fx f;
+    if (stale_open(&f, in)) return;
+    glad_train *tr = f.tr;
+    glad_unet *u = f.u, *v = NULL;
+    size_t P = f.P, n = f.n;
+    float *e1 = f.e1, *e2 = f.e2, *g1 = malloc(P * sizeof(float)), *dy = malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) dy[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
     CHECK(glad_train_batch(tr) == 0);
     CHECK(glad_train_forward(tr) == 0 && glad_train_backward(tr) == 0 && glad_train_update(tr) == 0);
@@ -347,8 +370,9 @@ static void cache_per_step(const char *in)
         glad_precision_set(GLAD_PREC_F32);
     }
     glad_unet_free(v);
-    free(e1); free(e2); free(g1); free(dy);
-    glad_train_close(tr);
+    free(g1);
+    free(dy);
+    stale_close(&f);
 }
 
 static int train_to(glad_train_config *c, const char *out)
