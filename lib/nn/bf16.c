@@ -540,48 +540,14 @@ BF16_TARGET __attribute__((noipa)) static void u_inplace(float *U, size_t np)
     }
 }
 
-/* F(2x2,3x3)'s input transform straight into the bf16 layout: the 16
- * vectors of B^T d B for 16 tiles of channel c (wino3x3.c's input_block,
- * the same operations in the same order), rounded with those of channel
- * c + 1 into pair rows. The same bits as wino3x3.c's fp32 V rounded by
- * v_inplace (cvtne2ps rounds each float alike), without writing fp32 V and
- * reading it back: V is 4 floats per output in F(2x2), the conv's largest
- * stream after its input. v[4 r + q] for the rows of B^T d (d0 - d2,
- * d1 + d2, d2 - d1, d1 - d3) and the columns E - E1, O + E1, E1 - O, O - O1
- * of E[j] = d[2j], O[j] = d[2j+1], E1 = d[2j+2], O1 = d[2j+3]. */
-BF16_TARGET static inline void bt22(__m512 *v, const float *d, int Wp, __mmask16 ma, __mmask16 mb, __mmask16 ma1, __mmask16 mb1)
-{
-    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    __m512 E[4], O[4], E1[4], O1[4];
-    for (int r = 0; r < 4; r++) {
-        const float *dr = d + (size_t)r * Wp;
-        __m512 a = _mm512_maskz_loadu_ps(ma, dr), b = _mm512_maskz_loadu_ps(mb, dr + 16);
-        __m512 a1 = _mm512_maskz_loadu_ps(ma1, dr + 2), b1 = _mm512_maskz_loadu_ps(mb1, dr + 18);
-        E[r] = _mm512_permutex2var_ps(a, ie, b);
-        O[r] = _mm512_permutex2var_ps(a, io, b);
-        E1[r] = _mm512_permutex2var_ps(a1, ie, b1);
-        O1[r] = _mm512_permutex2var_ps(a1, io, b1);
-    }
-    __m512 te[4], to[4], te1[4], to1[4];
-    te[0] = _mm512_sub_ps(E[0], E[2]); to[0] = _mm512_sub_ps(O[0], O[2]);
-    te1[0] = _mm512_sub_ps(E1[0], E1[2]); to1[0] = _mm512_sub_ps(O1[0], O1[2]);
-    te[1] = _mm512_add_ps(E[1], E[2]); to[1] = _mm512_add_ps(O[1], O[2]);
-    te1[1] = _mm512_add_ps(E1[1], E1[2]); to1[1] = _mm512_add_ps(O1[1], O1[2]);
-    te[2] = _mm512_sub_ps(E[2], E[1]); to[2] = _mm512_sub_ps(O[2], O[1]);
-    te1[2] = _mm512_sub_ps(E1[2], E1[1]); to1[2] = _mm512_sub_ps(O1[2], O1[1]);
-    te[3] = _mm512_sub_ps(E[1], E[3]); to[3] = _mm512_sub_ps(O[1], O[3]);
-    te1[3] = _mm512_sub_ps(E1[1], E1[3]); to1[3] = _mm512_sub_ps(O1[1], O1[3]);
-    for (int r = 0; r < 4; r++) {
-        v[4 * r] = _mm512_sub_ps(te[r], te1[r]);
-        v[4 * r + 1] = _mm512_add_ps(to[r], te1[r]);
-        v[4 * r + 2] = _mm512_sub_ps(te1[r], to[r]);
-        v[4 * r + 3] = _mm512_sub_ps(to[r], to1[r]);
-    }
-}
-
 /* V (16 planes of (NI/2, 32, 2) bf16, plane stride glad_wino_plane(32 NI)
- * floats) for the tiles of the segments; lanes past the block zero */
+ * floats) for the tiles of the segments; lanes past the block zero.
+ * F(2x2,3x3)'s input transform (glad_wino22_bt, wino3x3.c's) of channels c
+ * and c + 1 rounded together into pair rows: the same bits as wino3x3.c's
+ * fp32 V rounded to bf16 afterwards (cvtne2ps rounds each float alike;
+ * test_bf16's twin_input_case checks it), without writing fp32 V and
+ * reading it back (V is 4 floats per output in F(2x2), the conv's largest
+ * stream after its input). */
 BF16_TARGET static void input22(float *V, const float *xp, int NI, int H, int Wp, const glad_wino_seg *sg, int nseg, int nt)
 {
     enum { NT = 32 };
@@ -591,19 +557,16 @@ BF16_TARGET static void input22(float *V, const float *xp, int NI, int H, int Wp
             for (int p = 0; p < NI / 2; p++) memset((uint16_t *)(V + e * vs) + (size_t)p * 2 * NT + 2 * nt, 0, sizeof(uint16_t) * 2 * (NT - nt));
     for (int k = 0; k < nseg; k++)
         for (int j0 = 0; j0 < sg[k].L; j0 += 16) {
-            int n = sg[k].L - j0 < 16 ? sg[k].L - j0 : 16, c0 = 2 * n + 2, c1 = 2 * n;
-            __mmask16 ma = (__mmask16)(c0 >= 16 ? 0xffff : (1u << c0) - 1), mb = (__mmask16)(c0 >= 32 ? 0xffff : c0 > 16 ? (1u << (c0 - 16)) - 1 : 0);
-            __mmask16 ma1 = (__mmask16)(c1 >= 16 ? 0xffff : (1u << c1) - 1), mb1 = (__mmask16)(c1 > 16 ? (1u << (c1 - 16)) - 1 : 0);
-            __mmask16 ms = (__mmask16)(n == 16 ? 0xffff : (1u << n) - 1);
+            glad_wino22_mask m = glad_wino22_masks(sg[k].L - j0 < 16 ? sg[k].L - j0 : 16);
             size_t lane = (size_t)sg[k].s + j0;
             const float *d0 = xp + (size_t)(2 * sg[k].ti) * Wp + 2 * (sg[k].tj + j0);
             for (int c = 0; c < NI; c += 2) {
                 __m512 v0[16], v1[16];
-                bt22(v0, d0 + (size_t)c * plane, Wp, ma, mb, ma1, mb1);
-                bt22(v1, d0 + (size_t)(c + 1) * plane, Wp, ma, mb, ma1, mb1);
+                glad_wino22_bt(v0, d0 + (size_t)c * plane, Wp, m);
+                glad_wino22_bt(v1, d0 + (size_t)(c + 1) * plane, Wp, m);
                 /* pair (c, c + 1) of tile lane + l: bf16 2 (lane + l) of pair row c / 2 (2 NT bf16 a row) */
                 size_t at = (size_t)c * NT + 2 * lane;
-                for (int e = 0; e < 16; e++) _mm512_mask_storeu_epi32((uint16_t *)(V + e * vs) + at, ms, pairs16(v0[e], v1[e]));
+                for (int e = 0; e < 16; e++) _mm512_mask_storeu_epi32((uint16_t *)(V + e * vs) + at, m.s, pairs16(v0[e], v1[e]));
             }
         }
 }

@@ -51,12 +51,9 @@ static void weights(float *U, const float *w, int NI, int NO, int flip)
     }
 }
 
-/* V (16, NI, NT) = B^T d B for the tiles of the segments, d the 4x4 patch at
- * padded row 2 ti, column 2 tj; lanes past the block stay zero. Per 16 tiles
- * of a padded row d: E[j] = d[2j], O[j] = d[2j+1] and the same one tile on
- * (E1 = d[2j+2], O1 = d[2j+3]) by two permutes of two masked loads each;
- * then tb = B^T d over the 4 rows and v = tb B over the columns:
- *   v0 = E - E1, v1 = O + E1, v2 = E1 - O, v3 = O - O1. */
+/* V (16, NI, NT) = B^T d B (glad_wino22_bt) for the tiles of the segments,
+ * d the 4x4 patch at padded row 2 ti, column 2 tj; lanes past the block
+ * stay zero */
 __attribute__((target("avx512f"))) static void input_block(float *V, const float *xp, int NI, int H, int Wp,
                                                             const glad_wino_seg *sg, int nseg, int nt)
 {
@@ -64,44 +61,14 @@ __attribute__((target("avx512f"))) static void input_block(float *V, const float
     if (nt < NT)
         for (int e = 0; e < 16; e++)
             for (int c = 0; c < NI; c++) memset(V + e * vs + (size_t)c * NT + nt, 0, sizeof(float) * (NT - nt));
-    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     for (int k = 0; k < nseg; k++)
         for (int j0 = 0; j0 < sg[k].L; j0 += 16) {
-            int n = sg[k].L - j0 < 16 ? sg[k].L - j0 : 16, c0 = 2 * n + 2, c1 = 2 * n;
-            __mmask16 ma = (__mmask16)(c0 >= 16 ? 0xffff : (1u << c0) - 1), mb = (__mmask16)(c0 >= 32 ? 0xffff : c0 > 16 ? (1u << (c0 - 16)) - 1 : 0);
-            __mmask16 ma1 = (__mmask16)(c1 >= 16 ? 0xffff : (1u << c1) - 1), mb1 = (__mmask16)(c1 > 16 ? (1u << (c1 - 16)) - 1 : 0);
-            __mmask16 ms = (__mmask16)(n == 16 ? 0xffff : (1u << n) - 1);
+            glad_wino22_mask m = glad_wino22_masks(sg[k].L - j0 < 16 ? sg[k].L - j0 : 16);
             size_t lane = (size_t)sg[k].s + j0;
             for (int c = 0; c < NI; c++) {
-                const float *d = xp + (size_t)c * plane + (size_t)(2 * sg[k].ti) * Wp + 2 * (sg[k].tj + j0);
-                __m512 E[4], O[4], E1[4], O1[4];
-                for (int r = 0; r < 4; r++) {
-                    const float *dr = d + (size_t)r * Wp;
-                    __m512 a = _mm512_maskz_loadu_ps(ma, dr), b = _mm512_maskz_loadu_ps(mb, dr + 16);
-                    __m512 a1 = _mm512_maskz_loadu_ps(ma1, dr + 2), b1 = _mm512_maskz_loadu_ps(mb1, dr + 18);
-                    E[r] = _mm512_permutex2var_ps(a, ie, b);
-                    O[r] = _mm512_permutex2var_ps(a, io, b);
-                    E1[r] = _mm512_permutex2var_ps(a1, ie, b1);
-                    O1[r] = _mm512_permutex2var_ps(a1, io, b1);
-                }
-                /* rows of B^T d: d0 - d2, d1 + d2, d2 - d1, d1 - d3 */
-                __m512 te[4], to[4], te1[4], to1[4];
-                te[0] = _mm512_sub_ps(E[0], E[2]); to[0] = _mm512_sub_ps(O[0], O[2]);
-                te1[0] = _mm512_sub_ps(E1[0], E1[2]); to1[0] = _mm512_sub_ps(O1[0], O1[2]);
-                te[1] = _mm512_add_ps(E[1], E[2]); to[1] = _mm512_add_ps(O[1], O[2]);
-                te1[1] = _mm512_add_ps(E1[1], E1[2]); to1[1] = _mm512_add_ps(O1[1], O1[2]);
-                te[2] = _mm512_sub_ps(E[2], E[1]); to[2] = _mm512_sub_ps(O[2], O[1]);
-                te1[2] = _mm512_sub_ps(E1[2], E1[1]); to1[2] = _mm512_sub_ps(O1[2], O1[1]);
-                te[3] = _mm512_sub_ps(E[1], E[3]); to[3] = _mm512_sub_ps(O[1], O[3]);
-                te1[3] = _mm512_sub_ps(E1[1], E1[3]); to1[3] = _mm512_sub_ps(O1[1], O1[3]);
-                for (int r = 0; r < 4; r++) {
-                    float *v = V + (size_t)4 * r * vs + (size_t)c * NT + lane;
-                    _mm512_mask_storeu_ps(v, ms, _mm512_sub_ps(te[r], te1[r]));
-                    _mm512_mask_storeu_ps(v + vs, ms, _mm512_add_ps(to[r], te1[r]));
-                    _mm512_mask_storeu_ps(v + 2 * vs, ms, _mm512_sub_ps(te1[r], to[r]));
-                    _mm512_mask_storeu_ps(v + 3 * vs, ms, _mm512_sub_ps(to[r], to1[r]));
-                }
+                __m512 v[16];
+                glad_wino22_bt(v, xp + (size_t)c * plane + (size_t)(2 * sg[k].ti) * Wp + 2 * (sg[k].tj + j0), Wp, m);
+                for (int e = 0; e < 16; e++) _mm512_mask_storeu_ps(V + e * vs + (size_t)c * NT + lane, m.s, v[e]);
             }
         }
 }
