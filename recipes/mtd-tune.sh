@@ -37,7 +37,8 @@
 #            in training)
 #
 # Writes OUT/tuning.md: the command, per candidate its chosen row, validation
-# figures and wall/CPU seconds, every grid row, and the "chosen:" line in the
+# figures and wall/CPU seconds (of a rerun that recomputed only part of the
+# candidate: that rerun's, marked "(partial)"), every grid row, and the "chosen:" line in the
 # form `recipes/mtd.sh --show-defaults` prints (datasets/mtd/tuning.md is this
 # file for the shipped defaults; tests/cli/recipes.sh checks that they agree).
 # Note: candidates at different resolutions see the same held-out images but
