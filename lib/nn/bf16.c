@@ -527,10 +527,17 @@ void glad_bf16_dw_block(float *P, float *M, float *V, uint16_t *bp, int ne, int 
  * land at half the byte offset its floats were read from, so a forward
  * sweep never overwrites what it has still to read; V written directly. */
 
-/* U rows of 8 floats, rows (2p, 2p+1) to 16 interleaved bf16, np pairs.
- * noipa: GCC 12's interprocedural mod/ref analysis dropped the calls of
- * this function as if its 256-bit stores had no effect */
-BF16_TARGET __attribute__((noipa)) static void u_inplace(float *U, size_t np)
+/* noipa: GCC 12's interprocedural mod/ref analysis dropped the calls of
+ * u_inplace as if its 256-bit stores had no effect; clang has no noipa
+ * (and warns about it), noinline keeps the call there */
+#if defined(__GNUC__) && !defined(__clang__)
+#define U_NOIPA __attribute__((noipa))
+#else
+#define U_NOIPA __attribute__((noinline))
+#endif
+
+/* U rows of 8 floats, rows (2p, 2p+1) to 16 interleaved bf16, np pairs */
+BF16_TARGET U_NOIPA static void u_inplace(float *U, size_t np)
 {
     const __m256i idx = _mm256_setr_epi16(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
     uint16_t *d = (uint16_t *)U;
