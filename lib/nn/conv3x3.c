@@ -51,8 +51,11 @@ static void gnsilu_affine(const glad_gnsilu *pre, int C, int n, int c, float *ga
 /* padded rows q0 .. q1 - 1 (of 0 .. H+1) of channel c of image n into o,
  * a plane of W + 2 floats a row from row b0 (o's row q - b0 is row q):
  * rows 0 and H+1 and columns 0 and W+1 zero, row i+1 image row i of x, or
- * of silu(groupnorm(x)) when pre is given */
-static void pad_channel(float *o, int b0, const float *x, int C, int c, int H, int W, const glad_gnsilu *pre, int n, int q0, int q1)
+ * of silu(groupnorm(x)) when pre is given: with coarse, the SiLU of
+ * glad_groupnorm_silu_row_coarse (for the bf16 Winograd kernel, which
+ * rounds the transformed rows to bf16) */
+static void pad_channel(float *o, int b0, const float *x, int C, int c, int H, int W, const glad_gnsilu *pre, int n, int q0, int q1,
+                        int coarse)
 {
     int Wp = W + 2;
     const float *xc = x + (size_t)c * H * W;
@@ -62,31 +65,32 @@ static void pad_channel(float *o, int b0, const float *x, int C, int c, int H, i
         float *r = o + (size_t)(q - b0) * Wp;
         if (q == 0 || q == H + 1) { memset(r, 0, sizeof(float) * Wp); continue; }
         r[0] = 0;
-        if (pre) glad_groupnorm_silu_row(r + 1, xc + (size_t)(q - 1) * W, W, ga, be);
+        if (pre && coarse) glad_groupnorm_silu_row_coarse(r + 1, xc + (size_t)(q - 1) * W, W, ga, be);
+        else if (pre) glad_groupnorm_silu_row(r + 1, xc + (size_t)(q - 1) * W, W, ga, be);
         else memcpy(r + 1, xc + (size_t)(q - 1) * W, sizeof(float) * W);
         r[W + 1] = 0;
     }
 }
 
 /* xp (C, H+2, W+2) zero border, then zero slack; the interior is x, or
- * silu(groupnorm(x)) of image n when pre is given */
-static void pad_pre(float *xp, const float *x, int C, int H, int W, const glad_gnsilu *pre, int n)
+ * silu(groupnorm(x)) of image n when pre is given (coarse: pad_channel's) */
+static void pad_pre(float *xp, const float *x, int C, int H, int W, const glad_gnsilu *pre, int n, int coarse)
 {
     size_t plane = (size_t)(H + 2) * (W + 2);
     // channels are independent
     #pragma omp parallel for schedule(static) if ((long)C * H * W > 32768)
-    for (int c = 0; c < C; c++) pad_channel(xp + c * plane, 0, x, C, c, H, W, pre, n, 0, H + 2);
+    for (int c = 0; c < C; c++) pad_channel(xp + c * plane, 0, x, C, c, H, W, pre, n, 0, H + 2, coarse);
     memset(xp + (size_t)C * plane, 0, sizeof(float) * (32 + 2 * (size_t)(W + 2) + 2));
 }
 
 /* the Winograd forward's band rows (glad_wino_rows) of image n */
-typedef struct { const float *x; const glad_gnsilu *pre; int C, H, W, n; } band_ctx;
+typedef struct { const float *x; const glad_gnsilu *pre; int C, H, W, n, coarse; } band_ctx;
 
 static void band_rows_make(void *ctx, float *xp, int bh, int r0, int q0, int q1)
 {
     const band_ctx *b = ctx;
     size_t plane = (size_t)(bh + 2) * (b->W + 2);
-    for (int c = 0; c < b->C; c++) pad_channel(xp + c * plane, r0, b->x, b->C, c, b->H, b->W, b->pre, b->n, q0, q1);
+    for (int c = 0; c < b->C; c++) pad_channel(xp + c * plane, r0, b->x, b->C, c, b->H, b->W, b->pre, b->n, q0, q1, b->coarse);
 }
 
 /* tile (8 x 32) = sum over nin input planes and 9 taps; w[o] points at output
@@ -214,16 +218,17 @@ void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, co
          * are written and read in cache, not memory (a 256 x 256 plane of 64
          * channels pads to 17 MB); a thread without its Winograd scratch:
          * the direct kernel instead */
-        band_ctx bc = {x + n * nx, pre, C, H, W, n};
+        band_ctx bc = {x + n * nx, pre, C, H, W, n, kb != NULL};
         int fail = !k, padded = 0;
         if (k && bh < H) fail = glad_wino_drive_bands(k, out + n * no, ws, bh, band_rows_make, &bc, Uc ? Uc : U, b, C, H, W, OC);
         else if (k) {
-            pad_pre(ws, x + n * nx, C, H, W, pre, n);
+            pad_pre(ws, x + n * nx, C, H, W, pre, n, kb != NULL);
             padded = 1;
             fail = glad_wino_drive(k, out + n * no, ws, Uc ? Uc : U, b, C, H, W, OC, 0);
         }
         if (fail) {
-            if (!padded) pad_pre(ws, x + n * nx, C, H, W, pre, n);
+            /* the direct kernel sums in f32: the exact SiLU */
+            if (!padded || (pre && kb)) pad_pre(ws, x + n * nx, C, H, W, pre, n, 0);
             run(out + n * no, ws, w, b, C, OC, H, W, (size_t)C * 9, 9, toff, 0);
         }
     }
@@ -382,7 +387,7 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
     int Wp = W + 2;
     size_t plane = (size_t)(H + 2) * Wp, na = glad_conv3x3_pad_floats(C, H, W), nb = C % 16 ? 0 : cl_floats(C, H, W);
     float *dp = ws + (na > nb ? na : nb);
-    pad_pre(dp, dout, OC, H, W, NULL, 0);
+    pad_pre(dp, dout, OC, H, W, NULL, 0, 0);
     /* dout at position p sits at (i+1, j+1) of its padded plane */
     const float *d0 = dp + Wp + 1;
     if (scr) {
@@ -408,7 +413,7 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
             }
     } else {
         float *xp = ws;
-        pad_pre(xp, x, C, H, W, pre, n);
+        pad_pre(xp, x, C, H, W, pre, n, 0);
         int nob = (OC + 1) / 2;
         // (channel block, input channel) pairs write disjoint dw entries
         #pragma omp parallel for collapse(2) schedule(static) if ((long)OC * C * H * W > 65536)
