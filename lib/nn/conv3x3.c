@@ -53,9 +53,10 @@ static void gnsilu_affine(const glad_gnsilu *pre, int C, int n, int c, float *ga
  * rows 0 and H+1 and columns 0 and W+1 zero, row i+1 image row i of x, or
  * of silu(groupnorm(x)) when pre is given: with coarse, the SiLU of
  * glad_groupnorm_silu_row_coarse (for the bf16 Winograd kernel, which
- * rounds the transformed rows to bf16) */
+ * rounds the transformed rows to bf16); with pf, each row of channel c + 1
+ * is prefetched while channel c's is made */
 static void pad_channel(float *o, int b0, const float *x, int C, int c, int H, int W, const glad_gnsilu *pre, int n, int q0, int q1,
-                        int coarse)
+                        int coarse, int pf)
 {
     int Wp = W + 2;
     const float *xc = x + (size_t)c * H * W;
@@ -65,6 +66,11 @@ static void pad_channel(float *o, int b0, const float *x, int C, int c, int H, i
         float *r = o + (size_t)(q - b0) * Wp;
         if (q == 0 || q == H + 1) { memset(r, 0, sizeof(float) * Wp); continue; }
         r[0] = 0;
+        /* the band path reads x from memory a few rows per channel (8 KB of
+         * a 256-wide bf16 band): too short a run for the hardware prefetcher
+         * to ramp up, so each channel would start with cache misses */
+        if (pf && c + 1 < C)
+            for (int k = 0; k < W; k += 16) __builtin_prefetch(xc + (size_t)H * W + (size_t)(q - 1) * W + k);
         if (pre && coarse) glad_groupnorm_silu_row_coarse(r + 1, xc + (size_t)(q - 1) * W, W, ga, be);
         else if (pre) glad_groupnorm_silu_row(r + 1, xc + (size_t)(q - 1) * W, W, ga, be);
         else memcpy(r + 1, xc + (size_t)(q - 1) * W, sizeof(float) * W);
@@ -79,7 +85,7 @@ static void pad_pre(float *xp, const float *x, int C, int H, int W, const glad_g
     size_t plane = (size_t)(H + 2) * (W + 2);
     // channels are independent
     #pragma omp parallel for schedule(static) if ((long)C * H * W > 32768)
-    for (int c = 0; c < C; c++) pad_channel(xp + c * plane, 0, x, C, c, H, W, pre, n, 0, H + 2, coarse);
+    for (int c = 0; c < C; c++) pad_channel(xp + c * plane, 0, x, C, c, H, W, pre, n, 0, H + 2, coarse, 0);
     memset(xp + (size_t)C * plane, 0, sizeof(float) * (32 + 2 * (size_t)(W + 2) + 2));
 }
 
@@ -90,7 +96,7 @@ static void band_rows_make(void *ctx, float *xp, int bh, int r0, int q0, int q1)
 {
     const band_ctx *b = ctx;
     size_t plane = (size_t)(bh + 2) * (b->W + 2);
-    for (int c = 0; c < b->C; c++) pad_channel(xp + c * plane, r0, b->x, b->C, c, b->H, b->W, b->pre, b->n, q0, q1, b->coarse);
+    for (int c = 0; c < b->C; c++) pad_channel(xp + c * plane, r0, b->x, b->C, c, b->H, b->W, b->pre, b->n, q0, q1, b->coarse, 1);
 }
 
 /* tile (8 x 32) = sum over nin input planes and 9 taps; w[o] points at output
