@@ -106,15 +106,19 @@ static void gn_f(float *out, void *v) { gn_ctx *c = v; glad_groupnorm_forward(ou
 
 /* 3x3 stride-1 padding-1 convolutions (the direct kernel where the CPU has
  * AVX-512F) on shapes that exercise its tiling: output channels not a multiple
- * of 8, widths below, at and above the 32-position tile, one input channel;
+ * of 8 or at most 4, widths below, at and above the 32-position tile, one
+ * input channel;
  * forward and input gradient against naive sums; batch 2 == two batches of 1
  * bit for bit */
 static void test_conv3x3_shapes(void)
 {
     int shapes[][4] = {{1, 5, 7, 3}, {3, 13, 4, 4}, {16, 8, 30, 9}, {9, 17, 33, 6}, {32, 3, 64, 5}, {16, 24, 34, 32}, {24, 16, 40, 26}, {32, 16, 64, 18}, {16, 16, 16, 16},
-                       {24, 16, 44, 24}, {16, 8, 32, 32}, {32, 16, 36, 32}, {64, 32, 40, 28}};
-    /* the last four take F(4x4,3x3) (partial rows, partial blocks), the last
-     * two for the weight gradient too */
+                       {3, 16, 20, 6}, {4, 2, 14, 3}, {24, 16, 44, 24}, {16, 8, 32, 32}, {32, 16, 36, 32}, {64, 32, 40, 28}};
+    /* {32, 3, 64, 5} (forward), {3, 16, 20, 6} (input gradient) and
+     * {4, 2, 14, 3} (both, at the narrowest width it takes: its reads end
+     * one float before the padded planes' slack does) take the 4 x 64
+     * tile of at most 4 outputs; the last four take F(4x4,3x3) (partial
+     * rows, partial blocks), the last two for the weight gradient too */
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int C = shapes[si][0], OC = shapes[si][1], W = shapes[si][2], H = shapes[si][3], B = 2;
         size_t nx = (size_t)B * C * H * W, no = (size_t)B * OC * H * W;
