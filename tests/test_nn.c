@@ -285,6 +285,23 @@ static void test_coarse_silu(void)
     CHECK(memcmp(y, y2, n * sizeof(float)) == 0);
 }
 
+/* nearest-neighbour upsampling: every output the input at (i / 2, j / 2),
+ * widths under, at and over a vector's 16 lanes */
+static void test_upsample(void)
+{
+    int sh[][3] = {{3, 4, 5}, {2, 3, 16}, {2, 5, 17}, {1, 2, 40}};
+    for (int k = 0; k < 4; k++) {
+        int BC = sh[k][0], H = sh[k][1], W = sh[k][2], bad = 0;
+        float *x = rvec((size_t)BC * H * W), *o = TMALLOC((size_t)BC * 4 * H * W * sizeof(float));
+        glad_upsample2_forward(o, x, BC, H, W);
+        for (int p = 0; p < BC; p++)
+            for (int i = 0; i < 2 * H; i++)
+                for (int j = 0; j < 2 * W; j++)
+                    bad += o[((size_t)p * 2 * H + i) * 2 * W + j] != x[((size_t)p * H + i / 2) * W + j / 2];
+        CHECKF(bad == 0, "upsample %dx%dx%d: %d outputs wrong", BC, H, W, bad);
+    }
+}
+
 /* memory plan: live ranges never overlap, frees coalesce, top is the peak */
 static void test_memplan(void)
 {
@@ -463,6 +480,7 @@ int main(void)
     test_gn_silu();
     test_fast_exp();
     test_coarse_silu();
+    test_upsample();
     test_memplan();
     /* LayerNorm */
     ln_ctx ln = {rvec(3 * 7), rvec(7), rvec(7), 3, 7};
