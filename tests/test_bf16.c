@@ -187,7 +187,10 @@ static void band_case(int C, int H, int W, int OC, int bf16)
     for (int c = 0; c < C; c++) {
         int g = c / (C / G);
         float ga = gam[c] * rstd[g], be = bet[c] - mean[g] * ga;
-        for (int i = 0; i < H; i++) glad_groupnorm_silu_row(xp + c * plane + (size_t)(i + 1) * Wp + 1, x + ((size_t)c * H + i) * W, W, ga, be);
+        /* bf16: the SiLU conv3x3.c uses ahead of its bf16 kernel */
+        for (int i = 0; i < H; i++)
+            (bf16 ? glad_groupnorm_silu_row_coarse : glad_groupnorm_silu_row)(xp + c * plane + (size_t)(i + 1) * Wp + 1,
+                                                                            x + ((size_t)c * H + i) * W, W, ga, be);
     }
     const glad_wino_kernel *k = H % 4 == 0 && W % 4 == 0 ? &glad_wino4x4_kernel : &glad_wino3x3_kernel;
     if (bf16) k = glad_wino_bf16(k, C);

@@ -4,13 +4,15 @@
  * tiles against naive sums (forward, dx, dw), bit-identical across batch sizes),
  * linear, GroupNorm, GroupNorm+SiLU (against GroupNorm then
  * SiLU), SiLU, GELU, pooling, upsampling, concat, attention, dropout; the
- * vectorised exp of SiLU/softmax against libm; the memory planner (no live
+ * vectorised exp of SiLU/softmax against libm, the coarse SiLU of bf16's
+ * inputs against the exact one; the memory planner (no live
  * ranges overlap); Adam/AdamW against the update formulas; thread-count
  * independence. */
 #include <omp.h>
 #include <stdlib.h>
 #include "check.h"
 #include "core/rng.h"
+#include "nn/cpu.h"
 #include "nn/nn.h"
 #include "nn/fastmath.h"
 
@@ -104,15 +106,19 @@ static void gn_f(float *out, void *v) { gn_ctx *c = v; glad_groupnorm_forward(ou
 
 /* 3x3 stride-1 padding-1 convolutions (the direct kernel where the CPU has
  * AVX-512F) on shapes that exercise its tiling: output channels not a multiple
- * of 8, widths below, at and above the 32-position tile, one input channel;
+ * of 8 or at most 4, widths below, at and above the 32-position tile, one
+ * input channel;
  * forward and input gradient against naive sums; batch 2 == two batches of 1
  * bit for bit */
 static void test_conv3x3_shapes(void)
 {
     int shapes[][4] = {{1, 5, 7, 3}, {3, 13, 4, 4}, {16, 8, 30, 9}, {9, 17, 33, 6}, {32, 3, 64, 5}, {16, 24, 34, 32}, {24, 16, 40, 26}, {32, 16, 64, 18}, {16, 16, 16, 16},
-                       {24, 16, 44, 24}, {16, 8, 32, 32}, {32, 16, 36, 32}, {64, 32, 40, 28}};
-    /* the last four take F(4x4,3x3) (partial rows, partial blocks), the last
-     * two for the weight gradient too */
+                       {3, 16, 20, 6}, {4, 2, 14, 3}, {24, 16, 44, 24}, {16, 8, 32, 32}, {32, 16, 36, 32}, {64, 32, 40, 28}};
+    /* {32, 3, 64, 5} (forward), {3, 16, 20, 6} (input gradient) and
+     * {4, 2, 14, 3} (both, at the narrowest width it takes: its reads end
+     * one float before the padded planes' slack does) take the 4 x 64
+     * tile of at most 4 outputs; the last four take F(4x4,3x3) (partial
+     * rows, partial blocks), the last two for the weight gradient too */
     for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
         int C = shapes[si][0], OC = shapes[si][1], W = shapes[si][2], H = shapes[si][3], B = 2;
         size_t nx = (size_t)B * C * H * W, no = (size_t)B * OC * H * W;
@@ -253,6 +259,47 @@ static void test_fast_exp(void)
     for (int i = 0; i < n; i++) z += exp(0.2 * x[i] - mx);
     for (int i = 0; i < n; i++) { double r = exp(0.2 * x[i] - mx) / z; em = fmax(em, fabs(sm[i] - r) / fmax(r, 1e-30)); }
     CHECKF(em < 1e-5, "softmax relative error %g", em);
+}
+
+/* the coarse GroupNorm+SiLU row of the bf16 Winograd input: within 1e-4
+ * relative of silu (its stated 6e-5 with room; bf16 rounds to 2^-9), over
+ * saturation too, NaN kept; elsewhere the exact row bit for bit */
+static void test_coarse_silu(void)
+{
+    enum { n = 4001 };
+    float *x = TMALLOC(n * sizeof(float)), *y = TMALLOC(n * sizeof(float)), *y2 = TMALLOC(n * sizeof(float));
+    for (int i = 0; i < n; i++) x[i] = -100.0f + 200.0f * i / (n - 1);
+    glad_groupnorm_silu_row_coarse(y, x, n, 0.75f, 0.125f);
+    double e = 0;
+    for (int i = 0; i < n; i++) {
+        double z = (double)x[i] * 0.75 + 0.125, r = z / (1.0 + exp(-z));
+        e = fmax(e, fabs(y[i] - r) / fmax(1e-30, fabs(r)));
+    }
+    CHECKF(e < 1e-4, "coarse silu relative error %g", e);
+    x[7] = NAN;
+    glad_groupnorm_silu_row_coarse(y, x, 16, 1, 0);
+    CHECK(isnan(y[7]) && isfinite(y[6]));
+    if (glad_nn_avx512()) return;
+    glad_groupnorm_silu_row_coarse(y, x, n, 0.75f, 0.125f);
+    glad_groupnorm_silu_row(y2, x, n, 0.75f, 0.125f);
+    CHECK(memcmp(y, y2, n * sizeof(float)) == 0);
+}
+
+/* nearest-neighbour upsampling: every output the input at (i / 2, j / 2),
+ * widths under, at and over a vector's 16 lanes */
+static void test_upsample(void)
+{
+    int sh[][3] = {{3, 4, 5}, {2, 3, 16}, {2, 5, 17}, {1, 2, 40}};
+    for (int k = 0; k < 4; k++) {
+        int BC = sh[k][0], H = sh[k][1], W = sh[k][2], bad = 0;
+        float *x = rvec((size_t)BC * H * W), *o = TMALLOC((size_t)BC * 4 * H * W * sizeof(float));
+        glad_upsample2_forward(o, x, BC, H, W);
+        for (int p = 0; p < BC; p++)
+            for (int i = 0; i < 2 * H; i++)
+                for (int j = 0; j < 2 * W; j++)
+                    bad += o[((size_t)p * 2 * H + i) * 2 * W + j] != x[((size_t)p * H + i / 2) * W + j / 2];
+        CHECKF(bad == 0, "upsample %dx%dx%d: %d outputs wrong", BC, H, W, bad);
+    }
 }
 
 /* memory plan: live ranges never overlap, frees coalesce, top is the peak */
@@ -432,6 +479,8 @@ int main(void)
     test_conv3x3_shapes();
     test_gn_silu();
     test_fast_exp();
+    test_coarse_silu();
+    test_upsample();
     test_memplan();
     /* LayerNorm */
     ln_ctx ln = {rvec(3 * 7), rvec(7), rvec(7), 3, 7};

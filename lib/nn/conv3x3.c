@@ -51,8 +51,12 @@ static void gnsilu_affine(const glad_gnsilu *pre, int C, int n, int c, float *ga
 /* padded rows q0 .. q1 - 1 (of 0 .. H+1) of channel c of image n into o,
  * a plane of W + 2 floats a row from row b0 (o's row q - b0 is row q):
  * rows 0 and H+1 and columns 0 and W+1 zero, row i+1 image row i of x, or
- * of silu(groupnorm(x)) when pre is given */
-static void pad_channel(float *o, int b0, const float *x, int C, int c, int H, int W, const glad_gnsilu *pre, int n, int q0, int q1)
+ * of silu(groupnorm(x)) when pre is given: with coarse, the SiLU of
+ * glad_groupnorm_silu_row_coarse (for the bf16 Winograd kernel, which
+ * rounds the transformed rows to bf16); with pf, each row of channel c + 1
+ * is prefetched while channel c's is made */
+static void pad_channel(float *o, int b0, const float *x, int C, int c, int H, int W, const glad_gnsilu *pre, int n, int q0, int q1,
+                        int coarse, int pf)
 {
     int Wp = W + 2;
     const float *xc = x + (size_t)c * H * W;
@@ -62,31 +66,37 @@ static void pad_channel(float *o, int b0, const float *x, int C, int c, int H, i
         float *r = o + (size_t)(q - b0) * Wp;
         if (q == 0 || q == H + 1) { memset(r, 0, sizeof(float) * Wp); continue; }
         r[0] = 0;
-        if (pre) glad_groupnorm_silu_row(r + 1, xc + (size_t)(q - 1) * W, W, ga, be);
+        /* the band path reads x from memory a few rows per channel (8 KB of
+         * a 256-wide bf16 band): too short a run for the hardware prefetcher
+         * to ramp up, so each channel would start with cache misses */
+        if (pf && c + 1 < C)
+            for (int k = 0; k < W; k += 16) __builtin_prefetch(xc + (size_t)H * W + (size_t)(q - 1) * W + k);
+        if (pre && coarse) glad_groupnorm_silu_row_coarse(r + 1, xc + (size_t)(q - 1) * W, W, ga, be);
+        else if (pre) glad_groupnorm_silu_row(r + 1, xc + (size_t)(q - 1) * W, W, ga, be);
         else memcpy(r + 1, xc + (size_t)(q - 1) * W, sizeof(float) * W);
         r[W + 1] = 0;
     }
 }
 
 /* xp (C, H+2, W+2) zero border, then zero slack; the interior is x, or
- * silu(groupnorm(x)) of image n when pre is given */
-static void pad_pre(float *xp, const float *x, int C, int H, int W, const glad_gnsilu *pre, int n)
+ * silu(groupnorm(x)) of image n when pre is given (coarse: pad_channel's) */
+static void pad_pre(float *xp, const float *x, int C, int H, int W, const glad_gnsilu *pre, int n, int coarse)
 {
     size_t plane = (size_t)(H + 2) * (W + 2);
     // channels are independent
     #pragma omp parallel for schedule(static) if ((long)C * H * W > 32768)
-    for (int c = 0; c < C; c++) pad_channel(xp + c * plane, 0, x, C, c, H, W, pre, n, 0, H + 2);
+    for (int c = 0; c < C; c++) pad_channel(xp + c * plane, 0, x, C, c, H, W, pre, n, 0, H + 2, coarse, 0);
     memset(xp + (size_t)C * plane, 0, sizeof(float) * (32 + 2 * (size_t)(W + 2) + 2));
 }
 
 /* the Winograd forward's band rows (glad_wino_rows) of image n */
-typedef struct { const float *x; const glad_gnsilu *pre; int C, H, W, n; } band_ctx;
+typedef struct { const float *x; const glad_gnsilu *pre; int C, H, W, n, coarse; } band_ctx;
 
 static void band_rows_make(void *ctx, float *xp, int bh, int r0, int q0, int q1)
 {
     const band_ctx *b = ctx;
     size_t plane = (size_t)(bh + 2) * (b->W + 2);
-    for (int c = 0; c < b->C; c++) pad_channel(xp + c * plane, r0, b->x, b->C, c, b->H, b->W, b->pre, b->n, q0, q1);
+    for (int c = 0; c < b->C; c++) pad_channel(xp + c * plane, r0, b->x, b->C, c, b->H, b->W, b->pre, b->n, q0, q1, b->coarse, 1);
 }
 
 /* tile (8 x 32) = sum over nin input planes and 9 taps; w[o] points at output
@@ -114,12 +124,46 @@ __attribute__((target("avx512f"))) static void taps8x32(float *tile, const float
     for (int o = 0; o < 8; o++) { _mm512_storeu_ps(tile + o * 32, a0[o]); _mm512_storeu_ps(tile + o * 32 + 16, a1[o]); }
 }
 
+/* taps8x32's sums for 4 output channels and 64 positions (16 zmm
+ * accumulators, four loads and four broadcasts per tap instead of two and
+ * eight): for NO <= 4 (a network's 3-channel output conv, the input
+ * gradient of its 3-channel input conv), where taps8x32 would compute 8
+ * channels for at most 4 kept. Same order of sums: the same results. */
+__attribute__((target("avx512f"))) static void taps4x64(float *tile, const float *xp, size_t plane, int Wp, int nin,
+                                                         const float *const *w, size_t si, const int *toff)
+{
+    __m512 a[4][4];
+    for (int o = 0; o < 4; o++)
+        for (int j = 0; j < 4; j++) a[o][j] = _mm512_setzero_ps();
+    int so[9];
+    for (int t = 0; t < 9; t++) so[t] = (t / 3) * Wp + t % 3;
+    for (int i = 0; i < nin; i++) {
+        const float *xb = xp + (size_t)i * plane;
+        size_t wi = (size_t)i * si;
+        for (int t = 0; t < 9; t++) {
+            __m512 v[4];
+            for (int j = 0; j < 4; j++) v[j] = _mm512_loadu_ps(xb + so[t] + 16 * j);
+            size_t k = wi + (size_t)toff[t];
+            for (int o = 0; o < 4; o++) {
+                __m512 wv = _mm512_set1_ps(w[o][k]);
+                for (int j = 0; j < 4; j++) a[o][j] = _mm512_fmadd_ps(wv, v[j], a[o][j]);
+            }
+        }
+    }
+    for (int o = 0; o < 4; o++)
+        for (int j = 0; j < 4; j++) _mm512_storeu_ps(tile + o * 64 + 16 * j, a[o][j]);
+}
+
 /* out (NO, H, W) (= or +=) conv of xp (NI planes, padded) with weights
  * w[o * so + i * si + toff[t]]; bias added when given (= mode only) */
 static void run(float *out, const float *xp, const float *w, const float *bias, int NI, int NO, int H, int W, size_t so,
                 size_t si, const int *toff, int accumulate)
 {
-    int Wp = W + 2, ntile = (H * Wp + 31) / 32, nob = (NO + 7) / 8;
+    /* tiles of TP positions x OB channels: taps4x64 for at most 4 outputs
+     * where the padding's slack (34 + 2 (W + 2) floats past the last
+     * plane) covers its reads up to 65 floats past it */
+    int wide = NO <= 4 && W >= 14, TP = wide ? 64 : 32, OB = wide ? 4 : 8;
+    int Wp = W + 2, ntile = (H * Wp + TP - 1) / TP, nob = (NO + OB - 1) / OB;
     size_t plane = (size_t)(H + 2) * Wp;
     /* tiles outer: the channel blocks of one tile reuse its input rows from
      * L1/L2 (planes of large images exceed L2) */
@@ -130,20 +174,21 @@ static void run(float *out, const float *xp, const float *w, const float *bias, 
             float tile[8 * 32] __attribute__((aligned(64)));
             const float *wr[8];
             /* channels past NO repeat the last one; their rows are dropped */
-            for (int o = 0; o < 8; o++) { int oc = ob * 8 + o < NO ? ob * 8 + o : NO - 1; wr[o] = w + (size_t)oc * so; }
-            int p0 = tl * 32;
-            taps8x32(tile, xp + p0, plane, Wp, NI, wr, si, toff);
-            int no = NO - ob * 8 < 8 ? NO - ob * 8 : 8;
+            for (int o = 0; o < OB; o++) { int oc = ob * OB + o < NO ? ob * OB + o : NO - 1; wr[o] = w + (size_t)oc * so; }
+            int p0 = tl * TP;
+            if (wide) taps4x64(tile, xp + p0, plane, Wp, NI, wr, si, toff);
+            else taps8x32(tile, xp + p0, plane, Wp, NI, wr, si, toff);
+            int no = NO - ob * OB < OB ? NO - ob * OB : OB;
             /* copy the row segments of the tile, dropping the pad columns */
             int i = p0 / Wp, j = p0 % Wp;
-            for (int k = 0; k < 32 && i < H;) {
-                int len = Wp - j < 32 - k ? Wp - j : 32 - k, valid = W - j < len ? W - j : len;
+            for (int k = 0; k < TP && i < H;) {
+                int len = Wp - j < TP - k ? Wp - j : TP - k, valid = W - j < len ? W - j : len;
                 for (int o = 0; o < no && valid > 0; o++) {
-                    float *orow = out + (size_t)(ob * 8 + o) * H * W + (size_t)i * W + j;
-                    const float *tr = tile + o * 32 + k;
+                    float *orow = out + (size_t)(ob * OB + o) * H * W + (size_t)i * W + j;
+                    const float *tr = tile + o * TP + k;
                     if (accumulate) for (int q = 0; q < valid; q++) orow[q] += tr[q];
                     else {
-                        float bv = bias ? bias[ob * 8 + o] : 0.0f;
+                        float bv = bias ? bias[ob * OB + o] : 0.0f;
                         for (int q = 0; q < valid; q++) orow[q] = tr[q] + bv;
                     }
                 }
@@ -214,16 +259,17 @@ void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, co
          * are written and read in cache, not memory (a 256 x 256 plane of 64
          * channels pads to 17 MB); a thread without its Winograd scratch:
          * the direct kernel instead */
-        band_ctx bc = {x + n * nx, pre, C, H, W, n};
+        band_ctx bc = {x + n * nx, pre, C, H, W, n, kb != NULL};
         int fail = !k, padded = 0;
         if (k && bh < H) fail = glad_wino_drive_bands(k, out + n * no, ws, bh, band_rows_make, &bc, Uc ? Uc : U, b, C, H, W, OC);
         else if (k) {
-            pad_pre(ws, x + n * nx, C, H, W, pre, n);
+            pad_pre(ws, x + n * nx, C, H, W, pre, n, kb != NULL);
             padded = 1;
             fail = glad_wino_drive(k, out + n * no, ws, Uc ? Uc : U, b, C, H, W, OC, 0);
         }
         if (fail) {
-            if (!padded) pad_pre(ws, x + n * nx, C, H, W, pre, n);
+            /* the direct kernel sums in f32: the exact SiLU */
+            if (!padded || (pre && kb)) pad_pre(ws, x + n * nx, C, H, W, pre, n, 0);
             run(out + n * no, ws, w, b, C, OC, H, W, (size_t)C * 9, 9, toff, 0);
         }
     }
@@ -382,7 +428,7 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
     int Wp = W + 2;
     size_t plane = (size_t)(H + 2) * Wp, na = glad_conv3x3_pad_floats(C, H, W), nb = C % 16 ? 0 : cl_floats(C, H, W);
     float *dp = ws + (na > nb ? na : nb);
-    pad_pre(dp, dout, OC, H, W, NULL, 0);
+    pad_pre(dp, dout, OC, H, W, NULL, 0, 0);
     /* dout at position p sits at (i+1, j+1) of its padded plane */
     const float *d0 = dp + Wp + 1;
     if (scr) {
@@ -408,7 +454,7 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
             }
     } else {
         float *xp = ws;
-        pad_pre(xp, x, C, H, W, pre, n);
+        pad_pre(xp, x, C, H, W, pre, n, 0);
         int nob = (OC + 1) / 2;
         // (channel block, input channel) pairs write disjoint dw entries
         #pragma omp parallel for collapse(2) schedule(static) if ((long)OC * C * H * W > 65536)

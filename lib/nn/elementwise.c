@@ -89,15 +89,27 @@ void glad_avgpool2_backward(float *dx, const float *dout, int BC, int H, int W)
             }
 }
 
+/* o[2j] = o[2j + 1] = x[j]: one output row of the nearest-neighbour
+ * upsampling (interleaving stores the vectoriser makes of the pair, where
+ * the index j / 2 of the whole row would be a gather) */
+GLAD_VEC_CLONES static void dup_row(float *o, const float *x, int W)
+{
+    #pragma omp simd
+    for (int j = 0; j < W; j++) { o[2 * j] = x[j]; o[2 * j + 1] = x[j]; }
+}
+
 // x is (BC,H,W), out is (BC,2H,2W)
 void glad_upsample2_forward(float *out, const float *x, int BC, int H, int W)
 {
     // planes are independent
     #pragma omp parallel for schedule(static) if ((long)BC * H * W > 16384)
     for (int p = 0; p < BC; p++)
-        for (int i = 0; i < 2 * H; i++)
-            for (int j = 0; j < 2 * W; j++)
-                out[((size_t)p * 2 * H + i) * 2 * W + j] = x[((size_t)p * H + i / 2) * W + j / 2];
+        for (int i = 0; i < H; i++) {
+            /* output rows 2i and 2i + 1 are the same row */
+            float *o = out + ((size_t)p * 2 * H + 2 * i) * 2 * W;
+            dup_row(o, x + ((size_t)p * H + i) * W, W);
+            memcpy(o + 2 * W, o, sizeof(float) * 2 * W);
+        }
 }
 
 void glad_upsample2_backward(float *dx, const float *dout, int BC, int H, int W)

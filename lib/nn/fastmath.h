@@ -84,4 +84,25 @@ __attribute__((target("avx512f"), unused)) static inline __m512 glad_sigmoid16(_
     return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
 }
 
+/* silu(z) = z / (1 + exp(-z)) on 16 lanes to under 6e-5 relative (5.7e-5
+ * measured on [-90, 90]), for values rounded to bf16 next (2^-9 relative,
+ * 30x more): exp(-z) = 2^t,
+ * t = -z log2(e) clamped to [-126, 126], = 2^k 2^f with k = round(t),
+ * |f| <= 1/2, 2^f by a degree-4 polynomial fitted for least maximum relative
+ * error (2.7e-6), 2^k by vscalefps; the reciprocal by rcp14 alone (2^-14
+ * relative) without glad_sigmoid16's Newton step. About half the
+ * instructions of z glad_sigmoid16(z). A NaN z gives NaN. */
+__attribute__((target("avx512f"), unused)) static inline __m512 glad_silu16_coarse(__m512 z)
+{
+    __m512 t = _mm512_mul_ps(z, _mm512_set1_ps(-1.44269504088896341f));
+    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-126.0f)), _mm512_set1_ps(126.0f));
+    __m512 k = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), f = _mm512_sub_ps(t, k);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(0.009570102207362652f), f, _mm512_set1_ps(0.05591786280274391f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.240247443318367f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931217908859253f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999992847442627f));
+    __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(p, k));
+    return _mm512_mul_ps(z, _mm512_rcp14_ps(d));
+}
+
 #endif

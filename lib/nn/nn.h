@@ -59,6 +59,9 @@ void glad_groupnorm_silu_forward(float *out, float *mean, float *rstd, const flo
                                  const float *beta, int B, int C, int N, int G, float eps);
 /* one channel row of it: o = silu(x ga + be), ga = gamma rstd, be = beta - mean ga */
 void glad_groupnorm_silu_row(float *o, const float *x, int n, float ga, float be);
+/* the same to under 6e-5 relative on AVX-512F (z by one FMA, a cheaper exp and
+ * reciprocal), for rows rounded to bf16 next; = glad_groupnorm_silu_row elsewhere */
+void glad_groupnorm_silu_row_coarse(float *o, const float *x, int n, float ga, float be);
 void glad_groupnorm_silu_backward(float *dx, float *dgamma, float *dbeta, const float *dout, const float *x,
                                   const float *mean, const float *rstd, const float *gamma, const float *beta, int B,
                                   int C, int N, int G, double *ws, int dxmode);
