@@ -462,6 +462,11 @@ int main(void)
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) test_conv(ks[i][0], ks[i][1], ks[i][2], 3, 4, 9, 8);
     test_conv(1, 1, 0, 16, 24, 8, 12);
     test_conv(1, 1, 0, 8, 16, 16, 130);   /* more than one 2048-pixel chunk of the weight gradient */
+    /* channels in 32s: the weight gradient's register tile, over few pixels
+     * (threads split the output rows, 3 blocks of 8) and over many (2048-pixel
+     * chunks into per-thread partials, a partial last chunk) */
+    test_conv(1, 1, 0, 32, 24, 8, 12);
+    test_conv(1, 1, 0, 64, 16, 64, 80);
     /* linear */
     li_ctx l = {rvec(3 * 5), rvec(4 * 5), rvec(4), 3, 5, 4};
     float lo[12], *lr = rvec(12), ldx[15] = {0}, ldw[20] = {0}, ldb[4] = {0};

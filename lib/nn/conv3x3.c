@@ -341,6 +341,12 @@ static void pad_channels_last_pre(float *xt, const float *x, int C, int H, int W
             for (int k = 0; pre && k < 16; k++) gnsilu_affine(pre, C, n, c0 + k, &ga[k], &be[k]);
             for (int i = ib * RB; i < H && i < (ib + 1) * RB; i++) {
                 float *r = xt + (size_t)(i + 1) * Wp * C;
+                /* the 16 channels' next rows, one row ahead: 16 streams of
+                 * one row each per step are too short for the hardware
+                 * prefetchers (the loads of x waited on memory) */
+                if (i + 1 < H)
+                    for (int k = 0; k < 16; k++)
+                        for (int j = 0; j < W; j += 16) _mm_prefetch((const char *)(x + ((size_t)(c0 + k) * H + i + 1) * W + j), _MM_HINT_T0);
                 memset(r + c0, 0, sizeof(float) * 16);
                 memset(r + (size_t)(W + 1) * C + c0, 0, sizeof(float) * 16);
                 /* 16 x 16 blocks transposed in registers (C % 16 == 0 here);

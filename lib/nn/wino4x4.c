@@ -36,33 +36,44 @@ static const double G[6][3] = {{0.25, 0, 0},
                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                {0, 0, 1}};
 
-/* U (36, NO/8, NI, 8) = G g G^T of filter (o, i), flip as wino3x3.c's
- * weights: the 8 filters of an output block at once, in double on 8 lanes */
+/* U's 36 runs (es apart) of 8 floats of output block ob, input i: G g G^T of
+ * its 8 filters, flip as wino3x3.c's weights, in double on 8 lanes. On
+ * AVX-512F (conv3x3.c runs Winograd only there) the 8 lanes are one zmm; in
+ * the library's baseline SSE2 two at a time, the transforms of a training
+ * step's weights and weight gradients took 3 % of its samples. Products
+ * and sums stay separate operations (ISO C: no contraction), so the same
+ * bits in either. */
+__attribute__((target("avx512f"))) static void weights_block(float *u8, const float *w, int NI, int NO, int ob, int i, size_t es,
+                                                              int flip)
+{
+    double g[9][8], t[6][3][8];
+    for (int k = 0; k < 9; k++)
+        for (int l = 0; l < 8; l++) {
+            int o = ob * 8 + l;
+            g[k][l] = flip ? w[((size_t)i * NO + o) * 9 + 8 - k] : w[((size_t)o * NI + i) * 9 + k];
+        }
+    for (int r = 0; r < 6; r++)   /* t = G g */
+        for (int j = 0; j < 3; j++)
+            #pragma omp simd
+            for (int l = 0; l < 8; l++) t[r][j][l] = G[r][0] * g[j][l] + G[r][1] * g[3 + j][l] + G[r][2] * g[6 + j][l];
+    for (int r = 0; r < 6; r++)   /* u = t G^T */
+        for (int c = 0; c < 6; c++)
+            #pragma omp simd
+            for (int l = 0; l < 8; l++)
+                u8[(size_t)(6 * r + c) * es + l] = (float)(t[r][0][l] * G[c][0] + t[r][1][l] * G[c][1] + t[r][2][l] * G[c][2]);
+}
+
+/* U (36, NO/8, NI, 8) = G g G^T of filter (o, i) */
 static void weights(float *U, const float *w, int NI, int NO, int flip)
 {
     int nob = NO / 8;
     size_t es = ustride(NI, NO);
-    // (output block, input) pairs write disjoint 8-float runs of U
-    #pragma omp parallel for schedule(static) if ((long)NI * NO > 4096)
-    for (int f = 0; f < nob * NI; f++) {
-        int ob = f / NI, i = f % NI;
-        float *u8 = U + (size_t)f * 8;
-        double g[9][8], t[6][3][8];
-        for (int k = 0; k < 9; k++)
-            for (int l = 0; l < 8; l++) {
-                int o = ob * 8 + l;
-                g[k][l] = flip ? w[((size_t)i * NO + o) * 9 + 8 - k] : w[((size_t)o * NI + i) * 9 + k];
-            }
-        for (int r = 0; r < 6; r++)   /* t = G g */
-            for (int j = 0; j < 3; j++)
-                #pragma omp simd
-                for (int l = 0; l < 8; l++) t[r][j][l] = G[r][0] * g[j][l] + G[r][1] * g[3 + j][l] + G[r][2] * g[6 + j][l];
-        for (int r = 0; r < 6; r++)   /* u = t G^T */
-            for (int c = 0; c < 6; c++)
-                #pragma omp simd
-                for (int l = 0; l < 8; l++)
-                    u8[(size_t)(6 * r + c) * es + l] = (float)(t[r][0][l] * G[c][0] + t[r][1][l] * G[c][1] + t[r][2][l] * G[c][2]);
-    }
+    // (output block, input) pairs write disjoint 8-float runs of U; threads from
+    // 256 filters (a filter takes ~0.1 us, a parallel region a few; from 4096, the
+    // DDAD-S training step at 128 transformed its convs of 1024-4096 filters on
+    // one thread, 0.2 ms each at 4096, while the other waited)
+    #pragma omp parallel for schedule(static) if ((long)NI * NO > 256)
+    for (int f = 0; f < nob * NI; f++) weights_block(U + (size_t)f * 8, w, NI, NO, f / NI, f % NI, es, flip);
 }
 
 /* r = B^T d for six vectors: B^T's rows (4, 0, -5, 0, 1, 0),
@@ -246,40 +257,44 @@ __attribute__((target("avx512f"))) static void adya16(float *m, size_t ms, const
     }
 }
 
-/* 8 filters at a time, on lanes: the partials summed in thread order, then
- * G^T dU G as sums in a fixed order */
+/* dw += G^T dU G for the nl <= 8 filters from f0, on lanes: dU their thread
+ * partials (per floats apart, planes ps apart) summed in thread order, then
+ * G^T dU G as sums in a fixed order; in double on 8 lanes, one zmm (as
+ * weights_block) */
+__attribute__((target("avx512f"))) static void finish_block(float *dw, const float *scr, int nth, size_t per, size_t ps, size_t f0,
+                                                             int nl)
+{
+    double u[36][8], a[3][6][8];
+    for (int e = 0; e < 36; e++)
+        for (int l = 0; l < 8; l++) {
+            double s = 0;
+            if (l < nl)
+                for (int th = 0; th < nth; th++) s += scr[th * per + e * ps + f0 + l];
+            u[e][l] = s;
+        }
+    for (int r = 0; r < 3; r++)   /* a = G^T dU */
+        for (int j = 0; j < 6; j++)
+            #pragma omp simd
+            for (int l = 0; l < 8; l++) {
+                double s = 0;
+                for (int i = 0; i < 6; i++) s += G[i][r] * u[6 * i + j][l];
+                a[r][j][l] = s;
+            }
+    for (int r = 0; r < 3; r++)   /* dw += a G */
+        for (int c = 0; c < 3; c++)
+            for (int l = 0; l < nl; l++) {
+                double s = 0;
+                for (int j = 0; j < 6; j++) s += a[r][j][l] * G[j][c];
+                dw[(f0 + l) * 9 + 3 * r + c] += (float)s;
+            }
+}
+
 static void dw_finish(float *dw, const float *scr, int nth, int C, int OC)
 {
     size_t per = glad_wino_dw_floats(&glad_wino4x4_dwkernel, C, OC), ps = (size_t)OC * C, nfb = (ps + 7) / 8;
-    // filter blocks are independent
-    #pragma omp parallel for schedule(static) if (ps > 4096)
-    for (size_t fb = 0; fb < nfb; fb++) {
-        size_t f0 = fb * 8;
-        int nl = ps - f0 < 8 ? (int)(ps - f0) : 8;
-        double u[36][8], a[3][6][8];
-        for (int e = 0; e < 36; e++)
-            for (int l = 0; l < 8; l++) {
-                double s = 0;
-                if (l < nl)
-                    for (int th = 0; th < nth; th++) s += scr[th * per + e * ps + f0 + l];
-                u[e][l] = s;
-            }
-        for (int r = 0; r < 3; r++)   /* a = G^T dU */
-            for (int j = 0; j < 6; j++)
-                #pragma omp simd
-                for (int l = 0; l < 8; l++) {
-                    double s = 0;
-                    for (int i = 0; i < 6; i++) s += G[i][r] * u[6 * i + j][l];
-                    a[r][j][l] = s;
-                }
-        for (int r = 0; r < 3; r++)   /* dw += a G */
-            for (int c = 0; c < 3; c++)
-                for (int l = 0; l < nl; l++) {
-                    double s = 0;
-                    for (int j = 0; j < 6; j++) s += a[r][j][l] * G[j][c];
-                    dw[(f0 + l) * 9 + 3 * r + c] += (float)s;
-                }
-    }
+    // filter blocks are independent (threads from 256 filters, as weights)
+    #pragma omp parallel for schedule(static) if (ps > 256)
+    for (size_t fb = 0; fb < nfb; fb++) finish_block(dw, scr, nth, per, ps, fb * 8, ps - fb * 8 < 8 ? (int)(ps - fb * 8) : 8);
 }
 
 const glad_wino_dwkernel glad_wino4x4_dwkernel = {4, 36, btdb16, adya16, dw_finish};
