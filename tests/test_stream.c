@@ -240,6 +240,23 @@ static void test_safetensors_json(void)
         if (glad_st_open(&st, "/tmp/glad-test-cut.safetensors") == 0) { ok = 0; glad_st_close(st); break; }
     }
     CHECK(ok);
+    /* a key given twice is refused (a second __metadata__ once overran the
+     * first's arrays at close: tests/fuzz/regress/safetensors/); once, the
+     * same header opens */
+    const char *hdr[] = {
+        "{\"__metadata__\": {\"a\": \"1\"}, \"__metadata__\": {\"a\": \"1\", \"b\": \"2\", \"c\": \"3\"}}",
+        "{\"t\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}, "
+        "\"t\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}",
+        "{\"__metadata__\": {\"a\": \"1\"}, \"t\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}"};
+    for (int k = 0; k < 3; k++) {
+        size_t hl = strlen(hdr[k]);
+        uint8_t m[512] = {0};
+        for (int i = 0; i < 8; i++) m[i] = (uint8_t)(hl >> (8 * i));
+        memcpy(m + 8, hdr[k], hl);
+        int rc = glad_st_open_mem(&st, m, 8 + hl + 4, "twice");
+        CHECKF(k < 2 ? rc == GLAD_EFORMAT : rc == 0, "header %d: rc %d", k, rc);
+        if (rc == 0) glad_st_close(st);
+    }
     remove("/tmp/glad-test-cut.safetensors");
     remove("/tmp/glad-test.safetensors");
     glad_tensor_free(&a);

@@ -87,6 +87,24 @@ static int map_file(const char *path, uint8_t **buf, size_t *size)
     return 1;
 }
 
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* a tensor name given twice (JSON allows it) is refused: glad_st_find would
+ * never see the second; sorted names, so n log n for any header */
+static int unique_names(const glad_st *st)
+{
+    if (st->n < 2) return 0;
+    char **nm = malloc((size_t)st->n * sizeof *nm);
+    if (!nm) return GLAD_ENOMEM;
+    for (int i = 0; i < st->n; i++) nm[i] = st->e[i].name;
+    qsort(nm, (size_t)st->n, sizeof *nm, by_name);
+    int rc = 0;
+    for (int i = 1; i < st->n && !rc; i++)
+        if (strcmp(nm[i - 1], nm[i]) == 0) rc = GLAD_EFORMAT;
+    free(nm);
+    return rc;
+}
+
 static int parse_header(glad_st *st, const glad_json *h)
 {
     if (h->type != GLAD_JSON_OBJ) return GLAD_EFORMAT;
@@ -96,7 +114,9 @@ static int parse_header(glad_st *st, const glad_json *h)
     for (int i = 0; i < h->n; i++) {
         const glad_json *v = &h->items[i];
         if (strcmp(h->keys[i], "__metadata__") == 0) {
-            if (v->type != GLAD_JSON_OBJ) return GLAD_EFORMAT;
+            /* given twice (JSON allows it), the second would replace the
+             * first's arrays under the count of both */
+            if (v->type != GLAD_JSON_OBJ || st->mkeys) return GLAD_EFORMAT;
             st->mkeys = calloc((size_t)v->n + 1, sizeof(char *));
             st->mvals = calloc((size_t)v->n + 1, sizeof(char *));
             if (!st->mkeys || !st->mvals) return GLAD_ENOMEM;
@@ -133,7 +153,7 @@ static int parse_header(glad_st *st, const glad_json *h)
         GLAD_TRY(glad_tensor_numel_checked(e->ndim, e->shape, e->dtype, &numel));
         if ((uint64_t)numel * glad_dtype_size(e->dtype) != e->end - e->begin) return GLAD_EFORMAT;
     }
-    return 0;
+    return unique_names(st);
 }
 
 /* st->buf / st->size set: validate the header and index the entries */
