@@ -36,9 +36,8 @@ static void weights(float *U, const float *w, int NI, int NO, int flip)
 {
     int nob = NO / 8;
     size_t es = ustride(NI, NO);
-    // (output block, input) pairs write disjoint 8-float runs of U (threads from
-    // 256 filters: wino4x4.c's weights says why)
-    #pragma omp parallel for schedule(static) if ((long)NI * NO > 256)
+    // (output block, input) pairs write disjoint 8-float runs of U
+    #pragma omp parallel for schedule(static) if ((long)NI * NO > GLAD_WINO_PAR_FILTERS)
     for (int f = 0; f < nob * NI; f++) {
         int ob = f / NI, i = f % NI;
         float *u8 = U + (size_t)f * 8;
@@ -154,8 +153,8 @@ __attribute__((target("avx512f"))) static void adya16(float *m, size_t ms, const
 static void dw_finish(float *dw, const float *scr, int nth, int C, int OC)
 {
     size_t per = glad_wino_dw_floats(&glad_wino3x3_dwkernel, C, OC), ps = (size_t)OC * C;
-    // filters are independent (threads from 256: wino4x4.c's weights says why)
-    #pragma omp parallel for schedule(static) if (ps > 256)
+    // filters are independent
+    #pragma omp parallel for schedule(static) if (ps > GLAD_WINO_PAR_FILTERS)
     for (size_t f = 0; f < ps; f++) {
         double u[4][4], a[3][4];
         for (int e = 0; e < 16; e++) {

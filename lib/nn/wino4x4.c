@@ -68,11 +68,8 @@ static void weights(float *U, const float *w, int NI, int NO, int flip)
 {
     int nob = NO / 8;
     size_t es = ustride(NI, NO);
-    // (output block, input) pairs write disjoint 8-float runs of U; threads from
-    // 256 filters (a filter takes ~0.1 us, a parallel region a few; from 4096, the
-    // DDAD-S training step at 128 transformed its convs of 1024-4096 filters on
-    // one thread, 0.2 ms each at 4096, while the other waited)
-    #pragma omp parallel for schedule(static) if ((long)NI * NO > 256)
+    // (output block, input) pairs write disjoint 8-float runs of U
+    #pragma omp parallel for schedule(static) if ((long)NI * NO > GLAD_WINO_PAR_FILTERS)
     for (int f = 0; f < nob * NI; f++) weights_block(U + (size_t)f * 8, w, NI, NO, f / NI, f % NI, es, flip);
 }
 
@@ -292,8 +289,8 @@ __attribute__((target("avx512f"))) static void finish_block(float *dw, const flo
 static void dw_finish(float *dw, const float *scr, int nth, int C, int OC)
 {
     size_t per = glad_wino_dw_floats(&glad_wino4x4_dwkernel, C, OC), ps = (size_t)OC * C, nfb = (ps + 7) / 8;
-    // filter blocks are independent (threads from 256 filters, as weights)
-    #pragma omp parallel for schedule(static) if (ps > 256)
+    // filter blocks are independent
+    #pragma omp parallel for schedule(static) if (ps > GLAD_WINO_PAR_FILTERS)
     for (size_t fb = 0; fb < nfb; fb++) finish_block(dw, scr, nth, per, ps, fb * 8, ps - fb * 8 < 8 ? (int)(ps - fb * 8) : 8);
 }
 

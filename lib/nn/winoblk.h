@@ -17,6 +17,13 @@
  * U, V and the driver's V sizes all use it */
 static inline size_t glad_wino_plane(size_t n) { return n + 16; }
 
+/* filters from which the weight transforms (U = G g G^T) and the weight
+ * gradient's finish (G^T dU G) run threaded: a filter takes ~0.1 us, a
+ * parallel region a few; at 4096, the DDAD-S training step at 128
+ * transformed its convs of 1024-4096 filters on one thread, 0.2 ms each at
+ * 4096, while the other waited */
+enum { GLAD_WINO_PAR_FILTERS = 256 };
+
 /* a run of L tiles of one tile row: tile row ti, first tile column tj, lane s */
 typedef struct { int ti, tj, s, L; } glad_wino_seg;
 
