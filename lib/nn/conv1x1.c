@@ -97,8 +97,9 @@ int glad_conv1x1_backward(float *dx, float *dw, const float *dout, const float *
                         N, 1.0f, dw, C);
         return 0;
     }
-    /* few pixels: each thread its own output-channel rows, every image's
-     * pixels (no partials; x is transposed once per thread, cheap here) */
+    /* one thread, or few pixels: each thread its own output-channel rows,
+     * every image's pixels (no partials; with few pixels x is transposed
+     * once per thread, cheap) */
     if (nth < 2 || (long)B * N <= 2 * PCH) {
         int nob = OC / 8, G = nth < nob ? nth : nob;
         // groups of 8-row output blocks write disjoint rows of dw
