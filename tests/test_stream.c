@@ -257,6 +257,23 @@ static void test_safetensors_json(void)
         CHECKF(k < 2 ? rc == GLAD_EFORMAT : rc == 0, "header %d: rc %d", k, rc);
         if (rc == 0) glad_st_close(st);
     }
+    /* the writer refuses what the reader would: a name or a metadata key
+     * twice, or a tensor called __metadata__; nothing is left behind */
+    {
+        const glad_tensor *tt[2] = {&a, &a};
+        const char *nm2[2] = {"w", "w"}, *nm1[2] = {"w", "__metadata__"}, *mk[2] = {"k", "k"}, *mv[2] = {"1", "2"};
+        remove("/tmp/glad-test-dup.safetensors");
+        CHECK(glad_st_save("/tmp/glad-test-dup.safetensors", 2, nm2, tt, 0, NULL, NULL) == GLAD_EINVAL);
+        CHECK(glad_st_save("/tmp/glad-test-dup.safetensors", 2, nm1, tt, 1, mk, mv) == GLAD_EINVAL);
+        CHECK(glad_st_save("/tmp/glad-test-dup.safetensors", 1, nm2, tt, 2, mk, mv) == GLAD_EINVAL);
+        CHECK(access("/tmp/glad-test-dup.safetensors", F_OK) != 0);
+        CHECK(glad_st_save("/tmp/glad-test-dup.safetensors", 1, nm2, tt, 1, mk, mv) == 0);
+        st = NULL;
+        int rd = glad_st_open(&st, "/tmp/glad-test-dup.safetensors");
+        CHECK(rd == 0 && glad_st_meta(st, "k") && !strcmp(glad_st_meta(st, "k"), "1"));
+        if (rd == 0) glad_st_close(st);
+        remove("/tmp/glad-test-dup.safetensors");
+    }
     remove("/tmp/glad-test-cut.safetensors");
     remove("/tmp/glad-test.safetensors");
     glad_tensor_free(&a);
@@ -265,6 +282,33 @@ static void test_safetensors_json(void)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         CHECKF(glad_json_parse(bad[i], strlen(bad[i]), &j) == GLAD_EFORMAT, "%s", bad[i]);
     }
+    /* an object giving a key twice is refused, at any size (pairwise up to 8
+     * keys, sorted from 9), nested, and when only the escaping differs; the
+     * same objects with distinct keys parse */
+    char dup[512], uniq[512];
+    for (int nk = 2; nk <= 20; nk++) {
+        for (int at = 0; at < nk - 1; at += nk / 3 + 1) {
+            size_t o = 0, q = 0;
+            o += (size_t)snprintf(dup + o, sizeof dup - o, "{\"x\": {");
+            q += (size_t)snprintf(uniq + q, sizeof uniq - q, "{\"x\": {");
+            for (int k = 0; k < nk; k++) {
+                /* key nk-1 repeats key `at` in dup; keys differ in uniq */
+                int kk = k == nk - 1 ? at : k;
+                o += (size_t)snprintf(dup + o, sizeof dup - o, "%s\"k%d\": %d", k ? ", " : "", kk, k);
+                q += (size_t)snprintf(uniq + q, sizeof uniq - q, "%s\"k%d\": %d", k ? ", " : "", k, k);
+            }
+            snprintf(dup + o, sizeof dup - o, "}}");
+            snprintf(uniq + q, sizeof uniq - q, "}}");
+            CHECKF(glad_json_parse(dup, strlen(dup), &j) == GLAD_EFORMAT, "%s", dup);
+            int ok2 = glad_json_parse(uniq, strlen(uniq), &j) == 0;
+            CHECKF(ok2 && glad_json_get(j, "x") && glad_json_get(j, "x")->n == nk, "%s", uniq);
+            if (ok2) glad_json_free(j);
+        }
+    }
+    const char *esc2 = "{\"a\": 1, \"\\u0061\": 2}", *sep = "[{\"a\": 1}, {\"a\": 2}]";
+    CHECK(glad_json_parse(esc2, strlen(esc2), &j) == GLAD_EFORMAT);
+    CHECK(glad_json_parse(sep, strlen(sep), &j) == 0);
+    glad_json_free(j);
     /* escaping always gives valid JSON: invalid UTF-8 bytes become \ufffd,
      * controls (C0, DEL, C1) \u00XX, valid multi-byte characters stay */
     char esc[128];

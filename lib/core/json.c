@@ -113,6 +113,33 @@ static void free_inner(glad_json *j)
     free(j->keys);
 }
 
+static int by_key(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* RFC 8259 leaves an object whose names repeat to the reader; here it is an
+ * error: glad_json_get would silently take the first, so a config giving a
+ * key twice would be read as something it does not say (and a safetensors
+ * header's second __metadata__ once replaced the first's arrays). A few keys
+ * compare pairwise, more are sorted: n log n on any input. */
+static int unique_keys(const glad_json *obj)
+{
+    int n = obj->n;
+    if (n <= 8) {
+        for (int i = 1; i < n; i++)
+            for (int k = 0; k < i; k++)
+                if (strcmp(obj->keys[i], obj->keys[k]) == 0) return GLAD_EFORMAT;
+        return 0;
+    }
+    char **s = malloc((size_t)n * sizeof *s);
+    if (!s) return GLAD_ENOMEM;
+    memcpy(s, obj->keys, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, by_key);
+    int rc = 0;
+    for (int i = 1; i < n && !rc; i++)
+        if (strcmp(s[i - 1], s[i]) == 0) rc = GLAD_EFORMAT;
+    free(s);
+    return rc;
+}
+
 static int parse_container(jp *p, glad_json *out, int obj)
 {
     char close = obj ? '}' : ']';
@@ -137,7 +164,7 @@ static int parse_container(jp *p, glad_json *out, int obj)
         skip_ws(p);
         if (p->i >= p->n) return GLAD_EFORMAT;
         if (p->s[p->i] == ',') { p->i++; continue; }
-        if (p->s[p->i] == close) { p->i++; return 0; }
+        if (p->s[p->i] == close) { p->i++; return obj ? unique_keys(out) : 0; }
         return GLAD_EFORMAT;
     }
 }

@@ -18,7 +18,9 @@ typedef struct glad_json {
     char **keys;              /* OBJ keys */
 } glad_json;
 
-int glad_json_parse(const char *s, size_t len, glad_json **out);   /* GLAD_EFORMAT on bad JSON */
+/* GLAD_EFORMAT on bad JSON, and on an object that gives a key twice (RFC 8259
+ * leaves that to the reader; glad_json_get could only take one of them) */
+int glad_json_parse(const char *s, size_t len, glad_json **out);
 void glad_json_free(glad_json *j);
 const glad_json *glad_json_get(const glad_json *obj, const char *key);  /* NULL if absent */
 const glad_json *glad_json_at(const glad_json *arr, int i);              /* NULL if out of range */

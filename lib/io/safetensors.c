@@ -87,24 +87,6 @@ static int map_file(const char *path, uint8_t **buf, size_t *size)
     return 1;
 }
 
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* a tensor name given twice (JSON allows it) is refused: glad_st_find would
- * never see the second; sorted names, so n log n for any header */
-static int unique_names(const glad_st *st)
-{
-    if (st->n < 2) return 0;
-    char **nm = malloc((size_t)st->n * sizeof *nm);
-    if (!nm) return GLAD_ENOMEM;
-    for (int i = 0; i < st->n; i++) nm[i] = st->e[i].name;
-    qsort(nm, (size_t)st->n, sizeof *nm, by_name);
-    int rc = 0;
-    for (int i = 1; i < st->n && !rc; i++)
-        if (strcmp(nm[i - 1], nm[i]) == 0) rc = GLAD_EFORMAT;
-    free(nm);
-    return rc;
-}
-
 static int parse_header(glad_st *st, const glad_json *h)
 {
     if (h->type != GLAD_JSON_OBJ) return GLAD_EFORMAT;
@@ -114,8 +96,10 @@ static int parse_header(glad_st *st, const glad_json *h)
     for (int i = 0; i < h->n; i++) {
         const glad_json *v = &h->items[i];
         if (strcmp(h->keys[i], "__metadata__") == 0) {
-            /* given twice (JSON allows it), the second would replace the
-             * first's arrays under the count of both */
+            /* glad_json_parse refuses a key given twice, which is what keeps a
+             * second __metadata__ from replacing the first's arrays under the
+             * count of both, and every tensor name findable; checked again here
+             * as that is a memory-safety matter */
             if (v->type != GLAD_JSON_OBJ || st->mkeys) return GLAD_EFORMAT;
             st->mkeys = calloc((size_t)v->n + 1, sizeof(char *));
             st->mvals = calloc((size_t)v->n + 1, sizeof(char *));
@@ -153,7 +137,7 @@ static int parse_header(glad_st *st, const glad_json *h)
         GLAD_TRY(glad_tensor_numel_checked(e->ndim, e->shape, e->dtype, &numel));
         if ((uint64_t)numel * glad_dtype_size(e->dtype) != e->end - e->begin) return GLAD_EFORMAT;
     }
-    return unique_names(st);
+    return 0;
 }
 
 /* st->buf / st->size set: validate the header and index the entries */
@@ -315,9 +299,16 @@ int glad_st_save(const char *path, int n, const char *const *names, const glad_t
     /* pad the header with spaces to a multiple of 8 so the data is aligned */
     while (!h.err && h.n % 8) sb_str(&h, " ");
     if (h.err) { free(h.s); return GLAD_ENOMEM; }
+    /* write only a header glad_st_open reads back: a name or metadata key given
+     * twice (or two that escape alike, or a tensor called __metadata__) would
+     * make a file no reader takes */
+    glad_json *chk = NULL;
+    int rc = glad_json_parse(h.s, h.n, &chk);
+    glad_json_free(chk);
+    if (rc) { free(h.s); return rc == GLAD_EFORMAT ? glad_fail(GLAD_EINVAL, "%s: a tensor name or metadata key given twice", path) : rc; }
 
     glad_outfile *of;
-    int rc = glad_outfile_open(&of, path, GLAD_OUTFILE_FSYNC);
+    rc = glad_outfile_open(&of, path, GLAD_OUTFILE_FSYNC);
     if (rc) { free(h.s); return rc; }
     uint8_t len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)h.n >> (8 * i));

@@ -47,7 +47,9 @@ const char *glad_st_meta_key(const glad_st *st, int i);
 /* Write as a glad_outfile (outfile.h): a regular file is replaced, fsync'd,
  * only when every byte was written; a device or FIFO is written through.
  * names[i] -> tensors[i]; meta_keys/meta_vals may be NULL when nmeta == 0.
- * GLAD_EIO with a detail "<path>: <reason>" on failure. */
+ * GLAD_EIO with a detail "<path>: <reason>" on failure; GLAD_EINVAL, nothing
+ * written, when a name or metadata key is given twice (no reader would take
+ * the file: glad_json_parse refuses repeated keys). */
 int glad_st_save(const char *path, int n, const char *const *names, const glad_tensor *const *tensors,
                  int nmeta, const char *const *meta_keys, const char *const *meta_vals);
 
