@@ -20,6 +20,7 @@
  *     glad is checked against TFLite's own labels in test_tflite)
  * Skips visibly on CPUs without AVX512_BF16 (or with GLAD_NO_BF16 set). */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@
 #define TOL_UNET 1.5e-2
 #define TOL_VIT 1e-2
 #define TOL_MNV2 3e-2
+#define TOL_ATT 1e-2
 
 static float frand(uint64_t *s)
 {
@@ -298,6 +300,70 @@ static void unet_fixture(const char *shared)
 
 /* the DINO ViT fixture (tests/fixtures, s64: 65 tokens) in bf16 against
  * PyTorch's fp32 block outputs; the model's bf16 cache follows its weights */
+/* attention's bf16 forward (attention.c: Q, K, V and the exponentials
+ * rounded to bf16, fp32 sums, softmax in fp32) against a direct double
+ * computation on the unrounded inputs: max |err| <= TOL_ATT of max |out|;
+ * a training forward (weights saved) gives the same output, its saved
+ * weights within TOL_ATT of the double ones (of the largest) and summing to
+ * 1 over the keys; one thread gives the same bits as two. Shapes: the
+ * UNet's 1024 tokens of 32 channels a head, 64 channels, 8 (K^T transposed
+ * one by one: c % 16 != 0), 48. */
+static void attention_case(int B, int C, int T, int H)
+{
+    int c = C / H;
+    size_t nq = (size_t)B * 3 * C * T, no = (size_t)B * C * T, na = (size_t)B * H * T * T;
+    float *qkv = malloc(nq * 4), *o1 = malloc(no * 4), *o2 = malloc(no * 4), *o3 = malloc(no * 4), *att = malloc(na * 4);
+    float *ws = malloc((size_t)3 * T * T * 4);
+    double *W = malloc(sizeof(double) * T);
+    uint64_t sd = 7;
+    for (size_t i = 0; i < nq; i++) qkv[i] = 1.5f * frand(&sd);
+    CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+    glad_attention_forward(o1, NULL, qkv, B, C, T, H, ws);
+    glad_attention_forward(o2, att, qkv, B, C, T, H, ws);
+    int nth = omp_get_max_threads();
+    omp_set_num_threads(nth > 1 ? 1 : 2);
+    glad_attention_forward(o3, NULL, qkv, B, C, T, H, ws);
+    omp_set_num_threads(nth);
+    glad_precision_set(GLAD_PREC_F32);
+    CHECKF(memcmp(o1, o2, no * 4) == 0, "bf16 attention B%d C%d T%d: training forward output differs", B, C, T);
+    CHECKF(memcmp(o1, o3, no * 4) == 0, "bf16 attention B%d C%d T%d: output depends on the thread count", B, C, T);
+    double eo = 0, mo = 0, ew = 0, es = 0, s2 = 1 / sqrt((double)c);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            const float *q = qkv + ((size_t)b * 3 * C + (size_t)h * 3 * c) * T, *k = q + (size_t)c * T, *v = k + (size_t)c * T;
+            const float *o = o1 + ((size_t)b * C + (size_t)h * c) * T, *wt = att + ((size_t)b * H + h) * T * T;
+            for (int t = 0; t < T; t++) {
+                double mx = -1e300, z = 0, sw = 0;
+                for (int s = 0; s < T; s++) {
+                    double l = 0;
+                    for (int j = 0; j < c; j++) l += (double)q[(size_t)j * T + t] * k[(size_t)j * T + s];
+                    W[s] = l * s2;
+                    mx = fmax(mx, W[s]);
+                }
+                for (int s = 0; s < T; s++) { W[s] = exp(W[s] - mx); z += W[s]; }
+                for (int s = 0; s < T; s++) {
+                    W[s] /= z;
+                    /* the blocked layout of attention.c (T % 32 == 0): block t / 32's T rows of 32 */
+                    double g = wt[(size_t)(t / 32) * 32 * T + (size_t)s * 32 + t % 32];
+                    ew = fmax(ew, fabs(g - W[s]));
+                    sw += g;
+                }
+                es = fmax(es, fabs(sw - 1));
+                for (int j = 0; j < c; j++) {
+                    double r = 0;
+                    for (int s = 0; s < T; s++) r += W[s] * v[(size_t)j * T + s];
+                    eo = fmax(eo, fabs(r - o[(size_t)j * T + t]));
+                    mo = fmax(mo, fabs(r));
+                }
+            }
+        }
+    printf("bf16 attention B%d C%d T%d heads %d: max |err| / max |out| %.3g, weights max |err| %.3g, |sum - 1| %.3g (tolerance %.3g)\n", B,
+           C, T, H, eo / mo, ew, es, TOL_ATT);
+    CHECKF(eo <= TOL_ATT * mo && ew <= TOL_ATT && es <= 1e-5, "bf16 attention B%d C%d T%d: err %.3g, weights %.3g, sum %.3g", B, C, T,
+           eo / mo, ew, es);
+    free(qkv); free(o1); free(o2); free(o3); free(att); free(ws); free(W);
+}
+
 static void vit_fixture(void)
 {
     glad_vit *v;
@@ -399,6 +465,10 @@ int main(void)
     conv_case(96, 32, 32, 8, 3, TOL_W22, "3x3 Winograd 32x32 C96 OC8 32x32");
     conv_case(17, 32, 32, 8, 3, 0, "3x3 odd C17 (stays f32)");
     conv_case(32, 8, 8, 16, 3, 0, "3x3 direct 8x8 (stays f32)");
+    attention_case(1, 64, 1024, 2);
+    attention_case(2, 128, 64, 2);
+    attention_case(2, 16, 64, 2);
+    attention_case(1, 96, 256, 2);
     vit_fixture();
     const char *sh = check_shared();
     if (sh) { unet_fixture(sh); mobilenet_case(sh); }
