@@ -9,13 +9,13 @@
  * kernel (no packing); elsewhere, or when T or c do not fit it, sgemm.
  * backward: dV = dA W, dW = dA^T V, dL = W (dW - rowsum(W dW)),
  *           dQ = s2 K dL^T, dK = s2 Q dL, as sgemm on the transposed layout.
- * In bf16 (nn/bf16.h: inference, and the forward of mixed-precision
- * training, which keeps the weights for the fp32 backward; T % 32 == 0 and
- * c % 8 == 0) a query block's two products take bf16 operands with fp32
+ * In bf16 (nn/bf16.h: inference and mixed-precision training; T % 32 == 0
+ * and c % 8 == 0) a query block's two products take bf16 operands with fp32
  * sums in the same transposed layout, fused per block (forward_bf16 below:
  * the column maxima in the logits' tile, the exponentials written straight
- * to bf16 pairs, the normalisation in the output's tile); results do not
- * depend on the thread count. */
+ * to bf16 pairs, the normalisation in the output's tile), and so do the
+ * backward's five (backward_bf16; the softmax backward in fp32, on the
+ * forward's fp32 weights); results do not depend on the thread count. */
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
@@ -501,12 +501,153 @@ static void backward_pair(float *dqkv, const float *dout, const float *qkv, cons
                   qkv + off + (size_t)c * T, qkv + off + (size_t)2 * c * T, att + (size_t)p * T * T, c, T, s2, G, kv);
 }
 
+/* ------------------------------------------------------------ bf16 backward
+ * Mixed-precision training (T % QB == 0, c % 8 == 0): head_backward's steps
+ * with every product on bf16 operands and fp32 sums, per query block of QB:
+ *   G   = V^T dA_blk (T x QB), with D[j] = sum_s W[s][j] G[s][j] in its tile
+ *   dL  = W (G - D)                                     (fp32)
+ *   dQ_blk += s2 K dL,  dK^T += s2 dL Q_blk^T,  dV^T += W dA_blk^T
+ * dL and W rounded to bf16 twice over: as pair rows of keys (s, s+1), dQ's
+ * right operand, and row by row, the left operand of dK^T and dV^T (whose
+ * right operands, Q^T and dA^T as pair rows of queries, are packed once per
+ * pair). dK^T and dV^T (T x cp, cp = c up to 32: the packing's zero columns
+ * add zeros) are summed over the blocks in order and added to dK, dV at the
+ * end. One (batch, head) per thread, so results do not depend on the thread
+ * count. */
+
+/* C (8 x 32, rows ldc apart) += alpha (a b), the tile over P pairs */
+BF16_TARGET __attribute__((noinline)) static void tile_add(float *C, size_t ldc, const uint16_t *a, size_t lda, const uint16_t *b,
+                                                           size_t ldb, int P, float alpha)
+{
+    __m512 c0[8], c1[8], al = _mm512_set1_ps(alpha);
+    TILE_BF16(c0, c1, a, lda, b, ldb, P);
+    for (int o = 0; o < 8; o++) {
+        float *r = C + (size_t)o * ldc;
+        _mm512_storeu_ps(r, _mm512_fmadd_ps(c0[o], al, _mm512_loadu_ps(r)));
+        _mm512_storeu_ps(r + 16, _mm512_fmadd_ps(c1[o], al, _mm512_loadu_ps(r + 16)));
+    }
+}
+
+/* G (T x QB) = V^T dA_blk (vt T rows of c bf16; dap c/2 pair rows of QB,
+ * ldd apart) and d[0..1] = sum_s W[s][j] G[s][j] (wt the block's weights,
+ * T x QB), float over 64 rows, carried in double (as softmax_back_cols32) */
+BF16_TARGET __attribute__((noinline)) static void dw_block(float *G, __m512 *d, const uint16_t *vt, const uint16_t *dap, size_t ldd,
+                                                           const float *wt, int c, int T)
+{
+    __m512d z[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), c0[8], c1[8];
+    for (int s0 = 0; s0 < T; s0 += 8) {
+        const uint16_t *a = vt + (size_t)s0 * c;
+        TILE_BF16(c0, c1, a, (size_t)c, dap, ldd, c / 2);
+        float *r = G + (size_t)s0 * QB;
+        const float *w = wt + (size_t)s0 * QB;
+        for (int o = 0; o < 8; o++, r += QB, w += QB) {
+            _mm512_storeu_ps(r, c0[o]);
+            _mm512_storeu_ps(r + 16, c1[o]);
+            a0 = _mm512_fmadd_ps(c0[o], _mm512_loadu_ps(w), a0);
+            a1 = _mm512_fmadd_ps(c1[o], _mm512_loadu_ps(w + 16), a1);
+        }
+        if ((s0 + 8) % 64 == 0 || s0 + 8 == T) {
+            add32_pd(z, a0, a1);
+            a0 = a1 = _mm512_setzero_ps();
+        }
+    }
+    d[0] = pd2_ps(z[0], z[1]);
+    d[1] = pd2_ps(z[2], z[3]);
+}
+
+/* one (batch, head) in bf16; scr: bwd_bytes(c, T) bytes, 64-byte aligned */
+static size_t cpad(int c) { return (size_t)(c + 31) / 32 * 32; }
+static size_t bwd_bytes(int c, int T)
+{
+    return 3 * up64(2 * (size_t)T * c) + 2 * up64(2 * (size_t)T * cpad(c)) + up64(4 * (size_t)T * QB) + 3 * up64(2 * (size_t)T * QB) +
+           2 * up64(4 * (size_t)T * cpad(c));
+}
+BF16_TARGET static void pair_backward_bf16(float *dq, float *dk, float *dv, const float *da, const float *q, const float *k,
+                                           const float *v, const float *wt, int c, int T, float s2, char *scr)
+{
+    size_t cp = cpad(c);
+    uint16_t *vt = (uint16_t *)scr, *kp = vt + up64(2 * (size_t)T * c) / 2, *dap = kp + up64(2 * (size_t)T * c) / 2;
+    uint16_t *qt = dap + up64(2 * (size_t)T * c) / 2, *dat = qt + up64(2 * (size_t)T * cp) / 2;
+    float *G = (float *)(dat + up64(2 * (size_t)T * cp) / 2);
+    uint16_t *lp = (uint16_t *)(G + (size_t)T * QB), *lr = lp + (size_t)T * QB, *wr = lr + (size_t)T * QB;
+    float *dkt = (float *)(wr + (size_t)T * QB), *dvt = dkt + (size_t)T * cp;
+    pack_kt(vt, v, c, T);
+    glad_bf16_pack_a(kp, k, (size_t)T, c, T);
+    glad_bf16_pack_b(dap, da, (size_t)T, 0, c, T);
+    glad_bf16_pack_b(qt, q, (size_t)T, 1, T, c);   /* pair row p: (q[i][2p], q[i][2p+1]) for i < cp */
+    glad_bf16_pack_b(dat, da, (size_t)T, 1, T, c);
+    memset(dkt, 0, sizeof(float) * 2 * (size_t)T * cp);
+    for (int t0 = 0; t0 < T; t0 += QB) {
+        const float *wb = wt + (size_t)t0 * T;
+        __m512 d[2];
+        dw_block(G, d, vt, dap + 2 * (size_t)t0, 2 * (size_t)T, wb, c, T);
+        for (int s = 0; s < T; s += 2) {
+            const float *g = G + (size_t)s * QB, *w = wb + (size_t)s * QB;
+            __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16), x0 = _mm512_loadu_ps(w + QB), x1 = _mm512_loadu_ps(w + QB + 16);
+            __m512 l0 = _mm512_mul_ps(w0, _mm512_sub_ps(_mm512_loadu_ps(g), d[0]));
+            __m512 l1 = _mm512_mul_ps(w1, _mm512_sub_ps(_mm512_loadu_ps(g + 16), d[1]));
+            __m512 m0 = _mm512_mul_ps(x0, _mm512_sub_ps(_mm512_loadu_ps(g + QB), d[0]));
+            __m512 m1 = _mm512_mul_ps(x1, _mm512_sub_ps(_mm512_loadu_ps(g + QB + 16), d[1]));
+            _mm512_storeu_si512(lp + (size_t)s * QB, pairs16(l0, m0));
+            _mm512_storeu_si512(lp + (size_t)s * QB + 32, pairs16(l1, m1));
+            _mm512_storeu_si512(lr + (size_t)s * QB, (__m512i)_mm512_cvtne2ps_pbh(l1, l0));
+            _mm512_storeu_si512(lr + (size_t)(s + 1) * QB, (__m512i)_mm512_cvtne2ps_pbh(m1, m0));
+            _mm512_storeu_si512(wr + (size_t)s * QB, (__m512i)_mm512_cvtne2ps_pbh(w1, w0));
+            _mm512_storeu_si512(wr + (size_t)(s + 1) * QB, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
+        }
+        for (int i0 = 0; i0 < c; i0 += 8) tile_add(dq + (size_t)i0 * T + t0, (size_t)T, kp + (size_t)i0 * T, (size_t)T, lp, 2 * QB, T / 2, s2);
+        /* Q_blk^T, dA_blk^T: pair rows t0 / 2 on, 2 cp bf16 each */
+        const uint16_t *qb = qt + (size_t)t0 * cp, *db = dat + (size_t)t0 * cp;
+        for (int s0 = 0; s0 < T; s0 += 8)
+            for (size_t i0 = 0; i0 < cp; i0 += 32) {
+                tile_add(dkt + (size_t)s0 * cp + i0, cp, lr + (size_t)s0 * QB, QB, qb + 2 * i0, 2 * cp, QB / 2, s2);
+                tile_add(dvt + (size_t)s0 * cp + i0, cp, wr + (size_t)s0 * QB, QB, db + 2 * i0, 2 * cp, QB / 2, 1.0f);
+            }
+    }
+    for (int i = 0; i < c; i++)
+        for (int s = 0; s < T; s++) {
+            dk[(size_t)i * T + s] += dkt[(size_t)s * cp + i];
+            dv[(size_t)i * T + s] += dvt[(size_t)s * cp + i];
+        }
+}
+
+/* the backward in bf16, (batch, head) pairs over the threads; 0, or
+ * GLAD_ENOMEM (nothing written) without the scratch */
+static int backward_bf16(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int C, int T, int heads)
+{
+    int c = C / heads, pairs = B * heads, nth = omp_get_max_threads();
+    float s2 = 1.0f / sqrtf((float)c);
+    if (nth > pairs) nth = pairs;
+    size_t per = bwd_bytes(c, T);
+    char *buf = aligned_alloc(64, per * (size_t)nth);
+    if (!buf) return GLAD_ENOMEM;
+    // (batch, head) pairs write disjoint rows of dqkv; each thread has its own scratch
+    #pragma omp parallel num_threads(nth) if (nth > 1)
+    {
+        char *scr = buf + per * (size_t)omp_get_thread_num();
+        #pragma omp for schedule(static)
+        for (int p = 0; p < pairs; p++) {
+            int b = p / heads, h = p % heads;
+            size_t off = ((size_t)b * 3 * C + (size_t)h * 3 * c) * T;
+            float *dq = dqkv + off;
+            const float *q = qkv + off;
+            pair_backward_bf16(dq, dq + (size_t)c * T, dq + (size_t)2 * c * T, dout + ((size_t)b * C + (size_t)h * c) * T, q,
+                               q + (size_t)c * T, q + (size_t)2 * c * T, att + (size_t)p * T * T, c, T, s2, scr);
+        }
+    }
+    free(buf);
+    return 0;
+}
+
 // dout is (B,C,T); dqkv (B,3C,T) accumulates; att as the forward left it
 void glad_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B, int C, int T,
                              int heads, float *ws)
 {
     int c = C / heads, pairs = B * heads;
     float s2 = 1.0f / sqrtf((float)c);
+    if (glad_precision_get() == GLAD_PREC_BF16 && T % QB == 0 && c % 8 == 0 && backward_bf16(dqkv, dout, qkv, att, B, C, T, heads) == 0)
+        return;
     if (glad_nn_avx512() && T % QB == 0 && c % 8 == 0) {
         /* one thread per (batch, head), each with a 3 T x QB scratch of ws */
         int nth = omp_get_max_threads(), slots = T / QB;
