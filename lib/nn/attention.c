@@ -515,6 +515,8 @@ static void backward_pair(float *dqkv, const float *dout, const float *qkv, cons
  * end. One (batch, head) per thread, so results do not depend on the thread
  * count. */
 
+enum { PF_ROWS = 32 };   /* dw_block's prefetch distance, 4 KB */
+
 /* C (8 x 32, rows ldc apart) += alpha (a b), the tile over P pairs */
 BF16_TARGET __attribute__((noinline)) static void tile_add(float *C, size_t ldc, const uint16_t *a, size_t lda, const uint16_t *b,
                                                            size_t ldb, int P, float alpha)
@@ -541,6 +543,10 @@ BF16_TARGET __attribute__((noinline)) static void dw_block(float *G, __m512 *d, 
         TILE_BF16(c0, c1, a, (size_t)c, dap, ldd, c / 2);
         float *r = G + (size_t)s0 * QB;
         const float *w = wt + (size_t)s0 * QB;
+        /* the weights come from memory (the forward streamed them out long
+         * before): their rows PF_ROWS ahead requested now (measured on
+         * B 4, 1024 tokens: 5.7 -> 4.4 ms; 64 and 128 rows ahead 4.5..4.7) */
+        for (int l = 0; l < 16; l++) _mm_prefetch((const char *)(w + PF_ROWS * QB) + 64 * l, _MM_HINT_T0);
         for (int o = 0; o < 8; o++, r += QB, w += QB) {
             _mm512_storeu_ps(r, c0[o]);
             _mm512_storeu_ps(r + 16, c1[o]);
@@ -605,11 +611,30 @@ BF16_TARGET static void pair_backward_bf16(float *dq, float *dk, float *dv, cons
                 tile_add(dvt + (size_t)s0 * cp + i0, cp, wr + (size_t)s0 * QB, QB, db + 2 * i0, 2 * cp, QB / 2, 1.0f);
             }
     }
-    for (int i = 0; i < c; i++)
-        for (int s = 0; s < T; s++) {
-            dk[(size_t)i * T + s] += dkt[(size_t)s * cp + i];
-            dv[(size_t)i * T + s] += dvt[(size_t)s * cp + i];
-        }
+    /* dK += dK^T^T, dV += dV^T^T: 16 x 16 blocks transposed in registers
+     * (c % 16 == 0; else one by one) */
+    if (c % 16) {
+        for (int i = 0; i < c; i++)
+            for (int s = 0; s < T; s++) {
+                dk[(size_t)i * T + s] += dkt[(size_t)s * cp + i];
+                dv[(size_t)i * T + s] += dvt[(size_t)s * cp + i];
+            }
+        return;
+    }
+    for (int m = 0; m < 2; m++) {
+        float *d = m ? dv : dk;
+        const float *x = m ? dvt : dkt;
+        __m512 r[16];
+        for (int s0 = 0; s0 < T; s0 += 16)
+            for (int i0 = 0; i0 < c; i0 += 16) {
+                for (int j = 0; j < 16; j++) r[j] = _mm512_loadu_ps(x + (size_t)(s0 + j) * cp + i0);
+                glad_transpose16(r);
+                for (int j = 0; j < 16; j++) {
+                    float *o = d + (size_t)(i0 + j) * T + s0;
+                    _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), r[j]));
+                }
+            }
+    }
 }
 
 /* the backward in bf16, (batch, head) pairs over the threads; 0, or
