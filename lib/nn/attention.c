@@ -231,22 +231,21 @@ static inline uint32_t pair_at(const uint16_t *a)
         }                                                                                                                           \
     } while (0)
 
-/* St (T x QB) = scale K^T Q_blk (kt T rows of c bf16; qb c/2 pair rows of
- * QB, ldq apart), the column maxima to mx[0..1] (kept in registers) */
+/* St (T x QB) = K^T Q_blk (kt T rows of c bf16; qb c/2 pair rows of QB,
+ * ldq apart), the column maxima to mx[0..1] (kept in registers) */
 BF16_TARGET __attribute__((noinline)) static void qk_block(float *St, const uint16_t *kt, const uint16_t *qb, size_t ldq, int c, int T,
-                                                           float scale, __m512 *mx)
+                                                           __m512 *mx)
 {
-    __m512 sc = _mm512_set1_ps(scale), m0 = _mm512_set1_ps(-INFINITY), m1 = m0, c0[8], c1[8];
+    __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0, c0[8], c1[8];
     for (int s0 = 0; s0 < T; s0 += 8) {
         const uint16_t *a = kt + (size_t)s0 * c;
         TILE_BF16(c0, c1, a, (size_t)c, qb, ldq, c / 2);
         float *r = St + (size_t)s0 * QB;
         for (int o = 0; o < 8; o++, r += QB) {
-            __m512 r0 = _mm512_mul_ps(c0[o], sc), r1 = _mm512_mul_ps(c1[o], sc);
-            _mm512_storeu_ps(r, r0);
-            _mm512_storeu_ps(r + 16, r1);
-            m0 = _mm512_max_ps(m0, r0);
-            m1 = _mm512_max_ps(m1, r1);
+            _mm512_storeu_ps(r, c0[o]);
+            _mm512_storeu_ps(r + 16, c1[o]);
+            m0 = _mm512_max_ps(m0, c0[o]);
+            m1 = _mm512_max_ps(m1, c1[o]);
         }
     }
     mx[0] = m0;
@@ -275,17 +274,19 @@ BF16_TARGET static void block_bf16(float *out, float *att, const uint16_t *kt, c
                                    int t0, float scale, float *St, uint16_t *P)
 {
     __m512 mx[2];
-    qk_block(St, kt, qp + 2 * (size_t)t0, 2 * (size_t)T, c, T, scale, mx);
+    qk_block(St, kt, qp + 2 * (size_t)t0, 2 * (size_t)T, c, T, mx);
+    /* the exponent scale St - scale max (scale > 0: the maximum of the scaled logits) by one FMA */
+    __m512 sc = _mm512_set1_ps(scale), n0 = _mm512_mul_ps(mx[0], sc), n1 = _mm512_mul_ps(mx[1], sc);
     /* E, its bf16 pairs and column sums: float over 64 rows, carried in double */
     __m512d z[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
     for (int s0 = 0; s0 < T; s0 += 64) {
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
         for (int s = s0; s < T && s < s0 + 64; s += 2) {
             float *r = St + (size_t)s * QB;
-            __m512 e0 = exp2_coarse(_mm512_sub_ps(_mm512_loadu_ps(r), mx[0]));
-            __m512 e1 = exp2_coarse(_mm512_sub_ps(_mm512_loadu_ps(r + 16), mx[1]));
-            __m512 f0 = exp2_coarse(_mm512_sub_ps(_mm512_loadu_ps(r + QB), mx[0]));
-            __m512 f1 = exp2_coarse(_mm512_sub_ps(_mm512_loadu_ps(r + QB + 16), mx[1]));
+            __m512 e0 = exp2_coarse(_mm512_fmsub_ps(_mm512_loadu_ps(r), sc, n0));
+            __m512 e1 = exp2_coarse(_mm512_fmsub_ps(_mm512_loadu_ps(r + 16), sc, n1));
+            __m512 f0 = exp2_coarse(_mm512_fmsub_ps(_mm512_loadu_ps(r + QB), sc, n0));
+            __m512 f1 = exp2_coarse(_mm512_fmsub_ps(_mm512_loadu_ps(r + QB + 16), sc, n1));
             a0 = _mm512_add_ps(a0, _mm512_add_ps(e0, f0));
             a1 = _mm512_add_ps(a1, _mm512_add_ps(e1, f1));
             uint16_t *d = P + (size_t)s * QB;   /* pair row s / 2: 2 QB bf16 */
