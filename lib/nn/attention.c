@@ -171,10 +171,11 @@ static void head_block(float *out, float *att, const float *q, const float *k, c
  * pair rows of channels (2i, 2i+1)); then per block of QB queries, each on
  * one thread with its own scratch (St, T x QB floats, and P, T/2 pair rows
  * of QB, bf16):
- *   St[s][j] = s2 log2(e) sum_c k[c][s] q[c][t0+j]   (bf16 operands, fp32
- *              sums; the column maxima m[j] taken in the tile's epilogue)
- *   E[s][j]  = 2^(St[s][j] - m[j])                    (fp32, then to bf16 pairs
- *              of keys (s, s+1) in P, the B operand of the next product)
+ *   St[s][j] = sum_c k[c][s] q[c][t0+j]   (bf16 operands, fp32 sums; the
+ *              column maxima m[j] taken in the tile's epilogue)
+ *   E[s][j]  = 2^(g St[s][j] - g m[j]),  g = s2 log2(e)   (one FMA; fp32,
+ *              then to bf16 pairs of keys (s, s+1) in P, the B operand of
+ *              the next product)
  *   out[c][t0+j] = (sum_s v[c][s] E[s][j]) / sum_s E[s][j]
  * the sums of E in fp32, the division in the last tile's epilogue. 2^x is
  * exp2_coarse's (2.7e-6 relative, under bf16's 2^-9 rounding of E by 700x);
