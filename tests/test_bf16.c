@@ -11,6 +11,9 @@
  *   3x3 Winograd (bf16 always in F(2x2,3x3)'s domain, also on the planes
  *     f32 runs in F(4x4,3x3)): max |err| <= TOL_W22 of max |out| (bf16
  *     rounding of the transformed input and weights)
+ *   attention (legacy QKV, attention.c) against double on the unrounded
+ *     inputs: output max |err| <= TOL_ATT of max |out|, gradients max |err|
+ *     <= TOL_ATT_GRAD of max |grad|
  *   UNet ddad-unet-rgb forward (attention products in bf16 too): max |err| <= TOL_UNET of max |eps|
  *   ViT dino-vit (4 blocks; linear layers and attention products in bf16):
  *     block 4's tokens max |err| <= TOL_VIT of max |ref|
@@ -20,6 +23,7 @@
  *     glad is checked against TFLite's own labels in test_tflite)
  * Skips visibly on CPUs without AVX512_BF16 (or with GLAD_NO_BF16 set). */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +45,8 @@
 #define TOL_UNET 1.5e-2
 #define TOL_VIT 1e-2
 #define TOL_MNV2 3e-2
+#define TOL_ATT 1e-2
+#define TOL_ATT_GRAD 1e-2
 
 static float frand(uint64_t *s)
 {
@@ -298,6 +304,106 @@ static void unet_fixture(const char *shared)
 
 /* the DINO ViT fixture (tests/fixtures, s64: 65 tokens) in bf16 against
  * PyTorch's fp32 block outputs; the model's bf16 cache follows its weights */
+/* attention in bf16 (attention.c: Q, K, V, dA, the exponentials, the
+ * weights and the logits' gradient rounded to bf16 for the products, fp32
+ * sums, softmax and its backward in fp32) against a direct double
+ * computation on the unrounded inputs: output max |err| <= TOL_ATT of max
+ * |out|, saved weights within TOL_ATT (of the largest, 1) and summing to 1
+ * over the keys, the gradients of q, k, v (the backward given the bf16
+ * forward's weights) max |err| <= TOL_ATT_GRAD of max |grad|; a training
+ * forward gives the inference output; one thread gives the same bits as two,
+ * forward and backward. Shapes: the UNet's 1024 tokens of 32 channels a head,
+ * 64 channels, 8 (K^T transposed one by one: c % 16 != 0), 48 (dK^T and dV^T
+ * padded to 64 columns). */
+static void attention_case(int B, int C, int T, int H)
+{
+    int c = C / H;
+    size_t nq = (size_t)B * 3 * C * T, no = (size_t)B * C * T, na = (size_t)B * H * T * T;
+    float *qkv = malloc(nq * 4), *o1 = malloc(no * 4), *o2 = malloc(no * 4), *o3 = malloc(no * 4), *att = malloc(na * 4);
+    float *da = malloc(no * 4), *g1 = calloc(nq, 4), *g2 = calloc(nq, 4), *ws = malloc((size_t)3 * T * T * 4);
+    double *W = malloc(sizeof(double) * T * T), *dL = malloc(sizeof(double) * T * T);
+    uint64_t sd = 7;
+    for (size_t i = 0; i < nq; i++) qkv[i] = 1.5f * frand(&sd);
+    for (size_t i = 0; i < no; i++) da[i] = frand(&sd);
+    CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+    glad_attention_forward(o1, NULL, qkv, B, C, T, H, ws);
+    glad_attention_forward(o2, att, qkv, B, C, T, H, ws);
+    glad_attention_backward(g1, da, qkv, att, B, C, T, H, ws);
+    int nth = omp_get_max_threads();
+    omp_set_num_threads(nth > 1 ? 1 : 2);
+    glad_attention_forward(o3, NULL, qkv, B, C, T, H, ws);
+    glad_attention_backward(g2, da, qkv, att, B, C, T, H, ws);
+    omp_set_num_threads(nth);
+    CHECKF(memcmp(o1, o3, no * 4) == 0 && memcmp(g1, g2, nq * 4) == 0, "bf16 attention B%d C%d T%d: results depend on the thread count",
+           B, C, T);
+    glad_precision_set(GLAD_PREC_F32);
+    memset(g2, 0, nq * 4);
+    glad_attention_backward(g2, da, qkv, att, B, C, T, H, ws);
+    CHECKF(memcmp(g1, g2, nq * 4) != 0, "bf16 attention B%d C%d T%d: the backward is the f32 one (bf16 did not run)", B, C, T);
+    CHECKF(memcmp(o1, o2, no * 4) == 0, "bf16 attention B%d C%d T%d: training forward output differs", B, C, T);
+
+    double eo = 0, mo = 0, ew = 0, es = 0, eg = 0, mg = 0, s2 = 1 / sqrt((double)c);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            size_t off = ((size_t)b * 3 * C + (size_t)h * 3 * c) * T;
+            const float *q = qkv + off, *k = q + (size_t)c * T, *v = k + (size_t)c * T;
+            const float *dq = g1 + off, *dk = dq + (size_t)c * T, *dv = dk + (size_t)c * T;
+            const float *o = o1 + ((size_t)b * C + (size_t)h * c) * T, *wt = att + ((size_t)b * H + h) * T * T;
+            const float *dA = da + ((size_t)b * C + (size_t)h * c) * T;
+            for (int t = 0; t < T; t++) {
+                double mx = -1e300, z = 0, sw = 0, *Wt = W + (size_t)t * T;
+                for (int s = 0; s < T; s++) {
+                    double l = 0;
+                    for (int j = 0; j < c; j++) l += (double)q[(size_t)j * T + t] * k[(size_t)j * T + s];
+                    Wt[s] = l * s2;
+                    mx = fmax(mx, Wt[s]);
+                }
+                for (int s = 0; s < T; s++) { Wt[s] = exp(Wt[s] - mx); z += Wt[s]; }
+                for (int s = 0; s < T; s++) {
+                    Wt[s] /= z;
+                    /* the blocked layout of attention.c (T % 32 == 0): block t / 32's T rows of 32 */
+                    double g = wt[(size_t)(t / 32) * 32 * T + (size_t)s * 32 + t % 32];
+                    ew = fmax(ew, fabs(g - Wt[s]));
+                    sw += g;
+                }
+                es = fmax(es, fabs(sw - 1));
+                for (int j = 0; j < c; j++) {
+                    double r = 0;
+                    for (int s = 0; s < T; s++) r += Wt[s] * v[(size_t)j * T + s];
+                    eo = fmax(eo, fabs(r - o[(size_t)j * T + t]));
+                    mo = fmax(mo, fabs(r));
+                }
+                /* dL = W (dW - sum_s W dW), dW[t][s] = dA_t . v_s */
+                double dot = 0, *dLt = dL + (size_t)t * T;
+                for (int s = 0; s < T; s++) {
+                    double dw = 0;
+                    for (int j = 0; j < c; j++) dw += (double)dA[(size_t)j * T + t] * v[(size_t)j * T + s];
+                    dLt[s] = dw;
+                    dot += dw * Wt[s];
+                }
+                for (int s = 0; s < T; s++) dLt[s] = Wt[s] * (dLt[s] - dot);
+            }
+            for (int j = 0; j < c; j++)
+                for (int u = 0; u < T; u++) {
+                    double gq = 0, gk = 0, gv = 0;
+                    for (int w = 0; w < T; w++) {
+                        gq += s2 * k[(size_t)j * T + w] * dL[(size_t)u * T + w];
+                        gk += s2 * q[(size_t)j * T + w] * dL[(size_t)w * T + u];
+                        gv += (double)dA[(size_t)j * T + w] * W[(size_t)w * T + u];
+                    }
+                    size_t i = (size_t)j * T + u;
+                    eg = fmax(eg, fmax(fabs(gq - dq[i]), fmax(fabs(gk - dk[i]), fabs(gv - dv[i]))));
+                    mg = fmax(mg, fmax(fabs(gq), fmax(fabs(gk), fabs(gv))));
+                }
+        }
+    printf("bf16 attention B%d C%d T%d heads %d: max |err| / max |out| %.3g, weights max |err| %.3g, |sum - 1| %.3g (tolerance %.3g); "
+           "gradients max |err| / max |grad| %.3g (tolerance %.3g)\n", B, C, T, H, eo / mo, ew, es, TOL_ATT, eg / mg, TOL_ATT_GRAD);
+    CHECKF(eo <= TOL_ATT * mo && ew <= TOL_ATT && es <= 1e-5, "bf16 attention B%d C%d T%d: err %.3g, weights %.3g, sum %.3g", B, C, T,
+           eo / mo, ew, es);
+    CHECKF(eg <= TOL_ATT_GRAD * mg, "bf16 attention backward B%d C%d T%d: err %.3g", B, C, T, eg / mg);
+    free(qkv); free(o1); free(o2); free(o3); free(att); free(da); free(g1); free(g2); free(ws); free(W); free(dL);
+}
+
 static void vit_fixture(void)
 {
     glad_vit *v;
@@ -399,6 +505,10 @@ int main(void)
     conv_case(96, 32, 32, 8, 3, TOL_W22, "3x3 Winograd 32x32 C96 OC8 32x32");
     conv_case(17, 32, 32, 8, 3, 0, "3x3 odd C17 (stays f32)");
     conv_case(32, 8, 8, 16, 3, 0, "3x3 direct 8x8 (stays f32)");
+    attention_case(1, 64, 1024, 2);
+    attention_case(2, 128, 64, 2);
+    attention_case(2, 16, 64, 2);
+    attention_case(1, 96, 256, 2);
     vit_fixture();
     const char *sh = check_shared();
     if (sh) { unet_fixture(sh); mobilenet_case(sh); }

@@ -9,10 +9,10 @@
  * backward passes (mixed-precision training) take bf16 operands in the same
  * places: the 1x1 convolutions' input and weight gradients, the Winograd
  * input gradient of the 3x3 ones and their F(2x2,3x3) weight gradient, and
- * attention's forward products keep their weights for the fp32 backward
- * (the F(4x4,3x3) weight gradient, the small-plane direct 3x3 kernels,
- * linear layers and attention's backward stay fp32); the parameters, their
- * gradients and the optimiser stay fp32. */
+ * attention's products (its forward keeps fp32 weights for the backward,
+ * whose softmax backward stays fp32) (the F(4x4,3x3) weight gradient, the
+ * small-plane direct 3x3 kernels and linear layers stay fp32); the
+ * parameters, their gradients and the optimiser stay fp32. */
 #ifndef GLAD_NN_BF16_H
 #define GLAD_NN_BF16_H
 
