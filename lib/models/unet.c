@@ -5,7 +5,9 @@
  * does not read are freed after their last forward use, GroupNorm+SiLU
  * outputs are recomputed in backward instead of kept, gradients die with
  * their op. The forward pass runs the tape with the lib/nn kernels; the
- * backward pass replays it in reverse. */
+ * backward pass replays it in reverse. An inference tape has no add ops:
+ * the time-embedding and residual adds are made by the convs before them
+ * as they write their outputs (glad_conv_epi). */
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -46,6 +48,7 @@ typedef struct {
     size_t rtmp;             /* backward: offset of the recomputed input a */
     int rec, za, zb;         /* input a recomputed; this op creates (zeroes) a's / b's gradient */
     int pre, x2;             /* conv of a fused GroupNorm+SiLU: that op, and its input (read instead of a) */
+    int e, r;                /* conv with an output epilogue (inference): its embedding (B,OC) and residual nodes, or -1 */
     int fused;               /* GroupNorm+SiLU whose conv applies it: the forward keeps the statistics only */
 } tape_op;
 
@@ -456,7 +459,7 @@ static tape_op *push(glad_unet *u, int op, size_t n, int a, int b)
     memset(t, 0, sizeof *t);
     t->op = op;
     t->a = a; t->b = b; t->y = y;
-    t->pw = t->pb = t->pre = t->x2 = -1;
+    t->pw = t->pb = t->pre = t->x2 = t->e = t->r = -1;
     if (a >= 0) { u->nodes[a].last = u->ntape; u->nodes[a].uses++; }
     if (b >= 0) { u->nodes[b].last = u->ntape; u->nodes[b].uses++; }
     u->ntape++;
@@ -478,6 +481,20 @@ static int conv(glad_unet *u, int x, int pw, int B, int C, int H, int W, int OC,
     t->pw = pw; t->pb = pw + 1;
     t->B = B; t->C = C; t->H = H; t->W = W; t->OC = OC; t->k = k; t->stride = stride; t->pad = pad;
     return t->y;
+}
+
+/* gives the conv just pushed (whose output only the add it replaces would
+ * read) the epilogue y = (conv + bias) + e[b,c] (e >= 0) or y = r + (conv +
+ * bias) (r >= 0): glad_conv_epi, the same bits as addemb and add after it
+ * without their passes over the tensor. Inference only: the backward knows
+ * no such conv. */
+static void epilogue(glad_unet *u, int e, int r)
+{
+    tape_op *t = &u->tape[u->ntape - 1];
+    t->e = e; t->r = r;
+    int in[2] = {e, r};
+    for (int k = 0; k < 2; k++)
+        if (in[k] >= 0) { u->nodes[in[k]].last = u->ntape - 1; u->nodes[in[k]].uses++; }
 }
 
 /* GroupNorm (32 groups), fused with the SiLU that follows when silu */
@@ -569,13 +586,26 @@ static int res_forward(glad_unet *u, const block *bk, int x, int temb_silu, int 
         if (bk->up) { *H *= 2; *W *= 2; } else { *H /= 2; *W /= 2; }
         N = *H * *W;
     }
+    /* inference: the embedding add in conv1's epilogue (its input made
+     * first), the residual add in the epilogue of the block's last conv;
+     * training keeps the separate ops (and their order) */
+    int fz = !u->gtrain, e = -1;
+    if (fz) { e = linear(u, temb_silu, bk->emb, B, 4 * u->cfg.base, bk->out); CHK(e); }
     h = conv(u, h, bk->conv1, B, bk->in, *H, *W, bk->out, 3, 1, 1); CHK(h);
-    int e = linear(u, temb_silu, bk->emb, B, 4 * u->cfg.base, bk->out); CHK(e);
-    h = addemb(u, h, e, B, bk->out, N); CHK(h);
+    if (fz) epilogue(u, e, -1);
+    else {
+        e = linear(u, temb_silu, bk->emb, B, 4 * u->cfg.base, bk->out); CHK(e);
+        h = addemb(u, h, e, B, bk->out, N); CHK(h);
+    }
     h = gnorm(u, h, bk->gn2, B, bk->out, N, 1); CHK(h);
     h = dropout(u, h, u->cfg.dropout, seed); CHK(h);
     h = conv(u, h, bk->conv2, B, bk->out, *H, *W, bk->out, 3, 1, 1); CHK(h);
-    if (bk->skip >= 0) { xs = conv(u, xs, bk->skip, B, bk->in, *H, *W, bk->out, 1, 1, 0); CHK(xs); }
+    if (bk->skip < 0 && fz) { epilogue(u, -1, xs); return h; }
+    if (bk->skip >= 0) {
+        xs = conv(u, xs, bk->skip, B, bk->in, *H, *W, bk->out, 1, 1, 0); CHK(xs);
+        /* xs + h as h + xs: a float sum does not depend on the order of its two terms */
+        if (fz) { epilogue(u, -1, h); return xs; }
+    }
     return add(u, xs, h);
 }
 
@@ -586,6 +616,7 @@ static int attn_forward(glad_unet *u, const block *bk, int x, int B, int H, int 
     int qkv = conv(u, h, bk->qkv, B, C, 1, T, 3 * C, 1, 1, 0); CHK(qkv);
     int a = attention(u, qkv, B, C, T, bk->heads); CHK(a);
     int p = conv(u, a, bk->proj, B, C, 1, T, C, 1, 1, 0); CHK(p);
+    if (!u->gtrain) { epilogue(u, -1, x); return p; }   /* inference: x + p in proj's epilogue */
     return add(u, x, p);
 }
 
@@ -714,11 +745,12 @@ static int plan(glad_unet *u)
         if (!train && ns1 && !t->fused && glad_memplan_free(&m, t->s1, ns1)) goto out;
         /* a fused GroupNorm+SiLU's statistics are read by its conv */
         if (!train && t->pre >= 0 && glad_memplan_free(&m, u->tape[t->pre].s1, u->tape[t->pre].ns1)) goto out;
-        int in[3] = {t->a, t->b, t->x2};
-        for (int k = 0; k < 3; k++) {
+        int in[5] = {t->a, t->b, t->x2, t->e, t->r};
+        for (int k = 0; k < 5; k++) {
             node *x = in[k] >= 0 ? ND(in[k]) : NULL;
-            if (!x || x->last != i || x->keep || x->need || x->virt) continue;
-            if (k == 1 && in[0] == in[1]) continue;
+            int dup = 0;   /* a node read twice dies once */
+            for (int j = 0; j < k; j++) dup |= in[j] == in[k];
+            if (!x || x->last != i || x->keep || x->need || x->virt || dup) continue;
             if (glad_memplan_free(&m, x->off, x->n)) goto out;
         }
         /* an output nobody reads (a dead branch) dies at once */
@@ -821,13 +853,13 @@ static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x,
     switch (t->op) {
     case OP_INPUT: memcpy(y, x, sizeof(float) * n); break;
     case OP_TEMB: glad_timestep_embedding(y, tt, t->B, t->C); break;
-    case OP_CONV:
-        if (t->pre >= 0) {
-            glad_gnsilu pre = fused_pre(u, t);
-            glad_conv2d_forward_gnsilu(y, D(t->x2), &pre, P(t->pw), P(t->pb), t->B, t->C, t->H, t->W, t->OC, u->ws);
-        } else
-            glad_conv2d_forward(y, a, P(t->pw), P(t->pb), t->B, t->C, t->H, t->W, t->OC, t->k, t->k, t->stride, t->pad, u->ws);
+    case OP_CONV: {
+        glad_conv_epi ep = {t->e >= 0 ? D(t->e) : NULL, t->r >= 0 ? D(t->r) : NULL};
+        glad_gnsilu pre = t->pre >= 0 ? fused_pre(u, t) : (glad_gnsilu){0};
+        glad_conv2d_forward_epi(y, t->pre >= 0 ? D(t->x2) : a, t->pre >= 0 ? &pre : NULL, t->e >= 0 || t->r >= 0 ? &ep : NULL, P(t->pw),
+                                P(t->pb), t->B, t->C, t->H, t->W, t->OC, t->k, t->k, t->stride, t->pad, u->ws);
         break;
+    }
     case OP_GN: glad_groupnorm_forward(y, s1, s1 + t->B * 32, a, P(t->pw), P(t->pb), t->B, t->C, t->H, 32, 1e-5f); break;
     case OP_GNSILU:
         glad_groupnorm_silu_forward(t->fused && !full ? NULL : y, s1, s1 + t->B * 32, a, P(t->pw), P(t->pb), t->B, t->C, t->H,
@@ -922,8 +954,14 @@ int glad_unet_profile_rows(const glad_unet *u, glad_unet_prof *rows, int max)
             static const char *const names[] = {"input", "time embedding", "conv", "groupnorm", "groupnorm+silu", "silu", "linear",
                                                 "add", "add embedding", "avgpool", "upsample", "concat", "attention", "dropout"};
             r->kind = names[t->op];
+            /* a conv with an epilogue says which add it does */
+            static const char *const convs[4][3] = {
+                {"conv1x1", "conv1x1+emb", "conv1x1+add"},
+                {"groupnorm+silu>conv3x3", "groupnorm+silu>conv3x3+emb", "groupnorm+silu>conv3x3+add"},
+                {"conv3x3/2", "conv3x3/2+emb", "conv3x3/2+add"},
+                {"conv3x3", "conv3x3+emb", "conv3x3+add"}};
             if (t->op == OP_CONV)
-                r->kind = t->k == 1 ? "conv1x1" : t->pre >= 0 ? "groupnorm+silu>conv3x3" : t->stride == 2 ? "conv3x3/2" : "conv3x3";
+                r->kind = convs[t->k == 1 ? 0 : t->pre >= 0 ? 1 : t->stride == 2 ? 2 : 3][t->e >= 0 ? 1 : t->r >= 0 ? 2 : 0];
             if (t->op == OP_GNSILU && t->fused) r->kind = "groupnorm+silu (statistics)";
             r->B = t->B; r->C = t->C; r->OC = t->OC;
             /* the tape keeps H*W in H for GroupNorm, elementwise and embedding ops */
