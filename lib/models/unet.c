@@ -5,9 +5,10 @@
  * does not read are freed after their last forward use, GroupNorm+SiLU
  * outputs are recomputed in backward instead of kept, gradients die with
  * their op. The forward pass runs the tape with the lib/nn kernels; the
- * backward pass replays it in reverse. An inference tape has no add ops:
- * the time-embedding and residual adds are made by the convs before them
- * as they write their outputs (glad_conv_epi). */
+ * backward pass replays it in reverse. The tape has no add ops: the
+ * time-embedding and residual adds are made by the convs before them as
+ * they write their outputs (glad_conv_epi), and their gradients by those
+ * convs' backward. */
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -34,8 +35,7 @@ typedef struct {
     int virt;        /* fused GroupNorm+SiLU output: never materialised in the forward */
 } node;
 
-enum { OP_INPUT, OP_TEMB, OP_CONV, OP_GN, OP_GNSILU, OP_SILU, OP_LINEAR, OP_ADD, OP_ADDEMB, OP_AVGPOOL, OP_UPSAMPLE,
-       OP_CONCAT, OP_ATTN, OP_DROPOUT };
+enum { OP_INPUT, OP_TEMB, OP_CONV, OP_GN, OP_GNSILU, OP_SILU, OP_LINEAR, OP_AVGPOOL, OP_UPSAMPLE, OP_CONCAT, OP_ATTN, OP_DROPOUT };
 
 typedef struct {
     int op;
@@ -47,8 +47,9 @@ typedef struct {
     size_t s1, ns1;          /* saved: GN mean then rstd (2 B 32), attention weights */
     size_t rtmp;             /* backward: offset of the recomputed input a */
     int rec, za, zb;         /* input a recomputed; this op creates (zeroes) a's / b's gradient */
+    int ze, zr;              /* the same for e's / r's */
     int pre, x2;             /* conv of a fused GroupNorm+SiLU: that op, and its input (read instead of a) */
-    int e, r;                /* conv with an output epilogue (inference): its embedding (B,OC) and residual nodes, or -1 */
+    int e, r;                /* conv with an output epilogue: its embedding (B,OC) and residual nodes, or -1 */
     int fused;               /* GroupNorm+SiLU whose conv applies it: the forward keeps the statistics only */
 } tape_op;
 
@@ -485,9 +486,9 @@ static int conv(glad_unet *u, int x, int pw, int B, int C, int H, int W, int OC,
 
 /* gives the conv just pushed (whose output only the add it replaces would
  * read) the epilogue y = (conv + bias) + e[b,c] (e >= 0) or y = r + (conv +
- * bias) (r >= 0): glad_conv_epi, the same bits as addemb and add after it
- * without their passes over the tensor. Inference only: the backward knows
- * no such conv. */
+ * bias) (r >= 0): glad_conv_epi, the same bits as an add op after it
+ * without its pass over the tensor. Its backward passes dy on to r and
+ * sums it over the pixels into e's gradient, as such an add's would. */
 static void epilogue(glad_unet *u, int e, int r)
 {
     tape_op *t = &u->tape[u->ntape - 1];
@@ -519,21 +520,6 @@ static int linear(glad_unet *u, int x, int pw, int B, int I, int O)
     tape_op *t = push(u, OP_LINEAR, (size_t)B * O, x, -1);
     if (!t) return -1;
     t->pw = pw; t->pb = pw + 1; t->B = B; t->C = I; t->OC = O;
-    return t->y;
-}
-
-static int add(glad_unet *u, int a, int b)
-{
-    tape_op *t = push(u, OP_ADD, ND(a)->n, a, b);
-    return t ? t->y : -1;
-}
-
-/* y = h + e[b,c] broadcast over N */
-static int addemb(glad_unet *u, int h, int e, int B, int C, int N)
-{
-    tape_op *t = push(u, OP_ADDEMB, ND(h)->n, h, e);
-    if (!t) return -1;
-    t->B = B; t->C = C; t->H = N;
     return t->y;
 }
 
@@ -586,27 +572,19 @@ static int res_forward(glad_unet *u, const block *bk, int x, int temb_silu, int 
         if (bk->up) { *H *= 2; *W *= 2; } else { *H /= 2; *W /= 2; }
         N = *H * *W;
     }
-    /* inference: the embedding add in conv1's epilogue (its input made
-     * first), the residual add in the epilogue of the block's last conv;
-     * training keeps the separate ops (and their order) */
-    int fz = !u->gtrain, e = -1;
-    if (fz) { e = linear(u, temb_silu, bk->emb, B, 4 * u->cfg.base, bk->out); CHK(e); }
+    /* the embedding add in conv1's epilogue (its input made first), the
+     * residual add in the epilogue of the block's last conv */
+    int e = linear(u, temb_silu, bk->emb, B, 4 * u->cfg.base, bk->out); CHK(e);
     h = conv(u, h, bk->conv1, B, bk->in, *H, *W, bk->out, 3, 1, 1); CHK(h);
-    if (fz) epilogue(u, e, -1);
-    else {
-        e = linear(u, temb_silu, bk->emb, B, 4 * u->cfg.base, bk->out); CHK(e);
-        h = addemb(u, h, e, B, bk->out, N); CHK(h);
-    }
+    epilogue(u, e, -1);
     h = gnorm(u, h, bk->gn2, B, bk->out, N, 1); CHK(h);
     h = dropout(u, h, u->cfg.dropout, seed); CHK(h);
     h = conv(u, h, bk->conv2, B, bk->out, *H, *W, bk->out, 3, 1, 1); CHK(h);
-    if (bk->skip < 0 && fz) { epilogue(u, -1, xs); return h; }
-    if (bk->skip >= 0) {
-        xs = conv(u, xs, bk->skip, B, bk->in, *H, *W, bk->out, 1, 1, 0); CHK(xs);
-        /* xs + h as h + xs: a float sum does not depend on the order of its two terms */
-        if (fz) { epilogue(u, -1, h); return xs; }
-    }
-    return add(u, xs, h);
+    if (bk->skip < 0) { epilogue(u, -1, xs); return h; }
+    xs = conv(u, xs, bk->skip, B, bk->in, *H, *W, bk->out, 1, 1, 0); CHK(xs);
+    /* xs + h as h + xs: a float sum does not depend on the order of its two terms */
+    epilogue(u, -1, h);
+    return xs;
 }
 
 static int attn_forward(glad_unet *u, const block *bk, int x, int B, int H, int W)
@@ -616,8 +594,8 @@ static int attn_forward(glad_unet *u, const block *bk, int x, int B, int H, int 
     int qkv = conv(u, h, bk->qkv, B, C, 1, T, 3 * C, 1, 1, 0); CHK(qkv);
     int a = attention(u, qkv, B, C, T, bk->heads); CHK(a);
     int p = conv(u, a, bk->proj, B, C, 1, T, C, 1, 1, 0); CHK(p);
-    if (!u->gtrain) { epilogue(u, -1, x); return p; }   /* inference: x + p in proj's epilogue */
-    return add(u, x, p);
+    epilogue(u, -1, x);   /* x + p */
+    return p;
 }
 
 /* Records the network for batch B (u->gB, u->gtrain set); encoder only when
@@ -731,8 +709,9 @@ static int plan(glad_unet *u)
         for (int i = u->ntape - 1; i >= 0; i--) {
             tape_op *t = &u->tape[i];
             if (!ND(t->y)->has_g) continue;
-            if (t->a >= 0 && !ND(t->a)->nograd) ND(t->a)->has_g = 1;
-            if (t->b >= 0 && !ND(t->b)->nograd) ND(t->b)->has_g = 1;
+            int in[4] = {t->a, t->b, t->e, t->r};
+            for (int k = 0; k < 4; k++)
+                if (in[k] >= 0 && !ND(in[k])->nograd) ND(in[k])->has_g = 1;
             if (t->a >= 0 && reads_input(t->op) && !ND(t->a)->recompute) ND(t->a)->need++;
         }
     }
@@ -765,7 +744,7 @@ static int plan(glad_unet *u)
         for (int i = u->ntape - 1; i >= 0; i--) {
             tape_op *t = &u->tape[i];
             node *y = ND(t->y);
-            t->rec = t->za = t->zb = 0;
+            t->rec = t->za = t->zb = t->ze = t->zr = 0;
             if (!y->has_g) continue;
             /* (a conv of a fused GroupNorm+SiLU applies it again itself) */
             if (t->a >= 0 && reads_input(t->op) && ND(t->a)->recompute && t->pre < 0) {
@@ -779,6 +758,14 @@ static int plan(glad_unet *u)
             if (t->b >= 0 && ND(t->b)->has_g && ND(t->b)->goff == (size_t)-1) {
                 t->zb = 1;
                 if (glad_memplan_alloc(&m, ND(t->b)->n, &ND(t->b)->goff)) goto out;
+            }
+            if (t->e >= 0 && ND(t->e)->has_g && ND(t->e)->goff == (size_t)-1) {
+                t->ze = 1;
+                if (glad_memplan_alloc(&m, ND(t->e)->n, &ND(t->e)->goff)) goto out;
+            }
+            if (t->r >= 0 && ND(t->r)->has_g && ND(t->r)->goff == (size_t)-1) {
+                t->zr = 1;
+                if (glad_memplan_alloc(&m, ND(t->r)->n, &ND(t->r)->goff)) goto out;
             }
             if (t->rec && glad_memplan_free(&m, t->rtmp, ND(t->a)->n)) goto out;
             if (glad_memplan_free(&m, y->goff, y->n)) goto out;
@@ -867,22 +854,6 @@ static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x,
         break;
     case OP_SILU: glad_silu_forward(y, a, n); break;
     case OP_LINEAR: glad_linear_forward(y, a, P(t->pw), P(t->pb), t->B, t->C, t->OC); break;
-    case OP_ADD:
-        // elementwise
-        #pragma omp parallel for simd schedule(static) if (n > 65536)
-        for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
-        break;
-    case OP_ADDEMB:
-        // (batch, channel) rows are independent
-        #pragma omp parallel for collapse(2) schedule(static) if (n > 65536)
-        for (int bb = 0; bb < t->B; bb++)
-            for (int c = 0; c < t->C; c++) {
-                float v = b[(size_t)bb * t->C + c];
-                const float *hi = a + ((size_t)bb * t->C + c) * t->H;
-                float *o = y + ((size_t)bb * t->C + c) * t->H;
-                for (int i = 0; i < t->H; i++) o[i] = hi[i] + v;
-            }
-        break;
     case OP_AVGPOOL: glad_avgpool2_forward(y, a, t->C, t->H, t->W); break;
     case OP_UPSAMPLE: glad_upsample2_forward(y, a, t->C, t->H, t->W); break;
     case OP_CONCAT: glad_concat_forward(y, a, b, t->B, t->C, t->Cb, (size_t)t->H); break;
@@ -952,7 +923,7 @@ int glad_unet_profile_rows(const glad_unet *u, glad_unet_prof *rows, int max)
         if (rows && n < max) {
             glad_unet_prof *r = &rows[n];
             static const char *const names[] = {"input", "time embedding", "conv", "groupnorm", "groupnorm+silu", "silu", "linear",
-                                                "add", "add embedding", "avgpool", "upsample", "concat", "attention", "dropout"};
+                                                "avgpool", "upsample", "concat", "attention", "dropout"};
             r->kind = names[t->op];
             /* a conv with an epilogue says which add it does */
             static const char *const convs[4][3] = {
@@ -1023,6 +994,28 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
     return rc;
 }
 
+/* the gradient of a conv epilogue's residual: gr = dy (set: this op creates it) or += dy */
+static void epi_res_grad(float *gr, const float *gy, size_t n, int set)
+{
+    // elementwise
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t k = 0; k < n; k++) gr[k] = set ? gy[k] : gr[k] + gy[k];
+}
+
+/* of its embedding: ge[b,c] += the sum of dy's row (b,c) of N pixels (in double, in order) */
+static void epi_emb_grad(float *ge, const float *gy, int B, int C, size_t N)
+{
+    // (batch, channel) rows are independent
+    #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * C * N > 65536)
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            const float *r = gy + ((size_t)b * C + c) * N;
+            double s = 0;
+            for (size_t k = 0; k < N; k++) s += r[k];
+            ge[(size_t)b * C + c] += (float)s;
+        }
+}
+
 static int backward(glad_unet *u, const float *deps, float *dx)
 {
     u->fwd_done = 0;   /* gradients overwrite the forward's memory */
@@ -1033,13 +1026,15 @@ static int backward(glad_unet *u, const float *deps, float *dx)
         if (!ND(t->y)->has_g) continue;
         double t0 = prof ? omp_get_wtime() : 0;
         /* a gradient this op creates starts at zero, unless the op writes it
-         * whole (a sum's and an embedding add's input gradients are copies) */
-        int wa = t->za && (t->op == OP_ADD || t->op == OP_ADDEMB) && t->a != t->b, wb = t->zb && t->op == OP_ADD && t->a != t->b;
-        /* so is a conv's or a GroupNorm+SiLU's input gradient (written: GLAD_DX_SET) */
+         * whole: a conv's or a GroupNorm+SiLU's input gradient (GLAD_DX_SET),
+         * a conv epilogue's residual gradient (a copy) */
         float *cga = t->op == OP_CONV && t->a >= 0 && ND(t->a)->has_g && !(t->a == u->tape[0].y && !dx) ? GR(t->a) : NULL;
         int wset = cga || (t->op == OP_GNSILU && ND(t->a)->has_g);
-        if (t->za && !wa && !wset) zero(GR(t->a), ND(t->a)->n);
-        if (t->zb && !wb) zero(GR(t->b), ND(t->b)->n);
+        if (t->za && !wset) zero(GR(t->a), ND(t->a)->n);
+        if (t->zb) zero(GR(t->b), ND(t->b)->n);
+        if (t->ze) zero(GR(t->e), ND(t->e)->n);
+        if (t->r >= 0 && ND(t->r)->has_g) epi_res_grad(GR(t->r), GR(t->y), ND(t->y)->n, t->zr);
+        if (t->e >= 0 && ND(t->e)->has_g) epi_emb_grad(GR(t->e), GR(t->y), t->B, t->OC, ND(t->y)->n / ((size_t)t->B * t->OC));
         const float *a = t->a >= 0 ? D(t->a) : NULL;
         if (t->rec) {
             /* rebuild the GroupNorm+SiLU output from its input (alive: its own backward comes later) */
@@ -1075,26 +1070,6 @@ static int backward(glad_unet *u, const float *deps, float *dx)
             break;
         case OP_SILU: glad_silu_backward(ga, gy, a, n); break;
         case OP_LINEAR: glad_linear_backward(ga, G(t->pw), G(t->pb), gy, a, P(t->pw), t->B, t->C, t->OC); break;
-        case OP_ADD:
-            // elementwise
-            #pragma omp parallel for simd schedule(static) if (n > 65536)
-            for (size_t k = 0; k < n; k++) {
-                ga[k] = wa ? gy[k] : ga[k] + gy[k];
-                gb[k] = wb ? gy[k] : gb[k] + gy[k];
-            }
-            break;
-        case OP_ADDEMB:
-            // (batch, channel) rows are independent
-            #pragma omp parallel for collapse(2) schedule(static) if (n > 65536)
-            for (int b = 0; b < t->B; b++)
-                for (int c = 0; c < t->C; c++) {
-                    const float *r = gy + ((size_t)b * t->C + c) * t->H;
-                    float *o = ga + ((size_t)b * t->C + c) * t->H;
-                    double s = 0;
-                    for (int k = 0; k < t->H; k++) { o[k] = wa ? r[k] : o[k] + r[k]; s += r[k]; }
-                    gb[(size_t)b * t->C + c] += (float)s;
-                }
-            break;
         case OP_AVGPOOL: glad_avgpool2_backward(ga, gy, t->C, t->H, t->W); break;
         case OP_UPSAMPLE: glad_upsample2_backward(ga, gy, t->C, t->H, t->W); break;
         case OP_CONCAT: glad_concat_backward(ga, gb, gy, t->B, t->C, t->Cb, (size_t)t->H); break;
