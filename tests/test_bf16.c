@@ -202,7 +202,7 @@ static void band_case(int C, int H, int W, int OC, int bf16)
     if (bf16) k = glad_wino_bf16(k, C);
     float *U = malloc(glad_wino_weight_floats(k, C, OC) * 4);
     k->weights(U, w, C, OC, 0);
-    CHECK(glad_wino_drive(k, o2, xp, U, b, C, H, W, OC, 0) == 0);
+    CHECK(glad_wino_drive(k, o2, xp, U, b, NULL, C, H, W, OC, 0) == 0);
     CHECKF(memcmp(o1, o2, no * 4) == 0, "%s %dx%d C%d: banded forward differs from the whole plane's", bf16 ? "bf16" : "f32", H, W, C);
     free(x); free(w); free(b); free(o1); free(o2); free(ws); free(xp); free(U);
 }

@@ -3,7 +3,8 @@
  * padding 0/1/3; 3x3 stride 1 on shapes that exercise the direct kernel's
  * tiles against naive sums (forward, dx, dw), bit-identical across batch sizes),
  * linear, GroupNorm, GroupNorm+SiLU (against GroupNorm then
- * SiLU), SiLU, GELU, pooling, upsampling, concat, attention, dropout; the
+ * SiLU), a conv's output epilogue (against the adds after it), SiLU, GELU,
+ * pooling, upsampling, concat, attention, dropout; the
  * vectorised exp of SiLU/softmax against libm, the coarse SiLU of bf16's
  * inputs against the exact one; the memory planner (no live
  * ranges overlap); Adam/AdamW against the update formulas; thread-count
@@ -13,6 +14,7 @@
 #include "check.h"
 #include "core/rng.h"
 #include "nn/cpu.h"
+#include "nn/bf16.h"
 #include "nn/nn.h"
 #include "nn/fastmath.h"
 
@@ -237,6 +239,48 @@ static void test_gn_silu(void)
         CHECKF(memcmp(mu, mu2, sizeof mu) == 0 && memcmp(rs, rs2, sizeof rs) == 0 &&
                memcmp(o1, o2, (size_t)B * OC * N * sizeof(float)) == 0, "fused gn+silu conv %dx%d C%d differs", S, S, C);
     }
+}
+
+/* a conv's output epilogue (glad_conv2d_forward_epi) is bit for bit the
+ * conv followed by its adds, out = (conv + emb[n][o]) then res + out, on
+ * every output path: the direct 3x3 tiles (8 and 4 channels wide), both
+ * Winograd kernels, whole planes and bands, with GroupNorm+SiLU on the
+ * input, the 1x1 tile (residual in the tile, embedding after it), im2col +
+ * sgemm (strided, 1x1 on pixels not in 32s); f32 and, where the CPU has it,
+ * bf16 */
+static void test_conv_epi(void)
+{
+    /* k, stride, pad, C, OC, size, pre */
+    int cfg[][7] = {{3, 1, 1, 8, 16, 8, 0},   {3, 1, 1, 8, 4, 16, 0},   {3, 1, 1, 8, 12, 12, 0},  {3, 1, 1, 16, 16, 16, 0},
+                    {3, 1, 1, 32, 16, 32, 1}, {3, 1, 1, 64, 16, 128, 1}, {1, 1, 0, 16, 24, 8, 0},  {1, 1, 0, 16, 8, 5, 0},
+                    {3, 2, 1, 8, 8, 10, 0}};
+    for (int prec = 0; prec < 2; prec++) {
+        if (prec && glad_precision_set(GLAD_PREC_BF16)) break;
+        for (size_t ci = 0; ci < sizeof cfg / sizeof *cfg; ci++) {
+            int k = cfg[ci][0], st = cfg[ci][1], pd = cfg[ci][2], C = cfg[ci][3], OC = cfg[ci][4], S = cfg[ci][5], B = 2;
+            int pre = cfg[ci][6] && glad_conv2d_gnsilu_ok(k, k, st, pd), So = (S + 2 * pd - k) / st + 1, N = So * So;
+            size_t no = (size_t)B * OC * N;
+            float *x = rvec((size_t)B * C * S * S), *w = rvec((size_t)OC * C * k * k), *bb = rvec(OC), *emb = rvec((size_t)B * OC);
+            float *res = rvec(no), *ref = TMALLOC(no * sizeof(float)), *o = TMALLOC(no * sizeof(float)), mu[64], rs[64];
+            float *ga = rvec(C), *be = rvec(C), *ws = TMALLOC(glad_conv2d_workspace(C, S, S, OC, k, k, st, pd) * sizeof(float) + 64);
+            glad_gnsilu g = {mu, rs, ga, be, 4};
+            if (pre) glad_groupnorm_silu_forward(NULL, mu, rs, x, ga, be, B, C, S * S, 4, 1e-5f);
+            int ok = 1;
+            for (int mode = 1; mode < 4; mode++) {   /* emb, res, both */
+                glad_conv_epi ep = {mode & 1 ? emb : NULL, mode & 2 ? res : NULL};
+                glad_conv2d_forward_epi(ref, x, pre ? &g : NULL, NULL, w, bb, B, C, S, S, OC, k, k, st, pd, ws);
+                for (size_t i = 0; i < no; i++) {
+                    if (ep.emb) ref[i] = ref[i] + emb[i / N];
+                    if (ep.res) ref[i] = res[i] + ref[i];
+                }
+                glad_conv2d_forward_epi(o, x, pre ? &g : NULL, &ep, w, bb, B, C, S, S, OC, k, k, st, pd, ws);
+                ok &= memcmp(o, ref, no * sizeof(float)) == 0;
+            }
+            CHECKF(ok, "%s conv %dx%d/%d %dx%d C%d OC%d%s: epilogue differs from the adds", prec ? "bf16" : "f32", k, k, st, S, S, C, OC,
+                   pre ? " (gn+silu)" : "");
+        }
+    }
+    glad_precision_set(GLAD_PREC_F32);
 }
 
 /* the vectorised exp inside SiLU and softmax against libm, over the range
@@ -483,6 +527,7 @@ int main(void)
     CHECK(fd_check(g.g, gdg, 8, go, 160, gr, gn_f, &g, 1e-2) == 0 && fd_check(g.b, gdb, 8, go, 160, gr, gn_f, &g, 1e-2) == 0);
     test_conv3x3_shapes();
     test_gn_silu();
+    test_conv_epi();
     test_fast_exp();
     test_coarse_silu();
     test_upsample();

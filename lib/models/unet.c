@@ -5,7 +5,10 @@
  * does not read are freed after their last forward use, GroupNorm+SiLU
  * outputs are recomputed in backward instead of kept, gradients die with
  * their op. The forward pass runs the tape with the lib/nn kernels; the
- * backward pass replays it in reverse. */
+ * backward pass replays it in reverse. The tape has no add ops: the
+ * time-embedding and residual adds are made by the convs before them as
+ * they write their outputs (glad_conv_epi), and their gradients by those
+ * convs' backward. */
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -32,8 +35,7 @@ typedef struct {
     int virt;        /* fused GroupNorm+SiLU output: never materialised in the forward */
 } node;
 
-enum { OP_INPUT, OP_TEMB, OP_CONV, OP_GN, OP_GNSILU, OP_SILU, OP_LINEAR, OP_ADD, OP_ADDEMB, OP_AVGPOOL, OP_UPSAMPLE,
-       OP_CONCAT, OP_ATTN, OP_DROPOUT };
+enum { OP_INPUT, OP_TEMB, OP_CONV, OP_GN, OP_GNSILU, OP_SILU, OP_LINEAR, OP_AVGPOOL, OP_UPSAMPLE, OP_CONCAT, OP_ATTN, OP_DROPOUT };
 
 typedef struct {
     int op;
@@ -45,7 +47,9 @@ typedef struct {
     size_t s1, ns1;          /* saved: GN mean then rstd (2 B 32), attention weights */
     size_t rtmp;             /* backward: offset of the recomputed input a */
     int rec, za, zb;         /* input a recomputed; this op creates (zeroes) a's / b's gradient */
+    int ze, zr;              /* the same for e's / r's */
     int pre, x2;             /* conv of a fused GroupNorm+SiLU: that op, and its input (read instead of a) */
+    int e, r;                /* conv with an output epilogue: its embedding (B,OC) and residual nodes, or -1 */
     int fused;               /* GroupNorm+SiLU whose conv applies it: the forward keeps the statistics only */
 } tape_op;
 
@@ -456,7 +460,7 @@ static tape_op *push(glad_unet *u, int op, size_t n, int a, int b)
     memset(t, 0, sizeof *t);
     t->op = op;
     t->a = a; t->b = b; t->y = y;
-    t->pw = t->pb = t->pre = t->x2 = -1;
+    t->pw = t->pb = t->pre = t->x2 = t->e = t->r = -1;
     if (a >= 0) { u->nodes[a].last = u->ntape; u->nodes[a].uses++; }
     if (b >= 0) { u->nodes[b].last = u->ntape; u->nodes[b].uses++; }
     u->ntape++;
@@ -478,6 +482,20 @@ static int conv(glad_unet *u, int x, int pw, int B, int C, int H, int W, int OC,
     t->pw = pw; t->pb = pw + 1;
     t->B = B; t->C = C; t->H = H; t->W = W; t->OC = OC; t->k = k; t->stride = stride; t->pad = pad;
     return t->y;
+}
+
+/* gives the conv just pushed (whose output only the add it replaces would
+ * read) the epilogue y = (conv + bias) + e[b,c] (e >= 0) or y = r + (conv +
+ * bias) (r >= 0): glad_conv_epi, the same bits as an add op after it
+ * without its pass over the tensor. Its backward passes dy on to r and
+ * sums it over the pixels into e's gradient, as such an add's would. */
+static void epilogue(glad_unet *u, int e, int r)
+{
+    tape_op *t = &u->tape[u->ntape - 1];
+    t->e = e; t->r = r;
+    int in[2] = {e, r};
+    for (int k = 0; k < 2; k++)
+        if (in[k] >= 0) { u->nodes[in[k]].last = u->ntape - 1; u->nodes[in[k]].uses++; }
 }
 
 /* GroupNorm (32 groups), fused with the SiLU that follows when silu */
@@ -502,21 +520,6 @@ static int linear(glad_unet *u, int x, int pw, int B, int I, int O)
     tape_op *t = push(u, OP_LINEAR, (size_t)B * O, x, -1);
     if (!t) return -1;
     t->pw = pw; t->pb = pw + 1; t->B = B; t->C = I; t->OC = O;
-    return t->y;
-}
-
-static int add(glad_unet *u, int a, int b)
-{
-    tape_op *t = push(u, OP_ADD, ND(a)->n, a, b);
-    return t ? t->y : -1;
-}
-
-/* y = h + e[b,c] broadcast over N */
-static int addemb(glad_unet *u, int h, int e, int B, int C, int N)
-{
-    tape_op *t = push(u, OP_ADDEMB, ND(h)->n, h, e);
-    if (!t) return -1;
-    t->B = B; t->C = C; t->H = N;
     return t->y;
 }
 
@@ -569,14 +572,19 @@ static int res_forward(glad_unet *u, const block *bk, int x, int temb_silu, int 
         if (bk->up) { *H *= 2; *W *= 2; } else { *H /= 2; *W /= 2; }
         N = *H * *W;
     }
-    h = conv(u, h, bk->conv1, B, bk->in, *H, *W, bk->out, 3, 1, 1); CHK(h);
+    /* the embedding add in conv1's epilogue (its input made first), the
+     * residual add in the epilogue of the block's last conv */
     int e = linear(u, temb_silu, bk->emb, B, 4 * u->cfg.base, bk->out); CHK(e);
-    h = addemb(u, h, e, B, bk->out, N); CHK(h);
+    h = conv(u, h, bk->conv1, B, bk->in, *H, *W, bk->out, 3, 1, 1); CHK(h);
+    epilogue(u, e, -1);
     h = gnorm(u, h, bk->gn2, B, bk->out, N, 1); CHK(h);
     h = dropout(u, h, u->cfg.dropout, seed); CHK(h);
     h = conv(u, h, bk->conv2, B, bk->out, *H, *W, bk->out, 3, 1, 1); CHK(h);
-    if (bk->skip >= 0) { xs = conv(u, xs, bk->skip, B, bk->in, *H, *W, bk->out, 1, 1, 0); CHK(xs); }
-    return add(u, xs, h);
+    if (bk->skip < 0) { epilogue(u, -1, xs); return h; }
+    xs = conv(u, xs, bk->skip, B, bk->in, *H, *W, bk->out, 1, 1, 0); CHK(xs);
+    /* xs + h as h + xs: a float sum does not depend on the order of its two terms */
+    epilogue(u, -1, h);
+    return xs;
 }
 
 static int attn_forward(glad_unet *u, const block *bk, int x, int B, int H, int W)
@@ -586,7 +594,8 @@ static int attn_forward(glad_unet *u, const block *bk, int x, int B, int H, int 
     int qkv = conv(u, h, bk->qkv, B, C, 1, T, 3 * C, 1, 1, 0); CHK(qkv);
     int a = attention(u, qkv, B, C, T, bk->heads); CHK(a);
     int p = conv(u, a, bk->proj, B, C, 1, T, C, 1, 1, 0); CHK(p);
-    return add(u, x, p);
+    epilogue(u, -1, x);   /* x + p */
+    return p;
 }
 
 /* Records the network for batch B (u->gB, u->gtrain set); encoder only when
@@ -700,8 +709,9 @@ static int plan(glad_unet *u)
         for (int i = u->ntape - 1; i >= 0; i--) {
             tape_op *t = &u->tape[i];
             if (!ND(t->y)->has_g) continue;
-            if (t->a >= 0 && !ND(t->a)->nograd) ND(t->a)->has_g = 1;
-            if (t->b >= 0 && !ND(t->b)->nograd) ND(t->b)->has_g = 1;
+            int in[4] = {t->a, t->b, t->e, t->r};
+            for (int k = 0; k < 4; k++)
+                if (in[k] >= 0 && !ND(in[k])->nograd) ND(in[k])->has_g = 1;
             if (t->a >= 0 && reads_input(t->op) && !ND(t->a)->recompute) ND(t->a)->need++;
         }
     }
@@ -714,11 +724,12 @@ static int plan(glad_unet *u)
         if (!train && ns1 && !t->fused && glad_memplan_free(&m, t->s1, ns1)) goto out;
         /* a fused GroupNorm+SiLU's statistics are read by its conv */
         if (!train && t->pre >= 0 && glad_memplan_free(&m, u->tape[t->pre].s1, u->tape[t->pre].ns1)) goto out;
-        int in[3] = {t->a, t->b, t->x2};
-        for (int k = 0; k < 3; k++) {
+        int in[5] = {t->a, t->b, t->x2, t->e, t->r};
+        for (int k = 0; k < 5; k++) {
             node *x = in[k] >= 0 ? ND(in[k]) : NULL;
-            if (!x || x->last != i || x->keep || x->need || x->virt) continue;
-            if (k == 1 && in[0] == in[1]) continue;
+            int dup = 0;   /* a node read twice dies once */
+            for (int j = 0; j < k; j++) dup |= in[j] == in[k];
+            if (!x || x->last != i || x->keep || x->need || x->virt || dup) continue;
             if (glad_memplan_free(&m, x->off, x->n)) goto out;
         }
         /* an output nobody reads (a dead branch) dies at once */
@@ -733,7 +744,7 @@ static int plan(glad_unet *u)
         for (int i = u->ntape - 1; i >= 0; i--) {
             tape_op *t = &u->tape[i];
             node *y = ND(t->y);
-            t->rec = t->za = t->zb = 0;
+            t->rec = t->za = t->zb = t->ze = t->zr = 0;
             if (!y->has_g) continue;
             /* (a conv of a fused GroupNorm+SiLU applies it again itself) */
             if (t->a >= 0 && reads_input(t->op) && ND(t->a)->recompute && t->pre < 0) {
@@ -747,6 +758,14 @@ static int plan(glad_unet *u)
             if (t->b >= 0 && ND(t->b)->has_g && ND(t->b)->goff == (size_t)-1) {
                 t->zb = 1;
                 if (glad_memplan_alloc(&m, ND(t->b)->n, &ND(t->b)->goff)) goto out;
+            }
+            if (t->e >= 0 && ND(t->e)->has_g && ND(t->e)->goff == (size_t)-1) {
+                t->ze = 1;
+                if (glad_memplan_alloc(&m, ND(t->e)->n, &ND(t->e)->goff)) goto out;
+            }
+            if (t->r >= 0 && ND(t->r)->has_g && ND(t->r)->goff == (size_t)-1) {
+                t->zr = 1;
+                if (glad_memplan_alloc(&m, ND(t->r)->n, &ND(t->r)->goff)) goto out;
             }
             if (t->rec && glad_memplan_free(&m, t->rtmp, ND(t->a)->n)) goto out;
             if (glad_memplan_free(&m, y->goff, y->n)) goto out;
@@ -821,13 +840,13 @@ static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x,
     switch (t->op) {
     case OP_INPUT: memcpy(y, x, sizeof(float) * n); break;
     case OP_TEMB: glad_timestep_embedding(y, tt, t->B, t->C); break;
-    case OP_CONV:
-        if (t->pre >= 0) {
-            glad_gnsilu pre = fused_pre(u, t);
-            glad_conv2d_forward_gnsilu(y, D(t->x2), &pre, P(t->pw), P(t->pb), t->B, t->C, t->H, t->W, t->OC, u->ws);
-        } else
-            glad_conv2d_forward(y, a, P(t->pw), P(t->pb), t->B, t->C, t->H, t->W, t->OC, t->k, t->k, t->stride, t->pad, u->ws);
+    case OP_CONV: {
+        glad_conv_epi ep = {t->e >= 0 ? D(t->e) : NULL, t->r >= 0 ? D(t->r) : NULL};
+        glad_gnsilu pre = t->pre >= 0 ? fused_pre(u, t) : (glad_gnsilu){0};
+        glad_conv2d_forward_epi(y, t->pre >= 0 ? D(t->x2) : a, t->pre >= 0 ? &pre : NULL, t->e >= 0 || t->r >= 0 ? &ep : NULL, P(t->pw),
+                                P(t->pb), t->B, t->C, t->H, t->W, t->OC, t->k, t->k, t->stride, t->pad, u->ws);
         break;
+    }
     case OP_GN: glad_groupnorm_forward(y, s1, s1 + t->B * 32, a, P(t->pw), P(t->pb), t->B, t->C, t->H, 32, 1e-5f); break;
     case OP_GNSILU:
         glad_groupnorm_silu_forward(t->fused && !full ? NULL : y, s1, s1 + t->B * 32, a, P(t->pw), P(t->pb), t->B, t->C, t->H,
@@ -835,22 +854,6 @@ static void forward_op(glad_unet *u, const tape_op *t, float *y, const float *x,
         break;
     case OP_SILU: glad_silu_forward(y, a, n); break;
     case OP_LINEAR: glad_linear_forward(y, a, P(t->pw), P(t->pb), t->B, t->C, t->OC); break;
-    case OP_ADD:
-        // elementwise
-        #pragma omp parallel for simd schedule(static) if (n > 65536)
-        for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
-        break;
-    case OP_ADDEMB:
-        // (batch, channel) rows are independent
-        #pragma omp parallel for collapse(2) schedule(static) if (n > 65536)
-        for (int bb = 0; bb < t->B; bb++)
-            for (int c = 0; c < t->C; c++) {
-                float v = b[(size_t)bb * t->C + c];
-                const float *hi = a + ((size_t)bb * t->C + c) * t->H;
-                float *o = y + ((size_t)bb * t->C + c) * t->H;
-                for (int i = 0; i < t->H; i++) o[i] = hi[i] + v;
-            }
-        break;
     case OP_AVGPOOL: glad_avgpool2_forward(y, a, t->C, t->H, t->W); break;
     case OP_UPSAMPLE: glad_upsample2_forward(y, a, t->C, t->H, t->W); break;
     case OP_CONCAT: glad_concat_forward(y, a, b, t->B, t->C, t->Cb, (size_t)t->H); break;
@@ -920,10 +923,16 @@ int glad_unet_profile_rows(const glad_unet *u, glad_unet_prof *rows, int max)
         if (rows && n < max) {
             glad_unet_prof *r = &rows[n];
             static const char *const names[] = {"input", "time embedding", "conv", "groupnorm", "groupnorm+silu", "silu", "linear",
-                                                "add", "add embedding", "avgpool", "upsample", "concat", "attention", "dropout"};
+                                                "avgpool", "upsample", "concat", "attention", "dropout"};
             r->kind = names[t->op];
+            /* a conv with an epilogue says which add it does */
+            static const char *const convs[4][3] = {
+                {"conv1x1", "conv1x1+emb", "conv1x1+add"},
+                {"groupnorm+silu>conv3x3", "groupnorm+silu>conv3x3+emb", "groupnorm+silu>conv3x3+add"},
+                {"conv3x3/2", "conv3x3/2+emb", "conv3x3/2+add"},
+                {"conv3x3", "conv3x3+emb", "conv3x3+add"}};
             if (t->op == OP_CONV)
-                r->kind = t->k == 1 ? "conv1x1" : t->pre >= 0 ? "groupnorm+silu>conv3x3" : t->stride == 2 ? "conv3x3/2" : "conv3x3";
+                r->kind = convs[t->k == 1 ? 0 : t->pre >= 0 ? 1 : t->stride == 2 ? 2 : 3][t->e >= 0 ? 1 : t->r >= 0 ? 2 : 0];
             if (t->op == OP_GNSILU && t->fused) r->kind = "groupnorm+silu (statistics)";
             r->B = t->B; r->C = t->C; r->OC = t->OC;
             /* the tape keeps H*W in H for GroupNorm, elementwise and embedding ops */
@@ -985,6 +994,28 @@ int glad_unet_backward(glad_unet *u, const float *deps, float *dx)
     return rc;
 }
 
+/* the gradient of a conv epilogue's residual: gr = dy (set: this op creates it) or += dy */
+static void epi_res_grad(float *gr, const float *gy, size_t n, int set)
+{
+    // elementwise
+    #pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t k = 0; k < n; k++) gr[k] = set ? gy[k] : gr[k] + gy[k];
+}
+
+/* of its embedding: ge[b,c] += the sum of dy's row (b,c) of N pixels (in double, in order) */
+static void epi_emb_grad(float *ge, const float *gy, int B, int C, size_t N)
+{
+    // (batch, channel) rows are independent
+    #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * C * N > 65536)
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            const float *r = gy + ((size_t)b * C + c) * N;
+            double s = 0;
+            for (size_t k = 0; k < N; k++) s += r[k];
+            ge[(size_t)b * C + c] += (float)s;
+        }
+}
+
 static int backward(glad_unet *u, const float *deps, float *dx)
 {
     u->fwd_done = 0;   /* gradients overwrite the forward's memory */
@@ -995,13 +1026,15 @@ static int backward(glad_unet *u, const float *deps, float *dx)
         if (!ND(t->y)->has_g) continue;
         double t0 = prof ? omp_get_wtime() : 0;
         /* a gradient this op creates starts at zero, unless the op writes it
-         * whole (a sum's and an embedding add's input gradients are copies) */
-        int wa = t->za && (t->op == OP_ADD || t->op == OP_ADDEMB) && t->a != t->b, wb = t->zb && t->op == OP_ADD && t->a != t->b;
-        /* so is a conv's or a GroupNorm+SiLU's input gradient (written: GLAD_DX_SET) */
+         * whole: a conv's or a GroupNorm+SiLU's input gradient (GLAD_DX_SET),
+         * a conv epilogue's residual gradient (a copy) */
         float *cga = t->op == OP_CONV && t->a >= 0 && ND(t->a)->has_g && !(t->a == u->tape[0].y && !dx) ? GR(t->a) : NULL;
         int wset = cga || (t->op == OP_GNSILU && ND(t->a)->has_g);
-        if (t->za && !wa && !wset) zero(GR(t->a), ND(t->a)->n);
-        if (t->zb && !wb) zero(GR(t->b), ND(t->b)->n);
+        if (t->za && !wset) zero(GR(t->a), ND(t->a)->n);
+        if (t->zb) zero(GR(t->b), ND(t->b)->n);
+        if (t->ze) zero(GR(t->e), ND(t->e)->n);
+        if (t->r >= 0 && ND(t->r)->has_g) epi_res_grad(GR(t->r), GR(t->y), ND(t->y)->n, t->zr);
+        if (t->e >= 0 && ND(t->e)->has_g) epi_emb_grad(GR(t->e), GR(t->y), t->B, t->OC, ND(t->y)->n / ((size_t)t->B * t->OC));
         const float *a = t->a >= 0 ? D(t->a) : NULL;
         if (t->rec) {
             /* rebuild the GroupNorm+SiLU output from its input (alive: its own backward comes later) */
@@ -1037,26 +1070,6 @@ static int backward(glad_unet *u, const float *deps, float *dx)
             break;
         case OP_SILU: glad_silu_backward(ga, gy, a, n); break;
         case OP_LINEAR: glad_linear_backward(ga, G(t->pw), G(t->pb), gy, a, P(t->pw), t->B, t->C, t->OC); break;
-        case OP_ADD:
-            // elementwise
-            #pragma omp parallel for simd schedule(static) if (n > 65536)
-            for (size_t k = 0; k < n; k++) {
-                ga[k] = wa ? gy[k] : ga[k] + gy[k];
-                gb[k] = wb ? gy[k] : gb[k] + gy[k];
-            }
-            break;
-        case OP_ADDEMB:
-            // (batch, channel) rows are independent
-            #pragma omp parallel for collapse(2) schedule(static) if (n > 65536)
-            for (int b = 0; b < t->B; b++)
-                for (int c = 0; c < t->C; c++) {
-                    const float *r = gy + ((size_t)b * t->C + c) * t->H;
-                    float *o = ga + ((size_t)b * t->C + c) * t->H;
-                    double s = 0;
-                    for (int k = 0; k < t->H; k++) { o[k] = wa ? r[k] : o[k] + r[k]; s += r[k]; }
-                    gb[(size_t)b * t->C + c] += (float)s;
-                }
-            break;
         case OP_AVGPOOL: glad_avgpool2_backward(ga, gy, t->C, t->H, t->W); break;
         case OP_UPSAMPLE: glad_upsample2_backward(ga, gy, t->C, t->H, t->W); break;
         case OP_CONCAT: glad_concat_backward(ga, gb, gy, t->B, t->C, t->Cb, (size_t)t->H); break;

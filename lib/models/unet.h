@@ -108,10 +108,12 @@ double glad_unet_forward_flops(const glad_unet *u);
  * timed (wall seconds, omp_get_wtime, so an op's OpenMP threads count once)
  * and its times add up until the graph changes (another batch or mode).
  * Turning it on zeroes the table; off keeps it. An op's backward time
- * includes the zeroing of the input gradients it creates and the
- * recomputation of a GroupNorm+SiLU input it reads. */
+ * includes the zeroing of the input gradients it creates, the
+ * recomputation of a GroupNorm+SiLU input it reads and, for a conv that
+ * adds as it writes, the gradients of what it adds. */
 typedef struct {
-    const char *kind;     /* "conv3x3", "groupnorm+silu>conv3x3" (fused), "conv1x1", "attention", ... */
+    const char *kind;     /* "conv3x3", "groupnorm+silu>conv3x3" (fused), "conv1x1", "attention", ...; a conv
+                           * that adds the time embedding or a residual as it writes: "conv3x3+emb", "conv1x1+add", ... */
     int B, C, H, W, OC;   /* input batch, channels, plane (H*W in H, W 1, for ops on flat planes; tokens for attention), output channels */
     double seconds;       /* summed over calls */
     double flops;         /* as glad_unet_forward_flops counts them, summed over calls (0: not counted) */

@@ -207,7 +207,7 @@ static inline uint32_t pair_at(const uint16_t *a)
 }
 
 BF16_TARGET void glad_bf16_tile8x32(float *C, size_t ldc, const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb, int K,
-                                    const float *bias, int add)
+                                    const float *bias, const float *R)
 {
     __m512 c0[8], c1[8];
     for (int o = 0; o < 8; o++) { c0[o] = _mm512_setzero_ps(); c1[o] = _mm512_setzero_ps(); }
@@ -223,7 +223,11 @@ BF16_TARGET void glad_bf16_tile8x32(float *C, size_t ldc, const uint16_t *a, siz
         float *r = C + (size_t)o * ldc;
         __m512 r0 = c0[o], r1 = c1[o];
         if (bias) { __m512 bv = _mm512_set1_ps(bias[o]); r0 = _mm512_add_ps(r0, bv); r1 = _mm512_add_ps(r1, bv); }
-        if (add) { r0 = _mm512_add_ps(_mm512_loadu_ps(r), r0); r1 = _mm512_add_ps(_mm512_loadu_ps(r + 16), r1); }
+        if (R) {
+            const float *q = R + (size_t)o * ldc;
+            r0 = _mm512_add_ps(_mm512_loadu_ps(q), r0);
+            r1 = _mm512_add_ps(_mm512_loadu_ps(q + 16), r1);
+        }
         _mm512_storeu_ps(r, r0);
         _mm512_storeu_ps(r + 16, r1);
     }
@@ -385,11 +389,12 @@ enum { PKB = 65536 };   /* bf16 of a packed chunk: 128 KB, as conv1x1.c's */
 
 int glad_conv1x1_bf16_ok(int C, int N, int OC) { return glad_nn_bf16() && C % 8 == 0 && OC % 8 == 0 && N % 32 == 0 && C <= 1024 && OC <= 1024; }
 
-/* y[n] (+)= a x[n] (+ bias) per image: a is (M,K) bf16, x[n] (K,N), y[n] (M,N).
+/* y[n] (+)= a x[n] (+ bias) (then res[n] + that when res) per image: a is (M,K) bf16, x[n] (K,N), y[n] and res[n] (M,N).
  * Per (image, pixel chunk) the chunk's K rows are rounded into pair rows (K/2
  * rows of 2 np bf16) that serve every 8 output rows. The 1x1 forward and its
  * input gradient are this product with a = w and a = w^T. */
-static void chunked_gemm(float *y, const uint16_t *a, const float *x, const float *bias, int add, int B, int K, int N, int M)
+static void chunked_gemm(float *y, const uint16_t *a, const float *x, const float *bias, const float *res, int add, int B, int K, int N,
+                         int M)
 {
     int pix = PKB / K / 32 * 32;
     pix = pix < 32 ? 32 : pix > 256 ? 256 : pix;
@@ -402,16 +407,19 @@ static void chunked_gemm(float *y, const uint16_t *a, const float *x, const floa
             int p0 = ck * pix, np = N - p0 < pix ? N - p0 : pix;
             glad_bf16_pack_pairs(pk, (size_t)2 * np, x + (size_t)n * K * N + p0, (size_t)N, K, np);
             for (int m = 0; m < M; m += 8)
-                for (int q = 0; q < np; q += 32)
-                    glad_bf16_tile8x32(y + ((size_t)n * M + m) * N + p0 + q, (size_t)N, a + (size_t)m * K, (size_t)K, pk + 2 * q,
-                                       (size_t)2 * np, K, bias ? bias + m : NULL, add);
+                for (int q = 0; q < np; q += 32) {
+                    size_t at = ((size_t)n * M + m) * N + p0 + q;
+                    glad_bf16_tile8x32(y + at, (size_t)N, a + (size_t)m * K, (size_t)K, pk + 2 * q, (size_t)2 * np, K, bias ? bias + m : NULL,
+                                       res ? res + at : add ? y + at : NULL);
+                }
         }
 }
 
 /* conv1x1.c's packed GEMM with bf16 operands: per (image, pixel chunk) the
  * chunk's C rows are rounded into pair rows (C/2 rows of 2 np bf16) that
  * serve every 8 output rows */
-int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const float *b, int B, int C, int N, int OC)
+int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const float *b, const float *res, int B, int C, int N,
+                              int OC)
 {
     const uint16_t *wc = glad_bf16_cached(NULL, w, C, OC, (size_t)OC * C);
     uint16_t *wb = NULL;
@@ -420,7 +428,7 @@ int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const 
         glad_bf16_convert(wb, w, (size_t)OC * C);
         wc = wb;
     }
-    chunked_gemm(out, wc, x, b, 0, B, C, N, OC);
+    chunked_gemm(out, wc, x, b, res, 0, B, C, N, OC);
     free(wb);
     return 0;
 }
@@ -451,7 +459,7 @@ int glad_conv1x1_backward_bf16(float *dx, float *dw, const float *dout, const fl
     if ((dx && !wc && !wt) || (dw && (!pk || !part))) { free(wt); free(pk); free(part); return GLAD_ENOMEM; }
     if (dx) {
         if (!wc) { convert_t(wt, w, C, OC); wc = wt; }
-        chunked_gemm(dx, wc, dout, NULL, !set, B, OC, N, C);
+        chunked_gemm(dx, wc, dout, NULL, NULL, !set, B, OC, N, C);
     }
     if (dw) {
         // (image, pixel chunk) tasks add into their thread's own partial and pack into its own scratch
@@ -620,10 +628,10 @@ BF16_TARGET static void gemm_bf16(float *M, const float *V, const float *U, int 
     {                                                                                                                         \
         gemm_bf16(M, V, U + (size_t)ob * NI * 4, NI, nob, NE, NT);                                                            \
     }                                                                                                                         \
-    static void name##_output(float *out, const float *M, const float *bias, int o0, int H, int W, const glad_wino_seg *sg,  \
-                              int nseg, int accumulate)                                                                       \
+    static void name##_output(float *out, const float *M, const float *bias, const glad_conv_epi *epi, int o0, int H, int W, \
+                              const glad_wino_seg *sg, int nseg, int accumulate)                                              \
     {                                                                                                                         \
-        base.output(out, M, bias, o0, H, W, sg, nseg, accumulate);                                                            \
+        base.output(out, M, bias, epi, o0, H, W, sg, nseg, accumulate);                                                       \
     }                                                                                                                         \
     static const glad_wino_kernel name = {MM, NE, NT, name##_weights, INPUT, name##_gemm, name##_output};
 

@@ -10,8 +10,10 @@
 /* shapes glad_conv1x1_forward_bf16 takes: those of glad_conv1x1_ok */
 int glad_conv1x1_bf16_ok(int C, int N, int OC);
 /* out (B,OC,N) = w (OC,C) x (B,C,N) + b with w and x rounded to bf16, fp32
- * sums; GLAD_ENOMEM (out untouched) when the bf16 weights cannot be allocated */
-int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const float *b, int B, int C, int N, int OC);
+ * sums, then res + that when res (B,OC,N) is given; GLAD_ENOMEM (out
+ * untouched) when the bf16 weights cannot be allocated */
+int glad_conv1x1_forward_bf16(float *out, const float *x, const float *w, const float *b, const float *res, int B, int C, int N,
+                              int OC);
 
 /* its backward: dx (B,C,N) += w^T dout (= with set; dx may be NULL), dw
  * (OC,C) += sum_n dout x^T, every product on bf16 operands with fp32 sums;
@@ -42,9 +44,10 @@ void glad_bf16_dw_block(float *P, float *M, float *V, uint16_t *bp, int ne, int 
 
 /* C (8 x 32, rows ldc apart) = sum over K (even) of a (8 rows of bf16, lda
  * apart) times b (K/2 pair rows of 32 interleaved bf16 pairs, ldb bf16 apart),
- * + bias (when given), + C (when add) */
+ * + bias (when given), then R + that (when R, rows ldc apart: R = C adds to
+ * C, another tensor is a residual add) */
 void glad_bf16_tile8x32(float *C, size_t ldc, const uint16_t *a, size_t lda, const uint16_t *b, size_t ldb, int K,
-                        const float *bias, int add);
+                        const float *bias, const float *R);
 /* dst (K/2 pair rows of n interleaved pairs, ldd bf16 apart) = rows 2p and
  * 2p+1 of src (K rows of n floats, lds apart) rounded to bf16; n % 16 == 0 */
 void glad_bf16_pack_pairs(uint16_t *dst, size_t ldd, const float *src, size_t lds, int K, int n);

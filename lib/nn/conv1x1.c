@@ -30,12 +30,12 @@ static int chunk(int rows)
 
 int glad_conv1x1_ok(int C, int N, int OC) { return glad_nn_avx512() && C % 8 == 0 && OC % 8 == 0 && N % 32 == 0 && C <= 1024 && OC <= 1024; }
 
-/* y (B,M,N) = (or +=) a x (+ bias), x (B,K,N), a[m][k] at a[m am + k ak]:
+/* y (B,M,N) = (or +=) a x (+ bias) (then res + that when res (B,M,N)), x (B,K,N), a[m][k] at a[m am + k ak]:
  * per (image, pixel chunk) the chunk's K rows are packed into a contiguous
  * stack buffer (read once as a few long streams the prefetchers follow,
  * instead of one stream per row) that serves every 8 output rows */
-static void packed_gemm(float *y, const float *a, size_t am, size_t ak, const float *x, const float *bias, int B, int M, int K,
-                        int N, int add)
+static void packed_gemm(float *y, const float *a, size_t am, size_t ak, const float *x, const float *bias, const float *res, int B,
+                        int M, int K, int N, int add)
 {
     int pix = chunk(K), nck = (N + pix - 1) / pix;
     // (image, pixel chunk) tasks write disjoint outputs; each packs into its own buffer
@@ -46,9 +46,11 @@ static void packed_gemm(float *y, const float *a, size_t am, size_t ak, const fl
             int p0 = ck * pix, np = N - p0 < pix ? N - p0 : pix;
             for (int r = 0; r < K; r++) memcpy(pk + (size_t)r * np, x + ((size_t)n * K + r) * N + p0, sizeof(float) * np);
             for (int m = 0; m < M; m += 8)
-                for (int q = 0; q < np; q += 32)
-                    glad_tile8x32(y + ((size_t)n * M + m) * N + p0 + q, (size_t)N, a + (size_t)m * am, ak, am, pk + q, (size_t)np, K,
-                                  1.0f, bias ? bias + m : NULL, add);
+                for (int q = 0; q < np; q += 32) {
+                    size_t at = ((size_t)n * M + m) * N + p0 + q;
+                    glad_tile8x32r(y + at, (size_t)N, a + (size_t)m * am, ak, am, pk + q, (size_t)np, K, 1.0f, bias ? bias + m : NULL,
+                                   res ? res + at : add ? y + at : NULL, (size_t)N);
+                }
         }
 }
 
@@ -76,9 +78,9 @@ __attribute__((target("avx512f"))) static void dw_rows(float *dw, const float *d
 }
 
 // x is (B,C,N), w is (OC,C), out is (B,OC,N)
-void glad_conv1x1_forward(float *out, const float *x, const float *w, const float *b, int B, int C, int N, int OC)
+void glad_conv1x1_forward(float *out, const float *x, const float *w, const float *b, const float *res, int B, int C, int N, int OC)
 {
-    packed_gemm(out, w, (size_t)C, 1, x, b, B, OC, C, N, 0);
+    packed_gemm(out, w, (size_t)C, 1, x, b, res, B, OC, C, N, 0);
 }
 
 // dout is (B,OC,N)
@@ -86,7 +88,7 @@ int glad_conv1x1_backward(float *dx, float *dw, const float *dout, const float *
                           int set)
 {
     /* dx[c][p] (+)= sum_o w[o][c] dy[o][p] */
-    if (dx) packed_gemm(dx, w, 1, (size_t)C, dout, NULL, B, C, OC, N, !set);
+    if (dx) packed_gemm(dx, w, 1, (size_t)C, dout, NULL, NULL, B, C, OC, N, !set);
     int nth = omp_get_max_threads(), nch = (N + PCH - 1) / PCH;
     size_t nw = (size_t)OC * C;
     /* channels not in 32s (the tile's width): OpenBLAS image by image, threading

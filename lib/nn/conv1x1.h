@@ -6,8 +6,8 @@
 
 /* AVX-512F, C and OC multiples of 8 up to 1024, N = H W a multiple of 32 */
 int glad_conv1x1_ok(int C, int N, int OC);
-/* out (B,OC,N) = w (OC,C) x (B,C,N) + b */
-void glad_conv1x1_forward(float *out, const float *x, const float *w, const float *b, int B, int C, int N, int OC);
+/* out (B,OC,N) = w (OC,C) x (B,C,N) + b, then res + that when res (B,OC,N) is given */
+void glad_conv1x1_forward(float *out, const float *x, const float *w, const float *b, const float *res, int B, int C, int N, int OC);
 /* dx (B,C,N) += w^T dout (= with set; dx may be NULL); dw (OC,C) += sum_n dout x^T.
  * GLAD_ENOMEM (dw untouched, dx done) when the per-thread partials of dw
  * cannot be allocated */

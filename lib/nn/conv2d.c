@@ -87,20 +87,51 @@ static void col2im(float *dx, const float *col, int C, int H, int W, int kh, int
     }
 }
 
+/* the epilogue of glad_conv_epi made afterwards, on image n's finished
+ * output (OC,N), for the paths without it in their output writes: the
+ * same adds in the same order */
+static void epi_image(float *ob, const glad_conv_epi *epi, int n, int OC, int N)
+{
+    size_t base = (size_t)n * OC * N;
+    // channels are independent
+    #pragma omp parallel for schedule(static) if ((long)OC * N > 65536)
+    for (int o = 0; o < OC; o++) {
+        float *r = ob + (size_t)o * N;
+        if (epi->emb) {
+            float e = epi->emb[(size_t)n * OC + o];
+            for (int i = 0; i < N; i++) r[i] = r[i] + e;
+        }
+        if (epi->res) {
+            const float *q = epi->res + base + (size_t)o * N;
+            for (int i = 0; i < N; i++) r[i] = q[i] + r[i];
+        }
+    }
+}
+
 // x is (B,C,H,W), w is (OC,C,kh,kw), out is (B,OC,Ho,Wo)
 void glad_conv2d_forward(float *out, const float *x, const float *w, const float *b, int B, int C, int H, int W,
                          int OC, int kh, int kw, int stride, int pad, float *ws)
 {
+    glad_conv2d_forward_epi(out, x, NULL, NULL, w, b, B, C, H, W, OC, kh, kw, stride, pad, ws);
+}
+
+void glad_conv2d_forward_epi(float *out, const float *x, const glad_gnsilu *pre, const glad_conv_epi *epi, const float *w,
+                             const float *b, int B, int C, int H, int W, int OC, int kh, int kw, int stride, int pad, float *ws)
+{
     int Ho = out_size(H, kh, stride, pad), Wo = out_size(W, kw, stride, pad), K = C * kh * kw, N = Ho * Wo;
     int direct = kh == 1 && kw == 1 && stride == 1 && pad == 0;
+    if (epi && !epi->emb && !epi->res) epi = NULL;
     if (direct3(kh, kw, stride, pad)) {
-        glad_conv3x3_forward(out, x, NULL, w, b, B, C, H, W, OC, ws);
+        glad_conv3x3_forward(out, x, pre, epi, w, b, B, C, H, W, OC, ws);
         return;
     }
     if (direct && glad_conv1x1_ok(C, N, OC)) {
+        /* the tiles add a residual as they store; an embedding afterwards */
+        const float *res = epi && !epi->emb ? epi->res : NULL;
         /* bf16.h's precision (without memory for the bf16 weights, fp32) */
-        if (glad_precision_get() != GLAD_PREC_BF16 || glad_conv1x1_forward_bf16(out, x, w, b, B, C, N, OC))
-            glad_conv1x1_forward(out, x, w, b, B, C, N, OC);
+        if (glad_precision_get() != GLAD_PREC_BF16 || glad_conv1x1_forward_bf16(out, x, w, b, res, B, C, N, OC))
+            glad_conv1x1_forward(out, x, w, b, res, B, C, N, OC);
+        for (int n = 0; epi && !res && n < B; n++) epi_image(out + (size_t)n * OC * N, epi, n, OC, N);
         return;
     }
     for (int n = 0; n < B; n++) {
@@ -115,6 +146,7 @@ void glad_conv2d_forward(float *out, const float *x, const float *w, const float
             for (int i = 0; i < N; i++) r[i] = bv;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, N, K, 1.0f, w, K, col, N, 1.0f, ob, N);
+        if (epi) epi_image(ob, epi, n, OC, N);
     }
 }
 
@@ -123,7 +155,7 @@ int glad_conv2d_gnsilu_ok(int kh, int kw, int stride, int pad) { return direct3(
 void glad_conv2d_forward_gnsilu(float *out, const float *x, const glad_gnsilu *pre, const float *w, const float *b, int B,
                                 int C, int H, int W, int OC, float *ws)
 {
-    glad_conv3x3_forward(out, x, pre, w, b, B, C, H, W, OC, ws);
+    glad_conv3x3_forward(out, x, pre, NULL, w, b, B, C, H, W, OC, ws);
 }
 
 /* db[o] += sum of dout row o (double, fixed lane order) */

@@ -155,9 +155,10 @@ __attribute__((target("avx512f"))) static void taps4x64(float *tile, const float
 }
 
 /* out (NO, H, W) (= or +=) conv of xp (NI planes, padded) with weights
- * w[o * so + i * si + toff[t]]; bias added when given (= mode only) */
-static void run(float *out, const float *xp, const float *w, const float *bias, int NI, int NO, int H, int W, size_t so,
-                size_t si, const int *toff, int accumulate)
+ * w[o * so + i * si + toff[t]]; bias added and epilogue epi (of this image)
+ * applied when given (= mode only) */
+static void run(float *out, const float *xp, const float *w, const float *bias, const glad_conv_epi *epi, int NI, int NO, int H,
+                int W, size_t so, size_t si, const int *toff, int accumulate)
 {
     /* tiles of TP positions x OB channels: taps4x64 for at most 4 outputs
      * where the padding's slack (34 + 2 (W + 2) floats past the last
@@ -187,9 +188,15 @@ static void run(float *out, const float *xp, const float *w, const float *bias, 
                     float *orow = out + (size_t)(ob * OB + o) * H * W + (size_t)i * W + j;
                     const float *tr = tile + o * TP + k;
                     if (accumulate) for (int q = 0; q < valid; q++) orow[q] += tr[q];
-                    else {
+                    else if (!epi) {
                         float bv = bias ? bias[ob * OB + o] : 0.0f;
                         for (int q = 0; q < valid; q++) orow[q] = tr[q] + bv;
+                    } else {
+                        /* Winograd's row writer does the epilogue's adds in their order */
+                        glad_wino_seg sg = {0, 0, 0, valid};
+                        size_t at = (size_t)(ob * OB + o) * H * W + (size_t)i * W + j;
+                        glad_wino_put(orow, tr, 0, 1, 0, bias ? bias[ob * OB + o] : 0.0f, epi->emb ? epi->emb + ob * OB + o : NULL,
+                                      epi->res ? epi->res + at : NULL, &sg, 1, 0);
                     }
                 }
                 k += len;
@@ -240,9 +247,9 @@ size_t glad_conv3x3_forward_floats(int C, int H, int W, int OC)
     return glad_conv3x3_pad_floats(C, H, W) + wino_floats(C, H, W, OC);
 }
 
-// x is (B,C,H,W), w is (OC,C,3,3), out is (B,OC,H,W); ws: glad_conv3x3_forward_floats
-void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, const float *w, const float *b, int B, int C,
-                          int H, int W, int OC, float *ws)
+// x is (B,C,H,W), w is (OC,C,3,3), out is (B,OC,H,W), epi's emb (B,OC) and res (B,OC,H,W); ws: glad_conv3x3_forward_floats
+void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, const glad_conv_epi *epi, const float *w, const float *b,
+                          int B, int C, int H, int W, int OC, float *ws)
 {
     static const int toff[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     size_t nx = (size_t)C * H * W, no = (size_t)OC * H * W;
@@ -260,17 +267,18 @@ void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, co
          * channels pads to 17 MB); a thread without its Winograd scratch:
          * the direct kernel instead */
         band_ctx bc = {x + n * nx, pre, C, H, W, n, kb != NULL};
+        glad_conv_epi en = {epi && epi->emb ? epi->emb + (size_t)n * OC : NULL, epi && epi->res ? epi->res + n * no : NULL}, *ep = epi ? &en : NULL;
         int fail = !k, padded = 0;
-        if (k && bh < H) fail = glad_wino_drive_bands(k, out + n * no, ws, bh, band_rows_make, &bc, Uc ? Uc : U, b, C, H, W, OC);
+        if (k && bh < H) fail = glad_wino_drive_bands(k, out + n * no, ws, bh, band_rows_make, &bc, Uc ? Uc : U, b, ep, C, H, W, OC);
         else if (k) {
             pad_pre(ws, x + n * nx, C, H, W, pre, n, kb != NULL);
             padded = 1;
-            fail = glad_wino_drive(k, out + n * no, ws, Uc ? Uc : U, b, C, H, W, OC, 0);
+            fail = glad_wino_drive(k, out + n * no, ws, Uc ? Uc : U, b, ep, C, H, W, OC, 0);
         }
         if (fail) {
             /* the direct kernel sums in f32: the exact SiLU */
             if (!padded || (pre && kb)) pad_pre(ws, x + n * nx, C, H, W, pre, n, 0);
-            run(out + n * no, ws, w, b, C, OC, H, W, (size_t)C * 9, 9, toff, 0);
+            run(out + n * no, ws, w, b, ep, C, OC, H, W, (size_t)C * 9, 9, toff, 0);
         }
     }
 }
@@ -474,9 +482,9 @@ static void backward1(float *dx, float *dw, const float *dout, const float *x, c
             }
     }
     /* dx[c] += sum_o sum_t w[o][c][8 - t] dpad[o][p + off(t)]: the transposed, flipped kernel */
-    if (dx && (!U || glad_wino_drive(k, dx, dp, U, NULL, OC, H, W, C, !set))) {
+    if (dx && (!U || glad_wino_drive(k, dx, dp, U, NULL, NULL, OC, H, W, C, !set))) {
         static const int toff[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
-        run(dx, dp, w, NULL, OC, C, H, W, 9, (size_t)C * 9, toff, !set);
+        run(dx, dp, w, NULL, NULL, OC, C, H, W, 9, (size_t)C * 9, toff, !set);
     }
 }
 

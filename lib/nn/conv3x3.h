@@ -12,9 +12,10 @@
 size_t glad_conv3x3_pad_floats(int C, int H, int W);
 /* floats of scratch for glad_conv3x3_forward */
 size_t glad_conv3x3_forward_floats(int C, int H, int W, int OC);
-/* out (B,OC,H,W) = w * x + b, of silu(groupnorm(x)) when pre is given */
-void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, const float *w, const float *b, int B, int C,
-                          int H, int W, int OC, float *ws);
+/* out (B,OC,H,W) = w * x + b, of silu(groupnorm(x)) when pre is given,
+ * then the epilogue epi (nn.h) when given */
+void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, const glad_conv_epi *epi, const float *w, const float *b,
+                          int B, int C, int H, int W, int OC, float *ws);
 /* floats of scratch for glad_conv3x3_backward */
 size_t glad_conv3x3_backward_floats(int C, int H, int W, int OC);
 /* dw (OC,C,3,3) += weight gradient, dx (B,C,H,W) += input gradient (= with

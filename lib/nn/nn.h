@@ -30,6 +30,16 @@ typedef struct { const float *mean, *rstd, *gamma, *beta; int groups; } glad_gns
 int glad_conv2d_gnsilu_ok(int kh, int kw, int stride, int pad);
 void glad_conv2d_forward_gnsilu(float *out, const float *x, const glad_gnsilu *pre, const float *w, const float *b, int B,
                                 int C, int H, int W, int OC, float *ws);
+/* an output epilogue for glad_conv2d_forward_epi, applied where the conv
+ * writes its output (a pass over the tensor less for the adds that follow a
+ * conv in a residual network): out = (conv + b[o]) + emb[n OC + o] when emb
+ * (B,OC) is given, then out = res + out when res (B,OC,Ho,Wo) is (neither
+ * may alias out). The same bits as those adds made afterwards. */
+typedef struct { const float *emb, *res; } glad_conv_epi;
+/* glad_conv2d_forward (pre NULL) or glad_conv2d_forward_gnsilu (pre given:
+ * only where glad_conv2d_gnsilu_ok) with epilogue epi (NULL: none) */
+void glad_conv2d_forward_epi(float *out, const float *x, const glad_gnsilu *pre, const glad_conv_epi *epi, const float *w,
+                             const float *b, int B, int C, int H, int W, int OC, int kh, int kw, int stride, int pad, float *ws);
 /* its backward (dx: the gradient of the normalised input, may be NULL); the
  * same bit for bit as glad_conv2d_backward given that input */
 void glad_conv2d_backward_gnsilu(float *dx, float *dw, float *db, const float *dout, const float *x, const glad_gnsilu *pre,

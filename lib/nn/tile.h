@@ -12,10 +12,12 @@
 #include <stddef.h>
 
 /* C[o][n] (8 x 32, rows ldc apart) = alpha sum_k a[k ak + o ao] b[k ldb + n]
- * (+ bias[o] when bias; + C when add) */
-__attribute__((target("avx512f"), unused)) static inline void glad_tile8x32(float *C, size_t ldc, const float *a, size_t ak,
-                                                                            size_t ao, const float *b, size_t ldb, int K,
-                                                                            float alpha, const float *bias, int add)
+ * (+ bias[o] when bias; then R[o][n] + that when R, rows ldr apart: R = C
+ * adds to C, another tensor is a residual add) */
+__attribute__((target("avx512f"), unused)) static inline void glad_tile8x32r(float *C, size_t ldc, const float *a, size_t ak,
+                                                                             size_t ao, const float *b, size_t ldb, int K,
+                                                                             float alpha, const float *bias, const float *R,
+                                                                             size_t ldr)
 {
     __m512 c0[8], c1[8];
     for (int o = 0; o < 8; o++) { c0[o] = _mm512_setzero_ps(); c1[o] = _mm512_setzero_ps(); }
@@ -33,10 +35,22 @@ __attribute__((target("avx512f"), unused)) static inline void glad_tile8x32(floa
         float *r = C + (size_t)o * ldc;
         __m512 r0 = _mm512_mul_ps(al, c0[o]), r1 = _mm512_mul_ps(al, c1[o]);
         if (bias) { __m512 bv = _mm512_set1_ps(bias[o]); r0 = _mm512_add_ps(r0, bv); r1 = _mm512_add_ps(r1, bv); }
-        if (add) { r0 = _mm512_add_ps(_mm512_loadu_ps(r), r0); r1 = _mm512_add_ps(_mm512_loadu_ps(r + 16), r1); }
+        if (R) {
+            const float *q = R + (size_t)o * ldr;
+            r0 = _mm512_add_ps(_mm512_loadu_ps(q), r0);
+            r1 = _mm512_add_ps(_mm512_loadu_ps(q + 16), r1);
+        }
         _mm512_storeu_ps(r, r0);
         _mm512_storeu_ps(r + 16, r1);
     }
+}
+
+/* the same, + C when add */
+__attribute__((target("avx512f"), unused)) static inline void glad_tile8x32(float *C, size_t ldc, const float *a, size_t ak,
+                                                                            size_t ao, const float *b, size_t ldb, int K,
+                                                                            float alpha, const float *bias, int add)
+{
+    glad_tile8x32r(C, ldc, a, ak, ao, b, ldb, K, alpha, bias, add ? C : NULL, ldc);
 }
 
 /* r[k] := column k of the 16 x 16 block whose rows are r (unpack within

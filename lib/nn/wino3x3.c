@@ -81,9 +81,10 @@ static void gemm_block(float *M, const float *V, const float *U, int NI, int nob
                       NI, 1.0f, NULL, 0);
 }
 
-/* out rows of 8 channels from M: y = A^T m A (+ bias), written or added */
-__attribute__((target("avx512f"))) static void output_block(float *out, const float *M, const float *bias, int o0, int H,
-                                                             int W, const glad_wino_seg *sg, int nseg, int accumulate)
+/* out rows of 8 channels from M: y = A^T m A (+ bias, then epilogue epi), written or added */
+__attribute__((target("avx512f"))) static void output_block(float *out, const float *M, const float *bias,
+                                                             const glad_conv_epi *epi, int o0, int H, int W,
+                                                             const glad_wino_seg *sg, int nseg, int accumulate)
 {
     for (int o = 0; o < 8; o++) {
         const float *m = M + (size_t)o * NT;
@@ -101,7 +102,7 @@ __attribute__((target("avx512f"))) static void output_block(float *out, const fl
                 y[r][2 * j + 1] = s[r][1] - s[r][2] - s[r][3];
             }
         }
-        glad_wino_put(out + (size_t)(o0 + o) * H * W, y[0], 2 * NT, 2, W, bias ? bias[o0 + o] : 0.0f, sg, nseg, accumulate);
+        glad_wino_put_ch(out, y[0], 2 * NT, 2, H, W, bias, epi, o0 + o, sg, nseg, accumulate);
     }
 }
 

@@ -168,10 +168,11 @@ __attribute__((target("avx512f"))) static void gemm_block(float *M, const float 
     }
 }
 
-/* out rows of 8 channels from M: y = A^T m A (+ bias), written or added; the
+/* out rows of 8 channels from M: y = A^T m A (+ bias, then epilogue epi), written or added; the
  * four columns of a tile row interleaved by two rounds of permutes */
-__attribute__((target("avx512f"))) static void output_block(float *out, const float *M, const float *bias, int o0, int H,
-                                                             int W, const glad_wino_seg *sg, int nseg, int accumulate)
+__attribute__((target("avx512f"))) static void output_block(float *out, const float *M, const float *bias,
+                                                             const glad_conv_epi *epi, int o0, int H, int W,
+                                                             const glad_wino_seg *sg, int nseg, int accumulate)
 {
     const __m512i p2lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i p2hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -193,7 +194,7 @@ __attribute__((target("avx512f"))) static void output_block(float *out, const fl
             _mm512_store_ps(y[a] + 32, _mm512_castpd_ps(_mm512_permutex2var_pd(q1, p4lo, r1)));
             _mm512_store_ps(y[a] + 48, _mm512_castpd_ps(_mm512_permutex2var_pd(q1, p4hi, r1)));
         }
-        glad_wino_put(out + (size_t)(o0 + o) * H * W, y[0], 4 * NT, 4, W, bias ? bias[o0 + o] : 0.0f, sg, nseg, accumulate);
+        glad_wino_put_ch(out, y[0], 4 * NT, 4, H, W, bias, epi, o0 + o, sg, nseg, accumulate);
     }
 }
 

@@ -36,7 +36,8 @@ size_t glad_wino_weight_floats(const glad_wino_kernel *k, int NI, int NO)
  * output channels the products into M and the output transform. xp holds
  * padded rows x0 .. x0 + xh + 1. */
 static void block(const glad_wino_kernel *k, float *V, float *M, float *out, const float *xp, int xh, int x0, const float *U,
-                  const float *bias, int NI, int H, int W, int NO, int accumulate, int tb, int nt, int ob0, int ob1)
+                  const float *bias, const glad_conv_epi *epi, int NI, int H, int W, int NO, int accumulate, int tb, int nt, int ob0,
+                  int ob1)
 {
     glad_wino_seg sg[32], sx[32];
     int nseg = segments(sg, tb, nt, W / k->m);
@@ -45,7 +46,7 @@ static void block(const glad_wino_kernel *k, float *V, float *M, float *out, con
     k->input(V, xp, NI, xh, W + 2, sx, nseg, nt);
     for (int ob = ob0; ob < ob1; ob++) {
         k->gemm(M, V, U, NI, NO / 8, ob);
-        k->output(out, M, bias, ob * 8, H, W, sg, nseg, accumulate);
+        k->output(out, M, bias, epi, ob * 8, H, W, sg, nseg, accumulate);
     }
 }
 
@@ -69,8 +70,8 @@ static float *scratch(const glad_wino_kernel *k, int NI, int *fail)
     return V;
 }
 
-int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, int NI, int H,
-                    int W, int NO, int accumulate)
+int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, const glad_conv_epi *epi,
+                    int NI, int H, int W, int NO, int accumulate)
 {
     int NB = k->nt, T = (H / k->m) * (W / k->m), nblk = (T + NB - 1) / NB, nob = NO / 8, nth = omp_get_max_threads();
     /* split the output channels too when there are fewer blocks than threads */
@@ -86,7 +87,7 @@ int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, cons
             #pragma omp for schedule(static)
             for (int task = 0; task < nblk * G; task++) {
                 int b = task / G, g = task % G, t0 = b * NB;
-                block(k, V, M, out, xp, H, 0, U, bias, NI, H, W, NO, accumulate, t0, T - t0 < NB ? T - t0 : NB, g * nob / G,
+                block(k, V, M, out, xp, H, 0, U, bias, epi, NI, H, W, NO, accumulate, t0, T - t0 < NB ? T - t0 : NB, g * nob / G,
                       (g + 1) * nob / G);
             }
         }
@@ -96,7 +97,7 @@ int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, cons
 }
 
 int glad_wino_drive_bands(const glad_wino_kernel *k, float *out, float *xp, int bh, glad_wino_rows rows, void *ctx, const float *U,
-                          const float *bias, int NI, int H, int W, int NO)
+                          const float *bias, const glad_conv_epi *epi, int NI, int H, int W, int NO)
 {
     int m = k->m, NB = k->nt, tw = W / m, TR = H / m, Wp = W + 2, fail = 0;
     size_t per = (size_t)NI * (bh + 2) * Wp;
@@ -118,7 +119,7 @@ int glad_wino_drive_bands(const glad_wino_kernel *k, float *out, float *xp, int 
             rows(ctx, xb, bh, r0, r0 > s0 ? r0 + 2 : r0, r1 + 2);
             int T = (r1 - r0) / m * tw;
             for (int t0 = 0; t0 < T; t0 += NB)
-                block(k, V, M, out, xb, bh, r0, U, bias, NI, H, W, NO, 0, r0 / m * tw + t0, T - t0 < NB ? T - t0 : NB, 0, NO / 8);
+                block(k, V, M, out, xb, bh, r0, U, bias, epi, NI, H, W, NO, 0, r0 / m * tw + t0, T - t0 < NB ? T - t0 : NB, 0, NO / 8);
         }
         free(V);
     }

@@ -11,6 +11,7 @@
 #define GLAD_NN_WINOBLK_H
 
 #include <stddef.h>
+#include "nn/nn.h"
 
 /* the stride of a transform plane of n floats: one cache line more, so the
  * planes a transform writes at once do not share an L1 set (4 KB apart);
@@ -28,20 +29,49 @@ enum { GLAD_WINO_PAR_FILTERS = 256 };
 typedef struct { int ti, tj, s, L; } glad_wino_seg;
 
 /* the rows of an output channel's tiles oc (H x W, row width W) from y, m
- * rows ys apart of m floats per lane (tile): written + bv, or added. Inline
- * so each kernel's output transform gets it with its m fixed. */
-static inline void glad_wino_put(float *oc, const float *y, int ys, int m, int W, float bv, const glad_wino_seg *sg, int nseg,
-                                 int accumulate)
+ * rows ys apart of m floats per lane (tile): written + bv (then + *ev when
+ * ev, then rc + that when rc, the channel's plane of a residual), or added.
+ * Inline so each kernel's output transform gets it with its m fixed. */
+static inline void glad_wino_put(float *oc, const float *y, int ys, int m, int W, float bv, const float *ev, const float *rc,
+                                 const glad_wino_seg *sg, int nseg, int accumulate)
 {
     for (int k = 0; k < nseg; k++) {
         const glad_wino_seg *q = &sg[k];
         for (int r = 0; r < m; r++) {
-            float *row = oc + (size_t)(m * q->ti + r) * W + m * q->tj;
+            size_t at = (size_t)(m * q->ti + r) * W + m * q->tj;
+            float *row = oc + at;
             const float *yr = y + (size_t)r * ys + m * q->s;
+            /* the epilogue (nn.h's glad_conv_epi) in the adds' order, a
+             * loop per case: one loop with the cases as conditions was
+             * vectorised with rc's loads masked off when NULL, and masked
+             * loads from an unmapped address take a microcode assist
+             * (3.6x slower for the whole conv) */
             if (accumulate) for (int j = 0; j < m * q->L; j++) row[j] += yr[j];
-            else for (int j = 0; j < m * q->L; j++) row[j] = yr[j] + bv;
+            else if (!ev && !rc) for (int j = 0; j < m * q->L; j++) row[j] = yr[j] + bv;
+            else if (!rc) {
+                float e = *ev;
+                for (int j = 0; j < m * q->L; j++) row[j] = (yr[j] + bv) + e;
+            } else if (!ev) {
+                const float *rr = rc + at;
+                for (int j = 0; j < m * q->L; j++) row[j] = rr[j] + (yr[j] + bv);
+            } else {
+                const float *rr = rc + at;
+                float e = *ev;
+                for (int j = 0; j < m * q->L; j++) row[j] = rr[j] + ((yr[j] + bv) + e);
+            }
         }
     }
+}
+
+/* glad_wino_put for output channel o of out (NO,H,W) with bias and the
+ * epilogue epi of this image (emb: its NO values, res: its (NO,H,W); NULL:
+ * none) */
+static inline void glad_wino_put_ch(float *out, const float *y, int ys, int m, int H, int W, const float *bias, const glad_conv_epi *epi,
+                                    int o, const glad_wino_seg *sg, int nseg, int accumulate)
+{
+    size_t plane = (size_t)H * W;
+    glad_wino_put(out + o * plane, y, ys, m, W, bias ? bias[o] : 0.0f, epi && epi->emb ? epi->emb + o : NULL,
+                  epi && epi->res ? epi->res + o * plane : NULL, sg, nseg, accumulate);
 }
 
 /* a kernel: tile side m (output m x m), ne = (m + 2)^2 transform planes, nt
@@ -51,25 +81,27 @@ static inline void glad_wino_put(float *oc, const float *y, int ys, int m, int W
  * (the input gradient of that conv). Per block V takes ne planes of
  * glad_wino_plane(NI nt) floats and M ne 8 nt. input writes V from the
  * zero-bordered planes xp (row width Wp); gemm writes M for output block ob
- * of nob; output writes (or adds) out rows of output channels o0 .. o0 + 7 */
+ * of nob; output writes (or adds) out rows of output channels o0 .. o0 + 7,
+ * with epilogue epi (glad_wino_put_ch) when writing */
 typedef struct {
     int m, ne, nt;
     void (*weights)(float *U, const float *w, int NI, int NO, int flip);
     void (*input)(float *V, const float *xp, int NI, int H, int Wp, const glad_wino_seg *sg, int nseg, int nt);
     void (*gemm)(float *M, const float *V, const float *U, int NI, int nob, int ob);
-    void (*output)(float *out, const float *M, const float *bias, int o0, int H, int W, const glad_wino_seg *sg, int nseg,
-                   int accumulate);
+    void (*output)(float *out, const float *M, const float *bias, const glad_conv_epi *epi, int o0, int H, int W,
+                   const glad_wino_seg *sg, int nseg, int accumulate);
 } glad_wino_kernel;
 
 /* floats of U for NI inputs and NO outputs */
 size_t glad_wino_weight_floats(const glad_wino_kernel *k, int NI, int NO);
 
 /* out (NO,H,W) = the kernel's convolution of xp ((NI, H+2, W+2) zero-bordered
- * planes) with U + bias (accumulate: out +=, no bias); GLAD_ENOMEM, out
+ * planes) with U + bias, then epilogue epi (NULL: none; emb and res of
+ * this image) (accumulate: out +=, no bias nor epilogue); GLAD_ENOMEM, out
  * untouched, when a thread's scratch failed */
-int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, int NI, int H,
-                    int W, int NO, int accumulate);
-/* the same (out =, + bias) band by band of at most bh output rows (a
+int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, const glad_conv_epi *epi,
+                    int NI, int H, int W, int NO, int accumulate);
+/* the same (out =, + bias, epilogue) band by band of at most bh output rows (a
  * multiple of m): the threads take slabs of whole tile rows, each band by
  * band through its own buffer of a band's padded rows, (NI, bh + 2, W + 2)
  * at xp + th NI (bh + 2) (W + 2) for thread th (xp has room for
@@ -81,7 +113,7 @@ int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, cons
  * for bit. */
 typedef void (*glad_wino_rows)(void *ctx, float *xp, int bh, int r0, int q0, int q1);
 int glad_wino_drive_bands(const glad_wino_kernel *k, float *out, float *xp, int bh, glad_wino_rows rows, void *ctx, const float *U,
-                          const float *bias, int NI, int H, int W, int NO);
+                          const float *bias, const glad_conv_epi *epi, int NI, int H, int W, int NO);
 
 /* the weight gradient's transforms (vectors of 16 channels, channels-last):
  * btdb writes the ne vectors of B^T d B from the (m+2)^2 patch p[r rs + c cs]
