@@ -1,7 +1,9 @@
 /* fuzz_json.c - harness for the JSON parser (core/json.h). A parsed
  * document is written back as JSON (strings through glad_json_escape,
  * numbers with 17 digits) and parsed again: the second writing must equal
- * the first, so parse and escape agree on every string and number. */
+ * the first, so parse and escape agree on every string and number (an
+ * object whose keys escape alike is not written: glad_json_parse would refuse
+ * it written back, as it refuses any key given twice). */
 #include <math.h>
 #include "fuzz.h"
 #include "core/json.h"
@@ -34,6 +36,30 @@ static void jo_str(json_out *o, const char *s)
     free(e);
 }
 
+static int by_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* whether two of an object's keys escape alike: glad_json_escape writes every
+ * invalid UTF-8 byte as \ufffd, so distinct keys can, and the object written
+ * back then gives a key twice, which glad_json_parse refuses */
+static int keys_collide(const glad_json *j)
+{
+    if (j->n < 2) return 0;
+    char **e = calloc((size_t)j->n, sizeof *e);
+    int hit = !e;
+    for (int i = 0; !hit && i < j->n; i++) {
+        size_t k = glad_json_escape(NULL, 0, j->keys[i]);
+        if (!(e[i] = malloc(k + 1))) hit = 1;
+        else glad_json_escape(e[i], k + 1, j->keys[i]);
+    }
+    if (!hit) {
+        qsort(e, (size_t)j->n, sizeof *e, by_str);
+        for (int i = 1; i < j->n && !hit; i++) hit = strcmp(e[i - 1], e[i]) == 0;
+    }
+    for (int i = 0; e && i < j->n; i++) free(e[i]);
+    free(e);
+    return hit;
+}
+
 static void jo_value(json_out *o, const glad_json *j)
 {
     char b[40];
@@ -47,6 +73,7 @@ static void jo_value(json_out *o, const glad_json *j)
     case GLAD_JSON_STR: jo_str(o, j->str); break;
     case GLAD_JSON_ARR:
     case GLAD_JSON_OBJ:
+        if (j->type == GLAD_JSON_OBJ && keys_collide(j)) { o->bad = 1; break; }   /* no faithful writing */
         jo_put(o, j->type == GLAD_JSON_OBJ ? "{" : "[", 1);
         for (int i = 0; i < j->n; i++) {
             if (i) jo_put(o, ",", 1);
