@@ -18,11 +18,31 @@
 #include "nn/nn.h"
 #include "nn/fastmath.h"
 
-/* every allocation of this test is freed at exit (LeakSanitizer runs in CI) */
-static void *allocs_[512];
-static int nallocs_;
-static void *track(void *p) { if (p && nallocs_ < 512) allocs_[nallocs_++] = p; return p; }
-static void free_all(void) { for (int i = 0; i < nallocs_; i++) free(allocs_[i]); nallocs_ = 0; }
+/* every allocation of this test is freed at exit (LeakSanitizer runs in CI);
+ * the list grows: a fixed 512 once overflowed silently, and LeakSanitizer's
+ * exit then lost the test's buffered summary line too */
+static void **allocs_;
+static int nallocs_, capallocs_;
+static void *track(void *p)
+{
+    if (!p) return p;
+    if (nallocs_ == capallocs_) {
+        int cap = capallocs_ ? 2 * capallocs_ : 512;
+        void **na = realloc(allocs_, (size_t)cap * sizeof *na);
+        if (!na) { fprintf(stderr, "test_nn: out of memory\n"); exit(1); }
+        allocs_ = na;
+        capallocs_ = cap;
+    }
+    allocs_[nallocs_++] = p;
+    return p;
+}
+static void free_all(void)
+{
+    for (int i = 0; i < nallocs_; i++) free(allocs_[i]);
+    free(allocs_);
+    allocs_ = NULL;
+    nallocs_ = capallocs_ = 0;
+}
 #define TMALLOC(n) track(malloc(n))
 #define TCALLOC(n, s) track(calloc(n, s))
 
