@@ -698,6 +698,15 @@ static int reads_input(int op) { return op == OP_CONV || op == OP_GN || op == OP
  *  - backward of op i: recomputed input and missing input gradients are
  *    allocated first; afterwards the recomputed input, the output's
  *    gradient and the saved statistics die. */
+/* the backward, walked from the end, meets input x's first gradient-writing
+ * op: its gradient is allocated there and that op creates it (*z set) */
+static int first_grad(glad_unet *u, glad_memplan *m, int x, int *z)
+{
+    if (x < 0 || !ND(x)->has_g || ND(x)->goff != (size_t)-1) return 0;
+    *z = 1;
+    return glad_memplan_alloc(m, ND(x)->n, &ND(x)->goff);
+}
+
 static int plan(glad_unet *u)
 {
     glad_memplan m;
@@ -751,22 +760,9 @@ static int plan(glad_unet *u)
                 t->rec = 1;
                 if (glad_memplan_alloc(&m, ND(t->a)->n, &t->rtmp)) goto out;
             }
-            if (t->a >= 0 && ND(t->a)->has_g && ND(t->a)->goff == (size_t)-1) {
-                t->za = 1;
-                if (glad_memplan_alloc(&m, ND(t->a)->n, &ND(t->a)->goff)) goto out;
-            }
-            if (t->b >= 0 && ND(t->b)->has_g && ND(t->b)->goff == (size_t)-1) {
-                t->zb = 1;
-                if (glad_memplan_alloc(&m, ND(t->b)->n, &ND(t->b)->goff)) goto out;
-            }
-            if (t->e >= 0 && ND(t->e)->has_g && ND(t->e)->goff == (size_t)-1) {
-                t->ze = 1;
-                if (glad_memplan_alloc(&m, ND(t->e)->n, &ND(t->e)->goff)) goto out;
-            }
-            if (t->r >= 0 && ND(t->r)->has_g && ND(t->r)->goff == (size_t)-1) {
-                t->zr = 1;
-                if (glad_memplan_alloc(&m, ND(t->r)->n, &ND(t->r)->goff)) goto out;
-            }
+            if (first_grad(u, &m, t->a, &t->za) || first_grad(u, &m, t->b, &t->zb) ||
+                first_grad(u, &m, t->e, &t->ze) || first_grad(u, &m, t->r, &t->zr))
+                goto out;
             if (t->rec && glad_memplan_free(&m, t->rtmp, ND(t->a)->n)) goto out;
             if (glad_memplan_free(&m, y->goff, y->n)) goto out;
             if (t->ns1 && glad_memplan_free(&m, t->s1, t->ns1)) goto out;
