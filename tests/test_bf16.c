@@ -170,7 +170,10 @@ static void twin_input_case(void)
  * through its own slab of rows): bit for bit the Winograd driver on the
  * whole plane padded at once, in f32 (F(4x4) on 256 x 256, bands of up to
  * 28 rows, shorter ones at the slabs' ends; F(2x2) on 254 rows) and in
- * bf16 (its F(2x2) twin), whatever the thread count */
+ * bf16 (its F(2x2) twin), whatever the thread count; and so on small
+ * planes with 2 or 3 threads, where each thread pads and transforms its own
+ * slab of rows as one band or a few equal ones (f32 from 64 x 64, bf16
+ * from 16 x 16; 3 threads give slabs of unequal heights) */
 static void band_case(int C, int H, int W, int OC, int bf16)
 {
     uint64_t s = 99 + (uint64_t)H;
@@ -484,6 +487,13 @@ int main(void)
     if (glad_nn_avx512()) {   /* conv3x3.c and the Winograd kernels run on AVX-512F only */
         band_case(16, 256, 256, 8, 0);
         band_case(16, 254, 256, 8, 0);
+        int nth = omp_get_max_threads();
+        for (int nt = 2; nt <= 3; nt++) {
+            omp_set_num_threads(nt);
+            band_case(32, 128, 128, 32, 0);
+            band_case(64, 64, 64, 16, 0);
+        }
+        omp_set_num_threads(nth);
     }
     if (!glad_bf16_available()) {
         CHECK(glad_precision_set(GLAD_PREC_BF16) == GLAD_EUNSUPPORTED && glad_precision_get() == GLAD_PREC_F32);
@@ -493,6 +503,14 @@ int main(void)
     twin_input_case();
     band_case(16, 256, 256, 8, 1);
     band_case(16, 254, 256, 8, 1);
+    int nth = omp_get_max_threads();
+    for (int nt = 2; nt <= 3; nt++) {
+        omp_set_num_threads(nt);
+        band_case(32, 128, 128, 32, 1);
+        band_case(64, 16, 16, 64, 1);
+        band_case(32, 40, 40, 16, 1);
+    }
+    omp_set_num_threads(nth);
     gemm_case(13, 45, 37, 1, 0.125f, 0);
     gemm_case(70, 33, 64, 0, 1.0f, 1);
     gemm_case(8, 32, 2, 1, -0.5f, 1);

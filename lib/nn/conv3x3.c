@@ -83,9 +83,18 @@ static void pad_channel(float *o, int b0, const float *x, int C, int c, int H, i
 static void pad_pre(float *xp, const float *x, int C, int H, int W, const glad_gnsilu *pre, int n, int coarse)
 {
     size_t plane = (size_t)(H + 2) * (W + 2);
-    // channels are independent
-    #pragma omp parallel for schedule(static) if ((long)C * H * W > 32768)
-    for (int c = 0; c < C; c++) pad_channel(xp + c * plane, 0, x, C, c, H, W, pre, n, 0, H + 2, coarse, 0);
+    /* each thread pads the same rows of every channel: the Winograd and
+     * direct loops after this take their tiles in row order with static
+     * schedules, so a thread then reads the rows it wrote, from its own
+     * core's cache (split by channels instead, half of every tile's input
+     * came from the other core: the 2-thread forward of a 32 x 128 x 128 plane
+     * to 3 channels took 0.52 ms against 0.33 ms so, its 1-thread 0.48) */
+    // row ranges are independent
+    #pragma omp parallel if ((long)C * H * W > 32768)
+    {
+        int nth = omp_get_num_threads(), th = omp_get_thread_num(), q0 = th * (H + 2) / nth, q1 = (th + 1) * (H + 2) / nth;
+        for (int c = 0; c < C; c++) pad_channel(xp + c * plane, 0, x, C, c, H, W, pre, n, q0, q1, coarse, 0);
+    }
     memset(xp + (size_t)C * plane, 0, sizeof(float) * (32 + 2 * (size_t)(W + 2) + 2));
 }
 
@@ -221,15 +230,28 @@ static const glad_wino_kernel *wino(int NI, int H, int W, int NO)
  * multiple of the tile side m whose C padded planes' rows (band + 2 rows
  * of W + 2 floats) take about BANDB bytes, 4 tile rows at least, and few
  * enough that every thread's band buffer fits in ws's room for the whole
- * padded planes; no bands when those take under 8 BANDB (then they stay in
- * L2 or L3 between the padding and the transform, and bands cost more than
- * they save: measured 1.05-1.08x slower on 64 x 64 planes of C 64 and 128,
- * 1.2-1.3x faster on 256 x 256 of C 32 and 64, one thread) */
-enum { BANDB = 1 << 19 };
-static int band_rows(int m, int C, int H, int W)
+ * padded planes. Planes whose padded copy takes under 8 BANDB (small) stay
+ * in L2 or L3 between the padding and the transform, so one thread pads
+ * them whole (bands measured 1.05-1.08x slower on 64 x 64 planes of C 64
+ * and 128, 1.2-1.3x faster on 256 x 256 of C 32 and 64, one thread); with
+ * more threads each takes its slab of rows as one band where ws's room
+ * (SLAB_ROWS more rows for small planes) allows, in as few equal bands as
+ * fit where not, so that it transforms the rows it padded itself from its
+ * own core's cache, in blocks of whole tile rows (padded to the kernel's
+ * block of tiles: a band's rows should fill them) */
+enum { BANDB = 1 << 19, SLAB_ROWS = 12 };
+static int small_plane(int C, int H, int W) { return (long)C * (H + 2) * (W + 2) * 4 < 8L * BANDB; }
+static size_t slab_floats(int C, int H, int W) { return small_plane(C, H, W) ? (size_t)C * SLAB_ROWS * (W + 2) : 0; }
+static int band_rows(int m, int C, int H, int W, int slabs)
 {
-    if ((long)C * (H + 2) * (W + 2) * 4 < 8L * BANDB) return H;
-    long rows = BANDB / ((long)C * (W + 2) * 4) - 2, most = (H + 2) / omp_get_max_threads() - 2;
+    int nth = omp_get_max_threads();
+    if (small_plane(C, H, W)) {
+        long r = nth < 2 || !slabs ? 0 : ((H + 2 + SLAB_ROWS) / nth - 2) / m * m, S = (H / m + nth - 1) / nth * m;
+        if (r < m) return H;
+        long nb = (S + r - 1) / r, bh = ((S + nb - 1) / nb + m - 1) / m * m;
+        return bh < H ? (int)bh : H;
+    }
+    long rows = BANDB / ((long)C * (W + 2) * 4) - 2, most = (H + 2) / nth - 2;
     if (rows < 4 * m) rows = 4 * m;
     if (rows > most) rows = most;
     rows = rows / m * m;
@@ -244,7 +266,7 @@ static size_t wino_floats(int NI, int H, int W, int NO)
 
 size_t glad_conv3x3_forward_floats(int C, int H, int W, int OC)
 {
-    return glad_conv3x3_pad_floats(C, H, W) + wino_floats(C, H, W, OC);
+    return glad_conv3x3_pad_floats(C, H, W) + slab_floats(C, H, W) + wino_floats(C, H, W, OC);
 }
 
 // x is (B,C,H,W), w is (OC,C,3,3), out is (B,OC,H,W), epi's emb (B,OC) and res (B,OC,H,W); ws: glad_conv3x3_forward_floats
@@ -257,9 +279,9 @@ void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, co
     if (kb) k = kb;   /* bf16.h: the same transforms, bf16 products */
     /* bf16's U from the network's cache when one is in use */
     const float *Uc = kb ? glad_bf16_cached(kb, w, C, OC, 0) : NULL;
-    float *U = k ? ws + glad_conv3x3_pad_floats(C, H, W) : NULL;
+    float *U = k ? ws + glad_conv3x3_pad_floats(C, H, W) + slab_floats(C, H, W) : NULL;
     if (k && !Uc) k->weights(U, w, C, OC, 0);
-    int bh = k ? band_rows(k->m, C, H, W) : H;
+    int bh = k ? band_rows(k->m, C, H, W, kb || H >= 64) : H;
     for (int n = 0; n < B; n++) {
         /* large planes band by band: a band's padded rows (GroupNorm+SiLU,
          * the zero border) are made just before its tiles read them, so they
