@@ -362,10 +362,13 @@ static void pad_channels_last_pre(float *xt, const float *x, int C, int H, int W
     int Wp = W + 2, ncb = C / 16, nrb = (H + RB - 1) / RB;
     memset(xt, 0, sizeof(float) * (size_t)C * Wp);
     memset(xt + (size_t)(H + 1) * Wp * C, 0, sizeof(float) * (size_t)C * (Wp + 2));
-    // (channel block, row band) tasks write disjoint 16-channel lines of xt
+    /* row bands outer: a thread then copies the rows whose tiles the
+     * Winograd weight gradient hands it next (its static share of tile
+     * blocks, in row order), so it reads them from its own core's cache */
+    // (row band, channel block) tasks write disjoint 16-channel lines of xt
     #pragma omp parallel for collapse(2) schedule(static) if ((long)C * H * W > 32768)
-    for (int cb = 0; cb < ncb; cb++)
-        for (int ib = 0; ib < nrb; ib++) {
+    for (int ib = 0; ib < nrb; ib++)
+        for (int cb = 0; cb < ncb; cb++) {
             int c0 = cb * 16;
             float ga[16], be[16];
             for (int k = 0; pre && k < 16; k++) gnsilu_affine(pre, C, n, c0 + k, &ga[k], &be[k]);
