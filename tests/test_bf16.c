@@ -210,6 +210,44 @@ static void band_case(int C, int H, int W, int OC, int bf16)
     free(x); free(w); free(b); free(o1); free(o2); free(ws); free(xp); free(U);
 }
 
+/* conv3x3.c's forward of several images on planes of 32 x 32 and less
+ * gives each thread whole images (each op inside on one thread): bit for
+ * bit the images' forwards one at a time, with GroupNorm+SiLU and the
+ * epilogue's adds, on Winograd's planes and the direct kernel's */
+static void byimage_case(int C, int H, int OC, int bf16)
+{
+    enum { B = 4, G = 4 };
+    uint64_t s = 7 + (uint64_t)H;
+    size_t nx = (size_t)C * H * H, no = (size_t)OC * H * H, nws = glad_conv2d_workspace(C, H, H, OC, 3, 3, 1, 1);
+    float *x = malloc(B * nx * 4), *w = malloc((size_t)OC * C * 9 * 4), *b = malloc((size_t)OC * 4), *o1 = malloc(B * no * 4),
+          *o2 = malloc(B * no * 4), *res = malloc(B * no * 4), *emb = malloc((size_t)B * OC * 4), *ws = malloc(nws * 4);
+    float mean[B * G], rstd[B * G], gam[64], bet[64];
+    for (int i = 0; i < B * G; i++) { mean[i] = 0.1f * (i % 5); rstd[i] = 1 + 0.25f * (i % 3); }
+    for (int c = 0; c < C; c++) { gam[c] = 1 + c / 64.0f; bet[c] = (c % 5) / 8.0f; }
+    for (size_t i = 0; i < B * nx; i++) x[i] = frand(&s);
+    for (size_t i = 0; i < (size_t)OC * C * 9; i++) w[i] = frand(&s) / 12;
+    for (int i = 0; i < OC; i++) b[i] = 0.1f * frand(&s);
+    for (size_t i = 0; i < B * no; i++) res[i] = frand(&s);
+    for (int i = 0; i < B * OC; i++) emb[i] = frand(&s);
+    if (bf16) CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
+    int nth = omp_get_max_threads();
+    omp_set_num_threads(2);
+    glad_gnsilu pre = {mean, rstd, gam, bet, G};
+    glad_conv_epi ep = {emb, res};
+    glad_conv2d_forward_epi(o1, x, &pre, &ep, w, b, B, C, H, H, OC, 3, 3, 1, 1, ws);
+    for (int n = 0; n < B; n++) {
+        /* image n alone: its statistics and epilogue rows first */
+        glad_gnsilu pn = {mean + n * G, rstd + n * G, gam, bet, G};
+        glad_conv_epi en = {emb + n * OC, res + n * no};
+        glad_conv2d_forward_epi(o2 + n * no, x + n * nx, &pn, &en, w, b, 1, C, H, H, OC, 3, 3, 1, 1, ws);
+    }
+    omp_set_num_threads(nth);
+    glad_precision_set(GLAD_PREC_F32);
+    CHECKF(memcmp(o1, o2, B * no * 4) == 0, "%s %dx%d C%d OC%d: a batch of 4 on 2 threads differs from its images one by one", bf16 ? "bf16" : "f32",
+           H, H, C, OC);
+    free(x); free(w); free(b); free(o1); free(o2); free(res); free(emb); free(ws);
+}
+
 /* glad_bf16_gemm against a double reference on the bf16-rounded operands:
  * |err| <= 4e-6 sum_k |a b| per element (fp32 sums only), for both layouts
  * of B, alpha, accumulation, packed B, and sizes that need every padding */
@@ -494,6 +532,9 @@ int main(void)
             band_case(64, 64, 64, 16, 0);
         }
         omp_set_num_threads(nth);
+        byimage_case(32, 32, 32, 0);
+        byimage_case(64, 16, 48, 0);
+        byimage_case(64, 8, 64, 0);
     }
     if (!glad_bf16_available()) {
         CHECK(glad_precision_set(GLAD_PREC_BF16) == GLAD_EUNSUPPORTED && glad_precision_get() == GLAD_PREC_F32);
@@ -511,6 +552,8 @@ int main(void)
         band_case(32, 40, 40, 16, 1);
     }
     omp_set_num_threads(nth);
+    byimage_case(32, 32, 32, 1);
+    byimage_case(64, 16, 48, 1);
     gemm_case(13, 45, 37, 1, 0.125f, 0);
     gemm_case(70, 33, 64, 0, 1.0f, 1);
     gemm_case(8, 32, 2, 1, -0.5f, 1);
