@@ -584,12 +584,16 @@ void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float 
     /* small planes of several images: each thread takes whole images (its
      * own scratch, its own weight-gradient partial, the ops inside it on one
      * thread), where image by image every op would be a parallel region of
-     * a block or two of tiles per thread: the backward of DDAD-S's 16 x 16
-     * and 32 x 32 convs gained 1.1-1.4x from a second thread so. The
-     * partials then sum other tiles, so dw rounds differently than image by
-     * image (it already depended on the thread count); dx is the same. */
-    int byimg = scr && nth > 1 && B >= nth && small_plane(C, H, W), done = 0;
-    if (byimg) {
+     * a block or two of tiles per thread: the backward of DDAD-S's 8 x 8 to
+     * 32 x 32 convs gained 1.1-1.4x from a second thread so. The direct
+     * weight gradient (planes under 16 x 16) sums into a partial per thread
+     * too, added to dw in thread order. The partials sum other tiles, so dw
+     * rounds differently than image by image (it already depended on the
+     * thread count); dx is the same. */
+    size_t nw = (size_t)OC * C * 9;
+    int byimg = nth > 1 && B >= nth && small_plane(C, H, W), done = 0;
+    float *dwp = byimg && !scr ? calloc((size_t)nth * nw, sizeof(float)) : NULL;
+    if (byimg && (scr || dwp)) {
         size_t nws = glad_conv3x3_backward_floats(C, H, W, OC) - nu;
         int fail = 0;
         // each thread has its own scratch, partial and images
@@ -608,13 +612,16 @@ void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float 
             if (!stop) {
                 #pragma omp for schedule(static)
                 for (int n = 0; n < B; n++)
-                    backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, pre, n, w, k, Uc ? Uc : U, kd, scr + (size_t)th * per,
-                              1, C, H, W, OC, tw, set, dwb);
+                    backward1(dx ? dx + n * nx : NULL, dwp ? dwp + (size_t)th * nw : dw, dout + n * no, x + n * nx, pre, n, w, k,
+                              Uc ? Uc : U, kd, scr ? scr + (size_t)th * per : NULL, 1, C, H, W, OC, tw, set, dwb);
             }
             if (th) free(tw);
         }
         done = !fail;
+        for (int t = 0; done && dwp && t < nth; t++)
+            for (size_t i = 0; i < nw; i++) dw[i] += dwp[(size_t)t * nw + i];
     }
+    free(dwp);
     for (int n = 0; n < B && !done; n++)
         backward1(dx ? dx + n * nx : NULL, dw, dout + n * no, x + n * nx, pre, n, w, k, Uc ? Uc : U, kd, scr, nth, C, H, W, OC, ws, set, dwb);
     if (scr) kd->finish(dw, scr, nth, C, OC);
