@@ -323,21 +323,12 @@ void glad_conv3x3_forward(float *out, const float *x, const glad_gnsilu *pre, co
         // each thread has its own scratch and images
         #pragma omp parallel num_threads(nth) shared(fail)
         {
-            int th = omp_get_thread_num();
-            float *tw = th ? aligned_alloc(64, (nws * sizeof(float) + 63) / 64 * 64) : ws;
-            if (!tw) {
-                #pragma omp atomic write
-                fail = 1;
-            }
-            #pragma omp barrier
-            int stop;
-            #pragma omp atomic read
-            stop = fail;
-            if (!stop) {
+            float *tw = glad_wino_team_scratch(omp_get_thread_num() ? NULL : ws, nws, &fail);
+            if (tw) {
                 #pragma omp for schedule(static)
                 for (int n = 0; n < B; n++) forward1(out, x, n, pre, epi, k, kb, Uc ? Uc : U, w, b, H, C, H, W, OC, tw);
+                if (tw != ws) free(tw);
             }
-            if (th) free(tw);
         }
         done = !fail;
     }
@@ -601,22 +592,14 @@ void glad_conv3x3_backward(float *dx, float *dw, const float *dout, const float 
         #pragma omp parallel num_threads(nth) shared(fail)
         {
             int th = omp_get_thread_num();
-            float *tw = th ? aligned_alloc(64, (nws * sizeof(float) + 63) / 64 * 64) : ws;
-            if (!tw) {
-                #pragma omp atomic write
-                fail = 1;
-            }
-            #pragma omp barrier
-            int stop;
-            #pragma omp atomic read
-            stop = fail;
-            if (!stop) {
+            float *tw = glad_wino_team_scratch(th ? NULL : ws, nws, &fail);
+            if (tw) {
                 #pragma omp for schedule(static)
                 for (int n = 0; n < B; n++)
                     backward1(dx ? dx + n * nx : NULL, dwp ? dwp + (size_t)th * nw : dw, dout + n * no, x + n * nx, pre, n, w, k,
                               Uc ? Uc : U, kd, scr ? scr + (size_t)th * per : NULL, 1, C, H, W, OC, tw, set, dwb);
+                if (tw != ws) free(tw);
             }
-            if (th) free(tw);
         }
         done = !fail;
         for (int t = 0; done && dwp && t < nth; t++)

@@ -50,15 +50,10 @@ static void block(const glad_wino_kernel *k, float *V, float *M, float *out, con
     }
 }
 
-/* every thread allocates its V and M before any output is touched, so a
- * failure leaves out as it was (the caller then runs the direct kernel,
- * which in accumulate mode must not add twice); called by every thread of
- * a parallel region, NULL (for all) when one failed */
-static float *scratch(const glad_wino_kernel *k, int NI, int *fail)
+float *glad_wino_team_scratch(float *own, size_t floats, int *fail)
 {
-    size_t nv = (size_t)k->ne * glad_wino_plane((size_t)NI * k->nt);
-    float *V = aligned_alloc(64, sizeof(float) * (nv + (size_t)k->ne * 8 * k->nt));
-    if (!V) {
+    float *p = own ? own : aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+    if (!p) {
         #pragma omp atomic write
         *fail = 1;
     }
@@ -66,8 +61,21 @@ static float *scratch(const glad_wino_kernel *k, int NI, int *fail)
     int stop;
     #pragma omp atomic read
     stop = *fail;
-    if (stop) { free(V); return NULL; }
-    return V;
+    if (stop) {
+        if (p != own) free(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* every thread allocates its V and M before any output is touched, so a
+ * failure leaves out as it was (the caller then runs the direct kernel,
+ * which in accumulate mode must not add twice); called by every thread of
+ * a parallel region, NULL (for all) when one failed */
+static float *scratch(const glad_wino_kernel *k, int NI, int *fail)
+{
+    size_t nv = (size_t)k->ne * glad_wino_plane((size_t)NI * k->nt);
+    return glad_wino_team_scratch(NULL, nv + (size_t)k->ne * 8 * k->nt, fail);
 }
 
 int glad_wino_drive(const glad_wino_kernel *k, float *out, const float *xp, const float *U, const float *bias, const glad_conv_epi *epi,

@@ -94,6 +94,11 @@ typedef struct {
 
 /* floats of U for NI inputs and NO outputs */
 size_t glad_wino_weight_floats(const glad_wino_kernel *k, int NI, int NO);
+/* a thread's scratch of floats (64-byte aligned), all or none: called by
+ * every thread of a parallel region (it holds a barrier), each gets own
+ * when given, else a new buffer it frees when it differs from own; NULL for
+ * all (nothing kept) when any thread's allocation failed, *fail then set */
+float *glad_wino_team_scratch(float *own, size_t floats, int *fail);
 
 /* out (NO,H,W) = the kernel's convolution of xp ((NI, H+2, W+2) zero-bordered
  * planes) with U + bias, then epilogue epi (NULL: none; emb and res of
