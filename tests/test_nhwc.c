@@ -165,8 +165,10 @@ static const ircase IR[] = {
     {37, 300, 13, 40, 13, 1, 1, 1},   /* several bands per thread: rows kept from band to band */
     {29, 150, 24, 144, 32, 2, 1, 0},  {7, 7, 160, 960, 160, 1, 1, 1}, {21, 33, 32, 32, 16, 1, 0, 0},
     {12, 11, 16, 96, 24, 2, 1, 0},    {5, 9, 17, 51, 17, 1, 1, 1},
-    {9, 13, 20, 72, 24, 1, 1, 1},     {14, 14, 40, 40, 24, 1, 0, 0},   /* small maps: split by channels */
+    {9, 13, 20, 72, 24, 1, 1, 1},     {14, 14, 40, 40, 24, 1, 0, 0},   /* small maps: by rows on 2 threads */
     {10, 20, 24, 144, 32, 2, 1, 0},   {10, 64, 48, 48, 32, 2, 0, 0},   /* and with stride 2 */
+    {6, 12, 48, 48, 32, 1, 0, 0},     {7, 9, 20, 120, 20, 1, 1, 1},    /* smaller: split by channels */
+    {2, 40, 64, 384, 64, 2, 1, 0},    /* and with stride 2 (one output row) */
 };
 #define NIR (sizeof IR / sizeof IR[0])
 static void test_invres(void)
@@ -414,7 +416,7 @@ static void test_invres_bf16(void)
             worst = fmax(worst, ew);
             worstrel = fmax(worstrel, emax / ymax);
             /* invres.c's choice of path (by_channels and the size for threads) */
-            ran[T > 1 && (long)Ho * c->s < 6L * T * (3 - c->s) && (long)Ho * Wo * Ce * (C + Co) > 200000]++;
+            ran[T > 1 && (long)Ho * c->s < 2L * T * (3 - c->s) && (long)Ho * Wo * Ce * (C + Co) > 200000]++;
             free(x); free(we); free(be); free(wd); free(bd); free(wp); free(bp); free(res); free(wet); free(wpt);
             free(e); free(d); free(y32); free(y16); free(yu); free(ws); free(me); free(md);
         }

@@ -72,10 +72,15 @@ static int nthreads(void)
 
 /* split by channels when a thread's output rows are so few that the
  * expanded rows its depthwise taps share with its neighbour (recomputed by
- * both) would add more than about a sixth to the expansion */
+ * both) would add more than about a half to the expansion. Split by channels,
+ * the projection reads every channel, half of them written by the other core,
+ * which costs more than recomputing: on 2 threads rows won from 14x14 up
+ * (MobileNetV2's 14x14 blocks at 224: bf16 -25..-40 %, f32 -10..-25 %; its
+ * 16x16 ones at 512: bf16 -18 %, f32 the same), channels at 7x7 (rows there:
+ * f32 +20..+40 %). Both paths give the same numbers. */
 static int by_channels(int Ho, int kh, int sh, int dh, int T)
 {
-    return T > 1 && (long)Ho * sh < 6L * T * ((kh - 1) * dh + 1 - sh);
+    return T > 1 && (long)Ho * sh < 2L * T * ((kh - 1) * dh + 1 - sh);
 }
 
 /* a 1x1 conv's weights as the GEMM of the precision reads them: fp32 w^T (K, OC), or bf16 pairs (q, rows ldq apart) */
