@@ -568,6 +568,18 @@ static int run_ops(glad_mobilenet *m, const float *x, int H, int W, int stop, co
             for (int c = 0; c < 3; c++) xin[p * 3 + c] = x[c * HW + p];
     for (int i = 0; i <= stop; i++) {
         const glad_tflite_op *op = &g->ops[i];
+        int xi = op->nin >= 1 ? op->in[0] : -1, yo = op->nout >= 1 ? op->out[0] : -1;
+        for (int k = 1; k < op->nin; k++) xi = op->in[k] < 0 || is_const(m, op->in[k]) ? xi : -1;
+        if ((op->code == GLAD_TFL_QUANTIZE || op->code == GLAD_TFL_DEQUANTIZE || op->code == GLAD_TFL_RESHAPE) && xi >= 0 &&
+            yo >= 0 && yo != xi && !is_const(m, xi) && m->slot[xi] >= 0 && m->slot[yo] < 0 && m->last[xi] == i &&
+            m->rs[yo].n == m->rs[xi].n) {
+            /* an identity on float data (run_op's copy) whose input nothing reads after it: the output takes over the
+             * input's buffer, no copy (the graph's QUANTIZE at the input) */
+            m->slot[yo] = m->slot[xi];
+            m->slot[xi] = -1;
+            if (m->last[yo] < 0 && i < stop) release(m, yo);
+            continue;
+        }
         /* a whole inverted-residual block in one pass where the CPU runs it,
          * else conv i alone (op by op); either way the residual ADD fused */
         int blk = invres_end(m, i, stop), o, nfused, stem = 0;
