@@ -433,8 +433,9 @@ static void test_invres_bf16(void)
  * from 3 channels, run band by band as the block's expansion) with 1 and 2 threads: bit for bit the bf16 conv
  * (glad_conv2d_nhwc_forward), its output rounded to bf16, the depthwise conv and the bf16 projection one by one; and
  * against the same in fp32 within the bf16 tolerance of test_invres_bf16 (the stem's K = 27 terms in place of the
- * expansion's). Cases: several bands per thread (a wide image), odd sizes, stride 2, Ce with a tail of a vector of 32,
- * a residual; odd Ce and f32 decline (GLAD_EUNSUPPORTED). */
+ * expansion's). The same fused in f32: bit for bit the three f32 convolutions one by one (odd Ce too). Cases: several
+ * bands per thread (a wide image), odd sizes, stride 2, Ce with a tail of a vector of 32, a residual; odd Ce in bf16,
+ * and f32 without the transposed weights, decline (GLAD_EUNSUPPORTED). */
 typedef struct { int H0, W0, Ce, Co, s, res; } stemcase;
 static void test_invres_stem(void)
 {
@@ -443,7 +444,7 @@ static void test_invres_stem(void)
     static const stemcase SC[] = {{60, 600, 32, 16, 1, 0}, {23, 17, 24, 24, 2, 0}, {31, 45, 40, 40, 1, 1}, {16, 16, 17, 8, 1, 0}};
     int T0 = max_threads();
     double worst = 0;
-    int runs = 0;
+    int runs = 0, runs32 = 0;
     for (size_t t = 0; t < sizeof SC / sizeof SC[0]; t++)
         for (int T = 1; T <= 2; T++) {
             if (!set_threads(T)) continue;
@@ -461,17 +462,30 @@ static void test_invres_stem(void)
             float *y32 = malloc(sizeof(float) * ny), *y16 = malloc(sizeof(float) * ny), *yu = malloc(sizeof(float) * ny);
             float *ws = malloc(sizeof(float) * glad_invres_nhwc_workspace(H, W, Ce, 3, c->s, 1, Ho, Wo));
             float *cw = malloc(sizeof(float) * glad_conv2d_nhwc_workspace(3, 3, 3, H, W, 0));   /* the stem's im2col */
-            glad_invres_stem st = {x, w0, b0, c->H0, c->W0, 3, 3, 3, 2, 2, 1, 1, st0, sl0, 0.0f, 6.0f};
+            float *w0t = malloc(sizeof(float) * (size_t)Ce * 27);
+            glad_invres_stem st = {x, w0, b0, c->H0, c->W0, 3, 3, 3, 2, 2, 1, 1, st0, sl0, 0.0f, 6.0f, NULL};
             glad_conv2d_nhwc_wt(wpt, wp, Co, Ce);
-            /* f32: the stem alone, then the block; the stem declines there */
-            CHECK(glad_invres_nhwc_forward_stem(y16, &st, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f, wp, bp, res, H, W,
-                                                Ce, Ho, Wo, Co, ws) == GLAD_EUNSUPPORTED);
+            glad_conv2d_nhwc_wt(w0t, w0, Ce, 27);
+            /* f32: the stem alone, then the block; fused, bit for bit that (declined without the transposed weights) */
+            CHECK(glad_invres_nhwc_forward_stem(y16, &st, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f, wp, wpt, bp, res, H,
+                                                W, Ce, Ho, Wo, Co, ws) == GLAD_EUNSUPPORTED);
             glad_conv2d_nhwc_forward(e, x, w0, b0, NULL, c->H0, c->W0, 3, Ce, 3, 3, 2, 2, 1, 1, st0, sl0, H, W, 0.0f, 6.0f, cw);
             glad_depthwise_nhwc_forward(d, e, wd, bd, H, W, Ce, 1, 3, 3, c->s, c->s, 1, 1, pt, pl, Ho, Wo, 0.0f, 6.0f);
             glad_conv2d_nhwc_forward(y32, d, wp, bp, res, Ho, Wo, Ce, Co, 1, 1, 1, 1, 1, 1, 0, 0, Ho, Wo, -INFINITY, INFINITY, NULL);
+            st.wt = w0t;
+            memset(y16, 0, sizeof(float) * ny);
+            CHECK(glad_invres_nhwc_forward_stem(y16, &st, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f, wp, NULL, bp, res, H,
+                                                W, Ce, Ho, Wo, Co, ws) == GLAD_EUNSUPPORTED);
+            int rc = glad_invres_nhwc_forward_stem(y16, &st, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f, wp, wpt, bp, res,
+                                                   H, W, Ce, Ho, Wo, Co, ws);
+            CHECKF(rc == 0, "stem case %zu f32: code %d", t, rc);
+            CHECKF(memcmp(y16, y32, sizeof(float) * ny) == 0, "stem case %zu f32 (%d threads): fused differs from one by one",
+                   t, T);
+            runs32++;
+            st.wt = NULL;
             CHECK(glad_precision_set(GLAD_PREC_BF16) == 0);
-            int rc = glad_invres_nhwc_forward_stem(y16, &st, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f, wp, bp, res, H,
-                                                   W, Ce, Ho, Wo, Co, ws);
+            rc = glad_invres_nhwc_forward_stem(y16, &st, wd, bd, 3, 3, c->s, c->s, 1, 1, pt, pl, 0.0f, 6.0f, wp, NULL, bp, res, H,
+                                               W, Ce, Ho, Wo, Co, ws);
             if (Ce % 2) {
                 CHECKF(rc == GLAD_EUNSUPPORTED, "stem case %zu (odd Ce): code %d", t, rc);
                 glad_precision_set(GLAD_PREC_F32);
@@ -526,10 +540,11 @@ static void test_invres_stem(void)
             }
         next:
             free(x); free(w0); free(b0); free(wd); free(bd); free(wp); free(bp); free(res); free(wpt); free(e); free(d);
-            free(y32); free(y16); free(yu); free(ws); free(cw);
+            free(y32); free(y16); free(yu); free(ws); free(cw); free(w0t);
         }
     set_threads(T0);
-    printf("stem fused into the bf16 block: %d runs, worst %.3g of the tolerance (2^-7 sum |terms|)\n", runs, worst);
+    printf("stem fused into the bf16 block: %d runs, worst %.3g of the tolerance (2^-7 sum |terms|); into the f32 block: %d "
+           "runs, bit for bit\n", runs, worst, runs32);
 }
 
 #define NDW (int)(sizeof DW / sizeof DW[0])

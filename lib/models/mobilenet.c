@@ -502,8 +502,8 @@ static int run_invres(glad_mobilenet *m, int i, int p, int o, const float *res)
     return rc;
 }
 
-/* bf16: conv i (the stem) and the block i+1..p after it (no expansion; i's output read by i+1 alone) into tensor o
- * (+ res) in one pass, the stem's output never in memory; GLAD_EUNSUPPORTED when this CPU does not run it */
+/* conv i (the stem) and the block i+1..p after it (no expansion; i's output read by i+1 alone) into tensor o (+ res)
+ * in one pass, the stem's output never in memory; GLAD_EUNSUPPORTED when this CPU or precision does not run it */
 static int run_stem(glad_mobilenet *m, int i, int p, int o, const float *res)
 {
     const glad_tflite_op *c = &m->g->ops[i], *d = &m->g->ops[p - 1], *q = &m->g->ops[p];
@@ -513,7 +513,10 @@ static int run_stem(glad_mobilenet *m, int i, int p, int o, const float *res)
     int kh = ws->d[1], kw = ws->d[2], t, pt, pl;
 #define BIAS(op) ((op)->nin >= 3 && (op)->in[2] >= 0 ? act(m, (op)->in[2]) : NULL)
     glad_invres_stem st = {act(m, c->in[0]), act(m, c->in[1]), BIAS(c), xs->d[1], xs->d[2], xs->d[3], cs->d[1], cs->d[2],
-                           c->stride_h, c->stride_w, c->dilation_h, c->dilation_w, 0, 0, 0.0f, 0.0f};
+                           c->stride_h, c->stride_w, c->dilation_h, c->dilation_w, 0, 0, 0.0f, 0.0f, wt_of(m, i)};
+    /* fp32 reads both convs' weights transposed (wt_of: NULL in bf16) */
+    const float *wpt = wt_of(m, p);
+    if (glad_precision_get() == GLAD_PREC_F32 && (!st.wt || !wpt)) return GLAD_EUNSUPPORTED;
     tf_pad(st.H, st.kh, st.sh, st.dh, c->padding, &t, &st.pt);
     tf_pad(st.W, st.kw, st.sw, st.dw, c->padding, &t, &st.pl);
     clamp_of(c->act, &st.lo, &st.hi);
@@ -523,8 +526,8 @@ static int run_stem(glad_mobilenet *m, int i, int p, int o, const float *res)
     clamp_of(d->act, &dlo, &dhi);
     GLAD_TRY(ensure_ws(m, glad_invres_nhwc_workspace(H, W, Ce, kh, d->stride_h, d->dilation_h, Ho, Wo)));
     int rc = glad_invres_nhwc_forward_stem(act(m, o), &st, act(m, d->in[1]), BIAS(d), kh, kw, d->stride_h, d->stride_w,
-                                           d->dilation_h, d->dilation_w, pt, pl, dlo, dhi, act(m, q->in[1]), BIAS(q), res, H,
-                                           W, Ce, Ho, Wo, Co, m->ws);
+                                           d->dilation_h, d->dilation_w, pt, pl, dlo, dhi, act(m, q->in[1]), wpt, BIAS(q), res,
+                                           H, W, Ce, Ho, Wo, Co, m->ws);
 #undef BIAS
     if (rc == 0) m->flops += 2.0 * H * W * Ce * st.kh * st.kw * st.C + 2.0 * Ce * Ho * Wo * (kh * kw + Co);
     return rc;
@@ -583,9 +586,8 @@ static int run_ops(glad_mobilenet *m, const float *x, int H, int W, int stop, co
         /* a whole inverted-residual block in one pass where the CPU runs it,
          * else conv i alone (op by op); either way the residual ADD fused */
         int blk = invres_end(m, i, stop), o, nfused, stem = 0;
-        /* bf16: a conv whose output only a block without expansion reads (MobileNetV2's first conv) runs inside it */
-        if (blk < 0 && glad_precision_get() == GLAD_PREC_BF16 && op->code == GLAD_TFL_CONV_2D && i < stop &&
-            invres_end(m, i + 1, stop) == i + 2 && chained(m, i + 1)) {
+        /* a conv whose output only a block without expansion reads (MobileNetV2's first conv) runs inside it */
+        if (blk < 0 && op->code == GLAD_TFL_CONV_2D && i < stop && invres_end(m, i + 1, stop) == i + 2 && chained(m, i + 1)) {
             blk = i + 2;
             stem = 1;
         }

@@ -459,6 +459,26 @@ BF16_TARGET int glad_conv_rows_bf16h(uint16_t *q, size_t ldq16, const float *x, 
 }
 #endif
 
+#ifdef CONV_AVX512
+/* nhwc.h: im2col of a chunk of pixels on the stack (48 KB, L1), then the fp32 GEMM with its epilogue in registers, as
+ * conv_rows runs it: each output sums its k in order whatever the chunk, so the numbers are the unfused conv's */
+int glad_conv_rows_f32(float *o, size_t ldo, const float *x, int H, int W, int C, int kh, int kw, int sh, int sw, int dh,
+                       int dw, int pt, int pl, int Wo, int p0, int n, const float *wt, const float *b, int OC, float lo, float hi)
+{
+    enum { COLS = 12288 };
+    int K = C * kh * kw, rb = COLS / K;
+    if (rb < 1) return GLAD_EUNSUPPORTED;
+    rb = rb > 48 ? 48 : rb;
+    float col[COLS];
+    for (int r0 = 0; r0 < n; r0 += rb) {
+        int m = n - r0 < rb ? n - r0 : rb;
+        im2col_rows(col, x, H, W, C, kh, kw, sh, sw, dh, dw, pt, pl, Wo, p0 + r0, m);
+        glad_gemm_nhwc_avx512(o + (size_t)r0 * ldo, ldo, col, (size_t)K, wt, (size_t)OC, b, NULL, m, K, OC, lo, hi);
+    }
+    return 0;
+}
+#endif
+
 /* output pixels [p0, p1) in chunks small enough that the epilogue finds the
  * sgemm's output still in cache; col holds the slice's im2col rows */
 static void conv_rows(float *out, const float *x, const float *w, const float *b, const float *res, int H, int W, int C,

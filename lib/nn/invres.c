@@ -27,14 +27,15 @@
  * (at the depthwise conv's input, as a GEMM rounds its input): the unfused
  * equivalent is the bf16 expansion, its output rounded to bf16, the fp32
  * depthwise conv, the bf16 projection (tests/test_nhwc.c checks it bit for
- * bit). Odd Ce keeps fp32 expanded rows. In bf16 a block without
- * expansion can also take the conv before it (the stem, MobileNetV2's first
- * conv: glad_invres_nhwc_forward_stem) in place of the expansion: each band
+ * bit). Odd Ce keeps fp32 expanded rows. A block without expansion can
+ * also take the conv before it (the stem, MobileNetV2's first conv:
+ * glad_invres_nhwc_forward_stem) in place of the expansion: each band
  * computes the stem's output rows it reads (glad_conv_rows_bf16h: im2col of
- * a few pixels in L1, the bf16 GEMM, rounded to bf16), so that output (8 MB
- * in fp32 at 512x512) is never written to memory and read back (it was 20 %
- * of the bf16 time there, the depthwise conv on it memory-bound).
- * f32 is unchanged by any of it.
+ * a few pixels in L1, the bf16 GEMM, rounded to bf16; in f32
+ * glad_conv_rows_f32, the same in f32, the unfused conv's numbers), so that
+ * output (8 MB in fp32 at 512x512) is never written to memory and read back
+ * (it was 20 % of the bf16 time there, the depthwise conv on it
+ * memory-bound).
  * Not the unfused convolutions (conv_nhwc.c, depthwise.c), nor a portable
  * path: without AVX-512F it declines. */
 #include <math.h>
@@ -149,7 +150,7 @@ size_t glad_invres_nhwc_workspace(int H, int W, int Ce, int kh, int sh, int dh, 
     return by_channels(Ho, kh, sh, dh, T) && whole > bands ? whole : bands;
 }
 
-/* glad_invres_nhwc_forward, or with st (bf16 only; x, we NULL, C = Ce) the stem computed in place of the expansion */
+/* glad_invres_nhwc_forward, or with st (x, we NULL, C = Ce) the stem computed in place of the expansion */
 static int forward(float *y, const float *x, const float *we, const float *wet, const float *be, float elo, float ehi,
                    const glad_invres_stem *st, const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw,
                    int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt, const float *bp, const float *res,
@@ -159,7 +160,8 @@ static int forward(float *y, const float *x, const float *we, const float *wet, 
     int bf = glad_precision_get() == GLAD_PREC_BF16, sK = st ? st->C * st->kh * st->kw : 0;
     if (!glad_nn_avx512() || (!we && Ce != C) || !wp) return GLAD_EUNSUPPORTED;
     if (bf ? C > GLAD_GEMM_BF16_KMAX || Ce > GLAD_GEMM_BF16_KMAX : (we && !wet) || !wpt) return GLAD_EUNSUPPORTED;
-    if (st && (!bf || we || Ce % 2 || sK > 12288)) return GLAD_EUNSUPPORTED;   /* glad_conv_rows_bf16h's limit */
+    /* 12288: glad_conv_rows_bf16h's and glad_conv_rows_f32's limit */
+    if (st && (we || sK > 12288 || (bf ? Ce % 2 : !st->wt))) return GLAD_EUNSUPPORTED;
     /* bf16: both GEMMs' weights as bf16 pairs, from the cache in use (made here, outside the parallel region) */
     uint16_t *eown = NULL, *pown = NULL;
     gw gE = {wet, NULL, 0}, gP = {wpt, NULL, 0};
@@ -256,10 +258,14 @@ static int forward(float *y, const float *x, const float *we, const float *wet, 
                     memmove(E, (char *)E + (size_t)(n0 - eb0) * rb, (size_t)(eb1 - n0) * rb);
                     s = eb1;
                 }
-                if (n1 > s && st)   /* the stem's output rows [s, n1) */
+                if (n1 > s && st && bf)   /* the stem's output rows [s, n1) */
                     glad_conv_rows_bf16h((uint16_t *)E + (size_t)(s - n0) * row, (size_t)Ce, st->x, st->H, st->W, st->C,
                                          st->kh, st->kw, st->sh, st->sw, st->dh, st->dw, st->pt, st->pl, W, s * W,
                                          (n1 - s) * W, gE.q, gE.ldq, st->b, Ce, st->lo, st->hi);
+                else if (n1 > s && st)
+                    glad_conv_rows_f32(E + (size_t)(s - n0) * row, (size_t)Ce, st->x, st->H, st->W, st->C, st->kh, st->kw,
+                                       st->sh, st->sw, st->dh, st->dw, st->pt, st->pl, W, s * W, (n1 - s) * W, st->wt, st->b,
+                                       Ce, st->lo, st->hi);
                 else if (n1 > s)
                     expand(E, (size_t)(s - n0) * row, e16, x + (size_t)s * W * C, (size_t)C, &gE, 0, Ce, be, (n1 - s) * W, C,
                            Ce, elo, ehi);
@@ -294,8 +300,9 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
 
 int glad_invres_nhwc_forward_stem(float *y, const glad_invres_stem *st, const float *wd, const float *bd, int kh, int kw,
                                   int sh, int sw, int dh, int dw, int pt, int pl, float dlo, float dhi, const float *wp,
-                                  const float *bp, const float *res, int H, int W, int Ce, int Ho, int Wo, int Co, float *ws)
+                                  const float *wpt, const float *bp, const float *res, int H, int W, int Ce, int Ho, int Wo,
+                                  int Co, float *ws)
 {
-    return forward(y, NULL, NULL, NULL, NULL, 0.0f, 0.0f, st, wd, bd, kh, kw, sh, sw, dh, dw, pt, pl, dlo, dhi, wp, NULL, bp,
+    return forward(y, NULL, NULL, NULL, NULL, 0.0f, 0.0f, st, wd, bd, kh, kw, sh, sw, dh, dw, pt, pl, dlo, dhi, wp, wpt, bp,
                    res, H, W, Ce, Ce, Ho, Wo, Co, ws);
 }

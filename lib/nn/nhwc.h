@@ -51,6 +51,11 @@ void glad_gemm_nhwc_bf16h(uint16_t *q, size_t ldq16, const float *a, size_t lda,
 int glad_conv_rows_bf16h(uint16_t *q, size_t ldq16, const float *x, int H, int W, int C, int kh, int kw, int sh, int sw, int dh,
                          int dw, int pt, int pl, int Wo, int p0, int n, const uint16_t *wq, size_t ldq, const float *b, int OC,
                          float lo, float hi);
+/* its fp32 twin: o's pixels [p0, p0+n) (rows ldo apart) = glad_conv2d_nhwc_forward's fp32 numbers, wt (kh kw C, OC)
+ * = w^T (glad_conv2d_nhwc_wt), no residual; for the first conv fused into the fp32 block after it (invres.c).
+ * GLAD_EUNSUPPORTED (nothing written) for kh kw C > 12288 */
+int glad_conv_rows_f32(float *o, size_t ldo, const float *x, int H, int W, int C, int kh, int kw, int sh, int sw, int dh,
+                       int dw, int pt, int pl, int Wo, int p0, int n, const float *wt, const float *b, int OC, float lo, float hi);
 /* the same with a already in bf16 (rows lda bf16 apart), K even: the same numbers as a in fp32 rounded here */
 void glad_gemm_nhwc_bf16a(float *o, size_t ldo, const uint16_t *a, size_t lda, const uint16_t *wq, size_t ldq, const float *b,
                           const float *res, int n, int K, int OC, float lo, float hi);

@@ -224,25 +224,29 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
                              int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt, const float *bp,
                              const float *res, int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws);
 /* A conv (the stem: MobileNetV2's first conv) of x (H,W,C) with weights w
- * (OC,kh,kw,C), bias b, stride, dilation, padding before, clamp [lo, hi]. */
+ * (OC,kh,kw,C), bias b, stride, dilation, padding before, clamp [lo, hi];
+ * wt (kh kw C, OC) = w^T (glad_conv2d_nhwc_wt), read in fp32 (may be NULL
+ * in bf16). */
 typedef struct {
     const float *x, *w, *b;
     int H, W, C, kh, kw, sh, sw, dh, dw, pt, pl;
     float lo, hi;
+    const float *wt;
 } glad_invres_stem;
-/* bf16 only: the block without expansion whose input e (H,W,Ce) is the
- * stem's output, in one pass with it: the stem computed band by band in
- * place of the expansion (glad_conv2d_nhwc_forward's bf16 numbers, rounded
- * to bf16), so its output never goes to memory. Otherwise as
- * glad_invres_nhwc_forward (ws as glad_invres_nhwc_workspace(H, W, Ce, ...));
- * GLAD_EUNSUPPORTED (nothing done) in f32, without AVX512_BF16, for odd Ce,
- * or a stem with kh kw C over 12288: the caller runs the stem, then the
- * block. The numbers are those of the stem in bf16, its output rounded to
- * bf16, then the block in bf16. */
+/* The block without expansion whose input e (H,W,Ce) is the stem's output,
+ * in one pass with it: the stem computed band by band in place of the
+ * expansion, so its output never goes to memory. Otherwise as
+ * glad_invres_nhwc_forward (ws as glad_invres_nhwc_workspace(H, W, Ce, ...);
+ * wpt needed in fp32, as st->wt). The numbers are those of the stem
+ * (glad_conv2d_nhwc_forward), then the block, in the precision in use; in
+ * bf16 the stem's output rounded to bf16 in between. GLAD_EUNSUPPORTED
+ * (nothing done) without AVX-512F, in fp32 without st->wt or wpt, in bf16
+ * for odd Ce, or for a stem with kh kw C over 12288: the caller runs the
+ * stem, then the block. */
 int glad_invres_nhwc_forward_stem(float *y, const glad_invres_stem *st, const float *wd, const float *bd, int kh, int kw,
                                   int sh, int sw, int dh, int dw, int pt, int pl, float dlo, float dhi, const float *wp,
-                                  const float *bp, const float *res, int H, int W, int Ce, int Ho, int Wo, int Co,
-                                  float *ws);
+                                  const float *wpt, const float *bp, const float *res, int H, int W, int Ce, int Ho, int Wo,
+                                  int Co, float *ws);
 
 /* ---- memory plan: offsets (in floats, 64-byte aligned) of tensors inside
  * one buffer, from a replay of their allocations and frees in order; top is
