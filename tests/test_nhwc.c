@@ -208,6 +208,115 @@ static void test_invres(void)
     if (!supported) SKIP("the fused inverted-residual block does not run here (no AVX-512F or GLAD_NO_AVX512)");
 }
 
+/* Blocks run in one parallel region (glad_invres_nhwc_prepare, then
+ * glad_invres_nhwc_run by every thread with a barrier between blocks, as
+ * mobilenet.c runs consecutive blocks) against the same blocks one call
+ * each (glad_invres_nhwc_forward): the same numbers, bit for bit, in fp32
+ * and (where it runs) bf16, on 1 to 3 threads. Each block reads the one
+ * before it; the large chain has blocks split by rows, one split by
+ * channels (with a residual) and one too small to share (run by the first
+ * thread alone while the others wait at the barrier), the small chain only
+ * the last kind. */
+typedef struct { int H, W, C, Ce, Co, s, expand, res; } chblk;
+static void test_invres_chain(void)
+{
+    if (!glad_nn_avx512()) { SKIP("the fused inverted-residual block does not run here (no AVX-512F or GLAD_NO_AVX512)"); return; }
+    enum { NB = 5 };
+    const chblk big[NB] = {{28, 28, 16, 96, 24, 1, 1, 0}, {28, 28, 24, 144, 24, 2, 1, 0}, {14, 14, 24, 144, 24, 2, 1, 0},
+                           {7, 7, 24, 144, 24, 1, 1, 1},  {7, 7, 24, 24, 16, 1, 0, 0}};
+    const chblk small[NB] = {{6, 5, 8, 16, 8, 1, 1, 0}, {6, 5, 8, 48, 8, 1, 1, 1}, {6, 5, 8, 48, 16, 2, 1, 0}};
+    int T0 = max_threads();
+    for (int sz = 0; sz < 2; sz++)
+        for (int prec = 0; prec < 2; prec++) {
+            if (prec && glad_precision_set(GLAD_PREC_BF16) != 0) { SKIP("no AVX512_BF16: the chained bf16 blocks not checked"); continue; }
+            const chblk *b = sz ? small : big;
+            int n = sz ? 3 : NB, Ho[NB], Wo[NB], pt[NB], pl[NB];
+            float *w[NB][8], *y1[NB], *y2[NB];
+            size_t ny[NB];
+            for (int k = 0; k < n; k++) {
+                int Ce = b[k].expand ? b[k].Ce : b[k].C;
+                pad_of(b[k].H, 3, b[k].s, 1, 1, &Ho[k], &pt[k]);
+                pad_of(b[k].W, 3, b[k].s, 1, 1, &Wo[k], &pl[k]);
+                ny[k] = (size_t)Ho[k] * Wo[k] * b[k].Co;
+                uint32_t sd = 100u * (uint32_t)k;
+                w[k][0] = rnd((size_t)Ce * b[k].C, sd + 1), w[k][1] = rnd(Ce, sd + 2);
+                w[k][2] = rnd((size_t)9 * Ce, sd + 3), w[k][3] = rnd(Ce, sd + 4);
+                w[k][4] = rnd((size_t)b[k].Co * Ce, sd + 5), w[k][5] = rnd(b[k].Co, sd + 6);
+                w[k][6] = malloc(sizeof(float) * (size_t)Ce * b[k].C), w[k][7] = malloc(sizeof(float) * (size_t)Ce * b[k].Co);
+                glad_conv2d_nhwc_wt(w[k][6], w[k][0], Ce, b[k].C);
+                glad_conv2d_nhwc_wt(w[k][7], w[k][4], b[k].Co, Ce);
+                y1[k] = malloc(sizeof(float) * ny[k]);
+                y2[k] = malloc(sizeof(float) * ny[k]);
+            }
+            float *x = rnd((size_t)b[0].H * b[0].W * b[0].C, 7);
+            for (int T = 1; T <= 3; T++) {
+                if (!set_threads(T)) continue;
+                size_t nws = 0;   /* for T threads: set first */
+                for (int k = 0; k < n; k++) {
+                    size_t m = glad_invres_nhwc_workspace(b[k].H, b[k].W, b[k].expand ? b[k].Ce : b[k].C, 3, b[k].s, 1, Ho[k], Wo[k]);
+                    nws = m > nws ? m : nws;
+                }
+                float *ws = malloc(sizeof(float) * nws);
+#define BLOCK_ARGS(k, in) b[k].expand ? w[k][0] : NULL, b[k].expand ? w[k][6] : NULL, w[k][1], 0.0f, 6.0f, w[k][2], \
+        w[k][3], 3, 3, b[k].s, b[k].s, 1, 1, pt[k], pl[k], 0.0f, 6.0f, w[k][4], w[k][7], w[k][5], b[k].res ? (in) : NULL, \
+        b[k].H, b[k].W, b[k].C, b[k].expand ? b[k].Ce : b[k].C, Ho[k], Wo[k], b[k].Co, ws
+                /* one call each */
+                for (int k = 0; k < n; k++) {
+                    const float *in = k ? y1[k - 1] : x;
+                    CHECK(glad_invres_nhwc_forward(y1[k], in, BLOCK_ARGS(k, in)) == 0);
+                }
+                /* prepared, then run in one region */
+                glad_invres_plan pb[NB];
+                int ok = 1;
+                for (int k = 0; k < n; k++) {
+                    const float *in = k ? y2[k - 1] : x;
+                    ok &= glad_invres_nhwc_prepare(&pb[k], y2[k], in, BLOCK_ARGS(k, in)) == 0;
+                }
+#undef BLOCK_ARGS
+                CHECKF(ok, "chain %d %s: prepare failed", sz, prec ? "bf16" : "f32");
+                if (ok) {
+                    #pragma omp parallel
+                    {
+                        int t = 0, nt = 1;
+#ifdef _OPENMP
+                        t = omp_get_thread_num();
+                        nt = omp_get_num_threads();
+#endif
+                        for (int k = 0; k < n; k++) {
+                            if (k) {
+                                #pragma omp barrier
+                            }
+                            glad_invres_nhwc_run(&pb[k], t, nt);
+                        }
+                    }
+                    int chan = 0, alone = 0;
+                    for (int k = 0; k < n; k++) {
+                        chan += pb[k].chan;
+                        alone += !pb[k].par;
+                        glad_invres_nhwc_done(&pb[k]);
+                    }
+                    for (int k = 0; k < n; k++)
+                        CHECKF(memcmp(y1[k], y2[k], sizeof(float) * ny[k]) == 0,
+                               "chain %d %s, %d threads: block %d in one region differs from one call", sz, prec ? "bf16" : "f32", T,
+                               k);
+                    /* the paths taken: by rows, by channels, alone (large chain); alone (small) */
+                    if (T > 1)
+                        CHECKF(sz ? alone == n : alone == 1 && chan == 1, "chain %d, %d threads: %d by channels, %d alone", sz, T,
+                               chan, alone);
+                }
+                free(ws);
+            }
+            set_threads(T0);
+            glad_precision_set(GLAD_PREC_F32);
+            for (int k = 0; k < n; k++) {
+                for (int j = 0; j < 8; j++) free(w[k][j]);
+                free(y1[k]);
+                free(y2[k]);
+            }
+            free(x);
+        }
+}
+
 /* glad_dw_row16_avx512 (the depthwise rows invres.c stores in bf16 for the
  * projection) rounds as glad_bf16_from_f32 (and so vcvtneps2bf16) does, bit
  * for bit, on exact ties (to even, both ways), the values beside them,
@@ -599,6 +708,7 @@ int main(int argc, char **argv)
     }
     if (child) CHECKF(pclose(child) == 0, "the GLAD_NO_AVX512=1 child failed");
     test_invres();
+    test_invres_chain();
     test_dw_row16();
     test_bf16_kernels();
     test_invres_bf16();

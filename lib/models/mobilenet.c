@@ -10,7 +10,8 @@
  * once in the model's cache, the expanded activations rounded to bf16 at the
  * depthwise conv's input, which op by op does not; the first conv runs
  * inside the block after it, glad_invres_nhwc_forward_stem, its output
- * rounded to bf16 likewise). TF semantics: "SAME" output ceil(in/s), pad_total =
+ * rounded to bf16 likewise); consecutive blocks run in one parallel region
+ * (flush below). TF semantics: "SAME" output ceil(in/s), pad_total =
  * max((out-1)s + (k-1)d + 1 - in, 0), pad_before = pad_total/2 (the extra row
  * and column at the bottom/right); "VALID" output (in - (k-1)d - 1)/s + 1;
  * AVERAGE_POOL_2D divides by the taps inside the image; QUANTIZE, DEQUANTIZE
@@ -18,12 +19,16 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "models/mobilenet.h"
 #include "nn/bf16.h"
 #include "nn/nn.h"
 #include "io/tflite.h"
 
 #define NPOOL 32
+#define NCHAIN 32   /* blocks run in one parallel region at most */
 
 typedef struct { int rank; int d[GLAD_TFLITE_MAX_DIMS]; size_t n; } rshape;
 
@@ -40,6 +45,8 @@ struct glad_mobilenet {
     float *ws;
     size_t wscap;
     double flops;
+    glad_invres_plan chain[NCHAIN];   /* fused blocks prepared, not yet run (flush) */
+    int nchain;
     glad_bf16_cache *bc;   /* bf16 weights of the convolutions (nn/bf16.h), packed once */
     float **wt;            /* per op: a CONV_2D's weights transposed (K, OC) for the fp32 GEMM, made on first use */
 };
@@ -251,6 +258,51 @@ static int infer(const glad_mobilenet *m, rshape *rs, int *have, int H, int W, i
     return 0;
 }
 
+/* ---- the pending blocks: consecutive fused blocks are prepared one by one
+ * (their buffers taken from the pool as op by op) and run together in one
+ * parallel region, a barrier between blocks instead of a region each (18 a
+ * forward, each waking the threads: tens of microseconds apiece under
+ * OMP_WAIT_POLICY=passive). They run before any other op, at the end of
+ * run_ops, and before a buffer they may point to is freed (pool_get's and
+ * ensure_ws's reallocation); a released buffer that a later block takes
+ * over is written after the earlier blocks have read it, as op by op. ---- */
+static void flush(glad_mobilenet *m)
+{
+    int n = m->nchain, par = 0;
+    for (int k = 0; k < n; k++) par |= m->chain[k].par;
+    #pragma omp parallel if (par)
+    {
+        int t = 0, nt = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        for (int k = 0; k < n; k++) {
+            /* block k reads rows of block k-1's output that the other threads wrote */
+            if (k) {
+                #pragma omp barrier
+            }
+            glad_invres_nhwc_run(&m->chain[k], t, nt);
+        }
+    }
+    for (int k = 0; k < n; k++) glad_invres_nhwc_done(&m->chain[k]);
+    m->nchain = 0;
+}
+
+/* the pending blocks dropped, not run (a failed run_ops) */
+static void drop(glad_mobilenet *m)
+{
+    for (int k = 0; k < m->nchain; k++) glad_invres_nhwc_done(&m->chain[k]);
+    m->nchain = 0;
+}
+
+/* a free slot in the chain (the pending blocks run when it is full) */
+static glad_invres_plan *chain_slot(glad_mobilenet *m)
+{
+    if (m->nchain == NCHAIN) flush(m);
+    return &m->chain[m->nchain];
+}
+
 /* ---- buffer pool ---- */
 static int pool_get(glad_mobilenet *m, size_t n, int *slot)
 {
@@ -262,6 +314,7 @@ static int pool_get(glad_mobilenet *m, size_t n, int *slot)
     }
     if (best < 0) {
         if (any < 0) return GLAD_EUNSUPPORTED;      /* more live tensors than the pool holds */
+        flush(m);   /* a pending block may still read the freed buffer */
         free(m->pool[any]);
         m->pool[any] = malloc((n ? n : 1) * sizeof(float));
         m->pcap[any] = m->pool[any] ? n : 0;
@@ -283,6 +336,7 @@ static void release(glad_mobilenet *m, int t)
 static int ensure_ws(glad_mobilenet *m, size_t n)
 {
     if (n <= m->wscap) return 0;
+    flush(m);
     free(m->ws);
     m->ws = malloc(n * sizeof(float));
     m->wscap = m->ws ? n : 0;
@@ -478,12 +532,15 @@ static int run_invres(glad_mobilenet *m, int i, int p, int o, const float *res)
     clamp_of(d->act, &dlo, &dhi);
     GLAD_TRY(ensure_ws(m, glad_invres_nhwc_workspace(H, W, Ce, kh, d->stride_h, d->dilation_h, Ho, Wo)));
 #define BIAS(op) ((op)->nin >= 3 && (op)->in[2] >= 0 ? act(m, (op)->in[2]) : NULL)
-    int rc = glad_invres_nhwc_forward(act(m, o), act(m, e->in[0]), ex ? act(m, e->in[1]) : NULL, wet, ex ? BIAS(e) : NULL,
-                                      elo, ehi, act(m, d->in[1]), BIAS(d), kh, kw, d->stride_h, d->stride_w, d->dilation_h,
-                                      d->dilation_w, pt, pl, dlo, dhi, act(m, q->in[1]), wpt, BIAS(q), res, H, W, C, Ce, Ho,
-                                      Wo, Co, m->ws);
+    int rc = glad_invres_nhwc_prepare(chain_slot(m), act(m, o), act(m, e->in[0]), ex ? act(m, e->in[1]) : NULL, wet,
+                                      ex ? BIAS(e) : NULL, elo, ehi, act(m, d->in[1]), BIAS(d), kh, kw, d->stride_h,
+                                      d->stride_w, d->dilation_h, d->dilation_w, pt, pl, dlo, dhi, act(m, q->in[1]), wpt,
+                                      BIAS(q), res, H, W, C, Ce, Ho, Wo, Co, m->ws);
 #undef BIAS
-    if (rc == 0) m->flops += 2.0 * Ce * ((ex ? (double)H * W * C : 0) + (double)Ho * Wo * (kh * kw + Co));
+    if (rc == 0) {
+        m->nchain++;
+        m->flops += 2.0 * Ce * ((ex ? (double)H * W * C : 0) + (double)Ho * Wo * (kh * kw + Co));
+    }
     return rc;
 }
 
@@ -510,11 +567,14 @@ static int run_stem(glad_mobilenet *m, int i, int p, int o, const float *res)
     float dlo, dhi;
     clamp_of(d->act, &dlo, &dhi);
     GLAD_TRY(ensure_ws(m, glad_invres_nhwc_workspace(H, W, Ce, kh, d->stride_h, d->dilation_h, Ho, Wo)));
-    int rc = glad_invres_nhwc_forward_stem(act(m, o), &st, act(m, d->in[1]), BIAS(d), kh, kw, d->stride_h, d->stride_w,
-                                           d->dilation_h, d->dilation_w, pt, pl, dlo, dhi, act(m, q->in[1]), wpt, BIAS(q), res,
-                                           H, W, Ce, Ho, Wo, Co, m->ws);
+    int rc = glad_invres_nhwc_prepare_stem(chain_slot(m), act(m, o), &st, act(m, d->in[1]), BIAS(d), kh, kw, d->stride_h,
+                                           d->stride_w, d->dilation_h, d->dilation_w, pt, pl, dlo, dhi, act(m, q->in[1]), wpt,
+                                           BIAS(q), res, H, W, Ce, Ho, Wo, Co, m->ws);
 #undef BIAS
-    if (rc == 0) m->flops += 2.0 * H * W * Ce * st.kh * st.kw * st.C + 2.0 * Ce * Ho * Wo * (kh * kw + Co);
+    if (rc == 0) {
+        m->nchain++;
+        m->flops += 2.0 * H * W * Ce * st.kh * st.kw * st.C + 2.0 * Ce * Ho * Wo * (kh * kw + Co);
+    }
     return rc;
 }
 
@@ -586,15 +646,20 @@ static int run_ops(glad_mobilenet *m, const float *x, int H, int W, int stop, co
             blk = -1;
             stem = 0;
         }
-        if (blk < 0) GLAD_TRYG(rc, run_op(m, i, o, res), fail);
+        if (blk < 0) {
+            flush(m);   /* the blocks before it first */
+            GLAD_TRYG(rc, run_op(m, i, o, res), fail);
+        }
         for (int f = 0; f < nfused; f++, op++)
             for (int k = 0; k < op->nin; k++)
                 if (op->in[k] >= 0 && m->last[op->in[k]] == i + f && !is_const(m, op->in[k])) release(m, op->in[k]);
         i += nfused - 1;
         if (m->last[o] < 0 && i < stop) release(m, o);   /* never read: a graph output we do not want */
     }
+    flush(m);
     return 0;
 fail:
+    drop(m);
     return rc;
 }
 

@@ -36,6 +36,9 @@
  * output (8 MB in fp32 at 512x512) is never written to memory and read back
  * (it was 20 % of the bf16 time there, the depthwise conv on it
  * memory-bound).
+ * glad_invres_nhwc_prepare / _run / _done split a call in two: the checks
+ * and packing once, then each thread's part called from inside a caller's
+ * region (mobilenet.c runs consecutive blocks in one region that way).
  * Not the unfused convolutions (conv_nhwc.c, depthwise.c), nor a portable
  * path: without AVX-512F it declines. */
 #include <math.h>
@@ -150,12 +153,14 @@ size_t glad_invres_nhwc_workspace(int H, int W, int Ce, int kh, int sh, int dh, 
     return by_channels(Ho, kh, sh, dh, T) && whole > bands ? whole : bands;
 }
 
-/* glad_invres_nhwc_forward, or with st (x, we NULL, C = Ce) the stem computed in place of the expansion */
-static int forward(float *y, const float *x, const float *we, const float *wet, const float *be, float elo, float ehi,
-                   const glad_invres_stem *st, const float *wd, const float *bd, int kh, int kw, int sh, int sw, int dh, int dw,
-                   int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt, const float *bp, const float *res,
-                   int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws)
+/* glad_invres_nhwc_forward's checks and packing, or with st (x, we NULL, C = Ce) the stem computed in place of the
+ * expansion: everything before its parallel region, kept in p for glad_invres_nhwc_run */
+static int prepare(glad_invres_plan *p, float *y, const float *x, const float *we, const float *wet, const float *be,
+                   float elo, float ehi, const glad_invres_stem *st, const float *wd, const float *bd, int kh, int kw, int sh,
+                   int sw, int dh, int dw, int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt,
+                   const float *bp, const float *res, int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws)
 {
+    memset(p, 0, sizeof *p);
 #if defined(__x86_64__) && defined(__GNUC__)
     int bf = glad_precision_get() == GLAD_PREC_BF16, sK = st ? st->C * st->kh * st->kw : 0;
     if (!glad_nn_avx512() || (!we && Ce != C) || !wp) return GLAD_EUNSUPPORTED;
@@ -163,130 +168,183 @@ static int forward(float *y, const float *x, const float *we, const float *wet, 
     /* 12288: glad_conv_rows_bf16h's and glad_conv_rows_f32's limit */
     if (st && (we || sK > 12288 || (bf ? Ce % 2 : !st->wt))) return GLAD_EUNSUPPORTED;
     /* bf16: both GEMMs' weights as bf16 pairs, from the cache in use (made here, outside the parallel region) */
-    uint16_t *eown = NULL, *pown = NULL;
-    gw gE = {wet, NULL, 0}, gP = {wpt, NULL, 0};
+    const uint16_t *eq = NULL, *pq = NULL;
     if (bf) {
-        gE = (gw){NULL, we ? packed(we, C, Ce, &eown) : st ? packed(st->w, sK, Ce, &eown) : NULL, (size_t)2 * ((Ce + 31) / 32 * 32)};
-        gP = (gw){NULL, packed(wp, Ce, Co, &pown), (size_t)2 * ((Co + 31) / 32 * 32)};
-        if (((we || st) && !gE.q) || !gP.q) {
-            free(eown);
-            free(pown);
+        eq = we ? packed(we, C, Ce, &p->eown) : st ? packed(st->w, sK, Ce, &p->eown) : NULL;
+        pq = packed(wp, Ce, Co, &p->pown);
+        if (((we || st) && !eq) || !pq) {
+            glad_invres_nhwc_done(p);
             return GLAD_ENOMEM;
         }
     }
     /* bf16 with Ce even (MobileNetV2's): the depthwise rows stored in bf16 (half of D's room used), and with an
      * expansion its rows too (e16; half of E's room), read by glad_dw_row16b_avx512 with wd and bd packed for it */
-    int d16 = bf && Ce % 2 == 0, e16 = d16 && (we || st), nb, er;
+    int d16 = bf && Ce % 2 == 0, e16 = d16 && (we || st);
     const float *wdu = wd, *bdu = bd;
-    float *wdq = NULL;   /* packed here: no cache in use */
     if (e16) {
         size_t Cp = (size_t)(Ce + 31) / 32 * 32, nw = sizeof(float) * Cp * (size_t)kh * kw;
         wdu = glad_bf16_cached_make(wd, kh * kw, Ce, nw, pack_eo);
         bdu = bd ? glad_bf16_cached_make(bd, 1, Ce, sizeof(float) * Cp, pack_eo) : NULL;
-        if (!wdu || (bd && !bdu)) {
-            if (!(wdq = malloc(nw + sizeof(float) * Cp))) {
-                free(eown);
-                free(pown);
+        if (!wdu || (bd && !bdu)) {   /* packed here: no cache in use */
+            if (!(p->wdq = malloc(nw + sizeof(float) * Cp))) {
+                glad_invres_nhwc_done(p);
                 return GLAD_ENOMEM;
             }
-            glad_dw_pack_eo(wdq, wd, kh * kw, Ce);
-            wdu = wdq;
-            if (bd) glad_dw_pack_eo(wdq + Cp * (size_t)kh * kw, bd, 1, Ce);
-            bdu = bd ? wdq + Cp * (size_t)kh * kw : NULL;
+            glad_dw_pack_eo(p->wdq, wd, kh * kw, Ce);
+            wdu = p->wdq;
+            if (bd) glad_dw_pack_eo(p->wdq + Cp * (size_t)kh * kw, bd, 1, Ce);
+            bdu = bd ? p->wdq + Cp * (size_t)kh * kw : NULL;
         }
     }
-    size_t per = band_of(W, Ce, kh, sh, dh, Wo, d16, &nb, &er), row = (size_t)W * Ce;
+    p->y = y, p->x = x, p->res = res, p->ws = ws;
+    p->be = be, p->wd = wdu, p->bd = bdu, p->bp = bp;
+    p->et = bf ? NULL : (st ? st->wt : wet), p->ptw = bf ? NULL : wpt, p->eq = eq, p->pq = pq;
+    p->eldq = (size_t)2 * ((Ce + 31) / 32 * 32), p->pldq = (size_t)2 * ((Co + 31) / 32 * 32);
+    p->has_exp = we != NULL;
+    if (st) p->st = *st, p->has_st = 1;
+    p->elo = elo, p->ehi = ehi, p->dlo = dlo, p->dhi = dhi;
+    p->kh = kh, p->kw = kw, p->sh = sh, p->sw = sw, p->dh = dh, p->dw = dw, p->pt = pt, p->pl = pl;
+    p->H = H, p->W = W, p->C = C, p->Ce = Ce, p->Ho = Ho, p->Wo = Wo, p->Co = Co;
+    p->d16 = d16, p->e16 = e16;
+    p->per = band_of(W, Ce, kh, sh, dh, Wo, d16, &p->nb, &p->er);
     int T = nthreads();
-    if (!st && by_channels(Ho, kh, sh, dh, T) && (long)Ho * Wo * Ce * (C + Co) > 200000) {
+    long work = (long)Ho * Wo * Ce * (C + Co);
+    p->par = T > 1 && work > 200000;
+    p->chan = !st && by_channels(Ho, kh, sh, dh, T) && work > 200000;
+    return 0;
+#else
+    (void)p, (void)y, (void)x, (void)we, (void)wet, (void)be, (void)elo, (void)ehi, (void)st, (void)wd, (void)bd, (void)kh;
+    (void)kw, (void)sh, (void)sw, (void)dh, (void)dw, (void)pt, (void)pl, (void)dlo, (void)dhi, (void)wp, (void)wpt, (void)bp;
+    (void)res, (void)H, (void)W, (void)C, (void)Ce, (void)Ho, (void)Wo, (void)Co, (void)ws;
+    return GLAD_EUNSUPPORTED;
+#endif
+}
+
+void glad_invres_nhwc_done(glad_invres_plan *p)
+{
+    free(p->eown);
+    free(p->pown);
+    free(p->wdq);
+    p->eown = p->pown = NULL;
+    p->wdq = NULL;
+}
+
+/* thread t of nt: its part of the block (all nt threads of a team call it: the by-channels path holds a barrier) */
+void glad_invres_nhwc_run(const glad_invres_plan *p, int t, int nt)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    const gw gE = {p->et, p->eq, p->eldq}, gP = {p->ptw, p->pq, p->pldq};
+    const glad_invres_stem *st = p->has_st ? &p->st : NULL;
+    const float *x = p->x, *be = p->be, *wdu = p->wd, *bdu = p->bd, *bp = p->bp, *res = p->res;
+    float *y = p->y, *ws = p->ws, elo = p->elo, ehi = p->ehi, dlo = p->dlo, dhi = p->dhi;
+    int kh = p->kh, kw = p->kw, sh = p->sh, sw = p->sw, dh = p->dh, dw = p->dw, pt = p->pt, pl = p->pl;
+    int H = p->H, W = p->W, C = p->C, Ce = p->Ce, Ho = p->Ho, Wo = p->Wo, Co = p->Co, d16 = p->d16, e16 = p->e16;
+    int nb = p->nb, er = p->er;
+    size_t per = p->per, row = (size_t)W * Ce;
+    if (p->chan) {
         float *E = ws, *D = ws + (size_t)H * W * Ce;
         // each thread expands and convolves its own slice of the Ce channels (whole images), then projects its own rows
-        #pragma omp parallel num_threads(T)
-        {
-            int t = 0, nt = 1;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-            nt = omp_get_num_threads();
-#endif
-            /* channel slices in whole vectors of 16 (of 32 bf16 for glad_dw_row16b_avx512) */
-            int v = e16 ? 32 : 16, c0 = (int)((long)(Ce + v - 1) / v * t / nt) * v;
-            int c1 = (int)((long)(Ce + v - 1) / v * (t + 1) / nt) * v;
-            c1 = c1 > Ce ? Ce : c1;
-            if (c1 > c0) {
-                const float *Ep = x + c0;
-                const uint16_t *E16 = e16 ? (const uint16_t *)E + c0 : NULL;
-                if (we) {
-                    expand(E, (size_t)c0, e16, x, (size_t)C, &gE, c0, Ce, be ? be + c0 : NULL, H * W, C, c1 - c0, elo, ehi);
-                    Ep = E + c0;
-                }
-                for (int i = 0; i < Ho; i++)
-                    dw_row(D, (size_t)i * Wo * Ce + c0, d16, Ep, E16, wdu + c0, bdu ? bdu + c0 : NULL, H, W, Ce, c1 - c0, kh,
-                           kw, sh, sw, dh, dw, pt, pl, Wo, dlo, dhi, i);
+        /* channel slices in whole vectors of 16 (of 32 bf16 for glad_dw_row16b_avx512) */
+        int v = e16 ? 32 : 16, c0 = (int)((long)(Ce + v - 1) / v * t / nt) * v;
+        int c1 = (int)((long)(Ce + v - 1) / v * (t + 1) / nt) * v;
+        c1 = c1 > Ce ? Ce : c1;
+        if (c1 > c0) {
+            const float *Ep = x + c0;
+            const uint16_t *E16 = e16 ? (const uint16_t *)E + c0 : NULL;
+            if (p->has_exp) {
+                expand(E, (size_t)c0, e16, x, (size_t)C, &gE, c0, Ce, be ? be + c0 : NULL, H * W, C, c1 - c0, elo, ehi);
+                Ep = E + c0;
             }
-            /* the projection reads every channel of D */
-            #pragma omp barrier
-            int p0 = (int)((long)Ho * Wo * t / nt), p1 = (int)((long)Ho * Wo * (t + 1) / nt);
-            project(y + (size_t)p0 * Co, D, (size_t)p0 * Ce, d16, &gP, bp, res ? res + (size_t)p0 * Co : NULL, p1 - p0, Ce,
-                    Co);
+            for (int i = 0; i < Ho; i++)
+                dw_row(D, (size_t)i * Wo * Ce + c0, d16, Ep, E16, wdu + c0, bdu ? bdu + c0 : NULL, H, W, Ce, c1 - c0, kh, kw,
+                       sh, sw, dh, dw, pt, pl, Wo, dlo, dhi, i);
         }
-        free(eown);
-        free(pown);
-        free(wdq);
-        return 0;
+        /* the projection reads every channel of D */
+        #pragma omp barrier
+        int p0 = (int)((long)Ho * Wo * t / nt), p1 = (int)((long)Ho * Wo * (t + 1) / nt);
+        project(y + (size_t)p0 * Co, D, (size_t)p0 * Ce, d16, &gP, bp, res ? res + (size_t)p0 * Co : NULL, p1 - p0, Ce, Co);
+        return;
+    }
+    /* a block too small to share runs on the first thread alone */
+    if (!p->par) {
+        if (t) return;
+        nt = 1;
     }
     // each thread computes its own output rows (and the expanded rows they read) into its own part of ws
-    #pragma omp parallel num_threads(T) if (T > 1 && (long)Ho * Wo * Ce * (C + Co) > 200000)
+    int i0 = (int)((long)Ho * t / nt), i1 = (int)((long)Ho * (t + 1) / nt);
+    /* E's rows in bf16 when e16 (unused without expansion), D's when d16: row, Ce even */
+    float *E = ws + per * (size_t)t, *D = E + (size_t)er * row / (d16 ? 2 : 1);
+    int eb0 = 0, eb1 = 0;   /* expanded rows [eb0, eb1) held at E */
+    for (int b0 = i0; b0 < i1; b0 += nb) {
+        int b1 = b0 + nb < i1 ? b0 + nb : i1;
+        int n0 = b0 * sh - pt, n1 = (b1 - 1) * sh - pt + (kh - 1) * dh + 1;
+        n0 = n0 < 0 ? 0 : n0;
+        n1 = n1 > H ? H : n1;
+        const float *Ep = st ? NULL : x + (size_t)n0 * row;
+        if (p->has_exp || st) {
+            int s = n0;
+            size_t rb = (e16 ? sizeof(uint16_t) : sizeof(float)) * row;   /* bytes of an expanded row */
+            if (n0 >= eb0 && n0 < eb1) {   /* the previous band's last rows: moved, not recomputed */
+                memmove(E, (char *)E + (size_t)(n0 - eb0) * rb, (size_t)(eb1 - n0) * rb);
+                s = eb1;
+            }
+            if (n1 > s && st && gE.q)   /* the stem's output rows [s, n1) */
+                glad_conv_rows_bf16h((uint16_t *)E + (size_t)(s - n0) * row, (size_t)Ce, st->x, st->H, st->W, st->C, st->kh,
+                                     st->kw, st->sh, st->sw, st->dh, st->dw, st->pt, st->pl, W, s * W, (n1 - s) * W, gE.q,
+                                     gE.ldq, st->b, Ce, st->lo, st->hi);
+            else if (n1 > s && st)
+                glad_conv_rows_f32(E + (size_t)(s - n0) * row, (size_t)Ce, st->x, st->H, st->W, st->C, st->kh, st->kw, st->sh,
+                                   st->sw, st->dh, st->dw, st->pt, st->pl, W, s * W, (n1 - s) * W, st->wt, st->b, Ce, st->lo,
+                                   st->hi);
+            else if (n1 > s)
+                expand(E, (size_t)(s - n0) * row, e16, x + (size_t)s * W * C, (size_t)C, &gE, 0, Ce, be, (n1 - s) * W, C, Ce,
+                       elo, ehi);
+            eb0 = n0;
+            eb1 = n1 > s ? n1 : s;
+            Ep = E;
+        }
+        for (int i = b0; i < b1; i++)
+            dw_row(D, (size_t)(i - b0) * Wo * Ce, d16, Ep, e16 ? (const uint16_t *)E : NULL, wdu, bdu, n1 - n0, W, Ce, Ce, kh,
+                   kw, sh, sw, dh, dw, pt + n0, pl, Wo, dlo, dhi, i);
+        project(y + (size_t)b0 * Wo * Co, D, 0, d16, &gP, bp, res ? res + (size_t)b0 * Wo * Co : NULL, (b1 - b0) * Wo, Ce, Co);
+    }
+#else
+    (void)p, (void)t, (void)nt;
+#endif
+}
+
+int glad_invres_nhwc_prepare(glad_invres_plan *p, float *y, const float *x, const float *we, const float *wet,
+                             const float *be, float elo, float ehi, const float *wd, const float *bd, int kh, int kw, int sh,
+                             int sw, int dh, int dw, int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt,
+                             const float *bp, const float *res, int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws)
+{
+    return prepare(p, y, x, we, wet, be, elo, ehi, NULL, wd, bd, kh, kw, sh, sw, dh, dw, pt, pl, dlo, dhi, wp, wpt, bp, res, H,
+                   W, C, Ce, Ho, Wo, Co, ws);
+}
+
+int glad_invres_nhwc_prepare_stem(glad_invres_plan *p, float *y, const glad_invres_stem *st, const float *wd, const float *bd,
+                                  int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, float dlo, float dhi,
+                                  const float *wp, const float *wpt, const float *bp, const float *res, int H, int W, int Ce,
+                                  int Ho, int Wo, int Co, float *ws)
+{
+    return prepare(p, y, NULL, NULL, NULL, NULL, 0.0f, 0.0f, st, wd, bd, kh, kw, sh, sw, dh, dw, pt, pl, dlo, dhi, wp, wpt, bp,
+                   res, H, W, Ce, Ce, Ho, Wo, Co, ws);
+}
+
+/* a prepared block in a parallel region of its own */
+static int run_alone(glad_invres_plan *p)
+{
+    #pragma omp parallel num_threads(nthreads()) if (p->par)
     {
         int t = 0, nt = 1;
 #ifdef _OPENMP
         t = omp_get_thread_num();
         nt = omp_get_num_threads();
 #endif
-        int i0 = (int)((long)Ho * t / nt), i1 = (int)((long)Ho * (t + 1) / nt);
-        /* E's rows in bf16 when e16 (unused without expansion), D's when d16: row, Ce even */
-        float *E = ws + per * (size_t)t, *D = E + (size_t)er * row / (d16 ? 2 : 1);
-        int eb0 = 0, eb1 = 0;   /* expanded rows [eb0, eb1) held at E */
-        for (int b0 = i0; b0 < i1; b0 += nb) {
-            int b1 = b0 + nb < i1 ? b0 + nb : i1;
-            int n0 = b0 * sh - pt, n1 = (b1 - 1) * sh - pt + (kh - 1) * dh + 1;
-            n0 = n0 < 0 ? 0 : n0;
-            n1 = n1 > H ? H : n1;
-            const float *Ep = st ? NULL : x + (size_t)n0 * row;
-            if (we || st) {
-                int s = n0;
-                size_t rb = (e16 ? sizeof(uint16_t) : sizeof(float)) * row;   /* bytes of an expanded row */
-                if (n0 >= eb0 && n0 < eb1) {   /* the previous band's last rows: moved, not recomputed */
-                    memmove(E, (char *)E + (size_t)(n0 - eb0) * rb, (size_t)(eb1 - n0) * rb);
-                    s = eb1;
-                }
-                if (n1 > s && st && bf)   /* the stem's output rows [s, n1) */
-                    glad_conv_rows_bf16h((uint16_t *)E + (size_t)(s - n0) * row, (size_t)Ce, st->x, st->H, st->W, st->C,
-                                         st->kh, st->kw, st->sh, st->sw, st->dh, st->dw, st->pt, st->pl, W, s * W,
-                                         (n1 - s) * W, gE.q, gE.ldq, st->b, Ce, st->lo, st->hi);
-                else if (n1 > s && st)
-                    glad_conv_rows_f32(E + (size_t)(s - n0) * row, (size_t)Ce, st->x, st->H, st->W, st->C, st->kh, st->kw,
-                                       st->sh, st->sw, st->dh, st->dw, st->pt, st->pl, W, s * W, (n1 - s) * W, st->wt, st->b,
-                                       Ce, st->lo, st->hi);
-                else if (n1 > s)
-                    expand(E, (size_t)(s - n0) * row, e16, x + (size_t)s * W * C, (size_t)C, &gE, 0, Ce, be, (n1 - s) * W, C,
-                           Ce, elo, ehi);
-                eb0 = n0;
-                eb1 = n1 > s ? n1 : s;
-                Ep = E;
-            }
-            for (int i = b0; i < b1; i++)
-                dw_row(D, (size_t)(i - b0) * Wo * Ce, d16, Ep, e16 ? (const uint16_t *)E : NULL, wdu, bdu, n1 - n0, W, Ce, Ce,
-                       kh, kw, sh, sw, dh, dw, pt + n0, pl, Wo, dlo, dhi, i);
-            project(y + (size_t)b0 * Wo * Co, D, 0, d16, &gP, bp, res ? res + (size_t)b0 * Wo * Co : NULL, (b1 - b0) * Wo, Ce,
-                    Co);
-        }
+        glad_invres_nhwc_run(p, t, nt);
     }
-    free(eown);
-    free(pown);
-    free(wdq);
+    glad_invres_nhwc_done(p);
     return 0;
-#else
-    return GLAD_EUNSUPPORTED;
-#endif
 }
 
 int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const float *wet, const float *be, float elo,
@@ -294,8 +352,10 @@ int glad_invres_nhwc_forward(float *y, const float *x, const float *we, const fl
                              int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt, const float *bp,
                              const float *res, int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws)
 {
-    return forward(y, x, we, wet, be, elo, ehi, NULL, wd, bd, kh, kw, sh, sw, dh, dw, pt, pl, dlo, dhi, wp, wpt, bp, res, H, W,
-                   C, Ce, Ho, Wo, Co, ws);
+    glad_invres_plan p;
+    GLAD_TRY(glad_invres_nhwc_prepare(&p, y, x, we, wet, be, elo, ehi, wd, bd, kh, kw, sh, sw, dh, dw, pt, pl, dlo, dhi, wp, wpt,
+                                      bp, res, H, W, C, Ce, Ho, Wo, Co, ws));
+    return run_alone(&p);
 }
 
 int glad_invres_nhwc_forward_stem(float *y, const glad_invres_stem *st, const float *wd, const float *bd, int kh, int kw,
@@ -303,6 +363,8 @@ int glad_invres_nhwc_forward_stem(float *y, const glad_invres_stem *st, const fl
                                   const float *wpt, const float *bp, const float *res, int H, int W, int Ce, int Ho, int Wo,
                                   int Co, float *ws)
 {
-    return forward(y, NULL, NULL, NULL, NULL, 0.0f, 0.0f, st, wd, bd, kh, kw, sh, sw, dh, dw, pt, pl, dlo, dhi, wp, wpt, bp,
-                   res, H, W, Ce, Ce, Ho, Wo, Co, ws);
+    glad_invres_plan p;
+    GLAD_TRY(glad_invres_nhwc_prepare_stem(&p, y, st, wd, bd, kh, kw, sh, sw, dh, dw, pt, pl, dlo, dhi, wp, wpt, bp, res, H, W,
+                                           Ce, Ho, Wo, Co, ws));
+    return run_alone(&p);
 }

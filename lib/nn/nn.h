@@ -248,6 +248,41 @@ int glad_invres_nhwc_forward_stem(float *y, const glad_invres_stem *st, const fl
                                   const float *wpt, const float *bp, const float *res, int H, int W, int Ce, int Ho, int Wo,
                                   int Co, float *ws);
 
+/* Either of the two above in steps, so that a caller can run several blocks
+ * in one parallel region, a barrier between them instead of a region each
+ * (a region wakes the sleeping threads and waits for them; under
+ * OMP_WAIT_POLICY=passive each costs tens of microseconds, a MobileNetV2
+ * forward has 18 of them): glad_invres_nhwc_prepare(_stem) takes the
+ * arguments of glad_invres_nhwc_forward(_stem), makes the same checks with
+ * the same return codes and packs the weights, reading no activation;
+ * glad_invres_nhwc_run is then called by every thread t of the nt of a
+ * team (all of them: it may hold a barrier; nt at most omp_get_max_threads()
+ * at prepare's time, for ws), with every buffer the arguments named still
+ * there; glad_invres_nhwc_done frees what prepare made (after a failed
+ * prepare there is nothing to free). The numbers are the one-call
+ * functions'. Fields: private to invres.c. */
+typedef struct {
+    float *y, *ws;
+    const float *x, *res, *be, *wd, *bd, *bp, *et, *ptw;
+    const uint16_t *eq, *pq;
+    size_t eldq, pldq, per;
+    glad_invres_stem st;
+    float elo, ehi, dlo, dhi;
+    int has_st, has_exp, kh, kw, sh, sw, dh, dw, pt, pl, H, W, C, Ce, Ho, Wo, Co, d16, e16, nb, er, par, chan;
+    uint16_t *eown, *pown;
+    float *wdq;
+} glad_invres_plan;
+int glad_invres_nhwc_prepare(glad_invres_plan *p, float *y, const float *x, const float *we, const float *wet,
+                             const float *be, float elo, float ehi, const float *wd, const float *bd, int kh, int kw, int sh,
+                             int sw, int dh, int dw, int pt, int pl, float dlo, float dhi, const float *wp, const float *wpt,
+                             const float *bp, const float *res, int H, int W, int C, int Ce, int Ho, int Wo, int Co, float *ws);
+int glad_invres_nhwc_prepare_stem(glad_invres_plan *p, float *y, const glad_invres_stem *st, const float *wd, const float *bd,
+                                  int kh, int kw, int sh, int sw, int dh, int dw, int pt, int pl, float dlo, float dhi,
+                                  const float *wp, const float *wpt, const float *bp, const float *res, int H, int W, int Ce,
+                                  int Ho, int Wo, int Co, float *ws);
+void glad_invres_nhwc_run(const glad_invres_plan *p, int t, int nt);
+void glad_invres_nhwc_done(glad_invres_plan *p);
+
 /* ---- memory plan: offsets (in floats, 64-byte aligned) of tensors inside
  * one buffer, from a replay of their allocations and frees in order; top is
  * the buffer size needed, live the floats allocated now ---- */
