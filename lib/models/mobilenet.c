@@ -47,6 +47,9 @@ struct glad_mobilenet {
     double flops;
     glad_invres_plan chain[NCHAIN];   /* fused blocks prepared, not yet run (flush) */
     int nchain;
+    const float *tsrc;   /* the input transpose, not yet run (flush): tsrc (3,H,W) into tdst (H,W,3) when not NULL */
+    float *tdst;
+    int tH, tW;
     glad_bf16_cache *bc;   /* bf16 weights of the convolutions (nn/bf16.h), packed once */
     float **wt;            /* per op: a CONV_2D's weights transposed (K, OC) for the fp32 GEMM, made on first use */
 };
@@ -268,8 +271,12 @@ static int infer(const glad_mobilenet *m, rshape *rs, int *have, int H, int W, i
  * over is written after the earlier blocks have read it, as op by op. ---- */
 static void flush(glad_mobilenet *m)
 {
-    int n = m->nchain, par = 0;
+    int n = m->nchain, H = m->tH, W = m->tW;
+    size_t HW = (size_t)H * W;
+    /* the input transpose first (when pending), split when it is large */
+    int tpar = m->tsrc && HW > 32768, par = tpar;
     for (int k = 0; k < n; k++) par |= m->chain[k].par;
+    if (!n && !m->tsrc) return;
     #pragma omp parallel if (par)
     {
         int t = 0, nt = 1;
@@ -277,9 +284,16 @@ static void flush(glad_mobilenet *m)
         t = omp_get_thread_num();
         nt = omp_get_num_threads();
 #endif
+        if (m->tsrc && (tpar || t == 0)) {
+            /* (3,H,W) -> (H,W,3), split by rows like the blocks after it, whose threads then read rows their own core
+             * wrote */
+            int r0 = tpar ? (int)((long)H * t / nt) : 0, r1 = tpar ? (int)((long)H * (t + 1) / nt) : H;
+            for (size_t p = (size_t)r0 * W; p < (size_t)r1 * W; p++)
+                for (int c = 0; c < 3; c++) m->tdst[p * 3 + c] = m->tsrc[c * HW + p];
+        }
         for (int k = 0; k < n; k++) {
-            /* block k reads rows of block k-1's output that the other threads wrote */
-            if (k) {
+            /* block k reads rows of the step before it that the other threads wrote */
+            if (k || m->tsrc) {
                 #pragma omp barrier
             }
             glad_invres_nhwc_run(&m->chain[k], t, nt);
@@ -287,13 +301,15 @@ static void flush(glad_mobilenet *m)
     }
     for (int k = 0; k < n; k++) glad_invres_nhwc_done(&m->chain[k]);
     m->nchain = 0;
+    m->tsrc = NULL;
 }
 
-/* the pending blocks dropped, not run (a failed run_ops) */
+/* the pending steps dropped, not run (a failed run_ops) */
 static void drop(glad_mobilenet *m)
 {
     for (int k = 0; k < m->nchain; k++) glad_invres_nhwc_done(&m->chain[k]);
     m->nchain = 0;
+    m->tsrc = NULL;
 }
 
 /* a free slot in the chain (the pending blocks run when it is full) */
@@ -607,13 +623,8 @@ static int run_ops(glad_mobilenet *m, const float *x, int H, int W, int stop, co
     m->flops = 0;
     int rc, in = m->in_t;
     GLAD_TRY(pool_get(m, m->rs[in].n, &m->slot[in]));
-    float *xin = m->pool[m->slot[in]];
-    size_t HW = (size_t)H * W;
-    /* (3,H,W) -> (H,W,3), split by rows like the ops after it, whose threads then read rows their own core wrote */
-    #pragma omp parallel for schedule(static) if (HW > 32768)
-    for (int r = 0; r < H; r++)
-        for (size_t p = (size_t)r * W; p < (size_t)(r + 1) * W; p++)
-            for (int c = 0; c < 3; c++) xin[p * 3 + c] = x[c * HW + p];
+    /* x (3,H,W) into its buffer (H,W,3): pending, run in the region of the blocks after it (flush) */
+    m->tsrc = x, m->tdst = m->pool[m->slot[in]], m->tH = H, m->tW = W;
     for (int i = 0; i <= stop; i++) {
         const glad_tflite_op *op = &g->ops[i];
         int xi = op->nin >= 1 ? op->in[0] : -1, yo = op->nout >= 1 ? op->out[0] : -1;
