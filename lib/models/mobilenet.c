@@ -277,6 +277,7 @@ static void flush(glad_mobilenet *m)
     int tpar = m->tsrc && HW > 32768, par = tpar;
     for (int k = 0; k < n; k++) par |= m->chain[k].par;
     if (!n && !m->tsrc) return;
+    // each thread its part of every step, a barrier between steps (each reads what the other threads wrote before)
     #pragma omp parallel if (par)
     {
         int t = 0, nt = 1;

@@ -334,6 +334,7 @@ int glad_invres_nhwc_prepare_stem(glad_invres_plan *p, float *y, const glad_invr
 /* a prepared block in a parallel region of its own */
 static int run_alone(glad_invres_plan *p)
 {
+    // each thread runs its own part (its rows, or its channels then its pixels); a small block one thread alone
     #pragma omp parallel num_threads(nthreads()) if (p->par)
     {
         int t = 0, nt = 1;
