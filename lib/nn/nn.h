@@ -252,7 +252,7 @@ int glad_invres_nhwc_forward_stem(float *y, const glad_invres_stem *st, const fl
  * in one parallel region, a barrier between them instead of a region each
  * (a region wakes the sleeping threads and waits for them; under
  * OMP_WAIT_POLICY=passive each costs tens of microseconds, a MobileNetV2
- * forward has 18 of them): glad_invres_nhwc_prepare(_stem) takes the
+ * forward had 19 of them): glad_invres_nhwc_prepare(_stem) takes the
  * arguments of glad_invres_nhwc_forward(_stem), makes the same checks with
  * the same return codes and packs the weights, reading no activation;
  * glad_invres_nhwc_run is then called by every thread t of the nt of a
@@ -260,7 +260,8 @@ int glad_invres_nhwc_forward_stem(float *y, const glad_invres_stem *st, const fl
  * at prepare's time, for ws), with every buffer the arguments named still
  * there; glad_invres_nhwc_done frees what prepare made (after a failed
  * prepare there is nothing to free). The numbers are the one-call
- * functions'. Fields: private to invres.c. */
+ * functions'. Fields: invres.c's; par (the team shares the block; else its
+ * first thread runs it alone) and chan (split by channels) may be read. */
 typedef struct {
     float *y, *ws;
     const float *x, *res, *be, *wd, *bd, *bp, *et, *ptw;
