@@ -263,20 +263,29 @@ static int infer(const glad_mobilenet *m, rshape *rs, int *have, int H, int W, i
 
 /* ---- the pending blocks: consecutive fused blocks are prepared one by one
  * (their buffers taken from the pool as op by op) and run together in one
- * parallel region, a barrier between blocks instead of a region each (18 a
+ * parallel region, a barrier between blocks instead of a region each (19 a
  * forward, each waking the threads: tens of microseconds apiece under
  * OMP_WAIT_POLICY=passive). They run before any other op, at the end of
  * run_ops, and before a buffer they may point to is freed (pool_get's and
  * ensure_ws's reallocation); a released buffer that a later block takes
  * over is written after the earlier blocks have read it, as op by op. ---- */
+
+/* the pending steps forgotten, their plans' buffers freed (after flush ran them, or when run_ops fails) */
+static void drop(glad_mobilenet *m)
+{
+    for (int k = 0; k < m->nchain; k++) glad_invres_nhwc_done(&m->chain[k]);
+    m->nchain = 0;
+    m->tsrc = NULL;
+}
+
 static void flush(glad_mobilenet *m)
 {
+    if (!m->nchain && !m->tsrc) return;
     int n = m->nchain, H = m->tH, W = m->tW;
     size_t HW = (size_t)H * W;
     /* the input transpose first (when pending), split when it is large */
     int tpar = m->tsrc && HW > 32768, par = tpar;
     for (int k = 0; k < n; k++) par |= m->chain[k].par;
-    if (!n && !m->tsrc) return;
     // each thread its part of every step, a barrier between steps (each reads what the other threads wrote before)
     #pragma omp parallel if (par)
     {
@@ -300,17 +309,7 @@ static void flush(glad_mobilenet *m)
             glad_invres_nhwc_run(&m->chain[k], t, nt);
         }
     }
-    for (int k = 0; k < n; k++) glad_invres_nhwc_done(&m->chain[k]);
-    m->nchain = 0;
-    m->tsrc = NULL;
-}
-
-/* the pending steps dropped, not run (a failed run_ops) */
-static void drop(glad_mobilenet *m)
-{
-    for (int k = 0; k < m->nchain; k++) glad_invres_nhwc_done(&m->chain[k]);
-    m->nchain = 0;
-    m->tsrc = NULL;
+    drop(m);
 }
 
 /* a free slot in the chain (the pending blocks run when it is full) */

@@ -198,7 +198,7 @@ static int prepare(glad_invres_plan *p, float *y, const float *x, const float *w
     }
     p->y = y, p->x = x, p->res = res, p->ws = ws;
     p->be = be, p->wd = wdu, p->bd = bdu, p->bp = bp;
-    p->et = bf ? NULL : (st ? st->wt : wet), p->ptw = bf ? NULL : wpt, p->eq = eq, p->pq = pq;
+    p->et = bf ? NULL : wet, p->ptw = bf ? NULL : wpt, p->eq = eq, p->pq = pq;
     p->eldq = (size_t)2 * ((Ce + 31) / 32 * 32), p->pldq = (size_t)2 * ((Co + 31) / 32 * 32);
     p->has_exp = we != NULL;
     if (st) p->st = *st, p->has_st = 1;
@@ -208,9 +208,8 @@ static int prepare(glad_invres_plan *p, float *y, const float *x, const float *w
     p->d16 = d16, p->e16 = e16;
     p->per = band_of(W, Ce, kh, sh, dh, Wo, d16, &p->nb, &p->er);
     int T = nthreads();
-    long work = (long)Ho * Wo * Ce * (C + Co);
-    p->par = T > 1 && work > 200000;
-    p->chan = !st && by_channels(Ho, kh, sh, dh, T) && work > 200000;
+    p->par = T > 1 && (long)Ho * Wo * Ce * (C + Co) > 200000;
+    p->chan = p->par && !st && by_channels(Ho, kh, sh, dh, T);
     return 0;
 #else
     (void)p, (void)y, (void)x, (void)we, (void)wet, (void)be, (void)elo, (void)ehi, (void)st, (void)wd, (void)bd, (void)kh;
