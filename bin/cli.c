@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
+#include "imgproc/standardize.h"
 #include "imgproc/pool.h"
 #include "score/pipeline.h"
 #include "io/outfile.h"
@@ -348,6 +349,29 @@ int cli_feat_pool(const glad_record *r, int *k)
         return cli_rec_error(glad_record_id(r), "feat_pool", "is %lld: not an odd 1..%d (glad-features --pool)", (long long)v, GLAD_POOL_MAX_K);
     *k = (int)v;
     return CLI_OK;
+}
+
+/* feat_standardize: glad-features --standardize S (glad-bank, glad-score) */
+int cli_feat_standardize(const glad_record *r, double *s)
+{
+    double v = 0;
+    *s = 0;
+    int rc = glad_record_get_f64(r, "feat_standardize", &v);
+    if (rc == GLAD_ENOTFOUND) return CLI_OK;
+    if (rc) return cli_rec_error(glad_record_id(r), "feat_standardize", "is not a number");
+    if (!(v > 0 && v <= GLAD_STANDARDIZE_MAX))
+        return cli_rec_error(glad_record_id(r), "feat_standardize", "is %g: not in (0, %g] (glad-features --standardize)", v, GLAD_STANDARDIZE_MAX);
+    *s = v;
+    return CLI_OK;
+}
+
+int cli_feat_standardize_same(const glad_record *r, double rec, double bank, const char *what)
+{
+    if (rec == bank) return CLI_OK;
+    const char *id = glad_record_id(r);
+    if (rec == 0) return cli_rec_error(id, "feat_standardize", "absent (images not standardised) but %s images were standardised with %g (glad-features --standardize: the same S for both)", what, bank);
+    if (bank == 0) return cli_rec_error(id, "feat_standardize", "is %g but %s images were not standardised (glad-features --standardize: the same S for both)", rec, what);
+    return cli_rec_error(id, "feat_standardize", "is %g but %s images were standardised with %g (glad-features --standardize: the same S for both)", rec, what, bank);
 }
 
 /* --image-score: max | topk-mean:K | softmax-topk:K (glad-score, glad-tile) */

@@ -67,6 +67,14 @@ int cli_parse_image_score(const char *arg, int *reducer, long *k);
  * absent: 1) into *k; a value that is not an odd 1..GLAD_POOL_MAX_K is printed as the
  * record's error, CLI_FAIL. */
 int cli_feat_pool(const glad_record *r, int *k);
+/* The record's feat_standardize (glad-features --standardize S; absent: 0)
+ * into *s; a value that is not a number in (0, GLAD_STANDARDIZE_MAX] is
+ * printed as the record's error, CLI_FAIL. */
+int cli_feat_standardize(const glad_record *r, double *s);
+/* Refuse (the record's error, CLI_FAIL) features standardised otherwise than
+ * a bank's: rec and bank are the two S (0: none); what names the bank's side
+ * in the message ("the first record's", "the bank's"). */
+int cli_feat_standardize_same(const glad_record *r, double rec, double bank, const char *what);
 /* The two paths (NULL or "-" = stdin / stdout) are the same regular file. */
 int cli_same_file(const char *in, const char *out);
 /* Open input/output streams and pass the header through with this tool's

@@ -107,7 +107,8 @@ static int default_layers(opts *o, const glad_record *r)
     return o->nlayers ? CLI_OK : cli_rec_error(glad_record_id(r), "feat", "no feat.%s.L tensor (run glad-features first)", o->input);
 }
 
-static int add_record(glad_bank *b, const glad_record *r, const opts *o)
+/* stdz: the first record's feat_standardize, -1 before it */
+static int add_record(glad_bank *b, const glad_record *r, const opts *o, double *stdz)
 {
     const char *id = glad_record_id(r);
     int64_t label = 0;
@@ -118,6 +119,11 @@ static int add_record(glad_bank *b, const glad_record *r, const opts *o)
     if (cli_feat_pool(r, &pool)) return CLI_FAIL;
     if (!b->pool) b->pool = pool;
     else if (pool != b->pool) return cli_rec_error(id, "feat_pool", "is %d, the first record's %d: the bank's features must be pooled alike (glad-features --pool)", pool, b->pool);
+    /* and one standardisation (glad-features --standardize) */
+    double s;
+    if (cli_feat_standardize(r, &s)) return CLI_FAIL;
+    if (*stdz < 0) *stdz = s;
+    else if (cli_feat_standardize_same(r, s, *stdz, "the first record's")) return CLI_FAIL;
     /* the bank's layers (i < nlayers), then the Gaussians' (i - nlayers) */
     for (int i = 0; i < b->nlayers + b->nglobal; i++) {
         int g = i >= b->nlayers;
@@ -147,6 +153,7 @@ int main(int argc, char **argv)
     const char *in = optind < argc ? argv[optind] : "-";
     glad_reader *rd = NULL;
     glad_bank b = {0};
+    double stdz = -1;
     glad_record r;
     glad_record_init(&r);
     status = cli_open_reader(in, &rd);
@@ -157,7 +164,7 @@ int main(int argc, char **argv)
                            (glad_bank_init(&b, o.nlayers, o.layers) && (status = cli_usage_error("--layers: %s", glad_error_detail()))) ||
                            (o.nglobal && glad_bank_init_global(&b, o.nglobal, o.global) && (status = cli_usage_error("--global: %s", glad_error_detail())))))
             break;
-        status = add_record(&b, &r, &o);
+        status = add_record(&b, &r, &o, &stdz);
         cli_progress_step(&pg, 1);
     }
     cli_progress_end(&pg);
@@ -171,6 +178,7 @@ int main(int argc, char **argv)
     }
     /* the Gaussians: two images at least, a covariance that is not degenerate */
     if (status == CLI_OK && b.nglobal && glad_bank_fit_global(&b)) status = cli_error("%s: --global: %s", in, glad_error_detail());
+    b.stdz = stdz > 0 ? stdz : 0;
     if (status == CLI_OK && glad_bank_save(&b, o.out)) status = cli_error("%s", glad_error_detail());
     glad_record_free(&r);
     glad_reader_close(rd);

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "diffusion/model.h"
 #include "imgproc/pool.h"
+#include "imgproc/standardize.h"
 #include "models/backbone.h"
 #include "nn/bf16.h"
 
@@ -33,6 +34,10 @@ static const char usage[] =
     "                       neighbourhood in the map (PatchCore's local aggregation; K odd,\n"
     "                       default 1: none; the border's windows are clipped to the map;\n"
     "                       K > 1 is recorded as feat_pool, checked against a bank's K)\n"
+    "      --standardize S  each input image first brought to mean 0 and standard deviation\n"
+    "                       S on the [-1,1] intensity scale over all its pixels and channels,\n"
+    "                       clipped to [-1,1] (0 < S <= 8; per-image contrast normalisation;\n"
+    "                       recorded as feat_standardize, checked against a bank's S)\n"
     "      --f16            store features as float16 (half the stream size)\n"
     "      --shard K/N      only records with index %% N == K\n"
     "      --precision P    f32 (default) | bf16: convolutions, linear layers and attention\n"
@@ -41,7 +46,7 @@ static const char usage[] =
 
 typedef struct {
     const char *kind, *model, *weights, *out, *in;
-    double ft;
+    double ft, stdz;   /* stdz: --standardize S, 0 = not given */
     long size, pool;
     int f16, zstd, shard_k, shard_n, norm, prec;
     char *layers_s, *inputs_buf;
@@ -68,11 +73,11 @@ static int split_list(const char *opt, char *s, const char **names, int max, int
 /* -1: go on; else the exit status */
 static int parse_args(args *a, int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_WEIGHTS, O_LAYERS, O_INPUT, O_FT, O_F16, O_SHARD, O_ZSTD, O_SIZE, O_NORM, O_PREC, O_POOL };
+    enum { O_MODEL = 256, O_WEIGHTS, O_LAYERS, O_INPUT, O_FT, O_F16, O_SHARD, O_ZSTD, O_SIZE, O_NORM, O_PREC, O_POOL, O_STDZ };
     static const struct option lo[] = {
         {"backbone", required_argument, 0, 'b'}, {"model", required_argument, 0, O_MODEL}, {"weights", required_argument, 0, O_WEIGHTS},
         {"layers", required_argument, 0, O_LAYERS}, {"input", required_argument, 0, O_INPUT}, {"feature-t", required_argument, 0, O_FT},
-        {"f16", no_argument, 0, O_F16}, {"size", required_argument, 0, O_SIZE}, {"norm", required_argument, 0, O_NORM}, {"precision", required_argument, 0, O_PREC}, {"pool", required_argument, 0, O_POOL}, {"shard", required_argument, 0, O_SHARD}, {"output", required_argument, 0, 'o'},
+        {"f16", no_argument, 0, O_F16}, {"size", required_argument, 0, O_SIZE}, {"norm", required_argument, 0, O_NORM}, {"precision", required_argument, 0, O_PREC}, {"pool", required_argument, 0, O_POOL}, {"standardize", required_argument, 0, O_STDZ}, {"shard", required_argument, 0, O_SHARD}, {"output", required_argument, 0, 'o'},
         {"zstd", no_argument, 0, O_ZSTD}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     const char *inputs_s = "image,recon";
     int c, k;
@@ -90,6 +95,7 @@ static int parse_args(args *a, int argc, char **argv)
             if (cli_parse_int("--pool", optarg, 1, GLAD_POOL_MAX_K, &a->pool)) return CLI_USAGE;
             if (a->pool % 2 == 0) return cli_usage_error("--pool: %ld is even (the window is centred: 1, 3, 5, ...)", a->pool);
             break;
+        case O_STDZ: if (cli_parse_double("--standardize", optarg, 1e-3, GLAD_STANDARDIZE_MAX, &a->stdz)) return CLI_USAGE; break;
         case O_NORM: if (cli_parse_choice("--norm", optarg, glad_backbone_norms, &a->norm)) return CLI_USAGE; break;
         case O_PREC: if (cli_parse_choice("--precision", optarg, glad_precision_names, &a->prec)) return CLI_USAGE; break;
         case O_SHARD: if (cli_parse_shard(optarg, &a->shard_k, &a->shard_n)) return CLI_USAGE; break;
@@ -146,6 +152,7 @@ static int record_features(glad_record *r, glad_backbone *bb, const args *a, con
         if (glad_tensor_has_nonfinite(t)) return cli_rec_error(id, a->inputs[k], "contains NaN or infinity");
         float *x = malloc(glad_tensor_numel(t) * sizeof(float));
         if (!x || glad_tensor_image_to_f32(t, x)) { free(x); return cli_rec_error(id, a->inputs[k], "is not numeric"); }
+        if (a->stdz > 0 && (rc = glad_standardize(x, glad_tensor_numel(t), a->stdz))) { free(x); return cli_rec_error(id, a->inputs[k], "--standardize: %s", glad_error_detail()); }
         float *f[GLAD_BACKBONE_MAX_LAYERS] = {0};
         int fc[GLAD_BACKBONE_MAX_LAYERS], fh[GLAD_BACKBONE_MAX_LAYERS], fw[GLAD_BACKBONE_MAX_LAYERS];
         if ((rc = glad_backbone_features(bb, x, C, H, W, nl, layers, f, fc, fh, fw))) status = cli_rec_error(id, a->inputs[k], "features: %s", glad_strerror(rc));
@@ -176,6 +183,10 @@ static int record_features(glad_record *r, glad_backbone *bb, const args *a, con
      * glad-score refuses a bank pooled otherwise (glad-bank stores its K) */
     if (status == CLI_OK && a->pool > 1 && glad_record_set_int(r, "feat_pool", a->pool)) status = cli_error("out of memory");
     if (status == CLI_OK && a->pool == 1) glad_record_remove(r, "feat_pool");
+    /* feat_standardize likewise: features of standardised images against a bank
+     * of unstandardised ones (or another S) would be distances of two inputs */
+    if (status == CLI_OK && a->stdz > 0 && glad_record_set_f64(r, "feat_standardize", a->stdz)) status = cli_error("out of memory");
+    if (status == CLI_OK && a->stdz == 0) glad_record_remove(r, "feat_standardize");
     return status;
 }
 

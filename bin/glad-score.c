@@ -243,6 +243,9 @@ static int add_bank_layers(glad_score_map *m, glad_record *r, const opts *o)
         if (bank_pool == 1) return cli_rec_error(id, "feat_pool", "is %d but the bank's features were not pooled (glad-features --pool: the same K for both)", pool);
         return cli_rec_error(id, "feat_pool", "is %d but the bank's features were pooled with %d (glad-features --pool: the same K for both)", pool, bank_pool);
     }
+    /* likewise standardised images against a bank of others (glad-features --standardize) */
+    double stdz;
+    if (cli_feat_standardize(r, &stdz) || cli_feat_standardize_same(r, stdz, o->bank.stdz, "the bank's")) return CLI_FAIL;
     for (int i = 0; i < o->bank.nlayers; i++) {
         const char *L = o->bank.layer[i];
         if (!layer_wanted(o, L)) continue;

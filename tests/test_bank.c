@@ -153,6 +153,28 @@ int main(void)
         CHECK(glad_bank_load(&b2, path) == 0 && b2.pool == 63);
         glad_bank_free(&b2);
     }
+    /* the images' --standardize S likewise: absent = 0, kept exactly through
+     * save/load (%.17g), not a number in (0, 8] refused */
+    CHECK(glad_bank_save(&b, path) == 0);
+    CHECK(glad_bank_load(&b2, path) == 0 && b2.stdz == 0);
+    glad_bank_free(&b2);
+    b.stdz = 1.2;
+    CHECK(glad_bank_save(&b, path) == 0);
+    CHECK(glad_bank_load(&b2, path) == 0 && b2.stdz == 1.2);
+    glad_bank_free(&b2);
+    b.stdz = 0;
+    {
+        const char *sk[3] = {"glad_bank", "layers", "standardize"}, *bad[] = {"0", "-1", "8.5", "nan", "1.2x", "", "inf"};
+        for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+            const char *sv[3] = {"1", "a", bad[k]};
+            CHECK(glad_st_save(path, 1, tn, tp, 3, sk, sv) == 0);
+            CHECK(glad_bank_load(&b2, path) == GLAD_EFORMAT);
+        }
+        const char *sv[3] = {"1", "a", "8"};
+        CHECK(glad_st_save(path, 1, tn, tp, 3, sk, sv) == 0);
+        CHECK(glad_bank_load(&b2, path) == 0 && b2.stdz == 8);
+        glad_bank_free(&b2);
+    }
     unlink(path);
     CHECK(glad_bank_load(&b2, path) == GLAD_EIO);
 

@@ -8,6 +8,7 @@
 #include "core/rng.h"
 #include "core/tensor.h"
 #include "imgproc/pool.h"
+#include "imgproc/standardize.h"
 #include "io/safetensors.h"
 #include "score/bank.h"
 
@@ -317,12 +318,16 @@ int glad_bank_save(const glad_bank *b, const char *path)
         if (i) strcat(glist, ",");
         strncat(glist, b->glayer[i], 200);
     }
-    /* "pool" only when pooled, "global" only with Gaussians: other banks' files are as before */
-    char pool[16];
+    /* "pool" only when pooled, "standardize" only when standardised, "global"
+     * only with Gaussians: other banks' files are as before; %.17g reads back
+     * as the same double, so a record's feat_standardize compares exactly */
+    char pool[16], stdz[32];
     snprintf(pool, sizeof pool, "%d", b->pool);
-    const char *keys[4] = {"glad_bank", "layers", NULL, NULL}, *vals[4] = {"1", list, NULL, NULL};
+    snprintf(stdz, sizeof stdz, "%.17g", b->stdz);
+    const char *keys[5] = {"glad_bank", "layers", NULL, NULL, NULL}, *vals[5] = {"1", list, NULL, NULL, NULL};
     int nm = 2;
     if (b->pool > 1) { keys[nm] = "pool"; vals[nm++] = pool; }
+    if (b->stdz > 0) { keys[nm] = "standardize"; vals[nm++] = stdz; }
     if (b->nglobal) { keys[nm] = "global"; vals[nm++] = glist; }
     return glad_st_save(path, nt, np, tp, nm, keys, vals);
 }
@@ -371,6 +376,14 @@ int glad_bank_load(glad_bank *b, const char *path)
         rc = GLAD_EFORMAT;
         if (end == ps || *end || k < 1 || k > GLAD_POOL_MAX_K || k % 2 == 0) { glad_fail(rc, "%s: metadata pool '%s' is not an odd 1..%d", path, ps, GLAD_POOL_MAX_K); goto out; }
         b->pool = (int)k;
+    }
+    const char *ss = glad_st_meta(st, "standardize");
+    if (ss) {
+        char *end;
+        double v = strtod(ss, &end);
+        rc = GLAD_EFORMAT;
+        if (end == ss || *end || !(v > 0 && v <= GLAD_STANDARDIZE_MAX)) { glad_fail(rc, "%s: metadata standardize '%s' is not a number in (0, %g]", path, ss, GLAD_STANDARDIZE_MAX); goto out; }
+        b->stdz = v;
     }
     for (int i = 0; i < n; i++) {
         char key[300];

@@ -8,7 +8,8 @@
  * tensor "bank.<layer>" [M, C] per layer, metadata "glad_bank" = "1" and
  * "layers" = "2,5,12" (their order), and "pool" = "K" when the features were
  * glad-features --pool K (K > 1), so that features pooled otherwise are
- * refused rather than compared. Optionally (glad-bank --global) a
+ * refused rather than compared, and "standardize" = "S" when the images were
+ * glad-features --standardize S (likewise). Optionally (glad-bank --global) a
  * whole-image Gaussian per named layer (gauss.h) beside it: F64 tensors
  * "gauss.<layer>.mean" [C], "gauss.<layer>.prec" [C, C], "gauss.<layer>.scale"
  * [1], metadata "global" = "16" (their layers). Not here: reading streams
@@ -30,6 +31,7 @@ typedef struct {
     int64_t cap[GLAD_BANK_MAX_LAYERS];
     float *x[GLAD_BANK_MAX_LAYERS];      /* n x C, rows L2-normalised */
     int pool;                            /* the features' --pool K (0 or 1: none) */
+    double stdz;                         /* the images' --standardize S (0: none) */
     /* the whole-image Gaussians: their layers, the pooled vectors gathered
      * (gx: gn x gC, freed by glad_bank_fit_global) and the fitted models */
     int nglobal;
@@ -89,7 +91,9 @@ int glad_bank_find(const glad_bank *b, const char *layer);
 
 /* Save through a temporary file renamed on success / load and validate
  * (every tensor finite, [M, C] with M >= 1; the metadata's layers present;
- * pool, when present, an odd 1..GLAD_POOL_MAX_K of imgproc/pool.h). */
+ * pool, when present, an odd 1..GLAD_POOL_MAX_K of imgproc/pool.h;
+ * standardize, when present, a number in (0, GLAD_STANDARDIZE_MAX] of
+ * imgproc/standardize.h). */
 int glad_bank_save(const glad_bank *b, const char *path);
 int glad_bank_load(glad_bank *b, const char *path);
 

@@ -110,6 +110,29 @@ check "--global on a layer the records lack: exit 1 naming the field, no file" s
 status 2 "--global 0,0" glad-bank --global 0,0 -o "$T/g1.safetensors" "$T/train.f.msgpack"
 cat "$T/p3.train.msgpack" "$T/p1.train.msgpack" | glad-bank -o "$T/mixed.safetensors" 2> "$T/err"; rc=$?
 check "a bank of mixed pooling refused: exit 1 naming feat_pool, no file" sh -c "test $rc = 1 && grep -q \"'feat_pool' is 1, the first record's 3\" '$T/err' && test ! -e '$T/mixed.safetensors'"
+# glad-features --standardize S is recorded (feat_standardize) and kept in the
+# bank: the same S on both sides scores, another S (or none) is refused; and it
+# changes the features (each image to mean 0, std S before the backbone)
+glad-encode "$T/demo" --split train | glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 > "$T/s8.train.msgpack"
+glad-encode "$T/demo" --split test | glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 > "$T/s8.test.msgpack"
+glad-encode "$T/demo" --split test | glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.5 > "$T/s5.test.msgpack"
+glad-bank -o "$T/s8.safetensors" "$T/s8.train.msgpack"
+check "--standardize 0.8: each record says feat_standardize 0.8" sh -c "n=\$(glad-info --json '$T/s8.test.msgpack' | tail -n +2 | wc -l); test \$n -gt 0 && glad-info --json '$T/s8.test.msgpack' | tail -n +2 | grep -c '\"feat_standardize\":0.80000000000000004[,}]' | grep -qx \$n"
+check "--standardize 0.8: the bank's metadata says standardize 0.8" sh -c "head -c 300 '$T/s8.safetensors' | grep -aq '\"standardize\":\"0.80000000000000004\"'"
+check "a bank of unstandardised images has no standardize metadata (its file as before)" sh -c "! head -c 300 '$T/b.safetensors' | grep -aq standardize"
+check "--standardize changes the features" sh -c "! cmp -s '$T/s8.test.msgpack' '$T/s5.test.msgpack'"
+status 0 "standardised features against the bank standardised alike" glad-score --bank "$T/s8.safetensors" --bank-mode replace "$T/s8.test.msgpack"
+status 1 "S 0.5 features against an S 0.8 bank" glad-score --bank "$T/s8.safetensors" --bank-mode replace "$T/s5.test.msgpack"
+check "... names the record, feat_standardize and both S" grep -q "glad-score: error: record 'fabric/test/.*': 'feat_standardize' is 0.5 but the bank's images were standardised with 0.8" "$T/.stderr"
+status 1 "unstandardised features against an S 0.8 bank" glad-score --bank "$T/s8.safetensors" --bank-mode replace --layers 1 "$T/p1.train.msgpack"
+check "... says 'feat_standardize' absent" grep -q "'feat_standardize' absent (images not standardised) but the bank's images were standardised with 0.8" "$T/.stderr"
+status 1 "standardised features against an unstandardised bank" glad-score --bank "$T/b.safetensors" --bank-mode replace --layers 1 "$T/s8.test.msgpack"
+check "... says the bank's were not" grep -q "'feat_standardize' is 0.8 but the bank's images were not standardised" "$T/.stderr"
+cat "$T/s8.train.msgpack" "$T/p1.train.msgpack" | glad-bank -o "$T/mixeds.safetensors" 2> "$T/err"; rc=$?
+check "a bank of mixed standardisation refused: exit 1 naming feat_standardize, no file" sh -c "test $rc = 1 && grep -q \"'feat_standardize' absent (images not standardised) but the first record's images were standardised with 0.8\" '$T/err' && test ! -e '$T/mixeds.safetensors'"
+glad-features --model "$T/m.model" --input image --layers 1 "$T/s8.test.msgpack" > "$T/s0again.msgpack"
+check "features again without --standardize: feat_standardize dropped" sh -c "! glad-info --json '$T/s0again.msgpack' | grep -q feat_standardize"
+for v in 0 -1 9 nan x; do status 2 "--standardize $v" glad-features --model "$T/m.model" --input image --layers 1 --standardize "$v" "$T/p1.train.msgpack"; done
 # more feature layers than a bank holds (16), without --layers: refused, not cut
 if /usr/bin/python3 -c 'import msgpack_numpy' 2>/dev/null; then
     /usr/bin/python3 - "$T/many.msgpack" <<'PYEOF'
@@ -137,6 +160,19 @@ write(sys.argv[1], {"glad": 1, "history": []}, [r])
 PYEOF
         status 1 "feat_pool $v refused by glad-bank" glad-bank -o "$T/badpool.safetensors" "$T/badpool.msgpack"
         check "... naming the record and feat_pool, no file" sh -c "grep -q \"record 'c/train/good/0': 'feat_pool' is \" '$T/.stderr' && test ! -e '$T/badpool.safetensors'"
+    done
+    # a feat_standardize that glad-features cannot have written: refused by glad-bank
+    for v in 0 9 '"0.8"'; do
+        /usr/bin/python3 - "$T/badstd.msgpack" "$v" <<'PYEOF'
+import json, sys, numpy as np
+sys.path.insert(0, "formats/python")
+from gladstream import write
+r = {"id": "c/train/good/0", "class": "c", "split": "train", "label": 0, "defect": "good",
+     "feat_standardize": json.loads(sys.argv[2]), "feat.image.1": np.ones((4, 2, 2), np.float32)}
+write(sys.argv[1], {"glad": 1, "history": []}, [r])
+PYEOF
+        status 1 "feat_standardize $v refused by glad-bank" glad-bank -o "$T/badstd.safetensors" "$T/badstd.msgpack"
+        check "... naming the record and feat_standardize, no file" sh -c "grep -q \"record 'c/train/good/0': 'feat_standardize' is \" '$T/.stderr' && test ! -e '$T/badstd.safetensors'"
     done
 else skip "python3-msgpack-numpy not installed: the 17-layer and feat_pool refusals not checked"; fi
 done_tests

@@ -1,0 +1,26 @@
+/* standardize.h - one image's intensities brought to a fixed mean and spread
+ * (per-image contrast normalisation before a feature backbone): tiles shot
+ * under different exposure and gain then reach the backbone alike, and faint
+ * intensity changes reach it at a contrast the ImageNet filters respond to.
+ * Not a per-channel or per-dataset normalisation (the backbone's own ImageNet
+ * mean/std comes after this), and not a local (windowed) one. */
+#ifndef GLAD_STANDARDIZE_H
+#define GLAD_STANDARDIZE_H
+
+#include <stddef.h>
+#include "core/glad.h"
+
+#define GLAD_STANDARDIZE_MAX 8.0   /* the largest spread s */
+
+/* x (n values in the stream's [-1, 1] intensity scale, every channel and
+ * pixel of one image) replaced in place by
+ *     x' = clamp(s (x - mean) / std, -1, 1),
+ * mean and std (population) over all n values, summed in double. The clamp
+ * keeps x' an image in [-1, 1], as every backbone expects; it saturates the
+ * tails beyond s standard deviations' worth of the range. An image of one
+ * value (std below 1e-6 of the range) becomes all 0. GLAD_EINVAL when s is
+ * not in (0, GLAD_STANDARDIZE_MAX], n is 0 or a value is not finite (x is then
+ * unchanged). */
+int glad_standardize(float *x, size_t n, double s);
+
+#endif
