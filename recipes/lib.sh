@@ -24,14 +24,17 @@ DATA="" FORMAT=mvtec CLASS=pill OUT="" SIZE=64 STEPS=300 BATCH=8 SEED=1 CHANNELS
 # features too: glad-bank, glad-score --bank) with --bank-subsample F (the
 # random fraction of the training positions the bank keeps; default 1),
 # --map-norm none|quantile:Q (glad-score --map-norm: each map less its own
-# Q-quantile before the image score; with --tile the merged map's).
+# Q-quantile before the image score; with --tile the merged map's),
+# --standardize S (glad-features --standardize: every image fed to the feature
+# backbone, bank and test alike, first brought to mean 0 and standard deviation
+# S on the [-1,1] scale, clipped; 0 = none).
 # Empty = the recipe's own.
 # --size native (NATIVE=1): images at their own size and aspect ratio (native:F:
 # scaled by F, glad-encode --scale, the aspect ratio kept); without
 # --tile only for what trains no model (tune.sh --no-recon, mtd.sh's bank alone)
 # and MobileNetV2 features then run on the native image too (no --size).
 KNOBS=${KNOBS:-0} PRESET=tiny FEAT_LAYERS="" IMAGE_SCORE="" TILE=0 OVERLAP=0 TUNE=0 SIZE_GIVEN=0 TUNE_GRID=full NATIVE=0 NATIVE_SCALE=""
-BANK_MODE="" BANK_SUBSAMPLE="" BANK_FILE="" MAP_NORM=""
+BANK_MODE="" BANK_SUBSAMPLE="" BANK_FILE="" MAP_NORM="" FEAT_STD=""
 knob_arg() {   # knob_arg OPTION VALUE: 1 (consume 2), 2 (consume 1) or 0 (not a knob)
     [ "$KNOBS" = 1 ] || return 0
     case "$1" in
@@ -45,6 +48,7 @@ knob_arg() {   # knob_arg OPTION VALUE: 1 (consume 2), 2 (consume 1) or 0 (not a
     --bank-mode) BANK_MODE=$2; return 1 ;;
     --bank-subsample) BANK_SUBSAMPLE=$2; return 1 ;;
     --map-norm) MAP_NORM=$2; return 1 ;;
+    --standardize) FEAT_STD=$2; return 1 ;;
     esac
     return 0
 }
@@ -56,6 +60,8 @@ knob_check() {
     case "$MAP_NORM" in ""|none) ;; quantile:*) awk -v q="${MAP_NORM#quantile:}" 'BEGIN { exit !(q ~ /^[0-9]*\.?[0-9]+$/ && q <= 1) }' \
         || { echo "$(basename "$0"): --map-norm quantile:Q takes Q from 0 to 1" >&2; exit 2; } ;;
         *) echo "$(basename "$0"): --map-norm is none or quantile:Q" >&2; exit 2 ;; esac
+    [ -z "$FEAT_STD" ] || awk -v s="$FEAT_STD" 'BEGIN { exit !(s ~ /^[0-9]*\.?[0-9]+$/ && s <= 8) }' \
+        || { echo "$(basename "$0"): --standardize takes a number S, 0 (none) < S <= 8" >&2; exit 2; }
     [ -z "$BANK_SUBSAMPLE" ] || awk -v f="$BANK_SUBSAMPLE" 'BEGIN { exit !(f > 0 && f <= 1) }' || { echo "$(basename "$0"): --bank-subsample must be in (0,1]" >&2; exit 2; }
 }
 # is_factor F: F is a plain decimal number (native:F's scale factor)
@@ -161,20 +167,24 @@ feat_backbone() {
     esac
 }
 # feat_opts MODEL [UNET_OPTIONS]: the glad-features options of that backbone
-# (--feat-layers replaces the layers of UNET_OPTIONS and the backbone's default)
+# (--feat-layers replaces the layers of UNET_OPTIONS and the backbone's default;
+# --standardize S appended when S is set and not 0)
 feat_opts() {
     local b
     b=${FEAT_BACKBONE:-$(feat_backbone)} || return 2
     if [ "$b" = mobilenetv2 ]; then
         local fs=" --size $FEAT_SIZE"
         [ "$NATIVE" = 0 ] || [ "$TILE" != 0 ] || fs=""   # native images: features at their own size
-        echo "--backbone mobilenetv2 --weights $(mobilenet_weights)$fs${FEAT_LAYERS:+ --layers $FEAT_LAYERS}"
+        echo "--backbone mobilenetv2 --weights $(mobilenet_weights)$fs${FEAT_LAYERS:+ --layers $FEAT_LAYERS}$(std_opt)"
     elif [ -n "$FEAT_LAYERS" ]; then
-        echo "--backbone unet --model $1 --layers $FEAT_LAYERS"
+        echo "--backbone unet --model $1 --layers $FEAT_LAYERS$(std_opt)"
     else
-        echo "--backbone unet --model $1${2:+ $2}"
+        echo "--backbone unet --model $1${2:+ $2}$(std_opt)"
     fi
 }
+# std_opt: " --standardize S" when S is set and not 0 (else nothing: the command
+# lines, and so the caches, are as before)
+std_opt() { awk -v s="${FEAT_STD:-0}" 'BEGIN { if (s > 0) printf " --standardize %s", s }'; }
 
 # --- knob helpers (empty strings when the knob is not given: commands unchanged)
 # size_opt: glad-encode's --size SIZE, except with --size native (nothing, or --scale F)
@@ -214,7 +224,7 @@ tile_split_f() { if [ "$TILE" = 0 ]; then cat; else glad-tile --tile "$TILE" --o
 tile_merge_f() { if [ "$TILE" = 0 ]; then cat; else local t; t=$(tile_merge "$1"); eval "${t# | }"; fi; }
 # knob_args: the knobs as options again (to pass them on to tune.sh; not --size)
 knob_args() {
-    echo "--preset $PRESET --grid $TUNE_GRID${FEAT_LAYERS:+ --feat-layers $FEAT_LAYERS}${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$([ "$TILE" = 0 ] || echo " --tile $TILE --overlap $OVERLAP")${BANK_MODE:+ --bank-mode $BANK_MODE}${BANK_SUBSAMPLE:+ --bank-subsample $BANK_SUBSAMPLE}${MAP_NORM:+ --map-norm $MAP_NORM}"
+    echo "--preset $PRESET --grid $TUNE_GRID${FEAT_LAYERS:+ --feat-layers $FEAT_LAYERS}${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$([ "$TILE" = 0 ] || echo " --tile $TILE --overlap $OVERLAP")${BANK_MODE:+ --bank-mode $BANK_MODE}${BANK_SUBSAMPLE:+ --bank-subsample $BANK_SUBSAMPLE}${MAP_NORM:+ --map-norm $MAP_NORM}${FEAT_STD:+ --standardize $FEAT_STD}"
 }
 # tune_md_row NAME DIR: "| NAME | strategy | layers | image score | validation figures |"
 tune_md_header() {

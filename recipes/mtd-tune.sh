@@ -4,7 +4,9 @@
 # ("size:N"), the images at their native size and aspect ratio ("native", or
 # "native:F" scaled by F; with --no-recon only: no model is trained on them) or N x N tiles of the images at their native size with P pixels of
 # overlap ("tile:N:P", aspect ratio and resolution kept), optionally with its own
-# number of training steps ("size:256@300": larger inputs cost more per step) -- each with its grid of
+# number of training steps ("size:256@300": larger inputs cost more per step) and
+# optionally with each image standardised before the feature backbone
+# ("size:256+std:0.8": glad-features --standardize 0.8, bank and validation alike) -- each with its grid of
 # denoising strategies, feature layers and image scores, on the same held-out
 # training normals (same seed and shard: the same images; half given a
 # glad-synth anomaly). The candidate and grid row with the highest validation
@@ -12,10 +14,11 @@
 # candidate. No test image is read: MTD_TRAIN_ROOT may hold the training split
 # only (../shared/datasets/mtd-train).
 #
-#   recipes/mtd-tune.sh --data MTD_TRAIN_ROOT [--out DIR] [--candidates "size:64 size:128 tile:128:32 size:256@300"]
+#   recipes/mtd-tune.sh --data MTD_TRAIN_ROOT [--out DIR] [--candidates "size:64 size:128 tile:128:32 size:256@300 size:256+std:0.8"]
 #                       [--steps N] [--batch N] [--seed S] [--grid full|quick]
 #                       [--backbone auto|unet|mobilenetv2] [--split-file F]
 #                       [--bank [--bank-subsample F]] [--val-family F] [--no-recon] [--folds K]
+#                       [--feat-layers LIST]
 #
 #   --bank   also run tune.sh's bank stage (the chosen row against a memory bank
 #            of the training tiles' features in each --bank-mode, a random
@@ -31,6 +34,8 @@
 #            --map-norm, on its chosen row, and with --no-recon on untiled
 #            candidates stage 4 the weight of block 16's whole-image Gaussian,
 #            glad-score --global-weight; candidates are compared after them)
+#   --feat-layers LIST   every candidate's feature layers fixed (tune.sh does not
+#            choose them; its grid is then the image scores)
 #   --val-family   tune.sh's validation anomalies (default draem, the ATP
 #            training's own family; cutpaste, scar or cutpaste-mix: CutPaste's;
 #            crack, hole, stain, defect-mix or uneven: drawn faint defects; both unseen
@@ -47,7 +52,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 CANDS="size:64" SPLIT="$ROOT/datasets/mtd/split.txt" GRID=full BANK=() BANK_SUB=1 VFAM=draem
-DATA="" OUT="" STEPS=300 BATCH=8 SEED=1 BACKBONE=${BACKBONE:-auto} NO_RECON=() FOLDS=()
+DATA="" OUT="" STEPS=300 BATCH=8 SEED=1 BACKBONE=${BACKBONE:-auto} NO_RECON=() FOLDS=() FIXED_LAYERS=()
 CMDLINE="recipes/mtd-tune.sh$(printf ' %q' "$@")"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -65,6 +70,7 @@ while [ $# -gt 0 ]; do
     --val-family) VFAM=$2; shift 2 ;;
     --backbone) BACKBONE=$2; shift 2 ;;
     --split-file) SPLIT=$2; shift 2 ;;
+    --feat-layers) FIXED_LAYERS=(--feat-layers "$2"); shift 2 ;;
     -h|--help) sed -n '2,/^set/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "mtd-tune.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -78,25 +84,36 @@ FEAT_BACKBONE=$(feat_backbone) || exit 2
 # "@STEPS" (the candidate's own training steps) is split off first
 cand_steps() { case "$1" in *@*) echo "${1#*@}" ;; *) echo "$STEPS" ;; esac; }
 cand_dir() { local c=${1//:/-}; echo "$OUT/${c//@/-s}"; }
+# "+std:S" (glad-features --standardize S on every image the candidate's
+# features see) is split off next: size:256+std:0.8@300
+cand_std() { local c=${1%@*}; case "$c" in *+std:*) echo "${c##*+std:}" ;; *) echo 0 ;; esac; }
 cand_opts() {
     case "$1" in *@*) [[ "${1#*@}" =~ ^[1-9][0-9]*$ ]] || return 0; set -- "${1%@*}" ;; esac
+    local std=""
+    case "$1" in *+std:*)
+        std=${1##*+std:}
+        is_factor "$std" && awk -v s="$std" 'BEGIN { exit !(s <= 8) }' || return 0
+        std=" --standardize $std"; set -- "${1%+std:*}" ;;
+    esac
     case "$1" in
-    size:[0-9]*) [[ "${1#size:}" =~ ^[0-9]+$ ]] && echo "--size ${1#size:}" ;;
-    native) [ "${#NO_RECON[@]}" = 0 ] || echo "--size native" ;;
-    native:*) [ "${#NO_RECON[@]}" = 0 ] || ! is_factor "${1#native:}" || echo "--size $1" ;;
-    tile:[0-9]*:[0-9]*) local r=${1#tile:}; echo "--tile ${r%%:*} --overlap ${r#*:}" ;;
+    size:[0-9]*) [[ "${1#size:}" =~ ^[0-9]+$ ]] && echo "--size ${1#size:}$std" ;;
+    native) [ "${#NO_RECON[@]}" = 0 ] || echo "--size native$std" ;;
+    native:*) [ "${#NO_RECON[@]}" = 0 ] || ! is_factor "${1#native:}" || echo "--size $1$std" ;;
+    tile:[0-9]*:[0-9]*) local r=${1#tile:}; echo "--tile ${r%%:*} --overlap ${r#*:}$std" ;;
     esac
 }
-cand_defaults() {   # "--size S --tile T --overlap P" as in mtd.sh --show-defaults
+cand_defaults() {   # "--size S --tile T --overlap P --standardize S" as in mtd.sh --show-defaults
+    local std; std=$(cand_std "$1")
     set -- "${1%@*}"
+    set -- "${1%+std:*}"
     case "$1" in
-    size:*) echo "--size ${1#size:} --tile 0 --overlap 0" ;;
-    native|native:*) echo "--size $1 --tile 0 --overlap 0" ;;
-    tile:*) local r=${1#tile:}; echo "--size native --tile ${r%%:*} --overlap ${r#*:}" ;;
+    size:*) echo "--size ${1#size:} --tile 0 --overlap 0 --standardize $std" ;;
+    native|native:*) echo "--size $1 --tile 0 --overlap 0 --standardize $std" ;;
+    tile:*) local r=${1#tile:}; echo "--size native --tile ${r%%:*} --overlap ${r#*:} --standardize $std" ;;
     esac
 }
 for c in $CANDS; do
-    [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N, tile:N:P (optionally @STEPS) or, with --no-recon, native or native:F; not '$c'" >&2; exit 2; }
+    [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N, tile:N:P (optionally +std:S, then @STEPS) or, with --no-recon, native or native:F; not '$c'" >&2; exit 2; }
 done
 rows=() best="" bestc=-1
 for c in $CANDS; do
@@ -109,7 +126,7 @@ for c in $CANDS; do
     # its row says so ("partial"), since its time is not the candidate's whole cost.
     { TIMEFORMAT='%R %U %S'; time bash "$ROOT/recipes/tune.sh" --data "$DATA" --format mtd --split-file "$SPLIT" \
         --channels 1 --fg none $(cand_opts "$c") --steps "$(cand_steps "$c")" --batch "$BATCH" --seed "$SEED" \
-        --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" ${BANK[@]+"${BANK[@]}"} ${NO_RECON[@]+"${NO_RECON[@]}"} ${FOLDS[@]+"${FOLDS[@]}"} --bank-subsample "$BANK_SUB" --val-family "$VFAM" --out "$d" > /dev/null 2> >(tee "$d.log" >&3); } 3>&2 2> "$d.time.new"
+        --backbone "$FEAT_BACKBONE" --preset tiny --grid "$GRID" ${BANK[@]+"${BANK[@]}"} ${NO_RECON[@]+"${NO_RECON[@]}"} ${FOLDS[@]+"${FOLDS[@]}"} ${FIXED_LAYERS[@]+"${FIXED_LAYERS[@]}"} --bank-subsample "$BANK_SUB" --val-family "$VFAM" --out "$d" > /dev/null 2> >(tee "$d.log" >&3); } 3>&2 2> "$d.time.new"
     if [ -s "$d.time" ] && ! grep -q '^making' "$d.log"; then rm -f "$d.time.new"
     else
         mv "$d.time.new" "$d.time"

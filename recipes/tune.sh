@@ -658,7 +658,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     --argjson n "$n" --argjson nhold "$NHOLD" --argjson shards "$N" --argjson seed "$SEED" --argjson vseed "$VSEED" --arg vdesc "$VDESC" \
     --arg backbone "$FEAT_BACKBONE" --arg preset "$PRESET" --argjson steps "$STEPS" --arg how "$HOW" \
     --slurpfile thr "$OUT/thresholds.json" --arg bank "$C_BANK" --arg banksub "${BANK_SUBSAMPLE:-1}" --argjson crit "$C_CRIT_ALL" \
-    --argjson norecon "$([ "$NO_RECON" = 1 ] && echo true || echo false)" --argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" --arg nscale "$NATIVE_SCALE" \
+    --argjson norecon "$([ "$NO_RECON" = 1 ] && echo true || echo false)" --argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" --arg nscale "$NATIVE_SCALE" --arg std "${FEAT_STD:-0}" \
     --argjson fold "$FOLD" --argjson folds "$FOLDS" --arg foldcrit "$C_FOLDS" \
     --rawfile famtsv "$FAM_TSV" --arg norm "$C_NORM" --rawfile normtsv "$([ "$NORM_STAGE" = 1 ] && echo "$OUT/val-norm.tsv" || echo /dev/null)" \
     --argjson gw "$C_GW" --arg gl "$([ "$GLOBAL_STAGE" = 0 ] || echo "$GLOBAL_L")" --rawfile gwtsv "$([ "$GLOBAL_STAGE" = 1 ] && echo "$OUT/val-global.tsv" || echo /dev/null)" \
@@ -676,6 +676,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
                     fold_criteria: (if $folds > 1 then ($foldcrit | split(",") | map(tonumber)) else null end) },
       model: (if $norecon then null else { preset: $preset, steps: $steps, loss: "atp", trained_on: ($n - $nhold) } end),
       no_recon: $norecon, native_size: $native, native_scale: (if $nscale == "" then null else ($nscale | tonumber) end),
+      standardize: ($std | tonumber),
       features: $backbone,
       choice: { strategy: $strat, denoise: $den, layers: $layers, image_score: $score, bank_mode: $bank, bank_subsample: $banksub, map_norm: $norm,
                 global_weight: $gw, global_layers: (if $gl == "" then null else $gl end) },

@@ -208,7 +208,7 @@ if have_shared; then
     bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16 size:24@3" --steps 2 --batch 2 \
         --grid quick --bank --bank-subsample 0.5 --out "$T/mtdtune" > "$T/mtdtune.md" 2>/dev/null
     check "mtd-tune: a row per candidate and the chosen line in mtd.sh's form" sh -c "grep -q '^| size:16 | ' '$T/mtdtune.md' && grep -q '^| size:24@3 | ' '$T/mtdtune.md' &&
-        grep -q \"^chosen: --size \(16 --tile 0 --overlap 0 --steps 2\|24 --tile 0 --overlap 0 --steps 3\) --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode [a-z]* --bank-subsample 0.5 --map-norm [a-z:0-9.]* --global-weight 0\$\" '$T/mtdtune.md'"
+        grep -q \"^chosen: --size \(16 --tile 0 --overlap 0 --standardize 0 --steps 2\|24 --tile 0 --overlap 0 --standardize 0 --steps 3\) --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode [a-z]* --bank-subsample 0.5 --map-norm [a-z:0-9.]* --global-weight 0\$\" '$T/mtdtune.md'"
     check "mtd-tune: the chosen candidate has the best validation criterion" sh -c "
         best=\$(for c in 16 24-s3; do echo \$(jq .criterion_value '$T/mtdtune'/size-\$c/tune.json) \$c; done | sort -s -k1,1gr | head -1 | cut -d' ' -f2)
         grep -q \"^chosen: --size \${best%-s3} \" '$T/mtdtune.md'"
@@ -236,6 +236,11 @@ if have_shared; then
     check "mtd recipe with --bank-mode replace: the bank alone, no model trained, no glad-denoise" sh -c "
         grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction)[^|]* | [0-9.]*' '$T/mtd-r.md' && test ! -e '$T/mtd-r/model' &&
         glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- '--bank-mode replace' && ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q glad-denoise"
+    check "mtd.sh: the bank alone standardises every tile (bank and test) as its defaults say" sh -c "
+        s=\$(bash '$R/mtd.sh' --show-defaults | sed -n 's/.* --standardize \\([0-9.]*\\) .*/\\1/p'); test -n \"\$s\" &&
+        if [ \"\$s\" = 0 ]; then ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- --standardize
+        else glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- \"glad-features .*--standardize \$s \" &&
+            head -c 400 \$(ls '$T/mtd-r'/bank*.safetensors | head -1) | grep -aq '\"standardize\":\"'; fi"
     check "mtd.sh --no-calibrate: no threshold, no decisions, no per-image list" sh -c "
         test ! -e '$T/mtd-r/calibrate' && test ! -e '$T/mtd-r/decisions.txt' && test ! -e '$T/mtd-r/images.csv' &&
         ! grep -q 'decisions at the calibrated threshold' '$T/mtd-r.md' && ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- '--threshold-file'"
@@ -270,6 +275,25 @@ if have_shared; then
     status 2 "tune --size native without --no-recon or --tile" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --size native --out "$T/x"
     status 2 "tune --no-recon with the unet backbone" bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --backbone unet --no-recon --out "$T/x"
     status 2 "tune --no-recon with --bank-mode union" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --no-recon --bank-mode union --out "$T/x"
+    # mtd-tune.sh's "+std:S" candidates: glad-features --standardize S on the bank's and the
+    # validation's images alike, the chosen line in mtd.sh's form with the winner's S
+    GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:32 size:32+std:0.8" --no-recon \
+        --grid quick --feat-layers 12 --val-family cutpaste-mix,defect-mix --out "$T/mtdstd" > "$T/mtdstd.md" 2>/dev/null
+    check "mtd-tune +std:0.8: its features and bank standardised (feat_standardize, bank metadata), the plain candidate's not" sh -c "d='$T/mtdstd'
+        glad-info -s \$d/size-32+std-0.8/val-none.feat.msgpack | grep -q -- '--standardize 0.8' &&
+        glad-info --json \$d/size-32+std-0.8/val-none.feat.msgpack | tail -n +2 | grep -q '\"feat_standardize\":0.8' &&
+        head -c 400 \$d/size-32+std-0.8/bank.safetensors | grep -aq '\"standardize\":\"0.8' &&
+        ! glad-info --json \$d/size-32/val-none.feat.msgpack | grep -q feat_standardize && ! head -c 400 \$d/size-32/bank.safetensors | grep -aq standardize &&
+        jq -e '.choice.layers == \"12\"' \$d/size-32/tune.json > /dev/null"
+    check "mtd-tune +std: a row per candidate, the chosen line with the better criterion's S" sh -c "d='$T/mtdstd'
+        grep -q '^| size:32 | ' '$T/mtdstd.md' && grep -q '^| size:32+std:0.8 | ' '$T/mtdstd.md' &&
+        a=\$(jq .criterion_value \$d/size-32/tune.json) b=\$(jq .criterion_value \$d/size-32+std-0.8/tune.json) &&
+        if awk -v a=\$a -v b=\$b 'BEGIN { exit !(b > a) }'; then s=0.8; else s=0; fi &&
+        grep -q \"^chosen: --size 32 --tile 0 --overlap 0 --standardize \$s --steps \" '$T/mtdstd.md'"
+    for c in size:32+std:9 size:32+std:x size:32+std:; do
+        status 2 "mtd-tune.sh: the candidate $c" env GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --no-recon --candidates "$c" --out "$T/x"
+    done
+    status 2 "mtd.sh --standardize 9" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --standardize 9 --out "$T/x"
     # --folds K: every fold its own hold-out (shard J) and bank, the criterion averaged
     GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size 32 \
         --no-recon --grid quick --val-family cutpaste-mix,defect-mix --folds 3 --out "$T/tcv" > "$T/tcv.md" 2> "$T/tcv.err"
@@ -432,7 +456,7 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
         --val-family cutpaste-mix,defect-mix --out "$T/mtdnr" > "$T/mtdnr.md" 2>/dev/null
     check "mtd-tune --no-recon: a row per candidate, the chosen line with no denoising and the bank alone" sh -c "
         grep -q '^| size:32 | none | ' '$T/mtdnr.md' && grep -q '^| native | none | ' '$T/mtdnr.md' &&
-        grep -q \"^chosen: --size \(32\|native\|native:0.5\) --tile 0 --overlap 0 --steps 300 --denoise '' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode replace --bank-subsample 1 --map-norm [a-z:0-9.]* --global-weight [0-9.]*\$\" '$T/mtdnr.md' &&
+        grep -q \"^chosen: --size \(32\|native\|native:0.5\) --tile 0 --overlap 0 --standardize 0 --steps 300 --denoise '' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode replace --bank-subsample 1 --map-norm [a-z:0-9.]* --global-weight [0-9.]*\$\" '$T/mtdnr.md' &&
         grep -q '^no model (--no-recon)' '$T/mtdnr.md' && test ! -e '$T/mtdnr/native/model'"
     check "mtd-tune --no-recon native:0.5: the tiles at half their size, the aspect ratio kept" sh -c "
         grep -q '^| native:0.5 | none | ' '$T/mtdnr.md' && glad-info -s '$T/mtdnr/native-0.5/val.msgpack' | grep -q 'glad-encode.* --scale 0.5' &&
@@ -464,7 +488,7 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
     # Mahalanobis distance added to each image score; refused where it would not apply
     GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --global-weight 0.01 --no-calibrate --out "$T/mtd-g" > "$T/mtd-g.md" 2>/dev/null
     check "mtd.sh --global-weight 0.01: glad-bank --global 16, glad-score --global-weight, score_global on all 18 records" sh -c "
-        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction) + whole-image Gaussian of block 16, weight 0.01 | [0-9.]*' '$T/mtd-g.md' &&
+        grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction)[^|]* + whole-image Gaussian of block 16, weight 0.01 | [0-9.]*' '$T/mtd-g.md' &&
         head -c 2000 '$T/mtd-g/bank-global.safetensors' | grep -aq '\"global\":\"16\"' && test ! -e '$T/mtd-g/bank.safetensors' &&
         glad-info -s '$T/mtd-g/scored.msgpack' | grep -q 'glad-score .*--global-weight 0.01' &&
         test \$(glad-info --json '$T/mtd-g/scored.msgpack' | tail -n +2 | grep -c '\"score_global\":') = 18"
@@ -519,7 +543,7 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
         grep -q '^all ' '$T/mtd-q/decisions.txt'"
     mw=$(sed -n 's/^MTD_GLOBAL_WEIGHT=\([0-9.]*\)$/\1/p' "$R/mtd.sh")
     check "mtd.sh's default whole-image weight (MTD_GLOBAL_WEIGHT=$mw) is used by the bank alone untiled" sh -c "test -n '$mw' &&
-        if [ '$mw' = 0 ]; then ! glad-info -s '$T/mtd-q/scored.msgpack' | grep -q -- '--global-weight'
+        if [ '$mw' = 0 ]; then ! glad-info -s '$T/mtd-q/scored.msgpack' | grep -q 'glad-score .*--global-weight' && test ! -e '$T/mtd-q/bank-global.safetensors'
         else glad-info -s '$T/mtd-q/scored.msgpack' | grep -q 'glad-score .*--global-weight $mw' && test -s '$T/mtd-q/bank-global.safetensors'; fi"
     # --peek with the bank alone: stage 3 and 4 applied to the chosen line's test scores
     GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --split-file "$ROOT/datasets/mtd/split.txt" --channels 1 \
