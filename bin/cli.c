@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli.h"
-#include "imgproc/standardize.h"
 #include "imgproc/pool.h"
+#include "imgproc/standardize.h"
 #include "score/pipeline.h"
 #include "io/outfile.h"
 
