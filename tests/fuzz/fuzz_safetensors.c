@@ -4,10 +4,11 @@
  * An opened file's entries must lie inside the file. The same bytes through
  * glad_st_open_mem (the copied-buffer path) must give the same outcome.
  * Then the same file as a memory bank (score/bank.h, glad_bank_load: its
- * metadata, the [M,C] matrices, the whole-image Gaussians): a bank that
+ * metadata (pool, standardize in range), the [M,C] matrices, the whole-image Gaussians): a bank that
  * loads must answer a query and score a whole-image vector. */
 #include "fuzz.h"
 #include "io/safetensors.h"
+#include "imgproc/standardize.h"
 #include "score/bank.h"
 
 int fuzz_safetensors(const uint8_t *d, size_t n)
@@ -41,6 +42,7 @@ int fuzz_safetensors(const uint8_t *d, size_t n)
         /* the stored rows are not renormalised, so a distance may be any
          * finite number: the query must only run */
         FUZZ_ASSERT(b.nlayers >= 1 && b.pool >= 1);
+        FUZZ_ASSERT(b.stdz == 0 || (b.stdz > 0 && b.stdz <= GLAD_STANDARDIZE_MAX));
         float f[2] = {1, 0}, D[2];
         for (int i = 0; i < b.nlayers; i++)
             if (b.C[i] <= 2) FUZZ_ASSERT(glad_bank_query(D, &b, i, f, b.C[i], 1, 2 / b.C[i]) == 0);

@@ -178,6 +178,10 @@ def st_json_config():
         "bank.12": ("F32", np.array([[0.6, 0.8], [1, 0]], np.float32)),
         "gauss.16.mean": ("F64", np.array([0.5, -1.0])), "gauss.16.prec": ("F64", np.array([[2.0, 0.5], [0.5, 1.0]])),
         "gauss.16.scale": ("F64", np.array([1.5]))}, {"glad_bank": "1", "layers": "12", "global": "16"}))
+    # ... and a pooled bank of standardised images (metadata pool, standardize)
+    put("safetensors", "bank-std.safetensors", safetensors({
+        "bank.12": ("F32", np.array([[0.6, 0.8], [1, 0]], np.float32))},
+        {"glad_bank": "1", "layers": "12", "pool": "3", "standardize": "1.2"}))
     for fx in ("metrics.case.safetensors", "glad-ddim.case.safetensors"):   # real headers, data cut
         p = os.path.join("tests/fixtures", fx)
         if os.path.exists(p):
