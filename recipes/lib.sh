@@ -60,12 +60,15 @@ knob_check() {
     case "$MAP_NORM" in ""|none) ;; quantile:*) awk -v q="${MAP_NORM#quantile:}" 'BEGIN { exit !(q ~ /^[0-9]*\.?[0-9]+$/ && q <= 1) }' \
         || { echo "$(basename "$0"): --map-norm quantile:Q takes Q from 0 to 1" >&2; exit 2; } ;;
         *) echo "$(basename "$0"): --map-norm is none or quantile:Q" >&2; exit 2 ;; esac
-    [ -z "$FEAT_STD" ] || awk -v s="$FEAT_STD" 'BEGIN { exit !(s ~ /^[0-9]*\.?[0-9]+$/ && s <= 8) }' \
+    [ -z "$FEAT_STD" ] || is_std "$FEAT_STD" \
         || { echo "$(basename "$0"): --standardize takes a number S, 0 (none) < S <= 8" >&2; exit 2; }
     [ -z "$BANK_SUBSAMPLE" ] || awk -v f="$BANK_SUBSAMPLE" 'BEGIN { exit !(f > 0 && f <= 1) }' || { echo "$(basename "$0"): --bank-subsample must be in (0,1]" >&2; exit 2; }
 }
 # is_factor F: F is a plain decimal number (native:F's scale factor)
 is_factor() { [[ "$1" =~ ^[0-9]*\.?[0-9]+$ ]]; }
+# is_std S: S is a plain decimal number up to glad-features' 8 (--standardize;
+# 0 = none)
+is_std() { is_factor "$1" && awk -v s="$1" 'BEGIN { exit !(s <= 8) }'; }
 recipe_args() {
     local k
     while [ $# -gt 0 ]; do

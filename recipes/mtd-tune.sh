@@ -91,8 +91,7 @@ cand_opts() {
     case "$1" in *@*) [[ "${1#*@}" =~ ^[1-9][0-9]*$ ]] || return 0; set -- "${1%@*}" ;; esac
     local std=""
     case "$1" in *+std:*)
-        std=${1##*+std:}
-        is_factor "$std" && awk -v s="$std" 'BEGIN { exit !(s <= 8) }' || return 0
+        std=$(cand_std "$1"); is_std "$std" || return 0
         std=" --standardize $std"; set -- "${1%+std:*}" ;;
     esac
     case "$1" in

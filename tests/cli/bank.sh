@@ -148,31 +148,20 @@ PYEOF
     check "... says so, names the record, leaves no file" sh -c "grep -q \"c/train/good/0.*more than 16\" '$T/.stderr' && test ! -e '$T/many.safetensors'"
     glad-bank --layers 3,16 -o "$T/two.safetensors" "$T/many.msgpack"
     check "... two of them chosen with --layers: a bank" test -s "$T/two.safetensors"
-    # a feat_pool that glad-features cannot have written: refused by glad-bank, naming it
-    for v in 4 '"3"'; do
-        /usr/bin/python3 - "$T/badpool.msgpack" "$v" <<'PYEOF'
+    # a feat_pool or feat_standardize that glad-features cannot have written:
+    # refused by glad-bank, naming the record and the field
+    for kv in feat_pool=4 'feat_pool="3"' feat_standardize=0 feat_standardize=9 'feat_standardize="0.8"'; do
+        k=${kv%%=*} v=${kv#*=}
+        /usr/bin/python3 - "$T/badfield.msgpack" "$k" "$v" <<'PYEOF'
 import json, sys, numpy as np
 sys.path.insert(0, "formats/python")
 from gladstream import write
 r = {"id": "c/train/good/0", "class": "c", "split": "train", "label": 0, "defect": "good",
-     "feat_pool": json.loads(sys.argv[2]), "feat.image.1": np.ones((4, 2, 2), np.float32)}
+     sys.argv[2]: json.loads(sys.argv[3]), "feat.image.1": np.ones((4, 2, 2), np.float32)}
 write(sys.argv[1], {"glad": 1, "history": []}, [r])
 PYEOF
-        status 1 "feat_pool $v refused by glad-bank" glad-bank -o "$T/badpool.safetensors" "$T/badpool.msgpack"
-        check "... naming the record and feat_pool, no file" sh -c "grep -q \"record 'c/train/good/0': 'feat_pool' is \" '$T/.stderr' && test ! -e '$T/badpool.safetensors'"
+        status 1 "$k $v refused by glad-bank" glad-bank -o "$T/badfield.safetensors" "$T/badfield.msgpack"
+        check "... naming the record and $k, no file" sh -c "grep -q \"record 'c/train/good/0': '$k' is \" '$T/.stderr' && test ! -e '$T/badfield.safetensors'"
     done
-    # a feat_standardize that glad-features cannot have written: refused by glad-bank
-    for v in 0 9 '"0.8"'; do
-        /usr/bin/python3 - "$T/badstd.msgpack" "$v" <<'PYEOF'
-import json, sys, numpy as np
-sys.path.insert(0, "formats/python")
-from gladstream import write
-r = {"id": "c/train/good/0", "class": "c", "split": "train", "label": 0, "defect": "good",
-     "feat_standardize": json.loads(sys.argv[2]), "feat.image.1": np.ones((4, 2, 2), np.float32)}
-write(sys.argv[1], {"glad": 1, "history": []}, [r])
-PYEOF
-        status 1 "feat_standardize $v refused by glad-bank" glad-bank -o "$T/badstd.safetensors" "$T/badstd.msgpack"
-        check "... naming the record and feat_standardize, no file" sh -c "grep -q \"record 'c/train/good/0': 'feat_standardize' is \" '$T/.stderr' && test ! -e '$T/badstd.safetensors'"
-    done
-else skip "python3-msgpack-numpy not installed: the 17-layer and feat_pool refusals not checked"; fi
+else skip "python3-msgpack-numpy not installed: the 17-layer, feat_pool and feat_standardize refusals not checked"; fi
 done_tests
