@@ -9,7 +9,7 @@
 #                  [--backbone auto|unet|mobilenetv2] [--preset P] [--feat-layers LIST]
 #                  [--image-score R] [--map-norm M] [--tile N [--overlap P]] [--tune]
 #                  [--vit WEIGHTS --dino-ft-epochs N|auto [--dino-ft-max N]]
-#                  [--precision f32|bf16]
+#                  [--precision f32|bf16] [--standardize S]
 #
 # Defaults: the RUN_* values below, printed by --show-defaults as the "chosen:"
 # line of datasets/demo/tuning.md (recipes/demo-tune.sh chose them on the
@@ -21,7 +21,9 @@
 # strategy), --preset (glad-train preset, default tiny), --feat-layers,
 # --image-score, --map-norm (glad-score's), --tile N --overlap P (train on N x N
 # tiles of the images at their native size, or at --size; score every tile and
-# merge the maps per image), --tune (per class, recipes/tune.sh chooses the
+# merge the maps per image), --standardize S (glad-features --standardize: each
+# image, bank and test alike, to standard deviation S before the feature
+# backbone; not tuned), --tune (per class, recipes/tune.sh chooses the
 # denoising strategy, layers, image score and map normalisation on synthetic validation and
 # calibrates the decision threshold; its model is used; OUT/images.csv lists
 # the per-image decisions, OUT/<class>/decisions.txt the figures at the threshold). Knobs given explicitly are not tuned.

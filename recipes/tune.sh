@@ -17,8 +17,12 @@
 #                   [--grid full|quick] [--peek] [--bank] [--bank-mode M]
 #                   [--bank-subsample F] [--val-family F] [--no-recon]
 #                   [--folds K] [--fold J] [--map-norm M] [--global-weight W]
+#                   [--standardize S]
 #
 #   --feat-layers, --image-score, --map-norm   fix that knob (it is then not tuned)
+#   --standardize S    glad-features --standardize S on every image the features
+#                      see (bank, validation; not tuned: mtd-tune.sh's +std:S
+#                      candidates compare values; tune.json records it)
 #   --tile N --overlap P           train on N x N tiles, score at the native size
 #                                  (images at their native size unless --size)
 #   --holdout FRAC     fraction of the training normals held out (default 0.15;
