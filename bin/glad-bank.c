@@ -15,7 +15,9 @@ static const char usage[] =
     "L2-normalised vectors).\n"
     "\n"
     "  -o, --output BANK    the bank file (written whole, then renamed into place)\n"
-    "      --layers LIST    layers to keep (default: every feat.<input>.L of the first record, at most 16)\n"
+    "      --layers LIST    layers to keep (default: every feat.<input>.L of the first record, at most 16;\n"
+    "                       L also keeps the first record's L@N, layer L at another input size:\n"
+    "                       glad-features --also-size)\n"
     "      --input NAME     record tensor the features belong to (default image)\n"
     "      --coreset F      keep the fraction F in (0,1] of each layer's vectors by greedy\n"
     "                       k-center selection (PatchCore's coreset; default 1: all)\n"
@@ -91,20 +93,36 @@ static int parse_args(opts *o, int argc, char **argv)
     return -1;
 }
 
-/* the first record's feat.<input>.L names, when --layers was not given */
-static int default_layers(opts *o, const glad_record *r)
+/* the bank's layers from the first record's feat.<input>.L names: every one
+ * without --layers; with it, each name given and its L@N (glad-features
+ * --also-size), a name the record lacks kept so that add_record says so */
+static int pick_layers(opts *o, const glad_record *r, const char **names, int *n)
 {
     size_t pl = strlen(o->input) + 6;
-    for (int f = 0; f < r->n; f++) {
-        const char *k = r->f[f].key;
-        if (r->f[f].kind == GLAD_VAL_TENSOR && !strncmp(k, "feat.", 5) && !strncmp(k + 5, o->input, pl - 6) && k[pl - 1] == '.' && k[pl]) {
+    *n = 0;
+    for (int w = 0; w < (o->nlayers ? o->nlayers : 1); w++) {
+        int found = 0;
+        for (int f = 0; f < r->n; f++) {
+            const char *k = r->f[f].key;
+            if (r->f[f].kind != GLAD_VAL_TENSOR || strncmp(k, "feat.", 5) || strncmp(k + 5, o->input, pl - 6) || k[pl - 1] != '.' || !k[pl]) continue;
+            if (o->nlayers && !glad_bank_layer_match(o->layers[w], k + pl)) continue;
+            int dup = 0;
+            for (int i = 0; i < *n; i++) dup |= !strcmp(names[i], k + pl);
+            /* an L@N that two names take is kept once; a name given twice is
+             * kept twice, for glad_bank_init to refuse */
+            if (dup && (!o->nlayers || strcmp(k + pl, o->layers[w]))) { found = 1; continue; }
             /* more layers than a bank holds: refused, not silently cut */
-            if (o->nlayers == GLAD_BANK_MAX_LAYERS)
+            if (*n == GLAD_BANK_MAX_LAYERS)
                 return cli_rec_error(glad_record_id(r), "feat", "more than %d feat.%s.L layers: choose some with --layers", GLAD_BANK_MAX_LAYERS, o->input);
-            o->layers[o->nlayers++] = k + pl;   /* valid while the first record is: copied by glad_bank_init */
+            names[(*n)++] = k + pl;   /* valid while the first record is: copied by glad_bank_init */
+            found = 1;
+        }
+        if (o->nlayers && !found) {
+            if (*n == GLAD_BANK_MAX_LAYERS) return cli_usage_error("--layers: more than %d layers", GLAD_BANK_MAX_LAYERS);
+            names[(*n)++] = o->layers[w];
         }
     }
-    return o->nlayers ? CLI_OK : cli_rec_error(glad_record_id(r), "feat", "no feat.%s.L tensor (run glad-features first)", o->input);
+    return *n ? CLI_OK : cli_rec_error(glad_record_id(r), "feat", "no feat.%s.L tensor (run glad-features first)", o->input);
 }
 
 /* stdz: the first record's feat_standardize, -1 before it */
@@ -154,14 +172,16 @@ int main(int argc, char **argv)
     glad_reader *rd = NULL;
     glad_bank b = {0};
     double stdz = -1;
+    const char *names[GLAD_BANK_MAX_LAYERS];
+    int nnames = 0;
     glad_record r;
     glad_record_init(&r);
     status = cli_open_reader(in, &rd);
     cli_progress pg;
     cli_progress_start(&pg, "records", 0);
     while (status == CLI_OK && (rc = glad_reader_next(rd, &r)) == 1) {
-        if (!b.nlayers && ((!o.nlayers && (status = default_layers(&o, &r))) ||
-                           (glad_bank_init(&b, o.nlayers, o.layers) && (status = cli_usage_error("--layers: %s", glad_error_detail()))) ||
+        if (!b.nlayers && ((status = pick_layers(&o, &r, names, &nnames)) ||
+                           (glad_bank_init(&b, nnames, names) && (status = cli_usage_error("--layers: %s", glad_error_detail()))) ||
                            (o.nglobal && glad_bank_init_global(&b, o.nglobal, o.global) && (status = cli_usage_error("--global: %s", glad_error_detail())))))
             break;
         status = add_record(&b, &r, &o, &stdz);

@@ -10,8 +10,9 @@
 #include "models/backbone.h"
 #include "nn/bf16.h"
 
-/* record tensors one run may take (--input) */
+/* record tensors one run may take (--input); further input sizes (--also-size) */
 #define MAX_INPUTS 8
+#define MAX_ALSO 4
 
 static const char usage[] =
     "Usage: glad-features [OPTION]... [FILE]\n"
@@ -28,6 +29,10 @@ static const char usage[] =
     "      --input LIST     record tensors to run (default image,recon)\n"
     "      --size N         resize inputs to NxN first (vit: a multiple of the patch,\n"
     "                       mobilenetv2: of 32; default: the image's size; unet: the model's)\n"
+    "      --also-size LIST  the same layers again at each further input size N (not unet;\n"
+    "                       as --size), stored as feat.<input>.<layer>@N: glad-bank banks\n"
+    "                       them as layers of their own and glad-score --layers L takes\n"
+    "                       L and every L@N (scores summed over input sizes; at most 4)\n"
     "      --norm N         imagenet (vit, resnet default: (x+1)/2 then ImageNet mean/std) | raw\n"
     "      --feature-t T    unet: timestep of the encoder pass (default 0)\n"
     "      --pool K         each position's vector replaced by the mean over its K x K\n"
@@ -47,7 +52,8 @@ static const char usage[] =
 typedef struct {
     const char *kind, *model, *weights, *out, *in;
     double ft, stdz;   /* stdz: --standardize S, 0 = not given */
-    long size, pool;
+    long size, pool, also[MAX_ALSO];
+    int nalso;
     int f16, zstd, shard_k, shard_n, norm, prec;
     char *layers_s, *inputs_buf;
     const char *inputs[MAX_INPUTS];
@@ -70,14 +76,29 @@ static int split_list(const char *opt, char *s, const char **names, int max, int
     }
 }
 
+/* --also-size "N,M": sizes 8..8192, none twice */
+static int parse_also(args *a, const char *s)
+{
+    char buf[256];
+    const char *names[MAX_ALSO];
+    if (strlen(s) >= sizeof buf) return cli_usage_error("--also-size: '%.40s...' is too long", s);
+    strcpy(buf, s);
+    if (split_list("--also-size", buf, names, MAX_ALSO, &a->nalso)) return CLI_USAGE;
+    for (int i = 0; i < a->nalso; i++) {
+        if (cli_parse_int("--also-size", names[i], 8, 8192, &a->also[i])) return CLI_USAGE;
+        for (int j = 0; j < i; j++) if (a->also[j] == a->also[i]) return cli_usage_error("--also-size: %ld twice", a->also[i]);
+    }
+    return 0;
+}
+
 /* -1: go on; else the exit status */
 static int parse_args(args *a, int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_WEIGHTS, O_LAYERS, O_INPUT, O_FT, O_F16, O_SHARD, O_ZSTD, O_SIZE, O_NORM, O_PREC, O_POOL, O_STDZ };
+    enum { O_MODEL = 256, O_WEIGHTS, O_LAYERS, O_INPUT, O_FT, O_F16, O_SHARD, O_ZSTD, O_SIZE, O_NORM, O_PREC, O_POOL, O_STDZ, O_ALSO };
     static const struct option lo[] = {
         {"backbone", required_argument, 0, 'b'}, {"model", required_argument, 0, O_MODEL}, {"weights", required_argument, 0, O_WEIGHTS},
         {"layers", required_argument, 0, O_LAYERS}, {"input", required_argument, 0, O_INPUT}, {"feature-t", required_argument, 0, O_FT},
-        {"f16", no_argument, 0, O_F16}, {"size", required_argument, 0, O_SIZE}, {"norm", required_argument, 0, O_NORM}, {"precision", required_argument, 0, O_PREC}, {"pool", required_argument, 0, O_POOL}, {"standardize", required_argument, 0, O_STDZ}, {"shard", required_argument, 0, O_SHARD}, {"output", required_argument, 0, 'o'},
+        {"f16", no_argument, 0, O_F16}, {"size", required_argument, 0, O_SIZE}, {"norm", required_argument, 0, O_NORM}, {"precision", required_argument, 0, O_PREC}, {"pool", required_argument, 0, O_POOL}, {"standardize", required_argument, 0, O_STDZ}, {"also-size", required_argument, 0, O_ALSO}, {"shard", required_argument, 0, O_SHARD}, {"output", required_argument, 0, 'o'},
         {"zstd", no_argument, 0, O_ZSTD}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     const char *inputs_s = "image,recon";
     int c, k;
@@ -95,6 +116,7 @@ static int parse_args(args *a, int argc, char **argv)
             if (cli_parse_int("--pool", optarg, 1, GLAD_POOL_MAX_K, &a->pool)) return CLI_USAGE;
             if (a->pool % 2 == 0) return cli_usage_error("--pool: %ld is even (the window is centred: 1, 3, 5, ...)", a->pool);
             break;
+        case O_ALSO: if (parse_also(a, optarg)) return CLI_USAGE; break;
         case O_STDZ: if (cli_parse_double("--standardize", optarg, 1e-3, GLAD_STANDARDIZE_MAX, &a->stdz)) return CLI_USAGE; break;
         case O_NORM: if (cli_parse_choice("--norm", optarg, glad_backbone_norms, &a->norm)) return CLI_USAGE; break;
         case O_PREC: if (cli_parse_choice("--precision", optarg, glad_precision_names, &a->prec)) return CLI_USAGE; break;
@@ -112,6 +134,9 @@ static int parse_args(args *a, int argc, char **argv)
     if (a->model) a->weights = a->model;
     if (!a->weights && (!a->kind || a->kind == glad_backbone_kinds[0])) return cli_usage_error("the unet backbone needs --model MODEL (a glad-train model file)");
     if (!a->weights) return cli_usage_error("the %s backbone needs --weights FILE", a->kind);
+    for (int i = 0; i < a->nalso; i++)
+        if (a->also[i] == a->size) return cli_usage_error("--also-size: %ld is --size already", a->size);
+    if (a->nalso && !a->size) return cli_usage_error("--also-size needs --size N (the features at the first size keep their plain names)");
     if (a->layers_s && !*a->layers_s) return cli_usage_error("--layers: an empty list (give layer numbers such as 1,2)");
     if (!(a->inputs_buf = strdup(inputs_s))) return cli_error("out of memory");
     if (split_list("--input", a->inputs_buf, a->inputs, MAX_INPUTS, &a->ni)) return CLI_USAGE;
@@ -139,7 +164,41 @@ static int pick_layers(glad_backbone *bb, const char *s, int *layers, int *nl)
     return st;
 }
 
-/* feat.<input>.<layer> of every input of one record */
+/* feat.<input>.<layer><suffix> of one prepared image x at the backbone's current size */
+static int size_features(glad_record *r, glad_backbone *bb, const args *a, const char *input, const float *x, int C, int H, int W,
+                         const int *layers, int nl, const char *suffix)
+{
+    const char *id = glad_record_id(r);
+    int status = CLI_OK, rc;
+    float *f[GLAD_BACKBONE_MAX_LAYERS] = {0};
+    int fc[GLAD_BACKBONE_MAX_LAYERS], fh[GLAD_BACKBONE_MAX_LAYERS], fw[GLAD_BACKBONE_MAX_LAYERS];
+    if ((rc = glad_backbone_features(bb, x, C, H, W, nl, layers, f, fc, fh, fw))) return cli_rec_error(id, input, "features: %s", glad_strerror(rc));
+    // --pool: the local mean replaces each layer's map (PatchCore's aggregation)
+    for (int l = 0; l < nl && status == CLI_OK && a->pool > 1; l++) {
+        float *p = malloc((size_t)fc[l] * fh[l] * fw[l] * sizeof *p);
+        if (!p) { status = cli_error("out of memory"); break; }
+        if ((rc = glad_pool_avg(p, f[l], fc[l], fh[l], fw[l], (int)a->pool))) { free(p); status = cli_rec_error(id, input, "--pool: %s", glad_error_detail()); break; }
+        free(f[l]);
+        f[l] = p;
+    }
+    for (int l = 0; l < nl && status == CLI_OK; l++) {
+        char key[300];
+        snprintf(key, sizeof key, "feat.%s.%d%s", input, layers[l], suffix);
+        int64_t shp[3] = {fc[l], fh[l], fw[l]};
+        glad_tensor t32 = {0}, ft = {0};
+        if (glad_tensor_from_f32(&t32, GLAD_DT_F32, 3, shp, f[l]) || glad_tensor_from_f32(&ft, a->f16 ? GLAD_DT_F16 : GLAD_DT_F32, 3, shp, f[l])) status = cli_error("out of memory");
+        else if (glad_tensor_has_nonfinite(&t32)) status = cli_rec_error(id, key, "contains NaN or infinity (the backbone's output of finite input: broken weights?)");
+        else if (glad_tensor_has_nonfinite(&ft)) status = cli_rec_error(id, key, "exceeds the float16 range (drop --f16)");
+        else if (glad_record_set_tensor(r, key, &ft)) status = cli_error("out of memory");
+        glad_tensor_free(&t32);
+        glad_tensor_free(&ft);
+    }
+    for (int l = 0; l < nl; l++) free(f[l]);
+    return status;
+}
+
+/* feat.<input>.<layer> of every input of one record (and feat.<input>.<layer>@N
+ * for every --also-size N: the same standardised image, resized to N instead) */
 static int record_features(glad_record *r, glad_backbone *bb, const args *a, const int *layers, int nl)
 {
     const char *id = glad_record_id(r);
@@ -153,31 +212,16 @@ static int record_features(glad_record *r, glad_backbone *bb, const args *a, con
         float *x = malloc(glad_tensor_numel(t) * sizeof(float));
         if (!x || glad_tensor_image_to_f32(t, x)) { free(x); return cli_rec_error(id, a->inputs[k], "is not numeric"); }
         if (a->stdz > 0 && (rc = glad_standardize(x, glad_tensor_numel(t), a->stdz))) { free(x); return cli_rec_error(id, a->inputs[k], "--standardize: %s", glad_error_detail()); }
-        float *f[GLAD_BACKBONE_MAX_LAYERS] = {0};
-        int fc[GLAD_BACKBONE_MAX_LAYERS], fh[GLAD_BACKBONE_MAX_LAYERS], fw[GLAD_BACKBONE_MAX_LAYERS];
-        if ((rc = glad_backbone_features(bb, x, C, H, W, nl, layers, f, fc, fh, fw))) status = cli_rec_error(id, a->inputs[k], "features: %s", glad_strerror(rc));
+        for (int s = 0; s <= a->nalso && status == CLI_OK; s++) {
+            char suffix[32] = "";
+            /* sizes were checked against the backbone before the first record */
+            if (a->nalso && glad_backbone_set_size(bb, (int)(s ? a->also[s - 1] : a->size))) status = cli_error("%s", glad_error_detail());
+            else {
+                if (s) snprintf(suffix, sizeof suffix, "@%ld", a->also[s - 1]);
+                status = size_features(r, bb, a, a->inputs[k], x, C, H, W, layers, nl, suffix);
+            }
+        }
         free(x);
-        // --pool: the local mean replaces each layer's map (PatchCore's aggregation)
-        for (int l = 0; l < nl && status == CLI_OK && a->pool > 1; l++) {
-            float *p = malloc((size_t)fc[l] * fh[l] * fw[l] * sizeof *p);
-            if (!p) { status = cli_error("out of memory"); break; }
-            if ((rc = glad_pool_avg(p, f[l], fc[l], fh[l], fw[l], (int)a->pool))) { free(p); status = cli_rec_error(id, a->inputs[k], "--pool: %s", glad_error_detail()); break; }
-            free(f[l]);
-            f[l] = p;
-        }
-        for (int l = 0; l < nl && status == CLI_OK; l++) {
-            char key[300];
-            snprintf(key, sizeof key, "feat.%s.%d", a->inputs[k], layers[l]);
-            int64_t shp[3] = {fc[l], fh[l], fw[l]};
-            glad_tensor t32 = {0}, ft = {0};
-            if (glad_tensor_from_f32(&t32, GLAD_DT_F32, 3, shp, f[l]) || glad_tensor_from_f32(&ft, a->f16 ? GLAD_DT_F16 : GLAD_DT_F32, 3, shp, f[l])) status = cli_error("out of memory");
-            else if (glad_tensor_has_nonfinite(&t32)) status = cli_rec_error(id, key, "contains NaN or infinity (the backbone's output of finite input: broken weights?)");
-            else if (glad_tensor_has_nonfinite(&ft)) status = cli_rec_error(id, key, "exceeds the float16 range (drop --f16)");
-            else if (glad_record_set_tensor(r, key, &ft)) status = cli_error("out of memory");
-            glad_tensor_free(&t32);
-            glad_tensor_free(&ft);
-        }
-        for (int l = 0; l < nl; l++) free(f[l]);
     }
     /* feat_pool says how the feat.* tensors were pooled (absent: not), so that
      * glad-score refuses a bank pooled otherwise (glad-bank stores its K) */
@@ -201,7 +245,11 @@ int main(int argc, char **argv)
     if (glad_backbone_open(&bb, &bo)) { free(a.inputs_buf); return cli_error("%s", glad_error_detail()); }
     glad_reader *rd = NULL;
     glad_writer *wr = NULL;
-    if ((status = pick_layers(bb, a.layers_s, layers, &nl)) == CLI_OK) status = cli_open_io(a.in, a.out, a.zstd, argc, argv, &rd, &wr);
+    /* every --also-size must suit the backbone before a record is read */
+    for (int i = 0; i < a.nalso && status < 0; i++)
+        if (glad_backbone_set_size(bb, (int)a.also[i])) status = cli_usage_error("--also-size: %s", glad_error_detail());
+    if (status < 0 && a.nalso && glad_backbone_set_size(bb, (int)a.size)) status = cli_error("%s", glad_error_detail());
+    if (status < 0 && (status = pick_layers(bb, a.layers_s, layers, &nl)) == CLI_OK) status = cli_open_io(a.in, a.out, a.zstd, argc, argv, &rd, &wr);
     glad_record r;
     glad_record_init(&r);
     long index = 0;

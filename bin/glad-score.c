@@ -22,7 +22,8 @@ static const char usage[] =
     "      --feat-dist D      nn (GLAD: nearest over all recon positions) | same (DDAD:\n"
     "                         3x3 patch mean, same position) | none (pixel only)\n"
     "      --bidirectional M  on | off | auto (GLAD: on for transistor, pcb1, pcb4)\n"
-    "      --layers LIST      feature layers to use (default: every feat.image.L with a feat.recon.L)\n"
+    "      --layers LIST      feature layers to use (default: every feat.image.L with a feat.recon.L;\n"
+    "                         L also takes L@N, layer L at input size N: glad-features --also-size)\n"
     "      --pixel-space S    raw | imagenet: space of the pixel distance mean_c |recon - image|\n"
     "      --v V              fusion A = D_f + V (max D_f / max D_p) D_p (per record; 0 = features only)\n"
     "      --scale K          multiply the map by K (MDPS: 0.5)\n"
@@ -187,7 +188,7 @@ static int parse_args(opts *o, const char **out, int *zstd, int argc, char **arg
 static int layer_wanted(const opts *o, const char *l)
 {
     if (!o->nlayers) return 1;
-    for (int i = 0; i < o->nlayers; i++) if (!strcmp(o->layers[i], l)) return 1;
+    for (int i = 0; i < o->nlayers; i++) if (glad_bank_layer_match(o->layers[i], l)) return 1;
     return 0;
 }
 

@@ -66,6 +66,10 @@ int main(void)
     float m0[C * HW], m1[C * HW], q[C * HW], D[HW];
     randn(m0, C * HW, 1); randn(m1, C * HW, 2); randn(q, C * HW, 3);
     const char *names[2] = {"a", "b"};
+    /* layer names: L answers for L and L@N (glad-features --also-size) only */
+    CHECK(glad_bank_layer_match("12", "12") && glad_bank_layer_match("12", "12@192") && glad_bank_layer_match("12@192", "12@192"));
+    CHECK(!glad_bank_layer_match("12", "120") && !glad_bank_layer_match("12", "1") && !glad_bank_layer_match("12@192", "12")
+          && !glad_bank_layer_match("12@192", "12@1920") && !glad_bank_layer_match("12@19", "12@192") && !glad_bank_layer_match("1", "12@192"));
     glad_bank b;
     CHECK(glad_bank_init(&b, 2, names) == 0);
     CHECK(glad_bank_add(&b, 0, m0, C, H, W, 1 << 20) == 0);

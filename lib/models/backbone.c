@@ -118,6 +118,15 @@ void glad_backbone_close(glad_backbone *bb)
     free(bb);
 }
 
+int glad_backbone_set_size(glad_backbone *bb, int size)
+{
+    if (bb->kind == BB_UNET) return glad_fail(GLAD_EINVAL, "the unet backbone runs at its model's size (%d)", bb->size);
+    if (size < 0 || size > 8192) return glad_fail(GLAD_EINVAL, "input size %d out of range", size);
+    if (size % bb->multiple) return glad_fail(GLAD_EINVAL, "input size %d is not a multiple of %d (%s)", size, bb->multiple, glad_backbone_kinds[bb->kind]);
+    bb->size = size;
+    return 0;
+}
+
 const char *glad_backbone_kind(const glad_backbone *bb) { return glad_backbone_kinds[bb->kind]; }
 
 void glad_backbone_layer_range(const glad_backbone *bb, int *lo, int *hi)

@@ -49,6 +49,12 @@ const char *glad_backbone_detect(const char *path);
  * with glad_error_detail() saying what and where. */
 int glad_backbone_open(glad_backbone **bb, const glad_backbone_opts *o);
 void glad_backbone_close(glad_backbone *bb);
+/* Change the square input size of an open backbone (as glad_backbone_opts.size:
+ * 0 = from the image), so that one set of weights gives features at several
+ * input sizes. GLAD_EINVAL for the unet backbone (it runs at its model's size)
+ * and for a size out of 0..8192 or not a multiple of the patch (vit) or 32
+ * (mobilenetv2); the size is then unchanged. */
+int glad_backbone_set_size(glad_backbone *bb, int size);
 const char *glad_backbone_kind(const glad_backbone *bb);
 /* Layer numbers the backbone accepts are lo..hi: unet resolution levels from
  * 0 (full size), vit blocks from 1, resnet layers from 1, mobilenetv2

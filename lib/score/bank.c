@@ -129,6 +129,12 @@ int glad_bank_find(const glad_bank *b, const char *layer)
     return -1;
 }
 
+int glad_bank_layer_match(const char *want, const char *name)
+{
+    size_t n = strlen(want);
+    return !strncmp(want, name, n) && (name[n] == 0 || (name[n] == '@' && !strchr(want, '@')));
+}
+
 /* row p of the (C,h*w) map f, normalised as F.normalize (eps 1e-12), into t */
 static void normalized_row(float *t, const float *f, size_t hw, size_t p, int C)
 {

@@ -89,6 +89,12 @@ int glad_bank_query(float *D, const glad_bank *b, int i, const float *f, int C, 
 /* Index of the named layer, or -1. */
 int glad_bank_find(const glad_bank *b, const char *layer);
 
+/* 1 when a feature layer named name answers to the layer asked for: the same
+ * name, or want followed by "@N" (glad-features --also-size N: the layer at
+ * another input size). "12" matches "12" and "12@192", not "120"; "12@192"
+ * matches only itself. */
+int glad_bank_layer_match(const char *want, const char *name);
+
 /* Save through a temporary file renamed on success / load and validate
  * (every tensor finite, [M, C] with M >= 1; the metadata's layers present;
  * pool, when present, an odd 1..GLAD_POOL_MAX_K of imgproc/pool.h;

@@ -77,6 +77,45 @@ glad-features --backbone vit --weights "$VIT" --input image --layers 4 --size 64
 check "vit --size 64: an 8x8 grid" sh -c "glad-info '$T/v64.msgpack' | grep -q 'feat.image.4:<f4\[64,8,8\]'"
 status 2 "vit block 0 does not exist" glad-features --weights "$VIT" --layers 0 "$T/test.msgpack"
 status 1 "vit --size not a multiple of the patch" glad-features --weights "$VIT" --size 36 --input image "$T/test.msgpack"
+# --also-size: the same layers at further input sizes as feat.image.L@N, each
+# the features a run at that --size gives; glad-bank --layers L keeps L and its
+# L@N; glad-score --layers L sums their maps (the amap means add up, --sigma 0)
+glad-features --weights "$VIT" --layers 3,4 --size 32 --also-size 64,16 --input image "$T/test.msgpack" > "$T/ms.msgpack"
+check "--also-size 64,16: feat.image.4 [64,4,4], 4@64 [64,8,8], 4@16 [64,2,2]" sh -c "glad-info '$T/ms.msgpack' | grep -q 'feat.image.4:<f4\[64,4,4\].*feat.image.4@64:<f4\[64,8,8\].*feat.image.4@16:<f4\[64,2,2\]'"
+# stats: min/mean/max of one field of the first record in glad-info's line
+stats() { glad-info "$1" | grep -v '^#' | head -1 | tr '\t' '\n' | grep "^$2:" | cut -d' ' -f2; }
+glad-features --weights "$VIT" --layers 3,4 --size 64 --input image "$T/test.msgpack" > "$T/ms64.msgpack"
+a=$(stats "$T/ms.msgpack" feat.image.4@64) b=$(stats "$T/ms64.msgpack" feat.image.4)
+check "feat.image.4@64 is what --size 64 gives as feat.image.4 (min/mean/max)" test -n "$a" -a "$a" = "$b"
+a=$(stats "$T/ms.msgpack" feat.image.3) b=$(stats "$T/v.msgpack" feat.image.3)
+check "feat.image.3 at --size 32 is unchanged by --also-size" test -n "$a" -a "$a" = "$b"
+glad-encode "$T/demo" --split train | glad-features --weights "$VIT" --layers 3,4 --size 32 --also-size 64,16 --input image > "$T/mstr.msgpack"
+glad-encode "$T/demo" --split train | glad-features --weights "$VIT" --layers 4 --size 32 --input image > "$T/mstr0.msgpack"
+glad-bank -o "$T/msall.safetensors" "$T/mstr.msgpack"
+glad-bank --layers 4 -o "$T/ms4.safetensors" "$T/mstr.msgpack"
+glad-bank --layers 4@64 -o "$T/ms464.safetensors" "$T/mstr.msgpack"
+glad-bank -o "$T/ms0.safetensors" "$T/mstr0.msgpack"
+names() { head -c 4000 "$1" | grep -ao '"bank\.[^"]*"' | tr -d '"' | sort | tr '\n' ' '; }
+check "glad-bank: every layer by default (3, 4 at three sizes)" test "$(names "$T/msall.safetensors")" = "bank.3 bank.3@16 bank.3@64 bank.4 bank.4@16 bank.4@64 "
+check "glad-bank --layers 4: 4, 4@16, 4@64" test "$(names "$T/ms4.safetensors")" = "bank.4 bank.4@16 bank.4@64 "
+check "glad-bank --layers 4@64: that one" test "$(names "$T/ms464.safetensors")" = "bank.4@64 "
+status 1 "glad-bank --layers 4@32: absent, named" glad-bank --layers 4@32 -o "$T/x.safetensors" "$T/mstr.msgpack"
+check "... the message names feat.image.4@32" grep -q "'feat.image.4@32' missing" "$T/.stderr"
+S="glad-score --preset glad --bank-mode replace --sigma 0 --image-score max"
+$S --bank "$T/msall.safetensors" --layers 4 "$T/ms.msgpack" > "$T/sa.msgpack"
+$S --bank "$T/ms0.safetensors" --layers 4 "$T/ms.msgpack" > "$T/s0.msgpack"
+$S --bank "$T/msall.safetensors" --layers 4@64 "$T/ms.msgpack" > "$T/s64.msgpack"
+$S --bank "$T/msall.safetensors" --layers 4@16 "$T/ms.msgpack" > "$T/s16.msgpack"
+means() { glad-info "$1" | grep -v '^#' | tr '\t' '\n' | grep '^amap:' | cut -d' ' -f2 | cut -d/ -f2 | tr '\n' ' '; }
+check "glad-score --layers 4: the sum of the maps of 4, 4@64 and 4@16 (amap means)" awk -v a="$(means "$T/sa.msgpack")" -v b="$(means "$T/s0.msgpack")" -v c="$(means "$T/s64.msgpack")" -v d="$(means "$T/s16.msgpack")" 'BEGIN {
+    n = split(a, A); split(b, B); split(c, C); split(d, D); if (n < 2) exit 1
+    for (i = 1; i <= n; i++) { e = A[i] - B[i] - C[i] - D[i]; if (e > 2e-3 * A[i] || -e > 2e-3 * A[i] || C[i] <= 0 || D[i] <= 0) exit 1 } }'
+status 2 "--also-size without --size" glad-features --weights "$VIT" --also-size 64 "$T/test.msgpack"
+status 2 "--also-size equal to --size" glad-features --weights "$VIT" --size 32 --also-size 32 "$T/test.msgpack"
+status 2 "--also-size twice the same" glad-features --weights "$VIT" --size 32 --also-size 16,16 "$T/test.msgpack"
+status 2 "--also-size: more than 4" glad-features --weights "$VIT" --size 32 --also-size 8,16,24,40,48 "$T/test.msgpack"
+status 2 "--also-size not a multiple of the patch" glad-features --weights "$VIT" --size 32 --also-size 36 "$T/test.msgpack"
+status 2 "--also-size with the unet backbone (its model's size)" glad-features --model "$T/m.model" --size 32 --also-size 16 "$T/test.msgpack"
 # Wide ResNet layout (fixture: Bottleneck [1,2,1,1], width 16)
 RN=$ROOT/tests/fixtures/wide-resnet.weights.safetensors
 glad-features --weights "$RN" --input image "$T/test.msgpack" > "$T/rn.msgpack"
