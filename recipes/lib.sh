@@ -27,14 +27,16 @@ DATA="" FORMAT=mvtec CLASS=pill OUT="" SIZE=64 STEPS=300 BATCH=8 SEED=1 CHANNELS
 # Q-quantile before the image score; with --tile the merged map's),
 # --standardize S (glad-features --standardize: every image fed to the feature
 # backbone, bank and test alike, first brought to mean 0 and standard deviation
-# S on the [-1,1] scale, clipped; 0 = none).
+# S on the [-1,1] scale, clipped; 0 = none), --feat-also-size LIST
+# (glad-features --also-size: MobileNetV2's layers at these input sides too,
+# their maps summed with those at FEAT_SIZE; none = no other size).
 # Empty = the recipe's own.
 # --size native (NATIVE=1): images at their own size and aspect ratio (native:F:
 # scaled by F, glad-encode --scale, the aspect ratio kept); without
 # --tile only for what trains no model (tune.sh --no-recon, mtd.sh's bank alone)
 # and MobileNetV2 features then run on the native image too (no --size).
 KNOBS=${KNOBS:-0} PRESET=tiny FEAT_LAYERS="" IMAGE_SCORE="" TILE=0 OVERLAP=0 TUNE=0 SIZE_GIVEN=0 TUNE_GRID=full NATIVE=0 NATIVE_SCALE=""
-BANK_MODE="" BANK_SUBSAMPLE="" BANK_FILE="" MAP_NORM="" FEAT_STD=""
+BANK_MODE="" BANK_SUBSAMPLE="" BANK_FILE="" MAP_NORM="" FEAT_STD="" FEAT_ALSO=""
 knob_arg() {   # knob_arg OPTION VALUE: 1 (consume 2), 2 (consume 1) or 0 (not a knob)
     [ "$KNOBS" = 1 ] || return 0
     case "$1" in
@@ -49,6 +51,7 @@ knob_arg() {   # knob_arg OPTION VALUE: 1 (consume 2), 2 (consume 1) or 0 (not a
     --bank-subsample) BANK_SUBSAMPLE=$2; return 1 ;;
     --map-norm) MAP_NORM=$2; return 1 ;;
     --standardize) FEAT_STD=$2; return 1 ;;
+    --feat-also-size) FEAT_ALSO=$2; return 1 ;;
     esac
     return 0
 }
@@ -62,6 +65,8 @@ knob_check() {
         *) echo "$(basename "$0"): --map-norm is none or quantile:Q" >&2; exit 2 ;; esac
     [ -z "$FEAT_STD" ] || is_std "$FEAT_STD" \
         || { echo "$(basename "$0"): --standardize takes a number S, 0 (none) < S <= 8" >&2; exit 2; }
+    [ -z "$FEAT_ALSO" ] || is_also "$FEAT_ALSO" \
+        || { echo "$(basename "$0"): --feat-also-size takes none or sizes N,M (multiples of 32, at most 4)" >&2; exit 2; }
     [ -z "$BANK_SUBSAMPLE" ] || awk -v f="$BANK_SUBSAMPLE" 'BEGIN { exit !(f > 0 && f <= 1) }' || { echo "$(basename "$0"): --bank-subsample must be in (0,1]" >&2; exit 2; }
 }
 # is_factor F: F is a plain decimal number (native:F's scale factor)
@@ -69,6 +74,9 @@ is_factor() { [[ "$1" =~ ^[0-9]*\.?[0-9]+$ ]]; }
 # is_std S: S is a plain decimal number up to glad-features' 8 (--standardize;
 # 0 = none)
 is_std() { is_factor "$1" && awk -v s="$1" 'BEGIN { exit !(s <= 8) }'; }
+# is_also LIST: none, or 1-4 comma-separated multiples of 32 up to 8192
+# (--feat-also-size; glad-features refuses one twice or equal to --size)
+is_also() { [ "$1" = none ] || { [[ "$1" =~ ^[1-9][0-9]*(,[1-9][0-9]*){0,3}$ ]] && awk -v l="$1" 'BEGIN { n = split(l, a, ","); for (i = 1; i <= n; i++) if (a[i] % 32 || a[i] > 8192) exit 1 }'; }; }
 recipe_args() {
     local k
     while [ $# -gt 0 ]; do
@@ -178,7 +186,7 @@ feat_opts() {
     if [ "$b" = mobilenetv2 ]; then
         local fs=" --size $FEAT_SIZE"
         [ "$NATIVE" = 0 ] || [ "$TILE" != 0 ] || fs=""   # native images: features at their own size
-        echo "--backbone mobilenetv2 --weights $(mobilenet_weights)$fs${FEAT_LAYERS:+ --layers $FEAT_LAYERS}$(std_opt)"
+        echo "--backbone mobilenetv2 --weights $(mobilenet_weights)$fs${FEAT_LAYERS:+ --layers $FEAT_LAYERS}$(std_opt)$([ -z "$fs" ] || also_opt)"
     elif [ -n "$FEAT_LAYERS" ]; then
         echo "--backbone unet --model $1 --layers $FEAT_LAYERS$(std_opt)"
     else
@@ -188,6 +196,9 @@ feat_opts() {
 # std_opt: " --standardize S" when S is set and not 0 (else nothing: the command
 # lines, and so the caches, are as before)
 std_opt() { awk -v s="${FEAT_STD:-0}" 'BEGIN { if (s > 0) printf " --standardize %s", s }'; }
+# also_opt: " --also-size LIST" when LIST is set and not none (MobileNetV2 at
+# FEAT_SIZE only: native images and tiles run at their own size)
+also_opt() { case "${FEAT_ALSO:-none}" in none) ;; *) echo " --also-size $FEAT_ALSO" ;; esac; }
 
 # --- knob helpers (empty strings when the knob is not given: commands unchanged)
 # size_opt: glad-encode's --size SIZE, except with --size native (nothing, or --scale F)
@@ -227,7 +238,7 @@ tile_split_f() { if [ "$TILE" = 0 ]; then cat; else glad-tile --tile "$TILE" --o
 tile_merge_f() { if [ "$TILE" = 0 ]; then cat; else local t; t=$(tile_merge "$1"); eval "${t# | }"; fi; }
 # knob_args: the knobs as options again (to pass them on to tune.sh; not --size)
 knob_args() {
-    echo "--preset $PRESET --grid $TUNE_GRID${FEAT_LAYERS:+ --feat-layers $FEAT_LAYERS}${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$([ "$TILE" = 0 ] || echo " --tile $TILE --overlap $OVERLAP")${BANK_MODE:+ --bank-mode $BANK_MODE}${BANK_SUBSAMPLE:+ --bank-subsample $BANK_SUBSAMPLE}${MAP_NORM:+ --map-norm $MAP_NORM}${FEAT_STD:+ --standardize $FEAT_STD}"
+    echo "--preset $PRESET --grid $TUNE_GRID${FEAT_LAYERS:+ --feat-layers $FEAT_LAYERS}${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$([ "$TILE" = 0 ] || echo " --tile $TILE --overlap $OVERLAP")${BANK_MODE:+ --bank-mode $BANK_MODE}${BANK_SUBSAMPLE:+ --bank-subsample $BANK_SUBSAMPLE}${MAP_NORM:+ --map-norm $MAP_NORM}${FEAT_STD:+ --standardize $FEAT_STD}${FEAT_ALSO:+ --feat-also-size $FEAT_ALSO}"
 }
 # tune_md_row NAME DIR: "| NAME | strategy | layers | image score | validation figures |"
 tune_md_header() {

@@ -6,7 +6,9 @@
 # overlap ("tile:N:P", aspect ratio and resolution kept), optionally with its own
 # number of training steps ("size:256@300": larger inputs cost more per step) and
 # optionally with each image standardised before the feature backbone
-# ("size:256+std:0.8": glad-features --standardize 0.8, bank and validation alike) -- each with its grid of
+# ("size:256+std:0.8": glad-features --standardize 0.8, bank and validation alike)
+# and optionally with MobileNetV2's layers at further input sides, their maps
+# summed ("size:256+std:1.2+also:192,320": glad-features --also-size 192,320) -- each with its grid of
 # denoising strategies, feature layers and image scores, on the same held-out
 # training normals (same seed and shard: the same images; half given a
 # glad-synth anomaly). The candidate and grid row with the highest validation
@@ -84,35 +86,42 @@ FEAT_BACKBONE=$(feat_backbone) || exit 2
 # "@STEPS" (the candidate's own training steps) is split off first
 cand_steps() { case "$1" in *@*) echo "${1#*@}" ;; *) echo "$STEPS" ;; esac; }
 cand_dir() { local c=${1//:/-}; echo "$OUT/${c//@/-s}"; }
-# "+std:S" (glad-features --standardize S on every image the candidate's
-# features see) is split off next: size:256+std:0.8@300
-cand_std() { local c=${1%@*}; case "$c" in *+std:*) echo "${c##*+std:}" ;; *) echo 0 ;; esac; }
+# "+also:LIST" (glad-features --also-size LIST) next, then "+std:S"
+# (glad-features --standardize S on every image the candidate's features see):
+# size:256+std:0.8+also:192@300
+cand_also() { local c=${1%@*}; case "$c" in *+also:*) echo "${c##*+also:}" ;; *) echo none ;; esac; }
+cand_std() { local c=${1%@*}; c=${c%+also:*}; case "$c" in *+std:*) echo "${c##*+std:}" ;; *) echo 0 ;; esac; }
 cand_opts() {
     case "$1" in *@*) [[ "${1#*@}" =~ ^[1-9][0-9]*$ ]] || return 0; set -- "${1%@*}" ;; esac
-    local std=""
+    local std="" also=""
+    case "$1" in *+also:*)
+        also=$(cand_also "$1"); is_also "$also" && [ "$also" != none ] || return 0
+        also=" --feat-also-size $also"; set -- "${1%+also:*}" ;;
+    esac
     case "$1" in *+std:*)
         std=$(cand_std "$1"); is_std "$std" || return 0
         std=" --standardize $std"; set -- "${1%+std:*}" ;;
     esac
     case "$1" in
-    size:[0-9]*) [[ "${1#size:}" =~ ^[0-9]+$ ]] && echo "--size ${1#size:}$std" ;;
-    native) [ "${#NO_RECON[@]}" = 0 ] || echo "--size native$std" ;;
-    native:*) [ "${#NO_RECON[@]}" = 0 ] || ! is_factor "${1#native:}" || echo "--size $1$std" ;;
-    tile:[0-9]*:[0-9]*) local r=${1#tile:}; echo "--tile ${r%%:*} --overlap ${r#*:}$std" ;;
+    size:[0-9]*) [[ "${1#size:}" =~ ^[0-9]+$ ]] && echo "--size ${1#size:}$std$also" ;;
+    native) [ "${#NO_RECON[@]}" = 0 ] || [ -n "$also" ] || echo "--size native$std" ;;
+    native:*) [ "${#NO_RECON[@]}" = 0 ] || [ -n "$also" ] || ! is_factor "${1#native:}" || echo "--size $1$std" ;;
+    tile:[0-9]*:[0-9]*) local r=${1#tile:}; echo "--tile ${r%%:*} --overlap ${r#*:}$std$also" ;;
     esac
 }
-cand_defaults() {   # "--size S --tile T --overlap P --standardize S" as in mtd.sh --show-defaults
-    local std; std=$(cand_std "$1")
+cand_defaults() {   # "--size S --tile T --overlap P --standardize S --feat-also-size L" as in mtd.sh --show-defaults
+    local std also; std=$(cand_std "$1") also=$(cand_also "$1")
     set -- "${1%@*}"
+    set -- "${1%+also:*}"
     set -- "${1%+std:*}"
     case "$1" in
-    size:*) echo "--size ${1#size:} --tile 0 --overlap 0 --standardize $std" ;;
-    native|native:*) echo "--size $1 --tile 0 --overlap 0 --standardize $std" ;;
-    tile:*) local r=${1#tile:}; echo "--size native --tile ${r%%:*} --overlap ${r#*:} --standardize $std" ;;
+    size:*) echo "--size ${1#size:} --tile 0 --overlap 0 --standardize $std --feat-also-size $also" ;;
+    native|native:*) echo "--size $1 --tile 0 --overlap 0 --standardize $std --feat-also-size $also" ;;
+    tile:*) local r=${1#tile:}; echo "--size native --tile ${r%%:*} --overlap ${r#*:} --standardize $std --feat-also-size $also" ;;
     esac
 }
 for c in $CANDS; do
-    [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N, tile:N:P (optionally +std:S, then @STEPS) or, with --no-recon, native or native:F; not '$c'" >&2; exit 2; }
+    [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N, tile:N:P (optionally +std:S, +also:LIST, then @STEPS) or, with --no-recon, native or native:F; not '$c'" >&2; exit 2; }
 done
 rows=() best="" bestc=-1
 for c in $CANDS; do

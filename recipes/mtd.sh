@@ -8,7 +8,7 @@
 #                                  [--preset P] [--feat-layers LIST] [--image-score R] [--map-norm M]
 #                                  [--tile N [--overlap P]] [--bank-mode M] [--bank-subsample F]
 #                                  [--tune] [--show-defaults] [--global-weight W] [--no-calibrate]
-#                                  [--standardize S]
+#                                  [--standardize S] [--feat-also-size LIST]
 #
 # Defaults (no option given): the MTD_* values below, printed by --show-defaults
 # as the "chosen:" line of datasets/mtd/tuning.md (tests/cli/recipes.sh checks
@@ -17,8 +17,10 @@
 # (the ones tuned) the memory bank alone (--bank-mode replace: each position's
 # distance to its nearest training patch), so no model is trained and no tile
 # reconstructed; every tile standardised to standard deviation 1.2 first
-# (glad-features --standardize, bank and test alike), block 12, the top-250 mean
-# as image score (the seventeenth run; no map normalisation, no whole-image Gaussian).
+# (glad-features --standardize, bank and test alike), block 12 at 256 and at 192 px
+# with their maps summed (glad-features --also-size 192), each map less its own
+# 10th percentile, the top-250 mean as image score (the nineteenth run; no
+# whole-image Gaussian).
 # --size native keeps each tile's own size and aspect ratio (the 704 sizes of
 # MTD's tiles are not squashed into squares), features included;
 # native:F scales every tile by F (glad-encode --scale), the aspect ratio kept.
@@ -62,16 +64,22 @@ set -euo pipefail
 # The tenth run chose for the bank alone (tune.sh --no-recon, averaged over four
 # hold-out folds, validation anomalies of three families): no denoising, each map
 # less its own 10th percentile (tune.sh's stage 3); the seventeenth, with the tiles
-# standardised (S 1.2, among 0.5-3 and none), neither that nor the Gaussian.
+# standardised (S 1.2, among 0.5-3 and none), neither that nor the Gaussian; the
+# nineteenth, block 12 at 192 px too (among none, 192 and 192,320), and with it
+# the 10th percentile again.
 MTD_SIZE=256 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
 # each tile standardised before the backbone (glad-features --standardize; 0:
 # none), an input candidate of mtd-tune.sh like the size (size:256+std:S); the
 # bank alone's, with or without --tune
 MTD_STANDARDIZE=1.2
+# MobileNetV2's block at further input sides, maps summed (glad-features
+# --also-size; none: 256 px only), an input candidate of mtd-tune.sh
+# (size:256+std:1.2+also:LIST); the bank alone's, with or without --tune
+MTD_ALSO_SIZE=192
 MTD_DENOISE=""
 MTD_LAYERS=12 MTD_IMAGE_SCORE=topk-mean:250 MTD_BANK_MODE=replace MTD_BANK_SUBSAMPLE=1
 # glad-score --map-norm of the bank alone's maps (--map-norm none: the eighth run's line)
-MTD_MAP_NORM=none
+MTD_MAP_NORM=quantile:0.1
 # the validation anomalies those were chosen on (tune.sh --val-family), used by --tune too
 MTD_VAL_FAMILY=cutpaste-mix,defect-mix,uneven
 # the hold-out shards the bank-alone choice is averaged over (tune.sh --folds), used by --tune too
@@ -91,7 +99,7 @@ SPLIT="$ROOT/datasets/mtd/split.txt"
 args=() have_data=0 user_size=0 GLOBAL_W= CALIBRATE=1
 while [ $# -gt 0 ]; do
     case "$1" in
-    --show-defaults) echo "chosen: --size $MTD_SIZE --tile $MTD_TILE --overlap $MTD_OVERLAP --standardize $MTD_STANDARDIZE --steps $MTD_STEPS --denoise '$MTD_DENOISE' --feat-layers $MTD_LAYERS --image-score $MTD_IMAGE_SCORE --bank-mode $MTD_BANK_MODE --bank-subsample $MTD_BANK_SUBSAMPLE --map-norm $MTD_MAP_NORM --global-weight $MTD_GLOBAL_WEIGHT"; exit 0 ;;
+    --show-defaults) echo "chosen: --size $MTD_SIZE --tile $MTD_TILE --overlap $MTD_OVERLAP --standardize $MTD_STANDARDIZE --feat-also-size $MTD_ALSO_SIZE --steps $MTD_STEPS --denoise '$MTD_DENOISE' --feat-layers $MTD_LAYERS --image-score $MTD_IMAGE_SCORE --bank-mode $MTD_BANK_MODE --bank-subsample $MTD_BANK_SUBSAMPLE --map-norm $MTD_MAP_NORM --global-weight $MTD_GLOBAL_WEIGHT"; exit 0 ;;
     --split-file) SPLIT=$2; shift 2 ;;
     --global-weight) GLOBAL_W=${2:-}; shift 2 ;;
     --no-calibrate) CALIBRATE=0; shift ;;
@@ -116,7 +124,7 @@ if [ "$FEAT_BACKBONE" = mobilenetv2 ]; then
     case "$TUNE:${BANK_MODE:-none}" in 0:replace|1:none|1:replace) BANK_ONLY=1 ;; esac
 fi
 # the standardisation was chosen for the bank alone's features (as the size)
-[ "$BANK_ONLY" = 0 ] || FEAT_STD=${FEAT_STD:-$MTD_STANDARDIZE}
+[ "$BANK_ONLY" = 0 ] || FEAT_STD=${FEAT_STD:-$MTD_STANDARDIZE} FEAT_ALSO=${FEAT_ALSO:-$MTD_ALSO_SIZE}
 L=$MTD_LAYERS R=$MTD_IMAGE_SCORE DEN=""
 if [ "$BANK_ONLY" = 0 ]; then
     L=$MTD_MODEL_LAYERS R=$MTD_MODEL_IMAGE_SCORE DEN=$MTD_MODEL_DENOISE
@@ -200,6 +208,7 @@ cached "$OUT/scored.msgpack" "$FEATS | glad-score --preset glad$(score_opts)$GW$
 {
     if [ "$BANK_ONLY" = 1 ]; then row="memory bank alone ($FEAT_BACKBONE features, no reconstruction)"; else row="GLAD ($FEAT_BACKBONE features)"; fi
     [ -z "$(std_opt)" ] || row="$row, each tile standardised to std $FEAT_STD (glad-features --standardize)"
+    [ -z "$(also_opt)" ] || row="$row, block features also at ${FEAT_ALSO//,/ and } px, maps summed (glad-features --also-size)"
     [ "$GLOBAL" = 0 ] || row="$row + whole-image Gaussian of block 16, weight $GLOBAL_W"
     md_header "MTD"; metrics_row "$row" "$OUT/scored.msgpack"
     if [ "$TUNE" = 1 ]; then echo; tune_md_header; tune_md_row MTD "$OUT/tune"; fi

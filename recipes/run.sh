@@ -9,7 +9,7 @@
 #                  [--backbone auto|unet|mobilenetv2] [--preset P] [--feat-layers LIST]
 #                  [--image-score R] [--map-norm M] [--tile N [--overlap P]] [--tune]
 #                  [--vit WEIGHTS --dino-ft-epochs N|auto [--dino-ft-max N]]
-#                  [--precision f32|bf16] [--standardize S]
+#                  [--precision f32|bf16] [--standardize S] [--feat-also-size LIST]
 #
 # Defaults: the RUN_* values below, printed by --show-defaults as the "chosen:"
 # line of datasets/demo/tuning.md (recipes/demo-tune.sh chose them on the
@@ -23,7 +23,8 @@
 # tiles of the images at their native size, or at --size; score every tile and
 # merge the maps per image), --standardize S (glad-features --standardize: each
 # image, bank and test alike, to standard deviation S before the feature
-# backbone; not tuned), --tune (per class, recipes/tune.sh chooses the
+# backbone; not tuned), --feat-also-size LIST (MobileNetV2 features: the layers
+# at these input sides too, glad-features --also-size, maps summed; not tuned), --tune (per class, recipes/tune.sh chooses the
 # denoising strategy, layers, image score and map normalisation on synthetic validation and
 # calibrates the decision threshold; its model is used; OUT/images.csv lists
 # the per-image decisions, OUT/<class>/decisions.txt the figures at the threshold). Knobs given explicitly are not tuned.

@@ -208,7 +208,7 @@ if have_shared; then
     bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16 size:24@3" --steps 2 --batch 2 \
         --grid quick --bank --bank-subsample 0.5 --out "$T/mtdtune" > "$T/mtdtune.md" 2>/dev/null
     check "mtd-tune: a row per candidate and the chosen line in mtd.sh's form" sh -c "grep -q '^| size:16 | ' '$T/mtdtune.md' && grep -q '^| size:24@3 | ' '$T/mtdtune.md' &&
-        grep -q \"^chosen: --size \(16 --tile 0 --overlap 0 --standardize 0 --steps 2\|24 --tile 0 --overlap 0 --standardize 0 --steps 3\) --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode [a-z]* --bank-subsample 0.5 --map-norm [a-z:0-9.]* --global-weight 0\$\" '$T/mtdtune.md'"
+        grep -q \"^chosen: --size \(16 --tile 0 --overlap 0 --standardize 0 --feat-also-size none --steps 2\|24 --tile 0 --overlap 0 --standardize 0 --feat-also-size none --steps 3\) --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode [a-z]* --bank-subsample 0.5 --map-norm [a-z:0-9.]* --global-weight 0\$\" '$T/mtdtune.md'"
     check "mtd-tune: the chosen candidate has the best validation criterion" sh -c "
         best=\$(for c in 16 24-s3; do echo \$(jq .criterion_value '$T/mtdtune'/size-\$c/tune.json) \$c; done | sort -s -k1,1gr | head -1 | cut -d' ' -f2)
         grep -q \"^chosen: --size \${best%-s3} \" '$T/mtdtune.md'"
@@ -277,7 +277,7 @@ if have_shared; then
     status 2 "tune --no-recon with --bank-mode union" env GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --no-recon --bank-mode union --out "$T/x"
     # mtd-tune.sh's "+std:S" candidates: glad-features --standardize S on the bank's and the
     # validation's images alike, the chosen line in mtd.sh's form with the winner's S
-    GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:32 size:32+std:0.8" --no-recon \
+    GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:32 size:32+std:0.8 size:32+std:0.8+also:64" --no-recon \
         --grid quick --feat-layers 12 --val-family cutpaste-mix,defect-mix --out "$T/mtdstd" > "$T/mtdstd.md" 2>/dev/null
     check "mtd-tune +std:0.8: its features and bank standardised (feat_standardize, bank metadata), the plain candidate's not" sh -c "d='$T/mtdstd'
         glad-info -s \$d/size-32+std-0.8/val-none.feat.msgpack | grep -q -- '--standardize 0.8' &&
@@ -288,11 +288,22 @@ if have_shared; then
     check "mtd-tune +std: a row per candidate, the chosen line with the better criterion's S" sh -c "d='$T/mtdstd'
         grep -q '^| size:32 | ' '$T/mtdstd.md' && grep -q '^| size:32+std:0.8 | ' '$T/mtdstd.md' &&
         a=\$(jq .criterion_value \$d/size-32/tune.json) b=\$(jq .criterion_value \$d/size-32+std-0.8/tune.json) &&
-        if awk -v a=\$a -v b=\$b 'BEGIN { exit !(b > a) }'; then s=0.8; else s=0; fi &&
+        c=\$(jq .criterion_value \$d/size-32+std-0.8+also-64/tune.json) &&
+        if awk -v a=\$a -v b=\$b -v c=\$c 'BEGIN { exit !(c > a && c > b) }'; then s='0.8 --feat-also-size 64'
+        elif awk -v a=\$a -v b=\$b 'BEGIN { exit !(b > a) }'; then s='0.8 --feat-also-size none'; else s='0 --feat-also-size none'; fi &&
         grep -q \"^chosen: --size 32 --tile 0 --overlap 0 --standardize \$s --steps \" '$T/mtdstd.md'"
-    for c in size:32+std:9 size:32+std:x size:32+std:; do
+    # "+also:64": glad-features --also-size 64 (block 12 at 64 px too), banked as a
+    # layer of its own and scored with block 12; tune.json says so
+    check "mtd-tune +also:64: feat.image.12@64 in its features, bank.12@64 in its bank, also_size in tune.json; not in the others" sh -c "d='$T/mtdstd/size-32+std-0.8+also-64'
+        glad-info \$d/val-none.feat.msgpack | grep -v '^#' | head -1 | grep -q 'feat.image.12@64:<f4\[96,4,4\]' &&
+        head -c 4000 \$d/bank.safetensors | grep -aq '\"bank.12@64\"' && head -c 4000 \$d/bank.safetensors | grep -aq '\"bank.12\"' &&
+        jq -e '.also_size == [64] and .standardize == 0.8' \$d/tune.json > /dev/null &&
+        jq -e '.also_size == null' '$T/mtdstd/size-32+std-0.8/tune.json' > /dev/null &&
+        ! glad-info '$T/mtdstd/size-32+std-0.8/val-none.feat.msgpack' | grep -q '12@'"
+    for c in size:32+std:9 size:32+std:x size:32+std: size:32+also:100 size:32+also: size:32+also:64,x native+also:64; do
         status 2 "mtd-tune.sh: the candidate $c" env GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --no-recon --candidates "$c" --out "$T/x"
     done
+    status 2 "mtd.sh --feat-also-size 100" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --feat-also-size 100 --out "$T/x"
     status 2 "mtd.sh --standardize 9" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --standardize 9 --out "$T/x"
     # --folds K: every fold its own hold-out (shard J) and bank, the criterion averaged
     GLAD_WEIGHTS=$W bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size 32 \
@@ -456,7 +467,7 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
         --val-family cutpaste-mix,defect-mix --out "$T/mtdnr" > "$T/mtdnr.md" 2>/dev/null
     check "mtd-tune --no-recon: a row per candidate, the chosen line with no denoising and the bank alone" sh -c "
         grep -q '^| size:32 | none | ' '$T/mtdnr.md' && grep -q '^| native | none | ' '$T/mtdnr.md' &&
-        grep -q \"^chosen: --size \(32\|native\|native:0.5\) --tile 0 --overlap 0 --standardize 0 --steps 300 --denoise '' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode replace --bank-subsample 1 --map-norm [a-z:0-9.]* --global-weight [0-9.]*\$\" '$T/mtdnr.md' &&
+        grep -q \"^chosen: --size \(32\|native\|native:0.5\) --tile 0 --overlap 0 --standardize 0 --feat-also-size none --steps 300 --denoise '' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode replace --bank-subsample 1 --map-norm [a-z:0-9.]* --global-weight [0-9.]*\$\" '$T/mtdnr.md' &&
         grep -q '^no model (--no-recon)' '$T/mtdnr.md' && test ! -e '$T/mtdnr/native/model'"
     check "mtd-tune --no-recon native:0.5: the tiles at half their size, the aspect ratio kept" sh -c "
         grep -q '^| native:0.5 | none | ' '$T/mtdnr.md' && glad-info -s '$T/mtdnr/native-0.5/val.msgpack' | grep -q 'glad-encode.* --scale 0.5' &&
