@@ -127,6 +127,27 @@ static void test_vit(void)
     for (int i = 0; i < 3 * 32 * 32; i++) img[i] = (float)((i * 37) % 200) / 100.0f - 1.0f;
     int one = 1, c, h, wd;
     CHECK(glad_backbone_features(bb, img, 3, 32, 32, 1, &one, &f1, &c, &h, &wd) == 0 && h == 6 && wd == 6);
+    /* glad_backbone_set_size: the open backbone at another size gives what a
+     * backbone opened at that size gives; a bad size is refused and changes nothing */
+    {
+        float *fs = NULL, *fo = NULL, *fb = NULL;
+        int c2, h2, w2;
+        glad_backbone *b64;
+        glad_backbone_opts o64 = o;
+        o64.size = 64;
+        CHECK(glad_backbone_set_size(bb, 64) == 0);
+        CHECK(glad_backbone_features(bb, img, 3, 32, 32, 1, &one, &fs, &c2, &h2, &w2) == 0 && h2 == 8 && w2 == 8);
+        CHECK(glad_backbone_open(&b64, &o64) == 0);
+        if (b64) {
+            CHECK(glad_backbone_features(b64, img, 3, 32, 32, 1, &one, &fo, &c2, &h2, &w2) == 0);
+            CHECK(fs && fo && !memcmp(fs, fo, (size_t)c2 * h2 * w2 * sizeof(float)));
+            glad_backbone_close(b64);
+        }
+        CHECK(glad_backbone_set_size(bb, 60) == GLAD_EINVAL && glad_backbone_set_size(bb, -8) == GLAD_EINVAL && glad_backbone_set_size(bb, 8200) == GLAD_EINVAL);
+        CHECK(glad_backbone_features(bb, img, 3, 32, 32, 1, &one, &fb, &c2, &h2, &w2) == 0 && h2 == 8 && w2 == 8);
+        CHECK(glad_backbone_set_size(bb, 48) == 0);
+        free(fs); free(fo); free(fb);
+    }
     glad_backbone_close(bb);
     o.norm = GLAD_BB_NORM_RAW;
     CHECK(glad_backbone_open(&bb, &o) == 0);
