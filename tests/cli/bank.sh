@@ -61,15 +61,20 @@ check "replace with --v 1 and no recon: 'recon' missing" sh -c "test $rc = 1 && 
 glad-encode "$T/demo" --split train | glad-features --model "$T/m.model" --input image --layers 0 > "$T/l0.msgpack"
 glad-score --bank "$T/b.safetensors" --bank-mode replace --layers 1 "$T/l0.msgpack" > /dev/null 2> "$T/err"; rc=$?
 check "the bank's layer missing in the record: exit 1" sh -c "test $rc = 1 && grep -q \"'feat.image.1' missing\" '$T/err'"
+# every_record FILE PATTERN: FILE has records and each one's JSON line matches
+# PATTERN; bank_meta BANK PATTERN: BANK's safetensors header matches PATTERN
+every_record() { local n; n=$(glad-info --json "$1" | tail -n +2 | wc -l); test "$n" -gt 0 && test "$(glad-info --json "$1" | tail -n +2 | grep -c "$2")" = "$n"; }
+bank_meta() { head -c 300 "$1" | grep -aq "$2"; }
+not() { ! "$@"; }
 # glad-features --pool K is recorded (feat_pool) and kept in the bank: the same K
 # on both sides scores, any other K (or none against a pooled bank) is refused
 glad-encode "$T/demo" --split train | glad-features --model "$T/m.model" --input image --layers 1 --pool 3 > "$T/p3.train.msgpack"
 glad-encode "$T/demo" --split test | glad-features --model "$T/m.model" --input image --layers 1 --pool 3 > "$T/p3.test.msgpack"
 glad-encode "$T/demo" --split test | glad-features --model "$T/m.model" --input image --layers 1 --pool 5 > "$T/p5.test.msgpack"
 glad-bank -o "$T/p3.safetensors" "$T/p3.train.msgpack"
-check "--pool 3: each record says feat_pool 3" sh -c "n=\$(glad-info --json '$T/p3.test.msgpack' | tail -n +2 | wc -l); test \$n -gt 0 && glad-info --json '$T/p3.test.msgpack' | tail -n +2 | grep -c '\"feat_pool\":3}' | grep -qx \$n"
-check "--pool 3: the bank's metadata says pool 3" sh -c "head -c 300 '$T/p3.safetensors' | grep -aq '\"pool\":\"3\"'"
-check "an unpooled bank has no pool metadata (its file as before)" sh -c "! head -c 300 '$T/b.safetensors' | grep -aq '\"pool\"'"
+check "--pool 3: each record says feat_pool 3" every_record "$T/p3.test.msgpack" '"feat_pool":3}'
+check "--pool 3: the bank's metadata says pool 3" bank_meta "$T/p3.safetensors" '"pool":"3"'
+check "an unpooled bank has no pool metadata (its file as before)" not bank_meta "$T/b.safetensors" '"pool"'
 status 0 "pooled features against the bank pooled alike" glad-score --bank "$T/p3.safetensors" --bank-mode replace "$T/p3.test.msgpack"
 status 1 "pool 5 features against a pool-3 bank" glad-score --bank "$T/p3.safetensors" --bank-mode replace "$T/p5.test.msgpack"
 check "... names the record, feat_pool and both K" grep -q "glad-score: error: record 'fabric/test/.*': 'feat_pool' is 5 but the bank's features were pooled with 3" "$T/.stderr"
@@ -117,9 +122,9 @@ glad-encode "$T/demo" --split train | glad-features --model "$T/m.model" --input
 glad-encode "$T/demo" --split test | glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 > "$T/s8.test.msgpack"
 glad-encode "$T/demo" --split test | glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.5 > "$T/s5.test.msgpack"
 glad-bank -o "$T/s8.safetensors" "$T/s8.train.msgpack"
-check "--standardize 0.8: each record says feat_standardize 0.8" sh -c "n=\$(glad-info --json '$T/s8.test.msgpack' | tail -n +2 | wc -l); test \$n -gt 0 && glad-info --json '$T/s8.test.msgpack' | tail -n +2 | grep -c '\"feat_standardize\":0.80000000000000004[,}]' | grep -qx \$n"
-check "--standardize 0.8: the bank's metadata says standardize 0.8" sh -c "head -c 300 '$T/s8.safetensors' | grep -aq '\"standardize\":\"0.80000000000000004\"'"
-check "a bank of unstandardised images has no standardize metadata (its file as before)" sh -c "! head -c 300 '$T/b.safetensors' | grep -aq standardize"
+check "--standardize 0.8: each record says feat_standardize 0.8" every_record "$T/s8.test.msgpack" '"feat_standardize":0.80000000000000004[,}]'
+check "--standardize 0.8: the bank's metadata says standardize 0.8" bank_meta "$T/s8.safetensors" '"standardize":"0.80000000000000004"'
+check "a bank of unstandardised images has no standardize metadata (its file as before)" not bank_meta "$T/b.safetensors" standardize
 check "--standardize changes the features" sh -c "! cmp -s '$T/s8.test.msgpack' '$T/s5.test.msgpack'"
 status 0 "standardised features against the bank standardised alike" glad-score --bank "$T/s8.safetensors" --bank-mode replace "$T/s8.test.msgpack"
 status 1 "S 0.5 features against an S 0.8 bank" glad-score --bank "$T/s8.safetensors" --bank-mode replace "$T/s5.test.msgpack"
