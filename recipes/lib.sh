@@ -184,9 +184,9 @@ feat_opts() {
     local b
     b=${FEAT_BACKBONE:-$(feat_backbone)} || return 2
     if [ "$b" = mobilenetv2 ]; then
-        local fs=" --size $FEAT_SIZE"
-        [ "$NATIVE" = 0 ] || [ "$TILE" != 0 ] || fs=""   # native images: features at their own size
-        echo "--backbone mobilenetv2 --weights $(mobilenet_weights)$fs${FEAT_LAYERS:+ --layers $FEAT_LAYERS}$(std_opt)$([ -z "$fs" ] || also_opt)"
+        local fs=""
+        ! feat_at_size || fs=" --size $FEAT_SIZE"   # native images: features at their own size
+        echo "--backbone mobilenetv2 --weights $(mobilenet_weights)$fs${FEAT_LAYERS:+ --layers $FEAT_LAYERS}$(std_opt)$(also_opt)"
     elif [ -n "$FEAT_LAYERS" ]; then
         echo "--backbone unet --model $1 --layers $FEAT_LAYERS$(std_opt)"
     else
@@ -196,9 +196,16 @@ feat_opts() {
 # std_opt: " --standardize S" when S is set and not 0 (else nothing: the command
 # lines, and so the caches, are as before)
 std_opt() { awk -v s="${FEAT_STD:-0}" 'BEGIN { if (s > 0) printf " --standardize %s", s }'; }
-# also_opt: " --also-size LIST" when LIST is set and not none (MobileNetV2 at
-# FEAT_SIZE only: native images and tiles run at their own size)
-also_opt() { case "${FEAT_ALSO:-none}" in none) ;; *) echo " --also-size $FEAT_ALSO" ;; esac; }
+# feat_at_size: MobileNetV2 runs at FEAT_SIZE (not on native images, which
+# without --tile run at their own size)
+feat_at_size() { [ "$NATIVE" = 0 ] || [ "$TILE" != 0 ]; }
+# also_opt: " --also-size LIST" when LIST is set and not none and MobileNetV2
+# runs at FEAT_SIZE (what feat_opts passes, and so what tune.json and table.md say)
+also_opt() {
+    case "${FEAT_ALSO:-none}" in none) return 0 ;; esac
+    feat_at_size && [ "${FEAT_BACKBONE:-$(feat_backbone)}" = mobilenetv2 ] && echo " --also-size $FEAT_ALSO"
+    return 0
+}
 
 # --- knob helpers (empty strings when the knob is not given: commands unchanged)
 # size_opt: glad-encode's --size SIZE, except with --size native (nothing, or --scale F)

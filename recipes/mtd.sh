@@ -208,8 +208,7 @@ cached "$OUT/scored.msgpack" "$FEATS | glad-score --preset glad$(score_opts)$GW$
 {
     if [ "$BANK_ONLY" = 1 ]; then row="memory bank alone ($FEAT_BACKBONE features, no reconstruction)"; else row="GLAD ($FEAT_BACKBONE features)"; fi
     [ -z "$(std_opt)" ] || row="$row, each tile standardised to std $FEAT_STD (glad-features --standardize)"
-    # (the features' own options: native tiles run at their own size, without --also-size)
-    case "$FEATS" in *--also-size*) row="$row, block features also at ${FEAT_ALSO//,/ and } px, maps summed (glad-features --also-size)" ;; esac
+    [ -z "$(also_opt)" ] || row="$row, block features also at ${FEAT_ALSO//,/ and } px, maps summed (glad-features --also-size)"
     [ "$GLOBAL" = 0 ] || row="$row + whole-image Gaussian of block 16, weight $GLOBAL_W"
     md_header "MTD"; metrics_row "$row" "$OUT/scored.msgpack"
     if [ "$TUNE" = 1 ]; then echo; tune_md_header; tune_md_row MTD "$OUT/tune"; fi
