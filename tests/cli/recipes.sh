@@ -7,6 +7,10 @@
 # benchmark.sh. A real Slurm is tested in slurm.sh.
 . "$(dirname "$0")/lib.sh"
 R="$ROOT/recipes"
+# the checks that expect the built-in unet backbone run without MobileNetV2
+# weights; those that want them pass GLAD_WEIGHTS themselves, so a user's own
+# GLAD_WEIGHTS must not change which backbone the recipes pick here
+unset GLAD_WEIGHTS
 glad-synth --make-dataset "$T/demo" --classes pill --size 32 --train 4 --test-good 2 --test-defect 1
 small=(--data "$T/demo" --class pill --size 32 --steps 2 --batch 2)
 # caching in lib.sh
