@@ -317,6 +317,11 @@ val_row() {
     glad-auroc --by none --format csv 2> >(grep -v "have split 'train'" >&2) \
         | awk -F, -v pre="$1" "$VAL_AWK"' NR > 1 && $1 == "all" { row(pre) }'
 }
+# kept_line TSV TOL: kept_row's trace as one sentence for the tables (after the first row)
+kept_line() {
+    kept_row "$1" "$2" trace | awk -F'\t' 'NR > 1 { s = s (s ? "; " : "") $1 " " ($2 == "n/a" ? "no criterion" : $2 " points (SE " $3 ")") ": " $4 }
+        END { if (s) printf "Kept by the one-standard-error rule (each row against the one kept so far: its gain in points of the criterion and the standard error of the per-fold differences; it replaces the kept row only when the gain exceeds both that and %.1f point): %s.\n", 100 * f, s }' f="$2"
+}
 # val_rows_by_defect: a scored validation stream (stdin) -> one val_row line per
 # defect (glad-auroc --by defect: that defect's images and every normal one), the
 # defect's name as LABEL (the class/ prefix dropped); the mean row left out
@@ -330,6 +335,35 @@ val_rows_by_defect() {
 # With TOL a later row must beat the row kept so far by more than TOL.
 best_row() {
     awk -F'\t' -v c="${2:-0}" -v tol="${3:-0}" 'NR > 1 { v = c ? $c : $NF; if (v + 0 >= 0 && (l == "" || v + 0 > b + tol)) { b = v + 0; l = $0 } } END { print l }' "$1"
+}
+# kept_row TSV TOL: tune.sh's later stages and mtd-tune.sh's candidates, whose rows
+# end in the per-fold criteria (comma-separated) and their mean, the row kept so
+# far first. A later row replaces it only when its criterion is higher by more than
+# the margin max(TOL, SE), SE the standard error of the paired per-fold differences,
+# sd(d_j) / sqrt(K) with d_j = crit_j(row) - crit_j(kept) over the K folds (no SE
+# with one fold, or a fold without a criterion). A gain smaller than the folds'
+# own disagreement about it is not evidence (the one-standard-error rule, Hastie,
+# Tibshirani & Friedman, ESL 7.10): the earlier, simpler option stays.
+# With a third argument "trace": per data row its first column, its gain over the row
+# kept when it came (percentage points; "-" for the first, "n/a" without a criterion),
+# that standard error and "kept" / "replaces" / "stays" (the first row kept, a later
+# one replacing it, or not) -- what the tables print beside the rows.
+kept_row() {
+    awk -F'\t' -v tol="${2:-0}" -v trace="${3:-}" '
+        NR > 1 { v = $NF + 0
+                 if (v < 0) { if (trace) print $1 "\tn/a\tn/a\tstays"; next }
+                 if (l == "") { b = v; bf = $(NF - 1); l = $0; if (trace) print $1 "\t-\t-\tkept"; next }
+                 m = tol; se = paired_se($(NF - 1), bf); if (se > m) m = se
+                 g = v - b; w = v > b + m ? "replaces" : "stays"
+                 if (trace) printf "%s\t%+.2f\t%.2f\t%s\n", $1, 100 * g, 100 * se, w
+                 if (w == "replaces") { b = v; bf = $(NF - 1); l = $0 } }
+        END { if (!trace) print l }
+        function paired_se(x, y,    n, k, a, c, i, d, s, ss) {
+            n = split(x, a, ","); k = split(y, c, ",")
+            if (n != k || n < 2) return 0
+            for (i = 1; i <= n; i++) { if (a[i] + 0 < 0 || c[i] + 0 < 0) return 0; d = a[i] - c[i]; s += d; ss += d * d }
+            s = (ss - s * s / n) / (n - 1)
+            return s > 0 ? sqrt(s / n) : 0 }' "$1"
 }
 # tune_note IN OUT: IN with tune.sh's history entry (how the knobs were chosen)
 tune_note() { perl "$ROOT/recipes/history-note.pl" tune.sh "$TUNE_VERSION" "${TUNE_NOTE[@]}" < "$1" > "$2.tmp" && mv "$2.tmp" "$2"; }

@@ -13,7 +13,10 @@
 # training normals (same seed and shard: the same images; half given a
 # glad-synth anomaly). The candidate and grid row with the highest validation
 # criterion (mean of I-AUROC, P-AUROC, AUPRO) are chosen; ties keep the earlier
-# candidate. No test image is read: MTD_TRAIN_ROOT may hold the training split
+# candidate, and with --folds a later candidate replaces the kept one only when
+# it beats it by more than the standard error of their per-fold differences
+# (lib.sh's kept_row, the one-standard-error rule: list candidates simplest
+# first). No test image is read: MTD_TRAIN_ROOT may hold the training split
 # only (../shared/datasets/mtd-train).
 #
 #   recipes/mtd-tune.sh --data MTD_TRAIN_ROOT [--out DIR] [--candidates "size:64 size:128 tile:128:32 size:256@300 size:256+std:0.8"]
@@ -123,7 +126,8 @@ cand_defaults() {   # "--size S --tile T --overlap P --standardize S --feat-also
 for c in $CANDS; do
     [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N, tile:N:P (optionally +std:S, +also:LIST, then @STEPS) or, with --no-recon, native or native:F; not '$c'" >&2; exit 2; }
 done
-rows=() best="" bestc=-1
+rows=() CAND_TSV=$OUT/candidates.tsv
+printf 'candidate\tfold_criteria\tcriterion\n' > "$CAND_TSV.tmp"
 for c in $CANDS; do
     d=$(cand_dir "$c")
     echo "mtd-tune.sh: candidate $c -> $d" >&2
@@ -145,8 +149,11 @@ for c in $CANDS; do
     crit=$(jq -r '.criterion_value // -1' "$d/tune.json")
     rows+=("$c	$(jq -r '[.choice.strategy, .choice.layers, .choice.image_score + '"$JQ_MAP_NORM"',
         (.validation_metrics.i_auroc // "null"), (.validation_metrics.p_auroc // "null"), (.validation_metrics.aupro // "null")] | map(tostring) | join("\t")' "$d/tune.json")	$crit	$wall	$(awk -v u="$usr" -v s="$sys" 'BEGIN { print u + s }')")
-    if awk -v a="$crit" -v b="$bestc" 'BEGIN { exit !(a > b) }'; then best=$c bestc=$crit; fi
+    printf '%s\t%s\t%s\n' "$c" "$(jq -r '.validation.fold_criteria // [.criterion_value] | map(tostring) | join(",")' "$d/tune.json")" "$crit" >> "$CAND_TSV.tmp"
 done
+mv "$CAND_TSV.tmp" "$CAND_TSV"
+best=$(kept_row "$CAND_TSV" 0 | cut -f1)
+[ -n "$best" ] || { echo "mtd-tune.sh: no candidate has a validation criterion" >&2; exit 1; }
 d=$(cand_dir "$best")
 den=$(jq -r .choice.denoise "$d/tune.json") layers=$(jq -r .choice.layers "$d/tune.json") score=$(jq -r .choice.image_score "$d/tune.json")
 bank=$(jq -r '.choice.bank_mode // "none"' "$d/tune.json") banksub=$(jq -r '.choice.bank_subsample // "1"' "$d/tune.json")
@@ -167,7 +174,8 @@ pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else pri
     else
         echo "no model (--no-recon): each image's own features against a memory bank of the other $(( $(jq -r '.validation.train_normals' "$d/tune.json") - $(jq -r '.validation.held_out' "$d/tune.json") )) normals' features (the bank alone)."
     fi
-    echo "Criterion: the mean of validation I-AUROC, P-AUROC and AUPRO; ties keep the earlier row/candidate."
+    echo "Criterion: the mean of validation I-AUROC, P-AUROC and AUPRO; ties keep the earlier row/candidate$([ "${FOLDS[1]:-1}" -le 1 ] || echo ";
+a later candidate (and in tune.sh's stages 2-4 a later option) replaces the kept one only when it beats it by more than the standard error of the per-fold differences")."
     echo
     echo "| candidate | denoising | layers | image score | val I-AUROC | val P-AUROC | val AUPRO | criterion | wall s | CPU s |"
     echo "|---|---|---|---|---:|---:|---:|---:|---:|---:|"
@@ -175,6 +183,8 @@ pct() { awk -v x="$1" 'BEGIN { if (x == "" || x == "null") print "n/a"; else pri
         IFS=$'\t' read -r c s l i vi vp vpro cr w cpu <<< "$r"
         echo "| $c | $s | $l | $i | $(pct "$vi") | $(pct "$vp") | $(pct "$vpro") | $(pct "$cr") | $w | $cpu |"
     done
+    echo
+    [ "${FOLDS[1]:-1}" -le 1 ] || { echo; kept_line "$CAND_TSV" 0; }
     echo
     echo "Chosen (the line \`recipes/mtd.sh --show-defaults\` prints when mtd.sh uses these defaults):"
     echo

@@ -55,7 +55,9 @@
 #                      --bank-mode (replace, union, add) with none; a fixed
 #                      --bank-mode M compares M with none only. A later mode must
 #                      beat the earlier ones by more than 0.001 of the criterion
-#                      (closer is a tie: the earlier, cheaper one is kept)
+#                      and, with --folds, by more than the standard error of the
+#                      per-fold differences (closer is a tie: the earlier, cheaper
+#                      one is kept; kept_row in lib.sh)
 #   --no-recon         choose for the memory bank alone (MobileNetV2 features): no
 #                      model is trained and nothing reconstructed; each validation
 #                      image's own features are scored against a bank of the other
@@ -89,7 +91,8 @@
 #   (stage 3)          the chosen row's maps less their own quantile (glad-score
 #                      --map-norm none, quantile:0.1, quantile:0.5; the maps rescored,
 #                      on every fold): a later one is kept only when it beats the
-#                      earlier by more than 0.001 of the criterion (val-norm.tsv).
+#                      earlier by more than 0.001 of the criterion and by more than
+#                      the standard error of the per-fold differences (val-norm.tsv).
 #                      A fixed --map-norm M is applied after the grid, not tuned;
 #                      with --tile the merged maps are normalised
 #   (stage 4)          --no-recon, untiled: the image score plus W times the
@@ -100,7 +103,8 @@
 #                      0.2, 0.5 (the thirteenth run's list in datasets/mtd/tuning.md),
 #                      the chosen row's normalised maps rescored on every fold; as
 #                      stage 3, a later weight is kept only when it beats the earlier
-#                      by more than 0.001 of the criterion (val-global.tsv). The banks
+#                      by more than 0.001 of the criterion and the per-fold differences'
+#                      standard error (val-global.tsv). The banks
 #                      then hold block 16's Gaussian (every fold's, and the recipes')
 #                      and the features block 16. A fixed --global-weight W is applied,
 #                      not tuned; --global-weight 0 leaves the stage (and block 16) out
@@ -460,10 +464,11 @@ elif [ "$BANK_STAGE" = 1 ] || { [ -n "$BANK_MODE" ] && [ "$BANK_MODE" != none ];
     }
     keyed_tsv "$OUT/val-bank.tsv" "$key" bank_rows
     # a mode is kept only when it beats the earlier ones by more than 0.1 point of the
-    # criterion (on ~100 validation images, about ten swapped pairs of the I-AUROC alone):
-    # within that they are a tie, and the earlier is cheaper -- none needs no bank,
-    # replace no reconstruction (mtd.sh then trains no model and reconstructs nothing)
-    IFS=$'\t' read -r C_BANK s_i s_p s_pro s_folds s_crit <<< "$(best_row "$OUT/val-bank.tsv" "" 0.001)"
+    # criterion (on ~100 validation images, about ten swapped pairs of the I-AUROC alone)
+    # and, with --folds, by more than the standard error of its per-fold differences
+    # (kept_row): within that they are a tie, and the earlier is cheaper -- none needs no
+    # bank, replace no reconstruction (mtd.sh then trains no model and reconstructs nothing)
+    IFS=$'\t' read -r C_BANK s_i s_p s_pro s_folds s_crit <<< "$(kept_row "$OUT/val-bank.tsv" 0.001)"
     if [ "$C_BANK" != none ]; then C_I=$s_i C_P=$s_p C_PRO=$s_pro C_CRIT_ALL=$s_crit; [ "$FOLDS" = 1 ] || C_FOLDS=$s_folds; fi
 fi
 # bank_score DIR: glad-score's bank options of the chosen mode with fold DIR's bank
@@ -482,7 +487,8 @@ done
 # --- stage 3: the map normalisation (glad-score --map-norm) of the chosen row,
 # its maps rescored on every fold (no map recomputed): none first, then each map
 # less its own 10th percentile or median; as the bank stage, a later one must
-# beat the earlier by more than 0.001 of the fold-averaged criterion. Fixed by
+# beat the earlier by more than 0.001 of the fold-averaged criterion and by more
+# than the standard error of the per-fold differences (kept_row). Fixed by
 # --map-norm. With --tile the chosen runs are the merged images, so it is the
 # merged maps that are normalised.
 NORMS=(none quantile:0.1 quantile:0.5) NORM_STAGE=1
@@ -494,7 +500,7 @@ norm_file() { if [ "$2" = none ]; then echo "$1"; else echo "${1%.scored.msgpack
 # (VAL_CHOSEN, one per fold) rescored with glad-score OPTION VALUE into FILEFN RUN VALUE
 # (which names RUN itself for the value that leaves it as it is), val_row of each run per
 # value and fold, then the fold means (WHAT names them in fold_means' error) into TSV,
-# COLUMN heading the values; STAGE_PICK the value kept by the 0.001 rule and, unless it
+# COLUMN heading the values; STAGE_PICK the value kept by kept_row's rule and, unless it
 # leaves the runs as they are, C_I C_P C_PRO C_CRIT_ALL (and C_FOLDS) its figures
 rescore_stage() {
     local tsv=$1 v f key s_i s_p s_pro s_folds s_crit
@@ -508,7 +514,7 @@ rescore_stage() {
     done
     key=$({ printf '%s\n' "$@"; for v in "$@"; do for f in "${VAL_CHOSEN[@]}"; do cat "$($STAGE_FN "$f" "$v").key"; done; done; } | sha256sum | cut -d' ' -f1)
     keyed_tsv "$tsv" "$key" stage_rows
-    IFS=$'\t' read -r STAGE_PICK s_i s_p s_pro s_folds s_crit <<< "$(best_row "$tsv" "" 0.001)"
+    IFS=$'\t' read -r STAGE_PICK s_i s_p s_pro s_folds s_crit <<< "$(kept_row "$tsv" 0.001)"
     if [ "$($STAGE_FN x "$STAGE_PICK")" != x ]; then
         C_I=$s_i C_P=$s_p C_PRO=$s_pro C_CRIT_ALL=$s_crit
         [ "$FOLDS" = 1 ] || C_FOLDS=$s_folds
@@ -533,7 +539,8 @@ for i in "${!VAL_CHOSEN[@]}"; do VAL_CHOSEN[i]=$(norm_file "${VAL_CHOSEN[i]}" "$
 # GLOBAL_L's Gaussian, so each chosen run's records carry their score_global); the
 # normalised runs rescored (glad-score --rescore --global-weight W: the maps as they
 # are), 0 first, a later weight kept only when it beats the earlier by more than
-# 0.001 of the fold-averaged criterion. Fixed by --global-weight.
+# 0.001 of the fold-averaged criterion and the per-fold differences' standard error
+# (kept_row). Fixed by --global-weight.
 # gw_file FILE W: FILE (a chosen, normalised run) scored with weight W (0: FILE)
 gw_file() { if [ "$2" = 0 ]; then echo "$1"; else echo "${1%.scored.msgpack}-g${2//./_}.scored.msgpack"; fi; }
 C_GW=0
@@ -610,7 +617,9 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
     fi
     echo "$VDESC; $MADE)."
     echo "Criterion: the mean of validation I-AUROC, P-AUROC and AUPRO;"
-    echo "ties keep the earlier row. Threshold: glad-auroc --calibrate (target FPR 1 %) on the chosen run$([ "$FOLDS" = 1 ] || echo " of every fold")."
+    echo "ties keep the earlier row; in stages 2-4 a later option replaces the kept one only when its criterion is higher by"
+    echo "more than 0.001$([ "$FOLDS" = 1 ] || echo " and by more than the standard error of the per-fold differences (the one-standard-error rule)")."
+    echo "Threshold: glad-auroc --calibrate (target FPR 1 %) on the chosen run$([ "$FOLDS" = 1 ] || echo " of every fold")."
     [ "$FOLDS" = 1 ] || echo "Folds: $VWHO; per-fold criteria of the chosen row: $C_FOLDS."
     echo
     echo "| choice | value |"
@@ -634,6 +643,7 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
         echo "| bank mode | val I-AUROC | val P-AUROC | val AUPRO | criterion |$([ "$FOLDS" = 1 ] || echo " criterion per fold |")"
         echo "|---|---:|---:|---:|---:|$([ "$FOLDS" = 1 ] || echo "---|")"
         md_fold_rows "$OUT/val-bank.tsv" 1 2,3,4,6 5
+        [ "$FOLDS" = 1 ] || { echo; kept_line "$OUT/val-bank.tsv" 0.001; }
     fi
     if [ "$NORM_STAGE" = 1 ]; then
         echo
@@ -642,6 +652,7 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
         echo "| map norm | val I-AUROC | val P-AUROC | val AUPRO | criterion |$([ "$FOLDS" = 1 ] || echo " criterion per fold |")"
         echo "|---|---:|---:|---:|---:|$([ "$FOLDS" = 1 ] || echo "---|")"
         md_fold_rows "$OUT/val-norm.tsv" 1 2,3,4,6 5
+        [ "$FOLDS" = 1 ] || { echo; kept_line "$OUT/val-norm.tsv" 0.001; }
     fi
     if [ "$GLOBAL_STAGE" = 1 ]; then
         echo
@@ -650,6 +661,7 @@ VERSION=$(glad-score --version | awk '{ print $NF; exit }')
         echo "| weight W | val I-AUROC | val P-AUROC | val AUPRO | criterion |$([ "$FOLDS" = 1 ] || echo " criterion per fold |")"
         echo "|---|---:|---:|---:|---:|$([ "$FOLDS" = 1 ] || echo "---|")"
         md_fold_rows "$OUT/val-global.tsv" 1 2,3,4,6 5
+        [ "$FOLDS" = 1 ] || { echo; kept_line "$OUT/val-global.tsv" 0.001; }
     fi
     if [ "$FAM_TSV" != /dev/null ]; then
         echo
@@ -674,7 +686,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     def crit: tonumber? // null | if . != null and . < 0 then null else . end;
     {
       name: $name, how: $how, nothing_chosen: $givenall,
-      criterion: ("mean of validation I-AUROC, P-AUROC, AUPRO (defined ones)" + (if $folds > 1 then ", averaged over \($folds) folds" else "" end) + "; ties keep the earlier configuration"),
+      criterion: ("mean of validation I-AUROC, P-AUROC, AUPRO (defined ones)" + (if $folds > 1 then ", averaged over \($folds) folds" else "" end) + "; ties keep the earlier configuration; in stages 2-4 a later option must beat the kept one by more than 0.001" + (if $folds > 1 then " and by more than the standard error of the per-fold differences" else "" end)),
       validation: { train_normals: $n, held_out: $nhold, holdout_rule: (if $folds > 1 then "shards 0..\($folds - 1)/\($shards) of the seed-\($seed) shuffle, each held out in turn (fold 0: this directory, fold J: fold-J/)"
                                    else "shard \($fold)/" + ($shards|tostring) + " of the seed-\($seed) shuffle" end),
                     anomalies: (if $folds > 1 then "in fold J, shard \($shards)+J/\(2 * $shards) of the hold-out with \($vdesc) (seed \($vseed)), shard J/\(2 * $shards) kept normal"

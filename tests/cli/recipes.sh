@@ -30,6 +30,19 @@ printf 'name\tcrit\na\t0.5\nb\t0.7\nc\t0.7\nd\t-1\n' > "$T/rows.tsv"
 printf 'name\tcrit\tx\na\t-1\t9\nb\t-1\t1\n' > "$T/none.tsv"
 check "best_row: highest, first of equal ones, by column, none without a criterion" bash -c ". '$R/lib.sh' 2>/dev/null; test \"\$(best_row '$T/rows.tsv' | cut -f1)\" = b &&
     test \"\$(best_row '$T/none.tsv' 3 | cut -f1)\" = a && test -z \"\$(best_row '$T/none.tsv' 2)\""
+# kept_row (lib.sh): b's mean is higher than a's by 0.005 but its per-fold differences
+# (+.01 -.02 +.02 +.01) have a standard error of 0.0087, so a stays; c beats a by 0.02 on
+# every fold (no spread: the 0.001 floor decides) and replaces it; with one fold, or a fold
+# without a criterion, there is no standard error and b's 0.005 is enough
+printf 'name\tfold_criteria\tcriterion\na\t0.80,0.82,0.84,0.86\t0.83\nb\t0.81,0.80,0.86,0.87\t0.835\n' > "$T/kept.tsv"
+{ cat "$T/kept.tsv"; printf 'c\t0.82,0.84,0.86,0.88\t0.85\n'; } > "$T/kept-c.tsv"
+printf 'name\tfold_criteria\tcriterion\na\t0.83\t0.83\nb\t0.835\t0.835\n' > "$T/kept-1.tsv"
+sed 's/0.80,0.82,0.84,0.86/0.80,0.82,-1,0.86/' "$T/kept.tsv" > "$T/kept-undef.tsv"
+check "kept_row: a gain within the folds' standard error keeps the earlier row" bash -c ". '$R/lib.sh' 2>/dev/null
+    test \"\$(kept_row '$T/kept.tsv' 0.001 | cut -f1)\" = a && test \"\$(best_row '$T/kept.tsv' '' 0.001 | cut -f1)\" = b"
+check "kept_row: a gain beyond it replaces; one fold or an undefined fold has no standard error" bash -c ". '$R/lib.sh' 2>/dev/null
+    test \"\$(kept_row '$T/kept-c.tsv' 0.001 | cut -f1)\" = c && test \"\$(kept_row '$T/kept-1.tsv' 0.001 | cut -f1)\" = b &&
+    test \"\$(kept_row '$T/kept-undef.tsv' 0.001 | cut -f1)\" = b && test \"\$(kept_row '$T/kept.tsv' 0.01 | cut -f1)\" = a"
 bash "$R/ablation-components.sh" "${small[@]}" --out "$T/abl" > "$T/abl.md" 2> "$T/abl.err"
 check "components table: 5 rows" test "$(grep -c '^| .* | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/abl.md")" = 5
 check "components table: numbers" grep -q '^| full (ADS + ATP + SAFF) | [0-9.]* | [0-9.]* | [0-9.]* |$' "$T/abl.md"
@@ -340,7 +353,7 @@ if have_shared; then
         nn=0; for f in \$d/val.msgpack \$d/fold-1/val.msgpack \$d/fold-2/val.msgpack; do nn=\$((nn + \$(glad-info \$f | grep -c 'label=0'))); done;
         test \"\$(jq .counts.normal \$d/thresholds.json)\" = \$nn"
     # stage 3: the chosen row's maps less their own quantile, per fold, averaged; a later
-    # normalisation kept only when better by more than 0.001
+    # normalisation kept only when better by more than 0.001 and the per-fold differences' standard error
     # crit_of FILE: val_row's criterion of a scored validation stream, recomputed here
     crit_of() { glad-auroc --by none --format csv "$1" 2>/dev/null | awk -F, '$1 == "all" { n = 0; c = 0; split($4 "," $7 "," $10, m, ","); for (i = 1; i <= 3; i++) if (m[i] ~ /^[0-9.eE+-]+$/) { c += m[i]; n++ } printf "%.4f\n", sprintf("%.6f", c / n) }'; }   # as val_row, then tune.sh's per-fold %.4f
     export -f crit_of
@@ -351,13 +364,25 @@ if have_shared; then
         test \"\$(awk -F'\t' '\$1 == \"none\" { split(\$5, c, \",\"); print c[3] }' \$d/val-norm.tsv)\" = \"\$(crit_of \$d/fold-2/val-cv-chosen.scored.msgpack)\" &&
         awk -F'\t' 'NR > 1 { n = split(\$5, c, \",\"); s = 0; for (i = 1; i <= n; i++) s += c[i]; if (n != 3 || (\$6 - s / 3) ^ 2 > 1e-8) bad++ } END { exit !(NR == 4 && !bad) }' \$d/val-norm.tsv &&
         ! glad-auroc --by none --format csv \$d/chk.msgpack 2>/dev/null | cmp -s - <(glad-auroc --by none --format csv \$d/fold-1/val-cv-chosen.scored.msgpack 2>/dev/null)"
-    check "tune stage 3: the choice by the 0.001 rule, in tune.json/tune.md/tune.env" bash -c "d='$T/tcv'
-        want=\$(awk -F'\t' 'NR > 1 && (NR == 2 || \$NF > b + 0.001) { b = \$NF; m = \$1; c = \$NF } END { print m, c }' \$d/val-norm.tsv) &&
+    # se_want TSV: the stage's value and criterion by the one-standard-error rule, written out
+    # again here (not lib.sh's kept_row): a later row replaces the kept one only when its
+    # criterion is higher by more than 0.001 and than the standard error of the per-fold
+    # differences (column 5, comma-separated)
+    se_want() { awk -F'\t' 'NR == 2 { b = $NF; m = $1; n = split($5, k, ","); next }
+        NR > 2 { split($5, c, ","); s = 0; ss = 0; for (i = 1; i <= n; i++) { x = c[i] - k[i]; s += x; ss += x * x }
+                 v = (ss - s * s / n) / (n - 1); se = v > 0 ? sqrt(v / n) : 0; t = se > 0.001 ? se : 0.001
+                 if ($NF > b + t) { b = $NF; m = $1; split($5, k, ",") } }
+        END { print m, b }' "$1"; }
+    export -f se_want
+    check "tune stage 3: the choice by the one-standard-error rule, in tune.json/tune.md/tune.env" bash -c "d='$T/tcv'
+        want=\$(se_want \$d/val-norm.tsv) &&
         test \"\$(jq -r '.choice.map_norm as \$m | \$m + \" \" + (.map_norm_stage[] | select(.map_norm == \$m) | .criterion | tostring)' \$d/tune.json | awk '{ printf \"%s %.6f\\n\", \$1, \$2 }')\" = \"\$want\" &&
         grep -q \"^TUNE_MAP_NORM=\${want%% *}\$\" \$d/tune.env && grep -q \"^| map normalisation (glad-score --map-norm) | \${want%% *} |\" \$d/tune.md &&
-        grep -q '^Stage 3' \$d/tune.md && jq -e '(.map_norm_stage | length) == 3' \$d/tune.json > /dev/null"
+        grep -q '^Stage 3' \$d/tune.md && jq -e '(.map_norm_stage | length) == 3' \$d/tune.json > /dev/null &&
+        grep -q '^Kept by the one-standard-error rule .*: quantile:0.1 [-+][0-9.]* points (SE [0-9.]*): [a-z]*; quantile:0.5 ' \$d/tune.md &&
+        jq -e '.criterion | test(\"standard error of the per-fold differences\")' \$d/tune.json > /dev/null"
     # stage 4: the whole-image Gaussian of block 16 in every fold's bank, the chosen
-    # (normalised) runs rescored with each weight, the 0.001 rule again
+    # (normalised) runs rescored with each weight, the same rule again
     check "tune stage 4: every fold's bank holds block 16's Gaussian, the features block 16, the records score_global" bash -c "d='$T/tcv'
         for f in \$d \$d/fold-1 \$d/fold-2; do head -c 4096 \$f/bank-all.safetensors | grep -aq '\"global\":\"16\"' || exit 1
             head -c 4096 \$f/bank-all.safetensors | grep -aq 'bank\.16' && exit 1
@@ -371,8 +396,8 @@ if have_shared; then
         test \"\$(awk -F'\t' '\$1 == \"0\" { print \$5 }' \$d/val-global.tsv)\" = \"\$(awk -F'\t' -v n=\$norm '\$1 == n { print \$5 }' \$d/val-norm.tsv)\" &&
         awk -F'\t' 'NR > 1 { n = split(\$5, c, \",\"); s = 0; for (i = 1; i <= n; i++) s += c[i]; if (n != 3 || (\$6 - s / 3) ^ 2 > 1e-8) bad++ } END { exit !(NR == 8 && !bad) }' \$d/val-global.tsv &&
         ! glad-auroc --by none --format csv \$d/chk4.msgpack 2>/dev/null | cmp -s - <(glad-auroc --by none --format csv \$d/fold-2/val-cv-chosen\$sfx.scored.msgpack 2>/dev/null)"
-    check "tune stage 4: the weight by the 0.001 rule, in tune.json/tune.md/tune.env/the history note; the criterion and thresholds are its run's" bash -c "d='$T/tcv'
-        want=\$(awk -F'\t' 'NR > 1 && (NR == 2 || \$NF > b + 0.001) { b = \$NF; m = \$1; c = \$NF } END { print m, c }' \$d/val-global.tsv) w=\${want%% *} &&
+    check "tune stage 4: the weight by the one-standard-error rule, in tune.json/tune.md/tune.env/the history note; the criterion and thresholds are its run's" bash -c "d='$T/tcv'
+        want=\$(se_want \$d/val-global.tsv) w=\${want%% *} &&
         test \"\$(jq -r '(.choice.global_weight | tostring) + \" \" + (.criterion_value | tostring)' \$d/tune.json | awk '{ printf \"%s %.6f\\n\", \$1, \$2 }')\" = \"\$want\" &&
         jq -e '.choice.global_layers == \"16\" and (.global_weight_stage | length) == 7' \$d/tune.json > /dev/null &&
         grep -q \"^TUNE_GLOBAL_WEIGHT=\$w\$\" \$d/tune.env && grep -q \"^| whole-image Gaussian of block 16 (glad-score --global-weight) | \$w |\" \$d/tune.md &&
