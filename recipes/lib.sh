@@ -320,7 +320,7 @@ val_row() {
 # kept_line TSV TOL: kept_row's trace as one sentence for the tables (after the first row)
 kept_line() {
     kept_row "$1" "$2" trace | awk -F'\t' 'NR > 1 { s = s (s ? "; " : "") $1 " " ($2 == "n/a" ? "no criterion" : $2 " points (SE " $3 ")") ": " $4 }
-        END { if (s) printf "Kept by the one-standard-error rule (each row against the one kept so far: its gain in points of the criterion and the standard error of the per-fold differences; it replaces the kept row only when the gain exceeds both that and %.1f point): %s.\n", 100 * f, s }' f="$2"
+        END { if (s) printf "Kept by the one-standard-error rule (each row against the one kept so far: its gain in points of the criterion and the standard error of the per-fold differences; it replaces the kept row only when the gain exceeds %s): %s.\n", (f > 0 ? sprintf("both that and %.1f point", 100 * f) : "that"), s }' f="$2"
 }
 # val_rows_by_defect: a scored validation stream (stdin) -> one val_row line per
 # defect (glad-auroc --by defect: that defect's images and every normal one), the
@@ -339,7 +339,8 @@ best_row() {
 # kept_row TSV TOL: tune.sh's later stages and mtd-tune.sh's candidates, whose rows
 # end in the per-fold criteria (comma-separated) and their mean, the row kept so
 # far first. A later row replaces it only when its criterion is higher by more than
-# the margin max(TOL, SE), SE the standard error of the paired per-fold differences,
+# the margin max(TOL, SE) (with per-fold criteria, "higher" is the mean of the paired
+# differences), SE the standard error of the paired per-fold differences,
 # sd(d_j) / sqrt(K) with d_j = crit_j(row) - crit_j(kept) over the K folds (no SE
 # with one fold, or a fold without a criterion). A gain smaller than the folds'
 # own disagreement about it is not evidence (the one-standard-error rule, Hastie,
@@ -353,16 +354,19 @@ kept_row() {
         NR > 1 { v = $NF + 0
                  if (v < 0) { if (trace) print $1 "\tn/a\tn/a\tstays"; next }
                  if (l == "") { b = v; bf = $(NF - 1); l = $0; if (trace) print $1 "\t-\t-\tkept"; next }
-                 m = tol; se = paired_se($(NF - 1), bf); if (se > m) m = se
-                 g = v - b; w = v > b + m ? "replaces" : "stays"
+                 # with per-fold criteria the gain is their mean difference, the quantity the SE is of
+                 m = tol; g = v - b; se = paired_se($(NF - 1), bf); if (se > m) m = se; if (PN > 1) g = PG
+                 w = g > m ? "replaces" : "stays"
                  if (trace) printf "%s\t%+.2f\t%.2f\t%s\n", $1, 100 * g, 100 * se, w
                  if (w == "replaces") { b = v; bf = $(NF - 1); l = $0 } }
         END { if (!trace) print l }
+        # paired_se X Y: the standard error of the mean of X_j - Y_j (comma-separated), PN
+        # the number of pairs and PG their mean (PN 0 and SE 0: no pairs to use)
         function paired_se(x, y,    n, k, a, c, i, d, s, ss) {
-            n = split(x, a, ","); k = split(y, c, ",")
+            PN = 0; n = split(x, a, ","); k = split(y, c, ",")
             if (n != k || n < 2) return 0
             for (i = 1; i <= n; i++) { if (a[i] + 0 < 0 || c[i] + 0 < 0) return 0; d = a[i] - c[i]; s += d; ss += d * d }
-            s = (ss - s * s / n) / (n - 1)
+            PN = n; PG = s / n; s = (ss - s * s / n) / (n - 1)
             return s > 0 ? sqrt(s / n) : 0 }' "$1"
 }
 # tune_note IN OUT: IN with tune.sh's history entry (how the knobs were chosen)

@@ -184,8 +184,7 @@ a later candidate (and in tune.sh's stages 2-4 a later option) replaces the kept
         echo "| $c | $s | $l | $i | $(pct "$vi") | $(pct "$vp") | $(pct "$vpro") | $(pct "$cr") | $w | $cpu |"
     done
     echo
-    [ "${FOLDS[1]:-1}" -le 1 ] || { echo; kept_line "$CAND_TSV" 0; }
-    echo
+    [ "${FOLDS[1]:-1}" -le 1 ] || { kept_line "$CAND_TSV" 0; echo; }
     echo "Chosen (the line \`recipes/mtd.sh --show-defaults\` prints when mtd.sh uses these defaults):"
     echo
     echo "$CHOSEN"

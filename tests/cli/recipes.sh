@@ -368,10 +368,11 @@ if have_shared; then
     # again here (not lib.sh's kept_row): a later row replaces the kept one only when its
     # criterion is higher by more than 0.001 and than the standard error of the per-fold
     # differences (column 5, comma-separated)
-    se_want() { awk -F'\t' 'NR == 2 { b = $NF; m = $1; n = split($5, k, ","); next }
-        NR > 2 { split($5, c, ","); s = 0; ss = 0; for (i = 1; i <= n; i++) { x = c[i] - k[i]; s += x; ss += x * x }
-                 v = (ss - s * s / n) / (n - 1); se = v > 0 ? sqrt(v / n) : 0; t = se > 0.001 ? se : 0.001
-                 if ($NF > b + t) { b = $NF; m = $1; split($5, k, ",") } }
+    # (the column before the last, the gain their mean difference; FLOOR, default 0.001, the least gain)
+    se_want() { awk -F'\t' -v fl="${2:-0.001}" 'NR == 2 { b = $NF; m = $1; n = split($(NF - 1), k, ","); next }
+        NR > 2 { split($(NF - 1), c, ","); s = 0; ss = 0; for (i = 1; i <= n; i++) { x = c[i] - k[i]; s += x; ss += x * x }
+                 v = (ss - s * s / n) / (n - 1); se = v > 0 ? sqrt(v / n) : 0; t = se > fl ? se : fl
+                 if (s / n > t) { b = $NF; m = $1; split($(NF - 1), k, ",") } }
         END { print m, b }' "$1"; }
     export -f se_want
     check "tune stage 3: the choice by the one-standard-error rule, in tune.json/tune.md/tune.env" bash -c "d='$T/tcv'
@@ -465,6 +466,17 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
     check "tune --tile: stage 3 normalises the merged validation maps" sh -c "
         test \"\$(tail -n +2 '$T/tt/val-norm.tsv' | cut -f1 | tr '\n' ' ')\" = 'none quantile:0.1 quantile:0.5 ' &&
         glad-info -s '$T/tt/val-chosen-quantile_0_5.scored.msgpack' | grep -A1 'glad-tile .*--merge' | grep -q 'glad-score .*--rescore .*--map-norm quantile:0.5'"
+    # mtd-tune.sh --folds 2: the candidates decided by the same rule (floor 0), from each
+    # candidate's per-fold criteria as tune.json has them; tuning.md prints the decisions
+    GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --no-recon --folds 2 --feat-layers 12 \
+        --candidates "size:32 size:32+std:0.8 size:32+std:1.2" --val-family cutpaste-mix --out "$T/mtdcv" > "$T/mtdcv.md" 2> "$T/mtdcv.err"
+    check "mtd-tune --folds 2: candidates.tsv has each candidate's per-fold criteria; the one-standard-error rule's candidate is chosen" bash -c "d='$T/mtdcv'
+        for c in size-32 size-32+std-0.8 size-32+std-1.2; do
+            test \"\$(awk -F'\t' -v c=\$c 'NR > 1 { n = \$1; gsub(/:/, \"-\", n); if (n == c) print \$2 }' \$d/candidates.tsv)\" = \"\$(jq -r '.validation.fold_criteria | map(tostring) | join(\",\")' \$d/\$c/tune.json)\" || exit 1
+            jq -e '.validation.fold_criteria | length == 2' \$d/\$c/tune.json > /dev/null || exit 1; done
+        w=\$(se_want \$d/candidates.tsv 0) && w=\${w%% *} && s=0 && case \$w in *std:*) s=\${w#*std:} ;; esac &&
+        grep -q \"^chosen: --size 32 --tile 0 --overlap 0 --standardize \$s --feat-also-size none \" '$T/mtdcv.md' &&
+        grep -q '^Kept by the one-standard-error rule .*: size:32+std:0.8 [-+][0-9.]* points (SE [0-9.]*): [a-z]*; size:32+std:1.2 ' '$T/mtdcv.md'"
     # --folds with a model: each fold trains its own, the grid's rows are the folds'
     # means, --bank's stage 2 scores every fold against its own model's bank
     bash "$R/tune.sh" --data "$SHARED/datasets/mtd-mini" --format mtd --channels 1 --fg none --size 32 --steps 2 --batch 2 \
