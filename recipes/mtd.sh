@@ -18,9 +18,8 @@
 # distance to its nearest training patch), so no model is trained and no tile
 # reconstructed; every tile standardised to standard deviation 1.2 first
 # (glad-features --standardize, bank and test alike), block 12 at 256 and at 192 px
-# with their maps summed (glad-features --also-size 192), each map less its own
-# 10th percentile, the top-250 mean as image score (the nineteenth run; no
-# whole-image Gaussian).
+# with their maps summed (glad-features --also-size 192), no map normalisation,
+# the top-250 mean as image score (the twentieth run; no whole-image Gaussian).
 # --size native keeps each tile's own size and aspect ratio (the 704 sizes of
 # MTD's tiles are not squashed into squares), features included;
 # native:F scales every tile by F (glad-encode --scale), the aspect ratio kept.
