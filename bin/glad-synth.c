@@ -27,6 +27,7 @@ static const char usage[] =
     "                       | crack | hole | stain | defect-mix: a drawn thin dark crack, small dark\n"
     "                       hole, or faint brighter/darker stain, or one of the three (1/3 each)\n"
     "                       | uneven: a stain 16 times the area (a broad faint change of the tile)\n"
+    "                       | edge: a dark ragged chip out of the object's edge (broken or frayed)\n"
     "      --as-test        replace 'image', set 'mask', label 1 and defect 'synthetic' (a labelled\n"
     "                       synthetic test set; records left normal keep label 0)\n"
     "      --defect NAME    with --as-test: the defect name of the anomalous records instead of\n"

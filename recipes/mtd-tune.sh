@@ -43,7 +43,7 @@
 #            choose them; its grid is then the image scores)
 #   --val-family   tune.sh's validation anomalies (default draem, the ATP
 #            training's own family; cutpaste, scar or cutpaste-mix: CutPaste's;
-#            crack, hole, stain, defect-mix or uneven: drawn faint defects; both unseen
+#            crack, hole, stain, defect-mix, uneven or edge: drawn defects; both unseen
 #            in training)
 #
 # Writes OUT/tuning.md: the command, per candidate its chosen row, validation

@@ -42,7 +42,8 @@
 #                      learnt to repair the validation anomalies), or crack / hole /
 #                      stain / defect-mix (drawn thin dark cracks, small dark holes,
 #                      faint stains: small, low-contrast, also unseen in training) or
-#                      uneven (a broad faint change of a large part of the image); a
+#                      uneven (a broad faint change of a large part of the image) or
+#                      edge (a dark ragged chip out of the object's edge); a
 #                      comma-separated list (cutpaste-mix,defect-mix) splits the
 #                      anomalous half evenly between the families, each family's
 #                      anomalies named after it (glad-synth --defect), and reports the
@@ -193,8 +194,8 @@ for f in "${VFAMS[@]}"; do
     case "$f" in
     draem) VOPTS+=("") d="GLAD/DRAEM's family" ;;
     cutpaste|scar|cutpaste-mix) VOPTS+=(" --family $f") d="CutPaste's $f family" ;;
-    crack|hole|stain|defect-mix|uneven) VOPTS+=(" --family $f") d="drawn defects ($f family)" ;;
-    *) echo "tune.sh: --val-family must be draem, cutpaste, scar, cutpaste-mix, crack, hole, stain, defect-mix or uneven (or a comma-separated list of them)" >&2; exit 2 ;;
+    crack|hole|stain|defect-mix|uneven|edge) VOPTS+=(" --family $f") d="drawn defects ($f family)" ;;
+    *) echo "tune.sh: --val-family must be draem, cutpaste, scar, cutpaste-mix, crack, hole, stain, defect-mix, uneven or edge (or a comma-separated list of them)" >&2; exit 2 ;;
     esac
     VDESC+="${VDESC:+ / }$d"
 done

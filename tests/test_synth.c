@@ -162,8 +162,8 @@ static void defects(void)
     float *im = malloc(n * sizeof(float)), *an = malloc(n * sizeof(float)), *an2 = malloc(n * sizeof(float));
     uint8_t *m = malloc(hw), *m2 = malloc(hw), *fg = malloc(hw);
     disc_image(im, fg, S, -0.2f);
-    for (int fam = GLAD_SYNTH_CRACK; fam <= GLAD_SYNTH_UNEVEN; fam++) {
-        int made = 0, determ = 1, in_fg = 1, shade = 1, kinds[3] = {0, 0, 0};
+    for (int fam = GLAD_SYNTH_CRACK; fam <= GLAD_SYNTH_EDGE; fam++) {
+        int made = 0, determ = 1, in_fg = 1, shade = 1, kinds[3] = {0, 0, 0}, on_edge = 0;
         size_t amin = hw, amax = 0;
         for (int k = 0; k < 60; k++) {
             glad_synth_opts o;
@@ -184,12 +184,20 @@ static void defects(void)
                     if (v != u && !m[i]) changed_out++;
                     darker += v < u; brighter += v > u;
                     /* inside a crack or hole: v = f u, f in [0.3, 0.7] */
-                    if (m[i] && (v < 0.3f * u - 1e-5f || v > 0.7f * u + 1e-5f) && (o.family == GLAD_SYNTH_CRACK || o.family == GLAD_SYNTH_HOLE))
+                    if (m[i] && (v < 0.3f * u - 1e-5f || v > 0.7f * u + 1e-5f) && (o.family == GLAD_SYNTH_CRACK || o.family == GLAD_SYNTH_HOLE || o.family == GLAD_SYNTH_EDGE))
                         shade = 0;
                 }
             }
             if (got != 1) continue;
             amin = area < amin ? area : amin; amax = area > amax ? area : amax;
+            /* an edge chip touches the object's boundary (a mask pixel next to the background) */
+            int touches = 0;
+            for (int y = 1; y < S - 1; y++)
+                for (int x = 1; x < S - 1; x++) {
+                    size_t i = (size_t)y * S + x;
+                    if (m[i] && (!fg[i - 1] || !fg[i + 1] || !fg[i - S] || !fg[i + S])) touches = 1;
+                }
+            on_edge += touches;
             /* which kind the mix drew: a change outside the mask is a stain's rim; else a crack
              * when the mask's bounding box is longer than a hole's can be (semi-axes <= 4 px:
              * diagonal <= 8 sqrt 2 plus a pixel), else a small crack or a hole */
@@ -214,11 +222,42 @@ static void defects(void)
         /* uneven at 128 px: mask semi-axes 12..40 px (half of 24..80), clipped by the
          * object (a disc of radius 40, 5027 px): larger than any stain's smallest */
         else if (fam == GLAD_SYNTH_UNEVEN) CHECKF(amax <= 5100 && amin >= 200 && amax >= 1500, "%s: areas %zu..%zu", nm, amin, amax);
+        /* edge at 128 px: semi-axes 6..24 px along, 2..8 across (outline up to 1.36x), the
+         * half inside the disc: at most pi 32.6 10.9 / 2 + pixelation; every chip on the edge
+         * (no other family's mask is: a hole or crack touches it only by chance) */
+        else if (fam == GLAD_SYNTH_EDGE) CHECKF(amax <= 620 && amin >= 4 && on_edge == made, "%s: areas %zu..%zu, %d of %d on the edge", nm, amin, amax, on_edge, made);
         else if (fam == GLAD_SYNTH_CRACK) CHECKF(amax <= 80 * 2.2 + 20 && kinds[0] >= 40, "%s: areas %zu..%zu, %d of 60 longer than a hole", nm, amin, amax, kinds[0]);
         else CHECKF(kinds[0] >= 8 && kinds[1] >= 10 && kinds[2] >= 10 && kinds[2] <= 35, "%s: %d long cracks, %d small ones or holes, %d stains",
                     nm, kinds[0], kinds[1], kinds[2]);
     }
     free(im); free(an); free(an2); free(m); free(m2); free(fg);
+    /* edge with --fg none (a tile filling the image): the chip is cut out of the image's
+     * border -- every mask touches it, and none reaches further in than the ellipse's
+     * 16 px across (8 at 128 px, 1.36x for the ragged outline) */
+    float *t = malloc(n * sizeof(float)), *ta = malloc(n * sizeof(float));
+    uint8_t *tm = malloc(hw);
+    for (size_t i = 0; i < n; i++) t[i] = 0.2f * (float)sin(i * 0.013);
+    int border = 0, shallow = 1, tmade = 0;
+    for (int k = 0; k < 40; k++) {
+        glad_synth_opts o;
+        glad_synth_opts_default(&o);
+        o.p = 1.0; o.family = GLAD_SYNTH_EDGE;
+        if (glad_synth_anomaly(ta, tm, t, 3, S, S, &o, 9, (uint64_t)k, NULL) != 1) continue;
+        tmade++;
+        int on = 0, deep = 0;
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                if (!tm[(size_t)y * S + x]) continue;
+                int d = x < y ? x : y;
+                d = S - 1 - x < d ? S - 1 - x : d;
+                d = S - 1 - y < d ? S - 1 - y : d;
+                on |= d == 0; deep = d > deep ? d : deep;
+            }
+        border += on;
+        if (deep > 11) shallow = 0;
+    }
+    CHECKF(tmade >= 38 && border == tmade && shallow, "edge, --fg none: %d made, %d on the border, within 11 px of it %d", tmade, border, shallow);
+    free(t); free(ta); free(tm);
 }
 
 int main(void)

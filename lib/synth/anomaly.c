@@ -6,7 +6,7 @@
 #include "synth/augment.h"
 #include "synth/perlin.h"
 
-const char *const glad_synth_family_names[] = {"draem", "cutpaste", "scar", "cutpaste-mix", "crack", "hole", "stain", "defect-mix", "uneven", NULL};
+const char *const glad_synth_family_names[] = {"draem", "cutpaste", "scar", "cutpaste-mix", "crack", "hole", "stain", "defect-mix", "uneven", "edge", NULL};
 
 void glad_synth_opts_default(glad_synth_opts *o)
 {

@@ -12,15 +12,15 @@
 #include "synth/textures.h"
 
 /* the anomaly family: GLAD/DRAEM's (this file), CutPaste's patch or scar
- * (cutpaste.c), a drawn crack, hole, stain or uneven area (defects.c) */
+ * (cutpaste.c), a drawn crack, hole, stain, uneven area or chipped edge (defects.c) */
 typedef enum {
     GLAD_SYNTH_DRAEM = 0, GLAD_SYNTH_CUTPASTE = 1, GLAD_SYNTH_SCAR = 2, GLAD_SYNTH_CUTPASTE_MIX = 3,
     GLAD_SYNTH_CRACK = 4, GLAD_SYNTH_HOLE = 5, GLAD_SYNTH_STAIN = 6, GLAD_SYNTH_DEFECT_MIX = 7,
-    GLAD_SYNTH_UNEVEN = 8
+    GLAD_SYNTH_UNEVEN = 8, GLAD_SYNTH_EDGE = 9
 } glad_synth_family;
 /* "draem", "cutpaste", "scar", "cutpaste-mix" (patch or scar, 1/2 each, as
  * CutPaste's 3-way training draws them), "crack", "hole", "stain",
- * "defect-mix" (crack, hole or stain, 1/3 each), "uneven", NULL
+ * "defect-mix" (crack, hole or stain, 1/3 each), "uneven", "edge", NULL
  * (cli_parse_choice) */
 extern const char *const glad_synth_family_names[];
 
@@ -44,7 +44,7 @@ int glad_synth_anomaly(float *out, uint8_t *mask, const float *img, int C, int H
  * foreground mask fg of o->fg; they draw on from r, return as it does.
  * CutPaste's (o->family CUTPASTE, SCAR or CUTPASTE_MIX; cutpaste.c; threshold
  * and beta_max unused, no textures), drawn defects (CRACK, HOLE, STAIN,
- * DEFECT_MIX or UNEVEN; defects.c). */
+ * DEFECT_MIX, UNEVEN or EDGE; defects.c). */
 int glad_synth_cutpaste(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
                         const uint8_t *fg, glad_rng *r);
 int glad_synth_defect(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,

@@ -17,8 +17,16 @@
  *          the short side): a broad, low-contrast change of a large part of
  *          the tile, the kind of anomaly an image-level baseline would hide
  *          (MTD's uneven tiles are named, not looked at);
- * (defect-mix: crack, hole or stain, 1/3 each; uneven only by name). Each starts at a random
- * foreground pixel and changes foreground pixels only. Randomness comes from
+ *   edge:  a chip out of the object's edge (MTD's break and fray tiles, named,
+ *          not looked at): centred on a random boundary pixel of the
+ *          foreground (on the image's border or next to a background pixel),
+ *          an ellipse with semi-axes U[12, 48] px along the edge and U[4, 16]
+ *          px across it (the edge's direction from the background pixels
+ *          around the centre), its outline ragged -- r < 1 + sum_k a_k
+ *          sin(k phi + p_k), k = 3, 5, 7, a_k ~ U[0, 0.12] -- and v *= f as a
+ *          crack's; the half inside the object is the chip;
+ * (defect-mix: crack, hole or stain, 1/3 each; uneven and edge only by name). Each starts at a
+ * random foreground pixel (edge: a boundary one) and changes foreground pixels only. Randomness comes from
  * (seed, record id hash) only. Not a copy of any dataset's defects: no test
  * image was looked at to draw them. */
 #include <math.h>
@@ -36,6 +44,27 @@ static double seg_d2(double px, double py, double ax, double ay, double bx, doub
     t = t < 0 ? 0 : t > 1 ? 1 : t;
     double ex = px - ax - t * dx, ey = py - ay - t * dy;
     return ex * ex + ey * ey;
+}
+
+/* a random boundary pixel of the foreground, uniform over them: a foreground pixel on the
+ * image's border or with a 4-neighbour outside it (any border pixel when fg is empty) */
+static int is_boundary(const uint8_t *fg, int H, int W, int x, int y, int any)
+{
+    if (!any && !fg[(size_t)y * W + x]) return 0;
+    if (x == 0 || y == 0 || x == W - 1 || y == H - 1) return 1;
+    return !any && (!fg[(size_t)y * W + x - 1] || !fg[(size_t)y * W + x + 1] || !fg[(size_t)(y - 1) * W + x] || !fg[(size_t)(y + 1) * W + x]);
+}
+static size_t pick_boundary(const uint8_t *fg, int H, int W, glad_rng *r)
+{
+    size_t nfg = 0, nb = 0, at = 0, hw = (size_t)H * W;
+    for (size_t i = 0; i < hw; i++) nfg += fg[i];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) nb += is_boundary(fg, H, W, x, y, !nfg);
+    size_t pick = (size_t)glad_rng_below(r, nb ? nb : 1);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            if (is_boundary(fg, H, W, x, y, !nfg) && pick-- == 0) { at = (size_t)y * W + x; return at; }
+    return at;
 }
 
 int glad_synth_defect(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
@@ -73,6 +102,34 @@ int glad_synth_defect(float *out, uint8_t *mask, const float *img, int C, int H,
                         mask[(size_t)y * W + x] = 1;
                     }
         }
+    } else if (kind == GLAD_SYNTH_EDGE) {
+        /* the edge's outward normal: the mean offset of the pixels outside the object
+         * (background or beyond the image) within 3 px of the centre; the ellipse's
+         * long axis is perpendicular to it */
+        size_t e = pick_boundary(fg, H, W, r);
+        int ex = (int)(e % W), ey = (int)(e / W);
+        cx = ex + 0.5; cy = ey + 0.5;
+        double nx = 0, ny = 0;
+        for (int dy = -3; dy <= 3; dy++)
+            for (int dx = -3; dx <= 3; dx++) {
+                int x = ex + dx, y = ey + dy;
+                if (x < 0 || y < 0 || x >= W || y >= H || !fg[(size_t)y * W + x]) { nx += dx; ny += dy; }
+            }
+        double ang = (nx == 0 && ny == 0 ? unif(r, 0, M_PI) : atan2(ny, nx)) + M_PI / 2, ca = cos(ang), sa = sin(ang);
+        double a = unif(r, 12, 48) * s, b = unif(r, 4, 16) * s, f = unif(r, 0.3, 0.7), amp[3], ph[3];
+        if (b < 0.71) b = 0.71;
+        for (int k = 0; k < 3; k++) { amp[k] = unif(r, 0, 0.12); ph[k] = unif(r, 0, 2 * M_PI); }
+        double rad = 1.36 * a + 1;
+        int x0 = (int)floor(cx - rad), x1 = (int)ceil(cx + rad), y0 = (int)floor(cy - rad), y1 = (int)ceil(cy + rad);
+        for (int y = y0 < 0 ? 0 : y0; y < (y1 > H ? H : y1); y++)
+            for (int x = x0 < 0 ? 0 : x0; x < (x1 > W ? W : x1); x++) {
+                double dx = x + 0.5 - cx, dy = y + 0.5 - cy;
+                double u = (ca * dx + sa * dy) / a, v = (-sa * dx + ca * dy) / b, phi = atan2(v, u);
+                double lim = 1 + amp[0] * sin(3 * phi + ph[0]) + amp[1] * sin(5 * phi + ph[1]) + amp[2] * sin(7 * phi + ph[2]);
+                if (u * u + v * v >= lim * lim) continue;
+                gain[(size_t)y * W + x] = (float)f;
+                mask[(size_t)y * W + x] = 1;
+            }
     } else {
         /* hole, stain or uneven: an ellipse, semi-axes (a, b), angle ang */
         int stain = kind == GLAD_SYNTH_STAIN || kind == GLAD_SYNTH_UNEVEN;
