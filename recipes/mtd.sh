@@ -17,9 +17,10 @@
 # (the ones tuned) the memory bank alone (--bank-mode replace: each position's
 # distance to its nearest training patch), so no model is trained and no tile
 # reconstructed; every tile standardised to standard deviation 1.2 first
-# (glad-features --standardize, bank and test alike), block 12 at 256 and at 192 px
-# with their maps summed (glad-features --also-size 192), no map normalisation,
-# the top-250 mean as image score (the twentieth run; no whole-image Gaussian).
+# (glad-features --standardize, bank and test alike), block 12 at 256, 192 and
+# 320 px with their maps summed (glad-features --also-size 192,320), no map
+# normalisation, the top-250 mean as image score (the twenty-first run; no
+# whole-image Gaussian).
 # --size native keeps each tile's own size and aspect ratio (the 704 sizes of
 # MTD's tiles are not squashed into squares), features included;
 # native:F scales every tile by F (glad-encode --scale), the aspect ratio kept.
@@ -51,7 +52,8 @@
 # Knobs as in run.sh (--help there) replace a default. With --tune,
 # recipes/tune.sh holds out training normals of the split list and chooses on
 # them afresh (OUT/tune/; validation anomalies of CutPaste's family, drawn small
-# defects and broad uneven areas, as the defaults' run; with MobileNetV2 features and no --bank-mode,
+# defects, broad uneven areas and chips out of the edge, as the defaults' run; with
+# MobileNetV2 features and no --bank-mode,
 # tune.sh --no-recon --folds MTD_FOLDS: the bank alone, each row's criterion
 # averaged over that many hold-out shards); the test tiles are never looked at.
 set -euo pipefail
@@ -67,7 +69,9 @@ set -euo pipefail
 # nineteenth, block 12 at 192 px too (among none, 192 and 192,320), and with it
 # the 10th percentile again; the twentieth, the same runs decided by the
 # one-standard-error rule (lib.sh's kept_row): 192 px, and no map normalisation
-# (its +0.18 point was within the folds' standard error of 0.44).
+# (its +0.18 point was within the folds' standard error of 0.44); the twenty-first,
+# the same candidates validated with a fourth family, chips out of the tile's edge
+# (glad-synth --family edge): 192 and 320 px.
 MTD_SIZE=256 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
 # each tile standardised before the backbone (glad-features --standardize; 0:
 # none), an input candidate of mtd-tune.sh like the size (size:256+std:S); the
@@ -76,13 +80,13 @@ MTD_STANDARDIZE=1.2
 # MobileNetV2's block at further input sides, maps summed (glad-features
 # --also-size; none: 256 px only), an input candidate of mtd-tune.sh
 # (size:256+std:1.2+also:LIST); the bank alone's, with or without --tune
-MTD_ALSO_SIZE=192
+MTD_ALSO_SIZE=192,320
 MTD_DENOISE=""
 MTD_LAYERS=12 MTD_IMAGE_SCORE=topk-mean:250 MTD_BANK_MODE=replace MTD_BANK_SUBSAMPLE=1
 # glad-score --map-norm of the bank alone's maps (quantile:0.1: the nineteenth run's line)
 MTD_MAP_NORM=none
 # the validation anomalies those were chosen on (tune.sh --val-family), used by --tune too
-MTD_VAL_FAMILY=cutpaste-mix,defect-mix,uneven
+MTD_VAL_FAMILY=cutpaste-mix,defect-mix,uneven,edge
 # the hold-out shards the bank-alone choice is averaged over (tune.sh --folds), used by --tune too
 MTD_FOLDS=4
 # the weight of block 16's whole-image Gaussian in the bank alone's image score
