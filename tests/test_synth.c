@@ -258,6 +258,23 @@ static void defects(void)
     }
     CHECKF(tmade >= 38 && border == tmade && shallow, "edge, --fg none: %d made, %d on the border, within 11 px of it %d", tmade, border, shallow);
     free(t); free(ta); free(tm);
+    /* tiny images (1x1, 1x7, 5x2): every family of drawn defect returns 0 or 1 and its mask
+     * stays a 0/1 map of the image's pixels (ASan checks the bounds) */
+    int tiny_ok = 1;
+    const int th[3] = {1, 1, 5}, tw[3] = {1, 7, 2};
+    for (int c = 0; c < 3; c++)
+        for (int fam = GLAD_SYNTH_CRACK; fam <= GLAD_SYNTH_EDGE; fam++) {
+            float ti[35], to[35];
+            uint8_t mm[35];
+            for (int i = 0; i < 35; i++) ti[i] = 0.1f * (float)(i % 5);
+            glad_synth_opts o;
+            glad_synth_opts_default(&o);
+            o.p = 1.0; o.family = (glad_synth_family)fam;
+            int got = glad_synth_anomaly(to, mm, ti, 1, th[c], tw[c], &o, 4, 7, NULL);
+            if (got != 0 && got != 1) tiny_ok = 0;
+            for (int i = 0; i < th[c] * tw[c]; i++) if (mm[i] > 1 || to[i] < -1 || to[i] > 1) tiny_ok = 0;
+        }
+    CHECKF(tiny_ok, "drawn defects on 1x1, 1x7 and 5x2 images");
 }
 
 int main(void)
