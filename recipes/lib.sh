@@ -329,12 +329,12 @@ val_rows_by_defect() {
     glad-auroc --by defect --format csv 2> >(grep -v "have split 'train'" >&2) \
         | awk -F, "$VAL_AWK"' NR > 1 && $1 != "mean" { s = $1; sub(/^[^\/]*\//, "", s); row(s) }'
 }
-# best_row TSV [COLUMN [TOL]]: the data row of TSV (a header line first) with the highest
+# best_row TSV [COLUMN]: the data row of TSV (a header line first) with the highest
 # criterion in COLUMN (default the last), the first of equal ones; empty when no row
-# has one (val_row's -1: no metric defined) -- tune.sh's grid and bank stage, adapt_choose.
-# With TOL a later row must beat the row kept so far by more than TOL.
+# has one (val_row's -1: no metric defined) -- tune.sh's grid, adapt_choose. (The later
+# stages, which keep an earlier option within a margin, use kept_row below.)
 best_row() {
-    awk -F'\t' -v c="${2:-0}" -v tol="${3:-0}" 'NR > 1 { v = c ? $c : $NF; if (v + 0 >= 0 && (l == "" || v + 0 > b + tol)) { b = v + 0; l = $0 } } END { print l }' "$1"
+    awk -F'\t' -v c="${2:-0}" 'NR > 1 { v = c ? $c : $NF; if (v + 0 >= 0 && (l == "" || v + 0 > b)) { b = v + 0; l = $0 } } END { print l }' "$1"
 }
 # kept_row TSV TOL: tune.sh's later stages and mtd-tune.sh's candidates, whose rows
 # end in the per-fold criteria (comma-separated) and their mean, the row kept so

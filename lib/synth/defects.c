@@ -47,24 +47,24 @@ static double seg_d2(double px, double py, double ax, double ay, double bx, doub
 }
 
 /* a random boundary pixel of the foreground, uniform over them: a foreground pixel on the
- * image's border or with a 4-neighbour outside it (any border pixel when fg is empty) */
-static int is_boundary(const uint8_t *fg, int H, int W, int x, int y, int any)
+ * image's border or with a 4-neighbour outside it (pixel 0 when there is none: an empty
+ * foreground, where no defect is drawn anyway) */
+static int is_boundary(const uint8_t *fg, int H, int W, int x, int y)
 {
-    if (!any && !fg[(size_t)y * W + x]) return 0;
+    if (!fg[(size_t)y * W + x]) return 0;
     if (x == 0 || y == 0 || x == W - 1 || y == H - 1) return 1;
-    return !any && (!fg[(size_t)y * W + x - 1] || !fg[(size_t)y * W + x + 1] || !fg[(size_t)(y - 1) * W + x] || !fg[(size_t)(y + 1) * W + x]);
+    return !fg[(size_t)y * W + x - 1] || !fg[(size_t)y * W + x + 1] || !fg[(size_t)(y - 1) * W + x] || !fg[(size_t)(y + 1) * W + x];
 }
 static size_t pick_boundary(const uint8_t *fg, int H, int W, glad_rng *r)
 {
-    size_t nfg = 0, nb = 0, at = 0, hw = (size_t)H * W;
-    for (size_t i = 0; i < hw; i++) nfg += fg[i];
+    size_t nb = 0;
     for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) nb += is_boundary(fg, H, W, x, y, !nfg);
+        for (int x = 0; x < W; x++) nb += is_boundary(fg, H, W, x, y);
     size_t pick = (size_t)glad_rng_below(r, nb ? nb : 1);
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++)
-            if (is_boundary(fg, H, W, x, y, !nfg) && pick-- == 0) { at = (size_t)y * W + x; return at; }
-    return at;
+            if (is_boundary(fg, H, W, x, y) && pick-- == 0) return (size_t)y * W + x;
+    return 0;
 }
 
 int glad_synth_defect(float *out, uint8_t *mask, const float *img, int C, int H, int W, const glad_synth_opts *o,
