@@ -258,6 +258,12 @@ if have_shared; then
         if [ \"\$s\" = 0 ]; then ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- --standardize
         else glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- \"glad-features .*--standardize \$s \" &&
             head -c 400 \$(ls '$T/mtd-r'/bank*.safetensors | head -1) | grep -aq '\"standardize\":\"'; fi"
+    check "mtd.sh: the bank alone at the defaults' further sizes (glad-features --also-size), named in the table as a list" bash -c "
+        a=\$(bash '$R/mtd.sh' --show-defaults | sed -n 's/.* --feat-also-size \\([0-9,a-z]*\\) .*/\\1/p'); test -n \"\$a\" &&
+        if [ \"\$a\" = none ]; then ! grep -q 'features also at' '$T/mtd-r.md'
+        else glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- \"glad-features .*--also-size \$a \" &&
+            l=\${a//,/, }; case \"\$l\" in *', '*) l=\"\${l%, *} and \${l##*, }\" ;; esac &&
+            grep -qF \"block features also at \$l px, maps summed\" '$T/mtd-r.md'; fi"
     check "mtd.sh --no-calibrate: no threshold, no decisions, no per-image list" sh -c "
         test ! -e '$T/mtd-r/calibrate' && test ! -e '$T/mtd-r/decisions.txt' && test ! -e '$T/mtd-r/images.csv' &&
         ! grep -q 'decisions at the calibrated threshold' '$T/mtd-r.md' && ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- '--threshold-file'"
