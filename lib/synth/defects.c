@@ -106,6 +106,8 @@ int glad_synth_defect(float *out, uint8_t *mask, const float *img, int C, int H,
         /* the edge's outward normal: the mean offset of the pixels outside the object
          * (background or beyond the image) within 3 px of the centre; the ellipse's
          * long axis is perpendicular to it */
+        /* (the foreground pick above goes unused here; its draw stays so that a seed's
+         * edge chips stay those the twenty-first and twenty-second MTD runs validated on) */
         size_t e = pick_boundary(fg, H, W, r);
         int ex = (int)(e % W), ey = (int)(e / W);
         cx = ex + 0.5; cy = ey + 0.5;

@@ -262,8 +262,9 @@ if have_shared; then
         a=\$(bash '$R/mtd.sh' --show-defaults | sed -n 's/.* --feat-also-size \\([0-9,a-z]*\\) .*/\\1/p'); test -n \"\$a\" &&
         if [ \"\$a\" = none ]; then ! grep -q 'features also at' '$T/mtd-r.md'
         else glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- \"glad-features .*--also-size \$a \" &&
-            l=\${a//,/, }; case \"\$l\" in *', '*) l=\"\${l%, *} and \${l##*, }\" ;; esac &&
-            grep -qF \"block features also at \$l px, maps summed\" '$T/mtd-r.md'; fi"
+            l=\$(sed -n 's/.*block features also at \\([0-9, and]*\\) px, maps summed.*/\\1/p' '$T/mtd-r.md') &&
+            test \"\$(printf '%s' \"\$l\" | sed 's/ and /,/; s/, /,/g')\" = \"\$a\" &&
+            case \"\$a\" in *,*) case \"\$l\" in *\" and \${a##*,}\") ;; *) false ;; esac ;; esac; fi"
     check "mtd.sh --no-calibrate: no threshold, no decisions, no per-image list" sh -c "
         test ! -e '$T/mtd-r/calibrate' && test ! -e '$T/mtd-r/decisions.txt' && test ! -e '$T/mtd-r/images.csv' &&
         ! grep -q 'decisions at the calibrated threshold' '$T/mtd-r.md' && ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- '--threshold-file'"
