@@ -126,7 +126,7 @@ static int pick_layers(opts *o, const glad_record *r, const char **names, int *n
 }
 
 /* stdz: the first record's feat_standardize, -1 before it */
-static int add_record(glad_bank *b, const glad_record *r, const opts *o, double *stdz)
+static int add_record(glad_bank *b, const glad_record *r, const opts *o, double *stdz, int *tail)
 {
     const char *id = glad_record_id(r);
     int64_t label = 0;
@@ -142,6 +142,11 @@ static int add_record(glad_bank *b, const glad_record *r, const opts *o, double 
     if (cli_feat_standardize(r, &s)) return CLI_FAIL;
     if (*stdz < 0) *stdz = s;
     else if (cli_feat_standardize_same(r, s, *stdz, "the first record's")) return CLI_FAIL;
+    /* and its tail (glad-features --standardize-tail) */
+    int t;
+    if (cli_feat_std_tail(r, &t)) return CLI_FAIL;
+    if (*tail < 0) *tail = t;
+    else if (cli_feat_std_tail_same(r, t, *tail, "the first record's")) return CLI_FAIL;
     /* the bank's layers (i < nlayers), then the Gaussians' (i - nlayers) */
     for (int i = 0; i < b->nlayers + b->nglobal; i++) {
         int g = i >= b->nlayers;
@@ -172,6 +177,7 @@ int main(int argc, char **argv)
     glad_reader *rd = NULL;
     glad_bank b = {0};
     double stdz = -1;
+    int tail = -1;
     const char *names[GLAD_BANK_MAX_LAYERS];
     int nnames = 0;
     glad_record r;
@@ -184,7 +190,7 @@ int main(int argc, char **argv)
                            (glad_bank_init(&b, nnames, names) && (status = cli_usage_error("--layers: %s", glad_error_detail()))) ||
                            (o.nglobal && glad_bank_init_global(&b, o.nglobal, o.global) && (status = cli_usage_error("--global: %s", glad_error_detail())))))
             break;
-        status = add_record(&b, &r, &o, &stdz);
+        status = add_record(&b, &r, &o, &stdz, &tail);
         cli_progress_step(&pg, 1);
     }
     cli_progress_end(&pg);
@@ -199,6 +205,7 @@ int main(int argc, char **argv)
     /* the Gaussians: two images at least, a covariance that is not degenerate */
     if (status == CLI_OK && b.nglobal && glad_bank_fit_global(&b)) status = cli_error("%s: --global: %s", in, glad_error_detail());
     b.stdz = stdz > 0 ? stdz : 0;
+    b.stdz_tail = tail > 0 ? tail : 0;
     if (status == CLI_OK && glad_bank_save(&b, o.out)) status = cli_error("%s", glad_error_detail());
     glad_record_free(&r);
     glad_reader_close(rd);

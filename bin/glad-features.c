@@ -43,6 +43,10 @@ static const char usage[] =
     "                       S on the [-1,1] intensity scale over all its pixels and channels,\n"
     "                       clipped to [-1,1] (0 < S <= 8; per-image contrast normalisation;\n"
     "                       recorded as feat_standardize, checked against a bank's S)\n"
+    "      --standardize-tail T  beyond +-1 after --standardize: clip (default: clamped) |\n"
+    "                       tanh (squashed into (-1,1), order kept) | open (left as they are);\n"
+    "                       other than clip recorded as feat_standardize_tail, checked\n"
+    "                       against a bank's\n"
     "      --f16            store features as float16 (half the stream size)\n"
     "      --shard K/N      only records with index %% N == K\n"
     "      --precision P    f32 (default) | bf16: convolutions, linear layers and attention\n"
@@ -52,6 +56,7 @@ static const char usage[] =
 typedef struct {
     const char *kind, *model, *weights, *out, *in;
     double ft, stdz;   /* stdz: --standardize S, 0 = not given */
+    int tail;          /* --standardize-tail (glad_std_tail) */
     long size, pool, also[MAX_ALSO];
     int nalso;
     int f16, zstd, shard_k, shard_n, norm, prec;
@@ -94,11 +99,11 @@ static int parse_also(args *a, const char *s)
 /* -1: go on; else the exit status */
 static int parse_args(args *a, int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_WEIGHTS, O_LAYERS, O_INPUT, O_FT, O_F16, O_SHARD, O_ZSTD, O_SIZE, O_NORM, O_PREC, O_POOL, O_STDZ, O_ALSO };
+    enum { O_MODEL = 256, O_WEIGHTS, O_LAYERS, O_INPUT, O_FT, O_F16, O_SHARD, O_ZSTD, O_SIZE, O_NORM, O_PREC, O_POOL, O_STDZ, O_ALSO, O_TAIL };
     static const struct option lo[] = {
         {"backbone", required_argument, 0, 'b'}, {"model", required_argument, 0, O_MODEL}, {"weights", required_argument, 0, O_WEIGHTS},
         {"layers", required_argument, 0, O_LAYERS}, {"input", required_argument, 0, O_INPUT}, {"feature-t", required_argument, 0, O_FT},
-        {"f16", no_argument, 0, O_F16}, {"size", required_argument, 0, O_SIZE}, {"norm", required_argument, 0, O_NORM}, {"precision", required_argument, 0, O_PREC}, {"pool", required_argument, 0, O_POOL}, {"standardize", required_argument, 0, O_STDZ}, {"also-size", required_argument, 0, O_ALSO}, {"shard", required_argument, 0, O_SHARD}, {"output", required_argument, 0, 'o'},
+        {"f16", no_argument, 0, O_F16}, {"size", required_argument, 0, O_SIZE}, {"norm", required_argument, 0, O_NORM}, {"precision", required_argument, 0, O_PREC}, {"pool", required_argument, 0, O_POOL}, {"standardize", required_argument, 0, O_STDZ}, {"standardize-tail", required_argument, 0, O_TAIL}, {"also-size", required_argument, 0, O_ALSO}, {"shard", required_argument, 0, O_SHARD}, {"output", required_argument, 0, 'o'},
         {"zstd", no_argument, 0, O_ZSTD}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     const char *inputs_s = "image,recon";
     int c, k;
@@ -118,6 +123,7 @@ static int parse_args(args *a, int argc, char **argv)
             break;
         case O_ALSO: if (parse_also(a, optarg)) return CLI_USAGE; break;
         case O_STDZ: if (cli_parse_double("--standardize", optarg, 1e-3, GLAD_STANDARDIZE_MAX, &a->stdz)) return CLI_USAGE; break;
+        case O_TAIL: if (cli_parse_choice("--standardize-tail", optarg, glad_std_tails, &a->tail)) return CLI_USAGE; break;
         case O_NORM: if (cli_parse_choice("--norm", optarg, glad_backbone_norms, &a->norm)) return CLI_USAGE; break;
         case O_PREC: if (cli_parse_choice("--precision", optarg, glad_precision_names, &a->prec)) return CLI_USAGE; break;
         case O_SHARD: if (cli_parse_shard(optarg, &a->shard_k, &a->shard_n)) return CLI_USAGE; break;
@@ -136,6 +142,7 @@ static int parse_args(args *a, int argc, char **argv)
     if (!a->weights) return cli_usage_error("the %s backbone needs --weights FILE", a->kind);
     for (int i = 0; i < a->nalso; i++)
         if (a->also[i] == a->size) return cli_usage_error("--also-size: %ld is --size already", a->size);
+    if (a->tail != GLAD_STD_TAIL_CLIP && a->stdz == 0) return cli_usage_error("--standardize-tail needs --standardize S");
     if (a->nalso && !a->size) return cli_usage_error("--also-size needs --size N (the features at the first size keep their plain names)");
     if (a->layers_s && !*a->layers_s) return cli_usage_error("--layers: an empty list (give layer numbers such as 1,2)");
     if (!(a->inputs_buf = strdup(inputs_s))) return cli_error("out of memory");
@@ -211,7 +218,7 @@ static int record_features(glad_record *r, glad_backbone *bb, const args *a, con
         if (glad_tensor_has_nonfinite(t)) return cli_rec_error(id, a->inputs[k], "contains NaN or infinity");
         float *x = malloc(glad_tensor_numel(t) * sizeof(float));
         if (!x || glad_tensor_image_to_f32(t, x)) { free(x); return cli_rec_error(id, a->inputs[k], "is not numeric"); }
-        if (a->stdz > 0 && (rc = glad_standardize(x, glad_tensor_numel(t), a->stdz))) { free(x); return cli_rec_error(id, a->inputs[k], "--standardize: %s", glad_error_detail()); }
+        if (a->stdz > 0 && (rc = glad_standardize_tail(x, glad_tensor_numel(t), a->stdz, (glad_std_tail)a->tail))) { free(x); return cli_rec_error(id, a->inputs[k], "--standardize: %s", glad_error_detail()); }
         for (int s = 0; s <= a->nalso && status == CLI_OK; s++) {
             char suffix[32] = "";
             /* sizes were checked against the backbone before the first record */
@@ -231,6 +238,9 @@ static int record_features(glad_record *r, glad_backbone *bb, const args *a, con
      * of unstandardised ones (or another S) would be distances of two inputs */
     if (status == CLI_OK && a->stdz > 0 && glad_record_set_f64(r, "feat_standardize", a->stdz)) status = cli_error("out of memory");
     if (status == CLI_OK && a->stdz == 0) glad_record_remove(r, "feat_standardize");
+    /* and its tail when not the clamp (records of the clamp as before) */
+    if (status == CLI_OK && a->tail != GLAD_STD_TAIL_CLIP && glad_record_set_str(r, "feat_standardize_tail", glad_std_tails[a->tail])) status = cli_error("out of memory");
+    if (status == CLI_OK && a->tail == GLAD_STD_TAIL_CLIP) glad_record_remove(r, "feat_standardize_tail");
     return status;
 }
 

@@ -247,6 +247,8 @@ static int add_bank_layers(glad_score_map *m, glad_record *r, const opts *o)
     /* likewise standardised images against a bank of others (glad-features --standardize) */
     double stdz;
     if (cli_feat_standardize(r, &stdz) || cli_feat_standardize_same(r, stdz, o->bank.stdz, "the bank's")) return CLI_FAIL;
+    int tail;
+    if (cli_feat_std_tail(r, &tail) || cli_feat_std_tail_same(r, tail, o->bank.stdz_tail, "the bank's")) return CLI_FAIL;
     for (int i = 0; i < o->bank.nlayers; i++) {
         const char *L = o->bank.layer[i];
         if (!layer_wanted(o, L)) continue;

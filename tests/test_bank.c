@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include "check.h"
 #include "core/rng.h"
+#include "imgproc/standardize.h"
 #include "io/safetensors.h"
 #include "score/bank.h"
 #include "score/pipeline.h"
@@ -177,6 +178,25 @@ int main(void)
             CHECK(load_with_meta(&b2, path, tn, tp, "standardize", bad[k]) == GLAD_EFORMAT);
         CHECK(load_with_meta(&b2, path, tn, tp, "standardize", "8") == 0 && b2.stdz == 8);
         glad_bank_free(&b2);
+    }
+    /* and its tail: absent = clip; tanh and open saved and loaded; a bad name,
+     * or a tail without a standardize, refused */
+    b.stdz = 1.2;
+    for (int t = GLAD_STD_TAIL_CLIP; t <= GLAD_STD_TAIL_OPEN; t++) {
+        b.stdz_tail = t;
+        CHECK(glad_bank_save(&b, path) == 0);
+        CHECK(glad_bank_load(&b2, path) == 0 && b2.stdz_tail == t && b2.stdz == 1.2);
+        glad_bank_free(&b2);
+    }
+    b.stdz_tail = 7;
+    CHECK(glad_bank_save(&b, path) == GLAD_EINVAL);
+    b.stdz = 0;
+    b.stdz_tail = 0;
+    {
+        const char *bad[] = {"soft", "", "TANH", "tanh "};
+        for (size_t k = 0; k < sizeof bad / sizeof *bad; k++)
+            CHECK(load_with_meta(&b2, path, tn, tp, "standardize_tail", bad[k]) == GLAD_EFORMAT);
+        CHECK(load_with_meta(&b2, path, tn, tp, "standardize_tail", "tanh") == GLAD_EFORMAT);   /* no standardize beside it */
     }
     unlink(path);
     CHECK(glad_bank_load(&b2, path) == GLAD_EIO);

@@ -1,7 +1,9 @@
 /* test_standardize.c - glad_standardize (imgproc/standardize.h): the formula
  * against a double reference, mean 0 and spread s when nothing is clamped,
  * the clamp, invariance to exposure and gain (a x + b, a > 0), a flat image,
- * and the refusals (which leave the image unchanged). */
+ * and the refusals (which leave the image unchanged); the tails (tanh, open)
+ * against the same reference, and what they are for: values the clamp makes
+ * equal keep their order. */
 #include "check.h"
 #include "core/rng.h"
 #include "imgproc/standardize.h"
@@ -86,10 +88,46 @@ static void test_flat_and_refusals(void)
     CHECK(glad_standardize(y, 2, GLAD_STANDARDIZE_MAX) == 0);   // the largest spread is allowed
 }
 
+/* glad_standardize_tail: clip is glad_standardize bit for bit; tanh and open
+ * are tanh(v) and v of the same v; beyond +-1 the clamp flattens a darker spot
+ * on a dark band into it, the other tails keep it darker */
+static void test_tails(void)
+{
+    enum { N = 3001 };
+    static float x[N], y[N], z[N];
+    glad_rng rng;
+    glad_rng_seed(&rng, 5, 0, 0);
+    for (int i = 0; i < N; i++) x[i] = (float)(0.25 * glad_rng_normal(&rng));
+    x[0] = -0.9f; x[1] = -0.99f;   // a dark band and a darker spot in it: both several sd below the mean
+    double m = 0, v = 0;
+    for (int i = 0; i < N; i++) m += x[i];
+    m /= N;
+    for (int i = 0; i < N; i++) v += (x[i] - m) * (x[i] - m);
+    double sd = sqrt(v / N);
+    memcpy(y, x, sizeof x); memcpy(z, x, sizeof x);
+    CHECK(glad_standardize(y, N, 1.2) == 0 && glad_standardize_tail(z, N, 1.2, GLAD_STD_TAIL_CLIP) == 0);
+    CHECK(!memcmp(y, z, sizeof y));
+    CHECK(y[0] == -1.0f && y[1] == -1.0f);   // the clamp: band and spot alike
+    for (int t = GLAD_STD_TAIL_TANH; t <= GLAD_STD_TAIL_OPEN; t++) {
+        memcpy(z, x, sizeof x);
+        CHECK(glad_standardize_tail(z, N, 1.2, (glad_std_tail)t) == 0);
+        double worst = 0;
+        for (int i = 0; i < N; i++) {
+            double r = 1.2 * (x[i] - m) / sd;
+            worst = fmax(worst, fabs(z[i] - (t == GLAD_STD_TAIL_TANH ? tanh(r) : r)));
+        }
+        CHECKF(worst < 4e-6, "tail %s: max error %g", glad_std_tails[t], worst);
+        CHECKF(z[1] < z[0] && z[0] < -0.99f * (t == GLAD_STD_TAIL_TANH ? 1 : 2), "tail %s: spot %g below band %g", glad_std_tails[t], z[1], z[0]);
+    }
+    CHECK(glad_standardize_tail(z, N, 1.2, (glad_std_tail)3) == GLAD_EINVAL && glad_standardize_tail(z, N, 1.2, (glad_std_tail)-1) == GLAD_EINVAL);
+    CHECK(!strcmp(glad_std_tails[GLAD_STD_TAIL_CLIP], "clip") && !strcmp(glad_std_tails[GLAD_STD_TAIL_TANH], "tanh") && !strcmp(glad_std_tails[GLAD_STD_TAIL_OPEN], "open") && !glad_std_tails[3]);
+}
+
 int main(void)
 {
     test_formula();
     test_exposure_invariance();
     test_flat_and_refusals();
+    test_tails();
     return check_done();
 }

@@ -1,12 +1,21 @@
-/* standardize.c - per-image standardisation to a fixed spread, clamped to
- * [-1, 1] (standardize.h). Two passes over the image: the mean, then the
- * centred sum of squares (no cancellation of sum x^2 - n mean^2). */
+/* standardize.c - per-image standardisation to a fixed spread, its tails
+ * clamped to [-1, 1], squashed by tanh or left open (standardize.h). Two
+ * passes over the image: the mean, then the centred sum of squares (no
+ * cancellation of sum x^2 - n mean^2). */
 #include <math.h>
 #include "imgproc/standardize.h"
 
-// x is n values (C*H*W of one image)
+const char *const glad_std_tails[] = {"clip", "tanh", "open", NULL};
+
 int glad_standardize(float *x, size_t n, double s)
 {
+    return glad_standardize_tail(x, n, s, GLAD_STD_TAIL_CLIP);
+}
+
+// x is n values (C*H*W of one image)
+int glad_standardize_tail(float *x, size_t n, double s, glad_std_tail tail)
+{
+    if (tail != GLAD_STD_TAIL_CLIP && tail != GLAD_STD_TAIL_TANH && tail != GLAD_STD_TAIL_OPEN) return glad_fail(GLAD_EINVAL, "standardize: tail %d", (int)tail);
     if (!(s > 0 && s <= GLAD_STANDARDIZE_MAX)) return glad_fail(GLAD_EINVAL, "standardize: spread %g not in (0, %g]", s, GLAD_STANDARDIZE_MAX);
     if (!n) return glad_fail(GLAD_EINVAL, "standardize: an empty image");
     double sum = 0, ss = 0;
@@ -21,7 +30,7 @@ int glad_standardize(float *x, size_t n, double s)
     double g = sd < 2e-6 ? 0 : s / sd;
     for (size_t i = 0; i < n; i++) {
         double v = g * ((double)x[i] - mean);
-        x[i] = (float)(v < -1 ? -1 : v > 1 ? 1 : v);
+        x[i] = (float)(tail == GLAD_STD_TAIL_TANH ? tanh(v) : tail == GLAD_STD_TAIL_OPEN ? v : v < -1 ? -1 : v > 1 ? 1 : v);
     }
     return 0;
 }

@@ -23,4 +23,16 @@
  * unchanged). */
 int glad_standardize(float *x, size_t n, double s);
 
+/* What happens to the standardised values v = s (x - mean) / std beyond +-1:
+ * clip (glad_standardize's clamp), tanh (x' = tanh v: in (-1, 1), strictly
+ * increasing, so that the tails keep their order: a darker spot inside a dark
+ * band that the clamp would flatten to -1 stays darker; near 0 the slope is 1
+ * as the clamp's) or open (x' = v, no bound: the backbone sees values beyond its
+ * [-1, 1] range). */
+typedef enum { GLAD_STD_TAIL_CLIP, GLAD_STD_TAIL_TANH, GLAD_STD_TAIL_OPEN } glad_std_tail;
+extern const char *const glad_std_tails[];   /* "clip", "tanh", "open", NULL */
+
+/* glad_standardize with the given tail (GLAD_STD_TAIL_CLIP: the same bits). */
+int glad_standardize_tail(float *x, size_t n, double s, glad_std_tail tail);
+
 #endif

@@ -330,10 +330,12 @@ int glad_bank_save(const glad_bank *b, const char *path)
     char pool[16], stdz[32];
     snprintf(pool, sizeof pool, "%d", b->pool);
     snprintf(stdz, sizeof stdz, "%.17g", b->stdz);
-    const char *keys[5] = {"glad_bank", "layers", NULL, NULL, NULL}, *vals[5] = {"1", list, NULL, NULL, NULL};
+    const char *keys[6] = {"glad_bank", "layers", NULL, NULL, NULL, NULL}, *vals[6] = {"1", list, NULL, NULL, NULL, NULL};
     int nm = 2;
+    if (b->stdz_tail < 0 || b->stdz_tail > GLAD_STD_TAIL_OPEN) return glad_fail(GLAD_EINVAL, "standardize tail %d", b->stdz_tail);
     if (b->pool > 1) { keys[nm] = "pool"; vals[nm++] = pool; }
     if (b->stdz > 0) { keys[nm] = "standardize"; vals[nm++] = stdz; }
+    if (b->stdz_tail != GLAD_STD_TAIL_CLIP) { keys[nm] = "standardize_tail"; vals[nm++] = glad_std_tails[b->stdz_tail]; }
     if (b->nglobal) { keys[nm] = "global"; vals[nm++] = glist; }
     return glad_st_save(path, nt, np, tp, nm, keys, vals);
 }
@@ -390,6 +392,13 @@ int glad_bank_load(glad_bank *b, const char *path)
         rc = GLAD_EFORMAT;
         if (end == ss || *end || !(v > 0 && v <= GLAD_STANDARDIZE_MAX)) { glad_fail(rc, "%s: metadata standardize '%s' is not a number in (0, %g]", path, ss, GLAD_STANDARDIZE_MAX); goto out; }
         b->stdz = v;
+    }
+    const char *ts = glad_st_meta(st, "standardize_tail");
+    if (ts) {
+        rc = GLAD_EFORMAT;
+        b->stdz_tail = -1;
+        for (int k = 0; glad_std_tails[k]; k++) if (!strcmp(ts, glad_std_tails[k])) b->stdz_tail = k;
+        if (b->stdz_tail < 0 || !ss) { glad_fail(rc, "%s: metadata standardize_tail '%.40s' is not clip, tanh or open beside a standardize", path, ts); goto out; }
     }
     for (int i = 0; i < n; i++) {
         char key[300];

@@ -9,7 +9,9 @@
  * "layers" = "2,5,12" (their order), and "pool" = "K" when the features were
  * glad-features --pool K (K > 1), so that features pooled otherwise are
  * refused rather than compared, and "standardize" = "S" when the images were
- * glad-features --standardize S (likewise). Optionally (glad-bank --global) a
+ * glad-features --standardize S (likewise), and "standardize_tail" = "tanh"
+ * or "open" when they were glad-features --standardize-tail T (absent: clip).
+ * Optionally (glad-bank --global) a
  * whole-image Gaussian per named layer (gauss.h) beside it: F64 tensors
  * "gauss.<layer>.mean" [C], "gauss.<layer>.prec" [C, C], "gauss.<layer>.scale"
  * [1], metadata "global" = "16" (their layers). Not here: reading streams
@@ -32,6 +34,7 @@ typedef struct {
     float *x[GLAD_BANK_MAX_LAYERS];      /* n x C, rows L2-normalised */
     int pool;                            /* the features' --pool K (0 or 1: none) */
     double stdz;                         /* the images' --standardize S (0: none) */
+    int stdz_tail;                       /* and its --standardize-tail (glad_std_tail; 0: clip) */
     /* the whole-image Gaussians: their layers, the pooled vectors gathered
      * (gx: gn x gC, freed by glad_bank_fit_global) and the fitted models */
     int nglobal;

@@ -138,6 +138,28 @@ check "a bank of mixed standardisation refused: exit 1 naming feat_standardize, 
 glad-features --model "$T/m.model" --input image --layers 1 "$T/s8.test.msgpack" > "$T/s0again.msgpack"
 check "features again without --standardize: feat_standardize dropped" sh -c "! glad-info --json '$T/s0again.msgpack' | grep -q feat_standardize"
 for v in 0 -1 9 nan x; do status 2 "--standardize $v" glad-features --model "$T/m.model" --input image --layers 1 --standardize "$v" "$T/p1.train.msgpack"; done
+# --standardize-tail tanh|open: recorded (feat_standardize_tail), kept in the bank,
+# another tail (or the clamp) refused on either side; clip is the default, unrecorded
+glad-encode "$T/demo" --split train | glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 --standardize-tail tanh > "$T/s8t.train.msgpack"
+glad-encode "$T/demo" --split test | glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 --standardize-tail tanh > "$T/s8t.test.msgpack"
+glad-encode "$T/demo" --split test | glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 --standardize-tail clip > "$T/s8c.test.msgpack"
+glad-bank -o "$T/s8t.safetensors" "$T/s8t.train.msgpack"
+check "--standardize-tail tanh: each record says feat_standardize_tail tanh" every_record "$T/s8t.test.msgpack" '"feat_standardize_tail":"tanh"'
+check "--standardize-tail tanh: the bank's metadata says standardize_tail tanh" bank_meta "$T/s8t.safetensors" '"standardize_tail":"tanh"'
+check "--standardize-tail clip is the default: the same records as without it (their tensors' statistics)" sh -c "glad-info --json '$T/s8c.test.msgpack' | sed 1d > '$T/s8c.j' && glad-info --json '$T/s8.test.msgpack' | sed 1d > '$T/s8.j' && cmp -s '$T/s8c.j' '$T/s8.j' && test -s '$T/s8.j'"
+check "a bank of the clamp has no standardize_tail metadata (its file as before)" not bank_meta "$T/s8.safetensors" standardize_tail
+check "--standardize-tail tanh changes the features" sh -c "! cmp -s '$T/s8t.test.msgpack' '$T/s8.test.msgpack'"
+status 0 "tanh-tailed features against the bank tailed alike" glad-score --bank "$T/s8t.safetensors" --bank-mode replace "$T/s8t.test.msgpack"
+status 1 "clamped features against a tanh-tailed bank" glad-score --bank "$T/s8t.safetensors" --bank-mode replace "$T/s8.test.msgpack"
+check "... names the record, feat_standardize_tail and both tails" grep -q "glad-score: error: record 'fabric/test/.*': 'feat_standardize_tail' is clip but the bank's images' tail was tanh" "$T/.stderr"
+status 1 "tanh-tailed features against a clamped bank" glad-score --bank "$T/s8.safetensors" --bank-mode replace "$T/s8t.test.msgpack"
+check "... says so" grep -q "'feat_standardize_tail' is tanh but the bank's images' tail was clip" "$T/.stderr"
+cat "$T/s8.train.msgpack" "$T/s8t.train.msgpack" | glad-bank -o "$T/mixedt.safetensors" 2> "$T/err"; rc=$?
+check "a bank of mixed tails refused: exit 1 naming feat_standardize_tail, no file" sh -c "test $rc = 1 && grep -q \"'feat_standardize_tail' is tanh but the first record's images' tail was clip\" '$T/err' && test ! -e '$T/mixedt.safetensors'"
+glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 "$T/s8t.test.msgpack" > "$T/s8again.msgpack"
+check "features again with the clamp: feat_standardize_tail dropped" sh -c "! glad-info --json '$T/s8again.msgpack' | grep -q feat_standardize_tail"
+status 2 "--standardize-tail without --standardize" glad-features --model "$T/m.model" --input image --layers 1 --standardize-tail tanh "$T/p1.train.msgpack"
+status 2 "--standardize-tail soft" glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 --standardize-tail soft "$T/p1.train.msgpack"
 # more feature layers than a bank holds (16), without --layers: refused, not cut
 if /usr/bin/python3 -c 'import msgpack_numpy' 2>/dev/null; then
     /usr/bin/python3 - "$T/many.msgpack" <<'PYEOF'
@@ -155,7 +177,7 @@ PYEOF
     check "... two of them chosen with --layers: a bank" test -s "$T/two.safetensors"
     # a feat_pool or feat_standardize that glad-features cannot have written:
     # refused by glad-bank, naming the record and the field
-    for kv in feat_pool=4 'feat_pool="3"' feat_standardize=0 feat_standardize=9 'feat_standardize="0.8"'; do
+    for kv in feat_pool=4 'feat_pool="3"' feat_standardize=0 feat_standardize=9 'feat_standardize="0.8"' 'feat_standardize_tail="soft"' feat_standardize_tail=1; do
         k=${kv%%=*} v=${kv#*=}
         /usr/bin/python3 - "$T/badfield.msgpack" "$k" "$v" <<'PYEOF'
 import json, sys, numpy as np
