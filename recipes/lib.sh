@@ -27,7 +27,8 @@ DATA="" FORMAT=mvtec CLASS=pill OUT="" SIZE=64 STEPS=300 BATCH=8 SEED=1 CHANNELS
 # Q-quantile before the image score; with --tile the merged map's),
 # --standardize S (glad-features --standardize: every image fed to the feature
 # backbone, bank and test alike, first brought to mean 0 and standard deviation
-# S on the [-1,1] scale, clipped; 0 = none), --feat-also-size LIST
+# S on the [-1,1] scale, clipped; 0 = none; T:S with T tanh or open: the values
+# beyond +-1 squashed or left, glad-features --standardize-tail T), --feat-also-size LIST
 # (glad-features --also-size: MobileNetV2's layers at these input sides too,
 # their maps summed with those at FEAT_SIZE; none = no other size).
 # Empty = the recipe's own.
@@ -64,7 +65,7 @@ knob_check() {
         || { echo "$(basename "$0"): --map-norm quantile:Q takes Q from 0 to 1" >&2; exit 2; } ;;
         *) echo "$(basename "$0"): --map-norm is none or quantile:Q" >&2; exit 2 ;; esac
     [ -z "$FEAT_STD" ] || is_std "$FEAT_STD" \
-        || { echo "$(basename "$0"): --standardize takes a number S, 0 (none) < S <= 8" >&2; exit 2; }
+        || { echo "$(basename "$0"): --standardize takes a number S, 0 (none) < S <= 8, or T:S with T clip, tanh or open (glad-features --standardize-tail)" >&2; exit 2; }
     [ -z "$FEAT_ALSO" ] || is_also "$FEAT_ALSO" \
         || { echo "$(basename "$0"): --feat-also-size takes none or sizes N,M (multiples of 32, at most 4)" >&2; exit 2; }
     [ -z "$BANK_SUBSAMPLE" ] || awk -v f="$BANK_SUBSAMPLE" 'BEGIN { exit !(f > 0 && f <= 1) }' || { echo "$(basename "$0"): --bank-subsample must be in (0,1]" >&2; exit 2; }
@@ -72,8 +73,17 @@ knob_check() {
 # is_factor F: F is a plain decimal number (native:F's scale factor)
 is_factor() { [[ "$1" =~ ^[0-9]*\.?[0-9]+$ ]]; }
 # is_std S: S is a plain decimal number up to glad-features' 8 (--standardize;
-# 0 = none)
-is_std() { is_factor "$1" && awk -v s="$1" 'BEGIN { exit !(s <= 8) }'; }
+# 0 = none), or T:S with S above 0 and T the values' tail beyond +-1, clip
+# (the default), tanh or open (glad-features --standardize-tail T)
+is_std() {
+    case "$1" in
+    clip:*|tanh:*|open:*) is_factor "${1#*:}" && awk -v s="${1#*:}" 'BEGIN { exit !(s > 0 && s <= 8) }' ;;
+    *) is_factor "$1" && awk -v s="$1" 'BEGIN { exit !(s <= 8) }' ;;
+    esac
+}
+# std_s / std_tail: S and T of an --standardize value S or T:S (T clip when not given)
+std_s() { echo "${1#*:}"; }
+std_tail() { case "$1" in *:*) echo "${1%%:*}" ;; *) echo clip ;; esac; }
 # is_also LIST: none, or 1-4 comma-separated multiples of 32 up to 8192
 # (--feat-also-size; glad-features refuses one twice or equal to --size)
 is_also() { [ "$1" = none ] || { [[ "$1" =~ ^[1-9][0-9]*(,[1-9][0-9]*){0,3}$ ]] && awk -v l="$1" 'BEGIN { n = split(l, a, ","); for (i = 1; i <= n; i++) if (a[i] % 32 || a[i] > 8192) exit 1 }'; }; }
@@ -195,7 +205,12 @@ feat_opts() {
 }
 # std_opt: " --standardize S" when S is set and not 0 (else nothing: the command
 # lines, and so the caches, are as before)
-std_opt() { awk -v s="${FEAT_STD:-0}" 'BEGIN { if (s > 0) printf " --standardize %s", s }'; }
+# and " --standardize-tail T" after it for a tail other than clip (T:S)
+std_opt() {
+    local s t
+    s=$(std_s "${FEAT_STD:-0}") t=$(std_tail "${FEAT_STD:-0}")
+    awk -v s="$s" -v t="$t" 'BEGIN { if (s > 0) printf " --standardize %s%s", s, (t != "clip" ? " --standardize-tail " t : "") }'
+}
 # feat_at_size: MobileNetV2 runs at FEAT_SIZE (not on native images, which
 # without --tile run at their own size)
 feat_at_size() { [ "$NATIVE" = 0 ] || [ "$TILE" != 0 ]; }

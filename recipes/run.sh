@@ -23,7 +23,8 @@
 # tiles of the images at their native size, or at --size; score every tile and
 # merge the maps per image), --standardize S (glad-features --standardize: each
 # image, bank and test alike, to standard deviation S before the feature
-# backbone; not tuned), --feat-also-size LIST (MobileNetV2 features: the layers
+# backbone; not tuned; tanh:S or open:S: its tails squashed or left instead of
+# clipped, glad-features --standardize-tail), --feat-also-size LIST (MobileNetV2 features: the layers
 # at these input sides too, glad-features --also-size, maps summed; not tuned), --tune (per class, recipes/tune.sh chooses the
 # denoising strategy, layers, image score and map normalisation on synthetic validation and
 # calibrates the decision threshold; its model is used; OUT/images.csv lists

@@ -22,7 +22,8 @@
 #   --feat-layers, --image-score, --map-norm   fix that knob (it is then not tuned)
 #   --standardize S    glad-features --standardize S on every image the features
 #                      see (bank, validation; not tuned: mtd-tune.sh's +std:S
-#                      candidates compare values; tune.json records it)
+#                      candidates compare values; tune.json records it); T:S with
+#                      T tanh or open: glad-features --standardize-tail T too
 #   --feat-also-size LIST  glad-features --also-size LIST likewise (MobileNetV2's
 #                      layers at these input sides too, maps summed; not tuned:
 #                      mtd-tune.sh's +also:LIST candidates; tune.json records it)
@@ -678,7 +679,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     --argjson n "$n" --argjson nhold "$NHOLD" --argjson shards "$N" --argjson seed "$SEED" --argjson vseed "$VSEED" --arg vdesc "$VDESC" \
     --arg backbone "$FEAT_BACKBONE" --arg preset "$PRESET" --argjson steps "$STEPS" --arg how "$HOW" \
     --slurpfile thr "$OUT/thresholds.json" --arg bank "$C_BANK" --arg banksub "${BANK_SUBSAMPLE:-1}" --argjson crit "$C_CRIT_ALL" \
-    --argjson norecon "$([ "$NO_RECON" = 1 ] && echo true || echo false)" --argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" --arg nscale "$NATIVE_SCALE" --arg std "${FEAT_STD:-0}" --arg also "$(also_opt)" \
+    --argjson norecon "$([ "$NO_RECON" = 1 ] && echo true || echo false)" --argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" --arg nscale "$NATIVE_SCALE" --arg std "$(std_s "${FEAT_STD:-0}")" --arg stail "$(std_tail "${FEAT_STD:-0}")" --arg also "$(also_opt)" \
     --argjson fold "$FOLD" --argjson folds "$FOLDS" --arg foldcrit "$C_FOLDS" \
     --rawfile famtsv "$FAM_TSV" --arg norm "$C_NORM" --rawfile normtsv "$([ "$NORM_STAGE" = 1 ] && echo "$OUT/val-norm.tsv" || echo /dev/null)" \
     --argjson gw "$C_GW" --arg gl "$([ "$GLOBAL_STAGE" = 0 ] || echo "$GLOBAL_L")" --rawfile gwtsv "$([ "$GLOBAL_STAGE" = 1 ] && echo "$OUT/val-global.tsv" || echo /dev/null)" \
@@ -697,6 +698,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
       model: (if $norecon then null else { preset: $preset, steps: $steps, loss: "atp", trained_on: ($n - $nhold) } end),
       no_recon: $norecon, native_size: $native, native_scale: (if $nscale == "" then null else ($nscale | tonumber) end),
       standardize: ($std | tonumber),
+      standardize_tail: (if ($std | tonumber) > 0 then $stail else null end),
       also_size: (if $also == "" then null else ($also | sub("^ --also-size "; "") | split(",") | map(tonumber)) end),
       features: $backbone,
       choice: { strategy: $strat, denoise: $den, layers: $layers, image_score: $score, bank_mode: $bank, bank_subsample: $banksub, map_norm: $norm,

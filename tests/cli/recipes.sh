@@ -324,6 +324,23 @@ if have_shared; then
         jq -e '.also_size == [64] and .standardize == 0.8' \$d/tune.json > /dev/null &&
         jq -e '.also_size == null' '$T/mtdstd/size-32+std-0.8/tune.json' > /dev/null &&
         ! glad-info '$T/mtdstd/size-32+std-0.8/val-none.feat.msgpack' | grep -q '12@'"
+    # "+std:tanh:S": glad-features --standardize S --standardize-tail tanh, recorded in the
+    # features, the bank and tune.json, and the chosen line in mtd.sh's T:S form
+    GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:32+std:tanh:0.8" --no-recon \
+        --grid quick --feat-layers 12 --val-family cutpaste-mix --out "$T/mtdtail" > "$T/mtdtail.md" 2>/dev/null
+    check "mtd-tune +std:tanh:0.8: features, bank and tune.json say tail tanh; the chosen line --standardize tanh:0.8" sh -c "d='$T/mtdtail/size-32+std-tanh-0.8'
+        glad-info -s \$d/val-none.feat.msgpack | grep -q -- '--standardize 0.8 --standardize-tail tanh' &&
+        glad-info --json \$d/val-none.feat.msgpack | tail -n +2 | grep -q '\"feat_standardize_tail\":\"tanh\"' &&
+        head -c 400 \$d/bank.safetensors | grep -aq '\"standardize_tail\":\"tanh\"' &&
+        jq -e '.standardize == 0.8 and .standardize_tail == \"tanh\"' \$d/tune.json > /dev/null &&
+        jq -e '.standardize_tail == \"clip\"' '$T/mtdstd/size-32+std-0.8/tune.json' > /dev/null &&
+        jq -e '.standardize_tail == null' '$T/mtdstd/size-32/tune.json' > /dev/null &&
+        grep -q '^| size:32+std:tanh:0.8 | ' '$T/mtdtail.md' &&
+        grep -q \"^chosen: --size 32 --tile 0 --overlap 0 --standardize tanh:0.8 --feat-also-size none --steps \" '$T/mtdtail.md'"
+    for c in size:32+std:soft:1 size:32+std:tanh:0 size:32+std:tanh: size:32+std:open:9; do
+        status 2 "mtd-tune.sh: the candidate $c" env GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --no-recon --candidates "$c" --out "$T/x"
+    done
+    status 2 "mtd.sh --standardize soft:1" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --standardize soft:1 --out "$T/x"
     for c in size:32+std:9 size:32+std:x size:32+std: size:32+also:100 size:32+also: size:32+also:64,x native+also:64; do
         status 2 "mtd-tune.sh: the candidate $c" env GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --no-recon --candidates "$c" --out "$T/x"
     done
