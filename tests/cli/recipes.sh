@@ -253,11 +253,15 @@ if have_shared; then
     check "mtd recipe with --bank-mode replace: the bank alone, no model trained, no glad-denoise" sh -c "
         grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction)[^|]* | [0-9.]*' '$T/mtd-r.md' && test ! -e '$T/mtd-r/model' &&
         glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- '--bank-mode replace' && ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q glad-denoise"
-    check "mtd.sh: the bank alone standardises every tile (bank and test) as its defaults say" sh -c "
-        s=\$(bash '$R/mtd.sh' --show-defaults | sed -n 's/.* --standardize \\([0-9.]*\\) .*/\\1/p'); test -n \"\$s\" &&
+    check "mtd.sh: the bank alone standardises every tile (bank and test) as its defaults say, S or T:S" sh -c "
+        v=\$(bash '$R/mtd.sh' --show-defaults | sed -n 's/.* --standardize \\([a-z]*:\\)\\{0,1\\}\\([0-9.]*\\) .*/\\1\\2/p'); test -n \"\$v\" &&
+        s=\${v#*:} && t=clip && case \$v in *:*) t=\${v%%:*} ;; esac &&
         if [ \"\$s\" = 0 ]; then ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- --standardize
-        else glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- \"glad-features .*--standardize \$s \" &&
-            head -c 400 \$(ls '$T/mtd-r'/bank*.safetensors | head -1) | grep -aq '\"standardize\":\"'; fi"
+        elif [ \"\$t\" = clip ]; then glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- \"glad-features .*--standardize \$s \" &&
+            ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- --standardize-tail &&
+            head -c 400 \$(ls '$T/mtd-r'/bank*.safetensors | head -1) | grep -aq '\"standardize\":\"'
+        else glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- \"glad-features .*--standardize \$s --standardize-tail \$t \" &&
+            head -c 400 \$(ls '$T/mtd-r'/bank*.safetensors | head -1) | grep -aq \"\\\"standardize_tail\\\":\\\"\$t\\\"\"; fi"
     check "mtd.sh: the bank alone at the defaults' further sizes (glad-features --also-size), named in the table as a list" bash -c "
         a=\$(bash '$R/mtd.sh' --show-defaults | sed -n 's/.* --feat-also-size \\([0-9,a-z]*\\) .*/\\1/p'); test -n \"\$a\" &&
         if [ \"\$a\" = none ]; then ! grep -q 'features also at' '$T/mtd-r.md'
