@@ -382,8 +382,8 @@ int cli_feat_std_tail(const glad_record *r, int *tail)
     int rc = glad_record_get_str(r, "feat_standardize_tail", &v);
     if (rc == GLAD_ENOTFOUND) return CLI_OK;
     if (rc) return cli_rec_error(glad_record_id(r), "feat_standardize_tail", "is not a string");
-    for (int k = 0; glad_std_tails[k]; k++)
-        if (!strcmp(v, glad_std_tails[k])) { *tail = k; return CLI_OK; }
+    int k = glad_std_tail_find(v);
+    if (k >= 0) { *tail = k; return CLI_OK; }
     return cli_rec_error(glad_record_id(r), "feat_standardize_tail", "is '%.40s': not clip, tanh or open (glad-features --standardize-tail)", v);
 }
 

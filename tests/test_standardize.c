@@ -120,6 +120,8 @@ static void test_tails(void)
         CHECKF(z[1] < z[0] && z[0] < -0.99f * (t == GLAD_STD_TAIL_TANH ? 1 : 2), "tail %s: spot %g below band %g", glad_std_tails[t], z[1], z[0]);
     }
     CHECK(glad_standardize_tail(z, N, 1.2, (glad_std_tail)3) == GLAD_EINVAL && glad_standardize_tail(z, N, 1.2, (glad_std_tail)-1) == GLAD_EINVAL);
+    for (int t = GLAD_STD_TAIL_CLIP; t <= GLAD_STD_TAIL_OPEN; t++) CHECK(glad_std_tail_find(glad_std_tails[t]) == t);
+    CHECK(glad_std_tail_find("soft") == -1 && glad_std_tail_find("") == -1 && glad_std_tail_find("TANH") == -1 && glad_std_tail_find("tanh ") == -1);
     CHECK(!strcmp(glad_std_tails[GLAD_STD_TAIL_CLIP], "clip") && !strcmp(glad_std_tails[GLAD_STD_TAIL_TANH], "tanh") && !strcmp(glad_std_tails[GLAD_STD_TAIL_OPEN], "open") && !glad_std_tails[3]);
 }
 

@@ -3,9 +3,17 @@
  * passes over the image: the mean, then the centred sum of squares (no
  * cancellation of sum x^2 - n mean^2). */
 #include <math.h>
+#include <string.h>
 #include "imgproc/standardize.h"
 
 const char *const glad_std_tails[] = {"clip", "tanh", "open", NULL};
+
+int glad_std_tail_find(const char *name)
+{
+    for (int k = 0; glad_std_tails[k]; k++)
+        if (!strcmp(name, glad_std_tails[k])) return k;
+    return -1;
+}
 
 int glad_standardize(float *x, size_t n, double s)
 {

@@ -32,6 +32,9 @@ int glad_standardize(float *x, size_t n, double s);
 typedef enum { GLAD_STD_TAIL_CLIP, GLAD_STD_TAIL_TANH, GLAD_STD_TAIL_OPEN } glad_std_tail;
 extern const char *const glad_std_tails[];   /* "clip", "tanh", "open", NULL */
 
+/* The tail named name (one of glad_std_tails), or -1. */
+int glad_std_tail_find(const char *name);
+
 /* glad_standardize with the given tail (GLAD_STD_TAIL_CLIP: the same bits). */
 int glad_standardize_tail(float *x, size_t n, double s, glad_std_tail tail);
 

@@ -396,8 +396,7 @@ int glad_bank_load(glad_bank *b, const char *path)
     const char *ts = glad_st_meta(st, "standardize_tail");
     if (ts) {
         rc = GLAD_EFORMAT;
-        b->stdz_tail = -1;
-        for (int k = 0; glad_std_tails[k]; k++) if (!strcmp(ts, glad_std_tails[k])) b->stdz_tail = k;
+        b->stdz_tail = glad_std_tail_find(ts);
         if (b->stdz_tail < 0 || !ss) { glad_fail(rc, "%s: metadata standardize_tail '%.40s' is not clip, tanh or open beside a standardize", path, ts); goto out; }
     }
     for (int i = 0; i < n; i++) {
