@@ -9,7 +9,8 @@
  *   unet_bench --profile SIZE BASE HEADS
  * and where the time of a training step goes (forward and backward per op
  * kind, Adam), in the process's precision (UNET_BENCH_ONLY=bf16: bf16):
- *   unet_bench --train-profile SIZE BASE HEADS BATCH ROUNDS */
+ *   unet_bench --train-profile SIZE BASE HEADS BATCH ROUNDS [tiny]
+ * (tiny: glad-train's tiny preset, the main job's network) */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,15 +25,23 @@
 
 
 static glad_unet *U;
+
+/* glad-train's tiny preset: mults 1,2,2, one res block, attention at 16 */
+static void tiny_config(glad_unet_config *cfg)
+{
+    cfg->nmults = 3; cfg->mults[0] = 1; cfg->mults[1] = 2; cfg->mults[2] = 2;
+    cfg->num_res_blocks = 1; cfg->nattn = 1; cfg->attn_res[0] = 16;
+}
 static void noise_fn(void *ctx, int b, int k, float *out, size_t n) { (void)ctx; for (size_t i = 0; i < n; i++) out[i] = (float)((i * 2654435761u + b * 97 + k) % 1000) / 500.0f - 1.0f; }
 
 /* U: DDAD-S-like at S x S with base channels and heads, weights initialised
  * and non-zero everywhere (so the reference computes the same work) */
-static int make_unet(int S, int base, int heads)
+static int make_unet(int S, int base, int heads, int tiny)
 {
     glad_unet_config cfg;
     glad_unet_config_default(&cfg, S, 3);
     cfg.base = base; cfg.heads = heads;
+    if (tiny) tiny_config(&cfg);
     if (glad_unet_create(&U, &cfg)) { fprintf(stderr, "cannot build\n"); return 1; }
     glad_unet_init(U, 1);
     float *w = glad_unet_weights(U);
@@ -56,7 +65,7 @@ static int profile_pass(const float *x, float *e, const float *t, glad_unet_prof
 
 static int profile(int S, int base, int heads)
 {
-    if (make_unet(S, base, heads)) return 1;
+    if (make_unet(S, base, heads, 0)) return 1;
     size_t per = (size_t)3 * S * S;
     float *x = malloc(per * sizeof(float)), *e = malloc(per * sizeof(float)), t[1] = {500};
     static glad_unet_prof f[NR], b[NR];
@@ -106,7 +115,7 @@ static int train_alternating(int S, int base, int heads, int B, int rounds, int 
     glad_unet_config cfg;
     glad_unet_config_default(&cfg, S, 3);
     cfg.base = base; cfg.heads = heads;
-    if (tiny) { cfg.nmults = 3; cfg.mults[0] = 1; cfg.mults[1] = 2; cfg.mults[2] = 2; cfg.num_res_blocks = 1; cfg.nattn = 1; cfg.attn_res[0] = 16; }
+    if (tiny) tiny_config(&cfg);
     if (glad_unet_create(&U, &cfg)) { fprintf(stderr, "cannot build\n"); return 1; }
     glad_unet_init(U, 1);
     float *w = glad_unet_weights(U);
@@ -151,9 +160,9 @@ static int train_alternating(int S, int base, int heads, int B, int rounds, int 
 
 /* the mean of ROUNDS training steps (after one warm-up step) by op kind,
  * forward and backward, and the slowest backward layers */
-static int train_profile(int S, int base, int heads, int B, int rounds)
+static int train_profile(int S, int base, int heads, int B, int rounds, int tiny)
 {
-    if (make_unet(S, base, heads) || rounds < 1) return 1;
+    if (make_unet(S, base, heads, tiny) || rounds < 1) return 1;
     const char *only = getenv("UNET_BENCH_ONLY");
     int bf = only && !strcmp(only, "bf16");
     if (bf && glad_precision_set(GLAD_PREC_BF16)) { fprintf(stderr, "no bf16 on this CPU\n"); return 1; }
@@ -220,8 +229,8 @@ static int train_profile(int S, int base, int heads, int B, int rounds)
 
 int main(int argc, char **argv)
 {
-    if (argc == 7 && !strcmp(argv[1], "--train-profile"))
-        return train_profile(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
+    if ((argc == 7 || argc == 8) && !strcmp(argv[1], "--train-profile"))
+        return train_profile(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argc > 7 && !strcmp(argv[7], "tiny"));
     if (argc >= 7 && !strcmp(argv[1], "--train"))
         return train_alternating(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argc > 7 && !strcmp(argv[7], "tiny"));
     if (argc == 5 && !strcmp(argv[1], "--profile")) return profile(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
@@ -229,7 +238,7 @@ int main(int argc, char **argv)
     int S = atoi(argv[1]), base = atoi(argv[2]), heads = atoi(argv[3]);
     printf("sgemm_gflops=%.1f\n", bench_sgemm_gflops());
     double t0;
-    if (make_unet(S, base, heads)) return 1;
+    if (make_unet(S, base, heads, 0)) return 1;
     float *w = glad_unet_weights(U);
     if (glad_unet_save(U, argv[4], NULL, 0, NULL, NULL, 0, NULL, NULL)) { fprintf(stderr, "cannot save\n"); return 1; }
     size_t per = (size_t)3 * S * S;
