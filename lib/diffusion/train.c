@@ -165,19 +165,22 @@ void glad_train_data_free(glad_train_data *d)
 
 /* ------------------------------------------------------------------ config */
 
+void glad_train_preset_config(glad_unet_config *u, int preset, int S, int C)
+{
+    glad_unet_config_default(u, S, C);
+    if (preset == GLAD_TRAIN_PRESET_DDAD_S) { u->base = 32; u->heads = 2; u->dropout = 0.3f; }
+    if (preset == GLAD_TRAIN_PRESET_TINY) {
+        u->base = 32; u->heads = 2; u->num_res_blocks = 1; u->nmults = 3;
+        u->mults[0] = 1; u->mults[1] = 2; u->mults[2] = 2; u->nattn = 1; u->attn_res[0] = 16;
+    }
+}
+
 /* the UNet config asked for: the preset's (or, with no preset and a base,
  * the checkpoint's), then each field that is set */
 static void unet_config(glad_unet_config *u, const glad_train_config *c, int S, int C, const glad_unet_config *base)
 {
     if (base && c->preset == U) *u = *base;
-    else {
-        glad_unet_config_default(u, S, C);
-        if (c->preset == GLAD_TRAIN_PRESET_DDAD_S) { u->base = 32; u->heads = 2; u->dropout = 0.3f; }
-        if (c->preset == GLAD_TRAIN_PRESET_TINY) {
-            u->base = 32; u->heads = 2; u->num_res_blocks = 1; u->nmults = 3;
-            u->mults[0] = 1; u->mults[1] = 2; u->mults[2] = 2; u->nattn = 1; u->attn_res[0] = 16;
-        }
-    }
+    else glad_train_preset_config(u, c->preset, S, C);
     if (c->base != U) u->base = c->base;
     if (c->res_blocks != U) u->num_res_blocks = c->res_blocks;
     if (c->heads != U) u->heads = c->heads;

@@ -39,6 +39,10 @@ extern const char *const glad_train_losses[];
 extern const char *const glad_train_presets[];
 extern const char *const glad_train_optims[];
 
+/* u = the UNet config of preset P (glad_train_preset; above) for S x S
+ * images of C channels, before any field glad_train_config sets. */
+void glad_train_preset_config(glad_unet_config *u, int preset, int S, int C);
+
 /* A config field left at GLAD_TRAIN_UNSET takes the checkpoint's value when
  * resuming and the default otherwise; a field that is set and differs from
  * the checkpoint's makes glad_train_open fail naming it. */

@@ -18,6 +18,7 @@
 #include <time.h>
 #include "diffusion/denoise.h"
 #include "diffusion/schedule.h"
+#include "diffusion/train.h"
 #include "diffusion/unet_eps.h"
 #include "models/unet.h"
 #include "nn/bf16.h"
@@ -26,12 +27,6 @@
 
 static glad_unet *U;
 
-/* glad-train's tiny preset: mults 1,2,2, one res block, attention at 16 */
-static void tiny_config(glad_unet_config *cfg)
-{
-    cfg->nmults = 3; cfg->mults[0] = 1; cfg->mults[1] = 2; cfg->mults[2] = 2;
-    cfg->num_res_blocks = 1; cfg->nattn = 1; cfg->attn_res[0] = 16;
-}
 static void noise_fn(void *ctx, int b, int k, float *out, size_t n) { (void)ctx; for (size_t i = 0; i < n; i++) out[i] = (float)((i * 2654435761u + b * 97 + k) % 1000) / 500.0f - 1.0f; }
 
 /* U: DDAD-S-like at S x S with base channels and heads, weights initialised
@@ -39,9 +34,9 @@ static void noise_fn(void *ctx, int b, int k, float *out, size_t n) { (void)ctx;
 static int make_unet(int S, int base, int heads, int tiny)
 {
     glad_unet_config cfg;
-    glad_unet_config_default(&cfg, S, 3);
+    /* tiny: glad-train's preset (multipliers 1,2,2, one res block, attention at 16) */
+    glad_train_preset_config(&cfg, tiny ? GLAD_TRAIN_PRESET_TINY : GLAD_TRAIN_PRESET_DDAD, S, 3);
     cfg.base = base; cfg.heads = heads;
-    if (tiny) tiny_config(&cfg);
     if (glad_unet_create(&U, &cfg)) { fprintf(stderr, "cannot build\n"); return 1; }
     glad_unet_init(U, 1);
     float *w = glad_unet_weights(U);
@@ -113,9 +108,9 @@ static int cmp_d(const void *a, const void *b) { double x = *(const double *)a, 
 static int train_alternating(int S, int base, int heads, int B, int rounds, int tiny)
 {
     glad_unet_config cfg;
-    glad_unet_config_default(&cfg, S, 3);
+    /* tiny: glad-train's preset (multipliers 1,2,2, one res block, attention at 16) */
+    glad_train_preset_config(&cfg, tiny ? GLAD_TRAIN_PRESET_TINY : GLAD_TRAIN_PRESET_DDAD, S, 3);
     cfg.base = base; cfg.heads = heads;
-    if (tiny) tiny_config(&cfg);
     if (glad_unet_create(&U, &cfg)) { fprintf(stderr, "cannot build\n"); return 1; }
     glad_unet_init(U, 1);
     float *w = glad_unet_weights(U);
