@@ -23,7 +23,12 @@ static const char usage[] =
     "                       k-center selection (PatchCore's coreset; default 1: all)\n"
     "      --subsample F    first keep the fraction F in (0,1] of each layer's vectors drawn\n"
     "                       at random (cheap; the coreset costs kept x all vectors)\n"
-    "      --seed S         seed of the subsample, the coreset's start and projection (default 0)\n"
+    "      --radius F       also store each vector's radius: its cosine distance to the nearest\n"
+    "                       vector of another image among a seeded fraction F in (0,1] of the\n"
+    "                       layer's vectors (after --subsample/--coreset), for glad-score\n"
+    "                       --bank-norm (costs F x the square of the vectors)\n"
+    "      --seed S         seed of the subsample, the coreset's start and projection and\n"
+    "                       the radii's reference vectors (default 0)\n"
     "      --max-mb N       refuse a layer's bank above N MB before the coreset (default 4096)\n"
     "      --global LIST    also fit a whole-image Gaussian on each listed layer: every\n"
     "                       image's mean feature vector, a Ledoit-Wolf covariance, for\n"
@@ -37,11 +42,11 @@ typedef struct {
     char *layers_buf, *global_buf;
     const char *layers[GLAD_BANK_MAX_LAYERS], *global[GLAD_BANK_MAX_LAYERS];
     int nlayers, nglobal;
-    double coreset, subsample;
+    double coreset, subsample, radius;
     long seed, max_mb;
 } opts;
 
-enum { O_LAYERS = 256, O_INPUT, O_CORESET, O_SEED, O_MAXMB, O_SUB, O_GLOBAL };
+enum { O_LAYERS = 256, O_INPUT, O_CORESET, O_SEED, O_MAXMB, O_SUB, O_GLOBAL, O_RADIUS };
 
 /* "a,b" into names (in place in *buf) for --layers or --global */
 static int parse_layers(const char *opt, const char *s, char **buf, const char **names, int *n)
@@ -68,6 +73,7 @@ static int parse_args(opts *o, int argc, char **argv)
         {"output", required_argument, 0, 'o'}, {"layers", required_argument, 0, O_LAYERS}, {"input", required_argument, 0, O_INPUT},
         {"coreset", required_argument, 0, O_CORESET}, {"seed", required_argument, 0, O_SEED}, {"max-mb", required_argument, 0, O_MAXMB},
         {"subsample", required_argument, 0, O_SUB}, {"global", required_argument, 0, O_GLOBAL},
+        {"radius", required_argument, 0, O_RADIUS},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
     int c;
     o->input = "image";
@@ -80,6 +86,7 @@ static int parse_args(opts *o, int argc, char **argv)
         case O_GLOBAL: if (parse_layers("--global", optarg, &o->global_buf, o->global, &o->nglobal)) return CLI_USAGE; break;
         case O_INPUT: o->input = optarg; break;
         case O_CORESET: if (cli_parse_double("--coreset", optarg, 1e-6, 1, &o->coreset)) return CLI_USAGE; break;
+        case O_RADIUS: if (cli_parse_double("--radius", optarg, 1e-6, 1, &o->radius)) return CLI_USAGE; break;
         case O_SUB: if (cli_parse_double("--subsample", optarg, 1e-6, 1, &o->subsample)) return CLI_USAGE; break;
         case O_SEED: if (cli_parse_int("--seed", optarg, 0, 0x7fffffffL, &o->seed)) return CLI_USAGE; break;
         case O_MAXMB: if (cli_parse_int("--max-mb", optarg, 1, 1L << 20, &o->max_mb)) return CLI_USAGE; break;
@@ -199,7 +206,8 @@ int main(int argc, char **argv)
     for (int i = 0; status == CLI_OK && i < b.nlayers; i++) {
         int64_t n = b.n[i], ks = (int64_t)(o.subsample * (double)n + 0.5), kc = (int64_t)(o.coreset * (double)n + 0.5);
         if ((o.subsample < 1 && glad_bank_subsample(&b, i, ks < 1 ? 1 : ks, (uint64_t)o.seed)) ||
-            (o.coreset < 1 && glad_bank_coreset(&b, i, kc < 1 ? 1 : kc, (uint64_t)o.seed)))
+            (o.coreset < 1 && glad_bank_coreset(&b, i, kc < 1 ? 1 : kc, (uint64_t)o.seed)) ||
+            (o.radius > 0 && glad_bank_radius(&b, i, o.radius, (uint64_t)o.seed)))
             status = cli_error("%s", glad_error_detail());
     }
     /* the Gaussians: two images at least, a covariance that is not degenerate */

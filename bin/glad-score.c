@@ -41,6 +41,12 @@ static const char usage[] =
     "      --bank-mode M      replace (bank only: 'recon' and feat.recon.L may be absent\n"
     "                         when --v is 0) | union (min of the bank's and the\n"
     "                         reconstruction's distance; default) | add (their sum)\n"
+    "      --bank-norm M      none (default) | ratio | diff: each position's bank distance d\n"
+    "                         read against the radius r of its nearest bank vector (its\n"
+    "                         distance to the nearest vector of another training image;\n"
+    "                         a bank made with glad-bank --radius): d / (r + median r)\n"
+    "                         or d - r, so positions of kinds the training images vary\n"
+    "                         much in score as low as the rest when they are normal\n"
     "      --global-weight W  with a bank holding whole-image Gaussians (glad-bank --global):\n"
     "                         score = the map's image score + W * score_global, where\n"
     "                         'score_global' (stored whenever the bank has them) is the\n"
@@ -80,7 +86,7 @@ typedef struct {
     int nlayers;
 } opts;
 
-enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD, O_THR, O_BANK, O_BANKMODE, O_RESCORE, O_NORM, O_GLOBALW };
+enum { O_FEAT = 256, O_BIDIR, O_LAYERS, O_PIX, O_V, O_SCALE, O_SIGMA, O_FG, O_CROP, O_SIZE, O_RED, O_KEEP, O_ZSTD, O_THR, O_BANK, O_BANKMODE, O_RESCORE, O_NORM, O_GLOBALW, O_BANKNORM };
 
 /* "a,b,c" into its names; an empty list or name is a usage error */
 static int parse_layers(opts *o, const char *s)
@@ -140,6 +146,7 @@ static int apply_option(opts *o, int c, const char *arg)
     case O_THR: o->thr_file = arg; return 0;
     case O_BANK: o->bank_file = arg; return 0;
     case O_GLOBALW: return cli_parse_double("--global-weight", arg, 0, 1e6, &o->global_w);
+    case O_BANKNORM: if (cli_parse_choice("--bank-norm", arg, glad_bank_norms, &k)) return CLI_USAGE; o->s.bank_norm = (glad_bank_norm)k; return 0;
     case O_BANKMODE: if (cli_parse_choice("--bank-mode", arg, glad_bank_modes, &k)) return CLI_USAGE; o->bank_mode = (glad_bank_mode)k; return 0;
     default: return cli_usage_error("unknown option");
     }
@@ -157,6 +164,7 @@ static int parse_args(opts *o, const char **out, int *zstd, int argc, char **arg
         {"size", required_argument, 0, O_SIZE}, {"image-score", required_argument, 0, O_RED}, {"keep-parts", no_argument, 0, O_KEEP},
         {"threshold-file", required_argument, 0, O_THR}, {"bank", required_argument, 0, O_BANK},
         {"bank-mode", required_argument, 0, O_BANKMODE}, {"rescore", no_argument, 0, O_RESCORE},
+        {"bank-norm", required_argument, 0, O_BANKNORM},
         {"map-norm", required_argument, 0, O_NORM}, {"global-weight", required_argument, 0, O_GLOBALW},
         {"output", required_argument, 0, 'o'}, {"zstd", no_argument, 0, O_ZSTD},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
@@ -180,6 +188,7 @@ static int parse_args(opts *o, const char **out, int *zstd, int argc, char **arg
     free(later);
     if (st < 0 && argc - optind > 1) st = cli_usage_error("at most one input FILE");
     if (st < 0 && !o->bank_file && o->bank_mode != GLAD_BANK_UNION) st = cli_usage_error("--bank-mode needs --bank FILE");
+    if (st < 0 && !o->bank_file && o->s.bank_norm != GLAD_BANK_NORM_NONE) st = cli_usage_error("--bank-norm needs --bank FILE (made with glad-bank --radius F)");
     if (st < 0 && o->global_w > 0 && !o->bank_file && !o->rescore) st = cli_usage_error("--global-weight needs --bank FILE (fitted with glad-bank --global) or --rescore");
     if (st < 0 && o->rescore && (o->bank_file || o->keep)) st = cli_usage_error("--rescore reads the records' amap: %s does not apply", o->bank_file ? "--bank" : "--keep-parts");
     return st;
@@ -421,6 +430,10 @@ int main(int argc, char **argv)
     if (o.bank_file && glad_bank_load(&o.bank, o.bank_file) < 0) {
         free(o.layers_buf); free(o.layers); glad_thresholds_free(&o.thr);
         return cli_error("%s", glad_error_detail());
+    }
+    if (o.s.bank_norm != GLAD_BANK_NORM_NONE && o.bank_file && !o.bank.radius_frac) {
+        free(o.layers_buf); free(o.layers); glad_thresholds_free(&o.thr); glad_bank_free(&o.bank);
+        return cli_usage_error("--bank-norm %s: the bank %s has no radii (glad-bank --radius F)", glad_bank_norms[o.s.bank_norm], o.bank_file);
     }
     if (o.global_w > 0 && o.bank_file && !o.bank.nglobal) {
         free(o.layers_buf); free(o.layers); glad_thresholds_free(&o.thr); glad_bank_free(&o.bank);

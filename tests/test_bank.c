@@ -1,6 +1,7 @@
 /* test_bank.c - lib/score/bank: the nearest-neighbour query against a
  * brute-force double computation, subsample and coreset properties, the
- * file round trip and refusals, and the pipeline's bank modes. */
+ * file round trip and refusals, the pipeline's bank modes, and the radii
+ * (glad_bank_radius, glad_bank_query_norm) against brute force. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,206 @@ static int load_with_meta(glad_bank *b, const char *path, const char *const *tn,
     const char *k[3] = {"glad_bank", "layers", key}, *v[3] = {"1", "a", val};
     if (glad_st_save(path, 1, tn, tp, 3, k, v)) return -1000;
     return glad_bank_load(b, path);
+}
+
+/* brute-force radius of row j of x (n x C unit rows, images src): min over the
+ * rows k of another image, among those with use[k] (NULL: all), of 1 - <x_j, x_k> */
+static double brute_radius(const float *x, const int32_t *src, const unsigned char *use, int64_t n, int C, int64_t j)
+{
+    double best = INFINITY;
+    for (int64_t k = 0; k < n; k++) {
+        if (src[k] == src[j] || (use && !use[k])) continue;
+        double dot = 0;
+        for (int c = 0; c < C; c++) dot += (double)x[j * C + c] * x[k * C + c];
+        if (1 - dot < best) best = 1 - dot;
+    }
+    return best;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* the radii: exact at fraction 1, bounded below by it otherwise, kept in
+ * step by subsample and coreset, read by the query's norms, saved and
+ * loaded, and refused where they cannot be right */
+static void test_radius(void)
+{
+    enum { RC = 6, RH = 2, RW = 3, RHW = RH * RW, NI = 4, RN = NI * RHW };
+    float maps[NI][RC * RHW], q[RC * RHW];
+    for (int k = 0; k < NI; k++) randn(maps[k], RC * RHW, 40 + k);
+    randn(q, RC * RHW, 50);
+    const char *one[1] = {"a"};
+    glad_bank b, b2;
+    CHECK(glad_bank_init(&b, 1, one) == 0 && glad_bank_init(&b2, 1, one) == 0);
+    for (int k = 0; k < NI; k++) CHECK(glad_bank_add(&b, 0, maps[k], RC, RH, RW, 1 << 20) == 0 && glad_bank_add(&b2, 0, maps[k], RC, RH, RW, 1 << 20) == 0);
+    CHECK(b.nimg[0] == NI && b.src[0][0] == 0 && b.src[0][RN - 1] == NI - 1);
+    /* a norm before the radii exist is refused, so is a fraction outside (0,1] */
+    float D[RHW], Dn[RHW];
+    CHECK(glad_bank_query_norm(D, &b, 0, GLAD_BANK_NORM_RATIO, q, RC, RH, RW) == GLAD_EINVAL);
+    CHECK(glad_bank_radius(&b, 0, 0, 1) == GLAD_EINVAL && glad_bank_radius(&b, 0, 1.5, 1) == GLAD_EINVAL);
+    /* fraction 1: every radius is the brute-force leave-one-image-out distance */
+    CHECK(glad_bank_radius(&b, 0, 1, 7) == 0 && b.radius[0] && b.radius_frac == 1);
+    double e = 0, rs[RN];
+    for (int64_t j = 0; j < RN; j++) {
+        rs[j] = brute_radius(b.x[0], b.src[0], NULL, RN, RC, j);
+        e = fmax(e, fabs(b.radius[0][j] - rs[j]));
+    }
+    CHECKF(e < 1e-5, "radius vs brute force: %g", e);
+    qsort(rs, RN, sizeof(double), cmp_double);
+    CHECK_NEAR(b.rmed[0], rs[(RN - 1) / 2], 1e-5);
+    /* a quarter of the vectors as the reference set: each radius the brute
+     * force over that draw (never below the exact one), and the same draw for
+     * the same seed */
+    CHECK(glad_bank_radius(&b2, 0, 0.25, 3) == 0);
+    int below = 0, same = 1;
+    for (int64_t j = 0; j < RN; j++) below += b2.radius[0][j] < b.radius[0][j] - 1e-6f;
+    CHECK(below == 0);
+    {
+        glad_bank b3;
+        CHECK(glad_bank_init(&b3, 1, one) == 0);
+        for (int k = 0; k < NI; k++) CHECK(glad_bank_add(&b3, 0, maps[k], RC, RH, RW, 1 << 20) == 0);
+        CHECK(glad_bank_radius(&b3, 0, 0.25, 3) == 0);
+        for (int64_t j = 0; j < RN; j++) same &= b3.radius[0][j] == b2.radius[0][j];
+        CHECK(same);
+        /* vectors after the radii would have none: refused */
+        CHECK(glad_bank_add(&b3, 0, maps[0], RC, RH, RW, 1 << 20) == GLAD_EINVAL);
+        glad_bank_free(&b3);
+    }
+    /* the norms: ratio d / (r(b*) + median r), diff d - r(b*), b* the brute-force nearest */
+    CHECK(glad_bank_query(D, &b, 0, q, RC, RH, RW) == 0);
+    for (int nm = GLAD_BANK_NORM_RATIO; nm <= GLAD_BANK_NORM_DIFF; nm++) {
+        CHECK(glad_bank_query_norm(Dn, &b, 0, (glad_bank_norm)nm, q, RC, RH, RW) == 0);
+        double en = 0;
+        for (int p = 0; p < RHW; p++) {
+            double qn = 0, best = -2;
+            int64_t arg = 0;
+            for (int c = 0; c < RC; c++) qn += (double)q[c * RHW + p] * q[c * RHW + p];
+            for (int64_t j = 0; j < RN; j++) {
+                double dot = 0;
+                for (int c = 0; c < RC; c++) dot += b.x[0][j * RC + c] * q[c * RHW + p] / sqrt(qn);
+                if (dot > best) { best = dot; arg = j; }
+            }
+            double r = b.radius[0][arg], want = nm == GLAD_BANK_NORM_RATIO ? (1 - best) / (r + b.rmed[0]) : (1 - best) - r;
+            en = fmax(en, fabs(Dn[p] - want));
+        }
+        CHECKF(en < 1e-5, "bank norm %s: %g", glad_bank_norms[nm], en);
+    }
+    /* the pipeline reads the bank through the option (replace, no smoothing) */
+    {
+        float img[RHW] = {0};
+        glad_score_opts o = glad_score_presets[GLAD_SCORE_PRESET_GLAD];
+        o.sigma = 0; o.fg = GLAD_SCORE_FG_NONE; o.bidir = GLAD_BIDIR_OFF; o.reducer = GLAD_REDUCE_MAX; o.bank_norm = GLAD_BANK_NORM_DIFF;
+        glad_score_map m;
+        glad_tensor am = {0};
+        double sc;
+        CHECK(glad_bank_query_norm(Dn, &b, 0, GLAD_BANK_NORM_DIFF, q, RC, RH, RW) == 0);
+        CHECK(glad_score_map_begin(&m, &o, img, NULL, 1, RH, RW, NULL) == 0);
+        CHECK(glad_score_map_add_bank_layer(&m, &b, 0, GLAD_BANK_REPLACE, q, NULL, RC, RH, RW) == 0);
+        CHECK(glad_score_map_finish(&m, &am, &sc) == 0);
+        double ep = 0;
+        for (int p = 0; p < RHW; p++) ep = fmax(ep, fabs(((float *)am.data)[p] - Dn[p]));
+        CHECKF(ep < 1e-6, "pipeline diff map: %g", ep);
+        glad_tensor_free(&am);
+        glad_score_map_free(&m);
+    }
+    /* save and load: the same radii, fraction and median, and the same norms */
+    char path[] = "/tmp/glad-test-radius-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd >= 0) close(fd);
+    CHECK(glad_bank_save(&b, path) == 0);
+    glad_bank l;
+    CHECK(glad_bank_load(&l, path) == 0);
+    if (l.radius[0]) {
+        int eq = l.n[0] == RN && l.radius_frac == 1 && l.rmed[0] == b.rmed[0];
+        for (int64_t j = 0; eq && j < RN; j++) eq = l.radius[0][j] == b.radius[0][j];
+        CHECK(eq);
+        float Dl[RHW];
+        CHECK(glad_bank_query_norm(Dl, &l, 0, GLAD_BANK_NORM_RATIO, q, RC, RH, RW) == 0 &&
+              glad_bank_query_norm(Dn, &b, 0, GLAD_BANK_NORM_RATIO, q, RC, RH, RW) == 0 && !memcmp(Dl, Dn, sizeof Dl));
+        /* a loaded bank does not know its vectors' images: no new radii */
+        CHECK(!l.src[0] && glad_bank_radius(&l, 0, 1, 1) == GLAD_EINVAL);
+    } else CHECK(!"radii lost in the round trip");
+    glad_bank_free(&l);
+    /* the fraction of the radii's reference set is kept too */
+    CHECK(glad_bank_save(&b2, path) == 0 && glad_bank_load(&l, path) == 0 && l.radius[0] && l.radius_frac == 0.25);
+    glad_bank_free(&l);
+    /* refused files: radius metadata without the tensor, a tensor of the
+     * wrong length, values outside [0, 2] or NaN, a fraction that is not one,
+     * half the radii 0 (the ratio's median) */
+    {
+        float bx[3 * RC], rr[3] = {0.1f, 0.2f, 0.3f};
+        for (int k = 0; k < 3 * RC; k++) bx[k] = k % RC == k / RC ? 1.0f : 0.0f;
+        glad_tensor tb = {.dtype = GLAD_DT_F32, .ndim = 2, .shape = {3, RC}, .data = bx};
+        glad_tensor tr = {.dtype = GLAD_DT_F32, .ndim = 1, .shape = {3}, .data = rr};
+        glad_tensor tr2 = {.dtype = GLAD_DT_F32, .ndim = 1, .shape = {2}, .data = rr};
+        const char *tn[2] = {"bank.a", "radius.a"};
+        const glad_tensor *tp[2] = {&tb, &tr}, *tp2[2] = {&tb, &tr2};
+        const char *k4[3] = {"glad_bank", "layers", "radius"}, *v4[3] = {"1", "a", "0.25"}, *vbad[3] = {"1", "a", "2"};
+        CHECK(glad_st_save(path, 2, tn, tp, 3, k4, v4) == 0 && glad_bank_load(&l, path) == 0 && l.radius[0] && fabsf(l.rmed[0] - 0.2f) < 1e-7f);
+        glad_bank_free(&l);
+        CHECK(glad_st_save(path, 1, tn, tp, 3, k4, v4) == 0 && glad_bank_load(&l, path) == GLAD_EFORMAT);
+        CHECK(glad_st_save(path, 2, tn, tp2, 3, k4, v4) == 0 && glad_bank_load(&l, path) == GLAD_EFORMAT);
+        CHECK(glad_st_save(path, 2, tn, tp, 3, k4, vbad) == 0 && glad_bank_load(&l, path) == GLAD_EFORMAT);
+        rr[1] = -0.1f;
+        CHECK(glad_st_save(path, 2, tn, tp, 3, k4, v4) == 0 && glad_bank_load(&l, path) == GLAD_EFORMAT);
+        rr[1] = NAN;
+        CHECK(glad_st_save(path, 2, tn, tp, 3, k4, v4) == 0 && glad_bank_load(&l, path) == GLAD_EFORMAT);
+        rr[0] = rr[1] = 0;
+        CHECK(glad_st_save(path, 2, tn, tp, 3, k4, v4) == 0 && glad_bank_load(&l, path) == GLAD_EFORMAT);
+    }
+    unlink(path);
+    /* subsample and coreset keep each vector's image and radius with it:
+     * radii computed after a coreset are the brute force over the kept
+     * vectors by their original images */
+    {
+        glad_bank bs, bc;
+        CHECK(glad_bank_init(&bs, 1, one) == 0 && glad_bank_init(&bc, 1, one) == 0);
+        for (int k = 0; k < NI; k++) CHECK(glad_bank_add(&bs, 0, maps[k], RC, RH, RW, 1 << 20) == 0 && glad_bank_add(&bc, 0, maps[k], RC, RH, RW, 1 << 20) == 0);
+        CHECK(glad_bank_radius(&bs, 0, 1, 1) == 0 && glad_bank_subsample(&bs, 0, RN / 2, 9) == 0);
+        CHECK(glad_bank_coreset(&bc, 0, RN / 2, 9) == 0 && glad_bank_radius(&bc, 0, 1, 1) == 0);
+        int okr = 1, oks = 1;
+        double ec = 0;
+        for (int64_t j = 0; j < RN / 2; j++) {
+            int64_t at = -1;   /* the vector's place in the full bank b */
+            for (int64_t i = 0; i < RN && at < 0; i++) if (!memcmp(b.x[0] + i * RC, bs.x[0] + j * RC, sizeof(float) * RC)) at = i;
+            okr &= at >= 0 && bs.radius[0][j] == b.radius[0][at] && bs.src[0][j] == b.src[0][at];
+            at = -1;
+            for (int64_t i = 0; i < RN && at < 0; i++) if (!memcmp(b.x[0] + i * RC, bc.x[0] + j * RC, sizeof(float) * RC)) at = i;
+            oks &= at >= 0 && bc.src[0][j] == b.src[0][at];
+            ec = fmax(ec, fabs(bc.radius[0][j] - brute_radius(bc.x[0], bc.src[0], NULL, RN / 2, RC, j)));
+        }
+        CHECK(okr && oks);
+        CHECKF(ec < 1e-5, "radius after the coreset: %g", ec);
+        glad_bank_free(&bs);
+        glad_bank_free(&bc);
+    }
+    /* radii on one layer of two: the file would not say which, refused */
+    {
+        const char *two[2] = {"a", "b"};
+        glad_bank bt;
+        char tp2[] = "/tmp/glad-test-radius2-XXXXXX";
+        int fd2 = mkstemp(tp2);
+        if (fd2 >= 0) close(fd2);
+        CHECK(glad_bank_init(&bt, 2, two) == 0);
+        for (int k = 0; k < 2; k++) CHECK(glad_bank_add(&bt, 0, maps[k], RC, RH, RW, 1 << 20) == 0 && glad_bank_add(&bt, 1, maps[k], RC, RH, RW, 1 << 20) == 0);
+        CHECK(glad_bank_radius(&bt, 0, 1, 1) == 0 && glad_bank_save(&bt, tp2) == GLAD_EINVAL);
+        CHECK(glad_bank_radius(&bt, 1, 1, 1) == 0 && glad_bank_save(&bt, tp2) == 0);
+        unlink(tp2);
+        glad_bank_free(&bt);
+    }
+    /* one image: no vector of another image, refused */
+    {
+        glad_bank b1;
+        CHECK(glad_bank_init(&b1, 1, one) == 0 && glad_bank_add(&b1, 0, maps[0], RC, RH, RW, 1 << 20) == 0);
+        CHECK(glad_bank_radius(&b1, 0, 1, 1) == GLAD_EINVAL && !b1.radius[0]);
+        glad_bank_free(&b1);
+    }
+    glad_bank_free(&b);
+    glad_bank_free(&b2);
 }
 
 int main(void)
@@ -282,5 +483,6 @@ int main(void)
         glad_score_map_free(&m);
         glad_bank_free(&bm);
     }
+    test_radius();
     return check_done();
 }

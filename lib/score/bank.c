@@ -12,6 +12,8 @@
 #include "io/safetensors.h"
 #include "score/bank.h"
 
+const char *const glad_bank_norms[] = {"none", "ratio", "diff", NULL};
+
 /* Copy n layer names (1..GLAD_BANK_MAX_LAYERS, none empty, none twice) into
  * dst, *count of them; kind ("" or "global ") names them in the messages. A
  * refused list copies nothing (the names copied so far freed, *count 0). */
@@ -57,7 +59,7 @@ int glad_bank_init(glad_bank *b, int nlayers, const char *const *layers)
 
 void glad_bank_free(glad_bank *b)
 {
-    for (int i = 0; i < b->nlayers; i++) { free(b->layer[i]); free(b->x[i]); }
+    for (int i = 0; i < b->nlayers; i++) { free(b->layer[i]); free(b->x[i]); free(b->src[i]); free(b->radius[i]); }
     for (int i = 0; i < b->nglobal; i++) { free(b->glayer[i]); free(b->gx[i]); glad_gauss_free(&b->gauss[i]); }
     memset(b, 0, sizeof *b);
 }
@@ -161,11 +163,16 @@ int glad_bank_add(glad_bank *b, int i, const float *f, int C, int h, int w, size
         while (cap < need) cap *= 2;
         if (cap * C * sizeof(float) > max_bytes) cap = need;
         float *x = realloc(b->x[i], cap * C * sizeof(float));
-        if (!x) return glad_fail(GLAD_ENOMEM, "layer '%s': bank of %zu vectors", b->layer[i], cap);
-        b->x[i] = x;
+        if (x) b->x[i] = x;
+        int32_t *src = x ? realloc(b->src[i], cap * sizeof(int32_t)) : NULL;
+        if (!src) return glad_fail(GLAD_ENOMEM, "layer '%s': bank of %zu vectors", b->layer[i], cap);
+        b->src[i] = src;
         b->cap[i] = (int64_t)cap;
     }
+    if (b->radius[i] || b->nimg[i] == INT32_MAX) return glad_fail(GLAD_EINVAL, "layer '%s': a vector added after the radii, or too many images", b->layer[i]);
     b->C[i] = C;
+    for (size_t p = 0; p < hw; p++) b->src[i][b->n[i] + (int64_t)p] = b->nimg[i];
+    b->nimg[i]++;
     float *dst = b->x[i] + (size_t)b->n[i] * C;
     // positions are independent
     #pragma omp parallel for schedule(static) if (hw * C > 65536)
@@ -191,7 +198,12 @@ int glad_bank_subsample(glad_bank *b, int i, int64_t keep, uint64_t seed)
     int C = b->C[i];
     int64_t k = 0;
     for (int64_t p = 0; p < n; p++)
-        if (pick[p]) memmove(b->x[i] + (size_t)k++ * C, b->x[i] + (size_t)p * C, sizeof(float) * C);
+        if (pick[p]) {
+            memmove(b->x[i] + (size_t)k * C, b->x[i] + (size_t)p * C, sizeof(float) * C);
+            if (b->src[i]) b->src[i][k] = b->src[i][p];
+            if (b->radius[i]) b->radius[i][k] = b->radius[i][p];
+            k++;
+        }
     free(pick);
     b->n[i] = keep;
     return 0;
@@ -205,8 +217,9 @@ int glad_bank_coreset(glad_bank *b, int i, int64_t keep, uint64_t seed)
     int C = b->C[i], d = C < 64 ? C : 64;
     float *P = malloc(sizeof(float) * (size_t)C * d), *y = malloc(sizeof(float) * (size_t)n * d);
     float *mind = malloc(sizeof(float) * (size_t)n), *x = malloc(sizeof(float) * (size_t)keep * C);
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)keep);
     int rc = GLAD_ENOMEM;
-    if (!P || !y || !mind || !x) goto out;
+    if (!P || !y || !mind || !x || !idx) goto out;
     glad_rng r;
     glad_rng_seed(&r, seed, 0x62616e6bu /* "bank" */, (uint64_t)i);
     if (d < C) {
@@ -219,6 +232,7 @@ int glad_bank_coreset(glad_bank *b, int i, int64_t keep, uint64_t seed)
     for (int64_t p = 0; p < n; p++) mind[p] = INFINITY;
     for (int64_t k = 0; k < keep; k++) {
         memcpy(x + (size_t)k * C, b->x[i] + (size_t)cur * C, sizeof(float) * C);
+        idx[k] = cur;
         const float *c0 = y + (size_t)cur * d;
         float best = -1;
         int64_t arg = 0;
@@ -240,17 +254,30 @@ int glad_bank_coreset(glad_bank *b, int i, int64_t keep, uint64_t seed)
         }
         cur = arg;
     }
+    /* the images and radii of the kept vectors, in their new order (a
+     * temporary of the old ones: idx is not increasing) */
+    int32_t *s2 = b->src[i] ? malloc(sizeof(int32_t) * (size_t)keep) : NULL;
+    float *r2 = b->radius[i] ? malloc(sizeof(float) * (size_t)keep) : NULL;
+    if ((b->src[i] && !s2) || (b->radius[i] && !r2)) { free(s2); free(r2); goto out; }
+    for (int64_t k = 0; k < keep; k++) {
+        if (s2) s2[k] = b->src[i][idx[k]];
+        if (r2) r2[k] = b->radius[i][idx[k]];
+    }
+    if (s2) { free(b->src[i]); b->src[i] = s2; }
+    if (r2) { free(b->radius[i]); b->radius[i] = r2; }
     free(b->x[i]);
     b->x[i] = x;
     x = NULL;
     b->n[i] = b->cap[i] = keep;
     rc = 0;
 out:
-    free(P); free(y); free(mind); free(x);
+    free(P); free(y); free(mind); free(x); free(idx);
     return rc ? glad_fail(rc, "coreset of layer '%s': out of memory", b->layer[i]) : 0;
 }
 
-int glad_bank_query(float *D, const glad_bank *b, int i, const float *f, int C, int h, int w)
+/* glad_bank_query with J[p] = the bank index of position p's nearest vector
+ * (the first of equals, in bank order) when J is not NULL */
+static int query_nn(float *D, int64_t *J, const glad_bank *b, int i, const float *f, int C, int h, int w)
 {
     if (i < 0 || i >= b->nlayers || !b->n[i]) return glad_fail(GLAD_EINVAL, "bank layer %d is empty", i);
     if (C != b->C[i]) return glad_fail(GLAD_ESHAPE, "layer '%s' has %d channels, the bank %d", b->layer[i], C, b->C[i]);
@@ -268,7 +295,7 @@ int glad_bank_query(float *D, const glad_bank *b, int i, const float *f, int C, 
     if (rows > hw) rows = hw;
     float *q = malloc(sizeof(float) * hw * C), *S = malloc(sizeof(float) * rows * (size_t)tile);
     if (!q || !S) { free(q); free(S); return glad_fail(GLAD_ENOMEM, "bank query of [%d,%d,%d]", C, h, w); }
-    for (size_t p = 0; p < hw; p++) { normalized_row(q + p * C, f, hw, p, C); D[p] = -INFINITY; }
+    for (size_t p = 0; p < hw; p++) { normalized_row(q + p * C, f, hw, p, C); D[p] = -INFINITY; if (J) J[p] = 0; }
     for (size_t p0 = 0; p0 < hw; p0 += rows) {
         size_t nr = hw - p0 < rows ? hw - p0 : rows;
         for (int64_t j0 = 0; j0 < nb; j0 += tile) {
@@ -281,8 +308,10 @@ int glad_bank_query(float *D, const glad_bank *b, int i, const float *f, int C, 
             for (size_t p = 0; p < nr; p++) {
                 const float *r = S + p * m;
                 float best = D[p0 + p];
-                for (int j = 0; j < m; j++) if (r[j] > best) best = r[j];
+                int arg = -1;
+                for (int j = 0; j < m; j++) if (r[j] > best) { best = r[j]; arg = j; }
                 D[p0 + p] = best;
+                if (J && arg >= 0) J[p0 + p] = j0 + arg;
             }
         }
     }
@@ -291,9 +320,119 @@ int glad_bank_query(float *D, const glad_bank *b, int i, const float *f, int C, 
     return 0;
 }
 
+int glad_bank_query(float *D, const glad_bank *b, int i, const float *f, int C, int h, int w)
+{
+    return query_nn(D, NULL, b, i, f, C, h, w);
+}
+
+int glad_bank_query_norm(float *D, const glad_bank *b, int i, glad_bank_norm norm, const float *f, int C, int h, int w)
+{
+    if (norm == GLAD_BANK_NORM_NONE) return query_nn(D, NULL, b, i, f, C, h, w);
+    if (norm != GLAD_BANK_NORM_RATIO && norm != GLAD_BANK_NORM_DIFF) return glad_fail(GLAD_EINVAL, "bank norm %d", (int)norm);
+    if (i < 0 || i >= b->nlayers || !b->radius[i])
+        return glad_fail(GLAD_EINVAL, "bank layer '%s' has no radii for --bank-norm %s (glad-bank --radius F)", i >= 0 && i < b->nlayers ? b->layer[i] : "?",
+                         glad_bank_norms[norm]);
+    size_t hw = (size_t)h * w;
+    int64_t *J = malloc(sizeof(int64_t) * (hw ? hw : 1));
+    if (!J) return glad_fail(GLAD_ENOMEM, "bank query of [%d,%d,%d]", C, h, w);
+    int rc = query_nn(D, J, b, i, f, C, h, w);
+    /* ratio: d / (r(b*) + median r), about 1 where a normal patch is as far
+     * from the bank as the bank's own vectors are from each other (the
+     * median keeps a near-duplicate b*, r ~ 0, from blowing d up);
+     * diff: d - r(b*), in the distance's own units (about 0 for normal) */
+    for (size_t p = 0; !rc && p < hw; p++) {
+        float r = b->radius[i][J[p]];
+        D[p] = norm == GLAD_BANK_NORM_RATIO ? D[p] / (r + b->rmed[i]) : D[p] - r;
+    }
+    free(J);
+    return rc;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* b->rmed[i] = the median of layer i's radii (the lower middle one), and it
+ * must be positive: a ratio by 0 + 0 is undefined */
+static int radius_median(glad_bank *b, int i)
+{
+    int64_t n = b->n[i];
+    float *t = malloc(sizeof(float) * (size_t)n);
+    if (!t) return glad_fail(GLAD_ENOMEM, "median radius of layer '%s'", b->layer[i]);
+    memcpy(t, b->radius[i], sizeof(float) * (size_t)n);
+    qsort(t, (size_t)n, sizeof(float), cmp_float);
+    b->rmed[i] = t[(n - 1) / 2];
+    free(t);
+    if (!(b->rmed[i] > 0)) return glad_fail(GLAD_EINVAL, "layer '%s': the median radius is %g: half the vectors have an exact twin in another image", b->layer[i], b->rmed[i]);
+    return 0;
+}
+
+int glad_bank_radius(glad_bank *b, int i, double frac, uint64_t seed)
+{
+    if (i < 0 || i >= b->nlayers || !b->n[i] || !(frac > 0 && frac <= 1)) return glad_fail(GLAD_EINVAL, "radius of bank layer %d with fraction %g", i, frac);
+    if (!b->src[i]) return glad_fail(GLAD_EINVAL, "layer '%s': the images of its vectors are not known (a loaded bank): radii are made with the bank", b->layer[i]);
+    int64_t n = b->n[i], m = (int64_t)(frac * (double)n + 0.5);
+    int C = b->C[i], rc = GLAD_ENOMEM;
+    if (m < 1) m = 1;
+    if (m > n) m = n;
+    unsigned char *pick = calloc((size_t)n, 1);
+    float *R = malloc(sizeof(float) * (size_t)m * C), *best = malloc(sizeof(float) * (size_t)n), *S = NULL;
+    int32_t *Rs = malloc(sizeof(int32_t) * (size_t)m);
+    if (!pick || !R || !best || !Rs) goto out;
+    /* the reference set: m distinct vectors (Floyd's draw), in bank order */
+    glad_rng r;
+    glad_rng_seed(&r, seed, 0x72616469u /* "radi" */, (uint64_t)i);
+    for (int64_t j = n - m; j < n; j++) {
+        int64_t t = (int64_t)glad_rng_below(&r, (uint64_t)j + 1);
+        pick[pick[t] ? j : t] = 1;
+    }
+    for (int64_t p = 0, k = 0; p < n; p++)
+        if (pick[p]) { memcpy(R + (size_t)k * C, b->x[i] + (size_t)p * C, sizeof(float) * C); Rs[k++] = b->src[i][p]; }
+    /* the similarities in blocks of rows x tile (16 MB), as glad_bank_query */
+    int64_t tile = m < 4096 ? m : 4096, rows = (int64_t)((4u << 20) / tile);
+    if (rows > n) rows = n;
+    if (!(S = malloc(sizeof(float) * (size_t)rows * (size_t)tile))) goto out;
+    for (int64_t j = 0; j < n; j++) best[j] = -INFINITY;
+    for (int64_t p0 = 0; p0 < n; p0 += rows) {
+        int nr = (int)(n - p0 < rows ? n - p0 : rows);
+        for (int64_t k0 = 0; k0 < m; k0 += tile) {
+            int mc = (int)(m - k0 < tile ? m - k0 : tile);
+            /* S (nr x mc) = x[p0:p0+nr] . R[k0:k0+mc]^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, mc, C, 1.0f, b->x[i] + (size_t)p0 * C, C, R + (size_t)k0 * C, C, 0.0f, S, mc);
+            // rows are independent; a reference vector of the row's own image does not count
+            #pragma omp parallel for schedule(static) if ((size_t)nr * mc > 65536)
+            for (int p = 0; p < nr; p++) {
+                const float *s = S + (size_t)p * mc;
+                int32_t own = b->src[i][p0 + p];
+                float bb = best[p0 + p];
+                for (int k = 0; k < mc; k++) if (s[k] > bb && Rs[k0 + k] != own) bb = s[k];
+                best[p0 + p] = bb;
+            }
+        }
+    }
+    for (int64_t j = 0; j < n; j++) {
+        if (best[j] == -INFINITY) {
+            rc = glad_fail(GLAD_EINVAL, "layer '%s': no reference vector of another image (radii need two images; a larger fraction)", b->layer[i]);
+            goto out;
+        }
+        best[j] = fmaxf(1.0f - best[j], 0.0f);   /* 1 - cos of unit vectors, >= 0 up to rounding */
+    }
+    free(b->radius[i]);
+    b->radius[i] = best;
+    best = NULL;
+    b->radius_frac = frac;
+    rc = radius_median(b, i);
+    if (rc) { free(b->radius[i]); b->radius[i] = NULL; }
+out:
+    free(pick); free(R); free(best); free(S); free(Rs);
+    return rc == GLAD_ENOMEM ? glad_fail(rc, "radii of layer '%s': out of memory", b->layer[i]) : rc;
+}
+
 int glad_bank_save(const glad_bank *b, const char *path)
 {
-    enum { NT = 4 * GLAD_BANK_MAX_LAYERS };
+    enum { NT = 5 * GLAD_BANK_MAX_LAYERS };
     char names[NT][300], list[GLAD_BANK_MAX_LAYERS * 300] = "", glist[GLAD_BANK_MAX_LAYERS * 300] = "";
     const char *np[NT];
     glad_tensor t[NT];
@@ -307,6 +446,16 @@ int glad_bank_save(const glad_bank *b, const char *path)
         tp[i] = &t[i];
         if (i) strcat(list, ",");
         strncat(list, b->layer[i], 200);
+    }
+    /* the radii, when every layer has them (glad-bank --radius) */
+    int radii = 0;
+    for (int i = 0; i < b->nlayers; i++) radii += b->radius[i] != NULL;
+    if (radii && radii != b->nlayers) return glad_fail(GLAD_EINVAL, "%d of the bank's %d layers have radii: all or none", radii, b->nlayers);
+    for (int i = 0; radii && i < b->nlayers; i++, nt++) {
+        snprintf(names[nt], sizeof names[nt], "radius.%s", b->layer[i]);
+        np[nt] = names[nt];
+        t[nt] = (glad_tensor){.dtype = GLAD_DT_F32, .ndim = 1, .shape = {b->n[i]}, .data = b->radius[i]};
+        tp[nt] = &t[nt];
     }
     /* the Gaussians as F64: the precision matrix amplifies rounding */
     for (int i = 0; i < b->nglobal; i++) {
@@ -327,16 +476,18 @@ int glad_bank_save(const glad_bank *b, const char *path)
     /* "pool" only when pooled, "standardize" only when standardised, "global"
      * only with Gaussians: other banks' files are as before; %.17g reads back
      * as the same double, so a record's feat_standardize compares exactly */
-    char pool[16], stdz[32];
+    char pool[16], stdz[32], rfrac[32];
     snprintf(pool, sizeof pool, "%d", b->pool);
     snprintf(stdz, sizeof stdz, "%.17g", b->stdz);
-    const char *keys[6] = {"glad_bank", "layers", NULL, NULL, NULL, NULL}, *vals[6] = {"1", list, NULL, NULL, NULL, NULL};
+    const char *keys[7] = {"glad_bank", "layers", NULL, NULL, NULL, NULL, NULL}, *vals[7] = {"1", list, NULL, NULL, NULL, NULL, NULL};
     int nm = 2;
     if (b->stdz_tail < 0 || b->stdz_tail > GLAD_STD_TAIL_OPEN) return glad_fail(GLAD_EINVAL, "standardize tail %d", b->stdz_tail);
     if (b->pool > 1) { keys[nm] = "pool"; vals[nm++] = pool; }
     if (b->stdz > 0) { keys[nm] = "standardize"; vals[nm++] = stdz; }
     if (b->stdz_tail != GLAD_STD_TAIL_CLIP) { keys[nm] = "standardize_tail"; vals[nm++] = glad_std_tails[b->stdz_tail]; }
     if (b->nglobal) { keys[nm] = "global"; vals[nm++] = glist; }
+    snprintf(rfrac, sizeof rfrac, "%.17g", b->radius_frac);
+    if (radii) { keys[nm] = "radius"; vals[nm++] = rfrac; }
     return glad_st_save(path, nt, np, tp, nm, keys, vals);
 }
 
@@ -361,6 +512,28 @@ static int load_gauss(glad_bank *b, int i, glad_st *st, const char *path)
         rc = glad_fail(GLAD_EFORMAT, "%s: global layer '%s': %s", path, b->glayer[i], glad_error_detail());
     for (int k = 0; k < 3; k++) glad_tensor_free(&t[k]);
     return rc;
+}
+
+/* layer i's radii from radius.<layer>: [M] of its bank, finite, in [0, 2] */
+static int load_radius(glad_bank *b, int i, glad_st *st, const char *path)
+{
+    char key[300];
+    glad_tensor t = {0};
+    snprintf(key, sizeof key, "radius.%s", b->layer[i]);
+    const glad_st_entry *e = glad_st_find(st, key);
+    if (!e) return glad_fail(GLAD_EFORMAT, "%s: tensor '%s' missing (metadata radius says every layer has one)", path, key);
+    if (e->ndim != 1 || e->shape[0] != b->n[i]) return glad_fail(GLAD_EFORMAT, "%s: tensor '%s' is not [%lld] (its layer's vectors)", path, key, (long long)b->n[i]);
+    if (glad_st_get_f32(st, key, &t)) return glad_fail(GLAD_EFORMAT, "%s: tensor '%s': %s", path, key, glad_error_detail());
+    const float *r = t.data;
+    for (int64_t j = 0; j < b->n[i]; j++)
+        if (!(r[j] >= 0 && r[j] <= 2)) {
+            double v = r[j];
+            glad_tensor_free(&t);
+            return glad_fail(GLAD_EFORMAT, "%s: tensor '%s': radius %g at %lld is not in [0, 2]", path, key, v, (long long)j);
+        }
+    b->radius[i] = t.data;
+    int rc = radius_median(b, i);
+    return rc ? glad_fail(GLAD_EFORMAT, "%s: %s", path, glad_error_detail()) : 0;
 }
 
 int glad_bank_load(glad_bank *b, const char *path)
@@ -415,6 +588,16 @@ int glad_bank_load(glad_bank *b, const char *path)
         b->x[i] = t.data;
         b->n[i] = b->cap[i] = t.shape[0];
         b->C[i] = (int)t.shape[1];
+    }
+    const char *rs = glad_st_meta(st, "radius");
+    if (rs) {
+        char *end;
+        double v = strtod(rs, &end);
+        rc = GLAD_EFORMAT;
+        if (end == rs || *end || !(v > 0 && v <= 1)) { glad_fail(rc, "%s: metadata radius '%.40s' is not a fraction in (0, 1]", path, rs); goto out; }
+        b->radius_frac = v;
+        for (int i = 0; i < n; i++)
+            if ((rc = load_radius(b, i, st, path))) goto out;
     }
     const char *gs = glad_st_meta(st, "global");
     if (gs) {

@@ -14,8 +14,10 @@
  * Optionally (glad-bank --global) a
  * whole-image Gaussian per named layer (gauss.h) beside it: F64 tensors
  * "gauss.<layer>.mean" [C], "gauss.<layer>.prec" [C, C], "gauss.<layer>.scale"
- * [1], metadata "global" = "16" (their layers). Not here: reading streams
- * (glad-bank). */
+ * [1], metadata "global" = "16" (their layers). Optionally (glad-bank
+ * --radius F) each vector's radius, its distance to the nearest vector of
+ * another training image (glad_bank_radius): F32 tensors "radius.<layer>"
+ * [M], metadata "radius" = "F". Not here: reading streams (glad-bank). */
 #ifndef GLAD_SCORE_BANK_H
 #define GLAD_SCORE_BANK_H
 
@@ -25,6 +27,17 @@
 
 #define GLAD_BANK_MAX_LAYERS 16
 
+/* How a query's distance d to its nearest bank vector b* is read
+ * (glad_bank_query_norm): as it is; relative to the bank's density there,
+ * d / (r(b*) + median r) (ratio); or less it, d - r(b*) (diff), where r(b)
+ * is b's radius (glad_bank_radius). A normal patch of a kind the training
+ * images vary much in (a tile's dark edge band) has a far nearest
+ * neighbour, and so do the bank vectors around it: the radius takes that
+ * spread off, so the map ranks positions across images and across kinds of
+ * region alike (a local-density correction, as LOF's reachability). */
+typedef enum { GLAD_BANK_NORM_NONE = 0, GLAD_BANK_NORM_RATIO = 1, GLAD_BANK_NORM_DIFF = 2 } glad_bank_norm;
+extern const char *const glad_bank_norms[];   /* "none", "ratio", "diff", NULL */
+
 typedef struct {
     int nlayers;
     char *layer[GLAD_BANK_MAX_LAYERS];   /* layer names as in feat.<input>.<name> */
@@ -32,6 +45,11 @@ typedef struct {
     int64_t n[GLAD_BANK_MAX_LAYERS];     /* vectors */
     int64_t cap[GLAD_BANK_MAX_LAYERS];
     float *x[GLAD_BANK_MAX_LAYERS];      /* n x C, rows L2-normalised */
+    int32_t *src[GLAD_BANK_MAX_LAYERS];  /* the image of each vector (glad_bank_add's count; NULL when loaded) */
+    int32_t nimg[GLAD_BANK_MAX_LAYERS];  /* images added to the layer */
+    float *radius[GLAD_BANK_MAX_LAYERS]; /* n radii (glad_bank_radius), NULL without */
+    float rmed[GLAD_BANK_MAX_LAYERS];    /* the median radius */
+    double radius_frac;                  /* the radii's reference fraction (0: no radii) */
     int pool;                            /* the features' --pool K (0 or 1: none) */
     double stdz;                         /* the images' --standardize S (0: none) */
     int stdz_tail;                       /* and its --standardize-tail (glad_std_tail; 0: clip) */
@@ -84,10 +102,26 @@ int glad_bank_subsample(glad_bank *b, int i, int64_t keep, uint64_t seed);
  * selection. keep >= n is a no-op. */
 int glad_bank_coreset(glad_bank *b, int i, int64_t keep, uint64_t seed);
 
+/* radius[j] = min over the reference vectors k of another image than j's of
+ * 1 - <x_j, x_k>, for every vector j of layer i: how far the nearest normal
+ * patch of another image lies from a normal patch (leave-one-image-out, so a
+ * vector is not its own neighbour). The reference set is a seeded uniform
+ * draw of round(frac * n) of the layer's vectors (frac in (0,1]; 1: all),
+ * since the exact radii cost n^2 C. Needs the vectors' images (a bank being
+ * built, not a loaded one) and two images among the reference vectors.
+ * Call it after any subsample or coreset (they keep radii in step, but the
+ * radii were measured against the vectors then present). */
+int glad_bank_radius(glad_bank *b, int i, double frac, uint64_t seed);
+
 /* D[p] = min over the bank of layer i of 1 - <f[:,p], bank_j> for the
  * normalised columns p of f (C,h,w): GLAD's nearest-neighbour distance
  * against the bank. */
 int glad_bank_query(float *D, const glad_bank *b, int i, const float *f, int C, int h, int w);
+
+/* The same read by norm (glad_bank_norm): the radius of each position's
+ * nearest bank vector (the first of the nearest, in bank order) applied.
+ * A norm other than none on a bank without radii is GLAD_EINVAL. */
+int glad_bank_query_norm(float *D, const glad_bank *b, int i, glad_bank_norm norm, const float *f, int C, int h, int w);
 
 /* Index of the named layer, or -1. */
 int glad_bank_find(const glad_bank *b, const char *layer);

@@ -136,7 +136,7 @@ int glad_score_map_add_bank_layer(glad_score_map *m, const glad_bank *b, int bi,
     float *lay = malloc(3 * hw * sizeof(float)), *db = lay ? lay + 2 * hw : NULL;
     int rc = GLAD_ENOMEM;
     if (!lay) goto out;
-    GLAD_TRYG(rc, glad_bank_query(mode == GLAD_BANK_REPLACE ? lay : db, b, bi, fa, c, h, w), out);
+    GLAD_TRYG(rc, glad_bank_query_norm(mode == GLAD_BANK_REPLACE ? lay : db, b, bi, m->o.bank_norm, fa, c, h, w), out);
     if (mode != GLAD_BANK_REPLACE) {
         /* the reconstruction's distance as glad_score_map_add_layer computes it */
         if (m->o.feat == GLAD_FEAT_DIST_SAME) GLAD_TRYG(rc, glad_score_same_map(lay, fa, fb, c, h, w), out);

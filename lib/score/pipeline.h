@@ -52,6 +52,7 @@ typedef struct {
     long k;                    /* K of the top-K reducers */
     glad_map_norm norm;        /* after the crop, before the reducer (amap is the normalised map) */
     double norm_q;             /* q of GLAD_MAP_NORM_QUANTILE, in [0,1] */
+    glad_bank_norm bank_norm;  /* how a bank layer's distance is read (bank.h; none in the presets) */
 } glad_score_opts;
 
 /* The published settings (spec §1.5, §2.3, §3.3), indexed by the names. */

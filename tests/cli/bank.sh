@@ -191,4 +191,36 @@ PYEOF
         check "... naming the record and $k, no file" sh -c "grep -q \"record 'c/train/good/0': '$k' is \" '$T/.stderr' && test ! -e '$T/badfield.safetensors'"
     done
 else skip "python3-msgpack-numpy not installed: the 17-layer, feat_pool and feat_standardize refusals not checked"; fi
+# radii (glad-bank --radius, glad-score --bank-norm): every vector's distance to
+# the nearest vector of another training image, stored beside the bank and read
+# by the norms; a training image against the bank that holds it scores 0 - r <= 0
+# with diff (its nearest vector is itself), a test image differs from none
+glad-bank --layers 1 --radius 1 -o "$T/r1.safetensors" "$T/train.f.msgpack"
+glad-bank --layers 1 --radius 0.25 --seed 4 -o "$T/rq.safetensors" "$T/train.f.msgpack"
+glad-bank --layers 1 --radius 0.25 --seed 4 -o "$T/rq2.safetensors" "$T/train.f.msgpack"
+check "--radius 1: radius.1 F32 [1536], metadata radius 1" sh -c "head -c 800 '$T/r1.safetensors' | grep -aq '\"radius.1\":{\"dtype\":\"F32\",\"shape\":\[1536\]' && head -c 800 '$T/r1.safetensors' | grep -aq '\"radius\":\"1\"'"
+check "radii are deterministic for a seed" cmp -s "$T/rq.safetensors" "$T/rq2.safetensors"
+check "a bank without --radius has no radius tensor" sh -c "! head -c 800 '$T/s.safetensors' | grep -aq 'radius'"
+glad-score --bank "$T/r1.safetensors" --bank-mode replace --layers 1 --sigma 0 --image-score max --bank-norm diff "$T/train.f.msgpack" > "$T/rd.msgpack"
+check "diff: the training images score at most 0 against their own bank" awk -v s="$(field "$T/rd.msgpack" score)" 'BEGIN { n = split(s, S); if (n != 6) exit 1; for (i = 1; i <= n; i++) if (S[i] > 1e-6) exit 1 }'
+for nm in none ratio diff; do
+    glad-score --bank "$T/r1.safetensors" --bank-mode replace --layers 1 --image-score max --bank-norm $nm "$T/test.f.msgpack" > "$T/rn-$nm.msgpack"
+done
+check "none, ratio and diff give three different scores on the test images" awk -v a="$(field "$T/rn-none.msgpack" score)" -v b="$(field "$T/rn-ratio.msgpack" score)" -v c="$(field "$T/rn-diff.msgpack" score)" 'BEGIN {
+    n = split(a, A); split(b, B); split(c, C); if (n < 3) exit 1
+    for (i = 1; i <= n; i++) if (A[i] == B[i] || A[i] == C[i] || B[i] == C[i] || C[i] > A[i]) exit 1 }'
+check "--bank-norm none is the bank as before" cmp -s <(glad-info --json "$T/rn-none.msgpack" | tail -n +2 | grep -o '"score":[-0-9.e]*') \
+    <(glad-score --bank "$T/r1.safetensors" --bank-mode replace --layers 1 --image-score max "$T/test.f.msgpack" | glad-info --json - | tail -n +2 | grep -o '"score":[-0-9.e]*')
+glad-score --bank "$T/r1.safetensors" --layers 1 --bank-mode add --bank-norm ratio --image-score max "$T/test.f.msgpack" > /dev/null
+check "a norm with --bank-mode add scores" test $? = 0
+status 2 "--bank-norm without --bank" glad-score --bank-norm ratio "$T/test.f.msgpack"
+status 2 "--bank-norm with a bank without radii" glad-score --bank "$T/s.safetensors" --bank-mode replace --bank-norm diff "$T/test.f.msgpack"
+check "... says so" grep -q "the bank .*s.safetensors has no radii (glad-bank --radius F)" "$T/.stderr"
+status 2 "unknown --bank-norm" glad-score --bank "$T/r1.safetensors" --bank-mode replace --bank-norm rank "$T/test.f.msgpack"
+status 2 "--radius 0" glad-bank --radius 0 -o "$T/x.safetensors" "$T/train.f.msgpack"
+status 2 "--radius 2" glad-bank --radius 2 -o "$T/x.safetensors" "$T/train.f.msgpack"
+glad-encode "$T/demo" --split train --shard 0/6 | glad-features --model "$T/m.model" --input image --layers 1 > "$T/one.f.msgpack"
+check "one training image in the shard" sh -c "test \$(glad-info '$T/one.f.msgpack' | grep -vc '^#') = 1"
+status 1 "--radius on one image's bank" glad-bank --layers 1 --radius 1 -o "$T/one-r.safetensors" "$T/one.f.msgpack"
+check "... says why, no file" sh -c "grep -q \"error: .*layer '1': no reference vector of another image\" '$T/.stderr' && test ! -e '$T/one-r.safetensors'"
 done_tests

@@ -45,7 +45,13 @@ int fuzz_safetensors(const uint8_t *d, size_t n)
         FUZZ_ASSERT(b.stdz == 0 || (b.stdz > 0 && b.stdz <= GLAD_STANDARDIZE_MAX));
         float f[2] = {1, 0}, D[2];
         for (int i = 0; i < b.nlayers; i++)
-            if (b.C[i] <= 2) FUZZ_ASSERT(glad_bank_query(D, &b, i, f, b.C[i], 1, 2 / b.C[i]) == 0);
+            if (b.C[i] <= 2) {
+                FUZZ_ASSERT(glad_bank_query(D, &b, i, f, b.C[i], 1, 2 / b.C[i]) == 0);
+                /* loaded radii are in [0, 2] with a positive median: both norms run */
+                if (b.radius_frac > 0)
+                    for (int nm = GLAD_BANK_NORM_RATIO; nm <= GLAD_BANK_NORM_DIFF; nm++)
+                        FUZZ_ASSERT(b.radius[i] && b.rmed[i] > 0 && glad_bank_query_norm(D, &b, i, (glad_bank_norm)nm, f, b.C[i], 1, 2 / b.C[i]) == 0);
+            }
         float *gf[GLAD_BANK_MAX_LAYERS] = {0};
         int C[GLAD_BANK_MAX_LAYERS], one[GLAD_BANK_MAX_LAYERS], ok = 1;
         for (int i = 0; i < b.nglobal; i++) {

@@ -182,6 +182,11 @@ def st_json_config():
     put("safetensors", "bank-std.safetensors", safetensors({
         "bank.12": ("F32", np.array([[0.6, 0.8], [1, 0]], np.float32))},
         {"glad_bank": "1", "layers": "12", "pool": "3", "standardize": "1.2"}))
+    # ... and a bank with radii (glad-bank --radius: radius.<layer> [M], metadata radius)
+    put("safetensors", "bank-radius.safetensors", safetensors({
+        "bank.12": ("F32", np.array([[0.6, 0.8], [1, 0], [0, 1]], np.float32)),
+        "radius.12": ("F32", np.array([0.2, 0.1, 0.3], np.float32))},
+        {"glad_bank": "1", "layers": "12", "radius": "0.25"}))
     for fx in ("metrics.case.safetensors", "glad-ddim.case.safetensors"):   # real headers, data cut
         p = os.path.join("tests/fixtures", fx)
         if os.path.exists(p):
