@@ -30,14 +30,22 @@ DATA="" FORMAT=mvtec CLASS=pill OUT="" SIZE=64 STEPS=300 BATCH=8 SEED=1 CHANNELS
 # S on the [-1,1] scale, clipped; 0 = none; T:S with T tanh or open: the values
 # beyond +-1 squashed or left, glad-features --standardize-tail T), --feat-also-size LIST
 # (glad-features --also-size: MobileNetV2's layers at these input sides too,
-# their maps summed with those at FEAT_SIZE; none = no other size).
+# their maps summed with those at FEAT_SIZE; none = no other size),
+# --bank-norm none|ratio|diff (glad-score --bank-norm: each bank distance read
+# against its nearest bank vector's radius; the banks then made with glad-bank
+# --radius BANK_RADIUS).
 # Empty = the recipe's own.
 # --size native (NATIVE=1): images at their own size and aspect ratio (native:F:
 # scaled by F, glad-encode --scale, the aspect ratio kept); without
 # --tile only for what trains no model (tune.sh --no-recon, mtd.sh's bank alone)
 # and MobileNetV2 features then run on the native image too (no --size).
 KNOBS=${KNOBS:-0} PRESET=tiny FEAT_LAYERS="" IMAGE_SCORE="" TILE=0 OVERLAP=0 TUNE=0 SIZE_GIVEN=0 TUNE_GRID=full NATIVE=0 NATIVE_SCALE=""
-BANK_MODE="" BANK_SUBSAMPLE="" BANK_FILE="" MAP_NORM="" FEAT_STD="" FEAT_ALSO=""
+BANK_MODE="" BANK_SUBSAMPLE="" BANK_FILE="" MAP_NORM="" FEAT_STD="" FEAT_ALSO="" BANK_NORM=""
+# the radii's reference fraction (glad-bank --radius) of a bank read with a bank
+# norm: a seeded quarter of the bank's vectors (the radii cost F x the square of
+# the vectors; a quarter is what session 35's numpy check on mtd-train's
+# validation used, before the recipes took the knob)
+BANK_RADIUS=0.25
 knob_arg() {   # knob_arg OPTION VALUE: 1 (consume 2), 2 (consume 1) or 0 (not a knob)
     [ "$KNOBS" = 1 ] || return 0
     case "$1" in
@@ -53,6 +61,7 @@ knob_arg() {   # knob_arg OPTION VALUE: 1 (consume 2), 2 (consume 1) or 0 (not a
     --map-norm) MAP_NORM=$2; return 1 ;;
     --standardize) FEAT_STD=$2; return 1 ;;
     --feat-also-size) FEAT_ALSO=$2; return 1 ;;
+    --bank-norm) BANK_NORM=$2; return 1 ;;
     esac
     return 0
 }
@@ -61,6 +70,7 @@ knob_check() {
     [ "$TILE" = 0 ] || [ "$OVERLAP" -lt "$TILE" ] || { echo "$(basename "$0"): --overlap must be below --tile" >&2; exit 2; }
     [ "$TILE" != 0 ] || [ "$OVERLAP" = 0 ] || { echo "$(basename "$0"): --overlap needs --tile" >&2; exit 2; }
     case "$BANK_MODE" in ""|none|replace|union|add) ;; *) echo "$(basename "$0"): --bank-mode is none, replace, union or add" >&2; exit 2 ;; esac
+    case "$BANK_NORM" in ""|none|ratio|diff) ;; *) echo "$(basename "$0"): --bank-norm is none, ratio or diff" >&2; exit 2 ;; esac
     case "$MAP_NORM" in ""|none) ;; quantile:*) awk -v q="${MAP_NORM#quantile:}" 'BEGIN { exit !(q ~ /^[0-9]*\.?[0-9]+$/ && q <= 1) }' \
         || { echo "$(basename "$0"): --map-norm quantile:Q takes Q from 0 to 1" >&2; exit 2; } ;;
         *) echo "$(basename "$0"): --map-norm is none or quantile:Q" >&2; exit 2 ;; esac
@@ -247,20 +257,24 @@ norm_opts() { [ "$TILE" != 0 ] || case "$MAP_NORM" in ""|none) ;; *) echo " --ma
 # merged maps and scores them with image score R
 norm_merged() { case "$MAP_NORM" in ""|none) ;; *) echo " | glad-score --rescore --image-score $1 --map-norm $MAP_NORM" ;; esac; }
 # bank_opts: glad-score's bank options when a bank mode other than none is set
-bank_opts() { case "$BANK_MODE" in ""|none) ;; *) echo " --bank $BANK_FILE --bank-mode $BANK_MODE" ;; esac; }
+bank_opts() { case "$BANK_MODE" in ""|none) ;; *) echo " --bank $BANK_FILE --bank-mode $BANK_MODE$(bnorm_opt)" ;; esac; }
+# bnorm_opt / radius_opt: glad-score's " --bank-norm M" and glad-bank's " --radius F"
+# when a bank norm other than none is set (none: left out, commands and caches as before)
+bnorm_opt() { case "$BANK_NORM" in ""|none) ;; *) echo " --bank-norm $BANK_NORM" ;; esac; }
+radius_opt() { case "$BANK_NORM" in ""|none) ;; *) echo " --radius $BANK_RADIUS" ;; esac; }
 # bank_build MODEL TRAIN OUT [GLAD_BANK_OPTION...]: the memory bank of TRAIN's clean
 # images (their features as glad-features computes the test's, --bank-subsample,
 # seeded; the options passed on to glad-bank)
 bank_build() {
     local m=$1 t=$2 o=$3; shift 3
-    cached "$o" "glad-features $(feat_opts "$m") --input image $t | glad-bank --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED${*:+ $*} -o @OUT"
+    cached "$o" "glad-features $(feat_opts "$m") --input image $t | glad-bank --subsample ${BANK_SUBSAMPLE:-1}$(radius_opt) --seed $SEED${*:+ $*} -o @OUT"
 }
 # the same as filters (cat when not tiling), for recipes that run pipelines directly
 tile_split_f() { if [ "$TILE" = 0 ]; then cat; else glad-tile --tile "$TILE" --overlap "$OVERLAP"; fi; }
 tile_merge_f() { if [ "$TILE" = 0 ]; then cat; else local t; t=$(tile_merge "$1"); eval "${t# | }"; fi; }
 # knob_args: the knobs as options again (to pass them on to tune.sh; not --size)
 knob_args() {
-    echo "--preset $PRESET --grid $TUNE_GRID${FEAT_LAYERS:+ --feat-layers $FEAT_LAYERS}${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$([ "$TILE" = 0 ] || echo " --tile $TILE --overlap $OVERLAP")${BANK_MODE:+ --bank-mode $BANK_MODE}${BANK_SUBSAMPLE:+ --bank-subsample $BANK_SUBSAMPLE}${MAP_NORM:+ --map-norm $MAP_NORM}${FEAT_STD:+ --standardize $FEAT_STD}${FEAT_ALSO:+ --feat-also-size $FEAT_ALSO}"
+    echo "--preset $PRESET --grid $TUNE_GRID${FEAT_LAYERS:+ --feat-layers $FEAT_LAYERS}${IMAGE_SCORE:+ --image-score $IMAGE_SCORE}$([ "$TILE" = 0 ] || echo " --tile $TILE --overlap $OVERLAP")${BANK_MODE:+ --bank-mode $BANK_MODE}${BANK_SUBSAMPLE:+ --bank-subsample $BANK_SUBSAMPLE}${MAP_NORM:+ --map-norm $MAP_NORM}${FEAT_STD:+ --standardize $FEAT_STD}${FEAT_ALSO:+ --feat-also-size $FEAT_ALSO}${BANK_NORM:+ --bank-norm $BANK_NORM}"
 }
 # tune_md_row NAME DIR: "| NAME | strategy | layers | image score | validation figures |"
 tune_md_header() {

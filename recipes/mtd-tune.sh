@@ -10,7 +10,9 @@
 # "size:256+std:tanh:1.2": with --standardize-tail tanh, the values beyond +-1
 # squashed instead of clipped; open: left as they are)
 # and optionally with MobileNetV2's layers at further input sides, their maps
-# summed ("size:256+std:1.2+also:192,320": glad-features --also-size 192,320) -- each with its grid of
+# summed ("size:256+std:1.2+also:192,320": glad-features --also-size 192,320) and
+# optionally with the bank's distances read against its radii
+# ("size:256+std:1.2+bn:ratio": glad-score --bank-norm ratio, glad-bank --radius; ratio or diff) -- each with its grid of
 # denoising strategies, feature layers and image scores, on the same held-out
 # training normals (same seed and shard: the same images; half given a
 # glad-synth anomaly). The candidate and grid row with the highest validation
@@ -91,14 +93,19 @@ FEAT_BACKBONE=$(feat_backbone) || exit 2
 # "@STEPS" (the candidate's own training steps) is split off first
 cand_steps() { case "$1" in *@*) echo "${1#*@}" ;; *) echo "$STEPS" ;; esac; }
 cand_dir() { local c=${1//:/-}; echo "$OUT/${c//@/-s}"; }
-# "+also:LIST" (glad-features --also-size LIST) next, then "+std:S"
+# "+bn:M" (glad-score --bank-norm M) next, then "+also:LIST" (glad-features --also-size LIST), then "+std:S"
 # (glad-features --standardize S on every image the candidate's features see):
 # size:256+std:0.8+also:192@300
-cand_also() { local c=${1%@*}; case "$c" in *+also:*) echo "${c##*+also:}" ;; *) echo none ;; esac; }
-cand_std() { local c=${1%@*}; c=${c%+also:*}; case "$c" in *+std:*) echo "${c##*+std:}" ;; *) echo 0 ;; esac; }
+cand_bn() { local c=${1%@*}; case "$c" in *+bn:*) echo "${c##*+bn:}" ;; *) echo none ;; esac; }
+cand_also() { local c=${1%@*}; c=${c%+bn:*}; case "$c" in *+also:*) echo "${c##*+also:}" ;; *) echo none ;; esac; }
+cand_std() { local c=${1%@*}; c=${c%+bn:*}; c=${c%+also:*}; case "$c" in *+std:*) echo "${c##*+std:}" ;; *) echo 0 ;; esac; }
 cand_opts() {
     case "$1" in *@*) [[ "${1#*@}" =~ ^[1-9][0-9]*$ ]] || return 0; set -- "${1%@*}" ;; esac
-    local std="" also=""
+    local std="" also="" bn=""
+    case "$1" in *+bn:*)
+        bn=$(cand_bn "$1"); case "$bn" in ratio|diff) ;; *) return 0 ;; esac
+        bn=" --bank-norm $bn"; set -- "${1%+bn:*}" ;;
+    esac
     case "$1" in *+also:*)
         also=$(cand_also "$1"); is_also "$also" && [ "$also" != none ] || return 0
         also=" --feat-also-size $also"; set -- "${1%+also:*}" ;;
@@ -108,25 +115,26 @@ cand_opts() {
         std=" --standardize $std"; set -- "${1%+std:*}" ;;
     esac
     case "$1" in
-    size:[0-9]*) [[ "${1#size:}" =~ ^[0-9]+$ ]] && echo "--size ${1#size:}$std$also" ;;
-    native) [ "${#NO_RECON[@]}" = 0 ] || [ -n "$also" ] || echo "--size native$std" ;;
-    native:*) [ "${#NO_RECON[@]}" = 0 ] || [ -n "$also" ] || ! is_factor "${1#native:}" || echo "--size $1$std" ;;
-    tile:[0-9]*:[0-9]*) local r=${1#tile:}; echo "--tile ${r%%:*} --overlap ${r#*:}$std$also" ;;
+    size:[0-9]*) [[ "${1#size:}" =~ ^[0-9]+$ ]] && echo "--size ${1#size:}$std$also$bn" ;;
+    native) [ "${#NO_RECON[@]}" = 0 ] || [ -n "$also" ] || echo "--size native$std$bn" ;;
+    native:*) [ "${#NO_RECON[@]}" = 0 ] || [ -n "$also" ] || ! is_factor "${1#native:}" || echo "--size $1$std$bn" ;;
+    tile:[0-9]*:[0-9]*) local r=${1#tile:}; echo "--tile ${r%%:*} --overlap ${r#*:}$std$also$bn" ;;
     esac
 }
-cand_defaults() {   # "--size S --tile T --overlap P --standardize S --feat-also-size L" as in mtd.sh --show-defaults
-    local std also; std=$(cand_std "$1") also=$(cand_also "$1")
+cand_defaults() {   # "--size S --tile T --overlap P --standardize S --feat-also-size L --bank-norm M" as in mtd.sh --show-defaults
+    local std also bn; std=$(cand_std "$1") also=$(cand_also "$1") bn=$(cand_bn "$1")
     set -- "${1%@*}"
+    set -- "${1%+bn:*}"
     set -- "${1%+also:*}"
     set -- "${1%+std:*}"
     case "$1" in
-    size:*) echo "--size ${1#size:} --tile 0 --overlap 0 --standardize $std --feat-also-size $also" ;;
-    native|native:*) echo "--size $1 --tile 0 --overlap 0 --standardize $std --feat-also-size $also" ;;
-    tile:*) local r=${1#tile:}; echo "--size native --tile ${r%%:*} --overlap ${r#*:} --standardize $std --feat-also-size $also" ;;
+    size:*) echo "--size ${1#size:} --tile 0 --overlap 0 --standardize $std --feat-also-size $also --bank-norm $bn" ;;
+    native|native:*) echo "--size $1 --tile 0 --overlap 0 --standardize $std --feat-also-size $also --bank-norm $bn" ;;
+    tile:*) local r=${1#tile:}; echo "--size native --tile ${r%%:*} --overlap ${r#*:} --standardize $std --feat-also-size $also --bank-norm $bn" ;;
     esac
 }
 for c in $CANDS; do
-    [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N, tile:N:P (optionally +std:S or +std:T:S, +also:LIST, then @STEPS) or, with --no-recon, native or native:F; not '$c'" >&2; exit 2; }
+    [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N, tile:N:P (optionally +std:S or +std:T:S, +also:LIST, +bn:ratio or +bn:diff, then @STEPS) or, with --no-recon, native or native:F; not '$c'" >&2; exit 2; }
 done
 rows=() CAND_TSV=$OUT/candidates.tsv
 printf 'candidate\tfold_criteria\tcriterion\n' > "$CAND_TSV.tmp"

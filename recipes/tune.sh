@@ -17,7 +17,7 @@
 #                   [--grid full|quick] [--peek] [--bank] [--bank-mode M]
 #                   [--bank-subsample F] [--val-family F] [--no-recon]
 #                   [--folds K] [--fold J] [--map-norm M] [--global-weight W]
-#                   [--standardize S] [--feat-also-size LIST]
+#                   [--standardize S] [--feat-also-size LIST] [--bank-norm M]
 #
 #   --feat-layers, --image-score, --map-norm   fix that knob (it is then not tuned)
 #   --standardize S    glad-features --standardize S on every image the features
@@ -27,6 +27,9 @@
 #   --feat-also-size LIST  glad-features --also-size LIST likewise (MobileNetV2's
 #                      layers at these input sides too, maps summed; not tuned:
 #                      mtd-tune.sh's +also:LIST candidates; tune.json records it)
+#   --bank-norm M      glad-score --bank-norm M (none, ratio, diff) wherever a bank
+#                      scores, every bank made with glad-bank --radius (not tuned:
+#                      mtd-tune.sh's +bn:M candidates; tune.json records it)
 #   --tile N --overlap P           train on N x N tiles, score at the native size
 #                                  (images at their native size unless --size)
 #   --holdout FRAC     fraction of the training normals held out (default 0.15;
@@ -371,7 +374,7 @@ grid_bank() {
     local set=$1 in=$2 l key
     cached "$OUT/$set-none.feat.msgpack" "glad-features $(FEAT_LAYERS=$FEATL feat_opts "") --input image $in"
     for l in "${LAYERS[@]}"; do
-        cached "$(scored_file "$set" "$l")" "glad-score --preset glad --layers $l --bank $BANK_FILE --bank-mode replace $OUT/$set-none.feat.msgpack"
+        cached "$(scored_file "$set" "$l")" "glad-score --preset glad --layers $l --bank $BANK_FILE --bank-mode replace$(bnorm_opt) $OUT/$set-none.feat.msgpack"
     done
     key=$({ printf '%s\n' "${LAYERS[@]}" "${SCORES[@]}" "$TILE"
             for l in "${LAYERS[@]}"; do cat "$(scored_file "$set" "$l").key"; done; } | sha256sum | cut -d' ' -f1)
@@ -403,7 +406,7 @@ if [ "$NO_RECON" = 1 ]; then
     # the bank of every candidate layer (glad-score --layers picks); no model
     STRATS=("none|") BANK_FILE=$OUT/bank-all.safetensors
     SHARD_FEATS=$(shard_feats)
-    cached "$BANK_FILE" "cat $SHARD_FEATS| glad-bank${GBANK:+ --layers $ALL_LAYERS$GBANK} --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED -o @OUT"
+    cached "$BANK_FILE" "cat $SHARD_FEATS| glad-bank${GBANK:+ --layers $ALL_LAYERS$GBANK} --subsample ${BANK_SUBSAMPLE:-1}$(radius_opt) --seed $SEED -o @OUT"
     grid_bank val "$OUT/val.msgpack"
 else
     grid val "$OUT/val.msgpack"
@@ -459,7 +462,7 @@ elif [ "$BANK_STAGE" = 1 ] || { [ -n "$BANK_MODE" ] && [ "$BANK_MODE" != none ];
           done
           for m in "${MODES[@]}"; do
               for d in "${FOLD_DIRS[@]}"; do
-                  eval "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE --bank $d/bank.safetensors --bank-mode $m $d/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)" \
+                  eval "glad-score --preset glad --layers $C_LAYERS --image-score $C_SCORE --bank $d/bank.safetensors --bank-mode $m$(bnorm_opt) $d/val-$C_STRAT.feat.msgpack$(IMAGE_SCORE=$C_SCORE tile_merge)" \
                       | val_row "$m"
               done
           done; } | fold_means 1 "$FOLDS" "bank rows"
@@ -474,7 +477,7 @@ elif [ "$BANK_STAGE" = 1 ] || { [ -n "$BANK_MODE" ] && [ "$BANK_MODE" != none ];
     if [ "$C_BANK" != none ]; then C_I=$s_i C_P=$s_p C_PRO=$s_pro C_CRIT_ALL=$s_crit; [ "$FOLDS" = 1 ] || C_FOLDS=$s_folds; fi
 fi
 # bank_score DIR: glad-score's bank options of the chosen mode with fold DIR's bank
-bank_score() { [ "$C_BANK" = none ] || echo " --bank $1/bank.safetensors --bank-mode $C_BANK"; }
+bank_score() { [ "$C_BANK" = none ] || echo " --bank $1/bank.safetensors --bank-mode $C_BANK$(bnorm_opt)"; }
 BANK_SCORE=$(bank_score "$OUT")
 # every fold's validation images scored with the chosen row (--folds: fold 0's
 # val-chosen, fold J's val-cv-chosen in OUT/fold-J)
@@ -554,7 +557,7 @@ fi
 # the layers' vectors are those glad-features gives for them alone), with block
 # GLOBAL_L's Gaussian when stage 4 chose a weight
 if [ "$NO_RECON" = 1 ]; then
-    cached "$OUT/bank.safetensors" "cat $SHARD_FEATS| glad-bank --layers $C_LAYERS$([ "$C_GW" = 0 ] || echo "$GBANK") --subsample ${BANK_SUBSAMPLE:-1} --seed $SEED -o @OUT"
+    cached "$OUT/bank.safetensors" "cat $SHARD_FEATS| glad-bank --layers $C_LAYERS$([ "$C_GW" = 0 ] || echo "$GBANK") --subsample ${BANK_SUBSAMPLE:-1}$(radius_opt) --seed $SEED -o @OUT"
 fi
 # the thresholds from every fold's chosen run, normalised and weighted as chosen
 for i in "${!VAL_CHOSEN[@]}"; do VAL_CHOSEN[i]=$(gw_file "${VAL_CHOSEN[i]}" "$C_GW"); done
@@ -606,7 +609,7 @@ GIVEN_ALL=0
 [ "$NO_RECON" = 0 ] || [ -z "$FIX_LAYERS" ] || [ -z "$IMAGE_SCORE" ] || [ -z "$FIX_NORM" ] \
     || { [ "$GLOBAL_STAGE" = 1 ] && [ -z "$GLOBAL_FIX" ]; } || GIVEN_ALL=1
 if [ "$GIVEN_ALL" = 1 ]; then CHOSE="nothing chosen, every knob given:"; else CHOSE="chosen"; fi
-HOW="validation: $VWHO, half of them with $VDESC (seed $VSEED)$([ "$NO_RECON" = 0 ] || echo "; no reconstruction, the memory bank alone"); criterion: mean of I-AUROC, P-AUROC, AUPRO; $CHOSE $C_STRAT, layers $C_LAYERS$(given "$FIX_LAYERS"), $C_SCORE$(given "$IMAGE_SCORE"), bank $C_BANK, map norm $C_NORM$(given "$FIX_NORM")$([ "$GLOBAL_STAGE" = 0 ] || echo ", whole-image Gaussian (block $GLOBAL_L) weight $C_GW$(given "$GLOBAL_FIX")"): I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
+HOW="validation: $VWHO, half of them with $VDESC (seed $VSEED)$([ "$NO_RECON" = 0 ] || echo "; no reconstruction, the memory bank alone"); criterion: mean of I-AUROC, P-AUROC, AUPRO; $CHOSE $C_STRAT, layers $C_LAYERS$(given "$FIX_LAYERS"), $C_SCORE$(given "$IMAGE_SCORE"), bank $C_BANK$([ "$C_BANK" = none ] || [ -z "$(bnorm_opt)" ] || echo " read by its radii, --bank-norm $BANK_NORM (given)"), map norm $C_NORM$(given "$FIX_NORM")$([ "$GLOBAL_STAGE" = 0 ] || echo ", whole-image Gaussian (block $GLOBAL_L) weight $C_GW$(given "$GLOBAL_FIX")"): I-AUROC $(pct "$C_I"), P-AUROC $(pct "$C_P"), AUPRO $(pct "$C_PRO") on validation"
 VERSION=$(glad-score --version | awk '{ print $NF; exit }')
 {
     echo "# tune.sh: $NAME"
@@ -679,7 +682,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     --argjson n "$n" --argjson nhold "$NHOLD" --argjson shards "$N" --argjson seed "$SEED" --argjson vseed "$VSEED" --arg vdesc "$VDESC" \
     --arg backbone "$FEAT_BACKBONE" --arg preset "$PRESET" --argjson steps "$STEPS" --arg how "$HOW" \
     --slurpfile thr "$OUT/thresholds.json" --arg bank "$C_BANK" --arg banksub "${BANK_SUBSAMPLE:-1}" --argjson crit "$C_CRIT_ALL" \
-    --argjson norecon "$([ "$NO_RECON" = 1 ] && echo true || echo false)" --argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" --arg nscale "$NATIVE_SCALE" --arg std "$(std_s "${FEAT_STD:-0}")" --arg stail "$(std_tail "${FEAT_STD:-0}")" --arg also "$(also_opt)" \
+    --argjson norecon "$([ "$NO_RECON" = 1 ] && echo true || echo false)" --argjson native "$([ "$NATIVE" = 1 ] && echo true || echo false)" --arg nscale "$NATIVE_SCALE" --arg std "$(std_s "${FEAT_STD:-0}")" --arg stail "$(std_tail "${FEAT_STD:-0}")" --arg also "$(also_opt)" --arg bnorm "${BANK_NORM:-none}" \
     --argjson fold "$FOLD" --argjson folds "$FOLDS" --arg foldcrit "$C_FOLDS" \
     --rawfile famtsv "$FAM_TSV" --arg norm "$C_NORM" --rawfile normtsv "$([ "$NORM_STAGE" = 1 ] && echo "$OUT/val-norm.tsv" || echo /dev/null)" \
     --argjson gw "$C_GW" --arg gl "$([ "$GLOBAL_STAGE" = 0 ] || echo "$GLOBAL_L")" --rawfile gwtsv "$([ "$GLOBAL_STAGE" = 1 ] && echo "$OUT/val-global.tsv" || echo /dev/null)" \
@@ -700,6 +703,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
       standardize: ($std | tonumber),
       standardize_tail: (if ($std | tonumber) > 0 then $stail else null end),
       also_size: (if $also == "" then null else ($also | sub("^ --also-size "; "") | split(",") | map(tonumber)) end),
+      bank_norm: $bnorm,
       features: $backbone,
       choice: { strategy: $strat, denoise: $den, layers: $layers, image_score: $score, bank_mode: $bank, bank_subsample: $banksub, map_norm: $norm,
                 global_weight: $gw, global_layers: (if $gl == "" then null else $gl end) },

@@ -225,7 +225,7 @@ if have_shared; then
     bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:16 size:24@3" --steps 2 --batch 2 \
         --grid quick --bank --bank-subsample 0.5 --out "$T/mtdtune" > "$T/mtdtune.md" 2>/dev/null
     check "mtd-tune: a row per candidate and the chosen line in mtd.sh's form" sh -c "grep -q '^| size:16 | ' '$T/mtdtune.md' && grep -q '^| size:24@3 | ' '$T/mtdtune.md' &&
-        grep -q \"^chosen: --size \(16 --tile 0 --overlap 0 --standardize 0 --feat-also-size none --steps 2\|24 --tile 0 --overlap 0 --standardize 0 --feat-also-size none --steps 3\) --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode [a-z]* --bank-subsample 0.5 --map-norm [a-z:0-9.]* --global-weight 0\$\" '$T/mtdtune.md'"
+        grep -q \"^chosen: --size \(16 --tile 0 --overlap 0 --standardize 0 --feat-also-size none --bank-norm none --steps 2\|24 --tile 0 --overlap 0 --standardize 0 --feat-also-size none --bank-norm none --steps 3\) --denoise '--steps [0-9]* --skip 25.*' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode [a-z]* --bank-subsample 0.5 --map-norm [a-z:0-9.]* --global-weight 0\$\" '$T/mtdtune.md'"
     check "mtd-tune: the chosen candidate has the best validation criterion" sh -c "
         best=\$(for c in 16 24-s3; do echo \$(jq .criterion_value '$T/mtdtune'/size-\$c/tune.json) \$c; done | sort -s -k1,1gr | head -1 | cut -d' ' -f2)
         grep -q \"^chosen: --size \${best%-s3} \" '$T/mtdtune.md'"
@@ -269,6 +269,16 @@ if have_shared; then
             l=\$(sed -n 's/.*block features also at \\([0-9, and]*\\) px, maps summed.*/\\1/p' '$T/mtd-r.md') &&
             test \"\$(printf '%s' \"\$l\" | sed 's/ and /,/; s/, /,/g')\" = \"\$a\" &&
             case \"\$a\" in *,*) case \"\$l\" in *\" and \${a##*,}\") ;; *) false ;; esac ;; esac; fi"
+    check "mtd.sh: the bank alone reads its distances by the defaults' --bank-norm (radii in its bank, the table says so)" bash -c "
+        n=\$(bash '$R/mtd.sh' --show-defaults | sed -n 's/.* --bank-norm \\([a-z]*\\) .*/\\1/p'); test -n \"\$n\" &&
+        if [ \"\$n\" = none ]; then ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- --bank-norm && ! grep -q 'bank-norm' '$T/mtd-r.md'
+        else glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- \"glad-score .*--bank-norm \$n\" && grep -q \"glad-score --bank-norm \$n\" '$T/mtd-r.md' &&
+            head -c 4000 '$T/mtd-r/bank.safetensors' | grep -aq '\"radius\":\"0.25\"'; fi"
+    GLAD_WEIGHTS="$SHARED/weights" bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --size 32 --feat-also-size none --bank-norm diff --no-calibrate --out "$T/mtd-d" > "$T/mtd-d.md" 2>/dev/null
+    check "mtd.sh --bank-norm diff: a bank with radii, the scores read less them, the table says so" sh -c "
+        glad-info -s '$T/mtd-d/scored.msgpack' | grep -q -- 'glad-score .*--bank-mode replace --bank-norm diff' &&
+        head -c 4000 '$T/mtd-d/bank.safetensors' | grep -aq '\"radius.12\"' &&
+        grep -q '^| memory bank alone .*less its nearest bank vector.s radius (glad-score --bank-norm diff) | [0-9.]*' '$T/mtd-d.md'"
     check "mtd.sh --no-calibrate: no threshold, no decisions, no per-image list" sh -c "
         test ! -e '$T/mtd-r/calibrate' && test ! -e '$T/mtd-r/decisions.txt' && test ! -e '$T/mtd-r/images.csv' &&
         ! grep -q 'decisions at the calibrated threshold' '$T/mtd-r.md' && ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- '--threshold-file'"
@@ -317,8 +327,8 @@ if have_shared; then
         grep -q '^| size:32 | ' '$T/mtdstd.md' && grep -q '^| size:32+std:0.8 | ' '$T/mtdstd.md' &&
         a=\$(jq .criterion_value \$d/size-32/tune.json) b=\$(jq .criterion_value \$d/size-32+std-0.8/tune.json) &&
         c=\$(jq .criterion_value \$d/size-32+std-0.8+also-64/tune.json) &&
-        if awk -v a=\$a -v b=\$b -v c=\$c 'BEGIN { exit !(c > a && c > b) }'; then s='0.8 --feat-also-size 64'
-        elif awk -v a=\$a -v b=\$b 'BEGIN { exit !(b > a) }'; then s='0.8 --feat-also-size none'; else s='0 --feat-also-size none'; fi &&
+        if awk -v a=\$a -v b=\$b -v c=\$c 'BEGIN { exit !(c > a && c > b) }'; then s='0.8 --feat-also-size 64 --bank-norm none'
+        elif awk -v a=\$a -v b=\$b 'BEGIN { exit !(b > a) }'; then s='0.8 --feat-also-size none --bank-norm none'; else s='0 --feat-also-size none --bank-norm none'; fi &&
         grep -q \"^chosen: --size 32 --tile 0 --overlap 0 --standardize \$s --steps \" '$T/mtdstd.md'"
     # "+also:64": glad-features --also-size 64 (block 12 at 64 px too), banked as a
     # layer of its own and scored with block 12; tune.json says so
@@ -340,7 +350,7 @@ if have_shared; then
         jq -e '.standardize_tail == \"clip\"' '$T/mtdstd/size-32+std-0.8/tune.json' > /dev/null &&
         jq -e '.standardize_tail == null' '$T/mtdstd/size-32/tune.json' > /dev/null &&
         grep -q '^| size:32+std:tanh:0.8 | ' '$T/mtdtail.md' &&
-        grep -q \"^chosen: --size 32 --tile 0 --overlap 0 --standardize tanh:0.8 --feat-also-size none --steps \" '$T/mtdtail.md'"
+        grep -q \"^chosen: --size 32 --tile 0 --overlap 0 --standardize tanh:0.8 --feat-also-size none --bank-norm none --steps \" '$T/mtdtail.md'"
     for c in size:32+std:soft:1 size:32+std:tanh:0 size:32+std:tanh: size:32+std:open:9; do
         status 2 "mtd-tune.sh: the candidate $c" env GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --no-recon --candidates "$c" --out "$T/x"
     done
@@ -348,6 +358,20 @@ if have_shared; then
     for c in size:32+std:9 size:32+std:x size:32+std: size:32+also:100 size:32+also: size:32+also:64,x native+also:64; do
         status 2 "mtd-tune.sh: the candidate $c" env GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --no-recon --candidates "$c" --out "$T/x"
     done
+    # "+bn:M": the banks made with glad-bank --radius, every bank score read with
+    # glad-score --bank-norm M; tune.json and the chosen line say so
+    GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --candidates "size:32+std:0.8+bn:ratio" --no-recon \
+        --grid quick --feat-layers 12 --val-family cutpaste-mix --out "$T/mtdbn" > "$T/mtdbn.md" 2>/dev/null
+    check "mtd-tune +bn:ratio: radii in its banks, --bank-norm ratio in its scores, tune.json and the chosen line" sh -c "d='$T/mtdbn/size-32+std-0.8+bn-ratio'
+        head -c 800 \$d/bank-all.safetensors | grep -aq '\"radius.12\"' && head -c 800 \$d/bank.safetensors | grep -aq '\"radius\":\"0.25\"' &&
+        glad-info -s \$d/val-chosen.scored.msgpack | grep -q -- 'glad-score .*--bank-mode replace --bank-norm ratio' &&
+        jq -e '.bank_norm == \"ratio\"' \$d/tune.json > /dev/null && jq -e '.bank_norm == \"none\"' '$T/mtdtail/size-32+std-tanh-0.8/tune.json' > /dev/null &&
+        grep -q '^| size:32+std:0.8+bn:ratio | ' '$T/mtdbn.md' &&
+        grep -q \"^chosen: --size 32 --tile 0 --overlap 0 --standardize 0.8 --feat-also-size none --bank-norm ratio --steps \" '$T/mtdbn.md'"
+    for c in size:32+bn:rank size:32+bn: size:32+std:0.8+bn:none; do
+        status 2 "mtd-tune.sh: the candidate $c" env GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --no-recon --candidates "$c" --out "$T/x"
+    done
+    status 2 "mtd.sh --bank-norm rank" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --bank-norm rank --out "$T/x"
     status 2 "mtd.sh --feat-also-size 100" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --feat-also-size 100 --out "$T/x"
     status 2 "mtd.sh --standardize 9" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --standardize 9 --out "$T/x"
     # --folds K: every fold its own hold-out (shard J) and bank, the criterion averaged
@@ -536,7 +560,7 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
         --val-family cutpaste-mix,defect-mix --out "$T/mtdnr" > "$T/mtdnr.md" 2>/dev/null
     check "mtd-tune --no-recon: a row per candidate, the chosen line with no denoising and the bank alone" sh -c "
         grep -q '^| size:32 | none | ' '$T/mtdnr.md' && grep -q '^| native | none | ' '$T/mtdnr.md' &&
-        grep -q \"^chosen: --size \(32\|native\|native:0.5\) --tile 0 --overlap 0 --standardize 0 --feat-also-size none --steps 300 --denoise '' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode replace --bank-subsample 1 --map-norm [a-z:0-9.]* --global-weight [0-9.]*\$\" '$T/mtdnr.md' &&
+        grep -q \"^chosen: --size \(32\|native\|native:0.5\) --tile 0 --overlap 0 --standardize 0 --feat-also-size none --bank-norm none --steps 300 --denoise '' --feat-layers [0-9,]* --image-score [a-z:0-9-]* --bank-mode replace --bank-subsample 1 --map-norm [a-z:0-9.]* --global-weight [0-9.]*\$\" '$T/mtdnr.md' &&
         grep -q '^no model (--no-recon)' '$T/mtdnr.md' && test ! -e '$T/mtdnr/native/model'"
     check "mtd-tune --no-recon native:0.5: the tiles at half their size, the aspect ratio kept" sh -c "
         grep -q '^| native:0.5 | none | ' '$T/mtdnr.md' && glad-info -s '$T/mtdnr/native-0.5/val.msgpack' | grep -q 'glad-encode.* --scale 0.5' &&
