@@ -305,7 +305,10 @@ tune_run() {
 # DIR/tune.env's TUNE_* (TUNE_THRESHOLDS: DIR/thresholds.json; TUNE_NOTE) and no
 # knob (tune_load is what takes the choices)
 calibrate_class() {
-    tune_run "$@" || return
+    # (GLAD_TUNE_CALIBRATE_ONLY: tune.sh makes no recipes' bank, which the caller
+    # does not use: the bank alone's of the held-out shards would cost a search
+    # of its radii for nothing)
+    (export GLAD_TUNE_CALIBRATE_ONLY=1; tune_run "$@") || return
     . "$1/tune.env"
 }
 # the figures at a calibrated threshold (glad-auroc -t) as a markdown table:

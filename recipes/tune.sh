@@ -556,7 +556,10 @@ fi
 # --no-recon: the recipes' bank, the chosen layers only (of the same shard features:
 # the layers' vectors are those glad-features gives for them alone), with block
 # GLOBAL_L's Gaussian when stage 4 chose a weight
-if [ "$NO_RECON" = 1 ]; then
+# (not for a caller that calibrates only, GLAD_TUNE_CALIBRATE_ONLY=1: lib.sh's
+# calibrate_class, whose recipe makes its own bank of every training image)
+CAL_ONLY=${GLAD_TUNE_CALIBRATE_ONLY:-0}
+if [ "$NO_RECON" = 1 ] && [ "$CAL_ONLY" = 0 ]; then
     cached "$OUT/bank.safetensors" "cat $SHARD_FEATS| glad-bank --layers $C_LAYERS$([ "$C_GW" = 0 ] || echo "$GBANK") --subsample ${BANK_SUBSAMPLE:-1}$(radius_opt) --seed $SEED -o @OUT"
 fi
 # the thresholds from every fold's chosen run, normalised and weighted as chosen
@@ -730,7 +733,7 @@ jq -n --arg name "$NAME" --arg strat "$C_STRAT" --arg den "$C_DEN" --arg layers 
     printf 'TUNE_IMAGE_SCORE=%q\n' "$C_SCORE"
     printf 'TUNE_THRESHOLDS=%q\n' "$OUT/thresholds.json"
     printf 'TUNE_BANK_MODE=%q\n' "$C_BANK"
-    printf 'TUNE_BANK=%q\n' "$([ "$C_BANK" = none ] || echo "$OUT/bank.safetensors")"
+    printf 'TUNE_BANK=%q\n' "$([ "$C_BANK" = none ] || { [ "$NO_RECON" = 1 ] && [ "$CAL_ONLY" = 1 ]; } || echo "$OUT/bank.safetensors")"
     printf 'TUNE_MAP_NORM=%q\n' "$C_NORM"
     printf 'TUNE_GLOBAL_WEIGHT=%q\n' "$C_GW"
     printf 'TUNE_VERSION=%q\n' "$VERSION"

@@ -633,6 +633,7 @@ sys.exit(0 if len(ok) == 18 and all(ok) else 1)' '$T/mtd-tq/scored.msgpack'"
     check "mtd.sh without --tune: tune.sh calibrates the given line (nothing chosen, the same knobs)" sh -c "
         jq -e '.nothing_chosen == true and .choice.layers == \"12\" and .choice.map_norm == \"quantile:0.1\" and .validation.folds == ${mf:-0}' '$T/mtd-q/calibrate/tune.json' > /dev/null &&
         grep -q '^Nothing chosen: every knob was given' '$T/mtd-q/calibrate/tune.md' &&
+        test ! -e '$T/mtd-q/calibrate/bank.safetensors' && grep -qx 'TUNE_BANK=..' '$T/mtd-q/calibrate/tune.env' &&
         glad-info -s '$T/mtd-q/scored.msgpack' > '$T/mtd-q.hist' &&
         grep -q 'tune.sh .*--chosen-by .*nothing chosen, every knob given: none, layers 12 (given), ' '$T/mtd-q.hist' &&
         grep -q 'glad-score .*--threshold-file $T/mtd-q/calibrate/thresholds.json' '$T/mtd-q.hist'"
