@@ -11,6 +11,7 @@
 #include "imgproc/standardize.h"
 #include "io/safetensors.h"
 #include "score/bank.h"
+#include "score/score.h"
 
 const char *const glad_bank_norms[] = {"none", "ratio", "diff", NULL};
 
@@ -151,6 +152,7 @@ int glad_bank_add(glad_bank *b, int i, const float *f, int C, int h, int w, size
     if (i < 0 || i >= b->nlayers || C < 1 || h < 1 || w < 1) return glad_fail(GLAD_EINVAL, "bank layer %d, map [%d,%d,%d]", i, C, h, w);
     if (b->C[i] && b->C[i] != C)
         return glad_fail(GLAD_ESHAPE, "layer '%s' has %d channels, the bank %d", b->layer[i], C, b->C[i]);
+    if (b->radius[i] || b->nimg[i] == INT32_MAX) return glad_fail(GLAD_EINVAL, "layer '%s': a vector added after the radii, or too many images", b->layer[i]);
     size_t hw = (size_t)h * w, need, bytes;
     for (size_t k = 0; k < hw * (size_t)C; k++)
         if (!isfinite(f[k])) return glad_fail(GLAD_ENAN, "layer '%s' contains NaN or infinity", b->layer[i]);
@@ -169,7 +171,6 @@ int glad_bank_add(glad_bank *b, int i, const float *f, int C, int h, int w, size
         b->src[i] = src;
         b->cap[i] = (int64_t)cap;
     }
-    if (b->radius[i] || b->nimg[i] == INT32_MAX) return glad_fail(GLAD_EINVAL, "layer '%s': a vector added after the radii, or too many images", b->layer[i]);
     b->C[i] = C;
     for (size_t p = 0; p < hw; p++) b->src[i][b->n[i] + (int64_t)p] = b->nimg[i];
     b->nimg[i]++;
@@ -181,6 +182,16 @@ int glad_bank_add(glad_bank *b, int i, const float *f, int C, int h, int w, size
     return 0;
 }
 
+/* pick[j] = 1 for keep distinct j of 0..n-1 drawn uniformly (pick zeroed by
+ * the caller): Floyd's algorithm, O(keep) draws */
+static void draw_subset(unsigned char *pick, int64_t n, int64_t keep, glad_rng *r)
+{
+    for (int64_t j = n - keep; j < n; j++) {
+        int64_t t = (int64_t)glad_rng_below(r, (uint64_t)j + 1);
+        pick[pick[t] ? j : t] = 1;
+    }
+}
+
 int glad_bank_subsample(glad_bank *b, int i, int64_t keep, uint64_t seed)
 {
     if (i < 0 || i >= b->nlayers || keep < 1) return glad_fail(GLAD_EINVAL, "subsample of %lld vectors", (long long)keep);
@@ -190,11 +201,7 @@ int glad_bank_subsample(glad_bank *b, int i, int64_t keep, uint64_t seed)
     if (!pick) return glad_fail(GLAD_ENOMEM, "subsample of layer '%s'", b->layer[i]);
     glad_rng r;
     glad_rng_seed(&r, seed, 0x73756273u /* "subs" */, (uint64_t)i);
-    /* Floyd's algorithm: keep distinct indices in O(keep) draws */
-    for (int64_t j = n - keep; j < n; j++) {
-        int64_t t = (int64_t)glad_rng_below(&r, (uint64_t)j + 1);
-        pick[pick[t] ? j : t] = 1;
-    }
+    draw_subset(pick, n, keep, &r);
     int C = b->C[i];
     int64_t k = 0;
     for (int64_t p = 0; p < n; p++)
@@ -275,6 +282,38 @@ out:
     return rc ? glad_fail(rc, "coreset of layer '%s': out of memory", b->layer[i]) : 0;
 }
 
+/* best[p] = max(best[p], max_j <Q_p, B_j>) over the nq rows of Q and nb of B
+ * (unit rows of C floats), J[p] (when not NULL) the index of the maximum (the
+ * first of equals, in B's order; kept when no j beats best[p]); with qsrc a
+ * B_j of the row's own image (bsrc[j] == qsrc[p]) does not count. The
+ * similarities go through S (rows x tile floats), one GEMM per block. */
+static void nearest_rows(float *best, int64_t *J, const float *Q, size_t nq, const int32_t *qsrc, const float *B, int64_t nb,
+                         const int32_t *bsrc, int C, size_t rows, int64_t tile, float *S)
+{
+    for (size_t p0 = 0; p0 < nq; p0 += rows) {
+        size_t nr = nq - p0 < rows ? nq - p0 : rows;
+        for (int64_t j0 = 0; j0 < nb; j0 += tile) {
+            int m = (int)(nb - j0 < tile ? nb - j0 : tile);
+            /* S (nr x m) = Q[p0:p0+nr] (nr x C) . B[j0:j0+m]^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, m, C, 1.0f, Q + p0 * C, C, B + (size_t)j0 * C, C, 0.0f, S, m);
+            // rows are independent
+            #pragma omp parallel for schedule(static) if (nr * (size_t)m > 65536)
+            for (size_t p = 0; p < nr; p++) {
+                const float *r = S + p * m;
+                float bb = best[p0 + p];
+                int arg = -1;
+                if (qsrc) {
+                    const int32_t own = qsrc[p0 + p], *bs = bsrc + j0;
+                    for (int j = 0; j < m; j++) if (r[j] > bb && bs[j] != own) { bb = r[j]; arg = j; }
+                } else
+                    for (int j = 0; j < m; j++) if (r[j] > bb) { bb = r[j]; arg = j; }
+                best[p0 + p] = bb;
+                if (J && arg >= 0) J[p0 + p] = j0 + arg;
+            }
+        }
+    }
+}
+
 /* glad_bank_query with J[p] = the bank index of position p's nearest vector
  * (the first of equals, in bank order) when J is not NULL */
 static int query_nn(float *D, int64_t *J, const glad_bank *b, int i, const float *f, int C, int h, int w)
@@ -293,28 +332,11 @@ static int query_nn(float *D, int64_t *J, const glad_bank *b, int i, const float
     size_t rows = (size_t)((4u << 20) / tile);
     if (rows < 1) rows = 1;
     if (rows > hw) rows = hw;
-    float *q = malloc(sizeof(float) * hw * C), *S = malloc(sizeof(float) * rows * (size_t)tile);
+    /* (calloc: every row is written below, but gcc cannot see it through nearest_rows) */
+    float *q = calloc(hw * C, sizeof(float)), *S = malloc(sizeof(float) * rows * (size_t)tile);
     if (!q || !S) { free(q); free(S); return glad_fail(GLAD_ENOMEM, "bank query of [%d,%d,%d]", C, h, w); }
     for (size_t p = 0; p < hw; p++) { normalized_row(q + p * C, f, hw, p, C); D[p] = -INFINITY; if (J) J[p] = 0; }
-    for (size_t p0 = 0; p0 < hw; p0 += rows) {
-        size_t nr = hw - p0 < rows ? hw - p0 : rows;
-        for (int64_t j0 = 0; j0 < nb; j0 += tile) {
-            int m = (int)(nb - j0 < tile ? nb - j0 : tile);
-            /* S (nr x m) = q[p0:p0+nr] (nr x C) . bank[j0:j0+m]^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, m, C, 1.0f, q + p0 * C, C, b->x[i] + (size_t)j0 * C, C, 0.0f,
-                        S, m);
-            // rows are independent
-            #pragma omp parallel for schedule(static) if (nr * (size_t)m > 65536)
-            for (size_t p = 0; p < nr; p++) {
-                const float *r = S + p * m;
-                float best = D[p0 + p];
-                int arg = -1;
-                for (int j = 0; j < m; j++) if (r[j] > best) { best = r[j]; arg = j; }
-                D[p0 + p] = best;
-                if (J && arg >= 0) J[p0 + p] = j0 + arg;
-            }
-        }
-    }
+    nearest_rows(D, J, q, hw, NULL, b->x[i], nb, NULL, C, rows, tile, S);
     for (size_t p = 0; p < hw; p++) D[p] = 1.0f - D[p];
     free(q); free(S);
     return 0;
@@ -348,23 +370,12 @@ int glad_bank_query_norm(float *D, const glad_bank *b, int i, glad_bank_norm nor
     return rc;
 }
 
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-/* b->rmed[i] = the median of layer i's radii (the lower middle one), and it
- * must be positive: a ratio by 0 + 0 is undefined */
+/* b->rmed[i] = the median of layer i's radii (the lower middle one,
+ * glad_score_quantile at 0.5), and it must be positive: a ratio by 0 + 0 is
+ * undefined */
 static int radius_median(glad_bank *b, int i)
 {
-    int64_t n = b->n[i];
-    float *t = malloc(sizeof(float) * (size_t)n);
-    if (!t) return glad_fail(GLAD_ENOMEM, "median radius of layer '%s'", b->layer[i]);
-    memcpy(t, b->radius[i], sizeof(float) * (size_t)n);
-    qsort(t, (size_t)n, sizeof(float), cmp_float);
-    b->rmed[i] = t[(n - 1) / 2];
-    free(t);
+    if (glad_score_quantile(b->radius[i], (size_t)b->n[i], 0.5, &b->rmed[i])) return glad_fail(GLAD_ENOMEM, "median radius of layer '%s'", b->layer[i]);
     if (!(b->rmed[i] > 0)) return glad_fail(GLAD_EINVAL, "layer '%s': the median radius is %g: half the vectors have an exact twin in another image", b->layer[i], b->rmed[i]);
     return 0;
 }
@@ -384,10 +395,7 @@ int glad_bank_radius(glad_bank *b, int i, double frac, uint64_t seed)
     /* the reference set: m distinct vectors (Floyd's draw), in bank order */
     glad_rng r;
     glad_rng_seed(&r, seed, 0x72616469u /* "radi" */, (uint64_t)i);
-    for (int64_t j = n - m; j < n; j++) {
-        int64_t t = (int64_t)glad_rng_below(&r, (uint64_t)j + 1);
-        pick[pick[t] ? j : t] = 1;
-    }
+    draw_subset(pick, n, m, &r);
     for (int64_t p = 0, k = 0; p < n; p++)
         if (pick[p]) { memcpy(R + (size_t)k * C, b->x[i] + (size_t)p * C, sizeof(float) * C); Rs[k++] = b->src[i][p]; }
     /* the similarities in blocks of rows x tile (16 MB), as glad_bank_query */
@@ -395,23 +403,8 @@ int glad_bank_radius(glad_bank *b, int i, double frac, uint64_t seed)
     if (rows > n) rows = n;
     if (!(S = malloc(sizeof(float) * (size_t)rows * (size_t)tile))) goto out;
     for (int64_t j = 0; j < n; j++) best[j] = -INFINITY;
-    for (int64_t p0 = 0; p0 < n; p0 += rows) {
-        int nr = (int)(n - p0 < rows ? n - p0 : rows);
-        for (int64_t k0 = 0; k0 < m; k0 += tile) {
-            int mc = (int)(m - k0 < tile ? m - k0 : tile);
-            /* S (nr x mc) = x[p0:p0+nr] . R[k0:k0+mc]^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, mc, C, 1.0f, b->x[i] + (size_t)p0 * C, C, R + (size_t)k0 * C, C, 0.0f, S, mc);
-            // rows are independent; a reference vector of the row's own image does not count
-            #pragma omp parallel for schedule(static) if ((size_t)nr * mc > 65536)
-            for (int p = 0; p < nr; p++) {
-                const float *s = S + (size_t)p * mc;
-                int32_t own = b->src[i][p0 + p];
-                float bb = best[p0 + p];
-                for (int k = 0; k < mc; k++) if (s[k] > bb && Rs[k0 + k] != own) bb = s[k];
-                best[p0 + p] = bb;
-            }
-        }
-    }
+    /* a reference vector of the row's own image does not count */
+    nearest_rows(best, NULL, b->x[i], (size_t)n, b->src[i], R, m, Rs, C, (size_t)rows, tile, S);
     for (int64_t j = 0; j < n; j++) {
         if (best[j] == -INFINITY) {
             rc = glad_fail(GLAD_EINVAL, "layer '%s': no reference vector of another image (radii need two images; a larger fraction)", b->layer[i]);

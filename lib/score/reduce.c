@@ -77,14 +77,21 @@ static float select_kth(float *c, ptrdiff_t n, ptrdiff_t k)
     return c[k];
 }
 
-int glad_score_subtract_quantile(float *A, size_t n, double q)
+int glad_score_quantile(const float *A, size_t n, double q, float *out)
 {
     if (n == 0 || n > PTRDIFF_MAX / sizeof(float) || !(q >= 0 && q <= 1)) return GLAD_EINVAL;
     float *c = malloc(n * sizeof(float));
     if (!c) return GLAD_ENOMEM;
     memcpy(c, A, n * sizeof(float));
-    float base = select_kth(c, (ptrdiff_t)n, (ptrdiff_t)floor(q * (double)(n - 1)));
+    *out = select_kth(c, (ptrdiff_t)n, (ptrdiff_t)floor(q * (double)(n - 1)));
     free(c);
+    return 0;
+}
+
+int glad_score_subtract_quantile(float *A, size_t n, double q)
+{
+    float base;
+    GLAD_TRY(glad_score_quantile(A, n, q, &base));
     for (size_t i = 0; i < n; i++) A[i] -= base;
     return 0;
 }

@@ -44,4 +44,8 @@ double glad_score_softmax_topk(const float *A, size_t n, size_t k);
  * GLAD_EINVAL for q outside [0,1] or n = 0, GLAD_ENOMEM. */
 int glad_score_subtract_quantile(float *A, size_t n, double q);
 
+/* *out = the rank-r value of A[0..n), r = floor(q (n - 1)), as above (A not
+ * changed). GLAD_EINVAL for q outside [0,1] or n = 0, GLAD_ENOMEM. */
+int glad_score_quantile(const float *A, size_t n, double q, float *out);
+
 #endif
