@@ -174,7 +174,7 @@ FZ_stream_zstd_LIB  := $(FZ_stream_LIB)
 FZ_stream_zstd_LIBS := $(FZ_stream_LIBS)
 FZ_stream_zstd_LEN  := 16384
 FZ_safetensors_SRC  := safetensors
-FZ_safetensors_LIB  := $(FUZZ_CORE) lib/core/json.c lib/io/safetensors.c lib/core/rng.c lib/score/bank.c lib/score/gauss.c lib/imgproc/standardize.c
+FZ_safetensors_LIB  := $(FUZZ_CORE) lib/core/json.c lib/io/safetensors.c lib/core/rng.c lib/score/bank.c lib/score/gauss.c lib/score/reduce.c lib/imgproc/gauss.c lib/imgproc/standardize.c
 FZ_safetensors_LIBS := -lopenblas -lm
 FZ_safetensors_LEN  := 16384
 FZ_safetensors_OPT  := -dict=tests/fuzz/json.dict
