@@ -232,6 +232,28 @@ $(foreach h,$(FUZZ),$(eval $(call FUZZ_template,$(h))))
 
 fuzz-build: $(FUZZ:%=$(FUZZ_BUILD)/%)
 
+# The same source lists linked by the normal build (gcc, no sanitizer, no
+# clang needed): `make all` links every harness into a standalone replayer,
+# $(BUILD)/fuzz-replay/NAME FILE... (tests/fuzz/entry.c's main), so a library
+# call added to a harness's sources without its file in FZ_<name>_LIB fails
+# the build and `make check`, not only clang's `make fuzz-ci` (it failed stop
+# 50's CI that way).
+FUZZ_REPLAY := $(FUZZ:%=$(BUILD)/fuzz-replay/%)
+all: $(FUZZ_REPLAY)
+$(BUILD)/obj/fuzz-replay/entry-%.o: tests/fuzz/entry.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -DGLAD_FUZZ_STANDALONE -DGLAD_FUZZ_TARGET=fuzz_$* -c $< -o $@
+
+define FUZZ_REPLAY_template
+$(BUILD)/fuzz-replay/$(1): $(BUILD)/obj/fuzz-replay/entry-$(1).o $(BUILD)/obj/tests/fuzz/fuzz_$(FZ_$(1)_SRC).o \
+                           $(FZ_$(1)_LIB:%.c=$(BUILD)/obj/%.o)
+	@mkdir -p $$(@D)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(ALL_CFLAGS) $$(LDFLAGS) -o $$@ $$^ $(FZ_$(1)_LIBS) -lm -fopenmp $$(LDLIBS)
+endef
+$(foreach h,$(FUZZ),$(eval $(call FUZZ_REPLAY_template,$(h))))
+
 # `make -j2 fuzz` runs two at a time; the first finding stops the rest
 fuzz: $(FUZZ:%=fuzz-run-%)
 
