@@ -26,27 +26,6 @@ static const struct { const char *name; int (*fn)(const uint8_t *, size_t); } ha
     {"sdconfig", fuzz_sdconfig},
 };
 
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    uint8_t *b = NULL;
-    size_t cap = 0;
-    *n = 0;
-    for (;;) {
-        if (*n == cap) {
-            uint8_t *nb = realloc(b, cap = cap ? 2 * cap : 4096);
-            if (!nb) { free(b); fclose(f); return NULL; }
-            b = nb;
-        }
-        size_t k = fread(b + *n, 1, cap - *n, f);
-        if (k == 0) break;
-        *n += k;
-    }
-    fclose(f);
-    return b;
-}
-
 /* every regular file of dir through fn; returns the count, -1 without dir */
 static int replay_dir(const char *dir, int (*fn)(const uint8_t *, size_t))
 {
@@ -59,7 +38,7 @@ static int replay_dir(const char *dir, int (*fn)(const uint8_t *, size_t))
         char path[1024];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         size_t n;
-        uint8_t *b = slurp(path, &n);
+        uint8_t *b = fuzz_slurp(path, &n);
         CHECKF(b != NULL, "cannot read %s", path);
         if (!b) continue;
         int before = fuzz_failures;
@@ -117,7 +96,7 @@ static int vit_config_only(void)
 static int jpeg_truncated_big(void)
 {
     size_t n;
-    uint8_t *b = slurp("tests/fuzz/regress/image_jpeg/truncated-6000x6000.jpg", &n);
+    uint8_t *b = fuzz_slurp("tests/fuzz/regress/image_jpeg/truncated-6000x6000.jpg", &n);
     if (!b) return 2;
     struct rusage r0, r1;
     getrusage(RUSAGE_SELF, &r0);

@@ -17,28 +17,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef GLAD_FUZZ_STANDALONE
-#include <stdio.h>
-#include <stdlib.h>
+#include "fuzz.h"
 
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) { fprintf(stderr, "%s: cannot open '%s'\n", argv[0], argv[i]); return 1; }
-        uint8_t *buf = NULL;
-        size_t n = 0, cap = 0, got;
-        do {
-            if (n == cap) {
-                uint8_t *nb = realloc(buf, cap = cap ? 2 * cap : 65536);
-                if (!nb) { free(buf); fclose(f); fprintf(stderr, "%s: out of memory\n", argv[0]); return 1; }
-                buf = nb;
-            }
-            got = fread(buf + n, 1, cap - n, f);
-            n += got;
-        } while (got > 0);
-        int bad = ferror(f);
-        fclose(f);
-        if (bad) { free(buf); fprintf(stderr, "%s: cannot read '%s'\n", argv[0], argv[i]); return 1; }
+        size_t n;
+        uint8_t *buf = fuzz_slurp(argv[i], &n);
+        if (!buf) { fprintf(stderr, "%s: cannot read '%s'\n", argv[0], argv[i]); return 1; }
         LLVMFuzzerTestOneInput(buf, n);
         free(buf);
     }

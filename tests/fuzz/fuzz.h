@@ -50,6 +50,31 @@ static inline const char *fuzz_memfile(const uint8_t *d, size_t n)
     return path;
 }
 
+/* The whole file at path (malloc'd, caller frees; *n its size), or NULL when
+ * it cannot be opened or read: the replays' reader (tests/test_fuzz.c and
+ * entry.c's standalone main). */
+static inline uint8_t *fuzz_slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    uint8_t *b = NULL;
+    size_t cap = 0;
+    *n = 0;
+    for (;;) {
+        if (*n == cap) {
+            uint8_t *nb = realloc(b, cap = cap ? 2 * cap : 4096);
+            if (!nb) { free(b); fclose(f); return NULL; }
+            b = nb;
+        }
+        size_t k = fread(b + *n, 1, cap - *n, f);
+        if (k == 0) break;
+        *n += k;
+    }
+    if (ferror(f)) { free(b); b = NULL; }
+    fclose(f);
+    return b;
+}
+
 /* A NUL-terminated copy (caller frees), for the parsers taking C strings. */
 static inline char *fuzz_cstr(const uint8_t *d, size_t n)
 {

@@ -40,8 +40,7 @@ def metrics(rows, maps):
     iau=roc_auc_score(lab,sc)
     pm=np.concatenate([m.ravel()[::2] for m in maps]); pk=np.concatenate([r[4].ravel()[::2] for r in rows])
     pau=roc_auc_score(pk,pm)
-    an=[i for i in range(len(rows)) if rows[i][2]==1]
-    pro=aupro([maps[i] for i in range(len(rows))],[rows[i][4] for i in range(len(rows))])
+    pro=aupro(maps,[r[4] for r in rows])
     return np.array([iau,pau,pro])*100
 res={}
 for f in range(4):
