@@ -374,7 +374,7 @@ int cli_feat_standardize_same(const glad_record *r, double rec, double bank, con
     return cli_rec_error(id, "feat_standardize", "is %g but %s images were standardised with %g (glad-features --standardize: the same S for both)", rec, what, bank);
 }
 
-/* feat_standardize_tail: glad-features --standardize-tail T (glad-bank, glad-score) */
+/* feat_standardize_tail: glad-features --standardize-tail T[,T...] (glad-bank, glad-score) */
 int cli_feat_std_tail(const glad_record *r, int *tail)
 {
     const char *v;
@@ -382,16 +382,19 @@ int cli_feat_std_tail(const glad_record *r, int *tail)
     int rc = glad_record_get_str(r, "feat_standardize_tail", &v);
     if (rc == GLAD_ENOTFOUND) return CLI_OK;
     if (rc) return cli_rec_error(glad_record_id(r), "feat_standardize_tail", "is not a string");
-    int k = glad_std_tail_find(v);
+    int k = glad_std_tails_parse(v);
     if (k >= 0) { *tail = k; return CLI_OK; }
-    return cli_rec_error(glad_record_id(r), "feat_standardize_tail", "is '%.40s': not clip, tanh or open (glad-features --standardize-tail)", v);
+    return cli_rec_error(glad_record_id(r), "feat_standardize_tail", "is '%.40s': not clip, tanh or open, or a list of them without one twice (glad-features --standardize-tail)", v);
 }
 
 int cli_feat_std_tail_same(const glad_record *r, int rec, int bank, const char *what)
 {
     if (rec == bank) return CLI_OK;
+    char a[32] = "?", b[32] = "?";
+    glad_std_tails_format(a, sizeof a, rec);
+    glad_std_tails_format(b, sizeof b, bank);
     return cli_rec_error(glad_record_id(r), "feat_standardize_tail", "is %s but %s images' tail was %s (glad-features --standardize-tail: the same for both)",
-                         glad_std_tails[rec], what, glad_std_tails[bank]);
+                         a, what, b);
 }
 
 /* --image-score: max | topk-mean:K | softmax-topk:K (glad-score, glad-tile) */

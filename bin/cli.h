@@ -76,8 +76,8 @@ int cli_feat_standardize(const glad_record *r, double *s);
  * in the message ("the first record's", "the bank's"). */
 int cli_feat_standardize_same(const glad_record *r, double rec, double bank, const char *what);
 /* The record's feat_standardize_tail (glad-features --standardize-tail;
- * absent: clip) into *tail (glad_std_tail); another string is the record's
- * error, CLI_FAIL. */
+ * absent: clip) into *tail (its glad_std_tails_parse code: a glad_std_tail
+ * when one); another string is the record's error, CLI_FAIL. */
 int cli_feat_std_tail(const glad_record *r, int *tail);
 /* Refuse (the record's error, CLI_FAIL) a tail other than the bank's (what as above). */
 int cli_feat_std_tail_same(const glad_record *r, int rec, int bank, const char *what);

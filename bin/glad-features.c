@@ -46,7 +46,11 @@ static const char usage[] =
     "      --standardize-tail T  beyond +-1 after --standardize: clip (default: clamped) |\n"
     "                       tanh (squashed into (-1,1), order kept) | open (left as they are);\n"
     "                       other than clip recorded as feat_standardize_tail, checked\n"
-    "                       against a bank's\n"
+    "                       against a bank's. A list T,U,... computes the features under\n"
+    "                       each tail: T's under the plain names, each further tail U's\n"
+    "                       as feat.<input>.<layer>~U (and ~U@N); glad-bank banks them as\n"
+    "                       layers of their own and glad-score takes the pixel-wise\n"
+    "                       maximum of the tails' maps (each feature pass once per tail)\n"
     "      --f16            store features as float16 (half the stream size)\n"
     "      --shard K/N      only records with index %% N == K\n"
     "      --precision P    f32 (default) | bf16: convolutions, linear layers and attention\n"
@@ -56,7 +60,7 @@ static const char usage[] =
 typedef struct {
     const char *kind, *model, *weights, *out, *in;
     double ft, stdz;   /* stdz: --standardize S, 0 = not given */
-    int tail;          /* --standardize-tail (glad_std_tail) */
+    int tail;          /* --standardize-tail (glad_std_tails_parse's code) */
     long size, pool, also[MAX_ALSO];
     int nalso;
     int f16, zstd, shard_k, shard_n, norm, prec;
@@ -123,7 +127,9 @@ static int parse_args(args *a, int argc, char **argv)
             break;
         case O_ALSO: if (parse_also(a, optarg)) return CLI_USAGE; break;
         case O_STDZ: if (cli_parse_double("--standardize", optarg, 1e-3, GLAD_STANDARDIZE_MAX, &a->stdz)) return CLI_USAGE; break;
-        case O_TAIL: if (cli_parse_choice("--standardize-tail", optarg, glad_std_tails, &a->tail)) return CLI_USAGE; break;
+        case O_TAIL:
+            if ((a->tail = glad_std_tails_parse(optarg)) < 0) return cli_usage_error("--standardize-tail: '%s' is not clip, tanh or open, or a list of them without one twice", optarg);
+            break;
         case O_NORM: if (cli_parse_choice("--norm", optarg, glad_backbone_norms, &a->norm)) return CLI_USAGE; break;
         case O_PREC: if (cli_parse_choice("--precision", optarg, glad_precision_names, &a->prec)) return CLI_USAGE; break;
         case O_SHARD: if (cli_parse_shard(optarg, &a->shard_k, &a->shard_n)) return CLI_USAGE; break;
@@ -216,18 +222,27 @@ static int record_features(glad_record *r, glad_backbone *bb, const args *a, con
         if (glad_record_get_tensor(r, a->inputs[k], &t)) return cli_rec_error(id, a->inputs[k], "missing");
         if (glad_tensor_chw(t, &C, &H, &W)) return cli_rec_error(id, a->inputs[k], "is not a [C,H,W] image");
         if (glad_tensor_has_nonfinite(t)) return cli_rec_error(id, a->inputs[k], "contains NaN or infinity");
-        float *x = malloc(glad_tensor_numel(t) * sizeof(float));
-        if (!x || glad_tensor_image_to_f32(t, x)) { free(x); return cli_rec_error(id, a->inputs[k], "is not numeric"); }
-        if (a->stdz > 0 && (rc = glad_standardize_tail(x, glad_tensor_numel(t), a->stdz, (glad_std_tail)a->tail))) { free(x); return cli_rec_error(id, a->inputs[k], "--standardize: %s", glad_error_detail()); }
-        for (int s = 0; s <= a->nalso && status == CLI_OK; s++) {
-            char suffix[32] = "";
-            /* sizes were checked against the backbone before the first record */
-            if (a->nalso && glad_backbone_set_size(bb, (int)(s ? a->also[s - 1] : a->size))) status = cli_error("%s", glad_error_detail());
-            else {
-                if (s) snprintf(suffix, sizeof suffix, "@%ld", a->also[s - 1]);
-                status = size_features(r, bb, a, a->inputs[k], x, C, H, W, layers, nl, suffix);
+        size_t n = glad_tensor_numel(t);
+        float *x0 = malloc(n * sizeof(float)), *x = malloc(n * sizeof(float));
+        if (!x0 || !x || glad_tensor_image_to_f32(t, x0)) { free(x0); free(x); return cli_rec_error(id, a->inputs[k], "is not numeric"); }
+        /* tail -1: the first tail (plain names), then each further one (L~T) */
+        for (int tail = -1; tail < GLAD_STD_TAIL_OPEN + 1 && status == CLI_OK; tail++) {
+            if (tail >= 0 && !GLAD_STD_TAILS_HAS(a->tail, tail)) continue;
+            memcpy(x, x0, n * sizeof(float));
+            glad_std_tail tt = tail < 0 ? GLAD_STD_TAILS_FIRST(a->tail) : (glad_std_tail)tail;
+            if (a->stdz > 0 && (rc = glad_standardize_tail(x, n, a->stdz, tt))) { status = cli_rec_error(id, a->inputs[k], "--standardize: %s", glad_error_detail()); break; }
+            for (int s = 0; s <= a->nalso && status == CLI_OK; s++) {
+                char suffix[32] = "";
+                /* sizes were checked against the backbone before the first record */
+                if (a->nalso && glad_backbone_set_size(bb, (int)(s ? a->also[s - 1] : a->size))) status = cli_error("%s", glad_error_detail());
+                else {
+                    snprintf(suffix, sizeof suffix, "%s%s", tail < 0 ? "" : "~", tail < 0 ? "" : glad_std_tails[tail]);
+                    if (s) snprintf(suffix + strlen(suffix), sizeof suffix - strlen(suffix), "@%ld", a->also[s - 1]);
+                    status = size_features(r, bb, a, a->inputs[k], x, C, H, W, layers, nl, suffix);
+                }
             }
         }
+        free(x0);
         free(x);
     }
     /* feat_pool says how the feat.* tensors were pooled (absent: not), so that
@@ -239,7 +254,8 @@ static int record_features(glad_record *r, glad_backbone *bb, const args *a, con
     if (status == CLI_OK && a->stdz > 0 && glad_record_set_f64(r, "feat_standardize", a->stdz)) status = cli_error("out of memory");
     if (status == CLI_OK && a->stdz == 0) glad_record_remove(r, "feat_standardize");
     /* and its tail when not the clamp (records of the clamp as before) */
-    if (status == CLI_OK && a->tail != GLAD_STD_TAIL_CLIP && glad_record_set_str(r, "feat_standardize_tail", glad_std_tails[a->tail])) status = cli_error("out of memory");
+    char tails[32];
+    if (status == CLI_OK && a->tail != GLAD_STD_TAIL_CLIP && (glad_std_tails_format(tails, sizeof tails, a->tail) || glad_record_set_str(r, "feat_standardize_tail", tails))) status = cli_error("out of memory");
     if (status == CLI_OK && a->tail == GLAD_STD_TAIL_CLIP) glad_record_remove(r, "feat_standardize_tail");
     return status;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "cli.h"
 #include "imgproc/resize.h"
+#include "imgproc/standardize.h"
 #include "io/image.h"
 #include "metrics/calib.h"
 #include "score/pipeline.h"
@@ -23,7 +24,12 @@ static const char usage[] =
     "                         3x3 patch mean, same position) | none (pixel only)\n"
     "      --bidirectional M  on | off | auto (GLAD: on for transistor, pcb1, pcb4)\n"
     "      --layers LIST      feature layers to use (default: every feat.image.L with a feat.recon.L;\n"
-    "                         L also takes L@N, layer L at input size N: glad-features --also-size)\n"
+    "                         L also takes L@N, layer L at input size N: glad-features --also-size,\n"
+    "                         and L~T, L~T@N, its features under a further standardisation\n"
+    "                         tail T: glad-features --standardize-tail clip,T). The layers of\n"
+    "                         each tail make a map of their own, as a stream of that tail\n"
+    "                         alone would; amap is their pixel-wise maximum and score its\n"
+    "                         image score (--keep-parts: each tail's map as amap.<tail>)\n"
     "      --pixel-space S    raw | imagenet: space of the pixel distance mean_c |recon - image|\n"
     "      --v V              fusion A = D_f + V (max D_f / max D_p) D_p (per record; 0 = features only)\n"
     "      --scale K          multiply the map by K (MDPS: 0.5)\n"
@@ -194,6 +200,12 @@ static int parse_args(opts *o, const char **out, int *zstd, int argc, char **arg
     return st;
 }
 
+#define MAX_TAILS 3   /* glad_std_tails: clip, tanh, open */
+
+/* A tail group: the layers of one --standardize-tail of glad-features (the
+ * plain names L, L@N: n = 0; or L~T, L~T@N: T at t, n long) */
+typedef struct { const char *t; size_t n; } tail_group;
+
 static int layer_wanted(const opts *o, const char *l)
 {
     if (!o->nlayers) return 1;
@@ -212,13 +224,21 @@ static int image_f32(const glad_tensor *t, float **out, int *c, int *h, int *w)
     return rc;
 }
 
-/* every feat.image.L (wanted) with its feat.recon.L into the map */
-static int add_layers(glad_score_map *m, glad_record *r, const opts *o)
+/* 1 when layer name l is of tail group g (g->n 0: the plain names) */
+static int of_tail(const tail_group *g, const char *l)
+{
+    const char *t;
+    size_t n = glad_bank_layer_tail(l, &t);
+    return n == g->n && !strncmp(t, g->t, n);
+}
+
+/* every feat.image.L (wanted, of tail group g) with its feat.recon.L into the map */
+static int add_layers(glad_score_map *m, glad_record *r, const opts *o, const tail_group *g)
 {
     const char *id = glad_record_id(r);
     for (int f = 0; f < r->n; f++) {
         const glad_field *fi = &r->f[f];
-        if (fi->kind != GLAD_VAL_TENSOR || strncmp(fi->key, "feat.image.", 11) != 0 || !layer_wanted(o, fi->key + 11)) continue;
+        if (fi->kind != GLAD_VAL_TENSOR || strncmp(fi->key, "feat.image.", 11) != 0 || !layer_wanted(o, fi->key + 11) || !of_tail(g, fi->key + 11)) continue;
         const char *L = fi->key + 11;
         char key[300];
         snprintf(key, sizeof key, "feat.recon.%s", L);
@@ -238,9 +258,9 @@ static int add_layers(glad_score_map *m, glad_record *r, const opts *o)
     return CLI_OK;
 }
 
-/* every bank layer (wanted): feat.image.L against the bank, with feat.recon.L
+/* every bank layer (wanted, of tail group g): feat.image.L against the bank, with feat.recon.L
  * unless the bank replaces the reconstruction */
-static int add_bank_layers(glad_score_map *m, glad_record *r, const opts *o)
+static int add_bank_layers(glad_score_map *m, glad_record *r, const opts *o, const tail_group *g)
 {
     const char *id = glad_record_id(r);
     int used = 0, need_recon = o->bank_mode != GLAD_BANK_REPLACE;
@@ -260,7 +280,7 @@ static int add_bank_layers(glad_score_map *m, glad_record *r, const opts *o)
     if (cli_feat_std_tail(r, &tail) || cli_feat_std_tail_same(r, tail, o->bank.stdz_tail, "the bank's")) return CLI_FAIL;
     for (int i = 0; i < o->bank.nlayers; i++) {
         const char *L = o->bank.layer[i];
-        if (!layer_wanted(o, L)) continue;
+        if (!layer_wanted(o, L) || !of_tail(g, L)) continue;
         char ka[300], kb[300];
         snprintf(ka, sizeof ka, "feat.image.%s", L);
         snprintf(kb, sizeof kb, "feat.recon.%s", L);
@@ -375,12 +395,76 @@ static int rescore_record(glad_record *r, const opts *o)
     return CLI_OK;
 }
 
+/* The tail groups of the wanted layers (the bank's, else the record's
+ * feat.image.L): the plain names first, then each L~T's tail T, which the
+ * record's feat_standardize_tail must list (glad-features made them so) */
+static int tail_groups(const glad_record *r, const opts *o, tail_group *g, int *ng)
+{
+    const char *id = glad_record_id(r);
+    int code, nl = o->bank_file ? o->bank.nlayers : r->n;
+    if (cli_feat_std_tail(r, &code)) return CLI_FAIL;
+    *ng = 0;
+    for (int i = 0; i < nl; i++) {
+        const char *l = o->bank_file ? o->bank.layer[i] : r->f[i].key + 11;
+        if (!o->bank_file && (r->f[i].kind != GLAD_VAL_TENSOR || strncmp(r->f[i].key, "feat.image.", 11))) continue;
+        if (!layer_wanted(o, l)) continue;
+        tail_group t;
+        t.n = glad_bank_layer_tail(l, &t.t);
+        int k = 0;
+        while (k < *ng && !(g[k].n == t.n && !strncmp(g[k].t, t.t, t.n))) k++;
+        if (k < *ng) continue;
+        char name[16] = "";
+        if (t.n && t.n < sizeof name) memcpy(name, t.t, t.n);
+        int tk = glad_std_tail_find(name);
+        if (t.n && (tk < 0 || !GLAD_STD_TAILS_HAS(code, tk)))
+            return cli_rec_error(id, "feat_standardize_tail", "does not list the tail of layer '%s' (glad-features --standardize-tail T,U names U's layers L~U)", l);
+        if (*ng == MAX_TAILS) return cli_rec_error(id, "feat.image", "layers of more than %d tails", MAX_TAILS);
+        g[(*ng)++] = t;
+        // the plain names' group first: its parts are --keep-parts' amap_pixel and amap_feat
+        if (!t.n) { g[*ng - 1] = g[0]; g[0] = t; }
+    }
+    if (!*ng) g[(*ng)++] = (tail_group){"", 0};   // no feature layer: the pixel map (or add_*'s error)
+    return CLI_OK;
+}
+
+/* The tails' maps am[0..ng) into their pixel-wise maximum *mx (each tail's
+ * map scores an anomaly its standardisation shows: tanh keeps the order of
+ * the values the clamp flattens at a tile's dark edge, the clamp the contrast
+ * of broad faint areas that tanh squashes) and the image score of it */
+static int max_tails(glad_tensor *mx, const glad_tensor *am, int ng, const glad_score_opts *s, double *score)
+{
+    GLAD_TRY(glad_tensor_copy(mx, &am[0]));
+    size_t n = glad_tensor_numel(mx);
+    float *a = mx->data;
+    for (int k = 1; k < ng; k++) {
+        if (am[k].dtype != GLAD_DT_F32 || glad_tensor_numel(&am[k]) != n || mx->dtype != GLAD_DT_F32) return glad_fail(GLAD_ESHAPE, "the tails' maps differ in shape");
+        const float *b = am[k].data;
+        for (size_t i = 0; i < n; i++) a[i] = b[i] > a[i] ? b[i] : a[i];
+    }
+    *score = glad_score_reduce(a, n, s->reducer, (size_t)s->k);
+    return 0;
+}
+
+/* --keep-parts with several tails: each tail's map as amap.<tail> (am[k] moved into the record) */
+static int keep_tails(glad_record *r, const tail_group *g, glad_tensor *am, int ng)
+{
+    int code;
+    if (cli_feat_std_tail(r, &code)) return CLI_FAIL;
+    for (int k = 0; k < ng; k++) {
+        char key[64];
+        if (g[k].n) snprintf(key, sizeof key, "amap.%.*s", (int)g[k].n, g[k].t);
+        else snprintf(key, sizeof key, "amap.%s", glad_std_tails[GLAD_STD_TAILS_FIRST(code)]);
+        if (glad_record_set_tensor(r, key, &am[k])) return cli_error("out of memory");
+    }
+    return CLI_OK;
+}
+
 static int score_record(glad_record *r, const opts *o)
 {
     if (o->rescore) return rescore_record(r, o);
     const char *id = glad_record_id(r), *cls;
     const glad_tensor *ti, *tr;
-    int rc, C, H, W, C2, H2, W2, status = CLI_FAIL;
+    int rc, C, H, W, C2, H2, W2, status = CLI_FAIL, ng = 0;
     if ((rc = glad_record_get_tensor(r, "image", &ti))) return cli_rec_error(id, "image", rc == GLAD_ENOTFOUND ? "missing" : "is not a tensor");
     int bank_only = o->bank_file && o->bank_mode == GLAD_BANK_REPLACE;
     if ((rc = glad_record_get_tensor(r, "recon", &tr))) {
@@ -388,30 +472,42 @@ static int score_record(glad_record *r, const opts *o)
         tr = NULL;
     }
     float *img = NULL, *rec = NULL;
-    glad_score_map m = {0};
-    glad_tensor am = {0};
-    double score;
+    tail_group g[MAX_TAILS];
+    glad_score_map m[MAX_TAILS] = {0};
+    glad_tensor am[MAX_TAILS] = {0}, mx = {0};
+    double score = 0;
     if (image_f32(ti, &img, &C, &H, &W)) { cli_rec_error(id, "image", "must be [C,H,W] or [H,W] numbers"); goto out; }
     if (tr && image_f32(tr, &rec, &C2, &H2, &W2)) { cli_rec_error(id, "recon", "must be [C,H,W] or [H,W] numbers"); goto out; }
     if (tr && (C != C2 || H != H2 || W != W2)) { cli_rec_error(id, "recon", "shape [%d,%d,%d] differs from image [%d,%d,%d]", C2, H2, W2, C, H, W); goto out; }
     if (glad_tensor_has_nonfinite(ti) || (tr && glad_tensor_has_nonfinite(tr))) { cli_rec_error(id, glad_tensor_has_nonfinite(ti) ? "image" : "recon", "contains NaN or infinity"); goto out; }
-    if (glad_score_map_begin(&m, &o->s, img, rec, C, H, W, glad_record_get_str(r, "class", &cls) == 0 ? cls : NULL)) { cli_rec_error(id, "image", "%s", glad_error_detail()); goto out; }
-    if (o->bank_file ? add_bank_layers(&m, r, o) : o->s.feat != GLAD_FEAT_DIST_NONE && add_layers(&m, r, o)) goto out;
-    if ((rc = glad_score_map_finish(&m, &am, &score))) { cli_rec_error(id, "amap", "%s", glad_error_detail()); goto out; }
-    if ((rc = follow_mask(r, &m))) { cli_rec_error(id, "mask", "could not follow the map: %s", glad_strerror(rc)); goto out; }
-    if (o->bank.nglobal) {
-        double g;
-        if (global_score(r, o, &g)) goto out;
-        if (glad_record_set_f64(r, "score_global", g)) { cli_error("out of memory"); goto out; }
-        score += o->global_w * g;
+    if (tail_groups(r, o, g, &ng)) goto out;
+    // one map per tail group (glad-features --standardize-tail T,U), as a stream of that tail alone would give
+    for (int k = 0; k < ng; k++) {
+        double sk;
+        if (glad_score_map_begin(&m[k], &o->s, img, rec, C, H, W, glad_record_get_str(r, "class", &cls) == 0 ? cls : NULL)) { cli_rec_error(id, "image", "%s", glad_error_detail()); goto out; }
+        if (o->bank_file ? add_bank_layers(&m[k], r, o, &g[k]) : o->s.feat != GLAD_FEAT_DIST_NONE && add_layers(&m[k], r, o, &g[k])) goto out;
+        if ((rc = glad_score_map_finish(&m[k], &am[k], &sk))) { cli_rec_error(id, "amap", "%s", glad_error_detail()); goto out; }
+        if (k == 0) score = sk;
     }
-    if ((o->keep && keep_parts(r, &m)) || glad_record_set_tensor(r, "amap", &am) || glad_record_set_f64(r, "score", score)) { cli_error("out of memory"); goto out; }
+    if (ng > 1 && max_tails(&mx, am, ng, &o->s, &score)) { cli_rec_error(id, "amap", "%s", glad_error_detail()); goto out; }
+    if ((rc = follow_mask(r, &m[0]))) { cli_rec_error(id, "mask", "could not follow the map: %s", glad_strerror(rc)); goto out; }
+    if (o->bank.nglobal) {
+        double gs;
+        if (global_score(r, o, &gs)) goto out;
+        if (glad_record_set_f64(r, "score_global", gs)) { cli_error("out of memory"); goto out; }
+        score += o->global_w * gs;
+    }
+    if (o->keep && ng > 1 && keep_tails(r, g, am, ng)) goto out;
+    if ((o->keep && keep_parts(r, &m[0])) || glad_record_set_tensor(r, "amap", ng > 1 ? &mx : &am[0]) || glad_record_set_f64(r, "score", score)) { cli_error("out of memory"); goto out; }
     if (o->thr_file && glad_thresholds_apply(&o->thr, r)) { cli_error("%s", glad_error_detail()); goto out; }
     status = CLI_OK;
 out:
     free(img); free(rec);
-    glad_tensor_free(&am);
-    glad_score_map_free(&m);
+    for (int k = 0; k < MAX_TAILS; k++) {
+        glad_tensor_free(&am[k]);
+        glad_score_map_free(&m[k]);
+    }
+    glad_tensor_free(&mx);
     return status;
 }
 

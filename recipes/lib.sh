@@ -75,7 +75,7 @@ knob_check() {
         || { echo "$(basename "$0"): --map-norm quantile:Q takes Q from 0 to 1" >&2; exit 2; } ;;
         *) echo "$(basename "$0"): --map-norm is none or quantile:Q" >&2; exit 2 ;; esac
     [ -z "$FEAT_STD" ] || is_std "$FEAT_STD" \
-        || { echo "$(basename "$0"): --standardize takes a number S, 0 (none) < S <= 8, or T:S with T clip, tanh or open (glad-features --standardize-tail)" >&2; exit 2; }
+        || { echo "$(basename "$0"): --standardize takes a number S, 0 (none) < S <= 8, or T:S with T clip, tanh or open or a list of them such as clip,tanh (glad-features --standardize-tail)" >&2; exit 2; }
     [ -z "$FEAT_ALSO" ] || is_also "$FEAT_ALSO" \
         || { echo "$(basename "$0"): --feat-also-size takes none or sizes N,M (multiples of 32, at most 4)" >&2; exit 2; }
     [ -z "$BANK_SUBSAMPLE" ] || awk -v f="$BANK_SUBSAMPLE" 'BEGIN { exit !(f > 0 && f <= 1) }' || { echo "$(basename "$0"): --bank-subsample must be in (0,1]" >&2; exit 2; }
@@ -84,14 +84,17 @@ knob_check() {
 is_factor() { [[ "$1" =~ ^[0-9]*\.?[0-9]+$ ]]; }
 # is_std S: S is a plain decimal number up to glad-features' 8 (--standardize;
 # 0 = none), or T:S with S above 0 and T the values' tail beyond +-1, clip
-# (the default), tanh or open (glad-features --standardize-tail T)
+# (the default), tanh or open (glad-features --standardize-tail T), or a list
+# of them without one twice, T,U:S (the features under each tail, the pixel-wise
+# maximum of their maps: glad-features --standardize-tail T,U)
 is_std() {
     case "$1" in
-    clip:*|tanh:*|open:*) is_factor "${1#*:}" && awk -v s="${1#*:}" 'BEGIN { exit !(s > 0 && s <= 8) }' ;;
+    *:*) [[ "${1%%:*}" =~ ^(clip|tanh|open)(,(clip|tanh|open)){0,2}$ ]] && [ -z "$(echo "${1%%:*}" | tr , '\n' | sort | uniq -d)" ] \
+        && is_factor "${1#*:}" && awk -v s="${1#*:}" 'BEGIN { exit !(s > 0 && s <= 8) }' ;;
     *) is_factor "$1" && awk -v s="$1" 'BEGIN { exit !(s <= 8) }' ;;
     esac
 }
-# std_s / std_tail: S and T of an --standardize value S or T:S (T clip when not given)
+# std_s / std_tail: S and T (or T,U) of an --standardize value S or T:S (T clip when not given)
 std_s() { echo "${1#*:}"; }
 std_tail() { case "$1" in *:*) echo "${1%%:*}" ;; *) echo clip ;; esac; }
 # is_also LIST: none, or 1-4 comma-separated multiples of 32 up to 8192

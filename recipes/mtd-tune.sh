@@ -8,7 +8,8 @@
 # optionally with each image standardised before the feature backbone
 # ("size:256+std:0.8": glad-features --standardize 0.8, bank and validation alike;
 # "size:256+std:tanh:1.2": with --standardize-tail tanh, the values beyond +-1
-# squashed instead of clipped; open: left as they are)
+# squashed instead of clipped; open: left as they are; "std:clip,tanh:1.2": the
+# features under both tails, the pixel-wise maximum of their maps)
 # and optionally with MobileNetV2's layers at further input sides, their maps
 # summed ("size:256+std:1.2+also:192,320": glad-features --also-size 192,320) and
 # optionally with the bank's distances read against its radii
@@ -134,7 +135,7 @@ cand_defaults() {   # "--size S --tile T --overlap P --standardize S --feat-also
     esac
 }
 for c in $CANDS; do
-    [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N, tile:N:P (optionally +std:S or +std:T:S, +also:LIST, +bn:ratio or +bn:diff, then @STEPS) or, with --no-recon, native or native:F; not '$c'" >&2; exit 2; }
+    [ -n "$(cand_opts "$c")" ] || { echo "mtd-tune.sh: a candidate is size:N, tile:N:P (optionally +std:S, +std:T:S or +std:T,U:S, +also:LIST, +bn:ratio or +bn:diff, then @STEPS) or, with --no-recon, native or native:F; not '$c'" >&2; exit 2; }
 done
 rows=() CAND_TSV=$OUT/candidates.tsv
 printf 'candidate\tfold_criteria\tcriterion\n' > "$CAND_TSV.tmp"

@@ -224,7 +224,8 @@ cached "$OUT/scored.msgpack" "$FEATS | glad-score --preset glad$(score_opts)$GW$
 {
     if [ "$BANK_ONLY" = 1 ]; then row="memory bank alone ($FEAT_BACKBONE features, no reconstruction)"; else row="GLAD ($FEAT_BACKBONE features)"; fi
     [ -z "$(std_opt)" ] || row="$row, each tile standardised to std $(std_s "$FEAT_STD") (glad-features --standardize$(case "$(std_tail "$FEAT_STD")" in
-        tanh) echo "; the values beyond ±1 squashed by tanh, --standardize-tail tanh" ;; open) echo "; the values beyond ±1 left as they are, --standardize-tail open" ;; esac))"
+        tanh) echo "; the values beyond ±1 squashed by tanh, --standardize-tail tanh" ;; open) echo "; the values beyond ±1 left as they are, --standardize-tail open" ;;
+        *,*) t=$(std_tail "$FEAT_STD"); echo "; features under each tail beyond ±1 (${t//,/, }), the pixel-wise maximum of their maps, --standardize-tail $t" ;; esac))"
     # "160, 192, 320 and 384 px": commas, "and" before the last
     if [ -n "$(also_opt)" ]; then
         sizes=${FEAT_ALSO//,/, }

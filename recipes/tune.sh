@@ -23,7 +23,9 @@
 #   --standardize S    glad-features --standardize S on every image the features
 #                      see (bank, validation; not tuned: mtd-tune.sh's +std:S
 #                      candidates compare values; tune.json records it); T:S with
-#                      T tanh or open: glad-features --standardize-tail T too
+#                      T tanh or open: glad-features --standardize-tail T too;
+#                      T,U:S (clip,tanh:1.2): the features under each tail, the
+#                      pixel-wise maximum of their maps (--standardize-tail T,U)
 #   --feat-also-size LIST  glad-features --also-size LIST likewise (MobileNetV2's
 #                      layers at these input sides too, maps summed; not tuned:
 #                      mtd-tune.sh's +also:LIST candidates; tune.json records it)

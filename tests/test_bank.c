@@ -128,6 +128,22 @@ static void test_radius(void)
         CHECK(glad_bank_add(&b3, 0, maps[0], RC, RH, RW, 1 << 20) == GLAD_EINVAL);
         glad_bank_free(&b3);
     }
+    /* a layer's draw follows its index among the layers of its tail: in a bank
+     * of "x" and "a~tanh" the second layer draws as "a" alone (the first of
+     * its tail), in one of "x" and "a" it does not (the second) */
+    {
+        const char *two_tails[2] = {"x", "a~tanh"}, *two[2] = {"x", "a"};
+        glad_bank bt, bp;
+        CHECK(glad_bank_init(&bt, 2, two_tails) == 0 && glad_bank_init(&bp, 2, two) == 0);
+        for (int l = 0; l < 2; l++)
+            for (int k = 0; k < NI; k++) CHECK(glad_bank_add(&bt, l, maps[k], RC, RH, RW, 1 << 20) == 0 && glad_bank_add(&bp, l, maps[k], RC, RH, RW, 1 << 20) == 0);
+        CHECK(glad_bank_radius(&bt, 1, 0.25, 3) == 0 && glad_bank_radius(&bp, 1, 0.25, 3) == 0);
+        int same_t = 1, same_p = 1;
+        for (int64_t j = 0; j < RN; j++) same_t &= bt.radius[1][j] == b2.radius[0][j], same_p &= bp.radius[1][j] == b2.radius[0][j];
+        CHECK(same_t && !same_p);
+        glad_bank_free(&bt);
+        glad_bank_free(&bp);
+    }
     /* the norms: ratio d / (r(b*) + median r), diff d - r(b*), b* the brute-force nearest */
     CHECK(glad_bank_query(D, &b, 0, q, RC, RH, RW) == 0);
     for (int nm = GLAD_BANK_NORM_RATIO; nm <= GLAD_BANK_NORM_DIFF; nm++) {
@@ -272,6 +288,16 @@ int main(void)
     CHECK(glad_bank_layer_match("12", "12") && glad_bank_layer_match("12", "12@192") && glad_bank_layer_match("12@192", "12@192"));
     CHECK(!glad_bank_layer_match("12", "120") && !glad_bank_layer_match("12", "1") && !glad_bank_layer_match("12@192", "12")
           && !glad_bank_layer_match("12@192", "12@1920") && !glad_bank_layer_match("12@19", "12@192") && !glad_bank_layer_match("1", "12@192"));
+    /* and L~T, L~T@N (glad-features --standardize-tail clip,T): L takes every
+     * tail and size, L@N every tail at N, L~T that tail at every size */
+    CHECK(glad_bank_layer_match("12", "12~tanh") && glad_bank_layer_match("12", "12~tanh@192") && glad_bank_layer_match("12@192", "12~tanh@192")
+          && glad_bank_layer_match("12~tanh", "12~tanh") && glad_bank_layer_match("12~tanh", "12~tanh@192") && glad_bank_layer_match("12~tanh@192", "12~tanh@192"));
+    CHECK(!glad_bank_layer_match("12~tanh", "12") && !glad_bank_layer_match("12~tanh", "12@192") && !glad_bank_layer_match("12~tanh", "12~open")
+          && !glad_bank_layer_match("12~tanh@192", "12@192") && !glad_bank_layer_match("12@192", "12~tanh@160") && !glad_bank_layer_match("1", "12~tanh")
+          && !glad_bank_layer_match("12~tan", "12~tanh") && !glad_bank_layer_match("12", "120~tanh"));
+    const char *tl;
+    CHECK(glad_bank_layer_tail("12~tanh@192", &tl) == 4 && !strncmp(tl, "tanh", 4) && glad_bank_layer_tail("12~open", &tl) == 4 && !strncmp(tl, "open", 4));
+    CHECK(glad_bank_layer_tail("12@192", &tl) == 0 && glad_bank_layer_tail("12", &tl) == 0);
     glad_bank b;
     CHECK(glad_bank_init(&b, 2, names) == 0);
     CHECK(glad_bank_add(&b, 0, m0, C, H, W, 1 << 20) == 0);

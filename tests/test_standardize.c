@@ -125,11 +125,34 @@ static void test_tails(void)
     CHECK(!strcmp(glad_std_tails[GLAD_STD_TAIL_CLIP], "clip") && !strcmp(glad_std_tails[GLAD_STD_TAIL_TANH], "tanh") && !strcmp(glad_std_tails[GLAD_STD_TAIL_OPEN], "open") && !glad_std_tails[3]);
 }
 
+/* lists of tails: a code per list, its first tail and further ones, one
+ * spelling back; a single tail's code is the tail */
+static void test_tail_lists(void)
+{
+    char buf[32];
+    for (int t = GLAD_STD_TAIL_CLIP; t <= GLAD_STD_TAIL_OPEN; t++) CHECK(glad_std_tails_parse(glad_std_tails[t]) == t);
+    int c = glad_std_tails_parse("clip,tanh");
+    CHECK(c > 0 && GLAD_STD_TAILS_FIRST(c) == GLAD_STD_TAIL_CLIP && GLAD_STD_TAILS_HAS(c, GLAD_STD_TAIL_TANH) && !GLAD_STD_TAILS_HAS(c, GLAD_STD_TAIL_OPEN));
+    CHECK(glad_std_tails_format(buf, sizeof buf, c) == 0 && !strcmp(buf, "clip,tanh"));
+    int d = glad_std_tails_parse("tanh,clip");
+    CHECK(d != c && GLAD_STD_TAILS_FIRST(d) == GLAD_STD_TAIL_TANH && GLAD_STD_TAILS_HAS(d, GLAD_STD_TAIL_CLIP));
+    /* further tails in any order: one code, spelt in glad_std_tails' order */
+    CHECK(glad_std_tails_parse("tanh,open,clip") == glad_std_tails_parse("tanh,clip,open"));
+    CHECK(glad_std_tails_format(buf, sizeof buf, glad_std_tails_parse("tanh,open,clip")) == 0 && !strcmp(buf, "tanh,clip,open"));
+    const char *bad[] = {"", ",", "clip,", ",tanh", "clip,clip", "tanh,clip,tanh", "clip;tanh", "clip, tanh", "soft", "clip,tanhh", "clip,tanh,open,clip"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) CHECKF(glad_std_tails_parse(bad[k]) == -1, "'%s' parsed", bad[k]);
+    /* codes that are no list, and a buffer too small */
+    CHECK(glad_std_tails_format(buf, sizeof buf, -1) == GLAD_EINVAL && glad_std_tails_format(buf, sizeof buf, 3) == GLAD_EINVAL);
+    CHECK(glad_std_tails_format(buf, sizeof buf, 1 << 5) == GLAD_EINVAL && glad_std_tails_format(buf, sizeof buf, 1 | (1 << (GLAD_STD_TAILS_SHIFT + 1))) == GLAD_EINVAL);
+    CHECK(glad_std_tails_format(buf, 6, c) == GLAD_EINVAL);
+}
+
 int main(void)
 {
     test_formula();
     test_exposure_invariance();
     test_flat_and_refusals();
     test_tails();
+    test_tail_lists();
     return check_done();
 }

@@ -3,6 +3,7 @@
  * passes over the image: the mean, then the centred sum of squares (no
  * cancellation of sum x^2 - n mean^2). */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include "imgproc/standardize.h"
 
@@ -13,6 +14,36 @@ int glad_std_tail_find(const char *name)
     for (int k = 0; glad_std_tails[k]; k++)
         if (!strcmp(name, glad_std_tails[k])) return k;
     return -1;
+}
+
+int glad_std_tails_parse(const char *list)
+{
+    char name[16];
+    int code = -1;
+    for (const char *p = list, *e;; p = e + 1) {
+        e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 0 || len >= sizeof name) return -1;
+        memcpy(name, p, len);
+        name[len] = 0;
+        int k = glad_std_tail_find(name);
+        if (k < 0) return -1;
+        if (code < 0) code = k;
+        else if (k == (int)GLAD_STD_TAILS_FIRST(code) || GLAD_STD_TAILS_HAS(code, k)) return -1;
+        else code |= 1 << (GLAD_STD_TAILS_SHIFT + k);
+        if (!e) return code;
+    }
+}
+
+int glad_std_tails_format(char *buf, size_t n, int code)
+{
+    int first = code & 3, nt = 0;
+    while (glad_std_tails[nt]) nt++;
+    if (code < 0 || first >= nt || code >> (GLAD_STD_TAILS_SHIFT + nt) || GLAD_STD_TAILS_HAS(code, first)) return glad_fail(GLAD_EINVAL, "standardize tails code %d", code);
+    size_t used = (size_t)snprintf(buf, n, "%s", glad_std_tails[first]);
+    for (int k = 0; k < nt && used < n; k++)
+        if (GLAD_STD_TAILS_HAS(code, k)) used += (size_t)snprintf(buf + used, n - used, ",%s", glad_std_tails[k]);
+    return used < n ? 0 : glad_fail(GLAD_EINVAL, "standardize tails: a buffer of %zu bytes", n);
 }
 
 int glad_standardize(float *x, size_t n, double s)

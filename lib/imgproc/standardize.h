@@ -35,6 +35,25 @@ extern const char *const glad_std_tails[];   /* "clip", "tanh", "open", NULL */
 /* The tail named name (one of glad_std_tails), or -1. */
 int glad_std_tail_find(const char *name);
 
+/* A list of tails "T[,T...]" (glad-features --standardize-tail clip,tanh:
+ * features of the image under each tail, the first under the layers' plain
+ * names and each further tail T under L~T, so that glad-score can take the
+ * pixel-wise maximum of the tails' maps) as one code: the first tail in the
+ * low two bits, each further tail k as bit GLAD_STD_TAILS_SHIFT + k. A single
+ * tail's code is its glad_std_tail, so the codes of one tail are as before. */
+#define GLAD_STD_TAILS_SHIFT 2
+#define GLAD_STD_TAILS_FIRST(code) ((glad_std_tail)((code) & 3))
+#define GLAD_STD_TAILS_HAS(code, k) (((code) >> (GLAD_STD_TAILS_SHIFT + (k))) & 1)
+
+/* The code of a list "T[,T...]" of distinct glad_std_tails (the further tails
+ * in any order), or -1 (an unknown name, a tail twice, an empty name). */
+int glad_std_tails_parse(const char *list);
+
+/* The list of code into buf (the first tail, then the further ones in
+ * glad_std_tails' order: one spelling per code); GLAD_EINVAL for a code that
+ * is none or a buf too small (at least 32 bytes is always enough). */
+int glad_std_tails_format(char *buf, size_t n, int code);
+
 /* glad_standardize with the given tail (GLAD_STD_TAIL_CLIP: the same bits). */
 int glad_standardize_tail(float *x, size_t n, double s, glad_std_tail tail);
 

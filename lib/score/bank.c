@@ -132,11 +132,53 @@ int glad_bank_find(const glad_bank *b, const char *layer)
     return -1;
 }
 
+/* a layer name "L[~T][@N]" into its parts (start and length; an absent part
+ * is length 0) */
+typedef struct { const char *p[3]; size_t n[3]; } layer_parts;
+
+static layer_parts split_layer(const char *s)
+{
+    layer_parts q;
+    size_t b = strcspn(s, "~@");
+    q.p[0] = s, q.n[0] = b;
+    q.p[1] = s + b, q.n[1] = 0;
+    if (s[b] == '~') q.p[1] = s + b + 1, q.n[1] = strcspn(s + b + 1, "@"), b += 1 + q.n[1];
+    q.p[2] = s + b, q.n[2] = 0;
+    if (s[b] == '@') q.p[2] = s + b + 1, q.n[2] = strlen(s + b + 1);
+    return q;
+}
+
 int glad_bank_layer_match(const char *want, const char *name)
 {
-    size_t n = strlen(want);
-    return !strncmp(want, name, n) && (name[n] == 0 || (name[n] == '@' && !strchr(want, '@')));
+    layer_parts w = split_layer(want), n = split_layer(name);
+    // the base always; the tail and the size only when want names them
+    for (int k = 0; k < 3; k++) {
+        if (k && !w.n[k] && !(k == 1 && want[w.n[0]] == '~')) continue;
+        if (w.n[k] != n.n[k] || strncmp(w.p[k], n.p[k], w.n[k])) return 0;
+    }
+    return 1;
 }
+
+size_t glad_bank_layer_tail(const char *name, const char **tail)
+{
+    layer_parts q = split_layer(name);
+    *tail = q.p[1];
+    return q.n[1];
+}
+
+/* The random stream of layer i's draws (subsample, coreset, radii): its index
+ * among the layers of its tail (L~T, glad_bank_layer_tail), so that each
+ * tail's layers are drawn as in a bank of that tail alone; in a bank of one
+ * tail the index itself. */
+static uint64_t tail_stream(const glad_bank *b, int i)
+{
+    const char *ti, *tj;
+    size_t tn = glad_bank_layer_tail(b->layer[i], &ti);
+    uint64_t stream = 0;
+    for (int j = 0; j < i; j++) stream += glad_bank_layer_tail(b->layer[j], &tj) == tn && !strncmp(ti, tj, tn);
+    return stream;
+}
+
 
 /* row p of the (C,h*w) map f, normalised as F.normalize (eps 1e-12), into t */
 static void normalized_row(float *t, const float *f, size_t hw, size_t p, int C)
@@ -200,7 +242,7 @@ int glad_bank_subsample(glad_bank *b, int i, int64_t keep, uint64_t seed)
     unsigned char *pick = calloc((size_t)n, 1);
     if (!pick) return glad_fail(GLAD_ENOMEM, "subsample of layer '%s'", b->layer[i]);
     glad_rng r;
-    glad_rng_seed(&r, seed, 0x73756273u /* "subs" */, (uint64_t)i);
+    glad_rng_seed(&r, seed, 0x73756273u /* "subs" */, tail_stream(b, i));
     draw_subset(pick, n, keep, &r);
     int C = b->C[i];
     int64_t k = 0;
@@ -228,7 +270,7 @@ int glad_bank_coreset(glad_bank *b, int i, int64_t keep, uint64_t seed)
     int rc = GLAD_ENOMEM;
     if (!P || !y || !mind || !x || !idx) goto out;
     glad_rng r;
-    glad_rng_seed(&r, seed, 0x62616e6bu /* "bank" */, (uint64_t)i);
+    glad_rng_seed(&r, seed, 0x62616e6bu /* "bank" */, tail_stream(b, i));
     if (d < C) {
         /* y = x P with P Gaussian / sqrt(d): inner products kept in expectation (Johnson-Lindenstrauss) */
         glad_rng_normal_f32(&r, P, (size_t)C * d);
@@ -394,7 +436,7 @@ int glad_bank_radius(glad_bank *b, int i, double frac, uint64_t seed)
     if (!pick || !R || !best || !Rs) goto out;
     /* the reference set: m distinct vectors (Floyd's draw), in bank order */
     glad_rng r;
-    glad_rng_seed(&r, seed, 0x72616469u /* "radi" */, (uint64_t)i);
+    glad_rng_seed(&r, seed, 0x72616469u /* "radi" */, tail_stream(b, i));
     draw_subset(pick, n, m, &r);
     for (int64_t p = 0, k = 0; p < n; p++)
         if (pick[p]) { memcpy(R + (size_t)k * C, b->x[i] + (size_t)p * C, sizeof(float) * C); Rs[k++] = b->src[i][p]; }
@@ -474,10 +516,11 @@ int glad_bank_save(const glad_bank *b, const char *path)
     snprintf(stdz, sizeof stdz, "%.17g", b->stdz);
     const char *keys[7] = {"glad_bank", "layers", NULL, NULL, NULL, NULL, NULL}, *vals[7] = {"1", list, NULL, NULL, NULL, NULL, NULL};
     int nm = 2;
-    if (b->stdz_tail < 0 || b->stdz_tail > GLAD_STD_TAIL_OPEN) return glad_fail(GLAD_EINVAL, "standardize tail %d", b->stdz_tail);
+    char tails[32];
+    if (glad_std_tails_format(tails, sizeof tails, b->stdz_tail)) return glad_fail(GLAD_EINVAL, "standardize tail %d", b->stdz_tail);
     if (b->pool > 1) { keys[nm] = "pool"; vals[nm++] = pool; }
     if (b->stdz > 0) { keys[nm] = "standardize"; vals[nm++] = stdz; }
-    if (b->stdz_tail != GLAD_STD_TAIL_CLIP) { keys[nm] = "standardize_tail"; vals[nm++] = glad_std_tails[b->stdz_tail]; }
+    if (b->stdz_tail != GLAD_STD_TAIL_CLIP) { keys[nm] = "standardize_tail"; vals[nm++] = tails; }
     if (b->nglobal) { keys[nm] = "global"; vals[nm++] = glist; }
     snprintf(rfrac, sizeof rfrac, "%.17g", b->radius_frac);
     if (radii) { keys[nm] = "radius"; vals[nm++] = rfrac; }
@@ -562,8 +605,8 @@ int glad_bank_load(glad_bank *b, const char *path)
     const char *ts = glad_st_meta(st, "standardize_tail");
     if (ts) {
         rc = GLAD_EFORMAT;
-        b->stdz_tail = glad_std_tail_find(ts);
-        if (b->stdz_tail < 0 || !ss) { glad_fail(rc, "%s: metadata standardize_tail '%.40s' is not clip, tanh or open beside a standardize", path, ts); goto out; }
+        b->stdz_tail = glad_std_tails_parse(ts);
+        if (b->stdz_tail < 0 || !ss) { glad_fail(rc, "%s: metadata standardize_tail '%.40s' is not clip, tanh or open (or a list of them) beside a standardize", path, ts); goto out; }
     }
     for (int i = 0; i < n; i++) {
         char key[300];

@@ -10,7 +10,9 @@
  * glad-features --pool K (K > 1), so that features pooled otherwise are
  * refused rather than compared, and "standardize" = "S" when the images were
  * glad-features --standardize S (likewise), and "standardize_tail" = "tanh"
- * or "open" when they were glad-features --standardize-tail T (absent: clip).
+ * or "open" when they were glad-features --standardize-tail T (absent: clip),
+ * or the list "clip,tanh" of several tails (each further tail's layers under
+ * their own names L~T, glad_bank_layer_match).
  * Optionally (glad-bank --global) a
  * whole-image Gaussian per named layer (gauss.h) beside it: F64 tensors
  * "gauss.<layer>.mean" [C], "gauss.<layer>.prec" [C, C], "gauss.<layer>.scale"
@@ -52,7 +54,7 @@ typedef struct {
     double radius_frac;                  /* the radii's reference fraction (0: no radii) */
     int pool;                            /* the features' --pool K (0 or 1: none) */
     double stdz;                         /* the images' --standardize S (0: none) */
-    int stdz_tail;                       /* and its --standardize-tail (glad_std_tail; 0: clip) */
+    int stdz_tail;                       /* and its --standardize-tail (glad_std_tails_parse's code; 0: clip) */
     /* the whole-image Gaussians: their layers, the pooled vectors gathered
      * (gx: gn x gC, freed by glad_bank_fit_global) and the fitted models */
     int nglobal;
@@ -126,11 +128,18 @@ int glad_bank_query_norm(float *D, const glad_bank *b, int i, glad_bank_norm nor
 /* Index of the named layer, or -1. */
 int glad_bank_find(const glad_bank *b, const char *layer);
 
-/* 1 when a feature layer named name answers to the layer asked for: the same
- * name, or want followed by "@N" (glad-features --also-size N: the layer at
- * another input size). "12" matches "12" and "12@192", not "120"; "12@192"
- * matches only itself. */
+/* 1 when a feature layer named name answers to the layer asked for. A name
+ * is "L", "L@N" (glad-features --also-size N: the layer at another input
+ * size), "L~T" or "L~T@N" (glad-features --standardize-tail with a further
+ * tail T: the layer of the image standardised with that tail); want matches
+ * the names with its L and with its ~T and @N where it has them: "12" matches
+ * "12", "12@192", "12~tanh" and "12~tanh@192", not "120"; "12@192" matches
+ * "12@192" and "12~tanh@192"; "12~tanh" matches "12~tanh" and "12~tanh@192". */
 int glad_bank_layer_match(const char *want, const char *name);
+
+/* The tail T of a layer name "L~T[@N]" (*tail its start, the length
+ * returned); 0 for a name without one (the first tail's plain names). */
+size_t glad_bank_layer_tail(const char *name, const char **tail);
 
 /* Save through a temporary file renamed on success / load and validate
  * (every tensor finite, [M, C] with M >= 1; the metadata's layers present;

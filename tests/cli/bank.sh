@@ -160,6 +160,60 @@ glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 "$
 check "features again with the clamp: feat_standardize_tail dropped" sh -c "! glad-info --json '$T/s8again.msgpack' | grep -q feat_standardize_tail"
 status 2 "--standardize-tail without --standardize" glad-features --model "$T/m.model" --input image --layers 1 --standardize-tail tanh "$T/p1.train.msgpack"
 status 2 "--standardize-tail soft" glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 --standardize-tail soft "$T/p1.train.msgpack"
+# --standardize-tail clip,tanh: both tails' features in one stream (tanh's as 1~tanh),
+# banked as layers of their own; glad-score makes each tail's map as a stream of
+# that tail alone would and takes their pixel-wise maximum
+glad-encode "$T/demo" --split train | glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 --standardize-tail clip,tanh > "$T/s8ct.train.msgpack"
+glad-encode "$T/demo" --split test | glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 --standardize-tail clip,tanh > "$T/s8ct.test.msgpack"
+glad-bank --radius 0.5 -o "$T/s8ct.safetensors" "$T/s8ct.train.msgpack"
+glad-bank --radius 0.5 -o "$T/s8r.safetensors" "$T/s8.train.msgpack"
+glad-bank --radius 0.5 -o "$T/s8tr.safetensors" "$T/s8t.train.msgpack"
+# tensor STREAM NAME [AS]: every record's summary of tensor NAME (glad-info --json), named AS
+tensor() { glad-info --json "$1" | sed 1d | grep -o "\"$2\":{[^}]*}" | sed "s/^\"$2\"/\"${3:-$2}\"/"; }
+# same_tensor A NAME_A B NAME_B: both streams' tensors alike in every record (and some)
+same_tensor() { local x; x=$(tensor "$1" "$2" X); test -n "$x" && test "$x" = "$(tensor "$3" "$4" X)"; }
+same_scores() { local x; x=$(sc "$1"); test -n "$x" && test "$x" = "$(sc "$2")"; }
+check "clip,tanh: feat.image.1 as with the clamp alone" same_tensor "$T/s8ct.test.msgpack" feat.image.1 "$T/s8.test.msgpack" feat.image.1
+check "clip,tanh: feat.image.1~tanh as feat.image.1 with tanh alone" same_tensor "$T/s8ct.test.msgpack" 'feat.image.1~tanh' "$T/s8t.test.msgpack" feat.image.1
+check "clip,tanh: each record says feat_standardize_tail clip,tanh" every_record "$T/s8ct.test.msgpack" '"feat_standardize_tail":"clip,tanh"'
+check "clip,tanh: the bank says standardize_tail clip,tanh" bank_meta "$T/s8ct.safetensors" '"standardize_tail":"clip,tanh"'
+check "clip,tanh: the bank has layers 1 and 1~tanh" bank_meta "$T/s8ct.safetensors" '"layers":"1,1~tanh"'
+# stat FILE NAME: every record's min, mean and max of tensor NAME, space-separated
+stat3() { tensor "$1" "$2" | grep -o '"m[a-z]*":[-0-9.e]*' | cut -d: -f2 | tr '\n' ' '; }
+# amap's max is the larger of the two maps' maxima, its mean at least either's
+# and above both somewhere (else the maximum would be one tail's map)
+max_of_tails() {
+    awk -v a="$(stat3 "$1" amap)" -v c="$(stat3 "$2" amap)" -v t="$(stat3 "$3" amap)" 'BEGIN {
+        n = split(a, A); split(c, C); split(t, U)
+        if (n < 9 || n % 3) exit 1
+        for (i = 1; i <= n; i += 3) {
+            if (A[i+2] != (C[i+2] > U[i+2] ? C[i+2] : U[i+2]) || A[i+1] < C[i+1] - 1e-6 || A[i+1] < U[i+1] - 1e-6) exit 1
+            if (A[i+1] > C[i+1] + 1e-6 && A[i+1] > U[i+1] + 1e-6) above++ }
+        exit !above }'
+}
+for r in max topk-mean:20; do
+    glad-score --bank "$T/s8ct.safetensors" --bank-mode replace --bank-norm ratio --image-score $r --keep-parts "$T/s8ct.test.msgpack" > "$T/ct.msgpack"
+    glad-score --bank "$T/s8r.safetensors" --bank-mode replace --bank-norm ratio --image-score $r "$T/s8.test.msgpack" > "$T/c1.msgpack"
+    glad-score --bank "$T/s8tr.safetensors" --bank-mode replace --bank-norm ratio --image-score $r "$T/s8t.test.msgpack" > "$T/t1.msgpack"
+    check "clip,tanh ($r): amap.clip is the clamp's map alone" same_tensor "$T/ct.msgpack" amap.clip "$T/c1.msgpack" amap
+    check "clip,tanh ($r): amap.tanh is tanh's map alone" same_tensor "$T/ct.msgpack" amap.tanh "$T/t1.msgpack" amap
+    check "clip,tanh ($r): amap is their pixel-wise maximum (max, mean)" max_of_tails "$T/ct.msgpack" "$T/c1.msgpack" "$T/t1.msgpack"
+done
+check "clip,tanh (topk-mean): each score at least either tail's" awk -v a="$(sc "$T/ct.msgpack")" -v c="$(sc "$T/c1.msgpack")" -v t="$(sc "$T/t1.msgpack")" 'BEGIN {
+    n = split(a, A); split(c, C); split(t, U); if (n < 3) exit 1
+    for (i = 1; i <= n; i++) if (A[i] < C[i] - 1e-6 || A[i] < U[i] - 1e-6) exit 1 }'
+glad-score --bank "$T/s8ct.safetensors" --bank-mode replace --bank-norm ratio --image-score max "$T/s8ct.test.msgpack" > "$T/ct.msgpack"
+glad-score --bank "$T/s8r.safetensors" --bank-mode replace --bank-norm ratio --image-score max "$T/s8.test.msgpack" > "$T/c1.msgpack"
+glad-score --bank "$T/s8tr.safetensors" --bank-mode replace --bank-norm ratio --image-score max "$T/s8t.test.msgpack" > "$T/t1.msgpack"
+check "clip,tanh (max): each score is the larger of the two tails' scores" awk -v a="$(sc "$T/ct.msgpack")" -v c="$(sc "$T/c1.msgpack")" -v t="$(sc "$T/t1.msgpack")" 'BEGIN {
+    n = split(a, A); split(c, C); split(t, U); if (n < 3) exit 1
+    for (i = 1; i <= n; i++) if (A[i] != (C[i] > U[i] ? C[i] : U[i])) exit 1 }'
+glad-score --bank "$T/s8ct.safetensors" --bank-mode replace --bank-norm ratio --image-score max --layers '1~tanh' "$T/s8ct.test.msgpack" > "$T/only-t.msgpack"
+check "--layers 1~tanh: the tanh tail's map alone" same_scores "$T/only-t.msgpack" "$T/t1.msgpack"
+status 1 "clip,tanh features against a bank of the clamp alone" glad-score --bank "$T/s8r.safetensors" --bank-mode replace "$T/s8ct.test.msgpack"
+check "... names the record, feat_standardize_tail and both" grep -q "glad-score: error: record 'fabric/test/.*': 'feat_standardize_tail' is clip,tanh but the bank's images' tail was clip" "$T/.stderr"
+status 2 "--standardize-tail tanh,tanh" glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 --standardize-tail tanh,tanh "$T/p1.train.msgpack"
+status 2 "--standardize-tail clip," glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 --standardize-tail clip, "$T/p1.train.msgpack"
 # more feature layers than a bank holds (16), without --layers: refused, not cut
 if /usr/bin/python3 -c 'import msgpack_numpy' 2>/dev/null; then
     /usr/bin/python3 - "$T/many.msgpack" <<'PYEOF'

@@ -254,14 +254,16 @@ if have_shared; then
         grep -q '^| memory bank alone (mobilenetv2 features, no reconstruction)[^|]* | [0-9.]*' '$T/mtd-r.md' && test ! -e '$T/mtd-r/model' &&
         glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- '--bank-mode replace' && ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q glad-denoise"
     check "mtd.sh: the bank alone standardises every tile (bank and test) as its defaults say, S or T:S" sh -c "
-        v=\$(bash '$R/mtd.sh' --show-defaults | sed -n 's/.* --standardize \\([a-z]*:\\)\\{0,1\\}\\([0-9.]*\\) .*/\\1\\2/p'); test -n \"\$v\" &&
+        v=\$(bash '$R/mtd.sh' --show-defaults | sed -n 's/.* --standardize \\([a-z,]*:\\)\\{0,1\\}\\([0-9.]*\\) .*/\\1\\2/p'); test -n \"\$v\" &&
         s=\${v#*:} && t=clip && case \$v in *:*) t=\${v%%:*} ;; esac &&
         if [ \"\$s\" = 0 ]; then ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- --standardize
         elif [ \"\$t\" = clip ]; then glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- \"glad-features .*--standardize \$s \" &&
             ! glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- --standardize-tail &&
             head -c 400 \$(ls '$T/mtd-r'/bank*.safetensors | head -1) | grep -aq '\"standardize\":\"'
         else glad-info -s '$T/mtd-r/scored.msgpack' | grep -q -- \"glad-features .*--standardize \$s --standardize-tail \$t \" &&
-            head -c 400 \$(ls '$T/mtd-r'/bank*.safetensors | head -1) | grep -aq \"\\\"standardize_tail\\\":\\\"\$t\\\"\"; fi"
+            head -c 400 \$(ls '$T/mtd-r'/bank*.safetensors | head -1) | grep -aq \"\\\"standardize_tail\\\":\\\"\$t\\\"\" &&
+            case \$t in *,*) grep -q \"pixel-wise maximum of their maps, --standardize-tail \$t\" '$T/mtd-r.md' &&
+                head -c 4000 \$(ls '$T/mtd-r'/bank*.safetensors | head -1) | grep -aq \"bank.12~\${t#*,}\" ;; esac; fi"
     check "mtd.sh: the bank alone at the defaults' further sizes (glad-features --also-size), named in the table as a list" bash -c "
         a=\$(bash '$R/mtd.sh' --show-defaults | sed -n 's/.* --feat-also-size \\([0-9,a-z]*\\) .*/\\1/p'); test -n \"\$a\" &&
         if [ \"\$a\" = none ]; then ! grep -q 'features also at' '$T/mtd-r.md'
@@ -351,10 +353,11 @@ if have_shared; then
         jq -e '.standardize_tail == null' '$T/mtdstd/size-32/tune.json' > /dev/null &&
         grep -q '^| size:32+std:tanh:0.8 | ' '$T/mtdtail.md' &&
         grep -q \"^chosen: --size 32 --tile 0 --overlap 0 --standardize tanh:0.8 --feat-also-size none --bank-norm none --steps \" '$T/mtdtail.md'"
-    for c in size:32+std:soft:1 size:32+std:tanh:0 size:32+std:tanh: size:32+std:open:9; do
+    for c in size:32+std:soft:1 size:32+std:tanh:0 size:32+std:tanh: size:32+std:open:9 size:32+std:tanh,tanh:1 size:32+std:clip,:1 size:32+std:clip,soft:1; do
         status 2 "mtd-tune.sh: the candidate $c" env GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --no-recon --candidates "$c" --out "$T/x"
     done
     status 2 "mtd.sh --standardize soft:1" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --standardize soft:1 --out "$T/x"
+    status 2 "mtd.sh --standardize clip,clip:1" env GLAD_WEIGHTS=$W bash "$R/mtd.sh" --data "$SHARED/datasets/mtd-mini" --standardize clip,clip:1 --out "$T/x"
     for c in size:32+std:9 size:32+std:x size:32+std: size:32+also:100 size:32+also: size:32+also:64,x native+also:64; do
         status 2 "mtd-tune.sh: the candidate $c" env GLAD_WEIGHTS=$W bash "$R/mtd-tune.sh" --data "$SHARED/datasets/mtd-mini" --no-recon --candidates "$c" --out "$T/x"
     done
