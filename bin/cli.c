@@ -397,6 +397,17 @@ int cli_feat_std_tail_same(const glad_record *r, int rec, int bank, const char *
                          a, what, b);
 }
 
+int cli_layer_tail_listed(const glad_record *r, const char *layer, int code)
+{
+    const char *t;
+    size_t n = glad_bank_layer_tail(layer, &t);
+    char name[16] = "";
+    if (n && n < sizeof name) memcpy(name, t, n);
+    int k = glad_std_tail_find(name);
+    if (!n || (k >= 0 && GLAD_STD_TAILS_HAS(code, k))) return CLI_OK;
+    return cli_rec_error(glad_record_id(r), "feat_standardize_tail", "does not list the tail of layer '%s' (glad-features --standardize-tail T,U names U's layers L~U)", layer);
+}
+
 /* --image-score: max | topk-mean:K | softmax-topk:K (glad-score, glad-tile) */
 int cli_parse_image_score(const char *arg, int *reducer, long *k)
 {

@@ -81,6 +81,10 @@ int cli_feat_standardize_same(const glad_record *r, double rec, double bank, con
 int cli_feat_std_tail(const glad_record *r, int *tail);
 /* Refuse (the record's error, CLI_FAIL) a tail other than the bank's (what as above). */
 int cli_feat_std_tail_same(const glad_record *r, int rec, int bank, const char *what);
+/* Refuse (the record's error, CLI_FAIL) a layer name L~T (glad_bank_layer_tail)
+ * whose T is not a further tail of code (the record's cli_feat_std_tail): a
+ * stale tensor of an earlier glad-features run, not this record's features. */
+int cli_layer_tail_listed(const glad_record *r, const char *layer, int code);
 /* The two paths (NULL or "-" = stdin / stdout) are the same regular file. */
 int cli_same_file(const char *in, const char *out);
 /* Open input/output streams and pass the header through with this tool's

@@ -162,6 +162,7 @@ static int add_record(glad_bank *b, const glad_record *r, const opts *o, double 
         char key[300];
         const glad_tensor *t;
         snprintf(key, sizeof key, "feat.%s.%s", o->input, L);
+        if (!g && cli_layer_tail_listed(r, L, *tail)) return CLI_FAIL;
         if (glad_record_get_tensor(r, key, &t)) return g ? cli_rec_error(id, key, "missing (--global %s: run glad-features with that layer)", L) : cli_rec_error(id, key, "missing");
         if (t->ndim != 3 || t->shape[0] < 1 || t->shape[1] < 1 || t->shape[2] < 1) return cli_rec_error(id, key, "is not [C,h,w]");
         int C = (int)t->shape[0], h = (int)t->shape[1], w = (int)t->shape[2], st = CLI_OK;

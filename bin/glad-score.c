@@ -413,11 +413,7 @@ static int tail_groups(const glad_record *r, const opts *o, tail_group *g, int *
         int k = 0;
         while (k < *ng && !(g[k].n == t.n && !strncmp(g[k].t, t.t, t.n))) k++;
         if (k < *ng) continue;
-        char name[16] = "";
-        if (t.n && t.n < sizeof name) memcpy(name, t.t, t.n);
-        int tk = glad_std_tail_find(name);
-        if (t.n && (tk < 0 || !GLAD_STD_TAILS_HAS(code, tk)))
-            return cli_rec_error(id, "feat_standardize_tail", "does not list the tail of layer '%s' (glad-features --standardize-tail T,U names U's layers L~U)", l);
+        if (cli_layer_tail_listed(r, l, code)) return CLI_FAIL;
         if (*ng == MAX_TAILS) return cli_rec_error(id, "feat.image", "layers of more than %d tails", MAX_TAILS);
         g[(*ng)++] = t;
         // the plain names' group first: its parts are --keep-parts' amap_pixel and amap_feat

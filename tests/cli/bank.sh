@@ -212,6 +212,16 @@ glad-score --bank "$T/s8ct.safetensors" --bank-mode replace --bank-norm ratio --
 check "--layers 1~tanh: the tanh tail's map alone" same_scores "$T/only-t.msgpack" "$T/t1.msgpack"
 status 1 "clip,tanh features against a bank of the clamp alone" glad-score --bank "$T/s8r.safetensors" --bank-mode replace "$T/s8ct.test.msgpack"
 check "... names the record, feat_standardize_tail and both" grep -q "glad-score: error: record 'fabric/test/.*': 'feat_standardize_tail' is clip,tanh but the bank's images' tail was clip" "$T/.stderr"
+# features again with the clamp alone over a clip,tanh stream: its feat.image.1~tanh is
+# stale (feat_standardize_tail no longer lists tanh), refused rather than banked or scored
+glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 "$T/s8ct.train.msgpack" > "$T/stale.train.msgpack"
+glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 "$T/s8ct.test.msgpack" > "$T/stale.test.msgpack"
+status 1 "glad-bank: a stale 1~tanh layer" glad-bank -o "$T/stale.safetensors" "$T/stale.train.msgpack"
+check "... names the record, feat_standardize_tail and the layer; no file" sh -c "grep -q \"glad-bank: error: record 'fabric/train/.*': 'feat_standardize_tail' does not list the tail of layer '1~tanh'\" '$T/.stderr' && test ! -e '$T/stale.safetensors'"
+glad-score --bank "$T/s8r.safetensors" --bank-mode replace --bank-norm ratio --image-score max "$T/stale.test.msgpack" > "$T/stale.scored.msgpack"
+check "glad-score: a bank of the clamp alone scores it as the clamp's stream (the stale layer not the bank's)" same_scores "$T/stale.scored.msgpack" "$T/c1.msgpack"
+status 1 "glad-score: a bank of both tails against it" glad-score --bank "$T/s8ct.safetensors" --bank-mode replace "$T/stale.test.msgpack"
+check "... names the record, feat_standardize_tail and the layer" grep -q "glad-score: error: record 'fabric/test/.*': 'feat_standardize_tail' does not list the tail of layer '1~tanh'" "$T/.stderr"
 status 2 "--standardize-tail tanh,tanh" glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 --standardize-tail tanh,tanh "$T/p1.train.msgpack"
 status 2 "--standardize-tail clip," glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 --standardize-tail clip, "$T/p1.train.msgpack"
 # more feature layers than a bank holds (16), without --layers: refused, not cut
