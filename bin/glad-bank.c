@@ -15,7 +15,7 @@ static const char usage[] =
     "L2-normalised vectors).\n"
     "\n"
     "  -o, --output BANK    the bank file (written whole, then renamed into place)\n"
-    "      --layers LIST    layers to keep (default: every feat.<input>.L of the first record, at most 16;\n"
+    "      --layers LIST    layers to keep (default: every feat.<input>.L of the first record, at most 48;\n"
     "                       L also keeps the first record's L@N, layer L at another input size:\n"
     "                       glad-features --also-size, and L~T, L~T@N, its features under a\n"
     "                       further standardisation tail T: glad-features --standardize-tail clip,T)\n"

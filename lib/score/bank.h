@@ -27,7 +27,9 @@
 #include "core/glad.h"
 #include "score/gauss.h"
 
-#define GLAD_BANK_MAX_LAYERS 16
+/* layers of a bank: a backbone's layers at five input sizes (glad-features
+ * --also-size) under three standardisation tails (--standardize-tail) */
+#define GLAD_BANK_MAX_LAYERS 48
 
 /* How a query's distance d to its nearest bank vector b* is read
  * (glad_bank_query_norm): as it is; relative to the bank's density there,

@@ -224,19 +224,19 @@ status 1 "glad-score: a bank of both tails against it" glad-score --bank "$T/s8c
 check "... names the record, feat_standardize_tail and the layer" grep -q "glad-score: error: record 'fabric/test/.*': 'feat_standardize_tail' does not list the tail of layer '1~tanh'" "$T/.stderr"
 status 2 "--standardize-tail tanh,tanh" glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 --standardize-tail tanh,tanh "$T/p1.train.msgpack"
 status 2 "--standardize-tail clip," glad-features --model "$T/m.model" --input image --layers 1 --standardize 0.8 --standardize-tail clip, "$T/p1.train.msgpack"
-# more feature layers than a bank holds (16), without --layers: refused, not cut
+# more feature layers than a bank holds (48), without --layers: refused, not cut
 if /usr/bin/python3 -c 'import msgpack_numpy' 2>/dev/null; then
     /usr/bin/python3 - "$T/many.msgpack" <<'PYEOF'
 import sys, numpy as np
 sys.path.insert(0, "formats/python")
 from gladstream import write
 r = {"id": "c/train/good/0", "class": "c", "split": "train", "label": 0, "defect": "good"}
-for k in range(17):
+for k in range(49):
     r[f"feat.image.{k}"] = np.ones((4, 2, 2), np.float32)
 write(sys.argv[1], {"glad": 1, "history": []}, [r])
 PYEOF
-    status 1 "17 feature layers without --layers" glad-bank -o "$T/many.safetensors" "$T/many.msgpack"
-    check "... says so, names the record, leaves no file" sh -c "grep -q \"c/train/good/0.*more than 16\" '$T/.stderr' && test ! -e '$T/many.safetensors'"
+    status 1 "49 feature layers without --layers" glad-bank -o "$T/many.safetensors" "$T/many.msgpack"
+    check "... says so, names the record, leaves no file" sh -c "grep -q \"c/train/good/0.*more than 48\" '$T/.stderr' && test ! -e '$T/many.safetensors'"
     glad-bank --layers 3,16 -o "$T/two.safetensors" "$T/many.msgpack"
     check "... two of them chosen with --layers: a bank" test -s "$T/two.safetensors"
     # a feat_pool or feat_standardize that glad-features cannot have written:
