@@ -22,7 +22,10 @@
 # 160,192,320,384), each bank distance over its nearest bank vector's radius plus
 # the median radius (glad-score --bank-norm ratio, the bank made with glad-bank
 # --radius 0.25), no map normalisation, the top-250 mean as image score (the
-# twenty-fourth run; no whole-image Gaussian).
+# twenty-fourth run; no whole-image Gaussian); all that twice, the standardised
+# tile clamped beyond +-1 and squashed by tanh, and the pixel-wise maximum of
+# the two maps scored (glad-features --standardize-tail clip,tanh: the
+# twenty-fifth run's two lines, combined after it on their validation maps).
 # --size native keeps each tile's own size and aspect ratio (the 704 sizes of
 # MTD's tiles are not squashed into squares), features included;
 # native:F scales every tile by F (glad-encode --scale), the aspect ratio kept.
@@ -77,12 +80,18 @@ set -euo pipefail
 # further sizes (192,320,384 and 160,192,320,384): 160 and 384 px too (+0.19 point,
 # SE 0.13); the twenty-fourth, that line with its bank distances read against the
 # radii (--bank-norm ratio or diff): ratio (+1.71 points, SE 0.46; diff +0.40 more,
-# within its SE 0.46).
+# within its SE 0.46); the twenty-fifth, that line with the tanh tail instead of
+# the clamp (+0.1 point, SE 1.0: kept), and after it, on the two lines' own
+# validation maps, the pixel-wise maximum of their maps: +1.8 points (SE 0.35,
+# every fold; their sum +0.9), so both tails (clip,tanh).
 MTD_SIZE=256 MTD_TILE=0 MTD_OVERLAP=0 MTD_STEPS=300
 # each tile standardised before the backbone (glad-features --standardize; 0:
 # none), an input candidate of mtd-tune.sh like the size (size:256+std:S); the
-# bank alone's, with or without --tune
-MTD_STANDARDIZE=1.2
+# bank alone's, with or without --tune. clip,tanh: the features of the tile
+# clamped beyond +-1 and of it squashed by tanh, each tail's map as its own
+# line's, the pixel-wise maximum of the two (glad-features --standardize-tail
+# clip,tanh; tuning.md's twenty-fifth run and the check after it)
+MTD_STANDARDIZE=clip,tanh:1.2
 # MobileNetV2's block at further input sides, maps summed (glad-features
 # --also-size; none: 256 px only), an input candidate of mtd-tune.sh
 # (size:256+std:1.2+also:LIST); the bank alone's, with or without --tune
