@@ -258,12 +258,10 @@ static int add_layers(glad_score_map *m, glad_record *r, const opts *o, const ta
     return CLI_OK;
 }
 
-/* every bank layer (wanted, of tail group g): feat.image.L against the bank, with feat.recon.L
- * unless the bank replaces the reconstruction */
-static int add_bank_layers(glad_score_map *m, glad_record *r, const opts *o, const tail_group *g)
+/* The record's features made as the bank's were (tail: its cli_feat_std_tail) */
+static int bank_alike(const glad_record *r, const opts *o, int tail)
 {
     const char *id = glad_record_id(r);
-    int used = 0, need_recon = o->bank_mode != GLAD_BANK_REPLACE;
     /* pooled features against an unpooled bank (or the reverse) would give
      * distances that look like scores: refused (glad-features --pool) */
     int pool, bank_pool = o->bank.pool;   /* 1 when the bank was not pooled (glad_bank_load) */
@@ -276,8 +274,15 @@ static int add_bank_layers(glad_score_map *m, glad_record *r, const opts *o, con
     /* likewise standardised images against a bank of others (glad-features --standardize) */
     double stdz;
     if (cli_feat_standardize(r, &stdz) || cli_feat_standardize_same(r, stdz, o->bank.stdz, "the bank's")) return CLI_FAIL;
-    int tail;
-    if (cli_feat_std_tail(r, &tail) || cli_feat_std_tail_same(r, tail, o->bank.stdz_tail, "the bank's")) return CLI_FAIL;
+    return cli_feat_std_tail_same(r, tail, o->bank.stdz_tail, "the bank's");
+}
+
+/* every bank layer (wanted, of tail group g): feat.image.L against the bank, with feat.recon.L
+ * unless the bank replaces the reconstruction */
+static int add_bank_layers(glad_score_map *m, glad_record *r, const opts *o, const tail_group *g)
+{
+    const char *id = glad_record_id(r);
+    int used = 0, need_recon = o->bank_mode != GLAD_BANK_REPLACE;
     for (int i = 0; i < o->bank.nlayers; i++) {
         const char *L = o->bank.layer[i];
         if (!layer_wanted(o, L) || !of_tail(g, L)) continue;
@@ -397,22 +402,22 @@ static int rescore_record(glad_record *r, const opts *o)
 
 /* The tail groups of the wanted layers (the bank's, else the record's
  * feat.image.L): the plain names first, then each L~T's tail T, which the
- * record's feat_standardize_tail must list (glad-features made them so) */
-static int tail_groups(const glad_record *r, const opts *o, tail_group *g, int *ng)
+ * record's feat_standardize_tail (code: its cli_feat_std_tail) must list
+ * (glad-features made them so) */
+static int tail_groups(const glad_record *r, const opts *o, int code, tail_group *g, int *ng)
 {
     const char *id = glad_record_id(r);
-    int code, nl = o->bank_file ? o->bank.nlayers : r->n;
-    if (cli_feat_std_tail(r, &code)) return CLI_FAIL;
+    int nl = o->bank_file ? o->bank.nlayers : r->n;
     *ng = 0;
     for (int i = 0; i < nl; i++) {
         const char *l = o->bank_file ? o->bank.layer[i] : r->f[i].key + 11;
         if (!o->bank_file && (r->f[i].kind != GLAD_VAL_TENSOR || strncmp(r->f[i].key, "feat.image.", 11))) continue;
         if (!layer_wanted(o, l)) continue;
+        int k = 0;
+        while (k < *ng && !of_tail(&g[k], l)) k++;
+        if (k < *ng) continue;
         tail_group t;
         t.n = glad_bank_layer_tail(l, &t.t);
-        int k = 0;
-        while (k < *ng && !(g[k].n == t.n && !strncmp(g[k].t, t.t, t.n))) k++;
-        if (k < *ng) continue;
         if (cli_layer_tail_listed(r, l, code)) return CLI_FAIL;
         if (*ng == MAX_TAILS) return cli_rec_error(id, "feat.image", "layers of more than %d tails", MAX_TAILS);
         g[(*ng)++] = t;
@@ -441,11 +446,10 @@ static int max_tails(glad_tensor *mx, const glad_tensor *am, int ng, const glad_
     return 0;
 }
 
-/* --keep-parts with several tails: each tail's map as amap.<tail> (am[k] moved into the record) */
-static int keep_tails(glad_record *r, const tail_group *g, glad_tensor *am, int ng)
+/* --keep-parts with several tails: each tail's map as amap.<tail> (am[k] moved
+ * into the record; code: the record's cli_feat_std_tail, for the first tail's name) */
+static int keep_tails(glad_record *r, int code, const tail_group *g, glad_tensor *am, int ng)
 {
-    int code;
-    if (cli_feat_std_tail(r, &code)) return CLI_FAIL;
     for (int k = 0; k < ng; k++) {
         char key[64];
         if (g[k].n) snprintf(key, sizeof key, "amap.%.*s", (int)g[k].n, g[k].t);
@@ -460,7 +464,7 @@ static int score_record(glad_record *r, const opts *o)
     if (o->rescore) return rescore_record(r, o);
     const char *id = glad_record_id(r), *cls;
     const glad_tensor *ti, *tr;
-    int rc, C, H, W, C2, H2, W2, status = CLI_FAIL, ng = 0;
+    int rc, C, H, W, C2, H2, W2, status = CLI_FAIL, ng = 0, code;
     if ((rc = glad_record_get_tensor(r, "image", &ti))) return cli_rec_error(id, "image", rc == GLAD_ENOTFOUND ? "missing" : "is not a tensor");
     int bank_only = o->bank_file && o->bank_mode == GLAD_BANK_REPLACE;
     if ((rc = glad_record_get_tensor(r, "recon", &tr))) {
@@ -476,7 +480,7 @@ static int score_record(glad_record *r, const opts *o)
     if (tr && image_f32(tr, &rec, &C2, &H2, &W2)) { cli_rec_error(id, "recon", "must be [C,H,W] or [H,W] numbers"); goto out; }
     if (tr && (C != C2 || H != H2 || W != W2)) { cli_rec_error(id, "recon", "shape [%d,%d,%d] differs from image [%d,%d,%d]", C2, H2, W2, C, H, W); goto out; }
     if (glad_tensor_has_nonfinite(ti) || (tr && glad_tensor_has_nonfinite(tr))) { cli_rec_error(id, glad_tensor_has_nonfinite(ti) ? "image" : "recon", "contains NaN or infinity"); goto out; }
-    if (tail_groups(r, o, g, &ng)) goto out;
+    if (cli_feat_std_tail(r, &code) || tail_groups(r, o, code, g, &ng) || (o->bank_file && bank_alike(r, o, code))) goto out;
     // one map per tail group (glad-features --standardize-tail T,U), as a stream of that tail alone would give
     for (int k = 0; k < ng; k++) {
         double sk;
@@ -493,7 +497,7 @@ static int score_record(glad_record *r, const opts *o)
         if (glad_record_set_f64(r, "score_global", gs)) { cli_error("out of memory"); goto out; }
         score += o->global_w * gs;
     }
-    if (o->keep && ng > 1 && keep_tails(r, g, am, ng)) goto out;
+    if (o->keep && ng > 1 && keep_tails(r, code, g, am, ng)) goto out;
     if ((o->keep && keep_parts(r, &m[0])) || glad_record_set_tensor(r, "amap", ng > 1 ? &mx : &am[0]) || glad_record_set_f64(r, "score", score)) { cli_error("out of memory"); goto out; }
     if (o->thr_file && glad_thresholds_apply(&o->thr, r)) { cli_error("%s", glad_error_detail()); goto out; }
     status = CLI_OK;

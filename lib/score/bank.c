@@ -179,7 +179,6 @@ static uint64_t tail_stream(const glad_bank *b, int i)
     return stream;
 }
 
-
 /* row p of the (C,h*w) map f, normalised as F.normalize (eps 1e-12), into t */
 static void normalized_row(float *t, const float *f, size_t hw, size_t p, int C)
 {
